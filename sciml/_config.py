@@ -1,0 +1,128 @@
+"""Frozen config dataclasses <-> plain JSON dicts, strictly.
+
+Every operator is built from one frozen dataclass. These helpers turn such a config into a
+JSON-serialisable dict and back, checking field names and value types, so a config written by
+one sciml version and read by another fails loudly rather than silently dropping a field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Union
+
+from .errors import ConfigError
+
+__all__ = ["config_to_dict", "config_from_dict"]
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Return the config as a JSON-serialisable dict (nested dataclasses become dicts,
+    tuples become lists)."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise ConfigError(f"expected a dataclass instance, got {type(config).__name__}")
+    return {f.name: _to_json(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return config_to_dict(value)
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ConfigError(
+        f"config value {value!r} of type {type(value).__name__} is not JSON-serialisable; "
+        "use bool, int, float, str, None, tuples, dicts or nested dataclasses"
+    )
+
+
+def config_from_dict(cls: type, data: dict[str, Any], *, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from ``data``. Unknown or missing-without-default fields and
+    values of the wrong type raise :class:`ConfigError` naming the field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown field(s) {unknown} for {cls.__name__}; "
+            f"valid fields are {sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # missing required fields
+        raise ConfigError(f"{where}: cannot build {cls.__name__}: {exc}") from None
+    except ValueError as exc:  # __post_init__ validation
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in args:
+            try:
+                return _coerce(option, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} matches none of {tp}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{where}: expected null, got {value!r}")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return config_from_dict(tp, value, where=where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise ConfigError(f"{where}: expected {len(args)} entries, got {len(value)}")
+        if not args:
+            return tuple(value)
+        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return (
+            [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+            if args
+            else list(value)
+        )
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected an object, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value

@@ -1,0 +1,366 @@
+"""The common operator interface: every sciml model is an :class:`Operator`.
+
+An operator is a ``torch.nn.Module`` built from one frozen, JSON-serialisable config dataclass.
+That single fact lets the same code save, load, train, evaluate and list every model family::
+
+    model = FNO(FNOConfig(in_channels=1, out_channels=1, modes=(12, 12)))
+    model.save_pretrained("runs/fno")        # config.json + model.safetensors
+    same = sciml.load("runs/fno")            # -> FNO, bit-identical outputs
+
+Checkpoint format (a directory):
+
+* ``config.json``: ``{"format": "sciml.operator", "format_version": 1, "family": ..., "config":
+  {...}, "sciml_version": ..., "weights": {"file": "model.safetensors", "sha256": ..., "dtype":
+  ...}, "metadata": {...}}``
+* ``model.safetensors``: the state dict. Nothing is ever unpickled. The SHA-256 recorded in
+  ``config.json`` is checked before the weights are read, so a truncated or edited weights file
+  is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from torch import nn
+
+from ._config import config_from_dict, config_to_dict
+from ._version import __version__
+from .errors import CheckpointError
+
+__all__ = ["Operator", "load", "registered_families", "family_class"]
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = "sciml.operator"
+FORMAT_VERSION = 1
+
+_REGISTRY: dict[str, type[Operator]] = {}
+
+T = TypeVar("T", bound="Operator")
+
+
+class Operator(nn.Module):
+    """Base class of every sciml model.
+
+    Subclasses name their family and config class at definition::
+
+        @dataclass(frozen=True)
+        class MyConfig:
+            width: int = 32
+
+        class MyOperator(Operator, family="my-operator"):
+            config_class = MyConfig
+
+            def __init__(self, config: MyConfig):
+                super().__init__(config)
+                ...
+
+            def forward(self, u, *, x=None, t=None): ...
+
+    Class attributes:
+        family: the registered family name, written into every checkpoint.
+        config_class: the frozen dataclass the operator is built from.
+        resolution_invariant: True when the same function sampled at two resolutions gives
+            consistent outputs (tests check the claim).
+    """
+
+    family: ClassVar[str]
+    config_class: ClassVar[type]
+    resolution_invariant: ClassVar[bool] = False
+
+    def __init_subclass__(cls, *, family: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if family is None:
+            return
+        previous = _REGISTRY.get(family)
+        if previous is not None and previous.__qualname__ != cls.__qualname__:
+            raise ValueError(
+                f"operator family {family!r} is already registered by "
+                f"{previous.__module__}.{previous.__qualname__}"
+            )
+        cls.family = family
+        _REGISTRY[family] = cls
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        expected = getattr(type(self), "config_class", None)
+        if expected is None:
+            raise TypeError(f"{type(self).__name__} must define a config_class")
+        if not isinstance(config, expected):
+            raise TypeError(
+                f"{type(self).__name__} expects a {expected.__name__}, "
+                f"got {type(config).__name__}; use {type(self).__name__}.from_config(dict) "
+                "to build from a dict"
+            )
+        if not dataclasses.is_dataclass(config) or not type(config).__dataclass_params__.frozen:
+            raise TypeError(f"{expected.__name__} must be a frozen dataclass")
+        self.config = config
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls: type[T], config: Mapping[str, Any] | Any) -> T:
+        """Build the operator from its config dataclass or from a plain dict (strictly checked)."""
+        if isinstance(config, Mapping):
+            config = config_from_dict(cls.config_class, dict(config), where=cls.__name__)
+        return cls(config)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config as a JSON-serialisable dict."""
+        return config_to_dict(self.config)
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Number of scalar parameters (complex parameters count twice: real and imaginary)."""
+        total = 0
+        for p in self.parameters():
+            if trainable_only and not p.requires_grad:
+                continue
+            total += p.numel() * (2 if p.is_complex() else 1)
+        return total
+
+    # ------------------------------------------------------------------ save / load
+    def save_pretrained(
+        self, directory: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed).
+
+        Each file is written to a temporary name and moved into place, weights first, so an
+        interrupted save never leaves a config that points at half-written weights.
+        """
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = _unique_state(self)
+        dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})
+        weights_path = directory / WEIGHTS_FILE
+        tmp = _tmp_path(weights_path)
+        try:
+            save_file(state, str(tmp), metadata={"format": "pt", "family": self.family})
+            digest = _sha256(tmp)
+            os.replace(tmp, weights_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        record = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "family": self.family,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "sciml_version": __version__,
+            "config": self.config_dict(),
+            "weights": {"file": WEIGHTS_FILE, "sha256": digest, "dtypes": dtypes},
+            "metadata": dict(metadata or {}),
+        }
+        _atomic_write_text(directory / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def from_pretrained(
+        cls: type[T], path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+    ) -> T:
+        """Load an operator saved by :meth:`save_pretrained`.
+
+        Called on a family class (``FNO.from_pretrained``) the checkpoint must hold that family;
+        called on :class:`Operator` any registered family is returned.
+        """
+        record, directory = read_checkpoint_record(path)
+        family = record["family"]
+        target = family_class(family, where=str(directory))
+        if cls is not Operator and not issubclass(target, cls):
+            raise CheckpointError(
+                f"{directory}: checkpoint holds family {family!r}, but {cls.__name__}.from_pretrained "
+                f"expects {getattr(cls, 'family', cls.__name__)!r}; use sciml.load({str(directory)!r}) "
+                "to load whatever family it holds"
+            )
+        config = config_from_dict(
+            target.config_class, record["config"], where=f"{directory / CONFIG_FILE}: config"
+        )
+        model = target(config)
+        _load_weights(model, directory, record, map_location)
+        model.eval()
+        return model
+
+
+def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> Operator:
+    """Load any sciml operator from a checkpoint directory (or a shipped pretrained name).
+
+    Example:
+        >>> model = sciml.load("runs/darcy/best")
+    """
+    p = Path(path)
+    if not p.exists():
+        from . import pretrained
+
+        if pretrained.is_registered(str(path)):
+            return pretrained.load(str(path), map_location=map_location)
+        raise CheckpointError(
+            f"no checkpoint at {p.resolve()} (looked for {CONFIG_FILE} there), and "
+            f"{str(path)!r} is not a shipped pretrained model; shipped names: "
+            f"{pretrained.names() or 'none yet'}"
+        )
+    return Operator.from_pretrained(p, map_location=map_location)
+
+
+def registered_families() -> dict[str, type[Operator]]:
+    """Family name -> operator class, for every family imported so far (a copy)."""
+    _import_builtin_families()
+    return dict(_REGISTRY)
+
+
+def family_class(family: str, *, where: str = "") -> type[Operator]:
+    """The operator class registered under ``family``."""
+    _import_builtin_families()
+    try:
+        return _REGISTRY[family]
+    except KeyError:
+        prefix = f"{where}: " if where else ""
+        raise CheckpointError(
+            f"{prefix}unknown operator family {family!r}; registered families: {sorted(_REGISTRY)}"
+        ) from None
+
+
+def read_checkpoint_record(path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
+    """Read and check ``config.json`` of a checkpoint directory. Returns (record, directory)."""
+    directory = Path(path)
+    if directory.is_file() and directory.name == CONFIG_FILE:
+        directory = directory.parent
+    config_path = directory / CONFIG_FILE
+    if not directory.is_dir():
+        raise CheckpointError(
+            f"{directory}: not a checkpoint directory (expected a folder with {CONFIG_FILE})"
+        )
+    if not config_path.is_file():
+        raise CheckpointError(
+            f"{config_path}: missing; a sciml checkpoint holds {CONFIG_FILE} and {WEIGHTS_FILE}"
+        )
+    try:
+        record = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{config_path}: not valid JSON ({exc})") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise CheckpointError(
+            f'{config_path}: not a sciml operator checkpoint (expected "format": "{FORMAT}")'
+        )
+    if record.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{config_path}: format_version {record.get('format_version')!r} is not supported "
+            f"(this sciml reads version {FORMAT_VERSION})"
+        )
+    for key in ("family", "config", "weights"):
+        if key not in record:
+            raise CheckpointError(f"{config_path}: missing key {key!r}")
+    return record, directory
+
+
+def _load_weights(
+    model: Operator, directory: Path, record: dict[str, Any], map_location: Any
+) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = record["weights"]
+    path = directory / weights.get("file", WEIGHTS_FILE)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing weights file")
+    digest = _sha256(path)
+    if digest != weights.get("sha256"):
+        raise CheckpointError(
+            f"{path}: SHA-256 {digest[:16]}... does not match {str(weights.get('sha256'))[:16]}... "
+            f"recorded in {CONFIG_FILE}; the weights file is truncated or was modified after saving"
+        )
+    try:
+        state = load_file(str(path), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state) - _aliased_keys(model))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not fit {type(model).__name__}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the config builds "
+                f"{tuple(expected[name].shape)}"
+            )
+    dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
+    if len(dtypes) == 1:
+        _cast_real_dtype(model, dtypes.pop())
+    model.to(map_location)
+    model.load_state_dict(state, strict=False)
+
+
+_COMPLEX_OF = {torch.float64: torch.complex128, torch.float32: torch.complex64}
+
+
+def _cast_real_dtype(model: nn.Module, dtype: torch.dtype) -> None:
+    """Cast real floating tensors to ``dtype`` and complex ones to the matching complex dtype
+    (``Module.to(dtype)`` would drop imaginary parts)."""
+    complex_dtype = _COMPLEX_OF.get(dtype)
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        if t.is_floating_point():
+            return t.to(dtype)
+        if t.is_complex() and complex_dtype is not None:
+            return t.to(complex_dtype)
+        return t
+
+    model._apply(cast)
+
+
+def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict with tied tensors stored once (safetensors refuses shared storage)."""
+    seen: dict[tuple[int, int, tuple[int, ...]], str] = {}
+    state = {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key in seen and tensor.numel() > 0:
+            continue
+        seen[key] = name
+        state[name] = tensor.detach().contiguous().cpu()
+    return state
+
+
+def _aliased_keys(model: nn.Module) -> set[str]:
+    return set(model.state_dict()) - set(_unique_state(model))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tmp_path(target: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _atomic_write_text(target: Path, text: str) -> None:
+    tmp = _tmp_path(target)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _import_builtin_families() -> None:
+    # Importing sciml.models registers every built-in family.
+    from . import models  # noqa: F401

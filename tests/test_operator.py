@@ -1,0 +1,223 @@
+"""The common operator interface: config round trips, save/load, refusal of bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+import sciml
+from sciml import CheckpointError, ConfigError, Operator
+from sciml.layers import SpectralConv
+from sciml.models import FNO, FNOConfig
+
+# One small instance and input per registered family. A new family must add itself here: the
+# test below fails for any registered family that has no entry.
+EXAMPLES = {
+    "fno": (
+        FNOConfig(
+            in_channels=2,
+            out_channels=1,
+            modes=(4, 5),
+            width=8,
+            n_layers=2,
+            projection_channels=16,
+            padding=2,
+        ),
+        lambda: torch.randn(3, 2, 16, 12),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _TinyConfig:
+    width: int = 4
+
+
+class _Tiny(Operator, family="test-tiny"):
+    config_class = _TinyConfig
+
+    def __init__(self, config: _TinyConfig) -> None:
+        super().__init__(config)
+        self.lin = torch.nn.Linear(1, config.width)
+
+    def forward(self, u, *, x=None, t=None):
+        return self.lin(u)
+
+
+EXAMPLES["test-tiny"] = (_TinyConfig(width=3), lambda: torch.randn(2, 1))
+
+
+def _families():
+    return sorted(sciml.registered_families())
+
+
+@pytest.mark.parametrize("family", _families())
+def test_save_load_round_trip_is_bit_identical(family, tmp_path):
+    assert EXAMPLES.get(family) is not None, f"add an example for family {family!r} to EXAMPLES"
+    config, make_input = EXAMPLES[family]
+    cls = sciml.registered_families()[family]
+    model = cls(config).eval()
+    u = make_input()
+    with torch.no_grad():
+        before = model(u)
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = sciml.load(tmp_path / "ckpt")
+    assert type(loaded) is cls
+    assert loaded.config == model.config
+    with torch.no_grad():
+        after = loaded(u)
+    assert torch.equal(before, after)
+    record = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert record["family"] == family
+    assert record["sciml_version"] == sciml.__version__
+
+
+def test_float64_model_round_trips_in_float64(tmp_path):
+    model = FNO(EXAMPLES["fno"][0]).double()
+    u = torch.randn(2, 2, 16, 12, dtype=torch.float64)
+    model.save_pretrained(tmp_path)
+    loaded = sciml.load(tmp_path)
+    assert loaded.spectral[0].weight.dtype == torch.complex128
+    assert torch.equal(model(u), loaded(u))
+
+
+def test_config_round_trips_through_json():
+    config = EXAMPLES["fno"][0]
+    data = json.loads(json.dumps(sciml.models.FNO(config).config_dict()))
+    assert data["modes"] == [4, 5]
+    assert FNO.from_config(data).config == config
+
+
+def test_unknown_config_field_is_refused():
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) \['depth'\].*valid fields"):
+        FNO.from_config({"depth": 3})
+
+
+def test_wrong_config_type_is_refused():
+    with pytest.raises(ConfigError, match=r"FNO.width: expected an integer, got '32'"):
+        FNO.from_config({"width": "32"})
+    with pytest.raises(ConfigError, match="modes must have 1 to 3 entries"):
+        FNO.from_config({"modes": [4, 4, 4, 4]})
+
+
+def test_constructor_wants_the_config_class():
+    with pytest.raises(TypeError, match="expects a FNOConfig, got dict"):
+        FNO({"width": 4})
+
+
+def _saved(tmp_path):
+    model = FNO(EXAMPLES["fno"][0])
+    return model.save_pretrained(tmp_path / "ckpt")
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    path = _saved(tmp_path) / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # flip bits inside the last tensor's payload
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256 .* does not match .* modified after saving"):
+        sciml.load(path.parent)
+
+
+def test_truncated_weights_are_refused(tmp_path):
+    path = _saved(tmp_path) / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated or was modified"):
+        sciml.load(path.parent)
+
+
+def test_tampered_weights_with_updated_hash_still_need_matching_shapes(tmp_path):
+    from safetensors.torch import save_file
+
+    ckpt = _saved(tmp_path)
+    save_file({"lift.weight": torch.zeros(1)}, str(ckpt / "model.safetensors"))
+    record = json.loads((ckpt / "config.json").read_text())
+    from sciml.operator import _sha256
+
+    record["weights"]["sha256"] = _sha256(ckpt / "model.safetensors")
+    (ckpt / "config.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="weights do not fit FNO: missing"):
+        sciml.load(ckpt)
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at .*nowhere"):
+        sciml.load(tmp_path / "nowhere")
+    ckpt = _saved(tmp_path)
+    (ckpt / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors: missing weights file"):
+        sciml.load(ckpt)
+    (ckpt / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="config.json: missing"):
+        sciml.load(ckpt)
+
+
+def test_checkpoint_of_another_family_is_refused(tmp_path):
+    _Tiny(_TinyConfig()).save_pretrained(tmp_path)
+    with pytest.raises(
+        CheckpointError, match="holds family 'test-tiny', but FNO.from_pretrained expects 'fno'"
+    ):
+        FNO.from_pretrained(tmp_path)
+
+
+def test_unknown_field_in_saved_config_is_refused(tmp_path):
+    ckpt = _saved(tmp_path)
+    record = json.loads((ckpt / "config.json").read_text())
+    record["config"]["heads"] = 4
+    (ckpt / "config.json").write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match=r"config.json: config: unknown field\(s\) \['heads'\]"):
+        sciml.load(ckpt)
+
+
+def test_non_checkpoint_json_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CheckpointError, match="not a sciml operator checkpoint"):
+        sciml.load(tmp_path)
+
+
+def test_no_pickle_anywhere_in_a_checkpoint(tmp_path):
+    ckpt = _saved(tmp_path)
+    names = sorted(p.name for p in ckpt.iterdir())
+    assert names == ["config.json", "model.safetensors"]
+    assert not (ckpt / "model.safetensors").read_bytes().startswith(b"\x80")  # pickle protocol
+
+
+def _dft_spectral_conv(layer: SpectralConv, u: np.ndarray) -> np.ndarray:
+    """Reference: explicit sums over the kept frequencies, in float64 numpy (2D)."""
+    b, ci, n1, n2 = u.shape
+    m1, m2 = layer.modes
+    w = layer.weight.detach().numpy().astype(np.complex128)  # (ci, co, 2*m1, m2)
+    co = w.shape[1]
+    j1, j2 = np.arange(n1), np.arange(n2)
+    k1s = list(range(m1)) + list(range(-m1, 0))
+    out = np.zeros((b, co, n1, n2))
+    for a, k1 in enumerate(k1s):
+        for k2 in range(m2):
+            basis = np.exp(-2j * np.pi * ((j1 * k1 / n1)[:, None] + (j2 * k2 / n2)[None, :]))
+            coeff = (u * basis).sum(axis=(2, 3)) / (n1 * n2)  # (b, ci)
+            mixed = coeff @ w[:, :, a, k2]  # (b, co)
+            wave = np.conj(basis)[None, None]
+            # real output of the Hermitian-symmetric spectrum: k2 = 0 counted once,
+            # k2 > 0 stands for +k2 and -k2.
+            term = mixed[:, :, None, None] * wave
+            out += term.real if k2 == 0 else 2 * term.real
+    return out
+
+
+def test_spectral_conv_equals_explicit_dft_float64():
+    torch.manual_seed(1)
+    layer = SpectralConv(3, 2, modes=(3, 4)).double()
+    u = torch.randn(2, 3, 10, 12, dtype=torch.float64)
+    got = layer(u).detach().numpy()
+    ref = _dft_spectral_conv(layer, u.numpy())
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_spectral_conv_rejects_too_many_modes():
+    layer = SpectralConv(1, 1, modes=(8, 8))
+    with pytest.raises(ValueError, match="keep 16 frequencies along a dim of size 12"):
+        layer(torch.randn(1, 1, 12, 32))
