@@ -1,0 +1,192 @@
+"""Darcy flow on the unit square, solved by finite differences.
+
+PDE::
+
+    -div(a(x) grad u(x)) = f(x),   x in (0, 1)^2,     u = 0 on the boundary.
+
+Discretisation: the grid has ``R`` nodes per axis *including* the boundary, ``x_i = i h``,
+``h = 1 / (R - 1)`` (the FNO layout: 421 nodes, subsampled by 5 to 85 or by 3 to 141). At every
+interior node the 5-point flux form
+
+    -[a_{i+1/2,j}(u_{i+1,j} - u_{ij}) - a_{i-1/2,j}(u_{ij} - u_{i-1,j})
+      + a_{i,j+1/2}(u_{i,j+1} - u_{ij}) - a_{i,j-1/2}(u_{ij} - u_{i,j-1})] / h^2 = f_{ij}
+
+is imposed, with face values ``a_{i+1/2,j}`` the **harmonic** mean of the two nodal values by
+default (exact flux continuity for a coefficient that jumps between nodes; second order for smooth
+``a``) or the arithmetic mean. The ``(R-2)^2`` unknowns form a sparse SPD system that is solved by
+SciPy's sparse direct solver (``scipy.sparse.linalg.spsolve``, SuperLU).
+
+Coefficients (FNO paper): a GRF ``g`` with ``alpha = 2, tau = 3`` and either the piecewise-constant
+threshold ``a = 12`` where ``g >= 0`` and ``3`` otherwise, or the log-normal ``a = exp(g)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from .grf import sample_grf
+
+__all__ = ["solve_darcy", "sample_darcy_coefficient", "generate_darcy"]
+
+FaceAverage = Literal["harmonic", "arithmetic"]
+
+
+def _scipy() -> tuple[Any, Any]:
+    try:
+        import scipy.sparse as sp
+        import scipy.sparse.linalg as spla
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the Darcy solver needs SciPy's sparse direct solver; install it with "
+            "`pip install sciml[interop]`"
+        ) from err
+    return sp, spla
+
+
+def _face(a0: np.ndarray, a1: np.ndarray, face_average: FaceAverage) -> np.ndarray:
+    if face_average == "harmonic":
+        return 2.0 * a0 * a1 / (a0 + a1)
+    if face_average == "arithmetic":
+        return 0.5 * (a0 + a1)
+    raise ValueError(f"expected face_average 'harmonic' or 'arithmetic', got {face_average!r}")
+
+
+def _solve_one(a: np.ndarray, f: np.ndarray, face_average: FaceAverage) -> np.ndarray:
+    sp, spla = _scipy()
+    r = a.shape[0]
+    m = r - 2  # interior nodes per axis
+    h2 = 1.0 / (r - 1) ** 2
+    ax = _face(a[:-1, :], a[1:, :], face_average)  # (r-1, r): faces between x-neighbours
+    ay = _face(a[:, :-1], a[:, 1:], face_average)  # (r, r-1): faces between y-neighbours
+    west, east = ax[:-1, 1:-1], ax[1:, 1:-1]  # (m, m): faces i-1/2 and i+1/2 of interior nodes
+    south, north = ay[1:-1, :-1], ay[1:-1, 1:]
+    diag = (west + east + south + north).ravel()
+    idx = np.arange(m * m).reshape(m, m)
+    rows = [idx.ravel()]
+    cols = [idx.ravel()]
+    vals = [diag]
+    # Couplings to interior neighbours only; boundary neighbours carry u = 0.
+    for coef, (di, dj) in ((west, (-1, 0)), (east, (1, 0)), (south, (0, -1)), (north, (0, 1))):
+        i0, i1 = max(0, -di), m - max(0, di)
+        j0, j1 = max(0, -dj), m - max(0, dj)
+        rows.append(idx[i0:i1, j0:j1].ravel())
+        cols.append(idx[i0 + di : i1 + di, j0 + dj : j1 + dj].ravel())
+        vals.append(-coef[i0:i1, j0:j1].ravel())
+    mat = sp.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * m, m * m)
+    )
+    u = np.zeros_like(a)
+    u[1:-1, 1:-1] = spla.spsolve(mat, f[1:-1, 1:-1].ravel() * h2).reshape(m, m)
+    return u
+
+
+def solve_darcy(
+    a: np.ndarray, f: float | np.ndarray = 1.0, *, face_average: FaceAverage = "harmonic"
+) -> np.ndarray:
+    """Solve ``-div(a grad u) = f`` on the unit square with ``u = 0`` on the boundary.
+
+    Args:
+        a: positive nodal coefficient, shape ``(R, R)`` or ``(n, R, R)``, on the grid
+            ``x_i = i / (R - 1)`` that includes the boundary nodes.
+        f: right-hand side, a scalar or an array of shape ``(R, R)`` (shared) or ``(n, R, R)``.
+        face_average: ``"harmonic"`` (default) or ``"arithmetic"`` mean of ``a`` on cell faces.
+
+    Returns:
+        ``u`` with the shape of ``a``, zero on the boundary nodes (float64).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    batched = a.ndim == 3
+    if a.ndim not in (2, 3) or a.shape[-1] != a.shape[-2] or a.shape[-1] < 3:
+        raise ValueError(f"expected a of shape (R, R) or (n, R, R) with R >= 3, got {a.shape}")
+    if np.any(a <= 0) or not np.all(np.isfinite(a)):
+        raise ValueError("expected a strictly positive, finite coefficient a")
+    a3 = a if batched else a[None]
+    f3 = np.broadcast_to(np.asarray(f, dtype=np.float64), a3.shape)
+    u = np.stack([_solve_one(ai, fi, face_average) for ai, fi in zip(a3, f3)])
+    return u if batched else u[0]
+
+
+def sample_darcy_coefficient(
+    n: int,
+    resolution: int,
+    *,
+    coefficient: Literal["piecewise_constant", "lognormal"] = "piecewise_constant",
+    alpha: float = 2.0,
+    tau: float = 3.0,
+    sigma: float | None = None,
+    a_high: float = 12.0,
+    a_low: float = 3.0,
+    seed: int | None = 0,
+) -> np.ndarray:
+    """Random Darcy coefficients of shape ``(n, R, R)`` on the node grid of :func:`solve_darcy`.
+
+    The GRF is sampled on the periodic box ``[0, 2)^2`` and restricted to ``[0, 1]^2`` so that
+    the coefficient is not artificially periodic across the unit square.
+    """
+    g = sample_grf(
+        n, 2 * (resolution - 1), dim=2, alpha=alpha, tau=tau, sigma=sigma, length=2.0, seed=seed
+    )[:, :resolution, :resolution]
+    if coefficient == "piecewise_constant":
+        return np.where(g >= 0.0, a_high, a_low)
+    if coefficient == "lognormal":
+        return np.exp(g)
+    raise ValueError(
+        f"expected coefficient 'piecewise_constant' or 'lognormal', got {coefficient!r}"
+    )
+
+
+def generate_darcy(
+    n: int,
+    resolution: int,
+    *,
+    seed: int = 0,
+    coefficient: Literal["piecewise_constant", "lognormal"] = "piecewise_constant",
+    alpha: float = 2.0,
+    tau: float = 3.0,
+    sigma: float | None = None,
+    a_high: float = 12.0,
+    a_low: float = 3.0,
+    f: float = 1.0,
+    face_average: FaceAverage = "harmonic",
+    subsample: int = 1,
+) -> dict[str, Any]:
+    """Darcy data set: ``n`` coefficients ``a`` and solutions ``u`` on an ``R x R`` node grid.
+
+    ``resolution`` is the solver grid ``R`` (nodes including the boundary); the stored grid keeps
+    every ``subsample``-th node, so ``(R - 1)`` should be divisible by ``subsample``
+    (``R = 421, subsample = 5`` gives the FNO 85-grid). Small default: ``n = 4, R = 33``.
+
+    Returns the keyword arguments of :func:`sciml.data.write`: static fields ``a`` and ``u`` of
+    shape ``(n, R', R')`` (float32), coordinates ``x, y``, Dirichlet boundary conditions.
+    """
+    if resolution < 3:
+        raise ValueError(f"expected resolution >= 3 for the Darcy grid, got {resolution}")
+    if subsample < 1 or (resolution - 1) % subsample:
+        raise ValueError(
+            f"expected subsample >= 1 dividing resolution - 1 = {resolution - 1}, got {subsample}"
+        )
+    a = sample_darcy_coefficient(
+        n,
+        resolution,
+        coefficient=coefficient,
+        alpha=alpha,
+        tau=tau,
+        sigma=sigma,
+        a_high=a_high,
+        a_low=a_low,
+        seed=seed,
+    )
+    u = solve_darcy(a, f, face_average=face_average)
+    s = slice(None, None, subsample)
+    grid = np.linspace(0.0, 1.0, resolution)[s]
+    return {
+        "static_fields": {
+            "a": a[:, s, s].astype(np.float32),
+            "u": u[:, s, s].astype(np.float32),
+        },
+        "coords": {"x": grid, "y": grid},
+        "boundary_conditions": {"x": "dirichlet", "y": "dirichlet"},
+        "attrs": {"pde": "darcy_2d", "units": {"a": "dimensionless", "u": "dimensionless"}},
+    }
