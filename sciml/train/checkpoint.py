@@ -1,0 +1,197 @@
+"""Crash-safe training checkpoints: whole directories, published by swinging a symlink.
+
+A run directory looks like::
+
+    run/
+      ckpt-1200/           config.json  model.safetensors        (model.save_pretrained)
+                           trainer_state.json  trainer_state.safetensors
+      ckpt-1000/
+      last -> ckpt-1200    the newest state, what resume="auto" reads
+      best -> ckpt-1000    the best validation metric so far
+      metrics.csv  metrics.json
+
+Writing a checkpoint never modifies a published directory:
+
+1. everything is written into a fresh hidden directory ``.ckpt-<step>.partial-<pid>`` and
+   flushed to disk (``fsync``);
+2. it is renamed to ``ckpt-<step>`` (atomic, and never over an existing name);
+3. a temporary symlink ``.last.tmp-<pid> -> ckpt-<step>`` is created and moved onto ``last``
+   (and/or ``best``) with ``os.replace``, which is atomic on POSIX.
+
+A process killed at any moment therefore leaves ``last`` pointing at a complete checkpoint (the
+previous one or the new one); leftovers of the interrupted write are removed by the next
+:meth:`CheckpointManager.prune`. Each checkpoint directory is itself loadable with
+``sciml.load(run / "best")`` when the model is a :class:`sciml.Operator`. No pickle is written or
+read: the trainer state goes through :mod:`sciml.train._state`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from ._state import load_state, save_state
+
+__all__ = ["CheckpointManager", "write_checkpoint", "read_checkpoint", "find_checkpoint"]
+
+WEIGHTS_FILE = "model.safetensors"
+STATE_NAME = "trainer_state"
+LINKS = ("last", "best")
+
+
+def write_checkpoint(
+    directory: str | os.PathLike,
+    model: nn.Module,
+    state: Any,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the model (``save_pretrained(directory, metadata=...)`` for an Operator, else its
+    ``state_dict`` as ``model.safetensors``) and the trainer ``state`` tree into ``directory``,
+    synced to disk."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(directory, metadata=metadata)
+    else:
+        from safetensors.torch import save_file
+
+        from ..operator import _unique_state
+
+        save_file(_unique_state(model), str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    save_state(state, directory, STATE_NAME)
+    for f in directory.iterdir():
+        _fsync_path(f)
+    _fsync_path(directory)
+    return directory
+
+
+def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
+    """Load the weights in ``directory`` into ``model`` (in place) and return the trainer state."""
+    from safetensors.torch import load_file
+
+    from ..operator import _unique_state
+
+    directory = Path(directory)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file() or not (directory / f"{STATE_NAME}.json").is_file():
+        raise CheckpointError(
+            f"{directory}: not a training checkpoint (expected {WEIGHTS_FILE} and "
+            f"{STATE_NAME}.json/.safetensors written by sciml.train)"
+        )
+    params = next(model.parameters(), None)
+    device = params.device if params is not None else torch.device("cpu")
+    tensors = load_file(str(weights), device=str(device))
+    aliased = set(model.state_dict()) - set(_unique_state(model))
+    result = model.load_state_dict(tensors, strict=False)
+    missing = sorted(set(result.missing_keys) - aliased)
+    if missing or result.unexpected_keys:
+        raise CheckpointError(
+            f"{weights}: weights do not fit {type(model).__name__}: missing {missing[:5]}, "
+            f"unexpected {sorted(result.unexpected_keys)[:5]}; was the checkpoint written for "
+            "another model config?"
+        )
+    return load_state(directory, STATE_NAME)
+
+
+def find_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint directory meant by ``path``: a checkpoint itself, or a run directory
+    (then its ``last``). Raises :class:`CheckpointError` naming what was looked for."""
+    path = Path(path)
+    if (path / f"{STATE_NAME}.json").is_file():
+        return path.resolve()
+    if (path / "last" / f"{STATE_NAME}.json").is_file():
+        return (path / "last").resolve()
+    raise CheckpointError(
+        f"no training checkpoint at {path} (looked for {path / (STATE_NAME + '.json')} and "
+        f"{path / 'last' / (STATE_NAME + '.json')})"
+    )
+
+
+class CheckpointManager:
+    """Writes checkpoints into ``run_dir`` and keeps only those ``last`` / ``best`` point at.
+
+    ``metadata`` (JSON-serialisable) goes into every checkpoint's ``config.json``.
+    """
+
+    def __init__(
+        self, run_dir: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.metadata = dict(metadata or {})
+
+    def save(
+        self, model: nn.Module, state: Any, step: int, *, links: Iterable[str] = ("last",)
+    ) -> Path:
+        """Write a checkpoint for ``step`` and point every name in ``links`` at it."""
+        links = tuple(links)
+        bad = [name for name in links if name not in LINKS]
+        if bad:
+            raise ValueError(f"expected links among {LINKS}, got {bad}")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.run_dir / f".ckpt-{step}.partial-{os.getpid()}"
+        if partial.exists():
+            shutil.rmtree(partial)
+        try:
+            write_checkpoint(partial, model, state, metadata=self.metadata)
+            final = self._free_name(step)
+            os.rename(partial, final)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        _fsync_path(self.run_dir)
+        for name in links:
+            self._point(name, final)
+        _fsync_path(self.run_dir)
+        self.prune()
+        return final
+
+    def link(self, name: str) -> Path | None:
+        """The directory ``name`` ("last" / "best") points at, or None."""
+        path = self.run_dir / name
+        return path.resolve() if path.is_symlink() and path.exists() else None
+
+    def prune(self) -> None:
+        """Delete checkpoints no link points at, and leftovers of interrupted writes."""
+        keep = {p.name for p in (self.link(name) for name in LINKS) if p is not None}
+        for p in self.run_dir.iterdir():
+            stale = p.name.startswith("ckpt-") and p.is_dir() and p.name not in keep
+            leftover = p.name.startswith(".ckpt-") and ".partial-" in p.name
+            if stale or leftover:
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.name.startswith((".last.tmp-", ".best.tmp-")) and p.is_symlink():
+                p.unlink(missing_ok=True)
+
+    def _free_name(self, step: int) -> Path:
+        final = self.run_dir / f"ckpt-{step}"
+        k = 1
+        while final.exists():
+            final = self.run_dir / f"ckpt-{step}-{k}"
+            k += 1
+        return final
+
+    def _point(self, name: str, target: Path) -> None:
+        tmp = self.run_dir / f".{name}.tmp-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        os.symlink(target.name, tmp)  # relative: the run directory can be moved
+        os.replace(tmp, self.run_dir / name)
+
+
+def _fsync_path(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync directories
+    finally:
+        os.close(fd)

@@ -1,0 +1,84 @@
+"""``TrainConfig``: the frozen, JSON round-trippable description of a training run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._config import config_from_dict, config_to_dict
+from .schedules import Constant, Cosine, OneCycle, schedule_from_name
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Every field is plain data, so the config is stored in each checkpoint.
+
+    Attributes:
+        epochs: passes over the training data.
+        batch_size: the GLOBAL batch: samples per optimiser step summed over all data-parallel
+            ranks (each of ``N`` ranks reads ``batch_size / N``; must divide evenly).
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW's decoupled weight decay.
+        schedule: :class:`Cosine`, :class:`OneCycle` or :class:`Constant` (an object); a string
+            alias from :data:`~sciml.train.schedules.SCHEDULES` (``"onecycle"``, as experiment
+            files write it) is replaced by the object with default parameters.
+        warmup_steps: linear warm-up steps before the schedule (0 for none).
+        grad_clip: clip the global gradient 2-norm to this value (``None``: no clipping).
+        amp: ``"bf16"`` / ``"fp16"`` autocast on CUDA (fp16 with a ``GradScaler``), ``None`` off.
+            On the CPU it is ignored with a warning.
+        seed: seeds torch / numpy / random at the start of a fresh run and the per-epoch shuffle
+            (the order of epoch ``e`` is a function of ``(seed, e)`` only).
+        num_workers: ``DataLoader`` worker processes per rank.
+        eval_every: validate every this many optimiser steps; 0 = at the end of every epoch.
+        checkpoint_every: write ``last`` every this many steps; 0 = at the end of every epoch.
+        log_every: write a training row to the metrics files every this many steps.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: Cosine | OneCycle | Constant | str = field(default_factory=Cosine)
+    warmup_steps: int = 0
+    grad_clip: float | None = None
+    amp: Literal["bf16", "fp16"] | None = None
+    seed: int = 0
+    num_workers: int = 0
+    eval_every: int = 0
+    checkpoint_every: int = 0
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        if isinstance(self.schedule, str):
+            object.__setattr__(self, "schedule", schedule_from_name(self.schedule))
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
+        for name in ("warmup_steps", "num_workers", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"expected {name} >= 0, got {getattr(self, name)}")
+        if self.log_every < 1:
+            raise ValueError(f"expected log_every >= 1, got {self.log_every}")
+        if self.amp not in (None, "bf16", "fp16"):
+            raise ValueError(f"expected amp in ('bf16', 'fp16', None), got {self.amp!r}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"expected grad_clip > 0 or None, got {self.grad_clip}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict; ``TrainConfig.from_dict(c.to_dict()) == c``."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (strict: unknown fields and wrong types raise ``ConfigError``)."""
+        return config_from_dict(cls, data, where="TrainConfig")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,108 @@
+"""Deterministic, resumable, rank-sharded batches of dataset indices.
+
+The order of epoch ``e`` is a permutation that depends only on ``(seed, e)``: it is drawn from a
+private ``torch.Generator`` seeded with ``SeedSequence((seed, e))``, never from the global RNG. So
+a run resumed in the middle of an epoch regenerates the same order and skips the batches already
+consumed, without touching them.
+
+Each global batch of ``batch_size`` indices is split into ``world_size`` contiguous, disjoint
+shards of ``batch_size / world_size``; rank ``r`` yields shard ``r``. The union over ranks is the
+batch a single process would read, so data-parallel training sees the same global batches.
+A last, incomplete global batch is split as evenly as possible (shard sizes differ by at most
+one); it is dropped only when it has fewer samples than there are ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+__all__ = ["ShardedBatchSampler", "epoch_permutation", "epoch_seed"]
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed derived from ``(seed, epoch)`` (``numpy.random.SeedSequence`` mixing)."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(2, dtype=np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of ``range(n)`` for ``epoch``: a function of ``(seed, epoch)`` only."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
+
+
+class ShardedBatchSampler:
+    """Yields this rank's list of indices for each global batch, from ``start_batch`` on.
+
+    Args:
+        n: dataset length.
+        batch_size: the global batch size; must be divisible by ``world_size``.
+        shuffle: per-epoch seeded permutation (training) or ``range(n)`` (evaluation).
+        seed: seed of the shuffle.
+        rank, world_size: this process's place among the data-parallel ranks.
+        keep_small_last: keep a last global batch smaller than ``world_size`` (evaluation:
+            every sample counts); ranks whose shard of it is empty skip it.
+
+    Call :meth:`set_epoch` before iterating to choose the epoch and the first batch.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        keep_small_last: bool = False,
+    ) -> None:
+        if batch_size % world_size != 0:
+            raise ValueError(
+                f"batch_size={batch_size} is the global batch and must be divisible by the "
+                f"world size {world_size}; use a batch_size that is a multiple of {world_size}"
+            )
+        if n < 1:
+            raise ValueError("expected a non-empty dataset, got 0 samples")
+        self.n = n
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.keep_small_last = keep_small_last
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def global_batch_sizes(self) -> list[int]:
+        """Samples in each global batch of an epoch (over all ranks)."""
+        sizes = [self.batch_size] * (self.n // self.batch_size)
+        rest = self.n % self.batch_size
+        if rest >= self.world_size or (rest > 0 and self.keep_small_last):
+            sizes.append(rest)
+        return sizes
+
+    def num_batches(self) -> int:
+        """Global batches per epoch."""
+        return len(self.global_batch_sizes())
+
+    def __len__(self) -> int:
+        return self.num_batches() - self.start_batch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = (
+            epoch_permutation(self.n, self.seed, self.epoch)
+            if self.shuffle
+            else torch.arange(self.n)
+        )
+        for b in range(self.start_batch, self.num_batches()):
+            batch = order[b * self.batch_size : (b + 1) * self.batch_size]
+            shard = torch.tensor_split(batch, self.world_size)[self.rank].tolist()
+            if shard:
+                yield shard

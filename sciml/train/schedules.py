@@ -1,0 +1,135 @@
+"""Learning-rate schedules: small frozen dataclasses that give the LR multiplier at each step.
+
+A schedule maps the optimiser step ``s`` (0-based: the LR used by the ``s``-th update) and the
+total number of updates ``T`` to a multiplier of the base learning rate ``lr``. An optional linear
+warm-up of ``W`` steps comes first, and the schedule then runs over the remaining ``T - W``
+steps; ``i = s - W`` counts those steps, ``n = T - W`` is their number and
+``p = i / max(1, n - 1)`` in ``[0, 1]`` the progress:
+
+* warm-up, ``s < W``:  ``f(s) = (s + 1) / (W + 1)``  (ramps up to, but never reaches, 1),
+* :class:`Constant`:   ``f = 1``,
+* :class:`Cosine`:     ``f(p) = m + (1 - m) (1 + cos(pi p)) / 2`` with ``m = min_factor``,
+* :class:`OneCycle`:   with ``a = pct_start * n - 1``, a cosine ramp from ``1/div_factor`` up to 1
+  for ``i <= a`` (``q = i / a``), then cosine decay to ``1/(div_factor * final_div_factor)``
+  (``q = (i - a) / (n - 1 - a)``); the same numbers as ``torch.optim.lr_scheduler.OneCycleLR``
+  with ``anneal_strategy="cos"``.
+
+Each schedule carries a ``name`` literal so that :class:`~sciml.train.TrainConfig` round-trips
+through JSON; the choice itself is the object (``TrainConfig(schedule=Cosine(min_factor=0.01))``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "Constant",
+    "Cosine",
+    "OneCycle",
+    "Schedule",
+    "SCHEDULES",
+    "schedule_from_name",
+    "lr_factor",
+    "build_scheduler",
+]
+
+
+@dataclass(frozen=True)
+class Constant:
+    """Constant learning rate (after the optional warm-up)."""
+
+    name: Literal["constant"] = "constant"
+
+    def factor(self, i: int, n: int) -> float:
+        return 1.0
+
+
+@dataclass(frozen=True)
+class Cosine:
+    """Cosine decay from ``lr`` to ``min_factor * lr`` over the training run."""
+
+    min_factor: float = 0.0
+    name: Literal["cosine"] = "cosine"
+
+    def factor(self, i: int, n: int) -> float:
+        p = min(1.0, i / max(1, n - 1))
+        return self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+@dataclass(frozen=True)
+class OneCycle:
+    """One-cycle policy: cosine warm-up to ``lr`` then cosine annealing far below it."""
+
+    pct_start: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    name: Literal["one_cycle"] = "one_cycle"
+
+    def factor(self, i: int, n: int) -> float:
+        lo, hi = 1.0 / self.div_factor, 1.0
+        end = lo / self.final_div_factor
+        a = self.pct_start * n - 1
+        if i <= a:
+            q = i / a if a > 0 else 1.0
+            return _cos_interp(lo, hi, q)
+        q = min(1.0, (i - a) / max(1e-12, n - 1 - a))
+        return _cos_interp(hi, end, q)
+
+
+def _cos_interp(start: float, end: float, q: float) -> float:
+    """Cosine interpolation from ``start`` (q = 0) to ``end`` (q = 1)."""
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * q))
+
+
+Schedule = Constant | Cosine | OneCycle
+
+#: Read-only string aliases (for experiment files and the CLI) -> the schedule class.
+SCHEDULES: Mapping[str, type] = MappingProxyType(
+    {"cosine": Cosine, "one_cycle": OneCycle, "onecycle": OneCycle, "constant": Constant}
+)
+
+
+def schedule_from_name(name: str) -> Schedule:
+    """The default-parameter schedule for a string alias in :data:`SCHEDULES`."""
+    try:
+        return SCHEDULES[name.lower().replace("-", "_")]()
+    except KeyError:
+        raise ValueError(
+            f"unknown schedule {name!r}; expected one of {sorted(SCHEDULES)} or a schedule "
+            "object such as Cosine(min_factor=0.01)"
+        ) from None
+
+
+def lr_factor(schedule: Schedule, step: int, total_steps: int, warmup_steps: int = 0) -> float:
+    """Multiplier of the base learning rate for optimiser step ``step`` (0-based).
+
+    Args:
+        schedule: the schedule object.
+        step: the update index ``s``; steps past ``total_steps`` keep the final value.
+        total_steps: ``T``, the number of updates in the run.
+        warmup_steps: ``W``, length of the linear warm-up (0 for none).
+    """
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    return schedule.factor(step - warmup_steps, max(1, total_steps - warmup_steps))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: Schedule, total_steps: int, warmup_steps: int = 0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A ``LambdaLR`` applying :func:`lr_factor`; step it once after every optimiser step.
+
+    Its ``state_dict`` holds only numbers (the lambda is a closure, which ``LambdaLR`` does not
+    store), so it goes into a pickle-free checkpoint as is.
+    """
+
+    def fn(step: int) -> float:
+        return lr_factor(schedule, step, total_steps, warmup_steps)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)

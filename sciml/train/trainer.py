@@ -1,0 +1,633 @@
+"""The one :class:`Trainer` for every sciml operator.
+
+A batch is a dict of tensors: ``"input"`` ``(batch, ...)``, ``"target"`` ``(batch, ...)`` and,
+when the data provides them, ``"x"`` (query coordinates) and ``"t"`` (lead time). The default
+training loss of a batch is::
+
+    loss_fn(model(batch["input"], x=batch["x"], t=batch["t"]), batch["target"])
+
+with ``x`` / ``t`` passed only when present; a model that needs something else defines
+``training_loss(batch, loss_fn) -> scalar`` and the Trainer calls that instead. Losses are means
+over the batch (as :class:`LpLoss` is).
+
+One optimiser step uses exactly one global batch of ``config.batch_size`` samples, with AdamW
+and a per-step learning-rate schedule. Under ``torchrun`` the same code runs data-parallel: each
+of ``N`` ranks computes the loss on its ``batch_size / N`` samples, DDP averages the gradients,
+and the result equals the single-process step up to float rounding.
+
+Example::
+
+    trainer = Trainer(model, train_set, val_data=val_set, loss=LpLoss(p=2),
+                      config=TrainConfig(epochs=50, batch_size=32, lr=1e-3), out_dir="runs/darcy")
+    result = trainer.fit(resume="auto")      # Ctrl-C saves `last`; rerun to continue
+    best = sciml.load("runs/darcy/best")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import random
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, default_collate
+
+from ._runlog import MetricsLog
+from .callbacks import Callback
+from .checkpoint import CheckpointManager, find_checkpoint, read_checkpoint
+from .config import TrainConfig
+from .distributed import DistInfo, all_reduce_sum, barrier, setup
+from .losses import MSE, LpLoss
+from .sampler import ShardedBatchSampler, epoch_seed
+from .schedules import build_scheduler
+
+__all__ = ["Trainer", "FitResult", "predict"]
+
+Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+STATE_FORMAT_VERSION = 1
+
+
+@dataclass
+class FitResult:
+    """What :meth:`Trainer.fit` returns.
+
+    Attributes:
+        train_loss: mean training loss over the last completed epoch (sample-weighted; the
+            running mean of the current epoch if the run stopped inside one).
+        best_metric: best (lowest) value of the monitored validation metric, None without
+            validation data.
+        best_step: the step at which it was reached.
+        history: the rows written to ``metrics.csv`` / ``metrics.json``.
+        interrupted: True when Ctrl-C (or ``KeyboardInterrupt``) stopped the run.
+        step, epoch: optimiser steps done and the current epoch index.
+        checkpoint: the directory ``last`` points at (None without ``out_dir``).
+    """
+
+    train_loss: float
+    best_metric: float | None
+    best_step: int | None
+    history: list[dict[str, Any]] = field(repr=False)
+    interrupted: bool
+    step: int
+    epoch: int
+    checkpoint: Path | None
+
+
+def predict(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
+    """``model(batch["input"], x=batch["x"], t=batch["t"])``, passing ``x`` / ``t`` only if present."""
+    kwargs = {k: batch[k] for k in ("x", "t") if batch.get(k) is not None}
+    return model(batch["input"], **kwargs)
+
+
+class _LossModule(nn.Module):
+    """``forward(batch) -> loss``: the unit DDP wraps, so that a model's own ``training_loss``
+    (which may call the model several times) also runs under DDP's gradient synchronisation."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        return batch_loss(self.model, batch, self.loss_fn)
+
+
+def batch_loss(model: nn.Module, batch: Mapping[str, Any], loss_fn: Callable) -> torch.Tensor:
+    """The model's ``training_loss(batch, loss_fn)`` if it has one, else the default loss."""
+    custom = getattr(model, "training_loss", None)
+    if custom is not None:
+        return custom(batch, loss_fn)
+    return loss_fn(predict(model, batch), batch["target"])
+
+
+class Trainer:
+    """Trains any ``nn.Module`` (usually a :class:`sciml.Operator`) on dict batches.
+
+    Args:
+        model: the model; moved to ``device``.
+        train_data: a map-style data set (``len`` and ``[i]``) whose items are dicts with
+            ``"input"``, ``"target"`` and optionally ``"x"``, ``"t"`` (a 2-tuple is read as
+            ``(input, target)``).
+        val_data: validation data set in the same form, or None.
+        loss: the training loss ``loss(pred, target) -> scalar``, mean over the batch.
+        config: the :class:`TrainConfig`.
+        out_dir: run directory for checkpoints and metrics; None writes nothing.
+        callbacks: :class:`Callback` objects.
+        metrics: validation metrics ``name -> metric(pred, target)`` returning per-sample values
+            ``(batch,)`` (or a batch mean); default relative L2 (``rel_l2``) and ``mse``. The
+            validation loss is always reported as ``loss``.
+        monitor: the metric that decides ``best`` (lower is better).
+        device: default ``cuda:LOCAL_RANK`` if CUDA is available, else the CPU.
+        progress: show a tqdm bar (rank 0); None shows it only on a terminal.
+        metadata: JSON-serialisable facts (data set, splits) written into every checkpoint's
+            ``config.json`` (``save_pretrained(..., metadata=...)``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_data: Any,
+        *,
+        val_data: Any = None,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        config: TrainConfig | None = None,
+        out_dir: str | Path | None = None,
+        callbacks: Iterable[Callback] = (),
+        metrics: Mapping[str, Metric] | None = None,
+        monitor: str = "rel_l2",
+        device: str | torch.device | None = None,
+        progress: bool | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = config if config is not None else TrainConfig()
+        self.dist: DistInfo = setup(device)
+        self.device = self.dist.device
+        self.model = model.to(self.device)
+        self.train_data = train_data
+        self.val_data = val_data
+        self.loss_fn = loss if loss is not None else LpLoss()
+        self.metrics: dict[str, Metric] = dict(
+            metrics
+            if metrics is not None
+            else {"rel_l2": LpLoss(reduction="none"), "mse": MSE(reduction="none")}
+        )
+        if "loss" in self.metrics:
+            raise ValueError("the metric name 'loss' is reserved for the validation loss")
+        if monitor not in ("loss", *self.metrics):
+            raise ValueError(
+                f"monitor={monitor!r} is not a validation metric; expected 'loss' or one of "
+                f"{sorted(self.metrics)}"
+            )
+        self.monitor = monitor
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.callbacks: list[Callback] = list(callbacks)
+        self.progress = progress
+        cfg = self.config
+
+        self.train_sampler = ShardedBatchSampler(
+            len(train_data),
+            cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        self.steps_per_epoch = self.train_sampler.num_batches()
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer, cfg.schedule, self.total_steps, cfg.warmup_steps
+        )
+        self._amp_dtype: torch.dtype | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+        if cfg.amp is not None:
+            if self.device.type != "cuda":
+                warnings.warn(
+                    f"amp={cfg.amp!r} needs a CUDA device; training on {self.device} in full "
+                    "precision instead",
+                    stacklevel=2,
+                )
+            else:
+                self._amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+                if cfg.amp == "fp16":
+                    self.scaler = torch.amp.GradScaler("cuda")
+
+        self._loss_module: nn.Module = _LossModule(self.model, self.loss_fn)
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device] if self.device.type == "cuda" else None
+            self._loss_module = DistributedDataParallel(self._loss_module, device_ids=ids)
+
+        self._ckpt = (
+            CheckpointManager(self.out_dir, metadata=metadata)
+            if self.out_dir is not None and self.is_main
+            else None
+        )
+        columns = ["step", "epoch", "time_s", "lr", "train_loss", "samples_per_s", "val_loss"]
+        columns += [f"val_{name}" for name in self.metrics]
+        self._log = MetricsLog(self.out_dir if self.is_main else None, columns)
+
+        # counters: everything needed to continue exactly is in _state_tree()
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_metric: float | None = None
+        self.best_step: int | None = None
+        self._epoch_loss = [0.0, 0]  # sum of sample-weighted losses, samples, this epoch
+        self._last_epoch_loss = math.nan
+        self._stop = False
+        self._sigint = False
+        self._saved_step: int | None = None
+        self._time_offset = 0.0
+        self._t0 = time.perf_counter()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0 (the process that writes files)."""
+        return self.dist.is_main
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self._log.rows
+
+    def request_stop(self) -> None:
+        """Finish the current step, save ``last`` and return from :meth:`fit`."""
+        self._stop = True
+
+    def fit(self, resume: bool | str | Path = False) -> FitResult:
+        """Train for ``config.epochs`` epochs (minus those done) and return a :class:`FitResult`.
+
+        Args:
+            resume: False: start from the current state (fresh runs seed the RNGs from
+                ``config.seed``); ``"auto"``: continue from ``out_dir/last`` if it exists;
+                a path: continue from that checkpoint or run directory.
+
+        Ctrl-C finishes the current step, saves ``last`` and returns with ``interrupted=True``
+        (a second Ctrl-C aborts at once).
+        """
+        checkpoint = self._resume_target(resume)
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        elif self.step == 0:
+            if self.is_main and self.out_dir is not None and (self.out_dir / "last").exists():
+                warnings.warn(
+                    f"{self.out_dir} holds a checkpoint (`last`) and this run starts afresh, "
+                    "replacing it as it goes; pass fit(resume='auto') to continue it instead",
+                    stacklevel=2,
+                )
+            _seed_everything(self.config.seed)
+        self._log.reset(self._log.rows)
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+
+        interrupted = False
+        self._stop = False
+        self._sigint = False
+        self._t0 = time.perf_counter() - self._time_offset
+        bar = self._progress_bar()
+        previous_handler = self._install_sigint()
+        try:
+            while self.epoch < self.config.epochs and not self._stop:
+                self._run_epoch(bar)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+            if bar is not None:
+                bar.close()
+        interrupted = interrupted or self._sigint
+        if self._saved_step != self.step:
+            self._save(("last",))
+        barrier(self.dist)
+        result = FitResult(
+            train_loss=self._last_epoch_loss if self.batch_in_epoch == 0 else self._running_loss(),
+            best_metric=self.best_metric,
+            best_step=self.best_step,
+            history=[dict(r) for r in self.history],
+            interrupted=interrupted,
+            step=self.step,
+            epoch=self.epoch,
+            checkpoint=self._ckpt.link("last") if self._ckpt is not None else None,
+        )
+        for cb in self.callbacks:
+            cb.on_fit_end(self, result)
+        return result
+
+    @torch.no_grad()
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """Validation loss and metrics over ``data``: sample means over the whole data set.
+
+        Returns ``{"loss": ..., <metric name>: ...}``. Under data parallelism each rank
+        evaluates its shard and the sums are all-reduced, so every rank gets the same numbers.
+        """
+        sampler = ShardedBatchSampler(
+            len(data),
+            self.config.batch_size,
+            shuffle=False,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            keep_small_last=True,
+        )
+        names = ["loss", *self.metrics]
+        sums = torch.zeros(len(names) + 1, dtype=torch.float64, device=self.device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for batch in self._loader(data, sampler, epoch=0):
+                batch = self._to_device(batch)
+                n = batch["input"].shape[0]
+                with self._autocast():
+                    loss = batch_loss(self.model, batch, self.loss_fn)
+                    pred = predict(self.model, batch)
+                target = batch["target"]
+                pred = pred.to(target.dtype)
+                sums[0] += loss.detach().double() * n
+                for i, name in enumerate(self.metrics, start=1):
+                    value = self.metrics[name](pred, target).detach().double()
+                    sums[i] += value.sum() if value.ndim > 0 else value * n
+                sums[-1] += n
+        finally:
+            self.model.train(was_training)
+        all_reduce_sum(sums, self.dist)
+        count = sums[-1].item()
+        return {name: (sums[i] / count).item() for i, name in enumerate(names)}
+
+    # ------------------------------------------------------------------ the loop
+    def _run_epoch(self, bar: Any) -> None:
+        cfg = self.config
+        self.train_sampler.set_epoch(self.epoch, self.batch_in_epoch)
+        sizes = self.train_sampler.global_batch_sizes()
+        window = [0.0, 0, time.perf_counter()]  # loss sum, samples, start time since last log
+        for local in self._loader(self.train_data, self.train_sampler, epoch=self.epoch):
+            n_global = sizes[self.batch_in_epoch]
+            loss, stop = self._train_step(self._to_device(local), n_global)
+            self.step += 1
+            self.batch_in_epoch += 1
+            self._epoch_loss[0] += loss * n_global
+            self._epoch_loss[1] += n_global
+            window[0] += loss * n_global
+            window[1] += n_global
+            if stop:
+                self._sigint = True
+                self._stop = True
+            for cb in self.callbacks:
+                cb.on_step_end(self, loss)
+            if self._sigint and not self.dist.distributed:
+                self._stop = True  # data-parallel ranks agree on stopping in the next step
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            if self.step % cfg.log_every == 0:
+                elapsed = max(time.perf_counter() - window[2], 1e-12)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss:.4g}", samples_s=f"{window[1] / elapsed:.1f}")
+                self._log_row(train_loss=window[0] / window[1], samples_per_s=window[1] / elapsed)
+                window = [0.0, 0, time.perf_counter()]
+            links: list[str] = []
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and self._validate():
+                links.append("best")
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                links.append("last")
+            if links:
+                self._save(links)
+            if self._stop:
+                return
+        # the epoch is complete
+        self._last_epoch_loss = self._running_loss()
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self._epoch_loss = [0.0, 0]
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, self.epoch - 1)
+        links = []
+        if cfg.eval_every == 0 and self._validate():
+            links.append("best")
+        if cfg.checkpoint_every == 0:
+            links.append("last")
+        if links:
+            self._save(links)
+
+    def _train_step(self, batch: dict[str, Any], n_global: int) -> tuple[float, bool]:
+        """One optimiser step on this rank's shard of a global batch of ``n_global`` samples.
+
+        Returns the global batch's mean loss and whether any rank asked to stop (Ctrl-C).
+        The local loss (a mean over ``n_local`` samples) is scaled by ``n_local * N / n_global``
+        before backward, so DDP's average over ``N`` ranks is the gradient of the global mean
+        even when the last batch splits unevenly.
+        """
+        self.model.train()
+        n_local = batch["input"].shape[0]
+        with self._autocast():
+            loss = self._loss_module(batch)
+        if loss.ndim != 0:
+            raise ValueError(
+                f"expected the training loss to be a scalar (a mean over the batch), got shape "
+                f"{tuple(loss.shape)}; use reduction='mean'"
+            )
+        scaled = loss * (n_local * self.dist.world_size / n_global)
+        self.optimizer.zero_grad(set_to_none=True)
+        clip = self.config.grad_clip
+        if self.scaler is not None:
+            self.scaler.scale(scaled).backward()
+            if clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            scaled.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.optimizer.step()
+        self.scheduler.step()
+        stats = torch.tensor(
+            [loss.detach().double().item() * n_local, float(n_local), float(self._sigint)],
+            dtype=torch.float64,
+            device=self.device,
+        )
+        all_reduce_sum(stats, self.dist)
+        value = stats[0].item() / stats[1].item()
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"training loss is {value} at step {self.step + 1} (epoch {self.epoch}); lower the "
+                "lr, set grad_clip, or check the data; resume from `last` with fit(resume=...)"
+            )
+        return value, stats[2].item() > 0
+
+    def _validate(self) -> bool:
+        """Evaluate ``val_data``, log it, and return True when the monitored metric improved."""
+        if self.val_data is None:
+            return False
+        metrics = self.evaluate(self.val_data)
+        self._log_row(**{f"val_{k}": v for k, v in metrics.items()})
+        for cb in self.callbacks:
+            cb.on_evaluate(self, metrics)
+        value = metrics[self.monitor]
+        if self.best_metric is None or value < self.best_metric:
+            self.best_metric, self.best_step = value, self.step
+            return True
+        return False
+
+    # ------------------------------------------------------------------ helpers
+    def _loader(self, data: Any, sampler: ShardedBatchSampler, epoch: int) -> DataLoader:
+        # a private generator: creating the iterator must not draw from the global RNG, or a
+        # resumed run (which creates it mid-epoch) would diverge from an uninterrupted one
+        gen = torch.Generator().manual_seed(epoch_seed(self.config.seed + 1, epoch))
+        return DataLoader(
+            data,
+            batch_sampler=sampler,
+            num_workers=self.config.num_workers,
+            collate_fn=_collate,
+            pin_memory=self.device.type == "cuda",
+            generator=gen,
+        )
+
+    def _to_device(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()
+        }
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self._amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
+
+    def _running_loss(self) -> float:
+        total, n = self._epoch_loss
+        return total / n if n else math.nan
+
+    def _log_row(self, **values: Any) -> None:
+        row = {
+            "step": self.step,
+            "epoch": self.step / self.steps_per_epoch,
+            "time_s": round(time.perf_counter() - self._t0, 3),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **values,
+        }
+        self._log.append(row)
+
+    def _progress_bar(self) -> Any:
+        if not self.is_main or self.progress is False:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=None if self.progress is None else False,
+        )
+
+    def _install_sigint(self) -> Any:
+        """Route Ctrl-C to a flag checked after every step; a second Ctrl-C raises at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._sigint:
+                raise KeyboardInterrupt
+            self._sigint = True
+
+        return signal.signal(signal.SIGINT, handler)
+
+    # ------------------------------------------------------------------ state
+    def _state_tree(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "format_version": STATE_FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_metric": self.best_metric,
+            "best_step": self.best_step,
+            "epoch_loss": tuple(self._epoch_loss),
+            "last_epoch_loss": self._last_epoch_loss,
+            "time_s": time.perf_counter() - self._t0,
+            "world_size": self.dist.world_size,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rng,
+            "history": self.history,
+        }
+
+    def _save(self, links: Sequence[str]) -> None:
+        self._saved_step = self.step
+        if self._ckpt is None:
+            return
+        path = self._ckpt.save(self.model, self._state_tree(), self.step, links=links)
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, path)
+
+    def _resume_target(self, resume: bool | str | Path) -> Path | None:
+        if resume is False or resume is None:
+            return None
+        if resume is True or resume == "auto":
+            if self.out_dir is None:
+                raise ValueError("fit(resume='auto') needs out_dir: that is where `last` lives")
+            if not (self.out_dir / "last").exists():
+                return None
+            return find_checkpoint(self.out_dir)
+        return find_checkpoint(resume)
+
+    def _restore(self, path: Path) -> None:
+        state = read_checkpoint(path, self.model)
+        saved = TrainConfig.from_dict(state["config"])
+        if saved != self.config:
+            changed = [
+                f.name
+                for f in dataclasses.fields(TrainConfig)
+                if getattr(saved, f.name) != getattr(self.config, f.name)
+            ]
+            warnings.warn(
+                f"resuming from {path} with a different TrainConfig (changed: {changed}); the run "
+                "continues with the new config and will not match an uninterrupted run",
+                stacklevel=3,
+            )
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+        self.epoch = state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self.best_metric = state["best_metric"]
+        self.best_step = state["best_step"]
+        self._epoch_loss = list(state["epoch_loss"])
+        self._last_epoch_loss = state["last_epoch_loss"]
+        self._time_offset = state["time_s"]
+        self._saved_step = self.step
+        self._log.rows = [dict(r) for r in state["history"]]
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if "cuda" in rng and torch.cuda.is_available():
+            with contextlib.suppress(RuntimeError, IndexError):
+                torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _collate(items: list[Any]) -> dict[str, Any]:
+    if isinstance(items[0], tuple) and len(items[0]) == 2:
+        items = [{"input": a, "target": b} for a, b in items]
+    if not isinstance(items[0], Mapping) or "input" not in items[0] or "target" not in items[0]:
+        raise TypeError(
+            "expected data set items to be dicts with 'input' and 'target' (and optionally 'x', "
+            f"'t'), got {type(items[0]).__name__}"
+            + (f" with keys {sorted(items[0])}" if isinstance(items[0], Mapping) else "")
+        )
+    return default_collate(items)

@@ -1,0 +1,105 @@
+"""Exact resume after a SIGKILL mid-training, and the crash safety of checkpoint writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_train_common import make_trainer, run_script
+
+import sciml
+from sciml.train import CheckpointManager, read_checkpoint
+from sciml.train import checkpoint as checkpoint_module
+
+VOLATILE = ("time_s", "samples_per_s")
+
+
+def _stable(history):
+    return [{k: v for k, v in row.items() if k not in VOLATILE} for row in history]
+
+
+def _weights(run_dir):
+    return load_file(str(run_dir / "last" / "model.safetensors"))
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run_exactly(tmp_path):
+    # dropout makes the run depend on the restored torch RNG; 40 samples / batch 8 = 5 steps
+    # per epoch, checkpoints every 3 steps: killed at step 8, `last` is step 6 (mid-epoch 1)
+    ref = make_trainer(tmp_path / "ref", dropout=0.2).fit()
+
+    run = tmp_path / "run"
+    proc = run_script(str(run), "--kill-at", "8", "--dropout", "0.2")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert os.readlink(run / "last") == "ckpt-6"
+    state = read_checkpoint(run / "last", make_trainer(None, dropout=0.2).model)
+    assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 1, 6)
+
+    resumed = make_trainer(run, dropout=0.2).fit(resume="auto")
+    assert resumed.step == ref.step == 15
+    assert resumed.train_loss == ref.train_loss  # bitwise, not approximately
+    assert resumed.best_metric == ref.best_metric
+    w_ref, w_res = _weights(tmp_path / "ref"), _weights(run)
+    assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref)
+    assert _stable(resumed.history) == _stable(ref.history)
+    rows = json.loads((run / "metrics.json").read_text())
+    assert _stable(rows) == _stable(ref.history)  # rows logged after step 6 were not duplicated
+
+
+def test_resume_from_explicit_path_and_from_finished_run(tmp_path):
+    trainer = make_trainer(tmp_path / "a", epochs=2)
+    done = trainer.fit()
+    again = make_trainer(tmp_path / "b", epochs=2).fit(resume=tmp_path / "a" / "last")
+    assert again.step == done.step and again.train_loss == done.train_loss
+    with pytest.raises(sciml.CheckpointError, match="no training checkpoint"):
+        make_trainer(tmp_path / "c").fit(resume=tmp_path / "nowhere")
+
+
+def test_failed_checkpoint_write_leaves_last_loadable(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    real_save_state = checkpoint_module.save_state
+    calls = []
+
+    def save_state_then_crash(tree, directory, name="trainer_state"):
+        calls.append(tree["step"])
+        if tree["step"] == 6:  # the second periodic checkpoint: die half-way through the write
+            (directory / f"{name}.safetensors").write_bytes(b"\x00" * 10)
+            raise OSError("disk full (simulated)")
+        real_save_state(tree, directory, name)
+
+    monkeypatch.setattr(checkpoint_module, "save_state", save_state_then_crash)
+    trainer = make_trainer(run, checkpoint_every=3, eval_every=100)
+    with pytest.raises(OSError, match="simulated"):
+        trainer.fit()
+    assert calls == [3, 6]
+    assert os.readlink(run / "last") == "ckpt-3"
+    model = sciml.load(run / "last")
+    state = read_checkpoint(run / "last", model)
+    assert state["step"] == 3
+    assert not [p for p in os.listdir(run) if ".partial-" in p]
+
+    # a kill (rather than an exception) leaves a partial directory behind: the next write
+    # removes it, and a resumed run finishes exactly like an uninterrupted one
+    (run / ".ckpt-9.partial-12345").mkdir()
+    monkeypatch.setattr(checkpoint_module, "save_state", real_save_state)
+    resumed = make_trainer(run, checkpoint_every=3, eval_every=100).fit(resume="auto")
+    ref = make_trainer(tmp_path / "ref", checkpoint_every=3, eval_every=100).fit()
+    assert resumed.train_loss == ref.train_loss
+    assert sorted(p for p in os.listdir(run) if "ckpt" in p) == ["ckpt-15"]
+
+
+def test_checkpoint_manager_links_and_pruning(tmp_path):
+    model = make_trainer(None).model
+    mgr = CheckpointManager(tmp_path)
+    mgr.save(model, {"step": 1}, 1, links=("last", "best"))
+    mgr.save(model, {"step": 2}, 2, links=("last",))
+    mgr.save(model, {"step": 3}, 3, links=("last",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "ckpt-1", "ckpt-3", "last"]
+    assert os.readlink(tmp_path / "best") == "ckpt-1"
+    # the same step again (e.g. after a resume) never overwrites a published directory
+    mgr.save(model, {"step": 3, "again": True}, 3, links=("last",))
+    assert os.readlink(tmp_path / "last") == "ckpt-3-1"
+    assert read_checkpoint(tmp_path / "last", model) == {"step": 3, "again": True}

@@ -1,0 +1,66 @@
+"""Learning-rate schedules against their closed forms and against torch's own schedulers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sciml.train import Constant, Cosine, OneCycle, lr_factor
+from sciml.train.schedules import build_scheduler
+
+
+def _torch_lrs(make, total):
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
+    sched = make(opt)
+    out = []
+    for _ in range(total):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_cosine_matches_closed_form_and_torch():
+    T, m = 21, 0.1
+    closed = [m + (1 - m) * 0.5 * (1 + math.cos(math.pi * s / (T - 1))) for s in range(T)]
+    mine = [lr_factor(Cosine(min_factor=m), s, T) for s in range(T)]
+    assert mine == pytest.approx(closed, abs=1e-15)
+    ref = _torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T - 1, eta_min=m), T)
+    assert mine == pytest.approx(ref, abs=1e-12)
+    assert mine[0] == 1.0 and mine[-1] == pytest.approx(m)
+
+
+@pytest.mark.parametrize("T", [10, 37, 100])
+def test_one_cycle_matches_torch_one_cycle(T):
+    s = OneCycle(pct_start=0.25, div_factor=10.0, final_div_factor=100.0)
+    ref = _torch_lrs(
+        lambda o: torch.optim.lr_scheduler.OneCycleLR(
+            o, max_lr=1.0, total_steps=T, pct_start=0.25, div_factor=10.0, final_div_factor=100.0
+        ),
+        T,
+    )
+    assert [lr_factor(s, i, T) for i in range(T)] == pytest.approx(ref, abs=1e-12)
+
+
+def test_linear_warmup_then_schedule():
+    W, T = 4, 14
+    f = [lr_factor(Cosine(), s, T, warmup_steps=W) for s in range(T)]
+    assert f[:W] == pytest.approx([1 / 5, 2 / 5, 3 / 5, 4 / 5])
+    n = T - W
+    expected = [0.5 * (1 + math.cos(math.pi * i / (n - 1))) for i in range(n)]
+    assert f[W:] == pytest.approx(expected)
+    assert [lr_factor(Constant(), s, T, W) for s in range(W, T)] == [1.0] * n
+
+
+def test_build_scheduler_drives_the_optimiser_and_its_state_is_plain_numbers():
+    opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=0.5)
+    sched = build_scheduler(opt, Cosine(), total_steps=9, warmup_steps=2)
+    lrs = []
+    for _ in range(9):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([0.5 * lr_factor(Cosine(), s, 9, 2) for s in range(9)])
+    assert sched.state_dict()["lr_lambdas"] == [None]

@@ -1,0 +1,122 @@
+"""The pickle-free trainer-state encoder, and TrainConfig's JSON round trip."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from sciml import ConfigError
+from sciml.train import Constant, Cosine, OneCycle, TrainConfig
+from sciml.train._state import decode, encode, load_state, save_state
+from sciml.train.schedules import build_scheduler
+
+
+def _equal(a, b):
+    """Deep equality that also checks container types, dtypes and tensor values."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def _real_state():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.8, 0.99))
+    sched = build_scheduler(opt, OneCycle(), total_steps=10)
+    for _ in range(3):
+        model(torch.randn(5, 3)).pow(2).sum().backward()
+        opt.step()
+        sched.step()
+    return {
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        },
+        "odd": {(1, "a"): [1.5, float("nan"), float("-inf")], 3: None, "__x": np.float32(2.5)},
+        "history": [{"step": 1, "loss": 0.5, "val": None}],
+    }
+
+
+def test_round_trip_in_memory_and_json_is_plain():
+    tree = _real_state()
+    structure, arrays = encode(tree)
+    text = json.dumps(structure, allow_nan=False)  # strict JSON: no pickle, no NaN literals
+    assert _equal(decode(json.loads(text), arrays), tree)
+    opt_state = decode(json.loads(text), arrays)["optimizer"]
+    assert list(opt_state["state"]) == [0, 1, 2, 3]  # int keys survive
+    assert opt_state["param_groups"][0]["betas"] == (0.8, 0.99)  # tuples survive
+
+
+def test_round_trip_through_files_restores_optimiser_and_rng(tmp_path):
+    tree = _real_state()
+    save_state(tree, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "trainer_state.json",
+        "trainer_state.safetensors",
+    ]
+    back = load_state(tmp_path)
+    assert _equal(back, tree)
+
+    # the restored states drive the real objects: the RNG streams continue identically
+    torch.set_rng_state(back["rng"]["torch"])
+    np.random.set_state(back["rng"]["numpy"])
+    random.setstate(back["rng"]["python"])
+    a = (torch.rand(3), np.random.rand(3), random.random())
+    torch.set_rng_state(tree["rng"]["torch"])
+    np.random.set_state(tree["rng"]["numpy"])
+    random.setstate(tree["rng"]["python"])
+    b = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    opt.load_state_dict(back["optimizer"])
+    assert _equal(opt.state_dict(), tree["optimizer"])
+
+
+def test_unsupported_leaf_raises():
+    with pytest.raises(TypeError, match="cannot store a set"):
+        encode({"a": {1, 2}})
+
+
+@pytest.mark.parametrize("schedule", [Cosine(min_factor=0.05), OneCycle(pct_start=0.1), Constant()])
+def test_train_config_json_round_trip(schedule):
+    cfg = TrainConfig(epochs=3, batch_size=6, schedule=schedule, grad_clip=1.0, amp="bf16")
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_schedule_string_alias_becomes_the_object():
+    from sciml._config import config_from_dict
+
+    cfg = config_from_dict(TrainConfig, {"epochs": 2, "schedule": "onecycle"})
+    assert cfg.schedule == OneCycle() and TrainConfig(schedule="Cosine").schedule == Cosine()
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        TrainConfig(schedule="linear")
+
+
+def test_train_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="batch_size >= 1"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="amp"):
+        TrainConfig(amp="fp8")
+    with pytest.raises(ConfigError, match="unknown field"):
+        TrainConfig.from_dict({"epochs": 2, "lr_max": 1.0})
