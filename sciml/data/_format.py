@@ -1,0 +1,46 @@
+"""Names fixed by sciml's own HDF5 layout (documented in ``docs/data-format.md``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+FORMAT_NAME = "sciml-pde"
+FORMAT_VERSION = 1
+BC_TYPES = ("periodic", "dirichlet", "neumann", "open")
+POINT_AXIS = "point"
+
+# Root attributes every sciml file carries (validator checks them).
+REQUIRED_ATTRS = ("sciml_format", "format_version", "n_samples", "field_names", "spatial_dims")
+
+
+def encode_attr(value: Any) -> tuple[Any, bool]:
+    """An attribute value HDF5 can store; ``True`` in the second slot when it was JSON-encoded."""
+    if isinstance(value, (str, bool, int, float, np.integer, np.floating)):
+        return value, False
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return value, False
+    return json.dumps(value, sort_keys=True), True
+
+
+def decode_attr(value: Any, is_json: bool) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if is_json:
+        return json.loads(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist()]
+    return value
+
+
+def str_list(value: Any) -> list[str]:
+    """HDF5 string-array attributes come back as bytes or numpy objects; make them ``list[str]``."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(value).tolist()]

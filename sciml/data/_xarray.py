@@ -1,0 +1,77 @@
+"""Lazy ``xarray`` view of an :class:`~sciml.data.H5Dataset` (no dask: only what is indexed is read)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+if TYPE_CHECKING:
+    from .dataset import H5Dataset
+
+
+class _LazyChannel(BackendArray):
+    """One channel as an array ``(sample, time?, *spatial)`` that reads on indexing."""
+
+    def __init__(self, ds: H5Dataset, name: str, timed: bool):
+        self.ds, self.name, self.timed = ds, name, timed
+        lead = (ds.n_samples, ds.n_steps) if timed else (ds.n_samples,)
+        self.shape = (*lead, *ds.spatial_shape)
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._getitem
+        )
+
+    def _getitem(self, key: tuple) -> np.ndarray:
+        # BASIC indexing: every entry is an int or a slice. Ints become length-1 slices, squeezed
+        # after the read, so one code path serves both.
+        squeeze = tuple(a for a, k in enumerate(key) if isinstance(k, (int, np.integer)))
+        sl = [slice(int(k), int(k) + 1) if isinstance(k, (int, np.integer)) else k for k in key]
+        samples = sl[0]
+        if self.timed:
+            out = self.ds.read(samples, sl[1], [self.name], space=tuple(sl[2:]))[:, :, 0]
+        else:
+            out = self.ds.read_static(samples, [self.name], space=tuple(sl[1:]))[:, 0]
+        return out.squeeze(axis=squeeze) if squeeze else out
+
+
+def to_xarray(ds: H5Dataset) -> xr.Dataset:
+    dims = tuple(ds.spatial_dims)
+    coords: dict[str, object] = {"sample": np.arange(ds.n_samples)}
+    if ds.is_points:
+        coords["points"] = (("point", "dim"), np.asarray(ds.coords["points"]))
+    else:
+        for d in dims:
+            c = np.asarray(ds.coords[d])
+            if c.ndim == 1:
+                coords[d] = (d, c)
+            else:  # varies per sample: not an index coordinate
+                coords[f"{d}_per_sample"] = (("sample", d), c)
+    if ds.n_steps is not None and ds.time is not None:
+        t = np.asarray(ds.time)
+        if t.ndim == 1:
+            coords["time"] = ("time", t)
+        else:
+            coords["time_per_sample"] = (("sample", "time"), t)
+    data_vars = {}
+    units = ds.attrs.get("units") if isinstance(ds.attrs.get("units"), dict) else {}
+    for name in ds.field_names:
+        arr = indexing.LazilyIndexedArray(_LazyChannel(ds, name, timed=True))
+        attrs = {"units": units[name]} if name in units else {}
+        data_vars[name] = xr.Variable(("sample", "time", *dims), arr, attrs=attrs)
+    for name in ds.static_field_names:
+        arr = indexing.LazilyIndexedArray(_LazyChannel(ds, name, timed=False))
+        attrs = {"units": units[name]} if name in units else {}
+        data_vars[name] = xr.Variable(("sample", *dims), arr, attrs=attrs)
+    for name, v in ds.params.items():
+        v = np.asarray(v)
+        extra = tuple(f"{name}_dim{k}" for k in range(1, v.ndim))
+        data_vars[f"param_{name}"] = xr.Variable(("sample", *extra), v)
+    attrs = {k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in ds.attrs.items()}
+    attrs.update(layout=ds.layout, source=str(ds.path))
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)

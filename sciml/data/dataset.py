@@ -1,0 +1,345 @@
+"""``H5Dataset``: one data set object for every supported HDF5 layout, read lazily.
+
+``open(path)`` detects the layout, reads every attribute, coordinate, time stamp and parameter
+once, and returns an :class:`H5Dataset`. Field values are read only when asked for, straight into
+one contiguous float32 array, through an HDF5 handle owned by the calling process.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from h5py import h5s
+
+from ._errors import DataFormatError, shape_str
+from ._handle import LazyH5, open_h5
+from ._layout import LayoutSpec, Source
+from .layouts import read_spec
+
+SampleSel = int | slice | Sequence[int] | np.ndarray
+StepSel = int | slice | None
+SpaceSel = int | Sequence[slice] | None
+
+
+class H5Dataset:
+    """A PDE data set in an HDF5 file: samples x time x channels x space.
+
+    Attributes:
+        path: the file.
+        layout: ``"sciml"``, ``"pdebench"``, ``"pdebench-seed-groups"``, ``"pdebench-cfd"``,
+            ``"pdebench-darcy"``, ``"the-well"`` or ``"poseidon-netcdf"``.
+        n_samples: number of samples (trajectories); ``len(ds)``.
+        n_steps: number of time steps, ``None`` for a file with static fields only.
+        spatial_shape: grid shape, or ``(n_points,)`` for a point cloud.
+        spatial_dims: axis names, e.g. ``("x", "y")``.
+        field_names: time-dependent channels, in channel order of :meth:`read`.
+        static_field_names: time-independent channels, in channel order of :meth:`read_static`.
+        coords: axis -> ``(n_axis,)`` coordinates (``{"points": (n_points, dim)}`` for clouds).
+        time: ``(n_steps,)`` time stamps (``(n_samples, n_steps)`` where they vary per sample).
+        params: name -> ``(n_samples, ...)`` per-sample parameters.
+        boundary_conditions: axis -> type string or dict.
+        attrs: metadata (``pde``, ``units``, ``generator``, ``generator_settings``, ...).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        spec: LayoutSpec,
+        *,
+        in_memory: bool = False,
+        check_finite: bool = True,
+    ):
+        self.path = Path(path)
+        self._spec = spec
+        self._h5 = LazyH5(self.path)
+        self.check_finite = check_finite
+        self._mem: dict[str, np.ndarray] | None = None
+        if in_memory:
+            with open_h5(self.path) as f:
+                self._mem = {k: f[k][()] for k in spec.all_keys()}
+
+    # -- metadata -----------------------------------------------------------------------------
+    layout = property(lambda self: self._spec.layout)
+    n_samples = property(lambda self: self._spec.n_samples)
+    n_steps = property(lambda self: self._spec.n_steps)
+    spatial_shape = property(lambda self: self._spec.spatial_shape)
+    spatial_dims = property(lambda self: self._spec.spatial_dims)
+    coords = property(lambda self: self._spec.coords)
+    time = property(lambda self: self._spec.time)
+    params = property(lambda self: self._spec.params)
+    boundary_conditions = property(lambda self: self._spec.boundary_conditions)
+    attrs = property(lambda self: self._spec.attrs)
+    is_points = property(lambda self: self._spec.points)
+    in_memory = property(lambda self: self._mem is not None)
+
+    @property
+    def field_names(self) -> list[str]:
+        return list(self._spec.fields)
+
+    @property
+    def static_field_names(self) -> list[str]:
+        return list(self._spec.static_fields)
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def grid_points(self, space: SpaceSel = None) -> np.ndarray:
+        """Coordinates of every point, ``(*spatial, dim)`` (``(n_points, dim)`` for clouds)."""
+        if self.is_points:
+            return np.asarray(self.coords["points"], dtype=np.float32)
+        sl = self._space(space)
+        axes = [np.asarray(self.coords[d]).reshape(-1)[s] for d, s in zip(self.spatial_dims, sl)]
+        return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).astype(np.float32)
+
+    # -- selections ---------------------------------------------------------------------------
+    def _samples(self, samples: SampleSel) -> np.ndarray:
+        if isinstance(samples, (int, np.integer)):
+            idx = np.array([samples])
+        elif isinstance(samples, slice):
+            idx = np.arange(*samples.indices(self.n_samples))
+        else:
+            idx = np.asarray(samples, dtype=np.int64).reshape(-1)
+        idx = np.where(idx < 0, idx + self.n_samples, idx)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_samples):
+            raise IndexError(
+                f"{self.path}: sample index {samples!r} is out of range for "
+                f"n_samples={self.n_samples}"
+            )
+        return idx
+
+    def _steps(self, steps: StepSel) -> slice:
+        if self.n_steps is None:
+            raise ValueError(f"{self.path}: has no time-dependent fields (static only)")
+        if steps is None:
+            return slice(0, self.n_steps, 1)
+        if isinstance(steps, (int, np.integer)):
+            s = int(steps) + (self.n_steps if steps < 0 else 0)
+            if not 0 <= s < self.n_steps:
+                raise IndexError(f"{self.path}: step {steps} out of range n_steps={self.n_steps}")
+            return slice(s, s + 1, 1)
+        start, stop, step = steps.indices(self.n_steps)
+        if step < 1:
+            raise ValueError(f"{self.path}: step selection {steps} must have a positive step")
+        return slice(start, max(stop, start), step)
+
+    def _space(self, space: SpaceSel) -> tuple[slice, ...]:
+        nd = len(self.spatial_shape)
+        if space is None:
+            return (slice(None),) * nd
+        if isinstance(space, (int, np.integer)):
+            return (slice(None, None, int(space)),) * nd
+        space = tuple(space)
+        if len(space) != nd:
+            raise ValueError(
+                f"{self.path}: spatial selection {space} has {len(space)} entries, expected {nd}"
+            )
+        return tuple(slice(None, None, s) if isinstance(s, int) else s for s in space)
+
+    def _channels(self, fields: Sequence[str] | None, static: bool) -> list[tuple[str, Source]]:
+        table = self._spec.static_fields if static else self._spec.fields
+        names = list(table) if fields is None else list(fields)
+        for n in names:
+            if n not in table:
+                kind = "static fields" if static else "fields"
+                raise KeyError(f"{self.path}: no field '{n}'; {kind} are {list(table)}")
+        return [(n, table[n]) for n in names]
+
+    # -- reading ------------------------------------------------------------------------------
+    def read(
+        self,
+        samples: SampleSel,
+        steps: StepSel = None,
+        fields: Sequence[str] | None = None,
+        *,
+        space: SpaceSel = None,
+    ) -> np.ndarray:
+        """Time-dependent fields of some samples.
+
+        Args:
+            samples: index, slice or index list.
+            steps: step index or slice (``None``: all); a slice step subsamples time.
+            fields: channel names (default :attr:`field_names`), in output channel order.
+            space: an int stride for every axis, or one slice per spatial axis.
+
+        Returns:
+            ``(n, t, c, *spatial)`` float32, C-contiguous.
+        """
+        idx, st, sp = self._samples(samples), self._steps(steps), self._space(space)
+        chans = self._channels(fields, static=False)
+        t = len(range(st.start, st.stop, st.step))
+        shape = (idx.size, t, len(chans), *self._out_spatial(sp))
+        out = np.empty(shape, dtype=np.float32)
+        if out.size:
+            for k, i in enumerate(idx):
+                for c, (_, src) in enumerate(chans):
+                    self._read_block(src, int(i), st, sp, out, (k, slice(None), c), timed=True)
+            if self.check_finite:
+                self._assert_finite(out, idx, chans, st)
+        return out
+
+    def read_static(
+        self, samples: SampleSel, fields: Sequence[str] | None = None, *, space: SpaceSel = None
+    ) -> np.ndarray:
+        """Static fields of some samples: ``(n, c, *spatial)`` float32, C-contiguous."""
+        idx, sp = self._samples(samples), self._space(space)
+        chans = self._channels(fields, static=True)
+        out = np.empty((idx.size, len(chans), *self._out_spatial(sp)), dtype=np.float32)
+        if out.size:
+            for k, i in enumerate(idx):
+                for c, (_, src) in enumerate(chans):
+                    self._read_block(src, int(i), None, sp, out, (k, c), timed=False)
+            if self.check_finite:
+                self._assert_finite(out[:, None], idx, chans, None)
+        return out
+
+    def _out_spatial(self, sp: tuple[slice, ...]) -> tuple[int, ...]:
+        return tuple(len(range(*s.indices(n))) for s, n in zip(sp, self.spatial_shape))
+
+    def _read_block(
+        self,
+        src: Source,
+        i: int,
+        steps: slice | None,
+        space: tuple[slice, ...],
+        out: np.ndarray,
+        dest: tuple,
+        *,
+        timed: bool,
+    ) -> None:
+        sample_key = self._spec.sample_keys[i] if self._spec.sample_keys else None
+        key = src.dataset_key(sample_key)
+        sel = src.selection(i, steps, space)
+        mask = src.kept_shape_mask(len(space), timed)
+        try:
+            if all(mask):
+                if self._mem is not None:
+                    out[dest] = self._mem[key][sel]
+                else:
+                    _read_hyperslab(self._h5.dataset(key), sel, out, dest)
+                return
+            src_arr = self._mem[key] if self._mem is not None else self._h5.dataset(key)
+            block = src_arr[sel]
+            target = out[dest]
+            full = [n if keep else 1 for n, keep in zip(target.shape, mask)]
+            target[...] = np.broadcast_to(np.asarray(block).reshape(full), target.shape)
+        except (OSError, ValueError, TypeError) as e:
+            raise DataFormatError(
+                self.path, f"reading sample {i} failed ({e}); expected a readable array", key=key
+            ) from e
+
+    def _assert_finite(self, out: np.ndarray, idx, chans, steps: slice | None) -> None:
+        # One vectorised pass; the slow search below runs only when something is wrong.
+        if np.isfinite(out).all():
+            return
+        k, t, c = (int(v) for v in np.argwhere(~np.isfinite(out))[0][:3])
+        step = "" if steps is None else f", step {steps.start + t * steps.step}"
+        raise DataFormatError(
+            self.path,
+            f"non-finite value in sample {int(idx[k])}{step}; expected finite values "
+            f"(open(..., check_finite=False) to read it anyway)",
+            key=chans[c][1].dataset_key(
+                self._spec.sample_keys[int(idx[k])] if self._spec.sample_keys else None
+            ),
+        )
+
+    # -- views --------------------------------------------------------------------------------
+    def to_xarray(self):
+        """Every field as an ``xarray.Dataset`` with named dims and coordinates, lazily.
+
+        Fields are ``(sample, time, *spatial_dims)``, static fields ``(sample, *spatial_dims)``;
+        only the values that are indexed (``.isel``, ``.sel``, ``.values``) are read.
+        """
+        from ._xarray import to_xarray
+
+        return to_xarray(self)
+
+    def close(self) -> None:
+        self._h5.close()
+
+    def __enter__(self) -> H5Dataset:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        steps = "static" if self.n_steps is None else f"{self.n_steps} steps"
+        lines = [
+            f"H5Dataset('{self.path}', layout='{self.layout}')",
+            f"  {self.n_samples} samples x {steps} x {shape_str(self.spatial_shape)} "
+            f"[{', '.join(self.spatial_dims)}]{' (points)' if self.is_points else ''}",
+            f"  fields: {', '.join(self.field_names) or '-'}",
+            f"  static fields: {', '.join(self.static_field_names) or '-'}",
+        ]
+        if self.time is not None and np.size(self.time):
+            lines.append(f"  time: {float(np.min(self.time)):g} .. {float(np.max(self.time)):g}")
+        if self.params:
+            ps = ", ".join(f"{k} {shape_str(np.shape(v))}" for k, v in self.params.items())
+            lines.append(f"  params: {ps}")
+        if self.boundary_conditions:
+            lines.append(f"  boundary conditions: {self.boundary_conditions}")
+        return "\n".join(lines)
+
+
+def _read_hyperslab(dset: h5py.Dataset, sel: tuple, out: np.ndarray, dest: tuple) -> None:
+    """Read ``dset[sel]`` straight into ``out[dest]`` (``dest``: ints and full slices) with one
+    HDF5 call; h5py's high-level selection machinery costs more than the read for small blocks."""
+    start, count, stride = [], [], []
+    for axis, s in enumerate(sel):
+        if isinstance(s, slice):
+            a, b, c = s.indices(dset.shape[axis])
+            start.append(a)
+            count.append(len(range(a, b, c)))
+            stride.append(c)
+        else:
+            start.append(int(s))
+            count.append(1)
+            stride.append(1)
+    fspace = dset.id.get_space()
+    fspace.select_hyperslab(tuple(start), tuple(count), tuple(stride))
+    mspace = h5s.create_simple(out.shape)
+    mstart = [d if isinstance(d, int) else 0 for d in dest] + [0] * (out.ndim - len(dest))
+    mcount = [1 if isinstance(d, int) else n for d, n in zip(dest, out.shape)]
+    mspace.select_hyperslab(tuple(mstart), tuple(mcount + list(out.shape[len(dest) :])))
+    dset.id.read(mspace, fspace, out)
+
+
+def open(  # noqa: A001 - the public name is sciml.data.open
+    path: str | os.PathLike[str],
+    *,
+    in_memory: bool = False,
+    layout: str | None = None,
+    check_finite: bool = True,
+) -> H5Dataset:
+    """Open a PDE data set in any supported layout.
+
+    Args:
+        path: HDF5 (or NetCDF-4) file.
+        in_memory: read every field into RAM now (small files; fastest epochs).
+        layout: skip detection and use this layout.
+        check_finite: raise :class:`DataFormatError` when a read meets NaN or Inf.
+    """
+    path = Path(path)
+    with open_h5(path) as f:
+        spec = read_spec(f, path, layout)
+    return H5Dataset(path, spec, in_memory=in_memory, check_finite=check_finite)
+
+
+def describe(path: str | os.PathLike[str]) -> str:
+    """A multi-line summary of a file (layout, shapes, fields, attributes) for ``sciml info``."""
+    ds = open(path)
+    lines = [repr(ds)]
+    for k, v in ds.coords.items():
+        v = np.asarray(v)
+        rng = f" in [{v.min():g}, {v.max():g}]" if v.size and v.dtype.kind in "fiu" else ""
+        lines.append(f"  coord {k}: {shape_str(v.shape)}{rng}")
+    for k, v in ds.attrs.items():
+        text = builtins.repr(v)
+        lines.append(f"  attr {k}: {text if len(text) < 120 else text[:117] + '...'}")
+    return "\n".join(lines)

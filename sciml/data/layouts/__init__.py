@@ -1,0 +1,61 @@
+"""Layout readers: each turns an open HDF5 file into a :class:`~sciml.data._layout.LayoutSpec`.
+
+Detection runs in the order listed; the first reader whose ``detect`` accepts the file wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+
+from .._errors import DataFormatError
+from .._layout import LayoutSpec
+from . import pdebench, poseidon, sciml, the_well
+
+Detector = Callable[[h5py.File], bool]
+Reader = Callable[[h5py.File, Path], LayoutSpec]
+
+LAYOUTS: dict[str, tuple[Detector, Reader]] = {
+    "sciml": (sciml.detect, sciml.read_spec),
+    "the-well": (the_well.detect, the_well.read_spec),
+    "pdebench-darcy": (pdebench.detect_darcy, pdebench.read_darcy),
+    "pdebench": (pdebench.detect_tensor, pdebench.read_tensor),
+    "pdebench-cfd": (pdebench.detect_cfd, pdebench.read_cfd),
+    "pdebench-seed-groups": (pdebench.detect_seed_groups, pdebench.read_seed_groups),
+    "poseidon-netcdf": (poseidon.detect, poseidon.read_spec),
+}
+
+_WHAT_EACH_NEEDS = (
+    "sciml: root attribute 'sciml_format'; the-well: groups 't0_fields' and 'dimensions'; "
+    "pdebench: dataset 'tensor' (+ 'nu' for Darcy); pdebench-cfd: datasets 'density' and 'Vx'; "
+    "pdebench-seed-groups: numbered groups each with 'data'; poseidon-netcdf: a 5-D "
+    "[N, T, C, H, W] variable 'data' / 'solution' / 'velocity'"
+)
+
+
+def read_spec(f: h5py.File, path: Path, layout: str | None = None) -> LayoutSpec:
+    """Detect the layout of ``f`` (or use ``layout``) and read its description."""
+    if layout is not None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; known: {list(LAYOUTS)}")
+        return _read(LAYOUTS[layout][1], f, path)
+    for detect, reader in LAYOUTS.values():
+        if detect(f):
+            return _read(reader, f, path)
+    keys = sorted(f.keys())[:12]
+    raise DataFormatError(
+        path,
+        f"unknown layout: top-level keys {keys}, attributes {sorted(f.attrs.keys())[:12]}; "
+        f"expected one of -- {_WHAT_EACH_NEEDS}",
+    )
+
+
+def _read(reader: Reader, f: h5py.File, path: Path) -> LayoutSpec:
+    try:
+        return reader(f, path)
+    except DataFormatError:
+        raise
+    except KeyError as e:
+        raise DataFormatError(path, f"a required key is missing ({e})") from e

@@ -1,0 +1,205 @@
+"""Readers for PDEBench's HDF5 layouts.
+
+Following PDEBench's README and data-generation / data-loading code:
+
+* ``pdebench`` -- one scalar field: ``tensor`` ``(N, T, *spatial)`` with ``x-coordinate``
+  (``y-``, ``z-``) ``(n_axis,)`` and ``t-coordinate`` ``(T,)`` or ``(T + 1,)``; the extra entry
+  (PDEBench stores the final time of the last interval too) is dropped.
+* ``pdebench-cfd`` -- compressible Navier-Stokes: one dataset per variable, ``density``,
+  ``pressure``, ``Vx`` (``Vy``, ``Vz``), each ``(N, T, *spatial)``, same coordinates.
+* ``pdebench-darcy`` -- ``tensor`` ``(N, 1, X, Y)`` is the solution ``u`` and ``nu``
+  ``(N, X, Y)`` the coefficient; both become static fields, ``nu`` and ``u``.
+* ``pdebench-seed-groups`` -- one group per seed, ``0000/data`` ``(T, *spatial, C)`` with
+  ``0000/grid/x`` (``y``, ``z``) and ``0000/grid/t``; channels are named ``c0``, ``c1``, ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .._errors import DataFormatError, shape_str
+from .._layout import LayoutSpec, Source
+
+AXES = ("x", "y", "z")
+CFD_VARIABLES = ("density", "pressure", "Vx", "Vy", "Vz")
+
+
+def _coords(f: h5py.Group, path: Path, fmt: str, prefix: str = "") -> dict[str, np.ndarray]:
+    coords = {}
+    for a in AXES:
+        key = prefix + fmt.format(a)
+        if key in f:
+            coords[a] = np.asarray(f[key][()]).reshape(-1)
+    return coords
+
+
+def _time(f: h5py.Group, path: Path, key: str, n_steps: int) -> np.ndarray:
+    if key not in f:
+        return np.arange(n_steps, dtype=np.float64)
+    t = np.asarray(f[key][()]).reshape(-1)
+    if t.shape[0] == n_steps + 1:
+        return t[:n_steps]
+    if t.shape[0] != n_steps:
+        raise DataFormatError(
+            path, f"has {t.shape[0]} entries, expected n_steps={n_steps} or n_steps + 1", key=key
+        )
+    return t
+
+
+def _check_spatial(path: Path, key: str, shape: tuple, lead: int, coords: dict) -> tuple:
+    spatial = tuple(shape[lead:])
+    expected = tuple(len(c) for c in coords.values())
+    if spatial != expected:
+        raise DataFormatError(
+            path,
+            f"has shape {shape_str(shape)}; its spatial part {shape_str(spatial)} does not match "
+            f"the coordinates {', '.join(f'{k}-coordinate ({len(v)})' for k, v in coords.items())}",
+            key=key,
+        )
+    return spatial
+
+
+# -- single `tensor` ---------------------------------------------------------------------------
+def detect_tensor(f: h5py.File) -> bool:
+    return "tensor" in f and isinstance(f["tensor"], h5py.Dataset) and "nu" not in f
+
+
+def read_tensor(f: h5py.File, path: Path) -> LayoutSpec:
+    shape = f["tensor"].shape
+    coords = _coords(f, path, "{}-coordinate")
+    if len(shape) != 2 + len(coords):
+        raise DataFormatError(
+            path,
+            f"has shape {shape_str(shape)}, expected (n_samples, n_steps, *spatial) with "
+            f"{len(coords)} spatial axes (one per *-coordinate dataset)",
+            key="tensor",
+        )
+    spatial = _check_spatial(path, "tensor", shape, 2, coords)
+    sp = tuple(f"s{k}" for k in range(len(spatial)))
+    return LayoutSpec(
+        layout="pdebench",
+        n_samples=shape[0],
+        n_steps=shape[1],
+        spatial_shape=spatial,
+        spatial_dims=tuple(coords),
+        fields={"u": Source("tensor", ("n", "t", *sp))},
+        coords=coords,
+        time=_time(f, path, "t-coordinate", shape[1]),
+        attrs={k: _plain(v) for k, v in f.attrs.items()},
+    )
+
+
+# -- Darcy ---------------------------------------------------------------------------------------
+def detect_darcy(f: h5py.File) -> bool:
+    return "tensor" in f and "nu" in f
+
+
+def read_darcy(f: h5py.File, path: Path) -> LayoutSpec:
+    coords = _coords(f, path, "{}-coordinate")
+    u, nu = f["tensor"].shape, f["nu"].shape
+    if len(u) != 4 or u[1] != 1:
+        raise DataFormatError(
+            path, f"has shape {shape_str(u)}, expected (N, 1, X, Y)", key="tensor"
+        )
+    if nu != (u[0], *u[2:]):
+        raise DataFormatError(
+            path, f"has shape {shape_str(nu)}, expected (N, X, Y) = {shape_str((u[0], *u[2:]))}",
+            key="nu",
+        )  # fmt: skip
+    if coords:
+        _check_spatial(path, "nu", nu, 1, coords)
+    else:
+        coords = {a: np.arange(s, dtype=np.float64) for a, s in zip(AXES, u[2:])}
+    return LayoutSpec(
+        layout="pdebench-darcy",
+        n_samples=u[0],
+        n_steps=None,
+        spatial_shape=tuple(u[2:]),
+        spatial_dims=tuple(coords),
+        fields={},
+        static_fields={
+            "nu": Source("nu", ("n", "s0", "s1")),
+            "u": Source("tensor", ("n", 0, "s0", "s1")),
+        },
+        coords=coords,
+        attrs={k: _plain(v) for k, v in f.attrs.items()},
+    )
+
+
+# -- CFD -----------------------------------------------------------------------------------------
+def detect_cfd(f: h5py.File) -> bool:
+    return "density" in f and "Vx" in f
+
+
+def read_cfd(f: h5py.File, path: Path) -> LayoutSpec:
+    coords = _coords(f, path, "{}-coordinate")
+    shape = f["density"].shape
+    names = [v for v in CFD_VARIABLES if v in f]
+    for v in names:
+        if f[v].shape != shape:
+            raise DataFormatError(
+                path, f"has shape {shape_str(f[v].shape)}, expected {shape_str(shape)} like "
+                "'density'", key=v,
+            )  # fmt: skip
+    spatial = _check_spatial(path, "density", shape, 2, coords)
+    sp = tuple(f"s{k}" for k in range(len(spatial)))
+    return LayoutSpec(
+        layout="pdebench-cfd",
+        n_samples=shape[0],
+        n_steps=shape[1],
+        spatial_shape=spatial,
+        spatial_dims=tuple(coords),
+        fields={v: Source(v, ("n", "t", *sp)) for v in names},
+        coords=coords,
+        time=_time(f, path, "t-coordinate", shape[1]),
+        attrs={k: _plain(v) for k, v in f.attrs.items()},
+    )
+
+
+# -- per-seed groups -----------------------------------------------------------------------------
+def detect_seed_groups(f: h5py.File) -> bool:
+    keys = list(f.keys())
+    return bool(keys) and all(
+        isinstance(f[k], h5py.Group) and "data" in f[k] and k.isdigit() for k in keys
+    )
+
+
+def read_seed_groups(f: h5py.File, path: Path) -> LayoutSpec:
+    seeds = sorted(f.keys())
+    first = f[seeds[0]]
+    shape = first["data"].shape
+    coords = _coords(first, path, "grid/{}")
+    if len(shape) != 2 + len(coords):
+        raise DataFormatError(
+            path, f"has shape {shape_str(shape)}, expected (n_steps, *spatial, channels) with "
+            f"{len(coords)} spatial axes (one per grid/* dataset)", key=f"{seeds[0]}/data",
+        )  # fmt: skip
+    spatial = _check_spatial(path, f"{seeds[0]}/data", shape[:-1], 1, coords)
+    for s in seeds[1:]:
+        if f[s]["data"].shape != shape:
+            raise DataFormatError(
+                path, f"has shape {shape_str(f[s]['data'].shape)}, expected {shape_str(shape)} "
+                f"like '{seeds[0]}/data'", key=f"{s}/data",
+            )  # fmt: skip
+    sp = tuple(f"s{k}" for k in range(len(spatial)))
+    return LayoutSpec(
+        layout="pdebench-seed-groups",
+        n_samples=len(seeds),
+        n_steps=shape[0],
+        spatial_shape=spatial,
+        spatial_dims=tuple(coords),
+        fields={f"c{c}": Source("{sample}/data", ("t", *sp, c)) for c in range(shape[-1])},
+        coords=coords,
+        time=_time(first, path, "grid/t", shape[0]),
+        attrs={k: _plain(v) for k, v in f.attrs.items()},
+        sample_keys=seeds,
+    )
+
+
+def _plain(v):
+    if isinstance(v, bytes):
+        return v.decode()
+    return v.item() if isinstance(v, np.generic) else v

@@ -1,0 +1,106 @@
+"""Reader for Poseidon-style NetCDF-4 files (camlab-ethz/poseidon dataset cards).
+
+Poseidon's data sets (``CE-RP.nc``, ``NS-PwC.nc``, ...) are NetCDF-4, i.e. HDF5, files holding one
+main variable -- ``data``, ``solution`` or ``velocity`` -- shaped ``[N, T, C, H, W]``; its scOT
+loaders read them with h5py. The two trailing axes are named ``x`` and ``y`` in stored
+order. Each channel becomes a field ``c0``, ``c1``, ...; 4-D variables
+``[N, C, H, W]`` (time-independent problems) become static fields ``{var}_c0``, ... NetCDF
+dimension-scale datasets (1-D, no samples) are used as coordinates where their length fits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .._errors import DataFormatError, shape_str
+from .._layout import LayoutSpec, Source
+
+NAME = "poseidon-netcdf"
+MAIN_VARIABLES = ("data", "solution", "velocity")
+
+
+def _variables(f: h5py.File) -> dict[str, h5py.Dataset]:
+    return {
+        k: v
+        for k, v in f.items()
+        if isinstance(v, h5py.Dataset) and v.ndim in (4, 5) and v.dtype.kind == "f"
+    }
+
+
+def _bare_dimension(v: h5py.Dataset) -> bool:
+    # netCDF-4 stores a dimension without a coordinate variable as an empty dimension scale.
+    name = v.attrs.get("NAME", b"")
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return name.startswith("This is a netCDF dimension but not a netCDF variable")
+
+
+def detect(f: h5py.File) -> bool:
+    netcdf = "_NCProperties" in f.attrs or any(k in f for k in MAIN_VARIABLES)
+    return netcdf and bool(_variables(f))
+
+
+def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
+    variables = _variables(f)
+    timed = {k: v for k, v in variables.items() if v.ndim == 5}
+    static = {k: v for k, v in variables.items() if v.ndim == 4}
+    ref = next(iter(timed.values()), None) or next(iter(static.values()))
+    n, spatial = ref.shape[0], tuple(ref.shape[-2:])
+    fields: dict[str, Source] = {}
+    n_steps = None
+    for k, v in timed.items():
+        if v.shape[0] != n or tuple(v.shape[-2:]) != spatial or v.shape[1] != ref.shape[1]:
+            raise DataFormatError(
+                path, f"has shape {shape_str(v.shape)}, expected [N={n}, T={ref.shape[1]}, C, "
+                f"{spatial[0]}, {spatial[1]}]", key=k,
+            )  # fmt: skip
+        n_steps = v.shape[1]
+        prefix = "c" if len(timed) == 1 else f"{k}_c"
+        fields.update(
+            {f"{prefix}{c}": Source(k, ("n", "t", c, "s0", "s1")) for c in range(v.shape[2])}
+        )
+    statics: dict[str, Source] = {}
+    for k, v in static.items():
+        if v.shape[0] != n or tuple(v.shape[-2:]) != spatial:
+            raise DataFormatError(
+                path, f"has shape {shape_str(v.shape)}, expected [N={n}, C, {spatial[0]}, "
+                f"{spatial[1]}]", key=k,
+            )  # fmt: skip
+        statics.update({f"{k}_c{c}": Source(k, ("n", c, "s0", "s1")) for c in range(v.shape[1])})
+
+    # NetCDF dimension scales are 1-D datasets; use those whose length fits an axis.
+    scales = {
+        k: np.asarray(v[()])
+        for k, v in f.items()
+        if isinstance(v, h5py.Dataset)
+        and v.ndim == 1
+        and v.dtype.kind in "fiu"
+        and not _bare_dimension(v)
+    }
+    coords = {}
+    for axis, size in zip(("x", "y"), spatial):
+        c = scales.get(axis)
+        coords[axis] = c if c is not None and c.shape[0] == size else np.linspace(0, 1, size)
+    time = None
+    if n_steps is not None:
+        t = scales.get("time")
+        time = t if t is not None and t.shape[0] == n_steps else np.arange(n_steps, dtype=float)
+    attrs = {
+        k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+        for k, v in f.attrs.items()
+        if not k.startswith("_")
+    }
+    return LayoutSpec(
+        layout=NAME,
+        n_samples=n,
+        n_steps=n_steps,
+        spatial_shape=spatial,
+        spatial_dims=tuple(coords),
+        fields=fields,
+        static_fields=statics,
+        coords=coords,
+        time=time,
+        attrs=attrs,
+    )

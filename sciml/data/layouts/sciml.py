@@ -1,0 +1,61 @@
+"""Reader for sciml's own layout (see ``docs/data-format.md``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .._errors import DataFormatError
+from .._format import decode_attr, str_list
+from .._layout import LayoutSpec, Source
+from ..validate import _problems
+
+NAME = "sciml"
+
+
+def detect(f: h5py.File) -> bool:
+    return "sciml_format" in f.attrs
+
+
+def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
+    problems = _problems(f, path, scan_values=False)
+    if problems:
+        raise DataFormatError(path, "; ".join(problems))
+    a = f.attrs
+    dims = tuple(str_list(a["spatial_dims"]))
+    points = str(a.get("grid", "grid")) == "points"
+    coords = {k: np.asarray(v[()]) for k, v in f["coords"].items()}
+    spatial = (coords["points"].shape[0],) if points else tuple(coords[d].shape[0] for d in dims)
+    space_axes = tuple(f"s{k}" for k in range(len(spatial)))
+    fields = {n: Source(f"fields/{n}", ("n", "t", *space_axes)) for n in str_list(a["field_names"])}
+    statics = {
+        n: Source(f"static_fields/{n}", ("n", *space_axes))
+        for n in str_list(a.get("static_field_names", []))
+    }
+    json_keys = set(str_list(a.get("json_attrs", [])))
+    reserved = {"sciml_format", "format_version", "n_samples", "n_steps", "spatial_dims", "grid"}
+    reserved |= {"field_names", "static_field_names", "json_attrs"}
+    attrs = {k: decode_attr(v, k in json_keys) for k, v in a.items() if k not in reserved}
+    attrs["format_version"] = int(a["format_version"])
+    bcs = {}
+    for axis, g in f["boundary_conditions"].items():
+        entry = {k: decode_attr(v, False) for k, v in g.attrs.items()}
+        entry.update({k: np.asarray(d[()]) for k, d in g.items()})
+        bcs[axis] = entry["type"] if len(entry) == 1 else entry
+    return LayoutSpec(
+        layout=NAME,
+        n_samples=int(a["n_samples"]),
+        n_steps=int(a["n_steps"]) if fields else None,
+        spatial_shape=spatial,
+        spatial_dims=dims,
+        fields=fields,
+        static_fields=statics,
+        coords=coords,
+        time=np.asarray(f["time"][()]) if "time" in f else None,
+        params={k: np.asarray(v[()]) for k, v in f["params"].items()},
+        boundary_conditions=bcs,
+        attrs=attrs,
+        points=points,
+    )

@@ -1,0 +1,126 @@
+"""Reader for The Well's layout (``docs/data_format.md`` of PolymathicAI/the_well).
+
+Root attributes ``n_trajectories``, ``n_spatial_dims``, ``dataset_name``, ``grid_type``,
+``simulation_parameters`` (each parameter also a root attribute); groups ``dimensions``
+(``@spatial_dims``, ``time``, one coordinate per axis), ``boundary_conditions`` (one group per
+boundary, ``@bc_type``, ``@associated_dims``), ``scalars`` and ``t0_fields`` / ``t1_fields`` /
+``t2_fields`` (``@field_names``). Each field has flags ``sample_varying``, ``time_varying`` and
+``dim_varying`` (one per spatial axis); an axis whose flag is false is not stored and is
+broadcast here. Rank-1 fields become one channel per component, ``{name}_{axis}``; rank-2 fields
+``{name}_{axis}{axis}``. Fields that do not vary in time become static fields.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .._errors import DataFormatError, shape_str
+from .._format import decode_attr, str_list
+from .._layout import LayoutSpec, Source
+
+NAME = "the-well"
+
+
+def detect(f: h5py.File) -> bool:
+    return "t0_fields" in f and "dimensions" in f
+
+
+def _flag(obj: h5py.HLObject, name: str, path: Path, key: str) -> bool:
+    if name not in obj.attrs:
+        raise DataFormatError(path, f"attribute '{name}' is missing (expected a bool)", key=key)
+    return bool(obj.attrs[name])
+
+
+def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
+    for attr in ("n_trajectories",):
+        if attr not in f.attrs:
+            raise DataFormatError(path, f"root attribute '{attr}' is missing")
+    n = int(f.attrs["n_trajectories"])
+    dims_g = f["dimensions"]
+    dims = tuple(str_list(dims_g.attrs.get("spatial_dims")))
+    if not dims:
+        raise DataFormatError(path, "attribute 'spatial_dims' is missing", key="dimensions")
+    for d in (*dims, "time"):
+        if d not in dims_g:
+            raise DataFormatError(
+                path, "is missing (listed in spatial_dims)", key=f"dimensions/{d}"
+            )
+    coords = {d: np.asarray(dims_g[d][()]) for d in dims}
+    spatial = tuple(int(dims_g[d].shape[-1]) for d in dims)
+    time = np.asarray(dims_g["time"][()])
+    n_steps = int(time.shape[-1])
+
+    fields: dict[str, Source] = {}
+    statics: dict[str, Source] = {}
+    for order, group in enumerate(("t0_fields", "t1_fields", "t2_fields")):
+        if group not in f:
+            continue
+        g = f[group]
+        for name in str_list(g.attrs.get("field_names", [])):
+            key = f"{group}/{name}"
+            if name not in g:
+                raise DataFormatError(path, "is missing (listed in field_names)", key=key)
+            ds = g[name]
+            sample_v = _flag(ds, "sample_varying", path, key)
+            time_v = _flag(ds, "time_varying", path, key)
+            dim_v = np.asarray(ds.attrs.get("dim_varying", [True] * len(dims)), bool).tolist()
+            roles: list[str] = (["n"] if sample_v else []) + (["t"] if time_v else [])
+            roles += [f"s{k}" for k in range(len(dims)) if dim_v[k]]
+            expected = [n] if sample_v else []
+            expected += [n_steps] if time_v else []
+            expected += [s for s, v in zip(spatial, dim_v) if v] + [len(dims)] * order
+            if tuple(ds.shape) != tuple(expected):
+                raise DataFormatError(
+                    path,
+                    f"has shape {shape_str(ds.shape)}, expected {shape_str(tuple(expected))} "
+                    f"(sample_varying={sample_v}, time_varying={time_v}, dim_varying={dim_v}, "
+                    f"tensor order {order})",
+                    key=key,
+                )
+            target = fields if time_v else statics
+            for comp in itertools.product(range(len(dims)), repeat=order):
+                suffix = "_" + "".join(dims[c] for c in comp) if order else ""
+                target[name + suffix] = Source(key, (*roles, *comp))
+
+    attrs = {k: decode_attr(v, False) for k, v in f.attrs.items()}
+    if "dataset_name" in attrs:
+        attrs["pde"] = attrs["dataset_name"]
+    params: dict[str, np.ndarray] = {}
+    for p in str_list(f.attrs.get("simulation_parameters", [])):
+        if p in f.attrs:
+            params[p] = np.full(n, f.attrs[p])
+    if "scalars" in f:
+        for s in str_list(f["scalars"].attrs.get("field_names", [])):
+            ds = f["scalars"][s]
+            v = np.asarray(ds[()])
+            sample_v = bool(ds.attrs.get("sample_varying", False))
+            if not ds.attrs.get("time_varying", False):  # float32(1) in the spec: one value
+                v = v.reshape((n,) if sample_v else ())
+            if not sample_v:
+                v = np.broadcast_to(v, (n, *v.shape)).copy()
+            params[s] = v
+
+    bcs: dict[str, object] = {}
+    for g in f.get("boundary_conditions", {}).values():
+        kind = str(decode_attr(g.attrs.get("bc_type", "unknown"), False)).lower()
+        for d in str_list(g.attrs.get("associated_dims", [])):
+            prev = bcs.get(d)
+            bcs[d] = kind if prev in (None, kind) else sorted({*np.atleast_1d(prev), kind})
+    return LayoutSpec(
+        layout=NAME,
+        n_samples=n,
+        n_steps=n_steps if fields else None,
+        spatial_shape=spatial,
+        spatial_dims=dims,
+        fields=fields,
+        static_fields=statics,
+        coords=coords,
+        time=time,
+        params=params,
+        boundary_conditions=bcs,
+        attrs=attrs,
+    )

@@ -1,0 +1,174 @@
+r"""Per-channel normalisation, fitted in one streaming pass and applied to every split alike.
+
+For channel :math:`c`, ``encode`` computes :math:`(u_c - \mu_c) / \sigma_c` and ``decode`` the
+inverse, with :math:`\mu_c, \sigma_c` the mean and (population) standard deviation over every
+sample, step and grid point of the fitting samples. Statistics are accumulated in float64 with
+Chan et al.'s pairwise update, one ``(steps, channels, *spatial)`` block at a time, so fitting
+never holds more than one block in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from .dataset import H5Dataset
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+# Largest block read at once while fitting (float32 bytes).
+_BLOCK_BYTES = 64 * 1024 * 1024
+
+
+class _Moments:
+    """Running count / mean / M2 per channel (Chan, Golub & LeVeque pairwise merge)."""
+
+    def __init__(self, n_channels: int):
+        self.count = 0
+        self.mean = np.zeros(n_channels)
+        self.m2 = np.zeros(n_channels)
+
+    def add(self, block: np.ndarray, channel_axis: int) -> None:
+        axes = tuple(a for a in range(block.ndim) if a != channel_axis)
+        b = block.astype(np.float64)
+        n_b = block.size // block.shape[channel_axis]
+        mean_b = b.mean(axis=axes)
+        shape = [1] * b.ndim
+        shape[channel_axis] = -1
+        m2_b = ((b - mean_b.reshape(shape)) ** 2).sum(axis=axes)
+        n = self.count + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (n_b / n)
+        self.m2 = self.m2 + m2_b + delta**2 * (self.count * n_b / n)
+        self.count = n
+
+
+class Normalizer:
+    """Per-channel mean / std keyed by channel name.
+
+    Args:
+        mean, std: channel name -> statistic.
+        n_spatial: number of spatial axes of the data; the default channel axis of
+            :meth:`encode` is ``-(n_spatial + 1)``, i.e. ``(..., c, *spatial)``.
+    """
+
+    def __init__(self, mean: Mapping[str, float], std: Mapping[str, float], *, n_spatial: int):
+        if set(mean) != set(std):
+            raise ValueError(f"mean has channels {list(mean)}, std has {list(std)}")
+        self.mean = {k: float(v) for k, v in mean.items()}
+        self.std = {k: float(v) for k, v in std.items()}
+        self.n_spatial = int(n_spatial)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.mean)
+
+    @classmethod
+    def fit(
+        cls,
+        ds: H5Dataset,
+        *,
+        samples: Sequence[int] | None = None,
+        fields: Sequence[str] | None = None,
+        static_fields: Sequence[str] | None = None,
+        min_std: float = 1e-8,
+    ) -> Normalizer:
+        """Statistics of ``fields`` / ``static_fields`` over ``samples`` (fit on the training
+        split only), in one pass that reads at most ~64 MiB at a time."""
+        samples = np.arange(ds.n_samples) if samples is None else np.asarray(samples)
+        fields = ds.field_names if fields is None else list(fields)
+        static_fields = ds.static_field_names if static_fields is None else list(static_fields)
+        mean: dict[str, float] = {}
+        std: dict[str, float] = {}
+        if fields:
+            mom = _Moments(len(fields))
+            snapshot = 4 * len(fields) * int(np.prod(ds.spatial_shape))
+            per_read = max(1, _BLOCK_BYTES // max(snapshot, 1))
+            for s in samples:
+                for t0 in range(0, ds.n_steps, per_read):
+                    block = ds.read(int(s), slice(t0, t0 + per_read), fields)[0]
+                    mom.add(block, channel_axis=1)  # (t, c, *spatial)
+            cls._store(fields, mom, mean, std, min_std)
+        if static_fields:
+            mom = _Moments(len(static_fields))
+            for s in samples:
+                mom.add(ds.read_static(int(s), static_fields), channel_axis=1)  # (1, c, *sp)
+            cls._store(static_fields, mom, mean, std, min_std)
+        return cls(mean, std, n_spatial=len(ds.spatial_shape))
+
+    @staticmethod
+    def _store(names, mom: _Moments, mean: dict, std: dict, min_std: float) -> None:
+        sd = np.sqrt(mom.m2 / max(mom.count, 1))
+        for k, name in enumerate(names):
+            mean[name] = float(mom.mean[k])
+            std[name] = float(max(sd[k], min_std))
+
+    # -- apply ----------------------------------------------------------------------------------
+    def _stats(self, x: Array, names: Sequence[str] | None, channel_dim: int | None):
+        names = self.names if names is None else list(names)
+        missing = [n for n in names if n not in self.mean]
+        if missing:
+            raise KeyError(f"normalizer has no statistics for {missing}; it has {self.names}")
+        dim = -(self.n_spatial + 1) if channel_dim is None else channel_dim
+        dim = dim % x.ndim
+        n_c = x.shape[dim]
+        if n_c % len(names):
+            raise ValueError(
+                f"channel axis {dim} of shape {tuple(x.shape)} has {n_c} entries, expected a "
+                f"multiple of {len(names)} channels {names}"
+            )
+        # Time-flattened windows (n_in * C channels, time-major) repeat the C statistics.
+        reps = n_c // len(names)
+        mu = np.tile([self.mean[n] for n in names], reps)
+        sd = np.tile([self.std[n] for n in names], reps)
+        shape = [1] * x.ndim
+        shape[dim] = n_c
+        if isinstance(x, torch.Tensor):
+            return (
+                torch.as_tensor(mu, dtype=x.dtype, device=x.device).reshape(shape),
+                torch.as_tensor(sd, dtype=x.dtype, device=x.device).reshape(shape),
+            )
+        dtype = x.dtype if x.dtype.kind == "f" else np.float32
+        return mu.astype(dtype).reshape(shape), sd.astype(dtype).reshape(shape)
+
+    def encode(
+        self, x: Array, names: Sequence[str] | None = None, *, channel_dim: int | None = None
+    ) -> Array:
+        """``(x - mean) / std`` per channel; ``x``: ``(..., c, *spatial)`` by default, or any
+        shape with the channels on ``channel_dim`` (``(points, c)``: ``channel_dim=-1``)."""
+        mu, sd = self._stats(x, names, channel_dim)
+        return (x - mu) / sd
+
+    def decode(
+        self, x: Array, names: Sequence[str] | None = None, *, channel_dim: int | None = None
+    ) -> Array:
+        """Inverse of :meth:`encode`: ``x * std + mean``."""
+        mu, sd = self._stats(x, names, channel_dim)
+        return x * sd + mu
+
+    # -- persistence ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": dict(self.mean), "std": dict(self.std), "n_spatial": self.n_spatial}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> Normalizer:
+        return cls(state["mean"], state["std"], n_spatial=state["n_spatial"])
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.state_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Normalizer:
+        return cls.from_state_dict(json.loads(Path(path).read_text()))
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}: {self.mean[k]:.4g}±{self.std[k]:.4g}" for k in self.names)
+        return f"Normalizer({body})"

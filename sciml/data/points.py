@@ -1,0 +1,84 @@
+"""DeepONet-style point samples: an input function on the grid, targets at query points."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .dataset import H5Dataset, SpaceSel
+from .normalize import Normalizer
+from .views import _View
+
+
+class PointSamples(_View):
+    """Branch input on the grid, target values at ``n_points`` query points per item.
+
+    Returns ``"input"`` ``(C_in, *spatial)`` (the function sampled at the grid "sensors"),
+    ``"x"`` ``(points, dim)`` query coordinates and ``"target"`` ``(points, C_out)``.
+
+    Each name in ``inputs`` / ``targets`` is a static field, or a time-dependent field read at
+    ``in_step`` / ``out_step`` (e.g. Burgers ``u(0) -> u(T)``; Darcy ``a -> u``). Points are
+    drawn without replacement from a generator seeded by ``(seed, epoch, index)``: the same
+    item gives the same points until :meth:`set_epoch` changes the epoch. ``n_points=None``
+    takes every grid point in grid order.
+    """
+
+    def __init__(
+        self,
+        ds: H5Dataset,
+        *,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        n_points: int | None = None,
+        in_step: int = 0,
+        out_step: int = -1,
+        seed: int = 0,
+        samples: Sequence[int] | None = None,
+        space: SpaceSel = None,
+        normalizer: Normalizer | None = None,
+    ):
+        super().__init__(ds, samples=samples, space=space, normalizer=normalizer, with_coords=False)
+        self.inputs, self.targets = list(inputs), list(targets)
+        for names in (self.inputs, self.targets):
+            static = [n in ds.static_field_names for n in names]
+            if any(static) and not all(static):
+                raise ValueError(f"{ds.path}: {names} mixes static and time-dependent fields")
+        self.in_step = None if self.inputs[0] in ds.static_field_names else in_step
+        self.out_step = None if self.targets[0] in ds.static_field_names else out_step
+        self.x_all = ds.grid_points(self.space).reshape(-1, len(ds.spatial_shape) or 1)
+        if ds.is_points:
+            self.x_all = np.asarray(ds.coords["points"], dtype=np.float32)[self.space[0]]
+        if n_points is not None and not 0 < n_points <= len(self.x_all):
+            raise ValueError(f"n_points={n_points} must be in [1, {len(self.x_all)}]")
+        self.n_points, self.seed, self.epoch = n_points, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _get(self, s: int, names: list[str], step: int | None) -> np.ndarray:
+        if step is None:
+            return self.ds.read_static(s, names, space=self.space)[0]
+        return self.ds.read(s, step, names, space=self.space)[0, 0]  # (C, *spatial)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        k = self._index(k)
+        s = int(self.samples[k])
+        u = self._norm(self._get(s, self.inputs, self.in_step), self.inputs, 0)
+        y = self._get(s, self.targets, self.out_step)
+        y = y.reshape(len(self.targets), -1).T  # (all points, C_out)
+        x = self.x_all
+        if self.n_points is not None:
+            rng = np.random.default_rng((self.seed, self.epoch, k))
+            pick = np.sort(rng.choice(len(x), size=self.n_points, replace=False))
+            x, y = x[pick], y[pick]
+        y = self._norm(np.ascontiguousarray(y), self.targets, -1)
+        return {
+            "input": torch.from_numpy(np.ascontiguousarray(u)),
+            "x": torch.from_numpy(np.ascontiguousarray(x)),
+            "target": torch.from_numpy(np.ascontiguousarray(y)),
+        }

@@ -1,0 +1,72 @@
+"""Rank-sharded sampling (``DistributedSampler`` semantics, usable without a process group)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+
+def _dist_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        rank = dist.get_rank() if rank is None else rank
+        world_size = dist.get_world_size() if world_size is None else world_size
+    return (0 if rank is None else rank), (1 if world_size is None else world_size)
+
+
+class ShardedSampler(Sampler[int]):
+    """Indices ``0..n-1`` for one rank: each epoch one permutation shared by every rank (same
+    ``seed`` + ``epoch``), dealt out round-robin, so ranks never overlap.
+
+    Args:
+        n: data set length.
+        shuffle: permute each epoch (call :meth:`set_epoch`).
+        seed: base seed, identical on every rank.
+        rank, world_size: default from ``torch.distributed`` when initialised, else 0 and 1.
+        drop_last: drop the tail so every rank gets ``n // world_size`` indices.
+        pad: when not dropping, repeat leading indices so every rank gets the same count (what
+            DDP needs to keep ranks in step); ``pad=False`` gives uneven shards that cover every
+            index exactly once (evaluation).
+    """
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        drop_last: bool = False,
+        pad: bool = True,
+    ):
+        self.n = int(n)
+        self.rank, self.world_size = _dist_default(rank, world_size)
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {self.rank} is not in [0, world_size={self.world_size})")
+        self.shuffle, self.seed, self.drop_last, self.pad = shuffle, seed, drop_last, pad
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _order(self) -> np.ndarray:
+        if not self.shuffle:
+            order = np.arange(self.n)
+        else:
+            order = np.random.default_rng((self.seed, self.epoch)).permutation(self.n)
+        if self.drop_last:
+            return order[: self.n - self.n % self.world_size]
+        if self.pad and self.n % self.world_size and self.n:
+            extra = self.world_size - self.n % self.world_size
+            order = np.concatenate([order, np.resize(order, extra)])
+        return order
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order()[self.rank :: self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return len(self._order()[self.rank :: self.world_size])

@@ -1,0 +1,83 @@
+"""Explicit, recorded train / validation / test splits over samples (trajectories)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Split:
+    """Sample indices of each part. Splits are over whole samples, never over windows of one
+    trajectory, so no trajectory leaks from training into evaluation."""
+
+    train: tuple[int, ...]
+    val: tuple[int, ...]
+    test: tuple[int, ...]
+    n: int
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "seed": self.seed,
+            "train": list(self.train),
+            "val": list(self.val),
+            "test": list(self.test),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Split:
+        parts = {k: tuple(int(i) for i in d[k]) for k in ("train", "val", "test")}
+        return cls(**parts, n=int(d["n"]), seed=d.get("seed"))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict()))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Split:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def split(
+    n: int | Any,
+    sizes: Sequence[float] | Sequence[int] = (0.8, 0.1, 0.1),
+    *,
+    seed: int | None = 0,
+) -> Split:
+    """Split ``n`` samples (or ``len(dataset)``) into train / val / test index lists.
+
+    Args:
+        n: number of samples, or anything with ``len``.
+        sizes: fractions (floats summing to at most 1; the train part takes the rounding
+            remainder when they sum to 1) or counts (ints), two or three entries.
+        seed: shuffle with this seed; ``None`` keeps file order (first train, then val, test).
+    """
+    n = n if isinstance(n, int) else len(n)
+    sizes = list(sizes) + [0] * (3 - len(sizes))
+    if len(sizes) != 3 or any(s < 0 for s in sizes):
+        raise ValueError(f"sizes must be 2 or 3 non-negative numbers, got {sizes}")
+    if all(isinstance(s, (int, np.integer)) for s in sizes):
+        counts = [int(s) for s in sizes]
+    else:
+        if sum(sizes) > 1 + 1e-9:
+            raise ValueError(f"fractions {sizes} sum to {sum(sizes)} > 1")
+        counts = [int(round(s * n)) for s in sizes]
+        if abs(sum(sizes) - 1) < 1e-9:
+            counts[0] = n - counts[1] - counts[2]
+    if sum(counts) > n:
+        raise ValueError(f"split sizes {counts} need {sum(counts)} samples, only {n} exist")
+    order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
+    a, b = counts[0], counts[0] + counts[1]
+    parts = [
+        tuple(sorted(int(i) for i in p)) for p in (order[:a], order[a:b], order[b : b + counts[2]])
+    ]
+    return Split(*parts, n=n, seed=seed)

@@ -1,0 +1,283 @@
+"""PyTorch views of an :class:`~sciml.data.H5Dataset`: each item is a dict of tensors.
+
+Grid functions are ``(channels, *spatial)`` per item (a ``DataLoader`` adds the batch axis):
+
+* :class:`Windows` -- ``n_in`` input steps -> ``n_out`` output steps, sliding over trajectories
+  (``n_in = n_out = 1``: single-step pairs);
+* :class:`AllPairs` -- every ``(t_i, t_j)``, ``j >= i``, with lead time ``t = t_j - t_i``;
+* :class:`SnapshotPairs` -- fixed step ``i`` -> fixed step ``j`` (Burgers ``u(0) -> u(T)``);
+* :class:`StaticPairs` -- static field(s) -> static field(s) (Darcy ``a -> u``);
+* :class:`~sciml.data.points.PointSamples` -- DeepONet-style ``(points, channels)`` targets.
+
+Every view takes ``samples`` (e.g. ``split.train``), ``space`` (spatial subsampling: an int
+stride or one slice per axis), a :class:`~sciml.data.Normalizer` applied before tensors are
+made, and ``with_coords`` to add ``"x"``: grid coordinates ``(dim, *spatial)``. The window index
+is arithmetic on a few integers, computed once; views pickle without any open HDF5 handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .dataset import H5Dataset, SpaceSel
+from .normalize import Normalizer
+
+
+class _View(Dataset):
+    def __init__(
+        self,
+        ds: H5Dataset,
+        *,
+        samples: Sequence[int] | None,
+        space: SpaceSel,
+        normalizer: Normalizer | None,
+        with_coords: bool,
+    ):
+        self.ds = ds
+        self.samples = ds._samples(slice(None) if samples is None else samples)
+        self.space = ds._space(space)
+        self.normalizer = normalizer
+        self.with_coords = with_coords
+        self._x: torch.Tensor | None = None
+
+    def _norm(self, a: np.ndarray, names: Sequence[str], channel_dim: int = 1) -> np.ndarray:
+        if self.normalizer is None:
+            return a
+        return np.ascontiguousarray(self.normalizer.encode(a, names, channel_dim=channel_dim))
+
+    def _coords(self) -> torch.Tensor:
+        if self._x is None:
+            pts = self.ds.grid_points(self.space)  # (*spatial, dim)
+            self._x = torch.from_numpy(np.moveaxis(pts, -1, 0).copy())  # (dim, *spatial)
+        return self._x
+
+    def _finish(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.with_coords:
+            item["x"] = self._coords()
+        return item
+
+    def _lead(self, s: int, i: int, j: int) -> torch.Tensor:
+        t = np.asarray(self.ds.time)
+        row = t[s] if t.ndim == 2 else t
+        return torch.tensor(float(row[j] - row[i]), dtype=torch.float32)
+
+    def _index(self, i: int) -> int:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for {type(self).__name__} of length {n}")
+        return i % n
+
+
+class Windows(_View):
+    """Sliding windows over trajectories.
+
+    Item ``k`` is sample ``samples[k // n_starts]`` starting at step ``(k % n_starts) * stride``;
+    it covers steps ``t0, t0 + dt, ..., t0 + (n_in + n_out - 1) * dt``.
+
+    Returns dicts with ``"input"`` ``(n_in * C, *spatial)`` and ``"target"``
+    ``(n_out * C, *spatial)`` when ``flatten_time`` (time-major: channel ``t * C + c``), else
+    ``(n_in, C, *spatial)`` / ``(n_out, C, *spatial)``; ``"t"`` (lead time of the first target
+    step after the last input step) with ``with_time``; ``"x"`` with ``with_coords``.
+
+    Args:
+        n_in, n_out: input / output steps per window.
+        stride: steps between consecutive window starts.
+        dt: temporal subsampling -- steps between consecutive frames of a window.
+        fields: channels (default all time-dependent fields).
+    """
+
+    def __init__(
+        self,
+        ds: H5Dataset,
+        n_in: int = 1,
+        n_out: int = 1,
+        stride: int = 1,
+        *,
+        dt: int = 1,
+        fields: Sequence[str] | None = None,
+        samples: Sequence[int] | None = None,
+        space: SpaceSel = None,
+        flatten_time: bool = True,
+        normalizer: Normalizer | None = None,
+        with_coords: bool = False,
+        with_time: bool = False,
+    ):
+        super().__init__(
+            ds, samples=samples, space=space, normalizer=normalizer, with_coords=with_coords
+        )
+        if ds.n_steps is None:
+            raise ValueError(f"{ds.path}: Windows need time-dependent fields; use StaticPairs")
+        if min(n_in, n_out, stride, dt) < 1:
+            raise ValueError(f"n_in, n_out, stride, dt must be >= 1, got {n_in, n_out, stride, dt}")
+        self.n_in, self.n_out, self.stride, self.dt = n_in, n_out, stride, dt
+        self.fields = ds.field_names if fields is None else list(fields)
+        ds._channels(self.fields, static=False)  # fail now on unknown names
+        self.flatten_time, self.with_time = flatten_time, with_time
+        span = (n_in + n_out - 1) * dt + 1
+        self.n_starts = 0 if ds.n_steps < span else (ds.n_steps - span) // stride + 1
+        if self.n_starts == 0:
+            raise ValueError(
+                f"{ds.path}: n_steps={ds.n_steps} is too short for n_in={n_in}, n_out={n_out}, "
+                f"dt={dt} (needs {span} steps)"
+            )
+
+    def __len__(self) -> int:
+        return len(self.samples) * self.n_starts
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        k = self._index(k)
+        s = int(self.samples[k // self.n_starts])
+        t0 = (k % self.n_starts) * self.stride
+        stop = t0 + (self.n_in + self.n_out - 1) * self.dt + 1
+        block = self.ds.read(s, slice(t0, stop, self.dt), self.fields, space=self.space)[0]
+        block = self._norm(block, self.fields)  # (n_in + n_out, C, *spatial)
+        x, y = block[: self.n_in], block[self.n_in :]
+        if self.flatten_time:
+            x = x.reshape(-1, *x.shape[2:])
+            y = y.reshape(-1, *y.shape[2:])
+        item = {"input": torch.from_numpy(x), "target": torch.from_numpy(y)}
+        if self.with_time:
+            last_in = t0 + (self.n_in - 1) * self.dt
+            item["t"] = self._lead(s, last_in, last_in + self.dt)
+        return self._finish(item)
+
+
+class AllPairs(_View):
+    """Every pair of steps ``(t_i, t_j)``, ``j >= i``, for time-conditioned operators.
+
+    Returns ``"input"`` ``(C, *spatial)`` at step ``i``, ``"target"`` ``(C, *spatial)`` at
+    step ``j`` and ``"t"`` = ``time[j] - time[i]`` (a 0-d float tensor).
+
+    Args:
+        dt: use only every ``dt``-th step (temporal subsampling).
+        max_lead: largest ``j - i`` in (subsampled) steps; ``None``: no limit.
+        include_self: include ``j == i`` (lead time 0).
+    """
+
+    def __init__(
+        self,
+        ds: H5Dataset,
+        *,
+        dt: int = 1,
+        max_lead: int | None = None,
+        include_self: bool = True,
+        fields: Sequence[str] | None = None,
+        samples: Sequence[int] | None = None,
+        space: SpaceSel = None,
+        normalizer: Normalizer | None = None,
+        with_coords: bool = False,
+    ):
+        super().__init__(
+            ds, samples=samples, space=space, normalizer=normalizer, with_coords=with_coords
+        )
+        if ds.n_steps is None:
+            raise ValueError(f"{ds.path}: AllPairs need time-dependent fields")
+        self.fields = ds.field_names if fields is None else list(fields)
+        ds._channels(self.fields, static=False)
+        steps = np.arange(0, ds.n_steps, dt)
+        i, j = np.triu_indices(len(steps), k=0 if include_self else 1)
+        if max_lead is not None:
+            keep = (j - i) <= max_lead
+            i, j = i[keep], j[keep]
+        self.pairs = np.stack([steps[i], steps[j]], axis=1).astype(np.int64)  # (P, 2)
+
+    def __len__(self) -> int:
+        return len(self.samples) * len(self.pairs)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        k = self._index(k)
+        s = int(self.samples[k // len(self.pairs)])
+        i, j = (int(v) for v in self.pairs[k % len(self.pairs)])
+        block = self.ds.read(s, slice(i, j + 1, max(j - i, 1)), self.fields, space=self.space)[0]
+        block = self._norm(block, self.fields)  # (1 or 2, C, *spatial)
+        item = {
+            "input": torch.from_numpy(block[0]),
+            "target": torch.from_numpy(block[-1]),
+            "t": self._lead(s, i, j),
+        }
+        return self._finish(item)
+
+
+class SnapshotPairs(_View):
+    """Field(s) at step ``in_step`` -> field(s) at step ``out_step``, one item per sample.
+
+    Returns ``"input"`` ``(C_in, *spatial)``, ``"target"`` ``(C_out, *spatial)`` and ``"t"``
+    (``time[out_step] - time[in_step]``). Steps may be negative (``-1``: last step).
+    """
+
+    def __init__(
+        self,
+        ds: H5Dataset,
+        in_step: int = 0,
+        out_step: int = -1,
+        *,
+        inputs: Sequence[str] | None = None,
+        targets: Sequence[str] | None = None,
+        samples: Sequence[int] | None = None,
+        space: SpaceSel = None,
+        normalizer: Normalizer | None = None,
+        with_coords: bool = False,
+    ):
+        super().__init__(
+            ds, samples=samples, space=space, normalizer=normalizer, with_coords=with_coords
+        )
+        self.in_step = ds._steps(in_step).start
+        self.out_step = ds._steps(out_step).start
+        self.inputs = ds.field_names if inputs is None else list(inputs)
+        self.targets = ds.field_names if targets is None else list(targets)
+        ds._channels(self.inputs + self.targets, static=False)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        s = int(self.samples[self._index(k)])
+        x = self.ds.read(s, self.in_step, self.inputs, space=self.space)[0, 0]
+        y = self.ds.read(s, self.out_step, self.targets, space=self.space)[0, 0]
+        item = {
+            "input": torch.from_numpy(self._norm(x, self.inputs, 0)),
+            "target": torch.from_numpy(self._norm(y, self.targets, 0)),
+            "t": self._lead(s, self.in_step, self.out_step),
+        }
+        return self._finish(item)
+
+
+class StaticPairs(_View):
+    """Static map: static field(s) ``inputs`` -> static field(s) ``targets`` (Darcy ``a -> u``).
+
+    Returns ``"input"`` ``(C_in, *spatial)`` and ``"target"`` ``(C_out, *spatial)``.
+    """
+
+    def __init__(
+        self,
+        ds: H5Dataset,
+        inputs: Sequence[str],
+        targets: Sequence[str],
+        *,
+        samples: Sequence[int] | None = None,
+        space: SpaceSel = None,
+        normalizer: Normalizer | None = None,
+        with_coords: bool = False,
+    ):
+        super().__init__(
+            ds, samples=samples, space=space, normalizer=normalizer, with_coords=with_coords
+        )
+        self.inputs, self.targets = list(inputs), list(targets)
+        ds._channels(self.inputs + self.targets, static=True)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        s = int(self.samples[self._index(k)])
+        both = self.ds.read_static(s, self.inputs + self.targets, space=self.space)[0]
+        x, y = both[: len(self.inputs)], both[len(self.inputs) :]
+        item = {
+            "input": torch.from_numpy(self._norm(x, self.inputs, 0)),
+            "target": torch.from_numpy(self._norm(y, self.targets, 0)),
+        }
+        return self._finish(item)

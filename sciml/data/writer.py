@@ -1,0 +1,368 @@
+"""Write sciml's HDF5 layout, atomically: ``write(...)`` in one call, ``Writer`` in slices.
+
+The file is built under a temporary name in the destination folder and moved into place with
+``os.replace`` only once every sample of every field has been written and checked, so a crash,
+a ``KeyboardInterrupt`` or a NaN never leaves a half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ._errors import DataFormatError, shape_str
+from ._format import BC_TYPES, FORMAT_NAME, FORMAT_VERSION, POINT_AXIS, encode_attr
+
+ArrayLike = Any
+
+
+def _spatial_from_coords(
+    coords: Mapping[str, ArrayLike] | None,
+) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, np.ndarray], bool]:
+    if not coords:
+        return (), (), {}, False
+    arrays = {k: np.asarray(v) for k, v in coords.items()}
+    if "points" in arrays:
+        pts = arrays["points"]
+        if len(arrays) != 1 or pts.ndim != 2:
+            raise ValueError(
+                f"coords: a point cloud is given as coords={{'points': (n_points, dim)}} alone, "
+                f"got keys {list(arrays)} with points shape {shape_str(pts.shape)}"
+            )
+        return (POINT_AXIS,), (pts.shape[0],), arrays, True
+    for k, v in arrays.items():
+        if v.ndim != 1:
+            raise ValueError(f"coords['{k}'] must be 1-D, got shape {shape_str(v.shape)}")
+    return tuple(arrays), tuple(v.shape[0] for v in arrays.values()), arrays, False
+
+
+def _bc_entry(axis: str, bc: Any) -> dict[str, Any]:
+    entry = {"type": bc} if isinstance(bc, str) else dict(bc)
+    if entry.get("type") not in BC_TYPES:
+        raise ValueError(
+            f"boundary_conditions['{axis}']: type must be one of {BC_TYPES}, got {entry.get('type')!r}"
+        )
+    return entry
+
+
+class Writer:
+    """Stream samples into a new sciml file; committed atomically when the context closes.
+
+    Args:
+        path: destination ``.h5`` file.
+        n_samples: number of samples (trajectories) the file will hold.
+        fields: names of time-dependent scalar fields, stored ``(n_samples, n_steps, *spatial)``.
+        static_fields: names of time-independent fields, stored ``(n_samples, *spatial)``.
+        coords: ordered ``axis -> (n_axis,)`` grid coordinates, or ``{"points": (n_points, dim)}``.
+        spatial_shape: grid shape; inferred from ``coords`` when omitted.
+        time: ``(n_steps,)`` time stamps; required when ``fields`` is not empty.
+        params: per-sample parameter name -> trailing shape (``()`` for a scalar per sample).
+        boundary_conditions: axis -> ``"periodic" | "dirichlet" | "neumann" | "open"`` or a dict
+            ``{"type": ..., **values}``.
+        attrs: metadata (``pde``, ``units`` = field -> unit, ``generator``,
+            ``generator_settings``, ...). Dicts and lists are stored as JSON strings.
+        dtype: storage dtype of fields (float32 by default).
+        compression: h5py compression filter (``None``: fastest reads).
+        overwrite: replace an existing file (atomically, at commit).
+
+    Example::
+
+        with Writer("ns.h5", n_samples=1000, fields=["w"], coords={"x": x, "y": y}, time=t) as w:
+            for i in range(0, 1000, 100):
+                w.write(slice(i, i + 100), fields={"w": solve(i, i + 100)})
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        n_samples: int,
+        fields: Sequence[str] = (),
+        static_fields: Sequence[str] = (),
+        coords: Mapping[str, ArrayLike] | None = None,
+        spatial_shape: Sequence[int] | None = None,
+        time: ArrayLike | None = None,
+        params: Mapping[str, Sequence[int]] | None = None,
+        boundary_conditions: Mapping[str, Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        dtype: Any = np.float32,
+        compression: str | None = None,
+        overwrite: bool = False,
+    ):
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path}: exists; pass overwrite=True to replace it")
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"{self.path}: folder {self.path.parent} does not exist")
+        dims, shape_from_coords, coord_arrays, points = _spatial_from_coords(coords)
+        if spatial_shape is None:
+            if not coord_arrays:
+                raise ValueError(f"{self.path}: give coords or spatial_shape")
+            spatial_shape = shape_from_coords
+        spatial_shape = tuple(int(s) for s in spatial_shape)
+        if coord_arrays and shape_from_coords != spatial_shape:
+            raise ValueError(
+                f"{self.path}: coords give spatial shape {shape_str(shape_from_coords)}, "
+                f"fields have {shape_str(spatial_shape)}"
+            )
+        if not dims:  # no coordinates given: index coordinates, so every file carries some
+            dims = tuple(f"x{k}" for k in range(len(spatial_shape)))
+            coord_arrays = {d: np.arange(s, dtype=np.float64) for d, s in zip(dims, spatial_shape)}
+        self.n_samples = int(n_samples)
+        self.spatial_shape = spatial_shape
+        self.field_names = list(fields)
+        self.static_field_names = list(static_fields)
+        if not self.field_names and not self.static_field_names:
+            raise ValueError(f"{self.path}: give at least one field or static field")
+        self.time = None if time is None else np.asarray(time, dtype=np.float64)
+        if self.field_names and (self.time is None or self.time.ndim != 1):
+            raise ValueError(f"{self.path}: time-dependent fields need time of shape (n_steps,)")
+        if self.time is not None and self.time.size > 1 and np.any(np.diff(self.time) <= 0):
+            raise ValueError(f"{self.path}: time stamps must be strictly increasing")
+        self.n_steps = None if self.time is None else int(self.time.shape[0])
+        self.param_shapes = {k: tuple(int(s) for s in v) for k, v in (params or {}).items()}
+
+        self._tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self._f = h5py.File(self._tmp, "w", libver="latest")
+        self._written: dict[str, np.ndarray] = {}
+        self._closed = False
+        try:
+            self._layout(
+                dims, coord_arrays, points, boundary_conditions, attrs or {}, dtype, compression
+            )
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- structure ----------------------------------------------------------------------------
+    def _layout(self, dims, coords, points, bcs, attrs, dtype, compression) -> None:
+        f = self._f
+        f.attrs["sciml_format"] = FORMAT_NAME
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["n_samples"] = self.n_samples
+        if self.n_steps is not None:
+            f.attrs["n_steps"] = self.n_steps
+        f.attrs["spatial_dims"] = list(dims)
+        f.attrs["grid"] = "points" if points else "grid"
+        f.attrs["field_names"] = self.field_names
+        f.attrs["static_field_names"] = self.static_field_names
+        json_keys = []
+        for k, v in attrs.items():
+            value, is_json = encode_attr(v)
+            f.attrs[k] = value
+            if is_json:
+                json_keys.append(k)
+        f.attrs["json_attrs"] = json_keys
+
+        cg = f.create_group("coords")
+        for k, v in coords.items():
+            cg.create_dataset(k, data=v)
+        if self.time is not None:
+            f.create_dataset("time", data=self.time)
+
+        n, sp = self.n_samples, self.spatial_shape
+        fg = f.create_group("fields")
+        for name in self.field_names:
+            fg.create_dataset(
+                name, shape=(n, self.n_steps, *sp), dtype=dtype, chunks=(1, 1, *sp),
+                compression=compression,
+            )  # fmt: skip
+            self._written[f"fields/{name}"] = np.zeros(n, bool)
+        sg = f.create_group("static_fields")
+        for name in self.static_field_names:
+            sg.create_dataset(
+                name, shape=(n, *sp), dtype=dtype, chunks=(1, *sp), compression=compression
+            )
+            self._written[f"static_fields/{name}"] = np.zeros(n, bool)
+        pg = f.create_group("params")
+        for name, shape in self.param_shapes.items():
+            pg.create_dataset(name, shape=(n, *shape), dtype=np.float64)
+            self._written[f"params/{name}"] = np.zeros(n, bool)
+
+        bg = f.create_group("boundary_conditions")
+        for axis, bc in (bcs or {}).items():
+            if axis not in dims:
+                raise ValueError(
+                    f"boundary_conditions: axis '{axis}' is not a spatial axis {list(dims)}"
+                )
+            entry = _bc_entry(axis, bc)
+            g = bg.create_group(axis)
+            g.attrs["type"] = entry.pop("type")
+            for k, v in entry.items():
+                if np.ndim(v) == 0:
+                    g.attrs[k] = v
+                else:
+                    g.create_dataset(k, data=np.asarray(v))
+
+    # -- data -----------------------------------------------------------------------------------
+    def write(
+        self,
+        samples: slice | int | range,
+        *,
+        fields: Mapping[str, ArrayLike] | None = None,
+        static_fields: Mapping[str, ArrayLike] | None = None,
+        params: Mapping[str, ArrayLike] | None = None,
+    ) -> None:
+        """Write samples ``samples`` (a contiguous slice) of some fields / parameters.
+
+        ``fields[name]``: ``(k, n_steps, *spatial)``; ``static_fields[name]``: ``(k, *spatial)``;
+        ``params[name]``: ``(k, *param_shape)``, where ``k`` is the number of samples selected.
+        """
+        if self._closed:
+            raise RuntimeError(f"{self.path}: writer is closed")
+        if isinstance(samples, int):
+            samples = slice(samples, samples + 1)
+        start, stop, step = (
+            samples.indices(self.n_samples) if isinstance(samples, slice) else (
+                samples.start, samples.stop, samples.step)
+        )  # fmt: skip
+        if step != 1 or not 0 <= start < stop <= self.n_samples:
+            raise ValueError(
+                f"{self.path}: samples must be a contiguous slice inside [0, {self.n_samples}), "
+                f"got {samples}"
+            )
+        k = stop - start
+        groups = (
+            ("fields", fields, (self.n_steps, *self.spatial_shape)),
+            ("static_fields", static_fields, self.spatial_shape),
+        )
+        for group, arrays, trailing in groups:
+            for name, value in (arrays or {}).items():
+                key = f"{group}/{name}"
+                if key not in self._written:
+                    raise KeyError(f"{self.path}: '{name}' was not declared in {group}=")
+                self._put(key, start, stop, value, (k, *trailing), finite=True)
+        for name, value in (params or {}).items():
+            key = f"params/{name}"
+            if key not in self._written:
+                raise KeyError(f"{self.path}: parameter '{name}' was not declared in params=")
+            self._put(key, start, stop, value, (k, *self.param_shapes[name]), finite=False)
+
+    def _put(self, key, start, stop, value, expected, *, finite: bool) -> None:
+        arr = np.asarray(value)
+        if arr.shape != tuple(expected):
+            raise DataFormatError(
+                self.path,
+                f"got shape {shape_str(arr.shape)} for samples [{start}:{stop}], "
+                f"expected {shape_str(tuple(expected))}",
+                key=key,
+            )
+        if finite and not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise DataFormatError(
+                self.path,
+                f"non-finite value {arr[tuple(bad)]} at sample {start + bad[0]}, index "
+                f"{tuple(int(b) for b in bad[1:])}; expected finite values",
+                key=key,
+            )
+        self._f[key][start:stop] = arr
+        self._written[key][start:stop] = True
+
+    # -- commit ---------------------------------------------------------------------------------
+    def close(self) -> Path:
+        """Check that every sample was written, then move the file into place atomically."""
+        if self._closed:
+            return self.path
+        missing = {k: np.flatnonzero(~w) for k, w in self._written.items() if not w.all()}
+        if missing:
+            detail = "; ".join(
+                f"'{k}' samples {v[:5].tolist()}{'...' if v.size > 5 else ''}"
+                for k, v in missing.items()
+            )
+            self.abort()
+            raise DataFormatError(self.path, f"not every sample was written: {detail}")
+        self._f.close()
+        self._closed = True
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Discard the temporary file; the destination is left as it was."""
+        if not self._closed:
+            try:
+                self._f.close()
+            finally:
+                self._closed = True
+                self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write(
+    path: str | os.PathLike[str],
+    *,
+    fields: Mapping[str, ArrayLike] = {},  # noqa: B006 - read-only default, part of the contract
+    static_fields: Mapping[str, ArrayLike] = {},  # noqa: B006
+    coords: Mapping[str, ArrayLike] | None = None,
+    time: ArrayLike | None = None,
+    params: Mapping[str, ArrayLike] | None = None,
+    boundary_conditions: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a whole data set in sciml's layout in one call (see :class:`Writer` for streaming).
+
+    Args:
+        fields: name -> ``(n_samples, n_steps, *spatial)`` time-dependent scalar fields (vector
+            fields as separate components, ``u_x``, ``u_y``).
+        static_fields: name -> ``(n_samples, *spatial)``.
+        coords: axis -> ``(n_axis,)``, or ``{"points": (n_points, dim)}``; default: index grids.
+        time: ``(n_steps,)``; default ``arange(n_steps)`` when fields are given.
+        params: name -> ``(n_samples, ...)`` per-sample parameters.
+
+    Returns:
+        The path of the committed file.
+    """
+    arrays = {**{f"fields/{k}": v for k, v in fields.items()}}
+    arrays.update({f"static_fields/{k}": v for k, v in static_fields.items()})
+    if not arrays:
+        raise ValueError(f"{path}: give at least one field or static field")
+    first = np.asarray(next(iter(arrays.values())))
+    n_samples = first.shape[0]
+    if fields:
+        f0 = np.asarray(next(iter(fields.values())))
+        if f0.ndim < 2:
+            raise ValueError(f"{path}: fields must be (n_samples, n_steps, *spatial)")
+        n_steps, spatial = f0.shape[1], f0.shape[2:]
+    else:
+        n_steps, spatial = None, first.shape[1:]
+    if time is None and n_steps is not None:
+        time = np.arange(n_steps, dtype=np.float64)
+    if coords is None:
+        coords = {f"x{k}": np.arange(s, dtype=np.float64) for k, s in enumerate(spatial)}
+    params = {k: np.asarray(v) for k, v in (params or {}).items()}
+    for k, v in params.items():
+        if v.ndim == 0 or v.shape[0] != n_samples:
+            raise DataFormatError(
+                path,
+                f"got shape {shape_str(v.shape)}, expected (n_samples={n_samples}, ...)",
+                key=f"params/{k}",
+            )
+    with Writer(
+        path,
+        n_samples=n_samples,
+        fields=list(fields),
+        static_fields=list(static_fields),
+        coords=coords,
+        spatial_shape=spatial,
+        time=time,
+        params={k: v.shape[1:] for k, v in params.items()},
+        boundary_conditions=boundary_conditions,
+        attrs=attrs,
+        overwrite=overwrite,
+    ) as w:
+        w.write(slice(0, n_samples), fields=fields, static_fields=static_fields, params=params)
+    return w.path

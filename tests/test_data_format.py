@@ -1,0 +1,208 @@
+"""sciml's own layout: exact round trips, atomic writes, the validator and error messages."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+import sciml.data as sd
+
+RNG = np.random.default_rng(1)
+
+
+def _r(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def _small(path, **kw):
+    vals = {"u": _r(4, 6, 8, 5), "v": _r(4, 6, 8, 5), "a": _r(4, 8, 5)}
+    sd.write(
+        path,
+        fields={"u": vals["u"], "v": vals["v"]},
+        static_fields={"a": vals["a"]},
+        coords={"x": np.linspace(0, 1, 8), "y": np.linspace(0, 2, 5)},
+        time=np.linspace(0, 0.5, 6),
+        params={"nu": np.array([0.1, 0.2, 0.3, 0.4]), "k": np.arange(8.0).reshape(4, 2)},
+        boundary_conditions={"x": "periodic", "y": {"type": "dirichlet", "value": 1.5}},
+        attrs={
+            "pde": "heat",
+            "units": {"u": "K", "v": "K"},
+            "generator": "sciml.datasets.heat",
+            "generator_settings": {"dt": 1e-3, "scheme": "cn"},
+        },
+        **kw,
+    )
+    return vals
+
+
+def test_round_trip_exact(tmp_path):
+    vals = _small(tmp_path / "f.h5")
+    ds = sd.open(tmp_path / "f.h5")
+    assert ds.layout == "sciml" and len(ds) == 4
+    assert (ds.n_steps, ds.spatial_shape, ds.spatial_dims) == (6, (8, 5), ("x", "y"))
+    out = ds.read(slice(None))
+    assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape == (4, 6, 2, 8, 5)
+    np.testing.assert_array_equal(out[:, :, 0], vals["u"])
+    np.testing.assert_array_equal(out[:, :, 1], vals["v"])
+    np.testing.assert_array_equal(ds.read_static([3, 1])[:, 0], vals["a"][[3, 1]])
+    # time / space subsampling and channel selection
+    np.testing.assert_array_equal(
+        ds.read([2], slice(1, 6, 2), ["v"], space=(slice(None, None, 2), slice(1, 4)))[0, :, 0],
+        vals["v"][2, 1:6:2, ::2, 1:4],
+    )
+    np.testing.assert_array_equal(ds.params["k"], np.arange(8.0).reshape(4, 2))
+    np.testing.assert_array_equal(ds.time, np.linspace(0, 0.5, 6))
+    assert ds.boundary_conditions == {"x": "periodic", "y": {"type": "dirichlet", "value": 1.5}}
+    assert ds.attrs["units"] == {"u": "K", "v": "K"}
+    assert ds.attrs["generator_settings"] == {"dt": 1e-3, "scheme": "cn"}
+    assert ds.attrs["pde"] == "heat" and ds.attrs["format_version"] == 1
+    assert sd.validate(tmp_path / "f.h5") == []
+    text = sd.describe(tmp_path / "f.h5")
+    assert "layout='sciml'" in text and "fields: u, v" in text and "generator_settings" in text
+
+
+def test_in_memory_matches_lazy(tmp_path):
+    _small(tmp_path / "f.h5")
+    lazy, mem = sd.open(tmp_path / "f.h5"), sd.open(tmp_path / "f.h5", in_memory=True)
+    assert mem.in_memory
+    np.testing.assert_array_equal(
+        lazy.read([1, 3], slice(0, 6, 5)), mem.read([1, 3], slice(0, 6, 5))
+    )
+    np.testing.assert_array_equal(lazy.read_static(2, space=2), mem.read_static(2, space=2))
+
+
+def test_point_cloud(tmp_path):
+    pts, u = _r(30, 2), _r(3, 4, 30)
+    sd.write(tmp_path / "p.h5", fields={"u": u}, coords={"points": pts})
+    ds = sd.open(tmp_path / "p.h5")
+    assert ds.is_points and ds.spatial_shape == (30,)
+    np.testing.assert_array_equal(ds.read(slice(None))[:, :, 0], u)
+    np.testing.assert_array_equal(ds.coords["points"], pts)
+    item = sd.PointSamples(ds, inputs=["u"], targets=["u"], n_points=7, in_step=0, out_step=3)[1]
+    assert item["x"].shape == (7, 2) and item["target"].shape == (7, 1)
+    rows = [int(np.flatnonzero((pts == x).all(1))[0]) for x in item["x"].numpy()]
+    np.testing.assert_array_equal(item["target"][:, 0].numpy(), u[1, 3, rows])
+
+
+def test_streaming_writer_and_atomic_replace(tmp_path):
+    path = tmp_path / "big.h5"
+    old = _small(path)
+    u = _r(10, 3, 4)
+    with sd.Writer(
+        path, n_samples=10, fields=["u"], coords={"x": np.arange(4.0)}, time=[0.0, 1.0, 2.0],
+        params={"nu": ()}, overwrite=True,
+    ) as w:  # fmt: skip
+        for i in range(0, 10, 4):
+            w.write(slice(i, min(i + 4, 10)), fields={"u": u[i : i + 4]})
+            # until commit the old file is untouched
+            np.testing.assert_array_equal(sd.open(path).read(0)[0, :, 0], old["u"][0])
+        w.write(slice(0, 10), params={"nu": np.arange(10.0)})
+    np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], u)
+    assert [p.name for p in tmp_path.iterdir()] == ["big.h5"]  # no temp file left
+
+
+def test_failed_write_keeps_old_file(tmp_path):
+    path = tmp_path / "f.h5"
+    old = _small(path)
+    bad = _r(4, 6, 8, 5)
+    bad[2, 3, 1, 1] = np.nan
+    with pytest.raises(
+        sd.DataFormatError, match=r"key 'fields/u'.*non-finite value nan at sample 2"
+    ):
+        sd.write(path, fields={"u": bad}, overwrite=True)
+    with (
+        pytest.raises(sd.DataFormatError, match="not every sample was written"),
+        sd.Writer(
+            path, n_samples=3, fields=["u"], spatial_shape=(4,), time=[0.0], overwrite=True
+        ) as w,
+    ):
+        w.write(0, fields={"u": _r(1, 1, 4)})
+    with (
+        pytest.raises(RuntimeError),
+        sd.Writer(path, n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0], overwrite=True),
+    ):
+        raise RuntimeError("generator crashed")
+    np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], old["u"])
+    assert [p.name for p in tmp_path.iterdir()] == ["f.h5"]
+    with pytest.raises(FileExistsError):
+        sd.write(path, fields={"u": bad})
+
+
+def test_writer_shape_error_names_key(tmp_path):
+    with (
+        pytest.raises(sd.DataFormatError) as e,
+        sd.Writer(
+            tmp_path / "f.h5", n_samples=4, fields=["u"], spatial_shape=(32,), time=np.arange(11.0)
+        ) as w,
+    ):
+        w.write(slice(0, 4), fields={"u": np.zeros((4, 10, 32), np.float32)})
+    assert str(e.value) == (
+        f"{tmp_path / 'f.h5'}: key 'fields/u': got shape (4, 10, 32) for samples [0:4], "
+        "expected (4, 11, 32)"
+    )
+
+
+def test_validator_lists_every_problem(tmp_path):
+    path = tmp_path / "f.h5"
+    _small(path)
+    with h5py.File(path, "a") as f:
+        del f["fields/v"]
+        f["fields/v"] = np.zeros((4, 5, 8, 5), np.float32)  # one step short
+        del f["coords/y"]
+        f["static_fields/a"][1, 2, 3] = np.inf
+        f["boundary_conditions/x"].attrs["type"] = "sticky"
+    problems = sd.validate(path)
+    assert any("dataset 'coords/y' is missing" in p for p in problems)
+    assert any("attribute 'boundary_conditions/x@type' is 'sticky'" in p for p in problems)
+    with h5py.File(path, "a") as f:
+        f["coords/y"] = np.linspace(0, 2, 5)
+    problems = sd.validate(path)
+    assert (
+        f"{path}: dataset 'fields/v' has shape (4, 5, 8, 5), expected (n_samples=4, n_steps=6, 8, 5)"
+        in problems
+    )
+    assert any(
+        "'static_fields/a' has non-finite value inf at sample 1, index (2, 3)" in p
+        for p in problems
+    )
+    with pytest.raises(sd.DataFormatError, match="fields/v"):
+        sd.open(path)
+
+
+def test_nan_on_read_names_file_key_sample_step(tmp_path):
+    path = tmp_path / "f.h5"
+    _small(path)
+    with h5py.File(path, "a") as f:
+        f["fields/v"][3, 4, 0, 0] = np.nan
+    ds = sd.open(path)
+    ds.read(3, slice(0, 4))  # clean steps read fine
+    with pytest.raises(sd.DataFormatError) as e:
+        ds.read([0, 3], slice(2, 6))
+    assert str(e.value).startswith(f"{path}: key 'fields/v': non-finite value in sample 3, step 4")
+    assert np.isnan(sd.open(path, check_finite=False).read(3, 4)[0, 0, 1, 0, 0])
+
+
+def test_missing_unknown_truncated(tmp_path):
+    with pytest.raises(sd.DataFormatError, match="no such file"):
+        sd.open(tmp_path / "nope.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["something"] = np.zeros(3)
+    with pytest.raises(
+        sd.DataFormatError,
+        match=r"other\.h5: unknown layout: top-level keys \['something'\].*expected one of",
+    ):
+        sd.open(tmp_path / "other.h5")
+    _small(tmp_path / "f.h5")
+    with h5py.File(tmp_path / "f.h5", "a") as f:
+        del f["static_fields/a"]
+    with pytest.raises(sd.DataFormatError, match="dataset 'static_fields/a' is missing"):
+        sd.open(tmp_path / "f.h5")
+    _small(tmp_path / "g.h5")
+    data = (tmp_path / "g.h5").read_bytes()
+    (tmp_path / "g.h5").write_bytes(data[: len(data) // 2])
+    with pytest.raises(sd.DataFormatError, match=r"g\.h5: cannot be opened as HDF5.*truncated"):
+        sd.open(tmp_path / "g.h5")
+    with pytest.raises(KeyError, match="no field 'w'"):
+        _small(tmp_path / "h.h5")
+        sd.open(tmp_path / "h.h5").read(0, fields=["w"])

@@ -1,0 +1,260 @@
+"""Files in every external layout, written here with h5py / netCDF4 from each layout's published
+description (PDEBench README + data-gen / loader code, The Well's docs/data_format.md,
+Poseidon's dataset cards), never with sciml's writer; read back exactly through sciml.data."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+import sciml.data as sd
+
+RNG = np.random.default_rng(0)
+
+
+def _r(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+# -- PDEBench -----------------------------------------------------------------------------------
+def test_pdebench_tensor_1d_with_extra_time_entry(tmp_path):
+    # 1D advection / Burgers: tensor (N, T, X), x-coordinate (X,), t-coordinate (T + 1,)
+    u, x, t = _r(5, 7, 16), np.linspace(0, 1, 16), np.linspace(0, 2, 8)
+    with h5py.File(tmp_path / "1D_Advection_Sols_beta0.1.hdf5", "w") as f:
+        f["tensor"], f["x-coordinate"], f["t-coordinate"] = u, x, t
+    ds = sd.open(tmp_path / "1D_Advection_Sols_beta0.1.hdf5")
+    assert ds.layout == "pdebench" and ds.field_names == ["u"]
+    assert (ds.n_samples, ds.n_steps, ds.spatial_shape) == (5, 7, (16,))
+    np.testing.assert_array_equal(ds.read(slice(None))[:, :, 0], u)
+    np.testing.assert_array_equal(ds.time, t[:7])
+    np.testing.assert_array_equal(ds.coords["x"], x)
+
+
+def test_pdebench_tensor_bad_time_length(tmp_path):
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["tensor"], f["x-coordinate"], f["t-coordinate"] = (
+            _r(2, 7, 4),
+            np.arange(4.0),
+            np.arange(3.0),
+        )
+    with pytest.raises(sd.DataFormatError, match=r"f\.h5: key 't-coordinate': has 3 entries"):
+        sd.open(tmp_path / "f.h5")
+
+
+def test_pdebench_cfd_2d(tmp_path):
+    # 2D compressible NS: density, pressure, Vx, Vy each (N, T, X, Y)
+    vals = {k: _r(3, 4, 8, 6) for k in ("density", "pressure", "Vx", "Vy")}
+    with h5py.File(tmp_path / "2D_CFD_Rand.hdf5", "w") as f:
+        for k, v in vals.items():
+            f[k] = v
+        f["x-coordinate"], f["y-coordinate"] = np.linspace(0, 1, 8), np.linspace(0, 1, 6)
+        f["t-coordinate"] = np.linspace(0, 1, 5)
+    ds = sd.open(tmp_path / "2D_CFD_Rand.hdf5")
+    assert ds.layout == "pdebench-cfd"
+    assert ds.field_names == ["density", "pressure", "Vx", "Vy"]
+    out = ds.read([2, 0])
+    for c, k in enumerate(ds.field_names):
+        np.testing.assert_array_equal(out[:, :, c], vals[k][[2, 0]])
+    xa = ds.to_xarray()
+    np.testing.assert_array_equal(xa["Vy"].isel(sample=1, time=2).values, vals["Vy"][1, 2])
+
+
+def test_pdebench_darcy(tmp_path):
+    # 2D Darcy: tensor (N, 1, X, Y) = solution, nu (N, X, Y) = coefficient
+    u, nu = _r(4, 1, 8, 8), _r(4, 8, 8)
+    with h5py.File(tmp_path / "2D_DarcyFlow_beta1.0.hdf5", "w") as f:
+        f["tensor"], f["nu"] = u, nu
+        f["x-coordinate"], f["y-coordinate"] = np.linspace(0, 1, 8), np.linspace(0, 1, 8)
+    ds = sd.open(tmp_path / "2D_DarcyFlow_beta1.0.hdf5")
+    assert ds.layout == "pdebench-darcy" and ds.n_steps is None
+    assert ds.static_field_names == ["nu", "u"]
+    out = ds.read_static(slice(None))
+    np.testing.assert_array_equal(out[:, 0], nu)
+    np.testing.assert_array_equal(out[:, 1], u[:, 0])
+    item = sd.StaticPairs(ds, inputs=["nu"], targets=["u"])[3]
+    np.testing.assert_array_equal(item["input"].numpy(), nu[3][None])
+    np.testing.assert_array_equal(item["target"].numpy(), u[3])
+
+
+def test_pdebench_seed_groups(tmp_path):
+    # 2D diffusion-reaction: 0000/data (T, X, Y, C), 0000/grid/{x,y,t}
+    data = {f"{s:04d}": _r(6, 8, 4, 2) for s in range(3)}
+    x, y, t = np.linspace(0, 1, 8), np.linspace(-1, 1, 4), np.linspace(0, 5, 6)
+    with h5py.File(tmp_path / "2D_diff-react_NA_NA.h5", "w") as f:
+        for k, v in data.items():
+            g = f.create_group(k)
+            g["data"], g["grid/x"], g["grid/y"], g["grid/t"] = v, x, y, t
+    ds = sd.open(tmp_path / "2D_diff-react_NA_NA.h5")
+    assert ds.layout == "pdebench-seed-groups" and ds.field_names == ["c0", "c1"]
+    out = ds.read(slice(None))  # (n, t, c, x, y)
+    for i, v in enumerate(data.values()):
+        np.testing.assert_array_equal(out[i], np.moveaxis(v, -1, 1))
+    np.testing.assert_array_equal(ds.time, t)
+    np.testing.assert_array_equal(ds.coords["y"], y)
+    w = sd.Windows(ds, n_in=2, n_out=1, stride=2, flatten_time=False)[3]  # sample 1, t0 = 2
+    np.testing.assert_array_equal(w["input"].numpy(), np.moveaxis(data["0001"][2:4], -1, 1))
+
+
+# -- The Well -----------------------------------------------------------------------------------
+def _flags(ds, sample=True, time=True, dims=(True, True)):
+    ds.attrs["sample_varying"], ds.attrs["time_varying"] = sample, time
+    ds.attrs["dim_varying"] = np.array(dims)
+
+
+def write_well_file(path, n=3, t=6, nx=8, ny=4, extras=True):
+    """The example of The Well's docs/data_format.md, D=2, B x T x W x H.
+
+    ``extras`` adds the partly-varying fields of the spec (a field constant in y, one constant
+    over samples and time), which WellDataset itself does not broadcast."""
+    vals = {
+        "density": _r(n, t, nx, ny),
+        "tracer": _r(n, t, nx),  # dim_varying [True, False]
+        "mask": _r(nx, ny),  # neither sample- nor time-varying -> static
+        "velocity": _r(n, t, nx, ny, 2),
+        "stress": _r(n, t, nx, ny, 2, 2),
+        "gamma_t": _r(t),
+    }
+    with h5py.File(path, "w") as f:
+        f.attrs["simulation_parameters"] = ["Re"]
+        f.attrs["Re"] = 100.0
+        f.attrs["dataset_name"] = "example"
+        f.attrs["grid_type"] = "cartesian"
+        f.attrs["n_spatial_dims"] = 2
+        f.attrs["n_trajectories"] = n
+        d = f.create_group("dimensions")
+        d.attrs["spatial_dims"] = ["x", "y"]
+        d["time"] = np.linspace(0, 1, t).astype(np.float32)
+        d["time"].attrs["sample_varying"] = False
+        for k, m in (("x", nx), ("y", ny)):
+            d[k] = np.linspace(0, 1, m).astype(np.float32)
+            d[k].attrs["sample_varying"], d[k].attrs["time_varying"] = False, False
+        b = f.create_group("boundary_conditions")
+        for name, dim, kind in (("x_periodic", "x", "PERIODIC"), ("y_wall", "y", "WALL")):
+            g = b.create_group(name)
+            g.attrs["associated_dims"], g.attrs["associated_fields"] = [dim], []
+            g.attrs["bc_type"], g.attrs["sample_varying"], g.attrs["time_varying"] = kind, 0, 0
+            g["mask"] = np.zeros(nx if dim == "x" else ny, bool)
+            g["values"] = np.zeros(0, np.float32)
+        s = f.create_group("scalars")
+        s.attrs["field_names"] = ["Re", "gamma_t"]
+        s["Re"] = np.array([100.0], np.float32)
+        s["Re"].attrs["sample_varying"], s["Re"].attrs["time_varying"] = False, False
+        s["gamma_t"] = vals["gamma_t"]
+        s["gamma_t"].attrs["sample_varying"], s["gamma_t"].attrs["time_varying"] = False, True
+        g0 = f.create_group("t0_fields")
+        g0.attrs["field_names"] = ["density", "tracer", "mask"] if extras else ["density"]
+        g0["density"] = vals["density"]
+        _flags(g0["density"])
+        if extras:
+            g0["tracer"], g0["mask"] = vals["tracer"], vals["mask"]
+            _flags(g0["tracer"], dims=(True, False))
+            _flags(g0["mask"], sample=False, time=False)
+        g1 = f.create_group("t1_fields")
+        g1.attrs["field_names"] = ["velocity"]
+        g1["velocity"] = vals["velocity"]
+        _flags(g1["velocity"])
+        g2 = f.create_group("t2_fields")
+        g2.attrs["field_names"] = ["stress"]
+        g2["stress"] = vals["stress"]
+        _flags(g2["stress"])
+        g2["stress"].attrs["symmetric"], g2["stress"].attrs["antisymmetric"] = False, False
+    return vals
+
+
+def test_the_well(tmp_path):
+    vals = write_well_file(tmp_path / "example.hdf5")
+    ds = sd.open(tmp_path / "example.hdf5")
+    assert ds.layout == "the-well" and ds.attrs["pde"] == "example"
+    assert ds.field_names == [
+        "density", "tracer", "velocity_x", "velocity_y",
+        "stress_xx", "stress_xy", "stress_yx", "stress_yy",
+    ]  # fmt: skip
+    assert ds.static_field_names == ["mask"]
+    assert ds.boundary_conditions == {"x": "periodic", "y": "wall"}
+    out = ds.read(slice(None))
+    np.testing.assert_array_equal(out[:, :, 0], vals["density"])
+    np.testing.assert_array_equal(
+        out[:, :, 1], np.broadcast_to(vals["tracer"][..., None], out[:, :, 1].shape)
+    )
+    np.testing.assert_array_equal(out[:, :, 3], vals["velocity"][..., 1])
+    np.testing.assert_array_equal(out[:, :, 5], vals["stress"][..., 0, 1])
+    np.testing.assert_array_equal(out[:, :, 6], vals["stress"][..., 1, 0])
+    np.testing.assert_array_equal(ds.read_static(2)[0, 0], vals["mask"])
+    np.testing.assert_array_equal(ds.params["Re"], [100.0] * 3)
+    np.testing.assert_array_equal(ds.params["gamma_t"], np.broadcast_to(vals["gamma_t"], (3, 6)))
+
+
+def test_the_well_matches_welldataset(tmp_path):
+    """Independent check: The Well's own loader sees the same window values as ours."""
+    well = pytest.importorskip("the_well.data")
+    (tmp_path / "train").mkdir()
+    vals = write_well_file(tmp_path / "train" / "example.hdf5", extras=False)
+    ref = well.WellDataset(
+        path=str(tmp_path / "train"), n_steps_input=2, n_steps_output=1,
+        use_normalization=False, return_grid=False, boundary_return_type=None,
+    )  # fmt: skip
+    ds = sd.open(tmp_path / "train" / "example.hdf5")
+    ours = sd.Windows(ds, n_in=2, n_out=1, fields=["density", "velocity_x", "velocity_y"])
+    assert len(ref) == len(ours)
+    for k in (0, 4, len(ours) - 1):
+        r = ref[k]["input_fields"].numpy()  # (Ti, X, Y, C): density, velocity, stress
+        mine = ours[k]["input"].numpy().reshape(2, 3, 8, 4)
+        np.testing.assert_array_equal(mine[:, 0], r[..., 0])
+        np.testing.assert_array_equal(np.moveaxis(mine[:, 1:], 1, -1), r[..., 1:3])
+    assert vals["density"].shape == (3, 6, 8, 4)
+
+
+def test_the_well_wrong_shape_names_key(tmp_path):
+    write_well_file(tmp_path / "w.hdf5")
+    with h5py.File(tmp_path / "w.hdf5", "a") as f:
+        del f["t1_fields/velocity"]
+        f["t1_fields/velocity"] = _r(3, 6, 8, 4, 3)
+        _flags(f["t1_fields/velocity"])
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.open(tmp_path / "w.hdf5")
+    msg = str(e.value)
+    assert "w.hdf5: key 't1_fields/velocity'" in msg and "(3, 6, 8, 4, 3)" in msg
+    assert "expected (3, 6, 8, 4, 2)" in msg
+
+
+# -- Poseidon (NetCDF-4) --------------------------------------------------------------------------
+def test_poseidon_netcdf(tmp_path):
+    netCDF4 = pytest.importorskip("netCDF4")
+    data, t = _r(3, 5, 4, 8, 8), np.linspace(0, 1, 5)
+    with netCDF4.Dataset(tmp_path / "CE-RP.nc", "w", format="NETCDF4") as nc:
+        for name, size in zip(("member", "time", "channel", "x", "y"), data.shape):
+            nc.createDimension(name, size)
+        nc.createVariable("time", "f8", ("time",))[:] = t
+        nc.createVariable("data", "f4", ("member", "time", "channel", "x", "y"))[:] = data
+    ds = sd.open(tmp_path / "CE-RP.nc")
+    assert ds.layout == "poseidon-netcdf"
+    assert ds.field_names == ["c0", "c1", "c2", "c3"]
+    np.testing.assert_array_equal(ds.read(slice(None)), data)
+    np.testing.assert_array_equal(ds.time, t)
+    item = sd.AllPairs(ds)[3]  # sample 0, pair (0, 3)
+    np.testing.assert_array_equal(item["input"].numpy(), data[0, 0])
+    np.testing.assert_array_equal(item["target"].numpy(), data[0, 3])
+    assert item["t"].item() == pytest.approx(t[3] - t[0])
+
+
+# -- lazy xarray ----------------------------------------------------------------------------------
+def test_to_xarray_is_lazy(tmp_path, monkeypatch):
+    vals = write_well_file(tmp_path / "example.hdf5")
+    ds = sd.open(tmp_path / "example.hdf5")
+    calls = []
+    real = sd.H5Dataset.read
+
+    def counting(self, samples, steps=None, fields=None, *, space=None):
+        out = real(self, samples, steps, fields, space=space)
+        calls.append(out.size)
+        return out
+
+    monkeypatch.setattr(sd.H5Dataset, "read", counting)
+    xa = ds.to_xarray()
+    assert calls == []  # building the Dataset reads no field values
+    assert xa["velocity_y"].dims == ("sample", "time", "x", "y")
+    v = xa["velocity_y"].isel(sample=2, time=slice(1, 3), y=1).values
+    np.testing.assert_array_equal(v, vals["velocity"][2, 1:3, :, 1, 1])
+    assert calls == [2 * 8]  # exactly the 16 indexed values were read
+    np.testing.assert_array_equal(xa["x"].values, np.linspace(0, 1, 8).astype(np.float32))

@@ -1,0 +1,204 @@
+"""Torch views, splits, normalisation and sharding, checked against direct numpy slicing."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import sciml.data as sd
+
+RNG = np.random.default_rng(2)
+N, T, X, Y = 5, 9, 8, 6
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("views") / "d.h5"
+    vals = {
+        "u": RNG.standard_normal((N, T, X, Y)).astype(np.float32) * 3 + 1,
+        "v": RNG.standard_normal((N, T, X, Y)).astype(np.float32) * 0.5 - 2,
+        "a": RNG.standard_normal((N, X, Y)).astype(np.float32),
+        "s": RNG.standard_normal((N, X, Y)).astype(np.float32),
+    }
+    time = np.cumsum(RNG.uniform(0.1, 0.3, T))
+    sd.write(
+        path,
+        fields={"u": vals["u"], "v": vals["v"]},
+        static_fields={"a": vals["a"], "s": vals["s"]},
+        coords={"x": np.linspace(0, 1, X), "y": np.linspace(-1, 1, Y)},
+        time=time,
+    )
+    vals["uv"] = np.stack([vals["u"], vals["v"]], axis=2)  # (N, T, C, X, Y)
+    vals["time"] = time
+    return path, vals
+
+
+def test_windows_match_direct_slicing(data):
+    path, vals = data
+    ds = sd.open(path)
+    w = sd.Windows(ds, n_in=3, n_out=2, stride=2, dt=1, with_time=True)
+    n_starts = (T - 5) // 2 + 1
+    assert len(w) == N * n_starts
+    for k in range(len(w)):
+        s, t0 = divmod(k, n_starts)
+        t0 *= 2
+        item = w[k]
+        ref = vals["uv"][s, t0 : t0 + 5]
+        np.testing.assert_array_equal(item["input"].numpy(), ref[:3].reshape(6, X, Y))
+        np.testing.assert_array_equal(item["target"].numpy(), ref[3:].reshape(4, X, Y))
+        assert item["t"].item() == pytest.approx(vals["time"][t0 + 3] - vals["time"][t0 + 2])
+
+
+def test_windows_subsampling_and_unflattened(data):
+    path, vals = data
+    ds = sd.open(path)
+    w = sd.Windows(ds, 2, 1, stride=1, dt=3, space=(2, slice(1, 5)), flatten_time=False,
+                   samples=[4, 1], fields=["v"], with_coords=True)  # fmt: skip
+    assert len(w) == 2 * (T - 7 + 1)
+    item = w[4]  # sample 1, t0 = 1: steps 1, 4 -> 7
+    np.testing.assert_array_equal(item["input"].numpy(), vals["v"][1, [1, 4], None, ::2, 1:5])
+    np.testing.assert_array_equal(item["target"].numpy(), vals["v"][1, [7], None, ::2, 1:5])
+    assert item["x"].shape == (2, 4, 4)
+    np.testing.assert_allclose(item["x"][0, :, 0].numpy(), np.linspace(0, 1, X)[::2])
+    np.testing.assert_allclose(item["x"][1, 0].numpy(), np.linspace(-1, 1, Y)[1:5])
+
+
+def test_all_pairs_and_snapshots(data):
+    path, vals = data
+    ds = sd.open(path)
+    ap = sd.AllPairs(ds, samples=[2, 3])
+    n_pairs = T * (T + 1) // 2
+    assert len(ap) == 2 * n_pairs
+    seen = set()
+    for k in range(n_pairs, 2 * n_pairs):  # every pair of sample 3
+        item = ap[k]
+        i, j = (int(v) for v in ap.pairs[k - n_pairs])
+        assert j >= i
+        seen.add((i, j))
+        np.testing.assert_array_equal(item["input"].numpy(), vals["uv"][3, i])
+        np.testing.assert_array_equal(item["target"].numpy(), vals["uv"][3, j])
+        assert item["t"].item() == pytest.approx(vals["time"][j] - vals["time"][i], rel=1e-6)
+    assert seen == {(i, j) for i in range(T) for j in range(i, T)}
+    assert len(sd.AllPairs(ds, max_lead=2, include_self=False)) == N * ((T - 1) + (T - 2))
+
+    snap = sd.SnapshotPairs(ds, 0, -1, inputs=["u"], targets=["u", "v"])
+    item = snap[4]
+    np.testing.assert_array_equal(item["input"].numpy(), vals["u"][4, 0][None])
+    np.testing.assert_array_equal(item["target"].numpy(), vals["uv"][4, T - 1])
+    assert item["t"].item() == pytest.approx(vals["time"][-1] - vals["time"][0], rel=1e-6)
+
+
+def test_static_pairs_and_points(data):
+    path, vals = data
+    ds = sd.open(path)
+    item = sd.StaticPairs(ds, inputs=["a"], targets=["s"], space=2)[1]
+    np.testing.assert_array_equal(item["input"].numpy(), vals["a"][1, None, ::2, ::2])
+    np.testing.assert_array_equal(item["target"].numpy(), vals["s"][1, None, ::2, ::2])
+
+    ps = sd.PointSamples(ds, inputs=["a"], targets=["s"], n_points=10, seed=3)
+    it = ps[2]
+    assert it["x"].shape == (10, 2) and it["target"].shape == (10, 1)
+    grid = ds.grid_points()
+    for x, y in zip(it["x"].numpy(), it["target"].numpy()):
+        i, j = np.argwhere((grid == x).all(-1))[0]
+        assert y[0] == vals["s"][2, i, j]
+    np.testing.assert_array_equal(ps[2]["x"].numpy(), it["x"].numpy())  # same epoch, same points
+    ps.set_epoch(1)
+    assert not np.array_equal(ps[2]["x"].numpy(), it["x"].numpy())
+    full = sd.PointSamples(ds, inputs=["u"], targets=["v"], in_step=1, out_step=5)[0]
+    np.testing.assert_array_equal(full["target"][:, 0].numpy(), vals["v"][0, 5].reshape(-1))
+    np.testing.assert_array_equal(full["input"].numpy(), vals["u"][0, 1][None])
+
+
+def test_split_explicit_and_saved(tmp_path):
+    sp = sd.split(20, (0.7, 0.2, 0.1), seed=5)
+    assert (len(sp.train), len(sp.val), len(sp.test)) == (14, 4, 2)
+    assert sorted(sp.train + sp.val + sp.test) == list(range(20))
+    assert sd.Split.load(sp.save(tmp_path / "split.json")) == sp
+    assert sd.split(20, (0.7, 0.2, 0.1), seed=5) == sp
+    assert sd.split(10, (6, 2, 2), seed=None).test == (8, 9)
+    with pytest.raises(ValueError, match="need 12 samples, only 10"):
+        sd.split(10, (6, 4, 2))
+
+
+def test_normalizer_matches_numpy_and_applies_to_every_split(data, tmp_path, monkeypatch):
+    path, vals = data
+    ds = sd.open(path)
+    sp = sd.split(ds, (3, 1, 1), seed=0)
+    monkeypatch.setattr("sciml.data.normalize._BLOCK_BYTES", 4 * 2 * X * Y * 2)  # 2-step blocks
+    norm = sd.Normalizer.fit(ds, samples=sp.train)
+    train = vals["uv"][list(sp.train)].astype(np.float64)
+    mean, std = train.mean(axis=(0, 1, 3, 4)), train.std(axis=(0, 1, 3, 4))
+    np.testing.assert_allclose([norm.mean["u"], norm.mean["v"]], mean, rtol=1e-10)
+    np.testing.assert_allclose([norm.std["u"], norm.std["v"]], std, rtol=1e-10)
+    a = vals["a"][list(sp.train)].astype(np.float64)
+    assert norm.mean["a"] == pytest.approx(a.mean(), rel=1e-10)
+    assert norm.std["a"] == pytest.approx(a.std(), rel=1e-10)
+
+    norm = sd.Normalizer.load(norm.save(tmp_path / "norm.json"))
+    for part in (sp.train, sp.test):  # the same statistics on every split
+        w = sd.Windows(ds, 2, 1, samples=part, normalizer=norm)
+        item = w[0]
+        ref = vals["uv"][part[0], :3]
+        expected = (ref - mean[None, :, None, None]) / std[None, :, None, None]
+        np.testing.assert_allclose(item["input"].numpy(), expected[:2].reshape(4, X, Y), atol=1e-5)
+        back = norm.decode(item["target"], ["u", "v"])
+        np.testing.assert_allclose(back.numpy(), ref[2], atol=1e-5)
+    st = sd.StaticPairs(ds, ["a"], ["s"], normalizer=norm)[0]["input"].numpy()
+    np.testing.assert_allclose(st, (vals["a"][0][None] - a.mean()) / a.std(), atol=1e-5)
+
+
+@pytest.mark.parametrize("n,world,drop_last,pad", [(12, 3, False, True), (10, 3, False, False),
+                                                    (10, 4, True, True), (10, 4, False, True)])  # fmt: skip
+def test_sharded_sampler_covers_every_index(n, world, drop_last, pad):
+    for epoch in (0, 1):
+        shards = []
+        for r in range(world):
+            s = sd.ShardedSampler(n, shuffle=True, seed=7, rank=r, world_size=world,
+                                  drop_last=drop_last, pad=pad)  # fmt: skip
+            s.set_epoch(epoch)
+            shards.append(list(s))
+            assert len(s) == len(shards[-1])
+        flat = [i for sh in shards for i in sh]
+        if drop_last:
+            assert len(flat) == n - n % world and len(set(flat)) == len(flat)
+        elif pad:
+            assert len({len(sh) for sh in shards}) == 1 and set(flat) == set(range(n))
+            assert len(flat) == -(-n // world) * world
+        if n % world == 0 or not (pad or drop_last):
+            assert sorted(flat) == list(range(n))  # exactly once
+    e0 = list(sd.ShardedSampler(n, seed=7, rank=0, world_size=world))
+    s1 = sd.ShardedSampler(n, seed=7, rank=0, world_size=world)
+    s1.set_epoch(1)
+    assert e0 != list(s1)
+
+
+def test_two_worker_dataloader_reads_correct_values_after_fork(data):
+    path, vals = data
+    ds = sd.open(path)
+    w = sd.Windows(ds, 1, 1)
+    _ = w[0]  # the parent opens its handle first: workers must not reuse it
+    assert ds._h5._file is not None
+    loader = DataLoader(w, batch_size=4, num_workers=2, shuffle=False,
+                        multiprocessing_context="fork")  # fmt: skip
+    got_in = torch.cat([b["input"] for b in loader]).numpy()
+    ref = np.stack([vals["uv"][s, t] for s in range(N) for t in range(T - 1)])
+    np.testing.assert_array_equal(got_in, ref)
+    w2 = pickle.loads(pickle.dumps(w))  # views pickle without a handle
+    assert w2.ds._h5._file is None
+    np.testing.assert_array_equal(w2[7]["target"].numpy(), vals["uv"][0, 8])
+
+
+def test_view_errors(data):
+    path, _ = data
+    ds = sd.open(path)
+    with pytest.raises(ValueError, match="too short for n_in=6, n_out=4"):
+        sd.Windows(ds, 6, 4)
+    with pytest.raises(KeyError, match="no field 'w'"):
+        sd.Windows(ds, fields=["w"])
+    with pytest.raises(IndexError):
+        sd.Windows(ds)[10_000]
