@@ -49,6 +49,12 @@ class _Tiny(Operator, family="test-tiny"):
 
 
 EXAMPLES["test-tiny"] = (_TinyConfig(width=3), lambda: torch.randn(2, 1))
+EXAMPLES["normalized"] = (
+    sciml.models.NormalizedConfig(
+        family="fno", config=sciml.models.FNO(EXAMPLES["fno"][0]).config_dict(), in_channels=2
+    ),
+    lambda: torch.randn(3, 2, 16, 12),
+)
 
 
 def _families():
@@ -221,3 +227,21 @@ def test_spectral_conv_rejects_too_many_modes():
     layer = SpectralConv(1, 1, modes=(8, 8))
     with pytest.raises(ValueError, match="keep 16 frequencies along a dim of size 12"):
         layer(torch.randn(1, 1, 12, 32))
+
+
+def test_normalized_wrapper_applies_affine_maps_and_round_trips(tmp_path):
+    from sciml.models import Normalized
+
+    inner = FNO(EXAMPLES["fno"][0]).eval()
+    model = Normalized.wrap(
+        inner, in_mean=[1.0, -2.0], in_std=[2.0, 0.5], out_mean=[3.0], out_std=[4.0]
+    ).eval()
+    u = torch.randn(2, 2, 16, 12)
+    mu = torch.tensor([1.0, -2.0]).view(1, 2, 1, 1)
+    sd = torch.tensor([2.0, 0.5]).view(1, 2, 1, 1)
+    with torch.no_grad():
+        expected = inner((u - mu) / sd) * 4.0 + 3.0
+        torch.testing.assert_close(model(u), expected, rtol=0, atol=1e-6)
+        model.save_pretrained(tmp_path)
+        loaded = sciml.load(tmp_path)
+        assert torch.equal(loaded(u), model(u))

@@ -1,5 +1,6 @@
 """Model families. Importing this package registers every built-in family with sciml.load."""
 
 from .fno import FNO, FNOConfig
+from .normalized import Normalized, NormalizedConfig
 
-__all__ = ["FNO", "FNOConfig"]
+__all__ = ["FNO", "FNOConfig", "Normalized", "NormalizedConfig"]

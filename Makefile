@@ -1,0 +1,42 @@
+# sciml: every target sets itself up (virtual environment + install) on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sciml-installed
+PYTEST_ARGS ?=
+
+.PHONY: install test test-all demo lint format docs bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml tools/install-torch.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	sh tools/install-torch.sh $(PY)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+## make test: the default test suite (a few minutes on 2 CPU cores; slow tests excluded)
+test: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+## make test-all: every test, slow ones included
+test-all: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+## make demo: generate Darcy data, train an FNO for a few minutes, report the test error, plot
+demo: install
+	$(PY) examples/demo.py --out demo_out
+
+lint: install
+	$(PY) -m ruff check sciml tests examples benchmarks datasets tools
+	$(PY) -m ruff format --check sciml tests examples benchmarks datasets tools
+
+format: install
+	$(PY) -m ruff format sciml tests examples benchmarks datasets tools
+	$(PY) -m ruff check --fix sciml tests examples benchmarks datasets tools
+
+docs: install
+	$(PY) -m mkdocs build --strict --site-dir site
+
+clean:
+	rm -rf $(VENV) site demo_out .pytest_cache

@@ -1,0 +1,266 @@
+"""The ``sciml`` command.
+
+    sciml train EXPERIMENT.yaml [--resume] [--out DIR]
+    sciml evaluate CHECKPOINT DATA.h5 [--split test] [--json]
+    sciml info FILE_OR_CHECKPOINT
+    sciml data generate NAME --n N --resolution R --out FILE [--seed S] [--set key=value ...]
+    sciml data generate --recipe datasets/darcy_pwc.yaml [--n N] [--out FILE]
+    sciml data validate FILE.h5
+
+Bad arguments and bad files give a one-line error on stderr and exit status 2, never a
+traceback (set ``SCIML_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _UserError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("sciml: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, no traceback, for every user-facing failure
+        if os.environ.get("SCIML_DEBUG"):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"sciml: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
+    p = _Parser(prog="sciml", description="Neural operators: data, training, evaluation.")
+    p.add_argument("--version", action="version", version=f"sciml {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train the model an experiment file describes")
+    t.add_argument("experiment", help="experiment file (.json / .yaml)")
+    t.add_argument("--out", help="output directory (overrides the file's 'out')")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last if present")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(handler=_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint on an HDF5 data file")
+    e.add_argument("checkpoint", help="checkpoint directory (with config.json)")
+    e.add_argument("data", help="HDF5 data file")
+    e.add_argument(
+        "--split",
+        choices=["all", "train", "val", "test"],
+        default="all",
+        help="use the split recorded at training time (default: every sample)",
+    )
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--json", action="store_true", help="print metrics as JSON")
+    e.set_defaults(handler=_evaluate)
+
+    i = sub.add_parser("info", help="describe an HDF5 file or a checkpoint")
+    i.add_argument("path")
+    i.set_defaults(handler=_info)
+
+    d = sub.add_parser("data", help="generate or validate PDE data sets")
+    dsub = d.add_subparsers(dest="data_command", parser_class=_Parser)
+    g = dsub.add_parser("generate", help="solve a PDE and write sciml's HDF5 layout")
+    g.add_argument("name", nargs="?", help="generator: grf, darcy, burgers, navier_stokes")
+    g.add_argument("--recipe", help="YAML recipe from datasets/ (name, n, resolution, options)")
+    g.add_argument("--n", type=int, help="number of samples")
+    g.add_argument("--resolution", type=int, help="grid points per spatial dim")
+    g.add_argument("--out", help="output .h5 file")
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="generator option (repeatable), value parsed as JSON when possible",
+    )
+    g.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    g.set_defaults(handler=_generate)
+    v = dsub.add_parser("validate", help="check a file against sciml's HDF5 layout")
+    v.add_argument("path")
+    v.set_defaults(handler=_validate)
+    return p
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .experiment import load_experiment, run
+
+    experiment = load_experiment(args.experiment)
+    if args.out:
+        experiment = dataclasses.replace(experiment, out=args.out)
+    metrics = run(
+        experiment, resume="auto" if args.resume else False, progress=not args.no_progress
+    )
+    if metrics.get("interrupted"):
+        print(f"interrupted: state saved in {experiment.out}/last; resume with --resume")
+        return 130
+    if "best_checkpoint" not in metrics:  # a non-zero torchrun rank: rank 0 reports
+        return 0
+    test = metrics.get("test")
+    if test:
+        print(
+            f"test relative L2: {test['rel_l2']:.4f} (worst sample {test['rel_l2_max']:.4f}, "
+            f"{test['n_samples']} samples)"
+        )
+    print(f"best checkpoint: {metrics['best_checkpoint']}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ._config import config_from_dict
+    from .experiment import DataSpec, build_views, evaluate
+    from .operator import load, read_checkpoint_record
+
+    record, directory = read_checkpoint_record(args.checkpoint)
+    data_meta = record.get("metadata", {}).get("data")
+    if data_meta is None:
+        raise _UserError(
+            f"{directory}: checkpoint records no data view (train it with 'sciml train' or save "
+            "it with metadata={'data': ...})"
+        )
+    spec = config_from_dict(DataSpec, {**data_meta, "path": str(args.data)}, where="metadata.data")
+    samples = None
+    if args.split != "all":
+        splits_file = record["metadata"].get("splits")
+        if not splits_file or not Path(splits_file).is_file():
+            raise _UserError(f"{directory}: no recorded splits file to select --split {args.split}")
+        samples = json.loads(Path(splits_file).read_text())[args.split]
+    model = load(directory)
+    metrics = evaluate(model, build_views(spec, samples=samples), batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(
+            f"{directory} on {args.data} ({metrics['n_samples']} samples): relative L2 "
+            f"{metrics['rel_l2']:.4f}, worst {metrics['rel_l2_max']:.4f}, MSE {metrics['mse']:.3e}"
+        )
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if not path.exists():
+        raise _UserError(f"{path}: no such file or directory")
+    if path.is_dir() or path.name == "config.json":
+        print(_describe_checkpoint(path))
+        return 0
+    from . import data
+
+    print(data.describe(path))
+    return 0
+
+
+def _describe_checkpoint(path: Path) -> str:
+    from .operator import read_checkpoint_record
+
+    record, directory = read_checkpoint_record(path)
+    weights = directory / record["weights"].get("file", "model.safetensors")
+    lines = [
+        f"checkpoint {directory}",
+        f"  family:        {record['family']}",
+        f"  sciml version: {record.get('sciml_version')}",
+        f"  weights:       {weights.name} ({weights.stat().st_size if weights.exists() else 'missing'} bytes, "
+        f"sha256 {str(record['weights'].get('sha256'))[:16]}...)",
+        "  config:",
+    ]
+    lines += [f"    {k}: {json.dumps(v)}" for k, v in record["config"].items()]
+    meta = record.get("metadata") or {}
+    if meta:
+        lines.append("  metadata:")
+        lines += [f"    {k}: {json.dumps(v)}" for k, v in meta.items()]
+    return "\n".join(lines)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .data.generators import GENERATORS, generate
+
+    options: dict[str, Any] = {}
+    name, n, resolution, out, seed = args.name, args.n, args.resolution, args.out, args.seed
+    if args.recipe:
+        import yaml
+
+        recipe_path = Path(args.recipe)
+        if not recipe_path.is_file():
+            raise _UserError(f"recipe {recipe_path} does not exist")
+        recipe = yaml.safe_load(recipe_path.read_text()) or {}
+        if not isinstance(recipe, dict) or "generator" not in recipe:
+            raise _UserError(f"{recipe_path}: expected a mapping with a 'generator' key")
+        name = name or recipe["generator"]
+        n = n if n is not None else recipe.get("n")
+        resolution = resolution if resolution is not None else recipe.get("resolution")
+        out = out or recipe.get("out")
+        seed = seed if seed is not None else recipe.get("seed")
+        options.update(recipe.get("options") or {})
+    if not name:
+        raise _UserError("name a generator or pass --recipe FILE")
+    if name not in GENERATORS:
+        raise _UserError(f"unknown generator {name!r}; available: {sorted(GENERATORS)}")
+    missing = [
+        flag for flag, v in (("--n", n), ("--resolution", resolution), ("--out", out)) if v is None
+    ]
+    if missing:
+        raise _UserError(f"missing {', '.join(missing)} for generator {name!r}")
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _UserError(f"--set expects KEY=VALUE, got {item!r}")
+        options[key] = _parse_value(value)
+    if Path(out).exists() and not args.overwrite:
+        raise _UserError(f"{out} exists; pass --overwrite to replace it")
+    path = generate(
+        name,
+        n=int(n),
+        resolution=int(resolution),
+        out=out,
+        seed=int(seed or 0),
+        overwrite=args.overwrite,
+        **options,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from . import data
+
+    data.validate(args.path)
+    print(f"{args.path}: valid sciml HDF5 file")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Experiment files: one JSON/YAML document naming the model, the data and the training.
+
+    model:  {family: fno, config: {in_channels: 1, out_channels: 1, modes: [12, 12], width: 32}}
+    data:   {path: data/darcy.h5, view: static_pairs, inputs: [a], targets: [u],
+             split: [0.8, 0.1, 0.1], seed: 0, normalize: true}
+    train:  {epochs: 20, batch_size: 16, lr: 0.001}
+    loss:   l2            # l2 | l1 | h1
+    out:    runs/darcy
+
+``run(experiment)`` builds the data views and the model, trains with :class:`sciml.train.Trainer`,
+evaluates the best checkpoint on the test split and returns the metrics. The data spec is stored
+in every checkpoint's metadata, so ``sciml evaluate CHECKPOINT DATA`` rebuilds the same view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ._config import config_from_dict, config_to_dict
+from .errors import ConfigError
+
+__all__ = ["Experiment", "ModelSpec", "DataSpec", "load_experiment", "run", "build_views"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which operator to build: a registered family name and its config as a dict."""
+
+    family: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How to turn an HDF5 file into (input, target) pairs.
+
+    Attributes:
+        path: the HDF5 file (any layout :func:`sciml.data.open` reads).
+        view: ``static_pairs`` (static input fields -> static target fields, e.g. Darcy a -> u),
+            ``snapshots`` (fields at step ``input_step`` -> fields at ``target_step``, e.g.
+            Burgers u(0) -> u(T)) or ``windows`` (``n_in`` steps -> the next ``n_out`` steps).
+        inputs / targets: field names (empty: all fields).
+        input_step / target_step: time indices for ``snapshots`` (negative counts from the end).
+        n_in / n_out / stride: window sizes for ``windows``.
+        subsample: keep every ``subsample``-th grid point along each spatial dim.
+        split: fractions of samples (trajectories) for train / validation / test.
+        seed: seed of the split's shuffle.
+        normalize: wrap the model with per-channel normalisation fitted on the training split.
+    """
+
+    path: str
+    view: Literal["static_pairs", "snapshots", "windows"] = "static_pairs"
+    inputs: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    input_step: int = 0
+    target_step: int = -1
+    n_in: int = 1
+    n_out: int = 1
+    stride: int = 1
+    subsample: int = 1
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    normalize: bool = True
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A whole training run: model, data, training settings, loss and output directory."""
+
+    model: ModelSpec
+    data: DataSpec
+    train: dict[str, Any] = field(default_factory=dict)
+    loss: Literal["l2", "l1", "h1"] = "l2"
+    out: str = "runs/experiment"
+
+
+def load_experiment(path: str | os.PathLike) -> Experiment:
+    """Read an experiment from a ``.json``, ``.yaml`` or ``.yml`` file (strictly checked)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"experiment file {path} does not exist")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    elif path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    else:
+        raise ConfigError(f"{path}: expected a .json, .yaml or .yml experiment file")
+    experiment = config_from_dict(Experiment, data, where=str(path))
+    # Relative data paths are relative to the experiment file.
+    data_path = Path(experiment.data.path)
+    if not data_path.is_absolute() and not data_path.exists():
+        candidate = path.parent / data_path
+        if candidate.exists():
+            experiment = dataclasses.replace(
+                experiment, data=dataclasses.replace(experiment.data, path=str(candidate))
+            )
+    return experiment
+
+
+def build_views(spec: DataSpec, *, samples: Any = None) -> Any:
+    """The torch view of ``spec`` over the given sample (trajectory) indices (default: all)."""
+    from . import data as sd
+
+    ds = sd.open(spec.path)
+    kw: dict[str, Any] = {"samples": samples}
+    if spec.subsample != 1:
+        kw["space"] = spec.subsample
+    inputs, targets = list(spec.inputs) or None, list(spec.targets) or None
+    if spec.view == "static_pairs":
+        return sd.StaticPairs(
+            ds,
+            inputs=inputs or ds.static_field_names,
+            targets=targets or ds.static_field_names,
+            **kw,
+        )
+    if spec.view == "snapshots":
+        return sd.SnapshotPairs(
+            ds, spec.input_step, spec.target_step, inputs=inputs, targets=targets, **kw
+        )
+    return sd.Windows(ds, spec.n_in, spec.n_out, spec.stride, fields=inputs, **kw)
+
+
+def _channel_stats(view: Any, train: Any, spec: DataSpec) -> tuple[list[float], ...]:
+    """Per-channel (mean, std) of the view's input and target channels, fitted in one streaming
+    pass over the training samples; windows repeat the statistics for each time step."""
+    from . import data as sd
+
+    ds = view.ds
+    if spec.view == "static_pairs":
+        names_in, names_out = view.inputs, view.targets
+        norm = sd.Normalizer.fit(ds, samples=train, fields=[], static_fields=names_in + names_out)
+        reps_in = reps_out = 1
+    elif spec.view == "snapshots":
+        names_in, names_out = view.inputs, view.targets
+        norm = sd.Normalizer.fit(
+            ds, samples=train, fields=sorted(set(names_in + names_out)), static_fields=[]
+        )
+        reps_in = reps_out = 1
+    else:
+        names_in = names_out = view.fields
+        norm = sd.Normalizer.fit(ds, samples=train, fields=names_in, static_fields=[])
+        reps_in, reps_out = spec.n_in, spec.n_out
+    return (
+        [norm.mean[n] for n in names_in] * reps_in,
+        [norm.std[n] for n in names_in] * reps_in,
+        [norm.mean[n] for n in names_out] * reps_out,
+        [norm.std[n] for n in names_out] * reps_out,
+    )
+
+
+def _loss(name: str) -> Any:
+    from .train import H1Loss, LpLoss
+
+    return {"l2": lambda: LpLoss(p=2), "l1": lambda: LpLoss(p=1), "h1": H1Loss}[name]()
+
+
+def run(
+    experiment: Experiment,
+    *,
+    resume: bool | str = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``experiment`` and evaluate the best checkpoint on the test split.
+
+    Returns a dict with ``test`` metrics, ``best_checkpoint`` and ``n_parameters``.
+    """
+    from . import data as sd
+    from .models import Normalized
+    from .operator import family_class, load
+    from .train import TrainConfig, Trainer
+
+    spec = experiment.data
+    ds = sd.open(spec.path)
+    splits = sd.split(len(ds), spec.split, seed=spec.seed)
+    train_view = build_views(spec, samples=list(splits.train))
+    val_view = build_views(spec, samples=list(splits.val)) if splits.val else None
+    test_view = build_views(spec, samples=list(splits.test)) if splits.test else None
+
+    model = family_class(experiment.model.family).from_config(experiment.model.config)
+    if spec.normalize:
+        in_mean, in_std, out_mean, out_std = _channel_stats(train_view, list(splits.train), spec)
+        model = Normalized.wrap(
+            model, in_mean=in_mean, in_std=in_std, out_mean=out_mean, out_std=out_std
+        )
+    config = config_from_dict(TrainConfig, experiment.train, where="train")
+    out = Path(experiment.out)
+    # Under torchrun every rank runs this function; only rank 0 writes files and evaluates.
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "experiment.json").write_text(
+            json.dumps(config_to_dict(experiment), indent=2) + "\n"
+        )
+        splits.save(out / "splits.json")
+    trainer = Trainer(
+        model,
+        train_view,
+        val_data=val_view,
+        loss=_loss(experiment.loss),
+        config=config,
+        out_dir=out,
+        metadata={"data": config_to_dict(spec), "splits": str(out / "splits.json")},
+        progress=progress,
+    )
+    result = trainer.fit(resume=resume)
+    if not main_rank:
+        return {"interrupted": bool(result.interrupted), "train_loss": result.train_loss}
+    best_dir = out / "best" if (out / "best").exists() else out / "last"
+    best = load(best_dir)
+    metrics: dict[str, Any] = {"interrupted": bool(result.interrupted)}
+    if test_view is not None:
+        metrics["test"] = evaluate(best, test_view)
+    metrics["best_checkpoint"] = str(best_dir)
+    metrics["n_parameters"] = best.num_parameters()
+    metrics["train_loss"] = result.train_loss
+    (out / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def evaluate(model: Any, view: Any, *, batch_size: int = 32) -> dict[str, float]:
+    """Relative L2 (mean over samples), relative L2 of the worst sample, and MSE of ``model`` on
+    ``view``. ``model`` maps raw inputs to raw outputs."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    model.eval()
+    rel, sq, count, points = [], 0.0, 0, 0
+    with torch.no_grad():
+        for batch in DataLoader(view, batch_size=batch_size, shuffle=False):
+            kwargs = {k: batch[k] for k in ("x", "t") if k in batch}
+            pred = model(batch["input"], **kwargs)
+            target = batch["target"]
+            diff = (pred - target).flatten(1)
+            rel.append(diff.norm(dim=1) / target.flatten(1).norm(dim=1).clamp_min(1e-12))
+            sq += float((diff**2).sum())
+            count += diff.shape[0]
+            points += diff.numel()
+    rel_all = torch.cat(rel)
+    return {
+        "rel_l2": float(rel_all.mean()),
+        "rel_l2_max": float(rel_all.max()),
+        "mse": sq / max(points, 1),
+        "n_samples": count,
+    }

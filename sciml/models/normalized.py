@@ -1,0 +1,116 @@
+"""An operator wrapped with fixed per-channel input and output normalisation.
+
+Training data are usually normalised per channel. Putting the statistics inside the model (as
+buffers) means a saved checkpoint takes raw inputs and returns raw outputs, so evaluation,
+fine-tuning and pretrained surrogates never need a separate normaliser file:
+
+    G(u) = decode( inner( encode(u) ) ),  encode(u) = (u - mu_in) / s_in,  decode(v) = v s_out + mu_out
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..operator import Operator, family_class
+
+__all__ = ["Normalized", "NormalizedConfig"]
+
+
+@dataclass(frozen=True)
+class NormalizedConfig:
+    """Attributes:
+    family: family name of the wrapped operator.
+    config: the wrapped operator's config, as a dict.
+    in_channels: number of input channels normalised.
+    out_channels: number of output channels de-normalised.
+    channel_dim: where channels sit: 1 for grid functions ``(batch, channels, *spatial)``,
+        -1 for point values ``(batch, points, channels)``.
+    """
+
+    family: str
+    config: dict[str, Any] = field(default_factory=dict)
+    in_channels: int = 1
+    out_channels: int = 1
+    channel_dim: int = 1
+
+    def __post_init__(self) -> None:
+        if self.channel_dim not in (1, -1):
+            raise ValueError(f"channel_dim must be 1 or -1, got {self.channel_dim}")
+
+
+class Normalized(Operator, family="normalized"):
+    """Wraps ``inner`` with per-channel affine maps whose statistics are stored as buffers."""
+
+    config_class = NormalizedConfig
+
+    def __init__(self, config: NormalizedConfig) -> None:
+        super().__init__(config)
+        self.inner = family_class(config.family).from_config(config.config)
+        self.register_buffer("in_mean", torch.zeros(config.in_channels))
+        self.register_buffer("in_std", torch.ones(config.in_channels))
+        self.register_buffer("out_mean", torch.zeros(config.out_channels))
+        self.register_buffer("out_std", torch.ones(config.out_channels))
+
+    @property
+    def resolution_invariant(self) -> bool:  # type: ignore[override]
+        return self.inner.resolution_invariant
+
+    @classmethod
+    def wrap(
+        cls,
+        inner: Operator,
+        *,
+        in_mean: Sequence[float] | torch.Tensor,
+        in_std: Sequence[float] | torch.Tensor,
+        out_mean: Sequence[float] | torch.Tensor,
+        out_std: Sequence[float] | torch.Tensor,
+        channel_dim: int = 1,
+    ) -> Normalized:
+        """Wrap an existing operator (its weights are kept) with the given statistics."""
+        in_mean, in_std, out_mean, out_std = (
+            torch.as_tensor(v, dtype=torch.float32).reshape(-1)
+            for v in (in_mean, in_std, out_mean, out_std)
+        )
+        if in_mean.shape != in_std.shape or out_mean.shape != out_std.shape:
+            raise ValueError(
+                f"mean and std must have one entry per channel: in {tuple(in_mean.shape)} vs "
+                f"{tuple(in_std.shape)}, out {tuple(out_mean.shape)} vs {tuple(out_std.shape)}"
+            )
+        if bool((in_std <= 0).any()) or bool((out_std <= 0).any()):
+            raise ValueError("standard deviations must be positive")
+        config = NormalizedConfig(
+            family=inner.family,
+            config=inner.config_dict(),
+            in_channels=in_mean.numel(),
+            out_channels=out_mean.numel(),
+            channel_dim=channel_dim,
+        )
+        model = cls(config)
+        model.inner = inner
+        model.in_mean.copy_(in_mean)
+        model.in_std.copy_(in_std)
+        model.out_mean.copy_(out_mean)
+        model.out_std.copy_(out_std)
+        return model
+
+    def _shape(self, stat: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        if self.config.channel_dim == -1:
+            return stat.to(ref.dtype)
+        return stat.to(ref.dtype).view(1, -1, *([1] * (ref.ndim - 2)))
+
+    def encode(self, u: torch.Tensor) -> torch.Tensor:
+        """Normalise raw inputs: ``(u - mu_in) / s_in`` per channel."""
+        return (u - self._shape(self.in_mean, u)) / self._shape(self.in_std, u)
+
+    def decode(self, v: torch.Tensor) -> torch.Tensor:
+        """Map normalised outputs back to physical units: ``v s_out + mu_out`` per channel."""
+        return v * self._shape(self.out_std, v) + self._shape(self.out_mean, v)
+
+    def forward(self, u: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """``u``: raw input in the wrapped operator's layout; keyword arguments (``x``, ``t``, ...)
+        go to the wrapped operator unchanged. Returns raw (de-normalised) output."""
+        return self.decode(self.inner(self.encode(u), **kwargs))
