@@ -13,6 +13,7 @@ import torch
 
 import sciml
 from sciml.cli import main
+from sciml.data.generators import GENERATORS
 from sciml.models import FNO, FNOConfig
 
 
@@ -29,7 +30,7 @@ def _run(argv, capsys):
         (["info", "nowhere.h5"], "nowhere.h5: no such file or directory"),
         (
             ["data", "generate", "heat", "--n", "2", "--resolution", "8", "--out", "x.h5"],
-            "unknown generator 'heat'; available: ['burgers', 'darcy', 'grf', 'navier_stokes']",
+            f"unknown generator 'heat'; available: {sorted(GENERATORS)}",
         ),
         (["data", "generate", "darcy", "--n", "2"], "missing --resolution, --out"),
         (["evaluate", "nowhere", "data.h5"], "nowhere: not a checkpoint directory"),

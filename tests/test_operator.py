@@ -49,6 +49,11 @@ class _Tiny(Operator, family="test-tiny"):
 
 
 EXAMPLES["test-tiny"] = (_TinyConfig(width=3), lambda: torch.randn(2, 1))
+EXAMPLES["deeponet"] = (
+    sciml.models.DeepONetConfig(sensors=6, coord_dim=2, out_channels=2, basis=3),
+    # an entry may return (u, forward keyword arguments): DeepONet needs query points x
+    lambda: (torch.randn(4, 6), {"x": torch.rand(7, 2)}),
+)
 EXAMPLES["normalized"] = (
     sciml.models.NormalizedConfig(
         family="fno", config=sciml.models.FNO(EXAMPLES["fno"][0]).config_dict(), in_channels=2
@@ -68,14 +73,17 @@ def test_save_load_round_trip_is_bit_identical(family, tmp_path):
     cls = sciml.registered_families()[family]
     model = cls(config).eval()
     u = make_input()
+    kwargs = {}
+    if isinstance(u, tuple):
+        u, kwargs = u
     with torch.no_grad():
-        before = model(u)
+        before = model(u, **kwargs)
     model.save_pretrained(tmp_path / "ckpt")
     loaded = sciml.load(tmp_path / "ckpt")
     assert type(loaded) is cls
     assert loaded.config == model.config
     with torch.no_grad():
-        after = loaded(u)
+        after = loaded(u, **kwargs)
     assert torch.equal(before, after)
     record = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert record["family"] == family

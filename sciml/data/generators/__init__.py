@@ -14,6 +14,8 @@ name               PDE and method
 ``burgers``        ``u_t + (u^2/2)_x = nu u_xx`` periodic, pseudo-spectral + ETDRK4
 ``navier_stokes``  2D vorticity form on the torus, pseudo-spectral, Crank-Nicolson + Heun
 =================  ==========================================================================
+
+``antiderivative``: ``u(x) = int_0^x v``, ``v`` an RBF-kernel GRF on [0, 1] (fine-grid trapezoid).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .antiderivative import generate_antiderivative, sample_rbf_grf
 from .burgers import generate_burgers, solve_burgers
 from .darcy import generate_darcy, sample_darcy_coefficient, solve_darcy
 from .grf import generate_grf, grf_spectrum, grf_variance, sample_grf
@@ -48,6 +51,7 @@ __all__ = [
     "solve_burgers",
     "solve_navier_stokes",
     "fno_forcing",
+    "sample_rbf_grf",
 ]
 
 GeneratorFn = Callable[..., dict[str, Any]]
@@ -59,6 +63,7 @@ GENERATORS: Mapping[str, GeneratorFn] = types.MappingProxyType(
         "darcy": generate_darcy,
         "burgers": generate_burgers,
         "navier_stokes": generate_navier_stokes,
+        "antiderivative": generate_antiderivative,
     }
 )
 
@@ -69,6 +74,7 @@ SMALL_RUNS: Mapping[str, Mapping[str, int]] = types.MappingProxyType(
         "darcy": {"n": 4, "resolution": 33},
         "burgers": {"n": 8, "resolution": 256},
         "navier_stokes": {"n": 4, "resolution": 32},
+        "antiderivative": {"n": 16, "resolution": 100},
     }
 )
 
