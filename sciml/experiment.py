@@ -178,6 +178,8 @@ def run(
 
     Returns a dict with ``test`` metrics, ``best_checkpoint`` and ``n_parameters``.
     """
+    import torch
+
     from . import data as sd
     from .models import Normalized
     from .operator import family_class, load
@@ -190,13 +192,16 @@ def run(
     val_view = build_views(spec, samples=list(splits.val)) if splits.val else None
     test_view = build_views(spec, samples=list(splits.test)) if splits.test else None
 
+    config = config_from_dict(TrainConfig, experiment.train, where="train")
+    # Seed before building the model so its initial weights are a function of the seed alone
+    # (the same in a single process and on every torchrun rank).
+    torch.manual_seed(config.seed)
     model = family_class(experiment.model.family).from_config(experiment.model.config)
     if spec.normalize:
         in_mean, in_std, out_mean, out_std = _channel_stats(train_view, list(splits.train), spec)
         model = Normalized.wrap(
             model, in_mean=in_mean, in_std=in_std, out_mean=out_mean, out_std=out_std
         )
-    config = config_from_dict(TrainConfig, experiment.train, where="train")
     out = Path(experiment.out)
     # Under torchrun every rank runs this function; only rank 0 writes files and evaluates.
     main_rank = int(os.environ.get("RANK", "0")) == 0
