@@ -4,7 +4,7 @@ One operator interface (:class:`Operator`, :func:`load`), HDF5 PDE data (:mod:`s
 one Trainer (:mod:`sciml.train`) and model families in :mod:`sciml.models`.
 """
 
-from . import layers, models
+from . import data, layers, models, train
 from ._version import __version__
 from .errors import CheckpointError, ConfigError, SciMLError
 from .operator import Operator, load, registered_families
@@ -14,8 +14,10 @@ __all__ = [
     "Operator",
     "load",
     "registered_families",
+    "data",
     "layers",
     "models",
+    "train",
     "SciMLError",
     "ConfigError",
     "CheckpointError",
