@@ -211,20 +211,15 @@ def _generate(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     name, n, resolution, out, seed = args.name, args.n, args.resolution, args.out, args.seed
     if args.recipe:
-        import yaml
+        from .data.generators.recipe import load_recipe
 
-        recipe_path = Path(args.recipe)
-        if not recipe_path.is_file():
-            raise _UserError(f"recipe {recipe_path} does not exist")
-        recipe = yaml.safe_load(recipe_path.read_text()) or {}
-        if not isinstance(recipe, dict) or "generator" not in recipe:
-            raise _UserError(f"{recipe_path}: expected a mapping with a 'generator' key")
+        recipe = load_recipe(args.recipe)  # strict: known keys, generator and options
         name = name or recipe["generator"]
-        n = n if n is not None else recipe.get("n")
-        resolution = resolution if resolution is not None else recipe.get("resolution")
-        out = out or recipe.get("out")
-        seed = seed if seed is not None else recipe.get("seed")
-        options.update(recipe.get("options") or {})
+        n = n if n is not None else recipe["n"]
+        resolution = resolution if resolution is not None else recipe["resolution"]
+        out = out or recipe["out"]
+        seed = seed if seed is not None else recipe["seed"]
+        options.update(recipe["options"])
     if not name:
         raise _UserError("name a generator or pass --recipe FILE")
     if name not in GENERATORS:

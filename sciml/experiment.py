@@ -237,27 +237,25 @@ def run(
 
 
 def evaluate(model: Any, view: Any, *, batch_size: int = 32) -> dict[str, float]:
-    """Relative L2 (mean over samples), relative L2 of the worst sample, and MSE of ``model`` on
-    ``view``. ``model`` maps raw inputs to raw outputs."""
+    """Relative L2 (mean over samples and worst sample) and MSE of ``model`` on ``view``, with
+    the Trainer's own metric objects. ``model`` maps raw inputs to raw outputs."""
     import torch
     from torch.utils.data import DataLoader
 
+    from .train import MSE, LpLoss, predict
+
+    rel_l2, mse = LpLoss(reduction="none"), MSE(reduction="none")
     model.eval()
-    rel, sq, count, points = [], 0.0, 0, 0
+    rel, sq = [], []
     with torch.no_grad():
         for batch in DataLoader(view, batch_size=batch_size, shuffle=False):
-            kwargs = {k: batch[k] for k in ("x", "t") if k in batch}
-            pred = model(batch["input"], **kwargs)
-            target = batch["target"]
-            diff = (pred - target).flatten(1)
-            rel.append(diff.norm(dim=1) / target.flatten(1).norm(dim=1).clamp_min(1e-12))
-            sq += float((diff**2).sum())
-            count += diff.shape[0]
-            points += diff.numel()
-    rel_all = torch.cat(rel)
+            pred = predict(model, batch)
+            rel.append(rel_l2(pred, batch["target"]))
+            sq.append(mse(pred, batch["target"]))
+    rel_all, sq_all = torch.cat(rel), torch.cat(sq)
     return {
         "rel_l2": float(rel_all.mean()),
         "rel_l2_max": float(rel_all.max()),
-        "mse": sq / max(points, 1),
-        "n_samples": count,
+        "mse": float(sq_all.mean()),
+        "n_samples": int(rel_all.numel()),
     }

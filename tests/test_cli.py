@@ -142,3 +142,26 @@ def test_experiment_model_init_depends_on_the_seed_alone(tmp_path):
         results.append(run(exp, progress=False))
     assert results[0]["train_loss"] == results[1]["train_loss"]
     assert results[0]["test"]["rel_l2"] == results[1]["test"]["rel_l2"]
+
+
+def test_generate_from_recipe_with_overrides(tmp_path, capsys):
+    # Non-default values, so a CLI that ignored the recipe would fail the asserts below.
+    recipe = tmp_path / "burgers.yaml"
+    recipe.write_text(
+        "generator: burgers\nn: 3\nresolution: 128\nseed: 5\nout: unused.h5\n"
+        "options: {nu: 0.05, T: 0.5, n_steps: 2}\n"
+    )
+    out = tmp_path / "b.h5"
+    argv = ["data", "generate", "--recipe", str(recipe), "--n", "2", "--out", str(out)]
+    code, _, err = _run([*argv, "--set", "subsample=2"], capsys)
+    assert code == 0, err
+    with h5py.File(out, "r") as f:
+        settings = json.loads(f.attrs["generator_settings"])
+        assert f["fields/u"].shape == (2, 3, 64)  # n from the flag, 2 steps + t=0, 128 / 2
+    assert (settings["nu"], settings["T"], settings["seed"]) == (0.05, 0.5, 5)  # the recipe's
+    assert (settings["n"], settings["resolution"], settings["subsample"]) == (2, 128, 2)
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("generator: burgers\nn: 2\nresolution: 64\nout: x.h5\nviscosity: 1\n")
+    code, _, err = _run(["data", "generate", "--recipe", str(bad)], capsys)
+    assert code == 2 and "unknown keys ['viscosity']" in err and err.count("\n") == 1

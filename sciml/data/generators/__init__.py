@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..._version import __version__
+from ..writer import write
 from .antiderivative import generate_antiderivative, sample_rbf_grf
 from .burgers import generate_burgers, solve_burgers
 from .darcy import generate_darcy, sample_darcy_coefficient, solve_darcy
@@ -161,22 +163,10 @@ def generate(
     data = fn(int(n), int(resolution), seed=int(seed), **options)
     settings = {"n": int(n), "resolution": int(resolution), "seed": int(seed), **valid, **options}
     settings.update(data.pop("resolved", {}))  # e.g. the time step a generator chose
-    try:
-        from sciml import __version__ as version
-    except ImportError:  # pragma: no cover - partial checkouts
-        version = "unknown"
     attrs = {
         **data.pop("attrs", {}),
         "generator": fn.__module__,
         "generator_settings": settings,
-        "sciml_version": version,
+        "sciml_version": __version__,
     }
-    return Path(_write()(out, **data, attrs=attrs, overwrite=overwrite))
-
-
-def _write() -> Callable[..., Any]:
-    try:
-        from sciml.data import write
-    except ImportError:  # the package's public export may not exist yet
-        from sciml.data.writer import write
-    return write
+    return Path(write(out, **data, attrs=attrs, overwrite=overwrite))
