@@ -16,11 +16,20 @@ whatever the environment gives (recorded); both sides share the process, so they
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectral.py            # small FNO step
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectral.py --full     # FNO at 128^2, width 64
     .venv/bin/python benchmarks/spectral.py --device cuda                # same ratios on a GPU
+
+``--backends auto,fft,dft_matmul,fused,triton`` times the ``SpectralConv`` cases once per listed
+sciml backend (same weights, same interleaved loop as neuraloperator); ``auto`` is the default
+and the one ``sciml_ms`` / ``speedup`` report, the others go to ``backends_ms``. ``triton`` needs
+CUDA and the ``triton`` extra.
+
+    .venv/bin/python benchmarks/spectral.py --device cuda --cases 1,2,3 \
+        --backends auto,fft,dft_matmul,fused,triton --repeats 50 --out /tmp/spectral_backends.json
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -58,7 +67,34 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 
 
-def bench_spectral(ndim: int, device: torch.device, repeats: int) -> dict:
+@torch.no_grad()
+def _output_diff(ours, theirs, u: torch.Tensor) -> float:
+    """Relative output difference for the same weights, computed on CPU copies: on CUDA,
+    neuraloperator's ``irfft`` goes through cuFFT, whose C2R transform does not ignore the
+    imaginary part of the DC bin at every size (``irfft``'s definition, which sciml follows)."""
+    a, b = copy.deepcopy(ours).cpu(), copy.deepcopy(theirs).cpu()
+    x = u.detach().cpu()
+    return _rel(a(x), b(x))
+
+
+def _backend(name: str):
+    from sciml.layers import spectral_backends as sb
+
+    if name == "triton":
+        from sciml.kernels import TritonSpectral
+
+        return TritonSpectral()
+    table = {"auto": sb.Auto, "fft": sb.FFT, "dft_matmul": sb.DFTMatmul, "fused": sb.FusedDFT}
+    if name not in table:
+        raise SystemExit(
+            f"--backends: unknown backend {name!r}; expected {sorted(table)} or triton"
+        )
+    return table[name]()
+
+
+def bench_spectral(
+    ndim: int, device: torch.device, repeats: int, backends: tuple[str, ...] = ("auto",)
+) -> dict:
     from neuralop.layers.spectral_convolution import SpectralConv as NSpectralConv
 
     from sciml.pretrained.convert_neuraloperator import spectral_conv_from_neuraloperator
@@ -71,23 +107,35 @@ def bench_spectral(ndim: int, device: torch.device, repeats: int) -> dict:
     theirs = NSpectralConv(ch, ch, n_modes).to(device)
     ours = spectral_conv_from_neuraloperator(theirs).to(device)
     u = torch.randn(batch, ch, *grid, device=device, requires_grad=True)
-    with torch.no_grad():
-        err = _rel(ours(u), theirs(u))
+    err = _output_diff(ours, theirs, u)
 
     def step(layer):
         return lambda: layer(u).square().mean().backward()
 
-    t = _interleaved({"sciml": step(ours), "neuraloperator": step(theirs)}, repeats, device)
+    fns = {"neuraloperator": step(theirs)}
+    for name in backends:
+        layer = copy.deepcopy(ours)
+        layer.backend = _backend(name)
+        fns[name] = step(layer)
+    t = _interleaved(fns, repeats, device)
+    t["sciml"] = t[backends[0]]
+    extra = {}
+    if len(backends) > 1:
+        extra = {
+            "backends_ms": {k: 1e3 * t[k] for k in backends},
+            "backends_speedup_vs_neuraloperator": {k: t["neuraloperator"] / t[k] for k in backends},
+        }
     return {
         "case": f"SpectralConv {ndim}D",
         "shape": [batch, ch, *grid],
         "sciml_modes": list(ours.modes),
         "neuraloperator_n_modes": list(n_modes),
-        "backend": repr(ours.backend.resolve(grid, ours.modes, device)),
+        "backend": repr(_backend(backends[0]).resolve(grid, ours.modes, device)),
         "sciml_ms": 1e3 * t["sciml"],
         "neuraloperator_ms": 1e3 * t["neuraloperator"],
         "speedup": t["neuraloperator"] / t["sciml"],
         "max_rel_output_diff": err,
+        **extra,
     }
 
 
@@ -104,8 +152,7 @@ def bench_fno(full: bool, device: torch.device, repeats: int) -> dict:
     theirs.train()
     u = torch.randn(batch, 1, grid, grid, device=device)
     y = torch.randn(batch, 1, grid, grid, device=device)
-    with torch.no_grad():
-        err = _rel(ours(u), theirs(u))
+    err = _output_diff(ours, theirs, u)
     loss = LpLoss()
 
     def step(model):
@@ -136,6 +183,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--full", action="store_true", help="FNO step at 128^2, width 64, batch 16")
     ap.add_argument("--cases", default="1,2,3,fno", help="comma list of 1, 2, 3, fno")
+    ap.add_argument(
+        "--backends",
+        default="auto",
+        help="comma list of sciml backends for the SpectralConv cases: auto, fft, dft_matmul, "
+        "fused, triton (the first one is reported as sciml_ms)",
+    )
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "spectral.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -148,7 +201,7 @@ def main() -> None:
         r = (
             bench_fno(args.full, device, args.repeats)
             if case == "fno"
-            else bench_spectral(int(case), device, args.repeats)
+            else bench_spectral(int(case), device, args.repeats, tuple(args.backends.split(",")))
         )
         print(json.dumps(r), flush=True)
         results.append(r)
@@ -168,6 +221,9 @@ def main() -> None:
         print(f"{r['case']:>20}: sciml {r['sciml_ms']:.1f} ms, neuraloperator "
               f"{r['neuraloperator_ms']:.1f} ms, speedup {r['speedup']:.2f}x, "
               f"rel diff {r['max_rel_output_diff']:.1e}")  # fmt: skip
+        for k, ms in r.get("backends_ms", {}).items():
+            print(f"{'':>20}  {k:>10}: {ms:.2f} ms, "
+                  f"{r['backends_speedup_vs_neuraloperator'][k]:.2f}x vs neuraloperator")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from sciml.layers import SpectralConv
-from sciml.layers.spectral_backends import FFT, Auto, DFTMatmul
+from sciml.layers._spectral_fused import fused_spectral_conv
+from sciml.layers.spectral_backends import FFT, Auto, DFTMatmul, FusedDFT
 
-BACKENDS = [FFT(), DFTMatmul(), Auto()]
+BACKENDS = [FFT(), DFTMatmul(), FusedDFT(), Auto()]
 
 
 def _reference(layer: SpectralConv, u: torch.Tensor, out_shape) -> torch.Tensor:
@@ -56,7 +57,9 @@ def test_matches_explicit_reference_float64(backend, modes, grid, out_grid):
         torch.testing.assert_close(got, _reference(layer, u, shape), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("backend", [FFT(), DFTMatmul()], ids=lambda b: type(b).__name__)
+@pytest.mark.parametrize(
+    "backend", [FFT(), DFTMatmul(), FusedDFT()], ids=lambda b: type(b).__name__
+)
 def test_gradients_agree_between_backends_and_gradcheck(backend):
     layer = SpectralConv(2, 2, (2, 3), backend=backend).double()
     u = torch.randn(1, 2, 6, 7, dtype=torch.float64, requires_grad=True)
@@ -116,3 +119,149 @@ def test_bad_inputs_are_named():
         layer(torch.randn(1, 2, 8, 8), (8,))
     with pytest.raises(TypeError, match="backend must be a"):
         SpectralConv(2, 2, (3,), backend="fft")
+
+
+# ---------------------------------------------------------------------------- FusedDFT
+
+
+GRAD_CASES = [
+    ((3,), (8,), (11,)),
+    ((2, 3), (6, 7), (8, 5)),
+    ((1, 2, 2), (4, 5, 4), (6, 3, 5)),
+]
+
+
+@pytest.mark.parametrize(("modes", "grid", "out_grid"), GRAD_CASES)
+def test_fused_function_gradcheck_input_and_weight(modes, grid, out_grid):
+    """float64 gradcheck of the hand-written backward, input and complex weight together, on
+    the same grid and on a super-resolution / truncated output grid."""
+    layer = SpectralConv(2, 3, modes).double()
+    u = torch.randn(2, 2, *grid, dtype=torch.float64, requires_grad=True)
+    for shape in (grid, out_grid):
+        eff = layer.effective_modes(grid, shape)
+        d = layer.ndim
+        w = layer.mode_weight(eff).permute(d, d + 1, *range(d)).detach().clone()
+        w.requires_grad_(True)
+        assert torch.autograd.gradcheck(
+            lambda x, w, s=shape, e=eff: fused_spectral_conv(x, w, e, s), (u, w)
+        )
+
+
+def test_fused_second_derivatives():
+    """The backward is built from differentiable ops, so double backward works (PINN losses
+    on FNO outputs): gradgradcheck in float64."""
+    layer = SpectralConv(2, 2, (2, 3)).double()
+    u = torch.randn(1, 2, 6, 7, dtype=torch.float64, requires_grad=True)
+    w = layer.weight.detach().clone().requires_grad_(True)
+    f = lambda x, w: fused_spectral_conv(x, w, (2, 3), (8, 5))  # noqa: E731
+    assert torch.autograd.gradgradcheck(f, (u, w))
+
+
+@pytest.mark.parametrize(("modes", "grid", "out_grid"), CASES)
+def test_fused_matches_dft_matmul_values_and_gradients(modes, grid, out_grid):
+    """Same function as DFTMatmul (rtol 1e-10, float64): outputs, input and weight gradients,
+    including a bias and a super-resolved / truncated output grid."""
+    ref = SpectralConv(3, 4, modes, bias=True, backend=DFTMatmul()).double()
+    fused = SpectralConv(3, 4, modes, bias=True, backend=FusedDFT()).double()
+    with torch.no_grad():
+        ref.bias.normal_()
+    fused.load_state_dict(ref.state_dict())
+    u = torch.randn(2, 3, *grid, dtype=torch.float64, requires_grad=True)
+    for shape in (grid, out_grid):
+        probe = torch.randn(2, 4, *shape, dtype=torch.float64)
+        outs = []
+        for layer in (ref, fused):
+            y = layer(u, shape)
+            grads = torch.autograd.grad((y * probe).sum(), (u, layer.weight, layer.bias))
+            outs.append((y, *grads))
+        for a, b in zip(*outs):
+            torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_ignores_imaginary_parts_of_dc_and_nyquist_bins():
+    """irfft's rule along the last dim: a weight that only adds an imaginary part to the DC
+    and Nyquist output bins leaves the output unchanged (any other bin does change it)."""
+    n = 8  # 5 modes on 8 points keep the Nyquist bin k = 4
+    layer = SpectralConv(1, 1, (5,), backend=FusedDFT()).double()
+    u = torch.randn(1, 1, n, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.weight[0, 0, 0] = 1.0 + 3.0j
+        layer.weight[0, 0, 4] = 1.0 - 2.0j
+    y = layer(u)
+    c = torch.fft.rfft(u, norm="forward")[0, 0]
+    expected = c[0].real * layer.weight[0, 0, 0].real - c[0].imag * 3.0  # Re(W c) at k = 0
+    nyq = (c[4] * (1.0 - 2.0j)).real * torch.cos(torch.pi * torch.arange(n, dtype=torch.float64))
+    torch.testing.assert_close(y[0, 0], (expected + nyq).to(torch.float64), rtol=0, atol=1e-13)
+    with torch.no_grad():
+        layer.weight[0, 0, 1] = 0.5j
+    assert (layer(u) - y).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_float32_and_float64_against_fft(dtype):
+    """Both precisions, against the FFT backend; float32 to its rounding."""
+    torch.manual_seed(3)
+    ref = SpectralConv(4, 4, (3, 5), backend=FFT())
+    fused = SpectralConv(4, 4, (3, 5), backend=FusedDFT())
+    fused.load_state_dict(ref.state_dict())
+    if dtype == torch.float64:
+        ref, fused = ref.double(), fused.double()
+    u = torch.randn(2, 4, 12, 16, dtype=dtype)
+    y = fused(u, (20, 24))
+    assert y.dtype == dtype
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(y, ref(u, (20, 24)), rtol=tol, atol=tol)
+
+
+def test_fused_under_autocast_keeps_float32():
+    """Inside ``torch.autocast`` the fused node still computes in float32 (its bases are float32),
+    so it matches the float32 result outside autocast."""
+    layer = SpectralConv(3, 3, (4, 5), backend=FusedDFT())
+    u = torch.randn(2, 3, 16, 12, requires_grad=True)
+    y0 = layer(u)
+    (g0,) = torch.autograd.grad(y0.square().sum(), u)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y1 = layer(u)
+        (g1,) = torch.autograd.grad(y1.float().square().sum(), u)
+    assert y1.dtype == torch.float32
+    torch.testing.assert_close(y1, y0, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(g1, g0, rtol=1e-6, atol=1e-6)
+
+
+def test_fused_is_one_autograd_node():
+    """Overhead proxy: the whole layer is one autograd node (plus AccumulateGrad), where
+    DFTMatmul records a chain of matmul / reshape / permute nodes."""
+
+    def nodes(layer):
+        u = torch.randn(2, 3, 16, 12, requires_grad=True)
+        seen, stack = set(), [layer(u).grad_fn]
+        while stack:
+            fn = stack.pop()
+            if fn is None or fn in seen:
+                continue
+            seen.add(fn)
+            stack.extend(f for f, _ in fn.next_functions)
+        return len(seen)
+
+    fused, matmul = (
+        nodes(SpectralConv(3, 3, (4, 4), backend=FusedDFT())),
+        nodes(SpectralConv(3, 3, (4, 4), backend=DFTMatmul())),
+    )
+    assert fused == 3  # the Function and the two AccumulateGrad leaves
+    assert matmul >= 3 * fused
+
+
+def test_auto_picks_fused_on_cuda_where_it_picks_dft_matmul():
+    auto = Auto()
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    # small grid, few modes: GEMMs win; on the CPU the unfused DFTMatmul
+    for grid, modes in (((1024,), (16,)), ((128, 128), (16, 16)), ((32,) * 3, (8, 8, 7))):
+        assert type(auto.resolve(grid, modes, cpu)) is DFTMatmul
+    assert isinstance(auto.resolve((64,), (60,), cpu), FFT)
+    # on CUDA (resolve does not touch the device unless sciml.kernels has a Triton entry)
+    import sciml.kernels as kernels
+
+    if not kernels.DISPATCH_TABLE or not torch.cuda.is_available():
+        assert isinstance(auto.resolve((128, 128), (16, 16), cuda), FusedDFT)
+        assert isinstance(auto.resolve((64,), (60,), cuda), FFT)

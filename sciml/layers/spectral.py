@@ -18,8 +18,9 @@ finely); a smaller grid keeps only the kept frequencies it can represent (``min(
 per non-last dim, ``min(m, n_out // 2 + 1)`` along the last).
 
 How the truncated transforms are computed is a choice (see
-:mod:`sciml.layers.spectral_backends`): pruned FFTs, truncated DFT matrices, or on CUDA a Triton
-kernel; :class:`~sciml.layers.spectral_backends.Auto` picks by size.
+:mod:`sciml.layers.spectral_backends`): pruned FFTs, truncated DFT matrices (plain, or fused into
+one autograd node with a hand-written backward), or on CUDA a Triton kernel;
+:class:`~sciml.layers.spectral_backends.Auto` picks by size and device.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class SpectralConv(nn.Module):
         if backend is not None and not isinstance(backend, SpectralBackend):
             raise TypeError(
                 f"backend must be a sciml.layers.spectral_backends.SpectralBackend "
-                f"(FFT(), DFTMatmul(), Auto()), got {type(backend).__name__}"
+                f"(FFT(), DFTMatmul(), FusedDFT(), Auto()), got {type(backend).__name__}"
             )
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -183,13 +184,9 @@ class SpectralConv(nn.Module):
         if u.dtype in (torch.half, torch.bfloat16):  # the FFTs need float32 on most devices
             u = u.float()
         backend = self.backend.resolve(spatial, eff, u.device)
-        block = backend.forward_modes(u, eff)  # (2e_1, ..., e_d, b, i)
-        w = self.mode_weight(eff).to(block.dtype)  # (2e_1, ..., e_d, i, o)
-        b = u.shape[0]
-        k = math.prod(block.shape[:d])
-        # one batched complex GEMM over every kept mode: (K, b, i) @ (K, i, o)
-        mixed = backend.mix(block.view(k, b, self.in_channels), w.reshape(k, *w.shape[d:]))
-        y = backend.inverse_modes(mixed.view(*block.shape[:d], b, self.out_channels), out_shape)
+        # the parameter itself unless the output grid truncates the kept modes
+        w = self.weight if eff == self.modes else self.mode_weight(eff).permute(d, d + 1, *range(d))
+        y = backend.convolve(u, w, eff, out_shape)  # (i, o, 2e_1, ..., e_d) weight
         if self.bias is not None:
             y = y + self.bias.view(1, -1, *([1] * d))
         return y

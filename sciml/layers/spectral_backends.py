@@ -18,9 +18,15 @@ Backends:
   each other dim only on the kept columns; the inverse mirrors it.
 * :class:`DFTMatmul`: products with truncated DFT matrices (``N x 2e`` per dim), which computes
   only the kept modes. Wins when few modes are kept of a short axis, where GEMMs beat FFTs.
+* :class:`FusedDFT`: the same truncated-DFT products as :class:`DFTMatmul`, but the whole layer
+  (transforms, channel mixing, inverse) is one autograd node with a hand-written backward and
+  real GEMMs on planar complex data (:mod:`sciml.layers._spectral_fused`): about ``4 d + 7``
+  kernels for forward + backward instead of dozens of ops and autograd nodes. It wins where
+  the layer is bound by host overhead, i.e. on GPUs at common FNO sizes.
 * :class:`Auto` (default): picks one of the two per call from the sizes, by a rule fitted to
   measurements (see ``docs/spectral.md``); on CUDA it asks :mod:`sciml.kernels` whether a
-  Triton kernel was measured faster for the shape and otherwise uses PyTorch.
+  Triton kernel was measured faster for the shape, and otherwise takes :class:`FusedDFT`
+  wherever the rule says :class:`DFTMatmul`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["SpectralBackend", "FFT", "DFTMatmul", "Auto"]
+__all__ = ["SpectralBackend", "FFT", "DFTMatmul", "FusedDFT", "Auto"]
 
 
 class SpectralBackend:
@@ -43,6 +49,26 @@ class SpectralBackend:
     ) -> SpectralBackend:
         """The concrete backend for this call (itself; :class:`Auto` picks one)."""
         return self
+
+    def convolve(
+        self,
+        u: torch.Tensor,
+        weight: torch.Tensor,
+        modes: Sequence[int],
+        out_shape: Sequence[int],
+    ) -> torch.Tensor:
+        """The whole layer: ``u (b, i, *spatial)`` real, ``weight (i, o, 2e_1, ..., e_d)``
+        complex (truncated to the effective ``modes``) -> ``(b, o, *out_shape)``. Default:
+        :meth:`forward_modes`, then :meth:`mix`, then :meth:`inverse_modes`; a backend may
+        fuse them."""
+        d = len(modes)
+        block = self.forward_modes(u, modes)  # (2e_1, ..., e_d, b, i)
+        w = weight.permute(*range(2, d + 2), 0, 1).to(block.dtype)  # (2e_1, ..., e_d, i, o)
+        k = math.prod(block.shape[:d])
+        b, i, o = u.shape[0], u.shape[1], weight.shape[1]
+        # one batched complex GEMM over every kept mode: (K, b, i) @ (K, i, o)
+        mixed = self.mix(block.view(k, b, i), w.reshape(k, i, o))
+        return self.inverse_modes(mixed.view(*block.shape[:d], b, o), out_shape)
 
     def mix(self, block: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """``(K, b, i) @ (K, i, o) -> (K, b, o)``: one complex GEMM per kept mode."""
@@ -87,6 +113,8 @@ class FFT(SpectralBackend):
             z.narrow(axis, 0, e).copy_(y.narrow(axis, 0, e))
             z.narrow(axis, m - e, e).copy_(y.narrow(axis, e, e))
             y = torch.fft.ifft(z, dim=axis, norm="forward")
+        if y.is_cuda:
+            y = _real_edge_bins(y, out_shape[-1])
         return torch.fft.irfft(y, n=out_shape[-1], dim=-1, norm="forward")
 
 
@@ -130,6 +158,31 @@ class DFTMatmul(SpectralBackend):
         return (yr @ h).view(*y.shape[:-1], out_shape[-1])
 
 
+class FusedDFT(DFTMatmul):
+    """:class:`DFTMatmul`'s function (same bases, same ``irfft`` edge-bin rule) computed as one
+    ``torch.autograd.Function`` per layer call: real GEMMs on planar complex data with cached
+    ``2 x 2``-block DFT bases, one complex batched GEMM for the channel mixing, a hand-written
+    backward (the transposed chain plus the weight gradient). Forward + backward is
+    ``2 d + 3`` plus ``2 d + 4`` kernels. ``forward_modes`` / ``inverse_modes`` alone are
+    :class:`DFTMatmul`'s.
+    """
+
+    def convolve(
+        self,
+        u: torch.Tensor,
+        weight: torch.Tensor,
+        modes: Sequence[int],
+        out_shape: Sequence[int],
+    ) -> torch.Tensor:
+        from ._spectral_fused import fused_spectral_conv
+
+        if u.dtype not in (torch.float32, torch.float64):
+            u = u.float()
+        ctype = _complex_of(u.dtype)
+        w = weight if weight.dtype == ctype else weight.to(ctype)
+        return fused_spectral_conv(u, w, modes, out_shape)
+
+
 class Auto(SpectralBackend):
     """Chooses :class:`FFT` or :class:`DFTMatmul` per call (and a Triton kernel on CUDA where
     :mod:`sciml.kernels` has measured one faster).
@@ -137,14 +190,16 @@ class Auto(SpectralBackend):
     Rule (CPU, fitted to ``benchmarks/spectral.py --crossover`` runs): a truncated-DFT GEMM along
     a dim of ``n`` points keeping ``k`` columns costs about ``n k / r`` against an FFT's
     ``n log2 n`` with ``r`` the measured GEMM/FFT throughput ratio; the matmul backend is taken
-    when that holds on every spatial dim.
+    when that holds on every spatial dim, as :class:`FusedDFT` on CUDA (see
+    ``benchmarks/spectral.py --backends auto,dft_matmul,fused``; on the CPU it was not
+    consistently as fast as :class:`DFTMatmul`).
     """
 
     #: measured ratio of GEMM to FFT throughput per flop-like unit on CPU.
     gemm_advantage: float = 8.0
 
     def __init__(self) -> None:
-        self._fft, self._mm = FFT(), DFTMatmul()
+        self._fft, self._mm, self._fused = FFT(), DFTMatmul(), FusedDFT()
 
     def resolve(
         self, spatial: Sequence[int], modes: Sequence[int], device: torch.device
@@ -160,7 +215,10 @@ class Auto(SpectralBackend):
             kept = m if i == len(modes) - 1 else 2 * m
             if n * kept > self.gemm_advantage * n * max(math.log2(n), 1.0):
                 return self._fft
-        return self._mm
+        # FusedDFT: fewer ops and autograd nodes, which is what GPU timings at these sizes are
+        # dominated by. Not on the CPU: there its batched GEMMs over many small slices were
+        # not consistently as fast as DFTMatmul (slower in an FNO training step, 1D and 3D).
+        return self._fused if device.type == "cuda" else self._mm
 
     def forward_modes(self, u: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
         return self.resolve(u.shape[2:], modes, u.device).forward_modes(u, modes)
@@ -180,6 +238,22 @@ def _complex_of(dtype: torch.dtype) -> torch.dtype:
 
 def _real_of(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
+
+
+def _real_edge_bins(y: torch.Tensor, m: int) -> torch.Tensor:
+    """Zero the imaginary parts of the DC (and kept Nyquist) bins of the last dim.
+
+    ``irfft`` is defined to ignore them (and so are :class:`DFTMatmul` and the Triton kernels),
+    which PocketFFT on the CPU does; cuFFT's C2R transform does not at every size (measured on
+    an H100: at 4096 points and 128 x 128 the output moved by 12% relative), so on CUDA they are
+    zeroed before the call.
+    """
+    e = y.shape[-1]
+    keep = torch.ones(e, dtype=y.real.dtype, device=y.device)
+    keep[0] = 0.0
+    if m % 2 == 0 and e > m // 2:
+        keep[m // 2] = 0.0
+    return torch.complex(y.real, y.imag * keep)
 
 
 def _left_matmul(mat: torch.Tensor, x: torch.Tensor, axis: int) -> torch.Tensor:
