@@ -1,17 +1,19 @@
 """T1 (transform once) vs FNO on Navier-Stokes 2D (nu = 1e-3, w(0) -> w(T)), one run.
 
 Both models are sciml's (``sciml.models.T1`` and the FNO baseline ``sciml.models.FNO``), trained
-in the same process with the same optimiser (AdamW, weight decay 1e-4, cosine schedule, the
-paper's optimiser), batch size, epochs and data; each model gets its own learning rate
+in the same process with the same optimiser (AdamW with the paper's weight decay 1e-4, cosine
+schedule), batch size, epochs and data; each model gets its own learning rate
 (``--lr-fno``, ``--lr-t1``: pass each model's best from a sweep; both preferred 1e-2 of
 {1e-3, 3e-3, 1e-2} in a 12-epoch sweep on 120 samples, see docs/t1.md):
 
 * FNO: modes (12, 12), width 32, 4 Fourier layers, projection 128 (the FNO paper's 2D setting),
   trained on the relative L2 loss.
-* T1 variants (``--t1-variants``), width 32, 4 T1 blocks, projection 128, trained on the Parseval
-  relative L2 loss (:class:`sciml.models.t1.SpectralL2Loss`, no inverse transform in training):
-  ``t1``: DCT-II, 24 x 24 kept modes (the paper's Navier-Stokes setting); ``t1_rfft``: real FFT,
-  ``|k| < 12`` (23 x 12 complex modes, FNO's kept set; the data are periodic).
+* T1 variants (``--t1-variants``), projection 128, trained on the Parseval relative L2 loss
+  (:class:`sciml.models.t1.SpectralL2Loss`, no inverse transform in training): ``t1``: DCT-II,
+  24 x 24 kept modes, width 32, 4 blocks; ``t1_rfft``: real FFT, ``|k| < 12`` (FNO's kept set;
+  the data are periodic); ``t1_shift``: ``t1_rfft`` made exactly equivariant to shifts along
+  (1, -1), the symmetry of the forcing (``T1Config.shift_equivariant``); ``t1_paper`` /
+  ``t1_shift_paper``: ``t1`` / ``t1_shift`` at the paper's Navier-Stokes size (width 48, 8 blocks).
 
 Reported: test relative L2 of both (physical space, ``LpLoss``), the time of one training step
 (forward + loss + backward + Adam step) at the data resolution and at ``--step-resolution``
@@ -21,12 +23,14 @@ repeated) so both see the same machine load; the ratio is what to read on a shar
 
 Data: ``sciml.data.generators.generate_navier_stokes`` (pseudo-spectral, Crank-Nicolson + Heun,
 FNO forcing, GRF initial vorticity) on 64 x 64, cached in ``--data`` (npz). The full setting of
-the issue is 1000 train / 200 test with T = 50 (dt = 1e-4: GPU hours); on a CPU choose smaller
-``--T`` / larger ``--dt`` / fewer samples and report what ran.
+the issue (and the paper, DiffEqML/kairos ``configs/experiment/navier-stokes/t1.yaml``) is
+1000 train / 200 test with T = 50; with ``--device cuda`` the data are generated on the GPU
+(dt = 1e-3: one minute on an H100). On a CPU choose smaller ``--T`` / fewer samples and report
+what ran. Results and commands: ``benchmarks/README.md``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/t1_vs_fno.py                  # small default
-    .venv/bin/python benchmarks/t1_vs_fno.py --n-train 1000 --n-test 200 --T 50 --dt 1e-4 \\
-        --epochs 500 --device cuda                                               # paper scale
+    python benchmarks/t1_vs_fno.py --device cuda --n-train 1000 --n-test 200 --T 50 --dt 1e-3 \\
+        --epochs 30 --lr-fno 1e-2 --t1-variants t1 t1_rfft t1_shift t1_shift_paper
 """
 
 from __future__ import annotations
@@ -47,14 +51,17 @@ from sciml.models import FNO, T1, FNOConfig, T1Config
 from sciml.train import LpLoss
 
 
-def load_data(path: Path, n: int, resolution: int, T: float, dt: float) -> dict:
+def load_data(path: Path, n: int, resolution: int, T: float, dt: float, device: str) -> dict:
     """``w0, wT`` of ``n`` trajectories, generated once and cached in ``path``."""
     if path.exists():
         d = np.load(path)
-        if d["w0"].shape[0] >= n and float(d["T"]) == T and d["w0"].shape[-1] == resolution:
+        same = float(d["T"]) == T and float(d["dt"]) == dt and d["w0"].shape[-1] == resolution
+        if d["w0"].shape[0] >= n and same:
             return {"w0": d["w0"][:n], "wT": d["wT"][:n], "seconds": float(d["seconds"])}
     t0 = time.perf_counter()
-    out = generate_navier_stokes(n, resolution, T=T, dt=dt, nu=1e-3, record_steps=1, seed=0)
+    out = generate_navier_stokes(
+        n, resolution, T=T, dt=dt, nu=1e-3, record_steps=1, seed=0, device=device, batch_size=n
+    )
     w = out["fields"]["w"]
     seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,11 +69,17 @@ def load_data(path: Path, n: int, resolution: int, T: float, dt: float) -> dict:
     return {"w0": w[:, 0], "wT": w[:, -1], "seconds": seconds}
 
 
+# The forcing 0.1 (sin 2 pi (x + y) + cos 2 pi (x + y)) is invariant to shifts along (1, -1), so
+# w(0) -> w(T) commutes with them: T1Config.shift_equivariant makes T1 exactly equivariant there.
+NS_SHIFTS = ((1, -1),)
 T1_VARIANTS = {
-    # name: (transform, kept modes per axis, width, blocks); rfft keeps |k| < m on the first axis
-    "t1": ("dct", 24, 32, 4),
-    "t1_rfft": ("rfft", 12, 32, 4),
-    "t1_paper": ("dct", 24, 48, 8),  # the size of the paper's Navier-Stokes T1 (11.1M parameters)
+    # name: (transform, kept modes per axis, width, blocks, shift_equivariant); rfft keeps
+    # |k| < m on the first axis
+    "t1": ("dct", 24, 32, 4, None),
+    "t1_rfft": ("rfft", 12, 32, 4, None),
+    "t1_paper": ("dct", 24, 48, 8, None),  # the paper's Navier-Stokes T1 size (11.1M parameters)
+    "t1_shift": ("rfft", 12, 32, 4, NS_SHIFTS),
+    "t1_shift_paper": ("rfft", 12, 48, 8, NS_SHIFTS),
 }
 
 
@@ -74,7 +87,7 @@ def make_models(seed: int, variants: list[str]) -> dict:
     torch.manual_seed(seed)
     models = {"fno": FNO(FNOConfig(modes=(12, 12), width=32, n_layers=4, projection_channels=128))}
     for name in variants:
-        transform, m, width, blocks = T1_VARIANTS[name]
+        transform, m, width, blocks, shifts = T1_VARIANTS[name]
         torch.manual_seed(seed)
         cfg = T1Config(
             modes=(m, m),
@@ -82,6 +95,7 @@ def make_models(seed: int, variants: list[str]) -> dict:
             n_layers=blocks,
             projection_channels=128,
             transform=transform,
+            shift_equivariant=shifts,
         )
         models[name] = T1(cfg)
     return models
@@ -161,10 +175,11 @@ def main() -> None:
     ap.add_argument(
         "--t1-variants",
         nargs="+",
-        default=["t1", "t1_rfft"],
+        default=["t1", "t1_rfft", "t1_shift"],
         choices=sorted(T1_VARIANTS),
         help="t1: DCT-II 24 x 24 kept modes, width 32, 4 blocks; t1_rfft: real FFT, |k| < 12; "
-        "t1_paper: DCT-II 24 x 24, width 48, 8 blocks (the paper's NS size)",
+        "t1_paper: DCT-II 24 x 24, width 48, 8 blocks (the paper's NS size); t1_shift: t1_rfft "
+        "made equivariant to shifts along (1, -1); t1_shift_paper: t1_shift, width 48, 8 blocks",
     )
     ap.add_argument(
         "--t1-epochs",
@@ -205,7 +220,7 @@ def main() -> None:
     if not args.skip_training:
         n = args.n_train + args.n_test
         cache = args.data or f"/tmp/sciml_ns_r{args.resolution}_T{args.T:g}_dt{args.dt:g}.npz"
-        d = load_data(Path(cache), n, args.resolution, args.T, args.dt)
+        d = load_data(Path(cache), n, args.resolution, args.T, args.dt, args.device)
         w0 = torch.as_tensor(d["w0"], dtype=torch.float32).unsqueeze(1)
         wT = torch.as_tensor(d["wT"], dtype=torch.float32).unsqueeze(1)
         split = args.n_train

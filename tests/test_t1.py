@@ -197,3 +197,66 @@ def test_bad_configs_and_inputs_are_refused():
     rfft = dataclasses.replace(model.config, transform="rfft", kept=((0, 1), (0, 1)))
     with pytest.raises(ValueError, match="symmetric"):
         T1(rfft)(torch.randn(1, 1, 8, 8))
+
+
+def _shift_band_limited(t, kept, u, s):
+    """``u(x - s)`` for a field ``u`` whose rfft spectrum lies on ``kept``: a phase per mode."""
+    sizes = u.shape[2:]
+    z = t.forward(u, kept)
+    k = torch.meshgrid(*(torch.tensor(idx, dtype=torch.float64) for idx in kept), indexing="ij")
+    angle = sum(-2 * math.pi * kk * si / n for kk, si, n in zip(k, s, sizes))
+    return t.inverse(z * torch.polar(torch.ones_like(angle), angle), kept, sizes)
+
+
+@pytest.mark.parametrize("directions", [((1, -1),), ((1, 0), (0, 1)), ((2, 1),)])
+def test_shift_equivariant_t1_commutes_with_translations_along_its_directions(directions):
+    """Reference: ``torch.roll`` for grid shifts, and the exact Fourier shift of a band-limited
+    field for a shift by a fraction of a cell. Along a direction that is not declared (or
+    without the option) the model is not equivariant."""
+    torch.manual_seed(0)
+    config = T1Config(
+        modes=(6, 6), width=8, n_layers=2, transform="rfft", shift_equivariant=directions
+    )
+    model = T1(config).double().eval()
+    with torch.no_grad():
+        model.bias.normal_()  # a per-mode bias would break equivariance without the option
+    plain = T1(dataclasses.replace(config, shift_equivariant=None)).double().eval()
+    plain.load_state_dict(model.state_dict())
+    u = torch.randn(3, 1, 16, 16, dtype=torch.float64)
+    with torch.no_grad():
+        for d in directions:
+            for s in (1, 5):
+                shift = (s * d[0], s * d[1])
+                a = model(torch.roll(u, shift, (-2, -1)))
+                torch.testing.assert_close(a, torch.roll(model(u), shift, (-2, -1)))
+                b = plain(torch.roll(u, shift, (-2, -1)))
+                assert (b - torch.roll(plain(u), shift, (-2, -1))).abs().max() > 1e-2
+            # sub-cell shift of a band-limited field (the output is band-limited too)
+            t, kept = model.transform, model.kept
+            v = t.inverse(torch.randn(2, 1, 11, 6, dtype=torch.complex128), kept, (16, 16))
+            s = (0.37 * d[0], 0.37 * d[1])
+            a = model(_shift_band_limited(t, kept, v, s))
+            torch.testing.assert_close(a, _shift_band_limited(t, kept, model(v), s))
+        if len(directions) == 1:  # (1, 1) is along no declared direction
+            a = model(torch.roll(u, (1, 1), (-2, -1)))
+            assert (a - torch.roll(model(u), (1, 1), (-2, -1))).abs().max() > 1e-2
+
+
+def test_shift_equivariant_config_is_checked_and_round_trips(tmp_path):
+    with pytest.raises(ValueError, match="needs transform='rfft'"):
+        T1Config(modes=(4, 4), shift_equivariant=((1, -1),))
+    with pytest.raises(ValueError, match="non-zero integer directions of 2 entries"):
+        T1Config(modes=(4, 4), transform="rfft", shift_equivariant=((1, -1, 0),))
+    with pytest.raises(ValueError, match="non-zero integer directions"):
+        T1Config(modes=(4, 4), transform="rfft", shift_equivariant=((0, 0),))
+    with pytest.raises(ValueError, match=r"no kept mode k has k \. d = \+-1"):
+        T1(T1Config(modes=(1, 1), transform="rfft", shift_equivariant=((1, -1),)))
+    config = T1Config(
+        modes=(4, 4), width=4, n_layers=1, transform="rfft", shift_equivariant=((1, -1),)
+    )
+    model = T1(config).eval()
+    model.save_pretrained(tmp_path)
+    loaded = sciml.load(tmp_path)
+    assert loaded.config == config
+    u = torch.randn(2, 1, 12, 12)
+    assert torch.equal(loaded(u), model(u))

@@ -32,6 +32,15 @@ complex weights). Inside T1 every layer reads and writes the same kept set (``n 
   layers ``Var(z_l) = (1 + 1/L)^l Var(z_0)``, at most ``e Var(z_0)``, for any depth
   (``tests/test_t1.py`` checks this through 8 layers).
 
+Translations (``config.shift_equivariant``, real FFT only). A shift by ``s`` multiplies coefficient
+``k`` by ``exp(-2 pi i k . s)``, which the per-coefficient activation and the frequency mixing do
+not commute with: plain T1 must learn every position of a pattern separately, where FNO's
+physical-space layers are translation equivariant by construction. For the directions ``d_j``
+along which the problem is invariant, T1 reads a phase ``theta_j`` off reference coefficients,
+multiplies the input coefficients by ``exp(-i sum_j (k . d_j) theta_j)`` (the input moved to a
+canonical position) and the output by the conjugate (moved back): exactly equivariant, one phase
+per kept coefficient, no extra transform (:meth:`T1.canonical_phase`).
+
 Loss: :class:`SpectralL2Loss` is the physical relative L2 error of ``T_K^{-1}`` of the predicted
 coefficients, computed without any inverse transform by Parseval (see its docstring); the model's
 ``training_loss`` uses it whenever it is the Trainer's loss.
@@ -79,6 +88,12 @@ class T1Config:
             band-limited function: the spectral counterpart of FNO's appended grid).
         inverse: return the physical field (inverse transform at the end); False returns the
             kept coefficients ``(batch, out_channels, *kept sizes)``.
+        shift_equivariant: integer lattice directions ``d`` (one tuple of ``len(modes)`` entries
+            each) along which the operator to learn commutes with translations, e.g.
+            ``((1, -1),)`` for Navier-Stokes with a forcing of ``x + y``, ``((1, 0), (0, 1))``
+            for an unforced periodic problem. T1 then shifts each input to a canonical position
+            along them (a phase per coefficient, see :meth:`T1.canonical_phase`) and shifts the
+            output back, so it is exactly equivariant to those translations. Real FFT only.
     """
 
     in_channels: int = 1
@@ -92,6 +107,7 @@ class T1Config:
     activation: Activation = "gelu"
     positional_embedding: bool = True
     inverse: bool = True
+    shift_equivariant: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.modes) <= 3 or any(m < 1 for m in self.modes):
@@ -110,6 +126,20 @@ class T1Config:
                 f"kept has {len(self.kept)} index sets but modes has {len(self.modes)} dims; "
                 "give one index set per spatial dim"
             )
+        if self.shift_equivariant is not None:
+            if self.transform != "rfft":
+                raise ValueError(
+                    "shift_equivariant needs transform='rfft' (a translation is a phase per "
+                    f"Fourier coefficient), got transform={self.transform!r}"
+                )
+            dirs = self.shift_equivariant
+            if not dirs or any(
+                len(d) != len(self.modes) or not any(d) or any(int(a) != a for a in d) for d in dirs
+            ):
+                raise ValueError(
+                    f"shift_equivariant must hold non-zero integer directions of {len(self.modes)} "
+                    f"entries (one per spatial dim), e.g. ((1, -1),), got {dirs}"
+                )
 
     def kept_indices(self) -> tuple[tuple[int, ...], ...]:
         """The kept index set per dim (``kept`` or the low-pass set of ``modes``)."""
@@ -237,7 +267,33 @@ class T1(Operator, family="t1"):
         self.act = torch.sin if c.activation == "sin" else _activation(c.activation)
         self.proj1 = nn.Parameter(torch.empty(c.width, c.projection_channels))
         self.proj2 = nn.Parameter(torch.empty(c.projection_channels, c.out_channels))
+        self._shifts = c.shift_equivariant is not None
+        if self._shifts:
+            self._setup_shifts(c.shift_equivariant)
         self.reset_parameters()
+
+    def _setup_shifts(self, directions: Sequence[Sequence[int]]) -> None:
+        """Buffers for :meth:`canonical_phase`: ``k . d_j`` per kept mode and direction, and the
+        reference modes of each direction (``k . d_j = +-1``, ``k . d_i = 0`` for ``i != j``)."""
+        grids = torch.meshgrid(
+            *(torch.tensor(idx, dtype=torch.float64) for idx in self.kept), indexing="ij"
+        )
+        kd = torch.stack([sum(a * g for a, g in zip(d, grids)) for d in directions])  # (J, *m)
+        ref = []
+        for j in range(len(directions)):
+            others = torch.ones_like(kd[j], dtype=torch.bool)
+            for i in range(len(directions)):
+                if i != j:
+                    others &= kd[i] == 0
+            plus, minus = others & (kd[j] == 1), others & (kd[j] == -1)
+            if not (plus | minus).any():
+                raise ValueError(
+                    f"shift_equivariant direction {tuple(directions[j])}: no kept mode k has "
+                    f"k . d = +-1 (and k . d' = 0 for the other directions); keep more modes"
+                )
+            ref.append(plus.double() - minus.double())
+        self.register_buffer("shift_kd", kd.float(), persistent=False)
+        self.register_buffer("shift_ref", torch.stack(ref).float(), persistent=False)
 
     def reset_parameters(self) -> None:
         """Lifting and projection: variance ``1 / fan_in`` (per-mode pointwise maps)."""
@@ -266,7 +322,7 @@ class T1(Operator, family="t1"):
         return self.act(z)
 
     def encode(self, u: torch.Tensor) -> torch.Tensor:
-        """The one forward transform and the lifting.
+        """The one forward transform, the canonical shift (``shift_equivariant``) and the lifting.
 
         Args:
             u: ``(batch, in_channels, *spatial)``.
@@ -274,12 +330,44 @@ class T1(Operator, family="t1"):
         Returns:
             ``z_0: (batch, width, m_1, ..., m_d)`` (complex for the real FFT).
         """
+        return self._encode(u)[0]
+
+    def _encode(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``z_0`` and the canonical phase (None without ``shift_equivariant``)."""
         self._check(u)
         z = self.transform.forward(u, self.kept) * _scale(u.shape[2:], self.kept)
+        phase = None
+        if self._shifts:
+            phase = self.canonical_phase(z)
+            z = z * phase
         z = self._channels(z, self.lift)
         if self.bias is not None:
             z = z + self.bias.to(z.dtype)
-        return z
+        return z, phase
+
+    def canonical_phase(self, z: torch.Tensor) -> torch.Tensor:
+        """Per-sample phase that moves ``z`` to its canonical position along the shift directions.
+
+        A translation by ``s`` multiplies coefficient ``k`` by ``exp(-2 pi i k . s)``. For each
+        direction ``d_j``, ``theta_j = arg(sum_ref z_k)`` over the reference modes (``k . d_j = 1``;
+        those with ``k . d_j = -1`` enter conjugated), summed over channels, turns by ``-2 pi t_j``
+        under the shift ``s = sum_j t_j d_j`` (and not under the others), so
+        ``exp(-i sum_j (k . d_j) theta_j) z_k`` is invariant to those shifts.
+
+        Args:
+            z: kept coefficients ``(batch, channels, m_1, ..., m_d)`` (complex).
+
+        Returns:
+            ``(batch, 1, m_1, ..., m_d)`` unit complex numbers; multiply by it to canonicalise and
+            by its conjugate to shift back.
+        """
+        zs = z.sum(1).flatten(1)  # (b, M)
+        ref = self.shift_ref.flatten(1).to(zs.real.dtype)  # (J, M): +1, -1 or 0
+        plus, minus = (ref > 0).to(zs.dtype), (ref < 0).to(zs.dtype)
+        theta = torch.angle(zs @ plus.T + zs.conj() @ minus.T)  # (b, J)
+        kd = self.shift_kd.flatten(1).to(theta.dtype)  # (J, M)
+        angle = (theta @ kd).reshape(z.shape[0], 1, *z.shape[2:])
+        return torch.polar(torch.ones_like(angle), -angle)
 
     def spectrum(self, u: torch.Tensor) -> torch.Tensor:
         """The predicted kept coefficients (in the normalisation of :func:`_scale`).
@@ -290,10 +378,11 @@ class T1(Operator, family="t1"):
         Returns:
             ``(batch, out_channels, m_1, ..., m_d)``.
         """
-        z = self.encode(u)
+        z, phase = self._encode(u)
         for block in self.blocks:
             z = block(z)
-        return self._channels(self._act(self._channels(z, self.proj1)), self.proj2)
+        out = self._channels(self._act(self._channels(z, self.proj1)), self.proj2)
+        return out if phase is None else out * phase.conj()
 
     def decode(self, z: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
         """The one inverse transform: coefficients ``(batch, c, *m)`` -> ``(batch, c, *out_shape)``."""
