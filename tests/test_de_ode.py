@@ -19,6 +19,8 @@ from sciml.de import (
     Bosh3,
     Dopri5,
     GlobalHeuristic,
+    GRUEncoder,
+    LatentODE,
     LocalHeuristic,
     NeuralODE,
     rk_step,
@@ -304,3 +306,25 @@ def test_bad_configurations_raise():
         Dopri5(rtol=-1.0)
     with pytest.raises(ValueError, match="time"):
         NeuralODE(net)(torch.randn(2, 2), torch.tensor([0.0]))
+
+
+def test_latent_ode_custom_decoder_reads_the_latent_solution():
+    """Eval mode: z_0 = mu and x_hat = decoder(z(t)) with z(t) of y' = A y in closed form."""
+    torch.manual_seed(0)
+    latent = 2
+    a = torch.tensor([[0.0, -1.5], [1.5, -0.2]], dtype=torch.float64)
+    lin = nn.Linear(latent, latent, bias=False).double()
+    lin.weight.data.copy_(a)
+    dyn = NeuralODE(Autonomous(lin), Dopri5(rtol=1e-10, atol=1e-12))
+    dec = nn.Sequential(nn.Linear(latent, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    enc = GRUEncoder(3, latent, hidden=5).double()
+    model = LatentODE(enc, dyn, channels=3, latent=latent, decoder=dec).eval()
+    t = torch.linspace(0, 2, 7, dtype=torch.float64)
+    x = torch.randn(4, 7, 3, dtype=torch.float64)
+    with torch.no_grad():
+        xh, _ = model(t, x, t)
+        mu, _ = enc(t, x)
+        z = torch.stack([mu @ torch.linalg.matrix_exp(a * ti).T for ti in t], 1)
+        assert torch.allclose(xh, dec(z), atol=1e-8)
+    with pytest.raises(TypeError, match="NeuralODE"):
+        LatentODE(enc, lin, channels=3, latent=latent)

@@ -85,6 +85,25 @@ def test_sde_nfe_and_ornstein_uhlenbeck_mean():
     assert float(ys[-1].mean()) == pytest.approx(0.99**100, abs=4 * 0.3 * 0.66 / math.sqrt(4000))
 
 
+def test_default_brownian_path_follows_torch_seed():
+    """The default Brownian path (and so an adaptive solve's NFE) is fixed by torch.manual_seed
+    alone; torchsde by itself would draw its entropy from numpy's global generator."""
+    import numpy as np
+
+    sde = NeuralSDE(_Lin(-1.0), _Const(0.5), EulerMaruyama(dt=0.1, adaptive=True, rtol=1e-3))
+    y0, t = torch.ones(8, 1), torch.tensor([0.0, 2.0])
+
+    def solve(torch_seed, numpy_seed):
+        np.random.seed(numpy_seed)
+        torch.manual_seed(torch_seed)
+        with torch.no_grad():
+            return sde(y0, t)[-1], sde.nfe_forward
+
+    (a, na), (b, nb), (c, _) = solve(0, 1), solve(0, 2), solve(1, 1)
+    assert torch.equal(a, b) and na == nb
+    assert not torch.allclose(a, c)
+
+
 class _Const(nn.Module):
     def __init__(self, s):
         super().__init__()

@@ -80,20 +80,35 @@ class ODERNNEncoder(GRUEncoder):
 
 
 class LatentODE(nn.Module):
-    """Encoder -> ``z_0`` -> :class:`NeuralODE` -> linear decoder.
+    """Encoder -> ``z_0`` -> :class:`NeuralODE` -> decoder.
 
     Args:
         encoder: a :class:`GRUEncoder` / :class:`ODERNNEncoder` returning ``(mu, logvar)``.
         dynamics: the :class:`NeuralODE` on the latent state (its regulariser applies).
         channels: observed channels (decoder output).
         latent: latent size.
+        decoder: module mapping ``(..., latent) -> (..., channels)``; default
+            ``nn.Linear(latent, channels)`` (Rubanova et al.). A nonlinear decoder lets the
+            latent dynamics be simpler than the observed ones (e.g. a phase that grows linearly
+            while the decoder draws the oscillation), which is where solver-heuristic
+            regularisers find their savings.
     """
 
-    def __init__(self, encoder: nn.Module, dynamics: NeuralODE, channels: int, latent: int) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        dynamics: NeuralODE,
+        channels: int,
+        latent: int,
+        *,
+        decoder: nn.Module | None = None,
+    ) -> None:
         super().__init__()
+        if not isinstance(dynamics, NeuralODE):
+            raise TypeError(f"expected dynamics as a NeuralODE, got {type(dynamics).__name__}")
         self.encoder = encoder
         self.dynamics = dynamics
-        self.decoder = nn.Linear(latent, channels)
+        self.decoder = nn.Linear(latent, channels) if decoder is None else decoder
 
     def forward(
         self, t_obs: Tensor, x: Tensor, t_query: Tensor, mask: Tensor | None = None

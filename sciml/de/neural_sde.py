@@ -151,7 +151,10 @@ class NeuralSDE(nn.Module):
         self, y0: Tensor, t: Tensor, *, bm: torchsde.BrownianInterval | None = None
     ) -> Tensor:
         """Integrate from ``y0`` of shape ``(batch, state)`` over ``t`` ``(time,)``; returns
-        ``(time, batch, state)``. ``bm`` fixes the Brownian path (default: a fresh one)."""
+        ``(time, batch, state)``. ``bm`` fixes the Brownian path; by default a fresh
+        ``BrownianInterval`` whose entropy is drawn from torch's global generator, so that
+        ``torch.manual_seed`` makes the whole solve reproducible (torchsde on its own draws the
+        entropy from numpy's global generator)."""
         if not isinstance(y0, Tensor) or y0.dim() != 2:
             raise ValueError(f"expected y0 of shape (batch, state), got {getattr(y0, 'shape', y0)}")
         t = torch.as_tensor(t, dtype=y0.dtype, device=y0.device)
@@ -174,6 +177,7 @@ class NeuralSDE(nn.Module):
                 size=y0.shape,
                 dtype=y0.dtype,
                 device=y0.device,
+                entropy=int(torch.randint(0, 2**31 - 1, ())),
             )
         integrate = torchsde.sdeint_adjoint if self.adjoint else torchsde.sdeint
         ys = integrate(self.sde, y0, t_solve, bm=bm, **kw)
