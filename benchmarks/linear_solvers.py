@@ -14,6 +14,11 @@ network never saw (a sphere and a slab with a window). The right-hand side is Ga
 * ``dcdm``: ``DeepConjugateDirection(model, k=2)`` with the shipped ``dcdm-poisson3d`` network
   (or ``--model DIR``), float32 network, float64 iteration.
 
+With ``--device cuda`` two more rows run on the GPU, on the matrix-free stencil (a
+convolution) with the right-hand side on the GPU: ``cg-gpu`` (``CG()``) and ``dcdm-gpu``; the CPU
+rows stay on the CPU, so AMG on the CPU can be compared with DCDM on the GPU. A GPU warm-up
+solve (8^3) runs first so that start-up costs are not timed.
+
 Writes ``benchmarks/results/linear_solvers.json``.
 """
 
@@ -73,6 +78,16 @@ def scipy_cg(A, b, rtol: float, maxiter: int) -> dict:
     }
 
 
+def _record(res, elapsed: float) -> dict:
+    return {
+        "iterations": res.iterations,
+        "time_s": elapsed,
+        "status": res.status.value,
+        "true_residual": res.true_residual,
+        "setup_s": res.setup_s,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
@@ -82,12 +97,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip", nargs="*", default=[], help="methods to skip, e.g. sgs-pcg")
     ap.add_argument("--geometries", nargs="+", default=["box", "obstacle"])
+    ap.add_argument("--device", default="cpu", help="cuda: add the cg-gpu and dcdm-gpu rows")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     model = sciml.load(args.model)
     model.float().eval()
+    gpu_model = None
+    if args.device != "cpu":
+        gpu_model = sciml.load(args.model).float().eval().to(args.device)
+        warm = poisson((8, 8, 8), walls=Wall.NEUMANN)
+        wb = torch.randn(warm.n, dtype=torch.float64, device=args.device)
+        for m in (CG(), DeepConjugateDirection(gpu_model, k=2)):
+            solve(warm.stencil(device=args.device), wb - wb.mean(), method=m, maxiter=50)
     rows = []
     for n in args.sizes:
         for geometry in args.geometries:
@@ -112,13 +135,21 @@ def main() -> None:
                 t0 = time.perf_counter()
                 x, res = solve(A, b, method=method, rtol=args.rtol, maxiter=args.maxiter)
                 elapsed = time.perf_counter() - t0
-                row["methods"][name] = {
-                    "iterations": res.iterations,
-                    "time_s": elapsed,
-                    "status": res.status.value,
-                    "true_residual": res.true_residual,
-                    "setup_s": res.setup_s,
-                }
+                row["methods"][name] = _record(res, elapsed)
+            if gpu_model is not None:
+                op = P.stencil(device=args.device)
+                bg = torch.from_numpy(b).to(args.device)
+                for name, method in (
+                    ("cg-gpu", CG()),
+                    ("dcdm-gpu", DeepConjugateDirection(gpu_model, k=2, problem=P)),
+                ):
+                    if name in args.skip:
+                        continue
+                    torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                    x, res = solve(op, bg, method=method, rtol=args.rtol, maxiter=args.maxiter)
+                    torch.cuda.synchronize()
+                    row["methods"][name] = _record(res, time.perf_counter() - t0)
             cg_its = row["methods"].get("cg", {}).get("iterations")
             for name, r in row["methods"].items():
                 if cg_its:
@@ -162,7 +193,7 @@ def main() -> None:
         "threads": args.threads,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "torch": torch.__version__,
-        "device": "cpu",
+        "device": torch.cuda.get_device_name(args.device) if args.device != "cpu" else "cpu",
         "rows": rows,
         "summary": summary,
     }

@@ -58,6 +58,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--channels", type=int, default=8)
+    ap.add_argument("--levels", type=int, default=2, help="most coarsening levels (max_levels)")
+    ap.add_argument("--blocks", type=int, default=1, help="residual blocks per level and side")
+    ap.add_argument("--gain", type=float, default=4.0, help="initial coarse-correction gain")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (training and evaluation)")
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="cap training time: a 10-step probe (after 3 warm-up steps) times a step and lowers --steps to fit",
+    )
     ap.add_argument("--test-n", type=int, default=32, help="test grid (with obstacle)")
     ap.add_argument("--out", default=None, help="save the trained model here")
     ap.add_argument("--threads", type=int, default=2)
@@ -71,11 +81,24 @@ def main() -> None:
 
     train = poisson((args.n,) * 3, walls=Wall.NEUMANN)
     t0 = time.perf_counter()
-    theta, vectors = lanczos(train, args.ritz, generator=torch.Generator().manual_seed(0))
+    theta, vectors = lanczos(
+        train.stencil(device=args.device), args.ritz, generator=torch.Generator().manual_seed(0)
+    )
     print(f"Lanczos: {len(theta)} Ritz vectors in {time.perf_counter() - t0:.1f} s")
-    sampler = RitzSampler(theta, vectors)
-    model = DCDMNet(DCDMConfig(dim=3, channels=args.channels))
+    sampler = RitzSampler(theta, vectors).to(args.device)
+    config = DCDMConfig(
+        dim=3, channels=args.channels, max_levels=args.levels, blocks=args.blocks, gain=args.gain
+    )
+    model = DCDMNet(config).to(args.device)
     print(f"DCDMNet: {model.num_parameters()} parameters")
+    if args.minutes is not None:
+        probe = DCDMNet(config).to(args.device)
+        train_dcdm(probe, train, sampler=sampler, steps=3, batch_size=args.batch, log=None)
+        t0 = time.perf_counter()  # after 3 warm-up steps (allocator, cuDNN plans)
+        train_dcdm(probe, train, sampler=sampler, steps=10, batch_size=args.batch, log=None)
+        per_step = (time.perf_counter() - t0) / 10
+        args.steps = max(10, min(args.steps, int(60 * args.minutes / per_step)))
+        print(f"probe: {per_step * 1e3:.1f} ms per step -> {args.steps} steps")
     t0 = time.perf_counter()
     train_dcdm(model, train, sampler=sampler, steps=args.steps, batch_size=args.batch, lr=args.lr)
     train_s = time.perf_counter() - t0
@@ -85,15 +108,15 @@ def main() -> None:
             metadata={"trained_on": f"{args.n}^3 Neumann box", "steps": args.steps},
         )
         print(f"saved to {args.out}")
-    evaluate(model, args.test_n)
+    evaluate(model, args.test_n, args.device)
     print(f"training took {train_s:.0f} s")
 
 
-def evaluate(model: torch.nn.Module, n: int) -> None:
+def evaluate(model: torch.nn.Module, n: int, device: str = "cpu") -> None:
     """CG vs DCDM on the unseen obstacle geometry at n^3, relative residual 1e-6."""
     test = poisson((n,) * 3, walls=Wall.NEUMANN, solid=obstacle(n))
-    op = test.stencil()
-    b = torch.from_numpy(np.random.default_rng(1).standard_normal(test.n))
+    op = test.stencil(device=device)
+    b = torch.from_numpy(np.random.default_rng(1).standard_normal(test.n)).to(device)
     for name, method in (("CG", CG()), ("DCDM", DeepConjugateDirection(model, k=2))):
         t0 = time.perf_counter()
         _, res = solve(op, b, method=method, rtol=1e-6, maxiter=2000)

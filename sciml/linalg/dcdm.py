@@ -77,6 +77,10 @@ class DCDMConfig:
             A ReLU net without the symmetry puts a large part of its output into a rectified,
             nearly input-independent smooth field; successive directions then become parallel
             and the iteration stalls after a few steps. Costs a second pass (batched).
+        gain: initial weight of the coarse-grid correction (learned). The coarse operator is
+            about a quarter of the fine one, so 4 matches a Galerkin coarse solve for 1-2
+            levels; with many levels the correction compounds (``gain^levels``) and the output
+            starts as a near-constant field in A's null space, so deep nets start lower.
     """
 
     dim: int = 3
@@ -87,6 +91,7 @@ class DCDMConfig:
     shared: bool = True
     odd: bool = True
     activation: str = "relu"
+    gain: float = 4.0
 
     def __post_init__(self) -> None:
         if self.dim not in (2, 3):
@@ -142,7 +147,7 @@ class DCDMNet(Operator, family="dcdm"):
         self.levels = nn.ModuleList([_Level(conv, c, config.blocks, act) for _ in range(n_levels)])
         # scale of the coarse correction: A on a grid twice as coarse is ~1/4 of A, so the
         # coarse solution needs ~4x the weight; learned, one scalar for all levels
-        self.gain = nn.Parameter(torch.tensor(4.0))
+        self.gain = nn.Parameter(torch.tensor(float(config.gain)))
         self.proj = conv(c, 1, 1, bias=False)
         self._pool = F.avg_pool2d if config.dim == 2 else F.avg_pool3d
 
@@ -226,10 +231,22 @@ class DeepConjugateDirection(Method):
             v = r / torch.linalg.vector_norm(r)
             v = v.to(dtype=mdtype or v.dtype, device=mdevice or v.device)
             grid = problem.to_grid(v)[None, None]  # (1, 1, *shape)
-            out = model(grid)[0, 0]
+            # full float32 convolutions: cuDNN's default TF32 (10-bit mantissa) makes the
+            # directions too noisy to keep conjugacy (measured on an H100: the iteration stalled
+            # near 1e-2 .. 1e-4 with TF32; the same network converged in float32 on the CPU)
+            with _no_tf32():
+                out = model(grid)[0, 0]
             return problem.from_grid(out).to(dtype=r.dtype, device=r.device)
 
         return direction
+
+
+def _no_tf32():
+    """cuDNN settings as they are, TF32 off (a no-op on the CPU)."""
+    c = torch.backends.cudnn
+    return c.flags(
+        enabled=c.enabled, benchmark=c.benchmark, deterministic=c.deterministic, allow_tf32=False
+    )
 
 
 # --------------------------------------------------------------------------- training data
@@ -258,16 +275,19 @@ def lanczos(
     if not 1 <= m <= n:
         raise ValueError(f"m: expected 1 <= m <= n = {n} Lanczos steps, got {m}")
     basis = op.null_space if null_space is None else null_space
-    N = torch.as_tensor(np.atleast_2d(basis), dtype=torch.float64) if basis is not None else None
+    dev = op.device  # the basis Q lives where A does (a GPU stencil keeps it all on the GPU)
+    f64 = dict(dtype=torch.float64, device=dev)
+    N = torch.as_tensor(np.atleast_2d(basis), **f64) if basis is not None else None
 
     def mv(v: torch.Tensor) -> torch.Tensor:
-        return op(v.to(dtype=op.dtype, device=op.device)).to(torch.float64).cpu()
+        return op(v.to(dtype=op.dtype)).to(torch.float64)
 
     q = torch.randn(n, dtype=torch.float64, generator=generator) if v0 is None else v0.double()
+    q = q.to(dev)
     if N is not None:
         q = q - N.T @ (N @ q)
     q = q / torch.linalg.vector_norm(q)
-    Q = torch.zeros(m, n, dtype=torch.float64)
+    Q = torch.zeros(m, n, **f64)
     alphas, betas = [], []
     for j in range(m):
         Q[j] = q
@@ -288,7 +308,7 @@ def lanczos(
         off = torch.tensor(betas[: k - 1], dtype=torch.float64)
         T = T + torch.diag(off, 1) + torch.diag(off, -1)
     theta, S = torch.linalg.eigh(T)
-    return theta, S.T @ Q[:k]
+    return theta, (S.T.to(dev) @ Q[:k]).cpu()
 
 
 class RitzSampler:
@@ -315,10 +335,17 @@ class RitzSampler:
         self.weights = torch.ones(m, dtype=dtype)
         self.weights[: int(math.ceil(low_fraction * m))] = low_weight
 
+    def to(self, device: str | torch.device) -> RitzSampler:
+        """Keep the Ritz vectors on ``device`` (samples are drawn there; the coefficients still
+        come from the CPU generator, so a seed gives the same samples on any device)."""
+        self.vectors = self.vectors.to(device)
+        self.weights = self.weights.to(device)
+        return self
+
     def sample(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``(batch, n)`` unit right-hand sides."""
         c = torch.randn(batch, self.weights.shape[0], generator=generator, dtype=self.weights.dtype)
-        b = (c * self.weights) @ self.vectors
+        b = (c.to(self.vectors.device) * self.weights) @ self.vectors
         return b / torch.linalg.vector_norm(b, dim=1, keepdim=True)
 
 

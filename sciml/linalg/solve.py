@@ -49,7 +49,8 @@ def solve(
         rtol: stop when ``||b - A x_k|| / ||b|| <= rtol``.
         maxiter: iteration cap, ``10 n`` by default.
         stagnation_window: stop with ``Status.STAGNATED`` when the best residual does not
-            improve by 1% in this many iterations (None: never).
+            improve by 1% in the last ``max(stagnation_window, k // 2)`` iterations at
+            iteration k (None: never).
         null_space: ``(k, n)`` orthonormal basis of the null space of a singular A (taken from
             a Poisson stencil automatically). Its component is removed from b (reported as
             ``result.null_space_component``) and from x, giving the minimum-norm solution.
