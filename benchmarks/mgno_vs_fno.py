@@ -103,14 +103,19 @@ def wrap(inner, a: torch.Tensor, u: torch.Tensor) -> Normalized:
 def train_one(name, model, train, test, args, lr) -> dict:
     recipe = darcy_recipe(epochs=args.epochs, batch_size=args.batch_size, lr=lr, seed=args.seed)
     items = [{"input": a, "target": u} for a, u in zip(*train)]
-    trainer = Trainer(model, items, loss=recipe.loss, config=recipe.config, progress=False)
+    trainer = Trainer(
+        model, items, loss=recipe.loss, config=recipe.config, progress=False, device=args.device
+    )
     t0 = time.perf_counter()
     result = trainer.fit()
     total = time.perf_counter() - t0  # training only (no validation data is passed)
     model.eval()
     rel = LpLoss(reduction="none")
     with torch.no_grad():
-        errs = torch.cat([rel(model(a), u) for a, u in zip(test[0].split(50), test[1].split(50))])
+        dev = trainer.device
+        errs = torch.cat(
+            [rel(model(a.to(dev)), u.to(dev)).cpu() for a, u in zip(*(t.split(50) for t in test))]
+        )
     out = {
         "model": name,
         "num_parameters": model.num_parameters(),
@@ -138,6 +143,7 @@ def main() -> None:
     p.add_argument("--fno-width", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -162,12 +168,18 @@ def main() -> None:
             row["mgno"]["seconds_per_epoch"] / row["fno"]["seconds_per_epoch"]
         )
         runs.append(row)
+        _write(args, runs)
         print(
             f"R={res}: MgNO {row['mgno']['test_rel_l2']:.4f} vs FNO {row['fno']['test_rel_l2']:.4f} "
             f"(ratio {row['error_ratio_mgno_over_fno']:.2f}); s/epoch ratio "
             f"{row['time_ratio_mgno_over_fno']:.2f}",
             flush=True,
         )
+    print(f"wrote {args.out}")
+
+
+def _write(args, runs: list[dict]) -> None:
+    """Write the results so far (after every resolution, so a cut-off run keeps its rows)."""
     record = {
         "benchmark": "mgno_vs_fno",
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -176,12 +188,14 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name()
+            if torch.cuda.is_available() and args.device != "cpu"
+            else "cpu",
         },
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
