@@ -4,10 +4,11 @@ One operator interface (:class:`Operator`, :func:`load`), HDF5 PDE data (:mod:`s
 one Trainer (:mod:`sciml.train`), model families in :mod:`sciml.models`, layers in
 :mod:`sciml.layers`, PINNs in :mod:`sciml.pinn`, neural ODEs/SDEs in :mod:`sciml.de`, linear
 solvers with learned search directions in :mod:`sciml.linalg`, symbolic ODE systems in
-:mod:`sciml.symbolic`.
+:mod:`sciml.symbolic`, shipped pretrained surrogates and their model cards in
+:mod:`sciml.pretrained`.
 """
 
-from . import data, de, layers, linalg, models, pinn, symbolic, train
+from . import data, de, layers, linalg, models, pinn, pretrained, symbolic, train
 from ._version import __version__
 from .errors import CheckpointError, ConfigError, SciMLError
 from .operator import Operator, load, registered_families
@@ -21,6 +22,7 @@ __all__ = [
     "de",
     "linalg",
     "pinn",
+    "pretrained",
     "symbolic",
     "layers",
     "models",

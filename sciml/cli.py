@@ -2,6 +2,8 @@
 
     sciml train EXPERIMENT.yaml [--resume] [--out DIR]
     sciml evaluate CHECKPOINT DATA.h5 [--split test] [--json]
+    sciml evaluate NAME [--n N] [--seed S] [--json]     (a shipped model on fresh data)
+    sciml pretrained list | show NAME [--json]
     sciml info FILE_OR_CHECKPOINT
     sciml data generate NAME --n N --resolution R --out FILE [--seed S] [--set key=value ...]
     sciml data generate --recipe datasets/darcy_pwc.yaml [--n N] [--out FILE]
@@ -66,9 +68,16 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(handler=_train)
 
-    e = sub.add_parser("evaluate", help="evaluate a checkpoint on an HDF5 data file")
-    e.add_argument("checkpoint", help="checkpoint directory (with config.json)")
-    e.add_argument("data", help="HDF5 data file")
+    e = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint on an HDF5 data file, or a shipped model on fresh data",
+    )
+    e.add_argument("checkpoint", help="checkpoint directory (with config.json) or shipped name")
+    e.add_argument(
+        "data", nargs="?", help="HDF5 data file (omit for a shipped name: fresh data, its card)"
+    )
+    e.add_argument("--n", type=int, help="shipped name: fresh test cases (default: the card's)")
+    e.add_argument("--seed", type=int, help="shipped name: seed of the fresh data")
     e.add_argument(
         "--split",
         choices=["all", "train", "val", "test"],
@@ -110,6 +119,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from .linalg._cli import add_parser as _add_solve_parser
 
     _add_solve_parser(sub)  # `sciml solve` (sciml.linalg)
+    from .pretrained._cli import add_parser as _add_pretrained_parser
+
+    _add_pretrained_parser(sub)  # `sciml pretrained list | show`
     return p
 
 
@@ -140,11 +152,25 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from . import pretrained
     from ._config import config_from_dict
     from .experiment import DataSpec, build_views, evaluate
     from .operator import load, read_checkpoint_record
 
-    record, directory = read_checkpoint_record(args.checkpoint)
+    checkpoint = args.checkpoint
+    if args.data is None:  # `sciml evaluate NAME`: a shipped model on fresh data, exit 1 if off
+        if not pretrained.is_registered(checkpoint):
+            if Path(checkpoint).exists():
+                raise _UserError(f"{checkpoint}: a checkpoint directory needs a DATA file")
+            raise _UserError(pretrained.unknown_name_message(checkpoint))
+        from .pretrained._cli import evaluate_name
+
+        return evaluate_name(checkpoint, n=args.n, seed=args.seed, as_json=args.json)
+    if args.n is not None or args.seed is not None:
+        raise _UserError("--n / --seed apply to 'sciml evaluate NAME' (fresh data), not to DATA")
+    if not Path(checkpoint).exists() and pretrained.is_registered(checkpoint):
+        checkpoint = str(pretrained.path_of(checkpoint))
+    record, directory = read_checkpoint_record(checkpoint)
     data_meta = record.get("metadata", {}).get("data")
     if data_meta is None:
         raise _UserError(

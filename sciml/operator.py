@@ -205,8 +205,7 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
             return pretrained.load(str(path), map_location=map_location)
         raise CheckpointError(
             f"no checkpoint at {p.resolve()} (looked for {CONFIG_FILE} there), and "
-            f"{str(path)!r} is not a shipped pretrained model; shipped names: "
-            f"{pretrained.names() or 'none yet'}"
+            f"{pretrained.unknown_name_message(str(path))}"
         )
     from .pretrained import poseidon
 

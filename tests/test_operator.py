@@ -110,6 +110,11 @@ EXAMPLES["prose"] = (
     # (time + 5 states) per input step; query times x; skeleton token ids
     lambda: (torch.randn(2, 8, 6), {"x": torch.rand(1, 5, 1), "symbols": torch.randint(3, 40, (2, 7))}),
 )  # fmt: skip
+EXAMPLES["node"] = (
+    sciml.models.NODEConfig(state_dim=3, hidden=(8,), center=(0.0, 1.0, 2.0), scale=(1.0, 2.0, 0.5)),
+    # initial states u; output times t
+    lambda: (torch.randn(4, 3), {"t": torch.linspace(0.0, 1.0, 5)}),
+)  # fmt: skip
 
 
 def _families():

@@ -3,6 +3,7 @@
 from .deeponet import DeepONet, DeepONetConfig
 from .fno import FNO, FNOConfig
 from .mgno import MgNO, MgNOConfig
+from .neural_ode import NODE, NODEConfig
 from .normalized import Normalized, NormalizedConfig
 from .pod_deeponet import PODDeepONet, PODDeepONetConfig
 from .prose import PROSE, PROSEConfig
@@ -26,4 +27,6 @@ __all__ = [
     "PROSEConfig",
     "Normalized",
     "NormalizedConfig",
+    "NODE",
+    "NODEConfig",
 ]

@@ -18,6 +18,7 @@ name               PDE and method
 ``antiderivative``: ``u(x) = int_0^x v``, ``v`` an RBF-kernel GRF on [0, 1] (fine-grid trapezoid).
 ``nonlinear_ode`` (``s' = -s^2 + u``) and ``pendulum`` (``s1' = s2, s2' = -sin s1 + u``): RK4;
 ``diffusion_reaction`` (``s_t = D s_xx + k s^2 + u(x)``): central differences + Crank-Nicolson.
+``lotka_volterra`` (``x' = a x - b x y, y' = d x y - c y`` from random initial states): DOP853.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .darcy import generate_darcy, sample_darcy_coefficient, solve_darcy
 from .deeponet_odes import generate_nonlinear_ode, generate_pendulum, solve_forced_ode
 from .diffusion_reaction import generate_diffusion_reaction, solve_diffusion_reaction
 from .grf import generate_grf, grf_spectrum, grf_variance, sample_grf
+from .lotka_volterra import generate_lotka_volterra
 from .navier_stokes import fno_forcing, generate_navier_stokes, solve_navier_stokes
 from .prose_ode import generate_prose_ode
 from .recipe import generate_from_recipe, load_recipe
@@ -77,6 +79,7 @@ GENERATORS: Mapping[str, GeneratorFn] = types.MappingProxyType(
         "pendulum": generate_pendulum,
         "prose-ode": generate_prose_ode,
         "diffusion_reaction": generate_diffusion_reaction,
+        "lotka_volterra": generate_lotka_volterra,
     }
 )
 
@@ -92,6 +95,7 @@ SMALL_RUNS: Mapping[str, Mapping[str, int]] = types.MappingProxyType(
         "pendulum": {"n": 16, "resolution": 100},
         "prose-ode": {"n": 15, "resolution": 192},
         "diffusion_reaction": {"n": 8, "resolution": 50},
+        "lotka_volterra": {"n": 16, "resolution": 51},
     }
 )
 

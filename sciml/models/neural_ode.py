@@ -1,0 +1,156 @@
+"""A neural ODE as an operator from an initial state to a trajectory (family ``node``).
+
+An autonomous vector field, an MLP in normalised coordinates ``z = (y - c) / s``, integrated by an
+adaptive Runge-Kutta solver (:class:`sciml.de.NeuralODE`)::
+
+    dy/dt = s * f_theta((y - c) / s),   y(t_0) = u,   returns y(t_k) for the requested times t_k
+
+``c`` (``config.center``) and ``s`` (``config.scale``) are fixed per-channel constants (typically
+the training data's mean and spread), so the network sees and returns O(1) numbers. Wrapping
+:class:`~sciml.de.NeuralODE` gives the operator its function-evaluation counters (``nfe``: the
+cost of the last prediction) and, in training, a solver-heuristic regulariser passed to the
+constructor (``regulariser=LocalHeuristic(...)``): a training-time choice, not part of the saved
+model. Saving and loading work as for every sciml :class:`~sciml.operator.Operator`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from ..de import Bosh3, Dopri5, NeuralODE
+from ..layers import activation as _activation
+from ..operator import Operator
+
+__all__ = ["NODE", "NODEConfig"]
+
+_SOLVERS = {"dopri5": Dopri5, "bosh3": Bosh3}
+
+
+@dataclass(frozen=True)
+class NODEConfig:
+    """Configuration of :class:`NODE`.
+
+    Attributes:
+        state_dim: channels of the state ``y``.
+        hidden: widths of the field MLP's hidden layers.
+        activation: one of gelu, relu, tanh, silu.
+        solver: ``"dopri5"`` or ``"bosh3"`` (adaptive embedded pairs, which the regularisers need).
+        rtol, atol: the solver's tolerances, used for prediction as in training.
+        center, scale: per-channel constants of the normalisation ``z = (y - center) / scale``
+            (``None``: 0 and 1).
+    """
+
+    state_dim: int = 2
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Literal["gelu", "relu", "tanh", "silu"] = "tanh"
+    solver: Literal["dopri5", "bosh3"] = "dopri5"
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    center: tuple[float, ...] | None = None
+    scale: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.state_dim < 1 or any(w < 1 for w in self.hidden):
+            raise ValueError(
+                f"expected state_dim >= 1 and hidden widths >= 1, got {self.state_dim}, "
+                f"{self.hidden}"
+            )
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"solver: expected one of {sorted(_SOLVERS)}, got {self.solver!r}")
+        for name in ("center", "scale"):
+            value = getattr(self, name)
+            if value is not None and len(value) != self.state_dim:
+                raise ValueError(
+                    f"{name}: expected {self.state_dim} values (one per state channel), "
+                    f"got {len(value)}"
+                )
+        if self.scale is not None and min(self.scale) <= 0:
+            raise ValueError(f"scale: expected positive values, got {self.scale}")
+        if self.rtol <= 0 or self.atol <= 0:
+            raise ValueError(f"expected rtol > 0 and atol > 0, got {self.rtol}, {self.atol}")
+
+
+class _Field(nn.Module):
+    """``f(t, y) = s * net((y - c) / s)`` on ``y`` ``(batch, state_dim)``."""
+
+    def __init__(self, c: NODEConfig) -> None:
+        super().__init__()
+        sizes = [c.state_dim, *c.hidden, c.state_dim]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(_activation(c.activation))
+        self.net = nn.Sequential(*layers)
+        center = torch.zeros(c.state_dim) if c.center is None else torch.tensor(c.center)
+        scale = torch.ones(c.state_dim) if c.scale is None else torch.tensor(c.scale)
+        # constants of the config, not weights: kept out of the state dict
+        self.register_buffer("center", center.float(), persistent=False)
+        self.register_buffer("scale", scale.float(), persistent=False)
+
+    def forward(self, t: Tensor, y: Tensor) -> Tensor:
+        return self.scale * self.net((y - self.center) / self.scale)
+
+
+class NODE(Operator, family="node"):
+    """Neural ODE ``u = y(t_0) -> (y(t_0), ..., y(t_K))`` (see the module doc).
+
+    Args:
+        config: the :class:`NODEConfig`.
+        regulariser: training-time solver-heuristic regulariser
+            (:class:`~sciml.de.LocalHeuristic`, :class:`~sciml.de.GlobalHeuristic`,
+            :class:`~sciml.de.RNODE` or None); its penalty after a training-mode forward pass
+            is :attr:`regularisation`.
+        adjoint: adjoint gradients instead of backpropagation through the solver.
+    """
+
+    config_class = NODEConfig
+
+    def __init__(
+        self, config: NODEConfig, *, regulariser: Any = None, adjoint: bool = False
+    ) -> None:
+        super().__init__(config)
+        solver = _SOLVERS[config.solver](rtol=config.rtol, atol=config.atol)
+        self.ode = NeuralODE(_Field(config), solver, adjoint=adjoint, regulariser=regulariser)
+
+    @property
+    def nfe(self) -> int:
+        """Vector-field evaluations of the last forward solve (the prediction cost)."""
+        return self.ode.nfe_forward
+
+    @property
+    def regularisation(self) -> Tensor:
+        """The weighted regulariser penalty of the last training-mode forward pass (else 0)."""
+        return self.ode.regularisation
+
+    def forward(self, u: Tensor, *, x: Tensor | None = None, t: Tensor | None = None) -> Tensor:
+        """Integrate ``dy/dt = s f_theta((y - c) / s)`` from ``y(t[0]) = u``.
+
+        Args:
+            u: initial states ``(batch, state_dim)``.
+            x: unused; must be None.
+            t: output times ``(time,)``, strictly monotone, ``t[0]`` the initial time (shared
+                by the batch; a ``(batch, time)`` tensor with identical rows is accepted).
+
+        Returns:
+            ``(batch, time, state_dim)``: the trajectories (sciml's layout; the solver's own is
+            ``(time, batch, state_dim)``). ``u`` is returned at ``t[0]`` up to the solver's
+            arithmetic.
+        """
+        d = self.config.state_dim
+        if x is not None:
+            raise ValueError("NODE takes no query points x; pass the initial state u and times t")
+        if u.ndim != 2 or u.shape[1] != d:
+            raise ValueError(f"NODE expected u of shape (batch, {d}), got {tuple(u.shape)}")
+        if t is None:
+            raise ValueError("NODE needs the output times t: a (time,) tensor, t[0] the start")
+        t = torch.as_tensor(t, dtype=u.dtype, device=u.device)
+        if t.ndim == 2:  # a batch of identical time grids (a DataLoader collates them)
+            if not torch.equal(t, t[:1].expand_as(t)):
+                raise ValueError("NODE expected one time grid shared by the batch")
+            t = t[0]
+        return self.ode(u, t).transpose(0, 1)

@@ -1,0 +1,131 @@
+"""``sciml pretrained list | show NAME`` and ``sciml evaluate NAME`` (see :mod:`sciml.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["add_parser", "evaluate_name", "format_card", "format_table"]
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``sciml pretrained`` to the ``sciml`` sub-command parsers ``sub``."""
+    p = sub.add_parser("pretrained", help="list the shipped pretrained surrogates, show a card")
+    psub = p.add_subparsers(dest="pretrained_command", parser_class=type(p))
+    ls = psub.add_parser("list", help="one line per shipped surrogate")
+    ls.add_argument("--json", action="store_true", help="print every card as one JSON object")
+    ls.set_defaults(handler=_list)
+    show = psub.add_parser("show", help="print the model card of NAME")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print the raw card.json")
+    show.set_defaults(handler=_show)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from . import card, names
+
+    cards = [card(name) for name in names()]
+    if args.json:
+        print(json.dumps({c["name"]: c for c in cards}, indent=2))
+    else:
+        print(format_table(cards))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from . import card
+
+    c = card(args.name)
+    print(json.dumps(c, indent=2) if args.json else format_card(c))
+    return 0
+
+
+def _metric(c: dict[str, Any]) -> str:
+    metric = c["evaluation"]["metric"]
+    return f"{metric}={c['metrics'][metric]:.4g}"
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def format_table(cards: list[dict[str, Any]]) -> str:
+    """The ``sciml pretrained list`` table: name, family, parameters, metric, PDE."""
+    if not cards:
+        return "no pretrained surrogates shipped"
+    rows = [("name", "family", "params", "metric", "pde")]
+    rows += [
+        (c["name"], c["family"], f"{c['parameters']:,}", _metric(c), _short(c["pde"], 60))
+        for c in cards
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i != 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))
+        )
+        + "  "
+        + r[4]
+        for r in rows
+    )
+
+
+def _value(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def format_card(c: dict[str, Any]) -> str:
+    """A model card as readable text (``sciml pretrained show NAME``)."""
+    data, training, ev = c["data"], c["training"], c["evaluation"]
+    lines = [
+        f"{c['name']}  ({c['family']}, {c['parameters']:,} parameters)",
+        f"  {c['summary']}",
+        f"  pde:          {c['pde']}",
+        f"  paper:        {c['paper']}",
+        "  data:",
+        f"    generator:  {data['generator'] or '(none: see description)'}",
+    ]
+    if data["options"]:
+        lines.append(f"    options:    {json.dumps(data['options'])}")
+    lines.append(
+        f"    samples:    {data['n_train']} train, {data['n_test']} test, "
+        f"train_seed {data['train_seed']}"
+    )
+    if "description" in data:
+        lines.append(f"    about:      {data['description']}")
+    lines += ["  training:"]
+    lines += [f"    {k + ':':11s} {_value(v)}" for k, v in training.items()]
+    lines += ["  metrics:"]
+    lines += [f"    {k}: {_value(v)}" for k, v in c["metrics"].items()]
+    lines += [
+        "  evaluation:",
+        f"    sciml evaluate {c['name']}   ({ev['evaluator']} evaluator, {ev['n']} fresh "
+        f"cases, reproduces {ev['metric']} = {c['metrics'][ev['metric']]:.4g} within 10%)",
+    ]
+    if ev.get("options"):
+        lines.append(f"    options:    {json.dumps(ev['options'])}")
+    lines += [
+        f"  intended use: {c['intended_use']}",
+        f"  limitations:  {c['limitations']}",
+        f"  license:      {c['license']}",
+    ]
+    if "notes" in c:
+        lines.append(f"  notes:        {c['notes']}")
+    return "\n".join(lines)
+
+
+def evaluate_name(name: str, *, n: int | None, seed: int | None, as_json: bool) -> int:
+    """``sciml evaluate NAME``: 0 if the card metric is reproduced within 10%, else 1."""
+    from .evaluate import evaluate_pretrained
+
+    r = evaluate_pretrained(name, n=n, seed=seed)
+    if as_json:
+        print(json.dumps(r))
+    else:
+        verdict = "OK" if r["ok"] else "MISMATCH"
+        print(
+            f"{name}: {r['metric']} = {r['value']:.4g} on {r['n']} fresh cases (seed "
+            f"{r['seed']}); card {r['card_value']:.4g}; relative difference "
+            f"{100 * r['rel_diff']:.1f}% (tolerance {100 * r['tolerance']:.0f}%): {verdict}"
+        )
+    return 0 if r["ok"] else 1

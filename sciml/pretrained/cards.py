@@ -1,0 +1,231 @@
+"""Model cards of the shipped surrogates: ``card.json`` beside each checkpoint, schema 1.
+
+A card states what a user needs to trust and reproduce a surrogate::
+
+    schema: 1                      name: dir name (lower-case, dash separated)
+    family: registered Operator family          summary / pde / paper: text
+    parameters: parameter count of the shipped model
+    data:       {generator: name in sciml.data.generators.GENERATORS or null,
+                 options: exact generator kwargs incl. resolution (not n / seed / out),
+                 n_train, n_test, train_seed, description?}
+    training:   {command, time_s, hardware, ...free keys}
+    metrics:    {name: number or JSON, ...}   held-out test metrics
+    evaluation: {evaluator: key of sciml.pretrained.evaluate.EVALUATORS,
+                 metric: key of metrics that `sciml evaluate NAME` reproduces,
+                 n: fresh test cases, options?: evaluator options}
+    intended_use / limitations / license: text;   notes?: text
+
+:func:`validate_card` checks all of it and raises :class:`CardError` naming the first problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import SciMLError
+
+__all__ = ["CardError", "SCHEMA_VERSION", "load_card", "validate_card", "CARD_FILE"]
+
+SCHEMA_VERSION = 1
+CARD_FILE = "card.json"
+_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class CardError(SciMLError, ValueError):
+    """A model card is missing, not valid JSON, or does not follow the card schema."""
+
+
+_TEXT = (str,)
+_INT = (int,)
+_NUMBER = (int, float)
+_DICT = (dict,)
+
+# key -> (accepted types, required)
+_TOP: dict[str, tuple[tuple[type, ...], bool]] = {
+    "schema": (_INT, True),
+    "name": (_TEXT, True),
+    "family": (_TEXT, True),
+    "summary": (_TEXT, True),
+    "pde": (_TEXT, True),
+    "paper": (_TEXT, True),
+    "parameters": (_INT, True),
+    "data": (_DICT, True),
+    "training": (_DICT, True),
+    "metrics": (_DICT, True),
+    "evaluation": (_DICT, True),
+    "intended_use": (_TEXT, True),
+    "limitations": (_TEXT, True),
+    "license": (_TEXT, True),
+    "notes": (_TEXT, False),
+}
+_DATA = {
+    "generator": ((str, type(None)), True),
+    "options": (_DICT, True),
+    "n_train": (_INT, True),
+    "n_test": (_INT, True),
+    "train_seed": (_INT, True),
+    "description": (_TEXT, False),
+}
+_TRAINING = {  # free keys allowed besides these
+    "command": (_TEXT, True),
+    "time_s": (_NUMBER, True),
+    "hardware": (_TEXT, True),
+}
+_EVALUATION = {
+    "evaluator": (_TEXT, True),
+    "metric": (_TEXT, True),
+    "n": (_INT, True),
+    "options": (_DICT, False),
+}
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", dict: "an object"}
+    names[type(None)] = "null"
+    if types == _NUMBER:
+        return "a number"
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _check_keys(
+    obj: Mapping[str, Any],
+    schema: Mapping[str, tuple[tuple[type, ...], bool]],
+    where: str,
+    *,
+    free: bool = False,
+) -> None:
+    if not isinstance(obj, Mapping):
+        raise CardError(f"{where}: expected an object, got {type(obj).__name__}")
+    missing = [k for k, (_, required) in schema.items() if required and k not in obj]
+    if missing:
+        raise CardError(f"{where}: missing key(s) {missing}; a card needs {sorted(schema)}")
+    if not free:
+        unknown = sorted(set(obj) - set(schema))
+        if unknown:
+            raise CardError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(schema)}")
+    for key, (types, _) in schema.items():
+        if key not in obj:
+            continue
+        value = obj[key]
+        # bool is an int subclass, but `"parameters": true` is a mistake
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise CardError(
+                f"{where}.{key}: expected {_type_names(types)}, got {type(value).__name__} "
+                f"{value!r:.60}"
+            )
+
+
+def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, Any]:
+    """Check ``card`` against schema 1; returns it as a plain dict.
+
+    Checks keys and types, the name pattern, the schema version, that the family, the data
+    generator (and its options) and the evaluator exist, and that the evaluation metric is a
+    finite number in ``metrics``.
+
+    Raises:
+        CardError: the first problem found, prefixed with ``where`` (e.g. the card's path).
+    """
+    _check_keys(card, _TOP, where)
+    if card["schema"] != SCHEMA_VERSION:
+        raise CardError(
+            f"{where}.schema: this sciml reads card schema {SCHEMA_VERSION}, got {card['schema']}"
+        )
+    if not _NAME.match(card["name"]):
+        raise CardError(
+            f"{where}.name: expected lower-case words joined by '-' (e.g. 'fno-ns2d'), "
+            f"got {card['name']!r}"
+        )
+    if card["parameters"] < 1:
+        raise CardError(f"{where}.parameters: expected a positive count, got {card['parameters']}")
+
+    from ..operator import registered_families
+
+    families = registered_families()
+    if card["family"] not in families:
+        raise CardError(
+            f"{where}.family: unknown operator family {card['family']!r}; registered: "
+            f"{sorted(families)}"
+        )
+
+    data = card["data"]
+    _check_keys(data, _DATA, f"{where}.data")
+    for key in ("n_train", "n_test"):
+        if data[key] < 0:
+            raise CardError(f"{where}.data.{key}: expected a count >= 0, got {data[key]}")
+    if data["generator"] is not None:
+        _check_generator(data["generator"], data["options"], f"{where}.data")
+
+    _check_keys(card["training"], _TRAINING, f"{where}.training", free=True)
+    if card["training"]["time_s"] < 0:
+        raise CardError(f"{where}.training.time_s: expected seconds >= 0")
+
+    evaluation = card["evaluation"]
+    _check_keys(evaluation, _EVALUATION, f"{where}.evaluation")
+    from .evaluate import EVALUATORS
+
+    if evaluation["evaluator"] not in EVALUATORS:
+        raise CardError(
+            f"{where}.evaluation.evaluator: unknown evaluator {evaluation['evaluator']!r}; "
+            f"registered: {sorted(EVALUATORS)}"
+        )
+    if evaluation["evaluator"] == "grid" and data["generator"] is None:
+        raise CardError(f"{where}.data.generator: the 'grid' evaluator needs a data generator")
+    if evaluation["n"] < 1:
+        raise CardError(f"{where}.evaluation.n: expected at least 1, got {evaluation['n']}")
+    metric = evaluation["metric"]
+    if metric not in card["metrics"]:
+        raise CardError(
+            f"{where}.evaluation.metric: {metric!r} is not in metrics {sorted(card['metrics'])}"
+        )
+    value = card["metrics"][metric]
+    if isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value):
+        raise CardError(f"{where}.metrics.{metric}: expected a finite number, got {value!r:.60}")
+    return dict(card)
+
+
+def _check_generator(name: str, options: Mapping[str, Any], where: str) -> None:
+    from ..data.generators import GENERATORS, validate_options
+
+    if name not in GENERATORS:
+        raise CardError(
+            f"{where}.generator: unknown data generator {name!r}; available: {sorted(GENERATORS)}"
+        )
+    resolution = options.get("resolution")
+    if isinstance(resolution, bool) or not isinstance(resolution, int):
+        raise CardError(
+            f"{where}.options.resolution: expected an integer grid resolution, got {resolution!r}"
+        )
+    forbidden = sorted({"n", "seed", "out"} & set(options))
+    if forbidden:
+        raise CardError(
+            f"{where}.options: {forbidden} are chosen by the evaluation, not fixed by the card"
+        )
+    try:
+        validate_options(name, {k: v for k, v in options.items() if k != "resolution"})
+    except ValueError as exc:
+        raise CardError(f"{where}.options: {exc}") from None
+
+
+def load_card(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a ``card.json`` (or the card of a checkpoint directory)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CARD_FILE
+    if not path.is_file():
+        raise CardError(f"{path}: no model card (expected {CARD_FILE} beside config.json)")
+    try:
+        card = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CardError(f"{path}: not valid JSON ({exc})") from None
+    card = validate_card(card, where=str(path))
+    if card["name"] != path.parent.name:
+        raise CardError(
+            f"{path}.name: {card['name']!r} differs from its directory name {path.parent.name!r}"
+        )
+    return card

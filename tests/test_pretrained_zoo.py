@@ -1,0 +1,333 @@
+"""The pretrained zoo: model cards, the registry, ``sciml evaluate NAME`` and the zoo docs page.
+
+Every shipped surrogate is covered by the parametrised tests automatically (``names()``):
+its card is valid, its parameter count matches the card, and re-evaluating it on a small fresh
+sample (``_fast_n`` cases, a new seed) reproduces the card metric within ``FAST_TOLERANCE``
+(25%: small samples are noisy); the slow test does the full check of the issue (the card's
+``evaluation.n`` cases, within 10%).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import sciml
+from sciml import pretrained
+from sciml.cli import main
+from sciml.errors import CheckpointError
+from sciml.pretrained import CardError, validate_card
+from sciml.pretrained.cards import load_card
+from sciml.pretrained.evaluate import EVALUATORS, dcdm_geometry
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = pretrained.names()
+FAST_TOLERANCE = 0.25
+
+
+def _fast_n(card: dict) -> int:
+    """A small sample: a quarter of the card's evaluation size, between 2 and 16 cases, unless
+    the card's evaluator options name a ``fast_n`` (models that are cheap to evaluate but whose
+    per-sample errors spread widely: 16 functions of a DeepONet card scatter by +-30%)."""
+    fast_n = card["evaluation"].get("options", {}).get("fast_n")
+    if fast_n is not None:
+        return int(fast_n)
+    return min(16, max(2, card["evaluation"]["n"] // 4))
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _import_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------- shipped cards
+
+
+def test_the_zoo_is_not_empty():
+    assert "dcdm-poisson3d" in NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_card_is_valid_and_matches_its_model(name):
+    card = pretrained.card(name)  # validates
+    assert card["name"] == name
+    model = sciml.load(name)
+    assert model.num_parameters() == card["parameters"]
+    # a checkpoint saved with normalisation is a Normalized wrapper of the card's family
+    family = model.config.family if model.family == "normalized" else model.family
+    assert family == card["family"]
+    assert card["evaluation"]["evaluator"] in EVALUATORS
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _valid_card() -> dict:
+    return {
+        "schema": 1,
+        "name": "fno-darcy-test",
+        "family": "fno",
+        "summary": "test card",
+        "pde": "-div(a grad u) = 1",
+        "paper": "none",
+        "parameters": 10,
+        "data": {
+            "generator": "darcy",
+            "options": {"resolution": 17, "coefficient": "lognormal"},
+            "n_train": 8,
+            "n_test": 4,
+            "train_seed": 0,
+        },
+        "training": {"command": "python x.py", "time_s": 1.0, "hardware": "cpu", "epochs": 2},
+        "metrics": {"test_rel_l2": 0.5},
+        "evaluation": {"evaluator": "grid", "metric": "test_rel_l2", "n": 4},
+        "intended_use": "tests",
+        "limitations": "none",
+        "license": "same as sciml",
+    }
+
+
+def test_valid_card_passes():
+    assert validate_card(_valid_card()) == _valid_card()
+
+
+def _broken(path: str, value):
+    card = _valid_card()
+    *parents, key = path.split(".")
+    node = card
+    for p in parents:
+        node = node[p]
+    if value is KeyError:
+        del node[key]
+    else:
+        node[key] = value
+    return card
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("pde", KeyError, "card: missing key(s) ['pde']"),
+        ("data.train_seed", KeyError, "card.data: missing key(s) ['train_seed']"),
+        ("evaluation.metric", KeyError, "card.evaluation: missing key(s) ['metric']"),
+        ("parameters", "10", "card.parameters: expected an integer, got str '10'"),
+        ("parameters", True, "card.parameters: expected an integer, got bool"),
+        ("training.time_s", "1 h", "card.training.time_s: expected a number, got str"),
+        ("data", [], "card.data: expected an object, got list"),
+        ("schema", 2, "this sciml reads card schema 1, got 2"),
+        ("name", "FNO_darcy", "card.name: expected lower-case words joined by '-'"),
+        ("family", "fnoo", "card.family: unknown operator family 'fnoo'; registered: ["),
+        ("data.generator", "heat", "card.data.generator: unknown data generator 'heat'; available"),
+        ("data.options", {"coefficient": "lognormal"}, "options.resolution: expected an integer"),
+        ("data.options", {"resolution": 17, "n": 3}, "['n'] are chosen by the evaluation"),
+        ("data.options", {"resolution": 17, "alpah": 2.0}, "unknown option(s) ['alpah']"),
+        ("evaluation.evaluator", "gird", "unknown evaluator 'gird'; registered: ["),
+        ("evaluation.metric", "rel_l2", "'rel_l2' is not in metrics ['test_rel_l2']"),
+        ("metrics.test_rel_l2", "small", "card.metrics.test_rel_l2: expected a finite number"),
+        ("metrics.test_rel_l2", float("nan"), "expected a finite number, got nan"),
+        ("evaluation.n", 0, "card.evaluation.n: expected at least 1, got 0"),
+        ("data.generator", None, "the 'grid' evaluator needs a data generator"),
+        ("extra", 1, "card: unknown key(s) ['extra']; valid keys: ["),
+    ],
+)
+def test_bad_cards_are_rejected_with_a_clear_message(path, value, message):
+    with pytest.raises(CardError) as info:
+        validate_card(_broken(path, value))
+    assert message in str(info.value)
+
+
+def test_load_card_checks_file_json_and_directory_name(tmp_path):
+    with pytest.raises(CardError, match="no model card"):
+        load_card(tmp_path)
+    (tmp_path / "card.json").write_text("{not json")
+    with pytest.raises(CardError, match="not valid JSON"):
+        load_card(tmp_path)
+    d = tmp_path / "other-name"
+    d.mkdir()
+    (d / "card.json").write_text(json.dumps(_valid_card()))
+    with pytest.raises(CardError, match="differs from its directory name 'other-name'"):
+        load_card(d)
+
+
+# --------------------------------------------------------------------------- unknown names
+
+
+def test_unknown_name_lists_close_matches_and_every_name(capsys):
+    with pytest.raises(CheckpointError) as info:
+        pretrained.path_of("dcdm-poison3d")
+    text = str(info.value)
+    assert "did you mean 'dcdm-poisson3d'?" in text
+    assert all(name in text for name in NAMES)
+    with pytest.raises(CheckpointError, match="did you mean 'dcdm-poisson3d'"):
+        sciml.load("dcdm-poison3d")
+    with pytest.raises(CheckpointError) as info:
+        pretrained.card("zzzz")
+    assert "did you mean" not in str(info.value) and "shipped: " in str(info.value)
+    code, _, err = _run(["evaluate", "dcdm-poison3d"], capsys)
+    assert code == 2 and "did you mean 'dcdm-poisson3d'?" in err
+    code, _, err = _run(["pretrained", "show", "dcdm-poison3d"], capsys)
+    assert code == 2 and "did you mean 'dcdm-poisson3d'?" in err
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_list_and_show(capsys):
+    code, out, _ = _run(["pretrained", "list"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["name", "family", "params", "metric"]
+    assert len(lines) == 1 + len(NAMES)
+    for name, line in zip(NAMES, lines[1:]):
+        card = pretrained.card(name)
+        cells = line.split()
+        metric = card["evaluation"]["metric"]
+        assert cells[:3] == [name, card["family"], f"{card['parameters']:,}"]
+        assert cells[3] == f"{metric}={card['metrics'][metric]:.4g}"
+
+    code, out, _ = _run(["pretrained", "list", "--json"], capsys)
+    assert code == 0 and json.loads(out) == {n: pretrained.card(n) for n in NAMES}
+
+    name = NAMES[0]
+    card = pretrained.card(name)
+    code, out, _ = _run(["pretrained", "show", name], capsys)
+    assert code == 0
+    for text in (card["pde"], card["training"]["command"], f"sciml evaluate {name}"):
+        assert text in out
+    code, out, _ = _run(["pretrained", "show", name, "--json"], capsys)
+    assert code == 0 and json.loads(out) == card
+
+
+def test_cli_evaluate_needs_data_for_a_directory(capsys, tmp_path):
+    code, _, err = _run(["evaluate", str(tmp_path)], capsys)
+    assert code == 2 and "a checkpoint directory needs a DATA file" in err
+    code, _, err = _run(["evaluate", str(tmp_path), "x.h5", "--n", "3"], capsys)
+    assert code == 2 and "--n / --seed apply to 'sciml evaluate NAME'" in err
+
+
+# --------------------------------------------------------------------------- evaluators
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch):
+    """A registry holding one untrained FNO on a 17x17 Darcy view, card metric to be filled."""
+    from sciml.models import FNO, FNOConfig
+
+    torch.manual_seed(0)
+    model = FNO(FNOConfig(in_channels=1, out_channels=1, modes=(4, 4), width=8, n_layers=2))
+    d = tmp_path / "fno-darcy-test"
+    view = {"path": "unused.h5", "view": "static_pairs", "inputs": ["a"], "targets": ["u"]}
+    model.save_pretrained(d, metadata={"data": view})
+    card = _valid_card()
+    card["parameters"] = model.num_parameters()
+    monkeypatch.setattr(pretrained, "_WEIGHTS", tmp_path)
+
+    def write(value: float) -> None:
+        card["metrics"]["test_rel_l2"] = value
+        (d / "card.json").write_text(json.dumps(card))
+
+    write(1.0)
+    return model, card, write
+
+
+def test_grid_evaluator_matches_a_direct_computation(tiny_zoo, tmp_path, capsys):
+    """Fresh data from the card's generator and seed, the error recomputed by hand."""
+    from sciml.data.generators.darcy import generate_darcy
+
+    model, card, write = tiny_zoo
+    assert pretrained.names() == ["fno-darcy-test"]
+    result = pretrained.evaluate_pretrained("fno-darcy-test", n=3, seed=7)
+    assert result["n"] == 3 and result["seed"] == 7
+
+    data = generate_darcy(3, 17, seed=7, coefficient="lognormal")
+    a = torch.as_tensor(np.asarray(data["static_fields"]["a"]), dtype=torch.float32)[:, None]
+    u = torch.as_tensor(np.asarray(data["static_fields"]["u"]), dtype=torch.float32)[:, None]
+    with torch.no_grad():
+        pred = model(a)
+    rel = (pred - u).flatten(1).norm(dim=1) / u.flatten(1).norm(dim=1)
+    assert result["value"] == pytest.approx(float(rel.mean()), rel=1e-5)
+    assert result["metrics"]["test_rel_l2_max"] == pytest.approx(float(rel.max()), rel=1e-5)
+
+    # the verdict: within 10% of the card value passes (exit 0), 2x off fails (exit 1)
+    write(result["value"] * 1.05)
+    code, out, _ = _run(["evaluate", "fno-darcy-test", "--n", "3", "--seed", "7"], capsys)
+    assert code == 0 and "OK" in out and "4.8%" in out
+    write(result["value"] * 2.0)
+    code, out, _ = _run(["evaluate", "fno-darcy-test", "--n", "3", "--seed", "7", "--json"], capsys)
+    r = json.loads(out)
+    assert code == 1 and r["ok"] is False and r["rel_diff"] == pytest.approx(0.5, rel=1e-6)
+    # a shipped name with a DATA file: the recorded view on the user's file
+    from sciml.data.generators import generate
+
+    path = generate(
+        "darcy", n=3, resolution=17, seed=7, out=tmp_path / "d.h5", coefficient="lognormal"
+    )
+    code, out, _ = _run(["evaluate", "fno-darcy-test", str(path), "--json"], capsys)
+    assert code == 0 and json.loads(out)["rel_l2"] == pytest.approx(float(rel.mean()), rel=1e-5)
+    # default seed: train_seed + 1000
+    assert pretrained.evaluate_pretrained("fno-darcy-test", n=1)["seed"] == 1000
+
+
+def test_dcdm_evaluator_with_identity_directions_is_cg():
+    """DCDM with the identity as its network and k = 1 is CG: same iteration counts."""
+    card = {"evaluation": {"options": {"grid": 8, "geometry": "obstacle", "rtol": 1e-6, "k": 1}}}
+    m = EVALUATORS["dcdm"](torch.nn.Identity(), card, n=2, seed=3, device="cpu")
+    assert m["cg_iterations"] > 5
+    assert abs(m["dcdm_iterations"] - m["cg_iterations"]) <= 1
+    assert m["dcdm_converged"] == 1.0
+
+
+def test_dcdm_obstacle_is_the_example_geometry():
+    example = _import_example("dcdm_poisson")
+    for n in (16, 32):
+        assert np.array_equal(dcdm_geometry("obstacle", n), example.obstacle(n))
+    assert dcdm_geometry("box", 8) is None
+    with pytest.raises(ValueError, match="expected 'box' or 'obstacle'"):
+        dcdm_geometry("sphere", 8)
+
+
+def _import_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_model_reproduces_its_card_on_a_small_fresh_sample(name):
+    card = pretrained.card(name)
+    r = pretrained.evaluate_pretrained(name, n=_fast_n(card))
+    assert r["seed"] == card["data"]["train_seed"] + 1000
+    assert r["rel_diff"] <= FAST_TOLERANCE, r
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_model_reproduces_its_card_within_10_percent(name):
+    r = pretrained.evaluate_pretrained(name)
+    assert r["ok"] and r["rel_diff"] <= 0.10, r
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def test_zoo_docs_page_is_generated_from_the_cards():
+    text = _import_tool("gen_zoo_docs").render()
+    assert (ROOT / "docs" / "zoo.md").read_text() == text, (
+        "docs/zoo.md is stale: run .venv/bin/python tools/gen_zoo_docs.py"
+    )
+    for name in NAMES:
+        assert f"## {name}" in text and f"`sciml evaluate {name}`" in text
