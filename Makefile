@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sciml-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test test-all demo lint format docs bench clean
+.PHONY: install test test-all demo lint format docs bench clean check-wheel
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ lint: install
 format: install
 	$(PY) -m ruff format sciml tests examples benchmarks datasets tools
 	$(PY) -m ruff check --fix sciml tests examples benchmarks datasets tools
+
+## make check-wheel: build the wheel, install it in a fresh venv, load every shipped model offline
+check-wheel: install
+	$(PY) tools/check_wheel.py
 
 docs: install
 	$(PY) -m mkdocs build --strict --site-dir site

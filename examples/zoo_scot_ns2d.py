@@ -1,0 +1,192 @@
+"""Train the shipped ``scot-ns2d`` surrogate: a small time-conditioned scOT (Poseidon-style) on
+2D Navier-Stokes trajectories, all pairs w(t_i) -> w(t_j) at lead time t_j - t_i.
+
+1. generate ``n_train + n_val`` trajectories with sciml's ``navier_stokes`` generator
+   (nu = 1e-3, FNO forcing, GRF initial vorticity, 32 x 32, 9 snapshots t = 0, 0.5, ..., 4;
+   the pretraining data of ``examples/scot_finetune.py``) with seed 0;
+2. train a small scOT (patch 2, embedding 20, depths (2, 2, 2), window 8, time-conditioned
+   norms: ~518k parameters, ~2 MB) with the common Trainer on Poseidon's all-to-all pairs
+   (:class:`sciml.data.AllPairs`, ``j > i``) and Poseidon's relative L1 loss;
+3. measure the card metrics on ``n_test`` held-out trajectories drawn with seed 1 with the
+   card's ``all_pairs`` evaluator (``sciml/pretrained/evaluate.py``) and write
+   ``OUT/scot-ns2d/`` (checkpoint + ``card.json``). ``sciml evaluate scot-ns2d`` re-measures it.
+
+The checkpoint loads with ``sciml.load("scot-ns2d")`` / ``ScOT.from_pretrained`` and fine-tunes
+as the public Poseidon checkpoints do (:class:`sciml.models.scot_training.FineTuneRecipe`);
+``sciml.pretrained.poseidon.save_poseidon`` writes it in Poseidon's own layout.
+
+    python examples/zoo_scot_ns2d.py --out runs/zoo              # CUDA if present, else CPU
+    python examples/zoo_scot_ns2d.py --out runs/zoo --install    # + copy into sciml/pretrained
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import _zoo
+import torch
+
+import sciml
+from sciml._config import config_to_dict
+from sciml.data import AllPairs, split
+from sciml.models import ScOT, ScOTConfig
+from sciml.models.scot_training import PoseidonLoss
+from sciml.pretrained.evaluate import EVALUATORS
+from sciml.train import Cosine, TrainConfig, Trainer
+
+NAME = "scot-ns2d"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--out", default="runs/zoo")
+    ap.add_argument("--n-train", type=int, default=128, help="trajectories (36 pairs each)")
+    ap.add_argument("--n-val", type=int, default=16)
+    ap.add_argument("--n-test", type=int, default=32)
+    ap.add_argument("--resolution", type=int, default=32)
+    ap.add_argument("--embed-dim", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    out = Path(args.out)
+    work = out / f"{NAME}-run"
+    work.mkdir(parents=True, exist_ok=True)
+
+    options = {"resolution": args.resolution, "nu": 1e-3, "T": 4.0, "dt": 1e-3}
+    options["record_steps"] = 8
+    n = args.n_train + args.n_val
+    t0 = time.perf_counter()
+    data = _zoo.generate_data(
+        "navier_stokes",
+        options,
+        n=n,
+        seed=0,
+        out=work / "navier_stokes.h5",
+        extra={"device": device, "batch_size": 256},
+    )
+    gen_s = time.perf_counter() - t0
+    ds = sciml.data.open(data, in_memory=True)
+    parts = split(n, (args.n_train / n, args.n_val / n, 0.0), seed=0)
+    train = AllPairs(ds, include_self=False, samples=list(parts.train))
+    val = AllPairs(ds, include_self=False, samples=list(parts.val))
+
+    e = args.embed_dim
+    config = ScOTConfig(
+        in_channels=1,
+        out_channels=1,
+        image_size=args.resolution,
+        patch_size=2,
+        embed_dim=e,
+        depths=(2, 2, 2),
+        num_heads=(e // 10, e // 5, 2 * e // 5) if e % 10 == 0 else (1, 2, 4),
+        window_size=8,
+        skip_blocks=(2, 1, 0),
+        time_conditioning=True,
+    )
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=0.0,
+        schedule=Cosine(),
+        warmup_steps=50,
+        grad_clip=5.0,
+        seed=0,
+    )
+    torch.manual_seed(train_config.seed)
+    model = ScOT(config)
+    trainer = Trainer(
+        model,
+        train,
+        val_data=val,
+        loss=PoseidonLoss(),
+        config=train_config,
+        out_dir=work / "run",
+        metadata={"generated_data": {"generator": "navier_stokes", "options": options}},
+        progress=False,
+    )
+    t0 = time.perf_counter()
+    trainer.fit()
+    train_s = time.perf_counter() - t0
+
+    model = sciml.load(work / "run" / "best")
+    evaluation = {"evaluator": "all_pairs", "metric": "test_rel_l2", "n": args.n_test}
+    evaluation["options"] = {"fields": ["w"], "batch_size": 64}
+    card = {
+        "schema": 1,
+        "name": NAME,
+        "family": "scot",
+        "summary": (
+            "Small time-conditioned scOT (Poseidon-style) for 2D Navier-Stokes (nu=1e-3): "
+            f"w(t) -> w(t + lead), lead in (0, 4], {args.resolution}x{args.resolution}"
+        ),
+        "pde": (
+            "2D incompressible Navier-Stokes in vorticity form on the unit torus, "
+            "w_t + u.grad w = nu Lap w + f, nu=1e-3, f = 0.1 (sin 2pi(x+y) + cos 2pi(x+y)); "
+            "maps w(t_i) and the lead time t_j - t_i to w(t_j), 0 <= t_i < t_j <= 4"
+        ),
+        "paper": (
+            "Herde, Raonic, Rohner, Kaeppeli, Molinaro, de Bezenac, Mishra, Poseidon: Efficient "
+            "Foundation Models for PDEs, NeurIPS 2024"
+        ),
+        "parameters": model.num_parameters(),
+        "data": {
+            "generator": "navier_stokes",
+            "options": options,
+            "n_train": args.n_train,
+            "n_test": args.n_test,
+            "train_seed": 0,
+            "description": (
+                f"{args.n_train} train + {args.n_val} validation trajectories (seed 0), "
+                f"{args.n_test} held-out test trajectories (seed 1), 9 snapshots each; every "
+                "pair j > i (36 per trajectory) is a sample"
+            ),
+        },
+        "training": {
+            "command": _zoo.command(),
+            "time_s": round(train_s, 1),
+            "hardware": _zoo.hardware(device),
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "optimizer": "AdamW (no weight decay), 50 warm-up steps, cosine, grad clip 5",
+            "loss": "Poseidon's relative L1 (PoseidonLoss)",
+            "data_generation_s": round(gen_s, 1),
+            "model_config": config_to_dict(config),
+        },
+        "metrics": {},
+        "evaluation": evaluation,
+        "intended_use": (
+            "A small pretrained Poseidon-style model to fine-tune on related 2D flows "
+            "(ScOT.from_pretrained + FineTuneRecipe, as in examples/scot_finetune.py), or to "
+            "predict this flow at any lead time up to 4 or autoregressively (model.rollout)."
+        ),
+        "limitations": (
+            f"Tiny next to Poseidon-T (21M parameters) and trained on one PDE at "
+            f"{args.resolution}x{args.resolution} (other grids are Fourier-resampled to it); "
+            "GRF initial vorticity, nu=1e-3 and this forcing only; lead times beyond 4 are "
+            "extrapolation. Inputs are raw vorticity (no normalisation constants)."
+        ),
+        "license": "same as sciml",
+    }
+    metrics = EVALUATORS["all_pairs"](model, card, n=args.n_test, seed=1, device=device)
+    card["metrics"] = {k: round(v, 6) for k, v in metrics.items()}
+    target = out / NAME
+    model.save_pretrained(target, metadata={"generated_data": card["data"]})
+    _zoo.write_card(target, card)
+    _zoo.report(target, card)
+    if args.install:
+        print("installed ->", _zoo.install(target))
+
+
+if __name__ == "__main__":
+    main()
