@@ -15,17 +15,14 @@ import platform
 import shlex
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from sciml._config import config_from_dict
-from sciml.data.generators import generate
-from sciml.experiment import DataSpec, build_views, evaluate
 from sciml.pretrained.cards import CARD_FILE, validate_card
+from sciml.pretrained.evaluate import generate_samples
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "sciml" / "pretrained" / "weights"
 
@@ -55,44 +52,9 @@ def generate_data(
     out: Path,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """``sciml.data.generators.generate`` with the card's ``options`` (incl. ``resolution``);
-    ``extra`` are options that do not change the data (``device``, ``batch_size``)."""
-    opts = dict(options)
-    resolution = opts.pop("resolution")
-    return generate(
-        generator,
-        n=n,
-        resolution=resolution,
-        out=out,
-        seed=seed,
-        overwrite=True,
-        **opts,
-        **(extra or {}),
-    )
-
-
-def grid_metrics(
-    model: torch.nn.Module,
-    view: Mapping[str, Any],
-    generator: str,
-    options: Mapping[str, Any],
-    *,
-    n: int,
-    seed: int,
-    batch_size: int = 32,
-) -> dict[str, float]:
-    """The ``grid`` evaluator's steps (``sciml/pretrained/evaluate.py``) for a checkpoint that
-    is not shipped yet: ``n`` fresh samples with ``seed``, the recorded data view, and
-    :func:`sciml.experiment.evaluate`."""
-    with tempfile.TemporaryDirectory(prefix="sciml-zoo-") as tmp:
-        path = generate_data(generator, options, n=n, seed=seed, out=Path(tmp) / "test.h5")
-        spec = config_from_dict(DataSpec, {**view, "path": str(path)}, where="metadata.data")
-        result = evaluate(model.cpu().eval(), build_views(spec), batch_size=batch_size)
-    return {
-        "test_rel_l2": result["rel_l2"],
-        "test_rel_l2_max": result["rel_l2_max"],
-        "test_mse": result["mse"],
-    }
+    """Training data: :func:`sciml.pretrained.evaluate.generate_samples` (the evaluators' own
+    data path) with the card's ``options``; ``extra`` do not change the data."""
+    return generate_samples(generator, options, n=n, seed=seed, out=out, **(extra or {}))
 
 
 def write_card(directory: Path, card: Mapping[str, Any]) -> Path:

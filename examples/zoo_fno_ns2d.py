@@ -27,6 +27,7 @@ import torch
 import sciml
 from sciml._config import config_to_dict
 from sciml.experiment import DataSpec, Experiment, ModelSpec, run
+from sciml.pretrained.evaluate import grid_metrics
 
 NAME = "fno-ns2d"
 
@@ -92,7 +93,7 @@ def main() -> None:
 
     model = sciml.load(result["best_checkpoint"])
     view = config_to_dict(dataclasses.replace(spec, path="navier_stokes.h5"))
-    metrics = _zoo.grid_metrics(
+    metrics = grid_metrics(
         model, view, "navier_stokes", options, n=args.n_test, seed=1, batch_size=32
     )
     target = out / NAME

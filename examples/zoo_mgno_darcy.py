@@ -32,6 +32,7 @@ from sciml.data import split
 from sciml.experiment import DataSpec, build_views
 from sciml.models import MgNO, MgNOConfig, Normalized
 from sciml.models.mgno import PAPER_DARCY_SMOOTHING, darcy_recipe
+from sciml.pretrained.evaluate import grid_metrics
 from sciml.train import Trainer
 
 NAME = "mgno-darcy"
@@ -109,7 +110,7 @@ def main() -> None:
     train_s = time.perf_counter() - t0
 
     model = sciml.load(work / "run" / "best")
-    metrics = _zoo.grid_metrics(model, view, "darcy", options, n=args.n_test, seed=1)
+    metrics = grid_metrics(model, view, "darcy", options, n=args.n_test, seed=1)
     target = out / NAME
     model.save_pretrained(target, metadata={"data": view})
     paper_size = args.channels == 24 and args.layers == 4 and len(smoothing) == 6

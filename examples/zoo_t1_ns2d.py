@@ -33,6 +33,7 @@ from sciml.data import split
 from sciml.experiment import DataSpec, build_views
 from sciml.models import T1, T1Config
 from sciml.models.t1 import select_modes
+from sciml.pretrained.evaluate import grid_metrics
 from sciml.train import TrainConfig, Trainer
 
 NAME = "t1-ns2d"
@@ -113,7 +114,7 @@ def main() -> None:
     train_s = time.perf_counter() - t0
 
     model = sciml.load(work / "run" / "best")
-    metrics = _zoo.grid_metrics(
+    metrics = grid_metrics(
         model, view, "navier_stokes", options, n=args.n_test, seed=1, batch_size=32
     )
     target = out / NAME

@@ -156,8 +156,6 @@ def evaluate_pretrained(
 @register_evaluator("grid")
 def _grid(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any) -> dict:
     """Fresh HDF5 data from the card's generator, the checkpoint's recorded data view."""
-    from .._config import config_from_dict
-    from ..experiment import DataSpec, build_views, evaluate
     from ..operator import read_checkpoint_record
     from . import path_of
 
@@ -169,8 +167,34 @@ def _grid(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any
             "(metadata['data'], as 'sciml train' records it); this checkpoint has none"
         )
     batch_size = int(card["evaluation"].get("options", {}).get("batch_size", 32))
+    data = card["data"]
+    return grid_metrics(
+        model, view, data["generator"], data["options"], n=n, seed=seed, device=device,
+        batch_size=batch_size,
+    )  # fmt: skip
+
+
+def grid_metrics(
+    model: Any,
+    view: Mapping[str, Any],
+    generator: str,
+    options: Mapping[str, Any],
+    *,
+    n: int,
+    seed: int,
+    device: Any = "cpu",
+    batch_size: int = 32,
+) -> dict[str, float]:
+    """The ``grid`` evaluator for any model: ``n`` fresh samples of ``generator`` (``options``
+    with ``resolution``) drawn with ``seed``, read through the data ``view`` (a
+    :class:`sciml.experiment.DataSpec` dict without its path), scored by
+    :func:`sciml.experiment.evaluate`. Training scripts call it to measure a card's metric
+    before the model is shipped."""
+    from .._config import config_from_dict
+    from ..experiment import DataSpec, build_views, evaluate
+
     with tempfile.TemporaryDirectory(prefix="sciml-eval-") as tmp:
-        path = _generate_for(card, n=n, seed=seed, out=Path(tmp) / "test.h5")
+        path = generate_samples(generator, options, n=n, seed=seed, out=Path(tmp) / "test.h5")
         spec = config_from_dict(DataSpec, {**view, "path": str(path)}, where="metadata.data")
         result = evaluate(_on(model, device), build_views(spec), batch_size=batch_size)
     return {
@@ -301,12 +325,22 @@ def _deeponet(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device:
 
 def _generate_for(card: Mapping[str, Any], *, n: int, seed: int, out: Path) -> Path:
     """Write ``n`` samples of the card's generator with ``seed`` to ``out``."""
+    data = card["data"]
+    return generate_samples(data["generator"], data["options"], n=n, seed=seed, out=out)
+
+
+def generate_samples(
+    generator: str, options: Mapping[str, Any], *, n: int, seed: int, out: Path, **extra: Any
+) -> Path:
+    """:func:`sciml.data.generators.generate` with a card's ``options`` (which hold
+    ``resolution``); ``extra`` are options that do not change the data (``device``,
+    ``batch_size``)."""
     from ..data.generators import generate
 
-    options = dict(card["data"]["options"])
-    resolution = options.pop("resolution")
+    opts = dict(options)
+    resolution = opts.pop("resolution")
     return generate(
-        card["data"]["generator"], n=n, resolution=resolution, out=out, seed=seed, **options
+        generator, n=n, resolution=resolution, out=out, seed=seed, overwrite=True, **opts, **extra
     )
 
 
