@@ -249,6 +249,31 @@ def test_stagnating_rhs_reports_stagnated():
     assert min(res.residuals) >= floor * (1 - 1e-8)
 
 
+def test_stagnation_window_grows_with_the_run():
+    """A plateau shorter than the run before it is not stagnation (CG on a 96^3 Neumann problem
+    with an obstacle sat 120 iterations from iteration 293, then converged); one longer than
+    max(window, k // 2) at iteration k is."""
+    from sciml.linalg.krylov import _Monitor
+
+    def first_stop(residuals, window=100):
+        mon = _Monitor(1.0, 1e-6, 10_000, window, None)
+        for k, r in enumerate(residuals):
+            status = mon(r)
+            if status is not None:
+                return k, status
+        return None
+
+    descent = list(np.geomspace(1.0, 1e-3, 293))
+    plateau = [1e-3] * 120  # no 1% improvement for 120 > 100 iterations
+    # a fixed 100-iteration window would stop here; the grown window (k // 2 >= 146) does not
+    assert first_stop(descent + plateau) is None
+    assert first_stop(descent + plateau, window=None) is None
+    # a plateau that outlasts half the run is reported: the best value (1e-3, iteration 292)
+    # leaves the window first at k = 584, where the window is k // 2 = 292 iterations
+    k, status = first_stop(descent + [1e-3] * 400)
+    assert (k, status) == (584, Status.STAGNATED)
+
+
 def test_indefinite_matrix_reports_not_spd():
     A = poisson((10, 10), walls=D).to_scipy() - 3.0 * sp.eye_array(100)
     x, res = solve(A, np.ones(100))
