@@ -269,9 +269,9 @@ def test_stagnation_window_grows_with_the_run():
     assert first_stop(descent + plateau) is None
     assert first_stop(descent + plateau, window=None) is None
     # a plateau that outlasts half the run is reported: the best value (1e-3, iteration 292)
-    # leaves the window first at k = 584, where the window is k // 2 = 292 iterations
+    # drops out of the window first at k = 583 (window k // 2 = 291: iterations 293 .. 583)
     k, status = first_stop(descent + [1e-3] * 400)
-    assert (k, status) == (584, Status.STAGNATED)
+    assert (k, status) == (583, Status.STAGNATED)
 
 
 def test_indefinite_matrix_reports_not_spd():
