@@ -12,7 +12,11 @@ network never saw (a sphere and a slab with a window). The right-hand side is Ga
   ``PCG(SymmetricGaussSeidel())``, ``PCG(AMG())`` (pyamg smoothed aggregation, setup included
   in the time and also reported alone);
 * ``dcdm``: ``DeepConjugateDirection(model, k=2)`` with the shipped ``dcdm-poisson3d`` network
-  (or ``--model DIR``), float32 network, float64 iteration.
+  (or ``--model DIR``), float32 network, float64 iteration; ``k = 2`` kept directions as in the
+  paper;
+* ``dcdm-kK`` for every ``K`` in ``--dcdm-k`` (default 16): the same network and iteration,
+  A-orthogonalised against the last ``K`` directions (``K`` more dot products and vectors per
+  iteration, no more network calls).
 
 With ``--device cuda`` two more rows run on the GPU, on the matrix-free stencil (a
 convolution) with the right-hand side on the GPU: ``cg-gpu`` (``CG()``) and ``dcdm-gpu``; the CPU
@@ -97,6 +101,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip", nargs="*", default=[], help="methods to skip, e.g. sgs-pcg")
     ap.add_argument("--geometries", nargs="+", default=["box", "obstacle"])
+    ap.add_argument(
+        "--dcdm-k",
+        type=int,
+        nargs="*",
+        default=[16],
+        help="extra DCDM rows 'dcdm-kK' with K kept directions (the 'dcdm' row keeps 2)",
+    )
     ap.add_argument("--device", default="cpu", help="cuda: add the cg-gpu and dcdm-gpu rows")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
@@ -126,6 +137,8 @@ def main() -> None:
                 "amg-pcg": PCG(AMG()),
                 "dcdm": DeepConjugateDirection(model, k=2, problem=P),
             }
+            for k in args.dcdm_k:
+                methods[f"dcdm-k{k}"] = DeepConjugateDirection(model, k=k, problem=P)
             row = {"n": n, "geometry": geometry, "unknowns": P.n, "methods": {}}
             if "scipy-cg" not in args.skip:
                 row["methods"]["scipy-cg"] = scipy_cg(A, b, args.rtol, args.maxiter)
@@ -164,29 +177,26 @@ def main() -> None:
             rows.append(row)
 
     summary = {}
-    if "dcdm" not in args.skip and "cg" not in args.skip:
+    dcdm_rows = [m for m in ("dcdm", *(f"dcdm-k{k}" for k in args.dcdm_k)) if m not in args.skip]
+    for method in dcdm_rows if "cg" not in args.skip else ():
         for geometry in args.geometries:
-            its = {
-                r["n"]: r["methods"]["dcdm"]["iterations"]
-                for r in rows
-                if r["geometry"] == geometry
-            }
-            ratio = {
-                r["n"]: r["methods"]["dcdm"]["iterations_vs_cg"]
-                for r in rows
-                if r["geometry"] == geometry
-            }
+            done = [r for r in rows if r["geometry"] == geometry]
+            its = {r["n"]: r["methods"][method]["iterations"] for r in done}
             sizes = sorted(its)
-            summary[geometry] = {
-                "dcdm_iterations_vs_cg": ratio,
-                "dcdm_growth_smallest_to_largest": its[sizes[-1]] / its[sizes[0]],
+            summary.setdefault(method, {})[geometry] = {
+                "iterations_vs_cg": {
+                    r["n"]: r["methods"][method]["iterations_vs_cg"] for r in done
+                },
+                "growth_smallest_to_largest": its[sizes[-1]] / its[sizes[0]],
             }
     record = {
         "benchmark": "linear_solvers",
         "command": "benchmarks/linear_solvers.py --sizes "
         + " ".join(map(str, args.sizes))
         + " --geometries "
-        + " ".join(args.geometries),
+        + " ".join(args.geometries)
+        + " --dcdm-k "
+        + " ".join(map(str, args.dcdm_k)),
         "rtol": args.rtol,
         "model": args.model,
         "model_config": model.config_dict(),

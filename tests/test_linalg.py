@@ -12,6 +12,7 @@ from sciml.linalg import (
     AMG,
     CG,
     PCG,
+    DeepConjugateDirection,
     FlexibleCG,
     Jacobi,
     Status,
@@ -348,3 +349,27 @@ def test_cli_solve_writes_the_solution(tmp_path, capsys):
     np.testing.assert_allclose(np.load(tmp_path / "x.npy"), sla.spsolve(A.tocsc(), b), atol=1e-8)
     assert main(argv + ["--method", "dcdm"]) == 2  # needs --grid: a one-line error
     assert "needs the grid" in capsys.readouterr().err
+
+
+def test_cli_dcdm_passes_k_to_the_solver(capsys):
+    """``sciml solve --method dcdm --k K`` takes the iterations the Python API takes with k=K."""
+    import json
+
+    import sciml
+    from sciml.cli import main
+
+    model = sciml.load("dcdm-poisson3d").float()
+    P = poisson((12, 12, 12))
+    b = np.random.default_rng(0).standard_normal(P.n)
+    final = {}
+    for k in (1, 16):
+        method = DeepConjugateDirection(model, k=k, problem=P)
+        _, api = solve(P.to_scipy(), b, method=method, rtol=1e-6, problem=P)
+        assert main(["solve", "--poisson", "12x12x12", "--method", "dcdm", "--k", str(k)]) == 0
+        cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert cli["iterations"] == api.iterations and cli["status"] == api.status.value
+        assert cli["true_residual"] == pytest.approx(api.true_residual, rel=1e-9)
+        final[k] = api.true_residual
+    assert final[1] != pytest.approx(final[16], rel=1e-3)  # k changes the iterates here
+    assert main(["solve", "--poisson", "6x6x6", "--method", "dcdm", "--k", "0"]) == 2
+    assert "k (directions kept) must be >= 1, got 0" in capsys.readouterr().err
