@@ -1,0 +1,156 @@
+"""PROSE training step: cutting all-padding token columns vs the padded batch (same model, same data).
+
+Batches of ``PROSEData`` pad every equation to ``max_symbol_len`` (200) tokens while the
+equations of the ``prose-ode`` generator are 20-110 tokens long. ``PROSE`` drops the trailing
+columns that are padding in every row before the symbol encoder and the symbol decoder
+(``sciml.models.prose._trim_padding``); padded positions are masked out of every attention, so
+this changes no output, only the work. This script times one full training step (forward, loss,
+backward, AdamW step) both ways, on two copies of the same model with the same batches, the
+repetitions interleaved, and checks first that both give the same loss on the same weights.
+The "padded" side is sciml before the cut (``_trim_padding`` replaced by the identity): there is
+no other PROSE implementation on this machine to compare with.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/prose_step.py            # small config, batch 32
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/prose_step.py --width 96 # the 1.23M-param run's
+
+Data: ``--data FILE`` (a ``prose-ode`` HDF5 file, e.g. ``runs/prose_ode/data/train_15000_s0.h5``)
+or, by default, ``--n`` samples generated with sciml's own generator into a temporary folder.
+Writes ``benchmarks/results/prose_step.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+import torch
+
+import sciml.models.prose as prose_module
+from sciml.data.generators import generate
+from sciml.data.generators.prose_ode import load_prose_ode
+from sciml.models import PROSE, PROSEConfig
+from sciml.models.prose_data import PROSEData
+from sciml.train import LpLoss
+
+RESULTS = Path(__file__).parent / "results" / "prose_step.json"
+
+
+def _no_trim(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
+    return tokens
+
+
+def step(model, opt, batch, loss_fn, trim: bool) -> float:
+    """One training step; ``trim=False`` runs it with the padding cut switched off."""
+    patch = mock.patch.object(prose_module, "_trim_padding", _no_trim) if not trim else None
+    if patch is not None:
+        patch.start()
+    try:
+        t0 = time.perf_counter()
+        loss = model.training_loss(batch, loss_fn)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0
+    finally:
+        if patch is not None:
+            patch.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", default=None, help="prose-ode HDF5 file (default: generate --n)")
+    ap.add_argument("--n", type=int, default=256, help="samples to generate without --data")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--width", type=int, default=0, help="PROSEConfig.small width (0: its default)")
+    ap.add_argument("--reps", type=int, default=20, help="timed steps per side (after 2 warm-up)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(args.data) if args.data else Path(tmp) / "prose.h5"
+        if args.data is None:
+            generate("prose-ode", n=args.n, resolution=192, seed=0, out=path)
+        raw = load_prose_ode(path)
+    torch.manual_seed(0)
+    config = PROSEConfig.small(**({"width": args.width} if args.width else {}))
+    model = PROSE(config)
+    data = PROSEData(raw, model.vocab, max_symbol_len=config.max_symbol_len)
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    batches = [b for _, b in zip(range(args.reps + 2), _cycle(loader))]
+    tokens = [int((b["target_symbols"] != model.vocab.pad_id).sum(1).max()) for b in batches]
+
+    models = {"trimmed": model, "padded": copy.deepcopy(model)}
+    loss_fn = LpLoss(p=2)
+    # the same loss on the same weights both ways (dropout is 0 in the small config; eval mode
+    # makes the check independent of it)
+    with torch.no_grad():
+        model.eval()
+        same = float(model.training_loss(batches[0], loss_fn))
+        with mock.patch.object(prose_module, "_trim_padding", _no_trim):
+            padded_loss = float(model.training_loss(batches[0], loss_fn))
+        model.train()
+    if abs(same - padded_loss) > 1e-5 * max(1.0, abs(same)):
+        raise SystemExit(f"losses differ: trimmed {same} vs padded {padded_loss}")
+
+    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for i, batch in enumerate(batches):
+        for k, m in models.items():
+            s = step(m, opts[k], batch, loss_fn, trim=k == "trimmed")
+            if i >= 2:  # two warm-up steps per side
+                times[k].append(s)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    record = {
+        "benchmark": "prose_step",
+        "command": "benchmarks/prose_step.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
+        "config": model.config_dict(),
+        "parameters": model.num_parameters(),
+        "batch_size": args.batch_size,
+        "max_symbol_len": config.max_symbol_len,
+        "longest_equation_per_batch": {
+            "min": min(tokens),
+            "median": statistics.median(tokens),
+            "max": max(tokens),
+        },
+        "loss_trimmed_vs_padded": [same, padded_loss],
+        "median_step_s": med,
+        "all_step_s": times,
+        "speedup": med["padded"] / med["trimmed"],
+        "threads": args.threads,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "torch": torch.__version__,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(
+        f"PROSE step, batch {args.batch_size}, {model.num_parameters():,} params: "
+        f"padded {1e3 * med['padded']:.0f} ms, trimmed {1e3 * med['trimmed']:.0f} ms, "
+        f"speed-up {record['speedup']:.2f}x (same loss: {same:.6f} / {padded_loss:.6f})"
+    )
+    print(f"wrote {out}")
+
+
+def _cycle(loader):
+    while True:
+        yield from loader
+
+
+if __name__ == "__main__":
+    main()
