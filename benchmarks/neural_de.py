@@ -19,6 +19,10 @@ to read, and the training-time target is judged on CPU time.
     .venv/bin/python benchmarks/neural_de.py --tasks sde --seeds 0,1 --variants local \
         --w-local 0.5 --local-schedule ramp                 # one point of a weight sweep
 
+Sweep-only options (defaults reproduce the table): ``--local-sampling accepted`` (t* from the
+solver's accepted steps), ``--latent-lr cosine`` / ``--latent-lr0`` (learning-rate schedule),
+``--latent-size LATENT WIDTH`` (latent ODE size).
+
 Penalty: loss = task + w(i) * (tolerance-scaled error estimate x step size) as in Pal et al.
 Global: w annealed exponentially start -> start/10. Local: per task (``LOCAL_SCHEDULE``) either
 annealed w -> w/2 as in the 2023 paper, or ramped linearly 0 -> w over training. Weights per
@@ -39,6 +43,7 @@ import torch
 from torch import nn
 
 from sciml.de import (
+    AcceptedStepTime,
     Autonomous,
     Dopri5,
     EulerMaruyama,
@@ -51,6 +56,7 @@ from sciml.de import (
     LocalHeuristic,
     NeuralODE,
     StableSDEConfig,
+    UniformTime,
 )
 
 
@@ -62,7 +68,12 @@ def _decay(start: float, end_fraction: float, iterations: int) -> ExponentialWei
 
 
 def _variants(
-    w_global: float, w_local: float, iterations: int, local_end: float = 0.5, ramp: bool = False
+    w_global: float,
+    w_local: float,
+    iterations: int,
+    local_end: float = 0.5,
+    ramp: bool = False,
+    sampling: str = "uniform",
 ) -> dict:
     # (why) the papers anneal the weight so the penalty does not overpower the task late in
     # training: 100 -> 10 for the global error estimate (Pal et al. 2021, MNIST), 5 -> 2.5 for the
@@ -73,7 +84,8 @@ def _variants(
         "local": LocalHeuristic(
             error_weight=LinearWeight(0.0, w_local, iterations)
             if ramp
-            else _decay(w_local, local_end, iterations)
+            else _decay(w_local, local_end, iterations),
+            sampling=AcceptedStepTime() if sampling == "accepted" else UniformTime(),
         ),
     }
 
@@ -149,14 +161,17 @@ def oscillators(n: int, gen: torch.Generator):
 
 
 LATENT_DECODER = "mlp"  # "linear" (Rubanova et al.'s default) or "mlp"; set by --latent-decoder
+LATENT_LR = "constant"  # "constant" or "cosine" (-> 1e-4, per iteration); --latent-lr
+LATENT_LR0 = 1e-2  # Adam's (initial) learning rate; --latent-lr0
+LATENT_SIZE = (6, 32)  # latent dimension, hidden width of the vector field; --latent-size
 
 
 def run_latent(reg, seed, epochs, data, tol):
     t, xtr, xte = data
     keep = torch.arange(0, 30, 3)  # encoder sees every third point, decoder is scored on all
     torch.manual_seed(seed)
-    latent = 6
-    field = nn.Sequential(nn.Linear(latent, 32), nn.Tanh(), nn.Linear(32, latent))
+    latent, width = LATENT_SIZE
+    field = nn.Sequential(nn.Linear(latent, width), nn.Tanh(), nn.Linear(width, latent))
     dyn = NeuralODE(Autonomous(field), Dopri5(*tol), regulariser=reg)
     decoder = None
     if LATENT_DECODER == "mlp":
@@ -164,16 +179,22 @@ def run_latent(reg, seed, epochs, data, tol):
     model = LatentODE(
         GRUEncoder(2, latent, hidden=24), dyn, channels=2, latent=latent, decoder=decoder
     )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(model.parameters(), lr=LATENT_LR0)
+    batches = math.ceil(len(xtr) / BATCH["latent"])
+    sched = None
+    if LATENT_LR == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * batches, eta_min=1e-4)
 
     def train():
         for _ in range(epochs):
-            for idx in torch.randperm(len(xtr)).split(50):
+            for idx in torch.randperm(len(xtr)).split(BATCH["latent"]):
                 opt.zero_grad()
                 xh, kl = model(t[keep], xtr[idx][:, keep], t)
                 loss = (xh - xtr[idx]).pow(2).mean() + 1e-3 * kl
                 (loss + model.regularisation).backward()
                 opt.step()
+                if sched is not None:
+                    sched.step()
 
     _, t_train, c_train = _timeit(train)
     model.eval()
@@ -312,12 +333,24 @@ def main() -> None:
         default="task",
         help="local weight: anneal w -> w*local_end, ramp 0 -> w linearly, task: per-task default",
     )
+    ap.add_argument(
+        "--local-sampling",
+        choices=("uniform", "accepted"),
+        default="uniform",
+        help="t* of the local penalty: uniform on the interval, or an accepted step's start",
+    )
     ap.add_argument("--latent-decoder", choices=("mlp", "linear"), default=LATENT_DECODER)
+    ap.add_argument("--latent-lr", choices=("constant", "cosine"), default=LATENT_LR)
+    ap.add_argument("--latent-lr0", type=float, default=LATENT_LR0)
+    ap.add_argument("--latent-size", type=int, nargs=2, default=LATENT_SIZE)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "neural_de.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     globals()["LATENT_DECODER"] = args.latent_decoder
+    globals()["LATENT_LR"] = args.latent_lr
+    globals()["LATENT_LR0"] = args.latent_lr0
+    globals()["LATENT_SIZE"] = tuple(args.latent_size)
     seeds = [int(s) for s in args.seeds.split(",")]
     default_epochs = {"digits": 15, "latent": 30, "sde": 60}
     g = torch.Generator().manual_seed(2024)
@@ -340,7 +373,9 @@ def main() -> None:
         sched = LOCAL_SCHEDULE[task] if args.local_schedule == "task" else args.local_schedule
         ramp = sched == "ramp"
         for seed in seeds:
-            for name, reg in _variants(wg, wl, iterations, args.local_end, ramp).items():
+            for name, reg in _variants(
+                wg, wl, iterations, args.local_end, ramp, args.local_sampling
+            ).items():
                 if name not in wanted:
                     continue
                 r = fn(reg, seed, epochs, data[task], tol)
