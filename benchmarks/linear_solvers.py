@@ -19,7 +19,8 @@ network never saw (a sphere and a slab with a window). The right-hand side is Ga
   iteration, no more network calls).
 
 With ``--device cuda`` two more rows run on the GPU, on the matrix-free stencil (a
-convolution) with the right-hand side on the GPU: ``cg-gpu`` (``CG()``) and ``dcdm-gpu``; the CPU
+convolution) with the right-hand side on the GPU: ``cg-gpu`` (``CG()``), ``dcdm-gpu`` and
+``dcdm-gpu-kK`` (not run yet: no GPU was lent when ``--dcdm-k`` was added); the CPU
 rows stay on the CPU, so AMG on the CPU can be compared with DCDM on the GPU. A GPU warm-up
 solve (8^3) runs first so that start-up costs are not timed.
 
@@ -152,10 +153,14 @@ def main() -> None:
             if gpu_model is not None:
                 op = P.stencil(device=args.device)
                 bg = torch.from_numpy(b).to(args.device)
-                for name, method in (
+                gpu_methods = [
                     ("cg-gpu", CG()),
                     ("dcdm-gpu", DeepConjugateDirection(gpu_model, k=2, problem=P)),
-                ):
+                ] + [
+                    (f"dcdm-gpu-k{k}", DeepConjugateDirection(gpu_model, k=k, problem=P))
+                    for k in args.dcdm_k
+                ]
+                for name, method in gpu_methods:
                     if name in args.skip:
                         continue
                     torch.cuda.synchronize()
