@@ -118,7 +118,11 @@ def main() -> None:
     record = {
         "benchmark": "prose_step",
         "command": "benchmarks/prose_step.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
+        + " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in vars(args).items()
+            if k != "out" and v is not None and not (k == "n" and args.data)
+        ),
         "config": model.config_dict(),
         "parameters": model.num_parameters(),
         "batch_size": args.batch_size,
