@@ -373,3 +373,31 @@ def test_cli_dcdm_passes_k_to_the_solver(capsys):
     assert final[1] != pytest.approx(final[16], rel=1e-3)  # k changes the iterates here
     assert main(["solve", "--poisson", "6x6x6", "--method", "dcdm", "--k", "0"]) == 2
     assert "k (directions kept) must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_cli_deflate_runs_the_deflated_methods(capsys):
+    """``sciml solve --deflate B`` takes the iterations of the Python API with Deflation(B)."""
+    import json
+
+    import sciml
+    from sciml.cli import main
+    from sciml.linalg import Deflation, FlexibleCG
+
+    model = sciml.load("dcdm-poisson3d").float()
+    P = poisson((16, 16, 16))
+    b = np.random.default_rng(0).standard_normal(P.n)
+    for name, method in (
+        ("cg", FlexibleCG(deflation=Deflation(4))),
+        ("dcdm", DeepConjugateDirection(model, k=2, problem=P, deflation=Deflation(4))),
+    ):
+        _, api = solve(P.to_scipy(), b, method=method, rtol=1e-6, problem=P)
+        argv = ["solve", "--poisson", "16x16x16", "--method", name, "--deflate", "4"]
+        assert main(argv) == 0
+        cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert cli["iterations"] == api.iterations and cli["status"] == api.status.value
+        assert cli["true_residual"] == pytest.approx(api.true_residual, rel=1e-9)
+    assert main(["solve", "--poisson", "16x16x16", "--method", "cg"]) == 0
+    plain = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert plain["iterations"] > api.iterations  # --deflate changed the method
+    assert main(["solve", "--poisson", "6x6x6", "--method", "amg", "--deflate", "2"]) == 2
+    assert "--deflate works with --method cg or dcdm, got --method amg" in capsys.readouterr().err

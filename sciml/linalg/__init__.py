@@ -16,6 +16,7 @@ from .dcdm import (
     lanczos,
     train_dcdm,
 )
+from .deflation import Deflation
 from .krylov import (
     AMG,
     CG,
@@ -44,6 +45,7 @@ __all__ = [
     "CG",
     "PCG",
     "FlexibleCG",
+    "Deflation",
     "Preconditioner",
     "Jacobi",
     "SymmetricGaussSeidel",

@@ -36,6 +36,11 @@ def add_parser(sub) -> None:
         help="dcdm: directions kept for A-orthogonalisation (paper: 2; 16 took 11-12x fewer "
         "iterations than CG at 64^3-128^3, benchmarks/README.md)",
     )  # fmt: skip
+    s.add_argument(
+        "--deflate", type=int, default=None, metavar="B",
+        help="cg, dcdm: deflate a coarse space of BxBxB-cell aggregates (sciml extension, "
+        "needs the grid; docs/linalg.md)",
+    )  # fmt: skip
     s.add_argument("--rtol", type=float, default=1e-6)
     s.add_argument("--maxiter", type=int, default=None)
     s.add_argument("--out", help="write x to this .npy file")
@@ -53,7 +58,17 @@ def run(args: argparse.Namespace) -> int:
     import scipy.sparse as sp
 
     from ..operator import load
-    from . import AMG, CG, PCG, DeepConjugateDirection, Jacobi, SymmetricGaussSeidel, poisson
+    from . import (
+        AMG,
+        CG,
+        PCG,
+        DeepConjugateDirection,
+        Deflation,
+        FlexibleCG,
+        Jacobi,
+        SymmetricGaussSeidel,
+        poisson,
+    )
     from .solve import solve
 
     problem = None
@@ -65,12 +80,23 @@ def run(args: argparse.Namespace) -> int:
         if args.grid:
             problem = poisson(_shape(args.grid))
     b = np.load(args.rhs) if args.rhs else np.random.default_rng(0).standard_normal(A.shape[0])
+    deflation = None
+    if args.deflate is not None:
+        if args.method not in ("cg", "dcdm"):
+            raise ValueError(
+                f"--deflate works with --method cg or dcdm, got --method {args.method}"
+            )
+        if problem is None:
+            raise ValueError("--deflate needs the grid: give --poisson or --grid")
+        deflation = Deflation(args.deflate)
     methods = {
-        "cg": CG,
+        "cg": CG if deflation is None else lambda: FlexibleCG(deflation=deflation),
         "jacobi": lambda: PCG(Jacobi()),
         "sgs": lambda: PCG(SymmetricGaussSeidel()),
         "amg": lambda: PCG(AMG()),
-        "dcdm": lambda: DeepConjugateDirection(load(args.model).float(), k=args.k, problem=problem),
+        "dcdm": lambda: DeepConjugateDirection(
+            load(args.model).float(), k=args.k, problem=problem, deflation=deflation
+        ),
     }
     if args.method == "dcdm" and problem is None:
         raise ValueError("--method dcdm needs the grid: give --poisson or --grid")

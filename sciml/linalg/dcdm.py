@@ -45,6 +45,7 @@ from torch import nn
 
 from ..operator import Operator
 from ._operator import LinearOperator, as_operator
+from .deflation import Deflation
 from .krylov import FlexibleCG, Method
 from .poisson import Poisson
 
@@ -194,12 +195,15 @@ class DeepConjugateDirection(Method):
         problem: the :class:`Poisson` grid of the unknowns; taken from a stencil operator when
             omitted.
         dot_dtype: accumulation dtype of inner products.
+        deflation: a :class:`sciml.linalg.Deflation` coarse space removed from every direction
+            (a sciml extension, not in the paper; see ``docs/linalg.md``).
     """
 
     model: nn.Module
     k: int = 2
     problem: Poisson | None = None
     dot_dtype: torch.dtype = torch.float64
+    deflation: Deflation | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.model):

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ._operator import LinearOperator
+from .deflation import Deflation
 
 __all__ = [
     "Status",
@@ -329,11 +330,17 @@ class FlexibleCG(Method):
 
     One matvec per iteration (``A p`` follows from ``A z`` and the stored ``A p_i``). With
     ``M = identity`` and ``k = 1`` this is CG in exact arithmetic.
+
+    ``deflation``: a :class:`sciml.linalg.Deflation` coarse space (a sciml extension): the
+    iteration starts from the coarse solution and every direction is made A-orthogonal to the
+    coarse space first (one more matvec per iteration). With ``M = identity`` and ``k = 1`` this
+    is deflated CG.
     """
 
     preconditioner: Preconditioner | None = None
     k: int = 1
     dot_dtype: torch.dtype = torch.float64
+    deflation: Deflation | None = None
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -346,9 +353,14 @@ class FlexibleCG(Method):
         A, dt, mon = p.A, self.dot_dtype, p.monitor
         t0 = time.perf_counter()
         M = self._directions(A)
+        D = None
+        if self.deflation is not None:
+            D = self.deflation.setup(A, getattr(self, "problem", None))
         mon.setup_s = time.perf_counter() - t0
         x = p.x0.clone()
         r = p.b - A(x) if bool(x.any()) else p.b.clone()
+        if D is not None:
+            x, r = D.start(x, r)
         iterates = [x.clone()] if p.keep_iterates else []
         kept: deque[tuple[torch.Tensor, torch.Tensor, float]] = deque(maxlen=self.k)
         status = mon(_norm(r, dt))
@@ -358,6 +370,8 @@ class FlexibleCG(Method):
                 mon.message = f"the direction is not finite at iteration {len(mon.residuals) - 1}"
                 return x, Status.NONFINITE, iterates
             Ad = A(d)
+            if D is not None:
+                d, Ad = D.project(d, Ad)
             for q, Aq, qAq in kept:  # modified Gram-Schmidt in the A inner product
                 c = _dot(d, Aq, dt) / qAq
                 d = d - c * q

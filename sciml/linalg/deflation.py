@@ -1,0 +1,159 @@
+"""Subdomain deflation: a piecewise-constant coarse space removed exactly from every iteration.
+
+A sciml extension of the conjugate-direction methods (CG, :class:`FlexibleCG`, DCDM), not part
+of the DCDM paper. The unknowns are grouped into aggregates (blocks of ``block^d`` grid cells, or
+any labelling); ``Z`` is the ``n x m`` matrix of aggregate indicators and ``E = Z^T A Z`` the
+Galerkin coarse matrix (Nicolaides 1987, "Deflation of conjugate gradients with applications to
+boundary value problems"). The iteration starts from the coarse solution and keeps every search
+direction A-orthogonal to ``range(Z)``:
+
+    x0 += Z E^-1 Z^T r0                       (so Z^T r = 0 from then on)
+    p  -= Z E^-1 Z^T A p                      (each new direction, before the k-term recurrence)
+
+With a fixed aggregate size the effective condition number depends on the cells per aggregate,
+not on the grid size, so the iteration count of deflated CG stops growing with the grid; a
+learned direction (DCDM) then only has to handle the error inside an aggregate, which a network
+with a fixed receptive field can. Cost per iteration: one more matvec, one aggregate sum and one
+dense triangular solve with the ``m x m`` Cholesky factor of ``E`` (built once per solve).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._operator import LinearOperator
+from .poisson import Poisson
+
+__all__ = ["Deflation"]
+
+
+@dataclass(frozen=True, eq=False)
+class Deflation:
+    """A piecewise-constant coarse space for deflated Krylov methods.
+
+    Pass it as ``FlexibleCG(..., deflation=Deflation(8))`` or
+    ``DeepConjugateDirection(model, deflation=Deflation(8))``.
+
+    Args:
+        block: cells per aggregate along each axis of the grid (the last aggregate of an axis
+            may be smaller). Needs the grid: a Poisson stencil, or ``solve(..., problem=...)``.
+        labels: instead of ``block``: the aggregate of every unknown, an ``(n,)`` integer array;
+            unknowns labelled ``-1`` are in no aggregate. Works for any matrix.
+        max_coarse: refuse coarse spaces larger than this (``E`` is factored dense:
+            ``8 m^2`` bytes).
+    """
+
+    block: int | None = 8
+    labels: np.ndarray | None = None
+    max_coarse: int = 16384
+
+    def __post_init__(self) -> None:
+        if self.labels is None and (self.block is None or self.block < 1):
+            raise ValueError(f"block must be an integer >= 1 (or give labels), got {self.block}")
+
+    def aggregates(
+        self, A: LinearOperator, problem: Poisson | None = None
+    ) -> tuple[np.ndarray, int]:
+        """The aggregate index of each unknown (-1: none) and the number of aggregates;
+        ``problem`` is the grid of the unknowns (default: the one ``A`` carries)."""
+        if self.labels is not None:
+            labels = np.asarray(self.labels)
+            if labels.shape != (A.n,) or not np.issubdtype(labels.dtype, np.integer):
+                raise ValueError(
+                    f"labels: expected an integer array of shape ({A.n},), got "
+                    f"{labels.dtype} of shape {labels.shape}"
+                )
+        else:
+            problem = problem if problem is not None else A.problem
+            if problem is None:
+                raise ValueError(
+                    f"Deflation(block={self.block}) needs the grid of the unknowns: give A as a "
+                    "Poisson stencil, pass solve(..., problem=...), or give labels instead"
+                )
+            if problem.n != A.n:
+                raise ValueError(
+                    f"Deflation: the grid has {problem.n} unknowns but A is {A.n} x {A.n}"
+                )
+            shape = problem.shape
+            index = np.indices(shape, sparse=True)
+            coarse = [-(-s // self.block) for s in shape]
+            cell = np.zeros(shape, dtype=np.int64)
+            for ax, idx in enumerate(index):
+                cell = cell * coarse[ax] + idx // self.block
+            labels = cell[problem.fluid]
+        used = labels >= 0
+        ids, inverse = np.unique(labels[used], return_inverse=True)
+        out = np.full(A.n, -1, dtype=np.int64)
+        out[used] = inverse
+        m = int(ids.size)
+        if m == 0:
+            raise ValueError("Deflation: no unknown is in an aggregate")
+        if m > self.max_coarse:
+            raise ValueError(
+                f"Deflation: {m} aggregates but max_coarse={self.max_coarse} (E is factored "
+                f"dense, {8 * m * m / 2**30:.1f} GiB); use a larger block or raise max_coarse"
+            )
+        return out, m
+
+    def setup(self, A: LinearOperator, problem: Poisson | None = None) -> _Deflator:
+        """Build ``Z`` and the Cholesky factor of ``E = Z^T A Z`` for the operator ``A``."""
+        import scipy.sparse as sp
+
+        labels, m = self.aggregates(A, problem)
+        used = np.flatnonzero(labels >= 0)
+        Z = sp.csr_array((np.ones(used.size), (used, labels[used])), shape=(A.n, m))
+        E = (Z.T @ (A.to_scipy() @ Z)).toarray()
+        E = 0.5 * (E + E.T)
+        # a singular A (all-Neumann walls) makes E singular with the same constant null vector;
+        # the right-hand sides E sees (Z^T r, Z^T A p) are orthogonal to it, so a tiny shift
+        # only adds a multiple of the null vector, which is in A's null space as well
+        scale = float(np.abs(np.diag(E)).max()) if m else 1.0
+        Et = torch.from_numpy(E + 1e-12 * scale * np.eye(m)).to(A.device)
+        L, info = torch.linalg.cholesky_ex(Et)
+        if int(info) != 0:
+            raise ValueError(
+                "Deflation: the coarse matrix Z^T A Z is not positive semi-definite, so A is "
+                "not symmetric positive (semi-)definite"
+            )
+        index = torch.from_numpy(labels).to(A.device)
+        return _Deflator(A, index, m, L)
+
+
+class _Deflator:
+    """The set-up coarse space of one solve."""
+
+    def __init__(self, A: LinearOperator, index: torch.Tensor, m: int, L: torch.Tensor) -> None:
+        self.A = A
+        self.m = m
+        self.L = L
+        self.all = bool((index >= 0).all())
+        self.used = None if self.all else torch.nonzero(index >= 0)[:, 0]
+        self.index = index if self.all else index[self.used]
+
+    def _coarse(self, v: torch.Tensor) -> torch.Tensor:
+        """``E^-1 Z^T v`` (float64)."""
+        v = v.to(torch.float64)
+        g = torch.zeros(self.m, dtype=torch.float64, device=v.device)
+        g.index_add_(0, self.index, v if self.all else v[self.used])
+        return torch.cholesky_solve(g[:, None], self.L)[:, 0]
+
+    def _prolong(self, y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """``Z y`` as a vector like ``like``."""
+        if self.all:
+            return y[self.index].to(like.dtype)
+        out = torch.zeros_like(like)
+        out[self.used] = y[self.index].to(like.dtype)
+        return out
+
+    def start(self, x: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x + Z E^-1 Z^T r`` and its residual (orthogonal to every aggregate)."""
+        c = self._prolong(self._coarse(r), x)
+        return x + c, r - self.A(c)
+
+    def project(self, d: torch.Tensor, Ad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``d - Z E^-1 Z^T A d`` and A times it (A-orthogonal to every aggregate)."""
+        c = self._prolong(self._coarse(Ad), d)
+        return d - c, Ad - self.A(c)
