@@ -18,9 +18,14 @@ network never saw (a sphere and a slab with a window). The right-hand side is Ga
   A-orthogonalised against the last ``K`` directions (``K`` more dot products and vectors per
   iteration, no more network calls).
 
-With ``--device cuda`` two more rows run on the GPU, on the matrix-free stencil (a
-convolution) with the right-hand side on the GPU: ``cg-gpu`` (``CG()``), ``dcdm-gpu`` and
-``dcdm-gpu-kK`` (not run yet: no GPU was lent when ``--dcdm-k`` was added); the CPU
+With ``--deflate B`` (a sciml extension, not the paper's method): rows with a piecewise-constant
+coarse space of B^3-cell aggregates removed from every direction (:class:`sciml.linalg.Deflation`,
+setup included in the time): ``dcg-dB`` (deflated CG, ``FlexibleCG(deflation=...)``: what the
+coarse space does without a network), ``dcdm-dB`` (k = 2) and ``dcdm-kK-dB``.
+
+With ``--device cuda`` more rows run on the GPU, on the matrix-free stencil (a convolution)
+with the right-hand side on the GPU: ``cg-gpu`` (``CG()``), ``dcdm-gpu``, ``dcdm-gpu-kK`` and
+``dcdm-gpu-kK-dB`` (the last two not run yet: no GPU was lent since they were added); the CPU
 rows stay on the CPU, so AMG on the CPU can be compared with DCDM on the GPU. A GPU warm-up
 solve (8^3) runs first so that start-up costs are not timed.
 
@@ -45,6 +50,8 @@ from sciml.linalg import (
     CG,
     PCG,
     DeepConjugateDirection,
+    Deflation,
+    FlexibleCG,
     SymmetricGaussSeidel,
     Wall,
     poisson,
@@ -109,6 +116,13 @@ def main() -> None:
         default=[16],
         help="extra DCDM rows 'dcdm-kK' with K kept directions (the 'dcdm' row keeps 2)",
     )
+    ap.add_argument(
+        "--deflate",
+        type=int,
+        nargs="*",
+        default=[],
+        help="aggregate sizes B: add deflated rows dcg-dB, dcdm-dB, dcdm-kK-dB (sciml extension)",
+    )
     ap.add_argument("--device", default="cpu", help="cuda: add the cg-gpu and dcdm-gpu rows")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
@@ -140,6 +154,14 @@ def main() -> None:
             }
             for k in args.dcdm_k:
                 methods[f"dcdm-k{k}"] = DeepConjugateDirection(model, k=k, problem=P)
+            for B in args.deflate:
+                D = Deflation(B)
+                methods[f"dcg-d{B}"] = FlexibleCG(deflation=D)
+                methods[f"dcdm-d{B}"] = DeepConjugateDirection(model, k=2, problem=P, deflation=D)
+                for k in args.dcdm_k:
+                    methods[f"dcdm-k{k}-d{B}"] = DeepConjugateDirection(
+                        model, k=k, problem=P, deflation=D
+                    )
             row = {"n": n, "geometry": geometry, "unknowns": P.n, "methods": {}}
             if "scipy-cg" not in args.skip:
                 row["methods"]["scipy-cg"] = scipy_cg(A, b, args.rtol, args.maxiter)
@@ -147,19 +169,32 @@ def main() -> None:
                 if name in args.skip:
                     continue
                 t0 = time.perf_counter()
-                x, res = solve(A, b, method=method, rtol=args.rtol, maxiter=args.maxiter)
+                x, res = solve(A, b, method=method, rtol=args.rtol, maxiter=args.maxiter, problem=P)
                 elapsed = time.perf_counter() - t0
                 row["methods"][name] = _record(res, elapsed)
             if gpu_model is not None:
                 op = P.stencil(device=args.device)
                 bg = torch.from_numpy(b).to(args.device)
-                gpu_methods = [
-                    ("cg-gpu", CG()),
-                    ("dcdm-gpu", DeepConjugateDirection(gpu_model, k=2, problem=P)),
-                ] + [
-                    (f"dcdm-gpu-k{k}", DeepConjugateDirection(gpu_model, k=k, problem=P))
-                    for k in args.dcdm_k
-                ]
+                gpu_methods = (
+                    [
+                        ("cg-gpu", CG()),
+                        ("dcdm-gpu", DeepConjugateDirection(gpu_model, k=2, problem=P)),
+                    ]
+                    + [
+                        (f"dcdm-gpu-k{k}", DeepConjugateDirection(gpu_model, k=k, problem=P))
+                        for k in args.dcdm_k
+                    ]
+                    + [
+                        (
+                            f"dcdm-gpu-k{k}-d{B}",
+                            DeepConjugateDirection(
+                                gpu_model, k=k, problem=P, deflation=Deflation(B)
+                            ),
+                        )
+                        for k in args.dcdm_k
+                        for B in args.deflate
+                    ]
+                )
                 for name, method in gpu_methods:
                     if name in args.skip:
                         continue
@@ -175,14 +210,20 @@ def main() -> None:
                 if "cg" in row["methods"]:
                     r["time_vs_cg"] = r["time_s"] / row["methods"]["cg"]["time_s"]
                 print(
-                    f"{n:4d}^3 {geometry:8s} {name:9s} {r['status']:10s} it {r['iterations']:5d} "
+                    f"{n:4d}^3 {geometry:8s} {name:13s} {r['status']:10s} it {r['iterations']:5d} "
                     f"time {r['time_s']:8.2f} s  true res {r['true_residual']:.1e}",
                     flush=True,
                 )
             rows.append(row)
 
     summary = {}
-    dcdm_rows = [m for m in ("dcdm", *(f"dcdm-k{k}" for k in args.dcdm_k)) if m not in args.skip]
+    plain = ("dcdm", *(f"dcdm-k{k}" for k in args.dcdm_k))
+    deflated = [
+        f"{m}-d{B}" if m.startswith("dcdm") else m
+        for B in args.deflate
+        for m in (f"dcg-d{B}", *plain)
+    ]
+    dcdm_rows = [m for m in (*plain, *deflated) if m not in args.skip]
     for method in dcdm_rows if "cg" not in args.skip else ():
         for geometry in args.geometries:
             done = [r for r in rows if r["geometry"] == geometry]
@@ -201,7 +242,8 @@ def main() -> None:
         + " --geometries "
         + " ".join(args.geometries)
         + " --dcdm-k "
-        + " ".join(map(str, args.dcdm_k)),
+        + " ".join(map(str, args.dcdm_k))
+        + ("" if not args.deflate else " --deflate " + " ".join(map(str, args.deflate))),
         "rtol": args.rtol,
         "model": args.model,
         "model_config": model.config_dict(),
