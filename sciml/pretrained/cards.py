@@ -3,7 +3,8 @@
 A card states what a user needs to trust and reproduce a surrogate::
 
     schema: 1                      name: dir name (lower-case, dash separated)
-    family: registered Operator family          summary / pde / paper: text
+    family: registered Operator family of the model (for a checkpoint saved with normalisation,
+            the family inside the Normalized wrapper)   summary / pde / paper: text
     parameters: parameter count of the shipped model
     data:       {generator: name in sciml.data.generators.GENERATORS or null,
                  options: exact generator kwargs incl. resolution (not n / seed / out),
