@@ -112,6 +112,30 @@ def test_deflated_dcdm_with_the_shipped_network_beats_plain_dcdm_on_an_unseen_ob
     np.testing.assert_allclose(x_d, x_p, atol=1e-4 * np.abs(x_p).max())
 
 
+@pytest.mark.parametrize(
+    "shape, block, walls",
+    [
+        ((10, 11, 7), 3, ((Wall.DIRICHLET, Wall.NEUMANN), Wall.NEUMANN, Wall.DIRICHLET)),
+        ((13, 9), 4, Wall.NEUMANN),
+        ((6, 6, 6), 1, Wall.DIRICHLET),
+    ],
+)
+def test_probed_coarse_matrix_equals_the_assembled_galerkin_product(shape, block, walls):
+    from sciml.linalg._operator import as_operator
+    from sciml.linalg.deflation import _galerkin_scipy, probe_coarse_matrix
+
+    grids = np.meshgrid(*(np.arange(s) for s in shape), indexing="ij")
+    solid = sum((g - s / 2) ** 2 for g, s in zip(grids, shape)) < 4  # a small ball / disc
+    P = poisson(shape, walls=walls, solid=solid)
+    op = as_operator(P.stencil())
+    labels, coords = Deflation(block)._aggregates(op, None)
+    m = int(labels.max()) + 1
+    probed = probe_coarse_matrix(op, labels, coords).numpy()
+    assembled = _galerkin_scipy(op, labels, m)
+    assert np.count_nonzero(assembled) > m  # off-diagonal couplings exist
+    np.testing.assert_allclose(probed, assembled, rtol=0, atol=1e-12 * np.abs(assembled).max())
+
+
 def test_deflation_refuses_bad_input_with_the_numbers():
     P = poisson((8, 8), walls=Wall.NEUMANN)
     b = np.random.default_rng(5).standard_normal(P.n)

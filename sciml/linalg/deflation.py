@@ -59,6 +59,14 @@ class Deflation:
     ) -> tuple[np.ndarray, int]:
         """The aggregate index of each unknown (-1: none) and the number of aggregates;
         ``problem`` is the grid of the unknowns (default: the one ``A`` carries)."""
+        labels, _ = self._aggregates(A, problem)
+        return labels, int(labels.max()) + 1
+
+    def _aggregates(
+        self, A: LinearOperator, problem: Poisson | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Compressed labels ``(n,)`` and, for blocks, each unknown's block coordinates."""
+        coords = None
         if self.labels is not None:
             labels = np.asarray(self.labels)
             if labels.shape != (A.n,) or not np.issubdtype(labels.dtype, np.integer):
@@ -77,13 +85,9 @@ class Deflation:
                 raise ValueError(
                     f"Deflation: the grid has {problem.n} unknowns but A is {A.n} x {A.n}"
                 )
-            shape = problem.shape
-            index = np.indices(shape, sparse=True)
-            coarse = [-(-s // self.block) for s in shape]
-            cell = np.zeros(shape, dtype=np.int64)
-            for ax, idx in enumerate(index):
-                cell = cell * coarse[ax] + idx // self.block
-            labels = cell[problem.fluid]
+            cells = np.stack(np.nonzero(problem.fluid), axis=1)  # (n, d), C order = unknowns
+            coords = cells // self.block
+            labels = np.ravel_multi_index(coords.T, _coarse_shape(problem.shape, self.block))
         used = labels >= 0
         ids, inverse = np.unique(labels[used], return_inverse=True)
         out = np.full(A.n, -1, dtype=np.int64)
@@ -96,23 +100,28 @@ class Deflation:
                 f"Deflation: {m} aggregates but max_coarse={self.max_coarse} (E is factored "
                 f"dense, {8 * m * m / 2**30:.1f} GiB); use a larger block or raise max_coarse"
             )
-        return out, m
+        return out, coords
 
     def setup(self, A: LinearOperator, problem: Poisson | None = None) -> _Deflator:
-        """Build ``Z`` and the Cholesky factor of ``E = Z^T A Z`` for the operator ``A``."""
-        import scipy.sparse as sp
+        """Build ``Z`` and the Cholesky factor of ``E = Z^T A Z`` for the operator ``A``.
 
-        labels, m = self.aggregates(A, problem)
-        used = np.flatnonzero(labels >= 0)
-        Z = sp.csr_array((np.ones(used.size), (used, labels[used])), shape=(A.n, m))
-        E = (Z.T @ (A.to_scipy() @ Z)).toarray()
+        ``E`` comes from the assembled matrix when ``A`` has one (SciPy or torch sparse), and
+        from ``3^d`` matvecs on ``A``'s device for a matrix-free stencil with block aggregates
+        (:func:`probe_coarse_matrix`), so a GPU solve assembles nothing on the CPU.
+        """
+        labels, coords = self._aggregates(A, problem)
+        m = int(labels.max()) + 1
+        if coords is not None and A.scipy is None and A.tensor is None:
+            E = probe_coarse_matrix(A, labels, coords)
+        else:
+            E = torch.from_numpy(_galerkin_scipy(A, labels, m)).to(A.device)
         E = 0.5 * (E + E.T)
         # a singular A (all-Neumann walls) makes E singular with the same constant null vector;
         # the right-hand sides E sees (Z^T r, Z^T A p) are orthogonal to it, so a tiny shift
         # only adds a multiple of the null vector, which is in A's null space as well
-        scale = float(np.abs(np.diag(E)).max()) if m else 1.0
-        Et = torch.from_numpy(E + 1e-12 * scale * np.eye(m)).to(A.device)
-        L, info = torch.linalg.cholesky_ex(Et)
+        scale = float(E.diagonal().abs().max())
+        E.diagonal().add_(1e-12 * scale)
+        L, info = torch.linalg.cholesky_ex(E)
         if int(info) != 0:
             raise ValueError(
                 "Deflation: the coarse matrix Z^T A Z is not positive semi-definite, so A is "
@@ -120,6 +129,65 @@ class Deflation:
             )
         index = torch.from_numpy(labels).to(A.device)
         return _Deflator(A, index, m, L)
+
+
+def _coarse_shape(shape: tuple[int, ...], block: int) -> tuple[int, ...]:
+    return tuple(-(-s // block) for s in shape)
+
+
+def _galerkin_scipy(A: LinearOperator, labels: np.ndarray, m: int) -> np.ndarray:
+    """``Z^T A Z`` (dense float64) from the assembled matrix."""
+    import scipy.sparse as sp
+
+    used = np.flatnonzero(labels >= 0)
+    Z = sp.csr_array((np.ones(used.size), (used, labels[used])), shape=(A.n, m))
+    return np.asarray((Z.T @ (A.to_scipy() @ Z)).toarray(), dtype=np.float64)
+
+
+def probe_coarse_matrix(A: LinearOperator, labels: np.ndarray, coords: np.ndarray) -> torch.Tensor:
+    """``E = Z^T A Z`` for block aggregates from ``3^d`` matvecs (on ``A``'s device).
+
+    Colour the blocks by their coordinates modulo 3. ``A`` applied to the indicator of all
+    blocks of one colour, summed over each block ``i``, is ``sum_j E[i, j]`` over the blocks
+    ``j`` of that colour; when A couples cells at most one block apart (any 5-, 7-, 9- or
+    27-point stencil), only blocks within one block of ``i`` in every
+    direction are coupled to it, and exactly one of those has each colour, so every entry is
+    read off once.
+
+    Args:
+        labels: ``(n,)`` block index (0 .. m-1) of every unknown.
+        coords: ``(n, d)`` block coordinates of every unknown.
+    """
+    d = coords.shape[1]
+    m = int(labels.max()) + 1
+    dev = A.device
+    block_coords = np.zeros((m, d), dtype=np.int64)
+    block_coords[labels] = coords
+    extent = block_coords.max(axis=0) + 2  # room for the +1 neighbours
+    colours = np.ravel_multi_index((coords % 3).T, (3,) * d)
+    lab = torch.from_numpy(labels).to(dev)
+    col = torch.from_numpy(colours).to(dev)
+    sums = torch.zeros(3**d, m, dtype=torch.float64, device=dev)
+    for c in range(3**d):
+        v = (col == c).to(A.dtype)
+        if bool(v.any()):
+            sums[c].index_add_(0, lab, A(v).to(torch.float64))
+    where = -np.ones(int(np.prod(extent)), dtype=np.int64)
+    where[np.ravel_multi_index(block_coords.T, extent)] = np.arange(m)
+    rows, cols, cs = [], [], []
+    for offset in np.ndindex(*(3,) * d):
+        nb = block_coords + (np.asarray(offset) - 1)
+        ok = (nb >= 0).all(axis=1)
+        j = np.full(m, -1, dtype=np.int64)
+        j[ok] = where[np.ravel_multi_index(nb[ok].T, extent)]
+        ok &= j >= 0
+        rows.append(np.flatnonzero(ok))
+        cols.append(j[ok])
+        cs.append(np.ravel_multi_index((nb[ok] % 3).T, (3,) * d))
+    r, c, k = (torch.from_numpy(np.concatenate(a)).to(dev) for a in (rows, cols, cs))
+    E = torch.zeros(m, m, dtype=torch.float64, device=dev)
+    E[r, c] = sums[k, r]
+    return E
 
 
 class _Deflator:
