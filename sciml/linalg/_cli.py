@@ -57,19 +57,10 @@ def _shape(text: str) -> tuple[int, ...]:
 def run(args: argparse.Namespace) -> int:
     import scipy.sparse as sp
 
+    from .. import linalg as la
     from ..operator import load
-    from . import (
-        AMG,
-        CG,
-        PCG,
-        DeepConjugateDirection,
-        Deflation,
-        FlexibleCG,
-        Jacobi,
-        SymmetricGaussSeidel,
-        poisson,
-    )
-    from .solve import solve
+
+    poisson, solve = la.poisson, la.solve
 
     problem = None
     if args.poisson:
@@ -88,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
             )
         if problem is None:
             raise ValueError("--deflate needs the grid: give --poisson or --grid")
-        deflation = Deflation(args.deflate)
+        deflation = la.Deflation(args.deflate)
     methods = {
-        "cg": CG if deflation is None else lambda: FlexibleCG(deflation=deflation),
-        "jacobi": lambda: PCG(Jacobi()),
-        "sgs": lambda: PCG(SymmetricGaussSeidel()),
-        "amg": lambda: PCG(AMG()),
-        "dcdm": lambda: DeepConjugateDirection(
+        "cg": la.CG if deflation is None else lambda: la.FlexibleCG(deflation=deflation),
+        "jacobi": lambda: la.PCG(la.Jacobi()),
+        "sgs": lambda: la.PCG(la.SymmetricGaussSeidel()),
+        "amg": lambda: la.PCG(la.AMG()),
+        "dcdm": lambda: la.DeepConjugateDirection(
             load(args.model).float(), k=args.k, problem=problem, deflation=deflation
         ),
     }
