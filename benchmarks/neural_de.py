@@ -21,7 +21,7 @@ to read, and the training-time target is judged on CPU time.
 
 Sweep-only options (defaults reproduce the table): ``--local-sampling accepted`` (t* from the
 solver's accepted steps), ``--latent-lr cosine`` / ``--latent-lr0`` (learning-rate schedule),
-``--latent-size LATENT WIDTH`` (latent ODE size).
+``--latent-size LATENT WIDTH`` (latent ODE size), ``--latent-kl`` (KL weight, 1e-3).
 
 Penalty: loss = task + w(i) * (tolerance-scaled error estimate x step size) as in Pal et al.
 Global: w annealed exponentially start -> start/10. Local: per task (``LOCAL_SCHEDULE``) either
@@ -164,6 +164,7 @@ LATENT_DECODER = "mlp"  # "linear" (Rubanova et al.'s default) or "mlp"; set by 
 LATENT_LR = "constant"  # "constant" or "cosine" (-> 1e-4, per iteration); --latent-lr
 LATENT_LR0 = 1e-2  # Adam's (initial) learning rate; --latent-lr0
 LATENT_SIZE = (6, 32)  # latent dimension, hidden width of the vector field; --latent-size
+LATENT_KL = 1e-3  # weight of the KL term of the latent ODE's loss; --latent-kl
 
 
 def run_latent(reg, seed, epochs, data, tol):
@@ -190,7 +191,7 @@ def run_latent(reg, seed, epochs, data, tol):
             for idx in torch.randperm(len(xtr)).split(BATCH["latent"]):
                 opt.zero_grad()
                 xh, kl = model(t[keep], xtr[idx][:, keep], t)
-                loss = (xh - xtr[idx]).pow(2).mean() + 1e-3 * kl
+                loss = (xh - xtr[idx]).pow(2).mean() + LATENT_KL * kl
                 (loss + model.regularisation).backward()
                 opt.step()
                 if sched is not None:
@@ -343,6 +344,7 @@ def main() -> None:
     ap.add_argument("--latent-lr", choices=("constant", "cosine"), default=LATENT_LR)
     ap.add_argument("--latent-lr0", type=float, default=LATENT_LR0)
     ap.add_argument("--latent-size", type=int, nargs=2, default=LATENT_SIZE)
+    ap.add_argument("--latent-kl", type=float, default=LATENT_KL)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "neural_de.json"))
     args = ap.parse_args()
@@ -351,6 +353,7 @@ def main() -> None:
     globals()["LATENT_LR"] = args.latent_lr
     globals()["LATENT_LR0"] = args.latent_lr0
     globals()["LATENT_SIZE"] = tuple(args.latent_size)
+    globals()["LATENT_KL"] = args.latent_kl
     seeds = [int(s) for s in args.seeds.split(",")]
     default_epochs = {"digits": 15, "latent": 30, "sde": 60}
     g = torch.Generator().manual_seed(2024)
