@@ -13,8 +13,8 @@ direction A-orthogonal to ``range(Z)``:
 With a fixed aggregate size the effective condition number depends on the cells per aggregate,
 not on the grid size, so the iteration count of deflated CG stops growing with the grid; a
 learned direction (DCDM) then only has to handle the error inside an aggregate, which a network
-with a fixed receptive field can. Cost per iteration: one more matvec, one aggregate sum and one
-dense triangular solve with the ``m x m`` Cholesky factor of ``E`` (built once per solve).
+with a fixed receptive field can. Cost per iteration: one more matvec, one aggregate sum and two
+dense triangular solves with the ``m x m`` Cholesky factor of ``E`` (built once per solve).
 """
 
 from __future__ import annotations
