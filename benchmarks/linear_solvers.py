@@ -218,11 +218,7 @@ def main() -> None:
 
     summary = {}
     plain = ("dcdm", *(f"dcdm-k{k}" for k in args.dcdm_k))
-    deflated = [
-        f"{m}-d{B}" if m.startswith("dcdm") else m
-        for B in args.deflate
-        for m in (f"dcg-d{B}", *plain)
-    ]
+    deflated = [name for B in args.deflate for name in (f"dcg-d{B}", *(f"{m}-d{B}" for m in plain))]
     dcdm_rows = [m for m in (*plain, *deflated) if m not in args.skip]
     for method in dcdm_rows if "cg" not in args.skip else ():
         for geometry in args.geometries:

@@ -4,10 +4,10 @@
     .venv/bin/python examples/dcdm_poisson.py --out runs/dcdm  # train: the shipped dcdm-poisson3d recipe
 
 Training (16^3, 400 steps, batch 8) took 26 min on 2 heavily shared CPU cores and reached loss 0.042;
-DCDM then needed 45 iterations against CG's 232 on the 32^3 obstacle problem, 23 with
-sciml's deflation extension (``--pretrained``, measured on 2 quiet cores: 0.93 s and 0.48 s, CG 0.22 s). Shorter runs (60 or
-200 steps, loss 0.5 / 0.14) gave networks with which DCDM stalled (status STAGNATED): train to a
-loss well below 0.1.
+DCDM then needed 45 iterations against CG's 232 on the 32^3 obstacle problem, and 23 with sciml's
+deflation extension (``--pretrained`` on 2 quiet cores: 0.93 s and 0.48 s, CG 0.22 s). Shorter runs
+(60 or 200 steps, loss 0.5 / 0.14) gave networks with which DCDM stalled (status STAGNATED): train
+to a loss well below 0.1.
 
 1. Lanczos (full reorthogonalisation) on the all-Neumann 7-point Poisson matrix of an empty
    n^3 box gives Ritz vectors; right-hand sides are random combinations weighted towards the

@@ -128,7 +128,7 @@ def test_probed_coarse_matrix_equals_the_assembled_galerkin_product(shape, block
     solid = sum((g - s / 2) ** 2 for g, s in zip(grids, shape)) < 4  # a small ball / disc
     P = poisson(shape, walls=walls, solid=solid)
     op = as_operator(P.stencil())
-    labels, coords = Deflation(block)._aggregates(op, None)
+    labels, coords = Deflation(block).aggregates(op)
     m = int(labels.max()) + 1
     probed = probe_coarse_matrix(op, labels, coords).numpy()
     assembled = _galerkin_scipy(op, labels, m)

@@ -56,16 +56,10 @@ class Deflation:
 
     def aggregates(
         self, A: LinearOperator, problem: Poisson | None = None
-    ) -> tuple[np.ndarray, int]:
-        """The aggregate index of each unknown (-1: none) and the number of aggregates;
-        ``problem`` is the grid of the unknowns (default: the one ``A`` carries)."""
-        labels, _ = self._aggregates(A, problem)
-        return labels, int(labels.max()) + 1
-
-    def _aggregates(
-        self, A: LinearOperator, problem: Poisson | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Compressed labels ``(n,)`` and, for blocks, each unknown's block coordinates."""
+        """The aggregate of each unknown, ``(n,)`` in ``0 .. m-1`` (-1: none), and for blocks
+        each unknown's block coordinates ``(n, d)`` (None for labels); ``problem`` is the grid
+        of the unknowns (default: the one ``A`` carries)."""
         coords = None
         if self.labels is not None:
             labels = np.asarray(self.labels)
@@ -109,7 +103,7 @@ class Deflation:
         from ``3^d`` matvecs on ``A``'s device for a matrix-free stencil with block aggregates
         (:func:`probe_coarse_matrix`), so a GPU solve assembles nothing on the CPU.
         """
-        labels, coords = self._aggregates(A, problem)
+        labels, coords = self.aggregates(A, problem)
         m = int(labels.max()) + 1
         if coords is not None and A.scipy is None and A.tensor is None:
             E = probe_coarse_matrix(A, labels, coords)
