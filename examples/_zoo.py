@@ -207,3 +207,34 @@ def report(directory: Path, card: Mapping[str, Any]) -> None:
         f"trained in {card['training']['time_s']:.0f} s -> {directory}",
         flush=True,
     )
+
+
+def save_and_recheck(
+    model, card: dict[str, Any], directory: Path, *, train_seed: int, install_it: bool
+) -> dict[str, float]:
+    """Save ``model`` with ``card`` (its ``metrics`` measured on seed ``train_seed + 1``) into
+    ``directory``, then reload the checkpoint and measure it again with the card's evaluator on
+    a fresh seed, ``train_seed + 1000``: what ``sciml evaluate NAME`` does. Prints both numbers
+    of the card's metric and returns the fresh metrics; ``install_it`` copies the directory into
+    the package's weights."""
+    import sciml
+    from sciml.pretrained.evaluate import EVALUATORS
+
+    model.save_pretrained(directory, metadata={"card": card["name"], "train_seed": train_seed})
+    write_card(directory, card)
+    evaluation = card["evaluation"]
+    fresh_seed = train_seed + 1000
+    fresh = EVALUATORS[evaluation["evaluator"]](
+        sciml.load(directory), card, n=evaluation["n"], seed=fresh_seed, device="cpu"
+    )
+    name = evaluation["metric"]
+    held, new = card["metrics"][name], fresh[name]
+    print(
+        f"{card['name']}: {name} {held:.4f} held out (seed {train_seed + 1}, n={evaluation['n']}), "
+        f"{new:.4f} fresh (seed {fresh_seed}; rel diff {abs(new - held) / held:.1%}); "
+        f"wrote {directory}",
+        flush=True,
+    )
+    if install_it:
+        print("installed ->", install(directory))
+    return fresh
