@@ -214,6 +214,9 @@ class DeepConjugateDirection(Method):
     # the iteration is FlexibleCG's; only the direction differs
     _iterate = FlexibleCG._iterate
 
+    def _grid(self) -> Poisson | None:
+        return self.problem
+
     def _directions(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
         problem = self.problem if self.problem is not None else A.problem
         if problem is None:

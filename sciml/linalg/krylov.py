@@ -29,6 +29,7 @@ import torch
 
 from ._operator import LinearOperator
 from .deflation import Deflation
+from .poisson import Poisson
 
 __all__ = [
     "Status",
@@ -349,13 +350,17 @@ class FlexibleCG(Method):
     def _directions(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
         return self.preconditioner.setup(A) if self.preconditioner is not None else (lambda r: r)
 
+    def _grid(self) -> Poisson | None:
+        """The grid of the unknowns the method was given, if any (for block aggregates)."""
+        return None
+
     def _iterate(self, p: _Problem) -> tuple[torch.Tensor, Status, list[torch.Tensor]]:
         A, dt, mon = p.A, self.dot_dtype, p.monitor
         t0 = time.perf_counter()
         M = self._directions(A)
         D = None
         if self.deflation is not None:
-            D = self.deflation.setup(A, getattr(self, "problem", None))
+            D = self.deflation.setup(A, self._grid())
         mon.setup_s = time.perf_counter() - t0
         x = p.x0.clone()
         r = p.b - A(x) if bool(x.any()) else p.b.clone()
