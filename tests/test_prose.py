@@ -245,3 +245,37 @@ def test_trainer_validation_uses_the_symbol_input(four_samples, tmp_path):
     assert not torch.allclose(with_symbols, without)  # the symbols matter
     expected = LpLoss()(with_symbols, batch["target"]).item()
     assert trainer.evaluate(data)["rel_l2"] == pytest.approx(expected, rel=1e-5)
+
+
+class _KnowsTheEquations(torch.nn.Module):
+    """A stand-in PROSE: its data decoder predicts zeros, its symbol decoder returns the true
+    equations for the first two samples and an invalid sequence for the others."""
+
+    def __init__(self, equations, vocab) -> None:
+        super().__init__()
+        self.equations, self.vocab = equations, vocab
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, u, *, x, symbols):
+        return torch.zeros(u.shape[0], x.shape[1], u.shape[-1] - 1)  # x: (batch, T_out, 1)
+
+    def generate(self, u, symbols, beam_size=1):
+        return [self.equations[k] if k < 2 else ["+"] for k in range(u.shape[0])]
+
+
+def test_refined_forecast_fits_the_decoded_equations_and_falls_back_to_the_data_decoder(
+    four_samples,
+):
+    vocab = _tiny().vocab
+    model = _KnowsTheEquations(four_samples["equations"], vocab)
+    data = PROSEData(four_samples, vocab, max_symbol_len=40)
+    m = evaluate_prose(model, data, n_points=16, integrate_equations=False, refine=True)
+    assert m["traj_rel_l2"] == pytest.approx(1.0) and m["valid"] == 0.5
+    assert m["refined_fallback"] == 0.5  # the two invalid ones keep the zero prediction (1.0)
+    names = four_samples["systems"]
+    per = {names[s]: m["per_system"][names[s]] for s in four_samples["system"]}
+    fitted = [per[names[s]]["refined_traj_rel_l2"] for s in four_samples["system"][:2]]
+    kept = [per[names[s]]["refined_traj_rel_l2"] for s in four_samples["system"][2:]]
+    # the true equations fitted to 16 noisy points forecast the output window closely
+    assert max(fitted) < 0.05 and kept == [pytest.approx(1.0)] * 2
+    assert m["refined_traj_rel_l2"] == pytest.approx((sum(fitted) + 2.0) / 4)

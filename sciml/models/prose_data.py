@@ -13,6 +13,13 @@ measures
    succeeds, median and mean; ``integrated_fail`` counts the rest of the valid ones).
 
 ``per_system`` breaks the trajectory error and the valid fraction down by ODE system.
+
+With ``refine=True`` (a sciml extension, not in the paper) a fifth number,
+``refined_traj_rel_l2``, scores a second prediction of the same output window: the decoded
+equations' constants and the initial state are fitted to the observed input window by least
+squares (:func:`sciml.symbolic.fit_system`), and the fitted system is integrated forward; where
+the decoded system is invalid or the fit cannot be integrated, the data decoder's prediction
+stands (``refined_fallback`` is that fraction). Mean over all samples, like ``traj_rel_l2``.
 """
 
 from __future__ import annotations
@@ -106,6 +113,7 @@ def evaluate_prose(
     beam_size: int = 1,
     n_points: int = 256,
     integrate_equations: bool = True,
+    refine: bool = False,
     seed: int = 0,
 ) -> dict[str, float]:
     """The four PROSE metrics of ``model`` on ``data`` (see the module docstring).
@@ -113,7 +121,9 @@ def evaluate_prose(
     Returns ``traj_rel_l2``, ``valid``, ``field_rel_l2`` (mean over valid), ``integrated_rel_l2``
     (median over integrable valid ones), ``integrated_rel_l2_mean``, ``integrated_fail`` (fraction
     of valid ones that could not be integrated), ``n``, and ``per_system``: ``{name: {"n",
-    "traj_rel_l2", "valid"}}`` over the samples of each system.
+    "traj_rel_l2", "valid"}}`` over the samples of each system. ``refine=True`` adds
+    ``refined_traj_rel_l2`` and ``refined_fallback`` (module docstring; about 0.3 s per sample
+    on one CPU core) and ``refined_traj_rel_l2`` per system.
     """
     from ..data.generators.prose_ode import integrate
 
@@ -121,6 +131,7 @@ def evaluate_prose(
     device = next(model.parameters()).device
     rng = np.random.default_rng(seed)
     traj, valid, field, integ, fails = [], [], [], [], 0
+    refined, fallback = [], 0
     raw = data.data
     t = raw["t"]
     n_in = raw["n_input"]
@@ -136,6 +147,10 @@ def evaluate_prose(
             traj.append(_rel(pred[j, :, :d], true_u[n_in:]))
             got = decode(toks, dim=d)
             valid.append(got.valid)
+            if refine:
+                forecast = _refined_forecast(got, items[j]["input"][:, 1 : 1 + d].numpy(), t, n_in)
+                fallback += forecast is None
+                refined.append(traj[-1] if forecast is None else _rel(forecast, true_u[n_in:]))
             if not got.valid:
                 continue
             truth = decode(raw["equations"][k], dim=d)
@@ -166,6 +181,15 @@ def evaluate_prose(
             "traj_rel_l2": float(np.mean(np.asarray(traj)[sel])),
             "valid": float(np.mean(np.asarray(valid)[sel])),
         }
+        if refine:
+            per_system[name]["refined_traj_rel_l2"] = float(np.mean(np.asarray(refined)[sel]))
+    extra = {}
+    if refine:
+        extra = {
+            "refined_traj_rel_l2": float(np.mean(refined)),
+            "refined_traj_rel_l2_median": float(np.median(refined)),
+            "refined_fallback": fallback / len(refined),
+        }
     return {
         "n": len(traj),
         "traj_rel_l2": float(np.mean(traj)),
@@ -175,5 +199,20 @@ def evaluate_prose(
         "integrated_rel_l2": float(np.median(integ)) if integ else float("nan"),
         "integrated_rel_l2_mean": float(np.mean(integ)) if integ else float("nan"),
         "integrated_fail": fails / n_valid if n_valid else float("nan"),
+        **extra,
         "per_system": per_system,
     }
+
+
+def _refined_forecast(got, observed: np.ndarray, t: np.ndarray, n_in: int) -> np.ndarray | None:
+    """The output window of the decoded system ``got`` after fitting its constants and initial
+    state to ``observed`` (the model's input window); None when invalid or not integrable."""
+    from ..symbolic import fit_system
+
+    if not got.valid:
+        return None
+    fit = fit_system(list(got.expressions), t[:n_in], observed)
+    if not fit.ok:
+        return None
+    sol = fit.system.solve(fit.constants, fit.u0, t)
+    return None if sol is None else sol[n_in:]

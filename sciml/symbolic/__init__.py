@@ -6,6 +6,8 @@
   for a malformed sequence.
 * :class:`Vocabulary`: tokens <-> integer ids.
 * :class:`TorchVectorField`: a system as a batched, differentiable torch function.
+* :func:`fit_system`: fit a system's constants and initial state to an observed trajectory
+  (least squares of the integrated trajectory; needs scipy).
 """
 
 from importlib import import_module
@@ -24,6 +26,7 @@ from .vocabulary import (
 )
 
 if TYPE_CHECKING:
+    from .fit import FitResult, ParametricSystem, fit_system, free_constants
     from .prefix import Decoded, decode, encode, skeleton, state_symbols
     from .torch_field import TorchVectorField
 
@@ -36,6 +39,10 @@ _LAZY = {
     "skeleton": "prefix",
     "state_symbols": "prefix",
     "TorchVectorField": "torch_field",
+    "FitResult": "fit",
+    "ParametricSystem": "fit",
+    "fit_system": "fit",
+    "free_constants": "fit",
 }
 
 
@@ -54,6 +61,10 @@ __all__ = [
     "skeleton",
     "state_symbols",
     "TorchVectorField",
+    "FitResult",
+    "ParametricSystem",
+    "fit_system",
+    "free_constants",
     "Vocabulary",
     "encode_float",
     "decode_float",

@@ -1,0 +1,179 @@
+"""Fit the constants of a symbolic ODE system to an observed trajectory (system identification).
+
+Given right-hand sides ``f(u)`` as sympy expressions (decoded by PROSE, or written by hand) and
+a noisy trajectory ``u(t_i)``, :func:`fit_system` treats every floating-point constant of the
+expressions (each occurrence on its own, as the skeleton's ``<C>`` placeholders are) and the
+initial state as unknowns, starting from their given values, and minimises the squared misfit
+of the integrated trajectory (:func:`scipy.optimize.least_squares`, trust region, finite-difference
+Jacobian). Integer coefficients and exponents stay fixed, so the fit keeps the system's
+structure. :meth:`ParametricSystem.solve` then forecasts from the fitted state.
+
+Trajectories come from SciPy's LSODA (stiff-capable); a solve that fails, leaves ``|u| <= 1e4``
+or needs more than ``max_evals`` evaluations of ``f`` returns None (a trial constant can make a
+system stiff or blow up; the search treats that as a bad trial). Needs scipy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from .prefix import state_symbols
+
+__all__ = ["FitResult", "ParametricSystem", "fit_system", "free_constants"]
+
+
+def free_constants(exprs: list[sp.Expr]) -> tuple[list[sp.Expr], list[sp.Symbol], np.ndarray]:
+    """Replace each floating-point constant of ``exprs`` (each occurrence) by its own symbol.
+
+    Returns ``(rewritten expressions, symbols c0, c1, ..., their values)``; substituting the
+    values back gives the original expressions.
+    """
+    symbols: list[sp.Symbol] = []
+    values: list[float] = []
+
+    def walk(e: sp.Expr) -> sp.Expr:
+        if isinstance(e, sp.Float):
+            symbols.append(sp.Symbol(f"c{len(symbols)}"))
+            values.append(float(e))
+            return symbols[-1]
+        if not e.args:
+            return e
+        return e.func(*[walk(a) for a in e.args])
+
+    return [walk(sp.sympify(e)) for e in exprs], symbols, np.asarray(values, dtype=np.float64)
+
+
+class _TooCostly(Exception):
+    pass
+
+
+class ParametricSystem:
+    """``du/dt = f(u; c)`` for the expressions ``exprs`` in the state symbols ``u_0 ... u_{d-1}``
+    (:func:`sciml.symbolic.state_symbols`) and the constants ``coeffs``; ``solve`` integrates it."""
+
+    def __init__(
+        self,
+        exprs: list[sp.Expr],
+        coeffs: list[sp.Symbol],
+        dim: int,
+        *,
+        rtol: float = 1e-8,
+        atol: float = 1e-8,
+        max_evals: int = 50_000,
+    ) -> None:
+        if len(exprs) != dim:
+            raise ValueError(f"expected {dim} right-hand sides, got {len(exprs)}")
+        self.dim, self.rtol, self.atol, self.max_evals = dim, rtol, atol, max_evals
+        self._fn = sp.lambdify([state_symbols(dim), list(coeffs)], list(exprs), modules="numpy")
+
+    def solve(self, c: np.ndarray, u0: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+        """``u(t)`` ``(len(t), dim)`` from ``u(t[0]) = u0`` with constants ``c``, or None."""
+        from scipy.integrate import solve_ivp
+
+        count, ones = [0], np.ones(self.dim)
+
+        def rhs(_t: float, y: np.ndarray) -> np.ndarray:
+            count[0] += 1
+            if count[0] > self.max_evals:
+                raise _TooCostly
+            return np.array(self._fn(y, c), dtype=np.float64) * ones
+
+        with np.errstate(all="ignore"):
+            try:
+                sol = solve_ivp(
+                    rhs, (t[0], t[-1]), np.asarray(u0, np.float64), "LSODA", t,
+                    rtol=self.rtol, atol=self.atol,
+                )  # fmt: skip
+            except (ValueError, ArithmeticError, TypeError, _TooCostly):
+                return None
+        if sol.status != 0 or sol.y.shape[1] != len(t) or not np.all(np.isfinite(sol.y)):
+            return None
+        if np.max(np.abs(sol.y)) > 1e4:
+            return None
+        return sol.y.T
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit_system` found.
+
+    Attributes:
+        ok: the fitted system integrates over the observed times.
+        expressions: the right-hand sides with the fitted constants.
+        u0: the fitted initial state.
+        constants: the fitted constants, in the order of :func:`free_constants`.
+        rms: root-mean-square misfit of the fitted trajectory on the observed times.
+        system: the :class:`ParametricSystem` (``system.solve(constants, u0, t)`` forecasts).
+    """
+
+    ok: bool
+    expressions: tuple[sp.Expr, ...]
+    u0: np.ndarray
+    constants: np.ndarray
+    rms: float
+    system: ParametricSystem
+
+
+def fit_system(
+    exprs: list[sp.Expr],
+    t: np.ndarray,
+    observed: np.ndarray,
+    *,
+    u0: np.ndarray | None = None,
+    fit_constants: bool = True,
+    max_iterations: int = 50,
+    max_evals: int = 50_000,
+    stages: int = 1,
+) -> FitResult:
+    """Fit the constants of ``exprs`` (unless ``fit_constants=False``) and the initial state to
+    ``observed`` ``(len(t), d)`` at the times ``t``, by least squares of the integrated trajectory.
+
+    ``u0`` is the starting guess of the initial state (default: ``observed[0]``); the constants
+    start at their values in ``exprs``. ``max_iterations`` bounds the trust-region iterations
+    (each costs ``1 + #unknowns`` solves), ``max_evals`` the evaluations of ``f`` per solve.
+    Never raises for a system that cannot be integrated: the result has ``ok=False``.
+    """
+    observed = np.asarray(observed, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    if observed.ndim != 2 or observed.shape[0] != len(t) or len(t) < 2:
+        raise ValueError(
+            f"expected observed of shape (len(t), dim) with len(t) >= 2, got {observed.shape} "
+            f"for {len(t)} times"
+        )
+    from scipy.optimize import least_squares
+
+    dim = observed.shape[1]
+    rewritten, coeffs, c0 = free_constants(list(exprs))
+    system = ParametricSystem(rewritten, coeffs, dim, max_evals=max_evals)
+    nc = len(c0) if fit_constants else 0
+    guess = observed[0] if u0 is None else np.asarray(u0, dtype=np.float64)
+    bad = np.full(observed.size, 1e3)
+
+    def split(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (z[:nc] if fit_constants else c0), z[nc:]
+
+    z = np.concatenate([c0[:nc], guess])
+    if system.solve(*split(z), t) is None:  # no usable start: nothing to search from
+        return FitResult(False, tuple(exprs), guess, c0, float("inf"), system)
+
+    def residual(z: np.ndarray, m: int) -> np.ndarray:
+        sol = system.solve(*split(z), t[:m])
+        return bad[: m * dim] if sol is None else (sol - observed[:m]).ravel()
+
+    # (why) over a long window the misfit of a chaotic system has many local minima; fitting
+    # a growing prefix of the window (stages > 1) walks the start into the right basin
+    for stage in range(1, stages + 1):
+        m = max(2, round(len(t) * stage / stages))
+        fit = least_squares(
+            residual, z, method="trf", x_scale="jac", max_nfev=max_iterations, args=(m,)
+        )
+        z = fit.x
+    c, u = split(z)
+    sol = system.solve(c, u, t)
+    ok = sol is not None
+    rms = float(np.sqrt(np.mean((sol - observed) ** 2))) if ok else float("inf")
+    fitted = tuple(e.xreplace(dict(zip(coeffs, map(sp.Float, c)))) for e in rewritten)
+    return FitResult(ok, fitted, u, np.asarray(c), rms, system)

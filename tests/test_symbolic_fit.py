@@ -1,0 +1,65 @@
+"""sciml.symbolic.fit: constants of a symbolic ODE system fitted to an observed trajectory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from sciml.data.generators.prose_ode import SYSTEMS, integrate
+from sciml.symbolic import fit_system, free_constants, state_symbols
+
+pytest.importorskip("scipy.optimize")
+
+
+def _noisy_lorenz(seed: int, noise: float):
+    rng = np.random.default_rng(seed)
+    spec = SYSTEMS["lorenz"]
+    truth = spec.equations(spec.sample_params(rng))  # within 10% of nominal
+    t = np.linspace(0.0, 6.0, 192)
+    u = integrate(truth, rng.uniform(-2, 2, 3), t, rtol=1e-10, atol=1e-10)
+    eps = rng.standard_normal(u.shape)
+    return truth, t, u, u + noise * np.linalg.norm(u) / np.linalg.norm(eps) * eps
+
+
+def test_free_constants_gives_each_occurrence_its_own_symbol_and_keeps_integers():
+    u0, u1, u2 = state_symbols(3)
+    exprs = [sp.Float(2.5) * u0 - sp.Float(2.5) * u1, -u0 * u2 + sp.Float(28.0) * u0 - u1**2]
+    rewritten, symbols, values = free_constants(exprs)
+    assert len(symbols) == 3 and sorted(values.tolist()) == [-2.5, 2.5, 28.0]
+    back = [e.xreplace(dict(zip(symbols, map(sp.Float, values)))) for e in rewritten]
+    assert all(sp.simplify(a - b) == 0 for a, b in zip(back, exprs))
+    assert rewritten[1].has(u1**2) and not rewritten[1].has(sp.Float)  # exponent 2 stays fixed
+
+
+def test_fit_recovers_lorenz_constants_from_nominal_start_and_forecasts_the_chaotic_window():
+    truth, t, u, noisy = _noisy_lorenz(seed=0, noise=0.02)
+    nominal = SYSTEMS["lorenz"].equations(SYSTEMS["lorenz"].nominal)
+    _, _, c_true = free_constants(truth)
+    _, _, c_nominal = free_constants(nominal)
+    assert np.max(np.abs(c_nominal / c_true - 1)) > 0.03  # the start is really off
+    fit = fit_system(nominal, t[:64], noisy[:64])  # the input window [0, 2) only
+    assert fit.ok
+    assert np.max(np.abs(fit.constants / c_true - 1)) < 0.02
+    forecast = fit.system.solve(fit.constants, fit.u0, t)
+    window = np.linalg.norm(forecast[64:] - u[64:]) / np.linalg.norm(u[64:])
+    start = fit.system.solve(c_nominal, noisy[0], t)  # the unfitted nominal system
+    unfitted = np.linalg.norm(start[64:] - u[64:]) / np.linalg.norm(u[64:])
+    assert window < 0.05 and unfitted > 4 * window  # over [2, 6]
+
+
+def test_fit_of_the_initial_state_only_keeps_the_constants():
+    truth, t, u, noisy = _noisy_lorenz(seed=1, noise=0.02)
+    fit = fit_system(truth, t[:64], noisy[:64], fit_constants=False)
+    np.testing.assert_array_equal(fit.constants, free_constants(truth)[2])
+    assert np.linalg.norm(fit.u0 - u[0]) < np.linalg.norm(noisy[0] - u[0])  # denoised u(0)
+    assert fit.rms < 0.03 * np.sqrt(np.mean(u[:64] ** 2))  # about the noise level
+
+
+def test_a_system_that_blows_up_is_a_failed_fit_not_an_exception():
+    (x,) = state_symbols(1)
+    t = np.linspace(0.0, 2.0, 20)
+    fit = fit_system([sp.Float(1.0) * x**2], t, np.full((20, 1), 5.0))  # blows up at t = 0.2
+    assert not fit.ok and fit.rms == float("inf")
+    with pytest.raises(ValueError, match=r"observed of shape \(len\(t\), dim\)"):
+        fit_system([x], t, np.zeros(20))
