@@ -63,3 +63,5 @@ def test_a_system_that_blows_up_is_a_failed_fit_not_an_exception():
     assert not fit.ok and fit.rms == float("inf")
     with pytest.raises(ValueError, match=r"observed of shape \(len\(t\), dim\)"):
         fit_system([x], t, np.zeros(20))
+    with pytest.raises(ValueError, match="stages >= 1"):
+        fit_system([x], t, np.zeros((20, 1)), stages=0)

@@ -143,6 +143,8 @@ def fit_system(
             f"expected observed of shape (len(t), dim) with len(t) >= 2, got {observed.shape} "
             f"for {len(t)} times"
         )
+    if stages < 1:
+        raise ValueError(f"expected stages >= 1, got {stages}")
     from scipy.optimize import least_squares
 
     dim = observed.shape[1]
