@@ -263,6 +263,14 @@ class _KnowsTheEquations(torch.nn.Module):
         return [self.equations[k] if k < 2 else ["+"] for k in range(u.shape[0])]
 
 
+class _WrongEquations(_KnowsTheEquations):
+    """Decodes the true equations for the first two samples and the second sample's (Rossler,
+    valid but wrong) for the other two."""
+
+    def generate(self, u, symbols, beam_size=1):
+        return [self.equations[min(k, 1)] for k in range(u.shape[0])]
+
+
 def test_refined_forecast_fits_the_decoded_equations_and_falls_back_to_the_data_decoder(
     four_samples,
 ):
@@ -279,3 +287,23 @@ def test_refined_forecast_fits_the_decoded_equations_and_falls_back_to_the_data_
     # the true equations fitted to 16 noisy points forecast the output window closely
     assert max(fitted) < 0.05 and kept == [pytest.approx(1.0)] * 2
     assert m["refined_traj_rel_l2"] == pytest.approx((sum(fitted) + 2.0) / 4)
+
+
+def test_refined_forecast_falls_back_when_the_decoded_equations_do_not_fit_the_window(
+    four_samples,
+):
+    vocab = _tiny().vocab
+    data = PROSEData(four_samples, vocab, max_symbol_len=40)
+    model = _WrongEquations(four_samples["equations"], vocab)
+    m = evaluate_prose(model, data, n_points=16, integrate_equations=False, refine=True)
+    assert m["valid"] == 1.0 and m["refined_fallback"] == 0.5
+    names = four_samples["systems"]
+    per = [m["per_system"][names[s]]["refined_traj_rel_l2"] for s in four_samples["system"]]
+    # Rossler's equations fit the Sprott windows only to 13-22 noise levels (> 3): both keep
+    # the data decoder's zeros (error 1); without the cut-off they would be forecast
+    assert max(per[:2]) < 0.05 and per[2:] == [pytest.approx(1.0)] * 2
+    loose = evaluate_prose(
+        model, data, n_points=16, integrate_equations=False, refine=True,
+        refine_max_misfit=float("inf"),
+    )  # fmt: skip
+    assert loose["refined_fallback"] == 0.0

@@ -7,7 +7,8 @@
 * :class:`Vocabulary`: tokens <-> integer ids.
 * :class:`TorchVectorField`: a system as a batched, differentiable torch function.
 * :func:`fit_system`: fit a system's constants and initial state to an observed trajectory
-  (least squares of the integrated trajectory; needs scipy).
+  (least squares of the integrated trajectory, optionally with a prior on the constants; needs
+  scipy); :func:`estimate_noise`: the noise level of sampled observations.
 """
 
 from importlib import import_module
@@ -26,7 +27,7 @@ from .vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from .fit import FitResult, ParametricSystem, fit_system, free_constants
+    from .fit import FitResult, ParametricSystem, estimate_noise, fit_system, free_constants
     from .prefix import Decoded, decode, encode, skeleton, state_symbols
     from .torch_field import TorchVectorField
 
@@ -41,6 +42,7 @@ _LAZY = {
     "TorchVectorField": "torch_field",
     "FitResult": "fit",
     "ParametricSystem": "fit",
+    "estimate_noise": "fit",
     "fit_system": "fit",
     "free_constants": "fit",
 }
@@ -63,6 +65,7 @@ __all__ = [
     "TorchVectorField",
     "FitResult",
     "ParametricSystem",
+    "estimate_noise",
     "fit_system",
     "free_constants",
     "Vocabulary",
