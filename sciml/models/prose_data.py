@@ -133,8 +133,9 @@ def evaluate_prose(
     (median over integrable valid ones), ``integrated_rel_l2_mean``, ``integrated_fail`` (fraction
     of valid ones that could not be integrated), ``n``, and ``per_system``: ``{name: {"n",
     "traj_rel_l2", "valid"}}`` over the samples of each system. ``refine=True`` adds
-    ``refined_traj_rel_l2`` and ``refined_fallback`` (module docstring) and
-    ``refined_traj_rel_l2`` per system; the whole evaluation of 600 samples with it took 131 s
+    ``refined_traj_rel_l2``, its median, ``refined_fallback`` (module docstring; the fit's
+    prior width ``refine_prior`` and misfit cut-off ``refine_max_misfit`` as in
+    :func:`refined_forecast`) and ``refined_traj_rel_l2`` per system; the whole evaluation of 600 samples with it took 125 s
     on one CPU core (``benchmarks/prose_classical.py``).
     """
     from ..data.generators.prose_ode import integrate
