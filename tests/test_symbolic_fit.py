@@ -103,6 +103,11 @@ def test_prior_gives_the_map_split_of_a_constant_the_data_cannot_split():
     assert -plain.constants.sum() == pytest.approx(s_true, rel=1e-6)
     with pytest.raises(ValueError, match="prior > 0"):
         fit_system(exprs, t, observed, prior=0.0)
+    # five points: too few to estimate the noise; a plain fit still works, a prior needs noise=
+    short = fit_system(exprs, t[:5], observed[:5])
+    assert -short.constants.sum() == pytest.approx(s_true, rel=1e-5) and np.isnan(short.misfit)
+    with pytest.raises(ValueError, match="pass noise="):
+        fit_system(exprs, t[:5], observed[:5], prior=0.1)
 
 
 def test_misfit_is_near_one_for_the_true_equations_and_large_for_wrong_ones():

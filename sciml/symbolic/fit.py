@@ -153,7 +153,8 @@ class FitResult:
 
     @property
     def misfit(self) -> float:
-        """``rms / noise``: about 1 when the fit reaches the noise level (``inf`` if not ok)."""
+        """``rms / noise``: about 1 when the fit reaches the noise level (``inf`` if not ok, nan
+        when the noise level is unknown)."""
         return self.rms / self.noise
 
 
@@ -176,7 +177,8 @@ def fit_system(
     ``u0`` is the starting guess of the initial state (default: ``observed[0]``); the constants
     start at their values in ``exprs``. ``prior`` (relative standard deviation, e.g. 0.1) pulls
     the constants towards those values (module docstring); ``noise`` is the observations' noise
-    standard deviation (default :func:`estimate_noise`, floored at ``1e-9`` of their RMS).
+    standard deviation (default :func:`estimate_noise`, floored at ``1e-9`` of their RMS; with
+    fewer than 8 times and no prior it stays unknown: ``FitResult.noise`` and ``misfit`` are nan).
     ``max_iterations`` bounds the trust-region iterations (each costs ``1 + #unknowns``
     solves), ``max_evals`` the evaluations of ``f`` per solve. Never raises for a system that
     cannot be integrated: the result has ``ok=False``.
@@ -192,11 +194,19 @@ def fit_system(
         raise ValueError(f"expected stages >= 1, got {stages}")
     if prior is not None and not prior > 0:
         raise ValueError(f"expected prior > 0 (a relative standard deviation) or None, got {prior}")
-    if noise is None:
+    if noise is not None and not noise > 0:
+        raise ValueError(f"expected noise > 0, got {noise}")
+    if noise is None and len(t) >= 8:
         floor = 1e-9 * float(np.sqrt(np.mean(observed**2))) + 1e-300
         noise = max(estimate_noise(observed), floor)
-    elif not noise > 0:
-        raise ValueError(f"expected noise > 0, got {noise}")
+    if noise is None and prior is not None:
+        raise ValueError(
+            f"a prior needs the noise level: pass noise= (it is estimated from >= 8 observed "
+            f"times, got {len(t)})"
+        )
+    # too few points to estimate it and no prior: plain least squares, misfit unknown (nan)
+    unit = 1.0 if noise is None else noise
+    noise = float("nan") if noise is None else noise
     from scipy.optimize import least_squares
 
     dim = observed.shape[1]
@@ -204,7 +214,7 @@ def fit_system(
     system = ParametricSystem(rewritten, coeffs, dim, max_evals=max_evals)
     nc = len(c0) if fit_constants else 0
     guess = observed[0] if u0 is None else np.asarray(u0, dtype=np.float64)
-    bad = np.full(observed.size, 1e3 / noise)
+    bad = np.full(observed.size, 1e3 / unit)
     use_prior = prior is not None and nc > 0
     prior_scale = prior * np.maximum(np.abs(c0[:nc]), 1e-3) if use_prior else None
 
@@ -217,7 +227,7 @@ def fit_system(
 
     def residual(z: np.ndarray, m: int) -> np.ndarray:
         sol = system.solve(*split(z), t[:m])
-        r = bad[: m * dim] if sol is None else (sol - observed[:m]).ravel() / noise
+        r = bad[: m * dim] if sol is None else (sol - observed[:m]).ravel() / unit
         return np.concatenate([r, (z[:nc] - c0[:nc]) / prior_scale]) if use_prior else r
 
     # (why) over a long window the misfit of a chaotic system has many local minima; fitting
