@@ -43,6 +43,7 @@ import numpy as np
 
 from sciml.data.generators import generate
 from sciml.data.generators.prose_ode import SYSTEMS, load_prose_ode
+from sciml.models.prose_data import REFINE_PRIOR
 from sciml.symbolic import decode, fit_system
 
 
@@ -56,7 +57,7 @@ def one_sample(job: tuple) -> dict:
     truth = list(decode(equation, dim=dim).expressions)
     cases = (
         ("identified", nominal, True, None),
-        ("identified_prior", nominal, True, 0.1),
+        ("identified_prior", nominal, True, REFINE_PRIOR),  # 0.1, as PROSE refined
         ("true_eq", truth, False, None),
     )
     for key, exprs, free, prior in cases:

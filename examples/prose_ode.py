@@ -20,9 +20,10 @@ The held-out metrics include ``refined_traj_rel_l2`` (a sciml extension, on by d
 ``--no-refine`` skips it): PROSE's decoded equations fitted to the input window and integrated
 forward, the data decoder's prediction where they do not fit (``docs/prose.md``).
 ``--evaluate CKPT`` skips training and evaluates a saved checkpoint the same way (writes
-``benchmarks/results/prose_ode_eval.json`` unless ``--json`` is given)::
+``benchmarks/results/prose_ode_eval.json`` unless ``--json`` is given); ``last`` is the final
+model, the one a training run evaluates at its end::
 
-    python examples/prose_ode.py --n-val 600 --evaluate runs/prose_ode/w96/best --threads 2
+    python examples/prose_ode.py --n-val 600 --evaluate runs/prose_ode/w96/last --threads 2
 
 ``--config paper`` trains the paper's 105M-parameter size (needs a GPU).
 """

@@ -135,8 +135,8 @@ def evaluate_prose(
     "traj_rel_l2", "valid"}}`` over the samples of each system. ``refine=True`` adds
     ``refined_traj_rel_l2``, its median, ``refined_fallback`` (module docstring; the fit's
     prior width ``refine_prior`` and misfit cut-off ``refine_max_misfit`` as in
-    :func:`refined_forecast`) and ``refined_traj_rel_l2`` per system; the whole evaluation of 600 samples with it took 125 s
-    on one CPU core (``benchmarks/prose_classical.py``).
+    :func:`refined_forecast`) and ``refined_traj_rel_l2`` per system; the whole evaluation of
+    600 samples with it took 125 s on one CPU core (``benchmarks/prose_classical.py``).
     """
     from ..data.generators.prose_ode import integrate
 

@@ -33,8 +33,10 @@ from .prefix import state_symbols
 
 __all__ = ["FitResult", "ParametricSystem", "estimate_noise", "fit_system", "free_constants"]
 
+_NOISE_ORDER = 6  # estimate_noise's default: needs at least _NOISE_ORDER + 2 times
 
-def estimate_noise(observed: np.ndarray, order: int = 6) -> float:
+
+def estimate_noise(observed: np.ndarray, order: int = _NOISE_ORDER) -> float:
     """Standard deviation of white noise on uniformly sampled observations ``(T, d)``.
 
     The ``order``-th differences of independent noise of standard deviation ``s`` have standard
@@ -42,8 +44,9 @@ def estimate_noise(observed: np.ndarray, order: int = 6) -> float:
     ``dt^order``; the estimate is the median absolute difference (scaled to a standard deviation
     for Gaussian noise, 1.4826) over all components, so a few sharp turns of the signal do not
     inflate it. Assumes one noise level for every component. On the ``prose-ode`` development
-    set (300 samples) it is within 20% of the true noise level on 90% of the samples, median
-    ratio 1.01; a residual-of-smoother estimate overestimated it up to 40x on fast systems.
+    set (300 samples, 64 points each) its ratio to the true noise level had median 1.01, 90th
+    percentile 1.20 and maximum 3.3; a Savitzky-Golay residual estimate (window 9, cubic) had
+    90th percentile 2.5 and maximum 44 (fast systems: Chen-Lee, Lorenz).
     """
     from math import comb
 
@@ -196,13 +199,13 @@ def fit_system(
         raise ValueError(f"expected prior > 0 (a relative standard deviation) or None, got {prior}")
     if noise is not None and not noise > 0:
         raise ValueError(f"expected noise > 0, got {noise}")
-    if noise is None and len(t) >= 8:
+    if noise is None and len(t) >= _NOISE_ORDER + 2:
         floor = 1e-9 * float(np.sqrt(np.mean(observed**2))) + 1e-300
         noise = max(estimate_noise(observed), floor)
     if noise is None and prior is not None:
         raise ValueError(
-            f"a prior needs the noise level: pass noise= (it is estimated from >= 8 observed "
-            f"times, got {len(t)})"
+            f"a prior needs the noise level: pass noise= (it is estimated from >= "
+            f"{_NOISE_ORDER + 2} observed times, got {len(t)})"
         )
     # too few points to estimate it and no prior: plain least squares, misfit unknown (nan)
     unit = 1.0 if noise is None else noise
