@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sciml.data.generators import generate_navier_stokes, sample_grf
+from sciml.data.generators import fno_forcing_symmetries, generate_navier_stokes, sample_grf
+from sciml.data.symmetry import RandomSymmetry, group_average
 from sciml.models import FNO, T1, FNOConfig, T1Config
 from sciml.train import LpLoss
 
@@ -133,8 +134,15 @@ def step_times(models: dict, resolution: int, batch: int, reps: int, device: str
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def train(name, model, data, epochs, batch, lr, device) -> dict:
+def train(name, model, data, epochs, batch, lr, device, augment=False, test_average=False) -> dict:
+    """Train one model; ``augment``: each sample of each batch moved by a random exact symmetry
+    of the problem (:func:`fno_forcing_symmetries`); ``test_average``: also report the test error
+    of the model averaged over the 16 group elements (exactly equivariant)."""
     u_tr, y_tr, u_te, y_te = (t.to(device) for t in data)
+    elements, directions = fno_forcing_symmetries()
+    aug = RandomSymmetry(
+        elements, shift_directions=directions, generator=torch.Generator().manual_seed(1)
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(u_tr) / batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -145,7 +153,8 @@ def train(name, model, data, epochs, batch, lr, device) -> dict:
         perm = torch.randperm(len(u_tr), generator=g)
         for i in range(0, len(u_tr), batch):
             idx = perm[i : i + batch]
-            value = loss(u_tr[idx], y_tr[idx])
+            u, y = aug(u_tr[idx], y_tr[idx]) if augment else (u_tr[idx], y_tr[idx])
+            value = loss(u, y)
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
@@ -158,7 +167,14 @@ def train(name, model, data, epochs, batch, lr, device) -> dict:
             [rel(model(u_te[i : i + 50]), y_te[i : i + 50]) for i in range(0, len(u_te), 50)]
         )
         train_err = float(rel(model(u_tr[:200]), y_tr[:200]).mean())
-    return {"test_rel_l2": float(errs.mean()), "train_rel_l2": train_err, "train_s": seconds}
+        out = {"test_rel_l2": float(errs.mean()), "train_rel_l2": train_err, "train_s": seconds}
+        if test_average:
+            avg = [
+                rel(group_average(model, u_te[i : i + 50], elements), y_te[i : i + 50])
+                for i in range(0, len(u_te), 50)
+            ]
+            out["test_rel_l2_group_average"] = float(torch.cat(avg).mean())
+    return out
 
 
 def main() -> None:
@@ -197,6 +213,17 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-training", action="store_true", help="step times only")
+    ap.add_argument(
+        "--augment",
+        action="store_true",
+        help="train every model on samples moved by random exact symmetries of the problem "
+        "(sciml.data.generators.fno_forcing_symmetries: 16 maps and the shifts along (1, -1))",
+    )
+    ap.add_argument(
+        "--test-average",
+        action="store_true",
+        help="also report each model's test error averaged over the 16 symmetries (16 forwards)",
+    )
     ap.add_argument("--data", default=None, help="npz cache (default: /tmp/sciml_ns_...npz)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "t1_vs_fno.json"))
     args = ap.parse_args()
@@ -234,7 +261,17 @@ def main() -> None:
             t1 = k.startswith("t1")
             lr = args.lr_t1 if t1 else args.lr_fno
             epochs = args.t1_epochs if t1 and args.t1_epochs is not None else args.epochs
-            r = train(k, m, data, epochs, args.batch_size, lr, args.device)
+            r = train(
+                k,
+                m,
+                data,
+                epochs,
+                args.batch_size,
+                lr,
+                args.device,
+                args.augment,
+                args.test_average,
+            )
             r["epochs"] = epochs
             result["training"][k] = r
             print(f"{k}: {json.dumps(r)}", flush=True)

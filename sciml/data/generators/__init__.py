@@ -40,7 +40,12 @@ from .deeponet_odes import generate_nonlinear_ode, generate_pendulum, solve_forc
 from .diffusion_reaction import generate_diffusion_reaction, solve_diffusion_reaction
 from .grf import generate_grf, grf_spectrum, grf_variance, sample_grf
 from .lotka_volterra import generate_lotka_volterra
-from .navier_stokes import fno_forcing, generate_navier_stokes, solve_navier_stokes
+from .navier_stokes import (
+    fno_forcing,
+    fno_forcing_symmetries,
+    generate_navier_stokes,
+    solve_navier_stokes,
+)
 from .prose_ode import generate_prose_ode
 from .recipe import generate_from_recipe, load_recipe
 
@@ -60,6 +65,7 @@ __all__ = [
     "solve_burgers",
     "solve_navier_stokes",
     "fno_forcing",
+    "fno_forcing_symmetries",
     "sample_rbf_grf",
     "solve_forced_ode",
     "solve_diffusion_reaction",

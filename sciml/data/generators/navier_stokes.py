@@ -22,14 +22,21 @@ Computation is batched over samples in torch (any device, float32 or float64).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from ..symmetry import GridSymmetry, generate_group
 from .grf import sample_grf
 
-__all__ = ["solve_navier_stokes", "fno_forcing", "generate_navier_stokes"]
+__all__ = [
+    "solve_navier_stokes",
+    "fno_forcing",
+    "fno_forcing_symmetries",
+    "generate_navier_stokes",
+]
 
 
 def fno_forcing(resolution: int, amplitude: float = 0.1) -> np.ndarray:
@@ -37,6 +44,32 @@ def fno_forcing(resolution: int, amplitude: float = 0.1) -> np.ndarray:
     x = np.arange(resolution) / resolution
     s = 2.0 * math.pi * (x[:, None] + x[None, :])
     return amplitude * (np.sin(s) + np.cos(s))
+
+
+def fno_forcing_symmetries() -> tuple[list[GridSymmetry], tuple[tuple[int, int]]]:
+    """The exact symmetries of 2-D vorticity dynamics under :func:`fno_forcing`.
+
+    With ``f = a (sin 2 pi (x + y) + cos 2 pi (x + y))`` the map ``w(0) -> w(T)`` of
+    :func:`solve_navier_stokes` commutes with
+
+    * ``S w (x, y) = -w(y + 1/4, x + 1/4)``: the diagonal reflection flips the sign of vorticity (a
+      pseudo-scalar) and the quarter shift turns ``f(y, x) = f`` into ``-f``, which the sign flips
+      back;
+    * ``R w (x, y) = w(1/4 - x, -y)``: the rotation by pi with the shift that maps ``f`` to itself;
+    * every shift along ``(1, -1)`` (``f`` depends on ``x + y`` only).
+
+    ``S`` and ``R`` generate a group of 16 elements, 8 up to shifts along ``(1, -1)`` (``S^2`` is
+    the half-period shift along ``(1, 1)``); the Gaussian random initial field of :func:`generate_navier_stokes` is isotropic
+    and even, so each element also maps the data distribution onto itself.
+
+    Returns:
+        ``(elements, shift_directions)`` for :class:`sciml.data.symmetry.RandomSymmetry`
+        (elements from :func:`~sciml.data.symmetry.generate_group`, identity first).
+    """
+    q = Fraction(1, 4)
+    s = GridSymmetry((2, 1), (q, q), sign=-1)
+    r = GridSymmetry((-1, -2), (q, Fraction(0)))
+    return generate_group([s, r]), ((1, -1),)
 
 
 def solve_navier_stokes(

@@ -1,0 +1,235 @@
+"""Symmetries of periodic grid problems: exact lattice maps, the group they generate, augmentation.
+
+A :class:`GridSymmetry` acts on a field ``u`` sampled on a periodic ``N_1 x ... x N_d`` grid of
+the unit torus as
+
+    (g u)(x) = sign * u(A x + b)   (mod 1),
+
+with ``A`` a signed permutation matrix (axis swaps and reflections), ``b`` a shift in periods and
+``sign`` = +-1 (-1 for a pseudo-scalar such as 2-D vorticity under an orientation-reversing map,
+or for an odd symmetry). On the grid it is an exact re-indexing: no interpolation, so ``b * N``
+must be an integer on every axis. If a solution operator ``G`` of a PDE commutes with ``g``
+(``G(g u) = g G(u)``) and the input distribution is invariant under ``g``, then ``(g u, g G(u))``
+is another exact training pair: :class:`RandomSymmetry` draws one per sample (data augmentation),
+:func:`group_average` averages a model over the group (exact equivariance at test time).
+
+Composition: ``(g * h)(u) = g(h(u))``, i.e. ``A = A_h A_g``, ``b = A_h b_g + b_h``,
+``sign = sign_g sign_h``; :func:`generate_group` closes a set of generators under it.
+
+The Navier-Stokes data of the FNO paper (forcing ``0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))``,
+isotropic Gaussian initial vorticity) has 8 such maps up to the shifts along ``(1, -1)``, which are
+symmetries too:
+:func:`sciml.data.generators.fno_forcing_symmetries`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+
+__all__ = ["GridSymmetry", "RandomSymmetry", "generate_group", "group_average"]
+
+
+@dataclass(frozen=True)
+class GridSymmetry:
+    """``(g u)(x) = sign * u(A x + b)`` on the periodic unit grid (module docstring).
+
+    Args:
+        axes: ``A`` as a signed permutation: output axis ``a`` reads input axis
+            ``p = abs(axes[a]) - 1``, reversed where the entry is negative (1-based so that axis 0
+            can carry a sign): ``y_p = sign(axes[a]) x_a + b_p``. E.g. ``(2, 1)`` swaps x and y,
+            ``(-1, -2)`` is the point reflection ``x -> -x``.
+        shift: ``b`` in periods, indexed by input axis (exact fractions; ``b_p * N_p`` must be an
+            integer).
+        sign: +1 or -1, multiplies the field.
+    """
+
+    axes: tuple[int, ...]
+    shift: tuple[Fraction, ...]
+    sign: int = 1
+
+    def __post_init__(self) -> None:
+        d = len(self.axes)
+        if sorted(abs(a) for a in self.axes) != list(range(1, d + 1)):
+            raise ValueError(
+                f"axes must be a signed permutation of 1..{d} (1-based, negative = reversed), "
+                f"got {self.axes}"
+            )
+        if len(self.shift) != d:
+            raise ValueError(f"shift needs {d} entries (one per axis), got {self.shift}")
+        if self.sign not in (1, -1):
+            raise ValueError(f"sign must be +1 or -1, got {self.sign}")
+        object.__setattr__(self, "shift", tuple(Fraction(s) % 1 for s in self.shift))
+
+    @classmethod
+    def identity(cls, ndim: int) -> GridSymmetry:
+        return cls(tuple(range(1, ndim + 1)), (Fraction(0),) * ndim)
+
+    @classmethod
+    def translation(cls, shift: Sequence[float | Fraction]) -> GridSymmetry:
+        """``u(x + b)``; floats are read as exact fractions of small denominator."""
+        return cls(
+            tuple(range(1, len(shift) + 1)),
+            tuple(Fraction(s).limit_denominator(1 << 20) for s in shift),
+        )
+
+    @property
+    def ndim(self) -> int:
+        return len(self.axes)
+
+    def matrix(self) -> list[list[int]]:
+        """``A`` as a list of rows (row = input axis, column = output axis)."""
+        d = self.ndim
+        a = [[0] * d for _ in range(d)]
+        for col, ax in enumerate(self.axes):
+            a[abs(ax) - 1][col] = 1 if ax > 0 else -1
+        return a
+
+    def __mul__(self, other: GridSymmetry) -> GridSymmetry:
+        """``(self * other)(u) = self(other(u))``."""
+        if other.ndim != self.ndim:
+            raise ValueError(f"cannot compose a {self.ndim}-D and a {other.ndim}-D symmetry")
+        a_g, a_h = self.matrix(), other.matrix()
+        d = self.ndim
+        a = [[sum(a_h[i][k] * a_g[k][j] for k in range(d)) for j in range(d)] for i in range(d)]
+        axes = tuple(next((i + 1) * a[i][j] for i in range(d) if a[i][j]) for j in range(d))
+        b = tuple(
+            sum((a_h[i][k] * self.shift[k] for k in range(d)), Fraction(0)) + other.shift[i]
+            for i in range(d)
+        )
+        return GridSymmetry(axes, b, self.sign * other.sign)
+
+    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        """Apply to ``u: (..., N_1, ..., N_d)`` (the last ``d`` dims are the grid); same shape
+        out when ``A`` maps each axis to one of the same length."""
+        d = self.ndim
+        if u.ndim < d:
+            raise ValueError(f"expected u with at least {d} grid dims, got shape {tuple(u.shape)}")
+        grid = u.shape[u.ndim - d :]
+        lead = u.ndim - d
+        out = u.permute(*range(lead), *(lead + abs(a) - 1 for a in self.axes))
+        for i, a in enumerate(self.axes):
+            n = out.shape[lead + i]
+            if n != grid[i]:
+                raise ValueError(
+                    f"{self} maps grid axis {abs(a) - 1} (size {n}) onto axis {i} (size {grid[i]}); "
+                    "it needs those axes to have the same size"
+                )
+            step = self.shift[abs(a) - 1] * n
+            if step.denominator != 1:
+                raise ValueError(
+                    f"shift {self.shift[abs(a) - 1]} of axis {abs(a) - 1} is not a multiple of the grid spacing 1/{n}; "
+                    "an exact grid symmetry needs shift * N to be an integer"
+                )
+            idx = torch.arange(n, device=u.device)
+            idx = ((-idx if a < 0 else idx) + int(step)) % n
+            out = out.index_select(lead + i, idx)
+        return out if self.sign == 1 else -out
+
+
+def generate_group(generators: Sequence[GridSymmetry], limit: int = 1024) -> list[GridSymmetry]:
+    """All products of ``generators`` (identity first); raises if more than ``limit`` (e.g. a
+    shift of irrational-looking denominator generating a huge cyclic group)."""
+    if not generators:
+        raise ValueError("expected at least one generator")
+    group = [GridSymmetry.identity(generators[0].ndim)]
+    seen = set(group)
+    frontier = list(group)
+    while frontier:
+        new = []
+        for g in frontier:
+            for h in generators:
+                gh = g * h
+                if gh not in seen:
+                    seen.add(gh)
+                    group.append(gh)
+                    new.append(gh)
+                    if len(group) > limit:
+                        raise ValueError(f"the generators give more than {limit} elements")
+        frontier = new
+    return group
+
+
+class RandomSymmetry:
+    """Data augmentation: one random group element (and random grid shifts along
+    ``shift_directions``) per sample, applied to every tensor of the sample alike.
+
+    Args:
+        elements: the group (e.g. from :func:`generate_group`); drawn uniformly.
+        shift_directions: integer lattice directions ``d`` along which every translation
+            ``k d / N`` (``k = 0 .. N-1``) is also a symmetry (the continuous shift group sampled on
+            the grid); composed after the element.
+        generator: torch generator for the draws (reproducible augmentation).
+    """
+
+    def __init__(
+        self,
+        elements: Sequence[GridSymmetry],
+        *,
+        shift_directions: Sequence[Sequence[int]] = (),
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if not elements:
+            raise ValueError("expected at least one group element")
+        self.elements = list(elements)
+        d = self.elements[0].ndim
+        self.shift_directions = [tuple(int(a) for a in v) for v in shift_directions]
+        if any(len(v) != d for v in self.shift_directions):
+            raise ValueError(f"shift_directions need {d} entries each, got {shift_directions}")
+        self.generator = generator
+
+    def __call__(self, *fields: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``fields``: tensors ``(batch, channels, *grid)`` with the same batch and grid; returns
+        them transformed, sample ``i`` of every tensor by the same map."""
+        if not fields:
+            raise ValueError("expected at least one tensor")
+        d = self.elements[0].ndim
+        b, grid = fields[0].shape[0], fields[0].shape[-d:]
+        for f in fields:
+            if f.ndim < d + 1 or f.shape[0] != b or f.shape[-d:] != grid:
+                raise ValueError(
+                    f"expected tensors (batch, ..., *grid) with batch {b} and grid {tuple(grid)}, "
+                    f"got shape {tuple(f.shape)}"
+                )
+        sizes = []
+        for v in self.shift_directions:
+            n = {grid[a] for a in range(d) if v[a]}
+            if len(n) != 1:
+                raise ValueError(
+                    f"shift direction {v} moves along axes of sizes {sorted(n)}; grid shifts "
+                    f"k * d / N need those axes to have one size N, got grid {tuple(grid)}"
+                )
+            sizes.append(n.pop())
+        which = torch.randint(len(self.elements), (b,), generator=self.generator)
+        ks = [torch.randint(n, (b,), generator=self.generator) for n in sizes]
+        outs = [torch.empty_like(f) for f in fields]
+        for i in range(b):
+            g = self.elements[int(which[i])]
+            for v, n, k in zip(self.shift_directions, sizes, ks, strict=True):
+                g = GridSymmetry.translation([Fraction(int(k[i]) * c, n) for c in v]) * g
+            for f, o in zip(fields, outs, strict=True):
+                o[i] = g(f[i])
+        return tuple(outs)
+
+
+def group_average(
+    model: torch.nn.Module, u: torch.Tensor, elements: Sequence[GridSymmetry]
+) -> torch.Tensor:
+    """``mean_g g^-1 model(g u)`` over ``elements`` (a group): exactly equivariant to it.
+
+    ``u: (batch, channels, *grid)``; ``len(elements)`` forward passes. The inverse of each element
+    is found in the group itself, so ``elements`` must be closed (e.g. from :func:`generate_group`).
+    """
+    group = list(elements)
+    ident = GridSymmetry.identity(group[0].ndim)
+    total = None
+    for g in group:
+        inv = next((h for h in group if h * g == ident), None)
+        if inv is None:
+            raise ValueError(f"{g} has no inverse in elements; pass a group (generate_group)")
+        y = inv(model(g(u)))
+        total = y if total is None else total + y
+    return total / len(group)
