@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from sciml.data.generators import fno_forcing, fno_forcing_symmetries, solve_navier_stokes
-from sciml.data.symmetry import GridSymmetry, RandomSymmetry, generate_group, group_average
+from sciml.data.symmetry import (
+    Augmented,
+    GridSymmetry,
+    RandomSymmetry,
+    generate_group,
+    group_average,
+)
 
 
 def _smooth_field(n: int, batch: int, seed: int) -> torch.Tensor:
@@ -91,6 +97,26 @@ def test_random_symmetry_pairs_are_solutions_and_samples_get_their_own_maps():
         elements, shift_directions=directions, generator=torch.Generator().manual_seed(3)
     )
     assert torch.equal(again(w0[:, None], wt[:, None])[0], x)
+
+
+def test_augmented_dataset_items_stay_solutions_and_other_fields_pass_through():
+    elements, directions = fno_forcing_symmetries()
+    w0 = _smooth_field(32, 4, seed=2)
+    wt = _evolve(w0)
+    items = [{"input": w0[i, None], "target": wt[i, None], "nu": 1e-3} for i in range(4)]
+    aug = RandomSymmetry(
+        elements, shift_directions=directions, generator=torch.Generator().manual_seed(0)
+    )
+    data = Augmented(items, aug)
+    assert len(data) == 4
+    got = [data[i] for i in range(4)]
+    x = torch.stack([g["input"][0] for g in got])
+    y = torch.stack([g["target"][0] for g in got])
+    assert float((_evolve(x) - y).norm() / y.norm()) < 1e-12
+    assert sum(not torch.equal(x[i], w0[i]) for i in range(4)) >= 3
+    assert all(g["nu"] == 1e-3 for g in got) and torch.equal(items[0]["input"][0], w0[0])
+    with pytest.raises(KeyError, match="no field"):
+        Augmented([{"u": w0[0]}], aug)[0]
 
 
 @torch.no_grad()

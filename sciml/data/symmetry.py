@@ -30,7 +30,7 @@ from fractions import Fraction
 
 import torch
 
-__all__ = ["GridSymmetry", "RandomSymmetry", "generate_group", "group_average"]
+__all__ = ["Augmented", "GridSymmetry", "RandomSymmetry", "generate_group", "group_average"]
 
 
 @dataclass(frozen=True)
@@ -213,6 +213,35 @@ class RandomSymmetry:
             for f, o in zip(fields, outs, strict=True):
                 o[i] = g(f[i])
         return tuple(outs)
+
+
+class Augmented:
+    """A map-style data set whose items get a random symmetry each time they are read: wrap the
+    training set of :class:`sciml.train.Trainer` with it.
+
+    Args:
+        dataset: items are dicts of tensors ``(channels, *grid)`` (e.g. :class:`SnapshotPairs`).
+        augment: a :class:`RandomSymmetry`.
+        keys: the fields moved together (default ``"input"`` and ``"target"``); other fields
+            (coordinates, parameters) are passed through unchanged.
+    """
+
+    def __init__(
+        self, dataset, augment: RandomSymmetry, keys: Sequence[str] = ("input", "target")
+    ) -> None:
+        self.dataset, self.augment, self.keys = dataset, augment, tuple(keys)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.dataset[i])
+        missing = [k for k in self.keys if k not in item]
+        if missing:
+            raise KeyError(f"Augmented: item {i} has no field(s) {missing}; it has {sorted(item)}")
+        moved = self.augment(*(torch.as_tensor(item[k])[None] for k in self.keys))
+        item.update({k: v[0] for k, v in zip(self.keys, moved, strict=True)})
+        return item
 
 
 def group_average(
