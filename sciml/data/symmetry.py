@@ -132,7 +132,7 @@ class GridSymmetry:
 
 def generate_group(generators: Sequence[GridSymmetry], limit: int = 1024) -> list[GridSymmetry]:
     """All products of ``generators`` (identity first); raises if more than ``limit`` (e.g. a
-    shift of irrational-looking denominator generating a huge cyclic group)."""
+    shift of large denominator generating a huge cyclic group)."""
     if not generators:
         raise ValueError("expected at least one generator")
     group = [GridSymmetry.identity(generators[0].ndim)]

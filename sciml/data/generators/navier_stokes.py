@@ -60,7 +60,8 @@ def fno_forcing_symmetries() -> tuple[list[GridSymmetry], tuple[tuple[int, int]]
 
     ``S`` and ``R`` generate a group of 16 elements, 8 up to shifts along ``(1, -1)`` (``S^2`` is
     the half-period shift along ``(1, 1)``); the Gaussian random initial field of :func:`generate_navier_stokes` is isotropic
-    and even, so each element also maps the data distribution onto itself.
+    and even, so each element also maps the data distribution onto itself. The quarter shifts
+    are exact on grids whose size is a multiple of 4 (other sizes raise when a map is applied).
 
     Returns:
         ``(elements, shift_directions)`` for :class:`sciml.data.symmetry.RandomSymmetry`
