@@ -25,7 +25,9 @@ to read, and the training-time target is judged on CPU time.
 
 Sweep-only options (defaults reproduce the table): ``--local-sampling accepted`` (t* from the
 solver's accepted steps), ``--latent-lr cosine`` / ``--latent-lr0`` (learning-rate schedule),
-``--latent-size LATENT WIDTH`` (latent ODE size), ``--latent-kl`` (KL weight, 1e-3).
+``--latent-size LATENT WIDTH`` (latent ODE size), ``--latent-kl`` (KL weight, 1e-3). The
+learning-rate and size options apply to the oscillators only; ``--latent-decoder`` and
+``--latent-kl`` to both latent tasks.
 
 Penalty: loss = task + w(i) * (tolerance-scaled error estimate x step size) as in Pal et al.
 Global: w annealed exponentially start -> start/10. Local: per task (``LOCAL_SCHEDULE``) either
@@ -199,7 +201,7 @@ LATENT_SIZE = (6, 32)  # latent dimension, hidden width of the vector field; --l
 LATENT_KL = 1e-3  # weight of the KL term of the latent ODE's loss; --latent-kl
 
 
-def _fit_latent(reg, seed, epochs, tol, data, size, lr, cosine):
+def _fit_latent(reg, seed, epochs, tol, data, size, lr, cosine, batch):
     """Train and score one latent ODE (GRU encoder, MLP or linear decoder) on
     ``data = (t, train, test)``, each split ``(encoder times, encoder input, encoder mask,
     target, target mask)``; the decoder is queried at all of ``t`` and scored by the masked MSE."""
@@ -219,7 +221,7 @@ def _fit_latent(reg, seed, epochs, tol, data, size, lr, cosine):
     n = len(tr[3])
     sched = None
     if cosine:
-        batches = math.ceil(n / BATCH["latent"])
+        batches = math.ceil(n / batch)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * batches, eta_min=1e-4)
 
     def mse(xh, x, mask):
@@ -232,7 +234,7 @@ def _fit_latent(reg, seed, epochs, tol, data, size, lr, cosine):
 
     def train():
         for _ in range(epochs):
-            for idx in torch.randperm(n).split(BATCH["latent"]):
+            for idx in torch.randperm(n).split(batch):
                 t_enc, x_enc, m_enc, x, m = pick(tr, idx)
                 opt.zero_grad()
                 xh, kl = model(t_enc, x_enc, t, mask=m_enc)
@@ -258,7 +260,10 @@ def run_latent(reg, seed, epochs, data, tol):
     keep = torch.arange(0, 30, 3)  # encoder sees every third point, decoder is scored on all
     split = [(t[keep], x[:, keep], None, x, None) for x in (xtr, xte)]
     size = (2, *LATENT_SIZE, 24)
-    return _fit_latent(reg, seed, epochs, tol, (t, *split), size, LATENT_LR0, LATENT_LR == "cosine")
+    cosine = LATENT_LR == "cosine"
+    return _fit_latent(
+        reg, seed, epochs, tol, (t, *split), size, LATENT_LR0, cosine, BATCH["latent"]
+    )
 
 
 # ------------------------------------------------- latent ODE on sparse multichannel series
@@ -300,7 +305,7 @@ def run_sparse(reg, seed, epochs, data, tol):
     t, tr, te, _ = data
     split = [(t, x * m_enc, m_enc, x, m) for x, m, m_enc in (tr, te)]
     size = (SPARSE_CHANNELS, *SPARSE_SIZE)
-    return _fit_latent(reg, seed, epochs, tol, (t, *split), size, 1e-2, True)
+    return _fit_latent(reg, seed, epochs, tol, (t, *split), size, 1e-2, True, BATCH["sparse"])
 
 
 class _Relaxation(nn.Module):
