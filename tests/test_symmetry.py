@@ -155,3 +155,5 @@ def test_bad_input_raises_with_what_was_expected():
         generate_group([GridSymmetry.translation((Fraction(1, 2048), 0))])
     with pytest.raises(ValueError, match="no inverse"):
         group_average(lambda u: u, torch.zeros(1, 1, 8, 8), elements[1:2])
+    with pytest.raises(ValueError, match="elements is empty"):
+        group_average(lambda u: u, torch.zeros(1, 1, 8, 8), [])

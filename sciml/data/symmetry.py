@@ -253,6 +253,8 @@ def group_average(
     is found in the group itself, so ``elements`` must be closed (e.g. from :func:`generate_group`).
     """
     group = list(elements)
+    if not group:
+        raise ValueError("elements is empty; pass a group of GridSymmetry (generate_group)")
     ident = GridSymmetry.identity(group[0].ndim)
     total = None
     for g in group:
