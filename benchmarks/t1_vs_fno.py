@@ -1,10 +1,12 @@
 """T1 (transform once) vs FNO on Navier-Stokes 2D (nu = 1e-3, w(0) -> w(T)), one run.
 
 Both models are sciml's (``sciml.models.T1`` and the FNO baseline ``sciml.models.FNO``), trained
-in the same process with the same optimiser (AdamW with the paper's weight decay 1e-4, cosine
-schedule), batch size, epochs and data; each model gets its own learning rate
-(``--lr-fno``, ``--lr-t1``: pass each model's best from a sweep; both preferred 1e-2 of
-{1e-3, 3e-3, 1e-2} in a 12-epoch sweep on 120 samples, see docs/t1.md):
+in the same process with the same optimiser (AdamW, cosine schedule), batch size, epochs and
+data; each model gets its own learning rate (``--lr-fno``, ``--lr-t1``: pass each model's best
+from a sweep; both preferred 1e-2 of {1e-3, 3e-3, 1e-2} in a 12-epoch sweep on 120 samples, see
+docs/t1.md) and weight decay (``--wd-fno``, ``--wd-t1``; default the paper's 1e-4). ``--n-val N``
+scores on the last N training samples instead of the test set, for choosing such settings
+without looking at the test set:
 
 * FNO: modes (12, 12), width 32, 4 Fourier layers, projection 128 (the FNO paper's 2D setting),
   trained on the relative L2 loss.
@@ -136,16 +138,19 @@ def step_times(models: dict, resolution: int, batch: int, reps: int, device: str
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def train(name, model, data, epochs, batch, lr, device, augment=False, test_average=False) -> dict:
-    """Train one model; ``augment``: each sample of each batch moved by a random exact symmetry
+def train(
+    name, model, data, epochs, batch, lr, device, augment=False, test_average=False, wd=1e-4
+) -> dict:
+    """Train one model with AdamW (weight decay ``wd``); ``augment``: each sample of each batch moved by a random exact symmetry
     of the problem (:func:`fno_forcing_symmetries`); ``test_average``: also report the test error
     of the model averaged over the 16 group elements (exactly equivariant)."""
     u_tr, y_tr, u_te, y_te = (t.to(device) for t in data)
     elements, directions = fno_forcing_symmetries()
-    aug = RandomSymmetry(
-        elements, shift_directions=directions, generator=torch.Generator().manual_seed(1)
-    )
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    if augment:
+        aug = RandomSymmetry(
+            elements, shift_directions=directions, generator=torch.Generator().manual_seed(1)
+        )
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
     steps = epochs * math.ceil(len(u_tr) / batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     loss = loss_fn(name, model)
@@ -198,6 +203,16 @@ def main() -> None:
         help="t1: DCT-II 24 x 24 kept modes, width 32, 4 blocks; t1_rfft: real FFT, |k| < 12; "
         "t1_paper: DCT-II 24 x 24, width 48, 8 blocks (the paper's NS size); t1_shift: t1_rfft "
         "made equivariant to shifts along (1, -1); t1_shift_paper: t1_shift, width 48, 8 blocks",
+    )
+    ap.add_argument("--wd-fno", type=float, default=1e-4, help="FNO's AdamW weight decay")
+    ap.add_argument("--wd-t1", type=float, default=1e-4, help="T1's AdamW weight decay")
+    ap.add_argument(
+        "--n-val",
+        type=int,
+        default=0,
+        help="score on the last N training samples instead of the test set (train on the rest): "
+        "for choosing hyper-parameters without looking at the test set (the JSON keeps the test "
+        "keys and says scored_on: validation)",
     )
     ap.add_argument(
         "--t1-epochs",
@@ -252,9 +267,15 @@ def main() -> None:
         d = load_data(Path(cache), n, args.resolution, args.T, args.dt, args.device)
         w0 = torch.as_tensor(d["w0"], dtype=torch.float32).unsqueeze(1)
         wT = torch.as_tensor(d["wT"], dtype=torch.float32).unsqueeze(1)
-        split = args.n_train
-        data = (w0[:split], wT[:split], w0[split:n], wT[split:n])
+        if not 0 <= args.n_val < args.n_train:
+            raise ValueError(f"--n-val must be in [0, n_train = {args.n_train}), got {args.n_val}")
+        if args.n_val:  # validation: the last n_val training samples; the test set is not read
+            split, end = args.n_train - args.n_val, args.n_train
+        else:
+            split, end = args.n_train, n
+        data = (w0[:split], wT[:split], w0[split:end], wT[split:end])
         result["data"] = {"cache": cache, "generation_s": d["seconds"], "n": n}
+        result["scored_on"] = "validation" if args.n_val else "test"
         models = {k: m.to(args.device) for k, m in make_models(args.seed, args.t1_variants).items()}
         result["training"] = {}
         for k, m in models.items():
@@ -262,6 +283,7 @@ def main() -> None:
                 continue
             t1 = k.startswith("t1")
             lr = args.lr_t1 if t1 else args.lr_fno
+            wd = args.wd_t1 if t1 else args.wd_fno
             epochs = args.t1_epochs if t1 and args.t1_epochs is not None else args.epochs
             r = train(
                 k,
@@ -273,6 +295,7 @@ def main() -> None:
                 args.device,
                 args.augment,
                 args.test_average,
+                wd,
             )
             r["epochs"] = epochs
             result["training"][k] = r
