@@ -141,9 +141,10 @@ def step_times(models: dict, resolution: int, batch: int, reps: int, device: str
 def train(
     name, model, data, epochs, batch, lr, device, augment=False, test_average=False, wd=1e-4
 ) -> dict:
-    """Train one model with AdamW (weight decay ``wd``); ``augment``: each sample of each batch moved by a random exact symmetry
-    of the problem (:func:`fno_forcing_symmetries`); ``test_average``: also report the test error
-    of the model averaged over the 16 group elements (exactly equivariant)."""
+    """Train one model with AdamW (weight decay ``wd``); ``augment``: each sample of each batch
+    moved by a random exact symmetry of the problem (:func:`fno_forcing_symmetries`);
+    ``test_average``: also report the test error of the model averaged over the 16 group
+    elements (exactly equivariant)."""
     u_tr, y_tr, u_te, y_te = (t.to(device) for t in data)
     elements, directions = fno_forcing_symmetries()
     if augment:
@@ -244,6 +245,8 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="npz cache (default: /tmp/sciml_ns_...npz)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "t1_vs_fno.json"))
     args = ap.parse_args()
+    if not 0 <= args.n_val < args.n_train:
+        ap.error(f"--n-val must be in [0, n_train = {args.n_train}), got {args.n_val}")
     torch.set_num_threads(args.threads)
 
     models = {k: m.to(args.device) for k, m in make_models(args.seed, args.t1_variants).items()}
@@ -267,8 +270,6 @@ def main() -> None:
         d = load_data(Path(cache), n, args.resolution, args.T, args.dt, args.device)
         w0 = torch.as_tensor(d["w0"], dtype=torch.float32).unsqueeze(1)
         wT = torch.as_tensor(d["wT"], dtype=torch.float32).unsqueeze(1)
-        if not 0 <= args.n_val < args.n_train:
-            raise ValueError(f"--n-val must be in [0, n_train = {args.n_train}), got {args.n_val}")
         if args.n_val:  # validation: the last n_val training samples; the test set is not read
             split, end = args.n_train - args.n_val, args.n_train
         else:
