@@ -1,26 +1,25 @@
 """A :class:`~sciml.layers.spectral_backends.SpectralBackend` running on the Triton kernels.
 
-Same algorithm as :class:`~sciml.layers.spectral_backends.DFTMatmul` (only kept modes are ever
-computed), with the truncated real DFT along the last dim fused with its twiddle generation
-(``rdft`` / ``irdft``), and the per-mode channel mixing and the non-last-dim DFTs as complex
-GEMM kernels (``cbmm``); every op has its own backward (see :mod:`sciml.kernels.autograd`).
+A subclass of :class:`~sciml.layers.spectral_backends.DFTMatmul` (same algorithm: only kept
+modes are ever computed) that replaces its primitives with kernels: the truncated real DFT
+along the last dim and its inverse, fused with their twiddle generation (``rdft`` /
+``irdft``), and the per-mode channel mixing and the non-last-dim DFTs as complex GEMMs
+(``cbmm``); every op has its own backward (see :mod:`sciml.kernels.autograd`).
 ``impl="torch"`` runs the same graph on the PyTorch reference ops (used by tests on CPU).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from ..layers.spectral_backends import SpectralBackend, _dft_basis
+from ..layers.spectral_backends import DFTMatmul
 from . import autograd as K
 from .reference import irfft_weights
 
 __all__ = ["TritonSpectral"]
 
 
-class TritonSpectral(SpectralBackend):
+class TritonSpectral(DFTMatmul):
     """Spectral transforms and mixing on Triton kernels (CUDA, or the interpreter on CPU)."""
 
     def __init__(self, *, impl: str = "triton") -> None:
@@ -34,29 +33,13 @@ class TritonSpectral(SpectralBackend):
     def mix(self, block: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return K.cbmm(block, weight, impl=self.impl)
 
-    def forward_modes(self, u: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
-        d = len(modes)
-        b, c, *spatial = u.shape
-        n = spatial[-1]
-        scale = torch.full((modes[-1],), 1.0 / n, dtype=u.dtype, device=u.device)
-        x = K.rdft(u.reshape(-1, n), modes[-1], scale, impl=self.impl)
-        x = x.view(*u.shape[:-1], modes[-1]).movedim((0, 1), (-2, -1)).contiguous()
-        for axis in range(d - 1):
-            f = _dft_basis(spatial[axis], modes[axis], x.dtype, u.device, inverse=False)
-            x = self._left(f, x, axis)
-        return x
+    def _rdft(self, u: torch.Tensor, e: int) -> torch.Tensor:
+        scale = torch.full((e,), 1.0 / u.shape[-1], dtype=u.dtype, device=u.device)
+        return K.rdft(u, e, scale, impl=self.impl)
 
-    def inverse_modes(self, block: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
-        d = len(out_shape)
-        y = block
-        for axis in range(d - 1):
-            g = _dft_basis(out_shape[axis], y.shape[axis] // 2, y.dtype, y.device, inverse=True)
-            y = self._left(g, y, axis)
-        e = y.shape[d - 1]
-        y = y.movedim((-2, -1), (0, 1)).contiguous()  # (b, c, M_1, ..., e)
-        w = irfft_weights(e, out_shape[-1], y.real.dtype, y.device)
-        out = K.irdft(y.reshape(-1, e), out_shape[-1], w, impl=self.impl)
-        return out.view(*y.shape[:-1], out_shape[-1])
+    def _irdft(self, y: torch.Tensor, m: int) -> torch.Tensor:
+        w = irfft_weights(y.shape[-1], m, y.real.dtype, y.device)
+        return K.irdft(y, m, w, impl=self.impl)
 
     def _left(self, mat: torch.Tensor, x: torch.Tensor, axis: int) -> torch.Tensor:
         """``mat (p, q)`` applied to dim ``axis`` of mode-major ``x`` as one batched GEMM."""

@@ -134,14 +134,12 @@ class DFTMatmul(SpectralBackend):
         d = len(modes)
         b, c, *spatial = u.shape
         ctype = _complex_of(u.dtype)
-        basis = _rdft_basis(spatial[-1], modes[-1], u.dtype, u.device)  # (N, 2e)
-        x = torch.view_as_complex(
-            (u.reshape(-1, spatial[-1]) @ basis).view(*u.shape[:-1], modes[-1], 2)
-        )  # (b, c, n_1, ..., n_{d-1}, e_d)
+        x = self._rdft(u.reshape(-1, spatial[-1]), modes[-1])  # (rows, e_d) complex
+        x = x.view(*u.shape[:-1], modes[-1])  # (b, c, n_1, ..., n_{d-1}, e_d)
         x = x.movedim((0, 1), (-2, -1)).contiguous()  # (n_1, ..., e_d, b, c)
         for axis in range(d - 1):
             f = _dft_basis(spatial[axis], modes[axis], ctype, u.device, inverse=False)  # (2e, N)
-            x = _left_matmul(f, x, axis)
+            x = self._left(f, x, axis)
         return x
 
     def inverse_modes(self, block: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
@@ -149,13 +147,28 @@ class DFTMatmul(SpectralBackend):
         y = block
         for axis in range(d - 1):
             g = _dft_basis(out_shape[axis], y.shape[axis] // 2, y.dtype, y.device, inverse=True)
-            y = _left_matmul(g, y, axis)  # (.., M_axis, ..)
+            y = self._left(g, y, axis)  # (.., M_axis, ..)
         e = y.shape[d - 1]
-        y = y.movedim((-2, -1), (0, 1))  # (b, c, M_1, ..., e_d) view
-        rtype = _real_of(y.dtype)
-        h = _irdft_basis(out_shape[-1], e, rtype, y.device)  # (2e, M)
-        yr = torch.view_as_real(y.contiguous()).reshape(-1, 2 * e)
-        return (yr @ h).view(*y.shape[:-1], out_shape[-1])
+        y = y.movedim((-2, -1), (0, 1)).contiguous()  # (b, c, M_1, ..., e_d)
+        out = self._irdft(y.reshape(-1, e), out_shape[-1])
+        return out.view(*y.shape[:-1], out_shape[-1])
+
+    # The three primitives below are what a subclass (the Triton backend) replaces.
+
+    def _rdft(self, u: torch.Tensor, e: int) -> torch.Tensor:
+        """Truncated real DFT of the rows of ``u (R, N)`` real -> ``(R, e)`` complex."""
+        basis = _rdft_basis(u.shape[-1], e, u.dtype, u.device)  # (N, 2e)
+        return torch.view_as_complex((u @ basis).view(-1, e, 2))
+
+    def _irdft(self, y: torch.Tensor, m: int) -> torch.Tensor:
+        """``irfft`` of the rows of contiguous ``y (R, e)`` complex -> ``(R, m)`` real."""
+        e = y.shape[-1]
+        h = _irdft_basis(m, e, _real_of(y.dtype), y.device)  # (2e, M)
+        return torch.view_as_real(y).reshape(-1, 2 * e) @ h
+
+    def _left(self, mat: torch.Tensor, x: torch.Tensor, axis: int) -> torch.Tensor:
+        """``mat (p, q)`` applied to dim ``axis`` (size q) of mode-major ``x``."""
+        return _left_matmul(mat, x, axis)
 
 
 class FusedDFT(DFTMatmul):
