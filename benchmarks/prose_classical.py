@@ -43,7 +43,7 @@ import numpy as np
 
 from sciml.data.generators import generate
 from sciml.data.generators.prose_ode import SYSTEMS, load_prose_ode
-from sciml.models.prose_data import REFINE_PRIOR
+from sciml.models.prose_data import REFINE_PRIOR, _rel  # the metric PROSE's rows use
 from sciml.symbolic import decode, fit_system
 
 
@@ -69,10 +69,6 @@ def one_sample(job: tuple) -> dict:
         out[key] = np.inf if sol is None else _rel(sol[n_in:], clean[n_in:])
         out[f"{key}_s"] = time.perf_counter() - t0
     return out
-
-
-def _rel(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 def summary(errors: list[float]) -> dict:
