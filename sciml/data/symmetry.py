@@ -115,14 +115,15 @@ class GridSymmetry:
             n = out.shape[lead + i]
             if n != grid[i]:
                 raise ValueError(
-                    f"{self} maps grid axis {abs(a) - 1} (size {n}) onto axis {i} (size {grid[i]}); "
-                    "it needs those axes to have the same size"
+                    f"{self} maps grid axis {abs(a) - 1} (size {n}) onto axis {i} "
+                    f"(size {grid[i]}); it needs those axes to have the same size"
                 )
             step = self.shift[abs(a) - 1] * n
             if step.denominator != 1:
                 raise ValueError(
-                    f"shift {self.shift[abs(a) - 1]} of axis {abs(a) - 1} is not a multiple of the grid spacing 1/{n}; "
-                    "an exact grid symmetry needs shift * N to be an integer"
+                    f"shift {self.shift[abs(a) - 1]} of axis {abs(a) - 1} is not a multiple of "
+                    f"the grid spacing 1/{n}; an exact grid symmetry needs shift * N to be an "
+                    "integer"
                 )
             idx = torch.arange(n, device=u.device)
             idx = ((-idx if a < 0 else idx) + int(step)) % n
