@@ -120,7 +120,7 @@ def test_step_doubling_error_of_linear_drift_is_exact():
     h, a = 0.3, -0.7
     e = step_doubling_error(sde.sde, 0.0, y, h, rtol=0.0, atol=1.0)
     exact = (y * a * a * h * h / 4).pow(2).mean().sqrt()
-    assert float(e) == pytest.approx(float(exact), rel=1e-12)
+    assert float(e.detach()) == pytest.approx(float(exact), rel=1e-12)
 
 
 @pytest.mark.parametrize("reg", [LocalHeuristic(1.0), GlobalHeuristic(1.0)])
