@@ -1,11 +1,16 @@
 """Train a transform-once (T1) operator on Navier-Stokes 2D: vorticity w(0) -> w(T).
 
 1. generate the data with sciml's pseudo-spectral solver (nu = 1e-3, FNO forcing) into HDF5;
-2. pick the kept DCT modes by the energy of the training targets (stored in the config);
+2. pick the kept modes by the energy of the training targets (stored in the config): real-FFT
+   frequencies by default, made exactly equivariant to the shifts along (1, -1) that the
+   forcing allows (the data are periodic; ``--transform dct --no-shift-equivariant`` is the
+   paper's DCT-II model);
 3. train with the common Trainer on the Parseval loss (no inverse transform while training);
 4. report the physical test relative L2 and save a checkpoint that ``sciml.load`` reads back.
 
-Small by default (CPU, a few minutes); the FNO-paper setting is ``--n 1200 --T 50 --dt 1e-4``
+Small by default (CPU, a few minutes; test relative L2 14.7%, against 18.1% for
+``--transform dct --no-shift-equivariant --modes 20``, the previous default, on the same data);
+the FNO-paper setting is ``--n 1200 --T 50 --dt 1e-4``
 on a GPU (``--device cuda``).
 
     OMP_NUM_THREADS=1 .venv/bin/python examples/t1_navier_stokes.py
@@ -31,7 +36,16 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument("--T", type=float, default=2.0)
     ap.add_argument("--dt", type=float, default=5e-3)
-    ap.add_argument("--modes", type=int, default=20)
+    ap.add_argument("--transform", choices=["rfft", "dct"], default="rfft")
+    ap.add_argument(
+        "--shift-equivariant",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="exact equivariance to shifts along (1, -1) (real FFT only)",
+    )
+    ap.add_argument(
+        "--modes", type=int, default=12, help="kept per axis (rfft: frequencies |k| < modes)"
+    )
     ap.add_argument("--epochs", type=int, default=20)
     # 1e-2 was T1's best of {3e-4, 1e-3, 3e-3, 1e-2} in a 12-epoch sweep on 120 NS samples
     # (docs/t1.md); few-epoch runs need the large rate, long runs may prefer 1e-3 (the paper's).
@@ -43,6 +57,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="runs/t1_navier_stokes")
     args = ap.parse_args()
+    if args.shift_equivariant and args.transform != "rfft":
+        ap.error("--shift-equivariant needs --transform rfft; pass --no-shift-equivariant")
     torch.set_num_threads(1)
     out = Path(args.out)
 
@@ -60,11 +76,16 @@ def main() -> None:
     train = sciml.data.SnapshotPairs(ds, 0, -1, samples=range(n_train), **pairs)
     test = sciml.data.SnapshotPairs(ds, 0, -1, samples=range(n_train, len(ds)), **pairs)
 
-    # Kept modes: the DCT indices (per axis) holding most of the training targets' energy.
+    # Kept modes: the indices (per axis) holding most of the training targets' energy.
     targets = torch.stack([train[i]["target"] for i in range(len(train))])
-    kept = select_modes(targets, (args.modes, args.modes))
-    model = T1(T1Config(modes=(args.modes, args.modes), kept=kept, width=32, n_layers=4))
-    print(f"T1: {model.num_parameters():,} parameters, kept DCT modes per axis {kept}")
+    kept = select_modes(targets, (args.modes, args.modes), transform=args.transform)
+    config = T1Config(
+        modes=(args.modes, args.modes), kept=kept, width=32, n_layers=4,
+        transform=args.transform, shift_equivariant=((1, -1),) if args.shift_equivariant else None,
+    )  # fmt: skip
+    torch.manual_seed(0)  # the initialisation (the Trainer seeds the rest)
+    model = T1(config)
+    print(f"T1: {model.num_parameters():,} parameters, kept {args.transform} modes per axis {kept}")
 
     trainer = Trainer(
         model,
