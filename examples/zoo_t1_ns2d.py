@@ -4,11 +4,11 @@ The same data as ``fno-ns2d`` (``examples/zoo_fno_ns2d.py``): sciml's pseudo-spe
 ``navier_stokes`` generator, nu = 1e-3, FNO forcing, 32 x 32, w(0) -> w(T = 3), seed 0.
 
 1. generate ``n_train + n_val`` trajectories;
-2. keep, per axis, the ``modes`` real-FFT frequencies holding most of the training targets'
-   energy (:func:`sciml.models.t1.select_modes`, stored in the config; truncating the targets
-   to them leaves a relative L2 residual of 1.3e-5) and build a T1 on them (width 16, 4 blocks: ~456k parameters, < 2 MB, the
-   size of ``fno-ns2d``), exactly equivariant to the shifts along (1, -1) that the forcing
-   allows (``shift_equivariant``);
+2. keep, per axis, the ``modes`` real-FFT frequencies holding most of the training targets' energy
+   (:func:`sciml.models.t1.select_modes`, stored in the config; truncating the targets to them
+   leaves a relative L2 residual of 1.3e-5) and build a T1 on them (width 16, 4 blocks: ~456k
+   parameters, < 2 MB, the size of ``fno-ns2d``), exactly equivariant to the shifts along
+   (1, -1) that the forcing allows (``shift_equivariant``);
 3. train with the common Trainer on the Parseval relative L2 loss (no inverse transform while
    training; ``model.spectral_loss()``), each training pair moved by a random exact symmetry of
    the problem every time it is read (:func:`sciml.data.generators.fno_forcing_symmetries`,
@@ -182,9 +182,9 @@ def main() -> None:
         ),
         "limitations": (
             "Trained only on GRF initial vorticity (alpha=2.5, tau=7), nu=1e-3, this forcing and "
-            f"lead time T={args.T:g} at {args.resolution}x{args.resolution}; the kept {coeffs} modes "
-            "were chosen from these targets' energy, so other grids or much rougher fields lose "
-            "what lies outside them."
+            f"lead time T={args.T:g} at {args.resolution}x{args.resolution}; the kept {coeffs} "
+            "modes were chosen from these targets' energy, so other grids or much rougher fields "
+            "lose what lies outside them."
         ),
         "license": "same as sciml",
     }
