@@ -157,3 +157,26 @@ def test_bad_input_raises_with_what_was_expected():
         group_average(lambda u: u, torch.zeros(1, 1, 8, 8), elements[1:2])
     with pytest.raises(ValueError, match="elements is empty"):
         group_average(lambda u: u, torch.zeros(1, 1, 8, 8), [])
+
+
+def _worker_draws(n_workers: int) -> list[torch.Tensor]:
+    elements, directions = fno_forcing_symmetries()
+    aug = RandomSymmetry(
+        elements, shift_directions=directions, generator=torch.Generator().manual_seed(3)
+    )
+    field = torch.arange(16.0).reshape(1, 4, 4)  # no symmetry of the group fixes it
+    data = Augmented([{"input": field, "target": field}] * 8, aug)
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(data, batch_size=1, num_workers=n_workers)
+    return [batch["input"][0] for batch in loader]
+
+
+def test_augmented_workers_draw_different_maps():
+    """Each DataLoader worker holds a copy of the generator; without reseeding per worker, the
+    workers would apply the same sequence of maps (items 0 and 1, 2 and 3, ... identical)."""
+    out = _worker_draws(2)
+    pairs = [torch.equal(out[2 * k], out[2 * k + 1]) for k in range(4)]
+    assert not all(pairs)
+    # in one process the draws follow the generator as before
+    single = _worker_draws(0)
+    assert len({tuple(x.flatten().tolist()) for x in single}) > 1

@@ -225,17 +225,26 @@ class Augmented:
         augment: a :class:`RandomSymmetry`.
         keys: the fields moved together (default ``"input"`` and ``"target"``); other fields
             (coordinates, parameters) are passed through unchanged.
+
+    In ``DataLoader`` worker processes each worker gets a copy of ``augment``; if it has its own
+    generator, that copy is reseeded from the worker's seed (``get_worker_info().seed``, which
+    ``torch.manual_seed`` in the main process fixes), so workers do not repeat each other's maps.
     """
 
     def __init__(
         self, dataset, augment: RandomSymmetry, keys: Sequence[str] = ("input", "target")
     ) -> None:
         self.dataset, self.augment, self.keys = dataset, augment, tuple(keys)
+        self._worker: int | None = None
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, i: int) -> dict:
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker != info.id and self.augment.generator is not None:
+            self._worker = info.id  # first item in this worker process: its own stream
+            self.augment.generator = torch.Generator().manual_seed(info.seed)
         item = dict(self.dataset[i])
         missing = [k for k in self.keys if k not in item]
         if missing:
