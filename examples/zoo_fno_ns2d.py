@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 
@@ -36,10 +37,18 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--T", type=float, default=3.0)
     ap.add_argument("--dt", type=float, default=5e-3)
+    ap.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="move each training pair by a random exact symmetry of the problem every time it "
+        "is read (DataSpec.augment='fno_forcing')",
+    )
     args = ap.parse_args()
     device, out, work = _zoo.start(args, NAME)
 
     options, n, spec, gen_s = _zoo.ns2d_lead_time_data(args, work, device, normalize=True)
+    spec = dataclasses.replace(spec, augment="fno_forcing" if args.augment else None)
     config = {"modes": [12, 12], "width": 14, "n_layers": 4, "projection_channels": 128}
     experiment = Experiment(
         model=ModelSpec(family="fno", config=config),
@@ -90,7 +99,13 @@ def main() -> None:
             train_s=train_s,
             gen_s=gen_s,
             optimizer="AdamW (weight decay 1e-4), cosine schedule",
-            loss="relative L2 (on normalised fields)",
+            loss="relative L2 (on normalised fields)"
+            + (
+                "; each training pair moved by a random exact symmetry of the problem "
+                "(fno_forcing_symmetries) every time it is read"
+                if args.augment
+                else ""
+            ),
             model_config=config,
         ),
         "metrics": {k: round(v, 6) for k, v in metrics.items()},

@@ -51,6 +51,12 @@ class DataSpec:
         split: fractions of samples (trajectories) for train / validation / test.
         seed: seed of the split's shuffle.
         normalize: wrap the model with per-channel normalisation fitted on the training split.
+        augment: train on pairs moved by a random exact symmetry of the problem each time they
+            are read (:class:`sciml.data.symmetry.Augmented`; validation and test pairs are not
+            moved): the name of a symmetry set in :data:`AUGMENTATIONS`, e.g. ``"fno_forcing"``
+            (2D Navier-Stokes with the FNO forcing,
+            :func:`~sciml.data.generators.fno_forcing_symmetries`). The input and target fields
+            must be of that problem (vorticity, one scalar field each).
     """
 
     path: str
@@ -66,6 +72,18 @@ class DataSpec:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     normalize: bool = True
+    augment: Literal["fno_forcing"] | None = None
+
+
+def _fno_forcing() -> tuple[Any, Any]:
+    from .data.generators import fno_forcing_symmetries
+
+    return fno_forcing_symmetries()
+
+
+#: ``DataSpec.augment`` names: each gives ``(group elements, shift directions)`` for
+#: :class:`sciml.data.symmetry.RandomSymmetry`.
+AUGMENTATIONS = {"fno_forcing": _fno_forcing}
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,14 @@ def run(
         in_mean, in_std, out_mean, out_std = _channel_stats(train_view, list(splits.train), spec)
         model = Normalized.wrap(
             model, in_mean=in_mean, in_std=in_std, out_mean=out_mean, out_std=out_std
+        )
+    if spec.augment is not None:
+        from .data.symmetry import Augmented, RandomSymmetry
+
+        elements, directions = AUGMENTATIONS[spec.augment]()
+        generator = torch.Generator().manual_seed(config.seed + 1)
+        train_view = Augmented(
+            train_view, RandomSymmetry(elements, shift_directions=directions, generator=generator)
         )
     out = Path(experiment.out)
     # Under torchrun every rank runs this function; only rank 0 writes files and evaluates.
