@@ -37,8 +37,7 @@ import torch
 
 import sciml
 from sciml._config import config_to_dict
-from sciml.data.generators import fno_forcing_symmetries
-from sciml.data.symmetry import Augmented, RandomSymmetry
+from sciml.experiment import augment_view
 from sciml.models import T1, T1Config
 from sciml.models.t1 import select_modes
 from sciml.pretrained.evaluate import grid_metrics
@@ -83,14 +82,8 @@ def main() -> None:
     options, n, spec, gen_s = _zoo.ns2d_lead_time_data(args, work, device, normalize=False)
     train, val = _zoo.train_val_views(spec, n)
     targets = torch.stack([train[i]["target"] for i in range(len(train))])
-    if args.augment:
-        elements, directions = fno_forcing_symmetries()
-        train = Augmented(
-            train,
-            RandomSymmetry(
-                elements, shift_directions=directions, generator=torch.Generator().manual_seed(1)
-            ),
-        )
+    if args.augment:  # the maps' generator seeded with 1, as sciml.experiment.run does
+        train = augment_view(train, "fno_forcing", seed=1)
 
     kept = select_modes(targets, (args.modes, args.modes), transform=args.transform)
     train_config = TrainConfig(

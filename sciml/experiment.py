@@ -86,6 +86,22 @@ def _fno_forcing() -> tuple[Any, Any]:
 AUGMENTATIONS = {"fno_forcing": _fno_forcing}
 
 
+def augment_view(view: Any, name: str, *, seed: int) -> Any:
+    """``view`` wrapped in :class:`sciml.data.symmetry.Augmented` with the symmetry set
+    ``AUGMENTATIONS[name]``, its maps drawn from a generator seeded with ``seed``."""
+    import torch
+
+    from .data.symmetry import Augmented, RandomSymmetry
+
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {name!r}; expected one of {sorted(AUGMENTATIONS)}")
+    elements, directions = AUGMENTATIONS[name]()
+    generator = torch.Generator().manual_seed(seed)
+    return Augmented(
+        view, RandomSymmetry(elements, shift_directions=directions, generator=generator)
+    )
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A whole training run: model, data, training settings, loss and output directory."""
@@ -228,13 +244,7 @@ def run(
             model, in_mean=in_mean, in_std=in_std, out_mean=out_mean, out_std=out_std
         )
     if spec.augment is not None:
-        from .data.symmetry import Augmented, RandomSymmetry
-
-        elements, directions = AUGMENTATIONS[spec.augment]()
-        generator = torch.Generator().manual_seed(config.seed + 1)
-        train_view = Augmented(
-            train_view, RandomSymmetry(elements, shift_directions=directions, generator=generator)
-        )
+        train_view = augment_view(train_view, spec.augment, seed=config.seed + 1)
     out = Path(experiment.out)
     # Under torchrun every rank runs this function; only rank 0 writes files and evaluates.
     main_rank = int(os.environ.get("RANK", "0")) == 0

@@ -208,3 +208,7 @@ def test_experiment_augment_moves_training_pairs_only(tmp_path):
     assert evaluate(models[1], test_view)["rel_l2"] == pytest.approx(
         results[1]["test"]["rel_l2"], rel=1e-6
     )
+    from sciml.experiment import augment_view
+
+    with pytest.raises(ValueError, match="unknown augmentation 'rot'"):
+        augment_view(test_view, "rot", seed=0)
