@@ -2,7 +2,7 @@
 
     model:  {family: fno, config: {in_channels: 1, out_channels: 1, modes: [12, 12], width: 32}}
     data:   {path: data/darcy.h5, view: static_pairs, inputs: [a], targets: [u],
-             split: [0.8, 0.1, 0.1], seed: 0, normalize: true}
+             split: [0.8, 0.1, 0.1], seed: 0, normalize: true}   # augment: fno_forcing
     train:  {epochs: 20, batch_size: 16, lr: 0.001}
     loss:   l2            # l2 | l1 | h1
     out:    runs/darcy
@@ -24,7 +24,10 @@ from typing import Any, Literal
 from ._config import config_from_dict, config_to_dict
 from .errors import ConfigError
 
-__all__ = ["Experiment", "ModelSpec", "DataSpec", "load_experiment", "run", "build_views"]
+__all__ = [
+    "Experiment", "ModelSpec", "DataSpec", "load_experiment", "run", "build_views",
+    "augment_view", "AUGMENTATIONS",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
