@@ -2,7 +2,7 @@
 
     model:  {family: fno, config: {in_channels: 1, out_channels: 1, modes: [12, 12], width: 32}}
     data:   {path: data/darcy.h5, view: static_pairs, inputs: [a], targets: [u],
-             split: [0.8, 0.1, 0.1], seed: 0, normalize: true}   # augment: fno_forcing
+             split: [0.8, 0.1, 0.1], seed: 0, normalize: true}   # (+ augment: fno_forcing, NS only)
     train:  {epochs: 20, batch_size: 16, lr: 0.001}
     loss:   l2            # l2 | l1 | h1
     out:    runs/darcy
