@@ -4,8 +4,8 @@
    solve, piecewise-constant coefficients 12 / 3, f = 1, zero Dirichlet boundary);
 2. read them with ``StaticPairs`` (input ``a``, target ``u``);
 3. train an FNO (``modes``, ``width``, 4 layers, padding for the non-periodic domain), wrapped
-   in :class:`sciml.models.Normalized` with the training set's input and output mean / std (as
-   the FNO paper normalises; the statistics live inside the saved model), with ``Trainer`` and
+   in :class:`sciml.models.Normalized` with the training set's input and output mean / std (the
+   FNO paper normalises too, per grid point; the statistics live inside the saved model), with ``Trainer`` and
    the relative L2 loss;
 4. print the test mean relative L2.
 
