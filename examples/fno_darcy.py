@@ -5,8 +5,8 @@
 2. read them with ``StaticPairs`` (input ``a``, target ``u``);
 3. train an FNO (``modes``, ``width``, 4 layers, padding for the non-periodic domain), wrapped
    in :class:`sciml.models.Normalized` with the training set's input and output mean / std (the
-   FNO paper normalises too, per grid point; the statistics live inside the saved model), with ``Trainer`` and
-   the relative L2 loss;
+   FNO paper normalises too, per grid point; the statistics live inside the saved model), with
+   ``Trainer`` and the relative L2 loss;
 4. print the test mean relative L2.
 
 Default (CPU, ~1-2 minutes): 200 train / 50 test at 33 x 33, modes 8, width 24, 20 epochs.
