@@ -133,7 +133,7 @@ def main() -> None:
             loss="H1 (finite differences, on normalised fields)",
             model_config=config_to_dict(config),
         ),
-        "metrics": {k: round(v, 6) for k, v in metrics.items()},
+        "metrics": _zoo.card_metrics(metrics),
         "evaluation": {
             "evaluator": "grid",
             "metric": "test_rel_l2",

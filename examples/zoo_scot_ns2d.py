@@ -152,7 +152,7 @@ def main() -> None:
         "license": "same as sciml",
     }
     metrics = EVALUATORS["all_pairs"](model, card, n=args.n_test, seed=1, device=device)
-    card["metrics"] = {k: round(v, 6) for k, v in metrics.items()}
+    card["metrics"] = _zoo.card_metrics(metrics)
     target = out / NAME
     model.save_pretrained(target, metadata={"generated_data": card["data"]})
     _zoo.finish(target, card, install_it=args.install)

@@ -162,7 +162,7 @@ def main() -> None:
             ),
             model_config=config_to_dict(config),
         ),
-        "metrics": {k: round(v, 6) for k, v in metrics.items()},
+        "metrics": _zoo.card_metrics(metrics),
         "evaluation": {
             "evaluator": "grid",
             "metric": "test_rel_l2",
