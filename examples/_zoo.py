@@ -103,12 +103,6 @@ def training_record(
     }
 
 
-def card_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
-    """The card's ``metrics``: 6 significant digits (decimal rounding would leave an MSE of
-    2e-6 one digit)."""
-    return {k: float(f"{v:.6g}") for k, v in metrics.items()}
-
-
 def hardware(device: str | torch.device) -> str:
     """What the training ran on, in words, for the card."""
     dev = torch.device(device)

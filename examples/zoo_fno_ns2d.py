@@ -30,6 +30,7 @@ import _zoo
 import sciml
 from sciml._config import config_to_dict
 from sciml.experiment import Experiment, ModelSpec, run
+from sciml.pretrained.cards import round_metrics
 from sciml.pretrained.evaluate import grid_metrics
 
 NAME = "fno-ns2d"
@@ -113,7 +114,7 @@ def main() -> None:
             ),
             model_config=config,
         ),
-        "metrics": _zoo.card_metrics(metrics),
+        "metrics": round_metrics(metrics),
         "evaluation": {
             "evaluator": "grid",
             "metric": "test_rel_l2",

@@ -29,6 +29,7 @@ from sciml._config import config_to_dict
 from sciml.experiment import DataSpec
 from sciml.models import MgNO, MgNOConfig, Normalized
 from sciml.models.mgno import PAPER_DARCY_SMOOTHING, darcy_recipe
+from sciml.pretrained.cards import round_metrics
 from sciml.pretrained.evaluate import grid_metrics
 from sciml.train import Trainer
 
@@ -133,7 +134,7 @@ def main() -> None:
             loss="H1 (finite differences, on normalised fields)",
             model_config=config_to_dict(config),
         ),
-        "metrics": _zoo.card_metrics(metrics),
+        "metrics": round_metrics(metrics),
         "evaluation": {
             "evaluator": "grid",
             "metric": "test_rel_l2",

@@ -31,6 +31,7 @@ from sciml._config import config_to_dict
 from sciml.data import AllPairs, split
 from sciml.models import ScOT, ScOTConfig
 from sciml.models.scot_training import PoseidonLoss
+from sciml.pretrained.cards import round_metrics
 from sciml.pretrained.evaluate import EVALUATORS
 from sciml.train import Cosine, TrainConfig, Trainer
 
@@ -152,7 +153,7 @@ def main() -> None:
         "license": "same as sciml",
     }
     metrics = EVALUATORS["all_pairs"](model, card, n=args.n_test, seed=1, device=device)
-    card["metrics"] = _zoo.card_metrics(metrics)
+    card["metrics"] = round_metrics(metrics)
     target = out / NAME
     model.save_pretrained(target, metadata={"generated_data": card["data"]})
     _zoo.finish(target, card, install_it=args.install)

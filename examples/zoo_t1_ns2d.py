@@ -40,6 +40,7 @@ from sciml._config import config_to_dict
 from sciml.experiment import augment_view
 from sciml.models import T1, T1Config
 from sciml.models.t1 import select_modes
+from sciml.pretrained.cards import round_metrics
 from sciml.pretrained.evaluate import grid_metrics
 from sciml.train import TrainConfig, Trainer
 
@@ -162,7 +163,7 @@ def main() -> None:
             ),
             model_config=config_to_dict(config),
         ),
-        "metrics": _zoo.card_metrics(metrics),
+        "metrics": round_metrics(metrics),
         "evaluation": {
             "evaluator": "grid",
             "metric": "test_rel_l2",

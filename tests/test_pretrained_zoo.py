@@ -22,7 +22,7 @@ from sciml import pretrained
 from sciml.cli import main
 from sciml.errors import CheckpointError
 from sciml.pretrained import CardError, validate_card
-from sciml.pretrained.cards import load_card
+from sciml.pretrained.cards import load_card, round_metrics
 from sciml.pretrained.evaluate import EVALUATORS, dcdm_geometry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +70,16 @@ def test_shipped_card_is_valid_and_matches_its_model(name):
     family = model.config.family if model.family == "normalized" else model.family
     assert family == card["family"]
     assert card["evaluation"]["evaluator"] in EVALUATORS
+    # stored at 6 significant digits, as the zoo scripts and tools/update_card_metrics.py write
+    # them (6 decimals had stored an MSE of 7e-9 as 0)
+    assert round_metrics(card["metrics"]) == card["metrics"]
+
+
+def test_round_metrics_keeps_six_significant_digits_of_numbers_only():
+    table = {"32^3": [231, 41]}
+    got = round_metrics({"mse": 7.254616907e-09, "rel": 0.010609430, "n": 1152, "table": table})
+    assert got == {"mse": 7.25462e-09, "rel": 0.0106094, "n": 1152.0, "table": table}
+    assert round_metrics({"mse": 2.4541e-06}, digits=2) == {"mse": 2.5e-06}
 
 
 # --------------------------------------------------------------------------- validation

@@ -4,7 +4,8 @@
 
 Runs the card's evaluator (``sciml.pretrained.evaluate``) on ``n`` cases drawn with the held-out
 seed ``train_seed + 1`` (not the ``train_seed + 1000`` that ``sciml evaluate NAME`` uses) and
-prints the metrics; ``--write`` stores them in the card's ``metrics`` (other keys are kept).
+prints the metrics; ``--write`` stores them, at 6 significant digits, in the card's ``metrics``
+(other keys are kept).
 Run ``tools/gen_zoo_docs.py`` afterwards: docs/zoo.md is generated from the cards.
 """
 
@@ -15,7 +16,7 @@ import json
 import time
 
 from sciml import pretrained
-from sciml.pretrained.cards import CARD_FILE
+from sciml.pretrained.cards import CARD_FILE, round_metrics
 
 
 def main() -> int:
@@ -36,7 +37,7 @@ def main() -> int:
     if args.write:
         path = pretrained.path_of(args.name) / CARD_FILE
         raw = json.loads(path.read_text())
-        raw["metrics"].update(result["metrics"])
+        raw["metrics"].update(round_metrics(result["metrics"]))
         pretrained.validate_card(raw, where=str(path))
         path.write_text(json.dumps(raw, indent=2) + "\n")
         print(f"wrote {path}")
