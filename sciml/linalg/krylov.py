@@ -44,6 +44,14 @@ __all__ = [
 ]
 
 
+# appended to breakdown messages: the usual cause on a Poisson problem is a singular A (all-Neumann
+# walls) given as a bare matrix, so b keeps its null-space component
+_SINGULAR_HINT = (
+    " (or A is singular and b is not in its range: pass the null space, null_space= or the "
+    "Poisson problem, so that it is removed from b)"
+)
+
+
 class Status(enum.Enum):
     """Why an iteration stopped."""
 
@@ -289,7 +297,7 @@ class PCG(Method):
         z = M(r) if M is not None else r
         rz = _dot(r, z, dt)
         if M is not None and not rz > 0:
-            mon.message = f"r.Mr = {rz:.3e} <= 0: the preconditioner is not SPD"
+            mon.message = f"r.Mr = {rz:.3e} <= 0: the preconditioner is not SPD{_SINGULAR_HINT}"
             return x, Status.NOT_SPD, iterates
         d = z.clone()
         while True:
@@ -301,7 +309,7 @@ class PCG(Method):
                     return x, Status.NONFINITE, iterates
                 mon.message = (
                     f"breakdown: p.Ap = {dAd:.3e} <= 0 at iteration {len(mon.residuals) - 1}; "
-                    "A is not symmetric positive definite (or b is not in the range of a singular A)"
+                    f"A is not symmetric positive definite{_SINGULAR_HINT}"
                 )
                 return x, Status.NOT_SPD, iterates
             alpha = rz / dAd
@@ -315,7 +323,9 @@ class PCG(Method):
             z = M(r) if M is not None else r
             rz_new = _dot(r, z, dt)
             if M is not None and not rz_new > 0:
-                mon.message = f"r.Mr = {rz_new:.3e} <= 0: the preconditioner is not SPD"
+                mon.message = (
+                    f"r.Mr = {rz_new:.3e} <= 0: the preconditioner is not SPD{_SINGULAR_HINT}"
+                )
                 return x, Status.NOT_SPD, iterates
             d = z + (rz_new / rz) * d
             rz = rz_new
@@ -391,7 +401,7 @@ class FlexibleCG(Method):
                     return x, Status.STAGNATED, iterates
                 mon.message = (
                     f"breakdown: p.Ap = {dAd:.3e} <= 0 at iteration {len(mon.residuals) - 1}; "
-                    "A is not symmetric positive definite (or b is not in the range of a singular A)"
+                    f"A is not symmetric positive definite{_SINGULAR_HINT}"
                 )
                 return x, Status.NOT_SPD, iterates
             alpha = _dot(d, r, dt) / dAd
