@@ -177,6 +177,8 @@ def generate(
     ``generator`` (the module), ``generator_settings`` (every option, defaults included, with
     ``n``, ``resolution`` and ``seed``) and ``sciml_version``.
 
+    Missing folders of ``out`` are created once the data are computed.
+
     Returns:
         the path of the written file.
     """
@@ -194,4 +196,5 @@ def generate(
         "generator_settings": settings,
         "sciml_version": __version__,
     }
+    Path(out).parent.mkdir(parents=True, exist_ok=True)  # as the Trainer makes its out_dir
     return Path(write(out, **data, attrs=attrs, overwrite=overwrite))
