@@ -52,11 +52,15 @@ def main() -> None:
 
     t0 = time.perf_counter()
     data_path = out / "darcy.h5"
-    if not data_path.exists():
-        generate("darcy", n=args.n, resolution=args.resolution, out=data_path, seed=0)
+    wanted = {"n": args.n, "resolution": args.resolution, "seed": 0}
+    if _settings(data_path, wanted) != wanted:  # missing, or made with other settings
+        generate("darcy", **wanted, out=data_path, overwrite=True)
     print(
         f"data: {data_path} ({args.n} samples at {args.resolution}^2) in {time.perf_counter() - t0:.1f}s"
     )
+    # the FNO pads the grid by 4 and keeps 12 x 12 modes where the grid holds them (2 x 12
+    # frequencies along the first axis: a padded grid of 24 or more)
+    modes = min(12, (args.resolution + 4) // 2)
 
     experiment = Experiment(
         model=ModelSpec(
@@ -64,7 +68,7 @@ def main() -> None:
             config={
                 "in_channels": 1,
                 "out_channels": 1,
-                "modes": [12, 12],
+                "modes": [modes, modes],
                 "width": 32,
                 "n_layers": 4,
                 "padding": 4,
@@ -102,6 +106,14 @@ def main() -> None:
             indent=2,
         )
     )
+
+
+def _settings(path: Path, wanted: dict) -> dict | None:
+    """The ``wanted`` generator settings as recorded in an existing data file (None: no file)."""
+    if not path.exists():
+        return None
+    recorded = sciml.data.open(path).attrs.get("generator_settings", {})
+    return {k: recorded.get(k) for k in wanted}
 
 
 def _plot(checkpoint: str, spec: DataSpec, splits_file: Path, path: Path) -> None:
