@@ -89,9 +89,11 @@ def _fno_forcing() -> tuple[Any, Any]:
 AUGMENTATIONS = {"fno_forcing": _fno_forcing}
 
 
-def augment_view(view: Any, name: str, *, seed: int) -> Any:
+def augment_view(view: Any, name: str, *, seed: int, rank: int = 0) -> Any:
     """``view`` wrapped in :class:`sciml.data.symmetry.Augmented` with the symmetry set
-    ``AUGMENTATIONS[name]``, its maps drawn from a generator seeded with ``seed``."""
+    ``AUGMENTATIONS[name]``, its maps drawn from a generator seeded with ``seed`` (on torchrun
+    rank ``rank`` with ``seed + 1_000_003 * rank``, so that the ranks draw independent maps
+    instead of the same sequence; rank 0 and a single process draw the same maps)."""
     import torch
 
     from .data.symmetry import Augmented, RandomSymmetry
@@ -99,7 +101,7 @@ def augment_view(view: Any, name: str, *, seed: int) -> Any:
     if name not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {name!r}; expected one of {sorted(AUGMENTATIONS)}")
     elements, directions = AUGMENTATIONS[name]()
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed + 1_000_003 * rank)
     return Augmented(
         view, RandomSymmetry(elements, shift_directions=directions, generator=generator)
     )
@@ -246,11 +248,12 @@ def run(
         model = Normalized.wrap(
             model, in_mean=in_mean, in_std=in_std, out_mean=out_mean, out_std=out_std
         )
-    if spec.augment is not None:
-        train_view = augment_view(train_view, spec.augment, seed=config.seed + 1)
-    out = Path(experiment.out)
     # Under torchrun every rank runs this function; only rank 0 writes files and evaluates.
-    main_rank = int(os.environ.get("RANK", "0")) == 0
+    rank = int(os.environ.get("RANK", "0"))
+    main_rank = rank == 0
+    if spec.augment is not None:
+        train_view = augment_view(train_view, spec.augment, seed=config.seed + 1, rank=rank)
+    out = Path(experiment.out)
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
         (out / "experiment.json").write_text(
