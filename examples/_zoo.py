@@ -61,6 +61,20 @@ def parser(
     return ap
 
 
+def add_ns2d_options(ap: argparse.ArgumentParser) -> None:
+    """``--T``, ``--dt`` and ``--augment``: the options of the w(0) -> w(T) Navier-Stokes
+    surrogates (``fno-ns2d``, ``t1-ns2d``), with their defaults."""
+    ap.add_argument("--T", type=float, default=3.0)
+    ap.add_argument("--dt", type=float, default=5e-3)
+    ap.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="move each training pair by a random exact symmetry of the problem "
+        "(sciml.data.generators.fno_forcing_symmetries) every time it is read",
+    )
+
+
 def start(args: argparse.Namespace, name: str) -> tuple[str, Path, Path]:
     """Set the thread count and return ``(device, out, work)``: CUDA when present, else CPU;
     ``work = out/<name>-run`` (created) holds the data and the training run."""
@@ -100,6 +114,24 @@ def training_record(
         "loss": loss,
         "data_generation_s": round(gen_s, 1),
         "model_config": model_config,
+    }
+
+
+def data_record(
+    args: argparse.Namespace, generator: str, options: Mapping[str, Any], unit: str, details: str
+) -> dict[str, Any]:
+    """The card's ``data``: ``n_train + n_val`` ``unit`` (e.g. "pairs") drawn with seed 0,
+    ``n_test`` held out with seed 1; ``details`` ends the description."""
+    return {
+        "generator": generator,
+        "options": options,
+        "n_train": args.n_train,
+        "n_test": args.n_test,
+        "train_seed": 0,
+        "description": (
+            f"{args.n_train} train + {args.n_val} validation {unit} (seed 0), "
+            f"{args.n_test} held-out test {unit} (seed 1){details}"
+        ),
     }
 
 

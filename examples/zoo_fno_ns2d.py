@@ -21,7 +21,6 @@ The first shipped model (50 epochs, no augmentation; test relative L2 1.20%) is 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 
@@ -41,15 +40,7 @@ def main() -> None:
         __doc__, n_train=1000, n_val=100, n_test=200, resolution=32, epochs=200, batch_size=20,
         lr=5e-3,
     )  # fmt: skip
-    ap.add_argument("--T", type=float, default=3.0)
-    ap.add_argument("--dt", type=float, default=5e-3)
-    ap.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="move each training pair by a random exact symmetry of the problem every time it "
-        "is read (DataSpec.augment='fno_forcing')",
-    )
+    _zoo.add_ns2d_options(ap)
     args = ap.parse_args()
     device, out, work = _zoo.start(args, NAME)
 
@@ -88,17 +79,9 @@ def main() -> None:
             "ICLR 2021"
         ),
         "parameters": model.num_parameters(),
-        "data": {
-            "generator": "navier_stokes",
-            "options": options,
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "train_seed": 0,
-            "description": (
-                f"{args.n_train} train + {args.n_val} validation trajectories (seed 0), "
-                f"{args.n_test} held-out test trajectories (seed 1); GRF initial vorticity"
-            ),
-        },
+        "data": _zoo.data_record(
+            args, "navier_stokes", options, "trajectories", "; GRF initial vorticity"
+        ),
         "training": _zoo.training_record(
             args,
             device,

@@ -114,17 +114,7 @@ def main() -> None:
             "ICLR 2024"
         ),
         "parameters": model.num_parameters(),
-        "data": {
-            "generator": "darcy",
-            "options": options,
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "train_seed": 0,
-            "description": (
-                f"{args.n_train} train + {args.n_val} validation pairs (seed 0), "
-                f"{args.n_test} held-out test pairs (seed 1); 5-point FD solutions"
-            ),
-        },
+        "data": _zoo.data_record(args, "darcy", options, "pairs", "; 5-point FD solutions"),
         "training": _zoo.training_record(
             args,
             device,

@@ -116,18 +116,13 @@ def main() -> None:
             "Foundation Models for PDEs, NeurIPS 2024"
         ),
         "parameters": model.num_parameters(),
-        "data": {
-            "generator": "navier_stokes",
-            "options": options,
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "train_seed": 0,
-            "description": (
-                f"{args.n_train} train + {args.n_val} validation trajectories (seed 0), "
-                f"{args.n_test} held-out test trajectories (seed 1), 9 snapshots each; every "
-                "pair j > i (36 per trajectory) is a sample"
-            ),
-        },
+        "data": _zoo.data_record(
+            args,
+            "navier_stokes",
+            options,
+            "trajectories",
+            ", 9 snapshots each; every pair j > i (36 per trajectory) is a sample",
+        ),  # fmt: skip
         "training": _zoo.training_record(
             args,
             device,

@@ -52,8 +52,7 @@ def main() -> None:
         __doc__, n_train=1000, n_val=100, n_test=200, resolution=32, epochs=200, batch_size=20,
         lr=1e-2,
     )  # fmt: skip
-    ap.add_argument("--T", type=float, default=3.0)
-    ap.add_argument("--dt", type=float, default=5e-3)
+    _zoo.add_ns2d_options(ap)
     ap.add_argument("--modes", type=int, default=10)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--transform", choices=["dct", "rfft"], default="rfft")
@@ -64,13 +63,6 @@ def main() -> None:
         help="exact equivariance to the shifts along (1, -1) that the forcing allows (rfft only)",
     )
     ap.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
-    ap.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="move each training pair by a random exact symmetry of the problem "
-        "(sciml.data.generators.fno_forcing_symmetries) every time it is read",
-    )
     args = ap.parse_args()
     if args.shift_equivariant and args.transform != "rfft":
         ap.error(
@@ -136,18 +128,13 @@ def main() -> None:
             "in Frequency Domain, NeurIPS 2022"
         ),
         "parameters": model.num_parameters(),
-        "data": {
-            "generator": "navier_stokes",
-            "options": options,
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "train_seed": 0,
-            "description": (
-                f"{args.n_train} train + {args.n_val} validation trajectories (seed 0), "
-                f"{args.n_test} held-out test trajectories (seed 1); GRF initial vorticity; the "
-                "same data as fno-ns2d"
-            ),
-        },
+        "data": _zoo.data_record(
+            args,
+            "navier_stokes",
+            options,
+            "trajectories",
+            "; GRF initial vorticity; the same data as fno-ns2d",
+        ),  # fmt: skip
         "training": _zoo.training_record(
             args,
             device,
