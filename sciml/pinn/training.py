@@ -13,7 +13,7 @@ Example::
     pts = sobol(4096, Box((0, 0), (2 * pi, 1)))
     x, t = pts[:, :1].requires_grad_(), pts[:, 1:].requires_grad_()
     result = fit(model, lambda: model.loss_terms(problem, x, t, x_ic),
-                 TrainConfig(adam_steps=2000, lbfgs_steps=500),
+                 PINNTrainConfig(adam_steps=2000, lbfgs_steps=500),
                  weights=LossWeights({"ic": 100.0}))
 """
 
