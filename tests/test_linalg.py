@@ -349,6 +349,30 @@ def test_cli_solve_writes_the_solution(tmp_path, capsys):
     np.testing.assert_allclose(np.load(tmp_path / "x.npy"), sla.spsolve(A.tocsc(), b), atol=1e-8)
     assert main(argv + ["--method", "dcdm"]) == 2  # needs --grid: a one-line error
     assert "needs the grid" in capsys.readouterr().err
+    # --grid gives the grid, not the walls: this Dirichlet matrix keeps b whole (the CLI builds
+    # an all-Neumann grid, whose constants it had removed from b: 0.68 true residual, "converged")
+    argv += ["--grid", "6x7", "--method", "cg", "--rtol", "1e-10", "--out", str(tmp_path / "x.npy")]
+    assert main(argv) == 0 and "null-space component" not in capsys.readouterr().out
+    np.testing.assert_allclose(np.load(tmp_path / "x.npy"), sla.spsolve(A.tocsc(), b), atol=1e-8)
+
+
+def test_problem_beside_a_matrix_gives_its_null_space_only_where_a_annihilates_it():
+    """``problem=`` beside a plain matrix: the all-Neumann grid's constants are projected out
+    of b for its own (singular) matrix, not for a nonsingular matrix on the same grid; an
+    explicit ``null_space`` that A does not annihilate is refused."""
+    grid = poisson((8, 8, 8), walls=N)
+    b = np.random.default_rng(0).standard_normal(grid.n) + 1.0
+    x, res = solve(grid.to_scipy(), b, problem=grid, rtol=1e-8)
+    assert res.status is Status.CONVERGED
+    assert res.null_space_component == pytest.approx(abs(b.mean()) / np.sqrt(np.mean(b**2)))
+    assert abs(x.mean()) < 1e-10  # the minimum-norm solution
+    A = poisson((8, 8, 8), walls=D).to_scipy()
+    for kw in ({"problem": grid}, {}):
+        x, res = solve(A, b, rtol=1e-8, **kw)
+        assert res.status is Status.CONVERGED and res.null_space_component == 0.0
+        assert np.linalg.norm(A @ x - b) / np.linalg.norm(b) < 1e-7
+    with pytest.raises(ValueError, match=r"null_space: expected null vectors of A .* got"):
+        solve(A, b, null_space=grid.null_space)
 
 
 def test_cli_dcdm_passes_k_to_the_solver(capsys):

@@ -74,15 +74,37 @@ class LinearOperator:
 
 def as_operator(A: Any, *, problem: Poisson | None = None) -> LinearOperator:
     """Wrap ``A`` (scipy sparse, torch sparse/dense tensor, :class:`StencilOperator`,
-    :class:`Poisson`, or an existing :class:`LinearOperator`) as a :class:`LinearOperator`."""
+    :class:`Poisson`, or an existing :class:`LinearOperator`) as a :class:`LinearOperator`.
+
+    ``problem`` beside a plain matrix gives the grid (for learned methods) and, where ``A``
+    annihilates it, the problem's null space: a matrix on that grid with other walls (say
+    Dirichlet, so nonsingular) keeps its own, and b is not projected."""
     op = _as_operator(A, problem)
     if problem is not None:
         if problem.n != op.n:
             raise ValueError(f"problem has {problem.n} unknowns but A is {op.n} x {op.n}")
         op.problem = problem
         if op.null_space is None:
-            op.null_space = problem.null_space
+            basis = problem.null_space
+            if basis is not None and null_residual(op, basis) <= NULL_TOL:
+                op.null_space = basis
     return op
+
+
+#: largest ``||A z|| / ||A r||`` (z a basis vector, r a random unit vector) for z to count as
+#: a null vector; a Poisson matrix gives ~1e-16 (1e-7 in float32), one with a Dirichlet wall
+#: on the constants 1e-2 or more
+NULL_TOL = 1e-4
+
+
+def null_residual(op: LinearOperator, basis: np.ndarray) -> float:
+    """``max_z ||A z|| / ||A r||`` over the rows ``z`` of ``basis`` (unit vectors), ``r`` a
+    random unit vector: about 0 when ``basis`` spans null vectors of A."""
+    z = torch.as_tensor(np.atleast_2d(basis), dtype=op.dtype, device=op.device)
+    r = torch.randn(op.n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    scale = float(op((r / r.norm()).to(dtype=op.dtype, device=op.device)).norm())
+    worst = max(float(op(v / v.norm()).norm()) for v in z)
+    return worst / max(scale, 1e-300)
 
 
 def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:

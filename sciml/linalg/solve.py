@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._operator import LinearOperator, as_operator
+from ._operator import NULL_TOL, LinearOperator, as_operator, null_residual
 from .krylov import CG, Method, SolveResult, Status, _dot, _norm, run
 from .poisson import Poisson
 
@@ -52,8 +52,10 @@ def solve(
             improve by 1% in the last ``max(stagnation_window, k // 2)`` iterations at
             iteration k (None: never).
         null_space: ``(k, n)`` orthonormal basis of the null space of a singular A (taken from
-            a Poisson stencil automatically). Its component is removed from b (reported as
-            ``result.null_space_component``) and from x, giving the minimum-norm solution.
+            a Poisson stencil automatically, and from ``problem`` when A annihilates it). Its
+            component is removed from b (reported as ``result.null_space_component``) and from
+            x, giving the minimum-norm solution. A basis that A does not annihilate raises
+            ``ValueError``.
         check_symmetry: probe ``u.Av == v.Au`` with two random vectors first (2 matvecs) and
             refuse a non-symmetric A with ``Status.NOT_SPD``.
         callback: called as ``callback(iteration, relative_residual)``.
@@ -95,6 +97,11 @@ def solve(
             return out(xt), SolveResult(Status.NOT_SPD, 0, [], message=message)
 
     basis = null_space if null_space is not None else op.null_space
+    if null_space is not None and (worst := null_residual(op, null_space)) > NULL_TOL:
+        raise ValueError(
+            f"null_space: expected null vectors of A (||A z|| ~ 0), got ||A z|| / ||A r|| = "
+            f"{worst:.2e} for a basis vector z against a random unit r"
+        )
     removed = 0.0
     if basis is not None:
         basis_t = torch.as_tensor(np.atleast_2d(basis), dtype=bt.dtype, device=bt.device)
