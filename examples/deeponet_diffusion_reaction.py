@@ -100,11 +100,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     files = {}
-    for split, n, seed in (("train", args.n_train, 0), ("test", args.n_test, 1)):
+    # validation functions of their own (seed 2): the test functions (seed 1) are only scored
+    splits = (("train", args.n_train, 0), ("val", 50, 2), ("test", args.n_test, 1))
+    for split, n, seed in splits:
         files[split] = out / f"diffusion_reaction_{split}_{n}.h5"
         if not files[split].exists():
             generate("diffusion_reaction", n=n, resolution=100, out=files[split], seed=seed)
     u, grid, s = load(files["train"])
+    u_val, grid_val, s_val = load(files["val"])
     u_te, grid_te, s_te = load(files["test"])
 
     act = "tanh" if args.physics else "relu"  # the residual needs second derivatives
@@ -127,7 +130,7 @@ def main() -> None:
     Trainer(
         model,
         items(u, grid, s, args.points, seed=0),
-        val_data=items(u_te, grid_te, s_te, 500, seed=1),
+        val_data=items(u_val, grid_val, s_val, 500, seed=1),
         loss=MSE(),
         config=config,
         out_dir=out / ("run_pi" if args.physics else "run"),
