@@ -415,3 +415,13 @@ def test_getting_started_cli_walkthrough_runs_as_written(tmp_path, monkeypatch, 
     assert re.search(r"test relative L2: ([0-9.]+)", printed[3]).group(1) == trained
     assert re.search(r"relative L2 ([0-9.]+)", printed[4]).group(1) == trained
     assert float(trained) < 1.0
+
+
+def test_every_page_is_in_the_nav_and_on_the_index():
+    """A new page must be reachable: in mkdocs' nav and linked from the front page (which once
+    listed seven of seventeen pages)."""
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")}
+    nav = set(re.findall(r":\s*(\S+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(), re.M))
+    linked = set(re.findall(r"\]\(([^)#]+\.md)\)", (ROOT / "docs" / "index.md").read_text()))
+    assert nav == pages, f"not in mkdocs.yml nav: {sorted(pages - nav)}"
+    assert linked == pages - {"index.md"}, f"not linked from index.md: {sorted(pages - linked)}"
