@@ -88,7 +88,7 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     e.set_defaults(handler=_evaluate)
 
-    i = sub.add_parser("info", help="describe an HDF5 file or a checkpoint")
+    i = sub.add_parser("info", help="describe an HDF5 file, a checkpoint or a shipped model")
     i.add_argument("path")
     i.set_defaults(handler=_info)
 
@@ -199,7 +199,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if not path.exists():
-        raise _UserError(f"{path}: no such file or directory")
+        from . import pretrained
+
+        if args.path not in pretrained.names():
+            raise _UserError(
+                f"{path}: no such file or directory, and not a shipped model "
+                f"({', '.join(pretrained.names())})"
+            )
+        # a shipped model, as sciml.load and `sciml evaluate NAME` take it
+        print(_describe_checkpoint(pretrained.path_of(args.path)))
+        print(f"model card: sciml pretrained show {args.path}")
+        return 0
     if path.is_dir() or path.name == "config.json":
         print(_describe_checkpoint(path))
         return 0

@@ -222,3 +222,14 @@ def test_experiment_augment_moves_training_pairs_only(tmp_path):
         for kw in ({}, {"rank": 0}, {"rank": 1})
     )
     assert torch.equal(single, rank0) and not torch.equal(rank0, rank1)
+
+
+def test_info_takes_a_shipped_model_name(capsys):
+    from sciml import pretrained
+
+    code, out, _ = _run(["info", "fno-ns2d"], capsys)
+    assert code == 0
+    assert str(pretrained.path_of("fno-ns2d")) in out and '"family": "fno"' in out
+    assert "sciml pretrained show fno-ns2d" in out
+    code, _, err = _run(["info", "fno-ns2"], capsys)
+    assert code == 2 and "not a shipped model" in err and "fno-ns2d" in err
