@@ -229,7 +229,7 @@ def test_info_takes_a_shipped_model_name(capsys):
 
     code, out, _ = _run(["info", "fno-ns2d"], capsys)
     assert code == 0
-    assert str(pretrained.path_of("fno-ns2d")) in out and '"family": "fno"' in out
+    assert str(pretrained.path_of("fno-ns2d")) in out and 'family: "fno"' in out
     assert "sciml pretrained show fno-ns2d" in out
     code, _, err = _run(["info", "fno-ns2"], capsys)
     assert code == 2 and "not a shipped model" in err and "fno-ns2d" in err
