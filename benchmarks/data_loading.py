@@ -9,7 +9,8 @@ run (it was just written), so this measures the loaders' own cost, not the disk.
     .venv/bin/python benchmarks/data_loading.py            # full run, ~5 min on 2 cores
     .venv/bin/python benchmarks/data_loading.py --small    # quick run
 
-Writes ``benchmarks/results/data_loading.json`` and the table in ``benchmarks/README.md``.
+Writes ``benchmarks/results/data_loading.json`` and the table in ``benchmarks/README.md``; with
+``--out PATH`` the JSON goes to ``PATH`` and the README is left as it is.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 FIELDS = ("density", "pressure", "energy")
 N_IN, N_OUT, BATCH = 4, 1, 16
+RESULTS = HERE / "results" / "data_loading.json"
 
 
 def write_well_file(path: Path, n: int, t: int, h: int, w: int) -> None:
@@ -155,7 +157,8 @@ def child(config: str, path: Path, batches: int, workers: int) -> dict:
 
 
 def run_child(config: str, path: Path, batches: int, workers: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", config, "--file", str(path),
+    # absolute: the child runs in the repository root, not in this process's folder
+    cmd = [sys.executable, __file__, "--child", config, "--file", str(path.resolve()),
            "--batches", str(batches), "--workers", str(workers)]  # fmt: skip
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=HERE.parent)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -202,6 +205,9 @@ def main() -> None:
     p.add_argument("--small", action="store_true", help="8 trajectories x 20 steps x 64^2")
     p.add_argument("--batches", type=int, default=None)
     p.add_argument("--data-dir", type=Path, default=HERE / "_data")
+    p.add_argument(
+        "--out", type=Path, default=RESULTS, help="JSON path; README table only for the default"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
@@ -263,10 +269,10 @@ def main() -> None:
         "speedup_vs_well_0_workers": sc0["samples_per_s"] / well0["samples_per_s"],
         "note": note,
     }
-    out = HERE / "results" / "data_loading.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    write_readme(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    if args.out.resolve() == RESULTS:
+        write_readme(results)
     print(note)
 
 

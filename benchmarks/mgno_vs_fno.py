@@ -47,12 +47,14 @@ DATA = ROOT / "_data"
 RESULTS = ROOT / "results" / "mgno_vs_fno.json"
 
 
-def load_darcy(resolution: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(a, u)`` of shape ``(n, 1, R, R)`` (float32), generated once and cached under ``_data``."""
+def load_darcy(
+    resolution: int, n: int, seed: int, data_dir: Path = DATA
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(a, u)`` of shape ``(n, 1, R, R)`` (float32), generated once and cached in ``data_dir``."""
     import h5py
 
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"darcy_pwc_R{resolution}_n{n}_seed{seed}.h5"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"darcy_pwc_R{resolution}_n{n}_seed{seed}.h5"
     if not path.exists():
         t0 = time.perf_counter()
         generate("darcy", n=n, resolution=resolution, out=path, seed=seed)
@@ -144,13 +146,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--data-dir", type=Path, default=DATA, help="Darcy data cache folder")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     runs = []
     for res in args.resolutions:
-        a, u = load_darcy(res, args.n_train + args.n_test, args.seed)
+        a, u = load_darcy(res, args.n_train + args.n_test, args.seed, args.data_dir)
         train = (a[: args.n_train], u[: args.n_train])
         test = (a[args.n_train :], u[args.n_train :])
         row = {"resolution": res}
