@@ -6,12 +6,18 @@
    wrapped in :class:`sciml.models.Normalized` (input and output statistics live inside the
    model: it takes the raw coefficient and returns the raw pressure);
 3. train with H1 loss and the one-cycle schedule (:func:`sciml.models.mgno.darcy_recipe`);
-4. print the test relative L2 error and save ``OUT/run/best`` (loadable with ``sciml.load``).
+4. print the test relative L2 error of ``OUT/run/best`` (loadable with ``sciml.load``), the
+   checkpoint with the lowest validation error (``--n-val`` pairs apart from the test pairs).
 
-Defaults finish in a few minutes on 2 CPU cores (small data, few epochs). ``--full`` is the
-paper's setting: 1000 train / 100 test samples, 500 epochs, batch 8 (GPU hours).
+Defaults (200 train / 20 validation / 50 test pairs at 64 x 64, 30 epochs, peak lr 3e-3) train
+in about 2.5 minutes on one CPU thread and reach a test relative L2 of 0.022 (lr 1e-3: 0.031).
+Predicting the training set's mean field scores 0.303 on the same test pairs; the former default
+of 5 epochs at lr 1e-3 stopped at 0.77, worse than that.
 
-    python examples/mgno_darcy.py --out mgno_out
+    OMP_NUM_THREADS=1 python examples/mgno_darcy.py --out mgno_out --threads 1
+
+``--full`` is the paper's setting: 1000 train / 100 test samples (and 100 for validation), 500
+epochs, batch 8, lr 3e-4 (GPU hours).
 """
 
 from __future__ import annotations
@@ -37,27 +43,31 @@ def main() -> None:
     )
     p.add_argument("--out", default="mgno_out")
     p.add_argument("--n-train", type=int, default=200)
+    p.add_argument("--n-val", type=int, default=20, help="validation pairs (pick the best)")
     p.add_argument("--n-test", type=int, default=50)
     p.add_argument("--resolution", type=int, default=64, help="grid nodes per side")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--full", action="store_true", help="1000/100 samples, 500 epochs, lr 3e-4")
     args = p.parse_args()
     if args.full:
-        args.n_train, args.n_test, args.epochs, args.lr = 1000, 100, 500, 3e-4
+        args.n_train, args.n_val, args.n_test, args.epochs, args.lr = 1000, 100, 100, 500, 3e-4
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    n = args.n_train + args.n_test
+    n = args.n_train + args.n_val + args.n_test
     data_path = out / f"darcy_R{args.resolution}_n{n}.h5"
     if not data_path.exists():
         generate("darcy", n=n, resolution=args.resolution, out=data_path, seed=0)
     ds = open_dataset(data_path, in_memory=True)
-    train = StaticPairs(ds, ["a"], ["u"], samples=range(args.n_train))
-    test = StaticPairs(ds, ["a"], ["u"], samples=range(args.n_train, n))
+    # train / validation (chooses `best`) / test (only scored), in this order in the file
+    cut = (args.n_train, args.n_train + args.n_val)
+    train = StaticPairs(ds, ["a"], ["u"], samples=range(cut[0]))
+    val = StaticPairs(ds, ["a"], ["u"], samples=range(*cut))
+    test = StaticPairs(ds, ["a"], ["u"], samples=range(cut[1], n))
 
     a = torch.stack([train[i]["input"] for i in range(len(train))])
     u = torch.stack([train[i]["target"] for i in range(len(train))])
@@ -78,7 +88,7 @@ def main() -> None:
     trainer = Trainer(
         model,
         train,
-        val_data=test,
+        val_data=val,
         loss=recipe.loss,
         config=recipe.config,
         out_dir=out / "run",

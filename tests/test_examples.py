@@ -83,8 +83,8 @@ def test_deeponet_diffusion_reaction_example_beats_the_mean_field(tmp_path):
 
 SMOKE = {
     "t1_navier_stokes": ["--n", "24", "--resolution", "32", "--epochs", "1", "--out", "t1"],
-    "mgno_darcy": ["--out", "mgno", "--n-train", "16", "--n-test", "8", "--resolution", "32",
-                   "--epochs", "1", "--threads", "1"],
+    "mgno_darcy": ["--out", "mgno", "--n-train", "16", "--n-val", "4", "--n-test", "8",
+                   "--resolution", "32", "--epochs", "1", "--threads", "1"],
     "deeponet_antiderivative": ["--out", "don", "--n-train", "100", "--epochs", "2",
                                 "--n-test", "100"],
     "deeponet_pendulum": ["--out", "dp", "--n-train", "100", "--iterations", "20",
