@@ -57,7 +57,7 @@ def test_fno_darcy_example_beats_the_mean_field(tmp_path):
     test = targets("test", 20)
     baseline = ((mean_field - test).flatten(1).norm(dim=1) / test.flatten(1).norm(dim=1)).mean()
     assert 0.2 < baseline < 0.5  # the data are the Darcy pairs the example documents
-    assert rel < 0.5 * float(baseline)  # measured 0.077 against 0.308
+    assert rel < 0.5 * float(baseline)  # measured 0.071 against 0.308
 
 
 def test_deeponet_diffusion_reaction_example_beats_the_mean_field(tmp_path):
