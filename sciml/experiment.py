@@ -46,10 +46,17 @@ class DataSpec:
         path: the HDF5 file (any layout :func:`sciml.data.open` reads).
         view: ``static_pairs`` (static input fields -> static target fields, e.g. Darcy a -> u),
             ``snapshots`` (fields at step ``input_step`` -> fields at ``target_step``, e.g.
-            Burgers u(0) -> u(T)) or ``windows`` (``n_in`` steps -> the next ``n_out`` steps).
-        inputs / targets: field names (empty: all fields).
+            Burgers u(0) -> u(T)), ``windows`` (``n_in`` steps -> the next ``n_out`` steps) or
+            ``all_pairs`` (the fields at step i -> the same fields at every step j >= i, with the
+            lead time ``t_j - t_i`` passed to the model as ``t``: time-conditioned operators such
+            as scOT).
+        inputs / targets: field names (empty: all fields; ``all_pairs`` maps fields to
+            themselves, so give at most one of the two, or both equal).
         input_step / target_step: time indices for ``snapshots`` (negative counts from the end).
-        n_in / n_out / stride: window sizes for ``windows``.
+        n_in / n_out / stride: window sizes for ``windows``; ``stride`` also subsamples time for
+            ``all_pairs`` (every ``stride``-th step).
+        max_lead / include_self: for ``all_pairs``, the largest ``j - i`` in (subsampled) steps
+            (None: no limit) and whether ``j == i`` (lead time 0) pairs are included.
         subsample: keep every ``subsample``-th grid point along each spatial dim.
         split: fractions of samples (trajectories) for train / validation / test.
         seed: seed of the split's shuffle.
@@ -63,7 +70,7 @@ class DataSpec:
     """
 
     path: str
-    view: Literal["static_pairs", "snapshots", "windows"] = "static_pairs"
+    view: Literal["static_pairs", "snapshots", "windows", "all_pairs"] = "static_pairs"
     inputs: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     input_step: int = 0
@@ -71,6 +78,8 @@ class DataSpec:
     n_in: int = 1
     n_out: int = 1
     stride: int = 1
+    max_lead: int | None = None
+    include_self: bool = True
     subsample: int = 1
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
@@ -177,6 +186,16 @@ def build_views(spec: DataSpec, *, samples: Any = None) -> Any:
             lead_time=False,
             **kw,
         )
+    if spec.view == "all_pairs":
+        if inputs and targets and inputs != targets:
+            raise ValueError(
+                f"data.view all_pairs maps fields to the same fields later in time: expected "
+                f"inputs == targets (or only one of them), got {inputs} and {targets}"
+            )
+        return sd.AllPairs(
+            ds, dt=spec.stride, max_lead=spec.max_lead, include_self=spec.include_self,
+            fields=inputs or targets, **kw,
+        )  # fmt: skip
     return sd.Windows(ds, spec.n_in, spec.n_out, spec.stride, fields=inputs, **kw)
 
 
@@ -199,7 +218,7 @@ def _channel_stats(view: Any, train: Any, spec: DataSpec) -> tuple[list[float], 
     else:
         names_in = names_out = view.fields
         norm = sd.Normalizer.fit(ds, samples=train, fields=names_in, static_fields=[])
-        reps_in, reps_out = spec.n_in, spec.n_out
+        reps_in, reps_out = (1, 1) if spec.view == "all_pairs" else (spec.n_in, spec.n_out)
     return (
         [norm.mean[n] for n in names_in] * reps_in,
         [norm.std[n] for n in names_in] * reps_in,
