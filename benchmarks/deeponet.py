@@ -34,7 +34,8 @@ os.environ.setdefault("DDE_BACKEND", "pytorch")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-DATA = Path("/work/shared/reference-data/deepxde-antiderivative")
+# the shared reference data beside the checkout (../shared), as the developers' guide lays it out
+DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data" / "deepxde-antiderivative"
 ALLOCATOR_VARS = ("LD_PRELOAD", "MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "MALLOC_CONF")
 
 

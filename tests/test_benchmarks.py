@@ -29,7 +29,7 @@ import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-DEEPXDE_DATA = Path("/work/shared/reference-data/deepxde-antiderivative")
+DEEPXDE_DATA = BENCHMARKS.parents[1] / "shared" / "reference-data" / "deepxde-antiderivative"
 
 
 def run_benchmark(name: str, *args: str, cwd: Path, check: bool = True):
