@@ -89,7 +89,8 @@ def start(args: argparse.Namespace, name: str) -> tuple[str, Path, Path]:
 def train_val_views(spec: DataSpec, n: int):
     """The training and validation views of ``spec``'s file of ``n`` samples (its split)."""
     parts = split(n, spec.split, seed=spec.seed)
-    return build_views(spec, samples=list(parts.train)), build_views(spec, samples=list(parts.val))
+    train = build_views(spec, samples=list(parts.train), training=True)
+    return train, build_views(spec, samples=list(parts.val))
 
 
 def training_record(

@@ -49,14 +49,18 @@ class DataSpec:
             Burgers u(0) -> u(T)), ``windows`` (``n_in`` steps -> the next ``n_out`` steps) or
             ``all_pairs`` (the fields at step i -> the same fields at every step j >= i, with the
             lead time ``t_j - t_i`` passed to the model as ``t``: time-conditioned operators such
-            as scOT).
+            as scOT), or ``points`` (input fields on the grid -> target fields at query points
+            ``x``, for DeepONet: static fields, or time-dependent ones at ``input_step`` /
+            ``target_step``).
         inputs / targets: field names (empty: all fields; ``all_pairs`` maps fields to
-            themselves, so give at most one of the two, or both equal).
+            themselves, so give at most one of the two, or both equal; ``points`` needs both).
         input_step / target_step: time indices for ``snapshots`` (negative counts from the end).
         n_in / n_out / stride: window sizes for ``windows``; ``stride`` also subsamples time for
             ``all_pairs`` (every ``stride``-th step).
         max_lead / include_self: for ``all_pairs``, the largest ``j - i`` in (subsampled) steps
             (None: no limit) and whether ``j == i`` (lead time 0) pairs are included.
+        n_points: for ``points``, the query points drawn per training function (None: every
+            grid point); validation and test always score every grid point.
         subsample: keep every ``subsample``-th grid point along each spatial dim.
         split: fractions of samples (trajectories) for train / validation / test.
         seed: seed of the split's shuffle.
@@ -70,7 +74,7 @@ class DataSpec:
     """
 
     path: str
-    view: Literal["static_pairs", "snapshots", "windows", "all_pairs"] = "static_pairs"
+    view: Literal["static_pairs", "snapshots", "windows", "all_pairs", "points"] = "static_pairs"
     inputs: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     input_step: int = 0
@@ -80,6 +84,7 @@ class DataSpec:
     stride: int = 1
     max_lead: int | None = None
     include_self: bool = True
+    n_points: int | None = None
     subsample: int = 1
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
@@ -159,8 +164,10 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
     return experiment
 
 
-def build_views(spec: DataSpec, *, samples: Any = None) -> Any:
-    """The torch view of ``spec`` over the given sample (trajectory) indices (default: all)."""
+def build_views(spec: DataSpec, *, samples: Any = None, training: bool = False) -> Any:
+    """The torch view of ``spec`` over the given sample (trajectory) indices (default: all).
+    ``training``: the view to train on (``points`` then draws ``n_points`` query points per
+    function; otherwise it takes every grid point)."""
     from . import data as sd
 
     ds = sd.open(spec.path)
@@ -186,6 +193,16 @@ def build_views(spec: DataSpec, *, samples: Any = None) -> Any:
             lead_time=False,
             **kw,
         )
+    if spec.view == "points":
+        if not (inputs and targets):
+            raise ValueError(
+                f"data.view points needs inputs (on the grid) and targets (at the points), got "
+                f"inputs={inputs} and targets={targets}"
+            )
+        return sd.PointSamples(
+            ds, inputs=inputs, targets=targets, n_points=spec.n_points if training else None,
+            in_step=spec.input_step, out_step=spec.target_step, seed=spec.seed, **kw,
+        )  # fmt: skip
     if spec.view == "all_pairs":
         if inputs and targets and inputs != targets:
             raise ValueError(
@@ -209,10 +226,12 @@ def _channel_stats(view: Any, train: Any, spec: DataSpec) -> tuple[list[float], 
         names_in, names_out = view.inputs, view.targets
         norm = sd.Normalizer.fit(ds, samples=train, fields=[], static_fields=names_in + names_out)
         reps_in = reps_out = 1
-    elif spec.view == "snapshots":
+    elif spec.view in ("snapshots", "points"):
         names_in, names_out = view.inputs, view.targets
+        names = sorted(set(names_in + names_out))
+        static = [n for n in names if n in ds.static_field_names]
         norm = sd.Normalizer.fit(
-            ds, samples=train, fields=sorted(set(names_in + names_out)), static_fields=[]
+            ds, samples=train, fields=[n for n in names if n not in static], static_fields=static
         )
         reps_in = reps_out = 1
     else:
@@ -253,7 +272,7 @@ def run(
     spec = experiment.data
     ds = sd.open(spec.path)
     splits = sd.split(len(ds), spec.split, seed=spec.seed)
-    train_view = build_views(spec, samples=list(splits.train))
+    train_view = build_views(spec, samples=list(splits.train), training=True)
     val_view = build_views(spec, samples=list(splits.val)) if splits.val else None
     test_view = build_views(spec, samples=list(splits.test)) if splits.test else None
 
@@ -265,8 +284,9 @@ def run(
     if spec.normalize:
         in_mean, in_std, out_mean, out_std = _channel_stats(train_view, list(splits.train), spec)
         model = Normalized.wrap(
-            model, in_mean=in_mean, in_std=in_std, out_mean=out_mean, out_std=out_std
-        )
+            model, in_mean=in_mean, in_std=in_std, out_mean=out_mean, out_std=out_std,
+            out_channel_dim=-1 if spec.view == "points" else None,  # values at points: (.., C)
+        )  # fmt: skip
     # Under torchrun every rank runs this function; only rank 0 writes files and evaluates.
     rank = int(os.environ.get("RANK", "0"))
     main_rank = rank == 0

@@ -29,6 +29,9 @@ class NormalizedConfig:
     out_channels: number of output channels de-normalised.
     channel_dim: where channels sit: 1 for grid functions ``(batch, channels, *spatial)``,
         -1 for point values ``(batch, points, channels)``.
+    out_channel_dim: the same for the output, when it differs from the input's (None: as
+        ``channel_dim``); e.g. a DeepONet maps a grid function ``(batch, channels, sensors)``
+        to point values ``(batch, points, channels)``.
     """
 
     family: str
@@ -36,10 +39,13 @@ class NormalizedConfig:
     in_channels: int = 1
     out_channels: int = 1
     channel_dim: int = 1
+    out_channel_dim: int | None = None
 
     def __post_init__(self) -> None:
-        if self.channel_dim not in (1, -1):
-            raise ValueError(f"channel_dim must be 1 or -1, got {self.channel_dim}")
+        for name in ("channel_dim", "out_channel_dim"):
+            value = getattr(self, name)
+            if value not in (1, -1) and not (name == "out_channel_dim" and value is None):
+                raise ValueError(f"{name} must be 1 or -1, got {value}")
 
 
 class Normalized(Operator, family="normalized"):
@@ -69,6 +75,7 @@ class Normalized(Operator, family="normalized"):
         out_mean: Sequence[float] | torch.Tensor,
         out_std: Sequence[float] | torch.Tensor,
         channel_dim: int = 1,
+        out_channel_dim: int | None = None,
     ) -> Normalized:
         """Wrap an existing operator (its weights are kept) with the given statistics."""
         in_mean, in_std, out_mean, out_std = (
@@ -88,6 +95,7 @@ class Normalized(Operator, family="normalized"):
             in_channels=in_mean.numel(),
             out_channels=out_mean.numel(),
             channel_dim=channel_dim,
+            out_channel_dim=out_channel_dim,
         )
         model = cls(config)
         model.inner = inner
@@ -97,18 +105,21 @@ class Normalized(Operator, family="normalized"):
         model.out_std.copy_(out_std)
         return model
 
-    def _shape(self, stat: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        if self.config.channel_dim == -1:
+    @staticmethod
+    def _shape(stat: torch.Tensor, ref: torch.Tensor, channel_dim: int) -> torch.Tensor:
+        if channel_dim == -1:
             return stat.to(ref.dtype)
         return stat.to(ref.dtype).view(1, -1, *([1] * (ref.ndim - 2)))
 
     def encode(self, u: torch.Tensor) -> torch.Tensor:
         """Normalise raw inputs: ``(u - mu_in) / s_in`` per channel."""
-        return (u - self._shape(self.in_mean, u)) / self._shape(self.in_std, u)
+        dim = self.config.channel_dim
+        return (u - self._shape(self.in_mean, u, dim)) / self._shape(self.in_std, u, dim)
 
     def decode(self, v: torch.Tensor) -> torch.Tensor:
         """Map normalised outputs back to physical units: ``v s_out + mu_out`` per channel."""
-        return v * self._shape(self.out_std, v) + self._shape(self.out_mean, v)
+        dim = self.config.out_channel_dim or self.config.channel_dim
+        return v * self._shape(self.out_std, v, dim) + self._shape(self.out_mean, v, dim)
 
     def forward(self, u: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """``u``: raw input in the wrapped operator's layout; keyword arguments (``x``, ``t``, ...)
