@@ -308,7 +308,7 @@ def test_experiment_points_trains_a_deeponet(tmp_path):
     mean = torch.stack([build_views(spec, samples=list(splits.train))[i]["target"]
                         for i in range(len(splits.train))]).mean(0)  # fmt: skip
     baseline = ((targets - mean).flatten(1).norm(dim=1) / targets.flatten(1).norm(dim=1)).mean()
-    assert result["test"]["rel_l2"] < 0.5 * float(baseline)  # measured 0.177 against 0.98
+    assert result["test"]["rel_l2"] < 0.5 * float(baseline)  # measured 0.172 against 0.98
     with pytest.raises(ValueError, match="points needs inputs"):
         build_views(DataSpec(path=str(data), view="points", inputs=("v",)))
 

@@ -288,3 +288,35 @@ def test_time_budget_stops_on_the_clock_and_anneals_the_lr_over_it():
     assert lrs[-1] == pytest.approx(0.05)  # min_factor x lr at the end of the budget
     with pytest.raises(ValueError, match="minutes > 0"):
         TimeBudget(0)
+
+
+def test_a_data_set_that_redraws_per_epoch_is_told_each_epoch(tmp_path):
+    """``set_epoch`` on the training set (PointSamples' query points) at every epoch start,
+    also after a resume; the points an item serves then change from one epoch to the next."""
+
+    class Recording(ShiftData):
+        def __init__(self, n):
+            super().__init__(n)
+            self.epochs = []
+
+        def set_epoch(self, epoch):
+            self.epochs.append(epoch)
+
+    data = Recording(16)
+    Trainer(Tiny(TinyConfig()), data, config=TrainConfig(epochs=3, batch_size=8),
+            out_dir=tmp_path / "a", progress=False).fit()  # fmt: skip
+    assert data.epochs == [0, 1, 2]
+    again = Recording(16)  # the same run, resumed after its last epoch with 2 more
+    with pytest.warns(UserWarning, match="different TrainConfig"):
+        Trainer(Tiny(TinyConfig()), again, config=TrainConfig(epochs=5, batch_size=8),
+                out_dir=tmp_path / "a", progress=False).fit(resume="auto")  # fmt: skip
+    assert again.epochs == [3, 4]
+
+    from sciml.data import PointSamples
+    from sciml.data.generators import generate
+
+    ds = sciml.data.open(generate("antiderivative", n=4, resolution=20, out=tmp_path / "a.h5"))
+    points = PointSamples(ds, inputs=["v"], targets=["u"], n_points=5)
+    first = points[0]["x"].clone()
+    points.set_epoch(1)
+    assert not torch.equal(points[0]["x"], first)

@@ -363,6 +363,11 @@ class Trainer:
     def _run_epoch(self, bar: Any) -> None:
         cfg = self.config
         self.train_sampler.set_epoch(self.epoch, self.batch_in_epoch)
+        # a data set that redraws per epoch (PointSamples' query points) is told the epoch, so
+        # each epoch draws anew and a resumed run draws what an uninterrupted one would
+        set_data_epoch = getattr(self.train_data, "set_epoch", None)
+        if callable(set_data_epoch):
+            set_data_epoch(self.epoch)
         sizes = self.train_sampler.global_batch_sizes()
         window = [0.0, 0, time.perf_counter()]  # loss sum, samples, start time since last log
         for local in self._loader(self.train_data, self.train_sampler, epoch=self.epoch):
