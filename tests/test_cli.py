@@ -235,12 +235,26 @@ def test_info_takes_a_shipped_model_name(capsys):
     assert code == 2 and "not a shipped model" in err and "fno-ns2d" in err
 
 
+def _run_and_rescore(model_spec, spec, train, tmp_path):
+    """``run`` an experiment, then score its best checkpoint afresh on the test split (it must
+    equal what ``run`` reported). Returns ``(result, splits, test_view, model)``."""
+    import sciml
+    from sciml.experiment import Experiment, build_views, evaluate, run
+
+    exp = Experiment(model=model_spec, data=spec, train=train, out=str(tmp_path / "run"))
+    result = run(exp, progress=False)
+    splits = sciml.data.split(len(sciml.data.open(spec.path)), spec.split, seed=spec.seed)
+    test_view = build_views(spec, samples=list(splits.test))
+    model = sciml.load(result["best_checkpoint"])
+    assert evaluate(model, test_view)["rel_l2"] == pytest.approx(result["test"]["rel_l2"], rel=1e-6)
+    return result, splits, test_view, model
+
+
 def test_experiment_all_pairs_trains_a_time_conditioned_operator(tmp_path):
     """``view: all_pairs``: every pair j >= i of a trajectory with the lead time as ``t``, so
     ``sciml train`` covers scOT; the test score is a fresh evaluation of the best checkpoint."""
-    import sciml
     from sciml.data.generators import generate
-    from sciml.experiment import DataSpec, Experiment, ModelSpec, build_views, evaluate, run
+    from sciml.experiment import DataSpec, ModelSpec, build_views
 
     data = generate(
         "navier_stokes", n=8, resolution=16, T=0.3, dt=1e-2, record_steps=3,
@@ -252,20 +266,12 @@ def test_experiment_all_pairs_trains_a_time_conditioned_operator(tmp_path):
         "embed_dim": 8, "depths": [1, 1], "num_heads": [2, 2], "window_size": 4,
         "skip_blocks": [1, 0],
     }  # fmt: skip
-    exp = Experiment(
-        model=ModelSpec("scot", scot),
-        data=spec,
-        train={"epochs": 2, "batch_size": 8, "lr": 1e-3},
-        out=str(tmp_path / "run"),
+    result, splits, test_view, model = _run_and_rescore(
+        ModelSpec("scot", scot), spec, {"epochs": 2, "batch_size": 8, "lr": 1e-3}, tmp_path
     )
-    result = run(exp, progress=False)
-    splits = sciml.data.split(8, (0.5, 0.25, 0.25), seed=0)
-    test_view = build_views(spec, samples=list(splits.test))
     assert len(test_view) == 2 * (4 + 3 + 2 + 1)  # 2 trajectories, 4 snapshots, j >= i
     item = test_view[3]  # trajectory 0: i = 0, j = 3
     assert float(item["t"]) == pytest.approx(0.3)
-    model = sciml.load(result["best_checkpoint"])
-    assert evaluate(model, test_view)["rel_l2"] == pytest.approx(result["test"]["rel_l2"], rel=1e-6)
     with torch.no_grad():  # the lead time reaches the model
         u = item["input"][None]
         assert not torch.allclose(model(u, t=torch.tensor([0.1])), model(u, t=torch.tensor([0.3])))
@@ -278,9 +284,8 @@ def test_experiment_points_trains_a_deeponet(tmp_path):
     """``view: points``: input functions on the grid -> values at query points, so ``sciml
     train`` covers DeepONet. Training draws ``n_points`` per function; evaluation scores every
     grid point; the normalisation maps inputs along dim 1 and point values along the last dim."""
-    import sciml
     from sciml.data.generators import generate
-    from sciml.experiment import DataSpec, Experiment, ModelSpec, build_views, evaluate, run
+    from sciml.experiment import DataSpec, ModelSpec, build_views
 
     data = generate("antiderivative", n=200, resolution=50, out=tmp_path / "anti.h5", seed=0)
     spec = DataSpec(
@@ -289,20 +294,12 @@ def test_experiment_points_trains_a_deeponet(tmp_path):
     )  # fmt: skip
     net = {"sensors": 50, "coord_dim": 1, "basis": 20, "branch": {"hidden": [20]},
            "trunk": {"hidden": [20]}}  # fmt: skip
-    exp = Experiment(
-        model=ModelSpec("deeponet", net),
-        data=spec,
-        train={"epochs": 30, "batch_size": 10, "lr": 3e-3},
-        out=str(tmp_path / "run"),
+    result, splits, test_view, model = _run_and_rescore(
+        ModelSpec("deeponet", net), spec, {"epochs": 30, "batch_size": 10, "lr": 3e-3}, tmp_path
     )
-    result = run(exp, progress=False)
-    splits = sciml.data.split(200, (0.7, 0.1, 0.2), seed=0)
     train_view = build_views(spec, samples=list(splits.train), training=True)
-    test_view = build_views(spec, samples=list(splits.test))
     assert train_view[0]["x"].shape == (10, 1) and test_view[0]["x"].shape == (50, 1)
-    model = sciml.load(result["best_checkpoint"])
     assert model.config.out_channel_dim == -1
-    assert evaluate(model, test_view)["rel_l2"] == pytest.approx(result["test"]["rel_l2"], rel=1e-6)
     # an independent yardstick: the training functions' mean antiderivative scores ~1
     targets = torch.stack([test_view[i]["target"] for i in range(len(test_view))])
     mean = torch.stack([build_views(spec, samples=list(splits.train))[i]["target"]
