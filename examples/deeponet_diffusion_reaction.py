@@ -26,7 +26,7 @@ linear least-squares map from the 100 sensor values to the 10,000 grid values (1
 coefficients) 0.0023: with D = k = 0.01 the operator is nearly linear. The former defaults
 (500 functions x 200 points, batches of 50, lr 1e-3, 30 epochs: 300 steps in 10 s) stopped at
 0.2018; the set-up was sound, the training just far too short. ``--physics`` keeps its own
-defaults (500 functions, batches of 50, lr 1e-3, 30 epochs: 0.638 in 31 s, far from converged).
+defaults (500 functions, batches of 50, lr 1e-3, 30 epochs: 0.628 in 31 s, far from converged).
 ``benchmarks/deeponet_accuracy.py`` (``--problem diffusion_reaction`` /
 ``pi_diffusion_reaction``) holds the long runs reported in ``benchmarks/README.md``.
 """
