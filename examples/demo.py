@@ -52,9 +52,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     data_path = out / "darcy.h5"
-    wanted = {"n": args.n, "resolution": args.resolution, "seed": 0}
-    if _settings(data_path, wanted) != wanted:  # missing, or made with other settings
-        generate("darcy", **wanted, out=data_path, overwrite=True)
+    # kept when it was made with these settings, made anew otherwise
+    generate(
+        "darcy", n=args.n, resolution=args.resolution, out=data_path, reuse=True, overwrite=True
+    )
     print(
         f"data: {data_path} ({args.n} samples at {args.resolution}^2) in {time.perf_counter() - t0:.1f}s"
     )
@@ -106,14 +107,6 @@ def main() -> None:
             indent=2,
         )
     )
-
-
-def _settings(path: Path, wanted: dict) -> dict | None:
-    """The ``wanted`` generator settings as recorded in an existing data file (None: no file)."""
-    if not path.exists():
-        return None
-    recorded = sciml.data.open(path).attrs.get("generator_settings", {})
-    return {k: recorded.get(k) for k in wanted}
 
 
 def _plot(checkpoint: str, spec: DataSpec, splits_file: Path, path: Path) -> None:

@@ -63,10 +63,10 @@ def main() -> None:
     out = Path(args.out)
 
     path = out / "navier_stokes.h5"
-    wanted = {"n": args.n, "resolution": args.resolution, "T": args.T, "dt": args.dt, "seed": 0}
-    recorded = sciml.data.open(path).attrs.get("generator_settings", {}) if path.exists() else {}
-    if {k: recorded.get(k) for k in wanted} != wanted:  # missing, or made with other settings
-        generate("navier_stokes", **wanted, nu=1e-3, record_steps=1, out=path, overwrite=True)
+    generate(  # kept when it was made with these settings, made anew otherwise
+        "navier_stokes", n=args.n, resolution=args.resolution, T=args.T, dt=args.dt, nu=1e-3,
+        record_steps=1, out=path, reuse=True, overwrite=True,
+    )  # fmt: skip
     ds = sciml.data.open(path, in_memory=True)
     n_train = int(0.8 * len(ds))
     # w(0) -> w(T): one lead time for every pair, and T1 is not time-conditioned

@@ -341,3 +341,27 @@ def test_navier_stokes_nonlinear_flow_converges_second_order_in_time():
     order = _order(dts, errors)
     assert 1.8 < order < 2.3, (order, errors)
     assert w0.std() > 1.0 and errors[0] > 1e-6  # advection matters
+
+
+def test_generate_reuse_keeps_a_file_made_with_the_same_settings_only(tmp_path):
+    import sciml
+    from sciml.data.generators import generate
+
+    def a_field():
+        return sciml.data.open(out).read_static(slice(None), ["a"])
+
+    out = tmp_path / "d.h5"
+    generate("darcy", n=3, resolution=9, out=out, seed=4)
+    first, stamp = a_field(), out.stat().st_mtime_ns
+    # the same settings (a default spelled out or not): the file is returned, not rewritten
+    assert generate("darcy", n=3, resolution=9, out=out, seed=4, reuse=True) == out
+    generate("darcy", n=3, resolution=9, out=out, seed=4, reuse=True, a_high=12.0)
+    assert out.stat().st_mtime_ns == stamp and np.array_equal(a_field(), first)
+    # other settings: refused without overwrite (naming them), replaced with it
+    with pytest.raises(FileExistsError, match=r"other settings \(n: 3 -> 4\); pass overwrite=True"):
+        generate("darcy", n=4, resolution=9, out=out, seed=4, reuse=True)
+    with pytest.raises(FileExistsError, match=r"a_high: 12.0 -> 10.0"):
+        generate("darcy", n=3, resolution=9, out=out, seed=4, reuse=True, a_high=10.0)
+    generate("darcy", n=4, resolution=9, out=out, seed=4, reuse=True, overwrite=True)
+    assert out.stat().st_mtime_ns != stamp and a_field().shape[0] == 4
+    np.testing.assert_array_equal(a_field()[:3], first)  # seeded per sample: the same first 3

@@ -24,6 +24,7 @@ name               PDE and method
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import types
 import typing
@@ -168,6 +169,7 @@ def generate(
     out: str | os.PathLike[str],
     seed: int = 0,
     overwrite: bool = False,
+    reuse: bool = False,
     **options: Any,
 ) -> Path:
     """Run generator ``name`` for ``n`` samples at grid ``resolution`` and write ``out`` (HDF5).
@@ -179,6 +181,12 @@ def generate(
 
     Missing folders of ``out`` are created once the data are computed.
 
+    ``reuse``: if ``out`` is a file this generator wrote with the same settings (``n``,
+    ``resolution``, ``seed`` and every option, defaults included; options left to the generator,
+    ``None``, are not compared), return it without computing anything. A file made with other
+    settings is replaced only with ``overwrite``; otherwise ``FileExistsError`` names the
+    settings that differ.
+
     Returns:
         the path of the written file.
     """
@@ -187,6 +195,16 @@ def generate(
     options = validate_options(name, options)
     if int(n) != n or n < 1 or int(resolution) != resolution or resolution < 2:
         raise ValueError(f"expected integers n >= 1 and resolution >= 2, got n={n}, {resolution=}")
+    if reuse and Path(out).exists():
+        wanted = {"n": int(n), "resolution": int(resolution), "seed": int(seed), **valid, **options}
+        differ = _differing_settings(Path(out), fn.__module__, wanted)
+        if not differ:
+            return Path(out)
+        if not overwrite:
+            raise FileExistsError(
+                f"{out}: made with other settings ({'; '.join(differ)}); pass overwrite=True "
+                "to replace it"
+            )
     data = fn(int(n), int(resolution), seed=int(seed), **options)
     settings = {"n": int(n), "resolution": int(resolution), "seed": int(seed), **valid, **options}
     settings.update(data.pop("resolved", {}))  # e.g. the time step a generator chose
@@ -198,3 +216,24 @@ def generate(
     }
     Path(out).parent.mkdir(parents=True, exist_ok=True)  # as the Trainer makes its out_dir
     return Path(write(out, **data, attrs=attrs, overwrite=overwrite))
+
+
+def _differing_settings(path: Path, module: str, wanted: dict[str, Any]) -> list[str]:
+    """``"key: recorded -> wanted"`` for every setting of ``wanted`` (``None`` values skipped)
+    that the generator's record in ``path`` does not match; the generator counts as a setting."""
+    from .. import open as open_data
+
+    attrs = open_data(path).attrs
+    recorded = attrs.get("generator_settings") or {}
+    wanted = json.loads(json.dumps(wanted))  # as stored: tuples become lists
+    out = (
+        [f"generator: {attrs.get('generator')} -> {module}"]
+        if attrs.get("generator") != module
+        else []
+    )
+    out += [
+        f"{k}: {recorded.get(k)!r} -> {v!r}"
+        for k, v in wanted.items()
+        if v is not None and recorded.get(k) != v
+    ]
+    return out
