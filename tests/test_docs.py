@@ -91,7 +91,13 @@ def _deeponet_check(ns: Namespace) -> None:
 
 
 def _pod_check(ns: Namespace) -> None:
-    assert ns["pod"](torch.randn(8, 100)).shape == (8, 100, 1)
+    pod = ns["pod"]
+    assert pod(torch.randn(8, 100)).shape == (8, 100, 1)
+    # the basis spans the 12 leading principal directions of the centred outputs (NumPy's SVD)
+    y = ns["outputs"].double().numpy()
+    v = np.linalg.svd(y - y.mean(0), full_matrices=False)[2][:12].T  # (100, 12)
+    phi = pod.pod_basis.double().numpy().reshape(100, 12) / 100**0.5  # orthonormal columns
+    np.testing.assert_allclose(phi @ phi.T, v @ v.T, atol=1e-8)
 
 
 def _generators_check(ns: Namespace) -> None:
