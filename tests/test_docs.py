@@ -97,7 +97,7 @@ def _pod_check(ns: Namespace) -> None:
     y = ns["outputs"].double().numpy()
     v = np.linalg.svd(y - y.mean(0), full_matrices=False)[2][:12].T  # (100, 12)
     phi = pod.pod_basis.double().numpy().reshape(100, 12) / 100**0.5  # orthonormal columns
-    np.testing.assert_allclose(phi @ phi.T, v @ v.T, atol=1e-8)
+    np.testing.assert_allclose(phi @ phi.T, v @ v.T, atol=1e-6)  # float32 basis
 
 
 def _generators_check(ns: Namespace) -> None:
