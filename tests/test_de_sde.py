@@ -1,6 +1,7 @@
 """sciml.de NeuralSDE and the stable SDE classes of Oh et al. (2024)."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -85,15 +86,19 @@ def test_sde_nfe_and_ornstein_uhlenbeck_mean():
     assert float(ys[-1].mean()) == pytest.approx(0.99**100, abs=4 * 0.3 * 0.66 / math.sqrt(4000))
 
 
-# torchsde warns about adaptive Euler-Maruyama for any noise NeuralSDE declares as diagonal; the
-# noise here is constant (additive), where adaptive steps do converge
-@pytest.mark.filterwarnings("ignore:Numerical solution is not guaranteed to converge")
+@pytest.mark.filterwarnings("error:Numerical solution is not guaranteed to converge")
 def test_default_brownian_path_follows_torch_seed():
     """The default Brownian path (and so an adaptive solve's NFE) is fixed by torch.manual_seed
-    alone; torchsde by itself would draw its entropy from numpy's global generator."""
+    alone; torchsde by itself would draw its entropy from numpy's global generator. The noise is
+    declared additive, so torchsde does not warn about adaptive Euler-Maruyama (an error here)."""
     import numpy as np
 
-    sde = NeuralSDE(_Lin(-1.0), _Const(0.5), EulerMaruyama(dt=0.1, adaptive=True, rtol=1e-3))
+    sde = NeuralSDE(
+        _Lin(-1.0),
+        _Const(0.5),
+        EulerMaruyama(dt=0.1, adaptive=True, rtol=1e-3),
+        noise_type="additive",
+    )
     y0, t = torch.ones(8, 1), torch.tensor([0.0, 2.0])
 
     def solve(torch_seed, numpy_seed):
@@ -181,3 +186,144 @@ def test_accepted_em_steps_are_the_solvers_steps(adaptive):
         torch.testing.assert_close(ys[-1], y_m + f(None, y_m) * (h_last / 2))
     else:
         torch.testing.assert_close(ys[-1], y_last + f(None, y_last) * h_last)
+
+
+class _Matrix(nn.Module):
+    """Diffusion ``(batch, state, m)``: ``B`` plus, if ``scale``, ``scale * y`` in column 0."""
+
+    def __init__(self, b, scale=0.0):
+        super().__init__()
+        self.b, self.scale = b, scale
+
+    def forward(self, t, y):
+        g = self.b.to(y).expand(y.shape[0], *self.b.shape).clone()
+        if self.scale:
+            g[:, :, 0] = g[:, :, 0] + self.scale * y
+        return g
+
+
+def _em_by_hand(f, g, y0, ts, bm, dt):
+    """Fixed-step Euler-Maruyama from the same Brownian path: ``y += f dt + g(y) dW``."""
+    y, out, t = y0, [y0], float(ts[0])
+    for t_next in ts[1:].tolist():
+        while t < t_next - 1e-12:
+            h = min(dt, t_next - t)
+            dw = bm(t, t + h)
+            gy = g(None, y)
+            y = (
+                y
+                + f(None, y) * h
+                + (gy * dw if gy.dim() == 2 else torch.einsum("bsm,bm->bs", gy, dw))
+            )
+            t += h
+        out.append(y)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize(
+    "noise_type, diffusion, m",
+    [
+        ("general", _Matrix(torch.tensor([[0.3, -0.2, 0.1], [0.05, 0.4, -0.3]]), scale=0.5), 3),
+        ("additive", _Matrix(torch.tensor([[0.3, -0.2, 0.1], [0.05, 0.4, -0.3]])), 3),
+        ("additive", _Const(0.4), 2),
+        ("scalar", _Matrix(torch.tensor([[0.3], [-0.5]]), scale=0.2), 1),
+        ("scalar", _Const(0.4), 1),
+        ("diagonal", _Lin(0.3), 2),
+    ],
+)
+def test_noise_types_match_euler_maruyama_by_hand(noise_type, diffusion, m):
+    """Every noise type: fixed-step EM from a given Brownian path of ``m`` channels equals the
+    same recursion written out, ``y += f(y) dt + sigma(y) dW`` (2-D outputs as the docstring
+    says: the diagonal for ``"additive"``, the column for ``"scalar"``)."""
+    import torchsde
+
+    torch.manual_seed(0)
+    y0 = torch.randn(5, 2, dtype=torch.float64)
+    ts = torch.tensor([0.0, 0.35, 1.0], dtype=torch.float64)
+    bm = torchsde.BrownianInterval(0.0, 1.0, size=(5, m), dtype=torch.float64, entropy=3)
+    sde = NeuralSDE(_Lin(-0.8), diffusion, EulerMaruyama(dt=0.05), noise_type=noise_type)
+    with torch.no_grad():
+        ys = sde(y0, ts, bm=bm)
+    g = diffusion
+    if noise_type == "scalar" and isinstance(diffusion, _Const):
+        g = lambda t, y: torch.full_like(y, 0.4).unsqueeze(-1)  # noqa: E731 (the column)
+    ref = _em_by_hand(_Lin(-0.8), g, y0, ts, bm, 0.05)
+    torch.testing.assert_close(ys, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_general_noise_ornstein_uhlenbeck_covariance():
+    """``dy = -y dt + B dW`` with ``B`` 2 x 3: ``Cov y(T) = B B^T (1 - e^{-2T}) / 2`` from
+    ``y0 = 0`` (EM's discretisation error at dt = 0.01 is ~1% of it; 8000 paths)."""
+    b = torch.tensor([[0.6, -0.3, 0.2], [0.1, 0.5, -0.4]], dtype=torch.float64)
+    sde = NeuralSDE(_Lin(-1.0), _Matrix(b), EulerMaruyama(dt=0.01), noise_type="general")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        y = sde(torch.zeros(8000, 2, dtype=torch.float64), torch.tensor([0.0, 1.0]))[-1]
+    cov = torch.cov(y.T)
+    exact = b @ b.T * (1 - math.exp(-2.0)) / 2
+    torch.testing.assert_close(cov, exact, rtol=0, atol=0.02)
+    assert float(y.mean(0).abs().max()) < 4 * math.sqrt(float(exact.diagonal().max()) / 8000)
+
+
+def test_additive_diagonal_equals_diagonal_and_langevin_declares_additive():
+    """A 2-D additive diffusion solves the same SDE as the diagonal declaration: equal paths
+    and equal adaptive NFE from the same Brownian path; LangevinSDE declares its noise additive,
+    the other stable classes (multiplicative noise) diagonal."""
+    import torchsde
+
+    y0 = torch.tensor([[1.0, -0.5], [0.2, 0.8]], dtype=torch.float64)
+    t = torch.tensor([0.0, 2.0], dtype=torch.float64)
+    solver = EulerMaruyama(dt=0.1, adaptive=True, rtol=1e-3, atol=1e-3)
+    out = {}
+    for kind in ("diagonal", "additive"):
+        bm = torchsde.BrownianInterval(0.0, 2.0, size=(2, 2), dtype=torch.float64, entropy=7)
+        sde = NeuralSDE(_Sin(), _Const(0.3), solver, noise_type=kind)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with torch.no_grad():
+                out[kind] = (sde(y0, t, bm=bm), sde.nfe_forward)
+        assert any("not guaranteed to converge" in str(w.message) for w in caught) == (
+            kind == "diagonal"
+        )
+    assert torch.equal(out["diagonal"][0], out["additive"][0])
+    assert out["diagonal"][1] == out["additive"][1] > 10
+    kinds = [
+        c(StableSDEConfig(2)).sde.noise_type
+        for c in (LangevinSDE, LinearNoiseSDE, GeometricSDE, NaiveSDE)
+    ]
+    assert kinds == ["additive", "diagonal", "diagonal", "diagonal"]
+
+
+def test_step_doubling_error_with_general_noise_by_hand():
+    """``dy = a y dt + B dW``: ``y_half - y_full = a (h/2) (a y h/2 + B dW_1)``, with ``dW_1``
+    the first of the function's two draws."""
+    a, h = -0.7, 0.3
+    b = torch.tensor([[0.3, -0.2, 0.1], [0.05, 0.4, -0.3]], dtype=torch.float64)
+    sde = NeuralSDE(_Lin(a), _Matrix(b), noise_type="general")
+    y = torch.tensor([[1.0, -2.0], [0.5, 0.1]], dtype=torch.float64)
+    torch.manual_seed(5)
+    e = step_doubling_error(sde.sde, 0.0, y, h, rtol=0.0, atol=1.0)
+    torch.manual_seed(5)
+    dw1 = torch.randn(2, 3, dtype=torch.float64) * math.sqrt(h / 2)
+    diff = a * (h / 2) * (a * y * h / 2 + dw1 @ b.T)
+    assert float(e.detach()) == pytest.approx(float(diff.pow(2).mean().sqrt()), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "noise_type, diffusion, match",
+    [
+        ("diagonal", _Matrix(torch.zeros(2, 2)), r"\(batch, state\) for noise_type='diagonal'"),
+        ("general", _Const(0.1), r"\(batch, state, m\) for noise_type='general'"),
+        ("scalar", _Matrix(torch.zeros(2, 2)), r"noise_type='scalar'.*got \(3, 2, 2\)"),
+        ("additive", _Matrix(torch.zeros(3, 2)), r"got \(3, 3, 2\)"),
+    ],
+)
+def test_diffusion_of_the_wrong_shape_is_named(noise_type, diffusion, match):
+    sde = NeuralSDE(_Lin(-1.0), diffusion, EulerMaruyama(dt=0.1), noise_type=noise_type)
+    with pytest.raises(ValueError, match=match):
+        sde(torch.ones(3, 2, dtype=torch.float64), torch.tensor([0.0, 1.0]))
+
+
+def test_unknown_noise_type_is_named():
+    with pytest.raises(ValueError, match=r"expected noise_type in .*got 'diag'"):
+        NeuralSDE(_Lin(-1.0), _Const(0.1), noise_type="diag")

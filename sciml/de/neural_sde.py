@@ -1,9 +1,25 @@
 """``NeuralSDE``: drift and diffusion networks integrated by torchsde, with NFE counting and
 step-doubling error regularisers.
 
-    dy = mu_theta(t, y) dt + sigma_theta(t, y) dW   (Ito, diagonal noise),
+    dy = mu_theta(t, y) dt + sigma_theta(t, y) dW   (Ito),
 
-returns ``y`` at the requested times, shape ``(time, batch, state)`` (torchsde's layout).
+returns ``y`` at the requested times, shape ``(time, batch, state)`` (torchsde's layout). The
+noise is one of torchsde's four types (``noise_type``; ``W`` has ``m`` channels):
+
+* ``"diagonal"`` (default): ``diffusion(t, y)`` is the diagonal of ``sigma``, ``(batch, state)``;
+  ``m = state``, each channel driven by its own Brownian motion.
+* ``"additive"``: ``sigma(t)`` does not depend on ``y``; ``(batch, state, m)``, or
+  ``(batch, state)`` for a diagonal ``sigma(t)`` (``m = state``). Euler-Maruyama has strong order
+  1 for additive noise, so this is the type under which its adaptive step control converges
+  (torchsde warns for the other types).
+* ``"scalar"``: one Brownian motion, ``(batch, state)`` or ``(batch, state, 1)``.
+* ``"general"``: ``(batch, state, m)``, any ``m``.
+
+Declaring ``"additive"`` for a ``sigma`` that depends on ``y`` is not detected and makes the
+solve and the adjoint wrong, as in torchsde. A 2-D ``"additive"`` output is handed to torchsde
+as a ``(batch, state, state)`` matrix (memory ``batch x state^2``); for a large state
+``"diagonal"`` solves the same SDE (torchsde then warns about adaptive steps, not knowing that
+``sigma`` is additive).
 
 Regularisers (SDE versions of :mod:`sciml.de.heuristics` / :mod:`sciml.de.local`): the local
 error of one Euler-Maruyama step of size ``h`` is estimated by step doubling with shared Brownian
@@ -33,19 +49,39 @@ from .local import LocalHeuristic, UniformTime
 from .solvers import EulerMaruyama, SDESolver
 from .tableaus import rms_norm
 
-__all__ = ["NeuralSDE", "step_doubling_error", "accepted_em_steps"]
+__all__ = ["NeuralSDE", "step_doubling_error", "accepted_em_steps", "NOISE_TYPES"]
+
+NOISE_TYPES = ("diagonal", "additive", "scalar", "general")
+_DIFFUSION_SHAPES = {
+    "diagonal": "(batch, state)",
+    "additive": "(batch, state) or (batch, state, m)",
+    "scalar": "(batch, state) or (batch, state, 1)",
+    "general": "(batch, state, m)",
+}
+
+
+def _noise_product(g: Tensor, dw: Tensor) -> Tensor:
+    """``sigma dW`` for a diffusion in torchsde's shape: ``(batch, state)`` (diagonal) or
+    ``(batch, state, m)``, with ``dW: (batch, m)``."""
+    return g * dw if g.dim() == 2 else torch.einsum("bsm,bm->bs", g, dw)
 
 
 class _SDEFunc(nn.Module):
-    """torchsde's interface around the two networks, counting drift evaluations."""
+    """torchsde's interface around the two networks, counting drift evaluations.
 
-    noise_type = "diagonal"
+    ``g`` returns the diffusion in torchsde's shape for ``noise_type``: a 2-D output is taken as
+    the diagonal for ``"additive"`` and as the column for ``"scalar"``. (A diagonal ``sigma``
+    embedded in a ``(batch, state, state)`` matrix gives exactly the same ``sigma dW``: every
+    off-diagonal product is an exact zero.)
+    """
+
     sde_type = "ito"
 
-    def __init__(self, drift: nn.Module, diffusion: nn.Module) -> None:
+    def __init__(self, drift: nn.Module, diffusion: nn.Module, noise_type: str) -> None:
         super().__init__()
         self.drift = drift
         self.diffusion = diffusion
+        self.noise_type = noise_type
         self.reset(record=False)
 
     def reset(self, *, record: bool) -> None:
@@ -65,23 +101,51 @@ class _SDEFunc(nn.Module):
         return self.drift(t, y)
 
     def g(self, t: Tensor, y: Tensor) -> Tensor:
-        return self.diffusion(t, y)
+        g = self.diffusion(t, y)
+        kind = self.noise_type
+        ok = (
+            tuple(g.shape[:2]) == tuple(y.shape)
+            and (g.dim() == 2 and kind != "general" or g.dim() == 3 and kind != "diagonal")
+            and not (kind == "scalar" and g.dim() == 3 and g.shape[2] != 1)
+        )
+        if not ok:
+            raise ValueError(
+                f"expected the diffusion output of shape {_DIFFUSION_SHAPES[kind]} for "
+                f"noise_type={kind!r} with (batch, state) = {tuple(y.shape)}, got {tuple(g.shape)}"
+            )
+        if g.dim() == 2 and kind == "additive":
+            return torch.diag_embed(g)
+        if g.dim() == 2 and kind == "scalar":
+            return g.unsqueeze(-1)
+        return g
+
+    def brownian_channels(self, t: Tensor, y: Tensor) -> int:
+        """``m``, the number of Brownian motions (one diffusion evaluation for ``"general"`` and
+        ``"additive"``, none otherwise)."""
+        if self.noise_type == "diagonal":
+            return y.shape[1]
+        if self.noise_type == "scalar":
+            return 1
+        with torch.no_grad():
+            return self.g(t, y).shape[2]
 
 
 def step_doubling_error(
     sde: nn.Module, t: float, y: Tensor, h: float, *, rtol: float, atol: float
 ) -> Tensor:
     """Scaled error ratio ``E`` of one Euler-Maruyama step of size ``h`` from ``(t, y)`` by step
-    doubling (see the module docstring); ``sde`` has ``f(t, y)`` and ``g(t, y)`` (diagonal)."""
+    doubling (see the module docstring); ``sde`` has ``f(t, y)`` and ``g(t, y)``, the latter
+    ``(batch, state)`` (diagonal) or ``(batch, state, m)``."""
     tt = torch.tensor(t, dtype=y.dtype, device=y.device)
     half = 0.5 * h
-    dw1 = torch.randn_like(y) * math.sqrt(half)
-    dw2 = torch.randn_like(y) * math.sqrt(half)
     f0, g0 = sde.f(tt, y), sde.g(tt, y)
-    y_full = y + f0 * h + g0 * (dw1 + dw2)
-    y_mid = y + f0 * half + g0 * dw1
+    shape = y.shape if g0.dim() == 2 else (*y.shape[:1], g0.shape[2])
+    dw1 = torch.randn(shape, dtype=y.dtype, device=y.device) * math.sqrt(half)
+    dw2 = torch.randn(shape, dtype=y.dtype, device=y.device) * math.sqrt(half)
+    y_full = y + f0 * h + _noise_product(g0, dw1 + dw2)
+    y_mid = y + f0 * half + _noise_product(g0, dw1)
     tm = tt + half
-    y_half = y_mid + sde.f(tm, y_mid) * half + sde.g(tm, y_mid) * dw2
+    y_half = y_mid + sde.f(tm, y_mid) * half + _noise_product(sde.g(tm, y_mid), dw2)
     # (why) the same scale as torchsde's step control (``compute_error``), so that ``E <= 1`` is
     # exactly its acceptance test
     tol = atol + rtol * torch.maximum(y_full.abs(), y_half.abs())
@@ -89,11 +153,12 @@ def step_doubling_error(
 
 
 class NeuralSDE(nn.Module):
-    """A neural SDE block (Ito, diagonal noise).
+    """A neural SDE block (Ito).
 
     Args:
         drift: module ``drift(t, y) -> (batch, state)``.
-        diffusion: module ``diffusion(t, y) -> (batch, state)`` (diagonal of sigma).
+        diffusion: module ``diffusion(t, y)``: ``(batch, state)`` (the diagonal of sigma) for the
+            default ``noise_type="diagonal"``; see the module docstring for the other types.
         solver: an :class:`~sciml.de.SDESolver` (default ``EulerMaruyama()``).
         adjoint: use torchsde's stochastic adjoint for gradients.
         regulariser: ``None``, :class:`~sciml.de.LocalHeuristic` or
@@ -111,8 +176,11 @@ class NeuralSDE(nn.Module):
         *,
         adjoint: bool = False,
         regulariser: GlobalHeuristic | LocalHeuristic | None = None,
+        noise_type: str = "diagonal",
     ) -> None:
         super().__init__()
+        if noise_type not in NOISE_TYPES:
+            raise ValueError(f"expected noise_type in {NOISE_TYPES}, got {noise_type!r}")
         solver = EulerMaruyama() if solver is None else solver
         if not isinstance(solver, SDESolver):
             raise TypeError(
@@ -128,12 +196,16 @@ class NeuralSDE(nn.Module):
             raise ConfigError(
                 "GlobalHeuristic needs adjoint=False; use LocalHeuristic with the adjoint"
             )
-        self.sde = _SDEFunc(drift, diffusion)
+        self.sde = _SDEFunc(drift, diffusion, noise_type)
         self.solver = solver
         self.adjoint = adjoint
         self.regulariser = regulariser
         self.iteration = 0
         self.regularisation: Tensor = torch.zeros(())
+
+    @property
+    def noise_type(self) -> str:
+        return self.sde.noise_type
 
     @property
     def nfe_forward(self) -> int:
@@ -151,7 +223,8 @@ class NeuralSDE(nn.Module):
         self, y0: Tensor, t: Tensor, *, bm: torchsde.BrownianInterval | None = None
     ) -> Tensor:
         """Integrate from ``y0`` of shape ``(batch, state)`` over ``t`` ``(time,)``; returns
-        ``(time, batch, state)``. ``bm`` fixes the Brownian path; by default a fresh
+        ``(time, batch, state)``. ``bm`` (of size ``(batch, m)``) fixes the Brownian path; by
+        default a fresh
         ``BrownianInterval`` whose entropy is drawn from torch's global generator, so that
         ``torch.manual_seed`` makes the whole solve reproducible (torchsde on its own draws the
         entropy from numpy's global generator)."""
@@ -174,7 +247,7 @@ class NeuralSDE(nn.Module):
             bm = torchsde.BrownianInterval(
                 t0=float(t_solve[0]),
                 t1=float(t_solve[-1]),
-                size=y0.shape,
+                size=(y0.shape[0], self.sde.brownian_channels(t_solve[0], y0)),
                 dtype=y0.dtype,
                 device=y0.device,
                 entropy=int(torch.randint(0, 2**31 - 1, ())),

@@ -11,9 +11,10 @@ Lipschitz network (tanh output) and ``sigma`` a network of time only:
 * geometric (GSDE):       ``dz / z = gamma(t, zbar) dt + sigma(t) dW``, i.e.
   ``dz = z * gamma dt + z * sigma(t) dW``
 
-(diagonal noise throughout). Because the drift is bounded and the diffusion is additive or linear
-in ``z`` with a state-independent coefficient, solutions exist, are unique and cannot explode in
-finite time whatever the input; :class:`NaiveSDE` (drift and diffusion unconstrained networks
+(diagonal noise throughout; the Langevin class declares it additive, under which adaptive
+Euler-Maruyama converges with strong order 1). Because the drift is bounded and the diffusion
+is additive or linear in ``z`` with a state-independent coefficient, solutions exist, are unique
+and cannot explode in finite time whatever the input; :class:`NaiveSDE` (drift and diffusion unconstrained networks
 of ``(t, z, X)``) is the baseline that can. The readout is a linear map of ``z(t_end)``.
 """
 
@@ -95,6 +96,8 @@ class _Diffusion(_Drift):
 class _PathSDE(nn.Module):
     """Shared machinery: initial map, control network, time-only diffusion, readout."""
 
+    noise_type = "diagonal"  # torchsde's noise type of the subclass's diffusion
+
     def __init__(
         self,
         config: StableSDEConfig,
@@ -119,6 +122,7 @@ class _PathSDE(nn.Module):
             solver or EulerMaruyama(),
             adjoint=adjoint,
             regulariser=regulariser,
+            noise_type=self.noise_type,
         )
 
     def _tcol(self, t: Tensor, z: Tensor) -> Tensor:
@@ -156,6 +160,8 @@ class _PathSDE(nn.Module):
 
 class LangevinSDE(_PathSDE):
     """``dz = gamma(zbar) dt + sigma(t) dW`` (time enters gamma only through zbar)."""
+
+    noise_type = "additive"
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
         return self.gamma(torch.cat([torch.zeros_like(self._tcol(t, z)), self.zbar(t, z)], dim=-1))
