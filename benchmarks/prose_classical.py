@@ -25,7 +25,9 @@ error under 10% there. This script measures, on the same held-out samples, the e
 Trajectories: SciPy's LSODA at ``rtol = atol = 1e-8`` (the generator's own integrator at
 1e-9). Metric: ``||u_pred - u|| / ||u||`` over the output times against the noise-free
 trajectory, per sample, then the mean (and the median), overall and per system: the metric of
-``evaluate_prose``. CPU only; ``--workers`` processes share the samples.
+``evaluate_prose``. CPU only; ``--workers`` processes share the samples. The JSON is strict:
+a forecast that could not be integrated is the string ``"inf"``, a metric over no samples
+(e.g. PROSE's ``integrated_rel_l2`` when it is not computed) is ``null``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/prose_classical.py --per-system 20 \\
         --prose runs/prose_ode/w96/best
@@ -84,6 +86,18 @@ def summary(errors: list[float]) -> dict:
         "failed": int(np.sum(failed)),
         "under_10pct": float(np.mean(e < 0.1)),
     }
+
+
+def strict_json(obj):
+    """``obj`` with non-finite floats spelled out for strict JSON: ``inf`` -> ``"inf"`` (and
+    ``"-inf"``), ``nan`` -> ``None``."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
 
 
 def prose_metrics(ckpt: str, raw: dict, indices: list[int]) -> dict:
@@ -149,7 +163,7 @@ def main() -> None:
         keys += ["prose", "prose_refined"]
     result["rows"] = rows
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps(strict_json(result), indent=2, allow_nan=False) + "\n")
     print(f"{len(rows)} samples, classical fits in {seconds:.0f} s (mean / median)")
     print("system".ljust(16) + "".join(k.rjust(18) for k in keys))
     for name, row in table.items():

@@ -43,6 +43,10 @@ def run_benchmark(name: str, *args: str, cwd: Path, check: bool = True):
     return proc
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
 def finite(x, positive: bool = False) -> bool:
     ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
     return ok and (x > 0 if positive else True)
@@ -209,7 +213,8 @@ def test_benchmark_runs(name, tmp_path):
     if name == "deeponet" and not DEEPXDE_DATA.exists():
         pytest.skip(f"DeepXDE's antiderivative data not at {DEEPXDE_DATA}")
     run_benchmark(name, *args, cwd=tmp_path)
-    globals()[f"check_{name}"](json.loads((tmp_path / "out.json").read_text()))
+    text = (tmp_path / "out.json").read_text()
+    globals()[f"check_{name}"](json.loads(text, parse_constant=_refuse_constant))
 
 
 @pytest.mark.parametrize(
@@ -266,3 +271,12 @@ def test_spectral_kernels(tmp_path):
         assert all(finite(v, positive=True) for v in c["ms"].values())
         for errors in c["rel_error_vs_fft"].values():
             assert errors["output"] < 1e-4 and errors["input_grad"] < 1e-4, errors
+
+
+@pytest.mark.parametrize(
+    "path", sorted((BENCHMARKS / "results").glob("*.json")), ids=lambda p: p.name
+)
+def test_committed_results_are_strict_json(path):
+    """Every committed result parses as strict JSON (no NaN / Infinity, which Python writes by
+    default and other readers reject)."""
+    json.loads(path.read_text(), parse_constant=_refuse_constant)
