@@ -87,7 +87,19 @@ def _readme_check(ns: Namespace) -> None:
 
 
 def _deeponet_check(ns: Namespace) -> None:
+    model, v, x = ns["model"], ns["v"], ns["x"]
     assert ns["u"].shape == (8, 100, 1)  # as the comments say
+
+    def mlp(net, h, activate_output):  # by hand from the layers' weights
+        for i, lin in enumerate(net.layers):
+            h = h @ lin.weight.T + lin.bias
+            h = torch.relu(h) if i < len(net.layers) - 1 or activate_output else h
+        return h
+
+    # G(v)(y) = branch(v) . trunk(y) + b_0, the trunk's last layer activated (the default)
+    with torch.no_grad():
+        want = mlp(model.branches[0], v, False) @ mlp(model.trunks[0], x, True).T + model.bias
+    torch.testing.assert_close(ns["u"].detach(), want[..., None], rtol=1e-5, atol=1e-6)
 
 
 def _pod_check(ns: Namespace) -> None:
@@ -101,7 +113,18 @@ def _pod_check(ns: Namespace) -> None:
 
 
 def _generators_check(ns: Namespace) -> None:
-    assert ns["u0"].shape == (8, 1024) and ns["u"].shape == (8, 11, 1024)
+    from sciml.pinn.reference import burgers_spectral
+
+    u0, u = ns["u0"], ns["u"]
+    assert u0.shape == (8, 1024) and u.shape == (8, 11, 1024)
+    # Burgers on a periodic interval keeps the mean; the second spectral solver (fixed steps of
+    # 1e-3, measured 8e-7 apart) gives the same snapshots
+    np.testing.assert_array_equal(u[:, 0], u0)
+    np.testing.assert_allclose(u.mean(-1), u0.mean(-1, keepdims=True).repeat(11, 1), atol=1e-12)
+    t = torch.linspace(0, 1, 11, dtype=torch.float64)
+    for i in range(2):
+        ref = burgers_spectral(torch.as_tensor(u0[i]), t, nu=0.1, length=1.0).numpy()
+        assert np.abs(ref - u[i]).max() < 1e-5 * np.abs(u[i]).max()
     opts = ns["generator_options"]("navier_stokes")
     assert (opts["nu"], opts["T"], opts["dt"]) == (0.001, 2.0, 0.001)  # as the comment says
     assert Path("ns_small.h5").exists()
@@ -186,8 +209,19 @@ def _mgno_check(ns: Namespace) -> None:
 
 
 def _neural_de_check(ns: Namespace) -> None:
-    node = ns["node"]
-    assert ns["ys"].shape == (2, 16, 2)
+    from scipy.integrate import solve_ivp
+
+    node, field, y0, ys = ns["node"], ns["field"], ns["y0"], ns["ys"].detach()
+    assert ys.shape == (2, 16, 2)
+    # the solve at the tolerances asked (rtol 1e-4, atol 1e-5) against SciPy's DOP853 at 1e-10
+    # (measured 2e-5 apart)
+    with torch.no_grad():
+        f = lambda _, y: field(torch.from_numpy(y).float().reshape(16, 2)).double().reshape(-1)  # noqa: E731
+        sol = solve_ivp(
+            f, (0.0, 1.0), y0.double().reshape(-1), rtol=1e-10, atol=1e-10, method="DOP853"
+        )
+    torch.testing.assert_close(ys[0], y0, rtol=0, atol=0)
+    np.testing.assert_allclose(ys[1].numpy(), sol.y[:, -1].reshape(16, 2), rtol=1e-3, atol=1e-3)
     assert node.nfe_forward > 0 and node.nfe_backward > 0 and node.nfe_regulariser > 0
     assert torch.isfinite(ns["loss"])
 
@@ -205,12 +239,59 @@ def _pinn_check(ns: Namespace) -> None:
     torch.testing.assert_close(ns["lap"], -torch.sin(x) * t**3 + 6 * torch.sin(x) * t)
 
 
+def _lpinn_error(ns: Namespace) -> float:
+    """The block's relative L2 error against ``sin(x - 50 t)`` written here (not the library's
+    reference, which is checked against it too)."""
+    xg, tg = ns["xg"].numpy(), ns["tg"].numpy()
+    exact = np.sin(xg[None, :] - 50.0 * tg[:, None])
+    np.testing.assert_allclose(ns["ref"].numpy(), exact, rtol=0, atol=1e-12)
+    u = ns["u"].double().numpy()
+    assert u.shape == (101, 256)
+    return float(np.linalg.norm(u - exact) / np.linalg.norm(exact))
+
+
 def _lpinn_check(ns: Namespace) -> None:
-    assert ns["u"].shape == (101, 256) and torch.isfinite(ns["u"]).all()
+    # a fifth of the budget (2.5 s) measured 0.027; an Eulerian PINN stays near 1 at beta = 50
+    assert _lpinn_error(ns) < 0.05
 
 
 def _prose_check(ns: Namespace) -> None:
-    assert ns["u_pred"].shape == (1, 128, 5)
+    from scipy.integrate import solve_ivp
+
+    from sciml.symbolic import TorchVectorField, decode, encode_float
+
+    model, raw, item, u_pred = ns["model"], ns["raw"], ns["item"], ns["u_pred"].detach()
+    assert u_pred.shape == (1, 128, 5)
+    assert encode_float(-0.0382) == ["-", "N382", "E-4"]  # the page's example
+    # the equations in the file decode to the systems that made its trajectories: integrated by
+    # another solver (DOP853; the generator used LSODA) from the stored u(0), one sample of each
+    # of the 15 systems, they match the stored float32 trajectories (measured <= 3e-7)
+    t = raw["t"]
+    for k in range(15):
+        d = int(raw["dim"][k])
+        field = TorchVectorField(decode(raw["equations"][k], dim=d), d)
+        sol = solve_ivp(
+            lambda _, y, f=field: f(torch.from_numpy(y)).numpy(), (t[0], t[-1]),
+            raw["initial_state"][k, :d], method="DOP853", t_eval=t, rtol=1e-10, atol=1e-10,
+        )  # fmt: skip
+        u = raw["u"][k, :, :d]
+        err = np.abs(sol.y.T - u).max() / np.abs(u).max()
+        assert err < 1e-5, (raw["systems"][raw["system"][k]], err)
+    # the data decoder as the page states: queries are independent (asking for three times gives
+    # those rows of the 128), the per-sample normalisation makes u -> a u + b give a u_pred + b,
+    # and channels beyond the system's dimension are exactly zero
+    d = int(raw["dim"][0])
+    u, x, symbols = item["input"][None], item["x"][None], item["symbols"][None]
+    a, b = torch.tensor([2.0, 0.5, 3.0]), torch.tensor([1.0, -2.0, 0.3])
+    moved = u.clone()
+    moved[..., 1 : 1 + d] = a * u[..., 1 : 1 + d] + b
+    rows = torch.tensor([5, 70, 127])
+    with torch.no_grad():
+        some = model(u, x=x[:, rows], symbols=symbols)
+        torch.testing.assert_close(some, u_pred[:, rows], rtol=1e-5, atol=1e-5)
+        affine = model(moved, x=x, symbols=symbols)[..., :d]
+        torch.testing.assert_close(affine, a * u_pred[..., :d] + b, rtol=1e-4, atol=1e-4)
+    assert (u_pred[..., d:] == 0).all()
 
 
 def _prose_refine_check(ns: Namespace) -> None:
@@ -220,15 +301,52 @@ def _prose_refine_check(ns: Namespace) -> None:
 
 
 def _poseidon_setup(ns: Namespace) -> None:
-    # stand-in for the downloaded Poseidon-T: the same architecture saved by sciml (no network
-    # here; the Hugging Face layout itself is tested in test_scot.py with reference files)
+    # stand-in for the downloaded Poseidon-T (no network here): the same architecture with random
+    # weights, written in Poseidon's layout as a download is (config.json + model.safetensors
+    # with the original names; test_scot.py checks that layout against reference files)
     from sciml.models import ScOT, ScOTConfig
+    from sciml.pretrained.poseidon import save_poseidon
 
-    ScOT(ScOTConfig.poseidon("T", in_channels=4, out_channels=4)).save_pretrained("Poseidon-T")
+    original = ScOT(ScOTConfig.poseidon("T", in_channels=4, out_channels=4)).eval()
+    save_poseidon(original, "Poseidon-T")
+    ns["_original"] = original
 
 
 def _poseidon_check(ns: Namespace) -> None:
-    assert ns["y"].shape == (2, 4, 128, 128) and torch.isfinite(ns["y"]).all()
+    import json
+
+    from safetensors import safe_open
+
+    model, u, y = ns["model"], ns["u"], ns["y"].detach()
+    t = torch.tensor([0.1, 0.5])
+    assert y.shape == (2, 4, 128, 128)
+    tol = dict(rtol=1e-5, atol=1e-5 * float(y.abs().max()))  # outputs are ~1e-3 at this init
+    with torch.no_grad():
+        # the checkpoint read back from Poseidon's layout is the model that wrote it
+        torch.testing.assert_close(y, ns["_original"](u, t=t), **tol)
+        # each sample alone, with its own lead time, gives its row of the batch; and the lead
+        # time matters (swapped, the output moves by ~100%), so the rows do not match by chance
+        for i in range(2):
+            torch.testing.assert_close(model(u[i : i + 1], t=t[i : i + 1]), y[i : i + 1], **tol)
+        assert (model(u, t=t.flip(0)) - y).norm() > 0.1 * y.norm()
+        # the first norm is the page's N(x, t), by hand, with the weights stored under the
+        # original names the page quotes
+        z = torch.randn(2, 32, 32, 48)
+        eps = json.loads(Path("Poseidon-T/config.json").read_text())["layer_norm_eps"]
+        with safe_open("Poseidon-T/model.safetensors", "pt") as f:
+            a_g, b_g, a_b, b_b = (
+                f.get_tensor(f"embeddings.norm.{k}").reshape(-1)
+                for k in ("weight.weight", "weight.bias", "bias.weight", "bias.bias")
+            )
+            query = f.get_tensor("encoder.layers.0.blocks.0.attention.self.query.weight")
+        tt = t[:, None, None, None]
+        z_hat = (z - z.mean(-1, keepdim=True)) / (
+            z.var(-1, unbiased=False, keepdim=True) + eps
+        ).sqrt()
+        want = (a_g * tt + b_g) * z_hat + (a_b * tt + b_b)
+        torch.testing.assert_close(model.embed.norm(z, t), want, rtol=1e-5, atol=1e-6)
+        qkv = model.get_parameter("encoder.0.blocks.0.attn.qkv.weight")
+        torch.testing.assert_close(qkv[:48], query, rtol=0, atol=0)
 
 
 def _flow_setup(ns: Namespace) -> None:
@@ -294,6 +412,13 @@ def _trainer_check(ns: Namespace) -> None:
     result, best = ns["result"], ns["best"]
     assert not result.interrupted and math.isfinite(result.best_metric)
     assert isinstance(best, sciml.models.FNO)
+    # the checkpoint on disk is the one the run scored best: its validation relative L2,
+    # recomputed here, is the recorded best_metric
+    with torch.no_grad():
+        errors = [
+            _rel_l2(best(item["input"][None]), item["target"][None]) for item in ns["val_set"]
+        ]
+    assert math.isclose(float(torch.cat(errors).mean()), result.best_metric, rel_tol=1e-4)
     assert Path("runs/darcy/last").exists()
 
 
@@ -320,9 +445,9 @@ CASES: dict[str, Case] = {
     "docs/pinn.md:1": Case(
         check=_lpinn_check,
         edits=(
-            ("sobol(2048", "sobol(256"),
-            ("adam_steps=2000", "adam_steps=20"),
-            ("lbfgs_steps=500", "lbfgs_steps=2"),
+            ("sobol(2048", "sobol(512"),
+            ("adam_steps=2000", "adam_steps=500"),
+            ("lbfgs_steps=500", "lbfgs_steps=100"),
         ),
     ),
     "docs/prose.md:0": Case(check=_prose_check),
@@ -371,6 +496,17 @@ def test_documented_block_runs(key, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
     _run(key, {"__name__": "__docs__"})
+
+
+@pytest.mark.slow
+def test_lpinn_block_reaches_the_benchmark_error(tmp_path, monkeypatch):
+    """With its full budget (~25 s) the LPINN block gives the benchmark table's beta = 50 error,
+    4.23e-3 (measured here 4.227e-3; the bound leaves room for another machine's rounding)."""
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    ns = {"__name__": "__docs__"}
+    exec(compile(BLOCKS["docs/pinn.md:1"], "docs/pinn.md:1", "exec"), ns)  # noqa: S102
+    assert _lpinn_error(ns) < 1e-2
 
 
 # --------------------------------------------------------------------------- the CLI walkthrough
