@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_int
+
 __all__ = ["ConditionalLayerNorm", "LayerNorm", "layer_norm", "lead_time"]
 
 
@@ -23,10 +25,17 @@ def lead_time(t: torch.Tensor | float, batch: int, like: torch.Tensor) -> torch.
     Accepts a Python float, a 0-d tensor, or a tensor of ``batch`` (or 1) values of shape
     ``(batch,)`` / ``(batch, 1)``.
     """
-    t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
-    if t.numel() not in (1, batch):
+    try:
+        t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(
+            f"expected a lead time t as a float or a tensor, got {type(t).__name__} {t!r}"
+        ) from None
+    # (1, batch) or (batch, 2) would be read as batch values: only a column or a vector is
+    if t.numel() not in (1, batch) or t.ndim > 2 or (t.ndim == 2 and t.shape[1] != 1):
         raise ValueError(
-            f"expected a lead time t with 1 or batch={batch} values, got shape {tuple(t.shape)}"
+            f"expected a lead time t with 1 or batch={batch} values, of shape (), (batch,) or "
+            f"(batch, 1), got shape {tuple(t.shape)}"
         )
     return t.reshape(-1, 1)
 
@@ -40,7 +49,7 @@ class ConditionalLayerNorm(nn.Module):
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
-        self.dim, self.eps = dim, eps
+        self.dim, self.eps = check_int("dim", dim), eps
         self.scale = nn.Linear(1, dim)
         self.shift = nn.Linear(1, dim)
         self.reset_parameters()

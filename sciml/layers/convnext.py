@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._checks import check_int
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -30,6 +31,7 @@ class ConvNeXtBlock(nn.Module):
         drop_path: float = 0.0,
     ) -> None:
         super().__init__()
+        self.dim = check_int("dim", dim)
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
         self.norm = layer_norm(dim, conditional=conditional, eps=eps)
         self.pwconv1 = nn.Linear(dim, 4 * dim)
@@ -39,6 +41,12 @@ class ConvNeXtBlock(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
+        """``x``: ``(b, h, w, dim)`` channels-last; ``t``: lead time (conditioned norm only)."""
+        if x.ndim != 4 or x.shape[-1] != self.dim:
+            raise ValueError(
+                f"ConvNeXtBlock expected channels-last x of shape (batch, h, w, {self.dim}), got "
+                f"{tuple(x.shape)}"
+            )
         y = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y, t))))
         return x + self.drop_path(self.gamma * y)

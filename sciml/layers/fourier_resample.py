@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import check_ints
+
 __all__ = ["fourier_resample"]
 
 
@@ -30,8 +32,13 @@ def fourier_resample(u: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tens
     """
     if u.is_complex():
         raise ValueError(f"fourier_resample expects a real tensor, got dtype {u.dtype}")
+    if not u.is_floating_point():  # the result is cast back to u's dtype: it would be truncated
+        raise TypeError(
+            f"fourier_resample expected a real floating-point tensor, got dtype {u.dtype}; "
+            "convert it with .float()"
+        )
     d = 1 if isinstance(size, int) else len(size)
-    size = (size,) * d if isinstance(size, int) else tuple(size)
+    size = check_ints("size", (size,) * d if isinstance(size, int) else size, low=None)
     if u.ndim < d or min(size) < 1:
         raise ValueError(f"cannot resample a tensor of shape {tuple(u.shape)} to size {size}")
     old = tuple(u.shape[-d:])

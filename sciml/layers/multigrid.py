@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_dtype, check_int
+
 __all__ = ["VCycle", "PaddingMode"]
 
 PaddingMode = Literal["zeros", "circular", "reflect", "replicate"]
@@ -178,6 +180,8 @@ class VCycle(nn.Module):
     ) -> None:
         super().__init__()
         smoothing = tuple(tuple(int(v) for v in pair) for pair in smoothing)
+        in_channels = check_int("in_channels", in_channels)
+        out_channels = check_int("out_channels", out_channels)
         _check_args(in_channels, out_channels, smoothing, ndim, padding, kernel_size)
         if coarse_offset not in (0, 1):
             raise ValueError(f"expected coarse_offset 0 or 1, got {coarse_offset}")
@@ -287,6 +291,8 @@ class VCycle(nn.Module):
         return u_coarse
 
     def _check_input(self, f: torch.Tensor) -> None:
+        # the coarsest level always has a smoothing step: its weight sets the dtype
+        check_dtype("VCycle", "f", f, self.levels[-1].pre[0].S.weight.dtype)
         if f.ndim != self.ndim + 2 or f.shape[1] != self.in_channels:
             raise ValueError(
                 f"VCycle expected f of shape (batch, {self.in_channels}, {self.ndim} spatial "

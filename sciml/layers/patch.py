@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_int
 from .conditional_norm import layer_norm
 
 __all__ = ["PatchEmbed", "PatchMerging", "PatchUnmerging", "PatchRecovery"]
@@ -28,11 +29,17 @@ class PatchEmbed(nn.Module):
         self, in_channels: int, dim: int, patch: int, *, conditional: bool = False
     ) -> None:
         super().__init__()
-        self.patch = patch
-        self.proj = nn.Conv2d(in_channels, dim, kernel_size=patch, stride=patch)
+        self.in_channels = check_int("in_channels", in_channels)
+        self.patch = check_int("patch", patch)
+        self.proj = nn.Conv2d(in_channels, check_int("dim", dim), kernel_size=patch, stride=patch)
         self.norm = layer_norm(dim, conditional=conditional)
 
     def forward(self, u: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
+        if u.ndim != 4 or u.shape[1] != self.in_channels:
+            raise ValueError(
+                f"PatchEmbed expected u of shape (batch, {self.in_channels}, h, w), got "
+                f"{tuple(u.shape)}"
+            )
         p = self.patch
         pad_h, pad_w = (-u.shape[-2]) % p, (-u.shape[-1]) % p
         if pad_h or pad_w:
@@ -50,10 +57,12 @@ class PatchMerging(nn.Module):
 
     def __init__(self, dim: int, *, conditional: bool = False) -> None:
         super().__init__()
+        self.dim = check_int("dim", dim)
         self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
         self.norm = layer_norm(2 * dim, conditional=conditional)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
+        _check_tokens("PatchMerging", x, self.dim)
         h, w = x.shape[1:3]
         if h % 2 or w % 2:
             x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
@@ -70,8 +79,9 @@ class PatchUnmerging(nn.Module):
 
     def __init__(self, dim: int, *, conditional: bool = False) -> None:
         super().__init__()
-        if dim % 2:
+        if check_int("dim", dim) % 2:
             raise ValueError(f"PatchUnmerging needs an even dim, got {dim}")
+        self.dim = dim
         self.expand = nn.Linear(dim, 2 * dim, bias=False)
         self.norm = layer_norm(dim // 2, conditional=conditional)
         self.mix = nn.Linear(dim // 2, dim // 2, bias=False)
@@ -79,7 +89,9 @@ class PatchUnmerging(nn.Module):
     def forward(
         self, x: torch.Tensor, size: tuple[int, int], t: torch.Tensor | float | None = None
     ) -> torch.Tensor:
+        _check_tokens("PatchUnmerging", x, self.dim)
         b, h, w, c = x.shape
+        _check_size("PatchUnmerging", size, (2 * h, 2 * w))
         z = self.expand(x).view(b, h, w, 2, 2, c // 2).permute(0, 1, 3, 2, 4, 5)
         z = z.reshape(b, 2 * h, 2 * w, c // 2)[:, : size[0], : size[1]]
         return self.mix(self.norm(z, t))
@@ -91,9 +103,31 @@ class PatchRecovery(nn.Module):
 
     def __init__(self, dim: int, out_channels: int, patch: int) -> None:
         super().__init__()
+        self.dim, self.patch = check_int("dim", dim), check_int("patch", patch)
+        check_int("out_channels", out_channels)
         self.proj = nn.ConvTranspose2d(dim, out_channels, kernel_size=patch, stride=patch)
         self.mix = nn.Conv2d(out_channels, out_channels, kernel_size=5, padding=2, bias=False)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        _check_tokens("PatchRecovery", x, self.dim)
+        _check_size("PatchRecovery", size, (self.patch * x.shape[1], self.patch * x.shape[2]))
         y = self.proj(x.permute(0, 3, 1, 2))[..., : size[0], : size[1]]
         return self.mix(y)
+
+
+def _check_tokens(owner: str, x: torch.Tensor, dim: int) -> None:
+    if x.ndim != 4 or x.shape[-1] != dim:
+        raise ValueError(
+            f"{owner} expected channels-last tokens of shape (batch, h, w, {dim}), got "
+            f"{tuple(x.shape)}"
+        )
+
+
+def _check_size(owner: str, size: tuple[int, int], most: tuple[int, int]) -> None:
+    """The crop ``size`` must fit in the upsampled grid ``most`` (else it would silently be
+    smaller than asked for)."""
+    if len(size) != 2 or not all(1 <= s <= m for s, m in zip(size, most)):
+        raise ValueError(
+            f"{owner} expected an output size (h, w) between (1, 1) and {most} (the upsampled "
+            f"token grid), got {tuple(size)}"
+        )

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._checks import check_int, check_ints, check_real
 from .spectral_backends import Auto, SpectralBackend
 
 __all__ = ["SpectralConv"]
@@ -65,11 +66,11 @@ class SpectralConv(nn.Module):
         backend: SpectralBackend | None = None,
     ) -> None:
         super().__init__()
-        modes = tuple(int(m) for m in modes)
-        if not 1 <= len(modes) <= 3 or any(m < 1 for m in modes):
+        modes = check_ints("modes", modes)  # a float would be truncated silently by int()
+        if not 1 <= len(modes) <= 3:
             raise ValueError(f"modes must hold 1 to 3 positive ints, got {modes}")
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"channels must be >= 1, got {in_channels} -> {out_channels}")
+        in_channels = check_int("in_channels", in_channels)
+        out_channels = check_int("out_channels", out_channels)
         if backend is not None and not isinstance(backend, SpectralBackend):
             raise TypeError(
                 f"backend must be a sciml.layers.spectral_backends.SpectralBackend "
@@ -176,6 +177,7 @@ class SpectralConv(nn.Module):
             )
         if u.is_complex():
             raise ValueError(f"SpectralConv expects a real input, got dtype {u.dtype}")
+        check_real("SpectralConv", "u", u)
         spatial = tuple(u.shape[2:])
         out_shape = tuple(int(s) for s in out_shape) if out_shape is not None else spatial
         if len(out_shape) != d:

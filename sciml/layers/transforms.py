@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import ClassVar, Literal
 
 import torch
+
+from ._cache import cache_unless_tracing, tracing
 
 __all__ = [
     "dct",
@@ -57,8 +58,22 @@ Kept = Sequence[Sequence[int]]
 
 
 # --------------------------------------------------------------------------- full 1D transforms
+def _check_field(name: str, x: torch.Tensor, dim: int) -> None:
+    # integer input would meet integer-cast twiddles and bases: wrong numbers, no error
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} expected a real floating-point tensor, got dtype {x.dtype}; "
+            "convert it with .float()"
+        )
+    if x.ndim == 0 or (-x.ndim <= dim < x.ndim and x.shape[dim] < 1):
+        raise ValueError(
+            f"{name} expected at least one point along dim {dim}, got shape {tuple(x.shape)}"
+        )
+
+
 def dct(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Orthonormal DCT-II of real ``x`` along ``dim`` (Makhoul's reordering + one FFT)."""
+    _check_field("dct", x, dim)
     x = x.movedim(dim, -1)
     n = x.shape[-1]
     # v = (x_0, x_2, x_4, ..., x_5, x_3, x_1): the DCT-II of x is a twiddled DFT of v.
@@ -73,6 +88,7 @@ def dct(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 def idct(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Orthonormal DCT-III along ``dim``: the inverse of :func:`dct`."""
+    _check_field("idct", X, dim)
     X = X.movedim(dim, -1)
     n = X.shape[-1]
     # Undo the ortho scaling: y is the unnormalised DCT-II (y_k = 2 sum x_j cos(...)).
@@ -101,12 +117,14 @@ def _alternate(x: torch.Tensor) -> torch.Tensor:
 
 def dst(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Orthonormal DST-II along ``dim``: ``dst(x)_k = dct((-1)^j x_j)_{n-1-k}``."""
+    _check_field("dst", x, dim)
     x = x.movedim(dim, -1)
     return dct(_alternate(x), -1).flip(-1).movedim(-1, dim)
 
 
 def idst(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Orthonormal DST-III along ``dim``: the inverse of :func:`dst`."""
+    _check_field("idst", X, dim)
     X = X.movedim(dim, -1)
     return _alternate(idct(X.flip(-1), -1)).movedim(-1, dim)
 
@@ -152,6 +170,10 @@ class RealTransform:
         raise NotImplementedError
 
     def check_indices(self, n: int, idx: Sequence[int], *, last: bool) -> None:
+        raise NotImplementedError
+
+    def min_size(self, idx: Sequence[int], *, last: bool) -> int:
+        """The smallest axis size that holds the (valid, non-empty) index set ``idx``."""
         raise NotImplementedError
 
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
@@ -227,6 +249,11 @@ class RealTransform:
                 f"expected z of shape (..., {', '.join(str(len(i)) for i in kept)}) and {d} "
                 f"output sizes, got z {tuple(z.shape)} and sizes {sizes}"
             )
+        if not (z.is_floating_point() or z.is_complex()):
+            raise TypeError(
+                f"{type(self).__name__} expected floating-point or complex coefficients z, got "
+                f"dtype {z.dtype}"
+            )
         for n, idx, last in zip(sizes, kept, [False] * (d - 1) + [True]):
             self.check_indices(n, idx, last=last)
         dims = tuple(range(-d, 0))
@@ -289,6 +316,11 @@ class RealTransform:
             )
         if x.is_complex():
             raise ValueError(f"{type(self).__name__} transforms real fields, got dtype {x.dtype}")
+        if not x.is_floating_point():  # the bases would be cast to an integer dtype
+            raise TypeError(
+                f"{type(self).__name__} expected a real floating-point x, got dtype {x.dtype}; "
+                "convert it with .float()"
+            )
         sizes = tuple(x.shape[-d:])
         for n, idx, last in zip(sizes, kept, [False] * (d - 1) + [True]):
             self.check_indices(n, idx, last=last)
@@ -298,7 +330,7 @@ class RealTransform:
         return f"{type(self).__name__}()"
 
 
-@lru_cache(maxsize=256)
+@cache_unless_tracing(maxsize=256)
 def _basis_f64(
     t: RealTransform, n: int, idx: tuple[int, ...], last: bool, inverse: bool
 ) -> torch.Tensor:
@@ -320,11 +352,13 @@ def _cached_basis(
     """The basis in ``like``'s precision and device, cached (a few KB each)."""
     real = like.real.dtype if like.is_complex() else like.dtype
     key = (t.name, n, idx, last, inverse, real, str(like.device))
-    mat = _DEVICE_CACHE.get(key)
+    mat = None if tracing() else _DEVICE_CACHE.get(key)  # (why) see sciml/layers/_cache.py
     if mat is None:
         mat = _basis_f64(t, n, idx, last, inverse)
         cdtype = torch.complex128 if real == torch.float64 else torch.complex64
         mat = mat.to(device=like.device, dtype=cdtype if mat.is_complex() else real)
+        if tracing():
+            return mat
         if len(_DEVICE_CACHE) > 512:
             _DEVICE_CACHE.clear()
         _DEVICE_CACHE[key] = mat
@@ -348,6 +382,9 @@ class DCT(RealTransform):
                 f"{self.name}: expected distinct indices in [0, {n}) along an axis of size {n}, "
                 f"got {tuple(idx)}"
             )
+
+    def min_size(self, idx: Sequence[int], *, last: bool) -> int:
+        return max(idx) + 1
 
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
         k = torch.tensor(idx, dtype=torch.float64)[:, None]
@@ -423,6 +460,9 @@ class RFFT(RealTransform):
             raise ValueError(
                 f"rfft: expected distinct indices {what} along an axis of size {n}, got {tuple(idx)}"
             )
+
+    def min_size(self, idx: Sequence[int], *, last: bool) -> int:
+        return 2 * max(abs(k) for k in idx) + 1  # |k| <= (n - 1) // 2 on every axis
 
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
         k = torch.tensor(idx, dtype=torch.float64)[:, None]

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._cache import tracing
+from ._checks import check_int, check_ints
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -114,10 +116,13 @@ class WindowAttention(nn.Module):
         cpb_hidden: int = 512,
     ) -> None:
         super().__init__()
-        if dim % num_heads:
+        if check_int("dim", dim) % check_int("num_heads", num_heads):
             raise ValueError(f"dim={dim} must be a multiple of num_heads={num_heads}")
         self.dim, self.num_heads = dim, num_heads
-        self.window = (window, window) if isinstance(window, int) else tuple(window)
+        window = (window, window) if isinstance(window, int) else window
+        self.window = check_ints("window", window)
+        if len(self.window) != 2:
+            raise ValueError(f"expected window as an int or (w_h, w_w), got {window}")
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.q_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
         self.v_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
@@ -135,9 +140,9 @@ class WindowAttention(nn.Module):
     def position_bias(self) -> torch.Tensor:
         """``B``: ``(heads, N, N)``, ``16 * sigmoid(MLP(table))`` gathered for each token pair.
 
-        Without autograd (inference) the result is cached until a bias-MLP parameter changes
-        (tracked by the tensors' in-place version counters)."""
-        if torch.is_grad_enabled():
+        Without autograd (inference), and not while traced, the result is cached until a bias-MLP
+        parameter changes (tracked by the tensors' in-place version counters)."""
+        if torch.is_grad_enabled() or tracing():  # (why) tracing: sciml/layers/_cache.py
             return self._position_bias()
         key = tuple((p.data_ptr(), p._version) for p in self.cpb.parameters())
         cached = self._bias_cache
@@ -155,6 +160,17 @@ class WindowAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``(b * n_windows, N, c)`` tokens of each window; ``mask``: additive
         ``(n_windows, N, N)`` or None. Returns ``(b * n_windows, N, c)``."""
+        n_win = self.window[0] * self.window[1]
+        if x.ndim != 3 or x.shape[1:] != (n_win, self.dim):
+            raise ValueError(
+                f"WindowAttention expected x of shape (batch * n_windows, {n_win}, {self.dim}) "
+                f"(tokens of {self.window[0]} x {self.window[1]} windows), got {tuple(x.shape)}"
+            )
+        if mask is not None and (mask.ndim != 3 or mask.shape[1:] != (n_win, n_win)):
+            raise ValueError(
+                f"WindowAttention expected mask of shape (n_windows, {n_win}, {n_win}), got "
+                f"{tuple(mask.shape)}"
+            )
         bw, n, c = x.shape
         h = self.num_heads
         bias = None
@@ -224,6 +240,8 @@ class SwinV2Block(nn.Module):
         drop_path: float = 0.0,
     ) -> None:
         super().__init__()
+        check_int("window", window)
+        self.dim = check_int("dim", dim)
         if grid[0] <= window and grid[1] <= window:
             window, shift = grid[0], 0  # clip to the grid, as the reference does (square grids)
         if not 0 <= shift < window:
@@ -250,6 +268,11 @@ class SwinV2Block(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
         """``x``: ``(b, h, w, c)`` channels-last grid; ``t``: lead time (conditioned norms only).
         Returns ``(b, h, w, c)``."""
+        if x.ndim != 4 or x.shape[-1] != self.dim:
+            raise ValueError(
+                f"SwinV2Block expected channels-last x of shape (batch, h, w, {self.dim}), got "
+                f"{tuple(x.shape)}"
+            )
         b, h, w, c = x.shape
         ws, s = self.window, self.shift
         pad_h, pad_w = (-h) % ws, (-w) % ws

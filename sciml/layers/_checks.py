@@ -1,0 +1,77 @@
+"""Cheap checks of constructor arguments and forward inputs, shared by the layers and models.
+
+They look only at Python values, shapes and dtypes (no tensor data, so no device sync), which
+keeps them free on the forward path and traceable by ``torch.compile``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+__all__ = ["check_int", "check_int_fields", "check_ints", "check_real", "check_dtype"]
+
+_FLOATS = (torch.float32, torch.float64)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(name: str, value: Any, *, low: int = 1) -> int:
+    """``value`` as an int ``>= low``; a TypeError for a non-int, a ValueError below ``low``."""
+    if not _is_int(value):
+        raise TypeError(f"expected {name} to be an int >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"expected {name} >= {low}, got {value}")
+    return int(value)
+
+
+def check_int_fields(owner: Any, names: Sequence[str]) -> None:
+    """A TypeError naming the first of ``owner``'s attributes ``names`` that is not an int
+    (range checks stay with the caller, whose messages say what each bound means)."""
+    for name in names:
+        value = getattr(owner, name)
+        if not _is_int(value):
+            raise TypeError(
+                f"{type(owner).__name__}.{name}: expected an int, got {value!r} "
+                f"({type(value).__name__})"
+            )
+
+
+def check_ints(name: str, values: Any, *, low: int | None = 1) -> tuple[int, ...]:
+    """``values`` as a tuple of ints ``>= low`` (no bound for None), e.g. kept modes."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"expected {name} as a tuple of ints (one per spatial dim), got {values!r}")
+    values = tuple(values)
+    if not all(_is_int(v) for v in values):
+        raise TypeError(f"expected {name} to hold ints, got {values}")
+    if low is not None and any(v < low for v in values):
+        raise ValueError(f"expected {name} to hold ints >= {low}, got {values}")
+    return tuple(int(v) for v in values)
+
+
+def check_real(owner: str, name: str, u: Any) -> None:
+    """``u`` must be a real floating-point tensor (integer input would be truncated or mixed
+    with integer-cast bases, complex input is not a field these models take)."""
+    if not isinstance(u, torch.Tensor):
+        raise TypeError(f"{owner} expected {name} as a torch.Tensor, got {type(u).__name__}")
+    if not u.is_floating_point():
+        raise TypeError(
+            f"{owner} expected a real floating-point {name}, got dtype {u.dtype}; "
+            "convert it with .float()"
+        )
+
+
+def check_dtype(owner: str, name: str, u: Any, dtype: torch.dtype) -> None:
+    """:func:`check_real`, and ``u`` in the parameters' ``dtype`` when both are float32 or
+    float64 (half precision is left to ``torch.autocast``)."""
+    check_real(owner, name, u)
+    if u.dtype != dtype and u.dtype in _FLOATS and dtype in _FLOATS:
+        raise TypeError(
+            f"{owner} expected {name} of dtype {dtype} (the dtype of its parameters), got "
+            f"{u.dtype}; convert the input with .to({dtype}) or the model with .to({u.dtype})"
+        )
