@@ -35,6 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..layers import activation as _activation
+from ..layers._checks import check_dtype, check_int_fields, check_ints
+from ..layers.mlp import _ACTIVATIONS
 from ..operator import Operator
 
 __all__ = [
@@ -67,8 +69,17 @@ class MLPSpec:
     init: Literal["glorot_normal", "torch_default"] = "glorot_normal"
 
     def __post_init__(self) -> None:
+        check_ints("hidden", self.hidden, low=None)
         if any(w < 1 for w in self.hidden):
             raise ValueError(f"hidden widths must be >= 1, got {self.hidden}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation: expected one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.init not in ("glorot_normal", "torch_default"):
+            raise ValueError(
+                f"init: expected 'glorot_normal' or 'torch_default', got {self.init!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class FourierFeatures:
     keep_input: bool = True
 
     def __post_init__(self) -> None:
+        check_int_fields(self, ("n", "seed"))
         if self.n < 1 or self.scale <= 0:
             raise ValueError(f"expected n >= 1 and scale > 0, got n={self.n}, scale={self.scale}")
 
@@ -135,9 +147,15 @@ class DeepONetConfig:
     hard_zero: HardZero | None = None
 
     def __post_init__(self) -> None:
+        check_int_fields(self, ("sensors", "coord_dim", "out_channels", "basis"))
         for name in ("sensors", "coord_dim", "out_channels", "basis"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        strategies = ("independent", "split_both", "split_branch", "split_trunk")
+        if self.multi_output not in strategies:
+            raise ValueError(
+                f"multi_output: expected one of {strategies}, got {self.multi_output!r}"
+            )
         if self.hard_zero is not None and not 0 <= self.hard_zero.axis < self.coord_dim:
             raise ValueError(
                 f"hard_zero.axis={self.hard_zero.axis} is not a coordinate axis of "
@@ -206,6 +224,10 @@ class _MLP(nn.Module):
                 nn.init.uniform_(bias, -1 / math.sqrt(a), 1 / math.sqrt(a))
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(bias))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return (self.layers[0].weight if self.copies == 1 else self.weights[0]).dtype
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         if self.copies == 1:
@@ -294,6 +316,10 @@ class DeepONet(Operator, family="deeponet"):
     def trunk_features(self, y: torch.Tensor) -> torch.Tensor:
         """Trunk basis ``(..., K or 1, p)`` at locations ``y`` of shape ``(..., coord_dim)``."""
         c = self.config
+        if y.ndim < 1 or y.shape[-1] != c.coord_dim:
+            raise ValueError(
+                f"expected y with last dim coord_dim={c.coord_dim}, got shape {tuple(y.shape)}"
+            )
         if c.fourier is not None:
             z = 2 * math.pi * (y @ self.fourier_freqs)
             parts = [y] if c.fourier.keep_input else []
@@ -336,6 +362,9 @@ class DeepONet(Operator, family="deeponet"):
                 f"(batch or 1, points, {c.coord_dim}), or (batch, {c.coord_dim}) with "
                 "pointwise=True"
             )
+        dtype = self.branches[0].dtype
+        check_dtype("DeepONet", "u", u, dtype)
+        check_dtype("DeepONet", "x", x, dtype)
         if x.shape[-1] != c.coord_dim:
             raise ValueError(
                 f"expected x with last dim coord_dim={c.coord_dim}, got shape {tuple(x.shape)}"

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import SpectralConv, activation, pointwise
+from ..layers._checks import check_dtype, check_int_fields, check_ints
+from ..layers.mlp import _ACTIVATIONS
 from ..operator import Operator
 
 __all__ = ["FNO", "FNOConfig"]
@@ -68,6 +70,9 @@ class FNOConfig:
     channel_mlp_skip: Literal["soft-gating", "linear", "identity"] = "soft-gating"
 
     def __post_init__(self) -> None:
+        ints = ("in_channels", "out_channels", "width", "n_layers", "projection_channels")
+        check_int_fields(self, (*ints, "padding", "lifting_channels"))
+        check_ints("modes", self.modes)
         if not 1 <= len(self.modes) <= 3:
             raise ValueError(
                 f"modes must have 1 to 3 entries (one per spatial dim), got {self.modes}"
@@ -86,6 +91,10 @@ class FNOConfig:
             raise ValueError(
                 f"channel_mlp_expansion={self.channel_mlp_expansion} gives no hidden channel "
                 f"at width {self.width}"
+            )
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation: expected one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
             )
         if self.channel_mlp_skip not in ("soft-gating", "linear", "identity"):
             raise ValueError(
@@ -156,6 +165,7 @@ class FNO(Operator, family="fno"):
             ``(batch, out_channels, *spatial)``.
         """
         c = self.config
+        check_dtype("FNO", "u", u, self.project[-1].weight.dtype)
         if u.ndim != self.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"FNO expected u of shape (batch, {c.in_channels}, {self.ndim} spatial dims), "

@@ -28,7 +28,9 @@ import torch
 from torch import nn
 
 from ..layers import activation, pointwise
-from ..layers.multigrid import VCycle
+from ..layers._checks import check_dtype, check_int_fields
+from ..layers.mlp import _ACTIVATIONS
+from ..layers.multigrid import _PADDING_MODES, VCycle
 from ..operator import Operator
 from ..train.config import TrainConfig
 from ..train.losses import H1Loss
@@ -83,6 +85,7 @@ class MgNOConfig:
     residual_restriction: bool = False
 
     def __post_init__(self) -> None:
+        check_int_fields(self, ("in_channels", "out_channels", "channels", "n_layers", "ndim"))
         for name in ("in_channels", "out_channels", "channels", "n_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -92,6 +95,12 @@ class MgNOConfig:
             raise ValueError(
                 "smoothing must be a non-empty tuple of (pre, post) pairs of non-negative step "
                 f"counts, one per level, got {self.smoothing}"
+            )
+        if self.padding not in _PADDING_MODES:
+            raise ValueError(f"padding: expected one of {_PADDING_MODES}, got {self.padding!r}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation: expected one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
             )
         if self.residual and self.in_channels % self.out_channels:
             raise ValueError(
@@ -175,6 +184,7 @@ class MgNO(Operator, family="mgno"):
             ``config.residual``).
         """
         c = self.config
+        check_dtype("MgNO", "u", u, self.project.weight.dtype)
         if u.ndim != c.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"MgNO expected u of shape (batch, {c.in_channels}, {c.ndim} spatial dims), "

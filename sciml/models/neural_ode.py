@@ -23,6 +23,8 @@ from torch import Tensor, nn
 
 from ..de import Bosh3, Dopri5, NeuralODE
 from ..layers import activation as _activation
+from ..layers._checks import check_dtype, check_int_fields, check_ints
+from ..layers.mlp import _ACTIVATIONS
 from ..operator import Operator
 
 __all__ = ["NODE", "NODEConfig"]
@@ -54,10 +56,16 @@ class NODEConfig:
     scale: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        check_int_fields(self, ("state_dim",))
+        check_ints("hidden", self.hidden, low=None)
         if self.state_dim < 1 or any(w < 1 for w in self.hidden):
             raise ValueError(
                 f"expected state_dim >= 1 and hidden widths >= 1, got {self.state_dim}, "
                 f"{self.hidden}"
+            )
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation: expected one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
             )
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver: expected one of {sorted(_SOLVERS)}, got {self.solver!r}")
@@ -144,12 +152,18 @@ class NODE(Operator, family="node"):
         d = self.config.state_dim
         if x is not None:
             raise ValueError("NODE takes no query points x; pass the initial state u and times t")
+        check_dtype("NODE", "u", u, next(self.parameters()).dtype)
         if u.ndim != 2 or u.shape[1] != d:
             raise ValueError(f"NODE expected u of shape (batch, {d}), got {tuple(u.shape)}")
         if t is None:
             raise ValueError("NODE needs the output times t: a (time,) tensor, t[0] the start")
         t = torch.as_tensor(t, dtype=u.dtype, device=u.device)
         if t.ndim == 2:  # a batch of identical time grids (a DataLoader collates them)
+            if t.shape[0] not in (1, u.shape[0]):
+                raise ValueError(
+                    f"NODE expected t of shape (time,) or (batch={u.shape[0]}, time), got "
+                    f"{tuple(t.shape)}"
+                )
             if not torch.equal(t, t[:1].expand_as(t)):
                 raise ValueError("NODE expected one time grid shared by the batch")
             t = t[0]

@@ -111,14 +111,26 @@ class Normalized(Operator, family="normalized"):
             return stat.to(ref.dtype)
         return stat.to(ref.dtype).view(1, -1, *([1] * (ref.ndim - 2)))
 
+    @staticmethod
+    def _check_channels(what: str, v: torch.Tensor, stat: torch.Tensor, dim: int) -> None:
+        # broadcasting would silently spread k statistics over 1 channel (or fail cryptically)
+        n = stat.shape[0]
+        if n != 1 and (v.ndim < 2 or v.shape[dim] != n):
+            raise ValueError(
+                f"Normalized expected {what} with {n} channels along dim {dim} (one per "
+                f"statistic), got shape {tuple(v.shape)}"
+            )
+
     def encode(self, u: torch.Tensor) -> torch.Tensor:
         """Normalise raw inputs: ``(u - mu_in) / s_in`` per channel."""
         dim = self.config.channel_dim
+        self._check_channels("u", u, self.in_mean, dim)
         return (u - self._shape(self.in_mean, u, dim)) / self._shape(self.in_std, u, dim)
 
     def decode(self, v: torch.Tensor) -> torch.Tensor:
         """Map normalised outputs back to physical units: ``v s_out + mu_out`` per channel."""
         dim = self.config.out_channel_dim or self.config.channel_dim
+        self._check_channels("the wrapped operator's output", v, self.out_mean, dim)
         return v * self._shape(self.out_std, v, dim) + self._shape(self.out_mean, v, dim)
 
     def forward(self, u: torch.Tensor, **kwargs: Any) -> torch.Tensor:

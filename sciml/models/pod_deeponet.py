@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..layers._checks import check_dtype, check_int_fields
 from ..operator import Operator
 from .deeponet import _MLP, MLPSpec
 
@@ -61,6 +62,9 @@ class PODDeepONetConfig:
     bias: bool = True
 
     def __post_init__(self) -> None:
+        check_int_fields(
+            self, ("sensors", "points", "coord_dim", "out_channels", "modes", "trunk_basis")
+        )
         for name in ("sensors", "points", "coord_dim", "out_channels", "modes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -117,12 +121,7 @@ class PODDeepONet(Operator, family="pod_deeponet"):
             all singular values ``sigma`` of the centred outputs (descending), float64.
         """
         c = self.config
-        s = outputs.unsqueeze(-1) if outputs.ndim == 2 else outputs
-        if s.ndim != 3 or s.shape[1:] != (c.points, c.out_channels):
-            raise ValueError(
-                f"expected outputs of shape (N, points={c.points}, out_channels="
-                f"{c.out_channels}), got {tuple(outputs.shape)}"
-            )
+        s = self._outputs(outputs)
         if tuple(coords.shape) != (c.points, c.coord_dim):
             raise ValueError(
                 f"expected coords of shape ({c.points}, {c.coord_dim}), got {tuple(coords.shape)}"
@@ -143,14 +142,30 @@ class PODDeepONet(Operator, family="pod_deeponet"):
         self.coords.copy_(coords)
         return sigma
 
+    def _outputs(self, outputs: torch.Tensor) -> torch.Tensor:
+        """``outputs`` ``(N, P)`` (one channel) or ``(N, P, K)`` as ``(N, P, K)``, checked."""
+        c = self.config
+        s = outputs.unsqueeze(-1) if outputs.ndim == 2 else outputs
+        if s.ndim != 3 or s.shape[1:] != (c.points, c.out_channels):
+            raise ValueError(
+                f"expected outputs of shape (N, points={c.points}, out_channels="
+                f"{c.out_channels}), got {tuple(outputs.shape)}"
+            )
+        return s
+
     def project(self, outputs: torch.Tensor) -> torch.Tensor:
         """POD coefficients ``(N, p)`` of ``outputs`` ``(N, P[, K])``: ``<s - mean, phi_i> / (P K)``."""
-        s = outputs.unsqueeze(-1) if outputs.ndim == 2 else outputs
+        s = self._outputs(outputs)
         pk = self.pod_basis.shape[0] * self.pod_basis.shape[1]
         return torch.einsum("npk,pki->ni", s - self.pod_mean, self.pod_basis) / pk
 
     def reconstruct(self, coefficients: torch.Tensor) -> torch.Tensor:
         """``mean + sum_i a_i phi_i`` for coefficients ``(N, p)``: ``(N, P, K)``."""
+        if coefficients.ndim != 2 or coefficients.shape[1] != self.config.modes:
+            raise ValueError(
+                f"expected coefficients of shape (N, modes={self.config.modes}), got "
+                f"{tuple(coefficients.shape)}"
+            )
         return self.pod_mean + torch.einsum("ni,pki->npk", coefficients, self.pod_basis)
 
     def forward(
@@ -170,6 +185,7 @@ class PODDeepONet(Operator, family="pod_deeponet"):
         c = self.config
         if t is not None:
             raise ValueError("PODDeepONet takes no lead time t")
+        check_dtype("PODDeepONet", "u", u, self.branch.dtype)
         if u.ndim < 2 or u[0].numel() != c.sensors:
             raise ValueError(
                 f"PODDeepONet expected u of shape (batch, {c.sensors}), got {tuple(u.shape)}"

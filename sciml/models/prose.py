@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..layers._checks import check_dtype, check_int_fields
 from ..operator import Operator
 from ..symbolic import Vocabulary
 
@@ -69,11 +70,18 @@ class PROSEConfig:
     symbol_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} must be divisible by heads {self.heads}")
-        for name in ("dim", "width", "heads", "fusion_layers", "data_decoder_layers"):
+        positive = ("dim", "width", "heads", "fusion_layers", "data_decoder_layers")
+        positive += ("ffn_mult", "max_symbol_len")
+        optional = ("data_encoder_layers", "symbol_encoder_layers", "symbol_decoder_layers")
+        check_int_fields(self, (*positive, *optional, "max_exponent"))
+        for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
+        for name in (*optional, "max_exponent"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"expected {name} >= 0, got {getattr(self, name)}")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} must be divisible by heads {self.heads}")
 
     @classmethod
     def paper(cls, **overrides) -> PROSEConfig:
@@ -183,6 +191,7 @@ class PROSE(Operator, family="prose"):
     # ------------------------------------------------------------------ pieces
     def _check(self, u: torch.Tensor) -> None:
         d = self.config.dim
+        check_dtype("PROSE", "u", u, self.data_embed.weight.dtype)
         if u.ndim != 3 or u.shape[-1] != 1 + d:
             raise ValueError(
                 f"expected u of shape (batch, time, 1 + dim = {1 + d}) with times in channel 0, "
@@ -217,6 +226,10 @@ class PROSE(Operator, family="prose"):
                 raise ValueError(
                     f"expected symbols of shape (batch={u.shape[0]}, length), got {tuple(symbols.shape)}"
                 )
+            if symbols.is_floating_point() or symbols.is_complex() or symbols.dtype == torch.bool:
+                raise TypeError(
+                    f"expected integer token ids in symbols (torch.long), got dtype {symbols.dtype}"
+                )
             symbols = _trim_padding(symbols, self.vocab.pad_id)
             spad = symbols == self.vocab.pad_id
             s = self.symbol_encoder(self._symbol_tokens(symbols), src_key_padding_mask=spad)
@@ -230,9 +243,10 @@ class PROSE(Operator, family="prose"):
         mean, std, mask = norm
         if x.ndim == 1:
             x = x[None, :, None]
-        if x.ndim != 3 or x.shape[-1] != 1:
+        if x.ndim != 3 or x.shape[-1] != 1 or x.shape[0] not in (1, fused.shape[0]):
             raise ValueError(
-                f"expected query times x of shape (B or 1, T_out, 1), got {tuple(x.shape)}"
+                f"expected query times x of shape (B={fused.shape[0]} or 1, T_out, 1), got "
+                f"{tuple(x.shape)}"
             )
         q = self.query_embed(x.to(fused.dtype)).expand(fused.shape[0], -1, -1)
         for block in self.data_decoder:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..layers._checks import check_dtype, check_int_fields, check_ints
 from ..layers.convnext import ConvNeXtBlock
 from ..layers.fourier_resample import fourier_resample
 from ..layers.patch import PatchEmbed, PatchMerging, PatchRecovery, PatchUnmerging
@@ -75,7 +76,11 @@ class ScOTConfig:
     drop_path_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "out_channels", "image_size", "patch_size", "embed_dim"):
+        sizes = ("in_channels", "out_channels", "image_size", "patch_size", "embed_dim")
+        check_int_fields(self, (*sizes, "window_size"))
+        for name in ("depths", "num_heads", "skip_blocks"):
+            check_ints(name, getattr(self, name), low=0)
+        for name in sizes:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         n = len(self.depths)
@@ -84,9 +89,10 @@ class ScOTConfig:
                 "depths, num_heads and skip_blocks need one entry per stage; got "
                 f"{self.depths}, {self.num_heads}, {self.skip_blocks}"
             )
-        if min(self.depths) < 1 or min(self.skip_blocks) < 0:
+        if min(self.depths) < 1 or min(self.num_heads) < 1 or min(self.skip_blocks) < 0:
             raise ValueError(
-                f"depths must be >= 1 and skip_blocks >= 0, got {self.depths}, {self.skip_blocks}"
+                "depths and num_heads must be >= 1 and skip_blocks >= 0, got "
+                f"{self.depths}, {self.num_heads}, {self.skip_blocks}"
             )
         if self.image_size % self.patch_size:
             raise ValueError(
@@ -253,6 +259,7 @@ class ScOT(Operator, family="scot"):
             ``(batch, out_channels, h, w)``.
         """
         c = self.config
+        check_dtype("ScOT", "u", u, self.recovery.mix.weight.dtype)
         if u.ndim != 4 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"ScOT expected u of shape (batch, {c.in_channels}, h, w), got {tuple(u.shape)}"
@@ -296,6 +303,8 @@ class ScOT(Operator, family="scot"):
         out_channels``): returns ``(batch, steps, channels, h, w)``."""
         if self.config.in_channels != self.config.out_channels:
             raise ValueError("rollout needs in_channels == out_channels")
+        if steps < 1:
+            raise ValueError(f"expected steps >= 1, got {steps}")
         outs = []
         for _ in range(steps):
             u = self(u, t=dt if self.config.time_conditioning else None)

@@ -58,6 +58,8 @@ import torch
 from torch import nn
 
 from ..layers import activation as _activation
+from ..layers._checks import check_int_fields, check_ints, check_real
+from ..layers.mlp import _ACTIVATIONS
 from ..layers.transforms import TRANSFORMS, RealTransform
 from ..operator import Operator
 
@@ -110,6 +112,10 @@ class T1Config:
     shift_equivariant: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
+        check_int_fields(
+            self, ("in_channels", "out_channels", "width", "n_layers", "projection_channels")
+        )
+        check_ints("modes", self.modes, low=None)  # the range check below names the bound
         if not 1 <= len(self.modes) <= 3 or any(m < 1 for m in self.modes):
             raise ValueError(
                 f"modes must have 1 to 3 positive entries (one per spatial dim), got {self.modes}"
@@ -121,11 +127,19 @@ class T1Config:
             raise ValueError(
                 f"transform must be one of {sorted(TRANSFORMS)}, got {self.transform!r}"
             )
+        if self.activation not in (*_ACTIVATIONS, "sin"):
+            raise ValueError(
+                f"activation: expected one of {sorted((*_ACTIVATIONS, 'sin'))}, got "
+                f"{self.activation!r}"
+            )
         if self.kept is not None and len(self.kept) != len(self.modes):
             raise ValueError(
                 f"kept has {len(self.kept)} index sets but modes has {len(self.modes)} dims; "
                 "give one index set per spatial dim"
             )
+        if self.kept is not None:
+            for a, idx in enumerate(self.kept):
+                check_ints(f"kept[{a}]", idx, low=None)
         if self.shift_equivariant is not None:
             if self.transform != "rfft":
                 raise ValueError(
@@ -251,6 +265,17 @@ class T1(Operator, family="t1"):
         self.transform: RealTransform = TRANSFORMS[c.transform]
         self.kept = c.kept_indices()
         self.ndim = len(self.kept)
+        # the smallest grid per dim that holds the kept indices (the input's and the output's)
+        min_sizes = []
+        for a, idx in enumerate(self.kept):
+            last = a == self.ndim - 1
+            n = self.transform.min_size(idx, last=last) if idx else 1
+            try:  # the sign, symmetry and distinctness rules of the transform
+                self.transform.check_indices(n, idx, last=last)
+            except ValueError as exc:
+                raise ValueError(f"T1Config.kept[{a}] is not a valid index set: {exc}") from None
+            min_sizes.append(n)
+        self._min_sizes = tuple(min_sizes)
         sizes = tuple(len(idx) for idx in self.kept)
         cplx = self.transform.is_complex
         self.lift = nn.Parameter(torch.empty(c.in_channels, c.width))
@@ -304,10 +329,22 @@ class T1(Operator, family="t1"):
     # ------------------------------------------------------------------ pieces
     def _check(self, u: torch.Tensor) -> None:
         c = self.config
+        check_real("T1", "u", u)
         if u.ndim != self.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"T1 expected u of shape (batch, {c.in_channels}, {self.ndim} spatial dims), "
                 f"got {tuple(u.shape)}"
+            )
+        self._check_grid("u on a grid", tuple(u.shape[2:]))
+
+    def _check_grid(self, what: str, sizes: tuple[int, ...]) -> None:
+        """``what`` (``u`` or ``out_shape``) must hold the kept indices on every axis."""
+        if len(sizes) != self.ndim:
+            raise ValueError(f"T1 expected {what} with {self.ndim} entries, got {sizes}")
+        if any(n < m for n, m in zip(sizes, self._min_sizes)):
+            raise ValueError(
+                f"T1 expected {what} of at least {self._min_sizes} points, got {sizes}; the "
+                f"kept {self.config.transform} indices must be distinct indices of the grid"
             )
 
     def _channels(self, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -387,6 +424,7 @@ class T1(Operator, family="t1"):
     def decode(self, z: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
         """The one inverse transform: coefficients ``(batch, c, *m)`` -> ``(batch, c, *out_shape)``."""
         out_shape = tuple(int(s) for s in out_shape)
+        self._check_grid("out_shape", out_shape)
         return self.transform.inverse(z / _scale(out_shape, self.kept), self.kept, out_shape)
 
     def forward(

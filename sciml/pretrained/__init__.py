@@ -66,6 +66,11 @@ def unknown_name_message(name: str) -> str:
 
 def path_of(name: str) -> Path:
     """Directory of the shipped model ``name``."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"expected a pretrained model name (a str such as {', '.join(names()[:2])}), "
+            f"got {type(name).__name__} {name!r}"
+        )
     if not is_registered(name):
         from ..errors import CheckpointError
 
@@ -79,7 +84,16 @@ def card(name: str) -> dict[str, Any]:
 
 
 def load(name: str, *, map_location: Any = "cpu"):
-    """Load the shipped model ``name`` (see :func:`names`)."""
+    """Load the shipped model ``name`` (see :func:`names`) onto the device ``map_location``."""
+    import torch
+
     from ..operator import Operator
 
-    return Operator.from_pretrained(path_of(name), map_location=map_location)
+    directory = path_of(name)
+    try:  # else the weights file would be blamed for a bad device string
+        torch.device(map_location)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"expected map_location a torch device such as 'cpu' or 'cuda:0', got {map_location!r}"
+        ) from None
+    return Operator.from_pretrained(directory, map_location=map_location)
