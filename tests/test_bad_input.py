@@ -1,0 +1,265 @@
+"""Bad input to the public models and layers gets a clear error naming what was expected and what
+was given, not a message from deep inside torch and not a silently wrong answer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import sciml.pretrained
+from sciml.layers import (
+    DCT,
+    ConditionalLayerNorm,
+    ConvNeXtBlock,
+    PatchEmbed,
+    PatchMerging,
+    PatchRecovery,
+    PatchUnmerging,
+    SpectralConv,
+    SwinV2Block,
+    VCycle,
+    WindowAttention,
+    dct,
+    fourier_resample,
+    pointwise,
+)
+from sciml.models import (
+    FNO,
+    NODE,
+    PROSE,
+    T1,
+    DeepONet,
+    DeepONetConfig,
+    FNOConfig,
+    MgNO,
+    MgNOConfig,
+    NODEConfig,
+    Normalized,
+    PODDeepONet,
+    PODDeepONetConfig,
+    PROSEConfig,
+    ScOT,
+    ScOTConfig,
+    T1Config,
+)
+from sciml.models.deeponet import MLPSpec
+
+R = torch.randn
+LONG = dict(dtype=torch.long)
+
+
+def _fno(**kw):
+    return FNO(FNOConfig(modes=(4, 4), width=4, n_layers=1, projection_channels=4, **kw))
+
+
+def _t1(**kw):
+    return T1(T1Config(modes=(4, 4), width=4, n_layers=1, projection_channels=4, **kw))
+
+
+def _mgno():
+    return MgNO(MgNOConfig(channels=4, n_layers=1, smoothing=((1, 0), (1, 0))))
+
+
+def _scot():
+    return ScOT(
+        ScOTConfig(
+            in_channels=1, out_channels=1, image_size=16, patch_size=2, embed_dim=8,
+            depths=(1, 1), num_heads=(2, 2), window_size=4, skip_blocks=(1, 0),
+        )
+    )  # fmt: skip
+
+
+def _deeponet(**kw):
+    spec = MLPSpec(hidden=(8,))
+    return DeepONet(DeepONetConfig(sensors=10, coord_dim=2, basis=4, branch=spec, trunk=spec, **kw))
+
+
+def _pod(out_channels=1):
+    cfg = PODDeepONetConfig(
+        sensors=10, points=6, modes=3, out_channels=out_channels, branch=MLPSpec(hidden=(8,))
+    )
+    return PODDeepONet(cfg)
+
+
+def _node():
+    return NODE(NODEConfig(state_dim=2, hidden=(8,)))
+
+
+def _prose():
+    cfg = PROSEConfig.small(
+        dim=2, width=16, fusion_layers=1, data_decoder_layers=1, symbol_decoder_layers=1
+    )
+    return PROSE(cfg)
+
+
+# Constructors and configs: each case is (build, error type, message pattern).
+CONSTRUCTION = {
+    "fno-modes-int": (lambda: FNOConfig(modes=12), TypeError, r"expected modes as a tuple"),
+    "fno-modes-float": (lambda: FNOConfig(modes=(4.5, 4)), TypeError, r"modes to hold ints"),
+    "fno-width-float": (lambda: FNOConfig(width=2.5), TypeError, r"FNOConfig.width: expected an int, got 2.5"),
+    "fno-in-str": (lambda: FNOConfig(in_channels="3"), TypeError, r"in_channels: expected an int, got '3'"),
+    "fno-activation": (lambda: FNOConfig(activation="elu"), ValueError, r"activation: expected one of .*got 'elu'"),
+    "spectral-modes-float": (lambda: SpectralConv(2, 2, (4.7,)), TypeError, r"modes to hold ints, got \(4.7,\)"),
+    "spectral-modes-int": (lambda: SpectralConv(2, 2, 4), TypeError, r"expected modes as a tuple"),
+    "spectral-channels-float": (lambda: SpectralConv(2.5, 2, (4,)), TypeError, r"in_channels to be an int >= 1, got 2.5"),
+    "t1-activation": (lambda: T1Config(activation="elu"), ValueError, r"activation: expected one of .*got 'elu'"),
+    "t1-modes-float": (lambda: T1Config(modes=(4.5,)), TypeError, r"modes to hold ints"),
+    "t1-kept-duplicate": (
+        lambda: T1(T1Config(modes=(3,), kept=((0, 0, 1),))), ValueError,
+        r"T1Config.kept\[0\] is not a valid index set: .*got \(0, 0, 1\)",
+    ),
+    "mgno-padding": (lambda: MgNOConfig(padding="periodic"), ValueError, r"padding: expected one of .*got 'periodic'"),
+    "mgno-activation": (lambda: MgNOConfig(activation="elu"), ValueError, r"activation: expected one of"),
+    "vcycle-channels-float": (lambda: VCycle(2.5, 1, ((1, 0),)), TypeError, r"in_channels to be an int >= 1, got 2.5"),
+    "scot-zero-heads": (
+        lambda: ScOTConfig(num_heads=(0, 6, 12, 24)), ValueError,
+        r"num_heads must be >= 1 .*got \(4, 4, 4, 4\), \(0, 6, 12, 24\)",
+    ),
+    "patch-embed-zero": (lambda: PatchEmbed(1, 8, 0), ValueError, r"expected patch >= 1, got 0"),
+    "window-attention-zero-heads": (lambda: WindowAttention(8, 0, 4), ValueError, r"expected num_heads >= 1, got 0"),
+    "window-attention-zero-window": (lambda: WindowAttention(8, 2, 0), ValueError, r"window to hold ints >= 1, got \(0, 0\)"),
+    "swin-zero-window": (lambda: SwinV2Block(8, 2, (8, 8), window=0), ValueError, r"expected window >= 1, got 0"),
+    "layer-norm-zero-dim": (lambda: ConditionalLayerNorm(0), ValueError, r"expected dim >= 1, got 0"),
+    "pointwise-zero": (lambda: pointwise(0, 1, 2), ValueError, r"expected in_channels >= 1, got 0"),
+    "deeponet-strategy": (
+        lambda: DeepONetConfig(out_channels=2, multi_output="split"), ValueError,
+        r"multi_output: expected one of .*got 'split'",
+    ),
+    "mlp-init": (lambda: MLPSpec(init="xavier"), ValueError, r"init: expected 'glorot_normal' or 'torch_default', got 'xavier'"),
+    "mlp-activation": (lambda: MLPSpec(activation="elu"), ValueError, r"activation: expected one of"),
+    "node-activation": (lambda: NODEConfig(activation="elu"), ValueError, r"activation: expected one of"),
+    "prose-zero-heads": (lambda: PROSEConfig(heads=0), ValueError, r"expected heads >= 1, got 0"),
+    "prose-zero-symbol-len": (lambda: PROSEConfig(max_symbol_len=0), ValueError, r"expected max_symbol_len >= 1, got 0"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(CONSTRUCTION))
+def test_bad_construction_is_refused(case):
+    build, error, match = CONSTRUCTION[case]
+    with pytest.raises(error, match=match):
+        build()
+
+
+# Forward passes: (model factory, call, error type, message pattern).
+FORWARD = {
+    # dtypes: float64 data into a float32 model, integer and non-tensor input
+    "fno-float64": (_fno, lambda m: m(R(2, 1, 16, 16).double()), TypeError, r"FNO expected u of dtype torch.float32 .*got torch.float64"),
+    "fno-int": (_fno, lambda m: m(torch.ones(2, 1, 16, 16, **LONG)), TypeError, r"FNO expected a real floating-point u, got dtype torch.int64"),
+    "fno-numpy": (_fno, lambda m: m(R(2, 1, 16, 16).numpy()), TypeError, r"FNO expected u as a torch.Tensor, got ndarray"),
+    "fno-complex": (_fno, lambda m: m(R(2, 1, 16, 16, dtype=torch.cfloat)), TypeError, r"real floating-point u, got dtype torch.complex64"),
+    "spectral-int": (lambda: SpectralConv(1, 1, (4,)), lambda m: m(torch.ones(1, 1, 16, **LONG)), TypeError, r"real floating-point u"),
+    "t1-int": (_t1, lambda m: m(torch.ones(2, 1, 16, 16, **LONG)), TypeError, r"T1 expected a real floating-point u, got dtype torch.int64"),
+    "mgno-float64": (_mgno, lambda m: m(R(2, 1, 16, 16).double()), TypeError, r"MgNO expected u of dtype torch.float32"),
+    "vcycle-float64": (lambda: VCycle(1, 2, ((1, 0),)), lambda m: m(R(1, 1, 8, 8).double()), TypeError, r"VCycle expected f of dtype torch.float32"),
+    "scot-float64": (_scot, lambda m: m(R(2, 1, 16, 16).double(), t=0.5), TypeError, r"ScOT expected u of dtype torch.float32"),
+    "deeponet-float64": (_deeponet, lambda m: m(R(4, 10).double(), x=R(5, 2).double()), TypeError, r"DeepONet expected u of dtype torch.float32"),
+    "deeponet-x-float64": (_deeponet, lambda m: m(R(4, 10), x=R(5, 2).double()), TypeError, r"DeepONet expected x of dtype torch.float32"),
+    "pod-float64": (_pod, lambda m: m(R(4, 10).double()), TypeError, r"PODDeepONet expected u of dtype torch.float32"),
+    "node-float64": (_node, lambda m: m(R(3, 2).double(), t=torch.linspace(0, 1, 3)), TypeError, r"NODE expected u of dtype torch.float32"),
+    "node-int": (_node, lambda m: m(torch.ones(3, 2, **LONG), t=torch.linspace(0, 1, 3)), TypeError, r"NODE expected a real floating-point u"),
+    "prose-float64": (_prose, lambda m: m(R(2, 5, 3).double(), x=R(1, 4, 1)), TypeError, r"PROSE expected u of dtype torch.float32"),
+    "prose-float-symbols": (_prose, lambda m: m(R(2, 5, 3), x=R(1, 4, 1), symbols=torch.ones(2, 4)), TypeError, r"integer token ids .*got dtype torch.float32"),
+    # grids and sizes
+    "t1-small-out-shape": (_t1, lambda m: m(R(2, 1, 16, 16), out_shape=(0, 16)), ValueError, r"T1 expected out_shape of at least \(4, 4\) points, got \(0, 16\)"),
+    "t1-rfft-small-grid": (
+        lambda: _t1(transform="rfft"), lambda m: m(R(2, 1, 6, 6)), ValueError,
+        r"T1 expected u on a grid of at least \(7, 7\) points, got \(6, 6\)",
+    ),
+    "scot-rollout-zero-steps": (_scot, lambda m: m.rollout(R(2, 1, 16, 16), 0, 0.1), ValueError, r"expected steps >= 1, got 0"),
+    "prose-x-batch": (_prose, lambda m: m(R(2, 5, 3), x=R(3, 4, 1)), ValueError, r"x of shape \(B=2 or 1, T_out, 1\), got \(3, 4, 1\)"),
+    "node-t-batch": (
+        _node, lambda m: m(R(3, 2), t=torch.linspace(0, 1, 4).expand(2, 4)), ValueError,
+        r"NODE expected t of shape \(time,\) or \(batch=3, time\), got \(2, 4\)",
+    ),
+    "deeponet-trunk-coords": (_deeponet, lambda m: m.trunk_features(R(4, 3)), ValueError, r"y with last dim coord_dim=2, got shape \(4, 3\)"),
+    "pod-project": (_pod, lambda m: m.project(R(8, 7)), ValueError, r"outputs of shape \(N, points=6, out_channels=1\), got \(8, 7\)"),
+    # (N, P) outputs would broadcast against a 2-channel mean
+    "pod-project-channels": (lambda: _pod(2), lambda m: m.project(R(8, 6)), ValueError, r"out_channels=2\), got \(8, 6\)"),
+    "pod-reconstruct": (_pod, lambda m: m.reconstruct(R(8, 4)), ValueError, r"coefficients of shape \(N, modes=3\), got \(8, 4\)"),
+    # lead time
+    "scot-t-matrix": (_scot, lambda m: m(R(4, 1, 16, 16), t=torch.ones(2, 2)), ValueError, r"shape \(\), \(batch,\) or \(batch, 1\), got shape \(2, 2\)"),
+    "scot-t-str": (_scot, lambda m: m(R(2, 1, 16, 16), t="0.5"), TypeError, r"lead time t as a float or a tensor, got str"),
+    "layer-norm-t-row": (lambda: ConditionalLayerNorm(8), lambda m: m(R(2, 4, 8), torch.ones(1, 2)), ValueError, r"got shape \(1, 2\)"),
+    # channels-last blocks given the wrong layout or width
+    "patch-embed-3d": (lambda: PatchEmbed(2, 8, 2), lambda m: m(R(2, 8, 8)), ValueError, r"PatchEmbed expected u of shape \(batch, 2, h, w\), got \(2, 8, 8\)"),
+    "patch-merging-width": (lambda: PatchMerging(8), lambda m: m(R(1, 4, 4, 6)), ValueError, r"PatchMerging expected channels-last tokens of shape \(batch, h, w, 8\), got \(1, 4, 4, 6\)"),
+    "patch-unmerging-width": (lambda: PatchUnmerging(8), lambda m: m(R(1, 4, 4, 6), (8, 8)), ValueError, r"PatchUnmerging expected channels-last tokens"),
+    "patch-unmerging-size": (lambda: PatchUnmerging(8), lambda m: m(R(1, 4, 4, 8), (16, 16)), ValueError, r"output size \(h, w\) between \(1, 1\) and \(8, 8\) .*got \(16, 16\)"),
+    "patch-recovery-size": (lambda: PatchRecovery(8, 2, 2), lambda m: m(R(1, 4, 4, 8), (16, 16)), ValueError, r"output size \(h, w\) between \(1, 1\) and \(8, 8\) .*got \(16, 16\)"),
+    "window-attention-tokens": (lambda: WindowAttention(8, 2, 4), lambda m: m(R(3, 9, 8)), ValueError, r"x of shape \(batch \* n_windows, 16, 8\) .*got \(3, 9, 8\)"),
+    "swin-width": (lambda: SwinV2Block(8, 2, (8, 8), window=4), lambda m: m(R(1, 8, 8, 6)), ValueError, r"SwinV2Block expected channels-last x of shape \(batch, h, w, 8\), got \(1, 8, 8, 6\)"),
+    "convnext-channels-first": (lambda: ConvNeXtBlock(8), lambda m: m(R(1, 8, 4, 4)), ValueError, r"ConvNeXtBlock expected channels-last x of shape \(batch, h, w, 8\), got \(1, 8, 4, 4\)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(FORWARD))
+def test_bad_forward_input_is_refused(case):
+    factory, call, error, match = FORWARD[case]
+    model = factory()
+    with pytest.raises(error, match=match):
+        call(model)
+
+
+FUNCTIONS = {
+    # integer input used to come back as integers (truncated) or meet integer-cast bases (zeros)
+    "dct-int": (lambda: dct(torch.ones(4, 8, **LONG)), TypeError, r"dct expected a real floating-point tensor, got dtype torch.int64"),
+    "dct-empty": (lambda: dct(torch.ones(4, 0)), ValueError, r"at least one point along dim -1, got shape \(4, 0\)"),
+    "truncated-dct-int": (lambda: DCT().forward(torch.ones(2, 8, **LONG), ((0, 1),)), TypeError, r"DCT expected a real floating-point x"),
+    "resample-int": (lambda: fourier_resample(torch.ones(1, 8, 8, **LONG), (16, 16)), TypeError, r"fourier_resample expected a real floating-point tensor"),
+    "resample-float-size": (lambda: fourier_resample(R(1, 8, 8), (4.5, 8)), TypeError, r"size to hold ints, got \(4.5, 8\)"),
+    "pretrained-name-type": (lambda: sciml.pretrained.load(None), TypeError, r"expected a pretrained model name .*got NoneType"),
+    "pretrained-device": (
+        lambda: sciml.pretrained.load("fno-ns2d", map_location="tpu"), ValueError,
+        r"expected map_location a torch device such as 'cpu' or 'cuda:0', got 'tpu'",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(FUNCTIONS))
+def test_bad_function_arguments_are_refused(case):
+    call, error, match = FUNCTIONS[case]
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_normalized_refuses_channels_its_statistics_would_broadcast_over():
+    """Three input statistics against one input channel used to broadcast the input to three
+    channels; two output statistics against a one-output DeepONet doubled its output."""
+    fno = FNO(FNOConfig(in_channels=3, modes=(4, 4), width=4, n_layers=1, projection_channels=4))
+    model = Normalized.wrap(fno, in_mean=[0, 1, 2], in_std=[1, 1, 1], out_mean=[0], out_std=[1])
+    with pytest.raises(
+        ValueError, match=r"expected u with 3 channels along dim 1 .*\(2, 1, 16, 16\)"
+    ):
+        model(R(2, 1, 16, 16))
+    inner = _deeponet()
+    model = Normalized.wrap(
+        inner, in_mean=[0], in_std=[1], out_mean=[0, 0], out_std=[1, 1], out_channel_dim=-1
+    )
+    with pytest.raises(ValueError, match=r"output with 2 channels along dim -1 .*\(4, 5, 1\)"):
+        model(R(4, 1, 10), x=R(5, 2))
+
+
+def test_valid_input_still_runs_and_agrees():
+    """The checks let through what was valid: a float64 model on float64 input matches the
+    float32 model, one statistic broadcasts over every channel, and the lead time may be a
+    float, a ``(batch,)`` vector or a ``(batch, 1)`` column."""
+    torch.manual_seed(0)
+    fno = _fno().eval()
+    u = R(2, 1, 16, 16)
+    with torch.no_grad():
+        y32 = fno(u)
+        y64 = fno.double()(u.double())
+    torch.testing.assert_close(y64.float(), y32, rtol=1e-4, atol=1e-5)
+
+    inner = _fno(in_channels=2).eval()
+    model = Normalized.wrap(inner, in_mean=[1.0], in_std=[2.0], out_mean=[0.0], out_std=[1.0])
+    u = R(2, 2, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(u), inner((u - 1.0) / 2.0))
+
+    scot = _scot().eval()
+    u = R(2, 1, 16, 16)
+    with torch.no_grad():
+        ref = scot(u, t=0.5)
+        for t in (torch.full((2,), 0.5), torch.full((2, 1), 0.5), torch.tensor(0.5)):
+            torch.testing.assert_close(scot(u, t=t), ref)
