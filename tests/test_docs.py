@@ -427,6 +427,17 @@ def _zoo_check(ns: Namespace) -> None:
     assert ns["model"].num_parameters() == ns["card"]["parameters"]
 
 
+def _export_check(ns: Namespace) -> None:
+    """The program written by the block equals the shipped model at the block's batch of 16."""
+    x = torch.randn(16, 1, 32, 32)
+    model = sciml.load("t1-ns2d").eval()
+    with torch.no_grad():
+        want = model(x)
+    got = torch.export.load("t1_ns2d.pt2").module()(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert ns["w_T"].shape == (16, 1, 32, 32)
+
+
 CASES: dict[str, Case] = {
     "README.md:0": Case(_readme_setup, _readme_check, edits=(("epochs=10", "epochs=2"),)),
     "docs/deeponet.md:0": Case(check=_deeponet_check),
@@ -434,6 +445,7 @@ CASES: dict[str, Case] = {
     "docs/generators.md:0": Case(check=_generators_check),
     "docs/generators.md:1": Case(_symmetry_setup, _symmetry_check),
     "docs/getting-started.md:0": Case(check=_getting_started_check),
+    "docs/getting-started.md:1": Case(check=_export_check),
     "docs/linalg.md:0": Case(check=_linalg_solve_check),
     "docs/linalg.md:1": Case(check=_linalg_scipy_check, after="docs/linalg.md:0"),
     "docs/linalg.md:2": Case(check=_dcdm_check),

@@ -38,12 +38,13 @@ derivatives (``create_graph=True``) work too.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from ._cache import cache_unless_tracing
 
 __all__ = ["fused_spectral_conv"]
 
@@ -117,7 +118,7 @@ class _Bases:
     inv_last: torch.Tensor  # (2 e_d, m_d)
 
 
-@functools.lru_cache(maxsize=64)
+@cache_unless_tracing(maxsize=64)
 def _bases(
     spatial: tuple[int, ...],
     modes: tuple[int, ...],
@@ -163,7 +164,7 @@ class _Plan:
     synthesis_t: tuple[_Stage, ...]  # its transpose, dims d-1 .. 1
 
 
-@functools.lru_cache(maxsize=64)
+@cache_unless_tracing(maxsize=64)
 def _plan(
     b: int,
     c: int,

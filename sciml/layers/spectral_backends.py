@@ -31,11 +31,12 @@ Backends:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
 import torch
+
+from ._cache import cache_unless_tracing
 
 __all__ = ["SpectralBackend", "FFT", "DFTMatmul", "FusedDFT", "Auto"]
 
@@ -283,7 +284,7 @@ def _freqs(e: int) -> list[int]:
     return list(range(e)) + list(range(-e, 0))
 
 
-@functools.lru_cache(maxsize=64)
+@cache_unless_tracing(maxsize=64)
 def _rdft_basis(n: int, e: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``(n, 2e)`` real: columns ``cos/N, -sin/N`` per kept frequency, interleaved."""
     t = torch.arange(n, dtype=torch.float64)[:, None] * torch.arange(e, dtype=torch.float64)
@@ -292,7 +293,7 @@ def _rdft_basis(n: int, e: int, dtype: torch.dtype, device: torch.device) -> tor
     return basis.to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=64)
+@cache_unless_tracing(maxsize=64)
 def _irdft_basis(m: int, e: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``(2e, m)`` real: rows ``c_k cos, -c_k sin`` so that ``[Re Y, Im Y] @ H`` is irfft."""
     k = torch.arange(e, dtype=torch.float64)
@@ -306,7 +307,7 @@ def _irdft_basis(m: int, e: int, dtype: torch.dtype, device: torch.device) -> to
     return h.reshape(2 * e, m).to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=64)
+@cache_unless_tracing(maxsize=64)
 def _dft_basis(
     n: int, e: int, dtype: torch.dtype, device: torch.device, *, inverse: bool
 ) -> torch.Tensor:

@@ -1,0 +1,139 @@
+"""``sciml.export``: a model as a ``torch.export`` program, for inference without sciml.
+
+The program (a ``.pt2`` file) holds the graph and the weights; ``torch.export.load(path)
+.module()(u)`` runs it with PyTorch alone, so a trained surrogate can be deployed where sciml is
+not installed (or compiled further: AOTInductor, ExecuTorch). The batch size stays free; every
+other size is fixed at the example's (a spectral layer's kept modes depend on the grid).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .errors import SciMLError
+
+__all__ = ["export"]
+
+
+def export(
+    model: nn.Module | str | os.PathLike,
+    *args: Tensor,
+    path: str | os.PathLike | None = None,
+    dynamic_batch: bool = True,
+    check: bool = True,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    **kwargs: Tensor,
+) -> torch.export.ExportedProgram:
+    """Trace ``model(*args, **kwargs)`` in eval mode without autograd into an exported program.
+
+    Args:
+        model: a module, or a shipped name / checkpoint folder for :func:`sciml.load`.
+        args, kwargs: an example input, e.g. ``u`` of shape ``(batch, channels, *grid)`` and
+            ``t=`` for time-conditioned models.
+        path: if given, the program is written there (``.pt2``; written to a temporary file in
+            the same folder and renamed, so a failed export leaves nothing behind).
+        dynamic_batch: keep dim 0 free for every tensor input whose dim 0 is the example's batch
+            size (needs an example batch of at least 2: ``torch.export`` fixes sizes 0 and 1).
+        check: run the program on the example and on the example repeated to twice its batch,
+            and raise :class:`~sciml.SciMLError` unless both equal the model's own output to
+            ``rtol``, ``atol``.
+
+    Returns:
+        the ``torch.export.ExportedProgram``; ``program.module()`` is callable like the model.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        from .operator import load
+
+        model = load(model)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module or a model name, got {type(model).__name__}")
+    if not args and not kwargs:
+        raise ValueError("expected an example input, e.g. export(model, u) with u a batch")
+    bound = inspect.signature(model.forward).bind(*args, **kwargs).arguments
+    tensors = {k: v for k, v in bound.items() if isinstance(v, Tensor)}
+    if not tensors:
+        raise ValueError(f"expected at least one tensor input, got {sorted(bound)}")
+    first = next(iter(tensors.values()))
+    batch = first.shape[0] if first.dim() else None
+    dynamic = None
+    if dynamic_batch:
+        if batch is None or batch < 2:
+            raise ValueError(
+                f"expected an example batch of at least 2 for dynamic_batch=True (torch.export "
+                f"fixes sizes 0 and 1), got {batch}; pass a larger batch or dynamic_batch=False"
+            )
+        dim = torch.export.Dim("batch", min=1)
+        dynamic = {
+            k: ({0: dim} if isinstance(v, Tensor) and v.dim() and v.shape[0] == batch else None)
+            for k, v in bound.items()
+        }
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            program = torch.export.export(model, args, kwargs or None, dynamic_shapes=dynamic)
+            if check:
+                _check(model, program, args, kwargs, batch if dynamic_batch else None, rtol, atol)
+    finally:
+        model.train(was_training)
+    if path is not None:
+        _save(program, Path(path))
+    return program
+
+
+def _check(model, program, args, kwargs, batch, rtol, atol) -> None:
+    """The program's outputs against the model's, on the example and, with a free batch, on the
+    example repeated to twice its batch."""
+    inputs = [(args, kwargs)]
+    if batch is not None:
+
+        def twice(v):
+            return (
+                torch.cat([v, v])
+                if isinstance(v, Tensor) and v.dim() and v.shape[0] == batch
+                else v
+            )
+
+        inputs.append((tuple(map(twice, args)), {k: twice(v) for k, v in kwargs.items()}))
+    run = program.module()
+    for a, kw in inputs:
+        want, got = model(*a, **kw), run(*a, **kw)
+        try:
+            torch.testing.assert_close(got, want, rtol=rtol, atol=atol)
+        except AssertionError as err:
+            raise SciMLError(
+                f"the exported program does not reproduce the model at batch "
+                f"{_first_batch(a, kw)} (rtol={rtol}, atol={atol}): {err}"
+            ) from None
+
+
+def _first_batch(args, kwargs) -> int | None:
+    for v in (*args, *kwargs.values()):
+        if isinstance(v, Tensor) and v.dim():
+            return v.shape[0]
+    return None
+
+
+def _save(program: torch.export.ExportedProgram, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            # (why) SpectralConv's weights are permuted views of their storage (the layout of the
+            # per-mode GEMMs); torch.export.save then says it found no tensor spanning the whole
+            # storage and stores that storage as it is, which loads back exactly (tested)
+            warnings.filterwarnings("ignore", message="No complete tensor found in the group")
+            torch.export.save(program, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
