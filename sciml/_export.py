@@ -124,7 +124,8 @@ def _first_batch(args, kwargs) -> int | None:
 
 def _save(program: torch.export.ExportedProgram, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # (why) torch.export.save wants a name ending in .pt2
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.pt2")
     os.close(fd)
     try:
         with warnings.catch_warnings():

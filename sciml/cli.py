@@ -5,6 +5,7 @@
     sciml evaluate NAME [--n N] [--seed S] [--json]     (a shipped model on fresh data)
     sciml pretrained list | show NAME [--json]
     sciml info FILE_OR_CHECKPOINT
+    sciml export CHECKPOINT_OR_NAME --shape B,C,H,W --out FILE.pt2 [--t T] [--static-batch]
     sciml data generate NAME --n N --resolution R --out FILE [--seed S] [--set key=value ...]
     sciml data generate --recipe datasets/darcy_pwc.yaml [--n N] [--out FILE]
     sciml data validate FILE.h5
@@ -91,6 +92,18 @@ def _build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe an HDF5 file, a checkpoint or a shipped model")
     i.add_argument("path")
     i.set_defaults(handler=_info)
+
+    x = sub.add_parser(
+        "export", help="write a model as a torch.export program (.pt2) that runs without sciml"
+    )
+    x.add_argument("checkpoint", help="checkpoint directory (with config.json) or shipped name")
+    x.add_argument(
+        "--shape", required=True, help="example input shape, e.g. 4,1,32,32 (batch first)"
+    )
+    x.add_argument("--out", required=True, help="output .pt2 file")
+    x.add_argument("--t", type=float, help="lead time for time-conditioned models (e.g. scOT)")
+    x.add_argument("--static-batch", action="store_true", help="fix the batch size at --shape's")
+    x.set_defaults(handler=_export)
 
     d = sub.add_parser("data", help="generate or validate PDE data sets")
     dsub = d.add_subparsers(dest="data_command", parser_class=_Parser)
@@ -216,6 +229,34 @@ def _info(args: argparse.Namespace) -> int:
     from . import data
 
     print(data.describe(path))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    from ._export import export
+
+    try:
+        shape = tuple(int(v) for v in args.shape.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise _UserError(f"--shape expects positive integers like 4,1,32,32, got {args.shape!r}")
+    if shape[0] < 2 and not args.static_batch:
+        raise _UserError(
+            f"--shape {args.shape}: a free batch needs an example batch of at least 2 "
+            "(torch.export fixes sizes 0 and 1); pass --static-batch to fix it at 1"
+        )
+    u = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    kwargs = {} if args.t is None else {"t": torch.full((shape[0],), args.t)}
+    export(args.checkpoint, u, path=args.out, dynamic_batch=not args.static_batch, **kwargs)
+    size = Path(args.out).stat().st_size
+    batch = "fixed" if args.static_batch else "free"
+    print(
+        f"wrote {args.out} ({size / 2**20:.1f} MiB): input {shape} (batch {batch}); run it with "
+        f"torch.export.load({str(args.out)!r}).module()(u)"
+    )
     return 0
 
 

@@ -34,6 +34,12 @@ def _run(argv, capsys):
         ),
         (["data", "generate", "darcy", "--n", "2"], "missing --resolution, --out"),
         (["evaluate", "nowhere", "data.h5"], "nowhere: not a checkpoint directory"),
+        (["export", "fno-ns2d", "--shape", "2,x", "--out", "f.pt2"], "--shape expects positive"),
+        (["export", "fno-ns2d", "--shape", "1,1,32,32", "--out", "f.pt2"], "--static-batch"),
+        (
+            ["export", "scot-ns2d", "--shape", "2,1,32,32", "--out", "s.pt2"],
+            "time-conditioned (config.time_conditioning); pass t",
+        ),
     ],
 )
 def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
@@ -323,3 +329,25 @@ def test_normalized_maps_inputs_and_point_values_along_their_own_channel_dims():
     u, x = torch.randn(3, 1, 8), torch.rand(3, 5, 1)
     want = inner((u - 1.0) / 2.0, x=x) * torch.tensor([4.0, 0.5]) + torch.tensor([3.0, -1.0])
     torch.testing.assert_close(model(u, x=x), want)
+
+
+def test_export_writes_a_program_equal_to_the_model(capsys, tmp_path, monkeypatch):
+    """``sciml export`` with a lead time: the .pt2 program, at a batch other than the example's,
+    gives the shipped scOT's outputs; with --static-batch the batch is fixed."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(
+        ["export", "scot-ns2d", "--shape", "2,1,32,32", "--t", "0.5", "--out", "s.pt2"], capsys
+    )
+    assert code == 0 and "wrote s.pt2" in out and "batch free" in out, err
+    u, t = torch.randn(3, 1, 32, 32), torch.full((3,), 0.7)
+    with torch.no_grad():
+        want = sciml.load("scot-ns2d").eval()(u, t=t)
+    got = torch.export.load("s.pt2").module()(u, t=t)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    code, out, _ = _run(
+        ["export", "fno-ns2d", "--shape", "1,1,32,32", "--static-batch", "--out", "f.pt2"], capsys
+    )
+    assert code == 0 and "batch fixed" in out
+    with pytest.raises(AssertionError, match="Guard failed"):
+        torch.export.load("f.pt2").module()(torch.randn(2, 1, 32, 32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pt2", "s.pt2"]  # no temporaries

@@ -258,6 +258,10 @@ class SwinV2Block(nn.Module):
     def _mask(self, h: int, w: int, like: torch.Tensor) -> torch.Tensor | None:
         if self.shift == 0:
             return None
+        if tracing():  # (why) nothing made while traced is kept: sciml/layers/_cache.py
+            return shifted_window_mask(
+                h, w, self.window, self.shift, device=like.device, dtype=like.dtype
+            )
         key = (h, w, like.device, like.dtype)
         if key not in self._masks:
             self._masks[key] = shifted_window_mask(
