@@ -16,6 +16,11 @@ whatever the environment gives (recorded); both sides share the process, so they
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectral.py            # small FNO step
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectral.py --full     # FNO at 128^2, width 64
     .venv/bin/python benchmarks/spectral.py --device cuda                # same ratios on a GPU
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/spectral.py --cases fno --compile  # + compiled
+
+``--compile`` also times both FNO steps through ``torch.compile`` (inductor, as
+``TrainConfig(compile=True)`` uses it), interleaved with the eager ones; the first (compiling)
+step is timed separately.
 
 ``--backends auto,fft,dft_matmul,fused,triton`` times the ``SpectralConv`` cases once per listed
 sciml backend (same weights, same interleaved loop as neuraloperator); ``auto`` is the default
@@ -139,7 +144,7 @@ def bench_spectral(
     }
 
 
-def bench_fno(full: bool, device: torch.device, repeats: int) -> dict:
+def bench_fno(full: bool, device: torch.device, repeats: int, compile_: bool = False) -> dict:
     from neuralop.models import FNO as NFNO
 
     from sciml.pretrained.convert_neuraloperator import fno_from_neuraloperator
@@ -165,8 +170,18 @@ def bench_fno(full: bool, device: torch.device, repeats: int) -> dict:
 
         return run
 
-    t = _interleaved({"sciml": step(ours), "neuraloperator": step(theirs)}, repeats, device)
-    return {
+    fns = {"sciml": step(ours), "neuraloperator": step(theirs)}
+    first_s = {}
+    if compile_:  # each side through torch.compile (inductor), as TrainConfig(compile=True) does
+        for name, model in (("sciml", ours), ("neuraloperator", theirs)):
+            run = step(torch.compile(model))
+            t0 = time.perf_counter()
+            run()  # compiles forward and backward
+            _sync(device)
+            first_s[name] = time.perf_counter() - t0
+            fns[f"{name}_compiled"] = run
+    t = _interleaved(fns, repeats, device)
+    out = {
         "case": "FNO training step",
         "hyper_parameters": {**hp, "n_modes": list(hp["n_modes"]), "batch": batch, "grid": grid},
         "sciml_ms": 1e3 * t["sciml"],
@@ -174,6 +189,17 @@ def bench_fno(full: bool, device: torch.device, repeats: int) -> dict:
         "speedup": t["neuraloperator"] / t["sciml"],
         "max_rel_output_diff": err,
     }
+    if compile_:
+        ours_c, theirs_c = t["sciml_compiled"], t["neuraloperator_compiled"]
+        out["compiled"] = {
+            "sciml_ms": 1e3 * ours_c,
+            "neuraloperator_ms": 1e3 * theirs_c,
+            "speedup": theirs_c / ours_c,
+            "sciml_speedup_over_eager": t["sciml"] / ours_c,
+            "neuraloperator_speedup_over_eager": t["neuraloperator"] / theirs_c,
+            "first_step_s": first_s,
+        }
+    return out
 
 
 def main() -> None:
@@ -183,6 +209,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--full", action="store_true", help="FNO step at 128^2, width 64, batch 16")
     ap.add_argument("--cases", default="1,2,3,fno", help="comma list of 1, 2, 3, fno")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time the FNO step of both sides through torch.compile (inductor)",
+    )
     ap.add_argument(
         "--backends",
         default="auto",
@@ -199,7 +230,7 @@ def main() -> None:
     results = []
     for case in args.cases.split(","):
         r = (
-            bench_fno(args.full, device, args.repeats)
+            bench_fno(args.full, device, args.repeats, args.compile)
             if case == "fno"
             else bench_spectral(int(case), device, args.repeats, tuple(args.backends.split(",")))
         )
@@ -221,6 +252,12 @@ def main() -> None:
         print(f"{r['case']:>20}: sciml {r['sciml_ms']:.1f} ms, neuraloperator "
               f"{r['neuraloperator_ms']:.1f} ms, speedup {r['speedup']:.2f}x, "
               f"rel diff {r['max_rel_output_diff']:.1e}")  # fmt: skip
+        if "compiled" in r:
+            c = r["compiled"]
+            print(f"{'compiled':>20}: sciml {c['sciml_ms']:.1f} ms, neuraloperator "
+                  f"{c['neuraloperator_ms']:.1f} ms, speedup {c['speedup']:.2f}x (over eager: "
+                  f"sciml {c['sciml_speedup_over_eager']:.2f}x, neuraloperator "
+                  f"{c['neuraloperator_speedup_over_eager']:.2f}x)")  # fmt: skip
         for k, ms in r.get("backends_ms", {}).items():
             print(f"{'':>20}  {k:>10}: {ms:.2f} ms, "
                   f"{r['backends_speedup_vs_neuraloperator'][k]:.2f}x vs neuraloperator")  # fmt: skip

@@ -252,6 +252,19 @@ def test_prose_classical_scores_a_prose_checkpoint(tmp_path):
         assert finite(row["prose_refined"]["mean"], positive=True)
 
 
+@pytest.mark.slow
+def test_spectral_fno_step_through_torch_compile(tmp_path):
+    """``spectral.py --cases fno --compile``: compiled steps of both sides timed beside the eager
+    ones (the compiled models are the same modules, so the outputs were compared already)."""
+    run_benchmark("spectral", "--device", "cpu", "--repeats", "1", "--cases", "fno",
+                  "--compile", "--out", "out.json", cwd=tmp_path)  # fmt: skip
+    r = json.loads((tmp_path / "out.json").read_text(), parse_constant=_refuse_constant)
+    c = r["results"][0]["compiled"]
+    for key in ("sciml_ms", "neuraloperator_ms", "speedup", "sciml_speedup_over_eager"):
+        assert finite(c[key], positive=True)
+    assert all(finite(v, positive=True) for v in c["first_step_s"].values())
+
+
 def test_spectral_kernels(tmp_path):
     """CUDA only: without a GPU the script must say so and stop; with one it runs its 1D
     cases and the Triton kernels pass gradcheck and agree with the FFT backend."""

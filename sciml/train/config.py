@@ -35,6 +35,9 @@ class TrainConfig:
         eval_every: validate every this many optimiser steps; 0 = at the end of every epoch.
         checkpoint_every: write ``last`` every this many steps; 0 = at the end of every epoch.
         log_every: write a training row to the metrics files every this many steps.
+        compile: run the training step's forward pass and loss through ``torch.compile``
+            (inductor: a C++ compiler on the CPU, Triton on CUDA). The first steps pay for the
+            compilation (tens of seconds); evaluation and checkpoints use the eager model.
     """
 
     epochs: int = 10
@@ -50,6 +53,7 @@ class TrainConfig:
     eval_every: int = 0
     checkpoint_every: int = 0
     log_every: int = 10
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.schedule, str):

@@ -222,6 +222,8 @@ class Trainer:
 
             ids = [self.device] if self.device.type == "cuda" else None
             self._loss_module = DistributedDataParallel(self._loss_module, device_ids=ids)
+        if cfg.compile:
+            self._loss_module = torch.compile(self._loss_module)
 
         self._ckpt = (
             CheckpointManager(self.out_dir, metadata=metadata)
