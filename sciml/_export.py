@@ -48,6 +48,10 @@ def export(
 
     Returns:
         the ``torch.export.ExportedProgram``; ``program.module()`` is callable like the model.
+
+    Raises:
+        SciMLError: when ``torch.export`` cannot trace the model (its message first), e.g. a
+            forward pass with data-dependent control flow such as NODE's adaptive solver.
     """
     if isinstance(model, (str, os.PathLike)):
         from .operator import load
@@ -79,7 +83,15 @@ def export(
     model.eval()
     try:
         with torch.no_grad():
-            program = torch.export.export(model, args, kwargs or None, dynamic_shapes=dynamic)
+            try:
+                program = torch.export.export(model, args, kwargs or None, dynamic_shapes=dynamic)
+            except Exception as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise SciMLError(
+                    f"torch.export could not trace {type(model).__name__}: {first}. A forward "
+                    "pass that branches on tensor values (an adaptive ODE solver's step control, "
+                    "as in NODE, or an iterative solver) cannot be exported"
+                ) from exc
             if check:
                 _check(model, program, args, kwargs, batch if dynamic_batch else None, rtol, atol)
     finally:
