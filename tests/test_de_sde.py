@@ -327,3 +327,50 @@ def test_diffusion_of_the_wrong_shape_is_named(noise_type, diffusion, match):
 def test_unknown_noise_type_is_named():
     with pytest.raises(ValueError, match=r"expected noise_type in .*got 'diag'"):
         NeuralSDE(_Lin(-1.0), _Const(0.1), noise_type="diag")
+
+
+class _Scale(nn.Module):
+    """A learnable constant diffusion ``b`` (additive noise)."""
+
+    def __init__(self, b):
+        super().__init__()
+        self.b = nn.Parameter(torch.tensor(b, dtype=torch.float64))
+
+    def forward(self, t, y):
+        return self.b * torch.ones_like(y)
+
+
+class _LearnedMatrix(nn.Module):
+    def __init__(self):
+        super().__init__()
+        b = [[0.3, -0.2, 0.1], [0.05, 0.4, -0.3]]
+        self.b = nn.Parameter(torch.tensor(b, dtype=torch.float64))
+
+    def forward(self, t, y):
+        return self.b.expand(y.shape[0], 2, 3)
+
+
+@pytest.mark.parametrize(
+    "noise_type, diffusion, m", [("additive", _Scale, 2), ("general", _LearnedMatrix, 3)]
+)
+def test_adjoint_gradients_agree_with_direct_for_matrix_noise(noise_type, diffusion, m):
+    """torchsde's stochastic adjoint against backprop through the same EM solve on the same
+    Brownian path: drift gradients agree to O(dt) (measured 4e-4 relative at dt = 1e-3),
+    diffusion gradients (exact for additive noise) to 1e-8."""
+    import torchsde
+
+    grads = []
+    for adjoint in (False, True):
+        torch.manual_seed(0)
+        sde = NeuralSDE(
+            _Lin(-0.8), diffusion(0.3) if diffusion is _Scale else diffusion(),
+            EulerMaruyama(dt=1e-3), adjoint=adjoint, noise_type=noise_type,
+        )  # fmt: skip
+        y0 = torch.tensor([[1.0, -0.5], [0.3, 0.7]], dtype=torch.float64)
+        bm = torchsde.BrownianInterval(0.0, 1.0, size=(2, m), dtype=torch.float64, entropy=3)
+        ys = sde(y0, torch.tensor([0.0, 1.0], dtype=torch.float64), bm=bm)
+        (ys[-1] ** 2).sum().backward()
+        grads.append((sde.sde.drift.a.grad.clone(), sde.sde.diffusion.b.grad.clone()))
+    (da, db), (aa, ab) = grads
+    torch.testing.assert_close(aa, da, rtol=2e-3, atol=0)
+    torch.testing.assert_close(ab, db, rtol=1e-8, atol=1e-10)
