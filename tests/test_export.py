@@ -134,3 +134,22 @@ def test_every_shipped_model_but_the_adaptive_node_exports():
     assert set(EXAMPLES) | NOT_EXPORTABLE == set(sciml.pretrained.names())
     for name, (args, kwargs) in EXAMPLES.items():
         sciml.export(name, *args, **kwargs)
+
+
+@pytest.mark.slow
+def test_every_shipped_model_but_the_node_compiles():
+    """What docs/trainer.md states: ``torch.compile`` (inductor) of each shipped model gives the
+    eager outputs and leaves the eager model intact; the NODE's torchdiffeq solve does not
+    lower (``torch.unique`` in its step control). About two minutes on one CPU thread."""
+    for name, (args, kwargs) in EXAMPLES.items():
+        model = sciml.load(name).eval()
+        with torch.no_grad():
+            want = model(*args, **kwargs)
+            got = torch.compile(model)(*args, **kwargs)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+            torch.testing.assert_close(model(*args, **kwargs), want, rtol=0, atol=0)
+        torch._dynamo.reset()
+    node = sciml.load("node-lotka-volterra").eval()
+    with torch.no_grad(), pytest.raises(Exception, match="unique"):  # noqa: B017 (inductor's)
+        torch.compile(node)(torch.rand(3, 2) + 1.0, t=torch.linspace(0.0, 1.0, 5))
+    torch._dynamo.reset()
