@@ -77,13 +77,38 @@ def _readme_setup(ns: Namespace) -> None:
     generate("darcy", n=20, resolution=32, out="demo_out/darcy.h5", seed=0)
 
 
-def _readme_check(ns: Namespace) -> None:
-    best, val = ns["best"], ns["val"]
-    assert isinstance(best, sciml.models.FNO)
-    item = val[0]
+def _val_errors(model: torch.nn.Module, view) -> np.ndarray:
+    """Relative L2 per validation pair, in NumPy (float64) from the model's outputs."""
     with torch.no_grad():
-        pred = best(item["input"][None])
-    assert pred.shape == item["target"][None].shape and torch.isfinite(pred).all()
+        pairs = [(model(item["input"][None])[0], item["target"]) for item in view]
+    return np.array(
+        [np.linalg.norm(p.double() - t.double()) / np.linalg.norm(t.double()) for p, t in pairs]
+    )
+
+
+def _readme_check(ns: Namespace) -> None:
+    """``best`` is the checkpoint of lowest validation relative L2, as the comment says."""
+    import json
+
+    from sciml.models import FNO
+
+    best, val = ns["best"], ns["val"]
+    assert isinstance(best, FNO)
+    rows = [
+        r
+        for r in json.loads(Path("runs/darcy/metrics.json").read_text())
+        if r["val_rel_l2"] is not None
+    ]
+    lowest = min(rows, key=lambda r: r["val_rel_l2"])  # the first of equal values
+    # the loaded model's error on `val`, recomputed here, is the lowest the run recorded (3.9 after
+    # 10 one-batch epochs, measured), and `best` names the checkpoint of that step
+    assert math.isclose(_val_errors(best, val).mean(), lowest["val_rel_l2"], rel_tol=1e-4)
+    assert Path("runs/darcy/best").resolve().name == f"ckpt-{lowest['step']}"
+    # and training did something: the same FNO untrained errs by 14.5 (measured; a 20-sample
+    # toy set, so far from the demo's accuracy: see test_readme_block_on_the_demo_data)
+    torch.manual_seed(0)
+    untrained = FNO(best.config)
+    assert lowest["val_rel_l2"] < 0.5 * _val_errors(untrained, val).mean()
 
 
 def _deeponet_check(ns: Namespace) -> None:
@@ -361,13 +386,73 @@ def _flow_setup(ns: Namespace) -> None:
     ScOT(config).save_pretrained("runs/pretrained")
 
 
+def _capture_print(ns: Namespace) -> None:
+    """The block's ``print`` keeps its arguments in ``ns["printed"]``."""
+    ns["printed"] = []
+    ns["print"] = lambda *args: ns["printed"].append(args)
+
+
+def _finetune_setup(ns: Namespace) -> None:
+    _flow_setup(ns)
+    _capture_print(ns)
+
+
 def _finetune_check(ns: Namespace) -> None:
     from sciml.data import AllPairs
+    from sciml.models import ScOT
     from sciml.models.scot_training import evaluate_direct
 
-    ds = sciml.data.open("my_flow.h5")
-    score = evaluate_direct(ns["model"], AllPairs(ds, samples=range(8, 16), include_self=False))
-    assert math.isfinite(score["median"]) and score["median"] > 0
+    model, ds = ns["model"].eval(), sciml.data.open("my_flow.h5")
+    # the printed median, recomputed by hand: every pair j > i of trajectories 8..15, the model
+    # at lead t_j - t_i, relative L1 sum|pred - y| / sum|y| per pair (NumPy, float64)
+    w, time = ds.read(slice(8, 16)), ds.time  # (8, 3, 1, 32, 32), t = 0, 0.1, 0.2
+    i, j = np.triu_indices(len(time), k=1)
+    errors = []
+    with torch.no_grad():
+        for a, b in zip(i, j):
+            lead = torch.full((len(w),), float(time[b] - time[a]))
+            pred = model(torch.from_numpy(w[:, a]), t=lead).double().numpy()
+            y = w[:, b].astype(np.float64)
+            errors.append(np.abs(pred - y).sum((1, 2, 3)) / np.abs(y).sum((1, 2, 3)))
+    errors = np.sort(np.concatenate(errors))  # 24 pairs
+    (printed,) = ns["printed"]
+    # torch's median of an even count is the lower of the middle two (NumPy's would average them)
+    assert math.isclose(printed[0], errors[(len(errors) - 1) // 2], rel_tol=1e-5)
+    # fine-tuning lowered it: the untrained stand-in predicts ~0 (relative L1 0.99999); 20 epochs
+    # of 3 steps gave 0.970 (measured)
+    untrained = ScOT.from_pretrained("runs/pretrained")
+    test = AllPairs(ds, samples=range(8, 16), include_self=False)
+    before = evaluate_direct(untrained, test)["median"]
+    assert printed[0] < before - 0.01, (before, printed[0])
+
+
+def _new_flow_setup(ns: Namespace) -> None:
+    # a flow the shipped model was not trained on (nu = 1e-4 instead of 1e-3, unforced, rougher
+    # initial vorticity): two trajectories, t = 0, 0.5, 1, so 12 pairs j >= i and one step an epoch
+    generate(
+        "navier_stokes", n=2, resolution=32, out="my_flow.h5", seed=7, nu=1e-4,
+        forcing_amplitude=0.0, tau=5.0, T=1.0, dt=1e-3, record_steps=2,
+    )  # fmt: skip
+
+
+def _shipped_finetune_check(ns: Namespace) -> None:
+    from sciml.data import AllPairs
+    from sciml.models import ScOT
+    from sciml.models.scot_training import PoseidonLoss
+
+    data = AllPairs(sciml.data.open("my_flow.h5"))
+    batch = {k: torch.stack([data[i][k] for i in range(len(data))]) for k in data[0]}
+    shipped = sciml.load("scot-ns2d").eval()  # the comment's other way in: the same model
+    again = ScOT.from_pretrained(sciml.pretrained.path_of("scot-ns2d")).eval()
+    u, t = batch["input"][:4], batch["t"][:4]
+    with torch.no_grad():
+        torch.testing.assert_close(again(u, t=t), shipped(u, t=t), rtol=0, atol=0)
+        loss = PoseidonLoss()
+        before = float(loss(shipped(batch["input"], t=batch["t"]), batch["target"]))
+        after = float(loss(ns["model"].eval()(batch["input"], t=batch["t"]), batch["target"]))
+    # the block's 20 steps lower the loss on its pairs by more than a quarter (0.210 -> 0.142,
+    # measured)
+    assert after < 0.75 * before, (before, after)
 
 
 def _spectral_check(ns: Namespace) -> None:
@@ -423,8 +508,33 @@ def _trainer_check(ns: Namespace) -> None:
 
 
 def _zoo_check(ns: Namespace) -> None:
-    assert ns["card"]["name"] == "fno-ns2d"
-    assert ns["model"].num_parameters() == ns["card"]["parameters"]
+    import json
+
+    card, model = ns["card"], ns["model"].eval()
+    name = card["name"]
+    assert name == "fno-ns2d" and model.num_parameters() == card["parameters"]
+    # "the card below, as a dict": the shipped card.json, and the page's metric row for it
+    path = sciml.pretrained.path_of(name)
+    assert card == json.loads((path / "card.json").read_text())
+    section = (ROOT / "docs" / "zoo.md").read_text().split(f"\n## {name}\n", 1)[1]
+    shown = float(
+        re.search(r"`test_rel_l2` \(checked by `sciml evaluate`\) \| ([0-9.e-]+)", section)[1]
+    )
+    metric = card["metrics"]["test_rel_l2"]
+    assert math.isclose(shown, metric, rel_tol=5e-4)
+    # the loaded model on fresh solver data (8 trajectories from the card's generator and settings,
+    # seed train_seed + 1000 as `sciml evaluate` uses), its relative L2 by hand: within 1.5x of the
+    # card's 0.39% (measured 0.45%; predicting w(3) = w(0) errs by ~90%)
+    opts = card["data"]["options"]
+    seed = card["data"]["train_seed"] + 1000
+    w = sciml.data.open(generate("navier_stokes", n=8, out="fresh.h5", seed=seed, **opts)).read(
+        slice(None), fields=["w"]
+    )  # (8, 2, 1, 32, 32): w(0), w(3)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(w[:, 0])).double().numpy().reshape(8, -1)
+    true = w[:, -1].astype(np.float64).reshape(8, -1)
+    errors = np.linalg.norm(pred - true, axis=1) / np.linalg.norm(true, axis=1)
+    assert errors.mean() < 1.5 * metric, errors
 
 
 def _export_check(ns: Namespace) -> None:
@@ -439,7 +549,7 @@ def _export_check(ns: Namespace) -> None:
 
 
 CASES: dict[str, Case] = {
-    "README.md:0": Case(_readme_setup, _readme_check, edits=(("epochs=10", "epochs=2"),)),
+    "README.md:0": Case(_readme_setup, _readme_check),
     "docs/deeponet.md:0": Case(check=_deeponet_check),
     "docs/deeponet.md:1": Case(check=_pod_check),
     "docs/generators.md:0": Case(check=_generators_check),
@@ -465,8 +575,8 @@ CASES: dict[str, Case] = {
     "docs/prose.md:0": Case(check=_prose_check),
     "docs/prose.md:1": Case(check=_prose_refine_check, after="docs/prose.md:0"),
     "docs/scot.md:0": Case(_poseidon_setup, _poseidon_check),
-    "docs/scot.md:1": Case(_flow_setup, _finetune_check, edits=(("epochs=20", "epochs=1"),)),
-    "docs/scot.md:2": Case(_flow_setup, edits=(("epochs=20", "epochs=1"),)),
+    "docs/scot.md:1": Case(_finetune_setup, _finetune_check),
+    "docs/scot.md:2": Case(_new_flow_setup, _shipped_finetune_check),
     "docs/spectral.md:0": Case(check=_spectral_check),
     "docs/spectral.md:1": Case(_neuralop_setup, _neuralop_check),
     "docs/t1.md:0": Case(),  # asserts the Parseval identity itself
@@ -519,6 +629,23 @@ def test_lpinn_block_reaches_the_benchmark_error(tmp_path, monkeypatch):
     ns = {"__name__": "__docs__"}
     exec(compile(BLOCKS["docs/pinn.md:1"], "docs/pinn.md:1", "exec"), ns)  # noqa: S102
     assert _lpinn_error(ns) < 1e-2
+
+
+@pytest.mark.slow
+def test_readme_block_on_the_demo_data(tmp_path, monkeypatch):
+    """On the data `make demo` writes (700 Darcy samples at 33 x 33, seed 0) the README block as
+    written (10 epochs, ~40 s) gives a model worth having: its best validation relative L2 (0.139,
+    measured) under half that of predicting the training set's mean field (0.322, in NumPy)."""
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    generate("darcy", n=700, resolution=33, out="demo_out/darcy.h5", seed=0)
+    ns = {"__name__": "__docs__"}
+    exec(compile(BLOCKS["README.md:0"], "README.md:0", "exec"), ns)  # noqa: S102
+    train, val = ns["train"], ns["val"]
+    mean = np.mean([item["target"].double().numpy() for item in train], axis=0)
+    targets = [item["target"].double().numpy() for item in val]
+    baseline = np.mean([np.linalg.norm(mean - y) / np.linalg.norm(y) for y in targets])
+    assert _val_errors(ns["best"], val).mean() < 0.5 * baseline
 
 
 # --------------------------------------------------------------------------- the CLI walkthrough
