@@ -114,16 +114,25 @@ def loss_fn(name: str, model):
     return lambda u, y: rel(model(u), y)
 
 
-def step_times(models: dict, resolution: int, batch: int, reps: int, device: str) -> dict:
-    """Median seconds of one training step per model, interleaved."""
+def step_times(
+    models: dict, resolution: int, batch: int, reps: int, device: str, compile_mode: str | None
+) -> dict:
+    """Median seconds of one training step per model, interleaved; with ``compile_mode`` each
+    model's forward + loss also through ``torch.compile(mode=compile_mode)`` as ``NAME+compile``
+    (its first, compiling step is the warm-up round, not timed)."""
     u = torch.as_tensor(sample_grf(batch, resolution, dim=2, seed=1), dtype=torch.float32)
     u = u.unsqueeze(1).to(device)
     y = torch.randn_like(u)
-    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in models.items()}
     losses = {k: loss_fn(k, m) for k, m in models.items()}
-    times: dict = {k: [] for k in models}
+    params = {k: list(m.parameters()) for k, m in models.items()}
+    if compile_mode is not None:
+        for k in list(losses):
+            losses[f"{k}+compile"] = torch.compile(losses[k], mode=compile_mode)
+            params[f"{k}+compile"] = params[k]
+    opts = {k: torch.optim.Adam(p, lr=1e-4) for k, p in params.items()}
+    times: dict = {k: [] for k in losses}
     for r in range(reps + 1):
-        for k in models:
+        for k in losses:
             if device == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
@@ -232,6 +241,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-training", action="store_true", help="step times only")
     ap.add_argument(
+        "--compile-step",
+        metavar="MODE",
+        default=None,
+        help="also time each step through torch.compile(mode=MODE): default, reduce-overhead "
+        "(CUDA graphs, for launch-bound GPU steps) or max-autotune",
+    )
+    ap.add_argument(
         "--augment",
         action="store_true",
         help="train every model on samples moved by random exact symmetries of the problem "
@@ -257,11 +273,13 @@ def main() -> None:
     }
     for res in sorted({args.resolution, args.step_resolution}):
         result["step_s"][str(res)] = step_times(
-            models, res, args.step_batch, args.reps, args.device
+            models, res, args.step_batch, args.reps, args.device, args.compile_step
         )
         s = result["step_s"][str(res)]
         for k in args.t1_variants:
             s[f"fno_over_{k}"] = s["fno"] / s[k]
+            if args.compile_step is not None:
+                s[f"fno+compile_over_{k}+compile"] = s["fno+compile"] / s[f"{k}+compile"]
         print(f"step {res}x{res} batch {args.step_batch}: {json.dumps(s)}", flush=True)
 
     if not args.skip_training:
