@@ -265,6 +265,19 @@ def test_spectral_fno_step_through_torch_compile(tmp_path):
     assert all(finite(v, positive=True) for v in c["first_step_s"].values())
 
 
+@pytest.mark.slow
+def test_t1_vs_fno_step_through_torch_compile(tmp_path):
+    """``t1_vs_fno.py --compile-step default``: every model's compiled step timed beside its
+    eager one, and the FNO / T1 ratio of the compiled steps reported."""
+    run_benchmark("t1_vs_fno", "--skip-training", "--resolution", "32", "--step-resolution",
+                  "32", "--step-batch", "2", "--reps", "1", "--t1-variants", "t1",
+                  "--compile-step", "default", "--out", "out.json", cwd=tmp_path)  # fmt: skip
+    r = json.loads((tmp_path / "out.json").read_text(), parse_constant=_refuse_constant)
+    s = r["step_s"]["32"]
+    for key in ("fno", "t1", "fno+compile", "t1+compile", "fno+compile_over_t1+compile"):
+        assert finite(s[key], positive=True)
+
+
 def test_spectral_kernels(tmp_path):
     """CUDA only: without a GPU the script must say so and stop; with one it runs its 1D
     cases and the Triton kernels pass gradcheck and agree with the FFT backend."""
