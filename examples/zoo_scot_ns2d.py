@@ -137,13 +137,17 @@ def main() -> None:
         "intended_use": (
             "A small pretrained Poseidon-style model to fine-tune on related 2D flows "
             "(ScOT.from_pretrained + FineTuneRecipe, as in examples/scot_finetune.py), or to "
-            "predict this flow at any lead time up to 4 or autoregressively (model.rollout)."
+            "predict this flow at lead times up to 4 (those it was trained on: multiples of 0.5) "
+            "or autoregressively (model.rollout)."
         ),
         "limitations": (
             f"Tiny next to Poseidon-T (21M parameters) and trained on one PDE at "
             f"{args.resolution}x{args.resolution} (other grids are Fourier-resampled to it); "
             "GRF initial vorticity, nu=1e-3 and this forcing only; lead times beyond 4 are "
-            "extrapolation. Inputs are raw vorticity (no normalisation constants)."
+            "extrapolation. Trained on snapshots 0.5 apart, so on lead times 0.5, 1, ..., 4: at "
+            "much shorter leads its error stays near its floor, and below about 0.2 predicting "
+            "no change (w(t + lead) = w(t)) does better. Inputs are raw vorticity (no "
+            "normalisation constants)."
         ),
         "license": "same as sciml",
     }
