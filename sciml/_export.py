@@ -61,7 +61,19 @@ def export(
         raise TypeError(f"expected a torch.nn.Module or a model name, got {type(model).__name__}")
     if not args and not kwargs:
         raise ValueError("expected an example input, e.g. export(model, u) with u a batch")
-    bound = inspect.signature(model.forward).bind(*args, **kwargs).arguments
+    signature = inspect.signature(model.forward)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        # (why) a wrapper such as Normalized passes ``**kwargs`` on; torch.export cannot give a
+        # free batch to inputs collected by ``**kwargs``, so the common interface's names are
+        # spelled out
+        if set(kwargs) - {"x", "t"}:
+            raise ValueError(
+                f"{type(model).__name__}.forward takes **kwargs; expected keyword inputs among "
+                f"the common interface's x and t, got {sorted(kwargs)}"
+            )
+        model = _Interface(model)
+        signature = inspect.signature(model.forward)
+    bound = signature.bind(*args, **kwargs).arguments
     tensors = {k: v for k, v in bound.items() if isinstance(v, Tensor)}
     if not tensors:
         raise ValueError(f"expected at least one tensor input, got {sorted(bound)}")
@@ -75,30 +87,44 @@ def export(
                 f"fixes sizes 0 and 1), got {batch}; pass a larger batch or dynamic_batch=False"
             )
         dim = torch.export.Dim("batch", min=1)
+
         dynamic = {
             k: ({0: dim} if isinstance(v, Tensor) and v.dim() and v.shape[0] == batch else None)
             for k, v in bound.items()
         }
-    was_training = model.training
+    inner = model.model if isinstance(model, _Interface) else model
+    was_training = inner.training
     model.eval()
     try:
         with torch.no_grad():
             try:
                 program = torch.export.export(model, args, kwargs or None, dynamic_shapes=dynamic)
             except Exception as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise SciMLError(
-                    f"torch.export could not trace {type(model).__name__}: {first}. A forward "
+                    f"torch.export could not trace {type(model).__name__}: {reason}. A forward "
                     "pass that branches on tensor values (an adaptive ODE solver's step control, "
                     "as in NODE, or an iterative solver) cannot be exported"
                 ) from exc
             if check:
                 _check(model, program, args, kwargs, batch if dynamic_batch else None, rtol, atol)
     finally:
-        model.train(was_training)
+        inner.train(was_training)
     if path is not None:
         _save(program, Path(path))
     return program
+
+
+class _Interface(nn.Module):
+    """``forward(u, *, x=None, t=None)`` around a model whose forward takes ``**kwargs``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, u: Tensor, *, x: Tensor | None = None, t: Tensor | None = None) -> Tensor:
+        given = {k: v for k, v in (("x", x), ("t", t)) if v is not None}
+        return self.model(u, **given)
 
 
 def _check(model, program, args, kwargs, batch, rtol, atol) -> None:

@@ -153,3 +153,18 @@ def test_every_shipped_model_but_the_node_compiles():
     with torch.no_grad(), pytest.raises(Exception, match="unique"):  # noqa: B017 (inductor's)
         torch.compile(node)(torch.rand(3, 2) + 1.0, t=torch.linspace(0.0, 1.0, 5))
     torch._dynamo.reset()
+
+
+def test_keyword_inputs_through_a_wrapper_keep_a_free_batch():
+    """A lead time passed through ``Normalized.forward(u, **kwargs)`` gets the free batch too."""
+    from sciml.models import Normalized
+
+    model = Normalized.wrap(
+        sciml.load("scot-ns2d"), in_mean=[0.1], in_std=[2.0], out_mean=[-0.1], out_std=[3.0]
+    )  # in training mode, which the export must leave as it was
+    program = sciml.export(model, torch.randn(2, 1, 32, 32), t=torch.rand(2))
+    assert model.training and model.inner.training
+    model.eval()
+    u, t = torch.randn(5, 1, 32, 32), torch.rand(5)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(u, t=t), model(u, t=t), rtol=1e-5, atol=1e-6)
