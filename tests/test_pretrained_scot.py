@@ -122,9 +122,10 @@ def test_all_pairs_evaluator_matches_a_direct_computation(tmp_path):
 
 @shipped
 def test_short_leads_as_the_card_states():
-    """The card's limitation: trained on leads 0.5 apart, the model is beaten by predicting no
-    change at lead 0.1 and beats it by far at 0.5 (fresh trajectories of the card's
-    distribution, seed 1000; measured on 16: 7.8% against 3.7%, 6.5% against 17.2%)."""
+    """The card's limitation and its numbers: trained on leads 0.5 apart, the model is beaten
+    by predicting no change at lead 0.1 and beats it by far at 0.5 (6 fresh trajectories of the
+    card's distribution, seed 1000, starts in [0, 1); measured median relative L1 11.3% against
+    5.2% at 0.1, 9.3% against 26.4% at 0.5)."""
     from sciml.data.generators.navier_stokes import generate_navier_stokes
 
     card = sciml.pretrained.card(NAME)
@@ -142,5 +143,5 @@ def test_short_leads_as_the_card_states():
 
     model_01, still_01 = median_rel_l1(1)
     model_05, still_05 = median_rel_l1(5)
-    assert still_01 < model_01 < 0.12
-    assert model_05 < 0.5 * still_05 and model_05 < 0.1
+    assert still_01 < model_01 < 0.15
+    assert model_05 < 0.5 * still_05 and model_05 < 0.12
