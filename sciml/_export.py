@@ -131,7 +131,7 @@ def _check(model, program, args, kwargs, batch, rtol, atol) -> None:
     """The program's outputs against the model's, on the example and, with a free batch, on the
     example repeated to twice its batch."""
     inputs = [(args, kwargs)]
-    if batch is not None:
+    if batch is not None:  # and the example repeated to twice its batch
 
         def twice(v):
             return (
@@ -142,22 +142,16 @@ def _check(model, program, args, kwargs, batch, rtol, atol) -> None:
 
         inputs.append((tuple(map(twice, args)), {k: twice(v) for k, v in kwargs.items()}))
     run = program.module()
-    for a, kw in inputs:
+    for repeats, (a, kw) in enumerate(inputs, start=1):
         want, got = model(*a, **kw), run(*a, **kw)
         try:
             torch.testing.assert_close(got, want, rtol=rtol, atol=atol)
         except AssertionError as err:
+            at = "the example" if repeats == 1 else "twice the example's batch"
             raise SciMLError(
-                f"the exported program does not reproduce the model at batch "
-                f"{_first_batch(a, kw)} (rtol={rtol}, atol={atol}): {err}"
+                f"the exported program does not reproduce the model on {at} "
+                f"(rtol={rtol}, atol={atol}): {err}"
             ) from None
-
-
-def _first_batch(args, kwargs) -> int | None:
-    for v in (*args, *kwargs.values()):
-        if isinstance(v, Tensor) and v.dim():
-            return v.shape[0]
-    return None
 
 
 def _save(program: torch.export.ExportedProgram, path: Path) -> None:

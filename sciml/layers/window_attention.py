@@ -258,16 +258,15 @@ class SwinV2Block(nn.Module):
     def _mask(self, h: int, w: int, like: torch.Tensor) -> torch.Tensor | None:
         if self.shift == 0:
             return None
-        if tracing():  # (why) nothing made while traced is kept: sciml/layers/_cache.py
-            return shifted_window_mask(
-                h, w, self.window, self.shift, device=like.device, dtype=like.dtype
-            )
         key = (h, w, like.device, like.dtype)
-        if key not in self._masks:
-            self._masks[key] = shifted_window_mask(
+        mask = None if tracing() else self._masks.get(key)  # (why) sciml/layers/_cache.py
+        if mask is None:
+            mask = shifted_window_mask(
                 h, w, self.window, self.shift, device=like.device, dtype=like.dtype
             )
-        return self._masks[key]
+            if not tracing():
+                self._masks[key] = mask
+        return mask
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
         """``x``: ``(b, h, w, c)`` channels-last grid; ``t``: lead time (conditioned norms only).
