@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import sciml.pretrained
+from sciml.de import NeuralSDE
 from sciml.layers import (
     DCT,
     ConditionalLayerNorm,
@@ -85,6 +86,10 @@ def _node():
     return NODE(NODEConfig(state_dim=2, hidden=(8,)))
 
 
+def _sde():
+    return NeuralSDE(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+
+
 def _prose():
     cfg = PROSEConfig.small(
         dim=2, width=16, fusion_layers=1, data_decoder_layers=1, symbol_decoder_layers=1
@@ -110,6 +115,7 @@ CONSTRUCTION = {
     ),
     "mgno-padding": (lambda: MgNOConfig(padding="periodic"), ValueError, r"padding: expected one of .*got 'periodic'"),
     "mgno-activation": (lambda: MgNOConfig(activation="elu"), ValueError, r"activation: expected one of"),
+    "vcycle-smoothing-float": (lambda: VCycle(1, 1, ((1.5, 0), (1, 1))), TypeError, r"VCycle expected each smoothing pair to hold ints, got \(1.5, 0\)"),
     "vcycle-channels-float": (lambda: VCycle(2.5, 1, ((1, 0),)), TypeError, r"in_channels to be an int >= 1, got 2.5"),
     "scot-zero-heads": (
         lambda: ScOTConfig(num_heads=(0, 6, 12, 24)), ValueError,
@@ -160,6 +166,8 @@ FORWARD = {
     "prose-float64": (_prose, lambda m: m(R(2, 5, 3).double(), x=R(1, 4, 1)), TypeError, r"PROSE expected u of dtype torch.float32"),
     "prose-float-symbols": (_prose, lambda m: m(R(2, 5, 3), x=R(1, 4, 1), symbols=torch.ones(2, 4)), TypeError, r"integer token ids .*got dtype torch.float32"),
     # grids and sizes
+    "t1-float-out-shape": (_t1, lambda m: m(R(2, 1, 16, 16), out_shape=(16.5, 16)), TypeError, r"T1 expected out_shape to hold ints, got \(16.5, 16\)"),
+    "spectral-float-out-shape": (lambda: SpectralConv(1, 1, (4,)), lambda m: m(R(1, 1, 16), out_shape=(torch.tensor(20.0),)), TypeError, r"SpectralConv expected out_shape to hold ints"),
     "t1-small-out-shape": (_t1, lambda m: m(R(2, 1, 16, 16), out_shape=(0, 16)), ValueError, r"T1 expected out_shape of at least \(4, 4\) points, got \(0, 16\)"),
     "t1-rfft-small-grid": (
         lambda: _t1(transform="rfft"), lambda m: m(R(2, 1, 6, 6)), ValueError,
@@ -167,6 +175,26 @@ FORWARD = {
     ),
     "scot-rollout-zero-steps": (_scot, lambda m: m.rollout(R(2, 1, 16, 16), 0, 0.1), ValueError, r"expected steps >= 1, got 0"),
     "prose-x-batch": (_prose, lambda m: m(R(2, 5, 3), x=R(3, 4, 1)), ValueError, r"x of shape \(B=2 or 1, T_out, 1\), got \(3, 4, 1\)"),
+    "node-t-not-monotone": (
+        _node, lambda m: m(R(3, 2), t=torch.tensor([0.0, 1.0, 0.5])), ValueError,
+        r"finite, strictly increasing or strictly decreasing times t, got \[0, 1, 0.5\]",
+    ),
+    "node-t-nan": (
+        _node, lambda m: m(R(3, 2), t=torch.tensor([0.0, float("nan")])), ValueError,
+        r"finite, strictly increasing or strictly decreasing times t, got \[0, nan\]",
+    ),
+    "sde-t-decreasing": (
+        _sde, lambda m: m(R(3, 2), torch.tensor([1.0, 0.5, 0.0])), ValueError,
+        r"finite, strictly increasing times t, got \[1, 0.5, 0\]",
+    ),
+    "prose-symbols-out-of-vocabulary": (
+        _prose, lambda m: m(R(2, 5, 3), x=R(1, 4, 1), symbols=torch.full((2, 3), 10**6)), ValueError,
+        r"token ids in \[0, \d+\) \(the vocabulary of this PROSE\), got ids from 1000000 to 1000000",
+    ),
+    "prose-symbols-negative": (
+        _prose, lambda m: m(R(2, 5, 3), x=R(1, 4, 1), symbols=torch.tensor([[3, -1], [3, 4]])), ValueError,
+        r"got ids from -1 to 4",
+    ),
     "node-t-batch": (
         _node, lambda m: m(R(3, 2), t=torch.linspace(0, 1, 4).expand(2, 4)), ValueError,
         r"NODE expected t of shape \(time,\) or \(batch=3, time\), got \(2, 4\)",

@@ -32,6 +32,24 @@ __all__ = ["NeuralODE", "Autonomous"]
 Regulariser = GlobalHeuristic | LocalHeuristic | RNODE
 
 
+def check_times(t: Tensor, *, decreasing: bool) -> None:
+    """A ValueError unless ``t`` ``(time,)`` is finite and strictly increasing (or, with
+    ``decreasing``, strictly decreasing), naming the first offending entries. Reads the data
+    (one device sync; the solvers sync at every step anyway); skipped while tracing."""
+    if torch.compiler.is_compiling():
+        return
+    dt = t[1:] - t[:-1]
+    ok = bool(torch.isfinite(t).all()) and (
+        bool((dt > 0).all()) or (decreasing and bool((dt < 0).all()))
+    )
+    if not ok:
+        order = (
+            "strictly increasing or strictly decreasing" if decreasing else "strictly increasing"
+        )
+        shown = ", ".join(f"{v:g}" for v in t[:8].tolist()) + (", ..." if t.numel() > 8 else "")
+        raise ValueError(f"expected finite, {order} times t, got [{shown}]")
+
+
 class Autonomous(nn.Module):
     """Adapt a network ``net(y)`` to the field signature ``f(t, y)`` (time is ignored)."""
 
@@ -155,6 +173,7 @@ class NeuralODE(nn.Module):
         t = torch.as_tensor(t, dtype=y0.dtype if y0.is_floating_point() else None)
         if t.dim() != 1 or t.numel() < 2:
             raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
+        check_times(t, decreasing=True)
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
         tab = self.solver.tableau

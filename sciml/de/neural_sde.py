@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
+from .neural_ode import check_times
 from .solvers import EulerMaruyama, SDESolver
 from .tableaus import rms_norm
 
@@ -233,6 +234,7 @@ class NeuralSDE(nn.Module):
         t = torch.as_tensor(t, dtype=y0.dtype, device=y0.device)
         if t.dim() != 1 or t.numel() < 2:
             raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
+        check_times(t, decreasing=False)
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
         self.sde.reset(record=active and isinstance(reg, GlobalHeuristic))

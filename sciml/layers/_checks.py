@@ -12,13 +12,24 @@ from typing import Any
 
 import torch
 
-__all__ = ["check_int", "check_int_fields", "check_ints", "check_real", "check_dtype"]
+__all__ = [
+    "check_int",
+    "check_int_fields",
+    "check_ints",
+    "check_size",
+    "check_real",
+    "check_dtype",
+]
 
 _FLOATS = (torch.float32, torch.float64)
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _int_tensor(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point()
 
 
 def check_int(name: str, value: Any, *, low: int = 1) -> int:
@@ -52,6 +63,18 @@ def check_ints(name: str, values: Any, *, low: int | None = 1) -> tuple[int, ...
     if low is not None and any(v < low for v in values):
         raise ValueError(f"expected {name} to hold ints >= {low}, got {values}")
     return tuple(int(v) for v in values)
+
+
+def check_size(owner: str, name: str, values: Any) -> tuple[int, ...]:
+    """A grid size such as ``out_shape`` as a tuple of ints: a TypeError for floats or bools
+    (``int(4.5)`` would truncate silently). numpy ints and 0-d integer tensors become ints;
+    ``torch.SymInt`` (while tracing) passes unchanged."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{owner} expected {name} as a tuple of ints, got {values!r}")
+    values = tuple(values)
+    if not all(_is_int(v) or isinstance(v, torch.SymInt) or _int_tensor(v) for v in values):
+        raise TypeError(f"{owner} expected {name} to hold ints, got {values}")
+    return tuple(v if isinstance(v, torch.SymInt) else int(v) for v in values)
 
 
 def check_real(owner: str, name: str, u: Any) -> None:

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_dtype, check_int
+from ._checks import check_dtype, check_int, check_size
 
 __all__ = ["VCycle", "PaddingMode"]
 
@@ -179,7 +179,7 @@ class VCycle(nn.Module):
         coarse_offset: int = 0,
     ) -> None:
         super().__init__()
-        smoothing = tuple(tuple(int(v) for v in pair) for pair in smoothing)
+        smoothing = tuple(check_size("VCycle", "each smoothing pair", pair) for pair in smoothing)
         in_channels = check_int("in_channels", in_channels)
         out_channels = check_int("out_channels", out_channels)
         _check_args(in_channels, out_channels, smoothing, ndim, padding, kernel_size)

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_int, check_ints, check_real
+from ._checks import check_int, check_ints, check_real, check_size
 from .spectral_backends import Auto, SpectralBackend
 
 __all__ = ["SpectralConv"]
@@ -179,7 +179,9 @@ class SpectralConv(nn.Module):
             raise ValueError(f"SpectralConv expects a real input, got dtype {u.dtype}")
         check_real("SpectralConv", "u", u)
         spatial = tuple(u.shape[2:])
-        out_shape = tuple(int(s) for s in out_shape) if out_shape is not None else spatial
+        out_shape = (
+            check_size("SpectralConv", "out_shape", out_shape) if out_shape is not None else spatial
+        )
         if len(out_shape) != d:
             raise ValueError(f"out_shape must have {d} entries, got {out_shape}")
         eff = self.effective_modes(spatial, out_shape)

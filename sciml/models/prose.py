@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..layers._cache import tracing
 from ..layers._checks import check_dtype, check_int_fields
 from ..operator import Operator
 from ..symbolic import Vocabulary
@@ -211,6 +212,14 @@ class PROSE(Operator, family="prose"):
                 f"symbol sequence of length {symbols.shape[1]} exceeds max_symbol_len "
                 f"{self.config.max_symbol_len}"
             )
+        v = self.symbol_embed.num_embeddings
+        if symbols.numel() and not tracing():
+            lo, hi = int(symbols.min()), int(symbols.max())
+            if lo < 0 or hi >= v:
+                raise ValueError(
+                    f"expected token ids in [0, {v}) (the vocabulary of this PROSE), got ids "
+                    f"from {lo} to {hi}; encode equations with model.vocab"
+                )
         pos = torch.arange(symbols.shape[1], device=symbols.device)
         return self.symbol_embed(symbols) + self.position(pos)
 

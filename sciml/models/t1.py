@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from ..layers import activation as _activation
-from ..layers._checks import check_int_fields, check_ints, check_real
+from ..layers._checks import check_int_fields, check_ints, check_real, check_size
 from ..layers.mlp import _ACTIVATIONS
 from ..layers.transforms import TRANSFORMS, RealTransform
 from ..operator import Operator
@@ -423,7 +423,7 @@ class T1(Operator, family="t1"):
 
     def decode(self, z: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
         """The one inverse transform: coefficients ``(batch, c, *m)`` -> ``(batch, c, *out_shape)``."""
-        out_shape = tuple(int(s) for s in out_shape)
+        out_shape = check_size("T1", "out_shape", out_shape)
         self._check_grid("out_shape", out_shape)
         return self.transform.inverse(z / _scale(out_shape, self.kept), self.kept, out_shape)
 
