@@ -40,8 +40,11 @@ def export(
             ``t=`` for time-conditioned models.
         path: if given, the program is written there (``.pt2``; written to a temporary file in
             the same folder and renamed, so a failed export leaves nothing behind).
-        dynamic_batch: keep dim 0 free for every tensor input whose dim 0 is the example's batch
-            size (needs an example batch of at least 2: ``torch.export`` fixes sizes 0 and 1).
+        dynamic_batch: keep the batch (dim 0 of the first tensor input) free (needs an example
+            batch of at least 2: ``torch.export`` fixes sizes 0 and 1). Dim 0 of the other tensor
+            inputs follows the batch where the model ties it to the batch (scOT's lead times
+            ``t``) and is free on its own where the model allows (DeepONet's query points ``x``
+            of shape ``(points, d)``); the tracer decides from the model's code.
         check: run the program on the example and on the example repeated to twice its batch,
             and raise :class:`~sciml.SciMLError` unless both equal the model's own output to
             ``rtol``, ``atol``.
@@ -86,10 +89,16 @@ def export(
                 f"expected an example batch of at least 2 for dynamic_batch=True (torch.export "
                 f"fixes sizes 0 and 1), got {batch}; pass a larger batch or dynamic_batch=False"
             )
-        dim = torch.export.Dim("batch", min=1)
-
+        first_key = next(iter(tensors))
+        # (why) the other inputs' dim 0 is left to the tracer (Dim.AUTO): it follows the batch
+        # where the model's code ties it to u's (scOT's lead times) and stays free on its own
+        # where not (DeepONet's query points), even when the example's sizes happen to agree
         dynamic = {
-            k: ({0: dim} if isinstance(v, Tensor) and v.dim() and v.shape[0] == batch else None)
+            k: (
+                {0: torch.export.Dim("batch", min=1) if k == first_key else torch.export.Dim.AUTO}
+                if isinstance(v, Tensor) and v.dim()
+                else None
+            )
             for k, v in bound.items()
         }
     inner = model.model if isinstance(model, _Interface) else model
@@ -97,6 +106,9 @@ def export(
     model.eval()
     try:
         with torch.no_grad():
+            # (why) an example the model itself refuses (a wrong shape) raises the model's own
+            # error here, not a tracing failure with a misleading hint
+            model(*args, **kwargs)
             try:
                 program = torch.export.export(model, args, kwargs or None, dynamic_shapes=dynamic)
             except Exception as exc:

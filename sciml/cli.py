@@ -5,7 +5,8 @@
     sciml evaluate NAME [--n N] [--seed S] [--json]     (a shipped model on fresh data)
     sciml pretrained list | show NAME [--json]
     sciml info FILE_OR_CHECKPOINT
-    sciml export CHECKPOINT_OR_NAME --shape B,C,H,W --out FILE.pt2 [--t T] [--static-batch]
+    sciml export CHECKPOINT_OR_NAME --shape B,C,H,W --out FILE.pt2 [--t T] [--points P]
+                 [--static-batch]
     sciml data generate NAME --n N --resolution R --out FILE [--seed S] [--set key=value ...]
     sciml data generate --recipe datasets/darcy_pwc.yaml [--n N] [--out FILE]
     sciml data validate FILE.h5
@@ -102,6 +103,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     x.add_argument("--out", required=True, help="output .pt2 file")
     x.add_argument("--t", type=float, help="lead time for time-conditioned models (e.g. scOT)")
+    x.add_argument(
+        "--points",
+        type=int,
+        help="number of query points x for models that take them (DeepONet); the program "
+        "accepts any number",
+    )
     x.add_argument("--static-batch", action="store_true", help="fix the batch size at --shape's")
     x.set_defaults(handler=_export)
 
@@ -248,14 +255,35 @@ def _export(args: argparse.Namespace) -> int:
             f"--shape {args.shape}: a free batch needs an example batch of at least 2 "
             "(torch.export fixes sizes 0 and 1); pass --static-batch to fix it at 1"
         )
-    u = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    from .operator import load
+
+    model = load(args.checkpoint)
+    gen = torch.Generator().manual_seed(0)
+    u = torch.randn(shape, generator=gen)
     kwargs = {} if args.t is None else {"t": torch.full((shape[0],), args.t)}
-    export(args.checkpoint, u, path=args.out, dynamic_batch=not args.static_batch, **kwargs)
+    coord_dim = getattr(getattr(model, "config", None), "coord_dim", None)
+    if args.points is not None:
+        if coord_dim is None:
+            raise _UserError(
+                f"--points: {args.checkpoint} ({type(model).__name__}) takes no query points"
+            )
+        if args.points < 1:
+            raise _UserError(f"--points expects a positive integer, got {args.points}")
+        kwargs["x"] = torch.rand(args.points, coord_dim, generator=gen)
+    elif coord_dim is not None:
+        raise _UserError(
+            f"{args.checkpoint} ({type(model).__name__}) is evaluated at query points: pass "
+            f"--points P (the program takes x of shape (points, {coord_dim}) with any P)"
+        )
+    export(model, u, path=args.out, dynamic_batch=not args.static_batch, **kwargs)
     size = Path(args.out).stat().st_size
     batch = "fixed" if args.static_batch else "free"
+    call = (
+        "(u" + ("" if "x" not in kwargs else ", x=x") + ("" if "t" not in kwargs else ", t=t") + ")"
+    )
     print(
         f"wrote {args.out} ({size / 2**20:.1f} MiB): input {shape} (batch {batch}); run it with "
-        f"torch.export.load({str(args.out)!r}).module()(u)"
+        f"torch.export.load({str(args.out)!r}).module(){call}"
     )
     return 0
 

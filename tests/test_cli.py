@@ -40,6 +40,27 @@ def _run(argv, capsys):
             ["export", "scot-ns2d", "--shape", "2,1,32,32", "--out", "s.pt2"],
             "time-conditioned (config.time_conditioning); pass t",
         ),
+        (
+            ["export", "deeponet-antiderivative", "--shape", "2,100", "--out", "d.pt2"],
+            "is evaluated at query points: pass --points P",
+        ),
+        (
+            ["export", "fno-ns2d", "--shape", "2,1,32,32", "--points", "4", "--out", "f.pt2"],
+            "--points: fno-ns2d (Normalized) takes no query points",
+        ),
+        (
+            [
+                "export",
+                "deeponet-antiderivative",
+                "--shape",
+                "2,1",
+                "--points",
+                "4",
+                "--out",
+                "d.pt2",
+            ],
+            "DeepONet expected u of shape (batch, 100)",
+        ),
     ],
 )
 def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
@@ -351,3 +372,16 @@ def test_export_writes_a_program_equal_to_the_model(capsys, tmp_path, monkeypatc
     with pytest.raises(AssertionError, match="Guard failed"):
         torch.export.load("f.pt2").module()(torch.randn(2, 1, 32, 32))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pt2", "s.pt2"]  # no temporaries
+
+
+def test_export_with_query_points_gives_a_program_free_in_batch_and_points(
+    capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    argv = ["export", "deeponet-pendulum", "--shape", "3,100", "--points", "3", "--out", "d.pt2"]
+    code, out, err = _run(argv, capsys)
+    assert code == 0 and "module()(u, x=x)" in out, err
+    program, model = torch.export.load("d.pt2").module(), sciml.load("deeponet-pendulum").eval()
+    u, x = torch.randn(4, 100), torch.rand(9, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(program(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)

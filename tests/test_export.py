@@ -116,6 +116,26 @@ def test_a_model_with_an_adaptive_solver_is_refused_with_the_reason():
         sciml.export("node-lotka-volterra", torch.rand(4, 2) + 1.0, t=torch.linspace(0.0, 1.0, 5))
 
 
+def test_query_points_stay_free_when_the_example_has_as_many_points_as_functions():
+    """DeepONet's ``x (points, d)`` is not tied to the batch: a program exported from 3
+    functions at 3 points evaluates any number of functions at any number of points; with
+    ``x (batch, points, d)`` its dim 0 follows the batch."""
+    model = sciml.load("deeponet-antiderivative").eval()
+    program = sciml.export(model, torch.randn(3, 100), x=torch.rand(3, 1)).module()
+    per_sample = sciml.export(model, torch.randn(3, 100), x=torch.rand(3, 20, 1)).module()
+    with torch.no_grad():
+        for b, p in ((5, 8), (2, 2), (7, 1)):
+            u, x = torch.randn(b, 100), torch.rand(p, 1)
+            torch.testing.assert_close(program(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)
+        u, x = torch.randn(6, 100), torch.rand(6, 20, 1)
+        torch.testing.assert_close(per_sample(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)
+
+
+def test_an_example_the_model_refuses_raises_the_models_own_error():
+    with pytest.raises(ValueError, match=r"FNO expected u of shape \(batch, 1, 2 spatial dims\)"):
+        sciml.export("fno-ns2d", torch.randn(2, 3, 32, 32))
+
+
 EXAMPLES = {  # an example batch for every shipped model
     "dcdm-poisson3d": ((torch.randn(2, 1, 16, 16, 16),), {}),
     "deeponet-antiderivative": ((torch.randn(3, 100),), {"x": torch.rand(1, 20, 1)}),
