@@ -354,3 +354,33 @@ def test_compiled_training_follows_the_eager_run(tmp_path):
     with torch.no_grad():
         u = ShiftData(4, seed=3).u
         torch.testing.assert_close(reloaded(u), compiled.eval()(u))
+
+
+def test_micro_batches_accumulate_to_the_whole_batch_step(tmp_path):
+    """``micro_batch=3`` splits each batch of 8 into 3 + 3 + 2 and steps once on the summed
+    gradients: the run is the whole-batch run (loss history, weights) to float64 rounding, with
+    the same number of steps; a non-per-sample entry (a shared scalar) is passed to every chunk."""
+    plain = make_trainer(tmp_path / "plain", dtype=torch.float64, n_train=37, epochs=2)
+    micro = make_trainer(
+        tmp_path / "micro", dtype=torch.float64, n_train=37, epochs=2, micro_batch=3
+    )
+    r_plain, r_micro = plain.fit(), micro.fit()
+    assert r_micro.step == r_plain.step == 10
+    l_plain = [r["train_loss"] for r in plain.history if r["train_loss"] is not None]
+    l_micro = [r["train_loss"] for r in micro.history if r["train_loss"] is not None]
+    np.testing.assert_allclose(l_micro, l_plain, rtol=1e-12)
+    for (name, a), b in zip(plain.model.state_dict().items(), micro.model.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14, msg=name)
+    assert micro.config.micro_batch == 3 and r_micro.best_metric == pytest.approx(
+        r_plain.best_metric, rel=1e-12
+    )
+
+    from sciml.train.trainer import _split_batch
+
+    batch = {"input": torch.arange(5.0)[:, None], "target": torch.arange(5.0), "scale": 2.0}
+    chunks = _split_batch(batch, 5, 2)
+    assert [n for _, n in chunks] == [2, 2, 1]
+    assert torch.equal(torch.cat([c["input"] for c, _ in chunks]), batch["input"])
+    assert all(c["scale"] == 2.0 for c, _ in chunks)
+    with pytest.raises(ValueError, match=r"micro_batch as an int >= 1 or None, got 0"):
+        TrainConfig(micro_batch=0)

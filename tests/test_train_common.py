@@ -115,6 +115,7 @@ def _main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=3)
     parser.add_argument("--n-train", type=int, default=40)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--micro-batch", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
     callbacks = [KillAt(args.kill_at)] if args.kill_at is not None else []
@@ -126,6 +127,7 @@ def _main() -> None:
         n_train=args.n_train,
         epochs=args.epochs,
         checkpoint_every=args.checkpoint_every,
+        micro_batch=args.micro_batch,
     )
     result = trainer.fit(resume="auto" if args.resume else False)
     seen = trainer.train_data.seen

@@ -15,10 +15,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_two_process_ddp_matches_single_process(tmp_path):
+@pytest.mark.parametrize("micro_batch", [None, 2])
+def test_two_process_ddp_matches_single_process(tmp_path, micro_batch):
     # 37 samples, global batch 8: 4 full batches and a last one of 5 split 3 + 2 across ranks,
-    # which checks the loss weighting that makes uneven shards exact
+    # which checks the loss weighting that makes uneven shards exact; with micro_batch 2 each
+    # rank accumulates chunks of 2, 2 and (last batch) 2 + 1 or 2, reducing only in the last
+    # chunk's backward (DDP's no_sync), and the run must still be the single process's
     args = ("--dtype", "float64", "--n-train", "37", "--epochs", "2")
+    if micro_batch is not None:
+        args += ("--micro-batch", str(micro_batch))
     proc = run_script(
         str(tmp_path / "ddp"),
         *args,

@@ -35,6 +35,13 @@ class TrainConfig:
         eval_every: validate every this many optimiser steps; 0 = at the end of every epoch.
         checkpoint_every: write ``last`` every this many steps; 0 = at the end of every epoch.
         log_every: write a training row to the metrics files every this many steps.
+        micro_batch: split each rank's share of a batch into chunks of at most this many
+            samples, run forward and backward on each and step the optimiser once on the summed
+            gradients (gradient accumulation: a ``batch_size`` that does not fit in memory at
+            once). The step is that of the whole batch when the loss is a mean over samples (the
+            default losses); the number of steps, the schedule and resuming are unchanged.
+            ``None``: the whole share at once. Batch-norm statistics and losses that are not
+            per-sample means (PROSE's token cross-entropy) see the chunks.
         compile: run the training step's forward pass and loss through ``torch.compile``
             (inductor: a C++ compiler on the CPU, Triton on CUDA). The first steps pay for the
             compilation (tens of seconds); evaluation and checkpoints use the eager model.
@@ -54,6 +61,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     log_every: int = 10
     compile: bool = False
+    micro_batch: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.schedule, str):
@@ -68,6 +76,14 @@ class TrainConfig:
             raise ValueError(f"expected log_every >= 1, got {self.log_every}")
         if self.amp not in (None, "bf16", "fp16"):
             raise ValueError(f"expected amp in ('bf16', 'fp16', None), got {self.amp!r}")
+        if self.micro_batch is not None and (
+            isinstance(self.micro_batch, bool)
+            or not isinstance(self.micro_batch, int)
+            or self.micro_batch < 1
+        ):
+            raise ValueError(
+                f"expected micro_batch as an int >= 1 or None, got {self.micro_batch!r}"
+            )
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"expected grad_clip > 0 or None, got {self.grad_clip}")
 

@@ -217,11 +217,13 @@ class Trainer:
                     self.scaler = torch.amp.GradScaler("cuda")
 
         self._loss_module: nn.Module = _LossModule(self.model, self.loss_fn)
+        self._ddp: nn.Module | None = None
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device] if self.device.type == "cuda" else None
             self._loss_module = DistributedDataParallel(self._loss_module, device_ids=ids)
+            self._ddp = self._loss_module
         if cfg.compile:
             self._loss_module = torch.compile(self._loss_module)
 
@@ -425,37 +427,49 @@ class Trainer:
         """One optimiser step on this rank's shard of a global batch of ``n_global`` samples.
 
         Returns the global batch's mean loss and whether any rank asked to stop (Ctrl-C).
-        The local loss (a mean over ``n_local`` samples) is scaled by ``n_local * N / n_global``
-        before backward, so DDP's average over ``N`` ranks is the gradient of the global mean
-        even when the last batch splits unevenly.
+        The loss of each chunk of ``n`` samples (a mean over them; the chunk is the whole
+        local share unless ``config.micro_batch`` splits it) is scaled by ``n * N / n_global``
+        before backward, so the accumulated gradient, averaged by DDP over ``N`` ranks, is
+        that of the global mean even when the last batch splits unevenly.
         """
         self.model.train()
         n_local = batch["input"].shape[0]
-        with self._autocast():
-            loss = self._loss_module(batch)
-        if loss.ndim != 0:
-            raise ValueError(
-                f"expected the training loss to be a scalar (a mean over the batch), got shape "
-                f"{tuple(loss.shape)}; use reduction='mean'"
-            )
-        scaled = loss * (n_local * self.dist.world_size / n_global)
+        chunks = _split_batch(batch, n_local, self.config.micro_batch)
         self.optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        for i, (chunk, n) in enumerate(chunks):
+            # (why) DDP reduces gradients in the last chunk's backward only
+            last = i == len(chunks) - 1
+            sync = (
+                self._ddp.no_sync()
+                if self._ddp is not None and not last
+                else contextlib.nullcontext()
+            )
+            with sync:
+                with self._autocast():
+                    loss = self._loss_module(chunk)
+                if loss.ndim != 0:
+                    raise ValueError(
+                        f"expected the training loss to be a scalar (a mean over the batch), got "
+                        f"shape {tuple(loss.shape)}; use reduction='mean'"
+                    )
+                scaled = loss * (n * self.dist.world_size / n_global)
+                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            loss_sum += loss.detach().double() * n
         clip = self.config.grad_clip
         if self.scaler is not None:
-            self.scaler.scale(scaled).backward()
             if clip is not None:
                 self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            scaled.backward()
             if clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.optimizer.step()
         self.scheduler.step()
         stats = torch.tensor(
-            [loss.detach().double().item() * n_local, float(n_local), float(self._sigint)],
+            [loss_sum.item(), float(n_local), float(self._sigint)],
             dtype=torch.float64,
             device=self.device,
         )
@@ -628,6 +642,25 @@ class Trainer:
         if "cuda" in rng and torch.cuda.is_available():
             with contextlib.suppress(RuntimeError, IndexError):
                 torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _split_batch(
+    batch: dict[str, Any], n: int, size: int | None
+) -> list[tuple[dict[str, Any], int]]:
+    """``batch`` (``n`` samples) as chunks of at most ``size`` samples: every tensor whose dim 0
+    is the batch is sliced (collated items all are), anything else is shared."""
+    if size is None or size >= n:
+        return [(batch, n)]
+    return [
+        (
+            {
+                k: v[i : i + size] if isinstance(v, torch.Tensor) and v.ndim and len(v) == n else v
+                for k, v in batch.items()
+            },
+            min(size, n - i),
+        )
+        for i in range(0, n, size)
+    ]
 
 
 def _seed_everything(seed: int) -> None:
