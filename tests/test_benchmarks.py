@@ -173,6 +173,8 @@ def check_t1_vs_fno(r: dict) -> None:
         assert finite(t["test_rel_l2_group_average"], positive=True), k
     for k in variants:
         assert finite(r[f"{k}_over_fno_test_error"], positive=True)
+    # solved on 16 x 16, trained on the data Fourier-interpolated to 32 x 32
+    assert (r["data"]["solve_resolution"], r["data"]["resolution"]) == (16, 32)
 
 
 J = ["--out", "out.json"]
@@ -196,7 +198,7 @@ SMOKE = {
                   "--backends", "auto,fft,dft_matmul,fused", *J], ["neuralop"]),
     "spectral_op_counts": (["--ndim", "1", "--batch", "1", "--channels", "4", *J], []),
     "t1_vs_fno": (["--n-train", "4", "--n-test", "2", "--resolution", "32",
-                   "--step-resolution", "32", "--step-batch", "2", "--reps", "1", "--T", "0.05",
+                   "--solve-resolution", "16", "--step-resolution", "32", "--step-batch", "2", "--reps", "1", "--T", "0.05",
                    "--dt", "0.01", "--epochs", "1", "--batch-size", "2", "--augment",
                    "--test-average", "--data", "ns.npz", *J], []),
 }  # fmt: skip
