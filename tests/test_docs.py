@@ -579,6 +579,7 @@ CASES: dict[str, Case] = {
     "docs/scot.md:2": Case(_new_flow_setup, _shipped_finetune_check),
     "docs/spectral.md:0": Case(check=_spectral_check),
     "docs/spectral.md:1": Case(_neuralop_setup, _neuralop_check),
+    "docs/spectral.md:2": Case(),  # asserts jacrev against finite differences, vmap against a loop
     "docs/t1.md:0": Case(),  # asserts the Parseval identity itself
     "docs/t1.md:1": Case(_t1_setup, _t1_check),
     "docs/trainer.md:0": Case(_trainer_setup, _trainer_check, edits=(("epochs=100", "epochs=2"),)),

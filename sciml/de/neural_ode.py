@@ -19,7 +19,8 @@ import torch
 import torchdiffeq
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SciMLError
+from ..layers._cache import transforming
 from ._field import CountingField, StepWatchingField, step_containing
 from .heuristics import GlobalHeuristic, global_penalty
 from .local import LocalHeuristic, UniformTime
@@ -48,6 +49,30 @@ def check_times(t: Tensor, *, decreasing: bool) -> None:
         )
         shown = ", ".join(f"{v:g}" for v in t[:8].tolist()) + (", ..." if t.numel() > 8 else "")
         raise ValueError(f"expected finite, {order} times t, got [{shown}]")
+
+
+def _check_func_transforms(solver: ODESolver, adjoint: bool) -> None:
+    """A SciMLError inside a ``torch.func`` transform that torchdiffeq cannot run under, naming
+    the reason: an adaptive solver picks its steps from tensor values and torchdiffeq runs it
+    through an ``autograd.Function`` without ``setup_context``; ``odeint_adjoint`` is such a
+    Function. Fixed-step solvers without the adjoint work under ``grad``, ``jacrev`` and
+    ``jacfwd`` (``vmap`` over the batch or an ensemble: see :meth:`NeuralODE._odeint`)."""
+    if not transforming():
+        return
+    reasons = []
+    if solver.adaptive:
+        reasons.append(
+            f"the adaptive solver {type(solver).__name__} chooses its steps from tensor values "
+            "and torchdiffeq runs it through an autograd.Function without setup_context"
+        )
+    if adjoint:
+        reasons.append("torchdiffeq's odeint_adjoint is an autograd.Function without setup_context")
+    if reasons:
+        raise SciMLError(
+            "NeuralODE (also inside sciml.models.NODE) cannot run inside a torch.func transform "
+            f"(vmap, grad, jacrev, jacfwd): {'; '.join(reasons)}. Use a fixed-step solver (RK4, "
+            "Euler) with adjoint=False, or torch.autograd and a loop over the batch"
+        )
 
 
 class Autonomous(nn.Module):
@@ -142,6 +167,19 @@ class NeuralODE(nn.Module):
 
     # ------------------------------------------------------------------ solve
     def _odeint(self, func: nn.Module, y0, t: Tensor):
+        try:
+            return self._odeint_unchecked(func, y0, t)
+        except RuntimeError as err:
+            if transforming() and "vmap" in str(err):
+                raise SciMLError(
+                    "NeuralODE cannot run under torch.func.vmap with its state or parameters "
+                    "batched (vmap over samples, an ensemble by stack_module_state): torchdiffeq "
+                    "writes the solution in place into an unbatched buffer. Loop over the batch "
+                    f"or the ensemble members instead. torch said: {str(err).splitlines()[0]}"
+                ) from err
+            raise
+
+    def _odeint_unchecked(self, func: nn.Module, y0, t: Tensor):
         kw = self.solver.odeint_kwargs()
         if not self.adjoint:
             return torchdiffeq.odeint(func, y0, t, **kw)
@@ -174,6 +212,7 @@ class NeuralODE(nn.Module):
         if t.dim() != 1 or t.numel() < 2:
             raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
         check_times(t, decreasing=True)
+        _check_func_transforms(self.solver, self.adjoint)
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
         tab = self.solver.tableau

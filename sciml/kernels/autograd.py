@@ -8,12 +8,19 @@ for complex gradients):
   and conjugation flags, no copies).
 * ``Z = rdft(x, e, s)`` and ``y = irdft(Z, n, w)`` are adjoint with ``w = s``: the backward of
   each is the other one.
+
+Forward mode (``jvp``, for ``torch.func.jacfwd``): each op is linear in its tensor input, so the
+tangent is the op applied to the input's tangent (``d(A B) = dA B + A dB`` for the product).
+``torch.func.vmap`` runs forward and backward on the batched tensors (``generate_vmap_rule``),
+which is why inside any ``torch.func`` transform ``cbmm`` / ``rdft`` / ``irdft`` take the PyTorch
+reference rather than the Triton kernels.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..layers._cache import transforming
 from . import reference
 
 __all__ = ["ComplexBMM", "RealDFT", "InverseRealDFT", "cbmm", "rdft", "irdft"]
@@ -30,12 +37,19 @@ def _ops(impl: str):
 
 
 class ComplexBMM(torch.autograd.Function):
+    generate_vmap_rule = True  # torch.func.vmap: run forward/backward on the batched tensors
+
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor, impl: str) -> torch.Tensor:
-        ctx.save_for_backward(a, b)
-        ctx.impl = impl
+    def forward(a: torch.Tensor, b: torch.Tensor, impl: str) -> torch.Tensor:
         ops = _ops(impl)
         return ops.cbmm(a, b) if ops else reference.cbmm(a, b)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        a, b, impl = inputs
+        ctx.save_for_backward(a, b)
+        ctx.save_for_forward(a, b)
+        ctx.impl = impl
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
@@ -51,14 +65,33 @@ class ComplexBMM(torch.autograd.Function):
             db = ops.cbmm(at, g, conj_a=True) if ops else torch.bmm(at.conj(), g)
         return da, db, None
 
+    @staticmethod
+    def jvp(ctx, da: torch.Tensor | None, db: torch.Tensor | None, _impl) -> torch.Tensor:
+        # d(a b) = da b + a db (forward mode: torch.func.jacfwd, torch.func.jvp)
+        a, b = ctx.saved_tensors
+        out = None
+        if da is not None:
+            out = ComplexBMM.apply(da.resolve_conj(), b, ctx.impl)
+        if db is not None:
+            t = ComplexBMM.apply(a, db.resolve_conj(), ctx.impl)
+            out = t if out is None else out + t
+        return out
+
 
 class RealDFT(torch.autograd.Function):
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, x: torch.Tensor, e: int, scale: torch.Tensor, impl: str) -> torch.Tensor:
-        ctx.save_for_backward(scale)
-        ctx.n, ctx.impl = x.shape[-1], impl
+    def forward(x: torch.Tensor, e: int, scale: torch.Tensor, impl: str) -> torch.Tensor:
         ops = _ops(impl)
         return ops.rdft(x, e, scale) if ops else reference.rdft(x, e, scale)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, e, scale, impl = inputs
+        ctx.save_for_backward(scale)
+        ctx.save_for_forward(scale)
+        ctx.n, ctx.e, ctx.impl = x.shape[-1], e, impl
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
@@ -71,31 +104,55 @@ class RealDFT(torch.autograd.Function):
             None,
         )
 
+    @staticmethod
+    def jvp(ctx, dx: torch.Tensor, _e, _scale, _impl) -> torch.Tensor:
+        (scale,) = ctx.saved_tensors  # linear in x (scale is a constant)
+        return RealDFT.apply(dx.contiguous(), ctx.e, scale, ctx.impl)
+
 
 class InverseRealDFT(torch.autograd.Function):
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, z: torch.Tensor, n: int, weight: torch.Tensor, impl: str) -> torch.Tensor:
-        ctx.save_for_backward(weight)
-        ctx.e, ctx.impl = z.shape[-1], impl
+    def forward(z: torch.Tensor, n: int, weight: torch.Tensor, impl: str) -> torch.Tensor:
         ops = _ops(impl)
         return ops.irdft(z, n, weight) if ops else reference.irdft(z, n, weight)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        z, n, weight, impl = inputs
+        ctx.save_for_backward(weight)
+        ctx.save_for_forward(weight)
+        ctx.n, ctx.e, ctx.impl = n, z.shape[-1], impl
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         (weight,) = ctx.saved_tensors
         return RealDFT.apply(g.contiguous(), ctx.e, weight, ctx.impl), None, None, None
 
+    @staticmethod
+    def jvp(ctx, dz: torch.Tensor, _n, _weight, _impl) -> torch.Tensor:
+        (weight,) = ctx.saved_tensors  # linear in z (weight is a constant)
+        return InverseRealDFT.apply(dz.resolve_conj().contiguous(), ctx.n, weight, ctx.impl)
+
+
+def _impl(impl: str) -> str:
+    """The PyTorch reference inside a torch.func transform: the Triton launches read raw data
+    pointers, which vmap's batched and grad's wrapped tensors do not have (the functions'
+    ``generate_vmap_rule`` and ``jvp`` then run on the reference ops)."""
+    return "torch" if transforming() else impl
+
 
 def cbmm(a: torch.Tensor, b: torch.Tensor, *, impl: str = "torch") -> torch.Tensor:
     """Differentiable ``a @ b`` for ``a (K, M, P)``, ``b (K, P, N)`` complex."""
-    return ComplexBMM.apply(a.resolve_conj(), b.resolve_conj(), impl)
+    return ComplexBMM.apply(a.resolve_conj(), b.resolve_conj(), _impl(impl))
 
 
 def rdft(x: torch.Tensor, e: int, scale: torch.Tensor, *, impl: str = "torch") -> torch.Tensor:
     """Differentiable truncated real DFT ``(R, N) -> (R, e)``."""
-    return RealDFT.apply(x, e, scale, impl)
+    return RealDFT.apply(x, e, scale, _impl(impl))
 
 
 def irdft(z: torch.Tensor, n: int, weight: torch.Tensor, *, impl: str = "torch") -> torch.Tensor:
     """Differentiable weighted inverse real DFT ``(R, e) -> (R, n)``."""
-    return InverseRealDFT.apply(z.resolve_conj(), n, weight, impl)
+    return InverseRealDFT.apply(z.resolve_conj(), n, weight, _impl(impl))

@@ -34,6 +34,14 @@ grid ``(n_1, ..., n_d)``, kept modes ``e`` and ``P_i = 2 e_i`` kept frequencies 
 The backward is the transposed chain (``B^T``, ``F_i^T``, ``W^H``, ``G_i^T``, ``H^T``) plus the
 weight gradient ``X^H @ dZ`` per mode. It is written with differentiable torch ops, so second
 derivatives (``create_graph=True``) work too.
+
+``torch.func`` transforms (``vmap``, ``grad``, ``jacrev``, ``jacfwd``): :func:`fused_spectral_conv`
+computes the same function with :class:`~sciml.layers.spectral_backends.DFTMatmul`'s plain torch
+ops instead, which every transform differentiates and batches by itself. Why not a
+``setup_context`` / ``generate_vmap_rule`` form of this node: its views are planned for one
+unbatched shape (``_Plan``), forward AD (``jacfwd``) would need a hand-written ``jvp`` too, and the
+node exists to save host overhead, which a transform's per-op dispatch spends anyway. The check
+(:func:`~sciml.layers._cache.transforming`) is one C call per layer call.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._cache import cache_unless_tracing
+from ._cache import cache_unless_tracing, transforming
 
 __all__ = ["fused_spectral_conv"]
 
@@ -328,6 +336,10 @@ def fused_spectral_conv(
             f"expected float32 u with complex64 weight or float64 with complex128, got "
             f"{u.dtype} and {weight.dtype}"
         )
+    if transforming():  # (why) see the module docstring
+        from .spectral_backends import DFTMatmul
+
+        return DFTMatmul().convolve(u, weight, modes, out_shape)
     b, c, o = u.shape[0], u.shape[1], weight.shape[1]
     plan = _plan(b, c, o, spatial, tuple(modes), tuple(out_shape), u.dtype, u.device)
     return _FusedSpectralConv.apply(u, weight, plan)

@@ -37,7 +37,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from ._cache import cache_unless_tracing, tracing
+from ._cache import cache_unless_tracing, tracing, transforming
 
 __all__ = [
     "dct",
@@ -352,12 +352,13 @@ def _cached_basis(
     """The basis in ``like``'s precision and device, cached (a few KB each)."""
     real = like.real.dtype if like.is_complex() else like.dtype
     key = (t.name, n, idx, last, inverse, real, str(like.device))
-    mat = None if tracing() else _DEVICE_CACHE.get(key)  # (why) see sciml/layers/_cache.py
+    bypass = tracing() or transforming()  # (why) see sciml/layers/_cache.py
+    mat = None if bypass else _DEVICE_CACHE.get(key)
     if mat is None:
         mat = _basis_f64(t, n, idx, last, inverse)
         cdtype = torch.complex128 if real == torch.float64 else torch.complex64
         mat = mat.to(device=like.device, dtype=cdtype if mat.is_complex() else real)
-        if tracing():
+        if bypass:
             return mat
         if len(_DEVICE_CACHE) > 512:
             _DEVICE_CACHE.clear()

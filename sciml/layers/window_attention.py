@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._cache import tracing
+from ._cache import tracing, transforming
 from ._checks import check_int, check_ints
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
@@ -142,7 +142,7 @@ class WindowAttention(nn.Module):
 
         Without autograd (inference), and not while traced, the result is cached until a bias-MLP
         parameter changes (tracked by the tensors' in-place version counters)."""
-        if torch.is_grad_enabled() or tracing():  # (why) tracing: sciml/layers/_cache.py
+        if torch.is_grad_enabled() or tracing() or transforming():  # (why) sciml/layers/_cache.py
             return self._position_bias()
         key = tuple((p.data_ptr(), p._version) for p in self.cpb.parameters())
         cached = self._bias_cache
@@ -188,9 +188,13 @@ class WindowAttention(nn.Module):
             if bw % nw:
                 raise ValueError(f"{bw} windows are not a multiple of the mask's {nw}")
             attn_bias = attn_bias + mask.unsqueeze(1).to(q.dtype)  # (n_windows, h, N, N)
-        if q.device.type == "cpu" and torch.is_grad_enabled() and attn_bias.requires_grad:
+        if transforming() or (
+            q.device.type == "cpu" and torch.is_grad_enabled() and attn_bias.requires_grad
+        ):
             # training on the CPU: SDPA has no fused kernel with a bias gradient and its
-            # fallback is slower than the plain product; broadcast the bias over the batch
+            # fallback is slower than the plain product; broadcast the bias over the batch.
+            # Under torch.func too: SDPA's CPU kernel has no forward AD (jacfwd) and refuses a
+            # bias that jacrev's functorch wrappers mark as requiring grad.
             s = (q @ k.transpose(-2, -1)).view(bw // nw, nw, h, n, n) + attn_bias
             out = s.softmax(dim=-1).view(bw, h, n, n) @ v
         else:
@@ -259,12 +263,13 @@ class SwinV2Block(nn.Module):
         if self.shift == 0:
             return None
         key = (h, w, like.device, like.dtype)
-        mask = None if tracing() else self._masks.get(key)  # (why) sciml/layers/_cache.py
+        bypass = tracing() or transforming()  # (why) sciml/layers/_cache.py
+        mask = None if bypass else self._masks.get(key)
         if mask is None:
             mask = shifted_window_mask(
                 h, w, self.window, self.shift, device=like.device, dtype=like.dtype
             )
-            if not tracing():
+            if not bypass:
                 self._masks[key] = mask
         return mask
 

@@ -23,14 +23,16 @@ input and are predicted as exactly zero.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ..layers._cache import tracing
+from ..layers._cache import tracing, transforming
 from ..layers._checks import check_dtype, check_int_fields
 from ..operator import Operator
 from ..symbolic import Vocabulary
@@ -213,7 +215,7 @@ class PROSE(Operator, family="prose"):
                 f"{self.config.max_symbol_len}"
             )
         v = self.symbol_embed.num_embeddings
-        if symbols.numel() and not tracing():
+        if symbols.numel() and not (tracing() or transforming()):  # (why) they read the data
             lo, hi = int(symbols.min()), int(symbols.max())
             if lo < 0 or hi >= v:
                 raise ValueError(
@@ -239,7 +241,8 @@ class PROSE(Operator, family="prose"):
                 raise TypeError(
                     f"expected integer token ids in symbols (torch.long), got dtype {symbols.dtype}"
                 )
-            symbols = _trim_padding(symbols, self.vocab.pad_id)
+            if not transforming():  # data-dependent width; under vmap the padding just stays
+                symbols = _trim_padding(symbols, self.vocab.pad_id)
             spad = symbols == self.vocab.pad_id
             s = self.symbol_encoder(self._symbol_tokens(symbols), src_key_padding_mask=spad)
             h = torch.cat([h, s + self.modality.weight[1]], dim=1)
@@ -276,9 +279,14 @@ class PROSE(Operator, family="prose"):
     def forward(
         self, u: torch.Tensor, *, x: torch.Tensor, symbols: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Predicted trajectory ``u(x)`` ``(B, T_out, D)`` (see the class docstring for shapes)."""
-        fused, pad, norm = self.encode(u, symbols)
-        return self.decode_data(fused, pad, norm, x)
+        """Predicted trajectory ``u(x)`` ``(B, T_out, D)`` (see the class docstring for shapes).
+
+        Inside a ``torch.func`` transform attention runs on SDPA's math backend: the fused CPU
+        kernel has no forward-mode derivative, which ``torch.func.jacfwd`` needs."""
+        math_sdpa = sdpa_kernel(SDPBackend.MATH) if transforming() else contextlib.nullcontext()
+        with math_sdpa:
+            fused, pad, norm = self.encode(u, symbols)
+            return self.decode_data(fused, pad, norm, x)
 
     def predict_batch(self, batch) -> torch.Tensor:
         """The trajectory prediction for a Trainer batch (``input``, ``x``, optional ``symbols``):
