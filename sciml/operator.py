@@ -34,6 +34,7 @@ from torch import nn
 from ._config import config_from_dict, config_to_dict
 from ._version import __version__
 from .errors import CheckpointError
+from .layers._complex import ComplexCasts
 
 __all__ = ["Operator", "load", "registered_families", "family_class"]
 
@@ -47,7 +48,7 @@ _REGISTRY: dict[str, type[Operator]] = {}
 T = TypeVar("T", bound="Operator")
 
 
-class Operator(nn.Module):
+class Operator(ComplexCasts):
     """Base class of every sciml model.
 
     Subclasses name their family and config class at definition::
@@ -64,6 +65,11 @@ class Operator(nn.Module):
                 ...
 
             def forward(self, u, *, x=None, t=None): ...
+
+    Dtype casts (``model.to(torch.float64)``, ``.double()``, ``.float()``) move complex
+    parameters (spectral weights) to the complex dtype of that precision; plain
+    ``nn.Module`` casts would drop their imaginary parts or skip them
+    (:mod:`sciml.layers._complex`).
 
     Class attributes:
         family: the registered family name, written into every checkpoint.
@@ -286,6 +292,7 @@ def _load_weights(
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None
     expected = model.state_dict()
+    state = _restore_complex(state, expected)
     missing = sorted(set(expected) - set(state) - _aliased_keys(model))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -333,8 +340,32 @@ def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
         if key in seen and tensor.numel() > 0:
             continue
         seen[key] = name
-        state[name] = tensor.detach().contiguous().cpu()
+        state[name] = _storable(tensor.detach()).contiguous().cpu()
     return state
+
+
+def _storable(t: torch.Tensor) -> torch.Tensor:
+    """``t``, or for complex128 (which safetensors cannot store) its real pairs: float64 with a
+    trailing axis of 2 (:func:`_restore_complex` reads them back)."""
+    return torch.view_as_real(t) if t.dtype == torch.complex128 else t
+
+
+def _restore_complex(
+    state: dict[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Complex tensors that :func:`_storable` wrote as real pairs, back as complex, where the
+    model's ``expected`` tensor of that name is complex."""
+    out = dict(state)
+    for name, t in state.items():
+        want = expected.get(name)
+        if (
+            want is not None
+            and want.is_complex()
+            and t.is_floating_point()
+            and tuple(t.shape) == (*want.shape, 2)
+        ):
+            out[name] = torch.view_as_complex(t.contiguous())
+    return out
 
 
 def _aliased_keys(model: nn.Module) -> set[str]:

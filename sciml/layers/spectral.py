@@ -31,13 +31,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_int, check_ints, check_real, check_size
+from ._checks import check_dtype, check_int, check_ints, check_size
+from ._complex import ComplexCasts
 from .spectral_backends import Auto, SpectralBackend
 
 __all__ = ["SpectralConv"]
 
 
-class SpectralConv(nn.Module):
+class SpectralConv(ComplexCasts):
     """Fourier-space channel mixing on a truncated spectrum, for 1, 2 or 3 spatial dims.
 
     Args:
@@ -103,15 +104,6 @@ class SpectralConv(nn.Module):
             if self.bias is not None:
                 self.bias.zero_()
 
-    def double(self) -> SpectralConv:
-        """Cast to float64, the complex weight to complex128 (``nn.Module.double`` leaves
-        complex parameters alone)."""
-        return self._apply(lambda t: t.to(torch.complex128 if t.is_complex() else torch.float64))
-
-    def float(self) -> SpectralConv:
-        """Cast to float32, the complex weight to complex64."""
-        return self._apply(lambda t: t.to(torch.complex64 if t.is_complex() else torch.float32))
-
     @property
     def ndim(self) -> int:
         return len(self.modes)
@@ -160,7 +152,9 @@ class SpectralConv(nn.Module):
         """Apply the spectral convolution.
 
         Args:
-            u: ``(batch, in_channels, *spatial)`` real tensor with ``len(modes)`` spatial dims.
+            u: ``(batch, in_channels, *spatial)`` real tensor with ``len(modes)`` spatial dims,
+                float32 for complex64 weights, float64 for complex128 (``.double()``); half
+                precision (autocast) is computed in float32.
             out_shape: spatial size of the output (default: the input's). A larger size
                 zero-pads the spectrum (band-limited super-resolution); a smaller one truncates
                 the kept modes to those it can represent.
@@ -177,7 +171,9 @@ class SpectralConv(nn.Module):
             )
         if u.is_complex():
             raise ValueError(f"SpectralConv expects a real input, got dtype {u.dtype}")
-        check_real("SpectralConv", "u", u)
+        # float64 input to a complex64 weight (or the reverse) would run in the weight's
+        # precision, or the input's, without a word: ask for one precision instead
+        check_dtype("SpectralConv", "u", u, self.weight.dtype.to_real())
         spatial = tuple(u.shape[2:])
         out_shape = (
             check_size("SpectralConv", "out_shape", out_shape) if out_shape is not None else spatial

@@ -321,7 +321,10 @@ class DeepONet(Operator, family="deeponet"):
                 f"expected y with last dim coord_dim={c.coord_dim}, got shape {tuple(y.shape)}"
             )
         if c.fourier is not None:
-            z = 2 * math.pi * (y @ self.fourier_freqs)
+            # phases in the input's precision: under bfloat16 autocast their 8 bits would move
+            # the features by percents
+            with torch.autocast(y.device.type, enabled=False):
+                z = 2 * math.pi * (y @ self.fourier_freqs.to(y.dtype))
             parts = [y] if c.fourier.keep_input else []
             y = torch.cat([*parts, torch.cos(z), torch.sin(z)], dim=-1)
         t = _cat([net(y) for net in self.trunks])

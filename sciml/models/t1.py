@@ -58,7 +58,8 @@ import torch
 from torch import nn
 
 from ..layers import activation as _activation
-from ..layers._checks import check_int_fields, check_ints, check_real, check_size
+from ..layers._checks import check_dtype, check_int_fields, check_ints, check_size
+from ..layers._complex import ComplexCasts
 from ..layers.mlp import _ACTIVATIONS
 from ..layers.transforms import TRANSFORMS, RealTransform
 from ..operator import Operator
@@ -189,7 +190,7 @@ def _randn(shape: Sequence[int], var: float, complex_: bool) -> torch.Tensor:
     return torch.randn(*shape) * math.sqrt(var)
 
 
-class T1Block(nn.Module):
+class T1Block(ComplexCasts):
     """One T1 layer on kept coefficients ``z: (batch, width, m_1, ..., m_d)``::
 
         z + F_d(... F_1(act(C z)))
@@ -329,7 +330,7 @@ class T1(Operator, family="t1"):
     # ------------------------------------------------------------------ pieces
     def _check(self, u: torch.Tensor) -> None:
         c = self.config
-        check_real("T1", "u", u)
+        check_dtype("T1", "u", u, self.lift.dtype)
         if u.ndim != self.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"T1 expected u of shape (batch, {c.in_channels}, {self.ndim} spatial dims), "

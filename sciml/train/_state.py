@@ -5,7 +5,9 @@ dicts, lists and tuples whose leaves are Python scalars, strings, ``torch.Tensor
 ``numpy.ndarray``. :func:`encode` walks the tree once and returns
 
 * ``structure``: a JSON-serialisable tree in which every array leaf is replaced by a reference
-  ``{"__tensor__": "t3"}`` / ``{"__ndarray__": "t4"}`` / ``{"__npscalar__": "t5"}``, and
+  ``{"__tensor__": "t3"}`` / ``{"__ndarray__": "t4"}`` / ``{"__npscalar__": "t5"}`` (a
+  complex128 tensor, which safetensors cannot hold, as its real pairs ``{"__complex__": "t6"}``),
+  and
 * ``arrays``: ``{"t3": tensor, ...}``, ready for ``safetensors.torch.save_file``.
 
 Everything JSON would lose is tagged so that :func:`decode` gives back an equal tree:
@@ -36,7 +38,15 @@ import torch
 
 __all__ = ["encode", "decode", "save_state", "load_state"]
 
-_TAGS = ("__tuple__", "__dict__", "__float__", "__tensor__", "__ndarray__", "__npscalar__")
+_TAGS = (
+    "__tuple__",
+    "__dict__",
+    "__float__",
+    "__tensor__",
+    "__complex__",
+    "__ndarray__",
+    "__npscalar__",
+)
 
 
 def encode(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
@@ -57,6 +67,8 @@ def encode(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
                 return x
             return {"__float__": "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")}
         if isinstance(x, torch.Tensor):
+            if x.dtype == torch.complex128:  # safetensors has no complex128: its real pairs
+                return {"__complex__": add(torch.view_as_real(x))}
             return {"__tensor__": add(x)}
         if isinstance(x, np.ndarray):
             return {"__ndarray__": add(torch.from_numpy(np.ascontiguousarray(x)))}
@@ -96,6 +108,8 @@ def decode(structure: Any, arrays: dict[str, torch.Tensor]) -> Any:
                 return float(value)
             if tag == "__tensor__":
                 return arrays[value]
+            if tag == "__complex__":
+                return torch.view_as_complex(arrays[value])
             if tag == "__ndarray__":
                 return arrays[value].numpy()
             if tag == "__npscalar__":

@@ -77,7 +77,7 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
     """Load the weights in ``directory`` into ``model`` (in place) and return the trainer state."""
     from safetensors.torch import load_file
 
-    from ..operator import _unique_state
+    from ..operator import _restore_complex, _unique_state
 
     directory = Path(directory)
     weights = directory / WEIGHTS_FILE
@@ -88,7 +88,7 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
         )
     params = next(model.parameters(), None)
     device = params.device if params is not None else torch.device("cpu")
-    tensors = load_file(str(weights), device=str(device))
+    tensors = _restore_complex(load_file(str(weights), device=str(device)), model.state_dict())
     aliased = set(model.state_dict()) - set(_unique_state(model))
     result = model.load_state_dict(tensors, strict=False)
     missing = sorted(set(result.missing_keys) - aliased)

@@ -1,0 +1,55 @@
+"""Dtype casts of modules that hold complex parameters (spectral weights).
+
+``nn.Module.to(torch.float64)`` casts a complex parameter to the *real* dtype, dropping its
+imaginary part with no more than a warning (an FNO then gives wrong numbers), and ``double()``,
+``float()`` and ``half()`` skip complex tensors (a "float64" FNO keeps complex64 spectral
+weights, so training and loaded float64 weights are silently rounded to float32).
+
+A module that mixes in :class:`ComplexCasts` applies every cast to a complex tensor through its
+real pairs ``view_as_real(p)``: the complex parameter follows the real precision asked for
+(float64 -> complex128, float32 -> complex64, float16 -> complex32; bfloat16, which has no
+complex counterpart, gives complex64), its memory layout is kept, and device moves are
+unchanged. The wrapped cast reaches every submodule, so mixing it into a model's root class
+covers all its layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["ComplexCasts", "complex_aware"]
+
+_MARK = "_sciml_complex_aware"
+
+
+def complex_aware(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+    """``fn`` (a per-tensor cast of ``Module._apply``) acting on complex tensors through their
+    real pairs (see the module docstring)."""
+    if getattr(fn, _MARK, False):
+        return fn
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        if not t.is_complex():
+            return fn(t)
+        pairs = fn(torch.view_as_real(t))
+        if not pairs.is_floating_point():  # e.g. .to(torch.complex128): cast the tensor itself
+            return fn(t)
+        if pairs.dtype == torch.bfloat16:
+            pairs = pairs.float()
+        if pairs.stride(-1) != 1 or any(s % 2 for s in pairs.stride()[:-1]):
+            pairs = pairs.contiguous()
+        return torch.view_as_complex(pairs)
+
+    setattr(cast, _MARK, True)
+    return cast
+
+
+class ComplexCasts(nn.Module):
+    """Mixin: ``to``, ``double``, ``float``, ``half`` and friends cast complex parameters to the
+    complex dtype of the requested precision instead of dropping or skipping them."""
+
+    def _apply(self, fn, recurse=True):
+        return super()._apply(complex_aware(fn), recurse)
