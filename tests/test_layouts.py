@@ -413,3 +413,50 @@ def test_float64_t1_checkpoint_and_trainer_state_keep_complex128(tmp_path):
     back = decode(*encode(state))
     assert back["exp_avg"].dtype == torch.complex128
     assert torch.equal(back["exp_avg"], state["exp_avg"])
+
+
+def test_dropout_and_drop_path_act_in_train_mode_only():
+    """Eval mode is deterministic and the same after a round of training-mode calls."""
+    torch.manual_seed(0)
+    scot = ScOT(
+        ScOTConfig(
+            in_channels=1, out_channels=1, image_size=16, patch_size=2, embed_dim=8,
+            depths=(2, 1), num_heads=(2, 2), window_size=4, skip_blocks=(1, 0),
+            drop_path_rate=0.3, time_conditioning=False,
+        )
+    ).eval()  # fmt: skip
+    prose = PROSE(
+        PROSEConfig.small(
+            dim=2, width=16, fusion_layers=1, data_decoder_layers=1, symbol_decoder_layers=1,
+            dropout=0.3,
+        )
+    ).eval()  # fmt: skip
+    x = {"x": torch.linspace(0, 2, 5).reshape(1, 5, 1)}
+    for model, u, kw in ((scot, _randn(4, 1, 20, 20), {}), (prose, _prose_input(), x)):
+        with torch.no_grad():
+            first = model(u, **kw)
+            model.train()
+            noisy = model(u, **kw)
+            model.eval()
+            assert torch.equal(model(u, **kw), first)
+        assert _rel(noisy, first) > 1e-3  # the stochastic layers were active in train mode
+
+
+# Non-parameter tensors a checkpoint may hold: statistics and fitted bases, never caches.
+_STATE_BUFFERS = {
+    "normalized-fno": {"in_mean", "in_std", "out_mean", "out_std"},
+    "pod-deeponet": {"pod_basis", "pod_mean", "pod_singular_values", "coords"},
+    "deeponet-fourier": {"fourier_freqs"},
+    "prose": {"time_embed.freq", "query_embed.freq"},
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_state_dict_holds_parameters_and_intended_buffers_only(name):
+    build, make_u, call = _model_case(name)
+    model = build()
+    with torch.no_grad():
+        call(model, make_u())  # after a call: caches exist
+    state = model.state_dict()
+    extra = set(state) - {n for n, _ in model.named_parameters()}
+    assert extra == _STATE_BUFFERS.get(name, set())
