@@ -460,3 +460,17 @@ def test_state_dict_holds_parameters_and_intended_buffers_only(name):
     state = model.state_dict()
     extra = set(state) - {n for n, _ in model.named_parameters()}
     assert extra == _STATE_BUFFERS.get(name, set())
+
+
+@pytest.mark.parametrize("dtype", [None, torch.float64])
+def test_channels_last_model_keeps_its_spectral_weights(dtype):
+    """``model.to(memory_format=torch.channels_last)`` (with or without a dtype) keeps the complex
+    weights' values; the 2D weight has 4 dims, its real pairs 5, which channels_last refuses."""
+    model, make_u, call = _model_case("fno-2d")
+    model, u = model(), make_u()
+    moved = copy.deepcopy(model).to(dtype, memory_format=torch.channels_last)
+    weight = moved.spectral[0].weight
+    assert weight.dtype == (torch.complex128 if dtype else torch.complex64)
+    torch.testing.assert_close(weight, model.spectral[0].weight.to(weight.dtype), rtol=0, atol=0)
+    with torch.no_grad():
+        assert _rel(call(moved, u.to(dtype or torch.float32)), call(model, u)) < 1e-6

@@ -34,10 +34,17 @@ def complex_aware(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
     def cast(t: torch.Tensor) -> torch.Tensor:
         if not t.is_complex():
             return fn(t)
-        pairs = fn(torch.view_as_real(t))
+        try:
+            pairs = fn(torch.view_as_real(t))
+        except RuntimeError:  # e.g. channels_last asks for 4 dims, the pairs have one more
+            direct = fn(t)
+            if direct.is_complex():
+                return direct
+            re, im = fn(t.real), fn(t.imag)  # same dims as t
+            return torch.complex(*((re.float(), im.float()) if _no_complex(re) else (re, im)))
         if not pairs.is_floating_point():  # e.g. .to(torch.complex128): cast the tensor itself
             return fn(t)
-        if pairs.dtype == torch.bfloat16:
+        if _no_complex(pairs):
             pairs = pairs.float()
         if pairs.stride(-1) != 1 or any(s % 2 for s in pairs.stride()[:-1]):
             pairs = pairs.contiguous()
@@ -45,6 +52,11 @@ def complex_aware(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
 
     setattr(cast, _MARK, True)
     return cast
+
+
+def _no_complex(t: torch.Tensor) -> bool:
+    """Whether ``t``'s dtype has no complex counterpart (complex64 is used instead)."""
+    return t.dtype == torch.bfloat16
 
 
 class ComplexCasts(nn.Module):
