@@ -1,6 +1,8 @@
 """sciml.de NeuralODE: error estimates vs hand computation, NFE counts, adjoint vs direct,
 local regulariser gradients vs finite differences, RNODE vs the analytical integral."""
 
+import copy
+import pickle
 from fractions import Fraction as F
 
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 import torch
 import torchdiffeq
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from sciml.de import (
     BOSH3,
@@ -18,11 +21,13 @@ from sciml.de import (
     Autonomous,
     Bosh3,
     Dopri5,
+    EulerMaruyama,
     GlobalHeuristic,
     GRUEncoder,
     LatentODE,
     LocalHeuristic,
     NeuralODE,
+    NeuralSDE,
     rk_step,
 )
 from sciml.errors import ConfigError
@@ -328,3 +333,53 @@ def test_latent_ode_custom_decoder_reads_the_latent_solution():
         assert torch.allclose(xh, dec(z), atol=1e-8)
     with pytest.raises(TypeError, match="NeuralODE"):
         LatentODE(enc, lin, channels=3, latent=latent)
+
+
+def _mlp_field():
+    return Autonomous(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 3)))
+
+
+_COPY_CASES = {
+    "ode": lambda: NeuralODE(_mlp_field(), Dopri5()),
+    "ode-global": lambda: NeuralODE(_mlp_field(), Dopri5(), regulariser=GlobalHeuristic()),
+    "ode-local-accepted": lambda: NeuralODE(
+        _mlp_field(), Dopri5(), regulariser=LocalHeuristic(sampling=AcceptedStepTime())
+    ),
+    "ode-rnode": lambda: NeuralODE(_mlp_field(), Dopri5(), regulariser=RNODE()),
+    "ode-adjoint-local": lambda: NeuralODE(
+        _mlp_field(), Dopri5(), adjoint=True, regulariser=LocalHeuristic()
+    ),
+    "sde-local": lambda: NeuralSDE(
+        _mlp_field(),
+        Autonomous(nn.Sequential(nn.Linear(3, 3), nn.Sigmoid())),
+        EulerMaruyama(dt=0.05),
+        regulariser=LocalHeuristic(),
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Numerical solution is not guaranteed")
+@pytest.mark.parametrize("name", list(_COPY_CASES))
+def test_copies_after_a_training_forward(name):
+    """The last forward pass's graph stays on the module (the penalty, the watched steps);
+    ``copy.deepcopy`` and ``AveragedModel`` refused it ("only graph leaves support the deepcopy
+    protocol"). Copies now hold it detached, keep the penalty's value and solve as the
+    original does, and the original still backpropagates its penalty."""
+    torch.manual_seed(0)
+    model = _COPY_CASES[name]().train()
+    y0, t = torch.randn(4, 3), torch.linspace(0, 1, 5)
+    loss = model(y0, t).square().mean() + model.regularisation
+    twin = copy.deepcopy(model)
+    ema = AveragedModel(model)
+    assert twin.regularisation.grad_fn is None
+    assert float(twin.regularisation) == float(model.regularisation)
+    loss.backward()  # the original's graph is intact
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval(), twin.eval(), ema.eval()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        ref = model(y0, t)
+        for copied in (twin, ema.module):
+            torch.manual_seed(1)
+            assert torch.equal(copied(y0, t), ref)
+    assert pickle.loads(pickle.dumps(twin)).regularisation.grad_fn is None

@@ -246,7 +246,12 @@ def _cases():
 
 
 def _rel(a, b):
-    a, b = a.detach().double(), b.detach().double()
+    a, b = (
+        torch.view_as_real(v.detach().to(torch.complex128))
+        if v.is_complex()
+        else v.detach().double()
+        for v in (a, b)
+    )
     return float((a - b).norm() / b.norm())
 
 
@@ -378,6 +383,52 @@ def test_bfloat16_autocast_runs_at_bfloat16_accuracy(name, tol):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = call(model, u)
     assert _rel(low.float(), ref) < tol
+
+
+_HALF_TOL = {torch.float16: 1e-2, torch.bfloat16: 5e-2}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["half", "bfloat16"])
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "node"])
+def test_half_precision_model_gives_float32_numbers_in_its_dtype(name, dtype):
+    """``model.half()`` / ``.bfloat16()`` runs and answers in that dtype (the FNO's and T1-rfft's
+    spectral parts compute in float32: they failed with a dtype mismatch)."""
+    build, make_u, call = _model_case(name)
+    model, u = build(), make_u()
+    with torch.no_grad():
+        ref = call(model, u)
+        low = call(copy.deepcopy(model).to(dtype), u.to(dtype))
+    assert low.dtype == dtype
+    assert _rel(low, ref) < _HALF_TOL[dtype]
+
+
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["half", "bfloat16"])
+@pytest.mark.parametrize("name", ["fno-2d", "t1-rfft-shift"])
+def test_half_precision_spectral_gradients_match_float32(name, dtype):
+    """Gradients reach the complex32 (half) / complex64 (bfloat16) spectral weights, in the
+    parameters' dtype, and equal the float32 model's to half-precision accuracy."""
+    build, make_u, call = _model_case(name)
+    model, u = build(), make_u()
+    low = copy.deepcopy(model).to(dtype)
+    call(model, u).square().mean().backward()
+    call(low, u.to(dtype)).float().square().mean().backward()
+    for (n, p), q in zip(model.named_parameters(), low.parameters()):
+        assert q.grad is not None and q.grad.dtype == q.dtype, n
+        assert _rel(q.grad, p.grad) < 10 * _HALF_TOL[dtype], n
+
+
+def test_float16_node_underflow_names_the_precision():
+    """torchdiffeq's adaptive step control underflows in float16 at the default tolerances (a
+    bare ``AssertionError: underflow in dt``); looser tolerances and fixed steps run."""
+    build, make_u, call = _model_case("node")
+    model, u = build(), make_u()
+    ref = call(model, u)
+    with pytest.raises(sciml.SciMLError, match=r"float16.*machine epsilon.*RK4"):
+        call(copy.deepcopy(model).half(), u.half())
+    loose = NODE(NODEConfig(state_dim=2, hidden=(8,), rtol=1e-2, atol=1e-2))
+    loose.load_state_dict(model.state_dict())
+    assert _rel(call(loose.half(), u.half()), ref) < 2e-2
 
 
 @pytest.mark.parametrize("name", ["fno-2d", "t1-dct", "t1-rfft-shift", "mgno", "spectral"])

@@ -11,13 +11,52 @@ if the number of evaluations per step is not what the tableau says.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
 from .tableaus import ButcherTableau, RKStep, _combine
 
 SUPPORTED_TORCHDIFFEQ = ("0.2.3", "0.2.6")  # inclusive range whose rk_common we checked
+
+
+_MODULE_SLOTS = ("_parameters", "_buffers", "_modules")
+
+
+def _detached(obj: Any) -> Any:
+    """``obj`` with every tensor in it (through lists, tuples, dicts and dataclasses) detached;
+    containers without tensors are returned as they are."""
+    if isinstance(obj, Tensor):
+        return obj.detach()
+    if isinstance(obj, (list, tuple)):
+        items = [_detached(v) for v in obj]
+        if all(a is b for a, b in zip(items, obj)):
+            return obj
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+    if isinstance(obj, dict):
+        items = {k: _detached(v) for k, v in obj.items()}
+        return obj if all(items[k] is v for k, v in obj.items()) else items
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = ((f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init)
+        changed = {k: new for k, v in fields if (new := _detached(v)) is not v}
+        return dataclasses.replace(obj, **changed) if changed else obj
+    return obj
+
+
+class DetachedState(nn.Module):
+    """Mixin: copies and pickles hold what the last forward pass left on the module (the
+    ``regularisation``, the watched steps and stages) detached from its graph. torch refuses to
+    deep-copy non-leaf tensors, so ``copy.deepcopy`` and ``torch.optim.swa_utils.AveragedModel``
+    failed on a NeuralODE after its first forward pass."""
+
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        for k, v in state.items():
+            if k not in _MODULE_SLOTS:
+                state[k] = _detached(v)
+        return state
 
 
 @dataclass
@@ -28,7 +67,7 @@ class AcceptedStep:
     heuristics: RKStep | None = None
 
 
-class CountingField(nn.Module):
+class CountingField(DetachedState):
     """``f(t, y)`` of the wrapped network, with counters ``nfe_forward/backward/regulariser``."""
 
     def __init__(self, net: nn.Module) -> None:

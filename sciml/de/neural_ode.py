@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, SciMLError
 from ..layers._cache import transforming
-from ._field import CountingField, StepWatchingField, step_containing
+from ._field import CountingField, DetachedState, StepWatchingField, step_containing
 from .heuristics import GlobalHeuristic, global_penalty
 from .local import LocalHeuristic, UniformTime
 from .rnode import RNODE, AugmentedField
@@ -86,7 +86,7 @@ class Autonomous(nn.Module):
         return self.net(y)
 
 
-class NeuralODE(nn.Module):
+class NeuralODE(DetachedState):
     """A neural ODE block.
 
     Args:
@@ -178,6 +178,22 @@ class NeuralODE(nn.Module):
                     f"or the ensemble members instead. torch said: {str(err).splitlines()[0]}"
                 ) from err
             raise
+        except AssertionError as err:  # torchdiffeq's step control: t + dt == t
+            if "underflow in dt" not in str(err):
+                raise
+            dtype = y0.dtype if isinstance(y0, Tensor) else y0[0].dtype
+            why = (
+                "in float16 this happens at ordinary tolerances (its machine epsilon is "
+                "9.8e-4); use float32 or bfloat16, looser tolerances, or a fixed-step solver "
+                "(RK4, Euler)"
+                if dtype == torch.float16
+                else "the field is stiff or the solution blows up between the output times"
+            )
+            raise SciMLError(
+                f"NeuralODE: the adaptive solver {type(self.solver).__name__} (rtol "
+                f"{self.solver.rtol:g}, atol {self.solver.atol:g}) shrank its step to zero in "
+                f"{dtype} ({err}): {why}"
+            ) from err
 
     def _odeint_unchecked(self, func: nn.Module, y0, t: Tensor):
         kw = self.solver.odeint_kwargs()

@@ -44,6 +44,7 @@ import torchsde
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ._field import DetachedState
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
 from .neural_ode import check_times
@@ -67,7 +68,7 @@ def _noise_product(g: Tensor, dw: Tensor) -> Tensor:
     return g * dw if g.dim() == 2 else torch.einsum("bsm,bm->bs", g, dw)
 
 
-class _SDEFunc(nn.Module):
+class _SDEFunc(DetachedState):
     """torchsde's interface around the two networks, counting drift evaluations.
 
     ``g`` returns the diffusion in torchsde's shape for ``noise_type``: a 2-D output is taken as
@@ -153,7 +154,7 @@ def step_doubling_error(
     return rms_norm((y_half - y_full) / tol)
 
 
-class NeuralSDE(nn.Module):
+class NeuralSDE(DetachedState):
     """A neural SDE block (Ito).
 
     Args:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "as_input_precision",
     "check_int",
     "check_int_fields",
     "check_ints",
@@ -98,3 +99,16 @@ def check_dtype(owner: str, name: str, u: Any, dtype: torch.dtype) -> None:
             f"{owner} expected {name} of dtype {dtype} (the dtype of its parameters), got "
             f"{u.dtype}; convert the input with .to({dtype}) or the model with .to({u.dtype})"
         )
+
+
+def as_input_precision(y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``y`` (computed in float32 from a half-precision ``u``: the FFTs and complex products
+    have no float16 / bfloat16 kernels on most devices) back in ``u``'s dtype, as a model cast
+    with ``.half()`` or ``.bfloat16()`` should return; under ``torch.autocast`` the float32
+    result is kept, as autocast's float32 ops do."""
+    low = u.dtype in (torch.float16, torch.bfloat16)
+    if not low or y.dtype == u.dtype or y.is_complex():
+        return y
+    if torch.is_autocast_enabled(u.device.type):
+        return y
+    return y.to(u.dtype)

@@ -15,6 +15,7 @@ covers all its layers.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -37,7 +38,9 @@ def complex_aware(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
         try:
             pairs = fn(torch.view_as_real(t))
         except RuntimeError:  # e.g. channels_last asks for 4 dims, the pairs have one more
-            direct = fn(t)
+            with warnings.catch_warnings():  # a real result is discarded below, not used
+                warnings.filterwarnings("ignore", "Casting complex values to real")
+                direct = fn(t)
             if direct.is_complex():
                 return direct
             re, im = fn(t.real), fn(t.imag)  # same dims as t

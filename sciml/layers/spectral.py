@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_dtype, check_int, check_ints, check_size
+from ._checks import as_input_precision, check_dtype, check_int, check_ints, check_size
 from ._complex import ComplexCasts
 from .spectral_backends import Auto, SpectralBackend
 
@@ -154,7 +154,8 @@ class SpectralConv(ComplexCasts):
         Args:
             u: ``(batch, in_channels, *spatial)`` real tensor with ``len(modes)`` spatial dims,
                 float32 for complex64 weights, float64 for complex128 (``.double()``); half
-                precision (autocast) is computed in float32.
+                precision is computed in float32 and returned in the input's dtype (in float32
+                under ``torch.autocast``).
             out_shape: spatial size of the output (default: the input's). A larger size
                 zero-pads the spectrum (band-limited super-resolution); a smaller one truncates
                 the kept modes to those it can represent.
@@ -181,15 +182,18 @@ class SpectralConv(ComplexCasts):
         if len(out_shape) != d:
             raise ValueError(f"out_shape must have {d} entries, got {out_shape}")
         eff = self.effective_modes(spatial, out_shape)
+        given = u
         if u.dtype in (torch.half, torch.bfloat16):  # the FFTs need float32 on most devices
             u = u.float()
         backend = self.backend.resolve(spatial, eff, u.device)
         # the parameter itself unless the output grid truncates the kept modes
         w = self.weight if eff == self.modes else self.mode_weight(eff).permute(d, d + 1, *range(d))
+        if w.dtype == torch.complex32:  # a .half() layer: complex products in complex64
+            w = w.to(torch.complex64)
         y = backend.convolve(u, w, eff, out_shape)  # (i, o, 2e_1, ..., e_d) weight
         if self.bias is not None:
-            y = y + self.bias.view(1, -1, *([1] * d))
-        return y
+            y = y + self.bias.view(1, -1, *([1] * d)).to(y.dtype)
+        return as_input_precision(y, given)
 
     def extra_repr(self) -> str:
         return (

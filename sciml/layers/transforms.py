@@ -148,7 +148,7 @@ def _apply_axis(x: torch.Tensor, mat: torch.Tensor, axis: int) -> torch.Tensor:
     """Contract ``x``'s ``axis`` (size n) with ``mat`` of shape ``(m, n)``: result has size m."""
     xt = x.movedim(axis, -1)
     if mat.is_complex() and not xt.is_complex():
-        re, im = xt @ mat.real.T, xt @ mat.imag.T
+        re, im = xt @ mat.real.T.to(xt.dtype), xt @ mat.imag.T.to(xt.dtype)
         if re.dtype in (torch.float16, torch.bfloat16):  # autocast: no complex bfloat16
             re, im = re.float(), im.float()
         out = torch.complex(re, im)

@@ -58,7 +58,13 @@ import torch
 from torch import nn
 
 from ..layers import activation as _activation
-from ..layers._checks import check_dtype, check_int_fields, check_ints, check_size
+from ..layers._checks import (
+    as_input_precision,
+    check_dtype,
+    check_int_fields,
+    check_ints,
+    check_size,
+)
 from ..layers._complex import ComplexCasts
 from ..layers.mlp import _ACTIVATIONS
 from ..layers.transforms import TRANSFORMS, RealTransform
@@ -453,7 +459,9 @@ class T1(Operator, family="t1"):
         z = self.spectrum(u)
         if not self.config.inverse:
             return z
-        return self.decode(z, out_shape if out_shape is not None else u.shape[2:])
+        return as_input_precision(
+            self.decode(z, out_shape if out_shape is not None else u.shape[2:]), u
+        )
 
     def spectral_loss(self) -> SpectralL2Loss:
         """The Parseval relative L2 loss for this model's transform and kept set."""
