@@ -180,6 +180,35 @@ def test_trainer_uses_the_spectral_loss_without_inverse_transform(monkeypatch):
     assert loss.ndim == 0 and not calls
 
 
+@pytest.mark.parametrize("name, smallest", [("dct", 4), ("dst", 5)])
+def test_smallest_accepted_grid_gives_the_fine_grid_coefficients(name, smallest):
+    """The continuous band-limited field sum_k a_k cos(pi k x) (DCT) or sin(pi (k + 1) x) (DST)
+    sampled at the cell centres of the smallest grid T1 accepts has the same T1 coefficients,
+    and the same output on a fine grid, as when sampled on 40 points. On 4 points the DST's
+    top kept index is n - 1, the alternating sine (-1)^j whose coefficient is sqrt(2) off
+    (it was accepted and the outputs differed by O(1)): refused."""
+    model = T1(T1Config(modes=(4,), width=4, n_layers=2, transform=name)).double().eval()
+    a = torch.tensor([0.7, -1.1, 0.4, 0.9], dtype=torch.float64)
+
+    def field(n):
+        x = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+        k = torch.arange(4, dtype=torch.float64)[:, None] + (name == "dst")
+        wave = torch.cos(math.pi * k * x) if name == "dct" else torch.sin(math.pi * k * x)
+        return (a @ wave)[None, None]
+
+    with torch.no_grad():
+        fine_z, fine_y = model.spectrum(field(40)), model(field(40))
+        for n in (smallest, smallest + 1):
+            torch.testing.assert_close(model.spectrum(field(n)), fine_z, rtol=1e-10, atol=1e-12)
+            y = model(field(n), out_shape=(40,))
+            torch.testing.assert_close(y, fine_y, rtol=1e-10, atol=1e-12)
+        if name == "dst":
+            with pytest.raises(ValueError, match=r"at least \(5,\) points, got \(4,\)"):
+                model(field(4))
+            with pytest.raises(ValueError, match=r"out_shape of at least \(5,\) points"):
+                model(field(8), out_shape=(4,))
+
+
 def test_bad_configs_and_inputs_are_refused():
     with pytest.raises(ValueError, match="transform must be one of"):
         T1Config(transform="dft")

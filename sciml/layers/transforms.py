@@ -412,6 +412,12 @@ class DST(DCT):
 
     name = "dst"
 
+    def min_size(self, idx: Sequence[int], *, last: bool) -> int:
+        # not max + 1: on n points index n - 1 is sin(pi n x) = (-1)^j at the nodes, whose norm
+        # is sqrt(n) rather than sqrt(n / 2), so its coefficient (and its inverse) would differ
+        # from a finer grid's by sqrt(2), like a Nyquist mode
+        return max(idx) + 2
+
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
         k = torch.tensor(idx, dtype=torch.float64)[:, None]
         j = torch.arange(n, dtype=torch.float64)[None, :]

@@ -351,7 +351,8 @@ class T1(Operator, family="t1"):
         if any(n < m for n, m in zip(sizes, self._min_sizes)):
             raise ValueError(
                 f"T1 expected {what} of at least {self._min_sizes} points, got {sizes}; the "
-                f"kept {self.config.transform} indices must be distinct indices of the grid"
+                f"kept {self.config.transform} indices must be distinct indices of the grid "
+                "(for the DST also below n - 1, whose coefficient depends on the resolution)"
             )
 
     def _channels(self, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
