@@ -379,6 +379,37 @@ def test_bad_inputs_are_refused_with_clear_errors():
         MgNO(MgNOConfig(channels=4, n_layers=1, smoothing=((1, 0), (1, 0))))(torch.randn(2, 9, 9))
 
 
+@pytest.mark.parametrize("mode, smallest", [("reflect", 3), ("circular", 2)])
+def test_wide_stencils_set_the_smallest_level_and_are_exact_there(mode, smallest):
+    """A 5-point stencil pads by 2: a reflection needs 3 points, a wrap 2. On the smallest grid
+    two smoothing steps equal a numpy correlation of the padded arrays; one point fewer is
+    refused by name (a 2-point reflect level used to fail inside torch's padding)."""
+    v = VCycle(1, 1, ((2, 0),), ndim=1, padding=mode, kernel_size=5).double()
+    assert v.min_size() == v.min_level_size() == smallest
+    s1, a, s2 = (
+        w.weight.detach()[0, 0].numpy()
+        for w in (v.levels[0].pre[0].S, v.levels[0].pre[1].A, v.levels[0].pre[1].S)
+    )
+
+    def conv(w, x):
+        return np.correlate(np.pad(x, 2, mode="reflect" if mode == "reflect" else "wrap"), w)
+
+    f = np.random.default_rng(0).standard_normal(smallest)
+    u1 = conv(s1, f)
+    expected = u1 + conv(s2, f - conv(a, u1))
+    with torch.no_grad():
+        ours = v(torch.from_numpy(f)[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+    if smallest > 2:
+        with pytest.raises(ValueError, match=f"needs at least {smallest} grid points"):
+            v(torch.randn(1, 1, smallest - 1, dtype=torch.float64))
+    wide = VCycle(1, 1, ((1, 0), (1, 0)), ndim=1, padding=mode, kernel_size=7)
+    assert wide.min_size() == 2 * wide.min_level_size() - 1  # both levels hold the stencil
+    with pytest.raises(ValueError, match=f"every level keeps >= {wide.min_level_size()} points"):
+        wide(torch.randn(1, 1, wide.min_size() - 1))
+    assert wide(torch.randn(1, 1, wide.min_size())).shape == (1, 1, wide.min_size())
+
+
 # ---------------------------------------------------------------- Navier-Stokes variant
 def test_navier_stokes_variant_is_residual_and_rolls_out_autoregressively():
     config = MgNOConfig(

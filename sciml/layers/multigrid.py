@@ -190,6 +190,7 @@ class VCycle(nn.Module):
         self.smoothing = smoothing
         self.ndim = ndim
         self.padding = padding
+        self.kernel_size = kernel_size
         conv = _CONV[ndim]
 
         def stencil(cin: int, cout: int) -> nn.Module:
@@ -250,10 +251,16 @@ class VCycle(nn.Module):
             sizes.append((m + 1) // 2 if self.coarse_offset == 0 else (m - 1) // 2)
         return sizes
 
+    def min_level_size(self) -> int:
+        """Fewest points per dim on any level: 2, and more where the ``A`` / ``S`` stencils'
+        padding needs them (a reflection must be shorter than the grid, a wrap no longer)."""
+        half = self.kernel_size // 2
+        return max(2, {"reflect": half + 1, "circular": half}.get(self.padding, 0))
+
     def min_size(self) -> int:
-        """Smallest grid size per dim: every level needs at least 2 points."""
-        n = 2
-        while min(self.level_sizes(n)) < 2:
+        """Smallest grid size per dim: every level keeps :meth:`min_level_size` points."""
+        n = least = self.min_level_size()
+        while min(self.level_sizes(n)) < least:
             n += 1
         return n
 
@@ -298,10 +305,11 @@ class VCycle(nn.Module):
                 f"VCycle expected f of shape (batch, {self.in_channels}, {self.ndim} spatial "
                 f"dims), got {tuple(f.shape)}"
             )
-        if any(min(self.level_sizes(n)) < 2 for n in f.shape[2:]):
+        least = self.min_level_size()
+        if any(min(self.level_sizes(n)) < least for n in f.shape[2:]):
             raise ValueError(
                 f"VCycle with {self.n_levels} levels needs at least {self.min_size()} grid points "
-                f"per dim (every level keeps >= 2 points), got spatial shape "
+                f"per dim (every level keeps >= {least} points), got spatial shape "
                 f"{tuple(f.shape[2:])}; use fewer levels or a finer grid"
             )
 
