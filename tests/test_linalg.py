@@ -221,6 +221,38 @@ def test_singular_neumann_gives_minimum_norm_least_squares_solution():
     assert "null-space component" in res.message
 
 
+@pytest.mark.parametrize(
+    "method", [CG(), PCG(Jacobi()), PCG(SymmetricGaussSeidel()), FlexibleCG(k=2)],
+    ids=["cg", "jacobi", "sgs", "fcg"],
+)  # fmt: skip
+def test_rhs_inside_the_null_space_gives_x_zero(method):
+    """b = 3 * ones on an all-Neumann grid is all null space: the minimum-norm least-squares
+    solution is pinv(A) b = 0. Projecting b left rounding noise, and CG on it broke down."""
+    P = poisson((6, 5), walls=N)
+    A = P.to_scipy()
+    b = np.full(P.n, 3.0)
+    expected = np.linalg.pinv(A.toarray()) @ b
+    assert np.abs(expected).max() < 1e-12
+    z = np.ones((1, P.n)) / np.sqrt(P.n)
+    x, res = solve(A, b, method=method, null_space=z)
+    assert res.status is Status.CONVERGED, res.message
+    np.testing.assert_array_equal(x, np.zeros(P.n))
+    assert res.null_space_component == pytest.approx(1.0)
+
+
+def test_null_space_basis_must_be_orthonormal():
+    """An unnormalised basis (a plain ones vector) gave x of size 1e19 and a breakdown message
+    that asked for the null space that had been passed; now refused, orthonormal works."""
+    P = poisson((6, 5), walls=N)
+    A = P.to_scipy()
+    b = np.random.default_rng(5).standard_normal(P.n) + 1.0
+    with pytest.raises(ValueError, match=r"null_space: expected orthonormal rows .* got"):
+        solve(A, b, null_space=np.ones(P.n))
+    x, res = solve(A, b, null_space=np.ones(P.n) / np.sqrt(P.n), rtol=1e-11)
+    assert res.converged
+    np.testing.assert_allclose(x, np.linalg.pinv(A.toarray()) @ b, atol=1e-9)
+
+
 def test_cg_iteration_count_grows_like_sqrt_condition_number():
     """CG on the Dirichlet Laplacian needs O(n) iterations on an n x n grid (kappa ~ n^2):
     fit the exponent of iterations vs n."""
