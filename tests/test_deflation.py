@@ -78,6 +78,25 @@ def test_deflated_cg_matches_a_direct_solve_with_obstacle(walls):
     assert res.iterations < 0.7 * plain.iterations
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_deflated_cg_in_float32_on_a_singular_problem_matches_the_pseudo_inverse(dtype):
+    """All-Neumann walls make E = Z^T A Z singular; in float32 the shifted coarse solve turned
+    the rounding-level constant part of Z^T r into a large constant correction, which swamped
+    the float32 iterate (breakdown-not-spd after a few steps)."""
+    yy, xx = np.meshgrid(np.arange(24), np.arange(20), indexing="ij")
+    P = poisson((24, 20), walls=Wall.NEUMANN, solid=(yy - 11) ** 2 + (xx - 8) ** 2 < 12)
+    b = np.random.default_rng(6).standard_normal(P.n)
+    ref = np.linalg.pinv(P.to_scipy().toarray()) @ b
+    rhs = torch.from_numpy(b).to(dtype)
+    x, res = solve(
+        P.stencil(dtype=dtype), rhs, method=FlexibleCG(deflation=Deflation(4)), rtol=1e-5
+    )
+    _, plain = solve(P.stencil(dtype=dtype), rhs, method=CG(), rtol=1e-5)
+    assert res.status is Status.CONVERGED, res.message
+    assert x.dtype == dtype and res.iterations < 0.7 * plain.iterations
+    np.testing.assert_allclose(x.double().numpy(), ref, atol=1e-4 * np.abs(ref).max())
+
+
 def test_deflated_cg_count_stops_growing_with_the_grid():
     # fixed 4-cell aggregates: CG's count about doubles from 16^2 to 64^2, deflated CG's does not
     its = {}

@@ -122,7 +122,12 @@ class Deflation:
                 "not symmetric positive (semi-)definite"
             )
         index = torch.from_numpy(labels).to(A.device)
-        return _Deflator(A, index, m, L)
+        null = None
+        if A.null_space is not None:
+            null = torch.as_tensor(
+                np.atleast_2d(A.null_space), dtype=torch.float64, device=A.device
+            )
+        return _Deflator(A, index, m, L, null)
 
 
 def _coarse_shape(shape: tuple[int, ...], block: int) -> tuple[int, ...]:
@@ -187,10 +192,18 @@ def probe_coarse_matrix(A: LinearOperator, labels: np.ndarray, coords: np.ndarra
 class _Deflator:
     """The set-up coarse space of one solve."""
 
-    def __init__(self, A: LinearOperator, index: torch.Tensor, m: int, L: torch.Tensor) -> None:
+    def __init__(
+        self,
+        A: LinearOperator,
+        index: torch.Tensor,
+        m: int,
+        L: torch.Tensor,
+        null: torch.Tensor | None = None,
+    ) -> None:
         self.A = A
         self.m = m
         self.L = L
+        self.null = null  # (k, n) orthonormal null space of a singular A, float64
         self.all = bool((index >= 0).all())
         self.used = None if self.all else torch.nonzero(index >= 0)[:, 0]
         self.index = index if self.all else index[self.used]
@@ -203,12 +216,18 @@ class _Deflator:
         return torch.cholesky_solve(g[:, None], self.L)[:, 0]
 
     def _prolong(self, y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``Z y`` as a vector like ``like``."""
+        """``Z y`` as a vector like ``like``, less its null-space component (if A is singular)."""
         if self.all:
-            return y[self.index].to(like.dtype)
-        out = torch.zeros_like(like)
-        out[self.used] = y[self.index].to(like.dtype)
-        return out
+            c = y[self.index]
+        else:
+            c = torch.zeros(like.shape, dtype=torch.float64, device=like.device)
+            c[self.used] = y[self.index]
+        if self.null is not None:
+            # the shifted singular E amplifies the rounding-level null component of Z^T r by
+            # 1e12 into a large constant in y, which swamped a float32 correction; it is in A's
+            # null space, so removing it (in float64) changes no residual
+            c = c - self.null.T @ (self.null * c).sum(dim=1)
+        return c.to(like.dtype)
 
     def start(self, x: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x + Z E^-1 Z^T r`` and its residual (orthogonal to every aggregate)."""
