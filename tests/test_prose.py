@@ -204,6 +204,36 @@ def test_trimming_symbol_padding_changes_no_output_or_loss(monkeypatch):
     torch.testing.assert_close(loss, loss_full, rtol=1e-5, atol=1e-6)
 
 
+def test_a_sample_without_skeleton_is_predicted_as_data_only_in_inference():
+    """A batch mixing a skeleton-free sample (its row all padding) with one that has a
+    skeleton, and an empty (batch, 0) skeleton: each sample is predicted, and its equations
+    generated, as by itself with its own skeleton (or none). Under no_grad the fused attention
+    kernel used to answer NaN for the all-padding row (empty equations from generate), and the
+    empty skeleton failed in a reshape; one observation (NaN std) is refused."""
+    torch.manual_seed(0)
+    model = _tiny().eval()
+    u = torch.randn(2, 16, 6)
+    u[..., 0] = torch.linspace(0, 1, 16)
+    lorenz = SYSTEMS["lorenz"].equations(SYSTEMS["lorenz"].nominal)
+    ids = model.vocab.ids(skeleton(encode(lorenz)), bos=True, eos=True)
+    mixed = torch.tensor([[model.vocab.pad_id] * len(ids), ids])
+    x = torch.linspace(1, 3, 9)
+    for context in (torch.enable_grad, torch.no_grad, torch.inference_mode):
+        with context():
+            data_only = model(u[:1], x=x)
+            with_skeleton = model(u[1:], x=x, symbols=mixed[1:])
+            both = model(u, x=x, symbols=mixed)
+            empty = model(u, x=x, symbols=torch.zeros(2, 0, dtype=torch.long))
+        torch.testing.assert_close(both[:1], data_only, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(both[1:], with_skeleton, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(empty, model(u, x=x).detach(), rtol=1e-5, atol=1e-6)
+    equations = model.generate(u, mixed, max_len=12)
+    assert equations[0] == model.generate(u[:1], max_len=12)[0] != []
+    assert equations[1] == model.generate(u[1:], mixed[1:], max_len=12)[0]
+    with pytest.raises(ValueError, match="at least 2 observation times, got 1"):
+        model(u[:, :1], x=x)
+
+
 def test_bad_inputs_raise_clear_errors():
     model = _tiny()
     with pytest.raises(ValueError, match=r"1 \+ dim = 6"):

@@ -200,6 +200,12 @@ class PROSE(Operator, family="prose"):
                 f"expected u of shape (batch, time, 1 + dim = {1 + d}) with times in channel 0, "
                 f"got {tuple(u.shape)}"
             )
+        if u.shape[1] < 2:  # the standard deviation of one observation is NaN
+            raise ValueError(
+                "PROSE normalises each sample by the standard deviation of its observations: "
+                f"expected u with at least 2 observation times, got {u.shape[1]} "
+                f"(shape {tuple(u.shape)})"
+            )
 
     def _normalise(self, u: torch.Tensor):
         values = u[..., 1:]
@@ -243,8 +249,15 @@ class PROSE(Operator, family="prose"):
                 )
             if not transforming():  # data-dependent width; under vmap the padding just stays
                 symbols = _trim_padding(symbols, self.vocab.pad_id)
+        if symbols is not None and symbols.shape[1]:  # an empty skeleton is no skeleton
             spad = symbols == self.vocab.pad_id
-            s = self.symbol_encoder(self._symbol_tokens(symbols), src_key_padding_mask=spad)
+            # a row of padding only (a sample without skeleton) must not mask all its keys: the
+            # fused inference kernel answers NaN there, which the fusion's masked keys would
+            # still carry into the data tokens (0 * NaN); its outputs are masked out below
+            s = self.symbol_encoder(
+                self._symbol_tokens(symbols),
+                src_key_padding_mask=spad & ~spad.all(dim=1, keepdim=True),
+            )
             h = torch.cat([h, s + self.modality.weight[1]], dim=1)
             pad = torch.cat([pad, spad], dim=1)
         fused = self.fusion_norm(self.fusion(h, src_key_padding_mask=pad))
