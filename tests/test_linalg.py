@@ -176,6 +176,40 @@ def test_solvers_match_spsolve(method, kind):
     np.testing.assert_allclose(x, exact, rtol=0, atol=1e-8 * np.abs(exact).max())
 
 
+@pytest.mark.parametrize(
+    "layout", ["csc", "bsr", "int-dense", "int-coo"],
+)  # fmt: skip
+def test_torch_matrix_layouts_and_integer_entries_match_spsolve(layout):
+    """A torch CSC / BSR matrix failed with "unsupported tensor layout", an integer one with a
+    torch.finfo TypeError (an integer scipy matrix already worked, in float64)."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    dense = torch.from_numpy(A.toarray())
+    mat = {
+        "csc": dense.to_sparse_csc(),
+        "bsr": dense.to_sparse_bsr((1, 1)),
+        "int-dense": dense.long(),
+        "int-coo": dense.long().to_sparse(),
+    }[layout]
+    x, res = solve(mat, b, method=PCG(Jacobi()), rtol=1e-10)
+    assert res.converged, res.message
+    exact = sla.spsolve(A.tocsc(), b)
+    np.testing.assert_allclose(x, exact, rtol=0, atol=1e-8 * np.abs(exact).max())
+
+
+def test_numpy_rhs_with_negative_strides_or_big_endian_bytes():
+    """b[::-1] and '>f8' arrays are valid numpy vectors; torch.from_numpy refused both."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    reversed_b = b[::-1].copy()[::-1]  # the values of b, negative stride
+    assert reversed_b.strides[0] < 0
+    exact = sla.spsolve(A.tocsc(), b)
+    for rhs in (reversed_b, b.astype(">f8")):
+        x, res = solve(A, rhs, x0=np.zeros(P.n)[::-1], rtol=1e-10)
+        assert res.converged
+        np.testing.assert_allclose(x, exact, rtol=0, atol=1e-8 * np.abs(exact).max())
+
+
 def test_amg_pcg_matches_spsolve_and_beats_cg():
     pytest.importorskip("pyamg")
     P, b = _dirichlet_problem()

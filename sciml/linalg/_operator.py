@@ -149,6 +149,10 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
         )
     if isinstance(A, torch.Tensor):
         _check_square(tuple(A.shape))
+        if A.layout in (torch.sparse_csc, torch.sparse_bsr, torch.sparse_bsc):
+            A = A.to_sparse_coo()  # torch has no matvec for these layouts
+        if not (A.is_floating_point() or A.is_complex()):
+            A = A.to(torch.float64)  # as for an integer scipy matrix
         if A.layout == torch.sparse_coo:
             A = A.coalesce()
         values = A.values() if A.layout in (torch.sparse_coo, torch.sparse_csr) else A

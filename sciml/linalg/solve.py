@@ -4,9 +4,10 @@
     x, result = solve(A, b, method=PCG(AMG()))
     x, result = solve(A, b, method=DeepConjugateDirection(sciml.load("dcdm-poisson3d")))
 
-``A`` may be a ``scipy.sparse`` matrix, a torch sparse (CSR/COO) or dense tensor, a
-:class:`StencilOperator` or a :class:`Poisson` problem. ``b`` may be a NumPy array or a torch
-tensor of shape ``(n,)``; x comes back as the same kind.
+``A`` may be a ``scipy.sparse`` matrix, a torch sparse (CSR, CSC, COO, BSR, BSC) or dense
+tensor (integer entries are taken as float64), a :class:`StencilOperator` or a :class:`Poisson`
+problem. ``b`` may be a NumPy array or a torch tensor of shape ``(n,)``; x comes back as the
+same kind.
 """
 
 from __future__ import annotations
@@ -165,7 +166,13 @@ def _check_orthonormal(basis: torch.Tensor) -> None:
 
 
 def _as_vector(v: Any, op: LinearOperator, name: str) -> torch.Tensor:
-    t = torch.from_numpy(np.asarray(v)) if not isinstance(v, torch.Tensor) else v
+    if isinstance(v, torch.Tensor):
+        t = v
+    else:
+        # a copy in native byte order and C order: torch.from_numpy refuses negative strides
+        # (v[::-1]) and big-endian arrays
+        a = np.asarray(v)
+        t = torch.from_numpy(np.array(a, dtype=a.dtype.newbyteorder("="), order="C"))
     if t.dim() != 1 or t.shape[0] != op.n:
         raise ValueError(f"{name}: expected a vector of shape ({op.n},), got {tuple(t.shape)}")
     if not (t.is_floating_point()):
