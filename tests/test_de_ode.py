@@ -274,6 +274,22 @@ def test_rnode_kinetic_energy_matches_integral():
     assert float(node.regularisation.detach()) == pytest.approx(float(exact), rel=1e-6)
 
 
+@pytest.mark.parametrize("t0, t1", [(0.5, 2.0), (2.0, 0.5), (-1.0, -2.5)])
+def test_rnode_penalty_is_the_time_average_in_either_direction(t0, t1):
+    """The kinetic penalty is int_{t0}^{t1} |f|^2 dt / (t1 - t0) >= 0, from any start time and
+    backwards in time too (it was divided by |t1 - t0|: negative for decreasing times, so
+    minimising it maximised the kinetic energy)."""
+    a = -0.8
+    node = NeuralODE(LinearField(a), Dopri5(rtol=1e-9, atol=1e-11), regulariser=RNODE(1.0, 0.0))
+    y0 = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float64)
+    ys = node(y0, torch.tensor([t0, t1], dtype=torch.float64))
+    span = t1 - t0
+    torch.testing.assert_close(ys[-1], y0 * np.exp(a * span), rtol=1e-7, atol=0)
+    exact = (a * (y0**2).sum(1) * (np.exp(2 * a * span) - 1) / 2).mean() / span
+    assert float(exact) > 0
+    assert float(node.regularisation.detach()) == pytest.approx(float(exact), rel=1e-6)
+
+
 def test_global_heuristic_training_lowers_error_penalty():
     """A few steps of minimising the penalty alone must lower it (and the NFE with it)."""
     torch.manual_seed(0)

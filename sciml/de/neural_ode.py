@@ -259,7 +259,8 @@ class NeuralODE(DetachedState):
             ys, kin, frob = out
             self.field.phase = "backward"
             wk, wj = reg.weights(self.iteration)
-            span = (t[-1] - t[0]).abs()
+            # signed: the integrals run from t[0] to t[-1], negative for decreasing times
+            span = t[-1] - t[0]
             self.regularisation = (wk * kin[-1].mean() + wj * frob[-1].mean()) / span
         else:
             ys = self._odeint(self.field, y0, t_solve)
