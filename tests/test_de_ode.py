@@ -28,6 +28,7 @@ from sciml.de import (
     LocalHeuristic,
     NeuralODE,
     NeuralSDE,
+    ODERNNEncoder,
     rk_step,
 )
 from sciml.errors import ConfigError
@@ -349,6 +350,34 @@ def test_latent_ode_custom_decoder_reads_the_latent_solution():
         assert torch.allclose(xh, dec(z), atol=1e-8)
     with pytest.raises(TypeError, match="NeuralODE"):
         LatentODE(enc, lin, channels=3, latent=latent)
+
+
+@pytest.mark.parametrize("encoder", [GRUEncoder, ODERNNEncoder])
+def test_latent_encoders_read_a_single_observation_and_ignore_missing_values(encoder):
+    """All observations masked but one, the missing ones stored as NaN: the encoding is finite
+    and equals that of the series with 0 written there, and for the GRU encoder a hand-rolled
+    backwards loop of its cell over ``[x * mask, mask, dt]`` (NaN * 0 used to leak NaN)."""
+    torch.manual_seed(0)
+    enc = encoder(2, 3, hidden=4).double()
+    t = torch.tensor([0.4, 0.7, 0.75, 1.4, 2.1], dtype=torch.float64)  # irregular, t[0] != 0
+    x = torch.randn(3, 5, 2, dtype=torch.float64)
+    mask = torch.zeros_like(x)
+    mask[:, 2] = 1.0
+    missing_nan = x.masked_fill(mask == 0, float("nan"))
+    missing_zero = x * mask
+    with torch.no_grad():
+        mu, logvar = enc(t, missing_nan, mask)
+        mu0, logvar0 = enc(t, missing_zero, mask)
+        assert torch.isfinite(mu).all() and torch.isfinite(logvar).all()
+        torch.testing.assert_close((mu, logvar), (mu0, logvar0), rtol=0, atol=0)
+        if encoder is GRUEncoder:
+            h = x.new_zeros(3, 4)
+            dts = [0.3, 0.05, 0.65, 0.7, 0.0]
+            for i in reversed(range(5)):
+                dt = torch.full((3, 1), dts[i], dtype=torch.float64)
+                h = enc.cell(torch.cat([missing_zero[:, i], mask[:, i], dt], dim=-1), h)
+            ref_mu, ref_logvar = enc.out(h).chunk(2, dim=-1)
+            torch.testing.assert_close((mu, logvar), (ref_mu, ref_logvar), rtol=1e-12, atol=1e-12)
 
 
 def _mlp_field():

@@ -35,8 +35,15 @@ def _check(t: Tensor, x: Tensor, mask: Tensor | None) -> Tensor:
     return mask.to(x)
 
 
+def _observed(x: Tensor, mask: Tensor) -> Tensor:
+    """``x * mask`` with unobserved entries exactly 0 whatever they hold (a NaN placeholder for
+    a missing value would otherwise leak through ``NaN * 0``)."""
+    return x.masked_fill(mask == 0, 0.0) * mask
+
+
 class GRUEncoder(nn.Module):
-    """Backwards GRU over ``[x * mask, mask, dt]``; returns ``(mu, logvar)``, each ``(batch, latent)``."""
+    """Backwards GRU over ``[x * mask, mask, dt]``; returns ``(mu, logvar)``, each
+    ``(batch, latent)``. Unobserved values are ignored whatever they hold (NaN included)."""
 
     def __init__(self, channels: int, latent: int, hidden: int = 32) -> None:
         super().__init__()
@@ -46,11 +53,12 @@ class GRUEncoder(nn.Module):
 
     def forward(self, t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         mask = _check(t, x, mask)
+        x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
         dts = torch.cat([t[1:] - t[:-1], t.new_zeros(1)])
         for i in reversed(range(t.numel())):
             dt = dts[i].expand(x.shape[0], 1)
-            h = self.cell(torch.cat([x[:, i] * mask[:, i], mask[:, i], dt], dim=-1), h)
+            h = self.cell(torch.cat([x[:, i], mask[:, i], dt], dim=-1), h)
         return self.out(h).chunk(2, dim=-1)
 
 
@@ -67,6 +75,7 @@ class ODERNNEncoder(GRUEncoder):
 
     def forward(self, t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         mask = _check(t, x, mask)
+        x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
         n = t.numel()
         for i in reversed(range(n)):
@@ -75,7 +84,7 @@ class ODERNNEncoder(GRUEncoder):
                 node = NeuralODE(Autonomous(self.ode_net), RK4(step_size=span / self.steps))
                 h = node(h, torch.stack([t[i + 1], t[i]]))[-1]
             dt = (t[min(i + 1, n - 1)] - t[i]).expand(x.shape[0], 1)
-            h = self.cell(torch.cat([x[:, i] * mask[:, i], mask[:, i], dt], dim=-1), h)
+            h = self.cell(torch.cat([x[:, i], mask[:, i], dt], dim=-1), h)
         return self.out(h).chunk(2, dim=-1)
 
 
