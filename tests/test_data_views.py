@@ -155,6 +155,41 @@ def test_normalizer_matches_numpy_and_applies_to_every_split(data, tmp_path, mon
     np.testing.assert_allclose(st, (vals["a"][0][None] - a.mean()) / a.std(), atol=1e-5)
 
 
+def test_constant_field_is_only_centred_and_stays_finite_in_float16(tmp_path):
+    """A zero-variance channel got std = 1e-8: float16 rounds that to 0, so encoding gave NaN
+    (0 / 0), and any value off the training constant was blown up by 1e8."""
+    u = RNG.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    path = sd.write(tmp_path / "c.h5", fields={"u": u, "c": np.full((2, 3, 4, 4), 7.25, np.float32)},
+                    coords={"x": np.arange(4.0), "y": np.arange(4.0)}, time=np.arange(3.0))  # fmt: skip
+    norm = sd.Normalizer.fit(sd.open(path))
+    assert norm.mean["c"] == 7.25 and norm.std["c"] == 1.0
+    assert norm.std["u"] == pytest.approx(u.astype(np.float64).std(), rel=1e-10)
+    x = torch.full((1, 2, 4, 4), 7.25, dtype=torch.float16)
+    x[:, 0] = torch.from_numpy(u[0, 0])
+    x[0, 1, 0, 0] = 8.25  # a value the training data never had
+    enc = norm.encode(x, ["u", "c"])
+    assert bool(torch.isfinite(enc).all())
+    expected_c = np.zeros((4, 4))
+    expected_c[0, 0] = 1.0
+    np.testing.assert_array_equal(enc[0, 1].double().numpy(), expected_c)
+    np.testing.assert_allclose(
+        norm.decode(enc, ["u", "c"]).double().numpy(), x.double().numpy(), atol=1e-2
+    )
+
+
+def test_empty_parts_are_refused_not_fitted_or_viewed_silently(data):
+    """A split may round a part to 0 samples, and a single step has no pair j > i: fitting on
+    no sample gave mean 0, std 1e-8 silently; AllPairs gave an empty data set."""
+    path, _ = data
+    ds = sd.open(path)
+    assert sd.split(5).val == ()  # 0.1 * 5 rounds to 0
+    with pytest.raises(ValueError, match="Normalizer.fit expected at least one sample, got none"):
+        sd.Normalizer.fit(ds, samples=sd.split(5).val)
+    with pytest.raises(ValueError, match="n_steps=9 gives no pairs with dt=1, max_lead=0"):
+        sd.AllPairs(ds, max_lead=0, include_self=False)
+    assert len(sd.AllPairs(ds, max_lead=0)) == N * T  # the pairs (i, i)
+
+
 @pytest.mark.parametrize("n,world,drop_last,pad", [(12, 3, False, True), (10, 3, False, False),
                                                     (10, 4, True, True), (10, 4, False, True)])  # fmt: skip
 def test_sharded_sampler_covers_every_index(n, world, drop_last, pad):

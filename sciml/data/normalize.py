@@ -80,8 +80,18 @@ class Normalizer:
         min_std: float = 1e-8,
     ) -> Normalizer:
         """Statistics of ``fields`` / ``static_fields`` over ``samples`` (fit on the training
-        split only), in one pass that reads at most ~64 MiB at a time."""
+        split only), in one pass that reads at most ~64 MiB at a time.
+
+        A channel whose standard deviation is at most ``min_std`` (a constant field) gets std 1,
+        so it is only centred: dividing by a vanishing std would blow up any other value of it
+        (a test sample's) and rounds to 0 in float16, giving NaN.
+        """
         samples = np.arange(ds.n_samples) if samples is None else np.asarray(samples)
+        if samples.size == 0:
+            raise ValueError(
+                f"{ds.path}: Normalizer.fit expected at least one sample, got none (an empty "
+                "split? split(n, sizes) rounds small parts to 0)"
+            )
         fields = ds.field_names if fields is None else list(fields)
         static_fields = ds.static_field_names if static_fields is None else list(static_fields)
         mean: dict[str, float] = {}
@@ -107,7 +117,7 @@ class Normalizer:
         sd = np.sqrt(mom.m2 / max(mom.count, 1))
         for k, name in enumerate(names):
             mean[name] = float(mom.mean[k])
-            std[name] = float(max(sd[k], min_std))
+            std[name] = float(sd[k]) if sd[k] > min_std else 1.0
 
     # -- apply ----------------------------------------------------------------------------------
     def _stats(self, x: Array, names: Sequence[str] | None, channel_dim: int | None):

@@ -184,6 +184,12 @@ class AllPairs(_View):
             keep = (j - i) <= max_lead
             i, j = i[keep], j[keep]
         self.pairs = np.stack([steps[i], steps[j]], axis=1).astype(np.int64)  # (P, 2)
+        if len(self.pairs) == 0:
+            raise ValueError(
+                f"{ds.path}: n_steps={ds.n_steps} gives no pairs with dt={dt}, "
+                f"max_lead={max_lead}, include_self={include_self}: a pair j > i needs 2 "
+                "(subsampled) steps and max_lead >= 1"
+            )
 
     def __len__(self) -> int:
         return len(self.samples) * len(self.pairs)
