@@ -59,6 +59,28 @@ def test_tiny_operator_learns_shift_and_best_checkpoint_loads(tmp_path):
     assert record["metadata"] == {"data": "shift-3"}
 
 
+def test_empty_validation_set_is_refused_before_training(tmp_path):
+    """split(5) leaves no validation sample; the Trainer accepted the empty set, trained a whole
+    epoch and then failed in the sampler, without saving it, on a message naming no data set."""
+    model = Tiny(TinyConfig())
+    with pytest.raises(ValueError, match="val_data: expected a non-empty data set, got 0"):
+        Trainer(model, ShiftData(8), val_data=ShiftData(0), out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="train_data: expected a non-empty data set, got 0"):
+        Trainer(model, ShiftData(0), progress=False)
+    assert not (tmp_path / "last").exists()
+    # one sample and a batch larger than the data set: one step per epoch on that sample
+    trainer = Trainer(model, ShiftData(1), val_data=ShiftData(1, seed=2),
+                      config=TrainConfig(epochs=2, batch_size=8, lr=0.0, weight_decay=0.0),
+                      progress=False)  # fmt: skip
+    result = trainer.fit()
+    assert result.step == 2
+    val = ShiftData(1, seed=2)
+    with torch.no_grad():
+        pred = model(val.u)
+    rel = torch.linalg.vector_norm(pred - val.y) / torch.linalg.vector_norm(val.y)
+    assert result.best_metric == pytest.approx(float(rel), rel=1e-5)
+
+
 def test_metrics_csv_and_json(tmp_path):
     trainer = make_trainer(tmp_path, epochs=2, log_every=2, checkpoint_every=0)
     result = trainer.fit()

@@ -182,6 +182,14 @@ class Trainer:
         self.callbacks: list[Callback] = list(callbacks)
         self.progress = progress
         cfg = self.config
+        # an empty validation set would fail only after the first epoch, losing it
+        for name, data in (("train_data", train_data), ("val_data", val_data)):
+            if data is not None and len(data) == 0:
+                hint = "; val_data=None trains without validation" if name == "val_data" else ""
+                raise ValueError(
+                    f"{name}: expected a non-empty data set, got 0 samples (an empty split? "
+                    f"split(n, sizes) rounds small parts to 0){hint}"
+                )
 
         self.train_sampler = ShardedBatchSampler(
             len(train_data),
