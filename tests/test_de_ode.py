@@ -428,3 +428,21 @@ def test_copies_after_a_training_forward(name):
             torch.manual_seed(1)
             assert torch.equal(copied(y0, t), ref)
     assert pickle.loads(pickle.dumps(twin)).regularisation.grad_fn is None
+
+
+def test_ode_rnn_takes_two_observations_at_one_time_as_the_limit_of_close_ones():
+    """Equal observation times (two measurements at one instant) built ``RK4(step_size=0)`` and
+    failed with "expected step_size > 0"; no evolution between them is the limit of a vanishing
+    gap. Decreasing times are refused by name (they gave a negative step size)."""
+    torch.manual_seed(0)
+    enc = ODERNNEncoder(2, 3, hidden=8).double()
+    x = torch.randn(4, 4, 2, dtype=torch.float64)
+    same = torch.tensor([0.0, 0.5, 0.5, 1.0], dtype=torch.float64)
+    close = torch.tensor([0.0, 0.5, 0.5 + 1e-9, 1.0], dtype=torch.float64)
+    for a, b in zip(enc(same, x), enc(close, x)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-8)
+    for encoder in (enc, GRUEncoder(2, 3, hidden=8).double()):
+        with pytest.raises(
+            ValueError, match=r"non-decreasing observation times t, got \[0, 1, 0.5"
+        ):
+            encoder(torch.tensor([0.0, 1.0, 0.5, 2.0], dtype=torch.float64), x)

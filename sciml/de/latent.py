@@ -28,6 +28,11 @@ def _check(t: Tensor, x: Tensor, mask: Tensor | None) -> Tensor:
         raise ValueError(
             f"expected t (time,) and x (batch, time, channels), got {tuple(t.shape)} and {tuple(x.shape)}"
         )
+    if not torch.compiler.is_compiling():
+        gaps = t[1:] - t[:-1]
+        if not (bool(torch.isfinite(t).all()) and bool((gaps >= 0).all())):
+            shown = ", ".join(f"{v:g}" for v in t[:8].tolist()) + (", ..." if t.numel() > 8 else "")
+            raise ValueError(f"expected finite, non-decreasing observation times t, got [{shown}]")
     if mask is None:
         return torch.ones_like(x)
     if mask.shape != x.shape:
@@ -79,8 +84,8 @@ class ODERNNEncoder(GRUEncoder):
         h = x.new_zeros(x.shape[0], self.hidden)
         n = t.numel()
         for i in reversed(range(n)):
-            if i < n - 1:
-                span = float(t[i + 1] - t[i])
+            span = float(t[i + 1] - t[i]) if i < n - 1 else 0.0
+            if span > 0:  # two observations at one time: no evolution between them
                 node = NeuralODE(Autonomous(self.ode_net), RK4(step_size=span / self.steps))
                 h = node(h, torch.stack([t[i + 1], t[i]]))[-1]
             dt = (t[min(i + 1, n - 1)] - t[i]).expand(x.shape[0], 1)
