@@ -168,6 +168,10 @@ FORWARD = {
     # grids and sizes
     "t1-float-out-shape": (_t1, lambda m: m(R(2, 1, 16, 16), out_shape=(16.5, 16)), TypeError, r"T1 expected out_shape to hold ints, got \(16.5, 16\)"),
     "spectral-float-out-shape": (lambda: SpectralConv(1, 1, (4,)), lambda m: m(R(1, 1, 16), out_shape=(torch.tensor(20.0),)), TypeError, r"SpectralConv expected out_shape to hold ints"),
+    "fno-padded-small-grid": (
+        lambda: FNO(FNOConfig(in_channels=1, modes=(8, 8), width=4, n_layers=1, padding=4)), lambda m: m(R(1, 1, 4, 4)), ValueError,
+        r"FNO pads u's grid \(4, 4\) by padding=4 to \(8, 8\): modes=\(8, 8\) keep 16 frequencies",
+    ),
     "t1-small-out-shape": (_t1, lambda m: m(R(2, 1, 16, 16), out_shape=(0, 16)), ValueError, r"T1 expected out_shape of at least \(4, 4\) points, got \(0, 16\)"),
     "t1-rfft-small-grid": (
         lambda: _t1(transform="rfft"), lambda m: m(R(2, 1, 6, 6)), ValueError,

@@ -177,6 +177,14 @@ class FNO(Operator, family="fno"):
             u = torch.cat([u, _grid(u)], dim=1)
         v = self.lift(u)
         if c.padding:
+            grid = tuple(u.shape[2:])
+            padded = tuple(n + c.padding for n in grid)
+            try:  # name the grid the user gave, not only the padded one
+                self.spectral[0].effective_modes(padded, padded)
+            except ValueError as err:
+                raise ValueError(
+                    f"FNO pads u's grid {grid} by padding={c.padding} to {padded}: {err}"
+                ) from None
             v = F.pad(v, [0, c.padding] * self.ndim)
         for i, (spec, skip) in enumerate(zip(self.spectral, self.skip)):
             last = i == c.n_layers - 1
