@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._config import config_from_dict, config_to_dict
+from ._io import atomic_write_text
 from .errors import ConfigError
 
 __all__ = [
@@ -295,8 +296,8 @@ def run(
     out = Path(experiment.out)
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "experiment.json").write_text(
-            json.dumps(config_to_dict(experiment), indent=2) + "\n"
+        atomic_write_text(
+            out / "experiment.json", json.dumps(config_to_dict(experiment), indent=2) + "\n"
         )
         splits.save(out / "splits.json")
     trainer = Trainer(
@@ -320,7 +321,7 @@ def run(
     metrics["best_checkpoint"] = str(best_dir)
     metrics["n_parameters"] = best.num_parameters()
     metrics["train_loss"] = result.train_loss
-    (out / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(out / "test_metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 

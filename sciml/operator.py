@@ -23,7 +23,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from ._config import config_from_dict, config_to_dict
+from ._io import atomic_write_text, tmp_path
 from ._version import __version__
 from .errors import CheckpointError
 from .layers._complex import ComplexCasts
@@ -147,7 +147,7 @@ class Operator(ComplexCasts):
         state = _unique_state(self)
         dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})
         weights_path = directory / WEIGHTS_FILE
-        tmp = _tmp_path(weights_path)
+        tmp = tmp_path(weights_path)
         try:
             save_file(state, str(tmp), metadata={"format": "pt", "family": self.family})
             digest = _sha256(tmp)
@@ -164,7 +164,7 @@ class Operator(ComplexCasts):
             "weights": {"file": WEIGHTS_FILE, "sha256": digest, "dtypes": dtypes},
             "metadata": dict(metadata or {}),
         }
-        _atomic_write_text(directory / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
+        atomic_write_text(directory / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
         return directory
 
     @classmethod
@@ -378,24 +378,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _tmp_path(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def _atomic_write_text(target: Path, text: str) -> None:
-    tmp = _tmp_path(target)
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _import_builtin_families() -> None:

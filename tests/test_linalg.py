@@ -420,6 +420,10 @@ def test_cli_solve_writes_the_solution(tmp_path, capsys):
     argv += ["--grid", "6x7", "--method", "cg", "--rtol", "1e-10", "--out", str(tmp_path / "x.npy")]
     assert main(argv) == 0 and "null-space component" not in capsys.readouterr().out
     np.testing.assert_allclose(np.load(tmp_path / "x.npy"), sla.spsolve(A.tocsc(), b), atol=1e-8)
+    # as np.save names it: ".npy" added; written whole through a temporary file (none left)
+    assert main(argv[:-1] + [str(tmp_path / "y")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), sla.spsolve(A.tocsc(), b), atol=1e-8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npz", "b.npy", "x.npy", "y.npy"]
 
 
 def test_problem_beside_a_matrix_gives_its_null_space_only_where_a_annihilates_it():

@@ -308,3 +308,22 @@ def test_normalized_wrapper_applies_affine_maps_and_round_trips(tmp_path):
         model.save_pretrained(tmp_path)
         loaded = sciml.load(tmp_path)
         assert torch.equal(loaded(u), model(u))
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    """A writer that fails half-way leaves the previous file as it was and no temporary file."""
+    from sciml._io import atomic_write
+
+    target = tmp_path / "x.npy"
+    np.save(target, np.arange(5.0))
+
+    def half_then_fail(f):
+        f.write(b"\x93NUMPY partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, half_then_fail)
+    np.testing.assert_array_equal(np.load(target), np.arange(5.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
+    atomic_write(target, lambda f: np.save(f, np.ones(3)))
+    np.testing.assert_array_equal(np.load(target), np.ones(3))

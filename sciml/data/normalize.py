@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from .._io import atomic_write_text
 from .dataset import H5Dataset
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -172,7 +173,7 @@ class Normalizer:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.state_dict(), indent=1))
+        atomic_write_text(path, json.dumps(self.state_dict(), indent=1))
         return path
 
     @classmethod

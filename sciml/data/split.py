@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_write_text
+
 
 @dataclass(frozen=True)
 class Split:
@@ -39,7 +41,7 @@ class Split:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict()))
+        atomic_write_text(path, json.dumps(self.to_dict()))
         return path
 
     @classmethod

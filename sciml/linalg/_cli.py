@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import scipy.sparse as sp
 
     from .. import linalg as la
+    from .._io import atomic_write
     from ..operator import load
 
     poisson, solve = la.poisson, la.solve
@@ -94,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
     x, result = solve(
         A, b, method=methods[args.method](), rtol=args.rtol, maxiter=args.maxiter, problem=problem
     )
-    if args.out:
-        np.save(args.out, x)
+    if args.out:  # np.save's name (".npy" added), written whole or not at all
+        out = Path(args.out if str(args.out).endswith(".npy") else f"{args.out}.npy")
+        atomic_write(out, lambda f: np.save(f, x))
     print(
         json.dumps(
             {
