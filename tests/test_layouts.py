@@ -525,3 +525,22 @@ def test_channels_last_model_keeps_its_spectral_weights(dtype):
     torch.testing.assert_close(weight, model.spectral[0].weight.to(weight.dtype), rtol=0, atol=0)
     with torch.no_grad():
         assert _rel(call(moved, u.to(dtype or torch.float32)), call(model, u)) < 1e-6
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_empty_batch_gives_an_empty_answer_or_a_clear_error(name):
+    """A batch of no samples (a filtered batch) gives what slicing the full answer gives; it
+    failed in reshapes (DeepONet, PROSE), an index (PODDeepONet) and the NODE's step control
+    (reported as an underflow). PROSE refuses it: torch's attention cannot reshape it."""
+    build, make_u, call = _model_case(name)
+    model, u = build(), make_u()
+    if name == "prose":
+        with pytest.raises(
+            ValueError, match=r"PROSE expected at least one sample, got u of shape \(0,"
+        ):
+            call(model, u[:0])
+        return
+    full, empty = call(model, u), call(model, u[:0])
+    assert empty.shape == full[:0].shape and empty.dtype == full.dtype
+    if name != "node":  # the NODE's answer is its (constant) initial states: no graph
+        empty.sum().backward()  # a loss over no sample backpropagates (zero gradients)

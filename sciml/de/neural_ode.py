@@ -229,6 +229,10 @@ class NeuralODE(DetachedState):
             raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
         check_times(t, decreasing=True)
         _check_func_transforms(self.solver, self.adjoint)
+        if y0.numel() == 0:  # nothing to solve (the step control would divide by a norm of 0)
+            self.field.reset()
+            self.regularisation = y0.new_zeros(())
+            return y0.unsqueeze(0).expand(t.numel(), *y0.shape).clone()
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
         tab = self.solver.tableau

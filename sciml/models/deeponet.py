@@ -311,7 +311,7 @@ class DeepONet(Operator, family="deeponet"):
         self._check_u(u)
         u = u.reshape(u.shape[0], c.sensors)
         b = _cat([net(u) for net in self.branches])
-        return b.reshape(u.shape[0], -1, c.basis)  # (batch, K or 1, p)
+        return b.reshape(u.shape[0], b.shape[1] // c.basis, c.basis)  # (batch, K or 1, p)
 
     def trunk_features(self, y: torch.Tensor) -> torch.Tensor:
         """Trunk basis ``(..., K or 1, p)`` at locations ``y`` of shape ``(..., coord_dim)``."""

@@ -22,6 +22,7 @@ The basis is computed from data by :meth:`PODDeepONet.fit_basis` and saved with 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -186,7 +187,7 @@ class PODDeepONet(Operator, family="pod_deeponet"):
         if t is not None:
             raise ValueError("PODDeepONet takes no lead time t")
         check_dtype("PODDeepONet", "u", u, self.branch.dtype)
-        if u.ndim < 2 or u[0].numel() != c.sensors:
+        if u.ndim < 2 or math.prod(u.shape[1:]) != c.sensors:
             raise ValueError(
                 f"PODDeepONet expected u of shape (batch, {c.sensors}), got {tuple(u.shape)}"
             )

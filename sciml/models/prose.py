@@ -200,6 +200,8 @@ class PROSE(Operator, family="prose"):
                 f"expected u of shape (batch, time, 1 + dim = {1 + d}) with times in channel 0, "
                 f"got {tuple(u.shape)}"
             )
+        if u.shape[0] == 0:  # torch's attention cannot reshape a batch of none
+            raise ValueError(f"PROSE expected at least one sample, got u of shape {tuple(u.shape)}")
         if u.shape[1] < 2:  # the standard deviation of one observation is NaN
             raise ValueError(
                 "PROSE normalises each sample by the standard deviation of its observations: "
