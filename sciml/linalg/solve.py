@@ -12,6 +12,7 @@ same kind.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -103,6 +104,10 @@ def solve(
             f"null_space: expected null vectors of A (||A z|| ~ 0), got ||A z|| / ||A r|| = "
             f"{worst:.2e} for a basis vector z against a random unit r"
         )
+    if null_space is not None and op.null_space is None:
+        # the method sees it too (a deflated coarse solve drops it); a copy: A may be the user's
+        op = copy.copy(op)
+        op.null_space = np.atleast_2d(np.asarray(null_space))
     removed = 0.0
     if basis is not None:
         # projections in float64: in float32 a sum over 1e6 entries left 4e-4 of a constant b
