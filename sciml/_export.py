@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import inspect
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from ._io import tmp_path
 from .errors import SciMLError
 
 __all__ = ["export"]
@@ -169,8 +169,7 @@ def _check(model, program, args, kwargs, batch, rtol, atol) -> None:
 def _save(program: torch.export.ExportedProgram, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # (why) torch.export.save wants a name ending in .pt2
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.pt2")
-    os.close(fd)
+    tmp = tmp_path(path, suffix=".tmp.pt2")
     try:
         with warnings.catch_warnings():
             # (why) SpectralConv's weights are permuted views of their storage (the layout of the

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -11,11 +12,26 @@ from typing import IO
 __all__ = ["atomic_write", "atomic_write_text", "tmp_path"]
 
 
-def tmp_path(target: Path) -> Path:
-    """A new empty file in ``target``'s folder (same file system, so a rename is atomic)."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    return Path(name)
+def tmp_path(target: Path, suffix: str = ".tmp") -> Path:
+    """A new empty file in ``target``'s folder (same file system, so a rename is atomic).
+
+    Its permissions are those a plain ``open(target, "w")`` would leave: the existing target's
+    mode, or ``0o666`` less the umask for a new file (``tempfile.mkstemp`` makes ``0o600``, and
+    the rename would carry that onto checkpoints and outputs meant to be shared).
+    """
+    existing = target.is_file()
+    mode = stat.S_IMODE(target.stat().st_mode) if existing else 0o666
+    for _ in range(100):
+        name = target.parent / f".{target.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)  # umask applies
+        except FileExistsError:
+            continue
+        if existing:
+            os.fchmod(fd, mode)  # the existing file's mode, umask or not
+        os.close(fd)
+        return name
+    raise FileExistsError(f"{target.parent}: no free temporary name for {target.name} in 100 tries")
 
 
 def atomic_write(

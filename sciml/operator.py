@@ -148,8 +148,10 @@ class Operator(ComplexCasts):
         dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})
         weights_path = directory / WEIGHTS_FILE
         tmp = tmp_path(weights_path)
+        mode = tmp.stat().st_mode
         try:
             save_file(state, str(tmp), metadata={"format": "pt", "family": self.family})
+            os.chmod(tmp, mode)  # (why) safetensors recreates the file owner-only (0o600)
             digest = _sha256(tmp)
             os.replace(tmp, weights_path)
         finally:

@@ -327,3 +327,32 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
     atomic_write(target, lambda f: np.save(f, np.ones(3)))
     np.testing.assert_array_equal(np.load(target), np.ones(3))
+
+
+def test_atomic_writes_leave_the_permissions_a_plain_open_leaves(tmp_path):
+    """Checkpoints and outputs get the mode ``open(path, "w")`` gives a new file (0o666 less the
+    umask), not ``tempfile.mkstemp``'s owner-only 0o600; an existing file keeps its mode."""
+    import os
+    import stat
+
+    from sciml._io import atomic_write
+
+    def mode(p):
+        return stat.S_IMODE(os.stat(p).st_mode)
+
+    old = os.umask(0o022)
+    try:
+        (tmp_path / "plain").write_text("")  # the reference: what a plain open() leaves
+        ckpt = _saved(tmp_path)
+        for name in ("config.json", "model.safetensors"):
+            assert mode(ckpt / name) == mode(tmp_path / "plain") == 0o644
+        target = tmp_path / "x.npy"
+        atomic_write(target, lambda f: np.save(f, np.ones(3)))
+        assert mode(target) == 0o644
+        os.chmod(target, 0o640)
+        atomic_write(target, lambda f: np.save(f, np.zeros(3)))
+        assert mode(target) == 0o640
+        np.testing.assert_array_equal(np.load(target), np.zeros(3))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "plain", "x.npy"]
+    finally:
+        os.umask(old)
