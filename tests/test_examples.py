@@ -14,6 +14,7 @@ valid card for the checkpoint beside it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -40,12 +41,15 @@ def run_example(name: str, *args: str, cwd: Path) -> str:
 
 
 def test_fno_darcy_example_beats_the_mean_field(tmp_path):
-    out = run_example(
-        "fno_darcy", "--out", str(tmp_path), "--n-train", "60", "--n-test", "20",
-        "--resolution", "17", "--epochs", "10", "--modes", "6", "--width", "16",
-        "--batch-size", "4", "--lr", "3e-3", cwd=tmp_path,
+    args = (
+        "--out", str(tmp_path), "--n-train", "60", "--n-test", "20", "--resolution", "17",
+        "--epochs", "10", "--modes", "6", "--width", "16", "--batch-size", "4", "--lr", "3e-3",
     )  # fmt: skip
+    out = run_example("fno_darcy", *args, cwd=tmp_path)
     rel = float(re.search(r"test mean relative L2 ([0-9.]+)", out).group(1))
+    # seeded: a second run (same data files, fresh training) prints the same number
+    again = run_example("fno_darcy", *args, cwd=tmp_path)
+    assert re.search(r"test mean relative L2 ([0-9.]+)", again).group(1) == f"{rel:.4f}"
 
     def targets(split: str, n: int) -> torch.Tensor:
         pairs = StaticPairs(
@@ -58,6 +62,17 @@ def test_fno_darcy_example_beats_the_mean_field(tmp_path):
     baseline = ((mean_field - test).flatten(1).norm(dim=1) / test.flatten(1).norm(dim=1)).mean()
     assert 0.2 < baseline < 0.5  # the data are the Darcy pairs the example documents
     assert rel < 0.5 * float(baseline)  # measured 0.071 against 0.308
+
+    # the checkpoint it leaves, read back by the CLI on the test file, scores what it printed
+    # (a second code path: the data view recorded in the checkpoint, sciml.experiment.evaluate)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sciml.cli", "evaluate", str(tmp_path / "run" / "last"),
+         str(tmp_path / "darcy_test_20_17_1.h5"), "--json"],
+        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert abs(json.loads(proc.stdout)["rel_l2"] - rel) < 1e-4  # printed to 4 decimals
 
 
 def test_deeponet_diffusion_reaction_example_beats_the_mean_field(tmp_path):
