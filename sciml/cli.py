@@ -86,12 +86,14 @@ def _build_parser() -> argparse.ArgumentParser:
         default="all",
         help="use the split recorded at training time (default: every sample)",
     )
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument(
+        "--batch-size", type=int, default=32, help="samples per forward pass (default: 32)"
+    )
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     e.set_defaults(handler=_evaluate)
 
     i = sub.add_parser("info", help="describe an HDF5 file, a checkpoint or a shipped model")
-    i.add_argument("path")
+    i.add_argument("path", help="HDF5 file, checkpoint directory or shipped name")
     i.set_defaults(handler=_info)
 
     x = sub.add_parser(
@@ -122,7 +124,9 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=int, help="number of samples")
     g.add_argument("--resolution", type=int, help="grid points per spatial dim")
     g.add_argument("--out", help="output .h5 file")
-    g.add_argument("--seed", type=int, default=None)
+    g.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: the recipe's, else 0)"
+    )
     g.add_argument(
         "--set",
         action="append",
@@ -134,7 +138,7 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--list", action="store_true", help="print the generators and exit")
     g.set_defaults(handler=_generate)
     v = dsub.add_parser("validate", help="check a file against sciml's HDF5 layout")
-    v.add_argument("path")
+    v.add_argument("path", help="HDF5 file in sciml's layout")
     v.set_defaults(handler=_validate)
     from .linalg._cli import add_parser as _add_solve_parser
 
@@ -188,10 +192,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         return evaluate_name(checkpoint, n=args.n, seed=args.seed, as_json=args.json)
     if args.n is not None or args.seed is not None:
         raise _UserError("--n / --seed apply to 'sciml evaluate NAME' (fresh data), not to DATA")
-    if not Path(checkpoint).exists() and pretrained.is_registered(checkpoint):
+    shipped = not Path(checkpoint).exists() and pretrained.is_registered(checkpoint)
+    if shipped:
         checkpoint = str(pretrained.path_of(checkpoint))
     record, directory = read_checkpoint_record(checkpoint)
     data_meta = record.get("metadata", {}).get("data")
+    if data_meta is None and shipped:
+        raise _UserError(
+            f"{args.checkpoint} records no data view, so it cannot read a DATA file; "
+            f"'sciml evaluate {args.checkpoint}' (no DATA) measures it on fresh data"
+        )
     if data_meta is None:
         raise _UserError(
             f"{directory}: checkpoint records no data view (train it with 'sciml train' or save "

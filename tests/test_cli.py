@@ -34,6 +34,11 @@ def _run(argv, capsys):
         ),
         (["data", "generate", "darcy", "--n", "2"], "missing --resolution, --out"),
         (["evaluate", "nowhere", "data.h5"], "nowhere: not a checkpoint directory"),
+        (
+            ["evaluate", "deeponet-antiderivative", "data.h5"],
+            "deeponet-antiderivative records no data view, so it cannot read a DATA file; "
+            "'sciml evaluate deeponet-antiderivative' (no DATA) measures it on fresh data",
+        ),
         (["export", "fno-ns2d", "--shape", "2,x", "--out", "f.pt2"], "--shape expects positive"),
         (["export", "fno-ns2d", "--shape", "1,1,32,32", "--out", "f.pt2"], "--static-batch"),
         (
@@ -385,3 +390,21 @@ def test_export_with_query_points_gives_a_program_free_in_batch_and_points(
     u, x = torch.randn(4, 100), torch.rand(9, 1)
     with torch.no_grad():
         torch.testing.assert_close(program(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)
+
+
+def test_every_argument_has_help_text():
+    """`sciml CMD --help` explains every argument (several printed a bare name)."""
+    import argparse
+
+    from sciml.cli import _build_parser
+
+    def walk(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, f"{prefix} {name}")
+            elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                yield f"{prefix} {action.dest}", action.help
+
+    missing = [where for where, text in walk(_build_parser(), "sciml") if not text]
+    assert missing == []

@@ -30,7 +30,12 @@ def add_parser(sub) -> None:
     src.add_argument("--poisson", help="a Neumann-walled Poisson grid, e.g. 64x64x64")
     s.add_argument("--rhs", help=".npy file with b (default: Gaussian noise, seed 0)")
     s.add_argument("--grid", help="grid shape of --matrix for dcdm, e.g. 64x64x64")
-    s.add_argument("--method", choices=sorted(METHODS), default="cg")
+    s.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        default="cg",
+        help="cg (default), jacobi / sgs / amg (PCG with that preconditioner), dcdm (needs the grid)",
+    )
     s.add_argument("--model", default="dcdm-poisson3d", help="DCDM checkpoint or shipped name")
     s.add_argument(
         "--k", type=int, default=2,
@@ -42,8 +47,13 @@ def add_parser(sub) -> None:
         help="cg, dcdm: deflate a coarse space of BxBxB-cell aggregates (sciml extension, "
         "needs the grid; docs/linalg.md)",
     )  # fmt: skip
-    s.add_argument("--rtol", type=float, default=1e-6)
-    s.add_argument("--maxiter", type=int, default=None)
+    s.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-6,
+        help="stop at ||b - A x|| / ||b|| <= RTOL (default: 1e-6)",
+    )
+    s.add_argument("--maxiter", type=int, default=None, help="iteration cap (default: 10 n)")
     s.add_argument("--out", help="write x to this .npy file")
     s.set_defaults(handler=run)
 

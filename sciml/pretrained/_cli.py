@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
     ls.add_argument("--json", action="store_true", help="print every card as one JSON object")
     ls.set_defaults(handler=_list)
     show = psub.add_parser("show", help="print the model card of NAME")
-    show.add_argument("name")
+    show.add_argument("name", help="a shipped name (sciml pretrained list)")
     show.add_argument("--json", action="store_true", help="print the raw card.json")
     show.set_defaults(handler=_show)
 
