@@ -58,6 +58,17 @@ def test_resume_from_explicit_path_and_from_finished_run(tmp_path):
         make_trainer(tmp_path / "c").fit(resume=tmp_path / "nowhere")
 
 
+def test_fresh_run_over_a_checkpoint_warns_how_to_resume_it(tmp_path):
+    """Starting afresh where ``last`` exists says so, in the API's and the CLI's words (the CLI
+    user was told only of ``fit(resume='auto')``), and the fresh run equals one in a new folder."""
+    first = make_trainer(tmp_path / "a", epochs=1).fit()
+    with pytest.warns(
+        UserWarning, match=r"resume='auto'\) \(on the command line: sciml train --resume\)"
+    ):
+        again = make_trainer(tmp_path / "a", epochs=1).fit()
+    assert again.train_loss == first.train_loss
+
+
 def test_failed_checkpoint_write_leaves_last_loadable(tmp_path, monkeypatch):
     run = tmp_path / "run"
     real_save_state = checkpoint_module.save_state

@@ -290,7 +290,8 @@ class Trainer:
             if self.is_main and self.out_dir is not None and (self.out_dir / "last").exists():
                 warnings.warn(
                     f"{self.out_dir} holds a checkpoint (`last`) and this run starts afresh, "
-                    "replacing it as it goes; pass fit(resume='auto') to continue it instead",
+                    "replacing it as it goes; pass fit(resume='auto') (on the command line: "
+                    "sciml train --resume) to continue it instead",
                     stacklevel=2,
                 )
             _seed_everything(self.config.seed)
