@@ -58,6 +58,25 @@ def test_resume_from_explicit_path_and_from_finished_run(tmp_path):
         make_trainer(tmp_path / "c").fit(resume=tmp_path / "nowhere")
 
 
+def test_last_holds_the_final_state_when_best_saved_it_first(tmp_path):
+    """Checkpoints every 3 steps, 5 steps: the epoch-end validation saves step 5 as `best`; the
+    end of the run then left `last` at step 3 (the final state was written, but only linked as
+    `best`), so ``fit(resume="auto")`` of the finished run trained steps 4-5 again. A run
+    resumed from another folder's checkpoint ends with a `last` of its own."""
+    run = tmp_path / "run"
+    done = make_trainer(run, epochs=1).fit()
+    assert done.step == 5 and os.readlink(run / "best") == "ckpt-5"
+    assert done.checkpoint == (run / "ckpt-5").resolve() and os.readlink(run / "last") == "ckpt-5"
+    state = read_checkpoint(run / "last", make_trainer(None).model)
+    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (5, 1, 0)
+    again = make_trainer(run, epochs=1).fit(resume="auto")
+    assert again.step == 5 and _stable(again.history) == _stable(done.history)
+    elsewhere = make_trainer(tmp_path / "b", epochs=1).fit(resume=run / "last")
+    assert elsewhere.step == 5 and (tmp_path / "b" / "last").exists()
+    w_done, w_b = _weights(run), _weights(tmp_path / "b")
+    assert all(torch.equal(w_done[k], w_b[k]) for k in w_done)
+
+
 def test_fresh_run_over_a_checkpoint_warns_how_to_resume_it(tmp_path):
     """Starting afresh where ``last`` exists says so, in the API's and the CLI's words (the CLI
     user was told only of ``fit(resume='auto')``), and the fresh run equals one in a new folder."""

@@ -153,6 +153,14 @@ class CheckpointManager:
         self.prune()
         return final
 
+    def point(self, name: str, target: Path) -> None:
+        """Point ``name`` ("last" / "best") at the checkpoint directory ``target``."""
+        if name not in LINKS:
+            raise ValueError(f"expected a link among {LINKS}, got {name!r}")
+        self._point(name, Path(target))
+        _fsync_path(self.run_dir)
+        self.prune()
+
     def link(self, name: str) -> Path | None:
         """The directory ``name`` ("last" / "best") points at, or None."""
         path = self.run_dir / name

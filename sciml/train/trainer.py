@@ -254,7 +254,11 @@ class Trainer:
         self._last_epoch_loss = math.nan
         self._stop = False
         self._sigint = False
+        # the step of the newest checkpoint written, its directory, and the step `last` points
+        # at: a run ends with `last` at its final step
         self._saved_step: int | None = None
+        self._saved_path: Path | None = None
+        self._last_step: int | None = None
         self._time_offset = 0.0
         self._t0 = time.perf_counter()
 
@@ -316,8 +320,14 @@ class Trainer:
             if bar is not None:
                 bar.close()
         interrupted = interrupted or self._sigint
-        if self._saved_step != self.step:
-            self._save(("last",))
+        if self._last_step != self.step:
+            if self._saved_step == self.step and self._saved_path is not None:
+                # the final step is saved already (as `best` only): point `last` at it too; it
+                # had stayed at the previous periodic checkpoint
+                self._ckpt.point("last", self._saved_path)
+                self._last_step = self.step
+            else:
+                self._save(("last",))
         barrier(self.dist)
         result = FitResult(
             train_loss=self._last_epoch_loss if self.batch_in_epoch == 0 else self._running_loss(),
@@ -599,9 +609,12 @@ class Trainer:
 
     def _save(self, links: Sequence[str]) -> None:
         self._saved_step = self.step
+        if "last" in links:
+            self._last_step = self.step
         if self._ckpt is None:
             return
         path = self._ckpt.save(self.model, self._state_tree(), self.step, links=links)
+        self._saved_path = path
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
 
@@ -642,7 +655,10 @@ class Trainer:
         self._epoch_loss = list(state["epoch_loss"])
         self._last_epoch_loss = state["last_epoch_loss"]
         self._time_offset = state["time_s"]
-        self._saved_step = self.step
+        self._saved_step, self._saved_path = self.step, None
+        # resumed from another run's checkpoint: this run writes a `last` of its own at the end
+        here = self._ckpt is not None and self._ckpt.link("last") == Path(path).resolve()
+        self._last_step = self.step if here else None
         self._log.rows = [dict(r) for r in state["history"]]
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
