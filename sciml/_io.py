@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_write_text", "tmp_path"]
+__all__ = ["atomic_write", "atomic_write_text", "save_safetensors", "tmp_path"]
 
 
 def tmp_path(target: Path, suffix: str = ".tmp") -> Path:
@@ -55,3 +55,17 @@ def atomic_write(
 def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:
     """:func:`atomic_write` of a text."""
     return atomic_write(target, lambda f: f.write(text), mode="w")
+
+
+def save_safetensors(
+    tensors: dict, path: str | os.PathLike[str], metadata: dict[str, str] | None = None
+) -> None:
+    """``safetensors.torch.save_file`` leaving the permissions a plain ``open(path, "w")`` would
+    (it recreates the file owner-only, 0o600): the existing file's, or 0o666 less the umask."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))  # the umask applies to a new file
+    mode = stat.S_IMODE(path.stat().st_mode)
+    save_file(tensors, str(path), metadata=metadata)
+    os.chmod(path, mode)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ._config import config_from_dict, config_to_dict
-from ._io import atomic_write_text, tmp_path
+from ._io import atomic_write_text, save_safetensors, tmp_path
 from ._version import __version__
 from .errors import CheckpointError
 from .layers._complex import ComplexCasts
@@ -140,18 +140,14 @@ class Operator(ComplexCasts):
         Each file is written to a temporary name and moved into place, weights first, so an
         interrupted save never leaves a config that points at half-written weights.
         """
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = _unique_state(self)
         dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})
         weights_path = directory / WEIGHTS_FILE
         tmp = tmp_path(weights_path)
-        mode = tmp.stat().st_mode
         try:
-            save_file(state, str(tmp), metadata={"format": "pt", "family": self.family})
-            os.chmod(tmp, mode)  # (why) safetensors recreates the file owner-only (0o600)
+            save_safetensors(state, tmp, metadata={"format": "pt", "family": self.family})
             digest = _sha256(tmp)
             os.replace(tmp, weights_path)
         finally:

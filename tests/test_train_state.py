@@ -120,3 +120,23 @@ def test_train_config_rejects_bad_values():
         TrainConfig(amp="fp8")
     with pytest.raises(ConfigError, match="unknown field"):
         TrainConfig.from_dict({"epochs": 2, "lr_max": 1.0})
+
+
+def test_trainer_checkpoint_files_get_the_permissions_a_plain_open_gives(tmp_path):
+    """Every file of a training checkpoint is 0o666 less the umask, like one made by open():
+    ``trainer_state.safetensors`` was owner-only (safetensors recreates files 0o600)."""
+    import os
+    import stat
+
+    from test_train_common import make_trainer
+
+    old = os.umask(0o022)
+    try:
+        make_trainer(tmp_path / "run", epochs=1).fit()
+        (tmp_path / "plain").write_text("")
+    finally:
+        os.umask(old)
+    files = sorted((tmp_path / "run" / "last").iterdir())
+    assert "trainer_state.safetensors" in [f.name for f in files]
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+    assert set(modes.values()) == {stat.S_IMODE((tmp_path / "plain").stat().st_mode)} == {0o644}

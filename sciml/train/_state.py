@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._io import save_safetensors
+
 __all__ = ["encode", "decode", "save_state", "load_state"]
 
 _TAGS = (
@@ -130,12 +132,10 @@ def save_state(tree: Any, directory: str | os.PathLike, name: str = "trainer_sta
     The JSON file is written last and names the arrays file, so a reader that finds the JSON
     finds complete arrays. Files are flushed to disk (``fsync``) before returning.
     """
-    from safetensors.torch import save_file
-
     directory = Path(directory)
     structure, arrays = encode(tree)
     arrays_path = directory / f"{name}.safetensors"
-    save_file(arrays, str(arrays_path), metadata={"format": "sciml.train_state"})
+    save_safetensors(arrays, arrays_path, metadata={"format": "sciml.train_state"})
     _fsync(arrays_path)
     record = {
         "format": "sciml.train_state",
