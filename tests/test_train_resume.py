@@ -133,3 +133,28 @@ def test_checkpoint_manager_links_and_pruning(tmp_path):
     mgr.save(model, {"step": 3, "again": True}, 3, links=("last",))
     assert os.readlink(tmp_path / "last") == "ckpt-3-1"
     assert read_checkpoint(tmp_path / "last", model) == {"step": 3, "again": True}
+
+
+def test_last_holds_the_epoch_end_state_when_a_periodic_checkpoint_fell_on_the_final_batch(
+    tmp_path,
+):
+    """15 steps, checkpoints every 3: step 15 was saved as `last` before the epoch-end bookkeeping
+    (epoch 2, batch 5), the epoch-end validation saved the state after it as `best` only
+    (``ckpt-15-1``), and the run ended with `last` at the earlier state. ``fit(resume="auto")``
+    of the finished run then validated epoch 2 again and wrote another `best`."""
+    run = tmp_path / "run"
+    done = make_trainer(run).fit()
+    state = read_checkpoint(run / "last", make_trainer(None).model)
+    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (15, 3, 0)
+    assert done.checkpoint == (run / "last").resolve()
+    assert os.readlink(run / "best") == os.readlink(run / "last")  # epoch 2 improved rel_l2
+    assert sorted(p for p in os.listdir(run) if "ckpt" in p) == [os.readlink(run / "last")]
+
+    names = sorted(os.listdir(run))
+    weights = _weights(run)
+    again = make_trainer(run).fit(resume="auto")
+    assert sorted(os.listdir(run)) == names
+    assert os.readlink(run / "best") == os.readlink(run / "last") == "ckpt-15"
+    assert (again.step, again.best_metric, again.best_step) == (15, done.best_metric, 15)
+    assert _stable(again.history) == _stable(done.history)
+    assert all(torch.equal(weights[k], w) for k, w in _weights(run).items())

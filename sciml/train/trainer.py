@@ -254,11 +254,12 @@ class Trainer:
         self._last_epoch_loss = math.nan
         self._stop = False
         self._sigint = False
-        # the step of the newest checkpoint written, its directory, and the step `last` points
-        # at: a run ends with `last` at its final step
-        self._saved_step: int | None = None
+        # the (step, epoch) of the newest checkpoint written, its directory, and the (step, epoch)
+        # `last` points at: a run ends with `last` at its final state. The epoch tells apart the
+        # two states of an epoch's final step (before and after the epoch-end bookkeeping)
+        self._saved_at: tuple[int, int] | None = None
         self._saved_path: Path | None = None
-        self._last_step: int | None = None
+        self._last_at: tuple[int, int] | None = None
         self._time_offset = 0.0
         self._t0 = time.perf_counter()
 
@@ -320,12 +321,13 @@ class Trainer:
             if bar is not None:
                 bar.close()
         interrupted = interrupted or self._sigint
-        if self._last_step != self.step:
-            if self._saved_step == self.step and self._saved_path is not None:
-                # the final step is saved already (as `best` only): point `last` at it too; it
-                # had stayed at the previous periodic checkpoint
+        now = (self.step, self.epoch)
+        if self._last_at != now:
+            if self._saved_at == now and self._saved_path is not None:
+                # the final state is saved already (as `best` only): point `last` at it too; it
+                # had stayed at an earlier checkpoint
                 self._ckpt.point("last", self._saved_path)
-                self._last_step = self.step
+                self._last_at = now
             else:
                 self._save(("last",))
         barrier(self.dist)
@@ -421,7 +423,10 @@ class Trainer:
             links: list[str] = []
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self._validate():
                 links.append("best")
-            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+            # (why) a periodic checkpoint on an epoch's final batch waits for the epoch end: the
+            # state before it would have a resume validate that epoch again
+            final_batch = self.batch_in_epoch == len(sizes)
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not final_batch:
                 links.append("last")
             if links:
                 self._save(links)
@@ -437,7 +442,7 @@ class Trainer:
         links = []
         if cfg.eval_every == 0 and self._validate():
             links.append("best")
-        if cfg.checkpoint_every == 0:
+        if cfg.checkpoint_every == 0 or self.step % cfg.checkpoint_every == 0:
             links.append("last")
         if links:
             self._save(links)
@@ -608,9 +613,9 @@ class Trainer:
         }
 
     def _save(self, links: Sequence[str]) -> None:
-        self._saved_step = self.step
+        self._saved_at = (self.step, self.epoch)
         if "last" in links:
-            self._last_step = self.step
+            self._last_at = self._saved_at
         if self._ckpt is None:
             return
         path = self._ckpt.save(self.model, self._state_tree(), self.step, links=links)
@@ -655,10 +660,10 @@ class Trainer:
         self._epoch_loss = list(state["epoch_loss"])
         self._last_epoch_loss = state["last_epoch_loss"]
         self._time_offset = state["time_s"]
-        self._saved_step, self._saved_path = self.step, None
+        self._saved_at, self._saved_path = (self.step, self.epoch), None
         # resumed from another run's checkpoint: this run writes a `last` of its own at the end
         here = self._ckpt is not None and self._ckpt.link("last") == Path(path).resolve()
-        self._last_step = self.step if here else None
+        self._last_at = self._saved_at if here else None
         self._log.rows = [dict(r) for r in state["history"]]
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
