@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from test_train_common import make_trainer, run_script
 
 import sciml
-from sciml.train import CheckpointManager, read_checkpoint
+from sciml.train import Callback, CheckpointManager, read_checkpoint
 from sciml.train import checkpoint as checkpoint_module
 
 VOLATILE = ("time_s", "samples_per_s")
@@ -158,3 +158,30 @@ def test_last_holds_the_epoch_end_state_when_a_periodic_checkpoint_fell_on_the_f
     assert (again.step, again.best_metric, again.best_step) == (15, done.best_metric, 15)
     assert _stable(again.history) == _stable(done.history)
     assert all(torch.equal(weights[k], w) for k, w in _weights(run).items())
+
+
+class _CrashAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer, loss):
+        if trainer.step == self.step:
+            raise RuntimeError("crash (simulated)")
+
+
+def test_resume_between_training_rows_logs_the_rows_of_an_uninterrupted_run(tmp_path):
+    """A training row every 4 steps averages the steps since the previous row (within an epoch).
+    Crashed at step 8, resumed from `last` at step 6: the row of step 8 averaged steps 7-8 only
+    (the sum since step 5 was not in the checkpoint), not steps 6-8."""
+    config = dict(log_every=4, checkpoint_every=3, eval_every=100)
+    ref = make_trainer(tmp_path / "ref", **config).fit()
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[_CrashAt(8)], **config).fit()
+    assert os.readlink(run / "last") == "ckpt-6"
+    resumed = make_trainer(run, **config).fit(resume="auto")
+    assert [r["step"] for r in ref.history] == [4, 8, 12]
+    assert _stable(resumed.history) == _stable(ref.history)
+    assert resumed.train_loss == ref.train_loss
+    w_ref, w_res = _weights(tmp_path / "ref"), _weights(run)
+    assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref)

@@ -252,6 +252,9 @@ class Trainer:
         self.best_step: int | None = None
         self._epoch_loss = [0.0, 0]  # sum of sample-weighted losses, samples, this epoch
         self._last_epoch_loss = math.nan
+        # loss sum and samples since the last training row: a resumed run's next row averages
+        # the same steps as an uninterrupted run's
+        self._log_window = [0.0, 0]
         self._stop = False
         self._sigint = False
         # the (step, epoch) of the newest checkpoint written, its directory, and the (step, epoch)
@@ -394,7 +397,7 @@ class Trainer:
         if callable(set_data_epoch):
             set_data_epoch(self.epoch)
         sizes = self.train_sampler.global_batch_sizes()
-        window = [0.0, 0, time.perf_counter()]  # loss sum, samples, start time since last log
+        timer = [0, time.perf_counter()]  # samples and start time since the last row (this process)
         for local in self._loader(self.train_data, self.train_sampler, epoch=self.epoch):
             n_global = sizes[self.batch_in_epoch]
             loss, stop = self._train_step(self._to_device(local), n_global)
@@ -402,8 +405,9 @@ class Trainer:
             self.batch_in_epoch += 1
             self._epoch_loss[0] += loss * n_global
             self._epoch_loss[1] += n_global
-            window[0] += loss * n_global
-            window[1] += n_global
+            self._log_window[0] += loss * n_global
+            self._log_window[1] += n_global
+            timer[0] += n_global
             if stop:
                 self._sigint = True
                 self._stop = True
@@ -415,11 +419,13 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
             if self.step % cfg.log_every == 0:
-                elapsed = max(time.perf_counter() - window[2], 1e-12)
+                elapsed = max(time.perf_counter() - timer[1], 1e-12)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.4g}", samples_s=f"{window[1] / elapsed:.1f}")
-                self._log_row(train_loss=window[0] / window[1], samples_per_s=window[1] / elapsed)
-                window = [0.0, 0, time.perf_counter()]
+                    bar.set_postfix(loss=f"{loss:.4g}", samples_s=f"{timer[0] / elapsed:.1f}")
+                total, n = self._log_window
+                self._log_row(train_loss=total / n, samples_per_s=timer[0] / elapsed)
+                self._log_window = [0.0, 0]
+                timer = [0, time.perf_counter()]
             links: list[str] = []
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self._validate():
                 links.append("best")
@@ -437,6 +443,7 @@ class Trainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         self._epoch_loss = [0.0, 0]
+        self._log_window = [0.0, 0]
         for cb in self.callbacks:
             cb.on_epoch_end(self, self.epoch - 1)
         links = []
@@ -603,6 +610,7 @@ class Trainer:
             "best_step": self.best_step,
             "epoch_loss": tuple(self._epoch_loss),
             "last_epoch_loss": self._last_epoch_loss,
+            "log_window": tuple(self._log_window),
             "time_s": time.perf_counter() - self._t0,
             "world_size": self.dist.world_size,
             "optimizer": self.optimizer.state_dict(),
@@ -659,6 +667,7 @@ class Trainer:
         self.best_step = state["best_step"]
         self._epoch_loss = list(state["epoch_loss"])
         self._last_epoch_loss = state["last_epoch_loss"]
+        self._log_window = list(state.get("log_window", (0.0, 0)))  # older checkpoints: none
         self._time_offset = state["time_s"]
         self._saved_at, self._saved_path = (self.step, self.epoch), None
         # resumed from another run's checkpoint: this run writes a `last` of its own at the end
