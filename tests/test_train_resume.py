@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from test_train_common import make_trainer, run_script
 
 import sciml
-from sciml.train import Callback, CheckpointManager, read_checkpoint
+from sciml.train import Callback, CheckpointManager, Constant, EarlyStopping, read_checkpoint
 from sciml.train import checkpoint as checkpoint_module
 
 VOLATILE = ("time_s", "samples_per_s")
@@ -185,3 +185,27 @@ def test_resume_between_training_rows_logs_the_rows_of_an_uninterrupted_run(tmp_
     assert resumed.train_loss == ref.train_loss
     w_ref, w_res = _weights(tmp_path / "ref"), _weights(run)
     assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref)
+
+
+def test_early_stopping_survives_a_resume(tmp_path):
+    """EarlyStopping(patience=1) stops the run at step 8 (validation every 2 steps). Crashed at
+    step 7 and resumed from step 6, a fresh EarlyStopping took step 8's validation for an
+    improvement and trained on to step 12; resuming the stopped run trained on as well."""
+    config = dict(lr=0.02, schedule=Constant(), eval_every=2, checkpoint_every=3)
+    ref = make_trainer(tmp_path / "ref", callbacks=[EarlyStopping(1)], **config).fit()
+    assert ref.step == 8 and ref.best_step == 6
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[EarlyStopping(1), _CrashAt(7)], **config).fit()
+    assert os.readlink(run / "last") == "ckpt-6"
+    resumed = make_trainer(run, callbacks=[EarlyStopping(1)], **config).fit(resume="auto")
+    assert (resumed.step, resumed.best_metric, resumed.best_step) == (8, ref.best_metric, 6)
+    assert _stable(resumed.history) == _stable(ref.history)
+    w_ref, w_res = _weights(tmp_path / "ref"), _weights(run)
+    assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref)
+
+    names = sorted(os.listdir(run))
+    again = make_trainer(run, callbacks=[EarlyStopping(1)], **config).fit(resume="auto")
+    assert again.step == 8 and _stable(again.history) == _stable(ref.history)
+    assert sorted(os.listdir(run)) == names
+    assert all(torch.equal(w_ref[k], w) for k, w in _weights(run).items())

@@ -3,7 +3,8 @@
 Subclass :class:`Callback` and override the hooks you need; every hook receives the trainer, so a
 callback can read ``trainer.step`` / ``trainer.epoch`` / ``trainer.model`` and call
 ``trainer.request_stop()`` (the run then saves ``last`` and ``fit`` returns normally). Hooks run
-on every rank; guard file output with ``trainer.is_main``. Callback state is not checkpointed.
+on every rank; guard file output with ``trainer.is_main``. Callback state is not checkpointed
+(:class:`EarlyStopping` rebuilds its own from the history a resume restores).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class Callback:
     """Base class; every hook is a no-op."""
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        """Before the first step (after a resume has restored the state)."""
+        """Before the first step (after a resume has restored the state); a stop requested here
+        trains no step."""
 
     def on_step_end(self, trainer: Trainer, loss: float) -> None:
         """After optimiser step ``trainer.step`` (already incremented); ``loss`` is the global
@@ -45,6 +47,9 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop when the monitored validation metric has not improved for ``patience`` evaluations.
 
+    At the start of a fit it replays the validation rows of ``trainer.history``, so a resumed run
+    stops where the uninterrupted run would, and resuming a run it stopped trains no further.
+
     Args:
         patience: evaluations without improvement before stopping.
         monitor: the metric name in ``trainer.evaluate``'s dict (default: the trainer's monitor).
@@ -58,8 +63,18 @@ class EarlyStopping(Callback):
         self._best = float("inf")
         self._bad = 0
 
+    def on_fit_start(self, trainer: Trainer) -> None:
+        # (why) callback state is not checkpointed; the history restored by a resume holds it
+        self._best, self._bad = float("inf"), 0
+        column = f"val_{self.monitor or trainer.monitor}"
+        for row in trainer.history:
+            if row.get(column) is not None:
+                self._update(trainer, row[column])
+
     def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        value = metrics[self.monitor or trainer.monitor]
+        self._update(trainer, metrics[self.monitor or trainer.monitor])
+
+    def _update(self, trainer: Trainer, value: float) -> None:
         if value < self._best - self.min_delta:
             self._best, self._bad = value, 0
         else:

@@ -304,12 +304,12 @@ class Trainer:
                 )
             _seed_everything(self.config.seed)
         self._log.reset(self._log.rows)
+        interrupted = False
+        self._stop = False  # before on_fit_start, which may request a stop
+        self._sigint = False
         for cb in self.callbacks:
             cb.on_fit_start(self)
 
-        interrupted = False
-        self._stop = False
-        self._sigint = False
         self._t0 = time.perf_counter() - self._time_offset
         bar = self._progress_bar()
         previous_handler = self._install_sigint()
