@@ -12,7 +12,15 @@ from safetensors.torch import load_file
 from test_train_common import make_trainer, run_script
 
 import sciml
-from sciml.train import Callback, CheckpointManager, Constant, EarlyStopping, read_checkpoint
+from sciml.train import (
+    Callback,
+    CheckpointManager,
+    Constant,
+    Cosine,
+    EarlyStopping,
+    lr_factor,
+    read_checkpoint,
+)
 from sciml.train import checkpoint as checkpoint_module
 
 VOLATILE = ("time_s", "samples_per_s")
@@ -209,3 +217,19 @@ def test_early_stopping_survives_a_resume(tmp_path):
     assert again.step == 8 and _stable(again.history) == _stable(ref.history)
     assert sorted(os.listdir(run)) == names
     assert all(torch.equal(w_ref[k], w) for k, w in _weights(run).items())
+
+
+def test_resume_with_a_changed_config_trains_with_the_new_lr_and_weight_decay(tmp_path):
+    """The warning says the run continues with the new config; the lr and weight_decay stayed
+    those of the checkpoint (the optimiser's and scheduler's states hold them)."""
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[_CrashAt(5)]).fit()
+    assert os.readlink(run / "last") == "ckpt-3"
+    trainer = make_trainer(run, lr=1e-2, weight_decay=0.05)
+    with pytest.warns(UserWarning, match=r"changed: \['lr', 'weight_decay'\]\); the run continues"):
+        result = trainer.fit(resume="auto")
+    rows = [r for r in result.history if r["train_loss"] is not None]
+    expected = [(3e-3 if s <= 3 else 1e-2) * lr_factor(Cosine(), s, 15) for s in range(1, 16)]
+    assert [r["lr"] for r in rows] == pytest.approx(expected, rel=1e-12)
+    assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.05

@@ -50,7 +50,7 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, setup
 from .losses import MSE, LpLoss
 from .sampler import ShardedBatchSampler, epoch_seed
-from .schedules import build_scheduler
+from .schedules import build_scheduler, lr_factor
 
 __all__ = ["Trainer", "FitResult", "predict"]
 
@@ -658,6 +658,13 @@ class Trainer:
             )
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if saved != self.config:
+            # (why) both states carry the saved lr and weight_decay, which would otherwise stay
+            cfg = self.config
+            f = lr_factor(cfg.schedule, state["step"], self.total_steps, cfg.warmup_steps)
+            self.scheduler.base_lrs = [cfg.lr for _ in self.optimizer.param_groups]
+            for group in self.optimizer.param_groups:
+                group.update(lr=cfg.lr * f, initial_lr=cfg.lr, weight_decay=cfg.weight_decay)
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
