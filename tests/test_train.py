@@ -124,17 +124,31 @@ class _SigintAt(Callback):
 
 @pytest.mark.parametrize("interrupt", [_RaiseAt, _SigintAt], ids=["KeyboardInterrupt", "SIGINT"])
 def test_ctrl_c_saves_last_and_resume_finishes_like_an_uninterrupted_run(tmp_path, interrupt):
+    """SIGINT finishes step 7 and saves it. A KeyboardInterrupt (a second Ctrl-C, here from a
+    callback after step 7's update, before its row and the step's checkpoint bookkeeping) aborts:
+    `last` stays at the consistent step-6 checkpoint (it saved step 7 without its history row,
+    and inside the update it could save a half-updated step). Either resume equals the
+    uninterrupted run, history included."""
     run = tmp_path / "run"
     result = make_trainer(run, dropout=0.1, callbacks=[interrupt(7)]).fit()
     assert result.interrupted and result.step == 7
-    assert os.readlink(run / "last") == "ckpt-7"
+    saved = 6 if interrupt is _RaiseAt else 7
+    assert (
+        os.readlink(run / "last") == f"ckpt-{saved}" and result.checkpoint.name == f"ckpt-{saved}"
+    )
     state = read_checkpoint(run / "last", sciml.load(run / "last"))
-    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (7, 1, 2)
+    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (saved, 1, saved - 5)
 
     resumed = make_trainer(run, dropout=0.1).fit(resume="auto")
     ref = make_trainer(tmp_path / "ref", dropout=0.1).fit()
     assert not resumed.interrupted
     assert resumed.train_loss == ref.train_loss
+    volatile = ("time_s", "samples_per_s")
+    rows = [
+        [{k: v for k, v in r.items() if k not in volatile} for r in x.history]
+        for x in (resumed, ref)
+    ]
+    assert rows[0] == rows[1]
     a, b = make_trainer(None).model, make_trainer(None).model
     read_checkpoint(run / "last", a)
     read_checkpoint(tmp_path / "ref" / "last", b)

@@ -288,8 +288,10 @@ class Trainer:
                 ``config.seed``); ``"auto"``: continue from ``out_dir/last`` if it exists;
                 a path: continue from that checkpoint or run directory.
 
-        Ctrl-C finishes the current step, saves ``last`` and returns with ``interrupted=True``
-        (a second Ctrl-C aborts at once).
+        Ctrl-C finishes the current step, saves ``last`` and returns with ``interrupted=True``.
+        A second Ctrl-C (or a ``KeyboardInterrupt`` from a callback) aborts at once: ``fit``
+        returns with ``interrupted=True`` and ``last`` stays at the newest checkpoint written
+        before, since the model in memory may be half-way through a step.
         """
         checkpoint = self._resume_target(resume)
         if checkpoint is not None:
@@ -304,7 +306,7 @@ class Trainer:
                 )
             _seed_everything(self.config.seed)
         self._log.reset(self._log.rows)
-        interrupted = False
+        interrupted = aborted = False
         self._stop = False  # before on_fit_start, which may request a stop
         self._sigint = False
         for cb in self.callbacks:
@@ -317,7 +319,9 @@ class Trainer:
             while self.epoch < self.config.epochs and not self._stop:
                 self._run_epoch(bar)
         except KeyboardInterrupt:
-            interrupted = True
+            # (why) raised anywhere in a step (a second Ctrl-C, a callback): the state in memory
+            # may be half-updated, so `last` stays at the newest consistent checkpoint
+            interrupted = aborted = True
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
@@ -325,7 +329,7 @@ class Trainer:
                 bar.close()
         interrupted = interrupted or self._sigint
         now = (self.step, self.epoch)
-        if self._last_at != now:
+        if not aborted and self._last_at != now:
             if self._saved_at == now and self._saved_path is not None:
                 # the final state is saved already (as `best` only): point `last` at it too; it
                 # had stayed at an earlier checkpoint
