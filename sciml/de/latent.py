@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .neural_ode import Autonomous, NeuralODE
+from .neural_ode import Autonomous, NeuralODE, check_times
 from .solvers import RK4
 
 __all__ = ["GRUEncoder", "ODERNNEncoder", "LatentODE"]
@@ -28,11 +28,7 @@ def _check(t: Tensor, x: Tensor, mask: Tensor | None) -> Tensor:
         raise ValueError(
             f"expected t (time,) and x (batch, time, channels), got {tuple(t.shape)} and {tuple(x.shape)}"
         )
-    if not torch.compiler.is_compiling():
-        gaps = t[1:] - t[:-1]
-        if not (bool(torch.isfinite(t).all()) and bool((gaps >= 0).all())):
-            shown = ", ".join(f"{v:g}" for v in t[:8].tolist()) + (", ..." if t.numel() > 8 else "")
-            raise ValueError(f"expected finite, non-decreasing observation times t, got [{shown}]")
+    check_times(t, decreasing=False, strict=False, what="observation times t")
     if mask is None:
         return torch.ones_like(x)
     if mask.shape != x.shape:

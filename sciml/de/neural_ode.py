@@ -33,22 +33,23 @@ __all__ = ["NeuralODE", "Autonomous"]
 Regulariser = GlobalHeuristic | LocalHeuristic | RNODE
 
 
-def check_times(t: Tensor, *, decreasing: bool) -> None:
+def check_times(t: Tensor, *, decreasing: bool, strict: bool = True, what: str = "times t") -> None:
     """A ValueError unless ``t`` ``(time,)`` is finite and strictly increasing (or, with
-    ``decreasing``, strictly decreasing), naming the first offending entries. Reads the data
-    (one device sync; the solvers sync at every step anyway); skipped while tracing."""
+    ``decreasing``, strictly decreasing; without ``strict``, repeats allowed), naming the first
+    offending entries. Reads the data (one device sync; the solvers sync at every step anyway);
+    skipped while tracing."""
     if torch.compiler.is_compiling():
         return
     dt = t[1:] - t[:-1]
-    ok = bool(torch.isfinite(t).all()) and (
-        bool((dt > 0).all()) or (decreasing and bool((dt < 0).all()))
-    )
+    up = (dt > 0) if strict else (dt >= 0)
+    down = (dt < 0) if strict else (dt <= 0)
+    ok = bool(torch.isfinite(t).all()) and (bool(up.all()) or (decreasing and bool(down.all())))
     if not ok:
-        order = (
-            "strictly increasing or strictly decreasing" if decreasing else "strictly increasing"
-        )
+        order = "strictly increasing" if strict else "non-decreasing"
+        if decreasing:
+            order += " or strictly decreasing" if strict else " or non-increasing"
         shown = ", ".join(f"{v:g}" for v in t[:8].tolist()) + (", ..." if t.numel() > 8 else "")
-        raise ValueError(f"expected finite, {order} times t, got [{shown}]")
+        raise ValueError(f"expected finite, {order} {what}, got [{shown}]")
 
 
 def _check_func_transforms(solver: ODESolver, adjoint: bool) -> None:

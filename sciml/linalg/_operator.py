@@ -107,6 +107,19 @@ def null_residual(op: LinearOperator, basis: np.ndarray) -> float:
     return worst / max(scale, 1e-300)
 
 
+def null_basis(basis: Any, device: torch.device) -> torch.Tensor:
+    """A null-space basis ``(k, n)`` (or one vector) as a float64 tensor on ``device``: the
+    projections run in float64 (in float32 a sum over 1e6 entries left 4e-4 of a constant)."""
+    return torch.as_tensor(np.atleast_2d(basis), dtype=torch.float64, device=device)
+
+
+def project_out(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """``v`` less its components along the orthonormal rows of ``basis`` (``(k, n)``), both
+    float64."""
+    # a summed product rather than a matvec: pairwise summation keeps the error ~eps at any n
+    return v - basis.T @ (basis * v).sum(dim=1)
+
+
 def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
     if isinstance(A, LinearOperator):
         return A

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._operator import LinearOperator
+from ._operator import LinearOperator, null_basis, project_out
 from .poisson import Poisson
 
 __all__ = ["Deflation"]
@@ -122,11 +122,7 @@ class Deflation:
                 "not symmetric positive (semi-)definite"
             )
         index = torch.from_numpy(labels).to(A.device)
-        null = None
-        if A.null_space is not None:
-            null = torch.as_tensor(
-                np.atleast_2d(A.null_space), dtype=torch.float64, device=A.device
-            )
+        null = None if A.null_space is None else null_basis(A.null_space, A.device)
         return _Deflator(A, index, m, L, null)
 
 
@@ -226,7 +222,7 @@ class _Deflator:
             # the shifted singular E amplifies the rounding-level null component of Z^T r by
             # 1e12 into a large constant in y, which swamped a float32 correction; it is in A's
             # null space, so removing it (in float64) changes no residual
-            c = c - self.null.T @ (self.null * c).sum(dim=1)
+            c = project_out(c, self.null)
         return c.to(like.dtype)
 
     def start(self, x: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

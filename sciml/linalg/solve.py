@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._operator import NULL_TOL, LinearOperator, as_operator, null_residual
+from ._operator import (
+    NULL_TOL,
+    LinearOperator,
+    as_operator,
+    null_basis,
+    null_residual,
+    project_out,
+)
 from .krylov import CG, Method, SolveResult, Status, _dot, _norm, run
 from .poisson import Poisson
 
@@ -98,25 +105,22 @@ def solve(
         if message:
             return out(xt), SolveResult(Status.NOT_SPD, 0, [], message=message)
 
-    basis = null_space if null_space is not None else op.null_space
-    if null_space is not None and (worst := null_residual(op, null_space)) > NULL_TOL:
-        raise ValueError(
-            f"null_space: expected null vectors of A (||A z|| ~ 0), got ||A z|| / ||A r|| = "
-            f"{worst:.2e} for a basis vector z against a random unit r"
-        )
-    if null_space is not None and op.null_space is None:
+    if null_space is not None:
+        if (worst := null_residual(op, null_space)) > NULL_TOL:
+            raise ValueError(
+                f"null_space: expected null vectors of A (||A z|| ~ 0), got ||A z|| / ||A r|| = "
+                f"{worst:.2e} for a basis vector z against a random unit r"
+            )
+        _check_orthonormal(null_basis(null_space, bt.device))
         # the method sees it too (a deflated coarse solve drops it); a copy: A may be the user's
         op = copy.copy(op)
         op.null_space = np.atleast_2d(np.asarray(null_space))
     removed = 0.0
-    if basis is not None:
-        # projections in float64: in float32 a sum over 1e6 entries left 4e-4 of a constant b
-        basis_t = torch.as_tensor(np.atleast_2d(basis), dtype=torch.float64, device=bt.device)
-        if null_space is not None:
-            _check_orthonormal(basis_t)
+    if op.null_space is not None:
+        basis_t = null_basis(op.null_space, bt.device)
         b64 = bt.to(torch.float64)
         bnorm = _norm(b64, torch.float64)
-        b64 = _project(b64, basis_t)
+        b64 = project_out(b64, basis_t)
         left = _norm(b64, torch.float64)
         # a b inside the null space leaves only rounding noise, and CG on noise breaks down
         # (p.Ap ~ 0): its range part is 0, so is the minimum-norm solution
@@ -136,8 +140,8 @@ def solve(
         callback=callback,
         keep_iterates=keep_iterates,
     )
-    if basis is not None:
-        x = _project(x.to(torch.float64), basis_t).to(x.dtype)
+    if op.null_space is not None:
+        x = project_out(x.to(torch.float64), basis_t).to(x.dtype)
         result.null_space_component = removed
         if removed > 1e-8:
             result.message += (
@@ -150,12 +154,6 @@ def solve(
 #: relative size below which what is left of b after removing its null-space component is
 #: rounding noise (the float64 projection leaves ~1e-15 of a constant b, measured up to n = 1e7)
 _PROJECTION_NOISE = 1e3 * float(torch.finfo(torch.float64).eps)
-
-
-def _project(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """Remove the components along the orthonormal rows of ``basis`` (``(k, n)``)."""
-    # a summed product rather than a matvec: pairwise summation keeps the error ~eps at any n
-    return v - basis.T @ (basis * v).sum(dim=1)
 
 
 def _check_orthonormal(basis: torch.Tensor) -> None:
