@@ -402,6 +402,18 @@ def test_residual_history_matches_true_residuals_and_callback():
     np.testing.assert_allclose(res.residuals, true, rtol=1e-6)
 
 
+def test_zero_rhs_keeps_its_one_iterate():
+    """b = 0 answers x = 0 at once; like every solve, its iterates list that answer (it was
+    empty, so code plotting ``res.iterates[-1]`` failed on exactly this case)."""
+    P, b = _dirichlet_problem()
+    x0 = np.ones_like(b)
+    x, res = solve(P.to_scipy(), np.zeros_like(b), x0=x0, keep_iterates=True)
+    assert res.status is Status.CONVERGED and res.iterations == 0
+    assert len(res.iterates) == 1 and float(res.iterates[0].abs().max()) == 0.0
+    assert float(np.abs(x).max()) == 0.0
+    assert solve(P.to_scipy(), np.zeros_like(b))[1].iterates == []
+
+
 def test_cli_solve_writes_the_solution(tmp_path, capsys):
     from sciml.cli import main
 

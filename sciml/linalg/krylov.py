@@ -432,7 +432,9 @@ def run(
     t0 = time.perf_counter()
     if bnorm == 0.0:
         x = torch.zeros_like(b)
-        return x, SolveResult(Status.CONVERGED, 0, [0.0], 0.0, "b = 0, so x = 0")
+        done = SolveResult(Status.CONVERGED, 0, [0.0], 0.0, "b = 0, so x = 0")
+        done.iterates = [x.clone()] if keep_iterates else []
+        return x, done
     mon = _Monitor(bnorm, rtol, maxiter, stagnation_window, callback)
     x, status, iterates = method._iterate(_Problem(A, b, x0, mon, keep_iterates))
     elapsed = time.perf_counter() - t0
