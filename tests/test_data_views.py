@@ -190,6 +190,29 @@ def test_empty_parts_are_refused_not_fitted_or_viewed_silently(data):
     assert len(sd.AllPairs(ds, max_lead=0)) == N * T  # the pairs (i, i)
 
 
+_VIEWS = {  # name -> (make, items per sample)
+    "Windows": (lambda ds, **kw: sd.Windows(ds, 2, 1, **kw), T - 2),
+    "AllPairs": (lambda ds, **kw: sd.AllPairs(ds, **kw), T * (T + 1) // 2),
+    "SnapshotPairs": (lambda ds, **kw: sd.SnapshotPairs(ds, **kw), 1),
+    "StaticPairs": (lambda ds, **kw: sd.StaticPairs(ds, ["a"], ["s"], **kw), 1),
+    "PointSamples": (lambda ds, **kw: sd.PointSamples(ds, inputs=["a"], targets=["s"], **kw), 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_VIEWS))
+def test_views_refuse_an_empty_sample_selection(data, name):
+    """Windows(samples=[]) (an empty split part) was a data set of length 0: a DataLoader over
+    it yields nothing and an evaluation over it reports nothing, without a word."""
+    path, _ = data
+    ds = sd.open(path)
+    make, per_sample = _VIEWS[name]
+    assert len(make(ds)) == N * per_sample
+    assert len(make(ds, samples=[3])) == per_sample
+    for empty in ([], (), np.array([], dtype=np.int64), sd.split(5).val):
+        with pytest.raises(ValueError, match=f"{name} expected at least one sample, got samples="):
+            make(ds, samples=empty)
+
+
 @pytest.mark.parametrize("n,world,drop_last,pad", [(12, 3, False, True), (10, 3, False, False),
                                                     (10, 4, True, True), (10, 4, False, True)])  # fmt: skip
 def test_sharded_sampler_covers_every_index(n, world, drop_last, pad):

@@ -39,6 +39,11 @@ class _View(Dataset):
     ):
         self.ds = ds
         self.samples = ds._samples(slice(None) if samples is None else samples)
+        if self.samples.size == 0:
+            raise ValueError(
+                f"{ds.path}: {type(self).__name__} expected at least one sample, got "
+                f"samples={samples!r} (an empty split? split(n, sizes) rounds small parts to 0)"
+            )
         self.space = ds._space(space)
         self.normalizer = normalizer
         self.with_coords = with_coords
