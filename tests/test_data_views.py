@@ -263,3 +263,55 @@ def test_view_errors(data):
         sd.Windows(ds, fields=["w"])
     with pytest.raises(IndexError):
         sd.Windows(ds)[10_000]
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda ds: sd.AllPairs(ds, dt=0), "AllPairs: expected dt an integer >= 1, got 0"),
+        (lambda ds: sd.AllPairs(ds, dt=-2), "AllPairs: expected dt an integer >= 1, got -2"),
+        (lambda ds: sd.AllPairs(ds, dt=1.5), "expected dt an integer >= 1, got 1.5"),
+        (lambda ds: sd.AllPairs(ds, dt=float("nan")), "expected dt an integer >= 1, got nan"),
+        (lambda ds: sd.AllPairs(ds, dt=float("inf")), "expected dt an integer >= 1, got inf"),
+        (lambda ds: sd.AllPairs(ds, max_lead=-1), "expected max_lead an integer >= 0, got -1"),
+        (lambda ds: sd.AllPairs(ds, max_lead=2.5), "expected max_lead an integer >= 0, got 2.5"),
+        (lambda ds: sd.AllPairs(ds, fields=[]), "AllPairs: expected at least one name in fields"),
+        (lambda ds: sd.Windows(ds, 1.5), "Windows: expected n_in an integer >= 1, got 1.5"),
+        (lambda ds: sd.Windows(ds, 1, 0), "Windows: expected n_out an integer >= 1, got 0"),
+        (lambda ds: sd.Windows(ds, stride=-1), "expected stride an integer >= 1, got -1"),
+        (lambda ds: sd.Windows(ds, dt=True), "expected dt an integer >= 1, got True"),
+        (lambda ds: sd.Windows(ds, fields=[]), "Windows: expected at least one name in fields"),
+        (lambda ds: sd.Windows(ds, fields="uv"), "expected fields a list of field names, got the"),
+        (lambda ds: sd.SnapshotPairs(ds, 0.5), "expected in_step an integer, got 0.5"),
+        (lambda ds: sd.SnapshotPairs(ds, targets=[]), "expected at least one name in targets"),
+        (lambda ds: sd.StaticPairs(ds, [], ["s"]), "StaticPairs: expected at least one name in"),
+        (
+            lambda ds: sd.PointSamples(ds, inputs=["a"], targets=["s"], n_points=2.5),
+            "PointSamples: expected n_points an integer >= 1, got 2.5",
+        ),  # fmt: skip
+        (lambda ds: sd.PointSamples(ds, inputs=[], targets=["s"]), "at least one name in inputs"),
+    ],
+)
+def test_view_parameters_are_validated(data, make, match):
+    """AllPairs(dt=0) died in ZeroDivisionError, dt=1.5 gave the steps 0, 1, 3, 4 (truncated
+    from 0, 1.5, 3, 4.5), dt=-1 blamed n_steps; fields=[] gave items with no channel and
+    fields="uv" read the channels "u" and "v"."""
+    path, _ = data
+    with pytest.raises(ValueError, match=match):
+        make(sd.open(path))
+
+
+def test_point_samples_check_names_and_steps_when_built(data):
+    """An unknown name or a step out of range failed only when the first item was read; the
+    checks keep the steps the items are read at (negative steps count from the end)."""
+    path, vals = data
+    ds = sd.open(path)
+    with pytest.raises(KeyError, match="no field 'w'"):
+        sd.PointSamples(ds, inputs=["u"], targets=["w"])
+    with pytest.raises(IndexError, match=f"step {T} out of range n_steps={T}"):
+        sd.PointSamples(ds, inputs=["u"], targets=["v"], out_step=T)
+    item = sd.PointSamples(ds, inputs=["u"], targets=["v"], in_step=-2, out_step=-1)[3]
+    np.testing.assert_array_equal(item["input"].numpy(), vals["u"][3, T - 2][None])
+    np.testing.assert_array_equal(item["target"][:, 0].numpy(), vals["v"][3, T - 1].reshape(-1))
+    ap = sd.AllPairs(ds, dt=np.int64(3), max_lead=np.int64(1), include_self=False)
+    assert ap.pairs.tolist() == [[0, 3], [3, 6]]  # numpy integers are integers

@@ -9,7 +9,7 @@ import torch
 
 from .dataset import H5Dataset, SpaceSel
 from .normalize import Normalizer
-from .views import _View
+from .views import _count, _names, _View
 
 
 class PointSamples(_View):
@@ -40,16 +40,27 @@ class PointSamples(_View):
         normalizer: Normalizer | None = None,
     ):
         super().__init__(ds, samples=samples, space=space, normalizer=normalizer, with_coords=False)
-        self.inputs, self.targets = list(inputs), list(targets)
-        for names in (self.inputs, self.targets):
+        self.inputs = _names("PointSamples", "inputs", inputs, [])
+        self.targets = _names("PointSamples", "targets", targets, [])
+        steps = []
+        for names, step, what in (
+            (self.inputs, in_step, "in_step"),
+            (self.targets, out_step, "out_step"),
+        ):
             static = [n in ds.static_field_names for n in names]
             if any(static) and not all(static):
                 raise ValueError(f"{ds.path}: {names} mixes static and time-dependent fields")
-        self.in_step = None if self.inputs[0] in ds.static_field_names else in_step
-        self.out_step = None if self.targets[0] in ds.static_field_names else out_step
+            ds._channels(names, static=static[0])  # fail now on unknown names
+            # a bad step failed only when the first item was read
+            steps.append(
+                None if static[0] else ds._steps(_count("PointSamples", what, step, None)).start
+            )
+        self.in_step, self.out_step = steps
         self.x_all = ds.grid_points(self.space).reshape(-1, len(ds.spatial_shape) or 1)
         if ds.is_points:
             self.x_all = np.asarray(ds.coords["points"], dtype=np.float32)[self.space[0]]
+        if n_points is not None:
+            n_points = _count("PointSamples", "n_points", n_points, 1)
         if n_points is not None and not 0 < n_points <= len(self.x_all):
             raise ValueError(f"n_points={n_points} must be in [1, {len(self.x_all)}]")
         self.n_points, self.seed, self.epoch = n_points, seed, 0

@@ -18,6 +18,7 @@ is arithmetic on a few integers, computed once; views pickle without any open HD
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -25,6 +26,29 @@ from torch.utils.data import Dataset
 
 from .dataset import H5Dataset, SpaceSel
 from .normalize import Normalizer
+
+
+def _count(owner: str, name: str, value: object, minimum: int | None) -> int:
+    """``value`` as an int, refusing floats, bools, NaN and anything below ``minimum``: a
+    fractional or zero step would otherwise be truncated or divide by zero far from here."""
+    bad = isinstance(value, bool) or not isinstance(value, Integral)
+    if bad or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{owner}: expected {name} an integer{bound}, got {value!r}")
+    return int(value)
+
+
+def _names(owner: str, what: str, names: Sequence[str] | None, default: list[str]) -> list[str]:
+    """A non-empty list of channel names (``None``: ``default``); a bare string is refused, as
+    ``list("uv")`` would silently read the channels ``u`` and ``v``."""
+    if isinstance(names, str):
+        raise ValueError(
+            f"{owner}: expected {what} a list of field names, got the string {names!r}"
+        )
+    out = default if names is None else list(names)
+    if not out:
+        raise ValueError(f"{owner}: expected at least one name in {what}, got {names!r}")
+    return out
 
 
 class _View(Dataset):
@@ -116,10 +140,12 @@ class Windows(_View):
         )
         if ds.n_steps is None:
             raise ValueError(f"{ds.path}: Windows need time-dependent fields; use StaticPairs")
-        if min(n_in, n_out, stride, dt) < 1:
-            raise ValueError(f"n_in, n_out, stride, dt must be >= 1, got {n_in, n_out, stride, dt}")
+        n_in, n_out, stride, dt = (
+            _count("Windows", k, v, 1)
+            for k, v in (("n_in", n_in), ("n_out", n_out), ("stride", stride), ("dt", dt))
+        )
         self.n_in, self.n_out, self.stride, self.dt = n_in, n_out, stride, dt
-        self.fields = ds.field_names if fields is None else list(fields)
+        self.fields = _names("Windows", "fields", fields, ds.field_names)
         ds._channels(self.fields, static=False)  # fail now on unknown names
         self.flatten_time, self.with_time = flatten_time, with_time
         span = (n_in + n_out - 1) * dt + 1
@@ -181,7 +207,10 @@ class AllPairs(_View):
         )
         if ds.n_steps is None:
             raise ValueError(f"{ds.path}: AllPairs need time-dependent fields")
-        self.fields = ds.field_names if fields is None else list(fields)
+        dt = _count("AllPairs", "dt", dt, 1)
+        if max_lead is not None:
+            max_lead = _count("AllPairs", "max_lead", max_lead, 0)
+        self.fields = _names("AllPairs", "fields", fields, ds.field_names)
         ds._channels(self.fields, static=False)
         steps = np.arange(0, ds.n_steps, dt)
         i, j = np.triu_indices(len(steps), k=0 if include_self else 1)
@@ -241,10 +270,10 @@ class SnapshotPairs(_View):
             ds, samples=samples, space=space, normalizer=normalizer, with_coords=with_coords
         )
         self.lead_time = lead_time
-        self.in_step = ds._steps(in_step).start
-        self.out_step = ds._steps(out_step).start
-        self.inputs = ds.field_names if inputs is None else list(inputs)
-        self.targets = ds.field_names if targets is None else list(targets)
+        self.in_step = ds._steps(_count("SnapshotPairs", "in_step", in_step, None)).start
+        self.out_step = ds._steps(_count("SnapshotPairs", "out_step", out_step, None)).start
+        self.inputs = _names("SnapshotPairs", "inputs", inputs, ds.field_names)
+        self.targets = _names("SnapshotPairs", "targets", targets, ds.field_names)
         ds._channels(self.inputs + self.targets, static=False)
 
     def __len__(self) -> int:
@@ -283,7 +312,8 @@ class StaticPairs(_View):
         super().__init__(
             ds, samples=samples, space=space, normalizer=normalizer, with_coords=with_coords
         )
-        self.inputs, self.targets = list(inputs), list(targets)
+        self.inputs = _names("StaticPairs", "inputs", inputs, [])
+        self.targets = _names("StaticPairs", "targets", targets, [])
         ds._channels(self.inputs + self.targets, static=True)
 
     def __len__(self) -> int:
