@@ -315,3 +315,34 @@ def test_point_samples_check_names_and_steps_when_built(data):
     np.testing.assert_array_equal(item["target"][:, 0].numpy(), vals["v"][3, T - 1].reshape(-1))
     ap = sd.AllPairs(ds, dt=np.int64(3), max_lead=np.int64(1), include_self=False)
     assert ap.pairs.tolist() == [[0, 3], [3, 6]]  # numpy integers are integers
+
+
+def test_sample_and_space_selections_are_checked(data):
+    """ds.read and the views cast samples to int64 and took slices as given: samples=[0.5] read
+    sample 0, a boolean mask [True, False, ...] read the samples 1, 0, ...; space=0 failed in the
+    read with "slice step cannot be zero", space=-1 with an hsize_t overflow, and an empty slice
+    gave a view whose items failed to reshape."""
+    path, vals = data
+    ds = sd.open(path)
+    mask = np.zeros(N, bool)
+    mask[[1, 3]] = True
+    for bad in (mask, [0.5], np.array([1.0, 2.0])):
+        with pytest.raises(TypeError, match="expected integer sample indices"):
+            ds.read(bad, 0)
+        with pytest.raises(TypeError, match="expected integer sample indices"):
+            sd.Windows(ds, samples=bad)
+    with pytest.raises(TypeError, match=r"boolean mask\? pass np.flatnonzero\(mask\)"):
+        sd.StaticPairs(ds, ["a"], ["s"], samples=mask)
+    w = sd.StaticPairs(ds, ["a"], ["s"], samples=np.flatnonzero(mask))
+    np.testing.assert_array_equal(w[1]["input"][0].numpy(), vals["a"][3])
+    for space in (0, -1, (2, 0), (slice(None), slice(None, None, -1)), (slice(0.5, 3), 1)):
+        with pytest.raises(ValueError, match="spatial selection of an int stride >= 1 or one"):
+            ds.read(0, 0, space=space)
+        with pytest.raises(ValueError, match="spatial selection of an int stride >= 1 or one"):
+            sd.Windows(ds, space=space)
+    with pytest.raises(ValueError, match=r"keeps at least one point per axis, got space=\(slice"):
+        sd.SnapshotPairs(ds, space=(slice(None), slice(4, 2)))
+    # numpy integers are integers, here as everywhere else
+    got = ds.read(np.int64(2), 1, space=(np.int64(3), slice(np.int64(1), None)))
+    np.testing.assert_array_equal(got[0, 0], vals["uv"][2, 1, :, ::3, 1:])
+    np.testing.assert_array_equal(ds.read(np.array([4, 0], np.uint8), 2), vals["uv"][[4, 0], 2:3])

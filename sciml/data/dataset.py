@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,16 @@ class H5Dataset:
         elif isinstance(samples, slice):
             idx = np.arange(*samples.indices(self.n_samples))
         else:
-            idx = np.asarray(samples, dtype=np.int64).reshape(-1)
+            arr = np.asarray(samples)
+            if arr.size and arr.dtype.kind not in "iu":
+                # int64 conversion truncated 0.5 to sample 0 and read a mask [True, False, True]
+                # as the samples 1, 0, 1
+                hint = " (a boolean mask? pass np.flatnonzero(mask))" if arr.dtype == bool else ""
+                raise TypeError(
+                    f"{self.path}: expected integer sample indices, got {samples!r} of dtype "
+                    f"{arr.dtype}{hint}"
+                )
+            idx = arr.astype(np.int64).reshape(-1)
         idx = np.where(idx < 0, idx + self.n_samples, idx)
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_samples):
             raise IndexError(
@@ -132,14 +142,26 @@ class H5Dataset:
         nd = len(self.spatial_shape)
         if space is None:
             return (slice(None),) * nd
-        if isinstance(space, (int, np.integer)):
-            return (slice(None, None, int(space)),) * nd
-        space = tuple(space)
+        given = space
+        space = (space,) * nd if isinstance(space, Integral) else tuple(space)
         if len(space) != nd:
             raise ValueError(
                 f"{self.path}: spatial selection {space} has {len(space)} entries, expected {nd}"
             )
-        return tuple(slice(None, None, s) if isinstance(s, int) else s for s in space)
+        out = tuple(slice(None, None, s) if isinstance(s, Integral) else s for s in space)
+        for s in out:
+            # HDF5 reads forward only: a zero step failed deep in the read, a negative one
+            # with "can't convert negative value to hsize_t"
+            ok = isinstance(s, slice) and all(
+                v is None or (isinstance(v, Integral) and not isinstance(v, bool))
+                for v in (s.start, s.stop, s.step)
+            )
+            if not ok or (s.step is not None and s.step < 1):
+                raise ValueError(
+                    f"{self.path}: expected a spatial selection of an int stride >= 1 or one "
+                    f"slice per axis with integer bounds and a step >= 1, got {given!r}"
+                )
+        return out
 
     def _channels(self, fields: Sequence[str] | None, static: bool) -> list[tuple[str, Source]]:
         table = self._spec.static_fields if static else self._spec.fields

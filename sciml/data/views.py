@@ -69,6 +69,13 @@ class _View(Dataset):
                 f"samples={samples!r} (an empty split? split(n, sizes) rounds small parts to 0)"
             )
         self.space = ds._space(space)
+        kept = ds._out_spatial(self.space)
+        if 0 in kept:
+            raise ValueError(
+                f"{ds.path}: {type(self).__name__} expected a spatial selection that keeps at "
+                f"least one point per axis, got space={space!r}, which keeps "
+                f"{dict(zip(ds.spatial_dims, kept))} of {ds.spatial_shape}"
+            )
         self.normalizer = normalizer
         self.with_coords = with_coords
         self._x: torch.Tensor | None = None
