@@ -23,13 +23,18 @@ def _torch_lrs(make, total):
 
 
 def test_cosine_matches_closed_form_and_torch():
+    """``CosineAnnealingLR(T_max=T)``: the lr of update i is m + (1 - m)(1 + cos(pi i / T)) / 2
+    for i = 0..T-1, so the last update still learns (the lr reached m = 0 there before: a wasted
+    step; the schedule was CosineAnnealingLR(T_max=T - 1))."""
     T, m = 21, 0.1
-    closed = [m + (1 - m) * 0.5 * (1 + math.cos(math.pi * s / (T - 1))) for s in range(T)]
+    closed = [m + (1 - m) * 0.5 * (1 + math.cos(math.pi * s / T)) for s in range(T)]
     mine = [lr_factor(Cosine(min_factor=m), s, T) for s in range(T)]
     assert mine == pytest.approx(closed, abs=1e-15)
-    ref = _torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T - 1, eta_min=m), T)
+    ref = _torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T, eta_min=m), T)
     assert mine == pytest.approx(ref, abs=1e-12)
-    assert mine[0] == 1.0 and mine[-1] == pytest.approx(m)
+    assert mine[0] == 1.0 and mine[-1] > m + 1e-3
+    assert lr_factor(Cosine(), T - 1, T) > 0.005  # min_factor 0: the last update's lr is not 0
+    assert lr_factor(Cosine(min_factor=m), T, T) == pytest.approx(m)  # past the run: the floor
 
 
 @pytest.mark.parametrize("T", [10, 37, 100])
@@ -44,14 +49,25 @@ def test_one_cycle_matches_torch_one_cycle(T):
     assert [lr_factor(s, i, T) for i in range(T)] == pytest.approx(ref, abs=1e-12)
 
 
-def test_linear_warmup_then_schedule():
-    W, T = 4, 14
-    f = [lr_factor(Cosine(), s, T, warmup_steps=W) for s in range(T)]
-    assert f[:W] == pytest.approx([1 / 5, 2 / 5, 3 / 5, 4 / 5])
-    n = T - W
-    expected = [0.5 * (1 + math.cos(math.pi * i / (n - 1))) for i in range(n)]
-    assert f[W:] == pytest.approx(expected)
-    assert [lr_factor(Constant(), s, T, W) for s in range(W, T)] == [1.0] * n
+@pytest.mark.parametrize("W, T", [(4, 14), (1, 9), (3, 4)])
+def test_linear_warmup_then_schedule_matches_torch_sequential_lr(W, T):
+    """Warm-up then cosine: torch's ``SequentialLR`` of ``LinearLR(1 / (W + 1), total_iters=W)``
+    and ``CosineAnnealingLR(T_max=T - W)``; warm-up then constant: ``LinearLR`` alone."""
+    sched = torch.optim.lr_scheduler
+    m = 0.1
+    f = [lr_factor(Cosine(min_factor=m), s, T, warmup_steps=W) for s in range(T)]
+    assert f[:W] == pytest.approx([(s + 1) / (W + 1) for s in range(W)], abs=1e-15)
+    ref = _torch_lrs(
+        lambda o: sched.SequentialLR(
+            o,
+            [sched.LinearLR(o, 1 / (W + 1), total_iters=W), sched.CosineAnnealingLR(o, T - W, m)],
+            milestones=[W],
+        ),
+        T,
+    )
+    assert f == pytest.approx(ref, abs=1e-12)
+    ref = _torch_lrs(lambda o: sched.LinearLR(o, 1 / (W + 1), total_iters=W), T)
+    assert [lr_factor(Constant(), s, T, W) for s in range(T)] == pytest.approx(ref, abs=1e-12)
 
 
 def test_build_scheduler_drives_the_optimiser_and_its_state_is_plain_numbers():

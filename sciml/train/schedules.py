@@ -3,16 +3,18 @@
 A schedule maps the optimiser step ``s`` (0-based: the LR used by the ``s``-th update) and the
 total number of updates ``T`` to a multiplier of the base learning rate ``lr``. An optional linear
 warm-up of ``W`` steps comes first, and the schedule then runs over the remaining ``T - W``
-steps; ``i = s - W`` counts those steps, ``n = T - W`` is their number and
-``p = i / max(1, n - 1)`` in ``[0, 1]`` the progress:
+steps; ``i = s - W`` counts those steps and ``n = T - W`` is their number:
 
-* warm-up, ``s < W``:  ``f(s) = (s + 1) / (W + 1)``  (ramps up to, but never reaches, 1),
+* warm-up, ``s < W``:  ``f(s) = (s + 1) / (W + 1)``  (ramps up to, but never reaches, 1; torch's
+  ``LinearLR(start_factor=1 / (W + 1), total_iters=W)``),
 * :class:`Constant`:   ``f = 1``,
-* :class:`Cosine`:     ``f(p) = m + (1 - m) (1 + cos(pi p)) / 2`` with ``m = min_factor``,
+* :class:`Cosine`:     ``f(i) = m + (1 - m) (1 + cos(pi i / n)) / 2`` with ``m = min_factor``;
+  torch's ``CosineAnnealingLR(T_max=n, eta_min=m)``: the last update (``i = n - 1``) still has
+  ``f > m``, and ``f = m`` would be the LR of an update after the run,
 * :class:`OneCycle`:   with ``a = pct_start * n - 1``, a cosine ramp from ``1/div_factor`` up to 1
   for ``i <= a`` (``q = i / a``), then cosine decay to ``1/(div_factor * final_div_factor)``
   (``q = (i - a) / (n - 1 - a)``); the same numbers as ``torch.optim.lr_scheduler.OneCycleLR``
-  with ``anneal_strategy="cos"``.
+  with ``anneal_strategy="cos"``, which does end at its final LR on the last update.
 
 Each schedule carries a ``name`` literal so that :class:`~sciml.train.TrainConfig` round-trips
 through JSON; the choice itself is the object (``TrainConfig(schedule=Cosine(min_factor=0.01))``).
@@ -52,13 +54,14 @@ class Constant:
 
 @dataclass(frozen=True)
 class Cosine:
-    """Cosine decay from ``lr`` to ``min_factor * lr`` over the training run."""
+    """Cosine decay from ``lr`` over the training run, towards ``min_factor * lr``: the LR one
+    update past the last, as ``CosineAnnealingLR(T_max=n)`` (no update is spent at the floor)."""
 
     min_factor: float = 0.0
     name: Literal["cosine"] = "cosine"
 
     def factor(self, i: int, n: int) -> float:
-        p = min(1.0, i / max(1, n - 1))
+        p = min(1.0, i / n)
         return self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * p))
 
 
