@@ -178,8 +178,7 @@ class _CrashAt(Callback):
 
 
 def test_resume_between_training_rows_logs_the_rows_of_an_uninterrupted_run(tmp_path):
-    """A training row every 4 steps averages the steps since the previous row (within an epoch).
-    Crashed at step 8, resumed from `last` at step 6: the row of step 8 averaged steps 7-8 only
+    """A training row every 4 steps averages the steps since the previous row. Crashed at step 8, resumed from `last` at step 6: the row of step 8 averaged steps 7-8 only
     (the sum since step 5 was not in the checkpoint), not steps 6-8."""
     config = dict(log_every=4, checkpoint_every=3, eval_every=100)
     ref = make_trainer(tmp_path / "ref", **config).fit()
@@ -193,6 +192,41 @@ def test_resume_between_training_rows_logs_the_rows_of_an_uninterrupted_run(tmp_
     assert resumed.train_loss == ref.train_loss
     w_ref, w_res = _weights(tmp_path / "ref"), _weights(run)
     assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref)
+
+
+class _Losses(Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_step_end(self, trainer, loss):
+        self.losses.append(loss)
+
+
+def test_training_rows_average_the_steps_since_the_previous_row_across_epoch_ends(tmp_path):
+    """37 samples in batches of 8 (5 steps per epoch, the last of 5 samples), a row every 4 steps:
+    the row of step 8 is the sample-weighted mean of the losses of steps 5-8 as ``on_step_end``
+    saw them. The window restarted at each epoch end, so that row averaged steps 6-8 and steps 5,
+    9 and 10 were in no row. A run crashed at step 7 and resumed from the epoch-end checkpoint
+    of step 5 logs the same rows."""
+    config = dict(n_train=37, log_every=4, checkpoint_every=5, eval_every=100)
+    seen = _Losses()
+    ref = make_trainer(tmp_path / "ref", callbacks=[seen], **config).fit()
+    sizes = [8, 8, 8, 8, 5] * 3
+    expected = []
+    for k in (4, 8, 12):
+        window = range(k - 4, k)
+        total = sum(seen.losses[s] * sizes[s] for s in window)
+        expected.append((k, total / sum(sizes[s] for s in window)))
+    rows = [(r["step"], r["train_loss"]) for r in ref.history if r["train_loss"] is not None]
+    assert [s for s, _ in rows] == [4, 8, 12]
+    assert [v for _, v in rows] == pytest.approx([v for _, v in expected], rel=1e-12, abs=0)
+
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[_CrashAt(7)], **config).fit()
+    assert os.readlink(run / "last") == "ckpt-5"
+    resumed = make_trainer(run, **config).fit(resume="auto")
+    assert _stable(resumed.history) == _stable(ref.history)
 
 
 def test_early_stopping_survives_a_resume(tmp_path):

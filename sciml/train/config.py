@@ -34,7 +34,9 @@ class TrainConfig:
         num_workers: ``DataLoader`` worker processes per rank.
         eval_every: validate every this many optimiser steps; 0 = at the end of every epoch.
         checkpoint_every: write ``last`` every this many steps; 0 = at the end of every epoch.
-        log_every: write a training row to the metrics files every this many steps.
+        log_every: write a training row to the metrics files at every step ``k`` divisible by
+            this; its ``train_loss`` is the sample-weighted mean over steps ``k - log_every + 1``
+            to ``k``, across epoch ends.
         micro_batch: split each rank's share of a batch into chunks of at most this many
             samples, run forward and backward on each and step the optimiser once on the summed
             gradients (gradient accumulation: a ``batch_size`` that does not fit in memory at

@@ -252,8 +252,8 @@ class Trainer:
         self.best_step: int | None = None
         self._epoch_loss = [0.0, 0]  # sum of sample-weighted losses, samples, this epoch
         self._last_epoch_loss = math.nan
-        # loss sum and samples since the last training row: a resumed run's next row averages
-        # the same steps as an uninterrupted run's
+        # loss sum and samples since the last training row (across epoch ends): a resumed run's
+        # next row averages the same steps as an uninterrupted run's
         self._log_window = [0.0, 0]
         self._stop = False
         self._sigint = False
@@ -447,7 +447,8 @@ class Trainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         self._epoch_loss = [0.0, 0]
-        self._log_window = [0.0, 0]
+        # (why) `_log_window` runs on: a row at step k (k % log_every == 0) averages the steps
+        # since the previous row, as its label says, also across an epoch end
         for cb in self.callbacks:
             cb.on_epoch_end(self, self.epoch - 1)
         links = []
