@@ -254,6 +254,32 @@ def test_two_worker_dataloader_reads_correct_values_after_fork(data):
     np.testing.assert_array_equal(w2[7]["target"].numpy(), vals["uv"][0, 8])
 
 
+@pytest.mark.parametrize("context", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
+def test_point_samples_redraw_each_epoch_in_persistent_workers(data, context):
+    """With persistent_workers=True the workers keep the view they got at the first epoch:
+    set_epoch changed only the parent's copy, so every epoch trained on the first epoch's points
+    (a DataLoader without persistent workers copies the view anew each epoch and was right)."""
+    path, vals = data
+    ps = sd.PointSamples(sd.open(path), inputs=["a"], targets=["s"], n_points=7, seed=1)
+    loader = DataLoader(ps, batch_size=2, num_workers=2, multiprocessing_context=context,
+                        persistent_workers=True)  # fmt: skip
+    grid = sd.open(path).grid_points().reshape(-1, 2)
+    seen = []
+    for epoch in range(3):
+        ps.set_epoch(epoch)
+        batches = list(loader)
+        x = torch.cat([b["x"] for b in batches]).numpy()  # (N, 7, 2)
+        y = torch.cat([b["target"] for b in batches]).numpy()[..., 0]
+        for s in range(N):  # the points an independent generator draws for this epoch
+            pick = np.sort(
+                np.random.default_rng((1, epoch, s)).choice(X * Y, size=7, replace=False)
+            )
+            np.testing.assert_array_equal(x[s], grid[pick])
+            np.testing.assert_array_equal(y[s], vals["s"][s].reshape(-1)[pick])
+        seen.append(x)
+    assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[1], seen[2])
+
+
 def test_view_errors(data):
     path, _ = data
     ds = sd.open(path)

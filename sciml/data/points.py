@@ -22,7 +22,8 @@ class PointSamples(_View):
     ``in_step`` / ``out_step`` (e.g. Burgers ``u(0) -> u(T)``; Darcy ``a -> u``). Points are
     drawn without replacement from a generator seeded by ``(seed, epoch, index)``: the same
     item gives the same points until :meth:`set_epoch` changes the epoch. ``n_points=None``
-    takes every grid point in grid order.
+    takes every grid point in grid order. The epoch lives in shared memory, so ``DataLoader``
+    workers that outlive an epoch (``persistent_workers=True``) see :meth:`set_epoch` too.
     """
 
     def __init__(
@@ -63,10 +64,17 @@ class PointSamples(_View):
             n_points = _count("PointSamples", "n_points", n_points, 1)
         if n_points is not None and not 0 < n_points <= len(self.x_all):
             raise ValueError(f"n_points={n_points} must be in [1, {len(self.x_all)}]")
-        self.n_points, self.seed, self.epoch = n_points, seed, 0
+        self.n_points, self.seed = n_points, seed
+        # persistent workers hold their own copy of the view: a plain int set here after they
+        # started never reached them, and every epoch drew the first epoch's points
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        self._epoch.fill_(int(epoch))
 
     def __len__(self) -> int:
         return len(self.samples)
