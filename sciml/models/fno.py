@@ -28,6 +28,7 @@ from ..layers import SpectralConv, activation, pointwise
 from ..layers._checks import check_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
 from ..operator import Operator
+from ._rollout import Autoregressive
 
 __all__ = ["FNO", "FNOConfig"]
 
@@ -103,7 +104,7 @@ class FNOConfig:
             )
 
 
-class FNO(Operator, family="fno"):
+class FNO(Autoregressive, Operator, family="fno"):
     """Fourier neural operator on 1D, 2D or 3D grids.
 
     Resolution-invariant: weights act on Fourier modes, so the same model evaluates a function

@@ -35,6 +35,7 @@ from ..operator import Operator
 from ..train.config import TrainConfig
 from ..train.losses import H1Loss
 from ..train.schedules import OneCycle
+from ._rollout import Autoregressive
 
 __all__ = ["MgNO", "MgNOConfig", "darcy_recipe", "Recipe", "PAPER_DARCY_SMOOTHING"]
 
@@ -131,7 +132,7 @@ class MgNOConfig:
         )
 
 
-class MgNO(Operator, family="mgno"):
+class MgNO(Autoregressive, Operator, family="mgno"):
     """Multigrid neural operator on 1D, 2D or 3D grids of any size (odd sizes included).
 
     Not resolution-invariant in the FNO sense: the convolution stencils are tied to the grid
@@ -202,35 +203,6 @@ class MgNO(Operator, family="mgno"):
         if c.residual:
             out = out + u[:, c.in_channels - c.out_channels :]
         return out
-
-    @torch.no_grad()
-    def rollout(self, u0: torch.Tensor, steps: int) -> torch.Tensor:
-        """Autoregressive rollout: feed each prediction back as the newest input state.
-
-        The input holds a window of ``k = in_channels / out_channels`` states, oldest first; each
-        step drops the oldest and appends the prediction.
-
-        Args:
-            u0: ``(batch, in_channels, *spatial)``, the initial window.
-            steps: number of steps to predict.
-
-        Returns:
-            ``(batch, steps, out_channels, *spatial)`` (the trajectory layout of sciml's data).
-        """
-        c = self.config
-        if c.in_channels % c.out_channels:
-            raise ValueError(
-                f"rollout needs in_channels ({c.in_channels}) to be a whole number of states of "
-                f"out_channels ({c.out_channels}) channels"
-            )
-        if steps < 1:
-            raise ValueError(f"expected steps >= 1, got {steps}")
-        window, states = u0, []
-        for _ in range(steps):
-            nxt = self(window)
-            states.append(nxt)
-            window = torch.cat([window[:, c.out_channels :], nxt], dim=1)
-        return torch.stack(states, dim=1)
 
 
 class Recipe(NamedTuple):

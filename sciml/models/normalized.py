@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..operator import Operator, family_class
+from ._rollout import Autoregressive
 
 __all__ = ["Normalized", "NormalizedConfig"]
 
@@ -48,7 +49,7 @@ class NormalizedConfig:
                 raise ValueError(f"{name} must be 1 or -1, got {value}")
 
 
-class Normalized(Operator, family="normalized"):
+class Normalized(Autoregressive, Operator, family="normalized"):
     """Wraps ``inner`` with per-channel affine maps whose statistics are stored as buffers."""
 
     config_class = NormalizedConfig
@@ -132,6 +133,17 @@ class Normalized(Operator, family="normalized"):
         dim = self.config.out_channel_dim or self.config.channel_dim
         self._check_channels("the wrapped operator's output", v, self.out_mean, dim)
         return v * self._shape(self.out_std, v, dim) + self._shape(self.out_mean, v, dim)
+
+    def _rollout_check(self) -> None:
+        if not isinstance(self.inner, Autoregressive) or self.config.channel_dim != 1:
+            raise ValueError(
+                f"rollout: expected a wrapped grid model (FNO, T1, MgNO) with channel_dim 1, got "
+                f"{type(self.inner).__name__} with channel_dim {self.config.channel_dim}"
+            )
+        self.inner._rollout_check()
+
+    def _rollout_channels(self) -> int:
+        return self.inner._rollout_channels()
 
     def forward(self, u: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """``u``: raw input in the wrapped operator's layout; keyword arguments (``x``, ``t``, ...)

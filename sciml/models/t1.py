@@ -69,6 +69,7 @@ from ..layers._complex import ComplexCasts
 from ..layers.mlp import _ACTIVATIONS
 from ..layers.transforms import TRANSFORMS, RealTransform
 from ..operator import Operator
+from ._rollout import Autoregressive
 
 __all__ = ["T1", "T1Config", "T1Block", "SpectralL2Loss", "select_modes"]
 
@@ -256,7 +257,7 @@ class T1Block(ComplexCasts):
         return z + y
 
 
-class T1(Operator, family="t1"):
+class T1(Autoregressive, Operator, family="t1"):
     """Transform-once frequency-domain operator (see the module docstring for the math).
 
     Resolution-invariant: coefficients are scaled by ``sqrt(M / N)``, so the same weights
@@ -413,6 +414,13 @@ class T1(Operator, family="t1"):
         kd = self.shift_kd.flatten(1).to(theta.dtype)  # (J, M)
         angle = (theta @ kd).reshape(z.shape[0], 1, *z.shape[2:])
         return torch.polar(torch.ones_like(angle), -angle)
+
+    def _rollout_check(self) -> None:
+        if not self.config.inverse:
+            raise ValueError(
+                "rollout: this T1 returns coefficients (inverse=False), not states on the grid; "
+                "roll out a model built with inverse=True"
+            )
 
     def spectrum(self, u: torch.Tensor) -> torch.Tensor:
         """The predicted kept coefficients (in the normalisation of :func:`_scale`).
