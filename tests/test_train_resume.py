@@ -18,6 +18,7 @@ from sciml.train import (
     Constant,
     Cosine,
     EarlyStopping,
+    TimeBudget,
     lr_factor,
     read_checkpoint,
 )
@@ -227,6 +228,49 @@ def test_training_rows_average_the_steps_since_the_previous_row_across_epoch_end
     assert os.readlink(run / "last") == "ckpt-5"
     resumed = make_trainer(run, **config).fit(resume="auto")
     assert _stable(resumed.history) == _stable(ref.history)
+
+
+class _Tick(Callback):
+    """After TimeBudget: records the lr it set for the next step, then advances the clock 10 s."""
+
+    def __init__(self, now):
+        self.now, self.lrs = now, []
+
+    def on_step_end(self, trainer, loss):
+        self.lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        self.now[0] += 10.0
+
+
+def test_time_budget_counts_the_time_trained_before_a_resume(tmp_path):
+    """A 1-minute budget on a fake clock advancing 10 s per step: the uninterrupted run stops at
+    step 7. Crashed at step 5, resumed from `last` (step 3, 30 s in) on a clock that reads
+    1000 s (a new process), the resumed run got a fresh minute and stopped at step 10; it must
+    stop at step 7 with the annealed lrs of the uninterrupted run. Resuming the stopped run
+    trains no further step."""
+    config = dict(epochs=100, schedule=Constant(), warmup_steps=2, checkpoint_every=3)
+
+    def fit(run, start, extra=(), resume=False):
+        now = [start]
+        budget = TimeBudget(1.0, anneal=True, min_factor=0.1, clock=lambda: now[0])
+        tick = _Tick(now)
+        result = make_trainer(run, callbacks=[budget, tick, *extra], **config).fit(resume=resume)
+        return result, tick.lrs
+
+    ref, ref_lrs = fit(tmp_path / "ref", 0.0)
+    assert ref.step == 7 and len(ref_lrs) == 7
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        fit(run, 0.0, extra=[_CrashAt(5)])
+    assert os.readlink(run / "last") == "ckpt-3"
+    resumed, lrs = fit(run, 1000.0, resume="auto")
+    assert resumed.step == 7
+    assert lrs == pytest.approx(ref_lrs[3:], rel=1e-12)
+    assert _stable(resumed.history) == _stable(ref.history)
+    w_ref, w_res = _weights(tmp_path / "ref"), _weights(run)
+    assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref)
+
+    again, lrs = fit(run, 5000.0, resume="auto")
+    assert again.step == 7 and lrs == []
 
 
 def test_early_stopping_survives_a_resume(tmp_path):

@@ -3,8 +3,10 @@
 Subclass :class:`Callback` and override the hooks you need; every hook receives the trainer, so a
 callback can read ``trainer.step`` / ``trainer.epoch`` / ``trainer.model`` and call
 ``trainer.request_stop()`` (the run then saves ``last`` and ``fit`` returns normally). Hooks run
-on every rank; guard file output with ``trainer.is_main``. Callback state is not checkpointed
-(:class:`EarlyStopping` rebuilds its own from the history a resume restores).
+on every rank; guard file output with ``trainer.is_main``. A callback whose state a resume needs
+returns it from :meth:`Callback.state_dict`; every checkpoint stores it and a resume hands it back
+to :meth:`Callback.load_state_dict` (:class:`TimeBudget` keeps its elapsed time this way;
+:class:`EarlyStopping` rebuilds its own from the history a resume restores).
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ class Callback:
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
         """Just before ``fit`` returns (also after an interrupt)."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a resumed run needs of this callback (a dict of numbers, strings, lists, dicts),
+        written into every checkpoint under the class name; None (the default): nothing."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned, when a resume restores a checkpoint
+        (before :meth:`on_fit_start`)."""
 
 
 class EarlyStopping(Callback):
@@ -94,7 +105,11 @@ class TimeBudget(Callback):
     ``TrainConfig(schedule=Constant(), warmup_steps=...)`` (the warm-up still applies) and enough
     ``epochs`` to outlast the budget.
 
-    The clock starts at :meth:`Callback.on_fit_start` (a resumed run gets a fresh budget).
+    The budget counts training time: the clock runs from :meth:`Callback.on_fit_start` to the
+    end of the fit, and the time elapsed is saved in every checkpoint, so a resumed run stops when
+    the time before and after the resume adds up to the budget (as Lightning's ``Timer`` does;
+    the time between the last checkpoint and a crash is not counted). Resuming a run whose budget
+    is spent trains no further step.
 
     Args:
         minutes: wall-clock budget (> 0).
@@ -120,12 +135,17 @@ class TimeBudget(Callback):
         self.min_factor = min_factor
         self.clock = clock
         self.start: float | None = None
+        self._before = 0.0  # seconds trained before this fit (earlier fits, or before a resume)
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, those before a resume included."""
+        if self.start is None:
+            return self._before
+        return self._before + self.clock() - self.start
 
     def fraction(self) -> float:
-        """Elapsed fraction of the budget, in ``[0, 1]`` (0 before the fit starts)."""
-        if self.start is None:
-            return 0.0
-        return min(1.0, (self.clock() - self.start) / self.budget)
+        """Elapsed fraction of the budget, in ``[0, 1]`` (0 before a fresh run starts)."""
+        return min(1.0, self.elapsed() / self.budget)
 
     def factor(self) -> float:
         """The LR multiplier now."""
@@ -133,7 +153,20 @@ class TimeBudget(Callback):
         return m + (1.0 - m) * 0.5 * (1.0 + math.cos(math.pi * self.fraction()))
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        if trainer.step == 0:
+            self._before = 0.0  # a fresh run has spent nothing, whatever this object saw before
         self.start = self.clock()
+        if self.fraction() >= 1.0:
+            trainer.request_stop()
+
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        self._before, self.start = self.elapsed(), None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"elapsed_s": self.elapsed()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._before, self.start = float(state["elapsed_s"]), None
 
     def on_step_end(self, trainer: Trainer, loss: float) -> None:
         if self.fraction() >= 1.0:

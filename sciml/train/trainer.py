@@ -623,7 +623,23 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng,
             "history": self.history,
+            "callbacks": {
+                key: state
+                for key, cb in self._keyed_callbacks()
+                if (state := cb.state_dict()) is not None
+            },
         }
+
+    def _keyed_callbacks(self) -> list[tuple[str, Callback]]:
+        """``(key, callback)``: the key of a callback's state in a checkpoint is its class name,
+        with ``#k`` appended for the k-th further callback of the same class."""
+        seen: dict[str, int] = {}
+        keyed = []
+        for cb in self.callbacks:
+            name = type(cb).__qualname__
+            k = seen[name] = seen.get(name, -1) + 1
+            keyed.append((name if k == 0 else f"{name}#{k}", cb))
+        return keyed
 
     def _save(self, links: Sequence[str]) -> None:
         self._saved_at = (self.step, self.epoch)
@@ -686,6 +702,10 @@ class Trainer:
         here = self._ckpt is not None and self._ckpt.link("last") == Path(path).resolve()
         self._last_at = self._saved_at if here else None
         self._log.rows = [dict(r) for r in state["history"]]
+        saved_callbacks = state.get("callbacks", {})  # older checkpoints: none
+        for key, cb in self._keyed_callbacks():
+            if key in saved_callbacks:
+                cb.load_state_dict(saved_callbacks[key])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
