@@ -177,7 +177,7 @@ FORWARD = {
         lambda: _t1(transform="rfft"), lambda m: m(R(2, 1, 6, 6)), ValueError,
         r"T1 expected u on a grid of at least \(7, 7\) points, got \(6, 6\)",
     ),
-    "scot-rollout-zero-steps": (_scot, lambda m: m.rollout(R(2, 1, 16, 16), 0, 0.1), ValueError, r"expected steps >= 1, got 0"),
+    "scot-rollout-zero-steps": (_scot, lambda m: m.rollout(R(2, 1, 16, 16), 0, 0.1), ValueError, r"expected steps as an int >= 1, got 0"),
     "prose-x-batch": (_prose, lambda m: m(R(2, 5, 3), x=R(3, 4, 1)), ValueError, r"x of shape \(B=2 or 1, T_out, 1\), got \(3, 4, 1\)"),
     "node-t-not-monotone": (
         _node, lambda m: m(R(3, 2), t=torch.tensor([0.0, 1.0, 0.5])), ValueError,

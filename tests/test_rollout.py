@@ -10,7 +10,17 @@ import pytest
 import torch
 
 import sciml.data as sd
-from sciml.models import FNO, T1, FNOConfig, MgNO, MgNOConfig, Normalized, T1Config
+from sciml.models import (
+    FNO,
+    T1,
+    FNOConfig,
+    MgNO,
+    MgNOConfig,
+    Normalized,
+    ScOT,
+    ScOTConfig,
+    T1Config,
+)
 from sciml.models._rollout import Autoregressive
 from sciml.operator import Operator
 
@@ -115,6 +125,32 @@ def test_rollout_through_normalized_t1_and_mgno():
     with torch.no_grad():
         v = torch.randn(1, 1, 33, 33)
         torch.testing.assert_close(mg.rollout(v, 2)[:, 1], mg(mg(v)))
+
+
+def _scot(**kw):
+    torch.manual_seed(2)
+    return ScOT(
+        ScOTConfig(
+            in_channels=2, out_channels=2, image_size=16, patch_size=2, embed_dim=8,
+            depths=(1, 1), num_heads=(2, 2), window_size=4, skip_blocks=(1, 0), **kw,
+        )
+    ).eval()  # fmt: skip
+
+
+def test_scot_rollout_passes_the_lead_time_to_every_call():
+    model = _scot()
+    u = torch.randn(2, 2, 16, 16)
+    with torch.no_grad():
+        traj = model.rollout(u, 3, 0.25)
+        manual = [u]
+        for _ in range(3):
+            manual.append(model(manual[-1], t=0.25))
+        torch.testing.assert_close(traj, torch.stack(manual[1:], dim=1))
+        assert not torch.allclose(traj, model.rollout(u, 3, 0.5))  # the lead time is used
+        plain = _scot(time_conditioning=False)
+        with pytest.raises(ValueError, match="time_conditioning=False but got a lead time"):
+            plain.rollout(u, 1, 0.25)
+        torch.testing.assert_close(plain.rollout(u, 1)[:, 0], plain(u))
 
 
 @pytest.mark.parametrize(

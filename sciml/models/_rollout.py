@@ -16,7 +16,8 @@ __all__ = ["Autoregressive"]
 
 
 class Autoregressive:
-    """Mixin for :class:`~sciml.Operator` grid models: adds :meth:`rollout`."""
+    """Mixin for :class:`~sciml.Operator` grid models (FNO, T1, MgNO, ScOT, and Normalized
+    around them): adds :meth:`rollout`."""
 
     def _rollout_channels(self) -> int:
         """Input channels of one call (the window and the static channels together)."""
@@ -26,7 +27,12 @@ class Autoregressive:
         """Raise if this model's output cannot be fed back as its input."""
 
     def rollout(
-        self, u0: torch.Tensor, steps: int, *, static: torch.Tensor | None = None
+        self,
+        u0: torch.Tensor,
+        steps: int,
+        t: torch.Tensor | float | None = None,
+        *,
+        static: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Autoregressive rollout: feed each prediction back as the newest input states.
 
@@ -37,6 +43,8 @@ class Autoregressive:
             u0: ``(batch, window, *spatial)``, the initial window of states, oldest first
                 (time-major channels, as :class:`sciml.data.Windows` gives them).
             steps: number of model calls.
+            t: the lead time of one call, for time-conditioned models (:class:`ScOT`); passed
+                as ``model(u, t=t)`` at every call. Models that take no lead time refuse one.
             static: ``(batch, S, *spatial)`` channels appended to every call's input, which
                 must then take ``window + S`` channels (``None``: ``S = 0``).
 
@@ -71,7 +79,8 @@ class Autoregressive:
             )
         outs = []
         for _ in range(steps):
-            nxt = self(u0 if static is None else torch.cat([u0, static], dim=1))  # type: ignore[operator]
+            u = u0 if static is None else torch.cat([u0, static], dim=1)
+            nxt = self(u) if t is None else self(u, t=t)  # type: ignore[operator]
             if nxt.shape[2:] != u0.shape[2:]:
                 raise ValueError(
                     f"rollout: the model answered on the grid {tuple(nxt.shape[2:])}, not the "

@@ -36,6 +36,7 @@ from ..layers.fourier_resample import fourier_resample
 from ..layers.patch import PatchEmbed, PatchMerging, PatchRecovery, PatchUnmerging
 from ..layers.window_attention import SwinV2Block
 from ..operator import Operator
+from ._rollout import Autoregressive
 
 __all__ = ["ScOT", "ScOTConfig", "POSEIDON_PRESETS"]
 
@@ -169,7 +170,7 @@ class _DecoderStage(nn.Module):
         return x if self.unmerge is None else self.unmerge(x, self.size, t)
 
 
-class ScOT(Operator, family="scot"):
+class ScOT(Autoregressive, Operator, family="scot"):
     """Poseidon's scalable operator transformer; see the module docstring for the math.
 
     Example:
@@ -297,19 +298,6 @@ class ScOT(Operator, family="scot"):
         if c.learn_residual:
             out = out + u[:, : c.out_channels]
         return out if native else fourier_resample(out, size)
-
-    def rollout(self, u: torch.Tensor, steps: int, dt: float | torch.Tensor) -> torch.Tensor:
-        """Autoregressive prediction ``u_{k+1} = G(u_k)(dt)`` (needs ``in_channels ==
-        out_channels``): returns ``(batch, steps, channels, h, w)``."""
-        if self.config.in_channels != self.config.out_channels:
-            raise ValueError("rollout needs in_channels == out_channels")
-        if steps < 1:
-            raise ValueError(f"expected steps >= 1, got {steps}")
-        outs = []
-        for _ in range(steps):
-            u = self(u, t=dt if self.config.time_conditioning else None)
-            outs.append(u)
-        return torch.stack(outs, dim=1)
 
     @classmethod
     def from_pretrained(
