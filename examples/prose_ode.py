@@ -14,7 +14,7 @@ CPU run reported in ``benchmarks/README.md`` (small config at width 96, 75 min o
 issue allows up to 2 h: ``--minutes 115``)::
 
     python examples/prose_ode.py --n-train 15000 --n-val 600 --minutes 75 --threads 2 \
-        --lr 1.5e-3 --set width=96
+        --lr 1.5e-3 --set width=96 --out runs/prose_ode/w96
 
 The held-out metrics include ``refined_traj_rel_l2`` (a sciml extension, on by default;
 ``--no-refine`` skips it): PROSE's decoded equations fitted to the input window and integrated
