@@ -62,6 +62,21 @@ def test_round_trip_exact(tmp_path):
     assert "layout='sciml'" in text and "fields: u, v" in text and "generator_settings" in text
 
 
+def test_plain_h5py_opens_beside_an_open_dataset(tmp_path):
+    """A user's h5py.File(path) in the same process, before or after sciml opened the file,
+    reads it (sciml's locking=False made HDF5 refuse either: "file locking flag values don't
+    match")."""
+    vals = _small(tmp_path / "f.h5")
+    ds = sd.open(tmp_path / "f.h5")
+    np.testing.assert_array_equal(ds.read([1])[0, :, 0], vals["u"][1])  # sciml holds it open
+    with h5py.File(tmp_path / "f.h5", "r") as f:
+        np.testing.assert_array_equal(f["fields/u"][1], vals["u"][1])
+        other = sd.open(tmp_path / "f.h5")  # and the other way round
+        np.testing.assert_array_equal(other.read([2])[0, :, 1], vals["v"][2])
+        other.close()
+    ds.close()
+
+
 def test_in_memory_matches_lazy(tmp_path):
     _small(tmp_path / "f.h5")
     lazy, mem = sd.open(tmp_path / "f.h5"), sd.open(tmp_path / "f.h5", in_memory=True)

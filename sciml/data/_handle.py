@@ -26,7 +26,10 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
     if not path.exists():
         raise DataFormatError(path, "no such file")
     try:
-        return h5py.File(path, "r", rdcc_nbytes=_RDCC_NBYTES, locking=False)
+        # HDF5's default file locking (best-effort in HDF5 2; HDF5_USE_FILE_LOCKING=FALSE turns
+        # it off): every open of one file in a process must use the same locking flags, so a
+        # user's plain h5py.File(path) beside a dataset failed with locking=False
+        return h5py.File(path, "r", rdcc_nbytes=_RDCC_NBYTES)
     except OSError as e:
         raise DataFormatError(
             path,
