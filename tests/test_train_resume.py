@@ -273,6 +273,53 @@ def test_time_budget_counts_the_time_trained_before_a_resume(tmp_path):
     assert again.step == 7 and lrs == []
 
 
+class _Steps(Callback):
+    def __init__(self):
+        self.steps = []
+
+    def on_step_end(self, trainer, loss):
+        self.steps.append(trainer.step)
+
+
+def test_resume_auto_continues_from_a_best_that_a_kill_left_past_last(tmp_path):
+    """Validation every 2 steps, `last` every 3: the step-4 validation saved `best` (ckpt-4) and
+    the process died at step 5 (an exception leaves the files a SIGKILL would), `last` at step 3.
+    resume="auto" restored step 3 and trained step 4 again: ckpt-4 is a whole training state,
+    the newest one, so the run must go on from it (steps 5-15), end as the uninterrupted run,
+    and keep ckpt-4's model as `best` where a rerun does not repeat step 4 (on a GPU; here
+    stood in for by resuming with lr 0: the rerun step-4 model is the step-3 one, which replaced
+    ckpt-4 as `best` and deleted it)."""
+    config = dict(eval_every=2, checkpoint_every=3, dropout=0.1)
+    ref = make_trainer(tmp_path / "ref", **config).fit()
+    assert ref.best_step == 14
+
+    def crashed(run):
+        with pytest.raises(RuntimeError, match="simulated"):
+            make_trainer(run, callbacks=[_CrashAt(5)], **config).fit()
+        assert (os.readlink(run / "last"), os.readlink(run / "best")) == ("ckpt-3", "ckpt-4")
+        return load_file(str(run / "best" / "model.safetensors"))
+
+    run = tmp_path / "run"
+    crashed(run)
+    seen = _Steps()
+    resumed = make_trainer(run, callbacks=[seen], **config).fit(resume="auto")
+    assert seen.steps == list(range(5, 16))
+    assert (resumed.step, resumed.train_loss) == (ref.step, ref.train_loss)
+    assert (resumed.best_metric, resumed.best_step) == (ref.best_metric, ref.best_step)
+    assert _stable(resumed.history) == _stable(ref.history)
+    w_ref, w_res = _weights(tmp_path / "ref"), _weights(run)
+    assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref)
+
+    frozen = tmp_path / "frozen"
+    best = crashed(frozen)
+    best_metric = next(r["val_rel_l2"] for r in ref.history if r["step"] == 4 and r["val_rel_l2"])
+    with pytest.warns(UserWarning, match=r"changed: \['lr'\]"):
+        result = make_trainer(frozen, **{**config, "lr": 0.0}).fit(resume="auto")
+    assert (result.best_step, result.best_metric) == (4, best_metric)
+    w = load_file(str(frozen / "best" / "model.safetensors"))
+    assert all(torch.equal(best[k], w[k]) for k in best)
+
+
 def test_early_stopping_survives_a_resume(tmp_path):
     """EarlyStopping(patience=1) stops the run at step 8 (validation every 2 steps). Crashed at
     step 7 and resumed from step 6, a fresh EarlyStopping took step 8's validation for an

@@ -6,7 +6,7 @@ A run directory looks like::
       ckpt-1200/           config.json  model.safetensors        (model.save_pretrained)
                            trainer_state.json  trainer_state.safetensors
       ckpt-1000/
-      last -> ckpt-1200    the newest state, what resume="auto" reads
+      last -> ckpt-1200    the newest state, what resume="auto" reads (`best` if newer)
       best -> ckpt-1000    the best validation metric so far
       metrics.csv  metrics.json
 
@@ -27,6 +27,7 @@ read: the trainer state goes through :mod:`sciml.train._state`.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -102,13 +103,21 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:
-    """The checkpoint directory meant by ``path``: a checkpoint itself, or a run directory
-    (then its ``last``). Raises :class:`CheckpointError` naming what was looked for."""
+    """The checkpoint directory meant by ``path``: a checkpoint itself, or a run directory (then
+    the newer of its ``last`` and ``best`` by (step, epoch), ``last`` on a tie). Raises
+    :class:`CheckpointError` naming what was looked for.
+
+    ``best`` is newer than ``last`` when a process was killed after a validation saved ``best``
+    and before the next ``last``; it is a whole training state as well, and resuming from the
+    older ``last`` would train its steps again and could replace the best model by a rerun that
+    does not repeat it bitwise (a GPU's).
+    """
     path = Path(path)
     if (path / f"{STATE_NAME}.json").is_file():
         return path.resolve()
-    if (path / "last" / f"{STATE_NAME}.json").is_file():
-        return (path / "last").resolve()
+    found = [path / name for name in LINKS if (path / name / f"{STATE_NAME}.json").is_file()]
+    if found:
+        return max(found, key=_progress).resolve()  # the first of equals: `last`
     raise CheckpointError(
         f"no training checkpoint at {path} (looked for {path / (STATE_NAME + '.json')} and "
         f"{path / 'last' / (STATE_NAME + '.json')})"
@@ -190,6 +199,12 @@ class CheckpointManager:
         tmp.unlink(missing_ok=True)
         os.symlink(target.name, tmp)  # relative: the run directory can be moved
         os.replace(tmp, self.run_dir / name)
+
+
+def _progress(directory: Path) -> tuple[int, int]:
+    """(step, epoch) of the trainer state in ``directory``, read from its JSON part."""
+    state = json.loads((directory / f"{STATE_NAME}.json").read_text())["state"]
+    return state.get("step", -1), state.get("epoch", -1)
 
 
 def _fsync_path(path: Path) -> None:

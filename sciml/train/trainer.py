@@ -285,8 +285,9 @@ class Trainer:
 
         Args:
             resume: False: start from the current state (fresh runs seed the RNGs from
-                ``config.seed``); ``"auto"``: continue from ``out_dir/last`` if it exists;
-                a path: continue from that checkpoint or run directory.
+                ``config.seed``); ``"auto"``: continue from ``out_dir/last`` if it exists (from
+                ``best`` where a kill left it newer); a path: continue from that checkpoint or
+                run directory (the newer of its ``last`` and ``best``).
 
         Ctrl-C finishes the current step, saves ``last`` and returns with ``interrupted=True``.
         A second Ctrl-C (or a ``KeyboardInterrupt`` from a callback) aborts at once: ``fit``
@@ -297,11 +298,11 @@ class Trainer:
         if checkpoint is not None:
             self._restore(checkpoint)
         elif self.step == 0:
-            if self.is_main and self.out_dir is not None and (self.out_dir / "last").exists():
+            if self.is_main and self.out_dir is not None and self._has_checkpoint():
                 warnings.warn(
-                    f"{self.out_dir} holds a checkpoint (`last`) and this run starts afresh, "
-                    "replacing it as it goes; pass fit(resume='auto') (on the command line: "
-                    "sciml train --resume) to continue it instead",
+                    f"{self.out_dir} holds a checkpoint (`last` / `best`) and this run starts "
+                    "afresh, replacing it as it goes; pass fit(resume='auto') (on the command "
+                    "line: sciml train --resume) to continue it instead",
                     stacklevel=2,
                 )
             _seed_everything(self.config.seed)
@@ -658,10 +659,13 @@ class Trainer:
         if resume is True or resume == "auto":
             if self.out_dir is None:
                 raise ValueError("fit(resume='auto') needs out_dir: that is where `last` lives")
-            if not (self.out_dir / "last").exists():
+            if not self._has_checkpoint():
                 return None
-            return find_checkpoint(self.out_dir)
+            return find_checkpoint(self.out_dir)  # the newer of `last` and `best`
         return find_checkpoint(resume)
+
+    def _has_checkpoint(self) -> bool:
+        return any((self.out_dir / name).exists() for name in ("last", "best"))
 
     def _restore(self, path: Path) -> None:
         state = read_checkpoint(path, self.model)
@@ -697,9 +701,12 @@ class Trainer:
         self._last_epoch_loss = state["last_epoch_loss"]
         self._log_window = list(state.get("log_window", (0.0, 0)))  # older checkpoints: none
         self._time_offset = state["time_s"]
-        self._saved_at, self._saved_path = (self.step, self.epoch), None
-        # resumed from another run's checkpoint: this run writes a `last` of its own at the end
-        here = self._ckpt is not None and self._ckpt.link("last") == Path(path).resolve()
+        # resumed from another run's checkpoint: this run writes a `last` of its own at the end;
+        # from its own `best` (newer than `last` after a kill), `last` is pointed at it
+        path = Path(path).resolve()
+        own = self._ckpt is not None and path.parent == self._ckpt.run_dir.resolve()
+        self._saved_at, self._saved_path = (self.step, self.epoch), path if own else None
+        here = own and self._ckpt.link("last") == path
         self._last_at = self._saved_at if here else None
         self._log.rows = [dict(r) for r in state["history"]]
         saved_callbacks = state.get("callbacks", {})  # older checkpoints: none
