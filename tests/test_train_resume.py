@@ -320,6 +320,54 @@ def test_resume_auto_continues_from_a_best_that_a_kill_left_past_last(tmp_path):
     assert all(torch.equal(best[k], w[k]) for k in best)
 
 
+@pytest.mark.parametrize(
+    "change, again, missed",
+    [(dict(batch_size=4), 4, 0), (dict(batch_size=16), 0, 8), (dict(seed=8), None, None)],
+)
+def test_resume_mid_epoch_with_another_batch_size_or_seed_warns_what_it_does(
+    tmp_path, change, again, missed
+):
+    """`last` at step 6 is batch 1 of epoch 1 (8 of 40 samples read). Resumed with batch_size 4
+    the rest of the epoch started at sample 4 of its order (4 read twice), with 16 at sample 16
+    (8 never read), with seed 8 in another order: all silently. The warning names the values
+    and counts the samples, checked against the indices the data set handed out."""
+    run = tmp_path / "run"
+    crashed = make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=3)
+    with pytest.raises(RuntimeError, match="simulated"):
+        crashed.fit()
+    before = crashed.train_data.seen[40:48]  # epoch 1 up to step 6, the checkpoint
+    trainer = make_trainer(run, checkpoint_every=3, **change)
+    with pytest.warns(UserWarning) as caught:
+        trainer.fit(resume="auto")
+    (key, value), old = next(iter(change.items())), {"batch_size": 8, "seed": 7}
+    seen = trainer.train_data.seen
+    after = seen[: len(seen) - 40]  # the rest of epoch 1; epoch 2 reads all 40
+    assert len(set(before)) == 8 and len(set(after)) == len(after)
+    n_again, n_missed = len(set(before) & set(after)), 40 - len(set(before) | set(after))
+    if again is not None:
+        assert (n_again, n_missed) == (again, missed)
+    else:
+        assert n_again == n_missed > 0  # as many repeated as skipped
+    text = [str(w.message) for w in caught if "middle of epoch" in str(w.message)]
+    assert len(text) == 1
+    assert (
+        f"middle of epoch 1 (after 1 batch) with {key}={value}, where the checkpoint has "
+        f"{key}={old[key]}: " in text[0]
+    )
+    assert f"so {n_again} of the 8 samples read before the resume are read again and " in text[0]
+    assert f"{n_missed} of the 40 samples are not read in this epoch" in text[0]
+
+
+def test_resume_at_an_epoch_end_with_another_seed_does_not_warn_of_samples(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=5).fit()
+    with pytest.warns(UserWarning) as caught:
+        make_trainer(run, checkpoint_every=5, seed=8).fit(resume="auto")
+    assert [str(w.message) for w in caught if "different TrainConfig" in str(w.message)]
+    assert not [w for w in caught if "middle of epoch" in str(w.message)]
+
+
 def test_early_stopping_survives_a_resume(tmp_path):
     """EarlyStopping(patience=1) stops the run at step 8 (validation every 2 steps). Crashed at
     step 7 and resumed from step 6, a fresh EarlyStopping took step 8's validation for an

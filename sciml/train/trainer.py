@@ -49,7 +49,7 @@ from .checkpoint import CheckpointManager, find_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, setup
 from .losses import MSE, LpLoss
-from .sampler import ShardedBatchSampler, epoch_seed
+from .sampler import ShardedBatchSampler, epoch_permutation, epoch_seed
 from .schedules import build_scheduler, lr_factor
 
 __all__ = ["Trainer", "FitResult", "predict"]
@@ -664,6 +664,32 @@ class Trainer:
             return find_checkpoint(self.out_dir)  # the newer of `last` and `best`
         return find_checkpoint(resume)
 
+    def _mid_epoch_change(self, saved: TrainConfig, epoch: int, done: int) -> str | None:
+        """What a resume after batch ``done`` of ``epoch`` does to that epoch's samples when the
+        batch size or seed differs from the checkpoint's, or None when neither does: the rest of
+        the epoch is drawn with the new ones, so some samples are read twice or not at all."""
+        cfg = self.config
+        changed = [f for f in ("batch_size", "seed") if getattr(saved, f) != getattr(cfg, f)]
+        if not changed:
+            return None
+        n = len(self.train_data)
+        # the batches before `done` are whole (only an epoch's last one can be short)
+        before = set(epoch_permutation(n, saved.seed, epoch)[: done * saved.batch_size].tolist())
+        end = sum(self.train_sampler.global_batch_sizes())
+        after = epoch_permutation(n, cfg.seed, epoch)[min(n, done * cfg.batch_size) : end]
+        again = len(before.intersection(after.tolist()))
+        missed = n - len(before.union(after.tolist()))
+        expected = ", ".join(f"{f}={getattr(saved, f)}" for f in changed)
+        got = ", ".join(f"{f}={getattr(cfg, f)}" for f in changed)
+        return (
+            f"in the middle of epoch {epoch} (after {done} batch{'es' if done > 1 else ''}) "
+            f"with {got}, where the checkpoint has {expected}: the rest of epoch {epoch} is "
+            f"drawn with {got}, so {again} of the {len(before)} samples read before the resume "
+            f"are read again and {missed} of the {n} samples are not read in this epoch (later "
+            f"epochs are whole). Resume with {expected} to continue exactly, or from a "
+            "checkpoint written at an epoch end (checkpoint_every=0)"
+        )
+
     def _has_checkpoint(self) -> bool:
         return any((self.out_dir / name).exists() for name in ("last", "best"))
 
@@ -681,6 +707,10 @@ class Trainer:
                 "continues with the new config and will not match an uninterrupted run",
                 stacklevel=3,
             )
+        if state["batch_in_epoch"]:
+            message = self._mid_epoch_change(saved, state["epoch"], state["batch_in_epoch"])
+            if message is not None:
+                warnings.warn(f"resuming from {path} {message}", stacklevel=3)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if saved != self.config:
