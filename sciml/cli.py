@@ -2,7 +2,8 @@
 
     sciml train EXPERIMENT.yaml [--resume] [--out DIR]
     sciml evaluate CHECKPOINT DATA.h5 [--split test] [--json]
-    sciml evaluate NAME [--n N] [--seed S] [--json]     (a shipped model on fresh data)
+    sciml evaluate NAME|DIR [--n N] [--seed S] [--json] (shipped model / DIR with card.json:
+                                                         fresh data)
     sciml pretrained list | show NAME [--json]
     sciml info FILE_OR_CHECKPOINT
     sciml export CHECKPOINT_OR_NAME --shape B,C,H,W --out FILE.pt2 [--t T] [--points P]
@@ -74,9 +75,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="evaluate a checkpoint on an HDF5 data file, or a shipped model on fresh data",
     )
-    e.add_argument("checkpoint", help="checkpoint directory (with config.json) or shipped name")
     e.add_argument(
-        "data", nargs="?", help="HDF5 data file (omit for a shipped name: fresh data, its card)"
+        "checkpoint",
+        help="checkpoint directory (with config.json) or shipped name; without DATA, a shipped "
+        "name or a directory with a card.json, measured on fresh data",
+    )
+    e.add_argument(
+        "data",
+        nargs="?",
+        help="HDF5 data file (omit for a shipped name or a directory with a card.json: fresh "
+        "data, its card)",
     )
     e.add_argument("--n", type=int, help="shipped name: fresh test cases (default: the card's)")
     e.add_argument("--seed", type=int, help="shipped name: seed of the fresh data")
@@ -183,9 +191,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     checkpoint = args.checkpoint
     if args.data is None:  # `sciml evaluate NAME`: a shipped model on fresh data, exit 1 if off
-        if not pretrained.is_registered(checkpoint):
+        carded = (Path(checkpoint) / pretrained.CARD_FILE).is_file()
+        if not pretrained.is_registered(checkpoint) and not carded:
             if Path(checkpoint).exists():
-                raise _UserError(f"{checkpoint}: a checkpoint directory needs a DATA file")
+                raise _UserError(
+                    f"{checkpoint}: a checkpoint directory needs a DATA file (or a "
+                    f"{pretrained.CARD_FILE} saying how to make fresh data)"
+                )
             raise _UserError(pretrained.unknown_name_message(checkpoint))
         from .pretrained._cli import evaluate_name
 

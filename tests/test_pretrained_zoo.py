@@ -291,6 +291,22 @@ def test_grid_evaluator_matches_a_direct_computation(tiny_zoo, tmp_path, capsys)
     assert pretrained.evaluate_pretrained("fno-darcy-test", n=1)["seed"] == 1000
 
 
+def test_a_carded_directory_is_evaluated_like_its_shipped_name(tiny_zoo, tmp_path, capsys):
+    """What a zoo script writes before --install (checkpoint + card.json in OUT/NAME) is scored
+    on fresh data by path, to the value its shipped copy gets (it needed a DATA file)."""
+    import shutil
+
+    _, _, write = tiny_zoo
+    by_name = pretrained.evaluate_pretrained("fno-darcy-test", n=3, seed=7)
+    write(by_name["value"])
+    candidate = tmp_path / "runs" / "fno-darcy-test"
+    shutil.copytree(tmp_path / "fno-darcy-test", candidate)
+    by_path = pretrained.evaluate_pretrained(str(candidate), n=3, seed=7)
+    assert by_path["value"] == by_name["value"] and by_path["card_value"] == by_name["value"]
+    code, out, _ = _run(["evaluate", str(candidate), "--n", "3", "--seed", "7", "--json"], capsys)
+    assert code == 0 and json.loads(out)["value"] == by_name["value"]
+
+
 def test_dcdm_evaluator_with_identity_directions_is_cg():
     """DCDM with the identity as its network and k = 1 is CG: same iteration counts."""
     card = {"evaluation": {"options": {"grid": 8, "geometry": "obstacle", "rtol": 1e-6, "k": 1}}}

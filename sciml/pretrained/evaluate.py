@@ -102,7 +102,9 @@ def evaluate_pretrained(
     """Re-measure the card metric of the shipped model ``name`` on fresh data.
 
     Args:
-        name: a shipped model (:func:`sciml.pretrained.names`).
+        name: a shipped model (:func:`sciml.pretrained.names`), or a directory holding a
+            checkpoint and its ``card.json`` (what the ``examples/zoo_*.py`` scripts write
+            before ``--install``).
         n: fresh test cases (default: the card's ``evaluation.n``).
         seed: seed of the fresh data (default: :func:`default_seed`).
         device: where the model runs.
@@ -114,17 +116,14 @@ def evaluate_pretrained(
         (``rel_diff <= tolerance``), ``tolerance``, ``evaluator`` and ``metrics`` (everything
         the evaluator measured).
     """
-    from . import card as read_card
-    from . import load
-
-    card = read_card(name)
+    card, load = _card_and_loader(name)
     spec = card["evaluation"]
     n = int(spec["n"] if n is None else n)
     if n < 1:
         raise ValueError(f"n: expected a positive number of test cases, got {n}")
     seed = default_seed(card) if seed is None else int(seed)
     evaluator = _EVALUATORS[spec["evaluator"]]  # validate_card checked the name
-    model = load(name, map_location=device)
+    model = load(map_location=device)
     model.eval()
     metrics = evaluator(model, card, n=n, seed=seed, device=device)
     metric = spec["metric"]
@@ -148,6 +147,23 @@ def evaluate_pretrained(
         "evaluator": spec["evaluator"],
         "metrics": {k: float(v) for k, v in metrics.items()},
     }
+
+
+def _card_and_loader(name: str | Path) -> tuple[dict[str, Any], Callable[..., Any]]:
+    """The card of a checkpoint directory with a ``card.json`` or of a shipped name, and a
+    function loading its model (an existing directory wins, as in ``sciml evaluate DIR DATA``)."""
+    from . import card, load
+    from .cards import CARD_FILE, load_card
+
+    directory = Path(name)
+    if directory.is_dir() and (directory / CARD_FILE).is_file():
+        from ..operator import load as load_dir
+
+        return load_card(directory / CARD_FILE), lambda map_location: load_dir(
+            directory, map_location=map_location
+        )
+    found = card(name)  # a shipped name; else CheckpointError naming the shipped ones
+    return found, lambda map_location: load(name, map_location=map_location)
 
 
 # --------------------------------------------------------------------------- grid evaluator
