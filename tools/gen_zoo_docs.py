@@ -35,6 +35,7 @@ card = sciml.pretrained.card("NAME")       # the card below, as a dict
 sciml pretrained list                      # the table below
 sciml pretrained show NAME [--json]        # one card
 sciml evaluate NAME [--n N] [--seed S]     # re-measure the card metric on fresh data
+sciml evaluate runs/zoo/NAME               # the same for a model trained but not yet installed
 ```
 
 `sciml evaluate NAME` regenerates test data with the card's generator and exact settings but a
