@@ -8,7 +8,9 @@
 Dispatch: :class:`sciml.layers.spectral_backends.Auto` calls :func:`backend_for` on CUDA only.
 It returns the Triton backend only where :data:`DISPATCH_TABLE` records a measurement in which
 the kernel beat PyTorch on that GPU for that dimensionality and grid size; unknown GPUs, sizes
-and every CPU use PyTorch. Fill the table from ``benchmarks/spectral.py --kernels`` runs on a GPU.
+and every CPU use PyTorch. The table is filled from ``benchmarks/spectral_kernels.py`` runs on a
+GPU; the one recorded run (H100, ``benchmarks/results/spectral_kernels_h100.json``) had the
+kernels at 0.26-0.63x the best PyTorch backend, so the table is empty.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from .backend import TritonSpectral
 __all__ = ["TritonSpectral", "DISPATCH_TABLE", "backend_for", "triton_available"]
 
 #: ``{(gpu name substring, ndim): [(min grid points, max grid points), ...]}`` ranges of
-#: ``prod(spatial)`` where the Triton backend was *measured* faster than PyTorch. Empty: no GPU
-#: measurement has been recorded yet, so PyTorch is used everywhere.
+#: ``prod(spatial)`` where the Triton backend was *measured* faster than PyTorch. Empty: on the
+#: one GPU measured (H100) it was slower everywhere, so PyTorch is used everywhere.
 DISPATCH_TABLE: dict[tuple[str, int], list[tuple[int, int]]] = {}
 
 
