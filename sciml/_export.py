@@ -36,8 +36,8 @@ def export(
 
     Args:
         model: a module, or a shipped name / checkpoint folder for :func:`sciml.load`.
-        args, kwargs: an example input, e.g. ``u`` of shape ``(batch, channels, *grid)`` and
-            ``t=`` for time-conditioned models.
+        *args: the example's positional inputs, e.g. ``u`` of shape ``(batch, channels, *grid)``.
+        **kwargs: the example's keyword inputs, e.g. ``t=`` for time-conditioned models.
         path: if given, the program is written there (``.pt2``; written to a temporary file in
             the same folder and renamed, so a failed export leaves nothing behind).
         dynamic_batch: keep the batch (dim 0 of the first tensor input) free (needs an example

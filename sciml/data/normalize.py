@@ -54,7 +54,8 @@ class Normalizer:
     """Per-channel mean / std keyed by channel name.
 
     Args:
-        mean, std: channel name -> statistic.
+        mean: channel name -> mean.
+        std: channel name -> standard deviation.
         n_spatial: number of spatial axes of the data; the default channel axis of
             :meth:`encode` is ``-(n_spatial + 1)``, i.e. ``(..., c, *spatial)``.
     """

@@ -25,7 +25,8 @@ class ShardedSampler(Sampler[int]):
         n: data set length.
         shuffle: permute each epoch (call :meth:`set_epoch`).
         seed: base seed, identical on every rank.
-        rank, world_size: default from ``torch.distributed`` when initialised, else 0 and 1.
+        rank: this process's rank; default from ``torch.distributed`` when initialised, else 0.
+        world_size: number of ranks; default from ``torch.distributed`` when initialised, else 1.
         drop_last: drop the tail so every rank gets ``n // world_size`` indices.
         pad: when not dropping, repeat leading indices so every rank gets the same count (what
             DDP needs to keep ranks in step); ``pad=False`` gives uneven shards that cover every

@@ -120,7 +120,8 @@ class Windows(_View):
     step after the last input step) with ``with_time``; ``"x"`` with ``with_coords``.
 
     Args:
-        n_in, n_out: input / output steps per window.
+        n_in: input steps per window.
+        n_out: output steps per window.
         stride: steps between consecutive window starts.
         dt: temporal subsampling -- steps between consecutive frames of a window.
         fields: channels (default all time-dependent fields).

@@ -220,7 +220,8 @@ class SwinV2Block(nn.Module):
     stage of a multiscale model still sees its whole grid (``grid`` sets this at construction).
 
     Args:
-        dim, num_heads: channels and heads.
+        dim: channels.
+        num_heads: attention heads.
         grid: the ``(h, w)`` token grid this block will see.
         window: the window side before clipping.
         shift: roll of shifted blocks before clipping (``window // 2`` for odd blocks; 0 else).

@@ -177,7 +177,8 @@ class MgNO(Autoregressive, Operator, family="mgno"):
         Args:
             u: ``(batch, in_channels, *spatial)`` with ``config.ndim`` spatial dims of at least
                 ``2 ** (levels - 1) + 1`` points each.
-            x, t: unused (grid model); must be None.
+            x: unused (grid model); must be None.
+            t: unused (grid model); must be None.
 
         Returns:
             ``(batch, out_channels, *spatial)``:

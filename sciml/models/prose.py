@@ -48,8 +48,11 @@ class PROSEConfig:
         dim: largest state dimension ``D`` (data channels; variables ``u_0 ... u_{D-1}``).
         width: model width of every transformer.
         heads: attention heads.
-        data_encoder_layers, symbol_encoder_layers, fusion_layers, data_decoder_layers,
-            symbol_decoder_layers: depths of the five transformers.
+        data_encoder_layers: depth of the data encoder (a transformer).
+        symbol_encoder_layers: depth of the symbol encoder.
+        fusion_layers: depth of the fusion transformer.
+        data_decoder_layers: depth of the data decoder.
+        symbol_decoder_layers: depth of the symbol decoder.
         ffn_mult: feed-forward width as a multiple of ``width``.
         dropout: dropout in attention and feed-forward layers.
         max_symbol_len: longest token sequence (input skeleton or generated equations, with

@@ -455,7 +455,8 @@ class T1(Autoregressive, Operator, family="t1"):
 
         Args:
             u: ``(batch, in_channels, *spatial)``.
-            x, t: unused; must be None.
+            x: unused; must be None.
+            t: unused; must be None.
             out_shape: output grid (default: the input's); a finer grid evaluates the
                 band-limited output there (super-resolution).
 

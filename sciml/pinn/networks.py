@@ -56,7 +56,8 @@ class PINN(nn.Module):
 
     Args:
         length: the period ``L``.
-        width, depth: MLP size.
+        width: hidden width of the MLP.
+        depth: number of hidden layers of the MLP.
         u0: optional initial condition for the hard constraint.
     """
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +125,7 @@ class TimeBudget(Callback):
         *,
         anneal: bool = False,
         min_factor: float = 0.0,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not minutes > 0:
             raise ValueError(f"expected minutes > 0, got {minutes}")

@@ -105,7 +105,9 @@ class H1Loss:
     Args:
         lengths: domain lengths ``L_d``, one number for every spatial dim or one per dim.
         spatial_dims: number of trailing spatial dims; default ``pred.ndim - 2``.
-        periodic, relative, reduction: see above.
+        periodic: spectral derivatives on a periodic grid, else finite differences (see above).
+        relative: divide by the target's H1 norm (see above).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per sample) over the batch.
     """
 
     def __init__(

@@ -41,7 +41,8 @@ class ShardedBatchSampler:
         batch_size: the global batch size; must be divisible by ``world_size``.
         shuffle: per-epoch seeded permutation (training) or ``range(n)`` (evaluation).
         seed: seed of the shuffle.
-        rank, world_size: this process's place among the data-parallel ranks.
+        rank: this process's rank among the data-parallel ranks.
+        world_size: number of data-parallel ranks.
         keep_small_last: keep a last global batch smaller than ``world_size`` (evaluation:
             every sample counts); ranks whose shard of it is empty skip it.
 

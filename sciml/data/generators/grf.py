@@ -102,14 +102,16 @@ def sample_grf(
         n: number of samples.
         resolution: grid points per axis ``N``; the grid is ``x_j = j L / N``, ``j = 0..N-1``.
         dim: spatial dimension, 1 or 2.
-        alpha, tau: smoothness exponent and inverse length scale of the covariance.
+        alpha: smoothness exponent of the covariance.
+        tau: inverse length scale of the covariance.
         sigma: amplitude; ``None`` gives ``tau^(alpha - dim/2)`` (the FNO convention, which makes
             the field's variance roughly independent of ``tau``).
         length: period ``L`` of the box.
         seed: seed of the backend's generator (``numpy.random.default_rng`` or
             ``torch.Generator``); the two backends draw different samples for the same seed.
         backend: ``"numpy"`` returns an ``np.ndarray``, ``"torch"`` a ``torch.Tensor``.
-        dtype, device: dtype of the result (and torch device).
+        dtype: dtype of the result.
+        device: torch device of the result (``backend="torch"``).
 
     Returns:
         samples of shape ``(n, N)`` (``dim=1``) or ``(n, N, N)`` (``dim=2``).
