@@ -212,7 +212,7 @@ def main() -> None:
     ap.add_argument("--dt", type=float, default=5e-3)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=20)
-    ap.add_argument("--lr-fno", type=float, default=3e-3, help="FNO's best of 1e-3/3e-3/1e-2")
+    ap.add_argument("--lr-fno", type=float, default=1e-2, help="FNO's best of 1e-3/3e-3/1e-2")
     ap.add_argument("--lr-t1", type=float, default=1e-2, help="T1's best of 1e-3/3e-3/1e-2")
     ap.add_argument(
         "--t1-variants",
