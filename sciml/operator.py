@@ -71,7 +71,7 @@ class Operator(ComplexCasts):
     ``nn.Module`` casts would drop their imaginary parts or skip them
     (:mod:`sciml.layers._complex`).
 
-    Class attributes:
+    Attributes:
         family: the registered family name, written into every checkpoint.
         config_class: the frozen dataclass the operator is built from.
         resolution_invariant: True when the same function sampled at two resolutions gives

@@ -57,6 +57,7 @@ class ButcherTableau:
         return tuple(bi - bs for bi, bs in zip(self.b, self.b_star))
 
 
+#: Dormand-Prince 5(4) pair, as torchdiffeq's ``dopri5`` (Shampine's embedded weights).
 DOPRI5 = ButcherTableau(
     name="dopri5",
     c=(0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0),
@@ -74,6 +75,7 @@ DOPRI5 = ButcherTableau(
     order=5,
 )
 
+#: Bogacki-Shampine 3(2) pair, as torchdiffeq's ``bosh3``.
 BOSH3 = ButcherTableau(
     name="bosh3",
     c=(0.0, 1 / 2, 3 / 4, 1.0),

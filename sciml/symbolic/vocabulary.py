@@ -30,7 +30,12 @@ __all__ = [
     "encode_int",
 ]
 
-PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+#: the padding token
+PAD = "<pad>"
+#: the beginning-of-sequence token
+BOS = "<bos>"
+#: the end-of-sequence token
+EOS = "<eos>"
 #: stands for any real constant in a skeleton
 PLACEHOLDER = "<C>"
 #: separates the equations of a system: ``f_0 | f_1 | f_2``
