@@ -507,3 +507,37 @@ def test_cli_deflate_runs_the_deflated_methods(capsys):
     assert plain["iterations"] > api.iterations  # --deflate changed the method
     assert main(["solve", "--poisson", "6x6x6", "--method", "amg", "--deflate", "2"]) == 2
     assert "--deflate works with --method cg or dcdm, got --method amg" in capsys.readouterr().err
+
+
+def test_complex_input_is_refused_and_the_suggested_real_form_matches_a_dense_solve():
+    """A complex A or b had its imaginary part dropped (a ComplexWarning at most) and the solve
+    of that other, real system was reported as converged. It is refused; the real form the
+    error suggests, [[Re A, -Im A], [Im A, Re A]], solves a Hermitian system."""
+    A = poisson((5, 6), walls=D).to_scipy()
+    n = A.shape[0]
+    rng = np.random.default_rng(0)
+    b = rng.standard_normal(n) + 1j * rng.standard_normal(n)
+    skew = sp.diags_array([np.full(n - 1, 0.3), np.full(n - 1, -0.3)], offsets=[1, -1])
+    Ac = (A + 1j * skew).tocsr()  # Hermitian positive definite
+    cases = [
+        (Ac, b.real),
+        (A, b),
+        (torch.from_numpy(Ac.toarray()), b.real),
+        (torch.from_numpy(Ac.toarray()).to_sparse(), b.real),
+        (A, torch.from_numpy(b)),
+    ]
+    for mat, rhs in cases:
+        with pytest.raises(TypeError, match=r"expected real values, got complex dtype"):
+            solve(mat, rhs)
+    with pytest.raises(TypeError, match=r"x0: expected real values"):
+        solve(A, b.real, x0=np.zeros(n, dtype=complex))
+    with pytest.raises(TypeError, match=r"expected real values"):
+        scipy_solver(CG())(Ac, b)
+    with pytest.raises(TypeError, match=r"b: expected a numeric vector, got .* dtype <U1"):
+        solve(A, np.array(["a"] * n))
+    Ar, Ai = Ac.real, Ac.imag
+    real_form = sp.block_array([[Ar, -Ai], [Ai, Ar]]).tocsr()
+    x, res = solve(real_form, np.concatenate([b.real, b.imag]), rtol=1e-12)
+    assert res.converged, res.message
+    exact = np.linalg.solve(Ac.toarray(), b)
+    np.testing.assert_allclose(x[:n] + 1j * x[n:], exact, rtol=0, atol=1e-10)

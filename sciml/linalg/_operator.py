@@ -143,6 +143,7 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
     if sp is not None and sp.issparse(A):
         A = A.tocsr()
         _check_square(A.shape)
+        check_real(A.dtype, "A")
         if A.dtype != np.float64 and A.dtype != np.float32:
             A = A.astype(np.float64)
         dtype = torch.float64 if A.dtype == np.float64 else torch.float32
@@ -162,9 +163,10 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
         )
     if isinstance(A, torch.Tensor):
         _check_square(tuple(A.shape))
+        check_real(A.dtype, "A")
         if A.layout in (torch.sparse_csc, torch.sparse_bsr, torch.sparse_bsc):
             A = A.to_sparse_coo()  # torch has no matvec for these layouts
-        if not (A.is_floating_point() or A.is_complex()):
+        if not A.is_floating_point():
             A = A.to(torch.float64)  # as for an integer scipy matrix
         if A.layout == torch.sparse_coo:
             A = A.coalesce()
@@ -211,6 +213,21 @@ def _sparse_diagonal(A: torch.Tensor) -> torch.Tensor:
     on = i == j
     out[i[on]] = coo.values()[on]
     return out
+
+
+def check_real(dtype: Any, name: str) -> None:
+    """Refuse a complex dtype (numpy or torch): casting it to real drops the imaginary part and
+    the solve would 'converge' to the answer of another system."""
+    if (
+        dtype.is_complex
+        if isinstance(dtype, torch.dtype)
+        else np.issubdtype(dtype, np.complexfloating)
+    ):
+        raise TypeError(
+            f"{name}: expected real values, got complex dtype {dtype}; sciml.linalg solves real "
+            "SPD systems: write a Hermitian system as the real one [[Re A, -Im A], [Im A, Re A]] "
+            "[Re x; Im x] = [Re b; Im b], or use scipy.sparse.linalg.cg"
+        )
 
 
 def _check_square(shape: tuple[int, ...]) -> None:

@@ -23,6 +23,7 @@ from ._operator import (
     NULL_TOL,
     LinearOperator,
     as_operator,
+    check_real,
     null_basis,
     null_residual,
     project_out,
@@ -175,10 +176,13 @@ def _as_vector(v: Any, op: LinearOperator, name: str) -> torch.Tensor:
         # a copy in native byte order and C order: torch.from_numpy refuses negative strides
         # (v[::-1]) and big-endian arrays
         a = np.asarray(v)
+        if a.dtype.kind not in "biufc":
+            raise TypeError(f"{name}: expected a numeric vector, got an array of dtype {a.dtype}")
         t = torch.from_numpy(np.array(a, dtype=a.dtype.newbyteorder("="), order="C"))
     if t.dim() != 1 or t.shape[0] != op.n:
         raise ValueError(f"{name}: expected a vector of shape ({op.n},), got {tuple(t.shape)}")
-    if not (t.is_floating_point()):
+    check_real(t.dtype, name)
+    if not t.is_floating_point():
         t = t.to(torch.float64)
     return t.to(device=op.device, dtype=op.dtype).clone()
 
