@@ -541,3 +541,23 @@ def test_complex_input_is_refused_and_the_suggested_real_form_matches_a_dense_so
     assert res.converged, res.message
     exact = np.linalg.solve(Ac.toarray(), b)
     np.testing.assert_allclose(x[:n] + 1j * x[n:], exact, rtol=0, atol=1e-10)
+
+
+def test_maxiter_zero_checks_x0_and_a_negative_maxiter_is_refused():
+    """maxiter=0 returns x0 with its residual; maxiter=k the k-th CG iterate (SciPy's); a
+    negative maxiter ran as 0 and said 'after maxiter=0'."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    x0 = np.random.default_rng(1).standard_normal(P.n)
+    x, res = solve(A, b, x0=x0, maxiter=0)
+    assert res.status is Status.MAXITER and res.iterations == 0
+    np.testing.assert_array_equal(x, x0)
+    r0 = np.linalg.norm(b - A @ x0) / np.linalg.norm(b)
+    assert res.residuals == [pytest.approx(r0, rel=1e-12)]
+    exact = sla.spsolve(A.tocsc(), b)
+    x, res = solve(A, b, x0=exact, maxiter=0)
+    assert res.status is Status.CONVERGED and res.iterations == 0
+    x, res = solve(A, b, x0=x0, maxiter=3)
+    np.testing.assert_allclose(x, sla.cg(A, b, x0=x0, maxiter=3)[0], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="maxiter must be >= 0 .* got -1"):
+        solve(A, b, maxiter=-1)

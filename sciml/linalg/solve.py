@@ -89,6 +89,8 @@ def solve(
     maxiter = 10 * op.n if maxiter is None else int(maxiter)
     if not rtol > 0:
         raise ValueError(f"rtol must be > 0, got {rtol}")
+    if maxiter < 0:
+        raise ValueError(f"maxiter must be >= 0 (0: only check x0), got {maxiter}")
 
     def out(x: torch.Tensor) -> np.ndarray | torch.Tensor:
         return x.cpu().numpy() if was_numpy else x
