@@ -561,3 +561,28 @@ def test_maxiter_zero_checks_x0_and_a_negative_maxiter_is_refused():
     np.testing.assert_allclose(x, sla.cg(A, b, x0=x0, maxiter=3)[0], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="maxiter must be >= 0 .* got -1"):
         solve(A, b, maxiter=-1)
+
+
+def test_dense_numpy_and_scipy_linear_operator_match_spsolve_and_scipy_cg():
+    """scipy.sparse.linalg.cg takes a dense array and a LinearOperator; solve refused both
+    ('A: expected a scipy.sparse matrix, ...')."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    exact = sla.spsolve(A.tocsc(), b)
+    by_function = sla.LinearOperator(A.shape, matvec=lambda v: A @ v, dtype=np.float64)
+    for mat in (A.toarray(), A.toarray().astype(np.int64), sla.aslinearoperator(A), by_function):
+        x, res = solve(mat, b, rtol=1e-10)
+        assert res.converged and x.dtype == np.float64, res.message
+        np.testing.assert_allclose(x, exact, rtol=0, atol=1e-8 * np.abs(exact).max())
+        x_ref, info = sla.cg(mat, b, rtol=1e-8)
+        x, info_ours = scipy_solver(CG())(mat, b, rtol=1e-8)
+        assert info == info_ours == 0
+        np.testing.assert_allclose(x, x_ref, rtol=0, atol=1e-6 * np.abs(exact).max())
+    x, res = solve(sla.aslinearoperator(A.astype(np.float32)), b, rtol=1e-5)
+    assert res.converged and x.dtype == np.float32
+    np.testing.assert_allclose(x, exact, rtol=0, atol=1e-4 * np.abs(exact).max())
+    # a LinearOperator is only a matvec: Jacobi needs the diagonal, and says so
+    with pytest.raises(TypeError, match="does not expose its diagonal"):
+        solve(by_function, b, method=PCG(Jacobi()))
+    with pytest.raises(ValueError, match=r"square matrix \(n, n\), got shape \(3, 4\)"):
+        solve(np.ones((3, 4)), np.ones(3))

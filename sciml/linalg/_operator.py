@@ -73,8 +73,9 @@ class LinearOperator:
 
 
 def as_operator(A: Any, *, problem: Poisson | None = None) -> LinearOperator:
-    """Wrap ``A`` (scipy sparse, torch sparse/dense tensor, :class:`StencilOperator`,
-    :class:`Poisson`, or an existing :class:`LinearOperator`) as a :class:`LinearOperator`.
+    """Wrap ``A`` (scipy sparse matrix or ``scipy.sparse.linalg.LinearOperator``, numpy array,
+    torch sparse/dense tensor, :class:`StencilOperator`, :class:`Poisson`, or an existing
+    :class:`LinearOperator`) as a :class:`LinearOperator`.
 
     ``problem`` beside a plain matrix gives the grid (for learned methods) and, where ``A``
     annihilates it, the problem's null space: a matrix on that grid with other walls (say
@@ -135,11 +136,19 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
             null_space=A.problem.null_space,
             diagonal=A.diagonal,
         )
+    if isinstance(A, np.ndarray):  # a dense matrix, as scipy.sparse.linalg.cg takes it
+        if A.dtype.kind not in "biufc":
+            raise TypeError(f"A: expected a numeric matrix, got an array of dtype {A.dtype}")
+        # a native-byte-order C copy: torch.from_numpy refuses big-endian and negative strides
+        A = torch.from_numpy(np.array(A, dtype=A.dtype.newbyteorder("="), order="C"))
     try:
         import scipy.sparse as sp
+        import scipy.sparse.linalg as spla
     except ImportError:  # scipy is an optional extra; without it only torch inputs work
-        sp = None
+        sp = spla = None
 
+    if spla is not None and isinstance(A, spla.LinearOperator):
+        return _from_scipy_linear_operator(A, problem)
     if sp is not None and sp.issparse(A):
         A = A.tocsr()
         _check_square(A.shape)
@@ -191,8 +200,29 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
         op.tensor = A
         return op
     raise TypeError(
-        "A: expected a scipy.sparse matrix, a torch sparse or dense tensor, a StencilOperator "
-        f"or a Poisson problem, got {type(A).__name__}"
+        "A: expected a scipy.sparse matrix or LinearOperator, a numpy array, a torch sparse or "
+        f"dense tensor, a StencilOperator or a Poisson problem, got {type(A).__name__}"
+    )
+
+
+def _from_scipy_linear_operator(A: Any, problem: Poisson | None) -> LinearOperator:
+    """A ``scipy.sparse.linalg.LinearOperator``: its matvec on the CPU, nothing else known (no
+    diagonal for Jacobi, no matrix for SGS / AMG)."""
+    _check_square(A.shape)
+    dtype = np.dtype(A.dtype) if A.dtype is not None else np.dtype(np.float64)
+    check_real(dtype, "A")
+    npdtype = np.float32 if dtype == np.float32 else np.float64
+
+    def matvec(x: torch.Tensor) -> torch.Tensor:
+        y = np.asarray(A.matvec(x.detach().cpu().numpy()), dtype=npdtype).reshape(-1)
+        return torch.from_numpy(y).to(x.device)
+
+    return LinearOperator(
+        matvec,
+        A.shape[0],
+        dtype=torch.float32 if npdtype is np.float32 else torch.float64,
+        device=torch.device("cpu"),
+        problem=problem,
     )
 
 

@@ -4,9 +4,9 @@
     x, result = solve(A, b, method=PCG(AMG()))
     x, result = solve(A, b, method=DeepConjugateDirection(sciml.load("dcdm-poisson3d")))
 
-``A`` may be a ``scipy.sparse`` matrix, a torch sparse (CSR, CSC, COO, BSR, BSC) or dense
-tensor (integer entries are taken as float64), a :class:`StencilOperator` or a :class:`Poisson`
-problem. ``b`` may be a NumPy array or a torch tensor of shape ``(n,)``; x comes back as the
+``A`` may be a ``scipy.sparse`` matrix or ``scipy.sparse.linalg.LinearOperator``, a dense
+NumPy array, a torch sparse (CSR, CSC, COO, BSR, BSC) or dense tensor (integer entries are taken
+as float64), a :class:`StencilOperator` or a :class:`Poisson` problem. ``b`` may be a NumPy array or a torch tensor of shape ``(n,)``; x comes back as the
 same kind.
 """
 
