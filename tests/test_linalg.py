@@ -586,3 +586,33 @@ def test_dense_numpy_and_scipy_linear_operator_match_spsolve_and_scipy_cg():
         solve(by_function, b, method=PCG(Jacobi()))
     with pytest.raises(ValueError, match=r"square matrix \(n, n\), got shape \(3, 4\)"):
         solve(np.ones((3, 4)), np.ones(3))
+
+
+@pytest.mark.parametrize("method", [CG(), FlexibleCG(k=1)], ids=["cg", "fcg1"])
+def test_scipy_signature_calls_back_with_every_iterate_as_scipy_cg(method):
+    """SciPy's cg calls callback(xk) after every iteration; scipy_solver called it once, with
+    the final x. Same iterates as SciPy's, one call per iteration; solve(iterate_callback=)
+    gives them too, as b's kind, and copies (not one array changing under the caller)."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    x0 = np.random.default_rng(3).standard_normal(P.n)
+    ref, ours = [], []
+    x_ref, info_ref = sla.cg(
+        A, b, x0=x0.copy(), rtol=1e-8, callback=lambda xk: ref.append(xk.copy())
+    )
+    cg = scipy_solver(method)
+    x, info = cg(A, b, x0, rtol=1e-8, callback=ours.append)
+    assert info == info_ref == 0
+    assert len(ours) == len(ref) == cg.last_result.iterations
+    scale = np.abs(x_ref).max()
+    for xk, xk_ref in zip(ours, ref, strict=True):
+        np.testing.assert_allclose(xk, xk_ref, rtol=0, atol=1e-9 * scale)
+    assert ours[-1] is not x and ours[0] is not ours[1]
+    seen = []
+    x, res = solve(
+        torch.from_numpy(A.toarray()), torch.from_numpy(b), rtol=1e-8, iterate_callback=seen.append
+    )
+    assert len(seen) == res.iterations and all(isinstance(v, torch.Tensor) for v in seen)
+    np.testing.assert_allclose(
+        seen[4].numpy(), sla.cg(A, b, maxiter=5)[0], rtol=0, atol=1e-9 * scale
+    )

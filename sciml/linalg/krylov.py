@@ -108,22 +108,27 @@ class _Monitor:
         maxiter: int,
         window: int | None,
         callback: Callable[[int, float], Any] | None,
+        on_iterate: Callable[[torch.Tensor], Any] | None = None,
     ) -> None:
         self.bnorm = bnorm
         self.rtol = rtol
         self.maxiter = maxiter
         self.window = window
         self.callback = callback
+        self.on_iterate = on_iterate
         self.residuals: list[float] = []
         self.message = ""
         self.setup_s = 0.0
 
-    def __call__(self, rnorm: float) -> Status | None:
+    def __call__(self, rnorm: float, x: torch.Tensor | None = None) -> Status | None:
+        """Record ``||r_k||`` of the iterate ``x_k`` and decide whether to stop."""
         rel = rnorm / self.bnorm
         self.residuals.append(rel)
         it = len(self.residuals) - 1
         if self.callback is not None:
             self.callback(it, rel)
+        if self.on_iterate is not None and it > 0:  # SciPy's callback(xk): k >= 1
+            self.on_iterate(x)
         if not math.isfinite(rel):
             self.message = f"non-finite residual at iteration {it}"
             return Status.NONFINITE
@@ -291,7 +296,7 @@ class PCG(Method):
         x = p.x0.clone()
         r = p.b - A(x) if bool(x.any()) else p.b.clone()
         iterates = [x.clone()] if p.keep_iterates else []
-        status = mon(_norm(r, dt))
+        status = mon(_norm(r, dt), x)
         if status is not None:
             return x, status, iterates
         z = M(r) if M is not None else r
@@ -317,7 +322,7 @@ class PCG(Method):
             r.sub_(Ad, alpha=alpha)
             if p.keep_iterates:
                 iterates.append(x.clone())
-            status = mon(_norm(r, dt))
+            status = mon(_norm(r, dt), x)
             if status is not None:
                 return x, status, iterates
             z = M(r) if M is not None else r
@@ -378,7 +383,7 @@ class FlexibleCG(Method):
             x, r = D.start(x, r)
         iterates = [x.clone()] if p.keep_iterates else []
         kept: deque[tuple[torch.Tensor, torch.Tensor, float]] = deque(maxlen=self.k)
-        status = mon(_norm(r, dt))
+        status = mon(_norm(r, dt), x)
         while status is None:
             d = M(r).to(dtype=x.dtype)
             if not bool(torch.isfinite(d).all()):
@@ -410,7 +415,7 @@ class FlexibleCG(Method):
             kept.append((d, Ad, dAd))
             if p.keep_iterates:
                 iterates.append(x.clone())
-            status = mon(_norm(r, dt))
+            status = mon(_norm(r, dt), x)
         return x, status, iterates
 
 
@@ -425,6 +430,7 @@ def run(
     stagnation_window: int | None,
     callback: Callable[[int, float], Any] | None,
     keep_iterates: bool,
+    on_iterate: Callable[[torch.Tensor], Any] | None = None,
 ) -> tuple[torch.Tensor, SolveResult]:
     """Run ``method`` on a checked problem (see :func:`sciml.linalg.solve`)."""
     dt = getattr(method, "dot_dtype", torch.float64)
@@ -435,7 +441,7 @@ def run(
         done = SolveResult(Status.CONVERGED, 0, [0.0], 0.0, "b = 0, so x = 0")
         done.iterates = [x.clone()] if keep_iterates else []
         return x, done
-    mon = _Monitor(bnorm, rtol, maxiter, stagnation_window, callback)
+    mon = _Monitor(bnorm, rtol, maxiter, stagnation_window, callback, on_iterate)
     x, status, iterates = method._iterate(_Problem(A, b, x0, mon, keep_iterates))
     elapsed = time.perf_counter() - t0
     true = _norm(b - A(x), dt) / bnorm

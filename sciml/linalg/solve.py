@@ -46,6 +46,7 @@ def solve(
     null_space: np.ndarray | None = None,
     check_symmetry: bool = True,
     callback: Callable[[int, float], Any] | None = None,
+    iterate_callback: Callable[[np.ndarray | torch.Tensor], Any] | None = None,
     keep_iterates: bool = False,
     problem: Poisson | None = None,
 ) -> tuple[np.ndarray | torch.Tensor, SolveResult]:
@@ -68,7 +69,10 @@ def solve(
             ``ValueError``.
         check_symmetry: probe ``u.Av == v.Au`` with two random vectors first (2 matvecs) and
             refuse a non-symmetric A with ``Status.NOT_SPD``.
-        callback: called as ``callback(iteration, relative_residual)``.
+        callback: called as ``callback(iteration, relative_residual)``, k = 0 .. iterations.
+        iterate_callback: called with a copy of each iterate ``x_k``, k = 1 .. iterations, of
+            b's kind (SciPy's ``callback(xk)``; for a singular A before the null space is
+            projected out of it).
         keep_iterates: keep every iterate in ``result.iterates`` (for tests and plots).
         problem: the :class:`Poisson` grid behind a plain matrix, for learned methods.
 
@@ -94,6 +98,12 @@ def solve(
 
     def out(x: torch.Tensor) -> np.ndarray | torch.Tensor:
         return x.cpu().numpy() if was_numpy else x
+
+    on_iterate = None
+    if iterate_callback is not None:
+
+        def on_iterate(x: torch.Tensor) -> None:
+            iterate_callback(out(x.detach().clone()))
 
     bad = [name for name, v in (("b", bt), ("x0", xt)) if not bool(torch.isfinite(v).all())]
     if not op.finite:
@@ -142,6 +152,7 @@ def solve(
         stagnation_window=stagnation_window,
         callback=callback,
         keep_iterates=keep_iterates,
+        on_iterate=on_iterate,
     )
     if op.null_space is not None:
         x = project_out(x.to(torch.float64), basis_t).to(x.dtype)
@@ -235,10 +246,17 @@ def scipy_solver(method: Method, **options: Any) -> Callable[..., tuple[np.ndarr
         b = np.asarray(b)
         bnorm = float(np.linalg.norm(b))
         eff = max(rtol, atol / bnorm) if bnorm > 0 else rtol
-        x, result = solve(A, b, method=method, x0=x0, rtol=eff, maxiter=maxiter, **options)
+        x, result = solve(
+            A,
+            b,
+            method=method,
+            x0=x0,
+            rtol=eff,
+            maxiter=maxiter,
+            iterate_callback=callback,
+            **options,
+        )
         cg_like.last_result = result
-        if callback is not None:
-            callback(x)
         codes = {
             Status.CONVERGED: 0,
             Status.MAXITER: max(result.iterations, 1),
