@@ -616,3 +616,48 @@ def test_scipy_signature_calls_back_with_every_iterate_as_scipy_cg(method):
     np.testing.assert_allclose(
         seen[4].numpy(), sla.cg(A, b, maxiter=5)[0], rtol=0, atol=1e-9 * scale
     )
+
+
+def test_scipy_signature_takes_column_vectors_atol_and_m_as_scipy_cg():
+    """SciPy's cg takes b and x0 of shape (n, 1) and a preconditioner M (a matrix or a
+    LinearOperator approximating A^-1); scipy_solver refused both. Same iterates as SciPy's."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    x0 = np.random.default_rng(4).standard_normal(P.n)
+    Minv = sp.dia_matrix((1.0 / A.diagonal(), 0), shape=A.shape)
+    cases = [
+        (CG(), {"b": b[:, None], "x0": x0[:, None], "rtol": 1e-8}),
+        (CG(), {"b": b, "rtol": 0.0, "atol": 1e-6 * np.linalg.norm(b)}),
+        (CG(), {"b": b, "rtol": 1e-12, "atol": 1e-3}),  # atol is the larger bound
+        (CG(), {"b": b, "x0": x0, "rtol": 1e-8, "M": Minv}),
+        (PCG(), {"b": b[:, None], "rtol": 1e-8, "M": sla.aslinearoperator(Minv)}),
+        (FlexibleCG(), {"b": b, "rtol": 1e-8, "M": Minv.toarray()}),
+    ]
+    for method, kw in cases:
+        ref, ours = [], []
+        x_ref, info_ref = sla.cg(A, **kw, callback=lambda xk, ref=ref: ref.append(xk.copy()))
+        cg = scipy_solver(method)
+        x, info = cg(A, **kw, callback=ours.append)
+        assert info == info_ref == 0 and x.shape == x_ref.shape == (P.n,)
+        assert len(ours) == len(ref), (method, list(kw))
+        np.testing.assert_allclose(x, x_ref, rtol=0, atol=1e-9 * np.abs(x_ref).max())
+    # M is the Jacobi preconditioner: the iterations of PCG(Jacobi())
+    _, res = solve(A, b, method=PCG(Jacobi()), x0=x0, rtol=1e-8)
+    cg = scipy_solver(CG())
+    cg(A, b, x0, rtol=1e-8, M=Minv)
+    assert cg.last_result.iterations == res.iterations
+    with pytest.raises(
+        ValueError, match=r"M: a preconditioner is taken by CG\(\), .* got M beside"
+    ):
+        scipy_solver(PCG(Jacobi()))(A, b, M=Minv)
+    with pytest.raises(
+        TypeError, match="M: expected a matrix or scipy.sparse.linalg.LinearOperator"
+    ):
+        cg(A, b, M=lambda r: r)
+    with pytest.raises(ValueError, match=r"M: expected shape \(\d+, \d+\) as A, got \(3, 3\)"):
+        cg(A, b, M=np.eye(3))
+    assert cg(A, b, M=-Minv)[1] == -1  # an M that is not SPD is a breakdown
+    with pytest.raises(ValueError, match="expected rtol > 0 or atol > 0, got rtol=0.0, atol=0.0"):
+        cg(A, b, rtol=0.0)
+    x, info = cg(A, np.zeros(P.n), rtol=0.0, atol=1e-3)  # b = 0: x = 0, as SciPy
+    assert info == 0 and not x.any()

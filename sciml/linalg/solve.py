@@ -13,7 +13,9 @@ same kind.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,18 @@ from ._operator import (
     null_residual,
     project_out,
 )
-from .krylov import CG, Method, SolveResult, Status, _dot, _norm, run
+from .krylov import (
+    CG,
+    PCG,
+    FlexibleCG,
+    Method,
+    Preconditioner,
+    SolveResult,
+    Status,
+    _dot,
+    _norm,
+    run,
+)
 from .poisson import Poisson
 
 __all__ = ["solve", "scipy_solver"]
@@ -223,6 +236,13 @@ def scipy_solver(method: Method, **options: Any) -> Callable[..., tuple[np.ndarr
         dcdm = scipy_solver(DeepConjugateDirection(model), problem=poisson(shape))
         x, info = dcdm(A, b, rtol=1e-6, maxiter=100)
 
+    As SciPy's: ``b`` and ``x0`` of shape ``(n,)`` or ``(n, 1)`` (x comes back ``(n,)``), the
+    stop at ``||b - A x_k|| <= max(rtol ||b||, atol)``, ``callback(xk)`` after every
+    iteration, and ``M``, a matrix or ``scipy.sparse.linalg.LinearOperator`` approximating
+    ``A^-1``, for a method without a preconditioner of its own (``CG()``, ``PCG()``,
+    ``FlexibleCG()``). ``options`` go to :func:`solve` (``problem=``, ``stagnation_window=``).
+    ``docs/linalg.md`` lists where it differs from SciPy.
+
     ``info`` follows SciPy: 0 converged, ``> 0`` the iteration count when it did not converge,
     ``< 0`` breakdown / bad input (-1 not SPD, -2 non-finite values, -3 stagnated). The
     returned function's ``last_result`` attribute holds the full :class:`SolveResult`.
@@ -239,17 +259,19 @@ def scipy_solver(method: Method, **options: Any) -> Callable[..., tuple[np.ndarr
         M: Any = None,
         callback: Callable[[np.ndarray], Any] | None = None,
     ) -> tuple[np.ndarray, int]:
-        if M is not None:
+        b = _column_to_vector(np.asarray(b))
+        x0 = None if x0 is None else _column_to_vector(np.asarray(x0))
+        if not (rtol > 0 or atol > 0):
             raise ValueError(
-                "M: this solver takes its preconditioner from the method object, got M as well"
+                f"rtol and atol: expected rtol > 0 or atol > 0, got rtol={rtol}, atol={atol}; no "
+                "residual meets that (SciPy's cg runs all maxiter iterations)"
             )
-        b = np.asarray(b)
         bnorm = float(np.linalg.norm(b))
-        eff = max(rtol, atol / bnorm) if bnorm > 0 else rtol
+        eff = max(rtol, atol / bnorm) if bnorm > 0 else 1.0  # b = 0: x = 0 at any tolerance
         x, result = solve(
             A,
             b,
-            method=method,
+            method=method if M is None else _with_scipy_m(method, M),
             x0=x0,
             rtol=eff,
             maxiter=maxiter,
@@ -269,3 +291,47 @@ def scipy_solver(method: Method, **options: Any) -> Callable[..., tuple[np.ndarr
 
     cg_like.last_result = None
     return cg_like
+
+
+def _column_to_vector(v: np.ndarray) -> np.ndarray:
+    """SciPy takes b and x0 as ``(n,)`` or ``(n, 1)``."""
+    return v.reshape(-1) if v.ndim == 2 and v.shape[1] == 1 else v
+
+
+@dataclass(frozen=True)
+class _ScipyM(Preconditioner):
+    """SciPy's ``M``: a matrix or LinearOperator approximating ``A^-1``, applied as ``M @ r``."""
+
+    M: Any
+
+    def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        from scipy.sparse.linalg import aslinearoperator
+
+        try:
+            m = aslinearoperator(self.M)
+        except TypeError:
+            raise TypeError(
+                "M: expected a matrix or scipy.sparse.linalg.LinearOperator approximating A^-1 "
+                f"(as SciPy's cg), got {type(self.M).__name__}; wrap a function f as "
+                "LinearOperator(A.shape, matvec=f)"
+            ) from None
+        if m.shape != (A.n, A.n):
+            raise ValueError(f"M: expected shape ({A.n}, {A.n}) as A, got {m.shape}")
+        check_real(np.dtype(m.dtype) if m.dtype is not None else np.float64, "M")
+
+        def apply(r: torch.Tensor) -> torch.Tensor:
+            z = np.asarray(m.matvec(r.detach().cpu().double().numpy()), dtype=np.float64)
+            return torch.from_numpy(z.reshape(-1)).to(device=r.device, dtype=r.dtype)
+
+        return apply
+
+
+def _with_scipy_m(method: Method, M: Any) -> Method:
+    if type(method) in (CG, PCG, FlexibleCG) and getattr(method, "preconditioner", None) is None:
+        if type(method) is FlexibleCG:
+            return dataclasses.replace(method, preconditioner=_ScipyM(M))
+        return PCG(_ScipyM(M), dot_dtype=method.dot_dtype)
+    raise ValueError(
+        f"M: a preconditioner is taken by CG(), PCG() or FlexibleCG() without one of their own, "
+        f"got M beside {method!r}; pass the preconditioner in the method object instead"
+    )
