@@ -661,3 +661,51 @@ def test_scipy_signature_takes_column_vectors_atol_and_m_as_scipy_cg():
         cg(A, b, rtol=0.0)
     x, info = cg(A, np.zeros(P.n), rtol=0.0, atol=1e-3)  # b = 0: x = 0, as SciPy
     assert info == 0 and not x.any()
+
+
+def test_cli_solve_bad_files_exit_2_with_one_line_and_no_output(tmp_path, capsys):
+    """Every bad input file ends in exit code 2, one line on stderr naming what was expected,
+    no traceback and no output file. A dense .npy or a non-.npz file as --matrix said 'numpy
+    .ndarray does not support the context manager protocol' / 'pickled (object) data', an .npz
+    as --rhs "can't convert np.ndarray of type numpy.str_", a complex b was solved without its
+    imaginary part (exit 0), a NaN b wrote an all-NaN x (exit 1)."""
+    import re
+
+    from sciml.cli import main
+
+    A = poisson((5, 6), walls=D).to_scipy()
+    sp.save_npz(tmp_path / "A.npz", A)
+    sp.save_npz(tmp_path / "rect.npz", sp.random_array((30, 20), density=0.2, rng=0).tocsr())
+    np.savez(tmp_path / "arrays.npz", a=np.ones(3))
+    np.save(tmp_path / "A.npy", A.toarray())
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    b = np.random.default_rng(0).standard_normal(30)
+    np.save(tmp_path / "b.npy", b)
+    np.save(tmp_path / "b29.npy", b[:29])
+    np.save(tmp_path / "bc.npy", b + 1j)
+    np.save(tmp_path / "bnan.npy", np.where(np.arange(30) == 3, np.nan, b))
+    cases = [
+        ("missing.npz", "b.npy", "--matrix: no such file: "),
+        ("A.npz", "missing.npy", "--rhs: no such file: "),
+        ("rect.npz", "b.npy", r"A: expected a square matrix \(n, n\), got shape \(30, 20\)"),
+        ("A.npz", "b29.npy", r"b: expected a vector of shape \(30,\), got \(29,\)"),
+        ("arrays.npz", "b.npy", "--matrix: .* does not contain a sparse array or matrix"),
+        ("A.npy", "b.npy", "--matrix: expected a sparse matrix .* is not an .npz archive"),
+        ("junk.npz", "b.npy", "--matrix: expected a sparse matrix .* is not an .npz archive"),
+        ("A.npz", "A.npz", r"--rhs: expected a vector saved by np.save \(.npy\), .* is an .npz"),
+        ("A.npz", "junk.npz", r"--rhs: expected a vector .* is not a .npy file"),
+        ("A.npz", "bc.npy", "b: expected real values, got complex dtype complex128"),
+        ("A.npz", "bnan.npy", r"non-finite \(NaN or inf\) values in b"),
+    ]
+    out = tmp_path / "x.npy"
+    for matrix, rhs, message in cases:
+        argv = ["solve", "--matrix", str(tmp_path / matrix), "--rhs", str(tmp_path / rhs)]
+        assert main(argv + ["--out", str(out)]) == 2, (matrix, rhs)
+        captured = capsys.readouterr()
+        assert captured.out == "" and "Traceback" not in captured.err
+        lines = captured.err.splitlines()
+        assert len(lines) == 1 and re.match(r"sciml: error: " + message, lines[0]), lines
+        assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+    argv = ["solve", "--matrix", str(tmp_path / "A.npz"), "--rhs", str(tmp_path / "b.npy")]
+    assert main(argv + ["--out", str(out), "--rtol", "1e-10"]) == 0
+    np.testing.assert_allclose(np.load(out), sla.spsolve(A.tocsc(), b), atol=1e-9)

@@ -65,9 +65,52 @@ def _shape(text: str) -> tuple[int, ...]:
         raise ValueError(f"expected a grid shape such as 64x64x64, got {text!r}") from None
 
 
-def run(args: argparse.Namespace) -> int:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _load_matrix(path: str):
+    """A from a ``scipy.sparse.save_npz`` file, or a one-line error naming the file."""
+    import zipfile
+
     import scipy.sparse as sp
 
+    if not Path(path).is_file():
+        raise ValueError(f"--matrix: no such file: {path!r}")
+    if not zipfile.is_zipfile(path):  # np.load would call it 'pickled data'
+        raise ValueError(
+            f"--matrix: expected a sparse matrix saved by scipy.sparse.save_npz (.npz), "
+            f"{path!r} is not an .npz archive"
+        )
+    try:
+        return sp.load_npz(path)
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(
+            f"--matrix: expected a sparse matrix saved by scipy.sparse.save_npz, could not read "
+            f"{path!r}: {_first_line(exc)}"
+        ) from None
+
+
+def _load_rhs(path: str) -> np.ndarray:
+    """b from a ``np.save`` file, or a one-line error naming the file."""
+    if not Path(path).is_file():
+        raise ValueError(f"--rhs: no such file: {path!r}")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":  # np.load takes anything else for an .npz or a pickle
+        kind = "an .npz archive" if magic.startswith(b"PK") else "not a .npy file"
+        raise ValueError(f"--rhs: expected a vector saved by np.save (.npy), {path!r} is {kind}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(
+            f"--rhs: expected a vector saved by np.save (.npy), could not read {path!r}: "
+            f"{_first_line(exc)}"
+        ) from None
+
+
+def run(args: argparse.Namespace) -> int:
     from .. import linalg as la
     from .._io import atomic_write
     from ..operator import load
@@ -79,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
         problem = poisson(_shape(args.poisson))
         A = problem.to_scipy()
     else:
-        A = sp.load_npz(args.matrix)
+        A = _load_matrix(args.matrix)
         if args.grid:
             problem = poisson(_shape(args.grid))
-    b = np.load(args.rhs) if args.rhs else np.random.default_rng(0).standard_normal(A.shape[0])
+    b = _load_rhs(args.rhs) if args.rhs else np.random.default_rng(0).standard_normal(A.shape[0])
     deflation = None
     if args.deflate is not None:
         if args.method not in ("cg", "dcdm"):
@@ -106,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     x, result = solve(
         A, b, method=methods[args.method](), rtol=args.rtol, maxiter=args.maxiter, problem=problem
     )
+    if result.status is la.Status.NAN_INPUT:  # bad input files: an error, no all-NaN x written
+        raise ValueError(result.message)
     if args.out:  # np.save's name (".npy" added), written whole or not at all
         out = Path(args.out if str(args.out).endswith(".npy") else f"{args.out}.npy")
         atomic_write(out, lambda f: np.save(f, x))

@@ -204,6 +204,7 @@ def _as_vector(v: Any, op: LinearOperator, name: str) -> torch.Tensor:
         a = np.asarray(v)
         if a.dtype.kind not in "biufc":
             raise TypeError(f"{name}: expected a numeric vector, got an array of dtype {a.dtype}")
+        check_real(a.dtype, name)
         t = torch.from_numpy(np.array(a, dtype=a.dtype.newbyteorder("="), order="C"))
     if t.dim() != 1 or t.shape[0] != op.n:
         raise ValueError(f"{name}: expected a vector of shape ({op.n},), got {tuple(t.shape)}")
