@@ -109,6 +109,45 @@ def test_stencil_matvec_matches_csr(dim, conv):
     np.testing.assert_allclose(op.diagonal().numpy(), A.diagonal())
 
 
+def _masked_kron_sum(shape, walls, solid, h) -> np.ndarray:
+    """The Kronecker sum on the full grid, then the solid cells cut out: each cut coupling
+    (-1 / h^2 to a solid neighbour) becomes a zero-flux face, i.e. 1 / h^2 less on the
+    diagonal."""
+    full = _kron_sum(shape, walls) / h**2
+    fluid = ~solid.ravel()
+    cut = (full - np.diag(np.diag(full)))[:, ~fluid].sum(axis=1)  # <= 0
+    out = full[np.ix_(fluid, fluid)]
+    np.fill_diagonal(out, (np.diag(full) + cut)[fluid])
+    return out
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_every_wall_combination_matches_masked_kronecker_sum_and_stencil(dim):
+    """All 2^(2 dim) wall combinations, with and without an obstacle mask, grids down to one
+    cell across: the assembled matrix equals the masked Kronecker sum, and the stencil (both
+    the convolution and the shifted-slice path, float32 and float64) equals it times vectors."""
+    import itertools
+
+    rng = np.random.default_rng(7)
+    shapes = [(1, 5), (6, 5)] if dim == 2 else [(1, 3, 4), (4, 5, 3)]
+    for shape, combo in itertools.product(shapes, itertools.product((D, N), repeat=2 * dim)):
+        walls = tuple(combo[2 * i : 2 * i + 2] for i in range(dim))
+        holes = rng.random(shape) < 0.3
+        holes.flat[0] = False  # at least one fluid cell
+        for solid in (np.zeros(shape, bool), holes):
+            P = poisson(shape, walls=walls, solid=solid, spacing=0.5)
+            ref = _masked_kron_sum(shape, walls, solid, 0.5)
+            np.testing.assert_allclose(P.to_scipy().toarray(), ref, rtol=0, atol=1e-13)
+            x = rng.standard_normal((2, P.n))
+            y_ref = (ref @ x.T).T
+            for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-6)):
+                op = P.stencil(dtype=dtype)
+                for conv in (False, True):
+                    op.use_conv = conv
+                    y = op(torch.from_numpy(x).to(dtype)).double().numpy()
+                    np.testing.assert_allclose(y, y_ref, rtol=0, atol=tol * np.abs(y_ref).max())
+
+
 def test_null_space_per_connected_region():
     solid = np.zeros((6, 8), dtype=bool)
     solid[:, 4] = True  # a wall splits the box into two regions
@@ -123,6 +162,27 @@ def test_null_space_per_connected_region():
     P2 = poisson((6, 8), walls=((N, N), (D, N)), solid=solid)
     assert P2.null_space.shape == (1, P2.n)
     assert poisson((6, 8), walls=D).null_space is None
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_obstacle_cutting_the_domain_in_two_gives_the_pseudo_inverse_solution(dtype):
+    """An all-Neumann box cut in two by a solid slab: A has a 2-dimensional null space (one
+    constant per piece), both are projected out of b, and x is the minimum-norm least-squares
+    solution pinv(A) b."""
+    solid = np.zeros((6, 7, 5), dtype=bool)
+    solid[:, 3, :] = True
+    P = poisson((6, 7, 5), walls=N, solid=solid)
+    A = P.to_scipy().toarray()
+    assert P.null_space.shape == (2, P.n) and np.linalg.matrix_rank(A) == P.n - 2
+    b = np.random.default_rng(0).standard_normal(P.n) + np.where(P.null_space[0] > 0, 1.0, -2.0)
+    rtol = 1e-10 if dtype == torch.float64 else 1e-5
+    x, res = solve(P.stencil(dtype=dtype), torch.from_numpy(b).to(dtype), rtol=rtol)
+    assert res.status is Status.CONVERGED, res.message
+    exact = np.linalg.pinv(A) @ b
+    err = np.abs(x.double().numpy() - exact).max() / np.abs(exact).max()
+    assert err <= (1e-8 if dtype == torch.float64 else 1e-4)
+    removed = np.linalg.norm(P.null_space @ b) / np.linalg.norm(b)
+    assert res.null_space_component == pytest.approx(removed, rel=1e-6)
 
 
 def test_bad_inputs_raise_clear_errors():
