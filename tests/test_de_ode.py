@@ -129,10 +129,13 @@ def test_tableaus_match_torchdiffeq_internals():
         np.testing.assert_allclose(ours.b_error, theirs.c_error.numpy(), rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.parametrize("t_end", [3.0, -3.0])
 @pytest.mark.parametrize("solver", [Dopri5(rtol=1e-4, atol=1e-6), Bosh3(rtol=1e-4, atol=1e-6)])
-def test_recorded_error_ratio_equals_torchdiffeqs(solver):
+def test_recorded_error_ratio_equals_torchdiffeqs(solver, t_end):
     """Our per-step ratio (rebuilt from recorded stages) equals the one torchdiffeq's controller
-    saw: torchdiffeq's ``norm`` option receives err/tol, and every accepted step must match."""
+    saw: torchdiffeq's ``norm`` option receives err/tol, and every accepted step must match.
+    Backwards in time too (the recorder took the flipped problem's positive step for the true
+    one and stepped the wrong way: ratios off by up to 47%)."""
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 3)).double()
     node = NeuralODE(Autonomous(net), solver, regulariser=GlobalHeuristic(1.0))
@@ -147,14 +150,49 @@ def test_recorded_error_ratio_equals_torchdiffeqs(solver):
     kw = solver.odeint_kwargs()
     kw["options"] = dict(kw["options"], norm=norm)
     y0 = torch.randn(4, 3, dtype=torch.float64)
-    t = torch.tensor([0.0, 3.0], dtype=torch.float64)
-    node.field.reset(tableau=solver.tableau, rtol=solver.rtol, atol=solver.atol, record_stages=True)
+    t = torch.tensor([0.0, t_end], dtype=torch.float64)
+    node.field.reset(
+        tableau=solver.tableau,
+        rtol=solver.rtol,
+        atol=solver.atol,
+        record_stages=True,
+        reverse=t_end < 0,
+    )
     torchdiffeq.odeint(node.field, y0, t, **kw)
     ours = [float(s.heuristics.error_ratio.detach()) for s in node.field.steps]
+    assert all((s.dt < 0) == (t_end < 0) for s in node.field.steps)
     # torchdiffeq also calls the norm for the initial step selection (3 calls) and rejected steps
     accepted = [r for r in seen[3:] if r <= 1.0]
     assert len(ours) >= 3 and len(ours) == len(accepted)
     np.testing.assert_allclose(ours, accepted, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "regulariser",
+    [
+        LocalHeuristic(1.0, 0.5),
+        LocalHeuristic(1.0, 0.5, sampling=AcceptedStepTime()),
+        GlobalHeuristic(1.0, 0.5),
+    ],
+)
+@pytest.mark.parametrize("solver", [Dopri5(rtol=1e-4, atol=1e-6), Bosh3(rtol=1e-4, atol=1e-6)])
+def test_heuristics_backwards_in_time_equal_the_mirrored_forward_solve(solver, regulariser):
+    """``y' = a y`` from ``t = 2`` down to ``0`` is, step for step, ``y' = -a y`` from ``0`` up to
+    ``2`` (torchdiffeq solves the former as the latter), so with the same draw of ``t*`` every
+    penalty is the same number. Backwards, the recorded steps had the flipped problem's
+    positive size: the error ratios used a ``y1`` stepped the wrong way, the local step went
+    forwards from ``t*`` and ``t*`` was matched to no step (penalties off by 5-46%)."""
+    y0 = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+    pens = []
+    for a, t in [(-0.7, [0.0, 2.0]), (0.7, [2.0, 0.0]), (0.7, [-1.0, -3.0])]:
+        node = NeuralODE(LinearField(a), solver, regulariser=regulariser)
+        torch.manual_seed(3)
+        ys = node(y0, torch.tensor(t, dtype=torch.float64))
+        torch.testing.assert_close(ys[-1], y0 * np.exp(-1.4), rtol=1e-3, atol=0)
+        pens.append(float(node.regularisation.detach()))
+    assert pens[0] > 0.1
+    assert pens[1] == pytest.approx(pens[0], rel=1e-12)
+    assert pens[2] == pytest.approx(pens[0], rel=1e-12)
 
 
 def test_nfe_counts():

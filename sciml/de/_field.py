@@ -7,6 +7,11 @@ later ones reuse the last stage of the previous accepted step (FSAL). We rely on
 order to rebuild each accepted step's stages and error estimate without re-evaluating the field;
 ``tests/test_de_ode.py`` checks it against torchdiffeq's own error ratio, and the recorder raises
 if the number of evaluations per step is not what the tableau says.
+
+For decreasing output times torchdiffeq integrates ``-f(-s, y)`` forwards in ``s = -t`` and hands
+the callbacks the true ``t0`` but the positive step of the flipped problem; the recorder is told
+the direction and stores the signed step ``dt < 0``, so each step covers ``[t0 + dt, t0]`` and its
+stages (the true ``f``) combine with ``h = dt`` into the solver's own ``y1`` and error.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class DetachedState(nn.Module):
 
 @dataclass
 class AcceptedStep:
+    """One accepted step from ``t0`` to ``t0 + dt`` (``dt < 0`` when the solve runs backwards)."""
+
     t0: float
     dt: float
     y0: Tensor
@@ -82,8 +89,10 @@ class CountingField(DetachedState):
         rtol: float = 0.0,
         atol: float = 0.0,
         record_stages: bool = False,
+        reverse: bool = False,
     ) -> None:
         self.phase = "forward"
+        self._sign = -1.0 if reverse else 1.0  # torchdiffeq's callbacks get |dt|
         self.nfe_forward = 0
         self.nfe_backward = 0
         self.nfe_regulariser = 0
@@ -125,6 +134,7 @@ class StepWatchingField(CountingField):
     def callback_accept_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
         if self.phase != "forward":
             return
+        h = self._sign * float(dt.detach())
         heur = None
         if self._record:
             tab = self._tableau
@@ -139,14 +149,14 @@ class StepWatchingField(CountingField):
                 stages[0][0],
                 [f for _, f in stages],
                 [y for y, _ in stages],
-                float(dt.detach()),
+                h,
                 tab,
                 rtol=self._rtol,
                 atol=self._atol,
             )
             self._k0 = self._calls[-1]  # FSAL: the last stage is f(t1, y1)
             self._calls = []
-        self.steps.append(AcceptedStep(float(t0.detach()), float(dt.detach()), y0, heur))
+        self.steps.append(AcceptedStep(float(t0.detach()), h, y0, heur))
 
     def callback_reject_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
         if self.phase != "forward":
@@ -156,10 +166,11 @@ class StepWatchingField(CountingField):
 
 
 def step_containing(steps: list[AcceptedStep], t: float) -> AcceptedStep:
-    """The accepted step whose interval ``[t0, t0 + dt]`` contains ``t`` (the nearest if none)."""
+    """The accepted step whose interval between ``t0`` and ``t0 + dt`` contains ``t`` (the
+    nearest if none)."""
     if not steps:
         raise RuntimeError("no accepted steps were recorded; is the solver adaptive?")
     for s in steps:
-        if s.t0 <= t <= s.t0 + s.dt:
+        if min(s.t0, s.t0 + s.dt) <= t <= max(s.t0, s.t0 + s.dt):
             return s
     return min(steps, key=lambda s: min(abs(s.t0 - t), abs(s.t0 + s.dt - t)))

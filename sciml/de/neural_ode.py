@@ -242,6 +242,7 @@ class NeuralODE(DetachedState):
             rtol=self.solver.rtol,
             atol=self.solver.atol,
             record_stages=active and isinstance(reg, GlobalHeuristic),
+            reverse=bool(t[-1] < t[0]),
         )
         zero = y0.new_zeros(())
         t_solve, extra = t, None
