@@ -769,3 +769,26 @@ def test_cli_solve_bad_files_exit_2_with_one_line_and_no_output(tmp_path, capsys
     argv = ["solve", "--matrix", str(tmp_path / "A.npz"), "--rhs", str(tmp_path / "b.npy")]
     assert main(argv + ["--out", str(out), "--rtol", "1e-10"]) == 0
     np.testing.assert_allclose(np.load(out), sla.spsolve(A.tocsc(), b), atol=1e-9)
+
+
+def test_float32_rounding_level_curvature_on_a_singular_a_is_not_called_indefinite():
+    """CG in float32 on an all-Neumann problem (null space given) asked for rtol 1e-9, below
+    what float32 reaches: the directions drift into the null space until p.Ap is rounding noise
+    of either sign. That was reported as NOT_SPD, 'A is not symmetric positive definite', for
+    a positive semi-definite A; it is STAGNATED with the reason. A truly indefinite A is
+    still NOT_SPD."""
+    solid = np.zeros((32, 32), dtype=bool)
+    solid[10:21, 10:21] = True
+    P = poisson((32, 32), walls=N, solid=solid)
+    assert np.linalg.eigvalsh(P.to_scipy().toarray()).min() > -1e-12  # A is PSD
+    b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n)).float()
+    x, res = solve(P.stencil(dtype=torch.float32), b, rtol=1e-9, stagnation_window=None)
+    assert res.status is Status.STAGNATED, res.message
+    assert "rounding noise" in res.message and "not symmetric positive definite" not in res.message
+    A = poisson((10, 10), walls=D).to_scipy()
+    shifted = A - 0.5 * sp.eye_array(100)
+    ev = np.linalg.eigvalsh(shifted.toarray())
+    assert ev[0] < -0.3 and ev[-1] > 0  # indefinite
+    for dtype in (np.float64, np.float32):
+        _, res = solve(shifted.astype(dtype), np.ones(100, dtype), stagnation_window=None)
+        assert res.status is Status.NOT_SPD and "not symmetric positive definite" in res.message

@@ -5,9 +5,10 @@ All methods share one stopping rule and one result record:
 * converged when the relative residual ``||b - A x_k|| / ||b|| <= rtol`` (the recursively
   updated residual; the true residual is recomputed at the end and reported);
 * ``maxiter`` iterations, a stagnation window (the best residual did not improve by 1% over
-  ``max(stagnation_window, k // 2)`` iterations at iteration k), a non-positive curvature ``p^T A p <= 0`` (A or the
-  preconditioner is not SPD) and non-finite numbers each end the iteration with their own
-  :class:`Status`, never with a silently wrong answer.
+  ``max(stagnation_window, k // 2)`` iterations at iteration k), a non-positive curvature
+  ``p^T A p <= 0`` (A or the preconditioner is not SPD; ``STAGNATED`` where it is rounding
+  noise, ``|p^T A p| <= 1e3 eps ||p|| ||A p||``) and non-finite numbers each end the iteration
+  with their own :class:`Status`, never with a silently wrong answer.
 
 Inner products and norms are accumulated in ``dot_dtype`` (float64 by default) even when the
 vectors are float32. Methods are objects: ``CG()``, ``PCG(Jacobi())``, ``PCG(AMG())``,
@@ -163,6 +164,36 @@ def _norm(a: torch.Tensor, dtype: torch.dtype) -> float:
     return float(torch.linalg.vector_norm(a.to(dtype)))
 
 
+#: ``|p.Ap| / (||p|| ||Ap||)`` below this many eps of the vectors' dtype is rounding noise
+_ROUNDING_CURVATURE = 1e3
+
+
+def _curvature_breakdown(
+    mon: _Monitor, dAd: float, d: torch.Tensor, Ad: torch.Tensor, dt: torch.dtype
+) -> Status:
+    """The status (and ``mon.message``) for ``p.Ap <= 0`` or NaN: non-finite numbers, a
+    curvature at rounding level (p numerically in A's null space: precision lost, not an
+    indefinite A), or an A that is not SPD."""
+    it = len(mon.residuals) - 1
+    if not math.isfinite(dAd):
+        mon.message = f"non-finite p.Ap at iteration {it}"
+        return Status.NONFINITE
+    level = abs(dAd) / max(_norm(d, dt) * _norm(Ad, dt), 1e-300)
+    if level <= _ROUNDING_CURVATURE * _eps(d.dtype):
+        mon.message = (
+            f"stagnated: p.Ap = {dAd:.3e} at iteration {it} is rounding noise (|p.Ap| / "
+            f"(||p|| ||Ap||) = {level:.1e}): the directions lost their precision, as when rtol is "
+            f"below what {str(d.dtype).removeprefix('torch.')} reaches on a singular A (use "
+            f"float64 or a looser rtol){_SINGULAR_HINT}"
+        )
+        return Status.STAGNATED
+    mon.message = (
+        f"breakdown: p.Ap = {dAd:.3e} <= 0 at iteration {it}; "
+        f"A is not symmetric positive definite{_SINGULAR_HINT}"
+    )
+    return Status.NOT_SPD
+
+
 @dataclass
 class _Problem:
     """What a method's ``_iterate`` gets: the operator, rhs, start, and the stopping rule."""
@@ -309,14 +340,7 @@ class PCG(Method):
             Ad = A(d)
             dAd = _dot(d, Ad, dt)
             if not dAd > 0:
-                if not math.isfinite(dAd):
-                    mon.message = f"non-finite p.Ap at iteration {len(mon.residuals) - 1}"
-                    return x, Status.NONFINITE, iterates
-                mon.message = (
-                    f"breakdown: p.Ap = {dAd:.3e} <= 0 at iteration {len(mon.residuals) - 1}; "
-                    f"A is not symmetric positive definite{_SINGULAR_HINT}"
-                )
-                return x, Status.NOT_SPD, iterates
+                return x, _curvature_breakdown(mon, dAd, d, Ad, dt), iterates
             alpha = rz / dAd
             x.add_(d, alpha=alpha)
             r.sub_(Ad, alpha=alpha)
@@ -398,17 +422,10 @@ class FlexibleCG(Method):
                 Ad = Ad - c * Aq
             dAd = _dot(d, Ad, dt)
             if not dAd > 0:
-                if not math.isfinite(dAd):
-                    mon.message = f"non-finite p.Ap at iteration {len(mon.residuals) - 1}"
-                    return x, Status.NONFINITE, iterates
                 if _norm(d, dt) == 0.0:
                     mon.message = "the direction vanished after A-orthogonalisation (stagnated)"
                     return x, Status.STAGNATED, iterates
-                mon.message = (
-                    f"breakdown: p.Ap = {dAd:.3e} <= 0 at iteration {len(mon.residuals) - 1}; "
-                    f"A is not symmetric positive definite{_SINGULAR_HINT}"
-                )
-                return x, Status.NOT_SPD, iterates
+                return x, _curvature_breakdown(mon, dAd, d, Ad, dt), iterates
             alpha = _dot(d, r, dt) / dAd
             x = x + alpha * d
             r = r - alpha * Ad
