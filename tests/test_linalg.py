@@ -707,7 +707,7 @@ def test_scipy_signature_takes_column_vectors_atol_and_m_as_scipy_cg():
     cg(A, b, x0, rtol=1e-8, M=Minv)
     assert cg.last_result.iterations == res.iterations
     with pytest.raises(
-        ValueError, match=r"M: a preconditioner is taken by CG\(\), .* got M beside"
+        ValueError, match=r"M: only CG\(\), PCG\(\) or FlexibleCG\(\) .* got M beside PCG\(...\)"
     ):
         scipy_solver(PCG(Jacobi()))(A, b, M=Minv)
     with pytest.raises(

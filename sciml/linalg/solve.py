@@ -333,6 +333,7 @@ def _with_scipy_m(method: Method, M: Any) -> Method:
             return dataclasses.replace(method, preconditioner=_ScipyM(M))
         return PCG(_ScipyM(M), dot_dtype=method.dot_dtype)
     raise ValueError(
-        f"M: a preconditioner is taken by CG(), PCG() or FlexibleCG() without one of their own, "
-        f"got M beside {method!r}; pass the preconditioner in the method object instead"
+        "M: only CG(), PCG() or FlexibleCG() without a preconditioner of their own take SciPy's "
+        f"M, got M beside {type(method).__name__}(...); give the preconditioner to the method "
+        "object instead"
     )
