@@ -250,3 +250,30 @@ def test_small_snapshots_are_grouped_into_chunks_of_at_least_16_kib(tmp_path):
             chunk = f[key].chunks
             assert np.prod(chunk) * 4 >= MIN_CHUNK_BYTES or chunk[0] == 300
     np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], u)
+
+
+def test_damaged_metadata_is_a_data_format_error_naming_the_file(tmp_path):
+    """A flipped byte in an object header or a damaged JSON attribute escaped sd.open and
+    sd.validate as h5py's RuntimeError / KeyError ("incorrect metadata checksum") or a
+    JSONDecodeError, naming no file; they are DataFormatErrors, and so SciMLErrors."""
+    from sciml.errors import SciMLError
+
+    _small(tmp_path / "f.h5")
+    good = (tmp_path / "f.h5").read_bytes()
+    for name in (b"sciml_format", b"coords", b"boundary_conditions"):
+        damaged = bytearray(good)
+        damaged[good.find(name) + 1] ^= 0x20  # inside a checksummed object header
+        path = tmp_path / f"bad_{name.decode()}.h5"
+        path.write_bytes(bytes(damaged))
+        for fn in (sd.open, sd.validate, lambda p: sd.open(p, in_memory=True)):
+            with pytest.raises(SciMLError) as e:
+                fn(path)
+            assert isinstance(e.value, sd.DataFormatError)
+            assert str(e.value).startswith(f"{path}: ")
+            assert "checksum" in str(e.value) and "expected an intact HDF5" in str(e.value)
+    _small(tmp_path / "j.h5")
+    with h5py.File(tmp_path / "j.h5", "a") as f:
+        f.attrs["generator_settings"] = '{"dt": 0.001, "scheme" "cn"}'  # a damaged JSON attr
+    with pytest.raises(sd.DataFormatError, match=r"j\.h5: cannot be read \(JSONDecodeError"):
+        sd.open(tmp_path / "j.h5")
+    assert issubclass(sd.DataFormatError, ValueError)  # what callers caught before

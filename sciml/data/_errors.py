@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
+from ..errors import SciMLError
 
-class DataFormatError(ValueError):
-    """A file does not hold what its layout promises.
+
+class DataFormatError(SciMLError, ValueError):
+    """A file does not hold what its layout promises (or cannot be read at all).
 
     The message always starts with the file path, then names the HDF5 key (when one applies),
     what was expected and what was found, e.g.

@@ -9,6 +9,8 @@ changes, and is dropped (never pickled) when the owning object is sent to anothe
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -35,6 +37,27 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
             path,
             f"cannot be opened as HDF5 / NetCDF-4 ({e}); expected a complete HDF5 file "
             f"of {path.stat().st_size} bytes -- is it truncated (interrupted download or write)?",
+        ) from e
+
+
+@contextmanager
+def unreadable_as_format_error(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn what h5py raises on a damaged file into a :class:`DataFormatError` naming ``path``.
+
+    A flipped byte in an object header or an attribute surfaces as whatever h5py or the reader
+    meets first: ``RuntimeError`` / ``KeyError`` ("incorrect metadata checksum"), ``OSError``
+    ("ran off end of input buffer"), a ``JSONDecodeError`` from a damaged JSON attribute, or
+    ``None`` where h5py cannot resolve a link.
+    """
+    try:
+        yield
+    except DataFormatError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+        raise DataFormatError(
+            path,
+            f"cannot be read ({type(e).__name__}: {e}); expected an intact HDF5 / NetCDF-4 "
+            "file -- is it damaged, or was it changed while being read?",
         ) from e
 
 

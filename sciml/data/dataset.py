@@ -19,7 +19,7 @@ import numpy as np
 from h5py import h5s
 
 from ._errors import DataFormatError, shape_str
-from ._handle import LazyH5, open_h5
+from ._handle import LazyH5, open_h5, unreadable_as_format_error
 from ._layout import LayoutSpec, Source
 from .layouts import read_spec
 
@@ -62,7 +62,7 @@ class H5Dataset:
         self.check_finite = check_finite
         self._mem: dict[str, np.ndarray] | None = None
         if in_memory:
-            with open_h5(self.path) as f:
+            with open_h5(self.path) as f, unreadable_as_format_error(self.path):
                 self._mem = {k: f[k][()] for k in spec.all_keys()}
 
     # -- metadata -----------------------------------------------------------------------------
@@ -250,7 +250,7 @@ class H5Dataset:
             target = out[dest]
             full = [n if keep else 1 for n, keep in zip(target.shape, mask)]
             target[...] = np.broadcast_to(np.asarray(block).reshape(full), target.shape)
-        except (OSError, ValueError, TypeError) as e:
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
             raise DataFormatError(
                 self.path, f"reading sample {i} failed ({e}); expected a readable array", key=key
             ) from e

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._errors import DataFormatError, shape_str
 from ._format import BC_TYPES, FORMAT_NAME, POINT_AXIS, REQUIRED_ATTRS, str_list
-from ._handle import open_h5
+from ._handle import open_h5, unreadable_as_format_error
 
 
 def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
@@ -125,7 +125,7 @@ def validate(path: str | os.PathLike[str], *, scan_values: bool = True) -> list[
     ``scan_values`` also streams through every field, one sample at a time, looking for NaN/Inf.
     """
     path = Path(path)
-    with open_h5(path) as f:
+    with open_h5(path) as f, unreadable_as_format_error(path):
         return [f"{path}: {p}" for p in _problems(f, path, scan_values=scan_values)]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 
 from .._errors import DataFormatError
+from .._handle import unreadable_as_format_error
 from .._layout import LayoutSpec
 from . import pdebench, poseidon, sciml, the_well
 
@@ -37,17 +38,19 @@ _WHAT_EACH_NEEDS = (
 
 def read_spec(f: h5py.File, path: Path, layout: str | None = None) -> LayoutSpec:
     """Detect the layout of ``f`` (or use ``layout``) and read its description."""
-    if layout is not None:
-        if layout not in LAYOUTS:
-            raise ValueError(f"unknown layout {layout!r}; known: {list(LAYOUTS)}")
-        return _read(LAYOUTS[layout][1], f, path)
-    for detect, reader in LAYOUTS.values():
-        if detect(f):
-            return _read(reader, f, path)
-    keys = sorted(f.keys())[:12]
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; known: {list(LAYOUTS)}")
+    with unreadable_as_format_error(path):
+        if layout is not None:
+            return _read(LAYOUTS[layout][1], f, path)
+        for detect, reader in LAYOUTS.values():
+            if detect(f):
+                return _read(reader, f, path)
+        keys = sorted(f.keys())[:12]
+        attrs = sorted(f.attrs.keys())[:12]
     raise DataFormatError(
         path,
-        f"unknown layout: top-level keys {keys}, attributes {sorted(f.attrs.keys())[:12]}; "
+        f"unknown layout: top-level keys {keys}, attributes {attrs}; "
         f"expected one of -- {_WHAT_EACH_NEEDS}",
     )
 
