@@ -82,7 +82,9 @@ class ODERNNEncoder(GRUEncoder):
         for i in reversed(range(n)):
             span = float(t[i + 1] - t[i]) if i < n - 1 else 0.0
             if span > 0:  # two observations at one time: no evolution between them
-                node = NeuralODE(Autonomous(self.ode_net), RK4(step_size=span / self.steps))
+                # (why) only the interval's end, a grid point, is read: no interpolation needed
+                solver = RK4(step_size=span / self.steps, interp="linear")
+                node = NeuralODE(Autonomous(self.ode_net), solver)
                 h = node(h, torch.stack([t[i + 1], t[i]]))[-1]
             dt = (t[min(i + 1, n - 1)] - t[i]).expand(x.shape[0], 1)
             h = self.cell(torch.cat([x[:, i], mask[:, i], dt], dim=-1), h)
