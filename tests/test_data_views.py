@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -372,3 +373,51 @@ def test_sample_and_space_selections_are_checked(data):
     got = ds.read(np.int64(2), 1, space=(np.int64(3), slice(np.int64(1), None)))
     np.testing.assert_array_equal(got[0, 0], vals["uv"][2, 1, :, ::3, 1:])
     np.testing.assert_array_equal(ds.read(np.array([4, 0], np.uint8), 2), vals["uv"][[4, 0], 2:3])
+
+
+def test_a_file_changed_under_an_open_data_set_is_refused_not_mixed(tmp_path, monkeypatch):
+    """A data set file replaced (write(..., overwrite=True)) while a run had it open: the parent
+    kept reading the old file through its handle, DataLoader workers forked afterwards opened the
+    new one under the old layout (a mix of two data sets); a file rewritten in place (cp) or
+    truncated was read through HDF5's cached state (stale values, zeros past the new end)."""
+    import shutil
+
+    monkeypatch.setattr("sciml.data._handle._RECHECK_S", -1.0, raising=False)  # every read
+
+    def make(path, value, n=4):
+        u = np.full((n, 3, 4, 4), value, np.float32)
+        return sd.write(path, fields={"u": u}, overwrite=True)
+
+    def through_workers(view):
+        loader = DataLoader(view, batch_size=4, num_workers=2, multiprocessing_context="fork")
+        return torch.cat([b["input"] for b in loader])
+
+    path = make(tmp_path / "d.h5", 1.0)
+    w = sd.Windows(sd.open(path), 1, 1)
+    assert w[0]["input"].sum().item() == 16.0  # the parent's handle is open
+    make(path, 2.0)  # replaced: a new file under the same name
+    assert w[5]["input"].sum().item() == 16.0  # the open handle reads the old file, whole
+    with pytest.raises(RuntimeError, match=r"changed after sciml.data.open read its layout \(ino"):
+        through_workers(w)
+    assert sd.Windows(sd.open(path), 1, 1)[5]["input"].sum().item() == 32.0  # opened anew
+
+    w = sd.Windows(sd.open(path), 1, 1)
+    _ = w[0]
+    shutil.copyfile(make(tmp_path / "other.h5", 3.0, n=6), path)  # cp over it: same inode
+    with pytest.raises(sd.DataFormatError, match=r"d\.h5: changed after .* layout \((size|mtime)"):
+        w[1]
+    with pytest.raises(RuntimeError, match="changed after sciml.data.open read its layout"):
+        through_workers(w)
+
+    w = sd.Windows(sd.open(make(path, 4.0)), 1, 1)
+    _ = w[0]
+    os.truncate(path, os.path.getsize(path) // 2)
+    with pytest.raises(sd.DataFormatError, match=r"changed after .* \(size \d+ -> \d+"):
+        w[3]
+
+    w = sd.Windows(sd.open(make(path, 5.0)), 1, 1)
+    _ = w[0]
+    os.unlink(path)
+    assert w[7]["input"].sum().item() == 80.0  # the open handle still reads the deleted file
+    with pytest.raises(RuntimeError, match="no such file: it was deleted or moved after"):
+        through_workers(w)

@@ -4,11 +4,20 @@ HDF5 handles must never cross ``fork``: a ``DataLoader`` worker or a ``torchrun`
 handle inherited from its parent reads through shared library state and can return garbage.
 The handle here is opened on first use, remembers the pid that opened it, reopens when the pid
 changes, and is dropped (never pickled) when the owning object is sent to another process.
+
+Every (re)open checks that the path still names the file whose layout was read (same inode,
+size and modification time), and an open handle checks its own file at most once a second. A
+data set file replaced (``write(..., overwrite=True)``, ``sciml data generate --overwrite``),
+rewritten in place (``cp``) or truncated while a run had it open otherwise gave workers forked
+after the change the new contents, or zeros past the new end of file, under the old layout,
+beside a parent still reading the old ones. A handle opened before a replace or a delete keeps
+reading the file it opened, which is still whole.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +29,42 @@ from ._errors import DataFormatError
 # A 64 MiB raw-data chunk cache per dataset: one snapshot of a 1024^2 float32 field is 4 MiB,
 # and windows revisit the chunks of neighbouring steps.
 _RDCC_NBYTES = 64 * 1024 * 1024
+
+# Seconds between two checks that an open file was not changed (a stat costs ~1-5 us).
+_RECHECK_S = 1.0
+
+Identity = tuple[int, int, int, int]
+
+
+def file_identity(path: str | os.PathLike[str] | int) -> Identity:
+    """``(device, inode, size, mtime_ns)`` of ``path`` (or of an open file descriptor): what
+    changes when a file is replaced, rewritten or truncated."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def check_unchanged(path: Path, expected: Identity, fd: int | None = None) -> None:
+    """Raise :class:`DataFormatError` when ``path`` (or the open file ``fd``, when given) is no
+    longer the file ``expected`` names."""
+    try:
+        now = file_identity(path if fd is None else fd)
+    except FileNotFoundError:
+        raise DataFormatError(
+            path, "no such file: it was deleted or moved after sciml.data.open read it"
+        ) from None
+    if now == expected:
+        return
+    what = [
+        f"{name} {a} -> {b}"
+        for name, a, b in zip(("device", "inode", "size", "mtime_ns"), expected, now)
+        if a != b
+    ]
+    raise DataFormatError(
+        path,
+        f"changed after sciml.data.open read its layout ({', '.join(what)}): replaced, rewritten "
+        "or truncated; expected the file that was opened -- open it again (sciml.data.open) to "
+        "read the new contents",
+    )
 
 
 def open_h5(path: str | os.PathLike[str]) -> h5py.File:
@@ -62,12 +107,18 @@ def unreadable_as_format_error(path: str | os.PathLike[str]) -> Iterator[None]:
 
 
 class LazyH5:
-    """``LazyH5(path).file`` is an open ``h5py.File`` owned by the calling process."""
+    """``LazyH5(path).file`` is an open ``h5py.File`` owned by the calling process.
 
-    def __init__(self, path: str | os.PathLike[str]):
+    ``identity``: the :func:`file_identity` of the file whose layout the caller read (default:
+    the file's at the first open); a file that no longer matches it is refused.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], identity: Identity | None = None):
         self.path = Path(path)
+        self.identity = None if identity is None else tuple(identity)
         self._file: h5py.File | None = None
         self._pid: int | None = None
+        self._checked = 0.0
         self._datasets: dict[str, h5py.Dataset] = {}
 
     def dataset(self, key: str) -> h5py.Dataset:
@@ -81,12 +132,23 @@ class LazyH5:
     @property
     def file(self) -> h5py.File:
         pid = os.getpid()
+        now = time.monotonic()
         if self._file is None or self._pid != pid:
+            # Checked before opening: a child's HDF5 reuses the state inherited for a file it
+            # believes open (same inode) without reading the file's end or header again.
+            if self.identity is None and self.path.exists():
+                self.identity = file_identity(self.path)
+            if self.identity is not None:
+                check_unchanged(self.path, self.identity)
             # A handle from another pid is abandoned, not closed: closing it here would touch
             # the parent's HDF5 state through the copied library.
             self._file = open_h5(self.path)
             self._pid = pid
             self._datasets = {}
+            self._checked = now
+        elif self.identity is not None and now - self._checked > _RECHECK_S:
+            check_unchanged(self.path, self.identity, fd=self._file.id.get_vfd_handle())
+            self._checked = now
         return self._file
 
     def close(self) -> None:
@@ -97,10 +159,12 @@ class LazyH5:
         self._datasets = {}
 
     def __getstate__(self) -> dict:
-        return {"path": self.path}
+        return {"path": self.path, "identity": self.identity}
 
     def __setstate__(self, state: dict) -> None:
         self.path = state["path"]
+        self.identity = state["identity"]
         self._file = None
         self._pid = None
+        self._checked = 0.0
         self._datasets = {}

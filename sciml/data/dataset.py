@@ -19,7 +19,7 @@ import numpy as np
 from h5py import h5s
 
 from ._errors import DataFormatError, shape_str
-from ._handle import LazyH5, open_h5, unreadable_as_format_error
+from ._handle import Identity, LazyH5, file_identity, open_h5, unreadable_as_format_error
 from ._layout import LayoutSpec, Source
 from .layouts import read_spec
 
@@ -55,15 +55,20 @@ class H5Dataset:
         *,
         in_memory: bool = False,
         check_finite: bool = True,
+        identity: Identity | None = None,
     ):
         self.path = Path(path)
         self._spec = spec
-        self._h5 = LazyH5(self.path)
+        self._h5 = LazyH5(self.path, identity)  # refuses a file changed after `spec` was read
         self.check_finite = check_finite
         self._mem: dict[str, np.ndarray] | None = None
         if in_memory:
-            with open_h5(self.path) as f, unreadable_as_format_error(self.path):
-                self._mem = {k: f[k][()] for k in spec.all_keys()}
+            f = self._h5.file
+            try:
+                with unreadable_as_format_error(self.path):
+                    self._mem = {k: f[k][()] for k in spec.all_keys()}
+            finally:
+                self._h5.close()
 
     # -- metadata -----------------------------------------------------------------------------
     layout = property(lambda self: self._spec.layout)
@@ -250,6 +255,8 @@ class H5Dataset:
             target = out[dest]
             full = [n if keep else 1 for n, keep in zip(target.shape, mask)]
             target[...] = np.broadcast_to(np.asarray(block).reshape(full), target.shape)
+        except DataFormatError:
+            raise
         except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
             raise DataFormatError(
                 self.path, f"reading sample {i} failed ({e}); expected a readable array", key=key
@@ -349,8 +356,9 @@ def open(  # noqa: A001 - the public name is sciml.data.open
     """
     path = Path(path)
     with open_h5(path) as f:
+        identity = file_identity(path)
         spec = read_spec(f, path, layout)
-    return H5Dataset(path, spec, in_memory=in_memory, check_finite=check_finite)
+    return H5Dataset(path, spec, in_memory=in_memory, check_finite=check_finite, identity=identity)
 
 
 def describe(path: str | os.PathLike[str]) -> str:
