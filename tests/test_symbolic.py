@@ -169,3 +169,43 @@ def test_import_sciml_does_not_load_sympy_until_a_symbolic_function_is_used():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "True"]
+
+
+# sequences a half-trained PROSE model can emit: before decode checked its constants, each was
+# decoded as valid, as invalid through an unrelated ValueError ('²'), or (the last one) never
+# returned: sympy computed 9^999999999 exactly
+OUT_OF_RANGE = [
+    pytest.param(["pow", "INT+", "9", "INT+", *"99999"], "float64 range", id="9^99999"),
+    pytest.param(["pow", "+", "N999", "E10", "INT+", *"99999"], "float64 range", id="1e13^99999"),
+    pytest.param(["exp", "exp", "+", "N100", "E3"], "non-finite", id="exp(exp(1000))"),
+    pytest.param(["mul", "u_0", *["pow2"] * 9, "INT+", "9"], "non-finite", id="9^(2^9)"),
+    pytest.param(["pow", "INT-", "1", "+", "N500", "E-3"], "complex", id="(-1)^0.5"),
+    pytest.param(["pow", "neg", "pow2", "u_0", "+", "N500", "E-3"], "complex-valued", id="I|u|"),
+    pytest.param(["u_\u00b2"], "unexpected token", id="u_superscript2"),
+    pytest.param(["INT+", "\u00b2"], "not followed by digits", id="INT+superscript2"),
+    pytest.param(["pow", "INT+", "9", "INT+", *"999999999"], "float64 range", id="9^999999999"),
+]
+
+
+@pytest.mark.parametrize("tokens,reason", OUT_OF_RANGE)
+def test_constants_outside_float64_and_complex_equations_decode_to_invalid_at_once(tokens, reason):
+    import time
+
+    start = time.perf_counter()
+    got = decode(tokens)
+    assert time.perf_counter() - start < 1.0
+    # (why) no repr of `got` in a failure message: printing exp(exp(1000)) does not finish
+    valid, error = got.valid, got.error
+    assert valid is False, "decoded as valid"
+    assert reason in error, error
+
+
+def test_constants_inside_float64_still_decode_exactly():
+    # 2^1000 ~ 1.07e301 and 10^-300 are float64 numbers: valid, and exact
+    big = decode(["mul", "pow", "INT+", "2", "INT+", *"1000", "u_0"])
+    assert big.valid and big.expressions[0] == sp.Integer(2) ** 1000 * state_symbols(1)[0]
+    small = decode(["pow", "INT+", "1", "0", "INT-", "3", "0", "0"])
+    assert small.valid and float(small.expressions[0]) == 1e-300
+    assert "divides by zero" in decode(["pow", "+", "N000", "E0", "INT-", "1"]).error
+    # a huge power of a variable is a (silly) system, not an invalid constant
+    assert decode(["pow", "u_0", "INT+", *"999999999"]).valid

@@ -15,6 +15,7 @@ and the reason.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,6 +147,28 @@ class _Invalid(Exception):
     pass
 
 
+_LOG10_MAX = 308  # float64 holds magnitudes 1e-308 ... 1.8e308
+
+
+def _is_digits(s: str) -> bool:
+    # str.isdigit accepts '²' and other non-ASCII digits, which int() then refuses
+    return s.isascii() and s.isdigit()
+
+
+def _check_constant(value: sp.Expr, at: int) -> None:
+    """Refuse a constant sub-expression that is not a finite real float64 (it would evaluate to
+    inf / nan / a complex number, and sympy's exact arithmetic on it can take unbounded time)."""
+    try:
+        v = complex(value.evalf())
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        v = complex("nan")
+    if not (math.isfinite(v.real) and v.imag == 0):
+        what = "complex" if math.isfinite(v.real) and math.isfinite(v.imag) else "non-finite"
+        raise _Invalid(
+            f"the constant starting at token {at} is {what} in float64: {sp.sstr(value)[:60]}"
+        )
+
+
 class _Parser:
     def __init__(self, tokens: Sequence[str], allow_placeholders: bool) -> None:
         self.tokens = list(tokens)
@@ -161,6 +184,13 @@ class _Parser:
         return tok
 
     def expr(self, depth: int = 0) -> sp.Expr:
+        at = self.pos
+        out = self._expr(depth)
+        if out.is_number:
+            _check_constant(out, at)
+        return out
+
+    def _expr(self, depth: int) -> sp.Expr:
         if depth > 200:
             raise _Invalid("expression nests deeper than 200 operators")
         at = self.pos
@@ -174,13 +204,25 @@ class _Parser:
                 return sp.Mul(a, b)
             if not (b.is_Integer or b.is_Float):
                 raise _Invalid(f"'pow' at token {at} needs a numeric exponent, got {b}")
+            if a.is_number:
+                # (why) sympy evaluates a number to an integer power exactly: 9^999999999 would
+                # not finish; a result outside float64 is refused before it is computed
+                size = abs(complex(a))
+                if a.is_zero:
+                    if b.is_negative:
+                        raise _Invalid(f"'pow' at token {at} divides by zero")
+                elif size == 0 or abs(float(b) * math.log10(size)) > _LOG10_MAX:
+                    raise _Invalid(
+                        f"'pow' at token {at}: {a}^{b} is outside the float64 range "
+                        f"(|value| within 1e-{_LOG10_MAX} ... 1e{_LOG10_MAX})"
+                    )
             return sp.Pow(a, b)
         if tok in UNARY:
             a = self.expr(depth + 1)
             if tok == "neg":
                 return -a
             if tok == "inv":
-                if a == 0:
+                if a.is_zero:
                     raise _Invalid(f"'inv' at token {at} divides by zero")
                 return 1 / a
             if tok == "pow2":
@@ -188,7 +230,7 @@ class _Parser:
             if tok == "pow3":
                 return a**3
             return _FUNCS[tok](a)
-        if tok.startswith("u_") and tok[2:].isdigit():
+        if tok.startswith("u_") and _is_digits(tok[2:]):
             return sp.Symbol(tok, real=True)
         if tok in ("+", "-"):
             value = decode_float([tok, self.next(), self.next()])
@@ -197,11 +239,15 @@ class _Parser:
             return sp.Float(value)
         if tok in ("INT+", "INT-"):
             digits = ""
-            while self.pos < len(self.tokens) and self.tokens[self.pos].isdigit():
+            while self.pos < len(self.tokens) and _is_digits(self.tokens[self.pos]):
                 digits += self.tokens[self.pos]
                 self.pos += 1
             if not digits:
                 raise _Invalid(f"{tok} at token {at} is not followed by digits")
+            if len(digits) > _LOG10_MAX + 1:
+                raise _Invalid(
+                    f"the integer at token {at} has {len(digits)} digits: beyond float64"
+                )
             return sp.Integer(int(digits) * (-1 if tok == "INT-" else 1))
         if tok == PLACEHOLDER:
             if not self.allow_placeholders:
@@ -240,7 +286,9 @@ def decode(
 
     Returns:
         :class:`Decoded`; ``valid=False`` with the reason for any malformed sequence (unknown
-        token, missing operand, trailing tokens, bad number, division by zero, non-finite value).
+        token, missing operand, trailing tokens, bad number, division by zero, a constant that is
+        not a finite real float64 -- such as ``9^999999999``, refused before sympy would compute
+        it exactly --, a complex-valued equation).
     """
     try:
         parser = _Parser(tokens, allow_placeholders)
@@ -248,6 +296,8 @@ def decode(
         for i, f in enumerate(exprs):
             if f.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
                 raise _Invalid(f"equation {i} is not finite: {f}")
+            if f.has(sp.I):  # e.g. (-u_0^2)^0.5 = I |u_0|: not the right-hand side of a real ODE
+                raise _Invalid(f"equation {i} is complex-valued: {f}")
         if dim is not None:
             if len(exprs) != dim:
                 raise _Invalid(f"expected {dim} equations, got {len(exprs)}")
