@@ -277,3 +277,20 @@ def test_damaged_metadata_is_a_data_format_error_naming_the_file(tmp_path):
     with pytest.raises(sd.DataFormatError, match=r"j\.h5: cannot be read \(JSONDecodeError"):
         sd.open(tmp_path / "j.h5")
     assert issubclass(sd.DataFormatError, ValueError)  # what callers caught before
+
+
+def test_a_failed_commit_leaves_no_temporary_file(tmp_path):
+    """Writing onto a folder failed in os.replace at commit, after every sample was written,
+    and left the whole temporary file ('dir.h5.tmp<pid>-<hex>') beside it."""
+    (tmp_path / "dir.h5").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"dir\.h5: is a folder; expected the path of a"):
+        sd.write(tmp_path / "dir.h5", fields={"u": _r(2, 3, 4)}, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.h5"]
+    # the folder appears while the file is being written: the commit fails, nothing is left
+    w = sd.Writer(tmp_path / "late.h5", n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0])
+    w.write(0, fields={"u": _r(1, 1, 4)})
+    (tmp_path / "late.h5").mkdir()
+    with pytest.raises(OSError):
+        w.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.h5", "late.h5"]
+    assert (tmp_path / "late.h5").is_dir() and not any((tmp_path / "late.h5").iterdir())

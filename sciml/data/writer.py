@@ -121,6 +121,9 @@ class Writer:
         overwrite: bool = False,
     ):
         self.path = Path(path)
+        if self.path.is_dir():
+            # os.replace onto a folder fails only at commit, leaving the temporary file behind
+            raise IsADirectoryError(f"{self.path}: is a folder; expected the path of a .h5 file")
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: exists; pass overwrite=True to replace it")
         if not self.path.parent.is_dir():
@@ -306,7 +309,11 @@ class Writer:
             raise DataFormatError(self.path, f"not every sample was written: {detail}")
         self._f.close()
         self._closed = True
-        os.replace(self._tmp, self.path)
+        try:
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         return self.path
 
     def abort(self) -> None:
