@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -209,3 +211,21 @@ def test_constants_inside_float64_still_decode_exactly():
     assert "divides by zero" in decode(["pow", "+", "N000", "E0", "INT-", "1"]).error
     # a huge power of a variable is a (silly) system, not an invalid constant
     assert decode(["pow", "u_0", "INT+", *"999999999"]).valid
+
+
+def test_torch_vector_field_evaluates_every_constant_a_decoded_system_can_hold():
+    # exp(INT+ 1) decodes as sympy's E, (u^2)^0.5 as Abs(u): both must evaluate
+    u = torch.tensor([[-0.7], [0.4], [1.3]], dtype=torch.float64)
+    e_field = TorchVectorField(decode(["mul", "exp", "INT+", "1", "u_0"]))
+    torch.testing.assert_close(e_field(u), math.e * u, rtol=1e-15, atol=0)
+    abs_field = TorchVectorField(decode(["pow", "pow2", "u_0", "+", "N500", "E-3"]))
+    torch.testing.assert_close(abs_field(u), u.abs(), rtol=1e-15, atol=0)
+    (x,) = state_symbols(1)
+    hand = TorchVectorField([sp.pi * x + sp.sin(1) + sp.sqrt(2)])
+    torch.testing.assert_close(
+        hand(u), math.pi * u + math.sin(1) + math.sqrt(2), rtol=1e-15, atol=0
+    )
+    w = u.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: abs_field(v) * e_field(v), (w,))
+    with pytest.raises(ValueError, match="real constants"):
+        TorchVectorField([sp.I * x])

@@ -15,6 +15,8 @@ _UNARY_FUNCS: dict[type, Callable[[torch.Tensor], torch.Tensor]] = {
     sp.sin: torch.sin,
     sp.cos: torch.cos,
     sp.exp: torch.exp,
+    # not in the vocabulary, but sympy writes (u^2)^0.5 of a real u as Abs(u) when decoding
+    sp.Abs: torch.abs,
 }
 
 
@@ -55,8 +57,11 @@ class TorchVectorField:
         if expr.is_Symbol:
             i = int(expr.name[2:])
             return lambda u: u[..., i]
-        if expr.is_Number:
-            c = float(expr)
+        if expr.is_number:  # any constant: 2.5, but also E (decoded from exp(1)), pi, sin(1)
+            try:
+                c = float(expr)
+            except TypeError:
+                raise ValueError(f"expected real constants, got {expr} in the system") from None
             return lambda u: torch.full_like(u[..., 0], c)
         args = [self._compile(a) for a in expr.args]
         if expr.is_Add:
