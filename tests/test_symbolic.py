@@ -229,3 +229,109 @@ def test_torch_vector_field_evaluates_every_constant_a_decoded_system_can_hold()
     assert torch.autograd.gradcheck(lambda v: abs_field(v) * e_field(v), (w,))
     with pytest.raises(ValueError, match="real constants"):
         TorchVectorField([sp.I * x])
+
+
+def _prefix_numpy(tokens, u):
+    """A second, hand-written evaluator of prefix tokens at points ``u: (n, d)``: the value and
+    the largest intermediate magnitude (to skip ill-conditioned draws such as sin(1e9))."""
+    pos, biggest = 0, [0.0]
+
+    def ev():
+        nonlocal pos
+        tok = tokens[pos]
+        pos += 1
+        if tok in ("add", "mul", "pow"):
+            a, b = ev(), ev()
+            out = a + b if tok == "add" else a * b if tok == "mul" else np.power(a, b)
+        elif tok in ("neg", "inv", "pow2", "pow3", "sin", "cos", "exp"):
+            a = ev()
+            ops = {"neg": np.negative, "inv": np.reciprocal, "pow2": np.square,
+                   "pow3": lambda v: v**3, "sin": np.sin, "cos": np.cos, "exp": np.exp}  # fmt: skip
+            out = ops[tok](a)
+        elif tok.startswith("u_"):
+            out = u[:, int(tok[2:])]
+        elif tok in ("+", "-"):
+            out = (
+                float(tokens[pos][1:])
+                * 10.0 ** int(tokens[pos + 1][1:])
+                * (-1 if tok == "-" else 1)
+            )
+            pos += 2
+        else:  # INT+ / INT-
+            digits = ""
+            while pos < len(tokens) and tokens[pos].isdigit():
+                digits, pos = digits + tokens[pos], pos + 1
+            out = float(digits) * (-1 if tok == "INT-" else 1)
+        out = np.broadcast_to(np.asarray(out, dtype=np.float64), u.shape[:1])
+        biggest[0] = max(biggest[0], float(np.max(np.abs(out))))
+        return out
+
+    with np.errstate(all="ignore"):
+        value = ev()
+    assert pos == len(tokens)
+    return value, biggest[0]
+
+
+def _random_prefix(rng, depth, out):
+    if depth == 0 or rng.random() < 0.2:
+        kind = rng.random()
+        if kind < 0.6:
+            out.append(f"u_{rng.integers(3)}")
+        elif kind < 0.75:
+            out.extend(["INT-" if rng.random() < 0.5 else "INT+", *str(rng.integers(1, 13))])
+        else:
+            out.extend(
+                encode_float(
+                    rng.choice([-1, 1]) * rng.uniform(0.1, 1) * 10.0 ** rng.integers(-2, 2)
+                )
+            )
+        return
+    op = rng.choice(["neg", "inv", "pow2", "pow3", "sin", "cos", "exp", "add", "mul", "pow"])
+    out.append(str(op))
+    _random_prefix(rng, depth - 1, out)
+    if op in ("add", "mul"):
+        _random_prefix(rng, depth - 1, out)
+    elif op == "pow":
+        exponent = rng.choice([4, 5, -2, -5, 0.5, -1.5, 2.0])
+        out.extend(encode_float(exponent) if isinstance(exponent, float) else
+                   ["INT-" if exponent < 0 else "INT+", str(abs(exponent))])  # fmt: skip
+
+
+def test_random_prefix_sequences_decode_and_evaluate_like_a_second_evaluator():
+    # decode -> sympy -> TorchVectorField against _prefix_numpy: every valid sequence evaluates;
+    # decode -> encode -> _prefix_numpy gives the decoded system with each constant rounded to
+    # the encoding's 3 digits (sympy folds 1 / 0.657 into 1.522..., which encodes as 1.52)
+    rng = np.random.default_rng(0)
+    u = rng.uniform(0.3, 1.4, (6, 3))
+    checked = 0
+    for _ in range(600):
+        tokens: list[str] = []
+        _random_prefix(rng, int(rng.integers(1, 5)), tokens)
+        want, biggest = _prefix_numpy(tokens, u)
+        got = decode(tokens)
+        if not got.valid or biggest > 1e3 or not np.all(np.isfinite(want)):
+            continue
+        field = TorchVectorField(got, dim=3)(torch.as_tensor(u))[:, 0].numpy()
+        np.testing.assert_allclose(field, want, rtol=1e-9, atol=1e-12, err_msg=str(tokens))
+        (f,) = got.expressions
+        again = encode([f])
+        assert decode(again).valid, (tokens, again)
+        constants = f.atoms(sp.Float, sp.Rational, sp.NumberSymbol) - f.atoms(sp.Integer)
+        rounded = f.xreplace({c: sp.Float(decode_float(encode_float(c))) for c in constants})
+        with np.errstate(all="ignore"):
+            ref = _values([rounded], 3, u)[:, 0]
+        back, _ = _prefix_numpy(again, u)
+        np.testing.assert_allclose(back, ref, rtol=1e-9, atol=1e-12, err_msg=str(tokens))
+        checked += 1
+    assert checked > 300
+
+
+def test_encode_refuses_a_power_with_a_symbolic_exponent_that_decode_cannot_read():
+    u0, u1 = state_symbols(2)
+    for expr in (2**u0, u0**u1):
+        with pytest.raises(ValueError, match="numeric exponent"):
+            encode([expr])
+    assert decode(encode([u0**2.5])).expressions == (u0**2.5,)
+    # decode writes (u^2)^0.5 as Abs(u); encode writes Abs(u) back as (u^2)^0.5
+    (f,) = decode(["pow", "pow2", "u_0", "+", "N500", "E-3"]).expressions
+    assert f == sp.Abs(u0) ** 1.0 and decode(encode([f])).expressions == (f,)

@@ -3,7 +3,8 @@
 A system ``du_i/dt = f_i(u)``, ``i < d``, is written ``prefix(f_0) | prefix(f_1) | ...``. Sympy's
 n-ary sums and products are folded into binary ``add`` / ``mul`` (right-nested), ``-x`` is
 ``neg x``, ``x^2`` / ``x^3`` / ``1/x`` are ``pow2`` / ``pow3`` / ``inv``, other integer powers are
-``pow x INT...``. Real constants use the sign / mantissa / exponent encoding of
+``pow x INT...`` (the exponent must be a number; ``Abs(x)``, sympy's form of ``(x^2)^0.5`` for a
+real ``x``, is ``pow pow2 x 0.5``). Real constants use the sign / mantissa / exponent encoding of
 :mod:`sciml.symbolic.vocabulary`, integers ``INT+ digits``.
 
 Example: ``[sigma (u_1 - u_0), ...]`` with ``sigma = 10`` is
@@ -74,16 +75,27 @@ def _encode(expr: sp.Expr, out: list[str], max_exponent: int) -> None:
             out.append("inv")
             _encode(sp.Pow(base, -exp, evaluate=False), out, max_exponent)
         else:
+            if not exp.is_number:
+                # decode reads 'pow' only with a numeric exponent: refuse what it cannot read
+                raise ValueError(
+                    f"cannot encode {expr}: the vocabulary's 'pow' needs a numeric exponent, "
+                    f"got {exp} (write a**x as exp(x*log(a)) with a numeric log(a))"
+                )
             out.append("pow")
             _encode(base, out, max_exponent)
             _encode(exp, out, max_exponent)
     elif isinstance(expr, (sp.sin, sp.cos, sp.exp)):
         out.append(type(expr).__name__)
         _encode(expr.args[0], out, max_exponent)
+    elif isinstance(expr, sp.Abs):
+        # decode writes (x^2)^0.5 of a real x as Abs(x): write it back the same way
+        out.extend(["pow", "pow2"])
+        _encode(expr.args[0], out, max_exponent)
+        out.extend(encode_float(0.5, max_exponent))
     else:
         raise ValueError(
             f"cannot encode {expr!r} ({type(expr).__name__}); supported: symbols u_i, numbers, "
-            f"+, *, integer powers, {', '.join(_FUNCS)}"
+            f"+, *, numeric powers, {', '.join(_FUNCS)}"
         )
 
 
