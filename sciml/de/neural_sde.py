@@ -38,6 +38,7 @@ backprop only, three extra drift/diffusion evaluations per step).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torchsde
@@ -222,14 +223,21 @@ class NeuralSDE(DetachedState):
         return self.sde.nfe_regulariser
 
     def forward(
-        self, y0: Tensor, t: Tensor, *, bm: torchsde.BrownianInterval | None = None
+        self,
+        y0: Tensor,
+        t: Tensor,
+        *,
+        bm: torchsde.BrownianInterval | None = None,
+        adjoint_params: Sequence[Tensor] | None = None,
     ) -> Tensor:
         """Integrate from ``y0`` of shape ``(batch, state)`` over ``t`` ``(time,)``; returns
         ``(time, batch, state)``. ``bm`` (of size ``(batch, m)``) fixes the Brownian path; by
         default a fresh
         ``BrownianInterval`` whose entropy is drawn from torch's global generator, so that
         ``torch.manual_seed`` makes the whole solve reproducible (torchsde on its own draws the
-        entropy from numpy's global generator)."""
+        entropy from numpy's global generator). ``adjoint_params``: with ``adjoint=True``, the
+        tensors the adjoint differentiates (default: the drift's and diffusion's parameters);
+        name them when the drift or diffusion reads tensors they do not hold."""
         if not isinstance(y0, Tensor) or y0.dim() != 2:
             raise ValueError(f"expected y0 of shape (batch, state), got {getattr(y0, 'shape', y0)}")
         t = torch.as_tensor(t, dtype=y0.dtype, device=y0.device)
@@ -255,8 +263,12 @@ class NeuralSDE(DetachedState):
                 device=y0.device,
                 entropy=int(torch.randint(0, 2**31 - 1, ())),
             )
-        integrate = torchsde.sdeint_adjoint if self.adjoint else torchsde.sdeint
-        ys = integrate(self.sde, y0, t_solve, bm=bm, **kw)
+        if self.adjoint:
+            ys = torchsde.sdeint_adjoint(
+                self.sde, y0, t_solve, bm=bm, adjoint_params=adjoint_params, **kw
+            )
+        else:
+            ys = torchsde.sdeint(self.sde, y0, t_solve, bm=bm, **kw)
         self.sde.phase = "backward"
         self.regularisation = y0.new_zeros(())
         if active:

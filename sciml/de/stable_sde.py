@@ -146,11 +146,33 @@ class _PathSDE(nn.Module):
 
     def hidden_path(self, t: Tensor, x: Tensor) -> Tensor:
         """``z`` at the observation times: ``(time, batch, hidden)``."""
-        self.path = LinearPath(t, x)
+        path = LinearPath(t, x)
+        self.path = path
         try:
-            return self.sde(self.initial(x[:, 0]), t)
+            z0 = self.initial(x[:, 0])
+            if not self.sde.adjoint:
+                return self.sde(z0, t)
+            # (why) the adjoint evaluates drift and diffusion again in the backward pass: it must
+            # be told their parameters (ours; the NeuralSDE holds only proxies) and the path's
+            # data, and find this call's path set when it runs (it was None: a TypeError)
+            params = [
+                p for n, p in self.named_parameters() if not n.startswith(("initial.", "readout."))
+            ]
+            zs = self.sde(z0, t, adjoint_params=[*params, x])
+            if zs.requires_grad:
+                zs.register_hook(lambda grad: self._set_path(path))
+                if z0.requires_grad:  # reached once the adjoint is done
+                    z0.register_hook(lambda grad: self._set_path(None))
+            return zs
         finally:
             self.path = None
+
+    def _set_path(self, path: LinearPath | None) -> None:
+        self.path = path
+
+    def __getstate__(self) -> dict:
+        # a path left for a pending adjoint backward is not part of the model
+        return {**super().__getstate__(), "path": None}
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
         """``t: (time,)``, ``x: (batch, time, in_channels)`` -> readout of ``z(t_end)``:
