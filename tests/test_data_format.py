@@ -294,3 +294,52 @@ def test_a_failed_commit_leaves_no_temporary_file(tmp_path):
         w.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.h5", "late.h5"]
     assert (tmp_path / "late.h5").is_dir() and not any((tmp_path / "late.h5").iterdir())
+
+
+def _h5_attrs(path):
+    """The file's own attributes, decoded independently of sciml (h5py + json)."""
+    import json
+
+    with h5py.File(path) as f:
+        a = dict(f.attrs)
+    json_keys = [k.decode() if isinstance(k, bytes) else str(k) for k in a["json_attrs"]]
+    out = {}
+    for k, v in a.items():
+        if k in ("sciml_format", "n_samples", "n_steps", "spatial_dims", "grid", "field_names",
+                 "static_field_names", "json_attrs"):  # fmt: skip
+            continue
+        v = v.decode() if isinstance(v, bytes) else v
+        out[k] = json.loads(v) if k in json_keys else v
+    return out
+
+
+def test_xarray_attributes_survive_netcdf_exactly(tmp_path):
+    """to_xarray stored dict and list attributes as str() (a Python repr json cannot read) and
+    kept bools, which to_netcdf refuses ("illegal data type for attribute"); they are JSON,
+    listed in the 'json_attrs' attribute, and come back equal after a netCDF round trip."""
+    import json
+
+    import xarray as xr
+
+    from sciml.data.generators import generate
+
+    path = generate("navier_stokes", n=2, resolution=16, out=tmp_path / "ns.h5", T=0.5)
+    extra = tmp_path / "extra.h5"
+    with sd.Writer(extra, n_samples=1, fields=["u"], spatial_shape=(3,), time=[0.0],
+                   attrs={"flag": True, "sizes": [1, 2], "nested": {"a": [1.5, None]},
+                          "k": np.arange(3.0), "units": {"u": "m/s"}}) as w:  # fmt: skip
+        w.write(0, fields={"u": _r(1, 1, 3)})
+    for p in (path, extra):
+        xa = sd.open(p).to_xarray()
+        xa.to_netcdf(tmp_path / "x.nc")
+        with xr.open_dataset(tmp_path / "x.nc") as back:
+            attrs = dict(back.attrs)
+        json_keys = json.loads(attrs.pop("json_attrs"))
+        got = {k: json.loads(v) if k in json_keys else v for k, v in attrs.items()}
+        want = _h5_attrs(p)
+        assert got.pop("source") == str(p) and got.pop("layout") == "sciml"
+        assert got.keys() == want.keys()
+        for k, v in want.items():
+            np.testing.assert_array_equal(got[k], v, err_msg=k)
+            assert np.asarray(got[k]).dtype.kind == np.asarray(v).dtype.kind, k
+    assert got["flag"] is True and got["nested"] == {"a": [1.5, None]}

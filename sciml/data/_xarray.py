@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -40,6 +41,24 @@ class _LazyChannel(BackendArray):
         return out.squeeze(axis=squeeze) if squeeze else out
 
 
+def _netcdf_attr(value: Any) -> tuple[Any, bool]:
+    """``value`` as a netCDF-storable attribute; ``True`` in the second slot when JSON-encoded.
+
+    Strings, numbers and 1-D numeric arrays stay as they are; bools (netCDF has no bool
+    attribute: ``to_netcdf`` refused the file), dicts, lists and the rest become JSON, as in
+    sciml's own files, so ``json.loads`` gives them back (``str()`` gave a Python repr).
+    """
+    if isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    ):
+        return value, False
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" and value.ndim <= 1:
+        return value, False
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return json.dumps(value, sort_keys=True, default=str), True
+
+
 def to_xarray(ds: H5Dataset) -> xr.Dataset:
     dims = tuple(ds.spatial_dims)
     coords: dict[str, object] = {"sample": np.arange(ds.n_samples)}
@@ -72,6 +91,12 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
         v = np.asarray(v)
         extra = tuple(f"{name}_dim{k}" for k in range(1, v.ndim))
         data_vars[f"param_{name}"] = xr.Variable(("sample", *extra), v)
-    attrs = {k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in ds.attrs.items()}
+    attrs, json_keys = {}, []
+    for k, v in ds.attrs.items():
+        attrs[k], is_json = _netcdf_attr(v)
+        if is_json:
+            json_keys.append(k)
     attrs.update(layout=ds.layout, source=str(ds.path))
+    if json_keys:  # which attributes to json.loads; itself JSON, since netCDF reads a
+        attrs["json_attrs"] = json.dumps(json_keys)  # one-string list back as a bare string
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
