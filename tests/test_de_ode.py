@@ -498,6 +498,30 @@ def test_latent_encoders_read_a_single_observation_and_ignore_missing_values(enc
             torch.testing.assert_close((mu, logvar), (ref_mu, ref_logvar), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("encoder", [GRUEncoder, ODERNNEncoder])
+def test_latent_ode_in_float32_takes_float64_times(encoder):
+    """Times often arrive as float64 (numpy) while the model is float32: the encoders failed in
+    the GRU cell ("mat1 and mat2 must have the same dtype"). Now the time steps are taken in
+    float64 and cast, and the encoding equals that of float32 times (a float32 rounding apart);
+    the whole LatentODE runs, float32 throughout."""
+    torch.manual_seed(0)
+    enc = encoder(2, 3, hidden=4)
+    t64 = torch.tensor([0.4, 0.7, 0.75, 1.4, 2.1], dtype=torch.float64)
+    x = torch.randn(3, 5, 2)
+    with torch.no_grad():
+        got, want = enc(t64, x), enc(t64.float(), x)
+    for a, b in zip(got, want):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    dyn = NeuralODE(Autonomous(nn.Linear(3, 3)), Dopri5())
+    model = LatentODE(enc, dyn, channels=2, latent=3).eval()
+    with torch.no_grad():
+        xh, kl = model(t64, x, t64)
+        ref, _ = model(t64.float(), x, t64.float())
+    assert xh.dtype == torch.float32 and kl.dtype == torch.float32
+    torch.testing.assert_close(xh, ref, rtol=1e-5, atol=1e-6)
+
+
 def _mlp_field():
     return Autonomous(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 3)))
 

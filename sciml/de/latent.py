@@ -56,7 +56,8 @@ class GRUEncoder(nn.Module):
         mask = _check(t, x, mask)
         x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
-        dts = torch.cat([t[1:] - t[:-1], t.new_zeros(1)])
+        # (why) in t's precision, then x's dtype: float64 times with a float32 model failed
+        dts = torch.cat([t[1:] - t[:-1], t.new_zeros(1)]).to(x)
         for i in reversed(range(t.numel())):
             dt = dts[i].expand(x.shape[0], 1)
             h = self.cell(torch.cat([x[:, i], mask[:, i], dt], dim=-1), h)
@@ -86,7 +87,7 @@ class ODERNNEncoder(GRUEncoder):
                 solver = RK4(step_size=span / self.steps, interp="linear")
                 node = NeuralODE(Autonomous(self.ode_net), solver)
                 h = node(h, torch.stack([t[i + 1], t[i]]))[-1]
-            dt = (t[min(i + 1, n - 1)] - t[i]).expand(x.shape[0], 1)
+            dt = (t[min(i + 1, n - 1)] - t[i]).to(x).expand(x.shape[0], 1)
             h = self.cell(torch.cat([x[:, i], mask[:, i], dt], dim=-1), h)
         return self.out(h).chunk(2, dim=-1)
 
