@@ -131,6 +131,30 @@ def test_malformed_sequences_decode_to_invalid(tokens):
     assert not got.valid and not got and got.expressions == () and got.error
 
 
+MESSAGES = [
+    ([], "expected at least one equation, got an empty sequence"),
+    (["add", "u_0"], "expected operand 2 of 'add' at token 0, got the end of the sequence"),
+    (["add", "mul", "u_0"], "expected operand 2 of 'mul' at token 1, got the end"),
+    (["sin"], "expected the operand of 'sin' at token 0, got the end"),
+    (["u_0", "|"], "expected equation 1 after '|' at token 1, got the end"),
+    (["u_0", "u_1"], "expected '|' or the end after equation 0 at token 1, got 'u_1'"),
+    (["|", "u_0"], "expected equation 0 (an operator, a variable u_i or a number) at token 0, "
+                   "got unexpected token '|'"),
+    (["mul", "u_0", "foo"], "expected operand 2 of 'mul' at token 0 (an operator, a variable "
+                            "u_i or a number) at token 2, got unexpected token 'foo'"),
+    (["+", "N123"], "expected the exponent 'E<int>' of the number at token 0, got the end"),
+    (["mul", "+", "N12", "E0", "u_0"], "expected a number [sign, 'Nddd', 'E<int>'] at token 1, "
+                                       "got ['+', 'N12', 'E0']"),
+    (["INT+"], "expected digits after 'INT+' at token 0, got the end"),
+    (["pow", "u_0", "u_1"], "expected a numeric exponent of 'pow' at token 0, got u_1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("tokens,message", MESSAGES, ids=[m[:40] for _, m in MESSAGES])
+def test_malformed_sequences_say_what_was_expected_and_what_was_given(tokens, message):
+    assert message in decode(tokens).error
+
+
 def test_random_and_truncated_sequences_never_raise():
     vocab = Vocabulary()
     rng = np.random.default_rng(0)
@@ -184,7 +208,7 @@ OUT_OF_RANGE = [
     pytest.param(["pow", "INT-", "1", "+", "N500", "E-3"], "complex", id="(-1)^0.5"),
     pytest.param(["pow", "neg", "pow2", "u_0", "+", "N500", "E-3"], "complex-valued", id="I|u|"),
     pytest.param(["u_\u00b2"], "unexpected token", id="u_superscript2"),
-    pytest.param(["INT+", "\u00b2"], "not followed by digits", id="INT+superscript2"),
+    pytest.param(["INT+", "\u00b2"], "expected digits after", id="INT+superscript2"),
     pytest.param(["pow", "INT+", "9", "INT+", *"999999999"], "float64 range", id="9^999999999"),
 ]
 

@@ -188,34 +188,40 @@ class _Parser:
         self.allow_placeholders = allow_placeholders
         self.n_placeholders = 0
 
-    def next(self) -> str:
+    def next(self, wanted: str) -> str:
         if self.pos >= len(self.tokens):
-            raise _Invalid(f"sequence ends inside an expression (after {self.pos} tokens)")
+            raise _Invalid(
+                f"expected {wanted}, got the end of the sequence after {self.pos} tokens"
+            )
         tok = self.tokens[self.pos]
         self.pos += 1
         return tok
 
-    def expr(self, depth: int = 0) -> sp.Expr:
+    def _peek(self) -> str:
+        return repr(self.tokens[self.pos]) if self.pos < len(self.tokens) else "the end"
+
+    def expr(self, role: str, depth: int = 0) -> sp.Expr:
+        """The expression starting at the current token; ``role`` names it in errors."""
         at = self.pos
-        out = self._expr(depth)
+        out = self._expr(role, depth)
         if out.is_number:
             _check_constant(out, at)
         return out
 
-    def _expr(self, depth: int) -> sp.Expr:
+    def _expr(self, role: str, depth: int) -> sp.Expr:
         if depth > 200:
             raise _Invalid("expression nests deeper than 200 operators")
         at = self.pos
-        tok = self.next()
+        tok = self.next(role)
         if tok in BINARY:
-            a = self.expr(depth + 1)
-            b = self.expr(depth + 1)
+            a = self.expr(f"operand 1 of {tok!r} at token {at}", depth + 1)
+            b = self.expr(f"operand 2 of {tok!r} at token {at}", depth + 1)
             if tok == "add":
                 return sp.Add(a, b)
             if tok == "mul":
                 return sp.Mul(a, b)
             if not (b.is_Integer or b.is_Float):
-                raise _Invalid(f"'pow' at token {at} needs a numeric exponent, got {b}")
+                raise _Invalid(f"expected a numeric exponent of 'pow' at token {at}, got {b}")
             if a.is_number:
                 # (why) sympy evaluates a number to an integer power exactly: 9^999999999 would
                 # not finish; a result outside float64 is refused before it is computed
@@ -230,7 +236,7 @@ class _Parser:
                     )
             return sp.Pow(a, b)
         if tok in UNARY:
-            a = self.expr(depth + 1)
+            a = self.expr(f"the operand of {tok!r} at token {at}", depth + 1)
             if tok == "neg":
                 return -a
             if tok == "inv":
@@ -245,9 +251,14 @@ class _Parser:
         if tok.startswith("u_") and _is_digits(tok[2:]):
             return sp.Symbol(tok, real=True)
         if tok in ("+", "-"):
-            value = decode_float([tok, self.next(), self.next()])
+            mantissa = self.next(f"the mantissa 'Nddd' of the number at token {at}")
+            exponent = self.next(f"the exponent 'E<int>' of the number at token {at}")
+            value = decode_float([tok, mantissa, exponent])
             if value is None:
-                raise _Invalid(f"malformed float at token {at}: {self.tokens[at : at + 3]}")
+                raise _Invalid(
+                    f"expected a number [sign, 'Nddd', 'E<int>'] at token {at}, got "
+                    f"{[tok, mantissa, exponent]}"
+                )
             return sp.Float(value)
         if tok in ("INT+", "INT-"):
             digits = ""
@@ -255,7 +266,7 @@ class _Parser:
                 digits += self.tokens[self.pos]
                 self.pos += 1
             if not digits:
-                raise _Invalid(f"{tok} at token {at} is not followed by digits")
+                raise _Invalid(f"expected digits after {tok!r} at token {at}, got {self._peek()}")
             if len(digits) > _LOG10_MAX + 1:
                 raise _Invalid(
                     f"the integer at token {at} has {len(digits)} digits: beyond float64"
@@ -268,19 +279,24 @@ class _Parser:
                 )
             self.n_placeholders += 1
             return sp.Symbol(f"C_{self.n_placeholders - 1}", real=True)
-        raise _Invalid(f"unexpected token {tok!r} at position {at}")
+        raise _Invalid(
+            f"expected {role} (an operator, a variable u_i or a number) at token {at}, got "
+            f"unexpected token {tok!r}"
+        )
 
     def system(self) -> tuple[sp.Expr, ...]:
         if not self.tokens:
-            raise _Invalid("empty sequence")
-        out = [self.expr()]
+            raise _Invalid("expected at least one equation, got an empty sequence")
+        out = [self.expr("equation 0")]
         while self.pos < len(self.tokens):
-            tok = self.next()
+            at = self.pos
+            tok = self.next(f"'{SEPARATOR}'")
             if tok != SEPARATOR:
                 raise _Invalid(
-                    f"expected '{SEPARATOR}' or the end at position {self.pos - 1}, got {tok!r}"
+                    f"expected '{SEPARATOR}' or the end after equation {len(out) - 1} at token "
+                    f"{at}, got {tok!r}"
                 )
-            out.append(self.expr())
+            out.append(self.expr(f"equation {len(out)} after '{SEPARATOR}' at token {at}"))
         return tuple(out)
 
 
