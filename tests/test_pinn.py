@@ -415,3 +415,24 @@ def test_bad_inputs_are_rejected():
         ) if False else Burgers().reference(torch.linspace(0, 1, 5), torch.zeros(1))
     with pytest.raises(ValueError, match="non-negative step"):
         PINNTrainConfig(adam_steps=-1)
+
+
+def test_grid_end_points_lie_exactly_on_the_box_boundary():
+    # lo + (hi - lo) / (s - 1) * (s - 1) rounds past hi for about 3 % of boxes, which put the
+    # "boundary" points an ulp outside the box
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        lo = float(torch.rand((), generator=rng, dtype=torch.float64)) * 6 - 3
+        hi = lo + 0.01 + float(torch.rand((), generator=rng, dtype=torch.float64)) * 10
+        s = int(torch.randint(2, 200, (), generator=rng))
+        box = Box((lo, 0.0), (hi, 1.0))
+        g = grid((s, 3), box, dtype=torch.float64)
+        x = g[::3, 0]
+        assert x[0].item() == lo and x[-1].item() == hi
+        lower, upper = (torch.tensor(b, dtype=torch.float64) for b in (box.lower, box.upper))
+        assert torch.all(g >= lower) and torch.all(g <= upper)
+        # interior points: equispaced to rounding
+        torch.testing.assert_close(torch.diff(x), torch.full((s - 1,), (hi - lo) / (s - 1),
+                                   dtype=torch.float64), rtol=1e-12, atol=1e-14)  # fmt: skip
+        open_axis = grid((s, 1), box, endpoint=False, dtype=torch.float64)[:, 0]
+        assert open_axis[0].item() == lo and open_axis[-1].item() < hi

@@ -123,8 +123,10 @@ def grid(
     axes = []
     for s, lo, hi, end in zip(sizes, box.lower, box.upper, ends):
         _check_n(int(s))
-        h = (hi - lo) / (s - 1 if end and s > 1 else s)
-        axes.append(lo + h * torch.arange(s, dtype=torch.float64))
+        if end:  # linspace ends exactly on hi; lo + h (s - 1) can land an ulp outside the box
+            axes.append(torch.linspace(lo, hi, s, dtype=torch.float64))
+        else:
+            axes.append(lo + (hi - lo) / s * torch.arange(s, dtype=torch.float64))
     mesh = torch.meshgrid(*axes, indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], dim=1).to(dtype)
 
