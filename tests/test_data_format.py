@@ -343,3 +343,41 @@ def test_xarray_attributes_survive_netcdf_exactly(tmp_path):
             np.testing.assert_array_equal(got[k], v, err_msg=k)
             assert np.asarray(got[k]).dtype.kind == np.asarray(v).dtype.kind, k
     assert got["flag"] is True and got["nested"] == {"a": [1.5, None]}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_xarray_values_coords_and_dtypes_survive_netcdf_exactly(tmp_path, dtype):
+    """to_xarray read every field as float32: a float64 file came out rounded (1 + 1e-12 -> 1).
+    Fields are float64 where stored so, float32 otherwise (float16 widens exactly; netCDF has no
+    float16); values, coordinates and time equal h5py's, before and after to_netcdf."""
+    import xarray as xr
+
+    rng = np.random.default_rng(3)
+    u = 1 + rng.standard_normal((3, 4, 5, 2)) * (1e-3 if dtype == np.float16 else 1e-12)
+    a = rng.standard_normal((3, 5, 2)) * (1e3 if dtype == np.float16 else 1e5)
+    path = tmp_path / "d.h5"
+    with sd.Writer(path, n_samples=3, fields=["u"], static_fields=["a"], dtype=dtype,
+                   coords={"x": np.linspace(0, 1, 5), "y": np.array([0.1, 0.3])},
+                   time=np.array([0.0, 0.25, 0.5, 1.0]), params={"nu": ()}) as w:  # fmt: skip
+        w.write(slice(0, 3), fields={"u": u.astype(dtype)}, static_fields={"a": a.astype(dtype)},
+                params={"nu": np.array([0.1, 0.2, 0.3])})  # fmt: skip
+    with h5py.File(path) as f:
+        raw = {k: f[k][()] for k in ("fields/u", "static_fields/a", "coords/x", "coords/y",
+                                     "time", "params/nu")}  # fmt: skip
+    want = np.float64 if dtype == np.float64 else np.float32
+    assert raw["fields/u"].dtype == dtype
+    xa = sd.open(path).to_xarray()
+    xa.to_netcdf(tmp_path / "d.nc")
+    with xr.open_dataset(tmp_path / "d.nc") as back:
+        for d in (xa, back.load()):
+            for name, key in (("u", "fields/u"), ("a", "static_fields/a")):
+                assert d[name].dtype == want
+                np.testing.assert_array_equal(d[name].values, raw[key].astype(want))
+            np.testing.assert_array_equal(d["u"].isel(sample=2, time=1, y=1).values,
+                                          raw["fields/u"][2, 1, :, 1].astype(want))  # fmt: skip
+            for name, key in (("x", "coords/x"), ("y", "coords/y"), ("time", "time"),
+                              ("param_nu", "params/nu")):  # fmt: skip
+                assert d[name].dtype == raw[key].dtype
+                np.testing.assert_array_equal(d[name].values, raw[key])
+    if dtype == np.float64:
+        assert not np.array_equal(raw["fields/u"].astype(np.float32), raw["fields/u"])

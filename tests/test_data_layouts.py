@@ -243,14 +243,14 @@ def test_to_xarray_is_lazy(tmp_path, monkeypatch):
     vals = write_well_file(tmp_path / "example.hdf5")
     ds = sd.open(tmp_path / "example.hdf5")
     calls = []
-    real = sd.H5Dataset.read
+    real = sd.H5Dataset._read  # what read() and the xarray view read through
 
-    def counting(self, samples, steps=None, fields=None, *, space=None):
-        out = real(self, samples, steps, fields, space=space)
+    def counting(self, samples, steps, fields, space, dtype):
+        out = real(self, samples, steps, fields, space, dtype)
         calls.append(out.size)
         return out
 
-    monkeypatch.setattr(sd.H5Dataset, "read", counting)
+    monkeypatch.setattr(sd.H5Dataset, "_read", counting)
     xa = ds.to_xarray()
     assert calls == []  # building the Dataset reads no field values
     assert xa["velocity_y"].dims == ("sample", "time", "x", "y")

@@ -15,13 +15,15 @@ if TYPE_CHECKING:
 
 
 class _LazyChannel(BackendArray):
-    """One channel as an array ``(sample, time?, *spatial)`` that reads on indexing."""
+    """One channel as an array ``(sample, time?, *spatial)`` that reads on indexing, exactly:
+    float64 where it is stored in float64 (it was rounded to float32), else float32 (float16
+    widens losslessly, and netCDF has no float16 for ``to_netcdf``)."""
 
     def __init__(self, ds: H5Dataset, name: str, timed: bool):
         self.ds, self.name, self.timed = ds, name, timed
         lead = (ds.n_samples, ds.n_steps) if timed else (ds.n_samples,)
         self.shape = (*lead, *ds.spatial_shape)
-        self.dtype = np.dtype(np.float32)
+        self.dtype = np.promote_types(ds._stored_dtype(name, static=not timed), np.float32)
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         return indexing.explicit_indexing_adapter(
@@ -35,9 +37,9 @@ class _LazyChannel(BackendArray):
         sl = [slice(int(k), int(k) + 1) if isinstance(k, (int, np.integer)) else k for k in key]
         samples = sl[0]
         if self.timed:
-            out = self.ds.read(samples, sl[1], [self.name], space=tuple(sl[2:]))[:, :, 0]
+            out = self.ds._read(samples, sl[1], [self.name], tuple(sl[2:]), self.dtype)[:, :, 0]
         else:
-            out = self.ds.read_static(samples, [self.name], space=tuple(sl[1:]))[:, 0]
+            out = self.ds._read_static(samples, [self.name], tuple(sl[1:]), self.dtype)[:, 0]
         return out.squeeze(axis=squeeze) if squeeze else out
 
 

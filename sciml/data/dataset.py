@@ -197,11 +197,15 @@ class H5Dataset:
         Returns:
             ``(n, t, c, *spatial)`` float32, C-contiguous.
         """
+        return self._read(samples, steps, fields, space, np.float32)
+
+    def _read(self, samples, steps, fields, space, dtype) -> np.ndarray:
+        """:meth:`read` into an array of ``dtype`` (HDF5 converts on the fly)."""
         idx, st, sp = self._samples(samples), self._steps(steps), self._space(space)
         chans = self._channels(fields, static=False)
         t = len(range(st.start, st.stop, st.step))
         shape = (idx.size, t, len(chans), *self._out_spatial(sp))
-        out = np.empty(shape, dtype=np.float32)
+        out = np.empty(shape, dtype=dtype)
         if out.size:
             for k, i in enumerate(idx):
                 for c, (_, src) in enumerate(chans):
@@ -214,9 +218,12 @@ class H5Dataset:
         self, samples: SampleSel, fields: Sequence[str] | None = None, *, space: SpaceSel = None
     ) -> np.ndarray:
         """Static fields of some samples: ``(n, c, *spatial)`` float32, C-contiguous."""
+        return self._read_static(samples, fields, space, np.float32)
+
+    def _read_static(self, samples, fields, space, dtype) -> np.ndarray:
         idx, sp = self._samples(samples), self._space(space)
         chans = self._channels(fields, static=True)
-        out = np.empty((idx.size, len(chans), *self._out_spatial(sp)), dtype=np.float32)
+        out = np.empty((idx.size, len(chans), *self._out_spatial(sp)), dtype=dtype)
         if out.size:
             for k, i in enumerate(idx):
                 for c, (_, src) in enumerate(chans):
@@ -224,6 +231,14 @@ class H5Dataset:
             if self.check_finite:
                 self._assert_finite(out[:, None], idx, chans, None)
         return out
+
+    def _stored_dtype(self, name: str, static: bool) -> np.dtype:
+        """The floating dtype channel ``name`` is stored in (float32 for anything else)."""
+        ((_, src),) = self._channels([name], static=static)
+        key = src.dataset_key(self._spec.sample_keys[0] if self._spec.sample_keys else None)
+        with unreadable_as_format_error(self.path):
+            dtype = (self._mem[key] if self._mem is not None else self._h5.dataset(key)).dtype
+        return dtype if dtype.kind == "f" else np.dtype(np.float32)
 
     def _out_spatial(self, sp: tuple[slice, ...]) -> tuple[int, ...]:
         return tuple(len(range(*s.indices(n))) for s, n in zip(sp, self.spatial_shape))
