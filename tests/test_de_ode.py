@@ -374,6 +374,31 @@ def test_local_regulariser_in_node_matches_finite_differences():
         assert g == pytest.approx(fd, rel=2e-4)
 
 
+@pytest.mark.parametrize("adjoint", [False, True])
+@pytest.mark.parametrize("t_end", [1.0, -1.0])
+def test_local_time_drawn_onto_an_output_time(monkeypatch, adjoint, t_end):
+    """``t*`` landing on an output time (in float32 a uniform draw rounds onto one of many
+    output times every few hundred thousand steps) added a repeated time, which torchdiffeq
+    refuses ("t must be strictly increasing or decreasing"). That output is ``y(t*)``: the
+    penalty equals the one for the same ``t*`` added to ``[0, t_end]``, and the outputs are
+    the plain solve's."""
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.tensor(0.5, dtype=torch.float64))
+    y0 = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+    solver = Dopri5(rtol=1e-4, atol=1e-6)
+
+    def run(times, reg):
+        node = NeuralODE(LinearField(-0.7), solver, adjoint=adjoint, regulariser=reg)
+        ys = node(y0, torch.tensor(times, dtype=torch.float64))
+        return ys, node.regularisation
+
+    ys, pen = run([0.0, 0.5 * t_end, t_end], LocalHeuristic(1.0, 0.5))
+    _, pen_added = run([0.0, t_end], LocalHeuristic(1.0, 0.5))
+    plain, _ = run([0.0, 0.5 * t_end, t_end], None)
+    assert ys.shape == (3, 1, 2) and torch.equal(ys, plain)
+    pen, pen_added = float(pen.detach()), float(pen_added.detach())
+    assert pen > 0 and pen == pytest.approx(pen_added, rel=1e-12)
+
+
 def test_biased_sampling_uses_accepted_steps():
     net = _mlp64(2)
     node = NeuralODE(

@@ -410,3 +410,27 @@ def test_stable_classes_adjoint_gradients_agree_with_direct(cls):
             assert rel < 0.15, (k, rel)
         d, a = (torch.cat([v.flatten() for v in gr.values()]) for gr in (direct, adjoint))
         assert float((a - d).norm() / d.norm()) < 0.03
+
+
+def test_local_time_drawn_onto_an_output_time(monkeypatch):
+    """``t*`` landing on an output time added a repeated time, which torchsde refuses
+    ("Evaluation times `ts` must be strictly increasing"). That output is ``y(t*)``: on the same
+    Brownian path the penalty equals the one for the same ``t*`` added to ``[0, 1]``."""
+    import torchsde
+
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.tensor(0.5, dtype=torch.float64))
+    y0 = torch.tensor([[1.0, 0.5], [0.2, -0.3]], dtype=torch.float64)
+
+    def run(times, reg):
+        bm = torchsde.BrownianInterval(0.0, 1.0, size=(2, 2), dtype=torch.float64, entropy=3)
+        sde = NeuralSDE(_Lin(-0.9), _Lin(0.4), EulerMaruyama(dt=0.05), regulariser=reg)
+        torch.manual_seed(0)  # the step-doubling draws
+        ys = sde(y0, torch.tensor(times, dtype=torch.float64), bm=bm)
+        return ys, sde.regularisation
+
+    ys, pen = run([0.0, 0.5, 1.0], LocalHeuristic(1.0))
+    _, pen_added = run([0.0, 1.0], LocalHeuristic(1.0))
+    plain, _ = run([0.0, 0.5, 1.0], None)
+    assert ys.shape == (3, 2, 2) and torch.equal(ys, plain)
+    pen, pen_added = float(pen.detach()), float(pen_added.detach())
+    assert pen > 0 and pen == pytest.approx(pen_added, rel=1e-12)

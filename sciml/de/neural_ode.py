@@ -52,6 +52,20 @@ def check_times(t: Tensor, *, decreasing: bool, strict: bool = True, what: str =
         raise ValueError(f"expected finite, {order} {what}, got [{shown}]")
 
 
+def insert_time(t: Tensor, t_star: float) -> tuple[Tensor, int, bool, float]:
+    """``(t_solve, index, added, t_star)``: ``t`` ``(time,)`` (monotone) with ``t_star``, rounded
+    to ``t``'s dtype, inserted in order at ``t_solve[index]``. A ``t_star`` that rounds onto one
+    of the times is that time (``added`` False): the solvers refuse a repeated time, and in
+    float32 a uniform draw lands on one of many output times often enough to stop a long
+    training run."""
+    ts = t.new_tensor([t_star])
+    hit = (t == ts).nonzero()
+    if hit.numel():
+        return t, int(hit[0]), False, float(ts)
+    t_solve, order = torch.sort(torch.cat([t, ts]), descending=bool(t[-1] < t[0]))
+    return t_solve, int((order == t.numel()).nonzero()[0]), True, float(ts)
+
+
 def _check_func_transforms(solver: ODESolver, adjoint: bool) -> None:
     """A SciMLError inside a ``torch.func`` transform that torchdiffeq cannot run under, naming
     the reason: an adaptive solver picks its steps from tensor values and torchdiffeq runs it
@@ -245,17 +259,13 @@ class NeuralODE(DetachedState):
             reverse=bool(t[-1] < t[0]),
         )
         zero = y0.new_zeros(())
-        t_solve, extra = t, None
+        t_solve, extra, added = t, None, False
         if active and isinstance(reg, LocalHeuristic) and isinstance(reg.sampling, UniformTime):
             # (why) add t* to the output times: y(t*) then carries the solve's gradient (direct
             # or adjoint) while the solver's step sequence is unchanged (outputs interpolate).
             lo, hi = t[0].item(), t[-1].item()
             u = torch.rand((), dtype=torch.float64).item()
-            t_star = lo + (hi - lo) * u
-            t_solve, order = torch.sort(torch.cat([t, t.new_tensor([t_star])]))
-            if not (hi >= lo):
-                t_solve, order = torch.sort(torch.cat([t, t.new_tensor([t_star])]), descending=True)
-            extra = int((order == t.numel()).nonzero()[0])
+            t_solve, extra, added, t_star = insert_time(t, lo + (hi - lo) * u)
 
         if active and isinstance(reg, RNODE):
             eps = torch.randn_like(y0)
@@ -279,8 +289,8 @@ class NeuralODE(DetachedState):
             elif active and isinstance(reg, LocalHeuristic):
                 if extra is not None:
                     y_star = ys[extra]
-                    keep = [i for i in range(ys.shape[0]) if i != extra]
-                    ys = ys[keep]
+                    if added:
+                        ys = ys[[i for i in range(ys.shape[0]) if i != extra]]
                     step = step_containing(self.field.steps, t_star)
                 else:
                     j = int(torch.randint(len(self.field.steps), ()).item())

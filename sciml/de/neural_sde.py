@@ -48,7 +48,7 @@ from ..errors import ConfigError
 from ._field import DetachedState
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
-from .neural_ode import check_times
+from .neural_ode import check_times, insert_time
 from .solvers import EulerMaruyama, SDESolver
 from .tableaus import rms_norm
 
@@ -247,12 +247,11 @@ class NeuralSDE(DetachedState):
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
         self.sde.reset(record=active and isinstance(reg, GlobalHeuristic))
-        t_solve, extra, t_star = t, None, None
+        t_solve, extra, added, t_star = t, None, False, None
         if active and isinstance(reg, LocalHeuristic) and isinstance(reg.sampling, UniformTime):
             lo, hi = float(t[0]), float(t[-1])
-            t_star = lo + (hi - lo) * float(torch.rand((), dtype=torch.float64))
-            t_solve, order = torch.sort(torch.cat([t, t.new_tensor([t_star])]))
-            extra = int((order == t.numel()).nonzero()[0])
+            u = float(torch.rand((), dtype=torch.float64))
+            t_solve, extra, added, t_star = insert_time(t, lo + (hi - lo) * u)
         kw = self.solver.sdeint_kwargs()
         if bm is None:
             bm = torchsde.BrownianInterval(
@@ -288,7 +287,8 @@ class NeuralSDE(DetachedState):
                 else:
                     if extra is not None:
                         y_star = ys[extra]
-                        ys = ys[[i for i in range(ys.shape[0]) if i != extra]]
+                        if added:
+                            ys = ys[[i for i in range(ys.shape[0]) if i != extra]]
                         h = _containing(steps, t_star)[1]
                     else:
                         j = int(torch.randint(len(steps), ()).item())
