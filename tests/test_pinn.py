@@ -436,3 +436,25 @@ def test_grid_end_points_lie_exactly_on_the_box_boundary():
                                    dtype=torch.float64), rtol=1e-12, atol=1e-14)  # fmt: skip
         open_axis = grid((s, 1), box, endpoint=False, dtype=torch.float64)[:, 0]
         assert open_axis[0].item() == lo and open_axis[-1].item() < hi
+
+
+@pytest.mark.parametrize("length", [1.0, 0.3, 2 * TWO_PI])
+def test_periodic_embedding_is_periodic_to_float64_rounding_for_any_period(length):
+    # the frequencies 2 pi k / L were stored in float32: in float64, emb(x + L) - emb(x) was
+    # ~4e-7 for L = 1 (exact only for L = 2 pi / integer)
+    emb = PeriodicEmbedding([length, None], harmonics=3).double()
+    x = torch.rand(200, 1, dtype=torch.float64) * length
+    t = torch.rand(200, 1, dtype=torch.float64)
+    feats = emb(torch.cat([x, t], 1))
+    w = 2 * math.pi / length * torch.arange(1, 4, dtype=torch.float64)  # (harmonics,)
+    want = torch.cat([torch.cos(x * w), torch.sin(x * w), t], 1)
+    # phases up to 2 pi (x + 3 L) / L * 3 ~ 75: rounding of a few ulp
+    torch.testing.assert_close(feats, want, rtol=0, atol=1e-14)
+    for shift in (1, 3):
+        moved = emb(torch.cat([x + shift * length, t], 1))
+        torch.testing.assert_close(moved, feats, rtol=0, atol=1e-13)
+    # module.float() and back does not lose the frequencies either
+    emb.float().double()
+    torch.testing.assert_close(emb(torch.cat([x, t], 1)), want, rtol=0, atol=1e-14)
+    f32 = PeriodicEmbedding([length, None], harmonics=3)(torch.cat([x, t], 1).float())
+    torch.testing.assert_close(f32, want.float(), rtol=0, atol=1e-5)

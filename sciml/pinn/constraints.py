@@ -50,10 +50,11 @@ class PeriodicEmbedding(nn.Module):
         self.harmonics = int(harmonics)
         self._per = [j for j, p in enumerate(self.periods) if p is not None]
         self._free = [j for j, p in enumerate(self.periods) if p is None]
-        freqs = [
-            [2 * math.pi * k / self.periods[j] for k in range(1, harmonics + 1)] for j in self._per
-        ]
-        self.register_buffer("freqs", torch.tensor(freqs, dtype=torch.float32), persistent=False)
+        # (why) angular frequencies stay Python floats and the harmonics an integer buffer: a
+        # floating buffer is rounded to float32 by the default dtype or by module.float(), and
+        # cos(w (x + L)) then differs from cos(w x) by ~1e-7 in float64 for an L other than 2 pi
+        self._omega = [2 * math.pi / self.periods[j] for j in self._per]
+        self.register_buffer("k", torch.arange(1, harmonics + 1), persistent=False)
 
     @property
     def out_features(self) -> int:
@@ -66,7 +67,8 @@ class PeriodicEmbedding(nn.Module):
                 f"expected points with {len(self.periods)} coordinates (periods "
                 f"{self.periods}), got shape {tuple(p.shape)}"
             )
-        phase = p[..., self._per, None] * self.freqs.to(p.dtype)  # (..., n_per, harmonics)
+        x = torch.stack([p[..., j] * w for j, w in zip(self._per, self._omega)], dim=-1)
+        phase = x[..., None] * self.k  # (..., n_per, harmonics)
         feats = [torch.cos(phase).flatten(-2), torch.sin(phase).flatten(-2)]
         if self._free:
             feats.append(p[..., self._free])
