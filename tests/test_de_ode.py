@@ -29,6 +29,7 @@ from sciml.de import (
     NeuralODE,
     NeuralSDE,
     ODERNNEncoder,
+    UniformTime,
     rk_step,
 )
 from sciml.errors import ConfigError
@@ -397,6 +398,35 @@ def test_local_time_drawn_onto_an_output_time(monkeypatch, adjoint, t_end):
     assert ys.shape == (3, 1, 2) and torch.equal(ys, plain)
     pen, pen_added = float(pen.detach()), float(pen_added.detach())
     assert pen > 0 and pen == pytest.approx(pen_added, rel=1e-12)
+
+
+class _TimeFeature(nn.Module):
+    """``f(t, y) = W [y, t]``: the time enters as a feature column, on ``y``'s device."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 2).double()
+
+    def forward(self, t, y):
+        return self.lin(torch.cat([y, t.expand(y.shape[0], 1)], dim=-1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("sampling", [UniformTime(), AcceptedStepTime()])
+def test_local_regulariser_on_cuda_with_a_time_feature(sampling):
+    """The local step's time was made on the CPU whatever the state's device: a field that
+    concatenates ``t`` to ``y`` failed on CUDA. The penalty equals the CPU one."""
+    pens = []
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        node = NeuralODE(
+            _TimeFeature(), Dopri5(), regulariser=LocalHeuristic(1.0, 0.5, sampling=sampling)
+        ).to(device)
+        y0 = torch.tensor([[1.0, 0.5], [0.2, -0.3]], dtype=torch.float64, device=device)
+        torch.manual_seed(1)
+        node(y0, torch.tensor([0.0, 1.0], dtype=torch.float64, device=device))
+        pens.append(float(node.regularisation.detach()))
+    assert pens[1] == pytest.approx(pens[0], rel=1e-6)
 
 
 def test_biased_sampling_uses_accepted_steps():

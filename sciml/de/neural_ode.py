@@ -307,7 +307,7 @@ class NeuralODE(DetachedState):
         try:
             res = rk_step(
                 self.field,
-                torch.tensor(t_star, dtype=y_star.dtype),
+                torch.tensor(t_star, dtype=y_star.dtype, device=y_star.device),
                 y_star,
                 h,
                 tab,
