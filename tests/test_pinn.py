@@ -99,6 +99,54 @@ def test_derivatives_of_a_network_match_finite_differences():
     torch.testing.assert_close(laplacian(u, p), fd_lap, atol=4e-5, rtol=1e-4)
 
 
+# torch.func's first hessian scripts its decompositions with the deprecated torch.jit.script
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_batched_derivatives_of_a_network_equal_torch_func():
+    # points (batch, n, d): every first, second and some third derivatives against
+    # vmap(jacrev / hessian) of the same network, a second autograd path
+    from torch.func import hessian, jacrev, vmap
+
+    torch.manual_seed(0)
+    net = MLP(3, 1, width=12, depth=3).double()
+    vnet = MLP(3, 3, width=12, depth=2).double()
+
+    def f(q):
+        return net(q)[..., 0]
+
+    p = torch.rand(5, 7, 3, dtype=torch.float64).requires_grad_()
+    q = p.detach()
+    u = net(p)
+    jac = vmap(vmap(jacrev(f)))(q)  # (5, 7, 3)
+    hess = vmap(vmap(hessian(f)))(q)  # (5, 7, 3, 3)
+    third = vmap(vmap(jacrev(hessian(f))))(q)  # (5, 7, 3, 3, 3)
+    torch.testing.assert_close(grad(u, p), jac, rtol=1e-12, atol=1e-14)
+    for i in range(3):
+        for j in range(3):
+            torch.testing.assert_close(
+                partial(u, p, i, j)[..., 0], hess[..., i, j], rtol=1e-12, atol=1e-14
+            )
+    for ijk in ((0, 1, 2), (2, 2, 2), (1, 0, 1)):
+        torch.testing.assert_close(
+            partial(u, p, *ijk)[..., 0], third[(..., *ijk)], rtol=1e-11, atol=1e-13
+        )
+    trace = hess.diagonal(dim1=-2, dim2=-1)
+    torch.testing.assert_close(laplacian(u, p)[..., 0], trace.sum(-1), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        laplacian(u, p, dims=[0, 2])[..., 0], trace[..., 0] + trace[..., 2], rtol=1e-12, atol=1e-14
+    )
+    # a field of shape (batch, n) (no channel axis) and the no-graph variant agree too
+    torch.testing.assert_close(laplacian(f(p), p), trace.sum(-1), rtol=1e-12, atol=1e-14)
+    fresh = q.clone().requires_grad_()
+    torch.testing.assert_close(
+        laplacian(net(fresh), fresh, create_graph=False)[..., 0],
+        trace.sum(-1),
+        rtol=1e-12,
+        atol=1e-14,
+    )
+    div = vmap(vmap(jacrev(vnet)))(q).diagonal(dim1=-2, dim2=-1).sum(-1)
+    torch.testing.assert_close(divergence(vnet(p), p)[..., 0], div, rtol=1e-12, atol=1e-14)
+
+
 def test_chunked_evaluation_equals_one_pass():
     net = MLP(2, 1, width=8, depth=2).double()
     pts = torch.rand(100, 2, dtype=torch.float64)
@@ -342,6 +390,36 @@ def test_periodic_interp_and_lpinn_evaluation_on_the_exact_solution():
     u = lp.evaluate(x, t, labels=512)
     ref = Convection(beta=37.0).reference(x, t)
     assert (u - ref).abs().max().item() < 1e-4  # linear interpolation error (h^2 / 8)
+
+
+def test_lpinn_residuals_and_evaluation_match_inviscid_burgers_before_the_shock():
+    # u0 = sin: characteristics x = x0 + t sin x0 carry u = sin x0 (t < 1, no shock yet). The
+    # chain-rule diffusion term is the Eulerian u_xx = -sin x0 / (1 + t cos x0)^3 of this
+    # solution; the label derivative d^2u/dx0^2 = -sin x0 is the documented approximation
+    class Characteristics(LagrangianPINN):
+        def forward(self, x0, t):
+            return x0 + t * torch.sin(x0), torch.sin(x0)
+
+    nu = 0.01
+    x0, t = _leaves(256)
+    t = (0.9 * t.detach()).requires_grad_()
+    a, b = x0.detach(), t.detach()
+    u_xx = -torch.sin(a) / (1 + b * torch.cos(a)) ** 3
+    for exact, want in ((True, -nu * u_xx), (False, nu * torch.sin(a))):
+        r_x, r_u = (
+            Characteristics(exact_diffusion=exact).double().residuals(Burgers(viscosity=nu), x0, t)
+        )
+        assert r_x.abs().max().item() < 1e-14
+        torch.testing.assert_close(r_u, want, rtol=1e-12, atol=1e-15)
+    # evaluate() maps the labels back onto a grid: the implicit solution u = sin(x - u t),
+    # solved for x0 by Newton's method
+    x = periodic_grid(128)
+    tg = torch.linspace(0, 0.8, 5, dtype=torch.float64)
+    got = Characteristics().double().evaluate(x, tg, labels=4096)
+    z = x.expand(5, -1).clone()
+    for _ in range(50):
+        z = z - (z + tg[:, None] * torch.sin(z) - x) / (1 + tg[:, None] * torch.cos(z))
+    assert (got - torch.sin(z)).abs().max().item() < 1e-6  # linear interpolation, h ~ 1.5e-3
 
 
 # ---------------------------------------------------------------- training
