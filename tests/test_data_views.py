@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -421,3 +422,33 @@ def test_a_file_changed_under_an_open_data_set_is_refused_not_mixed(tmp_path, mo
     assert w[7]["input"].sum().item() == 80.0  # the open handle still reads the deleted file
     with pytest.raises(RuntimeError, match="no such file: it was deleted or moved after"):
         through_workers(w)
+
+
+@pytest.mark.parametrize(
+    "scale,offset", [(1e30, 5e30), (1e37, 1e38), (1.0, 1e6), (1e-9, 0.0), (1e-30, 1e-29)]
+)
+def test_streamed_normalizer_equals_numpy_on_the_whole_array(tmp_path, monkeypatch, scale, offset):
+    """Fitted one ragged block of 3 steps at a time over many samples, the statistics equal
+    numpy's float64 mean / std of the whole array as h5py reads it, from near float32's largest
+    values down to fields that live on a small scale: those (std 1e-9) got std 1, i.e. were
+    left unscaled, because the constant-field bound min_std was absolute."""
+    rng = np.random.default_rng(5)
+    u = (rng.standard_normal((300, 7, 4)) * scale + offset).astype(np.float32)
+    c = np.full((300, 7, 4), offset, np.float32)  # constant: centred only
+    z = np.zeros((300, 7, 4), np.float32)
+    path = sd.write(
+        tmp_path / "n.h5", fields={"u": u, "c": c, "z": z}, static_fields={"a": u[:, 0]}
+    )
+    monkeypatch.setattr("sciml.data.normalize._BLOCK_BYTES", 4 * 3 * 4 * 3)  # 3 steps a block
+    norm = sd.Normalizer.fit(sd.open(path))
+    with h5py.File(path) as f:
+        ref = f["fields/u"][()].astype(np.float64)
+        ref_a = f["static_fields/a"][()].astype(np.float64)
+    assert norm.mean["u"] == pytest.approx(ref.mean(), rel=1e-13, abs=0)
+    assert norm.std["u"] == pytest.approx(ref.std(), rel=1e-10, abs=0)
+    assert norm.mean["a"] == pytest.approx(ref_a.mean(), rel=1e-13, abs=0)
+    assert norm.std["a"] == pytest.approx(ref_a.std(), rel=1e-10, abs=0)
+    assert (norm.mean["c"], norm.std["c"]) == (float(np.float32(offset)), 1.0)
+    assert (norm.mean["z"], norm.std["z"]) == (0.0, 1.0)
+    enc = norm.encode(torch.from_numpy(u[:2, :, None].astype(np.float64)), ["u"])
+    assert abs(enc.mean().item()) < 0.5 and 0.5 < enc.std().item() < 2  # scaled to O(1)

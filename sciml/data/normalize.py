@@ -84,9 +84,12 @@ class Normalizer:
         """Statistics of ``fields`` / ``static_fields`` over ``samples`` (fit on the training
         split only), in one pass that reads at most ~64 MiB at a time.
 
-        A channel whose standard deviation is at most ``min_std`` (a constant field) gets std 1,
-        so it is only centred: dividing by a vanishing std would blow up any other value of it
-        (a test sample's) and rounds to 0 in float16, giving NaN.
+        A channel whose standard deviation is at most ``min_std`` times the magnitude of its mean
+        (a constant field, up to rounding; a stored constant gives exactly 0) gets std 1, so it
+        is only centred: dividing by a vanishing std would blow up any other value of it (a test
+        sample's) and rounds to 0 in float16, giving NaN. The bound is relative: a field that
+        merely lives on a small scale (std 1e-9 in SI units) is scaled like any other (an
+        absolute 1e-8 left it unscaled, std 1).
         """
         samples = np.arange(ds.n_samples) if samples is None else np.asarray(samples)
         if samples.size == 0:
@@ -119,7 +122,7 @@ class Normalizer:
         sd = np.sqrt(mom.m2 / max(mom.count, 1))
         for k, name in enumerate(names):
             mean[name] = float(mom.mean[k])
-            std[name] = float(sd[k]) if sd[k] > min_std else 1.0
+            std[name] = float(sd[k]) if sd[k] > min_std * abs(mom.mean[k]) else 1.0
 
     # -- apply ----------------------------------------------------------------------------------
     def _stats(self, x: Array, names: Sequence[str] | None, channel_dim: int | None):
