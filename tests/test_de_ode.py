@@ -429,6 +429,47 @@ def test_local_regulariser_on_cuda_with_a_time_feature(sampling):
     assert pens[1] == pytest.approx(pens[0], rel=1e-6)
 
 
+def test_local_penalty_expectations(monkeypatch):
+    """What each sampling estimates, by averaging over every draw instead of sampling.
+    UniformTime: the mean over a midpoint grid of ``u`` equals the time average of
+    ``E(t, y(t), h(t)) |h(t)|`` computed independently (``y(t) = y0 e^{a t}``, the step by the
+    hand formula ``_hand_linear_step``). AcceptedStepTime: the mean over the steps equals the
+    GlobalHeuristic penalty. The two differ (the docstring called UniformTime the unbiased
+    estimate of the global mean)."""
+    a, solver = -1.5, Dopri5(rtol=1e-3, atol=1e-5)
+    y0 = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+    t = torch.tensor([0.5, 2.5], dtype=torch.float64)
+
+    def penalty(reg):
+        node = NeuralODE(LinearField(a), solver, regulariser=reg)
+        node(y0, t)
+        return float(node.regularisation.detach()), node.field.steps
+
+    glob, steps = penalty(GlobalHeuristic(1.0, 0.0))
+    us = (np.arange(400) + 0.5) / 400
+    uniform = []
+    for u in us:
+        monkeypatch.setattr(torch, "rand", lambda *_, u=u, **k: torch.tensor(u, **k))
+        uniform.append(penalty(LocalHeuristic(1.0, 0.0))[0])
+    accepted = []
+    for j in range(len(steps)):
+        monkeypatch.setattr(torch, "randint", lambda *_, j=j, **k: torch.tensor(j))
+        accepted.append(penalty(LocalHeuristic(1.0, 0.0, sampling=AcceptedStepTime()))[0])
+    ys = y0.numpy()[0]
+    by_hand = []
+    for u in us:
+        ts = 0.5 + 2.0 * u
+        h = next(s.dt for s in steps if s.t0 <= ts <= s.t0 + s.dt)
+        g, e = _hand_linear_step(DOPRI5.a, DOPRI5.b, DOPRI5.b_star, h * a)
+        y = ys * np.exp(a * (ts - 0.5))
+        tol = solver.atol + solver.rtol * np.maximum(np.abs(y), np.abs(g * y))
+        by_hand.append(np.sqrt(np.mean((e * y / tol) ** 2)) * h)
+    # y(t*) is the rtol = 1e-3 solve's, y0 e^{a t} is exact: 1e-4 apart
+    assert np.mean(uniform) == pytest.approx(np.mean(by_hand), rel=1e-3)
+    assert np.mean(accepted) == pytest.approx(glob, rel=1e-9)
+    assert abs(np.mean(uniform) / glob - 1) > 0.1
+
+
 def test_biased_sampling_uses_accepted_steps():
     net = _mlp64(2)
     node = NeuralODE(

@@ -11,11 +11,15 @@ with any gradient method for the solve, the adjoint included.
 
 Time sampling:
 
-* :class:`UniformTime` (unbiased): ``t* ~ U[t_0, t_end]``; ``t*`` is added to the output times so
-  ``y(t*)`` is differentiable through whichever gradient the solve uses.
+* :class:`UniformTime` (unbiased in time): ``t* ~ U[t_0, t_end]``, so ``E[R]`` is the time
+  average ``(1 / (t_end - t_0)) int R(t) dt``; ``t*`` is added to the output times so ``y(t*)``
+  is differentiable through whichever gradient the solve uses.
 * :class:`AcceptedStepTime` (biased towards where the solver steps most): ``t*`` is the start of an
   accepted step drawn uniformly; ``y(t*)`` is the solver's own state there (in adjoint mode this
-  state carries no graph, and the penalty differentiates through the field only).
+  state carries no graph, and the penalty differentiates through the field only). The step
+  from there is the one the solver took, so ``E[R]`` is exactly the
+  :class:`~sciml.de.GlobalHeuristic` penalty ``mean_j (w_E E_j |h_j| + w_S S_j)``, a mean over
+  steps rather than over time.
 """
 
 from __future__ import annotations
@@ -29,12 +33,14 @@ __all__ = ["LocalHeuristic", "UniformTime", "AcceptedStepTime"]
 
 @dataclass(frozen=True)
 class UniformTime:
-    """Draw ``t*`` uniformly on the integration interval (unbiased estimate of the global mean)."""
+    """Draw ``t*`` uniformly on the integration interval: an unbiased estimate of the local
+    penalty's time average (not of :class:`~sciml.de.GlobalHeuristic`'s mean over steps)."""
 
 
 @dataclass(frozen=True)
 class AcceptedStepTime:
-    """Draw ``t*`` among the starts of the accepted steps (biased, needs no extra output time)."""
+    """Draw ``t*`` among the starts of the accepted steps: an unbiased estimate of
+    :class:`~sciml.de.GlobalHeuristic`'s penalty (biased in time); needs no extra output time."""
 
 
 @dataclass(frozen=True)
