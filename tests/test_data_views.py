@@ -452,3 +452,24 @@ def test_streamed_normalizer_equals_numpy_on_the_whole_array(tmp_path, monkeypat
     assert (norm.mean["z"], norm.std["z"]) == (0.0, 1.0)
     enc = norm.encode(torch.from_numpy(u[:2, :, None].astype(np.float64)), ["u"])
     assert abs(enc.mean().item()) < 0.5 and 0.5 < enc.std().item() < 2  # scaled to O(1)
+
+
+def test_normalizer_fit_checks_its_samples_as_the_views_do(data):
+    """Normalizer.fit took samples=mask (a boolean mask) as the samples 0 and 1, and a float
+    list by truncation; it refuses them, and fits exactly the samples a mask's flatnonzero names
+    (negative indices count from the end)."""
+    path, vals = data
+    ds = sd.open(path)
+    mask = np.array([False, True, False, True, True])
+    with pytest.raises(TypeError, match=r"boolean mask\? pass np.flatnonzero\(mask\)"):
+        sd.Normalizer.fit(ds, samples=mask)
+    with pytest.raises(TypeError, match="expected integer sample indices"):
+        sd.Normalizer.fit(ds, samples=[1.0, 3.0])
+    with pytest.raises(IndexError, match="out of range for n_samples=5"):
+        sd.Normalizer.fit(ds, samples=[1, 5])
+    norm = sd.Normalizer.fit(ds, samples=[1, -2, 4])
+    ref = vals["uv"][[1, 3, 4]].astype(np.float64)
+    np.testing.assert_allclose([norm.mean["u"], norm.mean["v"]], ref.mean(axis=(0, 1, 3, 4)),
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose([norm.std["u"], norm.std["v"]], ref.std(axis=(0, 1, 3, 4)),
+                               rtol=1e-12)  # fmt: skip
