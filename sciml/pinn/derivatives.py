@@ -39,6 +39,16 @@ def _check(u: torch.Tensor, x: torch.Tensor) -> None:
         )
 
 
+def _check_dims(dims: Sequence[int], x: torch.Tensor) -> None:
+    d = x.shape[-1]
+    for k in dims:
+        if not -d <= k < d:
+            raise ValueError(
+                f"expected coordinate indices in [-{d}, {d}) for points with {d} coordinates, "
+                f"got {k}"
+            )
+
+
 def grad(
     u: torch.Tensor,
     x: torch.Tensor,
@@ -91,10 +101,7 @@ def partial(
     """
     if not dims:
         raise ValueError("partial needs at least one coordinate index, got none")
-    d = x.shape[-1]
-    for k in dims:
-        if not -d <= k < d:
-            raise ValueError(f"coordinate index {k} out of range for points with {d} coordinates")
+    _check_dims(dims, x)
     out = u
     for i, k in enumerate(dims):
         last = i == len(dims) - 1
@@ -122,6 +129,7 @@ def laplacian(
         a tensor with the shape of ``u``.
     """
     dims = list(range(x.shape[-1]) if dims is None else dims)
+    _check_dims(dims, x)
     g = grad(u, x, create_graph=True)
     out = torch.zeros_like(u)
     for i, k in enumerate(dims):
