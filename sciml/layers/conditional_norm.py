@@ -83,6 +83,11 @@ class LayerNorm(nn.LayerNorm):
     conditioned and unconditioned norms alike."""
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
+        """``x``: ``(batch, ..., dim)`` (channels last); ``t``: ignored.
+
+        Returns ``(batch, ..., dim)``: ``weight * (x - mean(x)) / sqrt(var(x) + eps) + bias`` over
+        the last axis.
+        """
         return super().forward(x)
 
 

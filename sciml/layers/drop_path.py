@@ -19,6 +19,11 @@ class DropPath(nn.Module):
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(batch, ...)``, one residual branch per sample.
+
+        Returns ``x * mask / (1 - p)`` of the same shape, ``mask`` one ``Bernoulli(1 - p)`` draw
+        per sample, in training mode; ``x`` itself in eval mode or when ``p == 0``.
+        """
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p

@@ -240,6 +240,7 @@ class VCycle(nn.Module):
 
     @property
     def n_levels(self) -> int:
+        """The number of grid levels, finest included: one per ``smoothing`` pair."""
         return len(self.smoothing)
 
     def level_sizes(self, n: int) -> list[int]:

@@ -35,6 +35,12 @@ class PatchEmbed(nn.Module):
         self.norm = layer_norm(dim, conditional=conditional)
 
     def forward(self, u: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
+        """``u``: ``(b, c_in, H, W)`` channels-first grid; ``t``: lead time (conditioned norm
+        only).
+
+        Returns channels-last tokens ``(b, ceil(H/p), ceil(W/p), dim)``: ``Norm(Conv_p(u), t)``,
+        ``Conv_p`` the ``p x p`` stride-``p`` convolution of the right/bottom zero-padded ``u``.
+        """
         if u.ndim != 4 or u.shape[1] != self.in_channels:
             raise ValueError(
                 f"PatchEmbed expected u of shape (batch, {self.in_channels}, h, w), got "
@@ -62,6 +68,12 @@ class PatchMerging(nn.Module):
         self.norm = layer_norm(2 * dim, conditional=conditional)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
+        """``x``: ``(b, h, w, c)`` channels-last tokens; ``t``: lead time (conditioned norm
+        only).
+
+        Returns ``(b, ceil(h/2), ceil(w/2), 2c)``: each ``2 x 2`` block of tokens concatenated
+        to ``4c`` channels, reduced by ``W`` and normalised (see the class docstring).
+        """
         _check_tokens("PatchMerging", x, self.dim)
         h, w = x.shape[1:3]
         if h % 2 or w % 2:
@@ -89,6 +101,12 @@ class PatchUnmerging(nn.Module):
     def forward(
         self, x: torch.Tensor, size: tuple[int, int], t: torch.Tensor | float | None = None
     ) -> torch.Tensor:
+        """``x``: ``(b, h, w, c)`` channels-last tokens; ``size``: the output grid ``(H, W)``,
+        at most ``(2h, 2w)``; ``t``: lead time (conditioned norm only).
+
+        Returns ``(b, H, W, c/2)``: each token expanded to ``2 x 2`` sub-tokens, cropped to
+        ``size``, normalised and mixed (see the class docstring).
+        """
         _check_tokens("PatchUnmerging", x, self.dim)
         b, h, w, c = x.shape
         _check_size("PatchUnmerging", size, (2 * h, 2 * w))
@@ -109,6 +127,13 @@ class PatchRecovery(nn.Module):
         self.mix = nn.Conv2d(out_channels, out_channels, kernel_size=5, padding=2, bias=False)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``x``: ``(b, h, w, dim)`` channels-last tokens; ``size``: the output grid ``(H, W)``,
+        at most ``(p h, p w)``.
+
+        Returns channels-first ``(b, c_out, H, W)``: each token to a ``p x p`` pixel patch (a
+        stride-``p`` transposed convolution), cropped to ``size``, then the ``5 x 5``
+        convolution.
+        """
         _check_tokens("PatchRecovery", x, self.dim)
         _check_size("PatchRecovery", size, (self.patch * x.shape[1], self.patch * x.shape[2]))
         y = self.proj(x.permute(0, 3, 1, 2))[..., : size[0], : size[1]]

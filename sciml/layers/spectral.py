@@ -106,6 +106,7 @@ class SpectralConv(ComplexCasts):
 
     @property
     def ndim(self) -> int:
+        """The number of spatial dims ``d`` (1, 2 or 3), ``len(modes)``."""
         return len(self.modes)
 
     def effective_modes(self, spatial: Sequence[int], out_shape: Sequence[int]) -> tuple[int, ...]:

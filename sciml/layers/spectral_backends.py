@@ -92,6 +92,8 @@ class FFT(SpectralBackend):
     """Pruned separable FFTs: only the kept columns go through the non-last-dim FFTs."""
 
     def forward_modes(self, u: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
+        """``u: (b, c, n_1, ..., n_d)`` real -> kept coefficients ``(2e_1, ..., e_d, b, c)``, by
+        ``rfft`` along the last dim and ``fft`` of the kept columns along the others."""
         d = len(modes)
         x = torch.fft.rfft(u, dim=-1, norm="forward").narrow(-1, 0, modes[-1])
         # innermost non-last dim first, so each FFT runs on data already truncated elsewhere
@@ -103,6 +105,8 @@ class FFT(SpectralBackend):
         return x.movedim((0, 1), (-2, -1)).contiguous()
 
     def inverse_modes(self, block: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
+        """Kept coefficients ``(2e_1, ..., e_d, b, c)`` -> real ``(b, c, *out_shape)``, by
+        zero-filled ``ifft`` along the non-last dims and ``irfft`` along the last."""
         d = len(out_shape)
         y = block.movedim((-2, -1), (0, 1))  # (b, c, 2e_1, ..., e_d) view
         for axis in range(2, d + 1):
@@ -132,6 +136,8 @@ class DFTMatmul(SpectralBackend):
     """
 
     def forward_modes(self, u: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
+        """``u: (b, c, n_1, ..., n_d)`` real -> kept coefficients ``(2e_1, ..., e_d, b, c)``, by
+        products with the truncated DFT bases (see the class docstring)."""
         d = len(modes)
         b, c, *spatial = u.shape
         ctype = _complex_of(u.dtype)
@@ -144,6 +150,8 @@ class DFTMatmul(SpectralBackend):
         return x
 
     def inverse_modes(self, block: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
+        """Kept coefficients ``(2e_1, ..., e_d, b, c)`` -> real ``(b, c, *out_shape)``, by
+        products with the conjugate bases (``irfft``'s rule along the last dim)."""
         d = len(out_shape)
         y = block
         for axis in range(d - 1):
@@ -188,6 +196,9 @@ class FusedDFT(DFTMatmul):
         modes: Sequence[int],
         out_shape: Sequence[int],
     ) -> torch.Tensor:
+        """The whole layer as one autograd node: ``u (b, i, *spatial)`` real (float32 or
+        float64; other dtypes are cast to float32), ``weight (i, o, 2e_1, ..., e_d)`` complex
+        -> ``(b, o, *out_shape)``."""
         from ._spectral_fused import fused_spectral_conv
 
         if u.dtype not in (torch.float32, torch.float64):
@@ -235,9 +246,12 @@ class Auto(SpectralBackend):
         return self._fused if device.type == "cuda" else self._mm
 
     def forward_modes(self, u: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
+        """:meth:`SpectralBackend.forward_modes` of the backend :meth:`resolve` picks."""
         return self.resolve(u.shape[2:], modes, u.device).forward_modes(u, modes)
 
     def inverse_modes(self, block: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
+        """:meth:`SpectralBackend.inverse_modes` of the backend :meth:`resolve` picks for
+        ``out_shape`` and the modes ``block`` holds."""
         d = len(out_shape)
         modes = [s // 2 for s in block.shape[: d - 1]] + [block.shape[d - 1]]
         return self.resolve(out_shape, modes, block.device).inverse_modes(block, out_shape)

@@ -173,6 +173,8 @@ class RealTransform:
         raise NotImplementedError
 
     def check_indices(self, n: int, idx: Sequence[int], *, last: bool) -> None:
+        """Raise ``ValueError`` unless ``idx`` is a valid kept index set for an axis of size
+        ``n`` (``last``: the rfft axis)."""
         raise NotImplementedError
 
     def min_size(self, idx: Sequence[int], *, last: bool) -> int:
@@ -376,11 +378,31 @@ class DCT(RealTransform):
     name = "dct"
 
     def low_pass(self, n: int, m: int, *, last: bool) -> tuple[int, ...]:
+        """The indices ``(0, 1, ..., m-1)`` for an axis of size ``n``.
+
+        Args:
+            n: the axis size.
+            m: the number of modes, ``1 <= m <= n``.
+            last: unused (every axis is alike for the DCT / DST).
+
+        Raises:
+            ValueError: ``m`` outside ``[1, n]``.
+        """
         if not 1 <= m <= n:
             raise ValueError(f"expected 1 <= modes <= {n} along an axis of size {n}, got {m}")
         return tuple(range(m))
 
     def check_indices(self, n: int, idx: Sequence[int], *, last: bool) -> None:
+        """Check that ``idx`` is a non-empty set of distinct indices in ``[0, n)``.
+
+        Args:
+            n: the axis size.
+            idx: the kept indices.
+            last: unused (every axis is alike for the DCT / DST).
+
+        Raises:
+            ValueError: ``idx`` is empty, repeats an index or leaves ``[0, n)``.
+        """
         if not idx or len(set(idx)) != len(idx) or min(idx) < 0 or max(idx) >= n:
             raise ValueError(
                 f"{self.name}: expected distinct indices in [0, {n}) along an axis of size {n}, "
@@ -388,6 +410,8 @@ class DCT(RealTransform):
             )
 
     def min_size(self, idx: Sequence[int], *, last: bool) -> int:
+        """``max(idx) + 1``: the smallest axis size holding the indices ``idx`` (``last`` is
+        unused)."""
         return max(idx) + 1
 
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
@@ -413,6 +437,8 @@ class DST(DCT):
     name = "dst"
 
     def min_size(self, idx: Sequence[int], *, last: bool) -> int:
+        """``max(idx) + 2``: the smallest axis size on which the indices ``idx`` keep the
+        coefficients a finer grid gives (``last`` is unused)."""
         # not max + 1: on n points index n - 1 is sin(pi n x) = (-1)^j at the nodes, whose norm
         # is sqrt(n) rather than sqrt(n / 2), so its coefficient (and its inverse) would differ
         # from a finer grid's by sqrt(2), like a Nyquist mode
@@ -454,12 +480,35 @@ class RFFT(RealTransform):
     is_complex = True
 
     def low_pass(self, n: int, m: int, *, last: bool) -> tuple[int, ...]:
+        """The ``m`` lowest frequencies of an axis of size ``n``.
+
+        Args:
+            n: the axis size.
+            m: the number of modes, ``1 <= m <= (n + 1) // 2``.
+            last: the half-spectrum (last) axis: ``(0, ..., m-1)``; otherwise the symmetric set
+                ``(0, ..., m-1, -(m-1), ..., -1)`` of ``2m - 1`` frequencies.
+
+        Raises:
+            ValueError: ``m`` outside ``[1, (n + 1) // 2]``.
+        """
         cap = (n + 1) // 2
         if not 1 <= m <= cap:
             raise ValueError(f"expected 1 <= modes <= {cap} along an axis of size {n}, got {m}")
         return tuple(range(m)) if last else tuple(range(m)) + tuple(range(-(m - 1), 0))
 
     def check_indices(self, n: int, idx: Sequence[int], *, last: bool) -> None:
+        """Check that ``idx`` is a non-empty set of distinct signed frequencies with
+        ``|k| <= (n - 1) // 2``: all ``k >= 0`` on the last axis, symmetric (``k`` kept iff
+        ``-k`` kept) on the others.
+
+        Args:
+            n: the axis size.
+            idx: the kept frequencies.
+            last: whether the axis is the half-spectrum (last) one.
+
+        Raises:
+            ValueError: ``idx`` breaks one of these rules.
+        """
         lo = 0 if last else -((n - 1) // 2)
         hi = (n - 1) // 2
         ok = bool(idx) and len(set(idx)) == len(idx) and min(idx) >= lo and max(idx) <= hi
@@ -472,6 +521,8 @@ class RFFT(RealTransform):
             )
 
     def min_size(self, idx: Sequence[int], *, last: bool) -> int:
+        """``2 max|k| + 1``: the smallest axis size whose spectrum holds the frequencies ``idx``
+        below Nyquist (on every axis, ``last`` included)."""
         return 2 * max(abs(k) for k in idx) + 1  # |k| <= (n - 1) // 2 on every axis
 
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
@@ -499,6 +550,9 @@ class RFFT(RealTransform):
         return mat.T
 
     def prefers_matmul(self, n: int, m: int) -> bool:
+        """Whether the truncated-basis product beats ``rfftn`` + gather for ``m`` of ``n``
+        coefficients on an axis: ``n <= 32`` or ``m <= n / 10`` (CPU measurement, see the
+        module docstring)."""
         return n <= 32 or 10 * m <= n
 
     def _spectrum_size(self, n: int, last: bool) -> int:
