@@ -39,6 +39,8 @@ class MetricsLog:
         self._write_json()
 
     def append(self, row: dict[str, Any]) -> None:
+        """Add ``row`` (columns it lacks are None, keys outside ``columns`` are dropped), append
+        it to ``metrics.csv`` and rewrite ``metrics.json``."""
         full = {c: row.get(c) for c in self.columns}
         self.rows.append(full)
         if self.run_dir is None:

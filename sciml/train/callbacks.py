@@ -76,6 +76,9 @@ class EarlyStopping(Callback):
         self._bad = 0
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        """Reset, then replay the validation rows of ``trainer.history`` (restored by a resume),
+        so that a resumed run stops where the uninterrupted one would; a run this callback
+        already stopped stops again before its first step."""
         # (why) callback state is not checkpointed; the history restored by a resume holds it
         self._best, self._bad = float("inf"), 0
         column = f"val_{self.monitor or trainer.monitor}"
@@ -84,6 +87,8 @@ class EarlyStopping(Callback):
                 self._update(trainer, row[column])
 
     def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        """Count an evaluation whose monitored metric is not below the best so far minus
+        ``min_delta`` as bad; at ``patience`` bad evaluations in a row, request a stop."""
         self._update(trainer, metrics[self.monitor or trainer.monitor])
 
     def _update(self, trainer: Trainer, value: float) -> None:
@@ -154,6 +159,8 @@ class TimeBudget(Callback):
         return m + (1.0 - m) * 0.5 * (1.0 + math.cos(math.pi * self.fraction()))
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        """Start the clock (a fresh run, ``trainer.step == 0``, forgets earlier time); request a
+        stop at once if the budget is already spent."""
         if trainer.step == 0:
             self._before = 0.0  # a fresh run has spent nothing, whatever this object saw before
         self.start = self.clock()
@@ -161,15 +168,21 @@ class TimeBudget(Callback):
             trainer.request_stop()
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        """Stop the clock, keeping the time trained so far for a later ``fit``."""
         self._before, self.start = self.elapsed(), None
 
     def state_dict(self) -> dict[str, Any]:
+        """``{"elapsed_s": seconds trained so far}``, stored in every checkpoint."""
         return {"elapsed_s": self.elapsed()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume the budget from a checkpoint's ``{"elapsed_s": ...}`` (the clock restarts at
+        :meth:`on_fit_start`)."""
         self._before, self.start = float(state["elapsed_s"]), None
 
     def on_step_end(self, trainer: Trainer, loss: float) -> None:
+        """Request a stop once the budget is spent; with ``anneal``, multiply the learning rate
+        the schedule set for the next step by :meth:`factor`."""
         if self.fraction() >= 1.0:
             trainer.request_stop()
         if self.anneal:

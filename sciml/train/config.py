@@ -99,8 +99,10 @@ class TrainConfig:
         return config_from_dict(cls, data, where="TrainConfig")
 
     def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON text; ``TrainConfig.from_json(c.to_json()) == c``."""
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
+        """Build from JSON text such as :meth:`to_json` writes (strict, as :meth:`from_dict`)."""
         return cls.from_dict(json.loads(text))

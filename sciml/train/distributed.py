@@ -34,6 +34,7 @@ class DistInfo:
 
     @property
     def distributed(self) -> bool:
+        """More than one data-parallel process (``world_size > 1``)."""
         return self.world_size > 1
 
 

@@ -78,6 +78,10 @@ class ShardedBatchSampler:
         self.start_batch = 0
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Choose what the next iteration yields: the order of ``epoch`` (a function of
+        ``(seed, epoch)`` when shuffling), from global batch ``start_batch`` on (0-based; a
+        resumed run skips the batches it has already trained on).
+        """
         self.epoch = epoch
         self.start_batch = start_batch
 

@@ -49,6 +49,7 @@ class Constant:
     name: Literal["constant"] = "constant"
 
     def factor(self, i: int, n: int) -> float:
+        """The LR multiplier ``1.0`` at every step (``i`` and ``n`` are unused)."""
         return 1.0
 
 
@@ -61,6 +62,12 @@ class Cosine:
     name: Literal["cosine"] = "cosine"
 
     def factor(self, i: int, n: int) -> float:
+        """The LR multiplier ``m + (1 - m) (1 + cos(pi min(1, i / n))) / 2``, ``m = min_factor``.
+
+        Args:
+            i: the update index after the warm-up (0-based).
+            n: the number of updates after the warm-up (``>= 1``).
+        """
         p = min(1.0, i / n)
         return self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * p))
 
@@ -75,6 +82,15 @@ class OneCycle:
     name: Literal["one_cycle"] = "one_cycle"
 
     def factor(self, i: int, n: int) -> float:
+        """The LR multiplier at update ``i`` of ``n``: a cosine ramp from ``1 / div_factor`` to 1
+        over the first ``pct_start * n`` updates, then a cosine decay to
+        ``1 / (div_factor * final_div_factor)`` at ``i = n - 1`` (held after it); see the module
+        docstring.
+
+        Args:
+            i: the update index after the warm-up (0-based).
+            n: the number of updates after the warm-up (``>= 1``).
+        """
         lo, hi = 1.0 / self.div_factor, 1.0
         end = lo / self.final_div_factor
         a = self.pct_start * n - 1
