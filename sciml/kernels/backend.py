@@ -31,6 +31,15 @@ class TritonSpectral(DFTMatmul):
         return f"TritonSpectral(impl={self.impl!r})"
 
     def mix(self, block: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The per-mode channel mixing on the complex GEMM kernel (``cbmm``, differentiable).
+
+        Args:
+            block: kept coefficients ``(K, b, i)`` complex, ``K`` the number of kept modes.
+            weight: ``(K, i, o)`` complex, one ``i x o`` matrix per mode.
+
+        Returns:
+            ``block @ weight``, ``(K, b, o)`` complex.
+        """
         return K.cbmm(block, weight, impl=self.impl)
 
     def _rdft(self, u: torch.Tensor, e: int) -> torch.Tensor:

@@ -54,6 +54,12 @@ class LinearOperator:
         return self.matvec(x)
 
     def diagonal(self) -> torch.Tensor:
+        """The diagonal of A, a tensor ``(n,)``.
+
+        Raises:
+            TypeError: the diagonal is not known (a ``scipy.sparse.linalg.LinearOperator`` or a
+                bare matvec was wrapped).
+        """
         if self._diagonal is None:
             raise TypeError("this operator does not expose its diagonal (needed by Jacobi)")
         return self._diagonal()

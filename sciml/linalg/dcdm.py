@@ -153,6 +153,17 @@ class DCDMNet(Operator, family="dcdm"):
         self._pool = F.avg_pool2d if config.dim == 2 else F.avg_pool3d
 
     def forward(self, u: torch.Tensor, *, x: Any = None, t: Any = None) -> torch.Tensor:
+        """The search direction for a residual grid.
+
+        Args:
+            u: ``(batch, 1, *spatial)`` with ``config.dim`` spatial dims of any size.
+            x: unused (the :class:`~sciml.Operator` signature).
+            t: unused.
+
+        Returns:
+            ``(batch, 1, *spatial)``: ``(g(u) - g(-u)) / 2`` with ``config.odd``, else ``g(u)``,
+            for the U-Net ``g``; trained to approximate ``A^-1 u`` up to a scalar.
+        """
         d = self.config.dim
         if u.dim() != d + 2 or u.shape[1] != 1:
             raise ValueError(

@@ -93,6 +93,7 @@ class SolveResult:
 
     @property
     def converged(self) -> bool:
+        """``status is Status.CONVERGED``."""
         return self.status is Status.CONVERGED
 
 
@@ -212,6 +213,15 @@ class Preconditioner:
     """A preconditioner: ``setup(A)`` returns ``z = M^{-1} r`` for ``r: (n,)``."""
 
     def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Prepare the preconditioner for ``A`` (called once per solve, timed as ``setup_s``).
+
+        Args:
+            A: the system matrix.
+
+        Returns:
+            The function ``r -> z = M^{-1} r`` for residuals ``r: (n,)``, giving ``z: (n,)`` in
+            ``r``'s dtype and on its device.
+        """
         raise NotImplementedError
 
 
@@ -220,6 +230,13 @@ class Jacobi(Preconditioner):
     """``z = D^{-1} r`` with D the diagonal of A."""
 
     def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Invert the diagonal of ``A`` once; the returned ``r -> D^{-1} r`` maps ``(n,)`` to
+        ``(n,)`` on ``A``'s device.
+
+        Raises:
+            TypeError: ``A`` does not expose its diagonal (see :meth:`LinearOperator.diagonal`).
+            ValueError: a diagonal entry is ``<= 0`` (A is not SPD).
+        """
         d = A.diagonal().to(device=A.device, dtype=A.dtype)
         if bool((d <= 0).any()):
             raise ValueError("Jacobi: the diagonal of A has entries <= 0, so A is not SPD")
@@ -233,6 +250,15 @@ class SymmetricGaussSeidel(Preconditioner):
     triangular sweep per application (SciPy, on the CPU)."""
 
     def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Split the assembled ``A`` into its triangles ``D + L`` and ``D + U``; the returned
+        ``r -> M^{-1} r`` maps ``(n,)`` to ``(n,)`` by two SciPy triangular solves in float64 on
+        the CPU, cast back to ``r``'s dtype and device.
+
+        Raises:
+            TypeError: the matrix of ``A`` is not available (see
+                :meth:`LinearOperator.to_scipy`).
+            ValueError: a diagonal entry is ``<= 0``.
+        """
         import scipy.sparse as sp
         from scipy.sparse.linalg import spsolve_triangular
 
@@ -260,6 +286,15 @@ class AMG(Preconditioner):
     cycle: str = "V"
 
     def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Build pyamg's smoothed-aggregation hierarchy of the assembled ``A`` (constant
+        near-null-space vector); the returned ``r -> M^{-1} r`` maps ``(n,)`` to ``(n,)`` by one
+        ``cycle`` in float64 on the CPU, cast back to ``r``'s dtype and device.
+
+        Raises:
+            ImportError: pyamg is not installed.
+            TypeError: the matrix of ``A`` is not available (see
+                :meth:`LinearOperator.to_scipy`).
+        """
         try:
             import pyamg
         except ImportError:

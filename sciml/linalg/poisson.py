@@ -78,6 +78,7 @@ class Poisson:
 
     @property
     def dim(self) -> int:
+        """Number of spatial dims ``d``, ``len(shape)``."""
         return len(self.shape)
 
     @property
@@ -276,6 +277,8 @@ class StencilOperator:
 
     @property
     def null_space(self) -> np.ndarray | None:
+        """The problem's null-space basis, ``(k, n)`` unit vectors, or None (see
+        :attr:`Poisson.null_space`)."""
         return self.problem.null_space
 
     def to(
