@@ -381,3 +381,35 @@ def test_xarray_values_coords_and_dtypes_survive_netcdf_exactly(tmp_path, dtype)
                 np.testing.assert_array_equal(d[name].values, raw[key])
     if dtype == np.float64:
         assert not np.array_equal(raw["fields/u"].astype(np.float32), raw["fields/u"])
+
+
+def test_values_that_overflow_the_storage_dtype_are_refused_at_write(tmp_path):
+    """float64 values past float32's range (or float32 past float16's) were written as inf: the
+    commit succeeded, the old file was replaced, and the new one failed on its first read."""
+    path = tmp_path / "f.h5"
+    old = _small(path)
+    u = _r(4, 6, 8, 5).astype(np.float64)
+    u[3, 2, 1, 4] = 1e39
+    with pytest.raises(sd.DataFormatError, match=r"key 'fields/u': value 1e\+39 at sample 3, "
+                       r"index \(2, 1, 4\) overflows the storage dtype float32"):  # fmt: skip
+        sd.write(path, fields={"u": u}, overwrite=True)
+    np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], old["u"])
+    with (
+        pytest.raises(sd.DataFormatError, match=r"'static_fields/a': value 70000\.0 at sample 1"),
+        sd.Writer(
+            path,
+            n_samples=2,
+            static_fields=["a"],
+            spatial_shape=(3,),
+            dtype=np.float16,
+            overwrite=True,
+        ) as w,  # fmt: skip
+    ):
+        w.write(slice(0, 2), static_fields={"a": np.array([[1, 2, 3], [4, 7e4, 6]], np.float32)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]
+    # the same values in float64 storage are kept exactly
+    with sd.Writer(tmp_path / "g.h5", n_samples=4, fields=["u"], spatial_shape=(8, 5),
+                   time=np.arange(6.0), dtype=np.float64) as w:  # fmt: skip
+        w.write(slice(0, 4), fields={"u": u})
+    with h5py.File(tmp_path / "g.h5") as f:
+        np.testing.assert_array_equal(f["fields/u"][()], u)

@@ -291,6 +291,22 @@ class Writer:
                 f"{tuple(int(b) for b in bad[1:])}; expected finite values",
                 key=key,
             )
+        dtype = self._f[key].dtype
+        if finite and arr.dtype != dtype:
+            # a value past the storage dtype's range was stored as inf, and the committed file
+            # failed only when read ("non-finite value")
+            with np.errstate(over="ignore"):
+                arr = arr.astype(dtype)
+            if not np.isfinite(arr).all():
+                bad = tuple(np.argwhere(~np.isfinite(arr))[0])
+                raise DataFormatError(
+                    self.path,
+                    f"value {np.asarray(value)[bad]} at sample {start + bad[0]}, index "
+                    f"{tuple(int(b) for b in bad[1:])} overflows the storage dtype {dtype} "
+                    f"(largest {np.finfo(dtype).max:.4g}); expected values that fit, or a "
+                    "wider Writer(dtype=...)",
+                    key=key,
+                )
         self._f[key][start:stop] = arr
         self._written[key][start:stop] = True
 
