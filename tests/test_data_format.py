@@ -144,6 +144,33 @@ def test_failed_write_keeps_old_file(tmp_path):
         sd.write(path, fields={"u": bad})
 
 
+def test_interrupted_write_keeps_old_file(tmp_path):
+    """A KeyboardInterrupt half-way through streaming samples (Ctrl-C during a long generation)
+    leaves the old file whole and no temporary file."""
+    path = tmp_path / "f.h5"
+    old = _small(path)
+
+    class Interrupting:
+        def __array__(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+    with (
+        pytest.raises(KeyboardInterrupt),
+        sd.Writer(
+            path,
+            n_samples=4,
+            fields=["u"],
+            spatial_shape=(8, 5),
+            time=np.arange(6.0),
+            overwrite=True,
+        ) as w,  # fmt: skip
+    ):
+        w.write(slice(0, 2), fields={"u": _r(2, 6, 8, 5)})
+        w.write(slice(2, 4), fields={"u": Interrupting()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]
+    np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], old["u"])
+
+
 def test_writer_shape_error_names_key(tmp_path):
     with (
         pytest.raises(sd.DataFormatError) as e,

@@ -282,6 +282,33 @@ def test_point_samples_redraw_each_epoch_in_persistent_workers(data, context):
     assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[1], seen[2])
 
 
+@pytest.mark.parametrize(
+    "context,persistent", [("fork", True), pytest.param("spawn", True, marks=pytest.mark.slow)]
+)
+def test_workers_serve_what_the_main_process_reads_in_the_same_order(data, context, persistent):
+    """Two workers (persistent, over two epochs; spawn pickles the views) give every item of a
+    normalised Windows and of an AllPairs view, in order, as the main process reads them."""
+    path, vals = data
+    ds = sd.open(path)
+    norm = sd.Normalizer.fit(ds)
+    views = [sd.Windows(ds, 2, 1, normalizer=norm, with_time=True, with_coords=True),
+             sd.AllPairs(ds, dt=2, samples=[4, 0])]  # fmt: skip
+    for view in views:
+        ref = [view[k] for k in range(len(view))]  # the parent's handle is open first
+        loader = DataLoader(view, batch_size=5, num_workers=2, multiprocessing_context=context,
+                            persistent_workers=persistent)  # fmt: skip
+        for _ in range(2):
+            batches = list(loader)
+            for key in ref[0]:
+                got = torch.cat([b[key].reshape(len(b[key]), -1) for b in batches])
+                want = torch.stack([r[key].reshape(-1) for r in ref])
+                assert torch.equal(got, want), key
+    ap = views[1]
+    i, j = (int(v) for v in ap.pairs[3])
+    np.testing.assert_array_equal(ref[3]["target"].numpy(), vals["uv"][4, j])
+    assert (i, j) == (0, 6)
+
+
 def test_view_errors(data):
     path, _ = data
     ds = sd.open(path)
