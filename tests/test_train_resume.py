@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 
@@ -406,3 +407,25 @@ def test_resume_with_a_changed_config_trains_with_the_new_lr_and_weight_decay(tm
     expected = [(3e-3 if s <= 3 else 1e-2) * lr_factor(Cosine(), s, 15) for s in range(1, 16)]
     assert [r["lr"] for r in rows] == pytest.approx(expected, rel=1e-12)
     assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.05
+
+
+def test_rows_after_a_resume_with_another_batch_size_are_labelled_with_their_epoch(tmp_path):
+    """40 samples: 5 steps per epoch at batch 8, then 3 at batch 16 (resumed at the end of
+    epoch 2, step 10). A row's epoch is the epochs done plus the part of the current one; it
+    was step / steps_per_epoch, which after the change read 11 / 3 = 3.67 for the first step of
+    epoch 2 (2.33)."""
+    make_trainer(tmp_path, epochs=2, checkpoint_every=0).fit()
+    with pytest.warns(UserWarning):
+        resumed = make_trainer(tmp_path, epochs=4, batch_size=16, checkpoint_every=0).fit(
+            resume="auto"
+        )
+    rows = [r for r in resumed.history if r["train_loss"] is not None]  # training rows
+    assert [r["step"] for r in rows] == list(range(1, 17))
+    epochs = [r["epoch"] for r in rows]
+    assert epochs[:10] == pytest.approx([k / 5 for k in range(1, 11)])
+    assert epochs[10:] == pytest.approx([2 + k / 3 for k in range(1, 7)])
+    # the schedule spans the 10 steps taken and the 6 left (it was 4 epochs x 3 = 12 steps, so
+    # the resumed steps ran at the floor: lr 6e-5 at step 11 instead of 6.7e-4)
+    lrs = [r["lr"] for r in rows[10:]]
+    want = [3e-3 * 0.5 * (1 + math.cos(math.pi * k / 16)) for k in range(11, 17)]
+    assert lrs == pytest.approx(want, rel=1e-9, abs=1e-15)

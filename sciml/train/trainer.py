@@ -570,7 +570,7 @@ class Trainer:
     def _log_row(self, **values: Any) -> None:
         row = {
             "step": self.step,
-            "epoch": self.step / self.steps_per_epoch,
+            "epoch": self.epoch + self.batch_in_epoch / self.steps_per_epoch,
             "time_s": round(time.perf_counter() - self._t0, 3),
             "lr": self.optimizer.param_groups[0]["lr"],
             **values,
@@ -717,6 +717,17 @@ class Trainer:
             if message is not None:
                 warnings.warn(f"resuming from {path} {message}", stacklevel=3)
         self.optimizer.load_state_dict(state["optimizer"])
+        # (why) steps taken at another batch size: the schedule spans those and the ones left
+        # (epochs * steps_per_epoch counted every step at the new size)
+        left = (self.config.epochs - state["epoch"]) * self.steps_per_epoch - state[
+            "batch_in_epoch"
+        ]
+        if state["step"] + max(left, 0) != self.total_steps:
+            self.total_steps = state["step"] + max(left, 0)
+            cfg = self.config
+            self.scheduler = build_scheduler(
+                self.optimizer, cfg.schedule, self.total_steps, cfg.warmup_steps
+            )
         self.scheduler.load_state_dict(state["scheduler"])
         if saved != self.config:
             # (why) both states carry the saved lr and weight_decay, which would otherwise stay
