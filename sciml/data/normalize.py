@@ -91,7 +91,8 @@ class Normalizer:
         merely lives on a small scale (std 1e-9 in SI units) is scaled like any other (an
         absolute 1e-8 left it unscaled, std 1).
         """
-        samples = np.arange(ds.n_samples) if samples is None else np.asarray(samples)
+        # checked as the views check them: a boolean mask was read as the samples 0 and 1
+        samples = ds._samples(slice(None) if samples is None else samples)
         if samples.size == 0:
             raise ValueError(
                 f"{ds.path}: Normalizer.fit expected at least one sample, got none (an empty "
