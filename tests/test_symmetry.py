@@ -180,3 +180,44 @@ def test_augmented_workers_draw_different_maps():
     # in one process the draws follow the generator as before
     single = _worker_draws(0)
     assert len({tuple(x.flatten().tolist()) for x in single}) > 1
+
+
+def test_random_symmetry_pickles_with_its_generator_state():
+    """A RandomSymmetry holding a torch.Generator killed spawn DataLoader workers: the generator
+    went through shared memory ("unable to resize file"). It pickles as bytes, and the copy
+    draws what the original draws next."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch.multiprocessing  # noqa: F401 - registers torch's reductions (shared memory)
+
+    elements, directions = fno_forcing_symmetries()
+    aug = RandomSymmetry(
+        elements, shift_directions=directions, generator=torch.Generator().manual_seed(3)
+    )
+    u = torch.arange(2 * 16.0).reshape(2, 1, 4, 4)
+    aug(u)  # advance the stream
+    for dumps in (pickle.dumps, ForkingPickler.dumps):
+        copy = pickle.loads(dumps(aug))
+        assert torch.equal(copy(u)[0], aug(u)[0])
+        assert torch.equal(copy(u)[0], aug(u)[0])
+    assert pickle.loads(pickle.dumps(RandomSymmetry(elements))).generator is None
+    # what a spawn worker receives refers to no shared-memory storage (the fd did not survive)
+    assert b"rebuild_storage" not in bytes(ForkingPickler.dumps(aug))
+
+
+@pytest.mark.slow
+def test_augmented_data_with_a_generator_loads_in_spawn_workers():
+    elements, directions = fno_forcing_symmetries()
+    aug = RandomSymmetry(
+        elements, shift_directions=directions, generator=torch.Generator().manual_seed(3)
+    )
+    field = torch.arange(16.0).reshape(1, 4, 4)
+    data = Augmented([{"input": field, "target": -field}] * 4, aug)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=2, num_workers=2, multiprocessing_context="spawn"
+    )
+    batches = list(loader)
+    assert sum(len(b["input"]) for b in batches) == 4
+    for b in batches:  # input and target moved by the same map
+        torch.testing.assert_close(b["target"], -b["input"], rtol=0, atol=0)

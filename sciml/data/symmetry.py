@@ -182,6 +182,26 @@ class RandomSymmetry:
             raise ValueError(f"shift_directions need {d} entries each, got {shift_directions}")
         self.generator = generator
 
+    def __getstate__(self) -> dict:
+        # A torch.Generator sent to spawn DataLoader workers goes through shared memory and
+        # kills them ("unable to resize file"); its state travels as plain bytes instead.
+        state = self.__dict__.copy()
+        g = state.pop("generator")
+        state["generator_state"] = (
+            None if g is None else (str(g.device), g.get_state().numpy().tobytes())
+        )
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        saved = state.pop("generator_state")
+        self.__dict__.update(state)
+        self.generator = None
+        if saved is not None:
+            device, raw = saved
+            self.generator = torch.Generator(device=device)
+            self.generator.set_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
+
     def __call__(self, *fields: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``fields``: tensors ``(batch, channels, *grid)`` with the same batch and grid; returns
         them transformed, sample ``i`` of every tensor by the same map."""
