@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -440,3 +442,34 @@ def test_values_that_overflow_the_storage_dtype_are_refused_at_write(tmp_path):
         w.write(slice(0, 4), fields={"u": u})
     with h5py.File(tmp_path / "g.h5") as f:
         np.testing.assert_array_equal(f["fields/u"][()], u)
+
+
+def test_a_folder_that_cannot_be_written_is_named(tmp_path):
+    """h5py's error named only 'NAME.tmp<pid>-<hex>' in its own words; the error names the
+    destination and the folder, keeps the OSError type and errno, and nothing is left behind."""
+    import os
+    import stat
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(folder, os.W_OK):  # root writes anywhere: sysfs refuses even root
+            folder = Path("/sys")
+            try:
+                (folder / "sciml-probe").touch()
+            except OSError:
+                pass
+            else:
+                (folder / "sciml-probe").unlink()
+                pytest.skip("no folder this user cannot write to")
+        with pytest.raises(PermissionError) as e:
+            sd.write(folder / "f.h5", fields={"u": _r(1, 2, 3)})
+        assert e.value.errno == 13
+        assert str(e.value).startswith(f"[Errno 13] {folder / 'f.h5'}: cannot create its ")
+        assert f"in {folder} (" in str(e.value) and "expected a folder you can write to" in str(
+            e.value
+        )
+        assert not list(folder.glob("f.h5*"))
+    finally:
+        (tmp_path / "ro").chmod(stat.S_IRWXU)

@@ -157,7 +157,14 @@ class Writer:
         self.param_shapes = {k: tuple(int(s) for s in v) for k, v in (params or {}).items()}
 
         self._tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        self._f = h5py.File(self._tmp, "w", libver="latest")
+        try:
+            self._f = h5py.File(self._tmp, "w", libver="latest")
+        except OSError as e:  # h5py's message names only the temporary file
+            raise type(e)(
+                e.errno,
+                f"{self.path}: cannot create its temporary file {self._tmp.name} in "
+                f"{self.path.parent} ({e}); expected a folder you can write to",
+            ) from e
         self._written: dict[str, np.ndarray] = {}
         self._closed = False
         try:
