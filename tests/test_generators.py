@@ -365,3 +365,20 @@ def test_generate_reuse_keeps_a_file_made_with_the_same_settings_only(tmp_path):
     generate("darcy", n=4, resolution=9, out=out, seed=4, reuse=True, overwrite=True)
     assert out.stat().st_mtime_ns != stamp and a_field().shape[0] == 4
     np.testing.assert_array_equal(a_field()[:3], first)  # seeded per sample: the same first 3
+
+
+def test_generate_reuse_with_overwrite_replaces_a_damaged_file(tmp_path):
+    """reuse=True, overwrite=True (what examples/demo.py passes) died on a truncated file (an
+    interrupted copy) in its settings check, so it could never regenerate it; without overwrite
+    the error says to pass it."""
+    import sciml
+    from sciml.data.generators import generate
+
+    out = tmp_path / "d.h5"
+    generate("darcy", n=3, resolution=9, out=out, seed=4)
+    good = sciml.data.open(out).read_static(slice(None))
+    out.write_bytes(out.read_bytes()[:1000])
+    with pytest.raises(FileExistsError, match=r"d\.h5: exists but cannot be read \(.*truncated"):
+        generate("darcy", n=3, resolution=9, out=out, seed=4, reuse=True)
+    assert generate("darcy", n=3, resolution=9, out=out, seed=4, reuse=True, overwrite=True) == out
+    np.testing.assert_array_equal(sciml.data.open(out).read_static(slice(None)), good)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..._version import __version__
+from .._errors import DataFormatError
 from ..writer import write
 from .antiderivative import generate_antiderivative, sample_rbf_grf
 from .burgers import generate_burgers, solve_burgers
@@ -197,7 +198,14 @@ def generate(
         raise ValueError(f"expected integers n >= 1 and resolution >= 2, got n={n}, {resolution=}")
     if reuse and Path(out).exists():
         wanted = {"n": int(n), "resolution": int(resolution), "seed": int(seed), **valid, **options}
-        differ = _differing_settings(Path(out), fn.__module__, wanted)
+        try:
+            differ = _differing_settings(Path(out), fn.__module__, wanted)
+        except DataFormatError as e:  # truncated or damaged: regenerated with overwrite
+            if not overwrite:
+                raise FileExistsError(
+                    f"{out}: exists but cannot be read ({e}); pass overwrite=True to replace it"
+                ) from e
+            differ = ["unreadable"]
         if not differ:
             return Path(out)
         if not overwrite:
