@@ -537,3 +537,29 @@ def test_strided_and_multichannel_reads_cost_about_what_h5py_pays_for_whole_snap
         got = torch.cat([item["input"], item["target"]]).numpy()
         np.testing.assert_array_equal(got, want().reshape(got.shape), err_msg=name)
         assert best(lambda view=view, k=k: view[k]) < 4 * ref, name
+
+
+def test_a_view_pickled_to_another_host_reads_the_same_file_under_other_numbers(
+    tmp_path, monkeypatch
+):
+    """Another machine sees a shared or copied file under another device and inode: a view
+    pickled there (Ray, dask) reads it when its size and modification time still match; on
+    the host that opened it, the same change of inode is a replaced file and is refused."""
+    import pickle
+    import shutil
+    import socket
+
+    monkeypatch.setattr("sciml.data._handle._RECHECK_S", -1.0, raising=False)
+    u = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    path = sd.write(tmp_path / "d.h5", fields={"u": u})
+    w = sd.Windows(sd.open(path), 1, 1)
+    shutil.copy2(path, tmp_path / "copy.h5")  # same bytes, size and mtime; a new inode
+    os.replace(tmp_path / "copy.h5", path)
+    with pytest.raises(sd.DataFormatError, match=r"changed after .* \(inode \d+ -> \d+\)"):
+        pickle.loads(pickle.dumps(w))[0]
+    monkeypatch.setattr(socket, "gethostname", lambda: "another-node")
+    far = pickle.loads(pickle.dumps(w))
+    np.testing.assert_array_equal(far[3]["target"].numpy(), u[1, 2][None])
+    os.utime(path, ns=(0, 10**18))  # still refused there when the file itself changed
+    with pytest.raises(sd.DataFormatError, match=r"changed after .* \(mtime_ns \d+ -> \d+\)"):
+        pickle.loads(pickle.dumps(w))[0]

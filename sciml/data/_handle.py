@@ -17,6 +17,7 @@ reading the file it opened, which is still whole.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,32 +34,37 @@ _RDCC_NBYTES = 64 * 1024 * 1024
 # Seconds between two checks that an open file was not changed (a stat costs ~1-5 us).
 _RECHECK_S = 1.0
 
-Identity = tuple[int, int, int, int]
+Identity = tuple[str, int, int, int, int]
 
 
 def file_identity(path: str | os.PathLike[str] | int) -> Identity:
-    """``(device, inode, size, mtime_ns)`` of ``path`` (or of an open file descriptor): what
-    changes when a file is replaced, rewritten or truncated."""
+    """``(host, device, inode, size, mtime_ns)`` of ``path`` (or of an open file descriptor):
+    what changes when a file is replaced, rewritten or truncated."""
     st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (socket.gethostname(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def check_unchanged(path: Path, expected: Identity, fd: int | None = None) -> None:
     """Raise :class:`DataFormatError` when ``path`` (or the open file ``fd``, when given) is no
-    longer the file ``expected`` names."""
+    longer the file ``expected`` names.
+
+    Device and inode are compared on the host that opened the file only: a view pickled to
+    another machine sees the same file (a shared mount, or a copy that kept its size and
+    modification time) under other numbers.
+    """
     try:
         now = file_identity(path if fd is None else fd)
     except FileNotFoundError:
         raise DataFormatError(
             path, "no such file: it was deleted or moved after sciml.data.open read it"
         ) from None
-    if now == expected:
+    names = ("device", "inode", "size", "mtime_ns")
+    pairs = zip(names, expected[1:], now[1:])
+    what = [f"{name} {a} -> {b}" for name, a, b in pairs if a != b]
+    if now[0] != expected[0]:  # another host
+        what = [w for w in what if not w.startswith(("device", "inode"))]
+    if not what:
         return
-    what = [
-        f"{name} {a} -> {b}"
-        for name, a, b in zip(("device", "inode", "size", "mtime_ns"), expected, now)
-        if a != b
-    ]
     raise DataFormatError(
         path,
         f"changed after sciml.data.open read its layout ({', '.join(what)}): replaced, rewritten "
