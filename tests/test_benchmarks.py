@@ -61,6 +61,15 @@ def check_data_loading(r: dict) -> None:
     assert finite(r["speedup_vs_well_0_workers"], positive=True)
 
 
+def check_data_read_paths(r: dict) -> None:
+    # the script asserts that the three readers return the same values before timing them
+    assert r["grid"] == 16 and len(r["rows"]) == 3
+    for row in r["rows"]:
+        times = [row[k] for k in ("sciml_ms", "h5py_sliced_ms", "h5py_whole_then_numpy_ms")]
+        assert all(finite(t, positive=True) for t in times), row
+        assert row["sliced_over_sciml"] == pytest.approx(times[1] / times[0])
+
+
 def check_deeponet(r: dict) -> None:
     s = r["summary"]
     assert all(finite(v, positive=True) for v in s.values()), s
@@ -190,6 +199,7 @@ def check_ns_resolution_check(r: dict) -> None:
 J = ["--out", "out.json"]
 SMOKE = {
     "data_loading": (["--small", "--batches", "1", "--data-dir", "data", *J], ["the_well"]),
+    "data_read_paths": (["--size", "16", "--repeats", "1", *J], []),
     "deeponet": (["--iterations", "20", "--block", "10", "--seeds", "0", *J], ["deepxde"]),
     "linear_solvers": (["--sizes", "8", "--deflate", "4", "--threads", "1", *J], ["pyamg"]),
     "lpinn": (["--cases", "conv10", "burgers", "burgers_moving", "--points", "128",

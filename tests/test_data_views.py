@@ -502,16 +502,14 @@ def test_normalizer_fit_checks_its_samples_as_the_views_do(data):
                                rtol=1e-12)  # fmt: skip
 
 
-def test_strided_and_multichannel_reads_cost_about_what_h5py_pays_for_whole_snapshots(tmp_path):
-    """The memory selection of a read differed in shape from the file selection (one channel of
-    several, a strided time step, a spatial stride), which sends HDF5 down a value-by-value
-    copy: a Windows(dt=2) item of 256^2 snapshots took ~16 ms, 50x h5py reading the five whole
-    snapshots it spans. Each item is now within a few times that, and still exact."""
-    import time
-
+def test_strided_and_multichannel_reads_are_exact(tmp_path):
+    """The reads that go through a buffer of the file selection's shape (one channel of several,
+    a strided time step, a spatial stride: HDF5 copied those value by value, ~16 ms for a
+    Windows(dt=2) item of 256^2 snapshots) give exactly the stored values. Their speed against
+    h5py is measured in benchmarks/data_read_paths.py, not here."""
     rng = np.random.default_rng(0)
-    u = rng.standard_normal((2, 6, 256, 256)).astype(np.float32)
-    v = rng.standard_normal((2, 6, 256, 256)).astype(np.float32)
+    u = rng.standard_normal((2, 6, 64, 64)).astype(np.float32)
+    v = rng.standard_normal((2, 6, 64, 64)).astype(np.float32)
     path = sd.write(tmp_path / "big.h5", fields={"u": u, "v": v})
     ds = sd.open(path)
     views = {
@@ -520,23 +518,10 @@ def test_strided_and_multichannel_reads_cost_about_what_h5py_pays_for_whole_snap
         "space=2, two fields": (sd.Windows(ds, 1, 1, space=2), lambda: np.stack([u[0], v[0]], 1)[:2, :, ::2, ::2]),
     }  # fmt: skip
     k_pair = [tuple(p) for p in views["all pairs (0, 5)"][0].pairs].index((0, 5))
-
-    def best(fn, n=7):
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    with h5py.File(path, "r") as f:
-        ref = best(lambda: (f["fields/u"][0, 0:5], f["fields/v"][0, 0:5]))  # 10 whole snapshots
     for name, (view, want) in views.items():
-        k = k_pair if name.startswith("all pairs") else 0
-        item = view[k]
+        item = view[k_pair if name.startswith("all pairs") else 0]
         got = torch.cat([item["input"], item["target"]]).numpy()
         np.testing.assert_array_equal(got, want().reshape(got.shape), err_msg=name)
-        assert best(lambda view=view, k=k: view[k]) < 4 * ref, name
 
 
 def test_a_view_pickled_to_another_host_reads_the_same_file_under_other_numbers(
