@@ -79,6 +79,18 @@ def test_plain_h5py_opens_beside_an_open_dataset(tmp_path):
     ds.close()
 
 
+def test_write_keeps_float64_when_asked_and_compresses(tmp_path):
+    """write() had no dtype: float64 data was always rounded to float32 on disk."""
+    u = np.random.default_rng(3).standard_normal((2, 3, 8)) * (1 + 1e-12)
+    sd.write(tmp_path / "d.h5", fields={"u": u}, dtype=np.float64, compression="gzip")
+    sd.write(tmp_path / "s.h5", fields={"u": u})
+    with h5py.File(tmp_path / "d.h5", "r") as f, h5py.File(tmp_path / "s.h5", "r") as g:
+        assert f["fields/u"].dtype == np.float64 and f["fields/u"].compression == "gzip"
+        np.testing.assert_array_equal(f["fields/u"][()], u)
+        assert g["fields/u"].dtype == np.float32 and g["fields/u"].compression is None
+        np.testing.assert_array_equal(g["fields/u"][()], u.astype(np.float32))
+
+
 def test_in_memory_matches_lazy(tmp_path):
     _small(tmp_path / "f.h5")
     lazy, mem = sd.open(tmp_path / "f.h5"), sd.open(tmp_path / "f.h5", in_memory=True)

@@ -368,6 +368,8 @@ def write(
     params: Mapping[str, ArrayLike] | None = None,
     boundary_conditions: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    dtype: Any = np.float32,
+    compression: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a whole data set in sciml's layout in one call (see :class:`Writer` for streaming).
@@ -379,6 +381,9 @@ def write(
         coords: axis -> ``(n_axis,)``, or ``{"points": (n_points, dim)}``; default: index grids.
         time: ``(n_steps,)``; default ``arange(n_steps)`` when fields are given.
         params: name -> ``(n_samples, ...)`` per-sample parameters.
+        dtype: storage type of the fields (float32 by default: float64 data is rounded to it;
+            pass ``np.float64`` to keep it).
+        compression: an h5py compression filter (``"gzip"``, ``"lzf"``) or None.
 
     Returns:
         The path of the committed file.
@@ -419,6 +424,8 @@ def write(
         params={k: v.shape[1:] for k, v in params.items()},
         boundary_conditions=boundary_conditions,
         attrs=attrs,
+        dtype=dtype,
+        compression=compression,
         overwrite=overwrite,
     ) as w:
         w.write(slice(0, n_samples), fields=fields, static_fields=static_fields, params=params)
