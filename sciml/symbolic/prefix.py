@@ -222,16 +222,18 @@ class _Parser:
                 return sp.Mul(a, b)
             if not (b.is_Integer or b.is_Float):
                 raise _Invalid(f"expected a numeric exponent of 'pow' at token {at}, got {b}")
-            if a.is_number:
-                # (why) sympy evaluates a number to an integer power exactly: 9^999999999 would
-                # not finish; a result outside float64 is refused before it is computed
-                size = abs(complex(a))
-                if a.is_zero:
+            # (why) sympy evaluates a number to an integer power exactly: 9^999999999 would
+            # not finish; nor would (9 u_0)^999999999, which sympy distributes over the product
+            # (9^n u_0^n); a numeric factor outside float64 is refused before it is computed
+            num = a if a.is_number else a.as_coeff_Mul()[0]
+            if num.is_number and num != 1:
+                size = abs(complex(num))
+                if num.is_zero:
                     if b.is_negative:
                         raise _Invalid(f"'pow' at token {at} divides by zero")
                 elif size == 0 or abs(float(b) * math.log10(size)) > _LOG10_MAX:
                     raise _Invalid(
-                        f"'pow' at token {at}: {a}^{b} is outside the float64 range "
+                        f"'pow' at token {at}: {num}^{b} is outside the float64 range "
                         f"(|value| within 1e-{_LOG10_MAX} ... 1e{_LOG10_MAX})"
                     )
             return sp.Pow(a, b)
@@ -326,6 +328,8 @@ def decode(
                 raise _Invalid(f"equation {i} is not finite: {f}")
             if f.has(sp.I):  # e.g. (-u_0^2)^0.5 = I |u_0|: not the right-hand side of a real ODE
                 raise _Invalid(f"equation {i} is complex-valued: {f}")
+            for c in f.atoms(sp.Number):  # a coefficient folded from parts that each fit
+                _check_constant(c, 0)
         if dim is not None:
             if len(exprs) != dim:
                 raise _Invalid(f"expected {dim} equations, got {len(exprs)}")
