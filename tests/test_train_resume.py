@@ -429,3 +429,63 @@ def test_rows_after_a_resume_with_another_batch_size_are_labelled_with_their_epo
     lrs = [r["lr"] for r in rows[10:]]
     want = [3e-3 * 0.5 * (1 + math.cos(math.pi * k / 16)) for k in range(11, 17)]
     assert lrs == pytest.approx(want, rel=1e-9, abs=1e-15)
+
+
+def test_resume_auto_does_not_take_an_earlier_runs_best(tmp_path):
+    """A fresh run in a folder keeps the earlier run's `best` until it validates better (here
+    never: no validation data); `resume='auto'` continued the earlier run's step 15 instead of
+    the fresh run's step 5, because that `best` was the newer state."""
+    make_trainer(tmp_path, epochs=3).fit()
+    fresh = make_trainer(tmp_path, epochs=1, checkpoint_every=2)
+    fresh.val_data = None
+    with pytest.warns(UserWarning, match="starts afresh"):
+        assert fresh.fit().step == 5
+    assert os.readlink(tmp_path / "best") == "ckpt-15"
+    again = make_trainer(tmp_path, epochs=2, checkpoint_every=2)
+    again.val_data = None
+    assert again.fit(resume="auto").step == 10  # the fresh run's 5 steps, then 5 more
+
+
+def test_resume_with_a_longer_schedule_sets_the_lr_of_its_step(tmp_path):
+    """The same config on 48 samples instead of 40 (6 steps an epoch, not 5): the schedule is
+    rebuilt for the new length, and the lr is the rebuilt schedule's at the step reached; it
+    was left at lr * f(0) = 3e-3, the value a new scheduler sets."""
+
+    class StopAt10(Callback):
+        def on_epoch_end(self, trainer, epoch):
+            if trainer.step == 10:
+                trainer.request_stop()
+
+    make_trainer(tmp_path, epochs=4, checkpoint_every=0, callbacks=[StopAt10()]).fit()
+    t = make_trainer(tmp_path, epochs=4, checkpoint_every=0, n_train=48)
+    t._restore(t._resume_target("auto"))
+    assert (t.step, t.total_steps) == (10, 22)
+    lr = t.optimizer.param_groups[0]["lr"]
+    assert lr == pytest.approx(3e-3 * 0.5 * (1 + math.cos(math.pi * 10 / 22)), rel=1e-12)
+
+
+def test_resume_past_the_new_epoch_length_counts_the_steps_that_run(tmp_path):
+    """Killed after batch 4 of epoch 1 at batch 8, resumed at batch 16 (3 batches an epoch): the
+    rest of epoch 1 is skipped, 3 steps run (epoch 2). The schedule counted 2 (it subtracted 4
+    batches from 3), so the last update ran at lr 0."""
+
+    class Crash(Callback):
+        def on_step_end(self, trainer, loss):
+            if trainer.step == 10:
+                raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        make_trainer(tmp_path, epochs=3, checkpoint_every=9, callbacks=[Crash()]).fit()
+    used = []
+
+    class Record(Callback):
+        def on_step_end(self, trainer, loss):
+            used.append(trainer.scheduler.get_last_lr()[0])
+
+    t = make_trainer(tmp_path, epochs=3, batch_size=16, checkpoint_every=0, callbacks=[Record()])
+    with pytest.warns(UserWarning):
+        result = t.fit(resume="auto")
+    assert (result.step, t.total_steps) == (12, 12)
+    # the lr after each update: f(10), f(11), f(12) of a 12-step cosine; the last is the floor
+    want = [3e-3 * 0.5 * (1 + math.cos(math.pi * k / 12)) for k in (10, 11, 12)]
+    assert used == pytest.approx(want, rel=1e-9, abs=1e-15)

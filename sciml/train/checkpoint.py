@@ -110,12 +110,15 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
     ``best`` is newer than ``last`` when a process was killed after a validation saved ``best``
     and before the next ``last``; it is a whole training state as well, and resuming from the
     older ``last`` would train its steps again and could replace the best model by a rerun that
-    does not repeat it bitwise (a GPU's).
+    does not repeat it bitwise (a GPU's). A ``best`` written by another run (a fresh run in the
+    folder has not validated better yet) is never taken over ``last``.
     """
     path = Path(path)
     if (path / f"{STATE_NAME}.json").is_file():
         return path.resolve()
     found = [path / name for name in LINKS if (path / name / f"{STATE_NAME}.json").is_file()]
+    if len(found) == 2 and _run_id(found[0]) != _run_id(found[1]):
+        return found[0].resolve()  # a `best` of an earlier run in this folder: not this run's
     if found:
         return max(found, key=_progress).resolve()  # the first of equals: `last`
     raise CheckpointError(
@@ -205,6 +208,12 @@ def _progress(directory: Path) -> tuple[int, int]:
     """(step, epoch) of the trainer state in ``directory``, read from its JSON part."""
     state = json.loads((directory / f"{STATE_NAME}.json").read_text())["state"]
     return state.get("step", -1), state.get("epoch", -1)
+
+
+def _run_id(directory: Path) -> str | None:
+    """The run a trainer state belongs to (None in checkpoints older than run ids)."""
+    state = json.loads((directory / f"{STATE_NAME}.json").read_text())["state"]
+    return state.get("run_id")
 
 
 def _fsync_path(path: Path) -> None:

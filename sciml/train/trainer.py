@@ -32,6 +32,7 @@ import random
 import signal
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -265,6 +266,9 @@ class Trainer:
         self._last_at: tuple[int, int] | None = None
         self._time_offset = 0.0
         self._t0 = time.perf_counter()
+        # names the run a checkpoint belongs to (kept across resumes): `best` left in out_dir by
+        # an earlier run is not taken for this run's newest state
+        self.run_id = uuid.uuid4().hex
 
     # ------------------------------------------------------------------ public
     @property
@@ -617,6 +621,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
+            "run_id": self.run_id,
             "best_metric": self.best_metric,
             "best_step": self.best_step,
             "epoch_loss": tuple(self._epoch_loss),
@@ -719,17 +724,18 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         # (why) steps taken at another batch size: the schedule spans those and the ones left
         # (epochs * steps_per_epoch counted every step at the new size)
-        left = (self.config.epochs - state["epoch"]) * self.steps_per_epoch - state[
-            "batch_in_epoch"
-        ]
-        if state["step"] + max(left, 0) != self.total_steps:
+        # (the sampler skips the whole epoch when the batches done exceed its new length)
+        done = min(state["batch_in_epoch"], self.steps_per_epoch)
+        left = (self.config.epochs - state["epoch"]) * self.steps_per_epoch - done
+        rebuilt = state["step"] + max(left, 0) != self.total_steps
+        if rebuilt:
             self.total_steps = state["step"] + max(left, 0)
             cfg = self.config
             self.scheduler = build_scheduler(
                 self.optimizer, cfg.schedule, self.total_steps, cfg.warmup_steps
             )
         self.scheduler.load_state_dict(state["scheduler"])
-        if saved != self.config:
+        if saved != self.config or rebuilt:  # a rebuilt scheduler set the lr of its step 0
             # (why) both states carry the saved lr and weight_decay, which would otherwise stay
             cfg = self.config
             f = lr_factor(cfg.schedule, state["step"], self.total_steps, cfg.warmup_steps)
@@ -747,6 +753,7 @@ class Trainer:
         self._last_epoch_loss = state["last_epoch_loss"]
         self._log_window = list(state.get("log_window", (0.0, 0)))  # older checkpoints: none
         self._time_offset = state["time_s"]
+        self.run_id = state.get("run_id", self.run_id)  # older checkpoints: none
         # resumed from another run's checkpoint: this run writes a `last` of its own at the end;
         # from its own `best` (newer than `last` after a kill), `last` is pointed at it
         path = Path(path).resolve()
