@@ -548,3 +548,24 @@ def test_a_view_pickled_to_another_host_reads_the_same_file_under_other_numbers(
     os.utime(path, ns=(0, 10**18))  # still refused there when the file itself changed
     with pytest.raises(sd.DataFormatError, match=r"changed after .* \(mtime_ns \d+ -> \d+\)"):
         pickle.loads(pickle.dumps(w))[0]
+
+
+def test_a_file_replaced_while_open_reads_its_layout_is_refused(tmp_path, monkeypatch):
+    """A replace between opening the file and taking its identity paired the new file's
+    identity with the old file's layout, so the new file was read under the old layout."""
+    import sciml.data.dataset as dataset_module
+
+    path = sd.write(tmp_path / "d.h5", fields={"u": np.zeros((2, 3, 4), np.float32)})
+    other = sd.write(tmp_path / "e.h5", fields={"u": np.ones((5, 3, 4), np.float32)})
+    real_open = dataset_module.open_h5
+
+    def open_then_replace(p):
+        f = real_open(p)
+        os.replace(other, path)  # the path moves on; f is still the old file
+        return f
+
+    monkeypatch.setattr(dataset_module, "open_h5", open_then_replace)
+    ds = sd.open(path)
+    assert len(ds) == 2  # the layout of the file that was opened
+    with pytest.raises(sd.DataFormatError, match=r"changed after .* \(inode"):
+        ds.read([0])

@@ -148,10 +148,14 @@ class LazyH5:
                 check_unchanged(self.path, self.identity)
             # A handle from another pid is abandoned, not closed: closing it here would touch
             # the parent's HDF5 state through the copied library.
-            self._file = open_h5(self.path)
-            self._pid = pid
-            self._datasets = {}
-            self._checked = now
+            f = open_h5(self.path)
+            if self.identity is not None:  # and the file opened (the path may have moved on)
+                try:
+                    check_unchanged(self.path, self.identity, fd=f.id.get_vfd_handle())
+                except DataFormatError:
+                    f.close()
+                    raise
+            self._file, self._pid, self._datasets, self._checked = f, pid, {}, now
         elif self.identity is not None and now - self._checked > _RECHECK_S:
             check_unchanged(self.path, self.identity, fd=self._file.id.get_vfd_handle())
             self._checked = now

@@ -417,7 +417,9 @@ def open(  # noqa: A001 - the public name is sciml.data.open
     """
     path = Path(path)
     with open_h5(path) as f:
-        identity = file_identity(path)
+        # (why) of the file opened, not of the path: a replace in between would pair the new
+        # file's identity with the old file's layout
+        identity = file_identity(f.id.get_vfd_handle())
         spec = read_spec(f, path, layout)
     return H5Dataset(path, spec, in_memory=in_memory, check_finite=check_finite, identity=identity)
 
