@@ -89,7 +89,9 @@ class Normalizer:
         is only centred: dividing by a vanishing std would blow up any other value of it (a test
         sample's) and rounds to 0 in float16, giving NaN. The bound is relative: a field that
         merely lives on a small scale (std 1e-9 in SI units) is scaled like any other (an
-        absolute 1e-8 left it unscaled, std 1).
+        absolute 1e-8 left it unscaled, std 1). The other side of that choice: a field that
+        should be 0 but holds solver round-off (mean and std ~1e-17) is scaled by ~1e17 too;
+        drop such a channel, or set its statistics by hand.
         """
         # checked as the views check them: a boolean mask was read as the samples 0 and 1
         samples = ds._samples(slice(None) if samples is None else samples)
