@@ -145,8 +145,7 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
     if isinstance(A, np.ndarray):  # a dense matrix, as scipy.sparse.linalg.cg takes it
         if A.dtype.kind not in "biufc":
             raise TypeError(f"A: expected a numeric matrix, got an array of dtype {A.dtype}")
-        # a native-byte-order C copy: torch.from_numpy refuses big-endian and negative strides
-        A = torch.from_numpy(np.array(A, dtype=A.dtype.newbyteorder("="), order="C"))
+        A = numpy_to_torch(A)
     try:
         import scipy.sparse as sp
         import scipy.sparse.linalg as spla
@@ -154,7 +153,7 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
         sp = spla = None
 
     if spla is not None and isinstance(A, spla.LinearOperator):
-        return _from_scipy_linear_operator(A, problem)
+        return from_scipy_linear_operator(A, problem)
     if sp is not None and sp.issparse(A):
         A = A.tocsr()
         _check_square(A.shape)
@@ -211,7 +210,13 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
     )
 
 
-def _from_scipy_linear_operator(A: Any, problem: Poisson | None) -> LinearOperator:
+def numpy_to_torch(a: np.ndarray) -> torch.Tensor:
+    """A tensor holding a native-byte-order C copy of ``a``: ``torch.from_numpy`` refuses
+    big-endian arrays and negative strides (``v[::-1]``)."""
+    return torch.from_numpy(np.array(a, dtype=a.dtype.newbyteorder("="), order="C"))
+
+
+def from_scipy_linear_operator(A: Any, problem: Poisson | None = None) -> LinearOperator:
     """A ``scipy.sparse.linalg.LinearOperator``: its matvec on the CPU, nothing else known (no
     diagonal for Jacobi, no matrix for SGS / AMG)."""
     _check_square(A.shape)

@@ -26,8 +26,10 @@ from ._operator import (
     LinearOperator,
     as_operator,
     check_real,
+    from_scipy_linear_operator,
     null_basis,
     null_residual,
+    numpy_to_torch,
     project_out,
 )
 from .krylov import (
@@ -199,13 +201,11 @@ def _as_vector(v: Any, op: LinearOperator, name: str) -> torch.Tensor:
     if isinstance(v, torch.Tensor):
         t = v
     else:
-        # a copy in native byte order and C order: torch.from_numpy refuses negative strides
-        # (v[::-1]) and big-endian arrays
         a = np.asarray(v)
         if a.dtype.kind not in "biufc":
             raise TypeError(f"{name}: expected a numeric vector, got an array of dtype {a.dtype}")
         check_real(a.dtype, name)
-        t = torch.from_numpy(np.array(a, dtype=a.dtype.newbyteorder("="), order="C"))
+        t = numpy_to_torch(a)
     if t.dim() != 1 or t.shape[0] != op.n:
         raise ValueError(f"{name}: expected a vector of shape ({op.n},), got {tuple(t.shape)}")
     check_real(t.dtype, name)
@@ -318,13 +318,8 @@ class _ScipyM(Preconditioner):
             ) from None
         if m.shape != (A.n, A.n):
             raise ValueError(f"M: expected shape ({A.n}, {A.n}) as A, got {m.shape}")
-        check_real(np.dtype(m.dtype) if m.dtype is not None else np.float64, "M")
-
-        def apply(r: torch.Tensor) -> torch.Tensor:
-            z = np.asarray(m.matvec(r.detach().cpu().double().numpy()), dtype=np.float64)
-            return torch.from_numpy(z.reshape(-1)).to(device=r.device, dtype=r.dtype)
-
-        return apply
+        op = from_scipy_linear_operator(m)  # checks M is real
+        return lambda r: op(r.double()).to(r.dtype)
 
 
 def _with_scipy_m(method: Method, M: Any) -> Method:
