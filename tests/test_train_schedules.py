@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from sciml.train import Constant, Cosine, OneCycle, lr_factor
+from sciml.train import Constant, Cosine, OneCycle, TrainConfig, lr_factor
 from sciml.train.schedules import build_scheduler
 
 
@@ -80,3 +80,59 @@ def test_build_scheduler_drives_the_optimiser_and_its_state_is_plain_numbers():
         sched.step()
     assert lrs == pytest.approx([0.5 * lr_factor(Cosine(), s, 9, 2) for s in range(9)])
     assert sched.state_dict()["lr_lambdas"] == [None]
+
+
+@pytest.mark.parametrize("W, T", [(5, 20), (1, 9), (3, 5), (29, 100)])
+def test_one_cycle_with_warmup_rises_once_as_torch_one_cycle(W, T):
+    """The one-cycle's rise is its warm-up: with ``warmup_steps=W`` the whole curve is torch's
+    ``OneCycleLR(total_steps=T, pct_start=(W + 1) / T)`` (a cosine rise from lr / div_factor at
+    step 0 to lr at step W, then the decay), and the closed form. It was a linear warm-up to
+    W / (W + 1), a drop to 1 / div_factor at step W and a second rise (T=20, W=5: 0.833, then
+    0.04 at step 5)."""
+    s = OneCycle(div_factor=10.0, final_div_factor=100.0)
+    mine = [lr_factor(s, i, T, warmup_steps=W) for i in range(T)]
+    ref = _torch_lrs(
+        lambda o: torch.optim.lr_scheduler.OneCycleLR(
+            o,
+            max_lr=1.0,
+            total_steps=T,
+            pct_start=(W + 1) / T,
+            div_factor=10.0,
+            final_div_factor=100.0,
+        ),
+        T,
+    )
+    assert mine == pytest.approx(ref, abs=1e-12)
+
+    def cos(a, b, q):
+        return b + (a - b) * 0.5 * (1 + math.cos(math.pi * q))
+
+    closed = [
+        cos(0.1, 1.0, i / W) if i <= W else cos(1.0, 1e-3, (i - W) / (T - 1 - W)) for i in range(T)
+    ]
+    assert mine == pytest.approx(closed, abs=1e-15)
+    peak = mine.index(max(mine))
+    assert peak == W and all(a < b for a, b in zip(mine[:W], mine[1 : W + 1]))  # one rise
+    assert all(a > b for a, b in zip(mine[W:], mine[W + 1 :]))  # then only down
+
+
+def test_one_cycle_warmup_in_a_trainer_sets_the_lrs_of_torch_one_cycle(tmp_path):
+    """The Trainer's optimiser runs the same curve (40 samples, batch 8: 15 steps, W = 4)."""
+    from test_train_common import make_trainer
+
+    config = dict(epochs=3, schedule=OneCycle(), warmup_steps=4, checkpoint_every=0)
+    result = make_trainer(None, **config).fit()
+    lrs = [r["lr"] for r in result.history if r["train_loss"] is not None]  # after each step
+    ref = _torch_lrs(
+        lambda o: torch.optim.lr_scheduler.OneCycleLR(
+            o, max_lr=3e-3, total_steps=15, pct_start=5 / 15
+        ),
+        15,
+    )
+    # a row's lr is that of the next update; after the last one the final value is held
+    assert lrs == pytest.approx(ref[1:] + ref[-1:], rel=1e-12)
+
+
+def test_one_cycle_with_its_own_pct_start_and_a_warmup_warns_that_warmup_wins():
+    with pytest.warns(UserWarning, match=r"OneCycle\(pct_start=0.1\) with warmup_steps=5: "):
+        TrainConfig(schedule=OneCycle(pct_start=0.1), warmup_steps=5)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from .._config import config_from_dict, config_to_dict
@@ -25,7 +26,9 @@ class TrainConfig:
         schedule: :class:`Cosine`, :class:`OneCycle` or :class:`Constant` (an object); a string
             alias from :data:`~sciml.train.schedules.SCHEDULES` (``"onecycle"``, as experiment
             files write it) is replaced by the object with default parameters.
-        warmup_steps: linear warm-up steps before the schedule (0 for none).
+        warmup_steps: linear warm-up steps before the schedule (0 for none). With
+            :class:`OneCycle` the one-cycle's own rise is the warm-up: it lasts ``warmup_steps``
+            steps, in place of ``pct_start`` (a linear warm-up before it would ramp twice).
         grad_clip: clip the global gradient 2-norm to this value (``None``: no clipping).
         amp: ``"bf16"`` / ``"fp16"`` autocast on CUDA (fp16 with a ``GradScaler``), ``None`` off.
             On the CPU it is ignored with a warning.
@@ -88,6 +91,20 @@ class TrainConfig:
             )
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"expected grad_clip > 0 or None, got {self.grad_clip}")
+        default_pct = next(f.default for f in fields(OneCycle) if f.name == "pct_start")
+        if (
+            isinstance(self.schedule, OneCycle)
+            and self.warmup_steps > 0
+            and self.schedule.pct_start != default_pct
+        ):
+            # (why) a warning, not an error: configs stored in older checkpoints must still load
+            warnings.warn(
+                f"OneCycle(pct_start={self.schedule.pct_start}) with warmup_steps="
+                f"{self.warmup_steps}: the one-cycle's rise is its warm-up, so it lasts "
+                f"warmup_steps={self.warmup_steps} steps and pct_start is not used; set "
+                "warmup_steps=0 to rise over pct_start of the run",
+                stacklevel=3,
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict; ``TrainConfig.from_dict(c.to_dict()) == c``."""

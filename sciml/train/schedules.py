@@ -1,9 +1,10 @@
 """Learning-rate schedules: small frozen dataclasses that give the LR multiplier at each step.
 
 A schedule maps the optimiser step ``s`` (0-based: the LR used by the ``s``-th update) and the
-total number of updates ``T`` to a multiplier of the base learning rate ``lr``. An optional linear
-warm-up of ``W`` steps comes first, and the schedule then runs over the remaining ``T - W``
-steps; ``i = s - W`` counts those steps and ``n = T - W`` is their number:
+total number of updates ``T`` to a multiplier of the base learning rate ``lr``. For
+:class:`Constant` and :class:`Cosine` an optional linear warm-up of ``W`` steps comes first, and
+the schedule then runs over the remaining ``T - W`` steps; ``i = s - W`` counts those steps and
+``n = T - W`` is their number:
 
 * warm-up, ``s < W``:  ``f(s) = (s + 1) / (W + 1)``  (ramps up to, but never reaches, 1; torch's
   ``LinearLR(start_factor=1 / (W + 1), total_iters=W)``),
@@ -11,10 +12,15 @@ steps; ``i = s - W`` counts those steps and ``n = T - W`` is their number:
 * :class:`Cosine`:     ``f(i) = m + (1 - m) (1 + cos(pi i / n)) / 2`` with ``m = min_factor``;
   torch's ``CosineAnnealingLR(T_max=n, eta_min=m)``: the last update (``i = n - 1``) still has
   ``f > m``, and ``f = m`` would be the LR of an update after the run,
-* :class:`OneCycle`:   with ``a = pct_start * n - 1``, a cosine ramp from ``1/div_factor`` up to 1
-  for ``i <= a`` (``q = i / a``), then cosine decay to ``1/(div_factor * final_div_factor)``
-  (``q = (i - a) / (n - 1 - a)``); the same numbers as ``torch.optim.lr_scheduler.OneCycleLR``
-  with ``anneal_strategy="cos"``, which does end at its final LR on the last update.
+* :class:`OneCycle`:   its rise is its warm-up, so it spans all ``T`` steps (``i = s``,
+  ``n = T``) and ``W`` is the length of that rise: with ``a = pct_start * n - 1`` (``a = W`` when
+  ``W > 0``), a cosine ramp from ``1/div_factor`` up to 1 for ``i <= a`` (``q = i / a``), then
+  cosine decay to ``1/(div_factor * final_div_factor)`` (``q = (i - a) / (n - 1 - a)``); the same
+  numbers as ``torch.optim.lr_scheduler.OneCycleLR`` with ``anneal_strategy="cos"`` (and
+  ``pct_start = (W + 1) / T`` when ``W > 0``), which does end at its final LR on the last update.
+  As with the linear warm-up, the ``W`` steps ``s < W`` run below ``lr`` and step ``W`` at ``lr``.
+  (A linear warm-up followed by the one-cycle would ramp twice: up to ``W / (W + 1)``, down to
+  ``1/div_factor`` and up again.)
 
 Each schedule carries a ``name`` literal so that :class:`~sciml.train.TrainConfig` round-trips
 through JSON; the choice itself is the object (``TrainConfig(schedule=Cosine(min_factor=0.01))``).
@@ -81,19 +87,21 @@ class OneCycle:
     final_div_factor: float = 1e4
     name: Literal["one_cycle"] = "one_cycle"
 
-    def factor(self, i: int, n: int) -> float:
+    def factor(self, i: int, n: int, *, rise: int | None = None) -> float:
         """The LR multiplier at update ``i`` of ``n``: a cosine ramp from ``1 / div_factor`` to 1
-        over the first ``pct_start * n`` updates, then a cosine decay to
+        at update ``a = pct_start * n - 1`` (or ``a = rise``), then a cosine decay to
         ``1 / (div_factor * final_div_factor)`` at ``i = n - 1`` (held after it); see the module
         docstring.
 
         Args:
-            i: the update index after the warm-up (0-based).
-            n: the number of updates after the warm-up (``>= 1``).
+            i: the update index (0-based).
+            n: the number of updates in the run (``>= 1``).
+            rise: the number of updates before the peak, replacing ``pct_start`` (what
+                :func:`lr_factor` passes for ``warmup_steps > 0``); None: ``pct_start * n - 1``.
         """
         lo, hi = 1.0 / self.div_factor, 1.0
         end = lo / self.final_div_factor
-        a = self.pct_start * n - 1
+        a = self.pct_start * n - 1 if rise is None else float(rise)
         if i <= a:
             q = i / a if a > 0 else 1.0
             return _cos_interp(lo, hi, q)
@@ -132,8 +140,13 @@ def lr_factor(schedule: Schedule, step: int, total_steps: int, warmup_steps: int
         schedule: the schedule object.
         step: the update index ``s``; steps past ``total_steps`` keep the final value.
         total_steps: ``T``, the number of updates in the run.
-        warmup_steps: ``W``, length of the linear warm-up (0 for none).
+        warmup_steps: ``W``, length of the linear warm-up (0 for none); for :class:`OneCycle`
+            the length of its own rise, which takes the place of ``pct_start``.
     """
+    if isinstance(schedule, OneCycle):
+        # (why) the one-cycle's rise is a warm-up (torch's pct_start); a linear warm-up before
+        # it ramped twice, dropping from W / (W + 1) to 1 / div_factor at step W
+        return schedule.factor(step, max(1, total_steps), rise=warmup_steps or None)
     if step < warmup_steps:
         return (step + 1) / (warmup_steps + 1)
     return schedule.factor(step - warmup_steps, max(1, total_steps - warmup_steps))
