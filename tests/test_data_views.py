@@ -569,3 +569,25 @@ def test_a_file_replaced_while_open_reads_its_layout_is_refused(tmp_path, monkey
     assert len(ds) == 2  # the layout of the file that was opened
     with pytest.raises(sd.DataFormatError, match=r"changed after .* \(inode"):
         ds.read([0])
+
+
+def test_snapshot_pairs_refuse_a_negative_lead_time_but_allow_a_backward_map(data):
+    """SnapshotPairs(ds, 5, 2) gave items with t = time[2] - time[5] < 0, a lead time no
+    time-conditioned model is trained on; it is refused, and without a lead time the backward
+    (inverse) map final -> initial state reads the right snapshots."""
+    path, vals = data
+    ds = sd.open(path)
+    lead = vals["time"][2] - vals["time"][5]
+    assert lead < 0
+    with pytest.raises(ValueError, match=r"out_step at or after in_step.*in_step=5, out_step=2"):
+        sd.SnapshotPairs(ds, 5, 2)
+    with pytest.raises(ValueError, match=rf"steps 8 -> 0 of {T}: lead time -"):
+        sd.SnapshotPairs(ds, -1, 0)
+    back = sd.SnapshotPairs(ds, -1, 0, inputs=["v"], targets=["u"], lead_time=False)
+    item = back[3]
+    assert "t" not in item
+    np.testing.assert_array_equal(item["input"].numpy(), vals["v"][3, T - 1][None])
+    np.testing.assert_array_equal(item["target"].numpy(), vals["u"][3, 0][None])
+    same = sd.SnapshotPairs(ds, 4, 4)[1]  # lead time 0 stays allowed, as in AllPairs
+    assert same["t"].item() == 0.0
+    np.testing.assert_array_equal(same["input"].numpy(), same["target"].numpy())

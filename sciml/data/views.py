@@ -258,6 +258,12 @@ class SnapshotPairs(_View):
     negative (``-1``: last step). The lead time of a fixed pair is the same for every item, so
     models that are not time-conditioned (FNO, T1, MgNO) want ``lead_time=False``: the Trainer
     passes ``t`` to the model whenever an item has it.
+
+    ``out_step`` must not come before ``in_step`` when ``lead_time=True``: a time-conditioned
+    model is trained on lead times ``t >= 0`` (as :class:`AllPairs` and :class:`Windows` give
+    them) and a negative ``t`` is an input it never saw. With ``lead_time=False`` a backward pair
+    (``SnapshotPairs(ds, -1, 0, lead_time=False)``: final state -> initial state, an inverse
+    problem) is allowed; its items carry no ``"t"``.
     """
 
     def __init__(
@@ -280,6 +286,15 @@ class SnapshotPairs(_View):
         self.lead_time = lead_time
         self.in_step = ds._steps(_count("SnapshotPairs", "in_step", in_step, None)).start
         self.out_step = ds._steps(_count("SnapshotPairs", "out_step", out_step, None)).start
+        if lead_time and self.out_step < self.in_step:
+            # a negative lead time reached time-conditioned models silently
+            raise ValueError(
+                f"{ds.path}: SnapshotPairs expected out_step at or after in_step with "
+                f"lead_time=True, got in_step={in_step}, out_step={out_step} (steps "
+                f"{self.in_step} -> {self.out_step} of {ds.n_steps}: lead time "
+                f"{self._lead(int(self.samples[0]), self.in_step, self.out_step).item():g}); swap them, or pass "
+                "lead_time=False for a backward (inverse) map without a lead time"
+            )
         self.inputs = _names("SnapshotPairs", "inputs", inputs, ds.field_names)
         self.targets = _names("SnapshotPairs", "targets", targets, ds.field_names)
         ds._channels(self.inputs + self.targets, static=False)
