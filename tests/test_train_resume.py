@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import warnings
 
 import pytest
 import torch
@@ -489,3 +490,69 @@ def test_resume_past_the_new_epoch_length_counts_the_steps_that_run(tmp_path):
     # the lr after each update: f(10), f(11), f(12) of a 12-step cosine; the last is the floor
     want = [3e-3 * 0.5 * (1 + math.cos(math.pi * k / 12)) for k in (10, 11, 12)]
     assert used == pytest.approx(want, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("n_train", [48, 32, 12])
+def test_resume_mid_epoch_with_another_training_set_size_warns_what_it_does(tmp_path, n_train):
+    """`last` at step 6 is batch 1 of epoch 1 (8 of 40 samples read). On 48 or 32 samples the
+    rest of epoch 1 is drawn from the order of another permutation, so samples are read twice
+    and others skipped, and on 12 (2 batches) a batch of the epoch is left: all without a word,
+    since the size was not in the checkpoint. The warning names both sizes and counts the
+    samples, checked against the indices the data set handed out."""
+    run = tmp_path / "run"
+    crashed = make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=3)
+    with pytest.raises(RuntimeError, match="simulated"):
+        crashed.fit()
+    before = crashed.train_data.seen[40:48]  # epoch 1 up to step 6, the checkpoint
+    trainer = make_trainer(run, checkpoint_every=3, n_train=n_train)
+    with pytest.warns(UserWarning) as caught:
+        result = trainer.fit(resume="auto")
+    seen = trainer.train_data.seen
+    after = seen[: len(seen) - n_train]  # the rest of epoch 1; epoch 2 reads all n_train
+    assert sorted(seen[len(after) :]) == list(range(n_train))
+    assert len(after) == n_train - min(n_train, 8)  # batches 1.. of an epoch at the new size
+    n_again = len(set(before) & set(after))
+    n_missed = n_train - len({i for i in before if i < n_train} | set(after))
+    assert n_again + n_missed > 0  # the epoch is not whole: this is what the warning is for
+    text = [str(w.message) for w in caught if "middle of epoch" in str(w.message)]
+    assert len(text) == 1
+    assert (
+        f"middle of epoch 1 (after 1 batch) with a training set of {n_train} samples, where the "
+        "checkpoint has a training set of 40 samples: " in text[0]
+    )
+    assert f"so {n_again} of the 8 samples read before the resume are read again and " in text[0]
+    assert f"{n_missed} of the {n_train} samples are not read in this epoch" in text[0]
+    steps = 6 + math.ceil(len(after) / 8) + math.ceil(n_train / 8)
+    assert result.step == steps  # the schedule's length counts the steps that ran
+    assert trainer.total_steps == steps
+
+
+def test_resume_at_an_epoch_end_with_another_training_set_size_warns_with_both(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=5).fit()
+    with pytest.warns(UserWarning) as caught:
+        result = make_trainer(run, checkpoint_every=5, n_train=48).fit(resume="auto")
+    text = [str(w.message) for w in caught if "training set" in str(w.message)]
+    assert len(text) == 1 and "middle of epoch" not in text[0]
+    assert "at the start of epoch 1 with a training set of 48 samples, where the " in text[0]
+    assert "checkpoint's run had 40: the epochs left read the 48 samples (6 steps each)" in text[0]
+    assert result.step == 5 + 2 * 6
+
+
+def test_a_checkpoint_without_the_training_set_size_still_resumes(tmp_path):
+    """Checkpoints written before the size was stored resume as before: the mid-epoch check
+    takes the current size, so the same config continues exactly and silently."""
+    ref = make_trainer(tmp_path / "ref").fit()
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[_CrashAt(7)]).fit()
+    state_file = run / "last" / "trainer_state.json"
+    tree = json.loads(state_file.read_text())
+    assert tree["state"].pop("train_size") == 40  # what the checkpoint holds now
+    state_file.write_text(json.dumps(tree))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed = make_trainer(run).fit(resume="auto")
+    assert (resumed.step, resumed.train_loss) == (ref.step, ref.train_loss)
+    assert all(torch.equal(v, _weights(run)[k]) for k, v in _weights(tmp_path / "ref").items())

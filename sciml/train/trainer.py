@@ -629,6 +629,9 @@ class Trainer:
             "log_window": tuple(self._log_window),
             "time_s": time.perf_counter() - self._t0,
             "world_size": self.dist.world_size,
+            # (why) a resume on a training set of another size draws the rest of a started epoch
+            # from another order; the size tells it so (older checkpoints: none)
+            "train_size": len(self.train_data),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -674,30 +677,41 @@ class Trainer:
             return find_checkpoint(self.out_dir)  # the newer of `last` and `best`
         return find_checkpoint(resume)
 
-    def _mid_epoch_change(self, saved: TrainConfig, epoch: int, done: int) -> str | None:
+    def _mid_epoch_change(
+        self, saved: TrainConfig, epoch: int, done: int, saved_n: int
+    ) -> str | None:
         """What a resume after batch ``done`` of ``epoch`` does to that epoch's samples when the
-        batch size or seed differs from the checkpoint's, or None when neither does: the rest of
-        the epoch is drawn with the new ones, so some samples are read twice or not at all."""
+        batch size, the seed or the training set's size (``saved_n`` in the checkpoint) differs,
+        or None when none does: the rest of the epoch is drawn with the new ones, so some
+        samples are read twice or not at all."""
         cfg = self.config
-        changed = [f for f in ("batch_size", "seed") if getattr(saved, f) != getattr(cfg, f)]
-        if not changed:
-            return None
         n = len(self.train_data)
+        names = [f for f in ("batch_size", "seed") if getattr(saved, f) != getattr(cfg, f)]
+        expected = [f"{f}={getattr(saved, f)}" for f in names]
+        got = [f"{f}={getattr(cfg, f)}" for f in names]
+        if saved_n != n:
+            expected.append(f"a training set of {saved_n} samples")
+            got.append(f"a training set of {n} samples")
+        if not got:
+            return None
         # the batches before `done` are whole (only an epoch's last one can be short)
-        before = set(epoch_permutation(n, saved.seed, epoch)[: done * saved.batch_size].tolist())
+        order = epoch_permutation(saved_n, saved.seed, epoch)
+        before = set(order[: done * saved.batch_size].tolist())
         end = sum(self.train_sampler.global_batch_sizes())
         after = epoch_permutation(n, cfg.seed, epoch)[min(n, done * cfg.batch_size) : end]
         again = len(before.intersection(after.tolist()))
-        missed = n - len(before.union(after.tolist()))
-        expected = ", ".join(f"{f}={getattr(saved, f)}" for f in changed)
-        got = ", ".join(f"{f}={getattr(cfg, f)}" for f in changed)
+        missed = n - len({i for i in before if i < n}.union(after.tolist()))
+        expected_text, got_text = ", ".join(expected), ", ".join(got)
+        same = (
+            f" (sample i of the {saved_n} counted as sample i of the {n})" if saved_n != n else ""
+        )
         return (
             f"in the middle of epoch {epoch} (after {done} batch{'es' if done > 1 else ''}) "
-            f"with {got}, where the checkpoint has {expected}: the rest of epoch {epoch} is "
-            f"drawn with {got}, so {again} of the {len(before)} samples read before the resume "
-            f"are read again and {missed} of the {n} samples are not read in this epoch (later "
-            f"epochs are whole). Resume with {expected} to continue exactly, or from a "
-            "checkpoint written at an epoch end (checkpoint_every=0)"
+            f"with {got_text}, where the checkpoint has {expected_text}: the rest of epoch "
+            f"{epoch} is drawn with {got_text}, so {again} of the {len(before)} samples read "
+            f"before the resume are read again and {missed} of the {n} samples are not read in "
+            f"this epoch{same} (later epochs are whole). Resume with {expected_text} to continue "
+            "exactly, or from a checkpoint written at an epoch end (checkpoint_every=0)"
         )
 
     def _has_checkpoint(self) -> bool:
@@ -717,10 +731,22 @@ class Trainer:
                 "continues with the new config and will not match an uninterrupted run",
                 stacklevel=3,
             )
+        n, saved_n = len(self.train_data), state.get("train_size")  # older checkpoints: none
+        saved_n = n if saved_n is None else saved_n
         if state["batch_in_epoch"]:
-            message = self._mid_epoch_change(saved, state["epoch"], state["batch_in_epoch"])
+            message = self._mid_epoch_change(
+                saved, state["epoch"], state["batch_in_epoch"], saved_n
+            )
             if message is not None:
                 warnings.warn(f"resuming from {path} {message}", stacklevel=3)
+        elif saved_n != n:
+            warnings.warn(
+                f"resuming from {path} at the start of epoch {state['epoch']} with a training "
+                f"set of {n} samples, where the checkpoint's run had {saved_n}: the epochs left "
+                f"read the {n} samples ({self.steps_per_epoch} steps each), and the schedule "
+                "spans the steps taken and those left; the run will not match one on either set",
+                stacklevel=3,
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         # (why) steps taken at another batch size: the schedule spans those and the ones left
         # (epochs * steps_per_epoch counted every step at the new size)
