@@ -316,8 +316,9 @@ def _init_weights(m: nn.Module) -> None:
     # as the reference (HF's Swin-v2 init): N(0, 0.02) weights and zero biases for every linear
     # and conv layer -- the time maps of the conditional norms included, so that each norm starts
     # with a scale near 0 and every residual branch starts near zero (blocks start close to
-    # identities)
-    if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+    # identities). The recovery's transposed convolution is no nn.Conv2d, so the reference leaves
+    # it at PyTorch's default (uniform, about 4x larger than N(0, 0.02), and a non-zero bias).
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
         nn.init.normal_(m.weight, std=0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
