@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from sciml.layers import VCycle
 from sciml.models import MgNO, MgNOConfig, Normalized
@@ -35,6 +36,109 @@ def test_paper_darcy_config_has_572661_parameters():
     assert sum(p.numel() for p in model.vcycles[0].parameters()) == first
     assert sum(p.numel() for p in model.vcycles[1].parameters()) == later
     assert MgNOConfig.darcy().smoothing == PAPER_DARCY_SMOOTHING == ((1, 0),) * 5 + ((2, 0),)
+
+
+def test_navier_stokes_config_has_the_authors_biases_and_parameter_count():
+    """The authors' NS script (README: ``navier.py ... --num_channel_u 32 --num_layer 5 --bias``)
+    gives A and S biases; with them their MgNO_NS has 2,885,194 parameters, 1,740,800 of which
+    are the per-grid-point LayerNorm affines (2 * 32 * (64^2 + 32^2 + 16^2 + 8^2) per V-cycle)
+    that sciml replaces by GroupNorm(1, 32) (64 per level): 2,885,194 - 1,740,800 + 1,280."""
+    model = MgNO(MgNOConfig.navier_stokes())
+    c, k3, k4 = 32, 9, 16
+    steps = 1 + 1 + 2 + 2  # (A, S) steps on levels 1-4 of ((1, 0),) * 3 + ((2, 0),) * 2
+    # first V-cycle (f: 1 channel): finest S 1 -> c with bias; A c -> 1 (+1), S 1 -> c (+c)
+    first = (c * k3 + c) + steps * ((c * k3 + 1) + (c * k3 + c))
+    first += 4 * (k3 + c * c * k3) + 4 * c * c * k4 + 4 * 2 * c  # R, Pi; P; GroupNorm
+    later = (c * c * k3 + c) + steps * 2 * (c * c * k3 + c)
+    later += 4 * 2 * c * c * k3 + 4 * c * c * k4 + 4 * 2 * c
+    assert first == 106_666 and later == 259_744
+    assert model.num_parameters() == first + 4 * later + c == 1_145_674
+    assert 2_885_194 - 1_740_800 + 5 * 4 * 2 * c == 1_145_674
+    assert model.vcycles[0].levels[0].pre[0].S.bias is not None
+    # the bias makes each V-cycle affine: V(0) is a non-zero field
+    with torch.no_grad():
+        for lev in model.vcycles[0].levels:
+            for s in [*lev.pre, *lev.post]:
+                s.S.bias.fill_(0.1)
+        assert model.vcycles[0](torch.zeros(1, 1, 32, 32)).abs().max() > 0.1
+        darcy = MgNO(MgNOConfig()).vcycles[0]  # no biases: V(0) = 0
+        assert darcy.levels[0].pre[0].S.bias is None
+        assert darcy(torch.zeros(1, 1, 64, 64)).abs().max() == 0
+
+
+# ---------------------------------------------------------------- the authors' layout
+def _authors_layout(v: VCycle, f: torch.Tensor) -> torch.Tensor:
+    """A second implementation of the V-cycle as the authors' ``MgConv`` writes it, on even
+    grids with zero padding: stride-2 3x3 convolutions with padding 1 restrict, a
+    ``ConvTranspose2d(kernel_size=4, stride=2, padding=1)`` prolongs, and the per-level
+    normalisation is a LayerNorm over (channels, grid) with a per-channel affine."""
+
+    def conv(m, x, stride=1):
+        return F.conv2d(x, m.weight, m.bias, stride=stride, padding=1)
+
+    us, fs, u = [], [], None
+    for lev, level in enumerate(v.levels):
+        if lev > 0:
+            r = v.restrictions[lev - 1]
+            u, f = conv(r.Pi, u, 2), conv(r.R, f, 2)
+        for s in level.pre:
+            u = conv(s.S, f) if u is None else u + conv(s.S, f - conv(s.A, u))
+        us.append(u)
+        fs.append(f)
+    for lev in range(len(v.levels) - 2, -1, -1):
+        w = v.prolongations[lev].weight
+        u = us[lev] + F.conv_transpose2d(us[lev + 1], w, stride=2, padding=1)
+        norm = v.levels[lev].norm
+        if norm is not None:
+            u = F.layer_norm(u, u.shape[1:]) * norm.weight[:, None, None] + norm.bias[:, None, None]
+        for s in v.levels[lev].post:
+            u = u + conv(s.S, fs[lev] - conv(s.A, u))
+        us[lev] = u
+    return us[0]
+
+
+@pytest.mark.parametrize("level_norm", [False, True])
+def test_vcycle_matches_the_authors_conv_transpose_layout_on_even_grids(level_norm):
+    """With zero padding on an even grid our pad-and-crop prolongation is the authors'
+    ConvTranspose2d(4, stride 2, padding 1), and smoothing, restriction, biases, normalisation
+    and post-smoothing sit where their MgConv puts them (checked against their code at
+    64 x 64: the paper's Darcy model and, with the prolongation zero-padded, the NS model agree
+    to 1e-15)."""
+    torch.manual_seed(0)
+    v = VCycle(2, 5, ((1, 1), (2, 1), (1, 0), (2, 0)), bias=True, level_norm=level_norm).double()
+    with torch.no_grad():
+        for lev in v.levels:
+            if lev.norm is not None:  # not the identity affine, so a misplaced norm shows
+                lev.norm.weight.uniform_(0.5, 1.5)
+                lev.norm.bias.uniform_(-0.5, 0.5)
+    f = torch.randn(3, 2, 32, 48, dtype=torch.float64)
+    with torch.no_grad():
+        ours, ref = v(f), _authors_layout(v, f)
+    assert ref.abs().max() > 0.1
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_prolongation_contains_the_authors_odd_grid_kernels():
+    """The authors' code for odd grids (MgConv_DC_smooth, 211 x 211) prolongs odd levels with a
+    ConvTranspose2d(3, stride 2, padding 1); ours uses one 4-tap kernel on every grid, and its
+    last tap set to zero gives theirs (coarse 27 -> fine 53). On even grids the 4 taps are their
+    ConvTranspose2d(4, stride 2, padding 1)."""
+    torch.manual_seed(0)
+    v = VCycle(3, 3, ((1, 0), (1, 0)), padding="zeros").double()
+    p = v.prolongations[0]
+    c = torch.randn(2, 3, 27, 14, dtype=torch.float64)
+    k3 = torch.randn(3, 3, 3, 3, dtype=torch.float64)
+    with torch.no_grad():
+        p.weight.zero_()
+        p.weight[..., :3, :3] = k3
+        ours = p(c[..., :7], (53, 13))  # odd -> odd in both dims
+        ref = F.conv_transpose2d(c[..., :7], k3, stride=2, padding=1)
+        torch.testing.assert_close(ours, ref, rtol=1e-13, atol=1e-13)
+        assert ref.shape[-2:] == (53, 13)
+        p.weight.normal_()
+        torch.testing.assert_close(
+            p(c, (54, 28)), F.conv_transpose2d(c, p.weight, stride=2, padding=1)
+        )
 
 
 # ---------------------------------------------------------------- classical multigrid reference

@@ -10,8 +10,8 @@ The first V-cycle reads the input function as its right-hand side ``f`` (``in_ch
 returns ``channels`` functions; the later ones map ``channels -> channels``. Boundary
 conditions come from the padding mode of every convolution (:class:`sciml.layers.VCycle`).
 
-Navier-Stokes variant (:meth:`MgNOConfig.navier_stokes`): periodic padding, a layer norm after
-each coarse-grid correction, no pointwise term, and a residual output ``G(u) = u_last + Q v_L``
+Navier-Stokes variant (:meth:`MgNOConfig.navier_stokes`): periodic padding, biased smoothing
+convolutions, a layer norm after each coarse-grid correction, no pointwise term, and a residual output ``G(u) = u_last + Q v_L``
 (``u_last``: the latest ``out_channels`` input channels), rolled out autoregressively with
 :meth:`MgNO.rollout`.
 
@@ -69,6 +69,8 @@ class MgNOConfig:
         restrict_guess: coarse levels start from a learned restriction of ``u`` (paper); False
             starts them from zero (classical multigrid).
         residual_restriction: restrict ``f - A u`` (classical) rather than ``f`` (paper).
+        bias: give the smoothing convolutions ``A`` and ``S`` biases (the authors' Navier-Stokes
+            script trains with them; their Darcy models have none).
     """
 
     in_channels: int = 1
@@ -84,6 +86,7 @@ class MgNOConfig:
     residual: bool = False
     restrict_guess: bool = True
     residual_restriction: bool = False
+    bias: bool = False
 
     def __post_init__(self) -> None:
         check_int_fields(self, ("in_channels", "out_channels", "channels", "n_layers", "ndim"))
@@ -118,7 +121,8 @@ class MgNOConfig:
     @classmethod
     def navier_stokes(cls, in_channels: int = 1, out_channels: int = 1) -> MgNOConfig:
         """The authors' Navier-Stokes model: 5 layers of 32 channels, 5 levels, periodic
-        padding, a layer norm per level, no pointwise term, residual output."""
+        padding, biased smoothing convolutions, a layer norm per level, no pointwise term,
+        residual output."""
         return cls(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -129,6 +133,7 @@ class MgNOConfig:
             pointwise_skip=False,
             level_norm=True,
             residual=True,
+            bias=True,
         )
 
 
@@ -155,6 +160,7 @@ class MgNO(Autoregressive, Operator, family="mgno"):
                 restrict_guess=c.restrict_guess,
                 residual_restriction=c.residual_restriction,
                 level_norm=c.level_norm,
+                bias=c.bias,
             )
             for i in range(c.n_layers)
         )
