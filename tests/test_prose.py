@@ -246,6 +246,36 @@ def test_bad_inputs_raise_clear_errors():
         PROSEConfig(width=30, heads=4)
 
 
+def test_encoders_of_no_layers_pass_the_embeddings_to_the_fusion():
+    """With symbol_encoder_layers = data_encoder_layers = 0 (allowed by the config) the fused
+    features are the fusion of the embeddings themselves, composed here by hand (the symbol path
+    raised a TypeError: nn.Identity takes no padding mask). A symbol decoder of no layers could
+    not see the data at all and is refused."""
+    torch.manual_seed(0)
+    cfg = PROSEConfig.small(
+        width=32, heads=2, data_encoder_layers=0, symbol_encoder_layers=0, fusion_layers=1,
+        data_decoder_layers=1, symbol_decoder_layers=1, ffn_mult=2, max_symbol_len=40,
+    )  # fmt: skip
+    model = PROSE(cfg).eval()
+    u = torch.randn(2, 8, 6)
+    u[..., 0] = torch.linspace(0, 1, 8)
+    sym = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
+    with torch.no_grad():
+        fused, pad, _ = model.encode(u, sym)
+        values = u[..., 1:]
+        z = (values - values.mean(1, keepdim=True)) / values.std(1, keepdim=True)
+        data = model.data_embed(torch.cat([u[..., :1], z], -1)) + model.time_embed(u[..., :1])
+        words = model.symbol_embed(sym[:, :3]) + model.position.weight[:3]
+        h = torch.cat([data + model.modality.weight[0], words + model.modality.weight[1]], 1)
+        want_pad = torch.cat([torch.zeros(2, 8, dtype=torch.bool), sym[:, :3] == 0], 1)
+        want = model.fusion_norm(model.fusion(h, src_key_padding_mask=want_pad))
+    assert torch.equal(pad, want_pad)
+    torch.testing.assert_close(fused[~pad], want[~want_pad], rtol=1e-5, atol=1e-5)
+    assert model.generate(u, sym, max_len=4)  # the symbol decoder runs on them
+    with pytest.raises(ValueError, match="symbol_decoder_layers >= 1, got 0"):
+        PROSEConfig.small(symbol_decoder_layers=0)
+
+
 def test_paper_config_has_the_published_shape():
     cfg = PROSEConfig.paper()
     assert (cfg.width, cfg.heads, cfg.data_encoder_layers, cfg.symbol_encoder_layers) == (

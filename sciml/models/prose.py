@@ -48,11 +48,12 @@ class PROSEConfig:
         dim: largest state dimension ``D`` (data channels; variables ``u_0 ... u_{D-1}``).
         width: model width of every transformer.
         heads: attention heads.
-        data_encoder_layers: depth of the data encoder (a transformer).
-        symbol_encoder_layers: depth of the symbol encoder.
+        data_encoder_layers: depth of the data encoder (a transformer; 0: none).
+        symbol_encoder_layers: depth of the symbol encoder (0: the embeddings go straight to
+            the fusion).
         fusion_layers: depth of the fusion transformer.
         data_decoder_layers: depth of the data decoder.
-        symbol_decoder_layers: depth of the symbol decoder.
+        symbol_decoder_layers: depth of the symbol decoder (at least 1).
         ffn_mult: feed-forward width as a multiple of ``width``.
         dropout: dropout in attention and feed-forward layers.
         max_symbol_len: longest token sequence (input skeleton or generated equations, with
@@ -77,11 +78,13 @@ class PROSEConfig:
 
     def __post_init__(self) -> None:
         positive = ("dim", "width", "heads", "fusion_layers", "data_decoder_layers")
-        positive += ("ffn_mult", "max_symbol_len")
-        optional = ("data_encoder_layers", "symbol_encoder_layers", "symbol_decoder_layers")
+        positive += ("symbol_decoder_layers", "ffn_mult", "max_symbol_len")
+        optional = ("data_encoder_layers", "symbol_encoder_layers")
         check_int_fields(self, (*positive, *optional, "max_exponent"))
         for name in positive:
             if getattr(self, name) < 1:
+                # a decoder sees the fused features only through its layers' cross-attention: with
+                # none, its output would not depend on the input
                 raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
         for name in (*optional, "max_exponent"):
             if getattr(self, name) < 0:
@@ -105,9 +108,17 @@ class PROSEConfig:
         return cls(**{**base, **overrides})
 
 
+class _NoLayers(nn.Module):
+    """An encoder of no layers: the identity, taking (and ignoring) the padding mask that the
+    transformer encoders take (``nn.Identity`` refuses the keyword)."""
+
+    def forward(self, x: torch.Tensor, src_key_padding_mask: torch.Tensor | None = None):
+        return x
+
+
 def _encoder(cfg: PROSEConfig, layers: int) -> nn.Module:
     if layers == 0:
-        return nn.Identity()
+        return _NoLayers()
     layer = nn.TransformerEncoderLayer(
         cfg.width, cfg.heads, cfg.ffn_mult * cfg.width, cfg.dropout, activation="gelu",
         batch_first=True, norm_first=True,
