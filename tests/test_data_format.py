@@ -485,3 +485,116 @@ def test_a_folder_that_cannot_be_written_is_named(tmp_path):
         assert not list(folder.glob("f.h5*"))
     finally:
         (tmp_path / "ro").chmod(stat.S_IRWXU)
+
+
+_SIGTERM_CHILD = """
+import signal, sys, time
+import numpy as np
+import sciml.data as sd
+
+path, mode = sys.argv[1], sys.argv[2]
+if mode == "user-exit":
+    def handler(signum, frame):
+        print("user handler", flush=True)
+        sys.exit(3)
+    signal.signal(signal.SIGTERM, handler)
+elif mode == "user-log":
+    seen = []
+    def handler(signum, frame):
+        seen.append(signum)
+    signal.signal(signal.SIGTERM, handler)
+before = signal.getsignal(signal.SIGTERM)
+with sd.Writer(path, n_samples=2, fields=["u"], spatial_shape=(8, 5), time=np.arange(6.0),
+               overwrite=True) as w:
+    w.write(0, fields={"u": np.full((1, 6, 8, 5), 7.0)})
+    print("ready", flush=True)
+    for _ in range(600):  # until the parent's SIGTERM arrives (or 60 s)
+        time.sleep(0.1)
+        if mode == "user-log" and seen:
+            break
+    w.write(1, fields={"u": np.full((1, 6, 8, 5), 7.0)})
+assert signal.getsignal(signal.SIGTERM) is before, "the previous handler was not restored"
+print("committed", flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "mode",  # each child imports torch (2-10 s): the user-handler cases run with the slow tests
+    [
+        "default",
+        pytest.param("user-exit", marks=pytest.mark.slow),
+        pytest.param("user-log", marks=pytest.mark.slow),
+    ],
+)
+def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, mode):
+    """A SIGTERM (kill, a scheduler's time limit) in the middle of a write killed the process
+    without unwinding it, leaving the whole 'f.h5.tmp<pid>-<hex>' beside the old file. Now the
+    temporary file goes and the old file stays; the process still dies of SIGTERM; a handler of
+    the user's own is called instead and decides (sys.exit: the write is aborted; returning:
+    the write goes on and commits), and is back in place after the write."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "f.h5"
+    old = _small(path)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SIGTERM_CHILD, str(path), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready", child.stderr.read()
+        tmp = [p.name for p in tmp_path.iterdir() if p.name != "f.h5"]
+        assert len(tmp) == 1 and tmp[0].startswith("f.h5.tmp")  # mid-write
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    expected_rc = {"default": -signal.SIGTERM, "user-exit": 3, "user-log": 0}[mode]
+    assert child.returncode == expected_rc, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]
+    got = sd.open(path).read(slice(None))[:, :, 0]
+    if mode == "user-log":
+        assert "committed" in out
+        np.testing.assert_array_equal(got, np.full((2, 6, 8, 5), 7.0, np.float32))
+    else:
+        assert "committed" not in out
+        np.testing.assert_array_equal(got, old["u"])
+
+
+def test_writer_restores_the_sigterm_handler_and_leaves_other_threads_alone(tmp_path):
+    """The writer's SIGTERM handler is installed from the main thread only (signal.signal
+    raises elsewhere) and the previous one is back after the last open writer closes."""
+    import signal
+    import threading
+
+    from sciml.data import writer as wr
+
+    before = signal.getsignal(signal.SIGTERM)
+    a = sd.Writer(tmp_path / "a.h5", n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0])
+    b = sd.Writer(tmp_path / "b.h5", n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0])
+    assert signal.getsignal(signal.SIGTERM) is wr._on_sigterm
+    a.write(0, fields={"u": _r(1, 1, 4)})
+    a.close()
+    assert signal.getsignal(signal.SIGTERM) is wr._on_sigterm  # b is still open
+    b.abort()
+    assert signal.getsignal(signal.SIGTERM) is before
+    errors = []
+
+    def in_thread():
+        try:
+            with sd.Writer(
+                tmp_path / "c.h5", n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0]
+            ) as w:
+                w.write(0, fields={"u": _r(1, 1, 4)})
+                assert signal.getsignal(signal.SIGTERM) is before
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join()
+    assert not errors and signal.getsignal(signal.SIGTERM) is before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "c.h5"]

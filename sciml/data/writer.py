@@ -2,12 +2,17 @@
 
 The file is built under a temporary name in the destination folder and moved into place with
 ``os.replace`` only once every sample of every field has been written and checked, so a crash,
-a ``KeyboardInterrupt`` or a NaN never leaves a half-written file where a good one was.
+a ``KeyboardInterrupt`` or a NaN never leaves a half-written file where a good one was. A
+``SIGTERM`` (``kill``, a batch scheduler's time limit, ``docker stop``) removes the temporary
+file too (:func:`_watch_sigterm`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,6 +50,64 @@ def chunk_shape(
         samples = max(1, min(n_samples, -(-want // steps)))
     head = (samples,) if n_steps is None else (samples, steps)
     return (*head, *spatial)
+
+
+# -- SIGTERM ----------------------------------------------------------------------------------
+# A SIGTERM ends a Python process without unwinding it (no finally, no __exit__), so a killed
+# generation left its whole temporary file ("f.h5.tmp<pid>-<hex>", as large as the data set)
+# beside the destination. While writers are open, the main thread's SIGTERM handler is
+# _on_sigterm: with the default action it removes this process's temporary files, then dies of
+# SIGTERM as before (same exit status); a handler the user had installed is called instead, and
+# decides (an exception it raises unwinds through the writers, which then remove their files; if
+# it returns, writing goes on). SIG_IGN, or a handler not set from Python, is left alone. The
+# previous handler is put back when the last writer closes, unless someone replaced ours since.
+_live_tmp: dict[Path, int] = {}  # temporary file -> pid of the writer (not a forked child's)
+_previous_sigterm: Any = None
+_sigterm_installed = False
+_sigterm_lock = threading.Lock()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+        return
+    pid = os.getpid()
+    for tmp, owner in list(_live_tmp.items()):
+        if owner == pid:  # a forked child does not remove its parent's files
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(pid, signum)
+
+
+def _watch_sigterm(tmp: Path) -> None:
+    """Register ``tmp`` for removal on SIGTERM; installs :func:`_on_sigterm` from the main thread
+    (Python handles signals there only; a writer in another thread is registered, and covered
+    when a main-thread writer has installed the handler)."""
+    global _previous_sigterm, _sigterm_installed
+    with _sigterm_lock:
+        _live_tmp[tmp] = os.getpid()
+        if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is None or previous == signal.SIG_IGN or previous is _on_sigterm:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _previous_sigterm, _sigterm_installed = previous, True
+
+
+def _unwatch_sigterm(tmp: Path) -> None:
+    global _previous_sigterm, _sigterm_installed
+    with _sigterm_lock:
+        _live_tmp.pop(tmp, None)
+        if _live_tmp or not _sigterm_installed:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return  # left installed: with no file to remove it acts as the previous handler
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, _previous_sigterm)
+        _previous_sigterm, _sigterm_installed = None, False
 
 
 def _spatial_from_coords(
@@ -167,6 +230,7 @@ class Writer:
             ) from e
         self._written: dict[str, np.ndarray] = {}
         self._closed = False
+        _watch_sigterm(self._tmp)
         try:
             self._layout(
                 dims, coord_arrays, points, boundary_conditions, attrs or {}, dtype, compression
@@ -337,6 +401,8 @@ class Writer:
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
+        finally:
+            _unwatch_sigterm(self._tmp)
         return self.path
 
     def abort(self) -> None:
@@ -347,6 +413,7 @@ class Writer:
             finally:
                 self._closed = True
                 self._tmp.unlink(missing_ok=True)
+                _unwatch_sigterm(self._tmp)
 
     def __enter__(self) -> Writer:
         return self
