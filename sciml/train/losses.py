@@ -46,8 +46,11 @@ class LpLoss:
     * ``relative=True``:  ``||e||_p / ||target||_p = (sum_j |e_j|^p)^(1/p) / (sum_j |y_j|^p)^(1/p)``
     * ``relative=False``: ``(mean_j |e_j|^p)^(1/p)``
 
+    ``p = inf`` gives the max norm (``max_j |e_j|``, divided by ``max_j |y_j|`` when relative). A
+    sample predicted exactly (``e = 0``) has the gradient 0, the subgradient at the minimum.
+
     Args:
-        p: the exponent, ``p >= 1``.
+        p: the exponent, ``1 <= p <= inf``.
         relative: divide by the target's norm (undefined, hence inf/nan, for an all-zero target).
         reduction: ``"mean"`` (default) / ``"sum"`` over the batch, or ``"none"`` for ``(batch,)``.
 
@@ -55,8 +58,8 @@ class LpLoss:
     """
 
     def __init__(self, p: float = 2.0, *, relative: bool = True, reduction: str = "mean") -> None:
-        if p < 1:
-            raise ValueError(f"expected p >= 1 for an Lp norm, got p={p}")
+        if not p >= 1:  # (why) also refuses nan
+            raise ValueError(f"expected p >= 1 (or inf) for an Lp norm, got p={p}")
         if reduction not in _REDUCTIONS:
             raise ValueError(f"expected reduction in {_REDUCTIONS}, got {reduction!r}")
         self.p = float(p)
@@ -66,22 +69,18 @@ class LpLoss:
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check(pred, target)
         e = (pred - target).reshape(pred.shape[0], -1)  # (batch, n)
+        # (why) vector_norm, not sum(|e|^p)^(1/p): the root's derivative is infinite at 0, so a
+        # sample with e = 0 made the whole batch's gradient nan (0 * inf), and p = inf gave 1
+        values = torch.linalg.vector_norm(e, ord=self.p, dim=1)
         if self.relative:
             y = target.reshape(target.shape[0], -1)
-            values = _pnorm(e, self.p) / _pnorm(y, self.p)
+            values = values / torch.linalg.vector_norm(y, ord=self.p, dim=1)
         else:
-            values = e.abs().pow(self.p).mean(dim=1).pow(1.0 / self.p)
+            values = values / e.shape[1] ** (1.0 / self.p)  # the grid mean; 1 for p = inf
         return _reduce(values, self.reduction)
 
     def __repr__(self) -> str:
         return f"LpLoss(p={self.p:g}, relative={self.relative}, reduction={self.reduction!r})"
-
-
-def _pnorm(v: torch.Tensor, p: float) -> torch.Tensor:
-    """``(sum_j |v_j|^p)^(1/p)`` over dim 1 of ``v: (batch, n)``."""
-    if p == 2.0:
-        return torch.linalg.vector_norm(v, ord=2, dim=1)
-    return v.abs().pow(p).sum(dim=1).pow(1.0 / p)
 
 
 class H1Loss:
@@ -158,20 +157,21 @@ class H1Loss:
                 out.append(torch.gradient(u, spacing=length / (n - 1), dim=dim, edge_order=2)[0])
         return out
 
-    def _sq_norm(self, u: torch.Tensor) -> torch.Tensor:
-        """``|u|^2_{H1}`` per sample, as a sum over channels and grid points: ``(batch,)``."""
-        total = u.reshape(u.shape[0], -1).pow(2).sum(dim=1)
-        for du in self.derivatives(u):
-            total = total + du.reshape(u.shape[0], -1).pow(2).sum(dim=1)
-        return total
+    def _norm(self, u: torch.Tensor) -> torch.Tensor:
+        """``|u|_{H1}`` per sample, over channels and grid points: ``(batch,)``."""
+        # (why) the 2-norm of u and its derivatives side by side, not sqrt(sum of squares): the
+        # square root's derivative is infinite at 0, so an exactly predicted sample made the
+        # whole batch's gradient nan; vector_norm's gradient there is 0
+        parts = [u, *self.derivatives(u)]
+        return torch.linalg.vector_norm(torch.stack(parts, dim=1).reshape(u.shape[0], -1), dim=1)
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check(pred, target)
-        err = self._sq_norm(pred - target)
+        err = self._norm(pred - target)
         if self.relative:
-            values = (err / self._sq_norm(target)).sqrt()
+            values = err / self._norm(target)
         else:
-            values = (err / math.prod(pred.shape[1:])).sqrt()
+            values = err / math.sqrt(math.prod(pred.shape[1:]))
         return _reduce(values, self.reduction)
 
     def __repr__(self) -> str:
@@ -184,13 +184,15 @@ class H1Loss:
 def _spectral_derivative(u: torch.Tensor, dim: int, length: float) -> torch.Tensor:
     """``d u / dx`` along ``dim`` of a periodic function sampled at ``x_j = j L / n``."""
     n = u.shape[dim]
-    k = 2 * math.pi * torch.fft.rfftfreq(n, d=length / n, device=u.device)  # (n // 2 + 1,)
+    u_hat = torch.fft.rfft(u, dim=dim)
+    # (why) in u's precision: rfftfreq's default float32 limited float64 derivatives to ~1e-7
+    dtype = u_hat.real.dtype
+    k = 2 * math.pi * torch.fft.rfftfreq(n, d=length / n, device=u.device, dtype=dtype)
     if n % 2 == 0:
         k[-1] = 0.0  # the Nyquist mode's derivative is not real-representable
     shape = [1] * u.ndim
-    shape[dim] = k.numel()
-    u_hat = torch.fft.rfft(u, dim=dim)
-    return torch.fft.irfft(u_hat * (1j * k.to(u_hat.real.dtype)).reshape(shape), n=n, dim=dim)
+    shape[dim] = k.numel()  # (n // 2 + 1,) along dim
+    return torch.fft.irfft(u_hat * (1j * k).reshape(shape), n=n, dim=dim)
 
 
 class MSE:
