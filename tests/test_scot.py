@@ -22,18 +22,29 @@ DATA = Path(__file__).parent / "data" / "scot"
 
 @pytest.fixture(scope="module")
 def cases():
-    return load_file(str(DATA / "cases.safetensors"))
+    return {
+        **load_file(str(DATA / "cases.safetensors")),
+        **load_file(str(DATA / "pad_cases.safetensors")),
+    }
+
+
+RESOLUTIONS = {"cond": (32, 48, 24), "plain": (32, 48, 24), "pad": (24, 40, 18)}
 
 
 # ----------------------------------------------------------------------- reference equivalence
-@pytest.mark.parametrize("key", ["cond", "plain"])
+@pytest.mark.parametrize("key", ["cond", "plain", "pad"])
 def test_poseidon_checkpoint_reproduces_reference_outputs(key, cases):
-    """Weights written by the reference scOT code (safetensors for "cond", pytorch_model.bin for
-    "plain") load into ScOT and reproduce the reference outputs at the native resolution 32 and
-    Fourier-resampled 48 and 24 (see tests/data/scot/README.md)."""
+    """Weights written by the reference scOT code (safetensors for "cond" and "pad",
+    pytorch_model.bin for "plain") load into ScOT and reproduce the reference outputs at the
+    native resolution and two Fourier-resampled ones (see tests/data/scot/README.md). In "pad"
+    the first stage's 12 x 12 grid is no multiple of the window 8: it is padded to 16 and its
+    second block shifted by 4."""
     model = ScOT.from_pretrained(DATA / key)
-    assert model.config.time_conditioning == (key == "cond")
-    for res in (32, 48, 24):
+    assert model.config.time_conditioning == (key != "plain")
+    if key == "pad":
+        blocks = model.encoder[0].blocks
+        assert [(b.grid, b.window, b.shift) for b in blocks] == [((12, 12), 8, 0), ((12, 12), 8, 4)]
+    for res in RESOLUTIONS[key]:
         u = cases[f"{key}.{res}.input"]
         t = cases.get(f"{key}.{res}.time")
         ref = cases[f"{key}.{res}.output"]
