@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 import torch
 
-from sciml.data.generators.prose_ode import SYSTEMS
+from sciml.data.generators.prose_ode import SYSTEMS, perturb
 from sciml.symbolic import (
     PLACEHOLDER,
     TorchVectorField,
@@ -64,9 +64,25 @@ def test_float_encoding_keeps_three_significant_digits():
         assert tokens[0] == ("-" if v < 0 else "+") and len(tokens[1]) == 4
         assert abs(decode_float(tokens) - v) <= 5e-3 * abs(v) * (1 + 1e-12)
     assert encode_float(-0.0382) == ["-", "N382", "E-4"]
-    assert encode_float(1e-30) == ["+", "N000", "E0"]  # below E-10: zero
+    assert encode_float(0.0) == ["+", "N000", "E0"]
     with pytest.raises(ValueError, match="exceeds"):
         encode_float(1e30)
+
+
+def test_a_constant_below_the_smallest_exponent_is_refused_not_written_as_zero():
+    # at max_exponent m the smallest nonzero magnitude is 100 * 10^-m (1e-8 at the default 10);
+    # below it the tokens would read 0 and the term would vanish from the equation
+    assert decode_float(encode_float(1e-8)) == 1e-8
+    assert encode_float(-1.23e-8) == ["-", "N123", "E-10"]
+    for tiny in (9.9e-9, -3e-12, 1e-30):
+        with pytest.raises(ValueError, match="below the smallest nonzero magnitude 1e-08"):
+            encode_float(tiny)
+    assert encode_float(3e-12, max_exponent=14) == ["+", "N300", "E-14"]
+    u0, u1 = state_symbols(2)
+    with pytest.raises(ValueError, match=r"equation 1 .*2e-09 is below the smallest"):
+        encode([u0, u0 - sp.Float(2e-9) * u1])
+    (f,) = decode(encode([u0 - sp.Float(2e-9) * u1], max_exponent=12)).expressions
+    assert f == u0 - sp.Float(2e-9) * u1
 
 
 @pytest.mark.parametrize("name", list(SYSTEMS))
@@ -346,10 +362,25 @@ def _random_prefix(rng, depth, out):
                    ["INT-" if exponent < 0 else "INT+", str(abs(exponent))])  # fmt: skip
 
 
+def _round_constants(f):
+    """``f`` with each largest constant sub-expression that is not an integer (``cos(8)``, the
+    ``2 pi`` of ``2 pi u_0``) rounded to 3 significant digits: what encode promises to write."""
+    if f.is_Integer or f.is_Symbol:
+        return f
+    if f.is_number:
+        return sp.Float(float(f"{float(f):.2e}"))
+    if f.is_Add or f.is_Mul:
+        numbers = [a for a in f.args if a.is_number]
+        rest = [_round_constants(a) for a in f.args if not a.is_number]
+        return f.func(*([_round_constants(f.func(*numbers))] if numbers else []), *rest)
+    return f.func(*map(_round_constants, f.args))
+
+
 def test_random_prefix_sequences_decode_and_evaluate_like_a_second_evaluator():
     # decode -> sympy -> TorchVectorField against _prefix_numpy: every valid sequence evaluates;
     # decode -> encode -> _prefix_numpy gives the decoded system with each constant rounded to
-    # the encoding's 3 digits (sympy folds 1 / 0.657 into 1.522..., which encodes as 1.52)
+    # the encoding's 3 digits (sympy folds 1 / 0.657 into 1.522..., which encodes as 1.52; a
+    # constant sub-expression such as cos(8) is one constant)
     rng = np.random.default_rng(0)
     u = rng.uniform(0.3, 1.4, (6, 3))
     checked = 0
@@ -363,13 +394,19 @@ def test_random_prefix_sequences_decode_and_evaluate_like_a_second_evaluator():
         field = TorchVectorField(got, dim=3)(torch.as_tensor(u))[:, 0].numpy()
         np.testing.assert_allclose(field, want, rtol=1e-9, atol=1e-12, err_msg=str(tokens))
         (f,) = got.expressions
-        again = encode([f])
+        try:
+            again = encode([f])
+        except ValueError as err:  # 2^-46 = 1.4e-14 written as 0 would lose its term
+            assert "below the smallest nonzero magnitude" in str(err), err
+            continue
         assert decode(again).valid, (tokens, again)
-        constants = f.atoms(sp.Float, sp.Rational, sp.NumberSymbol) - f.atoms(sp.Integer)
-        rounded = f.xreplace({c: sp.Float(decode_float(encode_float(c))) for c in constants})
+        rounded = _round_constants(f)
+        while _round_constants(rounded) != rounded:  # exp(u_0 - 0.146) = 0.864 exp(u_0): again
+            rounded = _round_constants(rounded)
         with np.errstate(all="ignore"):
             ref = _values([rounded], 3, u)[:, 0]
         back, _ = _prefix_numpy(again, u)
+        assert encode(decode(again).expressions) == again, tokens
         np.testing.assert_allclose(back, ref, rtol=1e-9, atol=1e-12, err_msg=str(tokens))
         checked += 1
     assert checked > 300
@@ -384,3 +421,45 @@ def test_encode_refuses_a_power_with_a_symbolic_exponent_that_decode_cannot_read
     # decode writes (u^2)^0.5 as Abs(u); encode writes Abs(u) back as (u^2)^0.5
     (f,) = decode(["pow", "pow2", "u_0", "+", "N500", "E-3"]).expressions
     assert f == sp.Abs(u0) ** 1.0 and decode(encode([f])).expressions == (f,)
+
+
+def test_decode_then_encode_gives_back_the_tokens_encode_wrote():
+    # decode folds every constant sub-tree (sympy evaluates numbers) and orders a sum's terms by
+    # their rounded coefficients; encode writes what decode will rebuild
+    u0, u1 = state_symbols(2)
+    cases = {
+        sp.pi / 2 * u0: "mul + N157 E-2 u_0",  # was 0.5 * 3.14 * u_0: decodes as 1.57 u_0
+        sp.sqrt(2) * u0: "mul + N141 E-2 u_0",  # was u_0 * 2^0.5
+        u0 + 1 + sp.pi: "add + N414 E-2 u_0",  # was 1 + 3.14 + u_0
+        -sp.pi * u0: "mul - N314 E-2 u_0",  # was neg (3.14 u_0)
+        sp.exp(2) * u0: "mul + N739 E-2 u_0",
+        # 0.3331 u_1 comes first, the rounded 0.333 u_0 + 0.333 u_1 the other way round
+        sp.Float(0.3332) * u0 + sp.Float(0.3331) * u1: "add mul + N333 E-3 u_0 mul + N333 E-3 u_1",
+        sp.Abs(u0): "pow pow2 u_0 + N500 E-3",  # decodes as Abs(u_0)**1.0
+    }
+    for f, want in cases.items():
+        tokens = encode([f])
+        assert " ".join(tokens) == want, f
+        assert encode(decode(tokens).expressions) == tokens, f
+    # property: the generator's systems with unrounded parameters over 7 decades, a term added
+    # or deleted, and one exact constant (pi/3, sqrt(2), 1/3, e, -1.0004, 0.99951) mixed in
+    rng = np.random.default_rng(1)
+    extras = [sp.pi / 3, sp.sqrt(2), sp.Rational(1, 3), sp.E, sp.Float(-1.0004), sp.Float(0.99951)]
+    checked = 0
+    for spec in SYSTEMS.values():
+        u = state_symbols(spec.dim)
+        for _ in range(8):
+            p = {
+                k: sp.Float(v * rng.uniform(0.5, 1.5) * 10.0 ** int(rng.integers(-3, 4)))
+                for k, v in spec.nominal.items()
+            }
+            system, _ = perturb(spec.build(p, u), int(rng.choice([-1, 0, 1])), rng)
+            i, j = (int(x) for x in rng.integers(spec.dim, size=2))
+            c = extras[int(rng.integers(len(extras)))]
+            system[i] = system[i] * c if rng.random() < 0.5 else system[i] + c * u[j]
+            tokens = encode(system)
+            got = decode(tokens, dim=spec.dim)
+            assert got.valid, got.error
+            assert encode(got.expressions) == tokens, (spec.name, system)
+            checked += 1
+    assert checked == 8 * len(SYSTEMS)

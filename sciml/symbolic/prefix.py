@@ -5,7 +5,9 @@ n-ary sums and products are folded into binary ``add`` / ``mul`` (right-nested),
 ``neg x``, ``x^2`` / ``x^3`` / ``1/x`` are ``pow2`` / ``pow3`` / ``inv``, other integer powers are
 ``pow x INT...`` (the exponent must be a number; ``Abs(x)``, sympy's form of ``(x^2)^0.5`` for a
 real ``x``, is ``pow pow2 x 0.5``). Real constants use the sign / mantissa / exponent encoding of
-:mod:`sciml.symbolic.vocabulary`, integers ``INT+ digits``.
+:mod:`sciml.symbolic.vocabulary`, integers ``INT+ digits``; a constant sub-expression that is not
+an integer (``pi/2``, ``sqrt(2)``) is one real constant, so that decode-then-encode gives back the
+same tokens.
 
 Example: ``[sigma (u_1 - u_0), ...]`` with ``sigma = 10`` is
 ``add mul - N100 E-1 u_0 mul + N100 E-1 u_1 | ...``.
@@ -42,6 +44,49 @@ def state_symbols(dim: int) -> tuple[sp.Symbol, ...]:
     return tuple(sp.Symbol(f"u_{i}", real=True) for i in range(dim))
 
 
+def _constant(expr: sp.Expr, max_exponent: int) -> sp.Expr:
+    """A constant sub-expression as the value its tokens hold: an integer as is, anything else
+    (a float, 1/3, pi/2, sqrt(2), exp(2)) as one float rounded to the encoding's 3 digits."""
+    if expr.is_Integer:
+        return expr
+    try:
+        value = complex(expr.evalf())
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        value = complex("nan")
+    if value.imag != 0 or not math.isfinite(value.real):
+        raise ValueError(
+            f"cannot encode the constant {expr}: its value {value} is not a finite real number"
+        )
+    rounded = decode_float(encode_float(value.real, max_exponent))
+    assert rounded is not None
+    return sp.Float(rounded)
+
+
+def _canonical(expr: sp.Expr, max_exponent: int) -> sp.Expr:
+    """``expr`` with each constant sub-expression folded into one number and rounded as its
+    tokens will hold it, then re-evaluated by sympy.
+
+    (why) decode builds sympy expressions, and sympy folds every numeric sub-tree into one number
+    (``mul + N500 E-3 mul + N314 E-2 u_0``, the tokens of ``pi/2 u_0``, decodes as ``1.57 u_0``)
+    and orders the terms of a sum by their coefficients (``0.3332 u_0 + 0.3331 u_1`` and the
+    rounded ``0.333 u_0 + 0.333 u_1`` come in opposite orders). Encoding the expression that
+    decode will rebuild makes ``encode(decode(encode(f))) == encode(f)``.
+    """
+    if expr.is_Symbol or expr.is_Integer:
+        return expr
+    if expr.is_number:
+        return _constant(expr, max_exponent)
+    if expr.is_Add or expr.is_Mul:
+        numbers = [a for a in expr.args if a.is_number]
+        rest = [_canonical(a, max_exponent) for a in expr.args if not a.is_number]
+        # the numeric terms / factors fold into one before rounding (1 + pi -> 4.14, not 1 + 3.14)
+        folded = [_constant(expr.func(*numbers), max_exponent)] if numbers else []
+        return expr.func(*folded, *rest)
+    if not expr.args:
+        return expr
+    return expr.func(*(_canonical(a, max_exponent) for a in expr.args))
+
+
 def _encode(expr: sp.Expr, out: list[str], max_exponent: int) -> None:
     if expr.is_Symbol:
         out.append(expr.name)
@@ -68,7 +113,10 @@ def _encode(expr: sp.Expr, out: list[str], max_exponent: int) -> None:
     elif expr.is_Pow:
         base, exp = expr.args
         named = {2: "pow2", 3: "pow3", -1: "inv"}
-        if exp.is_Integer and int(exp) in named:
+        if isinstance(base, sp.Abs) and exp.is_Float and float(exp) == 1.0:
+            # decode reads Abs's tokens (u^2)^0.5 as Abs(u)**1.0: the same tokens write it back
+            _encode(base, out, max_exponent)
+        elif exp.is_Integer and int(exp) in named:
             out.append(named[int(exp)])
             _encode(base, out, max_exponent)
         elif exp.is_Integer and int(exp) < 0:
@@ -102,8 +150,17 @@ def _encode(expr: sp.Expr, out: list[str], max_exponent: int) -> None:
 def encode(system: Sequence[sp.Expr], *, max_exponent: int = 10) -> list[str]:
     """The prefix tokens of the right-hand sides ``system = (f_0, ..., f_{d-1})``, joined by ``|``.
 
+    Each constant sub-expression that is not an integer (``0.1234``, ``1/3``, ``pi/2``,
+    ``sqrt(2)``, ``exp(2)``, the ``1 + pi`` of ``u_0 + 1 + pi``) is folded into one real constant
+    rounded to 3 significant digits, and the expression is written as sympy re-evaluates it with
+    the rounded constants. This is what :func:`decode` rebuilds, so for any ``tokens`` returned by
+    ``encode``, ``encode(decode(tokens).expressions) == tokens``.
+
     Raises:
-        ValueError: an expression uses an operation outside the vocabulary (the message names it).
+        ValueError: an expression uses an operation outside the vocabulary, or a constant is
+            outside the exponents ``E-max_exponent ... E+max_exponent`` (nonzero magnitudes
+            ``1e-8 ... 9.99e12`` at the default 10) or not real; the message names the equation
+            and the constant.
     """
     if len(system) == 0:
         raise ValueError("expected at least one equation, got an empty system")
@@ -111,7 +168,17 @@ def encode(system: Sequence[sp.Expr], *, max_exponent: int = 10) -> list[str]:
     for i, f in enumerate(system):
         if i:
             out.append(SEPARATOR)
-        _encode(sp.sympify(f), out, max_exponent)
+        try:
+            expr = sp.sympify(f)
+            # rounding can make sympy fold or reorder again: repeat until the expression is stable
+            for _ in range(10):
+                again = _canonical(expr, max_exponent)
+                if again == expr:
+                    break
+                expr = again
+            _encode(expr, out, max_exponent)
+        except ValueError as err:
+            raise ValueError(f"equation {i} ({f}): {err}") from None
     return out
 
 

@@ -49,20 +49,32 @@ MANTISSA_DIGITS = 3
 def encode_float(value: float, max_exponent: int = 10) -> list[str]:
     """``value -> [sign, "Nddd", "E<e>"]`` with ``value ~= sign * ddd * 10^e``.
 
-    Values whose exponent falls below ``-max_exponent`` are written as zero; above it raise
-    ``ValueError`` (not representable).
+    The exponent must lie within ``E-max_exponent ... E+max_exponent``: nonzero magnitudes from
+    ``10^(2 - max_exponent)`` (``1e-8`` at the default 10) to ``999 * 10^max_exponent``. A value
+    outside raises ``ValueError``, a small one too: written as zero it would silently delete its
+    term from the equation. Zero is ``["+", "N000", "E0"]``.
     """
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"cannot encode a non-finite constant {value}")
+    if value == 0:
+        return ["+", "N" + "0" * MANTISSA_DIGITS, "E0"]
     sign = "-" if value < 0 else "+"
     mantissa, exponent = f"{abs(value):.{MANTISSA_DIGITS - 1}e}".split("e")
     digits = mantissa.replace(".", "")
     e = int(exponent) - (MANTISSA_DIGITS - 1)
-    if value == 0 or e < -max_exponent:
-        return ["+", "N" + "0" * MANTISSA_DIGITS, "E0"]
+    if e < -max_exponent:
+        smallest = 10.0 ** (MANTISSA_DIGITS - 1 - max_exponent)
+        raise ValueError(
+            f"constant {value} is below the smallest nonzero magnitude {smallest:g} of exponents "
+            f"E-{max_exponent}..E{max_exponent}: pass a larger max_exponent (and a Vocabulary "
+            f"with it), or remove the term or write it as 0 if it is negligible"
+        )
     if e > max_exponent:
-        raise ValueError(f"constant {value} exceeds the largest exponent E{max_exponent}")
+        raise ValueError(
+            f"constant {value} exceeds the largest exponent E{max_exponent} (magnitudes up to "
+            f"{999 * 10.0**max_exponent:g}): pass a larger max_exponent (and a Vocabulary with it)"
+        )
     return [sign, "N" + digits, f"E{e}"]
 
 
