@@ -21,6 +21,7 @@ from sciml.de import (
     Autonomous,
     Bosh3,
     Dopri5,
+    Euler,
     EulerMaruyama,
     GlobalHeuristic,
     GRUEncoder,
@@ -273,11 +274,65 @@ def test_rk4_gradients_with_respect_to_the_times(times):
     torch.testing.assert_close(t.grad, expect, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("solver,stages", [(RK4(0.1), 4), (Euler(0.1, interp="cubic"), 1)])
+def test_fixed_step_cubic_outputs_cost_only_the_steps(solver, stages):
+    """Cubic Hermite outputs of the fixed-step solvers against torchdiffeq's own ``rk4`` /
+    ``euler`` with ``interp="cubic"`` (which evaluated ``f(t1, y1)`` once per output time: 50
+    evaluations for 10 RK4 steps with an output at every step). Every output on the grid: NFE
+    = steps x stages exactly, also in float32 with the times an ulp past the solver's grid
+    points, where torchdiffeq put them at the start of the next step. Outputs off the grid:
+    torchdiffeq's values, and one evaluation more in all, for the outputs inside the last step."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+    y0 = torch.randn(3, 2, dtype=torch.float64)
+    calls = []
+
+    def f(t, y):
+        calls.append(1)
+        return net(y)
+
+    def reference(y0, t):
+        calls.clear()
+        opts = {"step_size": 0.1, "interp": "cubic"}
+        method = {4: "rk4", 1: "euler"}[stages]
+        return torchdiffeq.odeint(f, y0, t, method=method, options=opts), len(calls)
+
+    node = NeuralODE(Autonomous(net), solver)
+    with torch.no_grad():
+        t = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)
+        ys = node(y0, t)
+        ref, nfe_ref = reference(y0, t)
+        assert node.nfe_forward == 10 * stages and nfe_ref == 10 * stages + 10
+        torch.testing.assert_close(ys, ref, rtol=0, atol=0)
+
+        net32, y32 = copy.deepcopy(net).float(), y0.float()
+        node32 = NeuralODE(Autonomous(net32), solver)
+        grid = torch.arange(11, dtype=torch.float32) * 0.1  # torchdiffeq's grid
+        t = grid.clone()
+        t[1:-1] = torch.nextafter(grid[1:-1], torch.tensor(2.0))
+        ys = node32(y32, t)
+        ref = torchdiffeq.odeint(
+            lambda t, y: net32(y),
+            y32,
+            t,
+            method="rk4" if stages == 4 else "euler",
+            options={"step_size": 0.1, "interp": "cubic"},
+        )
+        assert node32.nfe_forward == 10 * stages
+        torch.testing.assert_close(ys, ref, rtol=1e-6, atol=1e-6)
+
+        t = torch.tensor([0.0, 0.37, 0.5, 0.55, 0.95, 0.97, 1.0], dtype=torch.float64)
+        ys = node(y0, t)
+        ref, nfe_ref = reference(y0, t)
+        assert node.nfe_forward == 10 * stages + 1 and nfe_ref == 10 * stages + 6
+        torch.testing.assert_close(ys, ref, rtol=0, atol=0)
+
+
 def test_nfe_counts():
     net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
     node = NeuralODE(Autonomous(net), RK4(step_size=0.05))
     node(torch.randn(3, 2), torch.linspace(0.0, 1.0, 5))
-    assert node.nfe_forward == 4 * 20 + 4  # 4 per RK4 step, 1 per output for its interpolant
+    assert node.nfe_forward == 4 * 20  # 4 per RK4 step; outputs on the grid cost nothing
     node = NeuralODE(Autonomous(net), RK4(step_size=0.05, interp="linear"))
     node(torch.randn(3, 2), torch.linspace(0.0, 1.0, 5))
     assert node.nfe_forward == 4 * 20

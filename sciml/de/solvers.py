@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 from torchdiffeq._impl.bosh3 import Bosh3Solver as _TorchdiffeqBosh3
+from torchdiffeq._impl.fixed_grid import RK4 as _TorchdiffeqRK4
+from torchdiffeq._impl.fixed_grid import Euler as _TorchdiffeqEuler
 from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
 
 from .tableaus import BOSH3, DOPRI5, ButcherTableau
@@ -79,7 +81,8 @@ class _FixedStep(ODESolver):
 
     ``interp`` says how torchdiffeq reads an output time off the step that contains it:
     ``"linear"`` between the step's ends, or ``"cubic"``, the Hermite cubic through the ends and
-    the field there (fourth order, one more evaluation per output time).
+    the field there (fourth order; the field at a step's end is the next step's first stage, so
+    it costs one evaluation only for outputs inside the last step).
     """
 
     step_size: float = 0.1
@@ -133,17 +136,87 @@ class Bosh3(_Adaptive):
     tableau = BOSH3
 
 
+class _ReusedEndSlope:
+    """torchdiffeq's fixed-grid ``integrate`` with the cubic Hermite dense output read off the
+    field at a step's end that the next step evaluates anyway.
+
+    torchdiffeq evaluates ``f1 = f(t1, y1)`` once for every output time in a step, also when
+    the output is the step's end, so an RK4 solve with every output on the grid cost 5 instead
+    of 4 evaluations per step. ``f(t1, y1)`` is the next step's first stage ``f0`` (same ``t1``
+    tensor, same ``y1``), so outputs wait for it; only outputs strictly inside the last step
+    still cost one evaluation (for them all together), and the last time, the grid's end, is
+    ``y1`` (the Hermite cubic at ``h = 1``, with no derivative in ``t`` through ``f1`` there).
+    An output within rounding of a step's end (float32 ``linspace`` against the solver's
+    ``arange`` grid) belongs to the step it ends, where ``f1`` is free. The values are
+    torchdiffeq's (the same formula on the same tensors), up to that rounding-level
+    reassignment.
+    """
+
+    def integrate(self, t):
+        if self.interp != "cubic" or self.perturb:  # perturb shifts f0's time: not f(t1, y1)
+            return super().integrate(t)
+        grid = self.grid_constructor(self.func, self.y0, t)
+        assert grid[0] == t[0] and grid[-1] == t[-1]
+        solution = torch.empty(len(t), *self.y0.shape, dtype=self.y0.dtype, device=self.y0.device)
+        solution[0] = self.y0
+        # (why) 8 ulp of the span's largest time: the grid is arange(n) * step + t0 and a user's
+        # times are rounded on their own, each within a few ulp of the exact grid point
+        scale = float(torch.maximum(t[0].abs(), t[-1].abs()).detach())
+        tol = 8 * torch.finfo(t.dtype).eps * scale
+        last, steps = len(t) - 1, len(grid) - 1
+        j, y0, waiting = 1, self.y0, None  # waiting: (t0, y0, f0, t1, y1, output indices)
+        for i, (t0, t1) in enumerate(zip(grid[:-1], grid[1:])):
+            dt = t1 - t0
+            self.func.callback_step(t0, y0, dt)
+            dy, f0 = self._step_func(self.func, t0, dt, t1, y0)
+            if waiting is not None:
+                self._hermite(solution, t, waiting, f0)
+                waiting = None
+            y1 = y0 + dy
+            inside = []
+            while j < last and float((t[j] - t1).detach()) <= tol:
+                inside.append(j)
+                j += 1
+            if i == steps - 1:  # the last time is the grid's end (its gradient flows through dt)
+                solution[last] = y1
+            if inside:
+                waiting = (t0, y0, f0, t1, y1, inside)
+            y0 = y1
+        if waiting is not None:
+            self._hermite(solution, t, waiting, self.func(waiting[3], waiting[4]))
+        return solution
+
+    def _hermite(self, solution, t, waiting, f1) -> None:
+        t0, y0, f0, t1, y1, indices = waiting
+        for j in indices:
+            solution[j] = self._cubic_hermite_interp(t0, y0, f0, t1, y1, f1, t[j])
+
+
+class _RK4Reused(_ReusedEndSlope, _TorchdiffeqRK4):
+    pass
+
+
+class _EulerReused(_ReusedEndSlope, _TorchdiffeqEuler):
+    pass
+
+
+_TORCHDIFFEQ_SOLVERS.setdefault("sciml_rk4", _RK4Reused)
+_TORCHDIFFEQ_SOLVERS.setdefault("sciml_euler", _EulerReused)
+
+
 @dataclass(frozen=True)
 class RK4(_FixedStep):
     """Fixed-step fourth-order Runge-Kutta (torchdiffeq's ``rk4``, Kutta's 3/8 rule): 4
-    evaluations per step, and by default 1 per output time for the cubic Hermite interpolant
-    that reads it off its step. With ``interp="linear"`` (torchdiffeq's default) an output time
-    that is not a grid point is only second-order accurate (2e-3 against 1e-6 on the grid at
-    ``step_size=0.1``), and the gradient with respect to an output time on the grid is 0.
+    evaluations per step. Output times are read off their step by the cubic Hermite interpolant,
+    whose end slope is the next step's first stage (1 more evaluation in all when outputs lie
+    inside the last step; none with every output on the grid). With ``interp="linear"``
+    (torchdiffeq's default) an output time that is not a grid point is only second-order
+    accurate (2e-3 against 1e-6 on the grid at ``step_size=0.1``), and the gradient with respect
+    to an output time on the grid is 0.
     """
 
     interp: str = "cubic"
-    method = "rk4"
+    method = "sciml_rk4"
 
 
 @dataclass(frozen=True)
@@ -151,12 +224,11 @@ class Euler(_FixedStep):
     """Explicit Euler, fixed step: 1 evaluation per step.
 
     Outputs between grid points are read off the straight line between the step's ends, as
-    accurate as the steps; ``interp="cubic"`` (1 more evaluation per output time) when
-    differentiating with respect to the output times, whose gradient through the line is 0 at
-    a grid point.
+    accurate as the steps; ``interp="cubic"`` (costed as for RK4) when differentiating with
+    respect to the output times, whose gradient through the line is 0 at a grid point.
     """
 
-    method = "euler"
+    method = "sciml_euler"
 
 
 class SDESolver:
