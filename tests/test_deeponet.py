@@ -3,7 +3,13 @@ and the antiderivative data generator."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -82,6 +88,121 @@ def test_parameter_count_matches_closed_form(strategy, stacked):
 def test_deepxde_antiderivative_network_size():
     # DeepXDE's DeepONetCartesianProd([100, 40, 40], [1, 40, 40]) has 5,680 + 1,720 + 1 = 7,401
     assert DeepONet(DeepONetConfig()).num_parameters() == 7401
+
+
+_DEEPXDE_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import deepxde as dde
+    import numpy as np
+    import torch
+    from sciml.models import DeepONet, DeepONetConfig, PODDeepONet, PODDeepONetConfig
+    from sciml.models.deeponet import MLPSpec
+
+    m, d, k, p = 12, 2, 3, 5
+    spec_b, spec_t = MLPSpec((16, 8), "tanh"), MLPSpec((9,), "tanh")
+    out = {}
+
+    def copy(ours, theirs):
+        for a, b in zip(ours.layers, theirs.linears, strict=True):
+            a.load_state_dict(b.state_dict())
+
+    # one output: the same torch seed gives DeepXDE's initial weights (docs/deeponet.md), in
+    # DeepXDE's default float32
+    torch.manual_seed(3)
+    theirs = dde.nn.DeepONetCartesianProd([m, 16, 8, p], [d, 9, p], "tanh", "Glorot normal")
+    torch.manual_seed(3)
+    ours = DeepONet(DeepONetConfig(sensors=m, coord_dim=d, basis=p, branch=spec_b, trunk=spec_t))
+    pairs = [*zip(ours.branches[0].layers, theirs.branch.linears),
+             *zip(ours.trunks[0].layers, theirs.trunk.linears)]
+    out["init"] = max((a.weight - b.weight).abs().max().item() for a, b in pairs)
+
+    torch.set_default_dtype(torch.float64)
+    widths = {"independent": (p, p), "split_both": (k * p, k * p),
+              "split_branch": (k * p, p), "split_trunk": (p, k * p)}
+
+    for strategy, (nb, nt) in widths.items():
+        for cls, pointwise in ((dde.nn.DeepONetCartesianProd, False), (dde.nn.DeepONet, True)):
+            theirs = cls([m, 16, 8, nb], [d, 9, nt], "tanh", "Glorot normal", num_outputs=k,
+                         multi_output_strategy=strategy).double()
+            ours = DeepONet(DeepONetConfig(sensors=m, coord_dim=d, out_channels=k, basis=p,
+                                           multi_output=strategy, branch=spec_b, trunk=spec_t)
+                            ).double()
+            tb, tt = theirs.branch, theirs.trunk
+            tb = list(tb) if isinstance(tb, torch.nn.ModuleList) else [tb]
+            tt = list(tt) if isinstance(tt, torch.nn.ModuleList) else [tt]
+            with torch.no_grad():
+                for a, b in zip(ours.branches, tb, strict=True):
+                    copy(a, b)
+                for a, b in zip(ours.trunks, tt, strict=True):
+                    copy(a, b)
+                for i in range(k):
+                    theirs.b[i].fill_(0.1 * (i + 1))
+                    ours.bias[i] = 0.1 * (i + 1)
+                u, y = torch.randn(4, m), torch.rand(4 if pointwise else 7, d)
+                ref = theirs((u, y))
+                got = ours(u, x=y, pointwise=pointwise)
+            out[f"{strategy}/{cls.__name__}"] = [
+                list(got.shape), list(ref.shape), (got - ref).abs().max().item(),
+                ref.abs().max().item()]
+
+    # POD-DeepONet: the authors' basis (eigenvectors of the covariance, times sqrt(P)) and
+    # DeepXDE's PODDeepONet with their output transform branch / modes + mean
+    rng = np.random.default_rng(0)
+    n, points, modes = 40, 30, 6
+    grid = np.linspace(0, 1, points)
+    s = 0.3 + rng.standard_normal((n, 8)) @ np.sin(np.outer(np.arange(1, 9), np.pi * grid))
+    c = s - s.mean(0)
+    w, v = np.linalg.eigh(c.T @ c / (n - 1))
+    basis = np.fliplr(v)[:, :modes] * points**0.5
+    pod = PODDeepONet(PODDeepONetConfig(sensors=m, points=points, modes=modes,
+                                        branch=MLPSpec((16,), "tanh"), bias=False)).double()
+    pod.fit_basis(torch.from_numpy(s), torch.from_numpy(grid)[:, None])
+    phi = pod.pod_basis[:, 0].numpy()
+    sign = np.sign((phi * basis).sum(0))
+    out["pod_basis"] = np.abs(phi - basis * sign).max().item()
+    theirs = dde.nn.PODDeepONet(basis, [m, 16, modes], "tanh", "Glorot normal").double()
+    theirs.pod_basis = torch.from_numpy(basis)
+    theirs.apply_output_transform(lambda inputs, y: y / modes + torch.from_numpy(s.mean(0)))
+    with torch.no_grad():
+        copy(pod.branch, theirs.branch)
+        # their coefficient b_i / modes on their basis is ours on our (sign-flipped) basis
+        last = pod.branch.layers[-1]
+        last.weight.mul_(torch.from_numpy(sign)[:, None] / modes)
+        last.bias.mul_(torch.from_numpy(sign) / modes)
+        u = torch.randn(5, m)
+        ref, got = theirs((u, torch.from_numpy(grid)[:, None])), pod(u)[..., 0]
+    out["pod"] = [(got - ref).abs().max().item(), ref.abs().max().item()]
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("deepxde") is None, reason="needs deepxde")
+def test_matches_deepxde_for_every_strategy_pairing_and_pod():
+    """DeepXDE's own DeepONet / DeepONetCartesianProd (every multi-output strategy) and
+    PODDeepONet, weights copied into ours, give the same outputs; run in a child process because
+    importing DeepXDE changes torch's global defaults (its device on a GPU machine)."""
+    env = {**os.environ, "DDE_BACKEND": "pytorch", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEEPXDE_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for strategy in STRATEGIES:
+        for cls, shape in (("DeepONetCartesianProd", [4, 7, 3]), ("DeepONet", [4, 3])):
+            got_shape, ref_shape, diff, scale = out[f"{strategy}/{cls}"]
+            assert got_shape == ref_shape == shape
+            assert scale > 0.1 and diff <= 1e-14 * scale, (strategy, cls, diff)
+    assert out["init"] == 0.0
+    assert out["pod_basis"] < 1e-10  # same basis up to each mode's sign
+    diff, scale = out["pod"]
+    assert scale > 0.1 and diff < 1e-12 * scale
 
 
 def test_split_strategies_reduce_to_single_output_blocks():
