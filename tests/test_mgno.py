@@ -139,6 +139,12 @@ def test_prolongation_contains_the_authors_odd_grid_kernels():
         torch.testing.assert_close(
             p(c, (54, 28)), F.conv_transpose2d(c, p.weight, stride=2, padding=1)
         )
+    for ndim, conv_t in ((1, F.conv_transpose1d), (3, F.conv_transpose3d)):  # same in 1D, 3D
+        p = VCycle(2, 2, ((1, 0), (1, 0)), ndim=ndim).double().prolongations[0]
+        c = torch.randn(2, 2, *(5, 4, 3)[:ndim], dtype=torch.float64)
+        with torch.no_grad():
+            out = p(c, [2 * n for n in c.shape[2:]])
+            torch.testing.assert_close(out, conv_t(c, p.weight, stride=2, padding=1))
 
 
 # ---------------------------------------------------------------- classical multigrid reference
