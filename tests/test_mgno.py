@@ -419,6 +419,35 @@ def test_circular_vcycle_commutes_with_shifts_of_the_coarsest_spacing():
     torch.testing.assert_close(torch.roll(out, shifts=(4, -8), dims=(2, 3)), out_shifted)
 
 
+@pytest.mark.parametrize(
+    "restrict_guess, residual_restriction", [(True, False), (True, True), (False, True)]
+)
+def test_levels_without_pre_smoothing_build_no_dead_weights(restrict_guess, residual_restriction):
+    """With no pre-smoothing on a level, u is still 0 when it is restricted: Pi(u), A u and the
+    A of the next level's first step are 0 there and must not exist (they were parameters that
+    never got a gradient, which DistributedDataParallel refuses). Counted by hand for
+    ((0, 1), (0, 1), (2, 0)), 1 -> 2 channels: post-smoothing (A, S) on levels 0 and 1 (2 x 36),
+    coarsest S then (A, S) (18 + 36), R 1 -> 1 (2 x 9), P 2 -> 2 with 4 x 4 taps (2 x 64)."""
+    torch.manual_seed(0)
+    v = VCycle(
+        1,
+        2,
+        ((0, 1), (0, 1), (2, 0)),
+        restrict_guess=restrict_guess,
+        residual_restriction=residual_restriction,
+    )
+    v(torch.randn(2, 1, 16, 16)).square().sum().backward()
+    assert [n for n, p in v.named_parameters() if p.grad is None] == []
+    assert all(p.grad.abs().sum() > 0 for p in v.parameters())
+    assert sum(p.numel() for p in v.parameters()) == 2 * 36 + 18 + 36 + 2 * 9 + 2 * 64 == 272
+    # u enters level 1 as Pi(u_0), non-zero, so level 1 restricts it even without smoothing; from
+    # a zero start (restrict_guess=False) level 1 has no u to restrict
+    w = VCycle(1, 2, ((1, 0), (0, 1), (2, 0)), residual_restriction=True)
+    assert all(r.Pi is not None and r.A is not None for r in w.restrictions)
+    w = VCycle(1, 2, ((1, 0), (0, 1), (2, 0)), restrict_guess=False, residual_restriction=True)
+    assert w.restrictions[0].A is not None and w.restrictions[1].A is None
+
+
 # ---------------------------------------------------------------- odd sizes, dims, errors
 def test_odd_grid_sizes_round_trip_through_the_paper_model():
     model = MgNO(MgNOConfig.darcy()).eval()

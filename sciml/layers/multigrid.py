@@ -159,7 +159,9 @@ class VCycle(nn.Module):
             Dirichlet V-cycle diverge.
 
     Attributes (for inspection or to set classical weights): ``levels[l].pre[i].A / .S``,
-    ``levels[l].post[i].A / .S``, ``restrictions[l].R / .Pi / .A`` (level ``l`` -> ``l + 1``),
+    ``levels[l].post[i].A / .S``, ``restrictions[l].R / .Pi / .A`` (level ``l`` -> ``l + 1``;
+    ``Pi`` and ``A`` are None where they are switched off or ``u`` is still 0 there, as after a
+    level without pre-smoothing that started from 0; so is a first step's ``A``),
     ``prolongations[l].weight`` (level ``l + 1`` -> ``l``).
     """
 
@@ -215,9 +217,12 @@ class VCycle(nn.Module):
 
         n_levels = len(smoothing)
         levels, restrictions, prolongations = [], [], []
+        u_zero = True  # u = 0 on entering the finest level
         for lev, (n_pre, n_post) in enumerate(smoothing):
             coarsest = lev == n_levels - 1
-            u_zero = lev == 0 or not restrict_guess  # u on entering the level
+            # u on entering a coarse level is Pi(u) of the level above, or 0 without
+            # restrict_guess; Pi of a u that is still 0 (no pre-smoothing there) is 0 as well
+            u_zero = u_zero or not restrict_guess
             pre = []
             for _ in range(n_pre + (n_post if coarsest else 0)):
                 pre.append(step(u_zero))
@@ -226,11 +231,15 @@ class VCycle(nn.Module):
             norm = nn.GroupNorm(1, out_channels) if (level_norm and not coarsest) else None
             levels.append(_Level(pre, post, norm))
             if not coarsest:
+                # no Pi and no A u where u is still 0: they would be parameters without a
+                # gradient (dead weights, and an error under DistributedDataParallel)
                 restrictions.append(
                     _Restriction(
                         coarsen(in_channels),
-                        coarsen(out_channels) if restrict_guess else None,
-                        stencil(out_channels, in_channels) if residual_restriction else None,
+                        coarsen(out_channels) if (restrict_guess and not u_zero) else None,
+                        stencil(out_channels, in_channels)
+                        if (residual_restriction and not u_zero)
+                        else None,
                     )
                 )
                 prolongations.append(_Prolongation(out_channels, ndim, padding, coarse_offset))
