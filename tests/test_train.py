@@ -17,6 +17,7 @@ from test_train_common import ShiftData, Tiny, TinyConfig, make_trainer
 import sciml
 from sciml.train import (
     Callback,
+    Constant,
     EarlyStopping,
     ShardedBatchSampler,
     TimeBudget,
@@ -420,3 +421,49 @@ def test_micro_batches_accumulate_to_the_whole_batch_step(tmp_path):
     assert all(c["scale"] == 2.0 for c, _ in chunks)
     with pytest.raises(ValueError, match=r"micro_batch as an int >= 1 or None, got 0"):
         TrainConfig(micro_batch=0)
+
+
+def test_a_nan_validation_is_never_best(tmp_path):
+    """The first validation's metric is nan, the next ones finite and falling. nan compares
+    False with everything, so it was taken as the first best and stayed best: best_metric nan,
+    best_step 2 and `best` at that model. Now `best` is the lowest finite value (checked
+    against the evaluations seen by a callback), with a warning naming the metric."""
+    seen = []
+
+    def metric(pred, target):
+        v = (pred - target).pow(2).flatten(1).mean(1)
+        return v * float("nan") if not seen else v
+
+    class Record(Callback):
+        def on_evaluate(self, trainer, metrics):
+            seen.append((metrics["m"], trainer.step))
+
+    def make(epochs):
+        torch.manual_seed(0)
+        return Trainer(
+            Tiny(TinyConfig()),
+            ShiftData(16),
+            val_data=ShiftData(8, seed=2),
+            config=TrainConfig(epochs=epochs, batch_size=8, lr=3e-3, schedule=Constant()),
+            metrics={"m": metric},
+            monitor="m",
+            out_dir=tmp_path,
+            callbacks=[Record()],
+            progress=False,
+        )
+
+    with pytest.warns(UserWarning, match=r"validation 'm' is nan at step 2, so it is not a"):
+        result = make(4).fit()
+    assert np.isnan(seen[0][0]) and len(seen) == 4
+    best_value, best_step = min(seen[1:])
+    assert (result.best_metric, result.best_step) == (best_value, best_step)
+    assert os.readlink(tmp_path / "best") == f"ckpt-{best_step}"
+
+    # a nan best in a checkpoint (as the bug left it) does not block the resumed run's best
+    state_file = tmp_path / "last" / "trainer_state.json"
+    tree = json.loads(state_file.read_text())
+    tree["state"]["best_metric"] = {"__float__": "nan"}
+    state_file.write_text(json.dumps(tree))
+    with pytest.warns(UserWarning, match=r"changed: \['epochs'\]"):
+        resumed = make(5).fit(resume="auto")
+    assert seen[-1][1] == 10 and (resumed.best_metric, resumed.best_step) == seen[-1]

@@ -258,6 +258,7 @@ class Trainer:
         self._log_window = [0.0, 0]
         self._stop = False
         self._sigint = False
+        self._warned_nonfinite = False
         # the (step, epoch) of the newest checkpoint written, its directory, and the (step, epoch)
         # `last` points at: a run ends with `last` at its final state. The epoch tells apart the
         # two states of an epoch's final step (before and after the epoch-end bookkeeping)
@@ -537,6 +538,18 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_evaluate(self, metrics)
         value = metrics[self.monitor]
+        if not math.isfinite(value):
+            # (why) a nan compares False with everything: taken as the first best it stayed best
+            # for the rest of the run, and `best` kept that model
+            if not self._warned_nonfinite:
+                self._warned_nonfinite = True
+                warnings.warn(
+                    f"the validation {self.monitor!r} is {value} at step {self.step}, so it is "
+                    "not a candidate for `best` (an all-zero target in val_data makes relative "
+                    "metrics inf or nan: monitor='mse' or a metric defined there avoids that)",
+                    stacklevel=4,
+                )
+            return False
         if self.best_metric is None or value < self.best_metric:
             self.best_metric, self.best_step = value, self.step
             return True
@@ -775,6 +788,9 @@ class Trainer:
         self.batch_in_epoch = state["batch_in_epoch"]
         self.best_metric = state["best_metric"]
         self.best_step = state["best_step"]
+        if self.best_metric is not None and not math.isfinite(self.best_metric):
+            # (why) a nan best (kept by earlier versions) would never be beaten
+            self.best_metric = self.best_step = None
         self._epoch_loss = list(state["epoch_loss"])
         self._last_epoch_loss = state["last_epoch_loss"]
         self._log_window = list(state.get("log_window", (0.0, 0)))  # older checkpoints: none
