@@ -467,3 +467,11 @@ def test_a_nan_validation_is_never_best(tmp_path):
     with pytest.warns(UserWarning, match=r"changed: \['epochs'\]"):
         resumed = make(5).fit(resume="auto")
     assert seen[-1][1] == 10 and (resumed.best_metric, resumed.best_step) == seen[-1]
+
+
+def test_early_stopping_on_an_unknown_metric_fails_before_the_first_step():
+    """It raised a KeyError at the first validation, after an epoch of training (no `last`)."""
+    trainer = make_trainer(None, callbacks=[EarlyStopping(2, monitor="acc")])
+    with pytest.raises(ValueError, match=r"monitor='acc'\) is not a validation metric; expected "):
+        trainer.fit()
+    assert trainer.step == 0

@@ -79,6 +79,15 @@ class EarlyStopping(Callback):
         """Reset, then replay the validation rows of ``trainer.history`` (restored by a resume),
         so that a resumed run stops where the uninterrupted one would; a run this callback
         already stopped stops again before its first step."""
+        # (why) before any step: an unknown name raised a KeyError at the first validation,
+        # losing the epoch trained before it
+        names = ("loss", *trainer.metrics)
+        if self.monitor is not None and self.monitor not in names:
+            raise ValueError(
+                f"EarlyStopping(monitor={self.monitor!r}) is not a validation metric; expected "
+                f"one of {sorted(names)} (the trainer's metrics), or monitor=None for the "
+                f"trainer's monitor {trainer.monitor!r}"
+            )
         # (why) callback state is not checkpointed; the history restored by a resume holds it
         self._best, self._bad = float("inf"), 0
         column = f"val_{self.monitor or trainer.monitor}"
