@@ -107,19 +107,30 @@ _DEEPXDE_SCRIPT = textwrap.dedent(
         for a, b in zip(ours.layers, theirs.linears, strict=True):
             a.load_state_dict(b.state_dict())
 
-    # one output: the same torch seed gives DeepXDE's initial weights (docs/deeponet.md), in
-    # DeepXDE's default float32
-    torch.manual_seed(3)
-    theirs = dde.nn.DeepONetCartesianProd([m, 16, 8, p], [d, 9, p], "tanh", "Glorot normal")
-    torch.manual_seed(3)
-    ours = DeepONet(DeepONetConfig(sensors=m, coord_dim=d, basis=p, branch=spec_b, trunk=spec_t))
-    pairs = [*zip(ours.branches[0].layers, theirs.branch.linears),
-             *zip(ours.trunks[0].layers, theirs.trunk.linears)]
-    out["init"] = max((a.weight - b.weight).abs().max().item() for a, b in pairs)
-
-    torch.set_default_dtype(torch.float64)
+    # the same torch seed gives DeepXDE's initial weights (docs/deeponet.md), in DeepXDE's
+    # default float32; `independent` draws branch 1, trunk 1, branch 2, ... as DeepXDE does
     widths = {"independent": (p, p), "split_both": (k * p, k * p),
               "split_branch": (k * p, p), "split_trunk": (p, k * p)}
+    for strategy, (nb, nt) in [("single", (p, p)), *widths.items()]:
+        kk, strat = (1, None) if strategy == "single" else (k, strategy)
+        torch.manual_seed(3)
+        theirs = dde.nn.DeepONetCartesianProd([m, 16, 8, nb], [d, 9, nt], "tanh",
+                                              "Glorot normal", num_outputs=kk,
+                                              multi_output_strategy=strat)
+        torch.manual_seed(3)
+        ours = DeepONet(DeepONetConfig(sensors=m, coord_dim=d, out_channels=kk, basis=p,
+                                       multi_output=strat or "split_both", branch=spec_b,
+                                       trunk=spec_t))
+        tb, tt = theirs.branch, theirs.trunk
+        tb = list(tb) if isinstance(tb, torch.nn.ModuleList) else [tb]
+        tt = list(tt) if isinstance(tt, torch.nn.ModuleList) else [tt]
+        pairs = [(a, b) for nets, refs in ((ours.branches, tb), (ours.trunks, tt))
+                 for net, ref in zip(nets, refs, strict=True)
+                 for a, b in zip(net.layers, ref.linears, strict=True)]
+        out[f"init/{strategy}"] = max((a.weight - b.weight).abs().max().item()
+                                      for a, b in pairs)
+
+    torch.set_default_dtype(torch.float64)
 
     for strategy, (nb, nt) in widths.items():
         for cls, pointwise in ((dde.nn.DeepONetCartesianProd, False), (dde.nn.DeepONet, True)):
@@ -199,7 +210,7 @@ def test_matches_deepxde_for_every_strategy_pairing_and_pod():
             got_shape, ref_shape, diff, scale = out[f"{strategy}/{cls}"]
             assert got_shape == ref_shape == shape
             assert scale > 0.1 and diff <= 1e-14 * scale, (strategy, cls, diff)
-    assert out["init"] == 0.0
+    assert all(out[f"init/{s}"] == 0.0 for s in ["single", *STRATEGIES]), out
     assert out["pod_basis"] < 1e-10  # same basis up to each mode's sign
     diff, scale = out["pod"]
     assert scale > 0.1 and diff < 1e-12 * scale

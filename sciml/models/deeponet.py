@@ -271,15 +271,18 @@ class DeepONet(Operator, family="deeponet"):
             "split_trunk": (p, k * p),
         }[c.strategy]
         pairs = k if c.strategy == "independent" else 1
-        self.branches = nn.ModuleList(self._branch(n_b) for _ in range(pairs))
-        self.trunks = nn.ModuleList(
-            _MLP(
-                [c.trunk_in, *c.trunk.hidden, n_t],
-                c.trunk,
-                activate_output=c.trunk_output_activation,
+        branches, trunks = [], []
+        for _ in range(pairs):  # branch, trunk, branch, ...: DeepXDE's order of random draws
+            branches.append(self._branch(n_b))
+            trunks.append(
+                _MLP(
+                    [c.trunk_in, *c.trunk.hidden, n_t],
+                    c.trunk,
+                    activate_output=c.trunk_output_activation,
+                )
             )
-            for _ in range(pairs)
-        )
+        self.branches = nn.ModuleList(branches)
+        self.trunks = nn.ModuleList(trunks)
         self.bias = nn.Parameter(torch.zeros(k)) if c.bias else None
         if c.fourier is not None:
             g = torch.Generator().manual_seed(c.fourier.seed)
