@@ -792,3 +792,84 @@ def test_float32_rounding_level_curvature_on_a_singular_a_is_not_called_indefini
     for dtype in (np.float64, np.float32):
         _, res = solve(shifted.astype(dtype), np.ones(100, dtype), stagnation_window=None)
         assert res.status is Status.NOT_SPD and "not symmetric positive definite" in res.message
+
+
+def _neumann_float32():
+    """A 24^2 all-Neumann problem in float32 and the range part of its b in float64."""
+    P = poisson((24, 24), walls=N)
+    b = np.random.default_rng(0).standard_normal(P.n).astype(np.float32)
+    b64 = b.astype(np.float64) - b.astype(np.float64).mean()  # constants are A's null space
+
+    def true64(x) -> float:  # ||b - A x|| / ||b||, evaluated in float64 apart from the solver
+        x = np.asarray(x, dtype=np.float64)
+        return float(np.linalg.norm(b64 - P.to_scipy() @ x) / np.linalg.norm(b64))
+
+    return P, b, b64, true64
+
+
+@pytest.mark.parametrize(
+    "method", [CG(), PCG(Jacobi()), FlexibleCG(k=1)], ids=["cg", "jacobi", "fcg1"]
+)
+def test_float32_converged_means_the_true_residual_meets_rtol(method):
+    """CONVERGED accepted a true residual up to 10 rtol, or up to 1e3 eps (1.2e-4) in float32:
+    CG on this problem said CONVERGED at rtol 1e-6 and at 1e-7 with a true residual of 2.2e-6.
+    Now the true residual must meet rtol itself: where the updated one met it and the true one
+    did not, the iteration goes on from the true residual (residual replacement), which reaches
+    1e-6; 1e-7 is below what float32 reaches here and ends STAGNATED with the residual it
+    reached and the rtol it can meet. float64 meets 1e-7."""
+    P, b, b64, true64 = _neumann_float32()
+    A32 = P.to_scipy().astype(np.float32)
+    x, res = solve(A32, b, method=method, rtol=1e-6, problem=P)
+    assert res.status is Status.CONVERGED, res.message
+    assert res.true_residual <= 1e-6
+    assert true64(x) <= 1e-6  # measured 9.1e-7 (CG), 8.2e-7 (Jacobi), 7.1e-7 (FlexibleCG)
+
+    x, res = solve(A32, b, method=method, rtol=1e-7, problem=P)
+    assert res.status is Status.STAGNATED, res.message
+    assert "rounding in float32 keeps it above rtol" in res.message
+    assert res.true_residual > 1e-7
+    # the reported residual is the returned x's, up to float32's own rounding of A x
+    assert res.true_residual == pytest.approx(true64(x), rel=0.1)
+    assert f"an rtol >= {res.true_residual:.1e}" in res.message
+
+    x, res = solve(P.to_scipy(), b64, method=method, rtol=1e-7, problem=P)
+    assert res.status is Status.CONVERGED and true64(x) <= 1e-7
+
+
+def test_breakdown_returns_the_best_iterate_and_maxiter_the_last():
+    """PCG(Jacobi()) in float32 on a singular A at rtol 1e-8, below float32's floor: the
+    iterates reached a true residual of 2.1e-6 at iteration 91, then drifted (null space,
+    lost conjugacy) to 7.8e-4 at the rounding-level p.Ap that ended it, and that last iterate
+    was returned. A breakdown now returns the iterate with the smallest true residual seen."""
+    P, b, b64, true64 = _neumann_float32()
+    op = P.stencil(dtype=torch.float32)
+    x, res = solve(op, torch.from_numpy(b), method=PCG(Jacobi()), rtol=1e-8, keep_iterates=True)
+    assert res.status is Status.STAGNATED, res.message
+    k = res.returned_iteration
+    assert k < res.iterations and f"returned the iterate of iteration {k}" in res.message
+    xk = res.iterates[k].double()
+    torch.testing.assert_close(x.double(), xk - xk.mean(), rtol=0, atol=1e-6)  # constants out
+    assert res.true_residual == pytest.approx(true64(x), rel=0.1)
+    last = true64(res.iterates[-1])
+    assert true64(x) < last / 100, (true64(x), last)  # measured 2.1e-6 against 7.8e-4
+    # the one kept is within 2x of the smallest residual (it is copied each time that halves)
+    best = min(true64(xk) for xk in res.iterates)
+    assert true64(x) <= 2 * best
+
+    # MAXITER keeps the last iterate, as SciPy: CG's energy-norm error decreases at every
+    # step, even where the residual norm goes up (here 2x above an earlier one)
+    A = sp.diags_array(np.geomspace(1.0, 1e4, 200)).tocsr()
+    b = np.random.default_rng(0).standard_normal(200)
+    exact = b / A.diagonal()
+    _, full = solve(A, b, rtol=1e-10, keep_iterates=True)
+    r = np.asarray(full.residuals)
+    k = next(k for k in range(50, len(r)) if r[k] > 2 * r[:k].min())
+    j = int(np.argmin(r[:k]))
+    x, res = solve(A, b, maxiter=k)
+    assert res.status is Status.MAXITER and res.returned_iteration == k
+    np.testing.assert_allclose(x, full.iterates[k].numpy(), rtol=0, atol=1e-12)  # the last
+
+    def energy(v):
+        return float(np.sqrt((v - exact) @ (A @ (v - exact))))
+
+    assert energy(x) < energy(full.iterates[j].numpy())
