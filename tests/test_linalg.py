@@ -873,3 +873,29 @@ def test_breakdown_returns_the_best_iterate_and_maxiter_the_last():
         return float(np.sqrt((v - exact) @ (A @ (v - exact))))
 
     assert energy(x) < energy(full.iterates[j].numpy())
+
+
+def test_jacobi_and_sgs_name_the_row_with_a_zero_or_negative_diagonal():
+    """A fluid cell enclosed by solid cells is an unknown coupled to nothing: a zero row of A.
+    Jacobi and SGS divide by the diagonal; their error said only 'entries <= 0' (and 'A is
+    not SPD' for a semi-definite A). It names the row and what to do; CG and AMG-PCG, which it
+    suggests, solve the same system."""
+    solid = np.zeros((8, 8), dtype=bool)
+    solid[2:5, 2:5] = True
+    solid[3, 3] = False  # enclosed
+    P = poisson((8, 8), walls=N, solid=solid)
+    row = int(np.flatnonzero(~solid.ravel()).tolist().index(3 * 8 + 3))  # C order of fluid cells
+    assert P.to_scipy()[[row], :].nnz == 0
+    b = np.random.default_rng(0).standard_normal(P.n)
+    for pre, name in ((Jacobi(), "Jacobi"), (SymmetricGaussSeidel(), "SymmetricGaussSeidel")):
+        with pytest.raises(ValueError, match=rf"{name}: expected a positive diagonal") as err:
+            solve(P, b, method=PCG(pre))
+        assert f"got A[{row}, {row}] = 0;" in str(err.value)
+        assert "use CG() or PCG(AMG())" in str(err.value)
+    x, res = solve(P, b, rtol=1e-8)
+    assert res.converged
+    ref = solve(P, b, method=PCG(AMG()), rtol=1e-8)[0]
+    np.testing.assert_allclose(x, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+    A = -poisson((4, 4), walls=D).to_scipy()
+    with pytest.raises(ValueError, match=r"got A\[0, 0\] = -4 \(and 15 more rows\); A is not SPD"):
+        solve(A, np.ones(16), method=PCG(Jacobi()), check_symmetry=False)

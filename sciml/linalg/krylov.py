@@ -310,6 +310,27 @@ class Preconditioner:
         raise NotImplementedError
 
 
+def _check_diagonal(d: np.ndarray, name: str) -> None:
+    """Refuse a diagonal entry that is not > 0 (both preconditioners divide by it: a zero gave
+    inf, then NaN iterates), naming the first such row."""
+    bad = np.flatnonzero(~(d > 0))
+    if bad.size:
+        i = int(bad[0])
+        more = f" (and {bad.size - 1} more rows)" if bad.size > 1 else ""
+        if d[i] == 0:
+            what = (
+                "a zero diagonal is an unknown that nothing couples to (e.g. a fluid cell "
+                "enclosed by solid cells): remove it from the system, or use CG() or PCG(AMG()), "
+                "which do not divide by the diagonal"
+            )
+        else:
+            what = "A is not SPD (is its sign flipped, -A?); CG-type methods need an SPD A"
+        raise ValueError(
+            f"{name}: expected a positive diagonal (A symmetric positive definite), got "
+            f"A[{i}, {i}] = {float(d[i]):.3g}{more}; {what}"
+        )
+
+
 @dataclass(frozen=True)
 class Jacobi(Preconditioner):
     """``z = D^{-1} r`` with D the diagonal of A."""
@@ -320,11 +341,10 @@ class Jacobi(Preconditioner):
 
         Raises:
             TypeError: ``A`` does not expose its diagonal (see :meth:`LinearOperator.diagonal`).
-            ValueError: a diagonal entry is ``<= 0`` (A is not SPD).
+            ValueError: a diagonal entry is not ``> 0``; the message names the first such row.
         """
         d = A.diagonal().to(device=A.device, dtype=A.dtype)
-        if bool((d <= 0).any()):
-            raise ValueError("Jacobi: the diagonal of A has entries <= 0, so A is not SPD")
+        _check_diagonal(d.cpu().numpy(), "Jacobi")
         inv = 1.0 / d
         return lambda r: inv.to(r.dtype) * r
 
@@ -342,7 +362,7 @@ class SymmetricGaussSeidel(Preconditioner):
         Raises:
             TypeError: the matrix of ``A`` is not available (see
                 :meth:`LinearOperator.to_scipy`).
-            ValueError: a diagonal entry is ``<= 0``.
+            ValueError: a diagonal entry is not ``> 0``; the message names the first such row.
         """
         import scipy.sparse as sp
         from scipy.sparse.linalg import spsolve_triangular
@@ -351,8 +371,7 @@ class SymmetricGaussSeidel(Preconditioner):
         lower = sp.tril(a, format="csr")
         upper = sp.triu(a, format="csr")
         d = a.diagonal()
-        if (d <= 0).any():
-            raise ValueError("SymmetricGaussSeidel: the diagonal of A has entries <= 0")
+        _check_diagonal(d, "SymmetricGaussSeidel")
 
         def apply(r: torch.Tensor) -> torch.Tensor:
             y = spsolve_triangular(lower, r.detach().cpu().double().numpy(), lower=True)
