@@ -47,7 +47,8 @@ class PODDeepONetConfig:
         modes: ``p``, number of POD modes kept.
         branch: the branch MLP (output width ``modes + trunk_basis``).
         trunk: an optional trunk MLP whose ``trunk_basis`` outputs are concatenated with the POD
-            modes (the same ``q`` trunk functions serve every output channel), or None.
+            modes, or None. With ``K > 1`` the same ``q`` functions and coefficients serve every
+            output channel: the trunk term is one field added to all of them.
         trunk_basis: ``q``, extra trunk basis functions (ignored when ``trunk`` is None).
         bias: a trainable output bias per output channel.
     """
