@@ -475,3 +475,21 @@ def test_early_stopping_on_an_unknown_metric_fails_before_the_first_step():
     with pytest.raises(ValueError, match=r"monitor='acc'\) is not a validation metric; expected "):
         trainer.fit()
     assert trainer.step == 0
+
+
+def test_validation_runs_the_model_once_per_batch_and_matches_a_hand_loop():
+    """evaluate() ran the forward pass twice per batch (once for the loss, once for the
+    metrics); its numbers are the sample means of a plain loop over the data."""
+    trainer = make_trainer(None, dtype=torch.float64)
+    calls = []
+    trainer.model.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    val = ShiftData(13, seed=5, dtype=torch.float64)  # batches of 8 and 5
+    got = trainer.evaluate(val)
+    assert calls == [8, 5]
+    with torch.no_grad():
+        pred = trainer.model.eval()(val.u)
+    e, y = (pred - val.y).flatten(1), val.y.flatten(1)
+    rel = (e.norm(dim=1) / y.norm(dim=1)).numpy()
+    np.testing.assert_allclose(got["rel_l2"], rel.mean(), rtol=1e-12)
+    np.testing.assert_allclose(got["loss"], rel.mean(), rtol=1e-12)  # the default loss
+    np.testing.assert_allclose(got["mse"], e.pow(2).mean(1).mean().item(), rtol=1e-12)
