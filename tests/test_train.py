@@ -493,3 +493,37 @@ def test_validation_runs_the_model_once_per_batch_and_matches_a_hand_loop():
     np.testing.assert_allclose(got["rel_l2"], rel.mean(), rtol=1e-12)
     np.testing.assert_allclose(got["loss"], rel.mean(), rtol=1e-12)  # the default loss
     np.testing.assert_allclose(got["mse"], e.pow(2).mean(1).mean().item(), rtol=1e-12)
+
+
+def test_sharded_sampler_reads_each_sample_once_per_epoch_across_ranks():
+    """Over world sizes 1-4, sizes 1-13 and batch sizes N, 2N, 3N: the ranks' shards of an epoch
+    together read every index at most once; training drops exactly a last global batch smaller
+    than N (no padding, no repeats), evaluation (keep_small_last) reads every index once."""
+    for world in (1, 2, 3, 4):
+        for n in range(1, 14):
+            for bs in (world, 2 * world, 3 * world):
+                for keep in (False, True):
+                    shards = [
+                        list(
+                            _iter(
+                                ShardedBatchSampler(
+                                    n,
+                                    bs,
+                                    shuffle=not keep,
+                                    seed=5,
+                                    rank=r,
+                                    world_size=world,
+                                    keep_small_last=keep,
+                                ),
+                                epoch=1,
+                            )
+                        )
+                        for r in range(world)
+                    ]
+                    read = [i for s in shards for b in s for i in b]
+                    assert len(read) == len(set(read))
+                    rest = n % bs
+                    dropped = rest if (rest < world and not keep) else 0
+                    assert len(read) == n - dropped, (world, n, bs, keep)
+                    if keep:
+                        assert sorted(read) == list(range(n))
