@@ -899,3 +899,20 @@ def test_jacobi_and_sgs_name_the_row_with_a_zero_or_negative_diagonal():
     A = -poisson((4, 4), walls=D).to_scipy()
     with pytest.raises(ValueError, match=r"got A\[0, 0\] = -4 \(and 15 more rows\); A is not SPD"):
         solve(A, np.ones(16), method=PCG(Jacobi()), check_symmetry=False)
+
+
+def test_a_block_of_right_hand_sides_is_refused_with_what_to_do():
+    """solve and scipy_solver take one right-hand side (as SciPy's cg, which refuses (n, 2)
+    too); the error said only the expected shape. It says what to do, and the one-at-a-time
+    solves it suggests match spsolve's block solve."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    B = np.stack([b, np.random.default_rng(5).standard_normal(P.n)], axis=1)  # (n, 2)
+    with pytest.raises(ValueError, match=r"got \(\d+, 2\); solve one right-hand side at a time"):
+        solve(A, B)
+    with pytest.raises(ValueError, match="solve one right-hand side at a time"):
+        scipy_solver(CG())(A, B)
+    with pytest.raises(ValueError, match=r"got \(2, 2, \d+\); flatten it"):
+        solve(A, np.zeros((2, 2, P.n)))
+    X = np.stack([solve(A, B[:, j], rtol=1e-10)[0] for j in range(2)], axis=1)
+    np.testing.assert_allclose(X, sla.spsolve(A.tocsc(), B), rtol=0, atol=1e-8)

@@ -207,7 +207,15 @@ def _as_vector(v: Any, op: LinearOperator, name: str) -> torch.Tensor:
         check_real(a.dtype, name)
         t = numpy_to_torch(a)
     if t.dim() != 1 or t.shape[0] != op.n:
-        raise ValueError(f"{name}: expected a vector of shape ({op.n},), got {tuple(t.shape)}")
+        hint = ""
+        if t.dim() == 2 and op.n in t.shape:
+            # the Krylov recurrences are per right-hand side (their step lengths are scalars)
+            hint = "; solve one right-hand side at a time (a block of them is not supported)"
+        elif t.dim() != 1:
+            hint = f"; flatten it to ({op.n},), in the order of A's unknowns"
+        raise ValueError(
+            f"{name}: expected a vector of shape ({op.n},), got {tuple(t.shape)}{hint}"
+        )
     check_real(t.dtype, name)
     if not t.is_floating_point():
         t = t.to(torch.float64)
