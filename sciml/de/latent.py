@@ -66,7 +66,14 @@ class GRUEncoder(nn.Module):
 
 class ODERNNEncoder(GRUEncoder):
     """ODE-RNN: between observations (backwards in time) the hidden state follows
-    ``dh/dt = g(h)`` (fixed-step RK4, ``steps`` per interval), then a GRU update."""
+    ``dh/dt = g(h)`` (fixed-step RK4, ``steps`` per interval), then a GRU update.
+
+    A series with nothing observed at a time (its mask row all zero) keeps the ODE-evolved state
+    there, as in Rubanova et al.; the GRU's ``dt`` input is the time over which the state evolved
+    since its last update (since ``t[-1]`` before the first, reading backwards): the time to
+    that series' next observation. A time unobserved in every channel thus changes the encoding
+    only through the RK4 grid of the interval it splits.
+    """
 
     def __init__(self, channels: int, latent: int, hidden: int = 32, steps: int = 2) -> None:
         super().__init__(channels, latent, hidden)
@@ -80,6 +87,8 @@ class ODERNNEncoder(GRUEncoder):
         x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
         n = t.numel()
+        observed = mask.ne(0).any(dim=-1)  # (batch, time)
+        t_next = t[-1].expand(x.shape[0])  # each series' last update (backwards in time)
         for i in reversed(range(n)):
             span = float(t[i + 1] - t[i]) if i < n - 1 else 0.0
             if span > 0:  # two observations at one time: no evolution between them
@@ -87,8 +96,11 @@ class ODERNNEncoder(GRUEncoder):
                 solver = RK4(step_size=span / self.steps, interp="linear")
                 node = NeuralODE(Autonomous(self.ode_net), solver)
                 h = node(h, torch.stack([t[i + 1], t[i]]))[-1]
-            dt = (t[min(i + 1, n - 1)] - t[i]).to(x).expand(x.shape[0], 1)
-            h = self.cell(torch.cat([x[:, i], mask[:, i], dt], dim=-1), h)
+            dt = (t_next - t[i]).to(x).unsqueeze(-1)  # (batch, 1)
+            update = self.cell(torch.cat([x[:, i], mask[:, i], dt], dim=-1), h)
+            # (why) a GRU step on an empty row would move the state with no information
+            h = torch.where(observed[:, i, None], update, h)
+            t_next = torch.where(observed[:, i], t[i], t_next)
         return self.out(h).chunk(2, dim=-1)
 
 
