@@ -418,12 +418,13 @@ def _finetune_check(ns: Namespace) -> None:
     (printed,) = ns["printed"]
     # torch's median of an even count is the lower of the middle two (NumPy's would average them)
     assert math.isclose(printed[0], errors[(len(errors) - 1) // 2], rel_tol=1e-5)
-    # fine-tuning lowered it: the untrained stand-in predicts ~0 (relative L1 0.99999); 20 epochs
-    # of 3 steps gave 0.970 (measured)
+    # fine-tuning lowered it: the untrained stand-in predicts ~0 (relative L1 0.99990); 20 epochs
+    # of 3 steps gave 0.994 (measured; 0.970 before the recovery layer took the reference's init,
+    # which is slower over these 60 steps and better over 300: 0.17-0.20 against 0.21-0.22)
     untrained = ScOT.from_pretrained("runs/pretrained")
     test = AllPairs(ds, samples=range(8, 16), include_self=False)
     before = evaluate_direct(untrained, test)["median"]
-    assert printed[0] < before - 0.01, (before, printed[0])
+    assert printed[0] < before - 0.003, (before, printed[0])
 
 
 def _new_flow_setup(ns: Namespace) -> None:
