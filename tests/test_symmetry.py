@@ -221,3 +221,192 @@ def test_augmented_data_with_a_generator_loads_in_spawn_workers():
     assert sum(len(b["input"]) for b in batches) == 4
     for b in batches:  # input and target moved by the same map
         torch.testing.assert_close(b["target"], -b["input"], rtol=0, atol=0)
+
+
+# -- vector fields ----------------------------------------------------------------------------
+TWO_PI = 2 * torch.pi
+
+
+def _grid(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.arange(n, dtype=torch.float64) / n
+    return torch.meshgrid(x, x, indexing="ij")
+
+
+def _point_map(g: GridSymmetry, x0, x1):
+    """The definition y_p = sign(axes[a]) x_a + b_p, evaluated at the points (no grid indices)."""
+    x = (x0, x1)
+    y = [None, None]
+    for a, ax in enumerate(g.axes):
+        p = abs(ax) - 1
+        y[p] = (1 if ax > 0 else -1) * x[a] + float(g.shift[p])
+    return y
+
+
+def _psi(x, y):
+    """A stream function with a few Fourier modes: v = (d psi/dy, -d psi/dx) is divergence-free."""
+    return (
+        torch.sin(TWO_PI * x) * torch.cos(2 * TWO_PI * y)
+        + 0.3 * torch.cos(TWO_PI * (x + 2 * y))
+        + 0.2 * torch.sin(TWO_PI * (3 * x - y))
+    )
+
+
+def _d(f: torch.Tensor, axis: int) -> torch.Tensor:
+    """Spectral derivative on the periodic unit grid (exact for these few modes)."""
+    n = f.shape[axis]
+    k = torch.fft.fftfreq(n, 1 / n, dtype=torch.float64) * TWO_PI
+    shape = [1] * f.ndim
+    shape[axis] = n
+    return torch.fft.ifft(torch.fft.fft(f, dim=axis) * 1j * k.view(shape), dim=axis).real
+
+
+def _velocity(psi: torch.Tensor) -> torch.Tensor:  # (..., 2, n, n)
+    return torch.stack([_d(psi, -1), -_d(psi, -2)], dim=-3)
+
+
+def _div(v: torch.Tensor) -> torch.Tensor:
+    return _d(v[..., 0, :, :], -2) + _d(v[..., 1, :, :], -1)
+
+
+def _curl(v: torch.Tensor) -> torch.Tensor:
+    return _d(v[..., 1, :, :], -2) - _d(v[..., 0, :, :], -1)
+
+
+def test_vector_components_are_swapped_and_negated_as_hand_computed():
+    """GridSymmetry moved u_x and u_y as two scalars: a transpose left u_x in the x slot and a
+    reflection of x kept its sign. With vectors=[(0, 1)] the closed forms hold exactly."""
+    n = 16
+    x0, x1 = _grid(n)
+
+    def f(a, b):
+        return torch.sin(TWO_PI * a) * torch.cos(2 * TWO_PI * b) + 0.5
+
+    def h(a, b):
+        return 0.7 * torch.cos(TWO_PI * (a - b)) + 0.25 * torch.sin(3 * TWO_PI * b)
+
+    def p(a, b):
+        return torch.cos(TWO_PI * (2 * a + b))
+
+    v = torch.stack([f(x0, x1), h(x0, x1), p(x0, x1)])  # channels (u_x, u_y, p)
+    q = 0.25
+    cases = {
+        # transpose (x, y) -> (y, x): u_x(x, y) <- u_y(y, x)
+        GridSymmetry((2, 1), (0, 0)): (h(x1, x0), f(x1, x0), p(x1, x0)),
+        # reflection x -> -x: u_x changes sign
+        GridSymmetry((-1, 2), (0, 0)): (-f(-x0, x1), h(-x0, x1), p(-x0, x1)),
+        # rotation by 90 degrees and a shift: y = (x1 + 1/4, -x0), v~ = (-u_y, u_x)
+        GridSymmetry((-2, 1), (Fraction(1, 4), 0)): (
+            -h(x1 + q, -x0),
+            f(x1 + q, -x0),
+            p(x1 + q, -x0),
+        ),
+        # sign -1 multiplies the scalar channel only
+        GridSymmetry((2, 1), (0, 0), sign=-1): (h(x1, x0), f(x1, x0), -p(x1, x0)),
+    }
+    for g, expected in cases.items():
+        got = g(v, vectors=[(0, 1)])
+        torch.testing.assert_close(got, torch.stack(expected), rtol=0, atol=1e-12)
+        # a batch axis in front and negative channel indices give the same
+        torch.testing.assert_close(g(v[None], vectors=[(-3, -2)])[0], got, rtol=0, atol=0)
+        # without vectors every channel is a scalar, as before (documented)
+        assert torch.equal(g(v), torch.stack([g(c) for c in v]))
+    assert not torch.allclose(GridSymmetry((2, 1), (0, 0))(v), v)  # the cases move the field
+
+
+def test_transformed_velocity_is_the_velocity_of_the_transformed_stream_function():
+    """For every map of the Navier-Stokes group and a few more, g(v) equals the velocity of the
+    transformed stream function det(A) psi(A x + b), evaluated analytically at the mapped points
+    and differentiated spectrally; it stays divergence-free, and its vorticity is g(vorticity)
+    with the group's sign (det A: vorticity is a pseudo-scalar). Moving the components as
+    scalars breaks all three."""
+    n = 32
+    x0, x1 = _grid(n)
+    v = _velocity(_psi(x0, x1))
+    scale = float(v.abs().max())
+    assert float(_div(v).abs().max()) < 1e-12 * scale * n
+    elements, _ = fno_forcing_symmetries()
+    extra = [
+        GridSymmetry((2, 1), (0, 0)),
+        GridSymmetry((-1, 2), (Fraction(3, 32), 0)),
+        GridSymmetry((-2, 1), (Fraction(1, 4), Fraction(5, 32))),
+    ]
+    for g in elements + extra:
+        det = round(float(torch.det(torch.tensor(g.matrix(), dtype=torch.float64))))
+        reference = _velocity(det * _psi(*_point_map(g, x0, x1)))
+        got = g(v, vectors=[(0, 1)])
+        torch.testing.assert_close(got, reference, rtol=0, atol=1e-11 * scale)
+        assert float(_div(got).abs().max()) < 1e-11 * scale * n
+        if g in elements:
+            assert g.sign == det
+            torch.testing.assert_close(_curl(got), g(_curl(v)), rtol=0, atol=1e-10 * scale * n)
+        if any(a != i + 1 for i, a in enumerate(g.axes)):  # not a pure translation
+            wrong = g(v)  # components moved as scalars
+            assert float((wrong - reference).abs().max()) > 0.1 * scale
+    # the vector action composes like the scalar one: (a * b)(v) = a(b(v))
+    for a in extra + elements[:4]:
+        for b in extra + elements[:4]:
+            torch.testing.assert_close(
+                (a * b)(v, vectors=[(0, 1)]), a(b(v, vectors=[(0, 1)]), vectors=[(0, 1)])
+            )
+
+
+def test_random_symmetry_augmented_and_group_average_move_vectors():
+    n = 16
+    x0, x1 = _grid(n)
+    v = _velocity(_psi(x0, x1))  # (2, n, n)
+    scale = float(v.abs().max())
+    elements, directions = fno_forcing_symmetries()
+    p = torch.cos(TWO_PI * x0)[None]
+    items = [{"input": torch.cat([v, p]), "target": 2 * v} for _ in range(6)]
+    aug = RandomSymmetry(
+        elements, shift_directions=directions, generator=torch.Generator().manual_seed(0)
+    )
+    data = Augmented(items, aug, vectors={"input": [(0, 1)], "target": [(0, 1)]})
+    moved = 0
+    for k in range(6):
+        item = data[k]
+        x, y = item["input"], item["target"]
+        torch.testing.assert_close(y, 2 * x[:2], rtol=0, atol=0)  # one map for both
+        assert float(_div(x[:2]).abs().max()) < 1e-11 * scale * n
+        # the velocity and the scalar were moved by the same point map: find it
+        g = next(
+            g
+            for g in generate_group(elements + [GridSymmetry.translation((1 / n, -1 / n))])
+            if torch.allclose(g(p), x[2:], atol=1e-12)
+            and torch.allclose(g(v, vectors=[(0, 1)]), x[:2], atol=1e-12)
+        )
+        moved += g != GridSymmetry.identity(2)
+    assert moved >= 4
+    plain = Augmented(items, RandomSymmetry(elements[1:2]))  # the diagonal reflection
+    assert float(_div(plain[0]["input"][:2]).abs().max()) > 0.1 * scale  # scalars: not div-free
+
+    # group averaging with vectors: exactly equivariant under the vector action
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(2 * n * n, 2 * n * n, dtype=torch.float64)
+
+    def model(u):
+        return torch.tanh(lin(u.flatten(1))).view_as(u)
+
+    u = v[None]
+    avg = group_average(model, u, elements, vectors=[(0, 1)])
+    for g in elements[1:]:
+        g_avg = group_average(model, g(u, vectors=[(0, 1)]), elements, vectors=[(0, 1)])
+        torch.testing.assert_close(g_avg, g(avg, vectors=[(0, 1)]), rtol=0, atol=1e-13)
+
+
+def test_vectors_bad_input_raises_with_what_was_expected():
+    g = GridSymmetry((2, 1), (0, 0))
+    u = torch.zeros(3, 4, 4)
+    with pytest.raises(ValueError, match=r"name the 2 channels \(of 3\).*got \[0\]"):
+        g(u, vectors=[(0,)])
+    with pytest.raises(ValueError, match=r"got \[0, 3\]"):
+        g(u, vectors=[(0, 3)])
+    with pytest.raises(ValueError, match="uses a channel twice"):
+        g(u, vectors=[(0, 1), (1, 2)])
+    with pytest.raises(ValueError, match="needs a channel axis"):
+        g(torch.zeros(4, 4), vectors=[(0, 1)])
+    elements, _ = fno_forcing_symmetries()
+    with pytest.raises(ValueError, match=r"one entry per tensor \(2\), got 1"):
+        RandomSymmetry(elements)(u[None], u[None], vectors=[[(0, 1)]])
+    with pytest.raises(ValueError, match=r"vectors names \['x'\].*expected a subset of keys"):
+        Augmented([], RandomSymmetry(elements), vectors={"x": [(0, 1)]})

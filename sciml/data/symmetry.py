@@ -13,6 +13,19 @@ must be an integer on every axis. If a solution operator ``G`` of a PDE commutes
 is another exact training pair: :class:`RandomSymmetry` draws one per sample (data augmentation),
 :func:`group_average` averages a model over the group (exact equivariance at test time).
 
+Vector fields. A velocity ``v = (v_1, ..., v_d)`` stored as ``d`` channels (sciml's layout keeps
+one scalar field per component, ``u_x``, ``u_y``) is not a set of scalars: the map moves its
+components too, ``(g v)(x) = A^T v(A x + b)`` (output component ``a`` is input component
+``|axes[a]| - 1``, negated where ``axes[a] < 0``). Pass the channels of each vector as
+``vectors=[(i_x, i_y)]`` (to :class:`GridSymmetry`, :class:`RandomSymmetry`,
+:class:`Augmented`, :func:`group_average`). ``sign`` does not multiply vector components: it says
+how the *scalar* channels transform (``det A`` for a pseudo-scalar such as 2-D vorticity), and
+with that convention ``curl(g v) = g(curl v)`` -- the velocity of a flow whose vorticity the
+group maps to solutions is mapped to solutions, and stays divergence-free. Channels not listed in
+``vectors`` are treated as scalars (``sign * u(A x + b)``), as before vector support: a velocity
+passed without ``vectors`` is moved but its components are neither swapped nor negated, which is
+physically wrong for any map but a translation.
+
 Composition: ``(g * h)(u) = g(h(u))``, i.e. ``A = A_h A_g``, ``b = A_h b_g + b_h``,
 ``sign = sign_g sign_h``; :func:`generate_group` closes a set of generators under it.
 
@@ -24,7 +37,7 @@ symmetries too:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -102,12 +115,62 @@ class GridSymmetry:
         )
         return GridSymmetry(axes, b, self.sign * other.sign)
 
-    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+    def __call__(self, u: torch.Tensor, *, vectors: Sequence[Sequence[int]] = ()) -> torch.Tensor:
         """Apply to ``u: (..., N_1, ..., N_d)`` (the last ``d`` dims are the grid); same shape
-        out when ``A`` maps each axis to one of the same length."""
+        out when ``A`` maps each axis to one of the same length.
+
+        ``vectors``: channel indices (on the axis before the grid, ``u: (..., channels,
+        *grid)``) of each vector field's ``d`` components, in grid-axis order, e.g. ``[(0, 1)]``
+        for ``(u_x, u_y, p)``; they transform as ``A^T v(A x + b)`` (module docstring), every
+        other channel as ``sign * u(A x + b)``.
+        """
         d = self.ndim
         if u.ndim < d:
             raise ValueError(f"expected u with at least {d} grid dims, got shape {tuple(u.shape)}")
+        out = self._move(u)
+        if not vectors:
+            return out if self.sign == 1 else -out
+        perm, factor = self._components(vectors, u.shape, d)
+        ch = u.ndim - d - 1
+        factor = torch.as_tensor(factor, dtype=out.dtype, device=out.device)
+        return out.index_select(ch, perm.to(out.device)) * factor.view(-1, *(1,) * d)
+
+    def _components(
+        self, vectors: Sequence[Sequence[int]], shape: torch.Size, d: int
+    ) -> tuple[torch.Tensor, list[int]]:
+        """Per output channel: the input channel it reads and its factor (``sign`` for scalars,
+        ``+-1`` from ``A`` for vector components)."""
+        if len(shape) < d + 1:
+            raise ValueError(
+                f"vectors={list(vectors)} needs a channel axis before the {d} grid dims, "
+                f"(..., channels, *grid), got shape {tuple(shape)}"
+            )
+        n_c = shape[len(shape) - d - 1]
+        perm, factor = list(range(n_c)), [self.sign] * n_c
+        seen: set[int] = set()
+        for group in vectors:
+            group = [int(c) for c in group]
+            if len(group) != d or any(not -n_c <= c < n_c for c in group):
+                raise ValueError(
+                    f"expected each entry of vectors to name the {d} channels (of {n_c}) of one "
+                    f"vector's components in grid-axis order, got {list(group)} in vectors="
+                    f"{[list(v) for v in vectors]}"
+                )
+            group = [c % n_c for c in group]
+            if seen & set(group) or len(set(group)) != d:
+                raise ValueError(
+                    f"vectors={[list(v) for v in vectors]} uses a channel twice; each channel "
+                    "is a component of at most one vector"
+                )
+            seen |= set(group)
+            for a, ax in enumerate(self.axes):  # (g v)_a = sign(axes[a]) v_{|axes[a]| - 1}
+                perm[group[a]] = group[abs(ax) - 1]
+                factor[group[a]] = 1 if ax > 0 else -1
+        return torch.tensor(perm), factor
+
+    def _move(self, u: torch.Tensor) -> torch.Tensor:
+        """``u(A x + b)`` on the grid, each channel alike (no sign)."""
+        d = self.ndim
         grid = u.shape[u.ndim - d :]
         lead = u.ndim - d
         out = u.permute(*range(lead), *(lead + abs(a) - 1 for a in self.axes))
@@ -128,7 +191,7 @@ class GridSymmetry:
             idx = torch.arange(n, device=u.device)
             idx = ((-idx if a < 0 else idx) + int(step)) % n
             out = out.index_select(lead + i, idx)
-        return out if self.sign == 1 else -out
+        return out
 
 
 def generate_group(generators: Sequence[GridSymmetry], limit: int = 1024) -> list[GridSymmetry]:
@@ -202,11 +265,24 @@ class RandomSymmetry:
             self.generator = torch.Generator(device=device)
             self.generator.set_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
 
-    def __call__(self, *fields: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def __call__(
+        self, *fields: torch.Tensor, vectors: Sequence[Sequence[Sequence[int]]] | None = None
+    ) -> tuple[torch.Tensor, ...]:
         """``fields``: tensors ``(batch, channels, *grid)`` with the same batch and grid; returns
-        them transformed, sample ``i`` of every tensor by the same map."""
+        them transformed, sample ``i`` of every tensor by the same map.
+
+        ``vectors``: one entry per tensor, the channel groups of its vector fields
+        (:meth:`GridSymmetry.__call__`), e.g. ``vectors=[[(0, 1)], [(0, 1)]]`` for an input
+        and a target ``(u_x, u_y)``; ``None``: every channel is a scalar.
+        """
         if not fields:
             raise ValueError("expected at least one tensor")
+        vectors = [()] * len(fields) if vectors is None else [list(v) for v in vectors]
+        if len(vectors) != len(fields):
+            raise ValueError(
+                f"expected vectors to have one entry per tensor ({len(fields)}), got "
+                f"{len(vectors)}: {vectors}"
+            )
         d = self.elements[0].ndim
         b, grid = fields[0].shape[0], fields[0].shape[-d:]
         for f in fields:
@@ -231,8 +307,8 @@ class RandomSymmetry:
             g = self.elements[int(which[i])]
             for v, n, k in zip(self.shift_directions, sizes, ks, strict=True):
                 g = GridSymmetry.translation([Fraction(int(k[i]) * c, n) for c in v]) * g
-            for f, o in zip(fields, outs, strict=True):
-                o[i] = g(f[i])
+            for f, o, v in zip(fields, outs, vectors, strict=True):
+                o[i] = g(f[i], vectors=v)
         return tuple(outs)
 
 
@@ -245,6 +321,11 @@ class Augmented:
         augment: a :class:`RandomSymmetry`.
         keys: the fields moved together (default ``"input"`` and ``"target"``); other fields
             (coordinates, parameters) are passed through unchanged.
+        vectors: key -> channel groups of the vector fields in that field (see
+            :meth:`GridSymmetry.__call__`), e.g. ``{"input": [(0, 1)], "target": [(0, 1)]}``
+            for :class:`SnapshotPairs` of ``inputs=targets=["u_x", "u_y"]``; for time-flattened
+            :class:`Windows` (channel ``t * C + c``) list every step's group. Keys not given
+            hold scalars only.
 
     In ``DataLoader`` worker processes each worker gets a copy of ``augment``; if it has its own
     generator, that copy is reseeded from the worker's seed (``get_worker_info().seed``, which
@@ -252,9 +333,22 @@ class Augmented:
     """
 
     def __init__(
-        self, dataset, augment: RandomSymmetry, keys: Sequence[str] = ("input", "target")
+        self,
+        dataset,
+        augment: RandomSymmetry,
+        keys: Sequence[str] = ("input", "target"),
+        *,
+        vectors: Mapping[str, Sequence[Sequence[int]]] | None = None,
     ) -> None:
         self.dataset, self.augment, self.keys = dataset, augment, tuple(keys)
+        vectors = dict(vectors or {})
+        unknown = sorted(set(vectors) - set(self.keys))
+        if unknown:
+            raise ValueError(
+                f"Augmented: vectors names {unknown}, which are not among the moved keys "
+                f"{list(self.keys)}; expected a subset of keys"
+            )
+        self.vectors = [[tuple(g) for g in vectors.get(k, ())] for k in self.keys]
         self._worker: int | None = None
 
     def __len__(self) -> int:
@@ -269,19 +363,29 @@ class Augmented:
         missing = [k for k in self.keys if k not in item]
         if missing:
             raise KeyError(f"Augmented: item {i} has no field(s) {missing}; it has {sorted(item)}")
-        moved = self.augment(*(torch.as_tensor(item[k])[None] for k in self.keys))
+        moved = self.augment(
+            *(torch.as_tensor(item[k])[None] for k in self.keys), vectors=self.vectors
+        )
         item.update({k: v[0] for k, v in zip(self.keys, moved, strict=True)})
         return item
 
 
 def group_average(
-    model: torch.nn.Module, u: torch.Tensor, elements: Sequence[GridSymmetry]
+    model: torch.nn.Module,
+    u: torch.Tensor,
+    elements: Sequence[GridSymmetry],
+    *,
+    vectors: Sequence[Sequence[int]] = (),
+    out_vectors: Sequence[Sequence[int]] | None = None,
 ) -> torch.Tensor:
     """``mean_g g^-1 model(g u)`` over ``elements`` (a group): exactly equivariant to it.
 
     ``u: (batch, channels, *grid)``; ``len(elements)`` forward passes. The inverse of each element
     is found in the group itself, so ``elements`` must be closed (e.g. from :func:`generate_group`).
+    ``vectors`` / ``out_vectors``: channel groups of the vector fields of ``u`` / of the model's
+    output (default: those of ``u``), see :meth:`GridSymmetry.__call__`.
     """
+    out_vectors = vectors if out_vectors is None else out_vectors
     group = list(elements)
     if not group:
         raise ValueError("elements is empty; pass a group of GridSymmetry (generate_group)")
@@ -291,6 +395,6 @@ def group_average(
         inv = next((h for h in group if h * g == ident), None)
         if inv is None:
             raise ValueError(f"{g} has no inverse in elements; pass a group (generate_group)")
-        y = inv(model(g(u)))
+        y = inv(model(g(u, vectors=vectors)), vectors=out_vectors)
         total = y if total is None else total + y
     return total / len(group)
