@@ -9,6 +9,7 @@ import pytest
 import sympy as sp
 import torch
 
+import sciml
 from sciml.data.generators import generate
 from sciml.data.generators.prose_ode import SYSTEMS, load_prose_ode, perturb
 from sciml.models import PROSE, PROSEConfig
@@ -274,6 +275,28 @@ def test_encoders_of_no_layers_pass_the_embeddings_to_the_fusion():
     assert model.generate(u, sym, max_len=4)  # the symbol decoder runs on them
     with pytest.raises(ValueError, match="symbol_decoder_layers >= 1, got 0"):
         PROSEConfig.small(symbol_decoder_layers=0)
+
+
+def test_time_embedding_frequencies_are_in_the_checkpoint_and_load(tmp_path):
+    """The sinusoidal time embeddings' frequencies (geometric, 0.1 to 50) are persistent
+    buffers: kept so that every saved PROSE still loads, through load_state_dict (strict) and
+    sciml.load, and the loaded model is the same function."""
+    torch.manual_seed(0)
+    model = _tiny().eval()
+    want = np.geomspace(0.1, 50.0, 32)
+    state = model.state_dict()
+    for key in ("time_embed.freq", "query_embed.freq"):
+        np.testing.assert_allclose(state[key].double().numpy(), want, rtol=1e-6)
+    again = _tiny()
+    again.load_state_dict(state, strict=True)
+    model.save_pretrained(tmp_path / "p")
+    loaded = sciml.load(tmp_path / "p")
+    u = torch.randn(2, 16, 6)
+    u[..., 0] = torch.linspace(0, 1, 16)
+    x = torch.linspace(1, 2, 5)
+    with torch.no_grad():
+        assert torch.equal(loaded(u, x=x), model(u, x=x))
+        assert torch.equal(again.eval()(u, x=x), model(u, x=x))
 
 
 def test_paper_config_has_the_published_shape():

@@ -161,6 +161,10 @@ class _TimeEmbedding(nn.Module):
 
     def __init__(self, width: int) -> None:
         super().__init__()
+        # a constant, but kept persistent: every PROSE checkpoint holds time_embed.freq and
+        # query_embed.freq, and sciml.load refuses weights with keys the model does not list, so
+        # a non-persistent buffer would refuse them all; a checkpoint also keeps the
+        # frequencies it was trained with
         self.register_buffer("freq", torch.exp(torch.linspace(math.log(0.1), math.log(50.0), 32)))
         self.mlp = nn.Sequential(nn.Linear(64, width), nn.GELU(), nn.Linear(width, width))
 
