@@ -252,6 +252,25 @@ def test_presets_and_config_errors():
         ScOTConfig.poseidon("XL")
 
 
+def test_drop_path_rates_and_shifts_follow_the_reference():
+    """Stochastic depth rises linearly over the 2 * sum(depths) blocks, encoder first; a decoder
+    stage holds its level's blocks in reverse (rates ascending along the decoder, shifts of the
+    encoder order reversed). The lists were read off the reference scOT for this config."""
+    cfg = ScOTConfig(image_size=64, patch_size=2, embed_dim=8, depths=(2, 3, 1),
+                     num_heads=(2, 2, 2), window_size=8, skip_blocks=(1, 1, 0), in_channels=1,
+                     out_channels=1, drop_path_rate=0.3)  # fmt: skip
+    model = ScOT(cfg)
+    rate = [0.3 * k / 11 for k in range(12)]  # linspace(0, 0.3, 12)
+    enc = [b.drop_path.p for stage in model.encoder for b in stage.blocks]
+    dec = [b.drop_path.p for stage in model.decoder for b in stage.blocks]
+    assert [len(stage.blocks) for stage in model.decoder] == [1, 3, 2]
+    assert enc == pytest.approx(rate[:6], abs=1e-7)
+    assert dec == pytest.approx(rate[6:], abs=1e-7)
+    # grids 32, 16, 8 with window 8: only levels 0 and 1 shift (by 4), odd encoder blocks
+    assert [[b.shift for b in stage.blocks] for stage in model.encoder] == [[0, 4], [0, 4, 0], [0]]
+    assert [[b.shift for b in stage.blocks] for stage in model.decoder] == [[0], [0, 4, 0], [4, 0]]
+
+
 def test_initialisation_follows_the_reference():
     """The reference's init (HF Swin-v2) draws every nn.Linear / nn.Conv2d from N(0, 0.02) with zero
     bias and leaves the recovery's nn.ConvTranspose2d at PyTorch's default: weight and bias
