@@ -591,3 +591,19 @@ def test_snapshot_pairs_refuse_a_negative_lead_time_but_allow_a_backward_map(dat
     same = sd.SnapshotPairs(ds, 4, 4)[1]  # lead time 0 stays allowed, as in AllPairs
     assert same["t"].item() == 0.0
     np.testing.assert_array_equal(same["input"].numpy(), same["target"].numpy())
+
+
+def test_split_parts_never_overlap_when_rounding_overshoots():
+    """split(7, (0, 0.5, 0.5)) rounded val and test to 4 each; train got -1 samples, and
+    order[:-1] gave it 6, three of them also in test (a trajectory leak). Every fraction triple
+    summing to 1 now gives disjoint parts covering range(n), each within one sample of its
+    fraction, and numpy integers are taken for n."""
+    sp = sd.split(7, (0.0, 0.5, 0.5), seed=0)
+    assert (len(sp.train), len(sp.val), len(sp.test)) == (0, 4, 3)
+    for n in range(1, 40):
+        for sizes in ((0.0, 0.5, 0.5), (0.1, 0.45, 0.45), (0.0, 0.25, 0.75), (0.34, 0.33, 0.33)):
+            sp = sd.split(np.int64(n), sizes, seed=n)
+            parts = [set(sp.train), set(sp.val), set(sp.test)]
+            assert sum(len(p) for p in parts) == n and set().union(*parts) == set(range(n))
+            for p, frac in zip(parts, sizes, strict=True):
+                assert abs(len(p) - frac * n) <= 1 + 1e-9, (n, sizes, [len(q) for q in parts])

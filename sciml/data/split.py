@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,11 @@ def split(
     Args:
         n: number of samples, or anything with ``len``.
         sizes: fractions (floats summing to at most 1; the train part takes the rounding
-            remainder when they sum to 1) or counts (ints), two or three entries.
+            remainder when they sum to 1, and the test part when train is empty) or counts
+            (ints), two or three entries.
         seed: shuffle with this seed; ``None`` keeps file order (first train, then val, test).
     """
-    n = n if isinstance(n, int) else len(n)
+    n = int(n) if isinstance(n, Integral) else len(n)
     sizes = list(sizes) + [0] * (3 - len(sizes))
     if len(sizes) != 3 or any(s < 0 for s in sizes):
         raise ValueError(f"sizes must be 2 or 3 non-negative numbers, got {sizes}")
@@ -75,6 +77,11 @@ def split(
         counts = [int(round(s * n)) for s in sizes]
         if abs(sum(sizes) - 1) < 1e-9:
             counts[0] = n - counts[1] - counts[2]
+            if counts[0] < 0:
+                # (0, 0.5, 0.5) of 7 rounds to 4 + 4: train got -1, and order[:-1] handed it 6
+                # samples that overlapped test; the last part gives back the excess instead
+                counts[2] += counts[0]
+                counts[0] = 0
     if sum(counts) > n:
         raise ValueError(f"split sizes {counts} need {sum(counts)} samples, only {n} exist")
     order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
