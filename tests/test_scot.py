@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,25 @@ def test_poseidon_export_round_trip_matches_reference_files(tmp_path):
     u, t = torch.randn(1, 3, 32, 32), torch.tensor([0.4])
     with torch.no_grad():
         assert torch.equal(again(u, t=t), model(u, t=t))
+
+
+def test_poseidon_export_refuses_a_residual_without_time_conditioning(tmp_path):
+    """scOT honours learn_residual only with use_conditioning, so this model would have come
+    back from its Poseidon export without the residual: the output off by exactly the input
+    (measured: max difference 3.34 = max |u|). It is refused before any file is written."""
+    cfg = ScOTConfig(image_size=16, patch_size=2, embed_dim=8, depths=(1, 1), num_heads=(2, 2),
+                     window_size=4, skip_blocks=(1, 0), in_channels=1, out_channels=1,
+                     time_conditioning=False, learn_residual=True)  # fmt: skip
+    with pytest.raises(ValueError, match="learn_residual=True without time_conditioning"):
+        poseidon.save_poseidon(ScOT(cfg), tmp_path / "export")
+    assert not (tmp_path / "export").exists()
+    # with time conditioning the residual survives the round trip
+    cond = ScOT(replace(cfg, time_conditioning=True)).eval()
+    again = ScOT.from_pretrained(poseidon.save_poseidon(cond, tmp_path / "cond"))
+    assert again.config.learn_residual
+    u, t = torch.randn(2, 1, 16, 16), torch.tensor([0.2, 0.9])
+    with torch.no_grad():
+        assert torch.equal(again(u, t=t), cond(u, t=t))
 
 
 def test_sciml_save_pretrained_round_trip(tmp_path):

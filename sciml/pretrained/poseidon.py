@@ -360,9 +360,21 @@ def save_poseidon(
     model, directory: str | os.PathLike, *, extras: dict[str, Any] | None = None
 ) -> Path:
     """Write ``model`` (a :class:`~sciml.models.ScOT`) as ``config.json`` + ``model.safetensors``
-    in Poseidon's layout, readable by the reference ``scOT`` code and by :func:`load_poseidon`."""
+    in Poseidon's layout, readable by the reference ``scOT`` code and by :func:`load_poseidon`.
+
+    Raises ``ValueError`` for a model the layout cannot describe (``learn_residual`` without
+    ``time_conditioning``), before anything is written."""
     from safetensors.torch import save_file
 
+    c = model.config
+    if c.learn_residual and not c.time_conditioning:
+        # scOT reads learn_residual only with use_conditioning: the file would load (here and in
+        # the reference) as the model without the residual, a different function
+        raise ValueError(
+            "the Poseidon layout cannot hold learn_residual=True without time_conditioning (scOT "
+            "ignores learn_residual when use_conditioning is false); save this model with "
+            "model.save_pretrained(directory) instead"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_file(
