@@ -49,7 +49,13 @@ def check_times(t: Tensor, *, decreasing: bool, strict: bool = True, what: str =
         if decreasing:
             order += " or strictly decreasing" if strict else " or non-increasing"
         shown = ", ".join(f"{v:g}" for v in t[:8].tolist()) + (", ..." if t.numel() > 8 else "")
-        raise ValueError(f"expected finite, {order} {what}, got [{shown}]")
+        hint = ""
+        if strict and bool(torch.isfinite(t).all()) and bool((dt == 0).any()):
+            hint = (
+                "; for repeated times solve at the distinct ones and index the result "
+                "(torch.unique_consecutive(t, return_inverse=True))"
+            )
+        raise ValueError(f"expected finite, {order} {what}, got [{shown}]{hint}")
 
 
 def insert_time(t: Tensor, t_star: float) -> tuple[Tensor, int, bool, float]:
@@ -193,7 +199,15 @@ class NeuralODE(DetachedState):
                     f"or the ensemble members instead. torch said: {str(err).splitlines()[0]}"
                 ) from err
             raise
-        except AssertionError as err:  # torchdiffeq's step control: t + dt == t
+        except AssertionError as err:  # torchdiffeq's step control: t + dt == t, or too many
+            if "max_num_steps exceeded" in str(err):
+                raise SciMLError(
+                    f"NeuralODE: the adaptive solver {type(self.solver).__name__} (rtol "
+                    f"{self.solver.rtol:g}, atol {self.solver.atol:g}) reached its "
+                    f"max_num_steps={self.solver.max_num_steps} steps between two output times "
+                    f"({err}): the field is stiff or fast there; raise max_num_steps, loosen the "
+                    "tolerances, or regularise the dynamics (LocalHeuristic, RNODE)"
+                ) from err
             if "underflow in dt" not in str(err):
                 raise
             dtype = y0.dtype if isinstance(y0, Tensor) else y0[0].dtype

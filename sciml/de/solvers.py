@@ -61,7 +61,8 @@ class ODESolver:
 
 @dataclass(frozen=True)
 class _Adaptive(ODESolver):
-    """An embedded RK pair with step-size control; subclasses name the method and tableau."""
+    """An embedded RK pair with step-size control; subclasses name the method and tableau.
+    ``max_num_steps`` bounds the accepted and rejected steps between two output times."""
 
     rtol: float = 1e-3
     atol: float = 1e-4
