@@ -2,11 +2,12 @@
 
 The state is augmented with two integrals, per batch element ``b``,
 
-    e_K(T) = int_0^T ||f(t, y)||^2 dt,        e_J(T) = int_0^T ||eps^T d f / d y||^2 dt,
+    e_K(T) = int_{t_0}^T ||f(t, y)||^2 dt,        e_J(T) = int_{t_0}^T ||eps^T d f / d y||^2 dt,
 
 where ``eps ~ N(0, I)`` is drawn once per solve (Hutchinson: ``E ||eps^T J||^2 = ||J||_F^2``).
-The penalty is ``w_K mean_b e_K + w_J mean_b e_J``. Because the integrals are part of the ODE
-state, it works with direct backprop and with the adjoint alike.
+The penalty is the time average ``(w_K mean_b e_K + w_J mean_b e_J) / (T - t_0)`` (positive
+for decreasing times too: the integrals and the span change sign together). Because the
+integrals are part of the ODE state, it works with direct backprop and with the adjoint alike.
 """
 
 from __future__ import annotations
