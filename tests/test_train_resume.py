@@ -556,3 +556,46 @@ def test_a_checkpoint_without_the_training_set_size_still_resumes(tmp_path):
         resumed = make_trainer(run).fit(resume="auto")
     assert (resumed.step, resumed.train_loss) == (ref.step, ref.train_loss)
     assert all(torch.equal(v, _weights(run)[k]) for k, v in _weights(tmp_path / "ref").items())
+
+
+def _two_groups(trainer):
+    """An optimiser as ScOT's fine-tuning recipe builds one: a group at the config's lr and
+    weight decay, and one at a third of the lr without decay; the schedule rebuilt over it."""
+    from sciml.train.schedules import build_scheduler
+
+    cfg, m = trainer.config, trainer.model
+    trainer.optimizer = torch.optim.AdamW(
+        [
+            {"params": m.inp.parameters(), "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+            {"params": m.out.parameters(), "lr": cfg.lr / 3, "weight_decay": 0.0},
+        ]
+    )
+    trainer.scheduler = build_scheduler(
+        trainer.optimizer, cfg.schedule, trainer.total_steps, cfg.warmup_steps
+    )
+    return trainer
+
+
+@pytest.mark.parametrize(
+    "change, bases", [(dict(batch_size=16), (3e-3, 1e-3)), (dict(lr=6e-3), (6e-3, 2e-3))]
+)
+def test_resume_with_a_rebuilt_schedule_keeps_each_param_groups_lr_and_decay(
+    tmp_path, change, bases
+):
+    """Resumed with another batch_size (the schedule is rebuilt) or lr, every param group got
+    the config's lr and weight decay: the group at lr / 3 jumped to lr and the group without
+    weight decay got 1e-4. Now each keeps its own (scaled as the config's lr), at the cosine's
+    value for the step reached (step 6 of 11 steps at batch 16, of 15 at batch 8)."""
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        _two_groups(make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=3)).fit()
+    t = _two_groups(make_trainer(run, checkpoint_every=3, **change))
+    with pytest.warns(UserWarning):
+        t._restore(t._resume_target("auto"))
+    total = 6 + 2 + 3 if "batch_size" in change else 15  # epoch 1's last 2 batches, epoch 2
+    assert t.total_steps == total
+    f = 0.5 * (1 + math.cos(math.pi * 6 / total))
+    groups = t.optimizer.param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([b * f for b in bases], rel=1e-12)
+    assert [g["weight_decay"] for g in groups] == [1e-4, 0.0]
+    assert t.scheduler.base_lrs == pytest.approx(list(bases), rel=1e-12)

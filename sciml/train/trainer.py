@@ -779,12 +779,23 @@ class Trainer:
             )
         self.scheduler.load_state_dict(state["scheduler"])
         if saved != self.config or rebuilt:  # a rebuilt scheduler set the lr of its step 0
-            # (why) both states carry the saved lr and weight_decay, which would otherwise stay
+            # (why) both states carry the saved lr and weight_decay, which would otherwise stay.
+            # Per group: a group at the saved lr / weight_decay takes the new one, a group at its
+            # own (ScOT's param_groups: embeddings at another lr, norms and biases without
+            # decay) keeps it, its lr scaled as the config's; all were set to the config's
             cfg = self.config
             f = lr_factor(cfg.schedule, state["step"], self.total_steps, cfg.warmup_steps)
-            self.scheduler.base_lrs = [cfg.lr for _ in self.optimizer.param_groups]
-            for group in self.optimizer.param_groups:
-                group.update(lr=cfg.lr * f, initial_lr=cfg.lr, weight_decay=cfg.weight_decay)
+            bases = []
+            for base in self.scheduler.base_lrs:
+                if base == saved.lr or cfg.lr == saved.lr:
+                    bases.append(cfg.lr if base == saved.lr else base)
+                else:
+                    bases.append(base * cfg.lr / saved.lr if saved.lr else base)
+            self.scheduler.base_lrs = bases
+            for group, base in zip(self.optimizer.param_groups, bases):
+                group.update(lr=base * f, initial_lr=base)
+                if group["weight_decay"] == saved.weight_decay:
+                    group["weight_decay"] = cfg.weight_decay
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
