@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -297,6 +298,46 @@ def test_time_embedding_frequencies_are_in_the_checkpoint_and_load(tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded(u, x=x), model(u, x=x))
         assert torch.equal(again.eval()(u, x=x), model(u, x=x))
+
+
+def test_beam_search_finds_the_exhaustive_best_when_the_beam_holds_every_hypothesis(monkeypatch):
+    """On first-order Markov "decoders" over two words and <eos> (every other token
+    improbable), a beam of 32 takes every candidate of up to 3 words (at most 8 open hypotheses
+    x 3 live tokens a step, all ranked before the improbable ones), so beam search must return
+    the best finished sequence of a brute-force enumeration, scored as documented:
+    log p / length^length_penalty, the length counting <eos>. Over these 8 draws x 3 penalties
+    a length without <eos>, or with <bos>, picks another sequence twice. (A beam of 8 is a
+    heuristic, as in the authors' XLM-style search: <eos> candidates ranked below the 8th open
+    one are not kept; it misses the best twice here.)"""
+    import itertools
+
+    model = _tiny().eval()
+    v = model.vocab
+    words = v.ids(["u_0", "u_1"])
+    live = [*words, v.eos_id]
+    fused, pad = torch.zeros(1, 3, 32), torch.zeros(1, 3, dtype=torch.bool)
+    max_len = 5  # <bos> + at most 3 words + <eos>
+    for draw in range(8):
+        gen = torch.Generator().manual_seed(draw)
+        table = torch.full((len(v), len(v)), -30.0)  # next-token logits given the last token
+        for prev in [v.bos_id, *words]:
+            table[prev, live] = torch.randn(3, generator=gen) * 1.5
+        logp = table.log_softmax(-1).double()
+        # (n, L, V): position i's logits depend on token i only
+        monkeypatch.setattr(
+            model, "symbol_logits", lambda fused, pad, seqs, table=table: table[seqs]
+        )
+        for alpha in (0.0, 1.0, 2.0):
+            best, best_seq = -math.inf, None
+            for n in range(0, max_len - 1):
+                for seq in itertools.product(words, repeat=n):
+                    path = [v.bos_id, *seq, v.eos_id]
+                    score = sum(float(logp[a, b]) for a, b in zip(path, path[1:]))
+                    score /= (n + 1) ** alpha
+                    if score > best:
+                        best, best_seq = score, list(seq)
+            got = model._beam(fused, pad, max_len, 32, alpha)
+            assert got == v.words(best_seq), (draw, alpha, got, v.words(best_seq))
 
 
 def test_paper_config_has_the_published_shape():
