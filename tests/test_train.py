@@ -527,3 +527,15 @@ def test_sharded_sampler_reads_each_sample_once_per_epoch_across_ranks():
                     assert len(read) == n - dropped, (world, n, bs, keep)
                     if keep:
                         assert sorted(read) == list(range(n))
+
+
+def test_a_training_set_smaller_than_the_world_size_is_refused(monkeypatch):
+    """3 samples on 4 ranks: the only (last) batch is smaller than the world size and dropped,
+    so the run had 0 steps an epoch, trained nothing and divided by zero at validation."""
+    from sciml.train import trainer as trainer_module
+    from sciml.train.distributed import DistInfo
+
+    info = DistInfo(rank=0, world_size=4, local_rank=0, device=torch.device("cpu"))
+    monkeypatch.setattr(trainer_module, "setup", lambda device: info)
+    with pytest.raises(ValueError, match=r"expected at least 4 samples .* got 3; use fewer"):
+        Trainer(Tiny(TinyConfig()), ShiftData(3), config=TrainConfig(batch_size=4))

@@ -201,6 +201,13 @@ class Trainer:
             world_size=self.dist.world_size,
         )
         self.steps_per_epoch = self.train_sampler.num_batches()
+        if self.steps_per_epoch == 0:
+            # (why) a last batch smaller than the world size is dropped: nothing was left, and
+            # the run trained no step and failed at its first validation (division by zero)
+            raise ValueError(
+                f"train_data: expected at least {self.dist.world_size} samples (one per "
+                f"data-parallel rank), got {len(train_data)}; use fewer ranks or more data"
+            )
         self.total_steps = cfg.epochs * self.steps_per_epoch
 
         self.optimizer = torch.optim.AdamW(
