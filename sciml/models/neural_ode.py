@@ -94,11 +94,22 @@ class _Field(nn.Module):
             if i < len(sizes) - 2:
                 layers.append(_activation(c.activation))
         self.net = nn.Sequential(*layers)
-        center = torch.zeros(c.state_dim) if c.center is None else torch.tensor(c.center)
-        scale = torch.ones(c.state_dim) if c.scale is None else torch.tensor(c.scale)
+        self._constants = {
+            "center": (0.0,) * c.state_dim if c.center is None else tuple(c.center),
+            "scale": (1.0,) * c.state_dim if c.scale is None else tuple(c.scale),
+        }
         # constants of the config, not weights: kept out of the state dict
-        self.register_buffer("center", center.float(), persistent=False)
-        self.register_buffer("scale", scale.float(), persistent=False)
+        for name, values in self._constants.items():
+            self.register_buffer(name, torch.tensor(values), persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        # (why) a dtype change rounds the config's numbers once into the new dtype: converting
+        # the float32 buffers left a float64 model's center 0.1 at 0.10000000149
+        super()._apply(fn, recurse)
+        for name, values in self._constants.items():
+            buf = getattr(self, name)
+            setattr(self, name, torch.tensor(values, dtype=buf.dtype, device=buf.device))
+        return self
 
     def forward(self, t: Tensor, y: Tensor) -> Tensor:
         return self.scale * self.net((y - self.center) / self.scale)
