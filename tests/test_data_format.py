@@ -598,3 +598,38 @@ def test_writer_restores_the_sigterm_handler_and_leaves_other_threads_alone(tmp_
     t.join()
     assert not errors and signal.getsignal(signal.SIGTERM) is before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "c.h5"]
+
+
+def test_a_damaged_member_is_named_damaged_and_sciml_bugs_are_not(tmp_path, monkeypatch):
+    """h5py's group.items() turns the KeyError of a damaged member into None: a damaged
+    'params/nu' or 'boundary_conditions/y' header was reported as "AttributeError: 'NoneType'
+    object has no attribute 'ndim'" (or as a missing key), because TypeError and AttributeError
+    were taken for damage. Now the checksum error is reported, and a TypeError raised by a
+    reader (a bug in sciml, not in the file) reaches the caller as itself."""
+    from sciml.data import layouts
+
+    _small(tmp_path / "f.h5")
+    good = (tmp_path / "f.h5").read_bytes()
+    with h5py.File(tmp_path / "f.h5") as f:
+        headers = {
+            k: h5py.h5o.get_info(f[k].id).addr for k in ("params/nu", "boundary_conditions/y")
+        }
+    for key, addr in headers.items():
+        assert good[addr : addr + 4] == b"OHDR"  # a version-2 object header, checksummed
+        damaged = bytearray(good)
+        damaged[addr + 8] ^= 0x20
+        path = tmp_path / f"bad_{key.replace('/', '_')}.h5"
+        path.write_bytes(bytes(damaged))
+        for fn in (sd.open, sd.validate):
+            with pytest.raises(sd.DataFormatError) as e:
+                fn(path)
+            msg = str(e.value)
+            assert msg.startswith(f"{path}: cannot be read (KeyError: "), msg
+            assert "checksum" in msg and "expected an intact HDF5" in msg
+
+    def buggy_reader(f, path):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setitem(layouts.LAYOUTS, "sciml", (layouts.sciml.detect, buggy_reader))
+    with pytest.raises(TypeError, match="unsupported operand"):
+        sd.open(tmp_path / "f.h5")

@@ -37,6 +37,17 @@ def decode_attr(value: Any, is_json: bool) -> Any:
     return value
 
 
+def members(mapping: Any) -> list[tuple[str, Any]]:
+    """``(name, object)`` of every member of an h5py group or attribute set.
+
+    h5py's ``items()`` / ``values()`` look members up with ``get``, which turns the ``KeyError``
+    of a damaged object header ("incorrect metadata checksum") into ``None``: a damaged file then
+    failed later as ``'NoneType' object has no attribute ...``, or lost the member silently. The
+    ``KeyError`` is kept here, for :func:`~sciml.data._handle.unreadable_as_format_error`.
+    """
+    return [(k, mapping[k]) for k in mapping]
+
+
 def str_list(value: Any) -> list[str]:
     """HDF5 string-array attributes come back as bytes or numpy objects; make them ``list[str]``."""
     if value is None:

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 
 from ._errors import DataFormatError, shape_str
-from ._format import BC_TYPES, FORMAT_NAME, POINT_AXIS, REQUIRED_ATTRS, str_list
+from ._format import BC_TYPES, FORMAT_NAME, POINT_AXIS, REQUIRED_ATTRS, members, str_list
 from ._handle import open_h5, unreadable_as_format_error
 
 
@@ -101,13 +101,15 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
 
     check("fields", fields, (n, n_steps or 0), f"n_samples={n}, n_steps={n_steps}")
     check("static_fields", statics, (n,), f"n_samples={n}")
-    for name, ds in f.get("params", {}).items():
+    for name, ds in members(f["params"]) if "params" in f else []:
         if ds.ndim == 0 or ds.shape[0] != n:
             out.append(
                 f"dataset 'params/{name}' has shape {shape_str(ds.shape)}, "
                 f"expected (n_samples={n}, ...)"
             )
-    for axis, g in f.get("boundary_conditions", {}).items():
+    # not f.get: it turns the KeyError of a damaged group into the default
+    bc_group = f["boundary_conditions"] if "boundary_conditions" in f else {}  # noqa: SIM401
+    for axis, g in members(bc_group):
         if axis not in dims:
             out.append(f"group 'boundary_conditions/{axis}' is not a spatial axis {dims}")
         t = g.attrs.get("type")

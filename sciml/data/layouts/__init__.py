@@ -61,4 +61,6 @@ def _read(reader: Reader, f: h5py.File, path: Path) -> LayoutSpec:
     except DataFormatError:
         raise
     except KeyError as e:
+        if "checksum" in str(e):  # h5py's KeyError for a damaged object, not a missing one
+            raise
         raise DataFormatError(path, f"a required key is missing ({e})") from e

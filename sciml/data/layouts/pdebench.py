@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from .._errors import DataFormatError, shape_str
+from .._format import members
 from .._layout import LayoutSpec, Source
 
 AXES = ("x", "y", "z")
@@ -88,7 +89,7 @@ def read_tensor(f: h5py.File, path: Path) -> LayoutSpec:
         fields={"u": Source("tensor", ("n", "t", *sp))},
         coords=coords,
         time=_time(f, path, "t-coordinate", shape[1]),
-        attrs={k: _plain(v) for k, v in f.attrs.items()},
+        attrs={k: _plain(v) for k, v in members(f.attrs)},
     )
 
 
@@ -125,7 +126,7 @@ def read_darcy(f: h5py.File, path: Path) -> LayoutSpec:
             "u": Source("tensor", ("n", 0, "s0", "s1")),
         },
         coords=coords,
-        attrs={k: _plain(v) for k, v in f.attrs.items()},
+        attrs={k: _plain(v) for k, v in members(f.attrs)},
     )
 
 
@@ -155,7 +156,7 @@ def read_cfd(f: h5py.File, path: Path) -> LayoutSpec:
         fields={v: Source(v, ("n", "t", *sp)) for v in names},
         coords=coords,
         time=_time(f, path, "t-coordinate", shape[1]),
-        attrs={k: _plain(v) for k, v in f.attrs.items()},
+        attrs={k: _plain(v) for k, v in members(f.attrs)},
     )
 
 
@@ -194,7 +195,7 @@ def read_seed_groups(f: h5py.File, path: Path) -> LayoutSpec:
         fields={f"c{c}": Source("{sample}/data", ("t", *sp, c)) for c in range(shape[-1])},
         coords=coords,
         time=_time(first, path, "grid/t", shape[0]),
-        attrs={k: _plain(v) for k, v in f.attrs.items()},
+        attrs={k: _plain(v) for k, v in members(f.attrs)},
         sample_keys=seeds,
     )
 

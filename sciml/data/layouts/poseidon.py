@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from .._errors import DataFormatError, shape_str
+from .._format import members
 from .._layout import LayoutSpec, Source
 
 NAME = "poseidon-netcdf"
@@ -25,7 +26,7 @@ MAIN_VARIABLES = ("data", "solution", "velocity")
 def _variables(f: h5py.File) -> dict[str, h5py.Dataset]:
     return {
         k: v
-        for k, v in f.items()
+        for k, v in members(f)
         if isinstance(v, h5py.Dataset) and v.ndim in (4, 5) and v.dtype.kind == "f"
     }
 
@@ -73,7 +74,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     # NetCDF dimension scales are 1-D datasets; use those whose length fits an axis.
     scales = {
         k: np.asarray(v[()])
-        for k, v in f.items()
+        for k, v in members(f)
         if isinstance(v, h5py.Dataset)
         and v.ndim == 1
         and v.dtype.kind in "fiu"
@@ -89,7 +90,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         time = t if t is not None and t.shape[0] == n_steps else np.arange(n_steps, dtype=float)
     attrs = {
         k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
-        for k, v in f.attrs.items()
+        for k, v in members(f.attrs)
         if not k.startswith("_")
     }
     return LayoutSpec(

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 from .._errors import DataFormatError
-from .._format import decode_attr, str_list
+from .._format import decode_attr, members, str_list
 from .._layout import LayoutSpec, Source
 from ..validate import _problems
 
@@ -26,7 +26,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     a = f.attrs
     dims = tuple(str_list(a["spatial_dims"]))
     points = str(a.get("grid", "grid")) == "points"
-    coords = {k: np.asarray(v[()]) for k, v in f["coords"].items()}
+    coords = {k: np.asarray(v[()]) for k, v in members(f["coords"])}
     spatial = (coords["points"].shape[0],) if points else tuple(coords[d].shape[0] for d in dims)
     space_axes = tuple(f"s{k}" for k in range(len(spatial)))
     fields = {n: Source(f"fields/{n}", ("n", "t", *space_axes)) for n in str_list(a["field_names"])}
@@ -37,12 +37,12 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     json_keys = set(str_list(a.get("json_attrs", [])))
     reserved = {"sciml_format", "format_version", "n_samples", "n_steps", "spatial_dims", "grid"}
     reserved |= {"field_names", "static_field_names", "json_attrs"}
-    attrs = {k: decode_attr(v, k in json_keys) for k, v in a.items() if k not in reserved}
+    attrs = {k: decode_attr(v, k in json_keys) for k, v in members(a) if k not in reserved}
     attrs["format_version"] = int(a["format_version"])
     bcs = {}
-    for axis, g in f["boundary_conditions"].items():
-        entry = {k: decode_attr(v, False) for k, v in g.attrs.items()}
-        entry.update({k: np.asarray(d[()]) for k, d in g.items()})
+    for axis, g in members(f["boundary_conditions"]):
+        entry = {k: decode_attr(v, False) for k, v in members(g.attrs)}
+        entry.update({k: np.asarray(d[()]) for k, d in members(g)})
         bcs[axis] = entry["type"] if len(entry) == 1 else entry
     return LayoutSpec(
         layout=NAME,
@@ -54,7 +54,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         static_fields=statics,
         coords=coords,
         time=np.asarray(f["time"][()]) if "time" in f else None,
-        params={k: np.asarray(v[()]) for k, v in f["params"].items()},
+        params={k: np.asarray(v[()]) for k, v in members(f["params"])},
         boundary_conditions=bcs,
         attrs=attrs,
         points=points,

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from .._errors import DataFormatError, shape_str
-from .._format import decode_attr, str_list
+from .._format import decode_attr, members, str_list
 from .._layout import LayoutSpec, Source
 
 NAME = "the-well"
@@ -86,7 +86,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
                 suffix = "_" + "".join(dims[c] for c in comp) if order else ""
                 target[name + suffix] = Source(key, (*roles, *comp))
 
-    attrs = {k: decode_attr(v, False) for k, v in f.attrs.items()}
+    attrs = {k: decode_attr(v, False) for k, v in members(f.attrs)}
     if "dataset_name" in attrs:
         attrs["pde"] = attrs["dataset_name"]
     params: dict[str, np.ndarray] = {}
@@ -105,7 +105,9 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
             params[s] = v
 
     bcs: dict[str, object] = {}
-    for g in f.get("boundary_conditions", {}).values():
+    # not f.get: it turns the KeyError of a damaged group into the default
+    bc_group = f["boundary_conditions"] if "boundary_conditions" in f else {}  # noqa: SIM401
+    for _, g in members(bc_group):
         kind = str(decode_attr(g.attrs.get("bc_type", "unknown"), False)).lower()
         for d in str_list(g.attrs.get("associated_dims", [])):
             prev = bcs.get(d)
