@@ -599,3 +599,29 @@ def test_resume_with_a_rebuilt_schedule_keeps_each_param_groups_lr_and_decay(
     assert [g["lr"] for g in groups] == pytest.approx([b * f for b in bases], rel=1e-12)
     assert [g["weight_decay"] for g in groups] == [1e-4, 0.0]
     assert t.scheduler.base_lrs == pytest.approx(list(bases), rel=1e-12)
+
+
+def test_resume_with_a_rebuilt_schedule_keeps_the_time_budgets_anneal(tmp_path):
+    """TimeBudget(anneal=True) multiplies the lr by a cosine of the time used; a resume that
+    sets the lr anew (another batch_size rebuilds the schedule) dropped that factor for the
+    first step: lr 3e-3 instead of 3e-3 * (1 + cos(pi * 6 / 30)) / 2 after 6 s of a 30 s
+    budget (a clock that ticks 1 s per step)."""
+    now = [0.0]
+
+    class Tick(Callback):
+        def on_step_end(self, trainer, loss):
+            now[0] += 1.0
+
+    def budget():
+        return TimeBudget(0.5, anneal=True, clock=lambda: now[0])
+
+    config = dict(schedule=Constant(), checkpoint_every=3)
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[Tick(), budget(), _CrashAt(7)], **config).fit()
+    now[0] = 100.0  # a later process: the budget counts the time saved, not the clock
+    t = make_trainer(run, callbacks=[Tick(), budget()], batch_size=16, **config)
+    with pytest.warns(UserWarning):
+        t._restore(t._resume_target("auto"))
+    want = 3e-3 * 0.5 * (1 + math.cos(math.pi * 6 / 30))
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(want, rel=1e-12)

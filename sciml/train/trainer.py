@@ -772,6 +772,13 @@ class Trainer:
                 stacklevel=3,
             )
         self.optimizer.load_state_dict(state["optimizer"])
+        # what a callback multiplied the schedule's lr by (TimeBudget's anneal), per group: kept
+        # below where the lr is set anew (it was dropped for the first step after the resume)
+        scheduled = state["scheduler"].get("_last_lr") or []
+        extra = [
+            group["lr"] / was if was else 1.0
+            for group, was in zip(self.optimizer.param_groups, scheduled)
+        ]
         # (why) steps taken at another batch size: the schedule spans those and the ones left
         # (epochs * steps_per_epoch counted every step at the new size)
         # (the sampler skips the whole epoch when the batches done exceed its new length)
@@ -799,10 +806,12 @@ class Trainer:
                 else:
                     bases.append(base * cfg.lr / saved.lr if saved.lr else base)
             self.scheduler.base_lrs = bases
-            for group, base in zip(self.optimizer.param_groups, bases):
-                group.update(lr=base * f, initial_lr=base)
+            extra += [1.0] * (len(bases) - len(extra))
+            for group, base, k in zip(self.optimizer.param_groups, bases, extra):
+                group.update(lr=base * f * k, initial_lr=base)
                 if group["weight_decay"] == saved.weight_decay:
                     group["weight_decay"] = cfg.weight_decay
+            self.scheduler._last_lr = [base * f for base in bases]  # the schedule's own lr
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
