@@ -633,3 +633,19 @@ def test_a_damaged_member_is_named_damaged_and_sciml_bugs_are_not(tmp_path, monk
     monkeypatch.setitem(layouts.LAYOUTS, "sciml", (layouts.sciml.detect, buggy_reader))
     with pytest.raises(TypeError, match="unsupported operand"):
         sd.open(tmp_path / "f.h5")
+
+
+def test_non_finite_time_stamps_are_refused(tmp_path):
+    """NaN compares False, so time=[0, nan, 2] passed the 'strictly increasing' checks of the
+    writer and the validator, and every lead time touching step 1 was NaN."""
+    with pytest.raises(ValueError, match=r"expected finite time stamps, got \[0.0, nan, 2.0\]"):
+        sd.write(tmp_path / "w.h5", fields={"u": _r(2, 3, 4)}, time=[0.0, np.nan, 2.0])
+    assert not any(tmp_path.iterdir())
+    _small(tmp_path / "f.h5")
+    with h5py.File(tmp_path / "f.h5", "a") as f:
+        f["time"][4] = np.inf
+    problems = sd.validate(tmp_path / "f.h5")
+    assert problems == [f"{tmp_path / 'f.h5'}: dataset 'time' has non-finite value inf at step "
+                        "4; expected finite, strictly increasing time stamps"]  # fmt: skip
+    with pytest.raises(sd.DataFormatError, match="non-finite value inf at step 4"):
+        sd.open(tmp_path / "f.h5")

@@ -65,6 +65,12 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
                 f"dataset 'time' has shape {shape_str(f['time'].shape)}, "
                 f"expected (n_steps={n_steps},)"
             )
+        elif not np.isfinite(f["time"][:]).all():
+            bad = int(np.flatnonzero(~np.isfinite(f["time"][:]))[0])
+            out.append(
+                f"dataset 'time' has non-finite value {f['time'][bad]} at step {bad}; "
+                "expected finite, strictly increasing time stamps"
+            )
         elif n_steps > 1 and np.any(np.diff(f["time"][:]) <= 0):
             out.append("dataset 'time' is not strictly increasing")
 

@@ -214,6 +214,12 @@ class Writer:
         self.time = None if time is None else np.asarray(time, dtype=np.float64)
         if self.field_names and (self.time is None or self.time.ndim != 1):
             raise ValueError(f"{self.path}: time-dependent fields need time of shape (n_steps,)")
+        if self.time is not None and not np.isfinite(self.time).all():
+            # NaN compares False, so it passed the ordering check and gave NaN lead times
+            raise ValueError(
+                f"{self.path}: expected finite time stamps, got {self.time.tolist()[:8]}"
+                f"{'...' if self.time.size > 8 else ''}"
+            )
         if self.time is not None and self.time.size > 1 and np.any(np.diff(self.time) <= 0):
             raise ValueError(f"{self.path}: time stamps must be strictly increasing")
         self.n_steps = None if self.time is None else int(self.time.shape[0])
