@@ -52,8 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, no traceback, for every user-facing failure
         if os.environ.get("SCIML_DEBUG"):
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"sciml: error: {message}", file=sys.stderr)
+        # every line of the message, joined: the first alone can stop mid-sentence (a YAML error
+        # says where the file is wrong on its later lines)
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"sciml: error: {message or type(exc).__name__}", file=sys.stderr)
         return 2
 
 
@@ -157,11 +159,22 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_H5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+
+
+def _not_a_folder(path: str, expected: str) -> None:
+    """Refuse a folder where a file is expected (the libraries' own messages say 'does not
+    exist', or print HDF5's errno dump, or name a temporary file)."""
+    if Path(path).is_dir():
+        raise _UserError(f"expected {expected}, got the folder {path}")
+
+
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .experiment import load_experiment, run
 
+    _not_a_folder(args.experiment, "an experiment file (.json / .yaml)")
     experiment = load_experiment(args.experiment)
     if args.out:
         experiment = dataclasses.replace(experiment, out=args.out)
@@ -204,6 +217,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return evaluate_name(checkpoint, n=args.n, seed=args.seed, as_json=args.json)
     if args.n is not None or args.seed is not None:
         raise _UserError("--n / --seed apply to 'sciml evaluate NAME' (fresh data), not to DATA")
+    _not_a_folder(args.data, "DATA to be an HDF5 file")
     shipped = not Path(checkpoint).exists() and pretrained.is_registered(checkpoint)
     if shipped:
         checkpoint = str(pretrained.path_of(checkpoint))
@@ -272,6 +286,7 @@ def _export(args: argparse.Namespace) -> int:
         shape = ()
     if not shape or min(shape) < 1:
         raise _UserError(f"--shape expects positive integers like 4,1,32,32, got {args.shape!r}")
+    _not_a_folder(args.out, "--out to name the .pt2 file to write")
     if shape[0] < 2 and not args.static_batch:
         raise _UserError(
             f"--shape {args.shape}: a free batch needs an example batch of at least 2 "
@@ -351,7 +366,15 @@ def _generate(args: argparse.Namespace) -> int:
     if args.recipe:
         from .data.generators.recipe import load_recipe
 
-        recipe = load_recipe(args.recipe)  # strict: known keys, generator and options
+        _not_a_folder(args.recipe, "--recipe to be a YAML file")
+        if not Path(args.recipe).is_file():
+            raise _UserError(f"--recipe: no such file: {args.recipe}")
+        import yaml
+
+        try:
+            recipe = load_recipe(args.recipe)  # strict: known keys, generator and options
+        except yaml.YAMLError as err:  # yaml's message does not name the file
+            raise _UserError(f"--recipe {args.recipe}: not valid YAML ({err})") from None
         name = name or recipe["generator"]
         n = n if n is not None else recipe["n"]
         resolution = resolution if resolution is not None else recipe["resolution"]
@@ -372,6 +395,12 @@ def _generate(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise _UserError(f"--set expects KEY=VALUE, got {item!r}")
         options[key] = _parse_value(value)
+    _not_a_folder(out, "--out to name the .h5 file to write")
+    if Path(out).suffix.lower() not in _H5_SUFFIXES:
+        raise _UserError(
+            f"--out expects an HDF5 file name ending in {' / '.join(_H5_SUFFIXES)}, got {out!r} "
+            f"(the file is HDF5 whatever its name: name it so that tools recognise it)"
+        )
     if Path(out).exists() and not args.overwrite:
         raise _UserError(f"{out} exists; pass --overwrite to replace it")
     path = generate(
@@ -390,6 +419,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from . import data
 
+    _not_a_folder(args.path, "an HDF5 file")
     data.validate(args.path)
     print(f"{args.path}: valid sciml HDF5 file")
     return 0

@@ -408,3 +408,52 @@ def test_every_argument_has_help_text():
 
     missing = [where for where, text in walk(_build_parser(), "sciml") if not text]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "folder"], "expected an experiment file (.json / .yaml), got the folder folder"),
+        # the multi-line YAML error is kept whole: its later lines say where the file is wrong
+        (["train", "bad.yaml"], "bad.yaml: not valid YAML (while parsing a flow node expected"),
+        (["train", "bad.yaml"], "line 2, column 1"),
+        (["evaluate", "fno-ns2d", "folder"], "expected DATA to be an HDF5 file, got the folder"),
+        (["data", "validate", "folder"], "expected an HDF5 file, got the folder folder"),
+        (["data", "generate", "--recipe", "folder"], "expected --recipe to be a YAML file, got"),
+        (["data", "generate", "--recipe", "none.yaml"], "--recipe: no such file: none.yaml"),
+        (["data", "generate", "--recipe", "bad.yaml"], "--recipe bad.yaml: not valid YAML (while"),
+        (["data", "generate", "--recipe", "bad.yaml"], "line 2, column 1"),
+        (
+            ["data", "generate", "darcy", "--n", "2", "--resolution", "8", "--out", "folder"],
+            "expected --out to name the .h5 file to write, got the folder folder",
+        ),
+        (
+            ["data", "generate", "darcy", "--n", "2", "--resolution", "8", "--out", "x.txt"],
+            "--out expects an HDF5 file name ending in .h5 / .hdf5 / .hdf / .he5, got 'x.txt'",
+        ),
+        (
+            ["export", "fno-ns2d", "--shape", "2,1,32,32", "--out", "folder"],
+            "expected --out to name the .pt2 file to write, got the folder folder",
+        ),
+        (["solve", "--matrix", "folder"], "--matrix: expected a .npz file, got the folder"),
+        (["solve", "--poisson", "8x8", "--rhs", "folder"], "--rhs: expected a .npy file, got"),
+        (["solve", "--poisson", "0"], "--poisson: expected a grid shape such as 64x64x64, got '0'"),
+        (["solve", "--poisson", "4x4x4x4"], "--poisson: expected a grid shape such as 64x64x64"),
+    ],
+)
+def test_folders_wrong_names_and_bad_yaml_give_one_line_errors_naming_them(
+    argv, message, capsys, tmp_path, monkeypatch
+):
+    # before: 'experiment file folder does not exist'; HDF5's errno dump cut after its first
+    # line; '[Errno 21] Is a directory: ...' for a recipe; a folder as --out of generate said to
+    # pass --overwrite, of export named a temporary file after the export ran; an x.txt --out
+    # was written; a YAML error was cut to 'while parsing a flow node', without the file's name
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "bad.yaml").write_text("model: [\n")
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("sciml: error: "), err
+    assert message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "folder"]  # nothing written
+    assert list((tmp_path / "folder").iterdir()) == []

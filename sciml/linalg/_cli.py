@@ -58,11 +58,14 @@ def add_parser(sub) -> None:
     s.set_defaults(handler=run)
 
 
-def _shape(text: str) -> tuple[int, ...]:
+def _shape(text: str, option: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.lower().split("x"))
+        shape = tuple(int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"expected a grid shape such as 64x64x64, got {text!r}") from None
+        shape = ()
+    if not 2 <= len(shape) <= 3 or min(shape) < 1:
+        raise ValueError(f"{option}: expected a grid shape such as 64x64x64, got {text!r}")
+    return shape
 
 
 def _first_line(exc: BaseException) -> str:
@@ -76,6 +79,8 @@ def _load_matrix(path: str):
 
     import scipy.sparse as sp
 
+    if Path(path).is_dir():
+        raise ValueError(f"--matrix: expected a .npz file, got the folder {path!r}")
     if not Path(path).is_file():
         raise ValueError(f"--matrix: no such file: {path!r}")
     if not zipfile.is_zipfile(path):  # np.load would call it 'pickled data'
@@ -94,6 +99,8 @@ def _load_matrix(path: str):
 
 def _load_rhs(path: str) -> np.ndarray:
     """b from a ``np.save`` file, or a one-line error naming the file."""
+    if Path(path).is_dir():
+        raise ValueError(f"--rhs: expected a .npy file, got the folder {path!r}")
     if not Path(path).is_file():
         raise ValueError(f"--rhs: no such file: {path!r}")
     with open(path, "rb") as f:
@@ -119,12 +126,12 @@ def run(args: argparse.Namespace) -> int:
 
     problem = None
     if args.poisson:
-        problem = poisson(_shape(args.poisson))
+        problem = poisson(_shape(args.poisson, "--poisson"))
         A = problem.to_scipy()
     else:
         A = _load_matrix(args.matrix)
         if args.grid:
-            problem = poisson(_shape(args.grid))
+            problem = poisson(_shape(args.grid, "--grid"))
     b = _load_rhs(args.rhs) if args.rhs else np.random.default_rng(0).standard_normal(A.shape[0])
     deflation = None
     if args.deflate is not None:
