@@ -292,14 +292,14 @@ def _load_weights(
     expected = model.state_dict()
     state = _restore_complex(state, expected)
     missing = sorted(set(expected) - set(state) - _aliased_keys(model))
-    unexpected = sorted(set(state) - set(expected))
+    unexpected = sorted(set(state) - set(expected) - obsolete_state_keys(model))
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: weights do not fit {type(model).__name__}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}"
         )
     for name, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
             raise CheckpointError(
                 f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the config builds "
                 f"{tuple(expected[name].shape)}"
@@ -308,7 +308,27 @@ def _load_weights(
     if len(dtypes) == 1:
         _cast_real_dtype(model, dtypes.pop())
     model.to(map_location)
-    model.load_state_dict(state, strict=False)
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:  # an obsolete key its module's load hook did not consume
+        raise CheckpointError(
+            f"{path}: weights do not fit {type(model).__name__}: unexpected "
+            f"{sorted(result.unexpected_keys)[:5]}"
+        )
+
+
+def obsolete_state_keys(model: nn.Module) -> set[str]:
+    """State-dict keys that older checkpoints of ``model`` hold and its modules still accept.
+
+    A submodule lists them, relative to itself, in a class attribute ``obsolete_state_keys``
+    (PROSE's time embeddings: ``("freq",)``, a constant that was once saved) and consumes them
+    in its ``_load_from_state_dict``; the loader then lets exactly those keys through and
+    refuses every other key the model does not list.
+    """
+    return {
+        f"{prefix}.{key}" if prefix else key
+        for prefix, module in model.named_modules()
+        for key in getattr(type(module), "obsolete_state_keys", ())
+    }
 
 
 _COMPLEX_OF = {torch.float64: torch.complex128, torch.float32: torch.complex64}

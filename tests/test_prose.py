@@ -278,26 +278,90 @@ def test_encoders_of_no_layers_pass_the_embeddings_to_the_fusion():
         PROSEConfig.small(symbol_decoder_layers=0)
 
 
-def test_time_embedding_frequencies_are_in_the_checkpoint_and_load(tmp_path):
-    """The sinusoidal time embeddings' frequencies (geometric, 0.1 to 50) are persistent
-    buffers: kept so that every saved PROSE still loads, through load_state_dict (strict) and
-    sciml.load, and the loaded model is the same function."""
+def _as_pre_freq_checkpoint(model, directory):
+    """Save ``model`` as sciml wrote PROSE before the time embeddings' ``freq`` buffers became
+    non-persistent: the same files, with ``time_embed.freq`` and ``query_embed.freq`` (the
+    model's values, in its dtype) in model.safetensors and config.json's SHA-256 updated."""
+    import hashlib
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    model.save_pretrained(directory)
+    weights = directory / "model.safetensors"
+    state = load_file(str(weights))
+    for key in ("time_embed.freq", "query_embed.freq"):
+        state[key] = model.get_buffer(key).detach().clone()
+    save_file(state, str(weights), metadata={"format": "pt", "family": "prose"})
+    record = json.loads((directory / "config.json").read_text())
+    record["weights"]["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (directory / "config.json").write_text(json.dumps(record))
+    return directory
+
+
+def test_time_embedding_frequencies_are_rebuilt_not_saved_and_old_checkpoints_load(tmp_path):
+    """The sinusoidal time embeddings' frequencies (geometric, 0.1 to 50) are a constant of the
+    architecture: non-persistent, so new checkpoints do not hold them. Checkpoints written
+    while they were persistent still load, through sciml.load and load_state_dict(strict=True),
+    taking the stored values: a float64 PROSE built under set_default_dtype(float64) stored
+    float64 frequencies that a float32 rebuild would round, and still loads to the same
+    function bit for bit. Any other unknown key is still refused."""
+    from safetensors.torch import load_file
+
+    want = np.geomspace(0.1, 50.0, 32)
+    u = torch.randn(2, 16, 6, dtype=torch.float64)
+    u[..., 0] = torch.linspace(0, 1, 16)
+    x = torch.linspace(1, 2, 5, dtype=torch.float64)
     torch.manual_seed(0)
     model = _tiny().eval()
-    want = np.geomspace(0.1, 50.0, 32)
-    state = model.state_dict()
     for key in ("time_embed.freq", "query_embed.freq"):
-        np.testing.assert_allclose(state[key].double().numpy(), want, rtol=1e-6)
-    again = _tiny()
-    again.load_state_dict(state, strict=True)
-    model.save_pretrained(tmp_path / "p")
-    loaded = sciml.load(tmp_path / "p")
-    u = torch.randn(2, 16, 6)
-    u[..., 0] = torch.linspace(0, 1, 16)
-    x = torch.linspace(1, 2, 5)
-    with torch.no_grad():
-        assert torch.equal(loaded(u, x=x), model(u, x=x))
-        assert torch.equal(again.eval()(u, x=x), model(u, x=x))
+        assert key not in model.state_dict()
+        np.testing.assert_allclose(model.get_buffer(key).double().numpy(), want, rtol=1e-6)
+    model.save_pretrained(tmp_path / "new")
+    assert not [k for k in load_file(str(tmp_path / "new" / "model.safetensors")) if "freq" in k]
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(1)
+        model64 = _tiny().eval()
+    finally:
+        torch.set_default_dtype(previous)
+    freq64 = model64.time_embed.freq
+    np.testing.assert_allclose(freq64.numpy(), want, rtol=1e-14)
+    assert not torch.equal(freq64, freq64.float().double())  # a float32 rebuild would differ
+    for m, dtype, name in ((model, torch.float32, "old32"), (model64, torch.float64, "old64")):
+        old = _as_pre_freq_checkpoint(m, tmp_path / name)
+        loaded = sciml.load(old)
+        again = _tiny().to(dtype)
+        old_state = load_file(str(old / "model.safetensors"))
+        assert "time_embed.freq" in old_state
+        again.load_state_dict(old_state, strict=True)
+        with torch.no_grad():
+            want_y = m(u.to(dtype), x=x.to(dtype))
+            assert torch.equal(loaded(u.to(dtype), x=x.to(dtype)), want_y)
+            assert torch.equal(again.eval()(u.to(dtype), x=x.to(dtype)), want_y)
+        assert torch.equal(loaded.time_embed.freq, m.time_embed.freq)
+
+    # only the documented obsolete keys pass: another key the model does not list is refused
+    from safetensors.torch import save_file
+
+    bad = _as_pre_freq_checkpoint(model, tmp_path / "bad")
+    state = load_file(str(bad / "model.safetensors"))
+    state["time_embed.scale"] = torch.ones(32)
+    save_file(state, str(bad / "model.safetensors"), metadata={"format": "pt"})
+    import hashlib
+    import json
+
+    record = json.loads((bad / "config.json").read_text())
+    record["weights"]["sha256"] = hashlib.sha256(
+        (bad / "model.safetensors").read_bytes()
+    ).hexdigest()
+    (bad / "config.json").write_text(json.dumps(record))
+    with pytest.raises(sciml.CheckpointError, match=r"unexpected \['time_embed.scale'\]"):
+        sciml.load(bad)
+    with pytest.raises(RuntimeError, match="Unexpected key.*time_embed.scale"):
+        _tiny().load_state_dict(state, strict=True)
 
 
 def test_beam_search_finds_the_exhaustive_best_when_the_beam_holds_every_hypothesis(monkeypatch):

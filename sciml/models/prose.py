@@ -159,14 +159,38 @@ class _CrossBlock(nn.Module):
 class _TimeEmbedding(nn.Module):
     """``t -> MLP([sin(w_k t), cos(w_k t)])`` with geometric frequencies ``w_k``."""
 
+    # PROSE checkpoints written while freq was persistent hold it; sciml.load accepts this
+    # documented key (sciml.operator.obsolete_state_keys) and still refuses any other unknown one.
+    obsolete_state_keys = ("freq",)
+
     def __init__(self, width: int) -> None:
         super().__init__()
-        # a constant, but kept persistent: every PROSE checkpoint holds time_embed.freq and
-        # query_embed.freq, and sciml.load refuses weights with keys the model does not list, so
-        # a non-persistent buffer would refuse them all; a checkpoint also keeps the
-        # frequencies it was trained with
-        self.register_buffer("freq", torch.exp(torch.linspace(math.log(0.1), math.log(50.0), 32)))
+        # a constant of the architecture, not a weight: non-persistent, so new checkpoints do
+        # not carry it (older ones do; _load_from_state_dict takes their values)
+        freq = torch.exp(torch.linspace(math.log(0.1), math.log(50.0), 32))
+        self.register_buffer("freq", freq, persistent=False)
         self.mlp = nn.Sequential(nn.Linear(64, width), nn.GELU(), nn.Linear(width, width))
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ):
+        # An older checkpoint's freq: copied in rather than dropped, so the loaded model is the
+        # function that was saved even where the stored values differ from the rebuilt ones (a
+        # model built under torch.set_default_dtype(torch.float64) stored float64 frequencies;
+        # rebuilding in float32 and casting would round them).
+        old = state_dict.pop(prefix + "freq", None)
+        if old is not None:
+            if old.shape != self.freq.shape:
+                errors.append(
+                    f"size mismatch for {prefix}freq: the checkpoint holds {tuple(old.shape)}, "
+                    f"the model has {tuple(self.freq.shape)}"
+                )
+            else:
+                with torch.no_grad():
+                    self.freq.copy_(old)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+        )
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:  # (..., 1) -> (..., width)
         a = t * self.freq
