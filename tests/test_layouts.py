@@ -498,7 +498,6 @@ _STATE_BUFFERS = {
     "normalized-fno": {"in_mean", "in_std", "out_mean", "out_std"},
     "pod-deeponet": {"pod_basis", "pod_mean", "pod_singular_values", "coords"},
     "deeponet-fourier": {"fourier_freqs"},
-    "prose": {"time_embed.freq", "query_embed.freq"},
 }
 
 
