@@ -42,6 +42,37 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
+def readers(ds, f: h5py.File) -> dict:
+    """For each row, (sciml's item, h5py sliced, h5py whole snapshots + NumPy) as callables.
+
+    Every reader returns its values materialised: NumPy slicing with a step (``[::2]``) returns
+    a view, and a view left un-copied would time less work than sciml's item, which copies the
+    values into tensors of their own (``np.ascontiguousarray`` copies only where the array is a
+    strided view)."""
+    fu, fv = f["fields/u"], f["fields/v"]
+    pairs = sd.AllPairs(ds, samples=[1])
+    k_pair = [tuple(p) for p in pairs.pairs].index((0, 5))
+    w_dt, w_space = sd.Windows(ds, 2, 1, dt=2), sd.Windows(ds, 1, 1, space=2)
+    whole = np.ascontiguousarray
+    return {
+        "Windows(n_in=2, n_out=1, dt=2): steps 0, 2, 4 of u and v": (
+            lambda: w_dt[0],
+            lambda: np.stack([fu[0, 0:5:2], fv[0, 0:5:2]], 1),
+            lambda: whole(np.stack([fu[0, 0:5], fv[0, 0:5]], 1)[::2]),
+        ),
+        "AllPairs: steps 0 and 5 of u and v": (
+            lambda: pairs[k_pair],
+            lambda: np.stack([fu[1, [0, 5]], fv[1, [0, 5]]], 1),
+            lambda: whole(np.stack([fu[1, 0:6], fv[1, 0:6]], 1)[[0, 5]]),
+        ),
+        "Windows(1, 1, space=2): steps 0, 1 of u and v, every 2nd point": (
+            lambda: w_space[0],
+            lambda: np.stack([fu[0, 0:2, ::2, ::2], fv[0, 0:2, ::2, ::2]], 1),
+            lambda: whole(np.stack([fu[0, 0:2], fv[0, 0:2]], 1)[:, :, ::2, ::2]),
+        ),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=256, help="grid points per side")
@@ -56,27 +87,7 @@ def main() -> None:
         path = sd.write(Path(tmp) / "f.h5", fields={"u": u, "v": v})
         ds = sd.open(path)
         f = h5py.File(path, "r")
-        fu, fv = f["fields/u"], f["fields/v"]
-        pairs = sd.AllPairs(ds, samples=[1])
-        k_pair = [tuple(p) for p in pairs.pairs].index((0, 5))
-        w_dt, w_space = sd.Windows(ds, 2, 1, dt=2), sd.Windows(ds, 1, 1, space=2)
-        cases = {
-            "Windows(n_in=2, n_out=1, dt=2): steps 0, 2, 4 of u and v": (
-                lambda: w_dt[0],
-                lambda: np.stack([fu[0, 0:5:2], fv[0, 0:5:2]], 1),
-                lambda: np.stack([fu[0, 0:5], fv[0, 0:5]], 1)[::2],
-            ),
-            "AllPairs: steps 0 and 5 of u and v": (
-                lambda: pairs[k_pair],
-                lambda: np.stack([fu[1, [0, 5]], fv[1, [0, 5]]], 1),
-                lambda: np.stack([fu[1, 0:6], fv[1, 0:6]], 1)[[0, 5]],
-            ),
-            "Windows(1, 1, space=2): steps 0, 1 of u and v, every 2nd point": (
-                lambda: w_space[0],
-                lambda: np.stack([fu[0, 0:2, ::2, ::2], fv[0, 0:2, ::2, ::2]], 1),
-                lambda: np.stack([fu[0, 0:2], fv[0, 0:2]], 1)[:, :, ::2, ::2],
-            ),
-        }
+        cases = readers(ds, f)
         rows = []
         for name, (ours, sliced, whole) in cases.items():
             item = ours()

@@ -330,3 +330,37 @@ def test_committed_results_are_strict_json(path):
     """Every committed result parses as strict JSON (no NaN / Infinity, which Python writes by
     default and other readers reject)."""
     json.loads(path.read_text(), parse_constant=_refuse_constant)
+
+
+def test_data_read_paths_readers_return_materialised_values(tmp_path):
+    """Every reader of ``data_read_paths`` returns the item's values (against the arrays
+    written, indexed by hand) in memory of its own: a NumPy strided view left un-copied (the
+    "whole snapshots + NumPy" reader's ``[::2]``) timed less work than sciml's item."""
+    import importlib.util
+
+    import h5py
+    import numpy as np
+
+    import sciml.data as sd
+
+    spec = importlib.util.spec_from_file_location(
+        "data_read_paths", BENCHMARKS / "data_read_paths.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    u, v = (rng.standard_normal((2, 6, 8, 8)).astype(np.float32) for _ in range(2))
+    path = sd.write(tmp_path / "f.h5", fields={"u": u, "v": v})
+    uv = np.stack([u, v], 2)  # (sample, time, field, x, y)
+    expected = [uv[0, 0:5:2], uv[1, [0, 5]], uv[0, 0:2, :, ::2, ::2]]
+    with sd.open(path) as ds, h5py.File(path, "r") as f:
+        cases = module.readers(ds, f)
+        for want, (name, fns) in zip(expected, cases.items()):
+            item = fns[0]()
+            ours = np.concatenate([item["input"].numpy(), item["target"].numpy()])
+            np.testing.assert_array_equal(ours.reshape(want.shape), want, err_msg=name)
+            assert all(t.is_contiguous() for t in item.values()), name
+            for fn in fns[1:]:
+                got = fn()
+                np.testing.assert_array_equal(got, want, err_msg=name)
+                assert got.flags.c_contiguous and got.flags.owndata, name
