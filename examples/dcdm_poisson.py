@@ -136,4 +136,6 @@ def evaluate(model: torch.nn.Module, n: int, device: str = "cpu") -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
+
+    _cli.run(main)

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 import sciml
+from sciml.data import split
 from sciml.data.generators import generate
 from sciml.experiment import DataSpec, Experiment, ModelSpec, build_views, run
 
@@ -46,6 +47,12 @@ def main() -> None:
     args = p.parse_args()
     if args.full:
         args.n, args.resolution, args.epochs = 1200, 85, 500
+    parts = split(args.n)  # the Trainer's 80/10/10 % split, which the test error is taken on
+    if min(len(parts.train), len(parts.val), len(parts.test)) == 0:
+        p.error(
+            f"--n {args.n} leaves the 80/10/10 % train/validation/test split without a "
+            f"validation or test sample ({len(parts.val)} / {len(parts.test)}): pass --n 10 or more"
+        )
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,4 +156,6 @@ def _plot(checkpoint: str, spec: DataSpec, splits_file: Path, path: Path) -> Non
 
 
 if __name__ == "__main__":
-    main()
+    import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
+
+    _cli.run(main)

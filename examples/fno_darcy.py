@@ -96,4 +96,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
+
+    _cli.run(main)

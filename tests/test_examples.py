@@ -162,3 +162,35 @@ def test_zoo_script_writes_a_valid_card_for_its_checkpoint(script, tmp_path):
     assert card["name"] == ZOO[script] and model.num_parameters() == card["parameters"]
     printed = float(re.search(r"test_rel_l2 = ([0-9.]+)", out).group(1))
     assert card["metrics"]["test_rel_l2"] == pytest.approx(printed, abs=5e-5)
+
+
+@pytest.mark.parametrize(
+    "name, args, message",
+    [
+        (
+            "fno_darcy",
+            ["--n-train", "0", "--out", "f"],
+            "fno_darcy.py: error: expected integers n >= 1 and resolution >= 2, got n=0",
+        ),
+        (
+            "lpinn_convection",
+            ["--points", "0"],
+            "error: expected a positive number of points, got 0",
+        ),
+        # demo --n 3 stopped after generating and training with "KeyError: 'test'"
+        ("demo", ["--n", "3", "--out", "d"], "--n 3 leaves the 80/10/10 % train/validation/test"),
+    ],
+)
+def test_a_bad_argument_is_one_line_with_exit_status_2(name, args, message, tmp_path):
+    # a library check's message was the last line of a traceback through the library's frames
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("SCIML_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1], proc.stderr
+    if name != "demo":  # argparse's own errors print the usage first
+        assert proc.stderr.count("\n") == 1, proc.stderr
