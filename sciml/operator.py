@@ -331,7 +331,11 @@ def obsolete_state_keys(model: nn.Module) -> set[str]:
     }
 
 
-_COMPLEX_OF = {torch.float64: torch.complex128, torch.float32: torch.complex64}
+_COMPLEX_OF = {
+    torch.float64: torch.complex128,
+    torch.float32: torch.complex64,
+    torch.float16: torch.complex32,
+}
 
 
 def _cast_real_dtype(model: nn.Module, dtype: torch.dtype) -> None:
@@ -363,9 +367,9 @@ def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _storable(t: torch.Tensor) -> torch.Tensor:
-    """``t``, or for complex128 (which safetensors cannot store) its real pairs: float64 with a
-    trailing axis of 2 (:func:`_restore_complex` reads them back)."""
-    return torch.view_as_real(t) if t.dtype == torch.complex128 else t
+    """``t``, or for complex128 and complex32 (which safetensors cannot store) its real pairs:
+    float64 / float16 with a trailing axis of 2 (:func:`_restore_complex` reads them back)."""
+    return torch.view_as_real(t) if t.dtype in (torch.complex128, torch.complex32) else t
 
 
 def _restore_complex(

@@ -154,6 +154,33 @@ def test_float64_model_round_trips_in_float64(tmp_path):
     assert torch.equal(model(u), loaded(u))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_model_round_trips_in_its_precision(tmp_path, dtype):
+    """A float16 FNO holds complex32 spectral weights, which safetensors cannot store
+    (save_pretrained raised KeyError: torch.complex32): they are saved as float16 real pairs,
+    read back as complex32, and the loaded model is the same function in the same dtypes.
+    bfloat16 has no complex counterpart; its spectral weights stay complex64."""
+    import warnings
+
+    from safetensors.torch import load_file
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "ComplexHalf support is experimental")
+        model = FNO(EXAMPLES["fno"][0]).to(dtype).eval()
+        u = torch.randn(2, 2, 16, 12).to(dtype)
+        model.save_pretrained(tmp_path)
+        loaded = sciml.load(tmp_path)
+        with torch.no_grad():
+            assert torch.equal(model(u), loaded(u))
+    weight = model.spectral[0].weight
+    assert loaded.spectral[0].weight.dtype == weight.dtype
+    assert weight.dtype == (torch.complex32 if dtype == torch.float16 else torch.complex64)
+    assert {p.dtype for p in loaded.parameters()} == {p.dtype for p in model.parameters()}
+    stored = load_file(str(tmp_path / "model.safetensors"))["spectral.0.weight"]
+    want = torch.view_as_real(weight) if dtype == torch.float16 else weight
+    assert stored.dtype == want.dtype and torch.equal(stored, want.detach())
+
+
 def test_config_round_trips_through_json():
     config = EXAMPLES["fno"][0]
     data = json.loads(json.dumps(sciml.models.FNO(config).config_dict()))
