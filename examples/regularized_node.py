@@ -3,10 +3,17 @@
 Two tasks:
 
 ``rings`` (default): the vector field learns to map points of an inner ring to an outer ring (a
-rotation plus an expansion); the regularised model ends up with dynamics the adaptive solver
-integrates in fewer steps. Small (a minute on one CPU thread)::
+rotation plus an expansion), once without and once with the local regulariser; each prints its
+test MSE and the field evaluations (NFE) of the prediction. Small (under a minute on one CPU
+thread)::
 
     .venv/bin/python examples/regularized_node.py [--iterations 300] [--weight 0.5] [--adjoint]
+
+This map is too easy for the penalty to pay off: measured, both models take 32 evaluations at
+the defaults (test MSE 2.7e-4 without, 1.7e-3 with the regulariser), at ``--iterations 300``
+(8.6e-5 / 1.6e-3) and at ``--weight 0.05`` (2.7e-4 / 3.4e-4); ``--weight 5`` gets 20
+evaluations for a field that no longer fits (MSE 1.26). It shows the API; the NFE savings are
+measured in ``benchmarks/neural_de.py`` (``benchmarks/README.md``).
 
 ``lotka-volterra``: trains the shipped surrogate ``node-lotka-volterra``, a :class:`sciml.models.NODE`
 (an autonomous MLP field ``dy/dt = s f((y - c) / s)``, Dopri5 at rtol 1e-5 / atol 1e-6) on
