@@ -263,9 +263,32 @@ def read_checkpoint_record(path: str | os.PathLike) -> tuple[dict[str, Any], Pat
             f"{config_path}: format_version {record.get('format_version')!r} is not supported "
             f"(this sciml reads version {FORMAT_VERSION})"
         )
-    for key in ("family", "config", "weights"):
+    for key, kind, what in (
+        ("family", str, "a string"),
+        ("config", dict, "an object"),
+        ("weights", dict, "an object"),
+    ):
         if key not in record:
             raise CheckpointError(f"{config_path}: missing key {key!r}")
+        if not isinstance(record[key], kind):
+            raise CheckpointError(
+                f"{config_path}: expected {key!r} to be {what}, got {record[key]!r}"
+            )
+    weights = record["weights"]
+    file = weights.get("file", WEIGHTS_FILE)
+    # (why) the weights must lie in the checkpoint's own folder: a config.json naming
+    # "../other/model.safetensors" or an absolute path would read a file the folder does not hold
+    if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+        raise CheckpointError(
+            f"{config_path}: weights.file must be a file name inside {directory} "
+            f"(e.g. {WEIGHTS_FILE!r}), got {file!r}"
+        )
+    digest = weights.get("sha256")
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise CheckpointError(
+            f"{config_path}: weights.sha256 must be the 64-hex-digit SHA-256 of {file}, got "
+            f"{digest!r}; the weights cannot be checked (re-save the model with save_pretrained)"
+        )
     return record, directory
 
 

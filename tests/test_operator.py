@@ -269,6 +269,32 @@ def test_unknown_field_in_saved_config_is_refused(tmp_path):
         sciml.load(ckpt)
 
 
+def test_config_json_fields_of_the_wrong_kind_are_named(tmp_path):
+    """config.json naming weights outside its folder, recording no SHA-256, or holding a
+    'weights' that is not an object is refused naming the field (a relative '../' path loaded
+    another checkpoint's weights; no SHA-256 said 'does not match None'; a string 'weights'
+    raised AttributeError)."""
+    other = _saved(tmp_path / "a")
+    ckpt = _saved(tmp_path / "b")
+    record = json.loads((ckpt / "config.json").read_text())
+    cases = [
+        ({"file": "../../a/ckpt/model.safetensors"}, r"weights.file must be a file name inside"),
+        ({"file": str(other / "model.safetensors")}, r"weights.file must be a file name inside"),
+        ({"sha256": None}, r"weights.sha256 must be the 64-hex-digit SHA-256 .* got None"),
+    ]
+    for change, message in cases:
+        weights = {**record["weights"], **change}
+        if weights["sha256"] is None:
+            del weights["sha256"]
+        (ckpt / "config.json").write_text(json.dumps({**record, "weights": weights}))
+        with pytest.raises(CheckpointError, match=message):
+            sciml.load(ckpt)
+    for key, value, kind in (("weights", "x", "an object"), ("family", 3, "a string")):
+        (ckpt / "config.json").write_text(json.dumps({**record, key: value}))
+        with pytest.raises(CheckpointError, match=f"expected '{key}' to be {kind}, got"):
+            sciml.load(ckpt)
+
+
 def test_non_checkpoint_json_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(CheckpointError, match="not a sciml operator checkpoint"):
