@@ -83,6 +83,9 @@ def check_deeponet(r: dict) -> None:
 
 def check_deeponet_accuracy(r: dict) -> None:
     assert r["iterations_done"] == 2
+    # the test-set evaluations along the way are timed apart from the optimisation
+    assert finite(r["train_seconds"], positive=True) and finite(r["eval_seconds"], positive=True)
+    assert r["history"][-1]["seconds"] <= r["train_seconds"]
     assert finite(r["final"]["test_mse"], positive=True)
     assert finite(r["final"]["test_mean_rel_l2"], positive=True)
     assert r["history"] and all(finite(h["loss"]) for h in r["history"])
