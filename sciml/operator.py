@@ -33,7 +33,7 @@ from torch import nn
 from ._config import config_from_dict, config_to_dict
 from ._io import atomic_write_text, save_safetensors, tmp_path
 from ._version import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .layers._complex import ComplexCasts
 
 __all__ = ["Operator", "load", "registered_families", "family_class"]
@@ -183,11 +183,21 @@ class Operator(ComplexCasts):
                 f"expects {getattr(cls, 'family', cls.__name__)!r}; use sciml.load({str(directory)!r}) "
                 "to load whatever family it holds"
             )
-        config = config_from_dict(
-            target.config_class, record["config"], where=f"{directory / CONFIG_FILE}: config"
-        )
-        model = target(config)
-        _load_weights(model, directory, record, map_location)
+        device = _usable_device(map_location)
+        where = f"{directory / CONFIG_FILE}: config"
+        written_by = record.get("sciml_version")
+        try:
+            config = config_from_dict(target.config_class, record["config"], where=where)
+            model = target(config)
+        except ConfigError as exc:
+            if written_by is None or written_by == __version__:
+                raise
+            # (why) the usual cause of an unknown field is a checkpoint from another sciml
+            raise ConfigError(
+                f"{exc} (the checkpoint was written by sciml {written_by}, this is sciml "
+                f"{__version__}; a field this version does not know needs the sciml that wrote it)"
+            ) from None
+        _load_weights(model, directory, record, device)
         model.eval()
         return model
 
@@ -309,7 +319,9 @@ def _load_weights(
             f"recorded in {CONFIG_FILE}; the weights file is truncated or was modified after saving"
         )
     try:
-        state = load_file(str(path), device=str(map_location))
+        # (why) read on the CPU: a device problem is then never reported as a damaged file,
+        # and the model (built on the CPU) is moved once below
+        state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None
     expected = model.state_dict()
@@ -318,15 +330,22 @@ def _load_weights(
     unexpected = sorted(set(state) - set(expected) - obsolete_state_keys(model))
     if missing or unexpected:
         raise CheckpointError(
-            f"{path}: weights do not fit {type(model).__name__}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
+            f"{path}: weights do not fit the {type(model).__name__} that {CONFIG_FILE}'s config "
+            f"builds: missing {missing[:5]}{' ...' if len(missing) > 5 else ''} "
+            f"({len(missing)}), unexpected {unexpected[:5]}"
+            f"{' ...' if len(unexpected) > 5 else ''} ({len(unexpected)})"
         )
-    for name, tensor in state.items():
-        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the config builds "
-                f"{tuple(expected[name].shape)}"
-            )
+    wrong = [
+        f"{name} saved {tuple(tensor.shape)}, built {tuple(expected[name].shape)}"
+        for name, tensor in state.items()
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape)
+    ]
+    if wrong:
+        raise CheckpointError(
+            f"{path}: {len(wrong)} tensor(s) do not have the shapes {CONFIG_FILE}'s config "
+            f"builds: {', '.join(wrong[:5])}{' ...' if len(wrong) > 5 else ''}; the weights were "
+            f"saved from another config than {CONFIG_FILE} holds"
+        )
     dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
     if len(dtypes) == 1:
         _cast_real_dtype(model, dtypes.pop())
@@ -352,6 +371,22 @@ def obsolete_state_keys(model: nn.Module) -> set[str]:
         for prefix, module in model.named_modules()
         for key in getattr(type(module), "obsolete_state_keys", ())
     }
+
+
+def _usable_device(map_location: str | torch.device) -> torch.device:
+    """``map_location`` as a device this process can place tensors on, or a ValueError saying
+    why not (CUDA asked for where there is none raised safetensors' 'pin_memory=True requires
+    a CUDA or other accelerator backend')."""
+    try:
+        device = torch.device(map_location)
+        torch.empty(0, device=device)
+    except (RuntimeError, TypeError, AssertionError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(
+            f"expected map_location a torch device this process can use, such as 'cpu' (or "
+            f"'cuda:0' where torch.cuda.is_available()), got {map_location!r}: {reason}"
+        ) from None
+    return device
 
 
 _COMPLEX_OF = {

@@ -236,7 +236,7 @@ def test_tampered_weights_with_updated_hash_still_need_matching_shapes(tmp_path)
 
     record["weights"]["sha256"] = _sha256(ckpt / "model.safetensors")
     (ckpt / "config.json").write_text(json.dumps(record))
-    with pytest.raises(CheckpointError, match="weights do not fit FNO: missing"):
+    with pytest.raises(CheckpointError, match="weights do not fit the FNO that config.json's"):
         sciml.load(ckpt)
 
 
@@ -293,6 +293,67 @@ def test_config_json_fields_of_the_wrong_kind_are_named(tmp_path):
         (ckpt / "config.json").write_text(json.dumps({**record, key: value}))
         with pytest.raises(CheckpointError, match=f"expected '{key}' to be {kind}, got"):
             sciml.load(ckpt)
+
+
+def test_weights_saved_from_another_config_name_every_mismatched_tensor(tmp_path):
+    """config.json's width edited from 8 to 10: every tensor whose shape differs is named with
+    both shapes (the message named only the first); an extra layer names the missing keys."""
+    ckpt = _saved(tmp_path)
+    record = json.loads((ckpt / "config.json").read_text())
+    model = FNO(EXAMPLES["fno"][0])
+    wider = FNO(FNOConfig(**{**EXAMPLES["fno"][0].__dict__, "width": 10}))
+    differ = sorted(
+        k for k, v in model.state_dict().items() if v.shape != wider.state_dict()[k].shape
+    )
+    assert len(differ) == 9  # lift, spectral and skip of both layers, the projection's input
+    (ckpt / "config.json").write_text(
+        json.dumps({**record, "config": {**record["config"], "width": 10}})
+    )
+    with pytest.raises(CheckpointError) as err:
+        sciml.load(ckpt)
+    message = str(err.value)
+    assert "9 tensor(s) do not have the shapes config.json's config builds" in message
+    assert "spectral.0.weight saved (8, 8, 8, 5), built (10, 10, 8, 5)" in message
+    assert "lift.bias saved (8,), built (10,)" in message and message.count(" saved (") == 5
+    (ckpt / "config.json").write_text(
+        json.dumps({**record, "config": {**record["config"], "n_layers": 3}})
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"missing \['skip.2.bias', 'skip.2.weight', 'spectral.2.weight'\] \(3\)",
+    ):
+        sciml.load(ckpt)
+
+
+def test_unknown_field_from_another_sciml_version_says_which_wrote_it(tmp_path):
+    ckpt = _saved(tmp_path)
+    record = json.loads((ckpt / "config.json").read_text())
+    record["config"]["heads"] = 4
+    record["sciml_version"] = "9.0.0"
+    (ckpt / "config.json").write_text(json.dumps(record))
+    with pytest.raises(
+        ConfigError,
+        match=rf"unknown field\(s\) \['heads'\].*written by sciml 9.0.0, this is sciml {sciml.__version__}",
+    ):
+        sciml.load(ckpt)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_process_cannot_use_is_named(tmp_path):
+    """map_location='cuda' without CUDA raised safetensors' 'pin_memory=True requires a CUDA
+    or other accelerator backend'."""
+    ckpt = _saved(tmp_path)
+    for bad in ("cuda", "cuda:0", "tpu"):
+        with pytest.raises(
+            ValueError, match=rf"expected map_location a torch device .* got '{bad}'"
+        ):
+            sciml.load(ckpt, map_location=bad)
+    model = FNO(EXAMPLES["fno"][0]).eval()
+    model.save_pretrained(tmp_path / "m")
+    loaded = sciml.load(tmp_path / "m", map_location=torch.device("cpu"))
+    u = torch.randn(2, 2, 16, 12)
+    with torch.no_grad():
+        assert torch.equal(loaded(u), model(u))
 
 
 def test_non_checkpoint_json_is_refused(tmp_path):
