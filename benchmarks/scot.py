@@ -194,6 +194,7 @@ def main() -> None:
         "config": f"Poseidon-{args.size}",
         "batch": args.batch,
         "threads": args.threads,
+        "repeats": args.repeats,
         "device": args.device,
         "torch": torch.__version__,
         "note": "shared, contended CPU: compare the columns of one run; cpu_s is process CPU time",
