@@ -149,7 +149,14 @@ def _broken(path: str, value):
         ("metrics.test_rel_l2", "small", "card.metrics.test_rel_l2: expected a finite number"),
         ("metrics.test_rel_l2", float("nan"), "expected a finite number, got nan"),
         ("evaluation.n", 0, "card.evaluation.n: expected at least 1, got 0"),
-        ("data.generator", None, "the 'grid' evaluator needs a data generator"),
+        ("data.generator", None, "card.data.generator: the 'grid' evaluator draws its test"),
+        ("training.time_s", float("nan"), "card.training.time_s: expected finite seconds >= 0"),
+        (
+            "evaluation.options",
+            {"batch_sise": 8},
+            "card.evaluation.options: unknown key(s) ['batch_sise'] for the 'grid' evaluator; "
+            "it reads ['batch_size', 'fast_n']",
+        ),
         ("extra", 1, "card: unknown key(s) ['extra']; valid keys: ["),
     ],
 )
@@ -157,6 +164,44 @@ def test_bad_cards_are_rejected_with_a_clear_message(path, value, message):
     with pytest.raises(CardError) as info:
         validate_card(_broken(path, value))
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "evaluator, options",
+    [("deeponet", {"inputs": ["u"], "targets": ["s1"]}), ("node", {"fields": ["prey"]}),
+     ("all_pairs", {"fields": ["w"]})],
+)  # fmt: skip
+def test_evaluators_that_draw_from_a_generator_need_one(evaluator, options):
+    """These evaluators generate their test cases: a card without a generator was accepted and
+    `sciml evaluate` then failed with a bare KeyError('resolution')."""
+    card = _broken("data.generator", None)
+    card["data"]["options"] = {}
+    card["evaluation"] = {"evaluator": evaluator, "metric": "test_rel_l2", "n": 2}
+    card["evaluation"]["options"] = options
+    with pytest.raises(CardError, match=f"the '{evaluator}' evaluator draws its test cases"):
+        validate_card(card)
+
+
+def test_evaluation_options_are_checked_per_evaluator():
+    """A misspelt option fell back to its default: 'geometri' made the dcdm evaluator measure
+    the empty box instead of the obstacle the card states. Every key a built-in evaluator reads
+    (and fast_n) passes; anything else is refused."""
+    card = pretrained.card("dcdm-poisson3d")
+    options = {"grid": 8, "geometri": "obstacle", "rtol": 1e-6, "k": 2, "maxiter": 100}
+    with pytest.raises(CardError, match=r"unknown key\(s\) \['geometri'\] for the 'dcdm'"):
+        validate_card({**card, "evaluation": {**card["evaluation"], "options": options}})
+    accepted = {
+        "grid": ["batch_size"],
+        "dcdm": ["grid", "geometry", "rtol", "k", "maxiter"],
+        "deeponet": ["inputs", "targets", "batch_size"],
+        "node": ["fields"],
+        "all_pairs": ["fields", "max_lead", "batch_size"],
+    }
+    from sciml.pretrained.evaluate import _SPECS
+
+    assert {k: sorted(v[1]) for k, v in _SPECS.items() if k in accepted} == {
+        k: sorted([*v, "fast_n"]) for k, v in accepted.items()
+    }
 
 
 def test_load_card_checks_file_json_and_directory_name(tmp_path):
@@ -305,6 +350,47 @@ def test_a_carded_directory_is_evaluated_like_its_shipped_name(tiny_zoo, tmp_pat
     assert by_path["value"] == by_name["value"] and by_path["card_value"] == by_name["value"]
     code, out, _ = _run(["evaluate", str(candidate), "--n", "3", "--seed", "7", "--json"], capsys)
     assert code == 0 and json.loads(out)["value"] == by_name["value"]
+
+
+def test_a_carded_directory_is_scored_on_its_own_recorded_view(tiny_zoo, tmp_path):
+    """The 'grid' evaluator read the data view of the *shipped* checkpoint named in the card:
+    a trained directory not yet installed failed with "is not a shipped pretrained model", and
+    one whose shipped copy records another view was scored on that view."""
+    from sciml.data.generators.darcy import generate_darcy
+
+    model, card, _ = tiny_zoo
+    data = generate_darcy(3, 17, seed=7, coefficient="lognormal")
+    a = torch.as_tensor(np.asarray(data["static_fields"]["a"]), dtype=torch.float32)[:, None]
+    u = torch.as_tensor(np.asarray(data["static_fields"]["u"]), dtype=torch.float32)[:, None]
+
+    def rel_l2(step: int) -> float:  # the view's subsample keeps every step-th node
+        with torch.no_grad():
+            pred = model(a[..., ::step, ::step])
+        target = u[..., ::step, ::step]
+        return float(
+            ((pred - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1)).mean()
+        )
+
+    # not shipped: a new name in a run directory, full-resolution view
+    new = dict(card, name="fno-darcy-new")
+    candidate = tmp_path / "runs" / "fno-darcy-new"
+    view = {"path": "unused.h5", "view": "static_pairs", "inputs": ["a"], "targets": ["u"]}
+    model.save_pretrained(candidate, metadata={"data": view})
+    (candidate / "card.json").write_text(json.dumps(new))
+    got = pretrained.evaluate_pretrained(str(candidate), n=3, seed=7)
+    assert got["value"] == pytest.approx(rel_l2(1), rel=1e-5)
+
+    # shipped under the same name with another view (every 2nd node): each scored on its own
+    shipped = tmp_path / "fno-darcy-test"
+    model.save_pretrained(shipped, metadata={"data": {**view, "subsample": 2}})
+    candidate = tmp_path / "runs" / "fno-darcy-test"
+    model.save_pretrained(candidate, metadata={"data": view})
+    (candidate / "card.json").write_text((shipped / "card.json").read_text())
+    by_name = pretrained.evaluate_pretrained("fno-darcy-test", n=3, seed=7)["value"]
+    by_path = pretrained.evaluate_pretrained(str(candidate), n=3, seed=7)["value"]
+    assert by_name == pytest.approx(rel_l2(2), rel=1e-5)
+    assert by_path == pytest.approx(rel_l2(1), rel=1e-5)
+    assert abs(by_name - by_path) > 1e-3 * by_path  # the two views do score differently
 
 
 def test_dcdm_evaluator_with_identity_directions_is_cg():

@@ -13,7 +13,8 @@ A card states what a user needs to trust and reproduce a surrogate::
     metrics:    {name: number or JSON, ...}   held-out test metrics
     evaluation: {evaluator: key of sciml.pretrained.evaluate.EVALUATORS,
                  metric: key of metrics that `sciml evaluate NAME` reproduces,
-                 n: fresh test cases, options?: evaluator options}
+                 n: fresh test cases, options?: the evaluator's options (the keys it reads,
+                 plus fast_n: the sample size of a quick check)}
     intended_use / limitations / license: text;   notes?: text
 
 :func:`validate_card` checks all of it and raises :class:`CardError` naming the first problem.
@@ -144,8 +145,9 @@ def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, 
     """Check ``card`` against schema 1; returns it as a plain dict.
 
     Checks keys and types, the name pattern, the schema version, that the family, the data
-    generator (and its options) and the evaluator exist, and that the evaluation metric is a
-    finite number in ``metrics``.
+    generator (and its options) and the evaluator exist, that an evaluator drawing its cases
+    from a generator has one, that the evaluation options are ones the evaluator reads, and
+    that the evaluation metric is a finite number in ``metrics``.
 
     Raises:
         CardError: the first problem found, prefixed with ``where`` (e.g. the card's path).
@@ -181,20 +183,32 @@ def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, 
         _check_generator(data["generator"], data["options"], f"{where}.data")
 
     _check_keys(card["training"], _TRAINING, f"{where}.training", free=True)
-    if card["training"]["time_s"] < 0:
-        raise CardError(f"{where}.training.time_s: expected seconds >= 0")
+    time_s = card["training"]["time_s"]
+    if not (math.isfinite(time_s) and time_s >= 0):  # NaN passes a plain `< 0` test
+        raise CardError(f"{where}.training.time_s: expected finite seconds >= 0, got {time_s}")
 
     evaluation = card["evaluation"]
     _check_keys(evaluation, _EVALUATION, f"{where}.evaluation")
-    from .evaluate import EVALUATORS
+    from .evaluate import _SPECS, EVALUATORS
 
-    if evaluation["evaluator"] not in EVALUATORS:
+    name = evaluation["evaluator"]
+    if name not in EVALUATORS:
         raise CardError(
-            f"{where}.evaluation.evaluator: unknown evaluator {evaluation['evaluator']!r}; "
+            f"{where}.evaluation.evaluator: unknown evaluator {name!r}; "
             f"registered: {sorted(EVALUATORS)}"
         )
-    if evaluation["evaluator"] == "grid" and data["generator"] is None:
-        raise CardError(f"{where}.data.generator: the 'grid' evaluator needs a data generator")
+    needs_generator, accepted = _SPECS.get(name, (False, None))
+    if needs_generator and data["generator"] is None:
+        raise CardError(
+            f"{where}.data.generator: the {name!r} evaluator draws its test cases from a data "
+            "generator, got null; name one of sciml.data.generators.GENERATORS with its options"
+        )
+    unknown = sorted(set(evaluation.get("options", {})) - accepted) if accepted else []
+    if unknown:
+        raise CardError(
+            f"{where}.evaluation.options: unknown key(s) {unknown} for the {name!r} evaluator; "
+            f"it reads {sorted(accepted)}"
+        )
     if evaluation["n"] < 1:
         raise CardError(f"{where}.evaluation.n: expected at least 1, got {evaluation['n']}")
     metric = evaluation["metric"]

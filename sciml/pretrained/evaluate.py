@@ -9,12 +9,16 @@ here with :func:`register_evaluator`::
     fn(model, card, *, n: int, seed: int, device) -> dict[str, float]
 
 that draws ``n`` fresh test cases with ``seed`` and returns metrics, at least the card's
-``evaluation.metric``. Built in:
+``evaluation.metric``. Its registration states whether it needs the card's data generator and
+which ``evaluation.options`` it reads; :func:`sciml.pretrained.validate_card` refuses a card
+without the generator or with another option key (``fast_n``, a quick check's sample size, is
+always allowed). Built in:
 
 ``grid``
     generate an HDF5 file with the card's generator (``card["data"]``: ``generator`` and its
     exact ``options``, ``n`` samples, the new ``seed``) and evaluate the model on the data view
-    recorded in its checkpoint (``metadata["data"]``, what ``sciml train`` records) with
+    recorded in the evaluated checkpoint (``metadata["data"]``, what ``sciml train`` records;
+    for ``evaluate_pretrained(DIR)`` the view in ``DIR``, not in a shipped namesake) with
     :func:`sciml.experiment.evaluate`, the code path of ``sciml evaluate CHECKPOINT DATA``.
     Metrics: ``test_rel_l2`` (mean relative L2 over samples), ``test_rel_l2_max``, ``test_mse``.
 ``dcdm``
@@ -46,10 +50,11 @@ held-out test set of the card used.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import tempfile
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +78,41 @@ _EVALUATORS: dict[str, Evaluator] = {}
 #: Read-only view: evaluator name -> ``fn(model, card, *, n, seed, device) -> metrics``.
 EVALUATORS: Mapping[str, Evaluator] = types.MappingProxyType(_EVALUATORS)
 
+#: evaluator name -> (needs the card's data generator, accepted ``evaluation.options`` keys or
+#: None for any); read by :func:`sciml.pretrained.cards.validate_card`
+_SPECS: dict[str, tuple[bool, frozenset[str] | None]] = {}
 
-def register_evaluator(name: str) -> Callable[[Evaluator], Evaluator]:
-    """Decorator registering ``fn(model, card, *, n, seed, device) -> dict`` under ``name``."""
+#: ``evaluation.options`` key every evaluator accepts: the sample size of a quick check
+#: (tests/test_pretrained_zoo.py), which the evaluators themselves do not read
+_COMMON_OPTIONS = frozenset({"fast_n"})
+
+# The checkpoint directory `evaluate_pretrained` is scoring: the 'grid' evaluator reads the data
+# view recorded there. Its card's name is not enough: a trained, not yet installed directory
+# (runs/zoo/NAME) is not shipped, and an installed older copy may record another view.
+_CHECKPOINT: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "sciml_evaluated_checkpoint", default=None
+)
+
+
+def register_evaluator(
+    name: str, *, needs_generator: bool = False, options: Iterable[str] | None = None
+) -> Callable[[Evaluator], Evaluator]:
+    """Decorator registering ``fn(model, card, *, n, seed, device) -> dict`` under ``name``.
+
+    Args:
+        needs_generator: cards using it must name a data generator (``data.generator``).
+        options: the ``evaluation.options`` keys it reads; a card with another key is refused
+            (a misspelt option would silently fall back to its default). None: any key.
+    """
 
     def add(fn: Evaluator) -> Evaluator:
         if name in _EVALUATORS and _EVALUATORS[name] is not fn:
             raise ValueError(f"an evaluator named {name!r} is already registered")
         _EVALUATORS[name] = fn
+        _SPECS[name] = (
+            bool(needs_generator),
+            None if options is None else frozenset(options) | _COMMON_OPTIONS,
+        )
         return fn
 
     return add
@@ -116,7 +148,7 @@ def evaluate_pretrained(
         (``rel_diff <= tolerance``), ``tolerance``, ``evaluator`` and ``metrics`` (everything
         the evaluator measured).
     """
-    card, load = _card_and_loader(name)
+    card, directory, load = _card_and_loader(name)
     spec = card["evaluation"]
     n = int(spec["n"] if n is None else n)
     if n < 1:
@@ -125,7 +157,11 @@ def evaluate_pretrained(
     evaluator = _EVALUATORS[spec["evaluator"]]  # validate_card checked the name
     model = load(map_location=device)
     model.eval()
-    metrics = evaluator(model, card, n=n, seed=seed, device=device)
+    token = _CHECKPOINT.set(directory)
+    try:
+        metrics = evaluator(model, card, n=n, seed=seed, device=device)
+    finally:
+        _CHECKPOINT.reset(token)
     metric = spec["metric"]
     if metric not in metrics:
         raise ValueError(
@@ -149,37 +185,43 @@ def evaluate_pretrained(
     }
 
 
-def _card_and_loader(name: str | Path) -> tuple[dict[str, Any], Callable[..., Any]]:
-    """The card of a checkpoint directory with a ``card.json`` or of a shipped name, and a
-    function loading its model (an existing directory wins, as in ``sciml evaluate DIR DATA``)."""
-    from . import card, load
+def _card_and_loader(name: str | Path) -> tuple[dict[str, Any], Path, Callable[..., Any]]:
+    """The card of a checkpoint directory with a ``card.json`` or of a shipped name, that
+    checkpoint's directory, and a function loading its model (an existing directory wins, as in
+    ``sciml evaluate DIR DATA``)."""
+    from . import card, load, path_of
     from .cards import CARD_FILE, load_card
 
     directory = Path(name)
     if directory.is_dir() and (directory / CARD_FILE).is_file():
         from ..operator import load as load_dir
 
-        return load_card(directory / CARD_FILE), lambda map_location: load_dir(
-            directory, map_location=map_location
+        return (
+            load_card(directory / CARD_FILE),
+            directory,
+            lambda map_location: load_dir(directory, map_location=map_location),
         )
     found = card(name)  # a shipped name; else CheckpointError naming the shipped ones
-    return found, lambda map_location: load(name, map_location=map_location)
+    return found, path_of(name), lambda map_location: load(name, map_location=map_location)
 
 
 # --------------------------------------------------------------------------- grid evaluator
 
 
-@register_evaluator("grid")
+@register_evaluator("grid", needs_generator=True, options=("batch_size",))
 def _grid(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any) -> dict:
-    """Fresh HDF5 data from the card's generator, the checkpoint's recorded data view."""
+    """Fresh HDF5 data from the card's generator, the checkpoint's recorded data view (of the
+    checkpoint :func:`evaluate_pretrained` scores; called directly, of the shipped
+    ``card["name"]``)."""
     from ..operator import read_checkpoint_record
     from . import path_of
 
-    record, _ = read_checkpoint_record(path_of(card["name"]))
+    directory = _CHECKPOINT.get() or path_of(card["name"])
+    record, _ = read_checkpoint_record(directory)
     view = (record.get("metadata") or {}).get("data")
     if view is None:
         raise ValueError(
-            f"{card['name']}: the 'grid' evaluator needs the checkpoint's data view "
+            f"{directory}: the 'grid' evaluator needs the checkpoint's data view "
             "(metadata['data'], as 'sciml train' records it); this checkpoint has none"
         )
     batch_size = int(card["evaluation"].get("options", {}).get("batch_size", 32))
@@ -269,7 +311,7 @@ def dcdm_geometry(name: str, n: int) -> Any:
     return sphere | slab
 
 
-@register_evaluator("dcdm")
+@register_evaluator("dcdm", options=("grid", "geometry", "rtol", "k", "maxiter"))
 def _dcdm(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any) -> dict:
     """CG vs DCDM iterations on ``n`` Gaussian right-hand sides of a 3D Poisson problem."""
     import numpy as np
@@ -308,7 +350,7 @@ def _dcdm(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any
 # --------------------------------------------------------------------------- deeponet evaluator
 
 
-@register_evaluator("deeponet")
+@register_evaluator("deeponet", needs_generator=True, options=("inputs", "targets", "batch_size"))
 def _deeponet(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any) -> dict:
     """Fresh functions from the card's generator; the input fields at the sensors, the targets
     at every grid point (:class:`sciml.data.PointSamples`), scored by
@@ -363,7 +405,7 @@ def generate_samples(
 # --------------------------------------------------------------------------- neural ODE evaluator
 
 
-@register_evaluator("node")
+@register_evaluator("node", needs_generator=True, options=("fields",))
 def _node(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any) -> dict:
     """Trajectories from ``n`` fresh initial states of the card's generator (a reference
     solver's trajectories stored as time-dependent fields, no spatial axes) against the model's,
@@ -400,7 +442,7 @@ def _node(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any
 # --------------------------------------------------------------------------- all-pairs evaluator
 
 
-@register_evaluator("all_pairs")
+@register_evaluator("all_pairs", needs_generator=True, options=("fields", "max_lead", "batch_size"))
 def _all_pairs(model: Any, card: Mapping[str, Any], *, n: int, seed: int, device: Any) -> dict:
     """Time-conditioned operators (scOT, Poseidon-style): ``n`` fresh trajectories of the card's
     generator, every pair ``u(t_i) -> u(t_j)``, ``j > i``, with lead time ``t_j - t_i``
