@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,6 +27,10 @@ def _reference(layer: SpectralConv, u: torch.Tensor, out_shape) -> torch.Tensor:
     out = torch.zeros(u.shape[0], layer.out_channels, *out_shape[:-1], out_shape[-1] // 2 + 1,
                       dtype=torch.complex128)  # fmt: skip
     for freqs in itertools.product(*[list(range(e)) + list(range(-e, 0)) for e in eff[:-1]]):
+        # the output grid holds -(n // 2) .. (n - 1) // 2 on a non-last dim; anything else
+        # would alias onto a held frequency
+        if any(not -(n // 2) <= f <= (n - 1) // 2 for f, n in zip(freqs, out_shape[:-1])):
+            continue
         src = tuple(f % n for f, n in zip(freqs, u.shape[2:-1]))
         dst = tuple(f % n for f, n in zip(freqs, out_shape[:-1]))
         widx = tuple(f % (2 * m) for f, m in zip(freqs, layer.modes[:-1]))
@@ -43,6 +48,8 @@ CASES = [
     ((3, 4), (10, 12), (16, 9)),
     ((3, 4), (10, 12), (4, 5)),  # 2D truncation on both dims
     ((2, 3, 4), (8, 10, 9), (12, 6, 10)),
+    ((4, 4), (15, 16), (7, 9)),  # odd input and odd coarser output on the non-last dim
+    ((2, 3, 4), (8, 10, 9), (3, 5, 7)),  # 3D: odd coarser outputs keep -(n//2) .. n//2
 ]
 
 
@@ -91,6 +98,32 @@ def test_band_limited_input_gives_the_same_function_at_two_resolutions(backend):
     torch.testing.assert_close(fine[..., ::3, ::3], coarse, rtol=0, atol=1e-12)
     # super-resolution: coarse input, fine output grid = fine input's output
     torch.testing.assert_close(layer(_band_limited(16), (48, 48)), fine, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: type(b).__name__)
+@pytest.mark.parametrize("out_grid", [(7, 7), (5, 16), (9, 7), (3, 5)])
+def test_coarser_odd_output_is_the_resampled_full_output(backend, out_grid):
+    """A coarser odd output grid n = 2p + 1 represents frequencies -p .. p: the layer's output
+    there is its full-grid output resampled by truncating the DFT (numpy's FFT, independent of
+    every backend). It used to drop +p on non-last dims (max error 0.5 on (7, 7))."""
+    layer = SpectralConv(2, 3, (4, 4), backend=backend).double()
+    u = torch.randn(2, 2, 16, 16, dtype=torch.float64)
+    with torch.no_grad():
+        full = layer(u).numpy()
+        got = layer(u, out_grid)
+    spec = np.fft.fftn(full, axes=(-2, -1), norm="forward")
+    keep = [np.r_[0 : (n + 1) // 2, -(n // 2) : 0] % 16 for n in out_grid]  # -(n//2)..n//2
+    coarse = spec[..., keep[0][:, None], keep[1][None, :]]
+    ref = np.fft.ifftn(coarse, axes=(-2, -1), norm="forward")
+    assert np.abs(ref.imag).max() < 1e-12  # a Hermitian set: the resampled field is real
+    np.testing.assert_allclose(got.numpy(), ref.real, rtol=0, atol=1e-12)
+    # and the weight slot that aliases onto +p gets no gradient
+    y = layer(u, out_grid)
+    (g,) = torch.autograd.grad(y.square().sum(), layer.weight)
+    if out_grid[0] < 8 and out_grid[0] % 2:
+        p = out_grid[0] // 2
+        assert g[:, :, 8 - (p + 1)].abs().max() == 0
+        assert g[:, :, p].abs().max() > 0
 
 
 def test_initialisation_variance_matches_the_stated_law():

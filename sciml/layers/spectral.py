@@ -14,8 +14,9 @@ dim, which uses the real FFT, the ``m`` lowest non-negative frequencies are kept
 
 Output size: the inverse transform may target another grid. A larger grid zero-pads the spectrum
 (band-limited super-resolution: the output is the same trigonometric polynomial sampled more
-finely); a smaller grid keeps only the kept frequencies it can represent (``min(m, n_out // 2)``
-per non-last dim, ``min(m, n_out // 2 + 1)`` along the last).
+finely); a smaller grid keeps only the kept frequencies it can represent (those in
+``-(n_out // 2) .. (n_out - 1) // 2`` per non-last dim, ``min(m, n_out // 2 + 1)`` along the
+last).
 
 How the truncated transforms are computed is a choice (see
 :mod:`sciml.layers.spectral_backends`): pruned FFTs, truncated DFT matrices (plain, or fused into
@@ -128,7 +129,11 @@ class SpectralConv(ComplexCasts):
                 )
             if n_out < 1:
                 raise ValueError(f"out_shape must be positive, got {tuple(out_shape)}")
-            eff.append(min(m, n_out // 2 + 1) if last else min(m, n_out // 2))
+            # a non-last output dim of n points represents -(n // 2) .. (n - 1) // 2: for odd n
+            # that is n // 2 + 1 non-negative frequencies, one more than negative ones (the
+            # block's extra negative slot aliases onto the top positive one and is zeroed in
+            # forward, see _alias_mask)
+            eff.append(min(m, n_out // 2 + 1) if last else min(m, (n_out + 1) // 2))
         if any(e < 1 for e in eff):
             raise ValueError(
                 f"out_shape {tuple(out_shape)} keeps no frequency of modes {self.modes}"
@@ -189,6 +194,9 @@ class SpectralConv(ComplexCasts):
         backend = self.backend.resolve(spatial, eff, u.device)
         # the parameter itself unless the output grid truncates the kept modes
         w = self.weight if eff == self.modes else self.mode_weight(eff).permute(d, d + 1, *range(d))
+        mask = _alias_mask(eff, out_shape, w.real.dtype, w.device)
+        if mask is not None:
+            w = w * mask
         if w.dtype == torch.complex32:  # a .half() layer: complex products in complex64
             w = w.to(torch.complex64)
         y = backend.convolve(u, w, eff, out_shape)  # (i, o, 2e_1, ..., e_d) weight
@@ -200,3 +208,24 @@ class SpectralConv(ComplexCasts):
         return (
             f"{self.in_channels}, {self.out_channels}, modes={self.modes}, backend={self.backend}"
         )
+
+
+def _alias_mask(
+    modes: Sequence[int], out_shape: Sequence[int], dtype: torch.dtype, device: torch.device
+) -> torch.Tensor | None:
+    """``(1, 1, 2e_1, ..., e_d)`` zeros at the block slots whose frequency the output grid
+    cannot represent, or None when it represents them all.
+
+    Along a non-last dim of odd size ``n = 2p + 1`` with ``e = p + 1`` kept modes, the block's
+    frequency ``-(p + 1)`` (index ``e``) is ``+p`` on that grid. The output keeps ``-p .. p``,
+    as a resampling of the full-grid output would, so that slot contributes nothing (without
+    the mask it would add onto ``+p``; with ``e = p``, as before, ``+p`` was dropped).
+    """
+    d = len(modes)
+    hit = [a for a in range(d - 1) if out_shape[a] < 2 * modes[a]]
+    if not hit:
+        return None
+    mask = torch.ones(*(2 * e for e in modes[:-1]), modes[-1], dtype=dtype, device=device)
+    for a in hit:
+        mask.narrow(a, modes[a], 1).zero_()
+    return mask.view(1, 1, *mask.shape)

@@ -116,7 +116,10 @@ class FFT(SpectralBackend):
             shape[axis] = m
             z = y.new_zeros(shape)
             z.narrow(axis, 0, e).copy_(y.narrow(axis, 0, e))
-            z.narrow(axis, m - e, e).copy_(y.narrow(axis, e, e))
+            # an odd output m = 2e - 1 holds e - 1 negative frequencies: the block's -e slot is
+            # +(e - 1) there (SpectralConv zeroes its weight), so it must not overwrite it
+            neg = min(e, m - e)
+            z.narrow(axis, m - neg, neg).copy_(y.narrow(axis, 2 * e - neg, neg))
             y = torch.fft.ifft(z, dim=axis, norm="forward")
         if y.is_cuda:
             y = _real_edge_bins(y, out_shape[-1])
