@@ -247,6 +247,26 @@ def _channel_stats(view: Any, train: Any, spec: DataSpec) -> tuple[list[float], 
     )
 
 
+def _build_model(spec: ModelSpec, family_class: Any) -> Any:
+    """The operator ``spec`` names; a bad family or config is a ConfigError naming
+    ``model.family`` / ``model.config.<field>`` (they said ``FNO.width`` or, for a family
+    typo, raised a CheckpointError, though no checkpoint is involved)."""
+    from .errors import CheckpointError
+
+    try:
+        cls = family_class(spec.family)
+    except CheckpointError as exc:
+        raise ConfigError(f"model.family: {exc}") from None
+    config = config_from_dict(cls.config_class, spec.config, where="model.config")
+    try:
+        return cls(config)
+    except ConfigError as exc:  # a wrapper's inner config (Normalized), checked on building
+        message = str(exc)
+        raise ConfigError(
+            f"model.{message}" if message.startswith("config") else f"model.config: {message}"
+        ) from None
+
+
 def _loss(name: str) -> Any:
     from .train import H1Loss, LpLoss
 
@@ -281,7 +301,7 @@ def run(
     # Seed before building the model so its initial weights are a function of the seed alone
     # (the same in a single process and on every torchrun rank).
     torch.manual_seed(config.seed)
-    model = family_class(experiment.model.family).from_config(experiment.model.config)
+    model = _build_model(experiment.model, family_class)
     if spec.normalize:
         in_mean, in_std, out_mean, out_std = _channel_stats(train_view, list(splits.train), spec)
         model = Normalized.wrap(

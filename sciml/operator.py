@@ -188,7 +188,10 @@ class Operator(ComplexCasts):
         written_by = record.get("sciml_version")
         try:
             config = config_from_dict(target.config_class, record["config"], where=where)
-            model = target(config)
+            try:
+                model = target(config)
+            except ConfigError as exc:  # a wrapper's inner config (Normalized), checked here
+                raise ConfigError(f"{directory / CONFIG_FILE}: {exc}") from None
         except ConfigError as exc:
             if written_by is None or written_by == __version__:
                 raise

@@ -356,6 +356,37 @@ def test_a_device_this_process_cannot_use_is_named(tmp_path):
         assert torch.equal(loaded(u), model(u))
 
 
+def test_a_wrapped_models_config_errors_name_the_field_where_it_sits(tmp_path):
+    """A Normalized checkpoint whose inner config has a typo names config.json and the field
+    config.config.<name> (it said 'FNO: unknown field(s)', no file, no path); an experiment's
+    model spec names model.family / model.config.<name> (a family typo was a CheckpointError,
+    though no checkpoint is involved)."""
+    from sciml.experiment import ModelSpec, _build_model
+    from sciml.operator import family_class
+
+    config, make_u = EXAMPLES["normalized"]
+    sciml.models.Normalized(config).save_pretrained(tmp_path)
+    record = json.loads((tmp_path / "config.json").read_text())
+    record["config"]["config"]["widht"] = 3
+    (tmp_path / "config.json").write_text(json.dumps(record))
+    with pytest.raises(
+        ConfigError,
+        match=r"config.json: config.config: unknown field\(s\) \['widht'\] for FNOConfig",
+    ):
+        sciml.load(tmp_path)
+    inner = {"family": "fno", "config": {"widht": 3}}
+    cases = [
+        (ModelSpec("fnoo"), r"^model.family: unknown operator family 'fnoo'"),
+        (ModelSpec("fno", {"width": "3"}), r"^model.config.width: expected an integer, got '3'"),
+        (ModelSpec("normalized", inner), r"^model.config.config: unknown field\(s\) \['widht'\]"),
+    ]
+    for spec, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            _build_model(spec, family_class)
+    built = _build_model(ModelSpec("fno", {"width": 6}), family_class)
+    assert isinstance(built, FNO) and built.config == FNOConfig(width=6)
+
+
 def test_non_checkpoint_json_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(CheckpointError, match="not a sciml operator checkpoint"):

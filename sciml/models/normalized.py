@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .._config import config_from_dict
 from ..operator import Operator, family_class
 from ._rollout import Autoregressive
 
@@ -56,7 +57,11 @@ class Normalized(Autoregressive, Operator, family="normalized"):
 
     def __init__(self, config: NormalizedConfig) -> None:
         super().__init__(config)
-        self.inner = family_class(config.family).from_config(config.config)
+        # (why) errors name the field as it sits in the wrapper's config dict, config.config.<x>
+        inner = family_class(config.family, where="config.family")
+        self.inner = inner(
+            config_from_dict(inner.config_class, config.config, where="config.config")
+        )
         self.register_buffer("in_mean", torch.zeros(config.in_channels))
         self.register_buffer("in_std", torch.ones(config.in_channels))
         self.register_buffer("out_mean", torch.zeros(config.out_channels))
