@@ -6,13 +6,14 @@ One run, one process, same weights and inputs for every backend:
    :mod:`sciml.kernels.autograd` with ``impl="triton"``;
 2. for each case (1D/2D/3D, several grid sizes), ``SpectralConv`` forward + backward with the
    backends :class:`~sciml.layers.spectral_backends.FFT`,
-   :class:`~sciml.layers.spectral_backends.DFTMatmul` and :class:`sciml.kernels.TritonSpectral`:
+   :class:`~sciml.layers.spectral_backends.DFTMatmul`,
+   :class:`~sciml.layers.spectral_backends.FusedDFT` and :class:`sciml.kernels.TritonSpectral`:
    output and input-gradient relative errors against ``FFT`` on fresh random float32 inputs, and
    the median time of forward + backward (CUDA events around each call, calls interleaved);
-3. the grid sizes where Triton beat both PyTorch backends, in the form of
+3. the grid sizes where Triton beat every PyTorch backend, in the form of
    :data:`sciml.kernels.DISPATCH_TABLE`.
 
-    python benchmarks/spectral_kernels.py --out benchmarks/results/spectral_kernels.json
+    python benchmarks/spectral_kernels.py --out benchmarks/results/spectral_kernels_h100.json
 """
 
 from __future__ import annotations
