@@ -125,7 +125,7 @@ def bench_case(ndim: int, grid: tuple[int, ...], device: torch.device, repeats: 
 
 
 def dispatch_ranges(results: list[dict], gpu: str) -> dict[str, list[list[int]]]:
-    """Grid-point ranges (prod of spatial) where Triton beat both PyTorch backends."""
+    """Grid-point ranges (prod of spatial) where Triton beat every PyTorch backend."""
     table: dict[str, list[list[int]]] = {}
     for r in results:
         if r["triton_vs_best_torch"] > 1.0:
