@@ -272,9 +272,17 @@ def read_checkpoint_record(path: str | os.PathLike) -> tuple[dict[str, Any], Pat
             f'{config_path}: not a sciml operator checkpoint (expected "format": "{FORMAT}")'
         )
     if record.get("format_version") != FORMAT_VERSION:
+        version = record.get("format_version")
+        newer = isinstance(version, int) and version > FORMAT_VERSION
         raise CheckpointError(
-            f"{config_path}: format_version {record.get('format_version')!r} is not supported "
-            f"(this sciml reads version {FORMAT_VERSION})"
+            f"{config_path}: format_version {version!r} is not supported (this sciml "
+            f"{__version__} reads version {FORMAT_VERSION})"
+            + (
+                f"; it was written by sciml {record.get('sciml_version', '(unrecorded)')}: "
+                "load it with that version or a newer one"
+                if newer
+                else ""
+            )
         )
     for key, kind, what in (
         ("family", str, "a string"),

@@ -338,6 +338,19 @@ def test_unknown_field_from_another_sciml_version_says_which_wrote_it(tmp_path):
         sciml.load(ckpt)
 
 
+def test_a_checkpoint_of_a_newer_format_says_which_sciml_wrote_it(tmp_path):
+    ckpt = _saved(tmp_path)
+    record = json.loads((ckpt / "config.json").read_text())
+    record.update(format_version=2, sciml_version="9.0.0")
+    (ckpt / "config.json").write_text(json.dumps(record))
+    with pytest.raises(
+        CheckpointError,
+        match=r"format_version 2 is not supported \(this sciml .* reads version 1\); it was "
+        r"written by sciml 9.0.0: load it with that version or a newer one",
+    ):
+        sciml.load(ckpt)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_device_this_process_cannot_use_is_named(tmp_path):
     """map_location='cuda' without CUDA raised safetensors' 'pin_memory=True requires a CUDA
