@@ -151,6 +151,7 @@ def _broken(path: str, value):
         ("evaluation.n", 0, "card.evaluation.n: expected at least 1, got 0"),
         ("data.generator", None, "card.data.generator: the 'grid' evaluator draws its test"),
         ("training.time_s", float("nan"), "card.training.time_s: expected finite seconds >= 0"),
+        ("data.train_seed", -1, "card.data.train_seed: expected a seed >= 0, got -1"),
         (
             "evaluation.options",
             {"batch_sise": 8},
@@ -391,6 +392,16 @@ def test_a_carded_directory_is_scored_on_its_own_recorded_view(tiny_zoo, tmp_pat
     assert by_name == pytest.approx(rel_l2(2), rel=1e-5)
     assert by_path == pytest.approx(rel_l2(1), rel=1e-5)
     assert abs(by_name - by_path) > 1e-3 * by_path  # the two views do score differently
+
+
+def test_a_negative_seed_is_refused_naming_the_argument(capsys):
+    """numpy refused it from inside the generator with a bare 'expected non-negative integer'."""
+    with pytest.raises(
+        ValueError, match=r"seed: expected a non-negative integer .* got -1; .* 1000"
+    ):
+        pretrained.evaluate_pretrained("node-lotka-volterra", n=1, seed=-1)
+    code, _, err = _run(["evaluate", "node-lotka-volterra", "--seed", "-1"], capsys)
+    assert code == 2 and "seed: expected a non-negative integer" in err
 
 
 def test_dcdm_evaluator_with_identity_directions_is_cg():

@@ -179,6 +179,8 @@ def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, 
     for key in ("n_train", "n_test"):
         if data[key] < 0:
             raise CardError(f"{where}.data.{key}: expected a count >= 0, got {data[key]}")
+    if data["train_seed"] < 0:  # the generators' seeds are numpy seeds
+        raise CardError(f"{where}.data.train_seed: expected a seed >= 0, got {data['train_seed']}")
     if data["generator"] is not None:
         _check_generator(data["generator"], data["options"], f"{where}.data")
 

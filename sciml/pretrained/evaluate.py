@@ -154,6 +154,11 @@ def evaluate_pretrained(
     if n < 1:
         raise ValueError(f"n: expected a positive number of test cases, got {n}")
     seed = default_seed(card) if seed is None else int(seed)
+    if seed < 0:  # else numpy's bare "expected non-negative integer" from inside a generator
+        raise ValueError(
+            f"seed: expected a non-negative integer (the seed of the fresh data), got {seed}; "
+            f"leave it out for the card's default, {default_seed(card)}"
+        )
     evaluator = _EVALUATORS[spec["evaluator"]]  # validate_card checked the name
     model = load(map_location=device)
     model.eval()
