@@ -48,6 +48,39 @@ def test_spectral_loss_equals_physical_relative_l2(name):
 
 
 @pytest.mark.parametrize(
+    ("name", "sizes"), [("dct", (6, 5)), ("dct", (7,)), ("rfft", (7, 5)), ("rfft", (5, 7, 3))]
+)
+def test_spectral_loss_equals_grid_relative_l2_when_nothing_is_truncated(name, sizes):
+    """Every coefficient kept (all DCT indices; every rfft frequency of odd grids, which have
+    no Nyquist bin): the Parseval loss of any field's coefficients is the grid-space relative
+    L2 error ||x - y|| / ||y|| computed directly on the grid (no transform), to round-off, and
+    for a T1 model's prediction its value and parameter gradient are those of the physical
+    loss on the model's (inverse-transformed) output."""
+    t = TRANSFORMS[name]
+    d = len(sizes)
+    full = tuple(
+        t.low_pass(n, (n + 1) // 2 if t.is_complex else n, last=a == d - 1)
+        for a, n in enumerate(sizes)
+    )
+    assert math.prod(len(k) for k in full) * (2 if t.is_complex else 1) >= math.prod(sizes)
+    x = torch.randn(4, 2, *sizes, dtype=torch.float64)
+    y = torch.randn(4, 2, *sizes, dtype=torch.float64)
+    scale = math.sqrt(math.prod(len(k) for k in full) / math.prod(sizes))  # T1's normalisation
+    loss = SpectralL2Loss(t, full, reduction="none")(t.forward(x, full) * scale, y)
+    direct = (x - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1)
+    torch.testing.assert_close(loss, direct, rtol=1e-13, atol=0)
+    config = T1Config(in_channels=2, out_channels=2, kept=full, modes=(1,) * d, transform=name)
+    model = T1(dataclasses.replace(config, width=4, n_layers=2)).double()
+    spectral = model.spectral_loss()(model.spectrum(x), y)
+    physical = ((model(x) - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1)).mean()
+    torch.testing.assert_close(spectral, physical, rtol=1e-12, atol=0)
+    g_spec = torch.autograd.grad(spectral, list(model.parameters()))
+    g_phys = torch.autograd.grad(physical, list(model.parameters()))
+    for a, b in zip(g_spec, g_phys):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
     "name, act", [("dct", "gelu"), ("dct", "relu"), ("dct", "sin"), ("rfft", "gelu")]
 )
 def test_initialisation_keeps_activation_variance_in_band_through_8_layers(name, act):

@@ -51,22 +51,29 @@ def _reference_coeffs(t, x, kept):
 
 @pytest.mark.parametrize("name", ["dct", "dst", "rfft"])
 @pytest.mark.parametrize("method", ["matmul", "fft"])
-def test_truncated_forward_and_inverse_match_full_transforms(name, method):
+@pytest.mark.parametrize(
+    ("sizes", "modes"),
+    [((12, 10), (4, 3)), ((9, 7), (4, 3)), ((5, 11), (3, 6)), ((7, 9), (2, 5))],
+)
+def test_truncated_forward_and_inverse_match_full_transforms(name, method, sizes, modes):
+    """Even and odd sizes; (5, 11) / (7, 9) keep up to the top index an odd rfft axis holds
+    ((n - 1) / 2) and, for the DCT / DST, up to n - 1 / n - 2."""
     t = TRANSFORMS[name]
-    x = torch.randn(2, 3, 12, 10, dtype=torch.float64)
-    kept = _kept(t, (12, 10), (4, 3))
+    n0, n1 = sizes
+    x = torch.randn(2, 3, n0, n1, dtype=torch.float64)
+    kept = _kept(t, sizes, modes)
     got = t.forward(x, kept, method=method)
     np.testing.assert_allclose(got.numpy(), _reference_coeffs(t, x, kept), atol=1e-12)
     # The inverse maps kept coefficients to the low-pass projection of x: compare with the full
     # inverse of the zero-padded spectrum, computed independently in numpy / scipy.
-    rec = t.inverse(got, kept, (12, 10), method=method).numpy()
+    rec = t.inverse(got, kept, sizes, method=method).numpy()
     if name == "rfft":
-        full = np.zeros((2, 3, 12, 6), dtype=np.complex128)
-        k0 = np.array(kept[0]) % 12
+        full = np.zeros((2, 3, n0, n1 // 2 + 1), dtype=np.complex128)
+        k0 = np.array(kept[0]) % n0
         full[..., k0[:, None], np.array(kept[1])[None, :]] = got.numpy()
-        ref = np.fft.irfftn(full, s=(12, 10), axes=(-2, -1), norm="ortho")
+        ref = np.fft.irfftn(full, s=sizes, axes=(-2, -1), norm="ortho")
     else:
-        full = np.zeros((2, 3, 12, 10))
+        full = np.zeros((2, 3, n0, n1))
         full[..., : len(kept[0]), : len(kept[1])] = got.numpy()
         ref = getattr(sfft, f"i{name}n")(full, type=2, norm="ortho", axes=(-2, -1))
     np.testing.assert_allclose(rec, ref, atol=1e-12)
@@ -93,7 +100,7 @@ def test_band_limited_fields_are_reconstructed_exactly(name):
     torch.testing.assert_close(t.forward(x, kept), z, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["dct", "rfft"])
+@pytest.mark.parametrize("name", ["dct", "dst", "rfft"])
 @pytest.mark.parametrize("method", ["matmul", "fft"])
 def test_gradcheck_truncated_transforms(name, method):
     t = TRANSFORMS[name]
