@@ -103,8 +103,10 @@ def _record(res, elapsed: float) -> dict:
 
 
 def warm_up(model, dcdm_k, deflate, skip) -> None:
-    """One untimed solve per method kind on a 16^3 box, before anything is timed."""
-    P = poisson((16,) * 3, walls=Wall.NEUMANN)
+    """One untimed solve per method kind on a 16^3 box (larger for --deflate B > 8, so that the
+    box holds more than one aggregate), before anything is timed."""
+    n = max(16, 2 * max(deflate, default=0))
+    P = poisson((n,) * 3, walls=Wall.NEUMANN)
     b = np.random.default_rng(1).standard_normal(P.n)
     b -= b.mean()
     if "scipy-cg" not in skip:
