@@ -382,3 +382,159 @@ def test_generate_reuse_with_overwrite_replaces_a_damaged_file(tmp_path):
         generate("darcy", n=3, resolution=9, out=out, seed=4, reuse=True)
     assert generate("darcy", n=3, resolution=9, out=out, seed=4, reuse=True, overwrite=True) == out
     np.testing.assert_array_equal(sciml.data.open(out).read_static(slice(None)), good)
+
+
+# --- independent references ------------------------------------------------------------------
+
+
+def _darcy_by_loops(a: np.ndarray, face) -> np.ndarray:
+    """The 5-point flux form assembled node by node (no slicing), solved with spsolve."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    R = a.shape[0]
+    m, h2 = R - 2, 1.0 / (R - 1) ** 2
+    mat = sp.lil_matrix((m * m, m * m))
+    for i in range(1, R - 1):
+        for j in range(1, R - 1):
+            row = (i - 1) * m + (j - 1)
+            for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                c = face(a[i, j], a[i + di, j + dj]) / h2
+                mat[row, row] += c
+                if 1 <= i + di <= R - 2 and 1 <= j + dj <= R - 2:
+                    mat[row, (i + di - 1) * m + (j + dj - 1)] -= c
+    u = np.zeros_like(a)
+    u[1:-1, 1:-1] = spla.spsolve(mat.tocsc(), np.ones(m * m)).reshape(m, m)
+    return u
+
+
+def test_darcy_matches_an_independently_assembled_system_across_coefficient_jumps():
+    # the manufactured test has a smooth a; here a jumps 12 <-> 3 between nodes, where the
+    # harmonic and arithmetic face means differ at O(1)
+    a = sample_darcy_coefficient(1, 17, seed=2)[0]
+    harmonic = _darcy_by_loops(a, lambda p, q: 2 * p * q / (p + q))
+    arithmetic = _darcy_by_loops(a, lambda p, q: 0.5 * (p + q))
+    scale = np.abs(harmonic).max()
+    assert np.abs(solve_darcy(a) - harmonic).max() < 1e-13 * scale  # 6.9e-18 measured
+    u_arith = solve_darcy(a, face_average="arithmetic")
+    assert np.abs(u_arith - arithmetic).max() < 1e-13 * scale
+    assert np.abs(harmonic - arithmetic).max() > 0.02 * scale  # the test tells the two apart
+
+
+def test_darcy_coefficients_have_the_statistics_of_the_grf_on_the_doubled_box():
+    """Thresholding a centred Gaussian pair of correlation rho: P(same sign) = 1/2 +
+    arcsin(rho)/pi; rho from the covariance sum_k sigma^2 (pi^2 |k|^2 + tau^2)^-alpha cos(pi k r)
+    of the periodic field on [0, 2)^2 (sigma = tau^(alpha - 1) = 3), written out here."""
+    R, n = 33, 1000
+    a = sample_darcy_coefficient(n, R, seed=1)
+    assert set(np.unique(a)) == {3.0, 12.0}
+    M = 2 * (R - 1)  # GRF points per axis on [0, 2)
+    k = np.fft.fftfreq(M, 1.0 / M)
+    KX, KY = np.meshgrid(k, k, indexing="ij")
+    lam = 9.0 * (math.pi**2 * (KX**2 + KY**2) + 9.0) ** -2.0
+    lam[0, 0] = 0.0
+    for lag in (2, 8):  # in nodes, h = 1/32: distances 1/16 and 1/4
+        rho = (lam * np.cos(math.pi * KX * lag / (R - 1))).sum() / lam.sum()
+        expected = 0.5 + math.asin(rho) / math.pi  # 0.891 and 0.700
+        for same in ((a[:, lag:] == a[:, :-lag]).mean(), (a[:, :, lag:] == a[:, :, :-lag]).mean()):
+            # sampling sd ~ 0.004; a field on [0, 1)^2 instead would give 0.912 and 0.738
+            assert abs(same - expected) < 0.015, (lag, same, expected)
+    log_a = np.log(sample_darcy_coefficient(n, R, seed=1, coefficient="lognormal"))
+    np.testing.assert_array_equal(log_a >= 0, a == 12.0)  # one GRF, 12 where it is >= 0
+    assert abs(log_a.var(0).mean() / lam.sum() - 1.0) < 0.05  # Var log a = 0.218 on every node
+
+
+def _burgers_radau(u0: np.ndarray, nu: float, T: float, M: int) -> np.ndarray:
+    """u0 interpolated to M points, collocation with dense DFT-matrix derivatives and 2/3-rule
+    projection, integrated by SciPy's Radau with the exact Jacobian; read back on u0's grid."""
+    from scipy.integrate import solve_ivp
+
+    N = u0.shape[-1]
+    c = np.zeros(M // 2 + 1, complex)
+    c[: N // 2] = np.fft.rfft(u0)[: N // 2] * (M / N)
+    k = np.fft.fftfreq(M, 1.0 / M)
+    dft = np.exp(-2j * math.pi * np.outer(k, np.arange(M)) / M)
+    inv = dft.conj().T / M
+
+    def op(symbol):
+        return (inv @ (symbol[:, None] * dft)).real
+
+    d_proj = op(2j * math.pi * k * (np.abs(k) <= M / 3))  # d/dx after the 2/3 rule
+    d2 = op(-((2 * math.pi * k) ** 2))
+    sol = solve_ivp(
+        lambda t, u: -0.5 * d_proj @ (u * u) + nu * d2 @ u,
+        (0.0, T),
+        np.fft.irfft(c, n=M),
+        method="Radau",
+        jac=lambda t, u: -d_proj * u[None, :] + nu * d2,
+        rtol=1e-11,
+        atol=1e-12,
+    )
+    return sol.y[:: M // N, -1]
+
+
+def test_burgers_fno_data_match_an_independent_radau_reference_at_twice_the_resolution():
+    # the FNO initial law and the automatic time step (5e-8 relative measured); nu and 2 nu
+    # differ by 86% of max |u|
+    u0 = sample_grf(1, 32, alpha=2.0, tau=5.0, sigma=25.0, seed=0)[0]
+    nu = 0.05
+    ref = _burgers_radau(u0, nu, 1.0, 64)
+    scale = np.abs(ref).max()
+    err = np.abs(solve_burgers(u0, nu, 1.0, 1)[-1] - ref).max()
+    assert err < 1e-6 * scale, err / scale
+    assert np.abs(solve_burgers(u0, 2 * nu, 1.0, 1)[-1] - ref).max() > 0.5 * scale
+
+
+def _navier_stokes_galerkin(w0: np.ndarray, f: np.ndarray, nu: float, T: float, K: int):
+    """Galerkin truncation to |k_x|, |k_y| <= K with products on a grid twice as fine (no
+    aliasing, unlike the solver's 2/3 rule on its own grid), integrated by DOP853."""
+    from scipy.integrate import solve_ivp
+
+    N, M = w0.shape[-1], 2 * w0.shape[-1]
+    k = np.fft.fftfreq(N, 1.0 / N)
+    KX, KY = np.meshgrid(k, k, indexing="ij")
+    keep = (np.abs(KX) <= K) & (np.abs(KY) <= K)
+    lap = 4 * math.pi**2 * (KX**2 + KY**2)
+    inv_lap = np.where(lap > 0, 1.0 / np.where(lap > 0, lap, 1.0), 0.0)
+    low = np.flatnonzero(np.abs(k) <= K)
+    big = np.ix_(k[low].astype(int) % M, k[low].astype(int) % M)
+
+    def to_fine(c):
+        out = np.zeros((M, M), complex)
+        out[big] = c[np.ix_(low, low)]
+        return np.fft.ifft2(out).real * (M / N) ** 2
+
+    def from_fine(g):
+        out = np.zeros((N, N), complex)
+        out[np.ix_(low, low)] = np.fft.fft2(g)[big] * (N / M) ** 2
+        return out
+
+    f_h = np.fft.fft2(f) * keep
+
+    def rhs(t, y):
+        w_h = (y[: N * N] + 1j * y[N * N :]).reshape(N, N)
+        psi = w_h * inv_lap
+        u, v = to_fine(2j * math.pi * KY * psi), to_fine(-2j * math.pi * KX * psi)
+        w_x, w_y = to_fine(2j * math.pi * KX * w_h), to_fine(2j * math.pi * KY * w_h)
+        d = (f_h - from_fine(u * w_x + v * w_y) - nu * lap * w_h) * keep
+        return np.concatenate([d.real.ravel(), d.imag.ravel()])
+
+    w_h = np.fft.fft2(w0) * keep
+    y0 = np.concatenate([w_h.real.ravel(), w_h.imag.ravel()])
+    y = solve_ivp(rhs, (0, T), y0, method="DOP853", rtol=1e-10, atol=1e-10).y[:, -1]
+    return np.fft.ifft2(w_h).real, np.fft.ifft2((y[: N * N] + 1j * y[N * N :]).reshape(N, N)).real
+
+
+def test_navier_stokes_matches_an_aliasing_free_galerkin_reference():
+    # w0 band-limited to |k_i| <= 10 < 32/3: with the 2/3 rule the solver is exactly this
+    # Galerkin system, up to its O(dt^2) time error; without it, aliasing costs ~1e-3
+    N = 32
+    w0 = sample_grf(1, N, dim=2, alpha=2.5, tau=7.0, sigma=math.sqrt(2) * 7**1.5, seed=3)[0] * 3
+    f = fno_forcing(N)
+    w0, ref = _navier_stokes_galerkin(w0, f, 1e-3, 1.0, 10)
+    errors = [np.abs(solve_navier_stokes(w0, f, 1e-3, 1.0, dt, 1)[-1] - ref).max()
+              for dt in (0.01, 0.005)]  # fmt: skip
+    assert np.abs(ref).max() > 1.0 and errors[1] < 2e-5, errors  # 5.2e-5, 1.3e-5 measured
+    assert 1.8 < math.log2(errors[0] / errors[1]) < 2.2, errors
+    aliased = np.abs(solve_navier_stokes(w0, f, 1e-3, 1.0, 0.005, 1, dealias=False)[-1] - ref)
+    assert aliased.max() > 20 * errors[1]  # 9.0e-4 measured: the test sees the dealiasing
