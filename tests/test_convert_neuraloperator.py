@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 import torch
 
@@ -26,7 +29,15 @@ def _perturb(module: torch.nn.Module) -> None:
 
 @pytest.mark.parametrize(
     ("n_modes", "grid"),
-    [((9,), (32,)), ((8, 6), (16, 14)), ((7, 5), (16, 15)), ((4, 6, 5), (8, 10, 9))],
+    [
+        ((9,), (32,)),
+        ((16,), (16,)),  # every rfft bin, Nyquist included
+        ((8, 6), (16, 14)),
+        ((7, 5), (16, 15)),
+        ((16, 8), (16, 16)),  # the Nyquist frequency -8 on the first dim, and on the last
+        ((4, 6, 5), (8, 10, 9)),
+        ((8, 10, 10), (8, 10, 10)),  # every frequency of every dim
+    ],
 )
 def test_spectral_conv_converts_exactly(n_modes, grid):
     src = NSpectralConv(3, 4, n_modes)
@@ -39,6 +50,60 @@ def test_spectral_conv_converts_exactly(n_modes, grid):
             spectral_conv_from_neuraloperator(src.state_dict(), n_modes=n_modes),
         ):
             torch.testing.assert_close(dst(u), expected, rtol=1e-5, atol=1e-6)
+
+
+def _explicit(src, u: torch.Tensor, out_shape) -> torch.Tensor:
+    """neuraloperator's documented SpectralConv by an explicit loop over its kept frequencies
+    (numpy FFTs, float64): weight index j along a non-last dim is frequency j - n_modes // 2
+    (fftshift order), along the last dim frequency j; a frequency the output grid cannot hold
+    is dropped; plus the bias."""
+    d = u.ndim - 2
+    w = src.weight.to_tensor() if hasattr(src.weight, "to_tensor") else src.weight
+    w = torch.as_tensor(w).detach().to(torch.complex128).numpy()
+    coeffs = np.fft.rfftn(u.double().numpy(), axes=tuple(range(2, d + 2)), norm="forward")
+    spec = np.zeros((u.shape[0], w.shape[1], *out_shape[:-1], out_shape[-1] // 2 + 1), complex)
+    axes = [[(j, j - n // 2) for j in range(n)] for n in w.shape[2:-1]]
+    axes.append([(j, j) for j in range(min(w.shape[-1], out_shape[-1] // 2 + 1))])
+    for pairs in itertools.product(*axes):
+        freqs = [f for _, f in pairs]
+        if any(not -(n // 2) <= f <= (n - 1) // 2 for f, n in zip(freqs[:-1], out_shape[:-1])):
+            continue
+        src_i = tuple(f % n for f, n in zip(freqs[:-1], u.shape[2:-1])) + (freqs[-1],)
+        dst_i = tuple(f % n for f, n in zip(freqs[:-1], out_shape[:-1])) + (freqs[-1],)
+        mix = coeffs[(..., *src_i)] @ w[(slice(None), slice(None), *(j for j, _ in pairs))]
+        spec[(slice(None), slice(None), *dst_i)] += mix
+    y = np.fft.irfftn(spec, s=out_shape, axes=tuple(range(2, d + 2)), norm="forward")
+    return torch.from_numpy(y) + src.bias.detach().double()
+
+
+@pytest.mark.parametrize(
+    ("n_modes", "grid", "out_grid"),
+    [
+        ((8, 6), (15, 14), (15, 14)),  # odd first dim
+        ((7, 5), (15, 15), (15, 15)),
+        ((4, 6, 6), (9, 11, 10), (9, 11, 10)),
+        ((8, 6), (16, 14), (32, 28)),  # super-resolution in 2D
+        ((8, 6), (16, 14), (7, 9)),  # a coarser odd output
+        ((4, 6, 5), (8, 10, 9), (16, 20, 18)),
+    ],
+)
+def test_converted_spectral_conv_is_the_explicit_dft_where_neuraloperator_is_not(
+    n_modes, grid, out_grid
+):
+    """neuraloperator 2.0's SpectralConv is off its own definition (an explicit DFT loop over its
+    kept frequencies) for an odd size of a non-last dim (it applies fftshift, not ifftshift,
+    after the contraction) and for output_shape != the input's in 2D/3D (irfftn's s= pads or
+    crops the unshifted negative frequencies). Measured: O(1) errors on outputs of O(1). The
+    converted layer computes the definition (1e-12 in float64), also with out_shape."""
+    src = NSpectralConv(3, 4, n_modes)
+    _perturb(src)
+    u = torch.randn(2, 3, *grid)
+    dst = spectral_conv_from_neuraloperator(src).double()
+    with torch.no_grad():
+        ref = _explicit(src, u, out_grid)
+        torch.testing.assert_close(dst(u.double(), out_grid), ref, rtol=0, atol=1e-12)
+        theirs = src(u, output_shape=out_grid).double()
+    assert (theirs - ref).abs().max() > 0.1  # if this fails, neuraloperator was fixed
 
 
 @pytest.mark.parametrize(
