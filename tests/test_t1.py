@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,6 +128,32 @@ def test_select_modes_finds_the_energetic_indices():
     r = TRANSFORMS["rfft"]
     v = _band_limited(r, ((0, 4, -4), (1, 6)), (n, n), batch=20)
     assert select_modes(v, (2, 2), transform="rfft") == ((0, 4, -4), (1, 6))
+
+
+def test_select_modes_rfft_ranks_by_physical_energy():
+    """Reference: numpy's full (two-sided) orthonormal FFT, whose |F(k)|^2 summed over the other
+    axes is the physical energy at k; +-k are ranked together on every axis (the last one too:
+    rfft's bin k > 0 holds both). A half-spectrum bin used to count once, so a DC offset of
+    energy 368.6 beat cos(2 pi 3 y) of energy 462.1 on the last axis."""
+    n = 16
+    y = torch.arange(n, dtype=torch.float64) / n
+    u = (1.2 + 1.9 * torch.cos(2 * math.pi * 3 * y)).expand(n, n)[None, None]
+    assert select_modes(u, (1, 1), transform="rfft")[1] == (3,)
+    torch.manual_seed(0)
+    sizes = (13, 15)  # odd: no Nyquist bin, which the kept sets never hold
+    amp = torch.rand(sizes[0], sizes[1] // 2 + 1, dtype=torch.float64) ** 4  # uneven spectrum
+    z = amp * torch.randn(6, 2, *amp.shape, dtype=torch.complex128)
+    data = torch.fft.irfftn(z, s=sizes, norm="ortho")
+    energy = np.abs(np.fft.fftn(data.numpy(), axes=(-2, -1), norm="ortho")) ** 2
+    energy = energy.mean(axis=(0, 1))
+    for modes in ((3, 4), (5, 2)):
+        kept = select_modes(data, modes, transform="rfft")
+        for a, (n, m) in enumerate(zip(sizes, modes)):
+            marginal = energy.sum(axis=1 - a)
+            score = {k: marginal[k] + (marginal[-k] if k else 0) for k in range((n + 1) // 2)}
+            top = sorted(sorted(score, key=lambda k: -score[k])[:m])
+            expect = tuple(top) if a == 1 else tuple(top) + tuple(sorted(-k for k in top if k))
+            assert kept[a] == expect, (a, kept[a], expect)
 
 
 def test_energy_selected_modes_round_trip_through_config_json(tmp_path):

@@ -548,7 +548,9 @@ def select_modes(
 
     The energy ``E(k) = mean over samples and channels of |T(u)(k)|^2`` is summed over all axes
     but ``a`` (the marginal energy of axis ``a``), and the ``modes[a]`` largest are kept. For the
-    real FFT, ``k`` and ``-k`` are ranked together on all axes but the last and kept as a pair.
+    real FFT, ``k`` and ``-k`` are ranked together on all axes but the last and kept as a pair,
+    and a last-axis bin ``k > 0`` counts twice (it holds ``+k`` and ``-k``), so ``E`` is the
+    field's physical energy at ``k`` (Parseval, as :meth:`RFFT.energy`).
 
     Args:
         data: ``(n, channels, *spatial)`` training fields (inputs or targets).
@@ -576,6 +578,9 @@ def select_modes(
             full_kept.append(tuple(range(n)))
     coeffs = t.forward(data.double(), full_kept, method="fft")
     energy = (coeffs.abs() ** 2).mean(dim=(0, 1))  # (*spectrum sizes)
+    if t.is_complex:  # a half-spectrum bin k > 0 stands for +k and -k: twice |c|^2 (Parseval)
+        last = torch.tensor([1.0 if k == 0 else 2.0 for k in full_kept[-1]], dtype=energy.dtype)
+        energy = energy * last
     kept = []
     for a in range(d):
         other = tuple(b for b in range(d) if b != a)
