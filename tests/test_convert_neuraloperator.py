@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from sciml import ConfigError
+from sciml.models import FNO
 from sciml.pretrained.convert_neuraloperator import (
     convert_modes,
     fno_from_neuraloperator,
@@ -129,6 +131,27 @@ def test_fno_converts_exactly_from_module_and_state_dict(options):
     assert from_module.num_parameters() == sum(
         p.numel() * (2 if p.is_complex() else 1) for p in src.parameters()
     )
+
+
+def test_fno_padding_is_neuraloperators_domain_padding_made_one_sided():
+    """neuraloperator pads round(f n) zeros on both sides of each dim after the lifting (and
+    crops them before the projection); sciml pads `padding` points at the end. Every layer in
+    between is periodic and translation equivariant, so symmetric p equals one-sided 2p (a
+    circular shift by p): same outputs for the same weights. One-sided p does not."""
+    kwargs = dict(n_modes=(8, 6), in_channels=2, out_channels=3, hidden_channels=8, n_layers=3)
+    plain = NFNO(**kwargs).eval()
+    _perturb(plain)
+    padded = NFNO(**kwargs, domain_padding=0.125).eval()
+    padded.load_state_dict(plain.state_dict())
+    converted = fno_from_neuraloperator(plain)
+    u = torch.randn(2, 2, 16, 16)  # p = round(0.125 * 16) = 2 on both dims
+    with torch.no_grad():
+        expected = padded(u)
+        for pad, close in ((4, True), (2, False)):
+            model = FNO(dataclasses.replace(converted.config, padding=pad)).eval()
+            model.load_state_dict(converted.state_dict())
+            err = (model(u) - expected).abs().max().item()
+            assert (err < 1e-5) if close else (err > 1e-3), (pad, err)
 
 
 def test_modes_convention():

@@ -47,7 +47,10 @@ class FNOConfig:
         projection_channels: hidden channels of the projection MLP.
         positional_embedding: append the grid coordinates ``i / n`` in ``[0, 1)`` to the input.
         padding: grid points of zero padding appended to each spatial dim before the Fourier
-            layers and removed after (helps non-periodic problems such as Darcy flow).
+            layers and removed after (helps non-periodic problems such as Darcy flow). Points,
+            not a fraction of the domain: on a finer grid scale it with the resolution to keep
+            the same function (neuraloperator's ``domain_padding=f``, ``round(f n)`` points on
+            both sides, is ``padding = 2 round(f n)`` here; see ``docs/spectral.md``).
         activation: one of gelu, relu, tanh, silu.
         lifting_channels: 0 for a linear lifting; else the hidden width of a two-layer lifting
             MLP (neuraloperator's default is ``2 * width``).
