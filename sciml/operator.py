@@ -424,10 +424,18 @@ def _cast_real_dtype(model: nn.Module, dtype: torch.dtype) -> None:
 
 def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """State dict with tied tensors stored once (safetensors refuses shared storage)."""
-    seen: dict[tuple[int, int, tuple[int, ...]], str] = {}
+    seen: dict[tuple, str] = {}
     state = {}
     for name, tensor in model.state_dict().items():
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        # (why) strides and dtype too: a transposed view of a square weight shares its storage,
+        # offset and shape but holds other values, and was dropped as a copy of the weight
+        key = (
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tensor.stride(),
+            tensor.dtype,
+        )
         if key in seen and tensor.numel() > 0:
             continue
         seen[key] = name

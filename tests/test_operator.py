@@ -181,6 +181,50 @@ def test_half_precision_model_round_trips_in_its_precision(tmp_path, dtype):
     assert stored.dtype == want.dtype and torch.equal(stored, want.detach())
 
 
+@dataclass(frozen=True)
+class _TransposeConfig:
+    n: int = 3
+
+
+class _Transpose(Operator, family="test-transpose"):
+    """A square weight and a buffer that, once refreshed, is a transposed view of it: same
+    storage, offset and shape, other values."""
+
+    config_class = _TransposeConfig
+
+    def __init__(self, config: _TransposeConfig) -> None:
+        super().__init__(config)
+        self.w = torch.nn.Parameter(torch.arange(config.n**2, dtype=torch.float32).view(3, 3))
+        self.register_buffer("wt", torch.zeros(config.n, config.n))
+
+    def refresh(self) -> None:
+        self.wt = self.w.detach().t()
+
+    def forward(self, u, *, x=None, t=None):
+        return u @ self.w + u @ self.wt
+
+
+EXAMPLES["test-transpose"] = (_TransposeConfig(), lambda: torch.randn(2, 3))
+
+
+def test_a_transposed_view_sharing_a_weights_storage_is_saved(tmp_path):
+    """Tied tensors are stored once, but a view with other strides is not a tie: wt = w.T was
+    dropped as a copy of w and loaded as its initial zeros."""
+    from safetensors.torch import load_file
+
+    model = _Transpose(_TransposeConfig())
+    model.refresh()
+    model.save_pretrained(tmp_path)
+    stored = load_file(str(tmp_path / "model.safetensors"))
+    assert torch.equal(stored["wt"], torch.arange(9.0).view(3, 3).t())
+    loaded = sciml.load(tmp_path)
+    u = torch.randn(2, 3)
+    assert torch.equal(loaded(u), model(u))
+    w = torch.arange(9.0).view(3, 3)
+    with torch.no_grad():
+        assert torch.equal(loaded(u), u @ w + u @ w.t())  # the function that was saved
+
+
 def test_config_round_trips_through_json():
     config = EXAMPLES["fno"][0]
     data = json.loads(json.dumps(sciml.models.FNO(config).config_dict()))
