@@ -71,6 +71,13 @@ def test_gradients_agree_between_backends_and_gradcheck(backend):
     layer = SpectralConv(2, 2, (2, 3), backend=backend).double()
     u = torch.randn(1, 2, 6, 7, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: layer(x, (8, 5)), (u,))
+    # a coarser odd output (the aliased weight slot masked), input and weight together
+    w = layer.weight.detach().clone().requires_grad_(True)
+
+    def coarse(x, w):
+        return torch.func.functional_call(layer, {"weight": w}, (x, (3, 5)))
+
+    assert torch.autograd.gradcheck(coarse, (u, w))
     # weight gradient against the FFT formulation
     ref = SpectralConv(2, 2, (2, 3), backend=FFT()).double()
     ref.load_state_dict(layer.state_dict())
