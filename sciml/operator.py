@@ -360,6 +360,8 @@ def _load_weights(
     dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
     if len(dtypes) == 1:
         _cast_real_dtype(model, dtypes.pop())
+    else:  # a mixed-precision model: each tensor in the dtype it was saved in
+        _cast_each_as_saved(model, state)
     model.to(map_location)
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:  # an obsolete key its module's load hook did not consume
@@ -420,6 +422,22 @@ def _cast_real_dtype(model: nn.Module, dtype: torch.dtype) -> None:
         return t
 
     model._apply(cast)
+
+
+def _cast_each_as_saved(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Give each floating / complex parameter and buffer of ``model`` the dtype of the saved
+    tensor of its name (load_state_dict copies into the model's dtype: a float64 layer of a
+    model saved in float64 and float32 was rounded to float32). Parameters keep their identity,
+    so tied weights stay tied."""
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    for name, tensor in tensors:
+        saved = state.get(name)
+        if saved is None or saved.dtype == tensor.dtype:
+            continue
+        if saved.is_complex() == tensor.is_complex() and (
+            saved.is_floating_point() or saved.is_complex()
+        ):
+            tensor.data = tensor.data.to(saved.dtype)
 
 
 def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:

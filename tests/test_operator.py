@@ -225,6 +225,43 @@ def test_a_transposed_view_sharing_a_weights_storage_is_saved(tmp_path):
         assert torch.equal(loaded(u), u @ w + u @ w.t())  # the function that was saved
 
 
+class _TwoPrecisions(Operator, family="test-two-precisions"):
+    """A layer feeding another, each in its own precision (a model kept partly in double
+    precision: built in float32, then ``model.fine.double()``)."""
+
+    config_class = _TinyConfig
+
+    def __init__(self, config: _TinyConfig) -> None:
+        super().__init__(config)
+        self.fine = torch.nn.Linear(2, config.width)
+        self.coarse = torch.nn.Linear(config.width, 1)
+
+    def forward(self, u, *, x=None, t=None):
+        v = self.fine(u.to(self.fine.weight.dtype))
+        return self.coarse(v.to(self.coarse.weight.dtype))
+
+
+EXAMPLES["test-two-precisions"] = (_TinyConfig(width=3), lambda: torch.randn(4, 2))
+
+
+def test_a_model_saved_in_two_precisions_loads_in_both(tmp_path):
+    """Each tensor comes back in the dtype it was saved in: the float64 layer of a float64 +
+    float32 model was rounded to float32 on load (the single-dtype cast applies only when the
+    checkpoint has one floating dtype)."""
+    model = _TwoPrecisions(_TinyConfig(width=3))
+    model.fine.double()
+    with torch.no_grad():
+        model.fine.weight.add_(1e-9)  # below float32's resolution near the weights' size
+    model.save_pretrained(tmp_path)
+    loaded = sciml.load(tmp_path)
+    for name, p in model.named_parameters():
+        got = loaded.get_parameter(name)
+        assert got.dtype == p.dtype and torch.equal(got, p), name
+    u = torch.randn(4, 2)
+    with torch.no_grad():
+        assert torch.equal(loaded(u), model(u))
+
+
 def test_config_round_trips_through_json():
     config = EXAMPLES["fno"][0]
     data = json.loads(json.dumps(sciml.models.FNO(config).config_dict()))
