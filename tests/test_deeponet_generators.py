@@ -133,4 +133,4 @@ def test_diffusion_reaction_matches_a_method_of_lines_reference_with_the_reactio
     errors = [np.abs(crank_nicolson(sub) - ref).max() for sub in (4, 16)]
     assert errors[1] < 1e-4, errors  # 7.8e-4, 4.9e-5 measured (max |s| = 1.5)
     assert 1.9 < np.log(errors[0] / errors[1]) / np.log(4) < 2.1, errors
-    assert np.abs(mol(-k) - ref).max() > 0.2
+    assert np.abs(mol(-k) - ref).max() > 0.2  # 0.74 measured

@@ -5,13 +5,17 @@ PDE on ``[0, 1)^2`` (periodic)::
     w_t + u . grad w = nu Laplacian w + f,    -Laplacian psi = w,    u = (psi_y, -psi_x),
 
 with ``w`` the vorticity, ``psi`` the stream function (zero mean) and ``u`` the divergence-free
-velocity. The FNO paper's solver semantics:
+velocity. The FNO paper's solver, with one change in time stepping:
 
 * Fourier collocation on ``N x N`` points ``(x_i, y_j) = (i / N, j / N)``; derivatives and the
   Poisson solve are exact in Fourier space; the advection term ``u . grad w`` is formed on the grid
-  and its spectrum truncated by the 2/3 rule (``|k_x|, |k_y| <= N/3``).
+  and its spectrum truncated by the 2/3 rule (``|k_x|, |k_y| <= N/3``), as in the FNO code.
 * Time stepping: Crank-Nicolson for diffusion, Heun's method (explicit trapezoidal
-  predictor-corrector) for advection and forcing; second order in ``dt``.
+  predictor-corrector) for advection and forcing; second order in ``dt``. The FNO reference code
+  advances advection and forcing by explicit Euler instead (first order): Heun costs a second
+  advection evaluation per step; at the FNO ``dt = 1e-4`` the max errors against a ``dt / 4``
+  solution at ``T = 1``, ``nu = 1e-3``, ``N = 64`` are 4.1e-6 (Euler) and 2.4e-10 (Heun), with
+  ``max |w| = 0.54``.
 * Initial vorticity ``w0 ~ N(0, sigma^2 (-Laplacian + 49 I)^(-2.5))`` and forcing
   ``f(x, y) = 0.1 (sin(2 pi (x + y)) + cos(2 pi (x + y)))``; ``dt = 1e-4``; the state is recorded
   every time unit up to ``T = 50 / 30 / 20`` for ``nu = 1e-3 / 1e-4 / 1e-5``.
