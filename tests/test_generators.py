@@ -290,6 +290,12 @@ def test_bad_names_and_options_raise_clear_errors(tmp_path):
         generate("navier_stokes", n=1, resolution=16, out=out, T=1, dt=0.3)
     with pytest.raises(ValueError, match="face_average"):
         generate("darcy", n=1, resolution=9, out=out, face_average="geometric")
+    # a subsample < 1 is refused before solving: -2 used to store burgers on a reversed grid
+    # (x = 0.969, 0.906, ...) and navier_stokes failed in torch after the whole solve
+    for name, res in (("burgers", 32), ("navier_stokes", 16)):
+        for step in (0, -2):
+            with pytest.raises(ValueError, match=rf"subsample >= 1 .*{step}"):
+                generate(name, n=1, resolution=res, out=out, subsample=step)
     with pytest.raises(TypeError):
         GENERATORS["mine"] = GENERATORS["grf"]  # type: ignore[index]
     assert not out.exists()

@@ -118,8 +118,11 @@ def generate_burgers(
     ``(n, n_steps + 1, N')`` (float32, ``u[:, 0]`` is the initial condition), ``time``,
     coordinate ``x``, parameter ``nu`` of shape ``(n,)``, periodic boundary condition.
     """
-    if resolution % subsample:
-        raise ValueError(f"expected subsample dividing resolution {resolution}, got {subsample}")
+    # checked before solving: a negative step would store the grid reversed, 0 divides by zero
+    if subsample < 1 or resolution % subsample:
+        raise ValueError(
+            f"expected subsample >= 1 dividing resolution {resolution}, got {subsample}"
+        )
     u0 = sample_grf(n, resolution, dim=1, alpha=alpha, tau=tau, sigma=sigma, seed=seed)
     u = solve_burgers(u0, nu, T, n_steps, dt=dt)
     return {

@@ -189,9 +189,11 @@ def generate_navier_stokes(
     ``(n, record_steps + 1, N', N')`` (float32) including ``t = 0``, static field ``f`` (the
     forcing, ``(n, N', N')``), ``time``, coordinates ``x, y``, parameter ``nu``, periodic BCs.
     """
-    if resolution % 2 or resolution % subsample:
+    # checked before solving: a step < 1 would fail (or divide by zero) only after the solve
+    if subsample < 1 or resolution % 2 or resolution % subsample:
         raise ValueError(
-            f"expected an even resolution divisible by subsample={subsample}, got {resolution}"
+            f"expected an even resolution and a subsample >= 1 dividing it, got "
+            f"resolution={resolution}, subsample={subsample}"
         )
     if precision not in ("float32", "float64"):
         raise ValueError(f"expected precision 'float32' or 'float64', got {precision!r}")
