@@ -141,17 +141,8 @@ class Operator(ComplexCasts):
         interrupted save never leaves a config that points at half-written weights.
         """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         state = _unique_state(self)
         dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})
-        weights_path = directory / WEIGHTS_FILE
-        tmp = tmp_path(weights_path)
-        try:
-            save_safetensors(state, tmp, metadata={"format": "pt", "family": self.family})
-            digest = _sha256(tmp)
-            os.replace(tmp, weights_path)
-        finally:
-            tmp.unlink(missing_ok=True)
         record = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -159,9 +150,27 @@ class Operator(ComplexCasts):
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "sciml_version": __version__,
             "config": self.config_dict(),
-            "weights": {"file": WEIGHTS_FILE, "sha256": digest, "dtypes": dtypes},
+            "weights": {"file": WEIGHTS_FILE, "sha256": "", "dtypes": dtypes},
             "metadata": dict(metadata or {}),
         }
+        # (why) checked before any file is touched: metadata that JSON cannot hold failed after
+        # the new weights had replaced the old ones, and the old checkpoint no longer loaded
+        try:
+            json.dumps(record)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"expected metadata that JSON can hold (numbers, strings, booleans, None, lists, "
+                f"dicts with string keys), got {exc}; convert tensors with .tolist()"
+            ) from None
+        directory.mkdir(parents=True, exist_ok=True)
+        weights_path = directory / WEIGHTS_FILE
+        tmp = tmp_path(weights_path)
+        try:
+            save_safetensors(state, tmp, metadata={"format": "pt", "family": self.family})
+            record["weights"]["sha256"] = _sha256(tmp)
+            os.replace(tmp, weights_path)
+        finally:
+            tmp.unlink(missing_ok=True)
         atomic_write_text(directory / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
         return directory
 

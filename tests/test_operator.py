@@ -481,6 +481,20 @@ def test_a_wrapped_models_config_errors_name_the_field_where_it_sits(tmp_path):
     assert isinstance(built, FNO) and built.config == FNOConfig(width=6)
 
 
+def test_metadata_json_cannot_hold_is_refused_before_the_old_checkpoint_is_touched(tmp_path):
+    """A save over an existing checkpoint with a tensor in its metadata raised only after the
+    new weights had replaced the old ones, so the old checkpoint failed its SHA-256 check."""
+    first = FNO(EXAMPLES["fno"][0]).eval()
+    first.save_pretrained(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(TypeError, match="expected metadata that JSON can hold .* Tensor"):
+        FNO(EXAMPLES["fno"][0]).save_pretrained(tmp_path, metadata={"loss": torch.tensor(0.5)})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    u = torch.randn(2, 2, 16, 12)
+    with torch.no_grad():
+        assert torch.equal(sciml.load(tmp_path)(u), first(u))
+
+
 def test_non_checkpoint_json_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(CheckpointError, match="not a sciml operator checkpoint"):
