@@ -134,3 +134,20 @@ def test_diffusion_reaction_matches_a_method_of_lines_reference_with_the_reactio
     assert errors[1] < 1e-4, errors  # 7.8e-4, 4.9e-5 measured (max |s| = 1.5)
     assert 1.9 < np.log(errors[0] / errors[1]) / np.log(4) < 2.1, errors
     assert np.abs(mol(-k) - ref).max() > 0.2  # 0.74 measured
+
+
+@pytest.mark.parametrize(("resolution", "bound"), [(100, 5e-6), (11, 4e-4)])
+def test_antiderivative_matches_simpson_on_the_fine_grid(resolution, bound):
+    """u against SciPy's cumulative Simpson rule (O(h^4)) of the same fine-grid samples of v:
+    the trapezoid error is 2.4e-6 at DeepONet's 100 sensors (h = 1/990) and 2.1e-4 at 11."""
+    from scipy.integrate import cumulative_simpson
+
+    from sciml.data.generators import sample_rbf_grf
+    from sciml.data.generators.antiderivative import generate_antiderivative
+
+    u = generate_antiderivative(200, resolution, seed=0)["static_fields"]["u"]
+    fine = np.linspace(0, 1, (resolution - 1) * 10 + 1)
+    v = sample_rbf_grf(200, fine, seed=0)
+    simpson = cumulative_simpson(v, x=fine, axis=1, initial=0)[:, ::10]
+    assert np.abs(simpson).max() > 1.0
+    assert np.abs(u - simpson).max() < bound

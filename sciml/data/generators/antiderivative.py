@@ -6,7 +6,8 @@ example, Lu et al. 2021), with ``v`` a Gaussian random field with the RBF kernel
 ``v`` is drawn on a fine grid of ``(resolution - 1) * refine + 1`` points from the eigen-decomposition
 of the kernel matrix (``v = Q sqrt(max(lambda, 0)) xi``, which stays exact where the RBF matrix is
 numerically singular), integrated there with the cumulative trapezoidal rule (error
-``O(h^2 max|v''|) ~ 1e-6`` for ``l = 0.2`` and the default ``refine``), and both ``v`` and ``u``
+``O(h^2 max|v''|)``; for ``l = 0.2`` and the default ``refine = 10``, 2.4e-6 at 100 sensors and
+2.1e-4 at 11, against Simpson's rule on the same samples), and both ``v`` and ``u``
 are read at the ``resolution`` sensors ``x_j = j / (resolution - 1)``, endpoints included.
 """
 
