@@ -315,6 +315,10 @@ def test_bad_names_and_options_raise_clear_errors(tmp_path):
         for step in (0, -2):
             with pytest.raises(ValueError, match=rf"subsample >= 1 .*{step}"):
                 generate(name, n=1, resolution=res, out=out, subsample=step)
+    # batch_size 0 raised range()'s 'arg 3 must not be zero', -1 numpy's 'need at least one array'
+    for size in (0, -1):
+        with pytest.raises(ValueError, match=rf"batch_size >= 1 .*got {size}"):
+            generate("navier_stokes", n=1, resolution=16, out=out, batch_size=size)
     with pytest.raises(TypeError):
         GENERATORS["mine"] = GENERATORS["grf"]  # type: ignore[index]
     assert not out.exists()

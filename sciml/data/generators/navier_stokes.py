@@ -197,6 +197,8 @@ def generate_navier_stokes(
         )
     if precision not in ("float32", "float64"):
         raise ValueError(f"expected precision 'float32' or 'float64', got {precision!r}")
+    if batch_size < 1:
+        raise ValueError(f"expected batch_size >= 1 samples solved at a time, got {batch_size}")
     if record_steps is None:
         record_steps = max(1, round(T))
     w0 = sample_grf(n, resolution, dim=2, alpha=alpha, tau=tau, sigma=sigma, seed=seed)
