@@ -495,6 +495,25 @@ def test_metadata_json_cannot_hold_is_refused_before_the_old_checkpoint_is_touch
         assert torch.equal(sciml.load(tmp_path)(u), first(u))
 
 
+def test_a_normalized_config_given_tuples_loads_as_an_equal_config(tmp_path):
+    """NormalizedConfig holds the inner config in its JSON form, so a config given with tuples
+    (or as the inner config dataclass) equals the one a checkpoint gives back ({"modes": (4, 5)}
+    came back as [4, 5] and the configs compared unequal)."""
+    inner = {"in_channels": 2, "modes": (4, 5), "width": 8, "n_layers": 2}
+    config = sciml.models.NormalizedConfig(family="fno", config=inner, in_channels=2)
+    assert config.config["modes"] == [4, 5] and inner["modes"] == (4, 5)
+    model = sciml.models.Normalized(config).eval()
+    model.save_pretrained(tmp_path)
+    loaded = sciml.load(tmp_path)
+    assert loaded.config == model.config
+    assert loaded.inner.config == FNOConfig(in_channels=2, modes=(4, 5), width=8, n_layers=2)
+    given_as_dataclass = sciml.models.NormalizedConfig(family="fno", config=loaded.inner.config)
+    assert given_as_dataclass.config == loaded.inner.config_dict()
+    u = torch.randn(2, 2, 16, 12)
+    with torch.no_grad():
+        assert torch.equal(loaded(u), model(u))
+
+
 def test_non_checkpoint_json_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(CheckpointError, match="not a sciml operator checkpoint"):

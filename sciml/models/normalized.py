@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .._config import config_from_dict
+from .._config import _to_json, config_from_dict
 from ..operator import Operator, family_class
 from ._rollout import Autoregressive
 
@@ -44,6 +44,10 @@ class NormalizedConfig:
     out_channel_dim: int | None = None
 
     def __post_init__(self) -> None:
+        # (why) kept in its JSON form (tuples as lists, a config dataclass as its dict), so the
+        # config a checkpoint loads equals the one saved: {"modes": (4, 4)} came back as
+        # {"modes": [4, 4]} and the two configs compared unequal
+        object.__setattr__(self, "config", _to_json(self.config))
         for name in ("channel_dim", "out_channel_dim"):
             value = getattr(self, name)
             if value not in (1, -1) and not (name == "out_channel_dim" and value is None):
