@@ -101,6 +101,11 @@ def spectral_conv_from_neuraloperator(
         conv_or_state: the module, or its state dict (keys ``weight.tensor`` or ``weight``,
             optional ``bias``).
         n_modes: neuraloperator's ``n_modes``; required with a state dict.
+
+    The outputs equal neuraloperator's on grids even along every non-last dim and at the input's
+    size. On odd non-last sizes, and with an output size other than the input's in 2D/3D,
+    neuraloperator 2.0 departs from its own definition (see docs/spectral.md); the converted
+    layer computes the definition (the kept-frequency DFT) there.
     """
     if isinstance(conv_or_state, nn.Module):
         conv = conv_or_state
@@ -189,7 +194,10 @@ def fno_from_neuraloperator(
 
     Returns:
         an ``FNO`` in eval mode whose outputs match the source's (to float rounding) on grids
-        that hold the kept modes.
+        that hold the kept modes and are even along every non-last spatial dim. On a grid of
+        odd size along a non-last dim, neuraloperator 2.0 shifts its kept block the wrong way
+        (``fftshift`` for ``ifftshift``) and the two differ by O(1); the converted model then
+        computes the layer's definition (the kept-frequency DFT), see docs/spectral.md.
     """
     if isinstance(model_or_state, nn.Module):
         hp = _hparams_of(model_or_state)
