@@ -457,3 +457,11 @@ def test_folders_wrong_names_and_bad_yaml_give_one_line_errors_naming_them(
     assert message in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "folder"]  # nothing written
     assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_evaluate_name_with_fewer_cases_than_the_card_says_why_it_may_miss(capsys):
+    # 50 fresh cases give 0.00862 against the card's 0.01035 (2000 cases): 16.8% > 10%
+    code, out, _ = _run(["evaluate", "deeponet-antiderivative", "--n", "50"], capsys)
+    assert code == 1
+    assert "(tolerance 10%): MISMATCH" in out
+    assert "on 50 of the card's 2000 cases the difference includes more sampling noise" in out
