@@ -52,13 +52,25 @@ def config_from_dict(cls: type, data: dict[str, Any], *, where: str = "config") 
             f"{where}: unknown field(s) {unknown} for {cls.__name__}; "
             f"valid fields are {sorted(fields)}"
         )
+    missing = sorted(
+        name
+        for name, f in fields.items()
+        if name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    )
+    if missing:
+        raise ConfigError(
+            f"{where}: missing required field(s) {missing} for {cls.__name__}; "
+            f"valid fields are {sorted(fields)}"
+        )
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
     try:
         return cls(**kwargs)
-    except TypeError as exc:  # missing required fields
+    except TypeError as exc:  # a custom __init__ or __post_init__ rejecting the arguments
         raise ConfigError(f"{where}: cannot build {cls.__name__}: {exc}") from None
     except ValueError as exc:  # __post_init__ validation
         raise ConfigError(f"{where}: {exc}") from None

@@ -77,6 +77,17 @@ def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path, mon
     assert message in err
 
 
+def test_an_experiment_missing_required_sections_names_them(capsys, tmp_path):
+    # it said "cannot build Experiment: Experiment.__init__() missing 2 required positional
+    # arguments", Python's words for a JSON file's missing keys
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps({"train": {"epochs": 1}}))
+    code, _, err = _run(["train", str(path)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "missing required field(s) ['data', 'model'] for Experiment" in err
+    assert "valid fields are ['data', 'loss', 'model', 'out', 'train']" in err
+
+
 def test_argparse_errors_are_one_line_without_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "sciml.cli", "train"], capture_output=True, text=True, check=False
