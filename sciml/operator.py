@@ -383,15 +383,17 @@ def _load_weights(
 def obsolete_state_keys(model: nn.Module) -> set[str]:
     """State-dict keys that older checkpoints of ``model`` hold and its modules still accept.
 
-    A submodule lists them, relative to itself, in a class attribute ``obsolete_state_keys``
-    (PROSE's time embeddings: ``("freq",)``, a constant that was once saved) and consumes them
-    in its ``_load_from_state_dict``; the loader then lets exactly those keys through and
+    A submodule lists them, relative to itself, in an attribute ``obsolete_state_keys`` (a
+    class attribute, as PROSE's time embeddings' ``("freq",)``, a constant that was once saved;
+    or one set per instance where the keys depend on the configuration, as a
+    :class:`~sciml.layers.VCycle`'s dead weights of levels without pre-smoothing) and consumes
+    them in its ``_load_from_state_dict``; the loader then lets exactly those keys through and
     refuses every other key the model does not list.
     """
     return {
         f"{prefix}.{key}" if prefix else key
         for prefix, module in model.named_modules()
-        for key in getattr(type(module), "obsolete_state_keys", ())
+        for key in getattr(module, "obsolete_state_keys", ())
     }
 
 

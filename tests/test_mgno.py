@@ -4,6 +4,9 @@ learning, and the Navier-Stokes variant."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -446,6 +449,58 @@ def test_levels_without_pre_smoothing_build_no_dead_weights(restrict_guess, resi
     assert all(r.Pi is not None and r.A is not None for r in w.restrictions)
     w = VCycle(1, 2, ((1, 0), (0, 1), (2, 0)), restrict_guess=False, residual_restriction=True)
     assert w.restrictions[0].A is not None and w.restrictions[1].A is None
+
+
+DEAD_WEIGHTS = Path(__file__).parent / "data" / "mgno_dead_weights"
+
+
+def test_checkpoints_with_the_dead_weights_of_older_sciml_still_load(tmp_path):
+    """Checkpoints written before levels without pre-smoothing stopped building Pi / A (see
+    tests/data/mgno_dead_weights/README.md, written by the older sciml) hold those tensors:
+    they load to the same outputs as the older sciml computed (they were refused as
+    'unexpected'), through sciml.load and through a strict load_state_dict, and any other
+    unknown key is still refused."""
+    from safetensors.torch import load_file, save_file
+
+    import sciml
+    from sciml.errors import CheckpointError
+    from sciml.operator import _sha256
+
+    io = load_file(str(DEAD_WEIGHTS / "io.safetensors"))
+    model = sciml.load(DEAD_WEIGHTS / "mgno")
+    with torch.no_grad():
+        assert torch.equal(model(io["mgno_u"]), io["mgno_y"])
+    assert sorted(model.vcycles[0].obsolete_state_keys) == [
+        "levels.2.pre.0.A.weight",
+        "restrictions.0.A.weight",
+        "restrictions.0.Pi.weight",
+        "restrictions.1.A.weight",
+        "restrictions.1.Pi.weight",
+    ]
+    v = VCycle(1, 2, ((0, 1), (1, 0), (2, 0)), bias=True, residual_restriction=True)
+    state = {k.removeprefix("vcycle."): t for k, t in io.items() if k.startswith("vcycle.")}
+    assert "restrictions.0.A.bias" in state and "levels.1.pre.0.A.bias" in state
+    v.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        assert torch.equal(v(io["vcycle_f"]), io["vcycle_u"])
+    # a new save holds none of them; another unknown key is refused as before
+    model.save_pretrained(tmp_path / "new")
+    saved = load_file(str(tmp_path / "new" / "model.safetensors"))
+    assert not [k for k in saved if ".Pi." in k or "restrictions.0.A" in k]
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        v.load_state_dict({**state, "restrictions.1.Q.weight": torch.zeros(1)}, strict=True)
+    bad = tmp_path / "bad"
+    model.save_pretrained(bad)
+    save_file(
+        {**saved, "vcycles.0.restrictions.0.Q.weight": torch.zeros(1)}, bad / "model.safetensors"
+    )
+    record = json.loads((bad / "config.json").read_text())
+    record["weights"]["sha256"] = _sha256(bad / "model.safetensors")
+    (bad / "config.json").write_text(json.dumps(record))
+    with pytest.raises(
+        CheckpointError, match=r"unexpected \['vcycles.0.restrictions.0.Q.weight'\]"
+    ):
+        sciml.load(bad)
 
 
 # ---------------------------------------------------------------- odd sizes, dims, errors

@@ -127,6 +127,10 @@ class _Prolongation(nn.Module):
         return y[(..., *(slice(start, start + n) for n in size))]
 
 
+def _conv_keys(name: str, bias: bool) -> list[str]:
+    return [f"{name}.weight", *([f"{name}.bias"] if bias else [])]
+
+
 class VCycle(nn.Module):
     """A learned multigrid V-cycle ``u = V(f)`` on 1D, 2D or 3D grids (see the module docstring).
 
@@ -217,12 +221,17 @@ class VCycle(nn.Module):
 
         n_levels = len(smoothing)
         levels, restrictions, prolongations = [], [], []
+        # (why) checkpoints written before the dead weights below were dropped hold them; they
+        # never changed the output, so loading takes and discards them (_load_from_state_dict)
+        dead: list[str] = []
         u_zero = True  # u = 0 on entering the finest level
         for lev, (n_pre, n_post) in enumerate(smoothing):
             coarsest = lev == n_levels - 1
             # u on entering a coarse level is Pi(u) of the level above, or 0 without
             # restrict_guess; Pi of a u that is still 0 (no pre-smoothing there) is 0 as well
             u_zero = u_zero or not restrict_guess
+            if u_zero and lev > 0 and restrict_guess and n_pre + (n_post if coarsest else 0):
+                dead += _conv_keys(f"levels.{lev}.pre.0.A", bias)  # was built for a u != 0
             pre = []
             for _ in range(n_pre + (n_post if coarsest else 0)):
                 pre.append(step(u_zero))
@@ -233,6 +242,10 @@ class VCycle(nn.Module):
             if not coarsest:
                 # no Pi and no A u where u is still 0: they would be parameters without a
                 # gradient (dead weights, and an error under DistributedDataParallel)
+                if u_zero and restrict_guess:
+                    dead += _conv_keys(f"restrictions.{lev}.Pi", False)
+                if u_zero and residual_restriction:
+                    dead += _conv_keys(f"restrictions.{lev}.A", bias)
                 restrictions.append(
                     _Restriction(
                         coarsen(in_channels),
@@ -246,6 +259,20 @@ class VCycle(nn.Module):
         self.levels = nn.ModuleList(levels)
         self.restrictions = nn.ModuleList(restrictions)
         self.prolongations = nn.ModuleList(prolongations)
+        #: state-dict keys of older checkpoints that this V-cycle accepts and drops (see
+        #: :func:`sciml.operator.obsolete_state_keys`)
+        self.obsolete_state_keys = tuple(dead)
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ):
+        # the dead weights of an older checkpoint: removed before the submodules, which no
+        # longer have them, would report them as unexpected
+        for key in self.obsolete_state_keys:
+            state_dict.pop(prefix + key, None)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+        )
 
     @property
     def n_levels(self) -> int:
