@@ -3,6 +3,7 @@ augmentation pairs that stay solutions, group averaging."""
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
 
@@ -410,3 +411,27 @@ def test_vectors_bad_input_raises_with_what_was_expected():
         RandomSymmetry(elements)(u[None], u[None], vectors=[[(0, 1)]])
     with pytest.raises(ValueError, match=r"vectors names \['x'\].*expected a subset of keys"):
         Augmented([], RandomSymmetry(elements), vectors={"x": [(0, 1)]})
+
+
+def test_vectors_given_flat_or_with_non_integer_channels_is_refused_with_the_nesting():
+    """``vectors=(0, 1)`` (one vector's channels without the enclosing list, or, for
+    RandomSymmetry and one tensor, ``[(0, 1)]`` without the per-tensor list) raised
+    ``TypeError: 'int' object is not iterable`` from inside; a float channel was truncated. Now
+    a ValueError says what was expected, and numpy integers still name channels."""
+    g = GridSymmetry((2, 1), (0, 0))  # the transpose
+    u = torch.arange(2 * 3 * 3, dtype=torch.float64).reshape(2, 3, 3)  # (u_x, u_y) on 3 x 3
+    # hand-computed: transposed grid, components swapped (A^T v(A x), A the swap)
+    expected = torch.stack([u[1].T, u[0].T])
+    torch.testing.assert_close(g(u, vectors=[(0, 1)]), expected, rtol=0, atol=0)
+    torch.testing.assert_close(g(u, vectors=[(np.int64(0), np.int64(1))]), expected, rtol=0, atol=0)
+    elements, _ = fno_forcing_symmetries()
+    with pytest.raises(ValueError, match=r"expected a list of channel groups.*\[\(0, 1\)\]"):
+        g(u, vectors=(0, 1))
+    with pytest.raises(ValueError, match=r"integer channel indices"):
+        g(u, vectors=[(0.0, 1.0)])
+    with pytest.raises(ValueError, match=r"vectors\[0\] \(one list of channel groups per tensor"):
+        RandomSymmetry(elements)(u[None], vectors=[(0, 1)])
+    with pytest.raises(ValueError, match=r"vectors\['input'\]: expected a list of channel"):
+        Augmented([], RandomSymmetry(elements), vectors={"input": (0, 1)})
+    with pytest.raises(ValueError, match=r"expected a list of channel groups"):
+        group_average(lambda v: v, u[None], elements, vectors=(0, 1))

@@ -37,6 +37,7 @@ symmetries too:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -44,6 +45,32 @@ from fractions import Fraction
 import torch
 
 __all__ = ["Augmented", "GridSymmetry", "RandomSymmetry", "generate_group", "group_average"]
+
+
+def _channel_groups(vectors: object, what: str) -> list[tuple[int, ...]]:
+    """``vectors`` as a list of channel-index tuples, one per vector field, or a ValueError.
+
+    (why) a flat ``(0, 1)`` (one vector's channels without the enclosing list) failed deep inside
+    with ``TypeError: 'int' object is not iterable``, and a float index was truncated silently.
+    """
+    if isinstance(vectors, (str, bytes)) or not isinstance(vectors, Sequence):
+        raise ValueError(
+            f"{what}: expected a list of channel groups, one per vector field, e.g. [(0, 1)], "
+            f"got {vectors!r}"
+        )
+    groups = []
+    for group in vectors:
+        try:
+            if isinstance(group, (str, bytes)):
+                raise TypeError
+            groups.append(tuple(operator.index(c) for c in group))
+        except TypeError:
+            raise ValueError(
+                f"{what}: expected a list of channel groups, one per vector field, each a "
+                f"tuple of integer channel indices, e.g. [(0, 1)] (not (0, 1)), got "
+                f"{vectors!r}"
+            ) from None
+    return groups
 
 
 @dataclass(frozen=True)
@@ -148,8 +175,7 @@ class GridSymmetry:
         n_c = shape[len(shape) - d - 1]
         perm, factor = list(range(n_c)), [self.sign] * n_c
         seen: set[int] = set()
-        for group in vectors:
-            group = [int(c) for c in group]
+        for group in _channel_groups(vectors, "vectors"):
             if len(group) != d or any(not -n_c <= c < n_c for c in group):
                 raise ValueError(
                     f"expected each entry of vectors to name the {d} channels (of {n_c}) of one "
@@ -277,7 +303,13 @@ class RandomSymmetry:
         """
         if not fields:
             raise ValueError("expected at least one tensor")
-        vectors = [()] * len(fields) if vectors is None else [list(v) for v in vectors]
+        if vectors is None:
+            vectors = [()] * len(fields)
+        else:
+            vectors = [
+                _channel_groups(v, f"vectors[{i}] (one list of channel groups per tensor)")
+                for i, v in enumerate(vectors)
+            ]
         if len(vectors) != len(fields):
             raise ValueError(
                 f"expected vectors to have one entry per tensor ({len(fields)}), got "
@@ -348,7 +380,7 @@ class Augmented:
                 f"Augmented: vectors names {unknown}, which are not among the moved keys "
                 f"{list(self.keys)}; expected a subset of keys"
             )
-        self.vectors = [[tuple(g) for g in vectors.get(k, ())] for k in self.keys]
+        self.vectors = [_channel_groups(vectors.get(k, ()), f"vectors[{k!r}]") for k in self.keys]
         self._worker: int | None = None
 
     def __len__(self) -> int:
