@@ -364,6 +364,41 @@ def test_time_embedding_frequencies_are_rebuilt_not_saved_and_old_checkpoints_lo
         _tiny().load_state_dict(state, strict=True)
 
 
+def test_a_float64_prose_round_trips_however_it_was_built(tmp_path):
+    """The frequencies are no longer saved, so they must depend on the model's dtype alone: a
+    PROSE built under set_default_dtype(float64) held the float64 geometric values, and
+    sciml.load (which builds in float32 and casts) gave it float32-rounded ones, 8e-7 off in the
+    outputs. Built either way, a float64 PROSE now holds numpy's float64 geometric sequence
+    and loads to the same function bit for bit; a float32 one keeps its float32 values."""
+    u = torch.randn(2, 16, 6, dtype=torch.float64)
+    u[..., 0] = torch.linspace(0, 1, 16)
+    x = torch.linspace(1, 2, 5, dtype=torch.float64)
+    want64 = np.geomspace(0.1, 50.0, 32)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(0)
+        built64 = _tiny().eval()
+    finally:
+        torch.set_default_dtype(previous)
+    torch.manual_seed(0)
+    cast64 = _tiny().eval()
+    f32 = cast64.time_embed.freq.clone()
+    np.testing.assert_allclose(f32.double().numpy(), want64, rtol=1e-6)
+    cast64.double()
+    for name, model in (("built", built64), ("cast", cast64)):
+        for key in ("time_embed.freq", "query_embed.freq"):
+            freq = model.get_buffer(key)
+            assert freq.dtype == torch.float64
+            np.testing.assert_allclose(freq.numpy(), want64, rtol=1e-15, atol=0)
+        model.save_pretrained(tmp_path / name)
+        loaded = sciml.load(tmp_path / name)
+        with torch.no_grad():
+            assert torch.equal(loaded(u, x=x), model(u, x=x)), name
+    # back to float32: the float32 values again, not the float64 ones rounded differently
+    assert torch.equal(cast64.float().time_embed.freq, f32)
+
+
 def test_beam_search_finds_the_exhaustive_best_when_the_beam_holds_every_hypothesis(monkeypatch):
     """On first-order Markov "decoders" over two words and <eos> (every other token
     improbable), a beam of 32 takes every candidate of up to 3 words (at most 8 open hypotheses

@@ -156,6 +156,15 @@ class _CrossBlock(nn.Module):
         return q + self.ffn(self.norm2(q))
 
 
+def _time_frequencies(dtype: torch.dtype, device: torch.device | None) -> torch.Tensor:
+    """The 32 geometric frequencies ``0.1 .. 50`` of :class:`_TimeEmbedding` in ``dtype``:
+    computed in float64 for float64, else in float32 and rounded (what the float32 and float64
+    builds computed before, so older checkpoints' values are these)."""
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    freq = torch.exp(torch.linspace(math.log(0.1), math.log(50.0), 32, dtype=work))
+    return freq.to(dtype=dtype, device=device)
+
+
 class _TimeEmbedding(nn.Module):
     """``t -> MLP([sin(w_k t), cos(w_k t)])`` with geometric frequencies ``w_k``."""
 
@@ -167,9 +176,19 @@ class _TimeEmbedding(nn.Module):
         super().__init__()
         # a constant of the architecture, not a weight: non-persistent, so new checkpoints do
         # not carry it (older ones do; _load_from_state_dict takes their values)
-        freq = torch.exp(torch.linspace(math.log(0.1), math.log(50.0), 32))
+        freq = _time_frequencies(torch.get_default_dtype(), None)
         self.register_buffer("freq", freq, persistent=False)
         self.mlp = nn.Sequential(nn.Linear(64, width), nn.GELU(), nn.Linear(width, width))
+
+    def _apply(self, fn, recurse=True):
+        dtype = self.freq.dtype
+        super()._apply(fn, recurse)
+        if self.freq.dtype != dtype:
+            # (why) recomputed in the new precision, not the old values cast: the checkpoint does
+            # not hold them, so a float64 model built under set_default_dtype(torch.float64) and
+            # the float32-built one that sciml.load casts to float64 must hold the same values
+            self.freq = _time_frequencies(self.freq.dtype, self.freq.device)
+        return self
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
