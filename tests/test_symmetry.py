@@ -435,3 +435,19 @@ def test_vectors_given_flat_or_with_non_integer_channels_is_refused_with_the_nes
         Augmented([], RandomSymmetry(elements), vectors={"input": (0, 1)})
     with pytest.raises(ValueError, match=r"expected a list of channel groups"):
         group_average(lambda v: v, u[None], elements, vectors=(0, 1))
+
+
+def test_vectors_as_an_integer_array_or_tensor_name_the_channels():
+    """``vectors=np.array([[0, 1]])`` (or a tensor) raised 'the truth value of an array ... is
+    ambiguous' from ``if not vectors``; it is read as the list of channel groups it holds."""
+    g = GridSymmetry((-2, 1), (0, 0))  # x' = -y, y' = x (a quarter turn)
+    u = torch.arange(2 * 4 * 4, dtype=torch.float64).reshape(2, 4, 4)  # (u_x, u_y) on 4 x 4
+    # hand-computed A^T v(A x): axis 0 reads input axis 1 reversed, axis 1 reads axis 0, and
+    # component 0 is -u_y, component 1 is u_x, each moved like a scalar
+    rev = (-torch.arange(4)) % 4
+    moved = torch.stack([c.T[rev, :] for c in u])  # out[i, j] = c[j, -i mod 4], each channel
+    expected = torch.stack([-moved[1], moved[0]])
+    torch.testing.assert_close(g(u, vectors=[(0, 1)]), expected, rtol=0, atol=0)
+    for vectors in (np.array([[0, 1]]), torch.tensor([[0, 1]])):
+        torch.testing.assert_close(g(u, vectors=vectors), expected, rtol=0, atol=0)
+    torch.testing.assert_close(g(u, vectors=np.zeros((0, 2), dtype=int)), moved, rtol=0, atol=0)

@@ -53,23 +53,20 @@ def _channel_groups(vectors: object, what: str) -> list[tuple[int, ...]]:
     (why) a flat ``(0, 1)`` (one vector's channels without the enclosing list) failed deep inside
     with ``TypeError: 'int' object is not iterable``, and a float index was truncated silently.
     """
-    if isinstance(vectors, (str, bytes)) or not isinstance(vectors, Sequence):
-        raise ValueError(
-            f"{what}: expected a list of channel groups, one per vector field, e.g. [(0, 1)], "
-            f"got {vectors!r}"
-        )
     groups = []
-    for group in vectors:
-        try:
+    try:
+        if isinstance(vectors, (str, bytes)):
+            raise TypeError
+        for group in vectors:  # lists or tuples, or a (k, d) integer array or tensor
             if isinstance(group, (str, bytes)):
                 raise TypeError
             groups.append(tuple(operator.index(c) for c in group))
-        except TypeError:
-            raise ValueError(
-                f"{what}: expected a list of channel groups, one per vector field, each a "
-                f"tuple of integer channel indices, e.g. [(0, 1)] (not (0, 1)), got "
-                f"{vectors!r}"
-            ) from None
+    except TypeError:
+        raise ValueError(
+            f"{what}: expected a list of channel groups, one per vector field, each a "
+            f"tuple of integer channel indices, e.g. [(0, 1)] (not (0, 1)), got "
+            f"{vectors!r}"
+        ) from None
     return groups
 
 
@@ -155,6 +152,7 @@ class GridSymmetry:
         if u.ndim < d:
             raise ValueError(f"expected u with at least {d} grid dims, got shape {tuple(u.shape)}")
         out = self._move(u)
+        vectors = _channel_groups(vectors, "vectors")  # (why) `not` of an array is ambiguous
         if not vectors:
             return out if self.sign == 1 else -out
         perm, factor = self._components(vectors, u.shape, d)
@@ -175,7 +173,7 @@ class GridSymmetry:
         n_c = shape[len(shape) - d - 1]
         perm, factor = list(range(n_c)), [self.sign] * n_c
         seen: set[int] = set()
-        for group in _channel_groups(vectors, "vectors"):
+        for group in vectors:  # validated by _channel_groups
             if len(group) != d or any(not -n_c <= c < n_c for c in group):
                 raise ValueError(
                     f"expected each entry of vectors to name the {d} channels (of {n_c}) of one "
