@@ -72,6 +72,26 @@ def test_triton_backend_spectral_conv_matches_fft_backend_with_gradients(impl):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_triton_backend_on_a_coarser_odd_output_is_the_resampled_full_output(impl):
+    """A coarser odd output n = 2p + 1 keeps -p .. p on non-last dims: SpectralConv masks the
+    kept block's -(p + 1) slot (which the inverse DFT would add onto +p) before any backend
+    runs, so the Triton backend, which Auto may pick on CUDA, computes the resampled full
+    output too (numpy's truncated DFT of the full-grid output, independent of every backend)."""
+    np = pytest.importorskip("numpy")
+    layer = SpectralConv(2, 3, (4, 3), backend=TritonSpectral(impl=impl)).double()
+    u = torch.randn(2, 2, 16, 10, dtype=torch.float64)
+    with torch.no_grad():
+        full = layer(u).numpy()
+        for out in [(7, 5), (3, 6)]:
+            spec = np.fft.fftn(full, axes=(-2, -1), norm="forward")
+            keep = [np.r_[0 : (n + 1) // 2, -(n // 2) : 0] for n in out]
+            coarse = spec[..., (keep[0] % 16)[:, None], (keep[1] % 10)[None, :]]
+            ref = np.fft.ifftn(coarse, axes=(-2, -1), norm="forward")
+            assert np.abs(ref.imag).max() < 1e-12
+            np.testing.assert_allclose(layer(u, out).numpy(), ref.real, rtol=0, atol=1e-12)
+
+
 def test_dispatch_never_picks_kernels_on_cpu_or_unmeasured_devices():
     assert backend_for((64, 64), (8, 8), torch.device("cpu")) is None
     assert DISPATCH_TABLE == {}  # nothing measured yet: PyTorch everywhere
