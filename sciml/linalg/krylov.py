@@ -74,7 +74,8 @@ class SolveResult:
 
     Attributes:
         status: why the iteration stopped; ``converged`` is ``status is Status.CONVERGED``.
-        iterations: number of iterations (one matvec each).
+        iterations: number of iterations (one matvec each, two with a deflation; each true-
+            residual check of residual replacement adds one).
         residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations.
         true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (in A's dtype);
             ``<= rtol`` whenever ``status`` is ``CONVERGED``.

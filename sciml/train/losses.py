@@ -161,9 +161,11 @@ class H1Loss:
         """``|u|_{H1}`` per sample, over channels and grid points: ``(batch,)``."""
         # (why) the 2-norm of u and its derivatives side by side, not sqrt(sum of squares): the
         # square root's derivative is infinite at 0, so an exactly predicted sample made the
-        # whole batch's gradient nan; vector_norm's gradient there is 0
+        # whole batch's gradient nan; vector_norm's gradient there is 0. The norm of the parts'
+        # norms, not of the parts stacked: stacking copied (d + 1) fields per call
         parts = [u, *self.derivatives(u)]
-        return torch.linalg.vector_norm(torch.stack(parts, dim=1).reshape(u.shape[0], -1), dim=1)
+        norms = [torch.linalg.vector_norm(p.reshape(u.shape[0], -1), dim=1) for p in parts]
+        return torch.linalg.vector_norm(torch.stack(norms, dim=1), dim=1)  # (batch,)
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check(pred, target)
