@@ -397,6 +397,17 @@ def test_a_float64_prose_round_trips_however_it_was_built(tmp_path):
             assert torch.equal(loaded(u, x=x), model(u, x=x)), name
     # back to float32: the float32 values again, not the float64 ones rounded differently
     assert torch.equal(cast64.float().time_embed.freq, f32)
+    # built on the meta device and materialised (to_empty), the state dict does not fill the
+    # frequencies in: they were uninitialised memory
+    torch.manual_seed(0)
+    model32 = _tiny().eval()
+    with torch.device("meta"):
+        empty = _tiny()
+    empty = empty.to_empty(device="cpu").eval()
+    empty.load_state_dict(model32.state_dict())
+    assert torch.equal(empty.time_embed.freq, f32)
+    with torch.no_grad():
+        assert torch.equal(empty(u.float(), x=x.float()), model32(u.float(), x=x.float()))
 
 
 def test_beam_search_finds_the_exhaustive_best_when_the_beam_holds_every_hypothesis(monkeypatch):

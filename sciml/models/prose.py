@@ -181,12 +181,13 @@ class _TimeEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(64, width), nn.GELU(), nn.Linear(width, width))
 
     def _apply(self, fn, recurse=True):
-        dtype = self.freq.dtype
+        dtype, was_meta = self.freq.dtype, self.freq.is_meta
         super()._apply(fn, recurse)
-        if self.freq.dtype != dtype:
+        if self.freq.dtype != dtype or (was_meta and not self.freq.is_meta):
             # (why) recomputed in the new precision, not the old values cast: the checkpoint does
             # not hold them, so a float64 model built under set_default_dtype(torch.float64) and
-            # the float32-built one that sciml.load casts to float64 must hold the same values
+            # the float32-built one that sciml.load casts to float64 must hold the same values;
+            # and off the meta device (to_empty), where no state dict would fill them in
             self.freq = _time_frequencies(self.freq.dtype, self.freq.device)
         return self
 
