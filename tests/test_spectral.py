@@ -133,6 +133,23 @@ def test_coarser_odd_output_is_the_resampled_full_output(backend, out_grid):
         assert g[:, :, p].abs().max() > 0
 
 
+@pytest.mark.parametrize("backend", [FFT(), DFTMatmul()], ids=lambda b: type(b).__name__)
+@pytest.mark.parametrize("out_shape", [(7, 6), (5, 9), (3, 4)])
+def test_inverse_modes_onto_a_grid_smaller_than_the_block_aliases_like_the_dft(backend, out_shape):
+    """inverse_modes called directly with a block of 2e = 8 frequencies on a non-last dim of
+    m < 8 points: each frequency adds onto its alias f mod m, the inverse DFT of the block
+    (numpy's irfftn of the accumulated half-spectrum). The FFT backend dropped the -e slot
+    (before the odd-output change it overwrote +(e - 1) with it), so the backends disagreed."""
+    e, ed, m0 = 4, 3, out_shape[0]
+    block = torch.randn(2 * e, ed, 2, 3, dtype=torch.complex128)  # (2e, e_d, b, c)
+    spec = np.zeros((2, 3, m0, out_shape[1] // 2 + 1), dtype=np.complex128)
+    for j, f in enumerate(list(range(e)) + list(range(-e, 0))):
+        spec[:, :, f % m0, :ed] += block[j].permute(1, 2, 0).numpy()
+    ref = np.fft.irfftn(spec, s=out_shape, axes=(-2, -1), norm="forward")
+    got = backend.inverse_modes(block, out_shape)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=0, atol=1e-12)
+
+
 def test_initialisation_variance_matches_the_stated_law():
     layer = SpectralConv(40, 24, (6, 5))
     w = layer.weight.detach()

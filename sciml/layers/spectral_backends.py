@@ -115,11 +115,15 @@ class FFT(SpectralBackend):
             shape = list(y.shape)
             shape[axis] = m
             z = y.new_zeros(shape)
-            z.narrow(axis, 0, e).copy_(y.narrow(axis, 0, e))
-            # an odd output m = 2e - 1 holds e - 1 negative frequencies: the block's -e slot is
-            # +(e - 1) there (SpectralConv zeroes its weight), so it must not overwrite it
-            neg = min(e, m - e)
-            z.narrow(axis, m - neg, neg).copy_(y.narrow(axis, 2 * e - neg, neg))
+            if m >= 2 * e:
+                z.narrow(axis, 0, e).copy_(y.narrow(axis, 0, e))
+                z.narrow(axis, m - e, e).copy_(y.narrow(axis, e, e))
+            else:
+                # a grid too small for the block (an odd m = 2e - 1 in SpectralConv, whose weight
+                # is zero at the slot concerned): each frequency lands on its alias f mod m and
+                # adds there, as in the inverse DFT (DFTMatmul), rather than overwriting it
+                idx = torch.tensor([f % m for f in _freqs(e)], device=y.device)
+                z.index_add_(axis, idx, y)
             y = torch.fft.ifft(z, dim=axis, norm="forward")
         if y.is_cuda:
             y = _real_edge_bins(y, out_shape[-1])
