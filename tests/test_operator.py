@@ -468,11 +468,21 @@ def test_a_wrapped_models_config_errors_name_the_field_where_it_sits(tmp_path):
         match=r"config.json: config.config: unknown field\(s\) \['widht'\] for FNOConfig",
     ):
         sciml.load(tmp_path)
+    record["config"]["family"] = "fnoo"  # the inner family: a config field as well
+    (tmp_path / "config.json").write_text(json.dumps(record))
+    with pytest.raises(
+        ConfigError, match=r"config.json: config.family: unknown operator family 'fnoo'"
+    ):
+        sciml.load(tmp_path)
     inner = {"family": "fno", "config": {"widht": 3}}
     cases = [
         (ModelSpec("fnoo"), r"^model.family: unknown operator family 'fnoo'"),
         (ModelSpec("fno", {"width": "3"}), r"^model.config.width: expected an integer, got '3'"),
         (ModelSpec("normalized", inner), r"^model.config.config: unknown field\(s\) \['widht'\]"),
+        (
+            ModelSpec("normalized", {"family": "fnoo"}),
+            r"^model.config.family: unknown operator family 'fnoo'",
+        ),
     ]
     for spec, message in cases:
         with pytest.raises(ConfigError, match=message):

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .._config import _to_json, config_from_dict
+from ..errors import CheckpointError, ConfigError
 from ..operator import Operator, family_class
 from ._rollout import Autoregressive
 
@@ -61,8 +62,13 @@ class Normalized(Autoregressive, Operator, family="normalized"):
 
     def __init__(self, config: NormalizedConfig) -> None:
         super().__init__(config)
-        # (why) errors name the field as it sits in the wrapper's config dict, config.config.<x>
-        inner = family_class(config.family, where="config.family")
+        # (why) errors name the field as it sits in the wrapper's config dict, config.config.<x>,
+        # and a bad family is a config error like any other field (not a CheckpointError: the
+        # callers add the file or the experiment's model.config prefix to ConfigErrors)
+        try:
+            inner = family_class(config.family, where="config.family")
+        except CheckpointError as exc:
+            raise ConfigError(str(exc)) from None
         self.inner = inner(
             config_from_dict(inner.config_class, config.config, where="config.config")
         )
