@@ -115,8 +115,10 @@ def export(
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise SciMLError(
                     f"torch.export could not trace {type(model).__name__}: {reason}. A forward "
-                    "pass that branches on tensor values (an adaptive ODE solver's step control, "
-                    "as in NODE, or an iterative solver) cannot be exported"
+                    "pass that branches on tensor values or sizes its tensors by them (an "
+                    "adaptive ODE solver's step control, as in NODE; an iterative solver; PROSE "
+                    "trimming skeleton tokens to the longest one, so export PROSE without "
+                    "symbols=) cannot be exported"
                 ) from exc
             if check:
                 _check(model, program, args, kwargs, batch if dynamic_batch else None, rtol, atol)

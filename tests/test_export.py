@@ -188,3 +188,20 @@ def test_keyword_inputs_through_a_wrapper_keep_a_free_batch():
     u, t = torch.randn(5, 1, 32, 32), torch.rand(5)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(u, t=t), model(u, t=t), rtol=1e-5, atol=1e-6)
+
+
+def test_prose_with_a_skeleton_is_refused_naming_the_token_trimming_and_the_way_out():
+    # the hint named only adaptive and iterative solvers, neither of which PROSE has; the
+    # data-dependent size is the skeleton trimmed to its longest token string
+    from sciml.models import PROSE, PROSEConfig
+
+    torch.manual_seed(0)
+    model = PROSE(PROSEConfig.small())
+    u = torch.randn(2, 10, 1 + model.config.dim)
+    x = torch.rand(2, 7, 1)
+    symbols = torch.randint(1, 20, (2, 12))
+    symbols[:, 9:] = 0
+    with pytest.raises(SciMLError, match=r"PROSE trimming skeleton tokens.*without symbols="):
+        sciml.export(model, u, x=x, symbols=symbols)
+    program = sciml.export(model, u, x=x)  # data only: exported, checked against eager
+    assert torch.allclose(program.module()(u, x=x), model(u, x=x), atol=1e-5)
