@@ -110,6 +110,17 @@ def _tiny():
     )  # fmt: skip
 
 
+def _tiny_built_in_float64(seed: int) -> PROSE:
+    """``_tiny()`` in eval mode, built under ``torch.set_default_dtype(torch.float64)``."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(seed)
+        return _tiny().eval()
+    finally:
+        torch.set_default_dtype(previous)
+
+
 @pytest.fixture(scope="module")
 def four_samples(tmp_path_factory):
     out = tmp_path_factory.mktemp("prose") / "four.h5"
@@ -320,13 +331,7 @@ def test_time_embedding_frequencies_are_rebuilt_not_saved_and_old_checkpoints_lo
     model.save_pretrained(tmp_path / "new")
     assert not [k for k in load_file(str(tmp_path / "new" / "model.safetensors")) if "freq" in k]
 
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        torch.manual_seed(1)
-        model64 = _tiny().eval()
-    finally:
-        torch.set_default_dtype(previous)
+    model64 = _tiny_built_in_float64(seed=1)
     freq64 = model64.time_embed.freq
     np.testing.assert_allclose(freq64.numpy(), want, rtol=1e-14)
     assert not torch.equal(freq64, freq64.float().double())  # a float32 rebuild would differ
@@ -374,13 +379,7 @@ def test_a_float64_prose_round_trips_however_it_was_built(tmp_path):
     u[..., 0] = torch.linspace(0, 1, 16)
     x = torch.linspace(1, 2, 5, dtype=torch.float64)
     want64 = np.geomspace(0.1, 50.0, 32)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        torch.manual_seed(0)
-        built64 = _tiny().eval()
-    finally:
-        torch.set_default_dtype(previous)
+    built64 = _tiny_built_in_float64(seed=0)
     torch.manual_seed(0)
     cast64 = _tiny().eval()
     f32 = cast64.time_embed.freq.clone()
