@@ -136,3 +136,19 @@ def test_one_cycle_warmup_in_a_trainer_sets_the_lrs_of_torch_one_cycle(tmp_path)
 def test_one_cycle_with_its_own_pct_start_and_a_warmup_warns_that_warmup_wins():
     with pytest.warns(UserWarning, match=r"OneCycle\(pct_start=0.1\) with warmup_steps=5: "):
         TrainConfig(schedule=OneCycle(pct_start=0.1), warmup_steps=5)
+
+
+def test_one_cycle_with_a_warmup_longer_than_the_run_holds_its_last_value_and_warns():
+    # T = 5, W = 10: the run ends part-way up the rise, at the cosine ramp's 4/10 (closed form);
+    # updates past it held nothing before: 0.52 at step 5, 0.67 at 6, then a drop to the floor
+    sched, T, W = OneCycle(), 5, 10
+    lo = 1.0 / sched.div_factor
+    ramp = [lo + (1.0 - lo) * 0.5 * (1.0 - math.cos(math.pi * i / W)) for i in range(T)]
+    got = [lr_factor(sched, s, T, W) for s in range(T + 8)]
+    assert got[:T] == pytest.approx(ramp, rel=1e-12)
+    assert got[T:] == pytest.approx([ramp[-1]] * 8, rel=1e-12)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.warns(UserWarning, match="warmup_steps=10 >= the run's 5 updates"):
+        build_scheduler(opt, sched, T, W)
+    with pytest.warns(UserWarning, match="warmup_steps=6 >= the run's 6 updates.*Cosine"):
+        build_scheduler(opt, Cosine(), 6, 6)

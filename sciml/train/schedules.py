@@ -29,6 +29,7 @@ through JSON; the choice itself is the object (``TrainConfig(schedule=Cosine(min
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -102,6 +103,9 @@ class OneCycle:
         lo, hi = 1.0 / self.div_factor, 1.0
         end = lo / self.final_div_factor
         a = self.pct_start * n - 1 if rise is None else float(rise)
+        # (why) updates past the run hold its last value; with rise >= n the factor otherwise
+        # kept rising past the end (T = 5, W = 10: 0.52 at step 5, 0.67 at 6) and then fell
+        i = min(i, n - 1)
         if i <= a:
             q = i / a if a > 0 else 1.0
             return _cos_interp(lo, hi, q)
@@ -160,6 +164,14 @@ def build_scheduler(
     Its ``state_dict`` holds only numbers (the lambda is a closure, which ``LambdaLR`` does not
     store), so it goes into a pickle-free checkpoint as is.
     """
+
+    if warmup_steps >= total_steps > 0:
+        warnings.warn(
+            f"warmup_steps={warmup_steps} >= the run's {total_steps} updates: the learning rate "
+            f"only warms up and never reaches the {type(schedule).__name__} schedule's decay; "
+            "use fewer warm-up steps or a longer run",
+            stacklevel=2,
+        )
 
     def fn(step: int) -> float:
         return lr_factor(schedule, step, total_steps, warmup_steps)
