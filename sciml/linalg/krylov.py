@@ -142,6 +142,8 @@ class _Monitor:
         #: ``(iteration, x)`` of an iterate within 2x of the smallest updated residual seen
         self.kept: tuple[int, torch.Tensor] | None = None
         self.kept_rel = math.inf
+        #: the message already compares the true residual with rtol (set by _confirm)
+        self.explained = False
 
     def replace(self, true: float) -> None:
         """The residual of the last iterate was replaced by its true value ``true``."""
@@ -218,6 +220,7 @@ def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | No
     if true < best:  # a copy at each check only (at most _MAX_REPLACEMENTS + 1 of them)
         mon.best_checked = (it, true, x.detach().clone())
     if len(mon.replaced) > _MAX_REPLACEMENTS or true >= best:
+        mon.explained = True
         dtype = str(x.dtype).removeprefix("torch.")
         mon.message = (
             f"stagnated: the updated residual met rtol {mon.rtol:.1e} at iteration {it} but the "
@@ -228,6 +231,7 @@ def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | No
         )
         return Status.STAGNATED, None
     if it >= mon.maxiter:
+        mon.explained = True
         mon.message = (
             f"the updated residual met rtol {mon.rtol:.1e} at maxiter={it} but the true "
             f"relative residual ||b - A x|| / ||b|| is {true:.3e}"
@@ -629,6 +633,16 @@ def run(
         message = (
             f"the updated residual met rtol {rtol:.1e} but the true relative residual is "
             f"{true:.3e}: rounding errors dominate (use float64, or a looser rtol)"
+        )
+    last = mon.residuals[-1]
+    if status in (Status.STAGNATED, Status.MAXITER) and not mon.explained and true > 2 * last:
+        # (why) the window's message quotes updated residuals; where rounding has carried them
+        # below the true one (float32, deflation: 1.2e-7 updated against 2.0e-6 true), a
+        # plateau is the precision's floor, not an inconsistent b or a badly scaled A
+        message += (
+            f"; the true relative residual ||b - A x|| / ||b|| is {true:.3e}, above the "
+            f"updated one ({last:.3e}): rounding in {str(x.dtype).removeprefix('torch.')} "
+            f"limits this solve (use float64, or an rtol >= {true:.1e})"
         )
     if status in _BREAKDOWNS:
         returned, true, x, note = _fallback(mon, A, b, bnorm, dt, returned, true, x)
