@@ -423,6 +423,26 @@ def test_encode_refuses_a_power_with_a_symbolic_exponent_that_decode_cannot_read
     assert f == sp.Abs(u0) ** 1.0 and decode(encode([f])).expressions == (f,)
 
 
+def test_decode_then_encode_gives_back_the_tokens_of_powers_of_abs():
+    # decode reads 'inv' of Abs's tokens as Abs(u)**-1.0 (a float exponent): encode wrote that
+    # back as pow (Abs) -1.0, other tokens than it had read
+    u0, u1 = state_symbols(2)
+    x = np.array([-2.0, -0.5, 0.25, 3.0])
+    y = np.array([1.5, -2.0, 0.5, -1.0])
+    cases = {
+        1 / sp.Abs(u0): 1 / np.abs(x),
+        u1 / sp.Abs(u0) ** 3: y / np.abs(x) ** 3,
+        sp.Abs(u1) / sp.Abs(u0): np.abs(y) / np.abs(x),
+        sp.Abs(u0) ** 2 * u1: x**2 * y,
+    }
+    for f, want in cases.items():
+        tokens = encode([f])
+        (g,) = decode(tokens).expressions
+        assert encode([g]) == tokens, (f, g)
+        got = sp.lambdify((u0, u1), g, "numpy")(x, y)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_decode_then_encode_gives_back_the_tokens_encode_wrote():
     # decode folds every constant sub-tree (sympy evaluates numbers) and orders a sum's terms by
     # their rounded coefficients; encode writes what decode will rebuild

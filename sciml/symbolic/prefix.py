@@ -113,9 +113,11 @@ def _encode(expr: sp.Expr, out: list[str], max_exponent: int) -> None:
     elif expr.is_Pow:
         base, exp = expr.args
         named = {2: "pow2", 3: "pow3", -1: "inv"}
-        if isinstance(base, sp.Abs) and exp.is_Float and float(exp) == 1.0:
-            # decode reads Abs's tokens (u^2)^0.5 as Abs(u)**1.0: the same tokens write it back
-            _encode(base, out, max_exponent)
+        if isinstance(base, sp.Abs) and exp.is_Float and float(exp).is_integer() and exp != 0:
+            # decode reads Abs's tokens (u^2)^0.5 as Abs(u)**1.0, and 'inv' / 'pow3' of them as
+            # Abs(u)**-1.0 / Abs(u)**3.0: write the integer power of Abs, as encode wrote it
+            k = int(exp)
+            _encode(base if k == 1 else sp.Pow(base, k, evaluate=False), out, max_exponent)
         elif exp.is_Integer and int(exp) in named:
             out.append(named[int(exp)])
             _encode(base, out, max_exponent)
