@@ -2,8 +2,9 @@
 
 The library's checks raise ``ValueError`` (a setting out of range), ``OSError`` (a missing file, an
 ``--out`` that exists as a file) or ``ImportError`` (an optional extra, named in the message); a
-traceback buries that message under library frames. Other exceptions are bugs and keep theirs;
-``SCIML_DEBUG=1`` shows the traceback for these three too.
+traceback buries that message under library frames. Other exceptions are bugs and keep theirs.
+These three can come from a bug too (numpy's broadcasting errors are ValueErrors), so the line
+says that ``SCIML_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -25,5 +26,10 @@ def run(main: Callable[[], object]) -> None:
         if os.environ.get("SCIML_DEBUG"):
             raise
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"{prog}: error: {message or type(exc).__name__}", file=sys.stderr)
+        # (why) these exceptions also come from bugs deep in training (numpy's broadcasting,
+        # torch's shape checks): say how to get the traceback, documented nowhere else
+        print(
+            f"{prog}: error: {message or type(exc).__name__} (set SCIML_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         sys.exit(2)

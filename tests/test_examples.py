@@ -193,6 +193,8 @@ def test_a_bad_argument_is_one_line_with_exit_status_2(name, args, message, tmp_
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr.strip().splitlines()[-1], proc.stderr
     if name != "demo":  # argparse's own errors print the usage first
+        # a ValueError from a bug in training would read the same: the line says how to see where
+        assert proc.stderr.rstrip().endswith("(set SCIML_DEBUG=1 for the traceback)"), proc.stderr
         assert proc.stderr.count("\n") == 1, proc.stderr
 
 
