@@ -156,6 +156,11 @@ def _plot(checkpoint: str, spec: DataSpec, splits_file: Path, path: Path) -> Non
 
 
 if __name__ == "__main__":
-    import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-
-    _cli.run(main)
+    try:
+        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
+    except ImportError:  # the script copied out of examples/: Python's own traceback
+        _cli = None
+    if _cli is None:
+        main()
+    else:
+        _cli.run(main)

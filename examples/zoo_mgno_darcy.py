@@ -153,6 +153,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-
-    _cli.run(main)
+    try:
+        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
+    except ImportError:  # the script copied out of examples/: Python's own traceback
+        _cli = None
+    if _cli is None:
+        main()
+    else:
+        _cli.run(main)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,21 @@ def test_mgno_darcy_gives_the_same_test_error_on_every_run(tmp_path):
         lines.append(line)
     assert lines[0] == lines[1]
     assert float(lines[0].split()[4]) < 1.0  # two epochs: a finite error below the zero field's
+
+
+def test_an_example_copied_out_of_examples_still_runs(tmp_path):
+    # 'import _cli' made a copied script stop at 'No module named _cli' before parsing anything;
+    # without examples/_cli.py it reports with Python's own traceback
+    shutil.copy(EXAMPLES / "fno_darcy.py", tmp_path / "fno_darcy.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("SCIML_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "fno_darcy.py", "--n-train", "0", "--out", "f"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "_cli" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert (
+        last == "ValueError: expected integers n >= 1 and resolution >= 2, got n=0, resolution=33"
+    )
