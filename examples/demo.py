@@ -49,9 +49,11 @@ def main() -> None:
         args.n, args.resolution, args.epochs = 1200, 85, 500
     parts = split(args.n)  # the Trainer's 80/10/10 % split, which the test error is taken on
     if min(len(parts.train), len(parts.val), len(parts.test)) == 0:
+        smallest = next(m for m in range(1, 1000) if min(len(split(m).val), len(split(m).test)))
         p.error(
             f"--n {args.n} leaves the 80/10/10 % train/validation/test split without a "
-            f"validation or test sample ({len(parts.val)} / {len(parts.test)}): pass --n 10 or more"
+            f"validation or test sample ({len(parts.val)} / {len(parts.test)}): pass --n "
+            f"{smallest} or more"
         )
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -126,10 +128,11 @@ def _plot(checkpoint: str, spec: DataSpec, splits_file: Path, path: Path) -> Non
         raise ImportError("the demo's plot needs matplotlib: pip install 'sciml[plot]'") from exc
     model = sciml.load(checkpoint)
     test = json.loads(splits_file.read_text())["test"]
-    view = build_views(spec, samples=test[:3])
-    fig, axes = plt.subplots(3, 4, figsize=(13, 9.5))
+    rows = len(test[:3])  # up to 3 test samples: a small --n has 1 or 2
+    view = build_views(spec, samples=test[:rows])
+    fig, axes = plt.subplots(rows, 4, figsize=(13, 9.5 * rows / 3), squeeze=False)
     with torch.no_grad():
-        for row in range(3):
+        for row in range(rows):
             item = view[row]
             pred = model(item["input"][None])[0, 0].numpy()
             truth = item["target"][0].numpy()

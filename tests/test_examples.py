@@ -229,3 +229,21 @@ def test_an_example_copied_out_of_examples_still_runs(tmp_path):
     assert (
         last == "ValueError: expected integers n >= 1 and resolution >= 2, got n=0, resolution=33"
     )
+
+
+def test_demo_runs_at_the_smallest_n_its_error_suggests(tmp_path):
+    # '--n 5' said 'pass --n 10 or more', and --n 10 then failed after training with an
+    # IndexError: the plot drew 3 test samples of the 1 that 10 samples leave
+    from sciml.data import split
+
+    assert len(split(5).test) == 0 and len(split(6).val) == len(split(6).test) == 1
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    refused = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py"), "--n", "5", "--out", "d5"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 2 and refused.stderr.rstrip().endswith("pass --n 6 or more")
+    out = run_example("demo", "--n", "6", "--resolution", "9", "--epochs", "1", "--threads", "1",
+                      "--out", "d6", cwd=tmp_path)  # fmt: skip
+    assert "over 1 held-out samples" in out
+    assert (tmp_path / "d6" / "prediction.png").stat().st_size > 0
