@@ -47,6 +47,60 @@ def test_dcdm_with_identity_and_k1_reproduces_cg_iterates():
     np.testing.assert_allclose(dc.residuals, cg.residuals, rtol=1e-8)
 
 
+def test_dcdm_identity_k1_gives_scipy_cg_iterates():
+    """An independent reference for the same claim: SciPy's cg, iterate by iterate."""
+    P = _problem3d()
+    A = P.to_scipy()
+    b = np.random.default_rng(6).standard_normal(P.n)
+    ref = []
+    sla.cg(A, b, rtol=1e-10, maxiter=25, callback=lambda xk: ref.append(xk.copy()))
+    _, dc = solve(
+        P,
+        torch.from_numpy(b),
+        method=DeepConjugateDirection(torch.nn.Identity(), k=1),
+        rtol=1e-10,
+        maxiter=25,
+        keep_iterates=True,
+    )
+    assert len(ref) == 25 and len(dc.iterates) == 26  # x_0 .. x_25
+    for k, (a, c) in enumerate(zip(dc.iterates[1:], ref, strict=True)):
+        assert np.abs(a.numpy() - c).max() <= 1e-9 * np.abs(c).max(), f"iterate {k + 1}"
+
+
+class _Offset(torch.nn.Module):
+    """A direction with a null-space part: the identity plus a constant field."""
+
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        self.c = c
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return u + self.c
+
+
+@pytest.mark.parametrize(
+    ("dtype", "offset", "rtol"), [(torch.float64, 1e4, 1e-10), (torch.float32, 1e2, 1e-5)]
+)
+def test_dcdm_removes_the_null_space_part_of_network_directions(dtype, offset, rtol):
+    """On a singular all-Neumann A a constant added to the direction changes neither A d nor
+    the step, so DCDM with f(r) = r + c must behave as CG. Before the null-space part was
+    removed, x collected it: NOT_SPD at iteration 171 (float64, c = 1e4) and STAGNATED at 4e-2
+    after 15 iterations (float32, c = 100), where CG converges."""
+    P = poisson((12, 10, 9), walls=N)
+    b = np.random.default_rng(0).standard_normal(P.n)
+    op = P.stencil(dtype=dtype)
+    bt = torch.from_numpy(b).to(dtype)
+    _, cg = solve(op, bt, method=CG(), rtol=rtol)
+    x, dc = solve(op, bt, method=DeepConjugateDirection(_Offset(offset), k=1), rtol=rtol)
+    assert cg.converged and dc.converged, dc.message
+    assert dc.iterations == cg.iterations
+    assert dc.true_residual <= rtol
+    # the minimum-norm least-squares solution, dense (independent of the Krylov code)
+    ref = np.linalg.lstsq(P.to_scipy().toarray(), b, rcond=1e-10)[0]
+    tol = 1e-7 if dtype == torch.float64 else 1e-3
+    assert np.abs(x.double().numpy() - ref).max() <= tol * np.abs(ref).max()
+
+
 def test_dcdm_more_directions_never_slower_with_identity():
     """With f = identity every k gives CG in exact arithmetic; k > 1 only re-orthogonalises."""
     P = _problem3d()

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..operator import Operator
-from ._operator import LinearOperator, as_operator
+from ._operator import LinearOperator, as_operator, null_basis, project_out
 from .deflation import Deflation
 from .krylov import FlexibleCG, Method
 from .poisson import Poisson
@@ -245,6 +245,8 @@ class DeepConjugateDirection(Method):
         param = next(iter(model.parameters()), None)
         mdtype = param.dtype if param is not None else None
         mdevice = param.device if param is not None else None
+        # A's null space (constants per region on an all-Neumann grid), as the solve uses it
+        null = None if A.null_space is None else null_basis(A.null_space, A.device)
 
         @torch.no_grad()
         def direction(r: torch.Tensor) -> torch.Tensor:
@@ -256,7 +258,14 @@ class DeepConjugateDirection(Method):
             # near 1e-2 .. 1e-4 with TF32; the same network converged in float32 on the CPU)
             with _no_tf32():
                 out = model(grid)[0, 0]
-            return problem.from_grid(out).to(dtype=r.dtype, device=r.device)
+            d = problem.from_grid(out).to(device=r.device)
+            if null is None:
+                return d.to(r.dtype)
+            # (why) the null-space part of a direction does not change A d, r or alpha, but x
+            # collects it: a large one buries the useful part of x in float32 rounding and makes
+            # p.Ap look like rounding noise (measured: a network output offset by a constant,
+            # float32, 12x10x9 Neumann grid, STAGNATED at 1e-4 where CG converges to 1e-5)
+            return project_out(d.to(torch.float64), null.to(d.device)).to(r.dtype)
 
         return direction
 
