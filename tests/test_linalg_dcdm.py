@@ -146,6 +146,38 @@ def test_lanczos_on_singular_neumann_skips_null_space():
     np.testing.assert_allclose(torch.linalg.vector_norm(data, dim=1).numpy(), 1, rtol=1e-5)
 
 
+def test_lanczos_takes_an_array_start_vector_and_refuses_one_in_the_null_space():
+    P = poisson((8, 8), walls=N)
+    v0 = np.random.default_rng(0).standard_normal(P.n)
+    theta_np, _ = lanczos(P, 10, v0=v0)
+    theta_t, _ = lanczos(P, 10, v0=torch.from_numpy(v0))
+    torch.testing.assert_close(theta_np, theta_t, rtol=0, atol=0)
+    # a constant start vector has nothing outside the null space (it used to end in an eigh
+    # failure from a NaN tridiagonal matrix)
+    with pytest.raises(ValueError, match="outside A's null space"):
+        lanczos(P, 5, v0=np.ones(P.n))
+    with pytest.raises(ValueError, match=r"shape \(64,\)"):
+        lanczos(P, 5, v0=np.ones(10))
+
+
+def test_ritz_sampler_and_training_refuse_inconsistent_data():
+    P = poisson((8, 8), walls=N)
+    theta, Y = lanczos(P, 20, generator=torch.Generator().manual_seed(0))
+    # every Ritz value in the null space: the samples used to be 0 / 0 = NaN, silently
+    with pytest.raises(ValueError, match="nothing to sample"):
+        RitzSampler(torch.zeros(3), torch.randn(3, P.n))
+    with pytest.raises(ValueError, match=r"got shapes \(5,\) and \(20, 64\)"):
+        RitzSampler(theta[:5], Y)
+    with pytest.raises(ValueError, match="low_fraction"):
+        RitzSampler(theta, Y, low_fraction=1.5)
+    with pytest.raises(ValueError, match="low_weight"):
+        RitzSampler(theta, Y, low_weight=0.0)
+    net = DCDMNet(DCDMConfig(dim=2, channels=2))
+    other = poisson((6, 6), walls=N)
+    with pytest.raises(ValueError, match="64 entries but the problem has 36"):
+        train_dcdm(net, other, sampler=RitzSampler(theta, Y), steps=1, log=None)
+
+
 def test_ritz_sampler_weights_low_modes():
     P = poisson((8, 8), walls=D)
     theta, Y = lanczos(P, 40, generator=torch.Generator().manual_seed(0))

@@ -311,11 +311,24 @@ def lanczos(
     def mv(v: torch.Tensor) -> torch.Tensor:
         return op(v.to(dtype=op.dtype)).to(torch.float64)
 
-    q = torch.randn(n, dtype=torch.float64, generator=generator) if v0 is None else v0.double()
+    if v0 is None:
+        q = torch.randn(n, dtype=torch.float64, generator=generator)
+    else:
+        q = torch.as_tensor(v0, dtype=torch.float64)
+        if q.shape != (n,):
+            raise ValueError(f"v0: expected a vector of shape ({n},), got {tuple(q.shape)}")
     q = q.to(dev)
+    start = float(torch.linalg.vector_norm(q))
     if N is not None:
         q = q - N.T @ (N @ q)
-    q = q / torch.linalg.vector_norm(q)
+    norm = float(torch.linalg.vector_norm(q))
+    if not norm > 1e-12 * start:  # also catches NaN and a zero v0
+        raise ValueError(
+            "v0: expected a start vector with a component outside A's null space, got one of "
+            f"norm {start:.3e} that has {norm:.3e} left after removing the null space (pass "
+            "another v0, or none for a random one)"
+        )
+    q = q / norm
     Q = torch.zeros(m, n, **f64)
     alphas, betas = [], []
     for j in range(m):
@@ -358,7 +371,22 @@ class RitzSampler:
         low_weight: float = 9.0,
         dtype: torch.dtype = torch.float32,
     ) -> None:
+        if theta.dim() != 1 or vectors.dim() != 2 or vectors.shape[0] != theta.shape[0]:
+            raise ValueError(
+                "expected Ritz values (m,) and Ritz vectors (m, n) as rows (what lanczos() "
+                f"returns), got shapes {tuple(theta.shape)} and {tuple(vectors.shape)}"
+            )
+        if not 0.0 <= low_fraction <= 1.0:
+            raise ValueError(f"low_fraction: expected a fraction in [0, 1], got {low_fraction}")
+        if not low_weight > 0:
+            raise ValueError(f"low_weight: expected a positive weight, got {low_weight}")
         keep = theta > 1e-8 * theta.abs().max()
+        if not bool(keep.any()):
+            raise ValueError(
+                f"all {theta.shape[0]} Ritz values are <= 1e-8 * max |theta| (null space or a "
+                "zero matrix): nothing to sample from; run lanczos() on the training matrix "
+                "with more steps"
+            )
         self.vectors = vectors[keep].to(dtype)  # (m, n)
         m = self.vectors.shape[0]
         self.weights = torch.ones(m, dtype=dtype)
@@ -406,6 +434,11 @@ def train_dcdm(
     The loss needs the matrix inside the graph, so this is a small loop of its own rather than
     :class:`sciml.train.Trainer`. Returns the loss per step.
     """
+    if sampler.vectors.shape[1] != problem.n:
+        raise ValueError(
+            f"the sampler's Ritz vectors have {sampler.vectors.shape[1]} entries but the problem "
+            f"has {problem.n} unknowns: run lanczos() on this problem's matrix"
+        )
     param = next(model.parameters())
     op = problem.stencil(dtype=param.dtype, device=param.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
