@@ -171,15 +171,10 @@ def _check(model, program, args, kwargs, batch, rtol, atol) -> None:
 def _save(program: torch.export.ExportedProgram, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # (why) torch.export.save wants a name ending in .pt2
-    tmp = tmp_path(path, suffix=".tmp.pt2")
-    try:
-        with warnings.catch_warnings():
-            # (why) SpectralConv's weights are permuted views of their storage (the layout of the
-            # per-mode GEMMs); torch.export.save then says it found no tensor spanning the whole
-            # storage and stores that storage as it is, which loads back exactly (tested)
-            warnings.filterwarnings("ignore", message="No complete tensor found in the group")
-            torch.export.save(program, tmp)
+    with tmp_path(path, suffix=".tmp.pt2") as tmp, warnings.catch_warnings():
+        # (why) SpectralConv's weights are permuted views of their storage (the layout of the
+        # per-mode GEMMs); torch.export.save then says it found no tensor spanning the whole
+        # storage and stores that storage as it is, which loads back exactly (tested)
+        warnings.filterwarnings("ignore", message="No complete tensor found in the group")
+        torch.export.save(program, tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,54 +1,151 @@
-"""Writes that land whole or not at all: a temporary file beside the target, renamed over it."""
+"""Writes that land whole or not at all: a temporary file beside the target, renamed over it.
+
+Every temporary file made here (and the data writer's) is also removed when the process is
+killed by ``SIGTERM`` (``kill``, a batch scheduler's time limit, ``docker stop``): see
+:func:`watch_sigterm`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import stat
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "save_safetensors", "tmp_path"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_text",
+    "save_safetensors",
+    "tmp_path",
+    "watch_sigterm",
+    "unwatch_sigterm",
+]
+
+# -- SIGTERM ----------------------------------------------------------------------------------
+# A SIGTERM ends a Python process without unwinding it (no finally, no __exit__), so a killed
+# save left its temporary file (".model.safetensors.<hex>.tmp", a data set's "f.h5.tmp<pid>-<hex>"
+# as large as the data) beside the destination. While temporary files are live, the main
+# thread's SIGTERM handler is _on_sigterm: with the default action it removes this process's
+# temporary files, then dies of SIGTERM as before (same exit status); a handler the user had
+# installed is called instead, and decides (an exception it raises unwinds through the writes,
+# which then remove their files; if it returns, writing goes on). SIG_IGN, or a handler not set
+# from Python, is left alone. The previous handler is put back when the last temporary file is
+# gone, unless someone replaced ours since.
+_live_tmp: dict[Path, int] = {}  # temporary file -> pid of its writer (not a forked child's)
+_previous_sigterm: Any = None
+_sigterm_installed = False
+# (why) not taken by the handler: it runs in the main thread, which may hold this lock
+_sigterm_lock = threading.Lock()
 
 
-def tmp_path(target: Path, suffix: str = ".tmp") -> Path:
-    """A new empty file in ``target``'s folder (same file system, so a rename is atomic).
+def _on_sigterm(signum: int, frame: Any) -> None:
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+        return
+    pid = os.getpid()
+    for tmp, owner in list(_live_tmp.items()):
+        if owner == pid:  # a forked child does not remove its parent's files
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(pid, signum)
+
+
+def watch_sigterm(tmp: Path) -> None:
+    """Register ``tmp`` for removal on SIGTERM until :func:`unwatch_sigterm`; installs
+    :func:`_on_sigterm` from the main thread (Python runs signal handlers there only, and
+    ``signal.signal`` raises elsewhere: a file registered from another thread is covered while
+    a main-thread write has the handler installed)."""
+    global _previous_sigterm, _sigterm_installed
+    with _sigterm_lock:
+        _live_tmp[Path(tmp)] = os.getpid()
+        if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is None or previous == signal.SIG_IGN or previous is _on_sigterm:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _previous_sigterm, _sigterm_installed = previous, True
+
+
+def unwatch_sigterm(tmp: Path) -> None:
+    """Forget ``tmp`` (renamed into place or removed); the last one out puts the previous
+    SIGTERM handler back."""
+    global _previous_sigterm, _sigterm_installed
+    with _sigterm_lock:
+        _live_tmp.pop(Path(tmp), None)
+        if _live_tmp or not _sigterm_installed:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return  # left installed: with no file to remove it acts as the previous handler
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, _previous_sigterm)
+        _previous_sigterm, _sigterm_installed = None, False
+
+
+@contextlib.contextmanager
+def tmp_path(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A new empty file in ``target``'s folder (same file system, so a rename is atomic), for
+    the ``with`` block: on leaving it the file is removed unless it was renamed away, and a
+    SIGTERM meanwhile removes it too (:func:`watch_sigterm`).
 
     Its permissions are those a plain ``open(target, "w")`` would leave: the existing target's
     mode, or ``0o666`` less the umask for a new file (``tempfile.mkstemp`` makes ``0o600``, and
     the rename would carry that onto checkpoints and outputs meant to be shared).
     """
+    target = Path(target)
     existing = target.is_file()
     mode = stat.S_IMODE(target.stat().st_mode) if existing else 0o666
     for _ in range(100):
         name = target.parent / f".{target.name}.{secrets.token_hex(4)}{suffix}"
+        # (why) registered before it exists: a SIGTERM right after os.open must find it
+        watch_sigterm(name)
         try:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)  # umask applies
-        except FileExistsError:
+        except FileExistsError:  # another writer's file: not ours to remove
+            unwatch_sigterm(name)
             continue
-        if existing:
-            os.fchmod(fd, mode)  # the existing file's mode, umask or not
-        os.close(fd)
-        return name
-    raise FileExistsError(f"{target.parent}: no free temporary name for {target.name} in 100 tries")
+        except BaseException:
+            unwatch_sigterm(name)
+            raise
+        break
+    else:
+        raise FileExistsError(
+            f"{target.parent}: no free temporary name for {target.name} in 100 tries"
+        )
+    try:
+        try:
+            if existing:
+                os.fchmod(fd, mode)  # the existing file's mode, umask or not
+        finally:
+            os.close(fd)
+        yield name
+    finally:
+        try:
+            name.unlink(missing_ok=True)
+        finally:
+            unwatch_sigterm(name)
 
 
 def atomic_write(
     target: str | os.PathLike[str], write: Callable[[IO], object], mode: str = "wb"
 ) -> Path:
     """``write(f)`` into a temporary file beside ``target``, then rename it over ``target``: a
-    crash or an error in ``write`` leaves the old file (or none), never a half-written one."""
+    crash, an error in ``write`` or a SIGTERM leaves the old file (or none), never a
+    half-written one."""
     target = Path(target)
-    tmp = tmp_path(target)
-    try:
+    with tmp_path(target) as tmp:
         with open(tmp, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

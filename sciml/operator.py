@@ -164,13 +164,10 @@ class Operator(ComplexCasts):
             ) from None
         directory.mkdir(parents=True, exist_ok=True)
         weights_path = directory / WEIGHTS_FILE
-        tmp = tmp_path(weights_path)
-        try:
+        with tmp_path(weights_path) as tmp:
             save_safetensors(state, tmp, metadata={"format": "pt", "family": self.family})
             record["weights"]["sha256"] = _sha256(tmp)
             os.replace(tmp, weights_path)
-        finally:
-            tmp.unlink(missing_ok=True)
         atomic_write_text(directory / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
         return directory
 

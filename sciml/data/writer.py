@@ -4,15 +4,12 @@ The file is built under a temporary name in the destination folder and moved int
 ``os.replace`` only once every sample of every field has been written and checked, so a crash,
 a ``KeyboardInterrupt`` or a NaN never leaves a half-written file where a good one was. A
 ``SIGTERM`` (``kill``, a batch scheduler's time limit, ``docker stop``) removes the temporary
-file too (:func:`_watch_sigterm`).
+file too (:func:`sciml._io.watch_sigterm`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .. import _io
 from ._errors import DataFormatError, shape_str
 from ._format import BC_TYPES, FORMAT_NAME, FORMAT_VERSION, POINT_AXIS, encode_attr
 
@@ -53,61 +51,12 @@ def chunk_shape(
 
 
 # -- SIGTERM ----------------------------------------------------------------------------------
-# A SIGTERM ends a Python process without unwinding it (no finally, no __exit__), so a killed
-# generation left its whole temporary file ("f.h5.tmp<pid>-<hex>", as large as the data set)
-# beside the destination. While writers are open, the main thread's SIGTERM handler is
-# _on_sigterm: with the default action it removes this process's temporary files, then dies of
-# SIGTERM as before (same exit status); a handler the user had installed is called instead, and
-# decides (an exception it raises unwinds through the writers, which then remove their files; if
-# it returns, writing goes on). SIG_IGN, or a handler not set from Python, is left alone. The
-# previous handler is put back when the last writer closes, unless someone replaced ours since.
-_live_tmp: dict[Path, int] = {}  # temporary file -> pid of the writer (not a forked child's)
-_previous_sigterm: Any = None
-_sigterm_installed = False
-_sigterm_lock = threading.Lock()
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    previous = _previous_sigterm
-    if callable(previous):
-        previous(signum, frame)
-        return
-    pid = os.getpid()
-    for tmp, owner in list(_live_tmp.items()):
-        if owner == pid:  # a forked child does not remove its parent's files
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(pid, signum)
-
-
-def _watch_sigterm(tmp: Path) -> None:
-    """Register ``tmp`` for removal on SIGTERM; installs :func:`_on_sigterm` from the main thread
-    (Python handles signals there only; a writer in another thread is registered, and covered
-    when a main-thread writer has installed the handler)."""
-    global _previous_sigterm, _sigterm_installed
-    with _sigterm_lock:
-        _live_tmp[tmp] = os.getpid()
-        if _sigterm_installed or threading.current_thread() is not threading.main_thread():
-            return
-        previous = signal.getsignal(signal.SIGTERM)
-        if previous is None or previous == signal.SIG_IGN or previous is _on_sigterm:
-            return
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        _previous_sigterm, _sigterm_installed = previous, True
-
-
-def _unwatch_sigterm(tmp: Path) -> None:
-    global _previous_sigterm, _sigterm_installed
-    with _sigterm_lock:
-        _live_tmp.pop(tmp, None)
-        if _live_tmp or not _sigterm_installed:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            return  # left installed: with no file to remove it acts as the previous handler
-        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-            signal.signal(signal.SIGTERM, _previous_sigterm)
-        _previous_sigterm, _sigterm_installed = None, False
+# The temporary file is removed on SIGTERM by sciml._io's handler, which every atomic write of
+# sciml shares (checkpoints, `sciml solve --out`, normaliser and split files);
+# _on_sigterm is the handler installed while a file is live.
+_on_sigterm = _io._on_sigterm
+_watch_sigterm = _io.watch_sigterm
+_unwatch_sigterm = _io.unwatch_sigterm
 
 
 def _spatial_from_coords(
@@ -226,9 +175,11 @@ class Writer:
         self.param_shapes = {k: tuple(int(s) for s in v) for k, v in (params or {}).items()}
 
         self._tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        _watch_sigterm(self._tmp)  # before it exists: a SIGTERM right after must find it
         try:
             self._f = h5py.File(self._tmp, "w", libver="latest")
         except OSError as e:  # h5py's message names only the temporary file
+            _unwatch_sigterm(self._tmp)
             raise type(e)(
                 e.errno,
                 f"{self.path}: cannot create its temporary file {self._tmp.name} in "
@@ -236,7 +187,6 @@ class Writer:
             ) from e
         self._written: dict[str, np.ndarray] = {}
         self._closed = False
-        _watch_sigterm(self._tmp)
         try:
             self._layout(
                 dims, coord_arrays, points, boundary_conditions, attrs or {}, dtype, compression

@@ -1,0 +1,211 @@
+"""``sciml._io``: atomic writes leave no temporary file behind, also when the process is killed
+by SIGTERM in the middle of one, and the SIGTERM handler the user had is chained and restored."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sciml import _io
+
+IO_FILE = Path(_io.__file__)
+
+# The child loads sciml/_io.py alone (stdlib only: no torch import, well under a second), starts
+# an atomic write of "new" over "old", and blocks inside it reading stdin until the parent has
+# sent SIGTERM (and, where a handler of the user's returns, until the parent says "go").
+_CHILD = """
+import importlib.util, signal, sys
+spec = importlib.util.spec_from_file_location("sciml_io", sys.argv[1])
+io = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(io)
+target, mode = sys.argv[2], sys.argv[3]
+
+def handler(signum, frame):
+    print("handled", signum, flush=True)
+    if mode == "user-exit":
+        sys.exit(3)
+
+if mode in ("user-exit", "user-log"):
+    signal.signal(signal.SIGTERM, handler)
+elif mode == "ignore":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+before = signal.getsignal(signal.SIGTERM)
+
+def write(f):
+    f.write("ne")
+    f.flush()
+    assert signal.getsignal(signal.SIGTERM) is (before if mode == "ignore" else io._on_sigterm)
+    print("ready", flush=True)
+    sys.stdin.readline()  # blocks until the parent's SIGTERM (or its "go")
+    f.write("w")
+
+io.atomic_write(target, write, mode="w")
+assert signal.getsignal(signal.SIGTERM) is before, "the previous handler was not restored"
+print("committed", flush=True)
+"""
+
+
+def _run_child(tmp_path: Path, mode: str) -> tuple[int, str, str, list[str]]:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(IO_FILE), str(target), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready", child.stderr.read()
+        mid = sorted(p.name for p in tmp_path.iterdir())
+        child.send_signal(signal.SIGTERM)
+        if mode in ("user-exit", "user-log"):  # the user's handler has run before we go on
+            assert child.stdout.readline().strip() == f"handled {int(signal.SIGTERM)}"
+        out, err = child.communicate("go\n", timeout=60)
+    finally:
+        child.kill()
+    return child.returncode, out, err, mid
+
+
+@pytest.mark.parametrize(
+    "mode, rc, content",
+    [
+        ("default", -signal.SIGTERM, "old"),  # dies of SIGTERM as before, the temp file gone
+        ("user-exit", 3, "old"),  # the user's handler exits: the write unwinds and cleans up
+        ("user-log", 0, "new"),  # the user's handler returns: the write goes on and commits
+        ("ignore", 0, "new"),  # SIG_IGN is left alone
+    ],
+)
+def test_sigterm_in_the_middle_of_an_atomic_write_leaves_no_temporary_file(
+    tmp_path, mode, rc, content
+):
+    """A SIGTERM (kill, a scheduler's time limit) during an atomic write (checkpoint weights,
+    `sciml solve --out`, normaliser / split files) killed the process without unwinding it and
+    left '.out.txt.<hex>.tmp' beside the target; only the HDF5 writer removed its file. Now every
+    temporary file of sciml._io goes, the old file stays, the exit status is still that of
+    SIGTERM, and a handler of the user's is called instead of ours and decides."""
+    code, out, err, mid = _run_child(tmp_path, mode)
+    assert len(mid) == 2 and mid[0].startswith(".out.txt.") and mid[0].endswith(".tmp"), mid
+    assert code == rc, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    assert (tmp_path / "out.txt").read_text() == content
+    assert ("committed" in out) == (content == "new")
+
+
+_SAVE_CHILD = """
+import signal, sys
+import torch
+import sciml.operator as op
+from sciml.models import FNO, FNOConfig
+
+save = op.save_safetensors
+def blocking_save(*args, **kwargs):  # the weights are on disk, not yet renamed into place
+    save(*args, **kwargs)
+    print("ready", flush=True)
+    sys.stdin.readline()
+op.save_safetensors = blocking_save
+torch.manual_seed(1)
+FNO(FNOConfig(modes=(3, 3), width=4, n_layers=1)).save_pretrained(sys.argv[1])
+print("committed", flush=True)
+"""
+
+
+def test_sigterm_in_the_middle_of_save_pretrained_keeps_the_old_checkpoint(tmp_path):
+    """save_pretrained killed by SIGTERM between writing the new weights and moving them into
+    place left '.model.safetensors.<hex>.tmp' (as large as the model) in the checkpoint; now it
+    is removed, the process dies of SIGTERM (-15, i.e. shell status 143), and the old checkpoint
+    loads with its own weights."""
+    import torch
+
+    import sciml
+    from sciml.models import FNO, FNOConfig
+
+    torch.manual_seed(0)
+    old = FNO(FNOConfig(modes=(3, 3), width=4, n_layers=1)).eval()
+    ckpt = old.save_pretrained(tmp_path / "ckpt")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SAVE_CHILD, str(ckpt)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready", child.stderr.read()
+        mid = sorted(p.name for p in ckpt.iterdir())
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert len(mid) == 3 and mid[0].startswith(".model.safetensors."), mid
+    assert child.returncode == -signal.SIGTERM, err
+    assert "committed" not in out
+    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = sciml.load(ckpt)
+    for name, tensor in old.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
+def test_the_sigterm_handler_is_installed_during_a_write_and_restored_after(tmp_path):
+    """Ours only while a temporary file is live (the user's handler is back afterwards, also
+    after a failed write), and never installed from another thread, where signal.signal
+    raises ValueError."""
+
+    def user_handler(signum, frame):  # pragma: no cover - never called
+        pass
+
+    old = signal.signal(signal.SIGTERM, user_handler)
+    try:
+        seen = []
+        _io.atomic_write(tmp_path / "a", lambda f: seen.append(signal.getsignal(signal.SIGTERM)))
+        assert seen == [_io._on_sigterm]
+        assert signal.getsignal(signal.SIGTERM) is user_handler
+
+        def fail(f):
+            raise OSError("disk full")
+
+        with pytest.raises(OSError, match="disk full"):
+            _io.atomic_write(tmp_path / "b", fail)
+        assert signal.getsignal(signal.SIGTERM) is user_handler
+        with _io.tmp_path(tmp_path / "c") as outer:  # nested: the last one out restores
+            _io.atomic_write(tmp_path / "d", lambda f: f.write(b"x"))
+            assert signal.getsignal(signal.SIGTERM) is _io._on_sigterm
+            assert outer.is_file() and outer in _io._live_tmp
+        assert not outer.exists() and outer not in _io._live_tmp
+        assert signal.getsignal(signal.SIGTERM) is user_handler
+
+        errors = []
+
+        def in_thread():
+            try:
+                _io.atomic_write(tmp_path / "e", lambda f: f.write(b"y"))
+                assert signal.getsignal(signal.SIGTERM) is user_handler
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        t = threading.Thread(target=in_thread)
+        t.start()
+        t.join()
+        assert not errors, errors
+        assert signal.getsignal(signal.SIGTERM) is user_handler
+        assert not _io._live_tmp
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "d", "e"]
+        assert (tmp_path / "e").read_bytes() == b"y"
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_tmp_path_is_removed_when_the_block_fails(tmp_path):
+    target = tmp_path / "x.npy"
+    np.save(target, np.arange(3.0))
+    with pytest.raises(RuntimeError, match="boom"), _io.tmp_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("boom")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
+    np.testing.assert_array_equal(np.load(target), np.arange(3.0))
