@@ -34,7 +34,7 @@ from ._config import config_from_dict, config_to_dict
 from ._io import atomic_write_text, save_safetensors, tmp_path
 from ._version import __version__
 from .errors import CheckpointError, ConfigError
-from .layers._complex import ComplexCasts
+from .layers._complex import COMPLEX_OF, ComplexCasts
 
 __all__ = ["Operator", "load", "registered_families", "family_class"]
 
@@ -364,10 +364,12 @@ def _load_weights(
             f"saved from another config than {CONFIG_FILE} holds"
         )
     dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
-    if len(dtypes) == 1:
+    if len(dtypes) == 1:  # also casts what was not saved (non-persistent buffers)
         _cast_real_dtype(model, dtypes.pop())
-    else:  # a mixed-precision model: each tensor in the dtype it was saved in
-        _cast_each_as_saved(model, state)
+    # (why) always, not only for mixed real dtypes: the cast above takes complex tensors to the
+    # complex dtype of the real one, and the complex64 spectral weights of a float64 model came
+    # back complex128; each saved tensor comes back in the dtype it was saved in
+    _cast_each_as_saved(model, state)
     model.to(map_location)
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:  # an obsolete key its module's load hook did not consume
@@ -410,17 +412,10 @@ def _usable_device(map_location: str | torch.device) -> torch.device:
     return device
 
 
-_COMPLEX_OF = {
-    torch.float64: torch.complex128,
-    torch.float32: torch.complex64,
-    torch.float16: torch.complex32,
-}
-
-
 def _cast_real_dtype(model: nn.Module, dtype: torch.dtype) -> None:
     """Cast real floating tensors to ``dtype`` and complex ones to the matching complex dtype
     (``Module.to(dtype)`` would drop imaginary parts)."""
-    complex_dtype = _COMPLEX_OF.get(dtype)
+    complex_dtype = COMPLEX_OF.get(dtype)
 
     def cast(t: torch.Tensor) -> torch.Tensor:
         if t.is_floating_point():

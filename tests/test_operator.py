@@ -262,6 +262,62 @@ def test_a_model_saved_in_two_precisions_loads_in_both(tmp_path):
         assert torch.equal(loaded(u), model(u))
 
 
+class _ComplexInFloat32(Operator, family="test-complex-in-float32"):
+    """A float64 model whose spectral multiplier is kept complex64 (the FFT product in single
+    precision, the pointwise layer in double): ``model.lin.double()`` after building."""
+
+    config_class = _TinyConfig
+
+    def __init__(self, config: _TinyConfig) -> None:
+        super().__init__(config)
+        self.lin = torch.nn.Linear(1, 1)
+        g = torch.Generator().manual_seed(3)
+        self.w = torch.nn.Parameter(torch.randn(config.width, dtype=torch.cfloat, generator=g))
+
+    def forward(self, u, *, x=None, t=None):  # u: (batch, 1, n) -> (batch, 1, n)
+        v = self.lin(u.to(self.lin.weight.dtype).transpose(1, 2)).transpose(1, 2)
+        spectrum = torch.fft.rfft(v.float(), dim=-1)[..., : self.w.shape[0]] * self.w
+        return torch.fft.irfft(spectrum, n=u.shape[-1], dim=-1).to(v.dtype)
+
+
+EXAMPLES["test-complex-in-float32"] = (_TinyConfig(width=3), lambda: torch.randn(2, 1, 8))
+
+
+def test_a_float64_model_with_complex64_weights_loads_in_both(tmp_path):
+    """float64 real weights and complex64 complex ones: the complex weights came back
+    complex128 (the single-real-dtype cast took them to float64's complex dtype), so the loaded
+    model computed its spectral product in double precision and gave other numbers. Each tensor
+    now comes back bitwise in its saved dtype, and so do the outputs; an FNO kept the same way
+    (float64 lift / skips / projection, complex64 spectral weights) likewise."""
+    model = _ComplexInFloat32(_TinyConfig(width=3)).eval()
+    model.lin.double()
+    u = torch.randn(2, 1, 8, dtype=torch.float64)
+    model.save_pretrained(tmp_path / "tiny")
+    loaded = sciml.load(tmp_path / "tiny")
+    for name, tensor in model.state_dict().items():
+        got = loaded.state_dict()[name]
+        assert got.dtype == tensor.dtype and torch.equal(got, tensor), name
+    assert loaded.w.dtype == torch.complex64 and loaded.lin.weight.dtype == torch.float64
+    with torch.no_grad():
+        want = model(u)
+        assert torch.equal(loaded(u), want)
+        # the output of the complex128 multiplier the loader used to give is another number
+        promoted = _ComplexInFloat32(_TinyConfig(width=3)).eval()
+        promoted.load_state_dict(model.state_dict())
+        promoted.lin.double()
+        promoted.w.data = promoted.w.data.to(torch.complex128)
+        assert not torch.equal(promoted(u), want)
+
+    fno = FNO(EXAMPLES["fno"][0]).double()
+    for layer in fno.spectral:
+        layer.weight.data = layer.weight.data.to(torch.complex64)
+    fno.save_pretrained(tmp_path / "fno")
+    loaded = sciml.load(tmp_path / "fno")
+    for name, tensor in fno.state_dict().items():
+        got = loaded.state_dict()[name]
+        assert got.dtype == tensor.dtype and torch.equal(got, tensor), name
+
+
 def test_config_round_trips_through_json():
     config = EXAMPLES["fno"][0]
     data = json.loads(json.dumps(sciml.models.FNO(config).config_dict()))

@@ -21,9 +21,19 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["ComplexCasts", "complex_aware"]
+__all__ = ["COMPLEX_OF", "ComplexCasts", "complex_aware"]
 
 _MARK = "_sciml_complex_aware"
+
+#: The complex dtype a complex tensor takes when its module is cast to a real dtype (its real
+#: pairs in that precision); bfloat16 has no complex counterpart and gives complex64. The one
+#: map that casts (:func:`complex_aware`) and checkpoint loading (:mod:`sciml.operator`) share.
+COMPLEX_OF = {
+    torch.float64: torch.complex128,
+    torch.float32: torch.complex64,
+    torch.float16: torch.complex32,
+    torch.bfloat16: torch.complex64,
+}
 
 
 def complex_aware(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
@@ -58,8 +68,10 @@ def complex_aware(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
 
 
 def _no_complex(t: torch.Tensor) -> bool:
-    """Whether ``t``'s dtype has no complex counterpart (complex64 is used instead)."""
-    return t.dtype == torch.bfloat16
+    """Whether ``t``'s dtype has no complex counterpart (:data:`COMPLEX_OF` names complex64,
+    whose pairs are float32)."""
+    want = COMPLEX_OF.get(t.dtype)
+    return want is not None and want.to_real() != t.dtype
 
 
 class ComplexCasts(nn.Module):
