@@ -470,7 +470,45 @@ def test_darcy_coefficients_have_the_statistics_of_the_grf_on_the_doubled_box():
             assert abs(same - expected) < 0.015, (lag, same, expected)
     log_a = np.log(sample_darcy_coefficient(n, R, seed=1, coefficient="lognormal"))
     np.testing.assert_array_equal(log_a >= 0, a == 12.0)  # one GRF, 12 where it is >= 0
-    assert abs(log_a.var(0).mean() / lam.sum() - 1.0) < 0.05  # Var log a = 0.218 on every node
+    # the modes e^{i pi k.x} / 2 are orthonormal on the [0, 2)^2 box: Var log a = sum(lam) / 4,
+    # 0.0546 on every node (0.0549 measured; without the 1/4 it was 0.218)
+    assert abs(log_a.var(0).mean() / (lam.sum() / 4) - 1.0) < 0.05
+
+
+def test_grf_on_a_large_box_has_the_variance_of_the_stationary_field_on_the_line():
+    """On [0, L) the modes are normalised by L^-1/2, so as L grows the field tends to the
+    stationary one on the line: Var u = sigma^2 int (k^2 + tau^2)^-2 dk / 2 pi = 1/4 with
+    sigma^2 = tau^3, less the missing constant mode sigma^2 tau^-4 / L (closed forms)."""
+    tau, L = 5.0, 100.0
+    expected = 0.25 - 1.0 / (tau * L)  # 0.248
+    assert grf_variance(8192, alpha=2.0, tau=tau, sigma=tau**1.5, length=L) == pytest.approx(
+        expected, rel=1e-3
+    )
+    u = sample_grf(200, 8192, alpha=2.0, tau=tau, length=L, seed=0)  # default sigma = tau^1.5
+    assert abs(u.var(0).mean() / expected - 1.0) < 0.03  # 0.247 measured; 24.8 unnormalised
+
+
+def test_darcy_lognormal_variance_against_the_fno_cosine_series():
+    """The FNO MATLAB GRF.m field, written out: coefficients s * 3 (pi^2 |k|^2 + 9)^-1 on
+    k in {0..s-1}^2 (k = 0 dropped) through an orthonormal inverse DCT-II, so its variance at
+    cell centre x_j is sum_k (s coef_k)^2 w_k1^2 w_k2^2 cos^2 cos^2. Its Neumann covariance is the
+    periodic one on [0, 2)^2 plus three mirror images, which coincide at a corner."""
+    s = 64
+    k = np.arange(s)
+    K1, K2 = np.meshgrid(k, k, indexing="ij")
+    coef = 3.0 * (math.pi**2 * (K1**2 + K2**2) + 9.0) ** -1.0
+    coef[0, 0] = 0.0
+    w = np.where(k == 0, math.sqrt(1.0 / s), math.sqrt(2.0 / s))
+    basis2 = (w * np.cos(math.pi * np.outer(2 * k + 1, k) / (2 * s))) ** 2  # (point, mode)
+    var_matlab = basis2 @ (s * coef) ** 2 @ basis2.T  # (s, s) cell centres
+    ours = grf_variance(2 * 32, dim=2, tau=3.0, sigma=3.0, length=2.0)  # Darcy's box at R = 33
+    assert ours == pytest.approx(0.0546, abs=1e-4)
+    assert var_matlab.mean() == pytest.approx(0.0853, abs=1e-4)
+    assert 1.55 < var_matlab.mean() / ours < 1.58  # 1.56; it was 0.39 before the 1/L^2
+    assert var_matlab[0, 0] / ours == pytest.approx(4.0, rel=0.01)  # 0.2173 at x = 1/128
+    assert var_matlab[s // 2, s // 2] < 0.5 * ours  # 0.0255: odd cosines vanish at the centre
+    log_a = np.log(sample_darcy_coefficient(400, 33, seed=3, coefficient="lognormal"))
+    assert abs(log_a.var(0).mean() / ours - 1.0) < 0.05
 
 
 def _burgers_radau(u0: np.ndarray, nu: float, T: float, M: int) -> np.ndarray:

@@ -13,11 +13,18 @@ interior node the 5-point flux form
 
 is imposed, with face values ``a_{i+1/2,j}`` the **harmonic** mean of the two nodal values by
 default (exact flux continuity for a coefficient that jumps between nodes; second order for smooth
-``a``) or the arithmetic mean. The ``(R-2)^2`` unknowns form a sparse SPD system that is solved by
-SciPy's sparse direct solver (``scipy.sparse.linalg.spsolve``, SuperLU).
+``a``) or the arithmetic mean, the FNO MATLAB solver's choice (``solve_gwf.m``, which first
+spline-interpolates its cell-centred coefficient to the nodes). The ``(R-2)^2`` unknowns form a
+sparse SPD system that is solved by SciPy's sparse direct solver
+(``scipy.sparse.linalg.spsolve``, SuperLU).
 
-Coefficients (FNO paper): a GRF ``g`` with ``alpha = 2, tau = 3`` and either the piecewise-constant
-threshold ``a = 12`` where ``g >= 0`` and ``3`` otherwise, or the log-normal ``a = exp(g)``.
+Coefficients (FNO paper): a GRF ``g ~ N(0, 9 (-Laplacian + 9 I)^-2)`` (``alpha = 2, tau = 3`` and
+the MATLAB script's factor ``tau^(2 alpha - 2) = 9``) and either the piecewise-constant threshold
+``a = 12`` where ``g >= 0`` and ``3`` otherwise, or the log-normal ``a = exp(g)``. The Laplacian is
+periodic on ``[0, 2)^2`` (restricted to the unit square) where the FNO script's is the Neumann
+one on ``[0, 1]^2``: the same operator with other boundary conditions, so the laws differ:
+``Var g`` is 0.0546 on every node here, and 0.026 (centre) to 0.22 (corners), 0.085 on average,
+in the script's field (see ``docs/generators.md``).
 """
 
 from __future__ import annotations
@@ -122,8 +129,11 @@ def sample_darcy_coefficient(
 ) -> np.ndarray:
     """Random Darcy coefficients of shape ``(n, R, R)`` on the node grid of :func:`solve_darcy`.
 
-    The GRF is sampled on the periodic box ``[0, 2)^2`` and restricted to ``[0, 1]^2`` so that
-    the coefficient is not artificially periodic across the unit square.
+    The GRF ``N(0, sigma^2 (-Laplacian + tau^2 I)^-alpha)`` is sampled on the periodic box
+    ``[0, 2)^2`` and restricted to ``[0, 1]^2`` so that the coefficient is not artificially
+    periodic across the unit square. With the defaults ``Var log a = 0.0546`` on every node
+    (:func:`~sciml.data.generators.grf_variance` of that box); ``sigma=3.75`` matches the FNO
+    MATLAB field's variance averaged over the square.
     """
     g = sample_grf(
         n, 2 * (resolution - 1), dim=2, alpha=alpha, tau=tau, sigma=sigma, length=2.0, seed=seed

@@ -3,18 +3,22 @@
 The field ``u`` on the torus ``[0, L)^d`` (``d`` = 1 or 2) is a centred Gaussian with covariance
 operator
 
-    C = sigma^2 (-Laplacian + tau^2 I)^(-alpha),
+    C = sigma^2 (-Laplacian + tau^2 I)^(-alpha)
 
-restricted to functions of zero mean (the constant Fourier mode is set to zero, as in the FNO
-reference samplers). On an ``N^d`` grid the field is the truncated Karhunen-Loeve expansion
+on ``L^2([0, L)^d)``, restricted to functions of zero mean (the constant Fourier mode is set to
+zero, as in the FNO reference samplers). On an ``N^d`` grid the field is the truncated
+Karhunen-Loeve expansion in the orthonormal eigenfunctions ``L^(-d/2) e^{2 pi i k.x/L}`` of C,
 
-    u(x) = sum_{k != 0, |k_i| <= N/2} sigma * (4 pi^2 |k|^2 / L^2 + tau^2)^(-alpha/2) xi_k e^{2 pi i k.x/L}
+    u(x) = L^(-d/2) sum_{k != 0, |k_i| <= N/2} sigma (4 pi^2 |k|^2 / L^2 + tau^2)^(-alpha/2) xi_k e^{2 pi i k.x/L}
 
 with ``xi_k`` complex standard normals, Hermitian-symmetric (so ``u`` is real) and
 ``E |xi_k|^2 = 1``. It is drawn by filtering real white noise: the discrete Fourier transform of
 ``N^d`` i.i.d. N(0, 1) values, divided by ``N^(d/2)``, has exactly that law, Nyquist modes included.
-The pointwise variance is therefore ``sum_{k != 0} sigma^2 (4 pi^2 |k|^2 / L^2 + tau^2)^(-alpha)``
-(see :func:`grf_variance`).
+The pointwise variance is therefore ``L^(-d) sum_{k != 0} sigma^2 (4 pi^2 |k|^2 / L^2 + tau^2)^(-alpha)``
+(see :func:`grf_variance`). The factor ``L^(-d)`` makes the local law independent of the box: as
+``L`` grows the variance tends to that of the stationary field on the whole space,
+``sigma^2 int (|k|^2 + tau^2)^(-alpha) dk / (2 pi)^d`` (``1/4`` for ``d = 1``, ``1/(4 pi)`` for
+``d = 2`` with ``alpha = 2`` and the default ``sigma``). ``L = 1``, the FNO box, has no factor.
 
 Note on the FNO reference code: its ``GaussianRF`` takes the real part of a complex field with an
 extra ``sqrt(2)``, which doubles this covariance; pass ``sigma * sqrt(2)`` to reproduce its amplitude.
@@ -72,14 +76,15 @@ def grf_variance(
     sigma: float = 1.0,
     length: float = 1.0,
 ) -> float:
-    """Pointwise variance ``E u(x)^2`` of the discrete field sampled by :func:`sample_grf`."""
+    """Pointwise variance ``E u(x)^2`` of the discrete field sampled by :func:`sample_grf`:
+    ``L^(-d)`` times the sum of :func:`grf_spectrum` over all modes."""
     lam = grf_spectrum(resolution, dim=dim, alpha=alpha, tau=tau, sigma=sigma, length=length)
     # Hermitian weights: rfft columns other than 0 and Nyquist stand for two modes each.
     weight = np.full(lam.shape[-1], 2.0)
     weight[0] = 1.0
     if resolution % 2 == 0:
         weight[-1] = 1.0
-    return float((lam * weight).sum())
+    return float((lam * weight).sum()) / length**dim
 
 
 def sample_grf(
@@ -106,7 +111,8 @@ def sample_grf(
         tau: inverse length scale of the covariance.
         sigma: amplitude; ``None`` gives ``tau^(alpha - dim/2)`` (the FNO convention, which makes
             the field's variance roughly independent of ``tau``).
-        length: period ``L`` of the box.
+        length: period ``L`` of the box; the modes are normalised on it (``L^(-d/2)``), so a
+            larger box gives a longer stretch of the same field, not a larger variance.
         seed: seed of the backend's generator (``numpy.random.default_rng`` or
             ``torch.Generator``); the two backends draw different samples for the same seed.
         backend: ``"numpy"`` returns an ``np.ndarray``, ``"torch"`` a ``torch.Tensor``.
@@ -127,7 +133,9 @@ def sample_grf(
     )
     shape = (n,) + (resolution,) * dim
     axes = tuple(range(-dim, 0))
-    scale = math.sqrt(resolution**dim)
+    # sqrt(N^d) turns the DFT of white noise into standard normal xi_k; L^(-d/2) normalises the
+    # eigenfunctions e^{2 pi i k.x/L} on the box, as the covariance operator C requires.
+    scale = math.sqrt(resolution**dim) / length ** (dim / 2.0)
     if backend == "numpy":
         noise = np.random.default_rng(seed).standard_normal(shape)
         u = np.fft.irfftn(np.fft.rfftn(noise, axes=axes) * sqrt_lam, s=shape[1:], axes=axes)
