@@ -16,10 +16,12 @@ more weight on the low end of the spectrum, where CG is slow) minimise
 
 which is 0 exactly when ``f(r)`` is proportional to ``A^-1 r``.
 
-The network (:class:`DCDMNet`, family ``"dcdm"``) is a residual U-Net without biases, as in the
-paper (3x3(x3) convolutions, ReLU, average pooling, a linear 1x1 output), so it is positively
-homogeneous: ``f(c r) = c f(r)`` for ``c > 0``. Two choices differ from the paper, both found
-necessary in small CPU trainings (see ``docs/linalg.md``):
+The network (:class:`DCDMNet`, family ``"dcdm"``) is a residual U-Net like the paper's (3x3(x3)
+convolutions, ReLU, average pooling, nearest upsampling, a linear 1x1 output) but without
+biases (the authors' Keras layers have them), so it is positively homogeneous:
+``f(c r) = c f(r)`` for ``c > 0``. Two more choices differ from the paper, both found necessary
+in small CPU trainings (``docs/linalg.md`` lists every difference from the paper and the
+authors' code):
 
 * ``odd=True``: ``f(u) = (g(u) - g(-u)) / 2``. The target ``A^-1`` is linear, hence odd.
 * ``shared=True``: every coarsening level reuses one set of weights, plus a learned gain on the
@@ -74,6 +76,7 @@ class DCDMConfig:
         max_levels: most coarsening levels (each halves the grid).
         coarsest: stop coarsening when a side would drop below this many cells.
         shared: reuse one set of level weights at every level (resolution independent).
+        activation: ``"relu"`` (the paper) or ``"linear"`` (a linear network, for tests).
         odd: return ``(g(u) - g(-u)) / 2`` for the U-Net g, so ``f(-u) = -f(u)`` like ``A^-1``.
             A ReLU net without the symmetry puts a large part of its output into a rectified,
             nearly input-independent smooth field; successive directions then become parallel
@@ -196,6 +199,10 @@ class DCDMNet(Operator, family="dcdm"):
 @dataclass(frozen=True, eq=False)
 class DeepConjugateDirection(Method):
     """The DCDM solver: :class:`FlexibleCG` whose direction is ``model(r / ||r||)``.
+
+    On a singular ``A`` (``A.null_space``, e.g. an all-Neumann Poisson grid) the direction's
+    null-space part is removed first: it does not change ``A d`` or the step, only the part of
+    ``x`` that the solve drops at the end, and a large one swamps ``x`` in float32 rounding.
 
     Args:
         model: maps ``(1, 1, *grid)`` to ``(1, 1, *grid)``: a :class:`DCDMNet`, or any module
