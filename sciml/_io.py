@@ -111,6 +111,13 @@ def tmp_path(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
         except FileExistsError:  # another writer's file: not ours to remove
             unwatch_sigterm(name)
             continue
+        except OSError as exc:  # the message named only the hidden temporary file
+            unwatch_sigterm(name)
+            raise type(exc)(
+                exc.errno,
+                f"{target}: cannot create its temporary file {name.name} in {target.parent} "
+                f"({exc.strerror}); expected an existing folder you can write to",
+            ) from None
         except BaseException:
             unwatch_sigterm(name)
             raise

@@ -162,7 +162,16 @@ class Operator(ComplexCasts):
                 f"expected metadata that JSON can hold (numbers, strings, booleans, None, lists, "
                 f"dicts with string keys), got {exc}; convert tensors with .tolist()"
             ) from None
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:  # it or a parent is a file
+            path = [*reversed(directory.parents), directory]
+            file = next((p for p in path if p.exists() and not p.is_dir()), directory)
+            raise type(exc)(
+                exc.errno,
+                f"{directory}: expected a folder to save the checkpoint in (or a path to make "
+                f"one at), but {file} is a file; save to another path",
+            ) from None
         weights_path = directory / WEIGHTS_FILE
         with tmp_path(weights_path) as tmp:
             save_safetensors(state, tmp, metadata={"format": "pt", "family": self.family})
@@ -220,6 +229,7 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     Example:
         >>> model = sciml.load("runs/darcy/best")
     """
+    _usable_device(map_location)  # for every route below (a Poseidon directory, a shipped name)
     p = Path(path)
     if not p.exists():
         from . import pretrained
@@ -345,12 +355,21 @@ def _load_weights(
     state = _restore_complex(state, expected)
     missing = sorted(set(expected) - set(state) - _aliased_keys(model))
     unexpected = sorted(set(state) - set(expected) - obsolete_state_keys(model))
+    unset = _unset_fields(model.config, record["config"])
+    # (why) a config.json without a field builds the model with its default, so a field lost
+    # in editing read as "the weights were saved from another config" with no hint at it
+    hint = (
+        f"; {CONFIG_FILE}'s config does not set {', '.join(unset)}: the defaults were used, "
+        "set the values the model was saved with"
+        if unset
+        else ""
+    )
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: weights do not fit the {type(model).__name__} that {CONFIG_FILE}'s config "
             f"builds: missing {missing[:5]}{' ...' if len(missing) > 5 else ''} "
             f"({len(missing)}), unexpected {unexpected[:5]}"
-            f"{' ...' if len(unexpected) > 5 else ''} ({len(unexpected)})"
+            f"{' ...' if len(unexpected) > 5 else ''} ({len(unexpected)}){hint}"
         )
     wrong = [
         f"{name} saved {tuple(tensor.shape)}, built {tuple(expected[name].shape)}"
@@ -361,7 +380,7 @@ def _load_weights(
         raise CheckpointError(
             f"{path}: {len(wrong)} tensor(s) do not have the shapes {CONFIG_FILE}'s config "
             f"builds: {', '.join(wrong[:5])}{' ...' if len(wrong) > 5 else ''}; the weights were "
-            f"saved from another config than {CONFIG_FILE} holds"
+            f"saved from another config than {CONFIG_FILE} holds{hint}"
         )
     dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
     if len(dtypes) == 1:  # also casts what was not saved (non-persistent buffers)
@@ -377,6 +396,21 @@ def _load_weights(
             f"{path}: weights do not fit {type(model).__name__}: unexpected "
             f"{sorted(result.unexpected_keys)[:5]}"
         )
+
+
+def _unset_fields(config: Any, data: Any, prefix: str = "") -> list[str]:
+    """``name=default`` for each field of the config dataclass ``config`` (nested ones too)
+    that the saved dict ``data`` does not set."""
+    out = []
+    for f in dataclasses.fields(config):
+        if not f.init:
+            continue
+        value = getattr(config, f.name)
+        if not isinstance(data, Mapping) or f.name not in data:
+            out.append(f"{prefix}{f.name}={value!r}")
+        elif dataclasses.is_dataclass(value):
+            out += _unset_fields(value, data[f.name], f"{prefix}{f.name}.")
+    return out
 
 
 def obsolete_state_keys(model: nn.Module) -> set[str]:
@@ -409,6 +443,14 @@ def _usable_device(map_location: str | torch.device) -> torch.device:
             f"expected map_location a torch device this process can use, such as 'cpu' (or "
             f"'cuda:0' where torch.cuda.is_available()), got {map_location!r}: {reason}"
         ) from None
+    if device.type == "meta":
+        # (why) load_state_dict into meta tensors is a no-op (a warning per tensor): the model
+        # came back with none of the checkpoint's weights, and no error
+        raise ValueError(
+            f"expected map_location a device that holds values, such as 'cpu', got "
+            f"{map_location!r}: meta tensors hold none of the checkpoint's weights; for a model "
+            "without weights build it from its config under `with torch.device('meta'):`"
+        )
     return device
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -694,3 +695,73 @@ def test_atomic_writes_leave_the_permissions_a_plain_open_leaves(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "plain", "x.npy"]
     finally:
         os.umask(old)
+
+
+def test_map_location_meta_is_refused_instead_of_loading_no_weights(tmp_path):
+    """map_location='meta' passed the device check, and load_state_dict into meta tensors is a
+    no-op: sciml.load returned a model holding none of the checkpoint's weights (one warning
+    per tensor, no error). It is refused for every route of sciml.load; 'cpu' still loads the
+    saved values."""
+    model = FNO(EXAMPLES["fno"][0]).eval()
+    ckpt = model.save_pretrained(tmp_path / "ckpt")
+    for route in (ckpt, ckpt / "config.json", Path(__file__).parent / "data" / "scot" / "cond"):
+        with pytest.raises(ValueError, match=r"got 'meta': meta tensors hold none of the"):
+            sciml.load(route, map_location="meta")
+    with pytest.raises(ValueError, match="got device"):
+        FNO.from_pretrained(ckpt, map_location=torch.device("meta"))
+    loaded = sciml.load(ckpt, map_location="cpu")
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
+def test_saving_where_a_file_is_names_the_file(tmp_path):
+    """save_pretrained onto a file (or under one) said only '[Errno 17] File exists' /
+    '[Errno 20] Not a directory'; it now says a folder was expected and which file is in the
+    way, and the file is untouched."""
+    model = FNO(EXAMPLES["fno"][0])
+    (tmp_path / "notes").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"notes: expected a folder to save the checkpoint"):
+        model.save_pretrained(tmp_path / "notes")
+    with pytest.raises(NotADirectoryError, match=rf"but {tmp_path / 'notes'} is a file"):
+        model.save_pretrained(tmp_path / "notes" / "ckpt")
+    assert (tmp_path / "notes").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes"]
+
+
+def test_a_config_json_without_a_field_names_the_default_it_used(tmp_path):
+    """A config.json that lost 'width' (8) builds the default width 32, and the shape error
+    blamed the weights ('saved from another config') without naming the unset field; it now
+    names each unset field with the default that was used."""
+    ckpt = _saved(tmp_path)
+    record = json.loads((ckpt / "config.json").read_text())
+    del record["config"]["width"]
+    (ckpt / "config.json").write_text(json.dumps(record))
+    assert FNOConfig().width == 32
+    with pytest.raises(CheckpointError) as err:
+        sciml.load(ckpt)
+    assert "lift.bias saved (8,), built (32,)" in str(err.value)
+    assert str(err.value).endswith(
+        "config.json's config does not set width=32: the defaults were used, set the values "
+        "the model was saved with"
+    )
+    del record["config"]["n_layers"]
+    record["config"]["width"] = 8
+    (ckpt / "config.json").write_text(json.dumps(record))
+    with pytest.raises(
+        CheckpointError, match=r"missing \['skip.2.bias', .*does not set n_layers=4:"
+    ):
+        sciml.load(ckpt)  # FNOConfig().n_layers is 4, the model has 2 layers
+
+
+def test_an_atomic_write_into_a_missing_folder_names_the_target(tmp_path):
+    """The error named only the hidden temporary file ('.x.json.1f2e3d4c.tmp'), not the file
+    the user asked for."""
+    from sciml._io import atomic_write_text
+
+    target = tmp_path / "missing" / "stats.json"
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf"{target}: cannot create its temporary file \.stats\.json\.[0-9a-f]{{8}}\.tmp "
+        rf"in {target.parent} \(No such file or directory\); expected an existing folder",
+    ):
+        atomic_write_text(target, "{}")
+    assert list(tmp_path.iterdir()) == []
