@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import stat
 import threading
@@ -50,7 +51,11 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         return
     pid = os.getpid()
     for tmp, owner in list(_live_tmp.items()):
-        if owner == pid:  # a forked child does not remove its parent's files
+        if owner != pid:  # a forked child does not remove its parent's files
+            continue
+        if tmp.is_dir() and not tmp.is_symlink():  # a directory being filled (a checkpoint's)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
     signal.signal(signum, signal.SIG_DFL)
@@ -58,7 +63,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def watch_sigterm(tmp: Path) -> None:
-    """Register ``tmp`` for removal on SIGTERM until :func:`unwatch_sigterm`; installs
+    """Register ``tmp`` (a file, or a directory, removed with its contents, such as a training
+    checkpoint being written) for removal on SIGTERM until :func:`unwatch_sigterm`; installs
     :func:`_on_sigterm` from the main thread (Python runs signal handlers there only, and
     ``signal.signal`` raises elsewhere: a file registered from another thread is covered while
     a main-thread write has the handler installed)."""

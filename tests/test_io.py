@@ -98,6 +98,43 @@ def test_sigterm_in_the_middle_of_an_atomic_write_leaves_no_temporary_file(
     assert ("committed" in out) == (content == "new")
 
 
+_DIR_CHILD = """
+import importlib.util, signal, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("sciml_io", sys.argv[1])
+io = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(io)
+partial = Path(sys.argv[2])
+io.watch_sigterm(partial)  # before it exists, as a checkpoint writer would
+(partial / "sub").mkdir(parents=True)
+(partial / "sub" / "weights").write_bytes(b"0" * 1000)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_directory_registered_for_sigterm_goes_with_its_contents(tmp_path):
+    """A directory being filled (a training checkpoint's '.ckpt-<step>.partial-<pid>') can be
+    registered like a file: a SIGTERM removes it whole, and the process dies of SIGTERM."""
+    partial = tmp_path / ".ckpt-3.partial-1"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _DIR_CHILD, str(IO_FILE), str(partial)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready", child.stderr.read()
+        assert (partial / "sub" / "weights").stat().st_size == 1000
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == -signal.SIGTERM, err
+    assert list(tmp_path.iterdir()) == []
+
+
 _SAVE_CHILD = """
 import signal, sys
 import torch
