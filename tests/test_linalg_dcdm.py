@@ -285,6 +285,24 @@ def test_dcdm_on_scipy_matrix_needs_the_grid_and_matches_spsolve():
     np.testing.assert_allclose(x2, x, atol=1e-8)
 
 
+@pytest.mark.parametrize(
+    ("module", "got"),
+    [
+        (lambda u: u[..., 1:, :, :], r"\(1, 1, 7, 9, 10\)"),  # used to be a bare size mismatch
+        (lambda u: torch.cat([u, u], 1), r"\(1, 2, 8, 9, 10\)"),  # used to take channel 0
+    ],
+)
+def test_dcdm_refuses_a_model_that_changes_the_grid_shape(module, got):
+    class Wrap(torch.nn.Module):
+        def forward(self, u):
+            return module(u)
+
+    P = poisson((8, 9, 10), walls=N)
+    b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+    with pytest.raises(ValueError, match=r"grid \(1, 1, 8, 9, 10\) .* same shape, got " + got):
+        solve(P, b, method=DeepConjugateDirection(Wrap()))
+
+
 def test_dcdm_nan_direction_reports_nonfinite():
     class Bad(torch.nn.Module):
         def forward(self, u):

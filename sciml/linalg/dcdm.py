@@ -264,8 +264,15 @@ class DeepConjugateDirection(Method):
             # directions too noisy to keep conjugacy (measured on an H100: the iteration stalled
             # near 1e-2 .. 1e-4 with TF32; the same network converged in float32 on the CPU)
             with _no_tf32():
-                out = model(grid)[0, 0]
-            d = problem.from_grid(out).to(device=r.device)
+                out = model(grid)
+            if not isinstance(out, torch.Tensor) or out.shape != grid.shape:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(
+                    f"the model must map a residual grid {tuple(grid.shape)} to a direction of "
+                    f"the same shape, got {got}: use a model for grids (batch, 1, *spatial) "
+                    "that keeps the size, such as DCDMNet"
+                )
+            d = problem.from_grid(out[0, 0]).to(device=r.device)
             if null is None:
                 return d.to(r.dtype)
             # (why) the null-space part of a direction does not change A d, r or alpha, but x
