@@ -104,6 +104,7 @@ class LagrangianPINN(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``R_x = dx/dt - F(u)`` and ``R_u = du/dt - nu u_xx`` at ``x0, t: (n, 1)`` (leaves with
         ``requires_grad=True``). Both ``(n, 1)``."""
+        problem._check_period(self.length)
         x, u = self(x0, t)
         r_x = grad(x, t) - problem.speed(u)
         r_u = grad(u, t)

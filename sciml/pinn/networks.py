@@ -59,6 +59,7 @@ class PINN(nn.Module):
         width: hidden width of the MLP.
         depth: number of hidden layers of the MLP.
         u0: optional initial condition for the hard constraint.
+        harmonics: ``K``: the embedding feeds ``cos, sin(2 pi k x / L)`` for ``k = 1..K``.
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class PINN(nn.Module):
         """Mean-square terms: ``"r"``, the PDE residual at the collocation points ``x, t:
         (n, 1)`` (leaves with ``requires_grad=True``), and, for a soft initial condition,
         ``"ic"`` at ``x_initial: (m, 1)``."""
+        problem._check_period(self.length)
         terms = {"r": problem.residual(self(x, t), x, t).square().mean()}
         if self.u0 is None:
             if x_initial is None:

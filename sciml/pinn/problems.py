@@ -50,6 +50,39 @@ class PeriodicProblem:
     length: float = 2 * math.pi
     t_final: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not (self.length > 0 and self.t_final > 0):
+            raise ValueError(
+                f"expected a positive period and final time, got length={self.length}, "
+                f"t_final={self.t_final}"
+            )
+        # (why) every model here is exactly L-periodic in x and the references wrap x - beta t
+        # into [0, L): a u0 whose periodic extension jumps at x = 0 (the default sin with a
+        # length other than 2 pi) gave a reference with a jump and a problem no periodic network
+        # can fit, silently. A jump below 1e-4 of the scale (a bump whose tails do not quite
+        # vanish at 0 and L) is far under what a PINN resolves and passes
+        ends = self.u0(torch.tensor([0.0, self.length], dtype=torch.float64))
+        jump = float((ends[1] - ends[0]).abs())
+        scale = 1.0 + float(ends.abs().max())
+        if not jump <= 1e-4 * scale:
+            raise ValueError(
+                f"expected an initial condition u0 that is continuous as an L-periodic function "
+                f"(L = length = {self.length:g}), got u0(0) = {float(ends[0]):.4g} and "
+                f"u0(L) = {float(ends[1]):.4g}; pass a periodic u0 (for L != 2 pi: "
+                f"u0=lambda x: torch.sin(2 * math.pi * x / L)) or length=2 * math.pi"
+            )
+
+    def _check_period(self, model_length: float) -> None:
+        """Raise unless a model built with period ``model_length`` can represent this problem's
+        solutions: ``model_length`` must be ``L`` (or an integer multiple of it)."""
+        ratio = model_length / self.length
+        if round(ratio) < 1 or abs(ratio - round(ratio)) > 1e-9 * ratio:
+            raise ValueError(
+                f"expected a model of period length={self.length:g} (the problem's, or a "
+                f"multiple), got a model built with length={model_length:g}; build it with "
+                f"length=problem.length"
+            )
+
     @property
     def nu(self) -> float:
         return 0.0
@@ -80,11 +113,17 @@ class PeriodicProblem:
 
     def _check_grid(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(x, dtype=torch.float64)
-        expect = periodic_grid(x.shape[0], self.length)
-        if x.ndim != 1 or not torch.allclose(x, expect, atol=1e-9 * self.length):
+        if x.ndim != 1 or x.shape[0] < 2:
             raise ValueError(
-                "expected x on the periodic grid j * L / n, j = 0..n-1 (sciml.pinn.reference."
-                "periodic_grid); got other points"
+                f"expected x as a 1-d periodic grid of n >= 2 points, got shape {tuple(x.shape)}"
+            )
+        expect = periodic_grid(x.shape[0], self.length)
+        if not torch.allclose(x, expect, atol=1e-9 * self.length):
+            off = int((x - expect).abs().argmax())
+            raise ValueError(
+                f"expected x on the periodic grid j * L / n, j = 0..n-1 with L={self.length:g} "
+                f"(sciml.pinn.reference.periodic_grid({x.shape[0]}, L)); got x[{off}] = "
+                f"{float(x[off]):.6g} where the grid has {float(expect[off]):.6g}"
             )
         return x
 

@@ -115,6 +115,10 @@ def burgers_spectral(
     u0, t = _as_1d("u0", u0), _as_1d("t", t)
     if nu <= 0:
         raise ValueError(f"expected a positive viscosity for Burgers, got nu={nu}")
+    if not 0 < dt < math.inf:
+        # (why) a negative dt made ceil(span / dt) negative and took one step over the whole
+        # span without a word (0.07 off at t = 1 for nu = 0.1); dt = 0 divided by zero
+        raise ValueError(f"expected a positive, finite time step dt, got dt={dt}")
     if torch.any(t < 0) or torch.any(t[1:] < t[:-1]):
         raise ValueError("expected non-negative, non-decreasing output times")
     n = u0.shape[0]

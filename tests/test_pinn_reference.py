@@ -1,0 +1,143 @@
+"""sciml.pinn references against independent solutions, and the checks on problem settings."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+
+from sciml.pinn import PINN, Box, Burgers, Convection, ConvectionDiffusion, LagrangianPINN, sobol
+from sciml.pinn.reference import burgers_spectral, periodic_grid
+
+TWO_PI = 2 * math.pi
+
+
+def _heat_kernel_burgers(x, t, nu, shift=0.0, ny=8001):
+    """Viscous Burgers for ``u0 = shift + sin x`` by the Cole-Hopf transform in integral form
+    (no Fourier series, no time stepping): ``u = shift + v(x - shift t, t)`` with
+
+        v(x, t) = int (x - y) / t e^{-G / 2 nu} dy / int e^{-G / 2 nu} dy,
+        G(y) = 1 - cos y + (x - y)^2 / (2 t),
+
+    both integrals by the trapezoidal rule over the Gaussian's support, exponent shifted by its
+    maximum so that nu = 0.01 (e^{-G / 2 nu} down to e^{-100}) keeps every digit."""
+    out = np.empty((len(t), len(x)))
+    for i, tk in enumerate(t):
+        if tk == 0:
+            out[i] = shift + np.sin(x)
+            continue
+        half = 12 * math.sqrt(2 * nu * tk) + 2 * tk  # the peak sits within |x - y| <= t
+        for j, xj in enumerate(np.asarray(x) - shift * tk):
+            y = np.linspace(xj - half, xj + half, ny)
+            e = -((1 - np.cos(y)) + (xj - y) ** 2 / (2 * tk)) / (2 * nu)
+            w = np.exp(e - e.max())
+            out[i, j] = shift + np.trapezoid((xj - y) / tk * w, y) / np.trapezoid(w, y)
+    return out
+
+
+@pytest.mark.parametrize("shift", [0.0, 10.0])
+def test_burgers_reference_at_nu_001_matches_the_cole_hopf_integral(shift):
+    # the benchmark's setting (nu = 0.01, a shock of width ~0.01) which the Fourier-series
+    # Cole-Hopf of reference.py cannot reach; shift = 10: the moving shock of burgers_moving
+    nu = 0.01
+    x = periodic_grid(64)
+    t = torch.tensor([0.0, 0.4, 1.0], dtype=torch.float64)
+    want = _heat_kernel_burgers(x.numpy(), t.numpy(), nu, shift)
+    prob = Burgers(viscosity=nu, u0=lambda z: shift + torch.sin(z))
+    got = prob.reference(x, t).numpy()
+    # measured: 3.6e-13 (shift 0) and 1.4e-7 (shift 10), the ETDRK4 step of 5e-4: 8.6e-9 at half
+    # the step (fourth order); twice the viscosity is 0.09-0.1 off
+    assert np.abs(got - want).max() < (1e-9 if shift == 0 else 1e-6)
+    assert np.abs(want[-1] - (shift + np.sin(x.numpy()))).max() > 0.5  # a shock has formed
+    twice = Burgers(viscosity=2 * nu, u0=prob.u0).reference(x, t).numpy()
+    assert np.abs(twice - want).max() > 0.05  # the comparison sees a wrong viscosity
+
+
+def _method_of_lines(u0, beta, nu, n, t_eval):
+    """u_t + beta u_x = nu u_xx on [0, 2 pi): sixth-order central differences, SciPy DOP853."""
+    h = TWO_PI / n
+
+    def rhs(_, u):
+        def s(k):
+            return np.roll(u, -k), np.roll(u, k)
+
+        (p1, m1), (p2, m2), (p3, m3) = s(1), s(2), s(3)
+        ux = (45 * (p1 - m1) - 9 * (p2 - m2) + (p3 - m3)) / (60 * h)
+        uxx = (270 * (p1 + m1) - 27 * (p2 + m2) + 2 * (p3 + m3) - 490 * u) / (180 * h**2)
+        return -beta * ux + nu * uxx
+
+    sol = solve_ivp(
+        rhs, (0, t_eval[-1]), u0, t_eval=t_eval, method="DOP853", rtol=1e-11, atol=1e-12
+    )
+    return sol.y.T
+
+
+def test_convection_diffusion_reference_matches_a_scipy_method_of_lines_solve():
+    # a u0 with every Fourier mode (exp(sin x)) against finite differences + DOP853 on a 2x
+    # finer grid: independent of the FFT the reference uses
+    beta, nu = 5.0, 0.05
+
+    def u0(z):
+        return torch.exp(torch.sin(z)) + 0.3 * torch.cos(3 * z)
+
+    x = periodic_grid(128)
+    t = torch.linspace(0, 1, 5, dtype=torch.float64)
+    fine = _method_of_lines(u0(periodic_grid(256)).numpy(), beta, nu, 256, t.numpy())[:, ::2]
+    got = ConvectionDiffusion(beta=beta, viscosity=nu, u0=u0).reference(x, t).numpy()
+    assert np.abs(got - fine).max() < 1e-6  # measured 4.2e-8 (the FD truncation); flipped: 2.5
+    flipped = ConvectionDiffusion(beta=-beta, viscosity=nu, u0=u0).reference(x, t).numpy()
+    assert np.abs(flipped - fine).max() > 0.5
+
+
+def test_a_u0_that_is_not_periodic_is_refused():
+    # the default u0 = sin with length = 1: the reference wrapped x - beta t into [0, 1) and had
+    # a jump of 0.84, and no periodic network could fit the problem; nothing said so
+    with pytest.raises(
+        ValueError, match=r"L = length = 1\), got u0\(0\) = 0 and u0\(L\) = 0\.8415"
+    ):
+        Convection(beta=1.0, length=1.0)
+    # u0 need only be given on [0, L): a bump with tails of 6e-5 at the ends passes
+    Convection(length=1.5, u0=lambda z: 0.8 + 0.5 * torch.exp(-((z - 0.3) ** 2) / 0.01))
+    with pytest.raises(ValueError, match="positive period"):
+        Burgers(length=-1.0)
+    prob = Convection(beta=1.0, length=1.0, u0=lambda z: torch.sin(TWO_PI * z))
+    x = periodic_grid(50, 1.0)
+    got = prob.reference(x, torch.tensor([0.3], dtype=torch.float64))
+    torch.testing.assert_close(got[0], torch.sin(TWO_PI * (x - 0.3)), rtol=0, atol=1e-14)
+
+
+def test_a_model_of_another_period_is_refused():
+    # PINN() has period 2 pi; on a problem of period 2 its loss was computed without a word
+    prob = Convection(beta=2.0, length=2.0, u0=lambda z: torch.sin(math.pi * z))
+    pts = sobol(32, Box((0.0, 0.0), (2.0, 1.0)))
+    x, t = pts[:, :1].clone().requires_grad_(), pts[:, 1:].clone().requires_grad_()
+    x_ic = periodic_grid(8, 2.0).float()[:, None]
+    for model in (PINN(), LagrangianPINN()):
+        with pytest.raises(ValueError, match=r"period length=2 .*built with length=6\.28"):
+            model.loss_terms(prob, x, t, x_ic)
+    # the problem's period, or a multiple of it, is fine: the loss of the exact solution is 0
+    for length in (2.0, 4.0):
+        pinn = PINN(length=length, u0=prob.u0)
+        assert set(pinn.loss_terms(prob, x, t)) == {"r"}
+        LagrangianPINN(length=length).loss_terms(prob, x, t, x_ic)
+
+
+def test_burgers_spectral_refuses_a_step_that_is_not_positive():
+    # dt < 0 took a single step over the whole span (0.07 off at t = 1), dt = 0 divided by 0
+    u0 = torch.sin(periodic_grid(64))
+    t = torch.tensor([1.0], dtype=torch.float64)
+    for dt in (-1e-3, 0.0, math.inf):
+        with pytest.raises(ValueError, match=rf"positive, finite time step dt, got dt={dt}"):
+            burgers_spectral(u0, t, nu=0.1, dt=dt)
+    with pytest.raises(ValueError, match="positive, finite time step"):
+        Burgers(reference_dt=-1e-3).reference(periodic_grid(64), t)
+
+
+def test_reference_grid_errors_say_what_was_given():
+    with pytest.raises(ValueError, match=r"1-d periodic grid of n >= 2 points, got shape \(8, 1\)"):
+        Burgers().reference(periodic_grid(8)[:, None], torch.zeros(1))
+    with pytest.raises(
+        ValueError, match=r"periodic_grid\(5, L\)\); got x\[4\] = 1 where the grid has 5\.0265"
+    ):
+        Burgers().reference(torch.linspace(0, 1, 5), torch.zeros(1))
