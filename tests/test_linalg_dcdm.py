@@ -189,6 +189,23 @@ def test_ritz_sampler_weights_low_modes():
     assert ratio == pytest.approx(81.0, rel=0.1)
 
 
+def test_ritz_sampler_sorts_the_pairs_it_is_given():
+    """Ritz pairs of two Lanczos runs, concatenated, are not in ascending order; the weight 9
+    must still go to the lowest 55% (it went to the first 55% given)."""
+    P = poisson((8, 8), walls=D)
+    runs = [lanczos(P, 20, generator=torch.Generator().manual_seed(s)) for s in (0, 1)]
+    theta = torch.cat([t for t, _ in runs])
+    Y = torch.cat([y for _, y in runs])
+    mixed = RitzSampler(theta, Y, dtype=torch.float64)
+    # Rayleigh quotients y^T A y with SciPy's matrix: the weight 9 on the lowest 55% of them
+    Yn = mixed.vectors.numpy()
+    rq = np.einsum("ij,ij->i", Yn, (P.to_scipy() @ Yn.T).T)
+    cut = int(np.ceil(0.55 * len(rq)))
+    low = np.argsort(rq)[:cut]
+    np.testing.assert_allclose(mixed.weights.numpy()[low], 9.0)
+    np.testing.assert_allclose(np.delete(mixed.weights.numpy(), low), 1.0)
+
+
 def test_loss_scale_is_optimal_in_the_energy_norm_and_zero_at_the_inverse():
     P = poisson((7, 6), walls=D)
     A = P.to_scipy()

@@ -370,7 +370,7 @@ def lanczos(
 class RitzSampler:
     """Right-hand sides for DCDM training (the paper's recipe).
 
-    ``b = sum_i c_i y_i / ||.||`` over Ritz vectors ``y_i`` (ascending Ritz value), with
+    ``b = sum_i c_i y_i / ||.||`` over Ritz vectors ``y_i`` (sorted by ascending Ritz value), with
     ``c_i ~ N(0, low_weight^2)`` for the lowest ``low_fraction`` of them and ``c_i ~ N(0, 1)``
     for the rest: the low end of the spectrum, where CG converges slowly, dominates. Ritz
     values below ``1e-8 * max`` (the null space) are dropped.
@@ -394,6 +394,10 @@ class RitzSampler:
             raise ValueError(f"low_fraction: expected a fraction in [0, 1], got {low_fraction}")
         if not low_weight > 0:
             raise ValueError(f"low_weight: expected a positive weight, got {low_weight}")
+        # ascending, so that the low weight goes to the low end whatever order the pairs came in
+        # (Ritz pairs of several Lanczos runs, concatenated)
+        order = torch.argsort(theta)
+        theta, vectors = theta[order], vectors[order]
         keep = theta > 1e-8 * theta.abs().max()
         if not bool(keep.any()):
             raise ValueError(
