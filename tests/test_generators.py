@@ -605,3 +605,128 @@ def test_navier_stokes_matches_an_aliasing_free_galerkin_reference():
     assert 1.8 < math.log2(errors[0] / errors[1]) < 2.2, errors
     aliased = np.abs(solve_navier_stokes(w0, f, 1e-3, 1.0, 0.005, 1, dealias=False)[-1] - ref)
     assert aliased.max() > 20 * errors[1]  # 9.0e-4 measured: the test sees the dealiasing
+
+
+# --- prose-ode -------------------------------------------------------------------------------
+
+
+def test_prose_ode_refuses_a_param_range_that_draws_unencodable_constants():
+    """A parameter v is drawn from v (1 +- r); below 1e-8 encode cannot write it (it would drop
+    the term), so the generator refuses r >= 1 - 1e-8 / min |v| up front instead of failing,
+    with a chance of about 1e-8 per draw, in the middle of a run."""
+    from sciml.data.generators.prose_ode import generate_prose_ode
+    from sciml.symbolic.vocabulary import encode_float
+
+    # four_wing's b = 0.01 is the smallest nominal: the bound is 1 - 1e-6 over all systems
+    with pytest.raises(ValueError, match=r"param_range < 0\.999999 for all systems, got 1\.0"):
+        generate_prose_ode(1, 16, n_input=8, param_range=1.0)
+    with pytest.raises(ValueError, match="four_wing's parameter b .* would reach 5e-09"):
+        generate_prose_ode(1, 16, n_input=8, param_range=0.9999995)
+    with pytest.raises(ValueError, match="param_range >= 0"):
+        generate_prose_ode(1, 16, n_input=8, param_range=-0.1)
+    # the bound is encode's: the lowest draw at 0.9999995 is refused, the one at 0.999998 written
+    with pytest.raises(ValueError, match="below the smallest nonzero magnitude"):
+        encode_float((1 - 0.9999995) * 0.01)
+    assert encode_float((1 - 0.999998) * 0.01) == ["+", "N200", "E-10"]
+    # a system whose parameters are all large keeps a range close to 1
+    out = generate_prose_ode(1, 16, n_input=8, param_range=0.99, systems="lorenz")
+    assert out["attrs"]["equations"][0].startswith("add mul")
+
+
+def test_prose_ode_double_pendulum_conserves_its_energy():
+    """Equal masses and lengths, g / l = 10 (so the encoded -3g/l, -g/l, 4g/l are exact): the
+    energy w1^2 + w2^2 / 2 + w1 w2 cos(q1 - q2) - 10 (2 cos q1 + cos q2) (per m l^2) is
+    conserved. The PROSE authors' code writes u_3^2 cos(u_0 - u_1) in the last equation where the
+    physics has 2 u_3^2 cos(u_0 - u_1); that variant drifts by 1.8 on the same orbit."""
+    import sympy as sp
+
+    from sciml.data.generators.prose_ode import SYSTEMS, integrate
+    from sciml.symbolic import state_symbols
+
+    def energy(y):
+        q1, q2, w1, w2 = y.T
+        return w1**2 + 0.5 * w2**2 + w1 * w2 * np.cos(q1 - q2) - 10 * (2 * np.cos(q1) + np.cos(q2))
+
+    eqs = SYSTEMS["double_pendulum"].equations({"g": 10.0, "l": 1.0})
+    t = np.linspace(0.0, 6.0, 193)
+    u0 = np.array([1.2, -0.7, 0.5, -1.0])
+    e = energy(integrate(eqs, u0, t))
+    assert np.abs(e - e[0]).max() < 1e-5  # 7.6e-7 measured (LSODA at rtol 1e-9), |E| <= 14
+    u = state_symbols(4)
+    d = u[0] - u[1]
+    authors = [*eqs[:3], sp.sin(d) * (4 * u[2] ** 2 + 40 * sp.cos(u[0]) + u[3] ** 2 * sp.cos(d))
+               / (3 - sp.cos(2 * d))]  # fmt: skip
+    e_authors = energy(integrate(authors, u0, t))
+    assert np.abs(e_authors - e_authors[0]).max() > 0.5  # the test tells the two apart
+
+
+def _prose_reference_rhs(name, p, u):
+    """The 15 systems written out in NumPy from their textbook forms (the Fabrikant, Aizawa and
+    L96 ones as in the PROSE authors' list; see docs/generators.md for where theirs differ)."""
+    third = 0.333  # 1/3 at the encoding's 3 digits
+    x, y, z = u[0], u[1], u[2]
+    if name == "thomas":
+        return [np.sin(y) - p["b"] * x, np.sin(z) - p["b"] * y, np.sin(x) - p["b"] * z]
+    if name == "lorenz":
+        return [p["sigma"] * (y - x), x * (p["rho"] - z) - y, x * y - p["beta"] * z]
+    if name == "aizawa":
+        return [
+            (z - p["b"]) * x - p["d"] * y,
+            p["d"] * x + (z - p["b"]) * y,
+            p["c"] + p["a"] * z - third * z**3 - (x**2 + y**2) * (1 + p["e"] * z)
+            + p["f"] * z * x**3,
+        ]  # fmt: skip
+    if name == "chen_lee":
+        return [p["a"] * x - y * z, p["b"] * y + x * z, p["d"] * z + third * x * y]
+    if name == "dadras":
+        return [0.5 * y - p["a"] * x + p["b"] * y * z, p["c"] * y - 0.5 * x * z + 0.5 * z,
+                p["d"] * x * y - p["e"] * z]  # fmt: skip
+    if name == "rossler":
+        return [-y - z, x + p["a"] * y, p["b"] + z * (x - p["c"])]
+    if name == "halvorsen":
+        a = p["a"]
+        return [a * x - y - z - 0.25 * y**2, a * y - z - x - 0.25 * z**2,
+                a * z - x - y - 0.25 * x**2]  # fmt: skip
+    if name == "fabrikant":
+        return [y * (z - 1 + x**2) + p["gamma"] * x, x * (3 * z + 1 - x**2) + p["gamma"] * y,
+                p["alpha"] * z - 2 * x * y * z]  # fmt: skip
+    if name == "sprott_b":
+        return [p["a"] * y * z, x - p["b"] * y, p["c"] - x * y]
+    if name == "sprott_linz_f":
+        return [y + z, -x + p["a"] * y, x**2 - z]
+    if name == "four_wing":
+        return [p["a"] * x + y * z, p["b"] * x + p["c"] * y - x * z, -z - x * y]
+    if name.startswith("lorenz96"):
+        n = len(u)
+        return [(u[(i + 1) % n] - u[i - 2]) * u[i - 1] - u[i] + p["F"] for i in range(n)]
+    if name == "duffing":
+        return [np.ones_like(x), z, p["delta"] * z + p["alpha"] * y + p["beta"] * y**3
+                + p["gamma"] * np.cos(p["omega"] * x)]  # fmt: skip
+    if name == "double_pendulum":  # equal masses and lengths, G = g / l
+        G = p["g"] / p["l"]
+        q1, q2, w1, w2 = u
+        d, den = q1 - q2, 3 - np.cos(2 * (q1 - q2))
+        return [w1, w2,
+                (-3 * G * np.sin(q1) - G * np.sin(q1 - 2 * q2)
+                 - 2 * np.sin(d) * (w2**2 + w1**2 * np.cos(d))) / den,
+                2 * np.sin(d) * (2 * w1**2 + 2 * G * np.cos(q1) + w2**2 * np.cos(d)) / den]  # fmt: skip
+    raise AssertionError(name)
+
+
+def test_prose_ode_systems_match_their_written_out_right_hand_sides():
+    import sympy as sp
+
+    from sciml.data.generators.prose_ode import SYSTEMS
+    from sciml.symbolic import round_sig, state_symbols
+
+    rng = np.random.default_rng(0)
+    assert len(SYSTEMS) == 15
+    for name, spec in SYSTEMS.items():
+        # g / l = 10 keeps the pendulum's rounded -3g/l, -g/l, 4g/l exact
+        params = {"g": 10.0, "l": 1.0} if name == "double_pendulum" else spec.nominal
+        p = {k: round_sig(v) for k, v in params.items()}
+        f = sp.lambdify([state_symbols(spec.dim)], spec.equations(params), modules="numpy")
+        u = rng.uniform(-2, 2, (spec.dim, 50))
+        ours = np.array([np.broadcast_to(c, (50,)) for c in f(u)])
+        ref = np.array(_prose_reference_rhs(name, p, u))
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12, err_msg=name)

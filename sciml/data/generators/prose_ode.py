@@ -6,7 +6,8 @@ Rossler, Halvorsen, Fabrikant-Rabinovich, Sprott B, Sprott-Linz F, four-wing, Lo
 pendulum. Each sample:
 
 1. draws each parameter uniformly within ``+-param_range`` (10%) of its nominal value, rounded
-   to the 3 significant digits of the token encoding (so the stored equation is exact);
+   to the 3 significant digits of the token encoding (so the stored equation is exact); a range
+   that could reach a magnitude below 1e-8, which the encoding cannot write, is refused;
 2. draws ``u(0) ~ U[-2, 2]^d`` and integrates ``du/dt = f(u)`` on ``resolution`` uniform times
    of ``[0, t_final]`` with SciPy's LSODA (switches to BDF when the problem turns stiff;
    ``rtol = atol = 1e-9``), redrawing when the solver fails or ``|u| > 1e3``;
@@ -22,6 +23,11 @@ Stored (sciml layout, no spatial axes): fields ``u_0 ... u_{D-1}`` and ``noisy_u
 ``equations`` and ``input_skeletons`` (one space-separated token string per sample, see
 :mod:`sciml.symbolic`). The first ``n_input`` times (64 of 192 on ``[0, 6]``: ``t < 2``) are the
 model's input, the remaining ones (128) its output. Read back with :func:`load_prose_ode`.
+
+Against the authors' generator (github.com/felix-lyx/prose): 12 systems are the same; Aizawa
+here has the standard ``-(x^2 + y^2)(1 + e z)`` terms, the double pendulum the physical
+``2 u_3^2 cos(u_0 - u_1)`` term (theirs: ``u_3^2``, which does not conserve energy), Chen-Lee's
+``b`` is drawn like every parameter (theirs: fixed at -10); see ``docs/generators.md``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ __all__ = ["SYSTEMS", "ODESystem", "generate_prose_ode", "load_prose_ode", "inte
 
 MAX_DIM = 5
 F = sp.Float
+#: smallest nonzero constant that :func:`sciml.symbolic.encode` writes (its default exponents)
+_SMALLEST_CONSTANT = 1e-8
 
 
 @dataclass(frozen=True)
@@ -246,6 +254,31 @@ def perturb(
     return out, 0
 
 
+def _check_param_range(param_range: float, names: list[str]) -> None:
+    """Refuse a range that can draw a parameter the token encoding cannot write.
+
+    A parameter ``v`` is drawn from ``v (1 +- param_range)``: its magnitude reaches
+    ``(1 - param_range) |v|``, which must stay at or above the smallest constant ``encode`` writes
+    (below it the term would vanish from the stored equation, so ``encode`` raises mid-run);
+    ``param_range >= 1`` also reaches 0 and flips signs. Derived constants (the double
+    pendulum's multiples of ``g / l``, at least ``9.81 (1 - r) / 2``) then stay above it too.
+    """
+    if not param_range >= 0:
+        raise ValueError(f"expected param_range >= 0 (a relative half-width), got {param_range}")
+    # the parameter of smallest magnitude among the chosen systems sets the bound
+    v, key, name = min((abs(v), k, n) for n in names for k, v in SYSTEMS[n].nominal.items())
+    limit = 1.0 - _SMALLEST_CONSTANT / v
+    if param_range >= limit:
+        which = "all systems" if len(set(names)) == len(SYSTEMS) else f"systems {names}"
+        flips = ", and a range of 1 or more reaches 0 and flips signs" if param_range >= 1 else ""
+        raise ValueError(
+            f"expected param_range < {limit:.10g} for {which}, got {param_range}: "
+            f"{name}'s parameter {key} (nominal magnitude {v:g}) would reach "
+            f"{max(1.0 - param_range, 0.0) * v:.3g}, below {_SMALLEST_CONSTANT:g}, the smallest "
+            f"constant the token encoding writes{flips}; use a smaller param_range"
+        )
+
+
 def generate_prose_ode(
     n: int,
     resolution: int,
@@ -270,6 +303,7 @@ def generate_prose_ode(
         raise ValueError(f"expected 0 < n_input < resolution, got {n_input=}, {resolution=}")
     if add_prob < 0 or delete_prob < 0 or add_prob + delete_prob > 1:
         raise ValueError(f"expected probabilities with sum <= 1, got {add_prob=}, {delete_prob=}")
+    _check_param_range(param_range, names)
     rng = np.random.default_rng(seed)
     t = np.linspace(0.0, t_final, resolution)
     index = {name: k for k, name in enumerate(SYSTEMS)}
