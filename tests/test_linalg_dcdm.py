@@ -320,6 +320,25 @@ def test_dcdm_refuses_a_model_that_changes_the_grid_shape(module, got):
         solve(P, b, method=DeepConjugateDirection(Wrap()))
 
 
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_dcdm_zero_or_null_space_direction_stagnates_at_once(fill):
+    """A network that returns 0, or only a constant (all in the null space of an all-Neumann
+    A), gives no usable direction: STAGNATED at iteration 0 with x = 0 (the minimum-norm start),
+    not a division by p.Ap = 0."""
+
+    class Fill(torch.nn.Module):
+        def forward(self, u):
+            return torch.full_like(u, fill)
+
+    P = poisson((8, 9, 10), walls=N)
+    b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+    x, res = solve(P, b, method=DeepConjugateDirection(Fill()))
+    assert res.status is Status.STAGNATED and res.iterations == 0, res.message
+    assert "vanished" in res.message
+    assert float(x.abs().max()) == 0.0
+    assert res.true_residual == pytest.approx(1.0)  # b has no null-space part left to count
+
+
 def test_dcdm_nan_direction_reports_nonfinite():
     class Bad(torch.nn.Module):
         def forward(self, u):
