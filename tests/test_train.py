@@ -105,6 +105,48 @@ def test_metrics_csv_and_json(tmp_path):
     assert val[-1]["val_mse"] == pytest.approx(trainer.evaluate(trainer.val_data)["mse"])
 
 
+def test_metrics_json_is_rewritten_now_and_then_and_csv_gets_every_row(tmp_path):
+    """metrics.json was rewritten in full on every row (O(rows^2): 20,000 rows at log_every=1
+    spent minutes writing it); now the CSV gets each row, the JSON a rewrite once
+    json_interval_s has passed since the last one (a fake clock, 1 s per row, interval 5 s:
+    after rows 5, 10, ...) and at flush()."""
+    from sciml.train._runlog import MetricsLog
+
+    now = [0.0]
+    log = MetricsLog(tmp_path, ["step", "loss"], json_interval_s=5.0, clock=lambda: now[0])
+    log.reset([])
+    json_lengths = []
+    for k in range(1, 23):
+        now[0] = float(k)
+        log.append({"step": k, "loss": 1.0 / k})
+        json_lengths.append(len(json.loads((tmp_path / "metrics.json").read_text())))
+    assert json_lengths == [0] * 4 + [5] * 5 + [10] * 5 + [15] * 5 + [20] * 3
+    with open(tmp_path / "metrics.csv") as f:
+        rows = [{"step": int(r["step"]), "loss": float(r["loss"])} for r in csv.DictReader(f)]
+    assert rows == [{"step": k, "loss": 1.0 / k} for k in range(1, 23)]  # exact: repr floats
+    log.flush()
+    assert json.loads((tmp_path / "metrics.json").read_text()) == rows
+
+
+def test_trainer_rewrites_metrics_json_at_checkpoints_and_the_end_only(tmp_path, monkeypatch):
+    """One epoch of 5 steps, a row per step, a checkpoint at step 3 and at the epoch end: the
+    JSON is written at the start (empty), at the two checkpoints and at no row in between (it
+    was written 7 times: the start and each of the 5 + 1 rows)."""
+    from sciml.train import _runlog
+
+    writes = []
+    original = _runlog.MetricsLog._write_json
+
+    def counting(self):
+        writes.append(len(self.rows))
+        original(self)
+
+    monkeypatch.setattr(_runlog.MetricsLog, "_write_json", counting)
+    result = make_trainer(tmp_path, epochs=1, log_every=1, checkpoint_every=3).fit()
+    assert writes == [0, 3, 6]  # rows held: none, steps 1-3, steps 1-5 and the validation
+    assert json.loads((tmp_path / "metrics.json").read_text()) == result.history
+
+
 class _RaiseAt(Callback):
     def __init__(self, step, exc=KeyboardInterrupt):
         self.step, self.exc = step, exc

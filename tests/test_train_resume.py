@@ -48,6 +48,12 @@ def test_resume_after_sigkill_matches_uninterrupted_run_exactly(tmp_path):
     assert os.readlink(run / "last") == "ckpt-6"
     state = read_checkpoint(run / "last", make_trainer(None, dropout=0.2).model)
     assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 1, 6)
+    # every row logged before the kill (steps 1-7: the kill comes before step 8's row) is in
+    # metrics.csv; metrics.json, rewritten now and then, holds at least the checkpoint's rows
+    logged = [r for r in ref.history if r["step"] < 8]
+    assert _stable(_read_csv(run / "metrics.csv")) == _stable(logged)
+    partial = json.loads((run / "metrics.json").read_text())
+    assert _stable(partial) == _stable(logged[: len(partial)]) and len(partial) >= 7
 
     resumed = make_trainer(run, dropout=0.2).fit(resume="auto")
     assert resumed.step == ref.step == 15
@@ -58,6 +64,20 @@ def test_resume_after_sigkill_matches_uninterrupted_run_exactly(tmp_path):
     assert _stable(resumed.history) == _stable(ref.history)
     rows = json.loads((run / "metrics.json").read_text())
     assert _stable(rows) == _stable(ref.history)  # rows logged after step 6 were not duplicated
+    assert _stable(_read_csv(run / "metrics.csv")) == _stable(ref.history)
+
+
+def _read_csv(path):
+    """metrics.csv's rows as metrics.json has them: ints, floats (written as repr, so exact),
+    None for an empty field."""
+    import csv
+
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return [
+        {k: None if v == "" else (int(v) if k == "step" else float(v)) for k, v in r.items()}
+        for r in rows
+    ]
 
 
 def test_resume_from_explicit_path_and_from_finished_run(tmp_path):

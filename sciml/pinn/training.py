@@ -55,6 +55,18 @@ class PINNTrainConfig:
             )
         if not self.lr > 0:
             raise ValueError(f"expected a positive learning rate, got {self.lr}")
+        # (why) final_lr_ratio < 0 turned the end of the cosine schedule into gradient ascent
+        # without a word, and log_every = 0 failed with 'integer modulo by zero' at step 0
+        if not self.final_lr_ratio >= 0:
+            raise ValueError(
+                f"expected final_lr_ratio >= 0 (the last Adam step's lr / lr), got "
+                f"{self.final_lr_ratio}"
+            )
+        if self.log_every < 1 or self.lbfgs_history < 1:
+            raise ValueError(
+                f"expected log_every >= 1 and lbfgs_history >= 1, got log_every="
+                f"{self.log_every}, lbfgs_history={self.lbfgs_history}"
+            )
 
 
 class LossWeights:

@@ -6,7 +6,8 @@ import csv
 import json
 import math
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,42 @@ class MetricsLog:
 
     Every row has the same ``columns`` (missing values are empty in CSV, ``null`` in JSON), so the
     CSV reads straight into a data frame. With ``run_dir=None`` nothing is written.
+
+    ``metrics.csv`` gets each row as it comes (a crash loses none). ``metrics.json`` is the whole
+    history in one document, so writing it costs time in the number of rows: it is rewritten
+    by :meth:`flush` (the Trainer calls it at every checkpoint and at the end of ``fit``) and by
+    :meth:`append` only once ``json_interval_s`` seconds, or 20 times the last rewrite's
+    duration if that is longer, have passed since the last rewrite. (Rewriting it on every row
+    cost O(rows^2): 20,000 rows at ``log_every=1`` spent minutes in writes.)
+
+    Args:
+        run_dir: the run directory, or None.
+        columns: the column names, in order.
+        json_interval_s: least seconds between two rewrites of ``metrics.json`` by
+            :meth:`append`.
+        clock: the time source (seconds); injectable for tests.
     """
 
-    def __init__(self, run_dir: Path | None, columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        run_dir: Path | None,
+        columns: Sequence[str],
+        *,
+        json_interval_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.run_dir = run_dir
         self.columns = list(columns)
         self.rows: list[dict[str, Any]] = []
+        self.json_interval_s = json_interval_s
+        self.clock = clock
+        self._json_at = clock()  # when metrics.json was last rewritten
+        self._json_cost = 0.0  # how long that took
+        self._json_rows = 0  # rows it holds
 
     def reset(self, rows: list[dict[str, Any]]) -> None:
-        """Replace the history (after a resume) and rewrite both files from it."""
+        """Replace the history (after a resume) and rewrite both files from it: rows logged
+        after the checkpoint that a resume read are dropped, and logged again by the run."""
         self.rows = [dict(r) for r in rows]
         if self.run_dir is None:
             return
@@ -40,7 +68,7 @@ class MetricsLog:
 
     def append(self, row: dict[str, Any]) -> None:
         """Add ``row`` (columns it lacks are None, keys outside ``columns`` are dropped), append
-        it to ``metrics.csv`` and rewrite ``metrics.json``."""
+        it to ``metrics.csv``, and rewrite ``metrics.json`` if enough time has passed."""
         full = {c: row.get(c) for c in self.columns}
         self.rows.append(full)
         if self.run_dir is None:
@@ -52,18 +80,28 @@ class MetricsLog:
             if new:
                 writer.writeheader()
             writer.writerow(self._csv_row(full))
-        self._write_json()
+        if self.clock() - self._json_at >= max(self.json_interval_s, 20 * self._json_cost):
+            self._write_json()
+
+    def flush(self) -> None:
+        """Rewrite ``metrics.json`` now if it lacks rows."""
+        if self.run_dir is not None and self._json_rows != len(self.rows):
+            self._write_json()
 
     def _csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
         return {c: ("" if row.get(c) is None else row[c]) for c in self.columns}
 
     def _write_json(self) -> None:
         assert self.run_dir is not None
+        start = self.clock()
         path = self.run_dir / "metrics.json"
         tmp = path.with_name(f".metrics.json.tmp-{os.getpid()}")
         rows = [{k: _finite_or_none(v) for k, v in r.items()} for r in self.rows]
         tmp.write_text(json.dumps(rows, indent=1) + "\n")
         os.replace(tmp, path)
+        self._json_at = self.clock()
+        self._json_cost = self._json_at - start
+        self._json_rows = len(self.rows)
 
 
 def _finite_or_none(v: Any) -> Any:

@@ -345,6 +345,7 @@ class Trainer:
                 signal.signal(signal.SIGINT, previous_handler)
             if bar is not None:
                 bar.close()
+            self._log.flush()  # metrics.json is rewritten only now and then during the run
         interrupted = interrupted or self._sigint
         now = (self.step, self.epoch)
         if not aborted and self._last_at != now:
@@ -680,6 +681,8 @@ class Trainer:
         return keyed
 
     def _save(self, links: Sequence[str]) -> None:
+        # (why) metrics.json holds at least the rows of the newest checkpoint after a crash
+        self._log.flush()
         self._saved_at = (self.step, self.epoch)
         if "last" in links:
             self._last_at = self._saved_at
