@@ -117,6 +117,36 @@ def test_darcy_manufactured_solution_converges_second_order(face_average):
     assert errors[-1] < 2e-3
 
 
+def test_darcy_harmonic_faces_stay_second_order_across_a_jump_between_nodes():
+    """Layered a = 12 (x < 1/2), 3 (x > 1/2), the jump mid-cell (R - 1 odd). Exact solution
+    u = g(x) sin(pi y) with a g' = q = cos(pi x) + C smooth (the flux is continuous, u is
+    not smooth), C such that g(1) = 0, and f = (-q' + pi^2 a g) sin(pi y). The harmonic face
+    mean is the flux-continuous one: second order; the arithmetic mean (FNO's) first order."""
+    a1, a2 = 12.0, 3.0
+    c = -(1 / (math.pi * a1) - 1 / (math.pi * a2)) / (0.5 / a1 + 0.5 / a2)
+
+    def g(x):  # int_0^x q / a in closed form
+        lo, hi = np.minimum(x, 0.5), np.maximum(x, 0.5)
+        return (np.sin(math.pi * lo) / math.pi + c * lo) / a1 + (
+            (np.sin(math.pi * hi) - 1.0) / math.pi + c * (hi - 0.5)
+        ) / a2
+
+    assert abs(g(1.0)) < 1e-15
+    sizes = (18, 34, 66)
+    errors = {"harmonic": [], "arithmetic": []}
+    for R in sizes:
+        X, Y = np.meshgrid(np.linspace(0, 1, R), np.linspace(0, 1, R), indexing="ij")
+        a = np.where(X < 0.5, a1, a2)
+        u = g(X) * np.sin(math.pi * Y)
+        f = (math.pi * np.sin(math.pi * X) + math.pi**2 * a * g(X)) * np.sin(math.pi * Y)
+        for face in errors:
+            err = np.abs(solve_darcy(a, f, face_average=face) - u).max()
+            errors[face].append(err / np.abs(u).max())
+    hs = [1 / (R - 1) for R in sizes]
+    assert 1.9 < _order(hs, errors["harmonic"]) < 2.1, errors  # 1.98: 7.5e-3 ... 5.3e-4
+    assert _order(hs, errors["arithmetic"]) < 1.0, errors  # 0.76: 1.8e-2 ... 6.4e-3
+
+
 def test_darcy_piecewise_constant_coefficients_and_maximum_principle():
     a = sample_darcy_coefficient(3, 33, seed=0)
     assert set(np.unique(a)) == {3.0, 12.0}
