@@ -15,7 +15,9 @@ All methods share one stopping rule and one result record:
   with their own :class:`Status`, never with a silently wrong answer.
 
 Inner products and norms are accumulated in ``dot_dtype`` (float64 by default) even when the
-vectors are float32. Methods are objects: ``CG()``, ``PCG(Jacobi())``, ``PCG(AMG())``,
+vectors are float32, and so is every true residual ``b - A x`` (x, b and A's entries cast to
+float64, see :meth:`LinearOperator.apply64`): computed in float32 it was off by up to 20% near
+float32's rounding floor, enough to call a residual above rtol converged. Methods are objects: ``CG()``, ``PCG(Jacobi())``, ``PCG(AMG())``,
 ``FlexibleCG(preconditioner, k=...)``; run them through :func:`sciml.linalg.solve`.
 """
 
@@ -77,7 +79,8 @@ class SolveResult:
         iterations: number of iterations (one matvec each, two with a deflation; each true-
             residual check of residual replacement adds one).
         residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations.
-        true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (in A's dtype);
+        true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (accumulated in
+            the method's ``dot_dtype``, float64 by default, with b as given to :func:`solve`);
             ``<= rtol`` whenever ``status`` is ``CONVERGED``.
         message: a sentence for a human.
         time_s: wall time of the iteration (setup of preconditioners included).
@@ -207,12 +210,25 @@ def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | No
     it by rounding), or ``(STAGNATED or MAXITER, None)`` with ``mon.message`` set where going
     on cannot help: the true residual did not decrease since the last replacement (it sits on
     the rounding floor of the dtype), ``_MAX_REPLACEMENTS`` were spent, or maxiter.
+
+    For a singular A, ``x`` is first replaced (in place) by x as :func:`solve` returns it, less
+    its null-space component, so that the residual checked is the returned x's.
     """
     mon = p.monitor
-    r = p.b - p.A(x)
+    if p.A.null_space is not None:
+        # (why) rounding the projected x to float32 moved the residual by up to 17% (measured:
+        # PCG(Jacobi()) on a 24^2 Neumann problem, 2.97e-7 checked, 3.49e-7 returned at rtol
+        # 3e-7: Jacobi's directions give x a 2% constant part)
+        x.copy_(p.returned(x))
+    r = p.residual(x, dt)
     true = _norm(r, dt) / mon.bnorm
     if true <= mon.rtol:
         mon.confirmed = true
+        # the monitor's message quoted the updated residual, which may be far below this one
+        mon.message = (
+            f"true relative residual ||b - A x|| / ||b|| = {true:.3e} <= rtol {mon.rtol:.1e} in "
+            f"{len(mon.residuals) - 1} iterations"
+        )
         return Status.CONVERGED, None
     it = len(mon.residuals) - 1
     best = min(mon.replaced, default=math.inf)
@@ -243,8 +259,8 @@ def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | No
         # iterated on, growing x along the null space and the rounding of A x with it (measured:
         # float32, 24^2 Neumann, the true residual rose from 2.2e-6 to 5.3e-6 after a restart)
         basis = null_basis(p.A.null_space, r.device)
-        r = project_out(r.to(torch.float64), basis).to(r.dtype)
-    return None, r
+        r = project_out(r.to(torch.float64), basis)
+    return None, r.to(x.dtype)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> float:
@@ -294,6 +310,25 @@ class _Problem:
     x0: torch.Tensor
     monitor: _Monitor
     keep_iterates: bool = False
+    #: b as given, in float64, where the iteration runs on its rounding to A's dtype
+    b64: torch.Tensor | None = None
+
+    def returned(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as :func:`solve` returns it: for a singular A less its null-space component
+        (projected in float64, rounded to x's dtype), giving the minimum-norm solution."""
+        if self.A.null_space is None:
+            return x
+        basis = null_basis(self.A.null_space, x.device)
+        return project_out(x.to(torch.float64), basis).to(x.dtype)
+
+    def residual(self, x: torch.Tensor, dt: torch.dtype) -> torch.Tensor:
+        """The true residual ``b - A x``: in float64 (x, b and A's entries cast, see
+        :meth:`LinearOperator.apply64`) when ``dt``, the accumulation dtype, is float64, else
+        in x's dtype."""
+        if dt == torch.float64:
+            b = self.b if self.b64 is None else self.b64
+            return b.to(torch.float64) - self.A.apply64(x)
+        return self.b - self.A(x)
 
 
 # --------------------------------------------------------------------------- preconditioners
@@ -469,7 +504,7 @@ class PCG(Method):
         M = self.preconditioner.setup(A) if self.preconditioner is not None else None
         mon.setup_s = time.perf_counter() - t0
         x = p.x0.clone()
-        r = p.b - A(x) if bool(x.any()) else p.b.clone()
+        r = p.residual(x, dt).to(x.dtype) if bool(x.any()) else p.b.clone()
         iterates = [x.clone()] if p.keep_iterates else []
         status = mon(_norm(r, dt), x)
         if status is not None:
@@ -557,7 +592,7 @@ class FlexibleCG(Method):
             D = self.deflation.setup(A, self._grid())
         mon.setup_s = time.perf_counter() - t0
         x = p.x0.clone()
-        r = p.b - A(x) if bool(x.any()) else p.b.clone()
+        r = p.residual(x, dt).to(x.dtype) if bool(x.any()) else p.b.clone()
         if D is not None:
             x, r = D.start(x, r)
         iterates = [x.clone()] if p.keep_iterates else []
@@ -609,10 +644,13 @@ def run(
     callback: Callable[[int, float], Any] | None,
     keep_iterates: bool,
     on_iterate: Callable[[torch.Tensor], Any] | None = None,
+    b64: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, SolveResult]:
-    """Run ``method`` on a checked problem (see :func:`sciml.linalg.solve`)."""
+    """Run ``method`` on a checked problem (see :func:`sciml.linalg.solve`); ``b64``: b as
+    given in float64 (the true residuals are measured against it), when ``b`` is its rounding
+    to A's dtype."""
     dt = getattr(method, "dot_dtype", torch.float64)
-    bnorm = _norm(b, dt)
+    bnorm = _norm(b if b64 is None or dt != torch.float64 else b64, dt)
     t0 = time.perf_counter()
     if bnorm == 0.0:
         x = torch.zeros_like(b)
@@ -620,12 +658,14 @@ def run(
         done.iterates = [x.clone()] if keep_iterates else []
         return x, done
     mon = _Monitor(bnorm, rtol, maxiter, stagnation_window, callback, on_iterate)
-    x, status, iterates = method._iterate(_Problem(A, b, x0, mon, keep_iterates))
+    p = _Problem(A, b, x0, mon, keep_iterates, b64)
+    x, status, iterates = method._iterate(p)
     elapsed = time.perf_counter() - t0
-    # a convergence the method confirmed already computed this (the same x, the same matvec)
-    true = mon.confirmed if status is Status.CONVERGED and mon.confirmed is not None else None
-    if true is None:
-        true = _norm(b - A(x), dt) / bnorm
+    if status is Status.CONVERGED and mon.confirmed is not None:
+        true = mon.confirmed  # _confirm measured this x (null space already projected out)
+    else:
+        x = p.returned(x)
+        true = _norm(p.residual(x, dt), dt) / bnorm
     message = mon.message
     returned = len(mon.residuals) - 1
     if status is Status.CONVERGED and not true <= rtol:  # a method that skipped _confirm
@@ -645,7 +685,7 @@ def run(
             f"limits this solve (use float64, or an rtol >= {true:.1e})"
         )
     if status in _BREAKDOWNS:
-        returned, true, x, note = _fallback(mon, A, b, bnorm, dt, returned, true, x)
+        returned, true, x, note = _fallback(p, dt, returned, true, x)
         message += note
     return x, SolveResult(
         status,
@@ -666,10 +706,7 @@ _BREAKDOWNS = (Status.STAGNATED, Status.NOT_SPD, Status.NONFINITE)
 
 
 def _fallback(
-    mon: _Monitor,
-    A: LinearOperator,
-    b: torch.Tensor,
-    bnorm: float,
+    p: _Problem,
     dt: torch.dtype,
     last: int,
     true: float,
@@ -686,13 +723,15 @@ def _fallback(
     problem at rtol 1e-8 went from a true residual of 2.1e-6 at iteration 91 to 7.8e-4 at the
     breakdown at 155), or with an inconsistent b.
     """
+    mon = p.monitor
     best = (last, true, x)
     checked = mon.best_checked
     if checked is not None and not best[1] <= checked[1]:
         best = checked
     if mon.kept is not None and mon.kept[0] not in (last, best[0]):
         k, xk = mon.kept
-        tk = _norm(b - A(xk), dt) / bnorm
+        xk = p.returned(xk)
+        tk = _norm(p.residual(xk, dt), dt) / mon.bnorm
         if not best[1] <= tk:
             best = (k, tk, xk)
     if best[0] == last:
