@@ -621,6 +621,39 @@ def test_resume_with_a_rebuilt_schedule_keeps_each_param_groups_lr_and_decay(
     assert t.scheduler.base_lrs == pytest.approx(list(bases), rel=1e-12)
 
 
+class _DecayFrom(Callback):
+    """Sets group 0's weight decay to ``decay`` after step ``step``: the uninterrupted run of a
+    config whose weight_decay changed there."""
+
+    def __init__(self, step, decay):
+        self.step, self.decay = step, decay
+
+    def on_step_end(self, trainer, loss):
+        if trainer.step == self.step:
+            trainer.optimizer.param_groups[0]["weight_decay"] = self.decay
+
+
+def test_resume_with_a_new_weight_decay_keeps_the_no_decay_group_at_zero(tmp_path):
+    """Saved with weight_decay=0, resumed with 0.05: the group without decay (weight decay 0,
+    equal to the saved config's) was taken for a group at the config's value and decayed at
+    0.05 too. Now each group takes the weight decay the optimiser resumed into was built with,
+    and the weights equal, bitwise, those of an uninterrupted run whose group 0 went to 0.05
+    after step 6 (the checkpoint)."""
+    config = dict(schedule=Constant(), weight_decay=0.0, checkpoint_every=3)
+    ref_dir, run = tmp_path / "ref", tmp_path / "run"
+    ref = _two_groups(make_trainer(ref_dir, callbacks=[_DecayFrom(6, 0.05)], **config)).fit()
+    with pytest.raises(RuntimeError, match="simulated"):
+        _two_groups(make_trainer(run, callbacks=[_CrashAt(7)], **config)).fit()
+    assert os.readlink(run / "last") == "ckpt-6"
+    resumed = _two_groups(make_trainer(run, **{**config, "weight_decay": 0.05}))
+    with pytest.warns(UserWarning, match=r"changed: \['weight_decay'\]"):
+        result = resumed.fit(resume="auto")
+    assert [g["weight_decay"] for g in resumed.optimizer.param_groups] == [0.05, 0.0]
+    assert result.step == ref.step == 15 and result.train_loss == ref.train_loss
+    w_ref, w_run = _weights(ref_dir), _weights(run)
+    assert all(torch.equal(w_ref[k], w_run[k]) for k in w_ref)
+
+
 def test_resume_with_a_rebuilt_schedule_keeps_the_time_budgets_anneal(tmp_path):
     """TimeBudget(anneal=True) multiplies the lr by a cosine of the time used; a resume that
     sets the lr anew (another batch_size rebuilds the schedule) dropped that factor for the

@@ -774,6 +774,9 @@ class Trainer:
                 "spans the steps taken and those left; the run will not match one on either set",
                 stacklevel=3,
             )
+        # (why) the weight decay each group was built with here: by value, a group without decay
+        # and a group at a saved config weight_decay of 0 cannot be told apart
+        built_decay = [group["weight_decay"] for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])
         # what a callback multiplied the schedule's lr by (TimeBudget's anneal), per group: kept
         # below where the lr is set anew (it was dropped for the first step after the resume)
@@ -797,9 +800,10 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if saved != self.config or rebuilt:  # a rebuilt scheduler set the lr of its step 0
             # (why) both states carry the saved lr and weight_decay, which would otherwise stay.
-            # Per group: a group at the saved lr / weight_decay takes the new one, a group at its
-            # own (ScOT's param_groups: embeddings at another lr, norms and biases without
-            # decay) keeps it, its lr scaled as the config's; all were set to the config's
+            # Per group: a group at the saved lr takes the new one, a group at its own (ScOT's
+            # param_groups: embeddings at another lr) keeps it, scaled as the config's; the
+            # weight decay is the one the optimiser resumed into was built with (the config's
+            # for the Trainer's own, 0 for a group without decay); all were set to the config's
             cfg = self.config
             f = lr_factor(cfg.schedule, state["step"], self.total_steps, cfg.warmup_steps)
             bases = []
@@ -810,10 +814,10 @@ class Trainer:
                     bases.append(base * cfg.lr / saved.lr if saved.lr else base)
             self.scheduler.base_lrs = bases
             extra += [1.0] * (len(bases) - len(extra))
-            for group, base, k in zip(self.optimizer.param_groups, bases, extra):
-                group.update(lr=base * f * k, initial_lr=base)
-                if group["weight_decay"] == saved.weight_decay:
-                    group["weight_decay"] = cfg.weight_decay
+            for group, base, k, decay in zip(
+                self.optimizer.param_groups, bases, extra, built_decay
+            ):
+                group.update(lr=base * f * k, initial_lr=base, weight_decay=decay)
             self.scheduler._last_lr = [base * f for base in bases]  # the schedule's own lr
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
