@@ -888,6 +888,28 @@ def test_float32_true_residual_is_measured_in_float64(kind):
     assert res.true_residual == pytest.approx(ref, rel=1e-4) and ref <= 1e-6
 
 
+def test_a_nan_preconditioner_is_nonfinite_not_an_indefinite_one():
+    """r.Mr = NaN failed the test 'r.Mr > 0' and was reported as an indefinite preconditioner
+    (NOT_SPD, SciPy-style info -1, 'the preconditioner is not SPD'); it is NONFINITE (info -2).
+    SciPy's cg with the same M returns a NaN x; here x is the finite start."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    d = 1.0 / A.diagonal()
+    d[5] = np.nan
+    M = sp.diags_array(d)
+    x_scipy, _ = sla.cg(A, b, M=M, maxiter=5)
+    assert np.isnan(x_scipy).any()  # the NaN reaches x there
+    cg = scipy_solver(CG())
+    x, info = cg(A, b, M=M)
+    assert info == -2 and cg.last_result.status is Status.NONFINITE
+    assert "the preconditioner returned NaN or inf" in cg.last_result.message
+    np.testing.assert_array_equal(x, np.zeros(P.n))
+    d[5] = 1.0 / A.diagonal()[5]  # the same M without the NaN converges, as SciPy's
+    x, info = cg(A, b, M=sp.diags_array(d), rtol=1e-10)
+    assert info == 0
+    np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), rtol=0, atol=1e-8)
+
+
 def test_breakdown_returns_the_best_iterate_and_maxiter_the_last():
     """PCG(Jacobi()) in float32 on a singular A at rtol 1e-8, below float32's floor: the
     iterates reached a true residual of 2.1e-6 at iteration 91, then drifted (null space,

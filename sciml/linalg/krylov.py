@@ -301,6 +301,20 @@ def _curvature_breakdown(
     return Status.NOT_SPD
 
 
+def _preconditioner_breakdown(mon: _Monitor, rz: float) -> Status:
+    """The status (and ``mon.message``) for ``r.Mr <= 0`` or NaN."""
+    it = len(mon.residuals) - 1
+    if not math.isfinite(rz):
+        # (why) a NaN r.Mr fails 'r.Mr > 0' too; it was reported as an indefinite
+        # preconditioner (NOT_SPD, SciPy-style info -1) where the preconditioner gave NaN
+        mon.message = (
+            f"non-finite r.Mr = {rz} at iteration {it}: the preconditioner returned NaN or inf"
+        )
+        return Status.NONFINITE
+    mon.message = f"r.Mr = {rz:.3e} <= 0: the preconditioner is not SPD{_SINGULAR_HINT}"
+    return Status.NOT_SPD
+
+
 @dataclass
 class _Problem:
     """What a method's ``_iterate`` gets: the operator, rhs, start, and the stopping rule."""
@@ -512,8 +526,7 @@ class PCG(Method):
         z = M(r) if M is not None else r
         rz = _dot(r, z, dt)
         if M is not None and not rz > 0:
-            mon.message = f"r.Mr = {rz:.3e} <= 0: the preconditioner is not SPD{_SINGULAR_HINT}"
-            return x, Status.NOT_SPD, iterates
+            return x, _preconditioner_breakdown(mon, rz), iterates
         d = z.clone()
         while True:
             Ad = A(d)
@@ -535,10 +548,7 @@ class PCG(Method):
             z = M(r) if M is not None else r
             rz_new = _dot(r, z, dt)
             if M is not None and not rz_new > 0:
-                mon.message = (
-                    f"r.Mr = {rz_new:.3e} <= 0: the preconditioner is not SPD{_SINGULAR_HINT}"
-                )
-                return x, Status.NOT_SPD, iterates
+                return x, _preconditioner_breakdown(mon, rz_new), iterates
             if replaced is None:
                 d = z + (rz_new / rz) * d
             else:
