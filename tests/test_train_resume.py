@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,13 +21,17 @@ from sciml.train import (
     Constant,
     Cosine,
     EarlyStopping,
+    LpLoss,
     TimeBudget,
+    TrainConfig,
+    Trainer,
     lr_factor,
     read_checkpoint,
 )
 from sciml.train import checkpoint as checkpoint_module
 
 VOLATILE = ("time_s", "samples_per_s")
+WEIGHTS = "model.safetensors"
 
 
 def _stable(history):
@@ -652,6 +657,82 @@ def test_resume_with_a_new_weight_decay_keeps_the_no_decay_group_at_zero(tmp_pat
     assert result.step == ref.step == 15 and result.train_loss == ref.train_loss
     w_ref, w_run = _weights(ref_dir), _weights(run)
     assert all(torch.equal(w_ref[k], w_run[k]) for k in w_ref)
+
+
+def _mgno_trainer(out_dir, **config):
+    """The MgNO of tests/data/mgno_dead_weights (levels without pre-smoothing, whose dead Pi / A
+    weights older sciml built and trained) on 8 samples, one batch per epoch."""
+    from sciml.models import MgNO, MgNOConfig
+
+    torch.manual_seed(0)
+    model = MgNO(
+        MgNOConfig(
+            channels=3, n_layers=1, smoothing=((0, 1), (0, 1), (2, 0)), residual_restriction=True
+        )
+    )
+    u = torch.randn(8, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    data = [{"input": a, "target": 0.5 * a.roll(2, -1)} for a in u]
+    config = TrainConfig(
+        **{"epochs": 2, "batch_size": 8, "lr": 1e-2, "schedule": Constant(), **config}
+    )
+    return Trainer(model, data, config=config, out_dir=out_dir, progress=False)
+
+
+def test_resume_of_an_older_vcycles_optimizer_state_says_what_to_do(tmp_path):
+    """A checkpoint written before VCycle stopped building its dead weights holds them in the
+    weights (which load) and in AdamW's state, 5 entries more than the model has: the resume
+    failed with torch's "loaded state dict contains a parameter group that doesn't match the
+    size of optimizer's group". Now it says why and what to do, and
+    fit(resume=..., optimizer_state=False) continues with fresh moments: the one step left
+    equals one fresh AdamW step from the checkpoint's weights at the scheduled lr."""
+    from safetensors.torch import save_file
+
+    from sciml.operator import obsolete_state_keys
+    from sciml.train._state import save_state
+
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated"):
+        t = _mgno_trainer(run)
+        t.callbacks.append(_CrashAt(2))
+        t.fit()
+    ckpt = (run / "last").resolve()
+    assert ckpt.name == "ckpt-1"
+    # written the old way: the dead weights in the weights file and in the optimiser state
+    dead = load_file(str(Path(__file__).parent / "data" / "mgno_dead_weights" / "mgno" / WEIGHTS))
+    dead = {k: v for k, v in dead.items() if k in obsolete_state_keys(t.model)}
+    assert len(dead) == 5
+    save_file({**_weights(run), **dead}, str(ckpt / WEIGHTS))
+    state = read_checkpoint(ckpt, _mgno_trainer(None).model)
+    optimizer = state["optimizer"]
+    n = len(optimizer["param_groups"][0]["params"])
+    for i, v in enumerate(dead.values()):
+        moments = {"exp_avg": torch.full_like(v, 0.1), "exp_avg_sq": torch.full_like(v, 0.01)}
+        optimizer["state"][n + i] = {"step": torch.tensor(1.0), **moments}
+    optimizer["param_groups"][0]["params"] = list(range(n + len(dead)))
+    save_state(state, ckpt, "trainer_state")
+
+    with pytest.raises(sciml.CheckpointError) as info:
+        _mgno_trainer(run).fit(resume="auto")
+    message = str(info.value)
+    assert f"holds [{n + 5}] parameters per param group, this model has [{n}]" in message
+    assert "5 tensor(s) that this version of MgNO no longer builds" in message
+    assert "fit(resume=..., optimizer_state=False)" in message
+
+    # the reference: one fresh AdamW step from the checkpoint's weights on the whole data set
+    before = {k: v for k, v in _weights(run).items() if k not in dead}
+    model = _mgno_trainer(None).model
+    model.load_state_dict(before)
+    u = torch.stack([d["input"] for d in _mgno_trainer(None).train_data])
+    adam = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4)
+    LpLoss()(model(u), 0.5 * u.roll(2, -1)).backward()
+    adam.step()
+    resumed = _mgno_trainer(run).fit(resume="auto", optimizer_state=False)
+    assert resumed.step == 2
+    got = _weights(run)
+    for name, p in model.state_dict().items():
+        torch.testing.assert_close(got[name], p, rtol=1e-5, atol=1e-6)
+    # the moments were fresh: AdamW's first step moves every weight by about lr (|g| >> eps)
+    assert max((got[k] - v).abs().max().item() for k, v in before.items()) > 9e-3
 
 
 def test_resume_with_a_rebuilt_schedule_keeps_the_time_budgets_anneal(tmp_path):

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
+from ..errors import CheckpointError
 from ._runlog import MetricsLog
 from .callbacks import Callback
 from .checkpoint import CheckpointManager, find_checkpoint, read_checkpoint
@@ -297,7 +298,7 @@ class Trainer:
         """Finish the current step, save ``last`` and return from :meth:`fit`."""
         self._stop = True
 
-    def fit(self, resume: bool | str | Path = False) -> FitResult:
+    def fit(self, resume: bool | str | Path = False, *, optimizer_state: bool = True) -> FitResult:
         """Train for ``config.epochs`` epochs (minus those done) and return a :class:`FitResult`.
 
         Args:
@@ -305,6 +306,11 @@ class Trainer:
                 ``config.seed``); ``"auto"``: continue from ``out_dir/last`` if it exists (from
                 ``best`` where a kill left it newer); a path: continue from that checkpoint or
                 run directory (the newer of its ``last`` and ``best``).
+            optimizer_state: with a resume, restore AdamW's moments as well (exact resume).
+                False keeps everything else of the checkpoint (weights, step, schedule, RNG
+                states, history) and starts the moments afresh (AdamW's bias correction starts
+                over): for a checkpoint whose optimiser state does not fit the model, as one
+                written by an older sciml for a model that had more parameters.
 
         Ctrl-C finishes the current step, saves ``last`` and returns with ``interrupted=True``.
         A second Ctrl-C (or a ``KeyboardInterrupt`` from a callback) aborts at once: ``fit``
@@ -313,7 +319,7 @@ class Trainer:
         """
         checkpoint = self._resume_target(resume)
         if checkpoint is not None:
-            self._restore(checkpoint)
+            self._restore(checkpoint, optimizer_state=optimizer_state)
         elif self.step == 0:
             if self.is_main and self.out_dir is not None and self._has_checkpoint():
                 warnings.warn(
@@ -741,11 +747,53 @@ class Trainer:
             "exactly, or from a checkpoint written at an epoch end (checkpoint_every=0)"
         )
 
+    def _check_optimizer_fits(
+        self, path: Path, saved_groups: list[dict[str, Any]], optimizer_state: bool
+    ) -> None:
+        """Raise a :class:`CheckpointError` saying what to do when the checkpoint's optimiser
+        param groups do not fit this trainer's optimiser (torch's own error names neither the
+        cause nor a way on)."""
+        sizes = [len(group["params"]) for group in self.optimizer.param_groups]
+        saved = [len(group["params"]) for group in saved_groups]
+        if len(saved) != len(sizes):
+            raise CheckpointError(
+                f"{path}: the checkpoint's optimiser has {len(saved)} param group(s) of "
+                f"{saved} parameters, this trainer's has {len(sizes)} of {sizes}; build the "
+                "optimiser as the run that wrote it did (e.g. apply the same FineTuneRecipe "
+                "before fit)"
+            )
+        if saved == sizes or not optimizer_state:
+            return
+        from safetensors import safe_open
+
+        from ..operator import obsolete_state_keys
+
+        with safe_open(str(Path(path) / "model.safetensors"), "pt") as f:
+            obsolete = sorted(set(f.keys()) & obsolete_state_keys(self.model))
+        cause = (
+            f"its weights hold {len(obsolete)} tensor(s) that this version of "
+            f"{type(self.model).__name__} no longer builds ({', '.join(obsolete[:5])}"
+            f"{' ...' if len(obsolete) > 5 else ''}): it was written by an older sciml, and "
+            "the optimiser state of those parameters, stored by position, cannot be told "
+            "apart from the others'"
+            if obsolete
+            else "was the model or the set of trained parameters changed?"
+        )
+        raise CheckpointError(
+            f"{path}: the checkpoint's optimiser state holds {saved} parameters per param "
+            f"group, this model has {sizes}; {cause}. The weights load: resume with "
+            "fit(resume=..., optimizer_state=False) to continue from the checkpoint's weights, "
+            "step, schedule and RNG states with fresh AdamW moments (not an exact resume), or "
+            "finish the run with the sciml version that wrote it"
+        )
+
     def _has_checkpoint(self) -> bool:
         return any((self.out_dir / name).exists() for name in ("last", "best"))
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path, *, optimizer_state: bool = True) -> None:
         state = read_checkpoint(path, self.model)
+        saved_groups = state["optimizer"]["param_groups"]
+        self._check_optimizer_fits(path, saved_groups, optimizer_state)
         saved = TrainConfig.from_dict(state["config"])
         if saved != self.config:
             changed = [
@@ -777,7 +825,11 @@ class Trainer:
         # (why) the weight decay each group was built with here: by value, a group without decay
         # and a group at a saved config weight_decay of 0 cannot be told apart
         built_decay = [group["weight_decay"] for group in self.optimizer.param_groups]
-        self.optimizer.load_state_dict(state["optimizer"])
+        if optimizer_state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        else:  # fresh moments, at the lr the checkpoint set for its next step
+            for group, saved_group in zip(self.optimizer.param_groups, saved_groups):
+                group["lr"] = saved_group["lr"]
         # what a callback multiplied the schedule's lr by (TimeBudget's anneal), per group: kept
         # below where the lr is set anew (it was dropped for the first step after the resume)
         scheduled = state["scheduler"].get("_last_lr") or []
