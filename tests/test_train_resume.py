@@ -735,6 +735,21 @@ def test_resume_of_an_older_vcycles_optimizer_state_says_what_to_do(tmp_path):
     assert max((got[k] - v).abs().max().item() for k, v in before.items()) > 9e-3
 
 
+def test_resume_with_another_number_of_param_groups_says_to_build_the_same_optimizer(tmp_path):
+    """A run with two param groups resumed by a trainer with the default one: torch said
+    "loaded state dict has a different number of parameter groups"; the error now gives both
+    layouts (Tiny: 2 + 2 parameters, or all 4 in one group) and what to do."""
+    run = tmp_path / "run"
+    _two_groups(make_trainer(run, epochs=1)).fit()
+    with pytest.raises(
+        sciml.CheckpointError,
+        match=r"2 param group\(s\) of \[2, 2\] parameters, "
+        r"this trainer's has 1 of \[4\]; build the optimiser as the run",
+    ):
+        make_trainer(run, epochs=2).fit(resume="auto")
+    assert _two_groups(make_trainer(run, epochs=1)).fit(resume="auto").step == 5
+
+
 def test_resume_with_a_rebuilt_schedule_keeps_the_time_budgets_anneal(tmp_path):
     """TimeBudget(anneal=True) multiplies the lr by a cosine of the time used; a resume that
     sets the lr anew (another batch_size rebuilds the schedule) dropped that factor for the
