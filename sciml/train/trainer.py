@@ -289,7 +289,8 @@ class Trainer:
     def history(self) -> list[dict[str, Any]]:
         """The metrics rows logged so far, as written to ``metrics.csv`` / ``metrics.json`` (on
         every rank; a resume restores them): one dict per row with the keys ``step``,
-        ``epoch`` (fractional), ``time_s``, ``lr``, ``train_loss``, ``samples_per_s``,
+        ``epoch`` (fractional), ``time_s``, ``lr`` (param group 0's, for the step after the
+        row's), ``train_loss``, ``samples_per_s``,
         ``val_loss`` and ``val_<metric>``, None where the row has no value. The live list: copy
         it before changing it."""
         return self._log.rows
