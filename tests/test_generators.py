@@ -426,6 +426,35 @@ def test_generate_reuse_keeps_a_file_made_with_the_same_settings_only(tmp_path):
     np.testing.assert_array_equal(a_field()[:3], first)  # seeded per sample: the same first 3
 
 
+def test_generate_reuse_refuses_a_file_from_an_older_generator_revision(tmp_path):
+    """The GRF fix changed log-normal Darcy coefficients for unchanged settings, so a file made
+    before it (no ``revision`` record) must not be handed back by reuse as if it were current."""
+    import sciml
+    from sciml.data.generators import generate
+
+    out = tmp_path / "d.h5"
+    generate("darcy", n=2, resolution=9, out=out, seed=4, coefficient="lognormal")
+    new = sciml.data.open(out).read_static(slice(None), ["a"])
+    with h5py.File(out, "r+") as f:  # what the old code recorded: the same, without a revision
+        settings = _settings(f)
+        assert settings.pop("revision") == 2
+        f.attrs["generator_settings"] = json.dumps(settings)
+    with pytest.raises(FileExistsError, match=r"other settings \(revision: 1 -> 2\)"):
+        generate("darcy", n=2, resolution=9, out=out, seed=4, coefficient="lognormal", reuse=True)
+    generate("darcy", n=2, resolution=9, out=out, seed=4, coefficient="lognormal", reuse=True,
+             overwrite=True)  # fmt: skip
+    np.testing.assert_array_equal(sciml.data.open(out).read_static(slice(None), ["a"]), new)
+    # generators that did not change take a file without the record as current
+    b = generate("burgers", n=1, resolution=32, out=tmp_path / "b.h5", n_steps=2)
+    with h5py.File(b, "r+") as f:
+        settings = _settings(f)
+        assert settings.pop("revision") == 1
+        f.attrs["generator_settings"] = json.dumps(settings)
+    stamp = b.stat().st_mtime_ns
+    generate("burgers", n=1, resolution=32, out=b, n_steps=2, reuse=True)
+    assert b.stat().st_mtime_ns == stamp
+
+
 def test_generate_reuse_with_overwrite_replaces_a_damaged_file(tmp_path):
     """reuse=True, overwrite=True (what examples/demo.py passes) died on a truncated file (an
     interrupted copy) in its settings check, so it could never regenerate it; without overwrite

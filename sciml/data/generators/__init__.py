@@ -108,6 +108,14 @@ SMALL_RUNS: Mapping[str, Mapping[str, int]] = types.MappingProxyType(
 )
 
 
+# A generator's revision, recorded in its files' ``generator_settings``; raised when the same
+# settings start giving other data, so that ``generate(reuse=True)`` does not hand back a file
+# drawn from the old law. A file without the record is revision 1.
+#   grf, darcy 2: GRF modes normalised on the box (variance was L^d times too large for L != 1;
+#                 log-normal Darcy coefficients changed, piecewise-constant ones did not).
+_REVISIONS: Mapping[str, int] = types.MappingProxyType({"grf": 2, "darcy": 2})
+
+
 def _lookup(name: str) -> GeneratorFn:
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; available: {sorted(GENERATORS)}")
@@ -184,7 +192,8 @@ def generate(
 
     ``reuse``: if ``out`` is a file this generator wrote with the same settings (``n``,
     ``resolution``, ``seed`` and every option, defaults included; options left to the generator,
-    ``None``, are not compared), return it without computing anything. A file made with other
+    ``None``, are not compared) and the same generator revision (recorded as ``revision``; raised
+    when a fix changes what the same settings produce), return it without computing anything. A file made with other
     settings is replaced only with ``overwrite``; otherwise ``FileExistsError`` names the
     settings that differ.
 
@@ -196,8 +205,10 @@ def generate(
     options = validate_options(name, options)
     if int(n) != n or n < 1 or int(resolution) != resolution or resolution < 2:
         raise ValueError(f"expected integers n >= 1 and resolution >= 2, got n={n}, {resolution=}")
+    revision = _REVISIONS.get(name, 1)
     if reuse and Path(out).exists():
         wanted = {"n": int(n), "resolution": int(resolution), "seed": int(seed), **valid, **options}
+        wanted["revision"] = revision
         try:
             differ = _differing_settings(Path(out), fn.__module__, wanted)
         except DataFormatError as e:  # truncated or damaged: regenerated with overwrite
@@ -215,6 +226,7 @@ def generate(
             )
     data = fn(int(n), int(resolution), seed=int(seed), **options)
     settings = {"n": int(n), "resolution": int(resolution), "seed": int(seed), **valid, **options}
+    settings["revision"] = revision
     settings.update(data.pop("resolved", {}))  # e.g. the time step a generator chose
     attrs = {
         **data.pop("attrs", {}),
@@ -232,7 +244,7 @@ def _differing_settings(path: Path, module: str, wanted: dict[str, Any]) -> list
     from .. import open as open_data
 
     attrs = open_data(path).attrs
-    recorded = attrs.get("generator_settings") or {}
+    recorded = {"revision": 1, **(attrs.get("generator_settings") or {})}
     wanted = json.loads(json.dumps(wanted))  # as stored: tuples become lists
     out = (
         [f"generator: {attrs.get('generator')} -> {module}"]
