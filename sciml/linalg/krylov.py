@@ -77,7 +77,8 @@ class SolveResult:
     Attributes:
         status: why the iteration stopped; ``converged`` is ``status is Status.CONVERGED``.
         iterations: number of iterations (one matvec each, two with a deflation; each true-
-            residual check of residual replacement adds one).
+            residual check of residual replacement adds one, in float64, and with a deflation
+            each replacement one more).
         residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations.
         true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (accumulated in
             the method's ``dot_dtype``, float64 by default, with b as given to :func:`solve`);
@@ -638,7 +639,14 @@ class FlexibleCG(Method):
             status = mon(_norm(r, dt), x)
             if status is Status.CONVERGED:
                 status, replaced = _confirm(p, x, dt)
-                r = r if replaced is None else replaced
+                if replaced is not None:
+                    r = replaced
+                    if D is not None:
+                        # (why) the true residual has a coarse part (rounding), which the
+                        # deflated directions cannot reduce: correct it as at the start (one
+                        # coarse solve, one matvec; measured, float32 64^2 Neumann at rtol
+                        # 1e-7: a true residual of 9.4e-7 in 95 iterations, was 6.5e-6 in 163)
+                        x, r = D.start(x, r)
         return x, status, iterates
 
 
