@@ -1,6 +1,6 @@
 """The ``sciml`` command.
 
-    sciml train EXPERIMENT.yaml [--resume] [--out DIR]
+    sciml train EXPERIMENT.yaml [--resume [--fresh-optimizer]] [--out DIR]
     sciml evaluate CHECKPOINT DATA.h5 [--split test] [--json]
     sciml evaluate NAME|DIR [--n N] [--seed S] [--json] (shipped model / DIR with card.json:
                                                          fresh data)
@@ -70,6 +70,13 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("experiment", help="experiment file (.json / .yaml)")
     t.add_argument("--out", help="output directory (overrides the file's 'out')")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last if present")
+    t.add_argument(
+        "--fresh-optimizer",
+        action="store_true",
+        help="with --resume: restore the weights, step, schedule and RNG states but start "
+        "AdamW's moments afresh (not an exact resume; for a checkpoint whose optimiser state "
+        "no longer fits the model)",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(handler=_train)
 
@@ -175,11 +182,16 @@ def _train(args: argparse.Namespace) -> int:
     from .experiment import load_experiment, run
 
     _not_a_folder(args.experiment, "an experiment file (.json / .yaml)")
+    if args.fresh_optimizer and not args.resume:
+        raise ValueError("--fresh-optimizer applies to a resume: pass --resume with it")
     experiment = load_experiment(args.experiment)
     if args.out:
         experiment = dataclasses.replace(experiment, out=args.out)
     metrics = run(
-        experiment, resume="auto" if args.resume else False, progress=not args.no_progress
+        experiment,
+        resume="auto" if args.resume else False,
+        progress=not args.no_progress,
+        optimizer_state=not args.fresh_optimizer,
     )
     if metrics.get("interrupted"):
         print(f"interrupted: state saved in {experiment.out}/last; resume with --resume")

@@ -278,8 +278,11 @@ def run(
     *,
     resume: bool | str = False,
     progress: bool = True,
+    optimizer_state: bool = True,
 ) -> dict[str, Any]:
     """Train ``experiment`` and evaluate the best checkpoint on the test split.
+
+    ``resume`` and ``optimizer_state`` are passed to :meth:`sciml.train.Trainer.fit`.
 
     Returns a dict with ``test`` metrics, ``best_checkpoint`` and ``n_parameters``.
     """
@@ -330,7 +333,7 @@ def run(
         metadata={"data": config_to_dict(spec), "splits": str(out / "splits.json")},
         progress=progress,
     )
-    result = trainer.fit(resume=resume)
+    result = trainer.fit(resume=resume, optimizer_state=optimizer_state)
     if not main_rank:
         return {"interrupted": bool(result.interrupted), "train_loss": result.train_loss}
     best_dir = out / "best" if (out / "best").exists() else out / "last"

@@ -476,3 +476,27 @@ def test_evaluate_name_with_fewer_cases_than_the_card_says_why_it_may_miss(capsy
     assert code == 1
     assert "(tolerance 10%): MISMATCH" in out
     assert "on 50 of the card's 2000 cases the difference includes more sampling noise" in out
+
+
+def test_train_fresh_optimizer_reaches_the_trainer_and_needs_resume(tmp_path, capsys, monkeypatch):
+    """``--fresh-optimizer`` is the CLI's way to ``fit(resume=..., optimizer_state=False)``, the
+    way on that the Trainer's CheckpointError names for an optimiser state that no longer fits."""
+    import sciml.experiment
+
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps({"train": {"epochs": 1}}))
+    code, _, err = _run(["train", str(path), "--fresh-optimizer"], capsys)
+    assert code == 2 and "--fresh-optimizer applies to a resume: pass --resume" in err
+
+    seen = {}
+
+    def fake_run(experiment, **kwargs):
+        seen.update(kwargs)
+        return {"interrupted": True}
+
+    monkeypatch.setattr(sciml.experiment, "load_experiment", lambda p: type("E", (), {"out": "x"}))
+    monkeypatch.setattr(sciml.experiment, "run", fake_run)
+    code, _, _ = _run(["train", str(path), "--resume", "--fresh-optimizer"], capsys)
+    assert (seen["resume"], seen["optimizer_state"]) == ("auto", False)
+    _run(["train", str(path), "--resume"], capsys)
+    assert seen["optimizer_state"] is True

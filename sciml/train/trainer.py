@@ -783,7 +783,8 @@ class Trainer:
         raise CheckpointError(
             f"{path}: the checkpoint's optimiser state holds {saved} parameters per param "
             f"group, this model has {sizes}; {cause}. The weights load: resume with "
-            "fit(resume=..., optimizer_state=False) to continue from the checkpoint's weights, "
+            "fit(resume=..., optimizer_state=False) (sciml train --resume --fresh-optimizer) to "
+            "continue from the checkpoint's weights, "
             "step, schedule and RNG states with fresh AdamW moments (not an exact resume), or "
             "finish the run with the sciml version that wrote it"
         )
