@@ -441,6 +441,24 @@ def test_fit_adam_then_lbfgs_drives_the_loss_down():
     torch.testing.assert_close(lin.bias.detach(), torch.tensor([0.3], dtype=torch.float64))
 
 
+def test_fit_lbfgs_reports_the_returned_models_loss_and_refuses_a_non_finite_one():
+    """torch's L-BFGS treats a NaN trial loss as a step like any other: it left the parameters
+    at 1e17 and fit returned loss nan without an error. Now the model of the Adam phase comes
+    back with a FloatingPointError; a finite run reports the loss at the returned parameters."""
+    p = torch.nn.Parameter(torch.tensor([0.5, 2.0], dtype=torch.float64))
+    # a loss that is NaN beyond p0 = 1.5, like an overflow once a line search steps too far
+    blowup = lambda: {"f": (p[0] - 3) ** 2 + (p[1] - 1) ** 2 + 0 * torch.sqrt(1.5 - p[0])}  # noqa: E731
+    with pytest.raises(
+        FloatingPointError, match=r"non-finite PINN loss after \d+ L-BFGS .*restored"
+    ):
+        fit([p], blowup, PINNTrainConfig(adam_steps=0, lbfgs_steps=20))
+    assert p.tolist() == [0.5, 2.0]
+
+    q = torch.nn.Parameter(torch.tensor([0.5, 2.0], dtype=torch.float64))
+    res = fit([q], lambda: {"f": ((q - 1) ** 4).sum()}, PINNTrainConfig(lbfgs_steps=5))
+    assert res.loss == ((q.detach() - 1) ** 4).sum().item() == res.history[-1]["loss"]
+
+
 def test_adaptive_weights_balance_the_gradients():
     lin = torch.nn.Linear(1, 1, bias=False).double()
     x = torch.ones(4, 1, dtype=torch.float64)

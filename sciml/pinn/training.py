@@ -238,8 +238,25 @@ def fit(
             last["loss"], last["terms"] = loss.detach(), {k: v.detach() for k, v in terms.items()}
             return loss
 
+        start = [q.detach().clone() for q in params]
         lbfgs.step(closure)
         iterations = int(lbfgs.state[params[0]].get("n_iter", 0))
+        # The closure's last call can be a line-search trial point, not where L-BFGS left the
+        # parameters: evaluate there, so the reported loss is the returned model's.
+        terms = loss_terms()
+        last = {"loss": weights.total(terms, params, update=False).detach()}
+        last["terms"] = {k: v.detach() for k, v in terms.items()}
+        if not torch.isfinite(last["loss"]):
+            # torch's L-BFGS takes a non-finite trial loss as a step like any other and leaves
+            # the parameters where it ended (1e17 in a test); give the Adam phase's model back.
+            with torch.no_grad():
+                for q, q0 in zip(params, start, strict=True):
+                    q.copy_(q0)
+            raise FloatingPointError(
+                f"non-finite PINN loss after {iterations} L-BFGS iterations "
+                f"({float(last['loss'])}); the parameters are restored to where L-BFGS started. "
+                "Lower lbfgs_steps, train longer with Adam first, or use float64"
+            )
         history.append(_row("lbfgs", iterations, last["loss"], last["terms"]))
         if callback is not None:
             callback("lbfgs", iterations)
