@@ -109,6 +109,20 @@ def test_stencil_matvec_matches_csr(dim, conv):
     np.testing.assert_allclose(op.diagonal().numpy(), A.diagonal())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_stencil_float32_on_cuda_is_not_tf32():
+    """cuDNN may compute a float32 convolution in TF32 (about 1e-3 relative error); the stencil
+    matvec must stay at float32 precision against SciPy's float64 product."""
+    rng = np.random.default_rng(2)
+    shape = (24, 20, 18)
+    P = poisson(shape, walls=((D, N),) * 3, solid=rng.random(shape) < 0.1, spacing=0.3)
+    x = rng.standard_normal((2, P.n))
+    ref = (P.to_scipy() @ x.T).T
+    y = P.stencil(dtype=torch.float32, device="cuda")(torch.from_numpy(x).float().cuda())
+    err = np.abs(y.double().cpu().numpy() - ref).max() / np.abs(ref).max()
+    assert err < 1e-6, err
+
+
 def _masked_kron_sum(shape, walls, solid, h) -> np.ndarray:
     """The Kronecker sum on the full grid, then the solid cells cut out: each cut coupling
     (-1 / h^2 to a solid neighbour) becomes a zero-flux face, i.e. 1 / h^2 less on the

@@ -295,7 +295,11 @@ class StencilOperator:
 
     def grid_matvec(self, u: torch.Tensor) -> torch.Tensor:
         """``A u`` for grids ``u: (batch, *shape)`` (solid cells must hold 0); same shape out."""
-        if self.use_conv:
+        # cuDNN may run a float32 convolution in TF32 (10-bit mantissa, about 1e-3 relative
+        # error in A u), and torch allows that by default; a Krylov solve needs the matvec to
+        # float32 precision, so float32 on CUDA takes the shift sum unless TF32 is turned off.
+        tf32 = u.is_cuda and u.dtype == torch.float32 and torch.backends.cudnn.allow_tf32
+        if self.use_conv and not tf32:
             nb = self._conv(u.unsqueeze(1), self._kernel.to(u.dtype), padding=1).squeeze(1)
         else:
             nb = self._shift_sum(u) / self.problem.spacing**2  # (batch, *shape)
