@@ -66,6 +66,71 @@ def test_linear_path_interpolates():
         LinearPath(torch.tensor([0.0, 0.0, 1.0]), x)
 
 
+def test_linear_path_with_integer_times_interpolates():
+    """Integer observation times: the query was cast to int, so X(0.5) was X(0) (piecewise
+    constant); now the times are taken in x's dtype and X(0.5) is the midpoint."""
+    x = torch.tensor([[[0.0], [2.0], [6.0]]])
+    p = LinearPath(torch.arange(3), x)
+    assert float(p(torch.tensor(0.5))) == pytest.approx(1.0)
+    assert float(p(torch.tensor(1.25))) == pytest.approx(3.0)
+
+
+def test_stable_model_bad_input_is_named():
+    m = LangevinSDE(StableSDEConfig(2, hidden=4, width=8), EulerMaruyama(dt=0.25))
+    t = torch.tensor([0.0, 0.5, 1.0])
+    x = torch.randn(3, 3, 2)
+    with pytest.raises(ValueError, match="expected finite observations x, got 1 NaN"):
+        m(t, torch.where(torch.arange(18).reshape(3, 3, 2) == 7, float("nan"), x))
+    with pytest.raises(TypeError, match="model's dtype torch.float32, got torch.float64"):
+        m(t, x.double())
+    # times as a list solve the same SDE as the tensor
+    torch.manual_seed(5)
+    a = m(t, x)
+    torch.manual_seed(5)
+    b = m([0.0, 0.5, 1.0], x)
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cls", [LangevinSDE, LinearNoiseSDE, GeometricSDE, NaiveSDE])
+def test_stable_classes_are_euler_maruyama_of_their_stated_sde(cls):
+    """The solve equals Euler-Maruyama written out by hand from the class's stated SDE (the
+    networks called directly, X(t) interpolated by hand) on the same Brownian increments."""
+    import torchsde
+
+    torch.manual_seed(0)
+    b, c, dt = 3, 2, 0.125
+    t = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    x = torch.randn(b, 4, c, dtype=torch.float64)
+    m = cls(StableSDEConfig(c, hidden=4, width=8), EulerMaruyama(dt=dt)).double()
+    bm = torchsde.BrownianInterval(0.0, 1.0, size=(b, 4), dtype=torch.float64, entropy=1)
+    m.path = LinearPath(t, x)
+    with torch.no_grad():
+        z = z0 = m.initial(x[:, 0])
+        zs = m.sde(z0, t, bm=bm)
+        m.path = None
+        out = [z0]
+        for k in range(8):
+            s0, s1 = k * dt, (k + 1) * dt
+            i = min(int((s0 >= t).sum()), 3)  # X(s0) on the segment [t_{i-1}, t_i]
+            w = (s0 - t[i - 1]) / (t[i] - t[i - 1])
+            xs = x[:, i - 1] + w * (x[:, i] - x[:, i - 1])
+            tc = torch.full((b, 1), s0, dtype=torch.float64)
+            if cls is NaiveSDE:
+                inp = torch.cat([tc, z, xs], -1)
+                mu, g = m.f_net(inp), 0.1 * m.g_net(inp)
+            else:
+                zbar = m.zeta(torch.cat([tc, z, xs], -1))
+                sig = 0.1 * m.sigma(tc)
+                tg = torch.zeros_like(tc) if cls is LangevinSDE else tc
+                gam = m.gamma(torch.cat([tg, zbar], -1))
+                mu = z * gam if cls is GeometricSDE else gam
+                g = sig if cls is LangevinSDE else sig * z
+            z = z + mu * dt + g * bm(s0, s1)
+            if s1 in (0.25, 0.5, 1.0):
+                out.append(z)
+    assert torch.allclose(zs, torch.stack(out), rtol=0, atol=1e-14)
+
+
 class _Lin(nn.Module):
     def __init__(self, a):
         super().__init__()

@@ -44,12 +44,23 @@ class LinearPath:
     """Piecewise-linear interpolant ``X(t)`` of ``x: (batch, time, channels)`` at ``t: (time,)``."""
 
     def __init__(self, t: Tensor, x: Tensor) -> None:
+        t = torch.as_tensor(t, device=x.device)
+        if not t.is_floating_point():
+            # (why) query times are cast to t's dtype: integer times would truncate every query
+            # to the observation before it (a piecewise-constant path)
+            t = t.to(x.dtype)
         if x.dim() != 3 or t.dim() != 1 or x.shape[1] != t.shape[0]:
             raise ValueError(
                 f"expected t (time,) and x (batch, time, channels), got {tuple(t.shape)} and {tuple(x.shape)}"
             )
         if not bool((t[1:] > t[:-1]).all()):
             raise ValueError("expected strictly increasing observation times")
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            raise ValueError(
+                f"expected finite observations x, got {bad} NaN/inf values; fill missing values "
+                "(e.g. with zeros or the last observation) and add a mask channel"
+            )
         self.t, self.x = t, x
 
     def __call__(self, t: Tensor) -> Tensor:
@@ -146,7 +157,15 @@ class _PathSDE(nn.Module):
 
     def hidden_path(self, t: Tensor, x: Tensor) -> Tensor:
         """``z`` at the observation times: ``(time, batch, hidden)``."""
+        w = self.initial.weight
+        if not isinstance(x, Tensor) or x.dtype != w.dtype:
+            raise TypeError(
+                f"expected x as a tensor of the model's dtype {w.dtype}, got "
+                f"{getattr(x, 'dtype', type(x).__name__)}; convert one of them "
+                "(x.to(torch.float32) or model.double())"
+            )
         path = LinearPath(t, x)
+        t = path.t
         self.path = path
         try:
             z0 = self.initial(x[:, 0])
