@@ -15,7 +15,8 @@ Lipschitz network (tanh output) and ``sigma`` a network of time only:
 Euler-Maruyama converges with strong order 1). Because the drift is bounded and the diffusion
 is additive or linear in ``z`` with a state-independent coefficient, solutions exist, are unique
 and cannot explode in finite time whatever the input; :class:`NaiveSDE` (drift and diffusion unconstrained networks
-of ``(t, z, X)``) is the baseline that can. The readout is a linear map of ``z(t_end)``.
+of ``(t, z, X)``) is the baseline that can. The readout is a linear map of ``z(t_end)``. ``docs/neural_de.md`` lists where this differs from the authors' code (cubic-spline
+path, clipped diffusion, MLP readout) and why.
 """
 
 from __future__ import annotations
@@ -222,7 +223,8 @@ class LinearNoiseSDE(_PathSDE):
 
 
 class GeometricSDE(_PathSDE):
-    """``dz = z gamma(t, zbar) dt + z sigma(t) dW`` (stays at 0 from 0; sign of z preserved)."""
+    """``dz = z gamma(t, zbar) dt + z sigma(t) dW`` (stays at 0 from 0; the exact solution keeps
+    the sign of z, Euler-Maruyama while ``1 + gamma h + sigma dW > 0``)."""
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
         return z * self.gamma(torch.cat([self._tcol(t, z), self.zbar(t, z)], dim=-1))
