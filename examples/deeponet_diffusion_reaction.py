@@ -81,7 +81,7 @@ DEFAULTS = {
 }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -94,10 +94,11 @@ def main() -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     for name, value in DEFAULTS["physics" if args.physics else "data"].items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    check(p, args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     out = Path(args.out)
@@ -153,12 +154,19 @@ def main() -> None:
     )
 
 
+def check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (after the data generation, or in training)."""
+    for name in ("n_train", "n_test", "points", "epochs", "batch_size", "threads"):
+        value = getattr(args, name)
+        if value < 1:
+            p.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
+    if args.lr <= 0:
+        p.error(f"--lr expects a positive learning rate, got {args.lr}")
+    if args.points > 100 * 100:  # the (x, t) grid of the generated solutions
+        p.error(f"--points expects at most 10000 (the 100 x 100 grid), got {args.points}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+
+
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

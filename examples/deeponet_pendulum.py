@@ -46,7 +46,7 @@ NAME = "deeponet-pendulum"
 M = 100  # sensors = grid points of [0, 1]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -60,9 +60,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
     p.add_argument("--quick", action="store_true", help="smoke run: 500 functions, 200 steps")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.quick:
         args.n_train, args.iterations = 500, 200
+    check(p, args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.train_seed)
     out = Path(args.out)
@@ -162,12 +163,17 @@ def main() -> None:
     )
 
 
+def check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (after the data generation, or in training)."""
+    for name in ("n_train", "iterations", "batch_size", "n_test", "threads"):
+        value = getattr(args, name)
+        if value < 1:
+            p.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
+    if args.lr <= 0:
+        p.error(f"--lr expects a positive learning rate, got {args.lr}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+
+
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

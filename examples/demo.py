@@ -28,7 +28,7 @@ from sciml.data.generators import generate
 from sciml.experiment import DataSpec, Experiment, ModelSpec, build_views, run
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -44,17 +44,10 @@ def main() -> None:
         action="store_true",
         help="paper-sized settings: 1200 samples at 85x85, 500 epochs (hours on CPU)",
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.full:
         args.n, args.resolution, args.epochs = 1200, 85, 500
-    parts = split(args.n)  # the Trainer's 80/10/10 % split, which the test error is taken on
-    if min(len(parts.train), len(parts.val), len(parts.test)) == 0:
-        smallest = next(m for m in range(1, 1000) if min(len(split(m).val), len(split(m).test)))
-        p.error(
-            f"--n {args.n} leaves the 80/10/10 % train/validation/test split without a "
-            f"validation or test sample ({len(parts.val)} / {len(parts.test)}): pass --n "
-            f"{smallest} or more"
-        )
+    check(p, args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,6 +111,30 @@ def main() -> None:
     )
 
 
+def check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (after the data generation, or in training)."""
+    for name in ("epochs", "threads"):
+        value = getattr(args, name)
+        if value < 1:
+            p.error(f"--{name} expects an integer >= 1, got {value}")
+    parts = split(args.n)  # the Trainer's 80/10/10 % split, which the test error is taken on
+    if min(len(parts.train), len(parts.val), len(parts.test)) == 0:
+        smallest = next(m for m in range(1, 1000) if min(len(split(m).val), len(split(m).test)))
+        p.error(
+            f"--n {args.n} leaves the 80/10/10 % train/validation/test split without a "
+            f"validation or test sample ({len(parts.val)} / {len(parts.test)}): pass --n "
+            f"{smallest} or more"
+        )
+    if args.resolution < 3:
+        p.error(f"--resolution expects at least 3 grid points per side, got {args.resolution}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+    try:  # the plot at the end, after the training
+        import matplotlib  # noqa: F401
+    except ImportError:
+        p.error("the demo's plot needs matplotlib: pip install 'sciml[plot]'")
+
+
 def _plot(checkpoint: str, spec: DataSpec, splits_file: Path, path: Path) -> None:
     try:
         import matplotlib
@@ -159,11 +176,4 @@ def _plot(checkpoint: str, spec: DataSpec, splits_file: Path, path: Path) -> Non
 
 
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

@@ -33,7 +33,7 @@ from sciml.models import FNO, FNOConfig, Normalized
 from sciml.train import LpLoss, TrainConfig, Trainer, predict
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -50,10 +50,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="initial weights and training seed")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--full", action="store_true", help="the FNO paper's Darcy setting")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.full:
         args.n_train, args.n_test, args.resolution, args.subsample = 1000, 200, 421, 5
         args.modes, args.width, args.epochs = 12, 32, 500
+    check(p, args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,12 +96,32 @@ def main() -> None:
           f"{args.epochs} epochs in {seconds:.0f}s: test mean relative L2 {rel:.4f}")  # fmt: skip
 
 
+def check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (after the data generation, or in training)."""
+    sizes = ("n_train", "n_test", "subsample", "modes", "width", "epochs", "batch_size", "threads")
+    for name in sizes:
+        value = getattr(args, name)
+        if value < 1:
+            p.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
+    if args.lr <= 0:
+        p.error(f"--lr expects a positive learning rate, got {args.lr}")
+    if args.resolution < 3 or (args.resolution - 1) % args.subsample:
+        p.error(
+            f"--resolution expects R >= 3 nodes with R - 1 divisible by --subsample "
+            f"{args.subsample}, got {args.resolution}"
+        )
+    # the FNO pads the (R - 1) / subsample + 1 grid by 8 and keeps 2 x modes frequencies along
+    # its first axis
+    grid = (args.resolution - 1) // args.subsample + 1
+    if 2 * args.modes > grid + 8:
+        p.error(
+            f"--modes {args.modes} keeps {2 * args.modes} frequencies on the {grid}-point grid "
+            f"(padded to {grid + 8}): pass --modes {(grid + 8) // 2} or fewer, or a larger "
+            "--resolution"
+        )
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+
+
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

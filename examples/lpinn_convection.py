@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import torch
 
@@ -28,7 +29,7 @@ from sciml.pinn import (
 from sciml.pinn.reference import periodic_grid
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--beta", type=float, default=30.0)
     ap.add_argument("--points", type=int, default=2048, help="collocation points (Sobol)")
@@ -37,7 +38,8 @@ def main() -> None:
     ap.add_argument("--adam", type=int, default=1500)
     ap.add_argument("--lbfgs", type=int, default=300)
     ap.add_argument("--out", default="lpinn_convection.png")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    check(ap, args)
     torch.set_num_threads(1)
     torch.manual_seed(0)
 
@@ -89,12 +91,20 @@ def main() -> None:
     print(f"saved {args.out}")
 
 
+def check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (in training, or when saving the figure)."""
+    for name in ("points", "width", "depth"):
+        value = getattr(args, name)
+        if value < 1:
+            ap.error(f"--{name} expects an integer >= 1, got {value}")
+    for name in ("adam", "lbfgs"):
+        value = getattr(args, name)
+        if value < 0:
+            ap.error(f"--{name} expects a number of steps >= 0, got {value}")
+    out = Path(args.out)
+    if out.is_dir() or not out.parent.is_dir():
+        ap.error(f"--out expects a file name in an existing folder (the figure), got {args.out}")
+
+
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

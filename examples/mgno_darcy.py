@@ -39,7 +39,7 @@ from sciml.models.mgno import PAPER_DARCY_SMOOTHING, darcy_recipe
 from sciml.train import LpLoss, Trainer
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -54,9 +54,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0, help="initial weights and training seed")
     p.add_argument("--full", action="store_true", help="1000/100 samples, 500 epochs, lr 3e-4")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.full:
         args.n_train, args.n_val, args.n_test, args.epochs, args.lr = 1000, 100, 100, 500, 3e-4
+    check(p, args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,12 +116,20 @@ def main() -> None:
     print(f"TEST relative L2 error: {errors.mean():.4f} over {len(test)} samples")
 
 
+def check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (after the data generation, or in training)."""
+    # a validation pair is needed: it chooses OUT/run/best, the checkpoint that is scored
+    for name in ("n_train", "n_val", "n_test", "epochs", "batch_size", "threads"):
+        value = getattr(args, name)
+        if value < 1:
+            p.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
+    if args.lr <= 0:
+        p.error(f"--lr expects a positive learning rate, got {args.lr}")
+    if args.resolution < 3:
+        p.error(f"--resolution expects at least 3 grid nodes per side, got {args.resolution}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+
+
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

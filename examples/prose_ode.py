@@ -45,25 +45,23 @@ from sciml.models.prose_data import PROSEData, evaluate_prose
 from sciml.train import Constant, LpLoss, TimeBudget, TrainConfig, Trainer
 
 
-def config_overrides(items: list[str]) -> dict:
+def config_overrides(ap: argparse.ArgumentParser, items: list[str]) -> dict:
     """``["width=96", "dropout=0.1"]`` -> ``{"width": 96, "dropout": 0.1}``, typed by PROSEConfig."""
     fields = {f.name: f.type for f in dataclasses.fields(PROSEConfig)}
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
-            raise SystemExit(
-                f"--set expects KEY=VALUE with KEY one of {sorted(fields)}, got {item!r}"
-            )
+            ap.error(f"--set expects KEY=VALUE with KEY one of {sorted(fields)}, got {item!r}")
         cast = float if fields[key] in (float, "float") else int
         try:
             out[key] = cast(value)
         except ValueError:
-            raise SystemExit(f"--set {key} expects {cast.__name__}, got {value!r}") from None
+            ap.error(f"--set {key} expects {cast.__name__}, got {value!r}")
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n-train", type=int, default=600)
     ap.add_argument("--n-val", type=int, default=150)
@@ -85,12 +83,17 @@ def main() -> None:
     )
     ap.add_argument("--evaluate", metavar="CKPT", help="skip training: evaluate this checkpoint")
     ap.add_argument("--no-refine", action="store_true", help="skip refined_traj_rel_l2")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.json is None:
         stem = "prose_ode_eval" if args.evaluate else "prose_ode"
         args.json = f"benchmarks/results/{stem}.json"
-    torch.set_num_threads(args.threads)
+    check(ap, args)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.evaluate:
+        model = load_checkpoint(ap, args.evaluate).to(device)
+    else:
+        model = PROSE(prose_config(ap, args))
+    torch.set_num_threads(args.threads)
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -104,9 +107,6 @@ def main() -> None:
     gen_s = time.perf_counter() - t0
     val_raw = load_prose_ode(files["val"])
     if args.evaluate:
-        import sciml
-
-        model = sciml.load(args.evaluate).to(device)
         results, eval_s = held_out_metrics(model, val_raw, args)
         record = {"command": command_line(args), "checkpoint": args.evaluate,
                   "parameters": model.num_parameters(), "device": device,
@@ -116,9 +116,7 @@ def main() -> None:
         return
     train_raw = load_prose_ode(files["train"])
 
-    overrides = config_overrides(args.set)
-    config = (PROSEConfig.small if args.config == "small" else PROSEConfig.paper)(**overrides)
-    model = PROSE(config)
+    config = model.config
     train = PROSEData(train_raw, model.vocab, max_symbol_len=config.max_symbol_len)
     # validation on held-out draws with the stored (perturbed) symbol input; the Trainer
     # reaches the symbols through PROSE.predict_batch
@@ -166,6 +164,46 @@ def main() -> None:
     write_json(record, args.json)
 
 
+def check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (after the data generation, or in training)."""
+    for name in ("n_train", "n_val", "epochs", "batch_size", "threads", "beam"):
+        value = getattr(args, name)
+        if value < 1:
+            ap.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
+    if args.lr <= 0 or args.minutes <= 0:
+        ap.error(f"--lr and --minutes expect positive numbers, got {args.lr} and {args.minutes}")
+    for flag, path in (("--data-dir", args.data_dir), ("--out", args.out)):
+        if Path(path).exists() and not Path(path).is_dir():
+            ap.error(f"{flag} {path} is a file: expected a directory (created when missing)")
+    if Path(args.json).is_dir():
+        ap.error(f"--json {args.json} is a directory: expected a file name")
+
+
+def prose_config(ap: argparse.ArgumentParser, args: argparse.Namespace) -> PROSEConfig:
+    """``--config`` with the ``--set`` overrides; a value the config refuses is this call's error."""
+    overrides = config_overrides(ap, args.set)
+    make = PROSEConfig.small if args.config == "small" else PROSEConfig.paper
+    try:
+        return make(**overrides)
+    except ValueError as err:
+        ap.error(f"--set {' '.join(args.set)}: {err}")
+
+
+def load_checkpoint(ap: argparse.ArgumentParser, path: str) -> PROSE:
+    """The ``--evaluate`` checkpoint; sciml's errors about it (missing, not a checkpoint, another
+    family) are this argument's error."""
+    import sciml
+    from sciml.errors import SciMLError
+
+    try:
+        model = sciml.load(path)
+    except SciMLError as err:
+        ap.error(f"--evaluate {path}: {err}")
+    if not isinstance(model, PROSE):
+        ap.error(f"--evaluate expects a PROSE checkpoint, got a {type(model).__name__} ({path})")
+    return model
+
+
 def held_out_metrics(model: PROSE, val_raw: dict, args: argparse.Namespace) -> tuple[dict, float]:
     """The four metrics (and the refined forecast's) with stored and with clean skeletons."""
     t0 = time.perf_counter()
@@ -204,11 +242,4 @@ def write_json(record: dict, path: str) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

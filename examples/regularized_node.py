@@ -50,6 +50,7 @@ from sciml.models import NODE, NODEConfig
 from sciml.pretrained.evaluate import EVALUATORS
 
 NAME = "node-lotka-volterra"
+LV_OPTIONS = {"resolution": 51, "t_final": 5.0, "ic_low": 0.5, "ic_high": 1.5}
 
 
 # ------------------------------------------------------------------------------------ rings
@@ -94,11 +95,24 @@ def rings_task(args) -> None:
 
 
 # --------------------------------------------------------------------------- Lotka-Volterra
+def lv_data(args) -> dict:
+    """The card's ``data`` record."""
+    return {
+        "generator": "lotka_volterra",
+        "options": LV_OPTIONS,
+        "n_train": args.n_train,
+        "n_test": args.n_test,
+        "train_seed": args.train_seed,
+        "description": "DOP853 reference trajectories (rtol 1e-10); held-out initial states "
+        "from seed train_seed + 1",
+    }
+
+
 def lotka_volterra_task(args) -> None:
     torch.manual_seed(args.train_seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    options = {"resolution": 51, "t_final": 5.0, "ic_low": 0.5, "ic_high": 1.5}
+    options = LV_OPTIONS
     fields = ["prey", "predator"]
     path = out / f"lotka_volterra_train_{args.n_train}_seed{args.train_seed}.h5"
     _zoo.generate_data("lotka_volterra", options, n=args.n_train, seed=args.train_seed, out=path)
@@ -163,15 +177,7 @@ def lotka_volterra_task(args) -> None:
         "Some Black Boxes Were Meant to Remain Closed!, ICML 2023 (the regulariser); Chen, "
         "Rubanova, Bettencourt & Duvenaud, Neural Ordinary Differential Equations, NeurIPS 2018",
         "parameters": model.num_parameters(),
-        "data": {
-            "generator": "lotka_volterra",
-            "options": options,
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "train_seed": args.train_seed,
-            "description": "DOP853 reference trajectories (rtol 1e-10); held-out initial states "
-            "from seed train_seed + 1",
-        },
+        "data": lv_data(args),
         "training": {
             "command": _zoo.command(),
             "time_s": round(seconds, 1),
@@ -207,12 +213,8 @@ def lotka_volterra_task(args) -> None:
     }
     evaluator = EVALUATORS["node"]
     card["metrics"] = evaluator(model, card, n=args.n_test, seed=args.train_seed + 1, device="cpu")
-    if args.compare:
+    if args.compare:  # checked before training (check)
         other = json.loads((Path(args.compare) / NAME / "card.json").read_text())
-        if other["data"] != card["data"] or other["training"]["regulariser"] != "none":
-            raise ValueError(
-                f"--compare {args.compare}: expected a --weight 0 run on the same data"
-            )
         card["training"]["unregularised_comparison"] = {
             "command": other["training"]["command"],
             "time_s": other["training"]["time_s"],
@@ -226,7 +228,7 @@ def lotka_volterra_task(args) -> None:
     print(f"fresh NFE {fresh['nfe']:.0f}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -250,7 +252,8 @@ def main() -> None:
         help="lotka-volterra: OUT directory of a --weight 0 run; its card metrics (same held-out "
         "data) are recorded on this card as the unregularised comparison",
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    check(ap, args)
     torch.set_num_threads(args.threads)
     if args.task == "rings":
         args.iterations = args.iterations or 150
@@ -262,12 +265,35 @@ def main() -> None:
         lotka_volterra_task(args)
 
 
+def check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (in training, or when the card is written)."""
+    for name in ("n_train", "n_test", "batch_size", "threads"):
+        value = getattr(args, name)
+        if value < 1:
+            ap.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
+    if args.iterations is not None and args.iterations < 1:
+        ap.error(f"--iterations expects an integer >= 1, got {args.iterations}")
+    if args.lr <= 0 or (args.weight is not None and args.weight < 0):
+        ap.error(f"expected --lr > 0 and --weight >= 0, got {args.lr} and {args.weight}")
+    if not 0 < args.decay <= 1:
+        ap.error(f"--decay expects a factor in (0, 1], got {args.decay}")
+    if args.task != "lotka-volterra":
+        return
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        ap.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+    if args.compare:  # the comparison's card, read now rather than after the training
+        path = Path(args.compare) / NAME / "card.json"
+        try:
+            other = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            ap.error(f"--compare {args.compare}: expected a run's OUT folder with {path}: {err}")
+        unregularised = other.get("training", {}).get("regulariser") == "none"
+        if other.get("data") != lv_data(args) or not unregularised:
+            ap.error(
+                f"--compare {args.compare}: expected a --weight 0 run with the same --n-train, "
+                "--n-test and --train-seed"
+            )
+
+
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

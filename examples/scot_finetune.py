@@ -99,7 +99,7 @@ def evaluate(model: ScOT, ds, samples: range) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -111,25 +111,15 @@ def main() -> None:
     ap.add_argument("--finetune-epochs", type=int, default=15)
     ap.add_argument("--test-samples", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    check(ap, args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     pre_path, down_path = make_data(out, args)
     pre, down = sciml.data.open(pre_path), sciml.data.open(down_path)
-    config = ScOTConfig(
-        in_channels=1,
-        out_channels=1,
-        image_size=args.resolution,
-        patch_size=2,
-        embed_dim=24,
-        depths=(2, 2, 2),
-        num_heads=(3, 6, 12),
-        window_size=8,
-        skip_blocks=(2, 1, 0),
-        time_conditioning=True,
-    )
+    config = scot_config(args.resolution)
 
     # 1. pretrain on Navier-Stokes (nu = 1e-3) and save in the Poseidon checkpoint layout
     torch.manual_seed(0)
@@ -180,12 +170,36 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
+def scot_config(resolution: int) -> ScOTConfig:
+    """The small time-conditioned scOT of both runs (pretrained and from scratch)."""
+    return ScOTConfig(
+        in_channels=1,
+        out_channels=1,
+        image_size=resolution,
+        patch_size=2,
+        embed_dim=24,
+        depths=(2, 2, 2),
+        num_heads=(3, 6, 12),
+        window_size=8,
+        skip_blocks=(2, 1, 0),
+        time_conditioning=True,
+    )
+
+
+def check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (after the data generation, or in training)."""
+    names = ("pretrain_samples", "pretrain_epochs", "finetune_samples", "finetune_epochs")
+    for name in (*names, "test_samples", "threads"):
+        value = getattr(args, name)
+        if value < 1:
+            ap.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
+    try:  # the grid must split into the model's patches and halve at every level
+        scot_config(args.resolution)
+    except ValueError as err:
+        ap.error(f"--resolution {args.resolution} does not suit the model: {err}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        ap.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+
+
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

@@ -30,7 +30,7 @@ from sciml.models.t1 import select_modes
 from sciml.train import TrainConfig, Trainer
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=120, help="samples (last 20%% are the test set)")
     ap.add_argument("--resolution", type=int, default=64)
@@ -56,9 +56,8 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="runs/t1_navier_stokes")
-    args = ap.parse_args()
-    if args.shift_equivariant and args.transform != "rfft":
-        ap.error("--shift-equivariant needs --transform rfft; pass --no-shift-equivariant")
+    args = ap.parse_args(argv)
+    check(ap, args)
     torch.set_num_threads(1)
     out = Path(args.out)
 
@@ -103,12 +102,38 @@ def main() -> None:
     assert torch.equal(same(u), model.cpu().eval()(u))
 
 
-if __name__ == "__main__":
+def check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings that would fail later (after the data generation, or in training)."""
+    if args.shift_equivariant and args.transform != "rfft":
+        ap.error("--shift-equivariant needs --transform rfft; pass --no-shift-equivariant")
+    if args.n < 2:  # 80 % train, the rest test: one of each at least
+        ap.error(f"--n expects at least 2 samples (80 % train, 20 % test), got {args.n}")
+    for name in ("resolution", "modes", "epochs"):
+        value = getattr(args, name)
+        if value < 1:
+            ap.error(f"--{name} expects an integer >= 1, got {value}")
+    if not (args.T > 0 and args.dt > 0 and args.lr > 0 and args.weight_decay >= 0):
+        ap.error(
+            f"expected --T, --dt, --lr > 0 and --weight-decay >= 0, got {args.T:g}, "
+            f"{args.dt:g}, {args.lr:g} and {args.weight_decay:g}"
+        )
+    # rfft keeps frequency magnitudes |k| < modes: at most resolution / 2 per axis; DCT indices
+    # at most resolution
+    most = args.resolution // 2 if args.transform == "rfft" else args.resolution
+    if args.modes > most:
+        ap.error(
+            f"--modes {args.modes} does not fit a {args.resolution}^2 grid with --transform "
+            f"{args.transform}: pass --modes {most} or fewer, or a larger --resolution"
+        )
     try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+        device = torch.device(args.device)
+    except RuntimeError:
+        ap.error(f"--device expects cpu or cuda, got {args.device!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: this PyTorch sees no CUDA GPU; pass --device cpu")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        ap.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+
+
+if __name__ == "__main__":
+    main()

@@ -35,13 +35,16 @@ from sciml.pretrained.evaluate import grid_metrics
 NAME = "fno-ns2d"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = _zoo.parser(
         __doc__, n_train=1000, n_val=100, n_test=200, resolution=32, epochs=200, batch_size=20,
         lr=5e-3,
     )  # fmt: skip
     _zoo.add_ns2d_options(ap)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    _zoo.check(ap, args, navier_stokes=True)
+    if args.resolution < 24:  # the FNO keeps 2 x 12 frequencies along the first axis
+        ap.error(f"--resolution expects at least 24 (12 x 12 Fourier modes), got {args.resolution}")
     device, out, work = _zoo.start(args, NAME)
 
     options, n, spec, gen_s = _zoo.ns2d_lead_time_data(args, work, device, normalize=True)
@@ -119,11 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

@@ -36,14 +36,20 @@ from sciml.train import Trainer
 NAME = "mgno-darcy"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = _zoo.parser(
         __doc__, n_train=1000, n_val=100, n_test=200, resolution=64, epochs=30, batch_size=8,
         lr=1e-3, resolution_help="grid nodes per side",
     )  # fmt: skip
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--layers", type=int, default=4)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    _zoo.check(ap, args, navier_stokes=False)
+    if args.resolution < 3 or args.channels < 1 or args.layers < 1:
+        ap.error(
+            "expected --resolution >= 3 (the Darcy grid), --channels >= 1 and --layers >= 1, "
+            f"got {args.resolution}, {args.channels} and {args.layers}"
+        )
     device, out, work = _zoo.start(args, NAME)
 
     options = {"resolution": args.resolution, "coefficient": "piecewise_constant"}
@@ -153,11 +159,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

@@ -38,13 +38,34 @@ from sciml.train import Cosine, TrainConfig, Trainer
 NAME = "scot-ns2d"
 
 
-def main() -> None:
+def scot_config(resolution: int, e: int) -> ScOTConfig:
+    """The time-conditioned scOT: 3 levels, windows of 8, embedding width ``e``."""
+    return ScOTConfig(
+        in_channels=1,
+        out_channels=1,
+        image_size=resolution,
+        patch_size=2,
+        embed_dim=e,
+        depths=(2, 2, 2),
+        num_heads=(e // 10, e // 5, 2 * e // 5) if e % 10 == 0 else (1, 2, 4),
+        window_size=8,
+        skip_blocks=(2, 1, 0),
+        time_conditioning=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = _zoo.parser(
         __doc__, n_train=128, n_val=16, n_test=32, resolution=32, epochs=12, batch_size=32,
         lr=1e-3, n_train_help="trajectories (36 pairs each)",
     )  # fmt: skip
     ap.add_argument("--embed-dim", type=int, default=20)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    _zoo.check(ap, args, navier_stokes=True)
+    try:  # the grid must split into the model's patches and halve at every level
+        config = scot_config(args.resolution, args.embed_dim)
+    except ValueError as err:
+        ap.error(f"--resolution {args.resolution} and --embed-dim {args.embed_dim}: {err}")
     device, out, work = _zoo.start(args, NAME)
 
     options = {"resolution": args.resolution, "nu": 1e-3, "T": 4.0, "dt": 1e-3}
@@ -56,19 +77,6 @@ def main() -> None:
     train = AllPairs(ds, include_self=False, samples=list(parts.train))
     val = AllPairs(ds, include_self=False, samples=list(parts.val))
 
-    e = args.embed_dim
-    config = ScOTConfig(
-        in_channels=1,
-        out_channels=1,
-        image_size=args.resolution,
-        patch_size=2,
-        embed_dim=e,
-        depths=(2, 2, 2),
-        num_heads=(e // 10, e // 5, 2 * e // 5) if e % 10 == 0 else (1, 2, 4),
-        window_size=8,
-        skip_blocks=(2, 1, 0),
-        time_conditioning=True,
-    )
     train_config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -159,11 +167,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

@@ -47,7 +47,7 @@ from sciml.train import TrainConfig, Trainer
 NAME = "t1-ns2d"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = _zoo.parser(
         __doc__, n_train=1000, n_val=100, n_test=200, resolution=32, epochs=200, batch_size=20,
         lr=1e-2,
@@ -63,11 +63,25 @@ def main() -> None:
         help="exact equivariance to the shifts along (1, -1) that the forcing allows (rfft only)",
     )
     ap.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.shift_equivariant and args.transform != "rfft":
         ap.error(
             "--shift-equivariant needs --transform rfft (a shift is a phase per mode); pass "
             "--no-shift-equivariant with --transform dct"
+        )
+    _zoo.check(ap, args, navier_stokes=True)
+    if args.width < 1 or args.weight_decay < 0:
+        ap.error(
+            f"expected --width >= 1 and --weight-decay >= 0, got {args.width} and "
+            f"{args.weight_decay:g}"
+        )
+    # rfft keeps frequency magnitudes |k| < modes: at most resolution / 2 per axis; DCT indices
+    # at most resolution
+    most = args.resolution // 2 if args.transform == "rfft" else args.resolution
+    if not 1 <= args.modes <= most:
+        ap.error(
+            f"--modes expects 1 to {most} on a {args.resolution}^2 grid with --transform "
+            f"{args.transform}, got {args.modes}"
         )
     device, out, work = _zoo.start(args, NAME)
 
@@ -173,11 +187,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import _cli  # examples/_cli.py: a bad argument is one line, exit status 2
-    except ImportError:  # the script copied out of examples/: Python's own traceback
-        _cli = None
-    if _cli is None:
-        main()
-    else:
-        _cli.run(main)
+    main()

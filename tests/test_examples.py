@@ -14,6 +14,7 @@ valid card for the checkpoint beside it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -165,38 +166,111 @@ def test_zoo_script_writes_a_valid_card_for_its_checkpoint(script, tmp_path):
     assert card["metrics"]["test_rel_l2"] == pytest.approx(printed, abs=5e-5)
 
 
-@pytest.mark.parametrize(
-    "name, args, message",
-    [
-        (
-            "fno_darcy",
-            ["--n-train", "0", "--out", "f"],
-            "fno_darcy.py: error: expected integers n >= 1 and resolution >= 2, got n=0",
-        ),
-        (
-            "lpinn_convection",
-            ["--points", "0"],
-            "error: expected a positive number of points, got 0",
-        ),
-        # demo --n 3 stopped after generating and training with "KeyError: 'test'"
-        ("demo", ["--n", "3", "--out", "d"], "--n 3 leaves the 80/10/10 % train/validation/test"),
-    ],
-)
-def test_a_bad_argument_is_one_line_with_exit_status_2(name, args, message, tmp_path):
-    # a library check's message was the last line of a traceback through the library's frames
+# Each script checks its own arguments (argparse's usage line, "SCRIPT.py: error: ...", exit
+# status 2) before it generates data or trains: these settings used to fail minutes later, deep
+# in the library, or (--iterations 0) to run with the default instead
+BAD_ARGUMENTS = [
+    ("fno_darcy", ["--n-train", "0"], "--n-train expects an integer >= 1, got 0"),
+    ("fno_darcy", ["--modes", "20", "--resolution", "17"],
+     "--modes 20 keeps 40 frequencies on the 17-point grid (padded to 25): pass --modes 12"),
+    ("fno_darcy", ["--resolution", "18", "--subsample", "2"],
+     "--resolution expects R >= 3 nodes with R - 1 divisible by --subsample 2, got 18"),
+    # demo --n 3 stopped after generating and training with "KeyError: 'test'"
+    ("demo", ["--n", "3"], "--n 3 leaves the 80/10/10 % train/validation/test split"),
+    ("demo", ["--epochs", "0"], "--epochs expects an integer >= 1, got 0"),
+    ("lpinn_convection", ["--points", "0"], "--points expects an integer >= 1, got 0"),
+    ("lpinn_convection", ["--out", "missing/lp.png"],
+     "--out expects a file name in an existing folder (the figure), got missing/lp.png"),
+    ("mgno_darcy", ["--n-val", "0"], "--n-val expects an integer >= 1, got 0"),
+    ("t1_navier_stokes", ["--modes", "40"],
+     "--modes 40 does not fit a 64^2 grid with --transform rfft: pass --modes 32 or fewer"),
+    ("t1_navier_stokes", ["--transform", "dct"], "--shift-equivariant needs --transform rfft"),
+    ("dcdm_poisson", ["--test-n", "8"], "--test-n expects a grid of at least 9^3"),
+    ("dcdm_poisson", ["--device", "gpu"], "--device expects cpu or cuda, got 'gpu'"),
+    ("dcdm_poisson", ["--ritz", "9", "--n", "2"], "--ritz expects at most n^3 = 8 Lanczos steps"),
+    ("scot_finetune", ["--resolution", "20"],
+     "the token grid 10 (image_size / patch_size) must be divisible by 2^(stages - 1) = 4"),
+    ("prose_ode", ["--evaluate", "no_such_ckpt"], "--evaluate no_such_ckpt: no checkpoint at"),
+    ("prose_ode", ["--evaluate", "dcdm-poisson3d"],
+     "--evaluate expects a PROSE checkpoint, got a DCDMNet (dcdm-poisson3d)"),
+    ("prose_ode", ["--set", "width=0"], "--set width=0: expected width >= 1, got 0"),
+    ("prose_ode", ["--set", "width=x"], "--set width expects int, got 'x'"),
+    ("regularized_node", ["--iterations", "0"], "--iterations expects an integer >= 1, got 0"),
+    ("regularized_node", ["--task", "lotka-volterra", "--compare", "no_run"],
+     "--compare no_run: expected a run's OUT folder with no_run/node-lotka-volterra/card.json"),
+    ("deeponet_antiderivative", ["--lr", "0"], "--lr expects a positive learning rate, got 0.0"),
+    ("deeponet_pendulum", ["--iterations", "-1"], "--iterations expects an integer >= 1, got -1"),
+    ("deeponet_diffusion_reaction", ["--points", "0"], "--points expects an integer >= 1, got 0"),
+    ("zoo_fno_ns2d", ["--resolution", "16"], "--resolution expects at least 24"),
+    ("zoo_t1_ns2d", ["--modes", "20"], "--modes expects 1 to 16 on a 32^2 grid"),
+    ("zoo_mgno_darcy", ["--n-test", "0"], "--n-test expects an integer >= 1, got 0"),
+    ("zoo_scot_ns2d", ["--resolution", "33"], "--resolution expects an even grid size"),
+    ("zoo_scot_ns2d", ["--out", "a_file"], "--out a_file is a file: expected a directory"),
+]  # fmt: skip
+
+
+def load_example(name: str):
+    """The script as a module (its ``main(argv)`` callable in-process; nothing runs on import)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_script_checks_its_arguments_before_any_work(tmp_path, monkeypatch, capsys):
+    """In-process (a subprocess per case would cost ~2 s of imports each): every script exits
+    with status 2 and argparse's "SCRIPT.py: error: MESSAGE", and writes nothing."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # the zoo scripts import examples/_zoo.py
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    assert {name for name, _, _ in BAD_ARGUMENTS} == {
+        p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")
+    }
+    for name, args, message in BAD_ARGUMENTS:
+        monkeypatch.setattr(sys, "argv", [f"{name}.py"])
+        with pytest.raises(SystemExit) as exit_:
+            load_example(name).main(args)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2, (name, args, err)
+        assert err.startswith("usage: "), (name, args, err)
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"{name}.py: error: ") and message in last, (name, args, err)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], (name, args)
+
+
+def test_the_demo_asks_for_matplotlib_before_it_trains(tmp_path, monkeypatch, capsys):
+    # the plot comes after minutes of training: a missing extra is refused first, in one line
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    monkeypatch.setattr(sys, "argv", ["demo.py"])
+    with pytest.raises(SystemExit) as exit_:
+        load_example("demo").main(["--out", str(tmp_path / "d")])
+    assert exit_.value.code == 2 and not (tmp_path / "d").exists()
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "demo.py: error: the demo's plot needs matplotlib: pip install 'sciml[plot]'"
+
+
+def test_an_error_inside_the_library_keeps_its_traceback(tmp_path):
+    # examples/_cli.run turned every ValueError / OSError / ImportError into one line, so a bug
+    # deep inside sciml read like a bad argument, without the frames that locate it
+    code = (
+        "import runpy, sys\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+        "import sciml.data.generators as g\n"
+        "def generate(*args, **kwargs):\n"
+        "    raise ValueError('a bug deep inside')\n"
+        "g.generate = generate\n"
+        f"sys.argv = ['fno_darcy.py', '--out', 'f']\n"
+        f"runpy.run_path({str(EXAMPLES / 'fno_darcy.py')!r}, run_name='__main__')\n"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("SCIML_DEBUG", None)
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / f"{name}.py"), *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300,
     )  # fmt: skip
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert message in proc.stderr.strip().splitlines()[-1], proc.stderr
-    if name != "demo":  # argparse's own errors print the usage first
-        # a ValueError from a bug in training would read the same: the line says how to see where
-        assert proc.stderr.rstrip().endswith("(set SCIML_DEBUG=1 for the traceback)"), proc.stderr
-        assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("Traceback (most recent call last):"), proc.stderr
+    assert 'fno_darcy.py", line' in proc.stderr and "in generate" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "ValueError: a bug deep inside"
 
 
 @pytest.mark.slow
@@ -213,22 +287,21 @@ def test_mgno_darcy_gives_the_same_test_error_on_every_run(tmp_path):
     assert float(lines[0].split()[4]) < 1.0  # two epochs: a finite error below the zero field's
 
 
-def test_an_example_copied_out_of_examples_still_runs(tmp_path):
-    # 'import _cli' made a copied script stop at 'No module named _cli' before parsing anything;
-    # without examples/_cli.py it reports with Python's own traceback
+def test_an_example_copied_out_of_examples_checks_its_arguments_the_same_way(tmp_path):
+    # 'import _cli' made a copied script stop at 'No module named _cli'; the scripts outside the
+    # zoo depend on nothing in examples/, and check their own arguments
     shutil.copy(EXAMPLES / "fno_darcy.py", tmp_path / "fno_darcy.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("SCIML_DEBUG", None)
     proc = subprocess.run(
         [sys.executable, "fno_darcy.py", "--n-train", "0", "--out", "f"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
-    assert "_cli" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert (
-        last == "ValueError: expected integers n >= 1 and resolution >= 2, got n=0, resolution=33"
-    )
+    # the check through a real command line: argparse's usage, then one error line
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("usage: fno_darcy.py") and "Traceback" not in proc.stderr
+    assert lines[-1] == "fno_darcy.py: error: --n-train expects an integer >= 1, got 0"
+    assert not (tmp_path / "f").exists()
 
 
 def test_demo_runs_at_the_smallest_n_its_error_suggests(tmp_path):
