@@ -91,6 +91,20 @@ def test_stable_model_bad_input_is_named():
     assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "kw", [dict(in_channels=0), dict(in_channels=2.0), dict(in_channels=2, hidden=-1)]
+)
+def test_stable_config_refuses_non_positive_or_float_sizes(kw):
+    """A size of 0 was accepted (an empty network), 2.0 and -1 failed inside nn.Linear."""
+    from sciml.errors import ConfigError
+
+    name = [k for k in kw if k != "in_channels" or len(kw) == 1][-1]
+    with pytest.raises(
+        ConfigError, match=f"StableSDEConfig.{name} a positive int, got {kw[name]!r}"
+    ):
+        StableSDEConfig(**kw)
+
+
 @pytest.mark.parametrize("cls", [LangevinSDE, LinearNoiseSDE, GeometricSDE, NaiveSDE])
 def test_stable_classes_are_euler_maruyama_of_their_stated_sde(cls):
     """The solve equals Euler-Maruyama written out by hand from the class's stated SDE (the

@@ -15,8 +15,9 @@ Lipschitz network (tanh output) and ``sigma`` a network of time only:
 Euler-Maruyama converges with strong order 1). Because the drift is bounded and the diffusion
 is additive or linear in ``z`` with a state-independent coefficient, solutions exist, are unique
 and cannot explode in finite time whatever the input; :class:`NaiveSDE` (drift and diffusion unconstrained networks
-of ``(t, z, X)``) is the baseline that can. The readout is a linear map of ``z(t_end)``. ``docs/neural_de.md`` lists where this differs from the authors' code (cubic-spline
-path, clipped diffusion, MLP readout) and why.
+of ``(t, z, X)``) is the baseline that can. The readout is a linear map of ``z(t_end)``.
+``docs/neural_de.md`` lists where this differs from the authors' code (cubic-spline path,
+clipped diffusion, MLP readout) and why.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic
 from .neural_sde import NeuralSDE
@@ -82,6 +84,15 @@ class StableSDEConfig:
     hidden: int = 16
     width: int = 32
     out_channels: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "hidden", "width", "out_channels"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(
+                    f"expected StableSDEConfig.{name} a positive int, got {v!r}; "
+                    "in_channels is the last dim of x (batch, time, channels)"
+                )
 
 
 def _mlp(i: int, o: int, w: int, out_act: nn.Module | None = None) -> nn.Sequential:
