@@ -853,3 +853,34 @@ def test_ode_rnn_takes_two_observations_at_one_time_as_the_limit_of_close_ones()
             ValueError, match=r"non-decreasing observation times t, got \[0, 1, 0.5"
         ):
             encoder(torch.tensor([0.0, 1.0, 0.5, 2.0], dtype=torch.float64), x)
+
+
+def test_step_heuristics_equal_pal_et_al_formulas_written_out():
+    """rk_step's error ratio and stiffness equal LocalRegNeuralDE.jl's formulas (Pal et al.
+    2023, ``_compute_regularization_value`` for Tsit5) written out with NumPy for a Dopri5 step of
+    a nonlinear field: ``EEst = sqrt(sum(utilde / (atol + max(|u_n|, |u_{n+1}|) rtol))^2 / N)``
+    and ``S = rms(k_7 - k_6) / rms(u_{n+1} - g_6)`` (g_6 the sixth stage's input)."""
+    from sciml.de.tableaus import DOPRI5, rk_step
+
+    def f(t, y):
+        return torch.sin(3.0 * y) - 0.5 * t * y**2
+
+    y = torch.tensor([[0.3, -1.2], [2.0, 0.7], [-0.4, 0.1]], dtype=torch.float64)
+    t0, h, rtol, atol = 0.2, 0.15, 1e-6, 1e-8
+    step = rk_step(f, t0, y, h, DOPRI5, rtol=rtol, atol=atol)
+    yn = y.numpy()
+    ks, gs = [], []
+    for i in range(7):
+        gi = yn + h * sum(a * k for a, k in zip(DOPRI5.a[i], ks))
+        gs.append(gi)
+        ks.append(
+            f(torch.tensor(t0 + DOPRI5.c[i] * h, dtype=torch.float64), torch.from_numpy(gi)).numpy()
+        )
+    u1 = yn + h * sum(b * k for b, k in zip(DOPRI5.b, ks))
+    utilde = h * sum((b - bs) * k for b, bs, k in zip(DOPRI5.b, DOPRI5.b_star, ks))
+    eest = np.sqrt(np.mean((utilde / (atol + np.maximum(abs(yn), abs(u1)) * rtol)) ** 2))
+    rms = lambda a: np.sqrt(np.mean(a**2))  # noqa: E731
+    stiff = rms(ks[6] - ks[5]) / rms(u1 - gs[5])
+    assert float(step.error_ratio) == pytest.approx(eest, rel=1e-12)
+    assert float(step.stiffness) == pytest.approx(stiff, rel=1e-12)
+    assert eest > 0.1 and stiff > 0.1  # a step where both are far from zero
