@@ -149,9 +149,8 @@ def check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         ap.error(f"--lr and --minutes expect positive numbers, got {args.lr} and {args.minutes}")
     if not args.pretrained and args.ritz > args.n**3:
         ap.error(f"--ritz expects at most n^3 = {args.n**3} Lanczos steps, got {args.ritz}")
-    # the deflation's 8^3-cell aggregates: one aggregate over the whole all-Neumann box gives a
-    # coarse matrix Z^T A Z that is zero up to rounding, refused as not positive semi-definite
-    # (measured: --test-n 2 to 8 stopped there, 9 and 12 converge)
+    # the deflation's 8^3-cell aggregates: one aggregate over the whole all-Neumann box is A's
+    # null vector, so Deflation refuses it as nothing to deflate (9 and 12 converge)
     if args.test_n < 9:
         ap.error(
             f"--test-n expects a grid of at least 9^3 (the 8^3-cell deflation), got {args.test_n}"

@@ -110,6 +110,18 @@ class Deflation:
         else:
             E = torch.from_numpy(_galerkin_scipy(A, labels, m)).to(A.device)
         E = 0.5 * (E + E.T)
+        # E_ii = z_i^T A z_i is rounding noise when aggregate i is a null vector of A (one
+        # aggregate over a whole all-Neumann grid, or over a component an obstacle cuts off); if
+        # all are, there is nothing to deflate, and the Cholesky test below would blame A
+        diag_a = np.abs(A.diagonal().detach().to("cpu", torch.float64).numpy())
+        tau = np.bincount(labels[labels >= 0], weights=diag_a[labels >= 0], minlength=m)
+        if bool((np.abs(E.diagonal().detach().cpu().numpy()) <= 1e-10 * tau).all()):
+            raise ValueError(
+                f"Deflation: every one of the {m} aggregate(s) is a null-space vector of A "
+                "(Z^T A Z is zero up to rounding: e.g. one aggregate covers the whole grid of "
+                "an all-Neumann problem), so there is nothing to deflate; use a smaller block "
+                "or solve without deflation"
+            )
         # a singular A (all-Neumann walls) makes E singular with the same constant null vector;
         # the right-hand sides E sees (Z^T r, Z^T A p) are orthogonal to it, so a tiny shift
         # only adds a multiple of the null vector, which is in A's null space as well
