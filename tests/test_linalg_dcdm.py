@@ -339,6 +339,73 @@ def test_dcdm_zero_or_null_space_direction_stagnates_at_once(fill):
     assert res.true_residual == pytest.approx(1.0)  # b has no null-space part left to count
 
 
+def test_dcdm_messages_say_whether_the_network_gave_0_or_an_old_direction():
+    """A network output of 0 and one that only repeats a kept direction both leave no step;
+    the message says which (both read 'vanished after A-orthogonalisation' before)."""
+    P = _problem3d()  # Dirichlet walls: no null space
+    b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+    g = torch.from_numpy(np.random.default_rng(1).standard_normal(P.shape))[None, None]
+
+    class Fixed(torch.nn.Module):  # the same field whatever the residual
+        def __init__(self, field):
+            super().__init__()
+            self.field = field
+
+        def forward(self, u):
+            return self.field.to(u.dtype)
+
+    _, zero = solve(P, b, method=DeepConjugateDirection(Fixed(torch.zeros_like(g)), k=1))
+    assert zero.status is Status.STAGNATED and zero.iterations == 0
+    assert "iteration 0: the network returned 0" in zero.message, zero.message
+    # the second call returns p_0 again: c = p_0.Ap_0 / p_0.Ap_0 = 1 exactly, so p_1 = 0
+    _, again = solve(P, b, method=DeepConjugateDirection(Fixed(g), k=1))
+    assert again.status is Status.STAGNATED and again.iterations == 1
+    assert "after A-orthogonalisation at iteration 1" in again.message, again.message
+    assert "combination of the last 1 directions" in again.message
+
+
+class _PlusLastOutput(torch.nn.Module):
+    """``r / ||r|| + scale z_prev / ||z_prev||``, ``z_prev`` its own previous output: a
+    direction padded with a large multiple of one the iteration already has."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+        self.prev = None
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        out = u if self.prev is None else u + self.scale * self.prev
+        self.prev = out / torch.linalg.vector_norm(out)
+        return out
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "rtol"), [(torch.float64, 1e6, 1e-10), (torch.float32, 1e3, 1e-5)]
+)
+def test_dcdm_direction_padded_with_an_earlier_one_still_gives_cg(dtype, scale, rtol):
+    """With every direction kept, ``z_k = r_k + s z_{k-1}`` lies in ``r_k + span(p_0..p_{k-1})``
+    (``z_{k-1}`` does), so the A-orthogonalisation leaves CG's ``p_k`` for any ``s``: the solve
+    is CG in exact arithmetic. Before ``A p`` was computed after the orthogonalisation it was
+    ``A z - sum_i c_i A p_i``, a difference of terms ``s`` times larger than ``A p``: float64
+    (s = 1e6) took 121 iterations to CG's 78, and float32 (s = 1e3) ended 'not SPD' at
+    iteration 84 at a true residual of 7.4e-5 (measured); now 79 and 49 (CG 78 and 49)."""
+    P = _problem3d()
+    op = P.stencil(dtype=dtype)
+    b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n)).to(dtype)
+    _, cg = solve(op, b, method=CG(), rtol=rtol, keep_iterates=True)
+    method = DeepConjugateDirection(_PlusLastOutput(scale), k=500, problem=P)
+    _, dc = solve(op, b, method=method, rtol=rtol, maxiter=500, keep_iterates=True)
+    assert cg.converged and dc.converged, dc.message
+    assert abs(dc.iterations - cg.iterations) <= 2, (dc.iterations, cg.iterations)
+    assert dc.true_residual <= rtol
+    # CG's own iterates, to what the padding's rounding (eps * s) leaves: measured 2e-11
+    # (float64) and 8e-6 (float32); before, 1e-10 and 1e-4
+    tol = 1e-9 if dtype == torch.float64 else 5e-5
+    for k, (a, c) in enumerate(zip(dc.iterates[1:], cg.iterates[1:])):
+        dev = float((a - c).abs().max() / c.abs().max())
+        assert dev <= tol, f"iterate {k + 1} differs from CG's by {dev:.1e}"
+
+
 def test_dcdm_nan_direction_reports_nonfinite():
     class Bad(torch.nn.Module):
         def forward(self, u):
