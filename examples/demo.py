@@ -6,10 +6,12 @@
 3. print the test relative L2 error of the best checkpoint;
 4. save ``OUT/run/best`` (loadable with ``sciml.load``) and ``OUT/prediction.png``.
 
-Defaults: 700 samples at 33 x 33, 40 epochs (1,120 steps of 20 samples). Measured once
-(2026-11, 2 threads) on 2 CPU cores shared with other jobs (load average 4 to 11): 45 minutes
-of wall time, 952 s of CPU time, test relative L2 0.0237 -- not the "few minutes" this said
-before; the data generation is 2 s of it, the training the rest. ``--full`` uses paper-sized
+Defaults: 700 samples at 33 x 33, 40 epochs (1,120 steps of 20 samples). Measured (2026-11)
+on 2 CPU cores that other jobs were using too (load average 4 to 5): ``--threads 1`` took
+7 min 40 s of wall time and 238 s of CPU time, test relative L2 0.0236 (data generation 3 s);
+with the default 2 threads on a busier machine (load 4 to 11) one run took 45 minutes, 952 s of
+CPU time, 0.0237, because two threads that wait on each other lose most when the cores are
+taken. On a busy machine pass ``--threads 1``. ``--full`` uses paper-sized
 settings: 1200 samples solved at 85 x 85 (960 train / 120 validation / 120 test), 500 epochs
 (hours on CPU).
 
