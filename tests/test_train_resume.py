@@ -157,6 +157,59 @@ def test_failed_checkpoint_write_leaves_last_loadable(tmp_path, monkeypatch):
     assert sorted(p for p in os.listdir(run) if "ckpt" in p) == ["ckpt-15"]
 
 
+_KILLED_SAVE_CHILD = """
+import sys
+import torch
+from sciml.train import CheckpointManager
+from sciml.train import checkpoint
+
+save_state = checkpoint.save_state
+def blocking_save_state(tree, directory, name="trainer_state"):  # weights written, state half
+    (directory / f"{name}.safetensors").write_bytes(bytes(1000))
+    print("ready", directory.name, flush=True)
+    sys.stdin.readline()
+checkpoint.save_state = blocking_save_state
+mgr = CheckpointManager(sys.argv[1])
+torch.manual_seed(0)
+mgr.save(torch.nn.Linear(3, 2), {"step": 4}, 4, links=("last",))
+print("committed", flush=True)
+"""
+
+
+def test_sigterm_in_the_middle_of_a_checkpoint_write_leaves_no_partial_directory(tmp_path):
+    """A SIGTERM (a scheduler's time limit) while CheckpointManager.save wrote its hidden
+    '.ckpt-<step>.partial-<pid>' (weights and optimiser moments, three times the model) left
+    it in the run directory until a later write in the same folder; now it goes with the
+    process, which still dies of SIGTERM, and the published checkpoint is untouched."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    model = make_trainer(None).model
+    CheckpointManager(run).save(model, {"step": 2}, 2, links=("last",))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_SAVE_CHILD, str(run)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline().split()
+        assert line[:1] == ["ready"], child.stderr.read()
+        partial = run / line[1]
+        assert partial.name == f".ckpt-4.partial-{child.pid}"
+        assert (partial / WEIGHTS).is_file() and (partial / "trainer_state.safetensors").is_file()
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == -signal.SIGTERM, err
+    assert "committed" not in out
+    assert sorted(p.name for p in run.iterdir()) == ["ckpt-2", "last"]
+    assert read_checkpoint(run / "last", model) == {"step": 2}
+
+
 def test_checkpoint_manager_links_and_pruning(tmp_path):
     model = make_trainer(None).model
     mgr = CheckpointManager(tmp_path)

@@ -20,7 +20,8 @@ Writing a checkpoint never modifies a published directory:
 
 A process killed at any moment therefore leaves ``last`` pointing at a complete checkpoint (the
 previous one or the new one); leftovers of the interrupted write are removed by the next
-:meth:`CheckpointManager.prune`. Each checkpoint directory is itself loadable with
+:meth:`CheckpointManager.prune`, and a ``SIGTERM`` with the default action removes them at once
+(:func:`sciml._io.watch_sigterm`). Each checkpoint directory is itself loadable with
 ``sciml.load(run / "best")`` when the model is a :class:`sciml.Operator`. No pickle is written or
 read: the trainer state goes through :mod:`sciml.train._state`.
 """
@@ -37,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._io import unwatch_sigterm, watch_sigterm
 from ..errors import CheckpointError
 from ._state import load_state, save_state
 
@@ -151,6 +153,9 @@ class CheckpointManager:
         partial = self.run_dir / f".ckpt-{step}.partial-{os.getpid()}"
         if partial.exists():
             shutil.rmtree(partial)
+        # (why) a SIGTERM (a scheduler's time limit) ends the process without unwinding it: the
+        # partial directory, weights and optimiser moments, stayed until a later prune
+        watch_sigterm(partial)
         try:
             write_checkpoint(partial, model, state, metadata=self.metadata)
             final = self._free_name(step)
@@ -158,6 +163,8 @@ class CheckpointManager:
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
+        finally:
+            unwatch_sigterm(partial)
         _fsync_path(self.run_dir)
         for name in links:
             self._point(name, final)
