@@ -91,6 +91,20 @@ def test_stable_model_bad_input_is_named():
     assert torch.equal(a, b)
 
 
+def test_list_times_of_a_float64_model_are_the_float64_times():
+    # a list became float32 times (torch's default dtype): 0.3 -> 0.30000001, and a float64
+    # model solved another SDE than with the same times as a float64 tensor (4e-10 apart)
+    m = LangevinSDE(StableSDEConfig(2, hidden=4, width=8), EulerMaruyama(dt=0.1)).double()
+    x = torch.randn(3, 3, 2, dtype=torch.float64)
+    times = [0.0, 0.3, 0.7]
+    assert LinearPath(times, x).t.tolist() == times
+    torch.manual_seed(5)
+    a = m(torch.tensor(times, dtype=torch.float64), x)
+    torch.manual_seed(5)
+    b = m(times, x)
+    assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize(
     "kw", [dict(in_channels=0), dict(in_channels=2.0), dict(in_channels=2, hidden=-1)]
 )

@@ -47,7 +47,9 @@ class LinearPath:
     """Piecewise-linear interpolant ``X(t)`` of ``x: (batch, time, channels)`` at ``t: (time,)``."""
 
     def __init__(self, t: Tensor, x: Tensor) -> None:
-        t = torch.as_tensor(t, device=x.device)
+        # (why) a list of times takes x's dtype: torch's default float32 rounded the times of a
+        # float64 model (0.3 -> 0.30000001, a different solve from the same times as a tensor)
+        t = torch.as_tensor(t, dtype=None if isinstance(t, Tensor) else x.dtype, device=x.device)
         if not t.is_floating_point():
             # (why) query times are cast to t's dtype: integer times would truncate every query
             # to the observation before it (a piecewise-constant path)
