@@ -455,6 +455,52 @@ def test_generate_reuse_refuses_a_file_from_an_older_generator_revision(tmp_path
     assert b.stat().st_mtime_ns == stamp
 
 
+def _drop_revision(path: Path, expected: int) -> None:
+    """Make ``path``'s record what the code before the revision record wrote."""
+    with h5py.File(path, "r+") as f:
+        settings = _settings(f)
+        assert settings.pop("revision") == expected
+        f.attrs["generator_settings"] = json.dumps(settings)
+
+
+def test_generate_reuse_keeps_old_files_whose_data_the_grf_fix_left_unchanged(tmp_path):
+    """The GRF box normalisation halved the field on Darcy's [0, 2)^2 box and left the unit box
+    alone, so piecewise-constant Darcy files (the sign of the field) and grf files with
+    length 1 made before it hold what the new code writes, bit for bit; reuse refused them all
+    ('revision: 1 -> 2', the revision being per generator) and regenerated them under
+    overwrite. The old law written out (2 x the new field on [0, 2)^2) is the reference."""
+    import sciml
+    from sciml.data.generators import generate
+
+    R, seed = 9, 4
+    g_old = 2.0 * sample_grf(2, 2 * (R - 1), dim=2, alpha=2.0, tau=3.0, length=2.0, seed=seed)
+    a_old = np.where(g_old[:, :R, :R] >= 0.0, 12.0, 3.0)
+    out = tmp_path / "pc.h5"
+    generate("darcy", n=2, resolution=R, out=out, seed=seed)
+    _drop_revision(out, 1)
+    stamp = out.stat().st_mtime_ns
+    assert generate("darcy", n=2, resolution=R, out=out, seed=seed, reuse=True) == out
+    assert out.stat().st_mtime_ns == stamp
+    a, u = sciml.data.open(out).read_static(slice(None), ["a", "u"]).transpose(1, 0, 2, 3)
+    np.testing.assert_array_equal(a, a_old.astype(np.float32))
+    np.testing.assert_array_equal(u, solve_darcy(a_old, 1.0).astype(np.float32))
+
+    # grf: length 1 unchanged (kept), length 2 halved (refused)
+    unit = generate("grf", n=2, resolution=16, out=tmp_path / "g1.h5", seed=seed)
+    _drop_revision(unit, 1)
+    stamp = unit.stat().st_mtime_ns
+    assert generate("grf", n=2, resolution=16, out=unit, seed=seed, reuse=True) == unit
+    assert unit.stat().st_mtime_ns == stamp
+    u_old = sample_grf(2, 16, dim=2, alpha=2.0, tau=3.0, seed=seed).astype(np.float32)
+    np.testing.assert_array_equal(
+        sciml.data.open(unit).read_static(slice(None), ["u"])[:, 0], u_old
+    )
+    box = generate("grf", n=2, resolution=16, out=tmp_path / "g2.h5", seed=seed, length=2.0)
+    _drop_revision(box, 2)
+    with pytest.raises(FileExistsError, match=r"\(revision: 1 -> 2\)"):
+        generate("grf", n=2, resolution=16, out=box, seed=seed, length=2.0, reuse=True)
+
+
 def test_generate_reuse_with_overwrite_replaces_a_damaged_file(tmp_path):
     """reuse=True, overwrite=True (what examples/demo.py passes) died on a truncated file (an
     interrupted copy) in its settings check, so it could never regenerate it; without overwrite

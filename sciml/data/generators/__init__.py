@@ -108,12 +108,21 @@ SMALL_RUNS: Mapping[str, Mapping[str, int]] = types.MappingProxyType(
 )
 
 
-# A generator's revision, recorded in its files' ``generator_settings``; raised when the same
-# settings start giving other data, so that ``generate(reuse=True)`` does not hand back a file
-# drawn from the old law. A file without the record is revision 1.
-#   grf, darcy 2: GRF modes normalised on the box (variance was L^d times too large for L != 1;
-#                 log-normal Darcy coefficients changed, piecewise-constant ones did not).
-_REVISIONS: Mapping[str, int] = types.MappingProxyType({"grf": 2, "darcy": 2})
+# The revision of a generator's law that its files record (``revision`` in
+# ``generator_settings``): the last fix that changed what these settings produce, so that
+# ``generate(reuse=True)`` neither hands back a file drawn from an older law nor refuses one that
+# the fix left unchanged. A file without the record is revision 1.
+#   grf, darcy 2: GRF modes normalised on the box (the variance was L^d times too large for
+#                 L != 1): grf with length != 1 and log-normal Darcy changed; piecewise-constant
+#                 Darcy (the sign of the field, which halved exactly) and grf on the unit box
+#                 did not, bit for bit.
+def _revision(name: str, settings: Mapping[str, Any]) -> int:
+    """The revision recorded for generator ``name`` run with ``settings`` (defaults included)."""
+    if name == "grf" and settings.get("length") != 1:
+        return 2
+    if name == "darcy" and settings.get("coefficient") == "lognormal":
+        return 2
+    return 1
 
 
 def _lookup(name: str) -> GeneratorFn:
@@ -192,10 +201,10 @@ def generate(
 
     ``reuse``: if ``out`` is a file this generator wrote with the same settings (``n``,
     ``resolution``, ``seed`` and every option, defaults included; options left to the generator,
-    ``None``, are not compared) and the same generator revision (recorded as ``revision``; raised
-    when a fix changes what the same settings produce), return it without computing anything. A file made with other
-    settings is replaced only with ``overwrite``; otherwise ``FileExistsError`` names the
-    settings that differ.
+    ``None``, are not compared) and the same revision of the generator's law for these settings
+    (recorded as ``revision``; raised when a fix changes what these settings produce), return it
+    without computing anything. A file made with other settings is replaced only with
+    ``overwrite``; otherwise ``FileExistsError`` names the settings that differ.
 
     Returns:
         the path of the written file.
@@ -205,7 +214,7 @@ def generate(
     options = validate_options(name, options)
     if int(n) != n or n < 1 or int(resolution) != resolution or resolution < 2:
         raise ValueError(f"expected integers n >= 1 and resolution >= 2, got n={n}, {resolution=}")
-    revision = _REVISIONS.get(name, 1)
+    revision = _revision(name, {**valid, **options})
     if reuse and Path(out).exists():
         wanted = {"n": int(n), "resolution": int(resolution), "seed": int(seed), **valid, **options}
         wanted["revision"] = revision
