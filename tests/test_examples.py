@@ -238,6 +238,77 @@ def test_every_script_checks_its_arguments_before_any_work(tmp_path, monkeypatch
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], (name, args)
 
 
+# "examples/NAME.py --opt value ..." in the docs, the scripts' docstrings and the zoo cards
+# (a backslash continues a command; "[--opt v]" is an optional part, taken as given)
+DOCUMENTED = re.compile(
+    r"examples/(\w+)\.py((?:[ \t]+\[?--[\w-]+(?:[ \t]+(?!--)[^\s`|#\\\[\]\"',]+)?\]?)*)"
+)
+
+
+def documented_example_commands() -> list[tuple[str, tuple[str, ...]]]:
+    root = EXAMPLES.parent
+    texts = [
+        p.read_text()
+        for p in (root / "README.md", root / "benchmarks" / "README.md",
+                  *sorted((root / "docs").glob("*.md")), *sorted(EXAMPLES.glob("*.py")))
+    ]  # fmt: skip
+    cards = sorted((root / "sciml" / "pretrained" / "weights").glob("*/card.json"))
+    texts += [json.loads(p.read_text())["training"]["command"] for p in cards]
+    found = set()
+    for text in texts:
+        for m in DOCUMENTED.finditer(re.sub(r"\\\n\s*", " ", text)):
+            argv = tuple(m.group(2).replace("[", " ").replace("]", " ").split())
+            found.add((m.group(1), argv))
+    return sorted(found)
+
+
+def test_every_documented_example_command_passes_the_scripts_own_checks(
+    tmp_path, monkeypatch, capsys
+):
+    """The checks run before any work: a check that refuses a documented setting breaks that
+    command for everyone. Each documented command line is run in-process up to the thread
+    setting that follows the checks (where this test stops it)."""
+    commands = documented_example_commands()
+    names = {name for name, _ in commands}
+    assert {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")} <= names
+    assert len(commands) > 40  # the pattern finds the commands (about 50 when written)
+
+    class Reached(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Reached
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch, "set_num_threads", stop)
+    # the --weight 0 run that --compare reads: the shipped card's data (same defaults)
+    card = json.loads(
+        (EXAMPLES.parent / "sciml/pretrained/weights/node-lotka-volterra/card.json").read_text()
+    )
+    vanilla = tmp_path / "runs/zoo/node-vanilla/node-lotka-volterra"
+    vanilla.mkdir(parents=True)
+    (vanilla / "card.json").write_text(
+        json.dumps({"data": card["data"], "training": {"regulariser": "none"}})
+    )
+    checked = 0
+    for name, argv in commands:
+        if name.startswith("_") or "--help" in argv or "--evaluate" in argv:
+            continue  # a module; help exits at once; --evaluate needs a trained checkpoint
+        if "cuda" in argv and not torch.cuda.is_available():
+            continue  # refused on a machine without a GPU, as it should be
+        monkeypatch.setattr(sys, "argv", [f"{name}.py"])
+        try:
+            load_example(name).main(list(argv))
+        except Reached:
+            checked += 1
+            continue
+        except SystemExit as exit_:
+            raise AssertionError((name, argv, capsys.readouterr().err)) from exit_
+        raise AssertionError(f"{name} {argv} returned before setting its threads")
+    assert checked > 35
+
+
 def test_the_demo_asks_for_matplotlib_before_it_trains(tmp_path, monkeypatch, capsys):
     # the plot comes after minutes of training: a missing extra is refused first, in one line
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
