@@ -73,14 +73,17 @@ class PeriodicProblem:
             )
 
     def _check_period(self, model_length: float) -> None:
-        """Raise unless a model built with period ``model_length`` can represent this problem's
-        solutions: ``model_length`` must be ``L`` (or an integer multiple of it)."""
-        ratio = model_length / self.length
-        if round(ratio) < 1 or abs(ratio - round(ratio)) > 1e-9 * ratio:
+        """Raise unless a model built with period ``model_length`` has this problem's period
+        ``L``.
+
+        A multiple ``k L`` is refused too: the collocation points lie in ``[0, L)``, so nothing
+        ties the model on ``[L, k L)`` to the problem, yet that is where inflow at ``x = 0``
+        comes from (a periodic wrap), and ``LagrangianPINN.evaluate`` starts half or more of
+        its characteristics there."""
+        if abs(model_length - self.length) > 1e-9 * self.length:
             raise ValueError(
-                f"expected a model of period length={self.length:g} (the problem's, or a "
-                f"multiple), got a model built with length={model_length:g}; build it with "
-                f"length=problem.length"
+                f"expected a model of the problem's period length={self.length:g}, got a model "
+                f"built with length={model_length:g}; build it with length=problem.length"
             )
 
     @property
