@@ -119,6 +119,15 @@ def test_stable_config_refuses_non_positive_or_float_sizes(kw):
         StableSDEConfig(**kw)
 
 
+def test_stable_config_takes_numpy_ints_as_sizes():
+    # np.int64 (a size read from an array) was refused as not an int; torch takes it
+    import numpy as np
+
+    got = StableSDEConfig(np.int64(2), hidden=np.int32(4), width=8)
+    assert got == StableSDEConfig(2, hidden=4, width=8)
+    assert type(got.in_channels) is int and type(got.hidden) is int
+
+
 @pytest.mark.parametrize("cls", [LangevinSDE, LinearNoiseSDE, GeometricSDE, NaiveSDE])
 def test_stable_classes_are_euler_maruyama_of_their_stated_sde(cls):
     """The solve equals Euler-Maruyama written out by hand from the class's stated SDE (the

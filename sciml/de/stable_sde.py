@@ -22,6 +22,7 @@ clipped diffusion, MLP readout) and why.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -90,11 +91,14 @@ class StableSDEConfig:
     def __post_init__(self) -> None:
         for name in ("in_channels", "hidden", "width", "out_channels"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            # (why) numbers.Integral as the other configs (sciml.layers._checks): a NumPy int
+            # such as np.prod(shape) or a size read from an array is a valid size
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ConfigError(
                     f"expected StableSDEConfig.{name} a positive int, got {v!r}; "
                     "in_channels is the last dim of x (batch, time, channels)"
                 )
+            object.__setattr__(self, name, int(v))
 
 
 def _mlp(i: int, o: int, w: int, out_act: nn.Module | None = None) -> nn.Sequential:
