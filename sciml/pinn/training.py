@@ -184,6 +184,10 @@ def fit(
         weights: :class:`LossWeights` (default all 1) or :class:`AdaptiveWeights`.
         callback: called as ``callback("adam", step)`` after every Adam step and as
             ``callback("lbfgs", iterations)`` once the L-BFGS phase has ended.
+
+    The reported loss and terms are evaluated at the returned parameters. A non-finite loss
+    raises ``FloatingPointError``: at the Adam step where it occurs, or after L-BFGS, with the
+    parameters put back where L-BFGS started.
     """
     params = [p for p in (model.parameters() if isinstance(model, nn.Module) else model)]
     params = [p for p in params if p.requires_grad]
