@@ -128,6 +128,57 @@ def test_metrics_json_is_rewritten_now_and_then_and_csv_gets_every_row(tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text()) == rows
 
 
+_KILLED_JSON_CHILD = """
+import os, sys
+from pathlib import Path
+from sciml.train._runlog import MetricsLog
+
+replace = os.replace
+def blocking_replace(src, dst):  # metrics.json's new text is on disk, not yet in place
+    print("ready", flush=True)
+    sys.stdin.readline()
+    replace(src, dst)
+run = Path(sys.argv[1])
+log = MetricsLog(run, ["step", "loss"])
+log.append({"step": 1, "loss": 0.5})
+log.flush()  # metrics.json holds step 1
+os.replace = blocking_replace
+log.append({"step": 2, "loss": 0.25})
+log.flush()
+print("committed", flush=True)
+"""
+
+
+def test_sigterm_while_metrics_json_is_rewritten_leaves_no_temporary_file(tmp_path):
+    """metrics.json was written through its own '.metrics.json.tmp-<pid>', which a SIGTERM
+    (a scheduler's time limit) in the middle of a rewrite left in the run directory; it now
+    goes through sciml._io's atomic write, which removes its file, and the process still dies
+    of SIGTERM with metrics.json at the rows of the rewrite before and metrics.csv at all."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_JSON_CHILD, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready", child.stderr.read()
+        assert len(list(tmp_path.iterdir())) == 3  # the CSV, the JSON and its temporary file
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == -signal.SIGTERM, err
+    assert "committed" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "metrics.json"]
+    assert json.loads((tmp_path / "metrics.json").read_text()) == [{"step": 1, "loss": 0.5}]
+    with open(tmp_path / "metrics.csv") as f:
+        assert [(r["step"], r["loss"]) for r in csv.DictReader(f)] == [("1", "0.5"), ("2", "0.25")]
+
+
 def test_trainer_rewrites_metrics_json_at_checkpoints_and_the_end_only(tmp_path, monkeypatch):
     """One epoch of 5 steps, a row per step, a checkpoint at step 3 and at the epoch end: the
     JSON is written at the start (empty), at the two checkpoints and at no row in between (it

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from .._io import atomic_write_text
 
 __all__ = ["MetricsLog"]
 
@@ -94,11 +95,9 @@ class MetricsLog:
     def _write_json(self) -> None:
         assert self.run_dir is not None
         start = self.clock()
-        path = self.run_dir / "metrics.json"
-        tmp = path.with_name(f".metrics.json.tmp-{os.getpid()}")
         rows = [{k: _finite_or_none(v) for k, v in r.items()} for r in self.rows]
-        tmp.write_text(json.dumps(rows, indent=1) + "\n")
-        os.replace(tmp, path)
+        # (why) sciml._io's atomic write: a SIGTERM in the middle leaves no temporary file
+        atomic_write_text(self.run_dir / "metrics.json", json.dumps(rows, indent=1) + "\n")
         self._json_at = self.clock()
         self._json_cost = self._json_at - start
         self._json_rows = len(self.rows)
