@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.pretrained:
-        evaluate(sciml.load("dcdm-poisson3d"), args.test_n)
+        evaluate(sciml.load("dcdm-poisson3d").to(args.device), args.test_n, args.device)
         return
 
     train = poisson((args.n,) * 3, walls=Wall.NEUMANN)

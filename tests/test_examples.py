@@ -309,6 +309,21 @@ def test_every_documented_example_command_passes_the_scripts_own_checks(
     assert checked > 35
 
 
+def test_dcdm_pretrained_evaluates_on_the_device_asked_for(monkeypatch, tmp_path):
+    # --pretrained --device cuda solved on the CPU: the shipped model and the evaluation took
+    # the default device ('meta' stands in for a GPU here: no solve runs, evaluate is replaced)
+    module = load_example("dcdm_poisson")
+    seen = {}
+
+    def evaluate(model, n, device="cpu"):
+        seen.update(model=next(model.parameters()).device.type, device=device, n=n)
+
+    monkeypatch.setattr(module, "evaluate", evaluate)
+    monkeypatch.chdir(tmp_path)
+    module.main(["--pretrained", "--device", "meta", "--test-n", "12", "--threads", "1"])
+    assert seen == {"model": "meta", "device": "meta", "n": 12}
+
+
 def test_the_demo_asks_for_matplotlib_before_it_trains(tmp_path, monkeypatch, capsys):
     # the plot comes after minutes of training: a missing extra is refused first, in one line
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
