@@ -283,3 +283,24 @@ def test_one_aggregate_over_a_whole_neumann_grid_is_refused_as_nothing_to_deflat
     assert res.status is Status.CONVERGED
     ref = sla.spsolve(dirichlet.to_scipy(), b.numpy())
     assert np.linalg.norm(x.numpy() - ref) < 1e-8 * np.linalg.norm(ref)
+
+
+def test_an_operator_without_a_diagonal_is_still_deflated():
+    """A scipy.sparse.linalg.LinearOperator with problem= has no diagonal; its E is probed by
+    matvecs, and it was deflated until the 'nothing to deflate' check asked for the diagonal
+    (TypeError: 'does not expose its diagonal'). It converges to spsolve's solution, and one
+    aggregate over a whole all-Neumann grid is still refused as nothing to deflate."""
+    P = poisson((16, 16), walls=Wall.DIRICHLET)
+    A = P.to_scipy()
+    b = np.random.default_rng(5).standard_normal(P.n)
+    method = FlexibleCG(deflation=Deflation(4))
+    x, res = solve(sla.aslinearoperator(A), b, method=method, rtol=1e-10, problem=P)
+    assert res.status is Status.CONVERGED, res.message
+    ref = sla.spsolve(A.tocsc(), b)
+    assert np.linalg.norm(x - ref) < 1e-8 * np.linalg.norm(ref)
+
+    neumann = poisson((8, 8, 8), walls=Wall.NEUMANN)
+    op = sla.aslinearoperator(neumann.to_scipy())
+    b = np.random.default_rng(3).standard_normal(neumann.n)
+    with pytest.raises(ValueError, match=r"every one of the 1 aggregate\(s\) is a null-space"):
+        solve(op, b, method=FlexibleCG(deflation=Deflation(8)), rtol=1e-8, problem=neumann)
