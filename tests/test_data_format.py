@@ -649,3 +649,27 @@ def test_non_finite_time_stamps_are_refused(tmp_path):
                         "4; expected finite, strictly increasing time stamps"]  # fmt: skip
     with pytest.raises(sd.DataFormatError, match="non-finite value inf at step 4"):
         sd.open(tmp_path / "f.h5")
+
+
+def test_writer_interrupted_while_creating_its_file_leaves_no_sigterm_registration(
+    tmp_path, monkeypatch
+):
+    """The temporary file is registered for SIGTERM before h5py creates it; an error other than
+    an OSError there (Ctrl-C) left it registered, so sciml's handler stayed installed in place
+    of the previous one for the rest of the process."""
+    import signal
+
+    from sciml import _io
+    from sciml.data import writer as wr
+
+    def interrupted(path, *args, **kwargs):
+        open(path, "wb").close()  # h5py had made the file
+        raise KeyboardInterrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(wr.h5py, "File", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sd.Writer(tmp_path / "a.h5", n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0])
+    assert not _io._live_tmp
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert list(tmp_path.iterdir()) == []

@@ -185,6 +185,10 @@ class Writer:
                 f"{self.path}: cannot create its temporary file {self._tmp.name} in "
                 f"{self.path.parent} ({e}); expected a folder you can write to",
             ) from e
+        except BaseException:  # e.g. Ctrl-C: unregistered, or our handler stayed installed
+            self._tmp.unlink(missing_ok=True)
+            _unwatch_sigterm(self._tmp)
+            raise
         self._written: dict[str, np.ndarray] = {}
         self._closed = False
         try:
