@@ -304,3 +304,24 @@ def test_an_operator_without_a_diagonal_is_still_deflated():
     b = np.random.default_rng(3).standard_normal(neumann.n)
     with pytest.raises(ValueError, match=r"every one of the 1 aggregate\(s\) is a null-space"):
         solve(op, b, method=FlexibleCG(deflation=Deflation(8)), rtol=1e-8, problem=neumann)
+
+
+@pytest.mark.parametrize("spacing", [0.3, 0.37, 2.7, 0.015])
+def test_float32_whole_grid_neumann_aggregate_is_refused_whatever_the_spacing(spacing):
+    """In float32 with a spacing whose 1 / h^2 is not exact, rounding leaves Z^T A Z of a
+    whole-grid Neumann aggregate at up to eps * sum |diag| (not 1e-10 of it): spacing 0.37,
+    2.7 and 0.015 ended in 'A is not symmetric positive (semi-)definite' again, and 0.3 deflated
+    the null vector. The same aggregate on a float32 Dirichlet grid is a proper coarse space:
+    the solve meets rtol against SciPy's float64 matrix."""
+    P = poisson((8, 8, 8), walls=Wall.NEUMANN, spacing=spacing)
+    b = torch.from_numpy(np.random.default_rng(3).standard_normal(P.n)).float()
+    method = FlexibleCG(deflation=Deflation(8))
+    with pytest.raises(ValueError, match=r"every one of the 1 aggregate\(s\) is a null-space"):
+        solve(P.stencil(dtype=torch.float32), b, method=method, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"every one of the 1 aggregate\(s\) is a null-space"):
+        solve(P.to_scipy().astype(np.float32), b.numpy(), method=method, rtol=1e-5, problem=P)
+    dirichlet = poisson((8, 8, 8), walls=Wall.DIRICHLET, spacing=spacing)
+    x, res = solve(dirichlet.stencil(dtype=torch.float32), b, method=method, rtol=1e-5)
+    assert res.status is Status.CONVERGED, res.message
+    A, b64 = dirichlet.to_scipy(), b.double().numpy()
+    assert np.linalg.norm(b64 - A @ x.double().numpy()) <= 1e-5 * np.linalg.norm(b64)
