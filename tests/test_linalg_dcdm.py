@@ -67,6 +67,43 @@ def test_dcdm_identity_k1_gives_scipy_cg_iterates():
         assert np.abs(a.numpy() - c).max() <= 1e-9 * np.abs(c).max(), f"iterate {k + 1}"
 
 
+def test_flexible_cg_and_dcdm_take_one_matvec_per_iteration():
+    """The hot path's cost: one matvec per iteration (A p is computed once p is known; the
+    A-orthogonalisation uses the stored A p_i), one more with a deflation, plus the true-residual
+    check where the updated residual meets rtol (float64: no replacement here) and the
+    deflation's start and 3^2 probes of E. Counted on a wrapped stencil against CG's count."""
+    from sciml.linalg import Deflation, FlexibleCG, LinearOperator
+
+    P = poisson((32, 32), walls=D)
+    S = P.stencil()
+    calls = [0]
+
+    def matvec(x):
+        calls[0] += 1
+        return S(x)
+
+    b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+    for method, per_iteration, extra in (
+        (CG(), 1, 1),
+        (FlexibleCG(k=3), 1, 1),
+        (DeepConjugateDirection(torch.nn.Identity(), k=2), 1, 1),
+        (FlexibleCG(k=2, deflation=Deflation(8)), 2, 1 + 1 + 9),
+        (DeepConjugateDirection(torch.nn.Identity(), k=2, deflation=Deflation(8)), 2, 1 + 1 + 9),
+    ):
+        op = LinearOperator(
+            matvec,
+            P.n,
+            dtype=torch.float64,
+            device=torch.device("cpu"),
+            problem=P,
+            diagonal=S.diagonal,
+        )
+        calls[0] = 0
+        _, res = solve(op, b, method=method, rtol=1e-8, check_symmetry=False)
+        assert res.converged, res.message
+        assert calls[0] == per_iteration * res.iterations + extra, (method, res.iterations)
+
+
 class _Offset(torch.nn.Module):
     """A direction with a null-space part: the identity plus a constant field."""
 
