@@ -8,13 +8,14 @@ boundary value problems"). The iteration starts from the coarse solution and kee
 direction A-orthogonal to ``range(Z)``:
 
     x0 += Z E^-1 Z^T r0                       (so Z^T r = 0 from then on)
-    p  -= Z E^-1 Z^T A p                      (each new direction, before the k-term recurrence)
+    p  -= Z E^-1 Z^T A p                      (each new direction, after the k-term recurrence)
 
 With a fixed aggregate size the effective condition number depends on the cells per aggregate,
 not on the grid size, so the iteration count of deflated CG stops growing with the grid; a
 learned direction (DCDM) then only has to handle the error inside an aggregate, which a network
-with a fixed receptive field can. Cost per iteration: one more matvec, one aggregate sum and two
-dense triangular solves with the ``m x m`` Cholesky factor of ``E`` (built once per solve).
+with a fixed receptive field can. Cost per iteration: one more matvec, one aggregate sum (two
+below float64, see :meth:`_Deflator.project`) and two dense triangular solves with the ``m x m``
+Cholesky factor of ``E`` (built once per solve).
 """
 
 from __future__ import annotations
