@@ -2,6 +2,8 @@
 
 import os
 import random
+import subprocess
+import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -20,3 +22,29 @@ def _seed():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def blocked_child():
+    """``start(code, *args)`` runs ``python -c code args`` and waits for the line ``ready ...``
+    that the child prints once it is blocked where a test wants it (inside a write, waiting on
+    stdin); returns ``(child, the words after 'ready')``. Children are killed at teardown."""
+    children: list[subprocess.Popen] = []
+
+    def start(code: str, *args: object) -> tuple[subprocess.Popen, list[str]]:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        children.append(child)
+        words = child.stdout.readline().split()
+        assert words[:1] == ["ready"], child.stderr.read()
+        return child, words[1:]
+
+    yield start
+    for child in children:
+        child.kill()
+        child.communicate()

@@ -526,32 +526,21 @@ print("committed", flush=True)
         pytest.param("user-log", marks=pytest.mark.slow),
     ],
 )
-def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, mode):
+def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, mode, blocked_child):
     """A SIGTERM (kill, a scheduler's time limit) in the middle of a write killed the process
     without unwinding it, leaving the whole 'f.h5.tmp<pid>-<hex>' beside the old file. Now the
     temporary file goes and the old file stays; the process still dies of SIGTERM; a handler of
     the user's own is called instead and decides (sys.exit: the write is aborted; returning:
     the write goes on and commits), and is back in place after the write."""
     import signal
-    import subprocess
-    import sys
 
     path = tmp_path / "f.h5"
     old = _small(path)
-    child = subprocess.Popen(
-        [sys.executable, "-c", _SIGTERM_CHILD, str(path), mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        tmp = [p.name for p in tmp_path.iterdir() if p.name != "f.h5"]
-        assert len(tmp) == 1 and tmp[0].startswith("f.h5.tmp")  # mid-write
-        child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
+    child, _ = blocked_child(_SIGTERM_CHILD, path, mode)
+    tmp = [p.name for p in tmp_path.iterdir() if p.name != "f.h5"]
+    assert len(tmp) == 1 and tmp[0].startswith("f.h5.tmp")  # mid-write
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
     expected_rc = {"default": -signal.SIGTERM, "user-exit": 3, "user-log": 0}[mode]
     assert child.returncode == expected_rc, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]

@@ -4,8 +4,6 @@ by SIGTERM in the middle of one, and the SIGTERM handler the user had is chained
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -51,25 +49,15 @@ print("committed", flush=True)
 """
 
 
-def _run_child(tmp_path: Path, mode: str) -> tuple[int, str, str, list[str]]:
+def _run_child(tmp_path: Path, mode: str, start) -> tuple[int, str, str, list[str]]:
     target = tmp_path / "out.txt"
     target.write_text("old")
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(IO_FILE), str(target), mode],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        mid = sorted(p.name for p in tmp_path.iterdir())
-        child.send_signal(signal.SIGTERM)
-        if mode in ("user-exit", "user-log"):  # the user's handler has run before we go on
-            assert child.stdout.readline().strip() == f"handled {int(signal.SIGTERM)}"
-        out, err = child.communicate("go\n", timeout=60)
-    finally:
-        child.kill()
+    child, _ = start(_CHILD, IO_FILE, target, mode)
+    mid = sorted(p.name for p in tmp_path.iterdir())
+    child.send_signal(signal.SIGTERM)
+    if mode in ("user-exit", "user-log"):  # the user's handler has run before we go on
+        assert child.stdout.readline().strip() == f"handled {int(signal.SIGTERM)}"
+    out, err = child.communicate("go\n", timeout=60)
     return child.returncode, out, err, mid
 
 
@@ -83,14 +71,14 @@ def _run_child(tmp_path: Path, mode: str) -> tuple[int, str, str, list[str]]:
     ],
 )
 def test_sigterm_in_the_middle_of_an_atomic_write_leaves_no_temporary_file(
-    tmp_path, mode, rc, content
+    tmp_path, mode, rc, content, blocked_child
 ):
     """A SIGTERM (kill, a scheduler's time limit) during an atomic write (checkpoint weights,
     `sciml solve --out`, normaliser / split files) killed the process without unwinding it and
     left '.out.txt.<hex>.tmp' beside the target; only the HDF5 writer removed its file. Now every
     temporary file of sciml._io goes, the old file stays, the exit status is still that of
     SIGTERM, and a handler of the user's is called instead of ours and decides."""
-    code, out, err, mid = _run_child(tmp_path, mode)
+    code, out, err, mid = _run_child(tmp_path, mode, blocked_child)
     assert len(mid) == 2 and mid[0].startswith(".out.txt.") and mid[0].endswith(".tmp"), mid
     assert code == rc, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
@@ -113,24 +101,14 @@ sys.stdin.readline()
 """
 
 
-def test_a_directory_registered_for_sigterm_goes_with_its_contents(tmp_path):
+def test_a_directory_registered_for_sigterm_goes_with_its_contents(tmp_path, blocked_child):
     """A directory being filled (a training checkpoint's '.ckpt-<step>.partial-<pid>') can be
     registered like a file: a SIGTERM removes it whole, and the process dies of SIGTERM."""
     partial = tmp_path / ".ckpt-3.partial-1"
-    child = subprocess.Popen(
-        [sys.executable, "-c", _DIR_CHILD, str(IO_FILE), str(partial)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        assert (partial / "sub" / "weights").stat().st_size == 1000
-        child.send_signal(signal.SIGTERM)
-        _, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
+    child, _ = blocked_child(_DIR_CHILD, IO_FILE, partial)
+    assert (partial / "sub" / "weights").stat().st_size == 1000
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
     assert child.returncode == -signal.SIGTERM, err
     assert list(tmp_path.iterdir()) == []
 
@@ -153,7 +131,7 @@ print("committed", flush=True)
 """
 
 
-def test_sigterm_in_the_middle_of_save_pretrained_keeps_the_old_checkpoint(tmp_path):
+def test_sigterm_in_the_middle_of_save_pretrained_keeps_the_old_checkpoint(tmp_path, blocked_child):
     """save_pretrained killed by SIGTERM between writing the new weights and moving them into
     place left '.model.safetensors.<hex>.tmp' (as large as the model) in the checkpoint; now it
     is removed, the process dies of SIGTERM (-15, i.e. shell status 143), and the old checkpoint
@@ -166,20 +144,10 @@ def test_sigterm_in_the_middle_of_save_pretrained_keeps_the_old_checkpoint(tmp_p
     torch.manual_seed(0)
     old = FNO(FNOConfig(modes=(3, 3), width=4, n_layers=1)).eval()
     ckpt = old.save_pretrained(tmp_path / "ckpt")
-    child = subprocess.Popen(
-        [sys.executable, "-c", _SAVE_CHILD, str(ckpt)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        mid = sorted(p.name for p in ckpt.iterdir())
-        child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
+    child, _ = blocked_child(_SAVE_CHILD, ckpt)
+    mid = sorted(p.name for p in ckpt.iterdir())
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
     assert len(mid) == 3 and mid[0].startswith(".model.safetensors."), mid
     assert child.returncode == -signal.SIGTERM, err
     assert "committed" not in out

@@ -149,28 +149,15 @@ print("committed", flush=True)
 """
 
 
-def test_sigterm_while_metrics_json_is_rewritten_leaves_no_temporary_file(tmp_path):
+def test_sigterm_while_metrics_json_is_rewritten_leaves_no_temporary_file(tmp_path, blocked_child):
     """metrics.json was written through its own '.metrics.json.tmp-<pid>', which a SIGTERM
     (a scheduler's time limit) in the middle of a rewrite left in the run directory; it now
     goes through sciml._io's atomic write, which removes its file, and the process still dies
     of SIGTERM with metrics.json at the rows of the rewrite before and metrics.csv at all."""
-    import subprocess
-    import sys
-
-    child = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_JSON_CHILD, str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        assert len(list(tmp_path.iterdir())) == 3  # the CSV, the JSON and its temporary file
-        child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
+    child, _ = blocked_child(_KILLED_JSON_CHILD, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 3  # the CSV, the JSON and its temporary file
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
     assert child.returncode == -signal.SIGTERM, err
     assert "committed" not in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "metrics.json"]

@@ -176,34 +176,22 @@ print("committed", flush=True)
 """
 
 
-def test_sigterm_in_the_middle_of_a_checkpoint_write_leaves_no_partial_directory(tmp_path):
+def test_sigterm_in_the_middle_of_a_checkpoint_write_leaves_no_partial_directory(
+    tmp_path, blocked_child
+):
     """A SIGTERM (a scheduler's time limit) while CheckpointManager.save wrote its hidden
     '.ckpt-<step>.partial-<pid>' (weights and optimiser moments, three times the model) left
     it in the run directory until a later write in the same folder; now it goes with the
     process, which still dies of SIGTERM, and the published checkpoint is untouched."""
-    import subprocess
-    import sys
-
     run = tmp_path / "run"
     model = make_trainer(None).model
     CheckpointManager(run).save(model, {"step": 2}, 2, links=("last",))
-    child = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_SAVE_CHILD, str(run)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = child.stdout.readline().split()
-        assert line[:1] == ["ready"], child.stderr.read()
-        partial = run / line[1]
-        assert partial.name == f".ckpt-4.partial-{child.pid}"
-        assert (partial / WEIGHTS).is_file() and (partial / "trainer_state.safetensors").is_file()
-        child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
+    child, words = blocked_child(_KILLED_SAVE_CHILD, run)
+    partial = run / words[0]
+    assert partial.name == f".ckpt-4.partial-{child.pid}"
+    assert (partial / WEIGHTS).is_file() and (partial / "trainer_state.safetensors").is_file()
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
     assert child.returncode == -signal.SIGTERM, err
     assert "committed" not in out
     assert sorted(p.name for p in run.iterdir()) == ["ckpt-2", "last"]
