@@ -123,6 +123,34 @@ def test_stencil_float32_on_cuda_is_not_tf32():
     assert err < 1e-6, err
 
 
+class _ReportsCuda(torch.Tensor):
+    """A CPU tensor that says it is on CUDA: the stencil's CUDA-only branch, run on the CPU."""
+
+    @property
+    def is_cuda(self) -> bool:
+        return True
+
+
+def test_stencil_float32_cuda_branch_with_torchs_newer_tf32_api():
+    """After torch.backends.cudnn.conv.fp32_precision = "ieee" (torch >= 2.9's API) reading the
+    legacy torch.backends.cudnn.allow_tf32 raises, and the float32 CUDA matvec read it on every
+    call. It must run and give SciPy's product (the branch taken on a tensor that reports CUDA)."""
+    cudnn = torch.backends.cudnn
+    before = cudnn.conv.fp32_precision
+    P = poisson((12, 10, 9), walls=((D, N),) * 3, spacing=0.3)
+    x = np.random.default_rng(4).standard_normal((2, P.n))
+    ref = (P.to_scipy() @ x.T).T
+    u = P.to_grid(torch.from_numpy(x).float()).as_subclass(_ReportsCuda)
+    try:
+        for precision in ("ieee", "tf32"):  # conv without and with TF32, RNN left as it was
+            cudnn.conv.fp32_precision = precision
+            y = P.from_grid(P.stencil(dtype=torch.float32).grid_matvec(u).as_subclass(torch.Tensor))
+            err = np.abs(y.double().numpy() - ref).max() / np.abs(ref).max()
+            assert err < 1e-6, (precision, err)
+    finally:
+        cudnn.conv.fp32_precision = before
+
+
 def _masked_kron_sum(shape, walls, solid, h) -> np.ndarray:
     """The Kronecker sum on the full grid, then the solid cells cut out: each cut coupling
     (-1 / h^2 to a solid neighbour) becomes a zero-flux face, i.e. 1 / h^2 less on the

@@ -104,6 +104,30 @@ def test_flexible_cg_and_dcdm_take_one_matvec_per_iteration():
         assert calls[0] == per_iteration * res.iterations + extra, (method, res.iterations)
 
 
+def test_dcdm_runs_with_torchs_newer_tf32_api():
+    """DCDM turns TF32 off around the network; with the conv precision set apart through torch's
+    newer API (torch.backends.cudnn.conv.fp32_precision, torch >= 2.9) that read the legacy
+    flag, which then raises: every solve failed, on the CPU too. Now it solves (f = identity,
+    k = 1: SciPy cg's iterates) and leaves the setting as it found it."""
+    cudnn = torch.backends.cudnn
+    before = cudnn.conv.fp32_precision
+    P = _problem3d()
+    A = P.to_scipy()
+    b = np.random.default_rng(6).standard_normal(P.n)
+    ref = []
+    sla.cg(A, b, rtol=1e-10, maxiter=10, callback=lambda xk: ref.append(xk.copy()))
+    method = DeepConjugateDirection(torch.nn.Identity(), k=1)
+    try:
+        cudnn.conv.fp32_precision = "ieee" if before != "ieee" else "tf32"
+        mixed = cudnn.conv.fp32_precision
+        _, res = solve(P, torch.from_numpy(b), method=method, maxiter=10, keep_iterates=True)
+        assert cudnn.conv.fp32_precision == mixed
+    finally:
+        cudnn.conv.fp32_precision = before
+    for k, (a, c) in enumerate(zip(res.iterates[1:], ref, strict=True)):
+        assert np.abs(a.numpy() - c).max() <= 1e-9 * np.abs(c).max(), f"iterate {k + 1}"
+
+
 class _Offset(torch.nn.Module):
     """A direction with a null-space part: the identity plus a constant field."""
 

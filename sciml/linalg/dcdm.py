@@ -34,6 +34,7 @@ grid size; its receptive field (``max_levels`` poolings) is fixed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -284,12 +285,27 @@ class DeepConjugateDirection(Method):
         return direction
 
 
-def _no_tf32():
-    """cuDNN settings as they are, TF32 off (a no-op on the CPU)."""
+def _no_tf32() -> contextlib.ExitStack:
+    """cuDNN settings as they are, TF32 off for convolutions (a no-op on the CPU)."""
     c = torch.backends.cudnn
-    return c.flags(
-        enabled=c.enabled, benchmark=c.benchmark, deterministic=c.deterministic, allow_tf32=False
-    )
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(
+            c.flags(
+                enabled=c.enabled,
+                benchmark=c.benchmark,
+                deterministic=c.deterministic,
+                allow_tf32=False,
+            )
+        )
+    except RuntimeError:
+        # (why) with conv and RNN precisions set apart through torch's newer API
+        # (torch.backends.cudnn.conv.fp32_precision = "ieee", torch >= 2.9) reading the legacy
+        # flag raises, and every DCDM direction did, on the CPU too; set the conv one instead
+        before = c.conv.fp32_precision
+        c.conv.fp32_precision = "ieee"
+        stack.callback(setattr, c.conv, "fp32_precision", before)
+    return stack
 
 
 # --------------------------------------------------------------------------- training data
