@@ -59,7 +59,9 @@ class LinearOperator:
 
     def apply64(self, x: torch.Tensor) -> torch.Tensor:
         """``A x`` in float64 for ``x: (n,)``: x, A's entries and the sums in float64 where A
-        allows it (SciPy and torch matrices, stencils), else ``A x`` in A's own dtype, cast.
+        allows it (SciPy and torch matrices, their entries cast; a stencil rebuilt in float64
+        from its grid, so its ``1 / h^2`` is not rounded to A's dtype), else ``A x`` in A's own
+        dtype, cast (a ``scipy.sparse.linalg.LinearOperator``, a matvec without ``matvec64``).
 
         The solvers' true-residual checks use it: a float32 ``A x`` rounds by ``eps |A| |x|``,
         as large as the residual itself near float32's floor (measured: float32 residuals
