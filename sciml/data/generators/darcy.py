@@ -46,8 +46,8 @@ def _scipy() -> tuple[Any, Any]:
         import scipy.sparse.linalg as spla
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "the Darcy solver needs SciPy's sparse direct solver; install it with "
-            "`pip install sciml[interop]`"
+            "the Darcy solver needs SciPy's sparse direct solver (a dependency of sciml, "
+            "missing or broken here): pip install scipy"
         ) from err
     return sp, spla
 

@@ -194,7 +194,8 @@ def integrate(
         from scipy.integrate import solve_ivp
     except ImportError as err:  # pragma: no cover - scipy is a test dependency
         raise ImportError(
-            "the prose-ode generator needs scipy: pip install 'sciml[scipy]'"
+            "the prose-ode generator needs SciPy (a dependency of sciml, missing or broken "
+            "here): pip install scipy"
         ) from err
     dim = len(u0)
     with np.errstate(all="ignore"), warnings.catch_warnings():
