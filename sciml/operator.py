@@ -276,8 +276,16 @@ def read_checkpoint_record(path: str | os.PathLike) -> tuple[dict[str, Any], Pat
             f"{directory}: not a checkpoint directory (expected a folder with {CONFIG_FILE})"
         )
     if not config_path.is_file():
+        inside = [d for d in ("best", "last") if (directory / d / CONFIG_FILE).is_file()]
+        hint = (  # a Trainer's run folder holds its checkpoints as best/ and last/
+            f"; this looks like a training run folder: load {directory / inside[0]}"
+            + (f" or {directory / inside[1]}" if len(inside) > 1 else "")
+            if inside
+            else ""
+        )
         raise CheckpointError(
-            f"{config_path}: missing; a sciml checkpoint holds {CONFIG_FILE} and {WEIGHTS_FILE}"
+            f"{config_path}: missing; a sciml checkpoint holds {CONFIG_FILE} and "
+            f"{WEIGHTS_FILE}{hint}"
         )
     try:
         record = json.loads(config_path.read_text())

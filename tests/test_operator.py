@@ -386,8 +386,16 @@ def test_missing_files_are_named(tmp_path):
     with pytest.raises(CheckpointError, match="model.safetensors: missing weights file"):
         sciml.load(ckpt)
     (ckpt / "config.json").unlink()
-    with pytest.raises(CheckpointError, match="config.json: missing"):
+    with pytest.raises(CheckpointError, match="config.json: missing; a sciml checkpoint holds"):
         sciml.load(ckpt)
+    # a Trainer's run folder (checkpoints in best/ and last/) points at them
+    run = tmp_path / "run"
+    FNO(EXAMPLES["fno"][0]).save_pretrained(run / "best")
+    with pytest.raises(CheckpointError, match=r"training run folder: load .*run/best$"):
+        sciml.load(run)
+    FNO(EXAMPLES["fno"][0]).save_pretrained(run / "last")
+    with pytest.raises(CheckpointError, match=r"load .*run/best or .*run/last$"):
+        sciml.load(run)
 
 
 def test_checkpoint_of_another_family_is_refused(tmp_path):
