@@ -176,7 +176,8 @@ def _galerkin_scipy(A: LinearOperator, labels: np.ndarray, m: int) -> np.ndarray
 
 
 def probe_coarse_matrix(A: LinearOperator, labels: np.ndarray, coords: np.ndarray) -> torch.Tensor:
-    """``E = Z^T A Z`` for block aggregates from ``3^d`` matvecs (on ``A``'s device).
+    """``E = Z^T A Z`` for block aggregates from ``3^d`` matvecs (on ``A``'s device, in float64
+    where ``A`` allows it, see :meth:`LinearOperator.apply64`).
 
     Colour the blocks by their coordinates modulo 3. ``A`` applied to the indicator of all
     blocks of one colour, summed over each block ``i``, is ``sum_j E[i, j]`` over the blocks
@@ -202,7 +203,11 @@ def probe_coarse_matrix(A: LinearOperator, labels: np.ndarray, coords: np.ndarra
     for c in range(3**d):
         v = (col == c).to(A.dtype)
         if bool(v.any()):
-            sums[c].index_add_(0, lab, A(v).to(torch.float64))
+            # (why) in float64 where A has it (a stencil rebuilt from its grid): a float32
+            # stencil whose 1 / h^2 is inexact has rows that do not sum to 0, and on an
+            # all-Neumann grid E came out indefinite along the constant, beyond the shift
+            # below ('A is not SPD' at spacings 0.37, 2.7, 0.015 on 16^2 to 32^3)
+            sums[c].index_add_(0, lab, A.apply64(v))
     where = -np.ones(int(np.prod(extent)), dtype=np.int64)
     where[np.ravel_multi_index(block_coords.T, extent)] = np.arange(m)
     rows, cols, cs = [], [], []
