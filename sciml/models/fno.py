@@ -173,7 +173,8 @@ class FNO(Autoregressive, Operator, family="fno"):
         if u.ndim != self.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"FNO expected u of shape (batch, {c.in_channels}, {self.ndim} spatial dims), "
-                f"got {tuple(u.shape)}"
+                f"got {tuple(u.shape)}; the spatial dims are set by the config: "
+                f"in_channels={c.in_channels}, modes={tuple(c.modes)}"
             )
         if x is not None or t is not None:
             raise ValueError("FNO takes no query points x or lead time t; pass only u")

@@ -341,7 +341,8 @@ class T1(Autoregressive, Operator, family="t1"):
         if u.ndim != self.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"T1 expected u of shape (batch, {c.in_channels}, {self.ndim} spatial dims), "
-                f"got {tuple(u.shape)}"
+                f"got {tuple(u.shape)}; the spatial dims are set by the config: "
+                f"in_channels={c.in_channels}, modes={tuple(c.modes)}"
             )
         self._check_grid("u on a grid", tuple(u.shape[2:]))
 
