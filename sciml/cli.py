@@ -253,7 +253,15 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise _UserError(f"{directory}: no recorded splits file to select --split {args.split}")
         samples = json.loads(Path(splits_file).read_text())[args.split]
     model = load(directory)
-    metrics = evaluate(model, build_views(spec, samples=samples), batch_size=args.batch_size)
+    try:
+        views = build_views(spec, samples=samples)
+    except (ValueError, KeyError) as err:  # the file does not hold what the model was trained on
+        raise _UserError(
+            f"{directory} was trained on the '{spec.view}' view of inputs "
+            f"{list(spec.inputs) or 'all fields'} -> targets {list(spec.targets) or 'all fields'}, "
+            f"which {args.data} cannot give: {err}"
+        ) from err
+    metrics = evaluate(model, views, batch_size=args.batch_size)
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -165,6 +165,15 @@ def test_generate_train_evaluate_end_to_end(tmp_path, capsys):
     )
     assert abs(rel.mean() - metrics["test"]["rel_l2"]) < 1e-4
 
+    # data that cannot give the trained view: the error says what the checkpoint was trained on
+    other = tmp_path / "burgers.h5"
+    _run(["data", "generate", "burgers", "--n", "2", "--resolution", "32", "--out", str(other)],
+         capsys)  # fmt: skip
+    code, _, err = _run(["evaluate", str(tmp_path / "run" / "best"), str(other)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "was trained on the 'static_pairs' view of inputs ['a'] -> targets ['u']" in err
+    assert f"which {other} cannot give:" in err
+
 
 def test_experiment_model_init_depends_on_the_seed_alone(tmp_path):
     """Earlier RNG use must not change a run: the model is built right after seeding, so a
