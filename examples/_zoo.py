@@ -75,24 +75,31 @@ def add_ns2d_options(ap: argparse.ArgumentParser) -> None:
     )
 
 
-def check(ap: argparse.ArgumentParser, args: argparse.Namespace, *, navier_stokes: bool) -> None:
-    """Refuse settings of the common options (and of :func:`add_ns2d_options`) that would fail
-    later, after the data generation or in training: argparse's usage line and exit status 2.
-    ``navier_stokes``: the data come from the pseudo-spectral solver (an even grid)."""
-    for name in ("n_train", "n_val", "n_test", "resolution", "epochs", "batch_size", "threads"):
+def check_counts(ap: argparse.ArgumentParser, args: argparse.Namespace, counts: tuple) -> None:
+    """Refuse a count below 1 among ``counts`` (option names), a non-positive ``--lr`` and an
+    ``--out`` that is a file: argparse's usage line and exit status 2."""
+    for name in counts:
         value = getattr(args, name)
         if value < 1:
             ap.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
     if args.lr <= 0:
         ap.error(f"--lr expects a positive learning rate, got {args.lr}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        ap.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+
+
+def check(ap: argparse.ArgumentParser, args: argparse.Namespace, *, navier_stokes: bool) -> None:
+    """Refuse settings of the common options (and of :func:`add_ns2d_options`) that would fail
+    later, after the data generation or in training: argparse's usage line and exit status 2.
+    ``navier_stokes``: the data come from the pseudo-spectral solver (an even grid)."""
+    counts = ("n_train", "n_val", "n_test", "resolution", "epochs", "batch_size", "threads")
+    check_counts(ap, args, counts)
     if navier_stokes and args.resolution % 2:
         ap.error(
             f"--resolution expects an even grid size (the spectral solver), got {args.resolution}"
         )
     if hasattr(args, "dt") and not (args.T > 0 and args.dt > 0):
         ap.error(f"--T and --dt expect positive times, got {args.T:g} and {args.dt:g}")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        ap.error(f"--out {args.out} is a file: expected a directory (created when missing)")
 
 
 def start(args: argparse.Namespace, name: str) -> tuple[str, Path, Path]:

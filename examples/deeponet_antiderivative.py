@@ -165,14 +165,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse settings that would fail later (after the data generation, or in training)."""
-    for name in ("n_train", "epochs", "batch_size", "n_test", "threads"):
-        value = getattr(args, name)
-        if value < 1:
-            p.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
-    if args.lr <= 0:
-        p.error(f"--lr expects a positive learning rate, got {args.lr}")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        p.error(f"--out {args.out} is a file: expected a directory (created when missing)")
+    _zoo.check_counts(p, args, ("n_train", "epochs", "batch_size", "n_test", "threads"))
 
 
 if __name__ == "__main__":
