@@ -17,7 +17,9 @@ All methods share one stopping rule and one result record:
 Inner products and norms are accumulated in ``dot_dtype`` (float64 by default) even when the
 vectors are float32, and so is every true residual ``b - A x`` (x, b and A's entries cast to
 float64, see :meth:`LinearOperator.apply64`): computed in float32 it was off by up to 20% near
-float32's rounding floor, enough to call a residual above rtol converged. Methods are objects: ``CG()``, ``PCG(Jacobi())``, ``PCG(AMG())``,
+float32's rounding floor, enough to call a residual above rtol converged.
+
+Methods are objects: ``CG()``, ``PCG(Jacobi())``, ``PCG(AMG())``,
 ``FlexibleCG(preconditioner, k=...)``; run them through :func:`sciml.linalg.solve`.
 """
 
