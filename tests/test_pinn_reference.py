@@ -147,3 +147,52 @@ def test_reference_grid_errors_say_what_was_given():
         ValueError, match=r"periodic_grid\(5, L\)\); got x\[4\] = 1 where the grid has 5\.0265"
     ):
         Burgers().reference(torch.linspace(0, 1, 5), torch.zeros(1))
+
+
+class _Float32Sine(torch.nn.Module):
+    """``u0(x) = a sin(x) + b`` with float32 weights (a = 1, b = 0) that refuses float64 input,
+    as a float32 network (or one on another device) does."""
+
+    def __init__(self, a=1.0, b=0.0):
+        super().__init__()
+        self.ab = torch.nn.Parameter(torch.tensor([a, b], dtype=torch.float32))
+
+    def forward(self, x):
+        if x.dtype != torch.float32:
+            raise TypeError(f"expected float32 input, got {x.dtype}")
+        return self.ab[0] * torch.sin(x) + self.ab[1]
+
+
+def test_a_float32_module_u0_builds_and_gives_the_references():
+    # the periodicity check evaluated u0 on a float64 CPU tensor when the problem was built, so
+    # a float32 (or CUDA) nn.Module u0 raised there ('mat1 and mat2 must have the same dtype'
+    # for a Linear), and so did every reference
+    x, t = periodic_grid(64), torch.tensor([0.0, 0.3, 1.0], dtype=torch.float64)
+    for cls, kw in (
+        (Convection, {"beta": 5.0}),
+        (ConvectionDiffusion, {"beta": 5.0, "viscosity": 0.05}),
+        (Burgers, {"viscosity": 0.1, "reference_points": 256}),
+    ):
+        got = cls(u0=_Float32Sine(), **kw).reference(x, t)
+        ref = cls(u0=torch.sin, **kw).reference(x, t)  # the float64 callable
+        assert got.dtype == torch.float64
+        # float32 sampling of u0 (eps 6e-8 on values up to 1), carried by a linear or
+        # dissipative evolution to t = 1
+        torch.testing.assert_close(got, ref, rtol=0, atol=1e-6)
+        assert float((got - ref).abs().max()) > 0  # it was evaluated in float32
+    # the check still runs on a module: sin on [0, 1) has u0(1) - u0(0) = 0.8415
+    with pytest.raises(ValueError, match=r"got u0\(0\) = 0 and u0\(L\) = 0\.8415"):
+        Convection(length=1.0, u0=_Float32Sine())
+
+
+def test_a_plain_callable_u0_still_gets_float64_points():
+    seen = []
+
+    def u0(z):
+        seen.append(z.dtype)
+        return torch.sin(z)
+
+    x = periodic_grid(32)
+    got = Convection(beta=3.0, u0=u0).reference(x, torch.tensor([0.5], dtype=torch.float64))
+    assert seen == [torch.float64, torch.float64]  # the check, then the reference
+    torch.testing.assert_close(got[0], torch.sin(x - 1.5), rtol=0, atol=1e-15)

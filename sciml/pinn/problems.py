@@ -41,7 +41,10 @@ class PeriodicProblem:
     """Base: ``u_t + F(u) u_x = nu u_xx`` on ``[0, length) x [0, t_final]``.
 
     Attributes:
-        u0: the initial condition, a function of ``x`` applied elementwise.
+        u0: the initial condition, a function of ``x`` applied elementwise. The problem's own
+            evaluations (the periodicity check, the references) call it on float64 CPU points,
+            or, for an ``nn.Module`` with floating parameters or buffers, on points of their
+            dtype and device; the values come back as float64 on the CPU.
         length: the period ``L``.
         t_final: the final time ``T``.
     """
@@ -61,7 +64,7 @@ class PeriodicProblem:
         # length other than 2 pi) gave a reference with a jump and a problem no periodic network
         # can fit, silently. A jump below 1e-4 of the scale (a bump whose tails do not quite
         # vanish at 0 and L) is far under what a PINN resolves and passes
-        ends = self.u0(torch.tensor([0.0, self.length], dtype=torch.float64))
+        ends = self._u0_at(torch.tensor([0.0, self.length], dtype=torch.float64))
         jump = float((ends[1] - ends[0]).abs())
         scale = 1.0 + float(ends.abs().max())
         if not jump <= 1e-4 * scale:
@@ -71,6 +74,22 @@ class PeriodicProblem:
                 f"u0(L) = {float(ends[1]):.4g}; pass a periodic u0 (for L != 2 pi: "
                 f"u0=lambda x: torch.sin(2 * math.pi * x / L)) or length=2 * math.pi"
             )
+
+    def _u0_at(self, x: torch.Tensor) -> torch.Tensor:
+        """``u0`` at the float64 points ``x``, as float64 on ``x``'s device.
+
+        (why) a plain callable gets float64 points, the references' precision; an ``nn.Module``
+        with float32 (or CUDA) weights cannot take them (a dtype / device error in ``Linear``),
+        so it gets ``x`` in its own dtype and on its own device."""
+        if isinstance(self.u0, torch.nn.Module):
+            ref = next(
+                (v for v in (*self.u0.parameters(), *self.u0.buffers()) if v.is_floating_point()),
+                None,
+            )
+            if ref is not None:
+                u = self.u0(x.to(dtype=ref.dtype, device=ref.device))
+                return u.detach().to(dtype=torch.float64, device=x.device)
+        return self.u0(x)
 
     def _check_period(self, model_length: float) -> None:
         """Raise unless a model built with period ``model_length`` has this problem's period
@@ -141,7 +160,7 @@ class Convection(PeriodicProblem):
         return torch.full_like(u, self.beta)
 
     def reference(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return convection_exact(self.u0, self.beta, x, t, self.length)
+        return convection_exact(self._u0_at, self.beta, x, t, self.length)
 
 
 @dataclass(frozen=True)
@@ -161,7 +180,7 @@ class ConvectionDiffusion(PeriodicProblem):
     def reference(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x = self._check_grid(x)
         return convection_diffusion_fourier(
-            self.u0(x), t, beta=self.beta, nu=self.viscosity, length=self.length
+            self._u0_at(x), t, beta=self.beta, nu=self.viscosity, length=self.length
         )
 
 
@@ -192,7 +211,7 @@ class Burgers(PeriodicProblem):
                 f"expected a grid size dividing reference_points={n}, got {x.shape[0]} points"
             )
         fine = periodic_grid(n, self.length)
-        u0 = self.u0(fine)
+        u0 = self._u0_at(fine)
         # Galilean split u = c + v (c the conserved mean): v_t + c v_x + v v_x = nu v_xx, with
         # the advection c v_x integrated exactly in the linear part, so a large mean (a moving
         # shock) does not restrict the explicit step of the nonlinear term
