@@ -5,22 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 
 __all__ = ["METHODS", "add_parser", "run"]
 
-# read-only alias registry for the command line; Python code uses the method objects
-METHODS = MappingProxyType(
-    {
-        "cg": "CG()",
-        "jacobi": "PCG(Jacobi())",
-        "sgs": "PCG(SymmetricGaussSeidel())",
-        "amg": "PCG(AMG())",
-        "dcdm": "DeepConjugateDirection(model, k)",
-    }
-)
+# the command line's names: those of solve(method=NAME) (sciml.linalg.solve.METHODS), and dcdm,
+# which needs a network (--model)
+METHODS = ("cg", "jacobi", "sgs", "amg", "dcdm")
 
 
 def add_parser(sub) -> None:
@@ -142,20 +134,16 @@ def run(args: argparse.Namespace) -> int:
         if problem is None:
             raise ValueError("--deflate needs the grid: give --poisson or --grid")
         deflation = la.Deflation(args.deflate)
-    methods = {
-        "cg": la.CG if deflation is None else lambda: la.FlexibleCG(deflation=deflation),
-        "jacobi": lambda: la.PCG(la.Jacobi()),
-        "sgs": lambda: la.PCG(la.SymmetricGaussSeidel()),
-        "amg": lambda: la.PCG(la.AMG()),
-        "dcdm": lambda: la.DeepConjugateDirection(
+    method = args.method  # a name solve() takes, except dcdm and deflated cg
+    if args.method == "dcdm":
+        if problem is None:
+            raise ValueError("--method dcdm needs the grid: give --poisson or --grid")
+        method = la.DeepConjugateDirection(
             load(args.model).float(), k=args.k, problem=problem, deflation=deflation
-        ),
-    }
-    if args.method == "dcdm" and problem is None:
-        raise ValueError("--method dcdm needs the grid: give --poisson or --grid")
-    x, result = solve(
-        A, b, method=methods[args.method](), rtol=args.rtol, maxiter=args.maxiter, problem=problem
-    )
+        )
+    elif deflation is not None:
+        method = la.FlexibleCG(deflation=deflation)
+    x, result = solve(A, b, method=method, rtol=args.rtol, maxiter=args.maxiter, problem=problem)
     if result.status is la.Status.NAN_INPUT:  # bad input files: an error, no all-NaN x written
         raise ValueError(result.message)
     if args.out:  # np.save's name (".npy" added), written whole or not at all

@@ -1,7 +1,7 @@
 """``sciml.linalg.solve``: one entry for every method and every matrix type, and a SciPy-style one.
 
-    x, result = solve(A, b, method=CG(), rtol=1e-6)
-    x, result = solve(A, b, method=PCG(AMG()))
+    x, result = solve(A, b, method=CG(), rtol=1e-6)      # or method="cg"
+    x, result = solve(A, b, method=PCG(AMG()))            # or method="amg"
     x, result = solve(A, b, method=DeepConjugateDirection(sciml.load("dcdm-poisson3d")))
 
 ``A`` may be a ``scipy.sparse`` matrix or ``scipy.sparse.linalg.LinearOperator``, a dense
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -33,13 +34,16 @@ from ._operator import (
     project_out,
 )
 from .krylov import (
+    AMG,
     CG,
     PCG,
     FlexibleCG,
+    Jacobi,
     Method,
     Preconditioner,
     SolveResult,
     Status,
+    SymmetricGaussSeidel,
     _dot,
     _norm,
     run,
@@ -48,12 +52,59 @@ from .poisson import Poisson
 
 __all__ = ["solve", "scipy_solver"]
 
+#: the methods :func:`solve` and :func:`scipy_solver` take by name, with the names of
+#: ``sciml solve --method`` (read-only; the objects are frozen, so sharing them is safe). Any
+#: other method, or one with options (``CG(dot_dtype=...)``, ``FlexibleCG(M, k=8)``, DCDM, which
+#: needs a network), is passed as the object.
+METHODS: Mapping[str, Method] = MappingProxyType(
+    {
+        "cg": CG(),
+        "jacobi": PCG(Jacobi()),
+        "sgs": PCG(SymmetricGaussSeidel()),
+        "amg": PCG(AMG()),
+    }
+)
+_SPELLED = {
+    "cg": "CG()",
+    "jacobi": "PCG(Jacobi())",
+    "sgs": "PCG(SymmetricGaussSeidel())",
+    "amg": "PCG(AMG())",
+}
+
+
+def _method(method: Any) -> Method:
+    """``method`` as a method object: ``None`` is CG, a name is looked up in :data:`METHODS`."""
+    if method is None:
+        return CG()
+    if isinstance(method, Method):
+        return method
+    names = ", ".join(f"{k!r} ({_SPELLED[k]})" for k in METHODS)
+    if isinstance(method, str):
+        if method in METHODS:
+            return METHODS[method]
+        hint = ""
+        if method.lower() in METHODS:
+            hint = f"; names are lower case: {method.lower()!r}"
+        elif method.lower() == "dcdm":
+            hint = (
+                "; DCDM needs a network: method=DeepConjugateDirection(sciml.load("
+                "'dcdm-poisson3d'))"
+            )
+        raise ValueError(
+            f"method: unknown name {method!r}; expected one of {names}, or a method object such "
+            f"as FlexibleCG(Jacobi(), k=8) or DeepConjugateDirection(model){hint}"
+        )
+    raise TypeError(
+        f"method: expected a method object such as CG(), PCG(Jacobi()) or "
+        f"DeepConjugateDirection(model), or one of the names {names}, got {method!r}"
+    )
+
 
 def solve(
     A: Any,
     b: np.ndarray | torch.Tensor,
     *,
-    method: Method | None = None,
+    method: Method | str | None = None,
     x0: np.ndarray | torch.Tensor | None = None,
     rtol: float = 1e-6,
     maxiter: int | None = None,
@@ -70,7 +121,10 @@ def solve(
     Args:
         A: ``(n, n)`` matrix or operator (see module docstring).
         b: right-hand side ``(n,)``.
-        method: a method object, ``CG()`` by default.
+        method: a method object, ``CG()`` by default, or the name of one in :data:`METHODS`:
+            ``"cg"`` (``CG()``), ``"jacobi"`` (``PCG(Jacobi())``), ``"sgs"``
+            (``PCG(SymmetricGaussSeidel())``) or ``"amg"`` (``PCG(AMG())``), as on the command
+            line; another string raises ``ValueError`` listing these.
         x0: initial guess ``(n,)``, zeros by default.
         rtol: stop when ``||b - A x_k|| / ||b|| <= rtol``.
         maxiter: iteration cap, ``10 n`` by default.
@@ -95,12 +149,7 @@ def solve(
         ``(x, result)``: x of b's kind and shape; ``result`` a :class:`SolveResult`. A solve
         that did not converge is not an exception: check ``result.status``.
     """
-    method = CG() if method is None else method
-    if not isinstance(method, Method):
-        raise TypeError(
-            f"method: expected a method object such as CG(), PCG(Jacobi()) or "
-            f"DeepConjugateDirection(model), got {method!r}"
-        )
+    method = _method(method)
     op = as_operator(A, problem=problem)
     was_numpy = isinstance(b, np.ndarray)
     bt = _as_vector(b, op, "b")
@@ -243,8 +292,9 @@ def _symmetry_probe(op: LinearOperator, b: torch.Tensor) -> str:
     return ""
 
 
-def scipy_solver(method: Method, **options: Any) -> Callable[..., tuple[np.ndarray, int]]:
-    """A function with the signature of ``scipy.sparse.linalg.cg`` that runs ``method``::
+def scipy_solver(method: Method | str, **options: Any) -> Callable[..., tuple[np.ndarray, int]]:
+    """A function with the signature of ``scipy.sparse.linalg.cg`` that runs ``method`` (an
+    object, or a name in :data:`METHODS` as for :func:`solve`)::
 
         dcdm = scipy_solver(DeepConjugateDirection(model), problem=poisson(shape))
         x, info = dcdm(A, b, rtol=1e-6, maxiter=100)
@@ -260,6 +310,7 @@ def scipy_solver(method: Method, **options: Any) -> Callable[..., tuple[np.ndarr
     ``< 0`` breakdown / bad input (-1 not SPD, -2 non-finite values, -3 stagnated). The
     returned function's ``last_result`` attribute holds the full :class:`SolveResult`.
     """
+    method = _method(method)
 
     def cg_like(
         A: Any,

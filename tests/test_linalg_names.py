@@ -1,0 +1,71 @@
+"""sciml.linalg.solve(method=NAME): the command line's method names in Python."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as sla
+
+from sciml.linalg import (
+    AMG,
+    CG,
+    PCG,
+    Jacobi,
+    Status,
+    SymmetricGaussSeidel,
+    Wall,
+    poisson,
+    scipy_solver,
+    solve,
+)
+
+
+@pytest.mark.parametrize(
+    "name, method",
+    [
+        ("cg", CG()),
+        ("jacobi", PCG(Jacobi())),
+        ("sgs", PCG(SymmetricGaussSeidel())),
+        ("amg", PCG(AMG())),
+    ],
+)
+def test_a_method_name_runs_the_method_the_cli_names_so(name, method):
+    """``solve(A, b, method="jacobi")`` took only objects (TypeError); a name is now the object
+    that ``sciml solve --method`` runs under it: the same residual history, and x agrees with a
+    sparse direct solve."""
+    P = poisson((10, 13), walls=Wall.DIRICHLET)
+    A = P.to_scipy()
+    b = np.random.default_rng(3).standard_normal(P.n)
+    x, res = solve(A, b, method=name, rtol=1e-10)
+    _, ref = solve(A, b, method=method, rtol=1e-10)
+    assert res.status is Status.CONVERGED and res.iterations == ref.iterations
+    # (pyamg's setup draws random vectors: two AMG hierarchies differ by rounding)
+    assert res.residuals == pytest.approx(ref.residuals, rel=0 if name != "amg" else 1e-3)
+    np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), rtol=0, atol=1e-8)
+    # scipy_solver takes the names too, with SciPy's M beside "cg" as beside CG()
+    x, info = scipy_solver(name)(A, b, rtol=1e-10)
+    assert info == 0
+    np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), rtol=0, atol=1e-8)
+
+
+def test_the_cli_offers_every_name_solve_takes():
+    from sciml.linalg._cli import METHODS as cli
+    from sciml.linalg.solve import METHODS
+
+    assert set(METHODS) | {"dcdm"} == set(cli)
+
+
+def test_an_unknown_method_name_lists_the_names():
+    P = poisson((6, 6), walls=Wall.DIRICHLET)
+    b = np.ones(P.n)
+    names = r"'cg' \(CG\(\)\), 'jacobi' \(PCG\(Jacobi\(\)\)\), 'sgs' .*, 'amg' \(PCG\(AMG\(\)\)\)"
+    with pytest.raises(ValueError, match=rf"method: unknown name 'pcg'; expected one of {names}"):
+        solve(P, b, method="pcg")
+    with pytest.raises(ValueError, match=r"unknown name 'CG'.*names are lower case: 'cg'"):
+        solve(P, b, method="CG")
+    with pytest.raises(ValueError, match=r"DCDM needs a network: method=DeepConjugateDirection"):
+        solve(P, b, method="dcdm")
+    with pytest.raises(ValueError, match=r"unknown name 'bicgstab'"):
+        scipy_solver("bicgstab")
+    with pytest.raises(TypeError, match=rf"or one of the names {names}, got <class"):
+        solve(P, b, method=CG)  # the class, not an object
