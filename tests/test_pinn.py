@@ -1,6 +1,7 @@
 """sciml.pinn: derivatives, sampling, constraints, residuals, reference solvers, training."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -465,6 +466,46 @@ def test_fit_lbfgs_reports_the_returned_models_loss_and_refuses_a_non_finite_one
     assert want < 24.2  # L-BFGS moved away from the start (loss 24.2)
     assert res.loss == pytest.approx(want, rel=1e-12)
     assert res.history[-1]["loss"] == pytest.approx(want, rel=1e-12)
+
+
+def test_fit_puts_the_parameters_back_when_loss_terms_raises():
+    """An error from loss_terms inside the L-BFGS line search, or in fit's final evaluation
+    after it, left the parameters at an L-BFGS trial point (2.3 away from where L-BFGS started
+    on a least-squares problem); now they are put back where L-BFGS started, the error
+    propagates with a note, and in the Adam phase they are the last completed step's."""
+    q = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
+    calls = [0]
+
+    def rosen(fail_at):
+        def terms():
+            calls[0] += 1
+            if calls[0] == fail_at:
+                raise RuntimeError("collocation sampler failed")
+            return {"f": 100 * (q[1] - q[0] ** 2) ** 2 + (1 - q[0]) ** 2}
+
+        return terms
+
+    # 18 L-BFGS iterations from (-1.2, 1) take 23 closure calls, then 1 final evaluation: fail
+    # at the 10th (inside the line search) and at the 24th (the final evaluation)
+    cfg = PINNTrainConfig(adam_steps=0, lbfgs_steps=18)
+    for fail_at in (10, 24):
+        calls[0] = 0
+        with pytest.raises(RuntimeError, match="collocation sampler failed") as err:
+            fit([q], rosen(fail_at), cfg)
+        assert calls[0] == fail_at
+        assert q.tolist() == [-1.2, 1.0]  # where L-BFGS started, bit for bit
+        if sys.version_info >= (3, 11):
+            assert "restored to where L-BFGS started" in err.value.__notes__[0]
+
+    # Adam phase: failing in step 3 leaves the model of an uninterrupted 2-step run
+    cfg = PINNTrainConfig(adam_steps=3, lr=0.1, cosine=False, lbfgs_steps=5)
+    calls[0] = 0
+    with pytest.raises(RuntimeError, match="collocation sampler failed"):
+        fit([q], rosen(3), cfg)
+    p = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
+    rosen_p = lambda: {"f": 100 * (p[1] - p[0] ** 2) ** 2 + (1 - p[0]) ** 2}  # noqa: E731
+    fit([p], rosen_p, PINNTrainConfig(adam_steps=2, lr=0.1, cosine=False))
+    assert q.tolist() == p.tolist() and q.tolist() != [-1.2, 1.0]
 
 
 def test_adaptive_weights_balance_the_gradients():

@@ -187,7 +187,10 @@ def fit(
 
     The reported loss and terms are evaluated at the returned parameters. A non-finite loss
     raises ``FloatingPointError``: at the Adam step where it occurs, or after L-BFGS, with the
-    parameters put back where L-BFGS started.
+    parameters put back where L-BFGS started. An exception raised by ``loss_terms`` (or
+    ``weights``) propagates as it is; in the L-BFGS phase the parameters are first put back
+    where L-BFGS started (a line search may have left them at a trial point), in the Adam phase
+    they are those of the last completed step.
     """
     params = [p for p in (model.parameters() if isinstance(model, nn.Module) else model)]
     params = [p for p in params if p.requires_grad]
@@ -243,19 +246,36 @@ def fit(
             return loss
 
         start = [q.detach().clone() for q in params]
-        lbfgs.step(closure)
-        iterations = int(lbfgs.state[params[0]].get("n_iter", 0))
-        # The closure's last call can be a line-search trial point, not where L-BFGS left the
-        # parameters: evaluate there, so the reported loss is the returned model's.
-        terms = loss_terms()
-        last = {"loss": weights.total(terms, params, update=False).detach()}
-        last["terms"] = {k: v.detach() for k, v in terms.items()}
-        if not torch.isfinite(last["loss"]):
-            # torch's L-BFGS takes a non-finite trial loss as a step like any other and leaves
-            # the parameters where it ended (1e17 in a test); give the Adam phase's model back.
+
+        def restore() -> None:
             with torch.no_grad():
                 for q, q0 in zip(params, start, strict=True):
                     q.copy_(q0)
+
+        try:
+            lbfgs.step(closure)
+            iterations = int(lbfgs.state[params[0]].get("n_iter", 0))
+            # The closure's last call can be a line-search trial point, not where L-BFGS left
+            # the parameters: evaluate there, so the reported loss is the returned model's.
+            terms = loss_terms()
+            last = {"loss": weights.total(terms, params, update=False).detach()}
+            last["terms"] = {k: v.detach() for k, v in terms.items()}
+        except Exception as e:
+            # (why) an error from loss_terms (or the weights, or backward) inside the line
+            # search or in the final evaluation left the parameters at an L-BFGS trial point
+            # (2.3 away from where L-BFGS started in a test): a caller that catches the error
+            # must not be handed a model no step ever accepted
+            restore()
+            if hasattr(e, "add_note"):  # Python >= 3.11
+                e.add_note(
+                    "raised in pinn.fit's L-BFGS phase; the parameters are restored to where "
+                    "L-BFGS started (the end of the Adam phase)"
+                )
+            raise
+        if not torch.isfinite(last["loss"]):
+            # torch's L-BFGS takes a non-finite trial loss as a step like any other and leaves
+            # the parameters where it ended (1e17 in a test); give the Adam phase's model back.
+            restore()
             raise FloatingPointError(
                 f"non-finite PINN loss after {iterations} L-BFGS iterations "
                 f"({float(last['loss'])}); the parameters are restored to where L-BFGS started. "
