@@ -1032,3 +1032,53 @@ def test_a_block_of_right_hand_sides_is_refused_with_what_to_do():
         solve(A, np.zeros((2, 2, P.n)))
     X = np.stack([solve(A, B[:, j], rtol=1e-10)[0] for j in range(2)], axis=1)
     np.testing.assert_allclose(X, sla.spsolve(A.tocsc(), B), rtol=0, atol=1e-8)
+
+
+def test_a_float32_scipy_linear_operator_is_checked_in_float64():
+    """A float32 ``scipy.sparse.linalg.LinearOperator``'s true residual was computed from its
+    float32 products: 0.92-1.08x the float64 residual here, and rtol 5e-7 said CONVERGED at
+    4.89e-7 where ||b - A x|| / ||b|| in float64 was 5.32e-7. SciPy's operator returns a float64
+    product for a float64 vector, and the checks now use it: the reported residual is the float64
+    one (NumPy, float64 matrix) and CONVERGED means it meets rtol."""
+    P = poisson((48, 48), walls=D)
+    A = P.to_scipy()
+    L = sla.aslinearoperator(A.astype(np.float32))
+    for seed in range(3):
+        b = np.random.default_rng(seed).standard_normal(P.n)
+        for rtol in (1e-6, 7e-7, 5e-7):
+            x, res = solve(L, b, rtol=rtol)
+            true = np.linalg.norm(b - A @ x.astype(np.float64)) / np.linalg.norm(b)
+            assert res.true_residual == pytest.approx(true, rel=1e-6), (seed, rtol)
+            assert res.status is not Status.CONVERGED or true <= rtol, (seed, rtol, true)
+            assert "carries float32 rounding" not in res.message
+
+
+def test_an_operator_with_only_float32_products_says_its_check_is_float32():
+    """Where A returns float32 products even for float64 vectors (a SciPy operator that casts
+    its input, a sciml LinearOperator without matvec64) the check cannot be float64: the message
+    says so, and giving matvec64 makes it float64 (the reported residual then matches NumPy's)."""
+    from sciml.linalg import LinearOperator
+
+    P = poisson((24, 24), walls=D)
+    A = P.to_scipy()
+    A32 = A.astype(np.float32)
+    b = np.random.default_rng(0).standard_normal(P.n)
+    casts = sla.LinearOperator(A.shape, matvec=lambda v: A32 @ v.astype(np.float32), dtype="f")
+    t32 = torch.from_numpy(A32.toarray())
+    bare = LinearOperator(lambda v: t32 @ v, P.n, dtype=torch.float32, device=torch.device("cpu"))
+    for op in (casts, bare):
+        x, res = solve(op, b if op is casts else torch.from_numpy(b).float(), rtol=1e-6)
+        assert "true residual was computed from A x in float32" in res.message, res.message
+        assert "matvec64=" in res.message
+    exact = LinearOperator(
+        lambda v: t32 @ v,
+        P.n,
+        dtype=torch.float32,
+        device=torch.device("cpu"),
+        matvec64=lambda v: torch.from_numpy(A @ v.numpy()),
+    )
+    x, res = solve(exact, torch.from_numpy(b).float(), rtol=1e-6)
+    assert "computed from A x in float32" not in res.message
+    b = b.astype(np.float32).astype(np.float64)  # the b that solve was given
+    true = np.linalg.norm(b - A @ x.double().numpy()) / np.linalg.norm(b)
+    assert res.true_residual == pytest.approx(true, rel=1e-6)

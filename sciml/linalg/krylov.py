@@ -743,6 +743,17 @@ def run(
     if status in _BREAKDOWNS:
         returned, true, x, note = _fallback(p, dt, returned, true, x)
         message += note
+    if dt == torch.float64 and A.rounded_check is not None:
+        low = str(A.rounded_check).removeprefix("torch.")
+        # (why) the true residual is then no better than A's rounding of A x, which near
+        # float32's floor is up to 8% of it (measured, aslinearoperator of a float32 matrix
+        # before it was given float64 vectors: 0.92-1.08x the float64 residual on 48^2)
+        message += (
+            f"; the true residual was computed from A x in {low}, as this operator returns it "
+            f"(not in float64), so it carries {low} rounding: give a float64 matvec as "
+            "LinearOperator(..., matvec64=) or a SciPy operator that returns float64 products "
+            "for float64 vectors"
+        )
     return x, SolveResult(
         status,
         len(mon.residuals) - 1,
