@@ -700,6 +700,38 @@ def test_resume_with_a_new_weight_decay_keeps_the_no_decay_group_at_zero(tmp_pat
     assert all(torch.equal(w_ref[k], w_run[k]) for k in w_ref)
 
 
+def test_resume_with_a_recipes_new_weight_decay_takes_it_as_a_changed_config_does(tmp_path):
+    """A FineTuneRecipe saved at weight_decay=0 and applied at 0.05 on resume, the TrainConfig
+    unchanged: the optimiser's state dict put the checkpoint's 0 back on every group, silently
+    (the decay of a changed TrainConfig was put back, the recipe's was not). Now the recipe's
+    wins, with a warning, and the weights equal, bitwise, those of an uninterrupted run whose
+    decayed group went to 0.05 after step 6 (the checkpoint)."""
+    from sciml.models.scot_training import FineTuneRecipe
+
+    def recipe(decay):  # on Tiny: conv weights decayed ('body'), biases not ('body_no_decay')
+        return FineTuneRecipe(lr=3e-3, lr_embedding=None, lr_time=None, weight_decay=decay)
+
+    config = dict(schedule=Constant(), checkpoint_every=3)
+    ref_dir, run = tmp_path / "ref", tmp_path / "run"
+    ref = recipe(0.0).apply(make_trainer(ref_dir, callbacks=[_DecayFrom(6, 0.05)], **config))
+    assert [g["name"] for g in ref.optimizer.param_groups] == ["body", "body_no_decay"]
+    ref = ref.fit()
+    with pytest.raises(RuntimeError, match="simulated"):
+        recipe(0.0).apply(make_trainer(run, callbacks=[_CrashAt(7)], **config)).fit()
+    assert os.readlink(run / "last") == "ckpt-6"
+    resumed = recipe(0.05).apply(make_trainer(run, **config))
+    with pytest.warns(UserWarning, match=r"weight decays \[0.05, 0.0\], where the checkpoint's"):
+        result = resumed.fit(resume="auto")
+    assert [g["weight_decay"] for g in resumed.optimizer.param_groups] == [0.05, 0.0]
+    assert result.step == ref.step == 15 and result.train_loss == ref.train_loss
+    w_ref, w_run = _weights(ref_dir), _weights(run)
+    assert all(torch.equal(w_ref[k], w_run[k]) for k in w_ref)
+    # the same recipe resumes without a word (an exact resume)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recipe(0.05).apply(make_trainer(run, **config)).fit(resume="auto")
+
+
 def _mgno_trainer(out_dir, **config):
     """The MgNO of tests/data/mgno_dead_weights (levels without pre-smoothing, whose dead Pi / A
     weights older sciml built and trained) on 8 samples, one batch per epoch."""

@@ -827,8 +827,26 @@ class Trainer:
         # (why) the weight decay each group was built with here: by value, a group without decay
         # and a group at a saved config weight_decay of 0 cannot be told apart
         built_decay = [group["weight_decay"] for group in self.optimizer.param_groups]
+        saved_decay = [group.get("weight_decay") for group in saved_groups]
+        if (
+            optimizer_state
+            and built_decay != saved_decay
+            and saved.weight_decay == (self.config.weight_decay)
+        ):  # (a changed TrainConfig weight_decay was named in the warning above)
+            warnings.warn(
+                f"resuming from {path} with param-group weight decays {built_decay}, where the "
+                f"checkpoint's optimiser has {saved_decay} (another FineTuneRecipe "
+                "weight_decay?); the run continues with the new ones and will not match an "
+                "uninterrupted run",
+                stacklevel=3,
+            )
         if optimizer_state:
             self.optimizer.load_state_dict(state["optimizer"])
+            # (why) load_state_dict restores each group's hyper-parameters too: a recipe's new
+            # weight decay gave way to the checkpoint's whenever the TrainConfig was unchanged
+            # (the block below, which puts it back, runs only for a changed config)
+            for group, decay in zip(self.optimizer.param_groups, built_decay):
+                group["weight_decay"] = decay
         else:  # fresh moments, at the lr the checkpoint set for its next step
             for group, saved_group in zip(self.optimizer.param_groups, saved_groups):
                 group["lr"] = saved_group["lr"]
@@ -853,11 +871,10 @@ class Trainer:
             )
         self.scheduler.load_state_dict(state["scheduler"])
         if saved != self.config or rebuilt:  # a rebuilt scheduler set the lr of its step 0
-            # (why) both states carry the saved lr and weight_decay, which would otherwise stay.
-            # Per group: a group at the saved lr takes the new one, a group at its own (ScOT's
-            # param_groups: embeddings at another lr) keeps it, scaled as the config's; the
-            # weight decay is the one the optimiser resumed into was built with (the config's
-            # for the Trainer's own, 0 for a group without decay); all were set to the config's
+            # (why) both states carry the saved lr, which would otherwise stay. Per group: a
+            # group at the saved lr takes the new one, a group at its own (ScOT's param_groups:
+            # embeddings at another lr) keeps it, scaled as the config's; all were set to the
+            # config's. (The weight decay was put back to the built one above.)
             cfg = self.config
             f = lr_factor(cfg.schedule, state["step"], self.total_steps, cfg.warmup_steps)
             bases = []
@@ -868,10 +885,8 @@ class Trainer:
                     bases.append(base * cfg.lr / saved.lr if saved.lr else base)
             self.scheduler.base_lrs = bases
             extra += [1.0] * (len(bases) - len(extra))
-            for group, base, k, decay in zip(
-                self.optimizer.param_groups, bases, extra, built_decay
-            ):
-                group.update(lr=base * f * k, initial_lr=base, weight_decay=decay)
+            for group, base, k in zip(self.optimizer.param_groups, bases, extra):
+                group.update(lr=base * f * k, initial_lr=base)
             self.scheduler._last_lr = [base * f for base in bases]  # the schedule's own lr
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
