@@ -15,7 +15,7 @@ from sciml.data.generators import generate
 from sciml.data.generators.prose_ode import SYSTEMS, load_prose_ode, perturb
 from sciml.models import PROSE, PROSEConfig
 from sciml.models.prose_data import PROSEData, evaluate_prose
-from sciml.symbolic import decode, encode, skeleton, state_symbols
+from sciml.symbolic import Vocabulary, decode, encode, skeleton, state_symbols
 from sciml.train import LpLoss
 
 scipy_integrate = pytest.importorskip("scipy.integrate")
@@ -257,6 +257,10 @@ def test_bad_inputs_raise_clear_errors():
         model(torch.randn(1, 16, 6), x=torch.linspace(0, 1, 5), symbols=torch.ones(1, 41).long())
     with pytest.raises(ValueError, match="divisible"):
         PROSEConfig(width=30, heads=4)
+    # the common call's lead time t is refused, as FNO / NODE refuse what they do not take
+    # (docs/conventions.md); it was a TypeError from Python, not the documented ValueError
+    with pytest.raises(ValueError, match="PROSE takes no lead time t: pass the query times as x"):
+        model(torch.randn(2, 16, 6), x=torch.linspace(0, 1, 5), t=torch.ones(2))
 
 
 def test_encoders_of_no_layers_pass_the_embeddings_to_the_fusion():
@@ -458,6 +462,10 @@ def test_paper_config_has_the_published_shape():
         4,
     )
     assert (cfg.fusion_layers, cfg.data_decoder_layers, cfg.symbol_decoder_layers) == (8, 8, 8)
+    # the vocabulary size PROSEConfig.paper states, counted by hand: 5 specials, 7 unary and
+    # 3 binary operators, u_0..u_4, + - INT+ INT-, 10 digits, 1000 mantissas, E-10..E10
+    vocab = Vocabulary(max_dim=cfg.dim, max_exponent=cfg.max_exponent)
+    assert len(vocab) == 5 + 7 + 3 + 5 + 4 + 10 + 1000 + 21 == 1055
 
 
 def test_trainer_validation_uses_the_symbol_input(four_samples, tmp_path):

@@ -95,7 +95,8 @@ class PROSEConfig:
     @classmethod
     def paper(cls, **overrides) -> PROSEConfig:
         """The paper's size: width 512, 8 heads, encoders 2 (data) / 4 (symbols), fusion 8,
-        decoders 8 / 8, feed-forward 2048 (105M parameters with the 1,050-token vocabulary)."""
+        decoders 8 / 8, feed-forward 2048 (104.8M parameters with the 1,055-token vocabulary of
+        ``dim=5``, ``max_exponent=10``)."""
         return cls(**overrides)
 
     @classmethod
@@ -354,12 +355,25 @@ class PROSE(Operator, family="prose"):
 
     # ------------------------------------------------------------------ interface
     def forward(
-        self, u: torch.Tensor, *, x: torch.Tensor, symbols: torch.Tensor | None = None
+        self,
+        u: torch.Tensor,
+        *,
+        x: torch.Tensor,
+        t: torch.Tensor | None = None,
+        symbols: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predicted trajectory ``u(x)`` ``(B, T_out, D)`` (see the class docstring for shapes).
 
+        ``t`` is the common operator call's lead time, which PROSE does not take (its query
+        times are ``x``): anything but None is a ValueError (docs/conventions.md).
+
         Inside a ``torch.func`` transform attention runs on SDPA's math backend: the fused CPU
         kernel has no forward-mode derivative, which ``torch.func.jacfwd`` needs."""
+        if t is not None:
+            raise ValueError(
+                "PROSE takes no lead time t: pass the query times as x (B or 1, T_out, 1) and "
+                "the observation times in channel 0 of u"
+            )
         math_sdpa = sdpa_kernel(SDPBackend.MATH) if transforming() else contextlib.nullcontext()
         with math_sdpa:
             fused, pad, norm = self.encode(u, symbols)
