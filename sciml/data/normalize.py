@@ -2,9 +2,10 @@ r"""Per-channel normalisation, fitted in one streaming pass and applied to every
 
 For channel :math:`c`, ``encode`` computes :math:`(u_c - \mu_c) / \sigma_c` and ``decode`` the
 inverse, with :math:`\mu_c, \sigma_c` the mean and (population) standard deviation over every
-sample, step and grid point of the fitting samples. Statistics are accumulated in float64 with
-Chan et al.'s pairwise update, one ``(steps, channels, *spatial)`` block at a time, so fitting
-never holds more than one block in memory.
+sample, step and grid point of the fitting samples, of the values as the file stores them (a
+float64 field is read in float64). Statistics are accumulated in float64 with Chan et al.'s
+pairwise update, one ``(steps, channels, *spatial)`` block at a time, so fitting never holds more
+than one block in memory.
 """
 
 from __future__ import annotations
@@ -23,8 +24,20 @@ from .dataset import H5Dataset
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
-# Largest block read at once while fitting (float32 bytes).
+# Largest block read at once while fitting (bytes, in the dtype read).
 _BLOCK_BYTES = 64 * 1024 * 1024
+
+
+def _check_stats(mean: Mapping[str, float], std: Mapping[str, float]) -> None:
+    bad = [f"mean[{k!r}]={v!r}" for k, v in mean.items() if not np.isfinite(v)]
+    bad += [f"std[{k!r}]={v!r}" for k, v in std.items() if not (np.isfinite(v) and v > 0)]
+    if bad:
+        # encode divided by a zero std (inf) or carried a NaN mean into every value silently
+        raise ValueError(
+            f"Normalizer expected a finite mean and a finite std > 0 per channel, got "
+            f"{', '.join(bad)}; fit it on finite data (Normalizer.fit gives a constant channel "
+            "std 1) or set these statistics by hand"
+        )
 
 
 class _Moments:
@@ -50,6 +63,27 @@ class _Moments:
         self.count = n
 
 
+def _read_dtype(ds: H5Dataset, names: Sequence[str], *, static: bool) -> np.dtype:
+    """float64 when any of ``names`` is stored in float64, else float32 (exact for float16)."""
+    stored = [ds._stored_dtype(n, static=static) for n in names]
+    return np.dtype(np.result_type(np.float32, *stored))
+
+
+def _finite(ds: H5Dataset, block: np.ndarray, names: Sequence[str], s: int, t0: int | None):
+    """Refuse NaN / Inf in ``block`` ``(t or 1, c, *spatial)``: only a file opened with
+    ``check_finite=False`` gets here with them, and they made a NaN mean."""
+    if ds.check_finite or np.isfinite(block).all():
+        return
+    first = tuple(int(v) for v in np.argwhere(~np.isfinite(block))[0])
+    t, c = first[:2]
+    where = f"sample {s}" if t0 is None else f"sample {s}, step {t0 + t}"
+    raise ValueError(
+        f"{ds.path}: Normalizer.fit expected finite values, got {block[first]} in "
+        f"channel '{names[c]}' ({where}; the file was opened with check_finite=False); fit on "
+        "samples without them (samples=...), or leave the channel out (fields=...)"
+    )
+
+
 class Normalizer:
     """Per-channel mean / std keyed by channel name.
 
@@ -65,6 +99,7 @@ class Normalizer:
             raise ValueError(f"mean has channels {list(mean)}, std has {list(std)}")
         self.mean = {k: float(v) for k, v in mean.items()}
         self.std = {k: float(v) for k, v in std.items()}
+        _check_stats(self.mean, self.std)
         self.n_spatial = int(n_spatial)
 
     @property
@@ -92,6 +127,12 @@ class Normalizer:
         absolute 1e-8 left it unscaled, std 1). The other side of that choice: a field that
         should be 0 but holds solver round-off (mean and std ~1e-17) is scaled by ~1e17 too;
         drop such a channel, or set its statistics by hand.
+
+        Values are read in the precision the file stores (float64 fields in float64: reading
+        them as float32, as the views do, moved the std of a field 1e4 +- 1e-2 by 4e-4 to 1e-3).
+        A NaN or Inf in the fitted samples raises a ``ValueError`` naming the channel, sample and
+        step, also when the file was opened with ``check_finite=False`` (it gave the channel a
+        NaN mean).
         """
         # checked as the views check them: a boolean mask was read as the samples 0 and 1
         samples = ds._samples(slice(None) if samples is None else samples)
@@ -105,18 +146,25 @@ class Normalizer:
         mean: dict[str, float] = {}
         std: dict[str, float] = {}
         if fields:
+            ds._channels(fields, static=False)  # unknown names fail before any read
+            dtype = _read_dtype(ds, fields, static=False)
             mom = _Moments(len(fields))
-            snapshot = 4 * len(fields) * int(np.prod(ds.spatial_shape))
+            snapshot = dtype.itemsize * len(fields) * int(np.prod(ds.spatial_shape))
             per_read = max(1, _BLOCK_BYTES // max(snapshot, 1))
             for s in samples:
                 for t0 in range(0, ds.n_steps, per_read):
-                    block = ds.read(int(s), slice(t0, t0 + per_read), fields)[0]
+                    block = ds._read(int(s), slice(t0, t0 + per_read), fields, None, dtype)[0]
+                    _finite(ds, block, fields, int(s), t0)
                     mom.add(block, channel_axis=1)  # (t, c, *spatial)
             cls._store(fields, mom, mean, std, min_std)
         if static_fields:
+            ds._channels(static_fields, static=True)
+            dtype = _read_dtype(ds, static_fields, static=True)
             mom = _Moments(len(static_fields))
             for s in samples:
-                mom.add(ds.read_static(int(s), static_fields), channel_axis=1)  # (1, c, *sp)
+                block = ds._read_static(int(s), static_fields, None, dtype)  # (1, c, *sp)
+                _finite(ds, block, static_fields, int(s), None)
+                mom.add(block, channel_axis=1)
             cls._store(static_fields, mom, mean, std, min_std)
         return cls(mean, std, n_spatial=len(ds.spatial_shape))
 
