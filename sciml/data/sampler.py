@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -17,9 +18,20 @@ def _dist_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return (0 if rank is None else rank), (1 if world_size is None else world_size)
 
 
+def _nonneg(name: str, value: object) -> int:
+    # a negative n gave the index list [0], a fractional one was truncated, a negative seed or
+    # epoch failed inside numpy with "expected non-negative integer"
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"ShardedSampler: expected {name} an integer >= 0, got {value!r}")
+    return int(value)
+
+
 class ShardedSampler(Sampler[int]):
     """Indices ``0..n-1`` for one rank: each epoch one permutation shared by every rank (same
     ``seed`` + ``epoch``), dealt out round-robin, so ranks never overlap.
+
+    The dealing, padding and dropping are those of ``torch.utils.data.DistributedSampler``
+    (``shuffle=False`` gives the same indices); the shuffled order is NumPy's, not torch's.
 
     Args:
         n: data set length.
@@ -44,15 +56,16 @@ class ShardedSampler(Sampler[int]):
         drop_last: bool = False,
         pad: bool = True,
     ):
-        self.n = int(n)
+        self.n = _nonneg("n", n)
         self.rank, self.world_size = _dist_default(rank, world_size)
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} is not in [0, world_size={self.world_size})")
-        self.shuffle, self.seed, self.drop_last, self.pad = shuffle, seed, drop_last, pad
+        self.shuffle, self.drop_last, self.pad = shuffle, drop_last, pad
+        self.seed = _nonneg("seed", seed)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        self.epoch = _nonneg("epoch", epoch)
 
     def _order(self) -> np.ndarray:
         if not self.shuffle:
@@ -70,4 +83,10 @@ class ShardedSampler(Sampler[int]):
         return iter(self._order()[self.rank :: self.world_size].tolist())
 
     def __len__(self) -> int:
-        return len(self._order()[self.rank :: self.world_size])
+        # arithmetic: the DataLoader asks often, and a permutation of n costs O(n)
+        n, w = self.n, self.world_size
+        if self.drop_last:
+            return n // w
+        if self.pad and n:
+            return -(-n // w)
+        return len(range(self.rank, n, w))
