@@ -351,6 +351,15 @@ def _h5_attrs(path):
             continue
         v = v.decode() if isinstance(v, bytes) else v
         out[k] = json.loads(v) if k in json_keys else v
+    with h5py.File(path) as f:  # one group per axis: @type, other scalars, array datasets
+        bcs = {}
+        for axis, g in f["boundary_conditions"].items():
+            entry = {k: v.decode() if isinstance(v, bytes) else np.asarray(v).tolist()
+                     for k, v in g.attrs.items()}  # fmt: skip
+            entry.update({k: d[()].tolist() for k, d in g.items()})
+            bcs[axis] = entry["type"] if len(entry) == 1 else entry
+    if bcs:
+        out["boundary_conditions"] = bcs
     return out
 
 
@@ -368,7 +377,9 @@ def test_xarray_attributes_survive_netcdf_exactly(tmp_path):
     extra = tmp_path / "extra.h5"
     with sd.Writer(extra, n_samples=1, fields=["u"], spatial_shape=(3,), time=[0.0],
                    attrs={"flag": True, "sizes": [1, 2], "nested": {"a": [1.5, None]},
-                          "k": np.arange(3.0), "units": {"u": "m/s"}}) as w:  # fmt: skip
+                          "k": np.arange(3.0), "units": {"u": "m/s"}},
+                   boundary_conditions={"x0": {"type": "dirichlet", "value": np.array([0.5, 2.0]),
+                                               "scale": 3}}) as w:  # fmt: skip
         w.write(0, fields={"u": _r(1, 1, 3)})
     for p in (path, extra):
         xa = sd.open(p).to_xarray()
@@ -384,6 +395,11 @@ def test_xarray_attributes_survive_netcdf_exactly(tmp_path):
             np.testing.assert_array_equal(got[k], v, err_msg=k)
             assert np.asarray(got[k]).dtype.kind == np.asarray(v).dtype.kind, k
     assert got["flag"] is True and got["nested"] == {"a": [1.5, None]}
+    # the boundary conditions, kept in a group of the file, are exported too (they were dropped;
+    # an array value inside one became its str())
+    assert got["boundary_conditions"] == {
+        "x0": {"type": "dirichlet", "value": [0.5, 2.0], "scale": 3}
+    }
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])

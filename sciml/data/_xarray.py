@@ -58,7 +58,15 @@ def _netcdf_attr(value: Any) -> tuple[Any, bool]:
         return value, False
     if isinstance(value, np.ndarray):
         value = value.tolist()
-    return json.dumps(value, sort_keys=True, default=str), True
+    return json.dumps(value, sort_keys=True, default=_json_default), True
+
+
+def _json_default(value: Any) -> Any:
+    # arrays and numpy scalars nested in a dict (a boundary condition's values) became their
+    # str(), which json.loads gives back as a string
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return str(value)
 
 
 def to_xarray(ds: H5Dataset) -> xr.Dataset:
@@ -98,6 +106,10 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
         attrs[k], is_json = _netcdf_attr(v)
         if is_json:
             json_keys.append(k)
+    if ds.boundary_conditions and "boundary_conditions" not in attrs:
+        # kept in the file beside the attributes; a netCDF export dropped them
+        attrs["boundary_conditions"] = _netcdf_attr(dict(ds.boundary_conditions))[0]
+        json_keys.append("boundary_conditions")
     attrs.update(layout=ds.layout, source=str(ds.path))
     if json_keys:  # which attributes to json.loads; itself JSON, since netCDF reads a
         attrs["json_attrs"] = json.dumps(json_keys)  # one-string list back as a bare string
