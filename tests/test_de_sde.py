@@ -426,6 +426,24 @@ def test_diffusion_of_the_wrong_shape_is_named(noise_type, diffusion, match):
         sde(torch.ones(3, 2, dtype=torch.float64), torch.tensor([0.0, 1.0]))
 
 
+@pytest.mark.parametrize(
+    "reg", [LocalHeuristic(stiffness_weight=1.0), GlobalHeuristic(stiffness_weight=0.5)]
+)
+def test_a_stiffness_weight_is_refused_not_dropped(reg):
+    """The SDE penalty is w_E E |h| alone: a stiffness weight used to be dropped silently (the
+    penalty equalled the one without it). Zero weights, numbers or ConstantWeight(0), pass."""
+    from sciml.de import ConstantWeight, LinearWeight
+    from sciml.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stiffness_weight=.* would be ignored"):
+        NeuralSDE(_Lin(-1.0), _Const(0.1), regulariser=reg)
+    with pytest.raises(ConfigError, match="step-doubling error only"):
+        ramp = LinearWeight(0.0, 1.0, 5)
+        LangevinSDE(StableSDEConfig(2), regulariser=LocalHeuristic(stiffness_weight=ramp))
+    for ok in (0, 0.0, ConstantWeight(0.0)):
+        NeuralSDE(_Lin(-1.0), _Const(0.1), regulariser=LocalHeuristic(0.1, stiffness_weight=ok))
+
+
 def test_unknown_noise_type_is_named():
     with pytest.raises(ValueError, match=r"expected noise_type in .*got 'diag'"):
         NeuralSDE(_Lin(-1.0), _Const(0.1), noise_type="diag")

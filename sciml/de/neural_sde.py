@@ -49,6 +49,7 @@ from ._field import DetachedState
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
 from .neural_ode import check_times, insert_time
+from .schedules import ConstantWeight, as_schedule
 from .solvers import EulerMaruyama, SDESolver
 from .tableaus import rms_norm
 
@@ -167,7 +168,9 @@ class NeuralSDE(DetachedState):
             ``solver`` does (adaptive with the same ``rtol`` and ``atol``, or fixed ``dt``), by
             torchsde's default method for the adjoint (Milstein for diagonal noise, else Euler).
         regulariser: ``None``, :class:`~sciml.de.LocalHeuristic` or
-            :class:`~sciml.de.GlobalHeuristic` (direct backprop only); the weighted penalty is
+            :class:`~sciml.de.GlobalHeuristic` (direct backprop only), with ``error_weight``
+            only (a nonzero ``stiffness_weight`` is a ``ConfigError``: Euler-Maruyama has no
+            stages to estimate stiffness from); the weighted penalty is
             ``self.regularisation`` after each training forward pass.
 
     ``nfe_forward`` counts drift evaluations (each comes with one diffusion evaluation).
@@ -200,6 +203,14 @@ class NeuralSDE(DetachedState):
         if isinstance(regulariser, GlobalHeuristic) and adjoint:
             raise ConfigError(
                 "GlobalHeuristic needs adjoint=False; use LocalHeuristic with the adjoint"
+            )
+        if regulariser is not None and not _is_zero(regulariser.stiffness_weight):
+            # (why) an Euler-Maruyama step has no stages to estimate stiffness from: the SDE
+            # penalty is the step-doubling error alone, and a stiffness weight was dropped
+            raise ConfigError(
+                f"NeuralSDE regularises the step-doubling error only; {type(regulariser).__name__}"
+                f"(stiffness_weight={regulariser.stiffness_weight!r}) would be ignored: leave "
+                "stiffness_weight at 0 (the stiffness estimate needs the stages of an ODE RK pair)"
             )
         self.sde = _SDEFunc(drift, diffusion, noise_type)
         self.solver = solver
@@ -315,6 +326,11 @@ class NeuralSDE(DetachedState):
         if self.training and torch.is_grad_enabled():
             self.iteration += 1
         return ys
+
+
+def _is_zero(weight) -> bool:
+    """A regulariser weight that is 0 at every iteration (a number, or ``ConstantWeight(0)``)."""
+    return isinstance(as_schedule(weight), ConstantWeight) and as_schedule(weight)(0) == 0
 
 
 def accepted_em_steps(
