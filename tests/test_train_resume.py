@@ -720,7 +720,10 @@ def test_resume_with_a_recipes_new_weight_decay_takes_it_as_a_changed_config_doe
         recipe(0.0).apply(make_trainer(run, callbacks=[_CrashAt(7)], **config)).fit()
     assert os.readlink(run / "last") == "ckpt-6"
     resumed = recipe(0.05).apply(make_trainer(run, **config))
-    with pytest.warns(UserWarning, match=r"weight decays \[0.05, 0.0\], where the checkpoint's"):
+    with pytest.warns(
+        UserWarning,
+        match=r"weight decays \[0.05, 0.0\], where the checkpoint's was built with \[0.0, 0.0\]",
+    ):
         result = resumed.fit(resume="auto")
     assert [g["weight_decay"] for g in resumed.optimizer.param_groups] == [0.05, 0.0]
     assert result.step == ref.step == 15 and result.train_loss == ref.train_loss
@@ -730,6 +733,28 @@ def test_resume_with_a_recipes_new_weight_decay_takes_it_as_a_changed_config_doe
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         recipe(0.05).apply(make_trainer(run, **config)).fit(resume="auto")
+
+
+def test_resume_keeps_a_weight_decay_a_callback_set_during_the_run(tmp_path):
+    """Nothing new at resume (same config, same optimiser): the weight decay a callback set
+    once, at step 6, stays after a resume from step 9, where the optimiser is rebuilt at 1e-4;
+    the weights equal, bitwise, those of the uninterrupted run. (Putting back the built weight
+    decay on every resume, as a first fix for the recipe case did, lost it.)"""
+    config = dict(schedule=Constant(), checkpoint_every=3)
+    ref_dir, run = tmp_path / "ref", tmp_path / "run"
+    ref = make_trainer(ref_dir, callbacks=[_DecayFrom(6, 0.05)], **config).fit()
+    with pytest.raises(RuntimeError, match="simulated"):
+        make_trainer(run, callbacks=[_DecayFrom(6, 0.05), _CrashAt(10)], **config).fit()
+    assert os.readlink(run / "last") == "ckpt-9"
+    resumed = make_trainer(run, callbacks=[_DecayFrom(6, 0.05)], **config)
+    assert resumed.optimizer.param_groups[0]["weight_decay"] == 1e-4  # as built
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = resumed.fit(resume="auto")
+    assert resumed.optimizer.param_groups[0]["weight_decay"] == 0.05
+    assert result.step == ref.step == 15 and result.train_loss == ref.train_loss
+    w_ref, w_run = _weights(ref_dir), _weights(run)
+    assert all(torch.equal(w_ref[k], w_run[k]) for k in w_ref)
 
 
 def _mgno_trainer(out_dir, **config):

@@ -275,6 +275,9 @@ class Trainer:
         self._last_at: tuple[int, int] | None = None
         self._time_offset = 0.0
         self._t0 = time.perf_counter()
+        self._built_decay: list[float | None] = [
+            group.get("weight_decay") for group in self.optimizer.param_groups
+        ]
         # names the run a checkpoint belongs to (kept across resumes): `best` left in out_dir by
         # an earlier run is not taken for this run's newest state
         self.run_id = uuid.uuid4().hex
@@ -318,6 +321,9 @@ class Trainer:
         returns with ``interrupted=True`` and ``last`` stays at the newest checkpoint written
         before, since the model in memory may be half-way through a step.
         """
+        # what the optimiser was built with (a recipe may have replaced it since __init__):
+        # checkpoints store it, so a resume tells a new recipe from a callback's change
+        self._built_decay = [group.get("weight_decay") for group in self.optimizer.param_groups]
         checkpoint = self._resume_target(resume)
         if checkpoint is not None:
             self._restore(checkpoint, optimizer_state=optimizer_state)
@@ -665,6 +671,7 @@ class Trainer:
             # from another order; the size tells it so (older checkpoints: none)
             "train_size": len(self.train_data),
             "optimizer": self.optimizer.state_dict(),
+            "built_weight_decay": self._built_decay,
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng,
@@ -824,29 +831,35 @@ class Trainer:
                 "spans the steps taken and those left; the run will not match one on either set",
                 stacklevel=3,
             )
-        # (why) the weight decay each group was built with here: by value, a group without decay
-        # and a group at a saved config weight_decay of 0 cannot be told apart
-        built_decay = [group["weight_decay"] for group in self.optimizer.param_groups]
+        # (why) the weight decay each group was built with here (the config's for the Trainer's
+        # own optimiser, a recipe's for a replaced one), against the one the checkpoint's run
+        # was built with (stored since; older checkpoints: the checkpoint's groups). By value,
+        # a group without decay and a group at a saved config weight_decay of 0 cannot be told
+        # apart, so the built values are compared, not the config
+        built_decay = self._built_decay
         saved_decay = [group.get("weight_decay") for group in saved_groups]
+        saved_built = state.get("built_weight_decay", saved_decay)
+        new_decay = built_decay != saved_built or saved.weight_decay != self.config.weight_decay
         if (
             optimizer_state
-            and built_decay != saved_decay
-            and saved.weight_decay == (self.config.weight_decay)
+            and built_decay != saved_built
+            and (saved.weight_decay == self.config.weight_decay)
         ):  # (a changed TrainConfig weight_decay was named in the warning above)
             warnings.warn(
-                f"resuming from {path} with param-group weight decays {built_decay}, where the "
-                f"checkpoint's optimiser has {saved_decay} (another FineTuneRecipe "
-                "weight_decay?); the run continues with the new ones and will not match an "
-                "uninterrupted run",
+                f"resuming from {path} with an optimiser built with param-group weight decays "
+                f"{built_decay}, where the checkpoint's was built with {saved_built} (another "
+                "FineTuneRecipe weight_decay?); the run continues with the new ones and will "
+                "not match an uninterrupted run",
                 stacklevel=3,
             )
         if optimizer_state:
             self.optimizer.load_state_dict(state["optimizer"])
-            # (why) load_state_dict restores each group's hyper-parameters too: a recipe's new
-            # weight decay gave way to the checkpoint's whenever the TrainConfig was unchanged
-            # (the block below, which puts it back, runs only for a changed config)
-            for group, decay in zip(self.optimizer.param_groups, built_decay):
-                group["weight_decay"] = decay
+            # (why) load_state_dict restores each group's weight decay too, so a recipe's new
+            # one gave way to the checkpoint's; with nothing new the checkpoint's stays (a
+            # callback may have changed it during the run)
+            if new_decay:
+                for group, decay in zip(self.optimizer.param_groups, built_decay):
+                    group["weight_decay"] = decay
         else:  # fresh moments, at the lr the checkpoint set for its next step
             for group, saved_group in zip(self.optimizer.param_groups, saved_groups):
                 group["lr"] = saved_group["lr"]
