@@ -42,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
-        parser.print_help()
+        # `sciml data` / `sciml pretrained` without their sub-command: that command's help
+        # (its sub-commands), not the top-level list
+        getattr(args, "help_parser", parser).print_help()
         return 2
     try:
         return int(args.handler(args) or 0)
@@ -132,6 +134,7 @@ def _build_parser() -> argparse.ArgumentParser:
     x.set_defaults(handler=_export)
 
     d = sub.add_parser("data", help="generate or validate PDE data sets")
+    d.set_defaults(help_parser=d)
     dsub = d.add_subparsers(dest="data_command", parser_class=_Parser)
     g = dsub.add_parser("generate", help="solve a PDE and write sciml's HDF5 layout")
     g.add_argument(
@@ -248,10 +251,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     spec = config_from_dict(DataSpec, {**data_meta, "path": str(args.data)}, where="metadata.data")
     samples = None
     if args.split != "all":
-        splits_file = record["metadata"].get("splits")
-        if not splits_file or not Path(splits_file).is_file():
-            raise _UserError(f"{directory}: no recorded splits file to select --split {args.split}")
-        samples = json.loads(Path(splits_file).read_text())[args.split]
+        splits_file = _splits_file(record["metadata"].get("splits"), directory)
+        if splits_file is None:
+            raise _UserError(
+                f"{directory}: no recorded splits file to select --split {args.split} (looked "
+                f"for {record['metadata'].get('splits')!r} and splits.json in the run folder "
+                f"{directory.parent})"
+            )
+        samples = json.loads(splits_file.read_text())[args.split]
     model = load(directory)
     try:
         views = build_views(spec, samples=samples)
@@ -270,6 +277,22 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{metrics['rel_l2']:.4f}, worst {metrics['rel_l2_max']:.4f}, MSE {metrics['mse']:.3e}"
         )
     return 0
+
+
+def _splits_file(recorded: str | None, checkpoint: Path) -> Path | None:
+    """The splits file of a training run: ``splits.json`` beside the checkpoint (``sciml train``
+    writes ``OUT/splits.json`` and the checkpoints ``OUT/best``, ``OUT/last``), else the path
+    the checkpoint records.
+
+    (why) the recorded path is ``OUT/splits.json`` as written at training time, relative to
+    the directory ``sciml train`` ran in, so read from anywhere else (or after the run folder
+    moved) it named no file and ``--split`` failed."""
+    if not recorded:
+        return None
+    beside = checkpoint.absolute().parent / Path(recorded).name
+    if beside.is_file():
+        return beside
+    return Path(recorded) if Path(recorded).is_file() else None
 
 
 def _info(args: argparse.Namespace) -> int:

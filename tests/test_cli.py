@@ -196,6 +196,60 @@ def test_experiment_model_init_depends_on_the_seed_alone(tmp_path):
     assert results[0]["test"]["rel_l2"] == results[1]["test"]["rel_l2"]
 
 
+def test_evaluate_split_finds_the_runs_splits_from_any_directory(tmp_path, capsys, monkeypatch):
+    """`sciml train` records OUT/splits.json relative to where it ran; `evaluate --split` read
+    from another directory (or after the run folder moved) said 'no recorded splits file'. It
+    now reads splits.json beside the checkpoint: the test error equals the one train reported,
+    recomputed here from the raw file on the test indices."""
+    from sciml.data.generators import generate
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    generate("darcy", n=10, resolution=8, out=work / "d.h5", seed=1)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 6, "n_layers": 1}},
+        "data": {"path": "d.h5", "inputs": ["a"], "targets": ["u"], "split": [0.5, 0.2, 0.3]},
+        "train": {"epochs": 1, "batch_size": 4},
+        "out": "run",  # relative, as in the getting-started example
+    }
+    (work / "exp.json").write_text(json.dumps(experiment))
+    monkeypatch.chdir(work)
+    code, _, err = _run(["train", "exp.json", "--no-progress"], capsys)
+    assert code == 0, err
+    reported = json.loads((work / "run" / "test_metrics.json").read_text())["test"]["rel_l2"]
+
+    (work / "run").rename(work / "moved")  # the run folder moved, and read from elsewhere
+    monkeypatch.chdir(elsewhere)
+    args = [str(work / "moved" / "best"), str(work / "d.h5"), "--split", "test", "--json"]
+    code, out, err = _run(["evaluate", *args], capsys)
+    assert code == 0, err
+    got = json.loads(out)
+    test = json.loads((work / "moved" / "splits.json").read_text())["test"]
+    assert got["n_samples"] == len(test) == 3
+    model = sciml.load(work / "moved" / "best")
+    with h5py.File(work / "d.h5", "r") as f:
+        a = np.asarray(f["static_fields/a"])[test]
+        u = np.asarray(f["static_fields/u"])[test]
+    with torch.no_grad():
+        pred = model(torch.from_numpy(a).float()[:, None])[:, 0].numpy()
+    rel = np.linalg.norm((pred - u).reshape(3, -1), axis=1) / np.linalg.norm(
+        u.reshape(3, -1), axis=1
+    )
+    assert got["rel_l2"] == pytest.approx(rel.mean(), rel=1e-5)
+    assert got["rel_l2"] == pytest.approx(reported, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "command, listed", [("data", "{generate,validate}"), ("pretrained", "{list,show}")]
+)
+def test_a_command_without_its_sub_command_prints_its_own_help(command, listed, capsys):
+    """`sciml data` alone printed the top-level help, which does not list generate / validate."""
+    code, out, _ = _run([command], capsys)
+    assert code == 2
+    assert out.startswith(f"usage: sciml {command} ") and listed in out
+
+
 def test_generate_from_recipe_with_overrides(tmp_path, capsys):
     # Non-default values, so a CLI that ignored the recipe would fail the asserts below.
     recipe = tmp_path / "burgers.yaml"

@@ -12,6 +12,7 @@ __all__ = ["add_parser", "evaluate_name", "format_card", "format_table"]
 def add_parser(sub: Any) -> None:
     """Add ``sciml pretrained`` to the ``sciml`` sub-command parsers ``sub``."""
     p = sub.add_parser("pretrained", help="list the shipped pretrained surrogates, show a card")
+    p.set_defaults(help_parser=p)  # `sciml pretrained` alone prints this help
     psub = p.add_subparsers(dest="pretrained_command", parser_class=type(p))
     ls = psub.add_parser("list", help="one line per shipped surrogate")
     ls.add_argument("--json", action="store_true", help="print every card as one JSON object")
