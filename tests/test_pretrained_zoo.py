@@ -231,7 +231,8 @@ def test_unknown_name_lists_close_matches_and_every_name(capsys):
         sciml.load("dcdm-poison3d")
     with pytest.raises(CheckpointError) as info:
         pretrained.card("zzzz")
-    assert "did you mean" not in str(info.value) and "shipped: " in str(info.value)
+    assert "did you mean" not in str(info.value)
+    assert f"(looked in {pretrained.path_of(NAMES[0]).parent}); shipped: " in str(info.value)
     code, _, err = _run(["evaluate", "dcdm-poison3d"], capsys)
     assert code == 2 and "did you mean 'dcdm-poisson3d'?" in err
     code, _, err = _run(["pretrained", "show", "dcdm-poison3d"], capsys)

@@ -38,10 +38,12 @@ sciml evaluate NAME [--n N] [--seed S]     # re-measure the card metric on fresh
 sciml evaluate runs/zoo/NAME               # the same for a model trained but not yet installed
 ```
 
-`sciml evaluate NAME` regenerates test data with the card's generator and exact settings but a
-new seed (the card's `train_seed + 1000` unless `--seed` is given), recomputes the card's metric
-with the card's evaluator, and exits with status 1 when it differs from the card by more than 10%
-(relative). The same check is `sciml.pretrained.evaluate_pretrained(NAME)` in Python.
+`sciml evaluate NAME` regenerates test data with the card's generator and exact settings (for a
+card without a generator, such as `dcdm-poisson3d`, fresh cases of the problem its evaluator
+states) but a new seed (the card's `train_seed + 1000` unless `--seed` is given), recomputes the
+card's metric with the card's evaluator, and exits with status 1 when it differs from the card by
+more than 10% (relative). The same check is `sciml.pretrained.evaluate_pretrained(NAME)` in
+Python, which returns the numbers (its `ok` is that 10% test) instead of an exit status.
 """
 
 

@@ -58,9 +58,11 @@ def unknown_name_message(name: str) -> str:
     shipped = names()
     close = difflib.get_close_matches(str(name), shipped, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    # (why) "; shipped:" after the looked-in folder: without a close match the list ran on
+    # from the closing parenthesis ("(looked in ...) shipped: ...")
     return (
-        f"{str(name)!r} is not a shipped pretrained model (looked in {_WEIGHTS}){hint} "
-        f"shipped: {', '.join(shipped) or 'none yet'}"
+        f"{str(name)!r} is not a shipped pretrained model (looked in {_WEIGHTS}){hint}"
+        f"{' ' if close else '; '}shipped: {', '.join(shipped) or 'none yet'}"
     )
 
 
