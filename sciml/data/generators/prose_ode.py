@@ -345,6 +345,7 @@ def generate_prose_ode(
             "n_input": n_input,
             "equations": equations,
             "input_skeletons": skeletons,
+            "units": {name: "dimensionless" for name in fields},
         },
     }
 
