@@ -140,3 +140,39 @@ def test_trainer_checkpoint_files_get_the_permissions_a_plain_open_gives(tmp_pat
     assert "trainer_state.safetensors" in [f.name for f in files]
     modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
     assert set(modes.values()) == {stat.S_IMODE((tmp_path / "plain").stat().st_mode)} == {0o644}
+
+
+def _rows(n):
+    rng = random.Random(0)
+    return [
+        {
+            "step": i + 1,
+            "epoch": (i + 1) / 7,
+            "lr": rng.random() * 1e-3,
+            "train_loss": [0.1 + 0.2, float("nan"), float("inf"), -1e-300][i % 4],
+            "val_loss": rng.random() if i % 10 == 0 else None,
+        }
+        for i in range(n)
+    ]
+
+
+def test_history_is_stored_as_columns_and_comes_back_exactly(tmp_path):
+    """Each checkpoint stores the whole history. As a list of dicts in trainer_state.json it
+    took 2.9 MB and 0.65 s per checkpoint at 10,000 rows; as float64 / int64 columns (None
+    masked) it goes to the safetensors file and the JSON holds no row. The rows come back equal,
+    value for value and type for type (ints stay ints, nan / inf stay, None stays None)."""
+    from sciml.train._runlog import pack_rows, unpack_rows
+
+    rows = _rows(1000)
+    save_state({"history": pack_rows(rows)}, tmp_path)
+    assert _equal(unpack_rows(load_state(tmp_path)["history"]), rows)
+    # no row in the JSON: 587 bytes (the list of dicts took 156,307)
+    assert (tmp_path / "trainer_state.json").stat().st_size < 1024
+    # a column of ints and floats, or of strings, is kept as a list; rows with other keys are
+    # kept as they are; a list (an older checkpoint) reads as rows
+    mixed = [r | {"mixed": i if i % 2 else float(i), "note": None if i % 3 else "x"}
+             for i, r in enumerate(rows[:20])]  # fmt: skip
+    odd = [{"step": 1, "loss": 0.5}, {"step": 2}]
+    for tree in (mixed, odd):
+        assert _equal(unpack_rows(decode(*encode(pack_rows(tree)))), tree)
+    assert _equal(unpack_rows(rows[:3]), rows[:3]) and unpack_rows(pack_rows([])) == []

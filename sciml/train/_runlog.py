@@ -10,9 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .._io import atomic_write_text
 
-__all__ = ["MetricsLog"]
+__all__ = ["MetricsLog", "pack_rows", "unpack_rows"]
 
 
 class MetricsLog:
@@ -105,3 +107,48 @@ class MetricsLog:
 
 def _finite_or_none(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def pack_rows(rows: list[dict[str, Any]]) -> Any:
+    """``rows`` as columns for a checkpoint's state tree: ``{"rows": n, "columns": [[name,
+    values, none_mask], ...]}``, a column of ints an int64 tensor, of floats a float64 tensor
+    (both exact), ``none_mask`` a bool tensor where some values are None (else None).
+
+    (why) each checkpoint stores the whole history: as a list of dicts in trainer_state.json it
+    took 2.9 MB and 0.65 s per checkpoint at 10,000 rows (JSON with indent, in pure Python), as
+    much as the rest of a small model's checkpoint eight times over. A column holding anything
+    else (mixed ints and floats, strings, tensors) is kept as a list; rows whose keys differ are
+    kept as they are."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    if any(list(r) != names for r in rows):
+        return [dict(r) for r in rows]
+    columns: list[list[Any]] = []
+    for name in names:
+        values = [r[name] for r in rows]
+        kinds = {type(v) for v in values} - {type(None)}
+        none = [v is None for v in values]
+        if kinds == {int} or kinds == {float}:
+            dtype = torch.int64 if kinds == {int} else torch.float64
+            zero = 0 if kinds == {int} else 0.0
+            data: Any = torch.tensor([zero if v is None else v for v in values], dtype=dtype)
+            mask = torch.tensor(none) if any(none) else None
+            columns.append([name, data, mask])
+        else:
+            columns.append([name, values, None])
+    return {"rows": len(rows), "columns": columns}
+
+
+def unpack_rows(packed: Any) -> list[dict[str, Any]]:
+    """Inverse of :func:`pack_rows`; a list (checkpoints written before, or rows kept as they
+    were) is returned as a list of row dicts."""
+    if isinstance(packed, list):
+        return [dict(r) for r in packed]
+    columns = []
+    for name, data, mask in packed["columns"]:
+        values = data.tolist() if isinstance(data, torch.Tensor) else list(data)
+        if mask is not None:
+            values = [None if m else v for v, m in zip(values, mask.tolist(), strict=True)]
+        columns.append((name, values))
+    return [{name: values[i] for name, values in columns} for i in range(int(packed["rows"]))]

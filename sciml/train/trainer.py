@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
 from ..errors import CheckpointError
-from ._runlog import MetricsLog
+from ._runlog import MetricsLog, pack_rows, unpack_rows
 from .callbacks import Callback
 from .checkpoint import CheckpointManager, find_checkpoint, read_checkpoint
 from .config import TrainConfig
@@ -675,7 +675,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng,
-            "history": self.history,
+            "history": pack_rows(self.history),
             "callbacks": {
                 key: state
                 for key, cb in self._keyed_callbacks()
@@ -923,7 +923,7 @@ class Trainer:
         self._saved_at, self._saved_path = (self.step, self.epoch), path if own else None
         here = own and self._ckpt.link("last") == path
         self._last_at = self._saved_at if here else None
-        self._log.rows = [dict(r) for r in state["history"]]
+        self._log.rows = unpack_rows(state["history"])
         saved_callbacks = state.get("callbacks", {})  # older checkpoints: none
         for key, cb in self._keyed_callbacks():
             if key in saved_callbacks:
