@@ -11,7 +11,7 @@ import torch
 import sciml
 from sciml.data import AllPairs
 from sciml.layers import ConditionalLayerNorm
-from sciml.models import ScOT, ScOTConfig
+from sciml.models import FNO, FNOConfig, Normalized, ScOT, ScOTConfig
 from sciml.models.scot_training import (
     FineTuneRecipe,
     PoseidonLoss,
@@ -116,6 +116,31 @@ def test_evaluate_autoregressive_and_direct_against_exact_transport():
         {"input": traj[i, 0], "target": traj[i, 3], "t": torch.tensor(3 / 8)} for i in range(3)
     ]
     assert evaluate_direct(_Shift(), items)["median"] < 1e-6
+
+
+def test_evaluate_autoregressive_passes_t_only_to_time_conditioned_operators():
+    """A Normalized-wrapped ScOT without time conditioning (what sciml train builds) and an FNO
+    baseline were handed the lead time and refused it (ValueError); the errors now equal a
+    rollout written out by hand, with Poseidon's relative L1 computed in NumPy."""
+    torch.manual_seed(0)
+    traj = torch.randn(3, 4, 1, 16, 16)
+    plain = _tiny(time_conditioning=False)
+    wrapped = Normalized.wrap(plain, in_mean=[0.5], in_std=[2.0], out_mean=[0.5], out_std=[2.0])
+    fno = FNO(FNOConfig(in_channels=1, out_channels=1, modes=(4, 4), width=8))
+    for model in (wrapped, fno):
+        got = evaluate_autoregressive(model, traj, lead_time=0.5, steps=3)["errors"]
+        u, want = traj[:, 0], []
+        with torch.no_grad():
+            for k in range(1, 4):
+                u = model(u)
+                err = (u - traj[:, k]).abs().flatten(1).sum(1).numpy()
+                want.append(err / traj[:, k].abs().flatten(1).sum(1).numpy())
+        np.testing.assert_allclose(got.numpy(), np.stack(want, axis=1), rtol=1e-6)
+    # a time-conditioned ScOT inside Normalized still gets t: its errors depend on it
+    cond = Normalized.wrap(_tiny(), in_mean=[0.0], in_std=[1.0], out_mean=[0.0], out_std=[1.0])
+    a = evaluate_autoregressive(cond, traj, lead_time=0.1, steps=1)["errors"]
+    b = evaluate_autoregressive(cond, traj, lead_time=0.9, steps=1)["errors"]
+    assert not torch.equal(a, b)
 
 
 def test_all_pairs_fit_with_finetune_recipe(tmp_path):

@@ -217,6 +217,20 @@ def evaluate_direct(model: nn.Module, data: Any, *, batch_size: int = 16) -> dic
     return {"median": float(e.median()), "mean": float(e.mean()), "errors": e}
 
 
+def _takes_lead_time(model: nn.Module) -> bool:
+    """Whether a rollout passes the lead time ``t`` to ``model``.
+
+    (why) through ``Normalized`` (what ``sciml train`` builds): its config has no
+    ``time_conditioning``, so a wrapped unconditioned ScOT was handed ``t`` and refused it; and
+    an operator config without the field (FNO, T1, MgNO) belongs to a family that refuses ``t``.
+    """
+    inner = model
+    while isinstance(getattr(inner, "inner", None), nn.Module):
+        inner = inner.inner
+    config = getattr(inner, "config", None)
+    return True if config is None else bool(getattr(config, "time_conditioning", False))
+
+
 @torch.no_grad()
 def evaluate_autoregressive(
     model: nn.Module,
@@ -232,7 +246,10 @@ def evaluate_autoregressive(
 
     Args:
         trajectories: ``(n, T, C, h, w)`` (normalised as the model expects).
-        lead_time: ``t`` passed to the model at every step (ignored if not time-conditioned).
+        lead_time: ``t`` passed to the model at every step if it is time-conditioned
+            (``config.time_conditioning``, looked up through a ``Normalized`` wrapper; a module
+            without a ``config`` gets it too); other operators (an FNO baseline, a ScOT with
+            ``time_conditioning=False``) are called as ``model(u)``.
         steps: number of steps (default: as many as the trajectory holds).
         stride: snapshots per step.
 
@@ -248,7 +265,7 @@ def evaluate_autoregressive(
     was_training = model.training
     model.eval()
     dev = _device(model)
-    conditioned = getattr(getattr(model, "config", None), "time_conditioning", True)
+    conditioned = _takes_lead_time(model)
     errs = []
     for i in range(0, n, batch_size):
         traj = trajectories[i : i + batch_size].to(dev)
