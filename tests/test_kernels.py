@@ -58,6 +58,25 @@ def test_gradcheck_every_autograd_function(impl):
     assert torch.autograd.gradcheck(lambda z: K.irdft(z, 10, s, impl=impl), (z,))
 
 
+@pytest.mark.parametrize(
+    "impl",
+    ["torch", pytest.param("triton", marks=pytest.mark.slow)],  # ~25 s interpreted
+)
+def test_gradgradcheck_every_autograd_function(impl):
+    """Second derivatives (physics-informed losses on an input derivative, their weight
+    gradients): the kernels' complex GEMM backward used raw launches that record no graph, so
+    with create_graph=True its products were constants and second derivatives silently wrong."""
+    a = torch.randn(1, 2, 1, dtype=torch.complex128, requires_grad=True)
+    b = torch.randn(1, 1, 2, dtype=torch.complex128, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda a, b: K.cbmm(a, b, impl=impl), (a, b))
+    x = torch.randn(1, 4, dtype=torch.float64, requires_grad=True)
+    s = torch.rand(2, dtype=torch.float64)
+    # the squares make the second derivatives of these linear maps non-zero
+    assert torch.autograd.gradgradcheck(lambda x: K.rdft(x, 2, s, impl=impl).abs().square(), (x,))
+    z = torch.randn(1, 2, dtype=torch.complex128, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda z: K.irdft(z, 4, s, impl=impl).square(), (z,))
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_triton_backend_spectral_conv_matches_fft_backend_with_gradients(impl):
     layer = SpectralConv(2, 3, (2, 3), backend=FFT()).double()

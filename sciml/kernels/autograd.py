@@ -57,6 +57,16 @@ class ComplexBMM(torch.autograd.Function):
         ops = _ops(ctx.impl)
         g = g.resolve_conj()
         da = db = None
+        if ops is not None and torch.is_grad_enabled():
+            # create_graph=True (second derivatives: a PINN loss on u_x, its weight gradient):
+            # a raw kernel launch records no graph, so the products go through this Function
+            # again, which differentiates them (the conjugates are materialised; the kernel's
+            # conjugation flags serve the first-order path only)
+            if ctx.needs_input_grad[0]:
+                da = ComplexBMM.apply(g, b.transpose(1, 2).conj().resolve_conj(), ctx.impl)
+            if ctx.needs_input_grad[1]:
+                db = ComplexBMM.apply(a.transpose(1, 2).conj().resolve_conj(), g, ctx.impl)
+            return da, db, None
         if ctx.needs_input_grad[0]:
             bt = b.transpose(1, 2)
             da = ops.cbmm(g, bt, conj_b=True) if ops else torch.bmm(g, bt.conj())
