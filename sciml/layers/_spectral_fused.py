@@ -41,7 +41,9 @@ ops instead, which every transform differentiates and batches by itself. Why not
 ``setup_context`` / ``generate_vmap_rule`` form of this node: its views are planned for one
 unbatched shape (``_Plan``), forward AD (``jacfwd``) would need a hand-written ``jvp`` too, and the
 node exists to save host overhead, which a transform's per-op dispatch spends anyway. The check
-(:func:`~sciml.layers._cache.transforming`) is one C call per layer call.
+(:func:`~sciml.layers._cache.transforming`) is one C call per layer call. The same fallback
+serves forward-mode AD outside ``torch.func`` (``torch.autograd.forward_ad`` dual tensors), for
+which the node has no ``jvp`` either.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from ._cache import cache_unless_tracing, transforming
 
@@ -303,6 +306,15 @@ def _modes_weight(weight: torch.Tensor, plan: _Plan) -> torch.Tensor:
     return weight.permute(*range(2, d + 2), 0, 1).reshape(-1, plan.c, plan.o)
 
 
+def _forward_ad(u: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether ``u`` or ``weight`` carries a forward-mode tangent (``torch.autograd.forward_ad``
+    dual tensors, as in forward-over-reverse Hessian products): the node has no ``jvp``, which
+    would raise. Outside a dual level this is one module-attribute read."""
+    if fwAD._current_level < 0:  # no dual level open: nothing can carry a tangent
+        return False
+    return any(fwAD.unpack_dual(t).tangent is not None for t in (u, weight))
+
+
 def fused_spectral_conv(
     u: torch.Tensor, weight: torch.Tensor, modes: Sequence[int], out_shape: Sequence[int]
 ) -> torch.Tensor:
@@ -336,7 +348,7 @@ def fused_spectral_conv(
             f"expected float32 u with complex64 weight or float64 with complex128, got "
             f"{u.dtype} and {weight.dtype}"
         )
-    if transforming():  # (why) see the module docstring
+    if transforming() or _forward_ad(u, weight):  # (why) see the module docstring
         from .spectral_backends import DFTMatmul
 
         return DFTMatmul().convolve(u, weight, modes, out_shape)
