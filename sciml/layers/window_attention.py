@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._cache import tracing, transforming
-from ._checks import check_int, check_ints
+from ._checks import check_dtype, check_int, check_ints
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -135,23 +135,15 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.register_buffer("rel_table", _log_spaced_table(self.window), persistent=False)
         self.register_buffer("rel_index", _relative_index(self.window), persistent=False)
-        self._bias_cache: tuple | None = None
 
     def position_bias(self) -> torch.Tensor:
         """``B``: ``(heads, N, N)``, ``16 * sigmoid(MLP(table))`` gathered for each token pair.
 
-        Without autograd (inference), and not while traced, the result is cached until a bias-MLP
-        parameter changes (tracked by the tensors' in-place version counters)."""
-        if torch.is_grad_enabled() or tracing() or transforming():  # (why) sciml/layers/_cache.py
-            return self._position_bias()
-        key = tuple((p.data_ptr(), p._version) for p in self.cpb.parameters())
-        cached = self._bias_cache
-        if cached is None or cached[0] != key:
-            cached = (key, self._position_bias())
-            self._bias_cache = cached
-        return cached[1]
-
-    def _position_bias(self) -> torch.Tensor:
+        Computed on every call: a cache cannot tell reliably when the bias MLP's weights change.
+        The one this had (keyed on the parameters' version counters, used without autograd)
+        kept the old bias after an in-place update through ``p.data`` (an EMA or weight
+        averaging step), which bumps no version counter, so later ``no_grad`` evaluations used
+        stale weights. The MLP is small (``(2 w - 1)^2`` rows of ``2 -> 512 -> heads``)."""
         table = self.cpb(self.rel_table)  # (T, heads)
         n = self.window[0] * self.window[1]
         bias = table[self.rel_index.view(-1)].view(n, n, self.num_heads).permute(2, 0, 1)
@@ -166,6 +158,7 @@ class WindowAttention(nn.Module):
                 f"WindowAttention expected x of shape (batch * n_windows, {n_win}, {self.dim}) "
                 f"(tokens of {self.window[0]} x {self.window[1]} windows), got {tuple(x.shape)}"
             )
+        check_dtype("WindowAttention", "x", x, self.qkv.weight.dtype)
         if mask is not None and (mask.ndim != 3 or mask.shape[1:] != (n_win, n_win)):
             raise ValueError(
                 f"WindowAttention expected mask of shape (n_windows, {n_win}, {n_win}), got "
@@ -282,6 +275,7 @@ class SwinV2Block(nn.Module):
                 f"SwinV2Block expected channels-last x of shape (batch, h, w, {self.dim}), got "
                 f"{tuple(x.shape)}"
             )
+        check_dtype("SwinV2Block", "x", x, self.attn.qkv.weight.dtype)
         b, h, w, c = x.shape
         ws, s = self.window, self.shift
         pad_h, pad_w = (-h) % ws, (-w) % ws
