@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int
+from ._checks import check_dtype, check_int
 
 __all__ = ["ConditionalLayerNorm", "LayerNorm", "layer_norm", "lead_time"]
 
@@ -68,6 +68,7 @@ class ConditionalLayerNorm(nn.Module):
         """
         if t is None:
             raise ValueError("ConditionalLayerNorm needs the lead time t; got t=None")
+        check_dtype("ConditionalLayerNorm", "x", x, self.scale.weight.dtype)
         tt = lead_time(t, x.shape[0], x)  # (b, 1)
         shape = (tt.shape[0],) + (1,) * (x.ndim - 2) + (self.dim,)
         gamma = self.scale(tt).reshape(shape)
@@ -88,6 +89,8 @@ class LayerNorm(nn.LayerNorm):
         Returns ``(batch, ..., dim)``: ``weight * (x - mean(x)) / sqrt(var(x) + eps) + bias`` over
         the last axis.
         """
+        if self.weight is not None:
+            check_dtype("LayerNorm", "x", x, self.weight.dtype)
         return super().forward(x)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_int
+from ._checks import check_dtype, check_int
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -47,6 +47,7 @@ class ConvNeXtBlock(nn.Module):
                 f"ConvNeXtBlock expected channels-last x of shape (batch, h, w, {self.dim}), got "
                 f"{tuple(x.shape)}"
             )
+        check_dtype("ConvNeXtBlock", "x", x, self.dwconv.weight.dtype)
         y = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y, t))))
         return x + self.drop_path(self.gamma * y)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int
+from ._checks import check_dtype, check_int
 from .conditional_norm import layer_norm
 
 __all__ = ["PatchEmbed", "PatchMerging", "PatchUnmerging", "PatchRecovery"]
@@ -46,6 +46,7 @@ class PatchEmbed(nn.Module):
                 f"PatchEmbed expected u of shape (batch, {self.in_channels}, h, w), got "
                 f"{tuple(u.shape)}"
             )
+        check_dtype("PatchEmbed", "u", u, self.proj.weight.dtype)
         p = self.patch
         pad_h, pad_w = (-u.shape[-2]) % p, (-u.shape[-1]) % p
         if pad_h or pad_w:
@@ -74,7 +75,7 @@ class PatchMerging(nn.Module):
         Returns ``(b, ceil(h/2), ceil(w/2), 2c)``: each ``2 x 2`` block of tokens concatenated
         to ``4c`` channels, reduced by ``W`` and normalised (see the class docstring).
         """
-        _check_tokens("PatchMerging", x, self.dim)
+        _check_tokens("PatchMerging", x, self.dim, self.reduction.weight.dtype)
         h, w = x.shape[1:3]
         if h % 2 or w % 2:
             x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
@@ -107,7 +108,7 @@ class PatchUnmerging(nn.Module):
         Returns ``(b, H, W, c/2)``: each token expanded to ``2 x 2`` sub-tokens, cropped to
         ``size``, normalised and mixed (see the class docstring).
         """
-        _check_tokens("PatchUnmerging", x, self.dim)
+        _check_tokens("PatchUnmerging", x, self.dim, self.expand.weight.dtype)
         b, h, w, c = x.shape
         _check_size("PatchUnmerging", size, (2 * h, 2 * w))
         z = self.expand(x).view(b, h, w, 2, 2, c // 2).permute(0, 1, 3, 2, 4, 5)
@@ -134,18 +135,20 @@ class PatchRecovery(nn.Module):
         stride-``p`` transposed convolution), cropped to ``size``, then the ``5 x 5``
         convolution.
         """
-        _check_tokens("PatchRecovery", x, self.dim)
+        _check_tokens("PatchRecovery", x, self.dim, self.proj.weight.dtype)
         _check_size("PatchRecovery", size, (self.patch * x.shape[1], self.patch * x.shape[2]))
         y = self.proj(x.permute(0, 3, 1, 2))[..., : size[0], : size[1]]
         return self.mix(y)
 
 
-def _check_tokens(owner: str, x: torch.Tensor, dim: int) -> None:
+def _check_tokens(owner: str, x: torch.Tensor, dim: int, dtype: torch.dtype) -> None:
     if x.ndim != 4 or x.shape[-1] != dim:
         raise ValueError(
             f"{owner} expected channels-last tokens of shape (batch, h, w, {dim}), got "
             f"{tuple(x.shape)}"
         )
+    # integer or float32-into-float64 tokens would fail deep in a matmul with no hint of a fix
+    check_dtype(owner, "x", x, dtype)
 
 
 def _check_size(owner: str, size: tuple[int, int], most: tuple[int, int]) -> None:
