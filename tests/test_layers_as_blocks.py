@@ -1,0 +1,599 @@
+"""``sciml.layers`` (and the ``sciml.kernels`` backend) as building blocks inside a user's own
+model: higher-order derivatives (physics-informed losses), ``torch.func`` transforms, module
+hygiene (copies, casts after a forward pass, nesting, freezing) and odd inputs.
+
+Every number is held to something independent: a closed-form derivative of a band-limited
+input, central finite differences, a NumPy implementation, the row-by-row autograd Jacobian, a
+loop over samples or ensemble members, or the layer's own linearity.
+
+Regressions: the Triton backend's complex GEMM recorded no graph in its backward, so second
+derivatives and the weight gradient of a loss on an input derivative were silently wrong;
+``FusedDFT`` raised NotImplementedError under ``torch.autograd.forward_ad``; ``WindowAttention``
+kept a stale position bias after an in-place ``p.data`` update; the transformer blocks met
+integer or float32-into-float64 input with a bare matmul dtype error.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["TRITON_INTERPRET"] = "1"  # must precede the first import of triton (CPU runs)
+
+import copy  # noqa: E402
+import importlib.util  # noqa: E402
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.autograd.forward_ad as fwAD  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.func import functional_call, grad, jacfwd, jacrev, stack_module_state, vmap  # noqa: E402
+
+from sciml.kernels import TritonSpectral  # noqa: E402
+from sciml.layers import (  # noqa: E402
+    DCT,
+    DST,
+    RFFT,
+    ConditionalLayerNorm,
+    ConvNeXtBlock,
+    DropPath,
+    LayerNorm,
+    PatchEmbed,
+    PatchMerging,
+    PatchRecovery,
+    PatchUnmerging,
+    SpectralConv,
+    SwinV2Block,
+    VCycle,
+    WindowAttention,
+    dct,
+    dst,
+    fourier_resample,
+    idct,
+    idst,
+    pointwise,
+)
+from sciml.layers.spectral_backends import FFT, DFTMatmul, FusedDFT  # noqa: E402
+
+F64 = torch.float64
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+BACKENDS = {
+    "fft": FFT,
+    "dft_matmul": DFTMatmul,
+    "fused": FusedDFT,
+    "triton-torch": lambda: TritonSpectral(impl="torch"),
+    # the kernels themselves, in Triton's CPU interpreter (as tests/test_kernels.py runs them)
+    "triton": lambda: TritonSpectral(impl="triton"),
+}
+
+
+def _backend(name: str):
+    if name == "triton" and not HAS_TRITON:
+        pytest.skip("triton is not installed")
+    return BACKENDS[name]()
+
+
+# --------------------------------------------------------------------- 1. higher-order autograd
+#
+# A band-limited input shifted by s, one Fourier mode k_c per channel:
+#     u_c(x; s) = cos(2 pi k_c . (x - s e)),   x on the periodic unit grid.
+# With k_c on the positive side of the last (rfft) dim, rfft(norm="forward") holds 1/2 at k_c and
+# irfft doubles it back, so the layer's output is in closed form,
+#     y_o(x; s) = sum_c Re(W[c, o, k_c] exp(2 pi i k_c . (x - s e))),
+# and so are its s-derivatives (each brings a factor -2 pi i k_c . e). The loss
+#     L(s) = sum p * tanh(y(s))
+# is nonlinear in y, so d2L/ds2 by autograd runs the layer's backward backwards (double backward),
+# and so does the weight gradient of the physics-style loss R = (dL/ds)^2.
+
+SHIFT_CASES = {
+    # d: (modes, grid, k per channel, shift direction e)
+    1: ((5,), (12,), [(1,), (3,)], (1.0,)),
+    2: ((3, 3), (8, 9), [(1, 2), (-2, 1)], (0.3, 1.0)),
+}
+
+
+def _mode_index(k: tuple[int, ...], modes: tuple[int, ...]) -> tuple[int, ...]:
+    """Index of frequency ``k`` in SpectralConv's weight block (``j - m`` at ``m + j``)."""
+    return tuple(
+        f if (i == len(k) - 1 or f >= 0) else 2 * m + f for i, (f, m) in enumerate(zip(k, modes))
+    )
+
+
+def _shift_setup(d: int, backend: str):
+    modes, grid, ks, e = SHIFT_CASES[d]
+    torch.manual_seed(0)
+    layer = SpectralConv(len(ks), 2, modes, backend=_backend(backend)).double()
+    axes = torch.meshgrid(*[torch.arange(n, dtype=F64) / n for n in grid], indexing="ij")
+    x = torch.stack(axes)  # (d, *grid)
+    k = torch.tensor(ks, dtype=F64)  # (c, d)
+    e = torch.tensor(e, dtype=F64)
+    probe = torch.randn(1, 2, *grid, dtype=F64)
+    return layer, x, k, e, probe
+
+
+def _shifted_input(x, k, e, s):
+    phase = torch.einsum("cd,d...->c...", k, x - s * e.view(-1, *([1] * (x.ndim - 1))))
+    return torch.cos(2 * math.pi * phase)[None]  # (1, c, *grid)
+
+
+def _closed_form(layer, x, k, e, s: float, ks):
+    """``y, dy/ds, d2y/ds2`` from the closed form above (NumPy-free, no layer call)."""
+    modes = layer.modes
+    w = layer.weight.detach()
+    y = dy = d2y = 0
+    for c, kc in enumerate(ks):
+        wk = w[(c, slice(None), *_mode_index(kc, modes))]  # (o,)
+        kt = torch.tensor(kc, dtype=F64)
+        phase = torch.einsum("d,d...->...", kt, x - s * e.view(-1, *([1] * (x.ndim - 1))))
+        z = torch.exp(2j * math.pi * phase)  # (*grid)
+        a = -2j * math.pi * float(kt @ e)  # d/ds of the exponent
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        y = y + (wk.view(shape) * z).real
+        dy = dy + (wk.view(shape) * a * z).real
+        d2y = d2y + (wk.view(shape) * a * a * z).real
+    return y[None], dy[None], d2y[None]
+
+
+def _dl_ds(layer, x, k, e, probe, s, *, create_graph=True):
+    s = torch.as_tensor(s, dtype=F64).requires_grad_(True)
+    loss = (probe * torch.tanh(layer(_shifted_input(x, k, e, s)))).sum()
+    (g,) = torch.autograd.grad(loss, s, create_graph=create_graph)
+    return g, s
+
+
+@pytest.mark.parametrize("d", sorted(SHIFT_CASES))
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_second_derivatives_match_the_closed_form_of_a_shifted_band_limited_input(backend, d):
+    layer, x, k, e, probe = _shift_setup(d, backend)
+    ks = SHIFT_CASES[d][2]
+    s0 = 0.37
+    y, dy, d2y = _closed_form(layer, x, k, e, s0, ks)
+    with torch.no_grad():  # the closed form itself is right (so it can judge the rest)
+        torch.testing.assert_close(
+            layer(_shifted_input(x, k, e, torch.tensor(s0, dtype=F64))), y, rtol=0, atol=1e-12
+        )
+    sech2 = 1 - torch.tanh(y) ** 2
+    want_1 = (probe * sech2 * dy).sum()
+    want_2 = (probe * (sech2 * d2y - 2 * torch.tanh(y) * sech2 * dy**2)).sum()
+    g, s = _dl_ds(layer, x, k, e, probe, s0)
+    (g2,) = torch.autograd.grad(g, s)  # through the layer's backward: a double backward
+    torch.testing.assert_close(g.detach(), want_1, rtol=1e-11, atol=1e-11)
+    torch.testing.assert_close(g2, want_2, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_weight_gradient_of_a_loss_on_an_input_derivative_matches_finite_differences(backend):
+    """``R = (dL/ds)^2`` (a residual built from an input derivative, as in physics-informed
+    operator training); ``dR/dW`` by double backward against central differences of ``R`` along
+    a random complex direction ``V``: ``Re <dR/dW, V>`` for PyTorch's complex gradient."""
+    layer, x, k, e, probe = _shift_setup(1, backend)
+
+    def residual() -> torch.Tensor:
+        return _dl_ds(layer, x, k, e, probe, 0.37)[0] ** 2
+
+    (gw,) = torch.autograd.grad(residual(), layer.weight)
+    v = torch.randn_like(layer.weight)
+    h = 1e-5
+    with torch.no_grad():
+        layer.weight.add_(h * v)
+    r_plus = residual().detach()
+    with torch.no_grad():
+        layer.weight.sub_(2 * h * v)
+    r_minus = residual().detach()
+    fd = (r_plus - r_minus) / (2 * h)  # O(h^2) ~ 1e-10 relative
+    directional = (gw.real * v.real + gw.imag * v.imag).sum()
+    assert abs(fd) > 1e-3  # the direction does move R, so the comparison can fail
+    torch.testing.assert_close(directional, fd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["fft", "dft_matmul", "fused", "triton-torch"])
+def test_torch_func_second_derivative_matches_the_closed_form(backend):
+    """``grad(grad(L))`` and ``jacfwd(jacrev(L))`` (``torch.func``: the fused node and the
+    kernels switch to plain ops there) give the closed-form ``d2L/ds2``."""
+    layer, x, k, e, probe = _shift_setup(2, backend)
+    y, dy, d2y = _closed_form(layer, x, k, e, 0.37, SHIFT_CASES[2][2])
+    sech2 = 1 - torch.tanh(y) ** 2
+    want = (probe * (sech2 * d2y - 2 * torch.tanh(y) * sech2 * dy**2)).sum()
+
+    def loss(s):
+        return (probe * torch.tanh(layer(_shifted_input(x, k, e, s)))).sum()
+
+    s = torch.tensor(0.37, dtype=F64)
+    torch.testing.assert_close(grad(grad(loss))(s), want, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(jacfwd(jacrev(loss))(s), want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_forward_mode_ad_gives_the_layer_on_the_tangent(backend):
+    """``torch.autograd.forward_ad`` (outside ``torch.func``): the layer is linear in ``u`` and in
+    ``W``, so the tangent along ``(du, dW)`` is ``K_W du + K_dW u`` exactly (bias excluded).
+    The fused node has no ``jvp``: it raised NotImplementedError before falling back."""
+    torch.manual_seed(1)
+    layer = SpectralConv(2, 3, (2, 3), bias=True, backend=_backend(backend)).double()
+    u, du = torch.randn(2, 2, 6, 7, dtype=F64), torch.randn(2, 2, 6, 7, dtype=F64)
+    dw = torch.randn_like(layer.weight)
+    with torch.no_grad():
+        layer.bias.normal_()
+        twin = SpectralConv(2, 3, (2, 3), backend=FFT()).double()  # no bias: the linear part
+        twin.weight.copy_(layer.weight)
+        want = twin(du)
+        twin.weight.copy_(dw)
+        want = want + twin(u)
+    w = layer.weight.detach().clone()
+    with fwAD.dual_level():
+        out = functional_call(layer, {"weight": fwAD.make_dual(w, dw)}, (fwAD.make_dual(u, du),))
+        tangent = fwAD.unpack_dual(out).tangent
+    torch.testing.assert_close(tangent, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_triton_complex_gemm_has_second_derivatives():
+    """gradgradcheck (float64) of the kernels' complex GEMM in Triton's interpreter: its backward
+    used raw kernel launches, which record no graph."""
+    if not HAS_TRITON:
+        pytest.skip("triton is not installed")
+    from sciml.kernels import autograd as K
+
+    a = torch.randn(1, 2, 1, dtype=torch.complex128, requires_grad=True)
+    b = torch.randn(1, 1, 2, dtype=torch.complex128, requires_grad=True)
+    ga = torch.randn(1, 2, 2, dtype=torch.complex128)
+    # one hand-checked number first: d/da <g, a b> = g b^H, and its derivative in b
+    out = K.cbmm(a, b, impl="triton")
+    (da,) = torch.autograd.grad(out, a, ga, create_graph=True)
+    torch.testing.assert_close(da.detach(), ga @ b.detach().mH, rtol=1e-12, atol=1e-12)
+    assert da.requires_grad  # the graph reaches b: second derivatives exist
+    (db,) = torch.autograd.grad(da.real.sum(), b)
+    # da = g b^H, sum Re(da) = Re sum_ij g_ij conj(b_j): the gradient in b is sum_i g_ij
+    torch.testing.assert_close(db, ga.sum(dim=1, keepdim=True), rtol=1e-12, atol=1e-12)
+
+
+def _transform_cases():
+    x = torch.randn(2, 6, 7, dtype=F64)
+    cases = {
+        "dct": (dct, x),
+        "idct": (idct, x),
+        "dst": (lambda v: dst(v, dim=-2), x),
+        "idst": (idst, x),
+        "resample-up": (lambda v: fourier_resample(v, (8, 11)), x),
+        "resample-down": (lambda v: fourier_resample(v, (4, 5)), x),
+    }
+    for t in (DCT(), DST(), RFFT()):
+        kept = (t.low_pass(6, 2, last=False), t.low_pass(7, 3, last=True))
+        for method in ("fft", "matmul"):
+
+            def fwd(v, t=t, kept=kept, method=method):
+                z = t.forward(v, kept, method=method)
+                return torch.view_as_real(z) if z.is_complex() else z
+
+            cases[f"{t.name}-forward-{method}"] = (fwd, x)
+            z = t.forward(x, kept)
+            z = torch.view_as_real(z).contiguous() if z.is_complex() else z
+
+            def inv(zz, t=t, kept=kept, method=method):
+                zz = torch.view_as_complex(zz) if t.is_complex else zz
+                return t.inverse(zz, kept, (6, 7), method=method)
+
+            cases[f"{t.name}-inverse-{method}"] = (inv, z)
+    return cases
+
+
+TRANSFORM_CASES = sorted(_transform_cases())
+
+
+@pytest.mark.parametrize("name", TRANSFORM_CASES)
+def test_transforms_have_correct_first_and_second_derivatives(name):
+    """The T1 transforms (full and truncated, both formulations) and Fourier resampling under a
+    tanh, in float64: gradcheck and gradgradcheck (finite differences of the analytic first and
+    second derivatives)."""
+    f, x = _transform_cases()[name]
+    x = x[:1, :, :].clone().requires_grad_(True)  # keep it small: ~100 perturbations
+
+    def g(v):
+        return torch.tanh(f(v))
+
+    assert torch.autograd.gradcheck(g, (x,))
+    assert torch.autograd.gradgradcheck(g, (x,))
+
+
+# --------------------------------------------------------------------- 2. torch.func on blocks
+
+
+def _blocks():
+    """name -> (make, input, keyword arguments); every public layer with parameters."""
+    return {
+        "spectral": (lambda: SpectralConv(2, 3, (2, 3)), (2, 2, 6, 8), {}),
+        "vcycle": (lambda: VCycle(2, 3, ((1, 1), (1, 0)), padding="reflect"), (2, 2, 7, 8), {}),
+        "vcycle-norm": (
+            lambda: VCycle(2, 2, ((1, 1), (1, 0)), padding="circular", level_norm=True),
+            (2, 2, 8, 8),
+            {},
+        ),
+        "window-attention": (lambda: WindowAttention(8, 2, 2), (3, 4, 8), {}),
+        "swin": (
+            lambda: SwinV2Block(8, 2, (4, 4), window=2, shift=1, conditional=True),
+            (2, 4, 5, 8),
+            {"t": 0.3},
+        ),
+        "convnext": (
+            lambda: ConvNeXtBlock(4, conditional=True, layer_scale=0.5),
+            (2, 5, 6, 4),
+            {"t": 0.3},
+        ),
+        "patch-embed": (lambda: PatchEmbed(2, 4, 2), (2, 2, 5, 6), {}),
+        "patch-merging": (lambda: PatchMerging(4), (2, 5, 6, 4), {}),
+        "patch-unmerging": (lambda: PatchUnmerging(4), (2, 3, 3, 4), {"size": (5, 6)}),
+        "patch-recovery": (lambda: PatchRecovery(4, 2, 2), (2, 3, 3, 4), {"size": (5, 6)}),
+        "conditional-norm": (lambda: ConditionalLayerNorm(4), (2, 3, 4), {"t": 0.7}),
+        "layer-norm": (lambda: LayerNorm(4), (2, 3, 4), {}),
+        "pointwise": (lambda: pointwise(2, 3, 2), (2, 2, 4, 4), {}),
+    }
+
+
+BLOCKS = sorted(_blocks())
+
+
+def _make(name, dtype=F64, seed=0):
+    make, shape, kw = _blocks()[name]
+    torch.manual_seed(seed)
+    block = make().to(dtype).eval()
+    with torch.no_grad():  # move every parameter off its init (zeros, ones), so nothing is trivial
+        for p in block.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    gen = torch.Generator().manual_seed(seed + 100)
+    return block, torch.randn(*shape, generator=gen, dtype=dtype), kw
+
+
+def _rowwise_jacobian(f, x):
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    rows = [torch.autograd.grad(yi, x, retain_graph=True)[0] for yi in y.reshape(-1)]
+    return torch.stack(rows).reshape(*y.shape, *x.shape)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_jacobians_by_torch_func_match_rowwise_autograd_and_finite_differences(name):
+    block, u, kw = _make(name)
+    u = u[:1]
+
+    def f(v):
+        return block(v, **kw)
+
+    want = _rowwise_jacobian(f, u)
+    torch.testing.assert_close(jacrev(f)(u), want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(jacfwd(f)(u), want, rtol=1e-12, atol=1e-12)
+    v, h = torch.randn_like(u), 1e-5
+    with torch.no_grad():
+        fd = (f(u + h * v) - f(u - h * v)) / (2 * h)
+    jv = (want.reshape(-1, u.numel()) @ v.reshape(-1)).reshape(fd.shape)
+    torch.testing.assert_close(jv, fd, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_an_ensemble_by_vmap_over_parameter_sets_equals_each_copy(name):
+    copies, u, kw = zip(*(_make(name, seed=s) for s in range(3)))
+    u, kw = u[0], kw[0]
+    params, buffers = stack_module_state(list(copies))
+    base = copy.deepcopy(copies[0]).to("meta")
+
+    def one(p, b):
+        return functional_call(base, (p, b), (u,), kw)
+
+    with torch.no_grad():
+        got = vmap(one)(params, buffers)
+        want = torch.stack([m(u, **kw) for m in copies])
+    assert not torch.allclose(want[0], want[1])  # the copies differ, so this can fail
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------- 3. module hygiene
+
+
+def _numpy_spectral_conv(layer: SpectralConv, u: np.ndarray) -> np.ndarray:
+    """Independent reference: rfftn, the kept block times W per mode, zero-filled irfftn."""
+    d = layer.ndim
+    w = layer.weight.detach().cpu().to(torch.complex128).numpy()  # (i, o, 2m_1, ..., m_d)
+    spec = np.fft.rfftn(u, axes=tuple(range(2, d + 2)), norm="forward")
+    out = np.zeros((u.shape[0], w.shape[1], *spec.shape[2:]), dtype=np.complex128)
+    for idx in np.ndindex(*w.shape[2:]):
+        pos = tuple(
+            j if (a == d - 1 or j < layer.modes[a]) else j - 2 * layer.modes[a]
+            for a, j in enumerate(idx)
+        )
+        out[(slice(None), slice(None), *pos)] = (
+            spec[(slice(None), slice(None), *pos)] @ w[(slice(None), slice(None), *idx)]
+        )
+    return np.fft.irfftn(out, s=u.shape[2:], axes=tuple(range(2, d + 2)), norm="forward")
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_casts_after_a_forward_pass_leave_no_stale_cached_basis(backend):
+    """A float32 forward fills the basis / plan caches; after ``.double()`` the layer must give
+    float64 numbers (1e-12 from NumPy, where a float32 basis would leave ~1e-7), and back after
+    ``.float()``; a deep copy made after the forward pass gives the same numbers."""
+    torch.manual_seed(2)
+    layer = SpectralConv(2, 3, (2, 3), backend=_backend(backend))
+    u = torch.randn(2, 2, 6, 7, dtype=F64)
+    with torch.no_grad():
+        y32 = layer(u.float())
+        ref32 = _numpy_spectral_conv(layer, u.float().double().numpy())
+        np.testing.assert_allclose(y32.double().numpy(), ref32, rtol=0, atol=2e-6)
+        layer.double()
+        assert layer.weight.dtype == torch.complex128
+        ref = _numpy_spectral_conv(layer, u.numpy())
+        np.testing.assert_allclose(layer(u).numpy(), ref, rtol=0, atol=1e-12)
+        twin = copy.deepcopy(layer)
+        assert torch.equal(twin(u), layer(u))
+        layer.float()
+        np.testing.assert_allclose(layer(u.float()).double().numpy(), ref, rtol=0, atol=2e-6)
+
+
+def test_transform_bases_follow_a_cast_after_a_forward_pass():
+    """The truncated DCT / RFFT bases are cached per dtype: float32 first, then float64 input,
+    gives float64 accuracy against the explicit float64 basis."""
+    x = torch.randn(3, 10, 12, dtype=F64)
+    for t in (DCT(), RFFT()):
+        kept = (t.low_pass(10, 3, last=False), t.low_pass(12, 4, last=True))
+        t.forward(x.float(), kept, method="matmul")
+        got = t.forward(x, kept, method="matmul")
+        want = t.forward(x, kept, method="fft")  # the full transform and a gather
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
+
+
+def test_window_attention_sees_in_place_updates_through_data():
+    """An in-place update through ``p.data`` (EMA / weight averaging) bumps no version counter; the
+    position bias cached under ``no_grad`` used to stay at the old weights."""
+    torch.manual_seed(3)
+    attn = WindowAttention(8, 2, 2).double().eval()
+    x = torch.randn(3, 4, 8, dtype=F64)
+    with torch.no_grad():
+        before = attn(x)
+        for p in attn.cpb.parameters():
+            p.data.mul_(2.0)
+        after = attn(x)
+    fresh = WindowAttention(8, 2, 2).double().eval()
+    fresh.load_state_dict(attn.state_dict())
+    with torch.no_grad():
+        want = fresh(x)
+    assert (want - before).abs().max() > 1e-2  # the update does change the output
+    torch.testing.assert_close(after, want, rtol=0, atol=1e-14)
+    # the position bias itself against its definition, 16 sigmoid(MLP(table)) per token pair
+    table = attn.cpb(attn.rel_table)
+    bias = torch.stack([table[attn.rel_index[i, j]] for i in range(4) for j in range(4)]).T.reshape(
+        2, 4, 4
+    )
+    torch.testing.assert_close(attn.position_bias(), 16 * torch.sigmoid(bias))
+
+
+class _UserModel(nn.Module):
+    """A user's model: the block inside a Sequential after a layer of its own."""
+
+    def __init__(self, block: nn.Module, kw: dict) -> None:
+        super().__init__()
+        self.stem = nn.Identity()
+        self.body = nn.Sequential(block)
+        self.kw = kw
+
+    def forward(self, u):
+        return self.body[0](self.stem(u), **self.kw)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_nested_state_dict_round_trip_freezing_and_modes(name):
+    """Under a prefix (``body.0.``) the state dict loads strictly into a fresh copy, which then
+    gives the same numbers; ``requires_grad_(False)`` freezes every parameter while the input
+    gradient is unchanged; ``train()`` / ``eval()`` reach the block."""
+    block, u, kw = _make(name)
+    model = _UserModel(block, kw).eval()
+    other, _, _ = _make(name, seed=5)
+    twin = _UserModel(other, kw).eval()
+    state = model.state_dict()
+    assert all(k.startswith("body.0.") for k in state)
+    twin.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        assert torch.equal(twin(u), model(u))
+
+    x = u.clone().requires_grad_(True)
+    (g_live,) = torch.autograd.grad(model(x).square().sum(), x)
+    model.requires_grad_(False)
+    y = model(x)
+    (g_frozen,) = torch.autograd.grad(y.square().sum(), x)
+    assert all(p.grad is None for p in model.parameters())
+    # (not bit-equal: attention takes SDPA's fused kernel once no bias needs a gradient)
+    torch.testing.assert_close(g_frozen, g_live, rtol=1e-12, atol=1e-12)
+    model.train()
+    assert all(m.training for m in model.modules())
+    model.eval()
+    assert not any(m.training for m in model.modules())
+
+
+def test_vcycle_drops_obsolete_weights_under_a_prefix():
+    """Checkpoints from before the dead weights were removed load strictly under any prefix."""
+    vc = VCycle(1, 1, ((0, 1), (1, 0)))  # u = 0 entering level 1: no Pi, no A in its first step
+    assert vc.obsolete_state_keys
+    model = nn.Sequential(nn.Identity(), vc)
+    state = dict(model.state_dict())
+    for key in vc.obsolete_state_keys:
+        state[f"1.{key}"] = torch.zeros(1, 1, 3, 3)
+    twin = nn.Sequential(nn.Identity(), VCycle(1, 1, ((0, 1), (1, 0))))
+    twin.load_state_dict(state, strict=True)
+    f = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(twin(f), model(f))
+
+
+def test_drop_path_and_convnext_act_in_train_mode_only():
+    """DropPath in train mode: each sample kept with probability 1 - p and rescaled by
+    1 / (1 - p) (so the mean is kept; measured over 4000 samples), identity in eval mode."""
+    torch.manual_seed(4)
+    drop = DropPath(0.25)
+    x = torch.ones(4000, 3)
+    y = drop(x)
+    kept = y[:, 0] != 0
+    assert torch.equal(y[kept], torch.full_like(y[kept], 1 / 0.75))
+    assert abs(kept.double().mean().item() - 0.75) < 0.03  # 4.4 sigma of Bernoulli(0.75)
+    assert torch.equal(drop.eval()(x), x)
+    block = ConvNeXtBlock(4, layer_scale=1.0, drop_path=0.5)
+    u = torch.randn(64, 3, 3, 4)
+    with torch.no_grad():
+        y_eval = block.eval()(u)
+        y_train = block.train()(u)
+    branch_eval, branch_train = (y_eval - u).flatten(1), (y_train - u).flatten(1)
+    dropped = branch_train.abs().amax(1) == 0
+    assert dropped.any() and not dropped.all()
+    torch.testing.assert_close(branch_train[~dropped], branch_eval[~dropped] / 0.5)
+
+
+# --------------------------------------------------------------------- 4. inputs
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_odd_layouts_and_batch_sizes_give_the_contiguous_answer(name):
+    """Transposed-and-back (non-contiguous), strided slices, channels_last, batch 1 and batch 0
+    give what a contiguous batch gives (batch 1: its row of the batch)."""
+    block, u, kw = _make(name)
+    with torch.no_grad():
+        want = block(u, **kw)
+        layouts = {
+            "transposed": u.transpose(-1, -2).contiguous().transpose(-1, -2),
+            "strided": torch.repeat_interleave(u, 2, dim=0)[::2],
+            "sliced": torch.cat([u, u], dim=-1)[..., : u.shape[-1]],
+        }
+        if u.ndim == 4:
+            layouts["channels_last"] = u.contiguous(memory_format=torch.channels_last)
+        for label, v in layouts.items():
+            assert not v.is_contiguous() or label == "channels_last"
+            torch.testing.assert_close(block(v, **kw), want, rtol=1e-13, atol=1e-13, msg=label)
+        torch.testing.assert_close(block(u[1:2], **kw), want[1:2], rtol=1e-13, atol=1e-13)
+        empty = block(u[:0], **kw)
+    assert empty.shape == (0, *want.shape[1:])
+
+
+@pytest.mark.parametrize("name", [b for b in BLOCKS if b != "pointwise"])  # a torch Conv
+def test_integer_and_mixed_precision_inputs_are_refused_with_a_way_out(name):
+    block, u, kw = _make(name)
+    with pytest.raises(TypeError, match=r"floating-point .*torch\.int64.*\.float\(\)"):
+        block(u.long(), **kw)
+    with pytest.raises(TypeError, match=r"dtype torch\.float64.*got torch\.float32.*\.to\("):
+        block(u.float(), **kw)
+
+
+WRONG_CHANNELS = {
+    # name -> (input of the wrong width, what the message must say was expected)
+    "spectral": ((2, 5, 6, 8), r"\(batch, 2, n0, n1\), got shape \(2, 5, 6, 8\)"),
+    "vcycle": ((2, 5, 7, 8), r"\(batch, 2, 2 spatial dims\), got \(2, 5, 7, 8\)"),
+    "window-attention": ((3, 4, 5), r"\(batch \* n_windows, 4, 8\).*got \(3, 4, 5\)"),
+    "swin": ((2, 4, 5, 5), r"\(batch, h, w, 8\), got \(2, 4, 5, 5\)"),
+    "convnext": ((2, 5, 6, 3), r"\(batch, h, w, 4\), got \(2, 5, 6, 3\)"),
+    "patch-embed": ((2, 3, 5, 6), r"\(batch, 2, h, w\), got \(2, 3, 5, 6\)"),
+    "patch-merging": ((2, 5, 6, 3), r"\(batch, h, w, 4\), got \(2, 5, 6, 3\)"),
+    "patch-recovery": ((2, 3, 3, 5), r"\(batch, h, w, 4\), got \(2, 3, 3, 5\)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_CHANNELS))
+def test_a_wrong_channel_count_names_the_expected_and_given_shapes(name):
+    block, _, kw = _make(name)
+    shape, pattern = WRONG_CHANNELS[name]
+    with pytest.raises(ValueError, match=pattern):
+        block(torch.randn(*shape, dtype=F64), **kw)
