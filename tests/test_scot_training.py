@@ -143,6 +143,24 @@ def test_evaluate_autoregressive_passes_t_only_to_time_conditioned_operators():
     assert not torch.equal(a, b)
 
 
+def test_param_groups_see_through_a_normalized_wrapper():
+    """sciml train wraps the ScOT in Normalized ("inner." parameter names): the embedding group
+    came out empty and lr_embedding was dropped. The groups now hold the same parameters, at the
+    same rates, as for the bare model."""
+    model = _tiny()
+    wrapped = Normalized.wrap(model, in_mean=[0.0], in_std=[1.0], out_mean=[0.0], out_std=[1.0])
+    kw = dict(lr=1e-3, lr_embedding=1e-2, lr_time=2e-3, weight_decay=0.1)
+    bare, seen = param_groups(model, **kw), param_groups(wrapped, **kw)
+    assert [g["name"] for g in seen] == [g["name"] for g in bare]
+    for a, b in zip(bare, seen):
+        assert [id(p) for p in a["params"]] == [id(p) for p in b["params"]]
+        assert (a["lr"], a["weight_decay"]) == (b["lr"], b["weight_decay"])
+    embedding = {
+        id(p) for n, p in model.named_parameters() if n.startswith(("embed.", "recovery."))
+    }
+    assert {id(p) for p in seen[0]["params"]} == embedding and seen[0]["lr"] == 1e-2
+
+
 def test_all_pairs_fit_with_finetune_recipe(tmp_path):
     """A tiny time-conditioned scOT (learn_residual) learns the heat-equation decay
     u(t) = exp(-8 pi^2 nu k^2 t) u(0) of single Fourier modes from all pairs of 4 snapshots, with

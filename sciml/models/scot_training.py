@@ -101,7 +101,8 @@ def param_groups(
     """AdamW parameter groups for fine-tuning a :class:`~sciml.models.ScOT`.
 
     * ``embedding``: patch embedding, position embedding and patch recovery (the parts that see
-      the new PDE's channels), learning rate ``lr_embedding`` (default ``lr``);
+      the new PDE's channels; also inside a :class:`~sciml.models.Normalized` wrapper),
+      learning rate ``lr_embedding`` (default ``lr``);
     * ``time``: the Linear(1, dim) maps of the time-conditioned norms, ``lr_time`` (default
       ``lr``); parameters of norms inside the embedding stay in ``embedding``;
     * ``body`` / ``body_no_decay``: everything else at ``lr``; biases, 1-D parameters (norm
@@ -119,10 +120,17 @@ def param_groups(
         "body": [],
         "body_no_decay": [],
     }
+    # (why) a Normalized wrapper (sciml train's model) names its operator's parameters
+    # "inner.embed...": matched against the bare prefixes, the embedding group came out empty
+    # and lr_embedding was silently not applied
+    wrapper = ""
+    inner = model
+    while isinstance(getattr(inner, "inner", None), nn.Module):
+        inner, wrapper = inner.inner, wrapper + "inner."
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if name.startswith(_EMBEDDING_PREFIXES):
+        if name.removeprefix(wrapper).startswith(_EMBEDDING_PREFIXES):
             groups["embedding"].append(p)
         elif id(p) in time_params:
             groups["time"].append(p)
