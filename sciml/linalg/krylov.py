@@ -12,7 +12,9 @@ All methods share one stopping rule and one result record:
   ``max(stagnation_window, k // 2)`` iterations at iteration k), a non-positive curvature
   ``p^T A p <= 0`` (A or the preconditioner is not SPD; ``STAGNATED`` where it is rounding
   noise, ``|p^T A p| <= 1e3 eps ||p|| ||A p||``) and non-finite numbers each end the iteration
-  with their own :class:`Status`, never with a silently wrong answer.
+  with their own :class:`Status`, never with a silently wrong answer; the window and ``p^T A p
+  <= 0`` only where the true residual is not over 2x the updated one, else they are a residual
+  replacement point too (see :func:`_restart`).
 
 Inner products and norms are accumulated in ``dot_dtype`` (float64 by default) even when the
 vectors are float32, and so is every true residual ``b - A x`` (x, b and A's entries cast to
@@ -79,8 +81,8 @@ class SolveResult:
     Attributes:
         status: why the iteration stopped; ``converged`` is ``status is Status.CONVERGED``.
         iterations: number of iterations (one matvec each, two with a deflation; each true-
-            residual check of residual replacement adds one, in float64, and with a deflation
-            each replacement one more).
+            residual check of residual replacement adds one, in float64, two at a stagnation
+            stop with a kept iterate, and with a deflation each replacement one more).
         residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations.
         true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (accumulated in
             the method's ``dot_dtype``, float64 by default, with b as given to :func:`solve`);
@@ -138,7 +140,8 @@ class _Monitor:
         self.residuals: list[float] = []
         self.message = ""
         self.setup_s = 0.0
-        #: true relative residuals computed where the updated one met rtol but they did not
+        #: true relative residuals of the residual replacements: where the updated one met rtol
+        #: but they did not (_confirm), or at a stagnation stop that was drift (_restart)
         self.replaced: list[float] = []
         #: the true relative residual of the returned x when the method confirmed convergence
         self.confirmed: float | None = None
@@ -243,10 +246,10 @@ def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | No
         dtype = str(x.dtype).removeprefix("torch.")
         mon.message = (
             f"stagnated: the updated residual met rtol {mon.rtol:.1e} at iteration {it} but the "
-            f"true relative residual ||b - A x|| / ||b|| is {true:.3e} (at each time the updated "
-            f"one met rtol: {', '.join(f'{t:.2e}' for t in mon.replaced)}; residual replaced by "
-            f"the true one in between): rounding in {dtype} keeps it above rtol on this problem; "
-            f"use float64, or an rtol >= {min(true, best):.1e}"
+            f"true relative residual ||b - A x|| / ||b|| is {true:.3e} (at each check: "
+            f"{', '.join(f'{t:.2e}' for t in mon.replaced)}; residual replaced by the true one "
+            f"in between): rounding in {dtype} keeps it above rtol on this problem; use float64, "
+            f"or an rtol >= {min(true, best):.1e}"
         )
         return Status.STAGNATED, None
     if it >= mon.maxiter:
@@ -264,6 +267,59 @@ def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | No
         basis = null_basis(p.A.null_space, r.device)
         r = project_out(r.to(torch.float64), basis)
     return None, r.to(x.dtype)
+
+
+#: a stagnation stop whose true residual is over this many times the updated one is the
+#: updated residual's drift (rounding), not the problem's plateau: see _restart
+_DRIFT = 2.0
+
+
+def _restart(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> torch.Tensor | None:
+    """The iteration stagnated (the window, or ``p.Ap`` at rounding level) short of rtol: go on
+    from the true residual (residual replacement) where the updated one had drifted below it,
+    or stop (None).
+
+    Returns the true residual to go on from, with ``x`` (changed in place) the iterate it
+    belongs to: the last one or the one ``mon`` kept near the smallest updated residual,
+    whichever has the smaller true residual (one matvec each).
+
+    (why) Below the dtype's floor the updated residual can level off far under the true one
+    without ever meeting rtol, so :func:`_confirm` never replaced it (measured, float32 deflated
+    CG on 64^2 at rtol 1e-12: 2.8e-8 updated against 4.1e-6 true, 7x float32's floor, where
+    rtol 1e-7 reached the floor); or the updated residual climbs again after its minimum (a
+    singular A in float32), and the last iterate is far worse than the kept one. Going on is the
+    replacement :func:`_confirm` makes, under its rules: only where the true residual is over
+    ``_DRIFT`` times the updated one of the same iterate (where it is not, as for an
+    inconsistent b, the plateau is the problem's), smaller than at every earlier check, and at
+    most ``_MAX_REPLACEMENTS`` checks.
+    """
+    mon = p.monitor
+    it = len(mon.residuals) - 1
+    if len(mon.replaced) >= _MAX_REPLACEMENTS or it >= mon.maxiter:
+        return None
+    candidates = [(it, mon.residuals[-1], x)]
+    if mon.kept is not None and mon.kept[0] != it:
+        candidates.append((mon.kept[0], mon.kept_rel, mon.kept[1]))
+    best = None
+    for k, updated, xk in candidates:
+        xk = p.returned(xk)  # the residual of the x that solve returns
+        r = p.residual(xk, dt)
+        true = _norm(r, dt) / mon.bnorm
+        if best is None or true < best[2]:
+            best = (k, updated, true, xk, r)
+    k, updated, true, xk, r = best
+    if not true > _DRIFT * updated or not true < min(mon.replaced, default=math.inf):
+        return None
+    x.copy_(xk)
+    mon.replaced.append(true)
+    mon.best_checked = (k, true, xk.detach().clone())
+    mon.replace(true)
+    # the updated residuals before this had drifted below the true ones: a later iterate is
+    # kept again when its updated residual halves from here, not from theirs
+    mon.kept, mon.kept_rel = None, math.inf
+    if p.A.null_space is not None:  # see _confirm
+        r = project_out(r.to(torch.float64), null_basis(p.A.null_space, r.device))
+    return r.to(x.dtype)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> float:
@@ -534,20 +590,28 @@ class PCG(Method):
         while True:
             Ad = A(d)
             dAd = _dot(d, Ad, dt)
-            if not dAd > 0:
-                return x, _curvature_breakdown(mon, dAd, d, Ad, dt), iterates
-            alpha = rz / dAd
-            x.add_(d, alpha=alpha)
-            r.sub_(Ad, alpha=alpha)
-            if p.keep_iterates:
-                iterates.append(x.clone())
-            status = mon(_norm(r, dt), x)
             replaced = None
-            if status is Status.CONVERGED:
-                status, replaced = _confirm(p, x, dt)
+            if not dAd > 0:
+                status = _curvature_breakdown(mon, dAd, d, Ad, dt)
+                if status in (Status.STAGNATED, Status.NOT_SPD):
+                    replaced = _restart(p, x, dt)
+                if replaced is None:
+                    return x, status, iterates
+                r = replaced
+            else:
+                alpha = rz / dAd
+                x.add_(d, alpha=alpha)
+                r.sub_(Ad, alpha=alpha)
+                if p.keep_iterates:
+                    iterates.append(x.clone())
+                status = mon(_norm(r, dt), x)
+                if status is Status.CONVERGED:
+                    status, replaced = _confirm(p, x, dt)
+                elif status is Status.STAGNATED and (replaced := _restart(p, x, dt)) is not None:
+                    status = None
                 r = r if replaced is None else replaced
-            if status is not None:
-                return x, status, iterates
+                if status is not None:
+                    return x, status, iterates
             z = M(r) if M is not None else r
             rz_new = _dot(r, z, dt)
             if M is not None and not rz_new > 0:
@@ -636,28 +700,37 @@ class FlexibleCG(Method):
                 # exact arithmetic
                 d, Ad = D.project(d, Ad)
             dAd = _dot(d, Ad, dt)
+            replaced = None
             if not dAd > 0:
                 if _norm(d, dt) == 0.0:
                     mon.message = _vanished(self, z, dt, len(mon.residuals) - 1, len(kept))
                     return x, Status.STAGNATED, iterates
-                return x, _curvature_breakdown(mon, dAd, d, Ad, dt), iterates
-            alpha = _dot(d, r, dt) / dAd
-            x = x + alpha * d
-            r = r - alpha * Ad
-            kept.append((d, Ad, dAd))
-            if p.keep_iterates:
-                iterates.append(x.clone())
-            status = mon(_norm(r, dt), x)
-            if status is Status.CONVERGED:
-                status, replaced = _confirm(p, x, dt)
-                if replaced is not None:
-                    r = replaced
-                    if D is not None:
-                        # (why) the true residual has a coarse part (rounding), which the
-                        # deflated directions cannot reduce: correct it as at the start (one
-                        # coarse solve, one matvec; measured, float32 64^2 Neumann at rtol
-                        # 1e-7: a true residual of 9.4e-7 in 95 iterations, was 6.5e-6 in 163)
-                        x, r = D.start(x, r)
+                status = _curvature_breakdown(mon, dAd, d, Ad, dt)
+                if status in (Status.STAGNATED, Status.NOT_SPD):
+                    replaced = _restart(p, x, dt)
+                if replaced is None:
+                    return x, status, iterates
+                status = None
+            else:
+                alpha = _dot(d, r, dt) / dAd
+                x = x + alpha * d
+                r = r - alpha * Ad
+                kept.append((d, Ad, dAd))
+                if p.keep_iterates:
+                    iterates.append(x.clone())
+                status = mon(_norm(r, dt), x)
+                if status is Status.CONVERGED:
+                    status, replaced = _confirm(p, x, dt)
+                elif status is Status.STAGNATED and (replaced := _restart(p, x, dt)) is not None:
+                    status = None
+            if replaced is not None:
+                r = replaced
+                if D is not None:
+                    # (why) the true residual has a coarse part (rounding), which the deflated
+                    # directions cannot reduce: correct it as at the start (one coarse solve,
+                    # one matvec; measured, float32 64^2 Neumann at rtol 1e-7: a true residual
+                    # of 9.4e-7 in 95 iterations, was 6.5e-6 in 163)
+                    x, r = D.start(x, r)
         return x, status, iterates
 
 
