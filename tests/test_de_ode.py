@@ -602,6 +602,13 @@ def test_bad_configurations_raise():
         NeuralODE(net)(torch.randn(2, 2), torch.tensor([0.0, 1.0, 1.0, 2.0]))
 
 
+@pytest.mark.parametrize("steps", [0, -1, 1.5])
+def test_ode_rnn_refuses_a_bad_step_count_when_built(steps):
+    """steps=0 was accepted and failed at the first forward as a ZeroDivisionError."""
+    with pytest.raises(ValueError, match=rf"expected steps >= 1 .*got {steps}"):
+        ODERNNEncoder(2, 3, steps=steps)
+
+
 def test_max_num_steps_is_an_error_that_says_what_to_do():
     """torchdiffeq's step budget per output interval ran out as a bare AssertionError
     ("max_num_steps exceeded (3>=3)"); now a SciMLError naming the solver, its tolerances and

@@ -14,6 +14,8 @@ Encoders: :class:`GRUEncoder` (a GRU fed ``[x, mask, dt]``, cheap) and :class:`O
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor, nn
 
@@ -76,6 +78,10 @@ class ODERNNEncoder(GRUEncoder):
     """
 
     def __init__(self, channels: int, latent: int, hidden: int = 32, steps: int = 2) -> None:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+            # (why) checked here: steps=0 failed only at the first forward, as a
+            # ZeroDivisionError in the RK4 step size span / steps
+            raise ValueError(f"expected steps >= 1 RK4 steps per interval (an int), got {steps!r}")
         super().__init__(channels, latent, hidden)
         self.ode_net = nn.Sequential(
             nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, hidden)
