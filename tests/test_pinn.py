@@ -468,6 +468,47 @@ def test_fit_lbfgs_reports_the_returned_models_loss_and_refuses_a_non_finite_one
     assert res.history[-1]["loss"] == pytest.approx(want, rel=1e-12)
 
 
+class _Sine32(torch.nn.Module):
+    """``u0(x) = a sin(x)`` with a float32 weight ``a = 1``."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x):
+        return self.a * torch.sin(x)
+
+
+def test_a_module_u0_is_not_trained_with_the_network():
+    """PINN(u0=module) made u0 a submodule, so fit trained it with the network: the amplitude
+    of u0 = a sin x went from 1 to 0.79 in 200 Adam steps on convection at beta = 1, and the
+    hard initial condition (and the problem sharing that u0) with it. Now u0 stays out of the
+    parameters and unchanged, and u(x, 0) = sin x still holds after training, for PINN and
+    LagrangianPINN."""
+    torch.manual_seed(0)
+    u0 = _Sine32()
+    prob = Convection(beta=1.0, u0=u0)
+    x, t = _leaves(256, torch.float32)
+    xg = periodic_grid(64).float()
+    for model in (PINN(width=16, depth=2, u0=u0), LagrangianPINN(width=16, u0=u0)):
+        assert not any(p is u0.a for p in model.parameters())
+        assert not any(k.startswith("u0") for k in model.state_dict())
+        cfg = PINNTrainConfig(adam_steps=50, lr=1e-2)
+        fit(model, lambda m=model: m.loss_terms(prob, x, t), cfg)
+        assert u0.a.item() == 1.0
+        with torch.no_grad():
+            out = model(xg[:, None], torch.zeros(64, 1))
+        u = out if isinstance(model, PINN) else out[1]  # LPINN: (x, u)
+        torch.testing.assert_close(u[:, 0], torch.sin(xg), rtol=0, atol=1e-6)
+    # a float64 network with the float32 u0: called in u0's dtype, values and x-derivative
+    # back in float64 (u_x = cos x at t = 0, to float32 rounding)
+    pinn = PINN(width=8, depth=1, u0=u0).double()
+    xd = periodic_grid(16)[:, None].requires_grad_()
+    u = pinn(xd, torch.zeros_like(xd))
+    assert u.dtype == torch.float64
+    torch.testing.assert_close(grad(u, xd), torch.cos(xd.detach()), rtol=0, atol=1e-6)
+
+
 def test_fit_adam_only_reports_the_returned_models_loss():
     """Without L-BFGS the reported loss was the last Adam step's, evaluated before that step's
     update: 6.27 after 3 steps on Rosenbrock where the returned parameters' loss is 11.8. It is

@@ -27,6 +27,23 @@ __all__ = [
 ]
 
 
+def _call_fixed(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)`` for a given (not trained) function such as an initial condition ``u0``: an
+    ``nn.Module`` with floating weights gets ``x`` in their dtype and on their device and its
+    values come back in ``x``'s (differentiably in ``x``); anything else is called as it is.
+
+    (why) such a module is not a submodule of the model that uses it (it would be trained with
+    it), so ``model.double()`` / ``model.to(device)`` leave it where it was."""
+    if isinstance(fn, nn.Module):
+        ref = next(
+            (v for v in (*fn.parameters(), *fn.buffers()) if v.is_floating_point()),
+            None,
+        )
+        if ref is not None and (ref.dtype != x.dtype or ref.device != x.device):
+            return fn(x.to(dtype=ref.dtype, device=ref.device)).to(dtype=x.dtype, device=x.device)
+    return fn(x)
+
+
 class PeriodicEmbedding(nn.Module):
     """Map points ``(..., d)`` to features in which the chosen coordinates are periodic.
 

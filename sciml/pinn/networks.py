@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .constraints import PeriodicEmbedding
+from .constraints import PeriodicEmbedding, _call_fixed
 
 if TYPE_CHECKING:
     from .problems import PeriodicProblem
@@ -58,7 +58,9 @@ class PINN(nn.Module):
         length: the period ``L``.
         width: hidden width of the MLP.
         depth: number of hidden layers of the MLP.
-        u0: optional initial condition for the hard constraint.
+        u0: optional initial condition for the hard constraint; not trained (an ``nn.Module``
+            u0 is not a submodule: its parameters stay out of ``parameters()``, and it is
+            called in its own dtype and on its own device).
         harmonics: ``K``: the embedding feeds ``cos, sin(2 pi k x / L)`` for ``k = 1..K``.
     """
 
@@ -75,7 +77,10 @@ class PINN(nn.Module):
         self.length = float(length)
         self.embed = PeriodicEmbedding([self.length, None], harmonics=harmonics)
         self.net = MLP(self.embed.out_features, 1, width=width, depth=depth)
-        self.u0 = u0
+        # (why) not a submodule: a module u0 was trained with the network (fit took its
+        # parameters; the amplitude of a sin u0 went from 1 to 0.79 in 200 Adam steps), so the
+        # hard initial condition, and a problem sharing that u0, changed during training
+        object.__setattr__(self, "u0", u0)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``x, t: (n, 1)`` -> ``u: (n, 1)``."""
@@ -86,7 +91,7 @@ class PINN(nn.Module):
             )
         out = self.net(self.embed(torch.cat([x, t], dim=-1)))
         if self.u0 is not None:
-            out = self.u0(x) + t * out
+            out = _call_fixed(self.u0, x) + t * out
         return out
 
     def loss_terms(
@@ -105,7 +110,7 @@ class PINN(nn.Module):
             if x_initial is None:
                 raise ValueError("a soft initial condition needs x_initial points, got None")
             u = self(x_initial, torch.zeros_like(x_initial))
-            terms["ic"] = (u - problem.u0(x_initial)).square().mean()
+            terms["ic"] = (u - _call_fixed(problem.u0, x_initial)).square().mean()
         return terms
 
     @torch.no_grad()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .constraints import _call_fixed
 from .derivatives import grad
 from .reference import (
     burgers_spectral,
@@ -81,15 +82,8 @@ class PeriodicProblem:
         (why) a plain callable gets float64 points, the references' precision; an ``nn.Module``
         with float32 (or CUDA) weights cannot take them (a dtype / device error in ``Linear``),
         so it gets ``x`` in its own dtype and on its own device."""
-        if isinstance(self.u0, torch.nn.Module):
-            ref = next(
-                (v for v in (*self.u0.parameters(), *self.u0.buffers()) if v.is_floating_point()),
-                None,
-            )
-            if ref is not None:
-                u = self.u0(x.to(dtype=ref.dtype, device=ref.device))
-                return u.detach().to(dtype=torch.float64, device=x.device)
-        return self.u0(x)
+        u = _call_fixed(self.u0, x)
+        return u.detach() if isinstance(self.u0, torch.nn.Module) else u
 
     def _check_period(self, model_length: float) -> None:
         """Raise unless a model built with period ``model_length`` has this problem's period
