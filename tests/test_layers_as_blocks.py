@@ -597,3 +597,42 @@ def test_a_wrong_channel_count_names_the_expected_and_given_shapes(name):
     shape, pattern = WRONG_CHANNELS[name]
     with pytest.raises(ValueError, match=pattern):
         block(torch.randn(*shape, dtype=F64), **kw)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_an_empty_batch_gives_an_empty_answer_and_a_zero_weight_gradient(backend):
+    """Batch 0 (a rank's empty shard, a fully masked batch): an empty output on the same and on
+    another grid, and a zero weight gradient (an empty sum). The FFT backend (PocketFFT / MKL:
+    'Inconsistent configuration parameters') and the fused plan ('cannot reshape tensor of 0
+    elements') raised."""
+    layer = SpectralConv(3, 2, (2, 3), bias=True, backend=_backend(backend))
+    u = torch.randn(0, 3, 8, 10, requires_grad=True)
+    for shape in ((8, 10), (12, 7)):
+        y = layer(u, shape)
+        assert y.shape == (0, 2, *shape)
+        gu, gw, gb = torch.autograd.grad(y.sum(), (u, layer.weight, layer.bias))
+        assert gu.shape == u.shape
+        assert torch.equal(gw, torch.zeros_like(layer.weight))
+        assert torch.equal(gb, torch.zeros_like(layer.bias))
+
+
+def test_transforms_and_resampling_of_an_empty_batch_are_empty():
+    """The FFT formulations raised on an empty batch (MKL); now every transform gives the empty
+    answer of the right shape, with a graph back to the input."""
+    x = torch.randn(0, 3, 8, 10, requires_grad=True)
+    for f in (dct, idct, dst, idst):
+        assert f(x).shape == x.shape
+    for size in ((12, 5), (4, 4)):
+        y = fourier_resample(x, size)
+        assert y.shape == (0, 3, *size)
+        assert torch.autograd.grad(y.sum(), x)[0].shape == x.shape
+    for t in (DCT(), DST(), RFFT()):
+        kept = (t.low_pass(8, 2, last=False), t.low_pass(10, 3, last=True))
+        ctype = torch.complex64 if t.is_complex else torch.float32
+        for method in ("fft", "matmul"):
+            z = t.forward(x, kept, method=method)
+            assert z.shape == (0, 3, len(kept[0]), len(kept[1])) and z.dtype == ctype
+            back = t.inverse(torch.zeros(0, 3, *z.shape[2:], dtype=ctype), kept, (8, 10))
+            assert back.shape == x.shape
+    with pytest.raises(ValueError, match=r"cannot resample a tensor of shape \(2, 0, 5\)"):
+        fourier_resample(torch.randn(2, 0, 5), (3, 3))

@@ -39,11 +39,13 @@ def fourier_resample(u: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tens
         )
     d = 1 if isinstance(size, int) else len(size)
     size = check_ints("size", (size,) * d if isinstance(size, int) else size, low=None)
-    if u.ndim < d or min(size) < 1:
+    if u.ndim < d or min(size) < 1 or min(u.shape[-d:]) < 1:
         raise ValueError(f"cannot resample a tensor of shape {tuple(u.shape)} to size {size}")
     old = tuple(u.shape[-d:])
     if old == size:
         return u
+    if u.numel() == 0:  # an empty batch: the FFTs raise on it (MKL), the answer holds no number
+        return u.new_zeros(*u.shape[:-d], *size) + u.sum()  # u.sum() = 0 keeps the graph to u
     dims = tuple(range(-d, 0))
     spec = torch.fft.fftn(u, dim=dims, norm="forward")
     for dim, n, m in zip(dims, old, size):

@@ -94,6 +94,8 @@ class FFT(SpectralBackend):
     def forward_modes(self, u: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
         """``u: (b, c, n_1, ..., n_d)`` real -> kept coefficients ``(2e_1, ..., e_d, b, c)``, by
         ``rfft`` along the last dim and ``fft`` of the kept columns along the others."""
+        if u.numel() == 0:  # (why) see _EMPTY
+            return _EMPTY.forward_modes(u, modes)
         d = len(modes)
         x = torch.fft.rfft(u, dim=-1, norm="forward").narrow(-1, 0, modes[-1])
         # innermost non-last dim first, so each FFT runs on data already truncated elsewhere
@@ -107,6 +109,8 @@ class FFT(SpectralBackend):
     def inverse_modes(self, block: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
         """Kept coefficients ``(2e_1, ..., e_d, b, c)`` -> real ``(b, c, *out_shape)``, by
         zero-filled ``ifft`` along the non-last dims and ``irfft`` along the last."""
+        if block.numel() == 0:  # (why) see _EMPTY
+            return _EMPTY.inverse_modes(block, out_shape)
         d = len(out_shape)
         y = block.movedim((-2, -1), (0, 1))  # (b, c, 2e_1, ..., e_d) view
         for axis in range(2, d + 1):
@@ -208,6 +212,8 @@ class FusedDFT(DFTMatmul):
         -> ``(b, o, *out_shape)``."""
         from ._spectral_fused import fused_spectral_conv
 
+        if u.numel() == 0:  # (why) see _EMPTY; the fused plan's views assume a non-empty batch
+            return _EMPTY.convolve(u, weight, modes, out_shape)
         if u.dtype not in (torch.float32, torch.float64):
             u = u.float()
         ctype = _complex_of(u.dtype)
@@ -265,6 +271,11 @@ class Auto(SpectralBackend):
 
 
 # ---------------------------------------------------------------------------- helpers
+
+#: An empty batch goes through the matmul backend: PocketFFT / MKL raise on empty tensors
+#: ("Inconsistent configuration parameters"), where a GEMM with an empty side gives the empty
+#: answer (and a zero weight gradient).
+_EMPTY = DFTMatmul()
 
 
 def _complex_of(dtype: torch.dtype) -> torch.dtype:
