@@ -44,6 +44,9 @@ states) but a new seed (the card's `train_seed + 1000` unless `--seed` is given)
 card's metric with the card's evaluator, and exits with status 1 when it differs from the card by
 more than 10% (relative). The same check is `sciml.pretrained.evaluate_pretrained(NAME)` in
 Python, which returns the numbers (its `ok` is that 10% test) instead of an exit status.
+
+Parameter counts are `model.num_parameters()`: real scalars, so a complex spectral weight (FNO,
+T1) counts twice.
 """
 
 

@@ -5,7 +5,8 @@ A card states what a user needs to trust and reproduce a surrogate::
     schema: 1                      name: dir name (lower-case, dash separated)
     family: registered Operator family of the model (for a checkpoint saved with normalisation,
             the family inside the Normalized wrapper)   summary / pde / paper: text
-    parameters: parameter count of the shipped model
+    parameters: parameter count of the shipped model, model.num_parameters() (real scalars:
+                a complex spectral weight counts twice)
     data:       {generator: name in sciml.data.generators.GENERATORS or null,
                  options: exact generator kwargs incl. resolution (not n / seed / out),
                  n_train, n_test, train_seed, description?}
