@@ -310,6 +310,12 @@ def _info(args: argparse.Namespace) -> int:
         print(f"model card: sciml pretrained show {args.path}")
         return 0
     if path.is_dir() or path.name == "config.json":
+        from .pretrained import poseidon
+
+        folder = path if path.is_dir() else path.parent
+        if poseidon.is_poseidon_checkpoint(folder):  # sciml.load reads it: describe it too
+            print(_describe_poseidon(folder))
+            return 0
         print(_describe_checkpoint(path))
         return 0
     from . import data
@@ -386,6 +392,35 @@ def _describe_checkpoint(path: Path) -> str:
     if meta:
         lines.append("  metadata:")
         lines += [f"    {k}: {json.dumps(v)}" for k, v in meta.items()]
+    return "\n".join(lines)
+
+
+def _describe_poseidon(directory: Path) -> str:
+    """A public Poseidon / scOT checkpoint folder (HF ``config.json``): its weights files and
+    the :class:`~sciml.models.ScOTConfig` that ``sciml.load`` builds from it.
+
+    (why) ``sciml.load`` and ``ScOT.from_pretrained`` read this layout, but ``sciml info`` said
+    it was not a sciml checkpoint."""
+    from dataclasses import asdict
+
+    from .pretrained import poseidon
+
+    config, extras = poseidon.poseidon_config(directory)
+    names = ("model.safetensors", "pytorch_model.bin")
+    files = [
+        f for n in names for f in (directory / n, directory / f"{n}.index.json") if f.is_file()
+    ]
+    lines = [
+        f"Poseidon / scOT checkpoint {directory} (the public layout; sciml.load and "
+        "ScOT.from_pretrained read it)",
+        "  family:        scot",
+        "  weights:       "
+        + (", ".join(f"{f.name} ({f.stat().st_size} bytes)" for f in files) or "missing"),
+        "  config (as sciml's ScOTConfig):",
+    ]
+    lines += [f"    {k}: {json.dumps(v)}" for k, v in asdict(config).items()]
+    if extras.get("channel_slices") is not None:
+        lines.append(f"  loss channel groups: {json.dumps(extras['channel_slices'])}")
     return "\n".join(lines)
 
 

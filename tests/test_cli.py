@@ -105,6 +105,20 @@ def test_info_describes_a_checkpoint(tmp_path, capsys):
     assert "modes: [4, 4]" in out
 
 
+def test_info_describes_a_poseidon_checkpoint_as_sciml_loads_it(capsys):
+    """sciml.load reads the public Poseidon layout; `sciml info` said it was not a checkpoint."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "data" / "scot" / "cond"
+    code, out, err = _run(["info", str(folder)], capsys)
+    assert code == 0, err
+    assert "Poseidon / scOT checkpoint" in out and "family:        scot" in out
+    assert f"model.safetensors ({(folder / 'model.safetensors').stat().st_size} bytes)" in out
+    for key, value in asdict(sciml.load(folder).config).items():
+        assert f"    {key}: {json.dumps(value)}" in out
+
+
 def test_generate_train_evaluate_end_to_end(tmp_path, capsys):
     data = tmp_path / "darcy.h5"
     code, out, err = _run(
