@@ -636,3 +636,25 @@ def test_transforms_and_resampling_of_an_empty_batch_are_empty():
             assert back.shape == x.shape
     with pytest.raises(ValueError, match=r"cannot resample a tensor of shape \(2, 0, 5\)"):
         fourier_resample(torch.randn(2, 0, 5), (3, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_transforms_and_resampling_compute_in_float32(dtype):
+    """A ``.half()`` model meets these with half input: they raised 'Unsupported dtype Half' (no
+    half FFT on the CPU; ScOT away from its native resolution failed so). Now: the float64
+    answer for the same (rounded) input, to the output dtype's rounding, in the input's dtype
+    (complex64 for the RFFT coefficients, as its matmul formulation gives)."""
+    x = torch.randn(2, 3, 8, 10).to(dtype)
+    x64 = x.double()
+    eps = torch.finfo(dtype).eps  # measured: within 0.55 eps, the output's own rounding
+    tol = {"rtol": eps, "atol": eps}
+    for f in (dct, idct, dst, idst, lambda v: fourier_resample(v, (12, 7))):
+        y = f(x)
+        assert y.dtype == dtype
+        torch.testing.assert_close(y.double(), f(x64), **tol)
+    for t in (DCT(), RFFT()):
+        kept = (t.low_pass(8, 3, last=False), t.low_pass(10, 5, last=True))
+        z = t.forward(x, kept, method="fft")
+        want = t.forward(x64, kept, method="fft")
+        assert z.dtype == (torch.complex64 if t.is_complex else dtype)
+        torch.testing.assert_close(z.to(want.dtype), want, **tol)

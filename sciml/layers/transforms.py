@@ -8,6 +8,10 @@ norm="ortho")`` and friends), computed through FFTs in ``O(n log n)``:
 * :func:`dst` (DST-II) ``X_k = s_k sum_j x_j sin(pi (k + 1) (2j + 1) / (2n))``,
   ``s_{n-1} = sqrt(1/n)``, else ``sqrt(2/n)``; inverse :func:`idst` (DST-III).
 
+These compute half-precision input (float16, bfloat16) in float32 (there is no half FFT on the
+CPU) and return it in its dtype, or in float32 under ``torch.autocast``; :class:`RFFT`
+coefficients of half input are complex64 in both formulations below.
+
 Truncated transforms compute only a kept set of coefficients per axis (a tensor product of
 per-axis index sets). :class:`DCT`, :class:`DST` and :class:`RFFT` implement
 :class:`RealTransform`: ``forward(x, kept)`` gives ``(..., m_1, ..., m_d)`` coefficients and
@@ -38,6 +42,7 @@ from typing import ClassVar, Literal
 import torch
 
 from ._cache import cache_unless_tracing, tracing, transforming
+from ._checks import as_input_precision
 
 __all__ = [
     "dct",
@@ -71,6 +76,12 @@ def _check_field(name: str, x: torch.Tensor, dim: int) -> None:
         )
 
 
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """Half precision in float32: the FFTs have no float16 / bfloat16 kernels on the CPU (and on
+    CUDA only for power-of-two sizes); results go back with :func:`as_input_precision`."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def _empty(x: torch.Tensor) -> bool:
     """An empty batch: the FFTs raise on it (PocketFFT / MKL: "Inconsistent configuration
     parameters"), and the answer holds no number to compute."""
@@ -82,7 +93,7 @@ def dct(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     _check_field("dct", x, dim)
     if _empty(x):  # the answer has x's shape
         return x.clone()
-    x = x.movedim(dim, -1)
+    given, x = x, _wide(x).movedim(dim, -1)
     n = x.shape[-1]
     # v = (x_0, x_2, x_4, ..., x_5, x_3, x_1): the DCT-II of x is a twiddled DFT of v.
     v = torch.cat([x[..., ::2], x[..., 1::2].flip(-1)], dim=-1)
@@ -91,7 +102,7 @@ def dct(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     twiddle = torch.polar(torch.ones_like(k), -math.pi * k / (2 * n))
     out = (spec * twiddle).real * math.sqrt(2.0 / n)
     out[..., 0] = out[..., 0] / math.sqrt(2.0)
-    return out.movedim(-1, dim)
+    return as_input_precision(out.movedim(-1, dim), given)
 
 
 def idct(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -99,7 +110,7 @@ def idct(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
     _check_field("idct", X, dim)
     if _empty(X):
         return X.clone()
-    X = X.movedim(dim, -1)
+    given, X = X, _wide(X).movedim(dim, -1)
     n = X.shape[-1]
     # Undo the ortho scaling: y is the unnormalised DCT-II (y_k = 2 sum x_j cos(...)).
     y = X * math.sqrt(2.0 * n)
@@ -115,7 +126,7 @@ def idct(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
     n_even = (n + 1) // 2
     x[..., ::2] = v[..., :n_even]
     x[..., 1::2] = v[..., n_even:].flip(-1)
-    return x.movedim(-1, dim)
+    return as_input_precision(x.movedim(-1, dim), given)
 
 
 def _alternate(x: torch.Tensor) -> torch.Tensor:
@@ -572,7 +583,7 @@ class RFFT(RealTransform):
         return k % n
 
     def _full(self, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-        return torch.fft.rfftn(x, dim=dims, norm="ortho")
+        return torch.fft.rfftn(_wide(x), dim=dims, norm="ortho")  # complex64 for half, as matmul
 
     def _full_inverse(
         self, z: torch.Tensor, dims: tuple[int, ...], sizes: tuple[int, ...]
