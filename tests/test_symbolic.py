@@ -199,8 +199,10 @@ def test_unsupported_expressions_are_refused_with_a_clear_error():
         TorchVectorField([sp.Symbol("v")])
     with pytest.raises(ValueError, match="invalid system"):
         TorchVectorField(decode(["add"]))
-    with pytest.raises(ValueError, match="not in the vocabulary"):
+    with pytest.raises(ValueError, match=r"not in the vocabulary \(max_dim=2: u_0 ... u_1"):
         Vocabulary(max_dim=2).ids(["u_4"])
+    with pytest.raises(ValueError, match=r"\['E12'\] .*max_exponent=10: E-10 ... E10\)"):
+        Vocabulary().ids(["+", "N100", "E12"])
 
 
 def test_import_sciml_does_not_load_sympy_until_a_symbolic_function_is_used():

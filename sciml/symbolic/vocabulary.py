@@ -160,8 +160,12 @@ class Vocabulary:
         index = self._index  # type: ignore[attr-defined]
         unknown = [t for t in tokens if t not in index]
         if unknown:
+            # (why) both sizes: an exponent beyond E+-max_exponent is as unknown as a u_i
+            # beyond max_dim, and the message named only max_dim
             raise ValueError(
-                f"tokens {unknown[:5]} are not in the vocabulary (max_dim={self.max_dim})"
+                f"tokens {unknown[:5]} are not in the vocabulary (max_dim={self.max_dim}: "
+                f"u_0 ... u_{self.max_dim - 1}; max_exponent={self.max_exponent}: "
+                f"E-{self.max_exponent} ... E{self.max_exponent})"
             )
         out = [index[t] for t in tokens]
         return ([self.bos_id] if bos else []) + out + ([self.eos_id] if eos else [])
