@@ -762,6 +762,52 @@ def test_resume_with_a_recipes_new_weight_decay_takes_it_as_a_changed_config_doe
         recipe(0.05).apply(make_trainer(run, **config)).fit(resume="auto")
 
 
+class _LrFrom(Callback):
+    """Sets every group's base lr to ``lr`` after step ``step`` (a Constant schedule): the
+    uninterrupted run of a recipe whose lr changed there."""
+
+    def __init__(self, step, lr):
+        self.step, self.lr = step, lr
+
+    def on_step_end(self, trainer, loss):
+        if trainer.step == self.step:
+            trainer.scheduler.base_lrs = [self.lr] * len(trainer.optimizer.param_groups)
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = self.lr
+
+
+def test_resume_with_a_recipes_new_lr_takes_it(tmp_path):
+    """A FineTuneRecipe saved at lr 3e-3 and applied at 1e-3 on resume, the TrainConfig
+    unchanged: the checkpoint's 3e-3 stayed on every group, silently. Now the recipe's lr wins
+    with a warning, and the weights equal, bitwise, an uninterrupted run whose lr went to 1e-3
+    after step 6. A changed TrainConfig lr leaves the recipe's groups alone, as a fresh run
+    with that config and recipe would (the recipe does not read it; they were scaled by the
+    new / old config lr)."""
+    from sciml.models.scot_training import FineTuneRecipe
+
+    def recipe(lr):
+        return FineTuneRecipe(lr=lr, lr_embedding=None, lr_time=None, weight_decay=0.0)
+
+    config = dict(schedule=Constant(), checkpoint_every=3)
+    ref_dir, run = tmp_path / "ref", tmp_path / "run"
+    ref = recipe(3e-3).apply(make_trainer(ref_dir, callbacks=[_LrFrom(6, 1e-3)], **config))
+    ref = ref.fit()
+    with pytest.raises(RuntimeError, match="simulated"):
+        recipe(3e-3).apply(make_trainer(run, callbacks=[_CrashAt(7)], **config)).fit()
+    resumed = recipe(1e-3).apply(make_trainer(run, **config))
+    with pytest.warns(UserWarning, match=r"lrs \[0.001, 0.001\], where the checkpoint's was"):
+        result = resumed.fit(resume="auto")
+    assert [g["lr"] for g in resumed.optimizer.param_groups] == [1e-3, 1e-3]
+    assert result.step == ref.step == 15 and result.train_loss == ref.train_loss
+    w_ref, w_run = _weights(ref_dir), _weights(run)
+    assert all(torch.equal(w_ref[k], w_run[k]) for k in w_ref)
+    # the run's checkpoints now hold the recipe's 1e-3: a config lr of 6e-3 changes nothing
+    again = recipe(1e-3).apply(make_trainer(run, **{**config, "lr": 6e-3}))
+    with pytest.warns(UserWarning, match=r"changed: \['lr'\]"):
+        again._restore(again._resume_target("auto"))
+    assert [g["lr"] for g in again.optimizer.param_groups] == [1e-3, 1e-3]
+
+
 def test_resume_keeps_a_weight_decay_a_callback_set_during_the_run(tmp_path):
     """Nothing new at resume (same config, same optimiser): the weight decay a callback set
     once, at step 6, stays after a resume from step 9, where the optimiser is rebuilt at 1e-4;

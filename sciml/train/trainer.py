@@ -275,9 +275,9 @@ class Trainer:
         self._last_at: tuple[int, int] | None = None
         self._time_offset = 0.0
         self._t0 = time.perf_counter()
-        self._built_decay: list[float | None] = [
-            group.get("weight_decay") for group in self.optimizer.param_groups
-        ]
+        self._built_decay: list[float | None] = []
+        self._built_lr: list[float] = []
+        self._note_built()
         # names the run a checkpoint belongs to (kept across resumes): `best` left in out_dir by
         # an earlier run is not taken for this run's newest state
         self.run_id = uuid.uuid4().hex
@@ -321,9 +321,7 @@ class Trainer:
         returns with ``interrupted=True`` and ``last`` stays at the newest checkpoint written
         before, since the model in memory may be half-way through a step.
         """
-        # what the optimiser was built with (a recipe may have replaced it since __init__):
-        # checkpoints store it, so a resume tells a new recipe from a callback's change
-        self._built_decay = [group.get("weight_decay") for group in self.optimizer.param_groups]
+        self._note_built()
         checkpoint = self._resume_target(resume)
         if checkpoint is not None:
             self._restore(checkpoint, optimizer_state=optimizer_state)
@@ -672,6 +670,7 @@ class Trainer:
             "train_size": len(self.train_data),
             "optimizer": self.optimizer.state_dict(),
             "built_weight_decay": self._built_decay,
+            "built_lr": self._built_lr,
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng,
@@ -799,7 +798,15 @@ class Trainer:
     def _has_checkpoint(self) -> bool:
         return any((self.out_dir / name).exists() for name in ("last", "best"))
 
+    def _note_built(self) -> None:
+        """Note each param group's weight decay and base lr as the optimiser and schedule were
+        built (a recipe may have replaced them since ``__init__``): checkpoints store them, so
+        a resume tells a new recipe or config from a change a callback made during the run."""
+        self._built_decay = [group.get("weight_decay") for group in self.optimizer.param_groups]
+        self._built_lr = list(self.scheduler.base_lrs)
+
     def _restore(self, path: Path, *, optimizer_state: bool = True) -> None:
+        self._note_built()
         state = read_checkpoint(path, self.model)
         saved_groups = state["optimizer"]["param_groups"]
         self._check_optimizer_fits(path, saved_groups, optimizer_state)
@@ -852,6 +859,17 @@ class Trainer:
                 "not match an uninterrupted run",
                 stacklevel=3,
             )
+        # the same for each group's base lr (the schedule's peak); older checkpoints: None
+        saved_built_lr = state.get("built_lr")
+        new_lr = saved_built_lr is not None and self._built_lr != saved_built_lr
+        if new_lr and saved.lr == self.config.lr:
+            warnings.warn(
+                f"resuming from {path} with an optimiser built with param-group lrs "
+                f"{self._built_lr}, where the checkpoint's was built with {saved_built_lr} "
+                "(another FineTuneRecipe lr?); the run continues with the new ones and will not "
+                "match an uninterrupted run",
+                stacklevel=3,
+            )
         if optimizer_state:
             self.optimizer.load_state_dict(state["optimizer"])
             # (why) load_state_dict restores each group's weight decay too, so a recipe's new
@@ -883,16 +901,23 @@ class Trainer:
                 self.optimizer, cfg.schedule, self.total_steps, cfg.warmup_steps
             )
         self.scheduler.load_state_dict(state["scheduler"])
-        if saved != self.config or rebuilt:  # a rebuilt scheduler set the lr of its step 0
-            # (why) both states carry the saved lr, which would otherwise stay. Per group: a
-            # group at the saved lr takes the new one, a group at its own (ScOT's param_groups:
-            # embeddings at another lr) keeps it, scaled as the config's; all were set to the
-            # config's. (The weight decay was put back to the built one above.)
+        # a rebuilt scheduler set the lr of its step 0
+        if saved != self.config or rebuilt or new_lr:
+            # (why) both states carry the saved lr, which would otherwise stay (a recipe's new
+            # lr, with an unchanged config, gave way to the checkpoint's). Per group: the base
+            # lr the optimiser resumed into was built with where it differs from the one the
+            # checkpoint's run was built with (the config's lr for the Trainer's own optimiser,
+            # a recipe's for a replaced one), else the checkpoint's. Checkpoints without the
+            # built lrs: a group at the saved lr takes the new one, a group at its own (ScOT's
+            # param_groups: embeddings at another lr) keeps it, scaled as the config's. (The
+            # weight decay was put back to the built one above.)
             cfg = self.config
             f = lr_factor(cfg.schedule, state["step"], self.total_steps, cfg.warmup_steps)
             bases = []
-            for base in self.scheduler.base_lrs:
-                if base == saved.lr or cfg.lr == saved.lr:
+            for i, base in enumerate(self.scheduler.base_lrs):
+                if saved_built_lr is not None:
+                    bases.append(self._built_lr[i] if new_lr else base)
+                elif base == saved.lr or cfg.lr == saved.lr:
                     bases.append(cfg.lr if base == saved.lr else base)
                 else:
                     bases.append(base * cfg.lr / saved.lr if saved.lr else base)
