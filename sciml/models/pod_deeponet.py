@@ -87,8 +87,9 @@ class PODDeepONet(Operator, family="pod_deeponet"):
     """POD-DeepONet ``G(u)(y_j) = mean_j + b(u) . phi(y_j) [+ c(u) . t(y_j)] + b_0``.
 
     Buffers (saved with the weights): ``pod_basis`` ``(P, K, p)``, ``pod_mean`` ``(P, K)``,
-    ``pod_singular_values`` ``(min(N, P K),)`` up to ``P K`` entries (zero-padded) and
-    ``coords`` ``(P, d)``, the grid. Call :meth:`fit_basis` before training.
+    ``pod_singular_values`` ``(P K,)`` (the ``min(N, P K)`` singular values of the centred
+    training outputs, zero-padded) and ``coords`` ``(P, d)``, the grid. Call :meth:`fit_basis`
+    before training.
     """
 
     config_class = PODDeepONetConfig

@@ -13,10 +13,12 @@ transforms back once::
     G(u)    = T_K^{-1}( Q(z_L) / s )                   Q: two-layer channel MLP per mode
 
 ``s = sqrt(M / N)`` with ``N`` grid points and ``M`` kept coefficients, so ``z`` holds
-discretisation-independent coefficients (``mean_j x_j^2 = sum_k |z_k|^2 / M`` by Parseval), of
-unit variance for a normalised field whose energy lies in the kept band, and the same weights
-apply at any resolution that contains the kept modes. Activations act on coefficients (on real and imaginary parts for the
-real FFT). The kept set ``K`` is a tensor product of per-axis index sets: the ``m`` lowest
+discretisation-independent coefficients (``mean_j x_j^2 = E(z) / M`` by Parseval for a field in
+the kept band, ``E`` the coefficient energy of :meth:`RealTransform.energy`: ``sum_k z_k^2`` for
+the DCT, last-axis bins ``k > 0`` counted twice for the real FFT), of unit variance for a
+normalised field whose energy lies in the kept band, and the same weights apply at any resolution
+that contains the kept modes. Activations act on coefficients (on real and imaginary parts for
+the real FFT). The kept set ``K`` is a tensor product of per-axis index sets: the ``m`` lowest
 frequencies (low-pass, ``config.modes``) or any sets, e.g. those holding most of the training
 data's energy (:func:`select_modes`, stored in ``config.kept``).
 
