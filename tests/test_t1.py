@@ -290,6 +290,23 @@ def test_bad_configs_and_inputs_are_refused():
         T1(rfft)(torch.randn(1, 1, 8, 8))
 
 
+def test_coefficient_model_refuses_an_out_shape_and_decode_gives_the_field_there():
+    """With ``inverse=False`` an ``out_shape`` was ignored: the call returned the (4, 4) kept
+    coefficients. It is refused now, and the error's way out, ``decode(model(u), out_shape)``,
+    equals the ``inverse=True`` model with the same weights evaluated on that grid."""
+    torch.manual_seed(0)
+    coeffs = T1(T1Config(modes=(4, 4), width=4, n_layers=1, inverse=False)).double()
+    field = T1(dataclasses.replace(coeffs.config, inverse=True)).double()
+    field.load_state_dict(coeffs.state_dict())
+    u = torch.randn(2, 1, 16, 16, dtype=torch.float64)
+    with pytest.raises(ValueError, match="inverse=False returns the kept coefficients"):
+        coeffs(u, out_shape=(32, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            coeffs.decode(coeffs(u), (32, 32)), field(u, out_shape=(32, 32)), rtol=1e-12, atol=0
+        )
+
+
 def _shift_band_limited(t, kept, u, s):
     """``u(x - s)`` for a field ``u`` whose rfft spectrum lies on ``kept``: a phase per mode."""
     sizes = u.shape[2:]

@@ -461,7 +461,7 @@ class T1(Autoregressive, Operator, family="t1"):
             x: unused; must be None.
             t: unused; must be None.
             out_shape: output grid (default: the input's); a finer grid evaluates the
-                band-limited output there (super-resolution).
+                band-limited output there (super-resolution). Refused with ``inverse=False``.
 
         Returns:
             ``(batch, out_channels, *out_shape)`` when ``config.inverse``, else the coefficients
@@ -469,6 +469,13 @@ class T1(Autoregressive, Operator, family="t1"):
         """
         if x is not None or t is not None:
             raise ValueError("T1 takes no query points x or lead time t; pass only u")
+        if not self.config.inverse and out_shape is not None:
+            # (why) the coefficients do not depend on the grid: an out_shape was ignored silently
+            raise ValueError(
+                f"T1 with inverse=False returns the kept coefficients, on no grid; got "
+                f"out_shape={tuple(out_shape)}. Build the model with inverse=True, or call "
+                "model.decode(model(u), out_shape)"
+            )
         z = self.spectrum(u)
         if not self.config.inverse:
             return z
