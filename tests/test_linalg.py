@@ -1168,3 +1168,17 @@ def test_amg_pcg_on_a_singular_grid_reaches_a_tight_rtol():
             assert res.status is Status.CONVERGED, (shape, seed, res.message)
             ref = np.linalg.lstsq(A, b - b.mean(), rcond=None)[0]
             np.testing.assert_allclose(x, ref - ref.mean(), rtol=0, atol=1e-9 * np.abs(ref).max())
+
+
+def test_amg_takes_a_float32_scipy_matrix():
+    """PCG(AMG()) on a float32 SciPy matrix raised pyamg's TypeError ('arguments A, x, and b
+    must have the same dtype': its hierarchy was float32, the cycle's vector float64); the
+    hierarchy is now built in float64, as for a float32 stencil or torch matrix, and the solve
+    agrees with a sparse direct solve to float32's precision."""
+    P = poisson((16, 16), walls=D)
+    A = P.to_scipy()
+    b = np.random.default_rng(0).standard_normal(P.n).astype(np.float32)
+    x, res = solve(A.astype(np.float32), b, method=PCG(AMG()), rtol=1e-6)
+    assert res.status is Status.CONVERGED, res.message
+    ref = sla.spsolve(A.tocsc(), b.astype(np.float64))
+    assert np.linalg.norm(x - ref) / np.linalg.norm(ref) < 1e-5

@@ -519,6 +519,11 @@ class AMG(Preconditioner):
                 "AMG needs pyamg: pip install 'sciml[amg]' (or pip install pyamg)"
             ) from None
         a = A.to_scipy()
+        if a.dtype != np.float64:
+            # (why) the cycle runs in float64 (below), and pyamg refuses a float32 hierarchy
+            # with a float64 vector: a float32 SciPy matrix raised its TypeError ('arguments
+            # A, x, and b must have the same dtype')
+            a = a.astype(np.float64)
         ml = pyamg.smoothed_aggregation_solver(
             a,
             B=np.ones((a.shape[0], 1)),
