@@ -479,6 +479,23 @@ def test_casts_after_a_forward_pass_leave_no_stale_cached_basis(backend):
         np.testing.assert_allclose(layer(u.float()).double().numpy(), ref, rtol=0, atol=2e-6)
 
 
+@pytest.mark.parametrize("name", BLOCKS)
+def test_every_block_cast_after_a_forward_pass_equals_one_cast_before(name):
+    """float32 forward passes first (filling any mask / basis / bias cache), then ``.double()``:
+    the numbers of a copy cast before it ever ran, bit for bit, and float64 ones (a stale
+    float32 cache would leave them ~1e-7 from the float64 answer)."""
+    block, u, kw = _make(name, dtype=torch.float32)
+    fresh = copy.deepcopy(block).double()
+    with torch.no_grad():
+        block(u, **kw)
+        block(u[:1], **kw)
+        block.double()
+        got = block(u.double(), **kw)
+        assert got.dtype == F64
+        assert torch.equal(got, fresh(u.double(), **kw))
+        assert not torch.equal(got, got.float().double())  # really float64 numbers
+
+
 def test_transform_bases_follow_a_cast_after_a_forward_pass():
     """The truncated DCT / RFFT bases are cached per dtype: float32 first, then float64 input,
     gives float64 accuracy against the explicit float64 basis."""
@@ -618,6 +635,33 @@ def test_odd_layouts_and_batch_sizes_give_the_contiguous_answer(name):
         torch.testing.assert_close(block(u[1:2], **kw), want[1:2], rtol=1e-13, atol=1e-13)
         empty = block(u[:0], **kw)
     assert empty.shape == (0, *want.shape[1:])
+
+
+FUNCTIONS = {
+    "fourier_resample": lambda x: fourier_resample(x, (12, 5)),
+    "dct": dct,
+    "idct-dim-2": lambda x: idct(x, -2),
+    "dst": dst,
+    "idst": idst,
+    "DCT-matmul": lambda x: DCT().forward(x, ((0, 1, 2), (0, 1, 2, 3)), method="matmul"),
+    "RFFT-fft": lambda x: RFFT().forward(x, ((0, 1, -1), (0, 1, 2)), method="fft"),
+    "DST-inverse": lambda x: DST().inverse(x[..., :3, :4], ((0, 1, 2), (0, 1, 2, 3)), (8, 10)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_transforms_of_odd_layouts_give_the_contiguous_answer(name):
+    f = FUNCTIONS[name]
+    x = torch.randn(2, 3, 8, 10, dtype=F64)
+    want = f(x)
+    for v in (
+        x.transpose(-1, -2).contiguous().transpose(-1, -2),
+        x.contiguous(memory_format=torch.channels_last),
+        torch.cat([x, x], dim=-1)[..., :10],
+        torch.repeat_interleave(x, 2, dim=0)[::2],
+    ):
+        torch.testing.assert_close(f(v), want, rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(f(x[1:2]), want[1:2], rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", [b for b in BLOCKS if b != "pointwise"])  # a torch Conv
