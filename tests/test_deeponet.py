@@ -349,3 +349,48 @@ def test_single_output_fast_path_agrees_with_the_general_path(bias, hard_zero):
     if hard_zero is not None:
         ref = ref * (y[:, 1] - 0.5)
     torch.testing.assert_close(fast[..., 0], ref)
+
+
+def _rowwise_jacobian(f, v: torch.Tensor) -> torch.Tensor:
+    """``d f(v) / d v`` as ``(*out, *in)``, one ``torch.autograd.grad`` per output entry."""
+    v = v.detach().clone().requires_grad_(True)
+    y = f(v)
+    rows = [torch.autograd.grad(yi, v, retain_graph=True)[0] for yi in y.reshape(-1)]
+    return torch.stack(rows).reshape(*y.shape, *v.shape)
+
+
+@pytest.mark.parametrize("pod", [False, True], ids=["deeponet", "pod_deeponet"])
+def test_torch_func_transforms_match_rowwise_autograd_and_the_loop(pod):
+    """docs/spectral.md lists DeepONet and PODDeepONet as running under jacrev, jacfwd and vmap:
+    the Jacobian in the input function equals row-by-row autograd, and vmap over samples equals
+    the loop (DeepONet with 3 outputs and per-sample query points)."""
+    from torch.func import jacfwd, jacrev, vmap
+
+    from sciml.models import PODDeepONet, PODDeepONetConfig
+
+    torch.manual_seed(0)
+    if pod:
+        model = PODDeepONet(
+            PODDeepONetConfig(sensors=12, points=7, out_channels=2, modes=4, branch=MLPSpec((9,)))
+        ).double()
+        model.fit_basis(torch.randn(20, 7, 2, dtype=torch.float64), torch.rand(7, 1))
+        x = None
+    else:
+        model = DeepONet(_config(multi_output="split_trunk")).double()
+        x = torch.rand(4, 7, 2, dtype=torch.float64)  # each function at its own points
+
+    def f(v, i=0):
+        return model(v[None])[0] if x is None else model(v[None], x=x[i : i + 1])[0]
+
+    v = torch.randn(12, dtype=torch.float64)
+    want = _rowwise_jacobian(f, v)
+    torch.testing.assert_close(jacrev(f)(v), want, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(jacfwd(f)(v), want, rtol=1e-12, atol=1e-14)
+    u = torch.randn(4, 12, dtype=torch.float64)
+    with torch.no_grad():
+        if x is None:
+            got = vmap(lambda a: model(a[None])[0])(u)
+        else:
+            got = vmap(lambda a, b: model(a[None], x=b[None])[0])(u, x)
+        loop = torch.stack([f(u[i], i) for i in range(4)])
+    torch.testing.assert_close(got, loop, rtol=1e-12, atol=1e-14)
