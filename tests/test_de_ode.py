@@ -333,6 +333,14 @@ def test_nfe_counts():
     node = NeuralODE(Autonomous(net), RK4(step_size=0.05))
     node(torch.randn(3, 2), torch.linspace(0.0, 1.0, 5))
     assert node.nfe_forward == 4 * 20  # 4 per RK4 step; outputs on the grid cost nothing
+    # a fixed-step solve's steps are all accepted (steps_accepted read 0 for RK4 and Euler)
+    assert (node.steps_accepted, node.steps_rejected) == (20, 0)
+    starts = [s.t0 for s in node.field.steps]
+    np.testing.assert_allclose(starts, np.arange(20) * 0.05, atol=1e-6)
+    node = NeuralODE(Autonomous(net), Euler(step_size=0.25))
+    node(torch.randn(3, 2), torch.tensor([1.0, 0.3, 0.0]))  # backwards: steps of -0.25
+    assert (node.nfe_forward, node.steps_accepted) == (4, 4)
+    assert [s.dt for s in node.field.steps] == [-0.25] * 4
     node = NeuralODE(Autonomous(net), RK4(step_size=0.05, interp="linear"))
     node(torch.randn(3, 2), torch.linspace(0.0, 1.0, 5))
     assert node.nfe_forward == 4 * 20

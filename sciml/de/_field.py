@@ -116,12 +116,20 @@ class CountingField(DetachedState):
             self.nfe_backward += 1
         return f
 
+    # torchdiffeq looks its callbacks up by name on the function it is given.
+    def callback_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
+        """A fixed-step solver's step (torchdiffeq calls this before each one and has no
+        accept / reject): every step is accepted. (why) without it ``steps_accepted`` of an RK4
+        or Euler solve read 0."""
+        if self.phase == "forward":
+            self.steps.append(AcceptedStep(float(t0.detach()), self._sign * float(dt.detach()), y0))
+
 
 class StepWatchingField(CountingField):
     """:class:`CountingField` plus the step callbacks of torchdiffeq's adaptive RK solvers."""
 
-    # torchdiffeq looks these up by name on the function it is given.
     def callback_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
+        # an adaptive attempt: accepted or rejected later (callback_accept_step records it)
         if self.phase != "forward":
             return
         if self._record:

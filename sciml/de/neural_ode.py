@@ -122,7 +122,8 @@ class NeuralODE(DetachedState):
             with gradients enabled; the weighted penalty lands in ``self.regularisation``.
 
     After each forward pass: ``nfe_forward`` (evaluations in the solve, which is also the
-    prediction cost), ``nfe_regulariser``, ``steps_accepted``, ``steps_rejected``; after
+    prediction cost), ``nfe_regulariser``, ``steps_accepted``, ``steps_rejected`` (a fixed-step
+    solver's steps are all accepted); after
     ``backward``: ``nfe_backward`` (evaluations in the adjoint solve, 0 for direct backprop, which
     replays the stored graph instead of evaluating ``f``).
     """
