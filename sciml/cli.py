@@ -251,12 +251,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     spec = config_from_dict(DataSpec, {**data_meta, "path": str(args.data)}, where="metadata.data")
     samples = None
     if args.split != "all":
-        splits_file = _splits_file(record["metadata"].get("splits"), directory)
+        recorded = record["metadata"].get("splits")
+        splits_file = _splits_file(recorded, directory)
         if splits_file is None:
+            where = (
+                f"looked for {Path(recorded).name} in the run folder {directory.absolute().parent} "
+                f"and for {recorded}"
+                if recorded
+                else "the checkpoint records none; sciml train records one"
+            )
             raise _UserError(
-                f"{directory}: no recorded splits file to select --split {args.split} (looked "
-                f"for {record['metadata'].get('splits')!r} and splits.json in the run folder "
-                f"{directory.parent})"
+                f"{directory}: no recorded splits file to select --split {args.split} ({where})"
             )
         samples = json.loads(splits_file.read_text())[args.split]
     model = load(directory)

@@ -252,6 +252,9 @@ def test_evaluate_split_finds_the_runs_splits_from_any_directory(tmp_path, capsy
     )
     assert got["rel_l2"] == pytest.approx(rel.mean(), rel=1e-5)
     assert got["rel_l2"] == pytest.approx(reported, rel=1e-6)
+    # a checkpoint that records no splits file says so (it said "looked for None")
+    code, _, err = _run(["evaluate", "fno-ns2d", "data.h5", "--split", "test"], capsys)
+    assert code == 2 and "(the checkpoint records none; sciml train records one)" in err
 
 
 @pytest.mark.parametrize(
