@@ -54,10 +54,10 @@ class ComplexBMM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         a, b = ctx.saved_tensors
-        ops = _ops(ctx.impl)
+        ops = _ops(_impl(ctx.impl, g))
         g = g.resolve_conj()
         da = db = None
-        if ops is not None and torch.is_grad_enabled():
+        if ops is not None and torch.is_grad_enabled():  # (ops: Triton, g a plain tensor)
             # create_graph=True (second derivatives: a PINN loss on u_x, its weight gradient):
             # a raw kernel launch records no graph, so the products go through this Function
             # again, which differentiates them (the conjugates are materialised; the kernel's
@@ -81,9 +81,9 @@ class ComplexBMM(torch.autograd.Function):
         a, b = ctx.saved_tensors
         out = None
         if da is not None:
-            out = ComplexBMM.apply(da.resolve_conj(), b, ctx.impl)
+            out = ComplexBMM.apply(da.resolve_conj(), b, _impl(ctx.impl, da))
         if db is not None:
-            t = ComplexBMM.apply(a, db.resolve_conj(), ctx.impl)
+            t = ComplexBMM.apply(a, db.resolve_conj(), _impl(ctx.impl, db))
             out = t if out is None else out + t
         return out
 
@@ -108,7 +108,7 @@ class RealDFT(torch.autograd.Function):
         (scale,) = ctx.saved_tensors
         # out = x C^T - i x S^T  =>  dL/dx = Re(g) C - Im(g) S, i.e. irdft with weight = scale
         return (
-            InverseRealDFT.apply(g.resolve_conj().contiguous(), ctx.n, scale, ctx.impl),
+            InverseRealDFT.apply(g.resolve_conj().contiguous(), ctx.n, scale, _impl(ctx.impl, g)),
             None,
             None,
             None,
@@ -117,7 +117,7 @@ class RealDFT(torch.autograd.Function):
     @staticmethod
     def jvp(ctx, dx: torch.Tensor, _e, _scale, _impl) -> torch.Tensor:
         (scale,) = ctx.saved_tensors  # linear in x (scale is a constant)
-        return RealDFT.apply(dx.contiguous(), ctx.e, scale, ctx.impl)
+        return RealDFT.apply(dx.contiguous(), ctx.e, scale, _impl(ctx.impl, dx))
 
 
 class InverseRealDFT(torch.autograd.Function):
@@ -138,19 +138,33 @@ class InverseRealDFT(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         (weight,) = ctx.saved_tensors
-        return RealDFT.apply(g.contiguous(), ctx.e, weight, ctx.impl), None, None, None
+        return RealDFT.apply(g.contiguous(), ctx.e, weight, _impl(ctx.impl, g)), None, None, None
 
     @staticmethod
     def jvp(ctx, dz: torch.Tensor, _n, _weight, _impl) -> torch.Tensor:
         (weight,) = ctx.saved_tensors  # linear in z (weight is a constant)
-        return InverseRealDFT.apply(dz.resolve_conj().contiguous(), ctx.n, weight, ctx.impl)
+        return InverseRealDFT.apply(
+            dz.resolve_conj().contiguous(), ctx.n, weight, _impl(ctx.impl, dz)
+        )
 
 
-def _impl(impl: str) -> str:
-    """The PyTorch reference inside a torch.func transform: the Triton launches read raw data
-    pointers, which vmap's batched and grad's wrapped tensors do not have (the functions'
-    ``generate_vmap_rule`` and ``jvp`` then run on the reference ops)."""
-    return "torch" if transforming() else impl
+# the batched tensors of the autograd engine's own vmap (is_grads_batched) are not functorch's
+_legacy_batched = getattr(torch._C._functorch, "is_legacy_batchedtensor", lambda t: False)
+
+
+def _impl(impl: str, *tensors: torch.Tensor) -> str:
+    """The PyTorch reference where a Triton launch cannot run: the launches read raw data
+    pointers, which batched and wrapped tensors do not have. That is inside a ``torch.func``
+    transform (the functions' ``generate_vmap_rule`` and ``jvp`` then run on the reference ops),
+    and in a backward run under the autograd engine's own vmap
+    (``torch.autograd.grad(..., is_grads_batched=True)``,
+    ``torch.autograd.functional.jacobian(..., vectorize=True)``), which a graph recorded with the
+    kernels meets, so backward and ``jvp`` ask again with their incoming ``tensors``."""
+    if impl == "torch":
+        return impl
+    if transforming() or any(_legacy_batched(t) for t in tensors):
+        return "torch"
+    return impl
 
 
 def cbmm(a: torch.Tensor, b: torch.Tensor, *, impl: str = "torch") -> torch.Tensor:
