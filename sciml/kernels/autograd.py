@@ -76,7 +76,7 @@ class ComplexBMM(torch.autograd.Function):
         return da, db, None
 
     @staticmethod
-    def jvp(ctx, da: torch.Tensor | None, db: torch.Tensor | None, _impl) -> torch.Tensor:
+    def jvp(ctx, da: torch.Tensor | None, db: torch.Tensor | None, _impl_tangent) -> torch.Tensor:
         # d(a b) = da b + a db (forward mode: torch.func.jacfwd, torch.func.jvp)
         a, b = ctx.saved_tensors
         out = None
@@ -115,7 +115,7 @@ class RealDFT(torch.autograd.Function):
         )
 
     @staticmethod
-    def jvp(ctx, dx: torch.Tensor, _e, _scale, _impl) -> torch.Tensor:
+    def jvp(ctx, dx: torch.Tensor, _e, _scale, _impl_tangent) -> torch.Tensor:
         (scale,) = ctx.saved_tensors  # linear in x (scale is a constant)
         return RealDFT.apply(dx.contiguous(), ctx.e, scale, _impl(ctx.impl, dx))
 
@@ -141,7 +141,7 @@ class InverseRealDFT(torch.autograd.Function):
         return RealDFT.apply(g.contiguous(), ctx.e, weight, _impl(ctx.impl, g)), None, None, None
 
     @staticmethod
-    def jvp(ctx, dz: torch.Tensor, _n, _weight, _impl) -> torch.Tensor:
+    def jvp(ctx, dz: torch.Tensor, _n, _weight, _impl_tangent) -> torch.Tensor:
         (weight,) = ctx.saved_tensors  # linear in z (weight is a constant)
         return InverseRealDFT.apply(
             dz.resolve_conj().contiguous(), ctx.n, weight, _impl(ctx.impl, dz)
