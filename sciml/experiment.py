@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -273,6 +274,43 @@ def _loss(name: str) -> Any:
     return {"l2": lambda: LpLoss(p=2), "l1": lambda: LpLoss(p=1), "h1": H1Loss}[name]()
 
 
+def _splits(ds: Any, spec: DataSpec, saved: Path, *, resume: bool) -> Any:
+    """The run's train / val / test split: on a resume, the one the run recorded.
+
+    Splitting again on a resume is not the same split when the file grew (``split`` is a
+    function of the sample count), so samples the run had held out for validation or test could
+    be trained on. The recorded one is kept: extra samples are left unused (with a warning); a
+    file with fewer samples than the record, or an experiment whose split or seed changed since,
+    is refused, since neither continues the same run.
+    """
+    from . import data as sd
+
+    n = len(ds)
+    if not (resume and saved.is_file()):
+        return sd.split(n, spec.split, seed=spec.seed)
+    recorded = sd.Split.load(saved)
+    if n < recorded.n:
+        raise ValueError(
+            f"resume: the run's {saved} splits {recorded.n} samples and {spec.path} now holds "
+            f"{n}; a resume continues on the recorded split -- restore the file, or start a new "
+            "run (another out folder, or without --resume)"
+        )
+    if sd.split(recorded.n, spec.split, seed=spec.seed) != recorded:
+        raise ValueError(
+            f"resume: the experiment's split {list(spec.split)} / seed {spec.seed} is not the one "
+            f"recorded in {saved}; a resume continues on the recorded split -- restore them, or "
+            "start a new run (another out folder, or without --resume)"
+        )
+    if n > recorded.n:
+        warnings.warn(
+            f"resume: {spec.path} holds {n} samples, the run's {saved} splits the first "
+            f"{recorded.n}; the resume keeps that split and leaves the {n - recorded.n} new "
+            "samples unused (a new split would move held-out samples into training)",
+            stacklevel=3,
+        )
+    return recorded
+
+
 def run(
     experiment: Experiment,
     *,
@@ -295,7 +333,7 @@ def run(
 
     spec = experiment.data
     ds = sd.open(spec.path)
-    splits = sd.split(len(ds), spec.split, seed=spec.seed)
+    splits = _splits(ds, spec, Path(experiment.out) / "splits.json", resume=bool(resume))
     train_view = build_views(spec, samples=list(splits.train), training=True)
     val_view = build_views(spec, samples=list(splits.val)) if splits.val else None
     test_view = build_views(spec, samples=list(splits.test)) if splits.test else None

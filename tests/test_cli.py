@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -580,3 +581,39 @@ def test_train_fresh_optimizer_reaches_the_trainer_and_needs_resume(tmp_path, ca
     assert (seen["resume"], seen["optimizer_state"]) == ("auto", False)
     _run(["train", str(path), "--resume"], capsys)
     assert seen["optimizer_state"] is True
+
+
+def test_experiment_resume_keeps_the_recorded_split_when_the_file_grew(tmp_path):
+    """A resume trains on the split the run recorded: splitting the grown file again moved
+    samples the run had held out for test into training (``split`` of 20 samples is another
+    permutation than of 10: sample 8, held out for validation, goes to training at 20). A shrunk file or a changed split spec is refused by name."""
+    import sciml
+    from sciml.data.generators import generate
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, run
+
+    data = tmp_path / "darcy.h5"
+    generate("darcy", n=10, resolution=8, out=data, seed=0)
+    spec = DataSpec(path=str(data), view="static_pairs", inputs=("a",), targets=("u",))
+    model = ModelSpec("fno", {"modes": [3, 3], "width": 4, "n_layers": 1, "projection_channels": 4})
+    exp = Experiment(
+        model=model, data=spec, train={"epochs": 1, "batch_size": 4}, out=str(tmp_path / "run")
+    )
+    run(exp, progress=False)
+    recorded = sciml.data.Split.load(tmp_path / "run" / "splits.json")
+    assert recorded == sciml.data.split(10, spec.split, seed=spec.seed)
+
+    generate("darcy", n=20, resolution=8, out=data, seed=0, overwrite=True)
+    regrown = sciml.data.split(20, spec.split, seed=spec.seed)
+    assert set(regrown.train) & set(recorded.val) == {8}  # what a new split would train on
+    longer = dataclasses.replace(exp, train={"epochs": 2, "batch_size": 4})
+    with pytest.warns(UserWarning, match="holds 20 samples, the run's .* splits the first 10"):
+        run(longer, resume=True, progress=False)
+    assert sciml.data.Split.load(tmp_path / "run" / "splits.json") == recorded
+
+    changed = dataclasses.replace(exp, data=dataclasses.replace(spec, seed=1))
+    with pytest.raises(ValueError, match=r"split \[0.8, 0.1, 0.1\] / seed 1 is not the one"):
+        run(changed, resume=True, progress=False)
+    generate("darcy", n=6, resolution=8, out=data, seed=0, overwrite=True)
+    with pytest.raises(ValueError, match="splits 10 samples and .* now holds 6"):
+        run(exp, resume=True, progress=False)
+    assert sciml.data.Split.load(tmp_path / "run" / "splits.json") == recorded
