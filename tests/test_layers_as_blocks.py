@@ -7,10 +7,13 @@ input, central finite differences, a NumPy implementation, the row-by-row autogr
 loop over samples or ensemble members, or the layer's own linearity.
 
 Regressions: the Triton backend's complex GEMM recorded no graph in its backward, so second
-derivatives and the weight gradient of a loss on an input derivative were silently wrong;
+derivatives and the weight gradient of a loss on an input derivative were silently wrong, and
+its kernels ran on the engine's batched tensors in vectorized Jacobians (an error);
 ``FusedDFT`` raised NotImplementedError under ``torch.autograd.forward_ad``; ``WindowAttention``
 kept a stale position bias after an in-place ``p.data`` update; the transformer blocks met
-integer or float32-into-float64 input with a bare matmul dtype error.
+integer or float32-into-float64 input with a bare matmul dtype error; an empty batch raised in
+the FFT backend, ``FusedDFT``, the transforms and ``fourier_resample``, and half precision in
+the transforms and ``fourier_resample``.
 """
 
 from __future__ import annotations

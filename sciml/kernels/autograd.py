@@ -57,7 +57,7 @@ class ComplexBMM(torch.autograd.Function):
         ops = _ops(_impl(ctx.impl, g))
         g = g.resolve_conj()
         da = db = None
-        if ops is not None and torch.is_grad_enabled():  # (ops: Triton, g a plain tensor)
+        if ops is not None and torch.is_grad_enabled():
             # create_graph=True (second derivatives: a PINN loss on u_x, its weight gradient):
             # a raw kernel launch records no graph, so the products go through this Function
             # again, which differentiates them (the conjugates are materialised; the kernel's
