@@ -357,6 +357,20 @@ def test_nfe_counts():
     assert node.nfe_forward == nf and node.nfe_backward >= 8
 
 
+def test_fixed_step_count_keeps_no_states():
+    """Counting an RK4 solve's steps must not keep its states: the adjoint's forward runs without
+    a graph and holds one state at a time, but recording each step's y0 kept all 100 of them
+    (6.25 MiB for a (256, 64) state, growing with the step count). The count is the hand count
+    1 / 0.01 = 100 steps, and the held state bytes are 0."""
+    net = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64))
+    node = NeuralODE(Autonomous(net), RK4(step_size=0.01), adjoint=True)
+    y0 = torch.randn(256, 64, requires_grad=True)
+    node(y0, torch.tensor([0.0, 1.0])).sum().backward()
+    assert node.steps_accepted == 100
+    held = [s.y0 for s in node.field.steps if isinstance(s.y0, torch.Tensor)]
+    assert sum(h.numel() * h.element_size() for h in held) == 0
+
+
 def _mlp64(seed):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(2, 12), nn.Tanh(), nn.Linear(12, 2)).double()

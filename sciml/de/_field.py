@@ -66,11 +66,14 @@ class DetachedState(nn.Module):
 
 @dataclass
 class AcceptedStep:
-    """One accepted step from ``t0`` to ``t0 + dt`` (``dt < 0`` when the solve runs backwards)."""
+    """One accepted step from ``t0`` to ``t0 + dt`` (``dt < 0`` when the solve runs backwards).
+
+    ``y0`` is the state at ``t0`` for an adaptive solver's step (a local regulariser samples
+    it) and ``None`` for a fixed-step solver's, which no regulariser takes."""
 
     t0: float
     dt: float
-    y0: Tensor
+    y0: Tensor | None
     heuristics: RKStep | None = None
 
 
@@ -120,9 +123,12 @@ class CountingField(DetachedState):
     def callback_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
         """A fixed-step solver's step (torchdiffeq calls this before each one and has no
         accept / reject): every step is accepted. (why) without it ``steps_accepted`` of an RK4
-        or Euler solve read 0."""
+        or Euler solve read 0. The state is not kept: holding every step's ``y0`` made an
+        adjoint solve's (no-grad) forward keep O(steps) states where it keeps O(1)."""
         if self.phase == "forward":
-            self.steps.append(AcceptedStep(float(t0.detach()), self._sign * float(dt.detach()), y0))
+            self.steps.append(
+                AcceptedStep(float(t0.detach()), self._sign * float(dt.detach()), None)
+            )
 
 
 class StepWatchingField(CountingField):
