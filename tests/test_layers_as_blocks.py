@@ -537,7 +537,8 @@ def test_transform_bases_follow_a_cast_after_a_forward_pass():
 
 def test_window_attention_sees_in_place_updates_through_data():
     """An in-place update through ``p.data`` (EMA / weight averaging) bumps no version counter; the
-    position bias cached under ``no_grad`` used to stay at the old weights."""
+    position bias cached under ``no_grad`` (keyed on version counters) stayed at the old weights.
+    The cache now compares parameter values."""
     torch.manual_seed(3)
     attn = WindowAttention(8, 2, 2).double().eval()
     x = torch.randn(3, 4, 8, dtype=F64)
@@ -552,6 +553,13 @@ def test_window_attention_sees_in_place_updates_through_data():
         want = fresh(x)
     assert (want - before).abs().max() > 1e-2  # the update does change the output
     torch.testing.assert_close(after, want, rtol=0, atol=1e-14)
+    with torch.no_grad():  # one tensor alone, the last layer's weight, changed in place
+        attn(x)
+        attn.cpb[2].weight.data[0, 0] += 0.5
+        again = attn(x)
+        fresh.load_state_dict(attn.state_dict())
+        torch.testing.assert_close(again, fresh(x), rtol=0, atol=1e-14)
+        assert (again - after).abs().max() > 1e-6
     # the position bias itself against its definition, 16 sigmoid(MLP(table)) per token pair
     table = attn.cpb(attn.rel_table)
     bias = torch.stack([table[attn.rel_index[i, j]] for i in range(4) for j in range(4)]).T.reshape(
