@@ -830,6 +830,52 @@ def test_resume_keeps_a_weight_decay_a_callback_set_during_the_run(tmp_path):
     assert all(torch.equal(w_ref[k], w_run[k]) for k in w_ref)
 
 
+class _StopOnceAt(Callback):
+    """Asks the trainer to stop after step ``step``, once: ``fit()`` called again on the same
+    trainer then continues in process (as after a Ctrl-C)."""
+
+    def __init__(self, step):
+        self.step, self.done = step, False
+
+    def on_step_end(self, trainer, loss):
+        if trainer.step == self.step and not self.done:
+            self.done = True
+            trainer.request_stop()
+
+
+def test_a_second_fit_in_process_keeps_what_a_callback_set_as_run_state(tmp_path):
+    """fit() noted the optimiser's weight decays and the schedule's base lrs as 'built' on every
+    call, so a run continued in process (fit() again after a stop) stored what a callback had
+    set during the run (weight decay 0.05, lr 1e-3 from step 6) as built: a resume of its
+    checkpoint took the Trainer's 1e-4 / 3e-3 for a new recipe and put them back, with a
+    warning. Now they are noted only for a new optimiser or schedule: the resume is exact."""
+    config = dict(schedule=Constant(), checkpoint_every=3, lr=3e-3)
+
+    def callbacks(*more):
+        return [_DecayFrom(6, 0.05), _LrFrom(6, 1e-3), *more]
+
+    ref_dir, run = tmp_path / "ref", tmp_path / "run"
+    ref = make_trainer(ref_dir, callbacks=callbacks(_StopOnceAt(7)), **config)
+    assert ref.fit().step == 7
+    ref = ref.fit()
+    first = make_trainer(run, callbacks=callbacks(_StopOnceAt(7), _CrashAt(10)), **config)
+    assert first.fit().step == 7
+    with pytest.raises(RuntimeError, match="simulated"):
+        first.fit()
+    assert os.readlink(run / "last") == "ckpt-9"
+    state = read_checkpoint(run / "last", make_trainer(None).model)
+    assert (state["built_weight_decay"], state["built_lr"]) == ([1e-4], [3e-3])
+    resumed = make_trainer(run, callbacks=callbacks(), **config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = resumed.fit(resume="auto")
+    group = resumed.optimizer.param_groups[0]
+    assert (group["weight_decay"], group["lr"]) == (0.05, 1e-3)
+    assert result.step == ref.step == 15 and result.train_loss == ref.train_loss
+    w_ref, w_run = _weights(ref_dir), _weights(run)
+    assert all(torch.equal(w_ref[k], w_run[k]) for k in w_ref)
+
+
 def _mgno_trainer(out_dir, **config):
     """The MgNO of tests/data/mgno_dead_weights (levels without pre-smoothing, whose dead Pi / A
     weights older sciml built and trained) on 8 samples, one batch per epoch."""

@@ -277,6 +277,7 @@ class Trainer:
         self._t0 = time.perf_counter()
         self._built_decay: list[float | None] = []
         self._built_lr: list[float] = []
+        self._built_for: tuple[Any, Any] | None = None  # the optimiser and schedule noted
         self._note_built()
         # names the run a checkpoint belongs to (kept across resumes): `best` left in out_dir by
         # an earlier run is not taken for this run's newest state
@@ -801,9 +802,18 @@ class Trainer:
     def _note_built(self) -> None:
         """Note each param group's weight decay and base lr as the optimiser and schedule were
         built (a recipe may have replaced them since ``__init__``): checkpoints store them, so
-        a resume tells a new recipe or config from a change a callback made during the run."""
+        a resume tells a new recipe or config from a change a callback made during the run.
+
+        (why) only for an optimiser or schedule not noted yet: a run continued in process
+        (``fit()`` again after a stop) would take what a callback set during the run for what
+        was built, and a resume of its checkpoints put the built values back."""
+        if self._built_for is not None and (
+            self._built_for[0] is self.optimizer and self._built_for[1] is self.scheduler
+        ):
+            return
         self._built_decay = [group.get("weight_decay") for group in self.optimizer.param_groups]
         self._built_lr = list(self.scheduler.base_lrs)
+        self._built_for = (self.optimizer, self.scheduler)
 
     def _restore(self, path: Path, *, optimizer_state: bool = True) -> None:
         self._note_built()
@@ -900,6 +910,7 @@ class Trainer:
             self.scheduler = build_scheduler(
                 self.optimizer, cfg.schedule, self.total_steps, cfg.warmup_steps
             )
+            self._built_for = (self.optimizer, self.scheduler)  # the built values stay
         self.scheduler.load_state_dict(state["scheduler"])
         # a rebuilt scheduler set the lr of its step 0
         if saved != self.config or rebuilt or new_lr:
