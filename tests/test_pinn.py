@@ -523,6 +523,38 @@ def test_fit_adam_only_reports_the_returned_models_loss():
     assert res.history[-1]["loss"] != pytest.approx(want, rel=1e-3)  # the row before step 2
 
 
+def test_fit_adam_only_final_evaluation_draws_no_random_numbers():
+    """The evaluation at the returned parameters that an Adam-only fit added is one more call
+    of loss_terms; one that resamples its collocation points (as the docstring suggests) drew
+    from the global RNGs there, so everything random after fit (the next stage's points)
+    changed. The torch, NumPy and Python streams are now where the Adam steps left them, and
+    the reported loss is the returned parameters' on the points the next draw gives."""
+    import random
+
+    import numpy as np
+
+    q = torch.nn.Parameter(torch.tensor([0.5, -0.25], dtype=torch.float64))
+
+    def terms():  # a least-squares fit of q0 + q1 x on fresh points, from all three RNGs
+        x = torch.rand(8, dtype=torch.float64) + float(np.random.rand()) + random.random()
+        return {"f": (q[0] + q[1] * x - torch.sin(x)).square().mean()}
+
+    def draws(k):  # the state after k calls of terms, and the points of call k + 1
+        torch.manual_seed(0), np.random.seed(0), random.seed(0)
+        for _ in range(k):
+            torch.rand(8, dtype=torch.float64), np.random.rand(), random.random()
+        return torch.rand(8, dtype=torch.float64) + float(np.random.rand()) + random.random()
+
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    res = fit([q], terms, PINNTrainConfig(adam_steps=3, lr=0.1, cosine=False))
+    after = torch.rand(8, dtype=torch.float64) + float(np.random.rand()) + random.random()
+    x4 = draws(3)
+    assert torch.equal(after, x4)
+    a, b = q.detach().tolist()
+    want = float((a + b * x4 - torch.sin(x4)).square().mean())
+    assert res.loss == pytest.approx(want, rel=1e-12)
+
+
 def test_fit_puts_the_parameters_back_when_loss_terms_raises():
     """An error from loss_terms inside the L-BFGS line search, or in fit's final evaluation
     after it, left the parameters at an L-BFGS trial point (2.3 away from where L-BFGS started

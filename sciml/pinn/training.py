@@ -19,12 +19,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import math
+import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -159,6 +162,20 @@ class PINNFitResult:
         return self.adam_seconds / max(self.adam_steps, 1)
 
 
+@contextlib.contextmanager
+def _rng_kept(params: list[nn.Parameter]) -> Iterator[None]:
+    """Run the block, then put the torch (CPU and the parameters' CUDA devices), NumPy and
+    Python random states back as they were."""
+    cuda = sorted({p.device.index or 0 for p in params if p.device.type == "cuda"})
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
 def _row(phase: str, step: int, loss: torch.Tensor, terms: Mapping[str, torch.Tensor]) -> dict:
     return {"phase": phase, "step": step, "loss": float(loss.detach())} | {
         k: float(v.detach()) for k, v in terms.items()
@@ -185,7 +202,9 @@ def fit(
         callback: called as ``callback("adam", step)`` after every Adam step and as
             ``callback("lbfgs", iterations)`` once the L-BFGS phase has ended.
 
-    The reported loss and terms are evaluated at the returned parameters. A non-finite loss
+    The reported loss and terms are evaluated at the returned parameters (after Adam alone,
+    with the torch / NumPy / Python random states put back afterwards, so a ``loss_terms`` that
+    resamples leaves them where the last step did). A non-finite loss
     raises ``FloatingPointError``: at the Adam step where it occurs, or after L-BFGS, with the
     parameters put back where L-BFGS started. An exception raised by ``loss_terms`` (or
     ``weights``) propagates as it is; in the L-BFGS phase the parameters are first put back
@@ -288,8 +307,11 @@ def fit(
     if not config.lbfgs_steps:
         # (why) the last Adam step's loss is that of the parameters before its update: an
         # Adam-only fit reported it (6.27 where the returned model's loss was 11.8 after 3
-        # steps on Rosenbrock); evaluate at the returned parameters, as after L-BFGS
-        terms = loss_terms()
+        # steps on Rosenbrock); evaluate at the returned parameters, as after L-BFGS. With
+        # the RNG streams kept: a loss_terms that resamples its points drew from them here,
+        # and everything random after fit (the next stage's points) changed
+        with _rng_kept(params):
+            terms = loss_terms()
         last = {"loss": weights.total(terms, params, update=False), "terms": terms}
         if config.adam_steps and not torch.isfinite(last["loss"]):
             raise FloatingPointError(
