@@ -176,3 +176,21 @@ def test_history_is_stored_as_columns_and_comes_back_exactly(tmp_path):
     for tree in (mixed, odd):
         assert _equal(unpack_rows(decode(*encode(pack_rows(tree)))), tree)
     assert _equal(unpack_rows(rows[:3]), rows[:3]) and unpack_rows(pack_rows([])) == []
+
+
+def test_history_with_an_int_past_int64_is_stored_as_a_list(tmp_path):
+    """A column of ints became an int64 tensor, and one past int64 (a callback's counter or a
+    hash in a row) made torch.tensor raise, so the checkpoint failed; JSON held it before. Such
+    a column is kept as a list: the rows come back exactly, the other columns still as
+    tensors."""
+    from sciml.train._runlog import pack_rows, unpack_rows
+
+    rows = [
+        {"step": i, "id": 2**63 + i if i else -(2**64), "loss": 0.5 / (i + 1)} for i in range(4)
+    ]
+    packed = pack_rows(rows)
+    kinds = {name: type(values).__name__ for name, values, _ in packed["columns"]}
+    assert kinds == {"step": "Tensor", "id": "list", "loss": "Tensor"}
+    save_state({"history": packed}, tmp_path)
+    back = unpack_rows(load_state(tmp_path)["history"])
+    assert _equal(back, rows) and back[1]["id"] == 9223372036854775809

@@ -117,7 +117,7 @@ def pack_rows(rows: list[dict[str, Any]]) -> Any:
     (why) each checkpoint stores the whole history: as a list of dicts in trainer_state.json it
     took 2.9 MB and 0.65 s per checkpoint at 10,000 rows (JSON with indent, in pure Python), as
     much as the rest of a small model's checkpoint eight times over. A column holding anything
-    else (mixed ints and floats, strings, tensors) is kept as a list; rows whose keys differ are
+    else (mixed ints and floats, ints past int64, strings, tensors) is kept as a list; rows whose keys differ are
     kept as they are."""
     if not rows:
         return []
@@ -129,7 +129,10 @@ def pack_rows(rows: list[dict[str, Any]]) -> Any:
         values = [r[name] for r in rows]
         kinds = {type(v) for v in values} - {type(None)}
         none = [v is None for v in values]
-        if kinds == {int} or kinds == {float}:
+        # (why) an int past int64 (a callback's counter or hash) made torch.tensor raise, and
+        # the checkpoint with it; JSON holds any int
+        wide = kinds == {int} and any(v is not None and not -(2**63) <= v < 2**63 for v in values)
+        if (kinds == {int} and not wide) or kinds == {float}:
             dtype = torch.int64 if kinds == {int} else torch.float64
             zero = 0 if kinds == {int} else 0.0
             data: Any = torch.tensor([zero if v is None else v for v in values], dtype=dtype)
