@@ -295,3 +295,15 @@ def test_valid_input_still_runs_and_agrees():
         ref = scot(u, t=0.5)
         for t in (torch.full((2,), 0.5), torch.full((2, 1), 0.5), torch.tensor(0.5)):
             torch.testing.assert_close(scot(u, t=t), ref)
+
+
+def test_int_tuple_errors_say_what_each_entry_is_for():
+    """``check_ints`` said "(one per spatial dim)" for every tuple, also for ScOT's depths (one
+    per stage) and the hidden widths of DeepONet / NODE; only the spatial ones say it now."""
+    from sciml.layers import SpectralConv
+    from sciml.models import ScOTConfig
+
+    with pytest.raises(TypeError, match=r"^expected depths as a tuple of ints, got 4$"):
+        ScOTConfig(depths=4)
+    with pytest.raises(TypeError, match=r"modes as a tuple of ints \(one per spatial dim\), got 4"):
+        SpectralConv(2, 2, modes=4)

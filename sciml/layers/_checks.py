@@ -54,10 +54,14 @@ def check_int_fields(owner: Any, names: Sequence[str]) -> None:
             )
 
 
-def check_ints(name: str, values: Any, *, low: int | None = 1) -> tuple[int, ...]:
-    """``values`` as a tuple of ints ``>= low`` (no bound for None), e.g. kept modes."""
+def check_ints(
+    name: str, values: Any, *, low: int | None = 1, per: str | None = None
+) -> tuple[int, ...]:
+    """``values`` as a tuple of ints ``>= low`` (no bound for None), e.g. kept modes; ``per``
+    says what each entry is for in the error (``"spatial dim"``: "one per spatial dim")."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(f"expected {name} as a tuple of ints (one per spatial dim), got {values!r}")
+        each = f" (one per {per})" if per else ""
+        raise TypeError(f"expected {name} as a tuple of ints{each}, got {values!r}")
     values = tuple(values)
     if not all(_is_int(v) for v in values):
         raise TypeError(f"expected {name} to hold ints, got {values}")

@@ -38,7 +38,9 @@ def fourier_resample(u: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tens
             "convert it with .float()"
         )
     d = 1 if isinstance(size, int) else len(size)
-    size = check_ints("size", (size,) * d if isinstance(size, int) else size, low=None)
+    size = check_ints(
+        "size", (size,) * d if isinstance(size, int) else size, low=None, per="spatial dim"
+    )
     if u.ndim < d or min(size) < 1 or min(u.shape[-d:]) < 1:
         raise ValueError(f"cannot resample a tensor of shape {tuple(u.shape)} to size {size}")
     old = tuple(u.shape[-d:])

@@ -68,7 +68,9 @@ class SpectralConv(ComplexCasts):
         backend: SpectralBackend | None = None,
     ) -> None:
         super().__init__()
-        modes = check_ints("modes", modes)  # a float would be truncated silently by int()
+        modes = check_ints(
+            "modes", modes, per="spatial dim"
+        )  # a float would be truncated silently by int()
         if not 1 <= len(modes) <= 3:
             raise ValueError(f"modes must hold 1 to 3 positive ints, got {modes}")
         in_channels = check_int("in_channels", in_channels)

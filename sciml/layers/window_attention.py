@@ -120,7 +120,7 @@ class WindowAttention(nn.Module):
             raise ValueError(f"dim={dim} must be a multiple of num_heads={num_heads}")
         self.dim, self.num_heads = dim, num_heads
         window = (window, window) if isinstance(window, int) else window
-        self.window = check_ints("window", window)
+        self.window = check_ints("window", window, per="spatial dim")
         if len(self.window) != 2:
             raise ValueError(f"expected window as an int or (w_h, w_w), got {window}")
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
