@@ -371,6 +371,28 @@ def test_fixed_step_count_keeps_no_states():
     assert sum(h.numel() * h.element_size() for h in held) == 0
 
 
+def test_fixed_step_count_reads_no_tensor_per_step(monkeypatch):
+    """Counting RK4 steps read each step's t0 and dt as floats: two host reads (device syncs on
+    a GPU) per step, 2 + 2 * 100 for 100 steps, where the solve of two output times reads 2
+    whatever the step count. The times are read once, when the steps are asked for."""
+    reads = []
+    for name in ("__float__", "item"):
+        orig = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, _o=orig: reads.append(1) or _o(self))
+    net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+    counts = []
+    for h in (0.1, 0.01):
+        node = NeuralODE(Autonomous(net), RK4(step_size=h))
+        reads.clear()
+        node(torch.randn(3, 2), torch.tensor([0.0, 1.0]))
+        counts.append(len(reads))
+        assert node.steps_accepted == round(1 / h)
+        np.testing.assert_allclose(
+            [s.t0 for s in node.field.steps], np.arange(1 / h) * h, atol=1e-6
+        )
+    assert counts[0] == counts[1] <= 2
+
+
 def _mlp64(seed):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(2, 12), nn.Tanh(), nn.Linear(12, 2)).double()

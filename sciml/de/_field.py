@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from .tableaus import ButcherTableau, RKStep, _combine
@@ -124,11 +125,25 @@ class CountingField(DetachedState):
         """A fixed-step solver's step (torchdiffeq calls this before each one and has no
         accept / reject): every step is accepted. (why) without it ``steps_accepted`` of an RK4
         or Euler solve read 0. The state is not kept: holding every step's ``y0`` made an
-        adjoint solve's (no-grad) forward keep O(steps) states where it keeps O(1)."""
+        adjoint solve's (no-grad) forward keep O(steps) states where it keeps O(1). The times
+        stay tensors until :attr:`steps` is read: ``float()`` of them synchronised the device
+        twice a step, in a loop that otherwise queues work without waiting."""
         if self.phase == "forward":
-            self.steps.append(
-                AcceptedStep(float(t0.detach()), self._sign * float(dt.detach()), None)
-            )
+            self._fixed.append((t0.detach(), dt.detach()))
+
+    @property
+    def steps(self) -> list[AcceptedStep]:
+        """The accepted steps of the last forward solve."""
+        if self._fixed:
+            times = torch.stack([torch.stack(p) for p in self._fixed]).tolist()  # one sync
+            self._fixed = []
+            self._steps.extend(AcceptedStep(t0, self._sign * dt, None) for t0, dt in times)
+        return self._steps
+
+    @steps.setter
+    def steps(self, value: list[AcceptedStep]) -> None:
+        self._steps = value
+        self._fixed: list[tuple[Tensor, Tensor]] = []  # (t0, |dt|) of fixed steps not yet read
 
 
 class StepWatchingField(CountingField):
