@@ -883,11 +883,13 @@ class Trainer:
         if optimizer_state:
             self.optimizer.load_state_dict(state["optimizer"])
             # (why) load_state_dict restores each group's weight decay too, so a recipe's new
-            # one gave way to the checkpoint's; with nothing new the checkpoint's stays (a
-            # callback may have changed it during the run)
+            # one gave way to the checkpoint's; per group, with nothing new the checkpoint's
+            # stays (a callback may have changed it during the run; a changed TrainConfig
+            # weight_decay is new for every group)
             if new_decay:
-                for group, decay in zip(self.optimizer.param_groups, built_decay):
-                    group["weight_decay"] = decay
+                for group, decay, was in zip(self.optimizer.param_groups, built_decay, saved_built):
+                    if decay != was or saved.weight_decay != self.config.weight_decay:
+                        group["weight_decay"] = decay
         else:  # fresh moments, at the lr the checkpoint set for its next step
             for group, saved_group in zip(self.optimizer.param_groups, saved_groups):
                 group["lr"] = saved_group["lr"]
@@ -926,8 +928,9 @@ class Trainer:
             f = lr_factor(cfg.schedule, state["step"], self.total_steps, cfg.warmup_steps)
             bases = []
             for i, base in enumerate(self.scheduler.base_lrs):
-                if saved_built_lr is not None:
-                    bases.append(self._built_lr[i] if new_lr else base)
+                if saved_built_lr is not None:  # per group: a callback's change stays
+                    new = self._built_lr[i] != saved_built_lr[i]
+                    bases.append(self._built_lr[i] if new else base)
                 elif base == saved.lr or cfg.lr == saved.lr:
                     bases.append(cfg.lr if base == saved.lr else base)
                 else:
