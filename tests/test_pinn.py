@@ -584,6 +584,18 @@ def test_fit_puts_the_parameters_back_when_loss_terms_raises():
         if sys.version_info >= (3, 11):
             assert "restored to where L-BFGS started" in err.value.__notes__[0]
 
+    # a Ctrl-C in the line search (KeyboardInterrupt, not an Exception) as well
+    def interrupted():
+        calls[0] += 1
+        if calls[0] == 10:
+            raise KeyboardInterrupt
+        return {"f": 100 * (q[1] - q[0] ** 2) ** 2 + (1 - q[0]) ** 2}
+
+    calls[0] = 0
+    with pytest.raises(KeyboardInterrupt):
+        fit([q], interrupted, cfg)
+    assert calls[0] == 10 and q.tolist() == [-1.2, 1.0]
+
     # Adam phase: failing in step 3 leaves the model of an uninterrupted 2-step run
     cfg = PINNTrainConfig(adam_steps=3, lr=0.1, cosine=False, lbfgs_steps=5)
     calls[0] = 0

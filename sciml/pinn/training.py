@@ -207,7 +207,7 @@ def fit(
     resamples leaves them where the last step did). A non-finite loss
     raises ``FloatingPointError``: at the Adam step where it occurs, or after L-BFGS, with the
     parameters put back where L-BFGS started. An exception raised by ``loss_terms`` (or
-    ``weights``) propagates as it is; in the L-BFGS phase the parameters are first put back
+    ``weights``), or a Ctrl-C, propagates as it is; in the L-BFGS phase the parameters are first put back
     where L-BFGS started (a line search may have left them at a trial point), in the Adam phase
     they are those of the last completed step.
     """
@@ -278,11 +278,11 @@ def fit(
             terms = loss_terms()
             last = {"loss": weights.total(terms, params, update=False).detach()}
             last["terms"] = {k: v.detach() for k, v in terms.items()}
-        except Exception as e:
+        except BaseException as e:
             # (why) an error from loss_terms (or the weights, or backward) inside the line
             # search or in the final evaluation left the parameters at an L-BFGS trial point
             # (2.3 away from where L-BFGS started in a test): a caller that catches the error
-            # must not be handed a model no step ever accepted
+            # must not be handed a model no step ever accepted; a Ctrl-C likewise
             restore()
             if hasattr(e, "add_note"):  # Python >= 3.11
                 e.add_note(
