@@ -9,11 +9,53 @@ solvers with learned search directions in :mod:`sciml.linalg`, symbolic ODE syst
 without sciml.
 """
 
-from . import data, de, layers, linalg, models, pinn, pretrained, symbolic, train
-from ._export import export
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING
+
 from ._version import __version__
 from .errors import CheckpointError, ConfigError, SciMLError
-from .operator import Operator, load, registered_families
+
+if TYPE_CHECKING:
+    from . import data, de, layers, linalg, models, pinn, pretrained, symbolic, train
+    from ._export import export
+    from .operator import Operator, load, registered_families
+
+# (why) everything below loads on first use (PEP 562). Imported eagerly, `import sciml` took
+# 4.1 s: torch, h5py, and sciml.de pulling torchdiffeq -> scipy.integrate (0.67 s) alone; every
+# spawn DataLoader worker and every `sciml --help` paid it. `sciml.load` / `registered_families`
+# import the modules that register families themselves (operator._import_builtin_families).
+_SUBPACKAGES = (
+    "data",
+    "de",
+    "layers",
+    "linalg",
+    "models",
+    "pinn",
+    "pretrained",
+    "symbolic",
+    "train",
+)
+_LAZY = {
+    "Operator": "operator",
+    "load": "operator",
+    "registered_families": "operator",
+    "export": "_export",
+}
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return _import_module(f".{name}", __name__)  # the import binds it on this module
+    if name in _LAZY:
+        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBPACKAGES) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

@@ -248,7 +248,7 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
 
 
 def registered_families() -> dict[str, type[Operator]]:
-    """Family name -> operator class, for every family imported so far (a copy)."""
+    """Family name -> operator class: each built-in family, and any other defined yet (a copy)."""
     _import_builtin_families()
     return dict(_REGISTRY)
 
@@ -551,5 +551,9 @@ def _sha256(path: Path) -> str:
 
 
 def _import_builtin_families() -> None:
-    # Importing sciml.models registers every built-in family.
+    # Importing a family's module registers it. (why) `import sciml` no longer imports its
+    # subpackages, so every module that defines a built-in family is imported here: sciml.models
+    # (fno, t1, mgno, deeponet, pod_deeponet, scot, prose, node, normalized) and the DCDM network
+    # of sciml.linalg, which a fresh `sciml.load` of a "dcdm" checkpoint could not find otherwise.
     from . import models  # noqa: F401
+    from .linalg import dcdm  # noqa: F401
