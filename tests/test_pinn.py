@@ -251,6 +251,28 @@ def test_hard_initial_condition_and_periodicity_hold_exactly():
         emb(torch.zeros(3, 3))
 
 
+def test_a_module_particular_or_distance_is_not_trained_with_the_network():
+    """HardConstraint(net, particular, distance) with nn.Module g and d made them submodules, so
+    fit trained them with the net: g no longer met the condition (u(0) = 1, u(1) = 2 drifted) and
+    d no longer vanished there. They stay out of parameters() now, as a PINN's u0 does, and the
+    condition holds exactly after training."""
+    g = torch.nn.Linear(1, 1).double()  # g(p) = 1 + p
+    d = torch.nn.Linear(1, 1).double()  # d(p) = p ... times (1 - p) below
+    with torch.no_grad():
+        g.weight.fill_(1.0), g.bias.fill_(1.0), d.weight.fill_(1.0), d.bias.fill_(0.0)
+    model = HardConstraint(MLP(1, 1, width=8, depth=2).double(), g, lambda p: d(p) * (1 - p))
+    assert [id(q) for q in model.parameters()] == [id(q) for q in model.net.parameters()]
+    dirichlet = HardConstraint(MLP(1, 1, width=8, depth=2).double(), g, d)
+    assert not any(k.startswith(("particular", "distance")) for k in dirichlet.state_dict())
+    p = torch.linspace(0, 1, 33, dtype=torch.float64)[:, None]
+    target = torch.sin(3 * p)  # not 1 + p: the fit pulls on g if it can
+    fit(model, lambda: {"mse": (model(p) - target).square().mean()},
+        PINNTrainConfig(adam_steps=30, lr=1e-2))  # fmt: skip
+    assert (g.weight.item(), g.bias.item()) == (1.0, 1.0)
+    ends = model(torch.tensor([[0.0], [1.0]], dtype=torch.float64))
+    assert torch.equal(ends, torch.tensor([[1.0], [2.0]], dtype=torch.float64))
+
+
 # ---------------------------------------------------------------- residuals of exact solutions
 
 

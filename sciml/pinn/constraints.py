@@ -98,6 +98,8 @@ class HardConstraint(nn.Module):
     Args:
         net: the free network, ``(..., d) -> (..., c)``.
         particular: ``g``, meets the condition; ``(..., d) -> (..., c)`` (broadcastable).
+            Not trained: an ``nn.Module`` ``g`` or ``d`` is not a submodule (called in its
+            own dtype and on its own device).
         distance: ``d``, zero exactly where the condition is imposed, non-zero elsewhere;
             ``(..., d) -> (..., 1)``.
     """
@@ -109,10 +111,14 @@ class HardConstraint(nn.Module):
         distance: Callable[[torch.Tensor], torch.Tensor],
     ) -> None:
         super().__init__()
-        self.net, self.particular, self.distance = net, particular, distance
+        self.net = net
+        # (why) not submodules, as a PINN's u0: an nn.Module g or d was trained with the net,
+        # so g stopped meeting the condition (u(0) = 1 drifted to 0.84 in 30 Adam steps)
+        object.__setattr__(self, "particular", particular)
+        object.__setattr__(self, "distance", distance)
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
-        return self.particular(p) + self.distance(p) * self.net(p)
+        return _call_fixed(self.particular, p) + _call_fixed(self.distance, p) * self.net(p)
 
 
 class HardInitialCondition(HardConstraint):
