@@ -117,8 +117,8 @@ def pack_rows(rows: list[dict[str, Any]]) -> Any:
     (why) each checkpoint stores the whole history: as a list of dicts in trainer_state.json it
     took 2.9 MB and 0.65 s per checkpoint at 10,000 rows (JSON with indent, in pure Python), as
     much as the rest of a small model's checkpoint eight times over. A column holding anything
-    else (mixed ints and floats, ints past int64, strings, tensors) is kept as a list; rows whose keys differ are
-    kept as they are."""
+    else (mixed ints and floats, ints past int64, strings, tensors) is kept as a list; rows
+    whose keys differ are kept as they are."""
     if not rows:
         return []
     names = list(rows[0])
