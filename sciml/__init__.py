@@ -35,6 +35,7 @@ _SUBPACKAGES = (
     "symbolic",
     "train",
 )
+_MODULES = (*_SUBPACKAGES, "operator")  # sciml.operator: the eager imports bound it too
 _LAZY = {
     "Operator": "operator",
     "load": "operator",
@@ -44,7 +45,7 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    if name in _SUBPACKAGES:
+    if name in _MODULES:
         return _import_module(f".{name}", __name__)  # the import binds it on this module
     if name in _LAZY:
         value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
@@ -54,7 +55,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SUBPACKAGES) | set(_LAZY))
+    return sorted(set(globals()) | set(_MODULES) | set(_LAZY))
 
 
 __all__ = [

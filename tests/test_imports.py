@@ -63,7 +63,7 @@ def test_sciml_help_and_usage_errors_do_not_import_torch():
         from sciml.cli import main
         quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
         for argv in (["--help"], ["data", "--help"], ["solve", "--help"], ["pretrained", "--help"],
-                     ["no-such-command"], ["info"]):
+                     ["no-such-command"], ["info"], ["solve", "--poisson", "8x8", "--k", "x"]):
             with quiet[0], quiet[1]:
                 try:
                     main(argv)
@@ -71,10 +71,47 @@ def test_sciml_help_and_usage_errors_do_not_import_torch():
                     assert exc.code in (0, 2), (argv, exc.code)
     """
     loaded = _modules_after(code)
-    # (why) torch itself is still imported: the `solve` sub-parser lives in sciml.linalg, whose
-    # __init__ imports its solvers eagerly (its names `solve`, `poisson` are also submodules)
-    unwanted = {"torchdiffeq", "torchsde", "scipy.integrate", "h5py", "sciml.models", "sciml.de"}
-    assert not loaded & unwanted, sorted(loaded & unwanted)
+    assert not loaded & set(_HEAVY), sorted(loaded & set(_HEAVY))
+
+
+def test_sciml_info_and_validate_of_an_h5_file_do_not_import_torch(tmp_path):
+    import numpy as np
+
+    path = sciml.data.write(tmp_path / "small.h5", fields={"u": np.zeros((4, 3, 16, 8))})
+    code = f"""
+        import contextlib, io
+        from sciml.cli import main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["info", {str(path)!r}]) == 0
+            assert main(["data", "validate", {str(path)!r}]) == 0
+        print(out.getvalue())
+    """
+    out = _run(textwrap.dedent(code) + "\nimport sys\nprint('torch' in sys.modules)\n")
+    assert "4 samples x 3 steps x (16, 8)" in out
+    assert out.split()[-1] == "False"  # torch not imported
+
+
+def test_names_of_subpackages_that_are_also_submodules_stay_the_functions():
+    """sciml.linalg.poisson / .solve are functions and modules of the same name: importing the
+    module first (as `from sciml.linalg.solve import METHODS` does) must not replace the
+    function on the package (the lazy package kept the module before it refused that binding)."""
+    code = """
+        import types
+        from sciml.linalg.solve import METHODS
+        import sciml.linalg.krylov
+        import sciml.linalg as la
+        from sciml.linalg import poisson, solve
+        assert not isinstance(poisson, types.ModuleType) and poisson is la.poisson
+        assert not isinstance(solve, types.ModuleType) and solve is la.solve
+        import sciml.data.split
+        from sciml.data import split, validate
+        assert not isinstance(split, types.ModuleType)
+        assert not isinstance(validate, types.ModuleType)
+        P = poisson((3, 3))
+        print(P.stencil().shape)
+    """
+    assert _run(code).splitlines()[-1] == "(9, 9)"
 
 
 def test_public_names_resolve_on_first_use():
@@ -88,8 +125,15 @@ def test_public_names_resolve_on_first_use():
         assert "sciml.de" not in sys.modules  # only what was asked for
         from sciml.models import FNO
         assert issubclass(FNO, Operator) and sciml.load is load
-        for name in sciml.__all__:
-            getattr(sciml, name)
+        for module in (sciml, sciml.data, sciml.linalg, sciml.pretrained):
+            for name in module.__all__:
+                getattr(module, name)
+            assert set(module.__all__) <= set(dir(module)), module.__name__
+        # modules the eager imports bound on their packages
+        assert sciml.operator.family_class("fno") is FNO
+        assert sciml.data.views.Windows is sciml.data.Windows
+        assert sciml.linalg.krylov.CG is sciml.linalg.CG
+        assert sciml.pretrained.evaluate.EVALUATORS is sciml.pretrained.EVALUATORS
         try:
             sciml.no_such_name
         except AttributeError as exc:

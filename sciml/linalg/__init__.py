@@ -6,30 +6,78 @@ method (DCDM) and SciPy interop.
     x, result = solve(P.stencil(), b, method=DeepConjugateDirection(sciml.load("dcdm-poisson3d")))
 """
 
-from ._operator import LinearOperator, as_operator
-from .dcdm import (
-    DCDMConfig,
-    DCDMNet,
-    DeepConjugateDirection,
-    RitzSampler,
-    dcdm_loss,
-    lanczos,
-    train_dcdm,
-)
-from .deflation import Deflation
-from .krylov import (
-    AMG,
-    CG,
-    PCG,
-    FlexibleCG,
-    Jacobi,
-    Preconditioner,
-    SolveResult,
-    Status,
-    SymmetricGaussSeidel,
-)
-from .poisson import Poisson, StencilOperator, Wall, poisson
-from .solve import scipy_solver, solve
+import sys
+import types
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._operator import LinearOperator, as_operator
+    from .dcdm import (
+        DCDMConfig,
+        DCDMNet,
+        DeepConjugateDirection,
+        RitzSampler,
+        dcdm_loss,
+        lanczos,
+        train_dcdm,
+    )
+    from .deflation import Deflation
+    from .krylov import (
+        AMG,
+        CG,
+        PCG,
+        FlexibleCG,
+        Jacobi,
+        Preconditioner,
+        SolveResult,
+        Status,
+        SymmetricGaussSeidel,
+    )
+    from .poisson import Poisson, StencilOperator, Wall, poisson
+    from .solve import scipy_solver, solve
+
+# (why) every module here imports torch, and `sciml --help` builds the `sciml solve` parser from
+# sciml.linalg._cli: the names load on first use (PEP 562) so the help needs no torch.
+_NAMES = {
+    "_operator": ("LinearOperator", "as_operator"),
+    "dcdm": ("DCDMConfig", "DCDMNet", "DeepConjugateDirection", "RitzSampler", "dcdm_loss"),
+    "deflation": ("Deflation",),
+    "krylov": ("AMG", "CG", "PCG", "FlexibleCG", "Jacobi", "Preconditioner", "SolveResult"),
+    "poisson": ("Poisson", "StencilOperator", "Wall", "poisson"),
+    "solve": ("scipy_solver", "solve"),
+}
+_LAZY = {name: module for module, names in _NAMES.items() for name in names}
+_LAZY.update(lanczos="dcdm", train_dcdm="dcdm", Status="krylov", SymmetricGaussSeidel="krylov")
+# names that are also submodules' names: importing sciml.linalg.poisson binds the module on this
+# package, where the function belongs (an eager `from .poisson import poisson` rebinds it; a lazy
+# package would keep the module), so the binding of those modules is refused below
+_SHADOWED = frozenset({"poisson", "solve"})
+_MODULES = frozenset({"dcdm", "deflation", "krylov"})  # the eager imports bound them too
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return _import_module(f".{name}", __name__)  # the import binds it on this module
+    if name in _LAZY:
+        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | _MODULES)
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return  # the submodule stays in sys.modules; the name is the function's
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "poisson",

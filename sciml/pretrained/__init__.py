@@ -14,11 +14,37 @@ that lists the close matches and every shipped name.
 from __future__ import annotations
 
 import difflib
+from importlib import import_module as _import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cards import CARD_FILE, CardError, load_card, validate_card
-from .evaluate import EVALUATORS, evaluate_pretrained, register_evaluator
+
+if TYPE_CHECKING:
+    from .evaluate import EVALUATORS, evaluate_pretrained, register_evaluator
+
+# (why) the evaluators import torch: they load on first use (PEP 562), so the names, the cards
+# and `sciml pretrained list | show` (and `sciml --help`, which builds that parser) need no torch
+_LAZY = {
+    "EVALUATORS": "evaluate",
+    "evaluate_pretrained": "evaluate",
+    "register_evaluator": "evaluate",
+}
+
+
+def __getattr__(name: str):
+    if name == "evaluate":
+        return _import_module(".evaluate", __name__)  # the import binds it on this module
+    if name in _LAZY:
+        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | {"evaluate"})
+
 
 __all__ = [
     "names",
