@@ -51,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sciml: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`sciml info FILE | head -2`): stop quietly, as other tools do;
+        # stdout goes to devnull so the interpreter's final flush does not raise it again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
     except Exception as exc:  # one line, no traceback, for every user-facing failure
         if os.environ.get("SCIML_DEBUG"):
             raise

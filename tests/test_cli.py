@@ -617,3 +617,19 @@ def test_experiment_resume_keeps_the_recorded_split_when_the_file_grew(tmp_path)
     with pytest.raises(ValueError, match="splits 10 samples and .* now holds 6"):
         run(exp, resume=True, progress=False)
     assert sciml.data.Split.load(tmp_path / "run" / "splits.json") == recorded
+
+
+def test_info_into_a_closed_pipe_stops_quietly(tmp_path):
+    """``sciml info FILE | head -1``: the reader closes the pipe, and the command printed
+    'sciml: error: [Errno 32] Broken pipe'. It stops without a word, status 141 (128 + SIGPIPE)."""
+    path = sciml.data.write(tmp_path / "small.h5", fields={"u": np.zeros((4, 3, 16, 8))})
+    code = "import sys; from sciml.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "info", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
