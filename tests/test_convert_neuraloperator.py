@@ -165,3 +165,10 @@ def test_unsupported_options_are_refused():
         fno_from_neuraloperator(src)
     with pytest.raises(ConfigError, match="needs the hyper-parameters"):
         fno_from_neuraloperator({}, n_modes=(4, 4))
+    # the docstring listed relu / tanh / silu as supported; every activation but gelu is refused
+    for act in (torch.relu, torch.tanh, torch.nn.functional.silu, torch.sigmoid):
+        src = NFNO(
+            n_modes=(4, 4), in_channels=1, out_channels=1, hidden_channels=4, non_linearity=act
+        )
+        with pytest.raises(ConfigError, match="non_linearity=.*only F.gelu converts"):
+            fno_from_neuraloperator(src)

@@ -14,7 +14,8 @@ last dim maps to ``n // 2 + 1``.
 
 Supported: dense real FNOs with a channel MLP (neuraloperator's default) and gelu, linear FNO
 skips, any channel-MLP skip, no norm, no domain
-padding, grid positional embedding on ``[0, 1]`` or none, gelu/relu/tanh/silu, post-activation,
+padding, grid positional embedding on ``[0, 1]`` or none, gelu (neuraloperator's channel MLPs
+always use gelu, so another ``non_linearity`` mixes two activations), post-activation,
 no resolution scaling. Anything else is refused with a message naming the option.
 """
 
@@ -217,11 +218,6 @@ def fno_from_neuraloperator(
     width = int(hp["hidden_channels"])
     d = len(n_modes)
     act = _ACTIVATIONS.get(hp["non_linearity"])
-    if act is None:
-        raise ConfigError(
-            f"non_linearity {hp['non_linearity']!r} has no sciml equivalent; "
-            f"supported: F.gelu, F.relu, torch.tanh, F.silu"
-        )
     use_mlp = bool(hp["use_channel_mlp"])
     if not use_mlp:
         # without the channel MLP, neuraloperator 2.0 applies its activation twice per layer
@@ -231,8 +227,9 @@ def fno_from_neuraloperator(
         )
     if act != "gelu":
         raise ConfigError(
-            f"cannot convert non_linearity={act}: neuraloperator's channel MLPs "
-            f"always use gelu while its lifting/projection use {act}"
+            f"cannot convert non_linearity={act or hp['non_linearity']!r}: only F.gelu converts "
+            "(neuraloperator's channel MLPs always use gelu while its lifting and projection use "
+            "the given one, two activations sciml's FNO does not mix)"
         )
     skip = hp["channel_mlp_skip"] if use_mlp else "identity"
     config = FNOConfig(
