@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 from sciml.linalg import (
@@ -45,6 +46,19 @@ def test_a_method_name_runs_the_method_the_cli_names_so(name, method):
     # scipy_solver takes the names too, with SciPy's M beside "cg" as beside CG()
     x, info = scipy_solver(name)(A, b, rtol=1e-10)
     assert info == 0
+    np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), rtol=0, atol=1e-8)
+    # SciPy's M on a matrix whose diagonal varies (on the grid's constant one Jacobi is CG)
+    A = (A + sp.diags_array(np.random.default_rng(4).uniform(0.0, 5e3, P.n))).tocsr()
+    inverse_diagonal = sp.diags_array(1.0 / A.diagonal())
+    if name != "cg":  # a method with a preconditioner of its own refuses a second one
+        with pytest.raises(ValueError, match=r"M: only CG\(\), PCG\(\) or FlexibleCG\(\)"):
+            scipy_solver(name)(A, b, M=inverse_diagonal)
+        return
+    cg = scipy_solver(name)
+    x, info = cg(A, b, rtol=1e-10, M=inverse_diagonal)
+    _, jacobi = solve(A, b, method=PCG(Jacobi()), rtol=1e-10)  # the same M, as sciml's own
+    assert info == 0 and cg.last_result.iterations == jacobi.iterations
+    assert cg.last_result.residuals == pytest.approx(jacobi.residuals, rel=1e-8)
     np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), rtol=0, atol=1e-8)
 
 
