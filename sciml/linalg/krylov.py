@@ -12,9 +12,9 @@ All methods share one stopping rule and one result record:
   ``max(stagnation_window, k // 2)`` iterations at iteration k), a non-positive curvature
   ``p^T A p <= 0`` (A or the preconditioner is not SPD; ``STAGNATED`` where it is rounding
   noise, ``|p^T A p| <= 1e3 eps ||p|| ||A p||``) and non-finite numbers each end the iteration
-  with their own :class:`Status`, never with a silently wrong answer; the window and ``p^T A p
-  <= 0`` only where the true residual is not over 2x the updated one, else they are a residual
-  replacement point too (see :func:`_restart`).
+  with their own :class:`Status`, never with a silently wrong answer; the window, ``p^T A p
+  <= 0`` and PCG's ``r^T M r <= 0`` only where the true residual is not over 2x the updated one,
+  else they are a residual replacement point too (see :func:`_restart`).
 
 Inner products and norms are accumulated in ``dot_dtype`` (float64 by default) even when the
 vectors are float32, and so is every true residual ``b - A x`` (x, b and A's entries cast to
@@ -82,7 +82,8 @@ class SolveResult:
         status: why the iteration stopped; ``converged`` is ``status is Status.CONVERGED``.
         iterations: number of iterations (one matvec each, two with a deflation; each true-
             residual check of residual replacement adds one, in float64, two at a stagnation
-            stop with a kept iterate, and with a deflation each replacement one more).
+            stop with a kept iterate, a replacement at a ``p^T A p <= 0`` stop one more (the
+            ``A p`` it discards), and with a deflation each replacement one more).
         residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations.
         true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (accumulated in
             the method's ``dot_dtype``, float64 by default, with b as given to :func:`solve`);
