@@ -542,7 +542,12 @@ class AMG(Preconditioner):
                 # up to 1.4e8 times the rest for float32-rounded residuals (38 Neumann grids with
                 # obstacles). Rounded to float32 with it, the rest was lost: float32 PCG(AMG())
                 # ended NOT_SPD on 0-4 of those 38 grids per run (pyamg's setup is random), some
-                # at iteration 1 with x = 0. Removed here in float64, before the cast
+                # at iteration 1 with x = 0. In float64 too, r's rounding-level constant part
+                # times it made r.Mr or p.Ap <= 0 once r was small (NOT_SPD on 4 of 30 random
+                # Neumann grids at rtol 1e-10). Removed here in float64, before the cast (here,
+                # not in PCG for every preconditioner: that cost 1.2x (float64) to 1.7x
+                # (float32) per PCG(Jacobi()) iteration on the CPU, 384^2 and 64^3, for float32
+                # Jacobi iteration counts within 1% at rtol 1e-4 to 1e-6)
                 z = project_out(z, null)
             return z.to(device=r.device, dtype=r.dtype)
 
@@ -590,8 +595,6 @@ class PCG(Method):
         A, dt, mon = p.A, self.dot_dtype, p.monitor
         t0 = time.perf_counter()
         M = self.preconditioner.setup(A) if self.preconditioner is not None else None
-        if M is not None and A.null_space is not None:
-            M = _off_null_space(M, null_basis(A.null_space, A.device))
         mon.setup_s = time.perf_counter() - t0
         x = p.x0.clone()
         r = p.residual(x, dt).to(x.dtype) if bool(x.any()) else p.b.clone()
@@ -652,27 +655,6 @@ class PCG(Method):
                 # 1e-7; restarting, 85 and 111 to 3.3e-7)
                 d = z.clone()
             rz = rz_new
-
-
-def _off_null_space(
-    M: Callable[[torch.Tensor], torch.Tensor], basis: torch.Tensor
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``M`` followed by the projection off A's null space (``basis``: ``(k, n)`` orthonormal,
-    float64), the preconditioner ``P M P`` of a singular A (P the projection; r is already
-    off the null space, so in exact arithmetic only z changes, not r.z or A z).
-
-    (why) AMG's ``M r`` on an all-Neumann grid carries a constant part much larger than the
-    rest once r is small, and r's rounding-level constant part times it made ``r.Mr``, or
-    ``p.Ap`` of a direction that is mostly null space, come out <= 0: float64 PCG(AMG()) ended
-    NOT_SPD, 'the preconditioner is not SPD', at a true residual near 1e-9 on 4 of 30 random
-    Neumann grids at rtol 1e-10 and 9 of 30 at 1e-12.
-    """
-
-    def apply(r: torch.Tensor) -> torch.Tensor:
-        z = M(r)
-        return project_out(z.to(torch.float64), basis).to(z.dtype)
-
-    return apply
 
 
 @dataclass(frozen=True)
