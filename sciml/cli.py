@@ -39,6 +39,23 @@ class _UserError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # (why) stdout into a pipe is block-buffered: short output is written only here (or
+            # at exit, where a closed pipe gave "Exception ignored ... BrokenPipeError", status
+            # 120), so it is flushed while the reader's going away can still be handled
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`sciml info FILE | head -2`): stop quietly, as other tools do;
+        # stdout goes to devnull so the interpreter's final flush does not raise it again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -52,10 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sciml: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # the reader went away (`sciml info FILE | head -2`): stop quietly, as other tools do;
-        # stdout goes to devnull so the interpreter's final flush does not raise it again
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
+        raise  # handled in main, not reported as an error
     except Exception as exc:  # one line, no traceback, for every user-facing failure
         if os.environ.get("SCIML_DEBUG"):
             raise
