@@ -25,11 +25,13 @@ os.environ["TRITON_INTERPRET"] = "1"  # must precede the first import of triton 
 import copy  # noqa: E402
 import importlib.util  # noqa: E402
 import math  # noqa: E402
+import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.autograd.forward_ad as fwAD  # noqa: E402
+import torch.nn.utils.prune  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.func import functional_call, grad, jacfwd, jacrev, stack_module_state, vmap  # noqa: E402
 
@@ -566,6 +568,53 @@ def test_window_attention_sees_in_place_updates_through_data():
         2, 4, 4
     )
     torch.testing.assert_close(attn.position_bias(), 16 * torch.sigmoid(bias))
+
+
+def _window_attention_twin(attn: WindowAttention) -> WindowAttention:
+    """A fresh copy (empty cache) holding ``attn``'s effective weights."""
+    twin = WindowAttention(attn.dim, attn.num_heads, attn.window).to(attn.qkv.weight.dtype)
+    state = {k: v for k, v in attn.state_dict().items() if not k.endswith(("_orig", "_mask"))}
+    state["cpb.0.weight"] = attn.cpb[0].weight.detach().clone()  # pruned: weight_orig * mask
+    twin.load_state_dict(state)
+    return twin.eval()
+
+
+def test_window_attention_cache_follows_autocast_pruning_and_jit_tracing():
+    """The CPU position-bias cache keyed on the bias MLP's parameter values alone handed a float32
+    pass the bias a bfloat16 autocast pass had computed (outputs 7e-3 off), kept the bias after
+    a second pruning step (the MLP's mask is a buffer, its parameters stay; 0.09 off) and baked
+    it into a ``torch.jit.trace`` as a constant (0.46 off once the weights moved). Each case
+    against a fresh copy with the same effective weights."""
+    torch.manual_seed(6)
+    attn = WindowAttention(16, 2, 4).eval()
+    x = torch.randn(3, 16, 16)
+    with torch.no_grad():
+        want = _window_attention_twin(attn)(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = attn(x)
+        assert (low.float() - want).abs().max() > 1e-3  # the bfloat16 bias does differ
+        torch.testing.assert_close(attn(x), want, rtol=0, atol=0)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # and the float32 bias is not reused
+            torch.testing.assert_close(attn(x), _window_attention_twin(attn)(x), rtol=0, atol=0)
+
+        # iterative pruning: the second step changes the mask buffer alone
+        torch.nn.utils.prune.l1_unstructured(attn.cpb[0], "weight", amount=0.3)
+        before = attn(x)
+        torch.nn.utils.prune.l1_unstructured(attn.cpb[0], "weight", amount=0.3)
+        pruned = _window_attention_twin(attn)(x)
+        assert (pruned - before).abs().max() > 1e-3
+        torch.testing.assert_close(attn(x), pruned, rtol=0, atol=0)
+
+    attn = WindowAttention(16, 2, 4).eval()
+    with torch.no_grad():
+        attn(x)  # a cached bias, which the trace must not take as a constant
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.trace is deprecated
+            traced = torch.jit.trace(attn, (x,))
+        for p in attn.cpb.parameters():
+            p.data.mul_(2.0)
+        want = _window_attention_twin(attn)(x)
+        torch.testing.assert_close(traced(x), want, rtol=1e-6, atol=1e-6)
 
 
 class _UserModel(nn.Module):

@@ -135,8 +135,9 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.register_buffer("rel_table", _log_spaced_table(self.window), persistent=False)
         self.register_buffer("rel_index", _relative_index(self.window), persistent=False)
-        # (parameter values the bias was computed from, the bias): see position_bias
-        self._bias_cache: tuple[list[torch.Tensor], torch.Tensor] | None = None
+        # (autocast dtype or None, MLP parameter / buffer values the bias was computed from,
+        # the bias): see position_bias
+        self._bias_cache: tuple[torch.dtype | None, list[torch.Tensor], torch.Tensor] | None = None
 
     def position_bias(self) -> torch.Tensor:
         """``B``: ``(heads, N, N)``, ``16 * sigmoid(MLP(table))`` gathered for each token pair.
@@ -147,23 +148,33 @@ class WindowAttention(nn.Module):
         window's bias; without it a Poseidon-T forward pass took 1.12x as long). A check of version
         counters, as this had, misses in-place updates through ``p.data`` (EMA or weight
         averaging steps), which bump none, and kept a stale bias. Elsewhere (CUDA: the
-        comparison would synchronise the device) it is recomputed on every call."""
+        comparison would synchronise the device) it is recomputed on every call. The buffers of
+        the MLP (a pruning mask) are compared too, and the autocast state: a bias computed in
+        bfloat16 under ``torch.autocast`` is not the float32 one. ``torch.jit.trace`` recomputes
+        it, so the traced graph holds the MLP rather than a constant bias."""
         if (
             torch.is_grad_enabled()
             or tracing()
             or transforming()  # (why) sciml/layers/_cache.py
+            or torch.jit.is_tracing()
             or self.rel_table.device.type != "cpu"
         ):
             return self._position_bias()
-        params = [p.detach() for p in self.cpb.parameters()]
+        state = [t.detach() for t in (*self.cpb.parameters(), *self.cpb.buffers())]
+        autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
         cached = self._bias_cache
-        if cached is not None and all(
-            s.dtype == p.dtype and s.shape == p.shape and torch.equal(s, p)
-            for s, p in zip(cached[0], params, strict=True)
+        if (
+            cached is not None
+            and cached[0] == autocast
+            and len(cached[1]) == len(state)
+            and all(
+                s.dtype == t.dtype and s.shape == t.shape and torch.equal(s, t)
+                for s, t in zip(cached[1], state)
+            )
         ):
-            return cached[1]
+            return cached[2]
         bias = self._position_bias()
-        self._bias_cache = ([p.clone() for p in params], bias)
+        self._bias_cache = (autocast, [t.clone() for t in state], bias)
         return bias
 
     def _position_bias(self) -> torch.Tensor:
