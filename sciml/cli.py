@@ -48,11 +48,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             # 120), so it is flushed while the reader's going away can still be handled
             if sys.stdout is not None:
                 sys.stdout.flush()
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not _stdout_reader_gone():
+            # (why) another pipe broke (a worker's, a subprocess's): an error, not quiet
+            print(f"sciml: error: {exc}", file=sys.stderr)
+            return 2
         # the reader went away (`sciml info FILE | head -2`): stop quietly, as other tools do;
         # stdout goes to devnull so the interpreter's final flush does not raise it again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (POLLERR on its write end); True
+    where that cannot be asked (no poll, no file descriptor), as before the check."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return True
 
 
 def _main(argv: Sequence[str] | None) -> int:

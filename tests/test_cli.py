@@ -647,3 +647,20 @@ def test_info_into_a_closed_pipe_stops_quietly(tmp_path, command, unbuffered):
     expected = 0 if (command == "--help" and unbuffered) else 141
     assert proc.wait(timeout=120) == expected
     assert err == ""
+
+
+def test_a_broken_pipe_other_than_stdout_is_an_error():
+    """Only a closed stdout is quiet: a BrokenPipeError from another pipe (a worker's, a
+    subprocess's) while stdout is open was swallowed with status 141 and no word."""
+    code = """if True:
+        import sys, sciml.cli as cli
+        def handler(args):
+            raise BrokenPipeError(32, "Broken pipe (a worker's)")
+        cli._info = handler
+        sys.exit(cli.main(["info", "any.h5"]))
+    """
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "sciml: error: [Errno 32] Broken pipe (a worker's)\n",
+    )
