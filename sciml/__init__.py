@@ -9,9 +9,9 @@ solvers with learned search directions in :mod:`sciml.linalg`, symbolic ODE syst
 without sciml.
 """
 
-from importlib import import_module as _import_module
 from typing import TYPE_CHECKING
 
+from ._lazy import lazy_attributes as _lazy_attributes
 from ._version import __version__
 from .errors import CheckpointError, ConfigError, SciMLError
 
@@ -44,18 +44,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _MODULES:
-        return _import_module(f".{name}", __name__)  # the import binds it on this module
-    if name in _LAZY:
-        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_MODULES) | set(_LAZY))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, _MODULES)
 
 
 __all__ = [

@@ -8,8 +8,9 @@ split, Normalizer, ShardedSampler
 ```
 """
 
-from importlib import import_module as _import_module
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes as _lazy_attributes
 
 # (why) the HDF5 core needs h5py and numpy only, and is imported here; the torch views load on
 # first use (PEP 562), so `sciml info FILE.h5` and `sciml data validate` run without torch.
@@ -39,18 +40,7 @@ _LAZY = {
 _MODULES = frozenset(_LAZY.values())  # sciml.data.views etc.: the eager imports bound them too
 
 
-def __getattr__(name: str):
-    if name in _MODULES:
-        return _import_module(f".{name}", __name__)  # the import binds it on this module
-    if name in _LAZY:
-        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_MODULES))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, _MODULES)
 
 
 __all__ = [

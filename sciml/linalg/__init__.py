@@ -8,8 +8,9 @@ method (DCDM) and SciPy interop.
 
 import sys
 import types
-from importlib import import_module as _import_module
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from ._operator import LinearOperator, as_operator
@@ -56,18 +57,7 @@ _SHADOWED = frozenset({"poisson", "solve"})
 _MODULES = frozenset({"dcdm", "deflation", "krylov"})  # the eager imports bound them too
 
 
-def __getattr__(name: str):
-    if name in _MODULES:
-        return _import_module(f".{name}", __name__)  # the import binds it on this module
-    if name in _LAZY:
-        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | _MODULES)
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, _MODULES)
 
 
 class _Package(types.ModuleType):

@@ -14,10 +14,10 @@ that lists the close matches and every shipped name.
 from __future__ import annotations
 
 import difflib
-from importlib import import_module as _import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_attributes as _lazy_attributes
 from .cards import CARD_FILE, CardError, load_card, validate_card
 
 if TYPE_CHECKING:
@@ -32,18 +32,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name == "evaluate":
-        return _import_module(".evaluate", __name__)  # the import binds it on this module
-    if name in _LAZY:
-        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | {"evaluate"})
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, ("evaluate",))
 
 
 __all__ = [

@@ -11,9 +11,9 @@
   scipy); :func:`estimate_noise`: the noise level of sampled observations.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes as _lazy_attributes
 from .vocabulary import (
     BOS,
     EOS,
@@ -48,12 +48,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
