@@ -264,6 +264,40 @@ def test_vectorized_jacobian_and_hessian_match_rowwise_autograd(backend):
     torch.testing.assert_close(hess.reshape(want.shape), want, rtol=1e-11, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_forward_over_reverse_hessian_products_match_rowwise_autograd(backend):
+    """Forward-mode AD through the backward (``torch.autograd.forward_ad`` dual input, a plain
+    ``autograd.grad`` without ``create_graph``; and ``hessian(vectorize=True,
+    outer_jacobian_strategy="forward-mode")``, the same under the engine's vmap). The Triton
+    GEMM's first-order backward launched raw kernels, which carry no tangent, so ``H v`` came
+    back without one (a silent zero); a ``conj()`` view of a dual tensor with a batched tangent
+    tripped a PyTorch internal assert ('has_fw_view') on both impls. Reference: ``H = J^T
+    diag(tanh''(y)) J`` with the row-by-row Jacobian of an FFT twin (the layer is linear)."""
+    torch.manual_seed(7)
+    layer = SpectralConv(2, 2, (2, 3), backend=_backend(backend)).double()
+    twin = copy.deepcopy(layer)
+    twin.backend = FFT()
+    u = torch.randn(1, 2, 4, 5, dtype=F64)
+    jac = _rowwise_jacobian(twin, u).reshape(-1, u.numel())
+    with torch.no_grad():
+        th = torch.tanh(layer(u)).reshape(-1)
+    want = jac.T @ torch.diag(-2 * th * (1 - th**2)) @ jac
+    v = torch.randn_like(u)
+    with fwAD.dual_level():
+        x = fwAD.make_dual(u.clone().requires_grad_(True), v)
+        (g,) = torch.autograd.grad(torch.tanh(layer(x)).sum(), x)
+        hv = fwAD.unpack_dual(g).tangent
+    assert hv is not None
+    torch.testing.assert_close(hv.reshape(-1), want @ v.reshape(-1), rtol=1e-12, atol=1e-12)
+    hess = torch.autograd.functional.hessian(
+        lambda w: torch.tanh(layer(w)).sum(),
+        u,
+        vectorize=True,
+        outer_jacobian_strategy="forward-mode",
+    )
+    torch.testing.assert_close(hess.reshape(want.shape), want, rtol=1e-11, atol=1e-12)
+
+
 def test_the_triton_complex_gemm_has_second_derivatives():
     """gradgradcheck (float64) of the kernels' complex GEMM in Triton's interpreter: its backward
     used raw kernel launches, which record no graph."""

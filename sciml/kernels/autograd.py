@@ -5,7 +5,8 @@ Backward passes (``g`` the incoming gradient, ``^H`` conjugate transpose, PyTorc
 for complex gradients):
 
 * ``C = A @ B``: ``dA = g @ B^H``, ``dB = A^H @ g`` (the same complex GEMM kernel with strides
-  and conjugation flags, no copies).
+  and conjugation flags, no copies; with ``create_graph=True`` or forward-mode tangents the
+  products go through ``ComplexBMM`` again, on copied conjugates, so they are differentiable).
 * ``Z = rdft(x, e, s)`` and ``y = irdft(Z, n, w)`` are adjoint with ``w = s``: the backward of
   each is the other one.
 
@@ -19,6 +20,7 @@ reference rather than the Triton kernels.
 from __future__ import annotations
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from ..layers._cache import transforming
 from . import reference
@@ -57,22 +59,29 @@ class ComplexBMM(torch.autograd.Function):
         ops = _ops(_impl(ctx.impl, g))
         g = g.resolve_conj()
         da = db = None
-        if ops is not None and torch.is_grad_enabled():
-            # create_graph=True (second derivatives: a PINN loss on u_x, its weight gradient):
-            # a raw kernel launch records no graph, so the products go through this Function
-            # again, which differentiates them (the conjugates are materialised; the kernel's
-            # conjugation flags serve the first-order path only)
+        # The products must be differentiable while a graph is recorded (create_graph=True:
+        # second derivatives, a PINN loss on u_x and its weight gradient) and while forward-mode
+        # tangents flow (a dual level open: forward-over-reverse Hessian-vector products).
+        differentiable = torch.is_grad_enabled() or fwAD._current_level >= 0
+        if ops is not None and differentiable:
+            # a raw kernel launch records no graph and no tangent, so the products go through
+            # this Function again (the conjugates are materialised: the kernel's conjugation
+            # flags serve the first-order path only; conj_physical, not a conj() view: see below)
             if ctx.needs_input_grad[0]:
-                da = ComplexBMM.apply(g, b.transpose(1, 2).conj().resolve_conj(), ctx.impl)
+                da = ComplexBMM.apply(g, b.transpose(1, 2).conj_physical(), ctx.impl)
             if ctx.needs_input_grad[1]:
-                db = ComplexBMM.apply(a.transpose(1, 2).conj().resolve_conj(), g, ctx.impl)
+                db = ComplexBMM.apply(a.transpose(1, 2).conj_physical(), g, ctx.impl)
             return da, db, None
+        # a conj() view of a transposed dual tensor whose tangent is batched trips an internal
+        # assert of PyTorch's forward AD ("has_fw_view"): forward-over-reverse under the engine's
+        # vmap, hessian(..., vectorize=True, outer_jacobian_strategy="forward-mode")
+        conj = torch.conj_physical if differentiable else torch.conj
         if ctx.needs_input_grad[0]:
             bt = b.transpose(1, 2)
-            da = ops.cbmm(g, bt, conj_b=True) if ops else torch.bmm(g, bt.conj())
+            da = ops.cbmm(g, bt, conj_b=True) if ops else torch.bmm(g, conj(bt))
         if ctx.needs_input_grad[1]:
             at = a.transpose(1, 2)
-            db = ops.cbmm(at, g, conj_a=True) if ops else torch.bmm(at.conj(), g)
+            db = ops.cbmm(at, g, conj_a=True) if ops else torch.bmm(conj(at), g)
         return da, db, None
 
     @staticmethod
