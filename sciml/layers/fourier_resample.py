@@ -28,7 +28,8 @@ def _kept(n: int, s: int, device: torch.device) -> torch.Tensor:
 def fourier_resample(u: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tensor:
     """Resample the last ``len(size)`` axes of real ``u`` to ``size`` points each (see module doc).
 
-    ``u``: ``(..., n_1, ..., n_d)``; returns ``(..., m_1, ..., m_d)`` in ``u``'s dtype.
+    ``u``: ``(..., n_1, ..., n_d)``; returns ``(..., m_1, ..., m_d)`` in ``u``'s dtype. At the
+    same size it returns ``u`` itself, not a copy: writing into the result in place writes ``u``.
     """
     if u.is_complex():
         raise ValueError(f"fourier_resample expects a real tensor, got dtype {u.dtype}")
