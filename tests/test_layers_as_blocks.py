@@ -8,9 +8,11 @@ loop over samples or ensemble members, or the layer's own linearity.
 
 Regressions: the Triton backend's complex GEMM recorded no graph in its backward, so second
 derivatives and the weight gradient of a loss on an input derivative were silently wrong, and
-its kernels ran on the engine's batched tensors in vectorized Jacobians (an error);
+its kernels ran on the engine's batched tensors in vectorized Jacobians (an error), and
+carried no tangent in forward-over-reverse Hessian products (a silent zero);
 ``FusedDFT`` raised NotImplementedError under ``torch.autograd.forward_ad``; ``WindowAttention``
-kept a stale position bias after an in-place ``p.data`` update; the transformer blocks met
+kept a stale position bias after an in-place ``p.data`` update, a bfloat16 autocast pass or a
+pruning step, and baked it into ``torch.jit.trace``; the transformer blocks met
 integer or float32-into-float64 input with a bare matmul dtype error; an empty batch raised in
 the FFT backend, ``FusedDFT``, the transforms and ``fourier_resample``, and half precision in
 the transforms and ``fourier_resample``.
