@@ -76,7 +76,7 @@ class FNOConfig:
     def __post_init__(self) -> None:
         ints = ("in_channels", "out_channels", "width", "n_layers", "projection_channels")
         check_int_fields(self, (*ints, "padding", "lifting_channels"))
-        check_ints("modes", self.modes)
+        check_ints("modes", self.modes, per="spatial dim")
         if not 1 <= len(self.modes) <= 3:
             raise ValueError(
                 f"modes must have 1 to 3 entries (one per spatial dim), got {self.modes}"
