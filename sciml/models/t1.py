@@ -125,7 +125,9 @@ class T1Config:
         check_int_fields(
             self, ("in_channels", "out_channels", "width", "n_layers", "projection_channels")
         )
-        check_ints("modes", self.modes, low=None, per="spatial dim")  # the range check below names the bound
+        check_ints(
+            "modes", self.modes, low=None, per="spatial dim"
+        )  # the range check below names the bound
         if not 1 <= len(self.modes) <= 3 or any(m < 1 for m in self.modes):
             raise ValueError(
                 f"modes must have 1 to 3 positive entries (one per spatial dim), got {self.modes}"
