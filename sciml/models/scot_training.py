@@ -123,10 +123,7 @@ def param_groups(
     # (why) a Normalized wrapper (sciml train's model) names its operator's parameters
     # "inner.embed...": matched against the bare prefixes, the embedding group came out empty
     # and lr_embedding was silently not applied
-    wrapper = ""
-    inner = model
-    while isinstance(getattr(inner, "inner", None), nn.Module):
-        inner, wrapper = inner.inner, wrapper + "inner."
+    _, wrapper = _unwrap(model)
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -225,6 +222,15 @@ def evaluate_direct(model: nn.Module, data: Any, *, batch_size: int = 16) -> dic
     return {"median": float(e.median()), "mean": float(e.mean()), "errors": e}
 
 
+def _unwrap(model: nn.Module) -> tuple[nn.Module, str]:
+    """The operator inside any :class:`~sciml.models.Normalized` wrappers of ``model``, and the
+    prefix (``"inner."`` per wrapper) its parameter names carry in ``model.named_parameters()``."""
+    prefix = ""
+    while isinstance(getattr(model, "inner", None), nn.Module):
+        model, prefix = model.inner, prefix + "inner."
+    return model, prefix
+
+
 def _takes_lead_time(model: nn.Module) -> bool:
     """Whether a rollout passes the lead time ``t`` to ``model``.
 
@@ -232,10 +238,7 @@ def _takes_lead_time(model: nn.Module) -> bool:
     ``time_conditioning``, so a wrapped unconditioned ScOT was handed ``t`` and refused it; and
     an operator config without the field (FNO, T1, MgNO) belongs to a family that refuses ``t``.
     """
-    inner = model
-    while isinstance(getattr(inner, "inner", None), nn.Module):
-        inner = inner.inner
-    config = getattr(inner, "config", None)
+    config = getattr(_unwrap(model)[0], "config", None)
     return True if config is None else bool(getattr(config, "time_conditioning", False))
 
 
