@@ -361,6 +361,32 @@ def _curvature_breakdown(
     return Status.NOT_SPD
 
 
+def _step_status(
+    p: _Problem, x: torch.Tensor, r: torch.Tensor, dt: torch.dtype
+) -> tuple[Status | None, torch.Tensor | None]:
+    """After a step to ``x`` with updated residual ``r``: the monitor's status, and the true
+    residual to go on from where the iteration continues from a residual replacement (a
+    convergence :func:`_confirm` did not confirm, or a stagnation :func:`_restart` found to be
+    drift), else None."""
+    status = p.monitor(_norm(r, dt), x)
+    if status is Status.CONVERGED:
+        return _confirm(p, x, dt)
+    if status is Status.STAGNATED and (replaced := _restart(p, x, dt)) is not None:
+        return None, replaced
+    return status, None
+
+
+def _curvature_stop(
+    p: _Problem, x: torch.Tensor, d: torch.Tensor, Ad: torch.Tensor, dAd: float, dt: torch.dtype
+) -> tuple[Status, torch.Tensor | None]:
+    """``p.Ap <= 0``: the status (:func:`_curvature_breakdown`), and the true residual to go on
+    from where :func:`_restart` finds the updated residual had drifted (else None: stop)."""
+    status = _curvature_breakdown(p.monitor, dAd, d, Ad, dt)
+    if status in (Status.STAGNATED, Status.NOT_SPD):
+        return status, _restart(p, x, dt)
+    return status, None
+
+
 def _preconditioner_breakdown(mon: _Monitor, rz: float) -> Status:
     """The status (and ``mon.message``) for ``r.Mr <= 0`` or NaN."""
     it = len(mon.residuals) - 1
@@ -610,11 +636,8 @@ class PCG(Method):
         while True:
             Ad = A(d)
             dAd = _dot(d, Ad, dt)
-            replaced = None
             if not dAd > 0:
-                status = _curvature_breakdown(mon, dAd, d, Ad, dt)
-                if status in (Status.STAGNATED, Status.NOT_SPD):
-                    replaced = _restart(p, x, dt)
+                status, replaced = _curvature_stop(p, x, d, Ad, dAd, dt)
                 if replaced is None:
                     return x, status, iterates
                 r = replaced
@@ -624,11 +647,7 @@ class PCG(Method):
                 r.sub_(Ad, alpha=alpha)
                 if p.keep_iterates:
                     iterates.append(x.clone())
-                status = mon(_norm(r, dt), x)
-                if status is Status.CONVERGED:
-                    status, replaced = _confirm(p, x, dt)
-                elif status is Status.STAGNATED and (replaced := _restart(p, x, dt)) is not None:
-                    status = None
+                status, replaced = _step_status(p, x, r, dt)
                 r = r if replaced is None else replaced
                 if status is not None:
                     return x, status, iterates
@@ -730,14 +749,11 @@ class FlexibleCG(Method):
                 # exact arithmetic
                 d, Ad = D.project(d, Ad)
             dAd = _dot(d, Ad, dt)
-            replaced = None
             if not dAd > 0:
                 if _norm(d, dt) == 0.0:
                     mon.message = _vanished(self, z, dt, len(mon.residuals) - 1, len(kept))
                     return x, Status.STAGNATED, iterates
-                status = _curvature_breakdown(mon, dAd, d, Ad, dt)
-                if status in (Status.STAGNATED, Status.NOT_SPD):
-                    replaced = _restart(p, x, dt)
+                status, replaced = _curvature_stop(p, x, d, Ad, dAd, dt)
                 if replaced is None:
                     return x, status, iterates
                 status = None
@@ -748,11 +764,7 @@ class FlexibleCG(Method):
                 kept.append((d, Ad, dAd))
                 if p.keep_iterates:
                     iterates.append(x.clone())
-                status = mon(_norm(r, dt), x)
-                if status is Status.CONVERGED:
-                    status, replaced = _confirm(p, x, dt)
-                elif status is Status.STAGNATED and (replaced := _restart(p, x, dt)) is not None:
-                    status = None
+                status, replaced = _step_status(p, x, r, dt)
             if replaced is not None:
                 r = replaced
                 if D is not None:
