@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import erf
+from test_func_transforms import _rowwise_jacobian
 
 import sciml
 from sciml.data.generators import GENERATORS, generate_antiderivative, sample_rbf_grf
@@ -349,14 +350,6 @@ def test_single_output_fast_path_agrees_with_the_general_path(bias, hard_zero):
     if hard_zero is not None:
         ref = ref * (y[:, 1] - 0.5)
     torch.testing.assert_close(fast[..., 0], ref)
-
-
-def _rowwise_jacobian(f, v: torch.Tensor) -> torch.Tensor:
-    """``d f(v) / d v`` as ``(*out, *in)``, one ``torch.autograd.grad`` per output entry."""
-    v = v.detach().clone().requires_grad_(True)
-    y = f(v)
-    rows = [torch.autograd.grad(yi, v, retain_graph=True)[0] for yi in y.reshape(-1)]
-    return torch.stack(rows).reshape(*y.shape, *v.shape)
 
 
 @pytest.mark.parametrize("pod", [False, True], ids=["deeponet", "pod_deeponet"])

@@ -34,6 +34,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.autograd.forward_ad as fwAD  # noqa: E402
 import torch.nn.utils.prune  # noqa: E402
+from test_func_transforms import _rowwise_jacobian  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.func import functional_call, grad, jacfwd, jacrev, stack_module_state, vmap  # noqa: E402
 
@@ -414,13 +415,6 @@ def _make(name, dtype=F64, seed=0):
             p.add_(0.2 * torch.randn_like(p))
     gen = torch.Generator().manual_seed(seed + 100)
     return block, torch.randn(*shape, generator=gen, dtype=dtype), kw
-
-
-def _rowwise_jacobian(f, x):
-    x = x.detach().clone().requires_grad_(True)
-    y = f(x)
-    rows = [torch.autograd.grad(yi, x, retain_graph=True)[0] for yi in y.reshape(-1)]
-    return torch.stack(rows).reshape(*y.shape, *x.shape)
 
 
 @pytest.mark.parametrize("name", BLOCKS)

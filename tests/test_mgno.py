@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_func_transforms import _rowwise_jacobian
 
 from sciml.layers import VCycle
 from sciml.models import MgNO, MgNOConfig, Normalized
@@ -700,10 +701,7 @@ def test_torch_func_transforms_match_rowwise_autograd_and_the_loop():
         return model(v[None])[0]
 
     v = torch.randn(2, 6, 5, dtype=torch.float64)
-    x = v.detach().clone().requires_grad_(True)
-    y = f(x)
-    rows = [torch.autograd.grad(yi, x, retain_graph=True)[0] for yi in y.reshape(-1)]
-    want = torch.stack(rows).reshape(*y.shape, *x.shape)
+    want = _rowwise_jacobian(f, v)
     torch.testing.assert_close(jacrev(f)(v), want, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(jacfwd(f)(v), want, rtol=1e-12, atol=1e-14)
     u = torch.randn(3, 2, 6, 5, dtype=torch.float64)
