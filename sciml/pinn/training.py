@@ -217,7 +217,7 @@ def fit(
         raise ValueError("fit needs trainable parameters, got none")
     weights = LossWeights() if weights is None else weights
     history: list[dict[str, Any]] = []
-    last: dict[str, Any] = {}
+    last: dict[str, Any]  # the loss and terms at the returned parameters
 
     adam = torch.optim.Adam(params, lr=config.lr)
     t0 = time.perf_counter()
@@ -260,7 +260,6 @@ def fit(
             terms = loss_terms()
             loss = weights.total(terms, params, update=False)
             loss.backward()
-            last["loss"], last["terms"] = loss.detach(), {k: v.detach() for k, v in terms.items()}
             return loss
 
         start = [q.detach().clone() for q in params]
