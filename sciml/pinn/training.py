@@ -204,12 +204,12 @@ def fit(
 
     The reported loss and terms are evaluated at the returned parameters (after Adam alone,
     with the torch / NumPy / Python random states put back afterwards, so a ``loss_terms`` that
-    resamples leaves them where the last step did). A non-finite loss
-    raises ``FloatingPointError``: at the Adam step where it occurs, or after L-BFGS, with the
+    resamples leaves them where the last step did). A non-finite loss raises
+    ``FloatingPointError``: at the Adam step where it occurs, or after L-BFGS, with the
     parameters put back where L-BFGS started. An exception raised by ``loss_terms`` (or
-    ``weights``), or a Ctrl-C, propagates as it is; in the L-BFGS phase the parameters are first put back
-    where L-BFGS started (a line search may have left them at a trial point), in the Adam phase
-    they are those of the last completed step.
+    ``weights``), or a Ctrl-C, propagates as it is; in the L-BFGS phase the parameters are first
+    put back where L-BFGS started (a line search may have left them at a trial point), in the
+    Adam phase they are those of the last completed step.
     """
     params = [p for p in (model.parameters() if isinstance(model, nn.Module) else model)]
     params = [p for p in params if p.requires_grad]
