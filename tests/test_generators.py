@@ -454,6 +454,14 @@ def test_generate_reuse_keeps_a_file_made_with_the_same_settings_only(tmp_path):
     np.testing.assert_array_equal(a_field()[:3], first)  # seeded per sample: the same first 3
 
 
+def _drop_revision(path: Path, expected: int) -> None:
+    """Make ``path``'s record what the code before the revision record wrote."""
+    with h5py.File(path, "r+") as f:
+        settings = _settings(f)
+        assert settings.pop("revision") == expected
+        f.attrs["generator_settings"] = json.dumps(settings)
+
+
 def test_generate_reuse_refuses_a_file_from_an_older_generator_revision(tmp_path):
     """The GRF fix changed log-normal Darcy coefficients for unchanged settings, so a file made
     before it (no ``revision`` record) must not be handed back by reuse as if it were current."""
@@ -463,10 +471,7 @@ def test_generate_reuse_refuses_a_file_from_an_older_generator_revision(tmp_path
     out = tmp_path / "d.h5"
     generate("darcy", n=2, resolution=9, out=out, seed=4, coefficient="lognormal")
     new = sciml.data.open(out).read_static(slice(None), ["a"])
-    with h5py.File(out, "r+") as f:  # what the old code recorded: the same, without a revision
-        settings = _settings(f)
-        assert settings.pop("revision") == 2
-        f.attrs["generator_settings"] = json.dumps(settings)
+    _drop_revision(out, 2)  # what the old code recorded: the same, without a revision
     with pytest.raises(FileExistsError, match=r"other settings \(revision: 1 -> 2\)"):
         generate("darcy", n=2, resolution=9, out=out, seed=4, coefficient="lognormal", reuse=True)
     generate("darcy", n=2, resolution=9, out=out, seed=4, coefficient="lognormal", reuse=True,
@@ -474,21 +479,10 @@ def test_generate_reuse_refuses_a_file_from_an_older_generator_revision(tmp_path
     np.testing.assert_array_equal(sciml.data.open(out).read_static(slice(None), ["a"]), new)
     # generators that did not change take a file without the record as current
     b = generate("burgers", n=1, resolution=32, out=tmp_path / "b.h5", n_steps=2)
-    with h5py.File(b, "r+") as f:
-        settings = _settings(f)
-        assert settings.pop("revision") == 1
-        f.attrs["generator_settings"] = json.dumps(settings)
+    _drop_revision(b, 1)
     stamp = b.stat().st_mtime_ns
     generate("burgers", n=1, resolution=32, out=b, n_steps=2, reuse=True)
     assert b.stat().st_mtime_ns == stamp
-
-
-def _drop_revision(path: Path, expected: int) -> None:
-    """Make ``path``'s record what the code before the revision record wrote."""
-    with h5py.File(path, "r+") as f:
-        settings = _settings(f)
-        assert settings.pop("revision") == expected
-        f.attrs["generator_settings"] = json.dumps(settings)
 
 
 def test_generate_reuse_keeps_old_files_whose_data_the_grf_fix_left_unchanged(tmp_path):
