@@ -100,7 +100,8 @@ class CountingField(DetachedState):
         self.nfe_forward = 0
         self.nfe_backward = 0
         self.nfe_regulariser = 0
-        self.steps: list[AcceptedStep] = []
+        self._steps: list[AcceptedStep] = []
+        self._fixed: list[tuple[Tensor, Tensor]] = []  # (t0, |dt|) of fixed steps not yet read
         self.rejected = 0
         self._tableau = tableau
         self._rtol, self._atol = rtol, atol
@@ -139,11 +140,6 @@ class CountingField(DetachedState):
             self._fixed = []
             self._steps.extend(AcceptedStep(t0, self._sign * dt, None) for t0, dt in times)
         return self._steps
-
-    @steps.setter
-    def steps(self, value: list[AcceptedStep]) -> None:
-        self._steps = value
-        self._fixed: list[tuple[Tensor, Tensor]] = []  # (t0, |dt|) of fixed steps not yet read
 
 
 class StepWatchingField(CountingField):
