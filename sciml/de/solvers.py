@@ -113,10 +113,11 @@ class _Bosh3Hermite(_TorchdiffeqBosh3):
     ``y0 + h sum_i mid_i k_i``; its ``bosh3`` takes ``mid = (0, 1/2, 0, 0)``, an estimate of
     ``y(t + h/2)`` with an ``O(h^2)`` local error, so the outputs were far less accurate than
     the steps (``y' = A y`` of ``tests/test_de_ode.py`` at rtol = atol = 1e-10: 5.1e-7 against
-    7.7e-10 with torchdiffeq stepping onto the outputs; 7.8e-10 with this interpolant). The Hermite cubic's midpoint
-    ``(y0 + y1) / 2 + h (f0 - f1) / 8``, with ``y1 = y0 + h sum_i b_i k_i`` and ``f1 = k_4``
-    (FSAL), is ``mid = b / 2 + (e_1 - e_4) / 8 = (17/72, 1/6, 2/9, -1/8)``; the quartic through
-    it is that cubic, third order like the method, at no extra evaluation.
+    7.7e-10 with torchdiffeq stepping onto the outputs; 7.8e-10 with this interpolant). The
+    Hermite cubic's midpoint ``(y0 + y1) / 2 + h (f0 - f1) / 8``, with
+    ``y1 = y0 + h sum_i b_i k_i`` and ``f1 = k_4`` (FSAL), is
+    ``mid = b / 2 + (e_1 - e_4) / 8 = (17/72, 1/6, 2/9, -1/8)``; the quartic through it is that
+    cubic, third order like the method, at no extra evaluation.
     """
 
     mid = torch.tensor([17 / 72, 1 / 6, 2 / 9, -1 / 8], dtype=torch.float64)
