@@ -856,7 +856,6 @@ class Trainer:
         built_decay = self._built_decay
         saved_decay = [group.get("weight_decay") for group in saved_groups]
         saved_built = state.get("built_weight_decay", saved_decay)
-        new_decay = built_decay != saved_built or saved.weight_decay != self.config.weight_decay
         if (
             optimizer_state
             and built_decay != saved_built
@@ -886,10 +885,9 @@ class Trainer:
             # one gave way to the checkpoint's; per group, with nothing new the checkpoint's
             # stays (a callback may have changed it during the run; a changed TrainConfig
             # weight_decay is new for every group)
-            if new_decay:
-                for group, decay, was in zip(self.optimizer.param_groups, built_decay, saved_built):
-                    if decay != was or saved.weight_decay != self.config.weight_decay:
-                        group["weight_decay"] = decay
+            for group, decay, was in zip(self.optimizer.param_groups, built_decay, saved_built):
+                if decay != was or saved.weight_decay != self.config.weight_decay:
+                    group["weight_decay"] = decay
         else:  # fresh moments, at the lr the checkpoint set for its next step
             for group, saved_group in zip(self.optimizer.param_groups, saved_groups):
                 group["lr"] = saved_group["lr"]
