@@ -26,7 +26,7 @@ Two formulations are available and ``method="auto"`` picks the faster one by siz
 Measured crossover (CPU, 1 thread, 2D fields, truncated forward and inverse): for the DCT/DST,
 whose FFT form needs a reordering and a complex FFT, the product wins for ``n <= 128`` and for
 ``m <= n / 2``; for the real FFT, whose FFT form is one native ``rfftn``, the product wins only
-for ``m <= n / 10`` coefficients per axis. See :meth:`RealTransform.prefers_matmul`.
+for ``n <= 32`` or ``m <= n / 10`` coefficients per axis. See :meth:`RFFT.prefers_matmul`.
 
 Because the transforms are orthonormal, Parseval holds: ``||x||^2 = ||X||^2``; truncation to the
 kept set is an orthogonal projection, so ``||x||^2 = ||X_K||^2 + ||x - P_K x||^2``
