@@ -20,6 +20,7 @@ __all__ = [
     "check_size",
     "check_real",
     "check_dtype",
+    "widen",
 ]
 
 _FLOATS = (torch.float32, torch.float64)
@@ -103,6 +104,13 @@ def check_dtype(owner: str, name: str, u: Any, dtype: torch.dtype) -> None:
             f"{owner} expected {name} of dtype {dtype} (the dtype of its parameters), got "
             f"{u.dtype}; convert the input with .to({dtype}) or the model with .to({u.dtype})"
         )
+
+
+def widen(u: torch.Tensor) -> torch.Tensor:
+    """Half-precision ``u`` (float16, bfloat16) in float32, anything else unchanged: the FFTs
+    have no half kernels on the CPU (on CUDA only for power-of-two sizes). The caller decides
+    the result's dtype (:func:`as_input_precision`, or a cast back to ``u.dtype``)."""
+    return u.float() if u.dtype in (torch.float16, torch.bfloat16) else u
 
 
 def as_input_precision(y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

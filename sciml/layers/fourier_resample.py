@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_ints
+from ._checks import check_ints, widen
 
 __all__ = ["fourier_resample"]
 
@@ -50,9 +50,7 @@ def fourier_resample(u: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tens
     if u.numel() == 0:  # an empty batch: the FFTs raise on it (MKL), the answer holds no number
         return u.new_zeros(*u.shape[:-d], *size) + u.sum()  # u.sum() = 0 keeps the graph to u
     dims = tuple(range(-d, 0))
-    # half precision in float32: no float16 / bfloat16 FFT on the CPU (on CUDA: powers of 2 only)
-    wide = u.float() if u.dtype in (torch.float16, torch.bfloat16) else u
-    spec = torch.fft.fftn(wide, dim=dims, norm="forward")
+    spec = torch.fft.fftn(widen(u), dim=dims, norm="forward")
     for dim, n, m in zip(dims, old, size):
         if n == m:
             continue

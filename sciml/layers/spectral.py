@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import as_input_precision, check_dtype, check_int, check_ints, check_size
+from ._checks import as_input_precision, check_dtype, check_int, check_ints, check_size, widen
 from ._complex import ComplexCasts
 from .spectral_backends import Auto, SpectralBackend
 
@@ -190,9 +190,7 @@ class SpectralConv(ComplexCasts):
         if len(out_shape) != d:
             raise ValueError(f"out_shape must have {d} entries, got {out_shape}")
         eff = self.effective_modes(spatial, out_shape)
-        given = u
-        if u.dtype in (torch.half, torch.bfloat16):  # the FFTs need float32 on most devices
-            u = u.float()
+        given, u = u, widen(u)
         backend = self.backend.resolve(spatial, eff, u.device)
         # the parameter itself unless the output grid truncates the kept modes
         w = self.weight if eff == self.modes else self.mode_weight(eff).permute(d, d + 1, *range(d))

@@ -42,7 +42,7 @@ from typing import ClassVar, Literal
 import torch
 
 from ._cache import cache_unless_tracing, tracing, transforming
-from ._checks import as_input_precision
+from ._checks import as_input_precision, widen
 
 __all__ = [
     "dct",
@@ -76,12 +76,6 @@ def _check_field(name: str, x: torch.Tensor, dim: int) -> None:
         )
 
 
-def _wide(x: torch.Tensor) -> torch.Tensor:
-    """Half precision in float32: the FFTs have no float16 / bfloat16 kernels on the CPU (and on
-    CUDA only for power-of-two sizes); results go back with :func:`as_input_precision`."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
 def _empty(x: torch.Tensor) -> bool:
     """An empty batch: the FFTs raise on it (PocketFFT / MKL: "Inconsistent configuration
     parameters"), and the answer holds no number to compute."""
@@ -93,7 +87,7 @@ def dct(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     _check_field("dct", x, dim)
     if _empty(x):  # the answer has x's shape
         return x.clone()
-    given, x = x, _wide(x).movedim(dim, -1)
+    given, x = x, widen(x).movedim(dim, -1)
     n = x.shape[-1]
     # v = (x_0, x_2, x_4, ..., x_5, x_3, x_1): the DCT-II of x is a twiddled DFT of v.
     v = torch.cat([x[..., ::2], x[..., 1::2].flip(-1)], dim=-1)
@@ -110,7 +104,7 @@ def idct(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
     _check_field("idct", X, dim)
     if _empty(X):
         return X.clone()
-    given, X = X, _wide(X).movedim(dim, -1)
+    given, X = X, widen(X).movedim(dim, -1)
     n = X.shape[-1]
     # Undo the ortho scaling: y is the unnormalised DCT-II (y_k = 2 sum x_j cos(...)).
     y = X * math.sqrt(2.0 * n)
@@ -583,7 +577,7 @@ class RFFT(RealTransform):
         return k % n
 
     def _full(self, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-        return torch.fft.rfftn(_wide(x), dim=dims, norm="ortho")  # complex64 for half, as matmul
+        return torch.fft.rfftn(widen(x), dim=dims, norm="ortho")  # complex64 for half, as matmul
 
     def _full_inverse(
         self, z: torch.Tensor, dims: tuple[int, ...], sizes: tuple[int, ...]
