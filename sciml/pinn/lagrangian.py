@@ -33,7 +33,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .constraints import PeriodicEmbedding, _call_fixed
+from .constraints import PeriodicEmbedding, _call_fixed, _set_fixed
 from .derivatives import grad
 from .networks import MLP
 from .problems import PeriodicProblem
@@ -75,10 +75,7 @@ class LagrangianPINN(nn.Module):
         self.embed = PeriodicEmbedding([self.length, None])
         self.state = MLP(self.embed.out_features, 1, width=width, depth=state_depth)
         self.curve = MLP(self.embed.out_features, 1, width=width, depth=curve_depth)
-        # (why) not a submodule: a module u0 was trained with the network (fit took its
-        # parameters; the amplitude of a sin u0 went from 1 to 0.79 in 200 Adam steps), so the
-        # hard initial condition, and a problem sharing that u0, changed during training
-        object.__setattr__(self, "u0", u0)
+        _set_fixed(self, "u0", u0)
         self.curve_scale = float(curve_scale)
         self.exact_diffusion = bool(exact_diffusion)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .constraints import PeriodicEmbedding, _call_fixed
+from .constraints import PeriodicEmbedding, _call_fixed, _set_fixed
 
 if TYPE_CHECKING:
     from .problems import PeriodicProblem
@@ -77,10 +77,7 @@ class PINN(nn.Module):
         self.length = float(length)
         self.embed = PeriodicEmbedding([self.length, None], harmonics=harmonics)
         self.net = MLP(self.embed.out_features, 1, width=width, depth=depth)
-        # (why) not a submodule: a module u0 was trained with the network (fit took its
-        # parameters; the amplitude of a sin u0 went from 1 to 0.79 in 200 Adam steps), so the
-        # hard initial condition, and a problem sharing that u0, changed during training
-        object.__setattr__(self, "u0", u0)
+        _set_fixed(self, "u0", u0)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``x, t: (n, 1)`` -> ``u: (n, 1)``."""
