@@ -330,7 +330,8 @@ class NeuralSDE(DetachedState):
 
 def _is_zero(weight) -> bool:
     """A regulariser weight that is 0 at every iteration (a number, or ``ConstantWeight(0)``)."""
-    return isinstance(as_schedule(weight), ConstantWeight) and as_schedule(weight)(0) == 0
+    schedule = as_schedule(weight)
+    return isinstance(schedule, ConstantWeight) and schedule(0) == 0
 
 
 def accepted_em_steps(
