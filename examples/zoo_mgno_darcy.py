@@ -45,11 +45,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--layers", type=int, default=4)
     args = ap.parse_args(argv)
     _zoo.check(ap, args, navier_stokes=False)
-    if args.resolution < 3 or args.channels < 1 or args.layers < 1:
-        ap.error(
-            "expected --resolution >= 3 (the Darcy grid), --channels >= 1 and --layers >= 1, "
-            f"got {args.resolution}, {args.channels} and {args.layers}"
-        )
+    if args.resolution < 3:
+        ap.error(f"--resolution expects at least 3 nodes (the Darcy grid), got {args.resolution}")
+    smoothing = PAPER_DARCY_SMOOTHING
+    while -(-args.resolution // 2 ** (len(smoothing) - 1)) < 2:  # coarsest level >= 2 points
+        smoothing = smoothing[1:]
+    try:  # the config refuses --channels or --layers below 1
+        config = MgNOConfig(channels=args.channels, n_layers=args.layers, smoothing=smoothing)
+    except ValueError as err:
+        ap.error(f"--channels {args.channels} and --layers {args.layers}: {err}")
     device, out, work = _zoo.start(args, NAME)
 
     options = {"resolution": args.resolution, "coefficient": "piecewise_constant"}
@@ -68,10 +72,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     train, val = _zoo.train_val_views(spec, n)
 
-    smoothing = PAPER_DARCY_SMOOTHING
-    while -(-args.resolution // 2 ** (len(smoothing) - 1)) < 2:  # coarsest level >= 2 points
-        smoothing = smoothing[1:]
-    config = MgNOConfig(channels=args.channels, n_layers=args.layers, smoothing=smoothing)
     recipe = darcy_recipe(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
     torch.manual_seed(recipe.config.seed)
     a = torch.stack([train[i]["input"] for i in range(len(train))])

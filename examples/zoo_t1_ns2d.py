@@ -70,11 +70,8 @@ def main(argv: list[str] | None = None) -> None:
             "--no-shift-equivariant with --transform dct"
         )
     _zoo.check(ap, args, navier_stokes=True)
-    if args.width < 1 or args.weight_decay < 0:
-        ap.error(
-            f"expected --width >= 1 and --weight-decay >= 0, got {args.width} and "
-            f"{args.weight_decay:g}"
-        )
+    if args.weight_decay < 0:
+        ap.error(f"--weight-decay expects a value >= 0, got {args.weight_decay:g}")
     # rfft keeps frequency magnitudes |k| < modes: at most resolution / 2 per axis; DCT indices
     # at most resolution
     most = args.resolution // 2 if args.transform == "rfft" else args.resolution
@@ -83,6 +80,14 @@ def main(argv: list[str] | None = None) -> None:
             f"--modes expects 1 to {most} on a {args.resolution}^2 grid with --transform "
             f"{args.transform}, got {args.modes}"
         )
+    try:  # the config refuses a width below 1; the kept modes are set once the data exist
+        config = T1Config(
+            modes=(args.modes, args.modes), width=args.width, n_layers=4,
+            transform=args.transform,
+            shift_equivariant=((1, -1),) if args.shift_equivariant else None,
+        )  # fmt: skip
+    except ValueError as err:
+        ap.error(f"--width {args.width}: {err}")
     device, out, work = _zoo.start(args, NAME)
 
     # T1 learns raw vorticity (std ~0.3): its Parseval loss needs no normalisation wrapper
@@ -98,10 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         weight_decay=args.weight_decay, seed=0,
     )  # fmt: skip
     torch.manual_seed(train_config.seed)
-    config = T1Config(
-        modes=(args.modes, args.modes), kept=kept, width=args.width, n_layers=4,
-        transform=args.transform, shift_equivariant=((1, -1),) if args.shift_equivariant else None,
-    )  # fmt: skip
+    config = dataclasses.replace(config, kept=kept)
     model = T1(config)
     view = config_to_dict(dataclasses.replace(spec, path="navier_stokes.h5"))
     trainer = Trainer(
