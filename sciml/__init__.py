@@ -24,18 +24,19 @@ if TYPE_CHECKING:
 # 4.1 s: torch, h5py, and sciml.de pulling torchdiffeq -> scipy.integrate (0.67 s) alone; every
 # spawn DataLoader worker and every `sciml --help` paid it. `sciml.load` / `registered_families`
 # import the modules that register families themselves (operator._import_builtin_families).
-_SUBPACKAGES = (
+# the subpackages, and sciml.operator: the eager imports bound it too
+_MODULES = (
     "data",
     "de",
     "layers",
     "linalg",
     "models",
+    "operator",
     "pinn",
     "pretrained",
     "symbolic",
     "train",
 )
-_MODULES = (*_SUBPACKAGES, "operator")  # sciml.operator: the eager imports bound it too
 _LAZY = {
     "Operator": "operator",
     "load": "operator",
