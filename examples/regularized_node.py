@@ -267,20 +267,16 @@ def main(argv: list[str] | None = None) -> None:
 
 def check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse settings that would fail later (in training, or when the card is written)."""
-    for name in ("n_train", "n_test", "batch_size", "threads"):
-        value = getattr(args, name)
-        if value < 1:
-            ap.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
-    if args.iterations is not None and args.iterations < 1:
-        ap.error(f"--iterations expects an integer >= 1, got {args.iterations}")
-    if args.lr <= 0 or (args.weight is not None and args.weight < 0):
-        ap.error(f"expected --lr > 0 and --weight >= 0, got {args.lr} and {args.weight}")
+    counts = ("n_train", "n_test", "batch_size", "threads")
+    if args.iterations is not None:  # None: the task's default
+        counts += ("iterations",)
+    _zoo.check_counts(ap, args, counts)  # and --lr > 0, --out not a file
+    if args.weight is not None and args.weight < 0:
+        ap.error(f"--weight expects a value >= 0, got {args.weight}")
     if not 0 < args.decay <= 1:
         ap.error(f"--decay expects a factor in (0, 1], got {args.decay}")
     if args.task != "lotka-volterra":
         return
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        ap.error(f"--out {args.out} is a file: expected a directory (created when missing)")
     if args.compare:  # the comparison's card, read now rather than after the training
         path = Path(args.compare) / NAME / "card.json"
         try:

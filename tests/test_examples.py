@@ -196,6 +196,7 @@ BAD_ARGUMENTS = [
     ("prose_ode", ["--set", "width=0"], "--set width=0: expected width >= 1, got 0"),
     ("prose_ode", ["--set", "width=x"], "--set width expects int, got 'x'"),
     ("regularized_node", ["--iterations", "0"], "--iterations expects an integer >= 1, got 0"),
+    ("regularized_node", ["--lr", "0"], "--lr expects a positive learning rate, got 0.0"),
     ("regularized_node", ["--task", "lotka-volterra", "--compare", "no_run"],
      "--compare no_run: expected a run's OUT folder with no_run/node-lotka-volterra/card.json"),
     ("deeponet_antiderivative", ["--lr", "0"], "--lr expects a positive learning rate, got 0.0"),
@@ -203,7 +204,11 @@ BAD_ARGUMENTS = [
     ("deeponet_diffusion_reaction", ["--points", "0"], "--points expects an integer >= 1, got 0"),
     ("zoo_fno_ns2d", ["--resolution", "16"], "--resolution expects at least 24"),
     ("zoo_t1_ns2d", ["--modes", "20"], "--modes expects 1 to 16 on a 32^2 grid"),
+    # the width is refused by T1Config / MgNOConfig, built before any data are generated
+    ("zoo_t1_ns2d", ["--width", "0"], "--width 0: width must be >= 1, got 0"),
     ("zoo_mgno_darcy", ["--n-test", "0"], "--n-test expects an integer >= 1, got 0"),
+    ("zoo_mgno_darcy", ["--layers", "0"],
+     "--channels 16 and --layers 0: n_layers must be >= 1, got 0"),
     ("zoo_scot_ns2d", ["--resolution", "33"], "--resolution expects an even grid size"),
     ("zoo_scot_ns2d", ["--out", "a_file"], "--out a_file is a file: expected a directory"),
 ]  # fmt: skip
