@@ -106,13 +106,18 @@ def test_list_times_of_a_float64_model_are_the_float64_times():
 
 
 @pytest.mark.parametrize(
-    "kw", [dict(in_channels=0), dict(in_channels=2.0), dict(in_channels=2, hidden=-1)]
+    "kw, name",
+    [
+        (dict(in_channels=0), "in_channels"),
+        (dict(in_channels=2.0), "in_channels"),
+        (dict(in_channels=2, hidden=-1), "hidden"),
+    ],
 )
-def test_stable_config_refuses_non_positive_or_float_sizes(kw):
-    """A size of 0 was accepted (an empty network), 2.0 and -1 failed inside nn.Linear."""
+def test_stable_config_refuses_non_positive_or_float_sizes(kw, name):
+    """A size of 0 was accepted (an empty network), 2.0 and -1 failed inside nn.Linear. The
+    error names the field that is wrong (``name``)."""
     from sciml.errors import ConfigError
 
-    name = [k for k in kw if k != "in_channels" or len(kw) == 1][-1]
     with pytest.raises(
         ConfigError, match=f"StableSDEConfig.{name} a positive int, got {kw[name]!r}"
     ):
@@ -437,9 +442,10 @@ def test_a_stiffness_weight_is_refused_not_dropped(reg):
 
     with pytest.raises(ConfigError, match="stiffness_weight=.* would be ignored"):
         NeuralSDE(_Lin(-1.0), _Const(0.1), regulariser=reg)
+    # 0 at iteration 0 but not after: refused too (LangevinSDE hands it to its NeuralSDE)
+    ramped = LocalHeuristic(stiffness_weight=LinearWeight(0.0, 1.0, 5))
     with pytest.raises(ConfigError, match="step-doubling error only"):
-        ramp = LinearWeight(0.0, 1.0, 5)
-        LangevinSDE(StableSDEConfig(2), regulariser=LocalHeuristic(stiffness_weight=ramp))
+        LangevinSDE(StableSDEConfig(2), regulariser=ramped)
     for ok in (0, 0.0, ConstantWeight(0.0)):
         NeuralSDE(_Lin(-1.0), _Const(0.1), regulariser=LocalHeuristic(0.1, stiffness_weight=ok))
 
