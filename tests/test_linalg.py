@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -149,6 +151,93 @@ def test_stencil_float32_cuda_branch_with_torchs_newer_tf32_api():
             assert err < 1e-6, (precision, err)
     finally:
         cudnn.conv.fp32_precision = before
+
+
+def _cudnn_state() -> tuple:
+    """cuDNN's TF32 settings: the legacy flag ("raises" where torch cannot answer it) and the
+    conv / RNN precisions of torch >= 2.9."""
+    c = torch.backends.cudnn
+    try:
+        legacy = c.allow_tf32
+    except RuntimeError:
+        legacy = "raises"
+    return legacy, c.conv.fp32_precision, c.rnn.fp32_precision
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cudnn, "conv"), reason="torch < 2.9: no per-op precisions"
+)
+@pytest.mark.parametrize(
+    "conv, rnn, tf32",
+    [
+        (None, None, True),  # torch's default: both TF32, the legacy flag readable
+        ("tf32", "ieee", True),  # the rest: the legacy flag raises (measured, torch 2.13)
+        ("ieee", "tf32", False),
+        ("ieee", "ieee", False),  # both agree, but with each other, not with the legacy flag
+    ],
+)
+def test_conv_tf32_reads_and_turns_off_torchs_newer_api(conv, rnn, tf32):
+    """The stencil matvec and DCDM read the TF32 setting through one reader, on torch >= 2.9
+    also where the conv and RNN precisions differ and the legacy flag raises; turning it off
+    for the network leaves every setting as it found it, and changes nothing where TF32 is
+    off already."""
+    from sciml.linalg._tf32 import conv_tf32, no_conv_tf32
+
+    c = torch.backends.cudnn
+    start = _cudnn_state()
+    try:
+        if conv is not None:
+            c.conv.fp32_precision, c.rnn.fp32_precision = conv, rnn
+        given = _cudnn_state()
+        assert (given[0] == "raises") == (conv is not None), given
+        assert conv_tf32() is tf32
+        with no_conv_tf32():
+            assert conv_tf32() is False
+            inside = _cudnn_state()
+        assert _cudnn_state() == given
+        if not tf32:
+            assert inside == given  # nothing to turn off
+        elif given[0] == "raises":
+            assert inside == ("raises", "ieee", rnn)  # the conv precision alone
+    finally:
+        c.conv.fp32_precision, c.rnn.fp32_precision = start[1], start[2]
+    assert _cudnn_state() == start
+
+
+class _OldCudnn:
+    """torch < 2.9's torch.backends.cudnn as the TF32 reader sees it: the legacy flag and
+    flags(); no per-op precisions (reading .conv raises AttributeError, as it would there)."""
+
+    enabled, benchmark, deterministic = True, True, False
+
+    def __init__(self, allow_tf32: bool) -> None:
+        self.allow_tf32 = allow_tf32
+        self.calls = []
+
+    @contextlib.contextmanager
+    def flags(self, *, enabled, benchmark, deterministic, allow_tf32):
+        self.calls.append((enabled, benchmark, deterministic, allow_tf32))
+        saved, self.allow_tf32 = self.allow_tf32, allow_tf32
+        try:
+            yield
+        finally:
+            self.allow_tf32 = saved
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_conv_tf32_reads_and_turns_off_the_legacy_flag_before_torch_2_9(monkeypatch, allow):
+    """Before torch 2.9 only the legacy flag exists: the reader answers it, and TF32 is turned
+    off through cudnn.flags() with the other settings passed as they were (not touched where
+    TF32 is off already)."""
+    from sciml.linalg._tf32 import conv_tf32, no_conv_tf32
+
+    old = _OldCudnn(allow)
+    monkeypatch.setattr(torch.backends, "cudnn", old)
+    assert conv_tf32() is allow
+    with no_conv_tf32():
+        assert conv_tf32() is False
+    assert old.allow_tf32 is allow
+    assert old.calls == ([(True, True, False, False)] if allow else [])
 
 
 def _masked_kron_sum(shape, walls, solid, h) -> np.ndarray:

@@ -34,7 +34,6 @@ grid size; its receptive field (``max_levels`` poolings) is fixed.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from torch import nn
 
 from ..operator import Operator
 from ._operator import LinearOperator, as_operator, null_basis, project_out
+from ._tf32 import no_conv_tf32
 from .deflation import Deflation
 from .krylov import FlexibleCG, Method
 from .poisson import Poisson
@@ -264,7 +264,7 @@ class DeepConjugateDirection(Method):
             # full float32 convolutions: cuDNN's default TF32 (10-bit mantissa) makes the
             # directions too noisy to keep conjugacy (measured on an H100: the iteration stalled
             # near 1e-2 .. 1e-4 with TF32; the same network converged in float32 on the CPU)
-            with _no_tf32():
+            with no_conv_tf32():
                 out = model(grid)
             if not isinstance(out, torch.Tensor) or out.shape != grid.shape:
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -283,29 +283,6 @@ class DeepConjugateDirection(Method):
             return project_out(d.to(torch.float64), null.to(d.device)).to(r.dtype)
 
         return direction
-
-
-def _no_tf32() -> contextlib.ExitStack:
-    """cuDNN settings as they are, TF32 off for convolutions (a no-op on the CPU)."""
-    c = torch.backends.cudnn
-    stack = contextlib.ExitStack()
-    try:
-        stack.enter_context(
-            c.flags(
-                enabled=c.enabled,
-                benchmark=c.benchmark,
-                deterministic=c.deterministic,
-                allow_tf32=False,
-            )
-        )
-    except RuntimeError:
-        # (why) with conv and RNN precisions set apart through torch's newer API
-        # (torch.backends.cudnn.conv.fp32_precision = "ieee", torch >= 2.9) reading the legacy
-        # flag raises, and every DCDM direction did, on the CPU too; set the conv one instead
-        before = c.conv.fp32_precision
-        c.conv.fp32_precision = "ieee"
-        stack.callback(setattr, c.conv, "fp32_precision", before)
-    return stack
 
 
 # --------------------------------------------------------------------------- training data

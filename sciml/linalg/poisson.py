@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._tf32 import conv_tf32
+
 __all__ = ["Wall", "Poisson", "poisson", "StencilOperator"]
 
 
@@ -236,17 +238,6 @@ def poisson(
     return Poisson(shape, _walls(walls, len(shape)), fluid, float(spacing))
 
 
-def _cudnn_tf32() -> bool:
-    """Whether cuDNN may run a float32 convolution in TF32."""
-    try:
-        return bool(torch.backends.cudnn.allow_tf32)
-    except RuntimeError:
-        # (why) with conv and RNN precisions set apart through torch's newer API
-        # (torch.backends.cudnn.conv.fp32_precision = "ieee", torch >= 2.9) the legacy flag
-        # raises instead of answering; every float32 CUDA matvec raised with it
-        return torch.backends.cudnn.conv.fp32_precision != "ieee"
-
-
 class StencilOperator:
     """Matrix-free Poisson matvec as a convolution; runs wherever torch runs (CPU, CUDA).
 
@@ -309,7 +300,7 @@ class StencilOperator:
         # cuDNN may run a float32 convolution in TF32 (10-bit mantissa, about 1e-3 relative
         # error in A u), and torch allows that by default; a Krylov solve needs the matvec to
         # float32 precision, so float32 on CUDA takes the shift sum unless TF32 is turned off.
-        tf32 = u.is_cuda and u.dtype == torch.float32 and _cudnn_tf32()
+        tf32 = u.is_cuda and u.dtype == torch.float32 and conv_tf32()
         if self.use_conv and not tf32:
             nb = self._conv(u.unsqueeze(1), self._kernel.to(u.dtype), padding=1).squeeze(1)
         else:
