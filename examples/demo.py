@@ -32,6 +32,7 @@ import sciml
 from sciml.data import split
 from sciml.data.generators import generate
 from sciml.experiment import DataSpec, Experiment, ModelSpec, build_views, run
+from sciml.train import LpLoss
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,10 +158,10 @@ def _plot(checkpoint: str, spec: DataSpec, splits_file: Path, path: Path) -> Non
     with torch.no_grad():
         for row in range(rows):
             item = view[row]
-            pred = model(item["input"][None])[0, 0].numpy()
-            truth = item["target"][0].numpy()
+            out = model(item["input"][None])  # (1, 1, h, w)
+            rel = float(LpLoss()(out, item["target"][None]))
+            pred, truth = out[0, 0].numpy(), item["target"][0].numpy()
             err = abs(pred - truth)
-            rel = ((pred - truth) ** 2).sum() ** 0.5 / (truth**2).sum() ** 0.5
             panels = [
                 (item["input"][0].numpy(), "coefficient a"),
                 (truth, "truth u"),
