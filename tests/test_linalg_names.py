@@ -69,6 +69,23 @@ def test_the_cli_offers_every_name_solve_takes():
     assert set(METHODS) | {"dcdm"} == set(cli)
 
 
+def test_the_spelled_names_build_the_methods_they_name():
+    """The error messages spell each name's method as the call that builds it (derived from
+    METHODS, so a new name cannot be left out): evaluated, each spelling is that method."""
+    import sciml.linalg as la
+    from sciml.linalg.solve import _SPELLED, METHODS
+
+    assert _SPELLED == {
+        "cg": "CG()",
+        "jacobi": "PCG(Jacobi())",
+        "sgs": "PCG(SymmetricGaussSeidel())",
+        "amg": "PCG(AMG())",
+    }
+    public = {name: getattr(la, name) for name in la.__all__}
+    for name, spelled in _SPELLED.items():
+        assert eval(spelled, public) == METHODS[name], name
+
+
 def test_an_unknown_method_name_lists_the_names():
     P = poisson((6, 6), walls=Wall.DIRICHLET)
     b = np.ones(P.n)

@@ -64,12 +64,21 @@ METHODS: Mapping[str, Method] = MappingProxyType(
         "amg": PCG(AMG()),
     }
 )
-_SPELLED = {
-    "cg": "CG()",
-    "jacobi": "PCG(Jacobi())",
-    "sgs": "PCG(SymmetricGaussSeidel())",
-    "amg": "PCG(AMG())",
-}
+
+
+def _spelled(obj: Any) -> str:
+    """A method or preconditioner as the call that builds it, its defaults left out and a
+    preconditioner passed first, as the docs write them: ``PCG(AMG())`` (the dataclass repr
+    spells every field: ``PCG(preconditioner=AMG(cycle='V'), dot_dtype=torch.float64)``)."""
+    args = [
+        _spelled(value) if isinstance(value, Preconditioner) else f"{f.name}={value!r}"
+        for f in dataclasses.fields(obj)
+        if (value := getattr(obj, f.name)) != f.default
+    ]
+    return f"{type(obj).__name__}({', '.join(args)})"
+
+
+_SPELLED = {name: _spelled(method) for name, method in METHODS.items()}  # for error messages
 
 
 def _method(method: Any) -> Method:
