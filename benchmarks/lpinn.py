@@ -14,13 +14,14 @@ Both methods get the same budget:
   ``--lbfgs`` L-BFGS iterations (strong Wolfe).
 
 Error: relative L2 ``||u - u_ref|| / ||u_ref - mean(u0)||`` (the mean is 0 except for
-``burgers_moving``; the JSON also has ``rel_spectral``, the same ratio of matrix 2-norms, the
-authors' code's measure) on a 256 x 101 space-time grid against the exact solution
-(convection; exact Fourier decay with diffusion) or a pseudo-spectral ETDRK4 solution on 2048
-points (Burgers); the LPINN is mapped back to that grid by wrapping its characteristics and
-interpolating. Timing: wall seconds per Adam step and per L-BFGS iteration, both models trained
-one after the other in the same process with one thread (the machine is shared: compare the
-ratio, not absolute seconds).
+``burgers_moving``) on a 256 x 101 space-time grid against the exact solution (convection; exact
+Fourier decay with diffusion) or a pseudo-spectral ETDRK4 solution on 2048 points (Burgers); the
+LPINN is mapped back to that grid by wrapping its characteristics and interpolating. The JSON
+also has ``rel_spectral``, the same ratio with matrix 2-norms: the authors' measure, on this
+whole grid (their code drops the 2 end points and interpolates the LPINN with ``interp1d``,
+``docs/pinn.md``), so not their code's number. Timing: wall seconds per Adam step and per
+L-BFGS iteration, both models trained one after the other in the same process with one thread
+(the machine is shared: compare the ratio, not absolute seconds).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lpinn.py              # default budget (~20 min)
     .venv/bin/python benchmarks/lpinn.py --adam 300 --lbfgs 50 --cases conv30   # smoke test
@@ -82,8 +83,9 @@ def rel_l2(pred: torch.Tensor, ref: torch.Tensor, mean: float = 0.0) -> float:
 
 
 def rel_spectral(pred: torch.Tensor, ref: torch.Tensor, mean: float = 0.0) -> float:
-    """The authors' code's error: ``||pred - ref||_2 / ||ref - mean||_2`` with matrix 2-norms
-    (largest singular value) of the ``(nt, nx)`` fields."""
+    """The authors' measure on the whole ``(nt, nx)`` grid: ``||pred - ref||_2 / ||ref - mean||_2``
+    with matrix 2-norms (largest singular value). Not their code's number: it drops the 2 end
+    points and interpolates the LPINN with ``interp1d`` (``docs/pinn.md``)."""
     pred, ref = pred.double(), ref.double()
     return float(torch.linalg.matrix_norm(pred - ref, 2) / torch.linalg.matrix_norm(ref - mean, 2))
 
