@@ -96,6 +96,33 @@ def test_sciml_info_and_validate_of_an_h5_file_do_not_import_torch(tmp_path):
     assert out.split()[-1] == "False"  # torch not imported
 
 
+def test_pretrained_list_does_not_import_torch_and_lists_every_shipped_card():
+    """``sciml pretrained list`` skips the card checks against the registries (which import
+    torch: 4-5 s of the command on the 2-core CI machine, 0.2 s without); the table and the
+    JSON still hold every shipped model, with the cards that the full validation returns."""
+    code = """
+        import contextlib, io, json, sys
+        from sciml.cli import main
+        table, raw = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(table):
+            assert main(["pretrained", "list"]) == 0
+        with contextlib.redirect_stdout(raw):
+            assert main(["pretrained", "list", "--json"]) == 0
+        print(json.dumps({"table": table.getvalue(), "json": json.loads(raw.getvalue()),
+                          "torch": "torch" in sys.modules}))
+    """
+    out = json.loads(_run(code).splitlines()[-1])
+    assert out["torch"] is False
+    shipped = sciml.pretrained.names()
+    assert len(shipped) >= 8
+    cards = {name: sciml.pretrained.card(name) for name in shipped}  # validated in full here
+    assert out["json"] == cards
+    rows = [line.split() for line in out["table"].splitlines()[1:]]
+    assert [(r[0], r[1], int(r[2].replace(",", ""))) for r in rows] == [
+        (name, c["family"], c["parameters"]) for name, c in cards.items()
+    ]
+
+
 def test_names_of_subpackages_that_are_also_submodules_stay_the_functions():
     """sciml.linalg.poisson / .solve are functions and modules of the same name: importing the
     module first (as `from sciml.linalg.solve import METHODS` does) must not replace the

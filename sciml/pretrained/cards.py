@@ -142,13 +142,20 @@ def _check_keys(
             )
 
 
-def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, Any]:
+def validate_card(
+    card: Mapping[str, Any], *, where: str = "card", registries: bool = True
+) -> dict[str, Any]:
     """Check ``card`` against schema 1; returns it as a plain dict.
 
     Checks keys and types, the name pattern, the schema version, that the family, the data
     generator (and its options) and the evaluator exist, that an evaluator drawing its cases
     from a generator has one, that the evaluation options are ones the evaluator reads, and
     that the evaluation metric is a finite number in ``metrics``.
+
+    With ``registries=False`` the checks against the registries (family, data generator and
+    its options, evaluator and its options) are skipped: those registries import torch, which
+    ``sciml pretrained list`` does without (its table needs only the schema; the shipped cards
+    are checked in full by the test suite, ``show`` and ``evaluate``).
 
     Raises:
         CardError: the first problem found, prefixed with ``where`` (e.g. the card's path).
@@ -166,14 +173,15 @@ def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, 
     if card["parameters"] < 1:
         raise CardError(f"{where}.parameters: expected a positive count, got {card['parameters']}")
 
-    from ..operator import registered_families
+    if registries:
+        from ..operator import registered_families
 
-    families = registered_families()
-    if card["family"] not in families:
-        raise CardError(
-            f"{where}.family: unknown operator family {card['family']!r}; registered: "
-            f"{sorted(families)}"
-        )
+        families = registered_families()
+        if card["family"] not in families:
+            raise CardError(
+                f"{where}.family: unknown operator family {card['family']!r}; registered: "
+                f"{sorted(families)}"
+            )
 
     data = card["data"]
     _check_keys(data, _DATA, f"{where}.data")
@@ -182,7 +190,7 @@ def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, 
             raise CardError(f"{where}.data.{key}: expected a count >= 0, got {data[key]}")
     if data["train_seed"] < 0:  # the generators' seeds are numpy seeds
         raise CardError(f"{where}.data.train_seed: expected a seed >= 0, got {data['train_seed']}")
-    if data["generator"] is not None:
+    if registries and data["generator"] is not None:
         _check_generator(data["generator"], data["options"], f"{where}.data")
 
     _check_keys(card["training"], _TRAINING, f"{where}.training", free=True)
@@ -192,6 +200,22 @@ def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, 
 
     evaluation = card["evaluation"]
     _check_keys(evaluation, _EVALUATION, f"{where}.evaluation")
+    if registries:
+        _check_evaluator(evaluation, data, where)
+    if evaluation["n"] < 1:
+        raise CardError(f"{where}.evaluation.n: expected at least 1, got {evaluation['n']}")
+    metric = evaluation["metric"]
+    if metric not in card["metrics"]:
+        raise CardError(
+            f"{where}.evaluation.metric: {metric!r} is not in metrics {sorted(card['metrics'])}"
+        )
+    value = card["metrics"][metric]
+    if isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value):
+        raise CardError(f"{where}.metrics.{metric}: expected a finite number, got {value!r:.60}")
+    return dict(card)
+
+
+def _check_evaluator(evaluation: Mapping[str, Any], data: Mapping[str, Any], where: str) -> None:
     from .evaluate import _SPECS, EVALUATORS
 
     name = evaluation["evaluator"]
@@ -212,17 +236,6 @@ def validate_card(card: Mapping[str, Any], *, where: str = "card") -> dict[str, 
             f"{where}.evaluation.options: unknown key(s) {unknown} for the {name!r} evaluator; "
             f"it reads {sorted(accepted)}"
         )
-    if evaluation["n"] < 1:
-        raise CardError(f"{where}.evaluation.n: expected at least 1, got {evaluation['n']}")
-    metric = evaluation["metric"]
-    if metric not in card["metrics"]:
-        raise CardError(
-            f"{where}.evaluation.metric: {metric!r} is not in metrics {sorted(card['metrics'])}"
-        )
-    value = card["metrics"][metric]
-    if isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value):
-        raise CardError(f"{where}.metrics.{metric}: expected a finite number, got {value!r:.60}")
-    return dict(card)
 
 
 def _check_generator(name: str, options: Mapping[str, Any], where: str) -> None:
@@ -248,8 +261,9 @@ def _check_generator(name: str, options: Mapping[str, Any], where: str) -> None:
         raise CardError(f"{where}.options: {exc}") from None
 
 
-def load_card(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a ``card.json`` (or the card of a checkpoint directory)."""
+def load_card(path: str | os.PathLike, *, registries: bool = True) -> dict[str, Any]:
+    """Read and validate a ``card.json`` (or the card of a checkpoint directory);
+    ``registries`` as for :func:`validate_card`."""
     path = Path(path)
     if path.is_dir():
         path = path / CARD_FILE
@@ -259,7 +273,7 @@ def load_card(path: str | os.PathLike) -> dict[str, Any]:
         card = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise CardError(f"{path}: not valid JSON ({exc})") from None
-    card = validate_card(card, where=str(path))
+    card = validate_card(card, where=str(path), registries=registries)
     if card["name"] != path.parent.name:
         raise CardError(
             f"{path}.name: {card['name']!r} differs from its directory name {path.parent.name!r}"
