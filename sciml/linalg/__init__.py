@@ -39,17 +39,37 @@ if TYPE_CHECKING:
     from .solve import scipy_solver, solve
 
 # (why) every module here imports torch, and `sciml --help` builds the `sciml solve` parser from
-# sciml.linalg._cli: the names load on first use (PEP 562) so the help needs no torch.
+# sciml.linalg._cli: the names load on first use (PEP 562) so the help needs no torch. _NAMES is
+# the one table of them, by module; __all__ (below) stays a literal list because the API reference
+# (griffe) reads it without running this file (from list(_LAZY) it got no names at all):
+# test_linalg_names checks that the two agree
 _NAMES = {
     "_operator": ("LinearOperator", "as_operator"),
-    "dcdm": ("DCDMConfig", "DCDMNet", "DeepConjugateDirection", "RitzSampler", "dcdm_loss"),
+    "dcdm": (
+        "DCDMConfig",
+        "DCDMNet",
+        "DeepConjugateDirection",
+        "RitzSampler",
+        "dcdm_loss",
+        "lanczos",
+        "train_dcdm",
+    ),
     "deflation": ("Deflation",),
-    "krylov": ("AMG", "CG", "PCG", "FlexibleCG", "Jacobi", "Preconditioner", "SolveResult"),
+    "krylov": (
+        "AMG",
+        "CG",
+        "PCG",
+        "FlexibleCG",
+        "Jacobi",
+        "Preconditioner",
+        "SolveResult",
+        "Status",
+        "SymmetricGaussSeidel",
+    ),
     "poisson": ("Poisson", "StencilOperator", "Wall", "poisson"),
     "solve": ("scipy_solver", "solve"),
 }
 _LAZY = {name: module for module, names in _NAMES.items() for name in names}
-_LAZY.update(lanczos="dcdm", train_dcdm="dcdm", Status="krylov", SymmetricGaussSeidel="krylov")
 # names that are also submodules' names: importing sciml.linalg.poisson binds the module on this
 # package, where the function belongs (an eager `from .poisson import poisson` rebinds it; a lazy
 # package would keep the module), so the binding of those modules is refused below
