@@ -74,12 +74,17 @@ class Operator(ComplexCasts):
     Attributes:
         family: the registered family name, written into every checkpoint.
         config_class: the frozen dataclass the operator is built from.
+        config: the instance of ``config_class`` this operator was built from.
         resolution_invariant: True when the same function sampled at two resolutions gives
             consistent outputs (tests check the claim).
     """
 
     family: ClassVar[str]
     config_class: ClassVar[type]
+    # (why) declared: inferred from the `is_dataclass` check in __init__, it was
+    # `DataclassInstance | type[DataclassInstance]`, and a user's type checker rejected
+    # `model.config.width`; each family narrows it to its own config class
+    config: Any
     resolution_invariant: ClassVar[bool] = False
 
     def __init_subclass__(cls, *, family: str | None = None, **kwargs: Any) -> None:

@@ -258,6 +258,7 @@ class DeepONet(Operator, family="deeponet"):
     """
 
     config_class = DeepONetConfig
+    config: DeepONetConfig
 
     def __init__(self, config: DeepONetConfig) -> None:
         super().__init__(config)

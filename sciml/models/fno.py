@@ -115,6 +115,7 @@ class FNO(Autoregressive, Operator, family="fno"):
     """
 
     config_class = FNOConfig
+    config: FNOConfig
     resolution_invariant = True
 
     def __init__(self, config: FNOConfig) -> None:

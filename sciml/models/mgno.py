@@ -145,6 +145,7 @@ class MgNO(Autoregressive, Operator, family="mgno"):
     """
 
     config_class = MgNOConfig
+    config: MgNOConfig
     resolution_invariant = False
 
     def __init__(self, config: MgNOConfig) -> None:

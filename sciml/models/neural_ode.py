@@ -128,6 +128,7 @@ class NODE(Operator, family="node"):
     """
 
     config_class = NODEConfig
+    config: NODEConfig
 
     def __init__(
         self, config: NODEConfig, *, regulariser: Any = None, adjoint: bool = False

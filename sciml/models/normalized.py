@@ -59,6 +59,7 @@ class Normalized(Autoregressive, Operator, family="normalized"):
     """Wraps ``inner`` with per-channel affine maps whose statistics are stored as buffers."""
 
     config_class = NormalizedConfig
+    config: NormalizedConfig
 
     def __init__(self, config: NormalizedConfig) -> None:
         super().__init__(config)

@@ -93,6 +93,7 @@ class PODDeepONet(Operator, family="pod_deeponet"):
     """
 
     config_class = PODDeepONetConfig
+    config: PODDeepONetConfig
 
     def __init__(self, config: PODDeepONetConfig) -> None:
         super().__init__(config)

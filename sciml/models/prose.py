@@ -228,6 +228,7 @@ class PROSE(Operator, family="prose"):
     """
 
     config_class = PROSEConfig
+    config: PROSEConfig
     resolution_invariant = True  # the data decoder is queried at arbitrary times
 
     def __init__(self, config: PROSEConfig) -> None:

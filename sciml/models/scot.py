@@ -179,6 +179,7 @@ class ScOT(Autoregressive, Operator, family="scot"):
     """
 
     config_class = ScOTConfig
+    config: ScOTConfig
     resolution_invariant = False  # resamples to image_size: consistent only for band-limited u
 
     def __init__(self, config: ScOTConfig) -> None:

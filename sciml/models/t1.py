@@ -269,6 +269,7 @@ class T1(Autoregressive, Operator, family="t1"):
     """
 
     config_class = T1Config
+    config: T1Config
     resolution_invariant = True
 
     def __init__(self, config: T1Config) -> None:
