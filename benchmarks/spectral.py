@@ -240,6 +240,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else f"CPU ({platform.processor() or platform.machine()}), {args.threads} thread(s)",
+        "threads": torch.get_num_threads(),  # intra-op threads of this process (CPU side)
         "torch": torch.__version__,
         "neuraloperator": getattr(neuralop, "__version__", "2.0.0"),
         "allocator_env": {k: os.environ.get(k) for k in ALLOCATOR_VARS if os.environ.get(k)},

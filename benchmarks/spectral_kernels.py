@@ -163,6 +163,7 @@ def main() -> None:
             results.append(r)
     record = {
         "device": gpu,
+        "threads": torch.get_num_threads(),  # the host's intra-op threads (launches, gradcheck)
         "torch": torch.__version__,
         "triton": triton.__version__,
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,

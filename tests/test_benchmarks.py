@@ -172,6 +172,8 @@ def check_spectral(r: dict) -> None:
         assert c["max_rel_output_diff"] < 1e-5  # same weights, same outputs
     assert set(r["results"][0]["backends_ms"]) == {"auto", "fft", "dft_matmul", "fused"}
     assert all(finite(v, positive=True) for v in r["results"][0]["backends_ms"].values())
+    # the process's thread count (--threads 2 below; the subprocess starts with OMP_NUM_THREADS=1)
+    assert r["threads"] == 2 and r["device"].endswith("2 thread(s)")
 
 
 def check_spectral_op_counts(r: dict) -> None:
@@ -227,7 +229,7 @@ SMOKE = {
     "prose_step": (["--n", "16", "--batch-size", "4", "--width", "32", "--reps", "1",
                     "--threads", "1", *J], []),
     "scot": (["--batch", "1", "--repeats", "1", "--threads", "1", "--device", "cpu", *J], []),
-    "spectral": (["--device", "cpu", "--repeats", "1", "--cases", "1,fno",
+    "spectral": (["--device", "cpu", "--repeats", "1", "--cases", "1,fno", "--threads", "2",
                   "--backends", "auto,fft,dft_matmul,fused", *J], ["neuralop"]),
     "spectral_op_counts": (["--ndim", "1", "--batch", "1", "--channels", "4", *J], []),
     "t1_vs_fno": (["--n-train", "4", "--n-test", "2", "--resolution", "32",
@@ -327,6 +329,7 @@ def test_spectral_kernels(tmp_path):
     )
     r = json.loads((tmp_path / "out.json").read_text())
     assert all(r["gradcheck"].values()), r["gradcheck"]
+    assert r["threads"] == 1  # run_benchmark's OMP_NUM_THREADS=1
     assert len(r["results"]) == 4
     for c in r["results"]:
         assert all(finite(v, positive=True) for v in c["ms"].values())
