@@ -13,6 +13,9 @@ from sciml.linalg import (
     DCDMConfig,
     DCDMNet,
     DeepConjugateDirection,
+    Deflation,
+    FlexibleCG,
+    Preconditioner,
     RitzSampler,
     Status,
     Wall,
@@ -423,6 +426,43 @@ def test_dcdm_messages_say_whether_the_network_gave_0_or_an_old_direction():
     assert again.status is Status.STAGNATED and again.iterations == 1
     assert "after A-orthogonalisation at iteration 1" in again.message, again.message
     assert "combination of the last 1 directions" in again.message
+
+
+class _FixedPreconditioner(Preconditioner):
+    """``M(r)``: the same field whatever the residual."""
+
+    def __init__(self, field: torch.Tensor) -> None:
+        self.field = field
+
+    def setup(self, A):
+        return lambda r: self.field.to(r.dtype)
+
+
+@pytest.mark.parametrize("deflated", [False, True])
+def test_flexible_cg_messages_name_the_preconditioner_not_a_network(deflated):
+    """The message of a vanished direction names what made it: FlexibleCG's preconditioner
+    (DCDM's network above), and the coarse space where there is one. The messages told the two
+    apart by whether the method had a ``model`` attribute; the methods now say it themselves."""
+    P = _problem3d()  # Dirichlet walls: no null space
+    b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+    g = torch.from_numpy(np.random.default_rng(1).standard_normal(P.n))
+    deflation = Deflation(4) if deflated else None
+    M = _FixedPreconditioner(torch.zeros(P.n))
+    _, zero = solve(P, b, method=FlexibleCG(M, k=1, deflation=deflation))
+    assert zero.status is Status.STAGNATED and zero.iterations == 0
+    assert zero.message.startswith(
+        "the direction vanished at iteration 0: the preconditioner returned 0, so no step can "
+        "be taken (stagnated): check the preconditioner"
+    ), zero.message
+    if deflated:  # M(r) = g again is g's coarse part again: not exactly 0 once deflated
+        return
+    # the second call returns p_0 again: c = p_0.Ap_0 / p_0.Ap_0 = 1 exactly, so p_1 = 0
+    _, again = solve(P, b, method=FlexibleCG(_FixedPreconditioner(g), k=1))
+    assert again.status is Status.STAGNATED and again.iterations == 1
+    assert again.message.startswith(
+        "the direction vanished after A-orthogonalisation at iteration 1: the preconditioner "
+        "returned a combination of the last 1 directions, which adds nothing new"
+    ), again.message
 
 
 class _PlusLastOutput(torch.nn.Module):

@@ -38,7 +38,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -232,6 +232,7 @@ class DeepConjugateDirection(Method):
 
     # the iteration is FlexibleCG's; only the direction differs
     _iterate = FlexibleCG._iterate
+    _network_directions: ClassVar[bool] = True  # for _iterate's messages
 
     def _grid(self) -> Poisson | None:
         return self.problem

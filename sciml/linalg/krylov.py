@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -699,6 +699,11 @@ class FlexibleCG(Method):
     dot_dtype: torch.dtype = torch.float64
     deflation: Deflation | None = None
 
+    #: whether the directions are a network's output, with A's null-space part removed
+    #: (DeepConjugateDirection, which borrows _iterate); the message of a vanished direction says
+    #: which it was
+    _network_directions: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ValueError(f"k (directions kept) must be >= 1, got {self.k}")
@@ -751,7 +756,14 @@ class FlexibleCG(Method):
             dAd = _dot(d, Ad, dt)
             if not dAd > 0:
                 if _norm(d, dt) == 0.0:
-                    mon.message = _vanished(self, z, dt, len(mon.residuals) - 1, len(kept))
+                    mon.message = _vanished(
+                        z,
+                        dt,
+                        len(mon.residuals) - 1,
+                        len(kept),
+                        network=self._network_directions,
+                        deflated=D is not None,
+                    )
                     return x, Status.STAGNATED, iterates
                 status, replaced = _curvature_stop(p, x, d, Ad, dAd, dt)
                 if replaced is None:
@@ -776,10 +788,12 @@ class FlexibleCG(Method):
         return x, status, iterates
 
 
-def _vanished(method: Method, z: torch.Tensor, dt: torch.dtype, it: int, kept: int) -> str:
+def _vanished(
+    z: torch.Tensor, dt: torch.dtype, it: int, kept: int, *, network: bool, deflated: bool
+) -> str:
     """The message for a direction that is exactly 0: ``M(r)`` returned 0 (``z``, as it
-    returned it), or a combination of the directions it is made A-orthogonal to."""
-    network = getattr(method, "model", None) is not None
+    returned it), or a combination of the directions it is made A-orthogonal to (and of the
+    coarse space where ``deflated``); ``network``: ``M`` is DCDM's network."""
     if _norm(z, dt) == 0.0:
         what = (
             "the network returned 0, or only a part in A's null space (such as a constant on "
@@ -791,11 +805,7 @@ def _vanished(method: Method, z: torch.Tensor, dt: torch.dtype, it: int, kept: i
             f"the direction vanished at iteration {it}: {what}, so no step can be taken "
             f"(stagnated): check the {'model' if network else 'preconditioner'}"
         )
-    coarse = (
-        " and the deflation's coarse space"
-        if getattr(method, "deflation", None) is not None
-        else ""
-    )
+    coarse = " and the deflation's coarse space" if deflated else ""
     return (
         f"the direction vanished after A-orthogonalisation at iteration {it}: "
         f"{'the network' if network else 'the preconditioner'} returned a combination of the "
