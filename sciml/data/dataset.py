@@ -25,7 +25,7 @@ from .layouts import read_spec
 
 SampleSel = int | slice | Sequence[int] | np.ndarray
 StepSel = int | slice | None
-SpaceSel = int | Sequence[slice] | None
+SpaceSel = int | Sequence[int | slice] | None
 
 
 class H5Dataset:
@@ -192,7 +192,7 @@ class H5Dataset:
             samples: index, slice or index list.
             steps: step index or slice (``None``: all); a slice step subsamples time.
             fields: channel names (default :attr:`field_names`), in output channel order.
-            space: an int stride for every axis, or one slice per spatial axis.
+            space: an int stride for every axis, or one slice (or int stride) per spatial axis.
 
         Returns:
             ``(n, t, c, *spatial)`` float32, C-contiguous.

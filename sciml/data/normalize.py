@@ -111,7 +111,7 @@ class Normalizer:
         cls,
         ds: H5Dataset,
         *,
-        samples: Sequence[int] | None = None,
+        samples: Sequence[int] | np.ndarray | None = None,
         fields: Sequence[str] | None = None,
         static_fields: Sequence[str] | None = None,
         min_std: float = 1e-8,

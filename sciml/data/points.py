@@ -36,7 +36,7 @@ class PointSamples(_View):
         in_step: int = 0,
         out_step: int = -1,
         seed: int = 0,
-        samples: Sequence[int] | None = None,
+        samples: Sequence[int] | np.ndarray | None = None,
         space: SpaceSel = None,
         normalizer: Normalizer | None = None,
     ):

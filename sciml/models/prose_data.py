@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..symbolic import TorchVectorField, Vocabulary, decode, skeleton
+from ..symbolic import Decoded, TorchVectorField, Vocabulary, decode, skeleton
 
 __all__ = ["PROSEData", "evaluate_prose", "refined_forecast"]
 
@@ -126,7 +126,7 @@ def evaluate_prose(
     refine_prior: float | None = REFINE_PRIOR,
     refine_max_misfit: float = REFINE_MAX_MISFIT,
     seed: int = 0,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The four PROSE metrics of ``model`` on ``data`` (see the module docstring).
 
     Returns ``traj_rel_l2``, ``valid``, ``field_rel_l2`` (mean over valid), ``integrated_rel_l2``
@@ -222,7 +222,7 @@ def evaluate_prose(
 
 
 def refined_forecast(
-    got,
+    got: Decoded,
     t_observed: np.ndarray,
     observed: np.ndarray,
     t: np.ndarray,

@@ -33,6 +33,7 @@ here has the standard ``-(x^2 + y^2)(1 + e z)`` terms, the double pendulum the p
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -350,7 +351,7 @@ def generate_prose_ode(
     }
 
 
-def load_prose_ode(path: str) -> dict[str, Any]:
+def load_prose_ode(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a ``prose-ode`` file into numpy arrays and token lists.
 
     Returns a dict with ``t`` ``(T,)``, ``u`` / ``noisy_u`` ``(n, T, 5)``, ``dim``, ``system``,
