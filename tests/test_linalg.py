@@ -1305,10 +1305,11 @@ def test_amg_on_a_singular_grid_returns_no_null_space_part_in_float32():
 @pytest.mark.parametrize("method", [CG(), PCG(Jacobi())], ids=["cg", "jacobi"])
 def test_replacements_at_stagnation_stops_cost_a_bounded_number_of_matvecs(method):
     """Far below float32's floor (rtol 1e-12, no stagnation window) every stop is a residual
-    replacement point while the true residual is over 2x the updated one: at most 5 checks,
-    so the matvecs beyond one per iteration are bounded (each check one float64 product, two
-    at a stop with a kept iterate, and a p.Ap <= 0 stop discards its A p), the iterations stay
-    within maxiter, and the returned x's residual is float32's floor, not a drifted one."""
+    replacement point while the true residual is over 2x the updated one: at most 5
+    replacements and 6 checks, so the matvecs beyond one per iteration are bounded (each check
+    one float64 product, two at a stagnation stop with a kept iterate, and a p.Ap <= 0 stop
+    discards its A p), the iterations stay within maxiter, and the returned x's residual is
+    float32's floor, not a drifted one."""
     from sciml.linalg import LinearOperator
 
     P = poisson((24, 24), walls=N)
@@ -1329,14 +1330,20 @@ def test_replacements_at_stagnation_stops_cost_a_bounded_number_of_matvecs(metho
     )  # fmt: skip
     b = np.random.default_rng(0).standard_normal(P.n).astype(np.float32)
     floor, b64 = _neumann_float32_floor(P, b)
-    x, res = solve(op, torch.from_numpy(b), method=method, rtol=1e-12, stagnation_window=None)
+    # (no symmetry probe: its 2 float32 products are not the iteration's)
+    x, res = solve(
+        op, torch.from_numpy(b), method=method, rtol=1e-12, stagnation_window=None,
+        check_symmetry=False,
+    )  # fmt: skip
     assert res.status is Status.STAGNATED, res.message
     assert len(res.residuals) == res.iterations + 1 <= 10 * P.n
-    # <= 1 discarded A p per replacement (5) and the one at the final stop; measured cg 551
-    # float32 products in 548 iterations, jacobi 509 in 507
-    assert res.iterations <= count["32"] <= res.iterations + 6 + 1
-    # 6 checks, 2 candidates each, the final residual and _fallback's kept one; measured 9
-    assert count["64"] <= 2 * 6 + 2, count
+    # <= 1 discarded A p per replacement (5) and the one at the final stop; measured cg 549
+    # float32 products in 548 iterations, jacobi 541 in 540 (one p.Ap <= 0 stop each)
+    assert res.iterations <= count["32"] <= res.iterations + 5 + 1
+    # <= 5 checks at a stagnation stop (2 candidates each; none once 5 were replaced), a 6th
+    # only where the updated residual met rtol (1), the final residual and _fallback's kept
+    # one; measured 9 for both (1 + 5 checks: 2 + 5, then 1 + 1)
+    assert count["64"] <= 2 * 5 + 1 + 2, count
     true = np.linalg.norm(b64 - P.to_scipy() @ x.double().numpy()) / np.linalg.norm(b64)
     assert true <= 1.3 * floor and res.true_residual == pytest.approx(true, rel=1e-6)
 
