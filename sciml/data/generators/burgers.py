@@ -18,7 +18,7 @@ on 8192 points and subsampled.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -29,6 +29,28 @@ from .grf import sample_grf
 __all__ = ["solve_burgers", "generate_burgers"]
 
 
+# (why) overloads: the result has the type of u0; with only the union, a caller's type checker
+# rejected `solve_burgers(u0_tensor, ...).to(device)` and `solve_burgers(u0_array, ...).astype`
+@overload
+def solve_burgers(
+    u0: torch.Tensor,
+    nu: float,
+    T: float,
+    n_steps: int,
+    *,
+    dt: float | None = ...,
+    dealias: bool = ...,
+) -> torch.Tensor: ...
+@overload
+def solve_burgers(
+    u0: np.ndarray,
+    nu: float,
+    T: float,
+    n_steps: int,
+    *,
+    dt: float | None = ...,
+    dealias: bool = ...,
+) -> np.ndarray: ...
 def solve_burgers(
     u0: np.ndarray | torch.Tensor,
     nu: float,

@@ -27,7 +27,7 @@ extra ``sqrt(2)``, which doubles this covariance; pass ``sigma * sqrt(2)`` to re
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -87,6 +87,38 @@ def grf_variance(
     return float((lam * weight).sum()) / length**dim
 
 
+# (why) overloads: the result type follows `backend`; with only the union, a caller's type
+# checker rejected `sample_grf(..., backend="torch").to(device)` and numpy's `.astype`
+@overload
+def sample_grf(
+    n: int,
+    resolution: int,
+    *,
+    dim: int = ...,
+    alpha: float = ...,
+    tau: float = ...,
+    sigma: float | None = ...,
+    length: float = ...,
+    seed: int | None = ...,
+    backend: Literal["numpy"] = ...,
+    dtype: torch.dtype | np.dtype | type = ...,
+    device: torch.device | str | None = ...,
+) -> np.ndarray: ...
+@overload
+def sample_grf(
+    n: int,
+    resolution: int,
+    *,
+    dim: int = ...,
+    alpha: float = ...,
+    tau: float = ...,
+    sigma: float | None = ...,
+    length: float = ...,
+    seed: int | None = ...,
+    backend: Literal["torch"],
+    dtype: torch.dtype | np.dtype | type = ...,
+    device: torch.device | str | None = ...,
+) -> torch.Tensor: ...
 def sample_grf(
     n: int,
     resolution: int,

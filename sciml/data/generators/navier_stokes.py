@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -77,6 +77,29 @@ def fno_forcing_symmetries() -> tuple[list[GridSymmetry], tuple[tuple[int, int]]
     return generate_group([s, r]), ((1, -1),)
 
 
+# (why) overloads: the result has the type of w0 (see solve_burgers)
+@overload
+def solve_navier_stokes(
+    w0: torch.Tensor,
+    f: np.ndarray | torch.Tensor | float,
+    nu: float,
+    T: float,
+    dt: float,
+    record_steps: int,
+    *,
+    dealias: bool = ...,
+) -> torch.Tensor: ...
+@overload
+def solve_navier_stokes(
+    w0: np.ndarray,
+    f: np.ndarray | torch.Tensor | float,
+    nu: float,
+    T: float,
+    dt: float,
+    record_steps: int,
+    *,
+    dealias: bool = ...,
+) -> np.ndarray: ...
 def solve_navier_stokes(
     w0: np.ndarray | torch.Tensor,
     f: np.ndarray | torch.Tensor | float,
