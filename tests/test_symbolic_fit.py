@@ -118,3 +118,18 @@ def test_misfit_is_near_one_for_the_true_equations_and_large_for_wrong_ones():
     wrong = [truth[0], truth[1] + u0 * u2, truth[2]]  # drops the -u0 u2 term of du1/dt
     bad = fit_system(wrong, t[:64], noisy[:64], prior=0.1)
     assert bad.misfit > 5
+
+
+def test_ok_covers_the_observed_window_only_a_forecast_past_it_can_be_none():
+    """``docs/prose.md`` indexed ``fit.system.solve(...)[n_in:]`` after checking ``fit.ok``: a
+    system that fits the window but fails past it raised ``TypeError: 'NoneType' object is not
+    subscriptable`` there. ``u' = c u^2`` with ``u(0) = 1`` is ``1 / (1 - c t)``, finite on the
+    observed ``[0, 0.5]`` and blowing up at ``t = 1``."""
+    (u,) = state_symbols(1)
+    t_obs = np.linspace(0.0, 0.5, 16)
+    fit = fit_system([sp.Float(0.8) * u**2], t_obs, (1 / (1 - t_obs))[:, None], noise=1e-6)
+    assert fit.ok and fit.misfit < 1
+    assert fit.constants == pytest.approx([1.0], rel=1e-5) and fit.u0 == pytest.approx([1.0])
+    on_window = fit.system.solve(fit.constants, fit.u0, t_obs)
+    np.testing.assert_allclose(on_window[:, 0], 1 / (1 - t_obs), rtol=1e-6)
+    assert fit.system.solve(fit.constants, fit.u0, np.linspace(0.0, 2.0, 64)) is None
