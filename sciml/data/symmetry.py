@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import torch
+from torch.utils.data import Dataset
 
 __all__ = ["Augmented", "GridSymmetry", "RandomSymmetry", "generate_group", "group_average"]
 
@@ -342,7 +343,7 @@ class RandomSymmetry:
         return tuple(outs)
 
 
-class Augmented:
+class Augmented(Dataset):
     """A map-style data set whose items get a random symmetry each time they are read: wrap the
     training set of :class:`sciml.train.Trainer` with it.
 
