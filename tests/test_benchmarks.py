@@ -176,6 +176,15 @@ def check_spectral(r: dict) -> None:
     assert r["threads"] == 2 and r["device"].endswith("2 thread(s)")
 
 
+def check_fno_padding_resolution(r: dict) -> None:
+    # docs/spectral.md: padding in points moves the outputs of the two grids far apart, padding
+    # scaled with the grid much less (the unpadded model least), seed by seed
+    rel = r["rel_diff"]
+    assert set(rel) == {"0:0", "4:4", "4:8"} and r["setting"]["seeds"] == [0, 1]
+    for same, scaled, none in zip(*(rel[k]["per_seed"] for k in ("4:4", "4:8", "0:0"))):
+        assert finite(none, positive=True) and same > 2 * scaled > 2 * none
+
+
 def check_spectral_op_counts(r: dict) -> None:
     counts = r["counts"]
     assert set(counts) == {"fft", "dft_matmul", "fused"}
@@ -214,6 +223,7 @@ SMOKE = {
     "data_loading": (["--small", "--batches", "1", "--data-dir", "data", *J], ["the_well"]),
     "data_read_paths": (["--size", "16", "--repeats", "1", *J], []),
     "deeponet": (["--iterations", "20", "--block", "10", "--seeds", "0", *J], ["deepxde"]),
+    "fno_padding_resolution": (["--seeds", "0,1", *J], []),
     "linear_solvers": (["--sizes", "8", "--deflate", "4", "--threads", "1", *J], ["pyamg"]),
     "lpinn": (["--cases", "conv10", "convdiff50", "burgers", "burgers_moving", "--points", "128",
                "--ic-points", "32", "--width", "16", "--depth", "2", "--curve-depth", "1",
