@@ -257,8 +257,16 @@ def test_missing_unknown_truncated(tmp_path):
     _small(tmp_path / "g.h5")
     data = (tmp_path / "g.h5").read_bytes()
     (tmp_path / "g.h5").write_bytes(data[: len(data) // 2])
-    with pytest.raises(sd.DataFormatError, match=r"g\.h5: cannot be opened as HDF5.*truncated"):
+    with pytest.raises(
+        sd.DataFormatError, match=r"g\.h5: cannot be opened as HDF5.*truncated"
+    ) as e:
         sd.open(tmp_path / "g.h5")
+    # the size expected is the whole file's, the size found the half left (the message gave the
+    # half as the size expected)
+    assert (
+        f"expected a complete HDF5 file of {len(data)} bytes, found {len(data) // 2} bytes"
+        in str(e.value)
+    )
     with pytest.raises(KeyError, match="no field 'w'"):
         _small(tmp_path / "h.h5")
         sd.open(tmp_path / "h.h5").read(0, fields=["w"])

@@ -17,6 +17,7 @@ reading the file it opened, which is still whole.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -84,10 +85,15 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
         # user's plain h5py.File(path) beside a dataset failed with locking=False
         return h5py.File(path, "r", rdcc_nbytes=_RDCC_NBYTES)
     except OSError as e:
+        # HDF5 names the size its superblock records ("stored_eof = 10145") when the file is
+        # shorter: that is the size expected; the file's own size is what was found
+        size = path.stat().st_size
+        stored = re.search(r"stored_eof = (\d+)", str(e))
+        expected = f" of {stored[1]} bytes" if stored else ""
         raise DataFormatError(
             path,
-            f"cannot be opened as HDF5 / NetCDF-4 ({e}); expected a complete HDF5 file "
-            f"of {path.stat().st_size} bytes -- is it truncated (interrupted download or write)?",
+            f"cannot be opened as HDF5 / NetCDF-4 ({e}); expected a complete HDF5 file{expected}, "
+            f"found {size} bytes -- is it truncated (interrupted download or write)?",
         ) from e
 
 
