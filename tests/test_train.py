@@ -250,6 +250,91 @@ def test_seeded_runs_are_reproducible_and_seed_matters():
     assert r1.checkpoint is None  # out_dir=None writes nothing
 
 
+class _EvalAtStepEnd(Callback):
+    """Leaves the model in eval mode after every step: the next step must train it again."""
+
+    def on_step_end(self, trainer, loss):
+        trainer.model.eval()
+
+
+@pytest.mark.parametrize("callbacks", [(), (_EvalAtStepEnd(),)], ids=["none", "eval-at-step-end"])
+def test_a_fit_is_bit_for_bit_the_hand_written_loop(callbacks):
+    """The Trainer's run is the plain loop a user would write, to the last bit: the same seed,
+    the documented shuffle (``epoch_permutation``), AdamW with the cosine schedule as a
+    ``LambdaLR`` written out here, dropout drawing from the global RNG (and only in training
+    mode: validation every 4 steps, mid-epoch, and a callback may leave the model in eval mode),
+    a batch of 5 at each epoch end. Parameters, every train row (sample-weighted means over
+    ``log_every = 3`` steps, across epoch ends), the lr column and the validation rows (sample
+    means) are equal, not close. (Pins the loop's bookkeeping: cutting its per-step cost must
+    change no number.)"""
+    import math
+
+    from sciml.train import MSE, LpLoss
+    from sciml.train.sampler import epoch_permutation
+
+    epochs, bs, n, seed, lr, wd = 3, 8, 37, 7, 3e-3, 1e-4
+    trainer = make_trainer(
+        None, dropout=0.1, n_train=n, epochs=epochs, log_every=3, eval_every=4, callbacks=callbacks
+    )
+    result = trainer.fit()
+
+    torch.manual_seed(0)
+    model = Tiny(TinyConfig(dropout=0.1))
+    data, val = ShiftData(n), ShiftData(12, seed=2)
+    steps = epochs * math.ceil(n / bs)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(1.0, s / steps)))
+    )
+    loss_fn = LpLoss()
+
+    def validate():
+        model.eval()
+        sums = torch.zeros(4, dtype=torch.float64)
+        with torch.no_grad():
+            for b in range(0, len(val), bs):
+                u, y = val.u[b : b + bs], val.y[b : b + bs]
+                pred = model(u)
+                sums[0] += loss_fn(pred, y).double() * len(u)
+                sums[1] += LpLoss(reduction="none")(pred, y).double().sum()
+                sums[2] += MSE(reduction="none")(pred, y).double().sum()
+                sums[3] += len(u)
+        model.train()
+        return [(sums[i] / sums[3]).item() for i in range(3)]
+
+    torch.manual_seed(seed)  # a fresh fit seeds the global RNGs (dropout draws from torch's)
+    train_rows, val_rows, window, step = [], [], [0.0, 0], 0
+    model.train()
+    for epoch in range(epochs):
+        order = epoch_permutation(n, seed, epoch)
+        for b in range(0, n, bs):
+            idx = order[b : b + bs]
+            loss = loss_fn(model(data.u[idx]), data.y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            window = [window[0] + loss.item() * len(idx), window[1] + len(idx)]
+            if step % 3 == 0:
+                train_rows.append((step, window[0] / window[1], opt.param_groups[0]["lr"]))
+                window = [0.0, 0]
+            if step % 4 == 0:
+                val_rows.append((step, *validate()))
+
+    got = trainer.history
+    assert [(r["step"], r["train_loss"], r["lr"]) for r in got if r["train_loss"] is not None] == (
+        train_rows
+    )
+    columns = ("val_loss", "val_rel_l2", "val_mse")
+    assert [(r["step"], *map(r.get, columns)) for r in got if r["val_loss"] is not None] == (
+        val_rows
+    )
+    for (name, a), b in zip(model.state_dict().items(), trainer.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert result.step == steps == 15 and len(train_rows) == 5 and len(val_rows) == 3
+
+
 @dataclass(frozen=True)
 class _HookConfig:
     channels: int = 1
