@@ -218,6 +218,24 @@ def check_ns_resolution_check(r: dict) -> None:
     assert tail == sorted(tail, reverse=True) and tail[0] < 1e-20
 
 
+def check_trainer_overhead(r: dict) -> None:
+    # two epochs of 2 steps (4 samples, batch 2); --baseline-trainer loads the current
+    # trainer.py a second time, as the before / after comparison would load an older one
+    names = {"plain", "plain_val_ckpt", "trainer", "trainer_val_ckpt", "baseline",
+             "baseline_val_ckpt"}  # fmt: skip
+    assert r["threads"] == 1 and r["baseline_trainer"].endswith("trainer.py")
+    for case in ("fno", "deeponet"):
+        c = r["results"][case]
+        assert c["steps"] == 4 and len(c["cpu_s"]["plain"]) == 1
+        for clock in ("cpu", "wall"):
+            ms = c[clock]["ms_per_step"]
+            assert set(ms) == names and all(finite(v, positive=True) for v in ms.values())
+            for name in ("trainer", "baseline_val_ckpt"):
+                plain = "plain_val_ckpt" if name.endswith("_val_ckpt") else "plain"
+                ratio = c[clock][f"{name}_over_{plain}"]
+                assert ratio == pytest.approx(ms[name] / ms[plain])
+
+
 J = ["--out", "out.json"]
 SMOKE = {
     "data_loading": (["--small", "--batches", "1", "--data-dir", "data", *J], ["the_well"]),
@@ -242,6 +260,9 @@ SMOKE = {
     "spectral": (["--device", "cpu", "--repeats", "1", "--cases", "1,fno", "--threads", "2",
                   "--backends", "auto,fft,dft_matmul,fused", *J], ["neuralop"]),
     "spectral_op_counts": (["--ndim", "1", "--batch", "1", "--channels", "4", *J], []),
+    "trainer_overhead": (["--repeats", "1", "--epochs", "2", "--batch-size", "2", "--n-fno", "4",
+                          "--n-deeponet", "4", "--n-val", "2", "--grid", "16", "--baseline-trainer",
+                          str(BENCHMARKS.parent / "sciml" / "train" / "trainer.py"), *J], []),
     "t1_vs_fno": (["--n-train", "4", "--n-test", "2", "--resolution", "32",
                    "--solve-resolution", "16", "--step-resolution", "32", "--step-batch", "2", "--reps", "1", "--T", "0.05",
                    "--dt", "0.01", "--epochs", "1", "--batch-size", "2", "--augment",
