@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -22,6 +22,9 @@ from ._errors import DataFormatError, shape_str
 from ._handle import Identity, LazyH5, file_identity, open_h5, unreadable_as_format_error
 from ._layout import LayoutSpec, Source
 from .layouts import read_spec
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 SampleSel = int | slice | Sequence[int] | np.ndarray
 StepSel = int | slice | None
@@ -294,7 +297,7 @@ class H5Dataset:
         )
 
     # -- views --------------------------------------------------------------------------------
-    def to_xarray(self):
+    def to_xarray(self) -> xr.Dataset:
         """Every field as an ``xarray.Dataset`` with named dims and coordinates, lazily.
 
         Fields are ``(sample, time, *spatial_dims)``, static fields ``(sample, *spatial_dims)``;

@@ -474,6 +474,13 @@ class PROSE(Operator, family="prose"):
             finished.append((scores.max().item(), seqs[int(scores.argmax()), 1:].tolist()))
         return v.words(max(finished, key=lambda f: f[0])[1])
 
-    def prediction_and_equations(self, u, symbols=None, *, x, beam_size: int = 1):
+    def prediction_and_equations(
+        self,
+        u: torch.Tensor,
+        symbols: torch.Tensor | None = None,
+        *,
+        x: torch.Tensor,
+        beam_size: int = 1,
+    ) -> tuple[torch.Tensor, list[list[str]]]:
         """``(forward(u, x=x, symbols=symbols), generate(u, symbols, beam_size=beam_size))``."""
         return self(u, x=x, symbols=symbols), self.generate(u, symbols, beam_size=beam_size)
