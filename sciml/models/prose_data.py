@@ -65,7 +65,7 @@ class PROSEData(torch.utils.data.Dataset):
         data: dict[str, Any],
         vocab: Vocabulary,
         *,
-        indices: Sequence[int] | None = None,
+        indices: Sequence[int] | np.ndarray | None = None,
         clean_symbols: bool = False,
         noisy_data: bool = True,
         max_symbol_len: int = 200,
