@@ -204,6 +204,59 @@ def test_conv_tf32_reads_and_turns_off_torchs_newer_api(conv, rnn, tf32):
     assert _cudnn_state() == start
 
 
+def _precisions() -> tuple:
+    """:func:`_cudnn_state` and the two settings the conv precision inherits from where it is
+    "none": cuDNN's (``torch.backends.cudnn.fp32_precision``) and torch's
+    (``torch.backends.fp32_precision``)."""
+    return (*_cudnn_state(), torch.backends.cudnn.fp32_precision, torch.backends.fp32_precision)
+
+
+def _set_precisions(state: tuple) -> None:
+    """Back to a :func:`_precisions` state, parents first (setting one sets its children)."""
+    legacy, conv, rnn, cudnn_all, generic = state
+    torch.backends.fp32_precision = generic
+    torch.backends.cudnn.fp32_precision = cudnn_all
+    if legacy != "raises":
+        torch._C._set_cudnn_allow_tf32(legacy)
+    torch.backends.cudnn.conv.fp32_precision, torch.backends.cudnn.rnn.fp32_precision = conv, rnn
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cudnn, "conv"), reason="torch < 2.9: no per-op precisions"
+)
+def test_dcdm_runs_with_conv_tf32_off_under_torchs_global_tf32_setting():
+    """Under torch.backends.fp32_precision = "tf32" (torch >= 2.9's one switch for every
+    backend) cudnn.flags(allow_tf32=False) left convolutions in TF32 (it sets the conv precision
+    to "none", which inherits "tf32"), and its exit raised (it reads back the legacy flag, which
+    that made unreadable) with the settings left changed: every DCDM solve raised, on the CPU
+    too. TF32 is off for the network now, every setting is as it was after, and DCDM with the
+    identity network gives CG's residuals (an independent implementation of the same method)."""
+    from sciml.linalg._tf32 import conv_tf32, no_conv_tf32
+
+    start = _precisions()
+    try:
+        torch.backends.fp32_precision = "tf32"
+        given = _precisions()
+        assert given[:3] == (True, "tf32", "tf32") and conv_tf32() is True, given
+        with no_conv_tf32():
+            assert torch.backends.cudnn.conv.fp32_precision == "ieee" and conv_tf32() is False
+            assert torch.backends.cudnn.rnn.fp32_precision == "tf32"  # the conv one alone
+        assert _precisions() == given
+        P = poisson((10, 12), walls=((D, N), (N, D)))
+        b = torch.from_numpy(np.random.default_rng(5).standard_normal(P.n))
+        _, cg = solve(P, b, method=CG(), rtol=1e-10)
+        method = DeepConjugateDirection(torch.nn.Identity(), k=1)
+        x, dc = solve(P, b, method=method, rtol=1e-10)
+        assert cg.converged and dc.converged and dc.iterations == cg.iterations
+        np.testing.assert_allclose(dc.residuals, cg.residuals, rtol=1e-6)
+        ref = sla.spsolve(P.to_scipy().tocsc(), b.numpy())
+        assert np.abs(x.numpy() - ref).max() <= 1e-8 * np.abs(ref).max()
+        assert _precisions() == given
+    finally:
+        _set_precisions(start)
+    assert _precisions() == start
+
+
 class _OldCudnn:
     """torch < 2.9's torch.backends.cudnn as the TF32 reader sees it: the legacy flag and
     flags(); no per-op precisions (reading .conv raises AttributeError, as it would there)."""

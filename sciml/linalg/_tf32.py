@@ -36,18 +36,23 @@ def no_conv_tf32() -> contextlib.AbstractContextManager[object]:
     """A context in which cuDNN runs float32 convolutions in full float32, its other settings
     as they are; on exit the setting is as it was (nothing changes where TF32 is off)."""
     c = torch.backends.cudnn
-    legacy = _legacy_flag()
-    if legacy:
+    stack = contextlib.ExitStack()
+    if not conv_tf32():
+        return stack
+    conv = getattr(c, "conv", None)
+    if conv is None:  # before torch 2.9: the legacy flag is the only setting
         return c.flags(
             enabled=c.enabled,
             benchmark=c.benchmark,
             deterministic=c.deterministic,
             allow_tf32=False,
         )
-    stack = contextlib.ExitStack()
-    if legacy is None and c.conv.fp32_precision != "ieee":
-        # the legacy flag is unreadable, so torch has the per-op setting: set the conv one alone
-        before = c.conv.fp32_precision
-        c.conv.fp32_precision = "ieee"
-        stack.callback(setattr, c.conv, "fp32_precision", before)
+    # (why) the conv precision alone, also where the legacy flag is readable: cudnn.flags()
+    # turns TF32 off by setting the conv precision to "none" (inherit), which still resolves to
+    # TF32 under torch.backends.fp32_precision = "tf32", and its exit then raised (it reads the
+    # legacy flag, which the inherited TF32 made unreadable) with the settings left changed:
+    # every DCDM solve raised so, on the CPU too (measured, torch 2.13)
+    before = conv.fp32_precision  # as resolved: an inherited value comes back set on conv
+    conv.fp32_precision = "ieee"
+    stack.callback(setattr, conv, "fp32_precision", before)
     return stack
