@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import operator
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +29,10 @@ class MetricsLog:
     by :meth:`flush` (the Trainer calls it at every checkpoint and at the end of ``fit``) and by
     :meth:`append` only once ``json_interval_s`` seconds, or 20 times the last rewrite's
     duration if that is longer, have passed since the last rewrite. (Rewriting it on every row
-    cost O(rows^2): 20,000 rows at ``log_every=1`` spent minutes in writes.)
+    cost O(rows^2): 20,000 rows at ``log_every=1`` spent minutes in writes.) Each row's JSON text
+    is kept once encoded, so a rewrite encodes only the rows that are new since the last (the
+    same text ``json.dumps(rows, indent=1)`` gives; encoding them all took 0.5 s at 10,000
+    rows). Rows are not to be changed in place once appended: :attr:`rows` is the live list.
 
     Args:
         run_dir: the run directory, or None.
@@ -54,6 +58,9 @@ class MetricsLog:
         self._json_at = clock()  # when metrics.json was last rewritten
         self._json_cost = 0.0  # how long that took
         self._json_rows = 0  # rows it holds
+        # (why) the JSON text of each row encoded so far, and the row object it was encoded from
+        self._encoded_rows: list[dict[str, Any]] = []
+        self._encoded_text: list[str] = []
 
     def reset(self, rows: list[dict[str, Any]]) -> None:
         """Replace the history (after a resume) and rewrite both files from it: rows logged
@@ -97,9 +104,20 @@ class MetricsLog:
     def _write_json(self) -> None:
         assert self.run_dir is not None
         start = self.clock()
-        rows = [{k: _finite_or_none(v) for k, v in r.items()} for r in self.rows]
+        rows, done, texts = self.rows, self._encoded_rows, self._encoded_text
+        # the rows encoded before are reused up to the first position where the list holds
+        # another object (reset() replaces them all; a resume's history is new rows)
+        same = list(map(operator.is_, rows, done))
+        keep = same.index(False) if False in same else len(same)
+        del done[keep:], texts[keep:]
+        for r in rows[keep:]:
+            # (why) the row as an element of a list dumped with indent=1: "[\n" + text + "\n]"
+            finite = {k: _finite_or_none(v) for k, v in r.items()}
+            done.append(r)
+            texts.append(json.dumps([finite], indent=1)[2:-2])
+        text = "[\n" + ",\n".join(texts) + "\n]" if texts else "[]"
         # (why) sciml._io's atomic write: a SIGTERM in the middle leaves no temporary file
-        atomic_write_text(self.run_dir / "metrics.json", json.dumps(rows, indent=1) + "\n")
+        atomic_write_text(self.run_dir / "metrics.json", text + "\n")
         self._json_at = self.clock()
         self._json_cost = self._json_at - start
         self._json_rows = len(self.rows)
