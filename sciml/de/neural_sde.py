@@ -172,6 +172,8 @@ class NeuralSDE(DetachedState):
             only (a nonzero ``stiffness_weight`` is a ``ConfigError``: Euler-Maruyama has no
             stages to estimate stiffness from); the weighted penalty is
             ``self.regularisation`` after each training forward pass.
+        noise_type: ``"diagonal"`` or another torchsde noise type (see the module docstring);
+            it sets the shape ``diffusion`` returns.
 
     ``nfe_forward`` counts drift evaluations (each comes with one diffusion evaluation).
     """

@@ -257,6 +257,7 @@ class RealTransform:
             z: ``(..., m_1, ..., m_d)`` coefficients.
             kept: the per-axis index tuples ``z`` is laid out on.
             sizes: ``(n_1, ..., n_d)`` of the output grid.
+            method: ``"matmul"``, ``"fft"`` or ``"auto"`` (by :func:`use_matmul`).
 
         Returns:
             ``(..., n_1, ..., n_d)`` real.

@@ -242,9 +242,10 @@ class SwinV2Block(nn.Module):
         x = x + DropPath(Norm_2(MLP(x), t))
 
     ``shift`` rolls the grid by ``-shift`` before partitioning into windows (and back after);
-    the grid is zero-padded on the right/bottom to a multiple of the window. When the grid is no
-    larger than the window, the window is clipped to the grid and the shift dropped, so each
-    stage of a multiscale model still sees its whole grid (``grid`` sets this at construction).
+    the grid is zero-padded on the right/bottom to a multiple of the window. When neither side of
+    the grid is larger than the window, the window is clipped to the grid's height and the shift
+    dropped, so each stage of a multiscale model on a square grid still sees its whole grid in one
+    window (``grid`` sets this at construction).
 
     Args:
         dim: channels.
@@ -254,6 +255,8 @@ class SwinV2Block(nn.Module):
         shift: roll of shifted blocks before clipping (``window // 2`` for odd blocks; 0 else).
         mlp_ratio: hidden width of the MLP over ``dim``.
         conditional: time-conditioned norms (see :class:`~sciml.layers.ConditionalLayerNorm`).
+        qkv_bias: learn biases for queries and values (see :class:`WindowAttention`).
+        eps: the epsilon of both norms.
         drop_path: stochastic-depth probability of both residual branches.
     """
 

@@ -418,11 +418,18 @@ class RitzSampler:
         return b / torch.linalg.vector_norm(b, dim=1, keepdim=True)
 
 
-def dcdm_loss(r: torch.Tensor, y: torch.Tensor, A: Callable[[torch.Tensor], torch.Tensor]):
+def dcdm_loss(
+    r: torch.Tensor, y: torch.Tensor, A: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
     """Mean over the batch of ``||r - s A y||^2`` with ``s = y.r / y.Ay``.
 
     Args:
-        r: residuals ``(batch, n)``; y: network outputs ``(batch, n)``; A: batched matvec.
+        r: residuals ``(batch, n)``.
+        y: network outputs ``(batch, n)``.
+        A: batched matvec, ``(batch, n) -> (batch, n)``.
+
+    Returns:
+        the scalar loss.
     """
     Ay = A(y)
     s = (y * r).sum(1, keepdim=True) / (y * Ay).sum(1, keepdim=True)

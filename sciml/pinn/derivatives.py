@@ -95,6 +95,8 @@ def partial(
         u: ``(..., 1)`` or ``(...)`` field values at ``x``.
         x: ``(..., d)`` points (``requires_grad=True``).
         dims: the coordinate index of each differentiation, at least one.
+        create_graph: keep the graph of the result (needed to differentiate it again and for
+            training); the intermediate orders always keep theirs.
 
     Returns:
         the derivative, with the shape of ``u``.

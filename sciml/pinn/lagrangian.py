@@ -83,7 +83,8 @@ class LagrangianPINN(nn.Module):
         """Characteristic position and state.
 
         Args:
-            x0: ``(n, 1)`` labels (start points), t: ``(n, 1)`` times.
+            x0: ``(n, 1)`` labels (start points).
+            t: ``(n, 1)`` times.
 
         Returns:
             ``x(x0, t)`` (not wrapped into ``[0, L)``) and ``u(x0, t)``, both ``(n, 1)``.
@@ -168,8 +169,10 @@ def periodic_interp(
 
     Args:
         xp: ``(nt, m)`` sample positions (any real values; wrapped into ``[0, L)``, need not be
-            sorted), fp: ``(nt, m)`` values there.
-        x: ``(nx,)`` query points in ``[0, L)``.
+            sorted).
+        fp: ``(nt, m)`` values there.
+        x: ``(nx,)`` query points (any real values; wrapped into ``[0, L)``).
+        length: the period ``L``.
 
     Returns:
         ``(nt, nx)``.

@@ -111,8 +111,9 @@ class PeriodicProblem:
         """Eulerian residual ``u_t + F(u) u_x - nu u_xx`` for ``u = net(x, t)``.
 
         Args:
-            u: ``(n, 1)`` network output computed from the leaves ``x, t: (n, 1)`` (both with
-                ``requires_grad=True``).
+            u: ``(n, 1)`` network output computed from the leaves ``x`` and ``t``.
+            x: ``(n, 1)`` positions (``requires_grad=True``).
+            t: ``(n, 1)`` times (``requires_grad=True``).
 
         Returns:
             ``(n, 1)``.

@@ -75,6 +75,9 @@ def convection_diffusion_fourier(
     Args:
         u0: ``(nx,)`` initial values on :func:`periodic_grid` ``(nx, L)``.
         t: ``(nt,)`` output times.
+        beta: the advection speed.
+        nu: the viscosity, ``>= 0``.
+        length: the period ``L``.
 
     Returns:
         ``(nt, nx)``.
@@ -107,7 +110,9 @@ def burgers_spectral(
         t: ``(nt,)`` non-decreasing output times ``>= 0``.
         nu: viscosity ``> 0`` (the grid must resolve the viscous scale: ``nx`` of a few times
             ``L / nu`` points is safe for shocks).
+        length: the period ``L``.
         dt: the largest time step.
+        beta: the advection speed.
 
     Returns:
         ``(nt, nx)``.
@@ -159,7 +164,13 @@ def burgers_cole_hopf_sine(
     smaller ``nu`` loses digits to the ``exp(-1 / nu)`` dynamic range of ``phi``.
 
     Args:
-        x: ``(nx,)`` points, t: ``(nt,)`` times. Returns ``(nt, nx)``.
+        x: ``(nx,)`` points.
+        t: ``(nt,)`` times.
+        nu: the viscosity, ``> 0``.
+        modes: the number of samples of ``phi(., 0)`` the Fourier coefficients come from.
+
+    Returns:
+        ``(nt, nx)``.
     """
     x, t = _as_1d("x", x), _as_1d("t", t)
     if nu <= 0:

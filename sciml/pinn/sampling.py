@@ -150,6 +150,9 @@ def resample_by_residual(
         candidates: ``(m, d)`` points, typically a dense uniform or Sobol set.
         residual: ``(m,)`` or ``(m, 1)`` PDE residual at the candidates (detached).
         n: how many points to keep.
+        power: the exponent on ``|r_i|``.
+        floor: the uniform share added to the normalised weights.
+        seed: an integer seed, a ``torch.Generator``, or None for the global generator.
 
     Returns:
         ``(n, d)``.
