@@ -1,0 +1,356 @@
+"""The API reference tells the truth about signatures.
+
+docs/api/*.md is built by mkdocstrings from the docstrings (Google style), so a name listed under
+``Args:`` that the signature does not have is a false statement users read. This walks every
+public name (``__all__`` of sciml and of each subpackage, and of public submodules listed there),
+and checks, for each public function, class (``__init__`` / dataclass fields, the class and
+``__init__`` docstrings together, as ``merge_init_into_class`` renders them) and public method
+defined in sciml:
+
+* every public name has a docstring;
+* every name documented under ``Args:`` is a parameter of the signature.
+
+* no argument is documented inside another one's item (``x0: labels, t: times``);
+* an ``Args:`` section, where there is one, lists every parameter (a partial list reads as a
+  complete one).
+
+Parameters of a callable without an ``Args:`` section are not required: many are described in
+the prose, and no package documents every parameter of every public callable yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import re
+import types
+
+PACKAGES = (
+    "sciml",
+    "sciml.data",
+    "sciml.models",
+    "sciml.layers",
+    "sciml.pinn",
+    "sciml.de",
+    "sciml.linalg",
+    "sciml.kernels",
+    "sciml.train",
+    "sciml.symbolic",
+    "sciml.pretrained",
+)
+
+# Documented arguments that the signature does not have, in packages whose docstrings other work
+# owns. Each entry is "qualified.name: argument". Remove an entry once its docstring is fixed: the
+# test fails on an entry that is no longer stale, so this list cannot rot.
+KNOWN_STALE_ARGS: frozenset[str] = frozenset()
+
+# Public names without a docstring, in packages other work owns (same rule: fixed entries fail).
+KNOWN_MISSING_DOCSTRINGS: frozenset[str] = frozenset()
+
+# Parameters left out of an Args section that lists the others, in packages other work owns
+# ("qualified.name: parameter"). A partial list reads as complete, so the rest of the library
+# lists every parameter once it has an Args section. Fixed entries fail, as above.
+KNOWN_PARTIAL_ARGS: frozenset[str] = frozenset(
+    {
+        # sciml/_export.py: the tolerances of check=True
+        "sciml.export: rtol",
+        "sciml.export: atol",
+        # sciml/data/views.py: the arguments shared by every view are described on the page
+        "sciml.data.AllPairs: ds",
+        "sciml.data.AllPairs: fields",
+        "sciml.data.AllPairs: samples",
+        "sciml.data.AllPairs: space",
+        "sciml.data.AllPairs: normalizer",
+        "sciml.data.AllPairs: with_coords",
+        "sciml.data.Windows: ds",
+        "sciml.data.Windows: samples",
+        "sciml.data.Windows: space",
+        "sciml.data.Windows: flatten_time",
+        "sciml.data.Windows: normalizer",
+        "sciml.data.Windows: with_coords",
+        "sciml.data.Windows: with_time",
+        # sciml/data/format.py: write() documents Writer's arguments it forwards, not these
+        "sciml.data.write: path",
+        "sciml.data.write: boundary_conditions",
+        "sciml.data.write: attrs",
+        "sciml.data.write: overwrite",
+        # sciml/pretrained/evaluators.py
+        "sciml.pretrained.register_evaluator: name",
+    }
+)
+
+_SECTION = re.compile(r"^(?P<indent>\s*)(?P<title>Args|Arguments|Parameters):\s*$")
+_ARG = re.compile(r"^(?P<name>\*{0,2}[A-Za-z_]\w*)\s*(\([^)]*\))?\s*:")
+
+
+def documented_args(doc: str | None) -> list[str]:
+    """Names listed under the ``Args:`` sections of a Google-style docstring, stars kept."""
+    return _args_and_inline(doc)[0]
+
+
+def inline_args(doc: str | None) -> list[str]:
+    """Names written as ``; name:`` / ``, name:`` inside another argument's description.
+
+    ``x0: labels, t: times`` on one line renders as one argument ``x0`` whose text mentions
+    ``t``: the reference then shows no entry for ``t``.
+    """
+    return _args_and_inline(doc)[1]
+
+
+_INLINE = re.compile(r"[;,]\s+(\*{0,2}[A-Za-z_]\w*)\s*(?:\([^)]*\))?:\s")
+
+
+def _args_and_inline(doc: str | None) -> tuple[list[str], list[str]]:
+    if not doc:
+        return [], []
+    lines = inspect.cleandoc(doc).splitlines()
+    names: list[str] = []
+    inline: list[str] = []
+    i = 0
+    while i < len(lines):
+        m = _SECTION.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        base = len(m.group("indent"))
+        arg_indent = None
+        while i < len(lines):
+            line = lines[i]
+            if not line.strip():
+                i += 1
+                continue
+            indent = len(line) - len(line.lstrip())
+            if indent <= base:
+                break
+            if arg_indent is None:
+                arg_indent = indent
+            if indent == arg_indent:
+                a = _ARG.match(line.strip())
+                if a:
+                    names.append(a.group("name"))
+            inline += _INLINE.findall(line)
+            i += 1
+    return names, inline
+
+
+def _is_sciml(obj) -> bool:
+    return (getattr(obj, "__module__", None) or "").startswith("sciml")
+
+
+def public_objects() -> dict[str, object]:
+    """qualified name -> object, for every public function and class (deduplicated)."""
+    found: dict[str, object] = {}
+    seen: set[int] = set()
+
+    def walk(module: types.ModuleType, prefix: str) -> None:
+        names = list(getattr(module, "__all__", ()))
+        # a package's own names first: sciml.pinn.grad, not sciml.pinn.derivatives.grad
+        objs = [(n, getattr(module, n)) for n in names]
+        objs.sort(key=lambda item: isinstance(item[1], types.ModuleType))
+        for name, obj in objs:
+            if isinstance(obj, types.ModuleType):
+                if obj.__name__.startswith("sciml") and hasattr(obj, "__all__"):
+                    walk(obj, obj.__name__)
+                continue
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)) or not _is_sciml(obj):
+                continue  # constants (DISPATCH_TABLE, PAD, ...) have no docstring of their own
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            found[f"{prefix}.{name}"] = obj
+
+    for package in PACKAGES:
+        walk(importlib.import_module(package), package)
+    return found
+
+
+def _owner_package(qualname: str) -> str:
+    parts = qualname.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 else "sciml"
+
+
+def callables() -> list[tuple[str, str, str, inspect.Signature | None, str | None]]:
+    """(package, kind, qualified name, signature, docstring) for each public callable.
+
+    kind is "function", "class" or "method". A class contributes its constructor (class docstring
+    + ``__init__`` docstring against the ``__init__`` / dataclass signature) and each public
+    method defined in sciml: on the class itself, or on a private base class (a public base class
+    is checked as its own entry).
+    """
+    objs = public_objects()
+    public_classes = {id(o) for o in objs.values() if inspect.isclass(o)}
+    out = []
+    for qual, obj in objs.items():
+        package = _owner_package(qual)
+        if inspect.isfunction(obj):
+            out.append((package, "function", qual, _signature(obj), obj.__doc__))
+            continue
+        init = obj.__dict__.get("__init__")
+        doc = "\n\n".join(d for d in (obj.__doc__, getattr(init, "__doc__", None)) if d)
+        out.append((package, "class", qual, _signature(obj), doc))
+        seen: set[str] = set()
+        for klass in obj.__mro__:
+            if not _is_sciml(klass):
+                continue
+            inherited_public = klass is not obj and id(klass) in public_classes
+            for mname, member in vars(klass).items():
+                if mname.startswith("_") or mname in seen:
+                    continue
+                seen.add(mname)
+                if isinstance(member, (staticmethod, classmethod)):
+                    member = member.__func__
+                if not inspect.isfunction(member) or inherited_public:
+                    continue
+                sig, mdoc = _signature(member), member.__doc__
+                out.append((package, "method", f"{qual}.{mname}", sig, mdoc))
+    return out
+
+
+def _signature(obj) -> inspect.Signature | None:
+    try:
+        return inspect.signature(obj)
+    except (TypeError, ValueError):
+        return None
+
+
+def _params(sig: inspect.Signature) -> dict[str, inspect.Parameter]:
+    return {n: p for n, p in sig.parameters.items() if n not in ("self", "cls")}
+
+
+def _spelled(p: inspect.Parameter) -> str:
+    return {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name
+
+
+def stale_args() -> dict[str, list[str]]:
+    """qualified name -> documented names that the signature does not have."""
+    stale = {}
+    for _, _, qual, sig, doc in callables():
+        if sig is None:
+            continue
+        params = _params(sig)
+        spelled = {_spelled(p) for p in params.values()}
+        bad = [
+            a
+            for a in documented_args(doc)
+            # `*args` / `**kwargs` as in the signature; the bare name too, which griffe accepts
+            if a not in spelled and not (a.lstrip("*") in params and a == a.lstrip("*"))
+        ]
+        if bad:
+            stale[qual] = bad
+    return stale
+
+
+def inline_documented() -> dict[str, list[str]]:
+    """qualified name -> parameters documented only inside another argument's item."""
+    out = {}
+    for _, _, qual, sig, doc in callables():
+        if sig is None:
+            continue
+        params = {n.lstrip("*") for n in _params(sig)}
+        listed = {a.lstrip("*") for a in documented_args(doc)}
+        hidden = [a for a in inline_args(doc) if a.lstrip("*") in params - listed]
+        if hidden:
+            out[qual] = hidden
+    return out
+
+
+def undocumented_args() -> dict[str, dict[str, list[str]]]:
+    """package -> qualified name -> signature parameters not documented under Args."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for package, _, qual, sig, doc in callables():
+        if sig is None:
+            continue
+        documented = {a.lstrip("*") for a in documented_args(doc)}
+        missing = [n for n in _params(sig) if n not in documented]
+        if missing:
+            out.setdefault(package, {})[qual] = missing
+    return out
+
+
+def test_parser_reads_google_args():
+    doc = """Summary.
+
+    Args:
+        u: (batch, channels, n) input;
+            continued: not an argument.
+        x (Tensor | None): points.
+        *args: passed on.
+        **kwargs: passed on.
+        a: first; b: second, hidden.
+
+    Returns:
+        y: not an argument.
+    """
+    assert documented_args(doc) == ["u", "x", "*args", "**kwargs", "a"]
+    assert inline_args(doc) == ["b"]
+
+
+def test_walk_finds_the_public_surface():
+    objs = public_objects()
+    # one name from each package, and a submodule's __all__ reached through sciml.pinn.__all__
+    for qual in (
+        "sciml.load",
+        "sciml.data.H5Dataset",
+        "sciml.models.FNO",
+        "sciml.layers.SpectralConv",
+        "sciml.pinn.grad",
+        "sciml.pinn.reference.burgers_spectral",
+        "sciml.de.NeuralODE",
+        "sciml.linalg.solve",
+        "sciml.kernels.backend_for",
+        "sciml.train.Trainer",
+        "sciml.symbolic.decode",
+        "sciml.pretrained.card",
+    ):
+        assert qual in objs, qual
+    checked = {qual for _, _, qual, _, _ in callables()}
+    assert "sciml.layers.SpectralConv.forward" in checked
+
+
+def test_every_public_name_has_a_docstring():
+    missing = set()
+    for _, kind, qual, _, doc in callables():
+        if kind != "method" and not (doc or "").strip():
+            missing.add(qual)
+    assert missing - KNOWN_MISSING_DOCSTRINGS == set(), "public names without a docstring"
+    assert KNOWN_MISSING_DOCSTRINGS - missing == set(), "fixed: remove from the allow-list"
+
+
+def test_documented_args_exist_in_the_signature():
+    found = {f"{qual}: {a}" for qual, bad in stale_args().items() for a in bad}
+    assert found - KNOWN_STALE_ARGS == set(), (
+        "documented arguments that the signature does not have (stale docstrings): fix the "
+        "docstring"
+    )
+    assert KNOWN_STALE_ARGS - found == set(), "fixed: remove from KNOWN_STALE_ARGS"
+
+
+def test_one_argument_per_item():
+    # "x0: labels, t: times" documents t where griffe cannot see it
+    assert inline_documented() == {}
+
+
+def test_args_sections_are_complete():
+    docs = {qual: doc for _, _, qual, _, doc in callables()}
+    found = {
+        f"{qual}: {name}"
+        for names in undocumented_args().values()
+        for qual, missing in names.items()
+        if documented_args(docs[qual])
+        for name in missing
+    }
+    assert found - KNOWN_PARTIAL_ARGS == set(), (
+        "an Args section that leaves out these parameters: document them there"
+    )
+    assert KNOWN_PARTIAL_ARGS - found == set(), "fixed: remove from KNOWN_PARTIAL_ARGS"
+
+
+def test_dataclass_fields_are_in_the_signature():
+    # the walk checks dataclasses through inspect.signature, which lists init fields; a field
+    # with init=False is not an argument and must not be documented as one
+    for qual, obj in public_objects().items():
+        if inspect.isclass(obj) and dataclasses.is_dataclass(obj):
+            sig = inspect.signature(obj)
+            init_fields = {f.name for f in dataclasses.fields(obj) if f.init}
+            assert init_fields <= set(sig.parameters), qual
