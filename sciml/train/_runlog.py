@@ -31,8 +31,8 @@ class MetricsLog:
     duration if that is longer, have passed since the last rewrite. (Rewriting it on every row
     cost O(rows^2): 20,000 rows at ``log_every=1`` spent minutes in writes.) Each row's JSON text
     is kept once encoded, so a rewrite encodes only the rows that are new since the last (the
-    same text ``json.dumps(rows, indent=1)`` gives; encoding them all took 0.5 s at 10,000
-    rows). Rows are not to be changed in place once appended: :attr:`rows` is the live list.
+    same text ``json.dumps(rows, indent=1)`` gives; encoding them all took 0.12-0.5 s per
+    rewrite at 10,000 rows). Rows are not to be changed in place once appended: :attr:`rows` is the live list.
 
     Args:
         run_dir: the run directory, or None.
