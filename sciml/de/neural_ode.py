@@ -113,7 +113,8 @@ class NeuralODE(DetachedState):
     Args:
         field: module called as ``field(t, y)`` returning ``dy/dt`` of ``y``'s shape
             (wrap a ``net(y)`` in :class:`Autonomous`).
-        solver: an :class:`~sciml.de.ODESolver` (``Dopri5()``, ``Bosh3()``, ``RK4(step_size)``...).
+        solver: an :class:`~sciml.de.ODESolver` (``Dopri5()``, ``Bosh3()``, ``RK4(step_size)``...;
+            default ``Dopri5()``).
         adjoint: False for direct backpropagation through the solver, True for the adjoint
             method (``O(1)`` memory, a second solve backwards in time).
         adjoint_solver: solver of the backward solve (default: ``solver``).

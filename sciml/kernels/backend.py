@@ -20,7 +20,15 @@ __all__ = ["TritonSpectral"]
 
 
 class TritonSpectral(DFTMatmul):
-    """Spectral transforms and mixing on Triton kernels (CUDA, or the interpreter on CPU)."""
+    """Spectral transforms and mixing on Triton kernels (CUDA, or the interpreter on CPU).
+
+    Args:
+        impl: ``"triton"`` for the kernels, or ``"torch"`` for the same graph on the PyTorch
+            reference ops of :mod:`sciml.kernels.reference` (runs anywhere; the tests use it).
+
+    Raises:
+        ValueError: ``impl`` is neither.
+    """
 
     def __init__(self, *, impl: str = "triton") -> None:
         if impl not in ("triton", "torch"):

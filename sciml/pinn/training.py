@@ -141,7 +141,8 @@ class PINNFitResult:
     """What :func:`fit` returns.
 
     Attributes:
-        loss: final weighted loss; terms: final unweighted terms.
+        loss: final weighted loss.
+        terms: final unweighted terms.
         adam_steps, lbfgs_iterations, lbfgs_evaluations: work done (an L-BFGS iteration may
             evaluate the loss several times in its line search).
         adam_seconds, lbfgs_seconds: wall time of each phase.
@@ -159,6 +160,7 @@ class PINNFitResult:
 
     @property
     def seconds_per_adam_step(self) -> float:
+        """``adam_seconds / adam_steps`` (0 without Adam steps)."""
         return self.adam_seconds / max(self.adam_steps, 1)
 
 
