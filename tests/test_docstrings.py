@@ -80,28 +80,30 @@ KNOWN_PARTIAL_ARGS: frozenset[str] = frozenset(
     }
 )
 
-_SECTION = re.compile(r"^(?P<indent>\s*)(?P<title>Args|Arguments|Parameters):\s*$")
-_ARG = re.compile(r"^(?P<name>\*{0,2}[A-Za-z_]\w*)\s*(\([^)]*\))?\s*:")
+_ARGS = re.compile(r"^(?P<indent>\s*)(?P<title>Args|Arguments|Parameters):\s*$")
+_ATTRIBUTES = re.compile(r"^(?P<indent>\s*)Attributes:\s*$")
+# an item's head: one name, or several sharing a description ("dtype, device: ...")
+_ARG = re.compile(r"^(?P<names>\*{0,2}[A-Za-z_]\w*(?:,\s*\*{0,2}[A-Za-z_]\w*)*)\s*(\([^)]*\))?\s*:")
 
 
-def documented_args(doc: str | None) -> list[str]:
+def documented_args(doc: str | None, section: re.Pattern = _ARGS) -> list[str]:
     """Names listed under the ``Args:`` sections of a Google-style docstring, stars kept."""
-    return _args_and_inline(doc)[0]
+    return _args_and_inline(doc, section)[0]
 
 
-def inline_args(doc: str | None) -> list[str]:
+def inline_args(doc: str | None, section: re.Pattern = _ARGS) -> list[str]:
     """Names written as ``; name:`` / ``, name:`` inside another argument's description.
 
     ``x0: labels, t: times`` on one line renders as one argument ``x0`` whose text mentions
     ``t``: the reference then shows no entry for ``t``.
     """
-    return _args_and_inline(doc)[1]
+    return _args_and_inline(doc, section)[1]
 
 
 _INLINE = re.compile(r"[;,]\s+(\*{0,2}[A-Za-z_]\w*)\s*(?:\([^)]*\))?:\s")
 
 
-def _args_and_inline(doc: str | None) -> tuple[list[str], list[str]]:
+def _args_and_inline(doc: str | None, section: re.Pattern) -> tuple[list[str], list[str]]:
     if not doc:
         return [], []
     lines = inspect.cleandoc(doc).splitlines()
@@ -109,7 +111,7 @@ def _args_and_inline(doc: str | None) -> tuple[list[str], list[str]]:
     inline: list[str] = []
     i = 0
     while i < len(lines):
-        m = _SECTION.match(lines[i])
+        m = section.match(lines[i])
         i += 1
         if not m:
             continue
@@ -125,11 +127,13 @@ def _args_and_inline(doc: str | None) -> tuple[list[str], list[str]]:
                 break
             if arg_indent is None:
                 arg_indent = indent
+            text = line.strip()
             if indent == arg_indent:
-                a = _ARG.match(line.strip())
+                a = _ARG.match(text)
                 if a:
-                    names.append(a.group("name"))
-            inline += _INLINE.findall(line)
+                    names += [n.strip() for n in a.group("names").split(",")]
+                    text = text[a.end() :]
+            inline += _INLINE.findall(" " + text)
             i += 1
     return names, inline
 
@@ -278,11 +282,12 @@ def test_parser_reads_google_args():
         *args: passed on.
         **kwargs: passed on.
         a: first; b: second, hidden.
+        c, d: two names sharing one description, both listed.
 
     Returns:
         y: not an argument.
     """
-    assert documented_args(doc) == ["u", "x", "*args", "**kwargs", "a"]
+    assert documented_args(doc) == ["u", "x", "*args", "**kwargs", "a", "c", "d"]
     assert inline_args(doc) == ["b"]
 
 
@@ -344,6 +349,24 @@ def test_args_sections_are_complete():
         "an Args section that leaves out these parameters: document them there"
     )
     assert KNOWN_PARTIAL_ARGS - found == set(), "fixed: remove from KNOWN_PARTIAL_ARGS"
+
+
+def test_dataclass_attributes_exist():
+    # the Attributes section of a dataclass (a config, a result record) names its fields: a name
+    # that is no field or class attribute is stale, one written inside another item is hidden
+    problems = {}
+    for qual, obj in public_objects().items():
+        if not (inspect.isclass(obj) and dataclasses.is_dataclass(obj)):
+            continue
+        known = {f.name for f in dataclasses.fields(obj)} | {
+            n for klass in obj.__mro__ for n in vars(klass)
+        }
+        names = documented_args(obj.__doc__, _ATTRIBUTES)
+        stale = [n for n in names if n not in known]
+        hidden = [n for n in inline_args(obj.__doc__, _ATTRIBUTES) if n in known]
+        if stale or hidden:
+            problems[qual] = {"stale": stale, "inline": hidden}
+    assert problems == {}
 
 
 def test_dataclass_fields_are_in_the_signature():
