@@ -75,16 +75,19 @@ def add_ns2d_options(ap: argparse.ArgumentParser) -> None:
     )
 
 
-def check_counts(ap: argparse.ArgumentParser, args: argparse.Namespace, counts: tuple) -> None:
-    """Refuse a count below 1 among ``counts`` (option names), a non-positive ``--lr`` and an
-    ``--out`` that is a file: argparse's usage line and exit status 2."""
+def check_counts(
+    ap: argparse.ArgumentParser, args: argparse.Namespace, counts: tuple, *, out: bool = True
+) -> None:
+    """Refuse a count below 1 among ``counts`` (option names), a non-positive ``--lr`` and, with
+    ``out`` (a script that writes to ``--out``), an ``--out`` that is a file: argparse's usage
+    line and exit status 2."""
     for name in counts:
         value = getattr(args, name)
         if value < 1:
             ap.error(f"--{name.replace('_', '-')} expects an integer >= 1, got {value}")
     if args.lr <= 0:
         ap.error(f"--lr expects a positive learning rate, got {args.lr}")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
+    if out and Path(args.out).exists() and not Path(args.out).is_dir():
         ap.error(f"--out {args.out} is a file: expected a directory (created when missing)")
 
 

@@ -270,7 +270,8 @@ def check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     counts = ("n_train", "n_test", "batch_size", "threads")
     if args.iterations is not None:  # None: the task's default
         counts += ("iterations",)
-    _zoo.check_counts(ap, args, counts)  # and --lr > 0, --out not a file
+    # and --lr > 0; --out is lotka-volterra's output directory (the rings task writes nothing)
+    _zoo.check_counts(ap, args, counts, out=args.task == "lotka-volterra")
     if args.weight is not None and args.weight < 0:
         ap.error(f"--weight expects a value >= 0, got {args.weight}")
     if not 0 < args.decay <= 1:

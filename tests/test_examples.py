@@ -243,6 +243,32 @@ def test_every_script_checks_its_arguments_before_any_work(tmp_path, monkeypatch
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], (name, args)
 
 
+def test_regularized_node_refuses_an_out_file_only_for_the_task_that_writes_there(
+    tmp_path, monkeypatch, capsys
+):
+    """--out is lotka-volterra's output directory; the rings task ignores it, so a file there
+    must not stop a rings run (it did once the script shared _zoo.check_counts)."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("")
+
+    class Reached(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Reached
+
+    monkeypatch.setattr(torch, "set_num_threads", stop)  # the first step after the checks
+    monkeypatch.setattr(sys, "argv", ["regularized_node.py"])
+    module = load_example("regularized_node")
+    with pytest.raises(Reached):
+        module.main(["--task", "rings", "--out", "a_file"])
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--task", "lotka-volterra", "--out", "a_file"])
+    assert exit_.value.code == 2
+    assert "--out a_file is a file: expected a directory" in capsys.readouterr().err
+
+
 # "examples/NAME.py --opt value ..." in the docs, the scripts' docstrings and the zoo cards
 # (a backslash continues a command; "[--opt v]" is an optional part, taken as given)
 DOCUMENTED = re.compile(
