@@ -4,6 +4,12 @@ The program (a ``.pt2`` file) holds the graph and the weights; ``torch.export.lo
 .module()(u)`` runs it with PyTorch alone, so a trained surrogate can be deployed where sciml is
 not installed (or compiled further: AOTInductor, ExecuTorch). The batch size stays free; every
 other size is fixed at the example's (a spectral layer's kept modes depend on the grid).
+
+A NODE exports with a fixed-step solver (``solver=RK4(step_size=...)`` or ``Euler``): its
+adaptive solver chooses steps from tensor values, which ``torch.export`` cannot trace. The
+fixed-step integration is unrolled at the example's output times ``t``, which become part of the
+program (``program.module()(u)``). PROSE exports its data path ``forward(u, x=x)``; the
+skeleton input ``symbols=`` and the symbolic decoding (``generate``) do not export.
 """
 
 from __future__ import annotations
@@ -12,12 +18,16 @@ import inspect
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from ._io import tmp_path
 from .errors import SciMLError
+
+if TYPE_CHECKING:
+    from .de import ODESolver
 
 __all__ = ["export"]
 
@@ -30,6 +40,7 @@ def export(
     check: bool = True,
     rtol: float = 1e-5,
     atol: float = 1e-6,
+    solver: ODESolver | None = None,
     **kwargs: Tensor,
 ) -> torch.export.ExportedProgram:
     """Trace ``model(*args, **kwargs)`` in eval mode without autograd into an exported program.
@@ -48,13 +59,22 @@ def export(
         check: run the program on the example and on the example repeated to twice its batch,
             and raise :class:`~sciml.SciMLError` unless both equal the model's own output to
             ``rtol``, ``atol``.
+        solver: for a :class:`~sciml.models.NODE` only, a fixed-step solver
+            (:class:`~sciml.de.RK4` or :class:`~sciml.de.Euler`) that replaces the NODE's
+            adaptive one in the program. The example's times ``t`` (``(time,)``, increasing) are
+            built into the program, which is called as ``program.module()(u)`` and returns
+            ``(batch, time, state_dim)``; ``check`` compares it with the same fixed-step solve
+            run eagerly by torchdiffeq. Its error against the adaptive model is the step size's:
+            compare the two before deploying.
 
     Returns:
-        the ``torch.export.ExportedProgram``; ``program.module()`` is callable like the model.
+        the ``torch.export.ExportedProgram``; ``program.module()`` is callable like the model
+        (for a NODE: like the model at the example's times, without ``t``).
 
     Raises:
         SciMLError: when ``torch.export`` cannot trace the model (its message first), e.g. a
-            forward pass with data-dependent control flow such as NODE's adaptive solver.
+            forward pass with data-dependent control flow such as an iterative solver; for a
+            NODE without ``solver=``, naming its adaptive solver and the option to pass.
     """
     if isinstance(model, (str, os.PathLike)):
         from .operator import load
@@ -64,6 +84,9 @@ def export(
         raise TypeError(f"expected a torch.nn.Module or a model name, got {type(model).__name__}")
     if not args and not kwargs:
         raise ValueError("expected an example input, e.g. export(model, u) with u a batch")
+    original, reference = model, model
+    if solver is not None or _has_neural_ode(model):
+        model, reference, args, kwargs = _fixed_step(model, solver, args, kwargs)
     signature = inspect.signature(model.forward)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
         # (why) a wrapper such as Normalized passes ``**kwargs`` on; torch.export cannot give a
@@ -101,14 +124,14 @@ def export(
             )
             for k, v in bound.items()
         }
-    inner = model.model if isinstance(model, _Interface) else model
-    was_training = inner.training
+    was_training = original.training
     model.eval()
+    reference.eval()
     try:
         with torch.no_grad():
             # (why) an example the model itself refuses (a wrong shape) raises the model's own
             # error here, not a tracing failure with a misleading hint
-            model(*args, **kwargs)
+            reference(*args, **kwargs)
             try:
                 program = torch.export.export(model, args, kwargs or None, dynamic_shapes=dynamic)
             except Exception as exc:
@@ -116,14 +139,14 @@ def export(
                 raise SciMLError(
                     f"torch.export could not trace {type(model).__name__}: {reason}. A forward "
                     "pass that branches on tensor values or sizes its tensors by them (an "
-                    "adaptive ODE solver's step control, as in NODE; an iterative solver; PROSE "
-                    "trimming skeleton tokens to the longest one, so export PROSE without "
-                    "symbols=) cannot be exported"
+                    "iterative solver; PROSE trimming skeleton tokens to the longest one, so "
+                    "export PROSE without symbols=) cannot be exported"
                 ) from exc
             if check:
-                _check(model, program, args, kwargs, batch if dynamic_batch else None, rtol, atol)
+                batch = batch if dynamic_batch else None
+                _check(reference, program, args, kwargs, batch, rtol, atol)
     finally:
-        inner.train(was_training)
+        original.train(was_training)
     if path is not None:
         _save(program, Path(path))
     return program
@@ -139,6 +162,168 @@ class _Interface(nn.Module):
     def forward(self, u: Tensor, *, x: Tensor | None = None, t: Tensor | None = None) -> Tensor:
         given = {k: v for k, v in (("x", x), ("t", t)) if v is not None}
         return self.model(u, **given)
+
+
+def _has_neural_ode(model: nn.Module) -> bool:
+    from .de import NeuralODE
+
+    return any(isinstance(m, NeuralODE) for m in model.modules())
+
+
+def _fixed_step(model: nn.Module, solver, args, kwargs):
+    """``(module to trace, eager reference, args, kwargs)`` for a model that integrates a neural
+    ODE: a NODE with a fixed-step ``solver`` becomes :class:`_FixedStepNODE` at the example's
+    times; anything else is refused, naming why and what to pass."""
+    from .de import RK4, Euler, NeuralODE
+    from .models.neural_ode import NODE
+
+    if not isinstance(model, NODE):
+        if solver is not None:
+            raise ValueError(
+                f"solver= replaces a NODE's ODE solver, got a {type(model).__name__}; export "
+                "other models without it"
+            )
+        raise SciMLError(
+            f"torch.export cannot trace {type(model).__name__}: it integrates a NeuralODE with "
+            "torchdiffeq, whose solvers branch on the time values (an adaptive solver's step "
+            "control; a fixed-step solver's grid and the step each output time falls in). Of "
+            "the neural ODE models only a NODE exports, with solver=RK4(step_size=...)"
+        )
+    ode = model.ode
+    if solver is None:
+        s = ode.solver
+        raise SciMLError(
+            f"torch.export cannot trace NODE with its adaptive solver {type(s).__name__} (rtol "
+            f"{s.rtol:g}, atol {s.atol:g}): each step size is chosen from the values of the "
+            "error estimate. Pass a fixed-step solver, solver=sciml.de.RK4(step_size=...) (or "
+            "Euler), to export a fixed-step solve of the same field at the example's times t "
+            "(sciml export: --solver rk4 --step-size H --times T0,...,TK)"
+        )
+    if not isinstance(solver, (RK4, Euler)):
+        raise TypeError(
+            f"expected solver a fixed-step sciml.de.RK4 or sciml.de.Euler, got "
+            f"{type(solver).__name__}"
+        )
+    if len(args) != 1 or set(kwargs) != {"t"}:
+        raise ValueError(
+            "expected a NODE example as export(node, u, t=t, solver=...): u (batch, "
+            f"state_dim) and t (time,), got {len(args)} positional and keywords {sorted(kwargs)}"
+        )
+    u = args[0]
+    t = torch.as_tensor(kwargs["t"], dtype=u.dtype, device=u.device)
+    with torch.no_grad():
+        model(u, t=t)  # the NODE's own checks of u and t (shapes, dtype, monotone)
+    if t.ndim == 2:  # a batch of identical grids, as NODE accepts
+        t = t[0]
+    if t.ndim != 1 or not bool((t[1:] > t[:-1]).all()):
+        raise ValueError(
+            f"expected increasing output times t (time,) for a fixed-step export, got {t.tolist()}"
+        )
+    field = ode.field.net  # (why) the network without NeuralODE's evaluation counters
+    eager = _EagerNODE(NeuralODE(field, solver), t)
+    return _FixedStepNODE(field, solver, t), eager, (u,), {}
+
+
+class _EagerNODE(nn.Module):
+    """``u -> ode(u, t)`` in NODE's layout ``(batch, time, state)``: the torchdiffeq solve that
+    :class:`_FixedStepNODE` unrolls, which the export's check compares it with."""
+
+    def __init__(self, ode: nn.Module, t: Tensor) -> None:
+        super().__init__()
+        self.ode = ode
+        self.register_buffer("t", t, persistent=False)
+
+    def forward(self, u: Tensor) -> Tensor:
+        return self.ode(u, self.t).transpose(0, 1)
+
+
+class _FixedStepNODE(nn.Module):
+    """torchdiffeq's fixed-grid solve of ``dy/dt = field(t, y)`` at the times ``t``, unrolled.
+
+    What depends on the time values (the grid ``arange(n) * step + t0`` with its last point
+    moved onto ``t[-1]``, the step each output time falls in, whether it is a step's end) is
+    decided here, once, by the rules of torchdiffeq's ``FixedGridODESolver.integrate`` (linear
+    output) and sciml's cubic Hermite output (:class:`sciml.de.solvers._ReusedEndSlope`); the
+    forward pass is then the steps and interpolants alone, with torchdiffeq's own formulas,
+    which ``torch.export`` can trace. ``forward(u (batch, state)) -> (batch, time, state)``.
+    """
+
+    def __init__(self, field: nn.Module, solver, t: Tensor) -> None:
+        from torchdiffeq._impl.solvers import FixedGridODESolver
+
+        super().__init__()
+        self.field = field
+        self.rk4 = solver.method == "sciml_rk4"
+        self.cubic = solver.interp == "cubic"
+        grid = FixedGridODESolver._grid_constructor_from_step_size(solver.step_size)(None, None, t)
+        self.register_buffer("grid", grid, persistent=False)
+        self.register_buffer("times", t, persistent=False)
+        # outputs[i]: (j, how) for the output times read off step i, in order
+        steps, last = len(grid) - 1, len(t) - 1
+        outputs: list[list[tuple[int, str]]] = [[] for _ in range(steps)]
+        j = 1
+        if self.cubic:  # sciml's _ReusedEndSlope.integrate
+            scale = float(torch.maximum(t[0].abs(), t[-1].abs()))
+            tol = 8 * torch.finfo(t.dtype).eps * scale
+            for i in range(steps):
+                while j < last and float(t[j] - grid[i + 1]) <= tol:
+                    outputs[i].append((j, "cubic"))
+                    j += 1
+            outputs[-1].append((last, "end"))
+        else:  # torchdiffeq's FixedGridODESolver.integrate with interp="linear"
+            for i in range(steps):
+                t0, t1 = grid[i], grid[i + 1]
+                while j < len(t) and bool(t1 >= t[j]):
+                    how = "start" if bool(t[j] == t0) else "end" if bool(t[j] == t1) else "line"
+                    outputs[i].append((j, how))
+                    j += 1
+        self.outputs = outputs
+
+    def _f(self, t: Tensor, y: Tensor, perturb=None) -> Tensor:
+        return self.field(t, y)
+
+    def forward(self, u: Tensor) -> Tensor:
+        from torchdiffeq._impl.rk_common import rk4_alt_step_func
+
+        out: list[Tensor | None] = [None] * self.times.shape[0]
+        out[0] = u
+        y0, waiting = u, None  # waiting: (t0, y0, f0, t1, y1, output indices) for f(t1, y1)
+        for i, todo in enumerate(self.outputs):
+            t0, t1 = self.grid[i], self.grid[i + 1]
+            dt = t1 - t0
+            f0 = self._f(t0, y0)
+            dy = rk4_alt_step_func(self._f, t0, dt, t1, y0, f0=f0) if self.rk4 else dt * f0
+            if waiting is not None:  # f(t1, y1) of the previous step is this step's f0
+                self._hermite(out, waiting, f0)
+                waiting = None
+            y1 = y0 + dy
+            inside = []
+            for j, how in todo:
+                if how == "start":
+                    out[j] = y0
+                elif how == "end":
+                    out[j] = y1
+                elif how == "line":
+                    out[j] = y0 + (self.times[j] - t0) / (t1 - t0) * (y1 - y0)
+                else:
+                    inside.append(j)
+            if inside:
+                waiting = (t0, y0, f0, t1, y1, inside)
+            y0 = y1
+        if waiting is not None:
+            self._hermite(out, waiting, self._f(waiting[3], waiting[4]))
+        return torch.stack(out, dim=1)  # (batch, time, state)
+
+    def _hermite(self, out: list, waiting: tuple, f1: Tensor) -> None:
+        t0, y0, f0, t1, y1, indices = waiting
+        dt = t1 - t0
+        for j in indices:  # torchdiffeq's FixedGridODESolver._cubic_hermite_interp
+            h = (self.times[j] - t0) / dt
+            h00 = (1 + 2 * h) * (1 - h) * (1 - h)
+            h10 = h * (1 - h) * (1 - h)
+            h01 = h * h * (3 - 2 * h)
+            h11 = h * h * (h - 1)
+            out[j] = h00 * y0 + h10 * dt * f0 + h01 * y1 + h11 * dt * f1
 
 
 def _check(model, program, args, kwargs, batch, rtol, atol) -> None:

@@ -7,7 +7,7 @@
     sciml pretrained list | show NAME [--json]
     sciml info FILE_OR_CHECKPOINT
     sciml export CHECKPOINT_OR_NAME --shape B,C,H,W --out FILE.pt2 [--t T] [--points P]
-                 [--static-batch]
+                 [--static-batch] [--times T0,...,TK --solver rk4|euler --step-size H] (NODE)
     sciml data generate NAME --n N --resolution R --out FILE [--seed S] [--set key=value ...]
     sciml data generate --recipe datasets/darcy_pwc.yaml [--n N] [--out FILE]
     sciml data validate FILE.h5
@@ -163,9 +163,19 @@ def _build_parser() -> argparse.ArgumentParser:
     x.add_argument(
         "--points",
         type=int,
-        help="number of query points x for models that take them (DeepONet); the program "
-        "accepts any number",
+        help="number of query points x for models that take them (DeepONet; PROSE's query "
+        "times); the program accepts any number",
     )
+    x.add_argument(
+        "--times",
+        help="a NODE's output times T0,...,TK (increasing), built into the program",
+    )
+    x.add_argument(
+        "--solver",
+        choices=sorted(_FIXED_STEP),
+        help="a NODE's fixed-step solver in the program (its adaptive one cannot be exported)",
+    )
+    x.add_argument("--step-size", type=float, help="the --solver's step size")
     x.add_argument("--static-batch", action="store_true", help="fix the batch size at --shape's")
     x.set_defaults(handler=_export)
 
@@ -365,6 +375,9 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+_FIXED_STEP = {"rk4": "RK4", "euler": "Euler"}  # --solver: class names in sciml.de
+
+
 def _export(args: argparse.Namespace) -> int:
     import torch
 
@@ -388,7 +401,17 @@ def _export(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(0)
     u = torch.randn(shape, generator=gen)
     kwargs = {} if args.t is None else {"t": torch.full((shape[0],), args.t)}
+    node = _node_options(args, model)
+    if node:
+        kwargs.update(node)
+        # (why) states where the NODE was trained (center, scale: its data's mean and spread),
+        # not standard normal ones: the shipped one's are positive populations
+        c = model.config
+        if shape[-1] == c.state_dim:  # (else the NODE names the shape it expects)
+            u = torch.tensor(c.center or 0.0) + torch.tensor(c.scale or 1.0) * u
     coord_dim = getattr(getattr(model, "config", None), "coord_dim", None)
+    if type(model).__name__ == "PROSE":
+        coord_dim = 0  # query times x of shape (points,)
     if args.points is not None:
         if coord_dim is None:
             raise _UserError(
@@ -396,15 +419,28 @@ def _export(args: argparse.Namespace) -> int:
             )
         if args.points < 1:
             raise _UserError(f"--points expects a positive integer, got {args.points}")
-        kwargs["x"] = torch.rand(args.points, coord_dim, generator=gen)
+        points = (args.points, coord_dim) if coord_dim else (args.points,)
+        kwargs["x"] = torch.rand(points, generator=gen)
     elif coord_dim is not None:
+        x_shape = f"(points, {coord_dim})" if coord_dim else "(points,)"
         raise _UserError(
             f"{args.checkpoint} ({type(model).__name__}) is evaluated at query points: pass "
-            f"--points P (the program takes x of shape (points, {coord_dim}) with any P)"
+            f"--points P (the program takes x of shape {x_shape} with any P)"
         )
-    export(model, u, path=args.out, dynamic_batch=not args.static_batch, **kwargs)
+    program = export(model, u, path=args.out, dynamic_batch=not args.static_batch, **kwargs)
     size = Path(args.out).stat().st_size
     batch = "fixed" if args.static_batch else "free"
+    if node:  # the times are in the program; say how far the fixed steps are from the model
+        with torch.no_grad():
+            gap = float((program.module()(u) - model.eval()(u, t=node["t"])).abs().max())
+        print(
+            f"wrote {args.out} ({size / 2**20:.1f} MiB): input {shape} (batch {batch}), output "
+            f"at the {len(node['t'])} times {args.times}; run it with torch.export.load("
+            f"{str(args.out)!r}).module()(u). On the example its {args.solver} solve differs "
+            f"from the model's adaptive one by at most {gap:.3g} (make --step-size smaller to "
+            "bring it closer)"
+        )
+        return 0
     call = (
         "(u" + ("" if "x" not in kwargs else ", x=x") + ("" if "t" not in kwargs else ", t=t") + ")"
     )
@@ -413,6 +449,41 @@ def _export(args: argparse.Namespace) -> int:
         f"torch.export.load({str(args.out)!r}).module(){call}"
     )
     return 0
+
+
+def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    """``{"t": times, "solver": fixed-step solver}`` from --times, --solver, --step-size for a
+    NODE; {} for another model (which must not be given them)."""
+    given = [
+        f"--{k.replace('_', '-')}" for k in ("times", "solver", "step_size") if getattr(args, k)
+    ]
+    if type(model).__name__ != "NODE":
+        if given:
+            raise _UserError(
+                f"{', '.join(given)}: only for a NODE, got {args.checkpoint} "
+                f"({type(model).__name__})"
+            )
+        return {}
+    if args.times is None or args.solver is None or args.step_size is None:
+        raise _UserError(
+            f"{args.checkpoint} is a NODE: its adaptive solver cannot be exported; pass its "
+            "output times and a fixed-step solver, e.g. --times 0,0.5,1 --solver rk4 "
+            "--step-size 0.01"
+        )
+    import torch
+
+    from . import de
+
+    try:
+        times = [float(v) for v in args.times.split(",")]
+    except ValueError:
+        times = []
+    if len(times) < 2:
+        raise _UserError(f"--times expects at least two numbers like 0,0.5,1, got {args.times!r}")
+    if not args.step_size > 0:
+        raise _UserError(f"--step-size expects a positive number, got {args.step_size}")
+    solver = getattr(de, _FIXED_STEP[args.solver])(step_size=args.step_size)
+    return {"t": torch.tensor(times), "solver": solver}
 
 
 def _describe_checkpoint(path: Path) -> str:

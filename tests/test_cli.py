@@ -16,6 +16,7 @@ import torch
 import sciml
 from sciml.cli import main
 from sciml.data.generators import GENERATORS
+from sciml.de import RK4, NeuralODE
 from sciml.models import FNO, FNOConfig
 
 
@@ -55,6 +56,32 @@ def _run(argv, capsys):
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--points", "4", "--out", "f.pt2"],
             "--points: fno-ns2d (Normalized) takes no query points",
         ),
+        (
+            ["export", "node-lotka-volterra", "--shape", "4,2", "--out", "n.pt2"],
+            "is a NODE: its adaptive solver cannot be exported; pass its output times and a "
+            "fixed-step solver, e.g. --times 0,0.5,1 --solver rk4 --step-size 0.01",
+        ),
+        (
+            ["export", "fno-ns2d", "--shape", "2,1,32,32", "--solver", "rk4", "--out", "f.pt2"],
+            "--solver: only for a NODE, got fno-ns2d (Normalized)",
+        ),
+        (
+            [
+                "export",
+                "node-lotka-volterra",
+                "--shape",
+                "4,2",
+                "--times",
+                "0,x",
+                "--solver",
+                "rk4",
+                "--step-size",
+                "0.1",
+                "--out",
+                "n.pt2",
+            ],
+            "--times expects at least two numbers like 0,0.5,1, got '0,x'",
+        ),  # fmt: skip
         (
             [
                 "export",
@@ -483,6 +510,54 @@ def test_export_with_query_points_gives_a_program_free_in_batch_and_points(
     u, x = torch.randn(4, 100), torch.rand(9, 1)
     with torch.no_grad():
         torch.testing.assert_close(program(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)
+
+
+def test_export_of_a_node_with_a_fixed_step_solver_equals_that_solve(capsys, tmp_path, monkeypatch):
+    """``sciml export NODE --times --solver rk4 --step-size``: the program (the times built in)
+    at a batch other than the example's equals torchdiffeq's RK4 solve of the shipped field, and
+    the printed distance to the adaptive model is the one measured here."""
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "export", "node-lotka-volterra", "--shape", "3,2", "--times", "0,0.3,1", "--solver",
+        "rk4", "--step-size", "0.25", "--out", "n.pt2",
+    ]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert code == 0 and "at the 3 times 0,0.3,1" in out and ".module()(u)" in out, err
+    node = sciml.load("node-lotka-volterra").eval()
+    program = torch.export.load("n.pt2").module()
+    t = torch.tensor([0.0, 0.3, 1.0])
+    u = torch.tensor([[2.5, 1.2], [3.5, 1.9], [3.0, 1.0], [2.0, 2.0], [3.1, 1.4]])
+    with torch.no_grad():
+        want = NeuralODE(node.ode.field.net, RK4(step_size=0.25))(u, t).transpose(0, 1)
+    torch.testing.assert_close(program(u), want, rtol=0, atol=1e-6)
+    # the example: seed 0's standard normals at the NODE's center and scale
+    example = torch.randn(3, 2, generator=torch.Generator().manual_seed(0))
+    example = torch.tensor(node.config.center) + torch.tensor(node.config.scale) * example
+    with torch.no_grad():
+        gap = float((program(example) - node(example, t=t)).abs().max())
+    assert f"by at most {gap:.3g} " in out
+
+
+def test_export_of_prose_gives_its_data_path_free_in_batch_and_query_times(
+    capsys, tmp_path, monkeypatch
+):
+    """PROSE's query times x are (points,): with --points the program takes any number of
+    them and any batch, and equals the checkpoint's forward(u, x=x)."""
+    from sciml.models import PROSE, PROSEConfig
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    PROSE(PROSEConfig.small()).save_pretrained("prose")
+    code, _, err = _run(["export", "prose", "--shape", "2,10,6", "--out", "p.pt2"], capsys)
+    assert code == 2 and "pass --points P (the program takes x of shape (points,)" in err
+    argv = ["export", "prose", "--shape", "2,10,6", "--points", "7", "--out", "p.pt2"]
+    code, out, err = _run(argv, capsys)
+    assert code == 0 and "module()(u, x=x)" in out, err
+    program, model = torch.export.load("p.pt2").module(), sciml.load("prose").eval()
+    for batch, points in ((3, 5), (4, 12)):
+        u, x = torch.randn(batch, 10, 6), torch.rand(points)
+        with torch.no_grad():
+            torch.testing.assert_close(program(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)
 
 
 def test_every_argument_has_help_text():
