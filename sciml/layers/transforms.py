@@ -226,7 +226,8 @@ class RealTransform:
         Args:
             x: ``(..., n_1, ..., n_d)`` real, with ``d = len(kept)`` transformed trailing dims.
             kept: per-axis index tuples (``kept[i]`` for ``n_i``).
-            method: ``"matmul"``, ``"fft"`` or ``"auto"`` (by :func:`use_matmul`).
+            method: ``"matmul"``, ``"fft"`` or ``"auto"`` (matmul where :meth:`prefers_matmul`
+                holds on every axis).
 
         Returns:
             ``(..., m_1, ..., m_d)`` coefficients (complex for :class:`RFFT`).
@@ -257,7 +258,8 @@ class RealTransform:
             z: ``(..., m_1, ..., m_d)`` coefficients.
             kept: the per-axis index tuples ``z`` is laid out on.
             sizes: ``(n_1, ..., n_d)`` of the output grid.
-            method: ``"matmul"``, ``"fft"`` or ``"auto"`` (by :func:`use_matmul`).
+            method: ``"matmul"``, ``"fft"`` or ``"auto"`` (matmul where :meth:`prefers_matmul`
+                holds on every axis).
 
         Returns:
             ``(..., n_1, ..., n_d)`` real.

@@ -86,8 +86,8 @@ class SolveResult:
             ``A p`` it discards), and with a deflation each replacement one more).
         residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations.
         true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (accumulated in
-            the method's ``dot_dtype``, float64 by default, with b as given to :func:`solve`);
-            ``<= rtol`` whenever ``status`` is ``CONVERGED``.
+            the method's ``dot_dtype``, float64 by default, with b as given to
+            :func:`~sciml.linalg.solve`); ``<= rtol`` whenever ``status`` is ``CONVERGED``.
         message: a sentence for a human.
         time_s: wall time of the iteration (setup of preconditioners included).
         setup_s: the part of ``time_s`` spent setting up the preconditioner.
