@@ -303,9 +303,21 @@ def lanczos(
     vectors are ``Y = Q S``. Each new Lanczos vector is orthogonalised twice against all
     previous ones (and against ``null_space``), which keeps Q orthonormal to rounding.
 
+    Args:
+        A: the ``(n, n)`` symmetric matrix or operator, anything :func:`as_operator` wraps.
+        m: Lanczos steps, ``1 <= m <= n``.
+        v0: the start vector ``(n,)``; a random one (from ``generator``) when omitted.
+        null_space: ``(k, n)`` orthonormal basis kept out of the Krylov space; the operator's
+            own (a Poisson stencil's) when omitted.
+        generator: the torch generator of the random start vector.
+
     Returns:
         ``(theta, Y)``: Ritz values ``(m',)`` ascending and Ritz vectors ``(m', n)`` as rows,
         float64; ``m' < m`` when the Krylov space is exhausted early.
+
+    Raises:
+        ValueError: ``m`` outside ``[1, n]``, or a ``v0`` of another shape or with nothing
+            left after its null-space component is removed.
     """
     op = as_operator(A)
     n = op.n
