@@ -380,6 +380,37 @@ def test_a_fit_is_bit_for_bit_the_hand_written_loop(callbacks):
     assert result.step == steps == 15 and len(train_rows) == 5 and len(val_rows) == 3
 
 
+class _LeavesDropoutInEval(Tiny, family="test-train-leaves-dropout-in-eval"):
+    """A training loss that notes whether its dropout is in training mode, then puts that
+    submodule in eval mode and leaves it there (the top-level model stays in training mode)."""
+
+    def training_loss(self, batch, loss_fn):
+        self.modes.append(self.drop.training)
+        loss = loss_fn(self(batch["input"]), batch["target"])
+        self.drop.eval()
+        return loss
+
+
+def test_every_step_starts_with_every_submodule_in_training_mode():
+    """The Trainer skips ``model.train()`` when nothing changed the mode since its last call; a
+    submodule the model's own code put in eval mode during a step (no callback, the top-level
+    model still training) is trained again at the next step, as when ``train()`` ran at every
+    step: the same parameters, to the bit, as the model whose dropout stays in training mode.
+    (With the top-level ``model.training`` as the only check, dropout stayed off for the rest
+    of the epoch.)"""
+    torch.manual_seed(0)
+    model = _LeavesDropoutInEval(TinyConfig(dropout=0.3))
+    model.modes = []
+    config = TrainConfig(epochs=2, batch_size=8, lr=3e-3, log_every=1, seed=7)
+    Trainer(model, ShiftData(40), config=config, progress=False).fit()
+    reference = make_trainer(None, dropout=0.3, epochs=2, n_train=40, checkpoint_every=0)
+    reference.val_data = None
+    reference.fit()
+    assert model.modes == [True] * 10
+    for (name, a), b in zip(model.state_dict().items(), reference.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 @dataclass(frozen=True)
 class _HookConfig:
     channels: int = 1
