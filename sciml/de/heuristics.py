@@ -38,6 +38,7 @@ class GlobalHeuristic:
     needs_graph: bool = field(default=True, init=False, repr=False)
 
     def weights(self, iteration: int) -> tuple[float, float]:
+        """``(w_E, w_S)`` at the training ``iteration`` (schedules evaluated there)."""
         return as_schedule(self.error_weight)(iteration), as_schedule(self.stiffness_weight)(
             iteration
         )

@@ -55,6 +55,9 @@ class GRUEncoder(nn.Module):
         self.hidden = hidden
 
     def forward(self, t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``t: (time,)`` non-decreasing observation times, ``x: (batch, time, channels)``,
+        ``mask`` of ``x``'s shape (1 observed, 0 not; all observed when None) ->
+        ``(mu, logvar)``, each ``(batch, latent)``."""
         mask = _check(t, x, mask)
         x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
@@ -89,6 +92,9 @@ class ODERNNEncoder(GRUEncoder):
         self.steps = steps
 
     def forward(self, t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``t: (time,)`` non-decreasing observation times, ``x: (batch, time, channels)``,
+        ``mask`` of ``x``'s shape (1 observed, 0 not; all observed when None) ->
+        ``(mu, logvar)``, each ``(batch, latent)``."""
         mask = _check(t, x, mask)
         x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)

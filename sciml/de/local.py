@@ -65,6 +65,7 @@ class LocalHeuristic:
             )
 
     def weights(self, iteration: int) -> tuple[float, float]:
+        """``(w_E, w_S)`` at the training ``iteration`` (schedules evaluated there)."""
         return as_schedule(self.error_weight)(iteration), as_schedule(self.stiffness_weight)(
             iteration
         )

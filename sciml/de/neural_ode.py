@@ -104,6 +104,7 @@ class Autonomous(nn.Module):
         self.net = net
 
     def forward(self, t: Tensor, y: Tensor) -> Tensor:
+        """``net(y)``; ``t`` is ignored."""
         return self.net(y)
 
 

@@ -31,6 +31,8 @@ class RNODE:
     needs_graph: bool = field(default=False, init=False, repr=False)
 
     def weights(self, iteration: int) -> tuple[float, float]:
+        """``(kinetic_weight, jacobian_weight)`` at the training ``iteration`` (schedules
+        evaluated there)."""
         return as_schedule(self.kinetic_weight)(iteration), as_schedule(self.jacobian_weight)(
             iteration
         )

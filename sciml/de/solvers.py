@@ -48,9 +48,12 @@ class ODESolver:
     adaptive: bool = False
 
     def options(self) -> dict[str, Any]:
+        """The ``options`` dict torchdiffeq's ``odeint`` gets for this solver."""
         return {}
 
     def odeint_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``torchdiffeq.odeint``: ``method``, ``rtol``, ``atol`` and
+        ``options``."""
         return {
             "method": self.method,
             "rtol": self.rtol,
@@ -73,6 +76,7 @@ class _Adaptive(ODESolver):
         _check_tol(self.rtol, self.atol)
 
     def options(self) -> dict[str, Any]:
+        """``{"max_num_steps": ...}`` for torchdiffeq's step control."""
         return {"max_num_steps": self.max_num_steps}
 
 
@@ -95,6 +99,7 @@ class _FixedStep(ODESolver):
             raise ValueError(f"expected interp 'linear' or 'cubic', got {self.interp!r}")
 
     def options(self) -> dict[str, Any]:
+        """``{"step_size": ..., "interp": ...}`` for torchdiffeq's fixed-grid solvers."""
         return {"step_size": self.step_size, "interp": self.interp}
 
 
@@ -244,6 +249,8 @@ class SDESolver:
     atol: float
 
     def sdeint_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``torchsde.sdeint``: ``method``, ``dt``, ``adaptive``,
+        ``rtol`` and ``atol``."""
         return {
             "method": self.method,
             "dt": self.dt,

@@ -158,15 +158,21 @@ class _PathSDE(nn.Module):
         return t.reshape(1, 1).to(z).expand(z.shape[0], 1)
 
     def zbar(self, t: Tensor, z: Tensor) -> Tensor:
+        """``zbar = zeta(t, z, X(t))``, ``(batch, hidden)``: where the control path ``X`` enters
+        the drift."""
         return self.zeta(torch.cat([self._tcol(t, z), z, self.path(t)], dim=-1))
 
     def sig(self, t: Tensor, z: Tensor) -> Tensor:
+        """``sigma(t)``, ``(batch, hidden)``: a sigmoid network of time alone, times
+        ``noise_scale`` (0.1), so each entry lies in ``(0, 0.1)``."""
         return self.noise_scale * self.sigma(self._tcol(t, z))
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
+        """The drift ``(batch, hidden)`` at ``(t, z)``; each model defines it."""
         raise NotImplementedError
 
     def diffusion(self, t: Tensor, z: Tensor) -> Tensor:
+        """The diagonal diffusion ``(batch, hidden)`` at ``(t, z)``; each model defines it."""
         raise NotImplementedError
 
     @property
@@ -223,9 +229,11 @@ class LangevinSDE(_PathSDE):
     noise_type = "additive"
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
+        """``gamma(0, zbar)``, ``(batch, hidden)``: the time input of ``gamma`` held at 0."""
         return self.gamma(torch.cat([torch.zeros_like(self._tcol(t, z)), self.zbar(t, z)], dim=-1))
 
     def diffusion(self, t: Tensor, z: Tensor) -> Tensor:
+        """``sigma(t)``, ``(batch, hidden)``: additive noise."""
         return self.sig(t, z)
 
 
@@ -233,9 +241,11 @@ class LinearNoiseSDE(_PathSDE):
     """``dz = gamma(t, zbar) dt + sigma(t) z dW``."""
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
+        """``gamma(t, zbar)``, ``(batch, hidden)``."""
         return self.gamma(torch.cat([self._tcol(t, z), self.zbar(t, z)], dim=-1))
 
     def diffusion(self, t: Tensor, z: Tensor) -> Tensor:
+        """``sigma(t) z``, ``(batch, hidden)``."""
         return self.sig(t, z) * z
 
 
@@ -244,9 +254,11 @@ class GeometricSDE(_PathSDE):
     the sign of z, Euler-Maruyama while ``1 + gamma h + sigma dW > 0``)."""
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
+        """``z gamma(t, zbar)``, ``(batch, hidden)``."""
         return z * self.gamma(torch.cat([self._tcol(t, z), self.zbar(t, z)], dim=-1))
 
     def diffusion(self, t: Tensor, z: Tensor) -> Tensor:
+        """``z sigma(t)``, ``(batch, hidden)``."""
         return self.sig(t, z) * z
 
 
@@ -263,7 +275,9 @@ class NaiveSDE(_PathSDE):
         return torch.cat([self._tcol(t, z), z, self.path(t)], dim=-1)
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
+        """``f(t, z, X(t))``, ``(batch, hidden)``."""
         return self.f_net(self._inp(t, z))
 
     def diffusion(self, t: Tensor, z: Tensor) -> Tensor:
+        """``g(t, z, X(t))``, ``(batch, hidden)``: ``noise_scale`` (0.1) times a network."""
         return self.noise_scale * self.g_net(self._inp(t, z))

@@ -127,6 +127,7 @@ class HardConstraint(nn.Module):
         _set_fixed(self, "distance", distance)
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
+        """``g(p) + d(p) * net(p)`` at points ``p: (..., d)``: ``(..., c)``."""
         return _call_fixed(self.particular, p) + _call_fixed(self.distance, p) * self.net(p)
 
 

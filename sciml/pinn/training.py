@@ -81,9 +81,17 @@ class LossWeights:
     def total(
         self, terms: Mapping[str, torch.Tensor], params: list[nn.Parameter], *, update: bool
     ) -> torch.Tensor:
+        """The weighted loss ``sum_k w_k L_k`` of the named ``terms``.
+
+        Args:
+            terms: the unweighted loss terms (scalars) by name.
+            params: the trained parameters (what adaptive weights differentiate by).
+            update: whether adaptive weights may update (Adam steps; False during L-BFGS).
+        """
         return sum(self.weights.get(k, 1.0) * v for k, v in terms.items())
 
     def state(self) -> dict[str, float]:
+        """The current weights by term name (terms not named have weight 1)."""
         return {k: float(v) for k, v in self.weights.items()}
 
 
