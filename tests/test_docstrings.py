@@ -482,6 +482,12 @@ def _instance_attributes(klass: type) -> frozenset[str]:
 def broken_refs() -> set[str]:
     """ "qualified.name: target" for every cross-reference that does not resolve."""
     found = set()
+    # the package docstrings head their API reference pages
+    for package in PACKAGES:
+        module = importlib.import_module(package)
+        for target in _ROLE.findall(module.__doc__ or ""):
+            if not _resolves(target, [module]):
+                found.add(f"{package}: {target}")
     for qual, obj in public_objects().items():
         module = sys.modules[obj.__module__]
         if not inspect.isclass(obj):
