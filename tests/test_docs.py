@@ -576,6 +576,21 @@ def _export_check(ns: Namespace) -> None:
     assert ns["w_T"].shape == (16, 1, 32, 32)
 
 
+def _node_export_check(ns: Namespace) -> None:
+    """The NODE program equals torchdiffeq's RK4 solve of the shipped field at another batch,
+    and stays within 1e-3 of the adaptive model at these states."""
+    from sciml.de import RK4, NeuralODE
+
+    node = sciml.load("node-lotka-volterra").eval()
+    u, t = torch.tensor([[2.0, 2.0], [3.5, 1.2], [3.0, 1.0]]), torch.linspace(0.0, 1.0, 5)
+    program = torch.export.load("node_lv.pt2").module()
+    with torch.no_grad():
+        want = NeuralODE(node.ode.field.net, RK4(step_size=0.05))(u, t).transpose(0, 1)
+        torch.testing.assert_close(program(u), want, rtol=0, atol=1e-6)
+        assert float((program(u) - node(u, t=t)).abs().max()) < 1e-3
+    assert ns["traj"].shape == (2, 5, 2)
+
+
 CASES: dict[str, Case] = {
     "README.md:0": Case(_readme_setup, _readme_check),
     "docs/conventions.md:1": Case(check=_rollout_check),
@@ -586,6 +601,7 @@ CASES: dict[str, Case] = {
     "docs/generators.md:1": Case(_symmetry_setup, _symmetry_check),
     "docs/getting-started.md:0": Case(check=_getting_started_check),
     "docs/getting-started.md:1": Case(check=_export_check),
+    "docs/getting-started.md:2": Case(check=_node_export_check, after="docs/getting-started.md:1"),
     "docs/linalg.md:0": Case(check=_linalg_solve_check),
     "docs/linalg.md:1": Case(check=_linalg_scipy_check, after="docs/linalg.md:0"),
     "docs/linalg.md:2": Case(check=_dcdm_check),
