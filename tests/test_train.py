@@ -411,6 +411,45 @@ def test_every_step_starts_with_every_submodule_in_training_mode():
         assert torch.equal(a, b), name
 
 
+class _WithNorm(Tiny, family="test-train-with-norm"):
+    """Tiny behind a BatchNorm1d; notes the norm's mode at each forward and counts train()
+    calls; with ``frozen`` its ``train(mode)`` keeps the norm in eval mode."""
+
+    def __init__(self, config: TinyConfig) -> None:
+        super().__init__(config)
+        self.norm = torch.nn.BatchNorm1d(1)
+        self.frozen, self.modes, self.train_calls = False, [], 0
+
+    def forward(self, u, *, x=None, t=None):
+        self.modes.append(self.norm.training)
+        return super().forward(self.norm(u))
+
+    def train(self, mode=True):
+        self.train_calls += 1
+        super().train(mode)
+        if self.frozen:
+            self.norm.eval()
+        return self
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["eval-before-fit", "train-keeps-eval"])
+def test_a_submodule_stays_in_eval_mode_only_through_the_models_train(frozen):
+    """As the Trainer's docstring says: ``norm.eval()`` before ``fit`` is undone at the first
+    step (the norm trains: its running statistics move from 0 / 1); a model whose ``train()``
+    keeps the norm in eval mode trains with the statistics untouched, and the Trainer, which
+    notes that mode, calls ``train()`` once per epoch, not at every one of the 10 steps."""
+    torch.manual_seed(0)
+    model = _WithNorm(TinyConfig())
+    model.norm.eval()
+    model.frozen = frozen
+    config = TrainConfig(epochs=2, batch_size=8, lr=3e-3, log_every=1, seed=7)
+    Trainer(model, ShiftData(40), config=config, progress=False).fit()
+    assert model.modes == [not frozen] * 10
+    moved = float(model.norm.running_mean.abs().max() + (model.norm.running_var - 1).abs().max())
+    assert (moved == 0.0) == frozen and int(model.norm.num_batches_tracked) == 10 * (not frozen)
+    assert model.train_calls == 2
+
+
 @dataclass(frozen=True)
 class _HookConfig:
     channels: int = 1

@@ -124,6 +124,11 @@ def batch_loss(model: nn.Module, batch: Mapping[str, Any], loss_fn: Callable) ->
 class Trainer:
     """Trains any ``nn.Module`` (usually a :class:`sciml.Operator`) on dict batches.
 
+    Every optimiser step runs with the model as ``model.train()`` leaves it: an ``eval()`` set
+    on a submodule before ``fit``, by a callback or by the model's own code during a step is
+    undone at the next step. A submodule meant to stay in eval mode (a frozen BatchNorm's
+    running statistics) needs a model whose ``train(mode)`` puts it back in eval mode.
+
     Args:
         model: the model; moved to ``device``.
         train_data: a map-style data set (``len`` and ``[i]``) whose items are dicts with
@@ -268,7 +273,7 @@ class Trainer:
         self._sigint = False
         self._warned_nonfinite = False
         self._mode_unknown = True  # whether the model may have left model.train()'s modes
-        self._modules: list[nn.Module] = []  # the model's modules at the last train()
+        self._modes: list[tuple[nn.Module, bool]] = []  # each module's mode after train()
         # the (step, epoch) of the newest checkpoint written, its directory, and the (step, epoch)
         # `last` points at: a run ends with `last` at its final state. The epoch tells apart the
         # two states of an epoch's final step (before and after the epoch-end bookkeeping)
@@ -506,21 +511,23 @@ class Trainer:
         before backward, so the accumulated gradient, averaged by DDP over ``N`` ranks, is
         that of the global mean even when the last batch splits unevenly.
         """
-        # (why) every step starts with every submodule in training mode, as with train() at
-        # every step; but train() walks the modules setting each (35-45 us for a 13-module
-        # FNO, measured), so it runs only where the mode may have changed (a new epoch, a
-        # validation or checkpoint, any callback hook) or a module is out of it: the model's
-        # own code (a training_loss, a hook) may put a submodule in eval mode and leave it
-        # there. Reading the flags of the modules listed at the epoch's start costs 2 us (a
-        # module added to the model mid-epoch is read from the next epoch on)
+        # (why) every step starts with each module in the mode model.train() gives it, as with
+        # train() at every step; but train() walks the modules setting each (35-45 us for a
+        # 13-module FNO, measured), so it runs only where the mode may have changed (a new
+        # epoch, a validation or checkpoint, any callback hook) or a module is out of that
+        # mode: the model's own code (a training_loss, a hook) may put a submodule in eval mode
+        # and leave it there. Reading the flags of the modules noted after the epoch's first
+        # train() costs 1-2 us (a module added to the model mid-epoch is read from the next
+        # epoch on); a model whose train() keeps a submodule in eval mode (a frozen BatchNorm)
+        # has that noted, so it is not trained again at every step
         if (
             self._mode_unknown
             or self.callbacks
-            or not all(module.training for module in self._modules)
+            or not all(module.training == mode for module, mode in self._modes)
         ):
             self.model.train()
             if self._mode_unknown:
-                self._modules = list(self.model.modules())
+                self._modes = [(module, module.training) for module in self.model.modules()]
             self._mode_unknown = False
         n_local = batch["input"].shape[0]
         chunks = _split_batch(batch, n_local, self.config.micro_batch)
