@@ -642,6 +642,21 @@ def test_adaptive_weights_balance_the_gradients():
     )
 
 
+def test_an_empty_set_of_loss_terms_is_refused_clearly():
+    # sum() over no terms was the int 0: fit failed with "isfinite(): argument 'input' must be
+    # Tensor, not int", and a 0-step fit reported loss 0 as if a model had been fitted
+    p = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match="at least one loss term .*got an empty mapping"):
+        LossWeights().total({}, [p], update=True)
+    for cfg in (PINNTrainConfig(adam_steps=2), PINNTrainConfig(adam_steps=0)):
+        with pytest.raises(ValueError, match="got an empty mapping"):
+            fit([p], lambda: {}, cfg)
+    # one or several terms: the weighted sum, by hand
+    a, b = torch.tensor(3.0), torch.tensor(5.0)
+    assert LossWeights({"b": 0.5}).total({"a": a}, [p], update=False).item() == 3.0
+    assert LossWeights({"b": 0.5}).total({"a": a, "b": b}, [p], update=False).item() == 5.5
+
+
 def test_lpinn_learns_convection_and_pinn_matches_slow_convection():
     # small budgets: LPINN at beta = 30 (hard IC) and an Eulerian PINN at beta = 1
     torch.manual_seed(0)

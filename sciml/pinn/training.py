@@ -20,7 +20,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import operator
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -87,8 +89,21 @@ class LossWeights:
             terms: the unweighted loss terms (scalars) by name.
             params: the trained parameters (what adaptive weights differentiate by).
             update: whether adaptive weights may update (Adam steps; False during L-BFGS).
+
+        Raises:
+            ValueError: if ``terms`` is empty (there is no loss to minimise).
         """
-        return sum(self.weights.get(k, 1.0) * v for k, v in terms.items())
+        if not terms:
+            # (why) sum() of nothing is the int 0, not a tensor: fit then failed with
+            # "isfinite(): argument 'input' must be Tensor, not int", or, with no steps to
+            # take, returned loss 0 as if a model had been fitted
+            raise ValueError(
+                "expected at least one loss term (a mapping of names to scalar tensors, e.g. "
+                "{'residual': r.square().mean()}), got an empty mapping: check what loss_terms "
+                "returns"
+            )
+        parts = [self.weights.get(k, 1.0) * v for k, v in terms.items()]
+        return functools.reduce(operator.add, parts)
 
     def state(self) -> dict[str, float]:
         """The current weights by term name (terms not named have weight 1)."""
