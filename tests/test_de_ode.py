@@ -30,6 +30,7 @@ from sciml.de import (
     NeuralODE,
     NeuralSDE,
     ODERNNEncoder,
+    ODESolver,
     UniformTime,
     rk_step,
 )
@@ -666,6 +667,45 @@ def test_max_num_steps_is_an_error_that_says_what_to_do():
     node = NeuralODE(net, Dopri5(max_num_steps=40))
     node(y0, t)
     assert 3 < node.steps_accepted + node.steps_rejected <= 40
+
+
+class _CappedDopri5(ODESolver):
+    """A user's own solver: torchdiffeq's dopri5 with a step cap in its options and no
+    ``max_num_steps`` field (only sciml's built-in adaptive solvers have one)."""
+
+    method = "dopri5"
+
+    def __init__(self, options):
+        self._options = options
+
+    def options(self):
+        return dict(self._options)
+
+
+@pytest.mark.parametrize(
+    "options, cap",
+    [({"max_num_steps": 3}, "max_num_steps=3 steps"), ({}, "step limit")],
+)
+def test_max_num_steps_error_of_a_custom_solver_names_the_limit(monkeypatch, options, cap):
+    """The message read ``self.solver.max_num_steps``: a custom ODESolver that hit torchdiffeq's
+    step cap got ``AttributeError: ... has no attribute 'max_num_steps'`` instead of the
+    SciMLError. Its cap is read from its options; without one the message still stands."""
+    y0, t = torch.ones(2, 1, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
+    if not options:
+        # a cap torchdiffeq enforces while the solver states none (a wrapper's, say)
+        real = torchdiffeq.odeint
+
+        def odeint(*args, **kw):
+            return real(*args, **{**kw, "options": {"max_num_steps": 3}})
+
+        monkeypatch.setattr(torchdiffeq, "odeint", odeint)
+    with pytest.raises(SciMLError, match=rf"_CappedDopri5 \(rtol 1e-07, atol 1e-09\) reached "
+                       rf"its {cap} between two output times .*raise max_num_steps"):  # fmt: skip
+        NeuralODE(LinearField(-1.0), _CappedDopri5(options))(y0, t)
+    # with room to step, the same solver solves y' = -y: y(1) = exp(-1)
+    monkeypatch.undo()
+    ys = NeuralODE(LinearField(-1.0), _CappedDopri5({"max_num_steps": 1000}))(y0, t)
+    torch.testing.assert_close(ys[-1], torch.full_like(y0, np.exp(-1.0)), rtol=1e-6, atol=0)
 
 
 def test_adjoint_solver_and_tolerances_reach_torchdiffeq():

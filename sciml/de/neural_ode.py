@@ -204,12 +204,18 @@ class NeuralODE(DetachedState):
             raise
         except AssertionError as err:  # torchdiffeq's step control: t + dt == t, or too many
             if "max_num_steps exceeded" in str(err):
+                # (why) only the built-in adaptive solvers have a max_num_steps field: a custom
+                # ODESolver passing it in options() got an AttributeError here that hid this error
+                limit = getattr(self.solver, "max_num_steps", None)
+                if limit is None:
+                    limit = self.solver.options().get("max_num_steps")
+                cap = "step limit" if limit is None else f"max_num_steps={limit} steps"
                 raise SciMLError(
                     f"NeuralODE: the adaptive solver {type(self.solver).__name__} (rtol "
-                    f"{self.solver.rtol:g}, atol {self.solver.atol:g}) reached its "
-                    f"max_num_steps={self.solver.max_num_steps} steps between two output times "
-                    f"({err}): the field is stiff or fast there; raise max_num_steps, loosen the "
-                    "tolerances, or regularise the dynamics (LocalHeuristic, RNODE)"
+                    f"{self.solver.rtol:g}, atol {self.solver.atol:g}) reached its {cap} "
+                    f"between two output times ({err}): the field is stiff or fast there; raise "
+                    "max_num_steps, loosen the tolerances, or regularise the dynamics "
+                    "(LocalHeuristic, RNODE)"
                 ) from err
             if "underflow in dt" not in str(err):
                 raise
