@@ -64,27 +64,6 @@ KNOWN_PARTIAL_ARGS: frozenset[str] = frozenset(
         # sciml/_export.py
         "sciml.export: rtol",
         "sciml.export: atol",
-        # sciml/data/views.py
-        "sciml.data.AllPairs: ds",
-        "sciml.data.AllPairs: fields",
-        "sciml.data.AllPairs: samples",
-        "sciml.data.AllPairs: space",
-        "sciml.data.AllPairs: normalizer",
-        "sciml.data.AllPairs: with_coords",
-        "sciml.data.Windows: ds",
-        "sciml.data.Windows: samples",
-        "sciml.data.Windows: space",
-        "sciml.data.Windows: flatten_time",
-        "sciml.data.Windows: normalizer",
-        "sciml.data.Windows: with_coords",
-        "sciml.data.Windows: with_time",
-        # sciml/data/writer.py
-        "sciml.data.write: path",
-        "sciml.data.write: boundary_conditions",
-        "sciml.data.write: attrs",
-        "sciml.data.write: overwrite",
-        # sciml/pretrained/evaluate.py
-        "sciml.pretrained.register_evaluator: name",
     }
 )
 
@@ -333,21 +312,7 @@ def test_every_public_name_has_a_docstring():
 
 
 # Public methods without a docstring, in packages other work owns ("qualified.name").
-KNOWN_UNDOCUMENTED_METHODS: frozenset[str] = frozenset(
-    {
-        "sciml.data.H5Dataset.close",
-        "sciml.data.Normalizer.state_dict",
-        "sciml.data.Normalizer.from_state_dict",
-        "sciml.data.Normalizer.save",
-        "sciml.data.Normalizer.load",
-        "sciml.data.PointSamples.set_epoch",
-        "sciml.data.ShardedSampler.set_epoch",
-        "sciml.data.Split.to_dict",
-        "sciml.data.Split.from_dict",
-        "sciml.data.Split.save",
-        "sciml.data.Split.load",
-    }
-)
+KNOWN_UNDOCUMENTED_METHODS: frozenset[str] = frozenset()
 
 
 def test_public_methods_have_docstrings():
@@ -420,18 +385,7 @@ def test_dataclass_attributes_exist():
 
 # Cross-references that do not resolve where they stand, in packages other work owns
 # ("qualified.name: target"). Fixed entries fail, as above.
-KNOWN_BROKEN_REFS: frozenset[str] = frozenset(
-    {
-        # sciml/models/_rollout.py names ScOT, which that module does not import
-        "sciml.models.FNO.rollout: ScOT",
-        "sciml.models.MgNO.rollout: ScOT",
-        "sciml.models.Normalized.rollout: ScOT",
-        "sciml.models.ScOT.rollout: ScOT",
-        "sciml.models.T1.rollout: ScOT",
-        # sciml/symbolic/prefix.py names Vocabulary, which that module does not import
-        "sciml.symbolic.decode: Vocabulary.words",
-    }
-)
+KNOWN_BROKEN_REFS: frozenset[str] = frozenset()
 
 _ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):`([^`]+)`")
 

@@ -308,6 +308,11 @@ class H5Dataset:
         return to_xarray(self)
 
     def close(self) -> None:
+        """Close this process's HDF5 handle (``with open(path) as ds:`` does on exit).
+
+        The data set stays usable: the next read opens the file again, and refuses it if it
+        changed since :func:`open` read its layout.
+        """
         self._h5.close()
 
     def __enter__(self) -> H5Dataset:

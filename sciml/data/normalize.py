@@ -220,19 +220,24 @@ class Normalizer:
 
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """``{"mean": {name: float}, "std": {name: float}, "n_spatial": int}``, JSON-ready."""
         return {"mean": dict(self.mean), "std": dict(self.std), "n_spatial": self.n_spatial}
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> Normalizer:
+        """The normaliser of a :meth:`state_dict`, checked as the constructor checks it."""
         return cls(state["mean"], state["std"], n_spatial=state["n_spatial"])
 
     def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`state_dict` as JSON to ``path`` (atomically; floats round-trip
+        exactly) and return the path."""
         path = Path(path)
         atomic_write_text(path, json.dumps(self.state_dict(), indent=1))
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Normalizer:
+        """Read a file written by :meth:`save`; a non-finite mean or a std <= 0 is refused."""
         return cls.from_state_dict(json.loads(Path(path).read_text()))
 
     def __repr__(self) -> str:

@@ -74,6 +74,8 @@ class PointSamples(_View):
         return int(self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw new query points: items read from now on use the generator seeded by
+        ``(seed, epoch, index)``, in this process and in its ``DataLoader`` workers."""
         self._epoch.fill_(int(epoch))
 
     def __len__(self) -> int:

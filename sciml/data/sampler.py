@@ -65,6 +65,12 @@ class ShardedSampler(Sampler[int]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of ``epoch`` (an int >= 0) from the next iteration on.
+
+        Call it with the same value on every rank before each epoch, as with
+        ``DistributedSampler``; without it every epoch repeats one order. ``shuffle=False``
+        ignores the epoch.
+        """
         self.epoch = _nonneg("epoch", epoch)
 
     def _order(self) -> np.ndarray:

@@ -49,6 +49,7 @@ class Split:
                 seen[i] = name
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"n", "seed", "train", "val", "test"}`` with index lists, JSON-ready."""
         return {
             "n": self.n,
             "seed": self.seed,
@@ -59,16 +60,20 @@ class Split:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Split:
+        """The split of a :meth:`to_dict` (``seed`` may be absent), checked when made."""
         parts = {k: tuple(int(i) for i in d[k]) for k in ("train", "val", "test")}
         return cls(**parts, n=int(d["n"]), seed=d.get("seed"))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically) and return the path."""
         path = Path(path)
         atomic_write_text(path, json.dumps(self.to_dict()))
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Split:
+        """Read a file written by :meth:`save` (``sciml train``'s ``splits.json``), checked
+        as any split is."""
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 

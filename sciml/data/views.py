@@ -120,11 +120,31 @@ class Windows(_View):
     step after the last input step) with ``with_time``; ``"x"`` with ``with_coords``.
 
     Args:
-        n_in: input steps per window.
-        n_out: output steps per window.
-        stride: steps between consecutive window starts.
-        dt: temporal subsampling -- steps between consecutive frames of a window.
-        fields: channels (default all time-dependent fields).
+        ds: the data set; it needs time-dependent fields (a static-only file is refused: use
+            :class:`StaticPairs`).
+        n_in: input steps per window, an int >= 1.
+        n_out: output steps per window, an int >= 1.
+        stride: steps of the file between consecutive window starts, an int >= 1.
+        dt: temporal subsampling -- steps of the file between consecutive frames of a window,
+            an int >= 1. A window spans ``(n_in + n_out - 1) * dt + 1`` steps; a file with
+            fewer is refused.
+        fields: a list of time-dependent field names, in channel order (default: all of
+            them); a bare string or an unknown name is refused when the view is made.
+        samples: sample indices (a negative one counts from the end; ``None``: every sample),
+            e.g. ``split.train``; a boolean mask, an out-of-range index or an empty selection
+            is refused.
+        space: spatial subsampling: an int stride for every axis, or one slice (or int
+            stride) per spatial axis, with steps >= 1 (``None``: the whole grid).
+        flatten_time: merge the time axis into the channels (see above); ``False`` keeps
+            ``(n_in, C, *spatial)``.
+        normalizer: applied per channel, by field name, to the values before tensors are made;
+            it needs statistics for every name in ``fields`` (a missing one raises ``KeyError``
+            when an item is read).
+        with_coords: add ``"x"``: ``(dim, *spatial)`` float32 coordinates of the selected grid
+            points.
+        with_time: add ``"t"``: the 0-d float32 lead time ``time[last input + dt] - time[last
+            input]`` from the last input frame to the first target frame (from the sample's own
+            row where the file stores time per sample).
     """
 
     def __init__(
@@ -191,10 +211,27 @@ class AllPairs(_View):
     Returns ``"input"`` ``(C, *spatial)`` at step ``i``, ``"target"`` ``(C, *spatial)`` at
     step ``j`` and ``"t"`` = ``time[j] - time[i]`` (a 0-d float tensor).
 
+    Item ``k`` is sample ``samples[k // P]`` and pair ``k % P`` of the ``P`` pairs, ordered by
+    ``i`` and then ``j``.
+
     Args:
-        dt: use only every ``dt``-th step (temporal subsampling).
-        max_lead: largest ``j - i`` in (subsampled) steps; ``None``: no limit.
+        ds: the data set; it needs time-dependent fields (a static-only file is refused).
+        dt: use only every ``dt``-th step, steps ``0, dt, 2 dt, ...`` (temporal subsampling),
+            an int >= 1.
+        max_lead: largest ``j - i`` in (subsampled) steps, an int >= 0; ``None``: no limit.
         include_self: include ``j == i`` (lead time 0).
+        fields: a list of time-dependent field names, in channel order (default: all of
+            them); a bare string or an unknown name is refused when the view is made.
+        samples: sample indices (a negative one counts from the end; ``None``: every sample),
+            e.g. ``split.train``; a boolean mask, an out-of-range index or an empty selection
+            is refused.
+        space: spatial subsampling: an int stride for every axis, or one slice (or int
+            stride) per spatial axis, with steps >= 1 (``None``: the whole grid).
+        normalizer: applied per channel, by field name, to the values before tensors are made;
+            it needs statistics for every name in ``fields`` (a missing one raises ``KeyError``
+            when an item is read).
+        with_coords: add ``"x"``: ``(dim, *spatial)`` float32 coordinates of the selected grid
+            points.
     """
 
     def __init__(

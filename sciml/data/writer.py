@@ -402,15 +402,27 @@ def write(
     """Write a whole data set in sciml's layout in one call (see :class:`Writer` for streaming).
 
     Args:
+        path: destination ``.h5`` file; its folder must exist. The file appears there only
+            once every value has been written and checked (see the module docstring).
         fields: name -> ``(n_samples, n_steps, *spatial)`` time-dependent scalar fields (vector
-            fields as separate components, ``u_x``, ``u_y``).
+            fields as separate components, ``u_x``, ``u_y``); the first field (or static field)
+            sets ``n_samples`` and the grid shape, and every other must match it. Values must
+            be finite.
         static_fields: name -> ``(n_samples, *spatial)``.
-        coords: axis -> ``(n_axis,)``, or ``{"points": (n_points, dim)}``; default: index grids.
-        time: ``(n_steps,)``; default ``arange(n_steps)`` when fields are given.
-        params: name -> ``(n_samples, ...)`` per-sample parameters.
+        coords: axis -> ``(n_axis,)``, or ``{"points": (n_points, dim)}``; default: index grids
+            ``x0, x1, ...`` = ``arange(n)``.
+        time: ``(n_steps,)`` strictly increasing, finite; default ``arange(n_steps)`` when
+            fields are given.
+        params: name -> ``(n_samples, ...)`` per-sample parameters, stored in float64.
+        boundary_conditions: spatial axis name -> ``"periodic" | "dirichlet" | "neumann" |
+            "open"``, or a dict ``{"type": ..., **values}`` whose values are stored beside it.
+        attrs: metadata (``pde``, ``units`` = field -> unit, ``generator``,
+            ``generator_settings``, ...); dicts and lists are stored as JSON strings.
         dtype: storage type of the fields (float32 by default: float64 data is rounded to it;
             pass ``np.float64`` to keep it).
         compression: an h5py compression filter (``"gzip"``, ``"lzf"``) or None.
+        overwrite: replace an existing file (atomically, at commit); without it an existing
+            ``path`` raises ``FileExistsError``.
 
     Returns:
         The path of the committed file.

@@ -3,9 +3,10 @@
 A time-stepping surrogate maps the last ``k`` states to the next ``m``: trained on
 :class:`sciml.data.Windows` (``n_in = k``, ``n_out = m``, time-major channels ``t * C + c``),
 its input has ``k * C`` channels and its output ``m * C``. :meth:`Autoregressive.rollout` feeds
-each prediction back: the next input is the newest ``in_channels`` channels of the window
-followed by the prediction, so the oldest states drop out. Channels that do not evolve (a
-coefficient field, a forcing) go in ``static`` and are appended to every step's input.
+each prediction back: the next window is the newest ``window`` channels of the old window
+followed by the prediction (``window = k * C``), so the oldest states drop out. Channels that
+do not evolve (a coefficient field, a forcing) go in ``static`` and are appended to every step's
+input.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Autoregressive:
             u0: ``(batch, window, *spatial)``, the initial window of states, oldest first
                 (time-major channels, as :class:`sciml.data.Windows` gives them).
             steps: number of model calls.
-            t: the lead time of one call, for time-conditioned models (:class:`ScOT`); passed
+            t: the lead time of one call, for time-conditioned models (:class:`~sciml.models.ScOT`); passed
                 as ``model(u, t=t)`` at every call. Models that take no lead time refuse one.
             static: ``(batch, S, *spatial)`` channels appended to every call's input, which
                 must then take ``window + S`` channels (``None``: ``S = 0``).

@@ -100,9 +100,13 @@ def register_evaluator(
     """Decorator registering ``fn(model, card, *, n, seed, device) -> dict`` under ``name``.
 
     Args:
+        name: the key a card names in ``evaluation.evaluator``; a name already registered to
+            another function raises ``ValueError`` (registering the same function again is
+            allowed).
         needs_generator: cards using it must name a data generator (``data.generator``).
         options: the ``evaluation.options`` keys it reads; a card with another key is refused
-            (a misspelt option would silently fall back to its default). None: any key.
+            (a misspelt option would silently fall back to its default); ``fast_n`` is always
+            accepted. None: any key.
     """
 
     def add(fn: Evaluator) -> Evaluator:

@@ -378,7 +378,7 @@ def decode(
 
     Args:
         tokens: e.g. ``encode(system)``; ``<bos>``/``<eos>`` must be stripped first
-            (:meth:`Vocabulary.words` does).
+            (:meth:`~sciml.symbolic.Vocabulary.words` does).
         dim: when given, a system with another number of equations or using a variable
             ``u_i`` with ``i >= dim`` is invalid.
         allow_placeholders: read ``<C>`` as fresh symbols ``C_0, C_1, ...`` (skeletons).
