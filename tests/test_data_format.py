@@ -114,6 +114,21 @@ def test_point_cloud(tmp_path):
     np.testing.assert_array_equal(item["target"][:, 0].numpy(), u[1, 3, rows])
 
 
+def test_point_cloud_coordinates_follow_the_spatial_selection(tmp_path):
+    # grid_points ignored `space` on a point cloud: Windows(space=2, with_coords=True) paired
+    # 15 values with all 30 points, so "x" named the wrong point for every value but the first
+    pts, u = _r(30, 2), _r(3, 4, 30)
+    sd.write(tmp_path / "p.h5", fields={"u": u}, coords={"points": pts})
+    ds = sd.open(tmp_path / "p.h5")
+    for space, keep in ((2, slice(None, None, 2)), ([slice(3, 20, 4)], slice(3, 20, 4))):
+        np.testing.assert_array_equal(ds.grid_points(space), pts[keep].astype(np.float32))
+        item = sd.Windows(ds, space=space, with_coords=True)[0]
+        np.testing.assert_array_equal(item["input"][0].numpy(), u[0, 0, keep])
+        np.testing.assert_array_equal(item["x"].numpy(), pts[keep].T.astype(np.float32))
+        ps = sd.PointSamples(ds, inputs=["u"], targets=["u"], space=space)[0]
+        np.testing.assert_array_equal(ps["x"].numpy(), pts[keep].astype(np.float32))
+
+
 def test_streaming_writer_and_atomic_replace(tmp_path):
     path = tmp_path / "big.h5"
     old = _small(path)

@@ -99,10 +99,11 @@ class H5Dataset:
         return self.n_samples
 
     def grid_points(self, space: SpaceSel = None) -> np.ndarray:
-        """Coordinates of every point, ``(*spatial, dim)`` (``(n_points, dim)`` for clouds)."""
-        if self.is_points:
-            return np.asarray(self.coords["points"], dtype=np.float32)
+        """Coordinates of the points ``space`` selects (``None``: every point), ``(*spatial,
+        dim)`` float32 (``(n_points, dim)`` for clouds)."""
         sl = self._space(space)
+        if self.is_points:
+            return np.asarray(self.coords["points"], dtype=np.float32)[sl[0]]
         axes = [np.asarray(self.coords[d]).reshape(-1)[s] for d, s in zip(self.spatial_dims, sl)]
         return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).astype(np.float32)
 
