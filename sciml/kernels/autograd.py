@@ -30,7 +30,16 @@ __all__ = ["ComplexBMM", "RealDFT", "InverseRealDFT", "cbmm", "rdft", "irdft"]
 
 def _ops(impl: str):
     if impl == "triton":
-        from . import triton_kernels
+        try:
+            from . import triton_kernels
+        except ImportError as err:
+            if err.name != "triton":
+                raise
+            raise ImportError(
+                "the Triton kernels (TritonSpectral(impl='triton')) need Triton: "
+                "pip install 'sciml[kernels]' (or pip install triton); impl='torch' runs the "
+                "same graph on PyTorch ops, and the default spectral backend never needs Triton"
+            ) from None
 
         return triton_kernels
     if impl == "torch":

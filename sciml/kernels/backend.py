@@ -28,6 +28,9 @@ class TritonSpectral(DFTMatmul):
 
     Raises:
         ValueError: ``impl`` is neither.
+
+    With ``impl="triton"`` and Triton not installed, the first transform raises an
+    ``ImportError`` that names the extra: ``pip install 'sciml[kernels]'``.
     """
 
     def __init__(self, *, impl: str = "triton") -> None:
