@@ -701,3 +701,23 @@ def test_writer_interrupted_while_creating_its_file_leaves_no_sigterm_registrati
     assert not _io._live_tmp
     assert signal.getsignal(signal.SIGTERM) is before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_cannot_overwrite_the_layout_attributes(tmp_path):
+    # attrs were written over the layout's own root attributes: attrs={"n_samples": 99} committed
+    # a file that open() refused, attrs={"json_attrs": [...]} one whose JSON metadata read back
+    # as strings; now they are refused before any file is made
+    u = _r(2, 3, 4)
+    for key, value in (("n_samples", 99), ("json_attrs", ["pde"]), ("spatial_dims", ["q"])):
+        with pytest.raises(ValueError, match=f"'{key}'"):
+            sd.write(tmp_path / "a.h5", fields={"u": u}, attrs={key: value, "pde": {"a": 1}})
+        assert not (tmp_path / "a.h5").exists()
+        assert list(tmp_path.iterdir()) == []  # no temporary file left either
+    # what open() reports as attrs writes back: the format version is the writer's own
+    sd.write(tmp_path / "b.h5", fields={"u": u}, attrs={"pde": {"a": 1}})
+    attrs = sd.open(tmp_path / "b.h5").attrs
+    assert attrs == {"pde": {"a": 1}, "format_version": 1}
+    sd.write(tmp_path / "c.h5", fields={"u": u}, attrs=attrs)
+    assert sd.open(tmp_path / "c.h5").attrs == attrs
+    with pytest.raises(ValueError, match="'format_version'"):
+        sd.write(tmp_path / "d.h5", fields={"u": u}, attrs={"format_version": 2})

@@ -15,6 +15,9 @@ POINT_AXIS = "point"
 # Root attributes every sciml file carries (validator checks them).
 REQUIRED_ATTRS = ("sciml_format", "format_version", "n_samples", "field_names", "spatial_dims")
 
+# Root attributes the layout itself writes: metadata (``attrs=``) cannot use these names.
+LAYOUT_ATTRS = frozenset({*REQUIRED_ATTRS, "n_steps", "grid", "static_field_names", "json_attrs"})
+
 
 def encode_attr(value: Any) -> tuple[Any, bool]:
     """An attribute value HDF5 can store; ``True`` in the second slot when it was JSON-encoded."""

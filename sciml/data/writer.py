@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ import numpy as np
 
 from .. import _io
 from ._errors import DataFormatError, shape_str
-from ._format import BC_TYPES, FORMAT_NAME, FORMAT_VERSION, POINT_AXIS, encode_attr
+from ._format import (
+    BC_TYPES,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LAYOUT_ATTRS,
+    POINT_AXIS,
+    encode_attr,
+)
 
 ArrayLike = Any
 
@@ -79,6 +87,32 @@ def _spatial_from_coords(
     return tuple(arrays), tuple(v.shape[0] for v in arrays.values()), arrays, False
 
 
+def _metadata(path: Path, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``attrs`` without the layout's own attribute names, which it refuses.
+
+    Written after the layout's attributes, such a name replaced them: ``{"n_samples": 99}``
+    committed a file that ``open`` refused, ``{"json_attrs": [...]}`` one whose JSON metadata
+    read back as strings. ``format_version`` equal to the writer's is dropped, so the ``attrs``
+    that ``open`` reports for a sciml file can be written back.
+    """
+    attrs = dict(attrs or {})
+    version = attrs.get("format_version")
+    if (
+        isinstance(version, Integral)
+        and not isinstance(version, bool)
+        and version == FORMAT_VERSION
+    ):
+        del attrs["format_version"]
+    clash = sorted(set(attrs) & LAYOUT_ATTRS)
+    if clash:
+        raise ValueError(
+            f"{path}: expected metadata names other than the layout's own attributes "
+            f"{sorted(LAYOUT_ATTRS)}, got attrs {', '.join(map(repr, clash))}; rename them "
+            "(e.g. 'source_n_samples')"
+        )
+    return attrs
+
+
 def _bc_entry(axis: str, bc: Any) -> dict[str, Any]:
     entry = {"type": bc} if isinstance(bc, str) else dict(bc)
     if entry.get("type") not in BC_TYPES:
@@ -103,7 +137,10 @@ class Writer:
         boundary_conditions: axis -> ``"periodic" | "dirichlet" | "neumann" | "open"`` or a dict
             ``{"type": ..., **values}``.
         attrs: metadata (``pde``, ``units`` = field -> unit, ``generator``,
-            ``generator_settings``, ...). Dicts and lists are stored as JSON strings.
+            ``generator_settings``, ...). Dicts and lists are stored as JSON strings. The names
+            of the layout's own root attributes (``n_samples``, ``field_names``, ...) are
+            refused; ``format_version`` equal to the writer's is accepted and ignored, so an
+            opened file's ``attrs`` can be written back.
         dtype: storage dtype of fields (float32 by default).
         compression: h5py compression filter (``None``: fastest reads).
         overwrite: replace an existing file (atomically, at commit).
@@ -140,6 +177,7 @@ class Writer:
             raise FileExistsError(f"{self.path}: exists; pass overwrite=True to replace it")
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"{self.path}: folder {self.path.parent} does not exist")
+        attrs = _metadata(self.path, attrs)
         dims, shape_from_coords, coord_arrays, points = _spatial_from_coords(coords)
         if spatial_shape is None:
             if not coord_arrays:
@@ -192,9 +230,7 @@ class Writer:
         self._written: dict[str, np.ndarray] = {}
         self._closed = False
         try:
-            self._layout(
-                dims, coord_arrays, points, boundary_conditions, attrs or {}, dtype, compression
-            )
+            self._layout(dims, coord_arrays, points, boundary_conditions, attrs, dtype, compression)
         except BaseException:
             self.abort()
             raise
@@ -417,7 +453,8 @@ def write(
         boundary_conditions: spatial axis name -> ``"periodic" | "dirichlet" | "neumann" |
             "open"``, or a dict ``{"type": ..., **values}`` whose values are stored beside it.
         attrs: metadata (``pde``, ``units`` = field -> unit, ``generator``,
-            ``generator_settings``, ...); dicts and lists are stored as JSON strings.
+            ``generator_settings``, ...); dicts and lists are stored as JSON strings. Names of
+            the layout's own attributes are refused, as by :class:`Writer`.
         dtype: storage type of the fields (float32 by default: float64 data is rounded to it;
             pass ``np.float64`` to keep it).
         compression: an h5py compression filter (``"gzip"``, ``"lzf"``) or None.

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 from .._errors import DataFormatError
-from .._format import decode_attr, members, str_list
+from .._format import LAYOUT_ATTRS, decode_attr, members, str_list
 from .._layout import LayoutSpec, Source
 from ..validate import _problems
 
@@ -35,9 +35,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         for n in str_list(a.get("static_field_names", []))
     }
     json_keys = set(str_list(a.get("json_attrs", [])))
-    reserved = {"sciml_format", "format_version", "n_samples", "n_steps", "spatial_dims", "grid"}
-    reserved |= {"field_names", "static_field_names", "json_attrs"}
-    attrs = {k: decode_attr(v, k in json_keys) for k, v in members(a) if k not in reserved}
+    attrs = {k: decode_attr(v, k in json_keys) for k, v in members(a) if k not in LAYOUT_ATTRS}
     attrs["format_version"] = int(a["format_version"])
     bcs = {}
     for axis, g in members(f["boundary_conditions"]):
