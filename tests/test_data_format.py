@@ -287,6 +287,34 @@ def test_missing_unknown_truncated(tmp_path):
         sd.open(tmp_path / "h.h5").read(0, fields=["w"])
 
 
+def test_unopenable_file_without_a_stored_size(tmp_path, monkeypatch):
+    """The size expected is parsed from HDF5's own error text ("stored_eof = N"), which other
+    HDF5 versions or other failures word differently: without it the message still says what was
+    found and raises a DataFormatError, not an error of the parse."""
+    from sciml.data import _handle
+
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not an HDF5 file" * 10)  # 160 bytes; HDF5: 'file signature not found'
+    with pytest.raises(sd.DataFormatError, match=r"junk\.h5: cannot be opened as HDF5") as e:
+        sd.open(junk)
+    assert "expected a complete HDF5 file, found 160 bytes" in str(e.value)
+    assert "stored_eof" not in str(e.value)
+
+    # a truncated file whose error names no stored size (as an HDF5 that words it otherwise)
+    _small(tmp_path / "g.h5")
+    data = (tmp_path / "g.h5").read_bytes()
+    (tmp_path / "g.h5").write_bytes(data[:1000])
+
+    def refuse(*args, **kwargs):
+        raise OSError("Unable to open file (truncated file: eof = 1000)")
+
+    monkeypatch.setattr(_handle.h5py, "File", refuse)
+    with pytest.raises(sd.DataFormatError, match="truncated file: eof = 1000") as e:
+        _handle.open_h5(tmp_path / "g.h5")
+    assert "expected a complete HDF5 file, found 1000 bytes -- is it truncated" in str(e.value)
+    assert isinstance(e.value.__cause__, OSError)
+
+
 def test_small_snapshots_are_grouped_into_chunks_of_at_least_16_kib(tmp_path):
     """One value per chunk made a 15,000-sample scalar-series file unreadable in practice; the
     chunks now group steps, then samples, and the values still round-trip exactly."""
