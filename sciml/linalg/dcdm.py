@@ -139,6 +139,7 @@ class DCDMNet(Operator, family="dcdm"):
     same shape. Zeros in solid cells of ``u`` are expected; the solver masks the output.
     """
 
+    config: DCDMConfig
     config_class = DCDMConfig
     resolution_invariant = False  # runs at any grid size, but its receptive field is fixed
 
