@@ -372,6 +372,24 @@ def test_point_samples_check_names_and_steps_when_built(data):
     assert ap.pairs.tolist() == [[0, 3], [3, 6]]  # numpy integers are integers
 
 
+def test_point_samples_check_seed_and_epoch(data):
+    """A negative seed or epoch failed only when an item was read (inside numpy: "expected
+    non-negative integer"), and set_epoch(1.5) drew epoch 1's points again."""
+    path, _ = data
+    ds = sd.open(path)
+    with pytest.raises(ValueError, match="PointSamples: expected seed an integer >= 0, got -1"):
+        sd.PointSamples(ds, inputs=["a"], targets=["s"], n_points=4, seed=-1)
+    ps = sd.PointSamples(ds, inputs=["a"], targets=["s"], n_points=4, seed=5)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=f"expected epoch an integer >= 0, got {bad!r}"):
+            ps.set_epoch(bad)
+    assert ps.epoch == 0
+    ps.set_epoch(np.int64(2))
+    # the points of item 3 in epoch 2: drawn from default_rng((seed, epoch, index))
+    pick = np.sort(np.random.default_rng((5, 2, 3)).choice(X * Y, size=4, replace=False))
+    np.testing.assert_array_equal(ps[3]["x"].numpy(), ds.grid_points().reshape(-1, 2)[pick])
+
+
 def test_sample_and_space_selections_are_checked(data):
     """ds.read and the views cast samples to int64 and took slices as given: samples=[0.5] read
     sample 0, a boolean mask [True, False, ...] read the samples 1, 0, ...; space=0 failed in the

@@ -64,7 +64,8 @@ class PointSamples(_View):
             n_points = _count("PointSamples", "n_points", n_points, 1)
         if n_points is not None and not 0 < n_points <= len(self.x_all):
             raise ValueError(f"n_points={n_points} must be in [1, {len(self.x_all)}]")
-        self.n_points, self.seed = n_points, seed
+        # a negative seed or epoch failed inside numpy only when an item was read
+        self.n_points, self.seed = n_points, _count("PointSamples", "seed", seed, 0)
         # persistent workers hold their own copy of the view: a plain int set here after they
         # started never reached them, and every epoch drew the first epoch's points
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
@@ -75,8 +76,9 @@ class PointSamples(_View):
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new query points: items read from now on use the generator seeded by
-        ``(seed, epoch, index)``, in this process and in its ``DataLoader`` workers."""
-        self._epoch.fill_(int(epoch))
+        ``(seed, epoch, index)``, in this process and in its ``DataLoader`` workers. ``epoch``:
+        an int >= 0 (1.5 is refused, not read as 1)."""
+        self._epoch.fill_(_count("PointSamples", "epoch", epoch, 0))
 
     def __len__(self) -> int:
         return len(self.samples)
