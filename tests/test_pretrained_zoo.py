@@ -350,6 +350,9 @@ def test_a_carded_directory_is_evaluated_like_its_shipped_name(tiny_zoo, tmp_pat
     shutil.copytree(tmp_path / "fno-darcy-test", candidate)
     by_path = pretrained.evaluate_pretrained(str(candidate), n=3, seed=7)
     assert by_path["value"] == by_name["value"] and by_path["card_value"] == by_name["value"]
+    # a Path works too, and the result stays JSON-serialisable (its "name" was the Path)
+    by_pathlib = pretrained.evaluate_pretrained(candidate, n=3, seed=7)
+    assert json.loads(json.dumps(by_pathlib)) == by_path
     code, out, _ = _run(["evaluate", str(candidate), "--n", "3", "--seed", "7", "--json"], capsys)
     assert code == 0 and json.loads(out)["value"] == by_name["value"]
 

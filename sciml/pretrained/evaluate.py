@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+import os
 import tempfile
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -128,7 +129,7 @@ def default_seed(card: Mapping[str, Any]) -> int:
 
 
 def evaluate_pretrained(
-    name: str,
+    name: str | os.PathLike[str],
     n: int | None = None,
     seed: int | None = None,
     device: str | torch.device = "cpu",
@@ -138,9 +139,9 @@ def evaluate_pretrained(
     """Re-measure the card metric of the shipped model ``name`` on fresh data.
 
     Args:
-        name: a shipped model (:func:`sciml.pretrained.names`), or a directory holding a
-            checkpoint and its ``card.json`` (what the ``examples/zoo_*.py`` scripts write
-            before ``--install``).
+        name: a shipped model (:func:`sciml.pretrained.names`), or a directory (a ``str`` or
+            a path object) holding a checkpoint and its ``card.json`` (what the
+            ``examples/zoo_*.py`` scripts write before ``--install``).
         n: fresh test cases (default: the card's ``evaluation.n``).
         seed: seed of the fresh data (default: :func:`default_seed`).
         device: where the model runs.
@@ -152,6 +153,8 @@ def evaluate_pretrained(
         (``rel_diff <= tolerance``), ``tolerance``, ``evaluator`` and ``metrics`` (everything
         the evaluator measured).
     """
+    # (why) the result's "name" is a str either way: a Path there broke json.dumps of it
+    name = os.fspath(name)
     card, directory, load = _card_and_loader(name)
     spec = card["evaluation"]
     n = int(spec["n"] if n is None else n)
