@@ -173,6 +173,35 @@ def test_stable_classes_are_euler_maruyama_of_their_stated_sde(cls):
     assert torch.allclose(zs, torch.stack(out), rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("cls", [LangevinSDE, LinearNoiseSDE, GeometricSDE, NaiveSDE])
+def test_drift_outside_a_solve_says_it_needs_the_control_path(cls):
+    """drift / diffusion are public methods, but X(t) exists only during a solve: a direct call
+    raised "'NoneType' object is not callable". Now a RuntimeError says so; with the path set
+    the drift is the class's stated one (X at an observation time is that observation)."""
+    torch.manual_seed(0)
+    t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    x = torch.randn(3, 3, 2, dtype=torch.float64)
+    m = cls(StableSDEConfig(2, hidden=4, width=8), EulerMaruyama(dt=0.25)).double()
+    z = torch.randn(3, 4, dtype=torch.float64)
+    s = torch.tensor(0.5, dtype=torch.float64)
+    m(t, x)  # a solve leaves no path behind
+    with pytest.raises(RuntimeError, match=r"expected the control path X\(t\).*model\.path ="):
+        m.drift(s, z)
+    if cls is NaiveSDE:
+        with pytest.raises(RuntimeError, match="control path"):
+            m.diffusion(s, z)
+    m.path = LinearPath(t, x)
+    with torch.no_grad():
+        inp = torch.cat([torch.full((3, 1), 0.5, dtype=torch.float64), z, x[:, 1]], -1)
+        if cls is NaiveSDE:
+            want = m.f_net(inp)
+        else:
+            tg = torch.full((3, 1), 0.0 if cls is LangevinSDE else 0.5, dtype=torch.float64)
+            want = m.gamma(torch.cat([tg, m.zeta(inp)], -1))
+            want = z * want if cls is GeometricSDE else want
+        assert torch.allclose(m.drift(s, z), want, rtol=0, atol=1e-15)
+
+
 class _Lin(nn.Module):
     def __init__(self, a):
         super().__init__()

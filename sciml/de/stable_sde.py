@@ -157,10 +157,25 @@ class _PathSDE(nn.Module):
     def _tcol(self, t: Tensor, z: Tensor) -> Tensor:
         return t.reshape(1, 1).to(z).expand(z.shape[0], 1)
 
+    def _control(self, t: Tensor) -> Tensor:
+        """``X(t)``, ``(batch, in_channels)``, of the series being solved."""
+        if self.path is None:
+            # (why) drift and diffusion are public methods, but X exists only inside a solve: a
+            # direct call failed with "'NoneType' object is not callable"
+            raise RuntimeError(
+                "expected the control path X(t) of the series being solved, which "
+                f"{type(self).__name__}'s drift reads, got none: call it inside model(t, x) / "
+                "hidden_path(t, x), or set model.path = LinearPath(t, x) first"
+            )
+        return self.path(t)
+
     def zbar(self, t: Tensor, z: Tensor) -> Tensor:
         """``zbar = zeta(t, z, X(t))``, ``(batch, hidden)``: where the control path ``X`` enters
-        the drift."""
-        return self.zeta(torch.cat([self._tcol(t, z), z, self.path(t)], dim=-1))
+        the drift. ``X`` is the path of the series being solved, which :meth:`hidden_path` (and
+        so :meth:`forward`) sets for the solve only: outside one, what reads it (this, every
+        ``drift``, :class:`NaiveSDE`'s ``diffusion``) raises a ``RuntimeError`` unless
+        ``model.path`` is set to a :class:`LinearPath` first."""
+        return self.zeta(torch.cat([self._tcol(t, z), z, self._control(t)], dim=-1))
 
     def sig(self, t: Tensor, z: Tensor) -> Tensor:
         """``sigma(t)``, ``(batch, hidden)``: a sigmoid network of time alone, times
@@ -272,7 +287,7 @@ class NaiveSDE(_PathSDE):
         self.g_net = _mlp(1 + h + c, h, w)
 
     def _inp(self, t: Tensor, z: Tensor) -> Tensor:
-        return torch.cat([self._tcol(t, z), z, self.path(t)], dim=-1)
+        return torch.cat([self._tcol(t, z), z, self._control(t)], dim=-1)
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
         """``f(t, z, X(t))``, ``(batch, hidden)``."""
