@@ -390,6 +390,29 @@ def test_point_samples_check_seed_and_epoch(data):
     np.testing.assert_array_equal(ps[3]["x"].numpy(), ds.grid_points().reshape(-1, 2)[pick])
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ds, n: sd.Windows(ds, normalizer=n),
+        lambda ds, n: sd.AllPairs(ds, normalizer=n),
+        lambda ds, n: sd.SnapshotPairs(ds, inputs=["u"], targets=["v"], normalizer=n),
+        lambda ds, n: sd.StaticPairs(ds, ["a"], ["s"], normalizer=n),
+        lambda ds, n: sd.PointSamples(ds, inputs=["a"], targets=["v"], normalizer=n),
+    ],
+)
+def test_views_refuse_a_normalizer_without_their_channels_when_made(data, make):
+    """A normalizer fitted on other fields raised KeyError only when the first item was read,
+    in a DataLoader worker; now the view refuses it when made, naming what is missing."""
+    path, _ = data
+    ds = sd.open(path)
+    partial = sd.Normalizer({"u": 0.0, "a": 0.0}, {"u": 1.0, "a": 1.0}, n_spatial=2)
+    with pytest.raises(KeyError, match=r"got one without \['[vs]'\]"):
+        make(ds, partial)
+    full = sd.Normalizer.fit(ds)
+    item = make(ds, full)[0]  # every channel covered: items are read as before
+    assert torch.isfinite(item["target"]).all()
+
+
 def test_sample_and_space_selections_are_checked(data):
     """ds.read and the views cast samples to int64 and took slices as given: samples=[0.5] read
     sample 0, a boolean mask [True, False, ...] read the samples 1, 0, ...; space=0 failed in the

@@ -57,6 +57,7 @@ class PointSamples(_View):
                 None if static[0] else ds._steps(_count("PointSamples", what, step, None)).start
             )
         self.in_step, self.out_step = steps
+        self._check_normalizer(self.inputs + self.targets)
         self.x_all = ds.grid_points(self.space).reshape(-1, len(ds.spatial_shape) or 1)
         if ds.is_points:
             self.x_all = np.asarray(ds.coords["points"], dtype=np.float32)[self.space[0]]

@@ -80,6 +80,20 @@ class _View(Dataset):
         self.with_coords = with_coords
         self._x: torch.Tensor | None = None
 
+    def _check_normalizer(self, names: Sequence[str]) -> None:
+        """Refuse now a normalizer without statistics for some of ``names``: it raised
+        ``KeyError`` only when the first item was read (in a ``DataLoader`` worker)."""
+        if self.normalizer is None:
+            return
+        missing = [n for n in names if n not in self.normalizer.mean]
+        if missing:
+            raise KeyError(
+                f"{self.ds.path}: {type(self).__name__} expected a normalizer with statistics "
+                f"for {list(names)}, got one without {missing} (it has "
+                f"{self.normalizer.names}); fit it with these fields "
+                "(Normalizer.fit(ds, fields=..., static_fields=...))"
+            )
+
     def _norm(self, a: np.ndarray, names: Sequence[str], channel_dim: int = 1) -> np.ndarray:
         if self.normalizer is None:
             return a
@@ -139,7 +153,7 @@ class Windows(_View):
             ``(n_in, C, *spatial)``.
         normalizer: applied per channel, by field name, to the values before tensors are made;
             it needs statistics for every name in ``fields`` (a missing one raises ``KeyError``
-            when an item is read).
+            when the view is made).
         with_coords: add ``"x"``: ``(dim, *spatial)`` float32 coordinates of the selected grid
             points.
         with_time: add ``"t"``: the 0-d float32 lead time ``time[last input + dt] - time[last
@@ -175,6 +189,7 @@ class Windows(_View):
         self.n_in, self.n_out, self.stride, self.dt = n_in, n_out, stride, dt
         self.fields = _names("Windows", "fields", fields, ds.field_names)
         ds._channels(self.fields, static=False)  # fail now on unknown names
+        self._check_normalizer(self.fields)
         self.flatten_time, self.with_time = flatten_time, with_time
         span = (n_in + n_out - 1) * dt + 1
         self.n_starts = 0 if ds.n_steps < span else (ds.n_steps - span) // stride + 1
@@ -229,7 +244,7 @@ class AllPairs(_View):
             stride) per spatial axis, with steps >= 1 (``None``: the whole grid).
         normalizer: applied per channel, by field name, to the values before tensors are made;
             it needs statistics for every name in ``fields`` (a missing one raises ``KeyError``
-            when an item is read).
+            when the view is made).
         with_coords: add ``"x"``: ``(dim, *spatial)`` float32 coordinates of the selected grid
             points.
     """
@@ -257,6 +272,7 @@ class AllPairs(_View):
             max_lead = _count("AllPairs", "max_lead", max_lead, 0)
         self.fields = _names("AllPairs", "fields", fields, ds.field_names)
         ds._channels(self.fields, static=False)
+        self._check_normalizer(self.fields)
         steps = np.arange(0, ds.n_steps, dt)
         i, j = np.triu_indices(len(steps), k=0 if include_self else 1)
         if max_lead is not None:
@@ -335,6 +351,7 @@ class SnapshotPairs(_View):
         self.inputs = _names("SnapshotPairs", "inputs", inputs, ds.field_names)
         self.targets = _names("SnapshotPairs", "targets", targets, ds.field_names)
         ds._channels(self.inputs + self.targets, static=False)
+        self._check_normalizer(self.inputs + self.targets)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -375,6 +392,7 @@ class StaticPairs(_View):
         self.inputs = _names("StaticPairs", "inputs", inputs, [])
         self.targets = _names("StaticPairs", "targets", targets, [])
         ds._channels(self.inputs + self.targets, static=True)
+        self._check_normalizer(self.inputs + self.targets)
 
     def __len__(self) -> int:
         return len(self.samples)
