@@ -10,8 +10,9 @@ Grid functions are ``(channels, *spatial)`` per item (a ``DataLoader`` adds the 
 * :class:`~sciml.data.points.PointSamples` -- DeepONet-style ``(points, channels)`` targets.
 
 Every view takes ``samples`` (e.g. ``split.train``), ``space`` (spatial subsampling: an int
-stride or one slice per axis), a :class:`~sciml.data.Normalizer` applied before tensors are
-made, and ``with_coords`` to add ``"x"``: grid coordinates ``(dim, *spatial)``. The window index
+stride or one slice per axis) and a :class:`~sciml.data.Normalizer` applied before tensors are
+made; all but ``PointSamples`` (whose items always carry their points) take ``with_coords`` to
+add ``"x"``: grid coordinates ``(dim, *spatial)``. The window index
 is arithmetic on a few integers, computed once; views pickle without any open HDF5 handle.
 """
 
