@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import functools
 import importlib
+import importlib.util
 import inspect
 import re
 import sys
@@ -405,7 +406,7 @@ def _resolves(target: str, scopes: list) -> bool:
             try:
                 obj = importlib.import_module(head)
             except ImportError:
-                return False
+                return _exists(head)
     for part in rest:
         if hasattr(obj, part):
             obj = getattr(obj, part)
@@ -413,12 +414,22 @@ def _resolves(target: str, scopes: list) -> bool:
             try:
                 obj = importlib.import_module(f"{obj.__name__}.{part}")
             except ImportError:
-                return False
+                return _exists(f"{obj.__name__}.{part}")
         elif inspect.isclass(obj) and part in _instance_attributes(obj):
             return not rest[rest.index(part) + 1 :]
         else:
             return False
     return True
+
+
+def _exists(module: str) -> bool:
+    """Whether ``module`` is there, also when importing it fails for want of an optional
+    dependency (``sciml.kernels.triton_kernels`` without Triton): griffe reads it without
+    importing it, so the link holds; names inside it cannot be checked without the dependency."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package that is not there
+        return False
 
 
 @functools.cache
@@ -483,3 +494,20 @@ def test_cross_references_resolve():
     found = broken_refs()
     assert found - KNOWN_BROKEN_REFS == set(), "cross-references that name nothing there"
     assert KNOWN_BROKEN_REFS - found == set(), "fixed: remove from KNOWN_BROKEN_REFS"
+
+
+def test_a_module_needing_a_missing_optional_dependency_resolves(monkeypatch):
+    # sciml.kernels' docstring names sciml.kernels.triton_kernels, which imports triton (the
+    # kernels extra): without Triton the reference was reported broken and this file failed
+    monkeypatch.setitem(sys.modules, "triton", None)  # import triton -> ImportError
+    monkeypatch.delitem(sys.modules, "sciml.kernels.triton_kernels", raising=False)
+    import sciml.kernels
+
+    monkeypatch.delattr(sciml.kernels, "triton_kernels", raising=False)
+    with contextlib.suppress(ImportError):
+        importlib.import_module("sciml.kernels.triton_kernels")
+        raise AssertionError("triton was not hidden")
+    assert _resolves("sciml.kernels.triton_kernels", [sciml.kernels])
+    assert _resolves("~sciml.kernels.triton_kernels", [])
+    assert not _resolves("sciml.kernels.no_such_module", [sciml.kernels])
+    assert not _resolves("no_such_package.module", [])
