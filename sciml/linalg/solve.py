@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -109,6 +109,42 @@ def _method(method: Any) -> Method:
     )
 
 
+# (why) overloads: x comes back of b's kind; with only the union a caller's type checker
+# rejected `x.numpy()` or `x.astype(...)` without narrowing first
+@overload
+def solve(
+    A: Any,
+    b: np.ndarray,
+    *,
+    method: Method | str | None = ...,
+    x0: np.ndarray | torch.Tensor | None = ...,
+    rtol: float = ...,
+    maxiter: int | None = ...,
+    stagnation_window: int | None = ...,
+    null_space: np.ndarray | None = ...,
+    check_symmetry: bool = ...,
+    callback: Callable[[int, float], Any] | None = ...,
+    iterate_callback: Callable[[np.ndarray | torch.Tensor], Any] | None = ...,
+    keep_iterates: bool = ...,
+    problem: Poisson | None = ...,
+) -> tuple[np.ndarray, SolveResult]: ...
+@overload
+def solve(
+    A: Any,
+    b: torch.Tensor,
+    *,
+    method: Method | str | None = ...,
+    x0: np.ndarray | torch.Tensor | None = ...,
+    rtol: float = ...,
+    maxiter: int | None = ...,
+    stagnation_window: int | None = ...,
+    null_space: np.ndarray | None = ...,
+    check_symmetry: bool = ...,
+    callback: Callable[[int, float], Any] | None = ...,
+    iterate_callback: Callable[[np.ndarray | torch.Tensor], Any] | None = ...,
+    keep_iterates: bool = ...,
+    problem: Poisson | None = ...,
+) -> tuple[torch.Tensor, SolveResult]: ...
 def solve(
     A: Any,
     b: np.ndarray | torch.Tensor,
