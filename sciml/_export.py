@@ -124,7 +124,9 @@ def export(
             )
             for k, v in bound.items()
         }
-    was_training = original.training
+    # (why) each module's own flag: a model in training mode may hold submodules in eval mode
+    # (frozen normalisation layers), which one train(True) afterwards would switch on
+    modes = [(m, m.training) for m in original.modules()]
     model.eval()
     reference.eval()
     try:
@@ -146,7 +148,8 @@ def export(
                 batch = batch if dynamic_batch else None
                 _check(reference, program, args, kwargs, batch, rtol, atol)
     finally:
-        original.train(was_training)
+        for m, training in modes:
+            m.training = training
     if path is not None:
         _save(program, Path(path))
     return program

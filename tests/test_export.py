@@ -143,7 +143,7 @@ def test_a_fixed_step_node_exports_and_equals_torchdiffeqs_solve(solver, tmp_pat
     center, scale = torch.tensor(node.config.center), torch.tensor(node.config.scale)
     u = center + scale * torch.randn(4, 2, generator=g)  # states where it was trained
     sciml.export(node, u, t=t, solver=solver, path=tmp_path / "node.pt2")
-    assert not any(m.training for m in node.modules())  # left in eval mode (it was set to train)
+    assert not any(m.training for m in node.modules())  # left in eval mode, as it was
     program = torch.export.load(tmp_path / "node.pt2").module()
     reference = NeuralODE(node.ode.field.net, solver)  # torchdiffeq with the same solver
     for v in (u, torch.cat([u, u]), center + scale * torch.randn(3, 2, generator=g)):
@@ -238,7 +238,7 @@ def test_keyword_inputs_through_a_wrapper_keep_a_free_batch():
 
     model = Normalized.wrap(
         sciml.load("scot-ns2d"), in_mean=[0.1], in_std=[2.0], out_mean=[-0.1], out_std=[3.0]
-    )  # in training mode, which the export must leave as it was
+    ).train()  # in training mode (sciml.load gives eval), which the export must leave as it was
     program = sciml.export(model, torch.randn(2, 1, 32, 32), t=torch.rand(2))
     assert model.training and model.inner.training
     model.eval()
@@ -262,3 +262,21 @@ def test_prose_with_a_skeleton_is_refused_naming_the_token_trimming_and_the_way_
         sciml.export(model, u, x=x, symbols=symbols)
     program = sciml.export(model, u, x=x)  # data only: exported, checked against eager
     assert torch.allclose(program.module()(u, x=x), model(u, x=x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["node-lotka-volterra", "fno-ns2d"])
+def test_export_gives_every_submodule_its_own_training_mode_back(name):
+    """A model in training mode with a submodule in eval mode (a frozen part) comes back from
+    export as it went in; export set every submodule to the top module's mode, switching the
+    frozen part to training."""
+    model = sciml.load(name).train()
+    frozen = next(m for m in model.modules() if list(m.children()) and m is not model)
+    frozen.eval()
+    before = {n: m.training for n, m in model.named_modules()}
+    assert any(before.values()) and not all(before.values())
+    if name == "fno-ns2d":
+        sciml.export(model, torch.randn(2, 1, 32, 32))
+    else:
+        u, t = torch.tensor([[3.0, 1.5], [2.5, 1.0]]), torch.linspace(0.0, 1.0, 3)
+        sciml.export(model, u, t=t, solver=RK4(step_size=0.5))
+    assert {n: m.training for n, m in model.named_modules()} == before
