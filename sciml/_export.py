@@ -61,7 +61,7 @@ def export(
             ``rtol``, ``atol``.
         solver: for a :class:`~sciml.models.NODE` only, a fixed-step solver
             (:class:`~sciml.de.RK4` or :class:`~sciml.de.Euler`) that replaces the NODE's
-            adaptive one in the program. The example's times ``t`` (``(time,)``, increasing) are
+            adaptive one in the program. The example's times ``t`` (``(time,)``, monotone) are
             built into the program, which is called as ``program.module()(u)`` and returns
             ``(batch, time, state_dim)``; ``check`` compares it with the same fixed-step solve
             run eagerly by torchdiffeq. Its error against the adaptive model is the step size's:
@@ -218,10 +218,6 @@ def _fixed_step(model: nn.Module, solver, args, kwargs):
         model(u, t=t)  # the NODE's own checks of u and t (shapes, dtype, monotone)
     if t.ndim == 2:  # a batch of identical grids, as NODE accepts
         t = t[0]
-    if t.ndim != 1 or not bool((t[1:] > t[:-1]).all()):
-        raise ValueError(
-            f"expected increasing output times t (time,) for a fixed-step export, got {t.tolist()}"
-        )
     field = ode.field.net  # (why) the network without NeuralODE's evaluation counters
     eager = _EagerNODE(NeuralODE(field, solver), t)
     return _FixedStepNODE(field, solver, t), eager, (u,), {}
@@ -248,7 +244,9 @@ class _FixedStepNODE(nn.Module):
     decided here, once, by the rules of torchdiffeq's ``FixedGridODESolver.integrate`` (linear
     output) and sciml's cubic Hermite output (:class:`sciml.de.solvers._ReusedEndSlope`); the
     forward pass is then the steps and interpolants alone, with torchdiffeq's own formulas,
-    which ``torch.export`` can trace. ``forward(u (batch, state)) -> (batch, time, state)``.
+    which ``torch.export`` can trace. Decreasing times are solved as torchdiffeq solves them:
+    ``dy/ds = -field(-s, y)`` forwards in ``s = -t``. ``forward(u (batch, state)) -> (batch,
+    time, state)``.
     """
 
     def __init__(self, field: nn.Module, solver, t: Tensor) -> None:
@@ -258,6 +256,9 @@ class _FixedStepNODE(nn.Module):
         self.field = field
         self.rk4 = solver.method == "sciml_rk4"
         self.cubic = solver.interp == "cubic"
+        self.reverse = bool(t[-1] < t[0])
+        if self.reverse:  # torchdiffeq's _check_inputs: s = -t, with the field -f(-s, y)
+            t = -t
         grid = FixedGridODESolver._grid_constructor_from_step_size(solver.step_size)(None, None, t)
         self.register_buffer("grid", grid, persistent=False)
         self.register_buffer("times", t, persistent=False)
@@ -283,7 +284,7 @@ class _FixedStepNODE(nn.Module):
         self.outputs = outputs
 
     def _f(self, t: Tensor, y: Tensor, perturb=None) -> Tensor:
-        return self.field(t, y)
+        return -self.field(-t, y) if self.reverse else self.field(t, y)
 
     def forward(self, u: Tensor) -> Tensor:
         from torchdiffeq._impl.rk_common import rk4_alt_step_func

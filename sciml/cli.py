@@ -168,7 +168,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     x.add_argument(
         "--times",
-        help="a NODE's output times T0,...,TK (increasing), built into the program",
+        help="a NODE's output times T0,...,TK (increasing or decreasing), built into the program",
     )
     x.add_argument(
         "--solver",
