@@ -589,6 +589,7 @@ def _node_export_check(ns: Namespace) -> None:
         torch.testing.assert_close(program(u), want, rtol=0, atol=1e-6)
         assert float((program(u) - node(u, t=t)).abs().max()) < 1e-3
     assert ns["traj"].shape == (2, 5, 2)
+    assert round(Path("node_lv.pt2").stat().st_size / 2**20, 1) == 1.3  # the page's 1.3 MiB
 
 
 CASES: dict[str, Case] = {

@@ -263,6 +263,13 @@ def test_prose_with_a_skeleton_is_refused_naming_the_token_trimming_and_the_way_
         sciml.export(model, u, x=x, symbols=symbols)
     program = sciml.export(model, u, x=x)  # data only: exported, checked against eager
     assert torch.allclose(program.module()(u, x=x), model(u, x=x), atol=1e-5)
+    # what docs/getting-started.md says of x (batch, points, 1): the batch is free, the number
+    # of points is the example's
+    u3, x3 = torch.randn(3, 10, 1 + model.config.dim), torch.rand(3, 7, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(u3, x=x3), model(u3, x=x3))
+    with pytest.raises(Exception, match=r"x.size\(\)\[1\] == 7"):  # noqa: B017 (torch's guard)
+        program.module()(u, x=torch.rand(2, 9, 1))
 
 
 @pytest.mark.parametrize("name", ["node-lotka-volterra", "fno-ns2d"])
