@@ -455,7 +455,9 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     """``{"t": times, "solver": fixed-step solver}`` from --times, --solver, --step-size for a
     NODE; {} for another model (which must not be given them)."""
     given = [
-        f"--{k.replace('_', '-')}" for k in ("times", "solver", "step_size") if getattr(args, k)
+        f"--{k.replace('_', '-')}"
+        for k in ("times", "solver", "step_size")
+        if getattr(args, k) is not None
     ]
     if type(model).__name__ != "NODE":
         if given:
@@ -464,6 +466,10 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
                 f"({type(model).__name__})"
             )
         return {}
+    if args.t is not None:  # (why) --times would replace it without a word
+        raise _UserError(
+            f"--t: a NODE takes its output times as --times T0,...,TK, got --t {args.t}"
+        )
     if args.times is None or args.solver is None or args.step_size is None:
         raise _UserError(
             f"{args.checkpoint} is a NODE: its adaptive solver cannot be exported; pass its "

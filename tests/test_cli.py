@@ -65,6 +65,14 @@ def _run(argv, capsys):
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--solver", "rk4", "--out", "f.pt2"],
             "--solver: only for a NODE, got fno-ns2d (Normalized)",
         ),
+        (  # --times replaced --t without a word; --step-size 0 was not named (falsy)
+            ["export", "node-lotka-volterra", "--shape", "4,2", "--t", "0.5", "--out", "n.pt2"],
+            "--t: a NODE takes its output times as --times T0,...,TK, got --t 0.5",
+        ),
+        (
+            ["export", "fno-ns2d", "--shape", "2,1,32,32", "--step-size", "0", "--out", "f.pt2"],
+            "--step-size: only for a NODE, got fno-ns2d (Normalized)",
+        ),
         (
             [
                 "export",
