@@ -162,4 +162,7 @@ class LatentODE(nn.Module):
 
     @property
     def regularisation(self) -> Tensor:
+        """``dynamics.regularisation``: the weighted penalty of the ``dynamics`` NeuralODE's
+        regulariser from the last forward call, a 0-dim tensor carrying its graph (add it to the
+        loss); 0 in eval mode, without gradients, with no regulariser, and before the first call."""
         return self.dynamics.regularisation

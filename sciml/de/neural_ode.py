@@ -171,22 +171,36 @@ class NeuralODE(DetachedState):
     # ------------------------------------------------------------------ counters
     @property
     def nfe_forward(self) -> int:
+        """Evaluations of ``field`` in the last forward solve (the prediction cost; with
+        :class:`~sciml.de.RNODE` active, evaluations of the augmented field). 0 before the first
+        call; reset by each call."""
         return self.field.nfe_forward
 
     @property
     def nfe_backward(self) -> int:
+        """Evaluations of ``field`` in the adjoint solve of the last ``backward``: 0 for direct
+        backpropagation (it replays the stored graph) and until ``backward`` runs; reset by each
+        forward call."""
         return self.field.nfe_backward
 
     @property
     def nfe_regulariser(self) -> int:
+        """Evaluations of ``field`` spent on the penalty in the last forward call (the stages of
+        the one step a :class:`~sciml.de.LocalHeuristic` re-evaluates; 0 for
+        :class:`~sciml.de.GlobalHeuristic` and :class:`~sciml.de.RNODE`, which reuse the solve,
+        and with no active regulariser). Reset by each call."""
         return self.field.nfe_regulariser
 
     @property
     def steps_accepted(self) -> int:
+        """Steps the solver accepted in the last forward solve (for a fixed-step solver, every
+        step it took). 0 before the first call; reset by each call."""
         return len(self.field.steps)
 
     @property
     def steps_rejected(self) -> int:
+        """Step attempts an adaptive solver rejected in the last forward solve (always 0 for a
+        fixed-step solver). 0 before the first call; reset by each call."""
         return self.field.rejected
 
     # ------------------------------------------------------------------ solve

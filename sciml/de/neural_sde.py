@@ -223,18 +223,26 @@ class NeuralSDE(DetachedState):
 
     @property
     def noise_type(self) -> str:
+        """torchsde's noise type, as given to the constructor (``"diagonal"`` by default); it
+        sets the shape ``diffusion`` returns. Read-only."""
         return self.sde.noise_type
 
     @property
     def nfe_forward(self) -> int:
+        """Drift evaluations in the last forward solve (each comes with one diffusion
+        evaluation). 0 before the first call; reset by each call."""
         return self.sde.nfe_forward
 
     @property
     def nfe_backward(self) -> int:
+        """Drift evaluations in the stochastic adjoint solve of the last ``backward``: 0 for
+        direct backpropagation and until ``backward`` runs; reset by each forward call."""
         return self.sde.nfe_backward
 
     @property
     def nfe_regulariser(self) -> int:
+        """Drift evaluations spent on the step-doubling penalty in the last forward call (0 with
+        no active regulariser). Reset by each call."""
         return self.sde.nfe_regulariser
 
     def forward(

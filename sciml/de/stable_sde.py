@@ -192,6 +192,10 @@ class _PathSDE(nn.Module):
 
     @property
     def regularisation(self) -> Tensor:
+        """The weighted penalty of ``regulariser`` from the last forward call (``sde.regularisation``
+        of the inner :class:`~sciml.de.NeuralSDE`), a 0-dim tensor carrying its graph: add it to
+        the loss. 0 in eval mode, without gradients, with no regulariser, and before the first
+        call."""
         return self.sde.regularisation
 
     def hidden_path(self, t: Tensor, x: Tensor) -> Tensor:

@@ -50,10 +50,13 @@ class ButcherTableau:
 
     @property
     def stages(self) -> int:
+        """The number of stages ``s`` (``len(c)``)."""
         return len(self.c)
 
     @property
     def b_error(self) -> tuple[float, ...]:
+        """``b - b_star``, length ``s``: the weights of the embedded error estimate
+        ``err = h sum_i (b_i - b*_i) k_i``."""
         return tuple(bi - bs for bi, bs in zip(self.b, self.b_star))
 
 
