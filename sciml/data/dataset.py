@@ -34,21 +34,15 @@ SpaceSel = int | Sequence[int | slice] | None
 class H5Dataset:
     """A PDE data set in an HDF5 file: samples x time x channels x space.
 
+    Open one with :func:`~sciml.data.open`. Its metadata (``layout``, ``n_samples``, ``n_steps``,
+    ``spatial_shape``, ``field_names``, ``coords``, ``time``, ...) are the read-only properties
+    below, read from the file when it was opened.
+
     Attributes:
         path: the file.
-        layout: ``"sciml"``, ``"pdebench"``, ``"pdebench-seed-groups"``, ``"pdebench-cfd"``,
-            ``"pdebench-darcy"``, ``"the-well"`` or ``"poseidon-netcdf"``.
-        n_samples: number of samples (trajectories); ``len(ds)``.
-        n_steps: number of time steps, ``None`` for a file with static fields only.
-        spatial_shape: grid shape, or ``(n_points,)`` for a point cloud.
-        spatial_dims: axis names, e.g. ``("x", "y")``.
-        field_names: time-dependent channels, in channel order of :meth:`read`.
-        static_field_names: time-independent channels, in channel order of :meth:`read_static`.
-        coords: axis -> ``(n_axis,)`` coordinates (``{"points": (n_points, dim)}`` for clouds).
-        time: ``(n_steps,)`` time stamps (``(n_samples, n_steps)`` where they vary per sample).
-        params: name -> ``(n_samples, ...)`` per-sample parameters.
-        boundary_conditions: axis -> type string or dict.
-        attrs: metadata (``pde``, ``units``, ``generator``, ``generator_settings``, ...).
+        check_finite: whether :meth:`read` / :meth:`read_static` raise
+            :class:`~sciml.data.DataFormatError` on NaN or Inf (the ``check_finite`` argument of
+            :func:`~sciml.data.open`).
     """
 
     def __init__(
@@ -74,25 +68,83 @@ class H5Dataset:
                 self._h5.close()
 
     # -- metadata -----------------------------------------------------------------------------
-    layout = property(lambda self: self._spec.layout)
-    n_samples = property(lambda self: self._spec.n_samples)
-    n_steps = property(lambda self: self._spec.n_steps)
-    spatial_shape = property(lambda self: self._spec.spatial_shape)
-    spatial_dims = property(lambda self: self._spec.spatial_dims)
-    coords = property(lambda self: self._spec.coords)
-    time = property(lambda self: self._spec.time)
-    params = property(lambda self: self._spec.params)
-    boundary_conditions = property(lambda self: self._spec.boundary_conditions)
-    attrs = property(lambda self: self._spec.attrs)
-    is_points = property(lambda self: self._spec.points)
-    in_memory = property(lambda self: self._mem is not None)
+    @property
+    def layout(self) -> str:
+        """The file's layout: ``"sciml"``, ``"pdebench"``, ``"pdebench-seed-groups"``,
+        ``"pdebench-cfd"``, ``"pdebench-darcy"``, ``"the-well"`` or ``"poseidon-netcdf"``."""
+        return self._spec.layout
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples (trajectories); ``len(ds)``."""
+        return self._spec.n_samples
+
+    @property
+    def n_steps(self) -> int | None:
+        """Number of time steps; ``None`` for a file with static fields only."""
+        return self._spec.n_steps
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        """Grid shape, e.g. ``(nx, ny)``, or ``(n_points,)`` for a point cloud."""
+        return self._spec.spatial_shape
+
+    @property
+    def spatial_dims(self) -> tuple[str, ...]:
+        """Axis names, one per entry of :attr:`spatial_shape`, e.g. ``("x", "y")``."""
+        return self._spec.spatial_dims
+
+    @property
+    def coords(self) -> dict[str, np.ndarray]:
+        """Axis name -> ``(n_axis,)`` coordinates, as stored (``{"points": (n_points, dim)}`` for
+        a point cloud). The file's own arrays, not copies: do not modify them."""
+        return self._spec.coords
+
+    @property
+    def time(self) -> np.ndarray | None:
+        """``(n_steps,)`` time stamps (``(n_samples, n_steps)`` where they vary per sample), in
+        the file's units; ``None`` for a file with static fields only."""
+        return self._spec.time
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Name -> ``(n_samples, ...)`` per-sample parameters (``{}`` where there are none)."""
+        return self._spec.params
+
+    @property
+    def boundary_conditions(self) -> dict[str, Any]:
+        """Spatial axis name -> type string (``"periodic"``, ...) or dict ``{"type": ...,
+        **values}``; ``{}`` where the file states none."""
+        return self._spec.boundary_conditions
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The file's metadata (``pde``, ``units``, ``generator``, ``generator_settings``, ...,
+        and the layout's own, such as ``format_version``)."""
+        return self._spec.attrs
+
+    @property
+    def is_points(self) -> bool:
+        """Whether the samples live on a point cloud (``spatial_shape == (n_points,)``,
+        coordinates in ``coords["points"]``) rather than a grid."""
+        return self._spec.points
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether every field was read into RAM when the file was opened
+        (``open(..., in_memory=True)``); :meth:`read` then copies from memory."""
+        return self._mem is not None
 
     @property
     def field_names(self) -> list[str]:
+        """Time-dependent channels, in the channel order of :meth:`read` (a new list each
+        call; ``[]`` for a file with static fields only)."""
         return list(self._spec.fields)
 
     @property
     def static_field_names(self) -> list[str]:
+        """Time-independent channels, in the channel order of :meth:`read_static` (a new list
+        each call)."""
         return list(self._spec.static_fields)
 
     def __len__(self) -> int:

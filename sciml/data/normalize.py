@@ -104,6 +104,7 @@ class Normalizer:
 
     @property
     def names(self) -> list[str]:
+        """The channels it normalises, in the order of ``mean`` (a new list each call)."""
         return list(self.mean)
 
     @classmethod

@@ -73,6 +73,8 @@ class PointSamples(_View):
 
     @property
     def epoch(self) -> int:
+        """The epoch that seeds the query points (``(seed, epoch, index)``): 0 until
+        :meth:`set_epoch` sets it. Read-only; shared with ``DataLoader`` workers."""
         return int(self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
