@@ -61,6 +61,32 @@ def test_tiny_operator_learns_shift_and_best_checkpoint_loads(tmp_path):
     assert record["metadata"] == {"data": "shift-3"}
 
 
+def test_plain_module_checkpoints_keep_the_metadata(tmp_path):
+    """A plain nn.Module's checkpoint has no config.json, and Trainer(metadata=...) was dropped
+    without a word; it is now in the checkpoint's metadata.json, and metadata that JSON cannot
+    hold is refused before the checkpoint is written (as save_pretrained refuses it)."""
+    meta = {"data": "shift-3", "splits": [32, 8], "nu": 0.01}
+    model = torch.nn.Conv1d(1, 1, 5, padding=2, padding_mode="circular")
+    cfg = TrainConfig(epochs=1, batch_size=8, log_every=10, checkpoint_every=0)
+    trainer = Trainer(model, ShiftData(16), val_data=ShiftData(8, seed=2), config=cfg,
+                      out_dir=tmp_path, progress=False, metadata=meta)  # fmt: skip
+    trainer.fit()
+    for link in ("last", "best"):
+        assert not (tmp_path / link / "config.json").exists()
+        assert json.loads((tmp_path / link / "metadata.json").read_text()) == meta
+    # and the checkpoint still reads back as a training checkpoint (2 steps of 8 samples)
+    state = read_checkpoint(tmp_path / "last", torch.nn.Conv1d(1, 1, 5, padding=2))
+    assert state["step"] == 2
+    # without metadata nothing is added beside the weights and the trainer state
+    Trainer(model, ShiftData(16), config=cfg, out_dir=tmp_path / "none", progress=False).fit()
+    assert sorted(p.name for p in (tmp_path / "none" / "last").iterdir()) == [
+        "model.safetensors", "trainer_state.json", "trainer_state.safetensors"]  # fmt: skip
+    with pytest.raises(TypeError, match="expected metadata that JSON can hold"):
+        Trainer(model, ShiftData(16), config=cfg, out_dir=tmp_path / "bad", progress=False,
+                metadata={"nu": torch.tensor(0.01)}).fit()  # fmt: skip
+    assert not any((tmp_path / "bad").glob("ckpt-*"))
+
+
 def test_empty_validation_set_is_refused_before_training(tmp_path):
     """split(5) leaves no validation sample; the Trainer accepted the empty set, trained a whole
     epoch and then failed in the sampler, without saving it, on a message naming no data set."""

@@ -5,6 +5,7 @@ A run directory looks like::
     run/
       ckpt-1200/           config.json  model.safetensors        (model.save_pretrained)
                            trainer_state.json  trainer_state.safetensors
+                           (a plain nn.Module: no config.json; metadata.json if given)
       ckpt-1000/
       last -> ckpt-1200    the newest state, what resume="auto" reads (`best` if newer)
       best -> ckpt-1000    the best validation metric so far
@@ -38,13 +39,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import unwatch_sigterm, watch_sigterm
+from .._io import atomic_write_text, unwatch_sigterm, watch_sigterm
 from ..errors import CheckpointError
 from ._state import load_state, save_state
 
 __all__ = ["CheckpointManager", "write_checkpoint", "read_checkpoint", "find_checkpoint"]
 
 WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "metadata.json"  # a plain nn.Module's metadata (an Operator's is in config.json)
 STATE_NAME = "trainer_state"
 LINKS = ("last", "best")
 
@@ -58,7 +60,12 @@ def write_checkpoint(
 ) -> Path:
     """Write the model (``save_pretrained(directory, metadata=...)`` for an Operator, else its
     ``state_dict`` as ``model.safetensors``) and the trainer ``state`` tree into ``directory``,
-    synced to disk."""
+    synced to disk.
+
+    ``metadata`` (JSON-serialisable) goes into an Operator's ``config.json``; a plain
+    ``nn.Module`` has no ``config.json``, so a non-empty ``metadata`` is written as the JSON
+    object ``metadata.json`` instead (``json.loads`` of it gives ``metadata`` back).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if hasattr(model, "save_pretrained"):
@@ -68,7 +75,12 @@ def write_checkpoint(
 
         from ..operator import _unique_state
 
+        # (why) a plain module's checkpoint had no config.json, and Trainer(metadata=...) was
+        # dropped without a word; checked before any file is written, as save_pretrained does
+        text = _metadata_text(metadata) if metadata else None
         save_file(_unique_state(model), str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        if text is not None:
+            atomic_write_text(directory / METADATA_FILE, text)
     save_state(state, directory, STATE_NAME)
     for f in directory.iterdir():
         _fsync_path(f)
@@ -104,6 +116,16 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
     return load_state(directory, STATE_NAME)
 
 
+def _metadata_text(metadata: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(dict(metadata), indent=2) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"expected metadata that JSON can hold (numbers, strings, booleans, None, lists, "
+            f"dicts with string keys), got {exc}; convert tensors with .tolist()"
+        ) from None
+
+
 def find_checkpoint(path: str | os.PathLike) -> Path:
     """The checkpoint directory meant by ``path``: a checkpoint itself, or a run directory (then
     the newer of its ``last`` and ``best`` by (step, epoch), ``last`` on a tie). Raises
@@ -132,7 +154,8 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
 class CheckpointManager:
     """Writes checkpoints into ``run_dir`` and keeps only those ``last`` / ``best`` point at.
 
-    ``metadata`` (JSON-serialisable) goes into every checkpoint's ``config.json``.
+    ``metadata`` (JSON-serialisable) goes into every checkpoint: into ``config.json`` for an
+    Operator, into ``metadata.json`` for a plain ``nn.Module`` (:func:`write_checkpoint`).
     """
 
     def __init__(

@@ -145,8 +145,9 @@ class Trainer:
         monitor: the metric that decides ``best`` (lower is better).
         device: default ``cuda:LOCAL_RANK`` if CUDA is available, else the CPU.
         progress: show a tqdm bar (rank 0); None shows it only on a terminal.
-        metadata: JSON-serialisable facts (data set, splits) written into every checkpoint's
-            ``config.json`` (``save_pretrained(..., metadata=...)``).
+        metadata: JSON-serialisable facts (data set, splits) written into every checkpoint:
+            its ``config.json`` (``save_pretrained(..., metadata=...)``) for an Operator, its
+            ``metadata.json`` for a plain ``nn.Module`` (which has no ``config.json``).
     """
 
     def __init__(
