@@ -86,6 +86,7 @@ class PeriodicEmbedding(nn.Module):
 
     @property
     def out_features(self) -> int:
+        """The width of :meth:`forward`'s output: ``n_free + 2 * harmonics * n_periodic``."""
         return len(self._free) + 2 * self.harmonics * len(self._per)
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:

@@ -101,6 +101,8 @@ class PeriodicProblem:
 
     @property
     def nu(self) -> float:
+        """The ``nu`` of the residual's ``- nu u_xx`` term: 0.0 (no diffusion) unless a
+        subclass has a viscosity."""
         return 0.0
 
     def speed(self, u: torch.Tensor) -> torch.Tensor:
@@ -167,6 +169,7 @@ class ConvectionDiffusion(PeriodicProblem):
 
     @property
     def nu(self) -> float:
+        """``viscosity``, the ``nu`` of the residual's ``- nu u_xx`` term (read-only)."""
         return self.viscosity
 
     def speed(self, u: torch.Tensor) -> torch.Tensor:
@@ -193,6 +196,7 @@ class Burgers(PeriodicProblem):
 
     @property
     def nu(self) -> float:
+        """``viscosity``, the ``nu`` of the residual's ``- nu u_xx`` term (read-only)."""
         return self.viscosity
 
     def speed(self, u: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ class Box:
 
     @property
     def dim(self) -> int:
+        """The number of dimensions ``d`` (``len(lower)``)."""
         return len(self.lower)
 
     def scale(self, unit: torch.Tensor) -> torch.Tensor:
