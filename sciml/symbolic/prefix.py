@@ -218,6 +218,7 @@ class Decoded:
 
     @property
     def dim(self) -> int:
+        """The number of equations ``d`` (``len(expressions)``; 0 when invalid)."""
         return len(self.expressions)
 
     def __bool__(self) -> bool:

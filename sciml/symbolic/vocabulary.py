@@ -117,6 +117,8 @@ class Vocabulary:
     Attributes:
         max_dim: the number of state variables the vocabulary names.
         max_exponent: float exponents run over ``E-max_exponent ... E+max_exponent``.
+        tokens: every token, in id order (``tokens[i]`` has id ``i``); built from ``max_dim``
+            and ``max_exponent``, not an argument.
     """
 
     max_dim: int = 5
@@ -142,14 +144,17 @@ class Vocabulary:
 
     @property
     def pad_id(self) -> int:
+        """The id of :data:`PAD` (``<pad>``): 0 in every vocabulary."""
         return 0
 
     @property
     def bos_id(self) -> int:
+        """The id of :data:`BOS` (``<bos>``): 1 in every vocabulary."""
         return 1
 
     @property
     def eos_id(self) -> int:
+        """The id of :data:`EOS` (``<eos>``): 2 in every vocabulary."""
         return 2
 
     def __contains__(self, token: object) -> bool:
