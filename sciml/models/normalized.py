@@ -80,6 +80,8 @@ class Normalized(Autoregressive, Operator, family="normalized"):
 
     @property
     def resolution_invariant(self) -> bool:  # type: ignore[override]
+        """The wrapped model's :attr:`~sciml.Operator.resolution_invariant` (``inner``'s): the
+        per-channel normalisation acts pointwise, so it keeps the claim."""
         return self.inner.resolution_invariant
 
     @classmethod

@@ -80,6 +80,8 @@ class PODDeepONetConfig:
 
     @property
     def extra(self) -> int:
+        """The number of trunk basis functions in use: ``trunk_basis`` with a ``trunk``, 0 without
+        one (the branch net outputs ``modes + extra`` coefficients)."""
         return self.trunk_basis if self.trunk is not None else 0
 
 
