@@ -293,13 +293,6 @@ def test_unopenable_file_without_a_stored_size(tmp_path, monkeypatch):
     found and raises a DataFormatError, not an error of the parse."""
     from sciml.data import _handle
 
-    junk = tmp_path / "junk.h5"
-    junk.write_bytes(b"not an HDF5 file" * 10)  # 160 bytes; HDF5: 'file signature not found'
-    with pytest.raises(sd.DataFormatError, match=r"junk\.h5: cannot be opened as HDF5") as e:
-        sd.open(junk)
-    assert "expected a complete HDF5 file, found 160 bytes" in str(e.value)
-    assert "stored_eof" not in str(e.value)
-
     # a truncated file whose error names no stored size (as an HDF5 that words it otherwise)
     _small(tmp_path / "g.h5")
     data = (tmp_path / "g.h5").read_bytes()
@@ -313,6 +306,56 @@ def test_unopenable_file_without_a_stored_size(tmp_path, monkeypatch):
         _handle.open_h5(tmp_path / "g.h5")
     assert "expected a complete HDF5 file, found 1000 bytes -- is it truncated" in str(e.value)
     assert isinstance(e.value.__cause__, OSError)
+
+
+def test_directory_foreign_file_and_short_file_each_get_their_own_message(tmp_path):
+    """A directory and a file of another format were reported as "expected a complete HDF5
+    file, found N bytes -- is it truncated?"; each now says what it is. A file shorter than
+    HDF5's 8-byte signature (or empty) is still reported as truncated."""
+    folder = tmp_path / "run.h5"
+    folder.mkdir()
+    with pytest.raises(sd.DataFormatError, match=r"run\.h5: is a directory; expected an HDF5"):
+        sd.open(folder)
+
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not an HDF5 file" * 10)  # 160 bytes; HDF5: 'file signature not found'
+    with pytest.raises(
+        sd.DataFormatError, match=r"junk\.h5: not an HDF5 file \(signature not"
+    ) as e:
+        sd.open(junk)
+    assert "its 160 bytes start with b'not an H', not b'\\x89HDF\\r\\n\\x1a\\n'" in str(e.value)
+    assert "truncated" not in str(e.value)
+
+    netcdf3 = tmp_path / "classic.nc"
+    netcdf3.write_bytes(b"CDF\x01" + bytes(60))
+    with pytest.raises(sd.DataFormatError, match=r"start with b'CDF\\x01\\x00.*NetCDF-3"):
+        sd.open(netcdf3)
+
+    _small(tmp_path / "g.h5")
+    data = (tmp_path / "g.h5").read_bytes()
+    for n in (0, 4):  # HDF5 says 'signature not found' here too: the file was cut short
+        (tmp_path / "g.h5").write_bytes(data[:n])
+        with pytest.raises(sd.DataFormatError) as e:
+            sd.open(tmp_path / "g.h5")
+        assert f"expected a complete HDF5 file, found {n} bytes -- is it truncated" in str(e.value)
+
+
+def test_file_without_read_permission_is_named_so(tmp_path):
+    """A file the user may not read was reported as truncated; it is now named unreadable."""
+    path = tmp_path / "g.h5"
+    _small(path)
+    path.chmod(0)
+    try:
+        try:
+            open(path, "rb").close()
+        except PermissionError:
+            pass
+        else:  # root (or CAP_DAC_OVERRIDE) reads it anyway
+            pytest.skip("this user can read a file of mode 000 (root)")
+        with pytest.raises(sd.DataFormatError, match=r"g\.h5: cannot be read: permission denied"):
+            sd.open(path)
+    finally:
+        path.chmod(0o644)
 
 
 def test_small_snapshots_are_grouped_into_chunks_of_at_least_16_kib(tmp_path):

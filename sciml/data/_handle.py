@@ -79,15 +79,38 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
     path = Path(path)
     if not path.exists():
         raise DataFormatError(path, "no such file")
+    # (why) a directory, a file without read permission and a file of another format were all
+    # reported as "found N bytes -- is it truncated?", which sent users looking for a download
+    # that had not failed
+    if path.is_dir():
+        raise DataFormatError(
+            path, "is a directory; expected an HDF5 / NetCDF-4 file -- pass a file inside it"
+        )
     try:
         # HDF5's default file locking (best-effort in HDF5 2; HDF5_USE_FILE_LOCKING=FALSE turns
         # it off): every open of one file in a process must use the same locking flags, so a
         # user's plain h5py.File(path) beside a dataset failed with locking=False
         return h5py.File(path, "r", rdcc_nbytes=_RDCC_NBYTES)
+    except PermissionError as e:  # h5py raises it for errno EACCES / EPERM
+        raise DataFormatError(
+            path,
+            "cannot be read: permission denied (no read permission for this user); expected a "
+            "file this user can read -- check its permissions and owner (ls -l)",
+        ) from e
     except OSError as e:
+        size = path.stat().st_size
+        head = _head(path)
+        # HDF5 looks for its signature at offsets 0, 512, 1024, ...; a file shorter than the
+        # signature, or empty, is truncated rather than of another format
+        if "signature not found" in str(e) and not _SIGNATURE.startswith(head):
+            raise DataFormatError(
+                path,
+                f"not an HDF5 file (signature not found): its {size} bytes start with {head!r}, "
+                f"not {_SIGNATURE!r}; expected an HDF5 / NetCDF-4 file -- is it another format "
+                "(NetCDF-3 classic starts with b'CDF', or Zarr, NumPy, text)?",
+            ) from e
         # HDF5 names the size its superblock records ("stored_eof = 10145") when the file is
         # shorter: that is the size expected; the file's own size is what was found
-        size = path.stat().st_size
         stored = re.search(r"stored_eof = (\d+)", str(e))
         expected = f" of {stored[1]} bytes" if stored else ""
         raise DataFormatError(
@@ -95,6 +118,18 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
             f"cannot be opened as HDF5 / NetCDF-4 ({e}); expected a complete HDF5 file{expected}, "
             f"found {size} bytes -- is it truncated (interrupted download or write)?",
         ) from e
+
+
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of an HDF5 superblock
+
+
+def _head(path: Path) -> bytes:
+    """The first 8 bytes of ``path`` (fewer when it is shorter; none when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_SIGNATURE))
+    except OSError:
+        return b""
 
 
 @contextmanager
