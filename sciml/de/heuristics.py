@@ -31,6 +31,11 @@ class GlobalHeuristic:
     Args:
         error_weight: ``w_E``, a number or a schedule of the training iteration.
         stiffness_weight: ``w_S``.
+
+    Attributes:
+        needs_graph: True (set by the class, not an argument): the penalty is read off the
+            stages the forward solve recorded, so it needs direct backpropagation through that
+            solve (with ``adjoint=True`` it is refused).
     """
 
     error_weight: float | WeightSchedule = 1.0

@@ -51,6 +51,10 @@ class LocalHeuristic:
         error_weight: ``w_E``, a number or a schedule of the training iteration.
         stiffness_weight: ``w_S``.
         sampling: :class:`UniformTime` or :class:`AcceptedStepTime`.
+
+    Attributes:
+        needs_graph: False (set by the class, not an argument): the penalty re-evaluates one
+            step, so it works with the adjoint as with direct backpropagation.
     """
 
     error_weight: float | WeightSchedule = 1.0

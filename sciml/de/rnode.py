@@ -24,7 +24,16 @@ __all__ = ["RNODE"]
 
 @dataclass(frozen=True)
 class RNODE:
-    """Kinetic-energy (``kinetic_weight``) and Jacobian-Frobenius (``jacobian_weight``) penalty."""
+    """Kinetic-energy (``kinetic_weight``) and Jacobian-Frobenius (``jacobian_weight``) penalty.
+
+    Args:
+        kinetic_weight: ``w_K``, a number or a schedule of the training iteration.
+        jacobian_weight: ``w_J``, a number or a schedule of the training iteration.
+
+    Attributes:
+        needs_graph: False (set by the class, not an argument): the integrals are part of the
+            ODE state, so the penalty works with the adjoint as with direct backpropagation.
+    """
 
     kinetic_weight: float | WeightSchedule = 0.01
     jacobian_weight: float | WeightSchedule = 0.01

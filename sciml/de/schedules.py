@@ -20,7 +20,11 @@ class WeightSchedule(Protocol):
 
 @dataclass(frozen=True)
 class ConstantWeight:
-    """``w(i) = value``."""
+    """``w(i) = value``.
+
+    Args:
+        value: the weight at every iteration.
+    """
 
     value: float
 
@@ -30,7 +34,13 @@ class ConstantWeight:
 
 @dataclass(frozen=True)
 class LinearWeight:
-    """Linear from ``start`` to ``end`` over ``steps`` iterations, then ``end``."""
+    """Linear from ``start`` to ``end`` over ``steps`` iterations, then ``end``.
+
+    Args:
+        start: the weight at iteration 0 (and before).
+        end: the weight from iteration ``steps`` on.
+        steps: the number of iterations the ramp takes (>= 1).
+    """
 
     start: float
     end: float
@@ -47,7 +57,13 @@ class LinearWeight:
 
 @dataclass(frozen=True)
 class ExponentialWeight:
-    """``w(i) = max(minimum, start * decay**i)``."""
+    """``w(i) = max(minimum, start * decay**i)``.
+
+    Args:
+        start: the weight at iteration 0.
+        decay: the factor per iteration, in ``(0, 1]``.
+        minimum: the floor the weight decays to (default 0).
+    """
 
     start: float
     decay: float

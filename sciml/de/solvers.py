@@ -105,7 +105,14 @@ class _FixedStep(ODESolver):
 
 @dataclass(frozen=True)
 class Dopri5(_Adaptive):
-    """Dormand-Prince 5(4), adaptive; 6 new evaluations per attempted step (FSAL)."""
+    """Dormand-Prince 5(4), adaptive; 6 new evaluations per attempted step (FSAL).
+
+    Args:
+        rtol, atol: relative and absolute tolerance: a step is accepted when
+            ``||err / (atol + rtol max(|y|, |y_1|))||_rms <= 1`` (both > 0).
+        max_num_steps: bound on the accepted and rejected steps between two output times;
+            torchdiffeq stops the solve with an error past it.
+    """
 
     method = "dopri5"
     tableau = DOPRI5
@@ -138,6 +145,12 @@ class Bosh3(_Adaptive):
 
     Runs torchdiffeq's ``bosh3`` steps with a cubic Hermite dense output at the requested times
     (torchdiffeq's own interpolant there is only second order).
+
+    Args:
+        rtol, atol: relative and absolute tolerance: a step is accepted when
+            ``||err / (atol + rtol max(|y|, |y_1|))||_rms <= 1`` (both > 0).
+        max_num_steps: bound on the accepted and rejected steps between two output times;
+            torchdiffeq stops the solve with an error past it.
     """
 
     method = "sciml_bosh3"
@@ -221,6 +234,13 @@ class RK4(_FixedStep):
     (torchdiffeq's default) an output time that is not a grid point is only second-order
     accurate (2e-3 against 1e-6 on the grid at ``step_size=0.1``), and the gradient with respect
     to an output time on the grid is 0.
+
+    Args:
+        step_size: the step ``h`` (> 0); the grid runs from the first output time in steps of
+            ``h`` and ends on the last.
+        interp: how an output time inside a step is read off it: ``"linear"`` between the
+            step's ends, or ``"cubic"``, the Hermite cubic through the ends and the field there
+            (default ``"cubic"``).
     """
 
     interp: str = "cubic"
@@ -234,6 +254,13 @@ class Euler(_FixedStep):
     Outputs between grid points are read off the straight line between the step's ends, as
     accurate as the steps; ``interp="cubic"`` (costed as for RK4) when differentiating with
     respect to the output times, whose gradient through the line is 0 at a grid point.
+
+    Args:
+        step_size: the step ``h`` (> 0); the grid runs from the first output time in steps of
+            ``h`` and ends on the last.
+        interp: how an output time inside a step is read off it: ``"linear"`` between the
+            step's ends, or ``"cubic"``, the Hermite cubic through the ends and the field there
+            (default ``"linear"``).
     """
 
     method = "sciml_euler"
@@ -265,6 +292,12 @@ class EulerMaruyama(SDESolver):
     """Euler-Maruyama (Ito); with ``adaptive=True`` torchsde controls ``dt`` by step doubling.
 
     One drift and one diffusion evaluation per step; an adaptive attempt costs three steps.
+
+    Args:
+        dt: the step (> 0); with ``adaptive=True``, the first step's size.
+        adaptive: let torchsde adapt the step by step doubling.
+        rtol, atol: relative and absolute tolerance of the adaptive step control (ignored
+            when ``adaptive`` is False).
     """
 
     dt: float = 0.05

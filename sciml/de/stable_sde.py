@@ -80,8 +80,15 @@ class LinearPath:
 
 @dataclass(frozen=True)
 class StableSDEConfig:
-    """Sizes of a stable SDE model: ``in_channels`` of the path, ``hidden`` state, ``width`` of
-    the networks, ``out_channels`` of the readout."""
+    """Sizes of a stable SDE model (each a positive int).
+
+    Args:
+        in_channels: channels of the input series, the last dim of ``x`` ``(batch, time,
+            channels)``, which the control path ``X(t)`` interpolates.
+        hidden: size of the hidden SDE state ``z``.
+        width: width of the one hidden layer of each network of the drift and diffusion.
+        out_channels: channels of the output, the linear readout of ``z`` at the last time.
+    """
 
     in_channels: int
     hidden: int = 16
