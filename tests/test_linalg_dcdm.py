@@ -210,6 +210,38 @@ def test_lanczos_on_singular_neumann_skips_null_space():
     np.testing.assert_allclose(torch.linalg.vector_norm(data, dim=1).numpy(), 1, rtol=1e-5)
 
 
+def test_lanczos_start_vector_is_the_generators_draw():
+    """``generator`` gives the start vector ``torch.randn(n, generator=g)`` (float64): the same
+    Ritz pairs, bit for bit, as that vector passed as ``v0``."""
+    P = poisson((8, 8), walls=D)
+    theta, Y = lanczos(P, 12, generator=torch.Generator().manual_seed(3))
+    v0 = torch.randn(P.n, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    theta_v, Y_v = lanczos(P, 12, v0=v0)
+    torch.testing.assert_close(theta, theta_v, rtol=0, atol=0)
+    torch.testing.assert_close(Y, Y_v, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_lanczos_and_ritz_sampler_take_a_cuda_generator():
+    """A CUDA generator beside a matrix on the GPU made torch.randn fail ("Expected a 'cpu'
+    device type for generator"): the start vector and the sample coefficients were drawn on
+    the CPU. They are drawn on the generator's device now."""
+    P = poisson((6, 7), walls=D)
+    A = torch.as_tensor(P.to_scipy().toarray(), device="cuda")
+    gen = torch.Generator(device="cuda")
+    theta, Y = lanczos(A, P.n, generator=gen.manual_seed(0))
+    v0 = torch.randn(P.n, dtype=torch.float64, generator=gen.manual_seed(0), device="cuda")
+    theta_v, Y_v = lanczos(A, P.n, v0=v0)
+    torch.testing.assert_close(theta, theta_v, rtol=0, atol=0)
+    eig = np.unique(np.round(np.linalg.eigvalsh(A.cpu().numpy()), 10))
+    np.testing.assert_allclose(np.unique(np.round(theta.numpy(), 8)), np.round(eig, 8))
+    sampler = RitzSampler(theta, Y, dtype=torch.float64).to("cuda")
+    b = sampler.sample(3, gen.manual_seed(1))
+    c = torch.randn(3, len(theta), dtype=torch.float64, generator=gen.manual_seed(1), device="cuda")
+    ref = (c * sampler.weights) @ sampler.vectors
+    torch.testing.assert_close(b, ref / torch.linalg.vector_norm(ref, dim=1, keepdim=True))
+
+
 def test_lanczos_takes_an_array_start_vector_and_refuses_one_in_the_null_space():
     P = poisson((8, 8), walls=N)
     v0 = np.random.default_rng(0).standard_normal(P.n)

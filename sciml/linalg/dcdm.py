@@ -310,7 +310,9 @@ def lanczos(
         v0: the start vector ``(n,)``; a random one (from ``generator``) when omitted.
         null_space: ``(k, n)`` orthonormal basis kept out of the Krylov space; the operator's
             own (a Poisson stencil's) when omitted.
-        generator: the torch generator of the random start vector.
+        generator: the torch generator of the random start vector, on any device: the vector
+            is drawn where the generator is and moved to A's device, so a CPU generator gives
+            the same start vector (and Ritz pairs, to rounding) whatever A's device.
 
     Returns:
         ``(theta, Y)``: Ritz values ``(m',)`` ascending and Ritz vectors ``(m', n)`` as rows,
@@ -333,7 +335,10 @@ def lanczos(
         return op(v.to(dtype=op.dtype)).to(torch.float64)
 
     if v0 is None:
-        q = torch.randn(n, dtype=torch.float64, generator=generator)
+        # (why) drawn on the generator's own device: a CUDA generator (one made beside a GPU
+        # stencil) made torch.randn fail, as the vector was drawn on the CPU
+        where = generator.device if generator is not None else None
+        q = torch.randn(n, dtype=torch.float64, generator=generator, device=where)
     else:
         q = torch.as_tensor(v0, dtype=torch.float64)
         if q.shape != (n,):
@@ -419,14 +424,23 @@ class RitzSampler:
 
     def to(self, device: str | torch.device) -> RitzSampler:
         """Keep the Ritz vectors on ``device`` (samples are drawn there; the coefficients still
-        come from the CPU generator, so a seed gives the same samples on any device)."""
+        come from the generator given to :meth:`sample`: a seeded CPU generator gives the same
+        samples whatever this device)."""
         self.vectors = self.vectors.to(device)
         self.weights = self.weights.to(device)
         return self
 
     def sample(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(batch, n)`` unit right-hand sides."""
-        c = torch.randn(batch, self.weights.shape[0], generator=generator, dtype=self.weights.dtype)
+        """``(batch, n)`` unit right-hand sides; the coefficients are drawn from ``generator``
+        on its own device (any device) and moved to the Ritz vectors'."""
+        where = generator.device if generator is not None else None
+        c = torch.randn(
+            batch,
+            self.weights.shape[0],
+            generator=generator,
+            dtype=self.weights.dtype,
+            device=where,
+        )
         b = (c.to(self.vectors.device) * self.weights) @ self.vectors
         return b / torch.linalg.vector_norm(b, dim=1, keepdim=True)
 
