@@ -149,7 +149,11 @@ class PeriodicProblem:
 
 @dataclass(frozen=True)
 class Convection(PeriodicProblem):
-    """``u_t + beta u_x = 0``; exact solution ``u0(x - beta t)``."""
+    """``u_t + beta u_x = 0``; exact solution ``u0(x - beta t)``.
+
+    Attributes:
+        beta: the advection speed (default 30).
+    """
 
     beta: float = 30.0
 
@@ -162,7 +166,12 @@ class Convection(PeriodicProblem):
 
 @dataclass(frozen=True)
 class ConvectionDiffusion(PeriodicProblem):
-    """``u_t + beta u_x = nu u_xx``; reference: exact Fourier-mode decay of the sampled ``u0``."""
+    """``u_t + beta u_x = nu u_xx``; reference: exact Fourier-mode decay of the sampled ``u0``.
+
+    Attributes:
+        beta: the advection speed (default 30).
+        viscosity: the diffusion coefficient ``nu`` (default 0.01).
+    """
 
     beta: float = 30.0
     viscosity: float = 0.01
@@ -188,6 +197,12 @@ class Burgers(PeriodicProblem):
 
     ``reference_points`` is the resolution of the spectral solve (it must resolve the viscous
     shock width); results are sampled back onto the requested grid, which must divide it.
+
+    Attributes:
+        viscosity: the viscosity ``nu`` (default 0.01).
+        reference_points: grid points of the reference's spectral solve (default 2048).
+        reference_dt: the largest time step of the reference's ETDRK4 solve (default ``5e-4``;
+            steps are shortened to land on every requested time).
     """
 
     viscosity: float = 0.01

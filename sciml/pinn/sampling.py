@@ -18,7 +18,12 @@ __all__ = ["Box", "uniform", "latin_hypercube", "sobol", "grid", "resample_by_re
 @dataclass(frozen=True)
 class Box:
     """An axis-aligned box ``[lower_j, upper_j]`` in ``d`` dimensions (for PINNs on ``(x, t)``,
-    ``Box((0, 0), (2 * pi, 1))``)."""
+    ``Box((0, 0), (2 * pi, 1))``).
+
+    Args:
+        lower: the lower corner, one bound per dimension (stored as a tuple of floats).
+        upper: the upper corner, as long as ``lower`` and above it in every dimension.
+    """
 
     lower: tuple[float, ...]
     upper: tuple[float, ...]

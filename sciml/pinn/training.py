@@ -42,7 +42,21 @@ LossTerms = Callable[[], Mapping[str, torch.Tensor]]
 class PINNTrainConfig:
     """Adam for ``adam_steps`` at learning rate ``lr`` (cosine-decayed to ``lr * final_lr_ratio``
     when ``cosine``), then up to ``lbfgs_steps`` L-BFGS iterations (strong-Wolfe line search).
-    ``log_every`` steps a row goes into the history."""
+    ``log_every`` steps a row goes into the history.
+
+    Args:
+        adam_steps: Adam steps (>= 0).
+        lr: Adam's learning rate (> 0); the cosine schedule's start.
+        cosine: decay the learning rate from ``lr`` at the first Adam step to
+            ``lr * final_lr_ratio`` at the last along a half cosine; False keeps ``lr``.
+        final_lr_ratio: the last Adam step's learning rate over ``lr`` (>= 0; with ``cosine``).
+        lbfgs_steps: the most L-BFGS iterations after Adam (its ``max_iter``; it stops earlier
+            on its tolerances); 0 (the default) skips L-BFGS.
+        lbfgs_history: L-BFGS's ``history_size``, the number of past updates its Hessian
+            estimate keeps (>= 1).
+        log_every: an Adam step whose index is a multiple of it, and the last one, adds a row to
+            the history (>= 1); L-BFGS adds one row at its end.
+    """
 
     adam_steps: int = 1000
     lr: float = 1e-3
