@@ -23,6 +23,14 @@ class Split:
     A ``Split`` is checked when made (also by :meth:`load`): every index in ``[0, n)``, none
     twice, no part sharing one with another. A hand-edited or mismatched ``splits.json`` whose
     test part overlapped train was used as it was.
+
+    Attributes:
+        train: indices of the training samples (sorted in a split made by :func:`split`).
+        val: indices of the validation samples.
+        test: indices of the test samples.
+        n: the number of samples of the data set split; every index lies in ``[0, n)``.
+        seed: the shuffle seed :func:`split` was given (``None``: file order, or not
+            recorded); kept as a record, not used.
     """
 
     train: tuple[int, ...]
