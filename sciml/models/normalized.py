@@ -25,16 +25,18 @@ __all__ = ["Normalized", "NormalizedConfig"]
 
 @dataclass(frozen=True)
 class NormalizedConfig:
-    """Attributes:
-    family: family name of the wrapped operator.
-    config: the wrapped operator's config, as a dict.
-    in_channels: number of input channels normalised.
-    out_channels: number of output channels de-normalised.
-    channel_dim: where channels sit: 1 for grid functions ``(batch, channels, *spatial)``,
-        -1 for point values ``(batch, points, channels)``.
-    out_channel_dim: the same for the output, when it differs from the input's (None: as
-        ``channel_dim``); e.g. a DeepONet maps a grid function ``(batch, channels, sensors)``
-        to point values ``(batch, points, channels)``.
+    """The config of :class:`Normalized`: the wrapped operator and where its channels sit.
+
+    Attributes:
+        family: family name of the wrapped operator.
+        config: the wrapped operator's config, as a dict.
+        in_channels: number of input channels normalised.
+        out_channels: number of output channels de-normalised.
+        channel_dim: where channels sit: 1 for grid functions ``(batch, channels, *spatial)``,
+            -1 for point values ``(batch, points, channels)``.
+        out_channel_dim: the same for the output, when it differs from the input's (None: as
+            ``channel_dim``); e.g. a DeepONet maps a grid function ``(batch, channels, sensors)``
+            to point values ``(batch, points, channels)``.
     """
 
     family: str
