@@ -525,7 +525,12 @@ class SymmetricGaussSeidel(Preconditioner):
 class AMG(Preconditioner):
     """One V-cycle of smoothed-aggregation algebraic multigrid (pyamg, optional extra) with
     symmetric Gauss-Seidel smoothing, so the preconditioner is SPD. The hierarchy is built at
-    the start of every solve (``SolveResult.setup_s`` reports the time)."""
+    the start of every solve (``SolveResult.setup_s`` reports the time).
+
+    Args:
+        cycle: pyamg's cycle type, one cycle per application: ``"V"`` (the default), ``"W"``,
+            ``"F"`` or ``"AMLI"``.
+    """
 
     cycle: str = "V"
 
@@ -596,7 +601,12 @@ class Method:
 class CG(Method):
     """Conjugate gradients (Hestenes-Stiefel):
 
-    ``alpha = r.r / p.Ap,  x += alpha p,  r -= alpha Ap,  p = r + (r'.r' / r.r) p``."""
+    ``alpha = r.r / p.Ap,  x += alpha p,  r -= alpha Ap,  p = r + (r'.r' / r.r) p``.
+
+    Args:
+        dot_dtype: the dtype inner products, norms and true residuals are accumulated in
+            (float64 by default, also for float32 vectors).
+    """
 
     dot_dtype: torch.dtype = torch.float64
 
@@ -612,6 +622,12 @@ class PCG(Method):
 
     ``PCG(None)`` is plain CG. A preconditioner that is not linear and SPD (a network) needs
     :class:`FlexibleCG`.
+
+    Args:
+        preconditioner: the :class:`Preconditioner` ``M`` (``Jacobi()``, ``AMG()``, ...), set up
+            on ``A`` at the start of each solve; ``None`` for plain CG.
+        dot_dtype: the dtype inner products, norms and true residuals are accumulated in
+            (float64 by default, also for float32 vectors).
     """
 
     preconditioner: Preconditioner | None = None
@@ -688,10 +704,16 @@ class FlexibleCG(Method):
     and ``A p`` is computed once ``p`` is known. With ``M = identity`` and ``k = 1`` this is CG
     in exact arithmetic.
 
-    ``deflation``: a :class:`sciml.linalg.Deflation` coarse space (a sciml extension): the
-    iteration starts from the coarse solution and every direction is made A-orthogonal to the
-    coarse space too (one more matvec per iteration). With ``M = identity`` and ``k = 1`` this
-    is deflated CG.
+    Args:
+        preconditioner: the :class:`Preconditioner` whose setup on ``A`` gives ``M`` (it may be
+            non-linear or change between iterations); ``None`` for the identity.
+        k: the number of past directions each new one is made A-orthogonal to (>= 1).
+        dot_dtype: the dtype inner products, norms and true residuals are accumulated in
+            (float64 by default, also for float32 vectors).
+        deflation: a :class:`sciml.linalg.Deflation` coarse space (a sciml extension): the
+            iteration starts from the coarse solution and every direction is made A-orthogonal
+            to the coarse space too (one more matvec per iteration). With ``M = identity`` and
+            ``k = 1`` this is deflated CG.
     """
 
     preconditioner: Preconditioner | None = None
