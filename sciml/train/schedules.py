@@ -51,7 +51,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Constant:
-    """Constant learning rate (after the optional warm-up)."""
+    """Constant learning rate (after the optional warm-up).
+
+    Args:
+        name: the schedule's tag in a saved :class:`~sciml.train.TrainConfig` (``"constant"``),
+            which lets the config round-trip through JSON; leave it at its default.
+    """
 
     name: Literal["constant"] = "constant"
 
@@ -63,7 +68,13 @@ class Constant:
 @dataclass(frozen=True)
 class Cosine:
     """Cosine decay from ``lr`` over the training run, towards ``min_factor * lr``: the LR one
-    update past the last, as ``CosineAnnealingLR(T_max=n)`` (no update is spent at the floor)."""
+    update past the last, as ``CosineAnnealingLR(T_max=n)`` (no update is spent at the floor).
+
+    Args:
+        min_factor: ``m``, the floor as a fraction of ``lr`` (0 by default).
+        name: the schedule's tag in a saved :class:`~sciml.train.TrainConfig` (``"cosine"``),
+            which lets the config round-trip through JSON; leave it at its default.
+    """
 
     min_factor: float = 0.0
     name: Literal["cosine"] = "cosine"
@@ -81,7 +92,16 @@ class Cosine:
 
 @dataclass(frozen=True)
 class OneCycle:
-    """One-cycle policy: cosine warm-up to ``lr`` then cosine annealing far below it."""
+    """One-cycle policy: cosine warm-up to ``lr`` then cosine annealing far below it.
+
+    Args:
+        pct_start: the fraction of the run's updates spent rising: the peak ``lr`` is at update
+            ``pct_start * n - 1`` (``warmup_steps > 0`` sets the rise instead).
+        div_factor: the first update's LR is ``lr / div_factor``.
+        final_div_factor: the last update's LR is ``lr / (div_factor * final_div_factor)``.
+        name: the schedule's tag in a saved :class:`~sciml.train.TrainConfig` (``"one_cycle"``),
+            which lets the config round-trip through JSON; leave it at its default.
+    """
 
     pct_start: float = 0.3
     div_factor: float = 25.0
