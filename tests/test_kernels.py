@@ -116,29 +116,3 @@ def test_dispatch_never_picks_kernels_on_cpu_or_unmeasured_devices():
     assert DISPATCH_TABLE == {}  # nothing measured yet: PyTorch everywhere
     picked = Auto().resolve((64, 64), (8, 8), torch.device("cpu"))
     assert not isinstance(picked, TritonSpectral)
-
-
-def test_without_triton_the_error_names_the_extra(monkeypatch):
-    """A missing Triton surfaced as Python's bare ``No module named 'triton'`` at the first
-    transform; now an ImportError naming the extra (``sciml[kernels]``, which pyproject fills
-    with triton), while ``impl="torch"`` keeps working and matches the FFT backend."""
-    import re
-    import sys
-    from pathlib import Path
-
-    import sciml.kernels
-
-    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
-    assert re.search(r'^kernels = \[\s*"triton[>=<]', pyproject, re.M)
-    # no Triton: `import triton` raises, and the kernels module must be imported afresh
-    monkeypatch.setitem(sys.modules, "triton", None)
-    monkeypatch.delitem(sys.modules, "sciml.kernels.triton_kernels", raising=False)
-    monkeypatch.delattr(sciml.kernels, "triton_kernels", raising=False)
-    layer = SpectralConv(2, 3, (2, 3), backend=FFT()).double()
-    u = torch.randn(2, 2, 8, 10, dtype=torch.float64)
-    ref = layer(u)
-    layer.backend = TritonSpectral(impl="triton")
-    with pytest.raises(ImportError, match=r"need Triton: pip install 'sciml\[kernels\]'"):
-        layer(u)
-    layer.backend = TritonSpectral(impl="torch")
-    torch.testing.assert_close(layer(u), ref, rtol=0, atol=1e-12)
