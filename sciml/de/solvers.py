@@ -108,8 +108,9 @@ class Dopri5(_Adaptive):
     """Dormand-Prince 5(4), adaptive; 6 new evaluations per attempted step (FSAL).
 
     Args:
-        rtol, atol: relative and absolute tolerance: a step is accepted when
-            ``||err / (atol + rtol max(|y|, |y_1|))||_rms <= 1`` (both > 0).
+        rtol: relative tolerance (> 0): a step is accepted when
+            ``||err / (atol + rtol max(|y|, |y_1|))||_rms <= 1``.
+        atol: absolute tolerance (> 0), in that test.
         max_num_steps: bound on the accepted and rejected steps between two output times;
             torchdiffeq stops the solve with an error past it.
     """
@@ -147,8 +148,9 @@ class Bosh3(_Adaptive):
     (torchdiffeq's own interpolant there is only second order).
 
     Args:
-        rtol, atol: relative and absolute tolerance: a step is accepted when
-            ``||err / (atol + rtol max(|y|, |y_1|))||_rms <= 1`` (both > 0).
+        rtol: relative tolerance (> 0): a step is accepted when
+            ``||err / (atol + rtol max(|y|, |y_1|))||_rms <= 1``.
+        atol: absolute tolerance (> 0), in that test.
         max_num_steps: bound on the accepted and rejected steps between two output times;
             torchdiffeq stops the solve with an error past it.
     """
@@ -296,8 +298,10 @@ class EulerMaruyama(SDESolver):
     Args:
         dt: the step (> 0); with ``adaptive=True``, the first step's size.
         adaptive: let torchsde adapt the step by step doubling.
-        rtol, atol: relative and absolute tolerance of the adaptive step control (ignored
-            when ``adaptive`` is False).
+        rtol: relative tolerance of the adaptive step control (ignored when ``adaptive`` is
+            False).
+        atol: absolute tolerance of the adaptive step control (ignored when ``adaptive`` is
+            False).
     """
 
     dt: float = 0.05
