@@ -95,19 +95,23 @@ class ShardedBatchSampler:
 
     def num_batches(self) -> int:
         """Global batches per epoch."""
-        return len(self.global_batch_sizes())
+        full, rest = divmod(self.n, self.batch_size)
+        return full + int(rest >= self.world_size or (rest > 0 and self.keep_small_last))
 
     def __len__(self) -> int:
         return self.num_batches() - self.start_batch
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = (
-            epoch_permutation(self.n, self.seed, self.epoch)
-            if self.shuffle
-            else torch.arange(self.n)
-        )
+        # (why) this rank's shard is sliced straight out of a NumPy view of the order, its bounds
+        # computed as torch.tensor_split places them (the first size % world_size shards one
+        # longer); slicing a tensor and calling tensor_split for every batch cost 4.6-7.3 us a
+        # batch (now 1.0-1.4 us; torch's BatchSampler over a list takes 0.3-0.5 us)
+        order = epoch_permutation(self.n, self.seed, self.epoch).numpy() if self.shuffle else None
+        bs, world, rank = self.batch_size, self.world_size, self.rank
         for b in range(self.start_batch, self.num_batches()):
-            batch = order[b * self.batch_size : (b + 1) * self.batch_size]
-            shard = torch.tensor_split(batch, self.world_size)[self.rank].tolist()
-            if shard:
-                yield shard
+            start = b * bs
+            q, extra = divmod(min(bs, self.n - start), world)  # the last batch may be short
+            lo = start + rank * q + min(rank, extra)
+            hi = lo + q + (rank < extra)
+            if hi > lo:
+                yield order[lo:hi].tolist() if order is not None else list(range(lo, hi))
