@@ -250,16 +250,18 @@ class _FixedStepNODE(nn.Module):
     """
 
     def __init__(self, field: nn.Module, solver, t: Tensor) -> None:
-        from torchdiffeq._impl.solvers import FixedGridODESolver
+        from torchdiffeq._impl.odeint import SOLVERS
 
         super().__init__()
         self.field = field
-        self.rk4 = solver.method == "sciml_rk4"
         self.cubic = solver.interp == "cubic"
         self.reverse = bool(t[-1] < t[0])
         if self.reverse:  # torchdiffeq's _check_inputs: s = -t, with the field -f(-s, y)
             t = -t
-        grid = FixedGridODESolver._grid_constructor_from_step_size(solver.step_size)(None, None, t)
+        # (why) the torchdiffeq solver object NeuralODE runs (sciml_rk4, sciml_euler): its grid,
+        # step and interpolant are used as they are; only the schedule is laid out here
+        self.solver = SOLVERS[solver.method](None, t, atol=solver.atol, **solver.options())
+        grid = self.solver.grid_constructor(None, None, t)
         self.register_buffer("grid", grid, persistent=False)
         self.register_buffer("times", t, persistent=False)
         # outputs[i]: (j, how) for the output times read off step i, in order
@@ -287,16 +289,13 @@ class _FixedStepNODE(nn.Module):
         return -self.field(-t, y) if self.reverse else self.field(t, y)
 
     def forward(self, u: Tensor) -> Tensor:
-        from torchdiffeq._impl.rk_common import rk4_alt_step_func
-
         out: list[Tensor | None] = [None] * self.times.shape[0]
         out[0] = u
         y0, waiting = u, None  # waiting: (t0, y0, f0, t1, y1, output indices) for f(t1, y1)
         for i, todo in enumerate(self.outputs):
             t0, t1 = self.grid[i], self.grid[i + 1]
             dt = t1 - t0
-            f0 = self._f(t0, y0)
-            dy = rk4_alt_step_func(self._f, t0, dt, t1, y0, f0=f0) if self.rk4 else dt * f0
+            dy, f0 = self.solver._step_func(self._f, t0, dt, t1, y0)
             if waiting is not None:  # f(t1, y1) of the previous step is this step's f0
                 self._hermite(out, waiting, f0)
                 waiting = None
@@ -320,14 +319,8 @@ class _FixedStepNODE(nn.Module):
 
     def _hermite(self, out: list, waiting: tuple, f1: Tensor) -> None:
         t0, y0, f0, t1, y1, indices = waiting
-        dt = t1 - t0
-        for j in indices:  # torchdiffeq's FixedGridODESolver._cubic_hermite_interp
-            h = (self.times[j] - t0) / dt
-            h00 = (1 + 2 * h) * (1 - h) * (1 - h)
-            h10 = h * (1 - h) * (1 - h)
-            h01 = h * h * (3 - 2 * h)
-            h11 = h * h * (h - 1)
-            out[j] = h00 * y0 + h10 * dt * f0 + h01 * y1 + h11 * dt * f1
+        for j in indices:
+            out[j] = self.solver._cubic_hermite_interp(t0, y0, f0, t1, y1, f1, self.times[j])
 
 
 def _check(model, program, args, kwargs, batch, rtol, atol) -> None:
