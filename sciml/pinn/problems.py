@@ -158,9 +158,12 @@ class Convection(PeriodicProblem):
     beta: float = 30.0
 
     def speed(self, u: torch.Tensor) -> torch.Tensor:
+        """``F(u) = beta``: ``beta`` in the shape of ``u``."""
         return torch.full_like(u, self.beta)
 
     def reference(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The exact solution ``u0((x - beta t) mod L)``, ``(nt, nx)``, at positions
+        ``x: (nx,)`` and times ``t: (nt,)``."""
         return convection_exact(self._u0_at, self.beta, x, t, self.length)
 
 
@@ -182,9 +185,13 @@ class ConvectionDiffusion(PeriodicProblem):
         return self.viscosity
 
     def speed(self, u: torch.Tensor) -> torch.Tensor:
+        """``F(u) = beta``: ``beta`` in the shape of ``u``."""
         return torch.full_like(u, self.beta)
 
     def reference(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The reference ``(nt, nx)`` on ``x = periodic_grid(nx, L)`` (checked) at times
+        ``t: (nt,)``: every Fourier mode of ``u0`` sampled on ``x``, advected and damped
+        exactly."""
         x = self._check_grid(x)
         return convection_diffusion_fourier(
             self._u0_at(x), t, beta=self.beta, nu=self.viscosity, length=self.length
@@ -215,9 +222,13 @@ class Burgers(PeriodicProblem):
         return self.viscosity
 
     def speed(self, u: torch.Tensor) -> torch.Tensor:
+        """``F(u) = u``: ``u`` itself."""
         return u
 
     def reference(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The reference ``(nt, nx)`` on ``x = periodic_grid(nx, L)`` (checked; ``nx`` must
+        divide ``reference_points``) at times ``t: (nt,)``: a pseudo-spectral ETDRK4 solve on
+        ``reference_points`` points with steps of at most ``reference_dt``, sampled onto ``x``."""
         x = self._check_grid(x)
         n = self.reference_points
         if n % x.shape[0]:

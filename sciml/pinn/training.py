@@ -151,6 +151,19 @@ class AdaptiveWeights(LossWeights):
     def total(
         self, terms: Mapping[str, torch.Tensor], params: list[nn.Parameter], *, update: bool
     ) -> torch.Tensor:
+        """The weighted loss ``sum_k w_k L_k`` of the named ``terms``, after updating the
+        weights first on every ``every``-th call with ``update=True`` (the first such call
+        included).
+
+        Args:
+            terms: the unweighted loss terms (scalars) by name; ``ref`` among them.
+            params: the trained parameters (the weights' gradients are taken with respect to
+                them).
+            update: whether the weights may update (Adam steps; False during L-BFGS).
+
+        Raises:
+            ValueError: if ``ref`` is not among ``terms`` (or ``terms`` is empty).
+        """
         if self.ref not in terms:
             raise ValueError(f"reference term {self.ref!r} not among the loss terms {list(terms)}")
         if update and self._calls % self.every == 0:
