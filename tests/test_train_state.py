@@ -142,6 +142,34 @@ def test_trainer_checkpoint_files_get_the_permissions_a_plain_open_gives(tmp_pat
     assert set(modes.values()) == {stat.S_IMODE((tmp_path / "plain").stat().st_mode)} == {0o644}
 
 
+def test_plain_module_checkpoint_weights_get_the_permissions_a_plain_open_gives(tmp_path):
+    """A plain nn.Module's ``model.safetensors`` was written by safetensors' ``save_file``,
+    which recreates the file owner-only (0o600) whatever the umask; an Operator's went through
+    ``sciml._io.save_safetensors`` and got 0o666 less the umask. Now both do; the file still
+    loads with safetensors alone, to the module's exact weights."""
+    import os
+    import stat
+
+    from safetensors.torch import load_file
+
+    from sciml.train.checkpoint import WEIGHTS_FILE, write_checkpoint
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    for umask, want in ((0o022, 0o644), (0o027, 0o640)):
+        old = os.umask(umask)
+        try:
+            out = write_checkpoint(tmp_path / f"ck{umask:o}", model, {"step": 1})
+        finally:
+            os.umask(old)
+        weights = out / WEIGHTS_FILE
+        assert stat.S_IMODE(weights.stat().st_mode) == want
+        loaded = load_file(str(weights))
+        state = model.state_dict()
+        assert sorted(loaded) == sorted(state)
+        assert all(torch.equal(loaded[k], state[k]) for k in state)
+
+
 def _rows(n):
     rng = random.Random(0)
     return [

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import atomic_write_text, unwatch_sigterm, watch_sigterm
+from .._io import atomic_write_text, save_safetensors, unwatch_sigterm, watch_sigterm
 from ..errors import CheckpointError
 from ._state import load_state, save_state
 
@@ -71,14 +71,14 @@ def write_checkpoint(
     if hasattr(model, "save_pretrained"):
         model.save_pretrained(directory, metadata=metadata)
     else:
-        from safetensors.torch import save_file
-
         from ..operator import _unique_state
 
         # (why) a plain module's checkpoint had no config.json, and Trainer(metadata=...) was
         # dropped without a word; checked before any file is written, as save_pretrained does
         text = _metadata_text(metadata) if metadata else None
-        save_file(_unique_state(model), str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        # (why) save_file alone recreates the file owner-only (0o600); an Operator's weights
+        # and the trainer state keep the permissions a plain open() gives
+        save_safetensors(_unique_state(model), directory / WEIGHTS_FILE, metadata={"format": "pt"})
         if text is not None:
             atomic_write_text(directory / METADATA_FILE, text)
     save_state(state, directory, STATE_NAME)
