@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -776,8 +777,8 @@ def test_writer_interrupted_while_creating_its_file_leaves_no_sigterm_registrati
 
 def test_metadata_cannot_overwrite_the_layout_attributes(tmp_path):
     # attrs were written over the layout's own root attributes: attrs={"n_samples": 99} committed
-    # a file that open() refused, attrs={"json_attrs": [...]} one whose JSON metadata read back
-    # as strings; now they are refused before any file is made
+    # a file that open() refused; attrs={"json_attrs": [...]} was silently replaced by the
+    # layout's list; now they are refused before any file is made
     u = _r(2, 3, 4)
     for key, value in (("n_samples", 99), ("json_attrs", ["pde"]), ("spatial_dims", ["q"])):
         with pytest.raises(ValueError, match=f"'{key}'"):
@@ -792,3 +793,25 @@ def test_metadata_cannot_overwrite_the_layout_attributes(tmp_path):
     assert sd.open(tmp_path / "c.h5").attrs == attrs
     with pytest.raises(ValueError, match="'format_version'"):
         sd.write(tmp_path / "d.h5", fields={"u": u}, attrs={"format_version": 2})
+
+
+def test_another_format_version_in_metadata_is_refused_by_name(tmp_path):
+    # a format_version other than the writer's (the attrs of a file in another version of the
+    # format) was refused with the generic "rename them (e.g. 'source_n_samples')"; the message
+    # now says what the writer expects and to drop it
+    u = _r(2, 3, 4)
+    for bad in (2, 0, "1", 1.0, True, [1]):
+        with pytest.raises(
+            ValueError,
+            match=rf"expected attrs\['format_version'\] absent or this writer's 1, got "
+            rf"{re.escape(repr(bad))}: .*drop it from attrs",
+        ):
+            sd.write(tmp_path / "d.h5", fields={"u": u}, attrs={"format_version": bad, "p": 1})
+        assert list(tmp_path.iterdir()) == []
+    # the writer's own version, as h5py, netCDF or a plain int gives it: written as the writer's
+    for same in (1, np.int64(1), np.int32(1)):
+        sd.write(tmp_path / "e.h5", fields={"u": u}, attrs={"format_version": same, "p": 3})
+        with h5py.File(tmp_path / "e.h5") as f:
+            assert int(f.attrs["format_version"]) == 1
+        assert sd.open(tmp_path / "e.h5").attrs == {"p": 3, "format_version": 1}
+        (tmp_path / "e.h5").unlink()

@@ -90,19 +90,25 @@ def _spatial_from_coords(
 def _metadata(path: Path, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
     """``attrs`` without the layout's own attribute names, which it refuses.
 
-    Written after the layout's attributes, such a name replaced them: ``{"n_samples": 99}``
-    committed a file that ``open`` refused, ``{"json_attrs": [...]}`` one whose JSON metadata
-    read back as strings. ``format_version`` equal to the writer's is dropped, so the ``attrs``
-    that ``open`` reports for a sciml file can be written back.
+    Most were written after the layout's attributes and replaced them: ``{"n_samples": 99}``
+    committed a file that ``open`` refused, ``{"format_version": 2}`` one that claimed a format
+    it is not in; ``json_attrs`` (written last) silently dropped the caller's value.
+    ``format_version`` equal to the writer's is dropped, so the ``attrs`` that ``open`` reports
+    for a sciml file can be written back.
     """
     attrs = dict(attrs or {})
-    version = attrs.get("format_version")
-    if (
-        isinstance(version, Integral)
-        and not isinstance(version, bool)
-        and version == FORMAT_VERSION
-    ):
-        del attrs["format_version"]
+    if "format_version" in attrs:
+        version = attrs.pop("format_version")
+        integer = isinstance(version, Integral) and not isinstance(version, bool)
+        if not (integer and version == FORMAT_VERSION):
+            # (why) the attrs of a file of another format version (an older sciml's, once the
+            # format moves on) name it: the generic "rename them" hint did not say so
+            raise ValueError(
+                f"{path}: expected attrs['format_version'] absent or this writer's "
+                f"{FORMAT_VERSION}, got {version!r}: the writer always writes its own "
+                "format version; drop it from attrs (or keep it under another name, e.g. "
+                "'source_format_version', to record the source file's)"
+            )
     clash = sorted(set(attrs) & LAYOUT_ATTRS)
     if clash:
         raise ValueError(
@@ -140,7 +146,7 @@ class Writer:
             ``generator_settings``, ...). Dicts and lists are stored as JSON strings. The names
             of the layout's own root attributes (``n_samples``, ``field_names``, ...) are
             refused; ``format_version`` equal to the writer's is accepted and ignored, so an
-            opened file's ``attrs`` can be written back.
+            opened file's ``attrs`` can be written back (another value is refused).
         dtype: storage dtype of fields (float32 by default).
         compression: h5py compression filter (``None``: fastest reads).
         overwrite: replace an existing file (atomically, at commit).
