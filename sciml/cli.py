@@ -395,6 +395,7 @@ def _export(args: argparse.Namespace) -> int:
             f"--shape {args.shape}: a free batch needs an example batch of at least 2 "
             "(torch.export fixes sizes 0 and 1); pass --static-batch to fix it at 1"
         )
+    from .models import PROSE
     from .operator import load
 
     model = load(args.checkpoint)
@@ -410,7 +411,7 @@ def _export(args: argparse.Namespace) -> int:
         if shape[-1] == c.state_dim:  # (else the NODE names the shape it expects)
             u = torch.tensor(c.center or 0.0) + torch.tensor(c.scale or 1.0) * u
     coord_dim = getattr(getattr(model, "config", None), "coord_dim", None)
-    if type(model).__name__ == "PROSE":
+    if isinstance(model, PROSE):
         coord_dim = 0  # query times x of shape (points,)
     if args.points is not None:
         if coord_dim is None:
@@ -459,7 +460,9 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         for k in ("times", "solver", "step_size")
         if getattr(args, k) is not None
     ]
-    if type(model).__name__ != "NODE":
+    from .models import NODE
+
+    if not isinstance(model, NODE):
         if given:
             raise _UserError(
                 f"{', '.join(given)}: only for a NODE, got {args.checkpoint} "

@@ -568,6 +568,29 @@ def test_export_of_prose_gives_its_data_path_free_in_batch_and_query_times(
             torch.testing.assert_close(program(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)
 
 
+def test_export_recognises_a_prose_subclass_by_isinstance(capsys, tmp_path, monkeypatch):
+    """The export command told PROSE by its class name, so a subclass of PROSE was refused
+    ("takes no query points") although it exports like PROSE; now isinstance: the program of
+    a subclass equals its forward(u, x=x)."""
+    import sciml.operator
+    from sciml.models import PROSE, PROSEConfig
+
+    class MyPROSE(PROSE):
+        pass
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    model = MyPROSE(PROSEConfig.small())
+    monkeypatch.setattr(sciml.operator, "load", lambda path, **kw: model)
+    argv = ["export", "mine", "--shape", "2,10,6", "--points", "7", "--out", "p.pt2"]
+    code, out, err = _run(argv, capsys)
+    assert code == 0 and "module()(u, x=x)" in out, err
+    u, x = torch.randn(3, 10, 6), torch.rand(5)
+    with torch.no_grad():
+        want = model.eval()(u, x=x)
+    torch.testing.assert_close(torch.export.load("p.pt2").module()(u, x=x), want)
+
+
 def test_every_argument_has_help_text():
     """`sciml CMD --help` explains every argument (several printed a bare name)."""
     import argparse
