@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,34 @@ def test_bad_cards_are_rejected_with_a_clear_message(path, value, message):
     with pytest.raises(CardError) as info:
         validate_card(_broken(path, value))
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"resolution": "17"}, "options.resolution: expected an integer grid resolution"),
+        ({"resolution": 17, "seed": 3}, "['seed'] are chosen by the evaluation"),
+    ],
+)
+def test_pretrained_list_checks_the_generator_options_that_need_no_torch(
+    options, message, tmp_path, monkeypatch, capsys
+):
+    """``sciml pretrained list`` validates cards without the registries (they import torch);
+    that also skipped two checks that need none, so a card with a string resolution or a fixed
+    evaluation seed was listed. Both are refused now, with or without the registries."""
+    card = _valid_card()
+    card["data"]["options"] = options
+    d = tmp_path / card["name"]
+    d.mkdir()
+    (d / "config.json").write_text("{}")  # names() lists directories with a checkpoint
+    (d / "card.json").write_text(json.dumps(card))
+    monkeypatch.setattr(pretrained, "_WEIGHTS", tmp_path)
+    assert pretrained.names() == [card["name"]]
+    code, out, err = _run(["pretrained", "list"], capsys)
+    assert code != 0 and message in err and out == ""
+    for registries in (False, True):
+        with pytest.raises(CardError, match=re.escape(message)):
+            load_card(d, registries=registries)
 
 
 @pytest.mark.parametrize(

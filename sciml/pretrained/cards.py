@@ -153,9 +153,11 @@ def validate_card(
     that the evaluation metric is a finite number in ``metrics``.
 
     With ``registries=False`` the checks against the registries (family, data generator and
-    its options, evaluator and its options) are skipped: those registries import torch, which
-    ``sciml pretrained list`` does without (its table needs only the schema; the shipped cards
-    are checked in full by the test suite, ``show`` and ``evaluate``).
+    the options it takes, evaluator and its options) are skipped; the generator options' integer
+    ``resolution`` and the absence of ``n`` / ``seed`` / ``out`` are still checked. The
+    registries import torch, which ``sciml pretrained list`` does without (its table needs
+    only the schema; the shipped cards are checked in full by the test suite, ``show`` and
+    ``evaluate``).
 
     Raises:
         CardError: the first problem found, prefixed with ``where`` (e.g. the card's path).
@@ -190,8 +192,8 @@ def validate_card(
             raise CardError(f"{where}.data.{key}: expected a count >= 0, got {data[key]}")
     if data["train_seed"] < 0:  # the generators' seeds are numpy seeds
         raise CardError(f"{where}.data.train_seed: expected a seed >= 0, got {data['train_seed']}")
-    if registries and data["generator"] is not None:
-        _check_generator(data["generator"], data["options"], f"{where}.data")
+    if data["generator"] is not None:
+        _check_generator(data["generator"], data["options"], f"{where}.data", registries)
 
     _check_keys(card["training"], _TRAINING, f"{where}.training", free=True)
     time_s = card["training"]["time_s"]
@@ -238,13 +240,19 @@ def _check_evaluator(evaluation: Mapping[str, Any], data: Mapping[str, Any], whe
         )
 
 
-def _check_generator(name: str, options: Mapping[str, Any], where: str) -> None:
-    from ..data.generators import GENERATORS, validate_options
+def _check_generator(
+    name: str, options: Mapping[str, Any], where: str, registries: bool = True
+) -> None:
+    """The generator and its options; with ``registries=False`` only what needs no torch (the
+    resolution is an integer, the evaluation's own ``n`` / ``seed`` / ``out`` are not fixed)."""
+    if registries:
+        from ..data.generators import GENERATORS
 
-    if name not in GENERATORS:
-        raise CardError(
-            f"{where}.generator: unknown data generator {name!r}; available: {sorted(GENERATORS)}"
-        )
+        if name not in GENERATORS:
+            raise CardError(
+                f"{where}.generator: unknown data generator {name!r}; available: "
+                f"{sorted(GENERATORS)}"
+            )
     resolution = options.get("resolution")
     if isinstance(resolution, bool) or not isinstance(resolution, int):
         raise CardError(
@@ -255,6 +263,10 @@ def _check_generator(name: str, options: Mapping[str, Any], where: str) -> None:
         raise CardError(
             f"{where}.options: {forbidden} are chosen by the evaluation, not fixed by the card"
         )
+    if not registries:
+        return
+    from ..data.generators import validate_options
+
     try:
         validate_options(name, {k: v for k, v in options.items() if k != "resolution"})
     except ValueError as exc:
