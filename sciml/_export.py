@@ -59,6 +59,9 @@ def export(
         check: run the program on the example and on the example repeated to twice its batch,
             and raise :class:`~sciml.SciMLError` unless both equal the model's own output to
             ``rtol``, ``atol``.
+        rtol: relative tolerance of ``check``, as in ``torch.testing.assert_close``: an output
+            passes where ``|program - model| <= atol + rtol |model|``.
+        atol: absolute tolerance of ``check``, in that test.
         solver: for a :class:`~sciml.models.NODE` only, a fixed-step solver
             (:class:`~sciml.de.RK4` or :class:`~sciml.de.Euler`) that replaces the NODE's
             adaptive one in the program. The example's times ``t`` (``(time,)``, monotone) are
@@ -74,7 +77,16 @@ def export(
     Raises:
         SciMLError: when ``torch.export`` cannot trace the model (its message first), e.g. a
             forward pass with data-dependent control flow such as an iterative solver; for a
-            NODE without ``solver=``, naming its adaptive solver and the option to pass.
+            NODE without ``solver=``, naming its adaptive solver and the option to pass; when
+            ``check`` finds the program's outputs off the model's.
+        TypeError: ``model`` is neither a module nor a name / folder; ``solver`` is not a
+            fixed-step :class:`~sciml.de.RK4` or :class:`~sciml.de.Euler` (an adaptive
+            :class:`~sciml.de.Dopri5`, say).
+        ValueError: no example input, or none of it a tensor; an example batch below 2 with
+            ``dynamic_batch``; ``solver`` given for a model that is not a
+            :class:`~sciml.models.NODE`; a NODE example other than ``export(node, u, t=t,
+            solver=...)`` (``t`` missing or passed positionally); keyword inputs other than
+            ``x`` / ``t`` for a model whose forward takes ``**kwargs``.
     """
     if isinstance(model, (str, os.PathLike)):
         from .operator import load

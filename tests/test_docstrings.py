@@ -64,13 +64,7 @@ KNOWN_MISSING_DOCSTRINGS: frozenset[str] = frozenset()
 # Parameters left out of an Args section that lists the others, in packages other work owns
 # ("qualified.name: parameter"). A partial list reads as complete, so the rest of the library
 # lists every parameter once it has an Args section. Fixed entries fail, as above.
-KNOWN_PARTIAL_ARGS: frozenset[str] = frozenset(
-    {
-        # sciml/_export.py
-        "sciml.export: rtol",
-        "sciml.export: atol",
-    }
-)
+KNOWN_PARTIAL_ARGS: frozenset[str] = frozenset()
 
 _ARGS = re.compile(r"^(?P<indent>\s*)(?P<title>Args|Arguments|Parameters):\s*$")
 _ATTRIBUTES = re.compile(r"^(?P<indent>\s*)Attributes:\s*$")
