@@ -102,8 +102,12 @@ class H5Dataset:
 
     @property
     def time(self) -> np.ndarray | None:
-        """``(n_steps,)`` time stamps (``(n_samples, n_steps)`` where they vary per sample), in
-        the file's units; ``None`` for a file with static fields only."""
+        """``(n_steps,)`` time stamps (``(n_samples, n_steps)`` where they vary per sample), as
+        the file stores them (step indices ``0, 1, ...`` for a PDEBench or Poseidon file that
+        stores none); ``None`` where the file has no time axis (a sciml file written without
+        ``time=``, PDEBench's Darcy files). A file with static fields only may still have one
+        (``time=`` given to :func:`~sciml.data.write`, or The Well's time axis), while its
+        :attr:`n_steps` is ``None``."""
         return self._spec.time
 
     @property
