@@ -3,7 +3,9 @@ API reference's only description of them), checked against files written here.""
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
+from test_data_layouts import write_well_file
 
 import sciml.data as sd
 from sciml.data.dataset import H5Dataset
@@ -21,3 +23,16 @@ def test_time_of_static_only_files(tmp_path):
     doc = " ".join(H5Dataset.time.__doc__.split())
     assert "None`` for a file with static fields only" not in doc
     assert "static fields only may still have one" in doc
+
+
+def test_boundary_conditions_of_an_axis_with_two_types(tmp_path):
+    # The Well: an axis named by two boundary groups of different types holds the sorted list
+    path = tmp_path / "w.hdf5"
+    write_well_file(path)
+    with h5py.File(path, "a") as f:
+        g = f["boundary_conditions"].create_group("x_open")
+        g.attrs["associated_dims"], g.attrs["associated_fields"] = ["x"], []
+        g.attrs["bc_type"], g.attrs["sample_varying"], g.attrs["time_varying"] = "OPEN", 0, 0
+    bcs = sd.open(path).boundary_conditions
+    assert [str(v) for v in bcs["x"]] == ["open", "periodic"] and bcs["y"] == "wall"
+    assert "sorted list" in " ".join(H5Dataset.boundary_conditions.__doc__.split())
