@@ -253,10 +253,10 @@ class _FixedStepNODE(nn.Module):
 
     What depends on the time values (the grid ``arange(n) * step + t0`` with its last point
     moved onto ``t[-1]``, the step each output time falls in, whether it is a step's end) is
-    decided here, once, by the rules of torchdiffeq's ``FixedGridODESolver.integrate`` (linear
-    output) and sciml's cubic Hermite output (:class:`sciml.de.solvers._ReusedEndSlope`); the
-    forward pass is then the steps and interpolants alone, with torchdiffeq's own formulas,
-    which ``torch.export`` can trace. Decreasing times are solved as torchdiffeq solves them:
+    decided here, once, by the schedule the eager solve follows (``_output_schedule`` of
+    :mod:`sciml.de.solvers`: torchdiffeq's for linear output, sciml's for the cubic Hermite
+    one); the forward pass is then the steps and interpolants alone, with torchdiffeq's own
+    formulas, which ``torch.export`` can trace. Decreasing times are solved as torchdiffeq solves them:
     ``dy/ds = -field(-s, y)`` forwards in ``s = -t``. ``forward(u (batch, state)) -> (batch,
     time, state)``.
     """
@@ -264,9 +264,10 @@ class _FixedStepNODE(nn.Module):
     def __init__(self, field: nn.Module, solver, t: Tensor) -> None:
         from torchdiffeq._impl.odeint import SOLVERS
 
+        from .de.solvers import _output_schedule
+
         super().__init__()
         self.field = field
-        self.cubic = solver.interp == "cubic"
         self.reverse = bool(t[-1] < t[0])
         if self.reverse:  # torchdiffeq's _check_inputs: s = -t, with the field -f(-s, y)
             t = -t
@@ -277,25 +278,7 @@ class _FixedStepNODE(nn.Module):
         self.register_buffer("grid", grid, persistent=False)
         self.register_buffer("times", t, persistent=False)
         # outputs[i]: (j, how) for the output times read off step i, in order
-        steps, last = len(grid) - 1, len(t) - 1
-        outputs: list[list[tuple[int, str]]] = [[] for _ in range(steps)]
-        j = 1
-        if self.cubic:  # sciml's _ReusedEndSlope.integrate
-            scale = float(torch.maximum(t[0].abs(), t[-1].abs()))
-            tol = 8 * torch.finfo(t.dtype).eps * scale
-            for i in range(steps):
-                while j < last and float(t[j] - grid[i + 1]) <= tol:
-                    outputs[i].append((j, "cubic"))
-                    j += 1
-            outputs[-1].append((last, "end"))
-        else:  # torchdiffeq's FixedGridODESolver.integrate with interp="linear"
-            for i in range(steps):
-                t0, t1 = grid[i], grid[i + 1]
-                while j < len(t) and bool(t1 >= t[j]):
-                    how = "start" if bool(t[j] == t0) else "end" if bool(t[j] == t1) else "line"
-                    outputs[i].append((j, how))
-                    j += 1
-        self.outputs = outputs
+        self.outputs = _output_schedule(grid, t, solver.interp)
 
     def _f(self, t: Tensor, y: Tensor, perturb=None) -> Tensor:
         return -self.field(-t, y) if self.reverse else self.field(t, y)
@@ -314,9 +297,7 @@ class _FixedStepNODE(nn.Module):
             y1 = y0 + dy
             inside = []
             for j, how in todo:
-                if how == "start":
-                    out[j] = y0
-                elif how == "end":
+                if how == "end":
                     out[j] = y1
                 elif how == "line":
                     out[j] = y0 + (self.times[j] - t0) / (t1 - t0) * (y1 - y0)

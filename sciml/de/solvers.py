@@ -159,6 +159,47 @@ class Bosh3(_Adaptive):
     tableau = BOSH3
 
 
+def _output_schedule(
+    grid: torch.Tensor, t: torch.Tensor, interp: str
+) -> list[list[tuple[int, str]]]:
+    """Which output times each fixed step of ``grid`` gives, and how: ``schedule[i]`` lists
+    ``(j, how)`` for the outputs ``t[j]`` (``j >= 1``, in order) read off the step from
+    ``grid[i]`` to ``grid[i + 1]``, ``how`` being ``"end"`` (the step's end ``y1``),
+    ``"line"`` (the line between its ends) or ``"cubic"`` (the Hermite cubic, whose end slope
+    is the next step's first stage). ``t`` ``(time,)`` strictly increasing, ``grid`` from the
+    solver's ``grid_constructor``.
+
+    ``interp="cubic"`` (:class:`_ReusedEndSlope`): an output within 8 ulp of the span's largest
+    time past a step's end belongs to that step, where its end slope is free (the grid is
+    ``arange(n) * step + t0`` and a user's times are rounded on their own, each within a few
+    ulp of the exact grid point); the last time, the grid's end, is the last step's ``y1``.
+    ``interp="linear"``: torchdiffeq's ``FixedGridODESolver.integrate``, the first step whose
+    end is ``>= t[j]``; ``"end"`` where ``t[j]`` equals that end (its ``_linear_interp``
+    returns ``y1`` there, not the line's rounding of it).
+    """
+    t, grid = t.detach(), grid.detach()
+    steps, last = len(grid) - 1, len(t) - 1
+    schedule: list[list[tuple[int, str]]] = [[] for _ in range(steps)]
+    j = 1
+    if interp == "cubic":
+        scale = float(torch.maximum(t[0].abs(), t[-1].abs()))
+        tol = 8 * torch.finfo(t.dtype).eps * scale
+        for i in range(steps):
+            while j < last and float(t[j] - grid[i + 1]) <= tol:
+                schedule[i].append((j, "cubic"))
+                j += 1
+        if steps:
+            schedule[-1].append((last, "end"))
+    else:  # (why) no output is a step's start (torchdiffeq's y0 branch): t[0] is grid[0], and
+        # step i > 0 first meets the output step i - 1 stopped on, past grid[i]
+        for i in range(steps):
+            t1 = grid[i + 1]
+            while j <= last and bool(t1 >= t[j]):
+                schedule[i].append((j, "end" if bool(t[j] == t1) else "line"))
+                j += 1
+    return schedule
+
+
 class _ReusedEndSlope:
     """torchdiffeq's fixed-grid ``integrate`` with the cubic Hermite dense output read off the
     field at a step's end that the next step evaluates anyway.
@@ -182,13 +223,9 @@ class _ReusedEndSlope:
         assert grid[0] == t[0] and grid[-1] == t[-1]
         solution = torch.empty(len(t), *self.y0.shape, dtype=self.y0.dtype, device=self.y0.device)
         solution[0] = self.y0
-        # (why) 8 ulp of the span's largest time: the grid is arange(n) * step + t0 and a user's
-        # times are rounded on their own, each within a few ulp of the exact grid point
-        scale = float(torch.maximum(t[0].abs(), t[-1].abs()).detach())
-        tol = 8 * torch.finfo(t.dtype).eps * scale
-        last, steps = len(t) - 1, len(grid) - 1
-        j, y0, waiting = 1, self.y0, None  # waiting: (t0, y0, f0, t1, y1, output indices)
-        for i, (t0, t1) in enumerate(zip(grid[:-1], grid[1:])):
+        schedule = _output_schedule(grid, t, "cubic")
+        y0, waiting = self.y0, None  # waiting: (t0, y0, f0, t1, y1, output indices)
+        for t0, t1, todo in zip(grid[:-1], grid[1:], schedule):
             dt = t1 - t0
             self.func.callback_step(t0, y0, dt)
             dy, f0 = self._step_func(self.func, t0, dt, t1, y0)
@@ -197,11 +234,11 @@ class _ReusedEndSlope:
                 waiting = None
             y1 = y0 + dy
             inside = []
-            while j < last and float((t[j] - t1).detach()) <= tol:
-                inside.append(j)
-                j += 1
-            if i == steps - 1:  # the last time is the grid's end (its gradient flows through dt)
-                solution[last] = y1
+            for j, how in todo:
+                if how == "end":  # the last time, the grid's end (its gradient flows through dt)
+                    solution[j] = y1
+                else:
+                    inside.append(j)
             if inside:
                 waiting = (t0, y0, f0, t1, y1, inside)
             y0 = y1
