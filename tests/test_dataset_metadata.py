@@ -36,3 +36,16 @@ def test_boundary_conditions_of_an_axis_with_two_types(tmp_path):
     bcs = sd.open(path).boundary_conditions
     assert [str(v) for v in bcs["x"]] == ["open", "periodic"] and bcs["y"] == "wall"
     assert "sorted list" in " ".join(H5Dataset.boundary_conditions.__doc__.split())
+
+
+def test_coords_of_a_darcy_file_without_coordinates(tmp_path):
+    # PDEBench's Darcy layout without x-/y-coordinate datasets: the coordinates are indices
+    path = tmp_path / "darcy.hdf5"
+    with h5py.File(path, "w") as f:
+        f["tensor"] = np.ones((2, 1, 4, 3), np.float32)
+        f["nu"] = np.ones((2, 4, 3), np.float32)
+    ds = sd.open(path)
+    assert ds.layout == "pdebench-darcy" and ds.time is None
+    np.testing.assert_array_equal(ds.coords["x"], [0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(ds.coords["y"], [0.0, 1.0, 2.0])
+    assert "made up where the file stores none" in " ".join(H5Dataset.coords.__doc__.split())

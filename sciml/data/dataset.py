@@ -97,7 +97,9 @@ class H5Dataset:
     @property
     def coords(self) -> dict[str, np.ndarray]:
         """Axis name -> ``(n_axis,)`` coordinates, as stored (``{"points": (n_points, dim)}`` for
-        a point cloud). The file's own arrays, not copies: do not modify them."""
+        a point cloud); made up where the file stores none: indices ``0, 1, ...`` for a
+        PDEBench Darcy file, ``linspace(0, 1, n_axis)`` for a Poseidon one. Arrays read when the
+        file was opened, shared by every call: do not modify them."""
         return self._spec.coords
 
     @property
