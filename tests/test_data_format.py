@@ -815,3 +815,32 @@ def test_another_format_version_in_metadata_is_refused_by_name(tmp_path):
             assert int(f.attrs["format_version"]) == 1
         assert sd.open(tmp_path / "e.h5").attrs == {"p": 3, "format_version": 1}
         (tmp_path / "e.h5").unlink()
+
+
+def test_foreign_and_unreadable_files_are_told_apart_whatever_h5py_says(tmp_path, monkeypatch):
+    """The messages were chosen from HDF5's wording ('signature not found') and h5py's
+    PermissionError; an HDF5 / h5py that words or types the error otherwise got the truncated
+    message for a file of another format or one this user cannot read. They are now decided
+    from the file: HDF5's signature at none of 0, 512, 1024, ... and os.access."""
+    from sciml.data import _handle
+
+    def fail(path, *args, **kwargs):
+        raise OSError("Unable to open file (bad superblock)")  # another wording, plain OSError
+
+    monkeypatch.setattr(_handle.h5py, "File", fail)
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not an HDF5 file" * 100)  # 1600 bytes: offsets 0, 512, 1024 searched
+    with pytest.raises(sd.DataFormatError, match=r"junk\.h5: not an HDF5 file") as e:
+        sd.open(junk)
+    assert "its 1600 bytes start with b'not an H'" in str(e.value)
+    # the signature after a 1024-byte user block: an HDF5 file, so the truncated message
+    shifted = tmp_path / "shifted.h5"
+    shifted.write_bytes(bytes(1024) + b"\x89HDF\r\n\x1a\n" + bytes(100))
+    with pytest.raises(sd.DataFormatError, match=r"expected a complete HDF5 file, found 1132"):
+        sd.open(shifted)
+    # a plain OSError on a file os.access says this user cannot read
+    monkeypatch.setattr(_handle.os, "access", lambda p, mode: Path(p) != shifted)
+    with pytest.raises(sd.DataFormatError, match=r"shifted\.h5: cannot be read: permission"):
+        sd.open(shifted)
+    with pytest.raises(sd.DataFormatError, match=r"junk\.h5: not an HDF5 file"):
+        sd.open(junk)

@@ -91,18 +91,21 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
         # it off): every open of one file in a process must use the same locking flags, so a
         # user's plain h5py.File(path) beside a dataset failed with locking=False
         return h5py.File(path, "r", rdcc_nbytes=_RDCC_NBYTES)
-    except PermissionError as e:  # h5py raises it for errno EACCES / EPERM
-        raise DataFormatError(
-            path,
-            "cannot be read: permission denied (no read permission for this user); expected a "
-            "file this user can read -- check its permissions and owner (ls -l)",
-        ) from e
     except OSError as e:
+        # (why) decided from the file itself, not from h5py's exception type or HDF5's wording
+        # of it (both differ between versions): an h5py that raises a plain OSError for EACCES,
+        # or an HDF5 that words "signature not found" otherwise, got the truncated message
+        if isinstance(e, PermissionError) or not os.access(path, os.R_OK):
+            raise DataFormatError(
+                path,
+                "cannot be read: permission denied (no read permission for this user); expected "
+                "a file this user can read -- check its permissions and owner (ls -l)",
+            ) from e
         size = path.stat().st_size
         head = _head(path)
         # HDF5 looks for its signature at offsets 0, 512, 1024, ...; a file shorter than the
         # signature, or empty, is truncated rather than of another format
-        if "signature not found" in str(e) and not _SIGNATURE.startswith(head):
+        if size >= len(_SIGNATURE) and not _has_signature(path, size):
             raise DataFormatError(
                 path,
                 f"not an HDF5 file (signature not found): its {size} bytes start with {head!r}, "
@@ -130,6 +133,22 @@ def _head(path: Path) -> bytes:
             return f.read(len(_SIGNATURE))
     except OSError:
         return b""
+
+
+def _has_signature(path: Path, size: int) -> bool:
+    """Whether HDF5's signature is at one of the offsets HDF5 searches (0, 512, 1024, 2048, ...;
+    a user block shifts the superblock to one of them)."""
+    try:
+        with open(path, "rb") as f:
+            offset = 0
+            while offset + len(_SIGNATURE) <= size:
+                f.seek(offset)
+                if f.read(len(_SIGNATURE)) == _SIGNATURE:
+                    return True
+                offset = max(512, 2 * offset)
+    except OSError:
+        return True  # unreadable here: not known to be another format
+    return False
 
 
 @contextmanager
