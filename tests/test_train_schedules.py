@@ -152,3 +152,17 @@ def test_one_cycle_with_a_warmup_longer_than_the_run_holds_its_last_value_and_wa
         build_scheduler(opt, sched, T, W)
     with pytest.warns(UserWarning, match="warmup_steps=6 >= the run's 6 updates.*Cosine"):
         build_scheduler(opt, Cosine(), 6, 6)
+
+
+def test_one_cycle_short_run_starts_in_the_decay_as_torch():
+    # pct_start * n <= 1: no update is spent rising, so the first LR is not lr / div_factor (as
+    # OneCycle's docstring says; torch's OneCycleLR gives the same numbers)
+    for n in (2, 3, 4):
+        ref = _torch_lrs(
+            lambda o, n=n: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=n), n
+        )
+        got = [lr_factor(OneCycle(), i, n) for i in range(n)]
+        assert got == pytest.approx(ref, abs=1e-12)
+        assert (got[0] == pytest.approx(1 / 25)) == (n == 4)
+    doc = " ".join(OneCycle.__doc__.split())
+    assert "a shorter run (``pct_start * n <= 1``" in doc

@@ -95,9 +95,12 @@ class OneCycle:
     """One-cycle policy: cosine warm-up to ``lr`` then cosine annealing far below it.
 
     Args:
-        pct_start: the fraction of the run's updates spent rising: the peak ``lr`` is at update
-            ``pct_start * n - 1`` (``warmup_steps > 0`` sets the rise instead).
-        div_factor: the first update's LR is ``lr / div_factor``.
+        pct_start: the fraction of the run's updates spent rising: the factor reaches 1 at
+            ``a = pct_start * n - 1`` (update 29 of 100; between two updates where ``a`` is not
+            whole; ``warmup_steps > 0`` sets ``a`` instead).
+        div_factor: the first update's LR is ``lr / div_factor`` where the rise spans an
+            update (``a > 0``); a shorter run (``pct_start * n <= 1``: 3 updates or fewer at the
+            default 0.3) starts in the decay, as ``OneCycleLR`` does.
         final_div_factor: the last update's LR is ``lr / (div_factor * final_div_factor)``.
         name: the schedule's tag in a saved :class:`~sciml.train.TrainConfig` (``"one_cycle"``),
             which lets the config round-trip through JSON; leave it at its default.
