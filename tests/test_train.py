@@ -87,6 +87,23 @@ def test_plain_module_checkpoints_keep_the_metadata(tmp_path):
     assert not any((tmp_path / "bad").glob("ckpt-*"))
 
 
+def test_metadata_json_cannot_hold_is_refused_before_training(tmp_path):
+    """Such metadata was refused only by the first checkpoint's write, after an epoch of
+    training (and on rank 0 alone, whose peers then waited); the Trainer now refuses it when
+    built, for an Operator (config.json) and a plain nn.Module (metadata.json) alike."""
+    bad = {"nu": torch.tensor(0.01)}
+    with pytest.raises(TypeError, match="expected metadata that JSON can hold"):
+        make_trainer(tmp_path / "op", metadata=bad)
+    plain = torch.nn.Conv1d(1, 1, 5, padding=2, padding_mode="circular")
+    cfg = TrainConfig(epochs=1, batch_size=8, log_every=10, checkpoint_every=0)
+    with pytest.raises(TypeError, match="expected metadata that JSON can hold"):
+        Trainer(plain, ShiftData(16), config=cfg, out_dir=tmp_path / "plain", progress=False,
+                metadata={"splits": {(0, 1): 3}})  # fmt: skip
+    # without an out_dir nothing is written, so nothing is refused; JSON-able metadata builds
+    Trainer(plain, ShiftData(16), config=cfg, progress=False, metadata=bad)
+    make_trainer(tmp_path / "ok", metadata={"nu": 0.01, "splits": [32, 8]})
+
+
 def test_empty_validation_set_is_refused_before_training(tmp_path):
     """split(5) leaves no validation sample; the Trainer accepted the empty set, trained a whole
     epoch and then failed in the sampler, without saving it, on a message naming no data set."""

@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, default_collate
 from ..errors import CheckpointError
 from ._runlog import MetricsLog, pack_rows, unpack_rows
 from .callbacks import Callback
-from .checkpoint import CheckpointManager, find_checkpoint, read_checkpoint
+from .checkpoint import CheckpointManager, _metadata_text, find_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, setup
 from .losses import MSE, LpLoss
@@ -147,7 +147,8 @@ class Trainer:
         progress: show a tqdm bar (rank 0); None shows it only on a terminal.
         metadata: JSON-serialisable facts (data set, splits) written into every checkpoint:
             its ``config.json`` (``save_pretrained(..., metadata=...)``) for an Operator, its
-            ``metadata.json`` for a plain ``nn.Module`` (which has no ``config.json``).
+            ``metadata.json`` for a plain ``nn.Module`` (which has no ``config.json``). With an
+            ``out_dir``, metadata JSON cannot hold raises ``TypeError`` here, before training.
     """
 
     def __init__(
@@ -198,6 +199,10 @@ class Trainer:
                     f"{name}: expected a non-empty data set, got 0 samples (an empty split? "
                     f"split(n, sizes) rounds small parts to 0){hint}"
                 )
+        # (why) metadata JSON cannot hold was refused only by the first checkpoint's write,
+        # after an epoch (or checkpoint_every steps) of training, and on rank 0 alone
+        if metadata and out_dir is not None:
+            _metadata_text(metadata)
 
         self.train_sampler = ShardedBatchSampler(
             len(train_data),
