@@ -58,9 +58,8 @@ class PointSamples(_View):
             )
         self.in_step, self.out_step = steps
         self._check_normalizer(self.inputs + self.targets)
-        self.x_all = ds.grid_points(self.space).reshape(-1, len(ds.spatial_shape) or 1)
-        if ds.is_points:
-            self.x_all = np.asarray(ds.coords["points"], dtype=np.float32)[self.space[0]]
+        x = ds.grid_points(self.space)  # (*spatial, dim), or (n_points, dim) for a cloud
+        self.x_all = x.reshape(-1, x.shape[-1])
         if n_points is not None:
             n_points = _count("PointSamples", "n_points", n_points, 1)
         if n_points is not None and not 0 < n_points <= len(self.x_all):
