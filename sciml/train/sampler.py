@@ -87,11 +87,8 @@ class ShardedBatchSampler:
 
     def global_batch_sizes(self) -> list[int]:
         """Samples in each global batch of an epoch (over all ranks)."""
-        sizes = [self.batch_size] * (self.n // self.batch_size)
-        rest = self.n % self.batch_size
-        if rest >= self.world_size or (rest > 0 and self.keep_small_last):
-            sizes.append(rest)
-        return sizes
+        full, rest = divmod(self.n, self.batch_size)
+        return [self.batch_size] * full + [rest] * (self.num_batches() - full)
 
     def num_batches(self) -> int:
         """Global batches per epoch."""
