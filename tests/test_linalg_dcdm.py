@@ -486,14 +486,22 @@ def test_flexible_cg_messages_name_the_preconditioner_not_a_network(deflated):
         "the direction vanished at iteration 0: the preconditioner returned 0, so no step can "
         "be taken (stagnated): check the preconditioner"
     ), zero.message
-    if deflated:  # M(r) = g again is g's coarse part again: not exactly 0 once deflated
-        return
+    if deflated:
+        # (M(r) = g again is g's coarse part again: not exactly 0 once deflated.) One aggregate
+        # over the grid and M(r) its indicator: p_0 is its rounding left by the projection, and
+        # the second call, A-orthogonalised to p_0 and projected, is exactly 0
+        P = poisson((8, 8), walls=D)
+        b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+        g = torch.ones(P.n, dtype=torch.float64)
+        deflation = Deflation(labels=np.zeros(P.n, dtype=np.int64))
     # the second call returns p_0 again: c = p_0.Ap_0 / p_0.Ap_0 = 1 exactly, so p_1 = 0
-    _, again = solve(P, b, method=FlexibleCG(_FixedPreconditioner(g), k=1))
+    method = FlexibleCG(_FixedPreconditioner(g), k=1, deflation=deflation)
+    _, again = solve(P, b, method=method)
+    coarse = " and the deflation's coarse space" if deflated else ""
     assert again.status is Status.STAGNATED and again.iterations == 1
     assert again.message.startswith(
         "the direction vanished after A-orthogonalisation at iteration 1: the preconditioner "
-        "returned a combination of the last 1 directions, which adds nothing new"
+        f"returned a combination of the last 1 directions{coarse}, which adds nothing new"
     ), again.message
 
 
