@@ -256,9 +256,9 @@ class _FixedStepNODE(nn.Module):
     decided here, once, by the schedule the eager solve follows (``_output_schedule`` of
     :mod:`sciml.de.solvers`: torchdiffeq's for linear output, sciml's for the cubic Hermite
     one); the forward pass is then the steps and interpolants alone, with torchdiffeq's own
-    formulas, which ``torch.export`` can trace. Decreasing times are solved as torchdiffeq solves them:
-    ``dy/ds = -field(-s, y)`` forwards in ``s = -t``. ``forward(u (batch, state)) -> (batch,
-    time, state)``.
+    formulas, which ``torch.export`` can trace. Decreasing times are solved as torchdiffeq
+    solves them: ``dy/ds = -field(-s, y)`` forwards in ``s = -t``. ``forward(u (batch, state))
+    -> (batch, time, state)``.
     """
 
     def __init__(self, field: nn.Module, solver, t: Tensor) -> None:

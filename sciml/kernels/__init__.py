@@ -1,7 +1,8 @@
 """GPU kernels (Triton) for the spectral hot paths, with PyTorch references and dispatch.
 
 * :mod:`sciml.kernels.reference`: the PyTorch ground truth of every op.
-* :mod:`sciml.kernels.triton_kernels`: the kernels (needs Triton: ``pip install 'sciml[kernels]'``; imported lazily).
+* :mod:`sciml.kernels.triton_kernels`: the kernels (needs Triton:
+  ``pip install 'sciml[kernels]'``; imported lazily).
 * :mod:`sciml.kernels.autograd`: ``autograd.Function`` s with forward and backward on either.
 * :class:`TritonSpectral`: a spectral-convolution backend built on them.
 

@@ -44,8 +44,9 @@ class Autoregressive:
             u0: ``(batch, window, *spatial)``, the initial window of states, oldest first
                 (time-major channels, as :class:`sciml.data.Windows` gives them).
             steps: number of model calls.
-            t: the lead time of one call, for time-conditioned models (:class:`~sciml.models.ScOT`); passed
-                as ``model(u, t=t)`` at every call. Models that take no lead time refuse one.
+            t: the lead time of one call, for time-conditioned models
+                (:class:`~sciml.models.ScOT`); passed as ``model(u, t=t)`` at every call. Models
+                that take no lead time refuse one.
             static: ``(batch, S, *spatial)`` channels appended to every call's input, which
                 must then take ``window + S`` channels (``None``: ``S = 0``).
 
