@@ -54,19 +54,6 @@ PACKAGES = (
     "sciml.pretrained",
 )
 
-# Documented arguments that the signature does not have, in packages whose docstrings other work
-# owns. Each entry is "qualified.name: argument". Remove an entry once its docstring is fixed: the
-# test fails on an entry that is no longer stale, so this list cannot rot.
-KNOWN_STALE_ARGS: frozenset[str] = frozenset()
-
-# Public names without a docstring, in packages other work owns (same rule: fixed entries fail).
-KNOWN_MISSING_DOCSTRINGS: frozenset[str] = frozenset()
-
-# Parameters left out of an Args section that lists the others, in packages other work owns
-# ("qualified.name: parameter"). A partial list reads as complete, so the rest of the library
-# lists every parameter once it has an Args section. Fixed entries fail, as above.
-KNOWN_PARTIAL_ARGS: frozenset[str] = frozenset()
-
 _ARGS = re.compile(r"^(?P<indent>\s*)(?P<title>Args|Arguments|Parameters):\s*$")
 _ATTRIBUTES = re.compile(r"^(?P<indent>\s*)Attributes:\s*$")
 # an item's head: one name, or several sharing a description ("dtype, device: ...")
@@ -157,14 +144,9 @@ def public_objects() -> dict[str, object]:
     return found
 
 
-def _owner_package(qualname: str) -> str:
-    parts = qualname.split(".")
-    return ".".join(parts[:2]) if len(parts) > 2 else "sciml"
-
-
 @functools.cache
-def callables() -> list[tuple[str, str, str, inspect.Signature | None, str | None]]:
-    """(package, kind, qualified name, signature, docstring) for each public callable.
+def callables() -> list[tuple[str, str, inspect.Signature | None, str | None]]:
+    """(kind, qualified name, signature, docstring) for each public callable.
 
     kind is "function", "class" or "method". A class contributes its constructor (class docstring
     + ``__init__`` docstring against the ``__init__`` / dataclass signature) and each public
@@ -175,13 +157,12 @@ def callables() -> list[tuple[str, str, str, inspect.Signature | None, str | Non
     public_classes = {id(o) for o in objs.values() if inspect.isclass(o)}
     out = []
     for qual, obj in objs.items():
-        package = _owner_package(qual)
         if inspect.isfunction(obj):
-            out.append((package, "function", qual, _signature(obj), obj.__doc__))
+            out.append(("function", qual, _signature(obj), obj.__doc__))
             continue
         init = obj.__dict__.get("__init__")
         doc = "\n\n".join(d for d in (obj.__doc__, getattr(init, "__doc__", None)) if d)
-        out.append((package, "class", qual, _signature(obj), doc))
+        out.append(("class", qual, _signature(obj), doc))
         seen: set[str] = set()
         for klass in obj.__mro__:
             if not _is_sciml(klass):
@@ -196,7 +177,7 @@ def callables() -> list[tuple[str, str, str, inspect.Signature | None, str | Non
                 if not inspect.isfunction(member) or inherited_public:
                     continue
                 sig, mdoc = _signature(member), member.__doc__
-                out.append((package, "method", f"{qual}.{mname}", sig, mdoc))
+                out.append(("method", f"{qual}.{mname}", sig, mdoc))
     return out
 
 
@@ -218,7 +199,7 @@ def _spelled(p: inspect.Parameter) -> str:
 def stale_args() -> dict[str, list[str]]:
     """qualified name -> documented names that the signature does not have."""
     stale = {}
-    for _, _, qual, sig, doc in callables():
+    for _, qual, sig, doc in callables():
         if sig is None:
             continue
         params = _params(sig)
@@ -237,7 +218,7 @@ def stale_args() -> dict[str, list[str]]:
 def inline_documented() -> dict[str, list[str]]:
     """qualified name -> parameters documented only inside another argument's item."""
     out = {}
-    for _, _, qual, sig, doc in callables():
+    for _, qual, sig, doc in callables():
         if sig is None:
             continue
         params = {n.lstrip("*") for n in _params(sig)}
@@ -248,16 +229,16 @@ def inline_documented() -> dict[str, list[str]]:
     return out
 
 
-def undocumented_args() -> dict[str, dict[str, list[str]]]:
-    """package -> qualified name -> signature parameters not documented under Args."""
-    out: dict[str, dict[str, list[str]]] = {}
-    for package, _, qual, sig, doc in callables():
+def undocumented_args() -> dict[str, list[str]]:
+    """qualified name -> signature parameters not documented under Args."""
+    out: dict[str, list[str]] = {}
+    for _, qual, sig, doc in callables():
         if sig is None:
             continue
         documented = {a.lstrip("*") for a in documented_args(doc)}
         missing = [n for n in _params(sig) if n not in documented]
         if missing:
-            out.setdefault(package, {})[qual] = missing
+            out[qual] = missing
     return out
 
 
@@ -298,21 +279,16 @@ def test_walk_finds_the_public_surface():
         "sciml.pretrained.card",
     ):
         assert qual in objs, qual
-    checked = {qual for _, _, qual, _, _ in callables()}
+    checked = {qual for _, qual, _, _ in callables()}
     assert "sciml.layers.SpectralConv.forward" in checked
 
 
 def test_every_public_name_has_a_docstring():
     missing = set()
-    for _, kind, qual, _, doc in callables():
+    for kind, qual, _, doc in callables():
         if kind != "method" and not (doc or "").strip():
             missing.add(qual)
-    assert missing - KNOWN_MISSING_DOCSTRINGS == set(), "public names without a docstring"
-    assert KNOWN_MISSING_DOCSTRINGS - missing == set(), "fixed: remove from the allow-list"
-
-
-# Public methods without a docstring, in packages other work owns ("qualified.name").
-KNOWN_UNDOCUMENTED_METHODS: frozenset[str] = frozenset()
+    assert missing == set(), "public names without a docstring"
 
 
 def test_public_methods_have_docstrings():
@@ -320,12 +296,11 @@ def test_public_methods_have_docstrings():
     # one for an override (Convection.speed, without one, was missing from the reference though
     # PeriodicProblem.speed had one); torch.nn.Module's extra_repr hook is not user API
     missing = set()
-    for _, kind, qual, _, doc in callables():
+    for kind, qual, _, doc in callables():
         name = qual.rsplit(".", 1)[1]
         if kind == "method" and not (doc or "").strip() and name != "extra_repr":
             missing.add(qual)
-    assert missing - KNOWN_UNDOCUMENTED_METHODS == set(), "public methods without a docstring"
-    assert KNOWN_UNDOCUMENTED_METHODS - missing == set(), "fixed: remove from the allow-list"
+    assert missing == set(), "public methods without a docstring"
 
 
 @functools.cache
@@ -353,27 +328,21 @@ def public_properties() -> list[tuple[str, property]]:
     return out
 
 
-# Public properties without a docstring, in packages other work owns ("qualified.name").
-KNOWN_UNDOCUMENTED_PROPERTIES: frozenset[str] = frozenset()
-
-
 def test_public_properties_have_docstrings():
     # the API reference shows a property only with a docstring of its own (griffe does not
     # inherit one for an override): NeuralODE.nfe_forward and H5Dataset.n_samples were hidden
     props = public_properties()
     assert "sciml.de.NeuralODE.nfe_forward" in dict(props)
     missing = {qual for qual, prop in props if not (prop.__doc__ or "").strip()}
-    assert missing - KNOWN_UNDOCUMENTED_PROPERTIES == set(), "public properties without a docstring"
-    assert KNOWN_UNDOCUMENTED_PROPERTIES - missing == set(), "fixed: remove from the allow-list"
+    assert missing == set(), "public properties without a docstring"
 
 
 def test_documented_args_exist_in_the_signature():
     found = {f"{qual}: {a}" for qual, bad in stale_args().items() for a in bad}
-    assert found - KNOWN_STALE_ARGS == set(), (
+    assert found == set(), (
         "documented arguments that the signature does not have (stale docstrings): fix the "
         "docstring"
     )
-    assert KNOWN_STALE_ARGS - found == set(), "fixed: remove from KNOWN_STALE_ARGS"
 
 
 def test_one_argument_per_item():
@@ -382,18 +351,14 @@ def test_one_argument_per_item():
 
 
 def test_args_sections_are_complete():
-    docs = {qual: doc for _, _, qual, _, doc in callables()}
+    docs = {qual: doc for _, qual, _, doc in callables()}
     found = {
         f"{qual}: {name}"
-        for names in undocumented_args().values()
-        for qual, missing in names.items()
+        for qual, missing in undocumented_args().items()
         if documented_args(docs[qual])
         for name in missing
     }
-    assert found - KNOWN_PARTIAL_ARGS == set(), (
-        "an Args section that leaves out these parameters: document them there"
-    )
-    assert KNOWN_PARTIAL_ARGS - found == set(), "fixed: remove from KNOWN_PARTIAL_ARGS"
+    assert found == set(), "an Args section that leaves out these parameters: document them there"
 
 
 def test_dataclass_attributes_exist():
@@ -468,22 +433,12 @@ def test_field_docstring_parser():
     assert _field_docstrings(_FieldDocs) == {"documented"}
 
 
-# Fields of public dataclasses that no docstring documents, in packages other work owns
-# ("qualified.name.field"). Fixed entries fail, as above.
-KNOWN_UNDOCUMENTED_FIELDS: frozenset[str] = frozenset()
-
-
 def test_dataclass_fields_are_documented():
     # the reference renders a config's fields from its Args / Attributes sections (or a string
     # under the field); one named in neither reads as a field the user need not know about
     missing = undocumented_fields()
-    assert missing - KNOWN_UNDOCUMENTED_FIELDS == set(), "dataclass fields no docstring names"
-    assert KNOWN_UNDOCUMENTED_FIELDS - missing == set(), "fixed: remove from the allow-list"
+    assert missing == set(), "dataclass fields no docstring names"
 
-
-# Cross-references that do not resolve where they stand, in packages other work owns
-# ("qualified.name: target"). Fixed entries fail, as above.
-KNOWN_BROKEN_REFS: frozenset[str] = frozenset()
 
 _ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):`([^`]+)`")
 
@@ -589,8 +544,7 @@ class _InstanceScope:
 
 def test_cross_references_resolve():
     found = broken_refs()
-    assert found - KNOWN_BROKEN_REFS == set(), "cross-references that name nothing there"
-    assert KNOWN_BROKEN_REFS - found == set(), "fixed: remove from KNOWN_BROKEN_REFS"
+    assert found == set(), "cross-references that name nothing there"
 
 
 def test_a_module_needing_a_missing_optional_dependency_resolves(monkeypatch):
