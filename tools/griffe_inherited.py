@@ -8,9 +8,10 @@ member inherited from a sciml base that the reference does not render (``Autoreg
 ``FNO.rollout`` and ``DCT.forward`` had no entry at all.
 
 After griffe has loaded ``sciml``, every class the reference renders (reached from the package
-and its public subpackages through ``__all__``, as the ``::: sciml.<package>`` pages are) gets each public member it inherits
-from a sciml class the reference does not render as a member of its own: an alias of the base's
-member, not marked inherited, so mkdocstrings shows it under the class with the base's docstring.
+and its public subpackages through ``__all__``, as the ``::: sciml.<package>`` pages are) gets
+each public member it inherits from a sciml class the reference does not render as a member of
+its own: an alias of the base's member, not marked inherited, so mkdocstrings shows it under the
+class with the base's docstring.
 A new private base needs nothing here. Members inherited from a rendered base stay on that base's
 entry; members from outside sciml (torch) are not loaded and never shown.
 """
