@@ -273,6 +273,8 @@ class _FixedStepNODE(nn.Module):
             t = -t
         # (why) the torchdiffeq solver object NeuralODE runs (sciml_rk4, sciml_euler): its grid,
         # step and interpolant are used as they are; only the schedule is laid out here
+        # (why) the constructor wants a state y0 only for its dtype and device (and for
+        # integrate(), never called here); the output times t have both, no state exists yet
         self.solver = SOLVERS[solver.method](None, t, atol=solver.atol, **solver.options())
         grid = self.solver.grid_constructor(None, None, t)
         self.register_buffer("grid", grid, persistent=False)

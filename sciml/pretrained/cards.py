@@ -193,7 +193,7 @@ def validate_card(
     if data["train_seed"] < 0:  # the generators' seeds are numpy seeds
         raise CardError(f"{where}.data.train_seed: expected a seed >= 0, got {data['train_seed']}")
     if data["generator"] is not None:
-        _check_generator(data["generator"], data["options"], f"{where}.data", registries)
+        _check_generator(data["generator"], data["options"], f"{where}.data", registries=registries)
 
     _check_keys(card["training"], _TRAINING, f"{where}.training", free=True)
     time_s = card["training"]["time_s"]
@@ -241,7 +241,7 @@ def _check_evaluator(evaluation: Mapping[str, Any], data: Mapping[str, Any], whe
 
 
 def _check_generator(
-    name: str, options: Mapping[str, Any], where: str, registries: bool = True
+    name: str, options: Mapping[str, Any], where: str, *, registries: bool = True
 ) -> None:
     """The generator and its options; with ``registries=False`` only what needs no torch (the
     resolution is an integer, the evaluation's own ``n`` / ``seed`` / ``out`` are not fixed)."""
