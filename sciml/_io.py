@@ -8,6 +8,7 @@ killed by ``SIGTERM`` (``kill``, a batch scheduler's time limit, ``docker stop``
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ from typing import IO, Any
 __all__ = [
     "atomic_write",
     "atomic_write_text",
+    "metadata_json",
     "save_safetensors",
     "tmp_path",
     "watch_sigterm",
@@ -179,3 +181,16 @@ def save_safetensors(
     mode = stat.S_IMODE(path.stat().st_mode)
     save_file(tensors, str(path), metadata=metadata)
     os.chmod(path, mode)
+
+
+def metadata_json(value: Any, indent: int | None = None) -> str:
+    """``json.dumps(value, indent=indent)``, raising a :class:`TypeError` that says what JSON can
+    hold when user metadata (in ``value``) cannot be written: the one check for
+    ``save_pretrained`` and the training checkpoints (run before any file is touched)."""
+    try:
+        return json.dumps(value, indent=indent)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"expected metadata that JSON can hold (numbers, strings, booleans, None, lists, "
+            f"dicts with string keys), got {exc}; convert tensors with .tolist()"
+        ) from None

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ._config import config_from_dict, config_to_dict
-from ._io import atomic_write_text, save_safetensors, tmp_path
+from ._io import atomic_write_text, metadata_json, save_safetensors, tmp_path
 from ._version import __version__
 from .errors import CheckpointError, ConfigError
 from .layers._complex import COMPLEX_OF, ComplexCasts
@@ -160,13 +160,7 @@ class Operator(ComplexCasts):
         }
         # (why) checked before any file is touched: metadata that JSON cannot hold failed after
         # the new weights had replaced the old ones, and the old checkpoint no longer loaded
-        try:
-            json.dumps(record)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"expected metadata that JSON can hold (numbers, strings, booleans, None, lists, "
-                f"dicts with string keys), got {exc}; convert tensors with .tolist()"
-            ) from None
+        metadata_json(record)
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as exc:  # it or a parent is a file

@@ -39,7 +39,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import atomic_write_text, save_safetensors, unwatch_sigterm, watch_sigterm
+from .._io import (
+    atomic_write_text,
+    metadata_json,
+    save_safetensors,
+    unwatch_sigterm,
+    watch_sigterm,
+)
 from ..errors import CheckpointError
 from ._state import load_state, save_state
 
@@ -75,7 +81,7 @@ def write_checkpoint(
 
         # (why) a plain module's checkpoint had no config.json, and Trainer(metadata=...) was
         # dropped without a word; checked before any file is written, as save_pretrained does
-        text = _metadata_text(metadata) if metadata else None
+        text = metadata_json(dict(metadata), indent=2) + "\n" if metadata else None
         # (why) save_file alone recreates the file owner-only (0o600); an Operator's weights
         # and the trainer state keep the permissions a plain open() gives
         save_safetensors(_unique_state(model), directory / WEIGHTS_FILE, metadata={"format": "pt"})
@@ -114,16 +120,6 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
             "another model config?"
         )
     return load_state(directory, STATE_NAME)
-
-
-def _metadata_text(metadata: Mapping[str, Any]) -> str:
-    try:
-        return json.dumps(dict(metadata), indent=2) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"expected metadata that JSON can hold (numbers, strings, booleans, None, lists, "
-            f"dicts with string keys), got {exc}; convert tensors with .tolist()"
-        ) from None
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:

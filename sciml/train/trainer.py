@@ -44,10 +44,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
+from .._io import metadata_json
 from ..errors import CheckpointError
 from ._runlog import MetricsLog, pack_rows, unpack_rows
 from .callbacks import Callback
-from .checkpoint import CheckpointManager, _metadata_text, find_checkpoint, read_checkpoint
+from .checkpoint import CheckpointManager, find_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, setup
 from .losses import MSE, LpLoss
@@ -202,7 +203,7 @@ class Trainer:
         # (why) metadata JSON cannot hold was refused only by the first checkpoint's write,
         # after an epoch (or checkpoint_every steps) of training, and on rank 0 alone
         if metadata and out_dir is not None:
-            _metadata_text(metadata)
+            metadata_json(dict(metadata))
 
         self.train_sampler = ShardedBatchSampler(
             len(train_data),
