@@ -413,6 +413,16 @@ def test_views_refuse_a_normalizer_without_their_channels_when_made(data, make):
     assert torch.isfinite(item["target"]).all()
 
 
+def test_normalizer_encode_names_the_missing_channel_as_the_views_do():
+    """encode/decode and the views share Normalizer._require: one message, naming what is
+    missing and how to fit it; a covered channel still encodes to (x - mean) / std."""
+    norm = sd.Normalizer({"u": 2.0}, {"u": 4.0}, n_spatial=1)
+    x = np.arange(6.0).reshape(2, 1, 3)
+    with pytest.raises(KeyError, match=r"got one without \['v'\] \(it has \['u'\]\); fit it"):
+        norm.encode(x, names=["v"])
+    np.testing.assert_allclose(norm.encode(x, names=["u"]), (x - 2.0) / 4.0)
+
+
 def test_sample_and_space_selections_are_checked(data):
     """ds.read and the views cast samples to int64 and took slices as given: samples=[0.5] read
     sample 0, a boolean mask [True, False, ...] read the samples 1, 0, ...; space=0 failed in the

@@ -177,11 +177,20 @@ class Normalizer:
             std[name] = float(sd[k]) if sd[k] > min_std * abs(mom.mean[k]) else 1.0
 
     # -- apply ----------------------------------------------------------------------------------
-    def _stats(self, x: Array, names: Sequence[str] | None, channel_dim: int | None):
-        names = self.names if names is None else list(names)
+    def _require(self, names: Sequence[str], who: str = "") -> None:
+        """Raise ``KeyError`` unless there are statistics for every one of ``names``; ``who``
+        (a data view: its file and class) starts the message."""
         missing = [n for n in names if n not in self.mean]
         if missing:
-            raise KeyError(f"normalizer has no statistics for {missing}; it has {self.names}")
+            raise KeyError(
+                f"{who}expected a normalizer with statistics for {list(names)}, got one without "
+                f"{missing} (it has {self.names}); fit it with these fields "
+                "(Normalizer.fit(ds, fields=..., static_fields=...))"
+            )
+
+    def _stats(self, x: Array, names: Sequence[str] | None, channel_dim: int | None):
+        names = self.names if names is None else list(names)
+        self._require(names)
         dim = -(self.n_spatial + 1) if channel_dim is None else channel_dim
         dim = dim % x.ndim
         n_c = x.shape[dim]

@@ -84,16 +84,8 @@ class _View(Dataset):
     def _check_normalizer(self, names: Sequence[str]) -> None:
         """Refuse now a normalizer without statistics for some of ``names``: it raised
         ``KeyError`` only when the first item was read (in a ``DataLoader`` worker)."""
-        if self.normalizer is None:
-            return
-        missing = [n for n in names if n not in self.normalizer.mean]
-        if missing:
-            raise KeyError(
-                f"{self.ds.path}: {type(self).__name__} expected a normalizer with statistics "
-                f"for {list(names)}, got one without {missing} (it has "
-                f"{self.normalizer.names}); fit it with these fields "
-                "(Normalizer.fit(ds, fields=..., static_fields=...))"
-            )
+        if self.normalizer is not None:
+            self.normalizer._require(names, f"{self.ds.path}: {type(self).__name__} ")
 
     def _norm(self, a: np.ndarray, names: Sequence[str], channel_dim: int = 1) -> np.ndarray:
         if self.normalizer is None:
