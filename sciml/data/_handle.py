@@ -102,10 +102,10 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
                 "a file this user can read -- check its permissions and owner (ls -l)",
             ) from e
         size = path.stat().st_size
-        head = _head(path)
+        head, signed = _read_signature(path, size)
         # HDF5 looks for its signature at offsets 0, 512, 1024, ...; a file shorter than the
         # signature, or empty, is truncated rather than of another format
-        if size >= len(_SIGNATURE) and not _has_signature(path, size):
+        if size >= len(_SIGNATURE) and not signed:
             raise DataFormatError(
                 path,
                 f"not an HDF5 file (signature not found): its {size} bytes start with {head!r}, "
@@ -126,29 +126,23 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of an HDF5 superblock
 
 
-def _head(path: Path) -> bytes:
-    """The first 8 bytes of ``path`` (fewer when it is shorter; none when it cannot be read)."""
+def _read_signature(path: Path, size: int) -> tuple[bytes, bool]:
+    """``path``'s first 8 bytes (fewer when it is shorter) and whether HDF5's signature is at one
+    of the offsets HDF5 searches (0, 512, 1024, 2048, ...; a user block shifts the superblock to
+    one of them), from one opening of the file. Unreadable here: ``(b"", True)``, not known to
+    be another format."""
     try:
         with open(path, "rb") as f:
-            return f.read(len(_SIGNATURE))
-    except OSError:
-        return b""
-
-
-def _has_signature(path: Path, size: int) -> bool:
-    """Whether HDF5's signature is at one of the offsets HDF5 searches (0, 512, 1024, 2048, ...;
-    a user block shifts the superblock to one of them)."""
-    try:
-        with open(path, "rb") as f:
+            head = f.read(len(_SIGNATURE))
             offset = 0
             while offset + len(_SIGNATURE) <= size:
                 f.seek(offset)
                 if f.read(len(_SIGNATURE)) == _SIGNATURE:
-                    return True
+                    return head, True
                 offset = max(512, 2 * offset)
     except OSError:
-        return True  # unreadable here: not known to be another format
-    return False
+        return b"", True
+    return head, False
 
 
 @contextmanager
