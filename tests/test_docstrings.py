@@ -459,7 +459,7 @@ def _resolves(target: str, scopes: list) -> bool:
                 obj = importlib.import_module(head)
             except ImportError:
                 return _exists(head)
-    for part in rest:
+    for i, part in enumerate(rest):
         if hasattr(obj, part):
             obj = getattr(obj, part)
         elif isinstance(obj, types.ModuleType):
@@ -468,7 +468,7 @@ def _resolves(target: str, scopes: list) -> bool:
             except ImportError:
                 return _exists(f"{obj.__name__}.{part}")
         elif inspect.isclass(obj) and part in _instance_attributes(obj):
-            return not rest[rest.index(part) + 1 :]
+            return not rest[i + 1 :]  # an instance attribute ends the path: nothing after it
         else:
             return False
     return True
@@ -562,6 +562,25 @@ def test_a_module_needing_a_missing_optional_dependency_resolves(monkeypatch):
     assert _resolves("~sciml.kernels.triton_kernels", [])
     assert not _resolves("sciml.kernels.no_such_module", [sciml.kernels])
     assert not _resolves("no_such_package.module", [])
+
+
+def test_an_instance_attribute_ends_the_path_where_it_stands():
+    # the tail after an instance attribute was taken from rest.index(part), the FIRST part
+    # with that name: Outer.x.x (class attribute x, then Inner's instance attribute x) was
+    # judged on the tail after the first x, ["x"], and reported broken
+    class Inner:
+        __module__ = "sciml._fake"  # _instance_attributes reads sciml classes only
+        x: int  # an annotation, no class attribute: found by _instance_attributes alone
+
+    class Outer:
+        __module__ = "sciml._fake"
+        x = Inner
+
+    scope = types.SimpleNamespace(Outer=Outer)
+    assert _resolves("Outer.x.x", [scope])
+    assert _resolves("Outer.x", [scope])
+    assert not _resolves("Outer.x.x.x", [scope])  # nothing can follow an instance attribute
+    assert not _resolves("Outer.x.y", [scope])
 
 
 def inherited_from_unrendered_bases() -> dict[str, str]:
