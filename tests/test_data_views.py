@@ -391,16 +391,36 @@ def test_point_samples_check_seed_and_epoch(data):
 
 
 @pytest.mark.parametrize(
-    "make",
-    [
-        lambda ds, n: sd.Windows(ds, normalizer=n),
-        lambda ds, n: sd.AllPairs(ds, normalizer=n),
-        lambda ds, n: sd.SnapshotPairs(ds, inputs=["u"], targets=["v"], normalizer=n),
-        lambda ds, n: sd.StaticPairs(ds, ["a"], ["s"], normalizer=n),
-        lambda ds, n: sd.PointSamples(ds, inputs=["a"], targets=["v"], normalizer=n),
+    ("make", "raw", "chans"),
+    [  # raw: item 0's target read with ds.read / read_static; chans: its channel names
+        (
+            lambda ds, n: sd.Windows(ds, normalizer=n),
+            lambda ds: ds.read(0)[0, 1],  # n_in = 1: the target is step 1
+            ["u", "v"],
+        ),
+        (
+            lambda ds, n: sd.AllPairs(ds, normalizer=n),
+            lambda ds: ds.read(0)[0, 0],  # include_self: the first pair is (0, 0)
+            ["u", "v"],
+        ),
+        (
+            lambda ds, n: sd.SnapshotPairs(ds, inputs=["u"], targets=["v"], normalizer=n),
+            lambda ds: ds.read(0, fields=["v"])[0, -1],  # out_step = -1
+            ["v"],
+        ),
+        (
+            lambda ds, n: sd.StaticPairs(ds, ["a"], ["s"], normalizer=n),
+            lambda ds: ds.read_static(0, ["s"])[0],
+            ["s"],
+        ),
+        (
+            lambda ds, n: sd.PointSamples(ds, inputs=["a"], targets=["v"], normalizer=n),
+            lambda ds: ds.read(0, fields=["v"])[0, -1].reshape(1, -1).T,  # (points, C), all
+            ["v"],
+        ),
     ],
 )
-def test_views_refuse_a_normalizer_without_their_channels_when_made(data, make):
+def test_views_refuse_a_normalizer_without_their_channels_when_made(data, make, raw, chans):
     """A normalizer fitted on other fields raised KeyError only when the first item was read,
     in a DataLoader worker; now the view refuses it when made, naming what is missing."""
     path, _ = data
@@ -410,7 +430,15 @@ def test_views_refuse_a_normalizer_without_their_channels_when_made(data, make):
         make(ds, partial)
     full = sd.Normalizer.fit(ds)
     item = make(ds, full)[0]  # every channel covered: items are read as before
-    assert torch.isfinite(item["target"]).all()
+    # (x - mean) / std by hand on the raw values, with the fitted stats of each channel (the
+    # channel axis: 0, or last for points); isfinite alone passed a target left unnormalized
+    x = raw(ds).astype(np.float64)
+    axis = -1 if x.ndim == 2 else 0
+    shape = [1] * x.ndim
+    shape[axis] = len(chans)
+    mean = np.reshape([full.mean[c] for c in chans], shape)
+    std = np.reshape([full.std[c] for c in chans], shape)
+    np.testing.assert_allclose(item["target"].numpy(), (x - mean) / std, rtol=1e-5, atol=1e-6)
 
 
 def test_normalizer_encode_names_the_missing_channel_as_the_views_do():
