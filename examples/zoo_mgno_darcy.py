@@ -52,8 +52,13 @@ def main(argv: list[str] | None = None) -> None:
         smoothing = smoothing[1:]
     try:  # the config refuses --channels or --layers below 1
         config = MgNOConfig(channels=args.channels, n_layers=args.layers, smoothing=smoothing)
-    except ValueError as err:
-        ap.error(f"--channels {args.channels} and --layers {args.layers}: {err}")
+    except ValueError as err:  # its message starts with the field: name that flag only
+        flags = {"channels": ("--channels", args.channels), "n_layers": ("--layers", args.layers)}
+        field = str(err).split(" ", 1)[0]
+        if field not in flags:
+            raise
+        flag, value = flags[field]
+        ap.error(f"{flag} {value}: {err}")
     device, out, work = _zoo.start(args, NAME)
 
     options = {"resolution": args.resolution, "coefficient": "piecewise_constant"}

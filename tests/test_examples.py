@@ -207,8 +207,9 @@ BAD_ARGUMENTS = [
     # the width is refused by T1Config / MgNOConfig, built before any data are generated
     ("zoo_t1_ns2d", ["--width", "0"], "--width 0: width must be >= 1, got 0"),
     ("zoo_mgno_darcy", ["--n-test", "0"], "--n-test expects an integer >= 1, got 0"),
-    ("zoo_mgno_darcy", ["--layers", "0"],
-     "--channels 16 and --layers 0: n_layers must be >= 1, got 0"),
+    # the flag that is wrong, not both (was "--channels 16 and --layers 0: ...")
+    ("zoo_mgno_darcy", ["--layers", "0"], "--layers 0: n_layers must be >= 1, got 0"),
+    ("zoo_mgno_darcy", ["--channels", "0"], "--channels 0: channels must be >= 1, got 0"),
     ("zoo_scot_ns2d", ["--resolution", "33"], "--resolution expects an even grid size"),
     ("zoo_scot_ns2d", ["--out", "a_file"], "--out a_file is a file: expected a directory"),
 ]  # fmt: skip
