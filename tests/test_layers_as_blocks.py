@@ -243,6 +243,21 @@ def test_forward_mode_ad_gives_the_layer_on_the_tangent(backend):
     torch.testing.assert_close(tangent, want, rtol=1e-12, atol=1e-12)
 
 
+def _tanh_hessian_reference(backend, seed):
+    """A float64 layer on ``backend``, an input ``u``, the row-by-row Jacobian ``J`` of an FFT
+    twin with the same weights, and ``H = J^T diag(tanh''(y)) J``, the Hessian of
+    ``sum tanh(layer(u))`` (the layer is linear in ``u``)."""
+    torch.manual_seed(seed)
+    layer = SpectralConv(2, 2, (2, 3), backend=_backend(backend)).double()
+    twin = copy.deepcopy(layer)
+    twin.backend = FFT()
+    u = torch.randn(1, 2, 4, 5, dtype=F64)
+    jac = _rowwise_jacobian(twin, u).reshape(-1, u.numel())
+    with torch.no_grad():
+        th = torch.tanh(layer(u)).reshape(-1)
+    return layer, u, jac, jac.T @ torch.diag(-2 * th * (1 - th**2)) @ jac
+
+
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_vectorized_jacobian_and_hessian_match_rowwise_autograd(backend):
     """``torch.autograd.functional.jacobian / hessian(vectorize=True)`` run the backward under
@@ -250,17 +265,9 @@ def test_vectorized_jacobian_and_hessian_match_rowwise_autograd(backend):
     'Cannot access storage of BatchedTensorImpl'. Reference: the row-by-row Jacobian ``J`` of
     the FFT backend with the same weights (40 interpreted backward passes would take ~20 s) and
     ``H = J^T diag(tanh''(y)) J`` for ``sum tanh(y)`` (the layer is linear in ``u``)."""
-    torch.manual_seed(5)
-    layer = SpectralConv(2, 2, (2, 3), backend=_backend(backend)).double()
-    twin = copy.deepcopy(layer)
-    twin.backend = FFT()
-    u = torch.randn(1, 2, 4, 5, dtype=F64)
-    jac = _rowwise_jacobian(twin, u).reshape(-1, u.numel())
+    layer, u, jac, want = _tanh_hessian_reference(backend, seed=5)
     got = torch.autograd.functional.jacobian(layer, u, vectorize=True)
     torch.testing.assert_close(got.reshape(jac.shape), jac, rtol=1e-12, atol=1e-12)
-    with torch.no_grad():
-        th = torch.tanh(layer(u)).reshape(-1)
-    want = jac.T @ torch.diag(-2 * th * (1 - th**2)) @ jac
     hess = torch.autograd.functional.hessian(
         lambda v: torch.tanh(layer(v)).sum(), u, vectorize=True
     )
@@ -276,15 +283,7 @@ def test_forward_over_reverse_hessian_products_match_rowwise_autograd(backend):
     back without one (a silent zero); a ``conj()`` view of a dual tensor with a batched tangent
     tripped a PyTorch internal assert ('has_fw_view') on both impls. Reference: ``H = J^T
     diag(tanh''(y)) J`` with the row-by-row Jacobian of an FFT twin (the layer is linear)."""
-    torch.manual_seed(7)
-    layer = SpectralConv(2, 2, (2, 3), backend=_backend(backend)).double()
-    twin = copy.deepcopy(layer)
-    twin.backend = FFT()
-    u = torch.randn(1, 2, 4, 5, dtype=F64)
-    jac = _rowwise_jacobian(twin, u).reshape(-1, u.numel())
-    with torch.no_grad():
-        th = torch.tanh(layer(u)).reshape(-1)
-    want = jac.T @ torch.diag(-2 * th * (1 - th**2)) @ jac
+    layer, u, _, want = _tanh_hessian_reference(backend, seed=7)
     v = torch.randn_like(u)
     with fwAD.dual_level():
         x = fwAD.make_dual(u.clone().requires_grad_(True), v)
