@@ -259,38 +259,111 @@ def test_dcdm_runs_with_conv_tf32_off_under_torchs_global_tf32_setting():
 
 class _OldCudnn:
     """torch < 2.9's torch.backends.cudnn as the TF32 reader sees it: the legacy flag and
-    flags(); no per-op precisions (reading .conv raises AttributeError, as it would there)."""
+    flags(); no per-op precisions (reading .conv raises AttributeError, as it would there).
+    flags() sets every setting it takes and puts all of them back on exit, benchmark_limit
+    included (default 10), as torch 2.4 .. 2.8's does."""
 
     enabled, benchmark, deterministic = True, True, False
 
-    def __init__(self, allow_tf32: bool) -> None:
+    def __init__(self, allow_tf32: bool, benchmark_limit: int) -> None:
         self.allow_tf32 = allow_tf32
+        self.benchmark_limit = benchmark_limit
         self.calls = []
 
     @contextlib.contextmanager
-    def flags(self, *, enabled, benchmark, deterministic, allow_tf32):
-        self.calls.append((enabled, benchmark, deterministic, allow_tf32))
-        saved, self.allow_tf32 = self.allow_tf32, allow_tf32
+    def flags(self, *, enabled, benchmark, benchmark_limit=10, deterministic, allow_tf32):
+        self.calls.append((enabled, benchmark, benchmark_limit, deterministic, allow_tf32))
+        saved = self.allow_tf32, self.benchmark_limit
+        self.allow_tf32 = allow_tf32
+        if benchmark_limit is not None:  # torch skips None (and a cuDNN-less build)
+            self.benchmark_limit = benchmark_limit
         try:
             yield
         finally:
-            self.allow_tf32 = saved
+            self.allow_tf32, self.benchmark_limit = saved
 
 
 @pytest.mark.parametrize("allow", [True, False])
-def test_conv_tf32_reads_and_turns_off_the_legacy_flag_before_torch_2_9(monkeypatch, allow):
+@pytest.mark.parametrize("limit", [0, 3, 10])
+def test_conv_tf32_reads_and_turns_off_the_legacy_flag_before_torch_2_9(monkeypatch, allow, limit):
     """Before torch 2.9 only the legacy flag exists: the reader answers it, and TF32 is turned
     off through cudnn.flags() with the other settings passed as they were (not touched where
-    TF32 is off already)."""
+    TF32 is off already). benchmark_limit was left out and flags() set it to its default 10
+    inside the context, so a cudnn.benchmark search in the network tried at most 10 algorithms
+    where the user asked for all (0) or 3; it is the user's inside too now."""
     from sciml.linalg._tf32 import conv_tf32, no_conv_tf32
 
-    old = _OldCudnn(allow)
+    old = _OldCudnn(allow, limit)
     monkeypatch.setattr(torch.backends, "cudnn", old)
     assert conv_tf32() is allow
     with no_conv_tf32():
         assert conv_tf32() is False
-    assert old.allow_tf32 is allow
-    assert old.calls == ([(True, True, False, False)] if allow else [])
+        assert old.benchmark_limit == limit
+    assert (old.allow_tf32, old.benchmark_limit) == (allow, limit)
+    assert old.calls == ([(True, True, limit, False, False)] if allow else [])
+
+
+_PRECISIONS = ("none", "ieee", "tf32")
+
+
+@pytest.fixture
+def torch_precisions():
+    """Every TF32 setting this test changes back as it was after the test (as torch reads
+    them: torch's Python API cannot give a setting back its never-set state)."""
+    if not hasattr(torch.backends.cudnn, "conv"):
+        pytest.skip("torch < 2.9: no per-op precisions")
+    start = _precisions()
+    try:
+        yield
+    finally:
+        _set_precisions(start)
+    assert _precisions() == start
+
+
+def _torchs_own_answer(generic: str, cudnn_all: str, conv: str) -> bool:
+    """Whether torch itself runs a float32 cuDNN convolution in TF32 under these settings,
+    asked through the legacy flag: reading torch.backends.cudnn.allow_tf32 raises unless
+    the resolved conv and RNN precisions (both set to ``conv`` here) are TF32 exactly when
+    the legacy flag's own value says so (at::Context::allowTF32CuDNN), so of the two values
+    the flag can hold, the one torch answers is torch's resolution of the conv setting."""
+    answers = []
+    for legacy in (False, True):
+        torch._C._set_cudnn_allow_tf32(legacy)  # sets conv and RNN too: set them after
+        torch.backends.fp32_precision = generic
+        torch.backends.cudnn.fp32_precision = cudnn_all
+        torch.backends.cudnn.conv.fp32_precision = conv
+        torch.backends.cudnn.rnn.fp32_precision = conv
+        with contextlib.suppress(RuntimeError):  # the other value: torch refuses to answer
+            answers.append(bool(torch.backends.cudnn.allow_tf32))
+    assert len(answers) == 1, (generic, cudnn_all, conv, answers)
+    return answers[0]
+
+
+@pytest.mark.parametrize("generic", (*_PRECISIONS, "bf16"))  # bf16: CPU-only, CUDA reads none
+@pytest.mark.parametrize("cudnn_all", _PRECISIONS)
+@pytest.mark.parametrize("conv", _PRECISIONS)
+def test_conv_tf32_resolves_none_as_torch_does(torch_precisions, generic, cudnn_all, conv):
+    """A conv precision of "none" inherits cuDNN's (torch.backends.cudnn.fp32_precision),
+    which where "none" inherits torch's (torch.backends.fp32_precision); TF32 only where that
+    chain ends in "tf32". "none" all the way up (or torch's "bf16", which CUDA does not take)
+    is full float32, and the reader called it TF32 (it compared with "ieee" only): the
+    stencil then left cuDNN for the slower shift sum, and DCDM turned off a TF32 that was
+    not on. Reference: the chain by hand, and torch's own answer through the legacy flag."""
+    from sciml.linalg._tf32 import conv_tf32, no_conv_tf32
+
+    by_hand = next((p for p in (conv, cudnn_all, generic) if p != "none"), "none") == "tf32"
+    assert _torchs_own_answer(generic, cudnn_all, conv) is by_hand
+    # the legacy flag set both ways above: the reader must not depend on it
+    for legacy in (False, True):
+        torch._C._set_cudnn_allow_tf32(legacy)
+        torch.backends.fp32_precision = generic
+        torch.backends.cudnn.fp32_precision = cudnn_all
+        torch.backends.cudnn.conv.fp32_precision = conv
+        given = _precisions()
+        assert conv_tf32() is by_hand, (legacy, given)
+        with no_conv_tf32():
+            assert conv_tf32() is False
+        assert _precisions() == given
 
 
 def _masked_kron_sum(shape, walls, solid, h) -> np.ndarray:
