@@ -844,3 +844,36 @@ def test_foreign_and_unreadable_files_are_told_apart_whatever_h5py_says(tmp_path
         sd.open(shifted)
     with pytest.raises(sd.DataFormatError, match=r"junk\.h5: not an HDF5 file"):
         sd.open(junk)
+
+
+def test_a_file_like_object_is_refused_by_name(tmp_path):
+    """h5py opens file-like objects, and sciml.data.open raised TypeError "expected str, bytes
+    or os.PathLike object, not BytesIO" from Path(); sciml reopens the file by its path in every
+    worker, so it refuses one, saying what it needs and what to pass instead."""
+    import io
+
+    vals = _small(tmp_path / "f.h5")
+    data = (tmp_path / "f.h5").read_bytes()
+    # the bytes are a readable HDF5 file (h5py itself, the independent reader): the refusal is
+    # about the kind of object, not its contents
+    with h5py.File(io.BytesIO(data), "r") as f:
+        np.testing.assert_array_equal(f["fields/u"][()], vals["u"])
+    for fn in (sd.open, sd.describe, sd.validate, sd.check):
+        name = f"sciml.data.{fn.__name__}"
+        with pytest.raises(TypeError) as e:
+            fn(io.BytesIO(data))
+        assert str(e.value).startswith(
+            f"{name}: expected the path (str or os.PathLike) of an HDF5 file, got a file-like "
+            "BytesIO"
+        )
+        assert "write its bytes to a file" in str(e.value)
+        with open(tmp_path / "f.h5", "rb") as handle, pytest.raises(TypeError) as e:
+            fn(handle)
+        assert "got a file-like BufferedReader" in str(e.value)
+        assert f"pass the path it was opened from ({str(tmp_path / 'f.h5')!r})" in str(e.value)
+    with pytest.raises(TypeError, match=r"got bytes b'f\.h5' -- decode it \(os\.fsdecode"):
+        sd.open(b"f.h5")
+    # and the path of the same bytes reads the same values
+    np.testing.assert_array_equal(
+        sd.open(str(tmp_path / "f.h5")).read(slice(None), fields=["u"])[:, :, 0], vals["u"]
+    )

@@ -74,6 +74,41 @@ def check_unchanged(path: Path, expected: Identity, fd: int | None = None) -> No
     )
 
 
+def as_path(path: object, caller: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, or a ``TypeError`` that says what was expected.
+
+    (why) h5py opens file-like objects, and ``Path(io.BytesIO(...))`` raised "expected str,
+    bytes or os.PathLike object, not BytesIO". sciml needs the path itself: each process
+    (``DataLoader`` worker, ``torchrun`` rank) opens the file again by its path, as an HDF5 handle
+    must not cross ``fork`` and an open file object cannot be pickled to a spawned worker, and
+    every open checks that the path still names the file whose layout was read (inode, size,
+    modification time), which a file-like object has not got.
+    """
+    if isinstance(path, (str, os.PathLike)):
+        return Path(path)
+    what = f"{type(path).__name__} {path!r}"
+    todo = "pass the path of an HDF5 / NetCDF-4 file"
+    if isinstance(path, bytes):
+        todo = "decode it (os.fsdecode(path))"
+    elif hasattr(path, "read"):  # io.BytesIO, open(..., "rb"), an fsspec file, ...
+        name = getattr(path, "name", None)
+        what = f"a file-like {type(path).__name__}"
+        if isinstance(name, str) and os.path.isfile(name):
+            todo = f"pass the path it was opened from ({name!r})"
+        else:
+            todo = (
+                "write its bytes to a file (tempfile.NamedTemporaryFile(suffix='.h5')) and pass "
+                "that path"
+            )
+        what += (
+            " (sciml opens the file again by its path in each DataLoader worker and torchrun "
+            "rank, and checks that it was not replaced)"
+        )
+    raise TypeError(
+        f"{caller}: expected the path (str or os.PathLike) of an HDF5 file, got {what} -- {todo}"
+    )
+
+
 def open_h5(path: str | os.PathLike[str]) -> h5py.File:
     """Open ``path`` read-only, turning h5py's low-level errors into a :class:`DataFormatError`."""
     path = Path(path)

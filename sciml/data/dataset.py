@@ -19,7 +19,14 @@ import numpy as np
 from h5py import h5s
 
 from ._errors import DataFormatError, shape_str
-from ._handle import Identity, LazyH5, file_identity, open_h5, unreadable_as_format_error
+from ._handle import (
+    Identity,
+    LazyH5,
+    as_path,
+    file_identity,
+    open_h5,
+    unreadable_as_format_error,
+)
 from ._layout import LayoutSpec, Source
 from .layouts import read_spec
 
@@ -483,8 +490,11 @@ def open(  # noqa: A001 - the public name is sciml.data.open
         in_memory: read every field into RAM now (small files; fastest epochs).
         layout: skip detection and use this layout.
         check_finite: raise :class:`DataFormatError` when a read meets NaN or Inf.
+
+    A file-like object (``io.BytesIO``, an open file), which h5py itself accepts, is refused
+    with a ``TypeError``: each process opens the file again by its path.
     """
-    path = Path(path)
+    path = as_path(path, "sciml.data.open")
     with open_h5(path) as f:
         # (why) of the file opened, not of the path: a replace in between would pair the new
         # file's identity with the old file's layout
@@ -495,7 +505,7 @@ def open(  # noqa: A001 - the public name is sciml.data.open
 
 def describe(path: str | os.PathLike[str]) -> str:
     """A multi-line summary of a file (layout, shapes, fields, attributes) for ``sciml info``."""
-    ds = open(path)
+    ds = open(as_path(path, "sciml.data.describe"))
     lines = [repr(ds)]
     for k, v in ds.coords.items():
         v = np.asarray(v)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._errors import DataFormatError, shape_str
 from ._format import BC_TYPES, FORMAT_NAME, POINT_AXIS, REQUIRED_ATTRS, members, str_list
-from ._handle import open_h5, unreadable_as_format_error
+from ._handle import as_path, open_h5, unreadable_as_format_error
 
 
 def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
@@ -132,13 +132,14 @@ def validate(path: str | os.PathLike[str], *, scan_values: bool = True) -> list[
 
     ``scan_values`` also streams through every field, one sample at a time, looking for NaN/Inf.
     """
-    path = Path(path)
+    path = as_path(path, "sciml.data.validate")
     with open_h5(path) as f, unreadable_as_format_error(path):
         return [f"{path}: {p}" for p in _problems(f, path, scan_values=scan_values)]
 
 
 def check(path: str | os.PathLike[str], *, scan_values: bool = True) -> None:
     """Raise :class:`DataFormatError` listing every problem of ``path``; return if it is valid."""
+    path = as_path(path, "sciml.data.check")
     problems = validate(path, scan_values=scan_values)
     if problems:
         raise DataFormatError(path, "; ".join(p.split(": ", 1)[1] for p in problems))
