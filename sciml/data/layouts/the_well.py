@@ -110,8 +110,11 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     for _, g in members(bc_group):
         kind = str(decode_attr(g.attrs.get("bc_type", "unknown"), False)).lower()
         for d in str_list(g.attrs.get("associated_dims", [])):
-            prev = bcs.get(d)
-            bcs[d] = kind if prev in (None, kind) else sorted({*np.atleast_1d(prev), kind})
+            prev = bcs.setdefault(d, kind)
+            if prev != kind:
+                # (why) a set of str, not np.atleast_1d(prev): that gave a list of np.str_
+                kinds = {prev} if isinstance(prev, str) else set(prev)
+                bcs[d] = sorted(kinds | {kind})
     return LayoutSpec(
         layout=NAME,
         n_samples=n,
