@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 
 import h5py
 import numpy as np
@@ -426,8 +427,15 @@ def test_views_refuse_a_normalizer_without_their_channels_when_made(data, make, 
     path, _ = data
     ds = sd.open(path)
     partial = sd.Normalizer({"u": 0.0, "a": 0.0}, {"u": 1.0, "a": 1.0}, n_spatial=2)
-    with pytest.raises(KeyError, match=r"got one without \['[vs]'\]"):
+    with pytest.raises(KeyError) as e:
         make(ds, partial)
+    # the view is what expected the statistics: it and its file start the message
+    assert re.fullmatch(
+        rf"{re.escape(str(path))}: (Windows|AllPairs|SnapshotPairs|StaticPairs|PointSamples) "
+        r"expected a normalizer with statistics for \[.*\], got one without \['[vs]'\] "
+        r"\(it has \['u', 'a'\]\); fit one with these fields \(Normalizer\.fit\(ds, .*\)\)",
+        e.value.args[0],
+    )
     full = sd.Normalizer.fit(ds)
     item = make(ds, full)[0]  # every channel covered: items are read as before
     # (x - mean) / std by hand on the raw values, with the fitted stats of each channel (the
@@ -441,14 +449,24 @@ def test_views_refuse_a_normalizer_without_their_channels_when_made(data, make, 
     np.testing.assert_allclose(item["target"].numpy(), (x - mean) / std, rtol=1e-5, atol=1e-6)
 
 
-def test_normalizer_encode_names_the_missing_channel_as_the_views_do():
-    """encode/decode and the views share Normalizer._require: one message, naming what is
-    missing and how to fit it; a covered channel still encodes to (x - mean) / std."""
-    norm = sd.Normalizer({"u": 2.0}, {"u": 4.0}, n_spatial=1)
+def test_normalizer_encode_names_the_missing_channel_and_what_to_do():
+    """encode/decode said "expected a normalizer with statistics for ['v'], got one without
+    ['v']", the views' wording, from the very normaliser at fault; they now say which names
+    they were given, which of them have no statistics, which it has, and what to do. A covered
+    channel still encodes to (x - mean) / std and decodes back."""
+    norm = sd.Normalizer({"u": 2.0, "w": 1.0}, {"u": 4.0, "w": 0.5}, n_spatial=1)
     x = np.arange(6.0).reshape(2, 1, 3)
-    with pytest.raises(KeyError, match=r"got one without \['v'\] \(it has \['u'\]\); fit it"):
-        norm.encode(x, names=["v"])
+    for op in ("encode", "decode"):
+        with pytest.raises(KeyError) as e:
+            getattr(norm, op)(np.concatenate([x, x], axis=1), names=["u", "v"])
+        msg = e.value.args[0]
+        assert msg == (
+            f"Normalizer.{op} expected channel names it has statistics for (['u', 'w']), got "
+            "names=['u', 'v'], of which ['v'] have none; pass names among those it has, or fit "
+            "one with these fields (Normalizer.fit(ds, fields=..., static_fields=...))"
+        )
     np.testing.assert_allclose(norm.encode(x, names=["u"]), (x - 2.0) / 4.0)
+    np.testing.assert_allclose(norm.decode(x, names=["w"]), x * 0.5 + 1.0)
 
 
 def test_sample_and_space_selections_are_checked(data):

@@ -177,20 +177,31 @@ class Normalizer:
             std[name] = float(sd[k]) if sd[k] > min_std * abs(mom.mean[k]) else 1.0
 
     # -- apply ----------------------------------------------------------------------------------
-    def _require(self, names: Sequence[str], who: str = "") -> None:
-        """Raise ``KeyError`` unless there are statistics for every one of ``names``; ``who``
-        (a data view: its file and class) starts the message."""
-        missing = [n for n in names if n not in self.mean]
-        if missing:
-            raise KeyError(
-                f"{who}expected a normalizer with statistics for {list(names)}, got one without "
-                f"{missing} (it has {self.names}); fit it with these fields "
-                "(Normalizer.fit(ds, fields=..., static_fields=...))"
-            )
+    def _require(self, names: Sequence[str], *, view: str | None = None, op: str = "") -> None:
+        """Raise ``KeyError`` unless there are statistics for every one of ``names``.
 
-    def _stats(self, x: Array, names: Sequence[str] | None, channel_dim: int | None):
+        ``view``: the data view that is given this normaliser (its file and class, e.g.
+        ``"run.h5: Windows"``), which then is what expected them; else the normaliser's own
+        ``op`` (``"encode"`` / ``"decode"``) was asked for channels it has no statistics for.
+        """
+        missing = [n for n in names if n not in self.mean]
+        if not missing:
+            return
+        fit = "fit one with these fields (Normalizer.fit(ds, fields=..., static_fields=...))"
+        if view is not None:
+            raise KeyError(
+                f"{view} expected a normalizer with statistics for {list(names)}, got one "
+                f"without {missing} (it has {self.names}); {fit}"
+            )
+        raise KeyError(
+            f"Normalizer.{op} expected channel names it has statistics for ({self.names}), got "
+            f"names={list(names)}, of which {missing} have none; pass names among those it "
+            f"has, or {fit}"
+        )
+
+    def _stats(self, x: Array, names: Sequence[str] | None, channel_dim: int | None, op: str):
         names = self.names if names is None else list(names)
-        self._require(names)
+        self._require(names, op=op)
         dim = -(self.n_spatial + 1) if channel_dim is None else channel_dim
         dim = dim % x.ndim
         n_c = x.shape[dim]
@@ -218,14 +229,14 @@ class Normalizer:
     ) -> Array:
         """``(x - mean) / std`` per channel; ``x``: ``(..., c, *spatial)`` by default, or any
         shape with the channels on ``channel_dim`` (``(points, c)``: ``channel_dim=-1``)."""
-        mu, sd = self._stats(x, names, channel_dim)
+        mu, sd = self._stats(x, names, channel_dim, "encode")
         return (x - mu) / sd
 
     def decode(
         self, x: Array, names: Sequence[str] | None = None, *, channel_dim: int | None = None
     ) -> Array:
         """Inverse of :meth:`encode`: ``x * std + mean``."""
-        mu, sd = self._stats(x, names, channel_dim)
+        mu, sd = self._stats(x, names, channel_dim, "decode")
         return x * sd + mu
 
     # -- persistence ----------------------------------------------------------------------------
