@@ -15,7 +15,7 @@ import shutil
 import signal
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -183,12 +183,17 @@ def save_safetensors(
     os.chmod(path, mode)
 
 
-def metadata_json(value: Any, indent: int | None = None) -> str:
-    """``json.dumps(value, indent=indent)``, raising a :class:`TypeError` that says what JSON can
-    hold when user metadata (in ``value``) cannot be written: the one check for
-    ``save_pretrained`` and the training checkpoints (run before any file is touched)."""
+def metadata_json(value: Mapping[str, Any], indent: int | None = None) -> str:
+    """``json.dumps(dict(value), indent=indent)``, raising a :class:`TypeError` that says what
+    JSON can hold when user metadata (in ``value``) cannot be written: the one check for
+    ``save_pretrained`` and the training checkpoints (run before any file is touched).
+
+    ``value`` may be any mapping (a ``MappingProxyType``, ...), which ``json.dumps`` refuses
+    unless it is a dict; mappings nested inside it must be dicts, as ``save_pretrained`` writes
+    them with ``json.dumps``.
+    """
     try:
-        return json.dumps(value, indent=indent)
+        return json.dumps(dict(value), indent=indent)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"expected metadata that JSON can hold (numbers, strings, booleans, None, lists, "

@@ -214,3 +214,26 @@ def test_tmp_path_is_removed_when_the_block_fails(tmp_path):
         raise RuntimeError("boom")
     assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
     np.testing.assert_array_equal(np.load(target), np.arange(3.0))
+
+
+def test_metadata_json_takes_any_mapping(tmp_path):
+    """metadata_json took a dict only (json.dumps refuses other mappings: "Object of type
+    mappingproxy is not JSON serializable"), so its callers wrapped the metadata in dict(...);
+    it now takes any Mapping and writes what json.dumps writes for the equal dict."""
+    import json
+    from types import MappingProxyType
+
+    import torch
+
+    from sciml.train.checkpoint import METADATA_FILE, write_checkpoint
+
+    plain = {"run": "a", "lr": [1e-3, 5e-4], "notes": {"seed": 0, "ok": True}, "none": None}
+    assert _io.metadata_json(MappingProxyType(plain), indent=2) == json.dumps(plain, indent=2)
+    # a plain module's checkpoint writes metadata.json through it: json.loads gives it back
+    write_checkpoint(
+        tmp_path / "ck", torch.nn.Linear(2, 1), {"step": 3}, metadata=MappingProxyType(plain)
+    )
+    assert json.loads((tmp_path / "ck" / METADATA_FILE).read_text()) == plain
+    # what JSON cannot hold is still refused with the message that says what it can
+    with pytest.raises(TypeError, match=r"expected metadata that JSON can hold .*Tensor"):
+        _io.metadata_json(MappingProxyType({"w": torch.ones(2)}))

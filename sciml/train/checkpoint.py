@@ -81,7 +81,7 @@ def write_checkpoint(
 
         # (why) a plain module's checkpoint had no config.json, and Trainer(metadata=...) was
         # dropped without a word; checked before any file is written, as save_pretrained does
-        text = metadata_json(dict(metadata), indent=2) + "\n" if metadata else None
+        text = metadata_json(metadata, indent=2) + "\n" if metadata else None
         # (why) save_file alone recreates the file owner-only (0o600); an Operator's weights
         # and the trainer state keep the permissions a plain open() gives
         save_safetensors(_unique_state(model), directory / WEIGHTS_FILE, metadata={"format": "pt"})
