@@ -74,8 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
     p.add_argument("--quick", action="store_true", help="smoke run: 500 functions, 10 epochs")
     args = p.parse_args(argv)
-    if args.quick:
-        args.n_train, args.epochs = 500, 10
+    if args.quick:  # new defaults: a flag given on the command line still wins
+        p.set_defaults(n_train=500, epochs=10)
+        args = p.parse_args(argv)
     check(p, args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.train_seed)

@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
     p.add_argument("--quick", action="store_true", help="smoke run: 500 functions, 200 steps")
     args = p.parse_args(argv)
-    if args.quick:
-        args.n_train, args.iterations = 500, 200
+    if args.quick:  # new defaults: a flag given on the command line still wins
+        p.set_defaults(n_train=500, iterations=200)
+        args = p.parse_args(argv)
     check(p, args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.train_seed)

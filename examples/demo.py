@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
         help="paper-sized settings: 1200 samples at 85x85, 500 epochs (hours on CPU)",
     )
     args = p.parse_args(argv)
-    if args.full:
-        args.n, args.resolution, args.epochs = 1200, 85, 500
+    if args.full:  # new defaults: a flag given on the command line still wins
+        p.set_defaults(n=1200, resolution=85, epochs=500)
+        args = p.parse_args(argv)
     check(p, args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--full", action="store_true", help="the FNO paper's Darcy setting")
     args = p.parse_args(argv)
-    if args.full:
-        args.n_train, args.n_test, args.resolution, args.subsample = 1000, 200, 421, 5
-        args.modes, args.width, args.epochs = 12, 32, 500
+    if args.full:  # new defaults: a flag given on the command line still wins
+        p.set_defaults(n_train=1000, n_test=200, resolution=421, subsample=5, modes=12, width=32,
+                       epochs=500)  # fmt: skip
+        args = p.parse_args(argv)
     check(p, args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)

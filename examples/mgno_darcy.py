@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="initial weights and training seed")
     p.add_argument("--full", action="store_true", help="1000/100 samples, 500 epochs, lr 3e-4")
     args = p.parse_args(argv)
-    if args.full:
-        args.n_train, args.n_val, args.n_test, args.epochs, args.lr = 1000, 100, 100, 500, 3e-4
+    if args.full:  # new defaults: a flag given on the command line still wins
+        p.set_defaults(n_train=1000, n_val=100, n_test=100, epochs=500, lr=3e-4)
+        args = p.parse_args(argv)
     check(p, args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)

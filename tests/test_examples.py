@@ -341,6 +341,40 @@ def test_every_documented_example_command_passes_the_scripts_own_checks(
     assert checked > 35
 
 
+# A preset (--full, --quick) sets new defaults; a flag given with it wins. The presets used to
+# overwrite the flags after parsing: "fno_darcy.py --full --epochs 2" trained 500 epochs.
+PRESETS = [
+    ("fno_darcy", ["--full", "--epochs", "2", "--modes", "10"],
+     {"epochs": 2, "modes": 10, "n_train": 1000, "n_test": 200, "resolution": 421,
+      "subsample": 5, "width": 32}),
+    ("mgno_darcy", ["--full", "--lr", "1e-3", "--n-val", "7"],
+     {"lr": 1e-3, "n_val": 7, "n_train": 1000, "n_test": 100, "epochs": 500}),
+    ("demo", ["--full", "--epochs", "3"], {"epochs": 3, "n": 1200, "resolution": 85}),
+    ("deeponet_antiderivative", ["--quick", "--n-train", "100"], {"n_train": 100, "epochs": 10}),
+    ("deeponet_pendulum", ["--quick", "--iterations", "50"], {"iterations": 50, "n_train": 500}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "argv", "expected"), PRESETS, ids=[p[0] for p in PRESETS])
+def test_a_preset_keeps_the_flags_given_with_it(name, argv, expected, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # the DeepONet scripts import examples/_zoo.py
+    module = load_example(name)
+    seen = {}
+
+    class Reached(Exception):
+        pass
+
+    def check(parser, args):  # the first thing after the parsing: stop there
+        seen.update(vars(args))
+        raise Reached
+
+    monkeypatch.setattr(module, "check", check)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py"])
+    with pytest.raises(Reached):
+        module.main(argv)
+    assert {key: seen[key] for key in expected} == expected
+
+
 def test_dcdm_pretrained_evaluates_on_the_device_asked_for(monkeypatch, tmp_path):
     # --pretrained --device cuda solved on the CPU: the shipped model and the evaluation took
     # the default device ('meta' stands in for a GPU here: no solve runs, evaluate is replaced)
