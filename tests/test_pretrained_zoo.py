@@ -196,6 +196,100 @@ def test_pretrained_list_checks_the_generator_options_that_need_no_torch(
             load_card(d, registries=registries)
 
 
+def _zoo(tmp_path, *cards) -> list[Path]:
+    """A weights folder holding ``cards`` (each beside a stand-in config.json): its card paths."""
+    paths = []
+    for card in cards:
+        d = tmp_path / card["name"]
+        d.mkdir()
+        (d / "config.json").write_text("{}")  # names() lists directories with a checkpoint
+        (d / "card.json").write_text(json.dumps(card))
+        paths.append(d / "card.json")
+    return paths
+
+
+_UNKNOWN = {
+    "family": ("family", "fnoo", "unknown operator family 'fnoo'"),
+    "evaluator": ("evaluation.evaluator", "gird", "unknown evaluator 'gird'"),
+}
+
+
+@pytest.mark.parametrize("unknown", [("family",), ("evaluator",), ("family", "evaluator")])
+def test_pretrained_list_warns_about_a_card_no_registry_holds(
+    unknown, tmp_path, monkeypatch, capsys
+):
+    """``sciml pretrained list`` checks cards without the registries (they import torch), so a
+    card whose family or evaluator no sciml registers (a broken install, a card from another
+    version) was listed without a word, and `show` / `evaluate` then refused it. It is still
+    listed, with a warning on stderr naming the card file and the unknown name. Reference: the
+    full validation with the registries refuses exactly these cards, for the same names, and
+    accepts the valid card listed beside them, which gets no warning."""
+    good, bad = _valid_card(), _set(_valid_card(), "name", "fno-broken")
+    for what in unknown:
+        path, value, _ = _UNKNOWN[what]
+        bad = _set(bad, path, value)
+    good_path, bad_path = _zoo(tmp_path, good, bad)
+    monkeypatch.setattr(pretrained, "_WEIGHTS", tmp_path)
+    code, out, err = _run(["pretrained", "list"], capsys)
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["fno-broken", "fno-darcy-test"]
+    warnings = err.splitlines()
+    assert len(warnings) == len(unknown), err
+    for line, what in zip(warnings, unknown):
+        assert line.startswith(f"sciml: warning: {bad_path}: {_UNKNOWN[what][2]} (registered: ")
+        assert "sciml pretrained show fno-broken" in line
+    assert str(good_path) not in err
+    load_card(good_path)  # the full validation: the valid card passes ...
+    with pytest.raises(CardError, match=_UNKNOWN[unknown[0]][2]):  # ... the other is refused
+        load_card(bad_path)
+    code, out, err2 = _run(["pretrained", "list", "--json"], capsys)
+    assert code == 0 and sorted(json.loads(out)) == ["fno-broken", "fno-darcy-test"]
+    assert err2 == err
+
+
+def _set(card: dict, path: str, value) -> dict:
+    """``card`` with the dotted ``path`` set to ``value`` (a deep copy: json round trip)."""
+    card = json.loads(json.dumps(card))
+    *parents, key = path.split(".")
+    node = card
+    for p in parents:
+        node = node[p]
+    node[key] = value
+    return card
+
+
+def test_builtin_names_the_list_checks_without_torch_are_the_registered_ones():
+    """`sciml pretrained list` knows sciml's families and evaluators by name (the registries
+    import torch): the names must be exactly those that sciml's own modules register."""
+    from sciml.operator import registered_families
+    from sciml.pretrained.cards import _BUILTIN_EVALUATORS, _BUILTIN_FAMILIES
+
+    ours = {f for f, cls in registered_families().items() if cls.__module__.startswith("sciml.")}
+    assert ours == _BUILTIN_FAMILIES
+    ours = {e for e, fn in EVALUATORS.items() if fn.__module__.startswith("sciml.")}
+    assert ours == _BUILTIN_EVALUATORS
+
+
+def test_pretrained_list_warns_without_importing_torch(tmp_path):
+    """The warning needs no torch either: a fresh interpreter lists a card with an unknown
+    family, warns, and has not imported torch."""
+    import subprocess
+    import sys
+
+    (bad_path,) = _zoo(tmp_path, _set(_valid_card(), "family", "fnoo"))
+    code = (
+        "import sys\nfrom pathlib import Path\nimport sciml.pretrained as p\n"
+        f"p._WEIGHTS = Path({str(tmp_path)!r})\nfrom sciml.cli import main\n"
+        "code = main(['pretrained', 'list'])\nprint(code, 'torch' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert run.stdout.split()[-2:] == ["0", "False"], run.stdout + run.stderr
+    assert "fno-darcy-test" in run.stdout
+    assert f"sciml: warning: {bad_path}: unknown operator family 'fnoo'" in run.stderr
+
+
 @pytest.mark.parametrize(
     "evaluator, options",
     [("deeponet", {"inputs": ["u"], "targets": ["s1"]}), ("node", {"fields": ["prey"]}),
@@ -272,8 +366,8 @@ def test_unknown_name_lists_close_matches_and_every_name(capsys):
 
 
 def test_cli_list_and_show(capsys):
-    code, out, _ = _run(["pretrained", "list"], capsys)
-    assert code == 0
+    code, out, err = _run(["pretrained", "list"], capsys)
+    assert code == 0 and err == ""  # no warning: every shipped card names registered things
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["name", "family", "params", "metric"]
     assert len(lines) == 1 + len(NAMES)

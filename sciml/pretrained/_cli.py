@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 __all__ = ["add_parser", "evaluate_name", "format_card", "format_table"]
@@ -23,13 +24,27 @@ def add_parser(sub: Any) -> None:
     show.set_defaults(handler=_show)
 
 
+_KIND = {"family": "operator family", "evaluator": "evaluator"}
+
+
 def _list(args: argparse.Namespace) -> int:
     from . import CARD_FILE, names, path_of
-    from .cards import load_card
+    from .cards import load_card, unregistered_names
 
     # (why) without the registry checks, which import torch (1 s or more of a 2 s command);
     # the table needs only the schema, and `show` / the test suite check the cards in full
     cards = [load_card(path_of(name) / CARD_FILE, registries=False) for name in names()]
+    for c in cards:
+        # (why) such a card (a broken install, a card from another sciml version) was listed
+        # silently, and `show` / `sciml evaluate` / sciml.load then refused it
+        for what, (name, registered) in unregistered_names(c).items():
+            print(
+                f"sciml: warning: {path_of(c['name']) / CARD_FILE}: unknown {_KIND[what]} "
+                f"{name!r} (registered: {', '.join(registered)}); `sciml pretrained show "
+                f"{c['name']}` and `sciml evaluate {c['name']}` will refuse this card: reinstall "
+                "sciml or correct the card",
+                file=sys.stderr,
+            )
     if args.json:
         print(json.dumps({c["name"]: c for c in cards}, indent=2))
     else:

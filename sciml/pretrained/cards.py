@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "load_card",
     "validate_card",
     "round_metrics",
+    "unregistered_names",
     "CARD_FILE",
 ]
 
@@ -56,6 +58,38 @@ def round_metrics(metrics: Mapping[str, Any], digits: int = 6) -> dict[str, Any]
         else v
         for k, v in metrics.items()
     }
+
+
+# (why) sciml's own operator families and evaluators by name, so that a card naming neither can
+# be reported without the registries, which import torch (`sciml pretrained list` does without
+# it); tests/test_pretrained_zoo.py checks that they are exactly the registered ones from sciml
+_BUILTIN_FAMILIES = frozenset(
+    {"dcdm", "deeponet", "fno", "mgno", "node", "normalized", "pod_deeponet", "prose", "scot", "t1"}
+)
+_BUILTIN_EVALUATORS = frozenset({"all_pairs", "dcdm", "deeponet", "grid", "node"})
+
+
+def _known(builtin: frozenset[str], module: str, registry: str) -> set[str]:
+    """``builtin``, and where ``module`` is imported already (torch with it) the names its
+    ``registry`` holds, a user's registrations included; nothing is imported here."""
+    loaded = sys.modules.get(module)
+    return set(builtin) | set(getattr(loaded, registry, {}))
+
+
+def unregistered_names(card: Mapping[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """What a schema-valid card names that no registry known here holds, without importing
+    torch: ``{"family": (name, registered), "evaluator": (name, registered)}``, each key only
+    where its name is unknown (``{}`` for a card that the full :func:`validate_card` accepts
+    on these two points). Known: sciml's built-in families and evaluators, and those of the
+    registries where they are imported already (a user's own, registered in this process)."""
+    found = {}
+    families = _known(_BUILTIN_FAMILIES, "sciml.operator", "_REGISTRY")
+    if card["family"] not in families:
+        found["family"] = (card["family"], sorted(families))
+    evaluators = _known(_BUILTIN_EVALUATORS, "sciml.pretrained.evaluate", "_EVALUATORS")
+    if card["evaluation"]["evaluator"] not in evaluators:
+        found["evaluator"] = (card["evaluation"]["evaluator"], sorted(evaluators))
+    return found
 
 
 class CardError(SciMLError, ValueError):
