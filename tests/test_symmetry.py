@@ -451,3 +451,66 @@ def test_vectors_as_an_integer_array_or_tensor_name_the_channels():
     for vectors in (np.array([[0, 1]]), torch.tensor([[0, 1]])):
         torch.testing.assert_close(g(u, vectors=vectors), expected, rtol=0, atol=0)
     torch.testing.assert_close(g(u, vectors=np.zeros((0, 2), dtype=int)), moved, rtol=0, atol=0)
+
+
+def _admits(hint, value) -> bool:
+    """Whether ``value`` has the type ``hint`` (the forms the symmetry hints use), checked
+    structurally as a type checker reads them: an ndarray is no Sequence, an np.int64 no int."""
+    import collections.abc
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_admits(a, value) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin in (collections.abc.Iterable, collections.abc.Sequence):
+        return isinstance(value, origin) and all(_admits(args[0], v) for v in value)
+    if origin is collections.abc.Mapping:
+        return isinstance(value, origin) and all(
+            _admits(args[0], k) and _admits(args[1], v) for k, v in value.items()
+        )
+    if origin is tuple:  # tuple[()] of the () defaults, tuple[X, ...]
+        return isinstance(value, tuple) and all(_admits(args[0], v) for v in value)
+    return isinstance(value, hint)  # int, str, typing.SupportsIndex (runtime-checkable)
+
+
+def test_vectors_hints_admit_the_integer_arrays_the_runtime_accepts():
+    """GridSymmetry's vectors hint was Sequence[Sequence[int]]: a type checker refused a (k, d)
+    integer array or tensor (no Sequence; np.int64 no int), which the runtime takes. The hints
+    of GridSymmetry, RandomSymmetry, Augmented and group_average now admit every form the
+    runtime accepts (it gives what the list [(0, 1)] gives) and refuse the forms it refuses."""
+    import typing
+
+    g = GridSymmetry((-2, 1), (Fraction(1, 4), Fraction(0)))  # a rotation: moves components
+    u = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    want = g(u, vectors=[(0, 1)])
+    accepted = [
+        [(0, 1)],
+        ((0, 1),),
+        [[np.int64(0), np.int64(1)]],
+        np.array([[0, 1]]),
+        np.array([[0, 1]], dtype=np.int32),
+        torch.tensor([[0, 1]]),
+    ]
+    refused = ["01", [(0.0, 1.0)], [("0", "1")]]
+    hint = typing.get_type_hints(GridSymmetry.__call__)["vectors"]
+    for v in accepted:
+        torch.testing.assert_close(g(u, vectors=v), want, rtol=0, atol=0)
+        assert _admits(hint, v), v
+    for v in refused:
+        with pytest.raises(ValueError, match="expected a list of channel groups"):
+            g(u, vectors=v)
+        assert not _admits(hint, v), v
+    others = {
+        "RandomSymmetry": (typing.get_type_hints(RandomSymmetry.__call__)["vectors"], list),
+        "Augmented": (typing.get_type_hints(Augmented.__init__)["vectors"], "dict"),
+        "group_average": (typing.get_type_hints(group_average)["vectors"], None),
+        "group_average out": (typing.get_type_hints(group_average)["out_vectors"], None),
+    }
+    for name, (h, wrap) in others.items():
+        for v in accepted:
+            value = [v, v] if wrap is list else {"input": v} if wrap == "dict" else v
+            assert _admits(h, value), (name, v)
+        assert not _admits(h, [["01"]] if wrap is list else {"input": "01"} if wrap else "01")

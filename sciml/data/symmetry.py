@@ -38,14 +38,20 @@ symmetries too:
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import SupportsIndex
 
 import torch
 from torch.utils.data import Dataset
 
 __all__ = ["Augmented", "GridSymmetry", "RandomSymmetry", "generate_group", "group_average"]
+
+# The channel groups of vector fields, e.g. [(0, 1)]: any iterable of groups of integer indices,
+# so also a (k, d) integer array or tensor, which Sequence[Sequence[int]] refused to a type
+# checker (an ndarray is no Sequence, an np.int64 no int) while _channel_groups takes it.
+ChannelGroups = Iterable[Iterable[SupportsIndex]]
 
 
 def _channel_groups(vectors: object, what: str) -> list[tuple[int, ...]]:
@@ -140,7 +146,7 @@ class GridSymmetry:
         )
         return GridSymmetry(axes, b, self.sign * other.sign)
 
-    def __call__(self, u: torch.Tensor, *, vectors: Sequence[Sequence[int]] = ()) -> torch.Tensor:
+    def __call__(self, u: torch.Tensor, *, vectors: ChannelGroups = ()) -> torch.Tensor:
         """Apply to ``u: (..., N_1, ..., N_d)`` (the last ``d`` dims are the grid); same shape
         out when ``A`` maps each axis to one of the same length.
 
@@ -162,7 +168,7 @@ class GridSymmetry:
         return out.index_select(ch, perm.to(out.device)) * factor.view(-1, *(1,) * d)
 
     def _components(
-        self, vectors: Sequence[Sequence[int]], shape: torch.Size, d: int
+        self, vectors: Sequence[tuple[int, ...]], shape: torch.Size, d: int
     ) -> tuple[torch.Tensor, list[int]]:
         """Per output channel: the input channel it reads and its factor (``sign`` for scalars,
         ``+-1`` from ``A`` for vector components)."""
@@ -291,7 +297,7 @@ class RandomSymmetry:
             self.generator.set_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
 
     def __call__(
-        self, *fields: torch.Tensor, vectors: Sequence[Sequence[Sequence[int]]] | None = None
+        self, *fields: torch.Tensor, vectors: Iterable[ChannelGroups] | None = None
     ) -> tuple[torch.Tensor, ...]:
         """``fields``: tensors ``(batch, channels, *grid)`` with the same batch and grid; returns
         them transformed, sample ``i`` of every tensor by the same map.
@@ -369,7 +375,7 @@ class Augmented(Dataset):
         augment: RandomSymmetry,
         keys: Sequence[str] = ("input", "target"),
         *,
-        vectors: Mapping[str, Sequence[Sequence[int]]] | None = None,
+        vectors: Mapping[str, ChannelGroups] | None = None,
     ) -> None:
         self.dataset, self.augment, self.keys = dataset, augment, tuple(keys)
         vectors = dict(vectors or {})
@@ -406,8 +412,8 @@ def group_average(
     u: torch.Tensor,
     elements: Sequence[GridSymmetry],
     *,
-    vectors: Sequence[Sequence[int]] = (),
-    out_vectors: Sequence[Sequence[int]] | None = None,
+    vectors: ChannelGroups = (),
+    out_vectors: ChannelGroups | None = None,
 ) -> torch.Tensor:
     """``mean_g g^-1 model(g u)`` over ``elements`` (a group): exactly equivariant to it.
 
