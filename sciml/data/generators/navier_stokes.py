@@ -13,9 +13,10 @@ velocity. The FNO paper's solver, with one change in time stepping:
 * Time stepping: Crank-Nicolson for diffusion, Heun's method (explicit trapezoidal
   predictor-corrector) for advection and forcing; second order in ``dt``. The FNO reference code
   advances advection and forcing by explicit Euler instead (first order): Heun costs a second
-  advection evaluation per step; at the FNO ``dt = 1e-4`` the max errors against a ``dt / 4``
-  solution at ``T = 1``, ``nu = 1e-3``, ``N = 64`` are 4.1e-6 (Euler) and 2.4e-10 (Heun), with
-  ``max |w| = 0.54``.
+  advection evaluation per step; at the FNO ``dt = 1e-4`` the max errors against Heun at
+  ``dt / 4`` at ``T = 1``, ``nu = 1e-3``, ``N = 64`` are 3.8e-6 (Euler) and 2.4e-10 (Heun), from
+  the FNO initial law's draw with seed 0 (``max |w0| = 0.56``); ``docs/generators.md`` has the
+  code that measures them.
 * Initial vorticity ``w0 ~ N(0, sigma^2 (-Laplacian + 49 I)^(-2.5))`` and forcing
   ``f(x, y) = 0.1 (sin(2 pi (x + y)) + cos(2 pi (x + y)))``; ``dt = 1e-4``; the state is recorded
   every time unit up to ``T = 50 / 30 / 20`` for ``nu = 1e-3 / 1e-4 / 1e-5``.
