@@ -131,6 +131,48 @@ def test_dcdm_runs_with_torchs_newer_tf32_api():
         assert np.abs(a.numpy() - c).max() <= 1e-9 * np.abs(c).max(), f"iterate {k + 1}"
 
 
+_FOLLOWS_GLOBAL = """
+import numpy as np
+import torch
+from sciml.linalg import DeepConjugateDirection, poisson, solve
+seen = []
+def follows():
+    torch.backends.fp32_precision = "ieee"
+    seen.append(torch.backends.cudnn.conv.fp32_precision)
+    torch.backends.fp32_precision = "none"
+    seen.append(torch.backends.cudnn.conv.fp32_precision)
+follows()
+P = poisson((6, 5))
+b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+_, res = solve(P, b, method=DeepConjugateDirection(torch.nn.Identity(), k=1), rtol=1e-8)
+assert res.converged
+follows()
+print(*seen)
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cudnn, "conv"), reason="torch < 2.9: no per-op precisions"
+)
+def test_a_cpu_dcdm_solve_leaves_the_conv_precision_following_torchs_setting():
+    """In a fresh interpreter cuDNN's conv precision follows torch.backends.fp32_precision
+    ("ieee" there makes convolutions IEEE; back to "none", TF32 again). DCDM turned TF32 off
+    around its network on every device and wrote the conv precision back as it read it
+    ("tf32"), which then no longer followed: after a CPU solve, torch.backends.fp32_precision
+    = "ieee" left cuDNN convolutions in TF32. A CPU solve touches no cuDNN setting now.
+    Reference: the same interpreter before the solve."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", _FOLLOWS_GLOBAL], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    before, after = run.stdout.split()[-4:-2], run.stdout.split()[-2:]
+    assert before == ["ieee", "tf32"]
+    assert after == before
+
+
 class _Offset(torch.nn.Module):
     """A direction with a null-space part: the identity plus a constant field."""
 

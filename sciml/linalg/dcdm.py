@@ -34,6 +34,7 @@ grid size; its receptive field (``max_levels`` poolings) is fixed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -265,8 +266,12 @@ class DeepConjugateDirection(Method):
             grid = problem.to_grid(v)[None, None]  # (1, 1, *shape)
             # full float32 convolutions: cuDNN's default TF32 (10-bit mantissa) makes the
             # directions too noisy to keep conjugacy (measured on an H100: the iteration stalled
-            # near 1e-2 .. 1e-4 with TF32; the same network converged in float32 on the CPU)
-            with no_conv_tf32():
+            # near 1e-2 .. 1e-4 with TF32; the same network converged in float32 on the CPU).
+            # (why) on CUDA only: turning it off and back writes the conv precision as it read,
+            # and a conv setting that followed torch.backends.fp32_precision then no longer
+            # does (after a CPU solve, torch.backends.fp32_precision = "ieee" left cuDNN
+            # convolutions in TF32)
+            with no_conv_tf32() if grid.is_cuda else contextlib.nullcontext():
                 out = model(grid)
             if not isinstance(out, torch.Tensor) or out.shape != grid.shape:
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
