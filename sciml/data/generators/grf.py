@@ -27,6 +27,7 @@ extra ``sqrt(2)``, which doubles this covariance; pass ``sigma * sqrt(2)`` to re
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -158,20 +159,15 @@ def sample_grf(
         raise ValueError(f"expected dim 1 or 2, got {dim}")
     if n < 1 or resolution < 2:
         raise ValueError(f"expected n >= 1 and resolution >= 2, got n={n}, resolution={resolution}")
-    if sigma is None:
-        sigma = tau ** (alpha - dim / 2.0)
-    sqrt_lam = np.sqrt(
-        grf_spectrum(resolution, dim=dim, alpha=alpha, tau=tau, sigma=sigma, length=length)
-    )
+    if backend == "numpy":
+        (u,) = _numpy_grf_chunks(
+            n, resolution, chunk=n, dim=dim, alpha=alpha, tau=tau, sigma=sigma, length=length,
+            seed=seed,
+        )  # fmt: skip
+        return u.astype(dtype, copy=False)
+    sqrt_lam, scale = _filter(resolution, dim, alpha, tau, sigma, length)
     shape = (n,) + (resolution,) * dim
     axes = tuple(range(-dim, 0))
-    # sqrt(N^d) turns the DFT of white noise into standard normal xi_k; L^(-d/2) normalises the
-    # eigenfunctions e^{2 pi i k.x/L} on the box, as the covariance operator C requires.
-    scale = math.sqrt(resolution**dim) / length ** (dim / 2.0)
-    if backend == "numpy":
-        noise = np.random.default_rng(seed).standard_normal(shape)
-        u = np.fft.irfftn(np.fft.rfftn(noise, axes=axes) * sqrt_lam, s=shape[1:], axes=axes)
-        return (u * scale).astype(dtype, copy=False)
     if backend == "torch":
         gen = torch.Generator(device=device or "cpu")
         if seed is not None:
@@ -184,6 +180,48 @@ def sample_grf(
         tdtype = dtype if isinstance(dtype, torch.dtype) else getattr(torch, np.dtype(dtype).name)
         return (u * scale).to(tdtype)
     raise ValueError(f"expected backend 'numpy' or 'torch', got {backend!r}")
+
+
+def _filter(
+    resolution: int, dim: int, alpha: float, tau: float, sigma: float | None, length: float
+) -> tuple[np.ndarray, float]:
+    """The spectral filter ``sqrt(lambda_k)`` and the scale of :func:`sample_grf`'s draws."""
+    if sigma is None:
+        sigma = tau ** (alpha - dim / 2.0)
+    sqrt_lam = np.sqrt(
+        grf_spectrum(resolution, dim=dim, alpha=alpha, tau=tau, sigma=sigma, length=length)
+    )
+    # sqrt(N^d) turns the DFT of white noise into standard normal xi_k; L^(-d/2) normalises the
+    # eigenfunctions e^{2 pi i k.x/L} on the box, as the covariance operator C requires.
+    return sqrt_lam, math.sqrt(resolution**dim) / length ** (dim / 2.0)
+
+
+def _numpy_grf_chunks(
+    n: int,
+    resolution: int,
+    *,
+    chunk: int,
+    dim: int = 1,
+    alpha: float = 2.0,
+    tau: float = 3.0,
+    sigma: float | None = None,
+    length: float = 1.0,
+    seed: int | None = 0,
+) -> Iterator[np.ndarray]:
+    """:func:`sample_grf`'s numpy draws (float64), ``chunk`` samples at a time: the same numbers
+    (one generator drawn in order, a transform per sample), in the memory of ``chunk`` samples.
+
+    (why) the Darcy coefficient of the FNO 421-grid is drawn on an 840^2 box: all 1000 training
+    samples at once held 5.6 GB of noise and about 4 times that in transforms (peak 22 GB).
+    """
+    sqrt_lam, scale = _filter(resolution, dim, alpha, tau, sigma, length)
+    rng = np.random.default_rng(seed)
+    axes = tuple(range(-dim, 0))
+    for start in range(0, n, chunk):
+        shape = (min(chunk, n - start),) + (resolution,) * dim
+        noise = rng.standard_normal(shape)
+        u = np.fft.irfftn(np.fft.rfftn(noise, axes=axes) * sqrt_lam, s=shape[1:], axes=axes)
+        yield u * scale
 
 
 def generate_grf(
