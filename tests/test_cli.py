@@ -773,3 +773,25 @@ def test_a_broken_pipe_other_than_stdout_is_an_error():
         2,
         "sciml: error: [Errno 32] Broken pipe (a worker's)\n",
     )
+
+
+def test_python_dash_m_sciml_runs_the_cli():
+    """`python -m sciml` failed ("No module named sciml.__main__"); it is the `sciml` command."""
+    via_module = subprocess.run(
+        [sys.executable, "-m", "sciml", "pretrained", "list"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    via_cli = subprocess.run(
+        [sys.executable, "-m", "sciml.cli", "pretrained", "list"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert via_module.returncode == 0, via_module.stderr
+    assert via_module.stdout == via_cli.stdout and "fno-ns2d" in via_module.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "sciml", "train"], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and "the following arguments are required" in bad.stderr
