@@ -375,6 +375,27 @@ def test_a_preset_keeps_the_flags_given_with_it(name, argv, expected, monkeypatc
     assert {key: seen[key] for key in expected} == expected
 
 
+def test_t1_navier_stokes_makes_its_data_on_the_device_asked_for(monkeypatch, tmp_path):
+    # --device cuda trained on the GPU but solved the data on the CPU: for the documented
+    # FNO-paper setting (--T 50 --dt 1e-4) about 4 days of solver steps before training began
+    module = load_example("t1_navier_stokes")
+    seen = {}
+
+    class Reached(Exception):
+        pass
+
+    def generate(name, **kwargs):
+        seen.update(kwargs)
+        raise Reached
+
+    monkeypatch.setattr(module, "generate", generate)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(sys, "argv", ["t1_navier_stokes.py"])
+    with pytest.raises(Reached):  # 'meta' stands in for a GPU: nothing is solved
+        module.main(["--device", "meta", "--out", str(tmp_path / "t1")])
+    assert seen["device"] == "meta" and seen["dt"] == 5e-3 and seen["T"] == 2.0
+
+
 def test_dcdm_pretrained_evaluates_on_the_device_asked_for(monkeypatch, tmp_path):
     # --pretrained --device cuda solved on the CPU: the shipped model and the evaluation took
     # the default device ('meta' stands in for a GPU here: no solve runs, evaluate is replaced)
