@@ -160,7 +160,10 @@ class Poisson:
         off = sp.coo_array(
             (np.full(rows.size, -1.0 / self.spacing**2), (rows, cols)), shape=(self.n, self.n)
         )
-        diag = sp.diags_array(self.diagonal()[self.fluid])
+        # (why) the diagonal as COO entries, not sp.diags_array, which SciPy 1.11 added
+        # (pyproject.toml allows 1.10)
+        i = np.arange(self.n)
+        diag = sp.coo_array((self.diagonal()[self.fluid], (i, i)), shape=(self.n, self.n))
         return (off + diag).tocsr()
 
     def to_torch(
