@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import operator
@@ -30,9 +31,12 @@ class MetricsLog:
     :meth:`append` only once ``json_interval_s`` seconds, or 20 times the last rewrite's
     duration if that is longer, have passed since the last rewrite. (Rewriting it on every row
     cost O(rows^2): 20,000 rows at ``log_every=1`` spent minutes in writes.) Each row's JSON text
-    is kept once encoded, so a rewrite encodes only the rows that are new since the last (the
-    same text ``json.dumps(rows, indent=1)`` gives; encoding them all took 0.12-0.5 s per
-    rewrite at 10,000 rows). Rows are not to be changed in place once appended: :attr:`rows` is the live list.
+    is kept once encoded, with a copy of the row, so a rewrite encodes only the rows that are
+    new or no longer equal their copy (the same text ``json.dumps(rows, indent=1)`` gives;
+    encoding them all took 0.12-0.7 s per rewrite at 10,000 rows, comparing them 2-4 ms).
+    :attr:`rows` is the live list: a row changed in place (a callback adding a value to the
+    newest row) is in ``metrics.json`` from its next rewrite, :meth:`flush` included;
+    ``metrics.csv`` keeps each row as it was appended.
 
     Args:
         run_dir: the run directory, or None.
@@ -57,9 +61,9 @@ class MetricsLog:
         self.clock = clock
         self._json_at = clock()  # when metrics.json was last rewritten
         self._json_cost = 0.0  # how long that took
-        self._json_rows = 0  # rows it holds
-        # (why) the JSON text of each row encoded so far, and the row object it was encoded from
-        self._encoded_rows: list[dict[str, Any]] = []
+        # (why) the JSON text of each row in metrics.json, and a copy of the row it was encoded
+        # from (None: not kept, so encoded at every rewrite)
+        self._encoded_rows: list[dict[str, Any] | None] = []
         self._encoded_text: list[str] = []
 
     def reset(self, rows: list[dict[str, Any]]) -> None:
@@ -94,33 +98,50 @@ class MetricsLog:
             self._write_json()
 
     def flush(self) -> None:
-        """Rewrite ``metrics.json`` now if it lacks rows."""
-        if self.run_dir is not None and self._json_rows != len(self.rows):
-            self._write_json()
+        """Rewrite ``metrics.json`` now if it lacks rows or a row changed since it was written."""
+        if self.run_dir is not None:
+            self._write_json(if_changed=True)
 
     def _csv_row(self, row: dict[str, Any]) -> dict[str, Any]:
         return {c: ("" if row.get(c) is None else row[c]) for c in self.columns}
 
-    def _write_json(self) -> None:
+    def _write_json(self, *, if_changed: bool = False) -> None:
         assert self.run_dir is not None
         start = self.clock()
-        rows, done, texts = self.rows, self._encoded_rows, self._encoded_text
-        # the rows encoded before are reused up to the first position where the list holds
-        # another object (reset() replaces them all; a resume's history is new rows)
-        same = list(map(operator.is_, rows, done))
-        keep = same.index(False) if False in same else len(same)
-        del done[keep:], texts[keep:]
-        for r in rows[keep:]:
+        rows, copies, texts = self.rows, self._encoded_rows, self._encoded_text
+        # (why) a row's text is reused while the row equals the copy it was encoded from: rows
+        # are the live list, and a callback may add a value to the newest row after a rewrite
+        # (the text cached by identity alone stayed the old one). Dict equality holds a nan
+        # that is the same object (the copy's) and tells any value set anew, but for one equal
+        # to the old in another type (1.0 for 1, -0.0 for 0.0): the file still loads equal
+        changed = len(copies) != len(rows)
+        del copies[len(rows) :], texts[len(rows) :]
+        same = list(map(operator.eq, rows, copies))
+        same += [False] * (len(rows) - len(same))  # the rows new since the last rewrite
+        for i in itertools.compress(range(len(rows)), map(operator.not_, same)):
+            r = rows[i]
             # (why) the row as an element of a list dumped with indent=1: "[\n" + text + "\n]"
             finite = {k: _finite_or_none(v) for k, v in r.items()}
-            done.append(r)
-            texts.append(json.dumps([finite], indent=1)[2:-2])
+            text = json.dumps([finite], indent=1)[2:-2]
+            # (why) only a row of plain values is kept: a list inside one can change in place,
+            # unseen by a shallow copy
+            copy = dict(r) if all(type(v) in _PLAIN for v in r.values()) else None
+            if i < len(copies):
+                copies[i], texts[i] = copy, text
+            else:
+                copies.append(copy)
+                texts.append(text)
+            changed = True
+        if if_changed and not changed:
+            return
         text = "[\n" + ",\n".join(texts) + "\n]" if texts else "[]"
         # (why) sciml._io's atomic write: a SIGTERM in the middle leaves no temporary file
         atomic_write_text(self.run_dir / "metrics.json", text + "\n")
         self._json_at = self.clock()
         self._json_cost = self._json_at - start
-        self._json_rows = len(self.rows)
+
+
+_PLAIN = frozenset({int, float, str, bool, type(None)})
 
 
 def _finite_or_none(v: Any) -> Any:

@@ -309,8 +309,11 @@ class Trainer:
         every rank; a resume restores them): one dict per row with the keys ``step``,
         ``epoch`` (fractional), ``time_s``, ``lr`` (param group 0's, for the step after the
         row's), ``train_loss``, ``samples_per_s``,
-        ``val_loss`` and ``val_<metric>``, None where the row has no value. The live list: copy
-        it before changing it."""
+        ``val_loss`` and ``val_<metric>``, None where the row has no value. The live list: a
+        row a callback changes or adds a value to (``trainer.history[-1]["val_psnr"] = ...`` in
+        :meth:`Callback.on_evaluate`) is written so to ``metrics.json`` at its next rewrite (at
+        the latest when ``fit`` returns) and into checkpoints; ``metrics.csv`` keeps the rows as
+        they were logged, in the columns above."""
         return self._log.rows
 
     def request_stop(self) -> None:
@@ -395,6 +398,9 @@ class Trainer:
         )
         for cb in self.callbacks:
             cb.on_fit_end(self, result)
+        # (why) a callback may have changed rows after the rewrite above (its on_checkpoint of
+        # the final save, its on_fit_end); the file ends equal to trainer.history
+        self._log.flush()
         return result
 
     @torch.no_grad()
