@@ -974,3 +974,77 @@ def test_a_training_set_smaller_than_the_world_size_is_refused(monkeypatch):
     monkeypatch.setattr(trainer_module, "setup", lambda device: info)
     with pytest.raises(ValueError, match=r"expected at least 4 samples .* got 3; use fewer"):
         Trainer(Tiny(TinyConfig()), ShiftData(3), config=TrainConfig(batch_size=4))
+
+
+def _poisoned_trainer(out_dir, poison_after):
+    """Tiny on ShiftData (5 steps an epoch, a checkpoint every 3 steps and at epoch ends) whose
+    training loss is nan from the step after ``poison_after`` on (None: never)."""
+    from sciml.train import LpLoss
+
+    poison = {"on": False}
+    lp = LpLoss()
+
+    def loss(pred, target):
+        value = lp(pred, target)
+        return value * math.nan if poison["on"] else value
+
+    class PoisonAfter(Callback):
+        def on_step_end(self, trainer, loss):
+            poison["on"] = poison_after is not None and trainer.step >= poison_after
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=3, batch_size=8, lr=3e-3, log_every=1, checkpoint_every=3, seed=7)
+    trainer = Trainer(Tiny(TinyConfig()), ShiftData(40), val_data=ShiftData(12, seed=2),
+                      loss=loss, config=cfg, out_dir=out_dir, callbacks=[PoisonAfter()],
+                      progress=False)  # fmt: skip
+    return trainer, poison
+
+
+def test_a_nan_loss_puts_the_state_in_memory_back_to_the_newest_checkpoint(tmp_path):
+    """A nan loss at step 8 raised FloatingPointError after the optimiser step had written nan
+    into the weights and AdamW's moments: ``trainer.model`` was nan, the message said only to
+    resume from `last`. The state in memory is now that of the run's newest checkpoint (step 6):
+    weights and moments equal the checkpoint's bit for bit, `best` (step 5) is untouched, and
+    fit() from there ends bit for bit where a run without the nan ends."""
+    from safetensors.torch import load_file
+
+    from sciml.train._runlog import unpack_rows
+
+    trainer, poison = _poisoned_trainer(tmp_path / "run", poison_after=7)
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step 8 \(epoch 1\); .* put back"):
+        trainer.fit()
+    ckpt = tmp_path / "run" / "ckpt-6"
+    assert os.readlink(tmp_path / "run" / "last") == "ckpt-6"
+    assert os.readlink(tmp_path / "run" / "best") == "ckpt-5" and trainer.best_step == 5
+    saved = load_file(str(ckpt / "model.safetensors"))
+    weights = trainer.model.state_dict()
+    assert sorted(saved) == sorted(weights)
+    assert all(torch.equal(weights[k], saved[k]) for k in saved)
+    state = read_checkpoint(ckpt, Tiny(TinyConfig()))
+    moments = [s for s in trainer.optimizer.state_dict()["state"].values()]
+    saved_moments = list(state["optimizer"]["state"].values())
+    assert len(moments) == len(saved_moments) == 4
+    for m, s in zip(moments, saved_moments, strict=True):
+        assert all(torch.equal(m[k], s[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+    assert (trainer.step, trainer.epoch, trainer.batch_in_epoch) == (6, 1, 1)
+    assert trainer.history == unpack_rows(state["history"]) and len(trainer.history) == 7
+    assert trainer.optimizer.param_groups[0]["lr"] == state["optimizer"]["param_groups"][0]["lr"]
+
+    poison["on"] = False  # the data "fixed": the run goes on from step 6 in the same trainer
+    trainer.callbacks.clear()
+    result = trainer.fit()
+    reference, _ = _poisoned_trainer(tmp_path / "ref", poison_after=None)
+    expected = reference.fit()
+    assert result.step == expected.step == 15 and result.train_loss == expected.train_loss
+    got, want = trainer.model.state_dict(), reference.model.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_a_nan_loss_without_a_checkpoint_says_the_model_is_not_usable():
+    """Without a checkpoint to go back to (out_dir=None), the message says that the model in
+    memory is not usable, and it is not: the failed step's update left nan in it."""
+    trainer, _ = _poisoned_trainer(None, poison_after=2)
+    with pytest.raises(FloatingPointError, match=r"step 3 .* not usable .*out_dir=None"):
+        trainer.fit()
+    assert trainer.step == 2
+    assert all(torch.isnan(p).all() for p in trainer.model.parameters())

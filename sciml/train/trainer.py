@@ -338,6 +338,13 @@ class Trainer:
         A second Ctrl-C (or a ``KeyboardInterrupt`` from a callback) aborts at once: ``fit``
         returns with ``interrupted=True`` and ``last`` stays at the newest checkpoint written
         before, since the model in memory may be half-way through a step.
+
+        Raises:
+            FloatingPointError: a step's training loss is nan or inf. That step's update has
+                reached the weights, so the state in memory is first put back to the run's
+                newest checkpoint (as a resume from it would; the message names it), except
+                without one or under data parallelism, where the message says the model in
+                memory is not usable.
         """
         self._note_built()
         checkpoint = self._resume_target(resume)
@@ -362,6 +369,7 @@ class Trainer:
         self._t0 = time.perf_counter() - self._time_offset
         bar = self._progress_bar()
         previous_handler = self._install_sigint()
+        nonfinite: _NonFiniteLoss | None = None
         try:
             while self.epoch < self.config.epochs and not self._stop:
                 self._run_epoch(bar)
@@ -369,12 +377,18 @@ class Trainer:
             # (why) raised anywhere in a step (a second Ctrl-C, a callback): the state in memory
             # may be half-updated, so `last` stays at the newest consistent checkpoint
             interrupted = aborted = True
+        except _NonFiniteLoss as error:
+            nonfinite = error
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
             if bar is not None:
                 bar.close()
             self._log.flush()  # metrics.json is rewritten only now and then during the run
+        if nonfinite is not None:
+            # (why) after the files got the rows up to the failure: the restore drops them from
+            # the history in memory, as a resume from the checkpoint would
+            raise FloatingPointError(self._restore_after_nonfinite(str(nonfinite))) from None
         interrupted = interrupted or self._sigint
         now = (self.step, self.epoch)
         if not aborted and self._last_at != now:
@@ -599,11 +613,46 @@ class Trainer:
             # a host-to-device copy and three syncs on CUDA) to return these same numbers
             value, stop = total / float(n_local), self._sigint
         if not math.isfinite(value):
-            raise FloatingPointError(
-                f"training loss is {value} at step {self.step + 1} (epoch {self.epoch}); lower the "
-                "lr, set grad_clip, or check the data; resume from `last` with fit(resume=...)"
+            # (why) the loss is read after the optimiser step (one sync a step): the step has
+            # already applied the non-finite gradients; fit puts the state back
+            raise _NonFiniteLoss(
+                f"training loss is {value} at step {self.step + 1} (epoch {self.epoch})"
             )
         return value, stop
+
+    def _restore_after_nonfinite(self, what: str) -> str:
+        """Put the model, optimiser, schedule, counters, history and RNG states back to this
+        run's newest checkpoint, as ``fit(resume=checkpoint)`` would, after a step whose loss was
+        not finite wrote non-finite values into the weights and AdamW's moments; return the
+        error message, which says what the state in memory is now.
+
+        (why) a notebook user went on with ``trainer.model`` and got nan everywhere, while the
+        message pointed only at `last` on disk. Costs nothing but on this path."""
+        advice = "lower the lr, set grad_clip, or check the data"
+        damage = "the step's update, from non-finite gradients, leaves nan in the weights and "
+        damage += "AdamW's moments"
+        path = self._saved_path
+        if path is not None and not self.dist.distributed:
+            try:
+                self._restore(path)
+            except Exception as error:  # (why) the nan error must not be lost to this one
+                reason = f"putting it back to {path} failed ({type(error).__name__}: {error})"
+            else:
+                return (
+                    f"{what}; the model, optimiser, schedule, counters and history in memory are "
+                    f"put back to this run's newest checkpoint {path} (step {self.step}), as "
+                    f"fit(resume=...) would ({damage}); {advice}, then fit() continues from there"
+                )
+        elif self.dist.distributed:
+            reason = "under data parallelism the processes do not put it back"
+        else:
+            reason = "this run has written no checkpoint to put it back to" + (
+                " (out_dir=None)" if self.out_dir is None else ""
+            )
+        return (
+            f"{what}; the model and optimiser in memory are not usable ({damage}; {reason}); "
+            f"{advice}, then resume from a checkpoint with fit(resume=...) or start afresh"
+        )
 
     def _validate(self) -> bool:
         """Evaluate ``val_data``, log it, and return True when the monitored metric improved."""
@@ -1030,6 +1079,11 @@ class Trainer:
         if "cuda" in rng and torch.cuda.is_available():
             with contextlib.suppress(RuntimeError, IndexError):
                 torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+class _NonFiniteLoss(FloatingPointError):
+    """A step's training loss was nan or inf (raised inside the loop; fit raises a
+    FloatingPointError saying what became of the state in memory)."""
 
 
 def _split_batch(
