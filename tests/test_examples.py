@@ -248,7 +248,9 @@ def test_regularized_node_refuses_an_out_file_only_for_the_task_that_writes_ther
     tmp_path, monkeypatch, capsys
 ):
     """--out is lotka-volterra's output directory; the rings task ignores it, so a file there
-    must not stop a rings run (it did once the script shared _zoo.check_counts)."""
+    must not stop a rings run (it did once the script shared _zoo.check_counts). The run is
+    stopped where main hands over to the task's function, which it does after every check
+    (not at a call main happens to make between the two)."""
     monkeypatch.syspath_prepend(str(EXAMPLES))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a_file").write_text("")
@@ -256,14 +258,20 @@ def test_regularized_node_refuses_an_out_file_only_for_the_task_that_writes_ther
     class Reached(Exception):
         pass
 
-    def stop(*args, **kwargs):
+    tasks = []
+
+    def stop(args):
+        tasks.append(args.task)
         raise Reached
 
-    monkeypatch.setattr(torch, "set_num_threads", stop)  # the first step after the checks
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # this process keeps its own
     monkeypatch.setattr(sys, "argv", ["regularized_node.py"])
     module = load_example("regularized_node")
+    monkeypatch.setattr(module, "rings_task", stop)
+    monkeypatch.setattr(module, "lotka_volterra_task", stop)
     with pytest.raises(Reached):
         module.main(["--task", "rings", "--out", "a_file"])
+    assert tasks == ["rings"]
     with pytest.raises(SystemExit) as exit_:
         module.main(["--task", "lotka-volterra", "--out", "a_file"])
     assert exit_.value.code == 2
