@@ -279,8 +279,9 @@ class Trainer:
         self._stop = False
         self._sigint = False
         self._warned_nonfinite = False
-        self._mode_unknown = True  # whether the model may have left model.train()'s modes
-        self._modes: list[tuple[nn.Module, bool]] = []  # each module's mode after train()
+        # each module's mode after model.train(), or None where the model may have left those
+        # modes (a new epoch, a validation, a checkpoint): see _train_step
+        self._modes: list[tuple[nn.Module, bool]] | None = None
         # the (step, epoch) of the newest checkpoint written, its directory, and the (step, epoch)
         # `last` points at: a run ends with `last` at its final state. The epoch tells apart the
         # two states of an epoch's final step (before and after the epoch-end bookkeeping)
@@ -463,7 +464,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def _run_epoch(self, bar: Any) -> None:
         cfg = self.config
-        self._mode_unknown = True
+        self._modes = None
         self.train_sampler.set_epoch(self.epoch, self.batch_in_epoch)
         # a data set that redraws per epoch (PointSamples' query points) is told the epoch, so
         # each epoch draws anew and a resumed run draws what an uninterrupted one would
@@ -547,15 +548,11 @@ class Trainer:
         # train() costs 1-2 us (a module added to the model mid-epoch is read from the next
         # epoch on); a model whose train() keeps a submodule in eval mode (a frozen BatchNorm)
         # has that noted, so it is not trained again at every step
-        if (
-            self._mode_unknown
-            or self.callbacks
-            or not all(module.training == mode for module, mode in self._modes)
-        ):
+        modes = self._modes
+        if modes is None or self.callbacks or not all(m.training == on for m, on in modes):
             self.model.train()
-            if self._mode_unknown:
+            if modes is None:
                 self._modes = [(module, module.training) for module in self.model.modules()]
-            self._mode_unknown = False
         n_local = batch["input"].shape[0]
         chunks = _split_batch(batch, n_local, self.config.micro_batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -659,7 +656,7 @@ class Trainer:
         if self.val_data is None:
             return False
         metrics = self.evaluate(self.val_data)
-        self._mode_unknown = True
+        self._modes = None
         self._log_row(**{f"val_{k}": v for k, v in metrics.items()})
         for cb in self.callbacks:
             cb.on_evaluate(self, metrics)
@@ -803,7 +800,7 @@ class Trainer:
     def _save(self, links: Sequence[str]) -> None:
         # (why) metrics.json holds at least the rows of the newest checkpoint after a crash
         self._log.flush()
-        self._mode_unknown = True
+        self._modes = None
         self._saved_at = (self.step, self.epoch)
         if "last" in links:
             self._last_at = self._saved_at
