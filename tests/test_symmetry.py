@@ -514,3 +514,36 @@ def test_vectors_hints_admit_the_integer_arrays_the_runtime_accepts():
             value = [v, v] if wrap is list else {"input": v} if wrap == "dict" else v
             assert _admits(h, value), (name, v)
         assert not _admits(h, [["01"]] if wrap is list else {"input": "01"} if wrap else "01")
+
+
+def test_group_average_reads_one_shot_vectors_once():
+    """group_average passed ``vectors`` on to every element's g(...), which iterated it again: a
+    one-shot iterable (a generator, zip(...), iter([...])), which the ChannelGroups hint admits,
+    moved the vector in the first pass only, and the average was silently not equivariant (max
+    difference from the list's result here 0.66 for vectors, 1.03 for out_vectors). Each form now gives the list's result, which
+    is exactly equivariant under the vector action of the quarter-turn group."""
+    elements = generate_group([GridSymmetry((-2, 1), (Fraction(0), Fraction(0)))])
+    assert len(elements) == 4
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular", dtype=torch.float64)
+    u = torch.randn(2, 2, 8, 8, dtype=torch.float64)
+    want = group_average(conv, u, elements, vectors=[(0, 1)])
+    for g in elements:  # the reference's own property: g avg(u) = avg(g u)
+        torch.testing.assert_close(
+            group_average(conv, g(u, vectors=[(0, 1)]), elements, vectors=[(0, 1)]),
+            g(want, vectors=[(0, 1)]),
+            rtol=0,
+            atol=1e-12,
+        )
+    one_shot = {
+        "generator": lambda: ((0, 1) for _ in range(1)),
+        "zip": lambda: zip([0], [1], strict=True),
+        "iter": lambda: iter([(0, 1)]),
+        "inner iterators": lambda: [iter((0, 1))],
+        "map": lambda: map(tuple, [[0, 1]]),
+    }
+    for name, make in one_shot.items():
+        got = group_average(conv, u, elements, vectors=make())
+        torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)
+        got = group_average(conv, u, elements, vectors=[(0, 1)], out_vectors=make())
+        torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)

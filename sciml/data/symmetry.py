@@ -422,7 +422,10 @@ def group_average(
     ``vectors`` / ``out_vectors``: channel groups of the vector fields of ``u`` / of the model's
     output (default: those of ``u``), see :meth:`GridSymmetry.__call__`.
     """
-    out_vectors = vectors if out_vectors is None else out_vectors
+    # (why) read once: each element's g(...) iterated them again, so a one-shot iterable (a
+    # generator, zip(...)), which the hint admits, moved its vectors in the first pass only
+    vectors = _channel_groups(vectors, "vectors")
+    out_vectors = vectors if out_vectors is None else _channel_groups(out_vectors, "out_vectors")
     group = list(elements)
     if not group:
         raise ValueError("elements is empty; pass a group of GridSymmetry (generate_group)")
