@@ -708,6 +708,29 @@ def test_max_num_steps_error_of_a_custom_solver_names_the_limit(monkeypatch, opt
     torch.testing.assert_close(ys[-1], torch.full_like(y0, np.exp(-1.0)), rtol=1e-6, atol=0)
 
 
+def test_an_adjoint_solver_at_its_step_cap_is_named_in_the_error():
+    """The adjoint solve runs in ``backward``, out of reach of the forward solve's error
+    handling: an ``adjoint_solver`` that hit its step cap raised torchdiffeq's bare
+    ``AssertionError: max_num_steps exceeded (3>=3)``, naming no solver. Now a SciMLError names
+    the adjoint solver, its tolerances and its cap (not the forward solver, which had room:
+    11 accepted steps within its 1000). (That the adjoint solve, now run through sciml's
+    wrapper, is torchdiffeq's to the bit: test_adjoint_solver_and_tolerances_reach_torchdiffeq.)"""
+    torch.manual_seed(0)
+    net = Autonomous(nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)))
+    y0, t = torch.randn(3, 2), torch.tensor([0.0, 50.0])
+    node = NeuralODE(
+        net, Dopri5(max_num_steps=1000), adjoint=True,
+        adjoint_solver=Bosh3(rtol=1e-4, atol=1e-5, max_num_steps=3),
+    )  # fmt: skip
+    ys = node(y0, t)
+    assert node.steps_accepted == 11
+    with pytest.raises(SciMLError, match=r"the adjoint_solver Bosh3 \(rtol 0.0001, atol 1e-05\) "
+                       r"reached its max_num_steps=3 steps between two output times in the "
+                       r"adjoint \(backward\) solve .*raise the adjoint_solver's "
+                       r"max_num_steps"):  # fmt: skip
+        ys.sum().backward()
+
+
 def test_adjoint_solver_and_tolerances_reach_torchdiffeq():
     """``adjoint_solver`` with its own method and tolerances: the solution, the parameter
     gradients and both NFE counters equal torchdiffeq's ``odeint_adjoint`` called directly with

@@ -25,7 +25,7 @@ from ._field import CountingField, DetachedState, StepWatchingField, step_contai
 from .heuristics import GlobalHeuristic, global_penalty
 from .local import LocalHeuristic, UniformTime
 from .rnode import RNODE, AugmentedField
-from .solvers import Dopri5, ODESolver
+from .solvers import _TORCHDIFFEQ_SOLVERS, Dopri5, ODESolver
 from .tableaus import rk_step
 
 __all__ = ["NeuralODE", "Autonomous"]
@@ -56,6 +56,14 @@ def check_times(t: Tensor, *, decreasing: bool, strict: bool = True, what: str =
                 "(torch.unique_consecutive(t, return_inverse=True))"
             )
         raise ValueError(f"expected finite, {order} {what}, got [{shown}]{hint}")
+
+
+def check_output_times(t: Tensor) -> None:
+    """A ValueError unless ``t`` is a solve's output times: ``(time,)``, ``time >= 2``, finite
+    and strictly monotone (:func:`check_times`)."""
+    if t.dim() != 1 or t.numel() < 2:
+        raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
+    check_times(t, decreasing=True)
 
 
 def insert_time(t: Tensor, t_star: float) -> tuple[Tensor, int, bool, float]:
@@ -96,6 +104,74 @@ def _check_func_transforms(solver: ODESolver, adjoint: bool) -> None:
         )
 
 
+def _step_control_error(
+    solver: ODESolver, err: AssertionError, dtype: torch.dtype, *, adjoint: bool
+) -> SciMLError | None:
+    """The SciMLError for torchdiffeq's step-control ``err`` in a solve by ``solver`` (the
+    forward solve, or with ``adjoint`` the backward one): its step cap reached, or its step
+    shrunk to zero; None for another AssertionError. It names that solver, its tolerances and
+    its cap, and says what to change."""
+    role = "the adjoint_solver" if adjoint else "the adaptive solver"
+    where = " in the adjoint (backward) solve of the gradient" if adjoint else ""
+    what = f"NeuralODE: {role} {type(solver).__name__} (rtol {solver.rtol:g}, atol {solver.atol:g})"
+    if "max_num_steps exceeded" in str(err):
+        # (why) only the built-in adaptive solvers have a max_num_steps field: a custom
+        # ODESolver passing it in options() got an AttributeError here that hid this error
+        limit = getattr(solver, "max_num_steps", None)
+        if limit is None:
+            limit = solver.options().get("max_num_steps")
+        cap = "step limit" if limit is None else f"max_num_steps={limit} steps"
+        whose = "the adjoint_solver's " if adjoint else ""
+        return SciMLError(
+            f"{what} reached its {cap} between two output times{where} ({err}): the field is "
+            f"stiff or fast there; raise {whose}max_num_steps, loosen the tolerances, or "
+            "regularise the dynamics (LocalHeuristic, RNODE)"
+        )
+    if "underflow in dt" not in str(err):
+        return None
+    why = (
+        "in float16 this happens at ordinary tolerances (its machine epsilon is "
+        "9.8e-4); use float32 or bfloat16, looser tolerances, or a fixed-step solver "
+        "(RK4, Euler)"
+        if dtype == torch.float16
+        else "the field is stiff or the solution blows up between the output times"
+    )
+    return SciMLError(f"{what} shrank its step to zero in {dtype}{where} ({err}): {why}")
+
+
+class _NamedAdjointSolve:
+    """torchdiffeq's solver for the adjoint solve (``method="sciml_adjoint"``): the solver of
+    the ``sciml_solver`` option (an :class:`~sciml.de.ODESolver`), whose step-control errors
+    name it. (why) the adjoint solve runs inside autograd's backward, where NeuralODE cannot
+    catch them: its step cap surfaced as the bare ``AssertionError: max_num_steps exceeded
+    (3>=3)``, naming no solver, from ``loss.backward()``."""
+
+    def __init__(self, func, y0, rtol, atol, *, sciml_solver: ODESolver, **options) -> None:
+        from torchdiffeq._impl.odeint import SOLVERS
+
+        self.named, self.dtype = sciml_solver, y0.dtype
+        self.solver = SOLVERS[sciml_solver.method](
+            func=func, y0=y0, rtol=rtol, atol=atol, **options
+        )
+
+    @classmethod
+    def valid_callbacks(cls) -> set[str]:
+        """Every callback of torchdiffeq's RK solvers (the wrapped one calls those it has)."""
+        return {"callback_step", "callback_accept_step", "callback_reject_step"}
+
+    def integrate(self, t: Tensor) -> Tensor:
+        try:
+            return self.solver.integrate(t)
+        except AssertionError as err:
+            failure = _step_control_error(self.named, err, self.dtype, adjoint=True)
+            if failure is None:
+                raise
+            raise failure from err
+
+
+_TORCHDIFFEQ_SOLVERS.setdefault("sciml_adjoint", _NamedAdjointSolve)
+
+
 class Autonomous(nn.Module):
     """Adapt a network ``net(y)`` to the field signature ``f(t, y)`` (time is ignored)."""
 
@@ -118,7 +194,8 @@ class NeuralODE(DetachedState):
             default ``Dopri5()``).
         adjoint: False for direct backpropagation through the solver, True for the adjoint
             method (``O(1)`` memory, a second solve backwards in time).
-        adjoint_solver: solver of the backward solve (default: ``solver``).
+        adjoint_solver: solver of the backward solve (default: ``solver``); its step cap or
+            step underflow, raised from ``backward``, is a SciMLError naming it.
         regulariser: ``None``, :class:`~sciml.de.GlobalHeuristic` (direct backprop only),
             :class:`~sciml.de.LocalHeuristic` or :class:`~sciml.de.RNODE`. Active in training mode
             with gradients enabled; the weighted penalty lands in ``self.regularisation``.
@@ -217,35 +294,11 @@ class NeuralODE(DetachedState):
                 ) from err
             raise
         except AssertionError as err:  # torchdiffeq's step control: t + dt == t, or too many
-            if "max_num_steps exceeded" in str(err):
-                # (why) only the built-in adaptive solvers have a max_num_steps field: a custom
-                # ODESolver passing it in options() got an AttributeError here that hid this error
-                limit = getattr(self.solver, "max_num_steps", None)
-                if limit is None:
-                    limit = self.solver.options().get("max_num_steps")
-                cap = "step limit" if limit is None else f"max_num_steps={limit} steps"
-                raise SciMLError(
-                    f"NeuralODE: the adaptive solver {type(self.solver).__name__} (rtol "
-                    f"{self.solver.rtol:g}, atol {self.solver.atol:g}) reached its {cap} "
-                    f"between two output times ({err}): the field is stiff or fast there; raise "
-                    "max_num_steps, loosen the tolerances, or regularise the dynamics "
-                    "(LocalHeuristic, RNODE)"
-                ) from err
-            if "underflow in dt" not in str(err):
-                raise
             dtype = y0.dtype if isinstance(y0, Tensor) else y0[0].dtype
-            why = (
-                "in float16 this happens at ordinary tolerances (its machine epsilon is "
-                "9.8e-4); use float32 or bfloat16, looser tolerances, or a fixed-step solver "
-                "(RK4, Euler)"
-                if dtype == torch.float16
-                else "the field is stiff or the solution blows up between the output times"
-            )
-            raise SciMLError(
-                f"NeuralODE: the adaptive solver {type(self.solver).__name__} (rtol "
-                f"{self.solver.rtol:g}, atol {self.solver.atol:g}) shrank its step to zero in "
-                f"{dtype} ({err}): {why}"
-            ) from err
+            failure = _step_control_error(self.solver, err, dtype, adjoint=False)
+            if failure is None:
+                raise
+            raise failure from err
 
     def _odeint_unchecked(self, func: nn.Module, y0, t: Tensor):
         kw = self.solver.odeint_kwargs()
@@ -256,10 +309,12 @@ class NeuralODE(DetachedState):
             func,
             y0,
             t,
-            adjoint_method=akw["method"],
+            # (why) the adjoint solve runs in autograd's backward, out of reach of _odeint's
+            # except: _NamedAdjointSolve runs akw["method"] and names its own step-control errors
+            adjoint_method="sciml_adjoint",
             adjoint_rtol=akw["rtol"],
             adjoint_atol=akw["atol"],
-            adjoint_options=akw["options"],
+            adjoint_options={**akw["options"], "sciml_solver": self.adjoint_solver},
             adjoint_params=tuple(self.field.parameters()),
             **kw,
         )
@@ -277,9 +332,7 @@ class NeuralODE(DetachedState):
         if not isinstance(y0, Tensor) or y0.dim() < 1:
             raise ValueError(f"expected y0 as a tensor (batch, *state), got {type(y0).__name__}")
         t = torch.as_tensor(t, dtype=y0.dtype if y0.is_floating_point() else None)
-        if t.dim() != 1 or t.numel() < 2:
-            raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
-        check_times(t, decreasing=True)
+        check_output_times(t)
         _check_func_transforms(self.solver, self.adjoint)
         if y0.numel() == 0:  # nothing to solve (the step control would divide by a norm of 0)
             self.field.reset()
