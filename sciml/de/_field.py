@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from .tableaus import ButcherTableau, RKStep, _combine
 
-SUPPORTED_TORCHDIFFEQ = ("0.2.3", "0.2.6")  # inclusive range whose rk_common we checked
+# inclusive range whose rk_common we checked; 0.2.3 calls no callback_step (pyproject.toml's bound)
+SUPPORTED_TORCHDIFFEQ = ("0.2.4", "0.2.6")
 
 
 _MODULE_SLOTS = ("_parameters", "_buffers", "_modules")
