@@ -5,9 +5,10 @@ The program (a ``.pt2`` file) holds the graph and the weights; ``torch.export.lo
 not installed (or compiled further: AOTInductor, ExecuTorch). The batch size stays free; every
 other size is fixed at the example's (a spectral layer's kept modes depend on the grid).
 
-A NODE exports with a fixed-step solver (``solver=RK4(step_size=...)`` or ``Euler``): its
-adaptive solver chooses steps from tensor values, which ``torch.export`` cannot trace. The
-fixed-step integration is unrolled at the example's output times ``t``, which become part of the
+A NODE exports with a fixed-step solver: its own where its config names one
+(``NODEConfig(solver="rk4", step_size=...)``), else ``solver=RK4(step_size=...)`` (or ``Euler``)
+given to the export; an adaptive solver chooses steps from tensor values, which
+``torch.export`` cannot trace. The fixed-step integration is unrolled at the example's output times ``t``, which become part of the
 program (``program.module()(u)``). PROSE exports its data path ``forward(u, x=x)``; the
 skeleton input ``symbols=`` and the symbolic decoding (``generate``) do not export.
 """
@@ -63,12 +64,16 @@ def export(
             passes where ``|program - model| <= atol + rtol |model|``.
         atol: absolute tolerance of ``check``, in that test.
         solver: for a :class:`~sciml.models.NODE` only, a fixed-step solver
-            (:class:`~sciml.de.RK4` or :class:`~sciml.de.Euler`) that replaces the NODE's
-            adaptive one in the program. The example's times ``t`` (``(time,)``, monotone) are
-            built into the program, which is called as ``program.module()(u)`` and returns
-            ``(batch, time, state_dim)``; ``check`` compares it with the same fixed-step solve
-            run eagerly by torchdiffeq. Its error against the adaptive model is the step size's:
-            compare the two before deploying.
+            (:class:`~sciml.de.RK4` or :class:`~sciml.de.Euler`) that the program integrates
+            the NODE's field with. Needed for a NODE with an adaptive solver; a NODE whose
+            config names a fixed-step one (``solver="rk4"``, ``step_size``) exports with that
+            one without it, and a ``solver=`` given anyway wins (a deployment may take a
+            coarser step than training did). The example's times ``t`` (``(time,)``,
+            monotone) are built into the program, which is called as ``program.module()(u)``
+            and returns ``(batch, time, state_dim)``; ``check`` compares it with the same
+            fixed-step solve run eagerly by torchdiffeq. Where that solver is not the model's
+            own, its error against the model is the step size's: compare the two before
+            deploying.
 
     Returns:
         the ``torch.export.ExportedProgram``; ``program.module()`` is callable like the model
@@ -77,7 +82,8 @@ def export(
     Raises:
         SciMLError: when ``torch.export`` cannot trace the model (its message first), e.g. a
             forward pass with data-dependent control flow such as an iterative solver; for a
-            NODE without ``solver=``, naming its adaptive solver and the option to pass; when
+            NODE with an adaptive solver and no ``solver=``, naming that solver and the options;
+            when
             ``check`` finds the program's outputs off the model's.
         TypeError: ``model`` is neither a module nor a name / folder; ``solver`` is not a
             fixed-step :class:`~sciml.de.RK4` or :class:`~sciml.de.Euler` (an adaptive
@@ -190,6 +196,7 @@ def _fixed_step(model: nn.Module, solver, args, kwargs):
     ODE: a NODE with a fixed-step ``solver`` becomes :class:`_FixedStepNODE` at the example's
     times; anything else is refused, naming why and what to pass."""
     from .de import RK4, Euler, NeuralODE
+    from .de.neural_ode import check_output_times
     from .models.neural_ode import NODE
 
     if not isinstance(model, NODE):
@@ -205,6 +212,8 @@ def _fixed_step(model: nn.Module, solver, args, kwargs):
             "the neural ODE models only a NODE exports, with solver=RK4(step_size=...)"
         )
     ode = model.ode
+    if solver is None and isinstance(ode.solver, (RK4, Euler)):
+        solver = ode.solver  # NODEConfig(solver="rk4" or "euler", step_size=...)
     if solver is None:
         s = ode.solver
         raise SciMLError(
@@ -212,7 +221,8 @@ def _fixed_step(model: nn.Module, solver, args, kwargs):
             f"{s.rtol:g}, atol {s.atol:g}): each step size is chosen from the values of the "
             "error estimate. Pass a fixed-step solver, solver=sciml.de.RK4(step_size=...) (or "
             "Euler), to export a fixed-step solve of the same field at the example's times t "
-            "(sciml export: --solver rk4 --step-size H --times T0,...,TK)"
+            "(sciml export: --solver rk4 --step-size H --times T0,...,TK), or train the NODE "
+            "with one (NODEConfig(solver='rk4', step_size=...))"
         )
     if not isinstance(solver, (RK4, Euler)):
         raise TypeError(
@@ -225,11 +235,10 @@ def _fixed_step(model: nn.Module, solver, args, kwargs):
             f"state_dim) and t (time,), got {len(args)} positional and keywords {sorted(kwargs)}"
         )
     u = args[0]
-    t = torch.as_tensor(kwargs["t"], dtype=u.dtype, device=u.device)
-    with torch.no_grad():
-        model(u, t=t)  # the NODE's own checks of u and t (shapes, dtype, monotone)
-    if t.ndim == 2:  # a batch of identical grids, as NODE accepts
-        t = t[0]
+    # (why) the NODE's own checks of u and t (shapes, dtype, monotone), without the solve of
+    # the model's solver that ran only for them (an adaptive one, for a NODE trained so)
+    t = model._output_times(u, None, kwargs["t"])
+    check_output_times(t)
     field = ode.field.net  # (why) the network without NeuralODE's evaluation counters
     eager = _EagerNODE(NeuralODE(field, solver), t)
     return _FixedStepNODE(field, solver, t), eager, (u,), {}
@@ -255,8 +264,9 @@ class _FixedStepNODE(nn.Module):
     moved onto ``t[-1]``, the step each output time falls in, whether it is a step's end) is
     decided here, once, by the schedule the eager solve follows (``_output_schedule`` of
     :mod:`sciml.de.solvers`: torchdiffeq's for linear output, sciml's for the cubic Hermite
-    one); the forward pass is then the steps and interpolants alone, with torchdiffeq's own
-    formulas, which ``torch.export`` can trace. Decreasing times are solved as torchdiffeq
+    one); the forward pass is then the steps and interpolants alone, run by the eager solve's
+    own loop (``_step_through``, torchdiffeq's formulas), which ``torch.export`` can trace
+    because it branches on the schedule only. Decreasing times are solved as torchdiffeq
     solves them: ``dy/ds = -field(-s, y)`` forwards in ``s = -t``. ``forward(u (batch, state))
     -> (batch, time, state)``.
     """
@@ -286,36 +296,12 @@ class _FixedStepNODE(nn.Module):
         return -self.field(-t, y) if self.reverse else self.field(t, y)
 
     def forward(self, u: Tensor) -> Tensor:
+        from .de.solvers import _step_through
+
         out: list[Tensor | None] = [None] * self.times.shape[0]
         out[0] = u
-        y0, waiting = u, None  # waiting: (t0, y0, f0, t1, y1, output indices) for f(t1, y1)
-        for i, todo in enumerate(self.outputs):
-            t0, t1 = self.grid[i], self.grid[i + 1]
-            dt = t1 - t0
-            dy, f0 = self.solver._step_func(self._f, t0, dt, t1, y0)
-            if waiting is not None:  # f(t1, y1) of the previous step is this step's f0
-                self._hermite(out, waiting, f0)
-                waiting = None
-            y1 = y0 + dy
-            inside = []
-            for j, how in todo:
-                if how == "end":
-                    out[j] = y1
-                elif how == "line":
-                    out[j] = y0 + (self.times[j] - t0) / (t1 - t0) * (y1 - y0)
-                else:
-                    inside.append(j)
-            if inside:
-                waiting = (t0, y0, f0, t1, y1, inside)
-            y0 = y1
-        if waiting is not None:
-            self._hermite(out, waiting, self._f(waiting[3], waiting[4]))
+        _step_through(self.solver, self._f, u, self.grid, self.times, self.outputs, out.__setitem__)
         return torch.stack(out, dim=1)  # (batch, time, state)
-
-    def _hermite(self, out: list, waiting: tuple, f1: Tensor) -> None:
-        t0, y0, f0, t1, y1, indices = waiting
-        for j in indices:
-            out[j] = self.solver._cubic_hermite_interp(t0, y0, f0, t1, y1, f1, self.times[j])
 
 
 def _check(model, program, args, kwargs, batch, rtol, atol) -> None:

@@ -156,6 +156,44 @@ def test_a_fixed_step_node_exports_and_equals_torchdiffeqs_solve(solver, directi
         torch.testing.assert_close(program(v), want.transpose(0, 1), rtol=0, atol=1e-6)
 
 
+def test_a_node_trained_with_a_fixed_step_exports_as_it_is_without_solver():
+    """``NODEConfig(solver="rk4", step_size=h)``: ``export(node, u, t=t)`` needs no ``solver=``
+    (it was refused as an adaptive NODE is) and the program is the eager model to the bit, at
+    the example's batch and another, in float64; both are torchdiffeq's own ``rk4`` with cubic
+    Hermite outputs to round-off (the independent check: the program and the eager solve share
+    their step loop, ``sciml.de.solvers._step_through``). A ``solver=`` given anyway wins: the
+    program is then torchdiffeq's solve with that step (a deployment may take a coarser one).
+    And the export no longer runs the model's own solve only to check the example (for an
+    adaptive NODE exported with ``solver=``, a dopri5 solve for nothing): the model's evaluation
+    count stays 0."""
+    from sciml.models import NODE, NODEConfig
+
+    torch.manual_seed(0)
+    config = NODEConfig(hidden=(8,), solver="rk4", step_size=0.125, center=(3.0, 1.5))
+    node = NODE(config).double().eval()
+    field = node.ode.field.net
+    t = torch.tensor([0.0, 0.2, 0.5, 0.9, 1.0], dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    u = 3.0 + torch.randn(4, 2, generator=g, dtype=torch.float64)
+    program = sciml.export(node, u, t=t).module()
+    assert node.nfe == 0  # exported without running the model (it ran the model's own solve)
+    for v in (u, 3.0 + torch.randn(3, 2, generator=g, dtype=torch.float64)):
+        with torch.no_grad():
+            got, eager = program(v), node(v, t=t)
+            want = torchdiffeq.odeint(
+                field, v, t, method="rk4", options={"step_size": 0.125, "interp": "cubic"}
+            )
+        torch.testing.assert_close(got, eager, rtol=0, atol=0)
+        torch.testing.assert_close(got, want.transpose(0, 1), rtol=0, atol=1e-14)
+    coarser = sciml.export(node, u, t=t, solver=RK4(step_size=0.25)).module()
+    with torch.no_grad():
+        want = torchdiffeq.odeint(
+            field, u, t, method="rk4", options={"step_size": 0.25, "interp": "cubic"}
+        )
+        torch.testing.assert_close(coarser(u), want.transpose(0, 1), rtol=0, atol=1e-14)
+        assert float((coarser(u) - node(u, t=t)).abs().max()) > 1e-9  # not the model's step
+
+
 def test_the_exported_rk4_node_converges_to_the_adaptive_node_at_fourth_order():
     """Halving RK4's step divides the program's distance to a tight dopri5 solve of the same
     field (rtol = atol = 1e-12, float64) by about 2**4 (grid-aligned outputs, so the

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
+import torchdiffeq
 
 import sciml
 from sciml.data.generators import GENERATORS, generate
@@ -13,6 +16,7 @@ from sciml.data.generators.lotka_volterra import (
     lotka_volterra_invariant,
     lotka_volterra_rhs,
 )
+from sciml.de import RK4
 from sciml.models import NODE, NODEConfig
 
 RATES = (1.5, 1.0, 3.0, 1.0)
@@ -141,3 +145,78 @@ def test_lotka_volterra_generator_writes_the_sciml_layout(tmp_path):
     np.testing.assert_allclose(ds.time, np.linspace(0, 5, 11))
     with pytest.raises(ValueError, match="ic_low <= ic_high"):
         generate_lotka_volterra(2, 5, ic_low=2.0, ic_high=1.0)
+
+
+@pytest.mark.parametrize("solver, interp", [("rk4", "cubic"), ("euler", "linear")])
+def test_a_fixed_step_node_from_its_config_is_torchdiffeqs_fixed_step_solve(solver, interp):
+    """``NODEConfig(solver="rk4" or "euler", step_size=h)`` integrates its field with that
+    fixed step (there was no fixed-step choice in the config): in float64 the trajectory equals
+    torchdiffeq's own ``odeint(method=..., options=dict(step_size=h))`` on the same field (RK4
+    with the cubic Hermite outputs sciml's RK4 reads off a step, Euler with torchdiffeq's
+    default line) to round-off, output times between grid points included; the cost is the
+    steps' (RK4: 4 per step, plus 1 for the output inside the last step)."""
+    torch.manual_seed(0)
+    config = NODEConfig(
+        hidden=(8,), solver=solver, step_size=0.1, center=(0.5, -0.2), scale=(2.0, 0.5)
+    )
+    model = NODE(config).double().eval()
+    u = torch.randn(3, 2, dtype=torch.float64)
+    t = torch.tensor([0.0, 0.25, 0.5, 0.93, 1.0], dtype=torch.float64)
+    with torch.no_grad():
+        got = model(u, t=t)
+        want = torchdiffeq.odeint(
+            model.ode.field.net, u, t, method=solver, options={"step_size": 0.1, "interp": interp}
+        )
+    torch.testing.assert_close(got, want.transpose(0, 1), rtol=0, atol=1e-14)
+    assert model.nfe == {"rk4": 4 * 10 + 1, "euler": 10}[solver]
+    # and it is not the adaptive solve: a tight dopri5 solve is the steps' error away (RK4
+    # 2.3e-9, far above the round-off the comparison above allows)
+    tight = NODE(NODEConfig(hidden=(8,), rtol=1e-12, atol=1e-12, center=config.center,
+                            scale=config.scale)).double().eval()  # fmt: skip
+    tight.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert float((tight(u, t=t) - got).abs().max()) > 1e-10
+
+
+def test_a_fixed_step_node_saves_and_loads_its_solver(tmp_path):
+    """The fixed-step choice travels with the checkpoint: config.json holds solver and
+    step_size, and the loaded NODE solves with RK4(step_size=0.05) to the same numbers."""
+    torch.manual_seed(0)
+    model = NODE(NODEConfig(hidden=(8,), solver="rk4", step_size=0.05)).eval()
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert (saved["solver"], saved["step_size"]) == ("rk4", 0.05)
+    loaded = sciml.load(tmp_path)
+    assert loaded.config == model.config and loaded.ode.solver == RK4(step_size=0.05)
+    y0, t = torch.rand(3, 2) + 1, torch.linspace(0, 1, 4)
+    with torch.no_grad():
+        assert torch.equal(model(y0, t=t), loaded(y0, t=t))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"solver": "rk4"}, r"step_size: solver 'rk4' takes fixed steps and expected a finite "
+                            r"step_size > 0, got None; pass e.g. NODEConfig\(solver='rk4', "
+                            r"step_size=0.01\)"),
+        ({"solver": "euler", "step_size": 0.0}, r"expected a finite step_size > 0, got 0.0"),
+        ({"solver": "rk4", "step_size": -0.1}, r"expected a finite step_size > 0, got -0.1"),
+        ({"solver": "rk4", "step_size": float("inf")}, r"step_size > 0, got inf"),
+        ({"solver": "rk4", "step_size": "0.1"}, r"step_size > 0, got '0.1'"),
+        ({"step_size": 0.1}, r"step_size: solver 'dopri5' is adaptive .*expected step_size "
+                             r"None, got 0.1; for fixed steps pick solver 'rk4' or 'euler'"),
+        ({"solver": "rk45"}, r"solver: expected one of \['bosh3', 'dopri5', 'euler', 'rk4'\]"),
+    ],
+)  # fmt: skip
+def test_a_bad_solver_choice_says_what_was_expected(fields, message):
+    with pytest.raises(ValueError, match=message):
+        NODEConfig(**fields)
+
+
+def test_a_fixed_step_node_refuses_the_regularisers_that_need_an_adaptive_pair():
+    """LocalHeuristic reads the embedded pair's error estimate, which RK4 does not have."""
+    from sciml.de import LocalHeuristic
+    from sciml.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="LocalHeuristic needs an adaptive embedded RK solver"):
+        NODE(NODEConfig(solver="rk4", step_size=0.1), regulariser=LocalHeuristic())

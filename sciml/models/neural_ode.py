@@ -1,7 +1,8 @@
 """A neural ODE as an operator from an initial state to a trajectory (family ``node``).
 
-An autonomous vector field, an MLP in normalised coordinates ``z = (y - c) / s``, integrated by an
-adaptive Runge-Kutta solver (:class:`sciml.de.NeuralODE`)::
+An autonomous vector field, an MLP in normalised coordinates ``z = (y - c) / s``, integrated by a
+Runge-Kutta solver (:class:`sciml.de.NeuralODE`), adaptive (dopri5, bosh3) or with a fixed step
+(rk4, euler: ``config.step_size``, which :func:`sciml.export` traces as it is)::
 
     dy/dt = s * f_theta((y - c) / s),   y(t_0) = u,   returns y(t_k) for the requested times t_k
 
@@ -15,13 +16,14 @@ model. Saving and loading work as for every sciml :class:`~sciml.operator.Operat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from ..de import Bosh3, Dopri5, NeuralODE
+from ..de import RK4, Bosh3, Dopri5, Euler, NeuralODE
 from ..layers import activation as _activation
 from ..layers._checks import check_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
@@ -29,7 +31,8 @@ from ..operator import Operator
 
 __all__ = ["NODE", "NODEConfig"]
 
-_SOLVERS = {"dopri5": Dopri5, "bosh3": Bosh3}
+_SOLVERS = {"dopri5": Dopri5, "bosh3": Bosh3, "rk4": RK4, "euler": Euler}
+_FIXED_STEP = ("rk4", "euler")  # built from step_size; the others from rtol, atol
 
 
 @dataclass(frozen=True)
@@ -40,20 +43,28 @@ class NODEConfig:
         state_dim: channels of the state ``y``.
         hidden: widths of the field MLP's hidden layers.
         activation: one of gelu, relu, tanh, silu.
-        solver: ``"dopri5"`` or ``"bosh3"`` (adaptive embedded pairs, which the regularisers need).
-        rtol, atol: the solver's tolerances, used for prediction as in training.
+        solver: ``"dopri5"`` or ``"bosh3"``, adaptive embedded pairs (which the
+            :class:`~sciml.de.LocalHeuristic` and :class:`~sciml.de.GlobalHeuristic`
+            regularisers need); or ``"rk4"`` or ``"euler"``, fixed-step
+            (:class:`~sciml.de.RK4`, :class:`~sciml.de.Euler` with their default output
+            interpolation), whose solve :func:`sciml.export` unrolls without ``solver=``.
+        rtol, atol: the adaptive solver's tolerances, used for prediction as in training (a
+            fixed-step solver has none and ignores them).
         center, scale: per-channel constants of the normalisation ``z = (y - center) / scale``
             (``None``: 0 and 1).
+        step_size: the fixed step ``h`` (> 0) of ``"rk4"`` and ``"euler"``, required by them;
+            ``None`` for the adaptive solvers, which choose their own steps.
     """
 
     state_dim: int = 2
     hidden: tuple[int, ...] = (64, 64)
     activation: Literal["gelu", "relu", "tanh", "silu"] = "tanh"
-    solver: Literal["dopri5", "bosh3"] = "dopri5"
+    solver: Literal["dopri5", "bosh3", "rk4", "euler"] = "dopri5"
     rtol: float = 1e-5
     atol: float = 1e-6
     center: tuple[float, ...] | None = None
     scale: tuple[float, ...] | None = None
+    step_size: float | None = None
 
     def __post_init__(self) -> None:
         check_int_fields(self, ("state_dim",))
@@ -69,6 +80,20 @@ class NODEConfig:
             )
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver: expected one of {sorted(_SOLVERS)}, got {self.solver!r}")
+        h = self.step_size
+        if self.solver in _FIXED_STEP:
+            if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h < math.inf:
+                raise ValueError(
+                    f"step_size: solver {self.solver!r} takes fixed steps and expected a finite "
+                    f"step_size > 0, got {h!r}; pass e.g. NODEConfig(solver={self.solver!r}, "
+                    "step_size=0.01)"
+                )
+        elif h is not None:
+            raise ValueError(
+                f"step_size: solver {self.solver!r} is adaptive (it chooses its steps to meet "
+                f"rtol and atol), so expected step_size None, got {h!r}; for fixed steps pick "
+                f"solver 'rk4' or 'euler'"
+            )
         for name in ("center", "scale"):
             value = getattr(self, name)
             if value is not None and len(value) != self.state_dim:
@@ -134,7 +159,11 @@ class NODE(Operator, family="node"):
         self, config: NODEConfig, *, regulariser: Any = None, adjoint: bool = False
     ) -> None:
         super().__init__(config)
-        solver = _SOLVERS[config.solver](rtol=config.rtol, atol=config.atol)
+        kind = _SOLVERS[config.solver]
+        if config.solver in _FIXED_STEP:
+            solver = kind(step_size=config.step_size)
+        else:
+            solver = kind(rtol=config.rtol, atol=config.atol)
         self.ode = NeuralODE(_Field(config), solver, adjoint=adjoint, regulariser=regulariser)
 
     @property
@@ -161,6 +190,12 @@ class NODE(Operator, family="node"):
             ``(time, batch, state_dim)``). ``u`` is returned at ``t[0]`` up to the solver's
             arithmetic.
         """
+        return self.ode(u, self._output_times(u, x, t)).transpose(0, 1)
+
+    def _output_times(self, u: Tensor, x: Tensor | None, t: Tensor | None) -> Tensor:
+        """NODE's checks of ``forward``'s inputs (the solver checks the times' order); the
+        output times as a ``(time,)`` tensor. (why) apart from ``forward``: ``sciml.export``
+        checks an example with them without solving it."""
         d = self.config.state_dim
         if x is not None:
             raise ValueError("NODE takes no query points x; pass the initial state u and times t")
@@ -179,4 +214,4 @@ class NODE(Operator, family="node"):
             if not torch.equal(t, t[:1].expand_as(t)):
                 raise ValueError("NODE expected one time grid shared by the batch")
             t = t[0]
-        return self.ode(u, t).transpose(0, 1)
+        return t
