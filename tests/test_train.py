@@ -1005,7 +1005,8 @@ def test_a_nan_loss_puts_the_state_in_memory_back_to_the_newest_checkpoint(tmp_p
     into the weights and AdamW's moments: ``trainer.model`` was nan, the message said only to
     resume from `last`. The state in memory is now that of the run's newest checkpoint (step 6):
     weights and moments equal the checkpoint's bit for bit, `best` (step 5) is untouched, and
-    fit() from there ends bit for bit where a run without the nan ends."""
+    fit() from there ends bit for bit where a run without the nan ends. A run resumed from that
+    checkpoint, before it writes one of its own, is put back to the one it resumed from."""
     from safetensors.torch import load_file
 
     from sciml.train._runlog import unpack_rows
@@ -1029,6 +1030,14 @@ def test_a_nan_loss_puts_the_state_in_memory_back_to_the_newest_checkpoint(tmp_p
     assert (trainer.step, trainer.epoch, trainer.batch_in_epoch) == (6, 1, 1)
     assert trainer.history == unpack_rows(state["history"]) and len(trainer.history) == 7
     assert trainer.optimizer.param_groups[0]["lr"] == state["optimizer"]["param_groups"][0]["lr"]
+
+    # resumed from that checkpoint without an out_dir: put back to the checkpoint it resumed from
+    other, _ = _poisoned_trainer(None, poison_after=7)
+    with pytest.raises(FloatingPointError, match=r"step 8 .* put back to .*ckpt-6 \(step 6\)"):
+        other.fit(resume=ckpt)
+    assert other.step == 6 and all(
+        torch.equal(other.model.state_dict()[k], saved[k]) for k in saved
+    )
 
     poison["on"] = False  # the data "fixed": the run goes on from step 6 in the same trainer
     trainer.callbacks.clear()

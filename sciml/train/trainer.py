@@ -287,6 +287,9 @@ class Trainer:
         # two states of an epoch's final step (before and after the epoch-end bookkeeping)
         self._saved_at: tuple[int, int] | None = None
         self._saved_path: Path | None = None
+        # the checkpoint the state in memory was last saved to or restored from (another run's
+        # included): where a nan loss puts the state back to
+        self._state_path: Path | None = None
         self._last_at: tuple[int, int] | None = None
         self._time_offset = 0.0
         self._t0 = time.perf_counter()
@@ -618,8 +621,9 @@ class Trainer:
         return value, stop
 
     def _restore_after_nonfinite(self, what: str) -> str:
-        """Put the model, optimiser, schedule, counters, history and RNG states back to this
-        run's newest checkpoint, as ``fit(resume=checkpoint)`` would, after a step whose loss was
+        """Put the model, optimiser, schedule, counters, history and RNG states back to the
+        newest checkpoint this state was saved to or resumed from, as ``fit(resume=checkpoint)``
+        would, after a step whose loss was
         not finite wrote non-finite values into the weights and AdamW's moments; return the
         error message, which says what the state in memory is now.
 
@@ -628,7 +632,7 @@ class Trainer:
         advice = "lower the lr, set grad_clip, or check the data"
         damage = "the step's update, from non-finite gradients, leaves nan in the weights and "
         damage += "AdamW's moments"
-        path = self._saved_path
+        path = self._state_path
         if path is not None and not self.dist.distributed:
             try:
                 self._restore(path)
@@ -637,13 +641,13 @@ class Trainer:
             else:
                 return (
                     f"{what}; the model, optimiser, schedule, counters and history in memory are "
-                    f"put back to this run's newest checkpoint {path} (step {self.step}), as "
+                    f"put back to the run's newest checkpoint {path} (step {self.step}), as "
                     f"fit(resume=...) would ({damage}); {advice}, then fit() continues from there"
                 )
         elif self.dist.distributed:
             reason = "under data parallelism the processes do not put it back"
         else:
-            reason = "this run has written no checkpoint to put it back to" + (
+            reason = "the run has no checkpoint to put it back to" + (
                 " (out_dir=None)" if self.out_dir is None else ""
             )
         return (
@@ -807,7 +811,7 @@ class Trainer:
         if self._ckpt is None:
             return
         path = self._ckpt.save(self.model, self._state_tree(), self.step, links=links)
-        self._saved_path = path
+        self._saved_path = self._state_path = path
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
 
@@ -1062,6 +1066,7 @@ class Trainer:
         path = Path(path).resolve()
         own = self._ckpt is not None and path.parent == self._ckpt.run_dir.resolve()
         self._saved_at, self._saved_path = (self.step, self.epoch), path if own else None
+        self._state_path = path
         here = own and self._ckpt.link("last") == path
         self._last_at = self._saved_at if here else None
         self._log.rows = unpack_rows(state["history"])
