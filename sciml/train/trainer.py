@@ -203,7 +203,7 @@ class Trainer:
         # (why) metadata JSON cannot hold was refused only by the first checkpoint's write,
         # after an epoch (or checkpoint_every steps) of training, and on rank 0 alone
         if metadata and out_dir is not None:
-            metadata_json(dict(metadata))
+            metadata_json(metadata)
 
         self.train_sampler = ShardedBatchSampler(
             len(train_data),
