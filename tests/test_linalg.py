@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 
 import numpy as np
 import pytest
@@ -28,19 +29,28 @@ from sciml.linalg import (
 D, N = Wall.DIRICHLET, Wall.NEUMANN
 
 
+# (why) sparse matrices below are sp.csr_array(sp.diags / sp.eye / sp.random): diags_array,
+# eye_array and random_array are SciPy 1.11-1.12's, and pyproject.toml allows 1.10
+def _scipy_cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, **kw):
+    """``scipy.sparse.linalg.cg`` with SciPy 1.12's keywords: rtol was named tol before 1.12,
+    where atol=None (the default) meant a legacy rule; pyproject.toml allows SciPy 1.10."""
+    name = "rtol" if "rtol" in inspect.signature(sla.cg).parameters else "tol"
+    return sla.cg(A, b, x0, atol=atol, **{name: rtol}, **kw)
+
+
 def _t1(n: int, lo: Wall, hi: Wall) -> sp.csr_array:
     """1D matrix tridiag(-1, 2, -1); a Neumann end has 1 on the diagonal instead of 2."""
     main = np.full(n, 2.0)
     main[0] -= lo is N
     main[-1] -= hi is N
-    return sp.diags_array([-np.ones(n - 1), main, -np.ones(n - 1)], offsets=[-1, 0, 1]).tocsr()
+    return sp.csr_array(sp.diags([-np.ones(n - 1), main, -np.ones(n - 1)], offsets=[-1, 0, 1]))
 
 
 def _kron_sum(shape, walls) -> np.ndarray:
     """A = sum_axis I x ... x T_axis x ... x I (C order: last axis fastest)."""
     total = 0
     for axis, n in enumerate(shape):
-        mats = [sp.eye_array(m) for m in shape]
+        mats = [sp.csr_array(sp.eye(m)) for m in shape]
         mats[axis] = _t1(n, *walls[axis])
         term = mats[0]
         for m in mats[1:]:
@@ -448,7 +458,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="shape"):
         poisson((4, 4), solid=np.zeros((4, 5), bool))
     with pytest.raises(ValueError, match="square"):
-        solve(sp.random_array((3, 4)), np.ones(3))
+        solve(sp.csr_array(sp.random(3, 4)), np.ones(3))
     with pytest.raises(ValueError, match=r"shape \(16,\)"):
         solve(poisson((4, 4), walls=D), np.ones(5))
 
@@ -659,7 +669,7 @@ def test_stagnation_window_grows_with_the_run():
 
 
 def test_indefinite_matrix_reports_not_spd():
-    A = poisson((10, 10), walls=D).to_scipy() - 3.0 * sp.eye_array(100)
+    A = poisson((10, 10), walls=D).to_scipy() - 3.0 * sp.csr_array(sp.eye(100))
     x, res = solve(A, np.ones(100))
     assert res.status is Status.NOT_SPD and "not symmetric positive definite" in res.message
     x, res = solve(A, np.ones(100), method=FlexibleCG(k=2))
@@ -701,10 +711,10 @@ def test_maxiter_status_and_scipy_signature():
     np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), atol=1e-8)
     x, info = cg(A, b, maxiter=5)
     assert info == 5 and cg.last_result.status is Status.MAXITER
-    x, info = cg(A - 10 * sp.eye_array(A.shape[0]), b)
+    x, info = cg(A - 10 * sp.csr_array(sp.eye(A.shape[0])), b)
     assert info == -1
     # same stopping rule as scipy's cg: ||r|| <= max(rtol ||b||, atol)
-    x_ref, info_ref = sla.cg(A, b, rtol=1e-7)
+    x_ref, info_ref = _scipy_cg(A, b, rtol=1e-7)
     assert info_ref == 0
     np.testing.assert_allclose(cg(A, b, rtol=1e-7)[0], x_ref, atol=1e-5 * np.abs(x_ref).max())
 
@@ -834,7 +844,7 @@ def test_complex_input_is_refused_and_the_suggested_real_form_matches_a_dense_so
     n = A.shape[0]
     rng = np.random.default_rng(0)
     b = rng.standard_normal(n) + 1j * rng.standard_normal(n)
-    skew = sp.diags_array([np.full(n - 1, 0.3), np.full(n - 1, -0.3)], offsets=[1, -1])
+    skew = sp.csr_array(sp.diags([np.full(n - 1, 0.3), np.full(n - 1, -0.3)], offsets=[1, -1]))
     Ac = (A + 1j * skew).tocsr()  # Hermitian positive definite
     cases = [
         (Ac, b.real),
@@ -853,7 +863,7 @@ def test_complex_input_is_refused_and_the_suggested_real_form_matches_a_dense_so
     with pytest.raises(TypeError, match=r"b: expected a numeric vector, got .* dtype <U1"):
         solve(A, np.array(["a"] * n))
     Ar, Ai = Ac.real, Ac.imag
-    real_form = sp.block_array([[Ar, -Ai], [Ai, Ar]]).tocsr()
+    real_form = sp.csr_array(sp.bmat([[Ar, -Ai], [Ai, Ar]]))  # block_array is SciPy 1.12's
     x, res = solve(real_form, np.concatenate([b.real, b.imag]), rtol=1e-12)
     assert res.converged, res.message
     exact = np.linalg.solve(Ac.toarray(), b)
@@ -875,7 +885,7 @@ def test_maxiter_zero_checks_x0_and_a_negative_maxiter_is_refused():
     x, res = solve(A, b, x0=exact, maxiter=0)
     assert res.status is Status.CONVERGED and res.iterations == 0
     x, res = solve(A, b, x0=x0, maxiter=3)
-    np.testing.assert_allclose(x, sla.cg(A, b, x0=x0, maxiter=3)[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(x, _scipy_cg(A, b, x0=x0, maxiter=3)[0], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="maxiter must be >= 0 .* got -1"):
         solve(A, b, maxiter=-1)
 
@@ -891,7 +901,7 @@ def test_dense_numpy_and_scipy_linear_operator_match_spsolve_and_scipy_cg():
         x, res = solve(mat, b, rtol=1e-10)
         assert res.converged and x.dtype == np.float64, res.message
         np.testing.assert_allclose(x, exact, rtol=0, atol=1e-8 * np.abs(exact).max())
-        x_ref, info = sla.cg(mat, b, rtol=1e-8)
+        x_ref, info = _scipy_cg(mat, b, rtol=1e-8)
         x, info_ours = scipy_solver(CG())(mat, b, rtol=1e-8)
         assert info == info_ours == 0
         np.testing.assert_allclose(x, x_ref, rtol=0, atol=1e-6 * np.abs(exact).max())
@@ -914,7 +924,7 @@ def test_scipy_signature_calls_back_with_every_iterate_as_scipy_cg(method):
     A = P.to_scipy()
     x0 = np.random.default_rng(3).standard_normal(P.n)
     ref, ours = [], []
-    x_ref, info_ref = sla.cg(
+    x_ref, info_ref = _scipy_cg(
         A, b, x0=x0.copy(), rtol=1e-8, callback=lambda xk: ref.append(xk.copy())
     )
     cg = scipy_solver(method)
@@ -931,7 +941,7 @@ def test_scipy_signature_calls_back_with_every_iterate_as_scipy_cg(method):
     )
     assert len(seen) == res.iterations and all(isinstance(v, torch.Tensor) for v in seen)
     np.testing.assert_allclose(
-        seen[4].numpy(), sla.cg(A, b, maxiter=5)[0], rtol=0, atol=1e-9 * scale
+        seen[4].numpy(), _scipy_cg(A, b, maxiter=5)[0], rtol=0, atol=1e-9 * scale
     )
 
 
@@ -952,7 +962,7 @@ def test_scipy_signature_takes_column_vectors_atol_and_m_as_scipy_cg():
     ]
     for method, kw in cases:
         ref, ours = [], []
-        x_ref, info_ref = sla.cg(A, **kw, callback=lambda xk, ref=ref: ref.append(xk.copy()))
+        x_ref, info_ref = _scipy_cg(A, **kw, callback=lambda xk, ref=ref: ref.append(xk.copy()))
         cg = scipy_solver(method)
         x, info = cg(A, **kw, callback=ours.append)
         assert info == info_ref == 0 and x.shape == x_ref.shape == (P.n,)
@@ -992,7 +1002,7 @@ def test_cli_solve_bad_files_exit_2_with_one_line_and_no_output(tmp_path, capsys
 
     A = poisson((5, 6), walls=D).to_scipy()
     sp.save_npz(tmp_path / "A.npz", A)
-    sp.save_npz(tmp_path / "rect.npz", sp.random_array((30, 20), density=0.2, rng=0).tocsr())
+    sp.save_npz(tmp_path / "rect.npz", sp.csr_array(sp.random(30, 20, density=0.2, random_state=0)))
     np.savez(tmp_path / "arrays.npz", a=np.ones(3))
     np.save(tmp_path / "A.npy", A.toarray())
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
@@ -1006,7 +1016,8 @@ def test_cli_solve_bad_files_exit_2_with_one_line_and_no_output(tmp_path, capsys
         ("A.npz", "missing.npy", "--rhs: no such file: "),
         ("rect.npz", "b.npy", r"A: expected a square matrix \(n, n\), got shape \(30, 20\)"),
         ("A.npz", "b29.npy", r"b: expected a vector of shape \(30,\), got \(29,\)"),
-        ("arrays.npz", "b.npy", "--matrix: .* does not contain a sparse array or matrix"),
+        # (SciPy's own words: 1.10 says "a sparse matrix")
+        ("arrays.npz", "b.npy", "--matrix: .* does not contain a sparse (array or )?matrix"),
         ("A.npy", "b.npy", "--matrix: expected a sparse matrix .* is not an .npz archive"),
         ("junk.npz", "b.npy", "--matrix: expected a sparse matrix .* is not an .npz archive"),
         ("A.npz", "A.npz", r"--rhs: expected a vector saved by np.save \(.npy\), .* is an .npz"),
@@ -1049,7 +1060,7 @@ def test_float32_rounding_level_curvature_on_a_singular_a_is_not_called_indefini
     A = P.to_scipy()
     assert np.linalg.norm(b64 - A @ x.double().numpy()) / np.linalg.norm(b64) < 1e-6
     A = poisson((10, 10), walls=D).to_scipy()
-    shifted = A - 0.5 * sp.eye_array(100)
+    shifted = A - 0.5 * sp.csr_array(sp.eye(100))
     ev = np.linalg.eigvalsh(shifted.toarray())
     assert ev[0] < -0.3 and ev[-1] > 0  # indefinite
     for dtype in (np.float64, np.float32):
@@ -1159,8 +1170,8 @@ def test_a_nan_preconditioner_is_nonfinite_not_an_indefinite_one():
     A = P.to_scipy()
     d = 1.0 / A.diagonal()
     d[5] = np.nan
-    M = sp.diags_array(d)
-    x_scipy, _ = sla.cg(A, b, M=M, maxiter=5)
+    M = sp.csr_array(sp.diags(d))
+    x_scipy, _ = _scipy_cg(A, b, M=M, maxiter=5)
     assert np.isnan(x_scipy).any()  # the NaN reaches x there
     cg = scipy_solver(CG())
     x, info = cg(A, b, M=M)
@@ -1168,7 +1179,7 @@ def test_a_nan_preconditioner_is_nonfinite_not_an_indefinite_one():
     assert "the preconditioner returned NaN or inf" in cg.last_result.message
     np.testing.assert_array_equal(x, np.zeros(P.n))
     d[5] = 1.0 / A.diagonal()[5]  # the same M without the NaN converges, as SciPy's
-    x, info = cg(A, b, M=sp.diags_array(d), rtol=1e-10)
+    x, info = cg(A, b, M=sp.csr_array(sp.diags(d)), rtol=1e-10)
     assert info == 0
     np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), rtol=0, atol=1e-8)
 
@@ -1203,7 +1214,7 @@ def test_breakdown_returns_the_best_iterate_and_maxiter_the_last():
 
     # MAXITER keeps the last iterate, as SciPy: CG's energy-norm error decreases at every
     # step, even where the residual norm goes up (here 2x above an earlier one)
-    A = sp.diags_array(np.geomspace(1.0, 1e4, 200)).tocsr()
+    A = sp.csr_array(sp.diags(np.geomspace(1.0, 1e4, 200)))
     b = np.random.default_rng(0).standard_normal(200)
     exact = b / A.diagonal()
     _, full = solve(A, b, rtol=1e-10, keep_iterates=True)
@@ -1237,13 +1248,14 @@ def test_jacobi_and_sgs_name_the_row_with_a_zero_or_negative_diagonal():
             solve(P, b, method=PCG(pre))
         assert f"got A[{row}, {row}] = 0;" in str(err.value)
         assert "use CG() or PCG(AMG())" in str(err.value)
-    x, res = solve(P, b, rtol=1e-8)
-    assert res.converged
-    ref = solve(P, b, method=PCG(AMG()), rtol=1e-8)[0]
-    np.testing.assert_allclose(x, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
     A = -poisson((4, 4), walls=D).to_scipy()
     with pytest.raises(ValueError, match=r"got A\[0, 0\] = -4 \(and 15 more rows\); A is not SPD"):
         solve(A, np.ones(16), method=PCG(Jacobi()), check_symmetry=False)
+    x, res = solve(P, b, rtol=1e-8)
+    assert res.converged
+    pytest.importorskip("pyamg")  # the amg extra, for the suggested AMG-PCG (last)
+    ref = solve(P, b, method=PCG(AMG()), rtol=1e-8)[0]
+    np.testing.assert_allclose(x, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
 
 
 def test_a_block_of_right_hand_sides_is_refused_with_what_to_do():
@@ -1374,6 +1386,7 @@ def test_amg_pcg_on_a_singular_grid_reaches_a_tight_rtol():
     1e-11 to 5e-8 on 7 of these 21 systems. The preconditioned residual is now projected off
     A's null space (P M P, the same in exact arithmetic): every one converges, to the
     minimum-norm least-squares solution (dense lstsq)."""
+    pytest.importorskip("pyamg")  # the amg extra
     for shape in ((6, 6, 5), (12, 5), (10, 6), (5, 5, 7), (8, 8, 8), (7, 7, 6), (16, 16)):
         P = poisson(shape, walls=N)
         A = P.to_scipy().toarray()
@@ -1390,6 +1403,7 @@ def test_amg_takes_a_float32_scipy_matrix():
     must have the same dtype': its hierarchy was float32, the cycle's vector float64); the
     hierarchy is now built in float64, as for a float32 stencil or torch matrix, and the solve
     agrees with a sparse direct solve to float32's precision."""
+    pytest.importorskip("pyamg")  # the amg extra
     P = poisson((16, 16), walls=D)
     A = P.to_scipy()
     b = np.random.default_rng(0).standard_normal(P.n).astype(np.float32)
@@ -1406,6 +1420,7 @@ def test_amg_on_a_singular_grid_returns_no_null_space_part_in_float32():
     it the rest was lost (float32 PCG(AMG()) ended NOT_SPD on 0-4 of 38 such grids per run,
     some at iteration 1 with x = 0). It is removed in float64 before the cast: z is off the
     null space to float32 rounding, and the float32 solves converge as the float64 ones do."""
+    pytest.importorskip("pyamg")  # the amg extra
     from sciml.linalg import as_operator
 
     rng = np.random.default_rng(5)
