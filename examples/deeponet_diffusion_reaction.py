@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     ).fit()
     seconds = time.perf_counter() - t0
 
-    net.eval()
+    # on the CPU with the test functions: the Trainer trains on a GPU when there is one
+    net.cpu().eval()
     with torch.no_grad():
         pred = net(u_te, x=grid_te)[..., 0]  # every test function on the whole grid
     rel = LpLoss()(pred, s_te).item()  # per-function relative L2, mean over the test set

@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> None:
             metadata={"data": view}, progress=False).fit()  # fmt: skip
     seconds = time.perf_counter() - t0
 
-    model.eval()
+    # the saved final model, on the CPU with the test pairs: the Trainer trains on a GPU when
+    # there is one, and the model it leaves there failed on the CPU pairs after the whole run
+    model = sciml.load(out / "run" / "last").eval()
     batch = {"input": torch.stack([test[i]["input"] for i in range(len(test))])}
     target = torch.stack([test[i]["target"] for i in range(len(test))])
     with torch.no_grad():

@@ -383,6 +383,37 @@ def test_a_preset_keeps_the_flags_given_with_it(name, argv, expected, monkeypatc
     assert {key: seen[key] for key in expected} == expected
 
 
+def test_fno_darcy_scores_its_final_model_when_training_left_it_off_the_cpu(
+    monkeypatch, tmp_path, capsys
+):
+    # the Trainer trains on a GPU when there is one; the script then fed the CPU test pairs to
+    # the model left on the GPU and failed after the whole run. 'meta' stands in for the GPU:
+    # the trained model is moved there once it is saved
+    module = load_example("fno_darcy")
+    real = module.Trainer
+
+    class GPUTrainer(real):
+        def fit(self):
+            result = super().fit()
+            self.model.to("meta")
+            return result
+
+    monkeypatch.setattr(module, "Trainer", GPUTrainer)
+    monkeypatch.setattr(sys, "argv", ["fno_darcy.py"])
+    argv = ["--out", str(tmp_path), "--n-train", "8", "--n-test", "4", "--resolution", "9",
+            "--epochs", "1", "--modes", "4", "--width", "8", "--batch-size", "4"]  # fmt: skip
+    module.main(argv)
+    rel = float(re.search(r"test mean relative L2 ([0-9.]+)", capsys.readouterr().out).group(1))
+    # the number of the saved final model on the test file
+    model = sciml.load(tmp_path / "run" / "last")
+    test = StaticPairs(sciml.data.open(tmp_path / "darcy_test_4_9_1.h5"), ["a"], ["u"])
+    with torch.no_grad():
+        pred = model(torch.stack([test[i]["input"] for i in range(4)]))
+    target = torch.stack([test[i]["target"] for i in range(4)])
+    again = ((pred - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1)).mean()
+    assert abs(float(again) - rel) < 1e-4  # printed to 4 decimals
+
+
 def test_t1_navier_stokes_makes_its_data_on_the_device_asked_for(monkeypatch, tmp_path):
     # --device cuda trained on the GPU but solved the data on the CPU: for the documented
     # FNO-paper setting (--T 50 --dt 1e-4) about 4 days of solver steps before training began
