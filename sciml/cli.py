@@ -173,9 +173,12 @@ def _build_parser() -> argparse.ArgumentParser:
     x.add_argument(
         "--solver",
         choices=sorted(_FIXED_STEP),
-        help="a NODE's fixed-step solver in the program (its adaptive one cannot be exported)",
+        help="a NODE's fixed-step solver in the program (an adaptive one cannot be exported); "
+        "replaces a fixed-step NODE's own",
     )
-    x.add_argument("--step-size", type=float, help="the --solver's step size")
+    x.add_argument(
+        "--step-size", type=float, help="the --solver's step size (default: a fixed-step NODE's)"
+    )
     x.add_argument("--static-batch", action="store_true", help="fix the batch size at --shape's")
     x.set_defaults(handler=_export)
 
@@ -437,9 +440,9 @@ def _export(args: argparse.Namespace) -> int:
         print(
             f"wrote {args.out} ({size / 2**20:.1f} MiB): input {shape} (batch {batch}), output "
             f"at the {len(node['t'])} times {args.times}; run it with torch.export.load("
-            f"{str(args.out)!r}).module()(u). On the example its {args.solver} solve differs "
-            f"from the model's adaptive one by at most {gap:.3g} (make --step-size smaller to "
-            "bring it closer)"
+            f"{str(args.out)!r}).module()(u). On the example its {_solve_name(model, node)} "
+            f"differs from the model's {model.config.solver} one by at most {gap:.3g}"
+            + (" (make --step-size smaller to bring it closer)" if gap else "")
         )
         return 0
     call = (
@@ -473,11 +476,17 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         raise _UserError(
             f"--t: a NODE takes its output times as --times T0,...,TK, got --t {args.t}"
         )
-    if args.times is None or args.solver is None or args.step_size is None:
+    own = model.config.solver if model.config.solver in _FIXED_STEP else None
+    if own is None and (args.times is None or args.solver is None or args.step_size is None):
         raise _UserError(
             f"{args.checkpoint} is a NODE: its adaptive solver cannot be exported; pass its "
             "output times and a fixed-step solver, e.g. --times 0,0.5,1 --solver rk4 "
             "--step-size 0.01"
+        )
+    if args.times is None:
+        raise _UserError(
+            f"{args.checkpoint} is a NODE with a fixed-step {own} solver: pass its output "
+            "times, e.g. --times 0,0.5,1 (--solver / --step-size replace its own solver)"
         )
     import torch
 
@@ -489,10 +498,25 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         times = []
     if len(times) < 2:
         raise _UserError(f"--times expects at least two numbers like 0,0.5,1, got {args.times!r}")
-    if not args.step_size > 0:
+    if args.step_size is not None and not args.step_size > 0:
         raise _UserError(f"--step-size expects a positive number, got {args.step_size}")
-    solver = getattr(de, _FIXED_STEP[args.solver])(step_size=args.step_size)
-    return {"t": torch.tensor(times), "solver": solver}
+    options: dict[str, Any] = {"t": torch.tensor(times)}
+    if args.solver is not None or args.step_size is not None:
+        # (why) either flag replaces the model's own fixed-step solver (a deployment may want
+        # a coarser step); the other keeps the model's value
+        kind = args.solver or own
+        step = model.config.step_size if args.step_size is None else args.step_size
+        options["solver"] = getattr(de, _FIXED_STEP[kind])(step_size=step)
+    return options
+
+
+def _solve_name(model: Any, node: dict[str, Any]) -> str:
+    """How the exported NODE's solve is named in ``sciml export``'s message."""
+    if "solver" not in node:
+        c = model.config
+        return f"own {c.solver} solve (step {c.step_size:g})"
+    solver = node["solver"]
+    return f"{type(solver).__name__.lower()} solve (step {solver.step_size:g})"
 
 
 def _describe_checkpoint(path: Path) -> str:

@@ -549,6 +549,47 @@ def test_export_of_a_node_with_a_fixed_step_solver_equals_that_solve(capsys, tmp
     assert f"by at most {gap:.3g} " in out
 
 
+def test_export_of_a_fixed_step_node_uses_its_own_solver_unless_replaced(
+    capsys, tmp_path, monkeypatch
+):
+    """A NODE saved with ``NODEConfig(solver="rk4", step_size=h)`` exports with --times alone
+    (``--solver`` / ``--step-size`` were required, and the message called its solve adaptive);
+    --solver alone replaces its rk4 and keeps its step."""
+    from sciml.models import NODE, NODEConfig
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    node = NODE(NODEConfig(hidden=(8,), solver="rk4", step_size=0.125)).eval()
+    node.save_pretrained(tmp_path / "ck")
+    t = torch.tensor([0.0, 0.3, 1.0])
+    u = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
+
+    def torchdiffeq_solve(method, interp):
+        with torch.no_grad():
+            options = {"step_size": 0.125, "interp": interp}
+            out = torchdiffeq.odeint(node.ode.field.net, u, t, method=method, options=options)
+        return out.transpose(0, 1)
+
+    base = ["export", "ck", "--shape", "3,2", "--times", "0,0.3,1", "--out", "n.pt2"]
+    code, out, err = _run(base, capsys)
+    assert code == 0, err
+    assert "its own rk4 solve (step 0.125) differs from the model's rk4 one by at most 0\n" in out
+    program = torch.export.load("n.pt2").module()
+    rk4 = torchdiffeq_solve("rk4", "cubic")
+    torch.testing.assert_close(program(u), rk4, rtol=0, atol=1e-6)
+
+    code, out, err = _run([*base, "--solver", "euler"], capsys)
+    assert code == 0 and "its euler solve (step 0.125) differs from the model's rk4 one" in out
+    program = torch.export.load("n.pt2").module()
+    euler = torchdiffeq_solve("euler", "linear")
+    torch.testing.assert_close(program(u), euler, rtol=0, atol=1e-6)
+    assert (euler - rk4).abs().max() > 1e-4  # a real change
+
+    code, _, err = _run(base[:4] + ["--out", "n.pt2"], capsys)
+    assert code == 2
+    assert "is a NODE with a fixed-step rk4 solver: pass its output times, e.g. --times" in err
+
+
 def test_export_of_prose_gives_its_data_path_free_in_batch_and_query_times(
     capsys, tmp_path, monkeypatch
 ):
