@@ -686,26 +686,14 @@ IN_PARAMETERS_TABLE = {
     "sciml.de.Euler.step_size",
     "sciml.de.Euler.interp",
 }
-# Inherited class attributes that are no parameter and have no docstring where they are
-# defined, so the reference shows them nowhere: each needs a docstring under its definition
-# (the base named beside it), proposed to the owners of those files in the commit that added
-# this list. The test fails once one has its docstring, so that it leaves this list.
-PENDING_DOCSTRING = {
-    "sciml.de.Dopri5.adaptive",  # sciml/de/solvers.py, _Adaptive.adaptive
-    "sciml.de.Bosh3.adaptive",
-    "sciml.de.LinearNoiseSDE.noise_type",  # sciml/de/stable_sde.py, _PathSDE.noise_type
-    "sciml.de.GeometricSDE.noise_type",
-    "sciml.de.NaiveSDE.noise_type",
-    "sciml.layers.DCT.is_complex",  # sciml/layers/transforms.py, RealTransform.is_complex
-    "sciml.layers.DST.is_complex",
-}
 
 
 def test_attributes_inherited_from_unrendered_bases_are_rendered_or_in_the_parameters():
     # tools/griffe_inherited.py makes an inherited member of an unrendered base a member of
     # the class, but mkdocstrings shows a member only with a docstring: 16 class attributes
     # and dataclass fields (NaiveSDE.noise_type, Dopri5.rtol, ...) were in no entry. Each is
-    # rendered now, or is a field of the class's Parameters table, or is listed as pending
+    # rendered now (7 have a docstring where they are defined: _Adaptive.adaptive,
+    # _PathSDE.noise_type, RealTransform.is_complex), or is a field of its Parameters table
     expected = attributes_inherited_from_unrendered_bases()
     for name in ("sciml.de.Dopri5.rtol", "sciml.de.NaiveSDE.noise_type"):
         assert name in expected, name  # the walk sees the cases this test is about
@@ -716,7 +704,7 @@ def test_attributes_inherited_from_unrendered_bases_are_rendered_or_in_the_param
         klass, _, name = qual.removeprefix("sciml.").rpartition(".")
         member = pkg[klass].members.get(name)
         if member is not None and not member.inherited and member.has_docstrings:
-            if qual in IN_PARAMETERS_TABLE | PENDING_DOCSTRING:
+            if qual in IN_PARAMETERS_TABLE:
                 wrongly_allowed.append(f"{qual} has its docstring now: take it off the list")
             continue
         if qual in IN_PARAMETERS_TABLE:
@@ -728,5 +716,5 @@ def test_attributes_inherited_from_unrendered_bases_are_rendered_or_in_the_param
             continue
         hidden.add(qual)
     assert wrongly_allowed == []
-    assert hidden == PENDING_DOCSTRING, "inherited attributes the API reference would not show"
-    assert len(IN_PARAMETERS_TABLE | PENDING_DOCSTRING) == 16
+    assert hidden == set(), "inherited attributes the API reference would not show"
+    assert len(expected) == 16 and len(IN_PARAMETERS_TABLE) == 9

@@ -132,7 +132,10 @@ class _Diffusion(_Drift):
 class _PathSDE(nn.Module):
     """Shared machinery: initial map, control network, time-only diffusion, readout."""
 
-    noise_type = "diagonal"  # torchsde's noise type of the subclass's diffusion
+    noise_type = "diagonal"
+    """torchsde's noise type of the diffusion: ``"diagonal"``, a ``(batch, hidden)`` diffusion
+    scaling one independent Brownian motion per hidden channel (``"additive"`` for
+    :class:`LangevinSDE`, whose ``sigma(t)`` does not depend on ``z``)."""
 
     def __init__(
         self,
@@ -253,6 +256,8 @@ class LangevinSDE(_PathSDE):
     """``dz = gamma(zbar) dt + sigma(t) dW`` (time enters gamma only through zbar)."""
 
     noise_type = "additive"
+    """``"additive"``: the diffusion ``sigma(t)``, ``(batch, hidden)``, does not depend on ``z``
+    (one independent Brownian motion per hidden channel)."""
 
     def drift(self, t: Tensor, z: Tensor) -> Tensor:
         """``gamma(0, zbar)``, ``(batch, hidden)``: the time input of ``gamma`` held at 0."""

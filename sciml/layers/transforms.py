@@ -181,6 +181,8 @@ class RealTransform:
 
     name: ClassVar[str]
     is_complex: ClassVar[bool] = False
+    """Whether the coefficients are complex: False for the DCT and DST (real coefficients), True
+    for the FFT (the real FFT's half spectrum)."""
 
     # -- per-axis pieces, defined by subclasses
     def low_pass(self, n: int, m: int, *, last: bool) -> tuple[int, ...]:
