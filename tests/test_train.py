@@ -1057,3 +1057,30 @@ def test_a_nan_loss_without_a_checkpoint_says_the_model_is_not_usable():
         trainer.fit()
     assert trainer.step == 2
     assert all(torch.isnan(p).all() for p in trainer.model.parameters())
+
+
+def test_a_resume_with_fresh_moments_drops_the_moments_a_used_trainer_holds(tmp_path):
+    """fit(resume=..., optimizer_state=False) starts AdamW's moments afresh. A trainer that had
+    stepped (here: put back to ckpt-6 after a nan loss, the moments ckpt-6's) kept the moments
+    it held, so the resume continued as one with the checkpoint's moments. Now it ends bit for
+    bit where a new trainer resumed so ends, and apart from a resume with the moments."""
+    import shutil
+
+    trainer, poison = _poisoned_trainer(tmp_path / "run", poison_after=7)
+    with pytest.raises(FloatingPointError, match=r"step 8 .* put back"):
+        trainer.fit()
+    ckpt = tmp_path / "ckpt-6"
+    shutil.copytree(tmp_path / "run" / "ckpt-6", ckpt)  # the run's next save prunes it
+    assert len(trainer.optimizer.state) == 4  # the moments of ckpt-6
+
+    fresh, _ = _poisoned_trainer(None, poison_after=None)
+    want = fresh.fit(resume=ckpt, optimizer_state=False)
+    moments, _ = _poisoned_trainer(None, poison_after=None)
+    with_moments = moments.fit(resume=ckpt)
+    poison["on"] = False
+    trainer.callbacks.clear()
+    got = trainer.fit(resume=ckpt, optimizer_state=False)
+    assert got.step == want.step == 15
+    assert got.train_loss == want.train_loss != with_moments.train_loss
+    weights = fresh.model.state_dict()
+    assert all(torch.equal(trainer.model.state_dict()[k], weights[k]) for k in weights)

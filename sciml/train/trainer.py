@@ -997,6 +997,9 @@ class Trainer:
                 if decay != was or saved.weight_decay != self.config.weight_decay:
                     group["weight_decay"] = decay
         else:  # fresh moments, at the lr the checkpoint set for its next step
+            # (why) a trainer that has stepped (fit() before, or a nan loss's restore) kept its
+            # moments, so the resume was neither fresh nor the checkpoint's
+            self.optimizer.state.clear()
             for group, saved_group in zip(self.optimizer.param_groups, saved_groups):
                 group["lr"] = saved_group["lr"]
         # what a callback multiplied the schedule's lr by (TimeBudget's anneal), per group: kept
