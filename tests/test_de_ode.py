@@ -117,6 +117,47 @@ def test_error_estimate_matches_hand_computation(solver, A, b, bstar):
     assert float(node.regularisation.detach()) == pytest.approx(expect, rel=1e-12)
 
 
+def _tensors_held(module: nn.Module) -> int:
+    """Tensors a module and its submodules keep in their attributes (parameters and buffers
+    aside), through lists, tuples, dicts and dataclasses (the recorded steps)."""
+    import dataclasses
+
+    def count(x) -> int:
+        if isinstance(x, torch.Tensor):
+            return 1
+        if isinstance(x, (list, tuple)):
+            return sum(count(v) for v in x)
+        if isinstance(x, dict):
+            return sum(count(v) for v in x.values())
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return sum(count(getattr(x, f.name)) for f in dataclasses.fields(x))
+        return 0
+
+    skip = ("_parameters", "_buffers", "_modules")
+    return sum(count(v) for m in module.modules() for k, v in vars(m).items() if k not in skip)
+
+
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_an_adaptive_solve_without_regulariser_keeps_no_state_per_step(adjoint):
+    """Regression: the step watcher kept every accepted step's state y0 on the module until the
+    next forward, with or without a regulariser (only LocalHeuristic reads it), so a training
+    step held O(steps) states after backward, also with the adjoint, whose forward otherwise
+    keeps O(1). Now a solve of many steps leaves the module holding as many tensors as one of
+    few (the regularisation); with LocalHeuristic(AcceptedStepTime) the states are kept."""
+    held, steps = {}, {}
+    for rtol in (1e-3, 1e-9):
+        node = NeuralODE(LinearField(-1.3), Dopri5(rtol=rtol, atol=rtol / 100), adjoint=adjoint)
+        y0 = torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64)
+        node(y0, torch.tensor([0.0, 2.0], dtype=torch.float64))[-1].sum().backward()
+        held[rtol], steps[rtol] = _tensors_held(node), node.steps_accepted
+    assert steps[1e-9] > 5 * steps[1e-3]
+    assert held[1e-3] == held[1e-9] == 1  # node.regularisation
+    reg = LocalHeuristic(1.0, sampling=AcceptedStepTime())
+    node = NeuralODE(LinearField(-1.3), Dopri5(rtol=1e-9, atol=1e-11), regulariser=reg)
+    node(torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64), torch.tensor([0.0, 2.0]))
+    assert all(step.y0 is not None for step in node.field.steps)
+
+
 def test_tableaus_match_torchdiffeq_internals():
     """The assumption behind the recorder: torchdiffeq's tables are ours (pinned 0.2.x)."""
     from torchdiffeq._impl.bosh3 import Bosh3Solver

@@ -70,8 +70,9 @@ class DetachedState(nn.Module):
 class AcceptedStep:
     """One accepted step from ``t0`` to ``t0 + dt`` (``dt < 0`` when the solve runs backwards).
 
-    ``y0`` is the state at ``t0`` for an adaptive solver's step (a local regulariser samples
-    it) and ``None`` for a fixed-step solver's, which no regulariser takes."""
+    ``y0`` is the state at ``t0`` for an adaptive solver's step while a regulariser is active
+    (a local regulariser samples it), else ``None`` (and always for a fixed-step solver's,
+    which no regulariser takes)."""
 
     t0: float
     dt: float
@@ -94,9 +95,14 @@ class CountingField(DetachedState):
         rtol: float = 0.0,
         atol: float = 0.0,
         record_stages: bool = False,
+        keep_states: bool = False,
         reverse: bool = False,
     ) -> None:
         self.phase = "forward"
+        # (why) an adaptive step's y0 only for a regulariser (the local one samples it): kept
+        # always, every accepted step's state stayed on the module until the next forward, after
+        # backward, also with the adjoint, whose forward otherwise holds O(1) states
+        self._keep_states = keep_states or record_stages
         self._sign = -1.0 if reverse else 1.0  # torchdiffeq's callbacks get |dt|
         self.nfe_forward = 0
         self.nfe_backward = 0
@@ -182,7 +188,8 @@ class StepWatchingField(CountingField):
             )
             self._k0 = self._calls[-1]  # FSAL: the last stage is f(t1, y1)
             self._calls = []
-        self.steps.append(AcceptedStep(float(t0.detach()), h, y0, heur))
+        kept = y0 if self._keep_states else None
+        self.steps.append(AcceptedStep(float(t0.detach()), h, kept, heur))
 
     def callback_reject_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
         if self.phase != "forward":

@@ -346,6 +346,7 @@ class NeuralODE(DetachedState):
             rtol=self.solver.rtol,
             atol=self.solver.atol,
             record_stages=active and isinstance(reg, GlobalHeuristic),
+            keep_states=active and isinstance(reg, LocalHeuristic),
             reverse=bool(t[-1] < t[0]),
         )
         zero = y0.new_zeros(())
