@@ -1084,3 +1084,33 @@ def test_a_resume_with_fresh_moments_drops_the_moments_a_used_trainer_holds(tmp_
     assert got.train_loss == want.train_loss != with_moments.train_loss
     weights = fresh.model.state_dict()
     assert all(torch.equal(trainer.model.state_dict()[k], weights[k]) for k in weights)
+
+
+def test_a_nan_loss_after_a_resume_with_fresh_moments_puts_back_fresh_moments(tmp_path):
+    """A run resumed with optimizer_state=False started AdamW's moments afresh at ckpt-6; a nan
+    loss before its own first checkpoint put the state back to ckpt-6 with ckpt-6's moments (or,
+    where they do not fit the model, failed half-way with a CheckpointError), so fit() then
+    went on as another run. Now the state is put back as that resume had it: fit() ends bit for
+    bit where the resumed run without the nan ends."""
+    import shutil
+
+    first, _ = _poisoned_trainer(tmp_path / "run", poison_after=7)
+    with pytest.raises(FloatingPointError, match=r"step 8 .* put back"):
+        first.fit()
+    ckpt = tmp_path / "ckpt-6"
+    shutil.copytree(tmp_path / "run" / "ckpt-6", ckpt)
+
+    reference, _ = _poisoned_trainer(None, poison_after=None)
+    want = reference.fit(resume=ckpt, optimizer_state=False)
+    trainer, poison = _poisoned_trainer(None, poison_after=7)
+    with pytest.raises(
+        FloatingPointError, match=r"step 8 .*/ckpt-6 \(step 6\), as fit\(resume=\.\.\., optimizer_"
+    ):
+        trainer.fit(resume=ckpt, optimizer_state=False)
+    assert trainer.step == 6 and len(trainer.optimizer.state) == 0  # fresh, as at the resume
+    poison["on"] = False
+    trainer.callbacks.clear()
+    got = trainer.fit()
+    assert got.step == want.step == 15 and got.train_loss == want.train_loss
+    weights = reference.model.state_dict()
+    assert all(torch.equal(trainer.model.state_dict()[k], weights[k]) for k in weights)

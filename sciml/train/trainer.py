@@ -288,8 +288,10 @@ class Trainer:
         self._saved_at: tuple[int, int] | None = None
         self._saved_path: Path | None = None
         # the checkpoint the state in memory was last saved to or restored from (another run's
-        # included): where a nan loss puts the state back to
+        # included): where a nan loss puts the state back to, and whether with its moments (a
+        # resume with optimizer_state=False started them afresh)
         self._state_path: Path | None = None
+        self._state_moments = True
         self._last_at: tuple[int, int] | None = None
         self._time_offset = 0.0
         self._t0 = time.perf_counter()
@@ -632,17 +634,18 @@ class Trainer:
         advice = "lower the lr, set grad_clip, or check the data"
         damage = "the step's update, from non-finite gradients, leaves nan in the weights and "
         damage += "AdamW's moments"
-        path = self._state_path
+        path, moments = self._state_path, self._state_moments
+        how = "fit(resume=...)" if moments else "fit(resume=..., optimizer_state=False)"
         if path is not None and not self.dist.distributed:
             try:
-                self._restore(path)
+                self._restore(path, optimizer_state=moments)
             except Exception as error:  # (why) the nan error must not be lost to this one
                 reason = f"putting it back to {path} failed ({type(error).__name__}: {error})"
             else:
                 return (
                     f"{what}; the model, optimiser, schedule, counters and history in memory are "
                     f"put back to the run's newest checkpoint {path} (step {self.step}), as "
-                    f"fit(resume=...) would ({damage}); {advice}, then fit() continues from there"
+                    f"{how} would ({damage}); {advice}, then fit() continues from there"
                 )
         elif self.dist.distributed:
             reason = "under data parallelism the processes do not put it back"
@@ -812,6 +815,7 @@ class Trainer:
             return
         path = self._ckpt.save(self.model, self._state_tree(), self.step, links=links)
         self._saved_path = self._state_path = path
+        self._state_moments = True
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
 
@@ -1069,7 +1073,7 @@ class Trainer:
         path = Path(path).resolve()
         own = self._ckpt is not None and path.parent == self._ckpt.run_dir.resolve()
         self._saved_at, self._saved_path = (self.step, self.epoch), path if own else None
-        self._state_path = path
+        self._state_path, self._state_moments = path, optimizer_state
         here = own and self._ckpt.link("last") == path
         self._last_at = self._saved_at if here else None
         self._log.rows = unpack_rows(state["history"])
