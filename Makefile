@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sciml-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test test-all demo lint format docs bench clean check-wheel
+.PHONY: install test test-all test-mindeps demo lint format docs bench clean check-wheel
 
 install: $(STAMP)
 
@@ -22,6 +22,28 @@ test: install
 ## make test-all: every test, slow ones included
 test-all: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+## make test-mindeps: the default suite in $(MINDEPS_VENV) with every dependency at the lowest
+## version pyproject.toml allows that has a wheel for this Python (uv's resolver), and the plot
+## extra; torch excepted: the build make test would install (sympy then at that torch's floor,
+## not the version installing torch brought)
+MINDEPS_VENV ?= .venv-mindeps
+MINDEPS_PY := $(MINDEPS_VENV)/bin/python
+MINDEPS_UV := $(MINDEPS_VENV)/bin/uv pip
+test-mindeps:
+	test -x $(MINDEPS_PY) || $(PYTHON) -m venv $(MINDEPS_VENV)
+	$(MINDEPS_PY) -m pip install -q uv
+	sh tools/install-torch.sh $(MINDEPS_PY)
+	# (why) the lowest versions are pinned alone (--no-deps): resolved together with the newest
+	# transitive ones (pandas, contourpy), they would be pulled up (numpy 2.0.2, scipy 1.13)
+	$(MINDEPS_UV) compile -q --python $(MINDEPS_PY) --resolution lowest --no-deps \
+		--only-binary :all: --extra plot pyproject.toml | grep -v -E "^(torch|sympy)==" \
+		> $(MINDEPS_VENV)/lowest.txt
+	$(MINDEPS_PY) -c "import torch; print('torch==' + torch.__version__)" >> $(MINDEPS_VENV)/lowest.txt
+	$(MINDEPS_UV) install -q --python $(MINDEPS_PY) --resolution lowest-direct --only-binary :all: \
+		--constraint $(MINDEPS_VENV)/lowest.txt --upgrade-package sympy -e ".[plot]" "pytest>=7.4"
+	$(MINDEPS_PY) -m pip freeze --exclude-editable
+	OMP_NUM_THREADS=1 $(MINDEPS_PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 ## make demo: generate Darcy data, train an FNO (7.7 min measured; see examples/demo.py), report the test error, plot
 demo: install
