@@ -222,3 +222,44 @@ def test_history_with_an_int_past_int64_is_stored_as_a_list(tmp_path):
     save_state({"history": packed}, tmp_path)
     back = unpack_rows(load_state(tmp_path)["history"])
     assert _equal(back, rows) and back[1]["id"] == 9223372036854775809
+
+
+def test_history_with_a_value_added_to_some_rows_is_stored_as_columns(tmp_path):
+    """``trainer.history[-1]["val_psnr"] = ...`` in ``on_evaluate`` (as docs/trainer.md shows)
+    gives the validation rows a key the training rows lack, and rows whose keys differ were
+    stored as a list of dicts in trainer_state.json: every later checkpoint went back to the
+    size and time the columns avoid. They are now columns over all the keys, with a mask of the
+    rows each key is absent from: the rows come back exactly (absent keys absent, key order
+    kept) and the JSON holds no row. Rows whose keys come in another order stay a list."""
+    from sciml.train._runlog import pack_rows, unpack_rows
+
+    rows = _rows(1000)
+    for i, r in enumerate(rows):
+        if r["val_loss"] is not None:
+            r["val_psnr"] = 30.0 + i / 7
+        if i == 5:
+            r["note"] = "restart"  # a string column, present in one row
+    packed = pack_rows(rows)
+    assert isinstance(packed, dict)
+    kinds = {name: type(values).__name__ for name, values, _ in packed["columns"]}
+    assert kinds == {"step": "Tensor", "epoch": "Tensor", "lr": "Tensor", "train_loss": "Tensor",
+                     "val_loss": "Tensor", "val_psnr": "Tensor", "note": "list"}  # fmt: skip
+    save_state({"history": packed}, tmp_path)
+    back = unpack_rows(load_state(tmp_path)["history"])
+    assert _equal(back, rows)
+    assert sum("val_psnr" in r for r in back) == 100 and [r.get("note") for r in back[4:7]] == [
+        None, "restart", None
+    ]  # fmt: skip
+    # the string column is a list of 1000 entries in the JSON; without it no row is there
+    plain = [{k: v for k, v in r.items() if k != "note"} for r in rows]
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "rows").mkdir()
+    save_state({"history": pack_rows(plain)}, tmp_path / "plain")
+    assert _equal(unpack_rows(load_state(tmp_path / "plain")["history"]), plain)
+    assert (tmp_path / "plain" / "trainer_state.json").stat().st_size < 1024
+    save_state({"history": plain}, tmp_path / "rows")  # as they were stored before
+    assert (tmp_path / "rows" / "trainer_state.json").stat().st_size > 100_000
+
+    swapped = [{"step": 1, "loss": 0.5}, {"loss": 0.25, "step": 2}]
+    assert isinstance(pack_rows(swapped), list)
+    assert _equal(unpack_rows(decode(*encode(pack_rows(swapped)))), swapped)

@@ -157,16 +157,28 @@ def pack_rows(rows: list[dict[str, Any]]) -> Any:
     took 2.5 MB per checkpoint at 10,000 rows of a Trainer's 9 columns (JSON with indent, in
     pure Python), and the checkpoint 2.5-5 times as long to write as with the columns (0.77 MB
     of tensors). A column holding anything
-    else (mixed ints and floats, ints past int64, strings, tensors) is kept as a list; rows
-    whose keys differ are kept as they are."""
+    else (mixed ints and floats, ints past int64, strings, tensors) is kept as a list. Rows
+    whose keys differ (a callback added a value to some rows) are packed over all their keys,
+    with ``"absent": [[name, mask], ...]`` marking the rows a key is missing from (a reader
+    without it reads None there); rows whose keys come in another order are kept as they are."""
     if not rows:
         return []
     names = list(rows[0])
+    absent: list[list[Any]] = []
     if any(list(r) != names for r in rows):
-        return [dict(r) for r in rows]
+        # (why) `trainer.history[-1]["val_psnr"] = ...` in on_evaluate, as the docs show it,
+        # made every later checkpoint store the history as rows in the JSON (the size and time
+        # above); the order of the keys' first appearance is each row's order where it holds
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        if any([k for k in names if k in r] != list(r) for r in rows):
+            return [dict(r) for r in rows]
+        for name in names:
+            missing = [name not in r for r in rows]
+            if any(missing):
+                absent.append([name, torch.tensor(missing)])
     columns: list[list[Any]] = []
     for name in names:
-        values = [r[name] for r in rows]
+        values = [r.get(name) for r in rows]
         kinds = {type(v) for v in values} - {type(None)}
         none = [v is None for v in values]
         # (why) an int past int64 (a callback's counter or hash) made torch.tensor raise, and
@@ -180,7 +192,10 @@ def pack_rows(rows: list[dict[str, Any]]) -> Any:
             columns.append([name, data, mask])
         else:
             columns.append([name, values, None])
-    return {"rows": len(rows), "columns": columns}
+    packed: dict[str, Any] = {"rows": len(rows), "columns": columns}
+    if absent:
+        packed["absent"] = absent
+    return packed
 
 
 def unpack_rows(packed: Any) -> list[dict[str, Any]]:
@@ -194,4 +209,11 @@ def unpack_rows(packed: Any) -> list[dict[str, Any]]:
         if mask is not None:
             values = [None if m else v for v, m in zip(values, mask.tolist(), strict=True)]
         columns.append((name, values))
-    return [{name: values[i] for name, values in columns} for i in range(int(packed["rows"]))]
+    n = int(packed["rows"])
+    if not packed.get("absent"):
+        return [{name: values[i] for name, values in columns} for i in range(n)]
+    gone = {name: mask.tolist() for name, mask in packed["absent"]}
+    no = [False] * n
+    return [
+        {name: values[i] for name, values in columns if not gone.get(name, no)[i]} for i in range(n)
+    ]
