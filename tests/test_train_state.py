@@ -196,8 +196,8 @@ def test_history_is_stored_as_columns_and_comes_back_exactly(tmp_path):
     assert _equal(unpack_rows(load_state(tmp_path)["history"]), rows)
     # no row in the JSON: 587 bytes (the list of dicts took 156,307)
     assert (tmp_path / "trainer_state.json").stat().st_size < 1024
-    # a column of ints and floats, or of strings, is kept as a list; rows with other keys are
-    # kept as they are; a list (an older checkpoint) reads as rows
+    # a column of ints and floats, or of strings, is kept as a list; rows with other keys come
+    # back with their own keys; a list (an older checkpoint) reads as rows
     mixed = [r | {"mixed": i if i % 2 else float(i), "note": None if i % 3 else "x"}
              for i, r in enumerate(rows[:20])]  # fmt: skip
     odd = [{"step": 1, "loss": 0.5}, {"step": 2}]
