@@ -182,6 +182,62 @@ def test_a_cpu_dcdm_solve_leaves_the_conv_precision_following_torchs_setting():
     assert after == before
 
 
+class _OnCuda(torch.nn.Parameter):
+    """A parameter that says it is on CUDA (no GPU here): the stand-in for a layer there."""
+
+    is_cuda = property(lambda self: True)
+
+
+class _SplitNet(torch.nn.Module):
+    """The identity with a CPU first parameter and a second one "on CUDA" (``cuda=True``), as a
+    network with a CPU first layer and the rest on CUDA; records the conv precision it runs
+    under, and raises at call ``fail_at``."""
+
+    def __init__(self, cuda: bool, fail_at: int = 0) -> None:
+        super().__init__()
+        self.first = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
+        rest = torch.ones((), dtype=torch.float64)
+        self.rest = _OnCuda(rest) if cuda else torch.nn.Parameter(rest)
+        self.fail_at, self.seen = fail_at, []
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        self.seen.append(torch.backends.cudnn.conv.fp32_precision)
+        if len(self.seen) == self.fail_at:
+            raise RuntimeError("network failed")
+        return u * self.first * self.rest
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cudnn, "conv"), reason="torch < 2.9: no per-op precisions"
+)
+def test_dcdm_turns_tf32_off_for_a_network_partly_on_cuda_behind_a_cpu_first_layer():
+    """The residual grid goes to the network's first parameter, and TF32 went off only where
+    that grid was on CUDA: a network with a CPU first layer and the rest on CUDA ran its CUDA
+    convolutions in TF32. TF32 is off where any parameter is on CUDA now; an all-CPU network
+    still touches nothing, and the setting is back after the solve, also where the network
+    raises. Reference: the identity network with k = 1 is CG (spsolve's solution)."""
+    cudnn = torch.backends.cudnn
+    before = cudnn.conv.fp32_precision
+    P = poisson((6, 5), walls=D)
+    b = torch.from_numpy(np.random.default_rng(2).standard_normal(P.n))
+    exact = sla.spsolve(P.to_scipy().tocsc(), b.numpy())
+    try:
+        cudnn.conv.fp32_precision = "tf32"
+        for cuda, inside in ((True, "ieee"), (False, "tf32")):
+            net = _SplitNet(cuda)
+            x, res = solve(P, b, method=DeepConjugateDirection(net, k=1), rtol=1e-10)
+            assert res.converged, res.message
+            assert np.abs(x.numpy() - exact).max() <= 1e-8 * np.abs(exact).max()
+            assert len(net.seen) >= res.iterations and set(net.seen) == {inside}, (cuda, net.seen)
+            assert cudnn.conv.fp32_precision == "tf32"
+        net = _SplitNet(True, fail_at=2)
+        with pytest.raises(RuntimeError, match="network failed"):
+            solve(P, b, method=DeepConjugateDirection(net, k=1), rtol=1e-10)
+        assert net.seen == ["ieee", "ieee"] and cudnn.conv.fp32_precision == "tf32"
+    finally:
+        cudnn.conv.fp32_precision = before
+
+
 class _Offset(torch.nn.Module):
     """A direction with a null-space part: the identity plus a constant field."""
 

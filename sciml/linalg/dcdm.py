@@ -256,6 +256,10 @@ class DeepConjugateDirection(Method):
         param = next(iter(model.parameters()), None)
         mdtype = param.dtype if param is not None else None
         mdevice = param.device if param is not None else None
+        # (why) the grid follows the first parameter, so a network spread over devices (a CPU
+        # first layer, the rest on CUDA) runs CUDA convolutions on a CPU grid: TF32 goes off
+        # where any parameter or buffer is on CUDA too
+        network_on_cuda = any(t.is_cuda for t in (*model.parameters(), *model.buffers()))
         # A's null space (constants per region on an all-Neumann grid), as the solve uses it
         null = None if A.null_space is None else null_basis(A.null_space, A.device)
 
@@ -271,7 +275,8 @@ class DeepConjugateDirection(Method):
             # and a conv setting that followed torch.backends.fp32_precision then no longer
             # does (after a CPU solve, torch.backends.fp32_precision = "ieee" left cuDNN
             # convolutions in TF32)
-            with no_conv_tf32() if grid.is_cuda else contextlib.nullcontext():
+            on_cuda = grid.is_cuda or network_on_cuda
+            with no_conv_tf32() if on_cuda else contextlib.nullcontext():
                 out = model(grid)
             if not isinstance(out, torch.Tensor) or out.shape != grid.shape:
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
