@@ -92,6 +92,24 @@ def test_assembly_matches_kronecker_sum(shape, walls):
     np.testing.assert_array_equal(A, _kron_sum(shape, walls))
 
 
+def test_assembly_needs_no_sparse_constructor_newer_than_scipy_1_10(monkeypatch):
+    """pyproject.toml allows SciPy 1.10, and to_scipy built its diagonal with sp.diags_array
+    (SciPy 1.11), so every Poisson matrix failed with AttributeError there; the repo's newer
+    SciPy could not show it. With the constructors SciPy 1.11-1.12 added taken away, the CSR
+    matrices are still assembled. Reference: the Kronecker sum, masked for an obstacle."""
+    for name in ("diags_array", "eye_array", "random_array", "block_array", "identity_array"):
+        monkeypatch.delattr(sp, name, raising=False)
+    mixed = ((D, N), (N, N), (N, D))
+    box = np.zeros((4, 5, 6), bool)
+    box[1:3, 2:4, 1:5] = True
+    for walls, solid in ((((D, D),) * 3, None), (mixed, None), (mixed, box)):
+        P = poisson((4, 5, 6), walls=walls, solid=solid, spacing=0.5)
+        A = P.to_scipy()
+        assert isinstance(A, sp.csr_array) and A.dtype == np.float64 and A.has_sorted_indices
+        mask = np.zeros((4, 5, 6), bool) if solid is None else solid
+        np.testing.assert_array_equal(A.toarray(), _masked_kron_sum((4, 5, 6), walls, mask, 0.5))
+
+
 @pytest.mark.parametrize("dim", [2, 3])
 def test_assembly_with_obstacle_matches_cellwise_definition(dim):
     rng = np.random.default_rng(0)
