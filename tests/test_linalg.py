@@ -97,7 +97,7 @@ def test_assembly_needs_no_sparse_constructor_newer_than_scipy_1_10(monkeypatch)
     (SciPy 1.11), so every Poisson matrix failed with AttributeError there; the repo's newer
     SciPy could not show it. With the constructors SciPy 1.11-1.12 added taken away, the CSR
     matrices are still assembled. Reference: the Kronecker sum, masked for an obstacle."""
-    for name in ("diags_array", "eye_array", "random_array", "block_array", "identity_array"):
+    for name in ("diags_array", "eye_array", "random_array", "block_array"):
         monkeypatch.delattr(sp, name, raising=False)
     mixed = ((D, N), (N, N), (N, D))
     box = np.zeros((4, 5, 6), bool)
