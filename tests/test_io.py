@@ -319,3 +319,27 @@ def test_save_safetensors_keeps_no_ctypes_type_per_tensor_size(tmp_path):
         columns = {"step": torch.arange(n), "loss": torch.rand(n, dtype=torch.float64)}
         _io.save_safetensors({**columns, "mask": torch.rand(n) < 0.5}, tmp_path / "h.safetensors")
     assert array_types() == before
+
+
+def test_save_safetensors_writes_the_values_of_conjugated_and_negated_views(tmp_path):
+    """Regression: a lazily conjugated view (``z.conj()``: contiguous, complex64, the memory
+    under it unconjugated) made the NumPy writer raise "Can't call numpy() on Tensor that has
+    conjugate bit set" (a model with such a buffer could not be saved), and safetensors.torch
+    wrote the memory, i.e. the unconjugated values; a lazily negated 0-d view
+    (``z.conj().imag``) was written with the wrong sign. Both are now written as their values,
+    checked against the conjugate and the negation computed from the parts, on the NumPy path
+    and (with a bfloat16 tensor beside them) the safetensors.torch one."""
+    import torch
+    from safetensors.torch import load_file
+
+    z = torch.tensor([1.0 + 2.0j, -3.0 + 0.5j], dtype=torch.complex64)
+    lazy_conj = z.conj()
+    lazy_neg = torch.tensor(1.0 + 2.0j, dtype=torch.complex64).conj().imag
+    assert lazy_conj.is_conj() and lazy_neg.is_neg() and lazy_neg.is_contiguous()
+    for extra in ({}, {"bf16": torch.ones(2, dtype=torch.bfloat16)}):
+        _io.save_safetensors({"z": lazy_conj, "n": lazy_neg, **extra}, tmp_path / "v.safetensors")
+        back = load_file(str(tmp_path / "v.safetensors"))
+        assert torch.equal(back["z"], torch.complex(z.real, -z.imag))
+        assert back["n"].item() == -2.0
+    # the tensors given are left as they were
+    assert lazy_conj.is_conj() and lazy_neg.is_neg()
