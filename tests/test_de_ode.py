@@ -688,6 +688,25 @@ def test_bad_configurations_raise():
         NeuralODE(net)(torch.randn(2, 2), torch.tensor([0.0, 1.0, 1.0, 2.0]))
 
 
+@pytest.mark.parametrize("solver", [RK4, Euler])
+def test_a_fixed_step_solver_refuses_an_infinite_step_when_built(solver):
+    """``step_size=inf`` was accepted (it is > 0) and every solve with it failed with a bare
+    ``AssertionError`` from torchdiffeq's grid ``arange(n) * step + t0`` (``0 * inf`` is nan;
+    ``sciml export --step-size inf`` printed ``error: AssertionError``). A finite step longer
+    than the span still works: one step across it, equal to torchdiffeq's step of ``t1 - t0``."""
+    with pytest.raises(ValueError, match=r"expected a finite step_size > 0, got inf"):
+        solver(step_size=float("inf"))
+    torch.manual_seed(0)
+    net = Autonomous(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2))).double()
+    y0 = torch.randn(3, 2, dtype=torch.float64)
+    t = torch.tensor([0.0, 0.7], dtype=torch.float64)
+    with torch.no_grad():
+        got = NeuralODE(net, solver(step_size=10.0))(y0, t)
+        want = torchdiffeq.odeint(net, y0, t, method=solver.method.removeprefix("sciml_"),
+                                  options={"step_size": 0.7, "interp": solver().interp})  # fmt: skip
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("steps", [0, -1, 1.5])
 def test_ode_rnn_refuses_a_bad_step_count_when_built(steps):
     """steps=0 was accepted and failed at the first forward as a ZeroDivisionError."""

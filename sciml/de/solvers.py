@@ -6,6 +6,7 @@ object knows how to call torchdiffeq / torchsde and, for embedded RK pairs, its 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +100,9 @@ class _FixedStep(ODESolver):
 
     def __post_init__(self) -> None:
         _check_step(self.step_size)
+        if self.step_size == math.inf:  # (why) torchdiffeq's grid, arange(n) * step + t0, is
+            # then nan (0 * inf): every solve failed with a bare AssertionError
+            raise ValueError(f"expected a finite step_size > 0, got {self.step_size}")
         if self.interp not in ("linear", "cubic"):
             raise ValueError(f"expected interp 'linear' or 'cubic', got {self.interp!r}")
 
@@ -309,8 +313,8 @@ class RK4(_FixedStep):
     to an output time on the grid is 0.
 
     Args:
-        step_size: the step ``h`` (> 0); the grid runs from the first output time in steps of
-            ``h`` and ends on the last.
+        step_size: the step ``h`` (finite, > 0); the grid runs from the first output time in
+            steps of ``h`` and ends on the last.
         interp: how an output time inside a step is read off it: ``"linear"`` between the
             step's ends, or ``"cubic"``, the Hermite cubic through the ends and the field there
             (default ``"cubic"``).
@@ -329,8 +333,8 @@ class Euler(_FixedStep):
     respect to the output times, whose gradient through the line is 0 at a grid point.
 
     Args:
-        step_size: the step ``h`` (> 0); the grid runs from the first output time in steps of
-            ``h`` and ends on the last.
+        step_size: the step ``h`` (finite, > 0); the grid runs from the first output time in
+            steps of ``h`` and ends on the last.
         interp: how an output time inside a step is read off it: ``"linear"`` between the
             step's ends, or ``"cubic"``, the Hermite cubic through the ends and the field there
             (default ``"linear"``).
