@@ -1146,3 +1146,25 @@ def test_a_nan_loss_after_a_resume_with_fresh_moments_puts_back_fresh_moments(tm
     assert got.step == want.step == 15 and got.train_loss == want.train_loss
     weights = reference.model.state_dict()
     assert all(torch.equal(trainer.model.state_dict()[k], weights[k]) for k in weights)
+
+
+def test_a_restore_that_fails_keeps_the_nan_error_and_mixes_no_states(tmp_path):
+    """The newest checkpoint's trainer_state.json is truncated before the nan loss at step 8.
+    The restore failed after read_checkpoint had loaded ckpt-6's weights into the model, so the
+    model held ckpt-6's weights beside step 7's counters and nan moments while the message said
+    the weights were nan. The state is read first now: the FloatingPointError names the step
+    and the failure, and the model is untouched (nan, as the message says), step 7."""
+
+    class Truncate(Callback):
+        def on_step_end(self, trainer, loss):
+            if trainer.step == 7:
+                (tmp_path / "run" / "ckpt-6" / "trainer_state.json").write_text("{")
+
+    trainer, _ = _poisoned_trainer(tmp_path / "run", poison_after=7)
+    trainer.callbacks.append(Truncate())
+    with pytest.raises(
+        FloatingPointError, match=r"loss is nan at step 8 .* not usable .*/ckpt-6 failed \(JSONDec"
+    ):
+        trainer.fit()
+    assert trainer.step == 7
+    assert all(torch.isnan(p).all() for p in trainer.model.parameters())

@@ -95,7 +95,10 @@ def write_checkpoint(
 
 
 def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
-    """Load the weights in ``directory`` into ``model`` (in place) and return the trainer state."""
+    """Load the weights in ``directory`` into ``model`` (in place) and return the trainer state.
+
+    The state is read first: a checkpoint whose state does not load leaves ``model`` as it was.
+    """
     from safetensors.torch import load_file
 
     from ..operator import _restore_complex, _unique_state
@@ -107,6 +110,9 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
             f"{directory}: not a training checkpoint (expected {WEIGHTS_FILE} and "
             f"{STATE_NAME}.json/.safetensors written by sciml.train)"
         )
+    # (why) the state first: one that does not load (a truncated trainer_state.json) leaves the
+    # model untouched, so a failed restore after a nan loss does not mix two states
+    state = load_state(directory, STATE_NAME)
     params = next(model.parameters(), None)
     device = params.device if params is not None else torch.device("cpu")
     tensors = _restore_complex(load_file(str(weights), device=str(device)), model.state_dict())
@@ -119,7 +125,7 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
             f"unexpected {sorted(result.unexpected_keys)[:5]}; was the checkpoint written for "
             "another model config?"
         )
-    return load_state(directory, STATE_NAME)
+    return state
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:
