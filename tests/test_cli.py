@@ -90,6 +90,40 @@ def _run(argv, capsys):
             ],
             "--times expects at least two numbers like 0,0.5,1, got '0,x'",
         ),  # fmt: skip
+        (  # inf passed the > 0 check and failed in torchdiffeq as "error: AssertionError"
+            [
+                "export",
+                "node-lotka-volterra",
+                "--shape",
+                "4,2",
+                "--times",
+                "0,1",
+                "--solver",
+                "rk4",
+                "--step-size",
+                "inf",
+                "--out",
+                "n.pt2",
+            ],
+            "--step-size expects a finite positive number, got inf",
+        ),  # fmt: skip
+        (
+            [
+                "export",
+                "node-lotka-volterra",
+                "--shape",
+                "4,2",
+                "--times",
+                "0,1",
+                "--solver",
+                "euler",
+                "--step-size",
+                "-0.5",
+                "--out",
+                "n.pt2",
+            ],
+            "--step-size expects a finite positive number, got -0.5",
+        ),  # fmt: skip
         (
             [
                 "export",
