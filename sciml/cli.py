@@ -478,10 +478,13 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         )
     own = model.config.solver if model.config.solver in _FIXED_STEP else None
     if own is None and (args.times is None or args.solver is None or args.step_size is None):
+        # (why) name what is missing: with --times and --solver given, the message read as if
+        # neither had been
+        missing = [flag for flag in ("--times", "--solver", "--step-size") if flag not in given]
         raise _UserError(
             f"{args.checkpoint} is a NODE: its adaptive solver cannot be exported; pass its "
             "output times and a fixed-step solver, e.g. --times 0,0.5,1 --solver rk4 "
-            "--step-size 0.01"
+            f"--step-size 0.01 (missing {', '.join(missing)})"
         )
     if args.times is None:
         raise _UserError(

@@ -59,8 +59,38 @@ def _run(argv, capsys):
         (
             ["export", "node-lotka-volterra", "--shape", "4,2", "--out", "n.pt2"],
             "is a NODE: its adaptive solver cannot be exported; pass its output times and a "
-            "fixed-step solver, e.g. --times 0,0.5,1 --solver rk4 --step-size 0.01",
+            "fixed-step solver, e.g. --times 0,0.5,1 --solver rk4 --step-size 0.01 (missing "
+            "--times, --solver, --step-size)",
         ),
+        (  # with --times and --solver given, the message did not say that --step-size was missing
+            [
+                "export",
+                "node-lotka-volterra",
+                "--shape",
+                "4,2",
+                "--times",
+                "0,1",
+                "--solver",
+                "rk4",
+                "--out",
+                "n.pt2",
+            ],
+            "its adaptive solver cannot be exported; pass its output times and a fixed-step "
+            "solver, e.g. --times 0,0.5,1 --solver rk4 --step-size 0.01 (missing --step-size)",
+        ),  # fmt: skip
+        (
+            [
+                "export",
+                "node-lotka-volterra",
+                "--shape",
+                "4,2",
+                "--step-size",
+                "0.1",
+                "--out",
+                "n.pt2",
+            ],
+            "(missing --times, --solver)",
+        ),  # fmt: skip
         (
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--solver", "rk4", "--out", "f.pt2"],
             "--solver: only for a NODE, got fno-ns2d (Normalized)",
