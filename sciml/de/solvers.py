@@ -72,10 +72,11 @@ class _Adaptive(ODESolver):
     atol: float = 1e-4
     max_num_steps: int = 10_000
     adaptive = True
-    """True: the solver picks its own steps from an embedded error estimate. NeuralODE records
-    its accepted and rejected steps (``steps_accepted``, ``steps_rejected``, which the step
-    regularisers read) and refuses ``torch.func`` transforms, under which torchdiffeq cannot run
-    an adaptive solve."""
+    """True: the solver picks its own steps from an embedded error estimate. NeuralODE then
+    follows torchdiffeq's accept / reject decisions: ``steps_rejected`` counts the rejected
+    attempts, ``steps_accepted`` the accepted steps (those the step regularisers read; a
+    fixed-step solve counts every step). It also refuses ``torch.func`` transforms, under which
+    torchdiffeq cannot run an adaptive solve."""
 
     def __post_init__(self) -> None:
         _check_tol(self.rtol, self.atol)
