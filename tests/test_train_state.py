@@ -263,3 +263,23 @@ def test_history_with_a_value_added_to_some_rows_is_stored_as_columns(tmp_path):
     swapped = [{"step": 1, "loss": 0.5}, {"loss": 0.25, "step": 2}]
     assert isinstance(pack_rows(swapped), list)
     assert _equal(unpack_rows(decode(*encode(pack_rows(swapped)))), swapped)
+
+
+def test_history_with_numpy_floats_is_stored_as_columns(tmp_path):
+    """An lr from NumPy (``TrainConfig(lr=np.logspace(...)[i])``) is an np.float64 in every
+    row; the column's kinds were {np.float64}, not {float}, so it went into trainer_state.json
+    as a list (JSON stores an np.float64 as a float all the same). It is now a float64 tensor
+    and comes back as the same floats."""
+    from sciml.train._runlog import pack_rows, unpack_rows
+
+    lrs = np.logspace(-4, -2, 1000)
+    rows = [{"step": i + 1, "lr": lrs[i], "loss": 0.5 if i % 2 else None} for i in range(1000)]
+    rows[3]["lr"] = 0.25  # a plain float among them
+    packed = pack_rows(rows)
+    kinds = {name: type(values).__name__ for name, values, _ in packed["columns"]}
+    assert kinds == {"step": "Tensor", "lr": "Tensor", "loss": "Tensor"}
+    save_state({"history": packed}, tmp_path)
+    back = unpack_rows(load_state(tmp_path)["history"])
+    assert [r["lr"] for r in back] == [float(v) for v in lrs[:3]] + [0.25] + lrs[4:].tolist()
+    assert all(type(r["lr"]) is float for r in back) and back[1]["loss"] == 0.5
+    assert (tmp_path / "trainer_state.json").stat().st_size < 1024

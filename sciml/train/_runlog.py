@@ -181,7 +181,10 @@ def pack_rows(rows: list[dict[str, Any]]) -> Any:
     columns: list[list[Any]] = []
     for name in names:
         values = [r.get(name) for r in rows]
+        # (why) a float subclass (np.float64: an lr from np.logspace) is a float here, as JSON
+        # stores it: the column went into trainer_state.json as a list of 10,000 numbers
         kinds = {type(v) for v in values} - {type(None)}
+        kinds = {float if issubclass(k, float) else k for k in kinds}
         none = [v is None for v in values]
         # (why) an int past int64 (a callback's counter or hash) made torch.tensor raise, and
         # the checkpoint with it; JSON holds any int
