@@ -360,9 +360,44 @@ def test_a_solve_without_regulariser_keeps_no_state_per_step(adjoint):
         ys[-1].sum().backward()
         held[dt] = _tensors_held(sde)
     assert held[0.1] == held[0.01] == 1  # sde.regularisation
-    reg = NeuralSDE(_Sin(), _Const(0.1), EulerMaruyama(dt=0.01), regulariser=LocalHeuristic(1.0))
+    local = LocalHeuristic(1.0, sampling=AcceptedStepTime())
+    reg = NeuralSDE(_Sin(), _Const(0.1), EulerMaruyama(dt=0.01), regulariser=local)
     reg(torch.randn(3, 2), torch.tensor([0.0, 1.0]))
-    assert _tensors_held(reg) > 100  # the 102 drift evaluations the regulariser reads
+    # the regularisation and the state of each of the 102 drift evaluations it samples from
+    assert reg.nfe_forward == 102 and _tensors_held(reg) == 1 + 102
+
+
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(adjoint, monkeypatch):
+    """Regression: with LocalHeuristic's default UniformTime sampling active, NeuralSDE kept the
+    state of every drift evaluation until the next forward (103 tensors after a 100-step solve
+    and backward, also with the adjoint), though the penalty reads y(t*) off the solve and only
+    the step sizes from the evaluations. Now the module holds the regularisation alone after
+    a 10- and a 100-step solve, and the penalty is, bit for bit, the one of the same solve with
+    every state kept (the reference: _SDEFunc.reset made to keep them)."""
+    from sciml.de.neural_sde import _SDEFunc
+
+    def run(dt):
+        torch.manual_seed(0)
+        sde = NeuralSDE(
+            _Sin(), _Const(0.1), EulerMaruyama(dt=dt), adjoint=adjoint, regulariser=LocalHeuristic()
+        )
+        y0 = torch.randn(3, 2, requires_grad=True)
+        ys = sde(y0, torch.tensor([0.0, 1.0]), adjoint_params=[y0] if adjoint else None)
+        (ys[-1].sum() + sde.regularisation).backward()
+        return _tensors_held(sde), sde.regularisation.detach(), y0.grad, sde.nfe_forward
+
+    ours = {dt: run(dt) for dt in (0.1, 0.01)}
+    assert ours[0.1][0] == ours[0.01][0] == 1  # sde.regularisation
+    assert ours[0.01][3] > 100
+    reset = _SDEFunc.reset
+    monkeypatch.setattr(
+        _SDEFunc, "reset", lambda self, **kw: reset(self, **{**kw, "states": kw["keep"]})
+    )
+    for dt, (_, penalty, grad, nfe) in ours.items():
+        held, want, want_grad, _ = run(dt)
+        assert held == 1 + nfe  # the reference kept every evaluation's state
+        assert float(want) > 0 and torch.equal(penalty, want) and torch.equal(grad, want_grad)
 
 
 class _Matrix(nn.Module):

@@ -86,26 +86,30 @@ class _SDEFunc(DetachedState):
         self.drift = drift
         self.diffusion = diffusion
         self.noise_type = noise_type
-        self.reset(keep=False, record=False)
+        self.reset(keep=False, record=False, states=False)
 
-    def reset(self, *, keep: bool, record: bool) -> None:
+    def reset(self, *, keep: bool, record: bool, states: bool) -> None:
         """Before a solve: zero the counters; ``keep`` the ``(t, y)`` of every forward drift
-        evaluation in ``calls`` (a regulariser reads the steps from them), ``record``: with
-        ``y``'s graph (GlobalHeuristic differentiates through them)."""
+        evaluation in ``calls`` (a regulariser reads the steps from them), with ``y`` None
+        unless ``states`` (LocalHeuristic with UniformTime needs the step sizes alone);
+        ``record``: with ``y``'s graph (GlobalHeuristic differentiates through them)."""
         self.phase = "forward"
         self.nfe_forward = self.nfe_backward = self.nfe_regulariser = 0
         # (why) only for a regulariser: kept always, every step's state stayed on the module
         # until the next forward (6.4 MiB for 100 steps of a (256, 64) state, measured), also
         # with the adjoint, whose forward otherwise holds O(1) states
         self.keep = keep or record
+        self.states = states or record
         self.record = record
-        self.calls: list[tuple[float, Tensor]] = []  # (t, y) at each forward drift evaluation
+        # (t, y) at each forward drift evaluation, y None unless ``states``
+        self.calls: list[tuple[float, Tensor | None]] = []
 
     def f(self, t: Tensor, y: Tensor) -> Tensor:
         if self.phase == "forward":
             self.nfe_forward += 1
             if self.keep:
-                self.calls.append((float(t), y if self.record else y.detach()))
+                kept = y if self.record else y.detach() if self.states else None
+                self.calls.append((float(t), kept))
         elif self.phase == "regulariser":
             self.nfe_regulariser += 1
         else:
@@ -277,9 +281,15 @@ class NeuralSDE(DetachedState):
         check_times(t, decreasing=False)
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
-        self.sde.reset(keep=active, record=active and isinstance(reg, GlobalHeuristic))
+        uniform = (
+            active and isinstance(reg, LocalHeuristic) and isinstance(reg.sampling, UniformTime)
+        )
+        # (why) UniformTime reads y(t*) off the solve and only the step sizes from the calls
+        self.sde.reset(
+            keep=active, record=active and isinstance(reg, GlobalHeuristic), states=not uniform
+        )
         t_solve, extra, added, t_star = t, None, False, None
-        if active and isinstance(reg, LocalHeuristic) and isinstance(reg.sampling, UniformTime):
+        if uniform:
             lo, hi = float(t[0]), float(t[-1])
             u = float(torch.rand((), dtype=torch.float64))
             t_solve, extra, added, t_star = insert_time(t, lo + (hi - lo) * u)
@@ -353,10 +363,11 @@ def _is_zero(weight) -> bool:
 
 
 def accepted_em_steps(
-    calls: list[tuple[float, Tensor]], t_end: float, adaptive: bool
-) -> list[tuple[float, float, Tensor]]:
+    calls: list[tuple[float, Tensor | None]], t_end: float, adaptive: bool
+) -> list[tuple[float, float, Tensor | None]]:
     """The accepted Euler-Maruyama steps ``(t_start, h, y_start)`` of a torchsde solve, rebuilt
-    from the drift evaluations ``calls = [(t, y), ...]`` in call order.
+    from the drift evaluations ``calls = [(t, y), ...]`` in call order (the times alone give
+    the steps: a ``y`` given as None is ``y_start`` None).
 
     Fixed steps: one evaluation per step at its start (after torchsde's one-off shape check at
     ``t_0``), so the starts are the distinct times and ``h`` their spacing (the last step ends at
@@ -388,7 +399,9 @@ def accepted_em_steps(
     return [(s, h, y) for s, (h, y) in sorted(by_start.items(), key=lambda kv: kv[0])]
 
 
-def _containing(steps: list[tuple[float, float, Tensor]], t: float) -> tuple[float, float, Tensor]:
+def _containing(
+    steps: list[tuple[float, float, Tensor | None]], t: float
+) -> tuple[float, float, Tensor | None]:
     """The accepted step whose interval contains ``t`` (the nearest if none does)."""
     for st in steps:
         if st[0] <= t <= st[0] + st[1]:
