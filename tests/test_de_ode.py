@@ -158,6 +158,43 @@ def test_an_adaptive_solve_without_regulariser_keeps_no_state_per_step(adjoint):
     assert all(step.y0 is not None for step in node.field.steps)
 
 
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(adjoint, monkeypatch):
+    """Regression: with LocalHeuristic's default UniformTime sampling active, the step watcher
+    kept every accepted step's y0 until the next forward (43 tensors after a 42-step Dopri5
+    solve and backward, also with the adjoint), though the penalty reads y(t*) off the solve
+    and only the step size from the recorded steps. Now the module holds the regularisation
+    alone after a loose and a tight solve, and the penalty and the gradient are, bit for bit,
+    those of the same solve with every y0 kept (the reference: CountingField.reset made to
+    keep them)."""
+    from sciml.de._field import CountingField
+
+    def run(rtol):
+        torch.manual_seed(3)
+        field = LinearField(-1.3)
+        node = NeuralODE(
+            field, Dopri5(rtol=rtol, atol=rtol / 100), adjoint=adjoint, regulariser=LocalHeuristic()
+        )
+        y0 = torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64)
+        ys = node(y0, torch.tensor([0.0, 2.0], dtype=torch.float64))
+        (ys[-1].sum() + node.regularisation).backward()
+        grads = [p.grad for p in field.parameters()]
+        return _tensors_held(node), node.regularisation.detach(), grads, node.steps_accepted
+
+    ours = {rtol: run(rtol) for rtol in (1e-3, 1e-9)}
+    assert ours[1e-3][0] == ours[1e-9][0] == 1  # node.regularisation
+    assert ours[1e-9][3] > 5 * ours[1e-3][3]
+    reset = CountingField.reset
+    monkeypatch.setattr(
+        CountingField, "reset", lambda self, **kw: reset(self, **{**kw, "keep_states": True})
+    )
+    for rtol, (_, penalty, grads, steps) in ours.items():
+        held, want, want_grads, _ = run(rtol)
+        assert held == 1 + steps  # the reference kept every accepted step's y0
+        assert float(want) > 0 and torch.equal(penalty, want)
+        assert grads and all(torch.equal(g, w) for g, w in zip(grads, want_grads))
+
+
 def test_tableaus_match_torchdiffeq_internals():
     """The assumption behind the recorder: torchdiffeq's tables are ours (pinned 0.2.x)."""
     from torchdiffeq._impl.bosh3 import Bosh3Solver

@@ -70,9 +70,10 @@ class DetachedState(nn.Module):
 class AcceptedStep:
     """One accepted step from ``t0`` to ``t0 + dt`` (``dt < 0`` when the solve runs backwards).
 
-    ``y0`` is the state at ``t0`` for an adaptive solver's step while a regulariser is active
-    (a local regulariser samples it), else ``None`` (and always for a fixed-step solver's,
-    which no regulariser takes)."""
+    ``y0`` is the state at ``t0`` for an adaptive solver's step while a regulariser that reads
+    it is active (``LocalHeuristic(sampling=AcceptedStepTime())`` starts its step there; kept
+    for ``GlobalHeuristic`` too), else ``None`` (and always for a fixed-step solver's, which no
+    regulariser takes)."""
 
     t0: float
     dt: float
@@ -99,9 +100,9 @@ class CountingField(DetachedState):
         reverse: bool = False,
     ) -> None:
         self.phase = "forward"
-        # (why) an adaptive step's y0 only for a regulariser (the local one samples it): kept
-        # always, every accepted step's state stayed on the module until the next forward, after
-        # backward, also with the adjoint, whose forward otherwise holds O(1) states
+        # (why) an adaptive step's y0 only for a regulariser that reads it: kept always, every
+        # accepted step's state stayed on the module until the next forward, after backward,
+        # also with the adjoint, whose forward otherwise holds O(1) states
         self._keep_states = keep_states or record_stages
         self._sign = -1.0 if reverse else 1.0  # torchdiffeq's callbacks get |dt|
         self.nfe_forward = 0

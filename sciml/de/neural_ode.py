@@ -23,7 +23,7 @@ from ..errors import ConfigError, SciMLError
 from ..layers._cache import transforming
 from ._field import CountingField, DetachedState, StepWatchingField, step_containing
 from .heuristics import GlobalHeuristic, global_penalty
-from .local import LocalHeuristic, UniformTime
+from .local import AcceptedStepTime, LocalHeuristic, UniformTime
 from .rnode import RNODE, AugmentedField
 from .solvers import _TORCHDIFFEQ_SOLVERS, Dopri5, ODESolver
 from .tableaus import rk_step
@@ -346,7 +346,11 @@ class NeuralODE(DetachedState):
             rtol=self.solver.rtol,
             atol=self.solver.atol,
             record_stages=active and isinstance(reg, GlobalHeuristic),
-            keep_states=active and isinstance(reg, LocalHeuristic),
+            # (why) only AcceptedStepTime starts its step from a recorded state; UniformTime
+            # reads y(t*) off the solve and only the step size from the recorded steps
+            keep_states=active
+            and isinstance(reg, LocalHeuristic)
+            and isinstance(reg.sampling, AcceptedStepTime),
             reverse=bool(t[-1] < t[0]),
         )
         zero = y0.new_zeros(())
