@@ -8,9 +8,10 @@ other size is fixed at the example's (a spectral layer's kept modes depend on th
 A NODE exports with a fixed-step solver: its own where its config names one
 (``NODEConfig(solver="rk4", step_size=...)``), else ``solver=RK4(step_size=...)`` (or ``Euler``)
 given to the export; an adaptive solver chooses steps from tensor values, which
-``torch.export`` cannot trace. The fixed-step integration is unrolled at the example's output times ``t``, which become part of the
-program (``program.module()(u)``). PROSE exports its data path ``forward(u, x=x)``; the
-skeleton input ``symbols=`` and the symbolic decoding (``generate``) do not export.
+``torch.export`` cannot trace. The fixed-step integration is unrolled at the example's output
+times ``t``, which become part of the program (``program.module()(u)``). PROSE exports its data
+path ``forward(u, x=x)``; the skeleton input ``symbols=`` and the symbolic decoding
+(``generate``) do not export.
 """
 
 from __future__ import annotations
