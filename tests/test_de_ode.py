@@ -884,6 +884,63 @@ def test_adjoint_solver_and_tolerances_reach_torchdiffeq():
     assert float((g - exact).abs().max()) < 1e-5 * float(exact.abs().max())
 
 
+@pytest.mark.parametrize(
+    "adjoint_solver",
+    [Dopri5(rtol=1e-5, atol=1e-7), Bosh3(rtol=1e-5, atol=1e-7), RK4(step_size=0.07),
+     Euler(step_size=0.05)],
+    ids=["dopri5", "bosh3", "rk4", "euler"],
+)  # fmt: skip
+@pytest.mark.parametrize("direction", ["increasing", "decreasing"])
+def test_the_named_adjoint_solve_is_torchdiffeqs_to_the_bit(adjoint_solver, direction):
+    """The adjoint solve runs through sciml's registered ``sciml_adjoint`` wrapper (which names
+    the adjoint_solver in its step-control errors): the gradients, of the parameters and of
+    ``y0``, equal torchdiffeq's ``odeint_adjoint`` called with the adjoint_solver's own method
+    and options, bit for bit, for the adaptive and the fixed-step adjoint solvers, forwards and
+    backwards in time (a time-dependent field, output times off every grid)."""
+    torch.manual_seed(0)
+    lin = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+
+    class Field(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = lin
+
+        def forward(self, t, y):
+            return self.net(y) * (1 + 0.1 * t)
+
+    t = torch.tensor([0.0, 0.5, 1.5], dtype=torch.float64)
+    if direction == "decreasing":
+        t = t.flip(0)
+
+    def grads(solve):
+        for p in lin.parameters():
+            p.grad = None
+        y0 = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        y0.requires_grad_(True)
+        solve(y0).pow(2).sum().backward()
+        return torch.cat([y0.grad.flatten(), *(p.grad.flatten() for p in lin.parameters())])
+
+    solver = Dopri5(rtol=1e-6, atol=1e-8)
+    node = NeuralODE(Field(), solver, adjoint=True, adjoint_solver=adjoint_solver)
+    got = grads(lambda y0: node(y0, t))
+    k, a = solver.odeint_kwargs(), adjoint_solver.odeint_kwargs()
+    want = grads(
+        lambda y0: torchdiffeq.odeint_adjoint(
+            Field(),
+            y0,
+            t,
+            **k,
+            adjoint_method=a["method"],
+            adjoint_rtol=a["rtol"],
+            adjoint_atol=a["atol"],
+            adjoint_options=a["options"],
+            adjoint_params=tuple(lin.parameters()),
+        )  # fmt: skip
+    )
+    assert node.nfe_backward > 0
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_rnode_hutchinson_estimate_is_unbiased():
     """``y' = A y``: the Jacobian is ``A`` everywhere, so RNODE's Jacobian term (a time average)
     is ``mean_b ||eps_b^T A||^2`` with one probe ``eps_b ~ N(0, I)`` per batch element. Over
