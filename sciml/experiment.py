@@ -248,6 +248,27 @@ def _channel_stats(view: Any, train: Any, spec: DataSpec) -> tuple[list[float], 
     )
 
 
+# (why) these families learn from something the data views do not give: NODE output times per
+# batch (all_pairs gives each sample its own lead time, which NODE refused as unsorted output
+# times), PROSE symbolic equations and its own loss, DCDM residuals of a matrix
+_TRAINED_ELSEWHERE = {
+    "node": "a NODE takes one set of output times per batch, which no data view gives; train it "
+    "in Python with sciml.train.Trainer as examples/regularized_node.py does",
+    "prose": "PROSE learns from trajectories and symbolic equations with its own loss; train it "
+    "as examples/prose_ode.py does",
+    "dcdm": "DCDM learns from the residuals of a matrix, not from a data file; train it with "
+    "sciml.linalg.train_dcdm as examples/dcdm_poisson.py does",
+}
+
+
+def _check_trainable(family: str) -> None:
+    """Refuse, before any data is read, a family that ``sciml train`` cannot train."""
+    if family in _TRAINED_ELSEWHERE:
+        raise ConfigError(
+            f"model.family: sciml train cannot train {family!r}: {_TRAINED_ELSEWHERE[family]}"
+        )
+
+
 def _build_model(spec: ModelSpec, family_class: Any) -> Any:
     """The operator ``spec`` names; a bad family or config is a ConfigError naming
     ``model.family`` / ``model.config.<field>`` (they said ``FNO.width`` or, for a family
@@ -331,6 +352,7 @@ def run(
     from .operator import family_class, load
     from .train import TrainConfig, Trainer
 
+    _check_trainable(experiment.model.family)
     spec = experiment.data
     ds = sd.open(spec.path)
     splits = _splits(ds, spec, Path(experiment.out) / "splits.json", resume=bool(resume))

@@ -900,3 +900,24 @@ def test_python_dash_m_sciml_runs_the_cli():
         [sys.executable, "-m", "sciml", "train"], capture_output=True, text=True, check=False
     )
     assert bad.returncode == 2 and "the following arguments are required" in bad.stderr
+
+
+@pytest.mark.parametrize("family", ["node", "prose", "dcdm"])
+def test_train_refuses_a_family_it_cannot_train_before_reading_data(family, capsys, tmp_path):
+    """A NODE experiment failed after the data were read and split, with NODE's "expected
+    finite, strictly increasing ... times t, got [1, 3.5, 2.5, 2]" (all_pairs' lead times);
+    PROSE and DCDM learn from no data view. Each is refused first, naming where to train it."""
+    path = tmp_path / "e.json"
+    experiment = {
+        "model": {"family": family, "config": {}},
+        "data": {"path": str(tmp_path / "absent.h5"), "view": "all_pairs"},
+        "train": {"epochs": 1},
+        "out": str(tmp_path / "run"),
+    }
+    path.write_text(json.dumps(experiment))
+    code, _, err = _run(["train", str(path)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"model.family: sciml train cannot train '{family}'" in err
+    example = {"node": "regularized_node", "prose": "prose_ode", "dcdm": "dcdm_poisson"}[family]
+    assert f"examples/{example}.py" in err
+    assert not (tmp_path / "run").exists()
