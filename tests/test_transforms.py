@@ -10,11 +10,17 @@ from sciml.layers.transforms import DCT, DST, RFFT, TRANSFORMS, dct, dctn, dst, 
 
 sfft = pytest.importorskip("scipy.fft")
 
+# (why) SciPy 1.10's dst(type=2, norm="ortho") is not orthonormal (its matrix times its transpose
+# is 1.0 off the identity), so it is no reference there; pyproject.toml allows SciPy 1.10
+_DST_I = sfft.dst(np.eye(4), type=2, norm="ortho", axis=0)
+SCIPY_DST_IS_ORTHONORMAL = np.allclose(_DST_I @ _DST_I.T, np.eye(4))
+
 
 @pytest.mark.parametrize("n", [1, 2, 3, 8, 17, 64])
 def test_dct_dst_equal_scipy_ortho_float64(n):
     x = torch.randn(3, n, 4, dtype=torch.float64)
-    for ours, inv, kind in [(dct, idct, "dct"), (dst, idst, "dst")]:
+    pairs = [(dct, idct, "dct")] + [(dst, idst, "dst")] * SCIPY_DST_IS_ORTHONORMAL
+    for ours, inv, kind in pairs:
         ref = getattr(sfft, kind)(x.numpy(), type=2, norm="ortho", axis=1)
         got = ours(x, dim=1)
         np.testing.assert_allclose(got.numpy(), ref, rtol=0, atol=1e-13)
@@ -58,6 +64,8 @@ def _reference_coeffs(t, x, kept):
 def test_truncated_forward_and_inverse_match_full_transforms(name, method, sizes, modes):
     """Even and odd sizes; (5, 11) / (7, 9) keep up to the top index an odd rfft axis holds
     ((n - 1) / 2) and, for the DCT / DST, up to n - 1 / n - 2."""
+    if name == "dst" and not SCIPY_DST_IS_ORTHONORMAL:
+        pytest.skip("this SciPy's orthonormal DST is not orthonormal (SciPy 1.10)")
     t = TRANSFORMS[name]
     n0, n1 = sizes
     x = torch.randn(2, 3, n0, n1, dtype=torch.float64)
