@@ -14,6 +14,7 @@ valid card for the checkpoint beside it.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -414,6 +415,43 @@ def test_fno_darcy_scores_its_final_model_when_training_left_it_off_the_cpu(
         pred = model(torch.stack([test[i]["input"] for i in range(4)]))
     target = torch.stack([test[i]["target"] for i in range(4)])
     again = ((pred - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1)).mean()
+    assert abs(float(again) - rel) < 1e-4  # printed to 4 decimals
+
+
+def test_deeponet_diffusion_reaction_scores_on_the_cpu_when_training_left_the_net_off_it(
+    monkeypatch, tmp_path, capsys
+):
+    # as fno_darcy above: the script fed its CPU test functions to the net the Trainer left on
+    # the GPU. 'meta' stands in for the GPU; a meta tensor holds no data, so the stand-in keeps
+    # the trained net and gives its weights back when the script moves it (to the CPU)
+    module = load_example("deeponet_diffusion_reaction")
+    trained = []
+
+    class GPUTrainer(module.Trainer):
+        def fit(self):
+            result = super().fit()
+            net = self.model  # the data-driven model is the DeepONet itself
+            trained.append(copy.deepcopy(net))
+            net.to("meta")
+
+            def back(*args, **kwargs):
+                net.to_empty(device="cpu").load_state_dict(trained[0].state_dict())
+                return net
+
+            net.cpu = net.to = back
+            return result
+
+    monkeypatch.setattr(module, "Trainer", GPUTrainer)
+    monkeypatch.setattr(sys, "argv", ["deeponet_diffusion_reaction.py"])
+    module.main(["--out", str(tmp_path), "--n-train", "20", "--n-test", "10", "--points", "50",
+                 "--epochs", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    rel = float(re.search(r"finite-difference solution ([0-9.]+)", out).group(1))
+    # the trained net's number on the test file, computed here
+    u, grid, s = module.load(tmp_path / "diffusion_reaction_test_10.h5")
+    with torch.no_grad():
+        pred = trained[0].eval()(u, x=grid)[..., 0]
+    again = ((pred - s).norm(dim=1) / s.norm(dim=1)).mean()
     assert abs(float(again) - rel) < 1e-4  # printed to 4 decimals
 
 
