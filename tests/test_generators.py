@@ -379,6 +379,20 @@ def test_generate_darcy_draws_and_solves_a_few_samples_at_a_time():
     assert peak < whole, (peak, whole)
 
 
+def test_darcy_coefficient_refuses_too_few_samples_or_nodes():
+    # 31f3d32 moved the draw out of sample_grf, whose check refused these; resolution 1 (a GRF
+    # box of 0 points) then failed with a ZeroDivisionError from the draw's scale
+    for n, resolution, match in ((2, 1, "resolution >= 2.*got 1"), (2, 0, "resolution >= 2"),
+                                 (0, 9, "n >= 1 samples, got 0")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            sample_darcy_coefficient(n, resolution)
+    # the smallest grid draws: 2 nodes on the box [0, 2) of 2 points, the threshold of the field
+    g = sample_grf(3, 2, dim=2, length=2.0, seed=4)
+    np.testing.assert_array_equal(
+        sample_darcy_coefficient(3, 2, seed=4), np.where(g >= 0.0, 12.0, 3.0)
+    )
+
+
 def test_bad_names_and_options_raise_clear_errors(tmp_path):
     out = tmp_path / "x.h5"
     with pytest.raises(ValueError, match=r"unknown option.*'nu'.*valid options.*face_average"):

@@ -162,6 +162,8 @@ def _coefficient_chunks(
     (the same numbers in every chunking)."""
     if n < 1:  # no chunk at all: nothing to concatenate
         raise ValueError(f"expected n >= 1 samples, got {n}")
+    if resolution < 2:  # the GRF box 2 (R - 1) needs 2 points at least
+        raise ValueError(f"expected resolution >= 2 nodes per axis, got {resolution}")
     if coefficient not in ("piecewise_constant", "lognormal"):
         raise ValueError(
             f"expected coefficient 'piecewise_constant' or 'lognormal', got {coefficient!r}"
