@@ -13,9 +13,10 @@ with the default 2 threads on a busier machine (load 4 to 11) one run took 45 mi
 CPU time, 0.0237, because two threads that wait on each other lose most when the cores are
 taken. On a busy machine pass ``--threads 1``. ``--full`` uses paper-sized
 settings: 1200 samples solved at 85 x 85 (960 train / 120 validation / 120 test), 500 epochs; a
-flag given with it wins. Measured with ``--full --epochs 1 --threads 1`` on a loaded 2-core
-machine: data 158 s, 8-9 s per step of 20 samples (24,000 steps: 2-3 days on one CPU core; the
-Trainer uses a GPU when there is one), peak memory 1.4 GB.
+flag given with it wins. Measured with ``--full --epochs 1 --threads 1`` on the 2 shared cores
+(the run got 81% of one): data 28 s, 1.4-1.6 s per step of 20 samples (24,000 steps: about 10
+hours on one CPU core; the Trainer uses a GPU when there is one), peak memory 1.2-1.4 GB; a run
+that got 14% of a core took 158 s and 8-15 s per step.
 
     python examples/demo.py --out demo_out
 """

@@ -13,10 +13,12 @@
 Default (CPU, ~1-2 minutes): 200 train / 50 test at 33 x 33, modes 8, width 24, 20 epochs.
 ``--full`` is the FNO paper's setting: 1000 / 200 samples at 85 x 85 (solver grid 421,
 subsample 5), modes 12, width 32, 500 epochs; a flag given with it wins (``--full --epochs 50``).
-Measured on one CPU core of a loaded 2-core machine: 4-13 s per sample for the data (1200
-samples: 1.5-4 hours, peak 0.8 GB, the sparse solve on the 421 grid) and about 8 s per step of
-20 samples (25,000 steps: 2-3 days; the Trainer uses a GPU when there is one); ``--full
---n-train 20 --n-test 10 --epochs 1`` peaked at 1.1 GB.
+Measured on one CPU thread (torch 2.13, 2026-11) in CPU time, which other jobs on the machine do
+not inflate: 1.2-1.4 s per sample for the data (mostly the sparse solve on the 421 grid; 1200
+samples: about 25 minutes, peak 0.8 GB) and about 1.3 s per step of 20 samples (25,000 steps:
+about 9 hours; the Trainer uses a GPU when there is one); ``--full --n-train 40 --n-test 8
+--epochs 2`` peaked at 1.2 GB. A run that got 12-17% of a core on a loaded 2-core machine took
+6-10 times as long in wall time.
 
     python examples/fno_darcy.py --out fno_darcy_out
     python examples/fno_darcy.py --full --threads 2

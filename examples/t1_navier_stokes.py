@@ -12,8 +12,8 @@ Small by default (CPU, a few minutes; test relative L2 14.7%, against 18.1% for
 ``--transform dct --no-shift-equivariant --modes 20``, the previous default, on the same data);
 the FNO-paper setting is ``--n 1200 --T 50 --dt 1e-4``
 on a GPU (``--device cuda``, which also runs the solver that makes the data: 500,000 steps of
-1200 samples at 64 x 64, about 4 days on one CPU core by the 37 ms per step of 64 samples
-measured on a loaded shared core).
+1200 samples at 64 x 64: about 2 days on one CPU core at the 14-17 ms of CPU time per step of
+64 samples measured on one thread, 4 days at the 37 ms of wall time a loaded shared core took).
 
     OMP_NUM_THREADS=1 .venv/bin/python examples/t1_navier_stokes.py
 """
