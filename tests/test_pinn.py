@@ -490,6 +490,54 @@ def test_fit_lbfgs_reports_the_returned_models_loss_and_refuses_a_non_finite_one
     assert res.history[-1]["loss"] == pytest.approx(want, rel=1e-12)
 
 
+def _nan_gradient_at(bad_step: int, p: torch.nn.Parameter, kind: str):
+    """Loss terms ``(p - (1, -2))^2`` that, on call ``bad_step`` (the Adam step of that
+    index), add ``0 * sqrt(0 * p0)``: value 0, gradient 0 * inf * 0 = nan (``kind="grad"``),
+    or add ``inf`` to the loss itself (``kind="loss"``)."""
+    calls = []
+
+    def terms():
+        calls.append(None)
+        loss = (p[0] - 1) ** 2 + (p[1] + 2) ** 2
+        if len(calls) - 1 == bad_step:
+            loss = loss + (0 * torch.sqrt(0 * p[0]) if kind == "grad" else math.inf)
+        return {"f": loss}
+
+    return terms
+
+
+@pytest.mark.parametrize("kind", ["grad", "loss"])
+def test_fit_stops_at_the_adam_step_with_non_finite_gradients_before_it_is_taken(kind):
+    """A finite loss with nan gradients (sqrt at 0 times 0 in its graph) went through Adam,
+    which wrote nan into the parameters; the next step then raised "non-finite PINN loss at
+    Adam step 4" with the parameters already [nan, nan]. Now the step with nan gradients (or
+    a non-finite loss) raises, naming it and what is non-finite, and the parameters are
+    bit for bit those of a fit that stopped before that step."""
+    cfg = PINNTrainConfig(adam_steps=10, lr=0.1, cosine=False)
+    ref = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    fit([ref], _nan_gradient_at(99, ref, kind), PINNTrainConfig(adam_steps=3, lr=0.1, cosine=False))
+    assert ref.tolist() != [0.5, 0.25]  # three steps moved it
+
+    p = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    what = (
+        r"gradients at Adam step 3 \(the loss, [0-9.]+, is finite\)"
+        if kind == "grad"
+        else "loss at"
+    )
+    with pytest.raises(FloatingPointError, match=f"non-finite PINN {what}.*before this step"):
+        fit([p], _nan_gradient_at(3, p, kind), cfg)
+    assert p.detach().tolist() == ref.detach().tolist()
+
+
+def test_fit_does_not_take_huge_finite_float32_gradients_for_non_finite_ones():
+    """The gradient check takes the max-norm: the 2-norm of a finite float32 gradient of 1e30
+    overflows to inf. Adam's step is then -lr * sign (its second moment is inf in float32,
+    the first moment's ratio to it 0 until then): fit must run, not raise."""
+    p = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
+    res = fit([p], lambda: {"f": 1e30 * p.sum()}, PINNTrainConfig(adam_steps=2, lr=0.1))
+    assert torch.isfinite(p).all() and math.isfinite(res.loss)
+
+
 class _Sine32(torch.nn.Module):
     """``u0(x) = a sin(x)`` with a float32 weight ``a = 1``."""
 

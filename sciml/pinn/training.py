@@ -234,6 +234,55 @@ def _row(phase: str, step: int, loss: torch.Tensor, terms: Mapping[str, torch.Te
     }
 
 
+def _finite(loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
+    """Whether ``loss`` and every gradient of ``params`` are finite, with one host sync.
+
+    The max-norm (not the 2-norm, which overflows to inf for finite gradients above ~1e19 in
+    float32) of each gradient, taken by one fused ``_foreach_norm`` per device and dtype; it
+    is nan where a gradient holds a nan."""
+    loss = loss.detach()
+    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+    for p in params:
+        if p.grad is not None:
+            groups.setdefault((p.grad.device, p.grad.dtype), []).append(p.grad)
+    if not groups:
+        return bool(torch.isfinite(loss))
+    if len(groups) == 1 and (loss.device, loss.dtype) in groups:
+        # the usual case: one stack of the norms and the loss, one isfinite, one sync
+        (grads,) = groups.values()
+        return bool(torch.stack([*torch._foreach_norm(grads, math.inf), loss]).isfinite().all())
+    # mixed devices or dtypes: a flag per group (casting a float64 norm of 1e300 to the loss's
+    # float32 would read inf), gathered on the loss's device
+    flags = [torch.isfinite(loss).reshape(1)]
+    for grads in groups.values():
+        norms = torch.stack(torch._foreach_norm(grads, math.inf))
+        flags.append(norms.isfinite().all().reshape(1).to(loss.device))
+    return bool(torch.cat(flags).all())
+
+
+def _raise_non_finite(step: int, loss: torch.Tensor, params: list[nn.Parameter]) -> None:
+    """Raise the FloatingPointError of a failed Adam step: the loss, or else the gradients
+    (naming the parameters), is non-finite; the step was not taken."""
+    kept = "the parameters are those before this step (it was not taken)"
+    if not torch.isfinite(loss.detach()):
+        raise FloatingPointError(
+            f"non-finite PINN loss at Adam step {step}: {float(loss.detach())}; {kept}. "
+            "Lower lr, check loss_terms for a division by zero or an overflow, or train in float64"
+        )
+    bad = [
+        i
+        for i, p in enumerate(params)
+        if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+    ]
+    raise FloatingPointError(
+        f"non-finite PINN gradients at Adam step {step} (the loss, {float(loss.detach())}, is "
+        f"finite) in parameter(s) {bad} of {len(params)}; {kept}. A function with an infinite "
+        "derivative at the point evaluated in the loss's graph (sqrt(x) or x ** 0.5 at x = 0, "
+        "even multiplied by 0) is the usual cause: add an epsilon (sqrt(x + 1e-12)) or "
+        "clamp its input"
+    )
+
+
 def fit(
     model: nn.Module | Iterable[nn.Parameter],
     loss_terms: LossTerms,
@@ -256,12 +305,15 @@ def fit(
 
     The reported loss and terms are evaluated at the returned parameters (after Adam alone,
     with the torch / NumPy / Python random states put back afterwards, so a ``loss_terms`` that
-    resamples leaves them where the last step did). A non-finite loss raises
-    ``FloatingPointError``: at the Adam step where it occurs, or after L-BFGS, with the
-    parameters put back where L-BFGS started. An exception raised by ``loss_terms`` (or
-    ``weights``), or a Ctrl-C, propagates as it is; in the L-BFGS phase the parameters are first
-    put back where L-BFGS started (a line search may have left them at a trial point), in the
-    Adam phase they are those of the last completed step.
+    resamples leaves them where the last step did). A non-finite loss, or finite loss with
+    non-finite gradients, raises ``FloatingPointError``: at the Adam step where it occurs, with
+    the parameters (and Adam's state) as before that step, which is not taken; or after
+    L-BFGS, with the parameters put back where L-BFGS started; or, for an Adam-only fit whose
+    loss at the returned parameters is non-finite, with the parameters after the last step.
+    An exception raised by ``loss_terms`` (or ``weights``), or a Ctrl-C, propagates as it is;
+    in the L-BFGS phase the parameters are first put back where L-BFGS started (a line search
+    may have left them at a trial point), in the Adam phase they are those of the last
+    completed step.
     """
     params = [p for p in (model.parameters() if isinstance(model, nn.Module) else model)]
     params = [p for p in params if p.requires_grad]
@@ -281,9 +333,13 @@ def fit(
         adam.zero_grad(set_to_none=True)
         terms = loss_terms()
         loss = weights.total(terms, params, update=True)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite PINN loss at Adam step {step}: {float(loss)}")
         loss.backward()
+        # (why) a finite loss can have nan/inf gradients (sqrt at 0 times 0 in its graph):
+        # Adam wrote nan into the parameters and the next step blamed the loss. One fused
+        # check of the loss and the gradients, one host sync as the loss check had alone,
+        # and before adam.step, so a failing step leaves the parameters untouched
+        if not _finite(loss, params):
+            _raise_non_finite(step, loss, params)
         adam.step()
         if step % config.log_every == 0 or step == config.adam_steps - 1:
             history.append(_row("adam", step, loss, terms))
@@ -366,8 +422,8 @@ def fit(
         last = {"loss": weights.total(terms, params, update=False), "terms": terms}
         if config.adam_steps and not torch.isfinite(last["loss"]):
             raise FloatingPointError(
-                f"non-finite PINN loss after the last Adam step ({float(last['loss'])}); "
-                "lower lr or train in float64"
+                f"non-finite PINN loss after the last Adam step ({float(last['loss'])}); the "
+                "parameters are those after that step. Lower lr or train in float64"
             )
     return PINNFitResult(
         loss=float(last["loss"].detach()),
