@@ -364,6 +364,10 @@ PRESETS = [
     ("demo", ["--full", "--epochs", "3"], {"epochs": 3, "n": 1200, "resolution": 85}),
     ("deeponet_antiderivative", ["--quick", "--n-train", "100"], {"n_train": 100, "epochs": 10}),
     ("deeponet_pendulum", ["--quick", "--iterations", "50"], {"iterations": 50, "n_train": 500}),
+    # a flag given before the preset, in the --flag=value form, with the plain default's value:
+    # it still wins (a preset that replaced the values equal to the plain defaults would not)
+    ("fno_darcy", ["--epochs=20", "--full"], {"epochs": 20, "resolution": 421, "modes": 12}),
+    ("mgno_darcy", ["--lr=3e-3", "--full"], {"lr": 3e-3, "epochs": 500}),
 ]  # fmt: skip
 
 
