@@ -491,9 +491,9 @@ def test_fit_lbfgs_reports_the_returned_models_loss_and_refuses_a_non_finite_one
 
 
 def _nan_gradient_at(bad_step: int, p: torch.nn.Parameter, kind: str):
-    """Loss terms ``(p - (1, -2))^2`` that, on call ``bad_step`` (the Adam step of that
-    index), add ``0 * sqrt(0 * p0)``: value 0, gradient 0 * inf * 0 = nan (``kind="grad"``),
-    or add ``inf`` to the loss itself (``kind="loss"``)."""
+    """Loss terms ``f = (p - (1, -2))^2`` and ``g = (p0 - p1)^2`` that, on call ``bad_step``
+    (the Adam step of that index), add to ``f`` ``0 * sqrt(0 * p0)``: value 0, gradient
+    0 * inf * 0 = nan (``kind="grad"``), or ``inf`` (``kind="loss"``)."""
     calls = []
 
     def terms():
@@ -501,7 +501,7 @@ def _nan_gradient_at(bad_step: int, p: torch.nn.Parameter, kind: str):
         loss = (p[0] - 1) ** 2 + (p[1] + 2) ** 2
         if len(calls) - 1 == bad_step:
             loss = loss + (0 * torch.sqrt(0 * p[0]) if kind == "grad" else math.inf)
-        return {"f": loss}
+        return {"f": loss, "g": (p[0] - p[1]) ** 2}
 
     return terms
 
@@ -510,23 +510,35 @@ def _nan_gradient_at(bad_step: int, p: torch.nn.Parameter, kind: str):
 def test_fit_stops_at_the_adam_step_with_non_finite_gradients_before_it_is_taken(kind):
     """A finite loss with nan gradients (sqrt at 0 times 0 in its graph) went through Adam,
     which wrote nan into the parameters; the next step then raised "non-finite PINN loss at
-    Adam step 4" with the parameters already [nan, nan]. Now the step with nan gradients (or
-    a non-finite loss) raises, naming it and what is non-finite, and the parameters are
-    bit for bit those of a fit that stopped before that step."""
+    Adam step 4" with the parameters already [nan, -0.149]. Now the step with nan gradients
+    (or a non-finite loss) raises, naming it and what is non-finite, and the parameters and
+    the annealed weights are bit for bit those of a fit that stopped before that step."""
     cfg = PINNTrainConfig(adam_steps=10, lr=0.1, cosine=False)
+    steps3 = PINNTrainConfig(adam_steps=3, lr=0.1, cosine=False)
     ref = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
-    fit([ref], _nan_gradient_at(99, ref, kind), PINNTrainConfig(adam_steps=3, lr=0.1, cosine=False))
+    fit([ref], _nan_gradient_at(99, ref, kind), steps3)
     assert ref.tolist() != [0.5, 0.25]  # three steps moved it
 
     p = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
-    what = (
-        r"gradients at Adam step 3 \(the loss, [0-9.]+, is finite\)"
-        if kind == "grad"
-        else "loss at"
-    )
+    what = "gradients at Adam step 3 \\(the loss, [0-9.]+, is finite\\)"
+    what = what if kind == "grad" else "loss at Adam step 3: inf \\(terms \\['f'\\]"
     with pytest.raises(FloatingPointError, match=f"non-finite PINN {what}.*before this step"):
         fit([p], _nan_gradient_at(3, p, kind), cfg)
     assert p.detach().tolist() == ref.detach().tolist()
+
+    # AdaptiveWeights takes the gradients of the terms first: the nan one of the reference
+    # term f made the weight of g, so the loss, nan at step 3; it is put back with p
+    ref = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    ref_w = AdaptiveWeights("f", every=1)
+    fit([ref], _nan_gradient_at(99, ref, kind), steps3, weights=ref_w)
+    assert ref_w.state()["g"] != 1.0  # three steps updated it
+    p = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    w = AdaptiveWeights("f", every=1)
+    what = "nan \\(every term is finite, the weights" if kind == "grad" else "inf \\(terms"
+    with pytest.raises(FloatingPointError, match=f"loss at Adam step 3: {what}.*before this step"):
+        fit([p], _nan_gradient_at(3, p, kind), cfg, weights=w)
+    assert p.detach().tolist() == ref.detach().tolist()
+    assert w.state() == ref_w.state() and w._calls == ref_w._calls
 
 
 def test_fit_does_not_take_huge_finite_float32_gradients_for_non_finite_ones():

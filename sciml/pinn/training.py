@@ -260,14 +260,29 @@ def _finite(loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
     return bool(torch.cat(flags).all())
 
 
-def _raise_non_finite(step: int, loss: torch.Tensor, params: list[nn.Parameter]) -> None:
-    """Raise the FloatingPointError of a failed Adam step: the loss, or else the gradients
-    (naming the parameters), is non-finite; the step was not taken."""
-    kept = "the parameters are those before this step (it was not taken)"
+def _raise_non_finite(
+    step: int,
+    loss: torch.Tensor,
+    params: list[nn.Parameter],
+    terms: Mapping[str, torch.Tensor],
+    weights: LossWeights,
+) -> None:
+    """Raise the FloatingPointError of a failed Adam step: the loss (its terms, or else the
+    weights), or else the gradients (naming the parameters), is non-finite; the step was not
+    taken."""
+    kept = "the parameters (and weights) are those before this step (it was not taken)"
     if not torch.isfinite(loss.detach()):
+        bad_terms = [k for k, v in terms.items() if not bool(torch.isfinite(v.detach()))]
+        why = (
+            f"terms {bad_terms} are non-finite"
+            if bad_terms
+            else f"every term is finite, the weights {weights.state()} are not (an "
+            "AdaptiveWeights update took a non-finite gradient of a term)"
+        )
         raise FloatingPointError(
-            f"non-finite PINN loss at Adam step {step}: {float(loss.detach())}; {kept}. "
-            "Lower lr, check loss_terms for a division by zero or an overflow, or train in float64"
+            f"non-finite PINN loss at Adam step {step}: {float(loss.detach())} ({why}); {kept}. "
+            "Lower lr, check loss_terms for a division by zero, an overflow or a function with "
+            "an infinite derivative (sqrt at 0), or train in float64"
         )
     bad = [
         i
@@ -307,7 +322,7 @@ def fit(
     with the torch / NumPy / Python random states put back afterwards, so a ``loss_terms`` that
     resamples leaves them where the last step did). A non-finite loss, or finite loss with
     non-finite gradients, raises ``FloatingPointError``: at the Adam step where it occurs, with
-    the parameters (and Adam's state) as before that step, which is not taken; or after
+    the parameters, Adam's state and the weights as before that step, which is not taken; or after
     L-BFGS, with the parameters put back where L-BFGS started; or, for an Adam-only fit whose
     loss at the returned parameters is non-finite, with the parameters after the last step.
     An exception raised by ``loss_terms`` (or ``weights``), or a Ctrl-C, propagates as it is;
@@ -332,6 +347,9 @@ def fit(
                 g["lr"] = config.lr * (config.final_lr_ratio + (1 - config.final_lr_ratio) * c)
         adam.zero_grad(set_to_none=True)
         terms = loss_terms()
+        # (why) AdaptiveWeights updates from the gradients before the check below: with a nan
+        # gradient its weights became nan; a failing step puts them back with the parameters
+        saved = {k: dict(v) if isinstance(v, dict) else v for k, v in vars(weights).items()}
         loss = weights.total(terms, params, update=True)
         loss.backward()
         # (why) a finite loss can have nan/inf gradients (sqrt at 0 times 0 in its graph):
@@ -339,7 +357,8 @@ def fit(
         # check of the loss and the gradients, one host sync as the loss check had alone,
         # and before adam.step, so a failing step leaves the parameters untouched
         if not _finite(loss, params):
-            _raise_non_finite(step, loss, params)
+            vars(weights).update(saved)
+            _raise_non_finite(step, loss, params, terms, weights)
         adam.step()
         if step % config.log_every == 0 or step == config.adam_steps - 1:
             history.append(_row("adam", step, loss, terms))
