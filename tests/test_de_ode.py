@@ -884,11 +884,19 @@ def test_adjoint_solver_and_tolerances_reach_torchdiffeq():
     assert float((g - exact).abs().max()) < 1e-5 * float(exact.abs().max())
 
 
+class _Dopri5RunningBosh3(Dopri5):
+    """A user's solver whose ``odeint_kwargs`` run another method than its ``method``: the
+    adjoint wrapper ran ``method`` (dopri5), the forward solve and torchdiffeq run bosh3."""
+
+    def odeint_kwargs(self):
+        return {**super().odeint_kwargs(), "method": "bosh3"}
+
+
 @pytest.mark.parametrize(
     "adjoint_solver",
     [Dopri5(rtol=1e-5, atol=1e-7), Bosh3(rtol=1e-5, atol=1e-7), RK4(step_size=0.07),
-     Euler(step_size=0.05)],
-    ids=["dopri5", "bosh3", "rk4", "euler"],
+     Euler(step_size=0.05), _Dopri5RunningBosh3(rtol=1e-3, atol=1e-4)],
+    ids=["dopri5", "bosh3", "rk4", "euler", "custom-odeint-kwargs"],
 )  # fmt: skip
 @pytest.mark.parametrize("direction", ["increasing", "decreasing"])
 def test_the_named_adjoint_solve_is_torchdiffeqs_to_the_bit(adjoint_solver, direction):

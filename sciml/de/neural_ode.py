@@ -146,13 +146,15 @@ class _NamedAdjointSolve:
     catch them: its step cap surfaced as the bare ``AssertionError: max_num_steps exceeded
     (3>=3)``, naming no solver, from ``loss.backward()``."""
 
-    def __init__(self, func, y0, rtol, atol, *, sciml_solver: ODESolver, **options) -> None:
+    def __init__(
+        self, func, y0, rtol, atol, *, sciml_solver: ODESolver, sciml_method: str, **options
+    ) -> None:
         from torchdiffeq._impl.odeint import SOLVERS
 
         self.named, self.dtype = sciml_solver, y0.dtype
-        self.solver = SOLVERS[sciml_solver.method](
-            func=func, y0=y0, rtol=rtol, atol=atol, **options
-        )
+        # (why) the method its odeint_kwargs() give, as the forward solve runs, not its
+        # ``method`` attribute, which a subclass overriding odeint_kwargs need not follow
+        self.solver = SOLVERS[sciml_method](func=func, y0=y0, rtol=rtol, atol=atol, **options)
 
     @classmethod
     def valid_callbacks(cls) -> set[str]:
@@ -314,7 +316,11 @@ class NeuralODE(DetachedState):
             adjoint_method="sciml_adjoint",
             adjoint_rtol=akw["rtol"],
             adjoint_atol=akw["atol"],
-            adjoint_options={**akw["options"], "sciml_solver": self.adjoint_solver},
+            adjoint_options={
+                **akw["options"],
+                "sciml_solver": self.adjoint_solver,
+                "sciml_method": akw["method"],
+            },
             adjoint_params=tuple(self.field.parameters()),
             **kw,
         )
