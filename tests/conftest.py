@@ -48,3 +48,30 @@ def blocked_child():
     for child in children:
         child.kill()
         child.communicate()
+
+
+def _tensors_held(module: torch.nn.Module) -> int:
+    """Tensors a module and its submodules keep in their attributes (parameters and buffers
+    aside), through lists, tuples, dicts and dataclasses (the recorded solver steps)."""
+    import dataclasses
+
+    def count(x) -> int:
+        if isinstance(x, torch.Tensor):
+            return 1
+        if isinstance(x, (list, tuple)):
+            return sum(count(v) for v in x)
+        if isinstance(x, dict):
+            return sum(count(v) for v in x.values())
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return sum(count(getattr(x, f.name)) for f in dataclasses.fields(x))
+        return 0
+
+    skip = ("_parameters", "_buffers", "_modules")
+    return sum(count(v) for m in module.modules() for k, v in vars(m).items() if k not in skip)
+
+
+@pytest.fixture
+def tensors_held():
+    """``tensors_held(module)``: how many tensors the module keeps outside its parameters and
+    buffers (for the tests that a solve leaves O(1), not O(steps), state behind)."""
+    return _tensors_held

@@ -117,28 +117,8 @@ def test_error_estimate_matches_hand_computation(solver, A, b, bstar):
     assert float(node.regularisation.detach()) == pytest.approx(expect, rel=1e-12)
 
 
-def _tensors_held(module: nn.Module) -> int:
-    """Tensors a module and its submodules keep in their attributes (parameters and buffers
-    aside), through lists, tuples, dicts and dataclasses (the recorded steps)."""
-    import dataclasses
-
-    def count(x) -> int:
-        if isinstance(x, torch.Tensor):
-            return 1
-        if isinstance(x, (list, tuple)):
-            return sum(count(v) for v in x)
-        if isinstance(x, dict):
-            return sum(count(v) for v in x.values())
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
-            return sum(count(getattr(x, f.name)) for f in dataclasses.fields(x))
-        return 0
-
-    skip = ("_parameters", "_buffers", "_modules")
-    return sum(count(v) for m in module.modules() for k, v in vars(m).items() if k not in skip)
-
-
 @pytest.mark.parametrize("adjoint", [False, True])
-def test_an_adaptive_solve_without_regulariser_keeps_no_state_per_step(adjoint):
+def test_an_adaptive_solve_without_regulariser_keeps_no_state_per_step(adjoint, tensors_held):
     """Regression: the step watcher kept every accepted step's state y0 on the module until the
     next forward, with or without a regulariser (only LocalHeuristic reads it), so a training
     step held O(steps) states after backward, also with the adjoint, whose forward otherwise
@@ -149,7 +129,7 @@ def test_an_adaptive_solve_without_regulariser_keeps_no_state_per_step(adjoint):
         node = NeuralODE(LinearField(-1.3), Dopri5(rtol=rtol, atol=rtol / 100), adjoint=adjoint)
         y0 = torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64)
         node(y0, torch.tensor([0.0, 2.0], dtype=torch.float64))[-1].sum().backward()
-        held[rtol], steps[rtol] = _tensors_held(node), node.steps_accepted
+        held[rtol], steps[rtol] = tensors_held(node), node.steps_accepted
     assert steps[1e-9] > 5 * steps[1e-3]
     assert held[1e-3] == held[1e-9] == 1  # node.regularisation
     reg = LocalHeuristic(1.0, sampling=AcceptedStepTime())
@@ -159,7 +139,9 @@ def test_an_adaptive_solve_without_regulariser_keeps_no_state_per_step(adjoint):
 
 
 @pytest.mark.parametrize("adjoint", [False, True])
-def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(adjoint, monkeypatch):
+def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(
+    adjoint, monkeypatch, tensors_held
+):
     """Regression: with LocalHeuristic's default UniformTime sampling active, the step watcher
     kept every accepted step's y0 until the next forward (43 tensors after a 42-step Dopri5
     solve and backward, also with the adjoint), though the penalty reads y(t*) off the solve
@@ -179,7 +161,7 @@ def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(adjoint, monke
         ys = node(y0, torch.tensor([0.0, 2.0], dtype=torch.float64))
         (ys[-1].sum() + node.regularisation).backward()
         grads = [p.grad for p in field.parameters()]
-        return _tensors_held(node), node.regularisation.detach(), grads, node.steps_accepted
+        return tensors_held(node), node.regularisation.detach(), grads, node.steps_accepted
 
     ours = {rtol: run(rtol) for rtol in (1e-3, 1e-9)}
     assert ours[1e-3][0] == ours[1e-9][0] == 1  # node.regularisation

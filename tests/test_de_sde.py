@@ -326,25 +326,8 @@ def test_accepted_em_steps_are_the_solvers_steps(adaptive):
         torch.testing.assert_close(ys[-1], y_last + f(None, y_last) * h_last)
 
 
-def _tensors_held(module: nn.Module) -> int:
-    """Tensors a module and its submodules keep in their attributes (parameters and buffers
-    aside), through lists, tuples and dicts."""
-
-    def count(x) -> int:
-        if isinstance(x, torch.Tensor):
-            return 1
-        if isinstance(x, (list, tuple)):
-            return sum(count(v) for v in x)
-        if isinstance(x, dict):
-            return sum(count(v) for v in x.values())
-        return 0
-
-    skip = ("_parameters", "_buffers", "_modules")
-    return sum(count(v) for m in module.modules() for k, v in vars(m).items() if k not in skip)
-
-
 @pytest.mark.parametrize("adjoint", [False, True])
-def test_a_solve_without_regulariser_keeps_no_state_per_step(adjoint):
+def test_a_solve_without_regulariser_keeps_no_state_per_step(adjoint, tensors_held):
     """Regression: NeuralSDE kept the state of every drift evaluation on the module until the
     next forward, with or without a regulariser (the only reader), so a training step held
     O(steps) states after backward, also with the adjoint, whose forward otherwise keeps O(1)
@@ -358,17 +341,19 @@ def test_a_solve_without_regulariser_keeps_no_state_per_step(adjoint):
         y0 = torch.randn(3, 2, requires_grad=True)
         ys = sde(y0, torch.tensor([0.0, 1.0]), adjoint_params=[y0] if adjoint else None)
         ys[-1].sum().backward()
-        held[dt] = _tensors_held(sde)
+        held[dt] = tensors_held(sde)
     assert held[0.1] == held[0.01] == 1  # sde.regularisation
     local = LocalHeuristic(1.0, sampling=AcceptedStepTime())
     reg = NeuralSDE(_Sin(), _Const(0.1), EulerMaruyama(dt=0.01), regulariser=local)
     reg(torch.randn(3, 2), torch.tensor([0.0, 1.0]))
     # the regularisation and the state of each of the 102 drift evaluations it samples from
-    assert reg.nfe_forward == 102 and _tensors_held(reg) == 1 + 102
+    assert reg.nfe_forward == 102 and tensors_held(reg) == 1 + 102
 
 
 @pytest.mark.parametrize("adjoint", [False, True])
-def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(adjoint, monkeypatch):
+def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(
+    adjoint, monkeypatch, tensors_held
+):
     """Regression: with LocalHeuristic's default UniformTime sampling active, NeuralSDE kept the
     state of every drift evaluation until the next forward (103 tensors after a 100-step solve
     and backward, also with the adjoint), though the penalty reads y(t*) off the solve and only
@@ -385,7 +370,7 @@ def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(adjoint, monke
         y0 = torch.randn(3, 2, requires_grad=True)
         ys = sde(y0, torch.tensor([0.0, 1.0]), adjoint_params=[y0] if adjoint else None)
         (ys[-1].sum() + sde.regularisation).backward()
-        return _tensors_held(sde), sde.regularisation.detach(), y0.grad, sde.nfe_forward
+        return tensors_held(sde), sde.regularisation.detach(), y0.grad, sde.nfe_forward
 
     ours = {dt: run(dt) for dt in (0.1, 0.01)}
     assert ours[0.1][0] == ours[0.01][0] == 1  # sde.regularisation
