@@ -534,7 +534,11 @@ def test_fit_stops_at_the_adam_step_with_non_finite_gradients_before_it_is_taken
     assert ref_w.state()["g"] != 1.0  # three steps updated it
     p = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
     w = AdaptiveWeights("f", every=1)
-    what = "nan \\(every term is finite, the weights" if kind == "grad" else "inf \\(terms"
+    what = (
+        "nan \\(every term is finite, the weights \\{'g': nan\\}"
+        if kind == "grad"
+        else "inf \\(terms"
+    )
     with pytest.raises(FloatingPointError, match=f"loss at Adam step 3: {what}.*before this step"):
         fit([p], _nan_gradient_at(3, p, kind), cfg, weights=w)
     assert p.detach().tolist() == ref.detach().tolist()

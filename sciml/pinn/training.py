@@ -357,8 +357,10 @@ def fit(
         # check of the loss and the gradients, one host sync as the loss check had alone,
         # and before adam.step, so a failing step leaves the parameters untouched
         if not _finite(loss, params):
-            vars(weights).update(saved)
-            _raise_non_finite(step, loss, params, terms, weights)
+            try:  # the message shows the failing weights, the caller gets the saved ones
+                _raise_non_finite(step, loss, params, terms, weights)
+            finally:
+                vars(weights).update(saved)
         adam.step()
         if step % config.log_every == 0 or step == config.adam_steps - 1:
             history.append(_row("adam", step, loss, terms))
