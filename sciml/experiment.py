@@ -261,11 +261,18 @@ _TRAINED_ELSEWHERE = {
 }
 
 
-def _check_trainable(family: str) -> None:
-    """Refuse, before any data is read, a family that ``sciml train`` cannot train."""
-    if family in _TRAINED_ELSEWHERE:
+def _check_trainable(spec: ModelSpec) -> None:
+    """Refuse, before any data is read, a family that ``sciml train`` cannot train, also
+    inside an explicit ``normalized`` wrapper (``model.config.family``)."""
+    family, config, where = spec.family, spec.config, "model.family"
+    # (why) {"family": "normalized", "config": {"family": "node"}} got past the check and failed
+    # as the bare family did, after the data were read
+    while family == "normalized" and isinstance(config, dict) and "family" in config:
+        family, config = config["family"], config.get("config", {})
+        where = where.replace(".family", ".config.family")
+    if isinstance(family, str) and family in _TRAINED_ELSEWHERE:
         raise ConfigError(
-            f"model.family: sciml train cannot train {family!r}: {_TRAINED_ELSEWHERE[family]}"
+            f"{where}: sciml train cannot train {family!r}: {_TRAINED_ELSEWHERE[family]}"
         )
 
 
@@ -352,7 +359,7 @@ def run(
     from .operator import family_class, load
     from .train import TrainConfig, Trainer
 
-    _check_trainable(experiment.model.family)
+    _check_trainable(experiment.model)
     spec = experiment.data
     ds = sd.open(spec.path)
     splits = _splits(ds, spec, Path(experiment.out) / "splits.json", resume=bool(resume))

@@ -921,3 +921,30 @@ def test_train_refuses_a_family_it_cannot_train_before_reading_data(family, caps
     example = {"node": "regularized_node", "prose": "prose_ode", "dcdm": "dcdm_poisson"}[family]
     assert f"examples/{example}.py" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("family", ["node", "prose", "dcdm"])
+def test_train_refuses_such_a_family_inside_an_explicit_normalized_wrapper(
+    family, capsys, tmp_path
+):
+    """{"family": "normalized", "config": {"family": "node"}} got past the refusal above and
+    failed on the data (here: 'absent.h5: no such file'); the wrapped family is refused first,
+    named by where it sits. A trainable wrapped family still reaches the data."""
+    path = tmp_path / "e.json"
+
+    def train(inner):
+        experiment = {
+            "model": {"family": "normalized", "config": {"family": inner, "config": {}}},
+            "data": {"path": str(tmp_path / "absent.h5"), "view": "all_pairs"},
+            "train": {"epochs": 1},
+            "out": str(tmp_path / "run"),
+        }
+        path.write_text(json.dumps(experiment))
+        return _run(["train", str(path)], capsys)
+
+    code, _, err = train(family)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"model.config.family: sciml train cannot train '{family}'" in err
+    assert not (tmp_path / "run").exists()
+    code, _, err = train("fno")
+    assert code == 2 and "absent.h5: no such file" in err, err
