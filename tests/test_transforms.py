@@ -29,6 +29,29 @@ def test_dct_dst_equal_scipy_ortho_float64(n):
         torch.testing.assert_close(inv(got, dim=1), x, rtol=0, atol=1e-13)
 
 
+def _textbook_dst2(n: int) -> np.ndarray:
+    """The orthonormal DST-II matrix: D[k, j] = sqrt(2 / n) sin(pi (k + 1) (j + 1/2) / n), its
+    last row (k = n - 1) scaled by 1 / sqrt(2)."""
+    k, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    d = np.sqrt(2.0 / n) * np.sin(np.pi * (k + 1) * (j + 0.5) / n)
+    d[-1] /= np.sqrt(2.0)
+    return d
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 17, 64])
+def test_dst_idst_equal_the_textbook_orthonormal_dst(n):
+    """Independent of SciPy, whose orthonormal DST-II / III scale the first coefficient instead
+    of the last in SciPy 1.10, pyproject.toml's bound (scipy/scipy#18452), where the SciPy
+    comparison above leaves the DST out."""
+    d = _textbook_dst2(n)
+    np.testing.assert_allclose(d @ d.T, np.eye(n), rtol=0, atol=1e-13)  # orthonormal
+    x = torch.randn(3, n, 4, dtype=torch.float64)
+    ref = np.einsum("kj,bjc->bkc", d, x.numpy())
+    np.testing.assert_allclose(dst(x, dim=1).numpy(), ref, rtol=0, atol=1e-13)
+    ref3 = np.einsum("jk,bjc->bkc", d, x.numpy())  # DST-III = the transpose
+    np.testing.assert_allclose(idst(x, dim=1).numpy(), ref3, rtol=0, atol=1e-13)
+
+
 def test_dctn_equals_scipy_dctn():
     x = torch.randn(2, 6, 10, dtype=torch.float64)
     ref = sfft.dctn(x.numpy(), type=2, norm="ortho", axes=(1, 2))
