@@ -65,4 +65,4 @@ docs: install
 	$(PY) -m mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) site demo_out .pytest_cache
+	rm -rf $(VENV) $(MINDEPS_VENV) site demo_out .pytest_cache
