@@ -149,12 +149,11 @@ class _NamedAdjointSolve:
     def __init__(
         self, func, y0, rtol, atol, *, sciml_solver: ODESolver, sciml_method: str, **options
     ) -> None:
-        from torchdiffeq._impl.odeint import SOLVERS
-
         self.named, self.dtype = sciml_solver, y0.dtype
         # (why) the method its odeint_kwargs() give, as the forward solve runs, not its
         # ``method`` attribute, which a subclass overriding odeint_kwargs need not follow
-        self.solver = SOLVERS[sciml_method](func=func, y0=y0, rtol=rtol, atol=atol, **options)
+        make = _TORCHDIFFEQ_SOLVERS[sciml_method]
+        self.solver = make(func=func, y0=y0, rtol=rtol, atol=atol, **options)
 
     @classmethod
     def valid_callbacks(cls) -> set[str]:
