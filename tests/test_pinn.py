@@ -554,6 +554,30 @@ def test_fit_does_not_take_huge_finite_float32_gradients_for_non_finite_ones():
     assert torch.isfinite(p).all() and math.isfinite(res.loss)
 
 
+def test_fit_takes_a_loss_of_shape_1_and_an_empty_parameter_like_plain_adam():
+    """The fused finiteness check stacked the loss with the 0-dim gradient norms, so a loss of
+    shape (1,) (a mean over dim 0, which backward takes as a scalar) raised 'stack expects
+    each tensor to be equal size', and the inf-norm of the empty gradient of a parameter with
+    a 0 dim raised 'cannot compute the infinity norm on an empty tensor'; both fitted before.
+    The parameters after 3 steps equal those of torch.optim.Adam run by hand."""
+    p = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    e = torch.nn.Parameter(torch.zeros(0, 3, dtype=torch.float64))
+
+    def terms():
+        return {"f": ((p - 1) ** 2).sum().reshape(1) + e.sum()}
+
+    fit([p, e], terms, PINNTrainConfig(adam_steps=3, lr=0.1, cosine=False))
+
+    q = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    adam = torch.optim.Adam([q], lr=0.1)
+    for _ in range(3):
+        adam.zero_grad()
+        ((q - 1) ** 2).sum().backward()
+        adam.step()
+    assert p.detach().tolist() == q.detach().tolist()
+    assert abs(p[0].item() - 0.5) > 0.2  # three steps moved it (lr 0.1 each)
+
+
 class _Sine32(torch.nn.Module):
     """``u0(x) = a sin(x)`` with a float32 weight ``a = 1``."""
 

@@ -240,10 +240,13 @@ def _finite(loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
     The max-norm (not the 2-norm, which overflows to inf for finite gradients above ~1e19 in
     float32) of each gradient, taken by one fused ``_foreach_norm`` per device and dtype; it
     is nan where a gradient holds a nan."""
-    loss = loss.detach()
+    # (why) reshape: a loss of shape (1,) (a mean over dim 0) backpropagates like a scalar but
+    # did not stack with the 0-dim norms; numel: the inf-norm of an empty gradient (a
+    # parameter with a 0 dim) has no identity and raised, and it cannot be non-finite
+    loss = loss.detach().reshape(())
     groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
     for p in params:
-        if p.grad is not None:
+        if p.grad is not None and p.grad.numel():
             groups.setdefault((p.grad.device, p.grad.dtype), []).append(p.grad)
     if not groups:
         return bool(torch.isfinite(loss))
