@@ -881,7 +881,8 @@ def test_a_broken_pipe_other_than_stdout_is_an_error():
 
 
 def test_python_dash_m_sciml_runs_the_cli():
-    """`python -m sciml` failed ("No module named sciml.__main__"); it is the `sciml` command."""
+    """`python -m sciml` failed ("No module named sciml.__main__"); it is the `sciml` command,
+    with its exit status."""
     via_module = subprocess.run(
         [sys.executable, "-m", "sciml", "pretrained", "list"],
         capture_output=True,
@@ -896,10 +897,15 @@ def test_python_dash_m_sciml_runs_the_cli():
     )
     assert via_module.returncode == 0, via_module.stderr
     assert via_module.stdout == via_cli.stdout and "fno-ns2d" in via_module.stdout
+    # an error main() returns (not argparse's SystemExit, which exits 2 without sys.exit): the
+    # status reaches the shell only through sys.exit(main())
     bad = subprocess.run(
-        [sys.executable, "-m", "sciml", "train"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "sciml", "info", "absent.h5"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert bad.returncode == 2 and "the following arguments are required" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.startswith("sciml: error: absent.h5: no such file")
 
 
 @pytest.mark.parametrize("family", ["node", "prose", "dcdm"])
