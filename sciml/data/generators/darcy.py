@@ -136,8 +136,10 @@ def sample_darcy_coefficient(
     (:func:`~sciml.data.generators.grf_variance` of that box); ``sigma=3.75`` matches the FNO
     MATLAB field's variance averaged over the square.
     """
-    args = (coefficient, alpha, tau, sigma, a_high, a_low, seed)
-    (a,) = _coefficient_chunks(n, resolution, n, *args)  # one chunk: all n samples
+    (a,) = _coefficient_chunks(  # one chunk: all n samples
+        n, resolution, chunk=n, coefficient=coefficient, alpha=alpha, tau=tau, sigma=sigma,
+        a_high=a_high, a_low=a_low, seed=seed,
+    )  # fmt: skip
     return a
 
 
@@ -149,6 +151,7 @@ _CHUNK = 8
 def _coefficient_chunks(
     n: int,
     resolution: int,
+    *,
     chunk: int,
     coefficient: str,
     alpha: float,
@@ -217,8 +220,9 @@ def generate_darcy(
     u_out = np.empty_like(a_out)
     start = 0
     for a in _coefficient_chunks(
-        n, resolution, _CHUNK, coefficient, alpha, tau, sigma, a_high, a_low, seed
-    ):
+        n, resolution, chunk=_CHUNK, coefficient=coefficient, alpha=alpha, tau=tau, sigma=sigma,
+        a_high=a_high, a_low=a_low, seed=seed,
+    ):  # fmt: skip
         u = solve_darcy(a, f, face_average=face_average)
         a_out[start : start + len(a)] = a[:, s, s]  # float64 -> float32, as astype rounds
         u_out[start : start + len(a)] = u[:, s, s]
