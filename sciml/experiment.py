@@ -253,7 +253,8 @@ def _channel_stats(view: Any, train: Any, spec: DataSpec) -> tuple[list[float], 
 # times), PROSE symbolic equations and its own loss, DCDM residuals of a matrix
 _TRAINED_ELSEWHERE = {
     "node": "a NODE takes one set of output times per batch, which no data view gives; train it "
-    "in Python with sciml.train.Trainer as examples/regularized_node.py does",
+    "in Python, with sciml.train.Trainer on items that hold their output times as 't', or as "
+    "examples/regularized_node.py does (its own loop)",
     "prose": "PROSE learns from trajectories and symbolic equations with its own loss; train it "
     "as examples/prose_ode.py does",
     "dcdm": "DCDM learns from the residuals of a matrix, not from a data file; train it with "
