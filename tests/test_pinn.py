@@ -554,6 +554,33 @@ def test_fit_does_not_take_huge_finite_float32_gradients_for_non_finite_ones():
     assert torch.isfinite(p).all() and math.isfinite(res.loss)
 
 
+def test_fit_names_the_parameter_with_a_non_finite_gradient_and_leaves_sparse_ones_to_adam():
+    """The error named the bad gradient by its index among the trainable parameters: with a
+    frozen one before it, "[1]" pointed at 0.bias of model.parameters(), not at 1.weight.
+    It now names it ('1.weight'; 'params[1]' in a list of parameters). And a sparse gradient
+    (Embedding(sparse=True)) raised NotImplementedError from _foreach_norm, not Adam's
+    'does not support sparse gradients' as before the check."""
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
+    m[0].weight.requires_grad_(False)
+    before = [q.detach().clone() for q in m.parameters()]
+
+    def terms():
+        return {"f": m(torch.ones(1, 1)).sum() + (0 * torch.sqrt(0 * m[1].weight)).sum()}
+
+    with pytest.raises(FloatingPointError, match=r"parameter\(s\) \['1.weight'\] of the 3 trained"):
+        fit(m, terms, PINNTrainConfig(adam_steps=2))
+    assert all(torch.equal(q, q0) for q, q0 in zip(m.parameters(), before, strict=True))
+
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(FloatingPointError, match=r"parameter\(s\) \['params\[1\]'\] of the 2"):
+        fit([a, b], lambda: {"f": a.sum() + (0 * torch.sqrt(0 * b)).sum()}, PINNTrainConfig())
+
+    emb = torch.nn.Embedding(5, 2, sparse=True)
+    with pytest.raises(RuntimeError, match="Adam does not support sparse gradients"):
+        fit(emb, lambda: {"f": emb(torch.tensor([1, 2])).sum()}, PINNTrainConfig(adam_steps=2))
+
+
 def test_fit_takes_a_loss_of_shape_1_and_an_empty_parameter_like_plain_adam():
     """The fused finiteness check stacked the loss with the 0-dim gradient norms, so a loss of
     shape (1,) (a mean over dim 0, which backward takes as a scalar) raised 'stack expects

@@ -246,7 +246,8 @@ def _finite(loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
     loss = loss.detach().reshape(())
     groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
     for p in params:
-        if p.grad is not None and p.grad.numel():
+        # sparse gradients (an Embedding's) are left to Adam, which refuses them by name
+        if p.grad is not None and p.grad.numel() and p.grad.layout == torch.strided:
             groups.setdefault((p.grad.device, p.grad.dtype), []).append(p.grad)
     if not groups:
         return bool(torch.isfinite(loss))
@@ -269,6 +270,7 @@ def _raise_non_finite(
     params: list[nn.Parameter],
     terms: Mapping[str, torch.Tensor],
     weights: LossWeights,
+    names: list[str],
 ) -> None:
     """Raise the FloatingPointError of a failed Adam step: the loss (its terms, or else the
     weights), or else the gradients (naming the parameters), is non-finite; the step was not
@@ -288,13 +290,13 @@ def _raise_non_finite(
             "an infinite derivative (sqrt at 0), or train in float64"
         )
     bad = [
-        i
-        for i, p in enumerate(params)
+        name
+        for name, p in zip(names, params, strict=True)
         if p.grad is not None and not bool(torch.isfinite(p.grad).all())
     ]
     raise FloatingPointError(
         f"non-finite PINN gradients at Adam step {step} (the loss, {float(loss.detach())}, is "
-        f"finite) in parameter(s) {bad} of {len(params)}; {kept}. A function with an infinite "
+        f"finite) in parameter(s) {bad} of the {len(params)} trained; {kept}. A function with an infinite "
         "derivative at the point evaluated in the loss's graph (sqrt(x) or x ** 0.5 at x = 0, "
         "even multiplied by 0) is the usual cause: add an epsilon (sqrt(x + 1e-12)) or "
         "clamp its input"
@@ -333,8 +335,14 @@ def fit(
     may have left them at a trial point), in the Adam phase they are those of the last
     completed step.
     """
-    params = [p for p in (model.parameters() if isinstance(model, nn.Module) else model)]
-    params = [p for p in params if p.requires_grad]
+    # (why) names for the error of a non-finite gradient: the index into the trainable
+    # parameters pointed at the wrong one of model.parameters() when a frozen one preceded it
+    if isinstance(model, nn.Module):
+        named = list(model.named_parameters())
+    else:
+        named = [(f"params[{i}]", p) for i, p in enumerate(model)]
+    names = [n for n, p in named if p.requires_grad]
+    params = [p for _, p in named if p.requires_grad]
     if not params:
         raise ValueError("fit needs trainable parameters, got none")
     weights = LossWeights() if weights is None else weights
@@ -361,7 +369,7 @@ def fit(
         # and before adam.step, so a failing step leaves the parameters untouched
         if not _finite(loss, params):
             try:  # the message shows the failing weights, the caller gets the saved ones
-                _raise_non_finite(step, loss, params, terms, weights)
+                _raise_non_finite(step, loss, params, terms, weights, names)
             finally:
                 vars(weights).update(saved)
         adam.step()
