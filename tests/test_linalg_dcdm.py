@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 import scipy.sparse.linalg as sla
 import torch
+from test_linalg import _scipy_cg  # SciPy 1.10's cg keywords (pyproject.toml's bound)
 
 import sciml
 from sciml.linalg import (
@@ -30,13 +29,6 @@ from sciml.linalg import (
 )
 
 D, N = Wall.DIRICHLET, Wall.NEUMANN
-
-
-def _scipy_cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, **kw):
-    """``scipy.sparse.linalg.cg`` with SciPy 1.12's keywords: rtol was named tol before 1.12,
-    where atol=None (the default) meant a legacy rule; pyproject.toml allows SciPy 1.10."""
-    name = "rtol" if "rtol" in inspect.signature(sla.cg).parameters else "tol"
-    return sla.cg(A, b, x0, atol=atol, **{name: rtol}, **kw)
 
 
 def _problem3d():
