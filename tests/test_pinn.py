@@ -581,6 +581,28 @@ def test_fit_names_the_parameter_with_a_non_finite_gradient_and_leaves_sparse_on
         fit(emb, lambda: {"f": emb(torch.tensor([1, 2])).sum()}, PINNTrainConfig(adam_steps=2))
 
 
+def test_fit_says_a_weighted_sum_overflowed_not_that_finite_weights_are_non_finite():
+    """Finite terms and finite weights whose weighted sum overflows float32 (100 * 1e37):
+    the error said 'the weights {'f': 100.0} are not [finite] (an AdaptiveWeights update took
+    a non-finite gradient of a term)', of fixed finite weights. 100 * 1e37 = 1e39 is above
+    float32's largest finite value, 3.4e38; float64 fits it."""
+    assert not math.isfinite(torch.tensor(1e37, dtype=torch.float32).mul(100).item())
+    p = torch.nn.Parameter(torch.tensor([1.0]))
+    with pytest.raises(
+        FloatingPointError, match=r"weights \{'f': 100.0\} are finite: the weighted sum overflows"
+    ):
+        fit([p], lambda: {"f": 1e37 * p.sum()}, weights=LossWeights({"f": 100.0}))
+    assert p.tolist() == [1.0]
+    q = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    res = fit(
+        [q],
+        lambda: {"f": 1e37 * q.sum()},
+        PINNTrainConfig(adam_steps=1),
+        weights=LossWeights({"f": 100.0}),
+    )
+    assert math.isfinite(res.loss)
+
+
 def test_fit_takes_a_loss_of_shape_1_and_an_empty_parameter_like_plain_adam():
     """The fused finiteness check stacked the loss with the 0-dim gradient norms, so a loss of
     shape (1,) (a mean over dim 0, which backward takes as a scalar) raised 'stack expects

@@ -278,12 +278,18 @@ def _raise_non_finite(
     kept = "the parameters (and weights) are those before this step (it was not taken)"
     if not torch.isfinite(loss.detach()):
         bad_terms = [k for k, v in terms.items() if not bool(torch.isfinite(v.detach()))]
-        why = (
-            f"terms {bad_terms} are non-finite"
-            if bad_terms
-            else f"every term is finite, the weights {weights.state()} are not (an "
-            "AdaptiveWeights update took a non-finite gradient of a term)"
-        )
+        if bad_terms:
+            why = f"terms {bad_terms} are non-finite"
+        elif not all(math.isfinite(w) for w in weights.state().values()):
+            why = (
+                f"every term is finite, the weights {weights.state()} are not (an "
+                "AdaptiveWeights update took a non-finite gradient of a term)"
+            )
+        else:  # (why) a finite weight times a finite term (or their sum) can overflow
+            why = (
+                f"every term and the weights {weights.state()} are finite: the weighted sum "
+                f"overflows {loss.dtype}"
+            )
         raise FloatingPointError(
             f"non-finite PINN loss at Adam step {step}: {float(loss.detach())} ({why}); {kept}. "
             "Lower lr, check loss_terms for a division by zero, an overflow or a function with "
