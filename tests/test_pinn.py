@@ -603,6 +603,18 @@ def test_fit_says_a_weighted_sum_overflowed_not_that_finite_weights_are_non_fini
     assert math.isfinite(res.loss)
 
 
+def test_fit_raises_floating_point_error_for_a_non_finite_loss_without_a_graph():
+    """A non-finite loss with no graph (terms computed under no_grad) raised FloatingPointError
+    at its Adam step until the check moved after backward, which raised RuntimeError 'element
+    0 of tensors does not require grad' first. A finite one still gets backward's error."""
+    p = torch.nn.Parameter(torch.tensor([1.0]))
+    with pytest.raises(FloatingPointError, match=r"loss at Adam step 0: nan \(terms \['f'\]"):
+        fit([p], lambda: {"f": torch.tensor(math.nan)}, PINNTrainConfig(adam_steps=2))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        fit([p], lambda: {"f": torch.tensor(1.0)}, PINNTrainConfig(adam_steps=2))
+    assert p.tolist() == [1.0]
+
+
 def test_fit_takes_a_loss_of_shape_1_and_an_empty_parameter_like_plain_adam():
     """The fused finiteness check stacked the loss with the 0-dim gradient norms, so a loss of
     shape (1,) (a mean over dim 0, which backward takes as a scalar) raised 'stack expects

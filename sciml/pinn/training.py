@@ -368,7 +368,11 @@ def fit(
         # gradient its weights became nan; a failing step puts them back with the parameters
         saved = {k: dict(v) if isinstance(v, dict) else v for k, v in vars(weights).items()}
         loss = weights.total(terms, params, update=True)
-        loss.backward()
+        # (why) a non-finite loss with no graph (terms built under no_grad) raised
+        # FloatingPointError before the check moved after backward; backward would raise
+        # 'does not require grad'. The extra sync is only for such a loss
+        if loss.requires_grad or bool(torch.isfinite(loss)):
+            loss.backward()
         # (why) a finite loss can have nan/inf gradients (sqrt at 0 times 0 in its graph):
         # Adam wrote nan into the parameters and the next step blamed the loss. One fused
         # check of the loss and the gradients, one host sync as the loss check had alone,
