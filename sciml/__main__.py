@@ -4,4 +4,5 @@ import sys
 
 from sciml.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # (why) importing the module (a docs or API walk) must not run it
+    sys.exit(main())

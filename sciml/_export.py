@@ -84,8 +84,7 @@ def export(
         SciMLError: when ``torch.export`` cannot trace the model (its message first), e.g. a
             forward pass with data-dependent control flow such as an iterative solver; for a
             NODE with an adaptive solver and no ``solver=``, naming that solver and the options;
-            when
-            ``check`` finds the program's outputs off the model's.
+            when ``check`` finds the program's outputs off the model's.
         TypeError: ``model`` is neither a module nor a name / folder; ``solver`` is not a
             fixed-step :class:`~sciml.de.RK4` or :class:`~sciml.de.Euler` (an adaptive
             :class:`~sciml.de.Dopri5`, say).

@@ -625,9 +625,9 @@ class Trainer:
     def _restore_after_nonfinite(self, what: str) -> str:
         """Put the model, optimiser, schedule, counters, history and RNG states back to the
         newest checkpoint this state was saved to or resumed from, as ``fit(resume=checkpoint)``
-        would, after a step whose loss was
-        not finite wrote non-finite values into the weights and AdamW's moments; return the
-        error message, which says what the state in memory is now.
+        would, after a step whose loss was not finite wrote non-finite values into the weights
+        and AdamW's moments; return the error message, which says what the state in memory is
+        now.
 
         (why) a notebook user went on with ``trainer.model`` and got nan everywhere, while the
         message pointed only at `last` on disk. Costs nothing but on this path."""
