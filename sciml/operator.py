@@ -505,6 +505,9 @@ def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
             tuple(tensor.shape),
             tensor.stride(),
             tensor.dtype,
+            # (why) a lazily conjugated / negated view (w.conj()) shares all of the above
+            tensor.is_conj(),
+            tensor.is_neg(),
         )
         if key in seen and tensor.numel() > 0:
             continue
@@ -516,6 +519,8 @@ def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def _storable(t: torch.Tensor) -> torch.Tensor:
     """``t``, or for complex128 and complex32 (which safetensors cannot store) its real pairs:
     float64 / float16 with a trailing axis of 2 (:func:`_restore_complex` reads them back)."""
+    # (why) view_as_real refuses a lazily conjugated view; resolving is free for other tensors
+    t = t.resolve_conj().resolve_neg()
     return torch.view_as_real(t) if t.dtype in (torch.complex128, torch.complex32) else t
 
 

@@ -226,6 +226,46 @@ def test_a_transposed_view_sharing_a_weights_storage_is_saved(tmp_path):
         assert torch.equal(loaded(u), u @ w + u @ w.t())  # the function that was saved
 
 
+class _ConjugateView(Operator, family="test-conjugate-view"):
+    """A complex128 weight and a buffer that, once refreshed, is its lazily conjugated view
+    (``w.conj()``: the same memory, the conjugate bit set)."""
+
+    config_class = _TransposeConfig
+
+    def __init__(self, config: _TransposeConfig) -> None:
+        super().__init__(config)
+        g = torch.Generator().manual_seed(5)
+        self.w = torch.nn.Parameter(torch.randn(config.n, dtype=torch.cdouble, generator=g))
+        self.register_buffer("wc", torch.zeros(config.n, dtype=torch.cdouble))
+
+    def refresh(self) -> None:
+        self.wc = self.w.detach().conj()
+
+    def forward(self, u, *, x=None, t=None):
+        return (u.to(self.w.dtype) * self.w * self.wc).real
+
+
+EXAMPLES["test-conjugate-view"] = (_TransposeConfig(), lambda: torch.randn(2, 3))
+
+
+def test_a_conjugated_complex128_view_is_saved_as_its_values(tmp_path):
+    """A lazily conjugated buffer shares the weight's storage, offset, shape, strides and
+    dtype, so it was dropped as a tie of the weight (load: "missing ['wc']"), and complex128 is
+    stored as real pairs (view_as_real), which refuses a conjugated view. It is saved as its
+    values: the loaded buffer is the conjugate computed from the weight's parts, and the loaded
+    model computes u |w|^2."""
+    model = _ConjugateView(_TransposeConfig())
+    model.refresh()
+    assert model.wc.is_conj()
+    model.save_pretrained(tmp_path)
+    loaded = sciml.load(tmp_path)
+    w = model.w.detach()
+    assert torch.equal(loaded.wc, torch.complex(w.real, -w.imag))
+    u = torch.randn(2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(loaded(u), u * w.abs() ** 2, rtol=1e-14, atol=0)
+
+
 class _TwoPrecisions(Operator, family="test-two-precisions"):
     """A layer feeding another, each in its own precision (a model kept partly in double
     precision: built in float32, then ``model.fine.double()``)."""
