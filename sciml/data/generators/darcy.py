@@ -163,7 +163,7 @@ def _coefficient_chunks(
 ) -> Iterator[np.ndarray]:
     """:func:`sample_darcy_coefficient`'s ``(n, R, R)`` coefficients, ``chunk`` samples at a time
     (the same numbers in every chunking)."""
-    if n < 1:  # no chunk at all: nothing to concatenate
+    if n < 1:  # (no chunk at all: sample_darcy_coefficient unpacks exactly one)
         raise ValueError(f"expected n >= 1 samples, got {n}")
     if resolution < 2:  # the GRF box 2 (R - 1) needs 2 points at least
         raise ValueError(f"expected resolution >= 2 nodes per axis, got {resolution}")
