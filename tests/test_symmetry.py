@@ -547,3 +547,14 @@ def test_group_average_reads_one_shot_vectors_once():
         torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)
         got = group_average(conv, u, elements, vectors=[(0, 1)], out_vectors=make())
         torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)
+
+
+def test_shift_directions_must_be_integers_not_truncated():
+    """``int()`` truncated a direction (0.5, 0) to (0, 0), a shift by nothing, silently; a
+    non-integer is refused now, and integer arrays still give the plain tuples."""
+    elements, _ = fno_forcing_symmetries()
+    with pytest.raises(TypeError, match=r"integer lattice directions such as \[\(1, 0\)\]"):
+        RandomSymmetry(elements, shift_directions=[(0.5, 0)])
+    aug = RandomSymmetry(elements, shift_directions=np.array([[1, 0], [0, 1]]))
+    assert aug.shift_directions == [(1, 0), (0, 1)]
+    assert all(type(a) is int for v in aug.shift_directions for a in v)

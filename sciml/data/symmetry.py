@@ -271,7 +271,13 @@ class RandomSymmetry:
             raise ValueError("expected at least one group element")
         self.elements = list(elements)
         d = self.elements[0].ndim
-        self.shift_directions = [tuple(int(a) for a in v) for v in shift_directions]
+        try:  # (why) int() truncated a direction 0.5 to 0: a shift by nothing, silently
+            self.shift_directions = [tuple(operator.index(a) for a in v) for v in shift_directions]
+        except TypeError:
+            raise TypeError(
+                f"shift_directions: expected integer lattice directions such as [(1, 0)], got "
+                f"{shift_directions!r}"
+            ) from None
         if any(len(v) != d for v in self.shift_directions):
             raise ValueError(f"shift_directions need {d} entries each, got {shift_directions}")
         self.generator = generator
