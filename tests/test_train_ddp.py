@@ -55,3 +55,35 @@ def test_two_process_ddp_matches_single_process(tmp_path, micro_batch):
     train0, train1 = seen[0][:19], seen[1][:18]
     assert not set(train0) & set(train1)
     assert sorted(train0 + train1) == list(range(37))
+
+
+def test_setup_destroys_the_process_group_it_made_at_exit(tmp_path):
+    """A process leaving with its gloo group alive can abort in interpreter teardown
+    ("terminate called without an active exception", SIGABRT: one rank of the test above, once
+    in CI); setup() now destroys the group it initialised at exit. A handler registered before
+    setup() runs after sciml's (atexit is last in, first out) and sees the group gone, on both
+    ranks."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import atexit, os, sys\n"
+        "import torch.distributed as dist\n"
+        "out = open(os.path.join(sys.argv[1], 'rank' + os.environ['RANK']), 'w')\n"
+        "atexit.register(lambda: out.write(f'alive at exit: {dist.is_initialized()}'))\n"
+        "from sciml.train.distributed import setup\n"
+        "info = setup('cpu')\n"
+        "out.write(f'world {info.world_size} alive: {dist.is_initialized()}; ')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(script), str(tmp_path)],
+        env={**__import__("os").environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        assert (tmp_path / f"rank{rank}").read_text() == "world 2 alive: True; alive at exit: False"

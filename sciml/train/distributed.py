@@ -9,6 +9,7 @@ is a no-op for a single process.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -63,7 +64,17 @@ def setup(device: str | torch.device | None = None) -> DistInfo:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # (why) a process that exits with the group alive can die in interpreter teardown:
+        # gloo's worker threads still hold tensors, and a rank of the two-process test aborted
+        # with "terminate called without an active exception" (SIGABRT; pytorch#190489)
+        atexit.register(_destroy_at_exit)
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+
+
+def _destroy_at_exit() -> None:
+    """Destroy the process group :func:`setup` made, unless the script already did."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
