@@ -611,9 +611,17 @@ def _node_export_check(ns: Namespace) -> None:
         torch.testing.assert_close(program(u), want, rtol=0, atol=1e-6)
         assert float((program(u) - node(u, t=t)).abs().max()) < 1e-3
     assert ns["traj"].shape == (2, 5, 2)
-    # the page's "about 1.3 MiB": 1.34 MiB from /work/main, over 1.35 from /tmp/cicheck/main (the
-    # program holds the source path of every traced line, 2,638 times here)
-    assert 1.25 <= Path("node_lv.pt2").stat().st_size / 2**20 < 1.45
+    # the page's "about 1.3 MiB": 1.34 MiB from /work/main, over 1.35 from /tmp/cicheck/main; the
+    # program holds the source path of every traced line (2,638 times, stored uncompressed), so
+    # the size is checked without them: 1.32 MiB
+    import zipfile
+
+    root = str(ROOT).encode()
+    with zipfile.ZipFile("node_lv.pt2") as z:
+        paths = sum(z.read(name).count(root) for name in z.namelist())
+    assert paths > 1000  # the paths are where this expects them
+    size = Path("node_lv.pt2").stat().st_size - paths * len(root)
+    assert 1.25 <= size / 2**20 < 1.40
 
 
 CASES: dict[str, Case] = {
