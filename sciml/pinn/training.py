@@ -302,10 +302,10 @@ def _raise_non_finite(
     ]
     raise FloatingPointError(
         f"non-finite PINN gradients at Adam step {step} (the loss, {float(loss.detach())}, is "
-        f"finite) in parameter(s) {bad} of the {len(params)} trained; {kept}. A function with an infinite "
-        "derivative at the point evaluated in the loss's graph (sqrt(x) or x ** 0.5 at x = 0, "
-        "even multiplied by 0) is the usual cause: add an epsilon (sqrt(x + 1e-12)) or "
-        "clamp its input"
+        f"finite) in parameter(s) {bad} of the {len(params)} trained; {kept}. A function with an "
+        "infinite derivative at the point evaluated in the loss's graph (sqrt(x) or x ** 0.5 "
+        "at x = 0, even multiplied by 0) is the usual cause: add an epsilon (sqrt(x + 1e-12)) "
+        "or clamp its input"
     )
 
 

@@ -72,7 +72,8 @@ def setup(device: str | torch.device | None = None) -> DistInfo:
 
 
 def _destroy_at_exit() -> None:
-    """Destroy the process group :func:`setup` made, unless the script already did."""
+    """Destroy the default process group at exit, unless the script already did (registered
+    where :func:`setup` made one; a group the script made again after destroying it goes too)."""
     if dist.is_initialized():
         dist.destroy_process_group()
 
