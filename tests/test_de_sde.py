@@ -377,12 +377,59 @@ def test_a_uniform_time_local_regulariser_keeps_no_state_per_step(
     assert ours[0.01][3] > 100
     reset = _SDEFunc.reset
     monkeypatch.setattr(
-        _SDEFunc, "reset", lambda self, **kw: reset(self, **{**kw, "states": kw["keep"]})
+        _SDEFunc, "reset", lambda self, keep: reset(self, "states" if keep == "times" else keep)
     )
     for dt, (_, penalty, grad, nfe) in ours.items():
         held, want, want_grad, _ = run(dt)
         assert held == 1 + nfe  # the reference kept every evaluation's state
         assert float(want) > 0 and torch.equal(penalty, want) and torch.equal(grad, want_grad)
+
+
+class _Tanh(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, t, y):
+        return torch.tanh(self.lin(y))
+
+
+@pytest.mark.parametrize(
+    "reg, kept",
+    [
+        (None, None),
+        (LocalHeuristic(1.0), "times"),
+        (LocalHeuristic(1.0, sampling=AcceptedStepTime()), "detached"),
+        (GlobalHeuristic(1.0), "graph"),
+    ],
+)
+def test_each_regulariser_keeps_what_it_reads_of_the_drift_evaluations(reg, kept, tensors_held):
+    """What a training forward leaves in ``sde.sde.calls``, one entry per forward drift
+    evaluation (``nfe_forward``, 21 for 20 steps of 0.05 plus torchsde's shape check): nothing
+    without a regulariser; the times alone for UniformTime (it reads y(t*) off the solve); the
+    detached states for AcceptedStepTime (it starts its step there); the states with their graph
+    for GlobalHeuristic (it differentiates through them). In eval mode nothing is kept."""
+    torch.manual_seed(0)
+    sde = NeuralSDE(_Tanh(), _Const(0.1), EulerMaruyama(dt=0.05), regulariser=reg)
+    y0, t = torch.randn(3, 2), torch.tensor([0.0, 1.0])
+    ys = sde(y0, t)
+    calls = sde.sde.calls
+    if kept is None:
+        assert calls == [] and tensors_held(sde) == 1
+    else:
+        assert sde.nfe_forward == 21 and len(calls) == 21
+        states = [y for _, y in calls]
+        if kept == "times":
+            assert all(y is None for y in states) and tensors_held(sde) == 1
+        else:
+            assert tensors_held(sde) == 1 + 21
+            # the first two evaluations (torchsde's shape check, the first step) are at y0
+            assert torch.equal(states[0], y0) and torch.equal(states[1], y0)
+            assert all((y.grad_fn is not None) == (kept == "graph") for y in states[2:])
+        assert float(sde.regularisation.detach()) > 0 and ys.shape == (2, 3, 2)
+    sde.eval()
+    sde(y0, t)
+    assert sde.sde.calls == [] and tensors_held(sde) == 1
 
 
 class _Matrix(nn.Module):

@@ -56,6 +56,8 @@ from .tableaus import rms_norm
 __all__ = ["NeuralSDE", "step_doubling_error", "accepted_em_steps", "NOISE_TYPES"]
 
 NOISE_TYPES = ("diagonal", "additive", "scalar", "general")
+# what _SDEFunc.calls keeps of each forward drift evaluation (see _SDEFunc.reset)
+_KEEP = ("nothing", "times", "states", "graph")
 _DIFFUSION_SHAPES = {
     "diagonal": "(batch, state)",
     "additive": "(batch, state) or (batch, state, m)",
@@ -86,29 +88,31 @@ class _SDEFunc(DetachedState):
         self.drift = drift
         self.diffusion = diffusion
         self.noise_type = noise_type
-        self.reset(keep=False, record=False, states=False)
+        self.reset("nothing")
 
-    def reset(self, *, keep: bool, record: bool, states: bool) -> None:
-        """Before a solve: zero the counters; ``keep`` the ``(t, y)`` of every forward drift
-        evaluation in ``calls`` (a regulariser reads the steps from them), with ``y`` None
-        unless ``states`` (LocalHeuristic with UniformTime needs the step sizes alone);
-        ``record``: with ``y``'s graph (GlobalHeuristic differentiates through them)."""
+    def reset(self, keep: str) -> None:
+        """Before a solve: zero the counters and choose what ``calls`` keeps of each forward
+        drift evaluation, for the regulariser that reads the steps from them: ``"nothing"``
+        (no active regulariser), ``"times"`` (``(t, None)``: LocalHeuristic with UniformTime
+        needs the step sizes alone), ``"states"`` (``(t, y)`` with ``y`` detached:
+        AcceptedStepTime starts its step from one) or ``"graph"`` (``(t, y)`` with ``y``'s
+        graph: GlobalHeuristic differentiates through them)."""
+        if keep not in _KEEP:
+            raise ValueError(f"expected keep in {_KEEP}, got {keep!r}")
         self.phase = "forward"
         self.nfe_forward = self.nfe_backward = self.nfe_regulariser = 0
         # (why) only for a regulariser: kept always, every step's state stayed on the module
         # until the next forward (6.4 MiB for 100 steps of a (256, 64) state, measured), also
         # with the adjoint, whose forward otherwise holds O(1) states
-        self.keep = keep or record
-        self.states = states or record
-        self.record = record
-        # (t, y) at each forward drift evaluation, y None unless ``states``
+        self.keep = keep
+        # (t, y) at each forward drift evaluation, y None unless keep is "states" or "graph"
         self.calls: list[tuple[float, Tensor | None]] = []
 
     def f(self, t: Tensor, y: Tensor) -> Tensor:
         if self.phase == "forward":
             self.nfe_forward += 1
-            if self.keep:
-                kept = y if self.record else y.detach() if self.states else None
+            if self.keep != "nothing":
+                kept = None if self.keep == "times" else y if self.keep == "graph" else y.detach()
                 self.calls.append((float(t), kept))
         elif self.phase == "regulariser":
             self.nfe_regulariser += 1
@@ -284,10 +288,13 @@ class NeuralSDE(DetachedState):
         uniform = (
             active and isinstance(reg, LocalHeuristic) and isinstance(reg.sampling, UniformTime)
         )
-        # (why) UniformTime reads y(t*) off the solve and only the step sizes from the calls
-        self.sde.reset(
-            keep=active, record=active and isinstance(reg, GlobalHeuristic), states=not uniform
-        )
+        if not active:
+            keep = "nothing"
+        elif isinstance(reg, GlobalHeuristic):
+            keep = "graph"
+        else:  # (why) UniformTime reads y(t*) off the solve and only the step sizes from calls
+            keep = "times" if uniform else "states"
+        self.sde.reset(keep)
         t_solve, extra, added, t_star = t, None, False, None
         if uniform:
             lo, hi = float(t[0]), float(t[-1])
