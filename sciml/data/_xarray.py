@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-if TYPE_CHECKING:
-    from .dataset import H5Dataset
+# (why) a run-time import, not one under TYPE_CHECKING: typing.get_type_hints(to_xarray) raised
+# NameError on the annotation. No cycle: dataset.py imports this module only inside to_xarray.
+from .dataset import H5Dataset
 
 
 class _LazyChannel(BackendArray):

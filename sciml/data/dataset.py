@@ -8,6 +8,7 @@ one contiguous float32 array, through an HDF5 handle owned by the calling proces
 from __future__ import annotations
 
 import builtins
+import importlib
 import os
 from collections.abc import Sequence
 from numbers import Integral
@@ -30,8 +31,30 @@ from ._handle import (
 from ._layout import LayoutSpec, Source
 from .layouts import read_spec
 
+
+class _LazyModule:
+    """A module imported at its first attribute access.
+
+    (why) ``to_xarray``'s annotation ``xr.Dataset`` names xarray, which takes over a second to
+    import; imported only under ``TYPE_CHECKING``, ``typing.get_type_hints`` on the method raised
+    ``NameError: name 'xr' is not defined``. This stand-in resolves the name when hints are asked
+    for, and ``import sciml.data`` still does not import xarray.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r}, imported on first use>"
+
+
 if TYPE_CHECKING:
     import xarray as xr
+else:
+    xr = _LazyModule("xarray")
 
 SampleSel = int | slice | Sequence[int] | np.ndarray
 StepSel = int | slice | None

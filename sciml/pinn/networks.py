@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .constraints import PeriodicEmbedding, _call_fixed, _set_fixed
 
-if TYPE_CHECKING:
-    from .problems import PeriodicProblem
+# (why) a run-time import, not one under TYPE_CHECKING: typing.get_type_hints(PINN.loss_terms)
+# raised NameError on the annotation. No cycle: problems.py does not import this module.
+from .problems import PeriodicProblem
 
 __all__ = ["MLP", "PINN"]
 
