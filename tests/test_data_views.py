@@ -467,6 +467,9 @@ def test_normalizer_encode_names_the_missing_channel_and_what_to_do():
         )
     np.testing.assert_allclose(norm.encode(x, names=["u"]), (x - 2.0) / 4.0)
     np.testing.assert_allclose(norm.decode(x, names=["w"]), x * 0.5 + 1.0)
+    # the check names its caller: without one it said "Normalizer. expected ..." (op="")
+    with pytest.raises(TypeError, match="op"):
+        norm._require(["v"])
 
 
 def test_sample_and_space_selections_are_checked(data):

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -177,12 +177,22 @@ class Normalizer:
             std[name] = float(sd[k]) if sd[k] > min_std * abs(mom.mean[k]) else 1.0
 
     # -- apply ----------------------------------------------------------------------------------
-    def _require(self, names: Sequence[str], *, view: str | None = None, op: str = "") -> None:
+    def _require(
+        self,
+        names: Sequence[str],
+        *,
+        op: Literal["encode", "decode"],
+        view: str | None = None,
+    ) -> None:
         """Raise ``KeyError`` unless there are statistics for every one of ``names``.
 
-        ``view``: the data view that is given this normaliser (its file and class, e.g.
-        ``"run.h5: Windows"``), which then is what expected them; else the normaliser's own
-        ``op`` (``"encode"`` / ``"decode"``) was asked for channels it has no statistics for.
+        ``op``: the method that will use them (a view encodes its items). ``view``: the data view
+        that is given this normaliser (its file and class, e.g. ``"run.h5: Windows"``), which
+        then is what expected them; else the normaliser's own ``op`` was asked for channels it
+        has no statistics for.
+
+        (why) ``op`` is required: its default ``""`` would have made the message read
+        ``Normalizer. expected ...`` for a caller that named neither.
         """
         missing = [n for n in names if n not in self.mean]
         if not missing:
@@ -199,7 +209,13 @@ class Normalizer:
             f"has, or {fit}"
         )
 
-    def _stats(self, x: Array, names: Sequence[str] | None, channel_dim: int | None, op: str):
+    def _stats(
+        self,
+        x: Array,
+        names: Sequence[str] | None,
+        channel_dim: int | None,
+        op: Literal["encode", "decode"],
+    ):
         names = self.names if names is None else list(names)
         self._require(names, op=op)
         dim = -(self.n_spatial + 1) if channel_dim is None else channel_dim

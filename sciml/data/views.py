@@ -85,7 +85,8 @@ class _View(Dataset):
         """Refuse now a normalizer without statistics for some of ``names``: it raised
         ``KeyError`` only when the first item was read (in a ``DataLoader`` worker)."""
         if self.normalizer is not None:
-            self.normalizer._require(names, view=f"{self.ds.path}: {type(self).__name__}")
+            view = f"{self.ds.path}: {type(self).__name__}"
+            self.normalizer._require(names, op="encode", view=view)
 
     def _norm(self, a: np.ndarray, names: Sequence[str], channel_dim: int = 1) -> np.ndarray:
         if self.normalizer is None:
