@@ -719,3 +719,11 @@ def test_local_time_drawn_onto_an_output_time(monkeypatch):
     assert ys.shape == (3, 2, 2) and torch.equal(ys, plain)
     pen, pen_added = float(pen.detach()), float(pen_added.detach())
     assert pen > 0 and pen == pytest.approx(pen_added, rel=1e-12)
+
+
+def test_euler_maruyama_names_dt_in_its_error():
+    """EulerMaruyama's step is ``dt``; a bad one was reported as ``step_size``, a field it does
+    not have."""
+    for dt in (0.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=rf"^expected dt > 0, got {dt}$"):
+            EulerMaruyama(dt=dt)

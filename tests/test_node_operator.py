@@ -16,7 +16,7 @@ from sciml.data.generators.lotka_volterra import (
     lotka_volterra_invariant,
     lotka_volterra_rhs,
 )
-from sciml.de import RK4
+from sciml.de import RK4, Euler
 from sciml.models import NODE, NODEConfig
 
 RATES = (1.5, 1.0, 3.0, 1.0)
@@ -211,6 +211,39 @@ def test_a_fixed_step_node_saves_and_loads_its_solver(tmp_path):
 def test_a_bad_solver_choice_says_what_was_expected(fields, message):
     with pytest.raises(ValueError, match=message):
         NODEConfig(**fields)
+
+
+@pytest.mark.parametrize("solver", ["rk4", "euler"])
+@pytest.mark.parametrize("step", [0.0, -0.1, float("inf"), float("nan"), "0.1", True, None])
+def test_a_bad_step_size_gets_one_message_from_the_solver_and_from_the_config(solver, step):
+    """The rule for a fixed step (a real number, finite, > 0) lives in the solver; NODEConfig
+    quotes its message and says where it came from. Before, the two checked apart: RK4 took
+    ``step_size=True`` (a step of 1) and refused ``"0.1"`` or ``None`` with a bare TypeError
+    from ``>``, and its message for 0 or nan left out "finite"."""
+    cls = {"rk4": RK4, "euler": Euler}[solver]
+    want = f"expected a finite step_size > 0, got {step!r}"
+    with pytest.raises(ValueError) as direct:
+        cls(step_size=step)
+    assert str(direct.value) == want
+    with pytest.raises(ValueError) as config:
+        NODEConfig(solver=solver, step_size=step)
+    assert str(config.value) == (
+        f"step_size: solver {solver!r} takes fixed steps and {want}; pass e.g. "
+        f"NODEConfig(solver={solver!r}, step_size=0.01)"
+    )
+
+
+def test_node_config_tolerances_follow_the_solvers_rule():
+    """NODEConfig's rtol / atol check is the adaptive solvers' (one message for both), also
+    for a fixed-step solver, which ignores them."""
+    from sciml.de import Dopri5
+
+    want = r"expected rtol > 0 and atol > 0, got rtol=1e-05, atol=0.0"
+    with pytest.raises(ValueError, match=want):
+        Dopri5(rtol=1e-5, atol=0.0)
+    for solver, step in (("dopri5", None), ("rk4", 0.1)):
+        with pytest.raises(ValueError, match=want):
+            NODEConfig(solver=solver, step_size=step, rtol=1e-5, atol=0.0)
 
 
 def test_a_fixed_step_node_refuses_the_regularisers_that_need_an_adaptive_pair():

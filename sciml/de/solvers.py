@@ -7,6 +7,7 @@ object knows how to call torchdiffeq / torchsde and, for embedded RK pairs, its 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,19 @@ def _check_tol(rtol: float, atol: float) -> None:
         raise ValueError(f"expected rtol > 0 and atol > 0, got rtol={rtol}, atol={atol}")
 
 
-def _check_step(step_size: float) -> None:
+def _check_step(step_size: float, name: str) -> None:
     if not step_size > 0:
-        raise ValueError(f"expected step_size > 0, got {step_size}")
+        raise ValueError(f"expected {name} > 0, got {step_size}")
+
+
+def _check_fixed_step(step_size: Any) -> None:
+    """A fixed step is a real number, finite and > 0: the one rule for :class:`RK4`,
+    :class:`Euler` and ``NODEConfig(step_size=...)``, whose error quotes this message."""
+    real = isinstance(step_size, numbers.Real) and not isinstance(step_size, bool)
+    # (why) inf passed a > 0 check: torchdiffeq's grid, arange(n) * step + t0, is then nan
+    # (0 * inf) and every solve failed with a bare AssertionError
+    if not (real and 0 < step_size < math.inf):
+        raise ValueError(f"expected a finite step_size > 0, got {step_size!r}")
 
 
 class ODESolver:
@@ -100,10 +111,7 @@ class _FixedStep(ODESolver):
     interp: str = "linear"
 
     def __post_init__(self) -> None:
-        _check_step(self.step_size)
-        if self.step_size == math.inf:  # (why) torchdiffeq's grid, arange(n) * step + t0, is
-            # then nan (0 * inf): every solve failed with a bare AssertionError
-            raise ValueError(f"expected a finite step_size > 0, got {self.step_size}")
+        _check_fixed_step(self.step_size)
         if self.interp not in ("linear", "cubic"):
             raise ValueError(f"expected interp 'linear' or 'cubic', got {self.interp!r}")
 
@@ -387,5 +395,5 @@ class EulerMaruyama(SDESolver):
     method = "euler"
 
     def __post_init__(self) -> None:
-        _check_step(self.dt)
+        _check_step(self.dt, "dt")
         _check_tol(self.rtol, self.atol)

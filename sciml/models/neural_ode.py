@@ -16,14 +16,14 @@ model. Saving and loading work as for every sciml :class:`~sciml.operator.Operat
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from ..de import RK4, Bosh3, Dopri5, Euler, NeuralODE
+from ..de import RK4, Bosh3, Dopri5, Euler, NeuralODE, ODESolver
+from ..de.solvers import _check_tol
 from ..layers import activation as _activation
 from ..layers._checks import check_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
@@ -32,7 +32,6 @@ from ..operator import Operator
 __all__ = ["NODE", "NODEConfig"]
 
 _SOLVERS = {"dopri5": Dopri5, "bosh3": Bosh3, "rk4": RK4, "euler": Euler}
-_FIXED_STEP = ("rk4", "euler")  # built from step_size; the others from rtol, atol
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class NODEConfig:
             fixed-step solver has none and ignores them).
         center, scale: per-channel constants of the normalisation ``z = (y - center) / scale``
             (``None``: 0 and 1).
-        step_size: the fixed step ``h`` (> 0) of ``"rk4"`` and ``"euler"``, required by them;
+        step_size: the fixed step ``h`` (finite, > 0) of ``"rk4"`` and ``"euler"``, required by them;
             ``None`` for the adaptive solvers, which choose their own steps.
     """
 
@@ -81,19 +80,21 @@ class NODEConfig:
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver: expected one of {sorted(_SOLVERS)}, got {self.solver!r}")
         h = self.step_size
-        if self.solver in _FIXED_STEP:
-            if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h < math.inf:
+        if _SOLVERS[self.solver].adaptive:
+            if h is not None:
                 raise ValueError(
-                    f"step_size: solver {self.solver!r} takes fixed steps and expected a finite "
-                    f"step_size > 0, got {h!r}; pass e.g. NODEConfig(solver={self.solver!r}, "
-                    "step_size=0.01)"
+                    f"step_size: solver {self.solver!r} is adaptive (it chooses its steps to "
+                    f"meet rtol and atol), so expected step_size None, got {h!r}; for fixed "
+                    "steps pick solver 'rk4' or 'euler'"
                 )
-        elif h is not None:
-            raise ValueError(
-                f"step_size: solver {self.solver!r} is adaptive (it chooses its steps to meet "
-                f"rtol and atol), so expected step_size None, got {h!r}; for fixed steps pick "
-                f"solver 'rk4' or 'euler'"
-            )
+        else:
+            try:  # (why) the solver holds the rule for its step; this says where it came from
+                _SOLVERS[self.solver](step_size=h)
+            except ValueError as err:
+                raise ValueError(
+                    f"step_size: solver {self.solver!r} takes fixed steps and {err}; pass e.g. "
+                    f"NODEConfig(solver={self.solver!r}, step_size=0.01)"
+                ) from None
         for name in ("center", "scale"):
             value = getattr(self, name)
             if value is not None and len(value) != self.state_dim:
@@ -103,8 +104,8 @@ class NODEConfig:
                 )
         if self.scale is not None and min(self.scale) <= 0:
             raise ValueError(f"scale: expected positive values, got {self.scale}")
-        if self.rtol <= 0 or self.atol <= 0:
-            raise ValueError(f"expected rtol > 0 and atol > 0, got {self.rtol}, {self.atol}")
+        # the adaptive solvers' rule, also for a fixed-step one (which ignores the tolerances)
+        _check_tol(self.rtol, self.atol)
 
 
 class _Field(nn.Module):
@@ -160,10 +161,11 @@ class NODE(Operator, family="node"):
     ) -> None:
         super().__init__(config)
         kind = _SOLVERS[config.solver]
-        if config.solver in _FIXED_STEP:
-            solver = kind(step_size=config.step_size)
-        else:
-            solver = kind(rtol=config.rtol, atol=config.atol)
+        solver: ODESolver = (
+            kind(rtol=config.rtol, atol=config.atol)
+            if kind.adaptive
+            else kind(step_size=config.step_size)
+        )
         self.ode = NeuralODE(_Field(config), solver, adjoint=adjoint, regulariser=regulariser)
 
     @property
