@@ -1,0 +1,406 @@
+"""The stopping rule every Krylov method shares: the monitor of the residuals, the
+true-residual checks of residual replacement (:func:`_confirm`, :func:`_restart`), the
+statuses and messages of a breakdown, and the iterate returned after one (:func:`_fallback`).
+See :mod:`sciml.linalg.krylov` for the rule itself."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ._operator import LinearOperator, null_basis, project_out
+from .result import Status
+
+# appended to breakdown messages: the usual cause on a Poisson problem is a singular A (all-Neumann
+# walls) given as a bare matrix, so b keeps its null-space component
+_SINGULAR_HINT = (
+    " (or A is singular and b is not in its range: pass the null space, null_space= or the "
+    "Poisson problem, so that it is removed from b)"
+)
+
+
+class _Monitor:
+    """Stopping rule shared by every method."""
+
+    def __init__(
+        self,
+        bnorm: float,
+        rtol: float,
+        maxiter: int,
+        window: int | None,
+        callback: Callable[[int, float], Any] | None,
+        on_iterate: Callable[[torch.Tensor], Any] | None = None,
+    ) -> None:
+        self.bnorm = bnorm
+        self.rtol = rtol
+        self.maxiter = maxiter
+        self.window = window
+        self.callback = callback
+        self.on_iterate = on_iterate
+        self.residuals: list[float] = []
+        self.message = ""
+        self.setup_s = 0.0
+        #: true relative residuals of the residual replacements: where the updated one met rtol
+        #: but they did not (_confirm), or at a stagnation stop that was drift (_restart)
+        self.replaced: list[float] = []
+        #: the true relative residual of the returned x when the method confirmed convergence
+        self.confirmed: float | None = None
+        self._since_replacement: list[float] = []
+        #: ``(iteration, true relative residual, x)`` of the best iterate checked by _confirm
+        self.best_checked: tuple[int, float, torch.Tensor] | None = None
+        #: ``(iteration, x)`` of an iterate within 2x of the smallest updated residual seen
+        self.kept: tuple[int, torch.Tensor] | None = None
+        self.kept_rel = math.inf
+        #: the message already compares the true residual with rtol (set by _confirm)
+        self.explained = False
+
+    def replace(self, true: float) -> None:
+        """The residual of the last iterate was replaced by its true value ``true``."""
+        self._since_replacement = [true]
+
+    def __call__(self, rnorm: float, x: torch.Tensor | None = None) -> Status | None:
+        """Record ``||r_k||`` of the iterate ``x_k`` and decide whether to stop."""
+        rel = rnorm / self.bnorm
+        self.residuals.append(rel)
+        self._since_replacement.append(rel)
+        it = len(self.residuals) - 1
+        if self.callback is not None:
+            self.callback(it, rel)
+        if self.on_iterate is not None and it > 0:  # SciPy's callback(xk): k >= 1
+            self.on_iterate(x)
+        if not math.isfinite(rel):
+            self.message = f"non-finite residual at iteration {it}"
+            return Status.NONFINITE
+        if rel <= self.rtol:
+            self.message = f"relative residual {rel:.3e} <= rtol {self.rtol:.1e} in {it} iterations"
+            return Status.CONVERGED
+        if x is not None and rel <= 0.5 * self.kept_rel:
+            # a fallback for a breakdown (see run): a copy each time the residual halves, not
+            # at every improvement, so about log2(1 / rtol) copies per solve and no matvec
+            self.kept_rel = rel
+            self.kept = (it, x.detach().clone())
+        if it >= self.maxiter:
+            self.message = f"relative residual {rel:.3e} > rtol {self.rtol:.1e} after maxiter={it}"
+            return Status.MAXITER
+        # the window grows with the run (half the iterations so far): CG's residual can sit on
+        # a plateau for a long stretch before converging (measured: 120 iterations from
+        # iteration 293 on a 96^3 Neumann problem with an obstacle), a plateau longer than the
+        # whole run before it is what stagnation looks like
+        w = None if self.window is None else max(self.window, it // 2)
+        # measured from the last residual replacement on: the updated residuals before it had
+        # drifted below the true ones, and no true residual improves on them
+        hist = self._since_replacement
+        if w is not None and len(hist) > w:
+            before = min(hist[: len(hist) - w])
+            recent = min(hist[len(hist) - w :])
+            if recent > 0.99 * before:
+                self.message = (
+                    f"stagnated: best relative residual {before:.3e} did not improve by 1% in the "
+                    f"last {w} iterations (is b in the range of A? is A SPD and well scaled?)"
+                )
+                return Status.STAGNATED
+        return None
+
+
+#: residual replacements (r = b - A x where the updated residual met rtol but the true one
+#: did not) before a solve gives up; MATLAB's pcg allows at most 5 such extra rounds
+_MAX_REPLACEMENTS = 5
+
+
+def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | None, Any]:
+    """The updated residual of ``x`` met rtol: recompute the true residual ``b - A x`` (one
+    matvec) and decide.
+
+    Returns ``(CONVERGED, None)`` when the true residual meets rtol too, ``(None, r)`` to go on
+    from the true residual ``r`` (residual replacement: the updated residual had drifted from
+    it by rounding), or ``(STAGNATED or MAXITER, None)`` with ``mon.message`` set where going
+    on cannot help: the true residual did not decrease since the last replacement (it sits on
+    the rounding floor of the dtype), ``_MAX_REPLACEMENTS`` were spent, or maxiter.
+
+    For a singular A, ``x`` is first replaced (in place) by x as :func:`solve` returns it, less
+    its null-space component, so that the residual checked is the returned x's.
+    """
+    mon = p.monitor
+    if p.A.null_space is not None:
+        # (why) rounding the projected x to float32 moved the residual by up to 17% (measured:
+        # PCG(Jacobi()) on a 24^2 Neumann problem, 2.97e-7 checked, 3.49e-7 returned at rtol
+        # 3e-7: Jacobi's directions give x a 2% constant part)
+        x.copy_(p.returned(x))
+    r = p.residual(x, dt)
+    true = _norm(r, dt) / mon.bnorm
+    if true <= mon.rtol:
+        mon.confirmed = true
+        # the monitor's message quoted the updated residual, which may be far below this one
+        mon.message = (
+            f"true relative residual ||b - A x|| / ||b|| = {true:.3e} <= rtol {mon.rtol:.1e} in "
+            f"{len(mon.residuals) - 1} iterations"
+        )
+        return Status.CONVERGED, None
+    it = len(mon.residuals) - 1
+    best = min(mon.replaced, default=math.inf)
+    mon.replaced.append(true)
+    if true < best:  # a copy at each check only (at most _MAX_REPLACEMENTS + 1 of them)
+        mon.best_checked = (it, true, x.detach().clone())
+    if len(mon.replaced) > _MAX_REPLACEMENTS or true >= best:
+        mon.explained = True
+        dtype = str(x.dtype).removeprefix("torch.")
+        mon.message = (
+            f"stagnated: the updated residual met rtol {mon.rtol:.1e} at iteration {it} but the "
+            f"true relative residual ||b - A x|| / ||b|| is {true:.3e} (at each check: "
+            f"{', '.join(f'{t:.2e}' for t in mon.replaced)}; residual replaced by the true one "
+            f"in between): rounding in {dtype} keeps it above rtol on this problem; use float64, "
+            f"or an rtol >= {min(true, best):.1e}"
+        )
+        return Status.STAGNATED, None
+    if it >= mon.maxiter:
+        mon.explained = True
+        mon.message = (
+            f"the updated residual met rtol {mon.rtol:.1e} at maxiter={it} but the true "
+            f"relative residual ||b - A x|| / ||b|| is {true:.3e}"
+        )
+        return Status.MAXITER, None
+    mon.replace(true)
+    if p.A.null_space is not None:
+        # b is in the range of A, b - A x only by rounding: its null-space part would be
+        # iterated on, growing x along the null space and the rounding of A x with it (measured:
+        # float32, 24^2 Neumann, the true residual rose from 2.2e-6 to 5.3e-6 after a restart)
+        basis = null_basis(p.A.null_space, r.device)
+        r = project_out(r.to(torch.float64), basis)
+    return None, r.to(x.dtype)
+
+
+#: a stagnation stop whose true residual is over this many times the updated one is the
+#: updated residual's drift (rounding), not the problem's plateau: see _restart
+_DRIFT = 2.0
+
+
+def _restart(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> torch.Tensor | None:
+    """The iteration stagnated (the window, or ``p.Ap`` at rounding level) short of rtol: go on
+    from the true residual (residual replacement) where the updated one had drifted below it,
+    or stop (None).
+
+    Returns the true residual to go on from, with ``x`` (changed in place) the iterate it
+    belongs to: the last one or the one ``mon`` kept near the smallest updated residual,
+    whichever has the smaller true residual (one matvec each).
+
+    (why) Below the dtype's floor the updated residual can level off far under the true one
+    without ever meeting rtol, so :func:`_confirm` never replaced it (measured, float32 deflated
+    CG on 64^2 at rtol 1e-12: 2.8e-8 updated against 4.1e-6 true, 7x float32's floor, where
+    rtol 1e-7 reached the floor); or the updated residual climbs again after its minimum (a
+    singular A in float32), and the last iterate is far worse than the kept one. Going on is the
+    replacement :func:`_confirm` makes, under its rules: only where the true residual is over
+    ``_DRIFT`` times the updated one of the same iterate (where it is not, as for an
+    inconsistent b, the plateau is the problem's), smaller than at every earlier check, and at
+    most ``_MAX_REPLACEMENTS`` checks.
+    """
+    mon = p.monitor
+    it = len(mon.residuals) - 1
+    if len(mon.replaced) >= _MAX_REPLACEMENTS or it >= mon.maxiter:
+        return None
+    candidates = [(it, mon.residuals[-1], x)]
+    if mon.kept is not None and mon.kept[0] != it:
+        candidates.append((mon.kept[0], mon.kept_rel, mon.kept[1]))
+    best = None
+    for k, updated, xk in candidates:
+        xk = p.returned(xk)  # the residual of the x that solve returns
+        r = p.residual(xk, dt)
+        true = _norm(r, dt) / mon.bnorm
+        if best is None or true < best[2]:
+            best = (k, updated, true, xk, r)
+    k, updated, true, xk, r = best
+    if not true > _DRIFT * updated or not true < min(mon.replaced, default=math.inf):
+        return None
+    x.copy_(xk)
+    mon.replaced.append(true)
+    mon.best_checked = (k, true, xk.detach().clone())
+    mon.replace(true)
+    # the updated residuals before this had drifted below the true ones: a later iterate is
+    # kept again when its updated residual halves from here, not from theirs
+    mon.kept, mon.kept_rel = None, math.inf
+    if p.A.null_space is not None:  # see _confirm
+        r = project_out(r.to(torch.float64), null_basis(p.A.null_space, r.device))
+    return r.to(x.dtype)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> float:
+    return float(torch.dot(a.to(dtype), b.to(dtype)))
+
+
+def _norm(a: torch.Tensor, dtype: torch.dtype) -> float:
+    return float(torch.linalg.vector_norm(a.to(dtype)))
+
+
+#: ``|p.Ap| / (||p|| ||Ap||)`` below this many eps of the vectors' dtype is rounding noise
+_ROUNDING_CURVATURE = 1e3
+
+
+def _curvature_breakdown(
+    mon: _Monitor, dAd: float, d: torch.Tensor, Ad: torch.Tensor, dt: torch.dtype
+) -> Status:
+    """The status (and ``mon.message``) for ``p.Ap <= 0`` or NaN: non-finite numbers, a
+    curvature at rounding level (p numerically in A's null space: precision lost, not an
+    indefinite A), or an A that is not SPD."""
+    it = len(mon.residuals) - 1
+    if not math.isfinite(dAd):
+        mon.message = f"non-finite p.Ap at iteration {it}"
+        return Status.NONFINITE
+    level = abs(dAd) / max(_norm(d, dt) * _norm(Ad, dt), 1e-300)
+    if level <= _ROUNDING_CURVATURE * _eps(d.dtype):
+        mon.message = (
+            f"stagnated: p.Ap = {dAd:.3e} at iteration {it} is rounding noise (|p.Ap| / "
+            f"(||p|| ||Ap||) = {level:.1e}): the directions lost their precision, as when rtol is "
+            f"below what {str(d.dtype).removeprefix('torch.')} reaches on a singular A (use "
+            f"float64 or a looser rtol){_SINGULAR_HINT}"
+        )
+        return Status.STAGNATED
+    mon.message = (
+        f"breakdown: p.Ap = {dAd:.3e} <= 0 at iteration {it}; "
+        f"A is not symmetric positive definite{_SINGULAR_HINT}"
+    )
+    return Status.NOT_SPD
+
+
+def _step_status(
+    p: _Problem, x: torch.Tensor, r: torch.Tensor, dt: torch.dtype
+) -> tuple[Status | None, torch.Tensor | None]:
+    """After a step to ``x`` with updated residual ``r``: the monitor's status, and the true
+    residual to go on from where the iteration continues from a residual replacement (a
+    convergence :func:`_confirm` did not confirm, or a stagnation :func:`_restart` found to be
+    drift), else None."""
+    status = p.monitor(_norm(r, dt), x)
+    if status is Status.CONVERGED:
+        return _confirm(p, x, dt)
+    if status is Status.STAGNATED and (replaced := _restart(p, x, dt)) is not None:
+        return None, replaced
+    return status, None
+
+
+def _curvature_stop(
+    p: _Problem, x: torch.Tensor, d: torch.Tensor, Ad: torch.Tensor, dAd: float, dt: torch.dtype
+) -> tuple[Status, torch.Tensor | None]:
+    """``p.Ap <= 0``: the status (:func:`_curvature_breakdown`), and the true residual to go on
+    from where :func:`_restart` finds the updated residual had drifted (else None: stop)."""
+    status = _curvature_breakdown(p.monitor, dAd, d, Ad, dt)
+    if status in (Status.STAGNATED, Status.NOT_SPD):
+        return status, _restart(p, x, dt)
+    return status, None
+
+
+def _preconditioner_breakdown(mon: _Monitor, rz: float) -> Status:
+    """The status (and ``mon.message``) for ``r.Mr <= 0`` or NaN."""
+    it = len(mon.residuals) - 1
+    if not math.isfinite(rz):
+        # (why) a NaN r.Mr fails 'r.Mr > 0' too; it was reported as an indefinite
+        # preconditioner (NOT_SPD, SciPy-style info -1) where the preconditioner gave NaN
+        mon.message = (
+            f"non-finite r.Mr = {rz} at iteration {it}: the preconditioner returned NaN or inf"
+        )
+        return Status.NONFINITE
+    mon.message = f"r.Mr = {rz:.3e} <= 0: the preconditioner is not SPD{_SINGULAR_HINT}"
+    return Status.NOT_SPD
+
+
+@dataclass
+class _Problem:
+    """What a method's ``_iterate`` gets: the operator, rhs, start, and the stopping rule."""
+
+    A: LinearOperator
+    b: torch.Tensor
+    x0: torch.Tensor
+    monitor: _Monitor
+    keep_iterates: bool = False
+    #: b as given, in float64, where the iteration runs on its rounding to A's dtype
+    b64: torch.Tensor | None = None
+
+    def returned(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as :func:`solve` returns it: for a singular A less its null-space component
+        (projected in float64, rounded to x's dtype), giving the minimum-norm solution."""
+        if self.A.null_space is None:
+            return x
+        basis = null_basis(self.A.null_space, x.device)
+        return project_out(x.to(torch.float64), basis).to(x.dtype)
+
+    def residual(self, x: torch.Tensor, dt: torch.dtype) -> torch.Tensor:
+        """The true residual ``b - A x``: in float64 (x, b and A's entries cast, see
+        :meth:`LinearOperator.apply64`) when ``dt``, the accumulation dtype, is float64, else
+        in x's dtype."""
+        if dt == torch.float64:
+            b = self.b if self.b64 is None else self.b64
+            return b.to(torch.float64) - self.A.apply64(x)
+        return self.b - self.A(x)
+
+
+def _vanished(
+    z: torch.Tensor, dt: torch.dtype, it: int, kept: int, *, network: bool, deflated: bool
+) -> str:
+    """The message for a direction that is exactly 0: ``M(r)`` returned 0 (``z``, as it
+    returned it), or a combination of the directions it is made A-orthogonal to (and of the
+    coarse space where ``deflated``); ``network``: ``M`` is DCDM's network."""
+    if _norm(z, dt) == 0.0:
+        what = (
+            "the network returned 0, or only a part in A's null space (such as a constant on "
+            "an all-Neumann grid), which DCDM removes"
+            if network
+            else "the preconditioner returned 0"
+        )
+        return (
+            f"the direction vanished at iteration {it}: {what}, so no step can be taken "
+            f"(stagnated): check the {'model' if network else 'preconditioner'}"
+        )
+    coarse = " and the deflation's coarse space" if deflated else ""
+    return (
+        f"the direction vanished after A-orthogonalisation at iteration {it}: "
+        f"{'the network' if network else 'the preconditioner'} returned a combination of the "
+        f"last {kept} directions{coarse}, which adds nothing new (stagnated)"
+    )
+
+
+#: statuses that say the iteration went wrong (rounding, an inconsistent b, an indefinite A, a
+#: non-finite direction): the last iterate is then not necessarily the best one, see _fallback
+_BREAKDOWNS = (Status.STAGNATED, Status.NOT_SPD, Status.NONFINITE)
+
+
+def _fallback(
+    p: _Problem,
+    dt: torch.dtype,
+    last: int,
+    true: float,
+    x: torch.Tensor,
+) -> tuple[int, float, torch.Tensor, str]:
+    """After a breakdown, the iterate with the smallest true residual among the last one, the
+    best one whose true residual ``_confirm`` checked and the one ``mon`` kept near the smallest
+    updated residual (at most one matvec, for the kept one).
+
+    MAXITER keeps the last iterate, as SciPy: every method here takes exact line searches, so
+    the energy-norm error ``||x - x*||_A`` decreases at every step and the last iterate is the
+    best in that norm even where the residual norm is not monotone. A breakdown is where that
+    stops holding: past the rounding floor (measured: float32 PCG(Jacobi()) on a 24^2 Neumann
+    problem at rtol 1e-8 went from a true residual of 2.1e-6 at iteration 91 to 7.8e-4 at the
+    breakdown at 155), or with an inconsistent b.
+    """
+    mon = p.monitor
+    best = (last, true, x)
+    checked = mon.best_checked
+    if checked is not None and not best[1] <= checked[1]:
+        best = checked
+    if mon.kept is not None and mon.kept[0] not in (last, best[0]):
+        k, xk = mon.kept
+        xk = p.returned(xk)
+        tk = _norm(p.residual(xk, dt), dt) / mon.bnorm
+        if not best[1] <= tk:
+            best = (k, tk, xk)
+    if best[0] == last:
+        return last, true, x, ""
+    note = (
+        f"; returned the iterate of iteration {best[0]} (true relative residual {best[1]:.3e}), "
+        f"not the last one ({true:.3e})"
+    )
+    return best[0], best[1], best[2], note
+
+
+def _eps(dtype: torch.dtype) -> float:
+    return float(torch.finfo(dtype).eps)

@@ -1,0 +1,165 @@
+"""Preconditioners for :class:`~sciml.linalg.PCG` and :class:`~sciml.linalg.FlexibleCG`:
+Jacobi, symmetric Gauss-Seidel and algebraic multigrid (pyamg)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._operator import LinearOperator, null_basis, project_out
+
+__all__ = ["Preconditioner", "Jacobi", "SymmetricGaussSeidel", "AMG"]
+
+
+class Preconditioner:
+    """A preconditioner: ``setup(A)`` returns ``z = M^{-1} r`` for ``r: (n,)``."""
+
+    def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Prepare the preconditioner for ``A`` (called once per solve, timed as ``setup_s``).
+
+        Args:
+            A: the system matrix.
+
+        Returns:
+            The function ``r -> z = M^{-1} r`` for residuals ``r: (n,)``, giving ``z: (n,)`` in
+            ``r``'s dtype and on its device.
+        """
+        raise NotImplementedError
+
+
+def _check_diagonal(d: np.ndarray, name: str) -> None:
+    """Refuse a diagonal entry that is not > 0 (both preconditioners divide by it: a zero gave
+    inf, then NaN iterates), naming the first such row."""
+    bad = np.flatnonzero(~(d > 0))
+    if bad.size:
+        i = int(bad[0])
+        more = f" (and {bad.size - 1} more rows)" if bad.size > 1 else ""
+        if d[i] == 0:
+            what = (
+                "a zero diagonal is an unknown that nothing couples to (e.g. a fluid cell "
+                "enclosed by solid cells): remove it from the system, or use CG() or PCG(AMG()), "
+                "which do not divide by the diagonal"
+            )
+        else:
+            what = "A is not SPD (is its sign flipped, -A?); CG-type methods need an SPD A"
+        raise ValueError(
+            f"{name}: expected a positive diagonal (A symmetric positive definite), got "
+            f"A[{i}, {i}] = {float(d[i]):.3g}{more}; {what}"
+        )
+
+
+@dataclass(frozen=True)
+class Jacobi(Preconditioner):
+    """``z = D^{-1} r`` with D the diagonal of A."""
+
+    def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Invert the diagonal of ``A`` once; the returned ``r -> D^{-1} r`` maps ``(n,)`` to
+        ``(n,)`` on ``A``'s device.
+
+        Raises:
+            TypeError: ``A`` does not expose its diagonal (see :meth:`LinearOperator.diagonal`).
+            ValueError: a diagonal entry is not ``> 0``; the message names the first such row.
+        """
+        d = A.diagonal().to(device=A.device, dtype=A.dtype)
+        _check_diagonal(d.cpu().numpy(), "Jacobi")
+        inv = 1.0 / d
+        return lambda r: inv.to(r.dtype) * r
+
+
+@dataclass(frozen=True)
+class SymmetricGaussSeidel(Preconditioner):
+    """Symmetric Gauss-Seidel: ``M = (D + L) D^{-1} (D + U)``, one forward and one backward
+    triangular sweep per application (SciPy, on the CPU)."""
+
+    def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Split the assembled ``A`` into its triangles ``D + L`` and ``D + U``; the returned
+        ``r -> M^{-1} r`` maps ``(n,)`` to ``(n,)`` by two SciPy triangular solves in float64 on
+        the CPU, cast back to ``r``'s dtype and device.
+
+        Raises:
+            TypeError: the matrix of ``A`` is not available (see
+                :meth:`LinearOperator.to_scipy`).
+            ValueError: a diagonal entry is not ``> 0``; the message names the first such row.
+        """
+        import scipy.sparse as sp
+        from scipy.sparse.linalg import spsolve_triangular
+
+        a = A.to_scipy()
+        lower = sp.tril(a, format="csr")
+        upper = sp.triu(a, format="csr")
+        d = a.diagonal()
+        _check_diagonal(d, "SymmetricGaussSeidel")
+
+        def apply(r: torch.Tensor) -> torch.Tensor:
+            y = spsolve_triangular(lower, r.detach().cpu().double().numpy(), lower=True)
+            z = spsolve_triangular(upper, d * y, lower=False)
+            return torch.from_numpy(z).to(device=r.device, dtype=r.dtype)
+
+        return apply
+
+
+@dataclass(frozen=True)
+class AMG(Preconditioner):
+    """One V-cycle of smoothed-aggregation algebraic multigrid (pyamg, optional extra) with
+    symmetric Gauss-Seidel smoothing, so the preconditioner is SPD. The hierarchy is built at
+    the start of every solve (``SolveResult.setup_s`` reports the time).
+
+    Args:
+        cycle: pyamg's cycle type, one cycle per application: ``"V"`` (the default), ``"W"``,
+            ``"F"`` or ``"AMLI"``.
+    """
+
+    cycle: str = "V"
+
+    def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Build pyamg's smoothed-aggregation hierarchy of the assembled ``A`` (constant
+        near-null-space vector); the returned ``r -> M^{-1} r`` maps ``(n,)`` to ``(n,)`` by one
+        ``cycle`` in float64 on the CPU, cast back to ``r``'s dtype and device.
+
+        Raises:
+            ImportError: pyamg is not installed.
+            TypeError: the matrix of ``A`` is not available (see
+                :meth:`LinearOperator.to_scipy`).
+        """
+        try:
+            import pyamg
+        except ImportError:
+            raise ImportError(
+                "AMG needs pyamg: pip install 'sciml[amg]' (or pip install pyamg)"
+            ) from None
+        a = A.to_scipy()
+        if a.dtype != np.float64:
+            # (why) the cycle runs in float64 (below), and pyamg refuses a float32 hierarchy
+            # with a float64 vector: a float32 SciPy matrix raised its TypeError ('arguments
+            # A, x, and b must have the same dtype')
+            a = a.astype(np.float64)
+        ml = pyamg.smoothed_aggregation_solver(
+            a,
+            B=np.ones((a.shape[0], 1)),
+            presmoother=("gauss_seidel", {"sweep": "symmetric"}),
+            postsmoother=("gauss_seidel", {"sweep": "symmetric"}),
+        )
+        m = ml.aspreconditioner(cycle=self.cycle)
+        null = None if A.null_space is None else null_basis(A.null_space, torch.device("cpu"))
+
+        def apply(r: torch.Tensor) -> torch.Tensor:
+            z = torch.from_numpy(np.ascontiguousarray(m.matvec(r.detach().cpu().double().numpy())))
+            if null is not None:
+                # (why) on a singular A the cycle amplifies the rounding-level null-space part
+                # of r (the coarse solve of a singular coarse matrix): z's null-space part was
+                # up to 1.4e8 times the rest for float32-rounded residuals (38 Neumann grids with
+                # obstacles). Rounded to float32 with it, the rest was lost: float32 PCG(AMG())
+                # ended NOT_SPD on 0-4 of those 38 grids per run (pyamg's setup is random), some
+                # at iteration 1 with x = 0. In float64 too, r's rounding-level constant part
+                # times it made r.Mr or p.Ap <= 0 once r was small (NOT_SPD on 4 of 30 random
+                # Neumann grids at rtol 1e-10). Removed here in float64, before the cast (here,
+                # not in PCG for every preconditioner: that cost 1.2x (float64) to 1.7x
+                # (float32) per PCG(Jacobi()) iteration on the CPU, 384^2 and 64^3, for float32
+                # Jacobi iteration counts within 1% at rtol 1e-4 to 1e-6)
+                z = project_out(z, null)
+            return z.to(device=r.device, dtype=r.dtype)
+
+        return apply

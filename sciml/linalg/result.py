@@ -1,0 +1,66 @@
+"""The record of one Krylov solve: why it stopped (:class:`Status`) and what it reached
+(:class:`SolveResult`)."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["Status", "SolveResult"]
+
+
+class Status(enum.Enum):
+    """Why an iteration stopped."""
+
+    CONVERGED = "converged"
+    MAXITER = "maxiter"
+    STAGNATED = "stagnated"
+    NOT_SPD = "breakdown-not-spd"
+    NAN_INPUT = "nan-input"
+    NONFINITE = "nonfinite"
+
+
+@dataclass
+class SolveResult:
+    """The record of one solve.
+
+    Attributes:
+        status: why the iteration stopped; ``converged`` is ``status is Status.CONVERGED``.
+        iterations: number of iterations (one matvec each, two with a deflation; each true-
+            residual check of residual replacement adds one, in float64, two at a stagnation
+            stop with a kept iterate, a replacement at a ``p^T A p <= 0`` stop one more (the
+            ``A p`` it discards), and with a deflation each replacement one more).
+        residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations.
+        true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (accumulated in
+            the method's ``dot_dtype``, float64 by default, with b as given to
+            :func:`~sciml.linalg.solve`); ``<= rtol`` whenever ``status`` is ``CONVERGED``.
+        message: a sentence for a human.
+        time_s: wall time of the iteration (setup of preconditioners included).
+        setup_s: the part of ``time_s`` spent setting up the preconditioner.
+        null_space_component: ``||P_null b|| / ||b||`` removed from b before solving (0 when A is
+            nonsingular or b was consistent).
+        iterates: the iterates x_k when ``keep_iterates=True`` was asked for, else empty.
+        returned_iteration: the k of the iterate x_k returned: ``iterations`` (the last),
+            except after a breakdown (``STAGNATED``, ``NOT_SPD``, ``NONFINITE``), which returns
+            the iterate with the smallest true residual among the last, those checked by
+            residual replacement and one kept within 2x of the smallest updated residual.
+    """
+
+    status: Status
+    iterations: int
+    residuals: list[float]
+    true_residual: float = math.nan
+    message: str = ""
+    time_s: float = 0.0
+    null_space_component: float = 0.0
+    setup_s: float = 0.0
+    iterates: list[torch.Tensor] = field(default_factory=list, repr=False)
+    returned_iteration: int = 0
+
+    @property
+    def converged(self) -> bool:
+        """``status is Status.CONVERGED``."""
+        return self.status is Status.CONVERGED
