@@ -558,3 +558,26 @@ def test_shift_directions_must_be_integers_not_truncated():
     aug = RandomSymmetry(elements, shift_directions=np.array([[1, 0], [0, 1]]))
     assert aug.shift_directions == [(1, 0), (0, 1)]
     assert all(type(a) is int for v in aug.shift_directions for a in v)
+
+
+def test_shift_hint_admits_the_ints_the_runtime_takes():
+    """GridSymmetry.shift was hinted tuple[Fraction, ...], so a type checker refused the ints
+    that __post_init__ takes (GridSymmetry((2, 1), (0, 1)) is the identity shift, mod 1). The
+    hint now admits them; an int entry gives the map of the equal Fraction, exactly: a swap of
+    the axes after a quarter shift in y is u[j, i + N/4] by hand."""
+    import typing
+
+    import sciml.data.symmetry as sym
+
+    hint = typing.get_type_hints(GridSymmetry)["shift"]
+    assert _admits(hint, (1, Fraction(1, 4)))
+    assert not _admits(hint, ("1", Fraction(1, 4)))
+    g = GridSymmetry((2, 1), (1, Fraction(1, 4)))
+    assert g == GridSymmetry((2, 1), (Fraction(0), Fraction(1, 4)))
+    assert all(type(b) is Fraction for b in g.shift)
+    u = torch.arange(64.0).reshape(8, 8)
+    i, j = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+    torch.testing.assert_close(g(u), u[j, (i + 2) % 8], rtol=0, atol=0)
+    # the vectors alias these hints use is public, as their type
+    assert "ChannelGroups" in sym.__all__
+    assert typing.get_type_hints(GridSymmetry.__call__)["vectors"] == sym.ChannelGroups

@@ -46,12 +46,22 @@ from typing import SupportsIndex
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["Augmented", "GridSymmetry", "RandomSymmetry", "generate_group", "group_average"]
+__all__ = [
+    "Augmented",
+    "ChannelGroups",
+    "GridSymmetry",
+    "RandomSymmetry",
+    "generate_group",
+    "group_average",
+]
 
-# The channel groups of vector fields, e.g. [(0, 1)]: any iterable of groups of integer indices,
-# so also a (k, d) integer array or tensor, which Sequence[Sequence[int]] refused to a type
-# checker (an ndarray is no Sequence, an np.int64 no int) while _channel_groups takes it.
+# (why) public: it is the type of every `vectors` argument here, which a caller's own wrapper
+# annotates with. Not Sequence[Sequence[int]]: that refused to a type checker a (k, d) integer
+# array or tensor (an ndarray is no Sequence, an np.int64 no int), which the runtime takes.
 ChannelGroups = Iterable[Iterable[SupportsIndex]]
+"""The channel groups of vector fields, one group per vector, each the channel indices of its
+``d`` components in grid-axis order: ``[(0, 1)]`` for ``(u_x, u_y, p)``. Any iterable of
+iterables of integers: a list of tuples, or a ``(k, d)`` integer array or tensor."""
 
 
 def _channel_groups(vectors: object, what: str) -> list[tuple[int, ...]]:
@@ -86,13 +96,15 @@ class GridSymmetry:
             ``p = abs(axes[a]) - 1``, reversed where the entry is negative (1-based so that axis 0
             can carry a sign): ``y_p = sign(axes[a]) x_a + b_p``. E.g. ``(2, 1)`` swaps x and y,
             ``(-1, -2)`` is the point reflection ``x -> -x``.
-        shift: ``b`` in periods, indexed by input axis (exact fractions; ``b_p * N_p`` must be an
-            integer).
+        shift: ``b`` in periods, indexed by input axis: ``Fraction`` or ``int`` entries, stored
+            as fractions reduced mod 1 (``b_p * N_p`` must be an integer when the map is applied).
+            A float is read at its exact binary value: 0.25 is 1/4, but 0.1 is not 1/10 (use
+            ``Fraction(1, 10)`` or :meth:`GridSymmetry.translation`).
         sign: +1 or -1, multiplies the field.
     """
 
     axes: tuple[int, ...]
-    shift: tuple[Fraction, ...]
+    shift: tuple[Fraction | int, ...]  # Fractions once made (__post_init__)
     sign: int = 1
 
     def __post_init__(self) -> None:
