@@ -1,5 +1,7 @@
 """Writes that land whole or not at all: a temporary file beside the target, renamed over it.
 
+Also the one safetensors writer (:func:`save_safetensors`).
+
 Every temporary file made here (and the data writer's) is also removed when the process is
 killed by ``SIGTERM`` (``kill``, a batch scheduler's time limit, ``docker stop``): see
 :func:`watch_sigterm`.
@@ -14,6 +16,7 @@ import secrets
 import shutil
 import signal
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -23,6 +26,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "metadata_json",
+    "resolve_lazy",
     "save_safetensors",
     "tmp_path",
     "watch_sigterm",
@@ -170,81 +174,204 @@ def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:
 
 
 def save_safetensors(
-    tensors: dict, path: str | os.PathLike[str], metadata: dict[str, str] | None = None
+    tensors: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """``safetensors.torch.save_file`` leaving the permissions a plain ``open(path, "w")`` would
-    (it recreates the file owner-only, 0o600): the existing file's, or 0o666 less the umask.
+    """Write ``tensors`` to ``path`` in the safetensors format: the bytes
+    ``safetensors.torch.save_file`` writes (its layout: :func:`_safetensors_plan`,
+    :func:`_safetensors_header`; checked byte for byte in tests/test_io.py), but for three
+    differences:
 
-    Tensors NumPy can hold (contiguous, on the CPU, of a dtype in :data:`_NUMPY_NAMES`, no two
-    sharing memory) are written through ``safetensors.numpy``: the same file, byte for byte.
-    (why) ``safetensors.torch`` views each tensor through ``ctypes.POINTER(c_ubyte * nbytes)``,
-    and ctypes keeps every such type for good, one per distinct byte size (5.6 KB of Python
-    memory and 14 objects each, measured with safetensors 0.8): a training checkpoint's history
-    columns have a new size at every checkpoint, so a long run grew without bound.
+    * the file's permissions are those a plain ``open(path, "w")`` leaves (the existing file's,
+      or 0o666 less the umask), where safetensors recreates it owner-only (0o600);
+    * ``metadata`` is written with its keys sorted, so that two saves of one model are the same
+      bytes (safetensors writes them in a random order, from a Rust ``HashMap``);
+    * a non-contiguous tensor is written as its values (``t.contiguous()``), where safetensors
+      refuses it.
+
+    (why) written here, not by safetensors: ``safetensors.torch`` views each tensor through
+    ``ctypes.POINTER(c_ubyte * nbytes)``, and ctypes keeps every such type for good, one per
+    distinct byte size (5.6 KB of Python memory and 14 objects each, measured with safetensors
+    0.8): a training checkpoint's history columns have a new size at every checkpoint, so a long
+    run grew without bound; ``safetensors.numpy`` avoids that but has no bfloat16 or float8.
 
     A lazily conjugated or negated view (``z.conj()``, ``z.conj().imag``) is written as its
-    values: both writers copy the memory under it, which holds the values before the
-    conjugation or negation (``safetensors.torch`` wrote those, and NumPy refuses such a view)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))  # the umask applies to a new file
-    mode = stat.S_IMODE(path.stat().st_mode)
-    tensors = _resolved(tensors)
-    arrays = _as_numpy(tensors)
-    if arrays is None:
-        save_file(tensors, str(path), metadata=metadata)
-    else:
-        from safetensors.numpy import save_file as save_numpy
-
-        save_numpy(arrays, str(path), metadata=metadata)
-    os.chmod(path, mode)
+    values (:func:`resolve_lazy`). What safetensors refuses is refused: two tensors whose
+    memory overlaps (they would load as two tensors), a dtype it has no name for (complex128,
+    ...), a sparse tensor. The file is written in place (callers write into
+    :func:`tmp_path` and rename).
+    """
+    plan = _safetensors_plan(tensors)
+    header = _safetensors_header(plan, metadata)
+    with open(path, "wb") as f:  # (why) plain open: the permissions of a plain write
+        f.write(len(header).to_bytes(8, "little"))
+        f.write(header)
+        for _, t, _ in plan:
+            f.write(_little_endian_bytes(t))
 
 
-def _resolved(tensors: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``tensors`` with each lazily conjugated or negated view replaced by a tensor holding its
-    values (``tensors`` itself where there is none)."""
+def resolve_lazy(t: Any) -> Any:
+    """``t`` with a lazy conjugation or negation applied: a tensor that holds the values of
+    ``z.conj()`` / ``z.conj().imag`` (whose memory holds those of ``z`` / ``z.imag``, with a
+    flag); ``t`` itself for any other tensor or object. The one rule for every writer of
+    tensor memory (files, ``torch.view_as_real``, NumPy refuse or misread such views)."""
     import torch
 
-    def lazy(t: Any) -> bool:
-        return isinstance(t, torch.Tensor) and (t.is_conj() or t.is_neg())
-
-    if not any(lazy(t) for t in tensors.values()):
-        return tensors
-    return {k: t.resolve_conj().resolve_neg() if lazy(t) else t for k, t in tensors.items()}
+    if isinstance(t, torch.Tensor) and (t.is_conj() or t.is_neg()):
+        return t.resolve_conj().resolve_neg()
+    return t
 
 
-#: the dtypes written through ``safetensors.numpy``, by name (torch's and NumPy's agree)
-_NUMPY_NAMES = frozenset(
-    ["float64", "float32", "float16", "complex64", "bool"]
-    + ["int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8"]
-)
+#: torch's name of each dtype safetensors stores -> safetensors' name for it, in the order
+#: safetensors lays tensors out in a file: by its ``Dtype`` enumeration, which lists dtypes
+#: "in increasing alignment order", from the last (largest) down, then by name (read from
+#: safetensors 0.8's files: a file with one tensor of each dtype). A name torch lacks (float8 on
+#: an old torch) is simply never met.
+_SAFETENSORS_DTYPES = {
+    "uint64": "U64",
+    "int64": "I64",
+    "float64": "F64",
+    "complex64": "C64",
+    "float32": "F32",
+    "uint32": "U32",
+    "int32": "I32",
+    "bfloat16": "BF16",
+    "float16": "F16",
+    "uint16": "U16",
+    "int16": "I16",
+    "float8_e5m2fnuz": "F8_E5M2FNUZ",
+    "float8_e4m3fnuz": "F8_E4M3FNUZ",
+    "float8_e8m0fnu": "F8_E8M0",
+    "float8_e4m3fn": "F8_E4M3",
+    "float8_e5m2": "F8_E5M2",
+    "int8": "I8",
+    "uint8": "U8",
+    "float4_e2m1fn_x2": "F4",
+    "bool": "BOOL",
+}
+_SAFETENSORS_RANK = {name: rank for rank, name in enumerate(_SAFETENSORS_DTYPES)}
 
 
-def _as_numpy(tensors: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``tensors`` as NumPy arrays sharing their memory, or None where one is not a contiguous
-    CPU tensor of a dtype in :data:`_NUMPY_NAMES` or two share memory (those go through
-    ``safetensors.torch``, which refuses what it refuses, tied weights say, with its own
-    message)."""
+def _safetensors_plan(tensors: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+    """``(name, tensor, torch dtype name)`` in file order, each tensor detached and with lazy
+    views resolved; refuses (before any file is touched) what the format cannot hold."""
     import torch
 
-    arrays: dict[str, Any] = {}
-    storages: set[int] = set()
+    plan = []
     for name, t in tensors.items():
-        if (
-            not isinstance(t, torch.Tensor)
-            or t.layout != torch.strided
-            or t.device.type != "cpu"
-            or str(t.dtype).removeprefix("torch.") not in _NUMPY_NAMES
-            or not t.is_contiguous()
-        ):
-            return None
+        if not isinstance(name, str) or name == "__metadata__":
+            raise ValueError(
+                f"expected tensor names that are strings other than '__metadata__' (the key of "
+                f"the file's metadata), got {name!r}; rename it"
+            )
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor for {name!r}, got {type(t).__name__}")
+        if t.layout != torch.strided:
+            raise ValueError(
+                f"expected dense tensors, got {name!r} with layout {t.layout}; "
+                f"save {name}.to_dense() (a file holds every element)"
+            )
+        dtype = str(t.dtype).removeprefix("torch.")
+        if dtype not in _SAFETENSORS_DTYPES:
+            raise ValueError(
+                f"expected a dtype safetensors stores ({', '.join(sorted(_SAFETENSORS_DTYPES))}), "
+                f"got {t.dtype} for {name!r}; convert it (complex128: torch.view_as_real)"
+            )
+        if dtype == "float4_e2m1fn_x2" and t.dim() == 0:
+            raise ValueError(
+                f"expected a float4_e2m1fn_x2 tensor with at least one dimension (the file "
+                f"counts its halves along the last one), got a 0-d one for {name!r}; reshape(1)"
+            )
+        plan.append((name, resolve_lazy(t.detach()), dtype))
+    _refuse_shared_memory(plan)
+    plan.sort(key=lambda entry: (_SAFETENSORS_RANK[entry[2]], entry[0]))
+    return plan
+
+
+def _refuse_shared_memory(plan: list[tuple[str, Any, str]]) -> None:
+    """Raise where two tensors' bytes overlap (``{"a": w, "b": w}``, a transposed view beside
+    its weight): the file would hold them apart, and they would load as two tensors. Slices
+    of one storage that do not overlap are fine (safetensors' rule)."""
+    by_storage: dict[tuple, list[tuple[str, Any]]] = {}
+    for name, t, _ in plan:
+        if t.numel() == 0 or t.is_meta:
+            continue
         ptr = t.untyped_storage().data_ptr()
-        if ptr and ptr in storages:
-            return None
-        storages.add(ptr)
-        arrays[name] = t.detach().numpy()
-    return arrays
+        if ptr:
+            by_storage.setdefault((t.device, ptr), []).append((name, t))
+    for group in by_storage.values():
+        if len(group) < 2:  # (why) the common case, checked cheaply: a model has 100s of tensors
+            continue
+        spans = []
+        for name, t in group:
+            # (why) one past the last element, not start + nbytes: a view's elements may spread
+            last = sum((n - 1) * s for n, s in zip(t.shape, t.stride(), strict=True))
+            spans.append((t.data_ptr(), t.data_ptr() + (last + 1) * t.element_size(), name))
+        spans.sort()
+        reach, holder = -1, ""
+        for start, stop, name in spans:
+            if start < reach:
+                raise RuntimeError(
+                    f"expected tensors that do not share memory, got {holder!r} and {name!r} "
+                    f"sharing it (tied weights, or a view of another tensor); the file would "
+                    f"hold them apart and they would load as two tensors: save one of them, "
+                    f"or .clone() the other"
+                )
+            if stop > reach:
+                reach, holder = stop, name
+
+
+def _safetensors_header(
+    plan: list[tuple[str, Any, str]], metadata: Mapping[str, str] | None
+) -> bytes:
+    """The JSON header, as safetensors writes it: compact JSON (``serde_json``: non-ASCII as
+    UTF-8, control characters escaped), ``__metadata__`` first (absent where ``metadata`` is
+    None), then each tensor's ``dtype``, ``shape`` and ``data_offsets`` (bytes, from the end of
+    the header) in file order, padded with spaces to a multiple of 8 bytes so that the data
+    starts aligned."""
+    header: dict[str, Any] = {}
+    if metadata is not None:
+        bad = [
+            (k, v) for k, v in metadata.items() if not (isinstance(k, str) and isinstance(v, str))
+        ]
+        if bad:
+            k, v = bad[0]
+            raise TypeError(
+                f"expected metadata with str keys and str values (a safetensors header holds "
+                f"text only), got {k!r}: {type(v).__name__}; write it as str() or json.dumps()"
+            )
+        # (why) sorted: safetensors' order is a Rust HashMap's, random from one save to the next
+        header["__metadata__"] = {k: metadata[k] for k in sorted(metadata)}
+    offset = 0
+    for name, t, dtype in plan:
+        shape = list(t.shape)
+        if dtype == "float4_e2m1fn_x2":
+            shape[-1] *= 2  # (why) torch counts bytes (pairs of float4), the file counts float4s
+        nbytes = t.numel() * t.element_size()
+        header[name] = {
+            "dtype": _SAFETENSORS_DTYPES[dtype],
+            "shape": shape,
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
+    return text + b" " * (-len(text) % 8)
+
+
+def _little_endian_bytes(t: Any, byteorder: str = sys.byteorder) -> Any:
+    """The bytes of ``t``'s values in C order, little-endian (the format's), as a buffer: the
+    tensor's own memory where it is a contiguous CPU tensor on a little-endian machine."""
+    import torch
+
+    t = t.contiguous().cpu()  # (why) both return t itself where nothing is to be done
+    raw = t.reshape(-1).view(torch.uint8).numpy()  # (why) 0-d tensors cannot be .view()ed
+    if byteorder == "big":
+        # (why) a complex number is two floats, each swapped on its own
+        size = t.element_size() // (2 if t.is_complex() else 1)
+        if size > 1:
+            raw = raw.view(f"u{size}").byteswap().view("u1")
+    return raw
 
 
 def metadata_json(value: Mapping[str, Any], indent: int | None = None) -> str:

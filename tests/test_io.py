@@ -248,50 +248,210 @@ def _saved_by_both(tmp_path, tensors, metadata=None):
     return (tmp_path / "ours.safetensors").read_bytes(), (tmp_path / "ref.safetensors").read_bytes()
 
 
-def test_save_safetensors_writes_the_bytes_safetensors_torch_writes(tmp_path):
-    """save_safetensors writes NumPy-representable tensors through safetensors.numpy (see the
-    next test); the file is the one safetensors.torch.save_file writes, byte for byte, for every
-    such dtype, a 0-d and an empty tensor, a Parameter, header metadata, and for a dict with a
-    bfloat16 tensor (which goes through safetensors.torch). What safetensors.torch refuses (two
-    names for one tensor, a non-contiguous one) is refused with its error."""
+def _header(data: bytes) -> bytes:
+    n = int.from_bytes(data[:8], "little")
+    return data[8 : 8 + n]
+
+
+def _bits(t):
+    """The bytes of ``t``'s values, for comparisons that NaNs and -0.0 cannot fool."""
     import torch
-    from safetensors.torch import load_file
+
+    return t.contiguous().reshape(-1).view(torch.uint8)
+
+
+def _random_tensor(dtype, shape, g):
+    """A tensor of ``dtype`` and ``shape`` with random bit patterns (random truth values for
+    bool), built from random bytes so that every dtype, float8 included, gets one."""
+    import torch
+
+    n = 1
+    for s in shape:
+        n *= s
+    if dtype == torch.bool:
+        return torch.rand(shape, generator=g) < 0.5
+    size = torch.empty(0, dtype=dtype).element_size()
+    raw = torch.randint(0, 256, (n * size,), dtype=torch.uint8, generator=g)
+    return raw.view(dtype).reshape(shape)
+
+
+def _stored_dtypes():
+    """Every torch dtype that safetensors 0.8's ``safetensors.torch`` writes and this torch has."""
+    import torch
+
+    return [getattr(torch, name) for name in _io._SAFETENSORS_DTYPES if hasattr(torch, name)]
+
+
+def test_save_safetensors_writes_the_bytes_safetensors_torch_writes(tmp_path):
+    """sciml writes safetensors files itself (safetensors.torch leaks, see the next test); the
+    file is the one ``safetensors.torch.save_file`` writes, byte for byte, for every dtype that
+    safetensors stores (float8 and bfloat16 included), each alone and all together (the order
+    of tensors in the file: by dtype, then name), 0-d, empty and 2-d tensors, a Parameter, a
+    view at a storage offset, and with no metadata, empty metadata and one key. Every file loads
+    back with ``safetensors.torch.load_file`` bit for bit (where it has a reader for the dtype:
+    0.8 has none for F8_E8M0 and F4)."""
+    import torch
+    from safetensors.torch import _TYPES, load_file
 
     g = torch.Generator().manual_seed(0)
-    tensors = {
-        "f64": torch.randn(5, dtype=torch.float64, generator=g),
-        "f32": torch.randn(3, 4, generator=g),
-        "f16": torch.randn(4, generator=g).half(),
-        "c64": torch.randn(3, 2, dtype=torch.complex64, generator=g),
-        "bool": torch.tensor([True, False, True]),
-        "i64": torch.arange(7),
-        "i32": torch.arange(3, dtype=torch.int32),
-        "i16": torch.arange(3, dtype=torch.int16),
-        "i8": torch.arange(-3, 0, dtype=torch.int8),
-        "u8": torch.arange(4, dtype=torch.uint8),
-        "u16": torch.tensor([1, 2**16 - 1], dtype=torch.uint16),
-        "u32": torch.tensor([1, 2**32 - 1], dtype=torch.uint32),
-        "u64": torch.tensor([1, 2**40], dtype=torch.uint64),
-        "scalar": torch.tensor(2.5),
-        "empty": torch.zeros(0, 3),
-        "param": torch.nn.Parameter(torch.randn(2, generator=g)),
-        "row": torch.randn(3, 4, generator=g)[1],  # a view at a storage offset
-    }
-    for metadata in (None, {"format": "pt"}):
-        ours, ref = _saved_by_both(tmp_path, tensors, metadata)
-        assert ours == ref
-    back = load_file(str(tmp_path / "ours.safetensors"))
-    for name, t in tensors.items():
-        assert torch.equal(back[name], t.detach()), name
-    ours, ref = _saved_by_both(tmp_path, {**tensors, "bf16": torch.randn(3).bfloat16()})
+    readable = set(_TYPES.values())
+    everything = {}
+    for dtype in _stored_dtypes():
+        name = str(dtype).removeprefix("torch.")
+        tensors = {
+            f"{name}/2d": _random_tensor(dtype, (3, 4), g),
+            f"{name}/empty": _random_tensor(dtype, (0, 3), g),
+            f"{name}/row": _random_tensor(dtype, (3, 4), g)[1],  # at a storage offset
+        }
+        if dtype != torch.float4_e2m1fn_x2:  # safetensors refuses a 0-d float4 pair (0.8)
+            tensors[f"{name}/0d"] = _random_tensor(dtype, (), g)
+        for metadata in (None, {}, {"format": "pt"}):
+            ours, ref = _saved_by_both(tmp_path, tensors, metadata)
+            assert ours == ref, (name, metadata, _header(ours), _header(ref))
+        if dtype in readable:
+            back = load_file(str(tmp_path / "ours.safetensors"))
+            assert back.keys() == tensors.keys()
+            for key, t in tensors.items():
+                assert back[key].dtype == dtype and back[key].shape == t.shape, key
+                assert torch.equal(_bits(back[key]), _bits(t)), key
+        everything.update(tensors)
+    everything["param"] = torch.nn.Parameter(torch.randn(2, generator=g))
+    ours, ref = _saved_by_both(tmp_path, everything, {"format": "pt"})
     assert ours == ref
-    x = torch.randn(4, 4)
+    x = torch.randn(4, 4, generator=g)
     ours, ref = _saved_by_both(tmp_path, {"a": x[0], "b": x[1]})  # one storage, no overlap
     assert ours == ref
-    with pytest.raises(RuntimeError, match="share memory"):
-        _io.save_safetensors({"a": x, "b": x}, tmp_path / "shared.safetensors")
-    with pytest.raises(ValueError, match="non contiguous"):
-        _io.save_safetensors({"a": x.t()}, tmp_path / "strided.safetensors")
+
+
+def test_save_safetensors_writes_names_and_metadata_as_safetensors_escapes_them(tmp_path):
+    """Header text: names and a metadata key / value with quotes, backslashes, control
+    characters, DEL, non-ASCII and the empty name are written as safetensors' serde_json writes
+    them (UTF-8, control characters escaped), and sorted as it sorts them (by UTF-8 bytes)."""
+    import torch
+
+    names = ["é", 'a"b', "a\\b", "a\nb\x01\x1f\x7f\b\f\r\t", "\u2028", "😀", "/x", "B", "a", ""]
+    tensors = {n: torch.full((1,), float(i)) for i, n in enumerate(names)}
+    ours, ref = _saved_by_both(tmp_path, tensors, {'k\x00"é': "v\t😀</"})
+    assert ours == ref
+
+
+def test_save_safetensors_writes_metadata_keys_in_one_order(tmp_path):
+    """Regression: safetensors writes ``__metadata__`` in a Rust HashMap's random order, so two
+    saves of one model differed byte-wise (the shipped weights show both orders of "format" and
+    "family"). sciml writes the keys sorted: 6 saves of 5 keys give one file, whose metadata is
+    the dict given (read back with ``safe_open``), keys in sorted order."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+
+    metadata = {"zeta": "1", "format": "pt", "family": "fno", "Alpha": "2", "beta": "3"}
+    files = set()
+    for i in range(6):
+        path = tmp_path / f"m{i}.safetensors"
+        _io.save_safetensors({"w": torch.arange(3.0)}, path, metadata=metadata)
+        files.add(path.read_bytes())
+    assert len(files) == 1
+    (data,) = files
+    assert list(json.loads(_header(data))["__metadata__"]) == sorted(metadata)
+    with safe_open(str(tmp_path / "m0.safetensors"), framework="pt") as f:
+        assert f.metadata() == metadata
+
+
+def test_save_safetensors_rewrites_the_shipped_weights_as_safetensors_does(tmp_path):
+    """The 8 shipped models' weights, read and saved again: the bytes ``safetensors.torch``
+    writes (with one metadata key); with the file's own two keys, the same header (as JSON) and
+    the same data bytes as the shipped file, which safetensors wrote."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    weights = sorted((Path(_io.__file__).parent / "pretrained" / "weights").glob("*/*.safetensors"))
+    assert len(weights) == 8
+    for path in weights:
+        state = load_file(str(path))
+        ours, ref = _saved_by_both(tmp_path, state, {"format": "pt"})
+        assert ours == ref, path.parent.name
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata()
+        _io.save_safetensors(state, tmp_path / "again.safetensors", metadata=metadata)
+        again, shipped = (tmp_path / "again.safetensors").read_bytes(), path.read_bytes()
+        assert json.loads(_header(again)) == json.loads(_header(shipped)), path.parent.name
+        assert len(_header(again)) == len(_header(shipped))
+        assert again[8 + len(_header(again)) :] == shipped[8 + len(_header(shipped)) :]
+
+
+def test_save_safetensors_writes_a_non_contiguous_tensor_as_its_values(tmp_path):
+    """A transposed or strided view (which ``safetensors.torch`` refuses) is written as its
+    values: the file of ``t.contiguous()``, byte for byte."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    g = torch.Generator().manual_seed(1)
+    x, y, w = (torch.randn(4, 6, generator=g) for _ in range(3))
+    # (why) one base each: views of one tensor overlap, which is refused
+    views = {"t": x.t(), "step": y[:, ::2], "bf16": x.bfloat16().t(), "expanded": w[0].expand(3, 6)}
+    _io.save_safetensors(views, tmp_path / "ours.safetensors")
+    save_file({k: v.contiguous() for k, v in views.items()}, str(tmp_path / "ref.safetensors"))
+    assert (tmp_path / "ours.safetensors").read_bytes() == (
+        tmp_path / "ref.safetensors"
+    ).read_bytes()
+    back = load_file(str(tmp_path / "ours.safetensors"))
+    assert torch.equal(back["t"], x.t()) and torch.equal(back["step"], y[:, ::2])
+
+
+def test_save_safetensors_refuses_what_safetensors_cannot_hold(tmp_path):
+    """Refused before the file is touched, with what was expected: two tensors whose memory
+    overlaps (they would load as two), a dtype with no safetensors name, a sparse tensor, the
+    name ``__metadata__``, metadata that is not text, a 0-d float4 pair."""
+    import torch
+
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(b"old")
+    x = torch.randn(4, 4)
+    cases = [
+        ({"a": x, "b": x}, None, RuntimeError, "share memory"),
+        ({"a": x, "b": x.t()}, None, RuntimeError, "share memory"),
+        ({"a": x[1:3], "b": x[2]}, None, RuntimeError, "share memory"),
+        ({"z": torch.zeros(2, dtype=torch.complex128)}, None, ValueError, "view_as_real"),
+        ({"s": torch.eye(2).to_sparse()}, None, ValueError, "to_dense"),
+        ({"__metadata__": x}, None, ValueError, "__metadata__"),
+        ({"a": x}, {"epoch": 3}, TypeError, "str keys and str values"),
+        ({"a": [1.0]}, None, TypeError, "expected a torch.Tensor"),
+    ]
+    if hasattr(torch, "float4_e2m1fn_x2"):
+        f4 = torch.zeros((), dtype=torch.uint8).view(torch.float4_e2m1fn_x2)
+        cases.append(({"f4": f4}, None, ValueError, "reshape"))
+    for tensors, metadata, error, match in cases:
+        with pytest.raises(error, match=match):
+            _io.save_safetensors(tensors, path, metadata=metadata)
+        assert path.read_bytes() == b"old"
+
+
+def test_little_endian_bytes_swaps_each_number_on_a_big_endian_machine():
+    """On a big-endian machine each number's bytes are swapped into the format's little-endian
+    order (a complex number's two floats each on their own); checked on this little-endian
+    machine against NumPy's big-endian encoding of the same values (the swap is symmetric)."""
+    import torch
+
+    g = torch.Generator().manual_seed(2)
+    f32 = torch.randn(5, generator=g)
+    c64 = torch.randn(3, dtype=torch.complex64, generator=g)
+    i16 = torch.arange(-3, 3, dtype=torch.int16)
+    bf16 = torch.randn(4, generator=g).bfloat16()
+    flags = torch.tensor([True, False])
+    expected = {
+        "f32": f32.numpy().astype(">f4").tobytes(),
+        "c64": c64.numpy().astype(">c8").tobytes(),
+        "i16": i16.numpy().astype(">i2").tobytes(),
+        "bf16": bf16.view(torch.int16).numpy().astype(">i2").tobytes(),
+        "bool": flags.numpy().tobytes(),
+    }
+    tensors = {"f32": f32, "c64": c64, "i16": i16, "bf16": bf16, "bool": flags}
+    for name, t in tensors.items():
+        assert bytes(_io._little_endian_bytes(t, byteorder="big")) == expected[name], name
+        assert bytes(_io._little_endian_bytes(t, byteorder="little")) == bytes(_bits(t).numpy())
 
 
 def test_save_safetensors_keeps_no_ctypes_type_per_tensor_size(tmp_path):
@@ -299,8 +459,10 @@ def test_save_safetensors_keeps_no_ctypes_type_per_tensor_size(tmp_path):
     through a ctypes array type of its byte size, and ctypes keeps every such type (and its
     pointer type) for good; the history columns of a training checkpoint have a new size at
     every checkpoint, so each checkpoint left 2-3 types behind (5.6 KB of Python memory and 14
-    objects per size, measured). Saving tensors of 8 new sizes now leaves the number of ctypes
-    array types as it was (exact: counted among the live objects)."""
+    objects per size, measured). NumPy dtypes stopped leaking when sciml wrote them through
+    safetensors.numpy, bfloat16 and float8 did not (a bf16 model's checkpoints). Saving tensors
+    of 8 new sizes of every dtype now leaves the number of ctypes array types as it was (exact:
+    counted among the live objects)."""
     import ctypes
     import gc
 
@@ -316,8 +478,10 @@ def test_save_safetensors_keeps_no_ctypes_type_per_tensor_size(tmp_path):
     _io.save_safetensors({"w": torch.zeros(3)}, tmp_path / "warm.safetensors")
     before = array_types()
     for n in sizes:
-        columns = {"step": torch.arange(n), "loss": torch.rand(n, dtype=torch.float64)}
-        _io.save_safetensors({**columns, "mask": torch.rand(n) < 0.5}, tmp_path / "h.safetensors")
+        columns = {str(d): torch.zeros(n, dtype=d) for d in _stored_dtypes() if d.itemsize > 1}
+        columns["mask"] = torch.rand(n) < 0.5
+        columns["f8"] = torch.zeros(n + 3, dtype=torch.uint8).view(torch.float8_e4m3fn)
+        _io.save_safetensors(columns, tmp_path / "h.safetensors")
     assert array_types() == before
 
 
@@ -327,8 +491,8 @@ def test_save_safetensors_writes_the_values_of_conjugated_and_negated_views(tmp_
     conjugate bit set" (a model with such a buffer could not be saved), and safetensors.torch
     wrote the memory, i.e. the unconjugated values; a lazily negated 0-d view
     (``z.conj().imag``) was written with the wrong sign. Both are now written as their values,
-    checked against the conjugate and the negation computed from the parts, on the NumPy path
-    and (with a bfloat16 tensor beside them) the safetensors.torch one."""
+    checked against the conjugate and the negation computed from the parts, alone and beside a
+    bfloat16 tensor (which once took another writer)."""
     import torch
     from safetensors.torch import load_file
 
@@ -343,3 +507,16 @@ def test_save_safetensors_writes_the_values_of_conjugated_and_negated_views(tmp_
         assert back["n"].item() == -2.0
     # the tensors given are left as they were
     assert lazy_conj.is_conj() and lazy_neg.is_neg()
+
+
+def test_resolve_lazy_gives_the_values_of_a_view_and_leaves_other_objects():
+    """The one rule for lazily conjugated / negated views: their values (against the conjugate
+    and negation computed from the parts), the same object for a plain tensor or a non-tensor."""
+    import torch
+
+    z = torch.tensor([1.0 + 2.0j, -3.0 - 0.5j], dtype=torch.complex64)
+    conj = _io.resolve_lazy(z.conj())
+    assert not conj.is_conj() and torch.equal(conj, torch.complex(z.real, -z.imag))
+    neg = _io.resolve_lazy(z.conj().imag)
+    assert not neg.is_neg() and neg.tolist() == [-2.0, 0.5]
+    assert _io.resolve_lazy(z) is z and _io.resolve_lazy("x") == "x"

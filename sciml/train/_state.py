@@ -8,7 +8,7 @@ dicts, lists and tuples whose leaves are Python scalars, strings, ``torch.Tensor
   ``{"__tensor__": "t3"}`` / ``{"__ndarray__": "t4"}`` / ``{"__npscalar__": "t5"}`` (a
   complex128 tensor, which safetensors cannot hold, as its real pairs ``{"__complex__": "t6"}``),
   and
-* ``arrays``: ``{"t3": tensor, ...}``, ready for ``safetensors.torch.save_file``.
+* ``arrays``: ``{"t3": tensor, ...}``, ready for :func:`sciml._io.save_safetensors`.
 
 Everything JSON would lose is tagged so that :func:`decode` gives back an equal tree:
 
