@@ -951,6 +951,37 @@ def test_the_named_adjoint_solve_is_torchdiffeqs_to_the_bit(adjoint_solver, dire
     torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
+def test_the_sciml_adjoint_method_called_directly_says_what_it_needs():
+    """``sciml_adjoint`` is in torchdiffeq's solver list (torchdiffeq takes solvers by name
+    only), so a user may pass it as a method: without sciml's options it was a bare
+    ``TypeError: __init__() missing 2 required keyword-only arguments``. Now the error names the
+    options it expects and how to solve directly; with them it is the named solver's solve, bit
+    for bit."""
+    y0 = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
+    t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+
+    def field(s, y):
+        return -y
+
+    expected = r"expected options=\{'sciml_solver': an ODESolver, 'sciml_method': its torchdiffeq"
+    for options, shown in [
+        (None, r"got sciml options \{\}"),
+        ({"sciml_solver": "dopri5"}, r"got sciml options \{'sciml_solver': 'dopri5'\}"),
+        ({"sciml_solver": Dopri5(), "sciml_method": "rk45"}, r"'sciml_method': 'rk45'\}"),
+    ]:
+        with pytest.raises(TypeError, match=rf"'sciml_adjoint' is sciml's wrapper .*{expected}"
+                           rf".*{shown}; to solve directly.*Dopri5\(\).odeint_kwargs"):  # fmt: skip
+            torchdiffeq.odeint(field, y0, t, method="sciml_adjoint", options=options)
+    solver = Dopri5(rtol=1e-6, atol=1e-8)
+    k = solver.odeint_kwargs()
+    wrapped = torchdiffeq.odeint(
+        field, y0, t, method="sciml_adjoint", rtol=k["rtol"], atol=k["atol"],
+        options={**k["options"], "sciml_solver": solver, "sciml_method": k["method"]},
+    )  # fmt: skip
+    torch.testing.assert_close(wrapped, torchdiffeq.odeint(field, y0, t, **k), rtol=0, atol=0)
+    torch.testing.assert_close(wrapped[-1], y0 * np.exp(-1.0), rtol=1e-5, atol=0)
+
+
 def test_rnode_hutchinson_estimate_is_unbiased():
     """``y' = A y``: the Jacobian is ``A`` everywhere, so RNODE's Jacobian term (a time average)
     is ``mean_b ||eps_b^T A||^2`` with one probe ``eps_b ~ N(0, I)`` per batch element. Over

@@ -147,8 +147,28 @@ class _NamedAdjointSolve:
     (3>=3)``, naming no solver, from ``loss.backward()``."""
 
     def __init__(
-        self, func, y0, rtol, atol, *, sciml_solver: ODESolver, sciml_method: str, **options
+        self,
+        func,
+        y0,
+        rtol,
+        atol,
+        *,
+        sciml_solver: ODESolver | None = None,
+        sciml_method: str | None = None,
+        **options,
     ) -> None:
+        # (why) the name is in torchdiffeq's solver list, so a user may try it as a method: a
+        # call without these options was a bare TypeError about missing keyword arguments
+        if not isinstance(sciml_solver, ODESolver) or sciml_method not in _TORCHDIFFEQ_SOLVERS:
+            pairs = (("sciml_solver", sciml_solver), ("sciml_method", sciml_method))
+            given = {k: v for k, v in pairs if v is not None}
+            raise TypeError(
+                "torchdiffeq method 'sciml_adjoint' is sciml's wrapper for NeuralODE's adjoint "
+                "(backward) solve: expected options={'sciml_solver': an ODESolver, "
+                f"'sciml_method': its torchdiffeq method}}, got sciml options {given}; to solve "
+                "directly, pass the solver's own settings, e.g. torchdiffeq.odeint(func, y0, t, "
+                "**sciml.de.Dopri5().odeint_kwargs())"
+            )
         self.named, self.dtype = sciml_solver, y0.dtype
         # (why) the method its odeint_kwargs() give, as the forward solve runs, not its
         # ``method`` attribute, which a subclass overriding odeint_kwargs need not follow
