@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ._config import config_from_dict, config_to_dict
-from ._io import atomic_write_text, metadata_json, save_safetensors, tmp_path
+from ._io import atomic_write_text, metadata_json, resolve_lazy, save_safetensors, tmp_path
 from ._version import __version__
 from .errors import CheckpointError, ConfigError
 from .layers._complex import COMPLEX_OF, ComplexCasts
@@ -519,8 +519,7 @@ def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def _storable(t: torch.Tensor) -> torch.Tensor:
     """``t``, or for complex128 and complex32 (which safetensors cannot store) its real pairs:
     float64 / float16 with a trailing axis of 2 (:func:`_restore_complex` reads them back)."""
-    # (why) view_as_real refuses a lazily conjugated view; resolving is free for other tensors
-    t = t.resolve_conj().resolve_neg()
+    t = resolve_lazy(t)  # (why) view_as_real refuses a lazily conjugated view
     return torch.view_as_real(t) if t.dtype in (torch.complex128, torch.complex32) else t
 
 
