@@ -26,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import random
 import signal
@@ -42,23 +41,23 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader
 
 from .._io import metadata_json
-from ..errors import CheckpointError
-from ._runlog import MetricsLog, pack_rows, unpack_rows
+from . import _resume
+from ._batch import _collate, _LossModule, _split_batch, batch_loss, predict
+from ._runlog import MetricsLog
 from .callbacks import Callback
-from .checkpoint import CheckpointManager, find_checkpoint, read_checkpoint
+from .checkpoint import CheckpointManager
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, setup
 from .losses import MSE, LpLoss
-from .sampler import ShardedBatchSampler, epoch_permutation, epoch_seed
-from .schedules import build_scheduler, lr_factor
+from .sampler import ShardedBatchSampler, epoch_seed
+from .schedules import build_scheduler
 
 __all__ = ["Trainer", "FitResult", "predict"]
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-STATE_FORMAT_VERSION = 1
 
 
 @dataclass
@@ -85,41 +84,6 @@ class FitResult:
     step: int
     epoch: int
     checkpoint: Path | None
-
-
-def predict(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
-    """``model(batch["input"], x=batch["x"], t=batch["t"])``, passing ``x`` / ``t`` only if present.
-
-    A model whose prediction needs more of the batch than ``input``, ``x`` and ``t`` (PROSE's
-    symbol input, say) defines ``predict_batch(batch) -> prediction`` and that is used instead,
-    so validation and evaluation see the same prediction as training.
-    """
-    custom = getattr(model, "predict_batch", None)
-    if callable(custom):
-        return custom(batch)
-    kwargs = {k: batch[k] for k in ("x", "t") if batch.get(k) is not None}
-    return model(batch["input"], **kwargs)
-
-
-class _LossModule(nn.Module):
-    """``forward(batch) -> loss``: the unit DDP wraps, so that a model's own ``training_loss``
-    (which may call the model several times) also runs under DDP's gradient synchronisation."""
-
-    def __init__(self, model: nn.Module, loss_fn: Callable) -> None:
-        super().__init__()
-        self.model = model
-        self.loss_fn = loss_fn
-
-    def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        return batch_loss(self.model, batch, self.loss_fn)
-
-
-def batch_loss(model: nn.Module, batch: Mapping[str, Any], loss_fn: Callable) -> torch.Tensor:
-    """The model's ``training_loss(batch, loss_fn)`` if it has one, else the default loss."""
-    custom = getattr(model, "training_loss", None)
-    if custom is not None:
-        return custom(batch, loss_fn)
-    return loss_fn(predict(model, batch), batch["target"])
 
 
 class Trainer:
@@ -622,42 +586,6 @@ class Trainer:
             )
         return value, stop
 
-    def _restore_after_nonfinite(self, what: str) -> str:
-        """Put the model, optimiser, schedule, counters, history and RNG states back to the
-        newest checkpoint this state was saved to or resumed from, as ``fit(resume=checkpoint)``
-        would, after a step whose loss was not finite wrote non-finite values into the weights
-        and AdamW's moments; return the error message, which says what the state in memory is
-        now.
-
-        (why) a notebook user went on with ``trainer.model`` and got nan everywhere, while the
-        message pointed only at `last` on disk. Costs nothing but on this path."""
-        advice = "lower the lr, set grad_clip, or check the data"
-        damage = "the step's update, from non-finite gradients, leaves nan in the weights and "
-        damage += "AdamW's moments"
-        path, moments = self._state_path, self._state_moments
-        how = "fit(resume=...)" if moments else "fit(resume=..., optimizer_state=False)"
-        if path is not None and not self.dist.distributed:
-            try:
-                self._restore(path, optimizer_state=moments)
-            except Exception as error:  # (why) the nan error must not be lost to this one
-                reason = f"putting it back to {path} failed ({type(error).__name__}: {error})"
-            else:
-                return (
-                    f"{what}; the model, optimiser, schedule, counters and history in memory are "
-                    f"put back to the run's newest checkpoint {path} (step {self.step}), as "
-                    f"{how} would ({damage}); {advice}, then fit() continues from there"
-                )
-        elif self.dist.distributed:
-            reason = "under data parallelism the processes do not put it back"
-        else:
-            reason = "the run has no checkpoint to put it back to" + (
-                " (out_dir=None)" if self.out_dir is None else ""
-            )
-        return (
-            f"{what}; the model and optimiser in memory are not usable ({damage}; {reason}); "
-            f"{advice}, then resume from a checkpoint with fit(resume=...) or start afresh"
-        )
-
     def _validate(self) -> bool:
         """Evaluate ``val_data``, log it, and return True when the monitored metric improved."""
         if self.val_data is None:
@@ -754,55 +682,17 @@ class Trainer:
         return signal.signal(signal.SIGINT, handler)
 
     # ------------------------------------------------------------------ state
-    def _state_tree(self) -> dict[str, Any]:
-        rng: dict[str, Any] = {
-            "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-        }
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {
-            "format_version": STATE_FORMAT_VERSION,
-            "config": self.config.to_dict(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "run_id": self.run_id,
-            "best_metric": self.best_metric,
-            "best_step": self.best_step,
-            "epoch_loss": tuple(self._epoch_loss),
-            "last_epoch_loss": self._last_epoch_loss,
-            "log_window": tuple(self._log_window),
-            "time_s": time.perf_counter() - self._t0,
-            "world_size": self.dist.world_size,
-            # (why) a resume on a training set of another size draws the rest of a started epoch
-            # from another order; the size tells it so (older checkpoints: none)
-            "train_size": len(self.train_data),
-            "optimizer": self.optimizer.state_dict(),
-            "built_weight_decay": self._built_decay,
-            "built_lr": self._built_lr,
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": rng,
-            "history": pack_rows(self.history),
-            "callbacks": {
-                key: state
-                for key, cb in self._keyed_callbacks()
-                if (state := cb.state_dict()) is not None
-            },
-        }
-
-    def _keyed_callbacks(self) -> list[tuple[str, Callback]]:
-        """``(key, callback)``: the key of a callback's state in a checkpoint is its class name,
-        with ``#k`` appended for the k-th further callback of the same class."""
-        seen: dict[str, int] = {}
-        keyed = []
-        for cb in self.callbacks:
-            name = type(cb).__qualname__
-            k = seen[name] = seen.get(name, -1) + 1
-            keyed.append((name if k == 0 else f"{name}#{k}", cb))
-        return keyed
+    # (why) the checkpoint state (what is saved, how a resume restores it) is one concept of
+    # its own, in _resume.py; its functions take the trainer and are bound here as methods
+    _state_tree = _resume.state_tree
+    _keyed_callbacks = _resume.keyed_callbacks
+    _resume_target = _resume.resume_target
+    _has_checkpoint = _resume.has_checkpoint
+    _note_built = _resume.note_built
+    _restore = _resume.restore
+    _mid_epoch_change = _resume.mid_epoch_change
+    _check_optimizer_fits = _resume.check_optimizer_fits
+    _restore_after_nonfinite = _resume.restore_after_nonfinite
 
     def _save(self, links: Sequence[str]) -> None:
         # (why) metrics.json holds at least the rows of the newest checkpoint after a crash
@@ -819,314 +709,13 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
 
-    def _resume_target(self, resume: bool | str | Path) -> Path | None:
-        if resume is False or resume is None:
-            return None
-        if resume is True or resume == "auto":
-            if self.out_dir is None:
-                raise ValueError("fit(resume='auto') needs out_dir: that is where `last` lives")
-            if not self._has_checkpoint():
-                return None
-            return find_checkpoint(self.out_dir)  # the newer of `last` and `best`
-        return find_checkpoint(resume)
-
-    def _mid_epoch_change(
-        self, saved: TrainConfig, epoch: int, done: int, saved_n: int
-    ) -> str | None:
-        """What a resume after batch ``done`` of ``epoch`` does to that epoch's samples when the
-        batch size, the seed or the training set's size (``saved_n`` in the checkpoint) differs,
-        or None when none does: the rest of the epoch is drawn with the new ones, so some
-        samples are read twice or not at all."""
-        cfg = self.config
-        n = len(self.train_data)
-        names = [f for f in ("batch_size", "seed") if getattr(saved, f) != getattr(cfg, f)]
-        expected = [f"{f}={getattr(saved, f)}" for f in names]
-        got = [f"{f}={getattr(cfg, f)}" for f in names]
-        if saved_n != n:
-            expected.append(f"a training set of {saved_n} samples")
-            got.append(f"a training set of {n} samples")
-        if not got:
-            return None
-        # the batches before `done` are whole (only an epoch's last one can be short)
-        order = epoch_permutation(saved_n, saved.seed, epoch)
-        before = set(order[: done * saved.batch_size].tolist())
-        end = sum(self.train_sampler.global_batch_sizes())
-        after = epoch_permutation(n, cfg.seed, epoch)[min(n, done * cfg.batch_size) : end]
-        again = len(before.intersection(after.tolist()))
-        missed = n - len({i for i in before if i < n}.union(after.tolist()))
-        expected_text, got_text = ", ".join(expected), ", ".join(got)
-        same = (
-            f" (sample i of the {saved_n} counted as sample i of the {n})" if saved_n != n else ""
-        )
-        return (
-            f"in the middle of epoch {epoch} (after {done} batch{'es' if done > 1 else ''}) "
-            f"with {got_text}, where the checkpoint has {expected_text}: the rest of epoch "
-            f"{epoch} is drawn with {got_text}, so {again} of the {len(before)} samples read "
-            f"before the resume are read again and {missed} of the {n} samples are not read in "
-            f"this epoch{same} (later epochs are whole). Resume with {expected_text} to continue "
-            "exactly, or from a checkpoint written at an epoch end (checkpoint_every=0)"
-        )
-
-    def _check_optimizer_fits(
-        self, path: Path, saved_groups: list[dict[str, Any]], optimizer_state: bool
-    ) -> None:
-        """Raise a :class:`CheckpointError` saying what to do when the checkpoint's optimiser
-        param groups do not fit this trainer's optimiser (torch's own error names neither the
-        cause nor a way on)."""
-        sizes = [len(group["params"]) for group in self.optimizer.param_groups]
-        saved = [len(group["params"]) for group in saved_groups]
-        if len(saved) != len(sizes):
-            raise CheckpointError(
-                f"{path}: the checkpoint's optimiser has {len(saved)} param group(s) of "
-                f"{saved} parameters, this trainer's has {len(sizes)} of {sizes}; build the "
-                "optimiser as the run that wrote it did (e.g. apply the same FineTuneRecipe "
-                "before fit)"
-            )
-        if saved == sizes or not optimizer_state:
-            return
-        from safetensors import safe_open
-
-        from ..operator import obsolete_state_keys
-
-        with safe_open(str(Path(path) / "model.safetensors"), "pt") as f:
-            obsolete = sorted(set(f.keys()) & obsolete_state_keys(self.model))
-        cause = (
-            f"its weights hold {len(obsolete)} tensor(s) that this version of "
-            f"{type(self.model).__name__} no longer builds ({', '.join(obsolete[:5])}"
-            f"{' ...' if len(obsolete) > 5 else ''}): it was written by an older sciml, and "
-            "the optimiser state of those parameters, stored by position, cannot be told "
-            "apart from the others'"
-            if obsolete
-            else "was the model or the set of trained parameters changed?"
-        )
-        raise CheckpointError(
-            f"{path}: the checkpoint's optimiser state holds {saved} parameters per param "
-            f"group, this model has {sizes}; {cause}. The weights load: resume with "
-            "fit(resume=..., optimizer_state=False) (sciml train --resume --fresh-optimizer) to "
-            "continue from the checkpoint's weights, "
-            "step, schedule and RNG states with fresh AdamW moments (not an exact resume), or "
-            "finish the run with the sciml version that wrote it"
-        )
-
-    def _has_checkpoint(self) -> bool:
-        return any((self.out_dir / name).exists() for name in ("last", "best"))
-
-    def _note_built(self) -> None:
-        """Note each param group's weight decay and base lr as the optimiser and schedule were
-        built (a recipe may have replaced them since ``__init__``): checkpoints store them, so
-        a resume tells a new recipe or config from a change a callback made during the run.
-
-        (why) only for an optimiser or schedule not noted yet: a run continued in process
-        (``fit()`` again after a stop) would take what a callback set during the run for what
-        was built, and a resume of its checkpoints put the built values back."""
-        if self._built_for is not None and (
-            self._built_for[0] is self.optimizer and self._built_for[1] is self.scheduler
-        ):
-            return
-        self._built_decay = [group.get("weight_decay") for group in self.optimizer.param_groups]
-        self._built_lr = list(self.scheduler.base_lrs)
-        self._built_for = (self.optimizer, self.scheduler)
-
-    def _restore(self, path: Path, *, optimizer_state: bool = True) -> None:
-        self._note_built()
-        state = read_checkpoint(path, self.model)
-        saved_groups = state["optimizer"]["param_groups"]
-        self._check_optimizer_fits(path, saved_groups, optimizer_state)
-        saved = TrainConfig.from_dict(state["config"])
-        if saved != self.config:
-            changed = [
-                f.name
-                for f in dataclasses.fields(TrainConfig)
-                if getattr(saved, f.name) != getattr(self.config, f.name)
-            ]
-            warnings.warn(
-                f"resuming from {path} with a different TrainConfig (changed: {changed}); the run "
-                "continues with the new config and will not match an uninterrupted run",
-                stacklevel=3,
-            )
-        n, saved_n = len(self.train_data), state.get("train_size")  # older checkpoints: none
-        saved_n = n if saved_n is None else saved_n
-        if state["batch_in_epoch"]:
-            message = self._mid_epoch_change(
-                saved, state["epoch"], state["batch_in_epoch"], saved_n
-            )
-            if message is not None:
-                warnings.warn(f"resuming from {path} {message}", stacklevel=3)
-        elif saved_n != n:
-            warnings.warn(
-                f"resuming from {path} at the start of epoch {state['epoch']} with a training "
-                f"set of {n} samples, where the checkpoint's run had {saved_n}: the epochs left "
-                f"read the {n} samples ({self.steps_per_epoch} steps each), and the schedule "
-                "spans the steps taken and those left; the run will not match one on either set",
-                stacklevel=3,
-            )
-        # (why) the weight decay each group was built with here (the config's for the Trainer's
-        # own optimiser, a recipe's for a replaced one), against the one the checkpoint's run
-        # was built with (stored since; older checkpoints: the checkpoint's groups). By value,
-        # a group without decay and a group at a saved config weight_decay of 0 cannot be told
-        # apart, so the built values are compared, not the config
-        built_decay = self._built_decay
-        saved_decay = [group.get("weight_decay") for group in saved_groups]
-        saved_built = state.get("built_weight_decay", saved_decay)
-        if (
-            optimizer_state
-            and built_decay != saved_built
-            and (saved.weight_decay == self.config.weight_decay)
-        ):  # (a changed TrainConfig weight_decay was named in the warning above)
-            warnings.warn(
-                f"resuming from {path} with an optimiser built with param-group weight decays "
-                f"{built_decay}, where the checkpoint's was built with {saved_built} (another "
-                "FineTuneRecipe weight_decay?); the run continues with the new ones and will "
-                "not match an uninterrupted run",
-                stacklevel=3,
-            )
-        # the same for each group's base lr (the schedule's peak); older checkpoints: None
-        saved_built_lr = state.get("built_lr")
-        new_lr = saved_built_lr is not None and self._built_lr != saved_built_lr
-        if new_lr and saved.lr == self.config.lr:
-            warnings.warn(
-                f"resuming from {path} with an optimiser built with param-group lrs "
-                f"{self._built_lr}, where the checkpoint's was built with {saved_built_lr} "
-                "(another FineTuneRecipe lr?); the run continues with the new ones and will not "
-                "match an uninterrupted run",
-                stacklevel=3,
-            )
-        if optimizer_state:
-            self.optimizer.load_state_dict(state["optimizer"])
-            # (why) load_state_dict restores each group's weight decay too, so a recipe's new
-            # one gave way to the checkpoint's; per group, with nothing new the checkpoint's
-            # stays (a callback may have changed it during the run; a changed TrainConfig
-            # weight_decay is new for every group)
-            for group, decay, was in zip(self.optimizer.param_groups, built_decay, saved_built):
-                if decay != was or saved.weight_decay != self.config.weight_decay:
-                    group["weight_decay"] = decay
-        else:  # fresh moments, at the lr the checkpoint set for its next step
-            # (why) a trainer that has stepped (fit() before, or a nan loss's restore) kept its
-            # moments, so the resume was neither fresh nor the checkpoint's
-            self.optimizer.state.clear()
-            for group, saved_group in zip(self.optimizer.param_groups, saved_groups):
-                group["lr"] = saved_group["lr"]
-        # what a callback multiplied the schedule's lr by (TimeBudget's anneal), per group: kept
-        # below where the lr is set anew (it was dropped for the first step after the resume)
-        scheduled = state["scheduler"].get("_last_lr") or []
-        extra = [
-            group["lr"] / was if was else 1.0
-            for group, was in zip(self.optimizer.param_groups, scheduled)
-        ]
-        # (why) steps taken at another batch size: the schedule spans those and the ones left
-        # (epochs * steps_per_epoch counted every step at the new size)
-        # (the sampler skips the whole epoch when the batches done exceed its new length)
-        done = min(state["batch_in_epoch"], self.steps_per_epoch)
-        left = (self.config.epochs - state["epoch"]) * self.steps_per_epoch - done
-        rebuilt = state["step"] + max(left, 0) != self.total_steps
-        if rebuilt:
-            self.total_steps = state["step"] + max(left, 0)
-            cfg = self.config
-            self.scheduler = build_scheduler(
-                self.optimizer, cfg.schedule, self.total_steps, cfg.warmup_steps
-            )
-            self._built_for = (self.optimizer, self.scheduler)  # the built values stay
-        self.scheduler.load_state_dict(state["scheduler"])
-        # a rebuilt scheduler set the lr of its step 0
-        if saved != self.config or rebuilt or new_lr:
-            # (why) both states carry the saved lr, which would otherwise stay (a recipe's new
-            # lr, with an unchanged config, gave way to the checkpoint's). Per group: the base
-            # lr the optimiser resumed into was built with where it differs from the one the
-            # checkpoint's run was built with (the config's lr for the Trainer's own optimiser,
-            # a recipe's for a replaced one), else the checkpoint's. Checkpoints without the
-            # built lrs: a group at the saved lr takes the new one, a group at its own (ScOT's
-            # param_groups: embeddings at another lr) keeps it, scaled as the config's. (The
-            # weight decay was put back to the built one above.)
-            cfg = self.config
-            f = lr_factor(cfg.schedule, state["step"], self.total_steps, cfg.warmup_steps)
-            bases = []
-            for i, base in enumerate(self.scheduler.base_lrs):
-                if saved_built_lr is not None:  # per group: a callback's change stays
-                    new = self._built_lr[i] != saved_built_lr[i]
-                    bases.append(self._built_lr[i] if new else base)
-                elif base == saved.lr or cfg.lr == saved.lr:
-                    bases.append(cfg.lr if base == saved.lr else base)
-                else:
-                    bases.append(base * cfg.lr / saved.lr if saved.lr else base)
-            self.scheduler.base_lrs = bases
-            extra += [1.0] * (len(bases) - len(extra))
-            for group, base, k in zip(self.optimizer.param_groups, bases, extra):
-                group.update(lr=base * f * k, initial_lr=base)
-            self.scheduler._last_lr = [base * f for base in bases]  # the schedule's own lr
-        if self.scaler is not None and state["scaler"] is not None:
-            self.scaler.load_state_dict(state["scaler"])
-        self.step = state["step"]
-        self.epoch = state["epoch"]
-        self.batch_in_epoch = state["batch_in_epoch"]
-        self.best_metric = state["best_metric"]
-        self.best_step = state["best_step"]
-        if self.best_metric is not None and not math.isfinite(self.best_metric):
-            # (why) a nan best (kept by earlier versions) would never be beaten
-            self.best_metric = self.best_step = None
-        self._epoch_loss = list(state["epoch_loss"])
-        self._last_epoch_loss = state["last_epoch_loss"]
-        self._log_window = list(state.get("log_window", (0.0, 0)))  # older checkpoints: none
-        self._time_offset = state["time_s"]
-        self.run_id = state.get("run_id", self.run_id)  # older checkpoints: none
-        # resumed from another run's checkpoint: this run writes a `last` of its own at the end;
-        # from its own `best` (newer than `last` after a kill), `last` is pointed at it
-        path = Path(path).resolve()
-        own = self._ckpt is not None and path.parent == self._ckpt.run_dir.resolve()
-        self._saved_at, self._saved_path = (self.step, self.epoch), path if own else None
-        self._state_path, self._state_moments = path, optimizer_state
-        here = own and self._ckpt.link("last") == path
-        self._last_at = self._saved_at if here else None
-        self._log.rows = unpack_rows(state["history"])
-        saved_callbacks = state.get("callbacks", {})  # older checkpoints: none
-        for key, cb in self._keyed_callbacks():
-            if key in saved_callbacks:
-                cb.load_state_dict(saved_callbacks[key])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        if "cuda" in rng and torch.cuda.is_available():
-            with contextlib.suppress(RuntimeError, IndexError):
-                torch.cuda.set_rng_state_all(rng["cuda"])
-
 
 class _NonFiniteLoss(FloatingPointError):
     """A step's training loss was nan or inf (raised inside the loop; fit raises a
     FloatingPointError saying what became of the state in memory)."""
 
 
-def _split_batch(
-    batch: dict[str, Any], n: int, size: int | None
-) -> list[tuple[dict[str, Any], int]]:
-    """``batch`` (``n`` samples) as chunks of at most ``size`` samples: every tensor whose dim 0
-    is the batch is sliced (collated items all are), anything else is shared."""
-    if size is None or size >= n:
-        return [(batch, n)]
-    return [
-        (
-            {
-                k: v[i : i + size] if isinstance(v, torch.Tensor) and v.ndim and len(v) == n else v
-                for k, v in batch.items()
-            },
-            min(size, n - i),
-        )
-        for i in range(0, n, size)
-    ]
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _collate(items: list[Any]) -> dict[str, Any]:
-    if isinstance(items[0], tuple) and len(items[0]) == 2:
-        items = [{"input": a, "target": b} for a, b in items]
-    if not isinstance(items[0], Mapping) or "input" not in items[0] or "target" not in items[0]:
-        raise TypeError(
-            "expected data set items to be dicts with 'input' and 'target' (and optionally 'x', "
-            f"'t'), got {type(items[0]).__name__}"
-            + (f" with keys {sorted(items[0])}" if isinstance(items[0], Mapping) else "")
-        )
-    return default_collate(items)

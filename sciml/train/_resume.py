@@ -1,0 +1,400 @@
+"""The Trainer's state in a checkpoint: what is saved, and how a resume puts it back.
+
+:func:`state_tree` is everything a run needs to continue exactly (counters, optimiser, schedule,
+scaler, RNG states, history, callback states); :func:`restore` reads it back from a checkpoint,
+warning where the run now differs from the one that wrote it (config, training set, param-group
+weight decays and lrs, a mid-epoch change of batch size or seed) and refusing an optimiser state
+that does not fit. :func:`restore_after_nonfinite` puts the state back after a nan loss.
+
+The functions take the :class:`~sciml.train.Trainer` and are bound as its private methods
+(``Trainer._restore`` is :func:`restore`), so :meth:`Trainer.fit` reads as before and warnings
+point at the same caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import random
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError
+from ._runlog import pack_rows, unpack_rows
+from .checkpoint import find_checkpoint, read_checkpoint
+from .config import TrainConfig
+from .sampler import epoch_permutation
+from .schedules import build_scheduler, lr_factor
+
+if TYPE_CHECKING:
+    from .callbacks import Callback
+    from .trainer import Trainer
+
+STATE_FORMAT_VERSION = 1
+
+
+def state_tree(trainer: Trainer) -> dict[str, Any]:
+    rng: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "format_version": STATE_FORMAT_VERSION,
+        "config": trainer.config.to_dict(),
+        "step": trainer.step,
+        "epoch": trainer.epoch,
+        "batch_in_epoch": trainer.batch_in_epoch,
+        "run_id": trainer.run_id,
+        "best_metric": trainer.best_metric,
+        "best_step": trainer.best_step,
+        "epoch_loss": tuple(trainer._epoch_loss),
+        "last_epoch_loss": trainer._last_epoch_loss,
+        "log_window": tuple(trainer._log_window),
+        "time_s": time.perf_counter() - trainer._t0,
+        "world_size": trainer.dist.world_size,
+        # (why) a resume on a training set of another size draws the rest of a started epoch
+        # from another order; the size tells it so (older checkpoints: none)
+        "train_size": len(trainer.train_data),
+        "optimizer": trainer.optimizer.state_dict(),
+        "built_weight_decay": trainer._built_decay,
+        "built_lr": trainer._built_lr,
+        "scheduler": trainer.scheduler.state_dict(),
+        "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,
+        "rng": rng,
+        "history": pack_rows(trainer.history),
+        "callbacks": {
+            key: state
+            for key, cb in trainer._keyed_callbacks()
+            if (state := cb.state_dict()) is not None
+        },
+    }
+
+
+def keyed_callbacks(trainer: Trainer) -> list[tuple[str, Callback]]:
+    """``(key, callback)``: the key of a callback's state in a checkpoint is its class name,
+    with ``#k`` appended for the k-th further callback of the same class."""
+    seen: dict[str, int] = {}
+    keyed = []
+    for cb in trainer.callbacks:
+        name = type(cb).__qualname__
+        k = seen[name] = seen.get(name, -1) + 1
+        keyed.append((name if k == 0 else f"{name}#{k}", cb))
+    return keyed
+
+
+def resume_target(trainer: Trainer, resume: bool | str | Path) -> Path | None:
+    if resume is False or resume is None:
+        return None
+    if resume is True or resume == "auto":
+        if trainer.out_dir is None:
+            raise ValueError("fit(resume='auto') needs out_dir: that is where `last` lives")
+        if not trainer._has_checkpoint():
+            return None
+        return find_checkpoint(trainer.out_dir)  # the newer of `last` and `best`
+    return find_checkpoint(resume)
+
+
+def note_built(trainer: Trainer) -> None:
+    """Note each param group's weight decay and base lr as the optimiser and schedule were
+    built (a recipe may have replaced them since ``__init__``): checkpoints store them, so
+    a resume tells a new recipe or config from a change a callback made during the run.
+
+    (why) only for an optimiser or schedule not noted yet: a run continued in process
+    (``fit()`` again after a stop) would take what a callback set during the run for what
+    was built, and a resume of its checkpoints put the built values back."""
+    if trainer._built_for is not None and (
+        trainer._built_for[0] is trainer.optimizer and trainer._built_for[1] is trainer.scheduler
+    ):
+        return
+    trainer._built_decay = [group.get("weight_decay") for group in trainer.optimizer.param_groups]
+    trainer._built_lr = list(trainer.scheduler.base_lrs)
+    trainer._built_for = (trainer.optimizer, trainer.scheduler)
+
+
+def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> None:
+    trainer._note_built()
+    state = read_checkpoint(path, trainer.model)
+    saved_groups = state["optimizer"]["param_groups"]
+    trainer._check_optimizer_fits(path, saved_groups, optimizer_state)
+    saved = TrainConfig.from_dict(state["config"])
+    if saved != trainer.config:
+        changed = [
+            f.name
+            for f in dataclasses.fields(TrainConfig)
+            if getattr(saved, f.name) != getattr(trainer.config, f.name)
+        ]
+        warnings.warn(
+            f"resuming from {path} with a different TrainConfig (changed: {changed}); the run "
+            "continues with the new config and will not match an uninterrupted run",
+            stacklevel=3,
+        )
+    n, saved_n = len(trainer.train_data), state.get("train_size")  # older checkpoints: none
+    saved_n = n if saved_n is None else saved_n
+    if state["batch_in_epoch"]:
+        message = trainer._mid_epoch_change(saved, state["epoch"], state["batch_in_epoch"], saved_n)
+        if message is not None:
+            warnings.warn(f"resuming from {path} {message}", stacklevel=3)
+    elif saved_n != n:
+        warnings.warn(
+            f"resuming from {path} at the start of epoch {state['epoch']} with a training "
+            f"set of {n} samples, where the checkpoint's run had {saved_n}: the epochs left "
+            f"read the {n} samples ({trainer.steps_per_epoch} steps each), and the schedule "
+            "spans the steps taken and those left; the run will not match one on either set",
+            stacklevel=3,
+        )
+    # (why) the weight decay each group was built with here (the config's for the Trainer's
+    # own optimiser, a recipe's for a replaced one), against the one the checkpoint's run
+    # was built with (stored since; older checkpoints: the checkpoint's groups). By value,
+    # a group without decay and a group at a saved config weight_decay of 0 cannot be told
+    # apart, so the built values are compared, not the config
+    built_decay = trainer._built_decay
+    saved_decay = [group.get("weight_decay") for group in saved_groups]
+    saved_built = state.get("built_weight_decay", saved_decay)
+    if (
+        optimizer_state
+        and built_decay != saved_built
+        and (saved.weight_decay == trainer.config.weight_decay)
+    ):  # (a changed TrainConfig weight_decay was named in the warning above)
+        warnings.warn(
+            f"resuming from {path} with an optimiser built with param-group weight decays "
+            f"{built_decay}, where the checkpoint's was built with {saved_built} (another "
+            "FineTuneRecipe weight_decay?); the run continues with the new ones and will "
+            "not match an uninterrupted run",
+            stacklevel=3,
+        )
+    # the same for each group's base lr (the schedule's peak); older checkpoints: None
+    saved_built_lr = state.get("built_lr")
+    new_lr = saved_built_lr is not None and trainer._built_lr != saved_built_lr
+    if new_lr and saved.lr == trainer.config.lr:
+        warnings.warn(
+            f"resuming from {path} with an optimiser built with param-group lrs "
+            f"{trainer._built_lr}, where the checkpoint's was built with {saved_built_lr} "
+            "(another FineTuneRecipe lr?); the run continues with the new ones and will not "
+            "match an uninterrupted run",
+            stacklevel=3,
+        )
+    if optimizer_state:
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        # (why) load_state_dict restores each group's weight decay too, so a recipe's new
+        # one gave way to the checkpoint's; per group, with nothing new the checkpoint's
+        # stays (a callback may have changed it during the run; a changed TrainConfig
+        # weight_decay is new for every group)
+        for group, decay, was in zip(trainer.optimizer.param_groups, built_decay, saved_built):
+            if decay != was or saved.weight_decay != trainer.config.weight_decay:
+                group["weight_decay"] = decay
+    else:  # fresh moments, at the lr the checkpoint set for its next step
+        # (why) a trainer that has stepped (fit() before, or a nan loss's restore) kept its
+        # moments, so the resume was neither fresh nor the checkpoint's
+        trainer.optimizer.state.clear()
+        for group, saved_group in zip(trainer.optimizer.param_groups, saved_groups):
+            group["lr"] = saved_group["lr"]
+    # what a callback multiplied the schedule's lr by (TimeBudget's anneal), per group: kept
+    # below where the lr is set anew (it was dropped for the first step after the resume)
+    scheduled = state["scheduler"].get("_last_lr") or []
+    extra = [
+        group["lr"] / was if was else 1.0
+        for group, was in zip(trainer.optimizer.param_groups, scheduled)
+    ]
+    # (why) steps taken at another batch size: the schedule spans those and the ones left
+    # (epochs * steps_per_epoch counted every step at the new size)
+    # (the sampler skips the whole epoch when the batches done exceed its new length)
+    done = min(state["batch_in_epoch"], trainer.steps_per_epoch)
+    left = (trainer.config.epochs - state["epoch"]) * trainer.steps_per_epoch - done
+    rebuilt = state["step"] + max(left, 0) != trainer.total_steps
+    if rebuilt:
+        trainer.total_steps = state["step"] + max(left, 0)
+        cfg = trainer.config
+        trainer.scheduler = build_scheduler(
+            trainer.optimizer, cfg.schedule, trainer.total_steps, cfg.warmup_steps
+        )
+        trainer._built_for = (trainer.optimizer, trainer.scheduler)  # the built values stay
+    trainer.scheduler.load_state_dict(state["scheduler"])
+    # a rebuilt scheduler set the lr of its step 0
+    if saved != trainer.config or rebuilt or new_lr:
+        # (why) both states carry the saved lr, which would otherwise stay (a recipe's new
+        # lr, with an unchanged config, gave way to the checkpoint's). Per group: the base
+        # lr the optimiser resumed into was built with where it differs from the one the
+        # checkpoint's run was built with (the config's lr for the Trainer's own optimiser,
+        # a recipe's for a replaced one), else the checkpoint's. Checkpoints without the
+        # built lrs: a group at the saved lr takes the new one, a group at its own (ScOT's
+        # param_groups: embeddings at another lr) keeps it, scaled as the config's. (The
+        # weight decay was put back to the built one above.)
+        cfg = trainer.config
+        f = lr_factor(cfg.schedule, state["step"], trainer.total_steps, cfg.warmup_steps)
+        bases = []
+        for i, base in enumerate(trainer.scheduler.base_lrs):
+            if saved_built_lr is not None:  # per group: a callback's change stays
+                new = trainer._built_lr[i] != saved_built_lr[i]
+                bases.append(trainer._built_lr[i] if new else base)
+            elif base == saved.lr or cfg.lr == saved.lr:
+                bases.append(cfg.lr if base == saved.lr else base)
+            else:
+                bases.append(base * cfg.lr / saved.lr if saved.lr else base)
+        trainer.scheduler.base_lrs = bases
+        extra += [1.0] * (len(bases) - len(extra))
+        for group, base, k in zip(trainer.optimizer.param_groups, bases, extra):
+            group.update(lr=base * f * k, initial_lr=base)
+        trainer.scheduler._last_lr = [base * f for base in bases]  # the schedule's own lr
+    if trainer.scaler is not None and state["scaler"] is not None:
+        trainer.scaler.load_state_dict(state["scaler"])
+    trainer.step = state["step"]
+    trainer.epoch = state["epoch"]
+    trainer.batch_in_epoch = state["batch_in_epoch"]
+    trainer.best_metric = state["best_metric"]
+    trainer.best_step = state["best_step"]
+    if trainer.best_metric is not None and not math.isfinite(trainer.best_metric):
+        # (why) a nan best (kept by earlier versions) would never be beaten
+        trainer.best_metric = trainer.best_step = None
+    trainer._epoch_loss = list(state["epoch_loss"])
+    trainer._last_epoch_loss = state["last_epoch_loss"]
+    trainer._log_window = list(state.get("log_window", (0.0, 0)))  # older checkpoints: none
+    trainer._time_offset = state["time_s"]
+    trainer.run_id = state.get("run_id", trainer.run_id)  # older checkpoints: none
+    # resumed from another run's checkpoint: this run writes a `last` of its own at the end;
+    # from its own `best` (newer than `last` after a kill), `last` is pointed at it
+    path = Path(path).resolve()
+    own = trainer._ckpt is not None and path.parent == trainer._ckpt.run_dir.resolve()
+    trainer._saved_at, trainer._saved_path = (trainer.step, trainer.epoch), path if own else None
+    trainer._state_path, trainer._state_moments = path, optimizer_state
+    here = own and trainer._ckpt.link("last") == path
+    trainer._last_at = trainer._saved_at if here else None
+    trainer._log.rows = unpack_rows(state["history"])
+    saved_callbacks = state.get("callbacks", {})  # older checkpoints: none
+    for key, cb in trainer._keyed_callbacks():
+        if key in saved_callbacks:
+            cb.load_state_dict(saved_callbacks[key])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    if "cuda" in rng and torch.cuda.is_available():
+        with contextlib.suppress(RuntimeError, IndexError):
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def mid_epoch_change(
+    trainer: Trainer, saved: TrainConfig, epoch: int, done: int, saved_n: int
+) -> str | None:
+    """What a resume after batch ``done`` of ``epoch`` does to that epoch's samples when the
+    batch size, the seed or the training set's size (``saved_n`` in the checkpoint) differs,
+    or None when none does: the rest of the epoch is drawn with the new ones, so some
+    samples are read twice or not at all."""
+    cfg = trainer.config
+    n = len(trainer.train_data)
+    names = [f for f in ("batch_size", "seed") if getattr(saved, f) != getattr(cfg, f)]
+    expected = [f"{f}={getattr(saved, f)}" for f in names]
+    got = [f"{f}={getattr(cfg, f)}" for f in names]
+    if saved_n != n:
+        expected.append(f"a training set of {saved_n} samples")
+        got.append(f"a training set of {n} samples")
+    if not got:
+        return None
+    # the batches before `done` are whole (only an epoch's last one can be short)
+    order = epoch_permutation(saved_n, saved.seed, epoch)
+    before = set(order[: done * saved.batch_size].tolist())
+    end = sum(trainer.train_sampler.global_batch_sizes())
+    after = epoch_permutation(n, cfg.seed, epoch)[min(n, done * cfg.batch_size) : end]
+    again = len(before.intersection(after.tolist()))
+    missed = n - len({i for i in before if i < n}.union(after.tolist()))
+    expected_text, got_text = ", ".join(expected), ", ".join(got)
+    same = f" (sample i of the {saved_n} counted as sample i of the {n})" if saved_n != n else ""
+    return (
+        f"in the middle of epoch {epoch} (after {done} batch{'es' if done > 1 else ''}) "
+        f"with {got_text}, where the checkpoint has {expected_text}: the rest of epoch "
+        f"{epoch} is drawn with {got_text}, so {again} of the {len(before)} samples read "
+        f"before the resume are read again and {missed} of the {n} samples are not read in "
+        f"this epoch{same} (later epochs are whole). Resume with {expected_text} to continue "
+        "exactly, or from a checkpoint written at an epoch end (checkpoint_every=0)"
+    )
+
+
+def check_optimizer_fits(
+    trainer: Trainer, path: Path, saved_groups: list[dict[str, Any]], optimizer_state: bool
+) -> None:
+    """Raise a :class:`CheckpointError` saying what to do when the checkpoint's optimiser
+    param groups do not fit this trainer's optimiser (torch's own error names neither the
+    cause nor a way on)."""
+    sizes = [len(group["params"]) for group in trainer.optimizer.param_groups]
+    saved = [len(group["params"]) for group in saved_groups]
+    if len(saved) != len(sizes):
+        raise CheckpointError(
+            f"{path}: the checkpoint's optimiser has {len(saved)} param group(s) of "
+            f"{saved} parameters, this trainer's has {len(sizes)} of {sizes}; build the "
+            "optimiser as the run that wrote it did (e.g. apply the same FineTuneRecipe "
+            "before fit)"
+        )
+    if saved == sizes or not optimizer_state:
+        return
+    from safetensors import safe_open
+
+    from ..operator import obsolete_state_keys
+
+    with safe_open(str(Path(path) / "model.safetensors"), "pt") as f:
+        obsolete = sorted(set(f.keys()) & obsolete_state_keys(trainer.model))
+    cause = (
+        f"its weights hold {len(obsolete)} tensor(s) that this version of "
+        f"{type(trainer.model).__name__} no longer builds ({', '.join(obsolete[:5])}"
+        f"{' ...' if len(obsolete) > 5 else ''}): it was written by an older sciml, and "
+        "the optimiser state of those parameters, stored by position, cannot be told "
+        "apart from the others'"
+        if obsolete
+        else "was the model or the set of trained parameters changed?"
+    )
+    raise CheckpointError(
+        f"{path}: the checkpoint's optimiser state holds {saved} parameters per param "
+        f"group, this model has {sizes}; {cause}. The weights load: resume with "
+        "fit(resume=..., optimizer_state=False) (sciml train --resume --fresh-optimizer) to "
+        "continue from the checkpoint's weights, "
+        "step, schedule and RNG states with fresh AdamW moments (not an exact resume), or "
+        "finish the run with the sciml version that wrote it"
+    )
+
+
+def has_checkpoint(trainer: Trainer) -> bool:
+    return any((trainer.out_dir / name).exists() for name in ("last", "best"))
+
+
+def restore_after_nonfinite(trainer: Trainer, what: str) -> str:
+    """Put the model, optimiser, schedule, counters, history and RNG states back to the
+    newest checkpoint this state was saved to or resumed from, as ``fit(resume=checkpoint)``
+    would, after a step whose loss was not finite wrote non-finite values into the weights
+    and AdamW's moments; return the error message, which says what the state in memory is
+    now.
+
+    (why) a notebook user went on with ``trainer.model`` and got nan everywhere, while the
+    message pointed only at `last` on disk. Costs nothing but on this path."""
+    advice = "lower the lr, set grad_clip, or check the data"
+    damage = "the step's update, from non-finite gradients, leaves nan in the weights and "
+    damage += "AdamW's moments"
+    path, moments = trainer._state_path, trainer._state_moments
+    how = "fit(resume=...)" if moments else "fit(resume=..., optimizer_state=False)"
+    if path is not None and not trainer.dist.distributed:
+        try:
+            trainer._restore(path, optimizer_state=moments)
+        except Exception as error:  # (why) the nan error must not be lost to this one
+            reason = f"putting it back to {path} failed ({type(error).__name__}: {error})"
+        else:
+            return (
+                f"{what}; the model, optimiser, schedule, counters and history in memory are "
+                f"put back to the run's newest checkpoint {path} (step {trainer.step}), as "
+                f"{how} would ({damage}); {advice}, then fit() continues from there"
+            )
+    elif trainer.dist.distributed:
+        reason = "under data parallelism the processes do not put it back"
+    else:
+        reason = "the run has no checkpoint to put it back to" + (
+            " (out_dir=None)" if trainer.out_dir is None else ""
+        )
+    return (
+        f"{what}; the model and optimiser in memory are not usable ({damage}; {reason}); "
+        f"{advice}, then resume from a checkpoint with fit(resume=...) or start afresh"
+    )
