@@ -6,9 +6,10 @@ warning where the run now differs from the one that wrote it (config, training s
 weight decays and lrs, a mid-epoch change of batch size or seed) and refusing an optimiser state
 that does not fit. :func:`restore_after_nonfinite` puts the state back after a nan loss.
 
-The functions take the :class:`~sciml.train.Trainer` and are bound as its private methods
-(``Trainer._restore`` is :func:`restore`), so :meth:`Trainer.fit` reads as before and warnings
-point at the same caller.
+The functions take the :class:`~sciml.train.Trainer`; those the Trainer calls are bound as its
+private methods (``Trainer._restore`` is :func:`restore`: no extra frame, so the warnings'
+``stacklevel`` still points at the caller of ``fit``). :func:`seed_everything` starts a fresh run's
+RNG states instead.
 """
 
 from __future__ import annotations
@@ -73,10 +74,16 @@ def state_tree(trainer: Trainer) -> dict[str, Any]:
         "history": pack_rows(trainer.history),
         "callbacks": {
             key: state
-            for key, cb in trainer._keyed_callbacks()
+            for key, cb in keyed_callbacks(trainer)
             if (state := cb.state_dict()) is not None
         },
     }
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def keyed_callbacks(trainer: Trainer) -> list[tuple[str, Callback]]:
@@ -124,7 +131,7 @@ def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> No
     trainer._note_built()
     state = read_checkpoint(path, trainer.model)
     saved_groups = state["optimizer"]["param_groups"]
-    trainer._check_optimizer_fits(path, saved_groups, optimizer_state)
+    check_optimizer_fits(trainer, path, saved_groups, optimizer_state)
     saved = TrainConfig.from_dict(state["config"])
     if saved != trainer.config:
         changed = [
@@ -140,7 +147,7 @@ def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> No
     n, saved_n = len(trainer.train_data), state.get("train_size")  # older checkpoints: none
     saved_n = n if saved_n is None else saved_n
     if state["batch_in_epoch"]:
-        message = trainer._mid_epoch_change(saved, state["epoch"], state["batch_in_epoch"], saved_n)
+        message = mid_epoch_change(trainer, saved, state["epoch"], state["batch_in_epoch"], saved_n)
         if message is not None:
             warnings.warn(f"resuming from {path} {message}", stacklevel=3)
     elif saved_n != n:
@@ -269,7 +276,7 @@ def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> No
     trainer._last_at = trainer._saved_at if here else None
     trainer._log.rows = unpack_rows(state["history"])
     saved_callbacks = state.get("callbacks", {})  # older checkpoints: none
-    for key, cb in trainer._keyed_callbacks():
+    for key, cb in keyed_callbacks(trainer):
         if key in saved_callbacks:
             cb.load_state_dict(saved_callbacks[key])
     rng = state["rng"]

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import signal
 import threading
 import time
@@ -38,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -328,7 +326,7 @@ class Trainer:
                     "line: sciml train --resume) to continue it instead",
                     stacklevel=2,
                 )
-            _seed_everything(self.config.seed)
+            _resume.seed_everything(self.config.seed)
         self._log.reset(self._log.rows)
         interrupted = aborted = False
         self._stop = False  # before on_fit_start, which may request a stop
@@ -685,13 +683,10 @@ class Trainer:
     # (why) the checkpoint state (what is saved, how a resume restores it) is one concept of
     # its own, in _resume.py; its functions take the trainer and are bound here as methods
     _state_tree = _resume.state_tree
-    _keyed_callbacks = _resume.keyed_callbacks
     _resume_target = _resume.resume_target
     _has_checkpoint = _resume.has_checkpoint
     _note_built = _resume.note_built
     _restore = _resume.restore
-    _mid_epoch_change = _resume.mid_epoch_change
-    _check_optimizer_fits = _resume.check_optimizer_fits
     _restore_after_nonfinite = _resume.restore_after_nonfinite
 
     def _save(self, links: Sequence[str]) -> None:
@@ -713,9 +708,3 @@ class Trainer:
 class _NonFiniteLoss(FloatingPointError):
     """A step's training loss was nan or inf (raised inside the loop; fit raises a
     FloatingPointError saying what became of the state in memory)."""
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
