@@ -665,7 +665,7 @@ def test_stagnation_window_grows_with_the_run():
     """A plateau shorter than the run before it is not stagnation (CG on a 96^3 Neumann problem
     with an obstacle sat 120 iterations from iteration 293, then converged); one longer than
     max(window, k // 2) at iteration k is."""
-    from sciml.linalg.krylov import _Monitor
+    from sciml.linalg._stopping import _Monitor
 
     def first_stop(residuals, window=100):
         mon = _Monitor(1.0, 1e-6, 10_000, window, None)
@@ -1512,22 +1512,24 @@ def test_pcg_does_not_project_every_preconditioned_residual_on_a_singular_a(monk
     float64, 1.7x float32 per PCG(Jacobi()) iteration on the CPU) for AMG's sake, which now
     projects its own M r. Projections are now per check, not per iteration (counted), and
     the solve still meets rtol against the minimum-norm solution (dense lstsq)."""
-    import sciml.linalg.krylov as krylov
+    # (why) the module whose residual checks and returned x project: patching krylov's name
+    # counted nothing once the checks moved to _stopping (0 <= 4 passed whatever PCG did)
+    import sciml.linalg._stopping as stopping
 
     calls = []
-    real = krylov.project_out
+    real = stopping.project_out
 
     def counted(v, basis):
         calls.append(v.shape)
         return real(v, basis)
 
-    monkeypatch.setattr(krylov, "project_out", counted)
+    monkeypatch.setattr(stopping, "project_out", counted)
     P = poisson((16, 12), walls=N)
     b = np.random.default_rng(2).standard_normal(P.n)
     x, res = solve(P, b, method=PCG(Jacobi()), rtol=1e-10)
     assert res.status is Status.CONVERGED, res.message
     # measured 1 (the converged x's check) in 76 iterations; 77 before
-    assert len(calls) <= 4 < res.iterations, (len(calls), res.iterations)
+    assert 1 <= len(calls) <= 4 < res.iterations, (len(calls), res.iterations)
     A = P.to_scipy().toarray()
     ref = np.linalg.lstsq(A, b - b.mean(), rcond=None)[0]
     np.testing.assert_allclose(x, ref - ref.mean(), rtol=0, atol=1e-8 * np.abs(ref).max())

@@ -24,18 +24,10 @@ if TYPE_CHECKING:
         train_dcdm,
     )
     from .deflation import Deflation
-    from .krylov import (
-        AMG,
-        CG,
-        PCG,
-        FlexibleCG,
-        Jacobi,
-        Preconditioner,
-        SolveResult,
-        Status,
-        SymmetricGaussSeidel,
-    )
+    from .krylov import CG, PCG, FlexibleCG
     from .poisson import Poisson, StencilOperator, Wall, poisson
+    from .preconditioners import AMG, Jacobi, Preconditioner, SymmetricGaussSeidel
+    from .result import SolveResult, Status
     from .solve import scipy_solver, solve
 
 # (why) every module here imports torch, and `sciml --help` builds the `sciml solve` parser from
@@ -55,18 +47,10 @@ _NAMES = {
         "train_dcdm",
     ),
     "deflation": ("Deflation",),
-    "krylov": (
-        "AMG",
-        "CG",
-        "PCG",
-        "FlexibleCG",
-        "Jacobi",
-        "Preconditioner",
-        "SolveResult",
-        "Status",
-        "SymmetricGaussSeidel",
-    ),
+    "krylov": ("CG", "PCG", "FlexibleCG"),
     "poisson": ("Poisson", "StencilOperator", "Wall", "poisson"),
+    "preconditioners": ("AMG", "Jacobi", "Preconditioner", "SymmetricGaussSeidel"),
+    "result": ("SolveResult", "Status"),
     "solve": ("scipy_solver", "solve"),
 }
 _LAZY = {name: module for module, names in _NAMES.items() for name in names}
@@ -74,7 +58,8 @@ _LAZY = {name: module for module, names in _NAMES.items() for name in names}
 # package, where the function belongs (an eager `from .poisson import poisson` rebinds it; a lazy
 # package would keep the module), so the binding of those modules is refused below
 _SHADOWED = frozenset({"poisson", "solve"})
-_MODULES = frozenset({"dcdm", "deflation", "krylov"})  # the eager imports bound them too
+# the eager imports bound the first three; preconditioners and result hold what krylov.py held
+_MODULES = frozenset({"dcdm", "deflation", "krylov", "preconditioners", "result"})
 
 
 __getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, _MODULES)

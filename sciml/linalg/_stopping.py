@@ -79,7 +79,7 @@ class _Monitor:
             self.message = f"relative residual {rel:.3e} <= rtol {self.rtol:.1e} in {it} iterations"
             return Status.CONVERGED
         if x is not None and rel <= 0.5 * self.kept_rel:
-            # a fallback for a breakdown (see run): a copy each time the residual halves, not
+            # a fallback for a breakdown (see _fallback): a copy each time the residual halves, not
             # at every improvement, so about log2(1 / rtol) copies per solve and no matvec
             self.kept_rel = rel
             self.kept = (it, x.detach().clone())

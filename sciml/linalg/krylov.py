@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ._operator import LinearOperator, project_out  # noqa: F401 (tests patch it here)
+from ._operator import LinearOperator
 from ._stopping import (
     _BREAKDOWNS,
     _confirm,
@@ -66,9 +66,6 @@ __all__ = [
     "PCG",
     "FlexibleCG",
 ]
-
-
-# --------------------------------------------------------------------------- methods
 
 
 class Method:

@@ -33,22 +33,11 @@ from ._operator import (
     numpy_to_torch,
     project_out,
 )
-from .krylov import (
-    AMG,
-    CG,
-    PCG,
-    FlexibleCG,
-    Jacobi,
-    Method,
-    Preconditioner,
-    SolveResult,
-    Status,
-    SymmetricGaussSeidel,
-    _dot,
-    _norm,
-    run,
-)
+from ._stopping import _dot, _norm
+from .krylov import CG, PCG, FlexibleCG, Method, run
 from .poisson import Poisson
+from .preconditioners import AMG, Jacobi, Preconditioner, SymmetricGaussSeidel
+from .result import SolveResult, Status
 
 __all__ = ["solve", "scipy_solver"]
 
