@@ -22,6 +22,15 @@ _BLOCK = 32
 
 
 @triton.jit
+def _accumulator(ptr, BM: tl.constexpr, BN: tl.constexpr):
+    """A ``(BM, BN)`` block of zeros to sum products in: float32 for float32 data behind
+    ``ptr``, float64 otherwise (the one precision rule of the three kernels)."""
+    return tl.zeros(
+        (BM, BN), dtype=tl.float32 if ptr.dtype.element_ty == tl.float32 else tl.float64
+    )
+
+
+@triton.jit
 def _cbmm_kernel(
     a_ptr, b_ptr, c_ptr, M, N, P,
     sak, sam, sap, sbk, sbp, sbn, sck, scm, scn,
@@ -31,9 +40,7 @@ def _cbmm_kernel(
     k = tl.program_id(0)
     rm = tl.program_id(1) * BM + tl.arange(0, BM)
     rn = tl.program_id(2) * BN + tl.arange(0, BN)
-    acc_r = tl.zeros(
-        (BM, BN), dtype=tl.float32 if a_ptr.dtype.element_ty == tl.float32 else tl.float64
-    )
+    acc_r = _accumulator(a_ptr, BM, BN)
     acc_i = tl.zeros_like(acc_r)
     for p0 in range(0, P, BP):
         rp = p0 + tl.arange(0, BP)
@@ -72,9 +79,7 @@ def _rdft_kernel(
 ):  # fmt: skip
     rr = tl.program_id(0) * BR + tl.arange(0, BR)
     rk = tl.program_id(1) * BE + tl.arange(0, BE)
-    acc_c = tl.zeros(
-        (BR, BE), dtype=tl.float32 if x_ptr.dtype.element_ty == tl.float32 else tl.float64
-    )
+    acc_c = _accumulator(x_ptr, BR, BE)
     acc_s = tl.zeros_like(acc_c)
     for n0 in range(0, N, BN):
         rn = n0 + tl.arange(0, BN)
@@ -101,9 +106,7 @@ def _irdft_kernel(
 ):  # fmt: skip
     rr = tl.program_id(0) * BR + tl.arange(0, BR)
     rn = tl.program_id(1) * BN + tl.arange(0, BN)
-    acc = tl.zeros(
-        (BR, BN), dtype=tl.float32 if z_ptr.dtype.element_ty == tl.float32 else tl.float64
-    )
+    acc = _accumulator(z_ptr, BR, BN)
     for k0 in range(0, E, BE):
         rk = k0 + tl.arange(0, BE)
         mask = (rr[:, None] < R) & (rk[None, :] < E)
