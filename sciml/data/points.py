@@ -82,9 +82,6 @@ class PointSamples(_View):
         an int >= 0 (1.5 is refused, not read as 1)."""
         self._epoch.fill_(_count("PointSamples", "epoch", epoch, 0))
 
-    def __len__(self) -> int:
-        return len(self.samples)
-
     def _get(self, s: int, names: list[str], step: int | None) -> np.ndarray:
         if step is None:
             return self.ds.read_static(s, names, space=self.space)[0]

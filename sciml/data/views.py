@@ -81,6 +81,10 @@ class _View(Dataset):
         self.with_coords = with_coords
         self._x: torch.Tensor | None = None
 
+    def __len__(self) -> int:
+        """One item per sample; :class:`Windows` and :class:`AllPairs` have more."""
+        return len(self.samples)
+
     def _check_normalizer(self, names: Sequence[str]) -> None:
         """Refuse now a normalizer without statistics for some of ``names``: it raised
         ``KeyError`` only when the first item was read (in a ``DataLoader`` worker)."""
@@ -297,7 +301,33 @@ class AllPairs(_View):
         return self._finish(item)
 
 
-class SnapshotPairs(_View):
+class _Pairs(_View):
+    """Base of :class:`SnapshotPairs` and :class:`StaticPairs`: one item per sample, channels
+    ``inputs`` -> channels ``targets``, each normalised by its names."""
+
+    def _set_names(
+        self,
+        inputs: Sequence[str] | None,
+        targets: Sequence[str] | None,
+        default: list[str],
+        *,
+        static: bool,
+    ) -> None:
+        owner = type(self).__name__
+        self.inputs = _names(owner, "inputs", inputs, default)
+        self.targets = _names(owner, "targets", targets, default)
+        self.ds._channels(self.inputs + self.targets, static=static)  # fail now on unknown names
+        self._check_normalizer(self.inputs + self.targets)
+
+    def _pair(self, x: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
+        """The item of ``x: (C_in, *spatial)`` and ``y: (C_out, *spatial)``, normalised."""
+        return {
+            "input": torch.from_numpy(self._norm(x, self.inputs, 0)),
+            "target": torch.from_numpy(self._norm(y, self.targets, 0)),
+        }
+
+
+class SnapshotPairs(_Pairs):
     """Field(s) at step ``in_step`` -> field(s) at step ``out_step``, one item per sample.
 
     Returns ``"input"`` ``(C_in, *spatial)``, ``"target"`` ``(C_out, *spatial)`` and, with
@@ -342,28 +372,19 @@ class SnapshotPairs(_View):
                 f"{self._lead(int(self.samples[0]), self.in_step, self.out_step).item():g}); swap them, or pass "
                 "lead_time=False for a backward (inverse) map without a lead time"
             )
-        self.inputs = _names("SnapshotPairs", "inputs", inputs, ds.field_names)
-        self.targets = _names("SnapshotPairs", "targets", targets, ds.field_names)
-        ds._channels(self.inputs + self.targets, static=False)
-        self._check_normalizer(self.inputs + self.targets)
-
-    def __len__(self) -> int:
-        return len(self.samples)
+        self._set_names(inputs, targets, ds.field_names, static=False)
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         s = int(self.samples[self._index(k)])
         x = self.ds.read(s, self.in_step, self.inputs, space=self.space)[0, 0]
         y = self.ds.read(s, self.out_step, self.targets, space=self.space)[0, 0]
-        item = {
-            "input": torch.from_numpy(self._norm(x, self.inputs, 0)),
-            "target": torch.from_numpy(self._norm(y, self.targets, 0)),
-        }
+        item = self._pair(x, y)
         if self.lead_time:
             item["t"] = self._lead(s, self.in_step, self.out_step)
         return self._finish(item)
 
 
-class StaticPairs(_View):
+class StaticPairs(_Pairs):
     """Static map: static field(s) ``inputs`` -> static field(s) ``targets`` (Darcy ``a -> u``).
 
     Returns ``"input"`` ``(C_in, *spatial)`` and ``"target"`` ``(C_out, *spatial)``.
@@ -383,20 +404,10 @@ class StaticPairs(_View):
         super().__init__(
             ds, samples=samples, space=space, normalizer=normalizer, with_coords=with_coords
         )
-        self.inputs = _names("StaticPairs", "inputs", inputs, [])
-        self.targets = _names("StaticPairs", "targets", targets, [])
-        ds._channels(self.inputs + self.targets, static=True)
-        self._check_normalizer(self.inputs + self.targets)
-
-    def __len__(self) -> int:
-        return len(self.samples)
+        self._set_names(inputs, targets, [], static=True)
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         s = int(self.samples[self._index(k)])
         both = self.ds.read_static(s, self.inputs + self.targets, space=self.space)[0]
         x, y = both[: len(self.inputs)], both[len(self.inputs) :]
-        item = {
-            "input": torch.from_numpy(self._norm(x, self.inputs, 0)),
-            "target": torch.from_numpy(self._norm(y, self.targets, 0)),
-        }
-        return self._finish(item)
+        return self._finish(self._pair(x, y))
