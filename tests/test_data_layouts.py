@@ -60,6 +60,21 @@ def test_pdebench_cfd_2d(tmp_path):
     np.testing.assert_array_equal(xa["Vy"].isel(sample=1, time=2).values, vals["Vy"][1, 2])
 
 
+def test_pdebench_cfd_with_a_missing_spatial_axis_says_what_shape_it_expected(tmp_path):
+    """read_cfd now shares read_tensor's reader: a CFD file whose variables lack an axis that
+    the coordinates name said only that the spatial part (8,) did not match the coordinates;
+    it now says, as for 'tensor', what shape it expected."""
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["density"], f["Vx"] = _r(3, 4, 8), _r(3, 4, 8)
+        f["x-coordinate"], f["y-coordinate"] = np.arange(8.0), np.arange(6.0)
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.open(tmp_path / "f.h5")
+    assert str(e.value) == (
+        f"{tmp_path / 'f.h5'}: key 'density': has shape (3, 4, 8), expected (n_samples, n_steps, "
+        "*spatial) with 2 spatial axes (one per *-coordinate dataset)"
+    )
+
+
 def test_pdebench_darcy(tmp_path):
     # 2D Darcy: tensor (N, 1, X, Y) = solution, nu (N, X, Y) = coefficient
     u, nu = _r(4, 1, 8, 8), _r(4, 8, 8)

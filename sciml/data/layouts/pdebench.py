@@ -69,24 +69,32 @@ def detect_tensor(f: h5py.File) -> bool:
 
 
 def read_tensor(f: h5py.File, path: Path) -> LayoutSpec:
-    shape = f["tensor"].shape
+    return _trajectories(f, path, "pdebench", {"u": "tensor"})
+
+
+def _trajectories(f: h5py.File, path: Path, layout: str, fields: dict[str, str]) -> LayoutSpec:
+    """The spec of ``fields`` (name -> dataset key), datasets ``(N, T, *spatial)`` of one shape
+    (the first one's, checked by the caller) on the ``*-coordinate`` axes and ``t-coordinate``.
+    """
+    key = next(iter(fields.values()))
+    shape = f[key].shape
     coords = _coords(f, path, "{}-coordinate")
     if len(shape) != 2 + len(coords):
         raise DataFormatError(
             path,
             f"has shape {shape_str(shape)}, expected (n_samples, n_steps, *spatial) with "
             f"{len(coords)} spatial axes (one per *-coordinate dataset)",
-            key="tensor",
+            key=key,
         )
-    spatial = _check_spatial(path, "tensor", shape, 2, coords)
+    spatial = _check_spatial(path, key, shape, 2, coords)
     sp = tuple(f"s{k}" for k in range(len(spatial)))
     return LayoutSpec(
-        layout="pdebench",
+        layout=layout,
         n_samples=shape[0],
         n_steps=shape[1],
         spatial_shape=spatial,
         spatial_dims=tuple(coords),
-        fields={"u": Source("tensor", ("n", "t", *sp))},
+        fields={name: Source(k, ("n", "t", *sp)) for name, k in fields.items()},
         coords=coords,
         time=_time(f, path, "t-coordinate", shape[1]),
         attrs={k: _plain(v) for k, v in members(f.attrs)},
@@ -136,28 +144,15 @@ def detect_cfd(f: h5py.File) -> bool:
 
 
 def read_cfd(f: h5py.File, path: Path) -> LayoutSpec:
-    coords = _coords(f, path, "{}-coordinate")
     shape = f["density"].shape
-    names = [v for v in CFD_VARIABLES if v in f]
+    names = [v for v in CFD_VARIABLES if v in f]  # density first
     for v in names:
         if f[v].shape != shape:
             raise DataFormatError(
                 path, f"has shape {shape_str(f[v].shape)}, expected {shape_str(shape)} like "
                 "'density'", key=v,
             )  # fmt: skip
-    spatial = _check_spatial(path, "density", shape, 2, coords)
-    sp = tuple(f"s{k}" for k in range(len(spatial)))
-    return LayoutSpec(
-        layout="pdebench-cfd",
-        n_samples=shape[0],
-        n_steps=shape[1],
-        spatial_shape=spatial,
-        spatial_dims=tuple(coords),
-        fields={v: Source(v, ("n", "t", *sp)) for v in names},
-        coords=coords,
-        time=_time(f, path, "t-coordinate", shape[1]),
-        attrs={k: _plain(v) for k, v in members(f.attrs)},
-    )
+    return _trajectories(f, path, "pdebench-cfd", {v: v for v in names})
 
 
 # -- per-seed groups -----------------------------------------------------------------------------
