@@ -520,7 +520,10 @@ def _solve_name(model: Any, node: dict[str, Any]) -> str:
         c = model.config
         return f"own {c.solver} solve (step {c.step_size:g})"
     solver = node["solver"]
-    return f"{type(solver).__name__.lower()} solve (step {solver.step_size:g})"
+    # (why) the --solver value that built it (the inverse of _FIXED_STEP), not the class name
+    # lower-cased, which equals the flag only while each class is named as its flag
+    flag = {cls: name for name, cls in _FIXED_STEP.items()}[type(solver).__name__]
+    return f"{flag} solve (step {solver.step_size:g})"
 
 
 def _describe_checkpoint(path: Path) -> str:

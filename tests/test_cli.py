@@ -654,6 +654,22 @@ def test_export_of_a_fixed_step_node_uses_its_own_solver_unless_replaced(
     assert "is a NODE with a fixed-step rk4 solver: pass its output times, e.g. --times" in err
 
 
+def test_export_names_the_replacing_solver_by_the_flag_given():
+    """`sciml export --solver F` says "its F solve": for each value docs/cli.md lists
+    (rk4|euler), parsed as the command line parses it, the message names the solver built from
+    it by that flag (read back through the flag table, not from the class name)."""
+    from sciml import de
+    from sciml.cli import _FIXED_STEP, _build_parser, _solve_name
+
+    assert set(_FIXED_STEP) == {"rk4", "euler"}  # docs/cli.md: --solver rk4|euler
+    parser = _build_parser()
+    base = ["export", "ck", "--shape", "3,2", "--times", "0,1", "--out", "n.pt2"]
+    for flag in ("rk4", "euler"):
+        args = parser.parse_args([*base, "--solver", flag])
+        solver = getattr(de, _FIXED_STEP[args.solver])(step_size=0.125)
+        assert _solve_name(None, {"solver": solver}) == f"{flag} solve (step 0.125)"
+
+
 def test_export_of_prose_gives_its_data_path_free_in_batch_and_query_times(
     capsys, tmp_path, monkeypatch
 ):
