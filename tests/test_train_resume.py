@@ -113,6 +113,53 @@ def test_last_holds_the_final_state_when_best_saved_it_first(tmp_path):
     assert all(torch.equal(w_done[k], w_b[k]) for k in w_done)
 
 
+class _AbortAtCheckpoint(Callback):
+    """A KeyboardInterrupt from ``on_checkpoint`` of step ``step``: as a kill right after that
+    checkpoint was written and linked, before the end of ``fit`` could point `last` at it."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_checkpoint(self, trainer, path):
+        if trainer.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_a_finished_runs_best_left_past_last_becomes_last_without_a_new_checkpoint(tmp_path):
+    """The final state (step 5, epoch 1) saved as `best` only, then the run aborted with `last`
+    at step 3: a resume has nothing left to train, and the end of ``fit`` points `last` at the
+    run's own `best` (the checkpoint it restored) instead of writing the same state again; from
+    another folder it writes a `last` of its own."""
+    ref = make_trainer(tmp_path / "ref", epochs=1).fit()
+    run = tmp_path / "run"
+    aborted = make_trainer(run, epochs=1, callbacks=[_AbortAtCheckpoint(5)]).fit()
+    assert aborted.interrupted and aborted.step == 5
+    assert (os.readlink(run / "last"), os.readlink(run / "best")) == ("ckpt-3", "ckpt-5")
+    again = make_trainer(run, epochs=1).fit(resume="auto")
+    assert (again.step, again.train_loss) == (ref.step, ref.train_loss)
+    assert again.checkpoint == (run / "ckpt-5").resolve() and os.readlink(run / "last") == "ckpt-5"
+    assert sorted(p.name for p in run.glob("ckpt-*")) == ["ckpt-5"]
+    other = tmp_path / "other"
+    elsewhere = make_trainer(other, epochs=1).fit(resume=run / "best")
+    assert elsewhere.checkpoint == (other / "ckpt-5").resolve()
+    assert os.readlink(other / "last") == "ckpt-5"
+
+
+def test_without_out_dir_a_run_ends_with_no_checkpoint_to_point_last_at(tmp_path):
+    """Without ``out_dir`` nothing is written, though the run keeps its bookkeeping: its final
+    state (step 5) is 'saved' as `best` only (a validation, no checkpoint due), and the end of
+    ``fit`` has no `last` to point at it; the same for a finished run's checkpoint resumed with
+    nothing left to train. Both return the numbers of the run with an ``out_dir``."""
+    done = make_trainer(tmp_path / "run", epochs=1).fit()
+    assert os.readlink(tmp_path / "run" / "best") == "ckpt-5"  # `best` first (see above)
+    fresh = make_trainer(None, epochs=1).fit()
+    assert (fresh.step, fresh.train_loss, fresh.checkpoint) == (5, done.train_loss, None)
+    assert fresh.best_metric == done.best_metric
+    again = make_trainer(None, epochs=1).fit(resume=tmp_path / "run" / "last")
+    assert (again.step, again.train_loss, again.checkpoint) == (5, done.train_loss, None)
+    assert _stable(again.history) == _stable(done.history)
+
+
 def test_fresh_run_over_a_checkpoint_warns_how_to_resume_it(tmp_path):
     """Starting afresh where ``last`` exists says so, in the API's and the CLI's words (the CLI
     user was told only of ``fit(resume='auto')``), and the fresh run equals one in a new folder."""

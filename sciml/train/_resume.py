@@ -270,7 +270,7 @@ def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> No
     # from its own `best` (newer than `last` after a kill), `last` is pointed at it
     path = Path(path).resolve()
     own = trainer._ckpt is not None and path.parent == trainer._ckpt.run_dir.resolve()
-    trainer._saved_at, trainer._saved_path = (trainer.step, trainer.epoch), path if own else None
+    trainer._saved_at = (trainer.step, trainer.epoch) if own else None
     trainer._state_path, trainer._state_moments = path, optimizer_state
     here = own and trainer._ckpt.link("last") == path
     trainer._last_at = trainer._saved_at if here else None

@@ -244,15 +244,15 @@ class Trainer:
         # each module's mode after model.train(), or None where the model may have left those
         # modes (a new epoch, a validation, a checkpoint): see _train_step
         self._modes: list[tuple[nn.Module, bool]] | None = None
-        # the (step, epoch) of the newest checkpoint written, its directory, and the (step, epoch)
-        # `last` points at: a run ends with `last` at its final state. The epoch tells apart the
-        # two states of an epoch's final step (before and after the epoch-end bookkeeping)
-        self._saved_at: tuple[int, int] | None = None
-        self._saved_path: Path | None = None
         # the checkpoint the state in memory was last saved to or restored from (another run's
         # included): where a nan loss puts the state back to, and whether with its moments (a
         # resume with optimizer_state=False started them afresh)
         self._state_path: Path | None = None
+        # the (step, epoch) of the newest state saved, or restored from a checkpoint of this
+        # run's directory (then `_state_path`; None after another run's), and the (step, epoch)
+        # `last` points at: a run ends with `last` at its final state. The epoch tells apart the
+        # two states of an epoch's final step (before and after the epoch-end bookkeeping)
+        self._saved_at: tuple[int, int] | None = None
         self._state_moments = True
         self._last_at: tuple[int, int] | None = None
         self._time_offset = 0.0
@@ -360,10 +360,10 @@ class Trainer:
         interrupted = interrupted or self._sigint
         now = (self.step, self.epoch)
         if not aborted and self._last_at != now:
-            if self._saved_at == now and self._saved_path is not None:
+            if self._saved_at == now and self._ckpt is not None:
                 # the final state is saved already (as `best` only): point `last` at it too; it
                 # had stayed at an earlier checkpoint
-                self._ckpt.point("last", self._saved_path)
+                self._ckpt.point("last", self._state_path)
                 self._last_at = now
             else:
                 self._save(("last",))
@@ -699,7 +699,7 @@ class Trainer:
         if self._ckpt is None:
             return
         path = self._ckpt.save(self.model, self._state_tree(), self.step, links=links)
-        self._saved_path = self._state_path = path
+        self._state_path = path
         self._state_moments = True
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
