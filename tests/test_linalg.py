@@ -285,6 +285,51 @@ def test_dcdm_runs_with_conv_tf32_off_under_torchs_global_tf32_setting():
     assert _precisions() == start
 
 
+@pytest.mark.skipif(
+    not hasattr(torch.backends.cudnn, "conv"), reason="torch < 2.9: no per-op precisions"
+)
+def test_conv_precision_resolves_inherited_settings_as_torch_does(monkeypatch):
+    """_tf32._conv_precision walks conv -> cudnn -> torch.backends past each "none" (inherit).
+    The installed torch answers conv.fp32_precision already resolved, so no solve runs the
+    walk: a backend answering the raw settings stands in for a torch that does not resolve, and
+    for every combination of "ieee" / "tf32" / "none" at the three levels (and a global "bf16")
+    the walk gives torch's own resolution of the same settings (set on the real backend and read
+    back), and conv_tf32() its TF32 answer. A global "bf16", which CUDA does not take, torch
+    resolves to its parent's "none", the walk to "bf16": neither is TF32."""
+    import itertools
+    import types
+
+    from sciml.linalg._tf32 import _conv_precision, conv_tf32
+
+    levels = ("ieee", "tf32", "none")
+    resolved = {}
+    start = _precisions()
+    try:
+        for generic, cudnn, conv in itertools.product((*levels, "bf16"), levels, levels):
+            torch.backends.fp32_precision = generic  # parents first: setting one sets children
+            torch.backends.cudnn.fp32_precision = cudnn
+            torch.backends.cudnn.conv.fp32_precision = conv
+            resolved[generic, cudnn, conv] = torch.backends.cudnn.conv.fp32_precision
+    finally:
+        _set_precisions(start)
+    assert _precisions() == start
+    assert resolved["tf32", "none", "none"] == "tf32"  # the inherited cases are in the table
+    for (generic, cudnn, conv), want in resolved.items():
+        raw = types.SimpleNamespace(
+            fp32_precision=generic,
+            cudnn=types.SimpleNamespace(
+                fp32_precision=cudnn, conv=types.SimpleNamespace(fp32_precision=conv)
+            ),
+        )
+        monkeypatch.setattr(torch, "backends", raw)
+        got = _conv_precision()
+        if got == "bf16":
+            assert (generic, cudnn, conv, want) == ("bf16", "none", "none", "none")
+        else:
+            assert got == want, (generic, cudnn, conv)
+        assert conv_tf32() is (want == "tf32"), (generic, cudnn, conv)
+
+
 class _OldCudnn:
     """torch < 2.9's torch.backends.cudnn as the TF32 reader sees it: the legacy flag and
     flags(); no per-op precisions (reading .conv raises AttributeError, as it would there).
