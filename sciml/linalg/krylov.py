@@ -23,6 +23,10 @@ float32's rounding floor, enough to call a residual above rtol converged.
 
 Methods are objects: ``CG()``, ``PCG(Jacobi())``, ``PCG(AMG())``,
 ``FlexibleCG(preconditioner, k=...)``; run them through :func:`sciml.linalg.solve`.
+
+This file holds the methods and :func:`run`; the stopping rule above is in ``_stopping.py``
+(``_fallback``, ``_restart``, ...), the preconditioners in ``preconditioners.py``, the result
+record in ``result.py``. Every name this module exported before that split it still exports.
 """
 
 from __future__ import annotations
