@@ -25,11 +25,17 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+# (why) the package, for the annotation ``sciml.de.ODESolver``: ``typing.get_type_hints`` on
+# export resolves it through the package's lazy attributes, while ``from .de import ODESolver``
+# under TYPE_CHECKING left a name it raised NameError on, and importing sciml.de here would
+# cost every export import torchdiffeq's and torchsde's (about 1.7 s)
+import sciml
+
 from ._io import tmp_path
 from .errors import SciMLError
 
 if TYPE_CHECKING:
-    from .de import ODESolver
+    import sciml.de
 
 __all__ = ["export"]
 
@@ -42,7 +48,7 @@ def export(
     check: bool = True,
     rtol: float = 1e-5,
     atol: float = 1e-6,
-    solver: ODESolver | None = None,
+    solver: sciml.de.ODESolver | None = None,
     **kwargs: Tensor,
 ) -> torch.export.ExportedProgram:
     """Trace ``model(*args, **kwargs)`` in eval mode without autograd into an exported program.
@@ -84,7 +90,9 @@ def export(
         SciMLError: when ``torch.export`` cannot trace the model (its message first), e.g. a
             forward pass with data-dependent control flow such as an iterative solver; for a
             NODE with an adaptive solver and no ``solver=``, naming that solver and the options;
-            when ``check`` finds the program's outputs off the model's.
+            when ``check`` finds the program's outputs off the model's; with
+            ``dynamic_batch`` and more than one tensor input on a torch older than 2.5 (no
+            ``torch.export.Dim.AUTO``), naming the version and ``dynamic_batch=False``.
         TypeError: ``model`` is neither a module nor a name / folder; ``solver`` is not a
             fixed-step :class:`~sciml.de.RK4` or :class:`~sciml.de.Euler` (an adaptive
             :class:`~sciml.de.Dopri5`, say).
@@ -131,12 +139,21 @@ def export(
                 f"fixes sizes 0 and 1), got {batch}; pass a larger batch or dynamic_batch=False"
             )
         first_key = next(iter(tensors))
+        others = [k for k, v in tensors.items() if k != first_key and v.dim()]
+        auto = getattr(torch.export.Dim, "AUTO", None)
+        if others and auto is None:
+            raise SciMLError(
+                f"exporting {type(model).__name__} with a free batch and the tensor inputs "
+                f"{others} besides {first_key!r} needs torch >= 2.5 (torch.export.Dim.AUTO lets "
+                f"their dim 0 follow the batch or stay free), got torch {torch.__version__}; "
+                f"upgrade torch (pip install 'torch>=2.5'), or pass dynamic_batch=False"
+            )
         # (why) the other inputs' dim 0 is left to the tracer (Dim.AUTO): it follows the batch
         # where the model's code ties it to u's (scOT's lead times) and stays free on its own
         # where not (DeepONet's query points), even when the example's sizes happen to agree
         dynamic = {
             k: (
-                {0: torch.export.Dim("batch", min=1) if k == first_key else torch.export.Dim.AUTO}
+                {0: torch.export.Dim("batch", min=1) if k == first_key else auto}
                 if isinstance(v, Tensor) and v.dim()
                 else None
             )

@@ -329,3 +329,48 @@ def test_export_gives_every_submodule_its_own_training_mode_back(name):
         u, t = torch.tensor([[3.0, 1.5], [2.5, 1.0]]), torch.linspace(0.0, 1.0, 3)
         sciml.export(model, u, t=t, solver=RK4(step_size=0.5))
     assert {n: m.training for n, m in model.named_modules()} == before
+
+
+def test_a_torch_without_dim_auto_gets_an_error_naming_the_version(monkeypatch):
+    """On a torch older than 2.5 (no ``torch.export.Dim.AUTO``), a free batch with a second
+    tensor input raised ``AttributeError: type object 'Dim' has no attribute 'AUTO'``; it now
+    raises an error naming torch 2.5 and the way out, and what does not need ``Dim.AUTO`` (one
+    tensor input, or ``dynamic_batch=False``) still exports and matches the model."""
+    model = sciml.load("deeponet-antiderivative").eval()
+    u, x = torch.randn(3, 100), torch.rand(4, 1)
+    monkeypatch.delattr(torch.export.Dim, "AUTO")
+    with pytest.raises(SciMLError, match=r"torch >= 2\.5 .*got torch .*dynamic_batch=False"):
+        sciml.export(model, u, x=x)
+    fixed = sciml.export(model, u, x=x, dynamic_batch=False).module()
+    with torch.no_grad():
+        torch.testing.assert_close(fixed(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)
+    fno = sciml.load("fno-ns2d").eval()
+    program = sciml.export(fno, torch.randn(2, 1, 32, 32)).module()
+    v = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(program(v), fno(v), rtol=1e-5, atol=1e-6)
+
+
+def test_type_hints_of_export_resolve_without_importing_sciml_de_or_triton():
+    """``typing.get_type_hints(sciml.export)`` raised ``NameError: name 'ODESolver' is not
+    defined`` (imported only under TYPE_CHECKING); it now resolves to the class, and importing
+    ``sciml._export`` still imports neither ``sciml.de`` (torchdiffeq, torchsde) nor Triton
+    (checked in a fresh interpreter)."""
+    code = """
+        import sys, typing
+        import sciml._export
+        before = [m for m in ("sciml.de", "triton") if m in sys.modules]
+        hints = typing.get_type_hints(sciml._export.export)
+        from sciml.de import ODESolver
+        print(before, hints["solver"] == (ODESolver | None), "triton" in sys.modules)
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]", "True", "False"]

@@ -116,3 +116,26 @@ def test_dispatch_never_picks_kernels_on_cpu_or_unmeasured_devices():
     assert DISPATCH_TABLE == {}  # nothing measured yet: PyTorch everywhere
     picked = Auto().resolve((64, 64), (8, 8), torch.device("cpu"))
     assert not isinstance(picked, TritonSpectral)
+
+
+def test_type_hints_of_every_public_triton_kernel_resolve():
+    """``typing.get_type_hints`` on the Triton module's public callables resolves every
+    annotation (no name left to TYPE_CHECKING): tensors in, a tensor out, the flags bool."""
+    import typing
+
+    from sciml.kernels import triton_kernels
+
+    hints = {
+        name: typing.get_type_hints(getattr(triton_kernels, name))
+        for name in triton_kernels.__all__
+    }
+    assert all(h["return"] is torch.Tensor for h in hints.values()), hints
+    assert hints["cbmm"] == {
+        "a": torch.Tensor, "b": torch.Tensor, "conj_a": bool, "conj_b": bool, "return": torch.Tensor
+    }  # fmt: skip
+    assert hints["rdft"] == {
+        "x": torch.Tensor,
+        "e": int,
+        "scale": torch.Tensor,
+        "return": torch.Tensor,
+    }

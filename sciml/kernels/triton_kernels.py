@@ -121,7 +121,9 @@ def _irdft_kernel(
              mask=(rr[:, None] < R) & (rn[None, :] < N))  # fmt: skip
 
 
-def cbmm(a: torch.Tensor, b: torch.Tensor, *, conj_a: bool = False, conj_b: bool = False):
+def cbmm(
+    a: torch.Tensor, b: torch.Tensor, *, conj_a: bool = False, conj_b: bool = False
+) -> torch.Tensor:
     """``op(a) @ op(b)`` per batch entry; ``a (K, M, P)``, ``b (K, P, N)`` complex (any strides)."""
     kb, m, p = a.shape
     n = b.shape[2]
