@@ -282,6 +282,27 @@ def test_rows_of_numpy_floats_are_encoded_once(tmp_path, monkeypatch):
     assert (tmp_path / "metrics.json").read_text() == dumps(want, indent=1) + "\n"
 
 
+def test_a_value_replaced_by_an_equal_one_of_another_type_is_written_anew(tmp_path):
+    """A row's cached text was reused while the row compared equal to its copy, and 1.0 == 1 ==
+    True: a callback replacing an int by the float or bool of the same value left metrics.json
+    saying ``1`` where the history holds ``1.0`` / ``true``. The file is now byte for byte
+    ``json.dumps(history, indent=1)`` after such replacements."""
+    from sciml.train._runlog import MetricsLog
+
+    log = MetricsLog(tmp_path, ["step", "lr", "flag"], json_interval_s=1e9)
+    for k in range(3):
+        log.append({"step": k + 1, "lr": 1, "flag": 0})
+    log.flush()
+    assert (tmp_path / "metrics.json").read_text() == json.dumps(log.rows, indent=1) + "\n"
+    log.rows[0]["lr"] = 1.0
+    log.rows[2]["flag"] = False
+    log.flush()
+    text = (tmp_path / "metrics.json").read_text()
+    assert text == json.dumps(log.rows, indent=1) + "\n"
+    assert '"lr": 1.0,' in text and '"flag": false' in text
+    assert [type(r["lr"]) for r in json.loads(text)] == [float, int, int]
+
+
 def test_a_callback_changing_history_rows_changes_metrics_json(tmp_path):
     """``trainer.history`` is the live list, and a callback may add a metric to the newest row.
     The rows a validation at an epoch's last step had written (``best``'s checkpoint) kept their
