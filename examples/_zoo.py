@@ -5,6 +5,12 @@ Each script generates its training data with a sciml generator, trains with the 
 ``train_seed + 1`` by the same functions the card's evaluator uses (what ``sciml evaluate NAME``
 runs on a fresh seed), and writes ``OUT/<name>/`` = checkpoint + ``card.json``. ``--install``
 copies that directory into ``sciml/pretrained/weights/<name>/`` (what the package ships).
+
+The other scripts that train a shipped surrogate (``deeponet_antiderivative.py``,
+``deeponet_pendulum.py``, ``regularized_node.py``) use the card and command-line plumbing here
+too. Only plumbing lives here (options, card records, writing, installing); each script keeps its
+data, model and training in its own file, where a reader looks for them. The examples that train
+no shipped model import nothing from ``examples/``: each can be copied out and run alone.
 """
 
 from __future__ import annotations
@@ -59,6 +65,42 @@ def parser(
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
     return ap
+
+
+def deeponet_parser(
+    doc: str | None, *, n_train: int, steps: tuple[str, int], batch_size: int, quick: str
+) -> argparse.ArgumentParser:
+    """The options of the DeepONet surrogate scripts: ``steps`` = (the flag that counts the
+    training, its default), e.g. ``("--epochs", 500)``; ``quick`` ends the help of ``--quick``
+    (whose settings :func:`parse_args` applies)."""
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--out", default="deeponet_out")
+    ap.add_argument("--n-train", type=int, default=n_train)
+    ap.add_argument(steps[0], type=int, default=steps[1])
+    ap.add_argument("--batch-size", type=int, default=batch_size)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--train-seed", type=int, default=0)
+    ap.add_argument("--n-test", type=int, default=2000, help="held-out functions (card metric)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
+    ap.add_argument("--quick", action="store_true", help=f"smoke run: {quick}")
+    return ap
+
+
+def parse_args(
+    ap: argparse.ArgumentParser, argv: list[str] | None, *, preset: str, **defaults: Any
+) -> argparse.Namespace:
+    """Parse ``argv``; with the flag ``--<preset>`` (e.g. ``--quick``) given, parse it again with
+    ``defaults`` as the new defaults, so that a flag given on the command line, before or after
+    the preset, still wins (overwriting the parsed values could not tell a flag given with its
+    default's value from one left out)."""
+    args = ap.parse_args(argv)
+    if getattr(args, preset):
+        ap.set_defaults(**defaults)
+        args = ap.parse_args(argv)
+    return args
 
 
 def add_ns2d_options(ap: argparse.ArgumentParser) -> None:
@@ -135,9 +177,7 @@ def training_record(
 ) -> dict[str, Any]:
     """The card's ``training`` block."""
     return {
-        "command": command(),
-        "time_s": round(train_s, 1),
-        "hardware": hardware(device),
+        **run_record(train_s, device),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
@@ -164,6 +204,56 @@ def data_record(
             f"{args.n_test} held-out test {unit} (seed 1){details}"
         ),
     }
+
+
+def run_record(seconds: float, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """The first entries of a card's ``training`` block: the command line, the training time
+    in seconds and the hardware it ran on."""
+    return {"command": command(), "time_s": round(seconds, 1), "hardware": hardware(device)}
+
+
+def evaluation_record(evaluator: str, n: int, **options: Any) -> dict[str, Any]:
+    """The card's ``evaluation`` block: ``evaluator`` (a key of
+    :data:`sciml.pretrained.evaluate.EVALUATORS`) scores the test relative L2 on ``n`` samples
+    with ``options``."""
+    return {"evaluator": evaluator, "metric": "test_rel_l2", "n": n, "options": options}
+
+
+def seeded_data_record(
+    args: argparse.Namespace, generator: str, options: Mapping[str, Any], description: str
+) -> dict[str, Any]:
+    """The card's ``data`` of a script with ``--train-seed``: ``n_train`` samples of
+    ``generator`` with ``options`` drawn with that seed, ``n_test`` held out."""
+    return {
+        "generator": generator,
+        "options": options,
+        "n_train": args.n_train,
+        "n_test": args.n_test,
+        "train_seed": args.train_seed,
+        "description": description,
+    }
+
+
+def augment_note(args: argparse.Namespace) -> str:
+    """What the training loss's description adds with ``--augment`` (:func:`add_ns2d_options`)."""
+    if not args.augment:
+        return ""
+    return (
+        "; each training pair moved by a random exact symmetry of the problem "
+        "(fno_forcing_symmetries) every time it is read"
+    )
+
+
+def evaluate_card(
+    model, card: Mapping[str, Any], *, seed: int, device: str = "cpu"
+) -> dict[str, float]:
+    """The card's metrics of ``model``: the card's evaluator (``card["evaluation"]``, the code
+    of ``sciml evaluate NAME``) on its ``n`` samples drawn with ``seed``."""
+    from sciml.pretrained.evaluate import EVALUATORS
+
+    evaluation = card["evaluation"]
+    evaluator = EVALUATORS[evaluation["evaluator"]]
+    return evaluator(model, card, n=evaluation["n"], seed=seed, device=device)
 
 
 def hardware(device: str | torch.device) -> str:
@@ -281,15 +371,12 @@ def save_and_recheck(
     of the card's metric and returns the fresh metrics; ``install_it`` copies the directory into
     the package's weights."""
     import sciml
-    from sciml.pretrained.evaluate import EVALUATORS
 
     model.save_pretrained(directory, metadata={"card": card["name"], "train_seed": train_seed})
     write_card(directory, card)
     evaluation = card["evaluation"]
     fresh_seed = train_seed + 1000
-    fresh = EVALUATORS[evaluation["evaluator"]](
-        sciml.load(directory), card, n=evaluation["n"], seed=fresh_seed, device="cpu"
-    )
+    fresh = evaluate_card(sciml.load(directory), card, seed=fresh_seed)
     name = evaluation["metric"]
     held, new = card["metrics"][name], fresh[name]
     print(

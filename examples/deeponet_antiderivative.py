@@ -36,7 +36,6 @@ from sciml.data import PointSamples
 from sciml.data.generators import generate
 from sciml.models import DeepONet, DeepONetConfig
 from sciml.models.deeponet import MLPSpec
-from sciml.pretrained.evaluate import EVALUATORS
 from sciml.train import MSE, Callback, Cosine, TrainConfig, Trainer
 
 
@@ -60,23 +59,12 @@ M = 100  # sensors = grid points of [0, 1]
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", default="deeponet_out")
-    p.add_argument("--n-train", type=int, default=2000)
-    p.add_argument("--epochs", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--train-seed", type=int, default=0)
-    p.add_argument("--n-test", type=int, default=2000, help="held-out functions (card metric)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
-    p.add_argument("--quick", action="store_true", help="smoke run: 500 functions, 10 epochs")
-    args = p.parse_args(argv)
-    if args.quick:  # new defaults: a flag given on the command line still wins
-        p.set_defaults(n_train=500, epochs=10)
-        args = p.parse_args(argv)
+    p = _zoo.deeponet_parser(
+        __doc__, n_train=2000, steps=("--epochs", 500), batch_size=50,
+        quick="500 functions, 10 epochs",
+    )  # fmt: skip
+    # --quick sets new defaults: a flag given on the command line still wins
+    args = _zoo.parse_args(p, argv, preset="quick", n_train=500, epochs=10)
     check(p, args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.train_seed)
@@ -119,19 +107,14 @@ def main(argv: list[str] | None = None) -> None:
         "based on the universal approximation theorem of operators, Nature Machine "
         "Intelligence 3, 218-229 (2021)",
         "parameters": model.num_parameters(),
-        "data": {
-            "generator": "antiderivative",
-            "options": options,
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "train_seed": args.train_seed,
-            "description": "every function at all 100 points; held-out test set from seed "
-            "train_seed + 1",
-        },
+        "data": _zoo.seeded_data_record(
+            args,
+            "antiderivative",
+            options,
+            "every function at all 100 points; held-out test set from seed train_seed + 1",
+        ),
         "training": {
-            "command": _zoo.command(),
-            "time_s": round(seconds, 1),
-            "hardware": _zoo.hardware("cpu"),
+            **_zoo.run_record(seconds),
             "epochs": args.epochs,
             "steps": result.step,
             "batch_size": args.batch_size,
@@ -139,12 +122,9 @@ def main(argv: list[str] | None = None) -> None:
             "final_train_loss": result.train_loss,
         },
         "metrics": {},
-        "evaluation": {
-            "evaluator": "deeponet",
-            "metric": "test_rel_l2",
-            "n": args.n_test,
-            "options": {"inputs": ["v"], "targets": ["u"], "fast_n": 256},
-        },
+        "evaluation": _zoo.evaluation_record(
+            "deeponet", args.n_test, inputs=["v"], targets=["u"], fast_n=256
+        ),
         "intended_use": "antiderivatives of smooth functions sampled at 100 uniform points of "
         "[0, 1] (a DeepONet teaching example and a test fixture)",
         "limitations": "trained on RBF-kernel GRFs with length scale 0.2 only; rougher or "
@@ -153,8 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "(see test_rel_l2_max).",
         "license": "same as sciml",
     }
-    evaluator = EVALUATORS["deeponet"]
-    card["metrics"] = evaluator(model, card, n=args.n_test, seed=args.train_seed + 1, device="cpu")
+    card["metrics"] = _zoo.evaluate_card(model, card, seed=args.train_seed + 1)  # held out
     print(
         f"{args.n_train} functions x {M} points, {args.epochs} epochs in {seconds:.0f}s, "
         f"test MSE {card['metrics']['test_mse']:.2e}"

@@ -40,30 +40,18 @@ import sciml
 from sciml.data.generators import generate
 from sciml.models import DeepONet, DeepONetConfig
 from sciml.models.deeponet import MLPSpec
-from sciml.pretrained.evaluate import EVALUATORS
 
 NAME = "deeponet-pendulum"
 M = 100  # sensors = grid points of [0, 1]
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", default="deeponet_out")
-    p.add_argument("--n-train", type=int, default=5000)
-    p.add_argument("--iterations", type=int, default=30000)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--train-seed", type=int, default=0)
-    p.add_argument("--n-test", type=int, default=2000, help="held-out functions (card metric)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
-    p.add_argument("--quick", action="store_true", help="smoke run: 500 functions, 200 steps")
-    args = p.parse_args(argv)
-    if args.quick:  # new defaults: a flag given on the command line still wins
-        p.set_defaults(n_train=500, iterations=200)
-        args = p.parse_args(argv)
+    p = _zoo.deeponet_parser(
+        __doc__, n_train=5000, steps=("--iterations", 30000), batch_size=100,
+        quick="500 functions, 200 steps",
+    )  # fmt: skip
+    # --quick sets new defaults: a flag given on the command line still wins
+    args = _zoo.parse_args(p, argv, preset="quick", n_train=500, iterations=200)
     check(p, args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.train_seed)
@@ -119,19 +107,15 @@ def main(argv: list[str] | None = None) -> None:
         "based on the universal approximation theorem of operators, Nature Machine "
         "Intelligence 3, 218-229 (2021)",
         "parameters": model.num_parameters(),
-        "data": {
-            "generator": "pendulum",
-            "options": options,
-            "n_train": args.n_train,
-            "n_test": args.n_test,
-            "train_seed": args.train_seed,
-            "description": "every forcing with the RK4 solution at all 100 times; held-out test set from seed "
+        "data": _zoo.seeded_data_record(
+            args,
+            "pendulum",
+            options,
+            "every forcing with the RK4 solution at all 100 times; held-out test set from seed "
             "train_seed + 1",
-        },
+        ),
         "training": {
-            "command": _zoo.command(),
-            "time_s": round(seconds, 1),
-            "hardware": _zoo.hardware("cpu"),
+            **_zoo.run_record(seconds),
             "iterations": args.iterations,
             "batch_size": args.batch_size,
             "optimizer": f"Adam lr {args.lr}, cosine decay to 1%, MSE loss; batches of "
@@ -139,12 +123,9 @@ def main(argv: list[str] | None = None) -> None:
             "final_train_loss": loss.item(),
         },
         "metrics": {},
-        "evaluation": {
-            "evaluator": "deeponet",
-            "metric": "test_rel_l2",
-            "n": args.n_test,
-            "options": {"inputs": ["u"], "targets": ["s1", "s2"], "fast_n": 256},
-        },
+        "evaluation": _zoo.evaluation_record(
+            "deeponet", args.n_test, inputs=["u"], targets=["s1", "s2"], fast_n=256
+        ),
         "intended_use": "fast surrogate of the forced pendulum from rest for smooth forcings "
         "sampled at 100 uniform times of [0, 1] (a multi-output DeepONet example)",
         "limitations": "trained on RBF-kernel GRF forcings with length scale 0.2 and k = 1, "
@@ -153,8 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         "(s1, s2) jointly, so the smaller s1 weighs less.",
         "license": "same as sciml",
     }
-    evaluator = EVALUATORS["deeponet"]
-    card["metrics"] = evaluator(model, card, n=args.n_test, seed=args.train_seed + 1, device="cpu")
+    card["metrics"] = _zoo.evaluate_card(model, card, seed=args.train_seed + 1)  # held out
     print(
         f"{args.n_train} forcings x {M} times, {args.iterations} steps in {seconds:.0f}s, "
         f"test MSE {card['metrics']['test_mse']:.2e}"

@@ -47,7 +47,6 @@ from torch import nn
 import sciml
 from sciml.de import Autonomous, Dopri5, ExponentialWeight, LocalHeuristic, NeuralODE
 from sciml.models import NODE, NODEConfig
-from sciml.pretrained.evaluate import EVALUATORS
 
 NAME = "node-lotka-volterra"
 LV_OPTIONS = {"resolution": 51, "t_final": 5.0, "ic_low": 0.5, "ic_high": 1.5}
@@ -97,15 +96,13 @@ def rings_task(args) -> None:
 # --------------------------------------------------------------------------- Lotka-Volterra
 def lv_data(args) -> dict:
     """The card's ``data`` record."""
-    return {
-        "generator": "lotka_volterra",
-        "options": LV_OPTIONS,
-        "n_train": args.n_train,
-        "n_test": args.n_test,
-        "train_seed": args.train_seed,
-        "description": "DOP853 reference trajectories (rtol 1e-10); held-out initial states "
-        "from seed train_seed + 1",
-    }
+    return _zoo.seeded_data_record(
+        args,
+        "lotka_volterra",
+        LV_OPTIONS,
+        "DOP853 reference trajectories (rtol 1e-10); held-out initial states from seed "
+        "train_seed + 1",
+    )
 
 
 def lotka_volterra_task(args) -> None:
@@ -179,9 +176,7 @@ def lotka_volterra_task(args) -> None:
         "parameters": model.num_parameters(),
         "data": lv_data(args),
         "training": {
-            "command": _zoo.command(),
-            "time_s": round(seconds, 1),
-            "hardware": _zoo.hardware("cpu"),
+            **_zoo.run_record(seconds),
             "iterations": args.iterations,
             "batch_size": args.batch_size,
             "optimizer": f"Adam lr {args.lr}, cosine decay to lr / 30; loss: MSE of the "
@@ -195,12 +190,7 @@ def lotka_volterra_task(args) -> None:
             "final_train_loss": loss.item(),
         },
         "metrics": {},
-        "evaluation": {
-            "evaluator": "node",
-            "metric": "test_rel_l2",
-            "n": args.n_test,
-            "options": {"fields": fields, "fast_n": 256},
-        },
+        "evaluation": _zoo.evaluation_record("node", args.n_test, fields=fields, fast_n=256),
         "intended_use": "fast, solver-friendly surrogate of the Lotka-Volterra system with the "
         "classic rates (1.5, 1, 3, 1) for initial states near the equilibrium (3, 1.5); an "
         "example of a regularised neural ODE with a measured prediction cost (NFE)",
@@ -211,8 +201,7 @@ def lotka_volterra_task(args) -> None:
         "batched solve of all n test trajectories (it depends mildly on n).",
         "license": "same as sciml",
     }
-    evaluator = EVALUATORS["node"]
-    card["metrics"] = evaluator(model, card, n=args.n_test, seed=args.train_seed + 1, device="cpu")
+    card["metrics"] = _zoo.evaluate_card(model, card, seed=args.train_seed + 1)  # held out
     if args.compare:  # checked before training (check)
         other = json.loads((Path(args.compare) / NAME / "card.json").read_text())
         card["training"]["unregularised_comparison"] = {
