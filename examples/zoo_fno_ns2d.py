@@ -91,22 +91,11 @@ def main(argv: list[str] | None = None) -> None:
             train_s=train_s,
             gen_s=gen_s,
             optimizer="AdamW (weight decay 1e-4), cosine schedule",
-            loss="relative L2 (on normalised fields)"
-            + (
-                "; each training pair moved by a random exact symmetry of the problem "
-                "(fno_forcing_symmetries) every time it is read"
-                if args.augment
-                else ""
-            ),
+            loss="relative L2 (on normalised fields)" + _zoo.augment_note(args),
             model_config=config,
         ),
         "metrics": round_metrics(metrics),
-        "evaluation": {
-            "evaluator": "grid",
-            "metric": "test_rel_l2",
-            "n": args.n_test,
-            "options": {"batch_size": 32},
-        },
+        "evaluation": _zoo.evaluation_record("grid", args.n_test, batch_size=32),
         "intended_use": (
             "A ready FNO baseline for w(0) -> w(3) on this Navier-Stokes distribution; a "
             "starting point for fine-tuning; comparisons with T1 (t1-ns2d)."

@@ -136,12 +136,7 @@ def main(argv: list[str] | None = None) -> None:
             model_config=config_to_dict(config),
         ),
         "metrics": round_metrics(metrics),
-        "evaluation": {
-            "evaluator": "grid",
-            "metric": "test_rel_l2",
-            "n": args.n_test,
-            "options": {"batch_size": 32},
-        },
+        "evaluation": _zoo.evaluation_record("grid", args.n_test, batch_size=32),
         "intended_use": (
             "A ready Darcy-flow surrogate on sciml's piecewise-constant coefficient "
             "distribution; a baseline against FNO (benchmarks/mgno_vs_fno.py)."

@@ -32,7 +32,6 @@ from sciml.data import AllPairs, split
 from sciml.models import ScOT, ScOTConfig
 from sciml.models.scot_training import PoseidonLoss
 from sciml.pretrained.cards import round_metrics
-from sciml.pretrained.evaluate import EVALUATORS
 from sciml.train import Cosine, TrainConfig, Trainer
 
 NAME = "scot-ns2d"
@@ -104,8 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     train_s = time.perf_counter() - t0
 
     model = sciml.load(work / "run" / "best")
-    evaluation = {"evaluator": "all_pairs", "metric": "test_rel_l2", "n": args.n_test}
-    evaluation["options"] = {"fields": ["w"], "batch_size": 64}
+    evaluation = _zoo.evaluation_record("all_pairs", args.n_test, fields=["w"], batch_size=64)
     card = {
         "schema": 1,
         "name": NAME,
@@ -159,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "license": "same as sciml",
     }
-    metrics = EVALUATORS["all_pairs"](model, card, n=args.n_test, seed=1, device=device)
+    metrics = _zoo.evaluate_card(model, card, seed=1, device=device)
     card["metrics"] = round_metrics(metrics)
     target = out / NAME
     model.save_pretrained(target, metadata={"generated_data": card["data"]})

@@ -158,21 +158,11 @@ def main(argv: list[str] | None = None) -> None:
             gen_s=gen_s,
             optimizer=f"AdamW (weight decay {args.weight_decay:g}), cosine schedule",
             loss=f"Parseval relative L2 on the kept {coeffs} coefficients (SpectralL2Loss)"
-            + (
-                "; each training pair moved by a random exact symmetry of the problem "
-                "(fno_forcing_symmetries) every time it is read"
-                if args.augment
-                else ""
-            ),
+            + _zoo.augment_note(args),
             model_config=config_to_dict(config),
         ),
         "metrics": round_metrics(metrics),
-        "evaluation": {
-            "evaluator": "grid",
-            "metric": "test_rel_l2",
-            "n": args.n_test,
-            "options": {"batch_size": 32},
-        },
+        "evaluation": _zoo.evaluation_record("grid", args.n_test, batch_size=32),
         "intended_use": (
             "A ready T1 surrogate for w(0) -> w(3) on this Navier-Stokes distribution; "
             "comparisons with the FNO baseline (fno-ns2d, same data)."
