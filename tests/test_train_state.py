@@ -283,3 +283,105 @@ def test_history_with_numpy_floats_is_stored_as_columns(tmp_path):
     assert [r["lr"] for r in back] == [float(v) for v in lrs[:3]] + [0.25] + lrs[4:].tolist()
     assert all(type(r["lr"]) is float for r in back) and back[1]["loss"] == 0.5
     assert (tmp_path / "trainer_state.json").stat().st_size < 1024
+
+
+def _pack_rows_reference(rows):
+    """pack_rows as it was before it went through NumPy and read the columns in one pass:
+    Python loops per column, torch.tensor on lists."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    absent = []
+    if any(list(r) != names for r in rows):
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        if any([k for k in names if k in r] != list(r) for r in rows):
+            return [dict(r) for r in rows]
+        for name in names:
+            missing = [name not in r for r in rows]
+            if any(missing):
+                absent.append([name, torch.tensor(missing)])
+    columns = []
+    for name in names:
+        values = [r.get(name) for r in rows]
+        kinds = {type(v) for v in values} - {type(None)}
+        kinds = {float if issubclass(k, float) else k for k in kinds}
+        none = [v is None for v in values]
+        wide = kinds == {int} and any(v is not None and not -(2**63) <= v < 2**63 for v in values)
+        if (kinds == {int} and not wide) or kinds == {float}:
+            dtype = torch.int64 if kinds == {int} else torch.float64
+            zero = 0 if kinds == {int} else 0.0
+            data = torch.tensor([zero if v is None else v for v in values], dtype=dtype)
+            mask = torch.tensor(none) if any(none) else None
+            columns.append([name, data, mask])
+        else:
+            columns.append([name, values, None])
+    packed = {"rows": len(rows), "columns": columns}
+    if absent:
+        packed["absent"] = absent
+    return packed
+
+
+def _identical(a, b):
+    """Equal trees, type for type; tensors of the same dtype, shape and bytes (nan included)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, torch.Tensor):
+        same = (a.dtype, a.shape, a.stride()) == (b.dtype, b.shape, b.stride())
+        return same and a.numpy().tobytes() == b.numpy().tobytes()
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_identical(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def test_packed_history_is_that_of_the_per_column_loops(tmp_path):
+    """pack_rows took 120 ms at 10,000 rows of a Trainer's 9 columns (Python loops per column,
+    torch.tensor on lists); it now reads the columns in one pass and converts through NumPy. Its
+    output is the same as the loops' (the reference above), tensor bytes and list items alike,
+    on histories with absent keys, np.float64, ints, bools, nan / inf, None, ints past int64,
+    strings, columns of ints and floats, keys in another order; and it saves to the same
+    trainer_state files."""
+    from sciml.train._runlog import pack_rows
+
+    lrs = np.logspace(-4, -2, 60)
+    mixed = []
+    for i in range(60):
+        row = {"step": i + 1, "epoch": (i + 1) / 7, "lr": lrs[i], "n": i if i % 4 else None}
+        row["loss"] = [float("nan"), math.inf, None, 0.5 / (i + 1), -0.0][i % 5]
+        row["mixed"] = i if i % 2 else float(i)
+        row["note"] = None if i % 3 else "x"
+        row["big"] = 2**63 + i if i == 7 else i
+        if i % 10 == 0:  # keys absent from the other rows
+            row["flag"] = bool(i % 20)
+        if i % 6 == 5:
+            row["val_psnr"] = np.float64(30.0 + i / 7)
+        mixed.append(row)
+    histories = {
+        "mixed": mixed,
+        "same keys": [{k: r.get(k) for k in ("step", "lr", "n", "loss", "big")} for r in mixed],
+        "trainer": _rows(1000),
+        "swapped": [{"step": 1, "loss": 0.5}, {"loss": 0.25, "step": 2}],
+        "negative past int64": [{"a": -(2**63) - 1}, {"a": 0}],
+        "none only": [{"a": None}, {"a": None}],
+        "empty rows": [{}, {}],
+        "no rows": [],
+    }
+    for name, rows in histories.items():
+        new, ref = pack_rows(rows), _pack_rows_reference(rows)
+        assert _identical(new, ref), name
+        if rows:
+            for tree, where in ((new, "new"), (ref, "ref")):
+                (tmp_path / name / where).mkdir(parents=True)
+                save_state({"history": tree}, tmp_path / name / where)
+            for f in ("trainer_state.json", "trainer_state.safetensors"):
+                assert (tmp_path / name / "new" / f).read_bytes() == (
+                    tmp_path / name / "ref" / f
+                ).read_bytes(), (name, f)
+    packed = pack_rows(mixed)
+    kinds = {name: type(values).__name__ for name, values, _ in packed["columns"]}
+    assert kinds["lr"] == kinds["loss"] == kinds["n"] == kinds["val_psnr"] == "Tensor"
+    assert kinds["big"] == kinds["mixed"] == kinds["flag"] == kinds["note"] == "list"
+    assert [name for name, _ in packed["absent"]] == ["flag", "val_psnr"]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .._io import atomic_write_text
@@ -175,25 +176,34 @@ def pack_rows(rows: list[dict[str, Any]]) -> Any:
             missing = [name not in r for r in rows]
             if any(missing):
                 absent.append([name, torch.tensor(missing)])
+        table = [[r.get(name) for r in rows] for name in names]
+    else:
+        # (why) the same keys in the same order in every row: the columns in one pass (getting
+        # each name from each row took a third of the time)
+        table = [list(values) for values in zip(*(r.values() for r in rows))]
     columns: list[list[Any]] = []
-    for name in names:
-        values = [r.get(name) for r in rows]
+    for name, values in zip(names, table):
+        kinds = set(map(type, values))
+        some_none = type(None) in kinds
+        kinds.discard(type(None))
         # (why) a float subclass (np.float64: an lr from np.logspace) is a float here, as JSON
         # stores it: the column went into trainer_state.json as a list of 10,000 numbers
-        kinds = {type(v) for v in values} - {type(None)}
         kinds = {float if issubclass(k, float) else k for k in kinds}
-        none = [v is None for v in values]
+        if kinds != {int} and kinds != {float}:
+            columns.append([name, values, None])
+            continue
+        zero = 0 if kinds == {int} else 0.0
+        filled = [zero if v is None else v for v in values] if some_none else values
         # (why) an int past int64 (a callback's counter or hash) made torch.tensor raise, and
         # the checkpoint with it; JSON holds any int
-        wide = kinds == {int} and any(v is not None and not -(2**63) <= v < 2**63 for v in values)
-        if (kinds == {int} and not wide) or kinds == {float}:
-            dtype = torch.int64 if kinds == {int} else torch.float64
-            zero = 0 if kinds == {int} else 0.0
-            data: Any = torch.tensor([zero if v is None else v for v in values], dtype=dtype)
-            mask = torch.tensor(none) if any(none) else None
-            columns.append([name, data, mask])
-        else:
+        if kinds == {int} and not -(2**63) <= min(filled) <= max(filled) < 2**63:
             columns.append([name, values, None])
+            continue
+        # (why) through NumPy: torch.tensor on a list of 10,000 Python numbers took 0.6 ms (of
+        # bools 1.9 ms), np.array 0.2 ms (0.4 ms); the values are the same int64 / float64
+        data = torch.from_numpy(np.array(filled, dtype=np.int64 if kinds == {int} else np.float64))
+        mask = torch.from_numpy(np.array([v is None for v in values])) if some_none else None
+        columns.append([name, data, mask])
     packed: dict[str, Any] = {"rows": len(rows), "columns": columns}
     if absent:
         packed["absent"] = absent
