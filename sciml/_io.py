@@ -365,7 +365,8 @@ def _little_endian_bytes(t: Any, byteorder: str = sys.byteorder) -> Any:
     import torch
 
     t = t.contiguous().cpu()  # (why) both return t itself where nothing is to be done
-    raw = t.reshape(-1).view(torch.uint8).numpy()  # (why) 0-d tensors cannot be .view()ed
+    # (why) a 0-d tensor cannot be viewed as bytes; reshaping every tensor cost 1.5 us each
+    raw = (t if t.dim() else t.reshape(1)).view(torch.uint8).numpy()
     if byteorder == "big":
         # (why) a complex number is two floats, each swapped on its own
         size = t.element_size() // (2 if t.is_complex() else 1)
