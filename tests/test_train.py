@@ -303,6 +303,37 @@ def test_a_value_replaced_by_an_equal_one_of_another_type_is_written_anew(tmp_pa
     assert [type(r["lr"]) for r in json.loads(text)] == [float, int, int]
 
 
+def test_type_hints_of_every_public_callable_of_callbacks_resolve():
+    """``typing.get_type_hints`` raised NameError on every hook of sciml.train.callbacks: the
+    annotations name Trainer and FitResult, imported there only under TYPE_CHECKING. Every
+    public class, method, property and ``__init__`` of the module now resolves, to the classes
+    sciml.train exports."""
+    import inspect
+    import typing
+    from pathlib import Path
+
+    from sciml.train import FitResult, Trainer, callbacks
+
+    resolved = {}
+    for name in callbacks.__all__:
+        cls = getattr(callbacks, name)
+        resolved[name] = typing.get_type_hints(cls)
+        for attr, value in vars(cls).items():
+            if attr.startswith("_") and attr != "__init__":
+                continue
+            func = value.fget if isinstance(value, property) else value
+            if inspect.isfunction(func):
+                resolved[f"{name}.{attr}"] = typing.get_type_hints(func)
+    assert len(resolved) == 23  # 3 classes, 20 public methods, properties and __init__s
+    assert resolved["Callback.on_fit_end"] == {
+        "trainer": Trainer, "result": FitResult, "return": type(None)
+    }  # fmt: skip
+    assert resolved["Callback.on_checkpoint"]["path"] is Path
+    assert resolved["TimeBudget.on_step_end"] == {
+        "trainer": Trainer, "loss": float, "return": type(None)
+    }  # fmt: skip
+
+
 def test_a_callback_changing_history_rows_changes_metrics_json(tmp_path):
     """``trainer.history`` is the live list, and a callback may add a metric to the newest row.
     The rows a validation at an epoch's last step had written (``best``'s checkpoint) kept their

@@ -15,10 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .trainer import FitResult, Trainer
+from typing import Any
 
 __all__ = ["Callback", "EarlyStopping", "TimeBudget"]
 
@@ -199,3 +196,10 @@ class TimeBudget(Callback):
             f = self.factor()
             for group in trainer.optimizer.param_groups:
                 group["lr"] *= f
+
+
+# (why) the hooks' annotations name Trainer and FitResult, which trainer.py defines, importing
+# Callback from here: bound at the end (Callback is defined by then), so that
+# typing.get_type_hints resolves them, where an import under TYPE_CHECKING left them undefined.
+# It costs nothing: sciml.train's __init__ imports this module first and trainer.py anyway
+from .trainer import FitResult, Trainer  # noqa: E402
