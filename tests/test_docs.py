@@ -531,7 +531,7 @@ def _own_operator_check(ns: Namespace) -> None:
     """The loaded model is the subclass with its config; ``from_config`` builds from a dict as
     stated; and the Trainer takes it "as it is": 12 epochs on 8 Darcy pairs (untrained, far
     from the targets' scale) take the relative L2 of the last 4 steps below half that of the
-    first 2 (measured: 98.7 -> 25.6)."""
+    first 2 (measured: 98.7 -> 25.3)."""
     from sciml.train import LpLoss, TrainConfig, Trainer
 
     model, same = ns["model"], ns["same"]
@@ -571,7 +571,7 @@ def _zoo_check(ns: Namespace) -> None:
     assert math.isclose(shown, metric, rel_tol=5e-4)
     # the loaded model on fresh solver data (8 trajectories from the card's generator and settings,
     # seed train_seed + 1000 as `sciml evaluate` uses), its relative L2 by hand: within 1.5x of the
-    # card's 0.39% (measured 0.45%; predicting w(3) = w(0) errs by ~90%)
+    # card's 0.39% (measured 0.45%; predicting w(3) = w(0) errs by 85%)
     opts = card["data"]["options"]
     seed = card["data"]["train_seed"] + 1000
     w = sciml.data.open(generate("navier_stokes", n=8, out="fresh.h5", seed=seed, **opts)).read(
