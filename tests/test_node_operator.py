@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fractions
 import json
 
 import numpy as np
@@ -231,6 +232,34 @@ def test_a_bad_step_size_gets_one_message_from_the_solver_and_from_the_config(so
         f"step_size: solver {solver!r} takes fixed steps and {want}; pass e.g. "
         f"NODEConfig(solver={solver!r}, step_size=0.01)"
     )
+
+
+@pytest.mark.parametrize(
+    "step", [np.float32(0.25), np.float64(0.25), np.int64(1), fractions.Fraction(1, 4)]
+)
+def test_a_numpy_or_fraction_step_size_is_a_float_that_saves_and_solves(step, tmp_path):
+    """The solvers take any real step (``numbers.Real``: numpy scalars, Fractions) and hold it
+    as a Python float. Before, NODEConfig kept the numpy scalar, so ``save_pretrained`` failed
+    at the end of training (ConfigError: not JSON-serialisable), and a Fraction step failed in
+    torchdiffeq's grid (``Tensor / Fraction``)."""
+    h = float(step)
+    y0, t = torch.tensor([[1.0, -2.0]], dtype=torch.float64), torch.tensor([0.0, 0.5, 1.0])
+    got = torchdiffeq.odeint(lambda s, y: -y, y0, t.double(), **RK4(step_size=step).odeint_kwargs())
+    want = torchdiffeq.odeint(
+        lambda s, y: -y, y0, t.double(), method="rk4", options={"step_size": h}
+    )
+    assert type(RK4(step_size=step).step_size) is float and torch.equal(got[-1], want[-1])
+    config = NODEConfig(hidden=(8,), solver="euler", step_size=step)
+    assert type(config.step_size) is float and config.step_size == h
+    assert config == NODEConfig(hidden=(8,), solver="euler", step_size=h)
+    model = NODE(config).eval()
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["step_size"] == h
+    loaded = sciml.load(tmp_path)
+    assert loaded.config == config and loaded.ode.solver == Euler(step_size=h)
+    u = torch.rand(3, 2) + 1
+    with torch.no_grad():
+        assert torch.equal(model(u, t=t), loaded(u, t=t))
 
 
 def test_node_config_tolerances_follow_the_solvers_rule():

@@ -40,14 +40,18 @@ def _check_step(step_size: float, name: str) -> None:
         raise ValueError(f"expected {name} > 0, got {step_size}")
 
 
-def _check_fixed_step(step_size: Any) -> None:
+def _check_fixed_step(step_size: Any) -> float:
     """A fixed step is a real number, finite and > 0: the one rule for :class:`RK4`,
-    :class:`Euler` and ``NODEConfig(step_size=...)``, whose error quotes this message."""
+    :class:`Euler` and ``NODEConfig(step_size=...)``, whose error quotes this message. Returns
+    it as a Python float."""
     real = isinstance(step_size, numbers.Real) and not isinstance(step_size, bool)
     # (why) inf passed a > 0 check: torchdiffeq's grid, arange(n) * step + t0, is then nan
     # (0 * inf) and every solve failed with a bare AssertionError
     if not (real and 0 < step_size < math.inf):
         raise ValueError(f"expected a finite step_size > 0, got {step_size!r}")
+    # (why) numbers.Real admits numpy scalars and Fractions: a NODEConfig holding np.float32
+    # could not be saved (not JSON), and a Fraction failed in torchdiffeq's grid (Tensor / it)
+    return float(step_size)
 
 
 class ODESolver:
@@ -111,7 +115,7 @@ class _FixedStep(ODESolver):
     interp: str = "linear"
 
     def __post_init__(self) -> None:
-        _check_fixed_step(self.step_size)
+        object.__setattr__(self, "step_size", _check_fixed_step(self.step_size))
         if self.interp not in ("linear", "cubic"):
             raise ValueError(f"expected interp 'linear' or 'cubic', got {self.interp!r}")
 

@@ -89,12 +89,15 @@ class NODEConfig:
                 )
         else:
             try:  # (why) the solver holds the rule for its step; this says where it came from
-                _SOLVERS[self.solver](step_size=h)
+                fixed = _SOLVERS[self.solver](step_size=h)
             except ValueError as err:
                 raise ValueError(
                     f"step_size: solver {self.solver!r} takes fixed steps and {err}; pass e.g. "
                     f"NODEConfig(solver={self.solver!r}, step_size=0.01)"
                 ) from None
+            # the solver's float: a numpy scalar (which the solver admits) is not JSON, so a
+            # config holding one could not be saved
+            object.__setattr__(self, "step_size", fixed.step_size)
         for name in ("center", "scale"):
             value = getattr(self, name)
             if value is not None and len(value) != self.state_dim:
