@@ -1,15 +1,16 @@
 """The Trainer's state in a checkpoint: what is saved, and how a resume puts it back.
 
 :func:`state_tree` is everything a run needs to continue exactly (counters, optimiser, schedule,
-scaler, RNG states, history, callback states); :func:`restore` reads it back from a checkpoint,
-warning where the run now differs from the one that wrote it (config, training set, param-group
-weight decays and lrs, a mid-epoch change of batch size or seed) and refusing an optimiser state
-that does not fit. :func:`restore_after_nonfinite` puts the state back after a nan loss.
+scaler, RNG states, history, callback states); :func:`save` writes it as a checkpoint and
+:func:`save_final` leaves `last` at a run's final state. :func:`restore` reads it back, warning
+where the run now differs from the one that wrote it (config, training set, param-group weight
+decays and lrs, a mid-epoch change of batch size or seed) and refusing an optimiser state that
+does not fit; :func:`restore_after_nonfinite` puts the state back after a nan loss, and
+:func:`seed_everything` starts a fresh run's RNG states instead.
 
 The functions take the :class:`~sciml.train.Trainer`; those the Trainer calls are bound as its
 private methods (``Trainer._restore`` is :func:`restore`: no extra frame, so the warnings'
-``stacklevel`` still points at the caller of ``fit``). :func:`seed_everything` starts a fresh run's
-RNG states instead.
+``stacklevel`` still points at the caller of ``fit``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import random
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +80,37 @@ def state_tree(trainer: Trainer) -> dict[str, Any]:
             if (state := cb.state_dict()) is not None
         },
     }
+
+
+def save(trainer: Trainer, links: Sequence[str]) -> None:
+    """Write a checkpoint of the state in memory and point ``links`` ("last", "best") at it."""
+    # (why) metrics.json holds at least the rows of the newest checkpoint after a crash
+    trainer._log.flush()
+    trainer._modes = None
+    trainer._saved_at = (trainer.step, trainer.epoch)
+    if "last" in links:
+        trainer._last_at = trainer._saved_at
+    if trainer._ckpt is None:
+        return
+    path = trainer._ckpt.save(trainer.model, state_tree(trainer), trainer.step, links=links)
+    trainer._state_path = path
+    trainer._state_moments = True
+    for cb in trainer.callbacks:
+        cb.on_checkpoint(trainer, path)
+
+
+def save_final(trainer: Trainer) -> None:
+    """Leave `last` at the final state of a run that was not aborted."""
+    now = (trainer.step, trainer.epoch)
+    if trainer._last_at == now:
+        return
+    if trainer._saved_at == now and trainer._ckpt is not None:
+        # the final state is saved already (as `best` only): point `last` at it too; it had
+        # stayed at an earlier checkpoint
+        trainer._ckpt.point("last", trainer._state_path)
+        trainer._last_at = now
+    else:
+        save(trainer, ("last",))
 
 
 def seed_everything(seed: int) -> None:

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -358,15 +358,8 @@ class Trainer:
             # the history in memory, as a resume from the checkpoint would
             raise FloatingPointError(self._restore_after_nonfinite(str(nonfinite))) from None
         interrupted = interrupted or self._sigint
-        now = (self.step, self.epoch)
-        if not aborted and self._last_at != now:
-            if self._saved_at == now and self._ckpt is not None:
-                # the final state is saved already (as `best` only): point `last` at it too; it
-                # had stayed at an earlier checkpoint
-                self._ckpt.point("last", self._state_path)
-                self._last_at = now
-            else:
-                self._save(("last",))
+        if not aborted:
+            self._save_final()
         barrier(self.dist)
         result = FitResult(
             train_loss=self._last_epoch_loss if self.batch_in_epoch == 0 else self._running_loss(),
@@ -680,29 +673,17 @@ class Trainer:
         return signal.signal(signal.SIGINT, handler)
 
     # ------------------------------------------------------------------ state
-    # (why) the checkpoint state (what is saved, how a resume restores it) is one concept of
-    # its own, in _resume.py; its functions take the trainer and are bound here as methods
+    # (why) the checkpoint state (what is saved, when `last` moves, how a resume restores it)
+    # is one concept of its own, in _resume.py; its functions take the trainer and are bound
+    # here as methods
     _state_tree = _resume.state_tree
     _resume_target = _resume.resume_target
     _has_checkpoint = _resume.has_checkpoint
     _note_built = _resume.note_built
     _restore = _resume.restore
     _restore_after_nonfinite = _resume.restore_after_nonfinite
-
-    def _save(self, links: Sequence[str]) -> None:
-        # (why) metrics.json holds at least the rows of the newest checkpoint after a crash
-        self._log.flush()
-        self._modes = None
-        self._saved_at = (self.step, self.epoch)
-        if "last" in links:
-            self._last_at = self._saved_at
-        if self._ckpt is None:
-            return
-        path = self._ckpt.save(self.model, self._state_tree(), self.step, links=links)
-        self._state_path = path
-        self._state_moments = True
-        for cb in self.callbacks:
-            cb.on_checkpoint(self, path)
+    _save = _resume.save
+    _save_final = _resume.save_final
 
 
 class _NonFiniteLoss(FloatingPointError):
