@@ -365,8 +365,11 @@ def _little_endian_bytes(t: Any, byteorder: str = sys.byteorder) -> Any:
     import torch
 
     t = t.contiguous().cpu()  # (why) both return t itself where nothing is to be done
-    # (why) a 0-d tensor cannot be viewed as bytes; reshaping every tensor cost 1.5 us each
-    raw = (t if t.dim() else t.reshape(1)).view(torch.uint8).numpy()
+    # (why) view(uint8) needs a last stride of 1, which a 0-d tensor lacks, and so may a
+    # contiguous one whose last dim has one element (w.t()[:, :1]) or none; reshaping (a view
+    # here) every tensor cost 1.5 us each
+    flat = t if t.dim() and t.stride(-1) == 1 else t.reshape(-1)
+    raw = flat.view(torch.uint8).numpy()
     if byteorder == "big":
         # (why) a complex number is two floats, each swapped on its own
         size = t.element_size() // (2 if t.is_complex() else 1)

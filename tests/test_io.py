@@ -401,6 +401,31 @@ def test_save_safetensors_writes_a_non_contiguous_tensor_as_its_values(tmp_path)
     assert torch.equal(back["t"], x.t()) and torch.equal(back["step"], y[:, ::2])
 
 
+def test_save_safetensors_writes_a_contiguous_tensor_with_a_long_last_stride(tmp_path):
+    """Regression: a tensor that torch calls contiguous although its last stride is not 1 (a
+    last dim of one element: ``w.t()[:, :1]``, the transpose of a one-output Linear's weight;
+    an empty slice) raised "self.stride(-1) must be 1 to view Float as Byte" (since the writer
+    stopped reshaping before viewing as bytes). Written as ``safetensors.torch.save_file``
+    writes it, byte for byte, for 1-, 2-, 4- and 8-byte dtypes, and loads back."""
+    import torch
+    from safetensors.torch import load_file
+
+    g = torch.Generator().manual_seed(3)
+    tensors = {}
+    for dtype in (torch.uint8, torch.bfloat16, torch.float32, torch.complex64, torch.float64):
+        name = str(dtype).removeprefix("torch.")
+        column = _random_tensor(dtype, (4, 3), g).t()[:, :1]  # (3, 1), strides (1, 3)
+        empty = _random_tensor(dtype, (0, 4), g)[:, ::2]  # (0, 2), strides (4, 2)
+        assert column.is_contiguous() and column.stride(-1) == 3
+        assert empty.is_contiguous() and empty.stride(-1) == 2
+        tensors[f"{name}/column"], tensors[f"{name}/empty"] = column, empty
+    ours, ref = _saved_by_both(tmp_path, tensors, {"format": "pt"})
+    assert ours == ref
+    back = load_file(str(tmp_path / "ours.safetensors"))
+    for key, t in tensors.items():
+        assert back[key].shape == t.shape and torch.equal(_bits(back[key]), _bits(t)), key
+
+
 def test_save_safetensors_refuses_what_safetensors_cannot_hold(tmp_path):
     """Refused before the file is touched, with what was expected: two tensors whose memory
     overlaps (they would load as two), a dtype with no safetensors name, a sparse tensor, the
