@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     result = trainer.fit()
     seconds = time.perf_counter() - t0
-    model.eval()
+    model.cpu().eval()  # the Trainer trains on a GPU when there is one; scored on the CPU
 
     card = {
         "schema": 1,
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
             "every function at all 100 points; held-out test set from seed train_seed + 1",
         ),
         "training": {
-            **_zoo.run_record(seconds),
+            **_zoo.run_record(seconds, trainer.device),
             "epochs": args.epochs,
             "steps": result.step,
             "batch_size": args.batch_size,

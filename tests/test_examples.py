@@ -459,6 +459,58 @@ def test_deeponet_diffusion_reaction_scores_on_the_cpu_when_training_left_the_ne
     assert abs(float(again) - rel) < 1e-4  # printed to 4 decimals
 
 
+def test_deeponet_antiderivative_scores_on_the_cpu_when_training_left_the_net_off_it(
+    monkeypatch, tmp_path
+):
+    # as deeponet_diffusion_reaction above: the Trainer trains on a GPU when there is one, and
+    # the script scored the net it left there with the CPU evaluator ('deeponet', device cpu),
+    # failing after the whole run; its card also named the CPU as the training hardware. 'meta'
+    # stands in for the GPU: the stand-in keeps the trained net and gives its weights back when
+    # the script moves it to the CPU
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # the script imports examples/_zoo.py
+    module = load_example("deeponet_antiderivative")
+    trained, hardware_of = [], []
+
+    class GPUTrainer(module.Trainer):
+        def fit(self):
+            result = super().fit()
+            net = self.model
+            trained.append(copy.deepcopy(net))
+            net.to("meta")
+            self.device = torch.device("meta")  # where it trained, for the card's hardware
+
+            def back(*args, **kwargs):
+                net.to_empty(device="cpu").load_state_dict(trained[0].state_dict())
+                return net
+
+            net.cpu = net.to = back
+            return result
+
+    def hardware(device):
+        hardware_of.append(torch.device(device).type)
+        return "hardware"
+
+    monkeypatch.setattr(module, "Trainer", GPUTrainer)
+    monkeypatch.setattr(module._zoo, "hardware", hardware)
+    monkeypatch.setattr(sys, "argv", ["deeponet_antiderivative.py"])
+    module.main(["--out", str(tmp_path), "--n-train", "20", "--epochs", "1", "--n-test", "10"])
+    card = json.loads((tmp_path / "deeponet-antiderivative" / "card.json").read_text())
+    assert hardware_of[0] == "meta"  # the card's hardware: the training device's
+    # the trained net's held-out relative L2, computed here on the evaluator's data (seed 1)
+    from sciml.data.generators import generate
+
+    path = generate("antiderivative", n=10, resolution=100, length_scale=0.2, seed=1,
+                    out=tmp_path / "held_out.h5")  # fmt: skip
+    ds = sciml.data.open(path)
+    v = torch.from_numpy(ds.read_static(slice(None), ["v"])[:, 0])  # (10, 100)
+    u = torch.from_numpy(ds.read_static(slice(None), ["u"])[:, 0])  # (10, 100)
+    x = torch.linspace(0.0, 1.0, 100).unsqueeze(-1)  # the sensors, shared: (100, 1)
+    with torch.no_grad():
+        pred = trained[0].eval()(v, x=x)[..., 0]  # (10, 100)
+    rel = ((pred - u).norm(dim=1) / u.norm(dim=1)).mean()
+    assert card["metrics"]["test_rel_l2"] == pytest.approx(float(rel), rel=1e-4)
+
+
 def test_t1_navier_stokes_makes_its_data_on_the_device_asked_for(monkeypatch, tmp_path):
     # --device cuda trained on the GPU but solved the data on the CPU: for the documented
     # FNO-paper setting (--T 50 --dt 1e-4) about 4 days of solver steps before training began
