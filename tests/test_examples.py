@@ -613,6 +613,32 @@ def test_an_example_copied_out_of_examples_checks_its_arguments_the_same_way(tmp
     assert not (tmp_path / "f").exists()
 
 
+# The scripts that write a shipped model's card share examples/_zoo.py (its docstring); every
+# other example imports nothing from examples/, so it can be copied out and run alone
+USES_ZOO = {"deeponet_antiderivative", "deeponet_pendulum", "regularized_node", *ZOO}
+
+
+def local_imports(path: Path) -> set[str]:
+    """The modules of ``examples/`` that the script at ``path`` imports (relative imports too)."""
+    import ast
+
+    local = {p.stem for p in EXAMPLES.glob("*.py")}
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." if node.level else (node.module or "").split(".")[0])
+    return {name for name in found if name in local or name == "."}
+
+
+def test_only_the_card_writing_scripts_import_from_examples():
+    imports = {p.stem: local_imports(p) for p in sorted(EXAMPLES.glob("*.py"))}
+    assert imports.keys() >= USES_ZOO  # no stale name
+    for name, modules in imports.items():
+        assert modules == ({"_zoo"} if name in USES_ZOO else set()), (name, modules)
+
+
 def test_demo_runs_at_the_smallest_n_its_error_suggests(tmp_path):
     # '--n 5' said 'pass --n 10 or more', and --n 10 then failed after training with an
     # IndexError: the plot drew 3 test samples of the 1 that 10 samples leave
