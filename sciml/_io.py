@@ -199,7 +199,7 @@ def save_safetensors(
     A lazily conjugated or negated view (``z.conj()``, ``z.conj().imag``) is written as its
     values (:func:`resolve_lazy`). What safetensors refuses is refused: two tensors whose
     memory overlaps (they would load as two tensors), a dtype it has no name for (complex128,
-    ...), a sparse tensor. The file is written in place (callers write into
+    ...), a sparse tensor, a tensor on the meta device. The file is written in place (callers write into
     :func:`tmp_path` and rename).
     """
     plan = _safetensors_plan(tensors)
@@ -271,6 +271,12 @@ def _safetensors_plan(tensors: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
             raise ValueError(
                 f"expected dense tensors, got {name!r} with layout {t.layout}; "
                 f"save {name}.to_dense() (a file holds every element)"
+            )
+        if t.is_meta:  # (why) found only when its bytes were due, after the header was written
+            raise ValueError(
+                f"expected tensors that hold values, got {name!r} on the meta device (a shape "
+                f"without data); give it values first (module.to_empty(device='cpu'), then "
+                f"initialize or load it)"
             )
         dtype = str(t.dtype).removeprefix("torch.")
         if dtype not in _SAFETENSORS_DTYPES:

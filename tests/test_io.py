@@ -428,8 +428,9 @@ def test_save_safetensors_writes_a_contiguous_tensor_with_a_long_last_stride(tmp
 
 def test_save_safetensors_refuses_what_safetensors_cannot_hold(tmp_path):
     """Refused before the file is touched, with what was expected: two tensors whose memory
-    overlaps (they would load as two), a dtype with no safetensors name, a sparse tensor, the
-    name ``__metadata__``, metadata that is not text, a 0-d float4 pair."""
+    overlaps (they would load as two), a dtype with no safetensors name, a sparse tensor, a
+    meta tensor (it was refused only once the header was written), the name ``__metadata__``,
+    metadata that is not text, a 0-d float4 pair."""
     import torch
 
     path = tmp_path / "x.safetensors"
@@ -441,6 +442,7 @@ def test_save_safetensors_refuses_what_safetensors_cannot_hold(tmp_path):
         ({"a": x[1:3], "b": x[2]}, None, RuntimeError, "share memory"),
         ({"z": torch.zeros(2, dtype=torch.complex128)}, None, ValueError, "view_as_real"),
         ({"s": torch.eye(2).to_sparse()}, None, ValueError, "to_dense"),
+        ({"a": x, "m": torch.empty(2, 3, device="meta")}, None, ValueError, "meta device"),
         ({"__metadata__": x}, None, ValueError, "__metadata__"),
         ({"a": x}, {"epoch": 3}, TypeError, "str keys and str values"),
         ({"a": [1.0]}, None, TypeError, "expected a torch.Tensor"),
