@@ -368,6 +368,9 @@ PRESETS = [
     # it still wins (a preset that replaced the values equal to the plain defaults would not)
     ("fno_darcy", ["--epochs=20", "--full"], {"epochs": 20, "resolution": 421, "modes": 12}),
     ("mgno_darcy", ["--lr=3e-3", "--full"], {"lr": 3e-3, "epochs": 500}),
+    # the same through _zoo.parse_args, which the DeepONet scripts share
+    ("deeponet_antiderivative", ["--quick", "--epochs", "2"], {"epochs": 2, "n_train": 500}),
+    ("deeponet_pendulum", ["--n-train=5000", "--quick"], {"n_train": 5000, "iterations": 200}),
 ]  # fmt: skip
 
 
