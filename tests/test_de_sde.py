@@ -723,7 +723,11 @@ def test_local_time_drawn_onto_an_output_time(monkeypatch):
 
 def test_euler_maruyama_names_dt_in_its_error():
     """EulerMaruyama's step is ``dt``; a bad one was reported as ``step_size``, a field it does
-    not have."""
-    for dt in (0.0, -0.1, float("nan")):
-        with pytest.raises(ValueError, match=rf"^expected dt > 0, got {dt}$"):
-            EulerMaruyama(dt=dt)
+    not have. It follows the fixed-step rule (a real number, finite, > 0): ``dt=inf`` with
+    ``adaptive=True`` was accepted and torchsde's solve never returned; ``dt=True`` was a step
+    of 1."""
+    for dt in (0.0, -0.1, float("nan"), float("inf"), True, "0.1", None):
+        for adaptive in (False, True):
+            with pytest.raises(ValueError) as err:
+                EulerMaruyama(dt=dt, adaptive=adaptive)
+            assert str(err.value) == f"expected a finite dt > 0, got {dt!r}"

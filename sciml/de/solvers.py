@@ -35,20 +35,16 @@ def _check_tol(rtol: float, atol: float) -> None:
         raise ValueError(f"expected rtol > 0 and atol > 0, got rtol={rtol}, atol={atol}")
 
 
-def _check_step(step_size: float, name: str) -> None:
-    if not step_size > 0:
-        raise ValueError(f"expected {name} > 0, got {step_size}")
-
-
-def _check_fixed_step(step_size: Any) -> float:
+def _check_fixed_step(step_size: Any, name: str = "step_size") -> float:
     """A fixed step is a real number, finite and > 0: the one rule for :class:`RK4`,
-    :class:`Euler` and ``NODEConfig(step_size=...)``, whose error quotes this message. Returns
-    it as a Python float."""
+    :class:`Euler`, ``NODEConfig(step_size=...)``, whose error quotes this message, and
+    :class:`EulerMaruyama`'s ``dt``. Returns it as a Python float."""
     real = isinstance(step_size, numbers.Real) and not isinstance(step_size, bool)
     # (why) inf passed a > 0 check: torchdiffeq's grid, arange(n) * step + t0, is then nan
-    # (0 * inf) and every solve failed with a bare AssertionError
+    # (0 * inf) and every solve failed with a bare AssertionError; torchsde's adaptive
+    # Euler-Maruyama never returned from a first step of inf
     if not (real and 0 < step_size < math.inf):
-        raise ValueError(f"expected a finite step_size > 0, got {step_size!r}")
+        raise ValueError(f"expected a finite {name} > 0, got {step_size!r}")
     # (why) numbers.Real admits numpy scalars and Fractions: a NODEConfig holding np.float32
     # could not be saved (not JSON), and a Fraction failed in torchdiffeq's grid (Tensor / it)
     return float(step_size)
@@ -384,7 +380,7 @@ class EulerMaruyama(SDESolver):
     One drift and one diffusion evaluation per step; an adaptive attempt costs three steps.
 
     Args:
-        dt: the step (> 0); with ``adaptive=True``, the first step's size.
+        dt: the step (finite, > 0); with ``adaptive=True``, the first step's size.
         adaptive: let torchsde adapt the step by step doubling.
         rtol: relative tolerance of the adaptive step control (ignored when ``adaptive`` is
             False).
@@ -399,5 +395,5 @@ class EulerMaruyama(SDESolver):
     method = "euler"
 
     def __post_init__(self) -> None:
-        _check_step(self.dt, "dt")
+        object.__setattr__(self, "dt", _check_fixed_step(self.dt, "dt"))
         _check_tol(self.rtol, self.atol)
