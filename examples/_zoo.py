@@ -6,11 +6,12 @@ Each script generates its training data with a sciml generator, trains with the 
 runs on a fresh seed), and writes ``OUT/<name>/`` = checkpoint + ``card.json``. ``--install``
 copies that directory into ``sciml/pretrained/weights/<name>/`` (what the package ships).
 
-The other scripts that train a shipped surrogate (``deeponet_antiderivative.py``,
+The other scripts that write a shipped surrogate's card (``deeponet_antiderivative.py``,
 ``deeponet_pendulum.py``, ``regularized_node.py``) use the card and command-line plumbing here
-too. Only plumbing lives here (options, card records, writing, installing); each script keeps its
-data, model and training in its own file, where a reader looks for them. The examples that train
-no shipped model import nothing from ``examples/``: each can be copied out and run alone.
+too (``dcdm_poisson.py``, which trains ``dcdm-poisson3d``, writes no card). Only plumbing lives
+here (options, card records, writing, installing); each script keeps its data, model and
+training in its own file, where a reader looks for them. The examples that write no card import
+nothing from ``examples/``: each can be copied out and run alone.
 """
 
 from __future__ import annotations
