@@ -47,12 +47,13 @@ class NODEConfig:
             regularisers need); or ``"rk4"`` or ``"euler"``, fixed-step
             (:class:`~sciml.de.RK4`, :class:`~sciml.de.Euler` with their default output
             interpolation), whose solve :func:`sciml.export` unrolls without ``solver=``.
-        rtol, atol: the adaptive solver's tolerances, used for prediction as in training (a
-            fixed-step solver has none and ignores them).
+        rtol, atol: the adaptive solver's tolerances (> 0), used for prediction as in training
+            (a fixed-step solver has none and ignores them, but they are checked all the same).
         center, scale: per-channel constants of the normalisation ``z = (y - center) / scale``
             (``None``: 0 and 1).
-        step_size: the fixed step ``h`` (finite, > 0) of ``"rk4"`` and ``"euler"``, required by them;
-            ``None`` for the adaptive solvers, which choose their own steps.
+        step_size: the fixed step ``h`` (a real number, finite, > 0, held as a Python float) of
+            ``"rk4"`` and ``"euler"``, required by them; ``None`` for the adaptive solvers, which
+            choose their own steps.
     """
 
     state_dim: int = 2
