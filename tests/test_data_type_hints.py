@@ -93,3 +93,23 @@ def test_import_sciml_data_does_not_import_xarray_and_the_hint_then_does():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "xarray.core.dataset.Dataset"]
+
+
+def test_the_xarray_stand_in_survives_copy_and_pickle():
+    """copy and pickle make the stand-in without ``__init__`` and ask it for ``__setstate__``:
+    its ``__getattr__`` read ``self._name`` there and recursed (RecursionError). A copy still
+    resolves to xarray's own classes."""
+    import copy
+    import pickle
+
+    import xarray as xr
+
+    from sciml.data import dataset
+
+    for clone in (
+        copy.copy(dataset.xr),
+        copy.deepcopy(dataset.xr),
+        pickle.loads(pickle.dumps(dataset.xr)),
+    ):
+        assert clone.Dataset is xr.Dataset
+        assert clone.DataArray is xr.DataArray

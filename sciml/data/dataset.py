@@ -45,7 +45,12 @@ class _LazyModule:
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)
+        # (why) through __dict__: copy and pickle make the object without __init__ and then ask
+        # it for __setstate__; reading self._name there re-entered __getattr__ (RecursionError)
+        name = self.__dict__.get("_name")
+        if name is None:
+            raise AttributeError(attr)
+        return getattr(importlib.import_module(name), attr)
 
     def __repr__(self) -> str:
         return f"<module {self._name!r}, imported on first use>"
