@@ -55,8 +55,9 @@ __all__ = [
     "group_average",
 ]
 
-# (why) public: it is the type of every `vectors` argument here, which a caller's own wrapper
-# annotates with. Not Sequence[Sequence[int]]: that refused to a type checker a (k, d) integer
+# (why) public: a caller's own wrapper annotates with it. It is the type of GridSymmetry's and
+# group_average's `vectors`, and of each entry of RandomSymmetry's (per tensor) and Augmented's
+# (per key). Not Sequence[Sequence[int]]: that refused to a type checker a (k, d) integer
 # array or tensor (an ndarray is no Sequence, an np.int64 no int), which the runtime takes.
 ChannelGroups = Iterable[Iterable[SupportsIndex]]
 """The channel groups of vector fields, one group per vector, each the channel indices of its
