@@ -34,6 +34,11 @@ def _to_json(value: Any) -> Any:
         return {str(k): _to_json(v) for k, v in value.items()}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    # (why) a NumPy scalar (np.float32(0.1) from an array, np.int64(8) from a sweep) passes every
+    # config's own checks, so refusing it here failed a run only at its first save
+    numpy_scalar = type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0
+    if numpy_scalar and value.dtype.kind in "biuf":
+        return value.item()
     raise ConfigError(
         f"config value {value!r} of type {type(value).__name__} is not JSON-serialisable; "
         "use bool, int, float, str, None, tuples, dicts or nested dataclasses"
