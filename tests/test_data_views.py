@@ -707,3 +707,26 @@ def test_split_parts_never_overlap_when_rounding_overshoots():
             assert sum(len(p) for p in parts) == n and set().union(*parts) == set(range(n))
             for p, frac in zip(parts, sizes, strict=True):
                 assert abs(len(p) - frac * n) <= 1 + 1e-9, (n, sizes, [len(q) for q in parts])
+
+
+def test_a_view_names_each_missing_channel_once(data):
+    """SnapshotPairs' inputs and targets both default to every field, and the view's message
+    listed them twice: "statistics for ['u', 'v', 'u', 'v'], got one without ['v', 'v']". Each
+    channel is named once now; the missing one is the one channel the normaliser lacks."""
+    path, _ = data
+    ds = sd.open(path)
+    partial = sd.Normalizer({"u": 0.0, "a": 0.0}, {"u": 1.0, "a": 1.0}, n_spatial=2)
+    fit = "fit one with these fields (Normalizer.fit(ds, fields=..., static_fields=...))"
+    for make, view, wanted, missing in (
+        (lambda n: sd.SnapshotPairs(ds, normalizer=n), "SnapshotPairs", "['u', 'v']", "['v']"),
+        (lambda n: sd.StaticPairs(ds, ["s"], ["s", "a"], normalizer=n), "StaticPairs",
+         "['s', 'a']", "['s']"),
+        (lambda n: sd.PointSamples(ds, inputs=["v"], targets=["v"], normalizer=n),
+         "PointSamples", "['v']", "['v']"),
+    ):  # fmt: skip
+        with pytest.raises(KeyError) as e:
+            make(partial)
+        assert e.value.args[0] == (
+            f"{path}: {view} expected a normalizer with statistics for {wanted}, got one "
+            f"without {missing} (it has ['u', 'a']); {fit}"
+        )

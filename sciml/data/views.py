@@ -90,6 +90,9 @@ class _View(Dataset):
         ``KeyError`` only when the first item was read (in a ``DataLoader`` worker)."""
         if self.normalizer is not None:
             view = f"{self.ds.path}: {type(self).__name__}"
+            # (why) once each: inputs + targets repeat every field by default (SnapshotPairs),
+            # and the message listed ['u', 'v', 'u', 'v'], "without ['v', 'v']"
+            names = list(dict.fromkeys(names))
             self.normalizer._require(names, op="encode", view=view)
 
     def _norm(self, a: np.ndarray, names: Sequence[str], channel_dim: int = 1) -> np.ndarray:
