@@ -172,10 +172,17 @@ SYSTEMS: dict[str, ODESystem] = {s.name: s for s in _SYSTEMS}
 
 
 def _numpy_rhs(system: list[sp.Expr], dim: int) -> Callable[[float, np.ndarray], np.ndarray]:
-    fn = sp.lambdify([state_symbols(dim)], list(system), modules="numpy")
+    # docstring_limit=0: lambdify otherwise prints the whole system into the generated function's
+    # docstring (sympy's str of every equation, about a tenth of the generator's time); the
+    # function's code, hence every number it computes, is the same
+    fn = sp.lambdify([state_symbols(dim)], list(system), modules="numpy", docstring_limit=0)
+    shape = (dim,)
 
     def rhs(t: float, y: np.ndarray) -> np.ndarray:
-        return np.array(fn(y), dtype=np.float64) * np.ones(dim)
+        out = np.array(fn(y), dtype=np.float64)
+        # called thousands of times per solve: the broadcast against ones (x * 1.0 == x bit for
+        # bit) is only needed when the system does not give one value per state component
+        return out if out.shape == shape else out * np.ones(dim)
 
     return rhs
 
