@@ -22,6 +22,12 @@ whatever the environment gives (recorded); both sides share the process, so they
 ``TrainConfig(compile=True)`` uses it), interleaved with the eager ones; the first (compiling)
 step is timed separately.
 
+``--cuda-graphs`` (CUDA) also times each ``SpectralConv`` case with both layers captured as CUDA
+graphs by ``torch.cuda.make_graphed_callables`` (the same treatment on both sides, open to any
+PyTorch module): on a GPU these layers are bound by host-side launch overhead, which a graph
+replay removes, so this shows the GPU-side ratio. Graphed outputs and input gradients are checked
+against the eager ones (``max_rel_diff_vs_eager``).
+
 ``--backends auto,fft,dft_matmul,fused,triton`` times the ``SpectralConv`` cases once per listed
 sciml backend (same weights, same interleaved loop as neuraloperator); ``auto`` is the default
 and the one ``sciml_ms`` / ``speedup`` report, the others go to ``backends_ms``. ``triton`` needs
@@ -97,8 +103,28 @@ def _backend(name: str):
     return table[name]()
 
 
+def _graphed(layer, u: torch.Tensor):
+    """``layer`` (a copy) with its forward and backward captured as CUDA graphs by
+    ``torch.cuda.make_graphed_callables`` (PyTorch's own API, open to any module), and the
+    largest relative difference of its output and input gradient from the eager layer's."""
+    eager = copy.deepcopy(layer)
+    graphed = torch.cuda.make_graphed_callables(copy.deepcopy(layer), (u,))
+    diffs = []
+    for f in (eager, graphed):
+        x = u.detach().clone().requires_grad_(True)
+        y = f(x)
+        (g,) = torch.autograd.grad(y.square().mean(), x)
+        diffs.append((y.detach().clone(), g))
+    (ye, ge), (yg, gg) = diffs
+    return graphed, max(_rel(yg, ye), _rel(gg, ge))
+
+
 def bench_spectral(
-    ndim: int, device: torch.device, repeats: int, backends: tuple[str, ...] = ("auto",)
+    ndim: int,
+    device: torch.device,
+    repeats: int,
+    backends: tuple[str, ...] = ("auto",),
+    graphs: bool = False,
 ) -> dict:
     from neuralop.layers.spectral_convolution import SpectralConv as NSpectralConv
 
@@ -122,11 +148,23 @@ def bench_spectral(
         layer = copy.deepcopy(ours)
         layer.backend = _backend(name)
         fns[name] = step(layer)
+    graph_diff = {}
+    if graphs:  # both sides through the same CUDA-graph capture
+        for name, layer in (("neuraloperator", theirs), ("sciml", ours)):
+            graphed, graph_diff[name] = _graphed(layer, u)
+            fns[f"{name}_graphed"] = step(graphed)
     t = _interleaved(fns, repeats, device)
     t["sciml"] = t[backends[0]]
     extra = {}
+    if graphs:
+        extra["cuda_graphs"] = {
+            "sciml_ms": 1e3 * t["sciml_graphed"],
+            "neuraloperator_ms": 1e3 * t["neuraloperator_graphed"],
+            "speedup": t["neuraloperator_graphed"] / t["sciml_graphed"],
+            "max_rel_diff_vs_eager": graph_diff,
+        }
     if len(backends) > 1:
-        extra = {
+        extra |= {
             "backends_ms": {k: 1e3 * t[k] for k in backends},
             "backends_speedup_vs_neuraloperator": {k: t["neuraloperator"] / t[k] for k in backends},
         }
@@ -220,8 +258,16 @@ def main() -> None:
         help="comma list of sciml backends for the SpectralConv cases: auto, fft, dft_matmul, "
         "fused, triton (the first one is reported as sciml_ms)",
     )
+    ap.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="also time each SpectralConv case with both layers captured as CUDA graphs "
+        "(torch.cuda.make_graphed_callables; CUDA only)",
+    )
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "spectral.json"))
     args = ap.parse_args()
+    if args.cuda_graphs and not args.device.startswith("cuda"):
+        raise SystemExit(f"--cuda-graphs needs --device cuda, got --device {args.device}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -232,7 +278,9 @@ def main() -> None:
         r = (
             bench_fno(args.full, device, args.repeats, args.compile)
             if case == "fno"
-            else bench_spectral(int(case), device, args.repeats, tuple(args.backends.split(",")))
+            else bench_spectral(
+                int(case), device, args.repeats, tuple(args.backends.split(",")), args.cuda_graphs
+            )
         )
         print(json.dumps(r), flush=True)
         results.append(r)
@@ -259,6 +307,10 @@ def main() -> None:
                   f"{c['neuraloperator_ms']:.1f} ms, speedup {c['speedup']:.2f}x (over eager: "
                   f"sciml {c['sciml_speedup_over_eager']:.2f}x, neuraloperator "
                   f"{c['neuraloperator_speedup_over_eager']:.2f}x)")  # fmt: skip
+        if "cuda_graphs" in r:
+            c = r["cuda_graphs"]
+            print(f"{'CUDA graphs':>20}: sciml {c['sciml_ms']:.2f} ms, neuraloperator "
+                  f"{c['neuraloperator_ms']:.2f} ms, speedup {c['speedup']:.2f}x")  # fmt: skip
         for k, ms in r.get("backends_ms", {}).items():
             print(f"{'':>20}  {k:>10}: {ms:.2f} ms, "
                   f"{r['backends_speedup_vs_neuraloperator'][k]:.2f}x vs neuraloperator")  # fmt: skip

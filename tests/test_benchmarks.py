@@ -375,6 +375,28 @@ def test_t1_vs_fno_step_through_torch_compile(tmp_path):
         assert finite(s[key], positive=True)
 
 
+def test_spectral_cuda_graphs(tmp_path):
+    """``spectral.py --cuda-graphs``: without a GPU it refuses and writes nothing; with one, both
+    layers are captured and their graphed outputs and input gradients equal the eager ones."""
+    if not torch.cuda.is_available():
+        proc = run_benchmark(
+            "spectral", "--device", "cpu", "--cuda-graphs", "--out", "out.json", cwd=tmp_path,
+            check=False,
+        )  # fmt: skip
+        assert proc.returncode != 0, proc.stderr
+        assert "--cuda-graphs needs --device cuda, got --device cpu" in proc.stderr
+        assert not (tmp_path / "out.json").exists()
+        return
+    run_benchmark(
+        "spectral", "--device", "cuda", "--cases", "1", "--repeats", "2", "--cuda-graphs",
+        "--out", "out.json", cwd=tmp_path,
+    )  # fmt: skip
+    (c,) = json.loads((tmp_path / "out.json").read_text())["results"]
+    g = c["cuda_graphs"]
+    assert finite(g["sciml_ms"], positive=True) and finite(g["neuraloperator_ms"], positive=True)
+    assert max(g["max_rel_diff_vs_eager"].values()) < 1e-6, g
+
+
 def test_spectral_kernels(tmp_path):
     """CUDA only: without a GPU the script must say so and stop; with one it runs its 1D
     cases and the Triton kernels pass gradcheck and agree with the FFT backend."""
