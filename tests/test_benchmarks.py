@@ -362,6 +362,19 @@ def test_spectral_fno_step_through_torch_compile(tmp_path):
     assert all(finite(v, positive=True) for v in c["first_step_s"].values())
 
 
+def test_t1_vs_fno_isolated_steps(tmp_path):
+    """``--isolate-steps``: each model timed in a loop of its own, the same keys and ratios as
+    the interleaved loop (the ratio is the quotient of the two recorded step times)."""
+    run_benchmark("t1_vs_fno", "--skip-training", "--resolution", "32", "--step-resolution",
+                  "32", "--step-batch", "2", "--reps", "1", "--t1-variants", "t1",
+                  "--isolate-steps", "--out", "out.json", cwd=tmp_path)  # fmt: skip
+    r = json.loads((tmp_path / "out.json").read_text(), parse_constant=_refuse_constant)
+    s = r["step_s"]["32"]
+    assert finite(s["fno"], positive=True) and finite(s["t1"], positive=True)
+    assert s["fno_over_t1"] == pytest.approx(s["fno"] / s["t1"], rel=1e-12)
+    assert r["setup"]["isolate_steps"] is True
+
+
 @pytest.mark.slow
 def test_t1_vs_fno_step_through_torch_compile(tmp_path):
     """``t1_vs_fno.py --compile-step default``: every model's compiled step timed beside its
