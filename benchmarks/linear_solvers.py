@@ -25,7 +25,7 @@ coarse space does without a network), ``dcdm-dB`` (k = 2) and ``dcdm-kK-dB``.
 
 With ``--device cuda`` more rows run on the GPU, on the matrix-free stencil (a convolution)
 with the right-hand side on the GPU: ``cg-gpu`` (``CG()``), ``dcdm-gpu``, ``dcdm-gpu-kK`` and
-``dcdm-gpu-kK-dB`` (the last two not run yet: no GPU was lent since they were added); the CPU
+``dcdm-gpu-kK-dB`` (an H100 run: ``benchmarks/README.md``); the CPU
 rows stay on the CPU, so AMG on the CPU can be compared with DCDM on the GPU. A GPU warm-up
 solve (8^3) runs first so that start-up costs are not timed; on the CPU every method kind first
 solves a 16^3 box, untimed, for the same reason.
