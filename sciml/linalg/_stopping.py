@@ -238,21 +238,53 @@ def _norm(a: torch.Tensor, dtype: torch.dtype) -> float:
 _ROUNDING_CURVATURE = 1e3
 
 
+def _diagonal_scale(A: LinearOperator | None) -> float:
+    """``max_i |A_ii|`` where A's diagonal is known, else 0: a lower bound of ``||A||_2`` that
+    costs no matvec (a sparse matrix's or a stencil's diagonal)."""
+    if A is None:
+        return 0.0
+    try:
+        diag = A.diagonal()
+    except TypeError:  # a bare matvec: only the direction's own scale is known
+        return 0.0
+    return float(diag.detach().abs().max().to(torch.float64)) if diag.numel() else 0.0
+
+
 def _curvature_breakdown(
-    mon: _Monitor, dAd: float, d: torch.Tensor, Ad: torch.Tensor, dt: torch.dtype
+    mon: _Monitor,
+    dAd: float,
+    d: torch.Tensor,
+    Ad: torch.Tensor,
+    dt: torch.dtype,
+    A: LinearOperator | None = None,
 ) -> Status:
     """The status (and ``mon.message``) for ``p.Ap <= 0`` or NaN: non-finite numbers, a
     curvature at rounding level (p numerically in A's null space: precision lost, not an
-    indefinite A), or an A that is not SPD."""
+    indefinite A), or an A that is not SPD.
+
+    Rounding level: ``|p.Ap| <= 1e3 eps ||p|| ||Ap||``, or ``<= 1e3 eps max_i |A_ii| ||p||^2``
+    where A's diagonal is known. (why) the second: the rounding of ``A p`` is ``eps |A| |p|``,
+    so that of ``p.Ap`` is of order ``eps ||A|| ||p||^2``; where p is nearly a null vector,
+    ``||Ap||`` is itself small and the first measure reads a cosine, not rounding (measured, CG
+    on a 12^2 all-Neumann matrix with an inconsistent b, seeds 4-11 with no stagnation window:
+    all 8 ended NOT_SPD at ``|p.Ap| / (||p|| ||Ap||)`` of 6e-11 to 1e-8, where
+    ``|p.Ap| / (||A||_2 ||p||^2)`` was 4e-20 to 2e-18, below float64's eps; with a window of 50
+    seed 4 ended STAGNATED here and NOT_SPD at iteration 48 on an H100 machine's CPU, torch
+    2.11, whichever stop the rounding brought first)."""
     it = len(mon.residuals) - 1
     if not math.isfinite(dAd):
         mon.message = f"non-finite p.Ap at iteration {it}"
         return Status.NONFINITE
-    level = abs(dAd) / max(_norm(d, dt) * _norm(Ad, dt), 1e-300)
+    dnorm = _norm(d, dt)
+    level = abs(dAd) / max(dnorm * _norm(Ad, dt), 1e-300)
+    measure = "||p|| ||Ap||"
+    scale = _diagonal_scale(A) * dnorm * dnorm
+    if scale > 0.0 and abs(dAd) / scale < level:
+        level, measure = abs(dAd) / scale, "max|A_ii| ||p||^2"
     if level <= _ROUNDING_CURVATURE * _eps(d.dtype):
         mon.message = (
             f"stagnated: p.Ap = {dAd:.3e} at iteration {it} is rounding noise (|p.Ap| / "
-            f"(||p|| ||Ap||) = {level:.1e}): the directions lost their precision, as when rtol is "
+            f"({measure}) = {level:.1e}): the directions lost their precision, as when rtol is "
             f"below what {str(d.dtype).removeprefix('torch.')} reaches on a singular A (use "
             f"float64 or a looser rtol){_SINGULAR_HINT}"
         )
@@ -284,7 +316,7 @@ def _curvature_stop(
 ) -> tuple[Status, torch.Tensor | None]:
     """``p.Ap <= 0``: the status (:func:`_curvature_breakdown`), and the true residual to go on
     from where :func:`_restart` finds the updated residual had drifted (else None: stop)."""
-    status = _curvature_breakdown(p.monitor, dAd, d, Ad, dt)
+    status = _curvature_breakdown(p.monitor, dAd, d, Ad, dt, p.A)
     if status in (Status.STAGNATED, Status.NOT_SPD):
         return status, _restart(p, x, dt)
     return status, None
