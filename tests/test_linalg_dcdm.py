@@ -170,7 +170,11 @@ def test_a_cpu_dcdm_solve_leaves_the_conv_precision_following_torchs_setting():
     )
     assert run.returncode == 0, run.stderr
     before, after = run.stdout.split()[-4:-2], run.stdout.split()[-2:]
-    assert before == ["ieee", "tf32"]
+    # (why) two torch behaviours before the solve: the conv precision inherits torch's setting
+    # (torch 2.13, CPU build: "ieee", then "tf32"), or it has a "tf32" of its own that torch's
+    # does not reach (torch 2.11 with CUDA 13 on an H100 machine: "tf32" both times). The
+    # solve must leave either as it was
+    assert before in (["ieee", "tf32"], ["tf32", "tf32"]), before
     assert after == before
 
 
@@ -256,7 +260,12 @@ def test_dcdm_removes_the_null_space_part_of_network_directions(dtype, offset, r
     _, cg = solve(op, bt, method=CG(), rtol=rtol)
     x, dc = solve(op, bt, method=DeepConjugateDirection(_Offset(offset), k=1), rtol=rtol)
     assert cg.converged and dc.converged, dc.message
-    assert dc.iterations == cg.iterations
+    # (why) within one iteration, not equal: DCDM's FlexibleCG formulas round differently from
+    # CG's (measured here, seeds 0-2: residual histories 1-6% apart with c = 0, 5-20% with c
+    # up to 1e6 in float64, 1e4 in float32), which moves the count by one where the last
+    # residual sits near rtol: c = 1e5 (seed 2) took CG's count + 1 here, and this case 104
+    # against CG's 103 on an H100 machine's CPU (torch 2.11), where both were 104 here
+    assert abs(dc.iterations - cg.iterations) <= 1, (dc.iterations, cg.iterations)
     assert dc.true_residual <= rtol
     # the minimum-norm least-squares solution, dense (independent of the Krylov code)
     ref = np.linalg.lstsq(P.to_scipy().toarray(), b, rcond=1e-10)[0]
