@@ -292,7 +292,12 @@ def test_fused_is_one_autograd_node():
 
     def nodes(layer):
         u = torch.randn(2, 3, 16, 12, requires_grad=True)
-        seen, stack = set(), [layer(u).grad_fn]
+        # (why) the output is kept while the graph is walked: it owns the graph, and once it
+        # was freed the fused layer's node (a custom autograd.Function) was left as a Python
+        # object whose next_functions raised "Attribute 'next_functions' is invalid for this
+        # instance of _C._FunctionBase" (torch 2.11, H100 machine; torch 2.13 still answers)
+        out = layer(u)
+        seen, stack = set(), [out.grad_fn]
         while stack:
             fn = stack.pop()
             if fn is None or fn in seen:
