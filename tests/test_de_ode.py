@@ -666,28 +666,41 @@ def test_rnode_penalty_is_the_time_average_in_either_direction(t0, t1):
 
 
 def test_global_heuristic_training_lowers_error_penalty():
-    """A few steps of minimising the penalty alone must lower it (and the NFE with it)."""
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2))
-    with torch.no_grad():
-        net[2].weight.mul_(6.0)
-    node = NeuralODE(
-        Autonomous(net), Dopri5(rtol=1e-4, atol=1e-5), regulariser=GlobalHeuristic(1.0, 0.0)
-    )
-    opt = torch.optim.Adam(net.parameters(), lr=3e-2)
-    y0 = torch.randn(16, 2)
-    t = torch.tensor([0.0, 2.0])
-    first = None
-    for _ in range(15):
-        opt.zero_grad()
+    """Minimising the penalty alone must lower it (and the NFE with it): 30 Adam steps from 5
+    initialisations (seeds 0-4), the median ratio of the last penalty to the first below 0.5
+    and the NFE summed over them lower.
+
+    (why) over 5 seeds, not one: the penalty jumps where the accepted steps change, so a run is
+    chaotic and its last value moves with rounding. One seed, 15 steps: 0.47x here, 1.13x on an
+    H100 machine's CPU (torch 2.11); over seeds 0-15 here, at 15 steps 0.15-1.71x (4 of 16
+    above 0.5, the NFE up or level in 6), at 30 steps 0.14-1.36x (2 of 16 above 0.5, median
+    0.19); seeds 0-4 at 30 steps: 0.15-0.23x, the NFE summed from 184 to 148."""
+    ratios, nfe = [], [0, 0]
+    for seed in range(5):
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2))
+        with torch.no_grad():
+            net[2].weight.mul_(6.0)
+        node = NeuralODE(
+            Autonomous(net), Dopri5(rtol=1e-4, atol=1e-5), regulariser=GlobalHeuristic(1.0, 0.0)
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=3e-2)
+        y0 = torch.randn(16, 2)
+        t = torch.tensor([0.0, 2.0])
+        first = None
+        for _ in range(30):
+            opt.zero_grad()
+            node(y0, t)
+            if first is None:
+                first = float(node.regularisation.detach())
+                nfe[0] += node.nfe_forward
+            node.regularisation.backward()
+            opt.step()
         node(y0, t)
-        if first is None:
-            first, nfe0 = float(node.regularisation.detach()), node.nfe_forward
-        node.regularisation.backward()
-        opt.step()
-    node(y0, t)
-    assert float(node.regularisation.detach()) < 0.5 * first
-    assert node.nfe_forward < nfe0
+        ratios.append(float(node.regularisation.detach()) / first)
+        nfe[1] += node.nfe_forward
+    assert float(np.median(ratios)) < 0.5, ratios
+    assert nfe[1] < nfe[0], nfe
 
 
 def test_bad_configurations_raise():
