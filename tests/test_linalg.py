@@ -743,6 +743,10 @@ def test_an_inconsistent_b_on_a_bare_singular_matrix_is_not_called_indefinite(se
     true = np.linalg.norm(b - A @ x) / np.linalg.norm(b)
     assert true == pytest.approx(res.true_residual, rel=1e-9)
     assert true >= abs(b.mean()) * np.sqrt(P.n) / np.linalg.norm(b) * (1 - 1e-8)  # the floor
+    # no worse than x0 = 0 (residual 1): seed 4 returned the iterate of iteration 524, true
+    # residual 393, chosen among iterates picked by updated residuals that had drifted below
+    # the floor (0.09 against 0.71); x0 is a candidate of the fallback now
+    assert true <= 1.0
 
 
 def test_stagnation_window_grows_with_the_run():

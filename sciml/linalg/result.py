@@ -46,7 +46,8 @@ class SolveResult:
         returned_iteration: the k of the iterate x_k returned: ``iterations`` (the last),
             except after a breakdown (``STAGNATED``, ``NOT_SPD``, ``NONFINITE``), which returns
             the iterate with the smallest true residual among the last, those checked by
-            residual replacement and one kept within 2x of the smallest updated residual.
+            residual replacement, one kept within 2x of the smallest updated residual and x0
+            (0, also where a deflation's coarse solve started from another x).
     """
 
     status: Status
