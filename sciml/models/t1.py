@@ -182,7 +182,9 @@ def _scale(sizes: Sequence[int], kept: Sequence[Sequence[int]]) -> float:
     ``M`` kept coefficients): independent of the resolution, and of unit variance for a
     unit-variance field whose energy lies in the kept band (the regime the initialisation's
     activation gain is computed for)."""
-    return math.sqrt(math.prod(len(k) for k in kept) / math.prod(int(n) for n in sizes))
+    # (why) lists, not generators: torch.compile cannot pass a generator to math.prod and broke
+    # the compiled graph here (twice per spectral-loss call)
+    return math.sqrt(math.prod([len(k) for k in kept]) / math.prod([int(n) for n in sizes]))
 
 
 def _gain(name: str) -> float:
