@@ -155,26 +155,31 @@ print(*seen)
 @pytest.mark.skipif(
     not hasattr(torch.backends.cudnn, "conv"), reason="torch < 2.9: no per-op precisions"
 )
-def test_a_cpu_dcdm_solve_leaves_the_conv_precision_following_torchs_setting():
+@pytest.mark.parametrize("own", [False, True], ids=["fresh", "conv-set-tf32"])
+def test_a_cpu_dcdm_solve_leaves_the_conv_precision_following_torchs_setting(own):
     """In a fresh interpreter cuDNN's conv precision follows torch.backends.fp32_precision
     ("ieee" there makes convolutions IEEE; back to "none", TF32 again). DCDM turned TF32 off
     around its network on every device and wrote the conv precision back as it read it
     ("tf32"), which then no longer followed: after a CPU solve, torch.backends.fp32_precision
     = "ieee" left cuDNN convolutions in TF32. A CPU solve touches no cuDNN setting now.
-    Reference: the same interpreter before the solve."""
+    Reference: the same interpreter before the solve. ``own``: the conv precision set to
+    "tf32" first, as a fresh torch 2.11 + CUDA 13 reads it on an H100 machine."""
     import subprocess
     import sys
 
+    setup = 'torch.backends.cudnn.conv.fp32_precision = "tf32"\n' if own else ""
+    script = _FOLLOWS_GLOBAL.replace("seen = []\n", "seen = []\n" + setup)
     run = subprocess.run(
-        [sys.executable, "-c", _FOLLOWS_GLOBAL], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0, run.stderr
     before, after = run.stdout.split()[-4:-2], run.stdout.split()[-2:]
     # (why) two torch behaviours before the solve: the conv precision inherits torch's setting
     # (torch 2.13, CPU build: "ieee", then "tf32"), or it has a "tf32" of its own that torch's
-    # does not reach (torch 2.11 with CUDA 13 on an H100 machine: "tf32" both times). The
-    # solve must leave either as it was
-    assert before in (["ieee", "tf32"], ["tf32", "tf32"]), before
+    # does not reach (torch 2.11 with CUDA 13 on an H100 machine, fresh: "tf32" both times).
+    # The solve must leave either as it was
+    expected = [["tf32", "tf32"]] if own else [["ieee", "tf32"], ["tf32", "tf32"]]
+    assert before in expected, before
     assert after == before
 
 
