@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
-import subprocess
-import sys
-import textwrap
 import typing
 
 import pytest
+from _fresh import run_fresh_python
 
 # each module, with the callable whose annotation raised NameError
 MODULES = {
@@ -83,16 +80,7 @@ def test_import_sciml_data_does_not_import_xarray_and_the_hint_then_does():
         hint = typing.get_type_hints(H5Dataset.to_xarray)["return"]
         print(before, f"{hint.__module__}.{hint.__qualname__}")
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["False", "xarray.core.dataset.Dataset"]
+    assert run_fresh_python(code).split() == ["False", "xarray.core.dataset.Dataset"]
 
 
 def test_the_xarray_stand_in_survives_copy_and_pickle():

@@ -17,6 +17,7 @@ import textwrap
 import pytest
 import torch
 import torchdiffeq
+from _fresh import run_fresh_python
 
 import sciml
 from sciml import SciMLError
@@ -364,13 +365,4 @@ def test_type_hints_of_export_resolve_without_importing_sciml_de_or_triton():
         from sciml.de import ODESolver
         print(before, hints["solver"] == (ODESolver | None), "triton" in sys.modules)
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["[]", "True", "False"]
+    assert run_fresh_python(code).split() == ["[]", "True", "False"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _fresh import run_fresh_python as _run
 
 # (why) one small instance and input per family; test_operator.py fails for a registered family
 # that has no entry there, so every family is covered here too
@@ -24,21 +25,6 @@ from test_operator import EXAMPLES
 import sciml
 
 _BUILT_IN = sorted(f for f in sciml.registered_families() if not f.startswith("test-"))
-
-
-def _run(code: str, *args: str) -> str:
-    """Run ``code`` in a fresh interpreter with this test's thread count; its stdout."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    env.pop("SCIML_DEBUG", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def _modules_after(code: str) -> set[str]:
