@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 import torch
+from _reference import pinv_solution
 
 import sciml
 from sciml.linalg import (
@@ -19,17 +20,6 @@ from sciml.linalg import (
     poisson,
     solve,
 )
-
-
-def _pinv_solution(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``pinv(A) b`` with the cutoff in A's singular-value gap. (why) numpy's default cutoff,
-    1e-15 sigma_max, is below the rounding of a zero singular value, so whether it is dropped
-    depends on the LAPACK (on one machine it was kept and pinv(A) b came out near 1e14, see
-    tests/test_linalg.py). The matrix here: one zero singular value at 9e-17 sigma_max, the
-    next at 1.6e-3 sigma_max."""
-    s = np.linalg.svd(A, compute_uv=False)
-    assert ((s < 1e-12 * s[0]) | (s > 1e-3 * s[0])).all(), s / s[0]
-    return np.linalg.pinv(A, rcond=1e-8) @ b
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +87,7 @@ def test_deflated_cg_in_float32_on_a_singular_problem_matches_the_pseudo_inverse
     yy, xx = np.meshgrid(np.arange(24), np.arange(20), indexing="ij")
     P = poisson((24, 20), walls=Wall.NEUMANN, solid=(yy - 11) ** 2 + (xx - 8) ** 2 < 12)
     b = np.random.default_rng(6).standard_normal(P.n)
-    ref = _pinv_solution(P.to_scipy().toarray(), b)
+    ref = pinv_solution(P.to_scipy().toarray(), b)
     rhs = torch.from_numpy(b).to(dtype)
     x, res = solve(
         P.stencil(dtype=dtype), rhs, method=FlexibleCG(deflation=Deflation(4)), rtol=1e-5
@@ -115,7 +105,7 @@ def test_explicit_null_space_reaches_the_deflation_of_a_bare_float32_matrix():
     yy, xx = np.meshgrid(np.arange(24), np.arange(20), indexing="ij")
     P = poisson((24, 20), walls=Wall.NEUMANN, solid=(yy - 11) ** 2 + (xx - 8) ** 2 < 12)
     b = np.random.default_rng(6).standard_normal(P.n)
-    ref = _pinv_solution(P.to_scipy().toarray(), b)
+    ref = pinv_solution(P.to_scipy().toarray(), b)
     method = FlexibleCG(deflation=Deflation(labels=np.arange(P.n) // 16))
     counts = []
     for dtype in (np.float32, np.float64):

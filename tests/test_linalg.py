@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 import torch
+from _reference import pinv_solution
 
 from sciml.linalg import (
     AMG,
@@ -27,23 +28,6 @@ from sciml.linalg import (
 )
 
 D, N = Wall.DIRICHLET, Wall.NEUMANN
-
-
-def _pinv_solution(A, b: np.ndarray) -> np.ndarray:
-    """The minimum-norm least-squares solution ``pinv(A) b`` of a singular A, with the cutoff
-    set where A's singular values have their gap.
-
-    (why) ``np.linalg.pinv``'s default cutoff, ``1e-15 sigma_max``, is below the rounding of a
-    zero singular value (a few eps sigma_max), so whether pinv drops it depends on the LAPACK:
-    here the 6 x 5 all-Neumann matrix's comes out at 1e-17 sigma_max, on an H100 machine
-    (numpy 2.5.2) it was kept, and pinv(A) b was 1.5e14 for b = 3 ones (where 0 is exact) and
-    1e12-4e13 for the other singular tests. The matrices here have their zero singular values
-    below 1e-12 sigma_max and the others above 1e-3 sigma_max (checked), so 1e-8 is a cutoff
-    with room on both sides."""
-    A = A.toarray() if sp.issparse(A) else np.asarray(A)
-    s = np.linalg.svd(A, compute_uv=False)
-    assert ((s < 1e-12 * s[0]) | (s > 1e-3 * s[0])).all(), s / s[0]
-    return np.linalg.pinv(A, rcond=1e-8) @ b
 
 
 # (why) sparse matrices below are sp.csr_array(sp.diags / sp.eye / sp.random): diags_array,
@@ -525,7 +509,7 @@ def test_obstacle_cutting_the_domain_in_two_gives_the_pseudo_inverse_solution(dt
     rtol = 1e-10 if dtype == torch.float64 else 1e-5
     x, res = solve(P.stencil(dtype=dtype), torch.from_numpy(b).to(dtype), rtol=rtol)
     assert res.status is Status.CONVERGED, res.message
-    exact = _pinv_solution(A, b)
+    exact = pinv_solution(A, b)
     err = np.abs(x.double().numpy() - exact).max() / np.abs(exact).max()
     assert err <= (1e-8 if dtype == torch.float64 else 1e-4)
     removed = np.linalg.norm(P.null_space @ b) / np.linalg.norm(b)
@@ -654,7 +638,7 @@ def test_singular_neumann_gives_minimum_norm_least_squares_solution():
     b = rng.standard_normal(P.n)  # not in the range: has a constant component
     x, res = solve(P, b, rtol=1e-11)
     assert res.converged
-    expected = _pinv_solution(P.to_scipy(), b)
+    expected = pinv_solution(P.to_scipy(), b)
     np.testing.assert_allclose(x, expected, atol=1e-9)
     assert res.null_space_component == pytest.approx(
         abs(b.mean()) * np.sqrt(P.n) / np.linalg.norm(b)
@@ -672,7 +656,7 @@ def test_rhs_inside_the_null_space_gives_x_zero(method):
     P = poisson((6, 5), walls=N)
     A = P.to_scipy()
     b = np.full(P.n, 3.0)
-    expected = _pinv_solution(A, b)
+    expected = pinv_solution(A, b)
     assert np.abs(expected).max() < 1e-12
     z = np.ones((1, P.n)) / np.sqrt(P.n)
     x, res = solve(A, b, method=method, null_space=z)
@@ -691,7 +675,7 @@ def test_null_space_basis_must_be_orthonormal():
         solve(A, b, null_space=np.ones(P.n))
     x, res = solve(A, b, null_space=np.ones(P.n) / np.sqrt(P.n), rtol=1e-11)
     assert res.converged
-    np.testing.assert_allclose(x, _pinv_solution(A, b), atol=1e-9)
+    np.testing.assert_allclose(x, pinv_solution(A, b), atol=1e-9)
 
 
 def test_cg_iteration_count_grows_like_sqrt_condition_number():
