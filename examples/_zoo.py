@@ -69,11 +69,18 @@ def parser(
 
 
 def deeponet_parser(
-    doc: str | None, *, n_train: int, steps: tuple[str, int], batch_size: int, quick: str
+    doc: str | None,
+    *,
+    n_train: int,
+    steps: tuple[str, int],
+    batch_size: int,
+    quick: Mapping[str, Any],
 ) -> argparse.ArgumentParser:
     """The options of the DeepONet surrogate scripts: ``steps`` = (the flag that counts the
-    training, its default), e.g. ``("--epochs", 500)``; ``quick`` ends the help of ``--quick``
-    (whose settings :func:`parse_args` applies)."""
+    training, its default), e.g. ``("--epochs", 500)``; ``quick`` = the ``--quick`` preset, the
+    defaults it sets by option name (``{"n_train": 500}``), which the caller passes to
+    :func:`parse_args` too. The help of ``--quick`` is written from it (it was written by
+    hand, so it could drift from the values applied)."""
     ap = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -86,8 +93,14 @@ def deeponet_parser(
     ap.add_argument("--n-test", type=int, default=2000, help="held-out functions (card metric)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
-    ap.add_argument("--quick", action="store_true", help=f"smoke run: {quick}")
+    ap.add_argument("--quick", action="store_true", help=f"smoke run: {preset_help(quick)}")
     return ap
+
+
+def preset_help(preset: Mapping[str, Any]) -> str:
+    """What a preset sets, as the flags that would set it: ``--n-train 500 --epochs 10``."""
+    flags = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in preset.items())
+    return f"{flags} (a flag given with it wins)"
 
 
 def parse_args(
