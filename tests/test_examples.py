@@ -394,6 +394,39 @@ def test_a_preset_keeps_the_flags_given_with_it(name, argv, expected, monkeypatc
     assert {key: seen[key] for key in expected} == expected
 
 
+QUICK_SCRIPTS = sorted(p.stem for p in EXAMPLES.glob("*.py") if "_zoo.parse_args(" in p.read_text())
+
+
+@pytest.mark.parametrize("name", QUICK_SCRIPTS)
+def test_the_quick_help_names_the_values_quick_sets(name, monkeypatch, capsys):
+    # the help of --quick repeated the preset by hand ("500 functions, 10 epochs") beside the
+    # values _zoo.parse_args applied: nothing kept the two equal. Both come from QUICK now.
+    assert QUICK_SCRIPTS == ["deeponet_antiderivative", "deeponet_pendulum"]
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    module = load_example(name)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py"])
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    quick_help = help_text.split("--quick", 2)[2]  # after the usage line's [--quick]
+    seen = {}
+
+    class Reached(Exception):
+        pass
+
+    def check(parser, args):
+        seen.update(vars(args))
+        raise Reached
+
+    monkeypatch.setattr(module, "check", check)
+    with pytest.raises(Reached):
+        module.main(["--quick"])
+    applied = {key: seen[key] for key in module.QUICK}
+    assert applied == module.QUICK and len(applied) == 2
+    for key, value in applied.items():  # each value --quick applies, as the flag that sets it
+        assert f"--{key.replace('_', '-')} {value}" in quick_help, (key, value, quick_help)
+
+
 def test_fno_darcy_scores_its_final_model_when_training_left_it_off_the_cpu(
     monkeypatch, tmp_path, capsys
 ):
