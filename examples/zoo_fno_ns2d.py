@@ -63,9 +63,12 @@ def main(argv: list[str] | None = None) -> None:
 
     model = sciml.load(result["best_checkpoint"])
     view = config_to_dict(dataclasses.replace(spec, path="navier_stokes.h5"))
+    # scored as the card says (its evaluation block is built first, and its batch size used)
+    evaluation = _zoo.evaluation_record("grid", args.n_test, batch_size=32)
     metrics = grid_metrics(
-        model, view, "navier_stokes", options, n=args.n_test, seed=1, batch_size=32
-    )
+        model, view, "navier_stokes", options, n=args.n_test, seed=1,
+        batch_size=evaluation["options"]["batch_size"],
+    )  # fmt: skip
     target = out / NAME
     model.save_pretrained(target, metadata={"data": view})
     card = {
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             model_config=config,
         ),
         "metrics": round_metrics(metrics),
-        "evaluation": _zoo.evaluation_record("grid", args.n_test, batch_size=32),
+        "evaluation": evaluation,
         "intended_use": (
             "A ready FNO baseline for w(0) -> w(3) on this Navier-Stokes distribution; a "
             "starting point for fine-tuning; comparisons with T1 (t1-ns2d)."

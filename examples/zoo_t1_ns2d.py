@@ -121,9 +121,12 @@ def main(argv: list[str] | None = None) -> None:
     train_s = time.perf_counter() - t0
 
     model = sciml.load(work / "run" / "best")
+    # scored as the card says (its evaluation block is built first, and its batch size used)
+    evaluation = _zoo.evaluation_record("grid", args.n_test, batch_size=32)
     metrics = grid_metrics(
-        model, view, "navier_stokes", options, n=args.n_test, seed=1, batch_size=32
-    )
+        model, view, "navier_stokes", options, n=args.n_test, seed=1,
+        batch_size=evaluation["options"]["batch_size"],
+    )  # fmt: skip
     target = out / NAME
     model.save_pretrained(target, metadata={"data": view})
     coeffs = "DCT" if args.transform == "dct" else "Fourier"
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             model_config=config_to_dict(config),
         ),
         "metrics": round_metrics(metrics),
-        "evaluation": _zoo.evaluation_record("grid", args.n_test, batch_size=32),
+        "evaluation": evaluation,
         "intended_use": (
             "A ready T1 surrogate for w(0) -> w(3) on this Navier-Stokes distribution; "
             "comparisons with the FNO baseline (fno-ns2d, same data)."

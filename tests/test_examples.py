@@ -170,6 +170,34 @@ def test_zoo_script_writes_a_valid_card_for_its_checkpoint(script, tmp_path):
     assert card["metrics"]["test_rel_l2"] == pytest.approx(printed, abs=5e-5)
 
 
+GRID_ZOO = sorted(s for s in ZOO if "grid_metrics(" in (EXAMPLES / f"{s}.py").read_text())
+
+
+@pytest.mark.parametrize("script", GRID_ZOO)
+def test_a_grid_zoo_script_scores_at_the_batch_size_its_card_records(script, tmp_path, monkeypatch):
+    # zoo_mgno_darcy.py scored with grid_metrics' default batch size and wrote batch_size=32 in
+    # the card by hand (equal today, nothing kept them so); the others repeated the 32
+    assert GRID_ZOO == ["zoo_fno_ns2d", "zoo_mgno_darcy", "zoo_t1_ns2d"]
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    module = load_example(script)
+    calls, cards = [], []
+
+    def grid_metrics(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    real = module.grid_metrics
+    monkeypatch.setattr(module, "grid_metrics", grid_metrics)
+    monkeypatch.setattr(module._zoo, "finish", lambda target, card, install_it: cards.append(card))
+    monkeypatch.setattr(sys, "argv", [f"{script}.py"])
+    size = ["--resolution", "16"] if script == "zoo_mgno_darcy" else []
+    module.main(["--out", str(tmp_path), "--n-train", "4", "--n-val", "2", "--n-test", "2",
+                 "--epochs", "1", *size])  # fmt: skip
+    ((call,), (card,)) = calls, cards
+    assert "batch_size" in call
+    assert call["batch_size"] == card["evaluation"]["options"]["batch_size"] == 32
+
+
 # Each script checks its own arguments (argparse's usage line, "SCRIPT.py: error: ...", exit
 # status 2) before it generates data or trains: these settings used to fail minutes later, deep
 # in the library, or (--iterations 0) to run with the default instead
