@@ -217,6 +217,8 @@ BAD_ARGUMENTS = [
     ("t1_navier_stokes", ["--modes", "40"],
      "--modes 40 does not fit a 64^2 grid with --transform rfft: pass --modes 32 or fewer"),
     ("t1_navier_stokes", ["--transform", "dct"], "--shift-equivariant needs --transform rfft"),
+    ("t1_navier_stokes", ["--n", "10", "--n-test", "10"],
+     "--n-test expects 1 to --n - 1 = 9 test samples (the rest train), got 10"),
     ("dcdm_poisson", ["--test-n", "8"], "--test-n expects a grid of at least 9^3"),
     ("dcdm_poisson", ["--device", "gpu"], "--device expects cpu or cuda, got 'gpu'"),
     ("dcdm_poisson", ["--ritz", "9", "--n", "2"], "--ritz expects at most n^3 = 8 Lanczos steps"),
@@ -594,6 +596,44 @@ def test_t1_navier_stokes_makes_its_data_on_the_device_asked_for(monkeypatch, tm
     with pytest.raises(Reached):  # 'meta' stands in for a GPU: nothing is solved
         module.main(["--device", "meta", "--out", str(tmp_path / "t1")])
     assert seen["device"] == "meta" and seen["dt"] == 5e-3 and seen["T"] == 2.0
+
+
+def t1_split(argv: list[str], monkeypatch) -> tuple[range, range]:
+    """The train and test samples t1_navier_stokes.py takes with ``argv`` (no data is made: a
+    stand-in file of ``--n`` samples; the run stops at the second view)."""
+    module = load_example("t1_navier_stokes")
+    n = int(argv[argv.index("--n") + 1])
+    seen = []
+
+    class Reached(Exception):
+        pass
+
+    def views(ds, start, stop, *, samples, **kwargs):
+        seen.append(samples)
+        if len(seen) == 2:
+            raise Reached
+
+    monkeypatch.setattr(module, "generate", lambda name, **kwargs: None)
+    monkeypatch.setattr(sciml.data, "open", lambda path, in_memory: [None] * n)
+    monkeypatch.setattr(sciml.data, "SnapshotPairs", views)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(sys, "argv", ["t1_navier_stokes.py"])
+    with pytest.raises(Reached):
+        module.main(argv)
+    return seen[0], seen[1]
+
+
+def test_t1_navier_stokes_splits_the_fno_paper_setting_1000_200(monkeypatch, tmp_path):
+    # its docstring gave "--n 1200" as the FNO-paper setting, which split 960 / 240 (the last
+    # 20%), not the paper's (and issue 4's benchmark's) 1000 train / 200 test
+    doc = " ".join(load_example("t1_navier_stokes").__doc__.split())
+    (command,) = re.findall(r"the FNO-paper setting is ``([^`]*)`` \(1000 train / 200 test\)", doc)
+    out = ["--out", str(tmp_path / "t1")]
+    train, test = t1_split(command.split() + out, monkeypatch)
+    assert (train, test) == (range(0, 1000), range(1000, 1200))
+    # without --n-test: the last 20% (int(0.8 n) train), as before
+    assert t1_split(["--n", "1200", *out], monkeypatch) == (range(0, 960), range(960, 1200))
+    assert t1_split(["--n", "7", *out], monkeypatch) == (range(0, 5), range(5, 7))
 
 
 def test_dcdm_pretrained_evaluates_on_the_device_asked_for(monkeypatch, tmp_path):
