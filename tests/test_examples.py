@@ -699,8 +699,9 @@ def test_mgno_darcy_gives_the_same_test_error_on_every_run(tmp_path):
         lines.append(line)
     assert lines[0] == lines[1]
     assert float(lines[0].split()[4]) < 1.0  # two epochs: a finite error below the zero field's
-    # and the saved weights bit for bit (at one --threads: another thread count sums in another
-    # order, 101 of 105 tensors apart by up to 7e-6 after 15 steps, docs/mgno.md)
+    # and the saved weights bit for bit, at one --threads (another thread count sums in another
+    # order: --threads 1 against 2 left 101 of 105 tensors apart, by up to 6.6e-6, after 15 steps
+    # at 40 pairs; docs/mgno.md)
     for checkpoint in ("best", "last"):
         a, b = (
             load_file(tmp_path / out / "run" / checkpoint / "model.safetensors") for out in "ab"
