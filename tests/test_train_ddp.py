@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,33 +61,41 @@ def test_two_process_ddp_matches_single_process(tmp_path, micro_batch):
     assert sorted(train0 + train1) == list(range(37))
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
 def test_setup_destroys_the_process_group_it_made_at_exit(tmp_path):
     """A process leaving with its gloo group alive can abort in interpreter teardown
     ("terminate called without an active exception", SIGABRT: one rank of the test above, once
-    in CI); setup() now destroys the group it initialised at exit. A handler registered before
-    setup() runs after sciml's (atexit is last in, first out) and sees the group gone, on both
-    ranks."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
+    in CI): gloo's threads still run while the interpreter goes. setup() destroys the group it
+    initialised at exit, and the threads must be gone by then, also after a
+    DistributedDataParallel (whose construction imports torch._dynamo, which kept the group
+    alive past destroy_process_group: 3 gloo threads left at exit before the fix). A handler
+    registered before setup() runs after sciml's (atexit is last in, first out), on both ranks."""
     script = tmp_path / "child.py"
     script.write_text(
         "import atexit, os, sys\n"
+        "import torch\n"
         "import torch.distributed as dist\n"
+        "def threads():\n"
+        "    return len(os.listdir('/proc/self/task'))\n"
         "out = open(os.path.join(sys.argv[1], 'rank' + os.environ['RANK']), 'w')\n"
-        "atexit.register(lambda: out.write(f'alive at exit: {dist.is_initialized()}'))\n"
+        "atexit.register(lambda: out.write(\n"
+        "    f'at exit alive: {dist.is_initialized()}, threads: {threads()}'))\n"
         "from sciml.train.distributed import setup\n"
         "info = setup('cpu')\n"
-        "out.write(f'world {info.world_size} alive: {dist.is_initialized()}; ')\n"
+        "model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 1))\n"
+        "model(torch.ones(2, 3)).sum().backward()\n"
+        "del model\n"
+        "out.write(f'world {info.world_size} alive: {dist.is_initialized()}, '\n"
+        "          f'gloo threads: {threads() > 1}; ')\n"
     )
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          str(script), str(tmp_path)],
-        env={**__import__("os").environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rank in (0, 1):
-        assert (tmp_path / f"rank{rank}").read_text() == "world 2 alive: True; alive at exit: False"
+        text = (tmp_path / f"rank{rank}").read_text()
+        assert text == "world 2 alive: True, gloo threads: True; at exit alive: False, threads: 1"
