@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,24 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _launch_two_ranks(out_dir: Path, args: tuple[str, ...]):
+    launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+    return run_script(str(out_dir), *args, launcher=launcher, timeout=240)
+
+
+def _aborted_after_results(proc, out_dir: Path) -> bool:
+    """torchrun failed because a rank got SIGABRT from std::terminate after its script had
+    written its last file (seen-RANK.json, after fit returned): an abort in teardown, not in
+    training."""
+    died = re.search(r"failed \(exitcode: -6\) local_rank: (\d+)", proc.stderr)
+    return (
+        proc.returncode != 0
+        and died is not None
+        and "terminate called without an active exception" in proc.stderr
+        and (out_dir / f"seen-{died.group(1)}.json").is_file()
+    )
+
+
 @pytest.mark.parametrize("micro_batch", [None, 2])
 def test_two_process_ddp_matches_single_process(tmp_path, micro_batch):
     # 37 samples, global batch 8: 4 full batches and a last one of 5 split 3 + 2 across ranks,
@@ -28,12 +48,18 @@ def test_two_process_ddp_matches_single_process(tmp_path, micro_batch):
     args = ("--dtype", "float64", "--n-train", "37", "--epochs", "2")
     if micro_batch is not None:
         args += ("--micro-batch", str(micro_batch))
-    proc = run_script(
-        str(tmp_path / "ddp"),
-        *args,
-        launcher=("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"),
-        timeout=240,
-    )
+    proc = _launch_two_ranks(tmp_path / "ddp", args)
+    if _aborted_after_results(proc, tmp_path / "ddp"):
+        # (why) a rank aborting in interpreter teardown ("terminate called without an active
+        # exception") once its script had finished: seen in CI once before and once after
+        # f1bdab0, whose destroy at exit then left the gloo threads running (fixed in setup();
+        # 0 aborts in 60 local runs before the fix and 0 in 60 after, so the fix could not be
+        # confirmed by rate). Only that abort is run again, once and with a warning, and the
+        # rerun is checked in full; a wrong number, a crash in training, or a second abort fails
+        warnings.warn(f"a DDP rank aborted at exit, rerun: {proc.stderr[-600:]}", stacklevel=1)
+        proc = _launch_two_ranks(tmp_path / "ddp-rerun", args)
+        (tmp_path / "ddp").rename(tmp_path / "ddp-aborted")
+        (tmp_path / "ddp-rerun").rename(tmp_path / "ddp")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "ddp" / "result.json").read_text())
     assert result["world"] == 2
@@ -99,3 +125,26 @@ def test_setup_destroys_the_process_group_it_made_at_exit(tmp_path):
     for rank in (0, 1):
         text = (tmp_path / f"rank{rank}").read_text()
         assert text == "world 2 alive: True, gloo threads: True; at exit alive: False, threads: 1"
+
+
+def test_rerun_only_for_an_abort_after_the_rank_finished(tmp_path):
+    """The rerun above is for the teardown abort only: the stderr lines are those of the CI run
+    where rank 1 aborted (rank 0 was then stopped by torchrun)."""
+    from types import SimpleNamespace
+
+    abort = (
+        "terminate called without an active exception\n"
+        "W1124 15:07:05.574000 9841 api.py:1028] Sending process 9852 closing signal SIGTERM\n"
+        "E1124 15:07:05.643000 9841 api.py:1002] failed (exitcode: -6) local_rank: 1 (pid: 9853)"
+        " of binary: /work/main/.venv/bin/python\n"
+    )
+    failed = SimpleNamespace(returncode=1, stderr=abort)
+    assert not _aborted_after_results(failed, tmp_path)  # rank 1 had not finished
+    (tmp_path / "seen-0.json").write_text("[]")
+    assert not _aborted_after_results(failed, tmp_path)  # still not rank 1
+    (tmp_path / "seen-1.json").write_text("[]")
+    assert _aborted_after_results(failed, tmp_path)
+    crash = abort.replace("exitcode: -6", "exitcode: 1")  # an exception, not SIGABRT
+    assert not _aborted_after_results(SimpleNamespace(returncode=1, stderr=crash), tmp_path)
+    other = abort.replace("without an active exception", "after throwing 'gloo::IoException'")
+    assert not _aborted_after_results(SimpleNamespace(returncode=1, stderr=other), tmp_path)
