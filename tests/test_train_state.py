@@ -365,6 +365,8 @@ def test_packed_history_is_that_of_the_per_column_loops(tmp_path):
         "trainer": _rows(1000),
         "swapped": [{"step": 1, "loss": 0.5}, {"loss": 0.25, "step": 2}],
         "negative past int64": [{"a": -(2**63) - 1}, {"a": 0}],
+        "int64 ends": [{"a": 2**63 - 1}, {"a": -(2**63)}],
+        "just past int64": [{"a": 2**63}, {"a": None}],
         "none only": [{"a": None}, {"a": None}],
         "empty rows": [{}, {}],
         "no rows": [],
