@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["COMPLEX_OF", "ComplexCasts", "complex_aware"]
+__all__ = ["COMPLEX_OF", "REAL_OF", "ComplexCasts", "complex_aware"]
 
 _MARK = "_sciml_complex_aware"
 
@@ -33,6 +33,15 @@ COMPLEX_OF = {
     torch.float32: torch.complex64,
     torch.float16: torch.complex32,
     torch.bfloat16: torch.complex64,
+}
+
+#: The real dtype of a complex one's parts. (why) a dict, not ``dtype.to_real()``: torch.compile
+#: cannot trace that method, and a forward calling it broke the graph (in a loop over layers,
+#: the whole FNO forward then fell back to eager).
+REAL_OF = {
+    torch.complex128: torch.float64,
+    torch.complex64: torch.float32,
+    torch.complex32: torch.float16,
 }
 
 
