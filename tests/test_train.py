@@ -1220,3 +1220,53 @@ def test_a_restore_that_fails_keeps_the_nan_error_and_mixes_no_states(tmp_path):
         trainer.fit()
     assert trainer.step == 7
     assert all(torch.isnan(p).all() for p in trainer.model.parameters())
+
+
+def test_metrics_json_is_the_history_through_random_changes_in_place(tmp_path):
+    """metrics.json reuses each row's text while the row equals, value for value and type for
+    type, the copy it was encoded from. Over 300 random steps (rows appended, values set anew,
+    set to an equal value of another type (1 / 1.0 / True, -0.0 / 0.0 aside), keys added and
+    removed, rows deleted or replaced, a list inside a row, empty rows, resets), the file after
+    each flush loads type for type as ``json.loads(json.dumps(history))``, the reference."""
+    import random
+
+    from sciml.train._runlog import MetricsLog
+
+    rng = random.Random(3)
+    log = MetricsLog(tmp_path, ["step", "loss", "flag"], json_interval_s=1e9)
+    pool = [0, 1, 1.0, True, False, 0.5, 2, 2.0, None, "x", math.nan, 2**70]
+
+    def typed(obj):
+        if isinstance(obj, dict):
+            return {k: typed(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [typed(v) for v in obj]
+        return (type(obj).__name__, obj if obj == obj else "nan")
+
+    def finite(r):
+        return {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()
+        }
+
+    for k in range(300):
+        action = rng.random()
+        rows = log.rows
+        if action < 0.35 or not rows:
+            log.append({"step": k, "loss": rng.choice(pool), "flag": rng.choice(pool)})
+        elif action < 0.75:
+            row = rng.choice(rows)
+            row[rng.choice(["step", "loss", "flag", "extra"])] = rng.choice(pool)
+        elif action < 0.8:
+            row = rng.choice(rows)
+            row.pop(rng.choice(list(row) or ["step"]), None)
+        elif action < 0.85:
+            del rows[rng.randrange(len(rows))]
+        elif action < 0.9:
+            i = rng.randrange(len(rows))
+            rows[i] = rng.choice([{}, {"step": k, "extra": [k]}, dict(rows[i])])
+        elif action < 0.93:
+            log.reset(rng.sample(rows, min(len(rows), 5)))
+        if rng.random() < 0.5:
+            log.flush()
+            got = json.loads((tmp_path / "metrics.json").read_text())
+            assert typed(got) == typed([finite(r) for r in log.rows]), k
