@@ -221,7 +221,7 @@ def pack_rows(rows: list[dict[str, Any]]) -> Any:
             columns.append([name, values, None])
             continue
         zero = 0 if kinds == {int} else 0.0
-        filled = [zero if v is None else v for v in values] if some_none else values
+        filled: list[Any] = [zero if v is None else v for v in values] if some_none else values
         # (why) an int past int64 (a callback's counter or hash) made torch.tensor raise, and
         # the checkpoint with it; JSON holds any int
         if kinds == {int} and not -(2**63) <= min(filled) <= max(filled) < 2**63:
