@@ -53,7 +53,7 @@ def test_two_process_ddp_matches_single_process(tmp_path, micro_batch):
         # (why) a rank aborting in interpreter teardown ("terminate called without an active
         # exception") once its script had finished: seen in CI once before and once after
         # f1bdab0, whose destroy at exit then left the gloo threads running (fixed in setup();
-        # 0 aborts in 60 local runs before the fix and 0 in 60 after, so the fix could not be
+        # 0 aborts in 90 local runs before the fix and 0 in 90 after, so the fix could not be
         # confirmed by rate). Only that abort is run again, once and with a warning, and the
         # rerun is checked in full; a wrong number, a crash in training, or a second abort fails
         warnings.warn(f"a DDP rank aborted at exit, rerun: {proc.stderr[-600:]}", stacklevel=1)
