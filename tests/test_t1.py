@@ -390,3 +390,53 @@ def test_compiled_spectral_loss_step_is_one_graph_equal_to_eager(name):
     compiled = torch.compile(step, backend="eager")
     torch.testing.assert_close(compiled(u, y), step(u, y), rtol=1e-6, atol=0)
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.complex64, torch.complex128])
+def test_rescale_through_real_pairs_equals_the_plain_product(dtype):
+    """``_rescale`` multiplies (divides) a complex tensor by T1's real scale through its real
+    pairs: the product is ``z * s`` bit for bit; the quotient is each part divided by ``s``,
+    exactly rounded (``z / s`` with a complex z goes through complex division, up to one unit
+    in the last place away)."""
+    from sciml.models.t1 import _rescale
+
+    z = torch.randn(3, 2, 5, 4, dtype=dtype)[..., ::2]  # a strided view too
+    s = math.sqrt(276 / (256 * 256))
+    assert torch.equal(_rescale(z, s), z * s)
+    parts = torch.complex(z.real / s, z.imag / s) if z.is_complex() else z / s
+    assert torch.equal(_rescale(z, s, divide=True), parts)
+    torch.testing.assert_close(
+        _rescale(z, s, divide=True),
+        z / s,
+        rtol=2e-7 if dtype != torch.complex128 else 1e-15,
+        atol=0,
+    )
+
+
+@pytest.mark.slow
+def test_compiled_rfft_t1_step_survives_a_resolution_change():
+    """A T1 (RFFT) training step compiled by inductor at 64 x 64 and called at 256 x 256 (dynamo
+    then recompiles with symbolic sizes): the spectral scale became a symbolic float multiplied
+    into complex coefficients, and the recompile stopped with "Guard failed on the same frame it
+    was created" (``benchmarks/t1_vs_fno.py --compile-step default``). Loss and gradients equal
+    the eager ones at both sizes."""
+    torch.manual_seed(0)
+    model = T1(T1Config(modes=(12, 12), width=8, n_layers=2, transform="rfft"))
+    loss = model.spectral_loss()
+
+    def step(u, y):
+        return loss(model.spectrum(u), y)
+
+    compiled = torch.compile(step)
+    params = list(model.parameters())
+    torch._dynamo.reset()
+    for n in (64, 256):
+        u, y = torch.randn(2, 1, n, n), torch.randn(2, 1, n, n)
+        got = compiled(u, y)
+        grads_got = torch.autograd.grad(got, params)
+        want = step(u, y)
+        grads_want = torch.autograd.grad(want, params)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=0)
+        for a, b in zip(grads_got, grads_want):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    torch._dynamo.reset()

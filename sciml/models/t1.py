@@ -187,6 +187,17 @@ def _scale(sizes: Sequence[int], kept: Sequence[Sequence[int]]) -> float:
     return math.sqrt(math.prod([len(k) for k in kept]) / math.prod([int(n) for n in sizes]))
 
 
+def _rescale(z: torch.Tensor, scale: float, *, divide: bool = False) -> torch.Tensor:
+    """``z * scale`` (or ``z / scale``) for T1's real ``scale``, a complex ``z`` through its real
+    pairs (the same values). (why) under ``torch.compile`` with dynamic shapes the scale is a
+    symbolic float, and a complex tensor times a symbolic float makes it a Python complex,
+    whose guard fails on the frame that made it (torch 2.13: "Guard failed on the same frame it
+    was created", T1 compiled at 64 x 64, then called at 256 x 256)."""
+    x = torch.view_as_real(z) if z.is_complex() else z
+    x = x / scale if divide else x * scale
+    return torch.view_as_complex(x) if z.is_complex() else x
+
+
 def _gain(name: str) -> float:
     """``E[act(h)^2]`` for ``h ~ N(0, 1)`` by 40-point Gauss-Hermite quadrature."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(40)
@@ -389,7 +400,7 @@ class T1(Autoregressive, Operator, family="t1"):
     def _encode(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``z_0`` and the canonical phase (None without ``shift_equivariant``)."""
         self._check(u)
-        z = self.transform.forward(u, self.kept) * _scale(u.shape[2:], self.kept)
+        z = _rescale(self.transform.forward(u, self.kept), _scale(u.shape[2:], self.kept))
         phase = None
         if self._shifts:
             phase = self.canonical_phase(z)
@@ -449,7 +460,8 @@ class T1(Autoregressive, Operator, family="t1"):
         """The one inverse transform: coefficients ``(batch, c, *m)`` -> ``(batch, c, *out_shape)``."""
         out_shape = check_size("T1", "out_shape", out_shape)
         self._check_grid("out_shape", out_shape)
-        return self.transform.inverse(z / _scale(out_shape, self.kept), self.kept, out_shape)
+        z = _rescale(z, _scale(out_shape, self.kept), divide=True)
+        return self.transform.inverse(z, self.kept, out_shape)
 
     def forward(
         self,
@@ -540,7 +552,7 @@ class SpectralL2Loss:
                 f"and {tuple(y.shape)}"
             )
         target = self.transform.forward(y, self.kept)
-        pred = z / _scale(y.shape[-d:], self.kept)
+        pred = _rescale(z, _scale(y.shape[-d:], self.kept), divide=True)
         flat = tuple(range(1, z.ndim - d))  # channel dims, summed with the modes
         err = self.transform.energy(pred - target.to(pred.dtype), self.kept).sum(flat)
         kept_energy = self.transform.energy(target, self.kept).sum(flat)
