@@ -13,8 +13,9 @@ All methods share one stopping rule and one result record:
   ``p^T A p <= 0`` (A or the preconditioner is not SPD; ``STAGNATED`` where it is rounding
   noise, ``|p^T A p| <= 1e3 eps ||p|| ||A p||`` or, A's diagonal known, ``<= 1e3 eps max_i
   |A_ii| ||p||^2``) and non-finite numbers each end the iteration with their own
-  :class:`Status`, never with a silently wrong answer; the window, ``p^T A p <= 0`` and PCG's ``r^T M r <= 0`` only where the true residual is not over 2x the updated one,
-  else they are a residual replacement point too (see :func:`_restart`).
+  :class:`Status`, never with a silently wrong answer; the window, ``p^T A p <= 0`` and PCG's
+  ``r^T M r <= 0`` only where the true residual is not over 2x the updated one, else they are a
+  residual replacement point too (see :func:`_restart`).
 
 Inner products and norms are accumulated in ``dot_dtype`` (float64 by default) even when the
 vectors are float32, and so is every true residual ``b - A x`` (x, b and A's entries cast to
