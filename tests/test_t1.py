@@ -405,6 +405,8 @@ def test_rescale_through_real_pairs_equals_the_plain_product(dtype):
     assert torch.equal(_rescale(z, s), z * s)
     parts = torch.complex(z.real / s, z.imag / s) if z.is_complex() else z / s
     assert torch.equal(_rescale(z, s, divide=True), parts)
+    if z.is_complex():  # a lazily conjugated z (view_as_real refuses one) gives conj(z) * s
+        assert torch.equal(_rescale(z.conj(), s), (z * s).conj())
     torch.testing.assert_close(
         _rescale(z, s, divide=True),
         z / s,

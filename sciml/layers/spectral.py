@@ -182,7 +182,7 @@ class SpectralConv(ComplexCasts):
             raise ValueError(f"SpectralConv expects a real input, got dtype {u.dtype}")
         # float64 input to a complex64 weight (or the reverse) would run in the weight's
         # precision, or the input's, without a word: ask for one precision instead
-        check_dtype("SpectralConv", "u", u, REAL_OF[self.weight.dtype])
+        check_dtype("SpectralConv", "u", u, REAL_OF.get(self.weight.dtype, self.weight.dtype))
         spatial = tuple(u.shape[2:])
         out_shape = (
             check_size("SpectralConv", "out_shape", out_shape) if out_shape is not None else spatial

@@ -189,11 +189,13 @@ def _scale(sizes: Sequence[int], kept: Sequence[Sequence[int]]) -> float:
 
 def _rescale(z: torch.Tensor, scale: float, *, divide: bool = False) -> torch.Tensor:
     """``z * scale`` (or ``z / scale``) for T1's real ``scale``, a complex ``z`` through its real
-    pairs (the same values). (why) under ``torch.compile`` with dynamic shapes the scale is a
-    symbolic float, and a complex tensor times a symbolic float makes it a Python complex,
-    whose guard fails on the frame that made it (torch 2.13: "Guard failed on the same frame it
-    was created", T1 compiled at 64 x 64, then called at 256 x 256)."""
-    x = torch.view_as_real(z) if z.is_complex() else z
+    pairs: the product bit for bit, the quotient each part divided (exactly rounded; complex
+    division can differ by one unit in the last place). (why) under ``torch.compile`` with
+    dynamic shapes the scale is a symbolic float, and a complex tensor times a symbolic float
+    makes it a Python complex, whose guard fails on the frame that made it (torch 2.13: "Guard
+    failed on the same frame it was created", T1 compiled at 64 x 64, then called at 256 x 256).
+    A lazily conjugated ``z`` is resolved first (``view_as_real`` refuses one)."""
+    x = torch.view_as_real(z.resolve_conj()) if z.is_complex() else z
     x = x / scale if divide else x * scale
     return torch.view_as_complex(x) if z.is_complex() else x
 
