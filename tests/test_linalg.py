@@ -1614,3 +1614,25 @@ def test_pcg_does_not_project_every_preconditioned_residual_on_a_singular_a(monk
     A = P.to_scipy().toarray()
     ref = np.linalg.lstsq(A, b - b.mean(), rcond=None)[0]
     np.testing.assert_allclose(x, ref - ref.mean(), rtol=0, atol=1e-8 * np.abs(ref).max())
+
+
+def test_diagonal_scale_of_the_rounding_measure_falls_back_without_a_finite_diagonal():
+    """The second rounding measure of ``p.Ap`` uses ``max |A_ii|``; an operator whose diagonal
+    is unknown (TypeError, NotImplementedError) or not finite gives 0, and the first measure
+    alone decides (an inf made every curvature "rounding")."""
+    from sciml.linalg._stopping import _diagonal_scale
+
+    class Op:
+        def __init__(self, diag=None, error=None):
+            self.diag, self.error = diag, error
+
+        def diagonal(self):
+            if self.error is not None:
+                raise self.error
+            return self.diag
+
+    assert _diagonal_scale(Op(torch.tensor([1.0, -3.0, 2.0]))) == 3.0
+    assert _diagonal_scale(Op(torch.tensor([1.0, float("inf")]))) == 0.0
+    assert _diagonal_scale(Op(error=NotImplementedError())) == 0.0
+    assert _diagonal_scale(Op(error=TypeError())) == 0.0
+    assert _diagonal_scale(None) == 0.0

@@ -239,15 +239,17 @@ _ROUNDING_CURVATURE = 1e3
 
 
 def _diagonal_scale(A: LinearOperator | None) -> float:
-    """``max_i |A_ii|`` where A's diagonal is known, else 0: a lower bound of ``||A||_2`` that
-    costs no matvec (a sparse matrix's or a stencil's diagonal)."""
+    """``max_i |A_ii|`` where A's diagonal is known and finite, else 0: a lower bound of
+    ``||A||_2`` that costs no matvec (a sparse matrix's or a stencil's diagonal)."""
     if A is None:
         return 0.0
     try:
         diag = A.diagonal()
-    except TypeError:  # a bare matvec: only the direction's own scale is known
+    except (TypeError, NotImplementedError):  # a bare matvec, or a diagonal it cannot give
         return 0.0
-    return float(diag.detach().abs().max().to(torch.float64)) if diag.numel() else 0.0
+    scale = float(diag.detach().abs().max().to(torch.float64)) if diag.numel() else 0.0
+    # (why) an inf would make every p.Ap "rounding": the first measure alone then decides
+    return scale if math.isfinite(scale) else 0.0
 
 
 def _curvature_breakdown(
