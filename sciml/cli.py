@@ -501,9 +501,13 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         times = []
     if len(times) < 2:
         raise _UserError(f"--times expects at least two numbers like 0,0.5,1, got {args.times!r}")
-    # (why) inf passed a > 0 check and failed in torchdiffeq's grid as a bare AssertionError
-    if args.step_size is not None and not 0 < args.step_size < float("inf"):
-        raise _UserError(f"--step-size expects a finite positive number, got {args.step_size}")
+    if args.step_size is not None:  # the solvers' own rule, checked before any work
+        from .de.solvers import _check_fixed_step
+
+        try:
+            _check_fixed_step(args.step_size, "--step-size")
+        except ValueError as e:
+            raise _UserError(str(e)) from None
     options: dict[str, Any] = {"t": torch.tensor(times)}
     if args.solver is not None or args.step_size is not None:
         # (why) either flag replaces the model's own fixed-step solver (a deployment may want

@@ -135,7 +135,7 @@ def _run(argv, capsys):
                 "--out",
                 "n.pt2",
             ],
-            "--step-size expects a finite positive number, got inf",
+            "expected a finite --step-size > 0, got inf",
         ),  # fmt: skip
         (
             [
@@ -152,7 +152,7 @@ def _run(argv, capsys):
                 "--out",
                 "n.pt2",
             ],
-            "--step-size expects a finite positive number, got -0.5",
+            "expected a finite --step-size > 0, got -0.5",
         ),  # fmt: skip
         (
             [
