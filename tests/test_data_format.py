@@ -877,3 +877,32 @@ def test_a_file_like_object_is_refused_by_name(tmp_path):
     np.testing.assert_array_equal(
         sd.open(str(tmp_path / "f.h5")).read(slice(None), fields=["u"])[:, :, 0], vals["u"]
     )
+
+
+def test_field_names_the_layout_cannot_hold_are_refused_before_any_file_is_made(tmp_path):
+    # a name with '/' committed a file that open() refused ("dataset 'fields/a' is not listed");
+    # '' and '.' failed inside h5py ("expected bytes, str found", "name already exists"), as did
+    # a name given twice; a name in both fields and static_fields was written, and
+    # Normalizer.fit then gave the time-dependent field the static field's statistics
+    u, a = _r(2, 3, 4), _r(2, 4)
+    cases = (
+        ({"fields": {"a/b": u}}, "'a/b'"),
+        ({"fields": {"": u}}, "''"),
+        ({"fields": {".": u}}, "'.'"),
+        ({"fields": {"u": u}, "static_fields": {"u": a}}, "'u'"),
+    )
+    for kw, name in cases:
+        with pytest.raises(ValueError, match=f"got {re.escape(name)}"):
+            sd.write(tmp_path / "f.h5", **kw)
+        assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one
+    with pytest.raises(ValueError, match="got 'u' twice"):
+        sd.Writer(
+            tmp_path / "f.h5", n_samples=2, fields=["u", "u"], spatial_shape=(4,), time=[0, 1]
+        )
+    assert list(tmp_path.iterdir()) == []
+    # names HDF5 takes as they are still round-trip
+    sd.write(tmp_path / "g.h5", fields={"u x": u, "ü": 2 * u}, static_fields={"a.b": a})
+    ds = sd.open(tmp_path / "g.h5")
+    assert ds.field_names == ["u x", "ü"] and ds.static_field_names == ["a.b"]
+    np.testing.assert_array_equal(ds.read(slice(None), fields=["ü"])[:, :, 0], 2 * u)
+    np.testing.assert_array_equal(ds.read_static(slice(None))[:, 0], a)

@@ -119,6 +119,33 @@ def _metadata(path: Path, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
     return attrs
 
 
+def _check_names(path: Path, fields: list[str], static_fields: list[str]) -> None:
+    """Refuse channel names sciml's layout cannot hold, each by name.
+
+    (why) a name is an HDF5 link under ``fields/`` or ``static_fields/``: ``'a/b'`` made a
+    subgroup, and the file committed was refused by ``open`` ("dataset 'fields/a' is not listed");
+    ``''``, ``'.'`` and a repeated name failed inside h5py with messages that named neither. A name
+    in both lists was written, and ``Normalizer`` (keyed by channel name) then gave the
+    time-dependent field the static field's statistics.
+    """
+    seen: set[str] = set()
+    for name in [*fields, *static_fields]:
+        if not isinstance(name, str) or name in ("", ".") or "/" in name:
+            raise ValueError(
+                f"{path}: expected field names that are non-empty strings without '/' and not "
+                f"'.', got {name!r}"
+            )
+        if name in seen:
+            where = "fields" if fields.count(name) > 1 else "static_fields"
+            if name in fields and name in static_fields:
+                where = "both fields and static_fields"
+            raise ValueError(
+                f"{path}: expected each field name once (channels are keyed by name, e.g. by "
+                f"Normalizer), got {name!r} twice, in {where}; rename one"
+            )
+        seen.add(name)
+
+
 def _bc_entry(axis: str, bc: Any) -> dict[str, Any]:
     entry = {"type": bc} if isinstance(bc, str) else dict(bc)
     if entry.get("type") not in BC_TYPES:
@@ -204,6 +231,7 @@ class Writer:
         self.static_field_names = list(static_fields)
         if not self.field_names and not self.static_field_names:
             raise ValueError(f"{self.path}: give at least one field or static field")
+        _check_names(self.path, self.field_names, self.static_field_names)
         self.time = None if time is None else np.asarray(time, dtype=np.float64)
         if self.field_names and (self.time is None or self.time.ndim != 1):
             raise ValueError(f"{self.path}: time-dependent fields need time of shape (n_steps,)")
