@@ -906,3 +906,16 @@ def test_field_names_the_layout_cannot_hold_are_refused_before_any_file_is_made(
     assert ds.field_names == ["u x", "ü"] and ds.static_field_names == ["a.b"]
     np.testing.assert_array_equal(ds.read(slice(None), fields=["ü"])[:, :, 0], 2 * u)
     np.testing.assert_array_equal(ds.read_static(slice(None))[:, 0], a)
+
+
+def test_a_storage_dtype_open_refuses_is_refused_by_the_writer(tmp_path):
+    # dtype=np.int32 committed a file that open() then refused ("has dtype int32, expected
+    # floating point"), after the whole data set had been written
+    u = _r(2, 3, 4)
+    for dtype in (np.int32, np.complex64, bool):
+        with pytest.raises(ValueError, match=f"got {np.dtype(dtype)}"):
+            sd.write(tmp_path / "f.h5", fields={"u": u}, dtype=dtype)
+        assert list(tmp_path.iterdir()) == []
+    sd.write(tmp_path / "h.h5", fields={"u": u}, dtype=np.float16)
+    ds = sd.open(tmp_path / "h.h5")
+    np.testing.assert_array_equal(ds.read(slice(None))[:, :, 0], u.astype(np.float16))

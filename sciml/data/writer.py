@@ -232,6 +232,12 @@ class Writer:
         if not self.field_names and not self.static_field_names:
             raise ValueError(f"{self.path}: give at least one field or static field")
         _check_names(self.path, self.field_names, self.static_field_names)
+        if np.dtype(dtype).kind != "f":
+            # (why) open() refuses any other: the file was written whole, then unreadable
+            raise ValueError(
+                f"{self.path}: expected a floating-point storage dtype (np.float32, np.float64, "
+                f"np.float16), got {np.dtype(dtype)}"
+            )
         self.time = None if time is None else np.asarray(time, dtype=np.float64)
         if self.field_names and (self.time is None or self.time.ndim != 1):
             raise ValueError(f"{self.path}: time-dependent fields need time of shape (n_steps,)")
