@@ -919,3 +919,21 @@ def test_a_storage_dtype_open_refuses_is_refused_by_the_writer(tmp_path):
     sd.write(tmp_path / "h.h5", fields={"u": u}, dtype=np.float16)
     ds = sd.open(tmp_path / "h.h5")
     np.testing.assert_array_equal(ds.read(slice(None))[:, :, 0], u.astype(np.float16))
+
+
+def test_complex_values_are_refused_not_cut_to_their_real_part(tmp_path):
+    # complex fields (an FFT-space solution) were stored as their real part, with only numpy's
+    # ComplexWarning to say so; params too
+    u = _r(2, 3, 4)
+    z = u + 1j * _r(2, 3, 4)
+    for kw, key in (
+        ({"fields": {"u": z}}, "fields/u"),
+        ({"fields": {"u": u}, "static_fields": {"a": z[:, 0]}}, "static_fields/a"),
+        ({"fields": {"u": u}, "params": {"k": z[:, 0, 0]}}, "params/k"),
+    ):
+        with pytest.raises(sd.DataFormatError, match=f"key '{key}': expected real values"):
+            sd.write(tmp_path / "f.h5", **kw)
+        assert list(tmp_path.iterdir()) == []
+    # a complex array whose imaginary part is exactly 0 is refused too: the dtype says complex
+    with pytest.raises(sd.DataFormatError, match="expected real values"):
+        sd.write(tmp_path / "f.h5", fields={"u": u.astype(np.complex64)})

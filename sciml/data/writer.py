@@ -390,6 +390,15 @@ class Writer:
                 f"expected {shape_str(tuple(expected))}",
                 key=key,
             )
+        if arr.dtype.kind == "c":
+            # (why) the cast to the storage dtype kept the real part, with only numpy's
+            # ComplexWarning to say the imaginary part was gone
+            raise DataFormatError(
+                self.path,
+                f"expected real values, got {arr.dtype} for samples [{start}:{stop}]; store the "
+                "real and imaginary parts as two fields (value.real, value.imag)",
+                key=key,
+            )
         if finite and not np.isfinite(arr).all():
             bad = np.argwhere(~np.isfinite(arr))[0]
             raise DataFormatError(
