@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 from test_data_layouts import write_well_file
 
 import sciml.data as sd
@@ -68,3 +69,25 @@ def test_coords_of_a_darcy_file_without_coordinates(tmp_path):
     assert ds.layout == "pdebench-darcy" and ds.time is None
     np.testing.assert_array_equal(ds.coords["x"], [0.0, 1.0, 2.0, 3.0])
     np.testing.assert_array_equal(ds.coords["y"], [0.0, 1.0, 2.0])
+
+
+def test_numpy_values_inside_metadata_round_trip(tmp_path):
+    # json.dumps refused numpy scalars and arrays nested in a dict or list
+    # ("Object of type float32 is not JSON serializable"), and a numpy array of strings
+    u = np.zeros((2, 3, 4), np.float32)
+    attrs = {
+        "generator_settings": {"dt": np.float32(0.25), "n": np.int64(3), "k": np.arange(2)},
+        "names": np.array(["u", "v"]),
+        "list": [np.float64(1.5), np.bool_(True)],
+    }
+    sd.write(tmp_path / "f.h5", fields={"u": u}, attrs=attrs)
+    assert sd.open(tmp_path / "f.h5").attrs == {
+        "generator_settings": {"dt": 0.25, "n": 3, "k": [0, 1]},
+        "names": ["u", "v"],
+        "list": [1.5, True],
+        "format_version": 1,
+    }
+    # anything else JSON cannot hold is refused by its attribute name, and no file is left
+    with pytest.raises(TypeError, match="attrs\\['bad'\\]"):
+        sd.write(tmp_path / "g.h5", fields={"u": u}, attrs={"bad": {"s": {1, 2}}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]

@@ -25,7 +25,15 @@ def encode_attr(value: Any) -> tuple[Any, bool]:
         return value, False
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         return value, False
-    return json.dumps(value, sort_keys=True), True
+    return json.dumps(value, sort_keys=True, default=_numpy_to_json), True
+
+
+def _numpy_to_json(value: Any) -> Any:
+    # (why) numpy scalars and arrays nested in a dict or list (generator settings taken from
+    # arrays), and numpy string arrays, made json.dumps raise "not JSON serializable"
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"got {type(value).__name__} {value!r}, which JSON cannot hold")
 
 
 def decode_attr(value: Any, is_json: bool) -> Any:

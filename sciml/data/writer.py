@@ -289,7 +289,13 @@ class Writer:
         f.attrs["static_field_names"] = self.static_field_names
         json_keys = []
         for k, v in attrs.items():
-            value, is_json = encode_attr(v)
+            try:
+                value, is_json = encode_attr(v)
+            except TypeError as e:  # (why) json's message names the value, not the attribute
+                raise TypeError(
+                    f"{self.path}: attrs[{k!r}]: expected str, numbers, bools, numeric arrays, "
+                    f"or dicts / lists of them, {e}"
+                ) from e
             f.attrs[k] = value
             if is_json:
                 json_keys.append(k)
