@@ -1636,3 +1636,20 @@ def test_diagonal_scale_of_the_rounding_measure_falls_back_without_a_finite_diag
     assert _diagonal_scale(Op(error=NotImplementedError())) == 0.0
     assert _diagonal_scale(Op(error=TypeError())) == 0.0
     assert _diagonal_scale(None) == 0.0
+
+
+@pytest.mark.parametrize("window", [0, -3, 2.5, True, "100"])
+def test_a_stagnation_window_that_is_not_a_positive_int_is_refused(window):
+    """stagnation_window=0 or a negative one crashed the first iteration with 'min() arg is an
+    empty sequence' (the window max(window, k // 2) is 0 at k = 0, 1); True ran as a window of
+    1 and 2.5 as one of 2.5 iterations. None (never stop for stagnation) and a positive int
+    work: with None the solve meets rtol as SciPy's cg does, in its iteration count."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    with pytest.raises((TypeError, ValueError), match=r"stagnation_window: expected an int >= 1"):
+        solve(A, b, stagnation_window=window)
+    seen = []
+    _, info = _scipy_cg(A, b, rtol=1e-8, callback=lambda xk: seen.append(1))
+    for ok in (None, 1000, np.int64(1000)):
+        x, res = solve(A, b, rtol=1e-8, stagnation_window=ok)
+        assert res.converged and info == 0 and abs(res.iterations - len(seen)) <= 1

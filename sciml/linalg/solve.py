@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -164,7 +165,7 @@ def solve(
         maxiter: iteration cap, ``10 n`` by default.
         stagnation_window: stop with ``Status.STAGNATED`` when the best residual does not
             improve by 1% in the last ``max(stagnation_window, k // 2)`` iterations at
-            iteration k (None: never).
+            iteration k: an int >= 1, or None (never).
         null_space: ``(k, n)`` orthonormal basis of the null space of a singular A (taken from
             a Poisson stencil automatically, and from ``problem`` when A annihilates it). Its
             component is removed from b (reported as ``result.null_space_component``) and from
@@ -195,6 +196,7 @@ def solve(
         raise ValueError(f"rtol must be > 0, got {rtol}")
     if maxiter < 0:
         raise ValueError(f"maxiter must be >= 0 (0: only check x0), got {maxiter}")
+    _check_window(stagnation_window)
 
     def out(x: torch.Tensor) -> np.ndarray | torch.Tensor:
         return x.cpu().numpy() if was_numpy else x
@@ -267,6 +269,23 @@ def solve(
 #: relative size below which what is left of b after removing its null-space component is
 #: rounding noise (the float64 projection leaves ~1e-15 of a constant b, measured up to n = 1e7)
 _PROJECTION_NOISE = 1e3 * float(torch.finfo(torch.float64).eps)
+
+
+def _check_window(window: Any) -> None:
+    """``stagnation_window``: None or an int >= 1.
+
+    (why) a window of 0 or less crashed the first iteration ('min() arg is an empty sequence':
+    the window ``max(window, k // 2)`` is then 0 at k = 0 and 1), and a bool or a float ran as
+    a window of that many iterations
+    """
+    if window is None:
+        return
+    is_int = isinstance(window, numbers.Integral) and not isinstance(window, bool)
+    if not is_int or window < 1:
+        raise (ValueError if is_int else TypeError)(
+            f"stagnation_window: expected an int >= 1 (iterations without 1% progress), or "
+            f"None to never stop for stagnation, got {window!r}"
+        )
 
 
 def _check_orthonormal(basis: torch.Tensor) -> None:
