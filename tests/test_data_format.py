@@ -937,3 +937,41 @@ def test_complex_values_are_refused_not_cut_to_their_real_part(tmp_path):
     # a complex array whose imaginary part is exactly 0 is refused too: the dtype says complex
     with pytest.raises(sd.DataFormatError, match="expected real values"):
         sd.write(tmp_path / "f.h5", fields={"u": u.astype(np.complex64)})
+
+
+def _remade(f: h5py.File, key: str, as_group: bool) -> None:
+    del f[key]
+    if as_group:
+        f.create_group(key)
+    else:
+        f[key] = np.ones(3)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda f: _remade(f, "fields/u", True), "'fields/u' is a group, expected a dataset"),
+        (lambda f: _remade(f, "static_fields/a", True), "'static_fields/a' is a group"),
+        (lambda f: _remade(f, "coords/x", True), "'coords/x' is a group, expected a dataset"),
+        (lambda f: f["coords"].create_group("extra"), "'coords/extra' is a group"),
+        (lambda f: _remade(f, "time", True), "'time' is a group, expected a dataset"),
+        (lambda f: f["params"].create_group("sub"), "'params/sub' is a group, expected a dataset"),
+        (lambda f: _remade(f, "fields", False), "'fields' is a dataset, expected a group"),
+        (lambda f: _remade(f, "params", False), "'params' is a dataset, expected a group"),
+        (lambda f: _remade(f, "boundary_conditions", False), "'boundary_conditions' is a dataset"),
+        (
+            lambda f: f["boundary_conditions/y"].create_group("sub"),
+            "'boundary_conditions/y/sub' is a group, expected a dataset",
+        ),
+    ],
+)
+def test_a_group_where_a_dataset_belongs_is_a_problem_not_a_crash(tmp_path, change, problem):
+    # validate() and open() raised AttributeError ("'Group' object has no attribute 'shape'")
+    # or TypeError from h5py, or open() failed after validate() called the file valid
+    path = tmp_path / "f.h5"
+    _small(path)
+    with h5py.File(path, "a") as f:
+        change(f)
+    assert any(problem in p for p in sd.validate(path)), sd.validate(path)
+    with pytest.raises(sd.DataFormatError, match=re.escape(problem)):
+        sd.open(path)

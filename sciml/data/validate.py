@@ -13,6 +13,34 @@ from ._format import BC_TYPES, FORMAT_NAME, POINT_AXIS, REQUIRED_ATTRS, members,
 from ._handle import as_path, open_h5, unreadable_as_format_error
 
 
+def _wrong_kind(obj: object, key: str, want: type) -> str | None:
+    """The problem of ``obj`` at ``key`` when it is not a ``want`` (h5py.Group or h5py.Dataset).
+
+    (why) the checks below and the reader use a group's ``keys`` and a dataset's ``shape``: a
+    group where a dataset belongs raised ``AttributeError`` from validate and open alike, or
+    passed validate and failed in the reader with h5py's ``TypeError``.
+    """
+    if isinstance(obj, want):
+        return None
+    found = "group" if isinstance(obj, h5py.Group) else "dataset"
+    if not isinstance(obj, (h5py.Group, h5py.Dataset)):
+        found = type(obj).__name__
+    expected = "a group" if want is h5py.Group else "a dataset"
+    return f"object '{key}' is a {found}, expected {expected}"
+
+
+def _group(f: h5py.File, key: str, out: list[str]) -> h5py.Group | dict:
+    """``f[key]`` when it is a group, ``{}`` (no members) when it is absent or, with the problem
+    appended to ``out``, not a group."""
+    # not f.get: it turns the KeyError of a damaged group into the default
+    if key not in f:
+        return {}
+    if wrong := _wrong_kind(f[key], key, h5py.Group):
+        out.append(wrong)
+        return {}
+    return f[key]
+
+
 def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
     """Every violation of the sciml layout in ``f``, each naming the key and what was expected."""
     out: list[str] = []
@@ -38,6 +66,8 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
     if points:
         if "coords/points" not in f:
             out.append("dataset 'coords/points' is missing (grid='points' needs (n_points, dim))")
+        elif wrong := _wrong_kind(f["coords/points"], "coords/points", h5py.Dataset):
+            out.append(wrong)
         else:
             spatial = (f["coords/points"].shape[0],)
             if dims != [POINT_AXIS]:
@@ -48,16 +78,24 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
             key = f"coords/{d}"
             if key not in f:
                 out.append(f"dataset '{key}' is missing (one 1-D coordinate per spatial axis)")
+            elif wrong := _wrong_kind(f[key], key, h5py.Dataset):
+                out.append(wrong)
             elif f[key].ndim != 1:
                 out.append(f"dataset '{key}' has shape {shape_str(f[key].shape)}, expected 1-D")
             else:
                 shape.append(f[key].shape[0])
         if len(shape) == len(dims):
             spatial = tuple(shape)
+    if "coords" in f and isinstance(f["coords"], h5py.Group):  # the reader reads every member
+        for name, obj in members(f["coords"]):
+            if (wrong := _wrong_kind(obj, f"coords/{name}", h5py.Dataset)) and wrong not in out:
+                out.append(wrong)
 
     if fields:
         if "time" not in f:
             out.append("dataset 'time' is missing (time-dependent fields need (n_steps,))")
+        elif wrong := _wrong_kind(f["time"], "time", h5py.Dataset):
+            out.append(wrong)
         elif n_steps is None:
             out.append("root attribute 'n_steps' is missing")
         elif f["time"].shape != (n_steps,):
@@ -76,6 +114,9 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
 
     def check(group: str, names: list[str], lead: tuple[int, ...], lead_txt: str) -> None:
         listed = set(names)
+        if group in f and (wrong := _wrong_kind(f[group], group, h5py.Group)):
+            out.append(wrong)
+            return
         present = set(f[group].keys()) if group in f else set()
         for extra in sorted(present - listed):
             out.append(f"dataset '{group}/{extra}' is not listed in the '{group[:-1]}_names' attr")
@@ -85,6 +126,9 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
                 out.append(f"dataset '{key}' is missing (listed in the root attributes)")
                 continue
             ds = f[key]
+            if wrong := _wrong_kind(ds, key, h5py.Dataset):
+                out.append(wrong)
+                continue
             if spatial is not None and ds.shape != (*lead, *spatial):
                 out.append(
                     f"dataset '{key}' has shape {shape_str(ds.shape)}, expected "
@@ -107,15 +151,21 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
 
     check("fields", fields, (n, n_steps or 0), f"n_samples={n}, n_steps={n_steps}")
     check("static_fields", statics, (n,), f"n_samples={n}")
-    for name, ds in members(f["params"]) if "params" in f else []:
-        if ds.ndim == 0 or ds.shape[0] != n:
+    for name, ds in members(_group(f, "params", out)):
+        if wrong := _wrong_kind(ds, f"params/{name}", h5py.Dataset):
+            out.append(wrong)
+        elif ds.ndim == 0 or ds.shape[0] != n:
             out.append(
                 f"dataset 'params/{name}' has shape {shape_str(ds.shape)}, "
                 f"expected (n_samples={n}, ...)"
             )
-    # not f.get: it turns the KeyError of a damaged group into the default
-    bc_group = f["boundary_conditions"] if "boundary_conditions" in f else {}  # noqa: SIM401
-    for axis, g in members(bc_group):
+    for axis, g in members(_group(f, "boundary_conditions", out)):
+        if wrong := _wrong_kind(g, f"boundary_conditions/{axis}", h5py.Group):
+            out.append(wrong)
+            continue
+        for name, obj in members(g):  # the reader reads each as an array value
+            if wrong := _wrong_kind(obj, f"boundary_conditions/{axis}/{name}", h5py.Dataset):
+                out.append(wrong)
         if axis not in dims:
             out.append(f"group 'boundary_conditions/{axis}' is not a spatial axis {dims}")
         t = g.attrs.get("type")
