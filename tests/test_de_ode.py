@@ -720,6 +720,34 @@ def test_bad_configurations_raise():
         NeuralODE(net)(torch.randn(2, 2), torch.tensor([0.0, 1.0, 1.0, 2.0]))
 
 
+@pytest.mark.parametrize("solver", [Dopri5, Bosh3, EulerMaruyama])
+@pytest.mark.parametrize("bad", [True, float("inf"), float("nan"), "1e-3", None])
+@pytest.mark.parametrize("which", ["rtol", "atol"])
+def test_tolerances_must_be_finite_real_numbers(solver, bad, which):
+    """``rtol=True`` was taken as 1 (a bool is an int), ``rtol=inf`` was accepted and every
+    Dopri5 solve from a state with a zero entry then failed with "shrank its step to zero ... the
+    field is stiff" (``inf * 0`` is nan in the error scale), and ``rtol="1e-3"`` or ``None`` was
+    a bare TypeError from the comparison. Each is a ValueError naming both tolerances."""
+    with pytest.raises(ValueError, match=rf"expected rtol > 0 and atol > 0, got .*{which}="
+                       r".*finite real number"):  # fmt: skip
+        solver(**{which: bad})
+
+
+@pytest.mark.parametrize("solver", [Dopri5, Bosh3])
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5, float("inf"), None])
+def test_max_num_steps_must_be_a_positive_int(solver, bad):
+    """``max_num_steps`` was not checked: 0 or -1 failed every solve as "reached its
+    max_num_steps=0 steps ... the field is stiff", True was a cap of 1 step, 2.5 a cap of 2,
+    None a bare TypeError and inf a RuntimeError about int32 from torchdiffeq."""
+    with pytest.raises(ValueError, match=rf"expected max_num_steps an int >= 1 .*got {bad!r}"):
+        solver(max_num_steps=bad)
+    # an int-like NumPy count is a count: the cap is an int and a solve of y' = -y meets it
+    node = NeuralODE(LinearField(-1.0), solver(rtol=1e-8, atol=1e-10, max_num_steps=np.int64(500)))
+    assert type(node.solver.max_num_steps) is int and node.solver.max_num_steps == 500
+    y0, t = torch.ones(1, 1, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
+    torch.testing.assert_close(node(y0, t)[-1], torch.exp(-y0), rtol=1e-7, atol=0)
+
+
 @pytest.mark.parametrize("solver", [RK4, Euler])
 def test_a_fixed_step_solver_refuses_an_infinite_step_when_built(solver):
     """``step_size=inf`` was accepted (it is > 0) and every solve with it failed with a bare

@@ -30,9 +30,21 @@ __all__ = [
 ]
 
 
+def _finite_positive(value: Any) -> bool:
+    """A real number (not a bool), finite and > 0."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return real and 0 < value < math.inf
+
+
 def _check_tol(rtol: float, atol: float) -> None:
-    if not (rtol > 0 and atol > 0):
-        raise ValueError(f"expected rtol > 0 and atol > 0, got rtol={rtol}, atol={atol}")
+    # (why) a bool passed as 1; inf passed a > 0 check, and rtol=inf made the error scale
+    # atol + inf * |y| nan at a zero entry of y, every such solve then failing as a "stiff
+    # field"; a string or None was a bare TypeError from the comparison
+    if not (_finite_positive(rtol) and _finite_positive(atol)):
+        raise ValueError(
+            f"expected rtol > 0 and atol > 0, got rtol={rtol!r}, atol={atol!r}; each a finite "
+            "real number (not a bool)"
+        )
 
 
 def _check_fixed_step(step_size: Any, name: str = "step_size") -> float:
@@ -91,6 +103,15 @@ class _Adaptive(ODESolver):
 
     def __post_init__(self) -> None:
         _check_tol(self.rtol, self.atol)
+        n = self.max_num_steps
+        # (why) unchecked, 0 or -1 failed every solve as a step cap "reached" by a stiff field,
+        # True capped at 1 step, 2.5 at 2, and None or inf failed inside torchdiffeq
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(
+                "expected max_num_steps an int >= 1 (the cap on the steps between two output "
+                f"times), got {n!r}"
+            )
+        object.__setattr__(self, "max_num_steps", int(n))
 
     def options(self) -> dict[str, Any]:
         """``{"max_num_steps": ...}`` for torchdiffeq's step control."""
