@@ -1653,3 +1653,27 @@ def test_a_stagnation_window_that_is_not_a_positive_int_is_refused(window):
     for ok in (None, 1000, np.int64(1000)):
         x, res = solve(A, b, rtol=1e-8, stagnation_window=ok)
         assert res.converged and info == 0 and abs(res.iterations - len(seen)) <= 1
+
+
+def test_maxiter_rtol_and_atol_of_the_wrong_type_are_refused():
+    """maxiter=True ran 1 iteration and maxiter=2.7 ran 2 (int() truncated them); rtol=True
+    solved to rtol 1.0 (CONVERGED at x0 = 0 with a residual of 1.0); rtol='1e-6' failed with
+    Python's "'>' not supported between instances of 'str' and 'int'"; scipy_solver's atol=-1
+    (SciPy: ValueError) and atol=nan were silently dropped. numpy integers and floats still
+    work, and maxiter=np.int64(3) gives SciPy's third CG iterate."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    for maxiter in (True, 2.7, "10"):
+        with pytest.raises(TypeError, match=r"maxiter: expected an int >= 0 .*, got"):
+            solve(A, b, maxiter=maxiter)
+    for rtol in (True, "1e-6", None):
+        with pytest.raises(TypeError, match=r"rtol: expected a real number > 0, got"):
+            solve(A, b, rtol=rtol)
+    cg = scipy_solver("cg")
+    for atol in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"atol: expected a real number >= 0, got"):
+            cg(A, b, atol=atol)
+    x_ref, _ = _scipy_cg(A, b, rtol=1e-12, maxiter=3)
+    x, res = solve(A, b, rtol=np.float32(1e-12), maxiter=np.int64(3))
+    assert res.status is Status.MAXITER and res.iterations == 3
+    np.testing.assert_allclose(x, x_ref, rtol=0, atol=1e-12)

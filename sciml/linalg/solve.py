@@ -191,7 +191,15 @@ def solve(
     # b as given: the true-residual checks measure against it, not its rounding to A's dtype
     b64 = bt if bt.dtype == torch.float64 else _as_vector(b, op, "b", torch.float64)
     xt = torch.zeros_like(bt) if x0 is None else _as_vector(x0, op, "x0")
-    maxiter = 10 * op.n if maxiter is None else int(maxiter)
+    if maxiter is None:
+        maxiter = 10 * op.n
+    elif isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral):
+        # (why) int() truncated: maxiter=True ran 1 iteration, 2.7 ran 2
+        raise TypeError(
+            f"maxiter: expected an int >= 0 (0: only check x0), or None for 10 n, got {maxiter!r}"
+        )
+    maxiter = int(maxiter)
+    _check_real(rtol, "rtol", "> 0")
     if not rtol > 0:
         raise ValueError(f"rtol must be > 0, got {rtol}")
     if maxiter < 0:
@@ -269,6 +277,12 @@ def solve(
 #: relative size below which what is left of b after removing its null-space component is
 #: rounding noise (the float64 projection leaves ~1e-15 of a constant b, measured up to n = 1e7)
 _PROJECTION_NOISE = 1e3 * float(torch.finfo(torch.float64).eps)
+
+
+def _check_real(value: Any, name: str, bound: str) -> None:
+    """A TypeError unless ``value`` is a real number (a bool is not: rtol=True solved to 1.0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number {bound}, got {value!r}")
 
 
 def _check_window(window: Any) -> None:
@@ -378,6 +392,10 @@ def scipy_solver(method: Method | str, **options: Any) -> Callable[..., tuple[np
     ) -> tuple[np.ndarray, int]:
         b = _column_to_vector(np.asarray(b))
         x0 = None if x0 is None else _column_to_vector(np.asarray(x0))
+        _check_real(rtol, "rtol", "> 0")
+        _check_real(atol, "atol", ">= 0")
+        if not atol >= 0:  # SciPy's cg refuses a negative atol; a NaN one was dropped here
+            raise ValueError(f"atol: expected a real number >= 0, got {atol!r}")
         if not (rtol > 0 or atol > 0):
             raise ValueError(
                 f"rtol and atol: expected rtol > 0 or atol > 0, got rtol={rtol}, atol={atol}; no "
