@@ -975,3 +975,17 @@ def test_a_group_where_a_dataset_belongs_is_a_problem_not_a_crash(tmp_path, chan
     assert any(problem in p for p in sd.validate(path)), sd.validate(path)
     with pytest.raises(sd.DataFormatError, match=re.escape(problem)):
         sd.open(path)
+
+
+def test_a_file_validate_accepts_without_params_or_boundary_groups_opens(tmp_path):
+    # validate() called a file without the (empty) params / boundary_conditions groups valid,
+    # as one written by another tool may be, and open() refused it: "a required key is missing"
+    path = tmp_path / "f.h5"
+    u = _r(3, 4, 5)
+    sd.write(path, fields={"u": u})
+    with h5py.File(path, "a") as f:
+        del f["params"], f["boundary_conditions"], f["static_fields"]
+    assert sd.validate(path) == []
+    ds = sd.open(path)
+    assert ds.params == {} and ds.boundary_conditions == {}
+    np.testing.assert_array_equal(ds.read([2, 0])[:, :, 0], u[[2, 0]])

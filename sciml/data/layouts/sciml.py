@@ -37,8 +37,10 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     json_keys = set(str_list(a.get("json_attrs", [])))
     attrs = {k: decode_attr(v, k in json_keys) for k, v in members(a) if k not in LAYOUT_ATTRS}
     attrs["format_version"] = int(a["format_version"])
+    # (why) params and boundary_conditions are optional, as the validator has them: a file
+    # without the groups passed validate() and was refused here ("a required key is missing")
     bcs = {}
-    for axis, g in members(f["boundary_conditions"]):
+    for axis, g in members(f["boundary_conditions"]) if "boundary_conditions" in f else []:
         entry = {k: decode_attr(v, False) for k, v in members(g.attrs)}
         entry.update({k: np.asarray(d[()]) for k, d in members(g)})
         bcs[axis] = entry["type"] if len(entry) == 1 else entry
@@ -52,7 +54,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         static_fields=statics,
         coords=coords,
         time=np.asarray(f["time"][()]) if "time" in f else None,
-        params={k: np.asarray(v[()]) for k, v in members(f["params"])},
+        params={k: np.asarray(v[()]) for k, v in (members(f["params"]) if "params" in f else [])},
         boundary_conditions=bcs,
         attrs=attrs,
         points=points,
