@@ -989,3 +989,22 @@ def test_a_file_validate_accepts_without_params_or_boundary_groups_opens(tmp_pat
     ds = sd.open(path)
     assert ds.params == {} and ds.boundary_conditions == {}
     np.testing.assert_array_equal(ds.read([2, 0])[:, :, 0], u[[2, 0]])
+
+
+def test_a_bare_string_is_not_read_as_a_list_of_one_letter_fields(tmp_path):
+    # read(fields="uv") read the channels 'u' and 'v' (list("uv")), as did Normalizer.fit
+    path = tmp_path / "f.h5"
+    vals = _small(path)
+    ds = sd.open(path)
+    calls = (
+        lambda: ds.read(0, fields="uv"),
+        lambda: ds.read_static(0, fields="a"),
+        lambda: sd.Normalizer.fit(ds, fields="uv"),
+        lambda: sd.Normalizer.fit(ds, static_fields="a"),
+    )
+    for call in calls:
+        with pytest.raises(ValueError, match="got the string '(uv|a)'"):
+            call()
+    np.testing.assert_array_equal(ds.read(0, fields=["v", "u"])[0, :, 0], vals["v"][0])
+    stats = sd.Normalizer.fit(ds, fields=["u"], static_fields=[])
+    assert stats.names == ["u"] and stats.mean["u"] == pytest.approx(vals["u"].mean(), abs=1e-6)

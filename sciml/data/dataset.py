@@ -269,6 +269,11 @@ class H5Dataset:
 
     def _channels(self, fields: Sequence[str] | None, static: bool) -> list[tuple[str, Source]]:
         table = self._spec.static_fields if static else self._spec.fields
+        if isinstance(fields, str):  # (why) list("uv") read the channels 'u' and 'v'
+            raise ValueError(
+                f"{self.path}: expected fields a list of field names, got the string {fields!r}"
+                f" -- pass [{fields!r}]"
+            )
         names = list(table) if fields is None else list(fields)
         for n in names:
             if n not in table:

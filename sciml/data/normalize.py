@@ -142,6 +142,12 @@ class Normalizer:
                 f"{ds.path}: Normalizer.fit expected at least one sample, got none (an empty "
                 "split? split(n, sizes) rounds small parts to 0)"
             )
+        for what, names in (("fields", fields), ("static_fields", static_fields)):
+            if isinstance(names, str):  # (why) list("uv") fitted the channels 'u' and 'v'
+                raise ValueError(
+                    f"{ds.path}: Normalizer.fit expected {what} a list of field names, got the "
+                    f"string {names!r} -- pass [{names!r}]"
+                )
         fields = ds.field_names if fields is None else list(fields)
         static_fields = ds.static_field_names if static_fields is None else list(static_fields)
         mean: dict[str, float] = {}
