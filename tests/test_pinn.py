@@ -2,6 +2,7 @@
 
 import math
 import sys
+import threading
 
 import pytest
 import torch
@@ -543,6 +544,58 @@ def test_fit_stops_at_the_adam_step_with_non_finite_gradients_before_it_is_taken
         fit([p], _nan_gradient_at(3, p, kind), cfg, weights=w)
     assert p.detach().tolist() == ref.detach().tolist()
     assert w.state() == ref_w.state() and w._calls == ref_w._calls
+
+
+class _StatefulWeights(LossWeights):
+    """A user's weights whose state is a list, a tensor updated in place, a nested dict and
+    the last weighted loss (a non-leaf tensor), all changed in ``total``."""
+
+    def __init__(self) -> None:
+        super().__init__({"g": 2.0})
+        self.seen: list[float] = []
+        self.scale = torch.ones(2, dtype=torch.float64)
+        self.nested = {"g": {"n": 0}}
+        self.last = None
+        self.lock = threading.Lock()  # deepcopy cannot copy it: kept as it is
+
+    def total(self, terms, params, *, update):
+        self.params = params  # the trained parameters: kept, not copied
+        if update:
+            self.seen.append(float(terms["f"].detach()))
+            self.scale.mul_(2)
+            self.nested["g"]["n"] += 1
+            self.weights["g"] = self.weights["g"] + 1
+        out = super().total(terms, params, update=update) * self.scale[0] / 2 ** len(self.seen)
+        self.last = out
+        return out
+
+
+def test_fit_puts_a_user_weights_list_tensor_and_nested_dict_back_after_a_failed_step():
+    """The state of the weights saved before each Adam step was a shallow copy of vars(weights)
+    (one level of dicts copied): a user's LossWeights holding a list, a tensor updated in place
+    or a nested dict kept the failing step's values (seen had 4 entries, scale was 16 and n 4
+    after a failure at step 3). Now the weights are as after a 3-step fit."""
+    steps3 = PINNTrainConfig(adam_steps=3, lr=0.1, cosine=False, log_every=1)
+    ref = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    ref_w = _StatefulWeights()
+    res = fit([ref], _nan_gradient_at(99, ref, "grad"), steps3, weights=ref_w)
+    assert (
+        len(ref_w.seen) == 3
+        and ref_w.scale.tolist() == [8.0, 8.0]
+        and ref_w.nested == {"g": {"n": 3}}
+    )
+
+    p = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    w = _StatefulWeights()
+    cfg = PINNTrainConfig(adam_steps=10, lr=0.1, cosine=False)
+    with pytest.raises(FloatingPointError, match="gradients at Adam step 3"):
+        fit([p], _nan_gradient_at(3, p, "grad"), cfg, weights=w)
+    assert p.detach().tolist() == ref.detach().tolist()
+    assert w.seen == ref_w.seen  # the values of f at steps 0, 1, 2
+    assert w.scale.tolist() == [8.0, 8.0] and w.nested == {"g": {"n": 3}}
+    assert w.weights == ref_w.weights == {"g": 5.0}
+    assert float(w.last) == res.history[2]["loss"]  # step 2's weighted loss
+    assert w.params[0] is p and isinstance(w.lock, type(threading.Lock()))
 
 
 def test_fit_does_not_take_huge_finite_float32_gradients_for_non_finite_ones():

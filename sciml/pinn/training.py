@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
 import operator
@@ -264,6 +265,47 @@ def _finite(loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
     return bool(torch.cat(flags).all())
 
 
+def _graph_tensors(obj: Any, seen: set[int]) -> Iterator[torch.Tensor]:
+    """The non-leaf tensors reachable from ``obj`` through containers and instance dicts."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        if not obj.is_leaf:
+            yield obj
+        return
+    if isinstance(obj, dict):
+        items: Iterable[Any] = [*obj.keys(), *obj.values()]
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        items = obj
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        items = vars(obj).values()
+    else:
+        return
+    for item in items:
+        yield from _graph_tensors(item, seen)
+
+
+def _weights_state(weights: LossWeights, params: list[nn.Parameter]) -> dict[str, Any]:
+    """A deep copy of ``vars(weights)``, to put back if the step fails.
+
+    (why) a shallow copy kept the failing step's values in a user's weights whose state is a
+    list, a tensor updated in place or a nested dict. The trained parameters are kept, not
+    copied (a weights object that stores them must go on training them); a non-leaf tensor
+    (a loss kept from the last step), which deepcopy refuses, is copied detached; an attribute
+    deepcopy cannot copy (a lock, a file) is kept as it is."""
+    memo: dict[int, Any] = {id(p): p for p in params}
+    for t in _graph_tensors(vars(weights), set()):
+        memo[id(t)] = t.detach().clone()
+    saved = {}
+    for k, v in vars(weights).items():
+        try:
+            saved[k] = copy.deepcopy(v, memo)
+        except Exception:
+            saved[k] = v
+    return saved
+
+
 def _raise_non_finite(
     step: int,
     loss: torch.Tensor,
@@ -366,7 +408,7 @@ def fit(
         terms = loss_terms()
         # (why) AdaptiveWeights updates from the gradients before the check below: with a nan
         # gradient its weights became nan; a failing step puts them back with the parameters
-        saved = {k: dict(v) if isinstance(v, dict) else v for k, v in vars(weights).items()}
+        saved = _weights_state(weights, params)
         loss = weights.total(terms, params, update=True)
         # (why) a non-finite loss with no graph (terms built under no_grad) raised
         # FloatingPointError before the check moved after backward; backward would raise
@@ -381,7 +423,9 @@ def fit(
             try:  # the message shows the failing weights, the caller gets the saved ones
                 _raise_non_finite(step, loss, params, terms, weights, names)
             finally:
-                vars(weights).update(saved)
+                state = vars(weights)
+                state.clear()
+                state.update(saved)
         adam.step()
         if step % config.log_every == 0 or step == config.adam_steps - 1:
             history.append(_row("adam", step, loss, terms))
