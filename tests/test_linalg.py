@@ -1677,3 +1677,42 @@ def test_maxiter_rtol_and_atol_of_the_wrong_type_are_refused():
     x, res = solve(A, b, rtol=np.float32(1e-12), maxiter=np.int64(3))
     assert res.status is Status.MAXITER and res.iterations == 3
     np.testing.assert_allclose(x, x_ref, rtol=0, atol=1e-12)
+
+
+def test_directions_kept_block_size_and_lanczos_steps_must_be_ints():
+    """k=2.5 and k=np.int64(1) failed mid-solve with deque's 'an integer is required', k=True
+    ran as k=1;
+    Deflation(block=2.5) failed mid-solve in np.ravel_multi_index; lanczos(A, True) and
+    lanczos(A, 2.5) raised "zeros() takes 1 positional argument but 2 were given". numpy ints
+    still work: FlexibleCG(k=np.int64(1)) is CG, lanczos with m = n finds every eigenvalue."""
+    from sciml.linalg import Deflation, lanczos
+
+    model = torch.nn.Identity()
+    for k in (2.5, True, "2"):
+        with pytest.raises(TypeError, match=r"k \(directions kept\): expected an int >= 1, got"):
+            FlexibleCG(k=k)
+        with pytest.raises(TypeError, match=r"k \(directions kept\): expected an int >= 1, got"):
+            DeepConjugateDirection(model, k=k)
+    for block in (2.5, True, "8"):
+        with pytest.raises(TypeError, match=r"block: expected an int >= 1 .*, got"):
+            Deflation(block)
+    with pytest.raises(TypeError, match=r"max_coarse: expected an int >= 1, got"):
+        Deflation(2, max_coarse=1e4)
+    with pytest.raises(ValueError, match=r"max_coarse: expected an int >= 1, got 0"):
+        Deflation(2, max_coarse=0)
+    P = poisson((5, 4), walls=D)
+    for m in (True, 2.5, "3"):
+        with pytest.raises(
+            TypeError, match=r"m: expected an int, 1 <= m <= n = 20 Lanczos steps, got"
+        ):
+            lanczos(P.to_scipy(), m)
+    theta, _ = lanczos(P.to_scipy(), np.int64(P.n))
+    distinct = np.unique(np.linalg.eigvalsh(P.to_scipy().toarray()).round(10))
+    np.testing.assert_allclose(theta.numpy(), distinct, rtol=0, atol=1e-10)
+    b = np.random.default_rng(0).standard_normal(P.n)
+    x_cg, res_cg = solve(P.to_scipy(), b, rtol=1e-10, keep_iterates=True)
+    x, res = solve(P.to_scipy(), b, method=FlexibleCG(k=np.int64(1)), rtol=1e-10)
+    assert res.iterations == res_cg.iterations
+    np.testing.assert_allclose(x, x_cg, rtol=0, atol=1e-10)
+    x, res = solve(P.stencil(), b, method=FlexibleCG(deflation=Deflation(np.int64(2))), rtol=1e-10)
+    np.testing.assert_allclose(x, x_cg, rtol=0, atol=1e-8)

@@ -47,10 +47,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..operator import Operator
-from ._operator import LinearOperator, as_operator, null_basis, project_out
+from ._operator import LinearOperator, as_operator, is_int, null_basis, project_out
 from ._tf32 import no_conv_tf32
 from .deflation import Deflation
-from .krylov import FlexibleCG, Method
+from .krylov import FlexibleCG, Method, _check_k
 from .poisson import Poisson
 
 __all__ = [
@@ -229,8 +229,7 @@ class DeepConjugateDirection(Method):
     def __post_init__(self) -> None:
         if not callable(self.model):
             raise TypeError(f"model: expected a torch module, got {type(self.model).__name__}")
-        if self.k < 1:
-            raise ValueError(f"k (directions kept) must be >= 1, got {self.k}")
+        object.__setattr__(self, "k", _check_k(self.k))
 
     # the iteration is FlexibleCG's; only the direction differs
     _iterate = FlexibleCG._iterate
@@ -334,8 +333,11 @@ def lanczos(
     """
     op = as_operator(A)
     n = op.n
+    if not is_int(m):  # (why) True passed the range check and failed in torch.zeros(True, n)
+        raise TypeError(f"m: expected an int, 1 <= m <= n = {n} Lanczos steps, got {m!r}")
     if not 1 <= m <= n:
         raise ValueError(f"m: expected 1 <= m <= n = {n} Lanczos steps, got {m}")
+    m = int(m)
     basis = op.null_space if null_space is None else null_space
     dev = op.device  # the basis Q lives where A does (a GPU stencil keeps it all on the GPU)
     f64 = dict(dtype=torch.float64, device=dev)

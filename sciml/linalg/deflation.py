@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._operator import LinearOperator, null_basis, project_out
+from ._operator import LinearOperator, is_int, null_basis, project_out
 from .poisson import Poisson
 
 __all__ = ["Deflation"]
@@ -52,6 +52,19 @@ class Deflation:
     max_coarse: int = 16384
 
     def __post_init__(self) -> None:
+        # (why) block=2.5 failed mid-solve in np.ravel_multi_index, True ran as 1
+        if self.labels is None and self.block is not None and not is_int(self.block):
+            raise TypeError(
+                f"block: expected an int >= 1 (cells per aggregate along each axis), or labels, "
+                f"got {self.block!r}"
+            )
+        if not is_int(self.max_coarse):
+            raise TypeError(f"max_coarse: expected an int >= 1, got {self.max_coarse!r}")
+        if self.max_coarse < 1:
+            raise ValueError(f"max_coarse: expected an int >= 1, got {self.max_coarse}")
+        object.__setattr__(self, "max_coarse", int(self.max_coarse))
+        if is_int(self.block):
+            object.__setattr__(self, "block", int(self.block))
         if self.labels is None and (self.block is None or self.block < 1):
             raise ValueError(f"block must be an integer >= 1 (or give labels), got {self.block}")
 

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ._operator import LinearOperator
+from ._operator import LinearOperator, is_int
 from ._stopping import (
     _BREAKDOWNS,
     _confirm,
@@ -212,8 +212,7 @@ class FlexibleCG(Method):
     _network_directions: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ValueError(f"k (directions kept) must be >= 1, got {self.k}")
+        object.__setattr__(self, "k", _check_k(self.k))
 
     def _directions(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
         return self.preconditioner.setup(A) if self.preconditioner is not None else (lambda r: r)
@@ -293,6 +292,19 @@ class FlexibleCG(Method):
                     # of 9.4e-7 in 95 iterations, was 6.5e-6 in 163)
                     x, r = D.start(x, r)
         return x, status, iterates
+
+
+def _check_k(k: Any) -> int:
+    """``k``, the directions kept, as an int >= 1 (FlexibleCG's and DCDM's).
+
+    (why) k=2.5 failed mid-solve in the deque ('an integer is required'), k=True ran as 1; a
+    numpy int is taken, as a Python int (the deque refuses one too)
+    """
+    if not is_int(k):
+        raise TypeError(f"k (directions kept): expected an int >= 1, got {k!r}")
+    if k < 1:
+        raise ValueError(f"k (directions kept) must be >= 1, got {k}")
+    return int(k)
 
 
 def run(
