@@ -2,6 +2,7 @@
 local regulariser gradients vs finite differences, RNODE vs the analytical integral."""
 
 import copy
+import math
 import pickle
 from fractions import Fraction as F
 
@@ -20,12 +21,15 @@ from sciml.de import (
     AcceptedStepTime,
     Autonomous,
     Bosh3,
+    ConstantWeight,
     Dopri5,
     Euler,
     EulerMaruyama,
+    ExponentialWeight,
     GlobalHeuristic,
     GRUEncoder,
     LatentODE,
+    LinearWeight,
     LocalHeuristic,
     NeuralODE,
     NeuralSDE,
@@ -746,6 +750,56 @@ def test_max_num_steps_must_be_a_positive_int(solver, bad):
     assert type(node.solver.max_num_steps) is int and node.solver.max_num_steps == 500
     y0, t = torch.ones(1, 1, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
     torch.testing.assert_close(node(y0, t)[-1], torch.exp(-y0), rtol=1e-7, atol=0)
+
+
+def test_weight_schedules_at_their_ends():
+    """LinearWeight is ``start`` up to iteration 0 and ``end`` from ``steps`` on, linear in
+    between; ExponentialWeight is ``start decay^i`` down to its floor."""
+    ramp = LinearWeight(2.0, 0.5, 4)
+    assert [ramp(i) for i in (-3, 0, 1, 4, 5, 10**9)] == [2.0, 2.0, 1.625, 0.5, 0.5, 0.5]
+    assert LinearWeight(0.0, 1.0, np.int64(2))(1) == 0.5
+    decay = ExponentialWeight(1.0, 0.5, minimum=0.1)
+    assert [decay(i) for i in (0, 1, 3, 4, 10**6)] == [1.0, 0.5, 0.125, 0.1, 0.1]
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (
+            lambda: LinearWeight(1.0, 0.0, True),
+            r"LinearWeight: expected steps an int >= 1, got True",
+        ),
+        (lambda: LinearWeight(1.0, 0.0, 2.5), r"LinearWeight: expected steps an int >= 1, got 2.5"),
+        (lambda: LinearWeight(1.0, 0.0, math.nan), r"expected steps an int >= 1, got nan"),
+        (lambda: LinearWeight(1.0, 0.0, 0), r"expected steps an int >= 1, got 0"),
+        (lambda: LinearWeight(math.nan, 0.0, 3), r"LinearWeight: expected start a finite"),
+        (lambda: LinearWeight(1.0, True, 3), r"LinearWeight: expected end a finite .*got True"),
+        (lambda: ExponentialWeight(1.0, True), r"ExponentialWeight: expected decay a finite"),
+        (lambda: ExponentialWeight(math.inf, 0.5), r"ExponentialWeight: expected start a finite"),
+        (lambda: ExponentialWeight(1.0, 0.5, math.nan), r"expected minimum a finite"),
+        (lambda: ConstantWeight(True), r"ConstantWeight: expected value a finite .*got True"),
+        (lambda: GlobalHeuristic(error_weight=True), r"expected error_weight a finite .*True"),
+        (lambda: GlobalHeuristic(stiffness_weight=math.nan), r"expected stiffness_weight a fin"),
+        (lambda: LocalHeuristic(error_weight=math.inf), r"expected error_weight a finite"),
+        (lambda: LocalHeuristic(error_weight="0.1"), r"expected error_weight a finite .*'0.1'"),
+        (lambda: RNODE(kinetic_weight=True), r"expected kinetic_weight a finite .*True"),
+        (lambda: RNODE(jacobian_weight=None), r"expected jacobian_weight a finite .*None"),
+    ],
+)
+def test_weights_and_schedules_refuse_bools_and_non_finite_numbers(make, match):
+    """A bool weight was taken as 1 (``RNODE(kinetic_weight=True)``), a NaN or inf one made
+    every penalty NaN or inf, ``LinearWeight(steps=nan)`` gave NaN weights at every iteration
+    (``min(i, nan)`` is ``i``, then ``i / nan``), ``steps=True`` ramped over 1 iteration and
+    ``steps=2.5`` over 2.5; a string weight failed only at the first training forward pass.
+    Each is refused when built, naming the argument."""
+    with pytest.raises((TypeError, ValueError), match=match):
+        make()
+
+
+def test_a_numpy_weight_is_a_constant_weight():
+    """``np.float32`` is not a Python float: it was refused as "not a weight schedule"."""
+    reg = LocalHeuristic(error_weight=np.float32(0.25), stiffness_weight=np.int64(0))
+    assert reg.weights(7) == (0.25, 0.0)
 
 
 @pytest.mark.parametrize("solver", [RK4, Euler])

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ._field import AcceptedStep
-from .schedules import WeightSchedule, as_schedule
+from .schedules import WeightSchedule, as_schedule, check_weights
 
 __all__ = ["GlobalHeuristic", "global_penalty"]
 
@@ -41,6 +41,9 @@ class GlobalHeuristic:
     error_weight: float | WeightSchedule = 1.0
     stiffness_weight: float | WeightSchedule = 0.0
     needs_graph: bool = field(default=True, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_weights(self, "error_weight", "stiffness_weight")
 
     def weights(self, iteration: int) -> tuple[float, float]:
         """``(w_E, w_S)`` at the training ``iteration`` (schedules evaluated there)."""

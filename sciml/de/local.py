@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .schedules import WeightSchedule, as_schedule
+from .schedules import WeightSchedule, as_schedule, check_weights
 
 __all__ = ["LocalHeuristic", "UniformTime", "AcceptedStepTime"]
 
@@ -63,6 +63,7 @@ class LocalHeuristic:
     needs_graph: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_weights(self, "error_weight", "stiffness_weight")
         if not isinstance(self.sampling, (UniformTime, AcceptedStepTime)):
             raise TypeError(
                 f"expected sampling=UniformTime() or AcceptedStepTime(), got {self.sampling!r}"

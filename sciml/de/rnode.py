@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .schedules import WeightSchedule, as_schedule
+from .schedules import WeightSchedule, as_schedule, check_weights
 
 __all__ = ["RNODE"]
 
@@ -38,6 +38,9 @@ class RNODE:
     kinetic_weight: float | WeightSchedule = 0.01
     jacobian_weight: float | WeightSchedule = 0.01
     needs_graph: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_weights(self, "kinetic_weight", "jacobian_weight")
 
     def weights(self, iteration: int) -> tuple[float, float]:
         """``(kinetic_weight, jacobian_weight)`` at the training ``iteration`` (schedules

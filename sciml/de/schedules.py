@@ -7,15 +7,33 @@ early, when the dynamics are still being shaped); all schedules here are frozen 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["WeightSchedule", "ConstantWeight", "LinearWeight", "ExponentialWeight", "as_schedule"]
+__all__ = [
+    "WeightSchedule",
+    "ConstantWeight",
+    "LinearWeight",
+    "ExponentialWeight",
+    "as_schedule",
+    "check_weights",
+]
 
 
 @runtime_checkable
 class WeightSchedule(Protocol):
     def __call__(self, iteration: int) -> float: ...
+
+
+def _finite(owner: str, name: str, value: Any, *, what: str = "") -> float:
+    """``value`` as a float: a real number (not a bool), finite. (why) a bool passed as 1 and a
+    NaN or inf weight made every penalty NaN or inf, found only in the training curves."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and math.isfinite(value)):
+        error = ValueError if real else TypeError
+        raise error(f"{owner}: expected {name} a finite real number{what}, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -27,6 +45,9 @@ class ConstantWeight:
     """
 
     value: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", _finite("ConstantWeight", "value", self.value))
 
     def __call__(self, iteration: int) -> float:
         return self.value
@@ -47,8 +68,17 @@ class LinearWeight:
     steps: int
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"expected steps >= 1, got {self.steps}")
+        for name in ("start", "end"):
+            object.__setattr__(self, name, _finite("LinearWeight", name, getattr(self, name)))
+        n = self.steps
+        # (why) steps=nan passed a < 1 check and made every weight nan (min(i, nan) is i), True
+        # ramped over 1 iteration and 2.5 over a fraction
+        message = f"LinearWeight: expected steps an int >= 1, got {n!r} (the ramp's iterations)"
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(message)
+        if n < 1:
+            raise ValueError(message)
+        object.__setattr__(self, "steps", int(n))
 
     def __call__(self, iteration: int) -> float:
         p = min(max(iteration, 0), self.steps) / self.steps
@@ -70,17 +100,40 @@ class ExponentialWeight:
     minimum: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.decay <= 1:
+        for name in ("start", "minimum"):
+            object.__setattr__(self, name, _finite("ExponentialWeight", name, getattr(self, name)))
+        decay = _finite("ExponentialWeight", "decay", self.decay, what=" in (0, 1]")
+        if not 0 < decay <= 1:
             raise ValueError(f"expected 0 < decay <= 1, got {self.decay}")
+        object.__setattr__(self, "decay", decay)
 
     def __call__(self, iteration: int) -> float:
         return max(self.minimum, self.start * math.pow(self.decay, iteration))
 
 
 def as_schedule(weight: float | WeightSchedule) -> WeightSchedule:
-    """A number becomes :class:`ConstantWeight`; a schedule is returned unchanged."""
-    if isinstance(weight, (int, float)):
-        return ConstantWeight(float(weight))
+    """A number (finite, not a bool; NumPy's too) becomes :class:`ConstantWeight`; a schedule
+    (any callable of the iteration) is returned unchanged."""
+    return _schedule("", "a weight", weight)
+
+
+def _schedule(owner: str, name: str, weight: Any) -> WeightSchedule:
     if callable(weight):
         return weight
-    raise TypeError(f"expected a float or a weight schedule, got {type(weight).__name__}")
+    real = isinstance(weight, numbers.Real) and not isinstance(weight, bool)
+    if real and math.isfinite(weight):
+        return ConstantWeight(float(weight))
+    error = ValueError if real else TypeError
+    raise error(
+        f"{owner}expected {name} a finite real number or a weight schedule of the iteration, "
+        f"got {weight!r}"
+    )
+
+
+def check_weights(owner: object, *names: str) -> None:
+    """A TypeError or ValueError, when ``owner`` (a regulariser) is built, naming the first of
+    its weights ``names`` that is neither a finite number nor a schedule. (why) checked only
+    at the first training forward pass, a string failed there; a bool passed as 1 and a NaN
+    weight made every penalty NaN."""
+    for name in names:
+        _schedule(f"{type(owner).__name__}: ", name, getattr(owner, name))
