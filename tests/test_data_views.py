@@ -730,3 +730,25 @@ def test_a_view_names_each_missing_channel_once(data):
             f"{path}: {view} expected a normalizer with statistics for {wanted}, got one "
             f"without {missing} (it has ['u', 'a']); {fit}"
         )
+
+
+def test_series_without_spatial_axes_give_empty_coordinates(tmp_path):
+    # an ODE file (fields (n, t), no spatial axes, as prose-ode writes) failed with numpy's
+    # "need at least one array to stack" in Windows(with_coords=True) and in PointSamples:
+    # the coordinates of its one point have 0 entries
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    ds = sd.open(sd.write(tmp_path / "ode.h5", fields={"a": a, "b": b}))
+    assert ds.grid_points().shape == (0,)
+    w = sd.Windows(ds, 2, 1, with_coords=True)
+    item = w[5]  # sample 1, start 1
+    np.testing.assert_array_equal(
+        item["input"].numpy(), np.float32([a[1, 1], b[1, 1], a[1, 2], b[1, 2]])
+    )
+    np.testing.assert_array_equal(item["target"].numpy(), np.float32([a[1, 3], b[1, 3]]))
+    assert item["x"].shape == (0,) and item["x"].dtype == torch.float32
+    ps = sd.PointSamples(ds, inputs=["a"], targets=["b"], in_step=0, out_step=-1)
+    item = ps[2]
+    np.testing.assert_array_equal(item["input"].numpy(), np.float32([a[2, 0]]))
+    np.testing.assert_array_equal(item["target"].numpy(), np.float32([[b[2, -1]]]))
+    assert item["x"].shape == (1, 0)

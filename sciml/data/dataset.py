@@ -200,6 +200,8 @@ class H5Dataset:
         if self.is_points:
             return np.asarray(self.coords["points"], dtype=np.float32)[sl[0]]
         axes = [np.asarray(self.coords[d]).reshape(-1)[s] for d, s in zip(self.spatial_dims, sl)]
+        if not axes:  # (why) no spatial axes (an ODE series): one point of 0 coordinates
+            return np.zeros((0,), np.float32)
         return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).astype(np.float32)
 
     # -- selections ---------------------------------------------------------------------------

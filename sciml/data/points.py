@@ -59,7 +59,8 @@ class PointSamples(_View):
         self.in_step, self.out_step = steps
         self._check_normalizer(self.inputs + self.targets)
         x = ds.grid_points(self.space)  # (*spatial, dim), or (n_points, dim) for a cloud
-        self.x_all = x.reshape(-1, x.shape[-1])
+        # (why) not reshape(-1, dim): a series without spatial axes has dim 0, ambiguous to -1
+        self.x_all = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1])
         if n_points is not None:
             n_points = _count("PointSamples", "n_points", n_points, 1)
         if n_points is not None and not 0 < n_points <= len(self.x_all):
