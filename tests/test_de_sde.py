@@ -91,6 +91,22 @@ def test_stable_model_bad_input_is_named():
     assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("cls", [LangevinSDE, LinearNoiseSDE, GeometricSDE, NaiveSDE])
+def test_stable_model_names_a_channel_count_that_is_not_the_configs(cls):
+    """x with 2 channels for in_channels=3 failed inside the initial nn.Linear with torch's
+    "mat1 and mat2 shapes cannot be multiplied (2x2 and 3x4)", naming neither x nor the config;
+    with the config's channel count the same model solves."""
+    m = cls(StableSDEConfig(3, hidden=4, width=8), EulerMaruyama(dt=0.25))
+    t = torch.tensor([0.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match=r"expected x of shape \(batch, time, in_channels=3\) "
+                       r"\(StableSDEConfig.in_channels\), got \(2, 3, 2\)"):  # fmt: skip
+        m(t, torch.randn(2, 3, 2))
+    with torch.no_grad():
+        z = m.hidden_path(t, torch.zeros(2, 3, 3))
+    # z(t_0) = h(x_0), the initial linear map of the first observation
+    torch.testing.assert_close(z[0], m.initial(torch.zeros(2, 3)).expand(2, 4))
+
+
 def test_list_times_of_a_float64_model_are_the_float64_times():
     # a list became float32 times (torch's default dtype): 0.3 -> 0.30000001, and a float64
     # model solved another SDE than with the same times as a float64 tensor (4e-10 apart)

@@ -218,6 +218,14 @@ class _PathSDE(nn.Module):
                 "(x.to(torch.float32) or model.double())"
             )
         path = LinearPath(t, x)
+        c = self.config.in_channels
+        if x.shape[-1] != c:
+            # (why) it failed inside the initial nn.Linear as torch's "mat1 and mat2 shapes
+            # cannot be multiplied", naming neither x nor the config
+            raise ValueError(
+                f"expected x of shape (batch, time, in_channels={c}) "
+                f"(StableSDEConfig.in_channels), got {tuple(x.shape)}"
+            )
         t = path.t
         self.path = path
         try:
