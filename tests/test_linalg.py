@@ -1716,3 +1716,23 @@ def test_directions_kept_block_size_and_lanczos_steps_must_be_ints():
     np.testing.assert_allclose(x, x_cg, rtol=0, atol=1e-10)
     x, res = solve(P.stencil(), b, method=FlexibleCG(deflation=Deflation(np.int64(2))), rtol=1e-10)
     np.testing.assert_allclose(x, x_cg, rtol=0, atol=1e-8)
+
+
+def test_poisson_refuses_a_non_integer_size_and_a_non_finite_spacing():
+    """poisson((4.7, 4)) built a 4 x 4 grid (int() truncated) and (True, 4) a 1 x 4 one;
+    spacing=nan gave a NaN matrix whose solve ended NONFINITE, spacing=inf a zero matrix, True
+    ran as 1.0 and '0.5' failed with Python's comparison error. numpy ints and floats still
+    work: the matrix is the Kronecker sum over spacing^2."""
+    for shape in ((4.7, 4), (True, 4), ("4", 4), 4):
+        with pytest.raises(TypeError, match=r"shape: expected 2 or 3 ints \(cells per axis\), got"):
+            poisson(shape)
+    for spacing in (float("nan"), float("inf"), 0.0, -1.0):
+        with pytest.raises(ValueError, match=r"spacing: expected a finite number > 0, got"):
+            poisson((4, 4), spacing=spacing)
+    for spacing in (True, "0.5", None):
+        with pytest.raises(TypeError, match=r"spacing: expected a finite number > 0, got"):
+            poisson((4, 4), spacing=spacing)
+    walls = ((D, N), (N, D))
+    P = poisson(np.array([5, 3]), walls=walls, spacing=np.float32(0.5))
+    assert P.shape == (5, 3) and all(type(s) is int for s in P.shape)
+    np.testing.assert_allclose(P.to_scipy().toarray(), _kron_sum((5, 3), walls) / 0.25, atol=1e-12)

@@ -19,8 +19,10 @@ region) as its null space; :attr:`Poisson.null_space` returns it and the solvers
 from __future__ import annotations
 
 import enum
+import math
+import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,6 +226,12 @@ def poisson(
         >>> A = P.to_scipy()                       # (32768, 32768) csr_array
         >>> op = P.stencil()                       # same matvec, as a convolution
     """
+    # (why) int() truncated: (4.7, 4) built a 4 x 4 grid, (True, 4) a 1 x 4 one
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
+        raise TypeError(f"shape: expected 2 or 3 ints (cells per axis), got {shape!r}")
+    shape = tuple(shape)
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+        raise TypeError(f"shape: expected 2 or 3 ints (cells per axis), got {shape!r}")
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise ValueError(f"shape: expected 2 or 3 positive sizes, got {shape}")
@@ -236,8 +244,11 @@ def poisson(
         fluid = ~solid.astype(bool)
         if not fluid.any():
             raise ValueError("solid: every cell is solid, so there are no unknowns")
-    if spacing <= 0:
-        raise ValueError(f"spacing must be > 0, got {spacing}")
+    # (why) NaN passed 'spacing <= 0' (a NaN matrix), inf gave a zero matrix, True ran as 1.0
+    if isinstance(spacing, bool) or not isinstance(spacing, numbers.Real):
+        raise TypeError(f"spacing: expected a finite number > 0, got {spacing!r}")
+    if not 0 < spacing < math.inf:
+        raise ValueError(f"spacing: expected a finite number > 0, got {spacing!r}")
     return Poisson(shape, _walls(walls, len(shape)), fluid, float(spacing))
 
 
