@@ -1008,3 +1008,24 @@ def test_a_bare_string_is_not_read_as_a_list_of_one_letter_fields(tmp_path):
     np.testing.assert_array_equal(ds.read(0, fields=["v", "u"])[0, :, 0], vals["v"][0])
     stats = sd.Normalizer.fit(ds, fields=["u"], static_fields=[])
     assert stats.names == ["u"] and stats.mean["u"] == pytest.approx(vals["u"].mean(), abs=1e-6)
+
+
+def test_writer_takes_numpy_and_negative_sample_indices(tmp_path):
+    # w.write(np.int64(i), ...) (a loop over np.arange) raised AttributeError ("'numpy.int64'
+    # object has no attribute 'start'"), w.write(-1, ...) "got slice(-1, 0, None)"
+    u = _r(3, 4, 5)
+    path = tmp_path / "f.h5"
+    kw = {"n_samples": 3, "fields": ["u"], "time": np.arange(4.0), "spatial_shape": (5,)}
+    with sd.Writer(path, **kw) as w:
+        for i in np.arange(2):
+            w.write(i, fields={"u": u[i : i + 1]})
+        w.write(-1, fields={"u": u[2:]})
+    np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], u)
+    with sd.Writer(tmp_path / "g.h5", **kw) as w:
+        for bad in (3, -4):
+            with pytest.raises(IndexError, match=f"sample {bad} is out of range for n_samples=3"):
+                w.write(bad, fields={"u": u[:1]})
+        with pytest.raises(TypeError, match="expected samples an int, a slice or a range"):
+            w.write(np.arange(3), fields={"u": u})
+        w.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]

@@ -352,15 +352,28 @@ class Writer:
         static_fields: Mapping[str, ArrayLike] | None = None,
         params: Mapping[str, ArrayLike] | None = None,
     ) -> None:
-        """Write samples ``samples`` (a contiguous slice) of some fields / parameters.
+        """Write samples ``samples`` (an int, negative from the end, or a contiguous slice or range)
+        of some fields / parameters.
 
         ``fields[name]``: ``(k, n_steps, *spatial)``; ``static_fields[name]``: ``(k, *spatial)``;
         ``params[name]``: ``(k, *param_shape)``, where ``k`` is the number of samples selected.
         """
         if self._closed:
             raise RuntimeError(f"{self.path}: writer is closed")
-        if isinstance(samples, int):
-            samples = slice(samples, samples + 1)
+        # (why) np.int64 (a loop over np.arange) is no int: it reached samples.indices as an
+        # AttributeError; -1 became slice(-1, 0), refused as "not a contiguous slice"
+        if isinstance(samples, Integral) and not isinstance(samples, bool):
+            i = int(samples) + (self.n_samples if samples < 0 else 0)
+            if not 0 <= i < self.n_samples:
+                raise IndexError(
+                    f"{self.path}: sample {samples} is out of range for n_samples={self.n_samples}"
+                )
+            samples = slice(i, i + 1)
+        elif not isinstance(samples, (slice, range)):
+            raise TypeError(
+                f"{self.path}: expected samples an int, a slice or a range of consecutive "
+                f"samples, got {type(samples).__name__} {samples!r}"
+            )
         start, stop, step = (
             samples.indices(self.n_samples) if isinstance(samples, slice) else (
                 samples.start, samples.stop, samples.step)
