@@ -1736,3 +1736,24 @@ def test_poisson_refuses_a_non_integer_size_and_a_non_finite_spacing():
     P = poisson(np.array([5, 3]), walls=walls, spacing=np.float32(0.5))
     assert P.shape == (5, 3) and all(type(s) is int for s in P.shape)
     np.testing.assert_allclose(P.to_scipy().toarray(), _kron_sum((5, 3), walls) / 0.25, atol=1e-12)
+
+
+def test_a_null_space_basis_of_the_wrong_length_is_refused_by_name():
+    """A basis with n - 1 entries failed inside SciPy's matmul ('dimension mismatch with
+    signature (n,k=30),(k=29,1?)'), and beside a stencil with the stencil's 'expected a vector
+    with 30 entries'; neither named null_space. A (k, n) basis, one vector (n,) and a list of
+    rows work, giving pinv(A) b."""
+    P = poisson((6, 5), walls=N)
+    A = P.to_scipy()
+    b = np.random.default_rng(5).standard_normal(P.n) + 1.0
+    z = np.ones(P.n) / np.sqrt(P.n)
+    for bad in (z[:-1], np.ones((1, P.n + 1)) / np.sqrt(P.n + 1), np.ones((1, 2, P.n))):
+        for mat in (A, P.stencil()):
+            with pytest.raises(
+                ValueError, match=r"null_space: expected a basis of shape \(k, 30\)"
+            ):
+                solve(mat, b, null_space=bad)
+    for good in (z, z[None], [list(z)]):
+        x, res = solve(A, b, null_space=good, rtol=1e-11)
+        assert res.converged
+        np.testing.assert_allclose(x, pinv_solution(A, b), atol=1e-9)

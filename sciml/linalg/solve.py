@@ -229,6 +229,14 @@ def solve(
             return out(xt), SolveResult(Status.NOT_SPD, 0, [], message=message)
 
     if null_space is not None:
+        # (why) a basis of another length failed inside A's matvec (SciPy's 'matmul: dimension
+        # mismatch'), an error that did not name null_space
+        shape = np.shape(null_space)
+        if not 1 <= len(shape) <= 2 or shape[-1] != op.n:
+            raise ValueError(
+                f"null_space: expected a basis of shape (k, {op.n}) (orthonormal rows), or one "
+                f"vector ({op.n},), got shape {shape}"
+            )
         if (worst := null_residual(op, null_space)) > NULL_TOL:
             raise ValueError(
                 f"null_space: expected null vectors of A (||A z|| ~ 0), got ||A z|| / ||A r|| = "
