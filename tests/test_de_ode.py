@@ -1168,6 +1168,25 @@ def test_latent_ode_in_float32_takes_float64_times(encoder):
     torch.testing.assert_close(xh, ref, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("encoder", [GRUEncoder, ODERNNEncoder])
+def test_latent_encoders_take_times_as_a_list(encoder):
+    """A list of observation times failed in the encoders with "'list' object has no attribute
+    'dim'" (so LatentODE took query times as a list but not observation times); the list is
+    now the tensor of those times in x's dtype, and the encoding and the LatentODE's output are
+    those of the tensor, to the bit."""
+    torch.manual_seed(0)
+    enc = encoder(2, 3, hidden=4).double()
+    times = [0.0, 0.3, 0.35, 1.1]
+    x = torch.randn(2, 4, 2, dtype=torch.float64)
+    t = torch.tensor(times, dtype=torch.float64)
+    dyn = NeuralODE(Autonomous(nn.Linear(3, 3).double()), Dopri5())
+    model = LatentODE(enc, dyn, channels=2, latent=3).double().eval()
+    with torch.no_grad():
+        for a, b in zip(enc(times, x), enc(t, x)):
+            assert torch.equal(a, b)
+        assert torch.equal(model(times, x, times)[0], model(t, x, t)[0])
+
+
 def _mlp_field():
     return Autonomous(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 3)))
 

@@ -25,17 +25,22 @@ from .solvers import RK4
 __all__ = ["GRUEncoder", "ODERNNEncoder", "LatentODE"]
 
 
-def _check(t: Tensor, x: Tensor, mask: Tensor | None) -> Tensor:
+def _check(t: Tensor, x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """``(t, mask)``: the times as a tensor and the mask in ``x``'s dtype, after the checks."""
+    if not isinstance(t, Tensor):
+        # (why) a list failed on t.dim() while NeuralODE and LatentODE's query times take one;
+        # in x's dtype, as LinearPath: torch's default float32 would round float64 times
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
     if x.dim() != 3 or t.dim() != 1 or x.shape[1] != t.shape[0]:
         raise ValueError(
             f"expected t (time,) and x (batch, time, channels), got {tuple(t.shape)} and {tuple(x.shape)}"
         )
     check_times(t, decreasing=False, strict=False, what="observation times t")
     if mask is None:
-        return torch.ones_like(x)
+        return t, torch.ones_like(x)
     if mask.shape != x.shape:
         raise ValueError(f"expected mask of x's shape {tuple(x.shape)}, got {tuple(mask.shape)}")
-    return mask.to(x)
+    return t, mask.to(x)
 
 
 def _observed(x: Tensor, mask: Tensor) -> Tensor:
@@ -58,7 +63,7 @@ class GRUEncoder(nn.Module):
         """``t: (time,)`` non-decreasing observation times, ``x: (batch, time, channels)``,
         ``mask`` of ``x``'s shape (1 observed, 0 not; all observed when None) ->
         ``(mu, logvar)``, each ``(batch, latent)``."""
-        mask = _check(t, x, mask)
+        t, mask = _check(t, x, mask)
         x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
         # (why) in t's precision, then x's dtype: float64 times with a float32 model failed
@@ -95,7 +100,7 @@ class ODERNNEncoder(GRUEncoder):
         """``t: (time,)`` non-decreasing observation times, ``x: (batch, time, channels)``,
         ``mask`` of ``x``'s shape (1 observed, 0 not; all observed when None) ->
         ``(mu, logvar)``, each ``(batch, latent)``."""
-        mask = _check(t, x, mask)
+        t, mask = _check(t, x, mask)
         x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
         n = t.numel()
