@@ -992,3 +992,25 @@ def test_lpinn_residuals_of_a_network_match_finite_differences():
     torch.testing.assert_close(r_x, want_x, rtol=0, atol=1e-7)
     torch.testing.assert_close(r_u, want_u, rtol=0, atol=1e-5)
     assert r_x.abs().max() > 1 and r_u.abs().max() > 0.5  # an untrained net: far from zero
+
+
+def test_resample_by_residual_refuses_a_non_finite_residual_and_keeps_extreme_ones_apart():
+    """A nan residual made the mean of |r|^power nan, and the weights fell back to uniform
+    without a word: every candidate drawn with the same probability. Residuals of 1e-200
+    (|r|^2 underflows to 0) did the same, and of 1e200 (|r|^2 overflows) were refused with
+    'set floor > 0'. The weights depend only on the ratios |r_i| / max|r|, as the formula
+    does."""
+    cand = torch.linspace(0, 1, 1000, dtype=torch.float64)[:, None]
+    r = (cand[:, 0] > 0.9).double() * 10.0
+    bad = r.clone()
+    bad[3] = math.nan
+    with pytest.raises(ValueError, match=r"finite residuals, got 1 non-finite \(at indices \[3\]"):
+        resample_by_residual(cand, bad, 50, floor=1.0, seed=0)
+    want = resample_by_residual(cand, r, 50, power=2.0, floor=0.0, seed=0)
+    assert torch.all(want > 0.9)
+    for scale in (1e-200, 1e200):
+        got = resample_by_residual(cand, r * scale, 50, power=2.0, floor=0.0, seed=0)
+        assert torch.equal(got, want)
+    # an empty set was refused with 'residual weights are not finite and positive; set floor > 0'
+    with pytest.raises(ValueError, match=r"at least one candidate point, got candidates \(0, 1\)"):
+        resample_by_residual(cand[:0], r[:0], 5)

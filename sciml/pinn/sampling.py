@@ -170,9 +170,25 @@ def resample_by_residual(
             f"expected one residual per candidate point, got {r.shape[0]} residuals for "
             f"{candidates.shape[0]} points"
         )
+    if not r.shape[0]:
+        raise ValueError(
+            f"expected at least one candidate point, got candidates {tuple(candidates.shape)}"
+        )
     if power < 0 or floor < 0:
         raise ValueError(f"expected power >= 0 and floor >= 0, got {power} and {floor}")
-    w = r**power
+    finite = torch.isfinite(r)
+    if not finite.all():
+        # (why) a nan made mean(|r|^power) nan, and the weights fell back to uniform silently
+        where = torch.nonzero(~finite).reshape(-1)[:5].tolist()
+        raise ValueError(
+            f"expected finite residuals, got {int((~finite).sum())} non-finite (at indices "
+            f"{where}, at most 5 shown); check the model and the residual for nan / inf "
+            "before resampling"
+        )
+    # (why) the weights depend only on |r_i| / max|r|: |r|^power of 1e-200 underflowed to 0
+    # (uniform weights) and of 1e200 overflowed (refused)
+    top = r.max()
+    w = (r / top if top > 0 else r) ** power
     mean = w.mean()
     w = (w / mean if mean > 0 else torch.zeros_like(w)) + floor
     if not torch.all(torch.isfinite(w)) or w.sum() <= 0:
