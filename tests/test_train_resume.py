@@ -1089,3 +1089,39 @@ def test_resume_with_a_rebuilt_schedule_keeps_the_time_budgets_anneal(tmp_path):
         t._restore(t._resume_target("auto"))
     want = 3e-3 * 0.5 * (1 + math.cos(math.pi * 6 / 30))
     assert t.optimizer.param_groups[0]["lr"] == pytest.approx(want, rel=1e-12)
+
+
+def test_a_checkpoint_of_another_model_config_is_refused_naming_the_shapes_model_untouched(
+    tmp_path,
+):
+    """Resuming into a model of another config raised torch's RuntimeError ('Error(s) in
+    loading state_dict'), not a CheckpointError, after copying the tensors whose shapes did
+    fit (out.bias) into the model; a model with other parameter names got the CheckpointError
+    after its matching tensors (inp.*) were overwritten. Both now fail before any copy."""
+    from test_train_common import ShiftData, Tiny, TinyConfig
+
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    other = Tiny(TinyConfig(hidden=8))
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    trainer = Trainer(other, ShiftData(16), config=TrainConfig(epochs=1, batch_size=8),
+                      progress=False)  # fmt: skip
+    with pytest.raises(
+        sciml.CheckpointError, match=r"inp\.weight saved \(16, 1, 5\), built \(8, 1, 5\)"
+    ):
+        trainer.fit(resume=tmp_path / "run")
+    assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())
+
+    class Renamed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = torch.nn.Conv1d(1, 16, 5, padding=2, padding_mode="circular")
+            self.head = torch.nn.Conv1d(16, 1, 5, padding=2, padding_mode="circular")
+
+    renamed = Renamed()
+    before = {k: v.clone() for k, v in renamed.state_dict().items()}
+    with pytest.raises(
+        sciml.CheckpointError,
+        match=r"missing \['head\.bias', 'head\.weight'\], unexpected \['out\.bias'",
+    ):
+        read_checkpoint(tmp_path / "run" / "last", renamed)
+    assert all(torch.equal(before[k], v) for k, v in renamed.state_dict().items())

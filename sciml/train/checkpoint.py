@@ -101,7 +101,7 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
     """
     from safetensors.torch import load_file
 
-    from ..operator import _restore_complex, _unique_state
+    from ..operator import _restore_complex, _unique_state, obsolete_state_keys
 
     directory = Path(directory)
     weights = directory / WEIGHTS_FILE
@@ -115,15 +115,35 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
     state = load_state(directory, STATE_NAME)
     params = next(model.parameters(), None)
     device = params.device if params is not None else torch.device("cpu")
-    tensors = _restore_complex(load_file(str(weights), device=str(device)), model.state_dict())
-    aliased = set(model.state_dict()) - set(_unique_state(model))
-    result = model.load_state_dict(tensors, strict=False)
-    missing = sorted(set(result.missing_keys) - aliased)
-    if missing or result.unexpected_keys:
+    expected = model.state_dict()
+    tensors = _restore_complex(load_file(str(weights), device=str(device)), expected)
+    # (why) checked before load_state_dict, which copies every tensor that fits before it
+    # raises: a refused checkpoint left the model a mix of its own and the checkpoint's
+    # weights, and a shape mismatch came as torch's RuntimeError, not a CheckpointError
+    aliased = set(expected) - set(_unique_state(model))
+    missing = sorted(set(expected) - set(tensors) - aliased)
+    unexpected = sorted(set(tensors) - set(expected) - obsolete_state_keys(model))
+    if missing or unexpected:
         raise CheckpointError(
             f"{weights}: weights do not fit {type(model).__name__}: missing {missing[:5]}, "
-            f"unexpected {sorted(result.unexpected_keys)[:5]}; was the checkpoint written for "
-            "another model config?"
+            f"unexpected {unexpected[:5]}; was the checkpoint written for another model config?"
+        )
+    wrong = [
+        f"{name} saved {tuple(tensor.shape)}, built {tuple(expected[name].shape)}"
+        for name, tensor in tensors.items()
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape)
+    ]
+    if wrong:
+        raise CheckpointError(
+            f"{weights}: {len(wrong)} tensor(s) do not have the shapes of this "
+            f"{type(model).__name__}: {', '.join(wrong[:5])}{' ...' if len(wrong) > 5 else ''}; "
+            "the checkpoint was written for another model config"
+        )
+    result = model.load_state_dict(tensors, strict=False)
+    if result.unexpected_keys:  # an obsolete key its module's load hook did not consume
+        raise CheckpointError(
+            f"{weights}: weights do not fit {type(model).__name__}: unexpected "
+            f"{sorted(result.unexpected_keys)[:5]}"
         )
     return state
 
