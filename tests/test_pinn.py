@@ -1014,3 +1014,20 @@ def test_resample_by_residual_refuses_a_non_finite_residual_and_keeps_extreme_on
     # an empty set was refused with 'residual weights are not finite and positive; set floor > 0'
     with pytest.raises(ValueError, match=r"at least one candidate point, got candidates \(0, 1\)"):
         resample_by_residual(cand[:0], r[:0], 5)
+
+
+def test_resample_by_residual_refuses_to_draw_more_points_than_have_weight():
+    """floor = 0 with fewer non-zero residuals than n: torch.multinomial without replacement
+    filled the draw with points of weight 0 (indices 7 and 6 for every seed here), not by
+    residual as floor = 0 promises. It is refused, naming what to change."""
+    cand = torch.linspace(0, 1, 10, dtype=torch.float64)[:, None]
+    r = torch.zeros(10, dtype=torch.float64)
+    r[0] = 1.0
+    with pytest.raises(ValueError, match=r"only 1 of the 10 candidates have weight > 0.*n=3"):
+        resample_by_residual(cand, r, 3, floor=0.0, seed=0)
+    r[[0, 4, 8]] = 1.0
+    assert sorted(resample_by_residual(cand, r, 3, floor=0.0, seed=0)[:, 0].tolist()) == [
+        cand[0, 0].item(),
+        cand[4, 0].item(),
+        cand[8, 0].item(),
+    ]

@@ -194,5 +194,14 @@ def resample_by_residual(
     if not torch.all(torch.isfinite(w)) or w.sum() <= 0:
         raise ValueError("residual weights are not finite and positive; set floor > 0")
     replace = n > candidates.shape[0]
+    positive = int((w > 0).sum())
+    if not replace and positive < n:
+        # (why) torch.multinomial without replacement then fills the draw with weight-0 points
+        # (the same ones for every seed), not by residual
+        raise ValueError(
+            f"only {positive} of the {w.shape[0]} candidates have weight > 0 (floor={floor}), "
+            f"fewer than the n={n} points to draw without replacement; set floor > 0 or draw "
+            f"fewer points"
+        )
     idx = torch.multinomial(w.cpu(), n, replacement=replace, generator=_gen(seed))
     return candidates[idx.to(candidates.device)]
