@@ -1187,6 +1187,29 @@ def test_latent_encoders_take_times_as_a_list(encoder):
         assert torch.equal(model(times, x, times)[0], model(t, x, t)[0])
 
 
+@pytest.mark.parametrize("encoder", [GRUEncoder, ODERNNEncoder])
+def test_latent_encoders_name_a_channel_count_that_is_not_theirs(encoder):
+    """x with 5 channels for an encoder of 4 failed in the GRU cell with "input has
+    inconsistent input_size: got 11 expected 9" (its input is [x, mask, dt]), naming neither
+    x nor the encoder's channels; with 4 channels the same encoder reads the series, and a
+    series that is all zero and observed gives the encoding of the GRU run by hand."""
+    torch.manual_seed(0)
+    enc = encoder(4, 2, hidden=3)
+    t = torch.tensor([0.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match=r"expected x of shape \(batch, time, channels=4\) "
+                       r"\(the encoder's channels\), got \(2, 3, 5\)"):  # fmt: skip
+        enc(t, torch.randn(2, 3, 5))
+    if encoder is GRUEncoder:
+        h = torch.zeros(1, 3)
+        for dt in (0.0, 0.5, 0.5):  # backwards: dt to the next observation, 0 at the last
+            h = enc.cell(
+                torch.cat([torch.zeros(1, 4), torch.ones(1, 4), torch.full((1, 1), dt)], -1), h
+            )
+        with torch.no_grad():
+            mu, logvar = enc(t, torch.zeros(1, 3, 4))
+        torch.testing.assert_close(torch.cat([mu, logvar], -1), enc.out(h))
+
+
 def _mlp_field():
     return Autonomous(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 3)))
 

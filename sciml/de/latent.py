@@ -25,7 +25,7 @@ from .solvers import RK4
 __all__ = ["GRUEncoder", "ODERNNEncoder", "LatentODE"]
 
 
-def _check(t: Tensor, x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+def _check(t: Tensor, x: Tensor, mask: Tensor | None, channels: int) -> tuple[Tensor, Tensor]:
     """``(t, mask)``: the times as a tensor and the mask in ``x``'s dtype, after the checks."""
     if not isinstance(t, Tensor):
         # (why) a list failed on t.dim() while NeuralODE and LatentODE's query times take one;
@@ -34,6 +34,13 @@ def _check(t: Tensor, x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
     if x.dim() != 3 or t.dim() != 1 or x.shape[1] != t.shape[0]:
         raise ValueError(
             f"expected t (time,) and x (batch, time, channels), got {tuple(t.shape)} and {tuple(x.shape)}"
+        )
+    if x.shape[-1] != channels:
+        # (why) it failed in the GRU cell as "input has inconsistent input_size: got 11
+        # expected 9" (its input is [x, mask, dt]), naming neither x nor the channels
+        raise ValueError(
+            f"expected x of shape (batch, time, channels={channels}) (the encoder's channels), "
+            f"got {tuple(x.shape)}"
         )
     check_times(t, decreasing=False, strict=False, what="observation times t")
     if mask is None:
@@ -58,12 +65,13 @@ class GRUEncoder(nn.Module):
         self.cell = nn.GRUCell(2 * channels + 1, hidden)
         self.out = nn.Linear(hidden, 2 * latent)
         self.hidden = hidden
+        self.channels = channels
 
     def forward(self, t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``t: (time,)`` non-decreasing observation times, ``x: (batch, time, channels)``,
         ``mask`` of ``x``'s shape (1 observed, 0 not; all observed when None) ->
         ``(mu, logvar)``, each ``(batch, latent)``."""
-        t, mask = _check(t, x, mask)
+        t, mask = _check(t, x, mask, self.channels)
         x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
         # (why) in t's precision, then x's dtype: float64 times with a float32 model failed
@@ -100,7 +108,7 @@ class ODERNNEncoder(GRUEncoder):
         """``t: (time,)`` non-decreasing observation times, ``x: (batch, time, channels)``,
         ``mask`` of ``x``'s shape (1 observed, 0 not; all observed when None) ->
         ``(mu, logvar)``, each ``(batch, latent)``."""
-        t, mask = _check(t, x, mask)
+        t, mask = _check(t, x, mask, self.channels)
         x = _observed(x, mask)
         h = x.new_zeros(x.shape[0], self.hidden)
         n = t.numel()
