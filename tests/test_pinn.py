@@ -33,6 +33,7 @@ from sciml.pinn import (
     periodic_penalty,
     resample_by_residual,
     sobol,
+    soft_penalty,
     time_derivative,
     uniform,
 )
@@ -1031,3 +1032,15 @@ def test_resample_by_residual_refuses_to_draw_more_points_than_have_weight():
         cand[4, 0].item(),
         cand[8, 0].item(),
     ]
+
+
+def test_soft_penalty_refuses_shapes_that_broadcast_to_a_table():
+    """pred (n, 1) against target (n,) broadcast to (n, n): the mean over every pair, not the
+    mean square error (2.5 here, where every pointwise error is 0). Refused;
+    a scalar or a (1,)-shaped target, and equal shapes, work as before."""
+    pred = torch.arange(4.0)[:, None]
+    with pytest.raises(ValueError, match=r"pred \(4, 1\) and target \(4,\) broadcast to \(4, 4\)"):
+        soft_penalty(pred, torch.arange(4.0))
+    assert soft_penalty(pred, pred.clone()).item() == 0.0
+    assert soft_penalty(pred, torch.tensor([1.0])).item() == (1 + 0 + 1 + 4) / 4
+    assert soft_penalty(pred, 2.0).item() == (4 + 1 + 0 + 1) / 4

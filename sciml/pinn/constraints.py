@@ -162,7 +162,23 @@ class HardInitialCondition(HardConstraint):
 
 def soft_penalty(pred: torch.Tensor, target: torch.Tensor | float = 0.0) -> torch.Tensor:
     """``mean((pred - target)^2)``: the soft-constraint term for an initial or boundary condition
-    (or, with ``target = 0``, for a residual)."""
+    (or, with ``target = 0``, for a residual).
+
+    ``target`` is a number or a tensor of ``pred``'s shape (or one that broadcasts to it).
+
+    Raises:
+        ValueError: if broadcasting would pair every value of one with every value of the other
+            (``pred: (n, 1)`` against ``target: (n,)`` makes an ``(n, n)`` table).
+    """
+    if isinstance(target, torch.Tensor):
+        shape = torch.broadcast_shapes(pred.shape, target.shape)
+        # (why) (n, 1) against (n,) gave the mean over all n^2 pairs, silently
+        if math.prod(shape) > max(pred.numel(), target.numel()):
+            raise ValueError(
+                f"expected pred and target of one shape, got pred {tuple(pred.shape)} and "
+                f"target {tuple(target.shape)} broadcast to {tuple(shape)}; reshape target "
+                f"to {tuple(pred.shape)}"
+            )
     return torch.mean((pred - target) ** 2)
 
 
