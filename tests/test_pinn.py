@@ -1044,3 +1044,13 @@ def test_soft_penalty_refuses_shapes_that_broadcast_to_a_table():
     assert soft_penalty(pred, pred.clone()).item() == 0.0
     assert soft_penalty(pred, torch.tensor([1.0])).item() == (1 + 0 + 1 + 4) / 4
     assert soft_penalty(pred, 2.0).item() == (4 + 1 + 0 + 1) / 4
+
+
+def test_grid_refuses_an_endpoint_per_axis_of_the_wrong_length():
+    """endpoint=[False] for a 2-d box: zip stopped at the shortest, and grid returned the
+    (4, 1) points of the first axis alone for a (4, 5) grid in 2-d. Refused now."""
+    box = Box((0.0, 0.0), (1.0, 1.0))
+    with pytest.raises(ValueError, match=r"one endpoint flag per axis \(2\), got \[False\]"):
+        grid([4, 5], box, endpoint=[False])
+    g = grid([4, 5], box, endpoint=[False, True])
+    assert g.shape == (20, 2) and g[:, 0].max() == 0.75 and g[:, 1].max() == 1.0

@@ -126,6 +126,9 @@ def grid(
     if len(sizes) != box.dim:
         raise ValueError(f"expected {box.dim} grid sizes for a {box.dim}-d box, got {sizes}")
     ends = [endpoint] * box.dim if isinstance(endpoint, bool) else list(endpoint)
+    if len(ends) != box.dim:
+        # (why) zip stopped at the shorter list: a grid of fewer dimensions than the box
+        raise ValueError(f"expected a bool or one endpoint flag per axis ({box.dim}), got {ends}")
     axes = []
     for s, lo, hi, end in zip(sizes, box.lower, box.upper, ends):
         _check_n(int(s))
