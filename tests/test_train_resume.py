@@ -1125,3 +1125,31 @@ def test_a_checkpoint_of_another_model_config_is_refused_naming_the_shapes_model
     ):
         read_checkpoint(tmp_path / "run" / "last", renamed)
     assert all(torch.equal(before[k], v) for k, v in renamed.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "name, damage",
+    [
+        ("trainer_state.json", "truncate"),
+        ("trainer_state.json", "garbage"),
+        ("trainer_state.safetensors", "truncate"),
+        ("model.safetensors", "truncate"),
+        ("model.safetensors", "empty"),
+    ],
+)
+def test_a_damaged_checkpoint_file_is_a_checkpoint_error_naming_the_file(tmp_path, name, damage):
+    """A truncated or overwritten file of a checkpoint raised json's JSONDecodeError or
+    safetensors' SafetensorError ('Error while deserializing header: ...'), naming no file;
+    fit(resume='auto') failed so already while choosing between `last` and `best`."""
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    path = tmp_path / "run" / "last" / name
+    data = path.read_bytes()
+    path.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": b"\0xyz", "empty": b""}[damage]
+    )
+    trainer = make_trainer(tmp_path / "run", epochs=2)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(sciml.CheckpointError, match=f"{path.resolve()}: .*damaged"):
+        trainer.fit(resume="auto")
+    assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+    assert trainer.step == 0

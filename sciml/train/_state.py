@@ -153,14 +153,32 @@ def save_state(tree: Any, directory: str | os.PathLike, name: str = "trainer_sta
 
 def load_state(directory: str | os.PathLike, name: str = "trainer_state") -> Any:
     """Read the tree written by :func:`save_state` (no pickle involved)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from ..errors import CheckpointError
+
     directory = Path(directory)
-    record = json.loads((directory / f"{name}.json").read_text())
-    if record.get("format") != "sciml.train_state":
-        raise ValueError(f"{directory / (name + '.json')}: not a sciml trainer state file")
-    arrays = load_file(str(directory / record["arrays"]))
-    return decode(record["state"], arrays)
+    json_path = directory / f"{name}.json"
+    # (why) a truncated or overwritten file raised json's or safetensors' own error, naming
+    # no file ('Error while deserializing header: header too small')
+    try:
+        record = json.loads(json_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{json_path}: damaged trainer state file ({exc})") from None
+    if not isinstance(record, dict) or record.get("format") != "sciml.train_state":
+        raise CheckpointError(f"{json_path}: not a sciml trainer state file")
+    arrays_path = directory / str(record.get("arrays"))
+    try:
+        arrays = load_file(str(arrays_path))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{arrays_path}: damaged trainer state file ({exc})") from None
+    try:
+        return decode(record["state"], arrays)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CheckpointError(
+            f"{json_path}: damaged trainer state file ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _fsync(path: Path) -> None:

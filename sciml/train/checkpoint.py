@@ -99,6 +99,7 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
 
     The state is read first: a checkpoint whose state does not load leaves ``model`` as it was.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from ..operator import _restore_complex, _unique_state, obsolete_state_keys
@@ -116,7 +117,11 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
     params = next(model.parameters(), None)
     device = params.device if params is not None else torch.device("cpu")
     expected = model.state_dict()
-    tensors = _restore_complex(load_file(str(weights), device=str(device)), expected)
+    try:
+        tensors = load_file(str(weights), device=str(device))
+    except SafetensorError as exc:
+        raise CheckpointError(f"{weights}: damaged weights file ({exc})") from None
+    tensors = _restore_complex(tensors, expected)
     # (why) checked before load_state_dict, which copies every tensor that fits before it
     # raises: a refused checkpoint left the model a mix of its own and the checkpoint's
     # weights, and a shape mismatch came as torch's RuntimeError, not a CheckpointError
@@ -258,14 +263,25 @@ class CheckpointManager:
 
 def _progress(directory: Path) -> tuple[int, int]:
     """(step, epoch) of the trainer state in ``directory``, read from its JSON part."""
-    state = json.loads((directory / f"{STATE_NAME}.json").read_text())["state"]
+    state = _state_json(directory)
     return state.get("step", -1), state.get("epoch", -1)
 
 
 def _run_id(directory: Path) -> str | None:
     """The run a trainer state belongs to (None in checkpoints older than run ids)."""
-    state = json.loads((directory / f"{STATE_NAME}.json").read_text())["state"]
-    return state.get("run_id")
+    return _state_json(directory).get("run_id")
+
+
+def _state_json(directory: Path) -> dict[str, Any]:
+    """The ``state`` object of ``directory``'s trainer state JSON, or a CheckpointError."""
+    path = (directory / f"{STATE_NAME}.json").resolve()
+    try:
+        state = json.loads(path.read_text())["state"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: damaged trainer state file ({exc!r})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: damaged trainer state file (no state object)")
+    return state
 
 
 def _fsync_path(path: Path) -> None:
