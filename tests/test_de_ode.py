@@ -669,6 +669,25 @@ def test_rnode_penalty_is_the_time_average_in_either_direction(t0, t1):
     assert float(node.regularisation.detach()) == pytest.approx(float(exact), rel=1e-6)
 
 
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_rnode_takes_a_state_without_state_dims(monkeypatch, adjoint):
+    """``y0: (batch,)`` (NeuralODE's ``(batch, *state)`` with no state dims) failed under RNODE
+    with "Dimension out of range" (``flatten(1)`` of a 1-D tensor). For y' = a y with the probe
+    eps = 1 the kinetic integral is a y0^2 (e^{2aT} - 1) / 2 per element and the Jacobian one
+    a^2 T, each averaged over the batch and divided by T."""
+    a, T = -0.8, 1.5
+    reg = RNODE(kinetic_weight=1.0, jacobian_weight=2.0)
+    node = NeuralODE(
+        LinearField(a), Dopri5(rtol=1e-9, atol=1e-11), adjoint=adjoint, regulariser=reg
+    )
+    y0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    monkeypatch.setattr(torch, "randn_like", torch.ones_like)
+    ys = node(y0, torch.tensor([0.0, T], dtype=torch.float64))
+    torch.testing.assert_close(ys[-1], y0 * np.exp(a * T), rtol=1e-8, atol=0)
+    kinetic = float((a * y0**2 * (np.exp(2 * a * T) - 1) / 2).mean()) / T
+    assert float(node.regularisation.detach()) == pytest.approx(kinetic + 2.0 * a**2, rel=1e-7)
+
+
 def test_global_heuristic_training_lowers_error_penalty():
     """Minimising the penalty alone must lower it (and the NFE with it): 30 Adam steps from 5
     initialisations (seeds 0-4), the median ratio of the last penalty to the first below 0.5

@@ -65,8 +65,9 @@ class AugmentedField(nn.Module):
                 y = y.detach().requires_grad_(True)
             f = self.field(t, y)
             (vjp,) = torch.autograd.grad(f, y, self.eps, create_graph=True)
-        kinetic = f.pow(2).flatten(1).sum(1)
-        frob = vjp.pow(2).flatten(1).sum(1)
+        # (why) reshape, not flatten(1): a state (batch,) with no state dims has no dim 1
+        kinetic = f.pow(2).reshape(f.shape[0], -1).sum(1)
+        frob = vjp.pow(2).reshape(vjp.shape[0], -1).sum(1)
         return f, kinetic, frob
 
     # forward torchdiffeq's step callbacks to the wrapped field (step counts stay available)
