@@ -1054,3 +1054,23 @@ def test_grid_refuses_an_endpoint_per_axis_of_the_wrong_length():
         grid([4, 5], box, endpoint=[False])
     g = grid([4, 5], box, endpoint=[False, True])
     assert g.shape == (20, 2) and g[:, 0].max() == 0.75 and g[:, 1].max() == 1.0
+
+
+def test_hard_initial_condition_refuses_a_time_column_the_points_do_not_have():
+    """time_dim=2 for points (x, t) wrapped around to column 0 (2 % 2): x was taken for time
+    and t for space, silently, so u(x, t0) = u0(x) no longer held. Refused now; -1 and 1 (and
+    -2 and 0) name the same column."""
+    torch.manual_seed(0)
+    net = MLP(2, 1, width=8, depth=1)
+    p = torch.rand(6, 2, dtype=torch.float64)
+    with pytest.raises(
+        ValueError, match=r"time_dim in \[-2, 2\) for points with 2 coordinates, got time_dim=2"
+    ):
+        HardInitialCondition(net.double(), torch.sin, time_dim=2)(p)
+    a = HardInitialCondition(net, torch.sin, time_dim=1)(p)
+    b = HardInitialCondition(net, torch.sin, time_dim=-1)(p)
+    want = torch.sin(p[:, :1]) + p[:, 1:] * net(p)
+    torch.testing.assert_close(a, want, rtol=0, atol=0)
+    torch.testing.assert_close(b, want, rtol=0, atol=0)
+    c = HardInitialCondition(net, torch.sin, time_dim=-2, t0=0.5)(p)
+    torch.testing.assert_close(c, torch.sin(p[:, 1:]) + (p[:, :1] - 0.5) * net(p), rtol=0, atol=0)

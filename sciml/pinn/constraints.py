@@ -149,12 +149,23 @@ class HardInitialCondition(HardConstraint):
     ) -> None:
         self.t0, self.time_dim = float(t0), time_dim
 
+        def time_column(p: torch.Tensor) -> int:
+            d = p.shape[-1]
+            # (why) time_dim % d wrapped an index past the end around: time_dim=2 for (x, t)
+            # took x for time, silently
+            if not -d <= self.time_dim < d:
+                raise ValueError(
+                    f"expected time_dim in [-{d}, {d}) for points with {d} coordinates, got "
+                    f"time_dim={self.time_dim} (points of shape {tuple(p.shape)})"
+                )
+            return self.time_dim % d
+
         def particular(p: torch.Tensor) -> torch.Tensor:
-            keep = [j for j in range(p.shape[-1]) if j != self.time_dim % p.shape[-1]]
-            return u0(p[..., keep])
+            k = time_column(p)
+            return u0(p[..., [j for j in range(p.shape[-1]) if j != k]])
 
         def distance(p: torch.Tensor) -> torch.Tensor:
-            k = self.time_dim % p.shape[-1]
+            k = time_column(p)
             return p[..., k : k + 1] - self.t0
 
         super().__init__(net, particular, distance)
