@@ -1074,3 +1074,20 @@ def test_hard_initial_condition_refuses_a_time_column_the_points_do_not_have():
     torch.testing.assert_close(b, want, rtol=0, atol=0)
     c = HardInitialCondition(net, torch.sin, time_dim=-2, t0=0.5)(p)
     torch.testing.assert_close(c, torch.sin(p[:, 1:]) + (p[:, :1] - 0.5) * net(p), rtol=0, atol=0)
+
+
+def test_hard_initial_condition_calls_a_module_u0_in_its_own_dtype():
+    """HardConstraint calls an nn.Module g or d in its own dtype (it is not a submodule, so
+    model.double() leaves it float32); HardInitialCondition wrapped u0 in a plain function and
+    a float32 module u0 of a float64 model failed with 'mat1 and mat2 must have the same
+    dtype'. Now u0 gets x in float32 and its values come back in float64, as in HardConstraint."""
+    torch.manual_seed(0)
+    u0 = torch.nn.Linear(1, 1)  # float32, not trained
+    net = MLP(2, 1, width=8, depth=1)
+    model = HardInitialCondition(net, u0).double()
+    p = torch.rand(5, 2, dtype=torch.float64)
+    got = model(p)
+    want = u0(p[:, :1].float()).double() + p[:, 1:] * net(p)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert u0.weight.dtype == torch.float32 and len(list(model.parameters())) == 4

@@ -136,7 +136,8 @@ class HardInitialCondition(HardConstraint):
     """``u(x, t) = u0(x) + (t - t0) * net(x, t)``: ``u(x, t0) = u0(x)`` exactly.
 
     Points are ``(..., d)`` with time in column ``time_dim`` (default last) and space in the
-    others; ``u0`` maps the spatial columns ``(..., d - 1)`` to ``(..., c)``.
+    others; ``u0`` maps the spatial columns ``(..., d - 1)`` to ``(..., c)``. It is not trained;
+    an ``nn.Module`` ``u0`` is called in its own dtype and on its own device.
     """
 
     def __init__(
@@ -162,7 +163,9 @@ class HardInitialCondition(HardConstraint):
 
         def particular(p: torch.Tensor) -> torch.Tensor:
             k = time_column(p)
-            return u0(p[..., [j for j in range(p.shape[-1]) if j != k]])
+            # (why) _call_fixed: a module u0 is not a submodule, so model.double() left it
+            # float32, and a plain call failed in its first Linear
+            return _call_fixed(u0, p[..., [j for j in range(p.shape[-1]) if j != k]])
 
         def distance(p: torch.Tensor) -> torch.Tensor:
             k = time_column(p)
