@@ -1757,3 +1757,38 @@ def test_a_null_space_basis_of_the_wrong_length_is_refused_by_name():
         x, res = solve(A, b, null_space=good, rtol=1e-11)
         assert res.converged
         np.testing.assert_allclose(x, pinv_solution(A, b), atol=1e-9)
+
+
+def test_method_fields_are_checked_when_the_method_is_built():
+    """PCG(Jacobi) (the class) failed at the solve with "Jacobi.setup() missing 1 required
+    positional argument: 'A'", FlexibleCG(3) (meant: k=3) with "'int' object has no attribute
+    'setup'", CG('float32') with "Invalid device string: 'float32'"; AMG(cycle='X') failed
+    mid-solve in pyamg on a multilevel hierarchy and ran silently on a one-level one. Each is
+    now refused when the method is built, naming the field; pyamg's lower-case cycle names
+    still work, and PCG(AMG(cycle='w')) gives the x of a sparse direct solve."""
+    from sciml.linalg import Deflation
+
+    for make in (PCG, FlexibleCG):
+        with pytest.raises(TypeError, match=r"preconditioner: expected .* the class Jacobi"):
+            make(Jacobi)
+        with pytest.raises(TypeError, match=r"preconditioner: expected .* got 3 \(int\)"):
+            make(3)
+        with pytest.raises(TypeError, match=r"preconditioner: expected .* got 'jacobi' \(str\)"):
+            make("jacobi")
+    for make in (CG, lambda d: PCG(Jacobi(), dot_dtype=d), lambda d: FlexibleCG(dot_dtype=d)):
+        for bad in ("float32", torch.int64, np.float64):
+            with pytest.raises(TypeError, match=r"dot_dtype: expected a torch floating dtype"):
+                make(bad)
+    with pytest.raises(TypeError, match=r"dot_dtype: expected a torch floating dtype"):
+        DeepConjugateDirection(torch.nn.Identity(), dot_dtype="float64")
+    with pytest.raises(ValueError, match=r"cycle: expected one of 'V', 'W', 'F', 'AMLI'"):
+        AMG(cycle="X")
+    with pytest.raises(TypeError, match=r"deflation: expected a Deflation .* got 8 \(int\)"):
+        FlexibleCG(deflation=8)
+    assert FlexibleCG(deflation=Deflation(2)).deflation.block == 2
+    P = poisson((40, 40), walls=D)
+    A = P.to_scipy()
+    b = np.random.default_rng(0).standard_normal(P.n)
+    x, res = solve(A, b, method=PCG(AMG(cycle="w")), rtol=1e-10)
+    assert res.converged
+    np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), rtol=0, atol=1e-8)

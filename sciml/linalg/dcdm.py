@@ -50,7 +50,7 @@ from ..operator import Operator
 from ._operator import LinearOperator, as_operator, is_int, null_basis, project_out
 from ._tf32 import no_conv_tf32
 from .deflation import Deflation
-from .krylov import FlexibleCG, Method, _check_k
+from .krylov import FlexibleCG, Method, _check_fields, _check_k
 from .poisson import Poisson
 
 __all__ = [
@@ -230,6 +230,7 @@ class DeepConjugateDirection(Method):
         if not callable(self.model):
             raise TypeError(f"model: expected a torch module, got {type(self.model).__name__}")
         object.__setattr__(self, "k", _check_k(self.k))
+        _check_fields(self)
 
     # the iteration is FlexibleCG's; only the direction differs
     _iterate = FlexibleCG._iterate

@@ -95,6 +95,9 @@ class CG(Method):
 
     dot_dtype: torch.dtype = torch.float64
 
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
     def _iterate(self, p: _Problem) -> tuple[torch.Tensor, Status, list[torch.Tensor]]:
         return PCG(None, dot_dtype=self.dot_dtype)._iterate(p)
 
@@ -117,6 +120,9 @@ class PCG(Method):
 
     preconditioner: Preconditioner | None = None
     dot_dtype: torch.dtype = torch.float64
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
 
     def _iterate(self, p: _Problem) -> tuple[torch.Tensor, Status, list[torch.Tensor]]:
         A, dt, mon = p.A, self.dot_dtype, p.monitor
@@ -213,6 +219,7 @@ class FlexibleCG(Method):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "k", _check_k(self.k))
+        _check_fields(self)
 
     def _directions(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
         return self.preconditioner.setup(A) if self.preconditioner is not None else (lambda r: r)
@@ -292,6 +299,37 @@ class FlexibleCG(Method):
                     # of 9.4e-7 in 95 iterations, was 6.5e-6 in 163)
                     x, r = D.start(x, r)
         return x, status, iterates
+
+
+def _check_fields(method: Method) -> None:
+    """A TypeError naming the first of ``method``'s fields ``preconditioner``, ``dot_dtype``
+    and ``deflation`` (those it has) that is not what the solve needs.
+
+    (why) they failed only in the solve, with messages that named none of them: PCG(Jacobi)
+    "Jacobi.setup() missing 1 required positional argument: 'A'", FlexibleCG(3) (meant: k=3)
+    "'int' object has no attribute 'setup'", CG('float32') "Invalid device string: 'float32'"
+    """
+    M = getattr(method, "preconditioner", None)
+    if M is not None and (isinstance(M, type) or not callable(getattr(M, "setup", None))):
+        got = f"the class {M.__name__}" if isinstance(M, type) else f"{M!r} ({type(M).__name__})"
+        hint = f": build one, {M.__name__}()" if isinstance(M, type) else ""
+        if type(M) is int and isinstance(method, FlexibleCG):
+            hint = f": the directions kept are k=, FlexibleCG(k={M})"
+        raise TypeError(
+            "preconditioner: expected a Preconditioner such as Jacobi() or AMG() (an object "
+            f"with a setup(A) method), or None, got {got}{hint}"
+        )
+    dt = getattr(method, "dot_dtype", torch.float64)
+    if not isinstance(dt, torch.dtype) or not dt.is_floating_point:
+        raise TypeError(
+            f"dot_dtype: expected a torch floating dtype such as torch.float64, got {dt!r}"
+        )
+    deflation = getattr(method, "deflation", None)
+    if deflation is not None and not isinstance(deflation, Deflation):
+        raise TypeError(
+            f"deflation: expected a Deflation such as Deflation(8), or None, got {deflation!r} "
+            f"({type(deflation).__name__})"
+        )
 
 
 def _check_k(k: Any) -> int:

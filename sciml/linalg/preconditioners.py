@@ -101,6 +101,9 @@ class SymmetricGaussSeidel(Preconditioner):
         return apply
 
 
+_CYCLES = ("V", "W", "F", "AMLI")
+
+
 @dataclass(frozen=True)
 class AMG(Preconditioner):
     """One V-cycle of smoothed-aggregation algebraic multigrid (pyamg, optional extra) with
@@ -113,6 +116,15 @@ class AMG(Preconditioner):
     """
 
     cycle: str = "V"
+
+    def __post_init__(self) -> None:
+        # (why) pyamg reads the cycle only in a multilevel cycle: 'X' failed mid-solve there
+        # ("Unrecognized cycle type") and ran silently where the hierarchy had one level
+        if not isinstance(self.cycle, str) or self.cycle.upper() not in _CYCLES:
+            raise ValueError(
+                f"cycle: expected one of 'V', 'W', 'F', 'AMLI' (pyamg's cycle types), got "
+                f"{self.cycle!r}"
+            )
 
     def setup(self, A: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
         """Build pyamg's smoothed-aggregation hierarchy of the assembled ``A`` (constant
