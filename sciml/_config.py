@@ -14,7 +14,7 @@ from typing import Any, Union
 
 from .errors import ConfigError
 
-__all__ = ["config_to_dict", "config_from_dict"]
+__all__ = ["config_to_dict", "config_from_dict", "check_json_fields"]
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -79,6 +79,36 @@ def config_from_dict(cls: type, data: dict[str, Any], *, where: str = "config") 
         raise ConfigError(f"{where}: cannot build {cls.__name__}: {exc}") from None
     except ValueError as exc:  # __post_init__ validation
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def check_json_fields(config: Any) -> None:
+    """A TypeError naming the first field of the config dataclass ``config`` whose value a saved
+    checkpoint could not be read back with: :func:`config_from_dict` applies the field's type to
+    the value's JSON form (a bool in an int or float field, 1.0 in an int tuple).
+
+    (why) each config's own checks let such values through (``True == 1``, ``int(1.0) == 1.0``):
+    the model built, trained and saved, and only ``sciml.load`` of its checkpoint refused it.
+    Called at the end of the families' ``__post_init__``, after their range checks.
+    """
+    hints = typing.get_type_hints(type(config))
+    name = type(config).__name__
+    for f in dataclasses.fields(config):
+        if not f.init:
+            continue
+        value = getattr(config, f.name)
+        tp = hints[f.name]
+        if typing.get_origin(tp) in (Union, types.UnionType) and value is not None:
+            # (why) an optional field's value is checked against its one type, so the error
+            # names the entry at fault rather than "matches none of X | None"
+            options = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = options[0] if len(options) == 1 else tp
+        try:
+            _coerce(tp, _to_json(value), f"{name}.{f.name}")
+        except ConfigError as exc:
+            raise TypeError(
+                f"{exc} (a config holds values of its fields' types, so that a saved checkpoint "
+                "loads back)"
+            ) from None
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

@@ -826,3 +826,48 @@ def test_an_atomic_write_into_a_missing_folder_names_the_target(tmp_path):
     ):
         atomic_write_text(target, "{}")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "build, field",
+    [
+        (lambda: sciml.models.FNOConfig(channel_mlp_expansion=True), "FNOConfig.channel_mlp_expansion"),
+        (lambda: sciml.models.FNOConfig(positional_embedding=1), "FNOConfig.positional_embedding"),
+        (lambda: sciml.models.T1Config(transform="rfft", shift_equivariant=((1.0, -1.0),)),
+         r"T1Config.shift_equivariant\[0\]\[0\]"),
+        (lambda: sciml.models.T1Config(transform="rfft", shift_equivariant=((True, False),)),
+         r"T1Config.shift_equivariant\[0\]\[0\]"),
+        (lambda: sciml.models.MgNOConfig(residual=1), "MgNOConfig.residual"),
+        (lambda: sciml.models.ScOTConfig(mlp_ratio=True), "ScOTConfig.mlp_ratio"),
+        (lambda: sciml.models.ScOTConfig(drop_path_rate=False), "ScOTConfig.drop_path_rate"),
+        (lambda: sciml.models.deeponet.FourierFeatures(scale=True), "FourierFeatures.scale"),
+        (lambda: sciml.models.deeponet.HardZero(axis=True), "HardZero.axis"),
+        (lambda: sciml.models.deeponet.HardZero(axis=0.5), "HardZero.axis"),
+        (lambda: sciml.models.deeponet.HardZero(value=True), "HardZero.value"),
+        (lambda: sciml.models.PODDeepONetConfig(bias=0), "PODDeepONetConfig.bias"),
+        (lambda: sciml.models.NormalizedConfig(family="fno", in_channels=True),
+         "NormalizedConfig.in_channels"),
+        (lambda: sciml.models.NormalizedConfig(family="fno", channel_dim=True),
+         "NormalizedConfig.channel_dim"),
+    ],
+)  # fmt: skip
+def test_a_config_value_its_checkpoint_could_not_load_is_refused_at_construction(build, field):
+    # each was accepted (True == 1, int(1.0) == 1.0), the model built and saved, and only
+    # sciml.load of the checkpoint refused it ("expected a number, got True")
+    with pytest.raises(TypeError, match=field):
+        build()
+
+
+def test_config_values_of_json_kin_still_build_and_round_trip(tmp_path):
+    # an int where a float is expected and NumPy scalars are what the check must let through
+    config = sciml.models.FNOConfig(
+        modes=(np.int64(3), 3), width=4, n_layers=1, channel_mlp_expansion=1,
+        projection_channels=np.int32(5),
+    )  # fmt: skip
+    model = FNO(config).eval()
+    u = torch.randn(2, 1, 8, 8)
+    model.save_pretrained(tmp_path)
+    loaded = sciml.load(tmp_path)
+    assert loaded.config.channel_mlp_expansion == 1.0 and loaded.config.modes == (3, 3)
+    with torch.no_grad():
+        assert torch.equal(loaded(u), model(u))

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._config import check_json_fields
 from ..layers import activation as _activation
 from ..layers._checks import check_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
@@ -80,6 +81,7 @@ class MLPSpec:
             raise ValueError(
                 f"init: expected 'glorot_normal' or 'torch_default', got {self.init!r}"
             )
+        check_json_fields(self)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class FourierFeatures:
         check_int_fields(self, ("n", "seed"))
         if self.n < 1 or self.scale <= 0:
             raise ValueError(f"expected n >= 1 and scale > 0, got n={self.n}, scale={self.scale}")
+        check_json_fields(self)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,10 @@ class HardZero:
 
     axis: int = 0
     value: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_int_fields(self, ("axis",))
+        check_json_fields(self)
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,7 @@ class DeepONetConfig:
                 f"hard_zero.axis={self.hard_zero.axis} is not a coordinate axis of "
                 f"coord_dim={self.coord_dim}"
             )
+        check_json_fields(self)
 
     @property
     def strategy(self) -> str:

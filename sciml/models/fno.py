@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._config import check_json_fields
 from ..layers import SpectralConv, activation, pointwise
 from ..layers._checks import check_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
@@ -105,6 +106,7 @@ class FNOConfig:
                 "channel_mlp_skip must be soft-gating, linear or identity, got "
                 f"{self.channel_mlp_skip!r}"
             )
+        check_json_fields(self)
 
 
 class FNO(Autoregressive, Operator, family="fno"):

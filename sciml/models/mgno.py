@@ -27,6 +27,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from .._config import check_json_fields
 from ..layers import activation, pointwise
 from ..layers._checks import check_dtype, check_int_fields
 from ..layers.mlp import _ACTIVATIONS
@@ -111,6 +112,7 @@ class MgNOConfig:
                 f"residual=True adds the last out_channels={self.out_channels} input channels to "
                 f"the output, so in_channels must be a multiple of it, got {self.in_channels}"
             )
+        check_json_fields(self)
 
     @classmethod
     def darcy(cls, in_channels: int = 1, out_channels: int = 1) -> MgNOConfig:

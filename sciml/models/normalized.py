@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .._config import _to_json, config_from_dict
+from .._config import _to_json, check_json_fields, config_from_dict
 from ..errors import CheckpointError, ConfigError
 from ..operator import Operator, family_class
 from ._rollout import Autoregressive
@@ -55,6 +55,7 @@ class NormalizedConfig:
             value = getattr(self, name)
             if value not in (1, -1) and not (name == "out_channel_dim" and value is None):
                 raise ValueError(f"{name} must be 1 or -1, got {value}")
+        check_json_fields(self)
 
 
 class Normalized(Autoregressive, Operator, family="normalized"):

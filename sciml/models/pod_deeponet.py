@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .._config import check_json_fields
 from ..layers._checks import check_dtype, check_int_fields
 from ..operator import Operator
 from .deeponet import _MLP, MLPSpec
@@ -77,6 +78,7 @@ class PODDeepONetConfig:
             )
         if self.trunk is not None and self.trunk_basis < 1:
             raise ValueError("a trunk net needs trunk_basis >= 1 extra basis functions")
+        check_json_fields(self)
 
     @property
     def extra(self) -> int:

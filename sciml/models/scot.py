@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._config import check_json_fields
 from ..layers._checks import check_dtype, check_int_fields, check_ints
 from ..layers.convnext import ConvNeXtBlock
 from ..layers.fourier_resample import fourier_resample
@@ -117,6 +118,7 @@ class ScOTConfig:
                 f"learn_residual adds the input to the output: needs in_channels >= out_channels, "
                 f"got {self.in_channels} < {self.out_channels}"
             )
+        check_json_fields(self)
 
     @property
     def grid(self) -> int:

@@ -59,6 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._config import check_json_fields
 from ..layers import activation as _activation
 from ..layers._checks import (
     as_input_precision,
@@ -166,6 +167,7 @@ class T1Config:
                     f"shift_equivariant must hold non-zero integer directions of {len(self.modes)} "
                     f"entries (one per spatial dim), e.g. ((1, -1),), got {dirs}"
                 )
+        check_json_fields(self)
 
     def kept_indices(self) -> tuple[tuple[int, ...], ...]:
         """The kept index set per dim (``kept`` or the low-pass set of ``modes``)."""
