@@ -1091,3 +1091,11 @@ def test_hard_initial_condition_calls_a_module_u0_in_its_own_dtype():
     assert got.dtype == torch.float64
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     assert u0.weight.dtype == torch.float32 and len(list(model.parameters())) == 4
+
+
+def test_box_refuses_non_finite_bounds():
+    """Box((0,), (inf,)) was accepted and uniform drew [inf, inf, ...]; a nan bound passed
+    the lower < upper check (every comparison with nan is False)."""
+    for lo, hi in [((0.0,), (math.inf,)), ((math.nan,), (1.0,)), ((0.0, -math.inf), (1.0, 1.0))]:
+        with pytest.raises(ValueError, match="expected finite bounds"):
+            Box(lo, hi)

@@ -7,6 +7,7 @@ random ones take a ``torch.Generator`` (or a seed) so that runs are repeatable.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,10 @@ class Box:
                 f"expected lower and upper bounds of the same non-zero length, got "
                 f"{len(lo)} and {len(hi)}"
             )
+        if not all(math.isfinite(v) for v in lo + hi):
+            # (why) an inf bound gave inf points; a nan one passed the check below (every
+            # comparison with nan is False)
+            raise ValueError(f"expected finite bounds, got lower={lo} and upper={hi}")
         if any(h <= lo_ for lo_, h in zip(lo, hi)):
             raise ValueError(f"expected lower < upper in every dimension, got {lo} and {hi}")
         object.__setattr__(self, "lower", lo)
