@@ -871,3 +871,14 @@ def test_config_values_of_json_kin_still_build_and_round_trip(tmp_path):
     assert loaded.config.channel_mlp_expansion == 1.0 and loaded.config.modes == (3, 3)
     with torch.no_grad():
         assert torch.equal(loaded(u), model(u))
+
+
+@pytest.mark.parametrize("field", ["in_channels", "out_channels"])
+@pytest.mark.parametrize("value", [0, -2])
+def test_a_normalized_config_without_channels_is_refused(field, value):
+    from sciml.models import Normalized, NormalizedConfig
+
+    with pytest.raises(ValueError, match=rf"{field} must be >= 1 .*got {value}"):
+        NormalizedConfig(family="fno", **{field: value})
+    with pytest.raises(ConfigError, match=rf"{field} must be >= 1"):
+        Normalized.from_config({"family": "fno", field: value})

@@ -17,6 +17,7 @@ import torch
 
 from .._config import _to_json, check_json_fields, config_from_dict
 from ..errors import CheckpointError, ConfigError
+from ..layers._checks import check_int_fields
 from ..operator import Operator, family_class
 from ._rollout import Autoregressive
 
@@ -51,6 +52,14 @@ class NormalizedConfig:
         # config a checkpoint loads equals the one saved: {"modes": (4, 4)} came back as
         # {"modes": [4, 4]} and the two configs compared unequal
         object.__setattr__(self, "config", _to_json(self.config))
+        check_int_fields(self, ("in_channels", "out_channels"))
+        for name in ("in_channels", "out_channels"):
+            # (why) 0 built a model whose forward refused every input ("expected u with 0
+            # channels"), a negative count failed in torch.zeros with no field named
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be >= 1 (one statistic per channel), got {getattr(self, name)}"
+                )
         for name in ("channel_dim", "out_channel_dim"):
             value = getattr(self, name)
             if value not in (1, -1) and not (name == "out_channel_dim" and value is None):
