@@ -1099,3 +1099,22 @@ def test_box_refuses_non_finite_bounds():
     for lo, hi in [((0.0,), (math.inf,)), ((math.nan,), (1.0,)), ((0.0, -math.inf), (1.0, 1.0))]:
         with pytest.raises(ValueError, match="expected finite bounds"):
             Box(lo, hi)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_box_scale_keeps_the_unit_cube_corners_inside_the_box(dtype):
+    """lo + 1 * (hi - lo) rounds past hi for about one box in nine (0.70000005 for
+    Box((-2.9,), (0.7,)) in float32), and a float32 Latin hypercube can give a unit coordinate
+    of exactly 1 ((n - 1 + u) / n with u = 1 - 2**-24 rounds up): the samplers' points must
+    satisfy lower <= p <= upper, as sampling.py states."""
+    corner = Box((-2.9,), (0.7,)).scale(torch.ones(1, 1, dtype=dtype))
+    assert corner.item() <= torch.tensor(0.7, dtype=dtype).item()
+    n = 1000
+    assert ((n - 1 + torch.tensor(1 - 2**-24)) / n).item() == 1.0  # float32
+    rng = torch.Generator().manual_seed(0)
+    lo = (torch.rand(3000, generator=rng, dtype=torch.float64) - 0.5) * 20
+    hi = lo + torch.rand(3000, generator=rng, dtype=torch.float64) * 10 + 1e-3
+    unit = torch.tensor([[0.0], [1.0], [1 - 2**-24]], dtype=dtype)
+    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+        p = Box((a,), (b,)).scale(unit)
+        assert (p >= a).all() and (p <= b).all(), (a, b, p)  # compared in dtype

@@ -54,7 +54,9 @@ class Box:
         """Map points ``(n, d)`` of the unit cube into the box."""
         lo = torch.tensor(self.lower, dtype=unit.dtype, device=unit.device)
         hi = torch.tensor(self.upper, dtype=unit.dtype, device=unit.device)
-        return lo + unit * (hi - lo)
+        # (why) lo + 1 * (hi - lo) rounds past hi for about one box in nine, and a float32
+        # Latin hypercube coordinate can round up to exactly 1
+        return (lo + unit * (hi - lo)).clamp(lo, hi)
 
 
 def _gen(seed: int | torch.Generator | None) -> torch.Generator | None:
