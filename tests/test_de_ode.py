@@ -743,6 +743,36 @@ def test_bad_configurations_raise():
         NeuralODE(net)(torch.randn(2, 2), torch.tensor([0.0, 1.0, 1.0, 2.0]))
 
 
+@pytest.mark.parametrize("solver", [Dopri5(), RK4(0.1)])
+def test_a_non_floating_initial_state_is_refused(solver):
+    """An integer y0 was solved in integer arithmetic by RK4: y' = -y from [[1, 2]] gave
+    [[0, 0]] at t = 1 (truncated stages) instead of e^{-1} [[1, 2]]; Dopri5 failed with
+    '"nextafter_cpu" not implemented for 'Long''. A 0-dim y0 was refused as "got Tensor". Each
+    is now an error naming the dtype or shape; the float y0 gives e^{-1} y0."""
+    node = NeuralODE(LinearField(-1.0), solver)
+    t = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    with pytest.raises(
+        TypeError, match=r"expected a floating-point or complex y0, got torch.int64"
+    ):
+        node(torch.tensor([[1, 2]]), t)
+    with pytest.raises(TypeError, match=r"got torch.bool"):
+        node(torch.tensor([[True]]), t)
+    with pytest.raises(
+        ValueError, match=r"expected y0 as a tensor \(batch, \*state\), got shape \(\)"
+    ):
+        node(torch.tensor(1.0, dtype=torch.float64), t)
+    y0 = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    torch.testing.assert_close(node(y0, t)[-1], y0 * np.exp(-1.0), rtol=1e-3, atol=0)
+
+
+def test_a_non_floating_sde_initial_state_is_refused():
+    """NeuralSDE with an integer y0 failed in torchsde's Brownian sampling with
+    '"normal_kernel_cpu" not implemented for 'Long''."""
+    sde = NeuralSDE(LinearField(-1.0), LinearField(0.0))
+    with pytest.raises(TypeError, match=r"expected a floating-point y0, got torch.int64"):
+        sde(torch.tensor([[1, 2]]), torch.tensor([0.0, 1.0]))
+
+
 @pytest.mark.parametrize("solver", [Dopri5, Bosh3, EulerMaruyama])
 @pytest.mark.parametrize("bad", [True, float("inf"), float("nan"), "1e-3", None])
 @pytest.mark.parametrize("which", ["rtol", "atol"])

@@ -355,7 +355,15 @@ class NeuralODE(DetachedState):
             ``(time, batch, *state)``.
         """
         if not isinstance(y0, Tensor) or y0.dim() < 1:
-            raise ValueError(f"expected y0 as a tensor (batch, *state), got {type(y0).__name__}")
+            given = f"shape {tuple(y0.shape)}" if isinstance(y0, Tensor) else type(y0).__name__
+            raise ValueError(f"expected y0 as a tensor (batch, *state), got {given}")
+        if not (y0.is_floating_point() or y0.is_complex()):
+            # (why) RK4 solved an integer y0 in integer arithmetic (y' = -y from 1 gave 0 at
+            # t = 1) and Dopri5 failed in torch's nextafter, naming neither y0 nor its dtype
+            raise TypeError(
+                f"expected a floating-point or complex y0, got {y0.dtype}; convert it with "
+                "y0.float() (or y0.double())"
+            )
         t = torch.as_tensor(t, dtype=y0.dtype if y0.is_floating_point() else None)
         check_output_times(t)
         _check_func_transforms(self.solver, self.adjoint)

@@ -279,6 +279,12 @@ class NeuralSDE(DetachedState):
         name them when the drift or diffusion reads tensors they do not hold."""
         if not isinstance(y0, Tensor) or y0.dim() != 2:
             raise ValueError(f"expected y0 of shape (batch, state), got {getattr(y0, 'shape', y0)}")
+        if not y0.is_floating_point():
+            # (why) an integer y0 failed in torchsde's Brownian sampling (normal_kernel_cpu)
+            raise TypeError(
+                f"expected a floating-point y0, got {y0.dtype}; convert it with y0.float() (or "
+                "y0.double())"
+            )
         t = torch.as_tensor(t, dtype=y0.dtype, device=y0.device)
         if t.dim() != 1 or t.numel() < 2:
             raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
