@@ -1792,3 +1792,53 @@ def test_method_fields_are_checked_when_the_method_is_built():
     x, res = solve(A, b, method=PCG(AMG(cycle="w")), rtol=1e-10)
     assert res.converged
     np.testing.assert_allclose(x, sla.spsolve(A.tocsc(), b), rtol=0, atol=1e-8)
+
+
+def test_an_early_stop_records_the_residual_of_the_x_it_returns(tmp_path, capsys):
+    """A stop before the first iteration (a non-symmetric A, NaN input) returned a result with
+    no residual (residuals == [] where they are documented as k = 0 .. iterations, so
+    res.residuals[-1] raised IndexError) and true_residual NaN for the x0 it returned, which
+    `sciml solve` printed as the JSON token NaN, which strict JSON parsers refuse. Now the
+    residual of x0 is both (one float64 matvec), and the CLI prints strict JSON."""
+    import json
+
+    from sciml.cli import main
+
+    A = poisson((6, 6), walls=D).to_scipy().tolil()
+    A[0, 1] = -0.5
+    A = A.tocsr()
+    rng = np.random.default_rng(0)
+    b, x0 = rng.standard_normal(36), rng.standard_normal(36)
+    expected = np.linalg.norm(b - A @ x0) / np.linalg.norm(b)
+    for kind in (np.asarray, torch.from_numpy, lambda v: torch.from_numpy(v).float()):
+        mat = A if kind is np.asarray else torch.from_numpy(A.toarray()).to(kind(b).dtype)
+        x, res = solve(mat, kind(b), x0=kind(x0))
+        assert res.status is Status.NOT_SPD and res.iterations == 0
+        assert res.residuals == [pytest.approx(expected, rel=1e-6)]
+        assert res.true_residual == pytest.approx(expected, rel=1e-6)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(kind(x0)))
+    b[3] = np.nan
+    x, res = solve(A, b)
+    assert res.status is Status.NAN_INPUT and len(res.residuals) == 1 == res.iterations + 1
+    sp.save_npz(tmp_path / "A.npz", A)
+    np.save(tmp_path / "b.npy", np.ones(36))
+    assert (
+        main(["solve", "--matrix", str(tmp_path / "A.npz"), "--rhs", str(tmp_path / "b.npy")]) == 1
+    )
+
+    def strict(token):
+        raise ValueError(f"not strict JSON: {token}")
+
+    printed = json.loads(capsys.readouterr().out, parse_constant=strict)
+    assert printed["status"] == "breakdown-not-spd" and printed["true_residual"] == 1.0
+    # b = 0: x0 = 0 is returned, whose relative residual 0 / 0 is taken as 0 (as solve's b = 0
+    # answer has); another x0 has an infinite one
+    x, res = solve(A, np.zeros(36), x0=x0)
+    assert res.residuals == [np.inf] and res.true_residual == np.inf
+    assert solve(A, np.zeros(36))[1].residuals == [0.0]
+    np.save(tmp_path / "b.npy", np.zeros(36))
+    assert (
+        main(["solve", "--matrix", str(tmp_path / "A.npz"), "--rhs", str(tmp_path / "b.npy")]) == 1
+    )
+    printed = json.loads(capsys.readouterr().out, parse_constant=strict)
+    assert printed["true_residual"] == 0.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -219,14 +220,21 @@ def solve(
     if not op.finite:
         bad.append("A")
     if bad:
+        # (why) one residual, as every result has (k = 0 .. iterations): the list was empty
         result = SolveResult(
-            Status.NAN_INPUT, 0, [], message=f"non-finite (NaN or inf) values in {', '.join(bad)}"
+            Status.NAN_INPUT,
+            0,
+            [math.nan],
+            message=f"non-finite (NaN or inf) values in {', '.join(bad)}",
         )
         return out(torch.full_like(bt, float("nan"))), result
     if check_symmetry:
         message = _symmetry_probe(op, bt)
         if message:
-            return out(xt), SolveResult(Status.NOT_SPD, 0, [], message=message)
+            # (why) the residual of the x0 returned: the result had none (residuals[-1] raised
+            # IndexError) and a NaN true residual, which `sciml solve` printed as JSON's NaN
+            rel = _start_residual(op, b64, xt)
+            return out(xt), SolveResult(Status.NOT_SPD, 0, [rel], rel, message=message)
 
     if null_space is not None:
         # (why) a basis of another length failed inside A's matvec (SciPy's 'matmul: dimension
@@ -285,6 +293,16 @@ def solve(
 #: relative size below which what is left of b after removing its null-space component is
 #: rounding noise (the float64 projection leaves ~1e-15 of a constant b, measured up to n = 1e7)
 _PROJECTION_NOISE = 1e3 * float(torch.finfo(torch.float64).eps)
+
+
+def _start_residual(op: LinearOperator, b64: torch.Tensor, x: torch.Tensor) -> float:
+    """``||b - A x|| / ||b||`` in float64 (see :meth:`LinearOperator.apply64`); for b = 0, 0
+    where A x = 0 too, else inf."""
+    bnorm = _norm(b64, torch.float64)
+    rnorm = _norm(b64 - op.apply64(x), torch.float64)
+    if bnorm == 0.0:
+        return 0.0 if rnorm == 0.0 else math.inf
+    return rnorm / bnorm
 
 
 def _check_real(value: Any, name: str, bound: str) -> None:
