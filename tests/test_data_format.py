@@ -1029,3 +1029,26 @@ def test_writer_takes_numpy_and_negative_sample_indices(tmp_path):
             w.write(np.arange(3), fields={"u": u})
         w.abort()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]
+
+
+def test_a_file_that_fails_to_close_leaves_no_temporary_file(tmp_path):
+    # HDF5 writes the rest of its metadata when the file is closed; a failure there (a full
+    # disk: ENOSPC) left the whole temporary file beside the destination, still registered
+    # for SIGTERM, and the writer open
+    import sciml._io as sio
+
+    w = sd.Writer(tmp_path / "f.h5", n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0])
+    w.write(0, fields={"u": _r(1, 1, 4)})
+    tmp, close = w._tmp, w._f.close
+
+    def full_disk():
+        close()
+        raise OSError(28, "No space left on device")
+
+    w._f.close = full_disk
+    with pytest.raises(OSError, match="No space left"), w:
+        pass
+    assert list(tmp_path.iterdir()) == []
+    assert tmp not in sio._live_tmp
+    with pytest.raises(RuntimeError, match="writer is closed"):
+        w.write(0, fields={"u": _r(1, 1, 4)})

@@ -458,7 +458,15 @@ class Writer:
             )
             self.abort()
             raise DataFormatError(self.path, f"not every sample was written: {detail}")
-        self._f.close()
+        try:
+            self._f.close()
+        except BaseException:
+            # (why) HDF5 writes its last metadata here: a full disk (ENOSPC) left the temporary
+            # file behind, still registered for SIGTERM, and the writer open
+            self._closed = True
+            self._tmp.unlink(missing_ok=True)
+            _unwatch_sigterm(self._tmp)
+            raise
         self._closed = True
         try:
             os.replace(self._tmp, self.path)
