@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import warnings
 from dataclasses import dataclass
@@ -994,6 +995,31 @@ def test_early_stopping_on_an_unknown_metric_fails_before_the_first_step():
     with pytest.raises(ValueError, match=r"monitor='acc'\) is not a validation metric; expected "):
         trainer.fit()
     assert trainer.step == 0
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda: EarlyStopping(True), "expected patience as an int >= 0, got True"),
+        (lambda: EarlyStopping(2.5), "expected patience as an int >= 0, got 2.5"),
+        (lambda: EarlyStopping("3"), "expected patience as an int >= 0, got '3'"),
+        (lambda: EarlyStopping(-1), "expected patience as an int >= 0, got -1"),
+        (
+            lambda: EarlyStopping(2, min_delta=math.nan),
+            "min_delta as a finite number >= 0, got nan",
+        ),
+        (lambda: EarlyStopping(2, min_delta=-0.1), "min_delta as a finite number >= 0, got -0.1"),
+        (lambda: TimeBudget(True), "expected minutes > 0 (a number), got True"),
+        (lambda: TimeBudget(1, min_factor=True), "0 <= min_factor <= 1 (a number), got True"),
+    ],
+)
+def test_callback_arguments_of_the_wrong_type_or_range_are_refused(make, expected):
+    """EarlyStopping(2, min_delta=nan) stopped an improving run at its second validation (no
+    value is below nan); patience='3' raised a str/int TypeError at the first validation that
+    did not improve, after training up to it; patience=True ran as 1, TimeBudget(True) as one
+    minute."""
+    with pytest.raises((TypeError, ValueError), match=re.escape(expected)):
+        make()
 
 
 def test_validation_runs_the_model_once_per_batch_and_matches_a_hand_loop():

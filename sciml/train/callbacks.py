@@ -12,6 +12,7 @@ to :meth:`Callback.load_state_dict` (:class:`TimeBudget` keeps its elapsed time 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,14 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, patience: int, *, monitor: str | None = None, min_delta: float = 0.0):
+        # (why) min_delta=nan stopped an improving run (no value is below nan), patience='3'
+        # failed only at the first validation that did not improve, True ran as 1
+        if not _is_real(patience) or not isinstance(patience, numbers.Integral) or patience < 0:
+            error = ValueError if isinstance(patience, numbers.Integral) else TypeError
+            raise error(f"expected patience as an int >= 0, got {patience!r}")
+        if not _is_real(min_delta) or not 0 <= min_delta < math.inf:
+            error = ValueError if _is_real(min_delta) else TypeError
+            raise error(f"expected min_delta as a finite number >= 0, got {min_delta!r}")
         self.patience = patience
         self.monitor = monitor
         self.min_delta = min_delta
@@ -138,10 +147,12 @@ class TimeBudget(Callback):
         min_factor: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not minutes > 0:
-            raise ValueError(f"expected minutes > 0, got {minutes}")
-        if not 0.0 <= min_factor <= 1.0:
-            raise ValueError(f"expected 0 <= min_factor <= 1, got {min_factor}")
+        if not _is_real(minutes) or not minutes > 0:
+            error = ValueError if _is_real(minutes) else TypeError
+            raise error(f"expected minutes > 0 (a number), got {minutes!r}")
+        if not _is_real(min_factor) or not 0.0 <= min_factor <= 1.0:
+            error = ValueError if _is_real(min_factor) else TypeError
+            raise error(f"expected 0 <= min_factor <= 1 (a number), got {min_factor!r}")
         self.budget = 60.0 * minutes
         self.anneal = anneal
         self.min_factor = min_factor
@@ -196,6 +207,11 @@ class TimeBudget(Callback):
             f = self.factor()
             for group in trainer.optimizer.param_groups:
                 group["lr"] *= f
+
+
+def _is_real(value: Any) -> bool:
+    """A real number, not a bool (True ran as 1)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 # (why) the hooks' annotations name Trainer and FitResult, which trainer.py defines, importing
