@@ -1118,3 +1118,20 @@ def test_box_scale_keeps_the_unit_cube_corners_inside_the_box(dtype):
     for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
         p = Box((a,), (b,)).scale(unit)
         assert (p >= a).all() and (p <= b).all(), (a, b, p)  # compared in dtype
+
+
+def test_chunked_takes_an_empty_point_set():
+    """chunked over 0 points raised torch.cat's 'expected a non-empty list of Tensors'; it
+    gives what fn gives on no points (here the Laplacian of a network: (0, 1))."""
+    torch.manual_seed(0)
+    net = MLP(2, 1, width=8, depth=2).double()
+
+    def fn(p):
+        return laplacian(net(p), p)
+
+    empty = torch.zeros(0, 2, dtype=torch.float64)
+    want = fn(empty.clone().requires_grad_())
+    got = chunked(fn, empty, chunk=4)
+    assert got.shape == want.shape == (0, 1) and got.dtype == torch.float64
+    p = torch.rand(9, 2, dtype=torch.float64)
+    torch.testing.assert_close(chunked(fn, p, chunk=4), fn(p.clone().requires_grad_()).detach())

@@ -188,7 +188,9 @@ def chunked(
     if chunk < 1:
         raise ValueError(f"expected a positive chunk size, got {chunk}")
     outs = []
-    for start in range(0, points.shape[0], chunk):
+    # (why) max(n, 1): with no points there was no chunk, and torch.cat of nothing raised;
+    # fn on the empty set gives the result's trailing shape and dtype
+    for start in range(0, max(points.shape[0], 1), chunk):
         p = points[start : start + chunk].detach().requires_grad_(True)
         with torch.enable_grad():
             outs.append(fn(p).detach())
