@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -114,7 +115,7 @@ def test_schedule_string_alias_becomes_the_object():
 
 
 def test_train_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="batch_size >= 1"):
+    with pytest.raises(ValueError, match="batch_size as an int >= 1"):
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp8")
@@ -387,3 +388,54 @@ def test_packed_history_is_that_of_the_per_column_loops(tmp_path):
     assert kinds["lr"] == kinds["loss"] == kinds["n"] == kinds["val_psnr"] == "Tensor"
     assert kinds["big"] == kinds["mixed"] == kinds["flag"] == kinds["note"] == "list"
     assert [name for name, _ in packed["absent"]] == ["flag", "val_psnr"]
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("epochs", True, "epochs as an int >= 1"),
+        ("epochs", 2.5, "epochs as an int >= 1"),
+        ("epochs", "3", "epochs as an int >= 1"),
+        ("epochs", 0, "epochs as an int >= 1"),
+        ("batch_size", 4.0, "batch_size as an int >= 1"),
+        ("log_every", True, "log_every as an int >= 1"),
+        ("warmup_steps", 1.5, "warmup_steps as an int >= 0"),
+        ("eval_every", True, "eval_every as an int >= 0"),
+        ("checkpoint_every", -1, "checkpoint_every as an int >= 0"),
+        ("num_workers", True, "num_workers as an int >= 0"),
+        ("seed", -1, "seed as an int >= 0"),
+        ("seed", True, "seed as an int >= 0"),
+        ("lr", math.nan, "lr as a finite number >= 0"),
+        ("lr", math.inf, "lr as a finite number >= 0"),
+        ("lr", -1e-3, "lr as a finite number >= 0"),
+        ("lr", True, "lr as a finite number >= 0"),
+        ("lr", "1e-3", "lr as a finite number >= 0"),
+        ("weight_decay", math.nan, "weight_decay as a finite number >= 0"),
+        ("grad_clip", math.nan, "grad_clip as a number > 0 or None"),
+        ("grad_clip", True, "grad_clip as a number > 0 or None"),
+        ("compile", 1, "compile as a bool"),
+    ],
+)
+def test_train_config_refuses_values_of_the_wrong_type_or_range(field, value, expected):
+    """epochs=True trained one epoch and wrote checkpoints that a resume refused
+    (TrainConfig.from_dict: 'expected an integer, got True'); seed=-1 failed in the first
+    epoch's shuffle ('expected non-negative integer'); grad_clip=nan and lr=inf put nan in
+    the weights at the first step; lr=nan was refused only by AdamW ('Invalid learning rate')."""
+    with pytest.raises(
+        (TypeError, ValueError), match=re.escape(f"expected {expected}, got {value!r}")
+    ):
+        TrainConfig(**{field: value})
+
+
+def test_train_config_takes_numpy_scalars_and_ints_for_floats_and_round_trips_them():
+    cfg = TrainConfig(epochs=np.int64(3), batch_size=np.int32(4), lr=1, seed=np.uint8(5),
+                      weight_decay=np.float32(0.5), grad_clip=math.inf)  # fmt: skip
+    back = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg
+    assert (back.epochs, back.batch_size, back.lr, back.seed, back.weight_decay) == (
+        3,
+        4,
+        1,
+        5,
+        0.5,
+    )

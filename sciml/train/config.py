@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+import numpy as np
 
 from .._config import config_from_dict, config_to_dict
 from .schedules import Constant, Cosine, OneCycle, schedule_from_name
@@ -71,14 +75,25 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.schedule, str):
             object.__setattr__(self, "schedule", schedule_from_name(self.schedule))
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "num_workers", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"expected {name} >= 0, got {getattr(self, name)}")
-        if self.log_every < 1:
-            raise ValueError(f"expected log_every >= 1, got {self.log_every}")
+        # (why) a bool, a float or a str passed through the old range checks (True >= 1): the
+        # run trained and wrote checkpoints that from_dict, hence a resume, refused; seed=-1
+        # failed in the first shuffle, and a nan grad_clip or inf lr put nan in the weights
+        for name, least in (("epochs", 1), ("batch_size", 1), ("log_every", 1), ("seed", 0),
+                            ("warmup_steps", 0), ("num_workers", 0), ("eval_every", 0),
+                            ("checkpoint_every", 0)):  # fmt: skip
+            value = getattr(self, name)
+            if not _is_int(value):
+                raise TypeError(f"expected {name} as an int >= {least}, got {value!r}")
+            if value < least:
+                raise ValueError(f"expected {name} as an int >= {least}, got {value!r}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if not _is_real(value):
+                raise TypeError(f"expected {name} as a finite number >= 0, got {value!r}")
+            if not 0 <= value < math.inf:
+                raise ValueError(f"expected {name} as a finite number >= 0, got {value!r}")
+        if not isinstance(self.compile, bool):
+            raise TypeError(f"expected compile as a bool, got {self.compile!r}")
         if self.amp not in (None, "bf16", "fp16"):
             raise ValueError(f"expected amp in ('bf16', 'fp16', None), got {self.amp!r}")
         if self.micro_batch is not None and (
@@ -89,8 +104,9 @@ class TrainConfig:
             raise ValueError(
                 f"expected micro_batch as an int >= 1 or None, got {self.micro_batch!r}"
             )
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ValueError(f"expected grad_clip > 0 or None, got {self.grad_clip}")
+        if self.grad_clip is not None and not (_is_real(self.grad_clip) and self.grad_clip > 0):
+            error = ValueError if _is_real(self.grad_clip) else TypeError
+            raise error(f"expected grad_clip as a number > 0 or None, got {self.grad_clip!r}")
         default_pct = next(f.default for f in fields(OneCycle) if f.name == "pct_start")
         if (
             isinstance(self.schedule, OneCycle)
@@ -123,3 +139,13 @@ class TrainConfig:
     def from_json(cls, text: str) -> TrainConfig:
         """Build from JSON text such as :meth:`to_json` writes (strict, as :meth:`from_dict`)."""
         return cls.from_dict(json.loads(text))
+
+
+def _is_int(value: Any) -> bool:
+    """An int or NumPy integer, not a bool (what ``from_dict`` reads back as an int)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: Any) -> bool:
+    """A real number, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
