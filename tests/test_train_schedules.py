@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -169,3 +170,27 @@ def test_one_cycle_short_run_starts_in_the_decay_as_torch():
         decays = all(b < a for a, b in zip(got, got[1:]))
         assert decays == (0.3 * n <= 1) == (n <= 3)
         assert (got[0] < got[1]) == (n == 4)
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda: Cosine(min_factor=math.nan), "expected min_factor in [0, 1], got nan"),
+        (lambda: Cosine(min_factor=-1.0), "expected min_factor in [0, 1], got -1.0"),
+        (lambda: Cosine(min_factor=True), "expected min_factor in [0, 1], got True"),
+        (lambda: OneCycle(pct_start=1.5), "expected pct_start in [0, 1], got 1.5"),
+        (lambda: OneCycle(pct_start=math.nan), "expected pct_start in [0, 1], got nan"),
+        (lambda: OneCycle(div_factor=0.0), "expected div_factor as a finite number > 0, got 0.0"),
+        (lambda: OneCycle(div_factor=-1.0), "expected div_factor as a finite number > 0, got -1.0"),
+        (
+            lambda: OneCycle(final_div_factor=0.0),
+            "final_div_factor as a finite number > 0, got 0.0",
+        ),
+    ],
+)
+def test_schedule_parameters_out_of_range_are_refused(make, expected):
+    """Cosine(min_factor=-1) ran the second half of the run at a negative lr (factor -0.95 at
+    the last of 10 steps: gradient ascent), min_factor=nan and pct_start=nan gave a nan or 0
+    lr at every step, div_factor=0 a ZeroDivisionError inside the Trainer."""
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        make()

@@ -29,6 +29,7 @@ through JSON; the choice itself is the object (``TrainConfig(schedule=Cosine(min
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,6 +80,12 @@ class Cosine:
     min_factor: float = 0.0
     name: Literal["cosine"] = "cosine"
 
+    def __post_init__(self) -> None:
+        # (why) a negative floor ran the end of the run at a negative lr (gradient ascent),
+        # nan gave a nan lr at every step
+        if not (_is_real(self.min_factor) and 0.0 <= self.min_factor <= 1.0):
+            raise ValueError(f"expected min_factor in [0, 1], got {self.min_factor!r}")
+
     def factor(self, i: int, n: int) -> float:
         """The LR multiplier ``m + (1 - m) (1 + cos(pi min(1, i / n))) / 2``, ``m = min_factor``.
 
@@ -111,6 +118,16 @@ class OneCycle:
     final_div_factor: float = 1e4
     name: Literal["one_cycle"] = "one_cycle"
 
+    def __post_init__(self) -> None:
+        # (why) as torch's OneCycleLR: pct_start=nan gave an lr of 0 at every step, a
+        # div_factor of 0 a ZeroDivisionError when the Trainer built the schedule
+        if not (_is_real(self.pct_start) and 0.0 <= self.pct_start <= 1.0):
+            raise ValueError(f"expected pct_start in [0, 1], got {self.pct_start!r}")
+        for name in ("div_factor", "final_div_factor"):
+            value = getattr(self, name)
+            if not (_is_real(value) and 0.0 < value < math.inf):
+                raise ValueError(f"expected {name} as a finite number > 0, got {value!r}")
+
     def factor(self, i: int, n: int, *, rise: int | None = None) -> float:
         """The LR multiplier at update ``i`` of ``n``: a cosine ramp from ``1 / div_factor`` to 1
         at update ``a = pct_start * n - 1`` (or ``a = rise``), then a cosine decay to
@@ -134,6 +151,10 @@ class OneCycle:
             return _cos_interp(lo, hi, q)
         q = min(1.0, (i - a) / max(1e-12, n - 1 - a))
         return _cos_interp(hi, end, q)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _cos_interp(start: float, end: float, q: float) -> float:
