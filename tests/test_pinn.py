@@ -1135,3 +1135,18 @@ def test_chunked_takes_an_empty_point_set():
     assert got.shape == want.shape == (0, 1) and got.dtype == torch.float64
     p = torch.rand(9, 2, dtype=torch.float64)
     torch.testing.assert_close(chunked(fn, p, chunk=4), fn(p.clone().requires_grad_()).detach())
+
+
+def test_derivatives_refuse_a_vector_field_for_a_scalar_one():
+    """grad of u = (x^2, y^3) at points (x, y) returned d(u_0 + u_1)/dp = (2x, 3y^2), the
+    gradient of the sum of the components, and laplacian 2 + 6y: no derivative of either
+    component, silently. A per-point vector is refused; each component works."""
+    p = torch.rand(6, 2, dtype=torch.float64).requires_grad_()
+    u = torch.cat([p[:, :1] ** 2, p[:, 1:] ** 3], dim=1)  # (6, 2)
+    for f in (lambda: grad(u, p), lambda: partial(u, p, 0), lambda: laplacian(u, p)):
+        with pytest.raises(ValueError, match=r"scalar field .*got u of shape \(6, 2\)"):
+            f()
+    x, y = p[:, :1].detach(), p[:, 1:].detach()
+    torch.testing.assert_close(grad(u[:, :1], p), torch.cat([2 * x, 0 * y], 1), rtol=0, atol=0)
+    torch.testing.assert_close(laplacian(u[:, 1:], p), 6 * y, rtol=1e-15, atol=0)
+    torch.testing.assert_close(divergence(u, p), 2 * x + 3 * y**2, rtol=1e-15, atol=0)

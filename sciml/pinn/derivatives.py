@@ -37,6 +37,14 @@ def _check(u: torch.Tensor, x: torch.Tensor) -> None:
             "expected an output computed from the coordinates (u.requires_grad=True), got a "
             "tensor without autograd history; was it computed under torch.no_grad()?"
         )
+    if u.ndim == x.ndim and u.ndim and u.shape[:-1] == x.shape[:-1] and u.shape[-1] != 1:
+        # (why) grad_outputs = ones sums the components: the gradient of u_0 + u_1 came back
+        # as if it were that of a scalar field, silently
+        raise ValueError(
+            f"expected a scalar field u of shape (..., 1) or (...) at the points x "
+            f"{tuple(x.shape)}, got u of shape {tuple(u.shape)}; differentiate one component "
+            f"at a time (u[..., k:k+1]), or use divergence for a vector field"
+        )
 
 
 def _check_dims(dims: Sequence[int], x: torch.Tensor) -> None:
