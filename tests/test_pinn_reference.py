@@ -197,3 +197,15 @@ def test_a_plain_callable_u0_still_gets_float64_points():
     got = Convection(beta=3.0, u0=u0).reference(x, torch.tensor([0.5], dtype=torch.float64))
     assert seen == [torch.float64, torch.float64]  # the check, then the reference
     torch.testing.assert_close(got[0], torch.sin(x - 1.5), rtol=0, atol=1e-15)
+
+
+def test_burgers_spectral_refuses_an_output_time_that_is_not_finite():
+    """A nan time passed the non-negative, non-decreasing check (comparisons with nan are
+    False) and its row was the solution at the time before it (t = 0.1 for t = nan), silently;
+    an inf time failed with 'cannot convert float infinity to integer'."""
+    u0 = torch.sin(periodic_grid(32))
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="finite, non-negative, non-decreasing output times"):
+            burgers_spectral(u0, torch.tensor([0.1, bad], dtype=torch.float64), nu=0.1)
+    with pytest.raises(ValueError, match=r"got t = \[0.2, 0.1\]"):
+        burgers_spectral(u0, torch.tensor([0.2, 0.1], dtype=torch.float64), nu=0.1)

@@ -107,7 +107,7 @@ def burgers_spectral(
 
     Args:
         u0: ``(nx,)`` initial values on :func:`periodic_grid` ``(nx, L)``.
-        t: ``(nt,)`` non-decreasing output times ``>= 0``.
+        t: ``(nt,)`` finite, non-decreasing output times ``>= 0``.
         nu: viscosity ``> 0`` (the grid must resolve the viscous scale: ``nx`` of a few times
             ``L / nu`` points is safe for shocks).
         length: the period ``L``.
@@ -124,8 +124,12 @@ def burgers_spectral(
         # (why) a negative dt made ceil(span / dt) negative and took one step over the whole
         # span without a word (0.07 off at t = 1 for nu = 0.1); dt = 0 divided by zero
         raise ValueError(f"expected a positive, finite time step dt, got dt={dt}")
-    if torch.any(t < 0) or torch.any(t[1:] < t[:-1]):
-        raise ValueError("expected non-negative, non-decreasing output times")
+    # (why) a nan passed the comparisons and got the previous time's row; inf overflowed ceil
+    if not torch.isfinite(t).all() or torch.any(t < 0) or torch.any(t[1:] < t[:-1]):
+        raise ValueError(
+            f"expected finite, non-negative, non-decreasing output times, got t = "
+            f"{t.tolist() if t.numel() <= 8 else t}"
+        )
     n = u0.shape[0]
     k = _wavenumbers(n, length)
     dealias = (k.abs() < (2.0 / 3.0) * k.abs().max() + 1e-12).to(torch.float64)
