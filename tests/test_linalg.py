@@ -1842,3 +1842,23 @@ def test_an_early_stop_records_the_residual_of_the_x_it_returns(tmp_path, capsys
     )
     printed = json.loads(capsys.readouterr().out, parse_constant=strict)
     assert printed["true_residual"] == 0.0
+
+
+def test_scipy_solver_refuses_options_that_belong_to_the_call_when_built():
+    """scipy_solver('cg', rtol=1e-8) and scipy_solver('cg', maxiter=3) were taken, then every
+    call failed with "solve() got multiple values for keyword argument 'rtol'"; a misspelt
+    option failed at the call too. Both are refused when the function is built, naming where
+    the argument goes; solve's own options still pass through (problem= gives the Neumann
+    grid's null space: pinv(A) b)."""
+    for name in ("rtol", "maxiter", "x0", "iterate_callback"):
+        with pytest.raises(TypeError, match=rf"scipy_solver: {name}= is not an option here"):
+            scipy_solver("cg", **{name: None})
+    with pytest.raises(TypeError, match=r"scipy_solver: unknown option stagnation_windw="):
+        scipy_solver("cg", stagnation_windw=3)
+    P = poisson((6, 5), walls=N)
+    A = P.to_scipy()
+    b = np.random.default_rng(2).standard_normal(P.n)
+    cg = scipy_solver("cg", problem=P, stagnation_window=None)
+    x, info = cg(A, b, rtol=1e-11)
+    assert info == 0
+    np.testing.assert_allclose(x, pinv_solution(A, b), atol=1e-9)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -404,6 +405,17 @@ def scipy_solver(method: Method | str, **options: Any) -> Callable[..., tuple[np
     returned function's ``last_result`` attribute holds the full :class:`SolveResult`.
     """
     method = _method(method)
+    # (why) an option the call sets too (rtol=, maxiter=, ...) was taken here, and every call
+    # then failed with "solve() got multiple values for keyword argument 'rtol'"; a misspelt
+    # one failed at the call as well
+    for name in options:
+        if name in _CALL_ARGS:
+            raise TypeError(f"scipy_solver: {name}= is not an option here: {_CALL_ARGS[name]}")
+        if name not in _SOLVE_OPTIONS:
+            raise TypeError(
+                f"scipy_solver: unknown option {name}=; options go to solve(): "
+                f"{', '.join(f'{o}=' for o in _SOLVE_OPTIONS)}"
+            )
 
     def cg_like(
         A: Any,
@@ -452,6 +464,21 @@ def scipy_solver(method: Method | str, **options: Any) -> Callable[..., tuple[np
 
     cg_like.last_result = None
     return cg_like
+
+
+#: solve()'s arguments that the function scipy_solver returns sets itself, with where they go
+_CALL_ARGS = {
+    "rtol": "pass it to each call, as to SciPy's cg: solver(A, b, rtol=...)",
+    "maxiter": "pass it to each call, as to SciPy's cg: solver(A, b, maxiter=...)",
+    "x0": "pass it to each call, as to SciPy's cg: solver(A, b, x0)",
+    "iterate_callback": "pass callback= to each call, as to SciPy's cg: solver(A, b, callback=f)",
+}
+#: the options scipy_solver passes on to solve(): the rest of its keyword arguments
+_SOLVE_OPTIONS = tuple(
+    name
+    for name in inspect.signature(solve).parameters
+    if name not in ("A", "b", "method", *_CALL_ARGS)
+)
 
 
 def _column_to_vector(v: np.ndarray) -> np.ndarray:
