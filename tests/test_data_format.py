@@ -1052,3 +1052,29 @@ def test_a_file_that_fails_to_close_leaves_no_temporary_file(tmp_path):
     assert tmp not in sio._live_tmp
     with pytest.raises(RuntimeError, match="writer is closed"):
         w.write(0, fields={"u": _r(1, 1, 4)})
+
+
+def test_writer_refuses_sample_counts_and_grid_sizes_that_are_not_positive_integers(tmp_path):
+    # n_samples=2.5 and spatial_shape=(2.5,) were truncated to 2 silently; n_samples 0 or -1
+    # failed inside h5py ("Chunk shape must not be greater than data shape")
+    kw = {"fields": ["u"], "time": [0.0, 1.0]}
+    for n, shape, what in (
+        (2.5, (3,), "n_samples an integer >= 1, got 2.5"),
+        (0, (3,), "n_samples an integer >= 1, got 0"),
+        (-1, (3,), "n_samples an integer >= 1, got -1"),
+        (True, (3,), "n_samples an integer >= 1, got True"),
+        (2, (2.5,), "spatial_shape integers >= 1, got (2.5,)"),
+        (2, (3, 0), "spatial_shape integers >= 1, got (3, 0)"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(what)):
+            sd.Writer(tmp_path / "f.h5", n_samples=n, spatial_shape=shape, **kw)
+        assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match=re.escape("n_samples an integer >= 1, got 0")):
+        sd.write(tmp_path / "f.h5", fields={"u": np.zeros((0, 2, 3))})
+    with sd.Writer(
+        tmp_path / "g.h5", n_samples=np.int64(2), spatial_shape=(np.int64(3),), **kw
+    ) as w:
+        w.write(slice(0, 2), fields={"u": np.ones((2, 2, 3))})
+    ds = sd.open(tmp_path / "g.h5")
+    assert (len(ds), ds.spatial_shape) == (2, (3,))
+    np.testing.assert_array_equal(ds.read(slice(None)), np.ones((2, 2, 1, 3), np.float32))

@@ -146,6 +146,10 @@ def _check_names(path: Path, fields: list[str], static_fields: list[str]) -> Non
         seen.add(name)
 
 
+def _positive_int(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+
+
 def _bc_entry(axis: str, bc: Any) -> dict[str, Any]:
     entry = {"type": bc} if isinstance(bc, str) else dict(bc)
     if entry.get("type") not in BC_TYPES:
@@ -216,6 +220,14 @@ class Writer:
             if not coord_arrays:
                 raise ValueError(f"{self.path}: give coords or spatial_shape")
             spatial_shape = shape_from_coords
+        # (why) int() truncated 2.5 to 2 silently, and 0 or -1 failed inside h5py ("Chunk shape
+        # must not be greater than data shape")
+        if not all(_positive_int(s) for s in spatial_shape):
+            raise ValueError(
+                f"{self.path}: expected spatial_shape integers >= 1, got {tuple(spatial_shape)}"
+            )
+        if not _positive_int(n_samples):
+            raise ValueError(f"{self.path}: expected n_samples an integer >= 1, got {n_samples!r}")
         spatial_shape = tuple(int(s) for s in spatial_shape)
         if coord_arrays and shape_from_coords != spatial_shape:
             raise ValueError(
