@@ -882,3 +882,20 @@ def test_a_normalized_config_without_channels_is_refused(field, value):
         NormalizedConfig(family="fno", **{field: value})
     with pytest.raises(ConfigError, match=rf"{field} must be >= 1"):
         Normalized.from_config({"family": "fno", field: value})
+
+
+def test_a_float64_operator_wrapped_keeps_its_statistics_in_float64(tmp_path):
+    from sciml.models import Normalized
+
+    torch.manual_seed(0)
+    inner = FNO(FNOConfig(modes=(3, 3), width=4, n_layers=1)).double().eval()
+    model = Normalized.wrap(inner, in_mean=[0.1], in_std=[0.3], out_mean=[0.7], out_std=[1.1])
+    u = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        expected = inner((u - 0.1) / 0.3) * 1.1 + 0.7  # float64 by hand
+        # the float32-rounded statistics were 1.7e-8 off here
+        torch.testing.assert_close(model(u), expected, rtol=0, atol=1e-14)
+        model.save_pretrained(tmp_path)
+        assert torch.equal(sciml.load(tmp_path)(u), model(u))
+    assert Normalized.wrap(FNO(FNOConfig(modes=(3, 3), width=4)), in_mean=[0.1], in_std=[0.3],
+                           out_mean=[0.7], out_std=[1.1]).in_mean.dtype == torch.float32  # fmt: skip

@@ -109,10 +109,14 @@ class Normalized(Autoregressive, Operator, family="normalized"):
         out_channel_dim: int | None = None,
     ) -> Normalized:
         """Wrap an existing operator (its weights are kept) with the given statistics."""
+        # (why) read in float64 and stored in float64 for a float64 operator: rounded to float32,
+        # the statistics moved a float64 model's outputs by 1e-8 relative (float32's rounding)
         in_mean, in_std, out_mean, out_std = (
-            torch.as_tensor(v, dtype=torch.float32).reshape(-1)
+            torch.as_tensor(v, dtype=torch.float64).reshape(-1)
             for v in (in_mean, in_std, out_mean, out_std)
         )
+        wide = any(t.dtype == torch.float64 for t in inner.state_dict().values())
+        dtype = torch.float64 if wide else torch.float32
         if in_mean.shape != in_std.shape or out_mean.shape != out_std.shape:
             raise ValueError(
                 f"mean and std must have one entry per channel: in {tuple(in_mean.shape)} vs "
@@ -130,10 +134,10 @@ class Normalized(Autoregressive, Operator, family="normalized"):
         )
         model = cls(config)
         model.inner = inner
-        model.in_mean.copy_(in_mean)
-        model.in_std.copy_(in_std)
-        model.out_mean.copy_(out_mean)
-        model.out_std.copy_(out_std)
+        model.in_mean = in_mean.to(dtype)
+        model.in_std = in_std.to(dtype)
+        model.out_mean = out_mean.to(dtype)
+        model.out_std = out_std.to(dtype)
         return model
 
     @staticmethod
