@@ -18,6 +18,7 @@ from test_train_common import ShiftData, Tiny, TinyConfig, make_trainer
 
 import sciml
 from sciml.train import (
+    MSE,
     Callback,
     Constant,
     EarlyStopping,
@@ -1038,6 +1039,23 @@ def test_validation_runs_the_model_once_per_batch_and_matches_a_hand_loop():
     np.testing.assert_allclose(got["rel_l2"], rel.mean(), rtol=1e-12)
     np.testing.assert_allclose(got["loss"], rel.mean(), rtol=1e-12)  # the default loss
     np.testing.assert_allclose(got["mse"], e.pow(2).mean(1).mean().item(), rtol=1e-12)
+
+
+def test_a_metric_that_is_neither_per_sample_nor_a_batch_mean_is_refused():
+    """A metric of elementwise values (torch.nn.MSELoss(reduction='none'): (batch, 1, 32)) was
+    summed over its points and reported as 32 times the MSE (15.26 for 0.477); a batch mean
+    and per-sample values still give the same number, the hand MSE."""
+    trainer = make_trainer(None, dtype=torch.float64)
+    val = ShiftData(13, seed=5, dtype=torch.float64)  # batches of 8 and 5
+    trainer.metrics = {"elementwise": torch.nn.MSELoss(reduction="none")}
+    with pytest.raises(ValueError, match=re.escape("metric 'elementwise' gave shape (8, 1, 32)")):
+        trainer.evaluate(val)
+    trainer.metrics = {"mean": torch.nn.MSELoss(), "per_sample": MSE(reduction="none")}
+    got = trainer.evaluate(val)
+    with torch.no_grad():
+        e = (trainer.model.eval()(val.u) - val.y).flatten(1)
+    np.testing.assert_allclose(got["mean"], e.pow(2).mean().item(), rtol=1e-12)
+    np.testing.assert_allclose(got["per_sample"], e.pow(2).mean().item(), rtol=1e-12)
 
 
 def test_sharded_sampler_reads_each_sample_once_per_epoch_across_ranks():

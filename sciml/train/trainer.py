@@ -413,6 +413,14 @@ class Trainer:
                 sums[0] += loss.detach().double() * n
                 for i, name in enumerate(self.metrics, start=1):
                     value = self.metrics[name](pred, target).detach().double()
+                    if value.ndim > 0 and tuple(value.shape) != (n,):
+                        # (why) elementwise values (nn.MSELoss(reduction="none")) were summed
+                        # over their points: the metric came out that many times too large
+                        raise ValueError(
+                            f"metric {name!r} gave shape {tuple(value.shape)} for a batch of "
+                            f"{n}; expected per-sample values ({n},) or a scalar batch mean "
+                            "(LpLoss(reduction='none') and MSE(reduction='none') give the first)"
+                        )
                     sums[i] += value.sum() if value.ndim > 0 else value * n
                 sums[-1] += n
         finally:
