@@ -1150,3 +1150,22 @@ def test_derivatives_refuse_a_vector_field_for_a_scalar_one():
     torch.testing.assert_close(grad(u[:, :1], p), torch.cat([2 * x, 0 * y], 1), rtol=0, atol=0)
     torch.testing.assert_close(laplacian(u[:, 1:], p), 6 * y, rtol=1e-15, atol=0)
     torch.testing.assert_close(divergence(u, p), 2 * x + 3 * y**2, rtol=1e-15, atol=0)
+
+
+def test_lpinn_evaluate_takes_an_empty_grid_and_refuses_no_labels():
+    """evaluate on no points (x empty) started 2 * 0 = 0 characteristics and failed with
+    'float division by zero', as did labels=0 (labels=-2: 'upper bound and lower bound
+    inconsistent with step sign'). Empty x now gives (nt, 0), as PINN.evaluate does, and
+    labels < 1 is refused. One label: the state of that one characteristic everywhere."""
+    torch.manual_seed(0)
+    model = LagrangianPINN(width=8, state_depth=1, curve_depth=1).double()
+    t = torch.tensor([0.0, 0.5], dtype=torch.float64)
+    assert model.evaluate(torch.zeros(0, dtype=torch.float64), t).shape == (2, 0)
+    for labels in (0, -2):
+        with pytest.raises(
+            ValueError, match=rf"at least 1 label \(characteristic\), got labels={labels}"
+        ):
+            model.evaluate(torch.rand(4, dtype=torch.float64), t, labels=labels)
+    one = model.evaluate(torch.rand(4, dtype=torch.float64), t, labels=1)
+    _, u = model(torch.zeros(2, 1, dtype=torch.float64), t[:, None])
+    torch.testing.assert_close(one, u.expand(2, 4), rtol=0, atol=0)

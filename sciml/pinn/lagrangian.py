@@ -154,7 +154,11 @@ class LagrangianPINN(nn.Module):
         p = next(self.parameters())
         x = torch.as_tensor(x, dtype=p.dtype, device=p.device).reshape(-1)
         t = torch.as_tensor(t, dtype=p.dtype, device=p.device).reshape(-1)
-        m = 2 * x.shape[0] if labels is None else int(labels)
+        # (why) max(., 1): on an empty grid 2 * nx = 0 labels divided by zero; one label gives
+        # the (nt, 0) result the grid asks for
+        m = max(2 * x.shape[0], 1) if labels is None else int(labels)
+        if m < 1:
+            raise ValueError(f"expected at least 1 label (characteristic), got labels={labels}")
         x0 = torch.arange(m, dtype=p.dtype, device=p.device) * (self.length / m)
         xx0 = x0[None, :].expand(t.shape[0], m).reshape(-1, 1)
         tt = t[:, None].expand(t.shape[0], m).reshape(-1, 1)
