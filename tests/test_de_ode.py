@@ -4,6 +4,7 @@ local regulariser gradients vs finite differences, RNODE vs the analytical integ
 import copy
 import math
 import pickle
+import warnings
 from fractions import Fraction as F
 
 import numpy as np
@@ -686,6 +687,25 @@ def test_rnode_takes_a_state_without_state_dims(monkeypatch, adjoint):
     torch.testing.assert_close(ys[-1], y0 * np.exp(a * T), rtol=1e-8, atol=0)
     kinetic = float((a * y0**2 * (np.exp(2 * a * T) - 1) / 2).mean()) / T
     assert float(node.regularisation.detach()) == pytest.approx(kinetic + 2.0 * a**2, rel=1e-7)
+
+
+@pytest.mark.parametrize("solver", [RK4(0.01), Euler(0.01)])
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_rnode_with_a_fixed_step_solver_warns_nothing(solver, adjoint):
+    """RNODE's augmented field forwarded the adaptive accept / reject callbacks whatever the
+    solver, so every fixed-step solve warned "Solver 'sciml_rk4' does not support callbacks
+    {'callback_accept_step', 'callback_reject_step'}" from torchdiffeq. The solve still
+    counts every step, and the kinetic penalty is the closed form's to the method's order."""
+    a, T = -0.8, 1.5
+    node = NeuralODE(LinearField(a), solver, adjoint=adjoint, regulariser=RNODE(1.0, 0.0))
+    y0 = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        node(y0, torch.tensor([0.0, T], dtype=torch.float64))
+    assert node.steps_accepted == 150
+    exact = float((a * (y0**2).sum(1) * (np.exp(2 * a * T) - 1) / 2).mean()) / T
+    rel = 1e-9 if isinstance(solver, RK4) else 1e-2  # Euler: first order, h = 0.01
+    assert float(node.regularisation.detach()) == pytest.approx(exact, rel=rel)
 
 
 def test_global_heuristic_training_lowers_error_penalty():

@@ -24,7 +24,7 @@ from ..layers._cache import transforming
 from ._field import CountingField, DetachedState, StepWatchingField, step_containing
 from .heuristics import GlobalHeuristic, global_penalty
 from .local import AcceptedStepTime, LocalHeuristic, UniformTime
-from .rnode import RNODE, AugmentedField
+from .rnode import RNODE, augment
 from .solvers import _TORCHDIFFEQ_SOLVERS, Dopri5, ODESolver
 from .tableaus import rk_step
 
@@ -399,7 +399,7 @@ class NeuralODE(DetachedState):
             eps = torch.randn_like(y0)
             b = y0.shape[0]
             state = (y0, y0.new_zeros(b), y0.new_zeros(b))
-            out = self._odeint(AugmentedField(self.field, eps), state, t_solve)
+            out = self._odeint(augment(self.field, eps), state, t_solve)
             ys, kin, frob = out
             self.field.phase = "backward"
             wk, wj = reg.weights(self.iteration)

@@ -74,11 +74,24 @@ class AugmentedField(nn.Module):
     def callback_step(self, t0: Tensor, y0, dt: Tensor) -> None:
         getattr(self.field, "callback_step", _noop)(t0, y0[0], dt)
 
+
+class _AdaptiveAugmentedField(AugmentedField):
+    """:class:`AugmentedField` with an adaptive solver's accept / reject callbacks too."""
+
     def callback_accept_step(self, t0: Tensor, y0, dt: Tensor) -> None:
         getattr(self.field, "callback_accept_step", _noop)(t0, y0[0], dt)
 
     def callback_reject_step(self, t0: Tensor, y0, dt: Tensor) -> None:
         getattr(self.field, "callback_reject_step", _noop)(t0, y0[0], dt)
+
+
+def augment(field: nn.Module, eps: Tensor) -> AugmentedField:
+    """The :class:`AugmentedField` of ``field`` with the step callbacks ``field`` has. (why)
+    torchdiffeq warns about each callback a solver does not call: with the accept / reject
+    ones always defined, every RNODE solve by a fixed-step solver warned that 'sciml_rk4'
+    does not support them."""
+    adaptive = hasattr(field, "callback_accept_step") or hasattr(field, "callback_reject_step")
+    return (_AdaptiveAugmentedField if adaptive else AugmentedField)(field, eps)
 
 
 def _noop(*args: object) -> None:
