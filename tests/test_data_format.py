@@ -1078,3 +1078,16 @@ def test_writer_refuses_sample_counts_and_grid_sizes_that_are_not_positive_integ
     ds = sd.open(tmp_path / "g.h5")
     assert (len(ds), ds.spatial_shape) == (2, (3,))
     np.testing.assert_array_equal(ds.read(slice(None)), np.ones((2, 2, 1, 3), np.float32))
+
+
+def test_a_step_selection_of_another_type_is_refused_by_name(tmp_path):
+    # read(0, [0, 2]) and read(0, 1.0) raised AttributeError ("'list' object has no attribute
+    # 'indices'")
+    path = tmp_path / "f.h5"
+    vals = _small(path)
+    ds = sd.open(path)
+    for steps in ([0, 2], 1.0, np.array([1, 2])):
+        with pytest.raises(TypeError, match="expected steps an int, a slice or None, got"):
+            ds.read(0, steps)
+    np.testing.assert_array_equal(ds.read(0, np.int64(-1), ["u"])[0, 0, 0], vals["u"][0, -1])
+    np.testing.assert_array_equal(ds.read(1, slice(1, None, 2), ["v"])[0, :, 0], vals["v"][1, 1::2])

@@ -239,6 +239,11 @@ class H5Dataset:
             if not 0 <= s < self.n_steps:
                 raise IndexError(f"{self.path}: step {steps} out of range n_steps={self.n_steps}")
             return slice(s, s + 1, 1)
+        if not isinstance(steps, slice):  # (why) a list or a float failed as AttributeError
+            raise TypeError(
+                f"{self.path}: expected steps an int, a slice or None, got "
+                f"{type(steps).__name__} {steps!r}; read the steps one at a time, or a slice"
+            )
         start, stop, step = steps.indices(self.n_steps)
         if step < 1:
             raise ValueError(f"{self.path}: step selection {steps} must have a positive step")
