@@ -272,6 +272,17 @@ def test_presets_and_config_errors():
         ScOTConfig.poseidon("XL")
 
 
+def test_an_mlp_ratio_that_leaves_no_hidden_channel_is_refused():
+    # int(0.1 * 8) = 0 hidden channels: every block's MLP returned its output bias whatever the
+    # input, and the model built without a word
+    with pytest.raises(ValueError, match=r"mlp_ratio=0.1 gives no hidden channel at embed_dim=8"):
+        ScOTConfig(embed_dim=8, num_heads=(1, 2, 4, 8), mlp_ratio=0.1)
+    with pytest.raises(ValueError, match=r"mlp_ratio=0.1 at dim=8"):
+        SwinV2Block(8, 2, (4, 4), window=4, mlp_ratio=0.1)
+    block = SwinV2Block(8, 2, (4, 4), window=4, mlp_ratio=1 / 8)  # the least: one channel
+    assert block.mlp[0].weight.shape == (1, 8)
+
+
 def test_drop_path_rates_and_shifts_follow_the_reference():
     """Stochastic depth rises linearly over the 2 * sum(depths) blocks, encoder first; a decoder
     stage holds its level's blocks in reverse (rates ascending along the decoder, shifts of the

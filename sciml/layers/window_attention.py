@@ -285,6 +285,11 @@ class SwinV2Block(nn.Module):
         self.attn = WindowAttention(dim, num_heads, window, qkv_bias=qkv_bias)
         self.norm1 = layer_norm(dim, conditional=conditional, eps=eps)
         hidden = int(mlp_ratio * dim)
+        if hidden < 1:
+            raise ValueError(
+                f"expected mlp_ratio with int(mlp_ratio * dim) >= 1 hidden channels, got "
+                f"mlp_ratio={mlp_ratio} at dim={dim}"
+            )
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.norm2 = layer_norm(dim, conditional=conditional, eps=eps)
         self.drop_path = DropPath(drop_path)

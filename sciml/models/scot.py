@@ -113,6 +113,14 @@ class ScOTConfig:
                 )
         if self.window_size < 1 or self.mlp_ratio <= 0 or not 0 <= self.drop_path_rate < 1:
             raise ValueError("expected window_size >= 1, mlp_ratio > 0, 0 <= drop_path_rate < 1")
+        if int(self.mlp_ratio * self.embed_dim) < 1:
+            # (why) the blocks' MLPs have int(mlp_ratio * width) hidden channels: 0 built MLPs
+            # that returned their output bias whatever the input
+            raise ValueError(
+                f"mlp_ratio={self.mlp_ratio} gives no hidden channel at embed_dim="
+                f"{self.embed_dim} (int(mlp_ratio * embed_dim) = 0); expected mlp_ratio >= "
+                f"1 / embed_dim"
+            )
         if self.learn_residual and self.in_channels < self.out_channels:
             raise ValueError(
                 f"learn_residual adds the input to the output: needs in_channels >= out_channels, "
