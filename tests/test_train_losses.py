@@ -103,3 +103,49 @@ def test_h1_spectral_derivative_is_exact_to_float64_round_off():
     k = 2 * np.pi * 3 / length
     d = H1Loss(lengths=length).derivatives(torch.sin(k * x).reshape(1, 1, n))[0][0, 0]
     assert (d - k * torch.cos(k * x)).abs().max().item() < 1e-12
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_h1_on_a_non_square_box_is_the_hand_norm(periodic):
+    """16 x 24 points on [0, 2] x [0, 3]: the absolute H1 error of u against 0 is the grid mean
+    of u^2 + u_x^2 + u_y^2 with the derivatives by hand (a band-limited periodic u for the
+    spectral derivative, a quadratic one, exact for second-order differences, otherwise)."""
+    nx, ny, lx, ly = 16, 24, 2.0, 3.0
+    if periodic:
+        f64 = torch.float64
+        x, y = torch.arange(nx, dtype=f64) * lx / nx, torch.arange(ny, dtype=f64) * ly / ny
+    else:
+        x = torch.linspace(0, lx, nx, dtype=torch.float64)
+        y = torch.linspace(0, ly, ny, dtype=torch.float64)
+    X, Y = torch.meshgrid(x, y, indexing="ij")
+    if periodic:
+        a, b = 2 * np.pi / lx, 4 * np.pi / ly
+        u = torch.sin(a * X) * torch.cos(b * Y)
+        ux, uy = a * torch.cos(a * X) * torch.cos(b * Y), -b * torch.sin(a * X) * torch.sin(b * Y)
+    else:
+        u, ux, uy = X**2 * Y, 2 * X * Y, X**2
+    hand = torch.sqrt((u**2 + ux**2 + uy**2).mean()).item()
+    loss = H1Loss(lengths=(lx, ly), periodic=periodic, relative=False, reduction="none")
+    got = loss(u[None, None], torch.zeros(1, 1, nx, ny, dtype=torch.float64))
+    assert got.shape == (1,) and got.item() == pytest.approx(hand, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        (
+            dict(lengths=0.0),
+            "expected lengths as numbers > 0 (one, or one per spatial dim), got 0.0",
+        ),
+        (dict(lengths=-1.0), "got -1.0"),
+        (dict(lengths=(1.0, float("nan"))), "got (1.0, nan)"),
+        (dict(lengths=True), "got True"),
+        (dict(spatial_dims=True), "expected spatial_dims as an int >= 1 or None, got True"),
+    ],
+)
+def test_h1_refuses_lengths_that_are_not_positive_numbers(kwargs, expected):
+    """lengths=0 gave a nan loss, lengths=-1 the loss of lengths=1 without a word."""
+    import re
+
+    with pytest.raises((TypeError, ValueError), match=re.escape(expected)):
+        H1Loss(**kwargs)

@@ -13,6 +13,7 @@ errors do not depend on the normalisation.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -120,7 +121,21 @@ class H1Loss:
     ) -> None:
         if reduction not in _REDUCTIONS:
             raise ValueError(f"expected reduction in {_REDUCTIONS}, got {reduction!r}")
+        # (why) lengths=0 gave a nan loss and lengths=-1 the loss of lengths=1, without a word
+        values = lengths.tolist() if hasattr(lengths, "tolist") else lengths  # (array, tensor)
+        one = not isinstance(values, (Sequence, list)) or isinstance(values, str)
+        values = [values] if one else list(values)
+        if not values or not all(_positive(v) for v in values):
+            raise ValueError(
+                f"expected lengths as numbers > 0 (one, or one per spatial dim), got {lengths!r}"
+            )
+        if spatial_dims is not None and (
+            isinstance(spatial_dims, bool) or not isinstance(spatial_dims, int) or spatial_dims < 1
+        ):
+            raise ValueError(f"expected spatial_dims as an int >= 1 or None, got {spatial_dims!r}")
         self.lengths = lengths
+        self._lengths = None if one else [float(v) for v in values]  # None: one for every dim
+        self._length = float(values[0])
         self.periodic = periodic
         self.relative = relative
         self.spatial_dims = spatial_dims
@@ -133,11 +148,7 @@ class H1Loss:
                 f"expected u of shape (batch, channels, *spatial) with >= 1 spatial dim, got "
                 f"shape {tuple(u.shape)} (spatial_dims={self.spatial_dims})"
             )
-        lengths = (
-            [float(self.lengths)] * nd
-            if isinstance(self.lengths, (int, float))
-            else [float(v) for v in self.lengths]
-        )
+        lengths = [self._length] * nd if self._lengths is None else self._lengths
         if len(lengths) != nd:
             raise ValueError(f"expected {nd} domain lengths, got {len(lengths)}: {self.lengths}")
         return list(zip(range(u.ndim - nd, u.ndim), lengths))
@@ -181,6 +192,12 @@ class H1Loss:
             f"H1Loss(lengths={self.lengths}, periodic={self.periodic}, relative={self.relative}, "
             f"reduction={self.reduction!r})"
         )
+
+
+def _positive(value: object) -> bool:
+    """A finite real number > 0, not a bool."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return real and 0 < value < math.inf  # type: ignore[operator]
 
 
 def _spectral_derivative(u: torch.Tensor, dim: int, length: float) -> torch.Tensor:
