@@ -1169,3 +1169,19 @@ def test_lpinn_evaluate_takes_an_empty_grid_and_refuses_no_labels():
     one = model.evaluate(torch.rand(4, dtype=torch.float64), t, labels=1)
     _, u = model(torch.zeros(2, 1, dtype=torch.float64), t[:, None])
     torch.testing.assert_close(one, u.expand(2, 4), rtol=0, atol=0)
+
+
+def test_periodic_embedding_refuses_an_infinite_period():
+    """A period of inf passed the 'positive' check; its angular frequency 2 pi / inf = 0 made
+    the features cos 0 = 1 and sin 0 = 0 at every point, so the network never saw x (a PINN
+    with length=inf was constant in x, silently)."""
+    for periods in ([math.inf, None], [1.0, math.inf]):
+        with pytest.raises(ValueError, match="expected finite, positive periods"):
+            PeriodicEmbedding(periods)
+    with pytest.raises(ValueError, match="expected finite, positive periods"):
+        PINN(length=math.inf)
+    e = PeriodicEmbedding([2.0, None], harmonics=2)
+    p = torch.tensor([[0.25, 3.0]], dtype=torch.float64)
+    # cos(pi k / 4) for k = 1, 2, then sin(pi k / 4), then t: x = 0.25 with period 2
+    want = [math.cos(math.pi / 4), math.cos(math.pi / 2), math.sin(math.pi / 4), 1.0, 3.0]
+    torch.testing.assert_close(e(p), torch.tensor([want], dtype=torch.float64))

@@ -72,8 +72,9 @@ class PeriodicEmbedding(nn.Module):
         if not any(p is not None for p in periods):
             raise ValueError(f"expected at least one periodic coordinate, got periods {periods}")
         for p in periods:
-            if p is not None and not p > 0:
-                raise ValueError(f"expected positive periods (or None), got {periods}")
+            # (why) inf passed 'p > 0': frequency 0, constant features, the coordinate ignored
+            if p is not None and not 0 < p < math.inf:
+                raise ValueError(f"expected finite, positive periods (or None), got {periods}")
         self.periods = tuple(None if p is None else float(p) for p in periods)
         self.harmonics = int(harmonics)
         self._per = [j for j, p in enumerate(self.periods) if p is not None]
