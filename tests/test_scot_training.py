@@ -118,6 +118,22 @@ def test_evaluate_autoregressive_and_direct_against_exact_transport():
     assert evaluate_direct(_Shift(), items)["median"] < 1e-6
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"stride": 0}, ValueError, "expected stride >= 1, got 0"),  # was ZeroDivisionError
+        ({"stride": -1}, ValueError, "expected stride >= 1, got -1"),  # 'steps in [1, -4]'
+        ({"batch_size": 0}, ValueError, "expected batch_size >= 1, got 0"),  # range()'s error
+        ({"steps": True}, TypeError, "expected steps to be an int >= 1, got True"),  # ran 1 step
+        ({"steps": 2.5}, TypeError, "expected steps to be an int >= 1, got 2.5"),
+    ],
+)
+def test_evaluate_autoregressive_names_a_bad_count(kwargs, error, match):
+    traj = torch.randn(3, 5, 1, 4, 8)
+    with pytest.raises(error, match=match):
+        evaluate_autoregressive(_Shift(), traj, lead_time=1 / 8, **kwargs)
+
+
 def test_evaluate_autoregressive_passes_t_only_to_time_conditioned_operators():
     """A Normalized-wrapped ScOT without time conditioning (what sciml train builds) and an FNO
     baseline were handed the lead time and refused it (ValueError); the errors now equal a

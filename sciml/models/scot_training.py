@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..layers._checks import check_int
 from ..layers.conditional_norm import ConditionalLayerNorm
 
 __all__ = [
@@ -266,6 +267,12 @@ def evaluate_autoregressive(
 
     Returns ``{"median": (steps,) per-step median relative L1, "errors": (n, steps)}``.
     """
+    # (why) stride 0 raised ZeroDivisionError, batch_size 0 range()'s "arg 3 must not be zero",
+    # a negative stride asked for steps in [1, -4], steps=True ran one step
+    stride = check_int("stride", stride)
+    batch_size = check_int("batch_size", batch_size)
+    if steps is not None:
+        check_int("steps", steps)
     n, T = trajectories.shape[:2]
     max_steps = (T - 1) // stride
     steps = max_steps if steps is None else steps
