@@ -684,3 +684,24 @@ def test_pretrained_dcdm_loads_offline_and_beats_cg_on_unseen_obstacle():
     assert cg.converged and dc.converged
     # measured: 14 vs 136 iterations
     assert dc.iterations <= 0.25 * cg.iterations, (dc.iterations, cg.iterations)
+
+
+def test_dcdm_refuses_a_model_that_is_not_a_module_and_a_problem_that_is_not_a_grid():
+    """DeepConjugateDirection(lambda u: u) and (DCDMNet) (the class) were built and failed in
+    the solve ("'function' object has no attribute 'parameters'", "Module.parameters() missing
+    1 required positional argument: 'self'"); problem=(6, 5) failed with "'tuple' object has no
+    attribute 'n'". Now refused when built; an nn.Module with problem=poisson(...) beside a
+    plain matrix is still CG's solve (identity network, k = 1)."""
+    with pytest.raises(TypeError, match=r"model: expected a torch module .* got function"):
+        DeepConjugateDirection(lambda u: u)
+    with pytest.raises(TypeError, match=r"model: expected a torch module .* got the class DCDMNet"):
+        DeepConjugateDirection(DCDMNet)
+    with pytest.raises(TypeError, match=r"problem: expected a Poisson grid .* got \(6, 5\)"):
+        DeepConjugateDirection(torch.nn.Identity(), problem=(6, 5))
+    P = poisson((6, 5), walls=D)
+    b = np.random.default_rng(0).standard_normal(P.n)
+    method = DeepConjugateDirection(torch.nn.Identity(), k=1, problem=P)
+    x, res = solve(P.to_scipy(), b, method=method, rtol=1e-10)
+    x_cg, res_cg = solve(P.to_scipy(), b, rtol=1e-10)
+    assert res.converged and res.iterations == res_cg.iterations
+    np.testing.assert_allclose(x, x_cg, rtol=0, atol=1e-10)

@@ -227,8 +227,23 @@ class DeepConjugateDirection(Method):
     deflation: Deflation | None = None
 
     def __post_init__(self) -> None:
-        if not callable(self.model):
-            raise TypeError(f"model: expected a torch module, got {type(self.model).__name__}")
+        # (why) any callable passed: a function or a module class failed in the solve on
+        # model.parameters(); a tuple problem on problem.n
+        if not isinstance(self.model, nn.Module):
+            got = (
+                f"the class {self.model.__name__}"
+                if isinstance(self.model, type)
+                else type(self.model).__name__
+            )
+            raise TypeError(
+                "model: expected a torch module (an instance, such as "
+                f"sciml.load('dcdm-poisson3d') or torch.nn.Identity()), got {got}"
+            )
+        if self.problem is not None and not isinstance(self.problem, Poisson):
+            raise TypeError(
+                f"problem: expected a Poisson grid such as poisson(shape, walls=...), or None, "
+                f"got {self.problem!r}"
+            )
         object.__setattr__(self, "k", _check_k(self.k))
         _check_fields(self)
 
