@@ -317,3 +317,17 @@ def test_xarray_of_a_point_cloud_matches_the_file(tmp_path):
         assert d["u"].attrs["units"] == units["u"] == "m"
         assert d.attrs["pde"] == pde and json.loads(d.attrs["units"]) == units
         assert "boundary_conditions" not in d.attrs  # the file has none
+
+
+def test_a_split_of_numpy_integers_saves_and_loads(tmp_path):
+    # split(n, seed=np.int64(3)) and a Split of numpy index arrays (np.flatnonzero(mask)) could
+    # not be saved: "Object of type int64 is not JSON serializable"
+    sp = sd.split(np.int64(10), seed=np.int64(3))
+    assert sd.Split.load(sp.save(tmp_path / "a.json")) == sd.split(10, seed=3)
+    mask = np.array([True, False, True, False, False])
+    own = sd.Split(np.flatnonzero(mask), np.array([1]), (np.int64(4),), n=np.int64(5))
+    back = sd.Split.load(own.save(tmp_path / "b.json"))
+    assert (back.train, back.val, back.test, back.n) == ((0, 2), (1,), (4,), 5)
+    assert back == own
+    with pytest.raises(TypeError, match="expected integer sample indices"):
+        sd.Split((0.5,), (), (), n=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_text
+
+_PARTS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,22 @@ class Split:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        # (why) numpy integers (np.flatnonzero(mask), split(n, seed=np.int64(3))) made a Split
+        # that save() could not write ("Object of type int64 is not JSON serializable"), and
+        # an index array compared ambiguously in ==
+        try:
+            parts = {k: tuple(operator.index(i) for i in getattr(self, k)) for k in _PARTS}
+            n = operator.index(self.n)
+            seed = None if self.seed is None else operator.index(self.seed)
+        except TypeError:
+            raise TypeError(
+                f"Split: expected integer sample indices, n and seed, got train={self.train!r}, "
+                f"val={self.val!r}, test={self.test!r}, n={self.n!r}, seed={self.seed!r}"
+            ) from None
+        for k, v in parts.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "seed", seed)
         seen: dict[int, str] = {}
         for name in ("train", "val", "test"):
             for i in getattr(self, name):
