@@ -1185,3 +1185,23 @@ def test_periodic_embedding_refuses_an_infinite_period():
     # cos(pi k / 4) for k = 1, 2, then sin(pi k / 4), then t: x = 0.25 with period 2
     want = [math.cos(math.pi / 4), math.cos(math.pi / 2), math.sin(math.pi / 4), 1.0, 3.0]
     torch.testing.assert_close(e(p), torch.tensor([want], dtype=torch.float64))
+
+
+def test_adaptive_weights_average_over_every_trained_parameter():
+    """w_k <- max|grad L_ref| / mean|grad L_k| takes the mean over the parameters theta: one
+    that L_k does not use has gradient 0 there. The update dropped such parameters (autograd
+    returns None for them), so a term using 3 of 5 parameter entries got mean 3 here, not
+    3 * 3 / 5 = 1.8, a weight 1.67 times too small; a term using none of them raised
+    'torch.cat(): expected a non-empty list of Tensors'."""
+    a = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    b = torch.nn.Parameter(torch.tensor([0.5, 0.25, -1.0], dtype=torch.float64))
+    x = torch.ones(1, dtype=torch.float64, requires_grad=True)  # a point, not a parameter
+    w = AdaptiveWeights("r", alpha=1.0, every=1)
+    terms = {
+        "r": a.square().sum() + b.square().sum(),  # gradient (2a, 2b): max 4
+        "g": 3 * b.sum(),  # gradient (0, 0, 3, 3, 3): mean 1.8
+        "c": (x * 2).sum(),  # no trained parameter: gradient 0, weight kept
+    }
+    w.total(terms, [a, b], update=True)
+    assert w.weights["g"] == pytest.approx(4 / 1.8, rel=1e-15)
+    assert "c" not in w.weights

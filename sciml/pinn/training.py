@@ -175,7 +175,12 @@ class AdaptiveWeights(LossWeights):
     def _update(self, terms: Mapping[str, torch.Tensor], params: list[nn.Parameter]) -> None:
         def flat_grad(v: torch.Tensor) -> torch.Tensor:
             gs = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
-            return torch.cat([g.reshape(-1) for g in gs if g is not None]).abs()
+            # (why) a parameter the term does not use has gradient 0, and the mean is over
+            # every parameter: dropping the Nones made the mean of a term that uses few of
+            # them too large (its weight too small), and torch.cat of none at all raised
+            return torch.cat(
+                [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(gs, params)]
+            ).abs()
 
         g_ref = flat_grad(terms[self.ref]).max()
         for k, v in terms.items():
