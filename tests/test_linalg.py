@@ -1862,3 +1862,22 @@ def test_scipy_solver_refuses_options_that_belong_to_the_call_when_built():
     x, info = cg(A, b, rtol=1e-11)
     assert info == 0
     np.testing.assert_allclose(x, pinv_solution(A, b), atol=1e-9)
+
+
+def test_a_problem_that_is_not_a_poisson_grid_is_refused_by_name():
+    """solve(A, b, problem=P.stencil()) failed with "'StencilOperator' object has no attribute
+    'n'" and problem=(6, 5) with "'tuple' object has no attribute 'n'"; both are refused naming
+    problem= and what to pass. problem=P itself still gives the Neumann grid's null space
+    (pinv(A) b)."""
+    P = poisson((6, 5), walls=N)
+    A = P.to_scipy()
+    b = np.random.default_rng(4).standard_normal(P.n)
+    with pytest.raises(
+        TypeError, match=r"problem: expected a Poisson grid .* got StencilOperator; pass"
+    ):
+        solve(A, b, problem=P.stencil())
+    with pytest.raises(TypeError, match=r"problem: expected a Poisson grid .* got tuple"):
+        solve(A, b, problem=(6, 5))
+    x, res = solve(A, b, problem=P, rtol=1e-11)
+    assert res.converged
+    np.testing.assert_allclose(x, pinv_solution(A, b), atol=1e-9)

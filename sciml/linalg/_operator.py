@@ -116,6 +116,13 @@ def as_operator(A: Any, *, problem: Poisson | None = None) -> LinearOperator:
     ``problem`` beside a plain matrix gives the grid (for learned methods) and, where ``A``
     annihilates it, the problem's null space: a matrix on that grid with other walls (say
     Dirichlet, so nonsingular) keeps its own, and b is not projected."""
+    if problem is not None and not isinstance(problem, Poisson):
+        # (why) it failed on problem.n ("'StencilOperator' object has no attribute 'n'")
+        hint = "; pass its grid, .problem" if isinstance(problem, StencilOperator) else ""
+        raise TypeError(
+            "problem: expected a Poisson grid such as poisson(shape, walls=...), got "
+            f"{type(problem).__name__}{hint}"
+        )
     op = _as_operator(A, problem)
     if problem is not None:
         if problem.n != op.n:
