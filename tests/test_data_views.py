@@ -752,3 +752,22 @@ def test_series_without_spatial_axes_give_empty_coordinates(tmp_path):
     np.testing.assert_array_equal(item["input"].numpy(), np.float32([a[2, 0]]))
     np.testing.assert_array_equal(item["target"].numpy(), np.float32([[b[2, -1]]]))
     assert item["x"].shape == (1, 0)
+
+
+def test_normalizer_names_must_be_a_list_of_channels(data):
+    # encode(x, names="uv") normalised with the statistics of 'u' and 'v' (list("uv")); a
+    # normaliser without channels (fit with fields=[], static_fields=[]) failed on use with
+    # ZeroDivisionError
+    path, vals = data
+    ds = sd.open(path)
+    norm = sd.Normalizer({"u": 1.0, "v": 2.0}, {"u": 2.0, "v": 4.0}, n_spatial=2)
+    x = vals["uv"][0, :2]  # (t, c=2, X, Y)
+    for op in (norm.encode, norm.decode):
+        with pytest.raises(ValueError, match="expected names a list of channel names, got the "):
+            op(x, names="uv")
+    np.testing.assert_allclose(norm.encode(x, ["v", "u"])[:, 0], (x[:, 0] - 2.0) / 4.0)
+    np.testing.assert_allclose(norm.decode(x, ["v", "u"])[:, 1], x[:, 1] * 2.0 + 1.0)
+    with pytest.raises(ValueError, match="expected at least one channel"):
+        sd.Normalizer.fit(ds, fields=[], static_fields=[])
+    with pytest.raises(ValueError, match="expected at least one channel"):
+        sd.Normalizer({}, {}, n_spatial=2)

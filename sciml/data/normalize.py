@@ -97,6 +97,11 @@ class Normalizer:
     def __init__(self, mean: Mapping[str, float], std: Mapping[str, float], *, n_spatial: int):
         if set(mean) != set(std):
             raise ValueError(f"mean has channels {list(mean)}, std has {list(std)}")
+        if not mean:  # (why) encode then failed with ZeroDivisionError (channels % 0)
+            raise ValueError(
+                "Normalizer expected at least one channel's mean and std, got none (fitted "
+                "with fields=[] and static_fields=[]?)"
+            )
         self.mean = {k: float(v) for k, v in mean.items()}
         self.std = {k: float(v) for k, v in std.items()}
         _check_stats(self.mean, self.std)
@@ -222,6 +227,11 @@ class Normalizer:
         channel_dim: int | None,
         op: Literal["encode", "decode"],
     ):
+        if isinstance(names, str):  # (why) list("uv") used the statistics of 'u' and 'v'
+            raise ValueError(
+                f"Normalizer.{op} expected names a list of channel names, got the string "
+                f"{names!r} -- pass [{names!r}]"
+            )
         names = self.names if names is None else list(names)
         self._require(names, op=op)
         dim = -(self.n_spatial + 1) if channel_dim is None else channel_dim
