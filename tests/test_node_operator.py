@@ -107,6 +107,48 @@ def test_bad_inputs_say_what_was_expected():
         NODEConfig(scale=(1.0,))
 
 
+def test_normalisation_constants_from_numpy_are_the_configs_floats():
+    """``center=data.mean(0)`` (a float64 NumPy array) made float64 buffers in a float32 model:
+    every forward failed with "mat1 and mat2 must have the same dtype". The constants are now
+    a tuple of Python floats, and the model equals the one built from the same tuples."""
+    mean, spread = np.array([0.1, 0.2]), np.array([2.0, 0.5], dtype=np.float32)
+    config = NODEConfig(hidden=(4,), center=mean, scale=spread)
+    assert config.center == (0.1, 0.2) and config.scale == (2.0, 0.5)
+    assert all(type(v) is float for v in (*config.center, *config.scale))
+    torch.manual_seed(0)
+    model = NODE(config).eval()
+    torch.manual_seed(0)
+    same = NODE(NODEConfig(hidden=(4,), center=(0.1, 0.2), scale=(2.0, 0.5))).eval()
+    u, t = torch.rand(3, 2), torch.linspace(0, 1, 3)
+    with torch.no_grad():
+        assert torch.equal(model(u, t=t), same(u, t=t))
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (
+            dict(center=(float("nan"), 0.0)),
+            r"center: expected 2 finite real numbers .*got \(nan, 0.0\)",
+        ),
+        (
+            dict(scale=(float("inf"), 1.0)),
+            r"scale: expected 2 finite real numbers .*got \(inf, 1.0\)",
+        ),
+        (
+            dict(center=(True, False)),
+            r"center: expected 2 finite real numbers .*got \(True, False\)",
+        ),
+        (dict(scale="ab"), r"scale: expected 2 finite real numbers .*got 'ab'"),
+    ],
+)
+def test_normalisation_constants_must_be_finite_numbers(kw, match):
+    """A NaN or inf center / scale failed every solve as "shrank its step to zero ... the field
+    is stiff", a bool center failed in torch's bool subtraction, a string in torch.tensor."""
+    with pytest.raises(ValueError, match=match):
+        NODEConfig(**kw)
+
+
 def test_regularised_training_step_has_a_penalty_and_gradients():
     from sciml.de import LocalHeuristic
 

@@ -16,6 +16,9 @@ model. Saving and loading work as for every sciml :class:`~sciml.operator.Operat
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -101,11 +104,27 @@ class NODEConfig:
             object.__setattr__(self, "step_size", fixed.step_size)
         for name in ("center", "scale"):
             value = getattr(self, name)
-            if value is not None and len(value) != self.state_dim:
+            if value is None:
+                continue
+            iterable = isinstance(value, Iterable) and not isinstance(value, (str, bytes))
+            values = tuple(value) if iterable else ()
+            if iterable and len(values) != self.state_dim:
                 raise ValueError(
                     f"{name}: expected {self.state_dim} values (one per state channel), "
-                    f"got {len(value)}"
+                    f"got {len(values)}"
                 )
+            # (why) a NumPy array (data.mean(0)) made float64 buffers in a float32 model (every
+            # forward failed in the first Linear), NaN or inf failed each solve as a "stiff
+            # field", a bool in torch's bool subtraction
+            if not iterable or not all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values
+            ):
+                raise ValueError(
+                    f"{name}: expected {self.state_dim} finite real numbers (one per state "
+                    f"channel), got {value!r}"
+                )
+            object.__setattr__(self, name, tuple(float(v) for v in values))
         if self.scale is not None and min(self.scale) <= 0:
             raise ValueError(f"scale: expected positive values, got {self.scale}")
         # the adaptive solvers' rule, also for a fixed-step one (which ignores the tolerances)
