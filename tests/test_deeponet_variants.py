@@ -16,6 +16,7 @@ from sciml.models import DeepONet, DeepONetConfig, PODDeepONet, PODDeepONetConfi
 from sciml.models.deeponet import MLPSpec
 from sciml.models.deeponet_pi import (
     DiffusionReaction,
+    PhysicsInformedDiffusionReaction,
     diffusion_reaction_loss,
     interp1d,
     space_time_derivatives,
@@ -208,3 +209,13 @@ def test_interp1d_is_exact_for_linear_functions():
     values = torch.stack([2 * grid + 1, -grid])
     x = torch.rand(2, 7, dtype=torch.float64)
     torch.testing.assert_close(interp1d(values, grid, x), torch.stack([2 * x[0] + 1, -x[1]]))
+
+
+@pytest.mark.parametrize(
+    "points, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)]
+)
+def test_pi_wrapper_refuses_a_bad_number_of_points_when_built(points, error):
+    # each was accepted and failed (or, for True, trained on 1 point) at the first training step
+    net = DeepONet(DeepONetConfig(sensors=5, coord_dim=2))
+    with pytest.raises(error, match=rf"expected points (to be an int )?>= 1, got {points}"):
+        PhysicsInformedDiffusionReaction(net, torch.linspace(0, 1, 5), points=points)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..layers._checks import check_int
+
 __all__ = [
     "DiffusionReaction",
     "space_time_derivatives",
@@ -161,6 +163,9 @@ class PhysicsInformedDiffusionReaction(nn.Module):
         weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
     ) -> None:
         super().__init__()
+        # (why) checked here: a bad count failed only inside Trainer.fit, in the first training
+        # step (0: "cannot reshape tensor of 0 elements", -1: "negative dimension")
+        points = check_int("points", points)
         self.model = model
         self.register_buffer("sensor_x", sensor_x.reshape(-1))
         self.points, self.problem, self.weights = points, problem or DiffusionReaction(), weights
