@@ -1205,3 +1205,17 @@ def test_adaptive_weights_average_over_every_trained_parameter():
     w.total(terms, [a, b], update=True)
     assert w.weights["g"] == pytest.approx(4 / 1.8, rel=1e-15)
     assert "c" not in w.weights
+
+
+def test_loss_weights_refuse_a_weight_that_is_negative_or_not_finite():
+    """LossWeights({'g': nan}) was accepted and fit then blamed 'an AdaptiveWeights update'
+    for the nan loss at step 0; a negative weight made Adam ascend that term. Both are
+    refused when the weights are built (AdaptiveWeights' initial weights too)."""
+    for bad in (math.nan, math.inf, -1.0):
+        with pytest.raises(ValueError, match=rf"finite weights >= 0, got \{{'g': {bad}\}}"):
+            LossWeights({"f": 2.0, "g": bad})
+        with pytest.raises(ValueError, match="finite weights >= 0"):
+            AdaptiveWeights("f", initial={"g": bad})
+    terms = {"f": torch.tensor(3.0), "g": torch.tensor(5.0)}
+    assert LossWeights({"g": 0.0}).total(terms, [], update=False).item() == 3.0
+    assert LossWeights({"f": 0.5}).total(terms, [], update=False).item() == 6.5

@@ -94,6 +94,14 @@ class LossWeights:
 
     def __init__(self, weights: Mapping[str, float] | None = None) -> None:
         self.weights = dict(weights or {})
+        # (why) a nan weight was blamed on 'an AdaptiveWeights update' at step 0, and a
+        # negative one made Adam ascend its term
+        bad = {k: v for k, v in self.weights.items() if not 0 <= float(v) < math.inf}
+        if bad:
+            raise ValueError(
+                f"expected finite weights >= 0, got {bad}; a term's weight multiplies its "
+                "(non-negative) loss"
+            )
 
     def total(
         self, terms: Mapping[str, torch.Tensor], params: list[nn.Parameter], *, update: bool
