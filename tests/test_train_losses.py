@@ -6,6 +6,8 @@ explicit matrix built from NumPy's FFT), values against ``numpy.linalg.norm``.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -145,7 +147,15 @@ def test_h1_on_a_non_square_box_is_the_hand_norm(periodic):
 )
 def test_h1_refuses_lengths_that_are_not_positive_numbers(kwargs, expected):
     """lengths=0 gave a nan loss, lengths=-1 the loss of lengths=1 without a word."""
-    import re
-
     with pytest.raises((TypeError, ValueError), match=re.escape(expected)):
         H1Loss(**kwargs)
+
+
+@pytest.mark.parametrize("p", [True, "2", None])
+def test_lp_refuses_an_exponent_that_is_not_a_number(p):
+    """p=True ran as the L1 norm; p='2' and None failed with Python's bare comparison
+    TypeError ("'>=' not supported between instances of 'str' and 'int')."""
+    with pytest.raises(
+        TypeError, match=re.escape(f"expected p >= 1 (or inf) for an Lp norm, got p={p!r}")
+    ):
+        LpLoss(p=p)

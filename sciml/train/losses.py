@@ -59,6 +59,9 @@ class LpLoss:
     """
 
     def __init__(self, p: float = 2.0, *, relative: bool = True, reduction: str = "mean") -> None:
+        if not isinstance(p, numbers.Real) or isinstance(p, bool):
+            # (why) True ran as the L1 norm, a str failed in a bare comparison
+            raise TypeError(f"expected p >= 1 (or inf) for an Lp norm, got p={p!r}")
         if not p >= 1:  # (why) also refuses nan
             raise ValueError(f"expected p >= 1 (or inf) for an Lp norm, got p={p}")
         if reduction not in _REDUCTIONS:
