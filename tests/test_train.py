@@ -479,6 +479,35 @@ def test_ctrl_c_saves_last_and_resume_finishes_like_an_uninterrupted_run(tmp_pat
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
+class _SigintInValidation(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_evaluate(self, trainer, metrics):
+        if trainer.step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("eval_every, step", [(0, 10), (2, 4)], ids=["epoch-end", "eval_every"])
+def test_ctrl_c_during_a_validation_stops_without_another_step(tmp_path, eval_every, step):
+    """Ctrl-C during the validation after step 10 (an epoch end; or step 4 with eval_every=2)
+    set the flag only: the run went on to train step 11 (5) before it stopped. It now stops
+    after the validation and its checkpoint, `last` at that step, and the resume equals the
+    uninterrupted run."""
+    run = tmp_path / "run"
+    kw = dict(dropout=0.1, eval_every=eval_every, checkpoint_every=3)
+    result = make_trainer(run, callbacks=[_SigintInValidation(step)], **kw).fit()
+    assert result.interrupted and result.step == step
+    assert read_checkpoint(run / "last", sciml.load(run / "last"))["step"] == step
+    resumed = make_trainer(run, **kw).fit(resume="auto")
+    ref = make_trainer(tmp_path / "ref", **kw).fit()
+    assert (resumed.step, resumed.train_loss) == (ref.step, ref.train_loss)
+    volatile = ("time_s", "samples_per_s")
+    assert [{k: v for k, v in r.items() if k not in volatile} for r in resumed.history] == [
+        {k: v for k, v in r.items() if k not in volatile} for r in ref.history
+    ]
+
+
 def test_seeded_runs_are_reproducible_and_seed_matters():
     r1 = make_trainer(None, epochs=1).fit()
     r2 = make_trainer(None, epochs=1).fit()

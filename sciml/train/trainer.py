@@ -479,6 +479,10 @@ class Trainer:
                 links.append("last")
             if links:
                 self._save(links)
+            if self._sigint and not self.dist.distributed:
+                # (why) a Ctrl-C during the validation or the checkpoint above: the run
+                # trained one more step before it stopped
+                self._stop = True
             if self._stop:
                 return
         # the epoch is complete
@@ -497,6 +501,8 @@ class Trainer:
             links.append("last")
         if links:
             self._save(links)
+        if self._sigint and not self.dist.distributed:
+            self._stop = True  # a Ctrl-C during the epoch end's validation or checkpoint
 
     def _train_step(self, batch: dict[str, Any], n_global: int) -> tuple[float, bool]:
         """One optimiser step on this rank's shard of a global batch of ``n_global`` samples.
