@@ -1219,3 +1219,21 @@ def test_loss_weights_refuse_a_weight_that_is_negative_or_not_finite():
     terms = {"f": torch.tensor(3.0), "g": torch.tensor(5.0)}
     assert LossWeights({"g": 0.0}).total(terms, [], update=False).item() == 3.0
     assert LossWeights({"f": 0.5}).total(terms, [], update=False).item() == 6.5
+
+
+def test_train_config_refuses_step_counts_that_are_not_ints_and_an_infinite_lr():
+    """PINNTrainConfig(adam_steps=2e3) was accepted and fit failed later in range() with
+    "'float' object cannot be interpreted as an integer" (lbfgs_steps=5e2 ran); True ran one
+    step; lr=inf passed 'lr > 0' and its first step put inf into the parameters."""
+    for field in ("adam_steps", "lbfgs_steps", "log_every", "lbfgs_history"):
+        for bad in (2e3, True):
+            with pytest.raises(TypeError, match=rf"expected an int {field}, got {bad!r}"):
+                PINNTrainConfig(**{field: bad})
+    for bad in (math.inf, math.nan, 0.0):
+        with pytest.raises(ValueError, match="finite, positive learning rate"):
+            PINNTrainConfig(lr=bad)
+    with pytest.raises(ValueError, match="final_lr_ratio"):
+        PINNTrainConfig(final_lr_ratio=math.inf)
+    p = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    fit([p], lambda: {"f": p.square().sum()}, PINNTrainConfig(adam_steps=1, lr=0.25))
+    assert p.item() == pytest.approx(0.75, rel=1e-7)  # Adam's first step: lr * sign(grad)

@@ -23,6 +23,7 @@ import contextlib
 import copy
 import functools
 import math
+import numbers
 import operator
 import random
 import time
@@ -68,18 +69,24 @@ class PINNTrainConfig:
     log_every: int = 100
 
     def __post_init__(self) -> None:
+        # (why) adam_steps=2e3 was accepted and fit failed in range() ('float' object cannot
+        # be interpreted as an integer); True ran one step
+        for name in ("adam_steps", "lbfgs_steps", "log_every", "lbfgs_history"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"expected an int {name}, got {v!r}")
         if self.adam_steps < 0 or self.lbfgs_steps < 0:
             raise ValueError(
                 f"expected non-negative step counts, got adam_steps={self.adam_steps}, "
                 f"lbfgs_steps={self.lbfgs_steps}"
             )
-        if not self.lr > 0:
-            raise ValueError(f"expected a positive learning rate, got {self.lr}")
+        if not 0 < self.lr < math.inf:  # (why) inf passed 'lr > 0': inf parameters at step 1
+            raise ValueError(f"expected a finite, positive learning rate, got {self.lr}")
         # (why) final_lr_ratio < 0 turned the end of the cosine schedule into gradient ascent
         # without a word, and log_every = 0 failed with 'integer modulo by zero' at step 0
-        if not self.final_lr_ratio >= 0:
+        if not 0 <= self.final_lr_ratio < math.inf:
             raise ValueError(
-                f"expected final_lr_ratio >= 0 (the last Adam step's lr / lr), got "
+                f"expected a finite final_lr_ratio >= 0 (the last Adam step's lr / lr), got "
                 f"{self.final_lr_ratio}"
             )
         if self.log_every < 1 or self.lbfgs_history < 1:
