@@ -9,9 +9,9 @@ A NODE exports with a fixed-step solver: its own where its config names one
 (``NODEConfig(solver="rk4", step_size=...)``), else ``solver=RK4(step_size=...)`` (or ``Euler``)
 given to the export; an adaptive solver chooses steps from tensor values, which
 ``torch.export`` cannot trace. The fixed-step integration is unrolled at the example's output
-times ``t``, which become part of the program (``program.module()(u)``). PROSE exports its data
-path ``forward(u, x=x)``; the skeleton input ``symbols=`` and the symbolic decoding
-(``generate``) do not export.
+times ``t``, which become part of the program (``program.module()(u)``). PROSE exports
+``forward(u, x=x)`` and ``forward(u, x=x, symbols=...)`` (the skeleton at the example's width,
+padded with ``<pad>``); the symbolic decoding (``generate``) does not export.
 """
 
 from __future__ import annotations
@@ -176,8 +176,7 @@ def export(
                 raise SciMLError(
                     f"torch.export could not trace {type(model).__name__}: {reason}. A forward "
                     "pass that branches on tensor values or sizes its tensors by them (an "
-                    "iterative solver; PROSE trimming skeleton tokens to the longest one, so "
-                    "export PROSE without symbols=) cannot be exported"
+                    "iterative solver) cannot be exported"
                 ) from exc
             if check:
                 batch = batch if dynamic_batch else None

@@ -290,9 +290,10 @@ def test_keyword_inputs_through_a_wrapper_keep_a_free_batch():
         torch.testing.assert_close(program.module()(u, t=t), model(u, t=t), rtol=1e-5, atol=1e-6)
 
 
-def test_prose_with_a_skeleton_is_refused_naming_the_token_trimming_and_the_way_out():
-    # the hint named only adaptive and iterative solvers, neither of which PROSE has; the
-    # data-dependent size is the skeleton trimmed to its longest token string
+def test_prose_exports_with_a_skeleton_of_the_examples_width():
+    # PROSE trimmed the skeleton to its longest token string, a size read from the data, and
+    # the export was refused (a SciMLError naming the trimming); under torch.export the tokens
+    # now stay whole, their padding masked, so the skeleton input exports at the example's width
     from sciml.models import PROSE, PROSEConfig
 
     torch.manual_seed(0)
@@ -301,8 +302,16 @@ def test_prose_with_a_skeleton_is_refused_naming_the_token_trimming_and_the_way_
     x = torch.rand(2, 7, 1)
     symbols = torch.randint(1, 20, (2, 12))
     symbols[:, 9:] = 0
-    with pytest.raises(SciMLError, match=r"PROSE trimming skeleton tokens.*without symbols="):
-        sciml.export(model, u, x=x, symbols=symbols)
+    with_skeleton = sciml.export(model, u, x=x, symbols=symbols)
+    # other skeleton lengths (4, 11 tokens and none), each cut to its own width by eager
+    s3 = torch.randint(1, 20, (3, 12))
+    s3[0, 4:], s3[1, 11:], s3[2] = 0, 0, 0
+    u3, x3 = torch.randn(3, 10, 1 + model.config.dim), torch.rand(3, 7, 1)
+    with torch.no_grad():
+        want = model.eval()(u3, x=x3, symbols=s3)
+    torch.testing.assert_close(with_skeleton.module()(u3, x=x3, symbols=s3), want)
+    with pytest.raises(AssertionError, match=r"Guard failed: symbols.size\(\)\[1\] == 12"):
+        with_skeleton.module()(u3, x=x3, symbols=torch.nn.functional.pad(s3, (0, 3)))
     program = sciml.export(model, u, x=x)  # data only: exported, checked against eager
     assert torch.allclose(program.module()(u, x=x), model(u, x=x), atol=1e-5)
     # what docs/getting-started.md says of x (batch, points, 1): the batch is free, the number

@@ -217,6 +217,71 @@ def test_trimming_symbol_padding_changes_no_output_or_loss(monkeypatch):
     torch.testing.assert_close(loss, loss_full, rtol=1e-5, atol=1e-6)
 
 
+def _padded_batch(model, dtype=torch.float32):
+    """Two samples padded to 40 tokens: equations Lorenz / Thomas (37 / 28 tokens), skeletons
+    Lorenz's (29) / its first 5 tokens. Eager cuts the columns that are padding in every row."""
+    u = torch.randn(2, 16, 6, dtype=dtype)
+    u[..., 0] = torch.linspace(0, 1, 16)
+    lorenz, thomas = (SYSTEMS[n].equations(SYSTEMS[n].nominal) for n in ("lorenz", "thomas"))
+    rows = [model.vocab.ids(encode(eq), bos=True, eos=True) for eq in (lorenz, thomas)]
+    ids = torch.tensor([r + [model.vocab.pad_id] * (40 - len(r)) for r in rows])
+    sym = torch.tensor([model.vocab.ids(skeleton(encode(lorenz)), bos=True, eos=True)] * 2)
+    sym = torch.nn.functional.pad(sym, (0, 40 - sym.shape[1]))
+    sym[1, 5:] = model.vocab.pad_id  # a shorter skeleton in the second row
+    x = torch.linspace(1, 3, 9, dtype=dtype)[None, :, None].expand(2, -1, -1)
+    target = torch.randn(2, 9, 5, dtype=dtype)
+    return {"input": u, "x": x, "target": target, "symbols": sym, "target_symbols": ids}
+
+
+def test_compiled_loss_and_forward_are_one_graph_equal_to_eager_with_padding():
+    """``torch.compile(fullgraph=True)`` (which raises at any graph break) of the training loss
+    and of the inference forward: one graph each, compiled once for two batches whose cut
+    widths differ, with loss, gradients and prediction equal to eager's (which cuts the padding
+    columns; compiled, they stay and are masked). Before, ``_trim_padding`` (``nonzero``,
+    ``int``) broke the forward 6 times and the loss 9 times (there with the symbol decoder's
+    causal-mask check, ``bool(tensor)``), and each new cut width recompiled. The model is
+    float64; the loss's token cross-entropy is computed in float32 (``training_loss``), hence
+    the loss's looser tolerance (it differs by one float32 rounding, 5.6e-8 relative)."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    model = _tiny_built_in_float64(seed=0).train()
+    batch = _padded_batch(model, torch.float64)
+    other = dict(batch, symbols=batch["symbols"][[1, 1]], target_symbols=batch["symbols"])
+    cut = [
+        [int((b[k] != 0).sum(1).max()) for k in ("symbols", "target_symbols")]
+        for b in (batch, other)
+    ]
+    assert cut == [[29, 37], [5, 29]]  # eager's widths, all below the 40 columns
+    params = list(model.parameters())
+    loss_fn = LpLoss()
+    counter = CompileCounterWithBackend("eager")
+    torch._dynamo.reset()
+    try:
+        compiled = torch.compile(model.training_loss, backend=counter, fullgraph=True)
+        for b in (batch, other):
+            want = model.training_loss(b, loss_fn)
+            want_grads = torch.autograd.grad(want, params, allow_unused=True)
+            got = compiled(b, loss_fn)
+            grads = torch.autograd.grad(got, params, allow_unused=True)
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+            for g, w in zip(grads, want_grads):
+                assert (g is None) == (w is None)
+                if w is not None:
+                    torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+        assert counter.frame_count == 1  # one graph, not recompiled for the second batch
+        model.eval()
+        counter = CompileCounterWithBackend("eager")
+        forward = torch.compile(model, backend=counter, fullgraph=True)
+        with torch.no_grad():
+            for b in (batch, other):
+                want = model(b["input"], x=b["x"], symbols=b["symbols"])
+                got = forward(b["input"], x=b["x"], symbols=b["symbols"])
+                torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-13)
+        assert counter.frame_count == 1
+    finally:
+        torch._dynamo.reset()
+
+
 def test_a_sample_without_skeleton_is_predicted_as_data_only_in_inference():
     """A batch mixing a skeleton-free sample (its row all padding) with one that has a
     skeleton, and an empty (batch, 0) skeleton: each sample is predicted, and its equations

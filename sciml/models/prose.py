@@ -132,7 +132,13 @@ def _trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
 
     Batches are padded to ``max_symbol_len`` (200) while the equations are 20-110 tokens long;
     padded positions are masked out of every attention, so cutting them changes no output, only
-    the work (timing in ``benchmarks/README.md``, PROSE section)."""
+    the work (timing in ``benchmarks/README.md``, PROSE section).
+
+    Under ``torch.compile`` / ``torch.export`` the tokens are returned whole: the cut width is
+    data-dependent (``nonzero`` and ``int`` break the graph, and each new width recompiles), and
+    the outputs are those of the cut tokens all the same."""
+    if tracing():
+        return tokens
     used = (tokens != pad_id).any(dim=0).nonzero()
     return tokens[:, : int(used[-1]) + 1] if used.numel() else tokens[:, :1]
 
@@ -348,8 +354,10 @@ class PROSE(Operator, family="prose"):
         """Next-token logits ``(B, L, V)`` for the decoder input ``tokens`` ``(B, L)`` (teacher forcing)."""
         n = tokens.shape[1]
         causal = torch.ones(n, n, dtype=torch.bool, device=tokens.device).triu(1)
+        # (why) tgt_is_causal=True: what torch detects for this mask anyway, but by comparing
+        # it with a causal mask it builds (bool(...) of a tensor, a graph break under compile)
         h = self.symbol_decoder(
-            self._symbol_tokens(tokens), fused, tgt_mask=causal,
+            self._symbol_tokens(tokens), fused, tgt_mask=causal, tgt_is_causal=True,
             tgt_key_padding_mask=tokens == self.vocab.pad_id, memory_key_padding_mask=pad,
         )  # fmt: skip
         return self.symbol_head(h)
