@@ -792,6 +792,25 @@ def test_sampler_batches_are_those_of_the_tensor_split_reference():
         ShardedBatchSampler(0, 2, shuffle=True)
 
 
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        (dict(n=10, batch_size=0), "expected batch_size as an int >= 1, got 0"),
+        (dict(n=10, batch_size=True), "expected batch_size as an int >= 1, got True"),
+        (dict(n=10, batch_size=4, world_size=0), "expected world_size as an int >= 1, got 0"),
+        (dict(n=10, batch_size=4, rank=3, world_size=2), "expected rank in [0, 2), got 3"),
+        (dict(n=10, batch_size=4, rank=-1, world_size=2), "expected rank in [0, 2), got -1"),
+        (dict(n=10.5, batch_size=4), "expected n as an int >= 1 (the data set size), got 10.5"),
+    ],
+)
+def test_sampler_arguments_of_the_wrong_type_or_range_are_refused(kwargs, expected):
+    """batch_size=0 and world_size=0 raised ZeroDivisionError, rank=3 of 2 yielded the batches
+    [[0, 1], [], []] (indices past its shard), n=10.5 failed in torch.randperm, and
+    batch_size=True read batches of one."""
+    with pytest.raises((TypeError, ValueError), match=re.escape(expected)):
+        list(ShardedBatchSampler(shuffle=True, **kwargs))
+
+
 def _iter(sampler, epoch, start=0):
     sampler.set_epoch(epoch, start)
     return iter(sampler)

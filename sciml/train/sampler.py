@@ -14,6 +14,7 @@ one); it is dropped only when it has fewer samples than there are ranks.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 
 import numpy as np
@@ -31,6 +32,10 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled order of ``range(n)`` for ``epoch``: a function of ``(seed, epoch)`` only."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class ShardedBatchSampler:
@@ -60,6 +65,15 @@ class ShardedBatchSampler:
         world_size: int = 1,
         keep_small_last: bool = False,
     ) -> None:
+        # (why) batch_size=0 or world_size=0 raised ZeroDivisionError, a rank outside the world
+        # yielded indices past its shard, a float n failed in torch.randperm
+        for name, value in (("batch_size", batch_size), ("world_size", world_size)):
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"expected {name} as an int >= 1, got {value!r}")
+        if not _is_int(rank) or not 0 <= rank < world_size:
+            raise ValueError(f"expected rank in [0, {world_size}), got {rank!r}")
+        if not _is_int(n):
+            raise TypeError(f"expected n as an int >= 1 (the data set size), got {n!r}")
         if batch_size % world_size != 0:
             raise ValueError(
                 f"batch_size={batch_size} is the global batch and must be divisible by the "
