@@ -209,3 +209,26 @@ def test_burgers_spectral_refuses_an_output_time_that_is_not_finite():
             burgers_spectral(u0, torch.tensor([0.1, bad], dtype=torch.float64), nu=0.1)
     with pytest.raises(ValueError, match=r"got t = \[0.2, 0.1\]"):
         burgers_spectral(u0, torch.tensor([0.2, 0.1], dtype=torch.float64), nu=0.1)
+
+
+def test_a_problem_refuses_a_negative_viscosity_or_a_speed_that_is_not_finite():
+    """ConvectionDiffusion(viscosity=-0.01) and Burgers(viscosity=-0.01) were accepted: their
+    residual u_t + F(u) u_x - nu u_xx trained a PINN on the ill-posed backward heat equation,
+    and only reference() refused nu < 0; a nan viscosity or an inf speed gave nan residuals."""
+    for make in (
+        lambda: ConvectionDiffusion(viscosity=-0.01),
+        lambda: Burgers(viscosity=-0.01),
+        lambda: Burgers(viscosity=math.nan),
+    ):
+        with pytest.raises(ValueError, match="finite viscosity >= 0"):
+            make()
+    for make in (lambda: Convection(beta=math.inf), lambda: ConvectionDiffusion(beta=math.nan)):
+        with pytest.raises(ValueError, match="finite speed beta"):
+            make()
+    # inviscid Burgers has a residual (its reference needs nu > 0 and says so)
+    p = Burgers(viscosity=0.0)
+    x = torch.tensor([[0.3]], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([[0.2]], dtype=torch.float64, requires_grad=True)
+    u = torch.sin(x) * (1 + t)  # u_t + u u_x = sin x + (1 + t)^2 sin x cos x
+    want = math.sin(0.3) + 1.2**2 * math.sin(0.3) * math.cos(0.3)
+    assert p.residual(u, x, t).item() == pytest.approx(want, rel=1e-14)

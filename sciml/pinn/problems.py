@@ -60,6 +60,13 @@ class PeriodicProblem:
                 f"expected a positive period and final time, got length={self.length}, "
                 f"t_final={self.t_final}"
             )
+        # (why) nu < 0 trained a PINN on the ill-posed backward heat equation (only reference()
+        # refused it), and a nan viscosity or an inf speed gave nan residuals
+        if not 0 <= self.nu < math.inf:
+            raise ValueError(f"expected a finite viscosity >= 0, got viscosity={self.nu}")
+        beta = getattr(self, "beta", 0.0)
+        if not math.isfinite(beta):
+            raise ValueError(f"expected a finite speed beta, got beta={beta}")
         # (why) every model here is exactly L-periodic in x and the references wrap x - beta t
         # into [0, L): a u0 whose periodic extension jumps at x = 0 (the default sin with a
         # length other than 2 pi) gave a reference with a jump and a problem no periodic network
