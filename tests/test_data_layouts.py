@@ -273,3 +273,27 @@ def test_to_xarray_is_lazy(tmp_path, monkeypatch):
     np.testing.assert_array_equal(v, vals["velocity"][2, 1:3, :, 1, 1])
     assert calls == [2 * 8]  # exactly the 16 indexed values were read
     np.testing.assert_array_equal(xa["x"].values, np.linspace(0, 1, 8).astype(np.float32))
+
+
+def test_coordinates_that_vary_per_sample_are_not_flattened_into_one_grid(tmp_path):
+    # The Well lets a dimension vary per sample (dimensions/x (n, nx), sample_varying): the
+    # grid points were built from the flattened (n * nx,) array, and Windows(with_coords=True)
+    # gave "x" of shape (2, 24, 4) beside an input of (C, 8, 4)
+    path = tmp_path / "w.hdf5"
+    vals = write_well_file(path, n=3, t=6, nx=8, ny=4, extras=False)
+    ds = sd.open(path)
+    xx, yy = np.meshgrid(ds.coords["x"], ds.coords["y"], indexing="ij")
+    np.testing.assert_array_equal(ds.grid_points(), np.stack([xx, yy], -1))
+    with h5py.File(path, "a") as f:
+        del f["dimensions/x"]
+        f["dimensions/x"] = np.stack([np.linspace(0, 1 + i, 8) for i in range(3)])
+        f["dimensions/x"].attrs["sample_varying"] = True
+    ds = sd.open(path)
+    with pytest.raises(
+        ValueError, match=r"coordinates of axis 'x' vary per sample \(shape \(3, 8\)\)"
+    ):
+        ds.grid_points()
+    with pytest.raises(ValueError, match="vary per sample"):
+        sd.Windows(ds, with_coords=True)
+    item = sd.Windows(ds, 2, 1)[4]  # sample 1, start 0: still read
+    np.testing.assert_array_equal(item["input"].numpy()[0], vals["density"][1, 0])

@@ -199,6 +199,16 @@ class H5Dataset:
         sl = self._space(space)
         if self.is_points:
             return np.asarray(self.coords["points"], dtype=np.float32)[sl[0]]
+        for d in self.spatial_dims:
+            c = np.asarray(self.coords[d])
+            if c.ndim and c.size != c.shape[-1]:
+                # (why) The Well lets an axis vary per sample ((n, nx)): reshape(-1) made one
+                # grid of every sample's points, n times too long
+                raise ValueError(
+                    f"{self.path}: the coordinates of axis '{d}' vary per sample (shape "
+                    f"{shape_str(c.shape)}); grid points (and with_coords, PointSamples) expect "
+                    f"one grid for all samples -- read each sample's from coords['{d}']"
+                )
         axes = [np.asarray(self.coords[d]).reshape(-1)[s] for d, s in zip(self.spatial_dims, sl)]
         if not axes:  # (why) no spatial axes (an ODE series): one point of 0 coordinates
             return np.zeros((0,), np.float32)

@@ -80,6 +80,8 @@ class _View(Dataset):
         self.normalizer = normalizer
         self.with_coords = with_coords
         self._x: torch.Tensor | None = None
+        if with_coords:
+            self._coords()  # fails now (coordinates that vary per sample), not in a worker
 
     def __len__(self) -> int:
         """One item per sample; :class:`Windows` and :class:`AllPairs` have more."""
