@@ -705,3 +705,27 @@ def test_dcdm_refuses_a_model_that_is_not_a_module_and_a_problem_that_is_not_a_g
     x_cg, res_cg = solve(P.to_scipy(), b, rtol=1e-10)
     assert res.converged and res.iterations == res_cg.iterations
     np.testing.assert_allclose(x, x_cg, rtol=0, atol=1e-10)
+
+
+def test_train_dcdm_refuses_counts_that_are_not_positive_ints_before_training():
+    """log_every=0 trained one step and then failed with 'integer modulo by zero'; steps=-1
+    returned [] silently, steps=2.5 failed in range(); batch_size=0 failed in a reshape.
+    Each is refused before any step, naming the argument; valid counts give a loss history of
+    `steps` entries, each the dcdm_loss of that step's batch (float64, so the same numbers)."""
+    P = poisson((8, 8), walls=N)
+    theta, Y = lanczos(P, 20, generator=torch.Generator().manual_seed(0))
+    sampler = RitzSampler(theta, Y, dtype=torch.float64)
+    net = DCDMNet(DCDMConfig(dim=2, channels=2, max_levels=1)).double()
+    before = [p.detach().clone() for p in net.parameters()]
+    for name, value in (("log_every", 0), ("steps", -1), ("steps", 2.5), ("batch_size", 0)):
+        with pytest.raises((TypeError, ValueError), match=rf"{name}: expected an int >= "):
+            train_dcdm(net, P, sampler=sampler, log=None, **{name: value})
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before, strict=True))
+    assert train_dcdm(net, P, sampler=sampler, steps=0, log=None) == []
+    frozen = DCDMNet(net.config).double()
+    frozen.load_state_dict(net.state_dict())
+    history = train_dcdm(net, P, sampler=sampler, steps=1, batch_size=3, lr=1e-12, log=None)
+    r = sampler.sample(3, torch.Generator().manual_seed(0))
+    y = P.from_grid(frozen(P.to_grid(r)[:, None])[:, 0])
+    expected = dcdm_loss(r, y, P.stencil()).item()
+    assert history == [pytest.approx(expected, rel=1e-12)]

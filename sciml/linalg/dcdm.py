@@ -508,6 +508,17 @@ def train_dcdm(
     The loss needs the matrix inside the graph, so this is a small loop of its own rather than
     :class:`sciml.train.Trainer`. Returns the loss per step.
     """
+    # (why) checked before any step: log_every=0 failed after the first step ('integer modulo
+    # by zero'), steps=-1 returned [] silently, batch_size=0 failed in a reshape
+    for name, value, low in (
+        ("steps", steps, 0),
+        ("batch_size", batch_size, 1),
+        ("log_every", log_every, 1),
+    ):
+        if not is_int(value) or value < low:
+            raise (ValueError if is_int(value) else TypeError)(
+                f"{name}: expected an int >= {low}, got {value!r}"
+            )
     if sampler.vectors.shape[1] != problem.n:
         raise ValueError(
             f"the sampler's Ritz vectors have {sampler.vectors.shape[1]} entries but the problem "
