@@ -1237,3 +1237,13 @@ def test_train_config_refuses_step_counts_that_are_not_ints_and_an_infinite_lr()
     p = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
     fit([p], lambda: {"f": p.square().sum()}, PINNTrainConfig(adam_steps=1, lr=0.25))
     assert p.item() == pytest.approx(0.75, rel=1e-7)  # Adam's first step: lr * sign(grad)
+
+
+def test_sobol_refuses_a_negative_skip():
+    """skip=-1 went to SobolEngine.fast_forward(-1), which corrupted the engine: the first
+    and third of 4 scrambled points were the same (0.6810), silently. Refused now."""
+    box = Box((0.0,), (1.0,))
+    with pytest.raises(ValueError, match="expected skip >= 0 points, got -1"):
+        sobol(4, box, seed=0, skip=-1)
+    # skip=k drops the first k points of the same sequence
+    torch.testing.assert_close(sobol(4, box, seed=0, skip=3), sobol(7, box, seed=0)[3:])

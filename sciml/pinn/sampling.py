@@ -114,6 +114,8 @@ def sobol(
     (``torch.quasirandom.SobolEngine``): low discrepancy, best with ``n`` a power of two.
     ``(n, d)``."""
     _check_n(n)
+    if skip < 0:  # (why) fast_forward(-1) corrupted the engine: repeated points, silently
+        raise ValueError(f"expected skip >= 0 points, got {skip}")
     engine = torch.quasirandom.SobolEngine(box.dim, scramble=scramble, seed=seed)
     if skip:
         engine.fast_forward(skip)
