@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -1091,3 +1092,21 @@ def test_a_step_selection_of_another_type_is_refused_by_name(tmp_path):
             ds.read(0, steps)
     np.testing.assert_array_equal(ds.read(0, np.int64(-1), ["u"])[0, 0, 0], vals["u"][0, -1])
     np.testing.assert_array_equal(ds.read(1, slice(1, None, 2), ["v"])[0, :, 0], vals["v"][1, 1::2])
+
+
+def test_a_file_another_writer_holds_is_not_called_truncated(tmp_path):
+    # a file held open for writing (h5py.File(path, "a") in another session: HDF5's exclusive
+    # lock) was reported as "expected a complete HDF5 file, found 10145 bytes -- is it
+    # truncated (interrupted download or write)?"
+    fcntl = pytest.importorskip("fcntl")
+    path = tmp_path / "f.h5"
+    vals = _small(path)
+    if os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() == "FALSE":
+        pytest.skip("HDF5 file locking is off here")
+    with open(path, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # what an HDF5 writer holds
+        for call in (sd.open, sd.validate):
+            with pytest.raises(sd.DataFormatError, match="open for writing") as e:
+                call(path)
+            assert "truncated" not in str(e.value)
+    np.testing.assert_array_equal(sd.open(path).read(0, fields=["u"])[0, :, 0], vals["u"][0])

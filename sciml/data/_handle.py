@@ -136,6 +136,13 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
                 "cannot be read: permission denied (no read permission for this user); expected "
                 "a file this user can read -- check its permissions and owner (ls -l)",
             ) from e
+        if _held_by_a_writer(path):
+            raise DataFormatError(
+                path,
+                f"cannot be opened ({e}): a writer holds it open for writing (HDF5's file lock: "
+                "h5py.File(path, 'a' or 'w') in this or another process); expected a file no "
+                "one is writing -- let the writer finish or close it",
+            ) from e
         size = path.stat().st_size
         head, signed = _read_signature(path, size)
         # HDF5 looks for its signature at offsets 0, 512, 1024, ...; a file shorter than the
@@ -159,6 +166,29 @@ def open_h5(path: str | os.PathLike[str]) -> h5py.File:
 
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of an HDF5 superblock
+
+
+def _held_by_a_writer(path: Path) -> bool:
+    """Whether another open file description holds an exclusive ``flock`` on ``path``, as HDF5
+    takes for a file opened to write (where file locking is on).
+
+    (why) HDF5 refuses to open such a file, and the refusal was reported as a truncated file:
+    decided here from the file's lock, not from HDF5's wording of its error.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): HDF5 locks otherwise there
+        return False
+    try:
+        with open(path, "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
 
 
 def _read_signature(path: Path, size: int) -> tuple[bytes, bool]:
