@@ -1283,6 +1283,45 @@ def _mlp_field():
     return Autonomous(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 3)))
 
 
+def _latent(channels=2, latent=3):
+    return LatentODE(GRUEncoder(2, 3), NeuralODE(_mlp_field()), channels, latent)
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (
+            lambda: GRUEncoder(True, 3),
+            TypeError,
+            r"GRUEncoder.channels to be an int >= 1, got True",
+        ),
+        (lambda: GRUEncoder(0, 3), ValueError, r"GRUEncoder.channels >= 1, got 0"),
+        (lambda: GRUEncoder(2.5, 3), TypeError, r"GRUEncoder.channels to be an int >= 1, got 2.5"),
+        (lambda: GRUEncoder(2, True), TypeError, r"GRUEncoder.latent to be an int >= 1, got True"),
+        (lambda: GRUEncoder(2, 3, hidden=True), TypeError, r"GRUEncoder.hidden to be an int"),
+        (lambda: ODERNNEncoder(2, 3, hidden=0), ValueError, r"ODERNNEncoder.hidden >= 1, got 0"),
+        (lambda: ODERNNEncoder(-1, 3), ValueError, r"ODERNNEncoder.channels >= 1, got -1"),
+        (
+            lambda: _latent(channels=True),
+            TypeError,
+            r"LatentODE.channels to be an int >= 1, got True",
+        ),
+        (lambda: _latent(latent=0), ValueError, r"LatentODE.latent >= 1, got 0"),
+        (lambda: _latent(latent=2.5), TypeError, r"LatentODE.latent to be an int >= 1, got 2.5"),
+    ],
+)
+def test_latent_sizes_must_be_positive_ints(make, error, match):
+    """The encoders' and LatentODE's sizes were unchecked: True built a size-1 layer, 0 an
+    empty encoder or decoder (a GRUEncoder of 0 channels, a Linear of 0 latents), and 2.5 or
+    -1 failed inside torch ("empty(): argument 'size' ...", "negative dimension -1")."""
+    with pytest.raises(error, match=match):
+        make()
+    # NumPy sizes are sizes: the encoder reads a (1, 2, 2) series into (mu, logvar) of 3
+    enc = GRUEncoder(np.int64(2), np.int32(3), hidden=np.int64(4))
+    mu, logvar = enc(torch.tensor([0.0, 1.0]), torch.zeros(1, 2, 2))
+    assert mu.shape == logvar.shape == (1, 3) and enc.channels == 2
+
+
 _COPY_CASES = {
     "ode": lambda: NeuralODE(_mlp_field(), Dopri5()),
     "ode-global": lambda: NeuralODE(_mlp_field(), Dopri5(), regulariser=GlobalHeuristic()),

@@ -19,6 +19,7 @@ import numbers
 import torch
 from torch import Tensor, nn
 
+from ..layers._checks import check_int
 from .neural_ode import Autonomous, NeuralODE, check_times
 from .solvers import RK4
 
@@ -61,6 +62,12 @@ class GRUEncoder(nn.Module):
     ``(batch, latent)``. Unobserved values are ignored whatever they hold (NaN included)."""
 
     def __init__(self, channels: int, latent: int, hidden: int = 32) -> None:
+        # (why) unchecked, True built a size-1 layer, 0 an empty encoder, and 2.5 or -1 failed
+        # inside torch naming no argument
+        name = type(self).__name__
+        channels = check_int(f"{name}.channels", channels)
+        latent = check_int(f"{name}.latent", latent)
+        hidden = check_int(f"{name}.hidden", hidden)
         super().__init__()
         self.cell = nn.GRUCell(2 * channels + 1, hidden)
         self.out = nn.Linear(hidden, 2 * latent)
@@ -99,6 +106,7 @@ class ODERNNEncoder(GRUEncoder):
             # ZeroDivisionError in the RK4 step size span / steps
             raise ValueError(f"expected steps >= 1 RK4 steps per interval (an int), got {steps!r}")
         super().__init__(channels, latent, hidden)
+        hidden = self.hidden
         self.ode_net = nn.Sequential(
             nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, hidden)
         )
@@ -156,6 +164,8 @@ class LatentODE(nn.Module):
         super().__init__()
         if not isinstance(dynamics, NeuralODE):
             raise TypeError(f"expected dynamics as a NeuralODE, got {type(dynamics).__name__}")
+        channels = check_int("LatentODE.channels", channels)
+        latent = check_int("LatentODE.latent", latent)
         self.encoder = encoder
         self.dynamics = dynamics
         self.decoder = nn.Linear(latent, channels) if decoder is None else decoder
