@@ -8,7 +8,7 @@ import torch
 from scipy.integrate import solve_ivp, trapezoid
 
 from sciml.pinn import PINN, Box, Burgers, Convection, ConvectionDiffusion, LagrangianPINN, sobol
-from sciml.pinn.reference import burgers_spectral, periodic_grid
+from sciml.pinn.reference import burgers_spectral, convection_diffusion_fourier, periodic_grid
 
 TWO_PI = 2 * math.pi
 
@@ -232,3 +232,17 @@ def test_a_problem_refuses_a_negative_viscosity_or_a_speed_that_is_not_finite():
     u = torch.sin(x) * (1 + t)  # u_t + u u_x = sin x + (1 + t)^2 sin x cos x
     want = math.sin(0.3) + 1.2**2 * math.sin(0.3) * math.cos(0.3)
     assert p.residual(u, x, t).item() == pytest.approx(want, rel=1e-14)
+
+
+def test_convection_diffusion_reference_refuses_negative_times_with_diffusion():
+    """With nu > 0 a negative time runs the heat equation backwards: mode k grows by
+    exp(nu k^2 |t|), and ConvectionDiffusion().reference at t = -1 returned values of 7e53
+    (rounding noise amplified) without a word. Refused with nu > 0; pure advection (nu = 0)
+    is reversible and still takes t < 0: sin(x - beta t) at t = -0.5."""
+    x = periodic_grid(64)
+    with pytest.raises(ValueError, match=r"times >= 0 with nu > 0 .*got t = \[-1.0, 0.5\]"):
+        ConvectionDiffusion().reference(x, torch.tensor([-1.0, 0.5], dtype=torch.float64))
+    with pytest.raises(ValueError, match="finite"):
+        convection_diffusion_fourier(torch.sin(x), torch.tensor([math.nan]), beta=1.0, nu=0.0)
+    back = convection_diffusion_fourier(torch.sin(x), torch.tensor([-0.5]), beta=2.0, nu=0.0)
+    torch.testing.assert_close(back[0], torch.sin(x + 1.0), rtol=0, atol=1e-13)

@@ -74,7 +74,7 @@ def convection_diffusion_fourier(
 
     Args:
         u0: ``(nx,)`` initial values on :func:`periodic_grid` ``(nx, L)``.
-        t: ``(nt,)`` output times.
+        t: ``(nt,)`` finite output times, ``>= 0`` when ``nu > 0``.
         beta: the advection speed.
         nu: the viscosity, ``>= 0``.
         length: the period ``L``.
@@ -85,6 +85,13 @@ def convection_diffusion_fourier(
     u0, t = _as_1d("u0", u0), _as_1d("t", t)
     if nu < 0:
         raise ValueError(f"expected a non-negative viscosity, got nu={nu}")
+    # (why) with nu > 0 a negative time amplifies mode k by exp(nu k^2 |t|): rounding noise
+    # came back as values of 7e53 at t = -1
+    if not torch.isfinite(t).all() or (nu > 0 and torch.any(t < 0)):
+        raise ValueError(
+            f"expected finite times, and times >= 0 with nu > 0 (diffusion backwards in time "
+            f"is ill-posed), got t = {t.tolist() if t.numel() <= 8 else t} with nu={nu}"
+        )
     k = _wavenumbers(u0.shape[0], length)
     decay = torch.exp(-(1j * beta * k + nu * k**2)[None, :] * t[:, None])  # (nt, nk)
     return torch.fft.irfft(torch.fft.rfft(u0)[None, :] * decay, n=u0.shape[0], dim=-1)
