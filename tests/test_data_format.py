@@ -1110,3 +1110,18 @@ def test_a_file_another_writer_holds_is_not_called_truncated(tmp_path):
                 call(path)
             assert "truncated" not in str(e.value)
     np.testing.assert_array_equal(sd.open(path).read(0, fields=["u"])[0, :, 0], vals["u"][0])
+
+
+def test_time_stamps_of_a_static_file_are_checked_like_any(tmp_path):
+    # with static fields only, time=1.0 raised IndexError ("tuple index out of range") and a
+    # (2, 2) time was called "not strictly increasing"
+    s = _r(2, 3)
+    for time, what in ((1.0, "got shape ()"), (np.ones((2, 2)), "got shape (2, 2)")):
+        with pytest.raises(
+            ValueError, match=re.escape(f"expected time of shape (n_steps,), {what}")
+        ):
+            sd.write(tmp_path / "f.h5", static_fields={"s": s}, time=time)
+        assert list(tmp_path.iterdir()) == []
+    ds = sd.open(sd.write(tmp_path / "g.h5", static_fields={"s": s}, time=[0.5]))
+    np.testing.assert_array_equal(ds.time, [0.5])
+    np.testing.assert_array_equal(ds.read_static(slice(None))[:, 0], s)

@@ -251,8 +251,14 @@ class Writer:
                 f"np.float16), got {np.dtype(dtype)}"
             )
         self.time = None if time is None else np.asarray(time, dtype=np.float64)
-        if self.field_names and (self.time is None or self.time.ndim != 1):
+        if self.field_names and self.time is None:
             raise ValueError(f"{self.path}: time-dependent fields need time of shape (n_steps,)")
+        if self.time is not None and self.time.ndim != 1:
+            # (why) a static-only file took any shape: () raised IndexError below
+            raise ValueError(
+                f"{self.path}: expected time of shape (n_steps,), got shape "
+                f"{shape_str(self.time.shape)}"
+            )
         if self.time is not None and not np.isfinite(self.time).all():
             # NaN compares False, so it passed the ordering check and gave NaN lead times
             raise ValueError(
