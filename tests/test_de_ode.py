@@ -994,6 +994,14 @@ def test_an_adjoint_solver_at_its_step_cap_is_named_in_the_error():
         ys.sum().backward()
 
 
+@pytest.mark.parametrize("bad", ["dopri5", EulerMaruyama(), Dopri5])
+def test_an_adjoint_solver_that_is_not_an_ode_solver_is_refused_when_built(bad):
+    """``adjoint_solver`` was not checked: a string, an SDE solver or the class itself failed
+    only at the first forward pass, with "'str' object has no attribute 'odeint_kwargs'"."""
+    with pytest.raises(TypeError, match=r"expected adjoint_solver None or an ODESolver .*got "):
+        NeuralODE(LinearField(-1.0), adjoint=True, adjoint_solver=bad)
+
+
 def test_adjoint_solver_and_tolerances_reach_torchdiffeq():
     """``adjoint_solver`` with its own method and tolerances: the solution, the parameter
     gradients and both NFE counters equal torchdiffeq's ``odeint_adjoint`` called directly with

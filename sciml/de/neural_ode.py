@@ -241,6 +241,13 @@ class NeuralODE(DetachedState):
         solver = Dopri5() if solver is None else solver
         if not isinstance(solver, ODESolver):
             raise TypeError(f"expected an ODESolver (e.g. Dopri5()), got {type(solver).__name__}")
+        if adjoint_solver is not None and not isinstance(adjoint_solver, ODESolver):
+            # (why) unchecked, a string or an SDE solver failed only at the first forward pass
+            # ("'str' object has no attribute 'odeint_kwargs'")
+            raise TypeError(
+                "expected adjoint_solver None or an ODESolver (e.g. Dopri5()), got "
+                f"{adjoint_solver!r}"
+            )
         if regulariser is not None and not isinstance(
             regulariser, (GlobalHeuristic, LocalHeuristic, RNODE)
         ):
