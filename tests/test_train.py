@@ -131,6 +131,24 @@ def test_empty_validation_set_is_refused_before_training(tmp_path):
     assert result.best_metric == pytest.approx(float(rel), rel=1e-5)
 
 
+def test_a_data_loader_for_data_is_refused_before_training(tmp_path):
+    """A DataLoader passed as val_data (a common slip: the Trainer batches the data set
+    itself) trained the first epoch and then failed with "'DataLoader' object is not
+    subscriptable", naming no argument; as train_data it failed at the first step."""
+    model, data = Tiny(TinyConfig()), ShiftData(16)
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    for name, kwargs in (("train_data", dict(train_data=loader)),
+                         ("val_data", dict(train_data=data, val_data=loader))):  # fmt: skip
+        with pytest.raises(
+            TypeError,
+            match=f"{name}: expected a map-style data set .* got a DataLoader; pass its data set",
+        ):
+            Trainer(model, out_dir=tmp_path, progress=False, **kwargs)
+    with pytest.raises(TypeError, match="train_data: expected a map-style data set .* got a list_iterator"):
+        Trainer(model, iter([data[0]]), progress=False)
+    assert not (tmp_path / "last").exists()
+
+
 def test_metrics_csv_and_json(tmp_path):
     trainer = make_trainer(tmp_path, epochs=2, log_every=2, checkpoint_every=0)
     result = trainer.fit()

@@ -156,6 +156,22 @@ class Trainer:
         cfg = self.config
         # an empty validation set would fail only after the first epoch, losing it
         for name, data in (("train_data", train_data), ("val_data", val_data)):
+            # (why) a DataLoader given as val_data failed only after the first epoch ("object
+            # is not subscriptable"): the Trainer batches a data set by config.batch_size
+            loader = isinstance(data, DataLoader)
+            if loader or not (
+                data is None or hasattr(data, "__len__") and hasattr(data, "__getitem__")
+            ):
+                raise TypeError(
+                    f"{name}: expected a map-style data set (len and [i], items dicts with "
+                    f"'input' and 'target'), got a {type(data).__name__}"
+                    + (
+                        "; pass its data set (loader.dataset): the Trainer batches it by "
+                        "TrainConfig.batch_size"
+                        if loader
+                        else ""
+                    )
+                )
             if data is not None and len(data) == 0:
                 hint = "; val_data=None trains without validation" if name == "val_data" else ""
                 raise ValueError(
