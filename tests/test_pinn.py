@@ -1247,3 +1247,17 @@ def test_sobol_refuses_a_negative_skip():
         sobol(4, box, seed=0, skip=-1)
     # skip=k drops the first k points of the same sequence
     torch.testing.assert_close(sobol(4, box, seed=0, skip=3), sobol(7, box, seed=0)[3:])
+
+
+def test_sobol_takes_a_generator_like_the_other_samplers():
+    """The module promises that the random samplers take a torch.Generator or a seed; sobol
+    (scrambled: random) failed on a Generator with 'manual_seed expected a long, but got
+    torch._C.Generator'. It now draws its scrambling seed from the generator: the same
+    generator state gives the same points, and the points are those of that integer seed."""
+    box = Box((0.0, 0.0), (1.0, 2.0))
+    a = sobol(8, box, seed=torch.Generator().manual_seed(3))
+    b = sobol(8, box, seed=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    drawn = int(torch.randint(2**62, (), generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(a, sobol(8, box, seed=drawn))
+    assert not torch.equal(a, sobol(8, box, seed=torch.Generator().manual_seed(4)))

@@ -106,16 +106,20 @@ def sobol(
     box: Box,
     *,
     scramble: bool = True,
-    seed: int | None = None,
+    seed: int | torch.Generator | None = None,
     skip: int = 0,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """The first ``n`` points (after ``skip``) of a (scrambled) Sobol sequence in ``box``
     (``torch.quasirandom.SobolEngine``): low discrepancy, best with ``n`` a power of two.
-    ``(n, d)``."""
+    ``(n, d)``. A ``torch.Generator`` ``seed`` supplies the scrambling seed (one draw)."""
     _check_n(n)
     if skip < 0:  # (why) fast_forward(-1) corrupted the engine: repeated points, silently
         raise ValueError(f"expected skip >= 0 points, got {skip}")
+    if isinstance(seed, torch.Generator):
+        # (why) SobolEngine takes only an int: a Generator, as the other samplers take,
+        # failed in its manual_seed
+        seed = int(torch.randint(2**62, (), generator=seed, device=seed.device))
     engine = torch.quasirandom.SobolEngine(box.dim, scramble=scramble, seed=seed)
     if skip:
         engine.fast_forward(skip)
