@@ -1125,3 +1125,19 @@ def test_time_stamps_of_a_static_file_are_checked_like_any(tmp_path):
     ds = sd.open(sd.write(tmp_path / "g.h5", static_fields={"s": s}, time=[0.5]))
     np.testing.assert_array_equal(ds.time, [0.5])
     np.testing.assert_array_equal(ds.read_static(slice(None))[:, 0], s)
+
+
+def test_coordinates_must_be_finite_numbers(tmp_path):
+    # string coordinates failed inside h5py ("No conversion path for dtype: dtype('<U1')"), and
+    # NaN / inf coordinates were written, to reach a model as NaN grid points (with_coords)
+    u = _r(2, 2, 3)
+    for coords, what in (
+        ({"x": ["a", "b", "c"]}, "coords['x']"),
+        ({"x": [0.0, np.nan, 1.0]}, "coords['x']"),
+        ({"points": np.array([[0.0, 1.0], [np.inf, 0.0], [1.0, 1.0]])}, "coords['points']"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(f"{what}: expected finite numbers")):
+            sd.write(tmp_path / "f.h5", fields={"u": u}, coords=coords)
+        assert list(tmp_path.iterdir()) == []
+    ds = sd.open(sd.write(tmp_path / "g.h5", fields={"u": u}, coords={"x": np.array([0, 2, 5])}))
+    np.testing.assert_array_equal(ds.coords["x"], [0, 2, 5])

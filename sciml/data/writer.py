@@ -73,6 +73,13 @@ def _spatial_from_coords(
     if not coords:
         return (), (), {}, False
     arrays = {k: np.asarray(v) for k, v in coords.items()}
+    for k, v in arrays.items():
+        # (why) strings failed inside h5py, and NaN reached models as NaN grid points
+        if v.dtype.kind not in "iuf" or not np.isfinite(v).all():
+            raise ValueError(
+                f"coords['{k}']: expected finite numbers, got {v.dtype} values "
+                f"{v.reshape(-1)[:6].tolist()}{'...' if v.size > 6 else ''}"
+            )
     if "points" in arrays:
         pts = arrays["points"]
         if len(arrays) != 1 or pts.ndim != 2:
