@@ -1881,3 +1881,38 @@ def test_a_problem_that_is_not_a_poisson_grid_is_refused_by_name():
     x, res = solve(A, b, problem=P, rtol=1e-11)
     assert res.converged
     np.testing.assert_allclose(x, pinv_solution(A, b), atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "dtype,dot,exponents",
+    [
+        (torch.float32, torch.float32, (-60, -70, 64)),
+        (torch.float64, torch.float64, (-600, 600)),
+    ],
+    ids=["float32-dot32", "float64"],
+)
+def test_a_tiny_or_huge_b_is_solved_as_b_times_a_power_of_two(dtype, dot, exponents):
+    """Norms square their entries: where those squares underflow or overflow in the dot dtype
+    the stop misread the residuals. CG(dot_dtype=torch.float32) on b * 2^-60 (~1e-18) said
+    CONVERGED at a true residual of 1e-4 (reported 0.0), at 2^-70 one of 1e-2, and at 2^64
+    NONFINITE at iteration 0; float64 CG on b * 2^-600 answered 'b = 0, so x = 0', on b * 2^600
+    NONFINITE. A x = b is linear and scaling by a power of two is exact, so the solve of
+    b * 2^e must return the solve of b times 2^e bit for bit, with the same count, residuals
+    and callbacks (x_k scaled back)."""
+    P = poisson((16, 16), walls=D)
+    b = torch.randn(P.n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    op = P.stencil(dtype=dtype)
+    method = CG(dot_dtype=dot)
+    x_ref, ref = solve(op, b.to(dtype), method=method, keep_iterates=True)
+    assert ref.converged
+    for e in exponents:
+        s = 2.0**e
+        seen = []
+        x, res = solve(
+            op, (b * s).to(dtype), method=method, keep_iterates=True, iterate_callback=seen.append
+        )
+        assert res.status is Status.CONVERGED and res.iterations == ref.iterations, res.message
+        assert torch.equal(x, x_ref * s)
+        assert res.residuals == ref.residuals and res.true_residual == ref.true_residual
+        assert all(torch.equal(a, c * s) for a, c in zip(res.iterates, ref.iterates, strict=True))
+        assert all(torch.equal(a, c * s) for a, c in zip(seen, ref.iterates[1:], strict=True))

@@ -211,11 +211,12 @@ def solve(
     def out(x: torch.Tensor) -> np.ndarray | torch.Tensor:
         return x.cpu().numpy() if was_numpy else x
 
+    scale = 1.0  # b, x0 and the iterates are solved as multiplied by it (see _rhs_scale)
     on_iterate = None
     if iterate_callback is not None:
 
         def on_iterate(x: torch.Tensor) -> None:
-            iterate_callback(out(x.detach().clone()))
+            iterate_callback(out(x.detach().clone() if scale == 1.0 else x / scale))
 
     bad = [name for name, v in (("b", bt), ("x0", xt)) if not bool(torch.isfinite(v).all())]
     if not op.finite:
@@ -255,6 +256,10 @@ def solve(
         # the method sees it too (a deflated coarse solve drops it); a copy: A may be the user's
         op = copy.copy(op)
         op.null_space = np.atleast_2d(np.asarray(null_space))
+    scale = _rhs_scale(b64, op.dtype, getattr(method, "dot_dtype", torch.float64))
+    if scale != 1.0:
+        b64, xt = b64 * scale, xt * scale
+        bt = b64.to(bt.dtype)
     removed = 0.0
     if op.null_space is not None:
         basis_t = null_basis(op.null_space, bt.device)
@@ -281,6 +286,9 @@ def solve(
         on_iterate=on_iterate,
         b64=b64,
     )
+    if scale != 1.0:
+        x = x / scale
+        result.iterates = [v / scale for v in result.iterates]
     if op.null_space is not None:  # run returned x less its null-space component
         result.null_space_component = removed
         if removed > 1e-8:
@@ -294,6 +302,30 @@ def solve(
 #: relative size below which what is left of b after removing its null-space component is
 #: rounding noise (the float64 projection leaves ~1e-15 of a constant b, measured up to n = 1e7)
 _PROJECTION_NOISE = 1e3 * float(torch.finfo(torch.float64).eps)
+
+
+def _rhs_scale(b: torch.Tensor, dtype: torch.dtype, dot_dtype: torch.dtype) -> float:
+    """1.0, or the power of two ``s`` that brings ``max |b|`` into ``[1, 2)`` where it lies
+    outside the range the solve can take: ``2^(e / 4)`` (e the exponent range of the dot
+    dtype, whose norms square the entries of residuals down to ``rtol |b|``) and ``2^(e / 2)``
+    of A's dtype (the vectors themselves).
+
+    (why) the squares underflowed or overflowed: CG(dot_dtype=torch.float32) on a b of 1e-19
+    said CONVERGED at a true residual of 1e-4 (reported 0.0), on 1e19 NONFINITE at iteration
+    0; float64 on 1e-170 answered 'b = 0, so x = 0'. A x = b is linear and a power of two
+    scales every operation exactly, so within range nothing changes (s = 1) and outside it
+    the solve is that of b in range, scaled back exactly.
+    """
+    big = float(b.abs().max()) if b.numel() else 0.0
+    if not 0.0 < big < math.inf:
+        return 1.0
+    _, e = math.frexp(big)  # big = m 2^e, 0.5 <= m < 1
+
+    def exponents(dt: torch.dtype) -> int:  # 128 for float32, 1024 for float64
+        return math.frexp(torch.finfo(dt).max)[1]
+
+    limit = min(exponents(dot_dtype) // 4, exponents(dtype) // 2)
+    return 1.0 if -limit <= e <= limit else math.ldexp(1.0, 1 - e)
 
 
 def _start_residual(op: LinearOperator, b64: torch.Tensor, x: torch.Tensor) -> float:
