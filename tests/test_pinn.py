@@ -1261,3 +1261,39 @@ def test_sobol_takes_a_generator_like_the_other_samplers():
     drawn = int(torch.randint(2**62, (), generator=torch.Generator().manual_seed(3)))
     assert torch.equal(a, sobol(8, box, seed=drawn))
     assert not torch.equal(a, sobol(8, box, seed=torch.Generator().manual_seed(4)))
+
+
+class _ModelAwareWeights(LossWeights):
+    """Weights that keep the trained model (as NTK-style weights do) and a step count."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.steps = model, [0]
+
+    def total(self, terms, params, *, update):
+        self.steps[0] += int(update)
+        return super().total(terms, params, update=update)
+
+
+def test_fit_keeps_the_model_a_weights_object_refers_to_after_a_failed_step():
+    """The deep copy of the weights' state (141b626) copied a model the weights refer to, so
+    after a failed step weights.model was a copy, not the model being trained (its buffers
+    and its identity lost). A module whose parameters are all trained ones is kept as it is;
+    the rest of the state (steps) is put back."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1).double()
+    model.register_buffer("seen", torch.zeros(1, dtype=torch.float64))
+    w = _ModelAwareWeights(model)
+    x = torch.ones(3, 1, dtype=torch.float64)
+    calls = []
+
+    def terms():
+        calls.append(None)
+        model.seen += 1
+        bad = 0 * torch.sqrt(0 * model.weight.sum()) if len(calls) == 3 else 0
+        return {"f": model(x).square().mean() + bad}
+
+    with pytest.raises(FloatingPointError, match="gradients at Adam step 2"):
+        fit(model, terms, PINNTrainConfig(adam_steps=5), weights=w)
+    assert w.model is model and model.seen.item() == 3.0
+    assert w.steps == [2]  # steps 0 and 1; step 2's update is undone

@@ -285,15 +285,22 @@ def _finite(loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
     return bool(torch.cat(flags).all())
 
 
-def _graph_tensors(obj: Any, seen: set[int]) -> Iterator[torch.Tensor]:
-    """The non-leaf tensors reachable from ``obj`` through containers and instance dicts."""
+def _kept_and_detached(obj: Any, trained: set[int], memo: dict[int, Any], seen: set[int]) -> None:
+    """Fill deepcopy's ``memo`` for what is reachable from ``obj`` through containers and
+    instance dicts: a module whose parameters are all trained ones (the model) is kept as it
+    is, a non-leaf tensor is copied detached."""
     if id(obj) in seen:
         return
     seen.add(id(obj))
     if isinstance(obj, torch.Tensor):
         if not obj.is_leaf:
-            yield obj
+            memo[id(obj)] = obj.detach().clone()
         return
+    if isinstance(obj, nn.Module):
+        ps = [id(p) for p in obj.parameters()]
+        if ps and all(i in trained for i in ps):
+            memo[id(obj)] = obj
+            return
     if isinstance(obj, dict):
         items: Iterable[Any] = [*obj.keys(), *obj.values()]
     elif isinstance(obj, (list, tuple, set, frozenset)):
@@ -303,20 +310,20 @@ def _graph_tensors(obj: Any, seen: set[int]) -> Iterator[torch.Tensor]:
     else:
         return
     for item in items:
-        yield from _graph_tensors(item, seen)
+        _kept_and_detached(item, trained, memo, seen)
 
 
 def _weights_state(weights: LossWeights, params: list[nn.Parameter]) -> dict[str, Any]:
     """A deep copy of ``vars(weights)``, to put back if the step fails.
 
     (why) a shallow copy kept the failing step's values in a user's weights whose state is a
-    list, a tensor updated in place or a nested dict. The trained parameters are kept, not
-    copied (a weights object that stores them must go on training them); a non-leaf tensor
-    (a loss kept from the last step), which deepcopy refuses, is copied detached; an attribute
-    deepcopy cannot copy (a lock, a file) is kept as it is."""
+    list, a tensor updated in place or a nested dict. The trained parameters, and a module
+    made of them (the model), are kept, not copied (a weights object that refers to them must
+    go on training them); a non-leaf tensor (a loss kept from the last step), which deepcopy
+    refuses, is copied detached; an attribute deepcopy cannot copy (a lock, a file) is kept as
+    it is."""
     memo: dict[int, Any] = {id(p): p for p in params}
-    for t in _graph_tensors(vars(weights), set()):
-        memo[id(t)] = t.detach().clone()
+    _kept_and_detached(vars(weights), set(memo), memo, set())
     saved = {}
     for k, v in vars(weights).items():
         try:
