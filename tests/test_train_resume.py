@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import warnings
 from pathlib import Path
@@ -1153,3 +1154,27 @@ def test_a_damaged_checkpoint_file_is_a_checkpoint_error_naming_the_file(tmp_pat
         trainer.fit(resume="auto")
     assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
     assert trainer.step == 0
+
+
+@pytest.mark.parametrize("resume", ["auto", False])
+def test_a_link_that_a_copy_made_a_directory_is_refused_before_training(tmp_path, resume):
+    """A run directory copied with `cp -rL` (or a sync that follows links) has `last` and
+    `best` as directories. A resume read `last` and trained to its first checkpoint, then
+    failed with IsADirectoryError ('.last.tmp-<pid>' -> 'last'), leaving a temporary link and
+    an unlinked ckpt-6; a fresh run in it the same. Now a CheckpointError names the directory
+    before any step, and the run directory is unchanged."""
+    run = tmp_path / "run"
+    make_trainer(run, epochs=1).fit()
+    for name in ("last", "best"):
+        target = (run / name).resolve()
+        (run / name).unlink()
+        shutil.copytree(target, run / name)
+    listing = sorted(os.listdir(run))
+    trainer = make_trainer(run, epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fresh run's "holds a checkpoint" warning
+        with pytest.raises(
+            sciml.CheckpointError, match=f"{run / 'last'}: expected a symlink to a checkpoint"
+        ):
+            trainer.fit(resume=resume)
+    assert trainer.step == 0 and sorted(os.listdir(run)) == listing

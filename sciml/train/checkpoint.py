@@ -230,6 +230,24 @@ class CheckpointManager:
         _fsync_path(self.run_dir)
         self.prune()
 
+    def check_links(self) -> None:
+        """Raise a :class:`CheckpointError` where ``last`` or ``best`` is there but not a link.
+
+        (why) a copy that follows links (``cp -rL``, ``rsync`` without ``-l``, a cloud sync)
+        makes them directories; a run resumed from one trained to its first checkpoint and
+        then failed to publish it (``os.replace`` of a link onto a directory)."""
+        for name in LINKS:
+            path = self.run_dir / name
+            if path.exists() and not path.is_symlink():
+                kind = "directory" if path.is_dir() else "file"
+                raise CheckpointError(
+                    f"{path}: expected a symlink to a checkpoint directory (ckpt-<step>), got a "
+                    f"{kind} (a copy that followed links: cp -rL, rsync without -l, a cloud "
+                    "sync), which no checkpoint can be published over; move it out of the run "
+                    "directory (it is a whole checkpoint: fit(resume=<its new path>) reads it) "
+                    "or train into another out_dir"
+                )
+
     def link(self, name: str) -> Path | None:
         """The directory ``name`` ("last" / "best") points at, or None."""
         path = self.run_dir / name

@@ -331,6 +331,8 @@ class Trainer:
                 memory is not usable.
         """
         self._note_built()
+        if self._ckpt is not None:
+            self._ckpt.check_links()  # before any step: a checkpoint could not be published
         checkpoint = self._resume_target(resume)
         if checkpoint is not None:
             self._restore(checkpoint, optimizer_state=optimizer_state)
