@@ -89,6 +89,11 @@ def check_json_fields(config: Any) -> None:
     (why) each config's own checks let such values through (``True == 1``, ``int(1.0) == 1.0``):
     the model built, trained and saved, and only ``sciml.load`` of its checkpoint refused it.
     Called at the end of the families' ``__post_init__``, after their range checks.
+
+    Each field then holds the value a checkpoint loads back (lists as tuples, an int in a float
+    field as a float). (why) a list stayed a list: the config compared unequal to the one its
+    checkpoint loads, could not be hashed, and a caller's later edit of the list changed the
+    config of a model already built (it then saved a config its weights do not fit).
     """
     hints = typing.get_type_hints(type(config))
     name = type(config).__name__
@@ -103,12 +108,14 @@ def check_json_fields(config: Any) -> None:
             options = [a for a in typing.get_args(tp) if a is not type(None)]
             tp = options[0] if len(options) == 1 else tp
         try:
-            _coerce(tp, _to_json(value), f"{name}.{f.name}")
+            settled = _coerce(tp, _to_json(value), f"{name}.{f.name}")
         except ConfigError as exc:
             raise TypeError(
                 f"{exc} (a config holds values of its fields' types, so that a saved checkpoint "
                 "loads back)"
             ) from None
+        if settled != value or type(settled) is not type(value):
+            object.__setattr__(config, f.name, settled)
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

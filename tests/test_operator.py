@@ -899,3 +899,21 @@ def test_a_float64_operator_wrapped_keeps_its_statistics_in_float64(tmp_path):
         assert torch.equal(sciml.load(tmp_path)(u), model(u))
     assert Normalized.wrap(FNO(FNOConfig(modes=(3, 3), width=4)), in_mean=[0.1], in_std=[0.3],
                            out_mean=[0.7], out_std=[1.1]).in_mean.dtype == torch.float32  # fmt: skip
+
+
+def test_a_config_given_lists_holds_tuples_and_equals_the_config_its_checkpoint_loads(tmp_path):
+    from sciml.models import MgNO, MgNOConfig
+
+    modes = [3, 3]
+    config = sciml.models.FNOConfig(modes=modes, width=4, n_layers=1)
+    modes[0] = 5  # (why) the caller's list, edited after the model was built
+    model = FNO(config)
+    assert config.modes == (3, 3) and hash(config) == hash(model.config)
+    model.save_pretrained(tmp_path / "fno")
+    assert sciml.load(tmp_path / "fno").config == config  # was [3, 3] != (3, 3), or [5, 3]
+    smoothing = [[1, 0], (2, 0)]
+    mgno = MgNO(MgNOConfig(channels=2, n_layers=1, smoothing=smoothing))
+    assert mgno.config.smoothing == ((1, 0), (2, 0))
+    mgno.save_pretrained(tmp_path / "mgno")
+    assert sciml.load(tmp_path / "mgno").config == mgno.config
+    assert sciml.models.T1Config(modes=(2, 2), kept=[[0, 1], [0, 2]]).kept == ((0, 1), (0, 2))
