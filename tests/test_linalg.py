@@ -1916,3 +1916,22 @@ def test_a_tiny_or_huge_b_is_solved_as_b_times_a_power_of_two(dtype, dot, expone
         assert res.residuals == ref.residuals and res.true_residual == ref.true_residual
         assert all(torch.equal(a, c * s) for a, c in zip(res.iterates, ref.iterates, strict=True))
         assert all(torch.equal(a, c * s) for a, c in zip(seen, ref.iterates[1:], strict=True))
+
+
+def test_scipy_solver_on_a_tiny_b_is_the_scaled_solve():
+    """scipy_solver took ||b|| with np.linalg.norm, which is 0 for a b of 1e-181 (its squares
+    underflow): the tolerance became 1 ('b = 0') and it returned x0 = 0 with info 0; 1e181
+    overflowed numpy's norm (a RuntimeWarning). Its solve is now that of b scaled: x times the
+    same power of two, bit for bit, info 0, also with atol."""
+    P = poisson((16, 16), walls=D)
+    A = P.to_scipy()
+    b = np.random.default_rng(0).standard_normal(P.n)
+    cg = scipy_solver("cg")
+    x_ref, info = cg(A, b, rtol=1e-8, atol=1e-3)
+    assert info == 0
+    for e in (-600, 600):
+        s = 2.0**e
+        with np.errstate(over="raise", under="raise"):
+            x, info = cg(A, b * s, rtol=1e-8, atol=1e-3 * s)
+        assert info == 0 and cg.last_result.iterations > 0
+        np.testing.assert_array_equal(x, x_ref * s)

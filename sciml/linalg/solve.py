@@ -471,7 +471,7 @@ def scipy_solver(method: Method | str, **options: Any) -> Callable[..., tuple[np
                 f"rtol and atol: expected rtol > 0 or atol > 0, got rtol={rtol}, atol={atol}; no "
                 "residual meets that (SciPy's cg runs all maxiter iterations)"
             )
-        bnorm = float(np.linalg.norm(b))
+        bnorm = _safe_norm(b)
         eff = max(rtol, atol / bnorm) if bnorm > 0 else 1.0  # b = 0: x = 0 at any tolerance
         x, result = solve(
             A,
@@ -511,6 +511,17 @@ _SOLVE_OPTIONS = tuple(
     for name in inspect.signature(solve).parameters
     if name not in ("A", "b", "method", *_CALL_ARGS)
 )
+
+
+def _safe_norm(v: np.ndarray) -> float:
+    """``||v||`` computed on ``v / max |v|``: np.linalg.norm squares the entries, which gave 0
+    for a b of 1e-181 (scipy_solver then took b as 0 and returned x0) and overflowed for 1e181."""
+    if not v.size or not np.issubdtype(v.dtype, np.number):
+        return float(np.linalg.norm(v))
+    big = float(np.abs(v).max())
+    if not 0.0 < big < math.inf:
+        return big
+    return float(np.linalg.norm(v / big)) * big
 
 
 def _column_to_vector(v: np.ndarray) -> np.ndarray:
