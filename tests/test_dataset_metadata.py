@@ -91,3 +91,14 @@ def test_numpy_values_inside_metadata_round_trip(tmp_path):
     with pytest.raises(TypeError, match="attrs\\['bad'\\]"):
         sd.write(tmp_path / "g.h5", fields={"u": u}, attrs={"bad": {"s": {1, 2}}})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]
+
+
+def test_to_xarray_keeps_the_time_stamps_of_a_static_only_file(tmp_path):
+    # a static-only file written with time= (or The Well's time axis) lost its time stamps in
+    # to_xarray, and so in a to_netcdf export
+    s = np.arange(8.0).reshape(2, 4)
+    ds = sd.open(sd.write(tmp_path / "b.h5", static_fields={"k": s}, time=[0.0, 0.5, 1.5]))
+    x = ds.to_xarray()
+    np.testing.assert_array_equal(x["time"].values, [0.0, 0.5, 1.5])
+    assert x["k"].dims == ("sample", "x0")
+    np.testing.assert_array_equal(x["k"].values, s)

@@ -82,7 +82,7 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
                 coords[d] = (d, c)
             else:  # varies per sample: not an index coordinate
                 coords[f"{d}_per_sample"] = (("sample", d), c)
-    if ds.n_steps is not None and ds.time is not None:
+    if ds.time is not None:  # (why) also a static-only file's: an export dropped them
         t = np.asarray(ds.time)
         if t.ndim == 1:
             coords["time"] = ("time", t)
