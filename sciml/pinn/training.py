@@ -27,6 +27,7 @@ import numbers
 import operator
 import random
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -305,8 +306,8 @@ def _kept_and_detached(obj: Any, trained: set[int], memo: dict[int, Any], seen: 
         items: Iterable[Any] = [*obj.keys(), *obj.values()]
     elif isinstance(obj, (list, tuple, set, frozenset)):
         items = obj
-    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
-        items = vars(obj).values()
+    elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)):
+        items = vars(obj).values()  # (why) not a Python module's: all of numpy, each step
     else:
         return
     for item in items:
