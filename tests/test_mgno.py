@@ -575,6 +575,23 @@ def test_bad_inputs_are_refused_with_clear_errors():
         MgNO(MgNOConfig(channels=4, n_layers=1, smoothing=((1, 0), (1, 0))))(torch.randn(2, 9, 9))
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"ndim": True}, TypeError, "expected ndim to be an int >= 1, got True"),  # built 1D
+        ({"ndim": 2.0}, TypeError, "expected ndim to be an int >= 1, got 2.0"),
+        ({"kernel_size": True}, TypeError, "expected kernel_size to be an int >= 1, got True"),
+        ({"kernel_size": 3.0}, TypeError, "expected kernel_size to be an int >= 1, got 3.0"),
+        ({"coarse_offset": True}, TypeError, "expected coarse_offset to be an int >= 0, got True"),
+    ],
+)
+def test_vcycle_refuses_a_bool_or_float_for_an_int_argument(kwargs, error, match):
+    # the bools passed the range checks as 1 and built a V-cycle of 1 dim, a 1-point stencil or
+    # the offset-1 hierarchy; the floats failed inside the convolutions' construction
+    with pytest.raises(error, match=match):
+        VCycle(1, 2, ((1, 0), (1, 0)), **kwargs)
+
+
 @pytest.mark.parametrize("mode, smallest", [("reflect", 3), ("circular", 2)])
 def test_wide_stencils_set_the_smallest_level_and_are_exact_there(mode, smallest):
     """A 5-point stencil pads by 2: a reflection needs 3 points, a wrap 2. On the smallest grid

@@ -188,6 +188,11 @@ class VCycle(nn.Module):
         smoothing = tuple(check_size("VCycle", "each smoothing pair", pair) for pair in smoothing)
         in_channels = check_int("in_channels", in_channels)
         out_channels = check_int("out_channels", out_channels)
+        # (why) a bool passed the range checks as 1 (ndim=True built a 1D V-cycle, coarse_offset
+        # True the offset-1 hierarchy), a float failed deep in the convolutions' construction
+        ndim = check_int("ndim", ndim)
+        kernel_size = check_int("kernel_size", kernel_size)
+        coarse_offset = check_int("coarse_offset", coarse_offset, low=0)
         _check_args(in_channels, out_channels, smoothing, ndim, padding, kernel_size)
         if coarse_offset not in (0, 1):
             raise ValueError(f"expected coarse_offset 0 or 1, got {coarse_offset}")
