@@ -1178,3 +1178,18 @@ def test_a_link_that_a_copy_made_a_directory_is_refused_before_training(tmp_path
         ):
             trainer.fit(resume=resume)
     assert trainer.step == 0 and sorted(os.listdir(run)) == listing
+
+
+def test_resume_auto_with_a_link_to_a_deleted_checkpoint_says_so(tmp_path):
+    """`last` pointing at a deleted checkpoint read as "no checkpoint": fit(resume='auto')
+    started afresh without a word and trained the whole run again from step 0."""
+    run = tmp_path / "run"
+    make_trainer(run, epochs=1).fit()
+    shutil.rmtree((run / "last").resolve())  # `best` pointed at the same checkpoint
+    trainer = make_trainer(run, epochs=2)
+    with pytest.raises(
+        sciml.CheckpointError, match=f"{run / 'last'} points at ckpt-5, which does not exist"
+    ):
+        trainer.fit(resume="auto")
+    assert trainer.step == 0
+    assert make_trainer(run, epochs=1).fit(resume=False).step == 5  # a fresh run is still allowed

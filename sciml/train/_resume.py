@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import random
 import time
 import warnings
@@ -138,6 +139,16 @@ def resume_target(trainer: Trainer, resume: bool | str | Path) -> Path | None:
         if trainer.out_dir is None:
             raise ValueError("fit(resume='auto') needs out_dir: that is where `last` lives")
         if not trainer._has_checkpoint():
+            # (why) a link to a deleted checkpoint read as "no checkpoint": the run started
+            # afresh without a word and trained everything again
+            for name in ("last", "best"):
+                link = trainer.out_dir / name
+                if link.is_symlink():
+                    raise CheckpointError(
+                        f"{link} points at {os.readlink(link)}, which does not exist (deleted?), "
+                        "so fit(resume='auto') has nothing to continue; pass another checkpoint "
+                        "as resume=, or resume=False to start afresh in this directory"
+                    )
             return None
         return find_checkpoint(trainer.out_dir)  # the newer of `last` and `best`
     return find_checkpoint(resume)
