@@ -84,6 +84,15 @@ def test_pod_forward_is_mean_plus_branch_times_modes_plus_trunk():
         PODDeepONetConfig(points=10, modes=30)
 
 
+def test_pod_config_refuses_a_negative_trunk_basis():
+    # -1 was accepted (ignored without a trunk) and saved into the checkpoint's config
+    with pytest.raises(ValueError, match="trunk_basis must be >= 0, got -1"):
+        PODDeepONetConfig(trunk_basis=-1)
+    assert PODDeepONetConfig(trunk_basis=0).extra == 0
+    with pytest.raises(ValueError, match="trunk_basis >= 1"):
+        PODDeepONetConfig(trunk=MLPSpec((4,)), trunk_basis=0)
+
+
 def test_pod_deeponet_learns_the_antiderivative(tmp_path):
     """m = 40, 300 functions, 12 POD modes, 1000 full-batch Adam steps: test rel L2 < 8%."""
     m = 40

@@ -76,6 +76,8 @@ class PODDeepONetConfig:
                 f"modes={self.modes} exceeds points * out_channels = "
                 f"{self.points * self.out_channels}, the rank of any POD basis on this grid"
             )
+        if self.trunk_basis < 0:  # (why) accepted and ignored without a trunk, so it saved too
+            raise ValueError(f"trunk_basis must be >= 0, got {self.trunk_basis}")
         if self.trunk is not None and self.trunk_basis < 1:
             raise ValueError("a trunk net needs trunk_basis >= 1 extra basis functions")
         check_json_fields(self)
