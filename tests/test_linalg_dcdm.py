@@ -729,3 +729,29 @@ def test_train_dcdm_refuses_counts_that_are_not_positive_ints_before_training():
     y = P.from_grid(frozen(P.to_grid(r)[:, None])[:, 0])
     expected = dcdm_loss(r, y, P.stencil()).item()
     assert history == [pytest.approx(expected, rel=1e-12)]
+
+
+def test_dcdm_config_refuses_values_its_checkpoint_could_not_load(tmp_path):
+    """DCDMConfig took max_levels=1.5, dim=2.0, gain='4', shared='no' (a DCDMNet built and ran
+    with each) and channels=True failed in torch's conv constructor; a network with
+    max_levels=1.5 saved a checkpoint that sciml.load refused ('expected an integer'). The
+    families' check_json_fields now runs for DCDM too; a NumPy int and an int gain are stored
+    as int / float and the network round-trips through save / load bit for bit."""
+    for kw, field in (
+        ({"max_levels": 1.5}, "max_levels"),
+        ({"dim": 2.0}, "dim"),
+        ({"gain": "4"}, "gain"),
+        ({"shared": "no"}, "shared"),
+        ({"channels": True}, "channels"),
+    ):
+        with pytest.raises(TypeError, match=rf"DCDMConfig\.{field}: expected"):
+            DCDMConfig(**kw)
+    config = DCDMConfig(dim=2, channels=np.int64(3), max_levels=1, gain=2)
+    assert type(config.channels) is int and type(config.gain) is float
+    torch.manual_seed(0)
+    net = DCDMNet(config).double()
+    net.save_pretrained(tmp_path / "net")
+    loaded = sciml.load(tmp_path / "net").double()
+    assert loaded.config == config
+    u = torch.randn(2, 1, 9, 7, dtype=torch.float64)
+    assert torch.equal(loaded(u), net(u))

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._config import check_json_fields
 from ..operator import Operator
 from ._operator import LinearOperator, as_operator, is_int, null_basis, project_out
 from ._tf32 import no_conv_tf32
@@ -109,6 +110,9 @@ class DCDMConfig:
             raise ValueError(f"activation must be 'relu' or 'linear', got {self.activation!r}")
         if self.max_levels < 0:
             raise ValueError(f"max_levels must be >= 0, got {self.max_levels}")
+        # (why) as the other families' configs: max_levels=1.5, gain='4', shared='no' built a
+        # network whose checkpoint sciml.load refused
+        check_json_fields(self)
 
 
 class _ResBlock(nn.Module):
