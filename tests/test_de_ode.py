@@ -708,6 +708,61 @@ def test_rnode_with_a_fixed_step_solver_warns_nothing(solver, adjoint):
     assert float(node.regularisation.detach()) == pytest.approx(exact, rel=rel)
 
 
+class _ComplexLinearField(nn.Module):
+    """y' = a y with a complex scalar a."""
+
+    def __init__(self, a: complex) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(a, dtype=torch.complex128))
+
+    def forward(self, t, y):
+        assert not t.is_complex(), "time is real"
+        return self.a * y
+
+
+def test_regularisers_of_a_complex_state_are_real_and_match_closed_forms(monkeypatch):
+    """A complex y0 solves (torchdiffeq's norm is ``|x|^2``), but RNODE's penalty was complex
+    (``f.pow(2)``: 0.09 - 0.50j here) and GlobalHeuristic / LocalHeuristic failed with "clamp is
+    not supported for complex types". Now, for y' = a y with a = -0.5 + 1j: the kinetic
+    integral is |a|^2 |y0|^2 (e^{2 Re(a) T} - 1) / (2 Re a), the Jacobian one (probe eps = 1)
+    |a|^2 n T; each step's error ratio is the hand formula with complex z = h a, and the
+    stiffness is |a|. The local step's time is real (it was a complex tensor)."""
+    a, T = -0.5 + 1.0j, 1.5
+    y0 = torch.tensor([[1.0 + 0.0j, 0.5j, -0.3 + 0.2j]], dtype=torch.complex128)
+    t = torch.tensor([0.0, T], dtype=torch.float64)
+    reg = RNODE(kinetic_weight=1.0, jacobian_weight=1.0)
+    node = NeuralODE(_ComplexLinearField(a), Dopri5(rtol=1e-9, atol=1e-11), regulariser=reg)
+    monkeypatch.setattr(torch, "randn_like", torch.ones_like)
+    node(y0, t)
+    y2 = float((y0.abs() ** 2).sum())
+    kinetic = abs(a) ** 2 * y2 * (np.exp(2 * a.real * T) - 1) / (2 * a.real) / T
+    penalty = node.regularisation.detach()
+    assert not penalty.is_complex()
+    assert float(penalty) == pytest.approx(kinetic + abs(a) ** 2 * 3, rel=1e-7)
+
+    solver = Dopri5(rtol=1e-6, atol=1e-8)
+    node = NeuralODE(_ComplexLinearField(a), solver, regulariser=GlobalHeuristic(1.0, 1.0))
+    node(y0, t)
+    assert node.steps_accepted >= 3
+    for step in node.field.steps:
+        ys = step.y0.detach().numpy()
+        # K = (I - z A)^{-1} 1 in complex arithmetic (_hand_linear_step's matrix is real)
+        z = step.dt * a
+        m = np.eye(7, dtype=complex) - z * np.array(
+            [[float(r[j]) if j < len(r) else 0.0 for j in range(7)] for r in _DP_A]
+        )
+        k = np.linalg.solve(m, np.ones(7))
+        g = 1 + z * np.array([float(v) for v in _DP_B]) @ k
+        e = z * np.array([float(v) - float(w) for v, w in zip(_DP_B, _DP_BSTAR)]) @ k
+        tol = solver.atol + solver.rtol * np.maximum(np.abs(ys), np.abs(g * ys))
+        ratio = np.sqrt(np.mean(np.abs(e * ys / tol) ** 2))
+        assert float(step.heuristics.error_ratio.detach()) == pytest.approx(ratio, rel=1e-6)
+        assert float(step.heuristics.stiffness.detach()) == pytest.approx(abs(a), rel=1e-9)
+    local = NeuralODE(_ComplexLinearField(a), solver, regulariser=LocalHeuristic(1.0, 1.0))
+    local(y0, t)
+    assert not local.regularisation.is_complex() and float(local.regularisation.detach()) > 0
+
+
 def test_global_heuristic_training_lowers_error_penalty():
     """Minimising the penalty alone must lower it (and the NFE with it): 30 Adam steps from 5
     initialisations (seeds 0-4), the median ratio of the last penalty to the first below 0.5

@@ -412,7 +412,9 @@ class NeuralODE(DetachedState):
             wk, wj = reg.weights(self.iteration)
             # signed: the integrals run from t[0] to t[-1], negative for decreasing times
             span = t[-1] - t[0]
-            self.regularisation = (wk * kin[-1].mean() + wj * frob[-1].mean()) / span
+            # (why) .real: torchdiffeq solves the tuple state in one dtype, so a complex y0's
+            # integrals are complex with a zero imaginary part
+            self.regularisation = (wk * kin[-1].real.mean() + wj * frob[-1].real.mean()) / span
         else:
             ys = self._odeint(self.field, y0, t_solve)
             self.field.phase = "backward"
@@ -442,7 +444,8 @@ class NeuralODE(DetachedState):
         try:
             res = rk_step(
                 self.field,
-                torch.tensor(t_star, dtype=y_star.dtype, device=y_star.device),
+                # (why) .real: the time of a complex state is real, as in the solve
+                torch.tensor(t_star, dtype=y_star.real.dtype, device=y_star.device),
                 y_star,
                 h,
                 tab,

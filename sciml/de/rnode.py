@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .schedules import WeightSchedule, as_schedule, check_weights
+from .tableaus import _abs2
 
 __all__ = ["RNODE"]
 
@@ -65,9 +66,10 @@ class AugmentedField(nn.Module):
                 y = y.detach().requires_grad_(True)
             f = self.field(t, y)
             (vjp,) = torch.autograd.grad(f, y, self.eps, create_graph=True)
-        # (why) reshape, not flatten(1): a state (batch,) with no state dims has no dim 1
-        kinetic = f.pow(2).reshape(f.shape[0], -1).sum(1)
-        frob = vjp.pow(2).reshape(vjp.shape[0], -1).sum(1)
+        # (why) reshape, not flatten(1): a state (batch,) with no state dims has no dim 1;
+        # |.|^2, not pow(2), which made the penalty of a complex state complex
+        kinetic = _abs2(f).reshape(f.shape[0], -1).sum(1)
+        frob = _abs2(vjp).reshape(vjp.shape[0], -1).sum(1)
         return f, kinetic, frob
 
     # forward torchdiffeq's step callbacks to the wrapped field (step counts stay available)

@@ -89,9 +89,15 @@ BOSH3 = ButcherTableau(
 )
 
 
+def _abs2(x: Tensor) -> Tensor:
+    """``|x|^2`` elementwise, real also for a complex ``x`` (whose ``x.pow(2)`` is complex)."""
+    return x.abs().pow(2) if x.is_complex() else x.pow(2)
+
+
 def rms_norm(x: Tensor) -> Tensor:
-    """Root-mean-square over every element (torchdiffeq's default norm for one tensor)."""
-    return x.pow(2).mean().sqrt()
+    """Root-mean-square of ``|x|`` over every element (torchdiffeq's default norm for one
+    tensor, complex ones included)."""
+    return _abs2(x).mean().sqrt()
 
 
 @dataclass
@@ -151,7 +157,8 @@ def _combine(
             error = error + (h * bei) * k
     tol = atol + rtol * torch.maximum(y.abs(), y1.abs())
     ratio = rms_norm(error / tol)
-    dk = (ks[-1] - ks[-2]).pow(2).sum().sqrt()
-    dy = (ys[-1] - ys[-2]).pow(2).sum().sqrt()
+    # (why) |.|^2: for a complex state pow(2) made the norms complex and clamp_min failed
+    dk = _abs2(ks[-1] - ks[-2]).sum().sqrt()
+    dy = _abs2(ys[-1] - ys[-2]).sum().sqrt()
     stiffness = dk / dy.clamp_min(torch.finfo(dy.dtype).tiny)
     return RKStep(y1=y1, error=error, error_ratio=ratio, stiffness=stiffness)
