@@ -1318,3 +1318,22 @@ def test_fit_does_not_walk_a_python_module_the_weights_refer_to():
         warnings.simplefilter("error")
         fit([p], lambda: {"f": p.square().sum()}, PINNTrainConfig(adam_steps=1, lr=0.5), weights=w)
     assert w.lib is torch and p.item() == pytest.approx(0.5, rel=1e-7)
+
+
+def test_samplers_say_that_a_number_of_points_must_be_an_int():
+    """uniform(1e3, box) and the other samplers failed inside torch with "rand() received an
+    invalid combination of arguments - got (float, int, ...)" (randperm, linspace, multinomial,
+    _sobol_engine_draw likewise), and uniform(True, box) drew one point. Each now says what it
+    expected."""
+    box = Box((0.0,), (1.0,))
+    for call in (
+        lambda n: uniform(n, box),
+        lambda n: latin_hypercube(n, box),
+        lambda n: sobol(n, box),
+        lambda n: grid([n], box),
+        lambda n: resample_by_residual(torch.rand(10, 1), torch.rand(10), n),
+    ):
+        for bad in (1e3, True):
+            with pytest.raises(TypeError, match=rf"expected an int number of points, got {bad!r}"):
+                call(bad)
+    assert grid([3], box)[:, 0].tolist() == [0.0, 0.5, 1.0]

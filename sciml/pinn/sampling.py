@@ -8,6 +8,7 @@ random ones take a ``torch.Generator`` (or a seed) so that runs are repeatable.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,6 +67,10 @@ def _gen(seed: int | torch.Generator | None) -> torch.Generator | None:
 
 
 def _check_n(n: int) -> None:
+    # (why) 1e3 failed inside torch (rand, randperm, linspace, multinomial) with an argument
+    # list, and True drew one point
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"expected an int number of points, got {n!r}")
     if n < 1:
         raise ValueError(f"expected a positive number of points, got {n}")
 
@@ -144,7 +149,7 @@ def grid(
         raise ValueError(f"expected a bool or one endpoint flag per axis ({box.dim}), got {ends}")
     axes = []
     for s, lo, hi, end in zip(sizes, box.lower, box.upper, ends):
-        _check_n(int(s))
+        _check_n(s)
         if end:  # linspace ends exactly on hi; lo + h (s - 1) can land an ulp outside the box
             axes.append(torch.linspace(lo, hi, s, dtype=torch.float64))
         else:
