@@ -917,3 +917,14 @@ def test_a_config_given_lists_holds_tuples_and_equals_the_config_its_checkpoint_
     mgno.save_pretrained(tmp_path / "mgno")
     assert sciml.load(tmp_path / "mgno").config == mgno.config
     assert sciml.models.T1Config(modes=(2, 2), kept=[[0, 1], [0, 2]]).kept == ((0, 1), (0, 2))
+
+
+def test_statistics_given_as_a_tensor_that_requires_grad_are_stored_as_plain_values():
+    from sciml.models import Normalized
+
+    mean = torch.tensor([0.5, 2.0], requires_grad=True)  # e.g. a mean of learned features
+    model = Normalized.wrap(FNO(FNOConfig(modes=(2, 2), width=4)), in_mean=mean[:1] * 2,
+                            in_std=[1.0], out_mean=[0.0], out_std=[1.0])  # fmt: skip
+    # (why) copied in place, the buffer took the graph (a CopyBackwards grad_fn back to mean)
+    assert not model.in_mean.requires_grad and model.in_mean.grad_fn is None
+    assert model.in_mean.tolist() == [1.0]

@@ -134,10 +134,11 @@ class Normalized(Autoregressive, Operator, family="normalized"):
         )
         model = cls(config)
         model.inner = inner
-        model.in_mean = in_mean.to(dtype)
-        model.in_std = in_std.to(dtype)
-        model.out_mean = out_mean.to(dtype)
-        model.out_std = out_std.to(dtype)
+        device = model.in_mean.device  # (why) where copy_ into the built buffers put them
+        model.in_mean = in_mean.detach().to(device, dtype)
+        model.in_std = in_std.detach().to(device, dtype)
+        model.out_mean = out_mean.detach().to(device, dtype)
+        model.out_std = out_std.detach().to(device, dtype)
         return model
 
     @staticmethod
