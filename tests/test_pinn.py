@@ -1337,3 +1337,19 @@ def test_samplers_say_that_a_number_of_points_must_be_an_int():
             with pytest.raises(TypeError, match=rf"expected an int number of points, got {bad!r}"):
                 call(bad)
     assert grid([3], box)[:, 0].tolist() == [0.0, 0.5, 1.0]
+
+
+def test_derivative_helpers_say_that_counts_must_be_ints():
+    """chunked(fn, p, chunk=1e4) failed in range() with "'float' object cannot be interpreted
+    as an integer", time_derivative(u, t, 2.0) with "can't multiply sequence by non-int of
+    type 'float'", and order=True took a first derivative. Each now names the argument."""
+    t = torch.rand(4, 1, dtype=torch.float64).requires_grad_()
+    u = torch.sin(3 * t)
+    for bad in (2.0, True):
+        with pytest.raises(TypeError, match=rf"expected an int order, got {bad!r}"):
+            time_derivative(u, t, bad)
+    for bad in (1e4, True):
+        with pytest.raises(TypeError, match=rf"expected an int chunk size, got {bad!r}"):
+            chunked(lambda p: p, t.detach(), chunk=bad)
+    want = -9 * torch.sin(3 * t.detach())
+    torch.testing.assert_close(time_derivative(u, t, 2), want, rtol=1e-14, atol=1e-14)

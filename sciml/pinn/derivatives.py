@@ -19,6 +19,7 @@ with the same leading shape, and derivatives come back with the shape of the fie
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 
 import torch
@@ -45,6 +46,12 @@ def _check(u: torch.Tensor, x: torch.Tensor) -> None:
             f"{tuple(x.shape)}, got u of shape {tuple(u.shape)}; differentiate one component "
             f"at a time (u[..., k:k+1]), or use divergence for a vector field"
         )
+
+
+def _check_int(name: str, v: int) -> None:
+    # (why) a float failed in range() or list repetition with Python's message; True counted 1
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"expected an int {name}, got {v!r}")
 
 
 def _check_dims(dims: Sequence[int], x: torch.Tensor) -> None:
@@ -179,6 +186,7 @@ def time_derivative(
     Keeping ``t`` as its own leaf (rather than a column of the points) lets a residual take time
     derivatives without computing the spatial ones, and vice versa.
     """
+    _check_int("order", order)
     if order < 1:
         raise ValueError(f"expected a derivative order >= 1, got {order}")
     return partial(u, t, *([0] * order), create_graph=create_graph)
@@ -193,6 +201,7 @@ def chunked(
     The graph of each chunk is freed before the next one starts, so the peak memory is that of
     one chunk. Use it for evaluation only (no gradients flow back to the parameters).
     """
+    _check_int("chunk size", chunk)
     if chunk < 1:
         raise ValueError(f"expected a positive chunk size, got {chunk}")
     outs = []
