@@ -1346,6 +1346,23 @@ def _mlp_field():
     return Autonomous(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 3)))
 
 
+def test_ode_rnn_encoding_of_float64_times_does_not_depend_on_their_origin():
+    """The ODE between observations is autonomous, so the encoding depends only on the time
+    differences; GRUEncoder takes them in t's precision. ODERNNEncoder solved over the
+    absolute times cast to the float32 state: float64 times shifted by 1e5 changed the
+    encoding by 8e-5 (1e-6 unshifted), and shifted by 1e6 two observations 0.01 apart became
+    one time and the solve failed with "expected ... strictly decreasing times ... for
+    repeated times ...". Now each interval is solved over its length: shifted by 1e6, the
+    encoding is the unshifted one to float32 rounding."""
+    torch.manual_seed(0)
+    enc = ODERNNEncoder(2, 3, hidden=4)
+    x = torch.randn(2, 3, 2)
+    t = torch.tensor([0.0, 0.01, 0.03], dtype=torch.float64)
+    with torch.no_grad():
+        for got, want in zip(enc(t + 1e6, x), enc(t, x)):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+
+
 def _latent(channels=2, latent=3):
     return LatentODE(GRUEncoder(2, 3), NeuralODE(_mlp_field()), channels, latent)
 

@@ -128,7 +128,11 @@ class ODERNNEncoder(GRUEncoder):
                 # (why) only the interval's end, a grid point, is read: no interpolation needed
                 solver = RK4(step_size=span / self.steps, interp="linear")
                 node = NeuralODE(Autonomous(self.ode_net), solver)
-                h = node(h, torch.stack([t[i + 1], t[i]]))[-1]
+                # (why) over the interval's length, not its ends: the field is autonomous, and
+                # absolute float64 times cast to a float32 state lost the difference (two
+                # observations 0.01 apart at t = 1e6 became one time)
+                length = t[i + 1] - t[i]
+                h = node(h, torch.stack([length, torch.zeros_like(length)]))[-1]
             dt = (t_next - t[i]).to(x).unsqueeze(-1)  # (batch, 1)
             update = self.cell(torch.cat([x[:, i], mask[:, i], dt], dim=-1), h)
             # (why) a GRU step on an empty row would move the state with no information
