@@ -1141,3 +1141,19 @@ def test_coordinates_must_be_finite_numbers(tmp_path):
         assert list(tmp_path.iterdir()) == []
     ds = sd.open(sd.write(tmp_path / "g.h5", fields={"u": u}, coords={"x": np.array([0, 2, 5])}))
     np.testing.assert_array_equal(ds.coords["x"], [0, 2, 5])
+
+
+def test_check_names_each_problem_once_in_a_folder_whose_name_holds_a_colon(tmp_path):
+    # check() cut each of validate()'s messages at the first ': ', which was inside the path
+    # ('/d/run: 2/f.h5'): the message then repeated the end of the path before the problem
+    folder = tmp_path / "run: 2"
+    folder.mkdir()
+    path = folder / "f.h5"
+    _small(path)
+    with h5py.File(path, "a") as f:
+        f["boundary_conditions/x"].attrs["type"] = "sticky"
+    (problem,) = sd.validate(path)
+    assert problem.startswith(f"{path}: attribute 'boundary_conditions/x@type' is 'sticky'")
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.check(path)
+    assert str(e.value) == problem

@@ -192,4 +192,6 @@ def check(path: str | os.PathLike[str], *, scan_values: bool = True) -> None:
     path = as_path(path, "sciml.data.check")
     problems = validate(path, scan_values=scan_values)
     if problems:
-        raise DataFormatError(path, "; ".join(p.split(": ", 1)[1] for p in problems))
+        # (why) not p.split(": ", 1): a path holding ': ' was cut inside itself
+        prefix = f"{path}: "
+        raise DataFormatError(path, "; ".join(p.removeprefix(prefix) for p in problems))
