@@ -1353,3 +1353,18 @@ def test_derivative_helpers_say_that_counts_must_be_ints():
             chunked(lambda p: p, t.detach(), chunk=bad)
     want = -9 * torch.sin(3 * t.detach())
     torch.testing.assert_close(time_derivative(u, t, 2), want, rtol=1e-14, atol=1e-14)
+
+
+def test_periodic_embedding_refuses_a_harmonics_count_that_is_not_an_int():
+    """harmonics=1.5 stored int(1.5) = 1 (out_features 3 for one periodic and one free
+    coordinate) but the buffer arange(1, 2.5) held the harmonics 1 and 2, so forward gave 5
+    features and the MLP built from out_features failed on the shapes. Refused now."""
+    for bad in (1.5, 2.0, True):
+        with pytest.raises(TypeError, match=rf"expected an int harmonics, got {bad!r}"):
+            PeriodicEmbedding([1.0, None], harmonics=bad)
+    e = PeriodicEmbedding([1.0, None], harmonics=3)
+    p = torch.tensor([[0.125, 0.5]], dtype=torch.float64)
+    assert e.out_features == e(p).shape[-1] == 7
+    k = torch.arange(1, 4, dtype=torch.float64)
+    want = torch.cat([torch.cos(math.pi / 4 * k), torch.sin(math.pi / 4 * k), p[0, 1:]])
+    torch.testing.assert_close(e(p)[0], want)

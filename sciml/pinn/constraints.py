@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import torch
@@ -67,6 +68,10 @@ class PeriodicEmbedding(nn.Module):
 
     def __init__(self, periods: Sequence[float | None], *, harmonics: int = 1) -> None:
         super().__init__()
+        # (why) 1.5 stored int(1.5) = 1 but its buffer arange(1, 2.5) held 2 harmonics:
+        # forward gave more features than out_features
+        if isinstance(harmonics, bool) or not isinstance(harmonics, numbers.Integral):
+            raise TypeError(f"expected an int harmonics, got {harmonics!r}")
         if harmonics < 1:
             raise ValueError(f"expected harmonics >= 1, got {harmonics}")
         if not any(p is not None for p in periods):
