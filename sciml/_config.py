@@ -108,7 +108,11 @@ def check_json_fields(config: Any) -> None:
             options = [a for a in typing.get_args(tp) if a is not type(None)]
             tp = options[0] if len(options) == 1 else tp
         try:
-            settled = _coerce(tp, _to_json(value), f"{name}.{f.name}")
+            try:
+                data = _to_json(value)
+            except ConfigError as exc:  # (why) its message names the value, not the field
+                raise ConfigError(f"{name}.{f.name}: {exc}") from None
+            settled = _coerce(tp, data, f"{name}.{f.name}")
         except ConfigError as exc:
             raise TypeError(
                 f"{exc} (a config holds values of its fields' types, so that a saved checkpoint "

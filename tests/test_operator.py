@@ -849,6 +849,8 @@ def test_an_atomic_write_into_a_missing_folder_names_the_target(tmp_path):
          "NormalizedConfig.in_channels"),
         (lambda: sciml.models.NormalizedConfig(family="fno", channel_dim=True),
          "NormalizedConfig.channel_dim"),
+        (lambda: sciml.models.FNOConfig(modes=np.array([4, 4])),
+         r"FNOConfig.modes: config value array\(\[4, 4\]\) of type ndarray is not JSON"),
     ],
 )  # fmt: skip
 def test_a_config_value_its_checkpoint_could_not_load_is_refused_at_construction(build, field):
