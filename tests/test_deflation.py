@@ -357,3 +357,20 @@ def test_float32_neumann_stencil_is_deflated_whatever_the_spacing(spacing):
         rng_b = b - N.T @ (N @ b)  # what solve() solves for
         r = rng_b - P.to_scipy() @ x.double().numpy()
         assert np.linalg.norm(r) <= 1.01e-5 * np.linalg.norm(rng_b), np.linalg.norm(r)
+
+
+def test_labels_beside_a_matvec_only_operator_say_what_the_deflation_needs():
+    """Deflation(labels=...) beside a scipy.sparse.linalg.LinearOperator failed with 'this
+    preconditioner needs the assembled matrix', blaming a preconditioner the solve did not
+    have. The message now names the deflation and the two ways on; with the matrix itself
+    the same labels converge to spsolve's solution."""
+    P = poisson((6, 5), walls=Wall.DIRICHLET)
+    A = P.to_scipy()
+    b = np.random.default_rng(0).standard_normal(P.n)
+    method = FlexibleCG(deflation=Deflation(labels=np.arange(P.n) // 4))
+    with pytest.raises(TypeError, match=r"Deflation\(labels=\.\.\.\) needs the assembled matrix"):
+        solve(sla.aslinearoperator(A), b, method=method)
+    x, res = solve(A, b, method=method, rtol=1e-10)
+    assert res.converged
+    ref = sla.spsolve(A.tocsc(), b)
+    assert np.linalg.norm(x - ref) < 1e-8 * np.linalg.norm(ref)

@@ -122,6 +122,15 @@ class Deflation:
         if coords is not None and A.scipy is None and A.tensor is None:
             E = probe_coarse_matrix(A, labels, coords)
         else:
+            try:
+                A.to_scipy()  # (kept on A: _galerkin_scipy reads it)
+            except TypeError:
+                # (why) to_scipy's own message blamed 'this preconditioner'
+                raise TypeError(
+                    "Deflation(labels=...) needs the assembled matrix to form Z^T A Z: pass A "
+                    "as a scipy.sparse matrix, a torch sparse tensor or a Poisson stencil, or "
+                    "use block aggregates, Deflation(block), with solve(..., problem=...)"
+                ) from None
             E = torch.from_numpy(_galerkin_scipy(A, labels, m)).to(A.device)
         E = 0.5 * (E + E.T)
         # E_ii = z_i^T A z_i is rounding noise when aggregate i is a null vector of A (one
