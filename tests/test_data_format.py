@@ -1157,3 +1157,17 @@ def test_check_names_each_problem_once_in_a_folder_whose_name_holds_a_colon(tmp_
     with pytest.raises(sd.DataFormatError) as e:
         sd.check(path)
     assert str(e.value) == problem
+
+
+def test_fields_without_a_time_step_are_refused_by_name(tmp_path):
+    # fields of 0 steps (time=[]) failed inside h5py: "Chunk shape must not be greater than data
+    # shape in any dimension. (2, 1, 3) is not compatible with (2, 0, 3)"
+    with pytest.raises(ValueError, match=re.escape("expected at least one time step, got time=[]")):
+        sd.write(tmp_path / "f.h5", fields={"u": np.zeros((2, 0, 3))})
+    with pytest.raises(ValueError, match="expected at least one time step"):
+        sd.Writer(tmp_path / "g.h5", n_samples=2, fields=["u"], time=[], spatial_shape=(3,))
+    assert list(tmp_path.iterdir()) == []
+    u = _r(2, 1, 3)  # one step is a time series still
+    np.testing.assert_array_equal(
+        sd.open(sd.write(tmp_path / "h.h5", fields={"u": u})).read(1)[0, :, 0], u[1]
+    )

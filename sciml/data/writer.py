@@ -266,6 +266,11 @@ class Writer:
                 f"{self.path}: expected time of shape (n_steps,), got shape "
                 f"{shape_str(self.time.shape)}"
             )
+        if self.field_names and self.time.size == 0:
+            # (why) 0 steps failed inside h5py ("Chunk shape must not be greater than data shape")
+            raise ValueError(
+                f"{self.path}: time-dependent fields expected at least one time step, got time=[]"
+            )
         if self.time is not None and not np.isfinite(self.time).all():
             # NaN compares False, so it passed the ordering check and gave NaN lead times
             raise ValueError(
