@@ -575,6 +575,14 @@ def test_bad_inputs_are_refused_with_clear_errors():
         MgNO(MgNOConfig(channels=4, n_layers=1, smoothing=((1, 0), (1, 0))))(torch.randn(2, 9, 9))
 
 
+@pytest.mark.parametrize("smoothing", [(1, 0), 2, np.array([[1, 0], [2, 0]])])
+def test_mgno_config_names_a_smoothing_that_is_not_pairs(smoothing):
+    # (1, 0) failed with "object of type 'int' has no len()", the array with numpy's "truth value
+    # of an array ... is ambiguous"
+    with pytest.raises(TypeError, match=r"smoothing: expected a tuple of \(pre, post\) pairs"):
+        MgNOConfig(smoothing=smoothing)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [

@@ -96,6 +96,16 @@ class MgNOConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.ndim not in (1, 2, 3):
             raise ValueError(f"ndim must be 1, 2 or 3, got {self.ndim}")
+        pairs = self.smoothing
+        if not isinstance(pairs, (tuple, list)) or not all(
+            isinstance(p, (tuple, list)) for p in pairs
+        ):
+            # (why) one level's pair without the outer tuple, smoothing=(1, 0), failed with
+            # "object of type 'int' has no len()", a NumPy array with "truth value ... ambiguous"
+            raise TypeError(
+                "smoothing: expected a tuple of (pre, post) pairs, one per level, e.g. "
+                f"((1, 0), (2, 0)) (one level: ((2, 0),)), got {pairs!r}"
+            )
         if not self.smoothing or any(len(p) != 2 or min(p) < 0 for p in self.smoothing):
             raise ValueError(
                 "smoothing must be a non-empty tuple of (pre, post) pairs of non-negative step "
