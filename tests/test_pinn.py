@@ -1368,3 +1368,20 @@ def test_periodic_embedding_refuses_a_harmonics_count_that_is_not_an_int():
     k = torch.arange(1, 4, dtype=torch.float64)
     want = torch.cat([torch.cos(math.pi / 4 * k), torch.sin(math.pi / 4 * k), p[0, 1:]])
     torch.testing.assert_close(e(p)[0], want)
+
+
+def test_mlp_says_that_sizes_must_be_ints():
+    """MLP(2, 1, width=50.0) failed inside nn.Linear with "empty(): argument 'size' (position
+    1) must be tuple of ints, but found element of type float"; True counted as 1. Each size
+    is named now."""
+    for kw in ({"width": 50.0}, {"depth": True}, {"in_features": 2.0}):
+        name, bad = next(iter(kw.items()))
+        args = {"in_features": 2, "out_features": 1, **kw}
+        with pytest.raises(TypeError, match=rf"expected an int {name}, got {bad!r}"):
+            MLP(**args)
+    torch.manual_seed(0)
+    m = MLP(2, 3, width=4, depth=2)
+    x = torch.rand(5, 2)
+    want = m[4](torch.tanh(m[2](torch.tanh(m[0](x)))))
+    torch.testing.assert_close(m(x), want, rtol=0, atol=0)
+    assert [p.shape for p in m.parameters()] == [(4, 2), (4,), (4, 4), (4,), (3, 4), (3,)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -31,6 +32,11 @@ class MLP(nn.Sequential):
         depth: int = 4,
         activation: Callable[[], nn.Module] = nn.Tanh,
     ) -> None:
+        sizes = {"in_features": in_features, "out_features": out_features}
+        for name, v in {**sizes, "width": width, "depth": depth}.items():
+            # (why) a float failed inside nn.Linear with torch's argument list
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"expected an int {name}, got {v!r}")
         if width < 1 or depth < 1:
             raise ValueError(f"expected width >= 1 and depth >= 1, got {width} and {depth}")
         layers: list[nn.Module] = []
