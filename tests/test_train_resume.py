@@ -1193,3 +1193,20 @@ def test_resume_auto_with_a_link_to_a_deleted_checkpoint_says_so(tmp_path):
         trainer.fit(resume="auto")
     assert trainer.step == 0
     assert make_trainer(run, epochs=1).fit(resume=False).step == 5  # a fresh run is still allowed
+
+
+def test_a_resume_into_a_model_of_another_dtype_warns_that_it_casts(tmp_path):
+    """A float64 run resumed into a model built in float32 (a script without .double())
+    loaded the weights and AdamW's moments cast to float32 without a word, and went on in
+    float32; it still does, with a warning naming both dtypes."""
+    run = tmp_path / "run"
+    make_trainer(run, epochs=1, dtype=torch.float64).fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same dtype (and config): no warning
+        make_trainer(run, epochs=1, dtype=torch.float64).fit(resume="auto")
+    trainer = make_trainer(run, epochs=1)
+    with pytest.warns(
+        UserWarning, match=r"weights are torch\.float64, this model's torch\.float32"
+    ):
+        trainer.fit(resume="auto")
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())

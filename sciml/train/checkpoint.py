@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,20 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
             f"{weights}: {len(wrong)} tensor(s) do not have the shapes of this "
             f"{type(model).__name__}: {', '.join(wrong[:5])}{' ...' if len(wrong) > 5 else ''}; "
             "the checkpoint was written for another model config"
+        )
+    cast = sorted(
+        {(str(t.dtype), str(expected[k].dtype)) for k, t in tensors.items() if k in expected}
+        - {(str(t.dtype), str(t.dtype)) for t in tensors.values()}
+    )
+    if cast:
+        # (why) load_state_dict casts to the model's dtypes without a word: a float64 run
+        # resumed into a model built in float32 went on in float32
+        saved, built = (", ".join(sorted({pair[i] for pair in cast})) for i in (0, 1))
+        warnings.warn(
+            f"{weights}: the checkpoint's weights are {saved}, this model's {built}: they are "
+            f"cast on loading, and a resumed run goes on in {built} (it will not match the "
+            f"run that wrote them); build the model in {saved} to continue it exactly",
+            stacklevel=2,
         )
     result = model.load_state_dict(tensors, strict=False)
     if result.unexpected_keys:  # an obsolete key its module's load hook did not consume
