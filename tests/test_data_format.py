@@ -1171,3 +1171,19 @@ def test_fields_without_a_time_step_are_refused_by_name(tmp_path):
     np.testing.assert_array_equal(
         sd.open(sd.write(tmp_path / "h.h5", fields={"u": u})).read(1)[0, :, 0], u[1]
     )
+
+
+def test_boundary_values_hdf5_cannot_store_are_refused_by_name(tmp_path):
+    # a dict or a list of strings as a boundary value failed inside h5py ("Object dtype
+    # dtype('O') has no native HDF5 equivalent", "No conversion path for dtype('<U4')")
+    u = _r(2, 2, 3)
+    for value in ({"left": 1.0}, ["wall", "open"]):
+        bc = {"x0": {"type": "dirichlet", "value": value}}
+        with pytest.raises(ValueError, match=re.escape("boundary_conditions['x0']['value']")):
+            sd.write(tmp_path / "f.h5", fields={"u": u}, boundary_conditions=bc)
+        assert list(tmp_path.iterdir()) == []
+    bc = {"x0": {"type": "dirichlet", "value": [1.0, 2.5], "side": "left", "k": 3}}
+    got = sd.open(sd.write(tmp_path / "g.h5", fields={"u": u}, boundary_conditions=bc))
+    entry = got.boundary_conditions["x0"]
+    assert (entry["type"], entry["side"], entry["k"]) == ("dirichlet", "left", 3)
+    np.testing.assert_array_equal(entry["value"], [1.0, 2.5])

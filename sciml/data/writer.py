@@ -163,6 +163,14 @@ def _bc_entry(axis: str, bc: Any) -> dict[str, Any]:
         raise ValueError(
             f"boundary_conditions['{axis}']: type must be one of {BC_TYPES}, got {entry.get('type')!r}"
         )
+    for k, v in entry.items():
+        # (why) a dict or a list of strings failed inside h5py ("Object dtype dtype('O') has no
+        # native HDF5 equivalent") with nothing naming the value
+        if not isinstance(v, str) and np.asarray(v).dtype.kind not in "biuf":
+            raise ValueError(
+                f"boundary_conditions['{axis}']['{k}']: expected a string, a number or an array "
+                f"of numbers, got {type(v).__name__} {v!r}"
+            )
     return entry
 
 
