@@ -1385,3 +1385,17 @@ def test_mlp_says_that_sizes_must_be_ints():
     want = m[4](torch.tanh(m[2](torch.tanh(m[0](x)))))
     torch.testing.assert_close(m(x), want, rtol=0, atol=0)
     assert [p.shape for p in m.parameters()] == [(4, 2), (4,), (4, 4), (4,), (3, 4), (3,)]
+
+
+def test_lpinn_evaluate_refuses_a_label_count_that_is_not_an_int():
+    """labels=2.5 was truncated to 2 characteristics by int(), silently. Refused now."""
+    model = LagrangianPINN(width=8, state_depth=1, curve_depth=1).double()
+    x, t = torch.rand(4, dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64)
+    for bad in (2.5, True):
+        with pytest.raises(TypeError, match=rf"expected an int labels, got {bad!r}"):
+            model.evaluate(x, t, labels=bad)
+    # 2 labels start at 0 and L / 2: the state at x is interpolated between them
+    x0 = torch.tensor([[0.0], [math.pi]], dtype=torch.float64)
+    pos, u = model(x0, torch.full((2, 1), 0.5, dtype=torch.float64))
+    want = periodic_interp(pos.detach().T, u.detach().T, x, TWO_PI)
+    torch.testing.assert_close(model.evaluate(x, t, labels=2), want, rtol=0, atol=0)

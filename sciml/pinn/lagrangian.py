@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -156,6 +157,8 @@ class LagrangianPINN(nn.Module):
         t = torch.as_tensor(t, dtype=p.dtype, device=p.device).reshape(-1)
         # (why) max(., 1): on an empty grid 2 * nx = 0 labels divided by zero; one label gives
         # the (nt, 0) result the grid asks for
+        if labels is not None and (isinstance(labels, bool) or not isinstance(labels, Integral)):
+            raise TypeError(f"expected an int labels, got {labels!r}")  # (why) int() truncated
         m = max(2 * x.shape[0], 1) if labels is None else int(labels)
         if m < 1:
             raise ValueError(f"expected at least 1 label (characteristic), got labels={labels}")
