@@ -387,3 +387,12 @@ def test_torch_func_transforms_match_rowwise_autograd_and_the_loop(pod):
             got = vmap(lambda a, b: model(a[None], x=b[None])[0])(u, x)
         loop = torch.stack([f(u[i], i) for i in range(4)])
     torch.testing.assert_close(got, loop, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_transforms_refuse_a_non_finite_number(value):
+    # each built a model whose outputs were NaN (an infinite HardZero value: inf or NaN)
+    with pytest.raises(ValueError, match=rf"finite scale > 0, got n=16, scale={value}"):
+        FourierFeatures(scale=value)
+    with pytest.raises(ValueError, match=rf"HardZero.value: expected a finite number, got {value}"):
+        HardZero(value=value)

@@ -99,8 +99,12 @@ class FourierFeatures:
 
     def __post_init__(self) -> None:
         check_int_fields(self, ("n", "seed"))
-        if self.n < 1 or self.scale <= 0:
-            raise ValueError(f"expected n >= 1 and scale > 0, got n={self.n}, scale={self.scale}")
+        # (why) written so that NaN fails too: scale=nan or inf passed "scale <= 0" and every
+        # output of the model was NaN
+        if self.n < 1 or not 0 < self.scale < math.inf:
+            raise ValueError(
+                f"expected n >= 1 and a finite scale > 0, got n={self.n}, scale={self.scale}"
+            )
         check_json_fields(self)
 
 
@@ -116,6 +120,8 @@ class HardZero:
     def __post_init__(self) -> None:
         check_int_fields(self, ("axis",))
         check_json_fields(self)
+        if not math.isfinite(self.value):  # (why) NaN made every output NaN, inf most of them
+            raise ValueError(f"HardZero.value: expected a finite number, got {self.value}")
 
 
 @dataclass(frozen=True)
