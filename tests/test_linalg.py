@@ -1935,3 +1935,21 @@ def test_scipy_solver_on_a_tiny_b_is_the_scaled_solve():
             x, info = cg(A, b * s, rtol=1e-8, atol=1e-3 * s)
         assert info == 0 and cg.last_result.iterations > 0
         np.testing.assert_array_equal(x, x_ref * s)
+
+
+def test_callback_sees_the_residual_of_a_solve_that_stops_at_iteration_0():
+    """callback(k, residual) is documented for k = 0 .. iterations and sees res.residuals in a
+    solve that iterates; b = 0, a non-symmetric A and NaN input stop at k = 0 with one
+    residual, and the callback was never called (a convergence plot drawn from it was empty).
+    It now sees that one residual, as res.residuals holds it."""
+    A = poisson((6, 6), walls=D).to_scipy()
+    nonsym = A.tolil()
+    nonsym[0, 1] = -0.5
+    nan_b = np.ones(36)
+    nan_b[3] = np.nan
+    for mat, b in ((A, np.zeros(36)), (nonsym.tocsr(), np.ones(36)), (A, nan_b), (A, np.ones(36))):
+        seen = []
+        _, res = solve(mat, b, callback=lambda k, r, seen=seen: seen.append((k, r)))
+        assert [k for k, _ in seen] == list(range(res.iterations + 1))
+        np.testing.assert_array_equal([r for _, r in seen], res.residuals)
+    assert seen[0] == (0, 1.0)  # the last case iterates: its k = 0 is ||b|| / ||b||

@@ -367,6 +367,8 @@ def run(
     t0 = time.perf_counter()
     if bnorm == 0.0:
         x = torch.zeros_like(b)
+        if callback is not None:  # (why) k = 0 .. iterations: it was never called for b = 0
+            callback(0, 0.0)
         done = SolveResult(Status.CONVERGED, 0, [0.0], 0.0, "b = 0, so x = 0")
         done.iterates = [x.clone()] if keep_iterates else []
         return x, done

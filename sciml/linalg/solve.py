@@ -229,6 +229,8 @@ def solve(
             [math.nan],
             message=f"non-finite (NaN or inf) values in {', '.join(bad)}",
         )
+        if callback is not None:  # k = 0 .. iterations, as for a solve that iterates
+            callback(0, math.nan)
         return out(torch.full_like(bt, float("nan"))), result
     if check_symmetry:
         message = _symmetry_probe(op, bt)
@@ -236,6 +238,8 @@ def solve(
             # (why) the residual of the x0 returned: the result had none (residuals[-1] raised
             # IndexError) and a NaN true residual, which `sciml solve` printed as JSON's NaN
             rel = _start_residual(op, b64, xt)
+            if callback is not None:
+                callback(0, rel)
             return out(xt), SolveResult(Status.NOT_SPD, 0, [rel], rel, message=message)
 
     if null_space is not None:
