@@ -1399,3 +1399,19 @@ def test_lpinn_evaluate_refuses_a_label_count_that_is_not_an_int():
     pos, u = model(x0, torch.full((2, 1), 0.5, dtype=torch.float64))
     want = periodic_interp(pos.detach().T, u.detach().T, x, TWO_PI)
     torch.testing.assert_close(model.evaluate(x, t, labels=2), want, rtol=0, atol=0)
+
+
+def test_periodic_interp_refuses_a_period_that_is_not_positive_and_finite():
+    """length=-1 returned -1.6e38 at x = 0.125 (the tiny clamp of a negative spacing), 0
+    returned nan, and a 2-d x failed in expand() with a message about sizes. Each is refused
+    with what was expected; a valid call interpolates sin-like samples linearly."""
+    xp = torch.tensor([[0.0, 0.25, 0.5, 0.75]], dtype=torch.float64)
+    fp = torch.tensor([[0.0, 1.0, 0.0, -1.0]], dtype=torch.float64)
+    x = torch.tensor([0.125, 0.6, 0.875, -0.125], dtype=torch.float64)
+    for bad in (-1.0, 0.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="expected a finite period length > 0"):
+            periodic_interp(xp, fp, x, bad)
+    with pytest.raises(ValueError, match=r"expected query points x of shape \(nx,\), got \(1, 4\)"):
+        periodic_interp(xp, fp, x[None], 1.0)
+    got = periodic_interp(xp, fp, x, 1.0)
+    torch.testing.assert_close(got, torch.tensor([[0.5, -0.4, -0.5, -0.5]], dtype=torch.float64))

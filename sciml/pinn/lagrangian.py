@@ -186,6 +186,12 @@ def periodic_interp(
     """
     if xp.shape != fp.shape or xp.ndim != 2:
         raise ValueError(f"expected xp, fp of one shape (nt, m), got {xp.shape} and {fp.shape}")
+    # (why) length -1 gave -1.6e38 (a negative spacing clamped to tiny), 0 gave nan, and a 2-d
+    # x failed in expand() with a message about sizes
+    if not 0 < length < math.inf:
+        raise ValueError(f"expected a finite period length > 0, got {length}")
+    if x.ndim != 1:
+        raise ValueError(f"expected query points x of shape (nx,), got {tuple(x.shape)}")
     xw = torch.remainder(xp, length)
     xs, order = torch.sort(xw, dim=1)
     fs = torch.gather(fp, 1, order)
