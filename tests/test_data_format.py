@@ -1187,3 +1187,17 @@ def test_boundary_values_hdf5_cannot_store_are_refused_by_name(tmp_path):
     entry = got.boundary_conditions["x0"]
     assert (entry["type"], entry["side"], entry["k"]) == ("dirichlet", "left", 3)
     np.testing.assert_array_equal(entry["value"], [1.0, 2.5])
+
+
+def test_a_group_named_time_in_a_static_only_file_is_a_problem(tmp_path):
+    # the time check ran only for files with time-dependent fields: a static-only file whose
+    # 'time' was a group passed validate() and open() failed with h5py's TypeError
+    path = tmp_path / "f.h5"
+    sd.write(path, static_fields={"s": _r(2, 3)}, time=[0.0, 1.0])
+    with h5py.File(path, "a") as f:
+        del f["time"]
+        f.create_group("time")
+    problem = "object 'time' is a group, expected a dataset"
+    assert sd.validate(path) == [f"{path}: {problem}"]
+    with pytest.raises(sd.DataFormatError, match=re.escape(problem)):
+        sd.open(path)

@@ -91,11 +91,12 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
             if (wrong := _wrong_kind(obj, f"coords/{name}", h5py.Dataset)) and wrong not in out:
                 out.append(wrong)
 
-    if fields:
+    time_kind = _wrong_kind(f["time"], "time", h5py.Dataset) if "time" in f else None
+    if time_kind:  # also in a static-only file: the reader reads any 'time'
+        out.append(time_kind)
+    elif fields:
         if "time" not in f:
             out.append("dataset 'time' is missing (time-dependent fields need (n_steps,))")
-        elif wrong := _wrong_kind(f["time"], "time", h5py.Dataset):
-            out.append(wrong)
         elif n_steps is None:
             out.append("root attribute 'n_steps' is missing")
         elif f["time"].shape != (n_steps,):
