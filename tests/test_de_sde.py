@@ -66,6 +66,23 @@ def test_linear_path_interpolates():
         LinearPath(torch.tensor([0.0, 0.0, 1.0]), x)
 
 
+@pytest.mark.parametrize(
+    "times, shown",
+    [([0.0, 0.5, 0.3], r"\[0, 0.5, 0.3\]"), ([0.0, float("nan"), 1.0], r"\[0, nan, 1\]"),
+     ([0.0, 1.0, float("inf")], r"\[0, 1, inf\]"),
+     ([0.0, 0.0, 1.0], r"\[0, 0, 1\]; merge the observations at a repeated time into one")],
+)  # fmt: skip
+def test_linear_path_names_the_observation_times_it_refuses(times, shown):
+    """LinearPath said only "expected strictly increasing observation times": not which times,
+    and for a NaN time not that it was NaN; an inf last time passed (inf > 1) and failed later
+    in the solve. Now the error names the times and asks for finite ones (and, for a repeated
+    time, says to merge its observations)."""
+    x = torch.zeros(1, 3, 1)
+    with pytest.raises(ValueError, match=r"expected finite, strictly increasing observation "
+                       rf"times t, got {shown}"):  # fmt: skip
+        LinearPath(torch.tensor(times), x)
+
+
 def test_linear_path_with_integer_times_interpolates():
     """Integer observation times: the query was cast to int, so X(0.5) was X(0) (piecewise
     constant); now the times are taken in x's dtype and X(0.5) is the midpoint."""

@@ -33,11 +33,19 @@ __all__ = ["NeuralODE", "Autonomous"]
 Regulariser = GlobalHeuristic | LocalHeuristic | RNODE
 
 
-def check_times(t: Tensor, *, decreasing: bool, strict: bool = True, what: str = "times t") -> None:
+def check_times(
+    t: Tensor,
+    *,
+    decreasing: bool,
+    strict: bool = True,
+    what: str = "times t",
+    repeat_hint: str | None = None,
+) -> None:
     """A ValueError unless ``t`` ``(time,)`` is finite and strictly increasing (or, with
     ``decreasing``, strictly decreasing; without ``strict``, repeats allowed), naming the first
-    offending entries. Reads the data (one device sync; the solvers sync at every step anyway);
-    skipped while tracing."""
+    offending entries. ``repeat_hint``: what to do about a repeated time (default: solve at
+    the distinct ones). Reads the data (one device sync; the solvers sync at every step
+    anyway); skipped while tracing."""
     if torch.compiler.is_compiling():
         return
     dt = t[1:] - t[:-1]
@@ -51,8 +59,9 @@ def check_times(t: Tensor, *, decreasing: bool, strict: bool = True, what: str =
         shown = ", ".join(f"{v:g}" for v in t[:8].tolist()) + (", ..." if t.numel() > 8 else "")
         hint = ""
         if strict and bool(torch.isfinite(t).all()) and bool((dt == 0).any()):
-            hint = (
-                "; for repeated times solve at the distinct ones and index the result "
+            hint = "; " + (
+                repeat_hint
+                or "for repeated times solve at the distinct ones and index the result "
                 "(torch.unique_consecutive(t, return_inverse=True))"
             )
         raise ValueError(f"expected finite, {order} {what}, got [{shown}]{hint}")

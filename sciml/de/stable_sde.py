@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic
+from .neural_ode import check_times
 from .neural_sde import NeuralSDE
 from .solvers import EulerMaruyama, SDESolver
 
@@ -59,8 +60,14 @@ class LinearPath:
             raise ValueError(
                 f"expected t (time,) and x (batch, time, channels), got {tuple(t.shape)} and {tuple(x.shape)}"
             )
-        if not bool((t[1:] > t[:-1]).all()):
-            raise ValueError("expected strictly increasing observation times")
+        # (why) the one rule of the solvers, whose message names the times: this one said
+        # only "expected strictly increasing observation times", and let an inf time through
+        check_times(
+            t,
+            decreasing=False,
+            what="observation times t",
+            repeat_hint="merge the observations at a repeated time into one",
+        )
         if not bool(torch.isfinite(x).all()):
             bad = int((~torch.isfinite(x)).sum())
             raise ValueError(
