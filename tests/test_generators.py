@@ -445,6 +445,47 @@ def test_bad_names_and_options_raise_clear_errors(tmp_path):
     generate("grf", n=1, resolution=8, out=out, overwrite=True)
 
 
+@pytest.mark.parametrize(
+    ("name", "resolution", "key", "value"),
+    [
+        # each was let through: NaN passes no `x > 0` check, inf passed them
+        ("burgers", 32, "nu", "nan"),  # NaN data, then the writer's 'non-finite value' error
+        ("burgers", 32, "T", "inf"),  # 'cannot convert float infinity to integer'
+        ("navier_stokes", 16, "dt", "nan"),  # 'cannot convert float NaN to integer'
+        ("navier_stokes", 16, "nu", float("inf")),  # a NaN solution
+        ("lotka_volterra", 20, "t_final", "inf"),  # numpy warnings, then a failed solve
+        ("diffusion_reaction", 20, "diffusion", float("nan")),  # "Newton's method did not converge"
+        ("darcy", 9, "tau", "-inf"),
+    ],
+)
+def test_a_non_finite_option_is_refused_naming_it(tmp_path, name, resolution, key, value):
+    out = tmp_path / "x.h5"
+    with pytest.raises(ValueError, match=rf"generator '{name}': option {key}=\S*: expected a "
+                       r"finite number"):  # fmt: skip
+        generate(name, n=2, resolution=resolution, out=out, **{key: value})
+    assert not out.exists()
+
+
+def test_burgers_dt_and_grf_length_must_be_positive(tmp_path):
+    out = tmp_path / "x.h5"
+    # dt=0 divided by zero; dt=-1 was taken as 'no substeps': one ETDRK4 step of the whole T
+    for dt in (0.0, -1.0):
+        with pytest.raises(ValueError, match=rf"expected dt > 0 or None, got dt={dt}"):
+            generate("burgers", n=1, resolution=32, out=out, dt=dt)
+    # length=0 divided by zero; a negative box stored a decreasing grid
+    for length in (0.0, -2.0):
+        with pytest.raises(ValueError, match=rf"expected a box length > 0, got length={length}"):
+            generate("grf", n=1, resolution=8, out=out, length=length)
+        with pytest.raises(ValueError, match="box length > 0"):
+            sample_grf(1, 8, length=length)
+    assert not out.exists()
+    # a positive dt is still the solver's step: dt = T / 50 is 50 substeps of one record
+    u0 = sample_grf(2, 32, dim=1, seed=1)
+    fine = solve_burgers(u0, 0.1, 0.1, 1, dt=0.002)
+    coarse = solve_burgers(u0, 0.1, 0.1, 1, dt=0.1)
+    assert 0 < np.abs(fine - coarse).max() < 2e-3 * np.abs(fine).max()  # measured 7.1e-4
+
+
 # --- recipes --------------------------------------------------------------------------------
 
 RECIPES = sorted((Path(__file__).parents[1] / "datasets").glob("*.yaml"))

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
+import numbers
 import os
 import types
 import typing
@@ -176,7 +178,16 @@ def validate_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
             f"generator {name!r} got unknown option(s) {unknown}; valid options: {sorted(valid)}"
         )
     hints = typing.get_type_hints(fn)
-    return {k: _coerce(name, k, v, hints.get(k, Any)) for k, v in options.items()}
+    out = {k: _coerce(name, k, v, hints.get(k, Any)) for k, v in options.items()}
+    for key, value in out.items():
+        # (why) NaN passes every generator's `x > 0` check and inf most of them; both then
+        # failed deep in a solver ('cannot convert float NaN to integer') or wrote NaN data
+        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if real and not math.isfinite(value):
+            raise ValueError(
+                f"generator {name!r}: option {key}={value!r}: expected a finite number"
+            )
+    return out
 
 
 def generate(

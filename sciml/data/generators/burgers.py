@@ -76,10 +76,16 @@ def solve_burgers(
         ``u`` of shape ``(n_steps + 1, N)`` or ``(batch, n_steps + 1, N)``, including ``t = 0``;
         the same type (numpy or torch) as ``u0``, float64.
     """
-    if nu <= 0 or T <= 0 or n_steps < 1:
+    # (why) written as `not x > 0` with isfinite: NaN fails no comparison and inf ran into
+    # 'cannot convert float infinity to integer' when the substeps were counted
+    if not (math.isfinite(nu) and nu > 0 and math.isfinite(T) and T > 0) or n_steps < 1:
         raise ValueError(
-            f"expected nu > 0, T > 0, n_steps >= 1, got nu={nu}, T={T}, n_steps={n_steps}"
+            f"expected finite nu > 0, T > 0 and n_steps >= 1, got nu={nu}, T={T}, n_steps={n_steps}"
         )
+    # (why) dt = 0 divided by zero below, and a negative dt counted as 'no substeps': one
+    # ETDRK4 step of the whole record interval, far above the stable step, without a word
+    if dt is not None and not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"expected dt > 0 or None, got dt={dt}")
     is_numpy = not isinstance(u0, torch.Tensor)
     u = torch.as_tensor(np.asarray(u0) if is_numpy else u0).to(torch.float64)
     batched = u.ndim == 2

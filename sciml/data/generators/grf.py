@@ -62,6 +62,9 @@ def grf_spectrum(
     Returns an array of shape ``(N//2+1,)`` for ``dim=1`` or ``(N, N//2+1)`` for ``dim=2``
     (``N = resolution``), with the constant mode set to zero.
     """
+    if not (math.isfinite(length) and length > 0):
+        # (why) 0 divided by zero in the draw's scale; a negative box stored a decreasing grid
+        raise ValueError(f"expected a box length > 0, got length={length}")
     k2 = _wavenumbers(resolution, dim)
     lam = sigma**2 * (4.0 * math.pi**2 * k2 / length**2 + tau**2) ** (-alpha)
     lam.flat[0] = 0.0
