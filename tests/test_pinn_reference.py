@@ -246,3 +246,14 @@ def test_convection_diffusion_reference_refuses_negative_times_with_diffusion():
         convection_diffusion_fourier(torch.sin(x), torch.tensor([math.nan]), beta=1.0, nu=0.0)
     back = convection_diffusion_fourier(torch.sin(x), torch.tensor([-0.5]), beta=2.0, nu=0.0)
     torch.testing.assert_close(back[0], torch.sin(x + 1.0), rtol=0, atol=1e-13)
+
+
+def test_a_problem_refuses_an_infinite_period_or_final_time():
+    """t_final=inf passed 't_final > 0'; length=inf did too and was then refused as 'an
+    initial condition u0 that is continuous as an L-periodic function', u0(L) = nan."""
+    for kw in ({"length": math.inf}, {"t_final": math.inf}, {"t_final": math.nan}):
+        with pytest.raises(ValueError, match="finite, positive period and final time"):
+            Convection(**kw)
+    p = Convection(length=TWO_PI, t_final=2.0, beta=1.0)
+    x, t = periodic_grid(8), torch.tensor([2.0], dtype=torch.float64)
+    torch.testing.assert_close(p.reference(x, t)[0], torch.sin(x - 2.0), rtol=0, atol=1e-15)

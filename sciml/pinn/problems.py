@@ -55,9 +55,11 @@ class PeriodicProblem:
     t_final: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (self.length > 0 and self.t_final > 0):
+        # (why) inf passed '> 0': a t_final of inf was kept, a length of inf refused as a u0
+        # that is not periodic (u0(L) = nan)
+        if not (0 < self.length < math.inf and 0 < self.t_final < math.inf):
             raise ValueError(
-                f"expected a positive period and final time, got length={self.length}, "
+                f"expected a finite, positive period and final time, got length={self.length}, "
                 f"t_final={self.t_final}"
             )
         # (why) nu < 0 trained a PINN on the ill-posed backward heat equation (only reference()
