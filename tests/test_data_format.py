@@ -1201,3 +1201,17 @@ def test_a_group_named_time_in_a_static_only_file_is_a_problem(tmp_path):
     assert sd.validate(path) == [f"{path}: {problem}"]
     with pytest.raises(sd.DataFormatError, match=re.escape(problem)):
         sd.open(path)
+
+
+def test_a_series_without_spatial_axes_needs_no_coords_group(tmp_path):
+    # a file without spatial axes and without the (then empty) coords group passed validate()
+    # and open() refused it: "a required key is missing (... 'coords' doesn't exist)"
+    path = tmp_path / "ode.h5"
+    a = _r(3, 5)
+    sd.write(path, fields={"a": a})
+    with h5py.File(path, "a") as f:
+        del f["coords"]
+    assert sd.validate(path) == []
+    ds = sd.open(path)
+    assert ds.coords == {} and ds.spatial_shape == ()
+    np.testing.assert_array_equal(ds.read(slice(None))[:, :, 0], a)

@@ -86,10 +86,9 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
                 shape.append(f[key].shape[0])
         if len(shape) == len(dims):
             spatial = tuple(shape)
-    if "coords" in f and isinstance(f["coords"], h5py.Group):  # the reader reads every member
-        for name, obj in members(f["coords"]):
-            if (wrong := _wrong_kind(obj, f"coords/{name}", h5py.Dataset)) and wrong not in out:
-                out.append(wrong)
+    for name, obj in members(_group(f, "coords", out)):  # the reader reads every member
+        if (wrong := _wrong_kind(obj, f"coords/{name}", h5py.Dataset)) and wrong not in out:
+            out.append(wrong)
 
     time_kind = _wrong_kind(f["time"], "time", h5py.Dataset) if "time" in f else None
     if time_kind:  # also in a static-only file: the reader reads any 'time'

@@ -26,7 +26,9 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     a = f.attrs
     dims = tuple(str_list(a["spatial_dims"]))
     points = str(a.get("grid", "grid")) == "points"
-    coords = {k: np.asarray(v[()]) for k, v in members(f["coords"])}
+    # (why) a file without spatial axes has no coordinates to hold: validate() takes it without
+    # the group, and open() refused it ("a required key is missing")
+    coords = {k: np.asarray(v[()]) for k, v in (members(f["coords"]) if "coords" in f else [])}
     spatial = (coords["points"].shape[0],) if points else tuple(coords[d].shape[0] for d in dims)
     space_axes = tuple(f"s{k}" for k in range(len(spatial)))
     fields = {n: Source(f"fields/{n}", ("n", "t", *space_axes)) for n in str_list(a["field_names"])}
