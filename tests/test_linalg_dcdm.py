@@ -755,3 +755,28 @@ def test_dcdm_config_refuses_values_its_checkpoint_could_not_load(tmp_path):
     assert loaded.config == config
     u = torch.randn(2, 1, 9, 7, dtype=torch.float64)
     assert torch.equal(loaded(u), net(u))
+
+
+def test_ritz_sampler_refuses_an_infinite_or_non_numeric_weight():
+    """low_weight=inf was taken and every sample was NaN (inf / inf in the normalisation);
+    low_weight=True ran as 1 (no weighting), low_weight='9' failed with Python's comparison
+    error. A finite weight still weights the low end: the samples are a hand computation's,
+    sum_i c_i y_i / ||.|| with c_i ~ N(0, 81) on the lowest half of the Ritz values."""
+    P = poisson((8, 8), walls=N)
+    theta, Y = lanczos(P, 20, generator=torch.Generator().manual_seed(0))
+    for bad in (float("inf"), float("nan"), True, "9"):
+        with pytest.raises((TypeError, ValueError), match="low_weight: expected a finite"):
+            RitzSampler(theta, Y, low_weight=bad)
+    with pytest.raises((TypeError, ValueError), match="low_fraction: expected a fraction"):
+        RitzSampler(theta, Y, low_fraction=True)
+    sampler = RitzSampler(theta, Y, low_fraction=0.5, low_weight=9.0, dtype=torch.float64)
+    b = sampler.sample(5, torch.Generator().manual_seed(1))
+    order = torch.argsort(theta)
+    kept = order[theta[order] > 1e-8 * theta.abs().max()]  # the null space dropped
+    m = len(kept)
+    weights = torch.ones(m, dtype=torch.float64)
+    weights[: (m + 1) // 2] = 9.0
+    g = torch.randn(5, m, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected = (g * weights) @ Y[kept].double()
+    expected /= expected.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(b, expected, rtol=1e-12, atol=1e-14)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -434,10 +435,16 @@ class RitzSampler:
                 "expected Ritz values (m,) and Ritz vectors (m, n) as rows (what lanczos() "
                 f"returns), got shapes {tuple(theta.shape)} and {tuple(vectors.shape)}"
             )
+        # (why) low_weight=inf made every sample NaN (inf / inf), True ran as 1, a string failed
+        # in the comparison
+        if isinstance(low_fraction, bool) or not isinstance(low_fraction, numbers.Real):
+            raise TypeError(f"low_fraction: expected a fraction in [0, 1], got {low_fraction!r}")
         if not 0.0 <= low_fraction <= 1.0:
             raise ValueError(f"low_fraction: expected a fraction in [0, 1], got {low_fraction}")
-        if not low_weight > 0:
-            raise ValueError(f"low_weight: expected a positive weight, got {low_weight}")
+        if isinstance(low_weight, bool) or not isinstance(low_weight, numbers.Real):
+            raise TypeError(f"low_weight: expected a finite weight > 0, got {low_weight!r}")
+        if not 0 < low_weight < math.inf:
+            raise ValueError(f"low_weight: expected a finite weight > 0, got {low_weight}")
         # ascending, so that the low weight goes to the low end whatever order the pairs came in
         # (Ritz pairs of several Lanczos runs, concatenated)
         order = torch.argsort(theta)
