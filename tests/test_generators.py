@@ -420,8 +420,13 @@ def test_bad_names_and_options_raise_clear_errors(tmp_path):
         generate("darcy", n=1, resolution=9, out=out, nu=0.1)
     with pytest.raises(ValueError, match=r"unknown generator 'heat'.*navier_stokes"):
         generate("heat", n=1, resolution=9, out=out)
-    with pytest.raises(ValueError, match="not a valid"):
+    # the type by name: these read "is not a valid <class 'float'>" / "<class 'int'>"
+    with pytest.raises(ValueError, match=r"option nu='fast' is not a valid float$"):
         generate("burgers", n=1, resolution=16, out=out, nu="fast")
+    with pytest.raises(ValueError, match=r"option n_steps='2.5' is not a valid int$"):
+        generate("burgers", n=1, resolution=16, out=out, n_steps="2.5")
+    with pytest.raises(ValueError, match=r"option dt='x' is not a valid float \| None$"):
+        generate("burgers", n=1, resolution=16, out=out, dt="x")
     with pytest.raises(ValueError, match="dt to divide"):
         generate("navier_stokes", n=1, resolution=16, out=out, T=1, dt=0.3)
     with pytest.raises(ValueError, match="face_average"):

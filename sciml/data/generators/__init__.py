@@ -160,7 +160,8 @@ def _coerce(name: str, key: str, value: Any, hint: Any) -> Any:
         return None
     if str in kinds or typing.get_origin(hint) is typing.Literal:
         return value
-    raise ValueError(f"generator {name!r}: option {key}={value!r} is not a valid {hint}")
+    kind = hint.__name__ if isinstance(hint, type) else str(hint)  # float, not <class 'float'>
+    raise ValueError(f"generator {name!r}: option {key}={value!r} is not a valid {kind}")
 
 
 def validate_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
