@@ -255,6 +255,16 @@ def test_sde_nfe_and_ornstein_uhlenbeck_mean():
     assert float(ys[-1].mean()) == pytest.approx(0.99**100, abs=4 * 0.3 * 0.66 / math.sqrt(4000))
 
 
+@pytest.mark.parametrize("reg, per_solve", [(GlobalHeuristic(1.0), 16), (LocalHeuristic(1.0), 2)])
+def test_sde_regulariser_cost_is_two_drift_evaluations_per_step(reg, per_solve):
+    """The step-doubling estimate evaluates the drift (and the diffusion) at the step's start
+    and at its midpoint: 2 per step, 16 for GlobalHeuristic over the 8 steps of dt = 1/8 on
+    [0, 1], 2 for LocalHeuristic's one step (the module docstring said three)."""
+    sde = NeuralSDE(_Lin(-1.0), _Const(0.3), EulerMaruyama(dt=0.125), regulariser=reg)
+    sde(torch.ones(2, 1, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64))
+    assert sde.nfe_forward == 8 + 1 and sde.nfe_regulariser == per_solve
+
+
 @pytest.mark.filterwarnings("error:Numerical solution is not guaranteed to converge")
 def test_default_brownian_path_follows_torch_seed():
     """The default Brownian path (and so an adaptive solve's NFE) is fixed by torch.manual_seed

@@ -32,7 +32,8 @@ increments ``dW = dW_1 + dW_2``,
 (the estimate torchsde's own adaptive stepping uses), penalised as ``E |h|``:
 :class:`~sciml.de.LocalHeuristic` at one time ``t*`` per forward pass (any gradient method),
 :class:`~sciml.de.GlobalHeuristic` averaged over every step of the forward solve (direct
-backprop only, three extra drift/diffusion evaluations per step).
+backprop only, two extra drift and two diffusion evaluations per step, at its start and its
+midpoint).
 """
 
 from __future__ import annotations
