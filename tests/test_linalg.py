@@ -1953,3 +1953,16 @@ def test_callback_sees_the_residual_of_a_solve_that_stops_at_iteration_0():
         assert [k for k, _ in seen] == list(range(res.iterations + 1))
         np.testing.assert_array_equal([r for _, r in seen], res.residuals)
     assert seen[0] == (0, 1.0)  # the last case iterates: its k = 0 is ||b|| / ||b||
+
+
+def test_a_list_b_gets_a_numpy_x_as_an_array_b_does():
+    """b as a list (or tuple) was taken as an array but x came back as a torch tensor, the
+    kind solve returns only for a torch b; it is now a NumPy array, equal to the x for the
+    same b as an array."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    x_ref, _ = solve(A, b, rtol=1e-10)
+    for given in (list(b), tuple(b)):
+        x, res = solve(A, given, rtol=1e-10)
+        assert isinstance(x, np.ndarray) and res.converged
+        np.testing.assert_array_equal(x, x_ref)

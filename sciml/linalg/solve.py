@@ -188,7 +188,8 @@ def solve(
     """
     method = _method(method)
     op = as_operator(A, problem=problem)
-    was_numpy = isinstance(b, np.ndarray)
+    # (why) anything but a tensor is read as an array (a list b got a tensor x back)
+    was_numpy = not isinstance(b, torch.Tensor)
     bt = _as_vector(b, op, "b")
     # b as given: the true-residual checks measure against it, not its rounding to A's dtype
     b64 = bt if bt.dtype == torch.float64 else _as_vector(b, op, "b", torch.float64)
