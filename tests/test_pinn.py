@@ -1415,3 +1415,34 @@ def test_periodic_interp_refuses_a_period_that_is_not_positive_and_finite():
         periodic_interp(xp, fp, x[None], 1.0)
     got = periodic_interp(xp, fp, x, 1.0)
     torch.testing.assert_close(got, torch.tensor([[0.5, -0.4, -0.5, -0.5]], dtype=torch.float64))
+
+
+def _flat_sin(x):
+    """sin, written for the 1-d points the references pass: (n, 1) comes back as (n,)."""
+    return torch.sin(x).reshape(-1)
+
+
+def test_a_u0_that_does_not_keep_the_shape_of_its_points_is_refused():
+    """A u0 returning (n,) for points (n, 1) broadcast against the (n, 1) network output:
+    PINN(u0=...) and LagrangianPINN(u0=...) returned u of shape (n, n), and the soft initial
+    terms 'ic' / 'ic_u' of loss_terms averaged an (m, m) table, silently. u0 must act
+    elementwise (as PeriodicProblem says); the models now say so."""
+    torch.manual_seed(0)
+    x, t = _leaves(16, torch.float64)
+    x_ic = periodic_grid(8)[:, None]
+    problem = Convection(u0=_flat_sin)
+    for model in (PINN(width=8, depth=1), LagrangianPINN(width=8, state_depth=1, curve_depth=1)):
+        with pytest.raises(
+            ValueError, match=r"u0 returned shape \(8,\) for points of shape \(8, 1\)"
+        ):
+            model.double().loss_terms(problem, x, t, x_ic)
+    for cls in (PINN, LagrangianPINN):
+        with pytest.raises(
+            ValueError, match=r"u0 returned shape \(16,\) for points of shape \(16, 1\)"
+        ):
+            cls(u0=_flat_sin).double()(x, t)
+    # an elementwise u0: the soft term is the mean square of u(x, 0) - sin(x)
+    model = PINN(width=8, depth=1).double()
+    ic = model.loss_terms(Convection(), x, t, x_ic)["ic"]
+    want = (model(x_ic, torch.zeros_like(x_ic)) - torch.sin(x_ic)).square().mean()
+    torch.testing.assert_close(ic, want, rtol=0, atol=0)

@@ -56,6 +56,27 @@ def _call_fixed(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> 
     return fn(x)
 
 
+def _call_u0(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``_call_fixed(fn, x)`` for an initial condition ``u0``, which acts elementwise: its
+    values must have the shape of the points ``x`` (or one that broadcasts to it).
+
+    (why) a u0 returning (n,) for points (n, 1), written for the 1-d points the references
+    pass, broadcast against the (n, 1) network output: u of shape (n, n), and soft initial
+    terms averaged over an (n, n) table, silently."""
+    u = _call_fixed(fn, x)
+    try:
+        fits = torch.broadcast_shapes(u.shape, x.shape) == x.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"expected an initial condition u0 that acts elementwise (values of the shape of "
+            f"its points), but u0 returned shape {tuple(u.shape)} for points of shape "
+            f"{tuple(x.shape)}"
+        )
+    return u
+
+
 class PeriodicEmbedding(nn.Module):
     """Map points ``(..., d)`` to features in which the chosen coordinates are periodic.
 

@@ -34,7 +34,7 @@ from numbers import Integral
 import torch
 from torch import nn
 
-from .constraints import PeriodicEmbedding, _call_fixed, _set_fixed
+from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 from .derivatives import grad
 from .networks import MLP
 from .problems import PeriodicProblem
@@ -99,7 +99,7 @@ class LagrangianPINN(nn.Module):
         d = self.curve_scale * self.curve(h)
         u = self.state(h)
         if self.u0 is not None:
-            d, u = t * d, _call_fixed(self.u0, x0) + t * u
+            d, u = t * d, _call_u0(self.u0, x0) + t * u
         return x0 + d, u
 
     def residuals(
@@ -138,7 +138,7 @@ class LagrangianPINN(nn.Module):
                 raise ValueError("soft initial conditions need x0_initial points, got None")
             xi, ui = self(x0_initial, torch.zeros_like(x0_initial))
             terms["ic_x"] = (xi - x0_initial).square().mean()
-            terms["ic_u"] = (ui - _call_fixed(problem.u0, x0_initial)).square().mean()
+            terms["ic_u"] = (ui - _call_u0(problem.u0, x0_initial)).square().mean()
         return terms
 
     @torch.no_grad()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .constraints import PeriodicEmbedding, _call_fixed, _set_fixed
+from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 
 # (why) a run-time import, not one under TYPE_CHECKING: typing.get_type_hints(PINN.loss_terms)
 # raised NameError on the annotation. No cycle: problems.py does not import this module.
@@ -94,7 +94,7 @@ class PINN(nn.Module):
             )
         out = self.net(self.embed(torch.cat([x, t], dim=-1)))
         if self.u0 is not None:
-            out = _call_fixed(self.u0, x) + t * out
+            out = _call_u0(self.u0, x) + t * out
         return out
 
     def loss_terms(
@@ -113,7 +113,7 @@ class PINN(nn.Module):
             if x_initial is None:
                 raise ValueError("a soft initial condition needs x_initial points, got None")
             u = self(x_initial, torch.zeros_like(x_initial))
-            terms["ic"] = (u - _call_fixed(problem.u0, x_initial)).square().mean()
+            terms["ic"] = (u - _call_u0(problem.u0, x_initial)).square().mean()
         return terms
 
     @torch.no_grad()
