@@ -1446,3 +1446,22 @@ def test_a_u0_that_does_not_keep_the_shape_of_its_points_is_refused():
     ic = model.loss_terms(Convection(), x, t, x_ic)["ic"]
     want = (model(x_ic, torch.zeros_like(x_ic)) - torch.sin(x_ic)).square().mean()
     torch.testing.assert_close(ic, want, rtol=0, atol=0)
+
+
+def test_hard_constraint_refuses_a_particular_that_broadcasts_to_a_table():
+    """A particular solution g returning (n,) for points (n, d), added to d(p) * net(p) of
+    shape (n, 1), made u of shape (n, n), silently. Refused now; g of the net's shape, or a
+    number, works as before: u = g + d * net exactly."""
+    torch.manual_seed(0)
+    net = MLP(2, 1, width=8, depth=1).double()
+    p = torch.rand(6, 2, dtype=torch.float64)
+    flat = HardConstraint(net, lambda q: q.sum(-1), lambda q: q[..., :1])
+    with pytest.raises(
+        ValueError, match=r"g \(6,\), d \(6, 1\) and net \(6, 1\) broadcast to \(6, 6\)"
+    ):
+        flat(p)
+    ok = HardConstraint(net, lambda q: q.sum(-1, keepdim=True), lambda q: q[..., :1])
+    want = p.sum(-1, keepdim=True) + p[:, :1] * net(p)
+    torch.testing.assert_close(ok(p), want, rtol=0, atol=0)
+    const = HardConstraint(net, lambda q: torch.tensor(2.0, dtype=q.dtype), lambda q: q[..., :1])
+    torch.testing.assert_close(const(p), 2.0 + p[:, :1] * net(p), rtol=0, atol=0)

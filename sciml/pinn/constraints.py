@@ -156,7 +156,18 @@ class HardConstraint(nn.Module):
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         """``g(p) + d(p) * net(p)`` at points ``p: (..., d)``: ``(..., c)``."""
-        return _call_fixed(self.particular, p) + _call_fixed(self.distance, p) * self.net(p)
+        g, d, n = _call_fixed(self.particular, p), _call_fixed(self.distance, p), self.net(p)
+        out = g + d * n
+        # (why) g of shape (n,) against d * net of shape (n, 1) gave a (n, n) u, silently
+        if out.numel() > max(v.numel() if torch.is_tensor(v) else 1 for v in (g, d, n)):
+            raise ValueError(
+                f"expected a particular g and a distance d whose values broadcast to the "
+                f"network's output, got g {tuple(torch.as_tensor(g).shape)}, d "
+                f"{tuple(torch.as_tensor(d).shape)} and net "
+                f"{tuple(n.shape)} broadcast to {tuple(out.shape)}; keep the last dim of g and "
+                f"d (e.g. q.sum(-1, keepdim=True))"
+            )
+        return out
 
 
 class HardInitialCondition(HardConstraint):
