@@ -331,3 +331,25 @@ def test_a_split_of_numpy_integers_saves_and_loads(tmp_path):
     assert back == own
     with pytest.raises(TypeError, match="expected integer sample indices"):
         sd.Split((0.5,), (), (), n=2)
+
+
+def test_loading_the_other_json_file_says_which_file_was_expected(tmp_path):
+    # Normalizer.load of a splits.json raised KeyError: 'mean', Split.load of a normaliser file
+    # KeyError: 'train', and a JSON list "list indices must be integers or slices, not str"
+    split_file = sd.split(10, seed=0).save(tmp_path / "splits.json")
+    norm = sd.Normalizer({"u": 1.5}, {"u": 2.0}, n_spatial=1)
+    norm_file = norm.save(tmp_path / "normalizer.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    for load, path, keys in (
+        (sd.Normalizer.load, split_file, "'mean', 'n_spatial', 'std'"),
+        (sd.Split.load, norm_file, "'n', 'test', 'train', 'val'"),
+        (sd.Normalizer.load, tmp_path / "list.json", "'mean', 'n_spatial', 'std'"),
+        (sd.Split.load, tmp_path / "list.json", "'n', 'test', 'train', 'val'"),
+    ):
+        with pytest.raises(
+            ValueError, match=re.escape(f"{path}: expected a JSON object with keys {keys}")
+        ):
+            load(path)
+    back = sd.Normalizer.load(norm_file)
+    assert (back.mean, back.std, back.n_spatial) == ({"u": 1.5}, {"u": 2.0}, 1)
+    assert sd.Split.load(split_file) == sd.split(10, seed=0)

@@ -277,8 +277,17 @@ class Normalizer:
         return {"mean": dict(self.mean), "std": dict(self.std), "n_spatial": self.n_spatial}
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, Any]) -> Normalizer:
-        """The normaliser of a :meth:`state_dict`, checked as the constructor checks it."""
+    def from_state_dict(cls, state: Mapping[str, Any], *, source: str = "state") -> Normalizer:
+        """The normaliser of a :meth:`state_dict`, checked as the constructor checks it
+        (``source``: what it was read from, for the error message)."""
+        keys = ("mean", "n_spatial", "std")
+        if not isinstance(state, Mapping) or not set(keys) <= set(state):
+            # (why) a splits.json read here raised KeyError: 'mean', which named no file
+            found = f"keys {sorted(state)}" if isinstance(state, Mapping) else type(state).__name__
+            raise ValueError(
+                f"{source}: expected a JSON object with keys {', '.join(map(repr, keys))} (a "
+                f"file written by Normalizer.save), got {found}"
+            )
         return cls(state["mean"], state["std"], n_spatial=state["n_spatial"])
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -291,7 +300,7 @@ class Normalizer:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Normalizer:
         """Read a file written by :meth:`save`; a non-finite mean or a std <= 0 is refused."""
-        return cls.from_state_dict(json.loads(Path(path).read_text()))
+        return cls.from_state_dict(json.loads(Path(path).read_text()), source=str(path))
 
     def __repr__(self) -> str:
         body = ", ".join(f"{k}: {self.mean[k]:.4g}±{self.std[k]:.4g}" for k in self.names)

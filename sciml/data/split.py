@@ -86,8 +86,17 @@ class Split:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Split:
-        """The split of a :meth:`to_dict` (``seed`` may be absent), checked when made."""
+    def from_dict(cls, d: dict[str, Any], *, source: str = "split") -> Split:
+        """The split of a :meth:`to_dict` (``seed`` may be absent), checked when made
+        (``source``: what it was read from, for the error message)."""
+        keys = ("n", "test", "train", "val")
+        if not isinstance(d, dict) or not set(keys) <= set(d):
+            # (why) a normaliser file read here raised KeyError: 'train', which named no file
+            found = f"keys {sorted(d)}" if isinstance(d, dict) else type(d).__name__
+            raise ValueError(
+                f"{source}: expected a JSON object with keys {', '.join(map(repr, keys))} (a "
+                f"file written by Split.save, e.g. sciml train's splits.json), got {found}"
+            )
         parts = {k: tuple(int(i) for i in d[k]) for k in ("train", "val", "test")}
         return cls(**parts, n=int(d["n"]), seed=d.get("seed"))
 
@@ -101,7 +110,7 @@ class Split:
     def load(cls, path: str | os.PathLike[str]) -> Split:
         """Read a file written by :meth:`save` (``sciml train``'s ``splits.json``), checked
         as any split is."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(json.loads(Path(path).read_text()), source=str(path))
 
 
 def split(
