@@ -283,6 +283,21 @@ def test_an_mlp_ratio_that_leaves_no_hidden_channel_is_refused():
     assert block.mlp[0].weight.shape == (1, 8)
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"shift": True}, TypeError, "expected shift to be an int >= 0, got True"),  # rolled by 1
+        ({"shift": 1.0}, TypeError, "expected shift to be an int >= 0, got 1.0"),  # forward failed
+        ({"grid": (8,)}, ValueError, r"expected grid as \(h, w\) of sizes >= 1, got \(8,\)"),
+        ({"grid": 8}, TypeError, "expected grid as a tuple of ints, got 8"),
+    ],
+)
+def test_swin_block_names_a_bad_shift_or_grid(kwargs, error, match):
+    args = {"grid": (8, 8), "shift": 0, **kwargs}
+    with pytest.raises(error, match=match):
+        SwinV2Block(8, 2, args.pop("grid"), window=4, **args)
+
+
 def test_drop_path_rates_and_shifts_follow_the_reference():
     """Stochastic depth rises linearly over the 2 * sum(depths) blocks, encoder first; a decoder
     stage holds its level's blocks in reverse (rates ascending along the decoder, shifts of the

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._cache import tracing, transforming
-from ._checks import check_dtype, check_int, check_ints
+from ._checks import check_dtype, check_int, check_ints, check_size
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -277,6 +277,12 @@ class SwinV2Block(nn.Module):
         super().__init__()
         check_int("window", window)
         self.dim = check_int("dim", dim)
+        # (why) shift=True rolled by 1 token, shift=1.0 built and failed in forward (torch.roll),
+        # a grid of one entry or of floats was taken without a word
+        shift = check_int("shift", shift, low=0)
+        grid = check_size("SwinV2Block", "grid", grid)
+        if len(grid) != 2 or min(grid) < 1:
+            raise ValueError(f"SwinV2Block expected grid as (h, w) of sizes >= 1, got {grid}")
         if grid[0] <= window and grid[1] <= window:
             window, shift = grid[0], 0  # clip to the grid, as the reference does (square grids)
         if not 0 <= shift < window:
