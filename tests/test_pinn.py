@@ -1465,3 +1465,17 @@ def test_hard_constraint_refuses_a_particular_that_broadcasts_to_a_table():
     torch.testing.assert_close(ok(p), want, rtol=0, atol=0)
     const = HardConstraint(net, lambda q: torch.tensor(2.0, dtype=q.dtype), lambda q: q[..., :1])
     torch.testing.assert_close(const(p), 2.0 + p[:, :1] * net(p), rtol=0, atol=0)
+
+
+def test_loss_weights_name_a_term_that_is_not_a_scalar():
+    """A term left unreduced (p.square() without .mean()) made the weighted loss a vector, and
+    fit failed in backward with "grad can be implicitly created only for scalar outputs",
+    naming no term. The weights name it; a term of shape (1,) still counts as a scalar."""
+    p = torch.nn.Parameter(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"scalar loss terms, got 'r' of shape \(3,\)"):
+        fit([p], lambda: {"r": p.square(), "ic": p.sum()}, PINNTrainConfig(adam_steps=2))
+    with pytest.raises(ValueError, match=r"got 'r' of shape \(3,\)"):
+        AdaptiveWeights("ic").total({"r": p.square(), "ic": p.sum()}, [p], update=True)
+    terms = {"r": p.square().mean().reshape(1), "ic": p.sum()}
+    total = LossWeights({"ic": 2.0}).total(terms, [p], update=False)
+    assert total.item() == pytest.approx(14 / 3 + 12.0, rel=1e-15)

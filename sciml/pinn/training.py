@@ -97,6 +97,18 @@ class PINNTrainConfig:
             )
 
 
+def _check_scalar_terms(terms: Mapping[str, torch.Tensor]) -> None:
+    """Raise unless every loss term holds one value (a 0-d tensor, or shape (1,))."""
+    # (why) an unreduced term made the loss a vector: backward's 'grad can be implicitly
+    # created only for scalar outputs' named no term
+    for k, v in terms.items():
+        if torch.is_tensor(v) and v.numel() != 1:
+            raise ValueError(
+                f"expected scalar loss terms, got {k!r} of shape {tuple(v.shape)}; reduce it "
+                "(e.g. r.square().mean())"
+            )
+
+
 class LossWeights:
     """Fixed weights: ``loss = sum_k w_k L_k`` (``w_k = 1`` for terms not named)."""
 
@@ -122,7 +134,8 @@ class LossWeights:
             update: whether adaptive weights may update (Adam steps; False during L-BFGS).
 
         Raises:
-            ValueError: if ``terms`` is empty (there is no loss to minimise).
+            ValueError: if ``terms`` is empty (there is no loss to minimise) or a term holds
+                more than one value.
         """
         if not terms:
             # (why) sum() of nothing is the int 0, not a tensor: fit then failed with
@@ -133,6 +146,7 @@ class LossWeights:
                 "{'residual': r.square().mean()}), got an empty mapping: check what loss_terms "
                 "returns"
             )
+        _check_scalar_terms(terms)
         parts = [self.weights.get(k, 1.0) * v for k, v in terms.items()]
         return functools.reduce(operator.add, parts)
 
@@ -183,6 +197,7 @@ class AdaptiveWeights(LossWeights):
         """
         if self.ref not in terms:
             raise ValueError(f"reference term {self.ref!r} not among the loss terms {list(terms)}")
+        _check_scalar_terms(terms)
         if update and self._calls % self.every == 0:
             self._update(terms, params)
         self._calls += int(update)
