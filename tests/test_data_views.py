@@ -771,3 +771,20 @@ def test_normalizer_names_must_be_a_list_of_channels(data):
         sd.Normalizer.fit(ds, fields=[], static_fields=[])
     with pytest.raises(ValueError, match="expected at least one channel"):
         sd.Normalizer({}, {}, n_spatial=2)
+
+
+def test_sharded_sampler_refuses_a_rank_or_world_size_that_is_not_an_integer():
+    # rank="0" (an environment variable not converted) failed with "'<=' not supported between
+    # instances of 'int' and 'str'"; world_size=2.5 was taken, and iteration failed later with
+    # "slice indices must be integers"
+    for kw, name in (
+        ({"rank": "0", "world_size": 2}, "rank"),
+        ({"rank": 0.0, "world_size": 2}, "rank"),
+        ({"rank": True, "world_size": 2}, "rank"),
+        ({"rank": 0, "world_size": 2.5}, "world_size"),
+        ({"rank": 0, "world_size": "2"}, "world_size"),
+    ):
+        with pytest.raises(ValueError, match=f"expected {name} an integer"):
+            sd.ShardedSampler(10, **kw)
+    s = sd.ShardedSampler(10, shuffle=False, rank=np.int64(1), world_size=np.int64(3))
+    assert list(s) == [1, 4, 7, 0] and len(s) == 4

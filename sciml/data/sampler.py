@@ -57,7 +57,15 @@ class ShardedSampler(Sampler[int]):
         pad: bool = True,
     ):
         self.n = _nonneg("n", n)
-        self.rank, self.world_size = _dist_default(rank, world_size)
+        rank, world_size = _dist_default(rank, world_size)
+        # (why) rank="0" (an environment variable) failed in the comparison below, and
+        # world_size=2.5 was taken until iteration sliced with it
+        self.rank = _nonneg("rank", rank)
+        if isinstance(world_size, bool) or not isinstance(world_size, Integral) or world_size < 1:
+            raise ValueError(
+                f"ShardedSampler: expected world_size an integer >= 1, got {world_size!r}"
+            )
+        self.world_size = int(world_size)
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} is not in [0, world_size={self.world_size})")
         self.shuffle, self.drop_last, self.pad = shuffle, drop_last, pad
