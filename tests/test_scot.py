@@ -392,3 +392,18 @@ def test_autocast_passes_the_blocks_dtype_checks(dtype):
             y = wide(u, t=t.double())
     assert y.dtype == torch.float64
     torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_non_finite_width_ratio_is_refused_naming_it(value):
+    # int(nan * 8) / round(inf) raised "cannot convert float NaN / infinity to integer"
+    from sciml.models import FNOConfig
+
+    with pytest.raises(
+        ValueError, match=rf"finite mlp_ratio > 0, got window_size=16, mlp_ratio={value}"
+    ):
+        ScOTConfig(mlp_ratio=value)
+    with pytest.raises(
+        ValueError, match=rf"channel_mlp_expansion must be a finite number >= 0, got {value}"
+    ):
+        FNOConfig(channel_mlp_expansion=value)

@@ -17,6 +17,7 @@ again without the activations on the last layer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,6 +88,11 @@ class FNOConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.padding < 0:
             raise ValueError(f"padding must be >= 0, got {self.padding}")
+        if not math.isfinite(self.channel_mlp_expansion):  # (why) round(nan) / round(inf) raised
+            raise ValueError(
+                f"channel_mlp_expansion must be a finite number >= 0, got "
+                f"{self.channel_mlp_expansion}"
+            )
         if self.lifting_channels < 0 or self.channel_mlp_expansion < 0:
             raise ValueError(
                 "lifting_channels and channel_mlp_expansion must be >= 0, got "

@@ -23,6 +23,7 @@ space to ``image_size`` and the output back (:func:`sciml.layers.fourier_resampl
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from typing import Any
@@ -111,8 +112,15 @@ class ScOTConfig:
                 raise ValueError(
                     f"stage {i}: width {self.embed_dim * 2**i} is not divisible by {h} heads"
                 )
-        if self.window_size < 1 or self.mlp_ratio <= 0 or not 0 <= self.drop_path_rate < 1:
-            raise ValueError("expected window_size >= 1, mlp_ratio > 0, 0 <= drop_path_rate < 1")
+        # (why) written so that NaN and inf fail here: mlp_ratio=nan passed "<= 0" and int(nan)
+        # raised "cannot convert float NaN to integer" with no field named
+        if self.window_size < 1 or not 0 < self.mlp_ratio < math.inf:
+            raise ValueError(
+                f"expected window_size >= 1 and a finite mlp_ratio > 0, got window_size="
+                f"{self.window_size}, mlp_ratio={self.mlp_ratio}"
+            )
+        if not 0 <= self.drop_path_rate < 1:
+            raise ValueError(f"expected 0 <= drop_path_rate < 1, got {self.drop_path_rate}")
         if int(self.mlp_ratio * self.embed_dim) < 1:
             # (why) the blocks' MLPs have int(mlp_ratio * width) hidden channels: 0 built MLPs
             # that returned their output bias whatever the input
