@@ -297,3 +297,16 @@ def test_coordinates_that_vary_per_sample_are_not_flattened_into_one_grid(tmp_pa
         sd.Windows(ds, with_coords=True)
     item = sd.Windows(ds, 2, 1)[4]  # sample 1, start 0: still read
     np.testing.assert_array_equal(item["input"].numpy()[0], vals["density"][1, 0])
+
+
+def test_the_well_array_valued_simulation_parameter_is_one_row_per_sample(tmp_path):
+    # an array-valued simulation parameter (f.attrs['L'] = [1, 2]) was reported as a damaged
+    # file ("could not broadcast input array from shape (2,) into shape (3,)")
+    path = tmp_path / "w.hdf5"
+    write_well_file(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["simulation_parameters"] = ["Re", "L"]
+        f.attrs["L"] = np.array([1.0, 2.5])
+    params = sd.open(path).params
+    np.testing.assert_array_equal(params["L"], [[1.0, 2.5]] * 3)
+    np.testing.assert_array_equal(params["Re"], [100.0] * 3)

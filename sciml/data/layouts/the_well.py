@@ -92,7 +92,9 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     params: dict[str, np.ndarray] = {}
     for p in str_list(f.attrs.get("simulation_parameters", [])):
         if p in f.attrs:
-            params[p] = np.full(n, f.attrs[p])
+            # (why) not np.full(n, v): an array-valued parameter could not fill one slot each
+            v = np.asarray(f.attrs[p])
+            params[p] = np.broadcast_to(v, (n, *v.shape)).copy()
     if "scalars" in f:
         for s in str_list(f["scalars"].attrs.get("field_names", [])):
             ds = f["scalars"][s]
