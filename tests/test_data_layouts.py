@@ -310,3 +310,16 @@ def test_the_well_array_valued_simulation_parameter_is_one_row_per_sample(tmp_pa
     params = sd.open(path).params
     np.testing.assert_array_equal(params["L"], [[1.0, 2.5]] * 3)
     np.testing.assert_array_equal(params["Re"], [100.0] * 3)
+
+
+def test_the_well_dim_varying_of_the_wrong_length_names_the_field(tmp_path):
+    # dim_varying with one flag for a 2-D file raised a bare IndexError ("list index out of
+    # range") from open()
+    path = tmp_path / "w.hdf5"
+    write_well_file(path)
+    with h5py.File(path, "a") as f:
+        f["t0_fields/density"].attrs["dim_varying"] = np.array([True])
+    with pytest.raises(
+        sd.DataFormatError, match=r"key 't0_fields/density': attribute 'dim_varying'"
+    ):
+        sd.open(path)

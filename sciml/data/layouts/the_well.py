@@ -68,6 +68,13 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
             sample_v = _flag(ds, "sample_varying", path, key)
             time_v = _flag(ds, "time_varying", path, key)
             dim_v = np.asarray(ds.attrs.get("dim_varying", [True] * len(dims)), bool).tolist()
+            if len(dim_v) != len(dims):  # (why) a short list raised a bare IndexError below
+                raise DataFormatError(
+                    path,
+                    f"attribute 'dim_varying' is {dim_v}, expected one flag per spatial axis "
+                    f"{list(dims)}",
+                    key=key,
+                )
             roles: list[str] = (["n"] if sample_v else []) + (["t"] if time_v else [])
             roles += [f"s{k}" for k in range(len(dims)) if dim_v[k]]
             expected = [n] if sample_v else []
