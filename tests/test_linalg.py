@@ -1966,3 +1966,23 @@ def test_a_list_b_gets_a_numpy_x_as_an_array_b_does():
         x, res = solve(A, given, rtol=1e-10)
         assert isinstance(x, np.ndarray) and res.converged
         np.testing.assert_array_equal(x, x_ref)
+
+
+def test_walls_given_as_strings_are_refused_with_the_wall_to_use():
+    """walls='dirichlet' was split into its letters ("got ('d', 'i', 'r', ...)"), a string in
+    a pair likewise, and walls=None failed with "'NoneType' object is not iterable". Each is
+    refused naming the Wall to pass; Wall members, per axis or per face, build the matrix of
+    the cell-by-cell definition."""
+    for bad, where in (
+        ("dirichlet", "walls"),
+        (("dirichlet", N), r"walls\[0\]"),
+        (((D, "neumann"), N), r"walls\[0\]"),
+        (None, "walls"),
+    ):
+        with pytest.raises((TypeError, ValueError), match=rf"{where}: expected .*Wall\.DIRICHLET"):
+            poisson((4, 3), walls=bad)
+    walls = ((D, N), (N, D))
+    P = poisson((4, 3), walls=walls)
+    np.testing.assert_array_equal(
+        P.to_scipy().toarray(), _loop_matrix(np.ones((4, 3), bool), walls)
+    )

@@ -48,6 +48,11 @@ def _walls(spec: WallSpec, dim: int) -> tuple[tuple[Wall, Wall], ...]:
     """Normalise a wall spec to ((lo, hi),) * dim."""
     if isinstance(spec, Wall):
         return tuple((spec, spec) for _ in range(dim))
+    # (why) a string was split into its letters ("got ('d', 'i', 'r', ...)"), None failed
+    # with "'NoneType' object is not iterable"
+    kinds = "Wall.DIRICHLET or Wall.NEUMANN"
+    if isinstance(spec, str) or not isinstance(spec, Iterable):
+        raise TypeError(f"walls: expected {kinds}, or one (lo, hi) pair per axis, got {spec!r}")
     spec = tuple(spec)
     if len(spec) != dim:
         raise ValueError(
@@ -57,9 +62,13 @@ def _walls(spec: WallSpec, dim: int) -> tuple[tuple[Wall, Wall], ...]:
     for axis, pair in enumerate(spec):
         if isinstance(pair, Wall):
             pair = (pair, pair)
+        if isinstance(pair, str) or not isinstance(pair, Iterable):
+            raise TypeError(f"walls[{axis}]: expected {kinds}, or a (lo, hi) pair, got {pair!r}")
         pair = tuple(pair)
         if len(pair) != 2 or not all(isinstance(w, Wall) for w in pair):
-            raise ValueError(f"walls[{axis}]: expected a Wall or a (lo, hi) pair, got {pair!r}")
+            raise ValueError(
+                f"walls[{axis}]: expected {kinds}, or a (lo, hi) pair of them, got {pair!r}"
+            )
         out.append(pair)
     return tuple(out)
 
