@@ -1215,3 +1215,19 @@ def test_a_series_without_spatial_axes_needs_no_coords_group(tmp_path):
     ds = sd.open(path)
     assert ds.coords == {} and ds.spatial_shape == ()
     np.testing.assert_array_equal(ds.read(slice(None))[:, :, 0], a)
+
+
+def test_a_file_of_another_format_version_is_refused_by_name(tmp_path):
+    # format_version was only required to exist: a file claiming version 2 (a newer layout)
+    # was read as version 1 without a word
+    path = tmp_path / "f.h5"
+    vals = _small(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["format_version"] = 2
+    problem = "root attribute 'format_version' is 2, expected 1"
+    assert any(problem in p for p in sd.validate(path))
+    with pytest.raises(sd.DataFormatError, match=problem):
+        sd.open(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["format_version"] = np.int32(1)
+    np.testing.assert_array_equal(sd.open(path).read(0, fields=["u"])[0, :, 0], vals["u"][0])

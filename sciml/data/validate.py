@@ -9,7 +9,15 @@ import h5py
 import numpy as np
 
 from ._errors import DataFormatError, shape_str
-from ._format import BC_TYPES, FORMAT_NAME, POINT_AXIS, REQUIRED_ATTRS, members, str_list
+from ._format import (
+    BC_TYPES,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    POINT_AXIS,
+    REQUIRED_ATTRS,
+    members,
+    str_list,
+)
 from ._handle import as_path, open_h5, unreadable_as_format_error
 
 
@@ -54,6 +62,13 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
     fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
     if fmt != FORMAT_NAME:
         out.append(f"root attribute 'sciml_format' is {fmt!r}, expected {FORMAT_NAME!r}")
+    version = a["format_version"]
+    if isinstance(version, np.ndarray) or version != FORMAT_VERSION:
+        # (why) only its presence was checked: a file of a newer layout was read as this one
+        out.append(
+            f"root attribute 'format_version' is {version}, expected {FORMAT_VERSION} (the "
+            "layout version this sciml reads; a newer sciml wrote the file?)"
+        )
     n = int(a["n_samples"])
     dims = str_list(a["spatial_dims"])
     fields = str_list(a["field_names"])
