@@ -22,6 +22,7 @@ from sciml.train import (
     Callback,
     Constant,
     EarlyStopping,
+    LpLoss,
     ShardedBatchSampler,
     TimeBudget,
     TrainConfig,
@@ -144,9 +145,29 @@ def test_a_data_loader_for_data_is_refused_before_training(tmp_path):
             match=f"{name}: expected a map-style data set .* got a DataLoader; pass its data set",
         ):
             Trainer(model, out_dir=tmp_path, progress=False, **kwargs)
-    with pytest.raises(TypeError, match="train_data: expected a map-style data set .* got a list_iterator"):
+    with pytest.raises(
+        TypeError, match="train_data: expected a map-style data set .* got a list_iterator"
+    ):
         Trainer(model, iter([data[0]]), progress=False)
     assert not (tmp_path / "last").exists()
+
+
+def test_a_loss_metric_or_config_of_the_wrong_kind_is_refused_when_built(tmp_path):
+    """metrics={'mse': MSE} (the class, not MSE(reduction='none')) trained the first epoch and
+    failed at its validation ('MSE.__init__() takes 1 positional argument but 3 were given'),
+    before the epoch's checkpoint; loss=LpLoss failed so at the first step, and a dict for
+    config with "'dict' object has no attribute 'batch_size'"."""
+    model, data = Tiny(TinyConfig()), ShiftData(16)
+    cases = [
+        (dict(metrics={"mse": MSE}, monitor="mse"), r"metrics\['mse'\]: expected .* got the class MSE"),
+        (dict(metrics={"m": 3.0}), r"metrics\['m'\]: expected a callable .* got 3\.0"),
+        (dict(loss=LpLoss), r"loss: expected .* got the class LpLoss; pass an instance: LpLoss\(\)"),
+        (dict(config={"epochs": 1}), r"config: expected a TrainConfig, got a dict; TrainConfig.from_dict"),
+    ]  # fmt: skip
+    for kwargs, expected in cases:
+        with pytest.raises(TypeError, match=expected):
+            Trainer(model, data, val_data=ShiftData(8), out_dir=tmp_path, progress=False, **kwargs)
+    assert not (tmp_path / "metrics.csv").exists()
 
 
 def test_metrics_csv_and_json(tmp_path):

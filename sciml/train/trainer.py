@@ -130,6 +130,23 @@ class Trainer:
         progress: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
+        # (why) a metric class (metrics={"mse": MSE}) failed only at the first validation, after
+        # an epoch and before its checkpoint; a config dict, a loss class at the first step
+        if config is not None and not isinstance(config, TrainConfig):
+            raise TypeError(
+                f"config: expected a TrainConfig, got a {type(config).__name__}; "
+                "TrainConfig.from_dict(d) builds one from a dict"
+            )
+        for what, fn in (
+            ("loss", loss),
+            *((f"metrics[{k!r}]", m) for k, m in (metrics or {}).items()),
+        ):
+            if fn is not None and (isinstance(fn, type) or not callable(fn)):
+                hint = f"; pass an instance: {fn.__name__}()" if isinstance(fn, type) else ""
+                got = f"the class {fn.__name__}" if isinstance(fn, type) else repr(fn)
+                raise TypeError(
+                    f"{what}: expected a callable fn(pred, target) -> tensor, got {got}{hint}"
+                )
         self.config = config if config is not None else TrainConfig()
         self.dist: DistInfo = setup(device)
         self.device = self.dist.device
