@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as sla
 import torch
+from _reference import pinv_solution
 from test_linalg import _scipy_cg  # SciPy 1.10's cg keywords (pyproject.toml's bound)
 
 import sciml
@@ -780,3 +781,25 @@ def test_ritz_sampler_refuses_an_infinite_or_non_numeric_weight():
     expected = (g * weights) @ Y[kept].double()
     expected /= expected.norm(dim=1, keepdim=True)
     torch.testing.assert_close(b, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_the_grid_given_to_dcdm_gives_solve_the_null_space_of_a_bare_singular_matrix():
+    """DeepConjugateDirection(model, problem=P) beside a bare all-Neumann SciPy matrix: DCDM
+    had the grid, solve did not, so b kept its constant part and the solve ended STAGNATED
+    (x off the least-squares solution by 0.26 on this grid) where solve(..., problem=P)
+    converges. The method's grid now serves as solve's problem= (its null space used only
+    where A annihilates it); the identity network with k = 1 gives pinv(A) b, as CG does."""
+    P = poisson((8, 7), walls=N)
+    A = P.to_scipy()
+    b = np.random.default_rng(4).standard_normal(P.n)
+    x, res = solve(A, b, method=DeepConjugateDirection(torch.nn.Identity(), k=1, problem=P))
+    assert res.status is Status.CONVERGED, res.message
+    exact = pinv_solution(A, b)
+    np.testing.assert_allclose(x, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    removed = np.linalg.norm(P.null_space @ b) / np.linalg.norm(b)
+    assert res.null_space_component == pytest.approx(removed, rel=1e-9)
+    # a Dirichlet matrix on the same grid keeps b whole: the grid's constants are not its
+    dirichlet = poisson((8, 7), walls=D).to_scipy()
+    x, res = solve(dirichlet, b, method=DeepConjugateDirection(torch.nn.Identity(), k=1, problem=P))
+    assert res.converged and res.null_space_component == 0.0
+    np.testing.assert_allclose(x, sla.spsolve(dirichlet.tocsc(), b), rtol=0, atol=1e-5)

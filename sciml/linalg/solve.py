@@ -180,13 +180,19 @@ def solve(
             b's kind (SciPy's ``callback(xk)``; for a singular A before the null space is
             projected out of it).
         keep_iterates: keep every iterate in ``result.iterates`` (for tests and plots).
-        problem: the :class:`Poisson` grid behind a plain matrix, for learned methods.
+        problem: the :class:`Poisson` grid behind a plain matrix, for learned methods; by
+            default the method's own (``DeepConjugateDirection(model, problem=P)``).
 
     Returns:
         ``(x, result)``: x of b's kind and shape; ``result`` a :class:`SolveResult`. A solve
         that did not converge is not an exception: check ``result.status``.
     """
     method = _method(method)
+    if problem is None:
+        # (why) the grid given to the method (DeepConjugateDirection(model, problem=P)) is the
+        # problem too: beside a bare all-Neumann matrix b kept its constant part, which the
+        # method cannot reduce, and the solve ended STAGNATED where problem=P converged
+        problem = getattr(method, "problem", None)
     op = as_operator(A, problem=problem)
     # (why) anything but a tensor is read as an array (a list b got a tensor x back)
     was_numpy = not isinstance(b, torch.Tensor)
