@@ -1479,3 +1479,19 @@ def test_loss_weights_name_a_term_that_is_not_a_scalar():
     terms = {"r": p.square().mean().reshape(1), "ic": p.sum()}
     total = LossWeights({"ic": 2.0}).total(terms, [p], update=False)
     assert total.item() == pytest.approx(14 / 3 + 12.0, rel=1e-15)
+
+
+def test_adaptive_weights_refuse_an_update_interval_that_is_not_an_int():
+    """every=2.5 was stored as int(2.5) = 2, silently; every=True as 1. Refused now. With
+    every=2 the weights update on the 1st, 3rd, ... call with update=True."""
+    for bad in (2.5, True):
+        with pytest.raises(TypeError, match=rf"expected an int every, got {bad!r}"):
+            AdaptiveWeights("r", every=bad)
+    a = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    w = AdaptiveWeights("r", alpha=1.0, every=2)
+    seen = []
+    for scale in (2.0, 3.0, 4.0):
+        terms = {"r": (scale * a).square().sum(), "g": a.square().sum()}
+        w.total(terms, [a], update=True)
+        seen.append(w.weights["g"])
+    assert seen == [4.0, 4.0, 16.0]  # grad r = 2 s^2 a, grad g = 2 a: the weight is s^2

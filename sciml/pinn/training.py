@@ -174,6 +174,8 @@ class AdaptiveWeights(LossWeights):
         initial: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(initial)
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral):
+            raise TypeError(f"expected an int every, got {every!r}")  # (why) int() truncated
         if not 0 < alpha <= 1 or every < 1:
             raise ValueError(f"expected 0 < alpha <= 1 and every >= 1, got {alpha} and {every}")
         self.ref, self.alpha, self.every = ref, float(alpha), int(every)
