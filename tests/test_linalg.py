@@ -1986,3 +1986,30 @@ def test_walls_given_as_strings_are_refused_with_the_wall_to_use():
     np.testing.assert_array_equal(
         P.to_scipy().toarray(), _loop_matrix(np.ones((4, 3), bool), walls)
     )
+
+
+def test_problem_beside_a_linear_operator_leaves_the_callers_operator_as_it_was():
+    """as_operator(op, problem=P) (and so solve(op, b, problem=P)) set P and its null space on
+    the caller's own LinearOperator, so a later call without problem= still had them: lanczos
+    of the operator then kept its Krylov space off the constants (its Ritz values changed by a
+    solve made before), and a later solve projected b. The caller's operator is left as it
+    was; the solve with problem= still gives pinv(A) b."""
+    from sciml.linalg import LinearOperator, lanczos
+
+    P = poisson((6, 5), walls=N)
+    A = P.to_scipy()
+    op = LinearOperator(
+        lambda v: torch.from_numpy(A @ v.numpy()), P.n, dtype=torch.float64,
+        device=torch.device("cpu"),
+    )  # fmt: skip
+    b = np.random.default_rng(1).standard_normal(P.n)
+    v0 = torch.from_numpy(np.random.default_rng(2).standard_normal(P.n))
+    theta_before, _ = lanczos(op, 10, v0=v0)
+    x, res = solve(op, torch.from_numpy(b), problem=P, rtol=1e-11)
+    assert res.converged
+    np.testing.assert_allclose(x.numpy(), pinv_solution(A, b), atol=1e-9)
+    assert op.problem is None and op.null_space is None
+    theta_after, _ = lanczos(op, 10, v0=v0)
+    torch.testing.assert_close(theta_after, theta_before, rtol=0, atol=0)
+    _, res = solve(op, torch.from_numpy(b))
+    assert res.null_space_component == 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
 import warnings
 from collections.abc import Callable
@@ -125,6 +126,10 @@ def as_operator(A: Any, *, problem: Poisson | None = None) -> LinearOperator:
         )
     op = _as_operator(A, problem)
     if problem is not None:
+        if op is A:
+            # (why) the caller's own LinearOperator: setting the problem and its null space on
+            # it changed later calls without problem= (lanczos of it, another solve)
+            op = copy.copy(op)
         if problem.n != op.n:
             raise ValueError(f"problem has {problem.n} unknowns but A is {op.n} x {op.n}")
         op.problem = problem
