@@ -2013,3 +2013,23 @@ def test_problem_beside_a_linear_operator_leaves_the_callers_operator_as_it_was(
     torch.testing.assert_close(theta_after, theta_before, rtol=0, atol=0)
     _, res = solve(op, torch.from_numpy(b))
     assert res.null_space_component == 0.0
+
+
+def test_an_integer_stencil_is_refused_when_built():
+    """P.stencil(dtype=torch.int64) built a stencil whose 1 / h^2 was truncated (spacing 0.3:
+    11 instead of 11.1, a wrong A x with no error) and whose solve failed with "torch.finfo()
+    requires a floating point input type". It is refused naming dtype; float32 / float64
+    stencils match the assembled matrix."""
+    from sciml.linalg import StencilOperator
+
+    P = poisson((5, 4), walls=((D, N), (N, D)), spacing=0.3)
+    for dtype in (torch.int64, torch.int32, torch.bool):
+        with pytest.raises(TypeError, match=r"dtype: expected a floating dtype .* got torch\."):
+            P.stencil(dtype=dtype)
+        with pytest.raises(TypeError, match=r"dtype: expected a floating dtype"):
+            StencilOperator(P, dtype=dtype)
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+    expected = P.to_scipy() @ x.numpy()
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        y = P.stencil(dtype=dtype)(x.to(dtype)).double().numpy()
+        np.testing.assert_allclose(y, expected, rtol=0, atol=tol * np.abs(expected).max())

@@ -281,6 +281,12 @@ class StencilOperator:
         device: str | torch.device = "cpu",
         conv: bool | None = None,
     ) -> None:
+        if not isinstance(dtype, torch.dtype) or not (dtype.is_floating_point or dtype.is_complex):
+            # (why) an integer stencil truncated 1 / h^2 (spacing 0.3: 11, not 11.1) and its
+            # solve failed in torch.finfo
+            raise TypeError(
+                f"dtype: expected a floating dtype such as torch.float64, got {dtype!r}"
+            )
         self.problem = problem
         self.shape = (problem.n, problem.n)
         self.dtype = dtype
