@@ -217,3 +217,30 @@ def test_all_pairs_fit_with_finetune_recipe(tmp_path):
     trainer.fit()
     after = evaluate_direct(model, test)["median"]
     assert after < before / 2, (before, after)
+
+
+@pytest.mark.parametrize(
+    "kwargs, got",
+    [
+        ({"p": True}, "True"),  # was taken as p = 1
+        ({"p": 0}, "0"),
+        ({"p": -1}, "-1"),
+        ({"p": 1.5}, "1.5"),
+        ({"p": float("nan")}, "nan"),
+        ({"p": math.inf}, "inf"),
+        ({"p": "1"}, "'1'"),
+        ({"eps": float("nan")}, "nan"),  # made every loss NaN
+        ({"eps": -1.0}, "-1.0"),
+    ],
+)
+def test_poseidon_loss_refuses_a_bool_or_out_of_range_p_and_eps(kwargs, got):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=rf"PoseidonLoss: expected {name} as .*, got {got}$"):
+        PoseidonLoss(**kwargs)
+
+
+def test_poseidon_loss_takes_p_as_a_float_of_an_allowed_value():
+    pred, target = torch.tensor([[[1.0, 3.0]]]), torch.tensor([[[2.0, 2.0]]])
+    # p = 1: mean |e| / mean |y| = 1 / 2;  p = 2: mean e^2 / mean y^2 = 1 / 4
+    assert math.isclose(float(PoseidonLoss(p=1.0)(pred, target)), 0.5, rel_tol=1e-6)
+    assert math.isclose(float(PoseidonLoss(p=2.0)(pred, target)), 0.25, rel_tol=1e-6)

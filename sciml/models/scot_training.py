@@ -17,6 +17,8 @@ time ``t_j - t_i``), Poseidon's all-to-all strategy.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +63,12 @@ class PoseidonLoss(nn.Module):
         self, channel_slices: Sequence[int] | None = None, *, p: int = 1, eps: float = 1e-10
     ):
         super().__init__()
-        if p not in (1, 2):
-            raise ValueError(f"p must be 1 (L1) or 2 (squared L2), got {p}")
+        # (why) p=True passed "in (1, 2)" as 1, a NaN eps turned every loss into NaN
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or p not in (1, 2):
+            raise ValueError(f"PoseidonLoss: expected p as 1 (L1) or 2 (squared L2), got {p!r}")
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < math.inf:
+            raise ValueError(f"PoseidonLoss: expected eps as a finite float >= 0, got {eps!r}")
+        p = int(p)
         self.channel_slices = None if channel_slices is None else list(channel_slices)
         self.p, self.eps = p, eps
 
