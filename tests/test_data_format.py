@@ -1231,3 +1231,47 @@ def test_a_file_of_another_format_version_is_refused_by_name(tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["format_version"] = np.int32(1)
     np.testing.assert_array_equal(sd.open(path).read(0, fields=["u"])[0, :, 0], vals["u"][0])
+
+
+def test_overwriting_through_a_symlink_writes_the_file_it_points_to(tmp_path):
+    # os.replace(tmp, "link.h5") put a regular file where the link was: the link was gone and
+    # the file it pointed to kept the old data, unlike cp or an in-place h5py write
+    (tmp_path / "data").mkdir()
+    target, link = tmp_path / "data" / "d.h5", tmp_path / "link.h5"
+    sd.write(target, fields={"u": np.zeros((2, 3, 4), np.float32)})
+    link.symlink_to(target)
+    new = _r(2, 3, 4)
+    assert sd.write(link, fields={"u": new}, overwrite=True) == link
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    np.testing.assert_array_equal(sd.open(target).read(slice(None))[:, :, 0], new)
+    # no temporary file was left, neither beside the link nor beside its target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link.h5"]
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["d.h5"]
+    # a link to a file that does not exist yet: the file is made where it points
+    dangling = tmp_path / "new.h5"
+    dangling.symlink_to(tmp_path / "data" / "made.h5")
+    sd.write(dangling, fields={"u": new})
+    assert dangling.is_symlink()
+    np.testing.assert_array_equal(
+        sd.open(tmp_path / "data" / "made.h5").read(slice(None))[:, :, 0], new
+    )
+
+
+def test_the_temporary_file_is_made_beside_the_target_of_a_symlink(tmp_path, monkeypatch):
+    # (why) beside the link, os.replace onto a target on another file system is no rename
+    (tmp_path / "data").mkdir()
+    target, link = tmp_path / "data" / "d.h5", tmp_path / "link.h5"
+    link.symlink_to(target)
+    made = []
+    real = sd.writer.h5py.File
+
+    def recording(name, *a, **kw):
+        made.append(Path(name))
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(sd.writer.h5py, "File", recording)
+    w = sd.Writer(link, n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0])
+    assert [p.parent for p in made] == [tmp_path / "data"]
+    assert made[0].name.startswith("d.h5.tmp")
+    w.abort()
+    assert not made[0].exists() and not target.exists() and link.is_symlink()

@@ -178,7 +178,8 @@ class Writer:
     """Stream samples into a new sciml file; committed atomically when the context closes.
 
     Args:
-        path: destination ``.h5`` file.
+        path: destination ``.h5`` file; a symlink is followed (the file it points to is
+            written, and the link stays a link).
         n_samples: number of samples (trajectories) the file will hold.
         fields: names of time-dependent scalar fields, stored ``(n_samples, n_steps, *spatial)``.
         static_fields: names of time-independent fields, stored ``(n_samples, *spatial)``.
@@ -227,8 +228,12 @@ class Writer:
             raise IsADirectoryError(f"{self.path}: is a folder; expected the path of a .h5 file")
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: exists; pass overwrite=True to replace it")
-        if not self.path.parent.is_dir():
-            raise FileNotFoundError(f"{self.path}: folder {self.path.parent} does not exist")
+        # (why) os.replace onto a symlink replaced the link with a regular file and left the
+        # file it points to with the old data; the data goes where the link points, as cp or an
+        # in-place h5py write would, and the temporary file beside it keeps the rename atomic
+        self._target = Path(os.path.realpath(self.path))
+        if not self._target.parent.is_dir():
+            raise FileNotFoundError(f"{self.path}: folder {self._target.parent} does not exist")
         attrs = _metadata(self.path, attrs)
         dims, shape_from_coords, coord_arrays, points = _spatial_from_coords(coords)
         if spatial_shape is None:
@@ -290,7 +295,9 @@ class Writer:
         self.n_steps = None if self.time is None else int(self.time.shape[0])
         self.param_shapes = {k: tuple(int(s) for s in v) for k, v in (params or {}).items()}
 
-        self._tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self._tmp = self._target.with_name(
+            f"{self._target.name}.tmp{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        )
         _watch_sigterm(self._tmp)  # before it exists: a SIGTERM right after must find it
         try:
             self._f = h5py.File(self._tmp, "w", libver="latest")
@@ -299,7 +306,7 @@ class Writer:
             raise type(e)(
                 e.errno,
                 f"{self.path}: cannot create its temporary file {self._tmp.name} in "
-                f"{self.path.parent} ({e}); expected a folder you can write to",
+                f"{self._tmp.parent} ({e}); expected a folder you can write to",
             ) from e
         except BaseException:  # e.g. Ctrl-C: unregistered, or our handler stayed installed
             self._tmp.unlink(missing_ok=True)
@@ -507,7 +514,7 @@ class Writer:
             raise
         self._closed = True
         try:
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self._target)
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
