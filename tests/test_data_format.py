@@ -1275,3 +1275,47 @@ def test_the_temporary_file_is_made_beside_the_target_of_a_symlink(tmp_path, mon
     assert made[0].name.startswith("d.h5.tmp")
     w.abort()
     assert not made[0].exists() and not target.exists() and link.is_symlink()
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_writer_dropped_unclosed_removes_its_temporary_file(tmp_path, existing):
+    # a Writer made without `with` whose close() was never reached (an exception between)
+    # left 'f.h5.tmp<pid>-<hex>' as large as the data, and its SIGTERM registration, behind
+    import gc
+
+    path = tmp_path / "f.h5"
+    old = _r(2, 3, 4)
+    if existing:
+        sd.write(path, fields={"u": old})
+    w = sd.Writer(path, n_samples=2, fields=["u"], spatial_shape=(4,), time=[0.0, 1.0, 2.0],
+                  overwrite=existing)  # fmt: skip
+    w.write(slice(0, 2), fields={"u": _r(2, 3, 4)})  # complete, but never committed
+    tmp = w._tmp
+    assert tmp.exists() and tmp in sd.writer._io._live_tmp
+    with pytest.warns(ResourceWarning, match="never closed"):
+        del w
+        gc.collect()
+    assert not tmp.exists() and tmp not in sd.writer._io._live_tmp
+    assert [p.name for p in tmp_path.iterdir()] == (["f.h5"] if existing else [])
+    if existing:  # the old file is untouched, not replaced by the unclosed writer's
+        np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], old)
+
+
+def test_a_closed_or_aborted_writer_is_not_finalised_again(tmp_path):
+    import gc
+    import warnings
+
+    path = tmp_path / "f.h5"
+    u = _r(1, 1, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        w = sd.Writer(path, n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0])
+        w.write(0, fields={"u": u})
+        w.close()
+        del w
+        a = sd.Writer(tmp_path / "g.h5", n_samples=1, fields=["u"], spatial_shape=(4,), time=[0.0])
+        a.abort()
+        del a
+        gc.collect()
+    assert [p.name for p in tmp_path.iterdir()] == ["f.h5"]
+    np.testing.assert_array_equal(sd.open(path).read(0)[0, :, 0], u[0])

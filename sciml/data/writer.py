@@ -9,8 +9,11 @@ file too (:func:`sciml._io.watch_sigterm`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from numbers import Integral
 from pathlib import Path
@@ -65,6 +68,30 @@ def chunk_shape(
 _on_sigterm = _io._on_sigterm
 _watch_sigterm = _io.watch_sigterm
 _unwatch_sigterm = _io.unwatch_sigterm
+
+
+def _discard_unclosed(f: h5py.File, tmp: Path, target: Path, pid: int) -> None:
+    """Finaliser of a :class:`Writer` garbage-collected (or alive at exit) without ``close`` or
+    ``abort``: its temporary file is removed, never moved into place, since nothing checked
+    that every sample was written. (why) a writer made without ``with`` whose ``close`` an
+    exception skipped left ``<path>.tmp<pid>-<hex>``, as large as the data, and its SIGTERM
+    registration behind."""
+    if os.getpid() != pid:  # (why) a forked child's copy: the file is its parent's to remove
+        return
+    try:
+        with contextlib.suppress(Exception):
+            f.close()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    finally:
+        _unwatch_sigterm(tmp)
+    with contextlib.suppress(Exception):  # at interpreter exit warnings may be gone
+        warnings.warn(
+            f"{target}: sciml.data.Writer was never closed; its temporary file {tmp.name} was "
+            "removed and nothing was written (use `with Writer(...) as w:` or call close())",
+            ResourceWarning,
+            stacklevel=2,
+        )
 
 
 def _spatial_from_coords(
@@ -176,6 +203,9 @@ def _bc_entry(axis: str, bc: Any) -> dict[str, Any]:
 
 class Writer:
     """Stream samples into a new sciml file; committed atomically when the context closes.
+
+    Without ``with``, call :meth:`close` (or :meth:`abort`); a writer garbage-collected without
+    either removes its temporary file, with a ``ResourceWarning``, and writes nothing.
 
     Args:
         path: destination ``.h5`` file; a symlink is followed (the file it points to is
@@ -312,6 +342,11 @@ class Writer:
             self._tmp.unlink(missing_ok=True)
             _unwatch_sigterm(self._tmp)
             raise
+        # (why) not a __del__: the finaliser holds no reference to the writer, and it also
+        # runs at interpreter exit for a writer still referenced then
+        self._finalizer = weakref.finalize(
+            self, _discard_unclosed, self._f, self._tmp, self.path, os.getpid()
+        )
         self._written: dict[str, np.ndarray] = {}
         self._closed = False
         try:
@@ -503,6 +538,7 @@ class Writer:
             )
             self.abort()
             raise DataFormatError(self.path, f"not every sample was written: {detail}")
+        self._finalizer.detach()  # every path below removes or moves the temporary file
         try:
             self._f.close()
         except BaseException:
@@ -525,6 +561,7 @@ class Writer:
     def abort(self) -> None:
         """Discard the temporary file; the destination is left as it was."""
         if not self._closed:
+            self._finalizer.detach()
             try:
                 self._f.close()
             finally:
