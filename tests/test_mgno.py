@@ -572,7 +572,7 @@ def test_bad_inputs_are_refused_with_clear_errors():
         VCycle(1, 1, ((1, 0),), padding="dirichlet")
     with pytest.raises(ValueError, match="pre, post"):
         VCycle(1, 1, ((1, 0, 1),))
-    with pytest.raises(ValueError, match="in_channels must be a multiple"):
+    with pytest.raises(ValueError, match="in_channels - static_channels must be a multiple"):
         MgNOConfig(in_channels=3, out_channels=2, residual=True)
     with pytest.raises(ValueError, match=r"MgNO expected u of shape \(batch, 1"):
         MgNO(MgNOConfig(channels=4, n_layers=1, smoothing=((1, 0), (1, 0))))(torch.randn(2, 9, 9))
@@ -668,6 +668,113 @@ def test_navier_stokes_variant_is_residual_and_rolls_out_autoregressively():
         True,
         False,
     )
+
+
+def _static_pair(**kw):
+    """A residual MgNO with a 2-state window and one static channel, and the same weights
+    without the residual (its output is Q v alone)."""
+    config = MgNOConfig(
+        in_channels=3,
+        out_channels=1,
+        channels=4,
+        n_layers=1,
+        smoothing=((1, 0), (1, 0)),
+        padding="circular",
+        residual=True,
+        **kw,
+    )
+    model = MgNO(config).double().eval()
+    plain = MgNO(dataclasses.replace(config, residual=False)).double().eval()
+    plain.load_state_dict(model.state_dict())
+    return model, plain
+
+
+def test_residual_rollout_with_static_channels_adds_the_latest_state_not_the_forcing():
+    """rollout feeds cat([window, static]); residual=True added the last input channel, the
+    forcing f, so a step was Q v + f. With static_channels=1 each step is state + Q v, the
+    state being the window's newest (a hand loop over the same weights without residual)."""
+    model, plain = _static_pair(static_channels=1)
+    g = torch.Generator().manual_seed(0)
+    u0 = torch.randn(2, 2, 9, 9, generator=g, dtype=torch.float64)
+    f = 10 + torch.randn(2, 1, 9, 9, generator=g, dtype=torch.float64)  # far from the states
+    with torch.no_grad():
+        traj = model.rollout(u0, 3, static=f)
+        window, want = u0, []
+        for _ in range(3):
+            nxt = window[:, -1:] + plain(torch.cat([window, f], dim=1))
+            want.append(nxt)
+            window = torch.cat([window[:, 1:], nxt], dim=1)
+    torch.testing.assert_close(traj, torch.stack(want, dim=1), rtol=1e-12, atol=1e-12)
+    # the same through Normalized (identity statistics), which hands the check to its inner model
+    wrapped = Normalized.wrap(
+        model,
+        in_mean=torch.zeros(3),
+        in_std=torch.ones(3),
+        out_mean=torch.zeros(1),
+        out_std=torch.ones(1),
+    ).double()
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped.rollout(u0, 3, static=f), traj)
+        with pytest.raises(ValueError, match="static_channels=1 static input channels"):
+            wrapped.rollout(torch.cat([u0, f], dim=1), 1)
+
+
+def test_residual_rollout_refuses_a_static_count_other_than_the_configs():
+    with torch.no_grad():
+        u0, f = torch.randn(1, 2, 9, 9, dtype=torch.float64), torch.randn(1, 1, 9, 9).double()
+        old, _ = _static_pair()  # static_channels=0: the residual would add f
+        with pytest.raises(
+            ValueError,
+            match=r"takes static_channels=0 static input channels .* got static with 1; pass "
+            r"static of 0 channels or build the model with static_channels=1",
+        ):
+            old.rollout(u0, 1, static=f)
+        old.rollout(torch.cat([u0, f], dim=1), 1)  # three states, no static: what it is built for
+        new, _ = _static_pair(static_channels=1)
+        with pytest.raises(ValueError, match="got static with 0"):
+            new.rollout(torch.cat([u0, f], dim=1), 1)
+    # without residual a model of static_channels=0 takes static channels as before
+    plain = MgNO(MgNOConfig(in_channels=3, channels=4, n_layers=1, smoothing=((1, 0),)))
+    assert plain.rollout(u0.float(), 2, static=f.float()).shape == (1, 2, 1, 9, 9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"static_channels": True}, TypeError, "static_channels: expected an int, got True"),
+        ({"static_channels": 1.0}, TypeError, "static_channels: expected an int, got 1.0"),
+        ({"static_channels": -1}, ValueError, "static_channels must be >= 0 .* got -1"),
+        ({"static_channels": 3}, ValueError, "below in_channels=3, got 3"),
+        (
+            {"static_channels": 0, "out_channels": 2, "residual": True},
+            ValueError,
+            r"in_channels - static_channels must be a multiple of it, got 3 - 0 = 3",
+        ),
+    ],
+)
+def test_mgno_config_checks_static_channels(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MgNOConfig(**{"in_channels": 3, **kwargs})
+    # two states of two channels and one static channel divide
+    assert MgNOConfig(in_channels=5, out_channels=2, static_channels=1, residual=True)
+
+
+def test_static_channels_round_trip_and_old_checkpoints_load_without_it(tmp_path):
+    import sciml
+
+    model, _ = _static_pair(static_channels=1)
+    model.save_pretrained(tmp_path / "m")
+    assert (
+        json.loads((tmp_path / "m" / "config.json").read_text())["config"]["static_channels"] == 1
+    )
+    back = sciml.load(tmp_path / "m")
+    assert back.config == model.config
+    u = torch.randn(1, 3, 9, 9, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(back(u), model(u), rtol=0, atol=0)
+    # a config.json written before the field (tests/data) loads as static_channels = 0
+    assert "static_channels" not in (DEAD_WEIGHTS / "mgno" / "config.json").read_text()
+    assert sciml.load(DEAD_WEIGHTS / "mgno").config.static_channels == 0
 
 
 # ---------------------------------------------------------------- learning

@@ -27,6 +27,9 @@ class Autoregressive:
     def _rollout_check(self) -> None:
         """Raise if this model's output cannot be fed back as its input."""
 
+    def _rollout_check_static(self, n_static: int) -> None:
+        """Raise if this model cannot take ``n_static`` static channels after the window."""
+
     def rollout(
         self,
         u0: torch.Tensor,
@@ -72,6 +75,7 @@ class Autoregressive:
                     f"{', '.join(map(str, u0.shape[2:]))}) like u0, got {tuple(static.shape)}"
                 )
             n_static = static.shape[1]
+        self._rollout_check_static(n_static)
         expected = self._rollout_channels()
         window = u0.shape[1]
         if window + n_static != expected:

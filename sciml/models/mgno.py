@@ -12,8 +12,8 @@ conditions come from the padding mode of every convolution (:class:`sciml.layers
 
 Navier-Stokes variant (:meth:`MgNOConfig.navier_stokes`): periodic padding, biased smoothing
 convolutions, a layer norm after each coarse-grid correction, no pointwise term, and a residual
-output ``G(u) = u_last + Q v_L`` (``u_last``: the latest ``out_channels`` input channels), rolled
-out autoregressively with :meth:`MgNO.rollout`.
+output ``G(u) = u_last + Q v_L`` (``u_last``: the latest ``out_channels`` input channels before the
+``static_channels`` static ones), rolled out autoregressively with :meth:`MgNO.rollout`.
 
 The paper's training recipe (H1 loss, one-cycle schedule, outputs normalised with the
 statistics stored inside the model) is :func:`darcy_recipe` plus :class:`sciml.models.Normalized`.
@@ -66,12 +66,16 @@ class MgNOConfig:
         pointwise_skip: add ``W v + b`` (a 1 x 1 convolution with bias) inside each layer.
         level_norm: layer norm after each coarse-grid correction (Navier-Stokes variant).
         residual: output ``u_last + Q v_L`` with ``u_last`` the last ``out_channels`` input
-            channels (time stepping; needs ``in_channels`` a multiple of ``out_channels``).
+            channels before the static ones (time stepping; needs ``in_channels -
+            static_channels`` a multiple of ``out_channels``).
         restrict_guess: coarse levels start from a learned restriction of ``u`` (paper); False
             starts them from zero (classical multigrid).
         residual_restriction: restrict ``f - A u`` (classical) rather than ``f`` (paper).
         bias: give the smoothing convolutions ``A`` and ``S`` biases (the authors' Navier-Stokes
             script trains with them; their Darcy models have none).
+        static_channels: the last ``static_channels`` input channels are static inputs (a
+            forcing, a coefficient field; :meth:`MgNO.rollout`'s ``static``), the others a
+            window of states; ``residual`` adds the last ``out_channels`` of the states.
     """
 
     in_channels: int = 1
@@ -88,12 +92,21 @@ class MgNOConfig:
     restrict_guess: bool = True
     residual_restriction: bool = False
     bias: bool = False
+    static_channels: int = 0
 
     def __post_init__(self) -> None:
-        check_int_fields(self, ("in_channels", "out_channels", "channels", "n_layers", "ndim"))
+        check_int_fields(
+            self,
+            ("in_channels", "out_channels", "channels", "n_layers", "ndim", "static_channels"),
+        )
         for name in ("in_channels", "out_channels", "channels", "n_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.static_channels < self.in_channels:
+            raise ValueError(
+                f"static_channels must be >= 0 and leave at least one state channel, so below "
+                f"in_channels={self.in_channels}, got {self.static_channels}"
+            )
         if self.ndim not in (1, 2, 3):
             raise ValueError(f"ndim must be 1, 2 or 3, got {self.ndim}")
         pairs = self.smoothing
@@ -117,10 +130,12 @@ class MgNOConfig:
             raise ValueError(
                 f"activation: expected one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
             )
-        if self.residual and self.in_channels % self.out_channels:
+        states = self.in_channels - self.static_channels
+        if self.residual and states % self.out_channels:
             raise ValueError(
-                f"residual=True adds the last out_channels={self.out_channels} input channels to "
-                f"the output, so in_channels must be a multiple of it, got {self.in_channels}"
+                f"residual=True adds the last out_channels={self.out_channels} state channels to "
+                f"the output, so in_channels - static_channels must be a multiple of it, got "
+                f"{self.in_channels} - {self.static_channels} = {states}"
             )
         check_json_fields(self)
 
@@ -131,13 +146,16 @@ class MgNOConfig:
         return cls(in_channels=in_channels, out_channels=out_channels)
 
     @classmethod
-    def navier_stokes(cls, in_channels: int = 1, out_channels: int = 1) -> MgNOConfig:
+    def navier_stokes(
+        cls, in_channels: int = 1, out_channels: int = 1, *, static_channels: int = 0
+    ) -> MgNOConfig:
         """The authors' Navier-Stokes model: 5 layers of 32 channels, 5 levels, periodic
         padding, biased smoothing convolutions, a layer norm per level, no pointwise term,
-        residual output."""
+        residual output (``static_channels``: a forcing among the inputs, see the field)."""
         return cls(
             in_channels=in_channels,
             out_channels=out_channels,
+            static_channels=static_channels,
             channels=32,
             n_layers=5,
             smoothing=NS_SMOOTHING,
@@ -201,8 +219,8 @@ class MgNO(Autoregressive, Operator, family="mgno"):
 
         Returns:
             ``(batch, out_channels, *spatial)``:
-            ``Q act(V_L(...) + W_L ...)`` (+ the last ``out_channels`` input channels when
-            ``config.residual``).
+            ``Q act(V_L(...) + W_L ...)`` (+ the last ``out_channels`` input channels before
+            the ``config.static_channels`` static ones when ``config.residual``).
         """
         c = self.config
         check_dtype("MgNO", "u", u, self.project.weight.dtype)
@@ -221,8 +239,22 @@ class MgNO(Autoregressive, Operator, family="mgno"):
             v = self.act(w)
         out = self.project(v)
         if c.residual:
-            out = out + u[:, c.in_channels - c.out_channels :]
+            states = c.in_channels - c.static_channels
+            out = out + u[:, states - c.out_channels : states]
         return out
+
+    def _rollout_check_static(self, n_static: int) -> None:
+        c = self.config
+        if n_static != c.static_channels and (c.residual or c.static_channels):
+            # (why) rollout appends static after the window: with a count other than the
+            # config's, residual=True added a forcing channel instead of the latest state
+            raise ValueError(
+                f"rollout: this MgNO takes static_channels={c.static_channels} static input "
+                f"channels after the states (residual={c.residual} adds the latest state "
+                f"before them), got static with {n_static}; pass static of "
+                f"{c.static_channels} channels or build the model with static_channels="
+                f"{n_static}"
+            )
 
 
 class Recipe(NamedTuple):

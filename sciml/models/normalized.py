@@ -180,6 +180,9 @@ class Normalized(Autoregressive, Operator, family="normalized"):
     def _rollout_channels(self) -> int:
         return self.inner._rollout_channels()
 
+    def _rollout_check_static(self, n_static: int) -> None:
+        self.inner._rollout_check_static(n_static)
+
     def forward(self, u: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """``u``: raw input in the wrapped operator's layout; keyword arguments (``x``, ``t``, ...)
         go to the wrapped operator unchanged. Returns raw (de-normalised) output."""
