@@ -1319,3 +1319,36 @@ def test_a_closed_or_aborted_writer_is_not_finalised_again(tmp_path):
         gc.collect()
     assert [p.name for p in tmp_path.iterdir()] == ["f.h5"]
     np.testing.assert_array_equal(sd.open(path).read(0)[0, :, 0], u[0])
+
+
+@pytest.mark.parametrize(
+    "name, coords",
+    [
+        ("x", {"x": np.arange(4.0)}),
+        ("time", {"x": np.arange(4.0)}),
+        ("sample", {"x": np.arange(4.0)}),
+        ("points", {"points": np.arange(8.0).reshape(4, 2)}),
+        # no coordinate of that name: xarray made the field a coordinate, gone from data_vars
+        ("point", {"points": np.arange(8.0).reshape(4, 2)}),
+    ],
+)
+def test_a_field_named_like_a_coordinate_of_the_xarray_view_is_refused_by_name(
+    tmp_path, name, coords
+):
+    # xarray's "variables {'x'} are found in both data_vars and coords" named no field
+    u = _r(2, 3, 4)
+    ds = sd.open(sd.write(tmp_path / "f.h5", fields={name: u}, coords=coords))
+    with pytest.raises(ValueError, match=rf"cannot hold the field '{name}': '{name}' is also a"):
+        ds.to_xarray()
+    np.testing.assert_array_equal(ds.read(slice(None))[:, :, 0], u)  # still readable
+
+
+def test_a_field_and_a_parameter_of_one_xarray_name_are_refused(tmp_path):
+    # the parameter 'a' (exported as 'param_a') replaced the field 'param_a' without a word
+    u = _r(2, 3, 4)
+    ds = sd.open(sd.write(tmp_path / "f.h5", fields={"param_a": u}, params={"a": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match="field 'param_a' and the parameter 'a'"):
+        ds.to_xarray()
+    # names that do not clash are exported as they are
+    ds = sd.open(sd.write(tmp_path / "g.h5", static_fields={"time": u[:, 0]}))
+    np.testing.assert_array_equal(ds.to_xarray()["time"].values, u[:, 0])

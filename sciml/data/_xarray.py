@@ -70,6 +70,45 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _add(ds, data_vars, what, name, label, var) -> None:
+    if name in data_vars:
+        # (why) the later one replaced the earlier without a word (a field 'param_a' beside a
+        # parameter 'a')
+        raise ValueError(
+            f"{ds.path}: the xarray view gives the {what[name]} and the {label} one name, "
+            f"{name!r}, and holds one variable per name; expected distinct names: read them "
+            "with ds.read / ds.params, or rewrite the file with one renamed (sciml.data.write)"
+        )
+    data_vars[name], what[name] = var, label
+
+
+def _refuse_coordinate_names(ds, data_vars, what, coords) -> None:
+    """A field may not be named like a coordinate or a dimension of the view.
+
+    (why) xarray refused a field ``x`` beside the coordinate ``x`` ("variables {'x'} are found
+    in both data_vars and coords") with nothing naming the field or the way out, and a field
+    named like a dimension without a coordinate (``point`` in a point cloud) silently became a
+    coordinate, gone from ``data_vars``. Nothing is renamed behind the caller's back: the
+    names an export writes are the file's.
+    """
+    taken = set(coords)
+    for c in coords.values():
+        if isinstance(c, tuple):  # (dims, values); a bare array is its own name's dimension
+            taken.update([c[0]] if isinstance(c[0], str) else c[0])
+    for var in data_vars.values():
+        taken.update(var.dims)
+    clash = [n for n in data_vars if n in taken]
+    if clash:
+        n = clash[0]
+        raise ValueError(
+            f"{ds.path}: the xarray view cannot hold the {what[n]}: {n!r} is also a "
+            f"coordinate or dimension of the view ({sorted(taken)}), and xarray holds one "
+            f"variable per name; expected field names other than these. Read it with "
+            f"ds.read / ds.read_static / ds.params, or rewrite the file with it renamed, e.g. "
+            f"to '{n}_field' (sciml.data.write)"
+        )
+
+
 def to_xarray(ds: H5Dataset) -> xr.Dataset:
     dims = tuple(ds.spatial_dims)
     coords: dict[str, object] = {"sample": np.arange(ds.n_samples)}
@@ -88,20 +127,25 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
             coords["time"] = ("time", t)
         else:
             coords["time_per_sample"] = (("sample", "time"), t)
-    data_vars = {}
+    data_vars: dict[str, xr.Variable] = {}
+    what: dict[str, str] = {}  # variable name -> what it holds, for the error below
     units = ds.attrs.get("units") if isinstance(ds.attrs.get("units"), dict) else {}
     for name in ds.field_names:
         arr = indexing.LazilyIndexedArray(_LazyChannel(ds, name, timed=True))
         attrs = {"units": units[name]} if name in units else {}
-        data_vars[name] = xr.Variable(("sample", "time", *dims), arr, attrs=attrs)
+        _add(ds, data_vars, what, name, f"field {name!r}",
+             xr.Variable(("sample", "time", *dims), arr, attrs=attrs))  # fmt: skip
     for name in ds.static_field_names:
         arr = indexing.LazilyIndexedArray(_LazyChannel(ds, name, timed=False))
         attrs = {"units": units[name]} if name in units else {}
-        data_vars[name] = xr.Variable(("sample", *dims), arr, attrs=attrs)
+        _add(ds, data_vars, what, name, f"static field {name!r}",
+             xr.Variable(("sample", *dims), arr, attrs=attrs))  # fmt: skip
     for name, v in ds.params.items():
         v = np.asarray(v)
         extra = tuple(f"{name}_dim{k}" for k in range(1, v.ndim))
-        data_vars[f"param_{name}"] = xr.Variable(("sample", *extra), v)
+        _add(ds, data_vars, what, f"param_{name}", f"parameter {name!r} (as 'param_{name}')",
+             xr.Variable(("sample", *extra), v))  # fmt: skip
+    _refuse_coordinate_names(ds, data_vars, what, coords)
     attrs, json_keys = {}, []
     for k, v in ds.attrs.items():
         attrs[k], is_json = _netcdf_attr(v)

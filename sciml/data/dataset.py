@@ -419,7 +419,10 @@ class H5Dataset:
         """Every field as an ``xarray.Dataset`` with named dims and coordinates, lazily.
 
         Fields are ``(sample, time, *spatial_dims)``, static fields ``(sample, *spatial_dims)``;
-        only the values that are indexed (``.isel``, ``.sel``, ``.values``) are read.
+        only the values that are indexed (``.isel``, ``.sel``, ``.values``) are read. Variables
+        keep the file's names (parameters as ``param_<name>``): a field named like a coordinate
+        or dimension of the view (``sample``, ``time``, a spatial axis, ``points``) raises a
+        ``ValueError`` naming it, since xarray holds one variable per name.
         """
         from ._xarray import to_xarray
 
