@@ -1,6 +1,8 @@
 """sciml.de NeuralSDE and the stable SDE classes of Oh et al. (2024)."""
 
+import contextlib
 import math
+import signal
 import warnings
 
 import pytest
@@ -253,6 +255,40 @@ def test_sde_nfe_and_ornstein_uhlenbeck_mean():
     assert sde.nfe_forward == 100 + 1  # + torchsde's one-off shape check of f and g
     # EM mean is (1 - dt)^N exactly; Monte Carlo sd = 0.3 sqrt((1 - e^{-2})/2) / sqrt(4000)
     assert float(ys[-1].mean()) == pytest.approx(0.99**100, abs=4 * 0.3 * 0.66 / math.sqrt(4000))
+
+
+@contextlib.contextmanager
+def _fails_instead_of_hanging(seconds):
+    """A hang guard, not a timing assertion: the solve below takes milliseconds, and without
+    the fix it never returns (so the test would stall the suite instead of failing)."""
+
+    def stop(*_):
+        raise TimeoutError(f"the solve did not return within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+def test_a_fixed_step_solve_whose_last_step_is_a_rounding_sliver_returns():
+    """EulerMaruyama(dt=0.05) on [0, 5] in float64 never returned (6 GB after 3 minutes):
+    torchsde's steps add up to 4.99999999999999, its 101st Brownian query is the sliver up to
+    5, and a BrownianInterval without a ``dt`` hint sizes its dependency tree on its first
+    query after 100 (pieces of 1e-14 over [0, 5]). The default path now gets the solver's
+    ``dt``. The OU mean is the Euler-Maruyama one, E y(5) = 0.95^100 y0."""
+    torch.manual_seed(0)
+    sde = NeuralSDE(_Lin(-1.0), _Const(0.3), EulerMaruyama(dt=0.05))
+    y0 = torch.ones(2000, 1, dtype=torch.float64)
+    with torch.no_grad(), _fails_instead_of_hanging(60):
+        ys = sde(y0, torch.tensor([0.0, 5.0], dtype=torch.float64))
+    assert sde.nfe_forward == 100 + 1 + 1  # the sliver step and torchsde's shape check
+    # stationary sd of the EM chain 0.3 / sqrt(h (2 - h)) sqrt(h) ~ 0.215; mean over 2000
+    assert float(ys[-1].mean()) == pytest.approx(0.95**100, abs=4 * 0.215 / math.sqrt(2000))
 
 
 @pytest.mark.parametrize("reg, per_solve", [(GlobalHeuristic(1.0), 16), (LocalHeuristic(1.0), 2)])

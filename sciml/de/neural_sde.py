@@ -316,6 +316,11 @@ class NeuralSDE(DetachedState):
                 dtype=y0.dtype,
                 device=y0.device,
                 entropy=int(torch.randint(0, 2**31 - 1, ())),
+                # (why) the fixed step as the tree's hint: without one, torchsde sizes the tree
+                # on its first query after 100, and when that is the rounding sliver that ends
+                # a fixed-step solve (dt = 0.05 on [0, 5] stops at 4.99999999999999) it built
+                # pieces of 1e-14 over the span and never returned
+                dt=None if kw["adaptive"] else kw["dt"],
             )
         if self.adjoint:
             # (why) the backward solve takes the forward's step control: torchsde's default is
