@@ -323,3 +323,26 @@ def test_the_well_dim_varying_of_the_wrong_length_names_the_field(tmp_path):
         sd.DataFormatError, match=r"key 't0_fields/density': attribute 'dim_varying'"
     ):
         sd.open(path)
+
+
+@pytest.mark.parametrize(
+    "name, dims",
+    [
+        ("t2m", ("time", "level", "lat", "lon")),  # a climate file: 4-D, no main variable
+        ("vorticity", ("member", "time", "channel", "x", "y")),  # 5-D, but not a main name
+    ],
+)
+def test_a_netcdf_file_without_poseidons_main_variable_is_an_unknown_layout(tmp_path, name, dims):
+    # any NetCDF-4 file with any 4-D or 5-D float variable was read as 'poseidon-netcdf'
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("netCDF4")
+    a = _r(*(2, 3, 4, 5, 6)[: len(dims)])
+    xr.Dataset({name: (dims, a)}).to_netcdf(tmp_path / "f.nc", engine="netcdf4")
+    with pytest.raises(sd.DataFormatError, match=r"unknown layout: top-level keys .*" + name):
+        sd.open(tmp_path / "f.nc")
+    # the same values under Poseidon's main name, [N, T, C, H, W], are Poseidon data
+    if len(dims) == 5:
+        xr.Dataset({"velocity": (dims, a)}).to_netcdf(tmp_path / "g.nc", engine="netcdf4")
+        ds = sd.open(tmp_path / "g.nc")
+        assert ds.layout == "poseidon-netcdf" and ds.field_names == ["c0", "c1", "c2", "c3"]
+        np.testing.assert_array_equal(ds.read(slice(None)), a)

@@ -2,9 +2,10 @@
 
 Poseidon's data sets (``CE-RP.nc``, ``NS-PwC.nc``, ...) are NetCDF-4, i.e. HDF5, files holding one
 main variable -- ``data``, ``solution`` or ``velocity`` -- shaped ``[N, T, C, H, W]``; its scOT
-loaders read them with h5py. The two trailing axes are named ``x`` and ``y`` in stored
+loaders read them with h5py. A file is detected as this layout by that main variable alone
+(5-D, floating point). The two trailing axes are named ``x`` and ``y`` in stored
 order. Each channel becomes a field ``c0``, ``c1``, ...; 4-D variables
-``[N, C, H, W]`` (time-independent problems) become static fields ``{var}_c0``, ... NetCDF
+``[N, C, H, W]`` beside it (time-independent inputs) become static fields ``{var}_c0``, ... NetCDF
 dimension-scale datasets (1-D, no samples) are used as coordinates where their length fits.
 """
 
@@ -39,8 +40,17 @@ def _bare_dimension(v: h5py.Dataset) -> bool:
 
 
 def detect(f: h5py.File) -> bool:
-    netcdf = "_NCProperties" in f.attrs or any(k in f for k in MAIN_VARIABLES)
-    return netcdf and bool(_variables(f))
+    """A float ``[N, T, C, H, W]`` variable named ``data``, ``solution`` or ``velocity``.
+
+    (why) any NetCDF-4 file with any 4-D or 5-D float variable was taken for Poseidon data (a
+    climate file's ``t2m`` ``(time, level, lat, lon)`` opened as four "samples"); the main
+    variable is what Poseidon's data sets and docs/data-format.md have in common.
+    """
+    for k in MAIN_VARIABLES:
+        v = f.get(k)
+        if isinstance(v, h5py.Dataset) and v.ndim == 5 and v.dtype.kind == "f":
+            return True
+    return False
 
 
 def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
