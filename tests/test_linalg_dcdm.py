@@ -803,3 +803,23 @@ def test_the_grid_given_to_dcdm_gives_solve_the_null_space_of_a_bare_singular_ma
     x, res = solve(dirichlet, b, method=DeepConjugateDirection(torch.nn.Identity(), k=1, problem=P))
     assert res.converged and res.null_space_component == 0.0
     np.testing.assert_allclose(x, sla.spsolve(dirichlet.tocsc(), b), rtol=0, atol=1e-5)
+
+
+def test_lanczos_refuses_a_null_space_basis_that_is_not_orthonormal_rows_of_length_n():
+    """lanczos(A, m, null_space=np.ones(n)) (not normalised) projected with N^T N as if the
+    rows were orthonormal and returned Ritz values of -785 and -77 for a positive
+    semi-definite A; a basis of another length failed with torch's 'size mismatch'. Both are
+    refused as solve refuses them; with the normalised basis, n - 1 steps give Ritz values
+    within the nonzero spectrum, the smallest and largest equal to its ends."""
+    P = poisson((6, 5), walls=N)
+    A = P.to_scipy()
+    gen = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match=r"null_space: expected orthonormal rows"):
+        lanczos(A, 10, null_space=np.ones(P.n), generator=gen)
+    for bad in (np.ones(P.n - 1), np.ones((1, P.n + 1))):
+        with pytest.raises(ValueError, match=r"null_space: expected a basis of shape \(k, 30\)"):
+            lanczos(A, 10, null_space=bad, generator=gen)
+    theta, _ = lanczos(A, P.n - 1, null_space=np.ones(P.n) / np.sqrt(P.n), generator=gen)
+    eigenvalues = np.linalg.eigvalsh(A.toarray())
+    assert float(theta.min()) == pytest.approx(eigenvalues[1], rel=1e-8)
+    assert float(theta.max()) == pytest.approx(eigenvalues[-1], rel=1e-8)

@@ -54,6 +54,7 @@ from ._tf32 import no_conv_tf32
 from .deflation import Deflation
 from .krylov import FlexibleCG, Method, _check_fields, _check_k
 from .poisson import Poisson
+from .solve import _check_basis_shape, _check_orthonormal
 
 __all__ = [
     "DCDMConfig",
@@ -359,6 +360,11 @@ def lanczos(
     if not 1 <= m <= n:
         raise ValueError(f"m: expected 1 <= m <= n = {n} Lanczos steps, got {m}")
     m = int(m)
+    if null_space is not None:
+        # (why) the projections assume orthonormal rows: np.ones(n) gave Ritz values of -785
+        # for a semi-definite A; another length failed in torch's matvec ('size mismatch')
+        _check_basis_shape(null_space, n)
+        _check_orthonormal(null_basis(null_space, torch.device("cpu")))
     basis = op.null_space if null_space is None else null_space
     dev = op.device  # the basis Q lives where A does (a GPU stencil keeps it all on the GPU)
     f64 = dict(dtype=torch.float64, device=dev)

@@ -250,14 +250,7 @@ def solve(
             return out(xt), SolveResult(Status.NOT_SPD, 0, [rel], rel, message=message)
 
     if null_space is not None:
-        # (why) a basis of another length failed inside A's matvec (SciPy's 'matmul: dimension
-        # mismatch'), an error that did not name null_space
-        shape = np.shape(null_space)
-        if not 1 <= len(shape) <= 2 or shape[-1] != op.n:
-            raise ValueError(
-                f"null_space: expected a basis of shape (k, {op.n}) (orthonormal rows), or one "
-                f"vector ({op.n},), got shape {shape}"
-            )
+        _check_basis_shape(null_space, op.n)
         if (worst := null_residual(op, null_space)) > NULL_TOL:
             raise ValueError(
                 f"null_space: expected null vectors of A (||A z|| ~ 0), got ||A z|| / ||A r|| = "
@@ -369,6 +362,20 @@ def _check_window(window: Any) -> None:
         raise (ValueError if is_int else TypeError)(
             f"stagnation_window: expected an int >= 1 (iterations without 1% progress), or "
             f"None to never stop for stagnation, got {window!r}"
+        )
+
+
+def _check_basis_shape(basis: Any, n: int) -> None:
+    """A ValueError unless ``basis`` is ``(k, n)`` or one vector ``(n,)``.
+
+    (why) a basis of another length failed inside A's matvec (SciPy's 'matmul: dimension
+    mismatch', torch's 'size mismatch'), an error that did not name null_space
+    """
+    shape = tuple(np.shape(basis))
+    if not 1 <= len(shape) <= 2 or shape[-1] != n:
+        raise ValueError(
+            f"null_space: expected a basis of shape (k, {n}) (orthonormal rows), or one "
+            f"vector ({n},), got shape {shape}"
         )
 
 
