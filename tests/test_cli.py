@@ -759,6 +759,11 @@ def test_every_argument_has_help_text():
             "expected --out to name the .pt2 file to write, got the folder folder",
         ),
         (["solve", "--matrix", "folder"], "--matrix: expected a .npz file, got the folder"),
+        # solved, then wrote folder.npy beside the folder, exit 0, naming no file
+        (
+            ["solve", "--poisson", "8x8", "--out", "folder"],
+            "expected --out to name the .npy file to write, got the folder folder",
+        ),
         (["solve", "--poisson", "8x8", "--rhs", "folder"], "--rhs: expected a .npy file, got"),
         (["solve", "--poisson", "0"], "--poisson: expected a grid shape such as 64x64x64, got '0'"),
         (["solve", "--poisson", "4x4x4x4"], "--poisson: expected a grid shape such as 64x64x64"),
@@ -780,6 +785,24 @@ def test_folders_wrong_names_and_bad_yaml_give_one_line_errors_naming_them(
     assert message in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "folder"]  # nothing written
     assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_solve_refuses_a_folder_named_like_its_npy_out_before_solving(
+    capsys, tmp_path, monkeypatch
+):
+    # before: solved, then "[Errno 21] Is a directory: '.x.npy.7e1abe24.tmp' -> 'x.npy'"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.npy").mkdir()
+    for out in ("x.npy", "x"):  # np.save's name: "x" is written as x.npy
+        code, stdout, err = _run(["solve", "--poisson", "8x8", "--out", out], capsys)
+        assert (code, stdout) == (2, "")
+        assert (
+            err
+            == "sciml: error: expected --out to name the .npy file to write, got the folder x.npy\n"
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"] and not any(
+        (tmp_path / "x.npy").iterdir()
+    )
 
 
 def test_evaluate_name_with_fewer_cases_than_the_card_says_why_it_may_miss(capsys):

@@ -116,6 +116,16 @@ def run(args: argparse.Namespace) -> int:
 
     poisson, solve = la.poisson, la.solve
 
+    out = None
+    if args.out:  # np.save's name (".npy" added), checked before the solve
+        out = Path(args.out if str(args.out).endswith(".npy") else f"{args.out}.npy")
+        for path in dict.fromkeys((Path(args.out), out)):
+            # (why) a folder named 'x' got x.npy written beside it; one named 'x.npy' failed
+            # after the solve, naming atomic_write's temporary file
+            if path.is_dir():
+                raise ValueError(
+                    f"expected --out to name the .npy file to write, got the folder {path}"
+                )
     problem = None
     if args.poisson:
         problem = poisson(_shape(args.poisson, "--poisson"))
@@ -146,8 +156,7 @@ def run(args: argparse.Namespace) -> int:
     x, result = solve(A, b, method=method, rtol=args.rtol, maxiter=args.maxiter, problem=problem)
     if result.status is la.Status.NAN_INPUT:  # bad input files: an error, no all-NaN x written
         raise ValueError(result.message)
-    if args.out:  # np.save's name (".npy" added), written whole or not at all
-        out = Path(args.out if str(args.out).endswith(".npy") else f"{args.out}.npy")
+    if out is not None:  # written whole or not at all
         atomic_write(out, lambda f: np.save(f, x))
     print(
         json.dumps(
