@@ -346,6 +346,28 @@ def test_step_doubling_error_of_linear_drift_is_exact():
     assert float(e.detach()) == pytest.approx(float(exact), rel=1e-12)
 
 
+def test_global_sde_penalty_leaves_out_the_rounding_sliver_of_the_last_step():
+    """torchsde's fixed steps add up in floating point: dt = 0.1 on [0, 1] stops at
+    0.9999999999999999 and takes a last step of 1.1e-16, which counted as an 11th step and
+    made GlobalHeuristic's mean over steps 10/11 of the penalty of the 10 steps. For
+    dy = a y dt (no noise) each step's step-doubling difference is y_k a^2 h^2 / 4 with
+    y_k = y0 (1 + a h)^k, so the penalty is the mean over k < 10 of E_k h."""
+    a, h, rtol, atol = -0.7, 0.1, 1e-2, 1e-3
+    solver = EulerMaruyama(dt=h, rtol=rtol, atol=atol)
+    sde = NeuralSDE(_Lin(a), _Const(0.0), solver, regulariser=GlobalHeuristic(1.0))
+    y0 = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
+    sde(y0, torch.tensor([0.0, 1.0], dtype=torch.float64))
+    by_hand = []
+    for k in range(10):
+        y = y0 * (1 + a * h) ** k
+        full, half = y * (1 + a * h), y * (1 + a * h / 2) ** 2
+        tol = atol + rtol * torch.maximum(full.abs(), half.abs())
+        by_hand.append(float(((half - full) / tol).pow(2).mean().sqrt()) * h)
+    assert float(sde.regularisation.detach()) == pytest.approx(sum(by_hand) / 10, rel=1e-9)
+    steps = accepted_em_steps(sde.sde.calls, 1.0, adaptive=False)
+    assert len(steps) == 10 and all(s[1] == pytest.approx(h, rel=1e-12) for s in steps)
+
+
 @pytest.mark.parametrize("reg", [LocalHeuristic(1.0), GlobalHeuristic(1.0)])
 def test_sde_regulariser_gradient_matches_finite_differences(reg):
     """d R / d a for dy = a y dt + 0 dW, same Brownian draws: autograd vs central differences."""
