@@ -356,6 +356,35 @@ def test_mixed_precision_is_refused(name):
         call(copy.deepcopy(model).double(), u)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "half"])
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "node"])
+def test_half_precision_mismatch_is_refused_outside_autocast_and_runs_under_it(name, dtype):
+    """A float32 ``u`` for a bfloat16 / float16 FNO, MgNO or scOT failed inside torch ("Input
+    type (float) and bias type (c10::BFloat16) should be the same"), a T1 quietly ran in
+    float32; a half ``u`` for a float32 model likewise. Outside autocast both name the two
+    dtypes; under bfloat16 autocast the float32 input to a bfloat16 model is autocast's to
+    cast and gives the float32 model's numbers to bfloat16 accuracy."""
+    build, make_u, call = _model_case(name)
+    model, u = build(), make_u()
+    low = copy.deepcopy(model).to(dtype)
+    with torch.no_grad():
+        with pytest.raises(
+            TypeError,
+            match=rf"expected u of dtype {dtype} \(the dtype of its parameters\), got "
+            rf"torch.float32; convert the input with u.to\({dtype}\)",
+        ):
+            call(low, u)
+        with pytest.raises(
+            TypeError, match=rf"expected u of dtype torch.float32 .*got {dtype}; convert"
+        ):
+            call(model, u.to(dtype))
+        if dtype == torch.bfloat16:
+            ref = call(model, u)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                mixed = call(low, u)
+            assert _rel(mixed.float(), ref) < _HALF_TOL[dtype]
+
+
 def test_spectral_conv_refuses_mixed_precision_and_casts_its_weight():
     layer = SpectralConv(2, 2, (3, 3))
     u = _randn(1, 2, 8, 8)

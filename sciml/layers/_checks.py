@@ -20,6 +20,7 @@ __all__ = [
     "check_size",
     "check_real",
     "check_dtype",
+    "check_input_dtype",
     "widen",
 ]
 
@@ -104,6 +105,23 @@ def check_dtype(owner: str, name: str, u: Any, dtype: torch.dtype) -> None:
             f"{owner} expected {name} of dtype {dtype} (the dtype of its parameters), got "
             f"{u.dtype}; convert the input with .to({dtype}) or the model with .to({u.dtype})"
         )
+
+
+def check_input_dtype(owner: str, name: str, u: Any, dtype: torch.dtype) -> None:
+    """:func:`check_dtype` for a model's own input: ``u`` in the parameters' ``dtype`` also when
+    either is half precision, except under ``torch.autocast``, which casts each op's operands
+    itself. (why) :func:`check_dtype` leaves half precision alone because layers inside a
+    half-precision model legitimately meet float32 (widened FFT results, complex64 spectral
+    weights of a bfloat16 model); at the model's entry a float32 ``u`` for a bfloat16 model
+    failed deep inside torch ("Input type (float) and bias type (c10::BFloat16) should be the
+    same") or, in T1, silently ran in the input's precision."""
+    check_dtype(owner, name, u, dtype)
+    if u.dtype == dtype or torch.is_autocast_enabled(u.device.type):
+        return
+    raise TypeError(
+        f"{owner} expected {name} of dtype {dtype} (the dtype of its parameters), got {u.dtype}; "
+        f"convert the input with {name}.to({dtype}), or run the model under torch.autocast"
+    )
 
 
 def widen(u: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from .._config import check_json_fields
 from ..layers import activation as _activation
-from ..layers._checks import check_dtype, check_int_fields, check_ints
+from ..layers._checks import check_input_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
 from ..operator import Operator
 
@@ -384,8 +384,8 @@ class DeepONet(Operator, family="deeponet"):
                 "pointwise=True"
             )
         dtype = self.branches[0].dtype
-        check_dtype("DeepONet", "u", u, dtype)
-        check_dtype("DeepONet", "x", x, dtype)
+        check_input_dtype("DeepONet", "u", u, dtype)
+        check_input_dtype("DeepONet", "x", x, dtype)
         if x.shape[-1] != c.coord_dim:
             raise ValueError(
                 f"expected x with last dim coord_dim={c.coord_dim}, got shape {tuple(x.shape)}"

@@ -27,7 +27,7 @@ from torch import nn
 
 from .._config import check_json_fields
 from ..layers import SpectralConv, activation, pointwise
-from ..layers._checks import check_dtype, check_int_fields, check_ints
+from ..layers._checks import check_input_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
 from ..operator import Operator
 from ._rollout import Autoregressive
@@ -178,7 +178,7 @@ class FNO(Autoregressive, Operator, family="fno"):
             ``(batch, out_channels, *spatial)``.
         """
         c = self.config
-        check_dtype("FNO", "u", u, self.project[-1].weight.dtype)
+        check_input_dtype("FNO", "u", u, self.project[-1].weight.dtype)
         if u.ndim != self.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"FNO expected u of shape (batch, {c.in_channels}, {self.ndim} spatial dims), "

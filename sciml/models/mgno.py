@@ -29,7 +29,7 @@ from torch import nn
 
 from .._config import check_json_fields
 from ..layers import activation, pointwise
-from ..layers._checks import check_dtype, check_int_fields
+from ..layers._checks import check_input_dtype, check_int_fields
 from ..layers.mlp import _ACTIVATIONS
 from ..layers.multigrid import _PADDING_MODES, VCycle
 from ..operator import Operator
@@ -223,7 +223,7 @@ class MgNO(Autoregressive, Operator, family="mgno"):
             the ``config.static_channels`` static ones when ``config.residual``).
         """
         c = self.config
-        check_dtype("MgNO", "u", u, self.project.weight.dtype)
+        check_input_dtype("MgNO", "u", u, self.project.weight.dtype)
         if u.ndim != c.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"MgNO expected u of shape (batch, {c.in_channels}, {c.ndim} spatial dims), "

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from ..de import RK4, Bosh3, Dopri5, Euler, NeuralODE, ODESolver
 from ..de.solvers import _check_tol
 from ..layers import activation as _activation
-from ..layers._checks import check_dtype, check_int_fields, check_ints
+from ..layers._checks import check_input_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
 from ..operator import Operator
 
@@ -224,7 +224,7 @@ class NODE(Operator, family="node"):
         d = self.config.state_dim
         if x is not None:
             raise ValueError("NODE takes no query points x; pass the initial state u and times t")
-        check_dtype("NODE", "u", u, next(self.parameters()).dtype)
+        check_input_dtype("NODE", "u", u, next(self.parameters()).dtype)
         if u.ndim != 2 or u.shape[1] != d:
             raise ValueError(f"NODE expected u of shape (batch, {d}), got {tuple(u.shape)}")
         if t is None:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .._config import check_json_fields
-from ..layers._checks import check_dtype, check_int_fields
+from ..layers._checks import check_input_dtype, check_int_fields
 from ..operator import Operator
 from .deeponet import _MLP, MLPSpec
 
@@ -195,7 +195,7 @@ class PODDeepONet(Operator, family="pod_deeponet"):
         c = self.config
         if t is not None:
             raise ValueError("PODDeepONet takes no lead time t")
-        check_dtype("PODDeepONet", "u", u, self.branch.dtype)
+        check_input_dtype("PODDeepONet", "u", u, self.branch.dtype)
         if u.ndim < 2 or math.prod(u.shape[1:]) != c.sensors:
             raise ValueError(
                 f"PODDeepONet expected u of shape (batch, {c.sensors}), got {tuple(u.shape)}"

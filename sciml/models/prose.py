@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..layers._cache import tracing, transforming
-from ..layers._checks import check_dtype, check_int_fields
+from ..layers._checks import check_input_dtype, check_int_fields
 from ..operator import Operator
 from ..symbolic import Vocabulary
 
@@ -264,7 +264,7 @@ class PROSE(Operator, family="prose"):
     # ------------------------------------------------------------------ pieces
     def _check(self, u: torch.Tensor) -> None:
         d = self.config.dim
-        check_dtype("PROSE", "u", u, self.data_embed.weight.dtype)
+        check_input_dtype("PROSE", "u", u, self.data_embed.weight.dtype)
         if u.ndim != 3 or u.shape[-1] != 1 + d:
             raise ValueError(
                 f"expected u of shape (batch, time, 1 + dim = {1 + d}) with times in channel 0, "

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from .._config import check_json_fields
-from ..layers._checks import check_dtype, check_int_fields, check_ints
+from ..layers._checks import check_input_dtype, check_int_fields, check_ints
 from ..layers.convnext import ConvNeXtBlock
 from ..layers.fourier_resample import fourier_resample
 from ..layers.patch import PatchEmbed, PatchMerging, PatchRecovery, PatchUnmerging
@@ -279,7 +279,7 @@ class ScOT(Autoregressive, Operator, family="scot"):
             ``(batch, out_channels, h, w)``.
         """
         c = self.config
-        check_dtype("ScOT", "u", u, self.recovery.mix.weight.dtype)
+        check_input_dtype("ScOT", "u", u, self.recovery.mix.weight.dtype)
         if u.ndim != 4 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"ScOT expected u of shape (batch, {c.in_channels}, h, w), got {tuple(u.shape)}"

@@ -63,7 +63,7 @@ from .._config import check_json_fields
 from ..layers import activation as _activation
 from ..layers._checks import (
     as_input_precision,
-    check_dtype,
+    check_input_dtype,
     check_int_fields,
     check_ints,
     check_size,
@@ -359,7 +359,7 @@ class T1(Autoregressive, Operator, family="t1"):
     # ------------------------------------------------------------------ pieces
     def _check(self, u: torch.Tensor) -> None:
         c = self.config
-        check_dtype("T1", "u", u, self.lift.dtype)
+        check_input_dtype("T1", "u", u, self.lift.dtype)
         if u.ndim != self.ndim + 2 or u.shape[1] != c.in_channels:
             raise ValueError(
                 f"T1 expected u of shape (batch, {c.in_channels}, {self.ndim} spatial dims), "
