@@ -848,6 +848,26 @@ def test_a_non_floating_sde_initial_state_is_refused():
         sde(torch.tensor([[1, 2]]), torch.tensor([0.0, 1.0]))
 
 
+def test_times_that_only_the_cast_to_the_state_dtype_repeats_are_named_as_such():
+    """Float64 times with a float32 state are rounded to float32: [1e8, 1e8 + 1] became
+    [1e8, 1e8] and the error said to "solve at the distinct ones", though the times given
+    were distinct. It now says the rounding did it and what to do; NeuralSDE likewise."""
+    t = torch.tensor([1e8, 1e8 + 1.0], dtype=torch.float64)
+    want = r"got \[1e\+08, 1e\+08\].*distinct as given but not in the state's dtype torch.float32"
+    with pytest.raises(ValueError, match=want):
+        NeuralODE(Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t)
+    with pytest.raises(ValueError, match=want):
+        NeuralSDE(Autonomous(nn.Linear(2, 2)), Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t)
+    # times the caller gave in the wrong order get no such note
+    with pytest.raises(ValueError, match=r"strictly increasing times t, got \[1, 0.5\]$"):
+        NeuralSDE(Autonomous(nn.Linear(2, 2)), Autonomous(nn.Linear(2, 2)))(
+            torch.zeros(1, 2), torch.tensor([1.0, 0.5], dtype=torch.float64)
+        )
+    # shifted to start at 0 the same interval solves: y' = -y over a span of 1
+    ys = NeuralODE(lambda s, y: -y)(torch.ones(1, 1), t - t[0])
+    torch.testing.assert_close(ys[-1], torch.full((1, 1), np.exp(-1.0)), rtol=1e-3, atol=0)
+
+
 @pytest.mark.parametrize("solver", [Dopri5, Bosh3, EulerMaruyama])
 @pytest.mark.parametrize("bad", [True, float("inf"), float("nan"), "1e-3", None])
 @pytest.mark.parametrize("which", ["rtol", "atol"])

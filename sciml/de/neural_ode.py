@@ -67,6 +67,30 @@ def check_times(
         raise ValueError(f"expected finite, {order} {what}, got [{shown}]{hint}")
 
 
+def rounding_note(given, t: Tensor, *, decreasing: bool) -> str:
+    """For a time check's error: a note when ``t`` is the ``given`` times rounded to the
+    state's dtype and only that rounding made them fail :func:`check_times` (with
+    ``decreasing``); "" otherwise. (why) float64 times [1e8, 1e8 + 1] with a float32 state
+    became [1e8, 1e8], and the error said to solve at the distinct times, which the caller
+    had given."""
+    if t.dtype == torch.float64 or torch.compiler.is_compiling():
+        return ""
+    try:
+        exact = torch.as_tensor(given, dtype=torch.float64).detach().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        return ""
+    if exact.shape != t.shape or exact.dim() != 1:
+        return ""
+    try:
+        check_times(exact, decreasing=decreasing)
+    except ValueError:
+        return ""
+    return (
+        f" (the times are distinct as given but not in the state's dtype {t.dtype}, to which "
+        "they are rounded: shift them to start near 0, or solve in float64)"
+    )
+
+
 def check_output_times(t: Tensor) -> None:
     """A ValueError unless ``t`` is a solve's output times: ``(time,)``, ``time >= 2``, finite
     and strictly monotone (:func:`check_times`)."""
@@ -380,8 +404,14 @@ class NeuralODE(DetachedState):
                 f"expected a floating-point or complex y0, got {y0.dtype}; convert it with "
                 "y0.float() (or y0.double())"
             )
+        given = t
         t = torch.as_tensor(t, dtype=y0.dtype if y0.is_floating_point() else None)
-        check_output_times(t)
+        try:
+            check_output_times(t)
+        except ValueError as err:
+            if not (note := rounding_note(given, t, decreasing=True)):
+                raise
+            raise ValueError(f"{err}{note}") from None
         _check_func_transforms(self.solver, self.adjoint)
         if y0.numel() == 0:  # nothing to solve (the step control would divide by a norm of 0)
             self.field.reset()

@@ -49,7 +49,7 @@ from ..errors import ConfigError
 from ._field import DetachedState
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
-from .neural_ode import check_times, insert_time
+from .neural_ode import check_times, insert_time, rounding_note
 from .schedules import ConstantWeight, as_schedule
 from .solvers import EulerMaruyama, SDESolver
 from .tableaus import rms_norm
@@ -286,10 +286,16 @@ class NeuralSDE(DetachedState):
                 f"expected a floating-point y0, got {y0.dtype}; convert it with y0.float() (or "
                 "y0.double())"
             )
+        given = t
         t = torch.as_tensor(t, dtype=y0.dtype, device=y0.device)
         if t.dim() != 1 or t.numel() < 2:
             raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
-        check_times(t, decreasing=False)
+        try:
+            check_times(t, decreasing=False)
+        except ValueError as err:
+            if not (note := rounding_note(given, t, decreasing=False)):
+                raise
+            raise ValueError(f"{err}{note}") from None
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
         uniform = (
