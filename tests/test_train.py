@@ -150,6 +150,9 @@ def test_a_data_loader_for_data_is_refused_before_training(tmp_path):
     ):
         Trainer(model, iter([data[0]]), progress=False)
     assert not (tmp_path / "last").exists()
+    # evaluate(data) the same ("'DataLoader' object is not subscriptable" before)
+    with pytest.raises(TypeError, match="data: expected a map-style data set .* got a DataLoader"):
+        Trainer(model, data, progress=False).evaluate(loader)
 
 
 def test_a_loss_metric_or_config_of_the_wrong_kind_is_refused_when_built(tmp_path):

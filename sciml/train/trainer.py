@@ -173,22 +173,8 @@ class Trainer:
         cfg = self.config
         # an empty validation set would fail only after the first epoch, losing it
         for name, data in (("train_data", train_data), ("val_data", val_data)):
-            # (why) a DataLoader given as val_data failed only after the first epoch ("object
-            # is not subscriptable"): the Trainer batches a data set by config.batch_size
-            loader = isinstance(data, DataLoader)
-            if loader or not (
-                data is None or hasattr(data, "__len__") and hasattr(data, "__getitem__")
-            ):
-                raise TypeError(
-                    f"{name}: expected a map-style data set (len and [i], items dicts with "
-                    f"'input' and 'target'), got a {type(data).__name__}"
-                    + (
-                        "; pass its data set (loader.dataset): the Trainer batches it by "
-                        "TrainConfig.batch_size"
-                        if loader
-                        else ""
-                    )
-                )
+            if data is not None:
+                _check_data(name, data)
             if data is not None and len(data) == 0:
                 hint = "; val_data=None trains without validation" if name == "val_data" else ""
                 raise ValueError(
@@ -420,6 +406,7 @@ class Trainer:
         Returns ``{"loss": ..., <metric name>: ...}``. Under data parallelism each rank
         evaluates its shard and the sums are all-reduced, so every rank gets the same numbers.
         """
+        _check_data("data", data)
         sampler = ShardedBatchSampler(
             len(data),
             self.config.batch_size,
@@ -733,6 +720,21 @@ class Trainer:
     _restore_after_nonfinite = _resume.restore_after_nonfinite
     _save = _resume.save
     _save_final = _resume.save_final
+
+
+def _check_data(name: str, data: Any) -> None:
+    """A TypeError unless ``data`` is a map-style data set (``len`` and ``[i]``).
+
+    (why) a DataLoader given as val_data failed only after the first epoch ("object is not
+    subscriptable"): the Trainer batches a data set itself, by ``config.batch_size``."""
+    loader = isinstance(data, DataLoader)
+    if loader or not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
+        hint = "; pass its data set (loader.dataset): the Trainer batches it by "
+        hint += "TrainConfig.batch_size"
+        raise TypeError(
+            f"{name}: expected a map-style data set (len and [i], items dicts with 'input' and "
+            f"'target'), got a {type(data).__name__}{hint if loader else ''}"
+        )
 
 
 class _NonFiniteLoss(FloatingPointError):
