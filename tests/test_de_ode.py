@@ -858,7 +858,9 @@ def test_times_that_only_the_cast_to_the_state_dtype_repeats_are_named_as_such()
         NeuralODE(Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t)
     with pytest.raises(ValueError, match=want):
         NeuralSDE(Autonomous(nn.Linear(2, 2)), Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t)
-    # times the caller gave in the wrong order get no such note
+    # times the caller gave in the wrong order, or a single time, get no such note
+    with pytest.raises(ValueError, match=r"with time >= 2, got \(1,\)$"):
+        NeuralODE(Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t[:1])
     with pytest.raises(ValueError, match=r"strictly increasing times t, got \[1, 0.5\]$"):
         NeuralSDE(Autonomous(nn.Linear(2, 2)), Autonomous(nn.Linear(2, 2)))(
             torch.zeros(1, 2), torch.tensor([1.0, 0.5], dtype=torch.float64)

@@ -79,16 +79,20 @@ def rounding_note(given, t: Tensor, *, decreasing: bool) -> str:
         exact = torch.as_tensor(given, dtype=torch.float64).detach().cpu()
     except (TypeError, ValueError, RuntimeError):
         return ""
-    if exact.shape != t.shape or exact.dim() != 1:
-        return ""
+    if exact.shape != t.shape or exact.dim() != 1 or exact.numel() < 2:
+        return ""  # a shape error (a single time, say), not one of the times' order
     try:
         check_times(exact, decreasing=decreasing)
     except ValueError:
         return ""
-    return (
-        f" (the times are distinct as given but not in the state's dtype {t.dtype}, to which "
-        "they are rounded: shift them to start near 0, or solve in float64)"
-    )
+    try:
+        check_times(t, decreasing=decreasing)
+    except ValueError:
+        return (
+            f" (the times are distinct as given but not in the state's dtype {t.dtype}, to "
+            "which they are rounded: shift them to start near 0, or solve in float64)"
+        )
+    return ""
 
 
 def check_output_times(t: Tensor) -> None:
