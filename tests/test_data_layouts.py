@@ -253,6 +253,79 @@ def test_poseidon_netcdf(tmp_path):
     assert item["t"].item() == pytest.approx(t[3] - t[0])
 
 
+def _poseidon_static_file(path, variables: dict[str, np.ndarray]) -> None:
+    """A NetCDF-4 file as Poseidon's time-independent sets ship: dims member[, channel], x, y."""
+    netCDF4 = pytest.importorskip("netCDF4")
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        for k, a in variables.items():
+            dims = ("member", "x", "y") if a.ndim == 3 else ("member", f"{k}_channel", "x", "y")
+            dims = tuple(
+                d if d not in nc.dimensions or len(nc.dimensions[d]) == n else f"{k}_{d}"
+                for d, n in zip(dims, a.shape)
+            )  # (why) the near misses below have variables of other sizes
+            for d, size in zip(dims, a.shape):
+                if d not in nc.dimensions:
+                    nc.createDimension(d, size)
+            nc.createVariable(k, a.dtype.str[1:], dims)[:] = a
+
+
+def test_poseidon_poisson_gauss_opens_as_static_source_to_solution(tmp_path):
+    # Poisson-Gauss.nc: source and solution, each [N, H, W] (dataset card; scOT reads
+    # reader["source"][i] -> reader["solution"][i]). Forced, this raised a bare StopIteration
+    # (only 4-D / 5-D variables were read); detected, it was an unknown layout.
+    source, solution = _r(3, 8, 6), _r(3, 8, 6)
+    _poseidon_static_file(tmp_path / "Poisson-Gauss.nc", {"solution": solution, "source": source})
+    for layout in (None, "poseidon-netcdf"):
+        ds = sd.open(tmp_path / "Poisson-Gauss.nc", layout=layout)
+        assert ds.layout == "poseidon-netcdf" and ds.n_steps is None
+        assert ds.field_names == [] and ds.static_field_names == ["source", "solution"]
+        assert (ds.n_samples, ds.spatial_shape) == (3, (8, 6))
+        np.testing.assert_array_equal(ds.read_static(slice(None)), np.stack([source, solution], 1))
+        item = sd.StaticPairs(ds, ["source"], ["solution"])[2]
+        np.testing.assert_array_equal(item["input"].numpy(), source[2:3])
+        np.testing.assert_array_equal(item["target"].numpy(), solution[2:3])
+    # the brief's repro: plain h5py datasets, no NetCDF dimensions, layout forced
+    with h5py.File(tmp_path / "h.nc", "w") as f:
+        f["solution"], f["source"] = solution, source
+    ds = sd.open(tmp_path / "h.nc", layout="poseidon-netcdf")
+    np.testing.assert_array_equal(ds.read_static([1], ["solution"])[0, 0], solution[1])
+
+
+def test_poseidon_se_af_opens_as_static_shape_to_density(tmp_path):
+    # SE-AF.nc: one variable solution [N, 2, H, W], channels (airfoil shape, density); scOT's
+    # steady Airfoil maps solution[i, 0] -> solution[i, 1]
+    solution = _r(4, 2, 8, 8)
+    _poseidon_static_file(tmp_path / "SE-AF.nc", {"solution": solution})
+    ds = sd.open(tmp_path / "SE-AF.nc")
+    assert ds.layout == "poseidon-netcdf" and ds.n_steps is None
+    assert ds.static_field_names == ["solution_c0", "solution_c1"]
+    np.testing.assert_array_equal(ds.read_static(slice(None)), solution)
+    item = sd.StaticPairs(ds, ["solution_c0"], ["solution_c1"])[3]
+    np.testing.assert_array_equal(item["input"].numpy(), solution[3, 0:1])
+    np.testing.assert_array_equal(item["target"].numpy(), solution[3, 1:2])
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"source": _r(3, 8, 8)},  # Poisson-Gauss without its solution
+        {"source": _r(3, 8, 8), "solution": _r(3, 8, 6)},  # two grids
+        {"source": _r(3, 8, 8), "solution": _r(2, 8, 8)},  # two sample counts
+        {"solution": _r(3, 3, 8, 8)},  # SE-AF has 2 channels
+        {"source": np.ones((3, 8, 8), "i4"), "solution": np.ones((3, 8, 8), "i4")},  # not float
+        {"t2m": _r(2, 3, 4, 5)},  # no Poseidon variable at all
+    ],
+)
+def test_a_file_matching_no_poseidon_set_is_an_unknown_layout_never_stopiteration(
+    tmp_path, variables
+):
+    _poseidon_static_file(tmp_path / "f.nc", variables)
+    with pytest.raises(sd.DataFormatError, match="unknown layout"):
+        sd.open(tmp_path / "f.nc")
+    with pytest.raises(sd.DataFormatError, match=r"is not a Poseidon data set: expected .*SE-AF"):
+        sd.open(tmp_path / "f.nc", layout="poseidon-netcdf")
+
+
 # -- lazy xarray ----------------------------------------------------------------------------------
 def test_to_xarray_is_lazy(tmp_path, monkeypatch):
     vals = write_well_file(tmp_path / "example.hdf5")

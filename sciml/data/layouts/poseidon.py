@@ -1,11 +1,22 @@
 """Reader for Poseidon-style NetCDF-4 files (camlab-ethz/poseidon dataset cards).
 
-Poseidon's data sets (``CE-RP.nc``, ``NS-PwC.nc``, ...) are NetCDF-4, i.e. HDF5, files holding one
-main variable -- ``data``, ``solution`` or ``velocity`` -- shaped ``[N, T, C, H, W]``; its scOT
-loaders read them with h5py. A file is detected as this layout by that main variable alone
-(5-D, floating point). The two trailing axes are named ``x`` and ``y`` in stored
-order. Each channel becomes a field ``c0``, ``c1``, ...; 4-D variables
-``[N, C, H, W]`` beside it (time-independent inputs) become static fields ``{var}_c0``, ... NetCDF
+Poseidon's time-dependent data sets (``CE-RP.nc``, ``NS-PwC.nc``, ...) are NetCDF-4, i.e. HDF5,
+files holding one main variable -- ``data``, ``solution`` or ``velocity`` -- shaped
+``[N, T, C, H, W]``; its scOT loaders read them with h5py. Such a file is detected by that main
+variable (5-D, floating point). Each channel becomes a field ``c0``, ``c1``, ...; 4-D variables
+``[N, C, H, W]`` beside it (time-independent inputs) become static fields ``{var}_c0``, ...
+
+Its time-independent sets open as static-only data sets (no time axis), detected by the
+variables their dataset cards list, names and ranks both (:data:`STATIC_SETS`):
+
+* ``Poisson-Gauss.nc``: ``source`` and ``solution``, each ``[N, H, W]`` -> static fields
+  ``source`` and ``solution`` (scOT's ``elliptic.poisson.Gaussians``: source -> solution);
+* ``SE-AF.nc``: ``solution`` ``[N, 2, H, W]``, channels (airfoil shape, density) -> static
+  fields ``solution_c0``, ``solution_c1`` (scOT's ``fluids.compressible.steady.Airfoil``:
+  channel 0 -> channel 1).
+
+A 3-D ``[N, H, W]`` variable is one static field named as the variable; a 4-D one gives a field
+per channel. The two trailing axes are named ``x`` and ``y`` in stored order. NetCDF
 dimension-scale datasets (1-D, no samples) are used as coordinates where their length fits.
 """
 
@@ -22,6 +33,11 @@ from .._layout import LayoutSpec, Source
 
 NAME = "poseidon-netcdf"
 MAIN_VARIABLES = ("data", "solution", "velocity")
+# Poseidon's time-independent NetCDF sets: variable -> (rank, channels; None: no channel axis).
+STATIC_SETS: dict[str, dict[str, tuple[int, int | None]]] = {
+    "Poisson-Gauss": {"source": (3, None), "solution": (3, None)},  # [N, H, W] each
+    "SE-AF": {"solution": (4, 2)},  # [N, 2 (airfoil shape, density), H, W]
+}
 
 
 def _variables(f: h5py.File) -> dict[str, h5py.Dataset]:
@@ -39,13 +55,7 @@ def _bare_dimension(v: h5py.Dataset) -> bool:
     return name.startswith("This is a netCDF dimension but not a netCDF variable")
 
 
-def detect(f: h5py.File) -> bool:
-    """A float ``[N, T, C, H, W]`` variable named ``data``, ``solution`` or ``velocity``.
-
-    (why) any NetCDF-4 file with any 4-D or 5-D float variable was taken for Poseidon data (a
-    climate file's ``t2m`` ``(time, level, lat, lon)`` opened as four "samples"); the main
-    variable is what Poseidon's data sets and docs/data-format.md have in common.
-    """
+def _main_variable(f: h5py.File) -> bool:
     for k in MAIN_VARIABLES:
         v = f.get(k)
         if isinstance(v, h5py.Dataset) and v.ndim == 5 and v.dtype.kind == "f":
@@ -53,10 +63,69 @@ def detect(f: h5py.File) -> bool:
     return False
 
 
+def _static_set(f: h5py.File) -> str | None:
+    """The name of the :data:`STATIC_SETS` entry whose variables ``f`` holds, or None.
+
+    Each listed variable must be a float dataset of the listed rank (and channel count), all of
+    one ``[N, ..., H, W]``; other variables are ignored, as beside a main variable.
+    """
+    for name, wanted in STATIC_SETS.items():
+        shapes = []
+        for k, (rank, channels) in wanted.items():
+            v = f.get(k)
+            if not (isinstance(v, h5py.Dataset) and v.ndim == rank and v.dtype.kind == "f"):
+                break
+            if channels is not None and v.shape[1] != channels:
+                break
+            shapes.append((v.shape[0], *v.shape[-2:]))
+        else:
+            if len(set(shapes)) == 1:
+                return name
+    return None
+
+
+def detect(f: h5py.File) -> bool:
+    """A float ``[N, T, C, H, W]`` variable named ``data``, ``solution`` or ``velocity``, or
+    the variables of one of Poseidon's time-independent sets (:data:`STATIC_SETS`).
+
+    (why) any NetCDF-4 file with any 4-D or 5-D float variable was taken for Poseidon data (a
+    climate file's ``t2m`` ``(time, level, lat, lon)`` opened as four "samples"); the main
+    variable, or a static set's names and ranks, is what Poseidon's files have in common.
+    """
+    return _main_variable(f) or _static_set(f) is not None
+
+
+def _expected(f: h5py.File) -> str:
+    sets = "; ".join(
+        f"{name}: "
+        + ", ".join(
+            f"{k} [N, H, W]" if c is None else f"{k} [N, {c}, H, W]" for k, (_, c) in want.items()
+        )
+        for name, want in STATIC_SETS.items()
+    )
+    found = {
+        k: shape_str(v.shape)
+        for k, v in members(f)
+        if isinstance(v, h5py.Dataset) and not _bare_dimension(v)
+    }
+    found = dict(list(found.items())[:12])
+    return (
+        "expected a float [N, T, C, H, W] variable 'data' / 'solution' / 'velocity', or the "
+        f"float variables of a time-independent Poseidon set ({sets}); found datasets {found}"
+    )
+
+
 def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     variables = _variables(f)
     timed = {k: v for k, v in variables.items() if v.ndim == 5}
     static = {k: v for k, v in variables.items() if v.ndim == 4}
+    if not timed:
+        # (why) a static-only file was read from whatever 4-D variables it had; Poisson-Gauss's
+        # 3-D source / solution were none, and next() over nothing raised a bare StopIteration
+        name = _static_set(f)
+        if name is None:
+            raise DataFormatError(path, f"is not a Poseidon data set: {_expected(f)}")
+        static = {k: f[k] for k in STATIC_SETS[name]}
     ref = next(iter(timed.values()), None) or next(iter(static.values()))
     n, spatial = ref.shape[0], tuple(ref.shape[-2:])
     fields: dict[str, Source] = {}
@@ -79,7 +148,12 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
                 path, f"has shape {shape_str(v.shape)}, expected [N={n}, C, {spatial[0]}, "
                 f"{spatial[1]}]", key=k,
             )  # fmt: skip
-        statics.update({f"{k}_c{c}": Source(k, ("n", c, "s0", "s1")) for c in range(v.shape[1])})
+        if v.ndim == 3:
+            statics[k] = Source(k, ("n", "s0", "s1"))
+        else:
+            statics.update(
+                {f"{k}_c{c}": Source(k, ("n", c, "s0", "s1")) for c in range(v.shape[1])}
+            )
 
     # NetCDF dimension scales are 1-D datasets; use those whose length fits an axis.
     scales = {
