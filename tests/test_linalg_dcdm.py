@@ -823,3 +823,26 @@ def test_lanczos_refuses_a_null_space_basis_that_is_not_orthonormal_rows_of_leng
     eigenvalues = np.linalg.eigvalsh(A.toarray())
     assert float(theta.min()) == pytest.approx(eigenvalues[1], rel=1e-8)
     assert float(theta.max()) == pytest.approx(eigenvalues[-1], rel=1e-8)
+
+
+def test_a_network_for_another_grid_dimension_is_refused_naming_both(capsys):
+    """The shipped network is 3-D; on a 2-D grid (`sciml solve --poisson 16x16 --method dcdm`)
+    the solve failed inside the network with "expected u of shape (batch, 1, *spatial) with 3
+    spatial dims, got (1, 1, 16, 16)", which named neither the network's nor the grid's
+    dimension. It is refused before iterating, naming both; a 2-D network on the 2-D grid
+    still solves (an untrained one with every direction kept: the least-squares solution)."""
+    from sciml.cli import main
+
+    net3 = DCDMNet(DCDMConfig(dim=3, channels=2))
+    P = poisson((8, 7), walls=N)
+    b = np.random.default_rng(0).standard_normal(P.n)
+    with pytest.raises(ValueError, match=r"a 3-D network \(DCDMConfig\(dim=3\)\) on a 2-D grid"):
+        solve(P, b, method=DeepConjugateDirection(net3))
+    assert main(["solve", "--poisson", "8x7", "--method", "dcdm"]) == 2
+    assert "a 3-D network (DCDMConfig(dim=3)) on a 2-D grid (8, 7)" in capsys.readouterr().err
+    net2 = DCDMNet(DCDMConfig(dim=2, channels=2, activation="linear")).double()
+    # every direction kept: a conjugate-direction method, exact in at most n steps
+    x, res = solve(P, b, method=DeepConjugateDirection(net2, k=P.n), rtol=1e-8)
+    assert res.converged
+    exact = pinv_solution(P.to_scipy(), b)
+    np.testing.assert_allclose(x, exact, rtol=0, atol=1e-6 * np.abs(exact).max())

@@ -274,6 +274,15 @@ class DeepConjugateDirection(Method):
                 "was assembled on"
             )
         model = self.model
+        dim = getattr(getattr(model, "config", None), "dim", None)
+        if isinstance(model, DCDMNet) and dim != problem.dim:
+            # (why) it failed inside the network ("expected u ... with 3 spatial dims, got
+            # (1, 1, 16, 16)"), naming neither dimension: the shipped network is 3-D
+            raise ValueError(
+                f"DeepConjugateDirection: a {dim}-D network (DCDMConfig(dim={dim})) on a "
+                f"{problem.dim}-D grid {problem.shape}: use a network trained for "
+                f"{problem.dim}-D grids (train_dcdm with DCDMConfig(dim={problem.dim}))"
+            )
         param = next(iter(model.parameters()), None)
         mdtype = param.dtype if param is not None else None
         mdevice = param.device if param is not None else None
