@@ -378,11 +378,7 @@ def _load_weights(
             f"({len(missing)}), unexpected {unexpected[:5]}"
             f"{' ...' if len(unexpected) > 5 else ''} ({len(unexpected)}){hint}"
         )
-    wrong = [
-        f"{name} saved {tuple(tensor.shape)}, built {tuple(expected[name].shape)}"
-        for name, tensor in state.items()
-        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape)
-    ]
+    wrong = _shape_mismatches(state, expected)
     if wrong:
         raise CheckpointError(
             f"{path}: {len(wrong)} tensor(s) do not have the shapes {CONFIG_FILE}'s config "
@@ -403,6 +399,18 @@ def _load_weights(
             f"{path}: weights do not fit {type(model).__name__}: unexpected "
             f"{sorted(result.unexpected_keys)[:5]}"
         )
+
+
+def _shape_mismatches(
+    state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+) -> list[str]:
+    """``"name saved (..), built (..)"`` for each tensor of ``state`` whose shape differs from
+    the same-named one of ``expected`` (names only one side holds are not compared)."""
+    return [
+        f"{name} saved {tuple(tensor.shape)}, built {tuple(expected[name].shape)}"
+        for name, tensor in state.items()
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape)
+    ]
 
 
 def _unset_fields(config: Any, data: Any, prefix: str = "") -> list[str]:

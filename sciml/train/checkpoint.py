@@ -103,7 +103,12 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from ..operator import _restore_complex, _unique_state, obsolete_state_keys
+    from ..operator import (
+        _restore_complex,
+        _shape_mismatches,
+        _unique_state,
+        obsolete_state_keys,
+    )
 
     directory = Path(directory)
     weights = directory / WEIGHTS_FILE
@@ -134,11 +139,7 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
             f"{weights}: weights do not fit {type(model).__name__}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}; was the checkpoint written for another model config?"
         )
-    wrong = [
-        f"{name} saved {tuple(tensor.shape)}, built {tuple(expected[name].shape)}"
-        for name, tensor in tensors.items()
-        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape)
-    ]
+    wrong = _shape_mismatches(tensors, expected)
     if wrong:
         raise CheckpointError(
             f"{weights}: {len(wrong)} tensor(s) do not have the shapes of this "
