@@ -10,8 +10,9 @@
    checkpoint with the lowest validation error (``--n-val`` pairs apart from the test pairs).
 
 Defaults (200 train / 20 validation / 50 test pairs at 64 x 64, 30 epochs, peak lr 3e-3) train
-in about 2.5 minutes on one quiet CPU thread and reach a test relative L2 of 0.027 at ``--seed 0``
-(0.0269 with the command below, 16 minutes on a loaded shared machine). A run repeats bit for bit
+in about 2.5 minutes on one quiet CPU thread and reach a test relative L2 of 0.027-0.028 at
+``--seed 0`` (with the command below: 0.0281 at 99829c1, 21 minutes on a loaded shared machine;
+0.0269 at a0b8e1b, the code between not bisected). A run repeats bit for bit
 at one ``--threads`` on one machine and PyTorch build; another thread count, or a sciml change
 that only rounds differently, moves it: 0.0283, also with ``--threads 1``, was measured before
 the H1 loss became the norm of its parts' norms (c8dc13a). Before the initial weights were seeded
