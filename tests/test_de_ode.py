@@ -480,6 +480,32 @@ def test_adjoint_and_direct_gradients_agree(regulariser):
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-7)
 
 
+def test_rnode_adjoint_gradient_with_respect_to_the_times():
+    """With the adjoint, times that require grad and RNODE, backward failed with "The
+    differentiated Tensor at index 0 appears to not have been used in the graph": torchdiffeq
+    evaluates the field at the output times under no_grad, on a view of its saved solution
+    that requires grad without a graph to it. The gradients with respect to the times and
+    the parameters now equal direct backpropagation's."""
+    torch.manual_seed(0)
+    net = _mlp64(0)
+    y0 = torch.randn(2, 2, dtype=torch.float64)
+
+    def grads(adjoint):
+        torch.manual_seed(1)  # the same Hutchinson probe
+        t = torch.tensor([0.0, 0.7, 1.2], dtype=torch.float64, requires_grad=True)
+        solver = Dopri5(rtol=1e-10, atol=1e-12)
+        node = NeuralODE(Autonomous(net), solver, adjoint=adjoint, regulariser=RNODE(1.0, 1.0))
+        ys = node(y0, t)
+        net.zero_grad()
+        (ys[-1].pow(2).sum() + ys[1].sum() + node.regularisation).backward()
+        return t.grad, [p.grad.clone() for p in net.parameters()]
+
+    (t_direct, p_direct), (t_adjoint, p_adjoint) = grads(False), grads(True)
+    torch.testing.assert_close(t_adjoint, t_direct, rtol=1e-6, atol=1e-8)
+    for a, b in zip(p_adjoint, p_direct):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
+
+
 def test_local_regulariser_gradient_matches_finite_differences():
     """The local penalty E(t*, y, h) |h| and the stiffness S as functions of (y, weights):
     gradcheck (central differences) in float64."""

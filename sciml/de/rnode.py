@@ -61,8 +61,13 @@ class AugmentedField(nn.Module):
 
     def forward(self, t: Tensor, state: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, ...]:
         y = state[0]
+        # (why) outside a graph (torchdiffeq's no_grad evaluations) y is made a leaf: the
+        # adjoint's field evaluation at the output times, for the times' gradient, passes a
+        # view of its saved solution that requires grad with no graph to it, and the vjp
+        # below failed with "appears to not have been used in the graph"
+        outside = not torch.is_grad_enabled()
         with torch.enable_grad():
-            if not y.requires_grad:
+            if outside or not y.requires_grad:
                 y = y.detach().requires_grad_(True)
             f = self.field(t, y)
             (vjp,) = torch.autograd.grad(f, y, self.eps, create_graph=True)
