@@ -1034,6 +1034,30 @@ def test_micro_batches_accumulate_to_the_whole_batch_step(tmp_path):
         TrainConfig(micro_batch=0)
 
 
+def test_validation_runs_in_micro_batch_chunks_with_the_whole_batch_means():
+    """With ``micro_batch=3`` the validation forward ran at the whole batch_size (8), so a run
+    that fits in memory while training could run out of it at validation. Now each batch of
+    8 and 5 runs as 3 + 3 + 2 and 3 + 2, and the loss and metrics (per-sample and batch-mean
+    ones) are those of the whole-batch evaluation and of a hand loop, to float64 rounding."""
+    val = ShiftData(13, seed=5, dtype=torch.float64)  # batches of 8 and 5
+    got = {}
+    for micro_batch in (None, 3):
+        trainer = make_trainer(None, dtype=torch.float64, micro_batch=micro_batch)
+        trainer.metrics = {**trainer.metrics, "batch_mse": torch.nn.MSELoss()}
+        calls = []
+        trainer.model.register_forward_hook(lambda m, i, o, calls=calls: calls.append(len(i[0])))
+        got[micro_batch] = trainer.evaluate(val)
+        assert calls == ([8, 5] if micro_batch is None else [3, 3, 2, 3, 2])
+    assert got[3].keys() == got[None].keys() == {"loss", "rel_l2", "mse", "batch_mse"}
+    for name in got[None]:
+        np.testing.assert_allclose(got[3][name], got[None][name], rtol=1e-12, err_msg=name)
+    with torch.no_grad():
+        e = (trainer.model.eval()(val.u) - val.y).flatten(1)
+    rel = (e.norm(dim=1) / val.y.flatten(1).norm(dim=1)).mean().item()
+    np.testing.assert_allclose(got[3]["rel_l2"], rel, rtol=1e-12)
+    np.testing.assert_allclose(got[3]["batch_mse"], e.pow(2).mean().item(), rtol=1e-12)
+
+
 def test_a_nan_validation_is_never_best(tmp_path):
     """The first validation's metric is nan, the next ones finite and falling. nan compares
     False with everything, so it was taken as the first best and stayed best: best_metric nan,

@@ -49,6 +49,7 @@ class TrainConfig:
             gradients (gradient accumulation: a ``batch_size`` that does not fit in memory at
             once). The step is that of the whole batch when the loss is a mean over samples (the
             default losses); the number of steps, the schedule and resuming are unchanged.
+            Validation runs its forwards in the same chunks, with the whole batch's means.
             ``None``: the whole share at once. Batch-norm statistics and losses that are not
             per-sample means (PROSE's token cross-entropy) see the chunks.
         compile: run the training step's forward pass and loss through ``torch.compile``

@@ -422,29 +422,33 @@ class Trainer:
         try:
             for batch in self._loader(data, sampler, epoch=0):
                 batch = self._to_device(batch)
-                n = batch["input"].shape[0]
-                with self._autocast():
-                    pred = predict(self.model, batch)
-                    # (why) the default loss is of this prediction: one forward pass, not two
-                    if getattr(self.model, "training_loss", None) is None:
-                        loss = self.loss_fn(pred, batch["target"])
-                    else:
-                        loss = batch_loss(self.model, batch, self.loss_fn)
-                target = batch["target"]
-                pred = pred.to(target.dtype)
-                sums[0] += loss.detach().double() * n
-                for i, name in enumerate(self.metrics, start=1):
-                    value = self.metrics[name](pred, target).detach().double()
-                    if value.ndim > 0 and tuple(value.shape) != (n,):
-                        # (why) elementwise values (nn.MSELoss(reduction="none")) were summed
-                        # over their points: the metric came out that many times too large
-                        raise ValueError(
-                            f"metric {name!r} gave shape {tuple(value.shape)} for a batch of "
-                            f"{n}; expected per-sample values ({n},) or a scalar batch mean "
-                            "(LpLoss(reduction='none') and MSE(reduction='none') give the first)"
-                        )
-                    sums[i] += value.sum() if value.ndim > 0 else value * n
-                sums[-1] += n
+                # (why) the forward at the whole batch_size ran out of memory in runs that
+                # train in micro_batch chunks; each chunk adds its sample-weighted sums, so the
+                # means are those of one whole-batch pass
+                n_batch = batch["input"].shape[0]
+                for chunk, n in _split_batch(batch, n_batch, self.config.micro_batch):
+                    with self._autocast():
+                        pred = predict(self.model, chunk)
+                        # (why) the default loss is of this prediction: one forward pass, not two
+                        if getattr(self.model, "training_loss", None) is None:
+                            loss = self.loss_fn(pred, chunk["target"])
+                        else:
+                            loss = batch_loss(self.model, chunk, self.loss_fn)
+                    target = chunk["target"]
+                    pred = pred.to(target.dtype)
+                    sums[0] += loss.detach().double() * n
+                    for i, name in enumerate(self.metrics, start=1):
+                        value = self.metrics[name](pred, target).detach().double()
+                        if value.ndim > 0 and tuple(value.shape) != (n,):
+                            # (why) elementwise values (nn.MSELoss(reduction="none")) were summed
+                            # over their points: the metric came out that many times too large
+                            raise ValueError(
+                                f"metric {name!r} gave shape {tuple(value.shape)} for a batch of "
+                                f"{n}; expected per-sample values ({n},) or a scalar batch mean "
+                                "(LpLoss(reduction='none') and MSE(reduction='none') give the first)"
+                            )
+                        sums[i] += value.sum() if value.ndim > 0 else value * n
+                    sums[-1] += n
         finally:
             self.model.train(was_training)
         all_reduce_sum(sums, self.dist)
