@@ -857,7 +857,8 @@ def test_an_empty_set_of_loss_terms_is_refused_clearly():
             fit([p], lambda: {}, cfg)
     # one or several terms: the weighted sum, by hand
     a, b = torch.tensor(3.0), torch.tensor(5.0)
-    assert LossWeights({"b": 0.5}).total({"a": a}, [p], update=False).item() == 3.0
+    with pytest.warns(UserWarning, match=r"\['b'\] name no loss term"):
+        assert LossWeights({"b": 0.5}).total({"a": a}, [p], update=False).item() == 3.0
     assert LossWeights({"b": 0.5}).total({"a": a, "b": b}, [p], update=False).item() == 5.5
 
 
@@ -1495,3 +1496,35 @@ def test_adaptive_weights_refuse_an_update_interval_that_is_not_an_int():
         w.total(terms, [a], update=True)
         seen.append(w.weights["g"])
     assert seen == [4.0, 4.0, 16.0]  # grad r = 2 s^2 a, grad g = 2 a: the weight is s^2
+
+
+def test_loss_weights_warn_once_about_a_weight_that_names_no_term():
+    """LossWeights({'IC': 100.}) beside a term 'ic' was ignored without a word (the total was
+    the unweighted sum). A weight naming no term warns once per weights object and name,
+    listing the terms and the close match; the total is unchanged (such weights are ignored,
+    as one weights object may serve models with different terms)."""
+    r, ic = torch.tensor(2.0), torch.tensor(3.0)
+    w = LossWeights({"IC": 100.0, "bc": 7.0})
+    with pytest.warns(UserWarning) as rec:
+        assert w.total({"r": r, "ic": ic}, [], update=False).item() == 5.0
+    assert len(rec) == 1
+    msg = str(rec[0].message)
+    assert "['IC', 'bc'] name no loss term" in msg and "the terms are ['r', 'ic']" in msg
+    assert "did you mean 'IC' -> 'ic'?" in msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # the same names again: no second warning, even from fit
+        assert w.total({"r": r, "ic": ic}, [], update=False).item() == 5.0
+        p = torch.nn.Parameter(torch.tensor([1.0]))
+        fit(
+            [p], lambda: {"r": p.square().sum(), "ic": ic}, PINNTrainConfig(adam_steps=1), weights=w
+        )
+        # every name matches: no warning, the weights apply (2 + 100 * 3)
+        assert LossWeights({"ic": 100.0}).total({"r": r, "ic": ic}, [], update=False) == 302.0
+        a = AdaptiveWeights("r", initial={"ic": 4.0})
+        assert a.total({"r": r, "ic": ic}, [], update=False).item() == 14.0
+    # a name with no close match gets no suggestion; AdaptiveWeights' initial weights warn too
+    with pytest.warns(UserWarning, match=r"\['zz'\] name no loss term.*terms are \['bc'\]$"):
+        LossWeights({"zz": 1.0}).total({"bc": r}, [], update=False)
+    with pytest.warns(UserWarning, match=r"\['ic_x'\] name no loss term.*'ic_x' -> 'ic'"):
+        AdaptiveWeights("r", initial={"ic_x": 4.0}).total({"r": r, "ic": ic}, [], update=False)

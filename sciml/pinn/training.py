@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
 import functools
 import math
 import numbers
@@ -28,6 +29,7 @@ import operator
 import random
 import time
 import types
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,8 +149,35 @@ class LossWeights:
                 "returns"
             )
         _check_scalar_terms(terms)
+        self._warn_unknown(terms)
         parts = [self.weights.get(k, 1.0) * v for k, v in terms.items()]
         return functools.reduce(operator.add, parts)
+
+    def _warn_unknown(self, terms: Mapping[str, torch.Tensor]) -> None:
+        """Warn, once per weight name, about weights that name none of ``terms``.
+
+        (why) LossWeights({"IC": 100.}) beside a term "ic" was ignored without a word, and the
+        initial condition trained at weight 1. Not an error: one weights object may serve
+        models with different terms (an "ic" weight for a PINN, "ic_x" / "ic_u" for an LPINN).
+        """
+        warned = vars(self).setdefault("_warned_unknown", set())
+        unknown = [k for k in self.weights if k not in terms and k not in warned]
+        if not unknown:
+            return
+        warned.update(unknown)
+        by_lower = {str(t).lower(): t for t in terms}
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(str(k).lower(), list(by_lower), n=1)
+            if close:
+                hints.append(f"{k!r} -> {by_lower[close[0]]!r}")
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        warnings.warn(
+            f"{type(self).__name__}: weight(s) {unknown} name no loss term and are ignored; the "
+            f"terms are {list(terms)}{hint}",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def state(self) -> dict[str, float]:
         """The current weights by term name (terms not named have weight 1)."""
