@@ -141,9 +141,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default="all",
         help="use the split recorded at training time (default: every sample)",
     )
-    e.add_argument(
-        "--batch-size", type=int, default=32, help="samples per forward pass (default: 32)"
-    )
+    e.add_argument("--batch-size", type=int, help="samples per forward pass (default: 32)")
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     e.set_defaults(handler=_evaluate)
 
@@ -276,11 +274,19 @@ def _evaluate(args: argparse.Namespace) -> int:
                     f"{pretrained.CARD_FILE} saying how to make fresh data)"
                 )
             raise _UserError(pretrained.unknown_name_message(checkpoint))
+        if args.split != "all" or args.batch_size is not None:  # (why) else silently unused
+            raise _UserError(
+                "--split / --batch-size apply to 'sciml evaluate CHECKPOINT DATA', not to fresh "
+                "data (NAME alone: its card's evaluation settings)"
+            )
         from .pretrained._cli import evaluate_name
 
         return evaluate_name(checkpoint, n=args.n, seed=args.seed, as_json=args.json)
     if args.n is not None or args.seed is not None:
         raise _UserError("--n / --seed apply to 'sciml evaluate NAME' (fresh data), not to DATA")
+    batch_size = 32 if args.batch_size is None else args.batch_size
+    if batch_size < 1:  # (why) torch's DataLoader said 'batch_size should be a positive ...'
+        raise _UserError(f"--batch-size expects an integer >= 1, got {batch_size}")
     _not_a_folder(args.data, "DATA to be an HDF5 file")
     shipped = not Path(checkpoint).exists() and pretrained.is_registered(checkpoint)
     if shipped:
@@ -322,7 +328,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{list(spec.inputs) or 'all fields'} -> targets {list(spec.targets) or 'all fields'}, "
             f"which {args.data} cannot give: {err}"
         ) from err
-    metrics = evaluate(model, views, batch_size=args.batch_size)
+    metrics = evaluate(model, views, batch_size=batch_size)
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -805,6 +805,24 @@ def test_solve_refuses_a_folder_named_like_its_npy_out_before_solving(
     )
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # was torch's "batch_size should be a positive integer value, but got batch_size=0"
+        (["d.h5", "--batch-size", "0"], "--batch-size expects an integer >= 1, got 0"),
+        # these two were ignored: the card's evaluation ran, on every fresh case, at its own batch
+        (["--split", "test"], "--split / --batch-size apply to 'sciml evaluate CHECKPOINT DATA'"),
+        (["--batch-size", "4"], "--split / --batch-size apply to 'sciml evaluate CHECKPOINT DATA'"),
+    ],
+)
+def test_evaluate_refuses_a_batch_size_below_1_and_flags_that_fresh_data_ignores(
+    argv, message, capsys
+):
+    code, out, err = _run(["evaluate", "fno-ns2d", *argv], capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith("sciml: error: ") and message in err, err
+
+
 def test_evaluate_name_with_fewer_cases_than_the_card_says_why_it_may_miss(capsys):
     # 50 fresh cases give 0.00862 against the card's 0.01035 (2000 cases): 16.8% > 10%
     code, out, _ = _run(["evaluate", "deeponet-antiderivative", "--n", "50"], capsys)
