@@ -2033,3 +2033,22 @@ def test_an_integer_stencil_is_refused_when_built():
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         y = P.stencil(dtype=dtype)(x.to(dtype)).double().numpy()
         np.testing.assert_allclose(y, expected, rtol=0, atol=tol * np.abs(expected).max())
+
+
+def test_the_repr_of_a_long_solve_shows_the_ends_of_its_residuals():
+    # (why) the dataclass repr printed every residual: 234,649 characters for this solve
+    n = 1000
+    A = sp.csr_array(sp.diags([-np.ones(n - 1), np.full(n, 2.0), -np.ones(n - 1)], [-1, 0, 1]))
+    b = np.random.default_rng(0).standard_normal(n)
+    _, result = solve(A, b, rtol=1e-300, stagnation_window=None, maxiter=10_000)
+    assert result.status is Status.MAXITER and result.iterations == 10_000
+    assert len(result.residuals) == 10_001  # the field keeps them all
+    text = repr(result)
+    assert len(text) < 600, text
+    assert "status=<Status.MAXITER: 'maxiter'>" in text and "iterations=10000," in text
+    res = result.residuals
+    assert f"residuals=[{res[0]!r}, ..., {res[-1]!r}] (10001 values)" in text
+    assert f"true_residual={result.true_residual!r}" in text
+    # a short list is shown whole, as the dataclass showed it
+    _, short = solve(np.diag([2.0, 3.0]), np.ones(2))
+    assert f"residuals={short.residuals!r}" in repr(short) and len(short.residuals) == 3

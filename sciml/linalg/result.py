@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 
@@ -33,7 +33,8 @@ class SolveResult:
             residual check of residual replacement adds one, in float64, two at a stagnation
             stop with a kept iterate, a replacement at a ``p^T A p <= 0`` stop one more (the
             ``A p`` it discards), and with a deflation each replacement one more).
-        residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations.
+        residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations (the repr
+            shows only the first and the last).
         true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (accumulated in
             the method's ``dot_dtype``, float64 by default, with b as given to
             :func:`~sciml.linalg.solve`); ``<= rtol`` whenever ``status`` is ``CONVERGED``.
@@ -52,7 +53,7 @@ class SolveResult:
 
     status: Status
     iterations: int
-    residuals: list[float]
+    residuals: list[float] = field(repr=False)
     true_residual: float = math.nan
     message: str = ""
     time_s: float = 0.0
@@ -61,7 +62,25 @@ class SolveResult:
     iterates: list[torch.Tensor] = field(default_factory=list, repr=False)
     returned_iteration: int = 0
 
+    def __repr__(self) -> str:
+        # (why) the dataclass repr printed every residual: 10,000 iterations made a repr of
+        # 235,000 characters; the list stays whole in the field, the repr shows its ends
+        parts = []
+        for f in fields(self):
+            if f.name == "residuals":
+                parts.append(f"residuals={_ends(self.residuals)}")
+            elif f.repr:
+                parts.append(f"{f.name}={getattr(self, f.name)!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
     @property
     def converged(self) -> bool:
         """``status is Status.CONVERGED``."""
         return self.status is Status.CONVERGED
+
+
+def _ends(values: list[float]) -> str:
+    """``values`` in full up to 3 of them, else ``[first, ..., last] (n values)``."""
+    if len(values) <= 3:
+        return repr(values)
+    return f"[{values[0]!r}, ..., {values[-1]!r}] ({len(values)} values)"
