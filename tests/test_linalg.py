@@ -2052,3 +2052,24 @@ def test_the_repr_of_a_long_solve_shows_the_ends_of_its_residuals():
     # a short list is shown whole, as the dataclass showed it
     _, short = solve(np.diag([2.0, 3.0]), np.ones(2))
     assert f"residuals={short.residuals!r}" in repr(short) and len(short.residuals) == 3
+
+
+def test_stencil_to_keeps_an_explicit_conv_choice():
+    """``StencilOperator(P, conv=True).to(dtype=torch.float32)`` went back to the shift sum."""
+    from sciml.linalg import StencilOperator
+
+    rng = np.random.default_rng(3)
+    shape = (9, 11)
+    P = poisson(shape, walls=((D, N),) * 2, solid=rng.random(shape) < 0.2, spacing=0.5)
+    x = rng.standard_normal(P.n)
+    want = P.to_scipy() @ x  # float64 SciPy product
+    for conv in (True, False):
+        op = StencilOperator(P, conv=conv).to(dtype=torch.float32)
+        assert op.use_conv is conv and op.dtype == torch.float32
+        y = op(torch.from_numpy(x).float()).double().numpy()
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-4 * np.abs(want).max())
+    # a choice set on the attribute is kept too; no choice is made again for the device
+    op = StencilOperator(P)
+    op.use_conv = True
+    assert op.to(dtype=torch.float32).use_conv is True
+    assert StencilOperator(P).to(dtype=torch.float32).use_conv is False  # the CPU default

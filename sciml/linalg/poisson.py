@@ -122,6 +122,16 @@ class Poisson:
         return np.where(fluid, diag, 0.0) / self.spacing**2
 
     @property
+    def use_conv(self) -> bool:
+        """Whether the neighbour sum is a convolution: the ``conv=`` given (or set here), else
+        on CUDA only. :meth:`to` keeps a choice made, and chooses again by device otherwise."""
+        return self.device.type == "cuda" if self._conv_choice is None else self._conv_choice
+
+    @use_conv.setter
+    def use_conv(self, value: bool) -> None:
+        self._conv_choice = bool(value)
+
+    @property
     def null_space(self) -> np.ndarray | None:
         """Unit vectors spanning the null space, ``(k, n)``, one per connected fluid region; or
         None when a Dirichlet wall makes A nonsingular (each region touching a Dirichlet wall
@@ -304,7 +314,17 @@ class StencilOperator:
         self._conv = F.conv2d if d == 2 else F.conv3d
         # cuDNN runs the 3^d convolution fast; on CPU a single-channel convolution is slow and the
         # same neighbour sum from 2d shifted slices of the padded grid is several times faster.
-        self.use_conv = self.device.type == "cuda" if conv is None else bool(conv)
+        self._conv_choice = None if conv is None else bool(conv)
+
+    @property
+    def use_conv(self) -> bool:
+        """Whether the neighbour sum is a convolution: the ``conv=`` given (or set here), else
+        on CUDA only. :meth:`to` keeps a choice made, and chooses again by device otherwise."""
+        return self.device.type == "cuda" if self._conv_choice is None else self._conv_choice
+
+    @use_conv.setter
+    def use_conv(self, value: bool) -> None:
+        self._conv_choice = bool(value)
 
     @property
     def null_space(self) -> np.ndarray | None:
@@ -315,9 +335,15 @@ class StencilOperator:
     def to(
         self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
     ) -> StencilOperator:
-        """The same operator on another device / in another dtype."""
+        """The same operator on another device / in another dtype; an explicit ``conv=`` is
+        kept, a default one is chosen again for the new device."""
+        # (why) conv was not passed on: StencilOperator(P, conv=True).to(dtype=torch.float32)
+        # went back to the shift sum on the CPU
         return StencilOperator(
-            self.problem, dtype=dtype or self.dtype, device=device or self.device
+            self.problem,
+            dtype=dtype or self.dtype,
+            device=device or self.device,
+            conv=self._conv_choice,
         )
 
     def diagonal(self) -> torch.Tensor:
