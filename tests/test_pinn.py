@@ -1528,3 +1528,61 @@ def test_loss_weights_warn_once_about_a_weight_that_names_no_term():
         LossWeights({"zz": 1.0}).total({"bc": r}, [], update=False)
     with pytest.warns(UserWarning, match=r"\['ic_x'\] name no loss term.*'ic_x' -> 'ic'"):
         AdaptiveWeights("r", initial={"ic_x": 4.0}).total({"r": r, "ic": ic}, [], update=False)
+
+
+class _FailingWeights(LossWeights):
+    """A user's weights that double ``g``'s weight and log the call on every Adam step, and
+    raise an ordinary error (after changing their state) on the ``fail_at``-th such call."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__({"g": 1.0})
+        self.fail_at, self.calls = fail_at, []
+
+    def total(self, terms, params, *, update):
+        if update:
+            self.weights["g"] *= 2
+            self.calls.append(len(self.calls))
+            if len(self.calls) == self.fail_at:
+                raise RuntimeError("weights service down")
+        return super().total(terms, params, update=update)
+
+
+def test_fit_puts_the_weights_back_when_total_or_loss_terms_raises_in_an_adam_step():
+    """The weights' state was put back only for a non-finite loss or gradient: a user's total
+    that changed the state and then raised (at step 2) left g's weight at 8 and 3 calls logged;
+    loss_terms changing the weights and raising likewise. Now the weights are as after an
+    uninterrupted 2-step fit (g = 4, 2 calls), and the parameters are that fit's, bit for bit
+    (nothing between the save and adam.step touches them)."""
+    cfg2 = PINNTrainConfig(adam_steps=2, lr=0.1, cosine=False)
+    cfg = PINNTrainConfig(adam_steps=10, lr=0.1, cosine=False)
+    ref = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    ref_w = _FailingWeights(fail_at=99)
+    fit([ref], _nan_gradient_at(99, ref, "grad"), cfg2, weights=ref_w)
+    assert ref_w.weights == {"g": 4.0} and ref_w.calls == [0, 1]
+
+    p = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    w = _FailingWeights(fail_at=3)
+    with pytest.raises(RuntimeError, match="weights service down") as err:
+        fit([p], _nan_gradient_at(99, p, "grad"), cfg, weights=w)
+    assert w.weights == {"g": 4.0} and w.calls == [0, 1]
+    assert p.tolist() == ref.tolist()
+    assert "raised in pinn.fit's Adam step 2" in err.value.__notes__[0]
+
+    # loss_terms changes the weights, then raises (a KeyboardInterrupt too)
+    for exc in (ValueError("sampler failed"), KeyboardInterrupt()):
+        p = torch.nn.Parameter(torch.tensor([0.5, 0.25], dtype=torch.float64))
+        w = _FailingWeights(fail_at=99)
+        inner = _nan_gradient_at(99, p, "grad")
+        steps = []
+
+        def terms(w=w, inner=inner, steps=steps, exc=exc):
+            steps.append(None)
+            w.weights["g"] = -1.0
+            if len(steps) == 3:
+                raise exc
+            w.weights["g"] = 2.0 ** len(steps) / 2
+            return inner()
+
+        with pytest.raises(type(exc)):
+            fit([p], terms, cfg, weights=w)
+        assert w.weights == {"g": 4.0} and w.calls == [0, 1] and p.tolist() == ref.tolist()

@@ -452,10 +452,12 @@ def fit(
     the parameters, Adam's state and the weights as before that step, which is not taken; or after
     L-BFGS, with the parameters put back where L-BFGS started; or, for an Adam-only fit whose
     loss at the returned parameters is non-finite, with the parameters after the last step.
-    An exception raised by ``loss_terms`` (or ``weights``), or a Ctrl-C, propagates as it is;
-    in the L-BFGS phase the parameters are first put back where L-BFGS started (a line search
-    may have left them at a trial point), in the Adam phase they are those of the last
-    completed step.
+    An exception raised by ``loss_terms`` (or ``weights``), or a Ctrl-C, propagates (with a
+    note); in the L-BFGS phase the parameters are first put back where L-BFGS started (a line
+    search may have left them at a trial point); in the Adam phase the weights' state is put
+    back as it was before the failing step (nothing before ``adam.step`` changes the
+    parameters or Adam's state), so the parameters and weights are those of the last completed
+    step.
     """
     # (why) names for the error of a non-finite gradient: the index into the trainable
     # parameters pointed at the wrong one of model.parameters() when a frozen one preceded it
@@ -479,27 +481,38 @@ def fit(
             for g in adam.param_groups:
                 g["lr"] = config.lr * (config.final_lr_ratio + (1 - config.final_lr_ratio) * c)
         adam.zero_grad(set_to_none=True)
-        terms = loss_terms()
         # (why) AdaptiveWeights updates from the gradients before the check below: with a nan
-        # gradient its weights became nan; a failing step puts them back with the parameters
+        # gradient its weights became nan; a failing step puts them back with the parameters.
+        # Saved before loss_terms, which may change the weights too; any exception up to
+        # adam.step puts them back (a user's total that changed its state and then raised
+        # left the failed step's state), and the parameters are not touched before adam.step
         saved = _weights_state(weights, params)
-        loss = weights.total(terms, params, update=True)
-        # (why) a non-finite loss with no graph (terms built under no_grad) raised
-        # FloatingPointError before the check moved after backward; backward would raise
-        # 'does not require grad'. The extra sync is only for such a loss
-        if loss.requires_grad or bool(torch.isfinite(loss)):
-            loss.backward()
-        # (why) a finite loss can have nan/inf gradients (sqrt at 0 times 0 in its graph):
-        # Adam wrote nan into the parameters and the next step blamed the loss. One fused
-        # check of the loss and the gradients, one host sync as the loss check had alone,
-        # and before adam.step, so a failing step leaves the parameters untouched
-        if not _finite(loss, params):
-            try:  # the message shows the failing weights, the caller gets the saved ones
+        non_finite = False
+        try:
+            terms = loss_terms()
+            loss = weights.total(terms, params, update=True)
+            # (why) a non-finite loss with no graph (terms built under no_grad) raised
+            # FloatingPointError before the check moved after backward; backward would raise
+            # 'does not require grad'. The extra sync is only for such a loss
+            if loss.requires_grad or bool(torch.isfinite(loss)):
+                loss.backward()
+            # (why) a finite loss can have nan/inf gradients (sqrt at 0 times 0 in its graph):
+            # Adam wrote nan into the parameters and the next step blamed the loss. One fused
+            # check of the loss and the gradients, one host sync as the loss check had alone,
+            # and before adam.step, so a failing step leaves the parameters untouched
+            if not _finite(loss, params):
+                non_finite = True  # the message shows the failing weights, then they go back
                 _raise_non_finite(step, loss, params, terms, weights, names)
-            finally:
-                state = vars(weights)
-                state.clear()
-                state.update(saved)
+        except BaseException as e:
+            state = vars(weights)
+            state.clear()
+            state.update(saved)
+            if not non_finite and hasattr(e, "add_note"):  # Python >= 3.11
+                e.add_note(
+                    f"raised in pinn.fit's Adam step {step}; the weights are put back as before "
+                    "this step, the parameters are those of the last completed step"
+                )
+            raise
         adam.step()
         if step % config.log_every == 0 or step == config.adam_steps - 1:
             history.append(_row("adam", step, loss, terms))
