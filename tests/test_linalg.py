@@ -2073,3 +2073,26 @@ def test_stencil_to_keeps_an_explicit_conv_choice():
     op.use_conv = True
     assert op.to(dtype=torch.float32).use_conv is True
     assert StencilOperator(P).to(dtype=torch.float32).use_conv is False  # the CPU default
+
+
+def test_a_function_as_a_is_refused_naming_how_to_wrap_it():
+    from sciml.linalg import LinearOperator
+
+    A = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+    b = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"got function; wrap a matvec function f as") as err:
+        solve(lambda v: A @ v, b)
+    message = str(err.value)
+    assert "sciml.linalg.LinearOperator(f, n, dtype=torch.float64, device='cpu')" in message
+    assert "scipy.sparse.linalg.LinearOperator((n, n), matvec=f)" in message
+    # both wraps it names solve the system (against the exact solution (1, 7) / 11)
+    want = torch.tensor([1.0, 7.0], dtype=torch.float64) / 11
+    wrapped = LinearOperator(lambda v: A @ v, 2, dtype=torch.float64, device="cpu")
+    x, res = solve(wrapped, b, rtol=1e-12)
+    assert res.converged and torch.allclose(x, want, rtol=1e-10)
+    wrapped = sla.LinearOperator((2, 2), matvec=lambda v: A.numpy() @ v, dtype=np.float64)
+    x, res = solve(wrapped, b.numpy(), rtol=1e-12)
+    assert res.converged and np.allclose(x, want.numpy(), rtol=1e-10)
+    # a matrix that is not callable keeps the message without the hint
+    with pytest.raises(TypeError, match=r"got str$"):
+        solve("A", b)

@@ -257,9 +257,18 @@ def _as_operator(A: Any, problem: Poisson | None) -> LinearOperator:
         )
         op.tensor = A
         return op
+    hint = ""
+    if callable(A):
+        # (why) a bare function is not taken: nothing says its size, dtype or device, nor
+        # whether it is symmetric; the message named only what is taken, not how to wrap it
+        hint = (
+            "; wrap a matvec function f as sciml.linalg.LinearOperator(f, n, "
+            "dtype=torch.float64, device='cpu') (f on torch tensors (n,)) or "
+            "scipy.sparse.linalg.LinearOperator((n, n), matvec=f) (f on NumPy arrays)"
+        )
     raise TypeError(
         "A: expected a scipy.sparse matrix or LinearOperator, a numpy array, a torch sparse or "
-        f"dense tensor, a StencilOperator or a Poisson problem, got {type(A).__name__}"
+        f"dense tensor, a StencilOperator or a Poisson problem, got {type(A).__name__}{hint}"
     )
 
 
