@@ -1586,3 +1586,24 @@ def test_fit_puts_the_weights_back_when_total_or_loss_terms_raises_in_an_adam_st
         with pytest.raises(type(exc)):
             fit([p], terms, cfg, weights=w)
         assert w.weights == {"g": 4.0} and w.calls == [0, 1] and p.tolist() == ref.tolist()
+
+
+def test_lagrangian_pinn_refuses_a_curve_scale_that_is_not_finite_and_positive():
+    """LagrangianPINN(curve_scale=inf) (nan, 0, negative, True) was accepted: inf or nan made
+    every characteristic position non-finite at the first forward pass, 0 froze the curves at
+    x = x0. Refused when built; a valid scale multiplies the curve branch's output."""
+    for bad in (math.inf, -math.inf, math.nan, 0, 0.0, -2.0):
+        with pytest.raises(ValueError, match=rf"finite, positive curve_scale.*got {bad}"):
+            LagrangianPINN(width=4, state_depth=1, curve_depth=1, curve_scale=bad)
+    for bad in (True, False, "2.0", None):
+        with pytest.raises(TypeError, match=rf"expected a real number curve_scale, got {bad!r}"):
+            LagrangianPINN(width=4, state_depth=1, curve_depth=1, curve_scale=bad)
+    torch.manual_seed(0)
+    m1 = LagrangianPINN(width=4, state_depth=1, curve_depth=1).double()
+    m3 = LagrangianPINN(width=4, state_depth=1, curve_depth=1, curve_scale=3).double()
+    m3.load_state_dict(m1.state_dict())
+    x0 = torch.linspace(0, 6, 7, dtype=torch.float64)[:, None]
+    t = torch.full_like(x0, 0.5)
+    (x1, u1), (x3, u3) = m1(x0, t), m3(x0, t)
+    torch.testing.assert_close(x3 - x0, 3 * (x1 - x0), rtol=1e-14, atol=0)
+    assert torch.equal(u1, u3) and (x1 - x0).abs().min() > 0

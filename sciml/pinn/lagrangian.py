@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from numbers import Integral
+from numbers import Integral, Real
 
 import torch
 from torch import nn
@@ -56,7 +56,7 @@ class LagrangianPINN(nn.Module):
             :class:`~sciml.pinn.PINN`.
         curve_scale: the characteristic branch's output is multiplied by this constant (an
             output normalisation: set it to a typical speed times ``T`` so the branch learns an
-            O(1) function; 1 by default).
+            O(1) function; finite and > 0; 1 by default).
         exact_diffusion: chain-rule Eulerian ``u_xx`` in ``R_u`` instead of the label derivative.
     """
 
@@ -77,6 +77,15 @@ class LagrangianPINN(nn.Module):
         self.state = MLP(self.embed.out_features, 1, width=width, depth=state_depth)
         self.curve = MLP(self.embed.out_features, 1, width=width, depth=curve_depth)
         _set_fixed(self, "u0", u0)
+        # (why) inf or nan made every position non-finite at the first forward pass, 0 froze
+        # the curves at x = x0; True was taken as 1
+        if isinstance(curve_scale, bool) or not isinstance(curve_scale, Real):
+            raise TypeError(f"expected a real number curve_scale, got {curve_scale!r}")
+        if not 0 < curve_scale < math.inf:
+            raise ValueError(
+                f"expected a finite, positive curve_scale (a typical speed times T), got "
+                f"{curve_scale}"
+            )
         self.curve_scale = float(curve_scale)
         self.exact_diffusion = bool(exact_diffusion)
 
