@@ -143,8 +143,10 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
+        from ._yaml import load_yaml
+
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)  # (why) YAML 1.2 floats: lr: 1e-3 is a number
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     elif path.suffix == ".json":

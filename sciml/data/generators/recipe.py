@@ -25,12 +25,11 @@ _KEYS = {"generator", "n", "resolution", "seed", "options", "out", "description"
 
 def load_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check a recipe: known keys, a known generator, valid options (not run)."""
-    import yaml
-
+    from ..._yaml import load_yaml
     from . import validate_options
 
     path = Path(path)
-    recipe = yaml.safe_load(path.read_text())
+    recipe = load_yaml(path.read_text())
     if not isinstance(recipe, dict):
         raise ValueError(f"{path}: expected a YAML mapping, got {type(recipe).__name__}")
     unknown = sorted(set(recipe) - _KEYS)
