@@ -2096,3 +2096,33 @@ def test_a_function_as_a_is_refused_naming_how_to_wrap_it():
     # a matrix that is not callable keeps the message without the hint
     with pytest.raises(TypeError, match=r"got str$"):
         solve("A", b)
+
+
+def test_x_comes_back_of_bs_kind_in_the_dtype_the_solve_ran_in():
+    """The rule solve's docstring states: x a NumPy array for a NumPy b, else a tensor on b's
+    device, in A's dtype (the one the iteration ran in)."""
+    A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    want = np.array([1.0, 7.0]) / 11  # A^-1 (1, 2)
+    b = np.array([1.0, 2.0])
+    x, _ = solve(sp.csr_array(A), torch.tensor(b, dtype=torch.float32), rtol=1e-12)
+    assert isinstance(x, torch.Tensor) and x.dtype == torch.float64 and x.device.type == "cpu"
+    np.testing.assert_allclose(x.numpy(), want, rtol=1e-12)
+    x, _ = solve(sp.csr_array(A.astype(np.float32)), b, rtol=1e-6)
+    assert isinstance(x, np.ndarray) and x.dtype == np.float32
+    np.testing.assert_allclose(x, want, rtol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_x_comes_back_on_bs_device():
+    """A CUDA b with a SciPy A got a CPU x back, and a CPU b with a CUDA stencil a CUDA x."""
+    rng = np.random.default_rng(4)
+    P = poisson((12, 10), walls=((D, D), (D, N)))
+    b = rng.standard_normal(P.n)
+    want = sla.spsolve(P.to_scipy().tocsc(), b)
+    seen = []
+    x, res = solve(P.to_scipy(), torch.tensor(b).cuda(), rtol=1e-10, iterate_callback=seen.append)
+    assert res.converged and x.is_cuda and all(v.is_cuda for v in seen)
+    np.testing.assert_allclose(x.cpu().numpy(), want, rtol=1e-8, atol=1e-10)
+    x, res = solve(P.stencil(device="cuda"), torch.tensor(b), rtol=1e-10)
+    assert res.converged and x.device.type == "cpu"
+    np.testing.assert_allclose(x.numpy(), want, rtol=1e-8, atol=1e-10)

@@ -7,7 +7,7 @@
 ``A`` may be a ``scipy.sparse`` matrix or ``scipy.sparse.linalg.LinearOperator``, a dense
 NumPy array, a torch sparse (CSR, CSC, COO, BSR, BSC) or dense tensor (integer entries are taken
 as float64), a :class:`StencilOperator` or a :class:`Poisson` problem. ``b`` may be a NumPy array or a torch tensor of shape ``(n,)``; x comes back as the
-same kind.
+same kind (a tensor on b's device), in A's dtype.
 """
 
 from __future__ import annotations
@@ -184,8 +184,11 @@ def solve(
             default the method's own (``DeepConjugateDirection(model, problem=P)``).
 
     Returns:
-        ``(x, result)``: x of b's kind and shape; ``result`` a :class:`SolveResult`. A solve
-        that did not converge is not an exception: check ``result.status``.
+        ``(x, result)``: x of b's kind and shape, a NumPy array for a NumPy b (or a list),
+        else a tensor on b's device; its dtype is the one the solve ran in, A's (a float32 A
+        and a float64 b give a float32 x, a float64 A and a float32 b a float64 x).
+        ``result`` a :class:`SolveResult`. A solve that did not converge is not an exception:
+        check ``result.status``.
     """
     method = _method(method)
     if problem is None:
@@ -215,8 +218,11 @@ def solve(
         raise ValueError(f"maxiter must be >= 0 (0: only check x0), got {maxiter}")
     _check_window(stagnation_window)
 
+    # (why) a tensor x stayed on A's device: a CUDA b with a SciPy A got a CPU x back
+    b_device = None if was_numpy else b.device
+
     def out(x: torch.Tensor) -> np.ndarray | torch.Tensor:
-        return x.cpu().numpy() if was_numpy else x
+        return x.cpu().numpy() if was_numpy else x.to(b_device)
 
     scale = 1.0  # b, x0 and the iterates are solved as multiplied by it (see _rhs_scale)
     on_iterate = None
