@@ -1607,3 +1607,45 @@ def test_lagrangian_pinn_refuses_a_curve_scale_that_is_not_finite_and_positive()
     (x1, u1), (x3, u3) = m1(x0, t), m3(x0, t)
     torch.testing.assert_close(x3 - x0, 3 * (x1 - x0), rtol=1e-14, atol=0)
     assert torch.equal(u1, u3) and (x1 - x0).abs().min() > 0
+
+
+def test_pinn_and_lpinn_name_both_dtypes_for_points_in_another_dtype():
+    """float64 points into a float32 PINN failed inside torch with "mat1 and mat2 must have
+    the same dtype"; the models now name both dtypes and the two fixes, for either input. In
+    the model's dtype (or with the model converted) the output is the same function."""
+    torch.manual_seed(0)
+    for model, names in (
+        (PINN(width=4, depth=1), ("x", "t")),
+        (LagrangianPINN(width=4, state_depth=1, curve_depth=1), ("x0", "t")),
+    ):
+        owner = type(model).__name__
+        x = torch.linspace(0, 6, 5, dtype=torch.float64)[:, None]
+        t = torch.full_like(x, 0.5)
+        for args, name in (((x, t), names[0]), ((x.float(), t), names[1])):
+            with pytest.raises(
+                TypeError,
+                match=rf"{owner} expected {name} of dtype torch.float32 .*got torch.float64; "
+                r"convert the input with .to\(torch.float32\) or the model with "
+                r".to\(torch.float64\)",
+            ):
+                model(*args)
+        out32 = model(x.float(), t.float())
+        out64 = model.double()(x, t)
+        for a, b in zip(
+            out32 if isinstance(out32, tuple) else [out32],
+            out64 if isinstance(out64, tuple) else [out64],
+        ):
+            assert a.dtype == torch.float32 and b.dtype == torch.float64
+            torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=1e-6)
+    # half precision: float32 points into a bfloat16 model are refused outside torch.autocast
+    # and run under it (autocast casts each op's operands), close to the float32 model
+    m32 = PINN(width=4, depth=1)
+    m16 = PINN(width=4, depth=1).bfloat16()
+    m16.load_state_dict(m32.state_dict())
+    x = torch.linspace(0, 6, 5)[:, None]
+    t = torch.full_like(x, 0.5)
+    with pytest.raises(TypeError, match="expected x of dtype torch.bfloat16 .*autocast"):
+        m16(x, t)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m16(x, t)
+    torch.testing.assert_close(y.float(), m32(x, t), rtol=0.05, atol=0.05)

@@ -36,7 +36,7 @@ from torch import nn
 
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 from .derivatives import grad
-from .networks import MLP
+from .networks import MLP, _check_points
 from .problems import PeriodicProblem
 
 __all__ = ["LagrangianPINN", "periodic_interp"]
@@ -94,7 +94,7 @@ class LagrangianPINN(nn.Module):
 
         Args:
             x0: ``(n, 1)`` labels (start points).
-            t: ``(n, 1)`` times.
+            t: ``(n, 1)`` times (both in the parameters' dtype).
 
         Returns:
             ``x(x0, t)`` (not wrapped into ``[0, L)``) and ``u(x0, t)``, both ``(n, 1)``.
@@ -104,6 +104,7 @@ class LagrangianPINN(nn.Module):
                 f"expected x0 and t of the same shape (n, 1), got {tuple(x0.shape)} and "
                 f"{tuple(t.shape)}"
             )
+        _check_points("LagrangianPINN", self.state[0].weight.dtype, x0=x0, t=t)
         h = self.embed(torch.cat([x0, t], dim=-1))
         d = self.curve_scale * self.curve(h)
         u = self.state(h)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..layers._checks import check_input_dtype
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 
 # (why) a run-time import, not one under TYPE_CHECKING: typing.get_type_hints(PINN.loss_terms)
@@ -52,6 +53,18 @@ class MLP(nn.Sequential):
                 nn.init.zeros_(m.bias)
 
 
+def _check_points(owner: str, dtype: torch.dtype, **points: torch.Tensor) -> None:
+    """Each floating-point tensor in ``points`` in the parameters' ``dtype`` (a half-precision
+    mismatch is left to ``torch.autocast``; float64 it does not cast, so it is refused there
+    too, see :func:`check_input_dtype`).
+
+    (why) float64 points into a float32 model failed inside the first nn.Linear with torch's
+    "mat1 and mat2 must have the same dtype, but got Double and Float", naming no input."""
+    for name, v in points.items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            check_input_dtype(owner, name, v, dtype)
+
+
 class PINN(nn.Module):
     """A standard (Eulerian) PINN for ``u(x, t)`` on a periodic interval.
 
@@ -86,12 +99,14 @@ class PINN(nn.Module):
         _set_fixed(self, "u0", u0)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """``x, t: (n, 1)`` -> ``u: (n, 1)``."""
+        """``x, t: (n, 1)`` -> ``u: (n, 1)``, in the parameters' dtype (a TypeError names
+        both dtypes otherwise: convert the points, or the model with ``.double()``)."""
         if x.shape != t.shape or x.shape[-1] != 1:
             raise ValueError(
                 f"expected x and t of the same shape (n, 1), got {tuple(x.shape)} and "
                 f"{tuple(t.shape)}"
             )
+        _check_points("PINN", self.net[0].weight.dtype, x=x, t=t)
         out = self.net(self.embed(torch.cat([x, t], dim=-1)))
         if self.u0 is not None:
             out = _call_u0(self.u0, x) + t * out
