@@ -2126,3 +2126,40 @@ def test_x_comes_back_on_bs_device():
     x, res = solve(P.stencil(device="cuda"), torch.tensor(b), rtol=1e-10)
     assert res.converged and x.device.type == "cpu"
     np.testing.assert_allclose(x.numpy(), want, rtol=1e-8, atol=1e-10)
+
+
+def test_solve_warns_once_that_it_is_not_meant_to_be_differentiated(monkeypatch):
+    import importlib
+    import warnings
+
+    # (why) the module, not sciml.linalg.solve the function, which the attribute name gives
+    solve_module = importlib.import_module("sciml.linalg.solve")
+    monkeypatch.setattr(solve_module, "_warned_grad", False, raising=False)
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    A0 = M @ M.T + 4 * torch.eye(4, dtype=torch.float64)
+    b0 = torch.randn(4, generator=g, dtype=torch.float64)
+    w = torch.randn(4, generator=g, dtype=torch.float64)  # dL/dx of L = w . x
+
+    def ours(message: str) -> bool:
+        return "solve is not meant to be differentiated" in message
+
+    A, b = A0.clone().requires_grad_(), b0.clone().requires_grad_()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with torch.no_grad():  # the advice: no graph, no warning
+            solve(A, b, rtol=1e-14)
+        x, res = solve(A, b, rtol=1e-14)
+        solve(A, b, rtol=1e-14)  # once only
+    mine = [str(s.message) for s in seen if ours(str(s.message))]
+    assert len(mine) == 1 and mine[0].startswith("solve: A and b require grad, but"), mine
+    assert seen[[ours(str(s.message)) for s in seen].index(True)].filename == __file__
+    # what the warning and docs/linalg.md say (change both if this changes): against the
+    # analytic gradients, dL/db = A^-T w (exact here: 4 iterations span the whole space) and
+    # dL/dA = -A^-T w x^T, which the unrolled iteration misses
+    assert res.converged
+    (w @ x).backward()
+    lam = torch.linalg.solve(A0.T, w)
+    true_dA = -torch.outer(lam, torch.linalg.solve(A0, b0))
+    assert torch.allclose(b.grad, lam, rtol=1e-10, atol=1e-14)
+    assert float((A.grad - true_dA).norm() / true_dA.norm()) > 0.01
