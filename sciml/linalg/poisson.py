@@ -122,16 +122,6 @@ class Poisson:
         return np.where(fluid, diag, 0.0) / self.spacing**2
 
     @property
-    def use_conv(self) -> bool:
-        """Whether the neighbour sum is a convolution: the ``conv=`` given (or set here), else
-        on CUDA only. :meth:`to` keeps a choice made, and chooses again by device otherwise."""
-        return self.device.type == "cuda" if self._conv_choice is None else self._conv_choice
-
-    @use_conv.setter
-    def use_conv(self, value: bool) -> None:
-        self._conv_choice = bool(value)
-
-    @property
     def null_space(self) -> np.ndarray | None:
         """Unit vectors spanning the null space, ``(k, n)``, one per connected fluid region; or
         None when a Dirichlet wall makes A nonsingular (each region touching a Dirichlet wall
