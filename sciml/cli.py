@@ -410,6 +410,13 @@ def _export(args: argparse.Namespace) -> int:
     model = load(args.checkpoint)
     gen = torch.Generator().manual_seed(0)
     u = torch.randn(shape, generator=gen)
+    core = getattr(model, "inner", model)  # a Normalized wrapper forwards t to its inner model
+    if args.t is None and getattr(getattr(core, "config", None), "time_conditioning", False):
+        # (why) the model's own message said "pass t", which names no flag of this command
+        raise _UserError(
+            f"{args.checkpoint} ({type(model).__name__}) is time-conditioned: pass its lead "
+            "time as --t T (the program then takes t of shape (batch,))"
+        )
     kwargs = {} if args.t is None else {"t": torch.full((shape[0],), args.t)}
     node = _node_options(args, model)
     if node:

@@ -46,7 +46,7 @@ def _run(argv, capsys):
         (["export", "fno-ns2d", "--shape", "1,1,32,32", "--out", "f.pt2"], "--static-batch"),
         (
             ["export", "scot-ns2d", "--shape", "2,1,32,32", "--out", "s.pt2"],
-            "time-conditioned (config.time_conditioning); pass t",
+            "scot-ns2d (ScOT) is time-conditioned: pass its lead time as --t T",
         ),
         (
             ["export", "deeponet-antiderivative", "--shape", "2,100", "--out", "d.pt2"],
