@@ -805,6 +805,37 @@ def test_solve_refuses_a_folder_named_like_its_npy_out_before_solving(
     )
 
 
+def test_evaluate_shipped_model_on_another_grid_notes_its_training_grid(
+    tmp_path, capsys, monkeypatch
+):
+    """A shipped model scored on DATA at another resolution than its card's says so on stderr
+    (mgno-darcy scored 0.5 on a 33x33 file without a word); at its own 64x64 no note, and the
+    line names the model, not its install path. The printed error is the one computed here."""
+    monkeypatch.chdir(tmp_path)
+    opts = ["--n", "2", "--set", "coefficient=piecewise_constant", "--seed", "3"]
+    for res in ("33", "64"):
+        code, _, err = _run(
+            ["data", "generate", "darcy", "--resolution", res, *opts, "--out", f"d{res}.h5"],
+            capsys,
+        )
+        assert code == 0, err
+    code, out, err = _run(["evaluate", "mgno-darcy", "d33.h5", "--json"], capsys)
+    assert code == 0, err
+    assert "mgno-darcy was trained on a grid of 64 points per axis, d33.h5 holds 33x33" in err
+    with h5py.File("d33.h5", "r") as f:
+        a = torch.from_numpy(np.asarray(f["static_fields/a"])).float()[:, None]
+        u = torch.from_numpy(np.asarray(f["static_fields/u"])).float()[:, None]
+    with torch.no_grad():
+        pred = sciml.load("mgno-darcy").eval()(a)
+    rel = ((pred - u).flatten(1).norm(dim=1) / u.flatten(1).norm(dim=1)).mean()
+    assert json.loads(out)["rel_l2"] == pytest.approx(float(rel), rel=1e-5)
+    assert float(rel) > 0.1  # far off the card's 0.011: why the note matters
+    code, out, err = _run(["evaluate", "mgno-darcy", "d64.h5"], capsys)
+    assert code == 0 and "note:" not in err, err
+    assert out.startswith("mgno-darcy on d64.h5 (2 samples): relative L2 ")
+    assert "weights" not in out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
