@@ -2163,3 +2163,35 @@ def test_solve_warns_once_that_it_is_not_meant_to_be_differentiated(monkeypatch)
     true_dA = -torch.outer(lam, torch.linalg.solve(A0, b0))
     assert torch.allclose(b.grad, lam, rtol=1e-10, atol=1e-14)
     assert float((A.grad - true_dA).norm() / true_dA.norm()) > 0.01
+
+
+def test_a_differentiated_solve_gives_only_scimls_warning(monkeypatch):
+    """solve(A.requires_grad_(), b) warned twice: sciml's own warning, then torch's
+    'Converting a tensor with requires_grad=True to a scalar' from the residual dot products
+    (which are Python floats and take no part in the graph). x's gradient is unchanged."""
+    import importlib
+    import warnings
+
+    solve_module = importlib.import_module("sciml.linalg.solve")
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    A0 = M @ M.T + 4 * torch.eye(4, dtype=torch.float64)
+    b0 = torch.randn(4, generator=g, dtype=torch.float64)
+    cases = ((False, True, False), (True, False, False), (True, True, False), (0, 0, 1))
+    for grad_a, grad_b, grad_x0 in cases:
+        monkeypatch.setattr(solve_module, "_warned_grad", False, raising=False)
+        A = A0.clone().requires_grad_(bool(grad_a))
+        b = b0.clone().requires_grad_(bool(grad_b))
+        x0 = torch.full((4,), 0.5, dtype=torch.float64, requires_grad=True) if grad_x0 else None
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            x, res = solve(A, b, x0=x0, rtol=1e-14)
+        messages = [str(s.message) for s in seen]
+        assert len(messages) == 1, messages
+        assert "solve is not meant to be differentiated" in messages[0]
+        assert res.converged
+        assert torch.allclose(x.detach(), torch.linalg.solve(A0, b0), rtol=1e-12)
+        if grad_b:  # the graph through the iterations is still there: dL/db = A^-T 1
+            x.sum().backward()
+            want = torch.linalg.solve(A0.T, torch.ones(4, dtype=torch.float64))
+            assert torch.allclose(b.grad, want, rtol=1e-10, atol=1e-14)

@@ -226,12 +226,15 @@ def _restart(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> torch.Tensor | No
     return r.to(x.dtype)
 
 
+# (why) detached: a Python float takes no part in the graph, and float() of a tensor that
+# requires grad added torch's "Converting a tensor with requires_grad=True to a scalar"
+# warning after solve's own (a differentiated solve)
 def _dot(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> float:
-    return float(torch.dot(a.to(dtype), b.to(dtype)))
+    return float(torch.dot(a.detach().to(dtype), b.detach().to(dtype)))
 
 
 def _norm(a: torch.Tensor, dtype: torch.dtype) -> float:
-    return float(torch.linalg.vector_norm(a.to(dtype)))
+    return float(torch.linalg.vector_norm(a.detach().to(dtype)))
 
 
 #: ``|p.Ap| / (||p|| ||Ap||)`` below this many eps of the vectors' dtype is rounding noise

@@ -359,7 +359,7 @@ def _rhs_scale(b: torch.Tensor, dtype: torch.dtype, dot_dtype: torch.dtype) -> f
     scales every operation exactly, so within range nothing changes (s = 1) and outside it
     the solve is that of b in range, scaled back exactly.
     """
-    big = float(b.abs().max()) if b.numel() else 0.0
+    big = float(b.detach().abs().max()) if b.numel() else 0.0  # (why) see _dot
     if not 0.0 < big < math.inf:
         return 1.0
     _, e = math.frexp(big)  # big = m 2^e, 0.5 <= m < 1
