@@ -2195,3 +2195,35 @@ def test_a_differentiated_solve_gives_only_scimls_warning(monkeypatch):
             x.sum().backward()
             want = torch.linalg.solve(A0.T, torch.ones(4, dtype=torch.float64))
             assert torch.allclose(b.grad, want, rtol=1e-10, atol=1e-14)
+
+
+def test_iterates_follow_x_to_bs_device():
+    """result.iterates are moved as x is (to b's device; CPU for a NumPy b), through
+    _to_callers_device, which is checked here on the meta device (no GPU needed)."""
+    from sciml.linalg.solve import _to_callers_device
+
+    moved = _to_callers_device([torch.ones(3), torch.zeros(3)], torch.device("meta"))
+    assert [v.device.type for v in moved] == ["meta", "meta"]
+    A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    want = np.array([1.0, 7.0]) / 11  # A^-1 (1, 2)
+    for b in (np.array([1.0, 2.0]), torch.tensor([1.0, 2.0], dtype=torch.float64)):
+        x, res = solve(torch.tensor(A), b, rtol=1e-12, keep_iterates=True)
+        assert len(res.iterates) == res.iterations + 1 == 3  # x0 and CG's 2 steps
+        assert all(v.device.type == "cpu" for v in res.iterates)
+        np.testing.assert_allclose(res.iterates[-1].numpy(), want, rtol=1e-12)
+        np.testing.assert_allclose(res.iterates[0].numpy(), 0.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_iterates_come_back_on_bs_device():
+    """keep_iterates kept them on A's device while x came back on b's."""
+    rng = np.random.default_rng(4)
+    P = poisson((12, 10), walls=((D, D), (D, N)))
+    b = rng.standard_normal(P.n)
+    want = sla.spsolve(P.to_scipy().tocsc(), b)
+    x, res = solve(P.to_scipy(), torch.tensor(b).cuda(), rtol=1e-10, keep_iterates=True)
+    assert res.converged and x.is_cuda and all(v.is_cuda for v in res.iterates)
+    np.testing.assert_allclose(res.iterates[-1].cpu().numpy(), want, rtol=1e-8, atol=1e-10)
+    x, res = solve(P.stencil(device="cuda"), b, rtol=1e-10, keep_iterates=True)
+    assert res.converged and all(v.device.type == "cpu" for v in res.iterates)
+    np.testing.assert_allclose(res.iterates[-1].numpy(), want, rtol=1e-8, atol=1e-10)

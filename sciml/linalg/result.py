@@ -43,7 +43,8 @@ class SolveResult:
         setup_s: the part of ``time_s`` spent setting up the preconditioner.
         null_space_component: ``||P_null b|| / ||b||`` removed from b before solving (0 when A is
             nonsingular or b was consistent).
-        iterates: the iterates x_k when ``keep_iterates=True`` was asked for, else empty.
+        iterates: the iterates x_k when ``keep_iterates=True`` was asked for, else empty;
+            tensors on b's device, as x (on the CPU for a NumPy b).
         returned_iteration: the k of the iterate x_k returned: ``iterations`` (the last),
             except after a breakdown (``STAGNATED``, ``NOT_SPD``, ``NONFINITE``), which returns
             the iterate with the smallest true residual among the last, those checked by

@@ -301,6 +301,10 @@ def solve(
     if scale != 1.0:
         x = x / scale
         result.iterates = [v / scale for v in result.iterates]
+    # (why) they stayed on A's device while x came back on b's (a NumPy b: CPU tensors)
+    result.iterates = _to_callers_device(
+        result.iterates, torch.device("cpu") if was_numpy else b_device
+    )
     if op.null_space is not None:  # run returned x less its null-space component
         result.null_space_component = removed
         if removed > 1e-8:
@@ -309,6 +313,11 @@ def solve(
                 "removed (b is not in the range of A: the least-squares solution is returned)"
             )
     return out(x), result
+
+
+def _to_callers_device(iterates: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """The iterates moved where x goes: b's device (a no-op for those already there)."""
+    return [v.to(device) for v in iterates]
 
 
 _warned_grad = False  # _warn_if_differentiated warns once per process
