@@ -2183,9 +2183,22 @@ def test_a_differentiated_solve_gives_only_scimls_warning(monkeypatch):
         A = A0.clone().requires_grad_(bool(grad_a))
         b = b0.clone().requires_grad_(bool(grad_b))
         x0 = torch.full((4,), 0.5, dtype=torch.float64, requires_grad=True) if grad_x0 else None
+        # (why) torch warns once per process, so an earlier test could hide its warning:
+        # float() of a tensor that requires grad is counted directly too
+        graph_floats = []
+        to_float = torch.Tensor.__float__
+
+        def counted(t, _f=to_float, _seen=graph_floats):
+            if t.requires_grad:
+                _seen.append(t.shape)
+            return _f(t)
+
+        monkeypatch.setattr(torch.Tensor, "__float__", counted)
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             x, res = solve(A, b, x0=x0, rtol=1e-14)
+        monkeypatch.undo()
+        assert graph_floats == []
         messages = [str(s.message) for s in seen]
         assert len(messages) == 1, messages
         assert "solve is not meant to be differentiated" in messages[0]
