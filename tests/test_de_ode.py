@@ -1566,3 +1566,32 @@ def test_step_heuristics_equal_pal_et_al_formulas_written_out():
     assert float(step.error_ratio) == pytest.approx(eest, rel=1e-12)
     assert float(step.stiffness) == pytest.approx(stiff, rel=1e-12)
     assert eest > 0.1 and stiff > 0.1  # a step where both are far from zero
+
+
+def test_an_unused_parameter_gets_zeros_under_the_adjoint_and_none_under_backprop():
+    """The documented difference (NeuralODE's ``adjoint`` and docs/neural_de.md): a parameter
+    the field never uses gets ``grad`` None under direct backprop but zeros under the adjoint
+    (torchdiffeq's odeint_adjoint returns a gradient for every adjoint parameter), which AdamW
+    then decays. The used parameter's gradient is the same either way: y' = a y, y(0) = 1,
+    a = -1, d/da sum_b y_b(1) = 2 t e^{a t} = 2/e."""
+
+    class Field(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.tensor(-1.0, dtype=torch.float64))
+            self.unused = nn.Parameter(torch.ones(3, dtype=torch.float64))
+
+        def forward(self, t, y):
+            return self.a * y
+
+    grads = {}
+    for adjoint in (False, True):
+        f = Field()
+        model = NeuralODE(f, RK4(step_size=0.1), adjoint=adjoint)
+        y0 = torch.ones(2, 1, dtype=torch.float64)
+        model(y0, torch.tensor([0.0, 1.0], dtype=torch.float64))[-1].sum().backward()
+        assert float(f.a.grad) == pytest.approx(2 / math.e, rel=1e-5)
+        grads[adjoint] = f.unused.grad
+    assert grads[False] is None
+    assert torch.equal(grads[True], torch.zeros(3, dtype=torch.float64))
+    assert "never uses" in NeuralODE.__doc__ and "zeros under the adjoint" in NeuralODE.__doc__

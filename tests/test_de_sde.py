@@ -832,3 +832,41 @@ def test_euler_maruyama_names_dt_in_its_error():
             with pytest.raises(ValueError) as err:
                 EulerMaruyama(dt=dt, adaptive=adaptive)
             assert str(err.value) == f"expected a finite dt > 0, got {dt!r}"
+
+
+def test_an_unused_parameter_gets_zeros_under_the_adjoint_and_none_under_backprop():
+    """As for NeuralODE (documented in NeuralSDE's ``adjoint``): torchsde's adjoint gives a
+    parameter the drift or diffusion never uses a ``grad`` of zeros, direct backprop None.
+    With sigma = 0 the used drift parameter's gradient is the ODE's: dy = a y dt, a = -1,
+    d/da sum_b y_b(1) = 2/e (Euler-Maruyama at dt = 0.01: within 1%)."""
+
+    class Drift(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.tensor(-1.0, dtype=torch.float64))
+            self.unused = nn.Parameter(torch.ones(3, dtype=torch.float64))
+
+        def forward(self, t, y):
+            return self.a * y
+
+    class Diffusion(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.s = nn.Parameter(torch.tensor(0.0, dtype=torch.float64))
+            self.unused = nn.Parameter(torch.ones(2, dtype=torch.float64))
+
+        def forward(self, t, y):
+            return self.s * torch.ones_like(y)
+
+    for adjoint in (False, True):
+        f, g = Drift(), Diffusion()
+        model = NeuralSDE(f, g, EulerMaruyama(dt=0.01), adjoint=adjoint)
+        y0 = torch.ones(2, 1, dtype=torch.float64)
+        model(y0, torch.tensor([0.0, 1.0], dtype=torch.float64))[-1].sum().backward()
+        assert float(f.a.grad) == pytest.approx(2 / math.e, rel=1e-2)
+        if adjoint:
+            assert torch.equal(f.unused.grad, torch.zeros(3, dtype=torch.float64))
+            assert torch.equal(g.unused.grad, torch.zeros(2, dtype=torch.float64))
+        else:
+            assert f.unused.grad is None and g.unused.grad is None
+    assert "never uses" in NeuralSDE.__doc__ and "zeros under the adjoint" in NeuralSDE.__doc__

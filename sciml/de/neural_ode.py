@@ -251,7 +251,11 @@ class NeuralODE(DetachedState):
         solver: an :class:`~sciml.de.ODESolver` (``Dopri5()``, ``Bosh3()``, ``RK4(step_size)``...;
             default ``Dopri5()``).
         adjoint: False for direct backpropagation through the solver, True for the adjoint
-            method (``O(1)`` memory, a second solve backwards in time).
+            method (``O(1)`` memory, a second solve backwards in time). A parameter of
+            ``field`` that the field never uses gets ``grad`` None under direct backprop but
+            zeros under the adjoint (torchdiffeq returns a gradient for every adjoint
+            parameter), so AdamW's weight decay and momentum then act on it; freeze it
+            (``requires_grad_(False)``) or remove it for the same training under both.
         adjoint_solver: solver of the backward solve (default: ``solver``); its step cap or
             step underflow, raised from ``backward``, is a SciMLError naming it.
         regulariser: ``None``, :class:`~sciml.de.GlobalHeuristic` (direct backprop only),

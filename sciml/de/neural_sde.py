@@ -184,6 +184,8 @@ class NeuralSDE(DetachedState):
         adjoint: use torchsde's stochastic adjoint for gradients; its backward solve steps as
             ``solver`` does (adaptive with the same ``rtol`` and ``atol``, or fixed ``dt``), by
             torchsde's default method for the adjoint (Milstein for diagonal noise, else Euler).
+            As for :class:`~sciml.de.NeuralODE`, a parameter that ``drift`` or ``diffusion``
+            never uses gets ``grad`` zeros under the adjoint and None under direct backprop.
         regulariser: ``None``, :class:`~sciml.de.LocalHeuristic` or
             :class:`~sciml.de.GlobalHeuristic` (direct backprop only), with ``error_weight``
             only (a nonzero ``stiffness_weight`` is a ``ConfigError``: Euler-Maruyama has no
