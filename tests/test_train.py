@@ -1030,6 +1030,12 @@ def test_micro_batches_accumulate_to_the_whole_batch_step(tmp_path):
     assert [n for _, n in chunks] == [2, 2, 1]
     assert torch.equal(torch.cat([c["input"] for c, _ in chunks]), batch["input"])
     assert all(c["scale"] == 2.0 for c, _ in chunks)
+    # a collated list of per-sample strings is sliced with the tensors (it went whole into
+    # every chunk); a list of another length is shared like the scalar
+    batch |= {"names": list("abcde"), "shared": [1, 2]}
+    chunks = _split_batch(batch, 5, 2)
+    assert [c["names"] for c, _ in chunks] == [["a", "b"], ["c", "d"], ["e"]]
+    assert all(c["shared"] == [1, 2] for c, _ in chunks)
     with pytest.raises(ValueError, match=r"micro_batch as an int >= 1 or None, got 0"):
         TrainConfig(micro_batch=0)
 

@@ -53,15 +53,21 @@ def _split_batch(
     batch: dict[str, Any], n: int, size: int | None
 ) -> list[tuple[dict[str, Any], int]]:
     """``batch`` (``n`` samples) as chunks of at most ``size`` samples: every tensor whose dim 0
-    is the batch is sliced (collated items all are), anything else is shared."""
+    is the batch, and every list or tuple of ``n`` entries (what ``default_collate`` makes of
+    strings and other non-tensor item fields), is sliced; anything else is shared."""
     if size is None or size >= n:
         return [(batch, n)]
+
+    def per_sample(v: Any) -> bool:
+        # (why) lists too: a collated list of names went whole into every chunk, so a
+        # training_loss reading it saw n names beside `size` inputs
+        if isinstance(v, torch.Tensor):
+            return bool(v.ndim) and len(v) == n
+        return isinstance(v, (list, tuple)) and len(v) == n
+
     return [
         (
-            {
-                k: v[i : i + size] if isinstance(v, torch.Tensor) and v.ndim and len(v) == n else v
-                for k, v in batch.items()
-            },
+            {k: v[i : i + size] if per_sample(v) else v for k, v in batch.items()},
             min(size, n - i),
         )
         for i in range(0, n, size)
