@@ -934,6 +934,14 @@ def test_weight_schedules_at_their_ends():
     assert [decay(i) for i in (0, 1, 3, 4, 10**6)] == [1.0, 0.5, 0.125, 0.1, 0.1]
 
 
+def test_weight_schedules_clamp_a_negative_iteration_to_step_0():
+    """A negative iteration is iteration 0 for both ramps: ExponentialWeight(1, 0.5)(-3) was
+    1 * 0.5**-3 = 8, growing past ``start``, while LinearWeight already gave ``start``."""
+    assert ExponentialWeight(1.0, 0.5)(-3) == ExponentialWeight(1.0, 0.5)(0) == 1.0
+    assert ExponentialWeight(2.0, 0.25, minimum=0.1)(-1) == 2.0
+    assert LinearWeight(2.0, 0.5, 4)(-3) == LinearWeight(2.0, 0.5, 4)(0) == 2.0
+
+
 @pytest.mark.parametrize(
     "make, match",
     [

@@ -87,10 +87,10 @@ class LinearWeight:
 
 @dataclass(frozen=True)
 class ExponentialWeight:
-    """``w(i) = max(minimum, start * decay**i)``.
+    """``w(i) = max(minimum, start * decay**max(i, 0))``.
 
     Args:
-        start: the weight at iteration 0.
+        start: the weight at iteration 0 (and before).
         decay: the factor per iteration, in ``(0, 1]``.
         minimum: the floor the weight decays to (default 0).
     """
@@ -108,7 +108,8 @@ class ExponentialWeight:
         object.__setattr__(self, "decay", decay)
 
     def __call__(self, iteration: int) -> float:
-        return max(self.minimum, self.start * math.pow(self.decay, iteration))
+        # (why) as LinearWeight: before iteration 0 the weight is ``start``, not start / decay**i
+        return max(self.minimum, self.start * math.pow(self.decay, max(iteration, 0)))
 
 
 def as_schedule(weight: float | WeightSchedule) -> WeightSchedule:
