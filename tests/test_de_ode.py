@@ -1113,6 +1113,19 @@ def test_an_adjoint_solver_that_is_not_an_ode_solver_is_refused_when_built(bad):
         NeuralODE(LinearField(-1.0), adjoint=True, adjoint_solver=bad)
 
 
+def test_an_adjoint_solver_without_the_adjoint_is_refused_when_built():
+    """``adjoint_solver`` with ``adjoint=False`` was silently ignored: direct backprop replays
+    the forward graph and never runs a backward solve, so the Bosh3 below had no effect."""
+    with pytest.raises(
+        ValueError, match=r"adjoint_solver .*applies only with adjoint=True, got adjoint=False"
+    ):
+        NeuralODE(LinearField(-1.0), adjoint=False, adjoint_solver=Bosh3())
+    # the default adjoint_solver (None) stays fine without the adjoint, and the solve is exp
+    node = NeuralODE(LinearField(-1.0), Dopri5(rtol=1e-9, atol=1e-11), adjoint=False)
+    y = node(torch.ones(1, 1, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64))
+    assert abs(float(y[-1, 0, 0]) - math.exp(-1.0)) < 1e-8
+
+
 def test_adjoint_solver_and_tolerances_reach_torchdiffeq():
     """``adjoint_solver`` with its own method and tolerances: the solution, the parameter
     gradients and both NFE counters equal torchdiffeq's ``odeint_adjoint`` called directly with

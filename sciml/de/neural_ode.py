@@ -257,7 +257,8 @@ class NeuralODE(DetachedState):
             parameter), so AdamW's weight decay and momentum then act on it; freeze it
             (``requires_grad_(False)``) or remove it for the same training under both.
         adjoint_solver: solver of the backward solve (default: ``solver``); its step cap or
-            step underflow, raised from ``backward``, is a SciMLError naming it.
+            step underflow, raised from ``backward``, is a SciMLError naming it. Only with
+            ``adjoint=True`` (a ValueError otherwise: direct backprop has no backward solve).
         regulariser: ``None``, :class:`~sciml.de.GlobalHeuristic` (direct backprop only),
             :class:`~sciml.de.LocalHeuristic` or :class:`~sciml.de.RNODE`. Active in training mode
             with gradients enabled; the weighted penalty lands in ``self.regularisation``.
@@ -288,6 +289,13 @@ class NeuralODE(DetachedState):
             raise TypeError(
                 "expected adjoint_solver None or an ODESolver (e.g. Dopri5()), got "
                 f"{adjoint_solver!r}"
+            )
+        if adjoint_solver is not None and not adjoint:
+            # (why) direct backprop replays the forward graph and runs no backward solve, so the
+            # adjoint_solver was silently ignored
+            raise ValueError(
+                f"adjoint_solver {type(adjoint_solver).__name__} applies only with adjoint=True, "
+                "got adjoint=False: pass adjoint=True, or leave adjoint_solver None"
             )
         if regulariser is not None and not isinstance(
             regulariser, (GlobalHeuristic, LocalHeuristic, RNODE)
