@@ -254,7 +254,7 @@ def _fixed_step(model: nn.Module, solver, args, kwargs):
     # (why) the NODE's own checks of u and t (shapes, dtype, monotone), without the solve of
     # the model's solver that ran only for them (an adaptive one, for a NODE trained so)
     t = model._output_times(u, None, kwargs["t"])
-    check_output_times(t)
+    check_output_times(t, min_times=2)
     field = ode.field.net  # (why) the network without NeuralODE's evaluation counters
     eager = _EagerNODE(NeuralODE(field, solver), t)
     return _FixedStepNODE(field, solver, t), eager, (u,), {}

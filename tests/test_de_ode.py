@@ -874,6 +874,29 @@ def test_a_non_floating_sde_initial_state_is_refused():
         sde(torch.tensor([[1, 2]]), torch.tensor([0.0, 1.0]))
 
 
+@pytest.mark.parametrize("solver", [Dopri5(), RK4(step_size=0.1)])
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_a_single_output_time_returns_y0_as_torchdiffeq_does(solver, adjoint):
+    """A single output time was refused ("time >= 2"), though torchdiffeq's odeint returns
+    ``y0[None]``: it now returns the same values without evaluating the field (torchdiffeq's
+    Dopri5 evaluates it twice to pick a first step it never takes); the gradient of y0 is the
+    identity, and an active RNODE penalty over the empty interval is 0, not 0/0."""
+    torch.manual_seed(0)
+    net = Autonomous(nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))).double()
+    y0 = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0.5], dtype=torch.float64)
+    node = NeuralODE(net, solver, adjoint=adjoint, regulariser=RNODE(1.0, 1.0)).train()
+    ys = node(y0, t)
+    want = torchdiffeq.odeint(lambda s, y: net(s, y), y0, t, **solver.odeint_kwargs())
+    assert ys.shape == want.shape == (1, 3, 2)
+    assert torch.equal(ys, want) and torch.equal(ys[0], y0)
+    assert (node.nfe_forward, node.steps_accepted, node.steps_rejected) == (0, 0, 0)
+    assert float(node.regularisation) == 0.0
+    (g,) = torch.autograd.grad((ys * torch.arange(6.0).view(1, 3, 2)).sum(), y0)
+    torch.testing.assert_close(g, torch.arange(6.0, dtype=torch.float64).view(3, 2))
+    assert node.nfe_backward == 0
+
+
 def test_times_that_only_the_cast_to_the_state_dtype_repeats_are_named_as_such():
     """Float64 times with a float32 state are rounded to float32: [1e8, 1e8 + 1] became
     [1e8, 1e8] and the error said to "solve at the distinct ones", though the times given
@@ -884,9 +907,9 @@ def test_times_that_only_the_cast_to_the_state_dtype_repeats_are_named_as_such()
         NeuralODE(Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t)
     with pytest.raises(ValueError, match=want):
         NeuralSDE(Autonomous(nn.Linear(2, 2)), Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t)
-    # times the caller gave in the wrong order, or a single time, get no such note
-    with pytest.raises(ValueError, match=r"with time >= 2, got \(1,\)$"):
-        NeuralODE(Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t[:1])
+    # times the caller gave in the wrong order, or no time at all, get no such note
+    with pytest.raises(ValueError, match=r"with time >= 1, got \(0,\)$"):
+        NeuralODE(Autonomous(nn.Linear(2, 2)))(torch.zeros(1, 2), t[:0])
     with pytest.raises(ValueError, match=r"strictly increasing times t, got \[1, 0.5\]$"):
         NeuralSDE(Autonomous(nn.Linear(2, 2)), Autonomous(nn.Linear(2, 2)))(
             torch.zeros(1, 2), torch.tensor([1.0, 0.5], dtype=torch.float64)

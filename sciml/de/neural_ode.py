@@ -80,7 +80,7 @@ def rounding_note(given, t: Tensor, *, decreasing: bool) -> str:
     except (TypeError, ValueError, RuntimeError):
         return ""
     if exact.shape != t.shape or exact.dim() != 1 or exact.numel() < 2:
-        return ""  # a shape error (a single time, say), not one of the times' order
+        return ""  # a shape error (no time, say), not one of the times' order
     try:
         check_times(exact, decreasing=decreasing)
     except ValueError:
@@ -95,11 +95,13 @@ def rounding_note(given, t: Tensor, *, decreasing: bool) -> str:
     return ""
 
 
-def check_output_times(t: Tensor) -> None:
-    """A ValueError unless ``t`` is a solve's output times: ``(time,)``, ``time >= 2``, finite
-    and strictly monotone (:func:`check_times`)."""
-    if t.dim() != 1 or t.numel() < 2:
-        raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
+def check_output_times(t: Tensor, *, min_times: int = 1) -> None:
+    """A ValueError unless ``t`` is a solve's output times: ``(time,)``, ``time >=
+    min_times``, finite and strictly monotone (:func:`check_times`)."""
+    if t.dim() != 1 or t.numel() < min_times:
+        raise ValueError(
+            f"expected t of shape (time,) with time >= {min_times}, got {tuple(t.shape)}"
+        )
     check_times(t, decreasing=True)
 
 
@@ -405,7 +407,8 @@ class NeuralODE(DetachedState):
 
         Args:
             y0: ``(batch, *state)``.
-            t: ``(time,)`` strictly monotone times, ``t[0]`` the initial time.
+            t: ``(time,)`` strictly monotone times, ``t[0]`` the initial time. A single time
+                returns ``y0[None]`` (as torchdiffeq does) without evaluating ``field``.
 
         Returns:
             ``(time, batch, *state)``.
@@ -429,7 +432,11 @@ class NeuralODE(DetachedState):
                 raise
             raise ValueError(f"{err}{note}") from None
         _check_func_transforms(self.solver, self.adjoint)
-        if y0.numel() == 0:  # nothing to solve (the step control would divide by a norm of 0)
+        # (why) nothing to solve: an empty y0 (the step control would divide by a norm of 0),
+        # or a single time, where torchdiffeq returns y0[None] (its Dopri5 after two field
+        # evaluations for a first step it never takes) and a penalty has no interval (0, as
+        # the integrals over it are, not RNODE's 0/0)
+        if y0.numel() == 0 or t.numel() == 1:
             self.field.reset()
             self.regularisation = y0.new_zeros(())
             return y0.unsqueeze(0).expand(t.numel(), *y0.shape).clone()
