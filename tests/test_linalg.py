@@ -2177,12 +2177,25 @@ def test_a_differentiated_solve_gives_only_scimls_warning(monkeypatch):
     M = torch.randn(4, 4, generator=g, dtype=torch.float64)
     A0 = M @ M.T + 4 * torch.eye(4, dtype=torch.float64)
     b0 = torch.randn(4, generator=g, dtype=torch.float64)
-    cases = ((False, True, False), (True, False, False), (True, True, False), (0, 0, 1))
-    for grad_a, grad_b, grad_x0 in cases:
+    # x0: None (zeros), 0.5 everywhere, or 0.5 requiring grad. With A requiring grad and a
+    # nonzero x0, backward raised "modified by an inplace operation": the first residual's
+    # A x0 saved x, which CG then updates in place
+    cases = (
+        (False, True, None),
+        (True, False, None),
+        (True, True, None),
+        (False, False, "grad"),
+        (True, True, "plain"),
+        (True, True, "grad"),
+        (False, True, "plain"),
+    )
+    for grad_a, grad_b, start in cases:
         monkeypatch.setattr(solve_module, "_warned_grad", False, raising=False)
-        A = A0.clone().requires_grad_(bool(grad_a))
-        b = b0.clone().requires_grad_(bool(grad_b))
-        x0 = torch.full((4,), 0.5, dtype=torch.float64, requires_grad=True) if grad_x0 else None
+        A = A0.clone().requires_grad_(grad_a)
+        b = b0.clone().requires_grad_(grad_b)
+        x0 = None
+        if start is not None:
+            x0 = torch.full((4,), 0.5, dtype=torch.float64, requires_grad=start == "grad")
         # (why) torch warns once per process, so an earlier test could hide its warning:
         # float() of a tensor that requires grad is counted directly too
         graph_floats = []

@@ -366,9 +366,17 @@ class _Problem:
         :meth:`LinearOperator.apply64`) when ``dt``, the accumulation dtype, is float64, else
         in x's dtype."""
         if dt == torch.float64:
-            b = self.b if self.b64 is None else self.b64
-            return b.to(torch.float64) - self.A.apply64(x)
-        return self.b - self.A(x)
+            b = (self.b if self.b64 is None else self.b64).to(torch.float64)
+            matvec = self.A.apply64
+        else:
+            b, matvec = self.b, self.A
+        Ax = matvec(x)
+        if Ax.requires_grad and torch.is_grad_enabled():
+            # (why) an A that requires grad saves x for its gradient, and the methods then
+            # update x in place (x.add_, x.copy_): backward raised "modified by an inplace
+            # operation". Only this graph path pays for the copy and the second product.
+            Ax = matvec(x.clone())
+        return b - Ax
 
 
 def _vanished(
