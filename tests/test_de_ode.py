@@ -837,8 +837,9 @@ def test_bad_configurations_raise():
         NeuralODE(net, "dopri5")
     with pytest.raises(ValueError, match="rtol"):
         Dopri5(rtol=-1.0)
-    with pytest.raises(ValueError, match="time"):
-        NeuralODE(net)(torch.randn(2, 2), torch.tensor([0.0]))
+    # (a single time is y0[None]: test_a_single_output_time_returns_y0_as_torchdiffeq_does)
+    with pytest.raises(ValueError, match=r"expected t of shape \(time,\) .*got \(1, 2\)"):
+        NeuralODE(net)(torch.randn(2, 2), torch.tensor([[0.0, 1.0]]))
     # repeated output times: torchdiffeq refuses them; the error says how to get them
     with pytest.raises(ValueError, match=r"got \[0, 1, 1, 2\]; for repeated times .*unique"):
         NeuralODE(net)(torch.randn(2, 2), torch.tensor([0.0, 1.0, 1.0, 2.0]))
