@@ -870,3 +870,21 @@ def test_an_unused_parameter_gets_zeros_under_the_adjoint_and_none_under_backpro
         else:
             assert f.unused.grad is None and g.unused.grad is None
     assert "never uses" in NeuralSDE.__doc__ and "zeros under the adjoint" in NeuralSDE.__doc__
+
+
+def test_a_single_output_time_returns_y0_as_neural_ode_does():
+    """NeuralSDE at one time is y0[None], as NeuralODE and torchdiffeq give (it was refused
+    with 'time >= 2'): no drift or diffusion evaluation, penalty 0, gradient w.r.t. y0 the
+    weights; an empty t is still refused."""
+    reg = GlobalHeuristic(1.0)
+    sde = NeuralSDE(_Lin(-1.0), _Const(0.3), EulerMaruyama(dt=0.125), regulariser=reg)
+    sde.train()
+    y0 = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64, requires_grad=True)
+    ys = sde(y0, torch.tensor([0.25], dtype=torch.float64))
+    assert ys.shape == (1, 2, 2) and torch.equal(ys[0], y0.detach())
+    assert sde.nfe_forward == 0 and float(sde.regularisation) == 0.0
+    w = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    (ys[0] * w).sum().backward()
+    assert torch.equal(y0.grad, w)
+    with pytest.raises(ValueError, match=r"time >= 1, got \(0,\)"):
+        sde(y0, torch.tensor([], dtype=torch.float64))

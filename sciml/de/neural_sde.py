@@ -273,7 +273,8 @@ class NeuralSDE(DetachedState):
         adjoint_params: Sequence[Tensor] | None = None,
     ) -> Tensor:
         """Integrate from ``y0`` of shape ``(batch, state)`` over ``t`` ``(time,)``; returns
-        ``(time, batch, state)``. ``bm`` (of size ``(batch, m)``) fixes the Brownian path; by
+        ``(time, batch, state)``; a single time returns ``y0[None]`` without evaluating the
+        drift or diffusion. ``bm`` (of size ``(batch, m)``) fixes the Brownian path; by
         default a fresh
         ``BrownianInterval`` whose entropy is drawn from torch's global generator, so that
         ``torch.manual_seed`` makes the whole solve reproducible (torchsde on its own draws the
@@ -290,14 +291,20 @@ class NeuralSDE(DetachedState):
             )
         given = t
         t = torch.as_tensor(t, dtype=y0.dtype, device=y0.device)
-        if t.dim() != 1 or t.numel() < 2:
-            raise ValueError(f"expected t of shape (time,) with time >= 2, got {tuple(t.shape)}")
+        if t.dim() != 1 or t.numel() < 1:
+            raise ValueError(f"expected t of shape (time,) with time >= 1, got {tuple(t.shape)}")
         try:
             check_times(t, decreasing=False)
         except ValueError as err:
             if not (note := rounding_note(given, t, decreasing=False)):
                 raise
             raise ValueError(f"{err}{note}") from None
+        if t.numel() == 1:
+            # (why) as NeuralODE (and torchdiffeq, torchsde) do: y0 at its one time, with no
+            # drift or diffusion evaluated and no interval to penalise; it was refused
+            self.sde.reset("nothing")
+            self.regularisation = y0.new_zeros(())
+            return y0.unsqueeze(0).clone()
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
         uniform = (
