@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 
 import numpy as np
 import pytest
@@ -849,8 +850,10 @@ def test_cli_solve_writes_the_solution(tmp_path, capsys):
     argv += ["--grid", "6x7", "--method", "cg", "--rtol", "1e-10", "--out", str(tmp_path / "x.npy")]
     assert main(argv) == 0 and "null-space component" not in capsys.readouterr().out
     np.testing.assert_allclose(np.load(tmp_path / "x.npy"), sla.spsolve(A.tocsc(), b), atol=1e-8)
-    # as np.save names it: ".npy" added; written whole through a temporary file (none left)
+    # as np.save names it: ".npy" added, and the printed record names the file written;
+    # written whole through a temporary file (none left)
     assert main(argv[:-1] + [str(tmp_path / "y")]) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == str(tmp_path / "y.npy")
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), sla.spsolve(A.tocsc(), b), atol=1e-8)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npz", "b.npy", "x.npy", "y.npy"]
 

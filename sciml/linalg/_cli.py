@@ -158,15 +158,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(result.message)
     if out is not None:  # written whole or not at all
         atomic_write(out, lambda f: np.save(f, x))
-    print(
-        json.dumps(
-            {
-                "status": result.status.value,
-                "iterations": result.iterations,
-                "true_residual": result.true_residual,
-                "time_s": round(result.time_s, 4),
-                "message": result.message,
-            }
-        )
-    )
+    record = {
+        "status": result.status.value,
+        "iterations": result.iterations,
+        "true_residual": result.true_residual,
+        "time_s": round(result.time_s, 4),
+        "message": result.message,
+    }
+    if out is not None:  # (why) --out y writes y.npy (np.save's naming): say which file
+        record["out"] = str(out)
+    print(json.dumps(record))
     return 0 if result.converged else 1
