@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,23 +388,33 @@ def run(
     if spec.augment is not None:
         train_view = augment_view(train_view, spec.augment, seed=config.seed + 1, rank=rank)
     out = Path(experiment.out)
+    made = main_rank and not out.exists()  # a run folder this call creates
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(
-            out / "experiment.json", json.dumps(config_to_dict(experiment), indent=2) + "\n"
+    try:
+        if main_rank:
+            atomic_write_text(
+                out / "experiment.json", json.dumps(config_to_dict(experiment), indent=2) + "\n"
+            )
+            splits.save(out / "splits.json")
+        trainer = Trainer(
+            model,
+            train_view,
+            val_data=val_view,
+            loss=_loss(experiment.loss),
+            config=config,
+            out_dir=out,
+            metadata={"data": config_to_dict(spec), "splits": str(out / "splits.json")},
+            progress=progress,
         )
-        splits.save(out / "splits.json")
-    trainer = Trainer(
-        model,
-        train_view,
-        val_data=val_view,
-        loss=_loss(experiment.loss),
-        config=config,
-        out_dir=out,
-        metadata={"data": config_to_dict(spec), "splits": str(out / "splits.json")},
-        progress=progress,
-    )
-    result = trainer.fit(resume=resume, optimizer_state=optimizer_state)
+        result = trainer.fit(resume=resume, optimizer_state=optimizer_state)
+    except BaseException:
+        # (why) a model that does not fit the data fails at the first step, after the run
+        # folder, experiment.json, splits.json and empty metrics were written: a folder this
+        # call made and that holds no checkpoint is removed, so nothing half-made is left
+        if made and not (out / "last").exists() and not any(out.glob("ckpt-*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     if not main_rank:
         return {"interrupted": bool(result.interrupted), "train_loss": result.train_loss}
     best_dir = out / "best" if (out / "best").exists() else out / "last"

@@ -311,6 +311,30 @@ def test_experiment_model_init_depends_on_the_seed_alone(tmp_path):
     assert results[0]["test"]["rel_l2"] == results[1]["test"]["rel_l2"]
 
 
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(tmp_path):
+    """A model that does not fit the data (3-D modes on 2-D Darcy fields) fails at its first
+    step; the run folder, experiment.json, splits.json and the metrics files were left behind.
+    A folder the run made is removed; one that existed is kept with what it held."""
+    from sciml.data.generators import generate
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, run
+
+    data = generate("darcy", n=10, resolution=12, out=tmp_path / "d.h5", seed=1)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    for out in (tmp_path / "new" / "run", kept):
+        exp = Experiment(
+            model=ModelSpec("fno", {"modes": [4, 4, 4], "width": 4, "n_layers": 1}),
+            data=DataSpec(path=str(data), inputs=("a",), targets=("u",), split=(0.6, 0.2, 0.2)),
+            train={"epochs": 1, "batch_size": 4},
+            out=str(out),
+        )
+        with pytest.raises(ValueError, match="spatial dims"):
+            run(exp, progress=False)
+    assert not (tmp_path / "new" / "run").exists()
+    assert (kept / "notes.txt").read_text() == "mine"
+
+
 def test_evaluate_split_finds_the_runs_splits_from_any_directory(tmp_path, capsys, monkeypatch):
     """`sciml train` records OUT/splits.json relative to where it ran; `evaluate --split` read
     from another directory (or after the run folder moved) said 'no recorded splits file'. It
