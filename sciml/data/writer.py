@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from .. import _io
+from .._scalars import is_int
 from ._errors import DataFormatError, shape_str
 from ._format import (
     BC_TYPES,
@@ -181,7 +182,7 @@ def _check_names(path: Path, fields: list[str], static_fields: list[str]) -> Non
 
 
 def _positive_int(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+    return is_int(value) and value >= 1  # type: ignore[operator]
 
 
 def _bc_entry(axis: str, bc: Any) -> dict[str, Any]:

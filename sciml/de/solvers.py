@@ -17,6 +17,7 @@ from torchdiffeq._impl.fixed_grid import RK4 as _TorchdiffeqRK4
 from torchdiffeq._impl.fixed_grid import Euler as _TorchdiffeqEuler
 from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
 
+from .._scalars import is_real
 from .tableaus import BOSH3, DOPRI5, ButcherTableau
 
 __all__ = [
@@ -32,8 +33,7 @@ __all__ = [
 
 def _finite_positive(value: Any) -> bool:
     """A real number (not a bool), finite and > 0."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    return real and 0 < value < math.inf
+    return is_real(value) and 0 < value < math.inf
 
 
 def _check_tol(rtol: float, atol: float) -> None:

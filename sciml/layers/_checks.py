@@ -6,11 +6,12 @@ keeps them free on the forward path and traceable by ``torch.compile``.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
+
+from .._scalars import is_int as _is_int
 
 __all__ = [
     "as_input_precision",
@@ -25,10 +26,6 @@ __all__ = [
 ]
 
 _FLOATS = (torch.float32, torch.float64)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _int_tensor(value: Any) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -341,11 +340,6 @@ def _sparse_diagonal(A: torch.Tensor) -> torch.Tensor:
     on = i == j
     out[i[on]] = coo.values()[on]
     return out
-
-
-def is_int(value: Any) -> bool:
-    """An integer, numpy's too, but not a bool (``True < 1`` is False: k=True ran as k=1)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_real(dtype: Any, name: str) -> None:

@@ -48,8 +48,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._config import check_json_fields
+from .._scalars import is_int
 from ..operator import Operator
-from ._operator import LinearOperator, as_operator, is_int, null_basis, project_out
+from ._operator import LinearOperator, as_operator, null_basis, project_out
 from ._tf32 import no_conv_tf32
 from .deflation import Deflation
 from .krylov import FlexibleCG, Method, _check_fields, _check_k

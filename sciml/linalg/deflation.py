@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._operator import LinearOperator, is_int, null_basis, project_out
+from .._scalars import is_int
+from ._operator import LinearOperator, null_basis, project_out
 from .poisson import Poisson
 
 __all__ = ["Deflation"]

@@ -40,7 +40,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from ._operator import LinearOperator, is_int
+from .._scalars import is_int
+from ._operator import LinearOperator
 from ._stopping import (
     _BREAKDOWNS,
     _confirm,

@@ -19,10 +19,11 @@ with the same leading shape, and derivatives come back with the shape of the fie
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 
 import torch
+
+from .._scalars import is_int
 
 __all__ = ["grad", "partial", "laplacian", "divergence", "time_derivative", "chunked"]
 
@@ -50,7 +51,7 @@ def _check(u: torch.Tensor, x: torch.Tensor) -> None:
 
 def _check_int(name: str, v: int) -> None:
     # (why) a float failed in range() or list repetition with Python's message; True counted 1
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+    if not is_int(v):
         raise TypeError(f"expected an int {name}, got {v!r}")
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._scalars import is_real as _is_real
+
 __all__ = ["Callback", "EarlyStopping", "TimeBudget"]
 
 
@@ -207,11 +209,6 @@ class TimeBudget(Callback):
             f = self.factor()
             for group in trainer.optimizer.param_groups:
                 group["lr"] *= f
-
-
-def _is_real(value: Any) -> bool:
-    """A real number, not a bool (True ran as 1)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 # (why) the hooks' annotations name Trainer and FitResult, which trainer.py defines, importing

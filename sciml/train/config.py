@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-import numpy as np
-
 from .._config import config_from_dict, config_to_dict
+from .._scalars import is_int as _is_int
+from .._scalars import is_real as _is_real
 from .schedules import Constant, Cosine, OneCycle, schedule_from_name
 
 __all__ = ["TrainConfig"]
@@ -140,13 +139,3 @@ class TrainConfig:
     def from_json(cls, text: str) -> TrainConfig:
         """Build from JSON text such as :meth:`to_json` writes (strict, as :meth:`from_dict`)."""
         return cls.from_dict(json.loads(text))
-
-
-def _is_int(value: Any) -> bool:
-    """An int or NumPy integer, not a bool (what ``from_dict`` reads back as an int)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value: Any) -> bool:
-    """A real number, not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))

@@ -14,11 +14,12 @@ one); it is dropped only when it has fewer samples than there are ranks.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator
 
 import numpy as np
 import torch
+
+from .._scalars import is_int as _is_int
 
 __all__ = ["ShardedBatchSampler", "epoch_permutation", "epoch_seed"]
 
@@ -32,10 +33,6 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled order of ``range(n)`` for ``epoch``: a function of ``(seed, epoch)`` only."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class ShardedBatchSampler:

@@ -29,7 +29,6 @@ through JSON; the choice itself is the object (``TrainConfig(schedule=Cosine(min
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +36,8 @@ from types import MappingProxyType
 from typing import Literal
 
 import torch
+
+from .._scalars import is_real as _is_real
 
 __all__ = [
     "Constant",
@@ -151,10 +152,6 @@ class OneCycle:
             return _cos_interp(lo, hi, q)
         q = min(1.0, (i - a) / max(1e-12, n - 1 - a))
         return _cos_interp(hi, end, q)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _cos_interp(start: float, end: float, q: float) -> float:
