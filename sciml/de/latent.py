@@ -14,11 +14,10 @@ Encoders: :class:`GRUEncoder` (a GRU fed ``[x, mask, dt]``, cheap) and :class:`O
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import Tensor, nn
 
+from .._scalars import is_int
 from ..layers._checks import check_int
 from .neural_ode import Autonomous, NeuralODE, check_times
 from .solvers import RK4
@@ -101,7 +100,7 @@ class ODERNNEncoder(GRUEncoder):
     """
 
     def __init__(self, channels: int, latent: int, hidden: int = 32, steps: int = 2) -> None:
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        if not is_int(steps) or steps < 1:
             # (why) checked here: steps=0 failed only at the first forward, as a
             # ZeroDivisionError in the RK4 step size span / steps
             raise ValueError(f"expected steps >= 1 RK4 steps per interval (an int), got {steps!r}")

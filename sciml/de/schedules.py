@@ -7,9 +7,10 @@ early, when the dynamics are still being shaped); all schedules here are frozen 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+from .._scalars import is_int, is_real
 
 __all__ = [
     "WeightSchedule",
@@ -29,7 +30,7 @@ class WeightSchedule(Protocol):
 def _finite(owner: str, name: str, value: Any, *, what: str = "") -> float:
     """``value`` as a float: a real number (not a bool), finite. (why) a bool passed as 1 and a
     NaN or inf weight made every penalty NaN or inf, found only in the training curves."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    real = is_real(value)
     if not (real and math.isfinite(value)):
         error = ValueError if real else TypeError
         raise error(f"{owner}: expected {name} a finite real number{what}, got {value!r}")
@@ -74,7 +75,7 @@ class LinearWeight:
         # (why) steps=nan passed a < 1 check and made every weight nan (min(i, nan) is i), True
         # ramped over 1 iteration and 2.5 over a fraction
         message = f"LinearWeight: expected steps an int >= 1, got {n!r} (the ramp's iterations)"
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        if not is_int(n):
             raise TypeError(message)
         if n < 1:
             raise ValueError(message)
@@ -121,7 +122,7 @@ def as_schedule(weight: float | WeightSchedule) -> WeightSchedule:
 def _schedule(owner: str, name: str, weight: Any) -> WeightSchedule:
     if callable(weight):
         return weight
-    real = isinstance(weight, numbers.Real) and not isinstance(weight, bool)
+    real = is_real(weight)
     if real and math.isfinite(weight):
         return ConstantWeight(float(weight))
     error = ValueError if real else TypeError

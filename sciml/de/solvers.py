@@ -7,7 +7,6 @@ object knows how to call torchdiffeq / torchsde and, for embedded RK pairs, its 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from torchdiffeq._impl.fixed_grid import RK4 as _TorchdiffeqRK4
 from torchdiffeq._impl.fixed_grid import Euler as _TorchdiffeqEuler
 from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
 
-from .._scalars import is_real
+from .._scalars import is_int, is_real
 from .tableaus import BOSH3, DOPRI5, ButcherTableau
 
 __all__ = [
@@ -51,7 +50,7 @@ def _check_fixed_step(step_size: Any, name: str = "step_size") -> float:
     """A fixed step is a real number, finite and > 0: the one rule for :class:`RK4`,
     :class:`Euler`, ``NODEConfig(step_size=...)``, whose error quotes this message, and
     :class:`EulerMaruyama`'s ``dt``. Returns it as a Python float."""
-    real = isinstance(step_size, numbers.Real) and not isinstance(step_size, bool)
+    real = is_real(step_size)
     # (why) inf passed a > 0 check: torchdiffeq's grid, arange(n) * step + t0, is then nan
     # (0 * inf) and every solve failed with a bare AssertionError; torchsde's adaptive
     # Euler-Maruyama never returned from a first step of inf
@@ -106,7 +105,7 @@ class _Adaptive(ODESolver):
         n = self.max_num_steps
         # (why) unchecked, 0 or -1 failed every solve as a step cap "reached" by a stiff field,
         # True capped at 1 step, 2.5 at 2, and None or inf failed inside torchdiffeq
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        if not is_int(n) or n < 1:
             raise ValueError(
                 "expected max_num_steps an int >= 1 (the cap on the steps between two output "
                 f"times), got {n!r}"

@@ -22,12 +22,12 @@ clipped diffusion, MLP readout) and why.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from .._scalars import is_int
 from ..errors import ConfigError
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic
@@ -107,7 +107,7 @@ class StableSDEConfig:
             v = getattr(self, name)
             # (why) numbers.Integral as the other configs (sciml.layers._checks): a NumPy int
             # such as np.prod(shape) or a size read from an array is a valid size
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            if not is_int(v) or v < 1:
                 raise ConfigError(
                     f"expected StableSDEConfig.{name} a positive int, got {v!r}; "
                     "in_channels is the last dim of x (batch, time, channels)"

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._config import check_json_fields
-from .._scalars import is_int
+from .._scalars import is_int, is_real
 from ..operator import Operator
 from ._operator import LinearOperator, as_operator, null_basis, project_out
 from ._tf32 import no_conv_tf32
@@ -453,11 +452,11 @@ class RitzSampler:
             )
         # (why) low_weight=inf made every sample NaN (inf / inf), True ran as 1, a string failed
         # in the comparison
-        if isinstance(low_fraction, bool) or not isinstance(low_fraction, numbers.Real):
+        if not is_real(low_fraction):
             raise TypeError(f"low_fraction: expected a fraction in [0, 1], got {low_fraction!r}")
         if not 0.0 <= low_fraction <= 1.0:
             raise ValueError(f"low_fraction: expected a fraction in [0, 1], got {low_fraction}")
-        if isinstance(low_weight, bool) or not isinstance(low_weight, numbers.Real):
+        if not is_real(low_weight):
             raise TypeError(f"low_weight: expected a finite weight > 0, got {low_weight!r}")
         if not 0 < low_weight < math.inf:
             raise ValueError(f"low_weight: expected a finite weight > 0, got {low_weight}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import math
-import numbers
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._scalars import is_int, is_real
 from ._tf32 import conv_tf32
 
 __all__ = ["Wall", "Poisson", "poisson", "StencilOperator"]
@@ -239,7 +239,7 @@ def poisson(
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
         raise TypeError(f"shape: expected 2 or 3 ints (cells per axis), got {shape!r}")
     shape = tuple(shape)
-    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+    if not all(is_int(s) for s in shape):
         raise TypeError(f"shape: expected 2 or 3 ints (cells per axis), got {shape!r}")
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
@@ -254,7 +254,7 @@ def poisson(
         if not fluid.any():
             raise ValueError("solid: every cell is solid, so there are no unknowns")
     # (why) NaN passed 'spacing <= 0' (a NaN matrix), inf gave a zero matrix, True ran as 1.0
-    if isinstance(spacing, bool) or not isinstance(spacing, numbers.Real):
+    if not is_real(spacing):
         raise TypeError(f"spacing: expected a finite number > 0, got {spacing!r}")
     if not 0 < spacing < math.inf:
         raise ValueError(f"spacing: expected a finite number > 0, got {spacing!r}")

@@ -16,7 +16,6 @@ import copy
 import dataclasses
 import inspect
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any, overload
 import numpy as np
 import torch
 
+from .._scalars import is_int, is_real
 from ._operator import (
     NULL_TOL,
     LinearOperator,
@@ -207,7 +207,7 @@ def solve(
     xt = torch.zeros_like(bt) if x0 is None else _as_vector(x0, op, "x0")
     if maxiter is None:
         maxiter = 10 * op.n
-    elif isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral):
+    elif not is_int(maxiter):
         # (why) int() truncated: maxiter=True ran 1 iteration, 2.7 ran 2
         raise TypeError(
             f"maxiter: expected an int >= 0 (0: only check x0), or None for 10 n, got {maxiter!r}"
@@ -392,7 +392,7 @@ def _start_residual(op: LinearOperator, b64: torch.Tensor, x: torch.Tensor) -> f
 
 def _check_real(value: Any, name: str, bound: str) -> None:
     """A TypeError unless ``value`` is a real number (a bool is not: rtol=True solved to 1.0)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{name}: expected a real number {bound}, got {value!r}")
 
 
@@ -405,9 +405,9 @@ def _check_window(window: Any) -> None:
     """
     if window is None:
         return
-    is_int = isinstance(window, numbers.Integral) and not isinstance(window, bool)
-    if not is_int or window < 1:
-        raise (ValueError if is_int else TypeError)(
+    ok = is_int(window)
+    if not ok or window < 1:
+        raise (ValueError if ok else TypeError)(
             f"stagnation_window: expected an int >= 1 (iterations without 1% progress), or "
             f"None to never stop for stagnation, got {window!r}"
         )

@@ -17,7 +17,6 @@ model. Saving and loading work as for every sciml :class:`~sciml.operator.Operat
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from .._scalars import is_real
 from ..de import RK4, Bosh3, Dopri5, Euler, NeuralODE, ODESolver
 from ..de.solvers import _check_tol
 from ..layers import activation as _activation
@@ -116,10 +116,7 @@ class NODEConfig:
             # (why) a NumPy array (data.mean(0)) made float64 buffers in a float32 model (every
             # forward failed in the first Linear), NaN or inf failed each solve as a "stiff
             # field", a bool in torch's bool subtraction
-            if not iterable or not all(
-                isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-                for v in values
-            ):
+            if not iterable or not all(is_real(v) and math.isfinite(v) for v in values):
                 raise ValueError(
                     f"{name}: expected {self.state_dim} finite real numbers (one per state "
                     f"channel), got {value!r}"

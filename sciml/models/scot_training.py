@@ -18,7 +18,6 @@ time ``t_j - t_i``), Poseidon's all-to-all strategy.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .._scalars import is_real
 from ..layers._checks import check_int
 from ..layers.conditional_norm import ConditionalLayerNorm
 
@@ -64,9 +64,9 @@ class PoseidonLoss(nn.Module):
     ):
         super().__init__()
         # (why) p=True passed "in (1, 2)" as 1, a NaN eps turned every loss into NaN
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or p not in (1, 2):
+        if not is_real(p) or p not in (1, 2):
             raise ValueError(f"PoseidonLoss: expected p as 1 (L1) or 2 (squared L2), got {p!r}")
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < math.inf:
+        if not is_real(eps) or not 0 <= eps < math.inf:
             raise ValueError(f"PoseidonLoss: expected eps as a finite float >= 0, got {eps!r}")
         p = int(p)
         self.channel_slices = None if channel_slices is None else list(channel_slices)

@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+
+from .._scalars import is_int
 
 __all__ = [
     "PeriodicEmbedding",
@@ -91,7 +92,7 @@ class PeriodicEmbedding(nn.Module):
         super().__init__()
         # (why) 1.5 stored int(1.5) = 1 but its buffer arange(1, 2.5) held 2 harmonics:
         # forward gave more features than out_features
-        if isinstance(harmonics, bool) or not isinstance(harmonics, numbers.Integral):
+        if not is_int(harmonics):
             raise TypeError(f"expected an int harmonics, got {harmonics!r}")
         if harmonics < 1:
             raise ValueError(f"expected harmonics >= 1, got {harmonics}")

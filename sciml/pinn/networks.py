@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from .._scalars import is_int
 from ..layers._checks import check_input_dtype
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 
@@ -36,7 +36,7 @@ class MLP(nn.Sequential):
         sizes = {"in_features": in_features, "out_features": out_features}
         for name, v in {**sizes, "width": width, "depth": depth}.items():
             # (why) a float failed inside nn.Linear with torch's argument list
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            if not is_int(v):
                 raise TypeError(f"expected an int {name}, got {v!r}")
         if width < 1 or depth < 1:
             raise ValueError(f"expected width >= 1 and depth >= 1, got {width} and {depth}")

@@ -8,11 +8,12 @@ random ones take a ``torch.Generator`` (or a seed) so that runs are repeatable.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from .._scalars import is_int
 
 __all__ = ["Box", "uniform", "latin_hypercube", "sobol", "grid", "resample_by_residual"]
 
@@ -69,7 +70,7 @@ def _gen(seed: int | torch.Generator | None) -> torch.Generator | None:
 def _check_n(n: int) -> None:
     # (why) 1e3 failed inside torch (rand, randperm, linspace, multinomial) with an argument
     # list, and True drew one point
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+    if not is_int(n):
         raise TypeError(f"expected an int number of points, got {n!r}")
     if n < 1:
         raise ValueError(f"expected a positive number of points, got {n}")

@@ -24,7 +24,6 @@ import copy
 import difflib
 import functools
 import math
-import numbers
 import operator
 import random
 import time
@@ -37,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from .._scalars import is_int
 
 __all__ = ["PINNTrainConfig", "LossWeights", "AdaptiveWeights", "PINNFitResult", "fit"]
 
@@ -76,7 +77,7 @@ class PINNTrainConfig:
         # be interpreted as an integer); True ran one step
         for name in ("adam_steps", "lbfgs_steps", "log_every", "lbfgs_history"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            if not is_int(v):
                 raise TypeError(f"expected an int {name}, got {v!r}")
         if self.adam_steps < 0 or self.lbfgs_steps < 0:
             raise ValueError(
@@ -203,7 +204,7 @@ class AdaptiveWeights(LossWeights):
         initial: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(initial)
-        if isinstance(every, bool) or not isinstance(every, numbers.Integral):
+        if not is_int(every):
             raise TypeError(f"expected an int every, got {every!r}")  # (why) int() truncated
         if not 0 < alpha <= 1 or every < 1:
             raise ValueError(f"expected 0 < alpha <= 1 and every >= 1, got {alpha} and {every}")

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .._scalars import is_real
+
 __all__ = ["LpLoss", "H1Loss", "MSE"]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -199,7 +201,7 @@ class H1Loss:
 
 def _positive(value: object) -> bool:
     """A finite real number > 0, not a bool."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    real = is_real(value)
     return real and 0 < value < math.inf  # type: ignore[operator]
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import numbers
 import os
 import types
 import typing
@@ -34,6 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..._scalars import is_real
 from ..._version import __version__
 from .._errors import DataFormatError
 from ..writer import write
@@ -183,7 +183,7 @@ def validate_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in out.items():
         # (why) NaN passes every generator's `x > 0` check and inf most of them; both then
         # failed deep in a solver ('cannot convert float NaN to integer') or wrote NaN data
-        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        real = is_real(value)
         if real and not math.isfinite(value):
             raise ValueError(
                 f"generator {name!r}: option {key}={value!r}: expected a finite number"
