@@ -1649,3 +1649,35 @@ def test_pinn_and_lpinn_name_both_dtypes_for_points_in_another_dtype():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = m16(x, t)
     torch.testing.assert_close(y.float(), m32(x, t), rtol=0.05, atol=0.05)
+
+
+def test_an_unknown_weight_warns_once_across_a_failed_adam_step():
+    """fit puts the weights' state back after a failed Adam step; the set of names already
+    warned about was part of it, so the same 'names no loss term' warning came again on the
+    next fit (two warnings where one is due). The weights themselves still go back: the
+    failing step's doubling of 'r' is undone."""
+    p = torch.nn.Parameter(torch.tensor([3.0]))
+    calls = [0]
+
+    def loss_terms():
+        calls[0] += 1
+        r = p.square().sum()
+        return {"r": r * float("nan") if calls[0] == 1 else r}
+
+    class Doubling(LossWeights):
+        def total(self, terms, params, *, update):
+            self.weights["r"] = 2 * self.weights["r"]
+            return super().total(terms, params, update=update)
+
+    w = Doubling({"r": 1.0, "ic": 100.0})
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        with pytest.raises(FloatingPointError, match="Adam step 0"):
+            fit([p], loss_terms, PINNTrainConfig(adam_steps=2), weights=w)
+        assert w.weights == {"r": 1.0, "ic": 100.0}  # put back
+        res = fit([p], loss_terms, PINNTrainConfig(adam_steps=2), weights=w)
+    unknown = [r for r in rec if "name no loss term" in str(r.message)]
+    assert len(unknown) == 1 and "['ic']" in str(unknown[0].message)
+    # 2 Adam steps doubled 'r' twice, the final evaluation once more: 8 * p^2
+    assert w.weights["r"] == 8.0
+    assert res.loss == pytest.approx(8.0 * float(p.detach()) ** 2, rel=1e-6)

@@ -43,6 +43,11 @@ __all__ = ["PINNTrainConfig", "LossWeights", "AdaptiveWeights", "PINNFitResult",
 
 LossTerms = Callable[[], Mapping[str, torch.Tensor]]
 
+# (why) the names a LossWeights has warned about are not loss-weight state: fit puts the
+# weights' state back after a failed Adam step, and with it this set, so the same warning came
+# again at the next step. Neither saved nor restored by fit.
+_WARNED = "_warned_unknown"
+
 
 @dataclass(frozen=True)
 class PINNTrainConfig:
@@ -161,7 +166,7 @@ class LossWeights:
         initial condition trained at weight 1. Not an error: one weights object may serve
         models with different terms (an "ic" weight for a PINN, "ic_x" / "ic_u" for an LPINN).
         """
-        warned = vars(self).setdefault("_warned_unknown", set())
+        warned = vars(self).setdefault(_WARNED, set())
         unknown = [k for k in self.weights if k not in terms and k not in warned]
         if not unknown:
             return
@@ -362,7 +367,8 @@ def _kept_and_detached(obj: Any, trained: set[int], memo: dict[int, Any], seen: 
 
 
 def _weights_state(weights: LossWeights, params: list[nn.Parameter]) -> dict[str, Any]:
-    """A deep copy of ``vars(weights)``, to put back if the step fails.
+    """A deep copy of ``vars(weights)`` but the names already warned about (not weight
+    state; :meth:`LossWeights._warn_unknown`), to put back if the step fails.
 
     (why) a shallow copy kept the failing step's values in a user's weights whose state is a
     list, a tensor updated in place or a nested dict. The trained parameters, and a module
@@ -374,6 +380,8 @@ def _weights_state(weights: LossWeights, params: list[nn.Parameter]) -> dict[str
     _kept_and_detached(vars(weights), set(memo), memo, set())
     saved = {}
     for k, v in vars(weights).items():
+        if k == _WARNED:
+            continue
         try:
             saved[k] = copy.deepcopy(v, memo)
         except Exception:
@@ -506,8 +514,10 @@ def fit(
                 _raise_non_finite(step, loss, params, terms, weights, names)
         except BaseException as e:
             state = vars(weights)
+            kept = {k: state[k] for k in (_WARNED,) if k in state}
             state.clear()
             state.update(saved)
+            state.update(kept)
             if not non_finite and hasattr(e, "add_note"):  # Python >= 3.11
                 e.add_note(
                     f"raised in pinn.fit's Adam step {step}; the weights are put back as before "
