@@ -343,6 +343,17 @@ def _splits(ds: Any, spec: DataSpec, saved: Path, *, resume: bool) -> Any:
     return recorded
 
 
+def _missing_folders(out: Path) -> list[Path]:
+    """``out`` and its parents that do not exist yet, innermost first ([] if ``out`` exists)."""
+    missing = []
+    folder = out.absolute()
+    # (why) stops at a '..' (out=a/../run): which folder that names is the kernel's to say
+    while not folder.exists() and folder != folder.parent and folder.name != "..":
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
 def run(
     experiment: Experiment,
     *,
@@ -388,7 +399,8 @@ def run(
     if spec.augment is not None:
         train_view = augment_view(train_view, spec.augment, seed=config.seed + 1, rank=rank)
     out = Path(experiment.out)
-    made = main_rank and not out.exists()  # a run folder this call creates
+    # the run folder and the missing parents this call creates, innermost first
+    made = _missing_folders(out) if main_rank else []
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
     try:
@@ -414,6 +426,13 @@ def run(
         # call made and that holds no checkpoint is removed, so nothing half-made is left
         if made and not (out / "last").exists() and not any(out.glob("ckpt-*")):
             shutil.rmtree(out, ignore_errors=True)
+            # (why) out=a/b/run with a/ missing left a/b/ behind; only the parents this call
+            # made are removed, and only while empty (another process may have written there)
+            for parent in made[1:]:
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
         raise
     if not main_rank:
         return {"interrupted": bool(result.interrupted), "train_loss": result.train_loss}

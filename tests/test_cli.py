@@ -335,6 +335,43 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(tmp_p
     assert (kept / "notes.txt").read_text() == "mine"
 
 
+def test_a_failed_run_removes_the_parent_folders_it_made_and_no_others(tmp_path, monkeypatch):
+    """out=new/deep/run with new/ missing: the failed run left new/deep/ behind (the run
+    folder alone was removed). Exactly the folders the call made go: one that existed stays,
+    and a made one that something else wrote into meanwhile stays with what it holds."""
+    from sciml.data.generators import generate
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, run
+    from sciml.train import Trainer
+
+    data = generate("darcy", n=10, resolution=12, out=tmp_path / "d.h5", seed=1)
+    (tmp_path / "have").mkdir()
+
+    def exp(out):
+        return Experiment(
+            model=ModelSpec("fno", {"modes": [4, 4, 4], "width": 4, "n_layers": 1}),
+            data=DataSpec(path=str(data), inputs=("a",), targets=("u",), split=(0.6, 0.2, 0.2)),
+            train={"epochs": 1, "batch_size": 4},
+            out=str(out),
+        )
+
+    for out in (tmp_path / "new" / "deep" / "run", tmp_path / "have" / "x" / "y" / "run"):
+        with pytest.raises(ValueError, match="spatial dims"):
+            run(exp(out), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "have"]
+    assert list((tmp_path / "have").iterdir()) == []
+
+    fit = Trainer.fit
+
+    def fit_beside_another_writer(self, *args, **kwargs):
+        (tmp_path / "busy" / "other.txt").write_text("not the run's")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", fit_beside_another_writer)
+    with pytest.raises(ValueError, match="spatial dims"):
+        run(exp(tmp_path / "busy" / "inner" / "run"), progress=False)
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["other.txt"]
+
+
 def test_evaluate_split_finds_the_runs_splits_from_any_directory(tmp_path, capsys, monkeypatch):
     """`sciml train` records OUT/splits.json relative to where it ran; `evaluate --split` read
     from another directory (or after the run folder moved) said 'no recorded splits file'. It
