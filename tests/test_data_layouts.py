@@ -305,6 +305,25 @@ def test_poseidon_se_af_opens_as_static_shape_to_density(tmp_path):
     np.testing.assert_array_equal(item["target"].numpy(), solution[3, 1:2])
 
 
+def test_poseidon_wave_speed_c_is_a_static_field_beside_the_solution(tmp_path):
+    # Wave-Gauss / Wave-Layer hold solution and the wave speed c [N, H, W]; scOT's wave problems
+    # read c[i] as a second input channel beside solution[i, t1]. c was dropped: only 4-D / 5-D
+    # variables were taken as fields.
+    solution, c = _r(3, 4, 1, 8, 6), (1500 + 1000 * RNG.random((3, 8, 6))).astype("f4")
+    with h5py.File(tmp_path / "Wave-Gauss.nc", "w") as f:
+        f["solution"], f["c"] = solution, c
+        f["x"], f["y"] = np.linspace(0, 1, 8), np.linspace(0, 1, 6)  # 1-D: coordinates
+        f["mask"] = np.ones((3, 8, 6), "i4")  # integer: not a field
+        f["c_coarse"] = _r(3, 4, 3)  # another grid: not a field
+        f["c_train"] = _r(2, 8, 6)  # another sample count: not a field
+    ds = sd.open(tmp_path / "Wave-Gauss.nc")
+    assert ds.layout == "poseidon-netcdf" and ds.field_names == ["c0"]
+    assert ds.static_field_names == ["c"]
+    np.testing.assert_array_equal(ds.read_static(slice(None), ["c"])[:, 0], c)
+    np.testing.assert_array_equal(ds.read(slice(None)), solution)
+    np.testing.assert_array_equal(ds.coords["x"], np.linspace(0, 1, 8))
+
+
 @pytest.mark.parametrize(
     "variables",
     [

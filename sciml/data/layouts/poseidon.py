@@ -4,7 +4,11 @@ Poseidon's time-dependent data sets (``CE-RP.nc``, ``NS-PwC.nc``, ...) are NetCD
 files holding one main variable -- ``data``, ``solution`` or ``velocity`` -- shaped
 ``[N, T, C, H, W]``; its scOT loaders read them with h5py. Such a file is detected by that main
 variable (5-D, floating point). Each channel becomes a field ``c0``, ``c1``, ...; 4-D variables
-``[N, C, H, W]`` beside it (time-independent inputs) become static fields ``{var}_c0``, ...
+``[N, C, H, W]`` beside it (time-independent inputs) become static fields ``{var}_c0``, ...; 3-D
+float variables ``[N, H, W]`` of the main variable's N, H and W become one static field named
+as the variable: ``Wave-Gauss.nc`` / ``Wave-Layer.nc``'s wave speed ``c``, which scOT's
+``wave.Gaussians`` / ``wave.Layer`` stack as a second input channel beside ``solution[i, t]``
+(``ds.read_static(i, ["c"])``). 3-D arrays of another sample count or grid are left out.
 
 Its time-independent sets open as static-only data sets (no time axis), detected by the
 variables their dataset cards list, names and ranks both (:data:`STATIC_SETS`):
@@ -45,6 +49,26 @@ def _variables(f: h5py.File) -> dict[str, h5py.Dataset]:
         k: v
         for k, v in members(f)
         if isinstance(v, h5py.Dataset) and v.ndim in (4, 5) and v.dtype.kind == "f"
+    }
+
+
+def _per_sample_grids(
+    f: h5py.File, n: int, spatial: tuple[int, ...], skip: dict
+) -> dict[str, h5py.Dataset]:
+    """Float ``[N, H, W]`` variables of the main variable's N, H and W (Wave-*'s speed ``c``).
+
+    (why) the wave sets' ``c`` is an input of scOT's wave problems and was dropped, since only
+    4-D / 5-D variables were read; a 3-D array of another sample count or grid is some other
+    quantity and is left out, as are 1-D dimension scales and integer arrays.
+    """
+    return {
+        k: v
+        for k, v in members(f)
+        if k not in skip
+        and isinstance(v, h5py.Dataset)
+        and v.ndim == 3
+        and v.dtype.kind == "f"
+        and v.shape == (n, *spatial)
     }
 
 
@@ -128,6 +152,8 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         static = {k: f[k] for k in STATIC_SETS[name]}
     ref = next(iter(timed.values()), None) or next(iter(static.values()))
     n, spatial = ref.shape[0], tuple(ref.shape[-2:])
+    if timed:
+        static.update(_per_sample_grids(f, n, spatial, skip=static))
     fields: dict[str, Source] = {}
     n_steps = None
     for k, v in timed.items():
