@@ -1682,6 +1682,30 @@ def test_maxiter_rtol_and_atol_of_the_wrong_type_are_refused():
     np.testing.assert_allclose(x, x_ref, rtol=0, atol=1e-12)
 
 
+def test_a_tolerance_that_is_not_finite_and_positive_is_refused_but_scipy_inf_is_kept():
+    """solve(rtol=inf) returned x0 as CONVERGED without iterating (every residual meets inf);
+    it is refused now, as NaN, 0 and negative rtols were. scipy_solver keeps SciPy's meaning
+    of rtol=inf and atol=inf (x0 back, info 0, compared with SciPy's cg on the same call) and
+    refuses a NaN or negative rtol, which SciPy takes as 0 (and which reached solve() as
+    rtol=nan)."""
+    P, b = _dirichlet_problem()
+    A = P.to_scipy()
+    for rtol in (np.inf, np.float32(np.inf), np.nan, 0.0, -1e-6):
+        with pytest.raises(ValueError, match=r"rtol: expected a finite real number > 0 .*got"):
+            solve(A, b, rtol=rtol)
+    x0 = np.random.default_rng(3).standard_normal(P.n)
+    cg = scipy_solver("cg")
+    for kw in ({"atol": np.inf}, {"rtol": np.inf}, {"rtol": 0.0, "atol": np.inf}):
+        x_ref, info_ref = _scipy_cg(A, b, x0, **kw)
+        x, info = cg(A, b, x0, **kw)
+        assert info == info_ref == 0 and cg.last_result.iterations == 0, kw
+        np.testing.assert_array_equal(x, x_ref)
+        np.testing.assert_array_equal(x, x0)
+    for rtol in (np.nan, -1.0):
+        with pytest.raises(ValueError, match=rf"rtol: expected a real number >= 0, got {rtol}"):
+            cg(A, b, rtol=rtol, atol=1e-8)
+
+
 def test_directions_kept_block_size_and_lanczos_steps_must_be_ints():
     """k=2.5 and k=np.int64(1) failed mid-solve with deque's 'an integer is required', k=True
     ran as k=1;

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import inspect
 import math
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -164,7 +165,8 @@ def solve(
             (``PCG(SymmetricGaussSeidel())``) or ``"amg"`` (``PCG(AMG())``), as on the command
             line; another string raises ``ValueError`` listing these.
         x0: initial guess ``(n,)``, zeros by default.
-        rtol: stop when ``||b - A x_k|| / ||b|| <= rtol``.
+        rtol: stop when ``||b - A x_k|| / ||b|| <= rtol``: a finite number > 0 (inf, NaN
+            or <= 0 raise ``ValueError``).
         maxiter: iteration cap, ``10 n`` by default.
         stagnation_window: stop with ``Status.STAGNATED`` when the best residual does not
             improve by 1% in the last ``max(stagnation_window, k // 2)`` iterations at
@@ -214,8 +216,12 @@ def solve(
         )
     maxiter = int(maxiter)
     _check_real(rtol, "rtol", "> 0")
-    if not rtol > 0:
-        raise ValueError(f"rtol must be > 0, got {rtol}")
+    if not 0 < rtol < math.inf:
+        # (why) rtol=inf returned x0 as CONVERGED without solving (every residual meets it);
+        # scipy_solver's atol=inf, which means that in SciPy, passes _ANY_RESIDUAL instead
+        raise ValueError(
+            f"rtol: expected a finite real number > 0 (a relative residual to reach), got {rtol!r}"
+        )
     if maxiter < 0:
         raise ValueError(f"maxiter must be >= 0 (0: only check x0), got {maxiter}")
     _check_window(stagnation_window)
@@ -528,10 +534,13 @@ def scipy_solver(method: Method | str, **options: Any) -> Callable[..., tuple[np
     ) -> tuple[np.ndarray, int]:
         b = _column_to_vector(np.asarray(b))
         x0 = None if x0 is None else _column_to_vector(np.asarray(x0))
-        _check_real(rtol, "rtol", "> 0")
+        _check_real(rtol, "rtol", ">= 0")
         _check_real(atol, "atol", ">= 0")
-        if not atol >= 0:  # SciPy's cg refuses a negative atol; a NaN one was dropped here
-            raise ValueError(f"atol: expected a real number >= 0, got {atol!r}")
+        # (why) SciPy's cg refuses a negative atol; a NaN one was dropped here. A NaN rtol was
+        # refused by solve() as if the user had passed it there, a negative one ran as 0
+        for name, tol in (("rtol", rtol), ("atol", atol)):
+            if not tol >= 0:
+                raise ValueError(f"{name}: expected a real number >= 0, got {tol!r}")
         if not (rtol > 0 or atol > 0):
             raise ValueError(
                 f"rtol and atol: expected rtol > 0 or atol > 0, got rtol={rtol}, atol={atol}; no "
@@ -539,6 +548,8 @@ def scipy_solver(method: Method | str, **options: Any) -> Callable[..., tuple[np
             )
         bnorm = _safe_norm(b)
         eff = max(rtol, atol / bnorm) if bnorm > 0 else 1.0  # b = 0: x = 0 at any tolerance
+        # an inf tolerance (SciPy: x0 back, info 0) as the finite one every residual meets
+        eff = min(eff, _ANY_RESIDUAL)
         x, result = solve(
             A,
             b,
@@ -577,6 +588,11 @@ _SOLVE_OPTIONS = tuple(
     for name in inspect.signature(solve).parameters
     if name not in ("A", "b", "method", *_CALL_ARGS)
 )
+
+
+#: the rtol scipy_solver passes for SciPy's rtol=inf or atol=inf: any finite relative residual
+#: meets it, as any residual meets inf there (solve() refuses an inf rtol from a user)
+_ANY_RESIDUAL = sys.float_info.max
 
 
 def _safe_norm(v: np.ndarray) -> float:
