@@ -920,6 +920,25 @@ def test_times_that_only_the_cast_to_the_state_dtype_repeats_are_named_as_such()
     torch.testing.assert_close(ys[-1], torch.full((1, 1), np.exp(-1.0)), rtol=1e-3, atol=0)
 
 
+def test_a_list_of_times_is_made_on_the_states_device(monkeypatch):
+    """A list ``t`` became a tensor on the CPU whatever ``y0``'s device (NeuralSDE made it on
+    ``y0``'s). No GPU in CI: a spy on ``torch.as_tensor`` reads the device the list is made on
+    (``y0.device``, not the default); the solve itself is y' = -y, y(1) = e^-1."""
+    times, made = [0.0, 1.0], []
+    as_tensor = torch.as_tensor
+
+    def spy(data, *args, **kwargs):
+        if data is times:
+            made.append(kwargs.get("device"))
+        return as_tensor(data, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "as_tensor", spy)
+    y0 = torch.ones(1, 1, dtype=torch.float64)
+    ys = NeuralODE(lambda s, y: -y, RK4(step_size=0.01))(y0, times)
+    assert made == [y0.device]
+    assert float(ys[-1]) == pytest.approx(math.exp(-1.0), rel=1e-8)
+
+
 @pytest.mark.parametrize("solver", [Dopri5, Bosh3, EulerMaruyama])
 @pytest.mark.parametrize("bad", [True, float("inf"), float("nan"), "1e-3", None])
 @pytest.mark.parametrize("which", ["rtol", "atol"])

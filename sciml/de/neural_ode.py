@@ -424,7 +424,9 @@ class NeuralODE(DetachedState):
                 "y0.float() (or y0.double())"
             )
         given = t
-        t = torch.as_tensor(t, dtype=y0.dtype if y0.is_floating_point() else None)
+        # (why) on y0's device, as NeuralSDE makes its times: a list t stayed on the CPU
+        # beside a CUDA y0 (torchdiffeq copied it over, after the checks ran on the CPU copy)
+        t = torch.as_tensor(t, dtype=y0.dtype if y0.is_floating_point() else None, device=y0.device)
         try:
             check_output_times(t)
         except ValueError as err:
