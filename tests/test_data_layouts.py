@@ -324,6 +324,49 @@ def test_poseidon_wave_speed_c_is_a_static_field_beside_the_solution(tmp_path):
     np.testing.assert_array_equal(ds.coords["x"], np.linspace(0, 1, 8))
 
 
+def _poseidon_assembled_file(path, variables: dict[str, tuple[tuple[str, ...], np.ndarray]]):
+    """A NetCDF-4 file as Poseidon's assemble_data.py writes it: dimensions sample, time,
+    [channel,] x, y; no coordinate variables."""
+    netCDF4 = pytest.importorskip("netCDF4")
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        for k, (dims, a) in variables.items():
+            for d, size in zip(dims, a.shape):
+                if d not in nc.dimensions:
+                    nc.createDimension(d, size)
+            nc.createVariable(k, "f4", dims)[:] = a
+
+
+@pytest.mark.parametrize("name", ["ACE", "Wave-Gauss", "Wave-Layer"])
+def test_poseidon_single_channel_sets_with_a_4d_solution_open_as_trajectories(tmp_path, name):
+    # ACE.nc and Wave-*.nc hold solution(sample, time, x, y), no channel axis (dataset cards;
+    # scOT reads solution[i, t1] reshaped to (1, H, W)); not a 5-D variable, so the file was
+    # an unknown layout. T = 2 here: the time dimension, not the size, tells it from SE-AF.
+    solution, c = _r(3, 2, 8, 6), _r(3, 8, 6)
+    variables = {"solution": (("sample", "time", "x", "y"), solution)}
+    if name != "ACE":
+        variables["c"] = (("sample", "x", "y"), c)
+    _poseidon_assembled_file(tmp_path / f"{name}.nc", variables)
+    ds = sd.open(tmp_path / f"{name}.nc")
+    assert ds.layout == "poseidon-netcdf" and ds.field_names == ["c0"]
+    assert (ds.n_samples, ds.n_steps, ds.spatial_shape) == (3, 2, (8, 6))
+    np.testing.assert_array_equal(ds.read(slice(None))[:, :, 0], solution)
+    np.testing.assert_array_equal(ds.time, [0.0, 1.0])
+    item = sd.AllPairs(ds)[7]  # sample 2, pair 1 of (0, 0), (0, 1), (1, 1)
+    np.testing.assert_array_equal(item["input"].numpy()[0], solution[2, 0])
+    np.testing.assert_array_equal(item["target"].numpy()[0], solution[2, 1])
+    if name == "ACE":
+        assert ds.static_field_names == []
+    else:
+        assert ds.static_field_names == ["c"]
+        np.testing.assert_array_equal(ds.read_static([1], ["c"])[0, 0], c[1])
+    # the same array on a channel dimension is SE-AF's [N, 2, H, W], static
+    _poseidon_assembled_file(
+        tmp_path / "s.nc", {"solution": (("sample", "channel", "x", "y"), solution)}
+    )
+    ds = sd.open(tmp_path / "s.nc")
+    assert ds.n_steps is None and ds.static_field_names == ["solution_c0", "solution_c1"]
+
+
 @pytest.mark.parametrize(
     "variables",
     [

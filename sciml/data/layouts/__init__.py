@@ -32,7 +32,8 @@ _WHAT_EACH_NEEDS = (
     "sciml: root attribute 'sciml_format'; the-well: groups 't0_fields' and 'dimensions'; "
     "pdebench: dataset 'tensor' (+ 'nu' for Darcy); pdebench-cfd: datasets 'density' and 'Vx'; "
     "pdebench-seed-groups: numbered groups each with 'data'; poseidon-netcdf: a 5-D "
-    "[N, T, C, H, W] variable 'data' / 'solution' / 'velocity', or a time-independent set's "
+    "[N, T, C, H, W] variable 'data' / 'solution' / 'velocity' (or [N, T, H, W] on NetCDF "
+    "dimension 'time'), or a time-independent set's "
     "variables (Poisson-Gauss: 'source' and 'solution' [N, H, W]; SE-AF: 'solution' [N, 2, H, W])"
 )
 

@@ -3,7 +3,10 @@
 Poseidon's time-dependent data sets (``CE-RP.nc``, ``NS-PwC.nc``, ...) are NetCDF-4, i.e. HDF5,
 files holding one main variable -- ``data``, ``solution`` or ``velocity`` -- shaped
 ``[N, T, C, H, W]``; its scOT loaders read them with h5py. Such a file is detected by that main
-variable (5-D, floating point). Each channel becomes a field ``c0``, ``c1``, ...; 4-D variables
+variable (5-D, floating point). The single-channel sets (``ACE.nc``, ``Wave-Gauss.nc``,
+``Wave-Layer.nc``) store ``solution(sample, time, x, y)`` with no channel axis: a 4-D main
+variable is a trajectory when the NetCDF dimension on its axis 1 is ``time``, and its one
+channel is the field ``c0``. Each channel becomes a field ``c0``, ``c1``, ...; 4-D variables
 ``[N, C, H, W]`` beside it (time-independent inputs) become static fields ``{var}_c0``, ...; 3-D
 float variables ``[N, H, W]`` of the main variable's N, H and W become one static field named
 as the variable: ``Wave-Gauss.nc`` / ``Wave-Layer.nc``'s wave speed ``c``, which scOT's
@@ -79,12 +82,27 @@ def _bare_dimension(v: h5py.Dataset) -> bool:
     return name.startswith("This is a netCDF dimension but not a netCDF variable")
 
 
+def _dimension_name(v: h5py.Dataset, axis: int) -> str | None:
+    """The NetCDF dimension attached to ``axis`` of ``v`` (its dimension scale), or None."""
+    scales = v.dims[axis]
+    return scales[0].name.rsplit("/", 1)[-1] if len(scales) else None
+
+
+def _timed(k: str, v: h5py.Dataset) -> bool:
+    """A float trajectory variable: ``[N, T, C, H, W]``, or a main variable ``[N, T, H, W]``.
+
+    (why) Poseidon's ``assemble_data.py`` writes its single-channel sets (``ACE.nc``,
+    ``Wave-Gauss.nc``, ``Wave-Layer.nc``) as ``solution(sample, time, x, y)``, with no channel
+    axis; such a file is told from SE-AF's ``solution [N, 2, H, W]`` (and from any 4-D array)
+    only by the NetCDF dimension ``time`` on its axis 1, so that is what is required.
+    """
+    if not (isinstance(v, h5py.Dataset) and v.dtype.kind == "f"):
+        return False
+    return v.ndim == 5 or (v.ndim == 4 and k in MAIN_VARIABLES and _dimension_name(v, 1) == "time")
+
+
 def _main_variable(f: h5py.File) -> bool:
-    for k in MAIN_VARIABLES:
-        v = f.get(k)
-        if isinstance(v, h5py.Dataset) and v.ndim == 5 and v.dtype.kind == "f":
-            return True
-    return False
+    return any(_timed(k, f.get(k)) for k in MAIN_VARIABLES)
 
 
 def _static_set(f: h5py.File) -> str | None:
@@ -109,8 +127,9 @@ def _static_set(f: h5py.File) -> str | None:
 
 
 def detect(f: h5py.File) -> bool:
-    """A float ``[N, T, C, H, W]`` variable named ``data``, ``solution`` or ``velocity``, or
-    the variables of one of Poseidon's time-independent sets (:data:`STATIC_SETS`).
+    """A float ``[N, T, C, H, W]`` variable named ``data``, ``solution`` or ``velocity`` (or
+    ``[N, T, H, W]`` on the NetCDF dimension ``time``), or the variables of one of Poseidon's
+    time-independent sets (:data:`STATIC_SETS`).
 
     (why) any NetCDF-4 file with any 4-D or 5-D float variable was taken for Poseidon data (a
     climate file's ``t2m`` ``(time, level, lat, lon)`` opened as four "samples"); the main
@@ -134,15 +153,16 @@ def _expected(f: h5py.File) -> str:
     }
     found = dict(list(found.items())[:12])
     return (
-        "expected a float [N, T, C, H, W] variable 'data' / 'solution' / 'velocity', or the "
+        "expected a float [N, T, C, H, W] variable 'data' / 'solution' / 'velocity' (or "
+        "[N, T, H, W] with NetCDF dimension 'time' on axis 1), or the "
         f"float variables of a time-independent Poseidon set ({sets}); found datasets {found}"
     )
 
 
 def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     variables = _variables(f)
-    timed = {k: v for k, v in variables.items() if v.ndim == 5}
-    static = {k: v for k, v in variables.items() if v.ndim == 4}
+    timed = {k: v for k, v in variables.items() if _timed(k, v)}
+    static = {k: v for k, v in variables.items() if k not in timed}
     if not timed:
         # (why) a static-only file was read from whatever 4-D variables it had; Poisson-Gauss's
         # 3-D source / solution were none, and next() over nothing raised a bare StopIteration
@@ -164,6 +184,9 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
             )  # fmt: skip
         n_steps = v.shape[1]
         prefix = "c" if len(timed) == 1 else f"{k}_c"
+        if v.ndim == 4:  # [N, T, H, W]: one channel, named as a stored [N, T, 1, H, W] one
+            fields[f"{prefix}0"] = Source(k, ("n", "t", "s0", "s1"))
+            continue
         fields.update(
             {f"{prefix}{c}": Source(k, ("n", "t", c, "s0", "s1")) for c in range(v.shape[2])}
         )
