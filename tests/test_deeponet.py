@@ -396,3 +396,23 @@ def test_transforms_refuse_a_non_finite_number(value):
         FourierFeatures(scale=value)
     with pytest.raises(ValueError, match=rf"HardZero.value: expected a finite number, got {value}"):
         HardZero(value=value)
+
+
+def test_config_sub_blocks_are_public_in_sciml_models():
+    # (why) MLPSpec / FourierFeatures / HardZero, needed to build any DeepONetConfig other than
+    # the default, were importable only from the submodule sciml.models.deeponet
+    import sciml.models as public
+    from sciml.models import deeponet
+
+    for name in ("MLPSpec", "FourierFeatures", "HardZero"):
+        assert name in public.__all__, name
+        assert getattr(public, name) is getattr(deeponet, name), name
+    # a config built from the public names is the one built from the submodule's
+    config = public.DeepONetConfig(
+        branch=public.MLPSpec((8,)),
+        fourier=public.FourierFeatures(n=3),
+        hard_zero=public.HardZero(value=0.5),
+    )
+    assert config == DeepONetConfig(
+        branch=MLPSpec((8,)), fourier=FourierFeatures(n=3), hard_zero=HardZero(value=0.5)
+    )

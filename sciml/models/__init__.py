@@ -1,6 +1,6 @@
 """Model families. Importing this package registers every built-in family with sciml.load."""
 
-from .deeponet import DeepONet, DeepONetConfig
+from .deeponet import DeepONet, DeepONetConfig, FourierFeatures, HardZero, MLPSpec
 from .fno import FNO, FNOConfig
 from .mgno import MgNO, MgNOConfig
 from .neural_ode import NODE, NODEConfig
@@ -19,6 +19,9 @@ __all__ = [
     "MgNOConfig",
     "DeepONet",
     "DeepONetConfig",
+    "MLPSpec",
+    "FourierFeatures",
+    "HardZero",
     "PODDeepONet",
     "PODDeepONetConfig",
     "ScOT",

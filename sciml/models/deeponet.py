@@ -89,7 +89,14 @@ class FourierFeatures:
     """Random Fourier features of the trunk input: ``y -> [cos(2 pi y B), sin(2 pi y B)]``.
 
     ``B`` is a fixed ``(d, n)`` matrix with ``N(0, scale^2)`` entries drawn from ``seed`` (a
-    buffer, saved with the weights). ``keep_input`` also passes ``y`` itself to the trunk.
+    buffer, saved with the weights).
+
+    Attributes:
+        n: number of frequencies (the trunk gets ``2 n`` features, plus ``d`` with
+            ``keep_input``).
+        scale: standard deviation of the entries of ``B`` (finite, > 0).
+        seed: seed of the generator that draws ``B``.
+        keep_input: also pass ``y`` itself to the trunk.
     """
 
     n: int = 16
@@ -112,7 +119,12 @@ class FourierFeatures:
 class HardZero:
     """Hard constraint ``G(u)(y) = 0`` on the hyperplane ``y[axis] = value``, imposed by the
     output transform ``G(u)(y) = (y[axis] - value) * net(u, y)`` (e.g. ``s(0) = 0`` for the
-    antiderivative ``s(x) = int_0^x u``)."""
+    antiderivative ``s(x) = int_0^x u``).
+
+    Attributes:
+        axis: the coordinate of ``y`` that the hyperplane fixes (``0 <= axis < coord_dim``).
+        value: where the hyperplane lies on that axis (finite).
+    """
 
     axis: int = 0
     value: float = 0.0
