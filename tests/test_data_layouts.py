@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import sciml.data as sd
+from sciml.data import _handle
 
 RNG = np.random.default_rng(0)
 
@@ -386,6 +387,96 @@ def test_a_file_matching_no_poseidon_set_is_an_unknown_layout_never_stopiteratio
         sd.open(tmp_path / "f.nc")
     with pytest.raises(sd.DataFormatError, match=r"is not a Poseidon data set: expected .*SE-AF"):
         sd.open(tmp_path / "f.nc", layout="poseidon-netcdf")
+
+
+def _helmholtz_file(path, n: int = 4, shape=(8, 6), lead=()) -> dict[str, np.ndarray]:
+    """Helmholtz.h5 as scOT's elliptic.Helmholtz reads it: Sample_<i>/a, /bc (one value), /u
+    (``lead=(1,)``: stored with a leading singleton axis, which scOT's reshape also accepts)."""
+    vals = {"a": _r(n, *shape), "bc": RNG.random(n).astype("f4"), "u": _r(n, *shape)}
+    with h5py.File(path, "w") as f:
+        for i in range(n):
+            g = f.create_group(f"Sample_{i}")
+            for k, v in vals.items():
+                g[k] = v[i].reshape(lead + v[i].shape)
+    return vals
+
+
+@pytest.mark.parametrize("lead", [(), (1,)])
+def test_poseidon_helmholtz_sample_groups_open_as_static_a_bc_to_u(tmp_path, lead):
+    # Helmholtz.h5 (one group per sample, no NetCDF variables) was an unknown layout
+    vals = _helmholtz_file(tmp_path / "Helmholtz.h5", n=12, lead=lead)
+    ds = sd.open(tmp_path / "Helmholtz.h5")
+    assert ds.layout == "poseidon-helmholtz" and ds.n_steps is None
+    assert ds.static_field_names == ["a", "bc", "u"]
+    assert (ds.n_samples, ds.spatial_shape) == (12, (8, 6))
+    # sample 10 is Sample_10, not the 3rd name in sorted order
+    got = ds.read_static([10, 2])
+    np.testing.assert_array_equal(got[:, 0], vals["a"][[10, 2]])
+    np.testing.assert_array_equal(
+        got[:, 1], np.broadcast_to(vals["bc"][[10, 2], None, None], (2, 8, 6))
+    )
+    np.testing.assert_array_equal(got[:, 2], vals["u"][[10, 2]])
+    item = sd.StaticPairs(ds, ["a", "bc"], ["u"])[11]  # scOT: (a - 1, bc) -> normalised u
+    np.testing.assert_array_equal(item["input"].numpy()[0], vals["a"][11])
+    np.testing.assert_array_equal(item["input"].numpy()[1], np.full((8, 6), vals["bc"][11]))
+    np.testing.assert_array_equal(item["target"].numpy()[0], vals["u"][11])
+
+
+def test_poseidon_helmholtz_reads_one_sample_group_per_index(tmp_path, monkeypatch):
+    vals = _helmholtz_file(tmp_path / "Helmholtz.h5", n=6)
+    looked_up = []
+    real = _handle.LazyH5.dataset
+
+    def counting(self, key):
+        looked_up.append(key)
+        return real(self, key)
+
+    monkeypatch.setattr(_handle.LazyH5, "dataset", counting)
+    ds = sd.open(tmp_path / "Helmholtz.h5")
+    assert looked_up == []  # opening reads no sample's values
+    got = ds.read_static([4], ["a", "u"])
+    assert looked_up == ["Sample_4/a", "Sample_4/u"]
+    np.testing.assert_array_equal(got[0], np.stack([vals["a"][4], vals["u"][4]]))
+
+
+@pytest.mark.parametrize(
+    "removed, added, message",
+    [
+        ("Sample_0/bc", {}, r"key 'Sample_0'.*missing \['bc'\]; expected .*'bc' \(a scalar"),
+        (
+            "Sample_2",
+            {},
+            r"no 'Sample_2' among Sample_0 \.\.\. Sample_3; expected one group per sample",
+        ),
+        ("Sample_0/bc", {"Sample_0/bc": np.ones(3)}, r"key 'Sample_0/bc'.*expected one value"),
+        (None, {"Sample_0/u": np.ones((8, 5))}, r"key 'Sample_0/u'.*expected the grid of 'a'"),
+        (None, {"grid": np.ones(3)}, r"top-level members \['grid'\]; expected only groups"),
+    ],
+)
+def test_a_helmholtz_file_without_what_scot_reads_names_it(tmp_path, removed, added, message):
+    _helmholtz_file(tmp_path / "Helmholtz.h5")
+    with h5py.File(tmp_path / "Helmholtz.h5", "a") as f:
+        if removed:
+            del f[removed]
+        for k, v in added.items():
+            if k in f:
+                del f[k]
+            f[k] = v
+    with pytest.raises(sd.DataFormatError, match=message):
+        sd.open(tmp_path / "Helmholtz.h5", layout="poseidon-helmholtz")
+    if added.keys() != {"grid"}:  # detected as Helmholtz.h5 by its group names
+        with pytest.raises(sd.DataFormatError, match=message):
+            sd.open(tmp_path / "Helmholtz.h5")
+
+
+def test_a_helmholtz_sample_missing_a_member_fails_when_read_naming_its_key(tmp_path):
+    vals = _helmholtz_file(tmp_path / "Helmholtz.h5")
+    with h5py.File(tmp_path / "Helmholtz.h5", "a") as f:
+        del f["Sample_3/u"]
+    ds = sd.open(tmp_path / "Helmholtz.h5")  # only Sample_0 is checked when opening
+    np.testing.assert_array_equal(ds.read_static([2], ["u"])[0, 0], vals["u"][2])
+    with pytest.raises(sd.DataFormatError, match=r"key 'Sample_3/u': reading sample 3 failed"):
+        ds.read_static([3], ["u"])
 
 
 # -- lazy xarray ----------------------------------------------------------------------------------

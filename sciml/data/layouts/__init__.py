@@ -26,6 +26,7 @@ LAYOUTS: dict[str, tuple[Detector, Reader]] = {
     "pdebench-cfd": (pdebench.detect_cfd, pdebench.read_cfd),
     "pdebench-seed-groups": (pdebench.detect_seed_groups, pdebench.read_seed_groups),
     "poseidon-netcdf": (poseidon.detect, poseidon.read_spec),
+    "poseidon-helmholtz": (poseidon.detect_helmholtz, poseidon.read_helmholtz),
 }
 
 _WHAT_EACH_NEEDS = (
@@ -34,7 +35,8 @@ _WHAT_EACH_NEEDS = (
     "pdebench-seed-groups: numbered groups each with 'data'; poseidon-netcdf: a 5-D "
     "[N, T, C, H, W] variable 'data' / 'solution' / 'velocity' (or [N, T, H, W] on NetCDF "
     "dimension 'time'), or a time-independent set's "
-    "variables (Poisson-Gauss: 'source' and 'solution' [N, H, W]; SE-AF: 'solution' [N, 2, H, W])"
+    "variables (Poisson-Gauss: 'source' and 'solution' [N, H, W]; SE-AF: 'solution' [N, 2, H, W]); "
+    "poseidon-helmholtz: only groups 'Sample_<i>', each with 'a', 'bc' and 'u'"
 )
 
 

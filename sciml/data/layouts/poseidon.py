@@ -22,6 +22,11 @@ variables their dataset cards list, names and ranks both (:data:`STATIC_SETS`):
   fields ``solution_c0``, ``solution_c1`` (scOT's ``fluids.compressible.steady.Airfoil``:
   channel 0 -> channel 1).
 
+``Helmholtz.h5`` (scOT's ``elliptic.Helmholtz``) is no NetCDF file but one HDF5 group per
+sample, ``Sample_<i>`` holding ``a`` ``[H, W]``, ``bc`` (one value) and ``u`` ``[H, W]``: it
+opens as layout ``poseidon-helmholtz`` (:func:`read_helmholtz`), static fields ``a``, ``bc``
+and ``u``. No other Poseidon data set is time-independent.
+
 A 3-D ``[N, H, W]`` variable is one static field named as the variable; a 4-D one gives a field
 per channel. The two trailing axes are named ``x`` and ``y`` in stored order. NetCDF
 dimension-scale datasets (1-D, no samples) are used as coordinates where their length fits.
@@ -29,6 +34,7 @@ dimension-scale datasets (1-D, no samples) are used as coordinates where their l
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -237,4 +243,106 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         coords=coords,
         time=time,
         attrs=attrs,
+    )
+
+
+# -- Helmholtz.h5: one group per sample -----------------------------------------------------------
+HELMHOLTZ = "poseidon-helmholtz"
+# member -> what it holds, as scOT's elliptic.Helmholtz reads Sample_<i>/<member>
+HELMHOLTZ_MEMBERS = {
+    "a": "[H, W] coefficient",
+    "bc": "a scalar boundary value",
+    "u": "[H, W] solution",
+}
+_SAMPLE_GROUP = re.compile(r"Sample_(0|[1-9][0-9]*)")  # scOT reads "Sample_" + str(i)
+
+
+def detect_helmholtz(f: h5py.File) -> bool:
+    """Every top-level member is a ``Sample_<i>`` name and the first of them is a group.
+
+    (why) names only, not the members of every group: ``Helmholtz.h5`` has ~20 000 of them,
+    and a group that lacks a member is reported by :func:`read_helmholtz`, naming it.
+    """
+    keys = list(f.keys())
+    return (
+        bool(keys)
+        and all(_SAMPLE_GROUP.fullmatch(k) for k in keys)
+        and isinstance(f.get(keys[0]), h5py.Group)
+    )
+
+
+def _helmholtz_expected() -> str:
+    return ", ".join(f"'{k}' ({what})" for k, what in HELMHOLTZ_MEMBERS.items())
+
+
+def _helmholtz_axes(f: h5py.File, path: Path, key: str, scalar: bool) -> tuple:
+    """The :class:`Source` axes of ``key``: ``(s0, s1)`` for ``[H, W]`` (or ``[1, H, W]``), all
+    fixed indices for a one-value ``bc``."""
+    v = f[key]
+    if not (isinstance(v, h5py.Dataset) and v.dtype.kind in "fiu"):
+        raise DataFormatError(path, f"is not a numeric dataset; expected {_helmholtz_expected()}",
+                              key=key)  # fmt: skip
+    if scalar:
+        if v.size != 1:
+            raise DataFormatError(
+                path, f"has shape {shape_str(v.shape)}, expected one value (a scalar)", key=key
+            )
+        return (0,) * v.ndim
+    if v.ndim == 2 or (v.ndim == 3 and v.shape[0] == 1):
+        return (0,) * (v.ndim - 2) + ("s0", "s1")
+    raise DataFormatError(path, f"has shape {shape_str(v.shape)}, expected [H, W]", key=key)
+
+
+def read_helmholtz(f: h5py.File, path: Path) -> LayoutSpec:
+    """``Helmholtz.h5``: groups ``Sample_0`` ... ``Sample_{N-1}``, each ``a``, ``bc``, ``u``.
+
+    Static fields ``a``, ``bc`` (broadcast over the grid, as scOT's ``bc * ones_like(a)``) and
+    ``u``; sample ``i`` is the group ``Sample_i``, read only when indexed. Only ``Sample_0``'s
+    members are checked here; another group's missing or misshapen member fails when read,
+    naming its key.
+    """
+    names = list(f.keys())
+    other = [k for k in names if not _SAMPLE_GROUP.fullmatch(k)]
+    if not names or other:
+        raise DataFormatError(
+            path, f"has top-level members {other[:12] if other else []}; expected only groups "
+            "Sample_0 ... Sample_<N-1> (Poseidon's Helmholtz.h5)",
+        )  # fmt: skip
+    index = {int(k[len("Sample_") :]): k for k in names}
+    n, last = len(index), max(index)
+    if n != last + 1:
+        gap = min(set(range(last + 1)) - set(index))
+        raise DataFormatError(
+            path, f"has no 'Sample_{gap}' among Sample_0 ... Sample_{last}; expected one group "
+            "per sample, without gaps (scOT reads sample i from 'Sample_i')",
+        )  # fmt: skip
+    keys = [index[i] for i in range(n)]
+    first = f[keys[0]]
+    is_group = isinstance(first, h5py.Group)
+    absent = [m for m in HELMHOLTZ_MEMBERS if not is_group or m not in first]
+    if absent:
+        found = sorted(first.keys()) if is_group else "none (not a group)"
+        raise DataFormatError(
+            path, f"has members {found}, missing {absent}; expected a group holding "
+            f"{_helmholtz_expected()} (Poseidon's Helmholtz.h5)", key=keys[0],
+        )  # fmt: skip
+    axes = {
+        m: _helmholtz_axes(f, path, f"{keys[0]}/{m}", scalar=m == "bc") for m in HELMHOLTZ_MEMBERS
+    }
+    spatial = tuple(first["a"].shape[-2:])
+    if tuple(first["u"].shape[-2:]) != spatial:
+        raise DataFormatError(
+            path, f"has shape {shape_str(first['u'].shape)}, expected the grid of 'a' "
+            f"{shape_str(spatial)}", key=f"{keys[0]}/u",
+        )  # fmt: skip
+    return LayoutSpec(
+        layout=HELMHOLTZ,
+        n_samples=n,
+        n_steps=None,
+        spatial_shape=spatial,
+        spatial_dims=("x", "y"),
+        fields={},
+        static_fields={m: Source(f"{{sample}}/{m}", axes[m]) for m in HELMHOLTZ_MEMBERS},
+        coords={d: np.linspace(0, 1, s) for d, s in zip(("x", "y"), spatial)},
+        sample_keys=keys,
     )
