@@ -424,17 +424,20 @@ def _export(args: argparse.Namespace) -> int:
             f"--shape {args.shape}: a free batch needs an example batch of at least 2 "
             "(torch.export fixes sizes 0 and 1); pass --static-batch to fix it at 1"
         )
-    from .models import PROSE
+    from .models import PROSE, Normalized
     from .operator import load
 
     model = load(args.checkpoint)
     gen = torch.Generator().manual_seed(0)
     u = torch.randn(shape, generator=gen)
-    core = getattr(model, "inner", model)  # a Normalized wrapper forwards t to its inner model
+    # (why) a Normalized wrapper (what `sciml train` saves) forwards x and t to its inner model,
+    # whose family decides which of them the program needs
+    core = model.inner if isinstance(model, Normalized) else model
+    kind = _kind(model)
     if args.t is None and getattr(getattr(core, "config", None), "time_conditioning", False):
         # (why) the model's own message said "pass t", which names no flag of this command
         raise _UserError(
-            f"{args.checkpoint} ({type(model).__name__}) is time-conditioned: pass its lead "
+            f"{args.checkpoint} ({kind}) is time-conditioned: pass its lead "
             "time as --t T (the program then takes t of shape (batch,))"
         )
     kwargs = {} if args.t is None else {"t": torch.full((shape[0],), args.t)}
@@ -446,14 +449,12 @@ def _export(args: argparse.Namespace) -> int:
         c = model.config
         if shape[-1] == c.state_dim:  # (else the NODE names the shape it expects)
             u = torch.tensor(c.center or 0.0) + torch.tensor(c.scale or 1.0) * u
-    coord_dim = getattr(getattr(model, "config", None), "coord_dim", None)
-    if isinstance(model, PROSE):
+    coord_dim = getattr(getattr(core, "config", None), "coord_dim", None)
+    if isinstance(core, PROSE):
         coord_dim = 0  # query times x of shape (points,)
     if args.points is not None:
         if coord_dim is None:
-            raise _UserError(
-                f"--points: {args.checkpoint} ({type(model).__name__}) takes no query points"
-            )
+            raise _UserError(f"--points: {args.checkpoint} ({kind}) takes no query points")
         if args.points < 1:
             raise _UserError(f"--points expects a positive integer, got {args.points}")
         points = (args.points, coord_dim) if coord_dim else (args.points,)
@@ -461,7 +462,7 @@ def _export(args: argparse.Namespace) -> int:
     elif coord_dim is not None:
         x_shape = f"(points, {coord_dim})" if coord_dim else "(points,)"
         raise _UserError(
-            f"{args.checkpoint} ({type(model).__name__}) is evaluated at query points: pass "
+            f"{args.checkpoint} ({kind}) is evaluated at query points: pass "
             f"--points P (the program takes x of shape {x_shape} with any P)"
         )
     program = export(model, u, path=args.out, dynamic_batch=not args.static_batch, **kwargs)
@@ -488,6 +489,16 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kind(model: Any) -> str:
+    """The model's class, and the wrapped one's for a Normalized model (``FNO in
+    Normalized``): the wrapped family is what decides the export's inputs."""
+    from .models import Normalized
+
+    if isinstance(model, Normalized):
+        return f"{type(model.inner).__name__} in Normalized"
+    return type(model).__name__
+
+
 def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     """``{"t": times, "solver": fixed-step solver}`` from --times, --solver, --step-size for a
     NODE; {} for another model (which must not be given them)."""
@@ -501,8 +512,7 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     if not isinstance(model, NODE):
         if given:
             raise _UserError(
-                f"{', '.join(given)}: only for a NODE, got {args.checkpoint} "
-                f"({type(model).__name__})"
+                f"{', '.join(given)}: only for a NODE, got {args.checkpoint} ({_kind(model)})"
             )
         return {}
     if args.t is not None:  # (why) --times would replace it without a word

@@ -54,7 +54,7 @@ def _run(argv, capsys):
         ),
         (
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--points", "4", "--out", "f.pt2"],
-            "--points: fno-ns2d (Normalized) takes no query points",
+            "--points: fno-ns2d (FNO in Normalized) takes no query points",
         ),
         (
             ["export", "node-lotka-volterra", "--shape", "4,2", "--out", "n.pt2"],
@@ -93,7 +93,7 @@ def _run(argv, capsys):
         ),  # fmt: skip
         (
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--solver", "rk4", "--out", "f.pt2"],
-            "--solver: only for a NODE, got fno-ns2d (Normalized)",
+            "--solver: only for a NODE, got fno-ns2d (FNO in Normalized)",
         ),
         (  # --times replaced --t without a word; --step-size 0 was not named (falsy)
             ["export", "node-lotka-volterra", "--shape", "4,2", "--t", "0.5", "--out", "n.pt2"],
@@ -101,7 +101,7 @@ def _run(argv, capsys):
         ),
         (
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--step-size", "0", "--out", "f.pt2"],
-            "--step-size: only for a NODE, got fno-ns2d (Normalized)",
+            "--step-size: only for a NODE, got fno-ns2d (FNO in Normalized)",
         ),
         (
             [
@@ -751,6 +751,36 @@ def test_export_of_prose_gives_its_data_path_free_in_batch_and_query_times(
         u, x = torch.randn(batch, 10, 6), torch.rand(points)
         with torch.no_grad():
             torch.testing.assert_close(program(u, x=x), model(u, x=x), rtol=1e-5, atol=1e-6)
+
+
+def test_export_of_a_normalized_deeponet_asks_for_and_takes_its_query_points(
+    capsys, tmp_path, monkeypatch
+):
+    """A DeepONet inside Normalized (what `sciml train` saves from a points view) could not be
+    exported: without --points DeepONet's own "needs query locations x" named no flag, and
+    --points was refused as "(Normalized) takes no query points". The inner family decides:
+    the error names --points and x's shape, and the program equals the model's forward."""
+    from sciml.models import DeepONet, DeepONetConfig, Normalized
+    from sciml.models.deeponet import MLPSpec
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    inner = DeepONet(DeepONetConfig(sensors=8, coord_dim=2, basis=4, branch=MLPSpec((8,)),
+                                    trunk=MLPSpec((8,))))  # fmt: skip
+    Normalized.wrap(
+        inner, in_mean=[1.0], in_std=[2.0], out_mean=[3.0], out_std=[4.0], out_channel_dim=-1
+    ).save_pretrained("nd")
+    code, _, err = _run(["export", "nd", "--shape", "2,1,8", "--out", "d.pt2"], capsys)
+    assert code == 2 and "nd (DeepONet in Normalized) is evaluated at query points: pass " in err
+    assert "--points P (the program takes x of shape (points, 2) with any P)" in err
+    argv = ["export", "nd", "--shape", "2,1,8", "--points", "5", "--out", "d.pt2"]
+    code, out, err = _run(argv, capsys)
+    assert code == 0 and "module()(u, x=x)" in out, err
+    program = torch.export.load("d.pt2").module()
+    u, x = torch.randn(3, 1, 8), torch.rand(7, 2)
+    with torch.no_grad():  # the wrapper's maps by hand around the inner DeepONet
+        want = inner((u - 1.0) / 2.0, x=x) * 4.0 + 3.0
+    torch.testing.assert_close(program(u, x=x), want, rtol=1e-5, atol=1e-6)
 
 
 def test_export_recognises_a_prose_subclass_by_isinstance(capsys, tmp_path, monkeypatch):
