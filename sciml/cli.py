@@ -424,7 +424,7 @@ def _export(args: argparse.Namespace) -> int:
             f"--shape {args.shape}: a free batch needs an example batch of at least 2 "
             "(torch.export fixes sizes 0 and 1); pass --static-batch to fix it at 1"
         )
-    from .models import PROSE, Normalized
+    from .models import PROSE, Normalized, PODDeepONet
     from .operator import load
 
     model = load(args.checkpoint)
@@ -452,7 +452,18 @@ def _export(args: argparse.Namespace) -> int:
     coord_dim = getattr(getattr(core, "config", None), "coord_dim", None)
     if isinstance(core, PROSE):
         coord_dim = 0  # query times x of shape (points,)
+    fixed_points = isinstance(core, PODDeepONet)
+    if fixed_points:
+        # (why) its config has a coord_dim, but its POD modes exist only at its training
+        # points: the command asked for --points, whose random points the model then refused
+        coord_dim = None
     if args.points is not None:
+        if fixed_points:
+            raise _UserError(
+                f"--points: {args.checkpoint} ({kind}) evaluates only at its "
+                f"{core.config.points} training points; export it without --points (the "
+                "program gives the output at those points)"
+            )
         if coord_dim is None:
             raise _UserError(f"--points: {args.checkpoint} ({kind}) takes no query points")
         if args.points < 1:

@@ -783,6 +783,33 @@ def test_export_of_a_normalized_deeponet_asks_for_and_takes_its_query_points(
     torch.testing.assert_close(program(u, x=x), want, rtol=1e-5, atol=1e-6)
 
 
+def test_export_of_a_pod_deeponet_needs_no_query_points(capsys, tmp_path, monkeypatch):
+    """A POD-DeepONet evaluates only at its training points, but the command asked it for
+    --points (its config has a coord_dim) and then the model refused the random points: it
+    could not be exported at all. Now it exports without --points, its program equals the POD
+    reconstruction of the branch's coefficients, and --points is refused naming why."""
+    from sciml.models import PODDeepONet, PODDeepONetConfig
+    from sciml.models.deeponet import MLPSpec
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    model = PODDeepONet(PODDeepONetConfig(sensors=8, points=6, modes=3, branch=MLPSpec((8,))))
+    model.fit_basis(torch.randn(10, 6), torch.linspace(0, 1, 6)[:, None])
+    with torch.no_grad():
+        model.bias.fill_(0.25)
+    model.save_pretrained("pod")
+    code, out, err = _run(["export", "pod", "--shape", "2,8", "--out", "p.pt2"], capsys)
+    assert code == 0 and "module()(u)" in out, err
+    u = torch.randn(5, 8)
+    with torch.no_grad():  # mean + sum_i a_i phi_i + bias, with a_i the branch's outputs
+        want = model.reconstruct(model.branch(u)) + 0.25
+    torch.testing.assert_close(torch.export.load("p.pt2").module()(u), want)
+    argv = ["export", "pod", "--shape", "2,8", "--points", "6", "--out", "q.pt2"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and "--points: pod (PODDeepONet) evaluates only at its 6 training" in err
+    assert not os.path.exists("q.pt2")
+
+
 def test_export_recognises_a_prose_subclass_by_isinstance(capsys, tmp_path, monkeypatch):
     """The export command told PROSE by its class name, so a subclass of PROSE was refused
     ("takes no query points") although it exports like PROSE; now isinstance: the program of
