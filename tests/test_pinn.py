@@ -1681,3 +1681,95 @@ def test_an_unknown_weight_warns_once_across_a_failed_adam_step():
     # 2 Adam steps doubled 'r' twice, the final evaluation once more: 8 * p^2
     assert w.weights["r"] == 8.0
     assert res.loss == pytest.approx(8.0 * float(p.detach()) ** 2, rel=1e-6)
+
+
+def _int_point_cases():
+    """(entry, call with integer points, the argument the error must name, the dtype it must
+    expect) for every public entry that takes points."""
+    xi, ti = torch.arange(4)[:, None], torch.arange(4)[:, None]
+    xf, tf = xi.float().requires_grad_(), ti.float().requires_grad_()
+    pinn, lpinn, prob, net = PINN(), LagrangianPINN(), Convection(), MLP(2, 1)
+    lpinn64 = LagrangianPINN().double()
+    box = Box((0, 0), (2.5, 1))
+    p2 = torch.zeros(3, 2, dtype=torch.long)
+    f32, anyf = (
+        r"torch\.float32 \(the dtype of its parameters\)",
+        r"torch\.float32 or torch\.float64",
+    )
+    return [
+        ("PINN", lambda: pinn(xi, tf), "x", f32),
+        ("PINN", lambda: pinn(xf, ti), "t", f32),
+        ("PINN", lambda: PINN(u0=torch.sin)(xi, ti), "x", f32),
+        ("PINN", lambda: pinn.loss_terms(prob, xi, ti, xf.detach()), "x", f32),
+        ("PINN", lambda: pinn.loss_terms(prob, xf, tf, xi), "x_initial", f32),
+        ("LagrangianPINN", lambda: lpinn(xi, tf), "x0", f32),
+        ("LagrangianPINN", lambda: lpinn.residuals(prob, xf, ti), "t", f32),
+        (
+            "LagrangianPINN",
+            lambda: lpinn64.loss_terms(prob, xf.double(), tf.double(), xi),
+            "x0_initial",
+            r"torch\.float64 \(the dtype of its parameters\)",
+        ),
+        ("Convection.residual", lambda: prob.residual(pinn(xf, tf), xf, ti), "t", anyf),
+        ("grad", lambda: grad(pinn(xf, tf), xi), "x", anyf),
+        ("partial", lambda: partial(pinn(xf, tf), xi, 0), "x", anyf),
+        ("laplacian", lambda: laplacian(pinn(xf, tf), xi), "x", anyf),
+        ("divergence", lambda: divergence(pinn(xf, tf), xi), "x", anyf),
+        ("time_derivative", lambda: time_derivative(pinn(xf, tf), ti), "t", anyf),
+        ("chunked", lambda: chunked(lambda p: p, torch.arange(6).reshape(3, 2)), "points", anyf),
+        ("Box.scale", lambda: box.scale(torch.ones(2, 2, dtype=torch.long)), "unit", anyf),
+        (
+            "resample_by_residual",
+            lambda: resample_by_residual(p2, torch.ones(3), 2),
+            "candidates",
+            anyf,
+        ),
+        ("PeriodicEmbedding", lambda: PeriodicEmbedding([2.5, None])(p2), "p", anyf),
+        ("HardConstraint", lambda: HardConstraint(net, lambda p: 0, lambda p: 1)(p2), "p", anyf),
+        ("HardInitialCondition", lambda: HardInitialCondition(net, torch.sin)(p2), "p", anyf),
+        ("periodic_penalty", lambda: periodic_penalty(lambda p: p, p2, 2.5), "p", anyf),
+    ]
+
+
+@pytest.mark.parametrize("case", range(21))
+def test_integer_points_are_refused_naming_the_argument_and_both_dtypes(case):
+    """Integer points (torch.arange) reached autograd and failed with torch's 'only Tensors of
+    floating point dtype can require gradients' or a 'requires_grad=True' advice that fails
+    the same way, inside the first nn.Linear ('mat1 and mat2 must have the same dtype'), or
+    ran silently wrong: Box.scale truncated the bound 2.5 to 2, periodic_penalty shifted by 2
+    for a period of 2.5, a PINN ran on them. Each entry now raises a TypeError naming the
+    argument, the floating dtype expected and the integer dtype given."""
+    cases = _int_point_cases()
+    assert len(cases) == 21
+    owner, call, name, want = cases[case]
+    with pytest.raises(TypeError, match=rf"^{owner} expected {name} as a floating-point tensor "):
+        call()
+    with pytest.raises(TypeError, match=rf"{want}\)?, got dtype torch\.int64; convert it with"):
+        call()
+
+
+@pytest.mark.parametrize("sampler", [uniform, latin_hypercube, sobol, "grid", "periodic_grid"])
+def test_samplers_refuse_a_dtype_that_is_not_floating(sampler):
+    """An integer dtype failed inside torch.rand ('check_uniform_bounds not implemented for
+    Long') for uniform and latin_hypercube, truncated every Sobol and grid coordinate silently
+    (points on the box's integer corners), and periodic_grid ignored it (float32 points).
+    A floating dtype still gives the points in it, in the box; the deterministic ones (and
+    Sobol, drawn in float64) the same points as in float64 to rounding."""
+    from sciml.pinn.reference import periodic_grid
+
+    box = Box((0, 0), (2.5, 1))
+    calls = {
+        "grid": lambda dtype: grid([3, 2], box, dtype=dtype),
+        "periodic_grid": lambda dtype: periodic_grid(4, 2.5, dtype=dtype),
+    }
+    call = calls.get(sampler) or (lambda dtype: sampler(8, box, seed=0, dtype=dtype))
+    name = sampler if isinstance(sampler, str) else sampler.__name__
+    for bad in (torch.int64, torch.bool, torch.complex64):
+        with pytest.raises(TypeError, match=rf"^{name} expected a floating dtype .*got {bad}$"):
+            call(bad)
+    a, b = call(torch.float32), call(torch.float64)
+    assert a.dtype == torch.float32 and b.dtype == torch.float64
+    hi = torch.tensor([2.5] if name == "periodic_grid" else [2.5, 1.0], dtype=torch.float64)
+    assert bool((a >= 0).all()) and bool((a.double() <= hi).all())
+    if name in ("sobol", "grid", "periodic_grid"):
+        torch.testing.assert_close(a.double(), b, rtol=0, atol=1e-6)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .._scalars import is_int
+from ._checks import check_float_points
 
 __all__ = [
     "PeriodicEmbedding",
@@ -118,7 +119,8 @@ class PeriodicEmbedding(nn.Module):
         return len(self._free) + 2 * self.harmonics * len(self._per)
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
-        """``p: (..., d)`` -> ``(..., out_features)``."""
+        """``p: (..., d)`` (floating-point) -> ``(..., out_features)``."""
+        check_float_points("PeriodicEmbedding", "p", p)
         if p.shape[-1] != len(self.periods):
             raise ValueError(
                 f"expected points with {len(self.periods)} coordinates (periods "
@@ -156,7 +158,8 @@ class HardConstraint(nn.Module):
         _set_fixed(self, "distance", distance)
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
-        """``g(p) + d(p) * net(p)`` at points ``p: (..., d)``: ``(..., c)``."""
+        """``g(p) + d(p) * net(p)`` at floating-point points ``p: (..., d)``: ``(..., c)``."""
+        check_float_points(type(self).__name__, "p", p)
         g, d, n = _call_fixed(self.particular, p), _call_fixed(self.distance, p), self.net(p)
         out = g + d * n
         # (why) g of shape (n,) against d * net of shape (n, 1) gave a (n, n) u, silently
@@ -239,7 +242,9 @@ def periodic_penalty(
     fn: Callable[[torch.Tensor], torch.Tensor], p: torch.Tensor, period: float, dim: int = 0
 ) -> torch.Tensor:
     """``mean((fn(p) - fn(p + period e_dim))^2)``: the soft periodic boundary condition, with
-    ``p: (n, d)`` points on the lower boundary of coordinate ``dim``."""
+    ``p: (n, d)`` floating-point points on the lower boundary of coordinate ``dim``."""
+    # (why) integer points truncated the period of the shift (2.5 -> 2), silently
+    check_float_points("periodic_penalty", "p", p)
     shift = torch.zeros(p.shape[-1], dtype=p.dtype, device=p.device)
     shift[dim] = period
     return soft_penalty(fn(p), fn(p + shift))

@@ -24,11 +24,15 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .._scalars import is_int
+from ._checks import check_float_points
 
 __all__ = ["grad", "partial", "laplacian", "divergence", "time_derivative", "chunked"]
 
 
 def _check(u: torch.Tensor, x: torch.Tensor) -> None:
+    # (why) before the requires_grad check, whose advice (x.requires_grad_()) fails for
+    # integer points
+    check_float_points("grad", "x", x)
     if not x.requires_grad:
         raise ValueError(
             "expected input coordinates with requires_grad=True (call x.requires_grad_() "
@@ -119,6 +123,7 @@ def partial(
     """
     if not dims:
         raise ValueError("partial needs at least one coordinate index, got none")
+    check_float_points("partial", "x", x)
     _check_dims(dims, x)
     out = u
     for i, k in enumerate(dims):
@@ -146,6 +151,7 @@ def laplacian(
     Returns:
         a tensor with the shape of ``u``.
     """
+    check_float_points("laplacian", "x", x)
     dims = list(range(x.shape[-1]) if dims is None else dims)
     _check_dims(dims, x)
     g = grad(u, x, create_graph=True)
@@ -165,6 +171,7 @@ def divergence(v: torch.Tensor, x: torch.Tensor, *, create_graph: bool = True) -
     Returns:
         ``(..., 1)``.
     """
+    check_float_points("divergence", "x", x)
     if v.shape[-1] != x.shape[-1]:
         raise ValueError(
             f"divergence needs a field with as many components as coordinates, got "
@@ -190,6 +197,7 @@ def time_derivative(
     _check_int("order", order)
     if order < 1:
         raise ValueError(f"expected a derivative order >= 1, got {order}")
+    check_float_points("time_derivative", "t", t)
     return partial(u, t, *([0] * order), create_graph=create_graph)
 
 
@@ -205,6 +213,8 @@ def chunked(
     _check_int("chunk size", chunk)
     if chunk < 1:
         raise ValueError(f"expected a positive chunk size, got {chunk}")
+    # (why) integer points failed in requires_grad_ with torch's message, naming no argument
+    check_float_points("chunked", "points", points)
     outs = []
     # (why) max(n, 1): with no points there was no chunk, and torch.cat of nothing raised;
     # fn on the empty set gives the result's trailing shape and dtype

@@ -99,12 +99,12 @@ class LagrangianPINN(nn.Module):
         Returns:
             ``x(x0, t)`` (not wrapped into ``[0, L)``) and ``u(x0, t)``, both ``(n, 1)``.
         """
+        _check_points("LagrangianPINN", self.state[0].weight.dtype, x0=x0, t=t)
         if x0.shape != t.shape or x0.shape[-1] != 1:
             raise ValueError(
                 f"expected x0 and t of the same shape (n, 1), got {tuple(x0.shape)} and "
                 f"{tuple(t.shape)}"
             )
-        _check_points("LagrangianPINN", self.state[0].weight.dtype, x0=x0, t=t)
         h = self.embed(torch.cat([x0, t], dim=-1))
         d = self.curve_scale * self.curve(h)
         u = self.state(h)
@@ -146,6 +146,7 @@ class LagrangianPINN(nn.Module):
         if self.u0 is None:
             if x0_initial is None:
                 raise ValueError("soft initial conditions need x0_initial points, got None")
+            _check_points("LagrangianPINN", self.state[0].weight.dtype, x0_initial=x0_initial)
             xi, ui = self(x0_initial, torch.zeros_like(x0_initial))
             terms["ic_x"] = (xi - x0_initial).square().mean()
             terms["ic_u"] = (ui - _call_u0(problem.u0, x0_initial)).square().mean()

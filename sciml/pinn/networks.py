@@ -10,6 +10,7 @@ from torch import nn
 
 from .._scalars import is_int
 from ..layers._checks import check_input_dtype
+from ._checks import check_float_points
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 
 # (why) a run-time import, not one under TYPE_CHECKING: typing.get_type_hints(PINN.loss_terms)
@@ -54,15 +55,16 @@ class MLP(nn.Sequential):
 
 
 def _check_points(owner: str, dtype: torch.dtype, **points: torch.Tensor) -> None:
-    """Each floating-point tensor in ``points`` in the parameters' ``dtype`` (a half-precision
-    mismatch is left to ``torch.autocast``; float64 it does not cast, so it is refused there
-    too, see :func:`check_input_dtype`).
+    """Each of ``points`` a floating-point tensor in the parameters' ``dtype`` (a
+    half-precision mismatch is left to ``torch.autocast``; float64 it does not cast, so it is
+    refused there too, see :func:`check_input_dtype`).
 
     (why) float64 points into a float32 model failed inside the first nn.Linear with torch's
-    "mat1 and mat2 must have the same dtype, but got Double and Float", naming no input."""
+    "mat1 and mat2 must have the same dtype, but got Double and Float", naming no input; an
+    integer x ran (the embedding promoted it) and then failed in autograd, see ``_checks``."""
     for name, v in points.items():
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            check_input_dtype(owner, name, v, dtype)
+        check_float_points(owner, name, v, dtype, " (the dtype of its parameters)")
+        check_input_dtype(owner, name, v, dtype)
 
 
 class PINN(nn.Module):
@@ -100,13 +102,14 @@ class PINN(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``x, t: (n, 1)`` -> ``u: (n, 1)``, in the parameters' dtype (a TypeError names
-        both dtypes otherwise: convert the points, or the model with ``.double()``)."""
+        both dtypes otherwise, integer points included: convert the points, or the model with
+        ``.double()``)."""
+        _check_points("PINN", self.net[0].weight.dtype, x=x, t=t)
         if x.shape != t.shape or x.shape[-1] != 1:
             raise ValueError(
                 f"expected x and t of the same shape (n, 1), got {tuple(x.shape)} and "
                 f"{tuple(t.shape)}"
             )
-        _check_points("PINN", self.net[0].weight.dtype, x=x, t=t)
         out = self.net(self.embed(torch.cat([x, t], dim=-1)))
         if self.u0 is not None:
             out = _call_u0(self.u0, x) + t * out
@@ -127,6 +130,7 @@ class PINN(nn.Module):
         if self.u0 is None:
             if x_initial is None:
                 raise ValueError("a soft initial condition needs x_initial points, got None")
+            _check_points("PINN", self.net[0].weight.dtype, x_initial=x_initial)
             u = self(x_initial, torch.zeros_like(x_initial))
             terms["ic"] = (u - _call_u0(problem.u0, x_initial)).square().mean()
         return terms

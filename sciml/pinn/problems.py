@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._checks import check_float_points
 from .constraints import _call_fixed
 from .derivatives import grad
 from .reference import (
@@ -129,6 +130,8 @@ class PeriodicProblem:
         Returns:
             ``(n, 1)``.
         """
+        for name, v in (("x", x), ("t", t)):
+            check_float_points(f"{type(self).__name__}.residual", name, v)
         u_x = grad(u, x)
         r = grad(u, t) + self.speed(u) * u_x
         if self.nu:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import torch
 
 from .._etdrk4 import etdrk4_coefficients, etdrk4_step
+from ._checks import check_float_dtype
 
 __all__ = [
     "convection_exact",
@@ -38,7 +39,10 @@ TWO_PI = 2 * math.pi
 def periodic_grid(
     n: int, length: float = TWO_PI, *, dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:
-    """``n`` equispaced points ``x_j = j L / n`` of ``[0, L)``: ``(n,)``."""
+    """``n`` equispaced points ``x_j = j L / n`` of ``[0, L)``: ``(n,)`` of the floating
+    ``dtype``."""
+    # (why) an integer dtype was ignored: the points came back in the default float dtype
+    check_float_dtype("periodic_grid", dtype)
     if n < 2:
         raise ValueError(f"expected at least 2 grid points, got {n}")
     return torch.arange(n, dtype=dtype) * (length / n)

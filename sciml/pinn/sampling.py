@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .._scalars import is_int
+from ._checks import check_float_dtype, check_float_points
 
 __all__ = ["Box", "uniform", "latin_hypercube", "sobol", "grid", "resample_by_residual"]
 
@@ -53,7 +54,9 @@ class Box:
         return len(self.lower)
 
     def scale(self, unit: torch.Tensor) -> torch.Tensor:
-        """Map points ``(n, d)`` of the unit cube into the box."""
+        """Map points ``(n, d)`` of the unit cube (floating-point) into the box."""
+        # (why) integer points got integer bounds: Box((0,), (2.5,)).scale(ones) gave 2
+        check_float_points("Box.scale", "unit", unit)
         lo = torch.tensor(self.lower, dtype=unit.dtype, device=unit.device)
         hi = torch.tensor(self.upper, dtype=unit.dtype, device=unit.device)
         # (why) lo + 1 * (hi - lo) rounds past hi for about one box in nine, and a float32
@@ -83,8 +86,9 @@ def uniform(
     seed: int | torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """``n`` independent uniform points in ``box``: ``(n, d)``."""
+    """``n`` independent uniform points in ``box``: ``(n, d)`` of the floating ``dtype``."""
     _check_n(n)
+    check_float_dtype("uniform", dtype)
     return box.scale(torch.rand(n, box.dim, generator=_gen(seed), dtype=dtype))
 
 
@@ -97,8 +101,10 @@ def latin_hypercube(
 ) -> torch.Tensor:
     """Latin hypercube sample: along every axis each of the ``n`` equal strata holds exactly one
     point (stratum ``k`` of axis ``j`` is ``[k/n, (k+1)/n)`` of the unit interval), the strata
-    are matched across axes by independent random permutations. ``(n, d)``."""
+    are matched across axes by independent random permutations. ``(n, d)`` of the floating
+    ``dtype``."""
     _check_n(n)
+    check_float_dtype("latin_hypercube", dtype)
     g = _gen(seed)
     cols = []
     for _ in range(box.dim):
@@ -118,8 +124,11 @@ def sobol(
 ) -> torch.Tensor:
     """The first ``n`` points (after ``skip``) of a (scrambled) Sobol sequence in ``box``
     (``torch.quasirandom.SobolEngine``): low discrepancy, best with ``n`` a power of two.
-    ``(n, d)``. A ``torch.Generator`` ``seed`` supplies the scrambling seed (one draw)."""
+    ``(n, d)`` of the floating ``dtype``. A ``torch.Generator`` ``seed`` supplies the
+    scrambling seed (one draw)."""
     _check_n(n)
+    # (why) an integer dtype truncated every coordinate (silently: points at the corners)
+    check_float_dtype("sobol", dtype)
     if skip < 0:  # (why) fast_forward(-1) corrupted the engine: repeated points, silently
         raise ValueError(f"expected skip >= 0 points, got {skip}")
     if isinstance(seed, torch.Generator):
@@ -140,8 +149,9 @@ def grid(
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """A tensor-product grid, ``sizes[j]`` points along axis ``j`` (first axis slowest), as
-    ``(prod(sizes), d)``. ``endpoint=False`` on an axis leaves out the upper bound, as a
-    periodic axis should."""
+    ``(prod(sizes), d)`` of the floating ``dtype``. ``endpoint=False`` on an axis leaves out
+    the upper bound, as a periodic axis should."""
+    check_float_dtype("grid", dtype)
     if len(sizes) != box.dim:
         raise ValueError(f"expected {box.dim} grid sizes for a {box.dim}-d box, got {sizes}")
     ends = [endpoint] * box.dim if isinstance(endpoint, bool) else list(endpoint)
@@ -175,7 +185,7 @@ def resample_by_residual(
     large ``floor``: close to uniform). Drawn without replacement when ``n <= len(candidates)``.
 
     Args:
-        candidates: ``(m, d)`` points, typically a dense uniform or Sobol set.
+        candidates: ``(m, d)`` floating-point points, typically a dense uniform or Sobol set.
         residual: ``(m,)`` or ``(m, 1)`` PDE residual at the candidates (detached).
         n: how many points to keep.
         power: the exponent on ``|r_i|``.
@@ -186,6 +196,7 @@ def resample_by_residual(
         ``(n, d)``.
     """
     _check_n(n)
+    check_float_points("resample_by_residual", "candidates", candidates)
     r = residual.detach().reshape(-1).abs().to(torch.float64)
     if r.shape[0] != candidates.shape[0]:
         raise ValueError(
