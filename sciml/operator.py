@@ -11,7 +11,9 @@ Checkpoint format (a directory):
 
 * ``config.json``: ``{"format": "sciml.operator", "format_version": 1, "family": ..., "config":
   {...}, "sciml_version": ..., "weights": {"file": "model.safetensors", "sha256": ..., "dtype":
-  ...}, "metadata": {...}}``
+  ...}, "metadata": {...}}``; ``weights.strides`` (``{name: [strides]}``, only where some tensor
+  is not row-major, e.g. after ``model.to(memory_format=torch.channels_last)``) records the
+  layout that loading puts back, so that outputs are bit-identical.
 * ``model.safetensors``: the state dict. Nothing is ever unpickled. The SHA-256 recorded in
   ``config.json`` is checked before the weights are read, so a truncated or edited weights file
   is refused.
@@ -148,6 +150,7 @@ class Operator(ComplexCasts):
         directory = Path(directory)
         state = _unique_state(self)
         dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()})
+        strides = _saved_strides(self, state)
         record = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -158,6 +161,8 @@ class Operator(ComplexCasts):
             "weights": {"file": WEIGHTS_FILE, "sha256": "", "dtypes": dtypes},
             "metadata": dict(metadata or {}),
         }
+        if strides:
+            record["weights"]["strides"] = strides
         # (why) checked before any file is touched: metadata that JSON cannot hold failed after
         # the new weights had replaced the old ones, and the old checkpoint no longer loaded
         metadata_json(record)
@@ -399,6 +404,7 @@ def _load_weights(
             f"{path}: weights do not fit {type(model).__name__}: unexpected "
             f"{sorted(result.unexpected_keys)[:5]}"
         )
+    _restore_strides(model, weights.get("strides"), directory / CONFIG_FILE)
 
 
 def _shape_mismatches(
@@ -498,6 +504,65 @@ def _cast_each_as_saved(model: nn.Module, state: Mapping[str, torch.Tensor]) -> 
             saved.is_floating_point() or saved.is_complex()
         ):
             tensor.data = tensor.data.to(saved.dtype)
+
+
+def _dense_layout(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
+    """Whether ``stride`` lays out a tensor of ``shape`` with no gaps and no overlaps (a
+    permutation of the row-major layout: channels_last, a transpose), so that
+    ``torch.empty_strided(shape, stride)`` holds exactly its elements."""
+    expected = 1
+    for d in sorted((d for d in range(len(shape)) if shape[d] != 1), key=lambda d: stride[d]):
+        if stride[d] != expected:
+            return False
+        expected *= shape[d]
+    return True
+
+
+def _saved_strides(model: nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, list[int]]:
+    """``name -> strides`` for each saved tensor of ``model`` laid out other than row-major
+    (``model.to(memory_format=torch.channels_last)``), which the file stores row-major.
+
+    (why) a model loaded in the default layout computed other outputs in the last bits:
+    convolutions pick their kernels and summation order by the layout of input and weight (an
+    FNO saved channels_last was 4e-8 to 6e-8 off after loading, torch.equal False)."""
+    tensors = model.state_dict(keep_vars=True)
+    out = {}
+    for name in state:
+        t = tensors[name]
+        stride, shape = tuple(t.stride()), tuple(t.shape)
+        row_major = torch.empty(shape, device="meta").stride()
+        if t.numel() > 1 and stride != row_major and _dense_layout(shape, stride):
+            out[name] = list(stride)
+    return out
+
+
+def _restore_strides(model: nn.Module, strides: Any, where: Path) -> None:
+    """Give each tensor named in ``strides`` (from :func:`_saved_strides`) its saved layout;
+    parameters keep their identity."""
+    if strides is None:
+        return
+    tensors = model.state_dict(keep_vars=True)
+    if not isinstance(strides, dict):
+        raise CheckpointError(
+            f"{where}: weights.strides must map tensor names to strides, got {strides!r}"
+        )
+    for name, stride in strides.items():
+        t = tensors.get(name)
+        ok = (
+            t is not None
+            and isinstance(stride, list)
+            and all(type(s) is int for s in stride)
+            and len(stride) == t.dim()
+            and _dense_layout(tuple(t.shape), tuple(stride))
+        )
+        if not ok:
+            shape = None if t is None else tuple(t.shape)
+            raise CheckpointError(
+                f"{where}: weights.strides[{name!r}] = {stride!r} is not a layout of the "
+                f"model's tensor {name!r} (shape {shape}); expected the strides of a dense "
+                "tensor of that shape, as save_pretrained writes them"
+            )
+        t.data = torch.empty_strided(t.shape, stride, dtype=t.dtype, device=t.device).copy_(t)
 
 
 def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:

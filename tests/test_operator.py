@@ -226,8 +226,9 @@ def test_a_transposed_view_sharing_a_weights_storage_is_saved(tmp_path):
     assert torch.equal(stored["wt"], torch.arange(9.0).view(3, 3).t())
     loaded = sciml.load(tmp_path)
     assert torch.equal(loaded.w, model.w) and torch.equal(loaded.wt, model.wt)
-    # (why) outputs to float32 rounding, not bit for bit: the loaded wt is contiguous, the
-    # model's a transposed view, and a BLAS may sum u @ wt in another order for either layout
+    # (why) outputs to float32 rounding, not bit for bit: the loaded wt was contiguous (its
+    # strides are now restored, weights.strides), the model's a transposed view, and a BLAS may
+    # sum u @ wt in another order for either layout
     # (an H100 machine's CPU, torch 2.11: last-bit differences, torch.equal False); wt loaded as
     # zeros, as before, was off by 10-30
     u = torch.randn(2, 3)
@@ -237,6 +238,44 @@ def test_a_transposed_view_sharing_a_weights_storage_is_saved(tmp_path):
     with torch.no_grad():  # the function that was saved, in float64
         ref = u.double() @ w.double() + u.double() @ w.double().t()
         torch.testing.assert_close(loaded(u).double(), ref, **tol)
+
+
+@pytest.mark.parametrize(
+    "family, memory_format",
+    [
+        ("fno", torch.channels_last),
+        ("t1", torch.channels_last),
+        ("mgno", torch.channels_last),
+        ("normalized", torch.channels_last),
+        ("dcdm", torch.channels_last_3d),
+    ],
+)
+def test_a_channels_last_model_reloads_in_its_layout_with_identical_outputs(
+    family, memory_format, tmp_path
+):
+    """The file stores tensors row-major; the layout is recorded in config.json and put back
+    on load. A channels_last FNO loaded row-major gave outputs 4e-8 to 6e-8 off (torch.equal
+    False): convolutions sum in another order for another layout of input and weight."""
+    config, make_input = EXAMPLES[family]
+    torch.manual_seed(0)
+    model = sciml.registered_families()[family](config).eval()
+    model = model.to(memory_format=memory_format)
+    u = make_input().contiguous(memory_format=memory_format)
+    with torch.no_grad():
+        before = model(u)
+    model.save_pretrained(tmp_path)
+    loaded = sciml.load(tmp_path)
+    with torch.no_grad():
+        assert torch.equal(loaded(u), before)
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b) and a.stride() == b.stride(), name
+    # a hand-edited layout that does not fit the tensor is refused, naming it
+    record = json.loads((tmp_path / "config.json").read_text())
+    name = next(iter(record["weights"]["strides"]))
+    record["weights"]["strides"][name] = [1]
+    (tmp_path / "config.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match=rf"weights.strides\['{name}'\] = \[1\] is not a"):
+        sciml.load(tmp_path)
 
 
 class _ConjugateView(Operator, family="test-conjugate-view"):
