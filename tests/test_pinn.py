@@ -1773,3 +1773,47 @@ def test_samplers_refuse_a_dtype_that_is_not_floating(sampler):
     assert bool((a >= 0).all()) and bool((a.double() <= hi).all())
     if name in ("sobol", "grid", "periodic_grid"):
         torch.testing.assert_close(a.double(), b, rtol=0, atol=1e-6)
+
+
+def test_a_models_u0_that_differs_from_the_problems_is_refused():
+    """PINN(u0=f) imposes f exactly and loss_terms never read problem.u0: a model built with
+    sin x trained on Convection(u0=sin x + (1 - cos x) / 2) without a word, toward an initial
+    condition other than the one problem.reference solves from. loss_terms (and
+    LagrangianPINN.residuals) now compare the two at 256 points of [0, L) and name the largest
+    difference (1, at x = pi: 0 against 1). A different function with the same values passes, a float32 module among
+    them, and the comparison runs once per pair of functions."""
+    torch.manual_seed(0)
+    x, t = _leaves(16, torch.float32)
+    shifted = Convection(beta=1.0, u0=lambda v: torch.sin(v) + (1 - torch.cos(v)) / 2)
+    pinn = PINN(width=8, depth=1, u0=torch.sin)
+    lpinn = LagrangianPINN(width=8, state_depth=1, curve_depth=1, u0=torch.sin)
+    msg = r"differs from it by 1 at x = 3\.142 \(model\.u0: \S+, problem\.u0: 1; 256 points of \[0, 6\.28"
+    for call in (
+        lambda: pinn.loss_terms(shifted, x, t),
+        lambda: lpinn.loss_terms(shifted, x, t),
+        lambda: lpinn.residuals(shifted, x, t),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            call()
+    # the same values from another function (float32 rounding apart): accepted, and the terms
+    # are those with the problem's own u0
+    calls = []
+
+    def counted_sin(v):
+        calls.append(v.shape[0])
+        return torch.sin(v)
+
+    same = Convection(beta=1.0)
+    for u0 in (counted_sin, _Sine32()):
+        model = PINN(width=8, depth=1, u0=u0)
+        ref = PINN(width=8, depth=1, u0=same.u0)
+        ref.load_state_dict(model.state_dict())
+        got, want = model.loss_terms(same, x, t), ref.loss_terms(same, x, t)
+        torch.testing.assert_close(got["r"], want["r"], rtol=1e-6, atol=0)
+        lp = LagrangianPINN(width=8, state_depth=1, curve_depth=1, u0=u0)
+        assert set(lp.loss_terms(same, x, t)) == {"r_x", "r_u"}
+    model = PINN(width=8, depth=1, u0=counted_sin)
+    calls.clear()
+    for _ in range(3):
+        model.loss_terms(same, x, t)
+    assert calls.count(256) == 1 and calls.count(16) == 3  # one check, then forward only

@@ -36,7 +36,7 @@ from torch import nn
 
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 from .derivatives import grad
-from .networks import MLP, _check_points
+from .networks import MLP, _check_points, _check_u0
 from .problems import PeriodicProblem
 
 __all__ = ["LagrangianPINN", "periodic_interp"]
@@ -52,8 +52,8 @@ class LagrangianPINN(nn.Module):
         curve_depth: hidden layers of the characteristic branch ``d(x0, t)`` (a low-dimensional
             object: a shallow branch suffices).
         u0: when given, the initial conditions are hard: ``u = u0(x0) + t N_u``, ``x = x0 + t N_x``;
-            otherwise they are penalised (:meth:`loss_terms`). Not trained, as in
-            :class:`~sciml.pinn.PINN`.
+            otherwise they are penalised (:meth:`loss_terms`). Not trained, and checked
+            against the problem's ``u0`` (:meth:`residuals`), as in :class:`~sciml.pinn.PINN`.
         curve_scale: the characteristic branch's output is multiplied by this constant (an
             output normalisation: set it to a typical speed times ``T`` so the branch learns an
             O(1) function; finite and > 0; 1 by default).
@@ -116,8 +116,14 @@ class LagrangianPINN(nn.Module):
         self, problem: PeriodicProblem, x0: torch.Tensor, t: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``R_x = dx/dt - F(u)`` and ``R_u = du/dt - nu u_xx`` at ``x0, t: (n, 1)`` (leaves with
-        ``requires_grad=True``). Both ``(n, 1)``."""
+        ``requires_grad=True``). Both ``(n, 1)``.
+
+        Raises:
+            ValueError: if the problem's period is not the model's ``length``, or the model's
+                hard ``u0`` differs from ``problem.u0``.
+        """
         problem._check_period(self.length)
+        _check_u0(self, "LagrangianPINN", problem)
         x, u = self(x0, t)
         r_x = grad(x, t) - problem.speed(u)
         r_u = grad(u, t)

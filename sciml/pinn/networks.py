@@ -16,6 +16,7 @@ from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 # (why) a run-time import, not one under TYPE_CHECKING: typing.get_type_hints(PINN.loss_terms)
 # raised NameError on the annotation. No cycle: problems.py does not import this module.
 from .problems import PeriodicProblem
+from .reference import periodic_grid
 
 __all__ = ["MLP", "PINN"]
 
@@ -67,6 +68,41 @@ def _check_points(owner: str, dtype: torch.dtype, **points: torch.Tensor) -> Non
         check_input_dtype(owner, name, v, dtype)
 
 
+def _check_u0(model: nn.Module, owner: str, problem: PeriodicProblem) -> None:
+    """Raise unless ``model``'s hard initial condition ``model.u0`` (if any) is ``problem``'s
+    ``u0``: the same function, or one with the same values at 256 points of ``[0, L)`` (to
+    ``1e-4 (1 + max |problem.u0|)``, far above float32 rounding).
+
+    (why) ``PINN(u0=f)`` imposes ``f`` exactly and ``loss_terms(problem, ...)`` never read the
+    problem's ``u0``: a model trained to an initial condition other than the one
+    ``problem.reference`` solves from, without a word. Checked once per pair of functions (a
+    plain attribute, not a submodule, remembers the last pair that agreed), so a training loop
+    pays nothing after its first step."""
+    u0 = model.u0
+    if u0 is None or u0 is problem.u0:
+        return
+    seen = vars(model).get("_u0_agrees")
+    if seen is not None and seen[0] is u0 and seen[1] is problem.u0:
+        return
+    p = next(model.parameters())
+    x = periodic_grid(256, problem.length)
+    want = problem._u0_at(x)
+    got = _call_u0(u0, x.to(dtype=p.dtype, device=p.device)[:, None]).detach()
+    got = torch.broadcast_to(got, (x.shape[0], 1))[:, 0].to(dtype=torch.float64, device="cpu")
+    diff = (got - want).abs()
+    worst = int(torch.nan_to_num(diff, nan=math.inf).argmax())
+    if not float(diff[worst]) <= 1e-4 * (1.0 + float(want.abs().max())):
+        raise ValueError(
+            f"expected the {owner}'s initial condition u0 to be the problem's, got one that "
+            f"differs from it by {float(diff[worst]):.4g} at x = {float(x[worst]):.4g} "
+            f"(model.u0: {float(got[worst]):.4g}, problem.u0: {float(want[worst]):.4g}; "
+            f"256 points of [0, {problem.length:g}) compared): the model imposes its u0 "
+            f"exactly, the problem's references start from its own. Build the model with "
+            f"u0=problem.u0, or the problem with the model's u0"
+        )
+    object.__setattr__(model, "_u0_agrees", (u0, problem.u0))
+
+
 class PINN(nn.Module):
     """A standard (Eulerian) PINN for ``u(x, t)`` on a periodic interval.
 
@@ -81,7 +117,9 @@ class PINN(nn.Module):
         depth: number of hidden layers of the MLP.
         u0: optional initial condition for the hard constraint; not trained (an ``nn.Module``
             u0 is not a submodule: its parameters stay out of ``parameters()``, and it is
-            called in its own dtype and on its own device).
+            called in its own dtype and on its own device). It must be the problem's ``u0``
+            (``u0=problem.u0``): :meth:`loss_terms` raises a ValueError where their values
+            differ.
         harmonics: ``K``: the embedding feeds ``cos, sin(2 pi k x / L)`` for ``k = 1..K``.
     """
 
@@ -124,8 +162,14 @@ class PINN(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Mean-square terms: ``"r"``, the PDE residual at the collocation points ``x, t:
         (n, 1)`` (leaves with ``requires_grad=True``), and, for a soft initial condition,
-        ``"ic"`` at ``x_initial: (m, 1)``."""
+        ``"ic"`` at ``x_initial: (m, 1)``.
+
+        Raises:
+            ValueError: if the problem's period is not the model's ``length``, or the model's
+                hard ``u0`` differs from ``problem.u0``.
+        """
         problem._check_period(self.length)
+        _check_u0(self, "PINN", problem)
         terms = {"r": problem.residual(self(x, t), x, t).square().mean()}
         if self.u0 is None:
             if x_initial is None:
