@@ -214,6 +214,16 @@ def _linalg_solve_check(ns: Namespace) -> None:
     assert result.status is Status.CONVERGED and result.iterations == 55  # the comment's numbers
     assert result.true_residual <= 1e-6
     assert math.isclose(result.null_space_component, 0.0037, rel_tol=0.01)  # as the prose says
+    # the prose: through a bare P.to_scipy() (no null space known) the same solve, and CG's,
+    # ends in the breakdown statuses it names (it named NOT_SPD, which this solve no longer gives)
+    page = (ROOT / "docs" / "linalg.md").read_text()
+    said = re.search(r"the same solve then\s+ends in a breakdown status \(([^)]*)\)", page)
+    named = re.findall(r"`([A-Z_]+)`", said.group(1))
+    bare = [
+        ns["solve"](ns["P"].to_scipy(), ns["b"], method=method, rtol=1e-6)[1].status.name
+        for method in (ns["PCG"](ns["SymmetricGaussSeidel"]()), ns["CG"]())
+    ]
+    assert named == bare, f"the page says {named}, the solves end {bare}"
 
 
 def _linalg_scipy_check(ns: Namespace) -> None:
