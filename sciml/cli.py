@@ -405,6 +405,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 _FIXED_STEP = {"rk4": "RK4", "euler": "Euler"}  # --solver: class names in sciml.de
+# sciml's families whose forward takes no lead time t (a NODE's --t is refused on its own:
+# its output times are --times; a scOT takes one iff config.time_conditioning)
+_NO_LEAD_TIME = frozenset({"fno", "t1", "mgno", "deeponet", "pod_deeponet", "prose", "dcdm"})
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -439,6 +442,13 @@ def _export(args: argparse.Namespace) -> int:
         raise _UserError(
             f"{args.checkpoint} ({kind}) is time-conditioned: pass its lead "
             "time as --t T (the program then takes t of shape (batch,))"
+        )
+    conditioned = getattr(getattr(core, "config", None), "time_conditioning", None)
+    if args.t is not None and (conditioned is False or core.family in _NO_LEAD_TIME):
+        # (why) the model's own message ("FNO takes no query points x or lead time t; pass
+        # only u") named no flag, and DCDM took t unused, into a program that asks for it
+        raise _UserError(
+            f"--t: {args.checkpoint} ({kind}) takes no lead time; export it without --t"
         )
     kwargs = {} if args.t is None else {"t": torch.full((shape[0],), args.t)}
     node = _node_options(args, model)

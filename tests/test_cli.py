@@ -99,6 +99,14 @@ def _run(argv, capsys):
             ["export", "node-lotka-volterra", "--shape", "4,2", "--t", "0.5", "--out", "n.pt2"],
             "--t: a NODE takes its output times as --times T0,...,TK, got --t 0.5",
         ),
+        (  # the model's own message named no flag
+            ["export", "fno-ns2d", "--shape", "2,1,32,32", "--t", "1", "--out", "f.pt2"],
+            "--t: fno-ns2d (FNO in Normalized) takes no lead time; export it without --t",
+        ),
+        (  # DCDM took t unused, into a program that then asked for it
+            ["export", "dcdm-poisson3d", "--shape", "2,1,8,8,8", "--t", "1", "--out", "d.pt2"],
+            "--t: dcdm-poisson3d (DCDMNet) takes no lead time; export it without --t",
+        ),
         (
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--step-size", "0", "--out", "f.pt2"],
             "--step-size: only for a NODE, got fno-ns2d (FNO in Normalized)",
