@@ -9,7 +9,9 @@ All methods share one stopping rule and one result record:
   with the residual it reached, never ``CONVERGED``; after a breakdown the iterate with the
   smallest true residual seen is returned (see :func:`_fallback`), after maxiter the last;
 * ``maxiter`` iterations, a stagnation window (the best residual did not improve by 1% over
-  ``max(stagnation_window, k // 2)`` iterations at iteration k), a non-positive curvature
+  ``max(stagnation_window, k // 2)`` iterations at iteration k, and the A-norm error did not
+  fall by 0.1% of its fall so far there, or fell 10x faster in the window's second half than
+  in its first: see ``_Monitor._energy_stalled``), a non-positive curvature
   ``p^T A p <= 0`` (A or the preconditioner is not SPD; ``STAGNATED`` where it is rounding
   noise, ``|p^T A p| <= 1e3 eps ||p|| ||A p||`` or, A's diagonal known, ``<= 1e3 eps max_i
   |A_ii| ||p||^2``) and non-finite numbers each end the iteration with their own
@@ -155,7 +157,7 @@ class PCG(Method):
                 r.sub_(Ad, alpha=alpha)
                 if p.keep_iterates:
                     iterates.append(x.clone())
-                status, replaced = _step_status(p, x, r, dt)
+                status, replaced = _step_status(p, x, r, dt, alpha * rz)
                 r = r if replaced is None else replaced
                 if status is not None:
                     return x, status, iterates
@@ -284,13 +286,14 @@ class FlexibleCG(Method):
                     return x, status, iterates
                 status = None
             else:
-                alpha = _dot(d, r, dt) / dAd
+                dr = _dot(d, r, dt)
+                alpha = dr / dAd
                 x = x + alpha * d
                 r = r - alpha * Ad
                 kept.append((d, Ad, dAd))
                 if p.keep_iterates:
                     iterates.append(x.clone())
-                status, replaced = _step_status(p, x, r, dt)
+                status, replaced = _step_status(p, x, r, dt, alpha * dr)
             if replaced is not None:
                 r = replaced
                 if D is not None:

@@ -170,7 +170,9 @@ def solve(
         maxiter: iteration cap, ``10 n`` by default.
         stagnation_window: stop with ``Status.STAGNATED`` when the best residual does not
             improve by 1% in the last ``max(stagnation_window, k // 2)`` iterations at
-            iteration k: an int >= 1, or None (never).
+            iteration k, unless the A-norm of the error still falls there (by over 0.1% of
+            its fall since x0, and not 10x faster in the second half: a divergence); an int
+            >= 1, or None (never).
         null_space: ``(k, n)`` orthonormal basis of the null space of a singular A (taken from
             a Poisson stencil automatically, and from ``problem`` when A annihilates it). Its
             component is removed from b (reported as ``result.null_space_component``) and from
