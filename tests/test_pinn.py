@@ -1817,3 +1817,38 @@ def test_a_models_u0_that_differs_from_the_problems_is_refused():
     for _ in range(3):
         model.loss_terms(same, x, t)
     assert calls.count(256) == 1 and calls.count(16) == 3  # one check, then forward only
+
+
+def test_fit_names_an_argument_or_a_loss_term_of_the_wrong_type():
+    """fit failed naming no argument: the terms themselves for loss_terms ("'dict' object is
+    not callable" at step 0), a dict for weights ('vars() argument must have __dict__
+    attribute') or for config ("'dict' object has no attribute 'lr'"), a tensor or tuple for
+    the terms ("'Tensor' object has no attribute 'items'"), a float term ("'float' object has
+    no attribute 'requires_grad'" / 'detach'). Each is a TypeError that says what was
+    expected; the same fit with the right types trains (loss (1 - 0.1)^2 after one plain Adam
+    step of lr 0.1 on p^2 from p = 1, the first Adam step being lr * sign(grad))."""
+    p = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    cfg = PINNTrainConfig(adam_steps=1, lr=0.1, cosine=False)
+    good = lambda: {"r": p.square().sum()}  # noqa: E731
+    cases = [
+        (dict(loss_terms=good(), config=cfg), r"^expected loss_terms as a function .*got a dict"),
+        (dict(config={"adam_steps": 1}), r"^expected config as a PINNTrainConfig .*got a dict$"),
+        (dict(config=cfg, weights={"r": 2.0}), r"^expected weights as a LossWeights .*got a dict$"),
+        (dict(loss_terms=lambda: p.square().sum(), config=cfg), r"mapping .*got a Tensor;"),
+        (dict(loss_terms=lambda: (p.square().sum(),), config=cfg), r"mapping .*got a tuple;"),
+        (dict(loss_terms=lambda: {"r": 1.0}, config=cfg), r"tensor, got 'r': float 1\.0;"),
+        (
+            dict(loss_terms=lambda: {"r": p.square().sum(), "c": 3.0}, config=cfg),
+            r"tensor, got 'c': float 3\.0;",
+        ),
+    ]
+    for kwargs, match in cases:
+        kwargs = {"loss_terms": good} | kwargs
+        with pytest.raises(TypeError, match=match):
+            fit([p], kwargs.pop("loss_terms"), kwargs.pop("config"), **kwargs)
+        assert p.item() == 1.0  # no step taken
+    with pytest.raises(TypeError, match=r"mapping .*got a Tensor;"):
+        AdaptiveWeights("r").total(p.square().sum(), [p], update=True)
+    res = fit([p], good, cfg, weights=LossWeights({"r": 2.0}))
+    assert p.item() == pytest.approx(0.9, abs=1e-7)
+    assert res.loss == pytest.approx(2 * 0.81, rel=1e-6)

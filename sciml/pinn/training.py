@@ -106,11 +106,26 @@ class PINNTrainConfig:
 
 
 def _check_scalar_terms(terms: Mapping[str, torch.Tensor]) -> None:
-    """Raise unless every loss term holds one value (a 0-d tensor, or shape (1,))."""
+    """Raise unless ``terms`` is a mapping whose every value is a tensor holding one value (a
+    0-d tensor, or shape (1,))."""
+    # (why) a tensor or a tuple for the mapping failed with "'Tensor' object has no attribute
+    # 'items'", a float term in fit with "'float' object has no attribute 'requires_grad'"
+    # (or 'detach'), naming neither loss_terms nor the term
+    if not isinstance(terms, Mapping):
+        raise TypeError(
+            f"expected the loss terms as a mapping of names to scalar tensors (e.g. {{'r': "
+            f"r.square().mean()}}), got a {type(terms).__name__}; check what loss_terms returns"
+        )
+    for k, v in terms.items():
+        if not torch.is_tensor(v):
+            raise TypeError(
+                f"expected every loss term to be a tensor, got {k!r}: {type(v).__name__} "
+                f"{v!r}; compute it with torch from the parameters (a constant has no gradient)"
+            )
     # (why) an unreduced term made the loss a vector: backward's 'grad can be implicitly
     # created only for scalar outputs' named no term
     for k, v in terms.items():
-        if torch.is_tensor(v) and v.numel() != 1:
+        if v.numel() != 1:
             raise ValueError(
                 f"expected scalar loss terms, got {k!r} of shape {tuple(v.shape)}; reduce it "
                 "(e.g. r.square().mean())"
@@ -142,9 +157,11 @@ class LossWeights:
             update: whether adaptive weights may update (Adam steps; False during L-BFGS).
 
         Raises:
+            TypeError: if ``terms`` is not a mapping or a term is not a tensor.
             ValueError: if ``terms`` is empty (there is no loss to minimise) or a term holds
                 more than one value.
         """
+        _check_scalar_terms(terms)
         if not terms:
             # (why) sum() of nothing is the int 0, not a tensor: fit then failed with
             # "isfinite(): argument 'input' must be Tensor, not int", or, with no steps to
@@ -154,7 +171,6 @@ class LossWeights:
                 "{'residual': r.square().mean()}), got an empty mapping: check what loss_terms "
                 "returns"
             )
-        _check_scalar_terms(terms)
         self._warn_unknown(terms)
         parts = [self.weights.get(k, 1.0) * v for k, v in terms.items()]
         return functools.reduce(operator.add, parts)
@@ -230,11 +246,12 @@ class AdaptiveWeights(LossWeights):
             update: whether the weights may update (Adam steps; False during L-BFGS).
 
         Raises:
+            TypeError: if ``terms`` is not a mapping or a term is not a tensor.
             ValueError: if ``ref`` is not among ``terms`` (or ``terms`` is empty).
         """
+        _check_scalar_terms(terms)
         if self.ref not in terms:
             raise ValueError(f"reference term {self.ref!r} not among the loss terms {list(terms)}")
-        _check_scalar_terms(terms)
         if update and self._calls % self.every == 0:
             self._update(terms, params)
         self._calls += int(update)
@@ -478,6 +495,24 @@ def fit(
     params = [p for _, p in named if p.requires_grad]
     if not params:
         raise ValueError("fit needs trainable parameters, got none")
+    # (why) the terms themselves for loss_terms ('dict' object is not callable, at step 0), a
+    # dict for weights (vars() argument must have __dict__ attribute) or for config
+    # ('dict' object has no attribute 'lr') failed naming no argument
+    if not callable(loss_terms):
+        raise TypeError(
+            f"expected loss_terms as a function returning the loss terms (e.g. lambda: "
+            f"model.loss_terms(problem, x, t)), got a {type(loss_terms).__name__}"
+        )
+    if not isinstance(config, PINNTrainConfig):
+        raise TypeError(
+            f"expected config as a PINNTrainConfig (PINNTrainConfig(**d) for a dict d), got a "
+            f"{type(config).__name__}"
+        )
+    if weights is not None and not isinstance(weights, LossWeights):
+        raise TypeError(
+            f"expected weights as a LossWeights or AdaptiveWeights (LossWeights(d) for a dict "
+            f"d of weights by term), got a {type(weights).__name__}"
+        )
     weights = LossWeights() if weights is None else weights
     history: list[dict[str, Any]] = []
     last: dict[str, Any]  # the loss and terms at the returned parameters
