@@ -1852,3 +1852,17 @@ def test_fit_names_an_argument_or_a_loss_term_of_the_wrong_type():
     res = fit([p], good, cfg, weights=LossWeights({"r": 2.0}))
     assert p.item() == pytest.approx(0.9, abs=1e-7)
     assert res.loss == pytest.approx(2 * 0.81, rel=1e-6)
+
+
+def test_box_scale_refuses_points_with_another_number_of_coordinates():
+    """Box.scale of (n, 1) points in a 2-d box broadcast the one coordinate against both
+    bounds: (n, 2) points on the box's diagonal, silently; (n, 3) failed with torch's 'size of
+    tensor a (3) must match'. Points (..., d) scale per coordinate: lo + u (hi - lo)."""
+    box = Box((0, -1), (2.5, 1))
+    for shape in [(4, 1), (4, 3), (3,), ()]:
+        with pytest.raises(ValueError, match=r"expected unit-cube points \(\.\.\., 2\) for a 2-d"):
+            box.scale(torch.full(shape, 0.5))
+    u = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.2, 0.75]], dtype=torch.float64)
+    want = torch.tensor([[0.0, -1.0], [2.5, 1.0], [0.5, 0.5]], dtype=torch.float64)
+    torch.testing.assert_close(box.scale(u), want, rtol=0, atol=1e-15)
+    torch.testing.assert_close(box.scale(u[1]), want[1], rtol=0, atol=0)  # one point (d,)

@@ -57,6 +57,13 @@ class Box:
         """Map points ``(n, d)`` of the unit cube (floating-point) into the box."""
         # (why) integer points got integer bounds: Box((0,), (2.5,)).scale(ones) gave 2
         check_float_points("Box.scale", "unit", unit)
+        # (why) points (n, 1) for a 2-d box broadcast against both bounds: every point's one
+        # coordinate was used for x and t alike, (n, 2) points on the box's diagonal, silently
+        if unit.ndim == 0 or unit.shape[-1] != self.dim:
+            raise ValueError(
+                f"expected unit-cube points (..., {self.dim}) for a {self.dim}-d box, got shape "
+                f"{tuple(unit.shape)}"
+            )
         lo = torch.tensor(self.lower, dtype=unit.dtype, device=unit.device)
         hi = torch.tensor(self.upper, dtype=unit.dtype, device=unit.device)
         # (why) lo + 1 * (hi - lo) rounds past hi for about one box in nine, and a float32
