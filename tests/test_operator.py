@@ -813,6 +813,32 @@ def test_map_location_meta_is_refused_instead_of_loading_no_weights(tmp_path):
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
 
 
+@pytest.mark.parametrize("family", _families())
+def test_every_family_builds_under_the_meta_device(family):
+    """sciml.load's refusal of map_location='meta' says to build a model without weights from
+    its config under ``with torch.device('meta'):``; ScOT (a torch.linspace read back with
+    .tolist()) and T1 (its activation gain, float() of a tensor) failed there ('Cannot copy out
+    of meta tensor', 'Tensor.item() cannot be called on meta tensors'). Every family builds,
+    with the same tensors, names and shapes as on the CPU, all on 'meta' (T1's shift-equivariant
+    buffers included)."""
+    configs = [EXAMPLES[family][0]]
+    if family == "t1":
+        configs.append(
+            sciml.models.T1Config(
+                modes=(4, 4), transform="rfft", shift_equivariant=((1, -1),), width=4, n_layers=1
+            )
+        )
+    cls = sciml.registered_families()[family]
+    for config in configs:
+        with torch.device("meta"):
+            empty = cls(config)
+        built = cls(config)
+        tensors = {**dict(built.named_parameters()), **dict(built.named_buffers())}
+        meta = {**dict(empty.named_parameters()), **dict(empty.named_buffers())}
+        assert {k: v.shape for k, v in meta.items()} == {k: v.shape for k, v in tensors.items()}
+        assert {v.device.type for v in meta.values()} == {"meta"}
+
+
 def test_saving_where_a_file_is_names_the_file(tmp_path):
     """save_pretrained onto a file (or under one) said only '[Errno 17] File exists' /
     '[Errno 20] Not a directory'; it now says a folder was expected and which file is in the

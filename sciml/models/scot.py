@@ -207,7 +207,9 @@ class ScOT(Autoregressive, Operator, family="scot"):
         n = len(c.depths)
         g = c.grid
         total = sum(c.depths)
-        rates = torch.linspace(0, c.drop_path_rate, 2 * total).tolist()
+        # (why) on the CPU: the rates are read back as numbers, which a model built under
+        # `with torch.device('meta'):` could not do
+        rates = torch.linspace(0, c.drop_path_rate, 2 * total, device="cpu").tolist()
         enc_rates, dec_rates = rates[:total], rates[total:]
 
         self.embed = PatchEmbed(c.in_channels, c.embed_dim, c.patch_size, conditional=cond)

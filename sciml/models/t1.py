@@ -205,9 +205,12 @@ def _rescale(z: torch.Tensor, scale: float, *, divide: bool = False) -> torch.Te
 def _gain(name: str) -> float:
     """``E[act(h)^2]`` for ``h ~ N(0, 1)`` by 40-point Gauss-Hermite quadrature."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(40)
-    h = torch.tensor(nodes, dtype=torch.float64)
+    # (why) on the CPU: a number is read back, which a model built under
+    # `with torch.device('meta'):` could not do
+    h = torch.tensor(nodes, dtype=torch.float64, device="cpu")
     act = torch.sin if name == "sin" else _activation(name)
-    return float((act(h) ** 2 * torch.tensor(weights)).sum() / math.sqrt(2 * math.pi))
+    weights = torch.tensor(weights, device="cpu")
+    return float((act(h) ** 2 * weights).sum() / math.sqrt(2 * math.pi))
 
 
 def _randn(shape: Sequence[int], var: float, complex_: bool) -> torch.Tensor:
@@ -330,8 +333,12 @@ class T1(Autoregressive, Operator, family="t1"):
     def _setup_shifts(self, directions: Sequence[Sequence[int]]) -> None:
         """Buffers for :meth:`canonical_phase`: ``k . d_j`` per kept mode and direction, and the
         reference modes of each direction (``k . d_j = +-1``, ``k . d_i = 0`` for ``i != j``)."""
+        # (why) computed on the CPU (the checks below read values back) and moved to the device
+        # the parameters are made on, the meta device under `with torch.device('meta'):`
+        device = torch.empty(0).device
         grids = torch.meshgrid(
-            *(torch.tensor(idx, dtype=torch.float64) for idx in self.kept), indexing="ij"
+            *(torch.tensor(idx, dtype=torch.float64, device="cpu") for idx in self.kept),
+            indexing="ij",
         )
         kd = torch.stack([sum(a * g for a, g in zip(d, grids)) for d in directions])  # (J, *m)
         ref = []
@@ -347,8 +354,8 @@ class T1(Autoregressive, Operator, family="t1"):
                     f"k . d = +-1 (and k . d' = 0 for the other directions); keep more modes"
                 )
             ref.append(plus.double() - minus.double())
-        self.register_buffer("shift_kd", kd.float(), persistent=False)
-        self.register_buffer("shift_ref", torch.stack(ref).float(), persistent=False)
+        self.register_buffer("shift_kd", kd.float().to(device), persistent=False)
+        self.register_buffer("shift_ref", torch.stack(ref).float().to(device), persistent=False)
 
     def reset_parameters(self) -> None:
         """Lifting and projection: variance ``1 / fan_in`` (per-mode pointwise maps)."""
