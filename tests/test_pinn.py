@@ -1866,3 +1866,24 @@ def test_box_scale_refuses_points_with_another_number_of_coordinates():
     want = torch.tensor([[0.0, -1.0], [2.5, 1.0], [0.5, 0.5]], dtype=torch.float64)
     torch.testing.assert_close(box.scale(u), want, rtol=0, atol=1e-15)
     torch.testing.assert_close(box.scale(u[1]), want[1], rtol=0, atol=0)  # one point (d,)
+
+
+def test_periodic_penalty_refuses_a_period_of_zero_and_a_dim_past_the_coordinates():
+    """periodic_penalty with period 0 compared fn(p) with itself and returned 0 for any fn,
+    silently; a nan period returned nan, a dim past the coordinates failed in torch's indexing
+    ('index 2 is out of bounds'). Refused by name now; a true period gives 0 and a half period
+    of sin gives mean((2 sin x)^2)."""
+    p = torch.cat([torch.linspace(0, 1, 7, dtype=torch.float64)[:, None], torch.zeros(7, 1)], 1)
+    fn = lambda q: torch.sin(q[:, :1])  # noqa: E731
+    for period in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="expected a finite, positive period, got"):
+            periodic_penalty(fn, p, period)
+    with pytest.raises(TypeError, match="expected a real number period, got True"):
+        periodic_penalty(fn, p, True)
+    for dim in (2, -3, 1.0):
+        with pytest.raises(ValueError, match=r"an int in \[-2, 2\) for points of shape \(7, 2\)"):
+            periodic_penalty(fn, p, TWO_PI, dim=dim)
+    assert periodic_penalty(fn, p, TWO_PI).item() < 1e-30
+    want = (2 * torch.sin(p[:, :1])).square().mean()
+    torch.testing.assert_close(periodic_penalty(fn, p, math.pi), want, rtol=1e-12, atol=0)
+    assert periodic_penalty(fn, p, TWO_PI, dim=-2).item() < 1e-30

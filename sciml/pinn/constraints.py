@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .._scalars import is_int
+from .._scalars import is_int, is_real
 from ._checks import check_float_points
 
 __all__ = [
@@ -242,9 +242,22 @@ def periodic_penalty(
     fn: Callable[[torch.Tensor], torch.Tensor], p: torch.Tensor, period: float, dim: int = 0
 ) -> torch.Tensor:
     """``mean((fn(p) - fn(p + period e_dim))^2)``: the soft periodic boundary condition, with
-    ``p: (n, d)`` floating-point points on the lower boundary of coordinate ``dim``."""
+    ``p: (n, d)`` floating-point points on the lower boundary of coordinate ``dim`` (an int in
+    ``[-d, d)``), ``period`` finite and ``> 0``."""
     # (why) integer points truncated the period of the shift (2.5 -> 2), silently
     check_float_points("periodic_penalty", "p", p)
+    # (why) period 0 compared fn(p) with itself: a penalty of 0 for any fn, silently; nan gave
+    # a nan loss, and a dim past the coordinates failed in torch's indexing
+    if not is_real(period):
+        raise TypeError(f"expected a real number period, got {period!r}")
+    if not 0 < period < math.inf:
+        raise ValueError(f"expected a finite, positive period, got {period}")
+    d = p.shape[-1] if p.ndim else 0
+    if not is_int(dim) or not -d <= dim < d:
+        raise ValueError(
+            f"expected dim, the periodic coordinate, an int in [-{d}, {d}) for points of shape "
+            f"{tuple(p.shape)}, got {dim!r}"
+        )
     shift = torch.zeros(p.shape[-1], dtype=p.dtype, device=p.device)
     shift[dim] = period
     return soft_penalty(fn(p), fn(p + shift))
