@@ -1,18 +1,20 @@
 """The stopping rule every Krylov method shares: the monitor of the residuals, the
 true-residual checks of residual replacement (:func:`_confirm`, :func:`_restart`), the
 statuses and messages of a breakdown, and the iterate returned after one (:func:`_fallback`).
-See :mod:`sciml.linalg.krylov` for the rule itself."""
+See :mod:`sciml.linalg.krylov` for the rule itself.
+The problem they act on (:class:`_Problem`) and the float64 dot products are in
+``_problem.py``."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ._operator import LinearOperator, null_basis, project_out
+from ._problem import _norm, _Problem
 from .result import Status
 
 # appended to breakdown messages: the usual cause on a Poisson problem is a singular A (all-Neumann
@@ -279,17 +281,6 @@ def _restart(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> torch.Tensor | No
     return r.to(x.dtype)
 
 
-# (why) detached: a Python float takes no part in the graph, and float() of a tensor that
-# requires grad added torch's "Converting a tensor with requires_grad=True to a scalar"
-# warning after solve's own (a differentiated solve)
-def _dot(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> float:
-    return float(torch.dot(a.detach().to(dtype), b.detach().to(dtype)))
-
-
-def _norm(a: torch.Tensor, dtype: torch.dtype) -> float:
-    return float(torch.linalg.vector_norm(a.detach().to(dtype)))
-
-
 #: ``|p.Ap| / (||p|| ||Ap||)`` below this many eps of the vectors' dtype is rounding noise
 _ROUNDING_CURVATURE = 1e3
 
@@ -393,44 +384,6 @@ def _preconditioner_breakdown(mon: _Monitor, rz: float) -> Status:
         return Status.NONFINITE
     mon.message = f"r.Mr = {rz:.3e} <= 0: the preconditioner is not SPD{_SINGULAR_HINT}"
     return Status.NOT_SPD
-
-
-@dataclass
-class _Problem:
-    """What a method's ``_iterate`` gets: the operator, rhs, start, and the stopping rule."""
-
-    A: LinearOperator
-    b: torch.Tensor
-    x0: torch.Tensor
-    monitor: _Monitor
-    keep_iterates: bool = False
-    #: b as given, in float64, where the iteration runs on its rounding to A's dtype
-    b64: torch.Tensor | None = None
-
-    def returned(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` as :func:`solve` returns it: for a singular A less its null-space component
-        (projected in float64, rounded to x's dtype), giving the minimum-norm solution."""
-        if self.A.null_space is None:
-            return x
-        basis = null_basis(self.A.null_space, x.device)
-        return project_out(x.to(torch.float64), basis).to(x.dtype)
-
-    def residual(self, x: torch.Tensor, dt: torch.dtype) -> torch.Tensor:
-        """The true residual ``b - A x``: in float64 (x, b and A's entries cast, see
-        :meth:`LinearOperator.apply64`) when ``dt``, the accumulation dtype, is float64, else
-        in x's dtype."""
-        if dt == torch.float64:
-            b = (self.b if self.b64 is None else self.b64).to(torch.float64)
-            matvec = self.A.apply64
-        else:
-            b, matvec = self.b, self.A
-        Ax = matvec(x)
-        if Ax.requires_grad and torch.is_grad_enabled():
-            # (why) an A that requires grad saves x for its gradient, and the methods then
-            # update x in place (x.add_, x.copy_): backward raised "modified by an inplace
-            # operation". Only this graph path pays for the copy and the second product.
-            Ax = matvec(x.clone())
-        return b - Ax
 
 
 def _vanished(

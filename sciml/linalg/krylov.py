@@ -28,8 +28,9 @@ Methods are objects: ``CG()``, ``PCG(Jacobi())``, ``PCG(AMG())``,
 ``FlexibleCG(preconditioner, k=...)``; run them through :func:`sciml.linalg.solve`.
 
 This file holds the methods and :func:`run`; the stopping rule above is in ``_stopping.py``
-(``_fallback``, ``_restart``, ...), the preconditioners in ``preconditioners.py``, the result
-record in ``result.py``. Every name this module exported before that split it still exports.
+(``_fallback``, ``_restart``, ...), the problem a method iterates on and the float64 dot
+products in ``_problem.py``, the preconditioners in ``preconditioners.py``, the result record
+in ``result.py``. Every name this module exported before that split it still exports.
 """
 
 from __future__ import annotations
@@ -44,16 +45,14 @@ import torch
 
 from .._scalars import is_int
 from ._operator import LinearOperator
+from ._problem import _dot, _norm, _Problem
 from ._stopping import (
     _BREAKDOWNS,
     _confirm,
     _curvature_stop,
-    _dot,
     _fallback,
     _Monitor,
-    _norm,
     _preconditioner_breakdown,
-    _Problem,
     _restart,
     _step_status,
     _vanished,

@@ -38,7 +38,7 @@ from ._operator import (
     numpy_to_torch,
     project_out,
 )
-from ._stopping import _dot, _norm
+from ._problem import _dot, _norm
 from .krylov import CG, PCG, FlexibleCG, Method, run
 from .poisson import Poisson
 from .preconditioners import AMG, Jacobi, Preconditioner, SymmetricGaussSeidel
