@@ -1887,3 +1887,23 @@ def test_periodic_penalty_refuses_a_period_of_zero_and_a_dim_past_the_coordinate
     want = (2 * torch.sin(p[:, :1])).square().mean()
     torch.testing.assert_close(periodic_penalty(fn, p, math.pi), want, rtol=1e-12, atol=0)
     assert periodic_penalty(fn, p, TWO_PI, dim=-2).item() < 1e-30
+
+
+def test_hard_initial_condition_refuses_a_non_finite_t0_and_a_time_dim_that_is_not_an_int():
+    """HardInitialCondition(t0=nan or inf) gave u = nan / inf at every point, silently
+    (distance t - t0); time_dim=1.0 failed in slicing with Python's 'slice indices must be
+    integers'. Refused when built; a finite t0 still holds exactly: u(x, t0) = u0(x)."""
+    net = MLP(2, 1, width=8, depth=1)
+    for t0 in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="expected a finite initial time t0, got"):
+            HardInitialCondition(net, torch.sin, t0=t0)
+    for t0 in ("0", None, True):
+        with pytest.raises(TypeError, match=r"expected a real number t0 \(the initial time\)"):
+            HardInitialCondition(net, torch.sin, t0=t0)
+    with pytest.raises(TypeError, match=r"expected an int time_dim \(the time column\), got 1\.0"):
+        HardInitialCondition(net, torch.sin, time_dim=1.0)
+    model = HardInitialCondition(net, torch.sin, t0=0.5, time_dim=0)
+    x = torch.rand(9, 1)
+    u = model(torch.cat([torch.full_like(x, 0.5), x], 1))
+    assert torch.equal(u, torch.sin(x))
+    assert not torch.equal(model(torch.cat([torch.zeros_like(x), x], 1)), torch.sin(x))

@@ -190,7 +190,15 @@ class HardInitialCondition(HardConstraint):
         t0: float = 0.0,
         time_dim: int = -1,
     ) -> None:
-        self.t0, self.time_dim = float(t0), time_dim
+        # (why) a nan or inf t0 made the distance t - t0 non-finite: u was nan / inf at every
+        # point, silently; a float time_dim failed in slicing ('slice indices must be integers')
+        if not is_real(t0):
+            raise TypeError(f"expected a real number t0 (the initial time), got {t0!r}")
+        if not math.isfinite(t0):
+            raise ValueError(f"expected a finite initial time t0, got {t0!r}")
+        if not is_int(time_dim):
+            raise TypeError(f"expected an int time_dim (the time column), got {time_dim!r}")
+        self.t0, self.time_dim = float(t0), int(time_dim)
 
         def time_column(p: torch.Tensor) -> int:
             d = p.shape[-1]
