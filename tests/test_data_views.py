@@ -788,3 +788,99 @@ def test_sharded_sampler_refuses_a_rank_or_world_size_that_is_not_an_integer():
             sd.ShardedSampler(10, **kw)
     s = sd.ShardedSampler(10, shuffle=False, rank=np.int64(1), world_size=np.int64(3))
     assert list(s) == [1, 4, 7, 0] and len(s) == 4
+
+
+def _hand_norm(vals):
+    """Per-field mean / population std over every sample (and step), in float64 with numpy."""
+    return {
+        k: (vals[k].astype(np.float64).mean(), vals[k].astype(np.float64).std()) for k in "uvas"
+    }
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_static_fields_are_the_last_input_channels_of_time_dependent_views(data, normalized):
+    """Windows / AllPairs / SnapshotPairs append static_fields after the state channels (read
+    with the same space selection, normalised by their own statistics); targets are unchanged.
+    Against the written arrays, normalised by hand with numpy's mean / std."""
+    path, vals = data
+    ds = sd.open(path)
+    stats = _hand_norm(vals)
+    norm = sd.Normalizer.fit(ds) if normalized else None
+
+    def ref(name, arr):
+        mean, std = stats[name] if normalized else (0.0, 1.0)
+        return ((arr - mean) / std)[..., ::2, 1:5]
+
+    tol = {"rtol": 1e-5, "atol": 1e-5} if normalized else {"rtol": 0, "atol": 0}
+    kw = {"space": (2, slice(1, 5)), "normalizer": norm, "samples": [3, 1]}
+    stat = ["s", "a"]  # (why) not the file's order: the view's order is the caller's
+    w = sd.Windows(ds, 2, 1, fields=["u", "v"], static_fields=stat, **kw)
+    n_starts = T - 2
+    item = w[n_starts + 4]  # sample 1, steps 4, 5 -> 6
+    x = item["input"].numpy()
+    assert x.shape == (2 * 2 + 2, X // 2, 4)
+    for k, (name, t) in enumerate([("u", 4), ("v", 4), ("u", 5), ("v", 5)]):
+        np.testing.assert_allclose(x[k], ref(name, vals[name][1, t]), **tol)
+    np.testing.assert_allclose(x[4], ref("s", vals["s"][1]), **tol)
+    np.testing.assert_allclose(x[5], ref("a", vals["a"][1]), **tol)
+    np.testing.assert_allclose(item["target"].numpy()[0], ref("u", vals["u"][1, 6]), **tol)
+    assert item["target"].shape == (2, X // 2, 4)
+
+    # unflattened: every input step carries the static fields after its states
+    wu = sd.Windows(ds, 2, 1, fields=["v"], static_fields=["a"], flatten_time=False, **kw)
+    xu = wu[2]["input"].numpy()  # sample 3, steps 2, 3 -> 4
+    assert xu.shape == (2, 2, X // 2, 4)
+    for j, t in enumerate((2, 3)):
+        np.testing.assert_allclose(xu[j, 0], ref("v", vals["v"][3, t]), **tol)
+        np.testing.assert_allclose(xu[j, 1], ref("a", vals["a"][3]), **tol)
+
+    ap = sd.AllPairs(ds, fields=["u"], static_fields=["a"], max_lead=2, **kw)
+    i, j = (int(v) for v in ap.pairs[5])
+    item = ap[len(ap.pairs) + 5]  # sample 1
+    np.testing.assert_allclose(item["input"].numpy()[0], ref("u", vals["u"][1, i]), **tol)
+    np.testing.assert_allclose(item["input"].numpy()[1], ref("a", vals["a"][1]), **tol)
+    np.testing.assert_allclose(item["target"].numpy()[0], ref("u", vals["u"][1, j]), **tol)
+    assert item["input"].shape == (2, X // 2, 4) and item["target"].shape == (1, X // 2, 4)
+
+    sp = sd.SnapshotPairs(ds, 0, -1, inputs=["v"], targets=["u"], static_fields=stat, **kw)
+    x = sp[0]["input"].numpy()  # sample 3
+    assert x.shape == (3, X // 2, 4)
+    np.testing.assert_allclose(x[0], ref("v", vals["v"][3, 0]), **tol)
+    np.testing.assert_allclose(x[1], ref("s", vals["s"][3]), **tol)
+    np.testing.assert_allclose(x[2], ref("a", vals["a"][3]), **tol)
+    np.testing.assert_allclose(sp[0]["target"].numpy()[0], ref("u", vals["u"][3, -1]), **tol)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ds, **kw: sd.Windows(ds, 2, 1, **kw),
+        lambda ds, **kw: sd.AllPairs(ds, **kw),
+        lambda ds, **kw: sd.SnapshotPairs(ds, **kw),
+    ],
+    ids=["windows", "all_pairs", "snapshots"],
+)
+def test_static_fields_refuse_bad_names_and_a_normalizer_without_them(data, make):
+    path, _ = data
+    ds = sd.open(path)
+    with pytest.raises(ValueError, match=r"expected static_fields a list .* got the string 'a'"):
+        make(ds, static_fields="a")
+    with pytest.raises(
+        ValueError,
+        match=r"expected static_fields among the file's static fields \['a', 's'\], got \['u'\]; "
+        r"\['u'\] are time-dependent",
+    ):
+        make(ds, static_fields=["a", "u"])
+    with pytest.raises(ValueError, match=r"static fields \['a', 's'\], got \['b'\]$"):
+        make(ds, static_fields=["b"])
+    partial = sd.Normalizer.fit(ds, static_fields=["s"])
+    with pytest.raises(KeyError, match=r"got one without \['a'\]"):
+        make(ds, static_fields=["a"], normalizer=partial)
+    # the view pickles with its static fields (DataLoader workers)
+    view = pickle.loads(pickle.dumps(make(ds, static_fields=["s"], normalizer=partial)))
+    assert view.static_fields == ["s"]
+    np.testing.assert_allclose(
+        view[0]["input"][-1].numpy(),
+        partial.encode(ds.read_static(0, ["s"]), ["s"])[0, 0],
+        rtol=1e-6,
+    )

@@ -12,8 +12,12 @@ Grid functions are ``(channels, *spatial)`` per item (a ``DataLoader`` adds the 
 Every view takes ``samples`` (e.g. ``split.train``), ``space`` (spatial subsampling: an int
 stride or one slice per axis) and a :class:`~sciml.data.Normalizer` applied before tensors are
 made; all but ``PointSamples`` (whose items always carry their points) take ``with_coords`` to
-add ``"x"``: grid coordinates ``(dim, *spatial)``. The window index
-is arithmetic on a few integers, computed once; views pickle without any open HDF5 handle.
+add ``"x"``: grid coordinates ``(dim, *spatial)``. The time-dependent views
+(``Windows``, ``AllPairs``, ``SnapshotPairs``) take ``static_fields``: static fields (a wave
+speed, a forcing, a coefficient) appended to every item's ``"input"`` as its last channels, read
+with the same ``space`` and normalised by the normalizer's statistics of their names. The
+window index is arithmetic on a few integers, computed once; views pickle without any open
+HDF5 handle.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ class _View(Dataset):
             )
         self.normalizer = normalizer
         self.with_coords = with_coords
+        self.static_fields: list[str] = []
         self._x: torch.Tensor | None = None
         if with_coords:
             self._coords()  # fails now (coordinates that vary per sample), not in a worker
@@ -96,6 +101,35 @@ class _View(Dataset):
             # and the message listed ['u', 'v', 'u', 'v'], "without ['v', 'v']"
             names = list(dict.fromkeys(names))
             self.normalizer._require(names, op="encode", view=view)
+
+    def _set_static(self, static_fields: Sequence[str]) -> None:
+        """Check ``static_fields`` now (not in a ``DataLoader`` worker) and keep them."""
+        view = f"{self.ds.path}: {type(self).__name__}"
+        if isinstance(static_fields, str):  # (why) list("ab") would read the fields 'a', 'b'
+            raise ValueError(
+                f"{view} expected static_fields a list of static field names, got the string "
+                f"{static_fields!r} -- pass [{static_fields!r}]"
+            )
+        names = [] if static_fields is None else list(static_fields)
+        bad = [n for n in names if n not in self.ds.static_field_names]
+        if bad:
+            timed = [n for n in bad if n in self.ds.field_names]
+            hint = (
+                f"; {timed} are time-dependent: they go in fields / inputs, which give them at "
+                "each step"
+                if timed
+                else ""
+            )
+            raise ValueError(
+                f"{view} expected static_fields among the file's static fields "
+                f"{self.ds.static_field_names}, got {bad}{hint}"
+            )
+        self.static_fields = names
+
+    def _static(self, s: int) -> np.ndarray:
+        """The static input channels of sample ``s``, normalised: ``(S, *spatial)``."""
+        a = self.ds.read_static(s, self.static_fields, space=self.space)[0]
+        return self._norm(a, self.static_fields, 0)
 
     def _norm(self, a: np.ndarray, names: Sequence[str], channel_dim: int = 1) -> np.ndarray:
         if self.normalizer is None:
@@ -136,6 +170,11 @@ class Windows(_View):
     ``(n_in, C, *spatial)`` / ``(n_out, C, *spatial)``; ``"t"`` (lead time of the first target
     step after the last input step) with ``with_time``; ``"x"`` with ``with_coords``.
 
+    With ``S`` ``static_fields`` the input is ``(n_in * C + S, *spatial)``: the window, then
+    the static fields (the layout ``model.rollout(u0, steps, static=...)`` builds, and
+    :class:`~sciml.models.MgNO`'s ``static_channels`` marks); unflattened, every input step
+    carries them after its states, ``(n_in, C + S, *spatial)``. Targets hold no static fields.
+
     Args:
         ds: the data set; it needs time-dependent fields (a static-only file is refused: use
             :class:`StaticPairs`).
@@ -147,6 +186,9 @@ class Windows(_View):
             fewer is refused.
         fields: a list of time-dependent field names, in channel order (default: all of
             them); a bare string or an unknown name is refused when the view is made.
+        static_fields: static field names appended to the input (see above), e.g. a wave
+            speed or a forcing; a bare string, an unknown or a time-dependent name is refused
+            when the view is made.
         samples: sample indices (a negative one counts from the end; ``None``: every sample),
             e.g. ``split.train``; a boolean mask, an out-of-range index or an empty selection
             is refused.
@@ -155,8 +197,8 @@ class Windows(_View):
         flatten_time: merge the time axis into the channels (see above); ``False`` keeps
             ``(n_in, C, *spatial)``.
         normalizer: applied per channel, by field name, to the values before tensors are made;
-            it needs statistics for every name in ``fields`` (a missing one raises ``KeyError``
-            when the view is made).
+            it needs statistics for every name in ``fields`` and ``static_fields`` (a missing
+            one raises ``KeyError`` when the view is made).
         with_coords: add ``"x"``: ``(dim, *spatial)`` float32 coordinates of the selected grid
             points.
         with_time: add ``"t"``: the 0-d float32 lead time ``time[last input + dt] - time[last
@@ -173,6 +215,7 @@ class Windows(_View):
         *,
         dt: int = 1,
         fields: Sequence[str] | None = None,
+        static_fields: Sequence[str] = (),
         samples: Sequence[int] | np.ndarray | None = None,
         space: SpaceSel = None,
         flatten_time: bool = True,
@@ -192,7 +235,8 @@ class Windows(_View):
         self.n_in, self.n_out, self.stride, self.dt = n_in, n_out, stride, dt
         self.fields = _names("Windows", "fields", fields, ds.field_names)
         ds._channels(self.fields, static=False)  # fail now on unknown names
-        self._check_normalizer(self.fields)
+        self._set_static(static_fields)
+        self._check_normalizer(self.fields + self.static_fields)
         self.flatten_time, self.with_time = flatten_time, with_time
         span = (n_in + n_out - 1) * dt + 1
         self.n_starts = 0 if ds.n_steps < span else (ds.n_steps - span) // stride + 1
@@ -216,6 +260,11 @@ class Windows(_View):
         if self.flatten_time:
             x = x.reshape(-1, *x.shape[2:])
             y = y.reshape(-1, *y.shape[2:])
+        if self.static_fields:
+            st = self._static(s)  # (S, *spatial)
+            if not self.flatten_time:
+                st = np.broadcast_to(st, (self.n_in, *st.shape))
+            x = np.concatenate([x, st], axis=0 if self.flatten_time else 1)
         item = {"input": torch.from_numpy(x), "target": torch.from_numpy(y)}
         if self.with_time:
             last_in = t0 + (self.n_in - 1) * self.dt
@@ -227,7 +276,10 @@ class AllPairs(_View):
     """Every pair of steps ``(t_i, t_j)``, ``j >= i``, for time-conditioned operators.
 
     Returns ``"input"`` ``(C, *spatial)`` at step ``i``, ``"target"`` ``(C, *spatial)`` at
-    step ``j`` and ``"t"`` = ``time[j] - time[i]`` (a 0-d float tensor).
+    step ``j`` and ``"t"`` = ``time[j] - time[i]`` (a 0-d float tensor). With ``S``
+    ``static_fields`` the input is ``(C + S, *spatial)``, the static fields last (scOT's
+    Wave-Gauss / Wave-Layer input ``(u(t_i), c)``; scOT also appends ``c`` to its labels,
+    sciml's target holds the states only).
 
     Item ``k`` is sample ``samples[k // P]`` and pair ``k % P`` of the ``P`` pairs, ordered by
     ``i`` and then ``j``.
@@ -240,14 +292,16 @@ class AllPairs(_View):
         include_self: include ``j == i`` (lead time 0).
         fields: a list of time-dependent field names, in channel order (default: all of
             them); a bare string or an unknown name is refused when the view is made.
+        static_fields: static field names appended to the input (see above); a bare string,
+            an unknown or a time-dependent name is refused when the view is made.
         samples: sample indices (a negative one counts from the end; ``None``: every sample),
             e.g. ``split.train``; a boolean mask, an out-of-range index or an empty selection
             is refused.
         space: spatial subsampling: an int stride for every axis, or one slice (or int
             stride) per spatial axis, with steps >= 1 (``None``: the whole grid).
         normalizer: applied per channel, by field name, to the values before tensors are made;
-            it needs statistics for every name in ``fields`` (a missing one raises ``KeyError``
-            when the view is made).
+            it needs statistics for every name in ``fields`` and ``static_fields`` (a missing
+            one raises ``KeyError`` when the view is made).
         with_coords: add ``"x"``: ``(dim, *spatial)`` float32 coordinates of the selected grid
             points.
     """
@@ -260,6 +314,7 @@ class AllPairs(_View):
         max_lead: int | None = None,
         include_self: bool = True,
         fields: Sequence[str] | None = None,
+        static_fields: Sequence[str] = (),
         samples: Sequence[int] | np.ndarray | None = None,
         space: SpaceSel = None,
         normalizer: Normalizer | None = None,
@@ -275,7 +330,8 @@ class AllPairs(_View):
             max_lead = _count("AllPairs", "max_lead", max_lead, 0)
         self.fields = _names("AllPairs", "fields", fields, ds.field_names)
         ds._channels(self.fields, static=False)
-        self._check_normalizer(self.fields)
+        self._set_static(static_fields)
+        self._check_normalizer(self.fields + self.static_fields)
         steps = np.arange(0, ds.n_steps, dt)
         i, j = np.triu_indices(len(steps), k=0 if include_self else 1)
         if max_lead is not None:
@@ -298,8 +354,11 @@ class AllPairs(_View):
         i, j = (int(v) for v in self.pairs[k % len(self.pairs)])
         block = self.ds.read(s, slice(i, j + 1, max(j - i, 1)), self.fields, space=self.space)[0]
         block = self._norm(block, self.fields)  # (1 or 2, C, *spatial)
+        x = block[0]
+        if self.static_fields:
+            x = np.concatenate([x, self._static(s)], axis=0)  # (C + S, *spatial)
         item = {
-            "input": torch.from_numpy(block[0]),
+            "input": torch.from_numpy(x),
             "target": torch.from_numpy(block[-1]),
             "t": self._lead(s, i, j),
         }
@@ -322,7 +381,7 @@ class _Pairs(_View):
         self.inputs = _names(owner, "inputs", inputs, default)
         self.targets = _names(owner, "targets", targets, default)
         self.ds._channels(self.inputs + self.targets, static=static)  # fail now on unknown names
-        self._check_normalizer(self.inputs + self.targets)
+        self._check_normalizer(self.inputs + self.targets + self.static_fields)
 
     def _pair(self, x: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
         """The item of ``x: (C_in, *spatial)`` and ``y: (C_out, *spatial)``, normalised."""
@@ -346,6 +405,11 @@ class SnapshotPairs(_Pairs):
     them) and a negative ``t`` is an input it never saw. With ``lead_time=False`` a backward pair
     (``SnapshotPairs(ds, -1, 0, lead_time=False)``: final state -> initial state, an inverse
     problem) is allowed; its items carry no ``"t"``.
+
+    ``static_fields``: static field names appended to the input, which is then
+    ``(C_in + S, *spatial)`` with the static fields last (a coefficient beside ``u(0)``); the
+    normalizer needs their statistics too. A bare string, an unknown or a time-dependent name is
+    refused when the view is made.
     """
 
     def __init__(
@@ -356,6 +420,7 @@ class SnapshotPairs(_Pairs):
         *,
         inputs: Sequence[str] | None = None,
         targets: Sequence[str] | None = None,
+        static_fields: Sequence[str] = (),
         samples: Sequence[int] | np.ndarray | None = None,
         space: SpaceSel = None,
         normalizer: Normalizer | None = None,
@@ -377,6 +442,7 @@ class SnapshotPairs(_Pairs):
                 f"{self._lead(int(self.samples[0]), self.in_step, self.out_step).item():g}); swap them, or pass "
                 "lead_time=False for a backward (inverse) map without a lead time"
             )
+        self._set_static(static_fields)
         self._set_names(inputs, targets, ds.field_names, static=False)
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
@@ -384,6 +450,9 @@ class SnapshotPairs(_Pairs):
         x = self.ds.read(s, self.in_step, self.inputs, space=self.space)[0, 0]
         y = self.ds.read(s, self.out_step, self.targets, space=self.space)[0, 0]
         item = self._pair(x, y)
+        if self.static_fields:
+            static = torch.from_numpy(self._static(s))
+            item["input"] = torch.cat([item["input"], static])  # (C_in + S, *spatial)
         if self.lead_time:
             item["t"] = self._lead(s, self.in_step, self.out_step)
         return self._finish(item)
