@@ -257,3 +257,18 @@ def test_a_problem_refuses_an_infinite_period_or_final_time():
     p = Convection(length=TWO_PI, t_final=2.0, beta=1.0)
     x, t = periodic_grid(8), torch.tensor([2.0], dtype=torch.float64)
     torch.testing.assert_close(p.reference(x, t)[0], torch.sin(x - 2.0), rtol=0, atol=1e-15)
+
+
+def test_periodic_grid_refuses_a_count_that_is_not_an_int_and_a_period_that_is_not_positive():
+    """periodic_grid(4.5) gave arange(4.5) * L / 4.5: 5 points that are not a periodic grid of
+    [0, L) (the last at 4 L / 4.5); a length of -1 gave points in (-1, 0], an infinite one
+    [nan, inf, ...], silently. Refused now; periodic_grid(4, 2) is [0, 0.5, 1, 1.5]."""
+    with pytest.raises(TypeError, match=r"expected an int number of grid points n, got 4\.5"):
+        periodic_grid(4.5)
+    with pytest.raises(TypeError, match="got True"):
+        periodic_grid(True)
+    for length in (-1.0, 0.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="expected a finite period length > 0, got"):
+            periodic_grid(4, length)
+    assert periodic_grid(4, 2).tolist() == [0.0, 0.5, 1.0, 1.5]
+    assert periodic_grid(np.int64(3), np.float64(3.0)).tolist() == [0.0, 1.0, 2.0]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import torch
 
 from .._etdrk4 import etdrk4_coefficients, etdrk4_step
+from .._scalars import is_int, is_real
 from ._checks import check_float_dtype
 
 __all__ = [
@@ -43,8 +44,14 @@ def periodic_grid(
     ``dtype``."""
     # (why) an integer dtype was ignored: the points came back in the default float dtype
     check_float_dtype("periodic_grid", dtype)
+    # (why) n = 4.5 gave arange(4.5): 5 points spaced L / 4.5, not a periodic grid; a length
+    # <= 0 gave points in (-L, 0], an infinite one nan and inf
+    if not is_int(n):
+        raise TypeError(f"expected an int number of grid points n, got {n!r}")
     if n < 2:
         raise ValueError(f"expected at least 2 grid points, got {n}")
+    if not is_real(length) or not 0 < length < math.inf:
+        raise ValueError(f"expected a finite period length > 0, got {length!r}")
     return torch.arange(n, dtype=dtype) * (length / n)
 
 
