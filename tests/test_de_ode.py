@@ -939,6 +939,57 @@ def test_a_list_of_times_is_made_on_the_states_device(monkeypatch):
     assert float(ys[-1]) == pytest.approx(math.exp(-1.0), rel=1e-8)
 
 
+class _SeesTimes(nn.Module):
+    """y' = -y, recording the dtypes of the times it is called with."""
+
+    def __init__(self):
+        super().__init__()
+        self.dtypes = set()
+
+    def forward(self, t, y):
+        self.dtypes.add(t.dtype)
+        return -y
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("solver", [RK4(step_size=0.1), Dopri5(rtol=1e-2, atol=1e-3)])
+def test_a_half_precision_state_is_solved_at_its_float32_times(dtype, solver):
+    """The times were cast to the state's dtype: y' = -y, y(100) = 1 at t = 100.3 came back
+    as y(100.5) = e^-0.5 = 0.61 in bfloat16 (y(100.3125) = 0.732 in float16) instead of
+    e^-0.3 = 0.741, which each now gives within 4 machine epsilons of the state's dtype (the
+    rounded times are 18% and 1.2% off). The field still sees times in the state's dtype, as
+    torchdiffeq hands them."""
+    field = _SeesTimes()
+    y0 = torch.ones(1, 1, dtype=dtype)
+    ys = NeuralODE(field, solver)(y0, torch.tensor([100.0, 100.3]))
+    assert ys.dtype == dtype and field.dtypes == {dtype}
+    eps = torch.finfo(dtype).eps
+    assert float(ys[-1]) == pytest.approx(math.exp(-0.3), rel=4 * eps)
+
+
+def test_solve_times_keep_at_least_float32_for_a_half_state():
+    """``solve_times``: the state's dtype for float32 / float64 states (unchanged), at least
+    float32 for half ones (float64 times stay float64), always on the state's device (meta
+    here: no GPU in CI)."""
+    from sciml.de.neural_ode import solve_times
+
+    t64 = torch.tensor([0.0, 100.3], dtype=torch.float64)
+    cases = [
+        (torch.bfloat16, [0.0, 100.3], torch.float32),
+        (torch.float16, t64, torch.float64),
+        (torch.bfloat16, t64.to(torch.bfloat16), torch.float32),
+        (torch.float16, torch.tensor([0, 2]), torch.float32),
+        (torch.float32, t64, torch.float32),
+        (torch.float64, [0.0, 100.3], torch.float64),
+    ]
+    for state, t, want in cases:
+        got = solve_times(t, torch.zeros(1, 1, dtype=state, device="meta"))
+        assert (got.dtype, got.device.type) == (want, "meta"), (state, t)
+    assert float(solve_times([0.0, 100.3], torch.zeros(1, dtype=torch.bfloat16))[1]) == (
+        pytest.approx(100.3, rel=1e-7)
+    )
+
+
 @pytest.mark.parametrize("solver", [Dopri5, Bosh3, EulerMaruyama])
 @pytest.mark.parametrize("bad", [True, float("inf"), float("nan"), "1e-3", None])
 @pytest.mark.parametrize("which", ["rtol", "atol"])

@@ -291,6 +291,36 @@ def test_a_fixed_step_solve_whose_last_step_is_a_rounding_sliver_returns():
     assert float(ys[-1].mean()) == pytest.approx(0.95**100, abs=4 * 0.215 / math.sqrt(2000))
 
 
+class _LinSeesTimes(nn.Module):
+    """``a y``, recording the dtypes of the times it is called with."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a, self.dtypes = a, set()
+
+    def forward(self, t, y):
+        self.dtypes.add(t.dtype)
+        return self.a * y
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_state_steps_on_its_float32_times(dtype):
+    """The times were cast to the state's dtype: from t = 100 in bfloat16, 100 + dt rounds to
+    100 for dt = 0.1 and torchsde's fixed steps never advanced (the hang guard fired), and the
+    output time 100.3 was 100.5. Now the solve steps on float32 times: with no noise it is
+    Euler's y(100.3) = 0.9^3 y0 (plus a float32 sliver step of 8e-6), within 4 machine
+    epsilons of the state's dtype; the networks see times in the state's dtype."""
+    drift, diffusion = _LinSeesTimes(-1.0), _LinSeesTimes(0.0)
+    sde = NeuralSDE(drift, diffusion, EulerMaruyama(dt=0.1))
+    y0 = torch.ones(3, 1, dtype=dtype)
+    with torch.no_grad(), _fails_instead_of_hanging(20):
+        ys = sde(y0, torch.tensor([100.0, 100.3]))
+    assert ys.dtype == dtype and drift.dtypes == diffusion.dtypes == {dtype}
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(ys[-1].float(), torch.full((3, 1), 0.9**3), rtol=4 * eps, atol=0)
+
+
 @pytest.mark.parametrize("reg, per_solve", [(GlobalHeuristic(1.0), 16), (LocalHeuristic(1.0), 2)])
 def test_sde_regulariser_cost_is_two_drift_evaluations_per_step(reg, per_solve):
     """The step-doubling estimate evaluates the drift (and the diffusion) at the step's start

@@ -95,6 +95,23 @@ def rounding_note(given, t: Tensor, *, decreasing: bool) -> str:
     return ""
 
 
+def solve_times(t, y0: Tensor) -> Tensor:
+    """``t`` as the tensor of times a solve from ``y0`` runs on: on ``y0``'s device, in
+    ``y0``'s dtype for a float32 or float64 state, and at least float32 for a float16 or
+    bfloat16 one (float64 times stay float64); a complex ``y0`` leaves a tensor's dtype (a
+    list is float32). (why) half-precision times round the output times: t = 100.3 became
+    100.5 in bfloat16 and the solution came back at the wrong time, and torchsde's fixed
+    steps of 0.01 from t = 100 never advanced (100 + 0.01 is 100 in bfloat16). torchdiffeq
+    and torchsde take times of another dtype than the state; the field sees the state's."""
+    if not y0.is_floating_point():
+        return torch.as_tensor(t, device=y0.device)
+    dtype = y0.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        given = t.dtype if isinstance(t, Tensor) and t.is_floating_point() else torch.float32
+        dtype = torch.promote_types(given, torch.float32)
+    return torch.as_tensor(t, dtype=dtype, device=y0.device)
+
+
 def check_output_times(t: Tensor, *, min_times: int = 1) -> None:
     """A ValueError unless ``t`` is a solve's output times: ``(time,)``, ``time >=
     min_times``, finite and strictly monotone (:func:`check_times`)."""
@@ -426,7 +443,7 @@ class NeuralODE(DetachedState):
         given = t
         # (why) on y0's device, as NeuralSDE makes its times: a list t stayed on the CPU
         # beside a CUDA y0 (torchdiffeq copied it over, after the checks ran on the CPU copy)
-        t = torch.as_tensor(t, dtype=y0.dtype if y0.is_floating_point() else None, device=y0.device)
+        t = solve_times(t, y0)
         try:
             check_output_times(t)
         except ValueError as err:
@@ -478,6 +495,9 @@ class NeuralODE(DetachedState):
             span = t[-1] - t[0]
             # (why) .real: torchdiffeq solves the tuple state in one dtype, so a complex y0's
             # integrals are complex with a zero imaginary part
+            # (why) span in the state's dtype: a half state's times are float32 (solve_times)
+            # and the penalty stays in the state's dtype, as the other regularisers' do
+            span = span.to(kin.real.dtype)
             self.regularisation = (wk * kin[-1].real.mean() + wj * frob[-1].real.mean()) / span
         else:
             ys = self._odeint(self.field, y0, t_solve)

@@ -49,7 +49,7 @@ from ..errors import ConfigError
 from ._field import DetachedState
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
-from .neural_ode import check_times, insert_time, rounding_note
+from .neural_ode import check_times, insert_time, rounding_note, solve_times
 from .schedules import ConstantWeight, as_schedule
 from .solvers import EulerMaruyama, SDESolver
 from .tableaus import rms_norm
@@ -71,6 +71,15 @@ def _noise_product(g: Tensor, dw: Tensor) -> Tensor:
     """``sigma dW`` for a diffusion in torchsde's shape: ``(batch, state)`` (diagonal) or
     ``(batch, state, m)``, with ``dW: (batch, m)``."""
     return g * dw if g.dim() == 2 else torch.einsum("bsm,bm->bs", g, dw)
+
+
+def _in_state_dtype(t: Tensor, y: Tensor) -> Tensor:
+    """The time ``t`` as the networks see it: in ``y``'s dtype, as torchdiffeq hands a field
+    its times. (why) a half-precision state solves on float32 times (``solve_times``), and a
+    network that concatenates ``t`` to a bfloat16 ``y`` got a float32 input."""
+    if isinstance(t, Tensor) and t.dtype != y.dtype and y.is_floating_point():
+        return t.to(y.dtype)
+    return t
 
 
 class _SDEFunc(DetachedState):
@@ -119,10 +128,10 @@ class _SDEFunc(DetachedState):
             self.nfe_regulariser += 1
         else:
             self.nfe_backward += 1
-        return self.drift(t, y)
+        return self.drift(_in_state_dtype(t, y), y)
 
     def g(self, t: Tensor, y: Tensor) -> Tensor:
-        g = self.diffusion(t, y)
+        g = self.diffusion(_in_state_dtype(t, y), y)
         kind = self.noise_type
         ok = (
             tuple(g.shape[:2]) == tuple(y.shape)
@@ -290,7 +299,7 @@ class NeuralSDE(DetachedState):
                 "y0.double())"
             )
         given = t
-        t = torch.as_tensor(t, dtype=y0.dtype, device=y0.device)
+        t = solve_times(t, y0)
         if t.dim() != 1 or t.numel() < 1:
             raise ValueError(f"expected t of shape (time,) with time >= 1, got {tuple(t.shape)}")
         try:
