@@ -1907,3 +1907,20 @@ def test_hard_initial_condition_refuses_a_non_finite_t0_and_a_time_dim_that_is_n
     u = model(torch.cat([torch.full_like(x, 0.5), x], 1))
     assert torch.equal(u, torch.sin(x))
     assert not torch.equal(model(torch.cat([torch.zeros_like(x), x], 1)), torch.sin(x))
+
+
+def test_resample_by_residual_refuses_a_power_or_floor_that_is_nan_or_infinite():
+    """A nan power (or floor) passed 'power < 0 or floor < 0': mean |r|^nan was nan and the
+    draw fell back to uniform, silently; an infinite floor was refused as weights 'not finite
+    and positive; set floor > 0'. Both are refused by name; with floor 0 and power 1 the
+    draw still follows |r| (the one candidate with a non-zero residual is the only one drawn,
+    12 times from 10 candidates, with replacement)."""
+    cands = torch.arange(10.0)[:, None]
+    res = torch.zeros(10)
+    res[7] = 1.0
+    for power, floor in [(math.nan, 1.0), (1.0, math.nan), (math.inf, 1.0), (1.0, math.inf)]:
+        with pytest.raises(ValueError, match="expected a finite power >= 0 and a finite floor"):
+            resample_by_residual(cands, res, 3, power=power, floor=floor, seed=0)
+    for seed in range(5):
+        out = resample_by_residual(cands, res, 12, power=1.0, floor=0.0, seed=seed)
+        assert out.shape == (12, 1) and torch.all(out == 7.0)

@@ -214,8 +214,13 @@ def resample_by_residual(
         raise ValueError(
             f"expected at least one candidate point, got candidates {tuple(candidates.shape)}"
         )
-    if power < 0 or floor < 0:
-        raise ValueError(f"expected power >= 0 and floor >= 0, got {power} and {floor}")
+    # (why) a nan power or floor passed 'power < 0 or floor < 0': the weights' mean was nan,
+    # and the draw fell back to uniform, silently; an infinite floor was refused as weights
+    # that are 'not finite and positive; set floor > 0'
+    if not (0 <= power < math.inf and 0 <= floor < math.inf):
+        raise ValueError(
+            f"expected a finite power >= 0 and a finite floor >= 0, got {power} and {floor}"
+        )
     finite = torch.isfinite(r)
     if not finite.all():
         # (why) a nan made mean(|r|^power) nan, and the weights fell back to uniform silently
