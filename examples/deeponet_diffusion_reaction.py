@@ -87,12 +87,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--out", default="dr_out")
     p.add_argument("--physics", action="store_true", help="physics-informed: no solution data")
-    p.add_argument("--n-train", type=int, help="training functions (default: see DEFAULTS)")
+
+    def default(name: str) -> str:
+        return f"default: {DEFAULTS['data'][name]} (data); {DEFAULTS['physics'][name]} (--physics)"
+
+    p.add_argument("--n-train", type=int, help=f"training functions ({default('n_train')})")
     p.add_argument("--n-test", type=int, default=100)
-    p.add_argument("--points", type=int, help="points per training function")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--points", type=int, help=f"points per training function ({default('points')})")
+    p.add_argument("--epochs", type=int, help=default("epochs"))
+    p.add_argument("--batch-size", type=int, help=f"functions per batch ({default('batch_size')})")
+    p.add_argument("--lr", type=float, help=f"learning rate, cosine-decayed ({default('lr')})")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     for name, value in DEFAULTS["physics" if args.physics else "data"].items():

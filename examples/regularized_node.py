@@ -50,6 +50,11 @@ from sciml.models import NODE, NODEConfig
 
 NAME = "node-lotka-volterra"
 LV_OPTIONS = {"resolution": 51, "t_final": 5.0, "ic_low": 0.5, "ic_high": 1.5}
+# what --iterations / --weight default to, per --task
+TASK_DEFAULTS = {
+    "rings": {"iterations": 150, "weight": 0.5},
+    "lotka-volterra": {"iterations": 1500, "weight": 0.1},
+}
 
 
 # ------------------------------------------------------------------------------------ rings
@@ -222,8 +227,15 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--task", choices=["rings", "lotka-volterra"], default="rings")
-    ap.add_argument("--iterations", type=int, help="default: 150 (rings), 1500 (lotka-volterra)")
-    ap.add_argument("--weight", type=float, help="initial weight of the local penalty")
+
+    def default(name: str) -> str:
+        rings, lv = TASK_DEFAULTS["rings"][name], TASK_DEFAULTS["lotka-volterra"][name]
+        return f"default: {rings} (rings), {lv} (lotka-volterra)"
+
+    ap.add_argument("--iterations", type=int, help=default("iterations"))
+    ap.add_argument(
+        "--weight", type=float, help=f"initial weight of the local penalty ({default('weight')})"
+    )
     ap.add_argument("--decay", type=float, default=0.998, help="per-iteration weight decay (LV)")
     ap.add_argument(
         "--adjoint", action="store_true", help="adjoint gradients (local reg works too)"
@@ -244,13 +256,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     check(ap, args)
     torch.set_num_threads(args.threads)
+    for name, value in TASK_DEFAULTS[args.task].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.task == "rings":
-        args.iterations = args.iterations or 150
-        args.weight = 0.5 if args.weight is None else args.weight
         rings_task(args)
     else:
-        args.iterations = args.iterations or 1500
-        args.weight = 0.1 if args.weight is None else args.weight
         lotka_volterra_task(args)
 
 

@@ -771,3 +771,54 @@ def test_demo_runs_at_the_smallest_n_its_error_suggests(tmp_path):
                       "--out", "d6", cwd=tmp_path)  # fmt: skip
     assert "over 1 held-out samples" in out
     assert (tmp_path / "d6" / "prediction.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "name, task_flag, stub",
+    [
+        ("deeponet_diffusion_reaction", "--physics", "check"),
+        ("regularized_node", "--task lotka-volterra", "TASKS"),
+    ],
+)
+def test_help_states_the_defaults_each_mode_applies(name, task_flag, stub, monkeypatch, capsys):
+    """Options whose default depends on a mode (data-driven or ``--physics``; the rings or
+    lotka-volterra task) said "default: see DEFAULTS" (a constant of the code, not shown) or
+    nothing (``--weight``). The help now gives both values, and they are the ones the script
+    applies when the flag is left out."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    module = load_example(name)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py"])
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert "DEFAULTS" not in help_text
+
+    class Reached(Exception):
+        pass
+
+    applied = []
+
+    def reached(*args):
+        applied.append(vars(args[-1]).copy())
+        raise Reached
+
+    if stub == "check":
+        monkeypatch.setattr(module, "check", lambda p, args: reached(args))
+    else:  # the task functions run after main fills in the task's defaults
+        monkeypatch.setattr(module, "rings_task", reached)
+        monkeypatch.setattr(module, "lotka_volterra_task", reached)
+    for argv in ([], task_flag.split()):
+        with pytest.raises(Reached):
+            module.main(argv)
+    plain, other = applied
+    flags = (
+        ("n_train", "points", "epochs", "batch_size", "lr")
+        if stub == "check"
+        else ("iterations", "weight")
+    )
+    options = help_text.split(" options: ", 1)[1]  # after the usage line and description
+    for key in flags:
+        said = options.split(f"--{key.replace('_', '-')} ", 1)[1].split(" --", 1)[0]
+        assert f"default: {plain[key]} ({'data' if stub == 'check' else 'rings'})" in said, said
+        mode = "--physics" if stub == "check" else "lotka-volterra"
+        assert f"{other[key]} ({mode})" in said, said
