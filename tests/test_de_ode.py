@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchdiffeq
+from _de_fields import LinearWithUnusedParameter
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -1689,19 +1690,9 @@ def test_an_unused_parameter_gets_zeros_under_the_adjoint_and_none_under_backpro
     (torchdiffeq's odeint_adjoint returns a gradient for every adjoint parameter), which AdamW
     then decays. The used parameter's gradient is the same either way: y' = a y, y(0) = 1,
     a = -1, d/da sum_b y_b(1) = 2 t e^{a t} = 2/e."""
-
-    class Field(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Parameter(torch.tensor(-1.0, dtype=torch.float64))
-            self.unused = nn.Parameter(torch.ones(3, dtype=torch.float64))
-
-        def forward(self, t, y):
-            return self.a * y
-
     grads = {}
     for adjoint in (False, True):
-        f = Field()
+        f = LinearWithUnusedParameter()
         model = NeuralODE(f, RK4(step_size=0.1), adjoint=adjoint)
         y0 = torch.ones(2, 1, dtype=torch.float64)
         model(y0, torch.tensor([0.0, 1.0], dtype=torch.float64))[-1].sum().backward()

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from _de_fields import LinearWithUnusedParameter
 from torch import nn
 
 from sciml.de import AcceptedStepTime, EulerMaruyama, GlobalHeuristic, LocalHeuristic, NeuralSDE
@@ -870,15 +871,6 @@ def test_an_unused_parameter_gets_zeros_under_the_adjoint_and_none_under_backpro
     With sigma = 0 the used drift parameter's gradient is the ODE's: dy = a y dt, a = -1,
     d/da sum_b y_b(1) = 2/e (Euler-Maruyama at dt = 0.01: within 1%)."""
 
-    class Drift(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Parameter(torch.tensor(-1.0, dtype=torch.float64))
-            self.unused = nn.Parameter(torch.ones(3, dtype=torch.float64))
-
-        def forward(self, t, y):
-            return self.a * y
-
     class Diffusion(nn.Module):
         def __init__(self):
             super().__init__()
@@ -889,7 +881,7 @@ def test_an_unused_parameter_gets_zeros_under_the_adjoint_and_none_under_backpro
             return self.s * torch.ones_like(y)
 
     for adjoint in (False, True):
-        f, g = Drift(), Diffusion()
+        f, g = LinearWithUnusedParameter(), Diffusion()
         model = NeuralSDE(f, g, EulerMaruyama(dt=0.01), adjoint=adjoint)
         y0 = torch.ones(2, 1, dtype=torch.float64)
         model(y0, torch.tensor([0.0, 1.0], dtype=torch.float64))[-1].sum().backward()
