@@ -282,6 +282,44 @@ def test_compiled_loss_and_forward_are_one_graph_equal_to_eager_with_padding():
         torch._dynamo.reset()
 
 
+@pytest.mark.slow  # ~17 s on a loaded 2-core box: a compile and an export
+def test_an_out_of_range_token_id_is_refused_clearly_when_compiled_or_exported():
+    """Eager PROSE reads the token ids' range (``int(min)``, ``int(max)``, a graph break), so
+    it skipped the check while traced, and an id outside the vocabulary met the embedding:
+    "index out of range in self" compiled, and whatever the exported program did. Now the
+    graph asserts the range (no graph break: ``fullgraph=True``) with the eager error's text;
+    valid ids give eager's prediction."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch.manual_seed(0)
+    model = _tiny().eval()
+    v = len(model.vocab)
+    batch = _padded_batch(model)
+    u, x, symbols = batch["input"], batch["x"], batch["symbols"]
+    message = rf"expected token ids in \[0, {v}\) \(the vocabulary of this PROSE\), got an id"
+    with torch.no_grad():
+        want = model(u, x=x, symbols=symbols)
+    counter = CompileCounterWithBackend("eager")
+    torch._dynamo.reset()
+    try:
+        forward = torch.compile(model, backend=counter, fullgraph=True)
+        program = sciml.export(model, u, x=x, symbols=symbols).module()
+        with torch.no_grad():
+            for run in (forward, program):
+                got = run(u, x=x, symbols=symbols)
+                assert float((got - want).abs().max()) <= 1e-5
+                for bad_id in (v, -1):
+                    bad = symbols.clone()
+                    bad[1, 2] = bad_id
+                    with pytest.raises(RuntimeError, match=message):
+                        run(u, x=x, symbols=bad)
+        assert counter.frame_count == 1
+        with pytest.raises(ValueError, match=rf"got ids from 0 to {v}; encode"):  # eager's
+            model(u, x=x, symbols=torch.where(symbols == symbols.max(), v, symbols))
+    finally:
+        torch._dynamo.reset()
+
+
 def test_a_sample_without_skeleton_is_predicted_as_data_only_in_inference():
     """A batch mixing a skeleton-free sample (its row all padding) with one that has a
     skeleton, and an empty (batch, 0) skeleton: each sample is predicted, and its equations

@@ -293,7 +293,17 @@ class PROSE(Operator, family="prose"):
                 f"{self.config.max_symbol_len}"
             )
         v = self.symbol_embed.num_embeddings
-        if symbols.numel() and not (tracing() or transforming()):  # (why) they read the data
+        if symbols.numel() and tracing():
+            # (why) int(min) would break the graph; an assert in the graph raises this message
+            # when the compiled or exported program runs (on a CPU: a RuntimeError), where the
+            # embedding's lookup gave "index out of range in self" or read out of bounds
+            ok = ((symbols >= 0) & (symbols < v)).all()
+            torch._assert_async(
+                ok,
+                f"expected token ids in [0, {v}) (the vocabulary of this PROSE), got an id "
+                "outside it; encode equations with model.vocab",
+            )
+        elif symbols.numel() and not transforming():  # (why) vmap cannot read the data
             lo, hi = int(symbols.min()), int(symbols.max())
             if lo < 0 or hi >= v:
                 raise ValueError(
