@@ -1924,3 +1924,30 @@ def test_resample_by_residual_refuses_a_power_or_floor_that_is_nan_or_infinite()
     for seed in range(5):
         out = resample_by_residual(cands, res, 12, power=1.0, floor=0.0, seed=seed)
         assert out.shape == (12, 1) and torch.all(out == 7.0)
+
+
+def test_pinn_and_lpinn_name_the_device_of_points_on_another_device():
+    """Points on another device than the parameters (CPU points for a CUDA model) failed in
+    the first nn.Linear with torch's 'Expected all tensors to be on the same device ...
+    argument mat1' ('Tensor on device meta is not on the expected device cpu!' here), naming
+    no input. The models name the argument and both devices (the meta device stands in for a
+    second one); points on the parameters' device give the same values as before."""
+    torch.manual_seed(0)
+    x = torch.rand(5, 1) * TWO_PI
+    t = torch.rand(5, 1)
+    pinn, lpinn = PINN(width=8, depth=1), LagrangianPINN(width=8, state_depth=1, curve_depth=1)
+    for model, names in ((pinn, ("x", "t")), (lpinn, ("x0", "t"))):
+        for i, name in enumerate(names):
+            args = [x, t]
+            args[i] = args[i].to("meta")
+            with pytest.raises(
+                ValueError,
+                match=rf"expected {name} on the device of its parameters, cpu, got {name} on "
+                rf"meta; move it with {name}\.to\('cpu'\)",
+            ):
+                model(*args)
+    with pytest.raises(ValueError, match=r"expected x_initial on the device .* got x_initial on"):
+        pinn.loss_terms(Convection(), *_leaves(8, torch.float32), x.to("meta"))
+    # the same values as a hand-written forward pass on the parameters' device
+    h = pinn.embed(torch.cat([x, t], 1))
+    torch.testing.assert_close(pinn(x, t), pinn.net(h), rtol=0, atol=0)

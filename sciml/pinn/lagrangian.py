@@ -94,12 +94,12 @@ class LagrangianPINN(nn.Module):
 
         Args:
             x0: ``(n, 1)`` labels (start points).
-            t: ``(n, 1)`` times (both in the parameters' dtype).
+            t: ``(n, 1)`` times (both in the parameters' dtype and on their device).
 
         Returns:
             ``x(x0, t)`` (not wrapped into ``[0, L)``) and ``u(x0, t)``, both ``(n, 1)``.
         """
-        _check_points("LagrangianPINN", self.state[0].weight.dtype, x0=x0, t=t)
+        _check_points("LagrangianPINN", self.state[0].weight, x0=x0, t=t)
         if x0.shape != t.shape or x0.shape[-1] != 1:
             raise ValueError(
                 f"expected x0 and t of the same shape (n, 1), got {tuple(x0.shape)} and "
@@ -152,7 +152,7 @@ class LagrangianPINN(nn.Module):
         if self.u0 is None:
             if x0_initial is None:
                 raise ValueError("soft initial conditions need x0_initial points, got None")
-            _check_points("LagrangianPINN", self.state[0].weight.dtype, x0_initial=x0_initial)
+            _check_points("LagrangianPINN", self.state[0].weight, x0_initial=x0_initial)
             xi, ui = self(x0_initial, torch.zeros_like(x0_initial))
             terms["ic_x"] = (xi - x0_initial).square().mean()
             terms["ic_u"] = (ui - _call_u0(problem.u0, x0_initial)).square().mean()

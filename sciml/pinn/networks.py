@@ -55,17 +55,25 @@ class MLP(nn.Sequential):
                 nn.init.zeros_(m.bias)
 
 
-def _check_points(owner: str, dtype: torch.dtype, **points: torch.Tensor) -> None:
-    """Each of ``points`` a floating-point tensor in the parameters' ``dtype`` (a
+def _check_points(owner: str, weight: torch.Tensor, **points: torch.Tensor) -> None:
+    """Each of ``points`` a floating-point tensor in the dtype of the parameter ``weight`` (a
     half-precision mismatch is left to ``torch.autocast``; float64 it does not cast, so it is
-    refused there too, see :func:`check_input_dtype`).
+    refused there too, see :func:`check_input_dtype`) and on its device.
 
     (why) float64 points into a float32 model failed inside the first nn.Linear with torch's
     "mat1 and mat2 must have the same dtype, but got Double and Float", naming no input; an
     integer x ran (the embedding promoted it) and then failed in autograd, see ``_checks``."""
+    dtype = weight.dtype
     for name, v in points.items():
         check_float_points(owner, name, v, dtype, " (the dtype of its parameters)")
         check_input_dtype(owner, name, v, dtype)
+        # (why) CPU points for a CUDA model failed in the first nn.Linear with torch's
+        # 'Expected all tensors to be on the same device ... argument mat1', naming no input
+        if v.device != weight.device:
+            raise ValueError(
+                f"{owner} expected {name} on the device of its parameters, {weight.device}, "
+                f"got {name} on {v.device}; move it with {name}.to('{weight.device}')"
+            )
 
 
 def _check_u0(model: nn.Module, owner: str, problem: PeriodicProblem) -> None:
@@ -141,8 +149,8 @@ class PINN(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``x, t: (n, 1)`` -> ``u: (n, 1)``, in the parameters' dtype (a TypeError names
         both dtypes otherwise, integer points included: convert the points, or the model with
-        ``.double()``)."""
-        _check_points("PINN", self.net[0].weight.dtype, x=x, t=t)
+        ``.double()``) and on their device (a ValueError names both otherwise)."""
+        _check_points("PINN", self.net[0].weight, x=x, t=t)
         if x.shape != t.shape or x.shape[-1] != 1:
             raise ValueError(
                 f"expected x and t of the same shape (n, 1), got {tuple(x.shape)} and "
@@ -174,7 +182,7 @@ class PINN(nn.Module):
         if self.u0 is None:
             if x_initial is None:
                 raise ValueError("a soft initial condition needs x_initial points, got None")
-            _check_points("PINN", self.net[0].weight.dtype, x_initial=x_initial)
+            _check_points("PINN", self.net[0].weight, x_initial=x_initial)
             u = self(x_initial, torch.zeros_like(x_initial))
             terms["ic"] = (u - _call_u0(problem.u0, x_initial)).square().mean()
         return terms
