@@ -92,9 +92,19 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         # every line of the message, joined: the first alone can stop mid-sentence (a YAML error
         # says where the file is wrong on its later lines)
-        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        message = " ".join(line.strip() for line in _text(exc).splitlines() if line.strip())
         print(f"sciml: error: {message or type(exc).__name__}", file=sys.stderr)
         return 2
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, but a KeyError's message without the quotes ``str`` puts around it.
+
+    (why) ``str(KeyError("f.h5: no field 'v'; ..."))`` is the repr of its argument, so the
+    one-line error read ``sciml: error: "f.h5: no field 'v'; fields are ['u']"``."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return str(exc)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -326,7 +336,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise _UserError(
             f"{directory} was trained on the '{spec.view}' view of inputs "
             f"{list(spec.inputs) or 'all fields'} -> targets {list(spec.targets) or 'all fields'}, "
-            f"which {args.data} cannot give: {err}"
+            f"which {args.data} cannot give: {_text(err)}"
         ) from err
     metrics = evaluate(model, views, batch_size=batch_size)
     if shipped:

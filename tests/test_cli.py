@@ -186,6 +186,27 @@ def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path, mon
     assert message in err
 
 
+def test_a_missing_field_is_named_without_the_quotes_of_a_keyerror(capsys, tmp_path):
+    """A field the file lacks (a KeyError in sciml.data) was printed as str(KeyError), its
+    message in double quotes: sciml: error: "F: no field 'v'; fields are ['u']"."""
+    from sciml.data.generators import generate
+
+    data = generate("burgers", n=4, resolution=16, out=tmp_path / "b.h5", seed=0)
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps({
+        "model": {"family": "fno", "config": {"modes": [4], "width": 4}},
+        "data": {"path": str(data), "view": "snapshots", "inputs": ["v"]},
+        "out": str(tmp_path / "run"),
+    }))  # fmt: skip
+    code, _, err = _run(["train", str(path), "--no-progress"], capsys)
+    assert (code, err) == (2, f"sciml: error: {data}: no field 'v'; fields are ['u']\n")
+    FNO(FNOConfig(in_channels=1, out_channels=1, modes=(4,), width=4)).save_pretrained(
+        tmp_path / "ck", metadata={"data": {"path": "x.h5", "view": "snapshots", "inputs": ["w"]}}
+    )
+    code, _, err = _run(["evaluate", str(tmp_path / "ck"), str(data)], capsys)
+    assert code == 2 and err.endswith(f"cannot give: {data}: no field 'w'; fields are ['u']\n")
+
+
 def test_an_experiment_missing_required_sections_names_them(capsys, tmp_path):
     # it said "cannot build Experiment: Experiment.__init__() missing 2 required positional
     # arguments", Python's words for a JSON file's missing keys
