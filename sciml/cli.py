@@ -333,10 +333,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         views = build_views(spec, samples=samples)
     except (ValueError, KeyError) as err:  # the file does not hold what the model was trained on
+        static = f" + static {list(spec.static_fields)}" if spec.static_fields else ""
         raise _UserError(
             f"{directory} was trained on the '{spec.view}' view of inputs "
-            f"{list(spec.inputs) or 'all fields'} -> targets {list(spec.targets) or 'all fields'}, "
-            f"which {args.data} cannot give: {_text(err)}"
+            f"{list(spec.inputs) or 'all fields'}{static} -> targets "
+            f"{list(spec.targets) or 'all fields'}, which {args.data} cannot give: "
+            f"{_text(err)}"
         ) from err
     metrics = evaluate(model, views, batch_size=batch_size)
     if shipped:

@@ -3,6 +3,7 @@
     model:  {family: fno, config: {in_channels: 1, out_channels: 1, modes: [12, 12], width: 32}}
     data:   {path: data/darcy.h5, view: static_pairs, inputs: [a], targets: [u],
              split: [0.8, 0.1, 0.1], seed: 0, normalize: true}   # (+ augment: fno_forcing, NS only)
+            # a wave with a static speed c: {view: windows, inputs: [u], static_fields: [c], ...}
     train:  {epochs: 20, batch_size: 16, lr: 0.001}
     loss:   l2            # l2 | l1 | h1
     out:    runs/darcy
@@ -57,6 +58,11 @@ class DataSpec:
             ``target_step``).
         inputs / targets: field names (empty: all fields; ``all_pairs`` maps fields to
             themselves, so give at most one of the two, or both equal; ``points`` needs both).
+        static_fields: for ``windows``, ``all_pairs`` and ``snapshots``, static field names
+            (a wave speed, a forcing, a coefficient) appended to every input after the state
+            channels (:class:`sciml.data.Windows`); the model's ``in_channels`` counts them,
+            and an MgNO's ``static_channels`` must equal their number when it is residual or
+            not 0. ``static_pairs`` and ``points`` take static fields as ``inputs``.
         input_step / target_step: time indices for ``snapshots`` (negative counts from the end).
         n_in / n_out / stride: window sizes for ``windows``; ``stride`` also subsamples time for
             ``all_pairs`` (every ``stride``-th step).
@@ -80,6 +86,7 @@ class DataSpec:
     view: Literal["static_pairs", "snapshots", "windows", "all_pairs", "points"] = "static_pairs"
     inputs: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    static_fields: tuple[str, ...] = ()
     input_step: int = 0
     target_step: int = -1
     n_in: int = 1
@@ -180,6 +187,13 @@ def build_views(spec: DataSpec, *, samples: Any = None, training: bool = False) 
     if spec.subsample != 1:
         kw["space"] = spec.subsample
     inputs, targets = list(spec.inputs) or None, list(spec.targets) or None
+    static = list(spec.static_fields)
+    if static and spec.view in ("static_pairs", "points"):
+        raise ValueError(
+            f"data.static_fields is for the time-dependent views (windows, all_pairs, "
+            f"snapshots), got static_fields={static} with view {spec.view}, whose inputs may "
+            "be static fields themselves: list them in data.inputs"
+        )
     if spec.view == "static_pairs":
         return sd.StaticPairs(
             ds,
@@ -195,6 +209,7 @@ def build_views(spec: DataSpec, *, samples: Any = None, training: bool = False) 
             spec.target_step,
             inputs=inputs,
             targets=targets,
+            static_fields=static,
             lead_time=False,
             **kw,
         )
@@ -216,24 +231,28 @@ def build_views(spec: DataSpec, *, samples: Any = None, training: bool = False) 
             )
         return sd.AllPairs(
             ds, dt=spec.stride, max_lead=spec.max_lead, include_self=spec.include_self,
-            fields=inputs or targets, **kw,
+            fields=inputs or targets, static_fields=static, **kw,
         )  # fmt: skip
-    return sd.Windows(ds, spec.n_in, spec.n_out, spec.stride, fields=inputs, **kw)
+    return sd.Windows(
+        ds, spec.n_in, spec.n_out, spec.stride, fields=inputs, static_fields=static, **kw
+    )
 
 
 def _channel_stats(view: Any, train: Any, spec: DataSpec) -> tuple[list[float], ...]:
     """Per-channel (mean, std) of the view's input and target channels, fitted in one streaming
-    pass over the training samples; windows repeat the statistics for each time step."""
+    pass over the training samples; windows repeat the statistics for each time step, and the
+    view's static fields (input only) follow them, once."""
     from . import data as sd
 
     ds = view.ds
+    static_in = list(view.static_fields)
     if spec.view == "static_pairs":
         names_in, names_out = view.inputs, view.targets
         norm = sd.Normalizer.fit(ds, samples=train, fields=[], static_fields=names_in + names_out)
         reps_in = reps_out = 1
     elif spec.view in ("snapshots", "points"):
         names_in, names_out = view.inputs, view.targets
-        names = sorted(set(names_in + names_out))
+        names = sorted(set(names_in + names_out + static_in))
         static = [n for n in names if n in ds.static_field_names]
         norm = sd.Normalizer.fit(
             ds, samples=train, fields=[n for n in names if n not in static], static_fields=static
@@ -241,11 +260,11 @@ def _channel_stats(view: Any, train: Any, spec: DataSpec) -> tuple[list[float], 
         reps_in = reps_out = 1
     else:
         names_in = names_out = view.fields
-        norm = sd.Normalizer.fit(ds, samples=train, fields=names_in, static_fields=[])
+        norm = sd.Normalizer.fit(ds, samples=train, fields=names_in, static_fields=static_in)
         reps_in, reps_out = (1, 1) if spec.view == "all_pairs" else (spec.n_in, spec.n_out)
     return (
-        [norm.mean[n] for n in names_in] * reps_in,
-        [norm.std[n] for n in names_in] * reps_in,
+        [norm.mean[n] for n in names_in] * reps_in + [norm.mean[n] for n in static_in],
+        [norm.std[n] for n in names_in] * reps_in + [norm.std[n] for n in static_in],
         [norm.mean[n] for n in names_out] * reps_out,
         [norm.std[n] for n in names_out] * reps_out,
     )
@@ -297,6 +316,30 @@ def _build_model(spec: ModelSpec, family_class: Any) -> Any:
         message = str(exc)
         raise ConfigError(
             f"model.{message}" if message.startswith("config") else f"model.config: {message}"
+        ) from None
+
+
+def _check_static_channels(model: Any, spec: DataSpec) -> None:
+    """Refuse a model whose own count of static input channels (MgNO's ``static_channels``)
+    is not the number of ``data.static_fields`` the view appends after the states.
+
+    (why) a residual MgNO adds the input channels just before its static ones: with
+    static_channels=0 and one static field it added the static field to its output and trained
+    on, silently; and ``rollout(..., static=c)`` refuses a model whose count differs.
+    """
+    check = getattr(model, "_rollout_check_static", None)
+    # (why) windows / all_pairs inputs are time-dependent fields only, so their static channels
+    # are exactly data.static_fields; a snapshots input may hold what a model calls static
+    if check is None or (spec.view not in ("windows", "all_pairs") and not spec.static_fields):
+        return
+    n = len(spec.static_fields)
+    try:
+        check(n)
+    except ValueError as exc:
+        raise ConfigError(
+            f"model.config.static_channels: the {spec.view} view appends {n} static channel(s) "
+            f"{list(spec.static_fields)} (data.static_fields) after the states, which the model "
+            f"refuses ({str(exc).removeprefix('rollout: ')}); set static_channels: {n}"
         ) from None
 
 
@@ -387,6 +430,7 @@ def run(
     # (the same in a single process and on every torchrun rank).
     torch.manual_seed(config.seed)
     model = _build_model(experiment.model, family_class)
+    _check_static_channels(model, spec)
     if spec.normalize:
         in_mean, in_std, out_mean, out_std = _channel_stats(train_view, list(splits.train), spec)
         model = Normalized.wrap(

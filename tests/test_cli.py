@@ -1220,3 +1220,76 @@ def test_the_node_refusal_says_what_trains_a_node():
     config = TrainConfig(epochs=40, batch_size=8, lr=1e-2)
     Trainer(model, items, config=config, out_dir=None, progress=False).fit()
     assert before > 0.5 and error() < 0.3, (before, error())
+
+
+def test_experiment_static_fields_reach_the_input_the_normalizer_and_rollout(tmp_path, capsys):
+    """``data.static_fields``: a windows view appends the static speed ``c`` after the window,
+    the Normalized wrapper gets its statistics after the window's (numpy over the training
+    split), and a residual MgNO with ``static_channels: 1`` trained on it rolls out with
+    ``static=c`` exactly as it predicts the view's items. A count that disagrees, a static_pairs
+    view with static_fields and a time-dependent name are refused."""
+    import sciml
+    from sciml.errors import ConfigError
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, build_views, load_experiment, run
+
+    rng = np.random.default_rng(4)
+    u = rng.standard_normal((6, 5, 9, 9)).astype(np.float32) * 2 + 1
+    c = (3 + rng.random((6, 9, 9))).astype(np.float32)
+    path = sciml.data.write(tmp_path / "wave.h5", fields={"u": u}, static_fields={"c": c})
+    (tmp_path / "exp.yaml").write_text(
+        "model: {family: mgno, config: {in_channels: 3, out_channels: 1, channels: 4, "
+        "n_layers: 1, smoothing: [[1, 1], [1, 1]], residual: true, static_channels: 1}}\n"
+        "data: {path: wave.h5, view: windows, inputs: [u], static_fields: [c], n_in: 2, "
+        "split: [0.5, 0.25, 0.25]}\n"
+        f"train: {{epochs: 1, batch_size: 4}}\nout: {tmp_path / 'run'}\n"
+    )
+    exp = load_experiment(tmp_path / "exp.yaml")
+    assert exp.data.static_fields == ("c",)
+    result = run(exp, progress=False)
+    model = sciml.load(result["best_checkpoint"])
+    splits = sciml.data.split(6, (0.5, 0.25, 0.25), seed=0)
+    train = list(splits.train)
+    mu, su = u[train].astype(np.float64).mean(), u[train].astype(np.float64).std()
+    mc, sc = c[train].astype(np.float64).mean(), c[train].astype(np.float64).std()
+    np.testing.assert_allclose(model.in_mean.numpy(), [mu, mu, mc], rtol=1e-6)
+    np.testing.assert_allclose(model.in_std.numpy(), [su, su, sc], rtol=1e-6)
+    np.testing.assert_allclose(model.out_mean.numpy(), [mu], rtol=1e-6)
+
+    view = build_views(exp.data, samples=list(splits.test))
+    s = int(splits.test[0])
+    item = view[2]  # the first test sample, steps 2, 3 -> 4
+    np.testing.assert_array_equal(item["input"].numpy(), np.stack([u[s, 2], u[s, 3], c[s]]))
+    np.testing.assert_array_equal(item["target"].numpy(), u[s, 4:5])
+    x = item["input"][None]
+    with torch.no_grad():
+        traj = model.rollout(x[:, :2], 2, static=x[:, 2:])
+        np.testing.assert_allclose(traj[:, 0].numpy(), model(x).numpy(), rtol=0, atol=0)
+        second = model(torch.cat([x[:, 1:2], traj[:, 0], x[:, 2:]], dim=1))
+        np.testing.assert_allclose(traj[:, 1].numpy(), second.numpy(), rtol=0, atol=0)
+
+    mgno = {"in_channels": 3, "channels": 4, "n_layers": 1, "smoothing": [[1, 1], [1, 1]],
+            "residual": True}  # fmt: skip
+    bad = Experiment(model=ModelSpec("mgno", mgno), data=exp.data, out=str(tmp_path / "bad"))
+    with pytest.raises(ConfigError, match=r"model.config.static_channels: the windows view "
+                       r"appends 1 static channel\(s\) \['c'\] .* set static_channels: 1"):  # fmt: skip
+        run(bad, progress=False)
+    assert not (tmp_path / "bad").exists()
+    # snapshots / all_pairs: the static statistics follow the inputs' once
+    from sciml.experiment import _channel_stats
+
+    for view_name in ("snapshots", "all_pairs"):
+        spec = DataSpec(path=str(path), view=view_name, inputs=("u",), static_fields=("c",))
+        stats = _channel_stats(build_views(spec, samples=train), train, spec)
+        np.testing.assert_allclose(stats[0], [mu, mc], rtol=1e-6)
+        np.testing.assert_allclose(stats[1], [su, sc], rtol=1e-6)
+        np.testing.assert_allclose(stats[2:], [[mu], [su]], rtol=1e-6)
+    # evaluate on a file without c names what the checkpoint was trained on
+    sciml.data.write(tmp_path / "no_c.h5", fields={"u": u})
+    code, _, err = _run(["evaluate", result["best_checkpoint"], str(tmp_path / "no_c.h5")], capsys)
+    assert code == 2 and "view of inputs ['u'] + static ['c'] -> targets all fields" in err
+    spec = DataSpec(path=str(path), view="static_pairs", inputs=("c",), static_fields=("c",))
+    with pytest.raises(ValueError, match="data.static_fields is for the time-dependent views"):
+        build_views(spec)
+    spec = DataSpec(path=str(path), view="all_pairs", inputs=("u",), static_fields=("u",))
+    with pytest.raises(ValueError, match=r"got \['u'\]; \['u'\] are time-dependent"):
+        build_views(spec)
