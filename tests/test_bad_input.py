@@ -271,6 +271,24 @@ def test_normalized_refuses_channels_its_statistics_would_broadcast_over():
         model(R(4, 1, 10), x=R(5, 2))
 
 
+def test_normalized_refuses_input_that_is_not_a_real_float_tensor():
+    """An integer u was normalised with statistics cast to its dtype (in_mean 0.5 as 0, in_std
+    2.5 as 2) and ran on: outputs 0.016 off the float input's, no error. A bool u and a NumPy
+    array failed inside torch (bool subtraction, Tensor.to)."""
+    fno = _fno().eval()
+    model = Normalized.wrap(fno, in_mean=[0.5], in_std=[2.5], out_mean=[0.0], out_std=[1.0])
+    u = torch.randint(-3, 4, (2, 1, 16, 16))
+    for bad, given in ((u, "dtype torch.int64"), (u > 0, "dtype torch.bool")):
+        with pytest.raises(
+            TypeError, match=rf"Normalized expected a real floating-point u, got {given}"
+        ):
+            model(bad)
+    with pytest.raises(TypeError, match=r"Normalized expected u as a torch.Tensor, got ndarray"):
+        model(u.float().numpy())
+    with torch.no_grad():  # the float input is normalised with the exact statistics
+        torch.testing.assert_close(model(u.float()), fno((u.float() - 0.5) / 2.5))
+
+
 def test_valid_input_still_runs_and_agrees():
     """The checks let through what was valid: a float64 model on float64 input matches the
     float32 model, one statistic broadcasts over every channel, and the lead time may be a

@@ -17,7 +17,7 @@ import torch
 
 from .._config import _to_json, check_json_fields, config_from_dict
 from ..errors import CheckpointError, ConfigError
-from ..layers._checks import check_int_fields
+from ..layers._checks import check_int_fields, check_real
 from ..operator import Operator, family_class
 from ._rollout import Autoregressive
 
@@ -159,6 +159,9 @@ class Normalized(Autoregressive, Operator, family="normalized"):
 
     def encode(self, u: torch.Tensor) -> torch.Tensor:
         """Normalise raw inputs: ``(u - mu_in) / s_in`` per channel."""
+        # (why) the statistics are cast to u's dtype: an integer u was normalised with
+        # truncated means and deviations (in_mean 0.5 as 0) and ran on without an error
+        check_real("Normalized", "u", u)
         dim = self.config.channel_dim
         self._check_channels("u", u, self.in_mean, dim)
         return (u - self._shape(self.in_mean, u, dim)) / self._shape(self.in_std, u, dim)
