@@ -302,6 +302,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if shipped:
         checkpoint = str(pretrained.path_of(checkpoint))
     record, directory = read_checkpoint_record(checkpoint)
+    shown = args.checkpoint if shipped else directory  # (why) not the install path
     data_meta = record.get("metadata", {}).get("data")
     if data_meta is None and shipped:
         raise _UserError(
@@ -326,7 +327,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 else "the checkpoint records none; sciml train records one"
             )
             raise _UserError(
-                f"{directory}: no recorded splits file to select --split {args.split} ({where})"
+                f"{shown}: no recorded splits file to select --split {args.split} ({where})"
             )
         samples = json.loads(splits_file.read_text())[args.split]
     model = load(directory)
@@ -335,7 +336,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (ValueError, KeyError) as err:  # the file does not hold what the model was trained on
         static = f" + static {list(spec.static_fields)}" if spec.static_fields else ""
         raise _UserError(
-            f"{directory} was trained on the '{spec.view}' view of inputs "
+            f"{shown} was trained on the '{spec.view}' view of inputs "
             f"{list(spec.inputs) or 'all fields'}{static} -> targets "
             f"{list(spec.targets) or 'all fields'}, which {args.data} cannot give: "
             f"{_text(err)}"
@@ -346,7 +347,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics))
     else:
-        shown = args.checkpoint if shipped else directory  # (why) not the install path
         print(
             f"{shown} on {args.data} ({metrics['n_samples']} samples): relative L2 "
             f"{metrics['rel_l2']:.4f}, worst {metrics['rel_l2_max']:.4f}, MSE {metrics['mse']:.3e}"

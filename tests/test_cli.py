@@ -207,6 +207,25 @@ def test_a_missing_field_is_named_without_the_quotes_of_a_keyerror(capsys, tmp_p
     assert code == 2 and err.endswith(f"cannot give: {data}: no field 'w'; fields are ['u']\n")
 
 
+def test_evaluate_shipped_model_errors_name_the_model_not_its_install_path(capsys, tmp_path):
+    """`sciml evaluate NAME DATA` named the install folder (.../pretrained/weights/NAME) in
+    its errors for a file without the model's fields and for --split (bd03228 fixed the result
+    line only): both now start with the name, and name no install path."""
+    from sciml.data.generators import generate
+
+    data = generate("burgers", n=2, resolution=16, out=tmp_path / "b.h5", seed=0)
+    code, _, err = _run(["evaluate", "fno-ns2d", str(data)], capsys)
+    assert code == 2 and err.startswith(
+        "sciml: error: fno-ns2d was trained on the 'snapshots' view of inputs ['w'] -> targets "
+        f"['w'], which {data} cannot give: {data}: no field 'w'"
+    ), err
+    code, _, err = _run(["evaluate", "fno-ns2d", str(data), "--split", "test"], capsys)
+    assert code == 2 and err.startswith(
+        "sciml: error: fno-ns2d: no recorded splits file to select --split test"
+    ), err
+    assert "weights" not in err
+
+
 def test_an_experiment_missing_required_sections_names_them(capsys, tmp_path):
     # it said "cannot build Experiment: Experiment.__init__() missing 2 required positional
     # arguments", Python's words for a JSON file's missing keys
