@@ -995,3 +995,25 @@ def test_statistics_given_as_a_tensor_that_requires_grad_are_stored_as_plain_val
     # (why) copied in place, the buffer took the graph (a CopyBackwards grad_fn back to mean)
     assert not model.in_mean.requires_grad and model.in_mean.grad_fn is None
     assert model.in_mean.tolist() == [1.0]
+
+
+# the keyword inputs each family takes beside u (docs/conventions.md, "The operator call")
+TAKES = {"deeponet": {"x"}, "pod_deeponet": {"x"}, "scot": {"t"}, "prose": {"x"}, "node": {"t"}}
+
+
+@pytest.mark.parametrize("family", [f for f in _families() if not f.startswith("test-")])
+def test_a_family_given_an_x_or_t_it_does_not_take_refuses_it(family):
+    """docs/conventions.md: "A family that takes no x or t raises a ValueError when given one,
+    rather than ignoring it." DCDMNet (family 'dcdm') ignored both; every family now refuses,
+    naming the input it does not take."""
+    config, make_input = EXAMPLES[family]
+    model = sciml.registered_families()[family](config).eval()
+    u = make_input()
+    kwargs = {}
+    if isinstance(u, tuple):
+        u, kwargs = u
+    for name in {"x", "t"} - TAKES.get(family, set()):
+        value = torch.rand(1, 5, 1) if name == "x" else torch.rand(u.shape[0])
+        word = "query points x" if name == "x" else "lead time t"
+        with pytest.raises(ValueError, match=f"takes no {word}|takes no .*{word}"):
+            model(u, **kwargs, **{name: value})

@@ -169,13 +169,15 @@ class DCDMNet(Operator, family="dcdm"):
 
         Args:
             u: ``(batch, 1, *spatial)`` with ``config.dim`` spatial dims of any size.
-            x: unused (the :class:`~sciml.Operator` signature).
-            t: unused.
+            x: must be None (the :class:`~sciml.Operator` signature; a ``ValueError`` otherwise).
+            t: must be None.
 
         Returns:
             ``(batch, 1, *spatial)``: ``(g(u) - g(-u)) / 2`` with ``config.odd``, else ``g(u)``,
             for the U-Net ``g``; trained to approximate ``A^-1 u`` up to a scalar.
         """
+        if x is not None or t is not None:
+            raise ValueError("DCDMNet takes no query points x or lead time t; pass only u")
         d = self.config.dim
         if u.dim() != d + 2 or u.shape[1] != 1:
             raise ValueError(
