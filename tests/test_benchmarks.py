@@ -362,6 +362,22 @@ def test_spectral_fno_step_through_torch_compile(tmp_path):
     assert all(finite(v, positive=True) for v in c["first_step_s"].values())
 
 
+@pytest.mark.slow
+def test_prose_step_compiled_against_eager(tmp_path):
+    """``prose_step.py --compiled`` (backend eager, three compiles): forward + loss eager, compiled
+    at max_symbol_len and compiled at the bucket width; the script stops if a compiled loss is
+    not eager's, and the short batch's bucket is narrower than the padded width."""
+    run_benchmark("prose_step", "--compiled", "--backend", "eager", "--n", "16", "--batch-size",
+                  "4", "--width", "32", "--reps", "1", "--threads", "1", *J, cwd=tmp_path)  # fmt: skip
+    r = json.loads((tmp_path / "out.json").read_text(), parse_constant=_refuse_constant)
+    assert all(finite(v, positive=True) for v in r["median_s"].values())
+    short, long = r["cases"]["short"], r["cases"]["long"]
+    assert short["longest_equation"] <= short["bucket_width"] < short["padded_width"] == 200
+    assert long["longest_equation"] <= long["bucket_width"] <= 200
+    for key, loss in r["loss"].items():
+        assert loss == pytest.approx(r["loss"][key.split("/")[0] + "/eager"], rel=1e-5)
+
+
 def test_t1_vs_fno_isolated_steps(tmp_path):
     """``--isolate-steps``: each model timed in a loop of its own, the same keys and ratios as
     the interleaved loop (the ratio is the quotient of the two recorded step times)."""

@@ -282,6 +282,56 @@ def test_compiled_loss_and_forward_are_one_graph_equal_to_eager_with_padding():
         torch._dynamo.reset()
 
 
+@pytest.mark.slow  # two compiles: ~4 s per case, 20-30 s on a loaded 2-core box
+@pytest.mark.parametrize("dynamic", [False, None])
+def test_compiled_step_runs_at_a_bucket_width_equal_to_eager(four_samples, dynamic):
+    """A compiled step keeps the token width it is given (``_trim_padding`` cannot cut under
+    ``torch.compile``), so batches come cut to a bucket width (16, 32, ... or max_symbol_len):
+    the DataLoader's batches of ``PROSEData`` and ``PROSE.bucket_batch``. Here max_symbol_len
+    is 40: Lorenz + Rossler (37 / 29 tokens) give a batch 40 wide, Sprott B + Sprott-Linz F
+    (26 / 20) one 32 wide (40 before, every batch at max_symbol_len). Compiled
+    (``fullgraph=True``: no graph break; ``dynamic=False``: one static graph per bucket, or
+    torch's default, which makes the width dynamic at its second value), loss and prediction
+    equal eager's on the batch padded to 40, which eager cuts to 37 / 26 columns."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch.manual_seed(0)
+    model = _tiny().eval()
+    data = PROSEData(four_samples, model.vocab, max_symbol_len=40)
+    loader = torch.utils.data.DataLoader(data, batch_size=2)
+    batches = list(loader)
+    assert [b["target_symbols"].shape[1] for b in batches] == [40, 32]
+    assert [b["symbols"].shape[1] for b in batches] == [40, 32]
+    padded = [
+        {k: torch.stack([data[i][k] for i in idx]) for k in data[0]} for idx in ([0, 1], [2, 3])
+    ]
+    for b, full in zip(batches, padded):  # the same tokens, only the padding differs
+        assert full["target_symbols"].shape[1] == 40
+        for k in full:
+            w = b[k].shape[1]
+            assert torch.equal(b[k], full[k][:, :w]) and not full[k][:, w:].any()
+        rebucketed = model.bucket_batch(full)  # what a batch padded to 40 is cut to
+        assert all(torch.equal(rebucketed[k], b[k]) for k in b)
+    loss_fn = LpLoss()
+    counter = CompileCounterWithBackend("eager")
+    torch._dynamo.reset()
+    try:
+        loss = torch.compile(model.training_loss, backend=counter, fullgraph=True, dynamic=dynamic)
+        forward = torch.compile(model, backend=counter, fullgraph=True, dynamic=dynamic)
+        with torch.no_grad():
+            for b, full in zip(batches, padded):
+                want = model.training_loss(full, loss_fn)
+                got = loss(b, loss_fn)
+                assert float((got - want).abs()) <= 1e-5 * float(want.abs())
+                want = model(full["input"], x=full["x"], symbols=full["symbols"])
+                got = forward(b["input"], x=b["x"], symbols=b["symbols"])
+                assert float((got - want).abs().max()) <= 1e-5
+        # one graph per bucket and function (two each), or one static and one dynamic
+        assert counter.frame_count == 4
+    finally:
+        torch._dynamo.reset()
+
+
 @pytest.mark.slow  # ~17 s on a loaded 2-core box: a compile and an export
 def test_an_out_of_range_token_id_is_refused_clearly_when_compiled_or_exported():
     """Eager PROSE reads the token ids' range (``int(min)``, ``int(max)``, a graph break), so

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -136,11 +138,36 @@ def _trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
 
     Under ``torch.compile`` / ``torch.export`` the tokens are returned whole: the cut width is
     data-dependent (``nonzero`` and ``int`` break the graph, and each new width recompiles), and
-    the outputs are those of the cut tokens all the same."""
+    the outputs are those of the cut tokens all the same. A compiled step runs at the width it
+    is given, so its batches come cut to a bucket width (:meth:`PROSE.bucket_batch`; the
+    batches of ``PROSEData`` through a ``DataLoader`` or the ``Trainer`` are)."""
     if tracing():
         return tokens
     used = (tokens != pad_id).any(dim=0).nonzero()
     return tokens[:, : int(used[-1]) + 1] if used.numel() else tokens[:, :1]
+
+
+def _bucket_width(longest: int, max_symbol_len: int) -> int:
+    """The smallest of 16, 32, 64, ... (powers of two) and ``max_symbol_len`` that holds
+    ``longest`` tokens: the widths a compiled PROSE step sees (16, 32, 64, 128, 200 for the
+    default ``max_symbol_len``), so that ``torch.compile`` makes one graph per bucket (5 at
+    most, under its default limit of 8 recompiles) where eager cuts to the longest row."""
+    width = 16
+    while width < longest:
+        width *= 2
+    return max(min(width, max_symbol_len), longest)
+
+
+def _used_width(tokens: torch.Tensor, pad_id: int) -> int:
+    """1 + the last column of ``tokens`` ``(B, L)`` with a token that is not padding (0: none)."""
+    used = (tokens != pad_id).any(dim=0).nonzero()
+    return int(used[-1]) + 1 if used.numel() else 0
+
+
+def _to_width(tokens: torch.Tensor, width: int, pad_id: int) -> torch.Tensor:
+    if tokens.shape[1] >= width:
+        return tokens[:, :width]
+    return F.pad(tokens, (0, width - tokens.shape[1]), value=pad_id)
 
 
 class _CrossBlock(nn.Module):
@@ -403,6 +430,28 @@ class PROSE(Operator, family="prose"):
         what :meth:`training_loss` compares with ``target``, used by the Trainer's validation."""
         fused, pad, norm = self.encode(batch["input"], batch.get("symbols"))
         return self.decode_data(fused, pad, norm, batch["x"])
+
+    def bucket_batch(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """``batch`` with its token tensors (``symbols``, ``target_symbols``, those present) cut
+        or padded with ``<pad>`` to one bucket width: the smallest of 16, 32, 64, ... (powers
+        of two) and ``max_symbol_len`` that holds the longest row of either. Feed these batches
+        to a compiled or exported step.
+
+        Eager PROSE cuts the all-padding columns itself (to the longest row); under
+        ``torch.compile`` / ``torch.export`` the tokens stay at the width given (the cut reads
+        the data: a graph break), so batches padded to ``max_symbol_len`` would run at 200
+        tokens. At bucket widths a compiled step sees a few static shapes (16, 32, 64, 128, 200:
+        one graph each, under ``torch.compile``'s default limit of 8) and gives eager's outputs
+        (padded positions are masked). ``PROSEData``'s batches, through a ``DataLoader`` or the
+        ``Trainer``, come cut this way already.
+        """
+        keys = [k for k in ("symbols", "target_symbols") if batch.get(k) is not None]
+        if not keys:
+            return dict(batch)
+        pad = self.vocab.pad_id
+        longest = max(_used_width(batch[k], pad) for k in keys)
+        width = _bucket_width(longest, self.config.max_symbol_len)
+        return {**batch, **{k: _to_width(batch[k], width, pad) for k in keys}}
 
     def training_loss(self, batch, loss_fn) -> torch.Tensor:
         """``loss_fn(u_pred, u_true) + symbol_loss_weight * CE(next tokens of the equations)``.

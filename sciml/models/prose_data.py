@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..symbolic import Decoded, TorchVectorField, Vocabulary, decode, skeleton
+from .prose import _bucket_width
 
 __all__ = ["PROSEData", "evaluate_prose", "refined_forecast"]
 
@@ -57,7 +58,11 @@ class PROSEData(torch.utils.data.Dataset):
         max_symbol_len: token sequences are padded to this length (``<bos>``/``<eos>`` included).
 
     Shapes: ``input`` ``(T_in, 1 + D)`` (time, states), ``x`` ``(T_out, 1)``, ``target``
-    ``(T_out, D)``, ``symbols`` / ``target_symbols`` ``(max_symbol_len,)`` int64.
+    ``(T_out, D)``, ``symbols`` / ``target_symbols`` ``(max_symbol_len,)`` int64. A batch
+    fetched at once (``__getitems__``, what a ``DataLoader`` and the ``Trainer`` use) pads its
+    token sequences only to the bucket width of its longest one (16, 32, 64, 128 or
+    ``max_symbol_len``), as :meth:`PROSE.bucket_batch` cuts them: a compiled training step runs
+    at that width (eager PROSE cuts to the longest row either way).
     """
 
     def __init__(
@@ -83,11 +88,14 @@ class PROSEData(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _ids(self, tokens: list[str]) -> torch.Tensor:
+    def _ids(self, tokens: list[str]) -> list[int]:
         ids = self.vocab.ids(tokens, bos=True, eos=True)
         if len(ids) > self.max_len:
             raise ValueError(f"sequence of {len(ids)} tokens exceeds max_symbol_len={self.max_len}")
-        return torch.tensor(ids + [self.vocab.pad_id] * (self.max_len - len(ids)))
+        return ids
+
+    def _padded(self, ids: list[int], width: int) -> torch.Tensor:
+        return torch.tensor(ids + [self.vocab.pad_id] * (width - len(ids)))
 
     def symbol_tokens(self, i: int) -> list[str]:
         k = int(self.indices[i])
@@ -95,18 +103,36 @@ class PROSEData(torch.utils.data.Dataset):
             return skeleton(self.data["equations"][k])
         return self.data["input_skeletons"][k]
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def _item(self, i: int) -> tuple[dict[str, torch.Tensor], list[int], list[int]]:
         k = int(self.indices[i])
         n_in = self.data["n_input"]
         source = self.data["noisy_u"] if self.noisy_data else self.data["u"]
         obs = torch.as_tensor(source[k, :n_in], dtype=torch.float32)
-        return {
+        item = {
             "input": torch.cat([self.t_in, obs], dim=-1),
             "x": self.x,
             "target": torch.as_tensor(self.data["u"][k, n_in:], dtype=torch.float32),
-            "symbols": self._ids(self.symbol_tokens(i)),
-            "target_symbols": self._ids(self.data["equations"][k]),
         }
+        return item, self._ids(self.symbol_tokens(i)), self._ids(self.data["equations"][k])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item, symbols, target = self._item(i)
+        return {
+            **item,
+            "symbols": self._padded(symbols, self.max_len),
+            "target_symbols": self._padded(target, self.max_len),
+        }
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
+        # (why) one width per batch, the bucket of its longest sequence: a compiled step sees a
+        # few static widths instead of max_symbol_len (which it cannot cut; prose._trim_padding)
+        items = [self._item(int(i)) for i in indices]
+        longest = max((len(ids) for _, *seqs in items for ids in seqs), default=0)
+        width = _bucket_width(longest, self.max_len)
+        return [
+            {**item, "symbols": self._padded(s, width), "target_symbols": self._padded(t, width)}
+            for item, s, t in items
+        ]
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
