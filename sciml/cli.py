@@ -329,10 +329,22 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise _UserError(
                 f"{shown}: no recorded splits file to select --split {args.split} ({where})"
             )
-        samples = json.loads(splits_file.read_text())[args.split]
+        recorded_split = json.loads(splits_file.read_text())
+        samples = recorded_split[args.split]
     model = load(directory)
     try:
         views = build_views(spec, samples=samples)
+    except IndexError as err:
+        if samples is None:
+            raise
+        # (why) a DATA file with fewer samples than the run split said only "sample index
+        # [8, 13] is out of range for n_samples=3", naming neither --split nor the splits file
+        raise _UserError(
+            f"--split {args.split}: {splits_file} selects samples {samples} of the "
+            f"{recorded_split.get('n', '?')} that the run split, and {args.data} holds fewer "
+            f"({_text(err).rsplit('n_samples=', 1)[-1]}); --split selects samples of the file "
+            "the run trained on: pass that file, or leave out --split to evaluate every sample"
+        ) from err
     except (ValueError, KeyError) as err:  # the file does not hold what the model was trained on
         static = f" + static {list(spec.static_fields)}" if spec.static_fields else ""
         raise _UserError(

@@ -420,6 +420,36 @@ def test_a_failed_run_removes_the_parent_folders_it_made_and_no_others(tmp_path,
     assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["other.txt"]
 
 
+def test_evaluate_split_on_a_smaller_file_names_the_split_and_the_counts(tmp_path, capsys):
+    """--split on a file with fewer samples than the run split said only "sample index
+    [..] is out of range for n_samples=3"; it now names --split, the splits file and both
+    counts, and what to do."""
+    from sciml.data.generators import generate
+
+    big = generate("darcy", n=10, resolution=8, out=tmp_path / "d.h5", seed=1)
+    small = generate("darcy", n=3, resolution=8, out=tmp_path / "s.h5", seed=2)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 6, "n_layers": 1}},
+        "data": {"path": str(big), "inputs": ["a"], "targets": ["u"], "split": [0.5, 0.2, 0.3]},
+        "train": {"epochs": 1, "batch_size": 4},
+        "out": str(tmp_path / "run"),
+    }
+    (tmp_path / "exp.json").write_text(json.dumps(experiment))
+    code, _, err = _run(["train", str(tmp_path / "exp.json"), "--no-progress"], capsys)
+    assert code == 0, err
+    splits = json.loads((tmp_path / "run" / "splits.json").read_text())
+    test = splits["test"]
+    assert max(test) >= 3  # (else the small file would hold them)
+    code, _, err = _run(["evaluate", str(tmp_path / "run" / "best"), str(small), "--split",
+                         "test"], capsys)  # fmt: skip
+    assert code == 2 and err.count("\n") == 1, err
+    assert (
+        f"--split test: {tmp_path / 'run' / 'splits.json'} selects samples {test} of the 10 "
+        f"that the run split, and {small} holds fewer (3); --split selects samples of the file "
+        "the run trained on" in err
+    ), err
+
+
 def test_evaluate_split_finds_the_runs_splits_from_any_directory(tmp_path, capsys, monkeypatch):
     """`sciml train` records OUT/splits.json relative to where it ran; `evaluate --split` read
     from another directory (or after the run folder moved) said 'no recorded splits file'. It
