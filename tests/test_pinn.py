@@ -1951,3 +1951,22 @@ def test_pinn_and_lpinn_name_the_device_of_points_on_another_device():
     # the same values as a hand-written forward pass on the parameters' device
     h = pinn.embed(torch.cat([x, t], 1))
     torch.testing.assert_close(pinn(x, t), pinn.net(h), rtol=0, atol=0)
+
+
+def test_time_derivative_refuses_space_time_points_for_t():
+    """time_derivative(u, p) with space-time points p = (x, t) of shape (n, 2) differentiated
+    in p's first column: u_x where u_t was asked for, silently. t must be a separate time
+    column (..., 1); partial does the space-time case. u = sin(x) t^2: u_t = 2 t sin x,
+    u_tt = 2 sin x."""
+    p = torch.rand(6, 2, dtype=torch.float64).requires_grad_()
+    u = torch.sin(p[:, :1]) * p[:, 1:] ** 2
+    with pytest.raises(ValueError, match=r"separate time column t of shape \(\.\.\., 1\), got "):
+        time_derivative(u, p)
+    x = torch.rand(6, 1, dtype=torch.float64)
+    t = torch.rand(6, 1, dtype=torch.float64).requires_grad_()
+    u = torch.sin(x) * t**2
+    torch.testing.assert_close(time_derivative(u, t), 2 * t.detach() * torch.sin(x))
+    torch.testing.assert_close(time_derivative(u, t, 2), 2 * torch.sin(x))
+    torch.testing.assert_close(
+        partial(torch.sin(p[:, :1]) * p[:, 1:] ** 2, p, 1), 2 * (p[:, 1:] * torch.sin(p[:, :1]))
+    )

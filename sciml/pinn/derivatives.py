@@ -198,6 +198,13 @@ def time_derivative(
     if order < 1:
         raise ValueError(f"expected a derivative order >= 1, got {order}")
     check_float_points("time_derivative", "t", t)
+    # (why) space-time points (n, 2) for t gave the derivative in their first column, x,
+    # silently: u_x where u_t was asked for
+    if t.ndim == 0 or t.shape[-1] != 1:
+        raise ValueError(
+            f"expected a separate time column t of shape (..., 1), got shape {tuple(t.shape)}; "
+            f"for space-time points p use partial(u, p, k, ..., k) with k the time column"
+        )
     return partial(u, t, *([0] * order), create_graph=create_graph)
 
 
