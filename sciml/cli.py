@@ -289,6 +289,14 @@ def _evaluate(args: argparse.Namespace) -> int:
                 "--split / --batch-size apply to 'sciml evaluate CHECKPOINT DATA', not to fresh "
                 "data (NAME alone: its card's evaluation settings)"
             )
+        # (why) the evaluator's own checks named its arguments 'n:' / 'seed:', not the flags
+        if args.n is not None and args.n < 1:
+            raise _UserError(f"--n expects a number of fresh test cases >= 1, got {args.n}")
+        if args.seed is not None and args.seed < 0:
+            raise _UserError(
+                f"--seed expects an integer >= 0 (the seed of the fresh data), got {args.seed}; "
+                "leave it out for the card's default"
+            )
         from .pretrained._cli import evaluate_name
 
         return evaluate_name(checkpoint, n=args.n, seed=args.seed, as_json=args.json)

@@ -37,6 +37,14 @@ def _run(argv, capsys):
         ),
         (["data", "generate", "darcy", "--n", "2"], "missing --resolution, --out"),
         (["evaluate", "nowhere", "data.h5"], "nowhere: not a checkpoint directory"),
+        (  # the evaluator's checks said "n: ..." / "seed: ...", not the flags
+            ["evaluate", "fno-ns2d", "--n", "0"],
+            "--n expects a number of fresh test cases >= 1, got 0",
+        ),
+        (
+            ["evaluate", "fno-ns2d", "--seed", "-1"],
+            "--seed expects an integer >= 0 (the seed of the fresh data), got -1",
+        ),
         (
             ["evaluate", "deeponet-antiderivative", "data.h5"],
             "deeponet-antiderivative records no data view, so it cannot read a DATA file; "
