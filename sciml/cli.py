@@ -9,7 +9,7 @@
     sciml export CHECKPOINT_OR_NAME --shape B,C,H,W --out FILE.pt2 [--t T] [--points P]
                  [--static-batch] [--times T0,...,TK --solver rk4|euler --step-size H] (NODE)
     sciml data generate NAME --n N --resolution R --out FILE [--seed S] [--set key=value ...]
-    sciml data generate --recipe datasets/darcy_pwc.yaml [--n N] [--out FILE]
+    sciml data generate --recipe datasets/darcy_pwc_r421.yaml [--n N] [--out FILE]
     sciml data validate FILE.h5
 
 Bad arguments and bad files give a one-line error on stderr and exit status 2, never a
