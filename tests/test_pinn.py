@@ -1970,3 +1970,22 @@ def test_time_derivative_refuses_space_time_points_for_t():
     torch.testing.assert_close(
         partial(torch.sin(p[:, :1]) * p[:, 1:] ** 2, p, 1), 2 * (p[:, 1:] * torch.sin(p[:, :1]))
     )
+
+
+def test_partial_and_laplacian_say_that_coordinate_indices_must_be_ints():
+    """partial(u, x, 0.0) failed in torch's indexing ('only integers, slices ... are valid
+    indices'), partial(u, x, True) / laplacian(dims=[True]) with "shape '[4, 1]' is invalid for
+    input of size 8", naming no index. A TypeError names it; int indices (NumPy's too) give
+    u = x^2 y^3: u_x = 2 x y^3, u_yy = 6 x^2 y."""
+    p = torch.rand(4, 2, dtype=torch.float64).requires_grad_()
+    x, y = p[:, :1].detach(), p[:, 1:].detach()
+    u = p[:, :1] ** 2 * p[:, 1:] ** 3
+    for bad in (0.0, True, False):
+        with pytest.raises(TypeError, match=rf"expected int coordinate indices, got {bad!r}"):
+            partial(u, p, bad)
+        with pytest.raises(TypeError, match=rf"expected int coordinate indices, got {bad!r}"):
+            laplacian(u, p, dims=[0, bad])
+    import numpy as np
+
+    torch.testing.assert_close(partial(u, p, np.int64(0)), 2 * x * y**3)
+    torch.testing.assert_close(laplacian(u, p, dims=[1]), 6 * x**2 * y)

@@ -62,6 +62,10 @@ def _check_int(name: str, v: int) -> None:
 def _check_dims(dims: Sequence[int], x: torch.Tensor) -> None:
     d = x.shape[-1]
     for k in dims:
+        # (why) 0.0 failed in torch's indexing ('only integers, slices ...'), True / False
+        # with "shape '[4, 1]' is invalid for input of size 8"; neither named the index
+        if not is_int(k):
+            raise TypeError(f"expected int coordinate indices, got {k!r} in {list(dims)}")
         if not -d <= k < d:
             raise ValueError(
                 f"expected coordinate indices in [-{d}, {d}) for points with {d} coordinates, "
