@@ -31,7 +31,9 @@ from sciml.train import LpLoss
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--beta", type=float, default=30.0)
     ap.add_argument("--points", type=int, default=2048, help="collocation points (Sobol)")
     ap.add_argument("--width", type=int, default=50)

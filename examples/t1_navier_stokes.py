@@ -33,7 +33,9 @@ from sciml.train import TrainConfig, Trainer
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=120, help="samples (train + test)")
     ap.add_argument(
         "--n-test",
