@@ -283,8 +283,9 @@ class NeuralSDE(DetachedState):
     ) -> Tensor:
         """Integrate from ``y0`` of shape ``(batch, state)`` over ``t`` ``(time,)``; returns
         ``(time, batch, state)``; a single time returns ``y0[None]`` without evaluating the
-        drift or diffusion. ``bm`` (of size ``(batch, m)``) fixes the Brownian path; by
-        default a fresh
+        drift or diffusion. ``bm`` (of size ``(batch, m)``) fixes the Brownian path; a
+        ``BrownianInterval`` made without a ``dt`` hint gets a fixed-step solver's ``dt`` as
+        its hint (set on it, as the default one is made; see torchsde#36). By default a fresh
         ``BrownianInterval`` whose entropy is drawn from torch's global generator, so that
         ``torch.manual_seed`` makes the whole solve reproducible (torchsde on its own draws the
         entropy from numpy's global generator). ``adjoint_params``: with ``adjoint=True``, the
@@ -346,6 +347,8 @@ class NeuralSDE(DetachedState):
                 # pieces of 1e-14 over the span and never returned
                 dt=None if kw["adaptive"] else kw["dt"],
             )
+        elif not kw["adaptive"]:
+            _hint_step(bm, kw["dt"])
         if self.adjoint:
             # (why) the backward solve takes the forward's step control: torchsde's default is
             # fixed steps of ``dt``, which for an adaptive solver is only the first step's size
@@ -397,6 +400,25 @@ class NeuralSDE(DetachedState):
         if self.training and torch.is_grad_enabled():
             self.iteration += 1
         return ys
+
+
+def _hint_step(bm, dt: float) -> None:
+    """Give a caller's ``torchsde.BrownianInterval`` made without a ``dt`` hint the fixed step
+    ``dt`` as its hint, as ``BrownianInterval(..., dt=dt)`` would have. (why) the sliver hang
+    that the default path's hint fixed (torchsde#36, #109) hung a caller's path too:
+    ``EulerMaruyama(dt=0.05)`` on float64 [0, 5] with ``bm=BrownianInterval(0, 5, size)``
+    never returned (its 101st query, the 1e-14 step that ends the solve at 4.99999999999999,
+    sized the tree). Through torchsde 0.2.6's private fields: where they are missing (another
+    version) the path is left as given."""
+    if (
+        isinstance(bm, torchsde.BrownianInterval)
+        and bm.dt is None
+        and not bm.halfway_tree
+        and hasattr(bm, "_create_dependency_tree")
+        and hasattr(bm, "_dt")
+    ):
+        bm._dt = float(dt)
+        bm._create_dependency_tree(float(dt))
 
 
 def _is_zero(weight) -> bool:
