@@ -1989,3 +1989,33 @@ def test_partial_and_laplacian_say_that_coordinate_indices_must_be_ints():
 
     torch.testing.assert_close(partial(u, p, np.int64(0)), 2 * x * y**3)
     torch.testing.assert_close(laplacian(u, p, dims=[1]), 6 * x**2 * y)
+
+
+def test_samplers_refuse_a_seed_that_is_not_an_int_or_a_generator():
+    """uniform, latin_hypercube and resample_by_residual took int(seed): 1.5 and True drew
+    what seed 1 draws and '3' what 3 draws, silently; sobol failed in torch's manual_seed
+    ('expected a long, but got float'), and a float skip in fast_forward. Each is a TypeError
+    now; an int seed (NumPy's too) still repeats its draw."""
+    import numpy as np
+
+    box = Box((0, 0), (1, 1))
+    draws = [
+        lambda s: uniform(4, box, seed=s),
+        lambda s: latin_hypercube(4, box, seed=s),
+        lambda s: sobol(4, box, seed=s),
+        lambda s: resample_by_residual(torch.rand(6, 2), torch.rand(6), 3, seed=s),
+    ]
+    for draw in draws:
+        for bad in (1.5, True, "3"):
+            with pytest.raises(TypeError, match=r"expected an int seed, a torch\.Generator or"):
+                draw(bad)
+    for draw in draws[:3]:
+        assert torch.equal(draw(np.int64(5)), draw(5))
+        assert torch.equal(
+            draw(torch.Generator().manual_seed(5)), draw(torch.Generator().manual_seed(5))
+        )
+    with pytest.raises(TypeError, match=r"expected an int skip \(points to skip\), got 1\.5"):
+        sobol(4, box, skip=1.5)
+    torch.testing.assert_close(
+        sobol(4, box, scramble=False, skip=np.int64(1))[0], torch.full((2,), 0.5)
+    )

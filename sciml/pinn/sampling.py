@@ -71,7 +71,15 @@ class Box:
         return (lo + unit * (hi - lo)).clamp(lo, hi)
 
 
+def _check_seed(seed: int | torch.Generator | None) -> None:
+    # (why) int(seed) took 1.5 and True for 1 and '3' for 3: other seeds than the ones given,
+    # the same draws for different ones, silently
+    if not (seed is None or isinstance(seed, torch.Generator) or is_int(seed)):
+        raise TypeError(f"expected an int seed, a torch.Generator or None, got {seed!r}")
+
+
 def _gen(seed: int | torch.Generator | None) -> torch.Generator | None:
+    _check_seed(seed)
     if seed is None or isinstance(seed, torch.Generator):
         return seed
     return torch.Generator().manual_seed(int(seed))
@@ -136,15 +144,20 @@ def sobol(
     _check_n(n)
     # (why) an integer dtype truncated every coordinate (silently: points at the corners)
     check_float_dtype("sobol", dtype)
+    _check_seed(seed)
+    if not is_int(skip):  # (why) 1.5 failed in fast_forward with torch's argument list
+        raise TypeError(f"expected an int skip (points to skip), got {skip!r}")
     if skip < 0:  # (why) fast_forward(-1) corrupted the engine: repeated points, silently
         raise ValueError(f"expected skip >= 0 points, got {skip}")
     if isinstance(seed, torch.Generator):
         # (why) SobolEngine takes only an int: a Generator, as the other samplers take,
         # failed in its manual_seed
         seed = int(torch.randint(2**62, (), generator=seed, device=seed.device))
+    elif seed is not None:
+        seed = int(seed)  # (why) a NumPy int failed in its manual_seed: 'an integer is required'
     engine = torch.quasirandom.SobolEngine(box.dim, scramble=scramble, seed=seed)
     if skip:
-        engine.fast_forward(skip)
+        engine.fast_forward(int(skip))
     return box.scale(engine.draw(n, dtype=torch.float64).to(dtype))
 
 
