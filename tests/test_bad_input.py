@@ -325,3 +325,31 @@ def test_int_tuple_errors_say_what_each_entry_is_for():
         ScOTConfig(depths=4)
     with pytest.raises(TypeError, match=r"modes as a tuple of ints \(one per spatial dim\), got 4"):
         SpectralConv(2, 2, modes=4)
+
+
+def test_every_family_refuses_a_u_of_another_dtype_or_type_naming_it():
+    """Each registered family checks u's dtype and type at its entry: DCDMNet (family 'dcdm')
+    failed inside conv for a float64, integer or complex u ("expected scalar type Double but
+    found Float") and with "no attribute 'dim'" for a NumPy array."""
+    from test_operator import EXAMPLES
+
+    families = sorted(f for f in sciml.registered_families() if not f.startswith("test-"))
+    assert "dcdm" in families
+    for family in families:
+        config, make_input = EXAMPLES[family]
+        model = sciml.registered_families()[family](config).eval()
+        made = make_input()
+        u, kwargs = made if isinstance(made, tuple) else (made, {})
+        name = type(model).__name__
+        inner = "FNO" if family == "normalized" else name  # Normalized passes floats on
+        cases = (
+            (u.double(), rf"{inner} expected u of dtype torch.float32 .*got torch.float64"),
+            (u.long(), rf"{name} expected a real floating-point u, got dtype torch.int64"),
+            (u.to(torch.complex64), rf"{name} expected a real .*u, got dtype torch.complex64"),
+            (u.numpy(), rf"{name} expected u as a torch.Tensor, got ndarray"),
+        )
+        for bad, match in cases:
+            with pytest.raises(TypeError, match=match):
+                model(bad, **kwargs)
+        with torch.no_grad():  # the float32 u it was checked against still runs
+            assert torch.isfinite(model(u, **kwargs)).all(), family

@@ -48,6 +48,7 @@ from torch import nn
 
 from .._config import check_json_fields
 from .._scalars import is_int, is_real
+from ..layers._checks import check_input_dtype, check_real
 from ..operator import Operator
 from ._operator import LinearOperator, as_operator, null_basis, project_out
 from ._tf32 import no_conv_tf32
@@ -178,12 +179,16 @@ class DCDMNet(Operator, family="dcdm"):
         """
         if x is not None or t is not None:
             raise ValueError("DCDMNet takes no query points x or lead time t; pass only u")
+        # (why) a float64, integer or complex u failed inside conv ("expected scalar type
+        # Double but found Float"), a NumPy array with "no attribute 'dim'"
+        check_real("DCDMNet", "u", u)
         d = self.config.dim
         if u.dim() != d + 2 or u.shape[1] != 1:
             raise ValueError(
                 f"expected u of shape (batch, 1, *spatial) with {d} spatial dims, "
                 f"got {tuple(u.shape)}"
             )
+        check_input_dtype("DCDMNet", "u", u, self.proj.weight.dtype)
         if self.config.odd:
             y = self._unet(torch.cat([u, -u]))
             return 0.5 * (y[: u.shape[0]] - y[u.shape[0] :])
