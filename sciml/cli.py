@@ -239,13 +239,14 @@ def _not_a_folder(path: str, expected: str) -> None:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .experiment import load_experiment, run
+    from .experiment import _check_out_folder, load_experiment, run
 
     _not_a_folder(args.experiment, "an experiment file (.json / .yaml)")
     if args.fresh_optimizer and not args.resume:
         raise ValueError("--fresh-optimizer applies to a resume: pass --resume with it")
     experiment = load_experiment(args.experiment)
     if args.out:
+        _check_out_folder(args.out, "--out")
         experiment = dataclasses.replace(experiment, out=args.out)
     metrics = run(
         experiment,

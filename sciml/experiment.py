@@ -386,6 +386,26 @@ def _splits(ds: Any, spec: DataSpec, saved: Path, *, resume: bool) -> Any:
     return recorded
 
 
+def _check_out_folder(out: str | os.PathLike, name: str) -> None:
+    """Refuse a run folder ``out`` that is a file or lies under one (``name``: the key or flag
+    that gave it), before any data are read.
+
+    (why) it failed only at the folder's creation, after the data were read and the model
+    built, as "[Errno 17] File exists: 'e.yaml'" or "[Errno 20] Not a directory", naming
+    neither the setting nor what it expects."""
+    out = Path(out)
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                got = (
+                    f"the file {out}"
+                    if folder == out
+                    else f"{out}, whose parent {folder} is a file"
+                )
+                raise ConfigError(f"{name}: expected a folder for the run's files, got {got}")
+            return
+
+
 def _missing_folders(out: Path) -> list[Path]:
     """``out`` and its parents that do not exist yet, innermost first ([] if ``out`` exists)."""
     missing = []
@@ -418,6 +438,7 @@ def run(
     from .train import TrainConfig, Trainer
 
     _check_trainable(experiment.model)
+    _check_out_folder(experiment.out, "out")
     spec = experiment.data
     ds = sd.open(spec.path)
     splits = _splits(ds, spec, Path(experiment.out) / "splits.json", resume=bool(resume))

@@ -458,6 +458,32 @@ def test_evaluate_split_on_a_smaller_file_names_the_split_and_the_counts(tmp_pat
     ), err
 
 
+def test_train_refuses_a_run_folder_that_is_a_file(tmp_path, capsys, monkeypatch):
+    """--out (or the file's out) naming a file, or a path under one, failed only when the run
+    folder was made, after the data were read and the model built, as "[Errno 17] File exists"
+    / "[Errno 20] Not a directory". It is refused first, naming the flag or key."""
+    from sciml.data.generators import generate
+
+    monkeypatch.chdir(tmp_path)
+    generate("darcy", n=4, resolution=8, out=tmp_path / "d.h5", seed=1)
+    (tmp_path / "taken.txt").write_text("mine")
+    experiment = {"model": {"family": "fno", "config": {"modes": [3, 3], "width": 6}},
+                  "data": {"path": "d.h5", "inputs": ["a"], "targets": ["u"]},
+                  "train": {"epochs": 1}, "out": "taken.txt"}  # fmt: skip
+    (tmp_path / "exp.json").write_text(json.dumps(experiment))
+    cases = [
+        ([], "out: expected a folder for the run's files, got the file taken.txt"),
+        (["--out", "taken.txt"], "--out: expected a folder for the run's files, got the file "
+         "taken.txt"),
+        (["--out", "taken.txt/a/run"], "--out: expected a folder for the run's files, got "
+         "taken.txt/a/run, whose parent taken.txt is a file"),
+    ]  # fmt: skip
+    for flags, message in cases:
+        code, _, err = _run(["train", "exp.json", "--no-progress", *flags], capsys)
+        assert (code, err) == (2, f"sciml: error: {message}\n")
+    assert (tmp_path / "taken.txt").read_text() == "mine"
+
+
 def test_evaluate_split_finds_the_runs_splits_from_any_directory(tmp_path, capsys, monkeypatch):
     """`sciml train` records OUT/splits.json relative to where it ran; `evaluate --split` read
     from another directory (or after the run folder moved) said 'no recorded splits file'. It
