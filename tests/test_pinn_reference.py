@@ -137,8 +137,8 @@ def test_burgers_spectral_refuses_a_step_that_is_not_positive():
     for dt in (-1e-3, 0.0, math.inf):
         with pytest.raises(ValueError, match=rf"positive, finite time step dt, got dt={dt}"):
             burgers_spectral(u0, t, nu=0.1, dt=dt)
-    with pytest.raises(ValueError, match="positive, finite time step"):
-        Burgers(reference_dt=-1e-3).reference(periodic_grid(64), t)
+    with pytest.raises(ValueError, match=r"finite reference_dt > 0"):  # now when built
+        Burgers(reference_dt=-1e-3)
 
 
 def test_reference_grid_errors_say_what_was_given():
@@ -272,3 +272,26 @@ def test_periodic_grid_refuses_a_count_that_is_not_an_int_and_a_period_that_is_n
             periodic_grid(4, length)
     assert periodic_grid(4, 2).tolist() == [0.0, 0.5, 1.0, 1.5]
     assert periodic_grid(np.int64(3), np.float64(3.0)).tolist() == [0.0, 1.0, 2.0]
+
+
+def test_burgers_checks_its_reference_settings_when_built():
+    """Burgers(reference_points=2048.0) was built and failed in reference() with Python's
+    'slice indices must be integers', reference_dt=-1 (or nan) there as burgers_spectral's
+    'dt', a name the problem does not have: after a model had been trained. Checked when the
+    problem is built, by their names; valid settings give the same reference as before (the
+    Cole-Hopf solution for sin x to 1e-9 at nu = 0.1)."""
+    for bad in (2048.0, True, "2048"):
+        with pytest.raises(TypeError, match=r"expected an int reference_points \(grid points"):
+            Burgers(reference_points=bad)
+    for bad in (1, 0, -64):
+        with pytest.raises(ValueError, match=r"expected reference_points >= 2, got"):
+            Burgers(reference_points=bad)
+    for bad in (-1.0, 0.0, math.nan, math.inf, None):
+        with pytest.raises(ValueError, match=r"expected a finite reference_dt > 0 \(the"):
+            Burgers(reference_dt=bad)
+    from sciml.pinn.reference import burgers_cole_hopf_sine
+
+    prob = Burgers(viscosity=0.1, reference_points=np.int64(256), reference_dt=1e-3)
+    x, t = periodic_grid(64), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    ref = burgers_cole_hopf_sine(x, t, nu=0.1)
+    torch.testing.assert_close(prob.reference(x, t), ref, rtol=0, atol=1e-9)

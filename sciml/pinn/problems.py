@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .._scalars import is_int, is_real
 from ._checks import check_float_points
 from .constraints import _call_fixed
 from .derivatives import grad
@@ -227,6 +228,24 @@ class Burgers(PeriodicProblem):
     viscosity: float = 0.01
     reference_points: int = 2048
     reference_dt: float = 5e-4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # (why) checked only by reference(): 2048.0 failed there in a slice ('slice indices
+        # must be integers'), a dt of -1 or nan as burgers_spectral's 'dt', a name the
+        # problem does not have, after a model had been trained
+        if not is_int(self.reference_points):
+            raise TypeError(
+                f"expected an int reference_points (grid points of the reference solve), got "
+                f"{self.reference_points!r}"
+            )
+        if self.reference_points < 2:
+            raise ValueError(f"expected reference_points >= 2, got {self.reference_points}")
+        if not is_real(self.reference_dt) or not 0 < self.reference_dt < math.inf:
+            raise ValueError(
+                f"expected a finite reference_dt > 0 (the reference solve's largest time "
+                f"step), got {self.reference_dt!r}"
+            )
 
     @property
     def nu(self) -> float:
