@@ -340,6 +340,13 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
         recorded_split = json.loads(splits_file.read_text())
         samples = recorded_split[args.split]
+        if not samples:  # (why) the view's refusal blamed DATA ("... cannot give: ...")
+            sizes = {k: len(recorded_split.get(k, [])) for k in ("train", "val", "test")}
+            raise _UserError(
+                f"--split {args.split}: the run's {splits_file} holds no {args.split} samples "
+                f"(train / val / test: {sizes['train']} / {sizes['val']} / {sizes['test']}); "
+                "pass another --split, or leave it out to evaluate every sample"
+            )
     model = load(directory)
     try:
         views = build_views(spec, samples=samples)

@@ -484,6 +484,34 @@ def test_train_refuses_a_run_folder_that_is_a_file(tmp_path, capsys, monkeypatch
     assert (tmp_path / "taken.txt").read_text() == "mine"
 
 
+def test_evaluate_an_empty_recorded_split_says_so(tmp_path, capsys):
+    """A run split [0.75, 0.25, 0] has no test samples; --split test blamed DATA ("... which
+    d.h5 cannot give: SnapshotPairs expected at least one sample"). It now names the split
+    and the recorded sizes, and --split val still evaluates the run's 2 validation samples."""
+    from sciml.data.generators import generate
+
+    data = generate("darcy", n=8, resolution=8, out=tmp_path / "d.h5", seed=1)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 6, "n_layers": 1}},
+        "data": {"path": str(data), "inputs": ["a"], "targets": ["u"], "split": [0.75, 0.25, 0]},
+        "train": {"epochs": 1, "batch_size": 4},
+        "out": str(tmp_path / "run"),
+    }
+    (tmp_path / "exp.json").write_text(json.dumps(experiment))
+    code, _, err = _run(["train", str(tmp_path / "exp.json"), "--no-progress"], capsys)
+    assert code == 0, err
+    best = str(tmp_path / "run" / "best")
+    code, _, err = _run(["evaluate", best, str(data), "--split", "test"], capsys)
+    assert (code, err) == (
+        2,
+        f"sciml: error: --split test: the run's {tmp_path / 'run' / 'splits.json'} holds no "
+        "test samples (train / val / test: 6 / 2 / 0); pass another --split, or leave it out "
+        "to evaluate every sample\n",
+    )
+    code, out, err = _run(["evaluate", best, str(data), "--split", "val", "--json"], capsys)
+    assert code == 0 and json.loads(out)["n_samples"] == 2, err
+
+
 def test_evaluate_split_finds_the_runs_splits_from_any_directory(tmp_path, capsys, monkeypatch):
     """`sciml train` records OUT/splits.json relative to where it ran; `evaluate --split` read
     from another directory (or after the run folder moved) said 'no recorded splits file'. It
