@@ -416,3 +416,22 @@ def test_config_sub_blocks_are_public_in_sciml_models():
     assert config == DeepONetConfig(
         branch=MLPSpec((8,)), fourier=FourierFeatures(n=3), hard_zero=HardZero(value=0.5)
     )
+
+
+@pytest.mark.parametrize("out_channels", [1, 3])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_zero_query_points_give_an_empty_output_in_every_layout(strategy, out_channels):
+    """Query points are independent: the output at ``x`` split into two sets is the two outputs
+    side by side, also when one set is empty. An empty set failed in trunk_features' reshape
+    ("cannot reshape tensor of 0 elements ... -1 ... ambiguous") on every path but the one-output
+    shared-points one, which returned (batch, 0, 1)."""
+    torch.manual_seed(0)
+    config = _config(multi_output=strategy, out_channels=out_channels, hard_zero=HardZero())
+    model = DeepONet(config).double()
+    u, y = torch.randn(4, 12, dtype=torch.float64), torch.rand(7, 2, dtype=torch.float64)
+    full = model(u, x=y)
+    for x in (y[:0], y[None, :0], y.expand(4, 7, 2)[:, :0]):
+        empty = model(u, x=x)
+        assert empty.shape == (4, 0, out_channels)
+        both = model(u, x=torch.cat([x, y.expand(*x.shape[:-2], 7, 2)], dim=-2))
+        torch.testing.assert_close(both, torch.cat([empty, full], dim=1), rtol=1e-12, atol=1e-12)

@@ -358,7 +358,9 @@ class DeepONet(Operator, family="deeponet"):
             parts = [y] if c.fourier.keep_input else []
             y = torch.cat([*parts, torch.cos(z), torch.sin(z)], dim=-1)
         t = _cat([net(y) for net in self.trunks])
-        return t.reshape(*t.shape[:-1], -1, c.basis)  # (..., K or 1, p)
+        # (why) the group count spelled out, not -1: with zero query points -1 is ambiguous
+        # and reshape failed ("cannot reshape tensor of 0 elements")
+        return t.reshape(*t.shape[:-1], t.shape[-1] // c.basis, c.basis)  # (..., K or 1, p)
 
     # ------------------------------------------------------------------ forward
     def forward(
