@@ -295,3 +295,32 @@ def test_burgers_checks_its_reference_settings_when_built():
     x, t = periodic_grid(64), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
     ref = burgers_cole_hopf_sine(x, t, nu=0.1)
     torch.testing.assert_close(prob.reference(x, t), ref, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "cls,field",
+    [
+        (Convection, "beta"),
+        (ConvectionDiffusion, "viscosity"),
+        (Burgers, "length"),
+        (Convection, "t_final"),
+    ],
+)
+def test_problems_name_a_field_that_is_not_a_real_number(cls, field):
+    """A string field failed in a comparison with Python's "'<' not supported between ...",
+    beta=True ran as speed 1, and u0=0.5 failed with "'float' object is not callable", naming
+    no field. Each is a TypeError naming the class and the field; NumPy numbers are taken
+    (Convection with beta np.float64(2) has the exact solution sin(x - 2 t))."""
+    import numpy as np
+
+    for bad in ("1", True, None):
+        with pytest.raises(
+            TypeError, match=rf"^{cls.__name__} expected a real number {field}, got"
+        ):
+            cls(**{field: bad})
+    with pytest.raises(TypeError, match=rf"^{cls.__name__} expected u0 as a function of x"):
+        cls(u0=0.5)
+    x, t = periodic_grid(16), torch.tensor([0.0, 0.3], dtype=torch.float64)
+    prob = Convection(beta=np.float64(2.0), t_final=np.float32(1.0))
+    want = torch.sin(x[None, :] - 2.0 * t[:, None])
+    torch.testing.assert_close(prob.reference(x, t), want, rtol=0, atol=1e-12)

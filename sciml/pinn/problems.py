@@ -57,6 +57,20 @@ class PeriodicProblem:
     t_final: float = 1.0
 
     def __post_init__(self) -> None:
+        # (why) a string failed in the comparisons below with Python's "'<' not supported",
+        # True ran as 1 (beta=True: speed 1), and a u0 that is not callable failed with
+        # "'float' object is not callable", naming no field
+        for name in ("length", "t_final", "viscosity", "beta"):
+            if hasattr(self, name) and not is_real(getattr(self, name)):
+                raise TypeError(
+                    f"{type(self).__name__} expected a real number {name}, got "
+                    f"{getattr(self, name)!r}"
+                )
+        if not callable(self.u0):
+            raise TypeError(
+                f"{type(self).__name__} expected u0 as a function of x (e.g. torch.sin), got "
+                f"{self.u0!r}"
+            )
         # (why) inf passed '> 0': a t_final of inf was kept, a length of inf refused as a u0
         # that is not periodic (u0(L) = nan)
         if not (0 < self.length < math.inf and 0 < self.t_final < math.inf):
