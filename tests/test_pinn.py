@@ -2019,3 +2019,27 @@ def test_samplers_refuse_a_seed_that_is_not_an_int_or_a_generator():
     torch.testing.assert_close(
         sobol(4, box, scramble=False, skip=np.int64(1))[0], torch.full((2,), 0.5)
     )
+
+
+def test_weights_and_config_name_a_number_that_is_not_a_real_number():
+    """LossWeights({'r': '2'}) was built (float('2')) and total() failed with torch's 'only
+    integer tensors of a single element can be converted to an index'; PINNTrainConfig(lr='1e-3')
+    and AdaptiveWeights(alpha='0.1') failed in a comparison ("'<' not supported between
+    instances of 'int' and 'str'"); True ran as 1 in all three. A TypeError names each; a
+    0-d tensor weight and NumPy numbers are taken (total 3 * 2 + 1 = 7)."""
+    import numpy as np
+
+    for bad in ("2", True, None, torch.tensor([1.0, 2.0]), torch.tensor(2)):
+        with pytest.raises(TypeError, match=r"expected real-number weights, got \{'r': "):
+            LossWeights({"r": bad})
+    for name in ("lr", "final_lr_ratio"):
+        for bad in ("0.1", True, None):
+            with pytest.raises(TypeError, match=rf"expected a real number {name}, got"):
+                PINNTrainConfig(**{name: bad})
+    for bad in ("0.1", True):
+        with pytest.raises(TypeError, match=r"expected a real number alpha, got"):
+            AdaptiveWeights("r", alpha=bad)
+    w = LossWeights({"r": torch.tensor(3.0), "ic": np.float32(1.0)})
+    assert w.total({"r": torch.tensor(2.0), "ic": torch.tensor(1.0)}, [], update=False) == 7.0
+    assert PINNTrainConfig(lr=np.float64(0.01)).lr == 0.01
+    assert AdaptiveWeights("r", alpha=np.float32(0.5)).alpha == 0.5

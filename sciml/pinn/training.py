@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._scalars import is_int
+from .._scalars import is_int, is_real
 
 __all__ = ["PINNTrainConfig", "LossWeights", "AdaptiveWeights", "PINNFitResult", "fit"]
 
@@ -89,6 +89,11 @@ class PINNTrainConfig:
                 f"expected non-negative step counts, got adam_steps={self.adam_steps}, "
                 f"lbfgs_steps={self.lbfgs_steps}"
             )
+        for name in ("lr", "final_lr_ratio"):
+            # (why) a string failed in the comparisons below with Python's "'<' not supported
+            # between instances of 'int' and 'str'"; True ran as lr 1
+            if not is_real(getattr(self, name)):
+                raise TypeError(f"expected a real number {name}, got {getattr(self, name)!r}")
         if not 0 < self.lr < math.inf:  # (why) inf passed 'lr > 0': inf parameters at step 1
             raise ValueError(f"expected a finite, positive learning rate, got {self.lr}")
         # (why) final_lr_ratio < 0 turned the end of the cosine schedule into gradient ascent
@@ -137,6 +142,15 @@ class LossWeights:
 
     def __init__(self, weights: Mapping[str, float] | None = None) -> None:
         self.weights = dict(weights or {})
+        # (why) a string weight passed float('2') and failed in total() with torch's 'only
+        # integer tensors of a single element can be converted to an index'; True ran as 1
+        odd = {
+            k: v
+            for k, v in self.weights.items()
+            if not (is_real(v) or (torch.is_tensor(v) and v.numel() == 1 and v.is_floating_point()))
+        }
+        if odd:
+            raise TypeError(f"expected real-number weights, got {odd}")
         # (why) a nan weight was blamed on 'an AdaptiveWeights update' at step 0, and a
         # negative one made Adam ascend its term
         bad = {k: v for k, v in self.weights.items() if not 0 <= float(v) < math.inf}
@@ -227,6 +241,8 @@ class AdaptiveWeights(LossWeights):
         super().__init__(initial)
         if not is_int(every):
             raise TypeError(f"expected an int every, got {every!r}")  # (why) int() truncated
+        if not is_real(alpha):  # (why) a string failed in '0 < alpha', True ran as 1
+            raise TypeError(f"expected a real number alpha, got {alpha!r}")
         if not 0 < alpha <= 1 or every < 1:
             raise ValueError(f"expected 0 < alpha <= 1 and every >= 1, got {alpha} and {every}")
         self.ref, self.alpha, self.every = ref, float(alpha), int(every)
