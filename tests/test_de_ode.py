@@ -991,6 +991,26 @@ def test_solve_times_keep_at_least_float32_for_a_half_state():
     )
 
 
+@pytest.mark.parametrize("solver", [RK4, Euler])
+def test_a_fixed_step_below_the_times_spacing_is_refused(solver):
+    """Float32 times near 1e8 are 8 apart: RK4(step_size=0.05) on [1e8, 1e8 + 8] took its grid
+    of 0.05 collapsed to one step of 8 and returned y' = -y from 1 as 110.3 (RK4's amplification
+    at h = -8), no error. It is refused, naming the spacing; a step of the spacing itself runs
+    (y' = -0.01 y, 8 steps of 8: R(-0.08)^8 with R RK4's (or Euler's) stability polynomial)."""
+    y0 = torch.ones(1, 1)
+    want = r"expected a step_size that advances torch.float32 times near 1e\+08 \(their spacing"
+    with pytest.raises(ValueError, match=want + r" there is 8\), got step_size=0.05"):
+        NeuralODE(lambda s, y: -y, solver(step_size=0.05))(y0, torch.tensor([1e8, 1e8 + 8.0]))
+    with pytest.raises(ValueError, match=want):  # backwards in time too
+        NeuralODE(lambda s, y: -y, solver(step_size=0.05))(y0, torch.tensor([1e8, 1e8 - 8.0]))
+    ys = NeuralODE(lambda s, y: -0.01 * y, solver(step_size=8.0))(
+        y0, torch.tensor([1e8, 1e8 + 64.0])
+    )
+    z = -0.08
+    r = 1 + z + z**2 / 2 + z**3 / 6 + z**4 / 24 if solver is RK4 else 1 + z
+    assert float(ys[-1]) == pytest.approx(r**8, rel=1e-5)
+
+
 @pytest.mark.parametrize("solver", [Dopri5, Bosh3, EulerMaruyama])
 @pytest.mark.parametrize("bad", [True, float("inf"), float("nan"), "1e-3", None])
 @pytest.mark.parametrize("which", ["rtol", "atol"])

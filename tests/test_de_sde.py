@@ -313,6 +313,22 @@ def test_a_callers_brownian_interval_without_a_dt_hint_does_not_hang_on_the_sliv
     torch.testing.assert_close(ys, ref, rtol=0, atol=1e-6)
 
 
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+def test_a_fixed_step_below_the_times_spacing_is_refused_instead_of_hanging():
+    """Float32 times near 1e8 are 8 apart, so torchsde's t + dt with dt = 0.05 stayed at 1e8
+    and the solve never returned (the hang guard fired). It is refused, naming the spacing;
+    the same times shifted to start at 0 solve (with no noise, Euler's (1 - dt)^160 y0)."""
+    sde = NeuralSDE(_Lin(-1.0), _Const(0.0), EulerMaruyama(dt=0.05))
+    y0 = torch.ones(2, 1)
+    t = torch.tensor([1e8, 1e8 + 8.0])
+    want = r"expected a dt that advances torch.float32 times near 1e\+08 \(their spacing there"
+    with _fails_instead_of_hanging(20), pytest.raises(ValueError, match=want + r" is 8\)"):
+        sde(y0, t)
+    with torch.no_grad(), _fails_instead_of_hanging(20):
+        ys = sde(y0, t - t[0])
+    torch.testing.assert_close(ys[-1], torch.full((2, 1), 0.95**160), rtol=1e-4, atol=0)
+
+
 class _LinSeesTimes(nn.Module):
     """``a y``, recording the dtypes of the times it is called with."""
 

@@ -112,6 +112,27 @@ def solve_times(t, y0: Tensor) -> Tensor:
     return torch.as_tensor(t, dtype=dtype, device=y0.device)
 
 
+def check_step_advances(t: Tensor, step, *, name: str) -> None:
+    """A ValueError when a fixed ``step`` is lost to rounding in ``t``'s dtype: at the time of
+    largest magnitude, ``t + step`` rounds back to ``t``. (why) float32 times near 1e8 are 8
+    apart: torchsde's steps of dt = 0.05 never advanced (the solve never returned), and RK4's
+    grid of step 0.05 collapsed to one step of 8 (y' = -y from 1 gave 110, no error).
+    Skipped while tracing, and for ``step`` None (an adaptive solver)."""
+    if step is None or t.numel() < 2 or torch.compiler.is_compiling():
+        return
+    # (why) away from 0, where the spacing is the larger one (one sync, as check_times')
+    big = t.detach().abs().max()
+    if bool(big + step != big):
+        return
+    far = float(t[t.detach().abs().argmax()])
+    spacing = float(torch.nextafter(big, big.new_tensor(float("inf"))) - big)
+    raise ValueError(
+        f"expected a {name} that advances {t.dtype} times near {far:g} (their spacing "
+        f"there is {spacing:g}), got {name}={step:g}, which rounds away: shift the times to "
+        "start near 0, or solve in float64"
+    )
+
+
 def check_output_times(t: Tensor, *, min_times: int = 1) -> None:
     """A ValueError unless ``t`` is a solve's output times: ``(time,)``, ``time >=
     min_times``, finite and strictly monotone (:func:`check_times`)."""
@@ -451,6 +472,8 @@ class NeuralODE(DetachedState):
                 raise
             raise ValueError(f"{err}{note}") from None
         _check_func_transforms(self.solver, self.adjoint)
+        if not self.solver.adaptive:
+            check_step_advances(t, self.solver.options().get("step_size"), name="step_size")
         # (why) nothing to solve: an empty y0 (the step control would divide by a norm of 0),
         # or a single time, where torchdiffeq returns y0[None] (its Dopri5 after two field
         # evaluations for a first step it never takes) and a penalty has no interval (0, as

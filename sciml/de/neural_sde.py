@@ -49,7 +49,7 @@ from ..errors import ConfigError
 from ._field import DetachedState
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
-from .neural_ode import check_times, insert_time, rounding_note, solve_times
+from .neural_ode import check_step_advances, check_times, insert_time, rounding_note, solve_times
 from .schedules import ConstantWeight, as_schedule
 from .solvers import EulerMaruyama, SDESolver
 from .tableaus import rms_norm
@@ -315,6 +315,8 @@ class NeuralSDE(DetachedState):
             self.sde.reset("nothing")
             self.regularisation = y0.new_zeros(())
             return y0.unsqueeze(0).clone()
+        if not self.solver.adaptive:
+            check_step_advances(t, self.solver.dt, name="dt")
         reg = self.regulariser
         active = reg is not None and self.training and torch.is_grad_enabled()
         uniform = (
