@@ -52,6 +52,25 @@ def test_grf_1d_spectrum_and_variance_match_covariance():
     assert lam[3] == pytest.approx(625.0 * (4 * math.pi**2 * 9 + 25.0) ** -2, rel=1e-12)
 
 
+@pytest.mark.parametrize("dim, tau", [(1, 5.0), (2, 7.0)])
+def test_grf_variance_and_spectrum_default_to_sample_grfs_sigma(dim, tau):
+    """grf_variance is "the variance of the field sample_grf draws", but with sigma=1 by default
+    against sample_grf's tau^(alpha - dim/2) the same arguments gave two fields: in 1D at
+    tau = 5, 0.0020 against the drawn field's 0.25. Left out, sigma is sample_grf's in all
+    three, so the drawn field's variance is grf_variance's, and the spectrum is the one with
+    that sigma (the closed form sigma^2 (4 pi^2 k^2 + tau^2)^-alpha at |k| = 1)."""
+    n, N, alpha = 400, 32, 2.0
+    sigma = tau ** (alpha - dim / 2)
+    u = sample_grf(n, N, dim=dim, alpha=alpha, tau=tau, seed=5)
+    assert abs(u.var(0).mean() / grf_variance(N, dim=dim, alpha=alpha, tau=tau) - 1.0) < 0.1
+    assert grf_variance(N, dim=dim, alpha=alpha, tau=tau) == grf_variance(
+        N, dim=dim, alpha=alpha, tau=tau, sigma=sigma
+    )
+    lam = grf_spectrum(N, dim=dim, alpha=alpha, tau=tau)
+    closed = sigma**2 * (4 * math.pi**2 + tau**2) ** -alpha
+    assert lam[(0, 1) if dim == 2 else 1] == pytest.approx(closed, rel=1e-12)
+
+
 def test_grf_2d_torch_backend_spectrum_and_seeding():
     n, N = 800, 32
     kw = dict(dim=2, alpha=2.5, tau=7.0, sigma=7.0**1.5)

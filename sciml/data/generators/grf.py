@@ -54,17 +54,22 @@ def grf_spectrum(
     dim: int = 1,
     alpha: float = 2.0,
     tau: float = 3.0,
-    sigma: float = 1.0,
+    sigma: float | None = None,
     length: float = 1.0,
 ) -> np.ndarray:
     """Covariance eigenvalues ``sigma^2 (4 pi^2 |k|^2 / L^2 + tau^2)^(-alpha)`` on the rfft grid.
 
-    Returns an array of shape ``(N//2+1,)`` for ``dim=1`` or ``(N, N//2+1)`` for ``dim=2``
-    (``N = resolution``), with the constant mode set to zero.
+    ``sigma=None`` is :func:`sample_grf`'s default, ``tau^(alpha - dim/2)``. Returns an array of
+    shape ``(N//2+1,)`` for ``dim=1`` or ``(N, N//2+1)`` for ``dim=2`` (``N = resolution``),
+    with the constant mode set to zero.
     """
     if not (math.isfinite(length) and length > 0):
         # (why) 0 divided by zero in the draw's scale; a negative box stored a decreasing grid
         raise ValueError(f"expected a box length > 0, got length={length}")
+    if sigma is None:
+        # (why) sample_grf's default: with sigma = 1 here the two disagreed for the same
+        # arguments (grf_variance(64, tau=5) was 0.0020, sample_grf's field's variance 0.25)
+        sigma = tau ** (alpha - dim / 2.0)
     k2 = _wavenumbers(resolution, dim)
     lam = sigma**2 * (4.0 * math.pi**2 * k2 / length**2 + tau**2) ** (-alpha)
     lam.flat[0] = 0.0
@@ -77,11 +82,12 @@ def grf_variance(
     dim: int = 1,
     alpha: float = 2.0,
     tau: float = 3.0,
-    sigma: float = 1.0,
+    sigma: float | None = None,
     length: float = 1.0,
 ) -> float:
-    """Pointwise variance ``E u(x)^2`` of the discrete field sampled by :func:`sample_grf`:
-    ``L^(-d)`` times the sum of :func:`grf_spectrum` over all modes."""
+    """Pointwise variance ``E u(x)^2`` of the discrete field :func:`sample_grf` draws with the
+    same arguments (``sigma=None``: its default ``tau^(alpha - dim/2)``): ``L^(-d)`` times the
+    sum of :func:`grf_spectrum` over all modes."""
     lam = grf_spectrum(resolution, dim=dim, alpha=alpha, tau=tau, sigma=sigma, length=length)
     # Hermitian weights: rfft columns other than 0 and Nyquist stand for two modes each.
     weight = np.full(lam.shape[-1], 2.0)
@@ -189,8 +195,6 @@ def _filter(
     resolution: int, dim: int, alpha: float, tau: float, sigma: float | None, length: float
 ) -> tuple[np.ndarray, float]:
     """The spectral filter ``sqrt(lambda_k)`` and the scale of :func:`sample_grf`'s draws."""
-    if sigma is None:
-        sigma = tau ** (alpha - dim / 2.0)
     sqrt_lam = np.sqrt(
         grf_spectrum(resolution, dim=dim, alpha=alpha, tau=tau, sigma=sigma, length=length)
     )
