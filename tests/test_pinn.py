@@ -2043,3 +2043,20 @@ def test_weights_and_config_name_a_number_that_is_not_a_real_number():
     assert w.total({"r": torch.tensor(2.0), "ic": torch.tensor(1.0)}, [], update=False) == 7.0
     assert PINNTrainConfig(lr=np.float64(0.01)).lr == 0.01
     assert AdaptiveWeights("r", alpha=np.float32(0.5)).alpha == 0.5
+
+
+def test_pinn_and_lpinn_refuse_a_period_that_is_not_a_real_number():
+    """PINN(length='6.28') and LagrangianPINN(length='6.28') were built by float(length), and
+    length=True made a model of period 1, without a word. A TypeError names the length; a
+    NumPy float is taken and the model is exactly periodic in it: u(x + L, t) = u(x, t)."""
+    import numpy as np
+
+    for cls in (PINN, LagrangianPINN):
+        for bad in ("6.28", True, None):
+            with pytest.raises(
+                TypeError, match=rf"^{cls.__name__} expected a real number period length, got"
+            ):
+                cls(length=bad)
+    model = PINN(length=np.float64(3.0), width=8, depth=1).double()
+    x, t = torch.rand(5, 1, dtype=torch.float64), torch.rand(5, 1, dtype=torch.float64)
+    torch.testing.assert_close(model(x + 3.0, t), model(x, t), rtol=0, atol=1e-13)

@@ -36,7 +36,7 @@ from torch import nn
 
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 from .derivatives import grad
-from .networks import MLP, _check_points, _check_u0
+from .networks import MLP, _check_length, _check_points, _check_u0
 from .problems import PeriodicProblem
 
 __all__ = ["LagrangianPINN", "periodic_interp"]
@@ -72,6 +72,7 @@ class LagrangianPINN(nn.Module):
         exact_diffusion: bool = False,
     ) -> None:
         super().__init__()
+        _check_length("LagrangianPINN", length)
         self.length = float(length)
         self.embed = PeriodicEmbedding([self.length, None])
         self.state = MLP(self.embed.out_features, 1, width=width, depth=state_depth)

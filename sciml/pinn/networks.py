@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .._scalars import is_int
+from .._scalars import is_int, is_real
 from ..layers._checks import check_input_dtype
 from ._checks import check_float_points
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
@@ -53,6 +53,12 @@ class MLP(nn.Sequential):
             if isinstance(m, nn.Linear):
                 nn.init.xavier_normal_(m.weight)
                 nn.init.zeros_(m.bias)
+
+
+def _check_length(owner: str, length: float) -> None:
+    """(why) float(length) took the string '6.28' and True (a period of 1) without a word."""
+    if not is_real(length):
+        raise TypeError(f"{owner} expected a real number period length, got {length!r}")
 
 
 def _check_points(owner: str, weight: torch.Tensor, **points: torch.Tensor) -> None:
@@ -141,6 +147,7 @@ class PINN(nn.Module):
         harmonics: int = 1,
     ) -> None:
         super().__init__()
+        _check_length("PINN", length)
         self.length = float(length)
         self.embed = PeriodicEmbedding([self.length, None], harmonics=harmonics)
         self.net = MLP(self.embed.out_features, 1, width=width, depth=depth)
