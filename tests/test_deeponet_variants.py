@@ -58,6 +58,33 @@ def test_pod_basis_reproduces_training_outputs_to_the_truncation_error(channels)
     torch.testing.assert_close(full.reconstruct(full.project(outputs)), outputs)
 
 
+def test_pod_methods_refuse_data_of_another_dtype_or_type_naming_it():
+    """project / reconstruct take data in the basis' dtype: float64 data for a float32 model
+    failed in einsum ("expected scalar type Double but found Float"). fit_basis takes any real
+    precision (its SVD runs in float64), but a complex outputs lost its imaginary part with
+    only torch's warning, and a NumPy array failed with "has no attribute 'double'"."""
+    torch.manual_seed(0)
+    model = PODDeepONet(PODDeepONetConfig(sensors=5, points=9, out_channels=2, modes=3))
+    outputs, grid = torch.randn(10, 9, 2), torch.linspace(0, 1, 9)[:, None]
+    cases = (
+        (lambda: model.fit_basis(outputs.to(torch.complex64), grid), r"fit_basis expected a real floating-point outputs, got dtype torch.complex64"),
+        (lambda: model.fit_basis(outputs.numpy(), grid), r"fit_basis expected outputs as a torch.Tensor, got ndarray"),
+        (lambda: model.fit_basis(outputs, grid.numpy()), r"fit_basis expected coords as a torch.Tensor, got ndarray"),
+        (lambda: model.project(outputs.double()), r"project expected outputs of dtype torch.float32 .*got torch.float64"),
+        (lambda: model.reconstruct(torch.randn(4, 3, dtype=torch.float64)), r"reconstruct expected coefficients of dtype torch.float32 .*got torch.float64"),
+        (lambda: model.reconstruct(torch.ones(4, 3, dtype=torch.long)), r"reconstruct expected a real floating-point coefficients, got dtype torch.int64"),
+    )  # fmt: skip
+    for call, match in cases:
+        with pytest.raises(TypeError, match=match):
+            call()
+    # float64 outputs still fit a float32 model; all 3 modes of rank-3 data reproduce it
+    low_rank = torch.randn(10, 3, dtype=torch.float64) @ torch.randn(3, 18, dtype=torch.float64)
+    data = (low_rank + 0.5).reshape(10, 9, 2)
+    model.fit_basis(data, grid.double())
+    recon = model.reconstruct(model.project(data.float()))
+    torch.testing.assert_close(recon, data.float(), rtol=1e-4, atol=1e-4)
+
+
 def test_pod_forward_is_mean_plus_branch_times_modes_plus_trunk():
     torch.manual_seed(0)
     cfg = PODDeepONetConfig(

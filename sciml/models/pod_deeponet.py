@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .._config import check_json_fields
-from ..layers._checks import check_input_dtype, check_int_fields
+from ..layers._checks import check_dtype, check_input_dtype, check_int_fields, check_real
 from ..operator import Operator
 from .deeponet import _MLP, MLPSpec
 
@@ -131,6 +131,10 @@ class PODDeepONet(Operator, family="pod_deeponet"):
             all singular values ``sigma`` of the centred outputs (descending), float64.
         """
         c = self.config
+        # (why) any real precision (the SVD runs in float64); a complex outputs lost its
+        # imaginary part with only torch's warning, a NumPy array failed with "no attribute"
+        check_real("PODDeepONet.fit_basis", "outputs", outputs)
+        check_real("PODDeepONet.fit_basis", "coords", coords)
         s = self._outputs(outputs)
         if tuple(coords.shape) != (c.points, c.coord_dim):
             raise ValueError(
@@ -165,12 +169,16 @@ class PODDeepONet(Operator, family="pod_deeponet"):
 
     def project(self, outputs: torch.Tensor) -> torch.Tensor:
         """POD coefficients ``(N, p)`` of ``outputs`` ``(N, P[, K])``: ``<s - mean, phi_i> / (P K)``."""
+        # (why) float64 outputs against a float32 basis failed in einsum ("expected scalar
+        # type Double but found Float")
+        check_dtype("PODDeepONet.project", "outputs", outputs, self.pod_basis.dtype)
         s = self._outputs(outputs)
         pk = self.pod_basis.shape[0] * self.pod_basis.shape[1]
         return torch.einsum("npk,pki->ni", s - self.pod_mean, self.pod_basis) / pk
 
     def reconstruct(self, coefficients: torch.Tensor) -> torch.Tensor:
         """``mean + sum_i a_i phi_i`` for coefficients ``(N, p)``: ``(N, P, K)``."""
+        check_dtype("PODDeepONet.reconstruct", "coefficients", coefficients, self.pod_basis.dtype)
         if coefficients.ndim != 2 or coefficients.shape[1] != self.config.modes:
             raise ValueError(
                 f"expected coefficients of shape (N, modes={self.config.modes}), got "
