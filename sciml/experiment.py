@@ -362,7 +362,18 @@ def _splits(ds: Any, spec: DataSpec, saved: Path, *, resume: bool) -> Any:
 
     n = len(ds)
     if not (resume and saved.is_file()):
-        return sd.split(n, spec.split, seed=spec.seed)
+        # (why) the split's own words ("fractions [..] sum to 1.6 > 1") named no key, and a
+        # split with no training samples failed in the view ("expected at least one sample")
+        try:
+            splits = sd.split(n, spec.split, seed=spec.seed)
+        except ValueError as exc:
+            raise ConfigError(f"data.split: {exc}") from None
+        if not splits.train:
+            raise ConfigError(
+                f"data.split: {list(spec.split)} of the {n} samples in {spec.path} leaves none "
+                "to train on"
+            )
+        return splits
     recorded = sd.Split.load(saved)
     if n < recorded.n:
         raise ValueError(

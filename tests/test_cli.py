@@ -367,6 +367,33 @@ def test_experiment_model_init_depends_on_the_seed_alone(tmp_path):
     assert results[0]["test"]["rel_l2"] == results[1]["test"]["rel_l2"]
 
 
+@pytest.mark.parametrize(
+    "split, message",
+    [
+        ([0.5, 0.6, 0.5], "data.split: fractions [0.5, 0.6, 0.5] sum to 1.6 > 1"),
+        ([0.0, 0.5, 0.5], "data.split: [0.0, 0.5, 0.5] of the 4 samples in D leaves none to "
+         "train on"),
+    ],
+)  # fmt: skip
+def test_a_bad_split_names_data_split(split, message, tmp_path, capsys):
+    """A split that sums past 1 said only the split function's words ("fractions [..] sum
+    to 1.6 > 1"), naming no key; one that leaves no training samples failed in the view
+    ("StaticPairs expected at least one sample"). Both name data.split, and no run folder
+    is made."""
+    from sciml.data.generators import generate
+
+    data = generate("darcy", n=4, resolution=8, out=tmp_path / "d.h5", seed=1)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 6, "n_layers": 1}},
+        "data": {"path": str(data), "inputs": ["a"], "targets": ["u"], "split": split},
+        "out": str(tmp_path / "run"),
+    }
+    (tmp_path / "exp.json").write_text(json.dumps(experiment))
+    code, _, err = _run(["train", str(tmp_path / "exp.json"), "--no-progress"], capsys)
+    assert (code, err) == (2, f"sciml: error: {message.replace('D', str(data))}\n")
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(tmp_path):
     """A model that does not fit the data (3-D modes on 2-D Darcy fields) fails at its first
     step; the run folder, experiment.json, splits.json and the metrics files were left behind.
