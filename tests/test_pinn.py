@@ -2060,3 +2060,22 @@ def test_pinn_and_lpinn_refuse_a_period_that_is_not_a_real_number():
     model = PINN(length=np.float64(3.0), width=8, depth=1).double()
     x, t = torch.rand(5, 1, dtype=torch.float64), torch.rand(5, 1, dtype=torch.float64)
     torch.testing.assert_close(model(x + 3.0, t), model(x, t), rtol=0, atol=1e-13)
+
+
+def test_a_residual_refuses_a_u_that_does_not_have_the_shape_of_its_points():
+    """problem.residual(u, x, t) with u of shape (n,) (a squeezed network output) and x, t of
+    shape (n, 1) broadcast F(u) u_x to an (n, n) residual, and its mean square was a wrong
+    loss, silently (Convection and Burgers alike). The shapes must agree; for the exact
+    solution u = sin(x - beta t) of convection the residual is 0 (to rounding)."""
+    x = (torch.rand(6, 1, dtype=torch.float64) * TWO_PI).requires_grad_()
+    t = torch.rand(6, 1, dtype=torch.float64).requires_grad_()
+    for prob in (Convection(beta=3.0), Burgers()):
+        u = torch.sin(x - 3.0 * t)
+        with pytest.raises(
+            ValueError, match=r"residual expected u, x and t of one shape \(n, 1\), got u \(6,\), "
+        ):
+            prob.residual(u[:, 0], x, t)
+        with pytest.raises(ValueError, match=r"got u \(6, 1\), x \(6, 1\) and t \(3, 1\)"):
+            prob.residual(u, x, t[:3])
+    r = Convection(beta=3.0).residual(torch.sin(x - 3.0 * t), x, t)
+    assert r.shape == (6, 1) and r.abs().max().item() < 1e-14

@@ -147,6 +147,13 @@ class PeriodicProblem:
         """
         for name, v in (("x", x), ("t", t)):
             check_float_points(f"{type(self).__name__}.residual", name, v)
+        # (why) u of shape (n,) (a network output squeezed) against x, t of shape (n, 1)
+        # broadcast in F(u) u_x: an (n, n) residual, and its mean square a wrong loss, silently
+        if not (torch.is_tensor(u) and u.shape == x.shape == t.shape):
+            raise ValueError(
+                f"{type(self).__name__}.residual expected u, x and t of one shape (n, 1), got u "
+                f"{tuple(getattr(u, 'shape', ()))}, x {tuple(x.shape)} and t {tuple(t.shape)}"
+            )
         u_x = grad(u, x)
         r = grad(u, t) + self.speed(u) * u_x
         if self.nu:
