@@ -1504,6 +1504,25 @@ def test_latent_encoders_take_times_as_a_list(encoder):
 
 
 @pytest.mark.parametrize("encoder", [GRUEncoder, ODERNNEncoder])
+def test_a_half_precision_series_keeps_its_list_times_at_float32(encoder):
+    """A list of observation times beside a bfloat16 x was made in bfloat16, [100, 100.3,
+    100.6] became [100, 100.5, 100.5], and the encoders saw time steps of 0.5 and 0; the list
+    now gives the encoding of the same times as a float32 tensor, to the bit, as NeuralODE's
+    times do (solve_times)."""
+    torch.manual_seed(0)
+    enc = encoder(2, 3, hidden=4).to(torch.bfloat16)
+    times = [100.0, 100.3, 100.6]
+    x = torch.randn(2, 3, 2).to(torch.bfloat16)
+    with torch.no_grad():
+        got = enc(times, x)
+        want = enc(torch.tensor(times, dtype=torch.float32), x)
+        rounded = enc(torch.tensor(times, dtype=torch.bfloat16), x)
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+    assert not all(torch.equal(a, b) for a, b in zip(got, rounded))
+
+
+@pytest.mark.parametrize("encoder", [GRUEncoder, ODERNNEncoder])
 def test_latent_encoders_name_a_channel_count_that_is_not_theirs(encoder):
     """x with 5 channels for an encoder of 4 failed in the GRU cell with "input has
     inconsistent input_size: got 11 expected 9" (its input is [x, mask, dt]), naming neither

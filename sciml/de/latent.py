@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .._scalars import is_int
 from ..layers._checks import check_int
-from .neural_ode import Autonomous, NeuralODE, check_times
+from .neural_ode import Autonomous, NeuralODE, check_times, solve_times
 from .solvers import RK4
 
 __all__ = ["GRUEncoder", "ODERNNEncoder", "LatentODE"]
@@ -29,8 +29,9 @@ def _check(t: Tensor, x: Tensor, mask: Tensor | None, channels: int) -> tuple[Te
     """``(t, mask)``: the times as a tensor and the mask in ``x``'s dtype, after the checks."""
     if not isinstance(t, Tensor):
         # (why) a list failed on t.dim() while NeuralODE and LatentODE's query times take one;
-        # in x's dtype, as LinearPath: torch's default float32 would round float64 times
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        # made as NeuralODE makes its times (solve_times): x's dtype, but at least float32 for
+        # a half-precision x, whose dtype rounded t = [100, 100.3] to [100, 100.5]
+        t = solve_times(t, x)
     if x.dim() != 3 or t.dim() != 1 or x.shape[1] != t.shape[0]:
         raise ValueError(
             f"expected t (time,) and x (batch, time, channels), got {tuple(t.shape)} and {tuple(x.shape)}"
