@@ -165,3 +165,27 @@ def test_scot_rollout_passes_the_lead_time_to_every_call():
 def test_rollout_refuses_what_it_cannot_feed_back(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_rollout_refuses_static_that_is_not_a_tensor_in_u0s_dtype():
+    """An integer static was promoted by torch.cat and ran on; a float64 one for a float32
+    model was refused by the model as "expected u of dtype", naming an input the user did not
+    pass; a NumPy static failed inside torch.cat and a list with "no attribute 'ndim'"."""
+    model = _fno(3, 1).eval()
+    u0, forcing = torch.randn(2, 2, 8, 8), torch.randn(2, 1, 8, 8)
+    for bad, got in (
+        (forcing.round().long(), "torch.int64"),
+        (forcing.double(), "torch.float64"),
+        (forcing.numpy(), "ndarray"),
+        (forcing.tolist(), "list"),
+    ):
+        with pytest.raises(
+            TypeError,
+            match=rf"expected static as a tensor in u0's dtype \(torch.float32\), got {got}",
+        ):
+            model.rollout(u0, 2, static=bad)
+    with torch.no_grad():  # the float32 static is still appended to every call's input
+        traj = model.rollout(u0, 2, static=forcing)
+        first = model(torch.cat([u0, forcing], dim=1))
+        second = model(torch.cat([u0[:, 1:], first, forcing], dim=1))
+    torch.testing.assert_close(traj, torch.stack([first, second], dim=1), rtol=0, atol=0)

@@ -65,6 +65,15 @@ class Autoregressive:
             raise ValueError(f"rollout: expected u0 of shape (batch, window, *spatial), got {got}")
         n_static = 0
         if static is not None:
+            # (why) a NumPy static failed in torch.cat, a list with "no attribute 'ndim'"; one in
+            # another dtype than u0 was promoted with it (an integer static ran as floats) or
+            # refused by the model as "expected u of dtype ...", naming the wrong input
+            if not isinstance(static, torch.Tensor) or static.dtype != u0.dtype:
+                got = static.dtype if isinstance(static, torch.Tensor) else type(static).__name__
+                raise TypeError(
+                    f"rollout: expected static as a tensor in u0's dtype ({u0.dtype}), got "
+                    f"{got}; pass both in the model's dtype"
+                )
             if (
                 static.ndim != u0.ndim
                 or static.shape[0] != u0.shape[0]
