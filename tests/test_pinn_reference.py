@@ -324,3 +324,38 @@ def test_problems_name_a_field_that_is_not_a_real_number(cls, field):
     prob = Convection(beta=np.float64(2.0), t_final=np.float32(1.0))
     want = torch.sin(x[None, :] - 2.0 * t[:, None])
     torch.testing.assert_close(prob.reference(x, t), want, rtol=0, atol=1e-12)
+
+
+def test_reference_solvers_refuse_a_nan_speed_or_viscosity_and_a_period_that_is_not_positive():
+    """convection_exact, convection_diffusion_fourier, burgers_spectral and
+    burgers_cole_hopf_sine gave nan solutions for a nan beta or nu (the 'nu < 0' / 'nu <= 0'
+    checks let nan through) or a period of 0, and wrapped into (L, 0] for a negative period,
+    silently. Each names the setting now; valid settings: convection_exact(sin, 2) is
+    sin(x - 2 t) and the Fourier solution of beta = 2, nu = 0.1 is e^{-0.1 t} sin(x - 2 t)."""
+    from sciml.pinn.reference import burgers_cole_hopf_sine, convection_exact
+
+    x, t = periodic_grid(16), torch.tensor([0.0, 0.5], dtype=torch.float64)
+    u0 = torch.sin(x)
+    calls = {
+        "convection_exact": lambda L, b, nu: convection_exact(torch.sin, b, x, t, L),
+        "convection_diffusion_fourier": lambda L, b, nu: convection_diffusion_fourier(
+            u0, t, beta=b, nu=nu, length=L
+        ),
+        "burgers_spectral": lambda L, b, nu: burgers_spectral(u0, t, nu=nu, length=L, beta=b),
+        "burgers_cole_hopf_sine": lambda L, b, nu: burgers_cole_hopf_sine(x, t, nu=nu),
+    }
+    for name, call in calls.items():
+        if name != "burgers_cole_hopf_sine":
+            for bad in (0.0, -TWO_PI, math.inf, math.nan):
+                with pytest.raises(ValueError, match=rf"^{name} expected a finite period length"):
+                    call(bad, 1.0, 0.1)
+            with pytest.raises(ValueError, match=rf"^{name} expected a finite real number beta"):
+                call(TWO_PI, math.nan, 0.1)
+        if name != "convection_exact":
+            for bad in (math.nan, math.inf):
+                with pytest.raises(ValueError, match=rf"^{name} expected a finite real number nu"):
+                    call(TWO_PI, 1.0, bad)
+    want = torch.sin(x[None, :] - 2.0 * t[:, None])
+    torch.testing.assert_close(calls["convection_exact"](TWO_PI, 2.0, 0.0), want)
+    got = calls["convection_diffusion_fourier"](TWO_PI, 2.0, 0.1)
+    torch.testing.assert_close(got, torch.exp(-0.1 * t)[:, None] * want, rtol=0, atol=1e-13)

@@ -55,6 +55,18 @@ def periodic_grid(
     return torch.arange(n, dtype=dtype) * (length / n)
 
 
+def _check_settings(owner: str, *, length: float, beta: float, nu: float = 0.0) -> None:
+    """Raise unless ``length`` is finite and > 0 and ``beta``, ``nu`` are finite real numbers.
+
+    (why) a nan speed or viscosity, or a period of 0, gave nan solutions, and a negative period
+    wrapped into ``(L, 0]``, silently; the sign checks on ``nu`` let nan through."""
+    if not is_real(length) or not 0 < length < math.inf:
+        raise ValueError(f"{owner} expected a finite period length > 0, got length={length!r}")
+    for name, v in (("beta", beta), ("nu", nu)):
+        if not is_real(v) or not math.isfinite(v):
+            raise ValueError(f"{owner} expected a finite real number {name}, got {name}={v!r}")
+
+
 def _wavenumbers(n: int, length: float) -> torch.Tensor:
     return torch.fft.rfftfreq(n, d=length / n, dtype=torch.float64) * TWO_PI  # (n//2+1,)
 
@@ -75,6 +87,7 @@ def convection_exact(
 ) -> torch.Tensor:
     """``u(x, t) = u0((x - beta t) mod L)``: ``x (nx,)``, ``t (nt,)`` -> ``(nt, nx)``."""
     x, t = _as_1d("x", x), _as_1d("t", t)
+    _check_settings("convection_exact", length=length, beta=beta)
     return u0(torch.remainder(x[None, :] - beta * t[:, None], length))
 
 
@@ -94,6 +107,7 @@ def convection_diffusion_fourier(
         ``(nt, nx)``.
     """
     u0, t = _as_1d("u0", u0), _as_1d("t", t)
+    _check_settings("convection_diffusion_fourier", length=length, beta=beta, nu=nu)
     if nu < 0:
         raise ValueError(f"expected a non-negative viscosity, got nu={nu}")
     # (why) with nu > 0 a negative time amplifies mode k by exp(nu k^2 |t|): rounding noise
@@ -136,6 +150,7 @@ def burgers_spectral(
         ``(nt, nx)``.
     """
     u0, t = _as_1d("u0", u0), _as_1d("t", t)
+    _check_settings("burgers_spectral", length=length, beta=beta, nu=nu)
     if nu <= 0:
         raise ValueError(f"expected a positive viscosity for Burgers, got nu={nu}")
     if not 0 < dt < math.inf:
@@ -198,6 +213,7 @@ def burgers_cole_hopf_sine(
         ``(nt, nx)``.
     """
     x, t = _as_1d("x", x), _as_1d("t", t)
+    _check_settings("burgers_cole_hopf_sine", length=TWO_PI, beta=0.0, nu=nu)
     if nu <= 0:
         raise ValueError(f"expected a positive viscosity, got nu={nu}")
     y = periodic_grid(modes)
