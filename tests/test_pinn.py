@@ -2079,3 +2079,21 @@ def test_a_residual_refuses_a_u_that_does_not_have_the_shape_of_its_points():
             prob.residual(u, x, t[:3])
     r = Convection(beta=3.0).residual(torch.sin(x - 3.0 * t), x, t)
     assert r.shape == (6, 1) and r.abs().max().item() < 1e-14
+
+
+def test_fit_refuses_a_callback_that_is_not_callable_before_any_step():
+    """fit(..., callback=5) failed after the first Adam step with "'int' object is not
+    callable", that step taken (p moved from 1 to 0.999). Refused before any step now; a
+    callable callback is called once per Adam step and once after L-BFGS."""
+    p = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    cfg = PINNTrainConfig(adam_steps=3, lbfgs_steps=2)
+    with pytest.raises(TypeError, match=r"expected callback as a function .* or None, got 5$"):
+        fit([p], lambda: {"r": p.square().sum()}, cfg, callback=5)
+    assert p.item() == 1.0
+    seen = []
+    fit([p], lambda: {"r": p.square().sum()}, cfg, callback=lambda *a: seen.append(a))
+    assert [a[0] for a in seen] == ["adam"] * 3 + ["lbfgs"] and [a[1] for a in seen[:3]] == [
+        0,
+        1,
+        2,
+    ]

@@ -529,6 +529,12 @@ def fit(
             f"expected weights as a LossWeights or AdaptiveWeights (LossWeights(d) for a dict "
             f"d of weights by term), got a {type(weights).__name__}"
         )
+    if callback is not None and not callable(callback):
+        # (why) it failed after the first Adam step ("'int' object is not callable"), with
+        # that step taken
+        raise TypeError(
+            f"expected callback as a function callback(phase, step) or None, got {callback!r}"
+        )
     weights = LossWeights() if weights is None else weights
     history: list[dict[str, Any]] = []
     last: dict[str, Any]  # the loss and terms at the returned parameters
