@@ -218,6 +218,11 @@ FORWARD = {
     "patch-unmerging-width": (lambda: PatchUnmerging(8), lambda m: m(R(1, 4, 4, 6), (8, 8)), ValueError, r"PatchUnmerging expected channels-last tokens"),
     "patch-unmerging-size": (lambda: PatchUnmerging(8), lambda m: m(R(1, 4, 4, 8), (16, 16)), ValueError, r"output size \(h, w\) between \(1, 1\) and \(8, 8\) .*got \(16, 16\)"),
     "patch-recovery-size": (lambda: PatchRecovery(8, 2, 2), lambda m: m(R(1, 4, 4, 8), (16, 16)), ValueError, r"output size \(h, w\) between \(1, 1\) and \(8, 8\) .*got \(16, 16\)"),
+    # a bool mask was cast to 0 / 1 and added to the logits: nothing masked, no error
+    "window-attention-bool-mask": (
+        lambda: WindowAttention(8, 2, 4), lambda m: m(R(2, 16, 8), torch.ones(2, 16, 16, dtype=torch.bool)), TypeError,
+        r"WindowAttention expected an additive float mask .*got torch.bool; for a boolean keep-mask m pass torch.where\(m, 0.0, -200.0\)",
+    ),
     "window-attention-tokens": (lambda: WindowAttention(8, 2, 4), lambda m: m(R(3, 9, 8)), ValueError, r"x of shape \(batch \* n_windows, 16, 8\) .*got \(3, 9, 8\)"),
     "swin-width": (lambda: SwinV2Block(8, 2, (8, 8), window=4), lambda m: m(R(1, 8, 8, 6)), ValueError, r"SwinV2Block expected channels-last x of shape \(batch, h, w, 8\), got \(1, 8, 8, 6\)"),
     "convnext-channels-first": (lambda: ConvNeXtBlock(8), lambda m: m(R(1, 8, 4, 4)), ValueError, r"ConvNeXtBlock expected channels-last x of shape \(batch, h, w, 8\), got \(1, 8, 4, 4\)"),

@@ -193,6 +193,17 @@ class WindowAttention(nn.Module):
                 f"(tokens of {self.window[0]} x {self.window[1]} windows), got {tuple(x.shape)}"
             )
         check_dtype("WindowAttention", "x", x, self.qkv.weight.dtype)
+        if mask is not None and (
+            not isinstance(mask, torch.Tensor) or not mask.is_floating_point()
+        ):
+            # (why) a boolean mask was cast to 0 / 1 and added to the logits: True (attend, in
+            # SDPA's convention) became a bias of +1 and nothing was masked, without an error
+            got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise TypeError(
+                f"WindowAttention expected an additive float mask (0 where a token may attend, "
+                f"{MASK_VALUE} or -inf where not, as shifted_window_mask gives), got {got}; for "
+                f"a boolean keep-mask m pass torch.where(m, 0.0, {MASK_VALUE})"
+            )
         if mask is not None and (mask.ndim != 3 or mask.shape[1:] != (n_win, n_win)):
             raise ValueError(
                 f"WindowAttention expected mask of shape (n_windows, {n_win}, {n_win}), got "
