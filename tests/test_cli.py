@@ -1092,6 +1092,23 @@ def test_folders_wrong_names_and_bad_yaml_give_one_line_errors_naming_them(
     assert list((tmp_path / "folder").iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--k", "16"], "--k: only for --method dcdm, got --method cg"),
+        (["--model", "nope"], "--model: only for --method dcdm, got --method cg"),
+        (["--method", "amg", "--model", "x", "--k", "3"],
+         "--model, --k: only for --method dcdm, got --method amg"),
+        (["--grid", "8x8"], "--grid gives the grid of a --matrix; --poisson 8x8 is its own grid"),
+    ],
+)  # fmt: skip
+def test_solve_refuses_options_the_method_does_not_use(flags, message, capsys):
+    """--k / --model were dropped without a word by every method but dcdm ('--method cg --k
+    16' ran plain CG; '--model nope' solved and exited 0), and --grid beside --poisson too."""
+    code, out, err = _run(["solve", "--poisson", "8x8", *flags], capsys)
+    assert (code, out, err) == (2, "", f"sciml: error: {message}\n")
+
+
 def test_solve_refuses_a_folder_named_like_its_npy_out_before_solving(
     capsys, tmp_path, monkeypatch
 ):
