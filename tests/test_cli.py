@@ -1100,11 +1100,24 @@ def test_folders_wrong_names_and_bad_yaml_give_one_line_errors_naming_them(
         (["--method", "amg", "--model", "x", "--k", "3"],
          "--model, --k: only for --method dcdm, got --method amg"),
         (["--grid", "8x8"], "--grid gives the grid of a --matrix; --poisson 8x8 is its own grid"),
+        # the solvers' messages named their parameters: "rtol: ...", "maxiter must be >= 0",
+        # "k (directions kept) must be >= 1", "block must be an integer >= 1"
+        (["--rtol", "nan"], "--rtol expects a finite number > 0 (the relative residual to "
+         "reach), got nan"),
+        (["--rtol", "0"], "--rtol expects a finite number > 0 (the relative residual to "
+         "reach), got 0.0"),
+        (["--maxiter", "-1"], "--maxiter expects an iteration cap (0: only check x0), an "
+         "integer >= 0, got -1"),
+        (["--method", "dcdm", "--k", "0"], "--k expects the number of directions kept, an "
+         "integer >= 1, got 0"),
+        (["--deflate", "0"], "--deflate expects the aggregates' block size B, an integer >= 1, "
+         "got 0"),
     ],
 )  # fmt: skip
 def test_solve_refuses_options_the_method_does_not_use(flags, message, capsys):
     """--k / --model were dropped without a word by every method but dcdm ('--method cg --k
-    16' ran plain CG; '--model nope' solved and exited 0), and --grid beside --poisson too."""
+    16' ran plain CG; '--model nope' solved and exited 0), and --grid beside --poisson too;
+    out-of-range values were refused in the solvers' words, naming no flag."""
     code, out, err = _run(["solve", "--poisson", "8x8", *flags], capsys)
     assert (code, out, err) == (2, "", f"sciml: error: {message}\n")
 

@@ -929,7 +929,9 @@ def test_cli_dcdm_passes_k_to_the_solver(capsys):
         final[k] = api.true_residual
     assert final[1] != pytest.approx(final[16], rel=1e-3)  # k changes the iterates here
     assert main(["solve", "--poisson", "6x6x6", "--method", "dcdm", "--k", "0"]) == 2
-    assert "k (directions kept) must be >= 1, got 0" in capsys.readouterr().err
+    assert "--k expects the number of directions kept, an integer >= 1, got 0" in (
+        capsys.readouterr().err
+    )
 
 
 def test_cli_deflate_runs_the_deflated_methods(capsys):

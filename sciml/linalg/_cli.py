@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,18 @@ def run(args: argparse.Namespace) -> int:
     unused = [f for f, v in (("--model", args.model), ("--k", args.k)) if v is not None]
     if unused and args.method != "dcdm":
         raise ValueError(f"{', '.join(unused)}: only for --method dcdm, got --method {args.method}")
+    # (why) the solvers' own checks name their parameters ("rtol: ...", "maxiter must be",
+    # "k (directions kept)", "block must be"), not the flags, and some run after the setup
+    if not (math.isfinite(args.rtol) and args.rtol > 0):
+        raise ValueError(f"--rtol expects a finite number > 0 (the relative residual to reach), "
+                         f"got {args.rtol}")  # fmt: skip
+    for flag, value, least, what in (
+        ("--maxiter", args.maxiter, 0, "an iteration cap (0: only check x0)"),
+        ("--k", args.k, 1, "the number of directions kept"),
+        ("--deflate", args.deflate, 1, "the aggregates' block size B"),
+    ):
+        if value is not None and value < least:
+            raise ValueError(f"{flag} expects {what}, an integer >= {least}, got {value}")
     if args.grid and args.poisson:
         raise ValueError(
             f"--grid gives the grid of a --matrix; --poisson {args.poisson} is its own grid"
