@@ -244,3 +244,49 @@ def test_neural_odes_refuse_the_transforms_torchdiffeq_cannot_run_under():
     want = _rowwise_jacobian(end, u[0])
     torch.testing.assert_close(jacrev(end)(u[0]), want, rtol=1e-12, atol=1e-13)
     torch.testing.assert_close(jacfwd(end)(u[0]), want, rtol=1e-12, atol=1e-13)
+
+
+def _node_transforms(solver: str) -> dict[str, bool]:
+    """Which of jacrev / jacfwd / vmap run on a NODE with ``solver``; where the Jacobians run
+    they equal the row-by-row autograd Jacobian."""
+    step = {"step_size": 0.25} if solver in ("rk4", "euler") else {}
+    node = NODE(NODEConfig(hidden=(4,), solver=solver, **step)).double().eval()
+    u, t = torch.rand(2, 2, dtype=F64) + 1.0, torch.linspace(0.0, 1.0, 3, dtype=F64)
+
+    def end(y):
+        return node(y[None], t=t)[0, -1]
+
+    runs = {}
+    for name, transform in (("jacrev", jacrev), ("jacfwd", jacfwd)):
+        try:
+            got = transform(end)(u[0])
+        except SciMLError:
+            runs[name] = False
+            continue
+        torch.testing.assert_close(got, _rowwise_jacobian(end, u[0]), rtol=1e-12, atol=1e-13)
+        runs[name] = True
+    try:
+        vmap(end)(u)
+        runs["vmap"] = True
+    except SciMLError:
+        runs["vmap"] = False
+    return runs
+
+
+def test_the_spectral_page_table_says_what_a_node_does_under_each_transform():
+    """docs/spectral.md's table put `sciml.models.NODE` in the row of the adaptive solvers ("no"
+    under every transform); a NODE built with a fixed step (``solver="rk4"`` / ``"euler"``)
+    runs under jacrev and jacfwd like a fixed-step NeuralODE. Each row naming the NODE is held
+    to what the NODEs its solvers name do (a row naming none of them: every solver)."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "spectral.md").read_text()
+    rows = [r for r in page.splitlines() if r.startswith("|") and "`sciml.models.NODE`" in r]
+    assert rows
+    for row in rows:
+        first, *cells = (c.strip() for c in row.strip("|").split("|"))
+        node_part = first.split("`sciml.models.NODE`", 1)[1]
+        solvers = [s for s in ("dopri5", "bosh3", "rk4", "euler") if f'"{s}"' in node_part]
+        said = dict(zip(("jacrev", "jacfwd", "vmap"), (c.startswith("yes") for c in cells)))
+        for solver in solvers or ["dopri5", "rk4"]:
+            assert _node_transforms(solver) == said, (solver, row)
