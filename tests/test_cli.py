@@ -1122,6 +1122,26 @@ def test_solve_refuses_options_the_method_does_not_use(flags, message, capsys):
     assert (code, out, err) == (2, "", f"sciml: error: {message}\n")
 
 
+def test_solve_makes_the_folder_of_its_out_file(capsys, tmp_path, monkeypatch):
+    """--out new/dir/x solved and then failed ("[Errno 2] ... cannot create its temporary
+    file"); export and data generate make their --out's folder. The folder is made at writing
+    (x equals the one --out x writes), and a file where a folder should be is refused before
+    the solve, writing nothing."""
+    monkeypatch.chdir(tmp_path)
+    for out in ("x", "new/dir/x"):
+        code, stdout, err = _run(["solve", "--poisson", "6x6", "--out", out], capsys)
+        assert code == 0 and json.loads(stdout)["out"] == f"{out}.npy", err
+    np.testing.assert_array_equal(np.load("new/dir/x.npy"), np.load("x.npy"))
+    (tmp_path / "taken").write_text("mine")
+    code, stdout, err = _run(["solve", "--poisson", "6x6", "--out", "taken/y"], capsys)
+    assert (code, stdout) == (2, "")
+    assert err == (
+        f"sciml: error: expected --out in a folder, got taken/y, where {tmp_path / 'taken'} "
+        "is a file\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "taken", "x.npy"]
+
+
 def test_solve_refuses_a_folder_named_like_its_npy_out_before_solving(
     capsys, tmp_path, monkeypatch
 ):

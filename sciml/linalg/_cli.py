@@ -150,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(
                     f"expected --out to name the .npy file to write, got the folder {path}"
                 )
+        # (why) a missing folder failed only after the solve ("[Errno 2] ... cannot create its
+        # temporary file"), where export and data generate make it: it is made at writing, and
+        # a file in its place is refused here
+        above = next(p for p in out.absolute().parents if p.exists())
+        if not above.is_dir():
+            raise ValueError(f"expected --out in a folder, got {args.out}, where {above} is a file")
     problem = None
     if args.poisson:
         problem = poisson(_shape(args.poisson, "--poisson"))
@@ -184,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if result.status is la.Status.NAN_INPUT:  # bad input files: an error, no all-NaN x written
         raise ValueError(result.message)
     if out is not None:  # written whole or not at all
+        out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out, lambda f: np.save(f, x))
     record = {
         "status": result.status.value,
