@@ -236,6 +236,16 @@ def _not_a_folder(path: str, expected: str) -> None:
         raise _UserError(f"expected {expected}, got the folder {path}")
 
 
+def _not_under_a_file(path: str, flag: str) -> None:
+    """Refuse an output file whose folder would have to be made where a file is.
+
+    (why) the folder is made only at writing, after the work: export and data generate then
+    failed with "[Errno 17] File exists: 'd.h5'", naming neither the flag nor the problem."""
+    above = next(p for p in Path(path).absolute().parents if p.exists())
+    if not above.is_dir():
+        raise _UserError(f"expected {flag} in a folder, got {path}, where {above} is a file")
+
+
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -462,6 +472,7 @@ def _export(args: argparse.Namespace) -> int:
     if not shape or min(shape) < 1:
         raise _UserError(f"--shape expects positive integers like 4,1,32,32, got {args.shape!r}")
     _not_a_folder(args.out, "--out to name the .pt2 file to write")
+    _not_under_a_file(args.out, "--out")
     if shape[0] < 2 and not args.static_batch:
         raise _UserError(
             f"--shape {args.shape}: a free batch needs an example batch of at least 2 "
@@ -734,6 +745,7 @@ def _generate(args: argparse.Namespace) -> int:
             raise _UserError(f"--set expects KEY=VALUE, got {item!r}")
         options[key] = _parse_value(value)
     _not_a_folder(out, "--out to name the .h5 file to write")
+    _not_under_a_file(out, "--out")
     if Path(out).suffix.lower() not in _H5_SUFFIXES:
         raise _UserError(
             f"--out expects an HDF5 file name ending in {' / '.join(_H5_SUFFIXES)}, got {out!r} "

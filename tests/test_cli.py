@@ -1142,6 +1142,27 @@ def test_solve_makes_the_folder_of_its_out_file(capsys, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "taken", "x.npy"]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "generate", "darcy", "--n", "2", "--resolution", "8", "--out", "taken/x.h5"],
+        ["export", "fno-ns2d", "--shape", "2,1,32,32", "--out", "taken/sub/x.pt2"],
+    ],
+)
+def test_an_out_file_under_a_file_is_refused_before_the_work(argv, capsys, tmp_path, monkeypatch):
+    """--out taken/x.h5 with taken a file: data generate solved and export traced, then both
+    failed making the folder with "[Errno 17] File exists: 'taken'"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").write_text("mine")
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"sciml: error: expected --out in a folder, got {argv[-1]}, where {tmp_path / 'taken'} "
+        "is a file\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
 def test_solve_refuses_a_folder_named_like_its_npy_out_before_solving(
     capsys, tmp_path, monkeypatch
 ):
