@@ -210,6 +210,9 @@ FORWARD = {
     "pod-reconstruct": (_pod, lambda m: m.reconstruct(R(8, 4)), ValueError, r"coefficients of shape \(N, modes=3\), got \(8, 4\)"),
     # lead time
     "scot-t-matrix": (_scot, lambda m: m(R(4, 1, 16, 16), t=torch.ones(2, 2)), ValueError, r"shape \(\), \(batch,\) or \(batch, 1\), got shape \(2, 2\)"),
+    # a bool t ran as 1.0 / 0.0 and a complex one lost its imaginary part (torch only warned)
+    "scot-t-bool": (_scot, lambda m: m(R(2, 1, 16, 16), t=True), TypeError, r"expected a real lead time t \(a float or a real tensor\), got torch.bool"),
+    "scot-t-complex": (_scot, lambda m: m(R(2, 1, 16, 16), t=torch.tensor([0.5, 1j])), TypeError, r"real lead time t .*got torch.complex64"),
     "scot-t-str": (_scot, lambda m: m(R(2, 1, 16, 16), t="0.5"), TypeError, r"lead time t as a float or a tensor, got str"),
     "layer-norm-t-row": (lambda: ConditionalLayerNorm(8), lambda m: m(R(2, 4, 8), torch.ones(1, 2)), ValueError, r"got shape \(1, 2\)"),
     # channels-last blocks given the wrong layout or width
