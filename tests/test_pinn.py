@@ -2097,3 +2097,36 @@ def test_fit_refuses_a_callback_that_is_not_callable_before_any_step():
         1,
         2,
     ]
+
+
+def test_box_and_grid_name_bounds_sizes_and_endpoints_of_the_wrong_kind():
+    """Box('01', '23') was the box [0, 2] x [1, 3] (float of each character) and Box((False,),
+    (True,)) the unit interval, silently; Box(0, 1) failed with "'int' object is not iterable".
+    grid(4, box) failed in len(), grid(..., endpoint='no') read the flags ['n', 'o'], and
+    endpoint=0 failed in list(). Each is a TypeError now; bounds may be any sequence of
+    numbers (a generator, NumPy, 0-d tensors) and endpoints NumPy bools."""
+    import numpy as np
+
+    for lower, upper, match in [
+        ("01", "23", "expected lower as a sequence of numbers"),
+        (0, 1, "expected lower as a sequence of numbers"),
+        ((0,), 1, "expected upper as a sequence of numbers"),
+        ((False,), (True,), r"expected lower to hold real numbers, got \(False,\)"),
+        ((0, "1"), (1, 2), r"expected lower to hold real numbers"),
+    ]:
+        with pytest.raises(TypeError, match=match):
+            Box(lower, upper)
+    box = Box((v for v in (0, np.float32(-1))), torch.tensor([2.0, 1.0]))
+    assert box.lower == (0.0, -1.0) and box.upper == (2.0, 1.0)
+    for sizes in (4, "34", None):
+        with pytest.raises(TypeError, match=r"expected sizes as a sequence of ints, one per axis"):
+            grid(sizes, box)
+    for endpoint in ("no", 0, None, [True, 1]):
+        with pytest.raises(TypeError, match=r"expected endpoint as a bool or one bool per axis"):
+            grid([3, 2], box, endpoint=endpoint)
+    g = grid((3, 2), box, endpoint=np.array([True, False]), dtype=torch.float64)
+    want = torch.tensor([[0, -1], [0, 0], [1, -1], [1, 0], [2, -1], [2, 0]], dtype=torch.float64)
+    assert torch.equal(g, want)
+    # np.True_ for every axis: t = -1, 1 at x = 0
+    g = grid([3, 2], box, endpoint=np.True_, dtype=torch.float64)
+    assert g[:2].tolist() == [[0.0, -1.0], [0.0, 1.0]]

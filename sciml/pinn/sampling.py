@@ -8,12 +8,13 @@ random ones take a ``torch.Generator`` (or a seed) so that runs are repeatable.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from .._scalars import is_int
+from .._scalars import is_int, is_real
 from ._checks import check_float_dtype, check_float_points
 
 __all__ = ["Box", "uniform", "latin_hypercube", "sobol", "grid", "resample_by_residual"]
@@ -33,7 +34,21 @@ class Box:
     upper: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        lo, hi = tuple(float(v) for v in self.lower), tuple(float(v) for v in self.upper)
+        # (why) Box('01', '23') was the box [0, 2] x [1, 3] (float of each character), Box(0, 1)
+        # failed with "'int' object is not iterable", and True counted as 1
+        bounds = []
+        for name in ("lower", "upper"):
+            v = getattr(self, name)
+            if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):
+                raise TypeError(
+                    f"expected {name} as a sequence of numbers, one per dimension (e.g. (0, 0)), "
+                    f"got {v!r}"
+                )
+            v = tuple(v)
+            if not all(is_real(b) or (torch.is_tensor(b) and b.ndim == 0) for b in v):
+                raise TypeError(f"expected {name} to hold real numbers, got {v!r}")
+            bounds.append(tuple(float(b) for b in v))
+        lo, hi = bounds
         if len(lo) != len(hi) or not lo:
             raise ValueError(
                 f"expected lower and upper bounds of the same non-zero length, got "
@@ -172,9 +187,21 @@ def grid(
     ``(prod(sizes), d)`` of the floating ``dtype``. ``endpoint=False`` on an axis leaves out
     the upper bound, as a periodic axis should."""
     check_float_dtype("grid", dtype)
+    # (why) an int failed in len() ("object of type 'int' has no len()"); endpoint='no' was
+    # read as the flags ['n', 'o'] and endpoint=0 failed in list()
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+        raise TypeError(f"expected sizes as a sequence of ints, one per axis, got {sizes!r}")
+    sizes = list(sizes)
+    if isinstance(endpoint, (bool, np.bool_)):
+        ends = [bool(endpoint)] * box.dim
+    elif isinstance(endpoint, (str, bytes)) or not isinstance(endpoint, Iterable):
+        raise TypeError(f"expected endpoint as a bool or one bool per axis, got {endpoint!r}")
+    else:
+        ends = list(endpoint)
+        if not all(isinstance(e, (bool, np.bool_)) for e in ends):
+            raise TypeError(f"expected endpoint as a bool or one bool per axis, got {endpoint!r}")
     if len(sizes) != box.dim:
         raise ValueError(f"expected {box.dim} grid sizes for a {box.dim}-d box, got {sizes}")
-    ends = [endpoint] * box.dim if isinstance(endpoint, bool) else list(endpoint)
     if len(ends) != box.dim:
         # (why) zip stopped at the shorter list: a grid of fewer dimensions than the box
         raise ValueError(f"expected a bool or one endpoint flag per axis ({box.dim}), got {ends}")
