@@ -2130,3 +2130,18 @@ def test_box_and_grid_name_bounds_sizes_and_endpoints_of_the_wrong_kind():
     # np.True_ for every axis: t = -1, 1 at x = 0
     g = grid([3, 2], box, endpoint=np.True_, dtype=torch.float64)
     assert g[:2].tolist() == [[0.0, -1.0], [0.0, 1.0]]
+
+
+def test_periodic_embedding_refuses_a_period_that_is_not_a_real_number():
+    """PeriodicEmbedding(['6.28', None]) failed in a comparison with Python's "'<' not
+    supported between instances of 'int' and 'str'", and [True, None] embedded with period
+    1, silently. A TypeError names the periods; a NumPy period works: the features of x and
+    x + L are equal."""
+    import numpy as np
+
+    for bad in ("6.28", True):
+        with pytest.raises(TypeError, match=r"expected real-number periods \(or None\), got"):
+            PeriodicEmbedding([bad, None])
+    emb = PeriodicEmbedding([np.float64(2.5), None])
+    p = torch.rand(4, 2, dtype=torch.float64)
+    torch.testing.assert_close(emb(p + torch.tensor([2.5, 0.0], dtype=torch.float64)), emb(p))

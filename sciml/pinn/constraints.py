@@ -100,6 +100,10 @@ class PeriodicEmbedding(nn.Module):
         if not any(p is not None for p in periods):
             raise ValueError(f"expected at least one periodic coordinate, got periods {periods}")
         for p in periods:
+            # (why) a string failed in 'p > 0' with Python's "'<' not supported", True was a
+            # period of 1
+            if p is not None and not is_real(p):
+                raise TypeError(f"expected real-number periods (or None), got {periods}")
             # (why) inf passed 'p > 0': frequency 0, constant features, the coordinate ignored
             if p is not None and not 0 < p < math.inf:
                 raise ValueError(f"expected finite, positive periods (or None), got {periods}")
