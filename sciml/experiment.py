@@ -147,7 +147,17 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"experiment file {path} does not exist")
-    text = path.read_text()
+    if path.suffix not in (".yaml", ".yml", ".json"):
+        # (why) checked before reading: a binary file said only "'utf-8' codec can't decode
+        # byte 0xae in position 129"
+        raise ConfigError(f"{path}: expected a .json, .yaml or .yml experiment file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: expected a JSON or YAML text file, got bytes that are not UTF-8 text "
+            f"({exc.reason} at byte {exc.start})"
+        ) from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
@@ -157,13 +167,11 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
             data = load_yaml(text)  # (why) YAML 1.2 floats: lr: 1e-3 is a number
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    elif path.suffix == ".json":
+    else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-    else:
-        raise ConfigError(f"{path}: expected a .json, .yaml or .yml experiment file")
     experiment = config_from_dict(Experiment, data, where=str(path))
     # Relative data paths are relative to the experiment file.
     data_path = Path(experiment.data.path)

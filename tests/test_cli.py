@@ -234,6 +234,21 @@ def test_evaluate_shipped_model_errors_name_the_model_not_its_install_path(capsy
     assert "weights" not in err
 
 
+def test_a_binary_experiment_file_is_named_as_such(capsys, tmp_path):
+    """A binary file as the experiment said only "'utf-8' codec can't decode byte 0x89 in
+    position 0: invalid start byte": the suffix is checked before the file is read, and a
+    .json that is not UTF-8 text is named as such."""
+    blob = bytes([0x89, 0x50, 0x4E, 0x47, 0xAE, 0x00, 0xFF])
+    for name, message in (
+        ("run.pt2", "run.pt2: expected a .json, .yaml or .yml experiment file"),
+        ("exp.json", "exp.json: expected a JSON or YAML text file, got bytes that are not "
+         "UTF-8 text (invalid start byte at byte 0)"),
+    ):  # fmt: skip
+        (tmp_path / name).write_bytes(blob)
+        code, _, err = _run(["train", str(tmp_path / name)], capsys)
+        assert (code, err) == (2, f"sciml: error: {tmp_path}/{message}\n")
+
+
 def test_an_experiment_missing_required_sections_names_them(capsys, tmp_path):
     # it said "cannot build Experiment: Experiment.__init__() missing 2 required positional
     # arguments", Python's words for a JSON file's missing keys
