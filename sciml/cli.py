@@ -724,6 +724,11 @@ def _generate(args: argparse.Namespace) -> int:
             recipe = load_recipe(args.recipe)  # strict: known keys, generator and options
         except yaml.YAMLError as err:  # yaml's message does not name the file
             raise _UserError(f"--recipe {args.recipe}: not valid YAML ({err})") from None
+        except UnicodeDecodeError as err:  # (why) "'utf-8' codec can't decode ...", no file
+            raise _UserError(
+                f"--recipe {args.recipe}: expected a YAML text file, got bytes that are not "
+                f"UTF-8 text ({err.reason} at byte {err.start})"
+            ) from None
         name = name or recipe["generator"]
         n = n if n is not None else recipe["n"]
         resolution = resolution if resolution is not None else recipe["resolution"]

@@ -249,6 +249,19 @@ def test_a_binary_experiment_file_is_named_as_such(capsys, tmp_path):
         assert (code, err) == (2, f"sciml: error: {tmp_path}/{message}\n")
 
 
+def test_a_binary_recipe_is_named_as_such(capsys, tmp_path, monkeypatch):
+    """--recipe on a binary file (an HDF5 file, say) said only "'utf-8' codec can't decode
+    byte 0x89 in position 0: invalid start byte"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.yaml").write_bytes(b"\x89HDF\r\n\x1a\n\x00")
+    code, out, err = _run(["data", "generate", "--recipe", "d.yaml", "--out", "x.h5"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "sciml: error: --recipe d.yaml: expected a YAML text file, got bytes that are not UTF-8 "
+        "text (invalid start byte at byte 0)\n"
+    )
+
+
 def test_an_experiment_missing_required_sections_names_them(capsys, tmp_path):
     # it said "cannot build Experiment: Experiment.__init__() missing 2 required positional
     # arguments", Python's words for a JSON file's missing keys
