@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import reprlib
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -172,6 +173,13 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        # (why) config_from_dict said "expected a JSON object, got NoneType" of a YAML file
+        got = "an empty file" if data is None else f"{type(data).__name__} {reprlib.repr(data)}"
+        raise ConfigError(
+            f"{path}: expected a mapping with the keys model, data (and train, loss, out), "
+            f"got {got}"
+        )
     experiment = config_from_dict(Experiment, data, where=str(path))
     # Relative data paths are relative to the experiment file.
     data_path = Path(experiment.data.path)

@@ -262,6 +262,26 @@ def test_a_binary_recipe_is_named_as_such(capsys, tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize(
+    "name, text, got",
+    [
+        ("e.yaml", "", "an empty file"),
+        ("e.yaml", "[1, 2]\n", "list [1, 2]"),
+        ("e.json", "3", "int 3"),
+    ],
+)
+def test_an_experiment_that_is_not_a_mapping_says_so(name, text, got, capsys, tmp_path):
+    """An empty YAML experiment said "expected a JSON object, got NoneType", a YAML list
+    "expected a JSON object, got list"."""
+    (tmp_path / name).write_text(text)
+    code, _, err = _run(["train", str(tmp_path / name)], capsys)
+    assert (code, err) == (
+        2,
+        f"sciml: error: {tmp_path / name}: expected a mapping with the keys model, data (and "
+        f"train, loss, out), got {got}\n",
+    )
+
+
 def test_an_experiment_missing_required_sections_names_them(capsys, tmp_path):
     # it said "cannot build Experiment: Experiment.__init__() missing 2 required positional
     # arguments", Python's words for a JSON file's missing keys
