@@ -1740,3 +1740,27 @@ def test_an_unused_parameter_gets_zeros_under_the_adjoint_and_none_under_backpro
     assert grads[False] is None
     assert torch.equal(grads[True], torch.zeros(3, dtype=torch.float64))
     assert "never uses" in NeuralODE.__doc__ and "zeros under the adjoint" in NeuralODE.__doc__
+
+
+def test_a_field_of_y_alone_is_refused_naming_autonomous():
+    """docs/neural_de.md: the field is called as field(t, y), "wrap net(y) in Autonomous". A
+    net(y) passed as it is built and failed in the first solve with torch's "Linear.forward()
+    takes 2 positional arguments but 3 were given"; NeuralODE's field and NeuralSDE's drift and
+    diffusion are now refused when built, naming Autonomous. Wrapped, the same net solves:
+    dy/dt = -y from 1 gives e^-1 at t = 1."""
+    net = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(-1.0)
+    wrapped = Autonomous(net)
+    for build in (
+        lambda: NeuralODE(net),
+        lambda: NeuralSDE(net, wrapped),
+        lambda: NeuralSDE(wrapped, nn.Sequential(net, nn.Sigmoid())),
+    ):
+        with pytest.raises(TypeError, match=r"called as \w+\(t, y\).*sciml.de.Autonomous\(net\)"):
+            build()
+    y = NeuralODE(wrapped, Dopri5(rtol=1e-9, atol=1e-10))(
+        torch.ones(1, 1), torch.tensor([0.0, 1.0])
+    )
+    assert float(y[-1, 0, 0].detach()) == pytest.approx(math.exp(-1.0), rel=1e-6)
+    NeuralODE(lambda t, y: -y)  # a function of (t, y) passes

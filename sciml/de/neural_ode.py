@@ -15,6 +15,9 @@ Usage::
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 import torchdiffeq
 from torch import Tensor, nn
@@ -270,6 +273,29 @@ class _NamedAdjointSolve:
 _TORCHDIFFEQ_SOLVERS.setdefault("sciml_adjoint", _NamedAdjointSolve)
 
 
+def check_field(owner: str, name: str, field: Any) -> None:
+    """Refuse a ``field`` that cannot be called as ``field(t, y)``: a network ``net(y)`` (one
+    positional input) failed only in the first solve, with torch's "forward() takes 2
+    positional arguments but 3 were given". Fields whose signature cannot be read, or that
+    take ``*args``, pass."""
+    if not callable(field):
+        raise TypeError(f"{owner} expected {name} a module called as {name}(t, y), got {field!r}")
+    try:  # (why) a module's __call__ takes *args: its forward says what it takes
+        params = inspect.signature(field.forward if isinstance(field, nn.Module) else field)
+        params = params.parameters.values()
+    except (TypeError, ValueError):
+        return
+    kinds = [p.kind for p in params]
+    if inspect.Parameter.VAR_POSITIONAL in kinds:
+        return
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if sum(k in positional for k in kinds) < 2:
+        raise TypeError(
+            f"{owner} expected {name} called as {name}(t, y), got {type(field).__name__}, which "
+            f"takes one input: wrap a network net(y) as sciml.de.Autonomous(net)"
+        )
+
+
 class Autonomous(nn.Module):
     """Adapt a network ``net(y)`` to the field signature ``f(t, y)`` (time is ignored)."""
 
@@ -320,6 +346,7 @@ class NeuralODE(DetachedState):
         regulariser: Regulariser | None = None,
     ) -> None:
         super().__init__()
+        check_field("NeuralODE", "field", field)
         solver = Dopri5() if solver is None else solver
         if not isinstance(solver, ODESolver):
             raise TypeError(f"expected an ODESolver (e.g. Dopri5()), got {type(solver).__name__}")

@@ -49,7 +49,14 @@ from ..errors import ConfigError
 from ._field import DetachedState
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
-from .neural_ode import check_step_advances, check_times, insert_time, rounding_note, solve_times
+from .neural_ode import (
+    check_field,
+    check_step_advances,
+    check_times,
+    insert_time,
+    rounding_note,
+    solve_times,
+)
 from .schedules import ConstantWeight, as_schedule
 from .solvers import EulerMaruyama, SDESolver
 from .tableaus import rms_norm
@@ -217,6 +224,8 @@ class NeuralSDE(DetachedState):
         noise_type: str = "diagonal",
     ) -> None:
         super().__init__()
+        check_field("NeuralSDE", "drift", drift)
+        check_field("NeuralSDE", "diffusion", diffusion)
         if noise_type not in NOISE_TYPES:
             raise ValueError(f"expected noise_type in {NOISE_TYPES}, got {noise_type!r}")
         solver = EulerMaruyama() if solver is None else solver
