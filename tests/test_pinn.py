@@ -1418,6 +1418,36 @@ def test_periodic_interp_refuses_a_period_that_is_not_positive_and_finite():
     torch.testing.assert_close(got, torch.tensor([[0.5, -0.4, -0.5, -0.5]], dtype=torch.float64))
 
 
+def test_periodic_interp_refuses_no_samples_and_non_finite_positions():
+    """No samples (m = 0) failed with torch's 'index -2 is out of bounds for dimension 1 with
+    size 0'; a nan position wrapped to nan, sorted last, and gave [1.5, 2.5, nan, nan]: nan at
+    some queries, finite values at others. Both are refused; a valid call agrees with NumPy's
+    periodic interpolation (np.interp(..., period=L)), one sample per row gives its value."""
+    import numpy as np
+
+    with pytest.raises(ValueError, match=r"at least one sample per row .*got shape \(1, 0\)"):
+        periodic_interp(torch.zeros(1, 0), torch.zeros(1, 0), torch.rand(3), 4.0)
+    x = torch.tensor([0.5, 1.5, 2.5, 3.5], dtype=torch.float64)
+    fp = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    for bad in (math.nan, math.inf, -math.inf):
+        xp = torch.tensor([[0.0, bad, 2.0]], dtype=torch.float64)
+        with pytest.raises(
+            ValueError,
+            match=rf"finite sample positions xp, got 1 non-finite of 3 "
+            rf"\(the first, {bad}, at row 0, column 1\)",
+        ):
+            periodic_interp(xp, fp, x, 4.0)
+    g = torch.Generator().manual_seed(0)
+    xp = torch.rand(2, 7, generator=g, dtype=torch.float64) * 12 - 4  # unsorted, off [0, 4)
+    fp = torch.rand(2, 7, generator=g, dtype=torch.float64)
+    xq = torch.rand(9, generator=g, dtype=torch.float64) * 8 - 2
+    want = [np.interp(xq.numpy(), xp[i].numpy() % 4.0, fp[i].numpy(), period=4.0) for i in (0, 1)]
+    got = periodic_interp(xp, fp, xq, 4.0)
+    torch.testing.assert_close(got, torch.as_tensor(np.stack(want)), rtol=0, atol=1e-12)
+    one = periodic_interp(torch.tensor([[1.0]]), torch.tensor([[7.0]]), x.float(), 4.0)
+    torch.testing.assert_close(one, torch.full((1, 4), 7.0), rtol=0, atol=0)
+
+
 def _flat_sin(x):
     """sin, written for the 1-d points the references pass: (n, 1) comes back as (n,)."""
     return torch.sin(x).reshape(-1)

@@ -200,7 +200,11 @@ def periodic_interp(
         length: the period ``L``.
 
     Returns:
-        ``(nt, nx)``.
+        ``(nt, nx)``; nan where ``fp`` or ``x`` is nan.
+
+    Raises:
+        ValueError: for rows without samples (``m = 0``), a non-finite position in ``xp``, a
+            period that is not finite and positive, or ``x`` that is not 1-d.
     """
     if xp.shape != fp.shape or xp.ndim != 2:
         raise ValueError(f"expected xp, fp of one shape (nt, m), got {xp.shape} and {fp.shape}")
@@ -210,6 +214,21 @@ def periodic_interp(
         raise ValueError(f"expected a finite period length > 0, got {length}")
     if x.ndim != 1:
         raise ValueError(f"expected query points x of shape (nx,), got {tuple(x.shape)}")
+    # (why) no samples failed in the clamp below with torch's "index -2 is out of bounds for
+    # dimension 1 with size 0"; a nan / inf position wrapped to nan, sorted last, and gave nan
+    # at some queries and finite values at others, silently
+    if xp.shape[1] == 0 and xp.shape[0] > 0:
+        raise ValueError(
+            f"expected at least one sample per row (xp, fp of shape (nt, m) with m >= 1), got "
+            f"shape {tuple(xp.shape)}"
+        )
+    bad = ~torch.isfinite(xp)
+    if bool(bad.any()):
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"expected finite sample positions xp, got {int(bad.sum())} non-finite of "
+            f"{xp.numel()} (the first, {float(xp[row, col])}, at row {row}, column {col})"
+        )
     xw = torch.remainder(xp, length)
     xs, order = torch.sort(xw, dim=1)
     fs = torch.gather(fp, 1, order)
