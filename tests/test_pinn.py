@@ -1,6 +1,7 @@
 """sciml.pinn: derivatives, sampling, constraints, residuals, reference solvers, training."""
 
 import math
+import re
 import sys
 import threading
 import warnings
@@ -1171,6 +1172,40 @@ def test_lpinn_evaluate_takes_an_empty_grid_and_refuses_no_labels():
     one = model.evaluate(torch.rand(4, dtype=torch.float64), t, labels=1)
     _, u = model(torch.zeros(2, 1, dtype=torch.float64), t[:, None])
     torch.testing.assert_close(one, u.expand(2, 4), rtol=0, atol=0)
+
+
+def test_evaluate_refuses_x_or_t_that_is_not_one_axis():
+    """reshape(-1) flattened any x and t: PINN().evaluate(torch.rand(3, 2), torch.rand(2))
+    returned (2, 6), as if the 6 values were one axis (LagrangianPINN.evaluate the same). A
+    shape that is not 1-d is refused, naming it; on 1-d axes evaluate equals the model's forward
+    on the meshgrid (PINN) and periodic_interp of the forward on the labels' meshgrid (LPINN)."""
+    torch.manual_seed(0)
+    f64 = torch.float64
+    pinn = PINN(width=8, depth=2).double()
+    lpinn = LagrangianPINN(width=8, state_depth=1, curve_depth=1).double()
+    x, t = torch.rand(5, dtype=f64) * TWO_PI, torch.rand(3, dtype=f64)
+    for owner, model in (("PINN", pinn), ("LagrangianPINN", lpinn)):
+        for xb, tb, name, shape in (
+            (torch.rand(3, 2, dtype=f64), t, "x", (3, 2)),
+            (x[:, None], t, "x", (5, 1)),
+            (x, t[None, :], "t", (1, 3)),
+            (x, torch.tensor(0.5, dtype=f64), "t", ()),
+        ):
+            with pytest.raises(
+                ValueError,
+                match=rf"{owner}\.evaluate expected {name} as one axis of the grid, a 1-d "
+                rf"tensor of shape \(n{name},\), got shape {re.escape(str(shape))}",
+            ):
+                model.evaluate(xb, tb)
+    tt, xx = torch.meshgrid(t, x, indexing="ij")  # (3, 5) each
+    want = pinn(xx.reshape(-1, 1), tt.reshape(-1, 1)).detach().reshape(3, 5)
+    torch.testing.assert_close(pinn.evaluate(x, t), want, rtol=0, atol=1e-15)
+    torch.testing.assert_close(pinn.evaluate(x.tolist(), t.tolist()), want, rtol=0, atol=1e-15)
+    x0 = torch.arange(4, dtype=f64) * (TWO_PI / 4)
+    tt, xx0 = torch.meshgrid(t, x0, indexing="ij")  # (3, 4)
+    pos, u = lpinn(xx0.reshape(-1, 1), tt.reshape(-1, 1))
+    want = periodic_interp(pos.detach().reshape(3, 4), u.detach().reshape(3, 4), x, TWO_PI)
+    torch.testing.assert_close(lpinn.evaluate(x, t, labels=4), want, rtol=0, atol=1e-15)
 
 
 def test_periodic_embedding_refuses_an_infinite_period():

@@ -36,7 +36,7 @@ from torch import nn
 
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 from .derivatives import grad
-from .networks import MLP, _check_length, _check_points, _check_u0
+from .networks import MLP, _check_length, _check_points, _check_u0, _grid_axis
 from .problems import PeriodicProblem
 
 __all__ = ["LagrangianPINN", "periodic_interp"]
@@ -168,11 +168,11 @@ class LagrangianPINN(nn.Module):
 
         ``labels`` characteristics (default ``2 nx``) start on an equispaced grid; at each time
         their positions are wrapped into ``[0, L)`` and ``u`` is interpolated linearly, periodically,
-        at ``x``.
+        at ``x``. ``x`` and ``t`` are converted to the parameters' dtype and device; a ValueError
+        names a shape that is not 1-d.
         """
         p = next(self.parameters())
-        x = torch.as_tensor(x, dtype=p.dtype, device=p.device).reshape(-1)
-        t = torch.as_tensor(t, dtype=p.dtype, device=p.device).reshape(-1)
+        x, t = _grid_axis("LagrangianPINN", "x", x, p), _grid_axis("LagrangianPINN", "t", t, p)
         # (why) max(., 1): on an empty grid 2 * nx = 0 labels divided by zero; one label gives
         # the (nt, 0) result the grid asks for
         if labels is not None and (isinstance(labels, bool) or not isinstance(labels, Integral)):

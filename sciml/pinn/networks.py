@@ -82,6 +82,27 @@ def _check_points(owner: str, weight: torch.Tensor, **points: torch.Tensor) -> N
             )
 
 
+def _grid_axis(owner: str, name: str, v: object, weight: torch.Tensor) -> torch.Tensor:
+    """``v`` as a 1-d tensor in ``weight``'s dtype and on its device: one axis of the grid
+    ``evaluate`` returns ``u`` on.
+
+    (why) ``reshape(-1)`` flattened any shape: ``PINN().evaluate(torch.rand(3, 2), t)`` gave
+    ``u`` on 6 points, shaped ``(nt, 6)``, as if they were one axis, without a word."""
+    v = torch.as_tensor(v, dtype=weight.dtype, device=weight.device)
+    if v.ndim != 1:
+        fix = (
+            f"pass [{name}] for one value"
+            if v.ndim == 0
+            else f"pass the axes, not a mesh ({name}.reshape(-1) for a column)"
+        )
+        raise ValueError(
+            f"{owner}.evaluate expected {name} as one axis of the grid, a 1-d tensor of shape "
+            f"(n{name},), got shape {tuple(v.shape)}; it returns u on the product of the axes "
+            f"x and t, (nt, nx): {fix}"
+        )
+    return v
+
+
 def _check_u0(model: nn.Module, owner: str, problem: PeriodicProblem) -> None:
     """Raise unless ``model``'s hard initial condition ``model.u0`` (if any) is ``problem``'s
     ``u0``: the same function, or one with the same values at 256 points of ``[0, L)`` (to
@@ -196,10 +217,11 @@ class PINN(nn.Module):
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """``u`` on the grid ``x: (nx,)`` x ``t: (nt,)``: ``(nt, nx)``."""
+        """``u`` on the grid ``x: (nx,)`` x ``t: (nt,)``: ``(nt, nx)``, ``u[i, j] = u(x_j,
+        t_i)``. ``x`` and ``t`` are converted to the parameters' dtype and device; a ValueError
+        names a shape that is not 1-d."""
         p = next(self.parameters())
-        x = torch.as_tensor(x, dtype=p.dtype, device=p.device).reshape(-1)
-        t = torch.as_tensor(t, dtype=p.dtype, device=p.device).reshape(-1)
+        x, t = _grid_axis("PINN", "x", x, p), _grid_axis("PINN", "t", t, p)
         xx = x[None, :].expand(t.shape[0], -1).reshape(-1, 1)
         tt = t[:, None].expand(-1, x.shape[0]).reshape(-1, 1)
         return self(xx, tt).reshape(t.shape[0], x.shape[0])
