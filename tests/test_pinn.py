@@ -1174,6 +1174,23 @@ def test_lpinn_evaluate_takes_an_empty_grid_and_refuses_no_labels():
     torch.testing.assert_close(one, u.expand(2, 4), rtol=0, atol=0)
 
 
+def test_grad_names_the_shape_of_x_for_one_dimensional_points():
+    """grad(u, x) with x of shape (n,) and u of shape (n,) (n points of one coordinate, given
+    flat) said 'expected a scalar field u ... use divergence for a vector field', never that x
+    was the wrong shape. The message now says x must be (n, 1); that route gives du/dx."""
+    x = torch.linspace(-1, 2, 5, dtype=torch.float64).requires_grad_()
+    with pytest.raises(
+        ValueError,
+        match=r"expected points x of shape \(\.\.\., d\).*got x of shape \(5,\): one point "
+        r"with 5 coordinates.*make x of shape \(5, 1\) \(x = x\[:, None\]",
+    ):
+        grad(x**3, x)
+    xc = x.detach()[:, None].requires_grad_()
+    torch.testing.assert_close(grad(xc**3, xc), 3 * xc.detach() ** 2, rtol=1e-15, atol=0)
+    # one point with 5 coordinates and a scalar u there is a gradient, still taken
+    torch.testing.assert_close(grad((x**3).sum(), x), 3 * x.detach() ** 2, rtol=1e-15, atol=0)
+
+
 def test_evaluate_refuses_x_or_t_that_is_not_one_axis():
     """reshape(-1) flattened any x and t: PINN().evaluate(torch.rand(3, 2), torch.rand(2))
     returned (2, 6), as if the 6 values were one axis (LagrangianPINN.evaluate the same). A

@@ -43,6 +43,16 @@ def _check(u: torch.Tensor, x: torch.Tensor) -> None:
             "expected an output computed from the coordinates (u.requires_grad=True), got a "
             "tensor without autograd history; was it computed under torch.no_grad()?"
         )
+    if x.ndim == 1 and u.shape == x.shape and x.shape[0] != 1:
+        # (why) read as one point with n coordinates, this fell to the vector-field message
+        # below, which never said that x was the wrong shape
+        n = x.shape[0]
+        raise ValueError(
+            f"expected points x of shape (..., d), the coordinates on the last axis, got x of "
+            f"shape ({n},): one point with {n} coordinates, at which u of shape ({n},) is not "
+            f"a scalar field; for {n} points of one coordinate make x of shape ({n}, 1) "
+            f"(x = x[:, None], before computing u from it)"
+        )
     if u.ndim == x.ndim and u.ndim and u.shape[:-1] == x.shape[:-1] and u.shape[-1] != 1:
         # (why) grad_outputs = ones sums the components: the gradient of u_0 + u_1 came back
         # as if it were that of a scalar field, silently
