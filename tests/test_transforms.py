@@ -160,3 +160,31 @@ def test_bad_inputs_are_refused():
         DCT().forward(torch.randn(1, 8), ((0,),), method="fast")
     with pytest.raises(ValueError, match=r"expected z of shape \(\.\.\., 2\)"):
         DCT().inverse(torch.randn(1, 3), ((0, 1),), (8,))
+
+
+@pytest.mark.parametrize("name", ["dct", "dst", "rfft"])
+def test_fractional_indices_and_sizes_are_refused_not_truncated(name):
+    """kept and sizes were read with int(): a kept index 1.5 silently became 1 (forward
+    returned the coefficients of modes (0, 1) for kept (0, 1.5)) and a size 8.5 became 8."""
+    t = TRANSFORMS[name]
+    x = torch.randn(2, 8, 8, dtype=torch.float64)
+    kept = ((0, 1, -1), (0, 1)) if name == "rfft" else ((0, 1), (0, 1))
+    bad = (kept[0], (0, 1.5))
+    with pytest.raises(
+        TypeError, match=rf"expected {type(t).__name__} kept\[1\] to hold ints, got \(0, 1.5\)"
+    ):
+        t.forward(x, bad)
+    with pytest.raises(TypeError, match=r"expected kept as a tuple of index tuples .*got 3"):
+        t.forward(x, 3)
+    z = t.forward(x, kept)
+    with pytest.raises(TypeError, match=r"inverse expected sizes to hold ints, got \(8, 8.5\)"):
+        t.inverse(z, kept, (8, 8.5))
+    with pytest.raises(TypeError, match=r"kept\[1\] to hold ints"):
+        t.inverse(z, bad, (8, 8))
+    # integer-valued numpy indices and sizes are still ints: the same coefficients and field
+    np_kept = tuple(tuple(np.int64(k) for k in idx) for idx in kept)
+    torch.testing.assert_close(t.forward(x, np_kept), z, rtol=0, atol=0)
+    sizes = (np.int64(8), torch.tensor(8))
+    torch.testing.assert_close(
+        t.inverse(z, kept, sizes), t.inverse(z, kept, (8, 8)), rtol=0, atol=0
+    )

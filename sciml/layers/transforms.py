@@ -36,13 +36,13 @@ kept set is an orthogonal projection, so ``||x||^2 = ||X_K||^2 + ||x - P_K x||^2
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import ClassVar, Literal
 
 import torch
 
 from ._cache import cache_unless_tracing, tracing, transforming
-from ._checks import as_input_precision, widen
+from ._checks import as_input_precision, check_ints, check_size, widen
 
 __all__ = [
     "dct",
@@ -60,6 +60,17 @@ __all__ = [
 
 Method = Literal["auto", "fft", "matmul"]
 Kept = Sequence[Sequence[int]]
+
+
+def _as_kept(owner: str, kept: Kept) -> tuple[tuple[int, ...], ...]:
+    """``kept`` as a tuple of int tuples, one per transformed axis. (why) it was read with
+    ``int(k)``, which truncated a float index silently (``(0, 1.5)`` kept modes 0 and 1)."""
+    if isinstance(kept, (str, bytes)) or not isinstance(kept, Iterable):
+        raise TypeError(
+            f"{owner} expected kept as a tuple of index tuples (one per transformed axis), got "
+            f"{kept!r}"
+        )
+    return tuple(check_ints(f"{owner} kept[{i}]", idx, low=None) for i, idx in enumerate(kept))
 
 
 # --------------------------------------------------------------------------- full 1D transforms
@@ -266,8 +277,10 @@ class RealTransform:
         Returns:
             ``(..., n_1, ..., n_d)`` real.
         """
-        sizes = tuple(int(s) for s in sizes)
-        kept = tuple(tuple(int(k) for k in idx) for idx in kept)
+        name = type(self).__name__
+        # (why) int() after the check, as before: it specialises a traced size as it did
+        sizes = tuple(int(s) for s in check_size(f"{name}.inverse", "sizes", sizes))
+        kept = _as_kept(f"{name}.inverse", kept)
         d = len(kept)
         if len(sizes) != d or tuple(z.shape[-d:]) != tuple(len(i) for i in kept):
             raise ValueError(
@@ -333,7 +346,7 @@ class RealTransform:
     def _check(
         self, x: torch.Tensor, kept: Kept
     ) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
-        kept = tuple(tuple(int(k) for k in idx) for idx in kept)
+        kept = _as_kept(type(self).__name__, kept)
         d = len(kept)
         if d < 1 or x.ndim < d:
             raise ValueError(
