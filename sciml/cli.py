@@ -702,13 +702,22 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _summary(doc: str | None) -> str:
+    """A docstring's first paragraph on one line, without reST markup: its first line alone
+    stopped mid-sentence where the paragraph wraps ("... on ``resolution`` points of")."""
+    import inspect
+    import re
+
+    first = inspect.cleandoc(doc or "").split("\n\n")[0]
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", " ".join(first.split())).replace("``", "")
+
+
 def _generate(args: argparse.Namespace) -> int:
     from .data.generators import GENERATORS, generate
 
     if args.list:
         for key, fn in sorted(GENERATORS.items()):
-            doc = (fn.__doc__ or "").strip().splitlines()
-            print(f"{key:20s} {doc[0] if doc else ''}")
+            print(f"{key:20s} {_summary(fn.__doc__)}")
         return 0
     options: dict[str, Any] = {}
     name, n, resolution, out, seed = args.name, args.n, args.resolution, args.out, args.seed

@@ -981,3 +981,19 @@ def test_prose_ode_systems_match_their_written_out_right_hand_sides():
         ours = np.array([np.broadcast_to(c, (50,)) for c in f(u)])
         ref = np.array(_prose_reference_rhs(name, p, u))
         np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_cli_list_gives_each_generators_whole_first_paragraph(capsys):
+    """``sciml data generate --list`` printed each docstring's first line, which stopped
+    mid-sentence where the paragraph wraps ("nonlinear_ode  ``n`` pairs ... on ``resolution``
+    points of"). Each line is now the whole first paragraph, a sentence ending in a period,
+    without reST's double backquotes."""
+    from sciml.cli import main
+
+    assert main(["data", "generate", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == sorted(GENERATORS)
+    for line in lines:
+        assert line.endswith(".") and "``" not in line, line
+    nonlinear = next(line for line in lines if line.startswith("nonlinear_ode "))
+    assert "s(0) = 0 on resolution points of [0, 1]: static fields u and s" in nonlinear
