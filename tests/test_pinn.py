@@ -1191,6 +1191,45 @@ def test_grad_names_the_shape_of_x_for_one_dimensional_points():
     torch.testing.assert_close(grad((x**3).sum(), x), 3 * x.detach() ** 2, rtol=1e-15, atol=0)
 
 
+def test_bool_flags_of_the_pinn_configs_must_be_bools():
+    """PINNTrainConfig(cosine='no') was taken as True (any truthy value switched the cosine
+    schedule on), as was LagrangianPINN(exact_diffusion='no') and sobol(scramble='no'). Each
+    is a TypeError now; NumPy's bools are bools. cosine=np.False_ runs Adam at a constant lr:
+    the parameter matches torch.optim.Adam at that lr, written out (2 steps on (p - 5)^2 move p
+    by about lr each, 0.19994), where the cosine schedule (lr, then lr / 10) gives about 0.11."""
+    import numpy as np
+
+    for make, name in (
+        (lambda v: PINNTrainConfig(cosine=v), "PINNTrainConfig expected cosine"),
+        (lambda v: LagrangianPINN(width=4, exact_diffusion=v), "expected exact_diffusion"),
+        (lambda v: sobol(4, Box((0, 0), (1, 1)), scramble=v), "sobol expected scramble"),
+    ):
+        for bad in ("no", 1, 0, None):
+            with pytest.raises(TypeError, match=rf"{name} as a bool \(True or False\), got"):
+                make(bad)
+
+    def run(cfg):
+        q = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+        fit([q], lambda: {"f": (q - 5) ** 2}, cfg)
+        return float(q.detach())
+
+    q = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+    adam = torch.optim.Adam([q], lr=0.1)
+    for _ in range(2):
+        adam.zero_grad()
+        ((q - 5) ** 2).backward()
+        adam.step()
+    const = run(PINNTrainConfig(adam_steps=2, lr=0.1, cosine=np.False_))
+    assert const == pytest.approx(float(q.detach()), rel=1e-12) and const == pytest.approx(
+        0.19994, abs=1e-5
+    )
+    assert run(PINNTrainConfig(adam_steps=2, lr=0.1, cosine=True)) == pytest.approx(0.11, abs=1e-3)
+    assert LagrangianPINN(width=4, exact_diffusion=np.True_).exact_diffusion is True
+    box = Box((0.0, 0.0), (2.0, 1.0))
+    want = torch.quasirandom.SobolEngine(2, scramble=False).draw(8) * torch.tensor([2.0, 1.0])
+    torch.testing.assert_close(sobol(8, box, scramble=np.False_), want, rtol=0, atol=0)
+
+
 def test_evaluate_refuses_x_or_t_that_is_not_one_axis():
     """reshape(-1) flattened any x and t: PINN().evaluate(torch.rand(3, 2), torch.rand(2))
     returned (2, 6), as if the 6 values were one axis (LagrangianPINN.evaluate the same). A

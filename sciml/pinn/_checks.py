@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 _FLOATS = "torch.float32 or torch.float64"
@@ -40,3 +41,12 @@ def check_float_dtype(owner: str, dtype: Any) -> None:
         raise TypeError(
             f"{owner} expected a floating dtype for the points ({_FLOATS}), got {dtype!r}"
         )
+
+
+def check_bool(owner: str, name: str, v: Any) -> None:
+    """A TypeError unless ``v`` is a bool (Python's or NumPy's).
+
+    (why) a flag was read by its truth value: ``cosine='no'`` (any non-empty string, 1, a
+    list) switched the option on, silently. YAML's true / false load as bools already."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{owner} expected {name} as a bool (True or False), got {v!r}")

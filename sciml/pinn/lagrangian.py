@@ -34,6 +34,7 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
+from ._checks import check_bool
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 from .derivatives import grad
 from .networks import MLP, _check_length, _check_points, _check_u0, _grid_axis
@@ -57,7 +58,8 @@ class LagrangianPINN(nn.Module):
         curve_scale: the characteristic branch's output is multiplied by this constant (an
             output normalisation: set it to a typical speed times ``T`` so the branch learns an
             O(1) function; finite and > 0; 1 by default).
-        exact_diffusion: chain-rule Eulerian ``u_xx`` in ``R_u`` instead of the label derivative.
+        exact_diffusion: chain-rule Eulerian ``u_xx`` in ``R_u`` instead of the label derivative
+            (a bool).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class LagrangianPINN(nn.Module):
                 f"{curve_scale}"
             )
         self.curve_scale = float(curve_scale)
+        check_bool("LagrangianPINN", "exact_diffusion", exact_diffusion)
         self.exact_diffusion = bool(exact_diffusion)
 
     def forward(self, x0: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .._scalars import is_int, is_real
-from ._checks import check_float_dtype, check_float_points
+from ._checks import check_bool, check_float_dtype, check_float_points
 
 __all__ = ["Box", "uniform", "latin_hypercube", "sobol", "grid", "resample_by_residual"]
 
@@ -159,6 +159,7 @@ def sobol(
     _check_n(n)
     # (why) an integer dtype truncated every coordinate (silently: points at the corners)
     check_float_dtype("sobol", dtype)
+    check_bool("sobol", "scramble", scramble)
     _check_seed(seed)
     if not is_int(skip):  # (why) 1.5 failed in fast_forward with torch's argument list
         raise TypeError(f"expected an int skip (points to skip), got {skip!r}")

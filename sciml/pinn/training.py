@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from .._scalars import is_int, is_real
+from ._checks import check_bool
 
 __all__ = ["PINNTrainConfig", "LossWeights", "AdaptiveWeights", "PINNFitResult", "fit"]
 
@@ -59,7 +60,8 @@ class PINNTrainConfig:
         adam_steps: Adam steps (>= 0).
         lr: Adam's learning rate (> 0); the cosine schedule's start.
         cosine: decay the learning rate from ``lr`` at the first Adam step to
-            ``lr * final_lr_ratio`` at the last along a half cosine; False keeps ``lr``.
+            ``lr * final_lr_ratio`` at the last along a half cosine; False keeps ``lr``. A bool
+            (a TypeError otherwise: a string such as ``'no'`` is not read by its truth).
         final_lr_ratio: the last Adam step's learning rate over ``lr`` (>= 0; with ``cosine``).
         lbfgs_steps: the most L-BFGS iterations after Adam (its ``max_iter``; it stops earlier
             on its tolerances); 0 (the default) skips L-BFGS.
@@ -108,6 +110,7 @@ class PINNTrainConfig:
                 f"expected log_every >= 1 and lbfgs_history >= 1, got log_every="
                 f"{self.log_every}, lbfgs_history={self.lbfgs_history}"
             )
+        check_bool("PINNTrainConfig", "cosine", self.cosine)
 
 
 def _check_scalar_terms(terms: Mapping[str, torch.Tensor]) -> None:
