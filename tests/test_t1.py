@@ -442,3 +442,17 @@ def test_compiled_rfft_t1_step_survives_a_resolution_change():
         for a, b in zip(grads_got, grads_want):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     torch._dynamo.reset()
+
+
+def test_spectral_loss_refuses_a_fractional_kept_index():
+    """SpectralL2Loss read kept with int(): (0, 1.5) was taken as (0, 1) and the loss ran."""
+    from sciml.layers import DCT
+
+    with pytest.raises(TypeError, match=r"SpectralL2Loss kept\[0\] to hold ints, got \(0, 1.5\)"):
+        SpectralL2Loss(DCT(), ((0, 1.5),))
+    # numpy ints are ints: the same loss as Python ints (relative L2 of 0 vs y is 1 when y is
+    # band-limited to the kept modes)
+    y = DCT().inverse(torch.randn(3, 2, 2, dtype=torch.float64), ((0, 1),), (8,))
+    z = torch.zeros(3, 2, 2, dtype=torch.float64)
+    loss = SpectralL2Loss(DCT(), ((np.int64(0), np.int64(1)),))(z, y)
+    torch.testing.assert_close(loss, torch.tensor(1.0, dtype=torch.float64))

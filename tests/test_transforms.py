@@ -188,3 +188,21 @@ def test_fractional_indices_and_sizes_are_refused_not_truncated(name):
     torch.testing.assert_close(
         t.inverse(z, kept, sizes), t.inverse(z, kept, (8, 8)), rtol=0, atol=0
     )
+
+
+def test_hermitian_part_refuses_a_fractional_index():
+    """RFFT.hermitian_part read kept with int() too: (0, 1.5) was taken as (0, 1)."""
+    t = RFFT()
+    kept = ((0, 1, -1), (0, 1))
+    z = torch.randn(2, 3, 2, dtype=torch.complex128)
+    with pytest.raises(
+        TypeError, match=r"RFFT.hermitian_part kept\[1\] to hold ints, got \(0, 1.5\)"
+    ):
+        t.hermitian_part(z, (kept[0], (0, 1.5)))
+    # the k_last = 0 plane becomes Hermitian: z[-k] = conj(z[k]), by hand for this kept set
+    h = t.hermitian_part(z, kept)
+    want = z.clone()
+    want[:, 0, 0] = z[:, 0, 0].real
+    want[:, 1, 0] = 0.5 * (z[:, 1, 0] + z[:, 2, 0].conj())
+    want[:, 2, 0] = want[:, 1, 0].conj()
+    torch.testing.assert_close(h, want, rtol=0, atol=1e-15)

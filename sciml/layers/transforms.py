@@ -605,7 +605,7 @@ class RFFT(RealTransform):
     def hermitian_part(self, z: torch.Tensor, kept: Kept) -> torch.Tensor:
         """Project the ``k_last = 0`` plane onto Hermitian symmetry, ``(z_k + conj(z_-k)) / 2``:
         the part of ``z`` that the (real) inverse transform sees."""
-        kept = tuple(tuple(int(k) for k in idx) for idx in kept)
+        kept = _as_kept("RFFT.hermitian_part", kept)
         d = len(kept)
         if 0 not in kept[-1]:
             return z

@@ -70,7 +70,7 @@ from ..layers._checks import (
 )
 from ..layers._complex import ComplexCasts
 from ..layers.mlp import _ACTIVATIONS
-from ..layers.transforms import TRANSFORMS, RealTransform
+from ..layers.transforms import TRANSFORMS, RealTransform, _as_kept
 from ..operator import Operator
 from ._rollout import Autoregressive
 
@@ -550,7 +550,7 @@ class SpectralL2Loss:
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.transform = transform
-        self.kept = tuple(tuple(int(k) for k in idx) for idx in kept)
+        self.kept = _as_kept("SpectralL2Loss", kept)  # (why) int() truncated 1.5 to 1
         self.reduction = reduction
 
     def __call__(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
