@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -501,6 +502,9 @@ def _export(args: argparse.Namespace) -> int:
         raise _UserError(
             f"--t: {args.checkpoint} ({kind}) takes no lead time; export it without --t"
         )
+    if args.t is not None and not math.isfinite(args.t):
+        # (why) a nan lead time was traced, then failed the program's check with nan differences
+        raise _UserError(f"--t expects a finite lead time, got {args.t}")
     kwargs = {} if args.t is None else {"t": torch.full((shape[0],), args.t)}
     node = _node_options(args, model)
     if node:
@@ -616,6 +620,12 @@ def _node_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         times = []
     if len(times) < 2:
         raise _UserError(f"--times expects at least two numbers like 0,0.5,1, got {args.times!r}")
+    from .de.neural_ode import check_times
+
+    try:  # (why) the NODE's own check, at the export, said "times t", not the flag
+        check_times(torch.tensor(times), decreasing=True)
+    except ValueError as e:
+        raise _UserError(f"--times {args.times}: {e}") from None
     if args.step_size is not None:  # the solvers' own rule, checked before any work
         from .de.solvers import _check_fixed_step
 

@@ -111,6 +111,28 @@ def _run(argv, capsys):
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--t", "1", "--out", "f.pt2"],
             "--t: fno-ns2d (FNO in Normalized) takes no lead time; export it without --t",
         ),
+        (  # traced, then the program's check failed with nan differences
+            ["export", "scot-ns2d", "--shape", "2,1,32,32", "--t", "nan", "--out", "s.pt2"],
+            "--t expects a finite lead time, got nan",
+        ),
+        (  # the NODE's check said "times t", naming no flag
+            [
+                "export",
+                "node-lotka-volterra",
+                "--shape",
+                "2,2",
+                "--times",
+                "0,1,0.5",
+                "--solver",
+                "rk4",
+                "--step-size",
+                "0.1",
+                "--out",
+                "n.pt2",
+            ],
+            "--times 0,1,0.5: expected finite, strictly increasing or strictly decreasing times "
+            "t, got [0, 1, 0.5]",
+        ),  # fmt: skip
         (  # DCDM took t unused, into a program that then asked for it
             ["export", "dcdm-poisson3d", "--shape", "2,1,8,8,8", "--t", "1", "--out", "d.pt2"],
             "--t: dcdm-poisson3d (DCDMNet) takes no lead time; export it without --t",
