@@ -763,6 +763,8 @@ def _generate(args: argparse.Namespace) -> int:
     ]
     if missing:
         raise _UserError(f"missing {', '.join(missing)} for generator {name!r}")
+    if args.seed is not None and args.seed < 0:  # (why) NumPy said "expected non-negative integer"
+        raise _UserError(f"--seed expects an integer >= 0, got {args.seed}")
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:

@@ -36,6 +36,22 @@ def _run(argv, capsys):
             f"unknown generator 'heat'; available: {sorted(GENERATORS)}",
         ),
         (["data", "generate", "darcy", "--n", "2"], "missing --resolution, --out"),
+        (  # NumPy's "expected non-negative integer", naming nothing
+            [
+                "data",
+                "generate",
+                "darcy",
+                "--n",
+                "2",
+                "--resolution",
+                "8",
+                "--out",
+                "x.h5",
+                "--seed",
+                "-1",
+            ],
+            "--seed expects an integer >= 0, got -1",
+        ),  # fmt: skip
         (["evaluate", "nowhere", "data.h5"], "nowhere: not a checkpoint directory"),
         (  # the evaluator's checks said "n: ..." / "seed: ...", not the flags
             ["evaluate", "fno-ns2d", "--n", "0"],
