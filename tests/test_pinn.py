@@ -2266,3 +2266,46 @@ def test_periodic_embedding_refuses_a_period_that_is_not_a_real_number():
     emb = PeriodicEmbedding([np.float64(2.5), None])
     p = torch.rand(4, 2, dtype=torch.float64)
     torch.testing.assert_close(emb(p + torch.tensor([2.5, 0.0], dtype=torch.float64)), emb(p))
+
+
+def test_derivatives_refuse_a_create_graph_that_is_not_a_bool():
+    """grad(u, x, create_graph='no') failed inside torch with "'str' object cannot be
+    interpreted as an integer", as did laplacian and divergence (and None, and NumPy's bools);
+    partial and time_derivative took None as False. Each function names create_graph now, and
+    np.False_ / np.True_ are bools: the derivatives of u = x^3 + y^3 (t^3) equal their
+    closed forms, without a graph for np.False_ and with one for np.True_."""
+    import numpy as np
+
+    p = torch.rand(5, 2, dtype=torch.float64).requires_grad_()
+    t = torch.rand(5, 1, dtype=torch.float64).requires_grad_()
+    q, s = p.detach(), t.detach()
+    cases = {
+        "grad": (lambda c: grad((p**3).sum(-1, keepdim=True), p, create_graph=c), 3 * q**2),
+        "partial": (
+            lambda c: partial((p**3).sum(-1, keepdim=True), p, 0, 0, create_graph=c),
+            6 * q[:, :1],
+        ),
+        "laplacian": (
+            lambda c: laplacian((p**3).sum(-1, keepdim=True), p, create_graph=c),
+            6 * q.sum(-1, keepdim=True),
+        ),
+        "divergence": (
+            lambda c: divergence(p**3, p, create_graph=c),
+            3 * (q**2).sum(-1, keepdim=True),
+        ),
+        "time_derivative": (lambda c: time_derivative(t**3, t, 2, create_graph=c), 6 * s),
+    }
+    for name, (f, want) in cases.items():
+        for bad in ("no", 1, 0, None):
+            with pytest.raises(
+                TypeError,
+                match=rf"^{name} expected create_graph as a bool \(True or False\), got "
+                rf"{re.escape(repr(bad))}$",
+            ):
+                f(bad)
+        for flag in (np.False_, np.True_):
+            got = f(flag)
+            assert got.requires_grad is bool(flag), (name, flag)
+            torch.testing.assert_close(got.detach(), want, rtol=1e-14, atol=1e-14)
+    with pytest.raises(TypeError, match=r"^grad expected retain_graph as a bool .*got 'no'$"):
+        grad((p**3).sum(-1), p, retain_graph="no")

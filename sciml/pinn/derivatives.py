@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .._scalars import is_int
-from ._checks import check_float_points
+from ._checks import check_bool, check_float_points
 
 __all__ = ["grad", "partial", "laplacian", "divergence", "time_derivative", "chunked"]
 
@@ -69,6 +69,14 @@ def _check_int(name: str, v: int) -> None:
         raise TypeError(f"expected an int {name}, got {v!r}")
 
 
+def _flag(owner: str, create_graph: object) -> bool:
+    # (why) 'no', None or a NumPy bool reached torch.autograd.grad, which failed with "'str'
+    # object cannot be interpreted as an integer", naming no argument; partial and
+    # time_derivative took None as False; an int 0 / 1 slipped through as a bool
+    check_bool(owner, "create_graph", create_graph)
+    return bool(create_graph)
+
+
 def _check_dims(dims: Sequence[int], x: torch.Tensor) -> None:
     d = x.shape[-1]
     for k in dims:
@@ -104,6 +112,10 @@ def grad(
         ``du/dx`` with the shape of ``x``: ``g[..., j] = d u[...] / d x[..., j]``. Zero where
         ``u`` does not depend on ``x``.
     """
+    create_graph = _flag("grad", create_graph)
+    if retain_graph is not None:
+        check_bool("grad", "retain_graph", retain_graph)
+        retain_graph = bool(retain_graph)
     _check(u, x)
     (g,) = torch.autograd.grad(
         u,
@@ -137,6 +149,7 @@ def partial(
     """
     if not dims:
         raise ValueError("partial needs at least one coordinate index, got none")
+    create_graph = _flag("partial", create_graph)
     check_float_points("partial", "x", x)
     _check_dims(dims, x)
     out = u
@@ -165,6 +178,7 @@ def laplacian(
     Returns:
         a tensor with the shape of ``u``.
     """
+    create_graph = _flag("laplacian", create_graph)
     check_float_points("laplacian", "x", x)
     dims = list(range(x.shape[-1]) if dims is None else dims)
     _check_dims(dims, x)
@@ -185,6 +199,7 @@ def divergence(v: torch.Tensor, x: torch.Tensor, *, create_graph: bool = True) -
     Returns:
         ``(..., 1)``.
     """
+    create_graph = _flag("divergence", create_graph)
     check_float_points("divergence", "x", x)
     if v.shape[-1] != x.shape[-1]:
         raise ValueError(
@@ -209,6 +224,7 @@ def time_derivative(
     derivatives without computing the spatial ones, and vice versa.
     """
     _check_int("order", order)
+    create_graph = _flag("time_derivative", create_graph)
     if order < 1:
         raise ValueError(f"expected a derivative order >= 1, got {order}")
     check_float_points("time_derivative", "t", t)
