@@ -884,3 +884,79 @@ def test_static_fields_refuse_bad_names_and_a_normalizer_without_them(data, make
         partial.encode(ds.read_static(0, ["s"]), ["s"])[0, 0],
         rtol=1e-6,
     )
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_point_samples_append_static_fields_to_the_branch_input(data, normalized):
+    """PointSamples(inputs=[u], static_fields=[s, a]): the branch input is [u(in_step), s, a]
+    on the view's space selection, each normalised by its own statistics (numpy's mean / std
+    by hand); the targets at the points are unchanged. Fails before static_fields existed
+    (unexpected keyword) and, as inputs=[u, a], with 'mixes static and time-dependent'."""
+    path, vals = data
+    ds = sd.open(path)
+    stats = _hand_norm(vals)
+    norm = sd.Normalizer.fit(ds) if normalized else None
+
+    def ref(name, arr):
+        mean, std = stats[name] if normalized else (0.0, 1.0)
+        return ((arr - mean) / std)[..., ::2, 1:5]
+
+    tol = {"rtol": 1e-6, "atol": 1e-6} if normalized else {"rtol": 0, "atol": 0}
+    kw = {"space": (2, slice(1, 5)), "normalizer": norm, "samples": [3, 1]}
+    ps = sd.PointSamples(
+        ds, inputs=["u"], targets=["v"], static_fields=["s", "a"], in_step=2, out_step=6, **kw
+    )
+    item = ps[1]  # sample 1
+    x = item["input"].numpy()
+    assert x.shape == (3, X // 2, 4)
+    np.testing.assert_allclose(x[0], ref("u", vals["u"][1, 2]), **tol)
+    np.testing.assert_allclose(x[1], ref("s", vals["s"][1]), **tol)
+    np.testing.assert_allclose(x[2], ref("a", vals["a"][1]), **tol)
+    np.testing.assert_allclose(
+        item["target"].numpy()[:, 0], ref("v", vals["v"][1, 6]).reshape(-1), **tol
+    )
+    # static inputs keep working, with static_fields after them; the drawn points are the
+    # same as without static_fields (the static channels draw nothing)
+    st = sd.PointSamples(ds, inputs=["a"], targets=["s"], static_fields=["s"], n_points=5, **kw)
+    plain = sd.PointSamples(ds, inputs=["a"], targets=["s"], n_points=5, **kw)
+    np.testing.assert_allclose(st[0]["input"].numpy()[0], ref("a", vals["a"][3]), **tol)
+    np.testing.assert_allclose(st[0]["input"].numpy()[1], ref("s", vals["s"][3]), **tol)
+    np.testing.assert_array_equal(st[0]["x"].numpy(), plain[0]["x"].numpy())
+    np.testing.assert_array_equal(st[0]["target"].numpy(), plain[0]["target"].numpy())
+
+
+def test_point_samples_refuse_bad_static_fields_when_made(data):
+    path, _ = data
+    ds = sd.open(path)
+
+    def make(**kw):
+        return sd.PointSamples(ds, inputs=["u"], targets=["v"], **kw)
+
+    with pytest.raises(ValueError, match=r"PointSamples expected static_fields a list .* 'a'"):
+        make(static_fields="a")
+    with pytest.raises(
+        ValueError,
+        match=r"PointSamples expected static_fields among the file's static fields "
+        r"\['a', 's'\], got \['v'\]; \['v'\] are time-dependent",
+    ):
+        make(static_fields=["a", "v"])
+    with pytest.raises(ValueError, match=r"static fields \['a', 's'\], got \['b'\]$"):
+        make(static_fields=["b"])
+    partial = sd.Normalizer.fit(ds, fields=["u", "v"], static_fields=["s"])
+    with pytest.raises(KeyError, match=r"got one without \['a'\]"):
+        make(static_fields=["a"], normalizer=partial)
+    # mixing in inputs is still refused, and the message names the keyword that does it
+    with pytest.raises(
+        ValueError,
+        match=r"mixes static and time-dependent fields: pass the static ones in "
+        r"static_fields=\['a'\]",
+    ):
+        sd.PointSamples(ds, inputs=["u", "a"], targets=["v"])
+    # pickled (DataLoader workers) with its static fields
+    view = pickle.loads(pickle.dumps(make(static_fields=["s"], normalizer=partial)))
+    assert view.static_fields == ["s"]
+    np.testing.assert_allclose(
+        view[0]["input"][-1].numpy(),
+        partial.encode(ds.read_static(0, ["s"]), ["s"])[0, 0],
+        rtol=1e-6,
+    )

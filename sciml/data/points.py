@@ -19,7 +19,12 @@ class PointSamples(_View):
     ``"x"`` ``(points, dim)`` query coordinates and ``"target"`` ``(points, C_out)``.
 
     Each name in ``inputs`` / ``targets`` is a static field, or a time-dependent field read at
-    ``in_step`` / ``out_step`` (e.g. Burgers ``u(0) -> u(T)``; Darcy ``a -> u``). Points are
+    ``in_step`` / ``out_step`` (e.g. Burgers ``u(0) -> u(T)``; Darcy ``a -> u``); one list
+    holds one kind. ``static_fields`` appends static fields to the branch input after the
+    ``inputs``, ``(C_in + S, *spatial)``, as the time-dependent views do (a wave speed ``c``
+    beside ``u(in_step)``: ``inputs=["u"], static_fields=["c"]``); they are read with the same
+    ``space`` and normalised by the normalizer's statistics of their names, and a bare string,
+    an unknown or a time-dependent name is refused when the view is made. Points are
     drawn without replacement from a generator seeded by ``(seed, epoch, index)``: the same
     item gives the same points until :meth:`set_epoch` changes the epoch. ``n_points=None``
     takes every grid point in grid order. The epoch lives in shared memory, so ``DataLoader``
@@ -32,6 +37,7 @@ class PointSamples(_View):
         *,
         inputs: Sequence[str],
         targets: Sequence[str],
+        static_fields: Sequence[str] = (),
         n_points: int | None = None,
         in_step: int = 0,
         out_step: int = -1,
@@ -50,14 +56,22 @@ class PointSamples(_View):
         ):
             static = [n in ds.static_field_names for n in names]
             if any(static) and not all(static):
-                raise ValueError(f"{ds.path}: {names} mixes static and time-dependent fields")
+                fixed = [n for n, st in zip(names, static) if st]
+                hint = (
+                    f": pass the static ones in static_fields={fixed}, which appends them to "
+                    "the input after the time-dependent ones"
+                    if what == "in_step"
+                    else ""
+                )
+                raise ValueError(f"{ds.path}: {names} mixes static and time-dependent fields{hint}")
             ds._channels(names, static=static[0])  # fail now on unknown names
             # a bad step failed only when the first item was read
             steps.append(
                 None if static[0] else ds._steps(_count("PointSamples", what, step, None)).start
             )
         self.in_step, self.out_step = steps
-        self._check_normalizer(self.inputs + self.targets)
+        self._set_static(static_fields)
+        self._check_normalizer(self.inputs + self.targets + self.static_fields)
         x = ds.grid_points(self.space)  # (*spatial, dim), or (n_points, dim) for a cloud
         # (why) not reshape(-1, dim): a series without spatial axes has dim 0, ambiguous to -1
         self.x_all = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1])
@@ -92,6 +106,8 @@ class PointSamples(_View):
         k = self._index(k)
         s = int(self.samples[k])
         u = self._norm(self._get(s, self.inputs, self.in_step), self.inputs, 0)
+        if self.static_fields:
+            u = np.concatenate([u, self._static(s)], axis=0)  # (C_in + S, *spatial)
         y = self._get(s, self.targets, self.out_step)
         y = y.reshape(len(self.targets), -1).T  # (all points, C_out)
         x = self.x_all

@@ -13,11 +13,11 @@ Every view takes ``samples`` (e.g. ``split.train``), ``space`` (spatial subsampl
 stride or one slice per axis) and a :class:`~sciml.data.Normalizer` applied before tensors are
 made; all but ``PointSamples`` (whose items always carry their points) take ``with_coords`` to
 add ``"x"``: grid coordinates ``(dim, *spatial)``. The time-dependent views
-(``Windows``, ``AllPairs``, ``SnapshotPairs``) take ``static_fields``: static fields (a wave
-speed, a forcing, a coefficient) appended to every item's ``"input"`` as its last channels, read
-with the same ``space`` and normalised by the normalizer's statistics of their names. The
-window index is arithmetic on a few integers, computed once; views pickle without any open
-HDF5 handle.
+(``Windows``, ``AllPairs``, ``SnapshotPairs``) and ``PointSamples`` take ``static_fields``:
+static fields (a wave speed, a forcing, a coefficient) appended to every item's ``"input"`` as
+its last channels, read with the same ``space`` and normalised by the normalizer's statistics of
+their names. The window index is arithmetic on a few integers, computed once; views pickle
+without any open HDF5 handle.
 """
 
 from __future__ import annotations
