@@ -380,9 +380,14 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{list(spec.targets) or 'all fields'}, which {args.data} cannot give: "
             f"{_text(err)}"
         ) from err
-    metrics = evaluate(model, views, batch_size=batch_size)
-    if shipped:
+    if shipped:  # (why) before the forward pass: a grid the model refuses needs it most
         _note_resolution(args.checkpoint, args.data)
+    try:
+        metrics = evaluate(model, views, batch_size=batch_size)
+    except ValueError as err:
+        # (why) the model's own refusal ("modes=(12, 12) keep 24 frequencies along a dim of
+        # size 16") named neither the checkpoint nor DATA
+        raise _UserError(f"{shown} cannot be evaluated on {args.data}: {_text(err)}") from err
     if args.json:
         print(json.dumps(metrics))
     else:

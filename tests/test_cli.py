@@ -1298,6 +1298,28 @@ def test_evaluate_shipped_model_on_another_grid_notes_its_training_grid(
     assert "weights" not in out
 
 
+def test_evaluate_on_a_grid_the_model_refuses_names_the_model_the_file_and_the_grid(
+    tmp_path, capsys, monkeypatch
+):
+    """fno-ns2d (trained at 32x32, 12 modes) on a 16x16 file said only "modes=(12, 12) keep 24
+    frequencies along a dim of size 16 ...": no model, no file, and the training-grid note
+    came only after a successful evaluation."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["data", "generate", "navier_stokes", "--n", "2", "--resolution", "16", "--set",
+            "T=0.01", "--out", "ns.h5"]  # fmt: skip
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    code, out, err = _run(["evaluate", "fno-ns2d", "ns.h5"], capsys)
+    assert (code, out) == (2, "")
+    note, error = err.splitlines()
+    assert note.startswith("note: fno-ns2d was trained on a grid of 32 points per axis, ns.h5 "
+                           "holds 16x16")  # fmt: skip
+    assert error.startswith(
+        "sciml: error: fno-ns2d cannot be evaluated on ns.h5: modes=(12, 12) keep 24 "
+        "frequencies along a dim of size 16"
+    ), error
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
