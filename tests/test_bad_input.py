@@ -12,6 +12,8 @@ from sciml.layers import (
     DCT,
     ConditionalLayerNorm,
     ConvNeXtBlock,
+    DropPath,
+    LayerNorm,
     PatchEmbed,
     PatchMerging,
     PatchRecovery,
@@ -362,3 +364,63 @@ def test_every_family_refuses_a_u_of_another_dtype_or_type_naming_it():
                 model(bad, **kwargs)
         with torch.no_grad():  # the float32 u it was checked against still runs
             assert torch.isfinite(model(u, **kwargs)).all(), family
+
+
+# Each public layer given its input as a Python list or a NumPy array: (layer, input, input's
+# name in the message, extra positional arguments). (why) they read u.ndim before the type check
+# and said "'list' object has no attribute 'ndim'" (or 'is_complex', 'new_empty', ...).
+NOT_TENSOR = {
+    "SpectralConv": (lambda: SpectralConv(2, 3, (4, 4)), (1, 2, 8, 8), "u", ()),
+    "WindowAttention": (lambda: WindowAttention(8, 2, 4), (2, 16, 8), "x", ()),
+    "SwinV2Block": (lambda: SwinV2Block(8, 2, (8, 8), window=4), (1, 8, 8, 8), "x", ()),
+    "ConvNeXtBlock": (lambda: ConvNeXtBlock(8), (1, 8, 8, 8), "x", ()),
+    "PatchEmbed": (lambda: PatchEmbed(2, 8, 2), (1, 2, 8, 8), "u", ()),
+    "PatchMerging": (lambda: PatchMerging(8), (1, 4, 4, 8), "x", ()),
+    "PatchUnmerging": (lambda: PatchUnmerging(8), (1, 4, 4, 8), "x", ((8, 8),)),
+    "PatchRecovery": (lambda: PatchRecovery(8, 2, 2), (1, 4, 4, 8), "x", ((8, 8),)),
+    "LayerNorm": (lambda: LayerNorm(8, elementwise_affine=False), (1, 4, 8), "x", ()),
+    "DropPath": (lambda: DropPath(0.5).train(), (2, 3), "x", ()),
+    "DCT": (lambda: DCT().forward, (2, 8), "x", (((0, 1),),)),
+    "DCT.inverse": (lambda: DCT().inverse, (2, 2), "z", (((0, 1),), (8,))),
+    "dct": (lambda: dct, (2, 8), "x", ()),
+    "fourier_resample": (lambda: fourier_resample, (1, 8, 8), "u", ((4, 4),)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(NOT_TENSOR))
+def test_layers_refuse_a_list_or_an_array_naming_the_type(name):
+    build, shape, arg, extra = NOT_TENSOR[name]
+    layer = build()
+    u = R(*shape)
+    owner = name.split(".")[0]
+    for bad, got in ((u.tolist(), "list"), (u.numpy(), "ndarray")):
+        with pytest.raises(
+            TypeError, match=rf"^{owner}.* expected {arg} as a torch\.Tensor, got {got}$"
+        ):
+            layer(bad, *extra)
+
+
+def test_the_type_check_leaves_a_tensor_input_s_output_unchanged():
+    """The same values as a tensor still give the layers' numbers: SpectralConv against
+    ``irfft(W rfft(u))`` over its kept modes, ConvNeXtBlock against its formula with torch's
+    functional ops."""
+    torch.manual_seed(0)
+    layer = SpectralConv(2, 3, (3,), bias=True).double()
+    with torch.no_grad():
+        layer.bias.normal_()
+    u = R(4, 2, 10, dtype=torch.float64)
+    k = torch.fft.rfft(u, norm="forward")[..., :3]
+    y = torch.fft.irfft(torch.einsum("bik,iok->bok", k, layer.weight), n=10, norm="forward")
+    torch.testing.assert_close(layer(u), y + layer.bias.view(1, -1, 1), rtol=1e-12, atol=1e-12)
+
+    block = ConvNeXtBlock(4, layer_scale=0.5).double()
+    x = R(2, 5, 6, 4, dtype=torch.float64)
+    f = torch.nn.functional
+    h = f.conv2d(x.permute(0, 3, 1, 2), block.dwconv.weight, block.dwconv.bias, padding=3, groups=4)
+    h = f.layer_norm(h.permute(0, 2, 3, 1), (4,), block.norm.weight, block.norm.bias, eps=1e-5)
+    h = f.linear(
+        f.gelu(f.linear(h, block.pwconv1.weight, block.pwconv1.bias)),
+        block.pwconv2.weight,
+        block.pwconv2.bias,
+    )
+    torch.testing.assert_close(block(x), x + 0.5 * h, rtol=1e-12, atol=1e-12)

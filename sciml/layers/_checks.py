@@ -20,6 +20,7 @@ __all__ = [
     "check_ints",
     "check_size",
     "check_real",
+    "check_tensor",
     "check_dtype",
     "check_input_dtype",
     "widen",
@@ -81,11 +82,19 @@ def check_size(owner: str, name: str, values: Any) -> tuple[int, ...]:
     return tuple(v if isinstance(v, torch.SymInt) else int(v) for v in values)
 
 
+def check_tensor(owner: str, name: str, u: Any) -> None:
+    """A TypeError unless ``u`` is a ``torch.Tensor``; the first check of a forward, before any
+    shape check. (why) a list or a NumPy array failed at its first attribute read instead,
+    "'list' object has no attribute 'ndim'". An ``isinstance`` on a Python type: no graph break
+    under ``torch.compile``."""
+    if not isinstance(u, torch.Tensor):
+        raise TypeError(f"{owner} expected {name} as a torch.Tensor, got {type(u).__name__}")
+
+
 def check_real(owner: str, name: str, u: Any) -> None:
     """``u`` must be a real floating-point tensor (integer input would be truncated or mixed
     with integer-cast bases, complex input is not a field these models take)."""
-    if not isinstance(u, torch.Tensor):
-        raise TypeError(f"{owner} expected {name} as a torch.Tensor, got {type(u).__name__}")
+    check_tensor(owner, name, u)
     if not u.is_floating_point():
         raise TypeError(
             f"{owner} expected a real floating-point {name}, got dtype {u.dtype}; "

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_dtype, check_int
+from ._checks import check_dtype, check_int, check_tensor
 
 __all__ = ["ConditionalLayerNorm", "LayerNorm", "layer_norm", "lead_time"]
 
@@ -94,6 +94,7 @@ class LayerNorm(nn.LayerNorm):
         Returns ``(batch, ..., dim)``: ``weight * (x - mean(x)) / sqrt(var(x) + eps) + bias`` over
         the last axis.
         """
+        check_tensor("LayerNorm", "x", x)
         if self.weight is not None:
             check_dtype("LayerNorm", "x", x, self.weight.dtype)
         return super().forward(x)

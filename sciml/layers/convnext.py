@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_dtype, check_int
+from ._checks import check_dtype, check_int, check_tensor
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -42,6 +42,7 @@ class ConvNeXtBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
         """``x``: ``(b, h, w, dim)`` channels-last; ``t``: lead time (conditioned norm only)."""
+        check_tensor("ConvNeXtBlock", "x", x)
         if x.ndim != 4 or x.shape[-1] != self.dim:
             raise ValueError(
                 f"ConvNeXtBlock expected channels-last x of shape (batch, h, w, {self.dim}), got "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._checks import check_tensor
+
 __all__ = ["DropPath"]
 
 
@@ -24,6 +26,7 @@ class DropPath(nn.Module):
         Returns ``x * mask / (1 - p)`` of the same shape, ``mask`` one ``Bernoulli(1 - p)`` draw
         per sample, in training mode; ``x`` itself in eval mode or when ``p == 0``.
         """
+        check_tensor("DropPath", "x", x)
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p

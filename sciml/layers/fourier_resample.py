@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_ints, widen
+from ._checks import check_ints, check_tensor, widen
 
 __all__ = ["fourier_resample"]
 
@@ -31,6 +31,7 @@ def fourier_resample(u: torch.Tensor, size: int | tuple[int, ...]) -> torch.Tens
     ``u``: ``(..., n_1, ..., n_d)``; returns ``(..., m_1, ..., m_d)`` in ``u``'s dtype. At the
     same size it returns ``u`` itself, not a copy: writing into the result in place writes ``u``.
     """
+    check_tensor("fourier_resample", "u", u)
     if u.is_complex():
         raise ValueError(f"fourier_resample expects a real tensor, got dtype {u.dtype}")
     if not u.is_floating_point():  # the result is cast back to u's dtype: it would be truncated

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_dtype, check_int
+from ._checks import check_dtype, check_int, check_tensor
 from .conditional_norm import layer_norm
 
 __all__ = ["PatchEmbed", "PatchMerging", "PatchUnmerging", "PatchRecovery"]
@@ -41,6 +41,7 @@ class PatchEmbed(nn.Module):
         Returns channels-last tokens ``(b, ceil(H/p), ceil(W/p), dim)``: ``Norm(Conv_p(u), t)``,
         ``Conv_p`` the ``p x p`` stride-``p`` convolution of the right/bottom zero-padded ``u``.
         """
+        check_tensor("PatchEmbed", "u", u)
         if u.ndim != 4 or u.shape[1] != self.in_channels:
             raise ValueError(
                 f"PatchEmbed expected u of shape (batch, {self.in_channels}, h, w), got "
@@ -142,6 +143,7 @@ class PatchRecovery(nn.Module):
 
 
 def _check_tokens(owner: str, x: torch.Tensor, dim: int, dtype: torch.dtype) -> None:
+    check_tensor(owner, "x", x)
     if x.ndim != 4 or x.shape[-1] != dim:
         raise ValueError(
             f"{owner} expected channels-last tokens of shape (batch, h, w, {dim}), got "

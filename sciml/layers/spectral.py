@@ -32,7 +32,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import as_input_precision, check_dtype, check_int, check_ints, check_size, widen
+from ._checks import (
+    as_input_precision,
+    check_dtype,
+    check_int,
+    check_ints,
+    check_size,
+    check_tensor,
+    widen,
+)
 from ._complex import REAL_OF, ComplexCasts
 from .spectral_backends import Auto, SpectralBackend
 
@@ -173,6 +181,7 @@ class SpectralConv(ComplexCasts):
             ``k``, both transforms ``norm="forward"``.
         """
         d = self.ndim
+        check_tensor("SpectralConv", "u", u)
         if u.ndim != d + 2 or u.shape[1] != self.in_channels:
             raise ValueError(
                 f"expected u with {d} spatial dims (batch, {self.in_channels}, "

@@ -42,7 +42,7 @@ from typing import ClassVar, Literal
 import torch
 
 from ._cache import cache_unless_tracing, tracing, transforming
-from ._checks import as_input_precision, check_ints, check_size, widen
+from ._checks import as_input_precision, check_ints, check_size, check_tensor, widen
 
 __all__ = [
     "dct",
@@ -75,6 +75,7 @@ def _as_kept(owner: str, kept: Kept) -> tuple[tuple[int, ...], ...]:
 
 # --------------------------------------------------------------------------- full 1D transforms
 def _check_field(name: str, x: torch.Tensor, dim: int) -> None:
+    check_tensor(name, "x", x)
     # integer input would meet integer-cast twiddles and bases: wrong numbers, no error
     if not x.is_floating_point():
         raise TypeError(
@@ -281,6 +282,7 @@ class RealTransform:
         # (why) int() after the check, as before: it specialises a traced size as it did
         sizes = tuple(int(s) for s in check_size(f"{name}.inverse", "sizes", sizes))
         kept = _as_kept(f"{name}.inverse", kept)
+        check_tensor(f"{name}.inverse", "z", z)
         d = len(kept)
         if len(sizes) != d or tuple(z.shape[-d:]) != tuple(len(i) for i in kept):
             raise ValueError(
@@ -347,6 +349,7 @@ class RealTransform:
         self, x: torch.Tensor, kept: Kept
     ) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
         kept = _as_kept(type(self).__name__, kept)
+        check_tensor(type(self).__name__, "x", x)
         d = len(kept)
         if d < 1 or x.ndim < d:
             raise ValueError(

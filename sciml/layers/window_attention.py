@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._cache import tracing, transforming
-from ._checks import check_dtype, check_int, check_ints, check_size
+from ._checks import check_dtype, check_int, check_ints, check_size, check_tensor
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -187,6 +187,7 @@ class WindowAttention(nn.Module):
         """``x``: ``(b * n_windows, N, c)`` tokens of each window; ``mask``: additive
         ``(n_windows, N, N)`` or None. Returns ``(b * n_windows, N, c)``."""
         n_win = self.window[0] * self.window[1]
+        check_tensor("WindowAttention", "x", x)
         if x.ndim != 3 or x.shape[1:] != (n_win, self.dim):
             raise ValueError(
                 f"WindowAttention expected x of shape (batch * n_windows, {n_win}, {self.dim}) "
@@ -329,6 +330,7 @@ class SwinV2Block(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
         """``x``: ``(b, h, w, c)`` channels-last grid; ``t``: lead time (conditioned norms only).
         Returns ``(b, h, w, c)``."""
+        check_tensor("SwinV2Block", "x", x)
         if x.ndim != 4 or x.shape[-1] != self.dim:
             raise ValueError(
                 f"SwinV2Block expected channels-last x of shape (batch, h, w, {self.dim}), got "
