@@ -38,6 +38,16 @@ from sciml.pretrained.evaluate import generate_samples
 WEIGHTS = Path(__file__).resolve().parents[1] / "sciml" / "pretrained" / "weights"
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parser(
     doc: str | None,
     *,
@@ -52,18 +62,18 @@ def parser(
     resolution_help: str | None = None,
 ) -> argparse.ArgumentParser:
     """The options every zoo script has, with its defaults; add the script's own after these."""
-    ap = argparse.ArgumentParser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    ap = argparse.ArgumentParser(description=doc, formatter_class=HelpFormatter)
+    ap.add_argument("--out", default="runs/zoo", help="output directory (data, run, card)")
+    ap.add_argument("--n-train", type=int, default=n_train, help=n_train_help or "training samples")
+    ap.add_argument("--n-val", type=int, default=n_val, help="validation samples")
+    ap.add_argument("--n-test", type=int, default=n_test, help="held-out samples (card metric)")
+    ap.add_argument(
+        "--resolution", type=int, default=resolution, help=resolution_help or "grid points per side"
     )
-    ap.add_argument("--out", default="runs/zoo")
-    ap.add_argument("--n-train", type=int, default=n_train, help=n_train_help)
-    ap.add_argument("--n-val", type=int, default=n_val)
-    ap.add_argument("--n-test", type=int, default=n_test)
-    ap.add_argument("--resolution", type=int, default=resolution, help=resolution_help)
-    ap.add_argument("--epochs", type=int, default=epochs)
-    ap.add_argument("--batch-size", type=int, default=batch_size)
-    ap.add_argument("--lr", type=float, default=lr)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=epochs, help="training epochs")
+    ap.add_argument("--batch-size", type=int, default=batch_size, help="samples per batch")
+    ap.add_argument("--lr", type=float, default=lr, help="learning rate")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     ap.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
     return ap
 
@@ -81,17 +91,17 @@ def deeponet_parser(
     defaults it sets by option name (``{"n_train": 500}``), which the caller passes to
     :func:`parse_args` too. The help of ``--quick`` is written from it (it was written by
     hand, so it could drift from the values applied)."""
-    ap = argparse.ArgumentParser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    ap = argparse.ArgumentParser(description=doc, formatter_class=HelpFormatter)
+    ap.add_argument("--out", default="deeponet_out", help="output directory (data, run, card)")
+    ap.add_argument("--n-train", type=int, default=n_train, help="training functions")
+    ap.add_argument(steps[0], type=int, default=steps[1], help="training " + steps[0][2:])
+    ap.add_argument("--batch-size", type=int, default=batch_size, help="functions per batch")
+    ap.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    ap.add_argument(
+        "--train-seed", type=int, default=0, help="seed of the training data and weights"
     )
-    ap.add_argument("--out", default="deeponet_out")
-    ap.add_argument("--n-train", type=int, default=n_train)
-    ap.add_argument(steps[0], type=int, default=steps[1])
-    ap.add_argument("--batch-size", type=int, default=batch_size)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--train-seed", type=int, default=0)
     ap.add_argument("--n-test", type=int, default=2000, help="held-out functions (card metric)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     ap.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
     ap.add_argument("--quick", action="store_true", help=f"smoke run: {preset_help(quick)}")
     return ap
@@ -120,8 +130,8 @@ def parse_args(
 def add_ns2d_options(ap: argparse.ArgumentParser) -> None:
     """``--T``, ``--dt`` and ``--augment``: the options of the w(0) -> w(T) Navier-Stokes
     surrogates (``fno-ns2d``, ``t1-ns2d``), with their defaults."""
-    ap.add_argument("--T", type=float, default=3.0)
-    ap.add_argument("--dt", type=float, default=5e-3)
+    ap.add_argument("--T", type=float, default=3.0, help="lead time of w(0) -> w(T)")
+    ap.add_argument("--dt", type=float, default=5e-3, help="solver time step")
     ap.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,

@@ -54,14 +54,24 @@ def obstacle(n: int) -> np.ndarray:
     return sphere | slab
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--n", type=int, default=16, help="training grid n^3")
     ap.add_argument("--ritz", type=int, default=300, help="Lanczos steps (Ritz vectors)")
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=5e-3)
-    ap.add_argument("--channels", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=400, help="training steps")
+    ap.add_argument("--batch", type=int, default=8, help="right-hand sides per training step")
+    ap.add_argument("--lr", type=float, default=5e-3, help="learning rate")
+    ap.add_argument("--channels", type=int, default=8, help="feature channels at every level")
     ap.add_argument("--levels", type=int, default=2, help="most coarsening levels (max_levels)")
     ap.add_argument("--blocks", type=int, default=1, help="residual blocks per level and side")
     ap.add_argument("--gain", type=float, default=4.0, help="initial coarse-correction gain")
@@ -70,11 +80,13 @@ def main(argv: list[str] | None = None) -> None:
         "--minutes",
         type=float,
         default=None,
-        help="cap training time: a 10-step probe (after 3 warm-up steps) times a step and lowers --steps to fit",
+        help="cap training time: a 10-step probe (after 3 warm-up steps) times a step and lowers --steps to fit (default: no cap)",
     )
     ap.add_argument("--test-n", type=int, default=32, help="test grid (with obstacle)")
-    ap.add_argument("--out", default=None, help="save the trained model here")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--out", default=None, help="save the trained model in this directory (default: not saved)"
+    )
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
     ap.add_argument("--pretrained", action="store_true", help="use the shipped dcdm-poisson3d")
     args = ap.parse_args(argv)
     check(ap, args)

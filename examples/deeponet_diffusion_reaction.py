@@ -81,23 +81,31 @@ DEFAULTS = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", default="dr_out")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--out", default="dr_out", help="output directory (data files, run)")
     p.add_argument("--physics", action="store_true", help="physics-informed: no solution data")
 
     def default(name: str) -> str:
         return f"default: {DEFAULTS['data'][name]} (data); {DEFAULTS['physics'][name]} (--physics)"
 
     p.add_argument("--n-train", type=int, help=f"training functions ({default('n_train')})")
-    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--n-test", type=int, default=100, help="test functions")
     p.add_argument("--points", type=int, help=f"points per training function ({default('points')})")
-    p.add_argument("--epochs", type=int, help=default("epochs"))
+    p.add_argument("--epochs", type=int, help=f"training epochs ({default('epochs')})")
     p.add_argument("--batch-size", type=int, help=f"functions per batch ({default('batch_size')})")
     p.add_argument("--lr", type=float, help=f"learning rate, cosine-decayed ({default('lr')})")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
     args = p.parse_args(argv)
     for name, value in DEFAULTS["physics" if args.physics else "data"].items():
         if getattr(args, name) is None:

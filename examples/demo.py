@@ -38,17 +38,30 @@ from sciml.experiment import DataSpec, Experiment, ModelSpec, build_views, run
 from sciml.train import LpLoss
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", default="demo_out")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--out", default="demo_out", help="output directory (data, run, figure)")
     p.add_argument("--n", type=int, default=700, help="samples (train/val/test = 80/10/10%%)")
     p.add_argument(
         "--resolution", type=int, default=33, help="grid points per side, boundary included"
     )
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--threads", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    p.add_argument("--epochs", type=int, default=40, help="training epochs")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, min(2, os.cpu_count() or 1)),
+        help="CPU threads (default: 2, or 1 on a one-core machine)",
+    )
     p.add_argument(
         "--full",
         action="store_true",

@@ -39,22 +39,30 @@ from sciml.models import FNO, FNOConfig, Normalized
 from sciml.train import LpLoss, TrainConfig, Trainer, predict
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", default="fno_darcy_out")
-    p.add_argument("--n-train", type=int, default=200)
-    p.add_argument("--n-test", type=int, default=50)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--out", default="fno_darcy_out", help="output directory (data files, run)")
+    p.add_argument("--n-train", type=int, default=200, help="training pairs")
+    p.add_argument("--n-test", type=int, default=50, help="test pairs")
     p.add_argument("--resolution", type=int, default=33, help="solver grid (nodes)")
-    p.add_argument("--subsample", type=int, default=1)
-    p.add_argument("--modes", type=int, default=8)
-    p.add_argument("--width", type=int, default=24)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--subsample", type=int, default=1, help="keep every k-th node per side")
+    p.add_argument("--modes", type=int, default=8, help="Fourier modes kept per axis")
+    p.add_argument("--width", type=int, default=24, help="channels of the Fourier layers")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=20, help="pairs per batch")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     p.add_argument("--seed", type=int, default=0, help="initial weights and training seed")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
     p.add_argument("--full", action="store_true", help="the FNO paper's Darcy setting")
     args = p.parse_args(argv)
     if args.full:  # new defaults: a flag given on the command line still wins

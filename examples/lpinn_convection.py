@@ -30,17 +30,27 @@ from sciml.pinn.reference import periodic_grid
 from sciml.train import LpLoss
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--beta", type=float, default=30.0, help="convection speed beta in u_t + beta u_x = 0"
     )
-    ap.add_argument("--beta", type=float, default=30.0)
     ap.add_argument("--points", type=int, default=2048, help="collocation points (Sobol)")
-    ap.add_argument("--width", type=int, default=50)
-    ap.add_argument("--depth", type=int, default=4)
-    ap.add_argument("--adam", type=int, default=1500)
-    ap.add_argument("--lbfgs", type=int, default=300)
-    ap.add_argument("--out", default="lpinn_convection.png")
+    ap.add_argument("--width", type=int, default=50, help="hidden units per layer")
+    ap.add_argument("--depth", type=int, default=4, help="hidden layers")
+    ap.add_argument("--adam", type=int, default=1500, help="Adam steps (first)")
+    ap.add_argument("--lbfgs", type=int, default=300, help="L-BFGS steps (after Adam)")
+    ap.add_argument("--out", default="lpinn_convection.png", help="the figure")
     args = ap.parse_args(argv)
     check(ap, args)
     torch.set_num_threads(1)

@@ -47,19 +47,27 @@ from sciml.models.mgno import PAPER_DARCY_SMOOTHING, darcy_recipe
 from sciml.train import LpLoss, Trainer
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", default="mgno_out")
-    p.add_argument("--n-train", type=int, default=200)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--out", default="mgno_out", help="output directory (data files, run)")
+    p.add_argument("--n-train", type=int, default=200, help="training pairs")
     p.add_argument("--n-val", type=int, default=20, help="validation pairs (pick the best)")
-    p.add_argument("--n-test", type=int, default=50)
+    p.add_argument("--n-test", type=int, default=50, help="test pairs")
     p.add_argument("--resolution", type=int, default=64, help="grid nodes per side")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=30, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=8, help="pairs per batch")
+    p.add_argument("--lr", type=float, default=3e-3, help="learning rate")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads")
     p.add_argument("--seed", type=int, default=0, help="initial weights and training seed")
     p.add_argument("--full", action="store_true", help="1000/100 samples, 500 epochs, lr 3e-4")
     args = p.parse_args(argv)

@@ -63,27 +63,53 @@ def config_overrides(ap: argparse.ArgumentParser, items: list[str]) -> dict:
     return out
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--n-train", type=int, default=600)
-    ap.add_argument("--n-val", type=int, default=150)
-    ap.add_argument("--epochs", type=int, default=1000)
-    ap.add_argument("--minutes", type=float, default=3.0, help="training wall-clock budget")
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--config", choices=["small", "paper"], default="small")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument("--n-train", type=int, default=600, help="training samples")
+    ap.add_argument("--n-val", type=int, default=150, help="validation samples (the metrics)")
+    ap.add_argument(
+        "--epochs", type=int, default=1000, help="most training epochs (--minutes may stop first)"
+    )
+    ap.add_argument(
+        "--minutes", type=float, default=3.0, help="training wall-clock budget in minutes"
+    )
+    ap.add_argument("--batch-size", type=int, default=32, help="samples per batch")
+    ap.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    ap.add_argument(
+        "--config", choices=["small", "paper"], default="small", help="PROSEConfig preset"
+    )
     ap.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override a PROSEConfig field, e.g. --set width=96 (repeatable)",
+        help="override a PROSEConfig field, e.g. --set width=96 (repeatable; default: none)",
     )  # fmt: skip
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--beam", type=int, default=1)
-    ap.add_argument("--data-dir", default="runs/prose_ode/data")
-    ap.add_argument("--out", default="runs/prose_ode")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     ap.add_argument(
-        "--json", help="default OUT/prose_ode.json (OUT/prose_ode_eval.json with --evaluate)"
+        "--beam", type=int, default=1, help="beam size of the equation decoding (1: greedy)"
     )
-    ap.add_argument("--evaluate", metavar="CKPT", help="skip training: evaluate this checkpoint")
+    ap.add_argument(
+        "--data-dir", default="runs/prose_ode/data", help="where the generated data are kept"
+    )
+    ap.add_argument("--out", default="runs/prose_ode", help="output directory (run, JSON)")
+    ap.add_argument(
+        "--json",
+        help="the metrics file (default: OUT/prose_ode.json; OUT/prose_ode_eval.json with "
+        "--evaluate)",
+    )
+    ap.add_argument(
+        "--evaluate",
+        metavar="CKPT",
+        help="skip training: evaluate this checkpoint (default: train)",
+    )
     ap.add_argument("--no-refine", action="store_true", help="skip refined_traj_rel_l2")
     args = ap.parse_args(argv)
     if args.json is None:

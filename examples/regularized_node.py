@@ -223,16 +223,16 @@ def lotka_volterra_task(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=_zoo.HelpFormatter)
+    ap.add_argument(
+        "--task", choices=["rings", "lotka-volterra"], default="rings", help="the experiment"
     )
-    ap.add_argument("--task", choices=["rings", "lotka-volterra"], default="rings")
 
     def default(name: str) -> str:
         rings, lv = TASK_DEFAULTS["rings"][name], TASK_DEFAULTS["lotka-volterra"][name]
         return f"default: {rings} (rings), {lv} (lotka-volterra)"
 
-    ap.add_argument("--iterations", type=int, help=default("iterations"))
+    ap.add_argument("--iterations", type=int, help=f"training iterations ({default('iterations')})")
     ap.add_argument(
         "--weight", type=float, help=f"initial weight of the local penalty ({default('weight')})"
     )
@@ -241,17 +241,28 @@ def main(argv: list[str] | None = None) -> None:
         "--adjoint", action="store_true", help="adjoint gradients (local reg works too)"
     )
     ap.add_argument("--out", default="runs/zoo", help="lotka-volterra: output directory")
-    ap.add_argument("--n-train", type=int, default=256)
-    ap.add_argument("--n-test", type=int, default=512)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--train-seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--n-train", type=int, default=256, help="lotka-volterra: training trajectories"
+    )
+    ap.add_argument(
+        "--n-test",
+        type=int,
+        default=512,
+        help="lotka-volterra: held-out trajectories (card metric)",
+    )
+    ap.add_argument(
+        "--batch-size", type=int, default=32, help="lotka-volterra: trajectories per batch"
+    )
+    ap.add_argument("--lr", type=float, default=3e-3, help="lotka-volterra: learning rate")
+    ap.add_argument(
+        "--train-seed", type=int, default=0, help="lotka-volterra: seed of the data and weights"
+    )
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     ap.add_argument("--install", action="store_true", help="copy into sciml/pretrained/weights")
     ap.add_argument(
         "--compare",
         help="lotka-volterra: OUT directory of a --weight 0 run; its card metrics (same held-out "
-        "data) are recorded on this card as the unregularised comparison",
+        "data) are recorded on this card as the unregularised comparison (default: none)",
     )
     args = ap.parse_args(argv)
     check(ap, args)

@@ -99,18 +99,26 @@ def evaluate(model: ScOT, ds, samples: range) -> dict:
     }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--out", default="runs/scot_finetune")
-    ap.add_argument("--resolution", type=int, default=32)
-    ap.add_argument("--pretrain-samples", type=int, default=16)
-    ap.add_argument("--pretrain-epochs", type=int, default=8)
-    ap.add_argument("--finetune-samples", type=int, default=2)
-    ap.add_argument("--finetune-epochs", type=int, default=15)
-    ap.add_argument("--test-samples", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=1)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument("--out", default="runs/scot_finetune", help="output directory (data, runs)")
+    ap.add_argument("--resolution", type=int, default=32, help="grid points per side")
+    ap.add_argument("--pretrain-samples", type=int, default=16, help="pretraining trajectories")
+    ap.add_argument("--pretrain-epochs", type=int, default=8, help="pretraining epochs")
+    ap.add_argument("--finetune-samples", type=int, default=2, help="fine-tuning trajectories")
+    ap.add_argument("--finetune-epochs", type=int, default=15, help="fine-tuning epochs")
+    ap.add_argument("--test-samples", type=int, default=8, help="test trajectories")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     args = ap.parse_args(argv)
     check(ap, args)
     torch.set_num_threads(args.threads)

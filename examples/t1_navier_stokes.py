@@ -32,21 +32,34 @@ from sciml.models.t1 import select_modes
 from sciml.train import TrainConfig, Trainer
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, then each option with its default, unless its help states the
+    default itself (one that depends on a mode, or that None stands for)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--n", type=int, default=120, help="samples (train + test)")
     ap.add_argument(
         "--n-test",
         type=int,
         default=None,
-        help="the last N samples are the test set (default: 20%%)",
+        help="the last N samples are the test set (default: 20%% of --n)",
     )
-    ap.add_argument("--resolution", type=int, default=64)
-    ap.add_argument("--T", type=float, default=2.0)
-    ap.add_argument("--dt", type=float, default=5e-3)
-    ap.add_argument("--transform", choices=["rfft", "dct"], default="rfft")
+    ap.add_argument("--resolution", type=int, default=64, help="grid points per side")
+    ap.add_argument("--T", type=float, default=2.0, help="lead time of w(0) -> w(T)")
+    ap.add_argument("--dt", type=float, default=5e-3, help="solver time step")
+    ap.add_argument(
+        "--transform",
+        choices=["rfft", "dct"],
+        default="rfft",
+        help="the transform of the spectral layers",
+    )
     ap.add_argument(
         "--shift-equivariant",
         action=argparse.BooleanOptionalAction,
@@ -56,16 +69,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--modes", type=int, default=12, help="kept per axis (rfft: frequencies |k| < modes)"
     )
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=20, help="training epochs")
     # 1e-2 was T1's best of {3e-4, 1e-3, 3e-3, 1e-2} in a 12-epoch sweep on 120 NS samples
     # (docs/t1.md); few-epoch runs need the large rate, long runs may prefer 1e-3 (the paper's).
-    ap.add_argument("--lr", type=float, default=1e-2)
+    ap.add_argument("--lr", type=float, default=1e-2, help="learning rate")
     # AdamW's weight decay. At T = 50 with 1000 samples, 0.3 (chosen on a validation split from
     # 1e-4 ... 1) cut T1's test error from 17.9% to 14.4% (benchmarks/README.md, T1 section);
     # not measured at this example's small default setting.
-    ap.add_argument("--weight-decay", type=float, default=1e-4)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default="runs/t1_navier_stokes")
+    ap.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (data, training)")
+    ap.add_argument("--out", default="runs/t1_navier_stokes", help="output directory")
     args = ap.parse_args(argv)
     check(ap, args)
     torch.set_num_threads(1)

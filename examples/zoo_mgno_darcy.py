@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         __doc__, n_train=1000, n_val=100, n_test=200, resolution=64, epochs=30, batch_size=8,
         lr=1e-3, resolution_help="grid nodes per side",
     )  # fmt: skip
-    ap.add_argument("--channels", type=int, default=16)
-    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--channels", type=int, default=16, help="MgNO channels")
+    ap.add_argument("--layers", type=int, default=4, help="MgNO layers (n_layers)")
     args = ap.parse_args(argv)
     _zoo.check(ap, args, navier_stokes=False)
     if args.resolution < 3:

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         __doc__, n_train=128, n_val=16, n_test=32, resolution=32, epochs=12, batch_size=32,
         lr=1e-3, n_train_help="trajectories (36 pairs each)",
     )  # fmt: skip
-    ap.add_argument("--embed-dim", type=int, default=20)
+    ap.add_argument("--embed-dim", type=int, default=20, help="scOT embedding width (embed_dim)")
     args = ap.parse_args(argv)
     _zoo.check(ap, args, navier_stokes=True)
     try:  # the grid must split into the model's patches and halve at every level

@@ -53,9 +53,14 @@ def main(argv: list[str] | None = None) -> None:
         lr=1e-2,
     )  # fmt: skip
     _zoo.add_ns2d_options(ap)
-    ap.add_argument("--modes", type=int, default=10)
-    ap.add_argument("--width", type=int, default=16)
-    ap.add_argument("--transform", choices=["dct", "rfft"], default="rfft")
+    ap.add_argument("--modes", type=int, default=10, help="T1 modes kept per axis")
+    ap.add_argument("--width", type=int, default=16, help="T1 channels (width)")
+    ap.add_argument(
+        "--transform",
+        choices=["dct", "rfft"],
+        default="rfft",
+        help="the transform of the spectral layers",
+    )
     ap.add_argument(
         "--shift-equivariant",
         action=argparse.BooleanOptionalAction,
