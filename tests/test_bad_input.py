@@ -424,3 +424,45 @@ def test_the_type_check_leaves_a_tensor_input_s_output_unchanged():
         block.pwconv2.bias,
     )
     torch.testing.assert_close(block(x), x + 0.5 * h, rtol=1e-12, atol=1e-12)
+
+
+# (why) PROSE read x.ndim / x.to and symbols.is_floating_point, PODDeepONet x.reshape, before
+# any type check: "'numpy.ndarray' object has no attribute 'to'", "'float' object has no
+# attribute 'ndim'", or torch's own "to() received an invalid combination of arguments".
+MODEL_NOT_TENSOR = {
+    "prose-x-numpy": (_prose, lambda m, u, x: m(u, x=x.numpy()), r"PROSE expected query times x as a torch\.Tensor, got ndarray"),
+    "prose-x-float": (_prose, lambda m, u, x: m(u, x=0.5), r"PROSE expected query times x as a torch\.Tensor, got float"),
+    "prose-x-list": (_prose, lambda m, u, x: m(u, x=x.tolist()), r"PROSE expected query times x as a torch\.Tensor, got list"),
+    "prose-symbols-numpy": (_prose, lambda m, u, x: m(u, x=x, symbols=torch.ones(2, 3, **LONG).numpy()), r"PROSE expected symbols as a torch\.Tensor, got ndarray"),
+    "prose-symbols-list": (_prose, lambda m, u, x: m(u, x=x, symbols=[[3, 4], [3, 4]]), r"PROSE expected symbols as a torch\.Tensor, got list"),
+    "prose-predict-batch-x": (_prose, lambda m, u, x: m.predict_batch({"input": u, "x": x.numpy()}), r"PROSE expected query times x as a torch\.Tensor, got ndarray"),
+    "pod-x-numpy": (_pod, lambda m, u, x: m(R(2, 10), x=m.coords.numpy()), r"PODDeepONet expected x as a torch\.Tensor, got ndarray"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_NOT_TENSOR))
+def test_models_refuse_x_or_symbols_that_are_not_tensors(case):
+    factory, call, match = MODEL_NOT_TENSOR[case]
+    model = factory().eval()
+    with pytest.raises(TypeError, match=match):
+        call(model, R(2, 5, 3), torch.linspace(0, 1, 4)[None, :, None])
+
+
+def test_tensor_x_and_symbols_still_give_the_same_prediction():
+    """The valid forms agree after the type checks: PROSE's ``(T_out,)`` query times give the
+    ``(1, T_out, 1)`` ones' prediction, per sample the batched one, and a padded skeleton the
+    unpadded one; PODDeepONet at ``x = coords`` gives ``x = None``'s."""
+    torch.manual_seed(0)
+    model = _prose().eval()
+    u, t = R(2, 5, 3), torch.linspace(0, 1, 4)
+    symbols = torch.tensor([[4, 5, 6, 0], [4, 7, 0, 0]])
+    with torch.no_grad():
+        y = model(u, x=t[None, :, None], symbols=symbols)
+        torch.testing.assert_close(model(u, x=t, symbols=symbols[:, :3]), y, rtol=0, atol=0)
+        for i in range(2):
+            one = model(u[i : i + 1], x=t[None, :, None], symbols=symbols[i : i + 1])
+            torch.testing.assert_close(one, y[i : i + 1], rtol=1e-5, atol=1e-6)
+    pod = _pod().eval()
+    v = R(3, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(pod(v, x=pod.coords.clone()), pod(v), rtol=0, atol=0)

@@ -209,6 +209,7 @@ class PODDeepONet(Operator, family="pod_deeponet"):
                 f"PODDeepONet expected u of shape (batch, {c.sensors}), got {tuple(u.shape)}"
             )
         if x is not None:
+            check_real("PODDeepONet", "x", x)
             grid = x.reshape(-1, *x.shape[-2:])
             if grid.shape[-2:] != self.coords.shape or not torch.allclose(
                 grid, self.coords.to(grid.dtype).expand_as(grid)

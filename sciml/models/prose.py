@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..layers._cache import tracing, transforming
-from ..layers._checks import check_input_dtype, check_int_fields
+from ..layers._checks import check_input_dtype, check_int_fields, check_tensor
 from ..operator import Operator
 from ..symbolic import Vocabulary
 
@@ -348,6 +348,7 @@ class PROSE(Operator, family="prose"):
         h = self.data_encoder(h) + self.modality.weight[0]
         pad = torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device)
         if symbols is not None:
+            check_tensor("PROSE", "symbols", symbols)
             if symbols.ndim != 2 or symbols.shape[0] != u.shape[0]:
                 raise ValueError(
                     f"expected symbols of shape (batch={u.shape[0]}, length), got {tuple(symbols.shape)}"
@@ -375,6 +376,7 @@ class PROSE(Operator, family="prose"):
     def decode_data(self, fused, pad, norm, x: torch.Tensor) -> torch.Tensor:
         """The trajectory at query times ``x`` ``(B or 1, T_out, 1)`` -> ``(B, T_out, D)``."""
         mean, std, mask = norm
+        check_tensor("PROSE", "query times x", x)
         if x.ndim == 1:
             x = x[None, :, None]
         if x.ndim != 3 or x.shape[-1] != 1 or x.shape[0] not in (1, fused.shape[0]):
