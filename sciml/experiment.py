@@ -59,11 +59,12 @@ class DataSpec:
             ``target_step``).
         inputs / targets: field names (empty: all fields; ``all_pairs`` maps fields to
             themselves, so give at most one of the two, or both equal; ``points`` needs both).
-        static_fields: for ``windows``, ``all_pairs`` and ``snapshots``, static field names
-            (a wave speed, a forcing, a coefficient) appended to every input after the state
-            channels (:class:`sciml.data.Windows`); the model's ``in_channels`` counts them,
-            and an MgNO's ``static_channels`` must equal their number when it is residual or
-            not 0. ``static_pairs`` and ``points`` take static fields as ``inputs``.
+        static_fields: for ``windows``, ``all_pairs``, ``snapshots`` and ``points``, static
+            field names (a wave speed, a forcing, a coefficient) appended to every input after
+            the state channels (:class:`sciml.data.Windows`; ``points``: the branch input,
+            :class:`sciml.data.PointSamples`); the model's ``in_channels`` (DeepONet's
+            ``sensors``) counts them, and an MgNO's ``static_channels`` must equal their number
+            when it is residual or not 0. ``static_pairs`` takes static fields as ``inputs``.
         input_step / target_step: time indices for ``snapshots`` (negative counts from the end).
         n_in / n_out / stride: window sizes for ``windows``; ``stride`` also subsamples time for
             ``all_pairs`` (every ``stride``-th step).
@@ -204,11 +205,11 @@ def build_views(spec: DataSpec, *, samples: Any = None, training: bool = False) 
         kw["space"] = spec.subsample
     inputs, targets = list(spec.inputs) or None, list(spec.targets) or None
     static = list(spec.static_fields)
-    if static and spec.view in ("static_pairs", "points"):
+    if static and spec.view == "static_pairs":
         raise ValueError(
             f"data.static_fields is for the time-dependent views (windows, all_pairs, "
-            f"snapshots), got static_fields={static} with view {spec.view}, whose inputs may "
-            "be static fields themselves: list them in data.inputs"
+            f"snapshots, points), got static_fields={static} with view {spec.view}, whose "
+            "inputs are static fields themselves: list them in data.inputs"
         )
     if spec.view == "static_pairs":
         return sd.StaticPairs(
@@ -237,7 +238,8 @@ def build_views(spec: DataSpec, *, samples: Any = None, training: bool = False) 
             )
         return sd.PointSamples(
             ds, inputs=inputs, targets=targets, n_points=spec.n_points if training else None,
-            in_step=spec.input_step, out_step=spec.target_step, seed=spec.seed, **kw,
+            in_step=spec.input_step, out_step=spec.target_step, seed=spec.seed,
+            static_fields=static, **kw,
         )  # fmt: skip
     if spec.view == "all_pairs":
         if inputs and targets and inputs != targets:
