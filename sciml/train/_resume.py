@@ -5,7 +5,7 @@ scaler, RNG states, history, callback states); :func:`save` writes it as a check
 :func:`save_final` leaves `last` at a run's final state. :func:`restore` reads it back, warning
 where the run now differs from the one that wrote it (config, training set, param-group weight
 decays and lrs, a mid-epoch change of batch size or seed) and refusing an optimiser state that
-does not fit; :func:`restore_after_nonfinite` puts the state back after a nan loss, and
+does not fit, or a checkpoint of the other ``mode``; :func:`restore_after_nonfinite` puts the state back after a nan loss, and
 :func:`seed_everything` starts a fresh run's RNG states instead.
 
 The functions take the :class:`~sciml.train.Trainer`; those the Trainer calls are bound as its
@@ -31,7 +31,7 @@ import torch
 
 from ..errors import CheckpointError
 from ._runlog import pack_rows, unpack_rows
-from .checkpoint import find_checkpoint, read_checkpoint
+from .checkpoint import STATE_NAME, _state_json, find_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .sampler import epoch_permutation
 from .schedules import build_scheduler, lr_factor
@@ -60,6 +60,7 @@ def state_tree(trainer: Trainer) -> dict[str, Any]:
         "run_id": trainer.run_id,
         "best_metric": trainer.best_metric,
         "best_step": trainer.best_step,
+        "mode": trainer.mode,
         "epoch_loss": tuple(trainer._epoch_loss),
         "last_epoch_loss": trainer._last_epoch_loss,
         "log_window": tuple(trainer._log_window),
@@ -173,6 +174,7 @@ def note_built(trainer: Trainer) -> None:
 
 def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> None:
     trainer._note_built()
+    check_mode_fits(trainer, path)
     state = read_checkpoint(path, trainer.model)
     saved_groups = state["optimizer"]["param_groups"]
     check_optimizer_fits(trainer, path, saved_groups, optimizer_state)
@@ -330,6 +332,25 @@ def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> No
     if "cuda" in rng and torch.cuda.is_available():
         with contextlib.suppress(RuntimeError, IndexError):
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def check_mode_fits(trainer: Trainer, path: Path) -> None:
+    """A ValueError unless the checkpoint at ``path`` was written under ``trainer.mode``.
+
+    (why) its best_metric is the best in its run's direction: under the other mode the run
+    would keep an accuracy's worst value as best, and replace `best` by any worse model.
+    Read from the state's JSON before the weights, so a refused resume leaves the model as it
+    was. Checkpoints written before the mode was stored come from runs that had only "min"."""
+    if not (path / f"{STATE_NAME}.json").is_file():
+        return  # not a checkpoint: read_checkpoint says so
+    saved = _state_json(path).get("mode", "min")
+    if saved != trainer.mode:
+        raise ValueError(
+            f"{path} was written by a run with mode={saved!r} (its best_metric is the "
+            f"{'lowest' if saved == 'min' else 'highest'} value so far), and this Trainer has "
+            f"mode={trainer.mode!r}; pass Trainer(mode={saved!r}) to continue that run, or "
+            "train into another out_dir"
+        )
 
 
 def mid_epoch_change(

@@ -23,6 +23,28 @@ from .._scalars import is_real as _is_real
 __all__ = ["Callback", "EarlyStopping", "TimeBudget"]
 
 
+_MODES = ("min", "max")
+
+
+def _check_mode(mode: Any, what: str = "mode") -> str:
+    """``mode`` if it is ``"min"`` or ``"max"``, else a ValueError naming both."""
+    if not isinstance(mode, str) or mode not in _MODES:
+        raise ValueError(
+            f"{what}: expected 'min' or 'max', got {mode!r} (the direction in which the "
+            "monitored metric is better: 'min' for an error or a loss, 'max' for an accuracy)"
+        )
+    return mode
+
+
+def _improves(value: float, best: float, mode: str, min_delta: float = 0.0) -> bool:
+    """True when ``value`` is better than ``best`` by more than ``min_delta``: below
+    ``best - min_delta`` for ``mode="min"``, above ``best + min_delta`` for ``"max"`` (a nan is
+    never better)."""
+    if mode == "min":
+        return value < best - min_delta
+    return value > best + min_delta
+
+
 class Callback:
     """Base class; every hook is a no-op."""
 
@@ -65,10 +87,20 @@ class EarlyStopping(Callback):
     Args:
         patience: evaluations without improvement before stopping.
         monitor: the metric name in ``trainer.evaluate``'s dict (default: the trainer's monitor).
-        min_delta: an improvement must lower the metric by more than this.
+        mode: ``"min"`` (lower is better) or ``"max"`` (higher is better, an accuracy); default
+            the trainer's ``mode`` when ``monitor`` is the trainer's, else ``"min"``.
+        min_delta: an improvement must lower (``"min"``) or raise (``"max"``) the metric by
+            more than this.
     """
 
-    def __init__(self, patience: int, *, monitor: str | None = None, min_delta: float = 0.0):
+    def __init__(
+        self,
+        patience: int,
+        *,
+        monitor: str | None = None,
+        mode: str | None = None,
+        min_delta: float = 0.0,
+    ):
         # (why) min_delta=nan stopped an improving run (no value is below nan), patience='3'
         # failed only at the first validation that did not improve, True ran as 1
         if not _is_real(patience) or not isinstance(patience, numbers.Integral) or patience < 0:
@@ -77,10 +109,14 @@ class EarlyStopping(Callback):
         if not _is_real(min_delta) or not 0 <= min_delta < math.inf:
             error = ValueError if _is_real(min_delta) else TypeError
             raise error(f"expected min_delta as a finite number >= 0, got {min_delta!r}")
+        if mode is not None:
+            _check_mode(mode, "EarlyStopping mode")
         self.patience = patience
         self.monitor = monitor
+        self.mode = mode
         self.min_delta = min_delta
-        self._best = float("inf")
+        self._mode = mode or "min"  # the mode in use, set from the trainer's at on_fit_start
+        self._best = math.inf
         self._bad = 0
 
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -96,20 +132,34 @@ class EarlyStopping(Callback):
                 f"one of {sorted(names)} (the trainer's metrics), or monitor=None for the "
                 f"trainer's monitor {trainer.monitor!r}"
             )
+        monitor = self.monitor or trainer.monitor
+        if monitor == trainer.monitor:
+            # (why) the trainer's `best` and this callback's would run against each other
+            if self.mode is not None and self.mode != trainer.mode:
+                raise ValueError(
+                    f"EarlyStopping(mode={self.mode!r}) on {monitor!r}, which the Trainer "
+                    f"monitors with mode={trainer.mode!r}: one metric cannot be better both "
+                    f"lower and higher; leave EarlyStopping's mode out (it follows the "
+                    f"Trainer's) or pass Trainer(mode={self.mode!r})"
+                )
+            self._mode = trainer.mode
+        else:
+            self._mode = self.mode or "min"
         # (why) callback state is not checkpointed; the history restored by a resume holds it
-        self._best, self._bad = float("inf"), 0
-        column = f"val_{self.monitor or trainer.monitor}"
+        self._best, self._bad = (math.inf if self._mode == "min" else -math.inf), 0
+        column = f"val_{monitor}"
         for row in trainer.history:
             if row.get(column) is not None:
                 self._update(trainer, row[column])
 
     def on_evaluate(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
-        """Count an evaluation whose monitored metric is not below the best so far minus
-        ``min_delta`` as bad; at ``patience`` bad evaluations in a row, request a stop."""
+        """Count an evaluation whose monitored metric does not improve on the best so far by
+        more than ``min_delta`` as bad; at ``patience`` bad evaluations in a row, request a
+        stop."""
         self._update(trainer, metrics[self.monitor or trainer.monitor])
 
     def _update(self, trainer: Trainer, value: float) -> None:
-        if value < self._best - self.min_delta:
+        if _improves(value, self._best, self._mode, self.min_delta):
             self._best, self._bad = value, 0
         else:
             self._bad += 1

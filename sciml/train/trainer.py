@@ -45,7 +45,7 @@ from .._io import metadata_json
 from . import _resume
 from ._batch import _collate, _LossModule, _split_batch, batch_loss, predict
 from ._runlog import MetricsLog
-from .callbacks import Callback
+from .callbacks import Callback, _check_mode, _improves
 from .checkpoint import CheckpointManager
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, setup
@@ -65,8 +65,8 @@ class FitResult:
     Attributes:
         train_loss: mean training loss over the last completed epoch (sample-weighted; the
             running mean of the current epoch if the run stopped inside one).
-        best_metric: best (lowest) value of the monitored validation metric, None without
-            validation data.
+        best_metric: best value of the monitored validation metric (the lowest, or with
+            ``mode="max"`` the highest), None without validation data.
         best_step: the step at which it was reached.
         history: the rows written to ``metrics.csv`` / ``metrics.json``.
         interrupted: True when Ctrl-C (or ``KeyboardInterrupt``) stopped the run.
@@ -105,7 +105,10 @@ class Trainer:
         metrics: validation metrics ``name -> metric(pred, target)`` returning per-sample values
             ``(batch,)`` (or a batch mean); default relative L2 (``rel_l2``) and ``mse``. The
             validation loss is always reported as ``loss``.
-        monitor: the metric that decides ``best`` (lower is better).
+        monitor: the metric that decides ``best``.
+        mode: ``"min"`` (the default: lower ``monitor`` is better, an error or a loss) or
+            ``"max"`` (higher is better, an accuracy). Stored in every checkpoint; a resume
+            under the other mode is refused.
         device: default ``cuda:LOCAL_RANK`` if CUDA is available, else the CPU.
         progress: show a tqdm bar (rank 0); None shows it only on a terminal.
         metadata: JSON-serialisable facts (data set, splits) written into every checkpoint:
@@ -126,6 +129,7 @@ class Trainer:
         callbacks: Iterable[Callback] = (),
         metrics: Mapping[str, Metric] | None = None,
         monitor: str = "rel_l2",
+        mode: str = "min",
         device: str | torch.device | None = None,
         progress: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -167,6 +171,7 @@ class Trainer:
                 f"{sorted(self.metrics)}"
             )
         self.monitor = monitor
+        self.mode = _check_mode(mode)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks: list[Callback] = list(callbacks)
         self.progress = progress
@@ -639,7 +644,7 @@ class Trainer:
                     stacklevel=4,
                 )
             return False
-        if self.best_metric is None or value < self.best_metric:
+        if self.best_metric is None or _improves(value, self.best_metric, self.mode):
             self.best_metric, self.best_step = value, self.step
             return True
         return False
