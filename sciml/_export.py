@@ -125,7 +125,15 @@ def export(
             )
         model = _Interface(model)
         signature = inspect.signature(model.forward)
-    bound = signature.bind(*args, **kwargs).arguments
+    try:
+        bound = signature.bind(*args, **kwargs).arguments
+    except TypeError as exc:
+        # (why) inspect's own words ("missing a required argument: 'x'") named neither the
+        # model nor what its forward takes
+        raise TypeError(
+            f"expected an example for {type(model).__name__}.forward{signature}, given as "
+            f"export(model, u, name=value, ...): {exc}"
+        ) from None
     tensors = {k: v for k, v in bound.items() if isinstance(v, Tensor)}
     if not tensors:
         raise ValueError(f"expected at least one tensor input, got {sorted(bound)}")

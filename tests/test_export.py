@@ -233,6 +233,27 @@ def test_an_example_the_model_refuses_raises_the_models_own_error():
         sciml.export("fno-ns2d", torch.randn(2, 3, 32, 32))
 
 
+def test_an_example_missing_a_required_input_names_the_model_and_its_forward():
+    """PROSE's query times x are required: export(prose, u) said only "missing a required
+    argument: 'x'" (inspect's words), naming neither the model nor what forward takes."""
+    from sciml.models import PROSE, PROSEConfig
+
+    torch.manual_seed(0)
+    model = PROSE(PROSEConfig.small())
+    with pytest.raises(TypeError) as info:
+        sciml.export(model, torch.randn(2, 10, 6))
+    message = str(info.value)
+    assert message.startswith("expected an example for PROSE.forward(u: ")
+    assert message.endswith(
+        "given as export(model, u, name=value, ...): missing a required argument: 'x'"
+    )
+    assert "x: 'torch.Tensor'" in message  # the signature, with x keyword-only and required
+    program = sciml.export(model, torch.randn(2, 10, 6), x=torch.rand(5))  # with x it exports
+    u, x = torch.randn(3, 10, 6), torch.rand(4)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(u, x=x), model.eval()(u, x=x))
+
+
 EXAMPLES = {  # an example batch for every shipped model
     "dcdm-poisson3d": ((torch.randn(2, 1, 16, 16, 16),), {}),
     "deeponet-antiderivative": ((torch.randn(3, 100),), {"x": torch.rand(1, 20, 1)}),
