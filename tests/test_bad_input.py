@@ -3,6 +3,8 @@ was given, not a message from deep inside torch and not a silently wrong answer.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -466,3 +468,50 @@ def test_tensor_x_and_symbols_still_give_the_same_prediction():
     v = R(3, 10)
     with torch.no_grad():
         torch.testing.assert_close(pod(v, x=pod.coords.clone()), pod(v), rtol=0, atol=0)
+
+
+# A grid with no point along a spatial dim: (module, input shape, call, message's owner and
+# input). (why) the scOT blocks and FNO failed inside torch: SwinV2Block "cannot reshape tensor
+# of 0 elements" (shifted: "integer modulo by zero"), ConvNeXtBlock, PatchEmbed and FNO "Kernel
+# size can't be greater than actual input size"; PatchMerging returned an empty grid.
+EMPTY_GRID = {
+    "SwinV2Block": (lambda: SwinV2Block(8, 2, (8, 8), window=4), (1, 0, 8, 8), (), "SwinV2Block expected x"),
+    "SwinV2Block-shifted": (lambda: SwinV2Block(8, 2, (8, 8), window=4, shift=2), (1, 8, 0, 8), (), "SwinV2Block expected x"),
+    "ConvNeXtBlock": (lambda: ConvNeXtBlock(8), (1, 0, 8, 8), (), "ConvNeXtBlock expected x"),
+    "PatchEmbed": (lambda: PatchEmbed(2, 8, 2), (1, 2, 0, 8), (), "PatchEmbed expected u"),
+    "PatchMerging": (lambda: PatchMerging(8), (1, 0, 4, 8), (), "PatchMerging expected x"),
+    "PatchUnmerging": (lambda: PatchUnmerging(8), (1, 4, 0, 8), ((8, 8),), "PatchUnmerging expected x"),
+    "PatchRecovery": (lambda: PatchRecovery(8, 2, 2), (1, 0, 4, 8), ((8, 8),), "PatchRecovery expected x"),
+    "FNO": (_fno, (1, 1, 0, 16), (), "FNO expected u"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY_GRID))
+def test_an_empty_grid_is_refused_naming_the_shape(name):
+    build, shape, extra, owner = EMPTY_GRID[name]
+    shown = re.escape(str(shape))
+    with pytest.raises(ValueError, match=rf"^{owner} on a non-empty grid .*got shape {shown}$"):
+        build()(R(*shape), *extra)
+
+
+def test_a_one_point_grid_and_an_empty_batch_still_run():
+    """The smallest grids are not refused and keep their numbers: on a 1 x 1 grid ConvNeXt's
+    7 x 7 depthwise convolution is its centre tap and PatchEmbed's 2 x 2 patch its top-left
+    weight (the rest is zero padding); an empty batch gives an empty answer as before."""
+    torch.manual_seed(0)
+    f = torch.nn.functional
+    block = ConvNeXtBlock(4, layer_scale=0.5).double()
+    x = R(3, 1, 1, 4, dtype=torch.float64)
+    h = x * block.dwconv.weight[:, 0, 3, 3] + block.dwconv.bias
+    h = f.layer_norm(h, (4,), block.norm.weight, block.norm.bias, eps=1e-5)
+    h = block.pwconv2(f.gelu(block.pwconv1(h)))
+    torch.testing.assert_close(block(x), x + 0.5 * h, rtol=1e-12, atol=1e-12)
+
+    embed = PatchEmbed(2, 4, 2).double()
+    u = R(3, 2, 1, 1, dtype=torch.float64)
+    z = torch.einsum("bi,oi->bo", u[:, :, 0, 0], embed.proj.weight[:, :, 0, 0]) + embed.proj.bias
+    z = f.layer_norm(z, (4,), embed.norm.weight, embed.norm.bias, eps=1e-5)
+    torch.testing.assert_close(embed(u), z[:, None, None], rtol=1e-12, atol=1e-12)
+
+    swin = SwinV2Block(8, 2, (8, 8), window=4, shift=2)
+    assert swin(R(0, 8, 8, 8)).shape == (0, 8, 8, 8)

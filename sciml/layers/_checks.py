@@ -22,6 +22,7 @@ __all__ = [
     "check_real",
     "check_tensor",
     "check_dtype",
+    "check_grid",
     "check_input_dtype",
     "widen",
 ]
@@ -89,6 +90,19 @@ def check_tensor(owner: str, name: str, u: Any) -> None:
     under ``torch.compile``."""
     if not isinstance(u, torch.Tensor):
         raise TypeError(f"{owner} expected {name} as a torch.Tensor, got {type(u).__name__}")
+
+
+def check_grid(owner: str, name: str, u: torch.Tensor, dims: Sequence[int]) -> None:
+    """A ValueError unless ``u`` has at least one point along each spatial dim ``dims`` (an empty
+    batch is fine: its answer is empty). (why) convolutions and window partitions raised from
+    inside torch on a grid of none ("Kernel size can't be greater than actual input size",
+    "cannot reshape tensor of 0 elements", "integer modulo by zero"). Under ``torch.compile`` a
+    dynamic size is assumed >= 2, so the comparison costs no guard and no graph break."""
+    if any(u.shape[d] == 0 for d in dims):
+        raise ValueError(
+            f"{owner} expected {name} on a non-empty grid (at least one point along each "
+            f"spatial dim), got shape {tuple(u.shape)}"
+        )
 
 
 def check_real(owner: str, name: str, u: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_dtype, check_int, check_tensor
+from ._checks import check_dtype, check_grid, check_int, check_tensor
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -49,6 +49,7 @@ class ConvNeXtBlock(nn.Module):
                 f"{tuple(x.shape)}"
             )
         check_dtype("ConvNeXtBlock", "x", x, self.dwconv.weight.dtype)
+        check_grid("ConvNeXtBlock", "x", x, (1, 2))
         y = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y, t))))
         return x + self.drop_path(self.gamma * y)

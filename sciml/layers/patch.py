@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_dtype, check_int, check_tensor
+from ._checks import check_dtype, check_grid, check_int, check_tensor
 from .conditional_norm import layer_norm
 
 __all__ = ["PatchEmbed", "PatchMerging", "PatchUnmerging", "PatchRecovery"]
@@ -48,6 +48,7 @@ class PatchEmbed(nn.Module):
                 f"{tuple(u.shape)}"
             )
         check_dtype("PatchEmbed", "u", u, self.proj.weight.dtype)
+        check_grid("PatchEmbed", "u", u, (2, 3))
         p = self.patch
         pad_h, pad_w = (-u.shape[-2]) % p, (-u.shape[-1]) % p
         if pad_h or pad_w:
@@ -151,6 +152,7 @@ def _check_tokens(owner: str, x: torch.Tensor, dim: int, dtype: torch.dtype) -> 
         )
     # integer or float32-into-float64 tokens would fail deep in a matmul with no hint of a fix
     check_dtype(owner, "x", x, dtype)
+    check_grid(owner, "x", x, (1, 2))
 
 
 def _check_size(owner: str, size: tuple[int, int], most: tuple[int, int]) -> None:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._cache import tracing, transforming
-from ._checks import check_dtype, check_int, check_ints, check_size, check_tensor
+from ._checks import check_dtype, check_grid, check_int, check_ints, check_size, check_tensor
 from .conditional_norm import layer_norm
 from .drop_path import DropPath
 
@@ -337,6 +337,7 @@ class SwinV2Block(nn.Module):
                 f"{tuple(x.shape)}"
             )
         check_dtype("SwinV2Block", "x", x, self.attn.qkv.weight.dtype)
+        check_grid("SwinV2Block", "x", x, (1, 2))
         b, h, w, c = x.shape
         ws, s = self.window, self.shift
         pad_h, pad_w = (-h) % ws, (-w) % ws

@@ -27,7 +27,7 @@ from torch import nn
 
 from .._config import check_json_fields
 from ..layers import SpectralConv, activation, pointwise
-from ..layers._checks import check_input_dtype, check_int_fields, check_ints
+from ..layers._checks import check_grid, check_input_dtype, check_int_fields, check_ints
 from ..layers.mlp import _ACTIVATIONS
 from ..operator import Operator
 from ._rollout import Autoregressive
@@ -185,6 +185,7 @@ class FNO(Autoregressive, Operator, family="fno"):
                 f"got {tuple(u.shape)}; the spatial dims are set by the config: "
                 f"in_channels={c.in_channels}, modes={tuple(c.modes)}"
             )
+        check_grid("FNO", "u", u, range(2, u.ndim))
         if x is not None or t is not None:
             raise ValueError("FNO takes no query points x or lead time t; pass only u")
         if c.positional_embedding:
