@@ -1,4 +1,5 @@
-"""The Python blocks of README.md and docs/*.md run as written, and what they state holds.
+"""The Python blocks of README.md, docs/*.md and datasets/README.md run as written, and what
+they state holds.
 
 Every ```python block is found here and is either run or listed in ``SKIP`` with the reason; a
 new block in neither fails ``test_every_block_is_run_or_skipped``. A block runs in a fresh
@@ -36,9 +37,10 @@ _BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def _blocks() -> dict[str, str]:
-    """``{"docs/linalg.md:0": code, ...}`` for every python block, numbered per page."""
+    """``{"docs/linalg.md:0": code, ...}`` for every python block, numbered per page: the
+    pages, and datasets/README.md (not a page of the site, but its recipe block is run)."""
     out = {}
-    for page in PAGES:
+    for page in [*PAGES, ROOT / "datasets" / "README.md"]:
         for i, m in enumerate(_BLOCK.finditer(page.read_text())):
             out[f"{page.relative_to(ROOT)}:{i}"] = m.group(1)
     return out
@@ -54,6 +56,9 @@ class Case:
     check: Callable[[Namespace], None] | None = None
     after: str | None = None  # a block this one continues (run first, same namespace)
     edits: tuple[tuple[str, str], ...] = field(default=())
+    # replaces, before the block runs, what it must not run in full in a test (a full-size
+    # data set) by a recorder the check reads from the namespace
+    patch: Callable[[pytest.MonkeyPatch, Namespace], None] | None = None
 
 
 SKIP = {
@@ -634,8 +639,52 @@ def _node_export_check(ns: Namespace) -> None:
     assert 1.25 <= size / 2**20 < 1.40
 
 
+# datasets/README.md: the recipe block generates the 1200-sample data set at 256^2 (hours on a
+# GPU) and then a scaled-down trial. The full-size call is recorded instead of run, and the
+# trial runs 200 solver steps (T = 0.02) instead of 20,000 (T = 2; 14 s of CPU time, measured)
+_TRIAL_T = ("    T=2,\n", "    T=0.02,\n")
+
+
+def _recipe_patch(monkeypatch: pytest.MonkeyPatch, ns: Namespace) -> None:
+    import shutil
+
+    import sciml.data.generators as generators
+
+    shutil.copytree(ROOT / "datasets", "datasets")  # the block's paths, from the repository root
+    real, ns["_generated"] = generators.generate, []
+
+    def generate_small(name, *, n, **kwargs):  # generate_from_recipe looks it up when called
+        ns["_generated"].append({"name": name, "n": n, **kwargs})
+        return real(name, n=n, **kwargs) if n <= 8 else Path(kwargs["out"])
+
+    monkeypatch.setattr(generators, "generate", generate_small)
+
+
+def _recipe_check(ns: Namespace) -> None:
+    """The full-size call asks for the README table's data set (NS nu = 1e-3, T = 50, 51
+    states, 1200 samples, solver grid 256 -> stored 64, on the GPU); the trial's file holds
+    4 samples of 3 states (t = 0, T/2, T) on 64 / 4 = 16 points per side, and its forcing is
+    the recipe comment's 0.1 (sin(2 pi (x + y)) + cos(2 pi (x + y))) at the stored points."""
+    full, trial = ns["_generated"]
+    assert full["name"] == trial["name"] == "navier_stokes"
+    assert (full["n"], full["resolution"], full["subsample"]) == (1200, 256, 4)
+    assert (full["nu"], full["T"], full["record_steps"], full["device"]) == (1e-3, 50, 50, "cuda")
+    assert full["out"] == "navier_stokes_nu1e-3_T50_r64.h5"
+    ds = sciml.data.open("ns.h5")
+    w = ds.read(slice(None), fields=["w"])
+    assert w.shape == (4, 3, 1, 16, 16) and np.isfinite(w).all()
+    np.testing.assert_allclose(ds.time, [0.0, 0.01, 0.02], rtol=1e-12)
+    x, y = np.meshgrid(ds.coords["x"], ds.coords["y"], indexing="ij")
+    assert np.allclose(ds.coords["x"], np.arange(16) / 16)
+    want = 0.1 * (np.sin(2 * np.pi * (x + y)) + np.cos(2 * np.pi * (x + y)))
+    np.testing.assert_allclose(
+        ds.read_static(slice(None), ["f"])[:, 0], np.broadcast_to(want, (4, 16, 16)), atol=1e-7
+    )
+
+
 CASES: dict[str, Case] = {
     "README.md:0": Case(_readme_setup, _readme_check),
+    "datasets/README.md:0": Case(check=_recipe_check, edits=(_TRIAL_T,), patch=_recipe_patch),
     "docs/conventions.md:1": Case(check=_rollout_check),
     "docs/conventions.md:2": Case(check=_own_operator_check),
     "docs/data-format.md:0": Case(),  # asserts the static channel against numpy itself
@@ -710,7 +759,10 @@ def test_every_block_is_run_or_skipped():
 def test_documented_block_runs(key, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
-    _run(key, {"__name__": "__docs__"})
+    ns = {"__name__": "__docs__"}
+    if CASES[key].patch:
+        CASES[key].patch(monkeypatch, ns)
+    _run(key, ns)
 
 
 @pytest.mark.slow
