@@ -162,3 +162,53 @@ def test_a_mode_other_than_min_or_max_is_refused(mode):
     if mode is not None:  # None is EarlyStopping's default: the trainer's mode
         with pytest.raises(ValueError, match=re.escape(f"EarlyStopping mode: {expected}")):
             EarlyStopping(2, mode=mode)
+
+
+# a second metric, n, whose best (0.125 at step 4) is not m's; the ValueError's first words
+OTHER = {2: 0.375, 4: 0.125, 6: 0.75, 8: 0.5, 10: 0.625, 12: 0.875}
+MONITOR_REFUSED = r"written by a run with monitor='m' \(its best_metric 0.25 at step 2 is"
+
+
+def _crashed_run(run):
+    """A run monitoring m, crashed at step 7: `last` is ckpt-6, its best m's 0.25 at step 2."""
+    with pytest.raises(RuntimeError, match="simulated"):
+        _trainer(run, other=OTHER, callbacks=[_CrashAt(7)]).fit()
+    assert os.readlink(run / "last") == "ckpt-6"
+
+
+def test_a_resume_under_another_monitor_is_refused_before_the_weights_load(tmp_path):
+    """The monitor was not stored: resumed with monitor="n", n's values 0.5, 0.625, 0.875 at
+    steps 8-12 were compared with m's best 0.25, none beat it, and the run monitoring n ended
+    with `best` at step 2 (n = 0.375 there), where n's own best is 0.125 at step 4. Refused,
+    naming both, with the weights as they were; under m the run ends as the uninterrupted one
+    (SCRIPT: 0.125 at step 10)."""
+    run = tmp_path / "run"
+    _crashed_run(run)
+    assert json.loads((run / "last" / "trainer_state.json").read_text())["state"]["monitor"] == "m"
+    wrong = _trainer(run, other=OTHER, monitor="n")
+    before = {k: v.clone() for k, v in wrong.model.state_dict().items()}
+    with pytest.raises(ValueError, match=MONITOR_REFUSED + r".*has monitor='n'"):
+        wrong.fit(resume="auto")
+    assert wrong.step == 0
+    assert all(torch.equal(v, wrong.model.state_dict()[k]) for k, v in before.items())
+
+    resumed = _trainer(run, other=OTHER).fit(resume="auto")
+    assert (resumed.step, resumed.best_step, resumed.best_metric) == (12, 10, 0.125)
+    assert os.readlink(run / "best") == "ckpt-10"
+
+
+def test_an_older_checkpoint_without_its_monitor_is_judged_by_its_history(tmp_path):
+    """Written before the monitor was stored: the row at best_step 2 holds 0.25 as val_m
+    (val_n is 0.375 there), so a resume under m goes on as the uninterrupted run, and one under
+    n or the validation loss is refused, naming m as the metric that holds the best."""
+    run = tmp_path / "run"
+    _crashed_run(run)
+    state_file = run / "last" / "trainer_state.json"
+    tree = json.loads(state_file.read_text())
+    assert tree["state"].pop("monitor") == "m"
+    state_file.write_text(json.dumps(tree))
+    for monitor in ("n", "loss"):
+        with pytest.raises(ValueError, match=MONITOR_REFUSED + f".*has monitor='{monitor}'"):
+            _trainer(run, other=OTHER, monitor=monitor).fit(resume="auto")
+    resumed = _trainer(run, other=OTHER).fit(resume="auto")
+    assert (resumed.step, resumed.best_step, resumed.best_metric) == (12, 10, 0.125)

@@ -5,7 +5,7 @@ scaler, RNG states, history, callback states); :func:`save` writes it as a check
 :func:`save_final` leaves `last` at a run's final state. :func:`restore` reads it back, warning
 where the run now differs from the one that wrote it (config, training set, param-group weight
 decays and lrs, a mid-epoch change of batch size or seed) and refusing an optimiser state that
-does not fit, or a checkpoint of the other ``mode``; :func:`restore_after_nonfinite` puts the state back after a nan loss, and
+does not fit, or a checkpoint of the other ``mode`` or of another ``monitor``; :func:`restore_after_nonfinite` puts the state back after a nan loss, and
 :func:`seed_everything` starts a fresh run's RNG states instead.
 
 The functions take the :class:`~sciml.train.Trainer`; those the Trainer calls are bound as its
@@ -31,6 +31,7 @@ import torch
 
 from ..errors import CheckpointError
 from ._runlog import pack_rows, unpack_rows
+from ._state import load_state
 from .checkpoint import STATE_NAME, _state_json, find_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .sampler import epoch_permutation
@@ -61,6 +62,7 @@ def state_tree(trainer: Trainer) -> dict[str, Any]:
         "best_metric": trainer.best_metric,
         "best_step": trainer.best_step,
         "mode": trainer.mode,
+        "monitor": trainer.monitor,
         "epoch_loss": tuple(trainer._epoch_loss),
         "last_epoch_loss": trainer._last_epoch_loss,
         "log_window": tuple(trainer._log_window),
@@ -175,6 +177,7 @@ def note_built(trainer: Trainer) -> None:
 def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> None:
     trainer._note_built()
     check_mode_fits(trainer, path)
+    check_monitor_fits(trainer, path)
     state = read_checkpoint(path, trainer.model)
     saved_groups = state["optimizer"]["param_groups"]
     check_optimizer_fits(trainer, path, saved_groups, optimizer_state)
@@ -351,6 +354,64 @@ def check_mode_fits(trainer: Trainer, path: Path) -> None:
             f"mode={trainer.mode!r}; pass Trainer(mode={saved!r}) to continue that run, or "
             "train into another out_dir"
         )
+
+
+def check_monitor_fits(trainer: Trainer, path: Path) -> None:
+    """A ValueError unless the checkpoint at ``path`` was written by a run that monitored
+    ``trainer.monitor``.
+
+    (why) its best_metric is a value of its run's monitor: a resume monitoring another metric
+    compared that metric's values with it (an mse against a best rel_l2) and kept or replaced
+    `best` by the wrong numbers. Read before the weights, so a refused resume leaves the model
+    as it was.
+
+    Checkpoints written before the monitor was stored (any metric could have been monitored)
+    are judged by their history, so that every one of them still resumes under the metric it
+    was written with: accepted when the best is not set, or when the validation row at
+    ``best_step`` holds ``best_metric`` as this monitor's value; refused, naming the metrics
+    that do hold it there, when it is another's; accepted with a warning when the history has
+    no such row (it cannot tell)."""
+    if not (path / f"{STATE_NAME}.json").is_file():
+        return  # not a checkpoint: read_checkpoint says so
+    state = _state_json(path)
+    saved = state.get("monitor")
+    if saved is None:  # an older checkpoint
+        best, step = state.get("best_metric"), state.get("best_step")
+        if best is None or not math.isfinite(best):
+            return  # no best to mix with this monitor's values (a nan best is dropped)
+        rows = unpack_rows(load_state(path, STATE_NAME)["history"])
+        holders = sorted(
+            {
+                key[4:]
+                for r in rows
+                if r.get("step") == step
+                for key, value in r.items()
+                if key.startswith("val_") and value == best
+            }
+        )
+        if trainer.monitor in holders:
+            return
+        if not holders:
+            warnings.warn(
+                f"{path} was written before checkpoints stored their monitored metric, and "
+                f"its history has no validation row at its best step {step} holding its "
+                f"best_metric {best}: resuming with monitor={trainer.monitor!r} compares "
+                f"this metric's values with that best, which may be another metric's",
+                stacklevel=4,
+            )
+            return
+        saved = " or ".join(map(repr, holders))
+    elif saved == trainer.monitor:
+        return
+    else:
+        saved = repr(saved)
+    raise ValueError(
+        f"{path} was written by a run with monitor={saved} (its best_metric "
+        f"{state.get('best_metric')} at step {state.get('best_step')} is that metric's value), "
+        f"and this Trainer has monitor={trainer.monitor!r}, whose values would be compared "
+        f"with it; pass Trainer(monitor={saved}) to continue that run, or train into another "
+        "out_dir"
+    )
 
 
 def mid_epoch_change(

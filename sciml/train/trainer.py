@@ -105,7 +105,8 @@ class Trainer:
         metrics: validation metrics ``name -> metric(pred, target)`` returning per-sample values
             ``(batch,)`` (or a batch mean); default relative L2 (``rel_l2``) and ``mse``. The
             validation loss is always reported as ``loss``.
-        monitor: the metric that decides ``best``.
+        monitor: the metric that decides ``best``. Stored in every checkpoint; a resume
+            monitoring another metric is refused.
         mode: ``"min"`` (the default: lower ``monitor`` is better, an error or a loss) or
             ``"max"`` (higher is better, an accuracy). Stored in every checkpoint; a resume
             under the other mode is refused.
