@@ -731,6 +731,21 @@ def _generate(args: argparse.Namespace) -> int:
     from .data.generators import GENERATORS, generate
 
     if args.list:
+        # (why) `--list --n 3` printed the list and dropped --n without a word
+        given = [
+            flag
+            for flag, v in (
+                ("NAME", args.name), ("--recipe", args.recipe), ("--n", args.n),
+                ("--resolution", args.resolution), ("--out", args.out), ("--seed", args.seed),
+                ("--set", args.set or None), ("--overwrite", args.overwrite or None),
+            )
+            if v is not None
+        ]  # fmt: skip
+        if given:
+            raise _UserError(
+                f"--list prints the generators and takes nothing else, got {', '.join(given)}; "
+                "drop --list to generate"
+            )
         for key, fn in sorted(GENERATORS.items()):
             print(f"{key:20s} {_summary(fn.__doc__)}")
         return 0

@@ -1630,3 +1630,23 @@ def test_experiment_static_fields_reach_the_input_the_normalizer_and_rollout(tmp
     spec = DataSpec(path=str(path), view="all_pairs", inputs=("u",), static_fields=("u",))
     with pytest.raises(ValueError, match=r"got \['u'\]; \['u'\] are time-dependent"):
         build_views(spec)
+
+
+@pytest.mark.parametrize(
+    "extra, given",
+    [
+        (["--n", "3"], "--n"),
+        (["darcy", "--out", "x.h5"], "NAME, --out"),
+        (["--set", "nu=0.1", "--overwrite"], "--set, --overwrite"),
+    ],
+)
+def test_generate_list_refuses_other_arguments(extra, given, capsys):
+    """``data generate --list --n 3`` printed the list and dropped ``--n`` without a word."""
+    code, out, err = _run(["data", "generate", "--list", *extra], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"sciml: error: --list prints the generators and takes nothing else, got {given}; "
+        "drop --list to generate\n"
+    )
+    code, out, _ = _run(["data", "generate", "--list"], capsys)
+    assert code == 0 and len(out.splitlines()) == len(GENERATORS)
