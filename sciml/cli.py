@@ -432,6 +432,12 @@ def _splits_file(recorded: str | None, checkpoint: Path) -> Path | None:
 
 
 def _info(args: argparse.Namespace) -> int:
+    if not args.path:
+        # (why) Path('') is '.', so the current folder was read as a checkpoint
+        # ("config.json: missing")
+        raise _UserError(
+            f"expected an HDF5 file, a checkpoint folder or a shipped model name, got {args.path!r}"
+        )
     path = Path(args.path)
     if not path.exists():
         from . import pretrained

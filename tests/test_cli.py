@@ -1650,3 +1650,13 @@ def test_generate_list_refuses_other_arguments(extra, given, capsys):
     )
     code, out, _ = _run(["data", "generate", "--list"], capsys)
     assert code == 0 and len(out.splitlines()) == len(GENERATORS)
+
+
+def test_info_refuses_an_empty_name(capsys, tmp_path, monkeypatch):
+    """``sciml info ''`` read the current folder as a checkpoint ("config.json: missing")."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(["info", ""], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "sciml: error: expected an HDF5 file, a checkpoint folder or a shipped model name, got ''\n"
+    )
