@@ -328,7 +328,7 @@ def test_an_experiment_missing_required_sections_names_them(capsys, tmp_path):
     code, _, err = _run(["train", str(path)], capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert "missing required field(s) ['data', 'model'] for Experiment" in err
-    assert "valid fields are ['data', 'loss', 'model', 'out', 'train']" in err
+    assert "valid fields are ['data', 'loss', 'mode', 'model', 'monitor', 'out', 'train']" in err
 
 
 def test_argparse_errors_are_one_line_without_traceback():
@@ -1660,3 +1660,18 @@ def test_info_refuses_an_empty_name(capsys, tmp_path, monkeypatch):
     assert err == (
         "sciml: error: expected an HDF5 file, a checkpoint folder or a shipped model name, got ''\n"
     )
+
+
+@pytest.mark.parametrize("name", ["e.txt", "e", "e.pt2.bak"])
+def test_export_refuses_an_out_that_is_not_pt2(name, capsys, tmp_path, monkeypatch):
+    """``export --out e.txt`` wrote a .pt2 program under any name; refused before the export,
+    as ``data generate`` refuses an --out that is not .h5 (nothing is written)."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["export", "fno-ns2d", "--shape", "2,1,32,32", "--out", name]
+    code, out, err = _run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"sciml: error: --out expects a torch.export file name ending in .pt2, got {name!r} (the "
+        "file is a .pt2 program whatever its name: name it so that tools recognise it)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
