@@ -6,6 +6,8 @@
             # a wave with a static speed c: {view: windows, inputs: [u], static_fields: [c], ...}
     train:  {epochs: 20, batch_size: 16, lr: 0.001}
     loss:   l2            # l2 | l1 | h1
+    monitor: rel_l2       # the validation metric that picks `best`: rel_l2 | mse | loss
+    mode:   min           # min (lower is better) | max
     out:    runs/darcy
 
 ``run(experiment)`` builds the data views and the model, trains with :class:`sciml.train.Trainer`,
@@ -135,12 +137,19 @@ def augment_view(view: Any, name: str, *, seed: int, rank: int = 0) -> Any:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A whole training run: model, data, training settings, loss and output directory."""
+    """A whole training run: model, data, training settings, loss and output directory.
+
+    ``train`` holds the fields of :class:`sciml.train.TrainConfig`; ``monitor`` and ``mode``
+    are the Trainer's (the validation metric that picks the ``best`` checkpoint, ``rel_l2``,
+    ``mse`` or the validation ``loss``, and whether lower or higher is better), read beside
+    ``loss`` since the metric names are the ones ``sciml train`` validates with."""
 
     model: ModelSpec
     data: DataSpec
     train: dict[str, Any] = field(default_factory=dict)
     loss: Literal["l2", "l1", "h1"] = "l2"
+    monitor: Literal["rel_l2", "mse", "loss"] = "rel_l2"
+    mode: Literal["min", "max"] = "min"
     out: str = "runs/experiment"
 
 
@@ -182,6 +191,13 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
             f"got {got}"
         )
     experiment = config_from_dict(Experiment, data, where=str(path))
+    for key in ("monitor", "mode"):
+        if key in experiment.train:
+            # (why) TrainConfig refused it only when the run started, after the data were read
+            raise ConfigError(
+                f"{path}: train.{key}: not a field of TrainConfig; {key} is a key of the "
+                f"experiment, beside loss (write {key}: {experiment.train[key]} at the top level)"
+            )
     # Relative data paths are relative to the experiment file.
     data_path = Path(experiment.data.path)
     if not data_path.is_absolute() and not data_path.exists():
@@ -509,6 +525,8 @@ def run(
             val_data=val_view,
             loss=_loss(experiment.loss),
             config=config,
+            monitor=experiment.monitor,
+            mode=experiment.mode,
             out_dir=out,
             metadata={"data": config_to_dict(spec), "splits": str(out / "splits.json")},
             progress=progress,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -161,3 +162,59 @@ def test_a_points_experiment_from_yaml_feeds_static_fields_to_the_branch(tmp_pat
     bad = dataclasses.replace(spec, static_fields=("u",))
     with pytest.raises(ValueError, match=r"PointSamples expected static_fields .* got \['u'\]; "):
         build_views(bad)
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_an_experiment_picks_best_by_its_monitor_and_mode(tmp_path, mode):
+    """``monitor: mse`` and ``mode:`` beside ``loss`` in an experiment YAML reach the Trainer:
+    `best` is the checkpoint at the step where the logged validation mse is lowest (highest
+    with ``mode: max``), read from metrics.json. Fails on the code before: the experiment
+    refused both keys (``sciml train`` always kept the lowest rel_l2)."""
+    from sciml.data.generators import generate
+    from sciml.experiment import load_experiment, run
+
+    data = tmp_path / "darcy.h5"
+    generate("darcy", n=10, resolution=8, out=data, seed=0)
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "model: {family: fno, config: {modes: [3, 3], width: 4, n_layers: 1,\n"
+        "        projection_channels: 4}}\n"
+        f"data: {{path: '{data}', view: static_pairs, inputs: [a], targets: [u],\n"
+        "       split: [0.6, 0.2, 0.2]}\n"
+        "train: {epochs: 3, batch_size: 2, lr: 0.01, eval_every: 1, schedule: constant}\n"
+        f"monitor: mse\nmode: {mode}\nout: '{tmp_path / 'run'}'\n"
+    )
+    experiment = load_experiment(path)
+    assert (experiment.monitor, experiment.mode) == ("mse", mode)
+    run(experiment, progress=False)
+    rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    rows = [r for r in rows if r.get("val_mse") is not None]
+    assert len(rows) == 9  # 6 training samples, 3 steps an epoch, validated at each
+    pick = min if mode == "min" else max
+    step = pick(rows, key=lambda r: r["val_mse"])["step"]
+    assert os.readlink(tmp_path / "run" / "best") == f"ckpt-{step}"
+    assert step == (9 if mode == "min" else 1)  # training lowers the mse at every step here
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "monitor: accuracy",
+            r"\.monitor: expected one of \['rel_l2', 'mse', 'loss'\], got 'accuracy'",
+        ),
+        ("mode: MAX", r"\.mode: expected one of \['min', 'max'\], got 'MAX'"),
+        ("train: {epochs: 1, monitor: mse}", r"train\.monitor: .*a key of the experiment"),
+        ("train: {mode: max}", r"train\.mode: .*a key of the experiment"),
+    ],
+)
+def test_an_experiment_refuses_an_unknown_monitor_or_mode_when_read(tmp_path, line, message):
+    """An unknown metric name or mode is refused by load_experiment, before any data is read
+    (the data file here does not exist); ``monitor`` / ``mode`` under ``train`` (where
+    TrainConfig's fields go) is refused naming the experiment's own keys."""
+    from sciml.experiment import load_experiment
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: {family: fno}\ndata: {path: missing.h5}\n" + line + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(path)
