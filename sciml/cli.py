@@ -781,7 +781,14 @@ def _generate(args: argparse.Namespace) -> int:
                 f"--recipe {args.recipe}: expected a YAML text file, got bytes that are not "
                 f"UTF-8 text ({err.reason} at byte {err.start})"
             ) from None
-        name = name or recipe["generator"]
+        if name and name != recipe["generator"]:
+            # (why) darcy took the Burgers recipe's options and said "unknown option(s) ['T',
+            # ...]" without naming the recipe; a recipe is one generator's settings
+            raise _UserError(
+                f"--recipe {args.recipe} is for generator {recipe['generator']!r}, got "
+                f"generator {name!r}; drop NAME to run the recipe, or --recipe to run {name!r}"
+            )
+        name = recipe["generator"]
         n = n if n is not None else recipe["n"]
         resolution = resolution if resolution is not None else recipe["resolution"]
         out = out or recipe["out"]

@@ -1675,3 +1675,25 @@ def test_export_refuses_an_out_that_is_not_pt2(name, capsys, tmp_path, monkeypat
         "file is a .pt2 program whatever its name: name it so that tools recognise it)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_refuses_a_recipe_for_another_generator(capsys, tmp_path, monkeypatch):
+    """``data generate darcy --recipe burgers.yaml`` ran darcy with the Burgers options ("unknown
+    option(s) ['T', ...]") without naming the recipe. The recipe's own generator named as NAME
+    still runs the recipe: its nu reaches the file, and --n / --resolution override it."""
+    recipe = os.path.join(os.path.dirname(__file__), "..", "datasets", "burgers_nu1e-1.yaml")
+    monkeypatch.chdir(tmp_path)
+    tail = ["--recipe", recipe, "--n", "2", "--resolution", "16", "--out", "q.h5"]
+    code, out, err = _run(["data", "generate", "darcy", *tail], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"sciml: error: --recipe {recipe} is for generator 'burgers', got generator 'darcy'; "
+        "drop NAME to run the recipe, or --recipe to run 'darcy'\n"
+    )
+    assert not (tmp_path / "q.h5").exists()
+    code, out, err = _run(["data", "generate", "burgers", *tail], capsys)
+    assert (code, out, err) == (0, "wrote q.h5\n", "")
+    with h5py.File(tmp_path / "q.h5") as f:
+        settings = json.loads(f.attrs["generator_settings"])
+        assert f["fields/u"].shape == (2, 2, 16)  # u0 and u(T) on 16 points
+    assert (settings["n"], settings["resolution"], settings["nu"], settings["T"]) == (2, 16, 0.1, 1)
