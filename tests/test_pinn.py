@@ -2309,3 +2309,41 @@ def test_derivatives_refuse_a_create_graph_that_is_not_a_bool():
             torch.testing.assert_close(got.detach(), want, rtol=1e-14, atol=1e-14)
     with pytest.raises(TypeError, match=r"^grad expected retain_graph as a bool .*got 'no'$"):
         grad((p**3).sum(-1), p, retain_graph="no")
+
+
+def test_settings_given_as_0d_tensors_run_as_the_numbers_they_hold():
+    """A period, an initial time or a grid size computed from tensors (``t.min()``, ``x.max()
+    - x.min()``) is taken as the number it holds, as ``float()`` / ``int()`` took it before the
+    checks refusing strings and bools: those checks refused every tensor. A bool or complex
+    tensor is still refused."""
+    from sciml.pinn import constraints, networks, reference, training
+
+    # periodic_grid: x_j = j L / n, by hand
+    x = reference.periodic_grid(torch.tensor(8), torch.tensor(2.0))
+    assert torch.equal(x, torch.arange(8, dtype=torch.float64) * 0.25)
+    # periodic_penalty: fn(p) = p_0 against fn(p + 2 e_0) differs by 2 -> penalty 4; a
+    # 2-periodic fn gives 0
+    p = torch.rand(16, 2, dtype=torch.float64)
+    lin = constraints.periodic_penalty(lambda q: q[:, :1], p, torch.tensor(2.0), torch.tensor(0))
+    assert abs(float(lin) - 4.0) < 1e-12
+    per = constraints.periodic_penalty(
+        lambda q: torch.sin(math.pi * q[:, :1]), p, torch.tensor(2.0), 0
+    )
+    assert float(per) < 1e-28
+    # HardInitialCondition: u(x, t) = u0(x) + (t - t0) net(x, t) with t0 = 0.5
+    net = torch.nn.Linear(2, 1).double()
+    hard = constraints.HardInitialCondition(net, torch.cos, t0=torch.tensor(0.5))
+    q = torch.rand(5, 2, dtype=torch.float64)
+    want = torch.cos(q[:, :1]) + (q[:, 1:] - 0.5) * net(q)
+    torch.testing.assert_close(hard(q), want, rtol=0, atol=1e-15)
+    assert hard.t0 == 0.5
+    emb = constraints.PeriodicEmbedding((torch.tensor(2.0), None))
+    assert emb.periods == (2.0, None)
+    assert float(networks.PINN(length=torch.tensor(2.0)).length) == 2.0
+    assert float(training.PINNTrainConfig(lr=torch.tensor(0.25)).lr) == 0.25
+    with pytest.raises(TypeError, match="period"):
+        constraints.periodic_penalty(lambda q: q, p, torch.tensor(True), 0)
+    with pytest.raises(TypeError, match="t0"):
+        constraints.HardInitialCondition(net, torch.cos, t0=torch.tensor(1j))
+    with pytest.raises(TypeError, match="grid points n"):
+        reference.periodic_grid(torch.tensor(8.0))

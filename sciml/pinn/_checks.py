@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._scalars import is_int, is_real
+
 _FLOATS = "torch.float32 or torch.float64"
 
 
@@ -50,3 +52,21 @@ def check_bool(owner: str, name: str, v: Any) -> None:
     list) switched the option on, silently. YAML's true / false load as bools already."""
     if not isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{owner} expected {name} as a bool (True or False), got {v!r}")
+
+
+def _zero_d(v: Any) -> bool:
+    return isinstance(v, torch.Tensor) and v.ndim == 0 and v.dtype != torch.bool
+
+
+def is_number(v: Any) -> bool:
+    """A real number (``_scalars.is_real``: Python's or NumPy's, not a bool) or a 0-d real
+    tensor (not a bool or complex one). (why) settings such as a period or an initial time
+    are often computed from tensors (``t.min()``, ``x.max() - x.min()``); ``float()`` took
+    them before the checks that refuse strings and bools were added."""
+    return is_real(v) or (_zero_d(v) and not v.is_complex())
+
+
+def is_count(v: Any) -> bool:
+    """An int (``_scalars.is_int``: Python's or NumPy's, not a bool) or a 0-d integer tensor,
+    as :func:`is_number` takes a 0-d real tensor."""
+    return is_int(v) or (_zero_d(v) and not v.is_floating_point() and not v.is_complex())

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .._scalars import is_int, is_real
-from ._checks import check_float_points
+from .._scalars import is_int
+from ._checks import check_float_points, is_count, is_number
 
 __all__ = [
     "PeriodicEmbedding",
@@ -102,7 +102,7 @@ class PeriodicEmbedding(nn.Module):
         for p in periods:
             # (why) a string failed in 'p > 0' with Python's "'<' not supported", True was a
             # period of 1
-            if p is not None and not is_real(p):
+            if p is not None and not is_number(p):
                 raise TypeError(f"expected real-number periods (or None), got {periods}")
             # (why) inf passed 'p > 0': frequency 0, constant features, the coordinate ignored
             if p is not None and not 0 < p < math.inf:
@@ -196,11 +196,11 @@ class HardInitialCondition(HardConstraint):
     ) -> None:
         # (why) a nan or inf t0 made the distance t - t0 non-finite: u was nan / inf at every
         # point, silently; a float time_dim failed in slicing ('slice indices must be integers')
-        if not is_real(t0):
+        if not is_number(t0):
             raise TypeError(f"expected a real number t0 (the initial time), got {t0!r}")
         if not math.isfinite(t0):
             raise ValueError(f"expected a finite initial time t0, got {t0!r}")
-        if not is_int(time_dim):
+        if not is_count(time_dim):
             raise TypeError(f"expected an int time_dim (the time column), got {time_dim!r}")
         self.t0, self.time_dim = float(t0), int(time_dim)
 
@@ -260,12 +260,12 @@ def periodic_penalty(
     check_float_points("periodic_penalty", "p", p)
     # (why) period 0 compared fn(p) with itself: a penalty of 0 for any fn, silently; nan gave
     # a nan loss, and a dim past the coordinates failed in torch's indexing
-    if not is_real(period):
+    if not is_number(period):
         raise TypeError(f"expected a real number period, got {period!r}")
     if not 0 < period < math.inf:
         raise ValueError(f"expected a finite, positive period, got {period}")
     d = p.shape[-1] if p.ndim else 0
-    if not is_int(dim) or not -d <= dim < d:
+    if not is_count(dim) or not -d <= dim < d:
         raise ValueError(
             f"expected dim, the periodic coordinate, an int in [-{d}, {d}) for points of shape "
             f"{tuple(p.shape)}, got {dim!r}"

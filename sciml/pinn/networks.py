@@ -8,9 +8,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .._scalars import is_int, is_real
+from .._scalars import is_int
 from ..layers._checks import check_input_dtype
-from ._checks import check_float_points
+from ._checks import check_float_points, is_number
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
 
 # (why) a run-time import, not one under TYPE_CHECKING: typing.get_type_hints(PINN.loss_terms)
@@ -57,7 +57,7 @@ class MLP(nn.Sequential):
 
 def _check_length(owner: str, length: float) -> None:
     """(why) float(length) took the string '6.28' and True (a period of 1) without a word."""
-    if not is_real(length):
+    if not is_number(length):
         raise TypeError(f"{owner} expected a real number period length, got {length!r}")
 
 

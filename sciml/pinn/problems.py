@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._scalars import is_int, is_real
-from ._checks import check_float_points
+from .._scalars import is_int
+from ._checks import check_float_points, is_number
 from .constraints import _call_fixed
 from .derivatives import grad
 from .reference import (
@@ -61,7 +61,7 @@ class PeriodicProblem:
         # True ran as 1 (beta=True: speed 1), and a u0 that is not callable failed with
         # "'float' object is not callable", naming no field
         for name in ("length", "t_final", "viscosity", "beta"):
-            if hasattr(self, name) and not is_real(getattr(self, name)):
+            if hasattr(self, name) and not is_number(getattr(self, name)):
                 raise TypeError(
                     f"{type(self).__name__} expected a real number {name}, got "
                     f"{getattr(self, name)!r}"
@@ -262,7 +262,7 @@ class Burgers(PeriodicProblem):
             )
         if self.reference_points < 2:
             raise ValueError(f"expected reference_points >= 2, got {self.reference_points}")
-        if not is_real(self.reference_dt) or not 0 < self.reference_dt < math.inf:
+        if not is_number(self.reference_dt) or not 0 < self.reference_dt < math.inf:
             raise ValueError(
                 f"expected a finite reference_dt > 0 (the reference solve's largest time "
                 f"step), got {self.reference_dt!r}"

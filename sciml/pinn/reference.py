@@ -23,8 +23,7 @@ from collections.abc import Callable
 import torch
 
 from .._etdrk4 import etdrk4_coefficients, etdrk4_step
-from .._scalars import is_int, is_real
-from ._checks import check_float_dtype
+from ._checks import check_float_dtype, is_count, is_number
 
 __all__ = [
     "convection_exact",
@@ -46,11 +45,11 @@ def periodic_grid(
     check_float_dtype("periodic_grid", dtype)
     # (why) n = 4.5 gave arange(4.5): 5 points spaced L / 4.5, not a periodic grid; a length
     # <= 0 gave points in (-L, 0], an infinite one nan and inf
-    if not is_int(n):
+    if not is_count(n):
         raise TypeError(f"expected an int number of grid points n, got {n!r}")
     if n < 2:
         raise ValueError(f"expected at least 2 grid points, got {n}")
-    if not is_real(length) or not 0 < length < math.inf:
+    if not is_number(length) or not 0 < length < math.inf:
         raise ValueError(f"expected a finite period length > 0, got {length!r}")
     return torch.arange(n, dtype=dtype) * (length / n)
 
@@ -60,10 +59,10 @@ def _check_settings(owner: str, *, length: float, beta: float, nu: float = 0.0) 
 
     (why) a nan speed or viscosity, or a period of 0, gave nan solutions, and a negative period
     wrapped into ``(L, 0]``, silently; the sign checks on ``nu`` let nan through."""
-    if not is_real(length) or not 0 < length < math.inf:
+    if not is_number(length) or not 0 < length < math.inf:
         raise ValueError(f"{owner} expected a finite period length > 0, got length={length!r}")
     for name, v in (("beta", beta), ("nu", nu)):
-        if not is_real(v) or not math.isfinite(v):
+        if not is_number(v) or not math.isfinite(v):
             raise ValueError(f"{owner} expected a finite real number {name}, got {name}={v!r}")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .._scalars import is_int, is_real
-from ._checks import check_bool, check_float_dtype, check_float_points
+from ._checks import check_bool, check_float_dtype, check_float_points, is_count
 
 __all__ = ["Box", "uniform", "latin_hypercube", "sobol", "grid", "resample_by_residual"]
 
@@ -161,7 +161,7 @@ def sobol(
     check_float_dtype("sobol", dtype)
     check_bool("sobol", "scramble", scramble)
     _check_seed(seed)
-    if not is_int(skip):  # (why) 1.5 failed in fast_forward with torch's argument list
+    if not is_count(skip):  # (why) 1.5 failed in fast_forward with torch's argument list
         raise TypeError(f"expected an int skip (points to skip), got {skip!r}")
     if skip < 0:  # (why) fast_forward(-1) corrupted the engine: repeated points, silently
         raise ValueError(f"expected skip >= 0 points, got {skip}")

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from .._scalars import is_int, is_real
-from ._checks import check_bool
+from ._checks import check_bool, is_number
 
 __all__ = ["PINNTrainConfig", "LossWeights", "AdaptiveWeights", "PINNFitResult", "fit"]
 
@@ -94,7 +94,7 @@ class PINNTrainConfig:
         for name in ("lr", "final_lr_ratio"):
             # (why) a string failed in the comparisons below with Python's "'<' not supported
             # between instances of 'int' and 'str'"; True ran as lr 1
-            if not is_real(getattr(self, name)):
+            if not is_number(getattr(self, name)):
                 raise TypeError(f"expected a real number {name}, got {getattr(self, name)!r}")
         if not 0 < self.lr < math.inf:  # (why) inf passed 'lr > 0': inf parameters at step 1
             raise ValueError(f"expected a finite, positive learning rate, got {self.lr}")
@@ -244,7 +244,7 @@ class AdaptiveWeights(LossWeights):
         super().__init__(initial)
         if not is_int(every):
             raise TypeError(f"expected an int every, got {every!r}")  # (why) int() truncated
-        if not is_real(alpha):  # (why) a string failed in '0 < alpha', True ran as 1
+        if not is_number(alpha):  # (why) a string failed in '0 < alpha', True ran as 1
             raise TypeError(f"expected a real number alpha, got {alpha!r}")
         if not 0 < alpha <= 1 or every < 1:
             raise ValueError(f"expected 0 < alpha <= 1 and every >= 1, got {alpha} and {every}")
