@@ -1697,3 +1697,26 @@ def test_generate_refuses_a_recipe_for_another_generator(capsys, tmp_path, monke
         settings = json.loads(f.attrs["generator_settings"])
         assert f["fields/u"].shape == (2, 2, 16)  # u0 and u(T) on 16 points
     assert (settings["n"], settings["resolution"], settings["nu"], settings["T"]) == (2, 16, 0.1, 1)
+
+
+@pytest.mark.parametrize(
+    "model, kind", [("fno-ns2d", "FNO in Normalized, family 'fno'"), ("mgno-darcy", None)]
+)
+def test_solve_refuses_a_model_that_is_not_a_dcdm_network(model, kind, capsys):
+    """``solve --method dcdm --model fno-ns2d`` failed with FNO's shape error, naming no --model;
+    a DCDM network given by --model still solves, as its default does."""
+    if kind is None:
+        inner = sciml.load(model).inner
+        kind = f"{type(inner).__name__} in Normalized, family {inner.family!r}"
+    argv = ["solve", "--poisson", "8x8x8", "--method", "dcdm"]
+    code, out, err = _run([*argv, "--model", model], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"sciml: error: --model: --method dcdm expects a DCDM network (family 'dcdm', as "
+        f"dcdm-poisson3d), got {model} ({kind})\n"
+    )
+    runs = [_run(a, capsys) for a in (argv, [*argv, "--model", "dcdm-poisson3d"])]
+    assert runs[0][0] == runs[1][0] == 0
+    default, named = (json.loads(r[1]) for r in runs)
+    assert default["status"] == "converged" and default["iterations"] == named["iterations"]
+    assert default["true_residual"] == named["true_residual"] <= 1e-6

@@ -178,8 +178,21 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "dcdm":
         if problem is None:
             raise ValueError("--method dcdm needs the grid: give --poisson or --grid")
+        model = load(args.model or "dcdm-poisson3d")
+        if not isinstance(model, la.DCDMNet):
+            # (why) another family's network failed at its first forward with its own shape
+            # error ("FNO expected u of shape (batch, 1, 2 spatial dims)"), naming no --model
+            inner = getattr(model, "inner", None)
+            kind = type(model).__name__
+            family = getattr(model, "family", None)
+            if inner is not None:  # a Normalized wrapper: the wrapped network is what it is
+                kind, family = f"{type(inner).__name__} in {kind}", getattr(inner, "family", None)
+            raise ValueError(
+                "--model: --method dcdm expects a DCDM network (family 'dcdm', as "
+                f"dcdm-poisson3d), got {args.model} ({kind}, family {family!r})"
+            )
         method = la.DeepConjugateDirection(
-            load(args.model or "dcdm-poisson3d").float(),
+            model.float(),
             k=2 if args.k is None else args.k,
             problem=problem,
             deflation=deflation,
