@@ -523,6 +523,14 @@ def _export(args: argparse.Namespace) -> int:
     if args.t is not None and not math.isfinite(args.t):
         # (why) a nan lead time was traced, then failed the program's check with nan differences
         raise _UserError(f"--t expects a finite lead time, got {args.t}")
+    if args.t is not None and args.t < 0:
+        # (why) -1 was traced into a program without a word: sciml's time-conditioned models
+        # see lead times t_j - t_i >= 0 only (AllPairs, Windows; SnapshotPairs refuses a
+        # backward pair with a lead time, sciml evaluate scores j > i)
+        raise _UserError(
+            f"--t expects a lead time >= 0 ({args.checkpoint} was trained on t >= 0, the time "
+            f"from input to output), got {args.t}"
+        )
     kwargs = {} if args.t is None else {"t": torch.full((shape[0],), args.t)}
     node = _node_options(args, model)
     if node:

@@ -1720,3 +1720,26 @@ def test_solve_refuses_a_model_that_is_not_a_dcdm_network(model, kind, capsys):
     default, named = (json.loads(r[1]) for r in runs)
     assert default["status"] == "converged" and default["iterations"] == named["iterations"]
     assert default["true_residual"] == named["true_residual"] <= 1e-6
+
+
+def test_export_refuses_a_negative_lead_time(capsys, tmp_path, monkeypatch):
+    """``export scot-ns2d --t -1`` was accepted: sciml's time-conditioned models are trained and
+    evaluated on lead times t >= 0 (SnapshotPairs refuses a backward pair with a lead time,
+    AllPairs gives t_j - t_i for j >= i). t = 0 (AllPairs' include_self) is still exported."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["export", "scot-ns2d", "--shape", "2,1,16,16", "--out", "s.pt2", "--t"]
+    code, out, err = _run([*argv, "-1"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "sciml: error: --t expects a lead time >= 0 (scot-ns2d was trained on t >= 0, the time "
+        "from input to output), got -1.0\n"
+    )
+    assert not (tmp_path / "s.pt2").exists()
+    code, out, _ = _run([*argv, "0"], capsys)
+    assert code == 0 and out.startswith("wrote s.pt2")
+    u = torch.randn(3, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    t = torch.zeros(3)
+    with torch.no_grad():
+        got = torch.export.load("s.pt2").module()(u, t=t)
+        want = sciml.load("scot-ns2d").eval()(u, t=t)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
