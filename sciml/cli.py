@@ -259,6 +259,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.out:
         _check_out_folder(args.out, "--out")
         experiment = dataclasses.replace(experiment, out=args.out)
+    before = _last_step(experiment.out) if args.resume else None
     metrics = run(
         experiment,
         resume="auto" if args.resume else False,
@@ -270,6 +271,15 @@ def _train(args: argparse.Namespace) -> int:
         return 130
     if "best_checkpoint" not in metrics:  # a non-zero torchrun rank: rank 0 reports
         return 0
+    if before is not None and _last_step(experiment.out) == before:
+        # (why) a resume of a finished run re-printed its result as if it had trained
+        from .train import TrainConfig
+
+        epochs = experiment.train.get("epochs", TrainConfig().epochs)
+        print(
+            f"nothing left to train: {experiment.out}/last is at step {before}, where "
+            f"train.epochs = {epochs} ends (raise it to train on); the finished run's result:"
+        )
     test = metrics.get("test")
     if test:
         print(
@@ -278,6 +288,17 @@ def _train(args: argparse.Namespace) -> int:
         )
     print(f"best checkpoint: {metrics['best_checkpoint']}")
     return 0
+
+
+def _last_step(out: str | os.PathLike) -> int | None:
+    """The step of the run's ``OUT/last`` checkpoint, None without a readable one."""
+    from .train.checkpoint import STATE_NAME
+
+    path = Path(out) / "last" / f"{STATE_NAME}.json"
+    try:
+        return int(json.loads(path.read_text())["state"]["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _evaluate(args: argparse.Namespace) -> int:

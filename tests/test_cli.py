@@ -1743,3 +1743,39 @@ def test_export_refuses_a_negative_lead_time(capsys, tmp_path, monkeypatch):
         got = torch.export.load("s.pt2").module()(u, t=t)
         want = sciml.load("scot-ns2d").eval()(u, t=t)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_train_resume_of_a_finished_run_says_nothing_was_left(tmp_path, capsys):
+    """``sciml train X --resume`` on a finished run re-printed its result as if it had trained;
+    it now says so in one line, with the step the run ended at (6 training samples, batch 2,
+    2 epochs: step 6). Raising train.epochs resumes to step 9 without that line."""
+    from sciml.data.generators import generate
+
+    data = tmp_path / "d.h5"
+    generate("darcy", n=10, resolution=8, out=data, seed=0)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 4, "n_layers": 1}},
+        "data": {"path": str(data), "view": "static_pairs", "inputs": ["a"], "targets": ["u"],
+                 "split": [0.6, 0.2, 0.2]},
+        "train": {"epochs": 2, "batch_size": 2, "lr": 0.01},
+        "out": str(tmp_path / "run"),
+    }  # fmt: skip
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps(experiment))
+    argv = ["train", str(path), "--no-progress"]
+    code, first, err = _run(argv, capsys)
+    assert code == 0, err
+    assert "nothing left" not in first
+    code, again, err = _run([*argv, "--resume"], capsys)
+    assert code == 0, err
+    assert again == (
+        f"nothing left to train: {tmp_path / 'run'}/last is at step 6, where train.epochs = 2 "
+        "ends (raise it to train on); the finished run's result:\n" + first
+    )
+    experiment["train"]["epochs"] = 3
+    path.write_text(json.dumps(experiment))
+    code, more, err = _run([*argv, "--resume"], capsys)
+    assert code == 0, err
+    assert "nothing left" not in more
+    state = json.loads((tmp_path / "run" / "last" / "trainer_state.json").read_text())["state"]
+    assert state["step"] == 9
