@@ -2347,3 +2347,17 @@ def test_settings_given_as_0d_tensors_run_as_the_numbers_they_hold():
         constraints.HardInitialCondition(net, torch.cos, t0=torch.tensor(1j))
     with pytest.raises(TypeError, match="grid points n"):
         reference.periodic_grid(torch.tensor(8.0))
+
+
+def test_box_bounds_take_0d_real_tensors_and_refuse_bool_ones():
+    """Box's bounds take a 0-d real tensor as the number it holds and, as its check of Python
+    bools says (True counted as 1), refuse a 0-d bool tensor, which ran as the bound 1.0."""
+    box = Box((torch.tensor(-1.0), 0), (torch.tensor(3.0, dtype=torch.float64), 2))
+    assert box.lower == (-1.0, 0.0) and box.upper == (3.0, 2.0)
+    unit = torch.tensor([[0.0, 0.0], [0.25, 0.5], [1.0, 1.0]], dtype=torch.float64)
+    want = torch.tensor([[-1.0, 0.0], [0.0, 1.0], [3.0, 2.0]], dtype=torch.float64)
+    assert torch.equal(box.scale(unit), want)  # lo + u (hi - lo), by hand
+    with pytest.raises(TypeError, match="upper to hold real numbers"):
+        Box((0.0, 0.0), (torch.tensor(True), 1.0))
+    with pytest.raises(TypeError, match="lower to hold real numbers"):
+        Box((True, 0.0), (1.0, 1.0))

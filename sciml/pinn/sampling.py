@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._scalars import is_int, is_real
-from ._checks import check_bool, check_float_dtype, check_float_points, is_count
+from .._scalars import is_int
+from ._checks import check_bool, check_float_dtype, check_float_points, is_count, is_number
 
 __all__ = ["Box", "uniform", "latin_hypercube", "sobol", "grid", "resample_by_residual"]
 
@@ -45,7 +45,7 @@ class Box:
                     f"got {v!r}"
                 )
             v = tuple(v)
-            if not all(is_real(b) or (torch.is_tensor(b) and b.ndim == 0) for b in v):
+            if not all(is_number(b) for b in v):
                 raise TypeError(f"expected {name} to hold real numbers, got {v!r}")
             bounds.append(tuple(float(b) for b in v))
         lo, hi = bounds
