@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -176,6 +177,57 @@ def test_bad_inputs_are_named():
         layer(torch.randn(1, 2, 8, 8), (8,))
     with pytest.raises(TypeError, match="backend must be a"):
         SpectralConv(2, 2, (3,), backend="fft")
+
+
+@pytest.mark.parametrize(
+    ("modes", "shape"), [((3,), (1, 2, 0)), ((4, 4), (1, 2, 0, 8)), ((2, 2, 2), (2, 2, 4, 4, 0))]
+)
+def test_an_empty_grid_is_refused_as_fno_refuses_it(modes, shape):
+    """A grid with no point along a spatial dim gets layers._checks.check_grid's message, as FNO,
+    SwinV2Block and ConvNeXtBlock give it. (why) it said "modes=(4, 4) keep 8 frequencies along
+    a dim of size 0; at most 0 fit", which reads as too many modes. A non-empty grid too small
+    for the modes keeps that message."""
+    layer = SpectralConv(2, 3, modes)
+    shown = re.escape(str(shape))
+    with pytest.raises(
+        ValueError,
+        match=rf"^SpectralConv expected u on a non-empty grid \(at least one point along each "
+        rf"spatial dim\), got shape {shown}$",
+    ):
+        layer(torch.randn(*shape))
+    with pytest.raises(
+        ValueError, match=r"^modes=\(4, 4\) keep 8 frequencies along a dim of size 2"
+    ):
+        SpectralConv(2, 3, (4, 4))(torch.randn(1, 2, 2, 8))
+
+
+def test_a_one_point_grid_and_an_empty_batch_still_run():
+    """The smallest grid is not refused: one point keeps only the mean mode, so the layer is
+    the real part of the k = 0 weight as a channel matrix plus the bias (float64, 1e-12); an
+    empty batch gives an empty answer."""
+    torch.manual_seed(0)
+    layer = SpectralConv(2, 3, (1,), bias=True).double()
+    with torch.no_grad():
+        layer.bias.normal_()
+    u = torch.randn(4, 2, 1, dtype=torch.float64)
+    want = torch.einsum("bi,io->bo", u[:, :, 0], layer.weight.real[:, :, 0].detach())
+    torch.testing.assert_close(layer(u), (want + layer.bias)[:, :, None], rtol=1e-12, atol=1e-12)
+    assert layer(torch.randn(0, 2, 8, dtype=torch.float64)).shape == (0, 3, 8)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_the_grid_check_is_no_graph_break(dynamic):
+    """check_grid compares the spatial sizes in Python; dynamo traces SpectralConv as one graph
+    with static sizes and with a dynamic grid (a dynamic size is assumed >= 2: no guard)."""
+    layer = SpectralConv(2, 3, (4, 4))
+    u = torch.randn(2, 2, 16, 12)
+    if dynamic:
+        torch._dynamo.mark_dynamic(u, 2)
+        torch._dynamo.mark_dynamic(u, 3)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(layer)(u)
+    torch._dynamo.reset()
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
 
 
 # ---------------------------------------------------------------------------- FusedDFT

@@ -35,6 +35,7 @@ from torch import nn
 from ._checks import (
     as_input_precision,
     check_dtype,
+    check_grid,
     check_int,
     check_ints,
     check_size,
@@ -192,6 +193,9 @@ class SpectralConv(ComplexCasts):
         # float64 input to a complex64 weight (or the reverse) would run in the weight's
         # precision, or the input's, without a word: ask for one precision instead
         check_dtype("SpectralConv", "u", u, REAL_OF.get(self.weight.dtype, self.weight.dtype))
+        # (why) before effective_modes, whose "modes=... keep 8 frequencies along a dim of size
+        # 0" reads as too many modes; FNO, SwinV2Block and ConvNeXtBlock word it so
+        check_grid("SpectralConv", "u", u, range(2, d + 2))
         spatial = tuple(u.shape[2:])
         out_shape = (
             check_size("SpectralConv", "out_shape", out_shape) if out_shape is not None else spatial
