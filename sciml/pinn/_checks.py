@@ -50,8 +50,13 @@ def check_bool(owner: str, name: str, v: Any) -> None:
 
     (why) a flag was read by its truth value: ``cosine='no'`` (any non-empty string, 1, a
     list) switched the option on, silently. YAML's true / false load as bools already."""
-    if not isinstance(v, (bool, np.bool_)):
+    if not is_flag(v):
         raise TypeError(f"{owner} expected {name} as a bool (True or False), got {v!r}")
+
+
+def is_flag(v: Any) -> bool:
+    """A bool, Python's or NumPy's (the test :func:`check_bool` applies)."""
+    return isinstance(v, (bool, np.bool_))
 
 
 def _zero_d(v: Any) -> bool:

@@ -11,11 +11,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from .._scalars import is_int
-from ._checks import check_bool, check_float_dtype, check_float_points, is_count, is_number
+from ._checks import check_bool, check_float_dtype, check_float_points, is_count, is_flag, is_number
 
 __all__ = ["Box", "uniform", "latin_hypercube", "sobol", "grid", "resample_by_residual"]
 
@@ -193,13 +192,13 @@ def grid(
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise TypeError(f"expected sizes as a sequence of ints, one per axis, got {sizes!r}")
     sizes = list(sizes)
-    if isinstance(endpoint, (bool, np.bool_)):
+    if is_flag(endpoint):
         ends = [bool(endpoint)] * box.dim
     elif isinstance(endpoint, (str, bytes)) or not isinstance(endpoint, Iterable):
         raise TypeError(f"expected endpoint as a bool or one bool per axis, got {endpoint!r}")
     else:
         ends = list(endpoint)
-        if not all(isinstance(e, (bool, np.bool_)) for e in ends):
+        if not all(is_flag(e) for e in ends):
             raise TypeError(f"expected endpoint as a bool or one bool per axis, got {endpoint!r}")
     if len(sizes) != box.dim:
         raise ValueError(f"expected {box.dim} grid sizes for a {box.dim}-d box, got {sizes}")
