@@ -416,6 +416,27 @@ def test_bad_inputs_raise_clear_errors():
         model(torch.randn(2, 16, 6), x=torch.linspace(0, 1, 5), t=torch.ones(2))
 
 
+@pytest.mark.parametrize(
+    ("convert", "kind"), [(torch.Tensor.tolist, "list"), (torch.Tensor.numpy, "ndarray")]
+)
+def test_symbol_logits_refuses_tokens_that_are_not_a_tensor(convert, kind):
+    """symbol_logits type-checks its decoder input as encode / decode_data check symbols and x.
+    (why) a list failed with "'list' object has no attribute 'shape'". Tensor tokens still give
+    causal logits: a prefix's logits are the first rows of the whole sequence's (float64)."""
+    model = _tiny_built_in_float64(0)
+    tokens = torch.tensor([[1, 4, 5, 6, 0], [1, 4, 7, 0, 0]])
+    with torch.no_grad():
+        fused, pad, _ = model.encode(torch.randn(2, 16, 6, dtype=torch.float64), tokens[:, 1:])
+        with pytest.raises(
+            TypeError, match=rf"^PROSE expected tokens as a torch\.Tensor, got {kind}$"
+        ):
+            model.symbol_logits(fused, pad, convert(tokens))
+        whole = model.symbol_logits(fused, pad, tokens)
+        for k in (1, 3):
+            prefix = model.symbol_logits(fused, pad, tokens[:, :k])
+            torch.testing.assert_close(prefix, whole[:, :k], rtol=1e-12, atol=1e-12)
+
+
 def test_encoders_of_no_layers_pass_the_embeddings_to_the_fusion():
     """With symbol_encoder_layers = data_encoder_layers = 0 (allowed by the config) the fused
     features are the fusion of the embeddings themselves, composed here by hand (the symbol path

@@ -391,6 +391,7 @@ class PROSE(Operator, family="prose"):
 
     def symbol_logits(self, fused, pad, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token logits ``(B, L, V)`` for the decoder input ``tokens`` ``(B, L)`` (teacher forcing)."""
+        check_tensor("PROSE", "tokens", tokens)
         n = tokens.shape[1]
         causal = torch.ones(n, n, dtype=torch.bool, device=tokens.device).triu(1)
         # (why) tgt_is_causal=True: what torch detects for this mask anyway, but by comparing
