@@ -201,10 +201,22 @@ def write_readme(results: dict) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     p.add_argument("--small", action="store_true", help="8 trajectories x 20 steps x 64^2")
-    p.add_argument("--batches", type=int, default=None)
-    p.add_argument("--data-dir", type=Path, default=HERE / "_data")
+    p.add_argument(
+        "--batches",
+        type=int,
+        default=None,
+        help="timed batches per configuration (default: 20 with --small, else 120)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=HERE / "_data",
+        help="folder for the generated benchmark files (kept between runs)",
+    )
     p.add_argument(
         "--out", type=Path, default=RESULTS, help="JSON path; README table only for the default"
     )

@@ -189,12 +189,16 @@ def run_seed(train, test, iterations: int, block: int, seed: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--iterations", type=int, default=10_000)
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
+    ap.add_argument("--iterations", type=int, default=10_000, help="Adam steps per run")
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, one run each")
     ap.add_argument("--block", type=int, default=250, help="iterations per interleaved block")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (both sides)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "deeponet.json"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "deeponet.json"), help="JSON path"
+    )
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)

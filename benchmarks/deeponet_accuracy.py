@@ -216,17 +216,38 @@ class Problem:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--problem", choices=sorted(DEFAULTS), required=True)
-    ap.add_argument("--iterations", type=int, default=None)
-    ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--batch", type=int, default=None, help="functions (or pairs) per step")
-    ap.add_argument("--n-train", type=int, default=None)
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--problem", choices=sorted(DEFAULTS), required=True, help="the benchmark problem"
+    )
+    ap.add_argument(
+        "--iterations", type=int, default=None, help="training steps (default: the problem's)"
+    )
+    ap.add_argument(
+        "--lr", type=float, default=None, help="initial learning rate (default: the problem's)"
+    )
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="functions (or pairs) per step (default: the problem's)",
+    )
+    ap.add_argument(
+        "--n-train", type=int, default=None, help="training functions (default: the problem's)"
+    )
     ap.add_argument("--min-lr-factor", type=float, default=0.01, help="cosine decay floor")
-    ap.add_argument("--max-minutes", type=float, default=15.0, help="stop training after this")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--max-minutes", type=float, default=15.0, help="stop training after this many minutes"
+    )
+    ap.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="JSON path (default: benchmarks/results/deeponet_accuracy_PROBLEM.json)",
+    )
     args = ap.parse_args()
     iters, lr, batch = DEFAULTS[args.problem]
     iters, lr, batch = args.iterations or iters, args.lr or lr, args.batch or batch

@@ -42,18 +42,27 @@ def band_limited(n: int, coeffs: torch.Tensor, band: int) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--coarse", type=int, default=32, help="grid points per side of the coarse grid"
     )
-    ap.add_argument("--coarse", type=int, default=32)
-    ap.add_argument("--fine", type=int, default=64)
-    ap.add_argument("--modes", type=int, default=6)
-    ap.add_argument("--width", type=int, default=16)
-    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument(
+        "--fine",
+        type=int,
+        default=64,
+        help="grid points per side of the fine grid (a multiple of --coarse)",
+    )
+    ap.add_argument("--modes", type=int, default=6, help="FNO Fourier modes kept per axis")
+    ap.add_argument("--width", type=int, default=16, help="FNO channel width")
+    ap.add_argument("--layers", type=int, default=3, help="FNO layers")
     ap.add_argument("--band", type=int, default=4, help="largest |k| of the input per axis")
-    ap.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9")
+    ap.add_argument(
+        "--seeds", default="0,1,2,3,4,5,6,7,8,9", help="comma-separated seeds, one model each"
+    )
     ap.add_argument("--paddings", default="0:0,4:4,4:8", help="COARSE:FINE padding pairs")
-    ap.add_argument("--out", default="fno_padding_resolution.json")
+    ap.add_argument("--out", default="fno_padding_resolution.json", help="JSON path")
     args = ap.parse_args(argv)
     if args.fine % args.coarse or not 2 * args.band < args.coarse:
         ap.error(

@@ -123,14 +123,24 @@ def warm_up(model, dcdm_k, deflate, skip) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--sizes", type=int, nargs="+", default=[32, 64], help="grid points per side (n^3 unknowns)"
+    )
     ap.add_argument("--model", default="dcdm-poisson3d", help="checkpoint dir or shipped name")
-    ap.add_argument("--rtol", type=float, default=1e-6)
-    ap.add_argument("--maxiter", type=int, default=5000)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--skip", nargs="*", default=[], help="methods to skip, e.g. sgs-pcg")
-    ap.add_argument("--geometries", nargs="+", default=["box", "obstacle"])
+    ap.add_argument(
+        "--rtol", type=float, default=1e-6, help="relative residual every method stops at"
+    )
+    ap.add_argument("--maxiter", type=int, default=5000, help="iteration limit of each method")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument(
+        "--skip", nargs="*", default=[], help="methods to skip, e.g. sgs-pcg (default: none)"
+    )
+    ap.add_argument(
+        "--geometries", nargs="+", default=["box", "obstacle"], help="domains: box, obstacle"
+    )
     ap.add_argument(
         "--dcdm-k",
         type=int,
@@ -143,10 +153,11 @@ def main() -> None:
         type=int,
         nargs="*",
         default=[],
-        help="aggregate sizes B: add deflated rows dcg-dB, dcdm-dB, dcdm-kK-dB (sciml extension)",
+        help="aggregate sizes B: add deflated rows dcg-dB, dcdm-dB, dcdm-kK-dB (sciml "
+        "extension; default: none)",
     )
     ap.add_argument("--device", default="cpu", help="cuda: add the cg-gpu and dcdm-gpu rows")
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=str(RESULTS), help="JSON path")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 

@@ -131,23 +131,31 @@ def train_one(name, model, train, test, args, lr) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument(
+        "--resolutions",
+        type=int,
+        nargs="+",
+        default=[64, 128],
+        help="grid points per side, one run each",
     )
-    p.add_argument("--resolutions", type=int, nargs="+", default=[64, 128])
-    p.add_argument("--n-train", type=int, default=1000)
-    p.add_argument("--n-test", type=int, default=100)
-    p.add_argument("--epochs", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr-mgno", type=float, default=1e-3)
-    p.add_argument("--lr-fno", type=float, default=2e-3)
-    p.add_argument("--fno-modes", type=int, default=12)
-    p.add_argument("--fno-width", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--n-train", type=int, default=1000, help="training samples")
+    p.add_argument("--n-test", type=int, default=100, help="test samples")
+    p.add_argument("--epochs", type=int, default=500, help="training epochs (both models)")
+    p.add_argument("--batch-size", type=int, default=8, help="samples per batch")
+    p.add_argument("--lr-mgno", type=float, default=1e-3, help="MgNO's learning rate")
+    p.add_argument("--lr-fno", type=float, default=2e-3, help="FNO's learning rate")
+    p.add_argument("--fno-modes", type=int, default=12, help="FNO Fourier modes kept per axis")
+    p.add_argument("--fno-width", type=int, default=16, help="FNO channel width")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument(
+        "--device", default=None, help="torch device (default: cuda if available, else cpu)"
+    )
     p.add_argument("--data-dir", type=Path, default=DATA, help="Darcy data cache folder")
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--out", type=Path, default=RESULTS, help="JSON path")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 

@@ -443,8 +443,12 @@ def summarise(per: dict, metric_name: str, higher: bool) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tasks", default="digits,latent,sparse,sde")
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--tasks", default="digits,latent,sparse,sde", help="comma-separated tasks to run"
+    )
     ap.add_argument(
         "--epochs", type=int, default=0, help="override every task's epochs (0: defaults)"
     )
@@ -470,13 +474,41 @@ def main() -> None:
         default="uniform",
         help="t* of the local penalty: uniform on the interval, or an accepted step's start",
     )
-    ap.add_argument("--latent-decoder", choices=("mlp", "linear"), default=LATENT_DECODER)
-    ap.add_argument("--latent-lr", choices=("constant", "cosine"), default=LATENT_LR)
-    ap.add_argument("--latent-lr0", type=float, default=LATENT_LR0)
-    ap.add_argument("--latent-size", type=int, nargs=2, default=LATENT_SIZE)
-    ap.add_argument("--latent-kl", type=float, default=LATENT_KL)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "neural_de.json"))
+    ap.add_argument(
+        "--latent-decoder",
+        choices=("mlp", "linear"),
+        default=LATENT_DECODER,
+        help="latent task: decoder from the latent state",
+    )
+    ap.add_argument(
+        "--latent-lr",
+        choices=("constant", "cosine"),
+        default=LATENT_LR,
+        help="latent task: learning-rate schedule (cosine: down to 1e-4 per iteration)",
+    )
+    ap.add_argument(
+        "--latent-lr0",
+        type=float,
+        default=LATENT_LR0,
+        help="latent task: Adam's (initial) learning rate",
+    )
+    ap.add_argument(
+        "--latent-size",
+        type=int,
+        nargs=2,
+        default=LATENT_SIZE,
+        help="latent task: latent dimension and hidden width of the vector field",
+    )
+    ap.add_argument(
+        "--latent-kl",
+        type=float,
+        default=LATENT_KL,
+        help="latent task: weight of the KL term of the loss",
+    )
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "neural_de.json"), help="JSON path"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     globals()["LATENT_DECODER"] = args.latent_decoder

@@ -112,16 +112,22 @@ def prose_metrics(ckpt: str, raw: dict, indices: list[int]) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--data", default="runs/prose_ode/data/val_600_s1.h5",
                     help="held-out prose-ode file (generated with --seed if missing)")  # fmt: skip
     ap.add_argument("--n", type=int, default=600, help="samples to generate when missing")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--seed", type=int, default=1, help="seed of the samples generated when missing"
+    )
     ap.add_argument("--per-system", type=int, default=20, help="first N samples of each system")
-    ap.add_argument("--prose", help="a trained PROSE checkpoint to score on the same samples")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--prose", help="a trained PROSE checkpoint to score on the same samples (default: none)"
+    )
+    ap.add_argument("--workers", type=int, default=2, help="processes fitting in parallel")
     ap.add_argument("--stages", type=int, default=1, help="fit_system stages (classical fits)")
-    ap.add_argument("--out", default="benchmarks/results/prose_classical.json")
+    ap.add_argument("--out", default="benchmarks/results/prose_classical.json", help="JSON path")
     args = ap.parse_args()
 
     path = Path(args.data)

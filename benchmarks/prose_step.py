@@ -76,13 +76,15 @@ def step(model, opt, batch, loss_fn, trim: bool) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--data", default=None, help="prose-ode HDF5 file (default: generate --n)")
     ap.add_argument("--n", type=int, default=256, help="samples to generate without --data")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=32, help="samples per timed step")
     ap.add_argument("--width", type=int, default=0, help="PROSEConfig.small width (0: its default)")
     ap.add_argument("--reps", type=int, default=20, help="timed steps per side (after 2 warm-up)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--compiled", action="store_true", help="time eager vs torch.compile")
     ap.add_argument("--backend", default="inductor", help="torch.compile backend (--compiled)")
     ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/...)")

@@ -180,18 +180,23 @@ def _memory_child(args, impl, mode, device) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--size", default="T")
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--device", default="cpu")
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument("--size", default="T", help="Poseidon size: T, B or L")
+    ap.add_argument("--batch", type=int, default=4, help="samples per forward")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per implementation")
+    ap.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda")
     ap.add_argument(
-        "--reference", action="append", default=[], help="folder holding scOT / transformers"
+        "--reference",
+        action="append",
+        default=[],
+        help="folder holding scOT / transformers, repeatable (default: none)",
     )
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scot.json"))
+    ap.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results" / "scot.json"), help="JSON path"
+    )
     ap.add_argument("--_memory", nargs=2, metavar=("IMPL", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     sys.path.extend(args.reference)

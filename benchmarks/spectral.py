@@ -241,10 +241,16 @@ def bench_fno(full: bool, device: torch.device, repeats: int, compile_: bool = F
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device (the default: cuda where available, else cpu)",
+    )
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per case and side")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--full", action="store_true", help="FNO step at 128^2, width 64, batch 16")
     ap.add_argument("--cases", default="1,2,3,fno", help="comma list of 1, 2, 3, fno")
     ap.add_argument(
@@ -264,7 +270,9 @@ def main() -> None:
         help="also time each SpectralConv case with both layers captured as CUDA graphs "
         "(torch.cuda.make_graphed_callables; CUDA only)",
     )
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "spectral.json"))
+    ap.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "spectral.json"), help="JSON path"
+    )
     args = ap.parse_args()
     if args.cuda_graphs and not args.device.startswith("cuda"):
         raise SystemExit(f"--cuda-graphs needs --device cuda, got --device {args.device}")

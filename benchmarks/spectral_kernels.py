@@ -137,11 +137,15 @@ def dispatch_ranges(results: list[dict], gpu: str) -> dict[str, list[list[int]]]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=30)
-    ap.add_argument("--dims", default="1,2,3")
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+    ap.add_argument("--repeats", type=int, default=30, help="timed runs per case")
+    ap.add_argument("--dims", default="1,2,3", help="comma-separated spatial dims to time")
     ap.add_argument(
-        "--out", default=str(Path(__file__).parent / "results" / "spectral_kernels.json")
+        "--out",
+        default=str(Path(__file__).parent / "results" / "spectral_kernels.json"),
+        help="JSON path",
     )
     args = ap.parse_args()
     if not torch.cuda.is_available():

@@ -99,13 +99,19 @@ def count(backend, ndim: int, batch: int, channels: int) -> dict:
 
 
 def main() -> None:
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
     from sciml.layers.spectral_backends import FFT, DFTMatmul, FusedDFT
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ndim", type=int, default=2, choices=(1, 2, 3))
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--channels", type=int, default=64)
-    ap.add_argument("--out", default=None, help="write the counts as JSON here")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--ndim", type=int, default=2, choices=(1, 2, 3), help="spatial dims of the layer"
+    )
+    ap.add_argument("--batch", type=int, default=2, help="samples per forward")
+    ap.add_argument("--channels", type=int, default=64, help="input and output channels")
+    ap.add_argument(
+        "--out", default=None, help="write the counts as JSON here (default: print only)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     backends = {"fft": FFT(), "dft_matmul": DFTMatmul(), "fused": FusedDFT()}

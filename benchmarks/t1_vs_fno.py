@@ -204,22 +204,24 @@ def train(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n-train", type=int, default=300)
-    ap.add_argument("--n-test", type=int, default=60)
-    ap.add_argument("--resolution", type=int, default=64)
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
+    ap.add_argument("--n-train", type=int, default=300, help="training samples")
+    ap.add_argument("--n-test", type=int, default=60, help="test samples")
+    ap.add_argument("--resolution", type=int, default=64, help="grid points per side of the data")
     ap.add_argument(
         "--solve-resolution",
         type=int,
         default=None,
         help="solve the PDE on this grid and Fourier-interpolate w(0), w(T) to --resolution "
         "(sciml.layers.fourier_resample; exact for fields band-limited on the solve grid): a "
-        "256 x 256 data set at the cost of a 64 x 64 solve. Default: --resolution",
+        "256 x 256 data set at the cost of a 64 x 64 solve (default: the --resolution grid)",
     )
     ap.add_argument("--T", type=float, default=5.0, help="target time: w(0) -> w(T)")
-    ap.add_argument("--dt", type=float, default=5e-3)
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--batch-size", type=int, default=20)
+    ap.add_argument("--dt", type=float, default=5e-3, help="solver time step")
+    ap.add_argument("--epochs", type=int, default=30, help="training epochs")
+    ap.add_argument("--batch-size", type=int, default=20, help="samples per batch")
     ap.add_argument("--lr-fno", type=float, default=1e-2, help="FNO's best of 1e-3/3e-3/1e-2")
     ap.add_argument("--lr-t1", type=float, default=1e-2, help="T1's best of 1e-3/3e-3/1e-2")
     ap.add_argument(
@@ -245,17 +247,23 @@ def main() -> None:
         "--t1-epochs",
         type=int,
         default=None,
-        help="epochs for the T1 variants (default: --epochs); e.g. more for an equal-time comparison",
+        help="epochs for the T1 variants (default: those of --epochs); e.g. more for an "
+        "equal-time comparison",
     )
     ap.add_argument(
-        "--train-models", nargs="+", default=None, help="subset of fno and the T1 variants to train"
+        "--train-models",
+        nargs="+",
+        default=None,
+        help="subset of fno and the T1 variants to train (default: all)",
     )
-    ap.add_argument("--step-resolution", type=int, default=256)
-    ap.add_argument("--step-batch", type=int, default=8)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--step-resolution", type=int, default=256, help="grid points per side of the timed steps"
+    )
+    ap.add_argument("--step-batch", type=int, default=8, help="samples per timed step")
+    ap.add_argument("--reps", type=int, default=5, help="timed steps per model")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
     ap.add_argument("--skip-training", action="store_true", help="step times only")
     ap.add_argument(
         "--isolate-steps",
@@ -268,7 +276,7 @@ def main() -> None:
         metavar="MODE",
         default=None,
         help="also time each step through torch.compile(mode=MODE): default, reduce-overhead "
-        "(CUDA graphs, for launch-bound GPU steps) or max-autotune",
+        "(CUDA graphs, for launch-bound GPU steps) or max-autotune (default: eager only)",
     )
     ap.add_argument(
         "--augment",
@@ -281,8 +289,15 @@ def main() -> None:
         action="store_true",
         help="also report each model's test error averaged over the 16 symmetries (16 forwards)",
     )
-    ap.add_argument("--data", default=None, help="npz cache (default: /tmp/sciml_ns_...npz)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "t1_vs_fno.json"))
+    ap.add_argument(
+        "--data",
+        default=None,
+        help="npz cache of the data set (default: a file in /tmp named by the solve "
+        "resolution, T and dt)",
+    )
+    ap.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "t1_vs_fno.json"), help="JSON path"
+    )
     args = ap.parse_args()
     if not 0 <= args.n_val < args.n_train:
         ap.error(f"--n-val must be in [0, n_train = {args.n_train}), got {args.n_val}")

@@ -142,18 +142,29 @@ def load_trainer(path: Path) -> type:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", nargs="+", default=["fno", "deeponet"])
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=8)
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
+    ap.add_argument(
+        "--cases", nargs="+", default=["fno", "deeponet"], help="models to train: fno, deeponet"
+    )
+    ap.add_argument("--epochs", type=int, default=5, help="training epochs per run")
+    ap.add_argument("--batch-size", type=int, default=8, help="samples per batch")
     ap.add_argument("--n-fno", type=int, default=64, help="FNO training samples")
     ap.add_argument("--n-deeponet", type=int, default=256, help="DeepONet training samples")
-    ap.add_argument("--n-val", type=int, default=16)
-    ap.add_argument("--grid", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--baseline-trainer", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "trainer_overhead.json")
+    ap.add_argument("--n-val", type=int, default=16, help="validation samples")
+    ap.add_argument("--grid", type=int, default=32, help="FNO grid points per side")
+    ap.add_argument("--repeats", type=int, default=15, help="timed runs per case and trainer")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument(
+        "--baseline-trainer",
+        type=Path,
+        default=None,
+        help="another trainer.py to time beside the installed one (default: none)",
+    )
+    ap.add_argument(
+        "--out", type=Path, default=HERE / "results" / "trainer_overhead.json", help="JSON path"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     trainers = {"trainer": Trainer}

@@ -9,6 +9,8 @@ Adam, end at the same error, every linear solver reaches its tolerance, and the 
 the latent tasks scores below the models. The numbers themselves (speed-ups, errors after a
 training step or two) are not judged: the benchmark's own runs are.
 
+Each script's ``--help`` (and each tool's in ``tools/``) is read in-process, without running it.
+
 ``spectral_kernels`` needs a CUDA GPU: without one it must stop with a message that says so.
 ``data_loading`` (six subprocesses, ~11 s at ``--small --batches 1``) and the PROSE-scored run of
 ``prose_classical`` (~12 s) are ``slow``; so are two of ``deeponet_accuracy``'s four problems
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _help import check_every_option_has_a_meaning_and_a_default, record_parsers
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 DEEPXDE_DATA = BENCHMARKS.parents[1] / "shared" / "reference-data" / "deepxde-antiderivative"
@@ -489,3 +492,31 @@ def test_data_read_paths_readers_return_materialised_values(tmp_path):
                 got = fn()
                 np.testing.assert_array_equal(got, want, err_msg=name)
                 assert got.flags.c_contiguous and got.flags.owndata, name
+
+
+SCRIPTS = [
+    p
+    for folder in (BENCHMARKS, BENCHMARKS.parent / "tools")
+    for p in sorted(folder.glob("*.py"))
+    if "ArgumentParser(" in p.read_text()
+]
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=[f"{p.parent.name}/{p.stem}" for p in SCRIPTS])
+def test_help_gives_every_option_a_meaning_and_a_default(path, monkeypatch, capsys):
+    """Most options had no default in ``--help`` (no defaults formatter) and many no help text
+    at all (``mgno_vs_fno.py --resolutions RESOLUTIONS [RESOLUTIONS ...]``). The script runs as
+    ``python SCRIPT --help`` would, in-process, up to the exit ``--help`` makes; every argument
+    of the parser it builds says what it is and, for an option, its default, as the examples'
+    test asks (tests/_help.py)."""
+    import runpy
+
+    monkeypatch.syspath_prepend(str(path.parent))  # what running the file puts first
+    monkeypatch.delitem(sys.modules, "_formatter", raising=False)  # benchmarks' or tools'
+    parsers = record_parsers(monkeypatch)
+    monkeypatch.setattr(sys, "argv", [str(path), "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(path), run_name="__main__")
+    assert exit_.value.code in (0, None)
+    (parser,) = set(parsers)
+    check_every_option_has_a_meaning_and_a_default(parser, capsys.readouterr().out, path.name)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _help import check_every_option_has_a_meaning_and_a_default, record_parsers
 from safetensors.torch import load_file
 
 import sciml
@@ -850,43 +851,11 @@ def test_help_gives_every_option_a_meaning_and_a_default(name, monkeypatch, caps
     option of the parser ``main`` builds has an entry in the help that says what it is and
     states its default: the value the parser holds, or, where the help says it itself (a mode's
     default, what None stands for), the words after "default:"."""
-    import argparse
-
     monkeypatch.syspath_prepend(str(EXAMPLES))
     module = load_example(name)
-    parsers = []
-    parse = argparse.ArgumentParser.parse_args
-
-    def record(self, *args, **kwargs):
-        parsers.append(self)
-        return parse(self, *args, **kwargs)
-
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", record)
+    parsers = record_parsers(monkeypatch)
     monkeypatch.setattr(sys, "argv", [f"{name}.py"])
     with pytest.raises(SystemExit):
         module.main(["--help"])
-    text = capsys.readouterr().out
-    options = text.split("\noptions:\n", 1)[1]
-    # each entry starts on a line indented by 2 spaces, then "-"; its continuation lines are
-    # indented further
-    entries = {}
-    for line in options.splitlines():
-        if line.startswith("  -"):
-            invocation, _, help_ = line.strip().partition("  ")
-            flags = [f.split(" ")[0] for f in invocation.split(", ")]
-            entries[flags[0]] = [help_.strip()]
-        elif line.strip():
-            entries[flags[0]].append(line.strip())
     (parser,) = set(parsers)
-    flags = [a.option_strings[0] for a in parser._actions if a.help != argparse.SUPPRESS]
-    assert sorted(entries) == sorted(flags), (sorted(entries), sorted(flags))
-    for action in parser._actions:
-        flag = action.option_strings[0]
-        said = " ".join(entries[flag])
-        if flag == "-h":
-            continue
-        assert action.help and action.help.strip(), (name, flag)  # what the option is
-        if "default:" not in action.help:  # the parser's value, as argparse writes it
-            assert said.endswith(f"(default: {action.default})"), (name, flag, said)
-        else:  # in words, not the None (or []) the parser holds
-            assert re.search(r"default: \w", said) and "default: None" not in said, said
+    check_every_option_has_a_meaning_and_a_default(parser, capsys.readouterr().out, name)

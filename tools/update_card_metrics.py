@@ -20,10 +20,16 @@ from sciml.pretrained.cards import CARD_FILE, round_metrics
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("name", choices=pretrained.names())
+    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument(
+        "name", choices=pretrained.names(), help="the shipped model whose card to update"
+    )
     ap.add_argument("--n", type=int, help="held-out cases (default: the card's evaluation.n)")
-    ap.add_argument("--seed", type=int, help="default: the card's train_seed + 1")
+    ap.add_argument(
+        "--seed", type=int, help="seed of the held-out cases (default: the card's train_seed + 1)"
+    )
     ap.add_argument("--write", action="store_true", help="update the card's metrics")
     args = ap.parse_args()
     card = pretrained.card(args.name)
