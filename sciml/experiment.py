@@ -377,6 +377,41 @@ def _check_static_channels(model: Any, spec: DataSpec) -> None:
         ) from None
 
 
+def _check_model_fits(model: Any, view: Any, spec: DataSpec, loss_fn: Any) -> None:
+    """One training item through ``model`` and ``loss_fn`` (a batch of 1, no grad, eval
+    mode, the global RNG put back), before any run folder is made: a model that does not fit
+    the view is a ConfigError naming model.config, the view and the item's shapes.
+
+    (why) it failed at the first training step with the model's own words ("FNO expected u
+    of shape (batch, 2, 2 spatial dims), got (4, 1, 8, 8)"; DeepONet's "expected u of shape
+    (batch, 6)" for sensors that leave out the static fields), naming no key of the file.
+    One forward of one item: a small cost beside the run's first step."""
+    import torch
+    from torch.utils.data import default_collate
+
+    from .train._batch import batch_loss
+
+    batch = default_collate([view[0]])
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            batch_loss(model, batch, loss_fn)
+    except (ValueError, RuntimeError, TypeError, IndexError) as exc:
+        shapes = ", ".join(
+            f"{key} {tuple(batch[key].shape)}"
+            for key in ("input", "target", "x", "t")
+            if isinstance(batch.get(key), torch.Tensor)
+        )
+        static = f", static_fields {list(spec.static_fields)}" if spec.static_fields else ""
+        raise ConfigError(
+            f"model.config does not fit data.view {spec.view}: one training item as a batch "
+            f"of 1 has {shapes}{static}, and the model says: {exc}"
+        ) from exc
+    finally:
+        model.train(was_training)
+
+
 def _loss(name: str) -> Any:
     from .train import H1Loss, LpLoss
 
@@ -503,6 +538,8 @@ def run(
             model, in_mean=in_mean, in_std=in_std, out_mean=out_mean, out_std=out_std,
             out_channel_dim=-1 if spec.view == "points" else None,  # values at points: (.., C)
         )  # fmt: skip
+    loss_fn = _loss(experiment.loss)
+    _check_model_fits(model, train_view, spec, loss_fn)
     # Under torchrun every rank runs this function; only rank 0 writes files and evaluates.
     rank = int(os.environ.get("RANK", "0"))
     main_rank = rank == 0
@@ -523,7 +560,7 @@ def run(
             model,
             train_view,
             val_data=val_view,
-            loss=_loss(experiment.loss),
+            loss=loss_fn,
             config=config,
             monitor=experiment.monitor,
             mode=experiment.mode,

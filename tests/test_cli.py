@@ -480,13 +480,18 @@ def test_a_bad_split_names_data_split(split, message, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(tmp_path):
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_run_folder(tmp_path, monkeypatch):
     """A model that does not fit the data (3-D modes on 2-D Darcy fields) fails at its first
     step; the run folder, experiment.json, splits.json and the metrics files were left behind.
     A folder the run made is removed; one that existed is kept with what it held."""
+    import sciml.experiment
     from sciml.data.generators import generate
     from sciml.experiment import DataSpec, Experiment, ModelSpec, run
 
+    # (why) the pre-flight check refuses this model before any folder is made (tested in
+    # test_a_model_that_does_not_fit_the_view_is_refused_before_the_run_folder); without it,
+    # the first step fails inside the run, after the folder was written
+    monkeypatch.setattr(sciml.experiment, "_check_model_fits", lambda *args: None)
     data = generate("darcy", n=10, resolution=12, out=tmp_path / "d.h5", seed=1)
     kept = tmp_path / "kept"
     kept.mkdir()
@@ -508,10 +513,13 @@ def test_a_failed_run_removes_the_parent_folders_it_made_and_no_others(tmp_path,
     """out=new/deep/run with new/ missing: the failed run left new/deep/ behind (the run
     folder alone was removed). Exactly the folders the call made go: one that existed stays,
     and a made one that something else wrote into meanwhile stays with what it holds."""
+    import sciml.experiment
     from sciml.data.generators import generate
     from sciml.experiment import DataSpec, Experiment, ModelSpec, run
     from sciml.train import Trainer
 
+    # (why) as above: a failure inside the run, which the pre-flight check would forestall
+    monkeypatch.setattr(sciml.experiment, "_check_model_fits", lambda *args: None)
     data = generate("darcy", n=10, resolution=12, out=tmp_path / "d.h5", seed=1)
     (tmp_path / "have").mkdir()
 
@@ -1779,3 +1787,101 @@ def test_train_resume_of_a_finished_run_says_nothing_was_left(tmp_path, capsys):
     assert "nothing left" not in more
     state = json.loads((tmp_path / "run" / "last" / "trainer_state.json").read_text())["state"]
     assert state["step"] == 9
+
+
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        (
+            {"in_channels": 2},
+            "FNO expected u of shape (batch, 2, 2 spatial dims), got (1, 1, 8, 8); the spatial "
+            "dims are set by the config: in_channels=2, modes=(3, 3)",
+        ),
+        (
+            {"out_channels": 2},
+            "expected pred and target of the same shape, got (1, 2, 8, 8) and (1, 1, 8, 8); "
+            "check the model's out_channels and the data's target layout",
+        ),
+    ],
+)
+def test_a_model_that_does_not_fit_the_view_is_refused_before_the_run_folder(
+    config, says, tmp_path, capsys
+):
+    """``in_channels: 2`` on a one-channel Darcy file failed at the first step with FNO's own
+    error, naming no key; the run's one-item pre-flight check names model.config, the view
+    and the item's shapes, and no run folder is made."""
+    from sciml.data.generators import generate
+
+    data = generate("darcy", n=10, resolution=8, out=tmp_path / "d.h5", seed=1)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 4, "n_layers": 1,
+                                              **config}},
+        "data": {"path": str(data), "inputs": ["a"], "targets": ["u"], "split": [0.6, 0.2, 0.2]},
+        "train": {"epochs": 1, "batch_size": 4},
+        "out": str(tmp_path / "new" / "run"),
+    }  # fmt: skip
+    (tmp_path / "e.json").write_text(json.dumps(experiment))
+    code, out, err = _run(["train", str(tmp_path / "e.json"), "--no-progress"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "sciml: error: model.config does not fit data.view static_pairs: one training item as a "
+        f"batch of 1 has input (1, 1, 8, 8), target (1, 1, 8, 8), and the model says: {says}\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "e.json"]
+
+
+def test_a_points_view_whose_sensors_leave_out_the_static_fields_is_refused(tmp_path):
+    """DeepONet's sensors counting the inputs but not the static fields (6 of 12 branch
+    values) failed at the first step with "expected u of shape (batch, 6)"; refused before the
+    run folder, naming the view, its shapes and static_fields."""
+    import sciml.data as sd
+    from sciml.errors import ConfigError
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, run
+
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((8, 4, 6)).astype(np.float32)
+    c = (1 + rng.random((8, 6))).astype(np.float32)
+    data = tmp_path / "wave.h5"
+    sd.write(data, fields={"u": u}, static_fields={"c": c}, coords={"x": np.linspace(0, 1, 6)})
+    branch = {"sensors": 6, "coord_dim": 1, "basis": 4}
+    exp = Experiment(
+        model=ModelSpec("deeponet", branch),
+        data=DataSpec(path=str(data), view="points", inputs=("u",), targets=("u",),
+                      static_fields=("c",), input_step=1, target_step=-1, n_points=3,
+                      split=(0.5, 0.25, 0.25)),
+        train={"epochs": 1, "batch_size": 2},
+        out=str(tmp_path / "run"),
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        run(exp, progress=False)
+    assert str(info.value) == (
+        "model.config does not fit data.view points: one training item as a batch of 1 has "
+        "input (1, 2, 6), target (1, 3, 1), x (1, 3, 1), static_fields ['c'], and the model "
+        "says: DeepONet expected u of shape (batch, 6) (the input function at 6 sensors; "
+        "(batch, channels, *spatial) is flattened), got (1, 2, 6)"
+    )
+    assert not (tmp_path / "run").exists()
+    run(dataclasses.replace(exp, model=ModelSpec("deeponet", {**branch, "sensors": 12})),
+        progress=False)  # fmt: skip
+    assert (tmp_path / "run" / "best").exists()
+
+
+def test_the_pre_flight_check_leaves_the_model_and_the_rng_as_they_were():
+    """The one-item check runs in eval mode under no_grad with the global RNG put back: a
+    BatchNorm's running statistics and step count, the train flag and the next random draw
+    are those without the check, so the run trains as before."""
+    from sciml.experiment import DataSpec, _check_model_fits
+    from sciml.train import LpLoss
+
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(1), torch.nn.Dropout(0.5))
+    item = {"input": torch.randn(1, 4, 4) * 3 + 2, "target": torch.zeros(1, 4, 4)}
+    torch.manual_seed(7)
+    want = torch.rand(3)
+    torch.manual_seed(7)
+    _check_model_fits(model, [item], DataSpec(path="unused.h5"), LpLoss())
+    assert torch.equal(torch.rand(3), want)
+    bn = model[0]
+    assert model.training and int(bn.num_batches_tracked) == 0
+    assert torch.equal(bn.running_mean, torch.zeros(1)) and torch.equal(
+        bn.running_var, torch.ones(1)
+    )
