@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> None:
         "--seeds", default="0,1,2,3,4,5,6,7,8,9", help="comma-separated seeds, one model each"
     )
     ap.add_argument("--paddings", default="0:0,4:4,4:8", help="COARSE:FINE padding pairs")
-    ap.add_argument("--out", default="fno_padding_resolution.json", help="JSON path")
+    ap.add_argument(
+        "--out",
+        default=str(Path(__file__).resolve().parent / "results" / "fno_padding_resolution.json"),
+        help="JSON path (default: results/fno_padding_resolution.json beside this script)",
+    )
     args = ap.parse_args(argv)
     if args.fine % args.coarse or not 2 * args.band < args.coarse:
         ap.error(
