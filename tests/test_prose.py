@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -435,6 +436,35 @@ def test_symbol_logits_refuses_tokens_that_are_not_a_tensor(convert, kind):
         for k in (1, 3):
             prefix = model.symbol_logits(fused, pad, tokens[:, :k])
             torch.testing.assert_close(prefix, whole[:, :k], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "error", "message"),
+    [
+        (torch.tensor([3, 4]), ValueError, "expected tokens of shape (batch=2, length), got (2,)"),
+        (torch.ones(3, 2).long(), ValueError, "expected tokens of shape (batch=2, length), got (3, 2)"),
+        (torch.ones(2, 3, 1).long(), ValueError, "expected tokens of shape (batch=2, length), got (2, 3, 1)"),
+        (torch.ones(2, 3), TypeError, "expected integer token ids in tokens (torch.long), got dtype torch.float32"),
+        (torch.ones(2, 3, dtype=torch.bool), TypeError, "expected integer token ids in tokens (torch.long), got dtype torch.bool"),
+    ],
+)  # fmt: skip
+def test_symbol_logits_checks_the_shape_and_dtype_of_tokens(tokens, error, message):
+    """symbol_logits checks its decoder input's shape and dtype as encode checks symbols.
+    (why) a 1-d tensor said "tuple index out of range", a float one torch's "Expected tensor for
+    argument #1 'indices'", a batch of 3 against 2 encoded samples "shape '[18, 6, 16]' is
+    invalid". Integer tokens of any integer dtype still give the same logits as long ones."""
+    model = _tiny_built_in_float64(0)
+    good = torch.tensor([[1, 4, 5, 6], [1, 4, 7, 0]])
+    with torch.no_grad():
+        fused, pad, _ = model.encode(torch.randn(2, 16, 6, dtype=torch.float64), good[:, 1:])
+        with pytest.raises(error, match=f"^{re.escape(message)}$"):
+            model.symbol_logits(fused, pad, tokens)
+        torch.testing.assert_close(
+            model.symbol_logits(fused, pad, good.int()),
+            model.symbol_logits(fused, pad, good),
+            rtol=0,
+            atol=0,
+        )
 
 
 def test_encoders_of_no_layers_pass_the_embeddings_to_the_fusion():

@@ -129,6 +129,21 @@ def _encoder(cfg: PROSEConfig, layers: int) -> nn.Module:
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
+def _check_tokens(name: str, tokens: torch.Tensor, batch: int) -> None:
+    """Refuse token ids ``name`` that are not an integer tensor of shape ``(batch, length)``.
+
+    (why) static checks only (type, ndim, shape, dtype): no graph break under compile."""
+    check_tensor("PROSE", name, tokens)
+    if tokens.ndim != 2 or tokens.shape[0] != batch:
+        raise ValueError(
+            f"expected {name} of shape (batch={batch}, length), got {tuple(tokens.shape)}"
+        )
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        raise TypeError(
+            f"expected integer token ids in {name} (torch.long), got dtype {tokens.dtype}"
+        )
+
+
 def _trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Drop the trailing columns of ``tokens`` ``(B, L)`` that are padding in every row.
 
@@ -348,15 +363,7 @@ class PROSE(Operator, family="prose"):
         h = self.data_encoder(h) + self.modality.weight[0]
         pad = torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device)
         if symbols is not None:
-            check_tensor("PROSE", "symbols", symbols)
-            if symbols.ndim != 2 or symbols.shape[0] != u.shape[0]:
-                raise ValueError(
-                    f"expected symbols of shape (batch={u.shape[0]}, length), got {tuple(symbols.shape)}"
-                )
-            if symbols.is_floating_point() or symbols.is_complex() or symbols.dtype == torch.bool:
-                raise TypeError(
-                    f"expected integer token ids in symbols (torch.long), got dtype {symbols.dtype}"
-                )
+            _check_tokens("symbols", symbols, u.shape[0])
             if not transforming():  # data-dependent width; under vmap the padding just stays
                 symbols = _trim_padding(symbols, self.vocab.pad_id)
         if symbols is not None and symbols.shape[1]:  # an empty skeleton is no skeleton
@@ -391,7 +398,7 @@ class PROSE(Operator, family="prose"):
 
     def symbol_logits(self, fused, pad, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token logits ``(B, L, V)`` for the decoder input ``tokens`` ``(B, L)`` (teacher forcing)."""
-        check_tensor("PROSE", "tokens", tokens)
+        _check_tokens("tokens", tokens, fused.shape[0])
         n = tokens.shape[1]
         causal = torch.ones(n, n, dtype=torch.bool, device=tokens.device).triu(1)
         # (why) tgt_is_causal=True: what torch detects for this mask anyway, but by comparing
