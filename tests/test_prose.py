@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from torch.nn import functional as F
 
 import sciml
 from sciml.data.generators import generate
@@ -465,6 +466,43 @@ def test_symbol_logits_checks_the_shape_and_dtype_of_tokens(tokens, error, messa
             rtol=0,
             atol=0,
         )
+
+
+@pytest.mark.parametrize(
+    ("target_symbols", "error", "message"),
+    [
+        ([[1, 4, 2], [1, 2, 0]], TypeError, "PROSE expected target_symbols as a torch.Tensor, got list"),
+        (torch.tensor([1, 4, 2]), ValueError, "expected target_symbols of shape (batch=2, length), got (3,)"),
+        (torch.ones(3, 3).long(), ValueError, "expected target_symbols of shape (batch=2, length), got (3, 3)"),
+        (torch.ones(2, 3), TypeError, "expected integer token ids in target_symbols (torch.long), got dtype torch.float32"),
+    ],
+)  # fmt: skip
+def test_training_loss_checks_target_symbols_by_name(target_symbols, error, message):
+    """training_loss checks the batch's target_symbols before it trims them, naming the key.
+    (why) a list said "'bool' object has no attribute 'any'", a 1-d tensor "too many indices",
+    and a batch or dtype mismatch was reported for symbol_logits' argument "tokens", a name the
+    batch does not have. Good targets still give the hand-composed loss."""
+    model = _tiny_built_in_float64(0)
+    u, x = torch.randn(2, 16, 6, dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64)
+    target = torch.randn(2, 5, 5, dtype=torch.float64)
+    good = torch.tensor([[1, 4, 2, 0], [1, 2, 0, 0]])
+    batch = {"input": u, "x": x, "target": target}
+    with torch.no_grad():
+        with pytest.raises(error, match=f"^{re.escape(message)}$"):
+            model.training_loss({**batch, "target_symbols": target_symbols}, F.mse_loss)
+        fused, pad, norm = model.encode(u)
+        logits = model.symbol_logits(fused, pad, good[:, :2])  # the padding column trimmed
+        ce = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(),
+            good[:, 1:3].reshape(-1),
+            ignore_index=model.vocab.pad_id,
+        )
+        want = (
+            F.mse_loss(model.decode_data(fused, pad, norm, x), target)
+            + model.config.symbol_loss_weight * ce
+        )
+        got = model.training_loss({**batch, "target_symbols": good}, F.mse_loss)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_encoders_of_no_layers_pass_the_embeddings_to_the_fusion():

@@ -471,6 +471,8 @@ class PROSE(Operator, family="prose"):
         """
         fused, pad, norm = self.encode(batch["input"], batch.get("symbols"))
         data_loss = loss_fn(self.decode_data(fused, pad, norm, batch["x"]), batch["target"])
+        # (why) checked here, by the batch's key: symbol_logits would name its own "tokens"
+        _check_tokens("target_symbols", batch["target_symbols"], fused.shape[0])
         tgt = _trim_padding(batch["target_symbols"], self.vocab.pad_id)
         logits = self.symbol_logits(fused, pad, tgt[:, :-1])
         ce = F.cross_entropy(
