@@ -505,6 +505,37 @@ def test_training_loss_checks_target_symbols_by_name(target_symbols, error, mess
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.int8, torch.uint8])
+def test_token_ids_of_any_integer_dtype_give_the_long_ids_results(dtype):
+    """symbols, decoder tokens and target_symbols of any integer dtype are read as torch.long.
+    (why) the checks let every integer dtype through, but the embedding takes only long / int32
+    ("Expected tensor for argument #1 'indices' to have one of the following scalar types: Long,
+    Int; but got torch.ShortTensor") and the cross-entropy only long targets ("expected target
+    dtype to be Long or Byte, but got Int")."""
+    model = _tiny_built_in_float64(0)
+    u, x = torch.randn(2, 16, 6, dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64)
+    symbols = torch.tensor([[4, 5, 6], [4, 7, 0]])
+    tgt = torch.tensor([[1, 4, 2, 0], [1, 2, 0, 0]])
+    batch = {"input": u, "x": x, "target": torch.randn(2, 5, 5, dtype=torch.float64)}
+    with torch.no_grad():
+        fused, pad, _ = model.encode(u, symbols)
+        got_fused, got_pad, _ = model.encode(u, symbols.to(dtype))
+        torch.testing.assert_close(got_fused, fused, rtol=0, atol=0)
+        assert torch.equal(got_pad, pad)
+        torch.testing.assert_close(
+            model.symbol_logits(fused, pad, tgt.to(dtype)),
+            model.symbol_logits(fused, pad, tgt),
+            rtol=0,
+            atol=0,
+        )
+        torch.testing.assert_close(
+            model.training_loss({**batch, "symbols": symbols.to(dtype), "target_symbols": tgt.to(dtype)}, F.mse_loss),
+            model.training_loss({**batch, "symbols": symbols, "target_symbols": tgt}, F.mse_loss),
+            rtol=0,
+            atol=0,
+        )  # fmt: skip
+
+
 def test_encoders_of_no_layers_pass_the_embeddings_to_the_fusion():
     """With symbol_encoder_layers = data_encoder_layers = 0 (allowed by the config) the fused
     features are the fusion of the embeddings themselves, composed here by hand (the symbol path

@@ -129,10 +129,12 @@ def _encoder(cfg: PROSEConfig, layers: int) -> nn.Module:
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
-def _check_tokens(name: str, tokens: torch.Tensor, batch: int) -> None:
-    """Refuse token ids ``name`` that are not an integer tensor of shape ``(batch, length)``.
+def _check_tokens(name: str, tokens: torch.Tensor, batch: int) -> torch.Tensor:
+    """Token ids ``name`` as ``torch.long``; a clear error unless they are an integer tensor of
+    shape ``(batch, length)``.
 
-    (why) static checks only (type, ndim, shape, dtype): no graph break under compile."""
+    (why) static checks only (type, ndim, shape, dtype): no graph break under compile. The cast:
+    the embedding takes only long / int32 ids and the cross-entropy only long targets."""
     check_tensor("PROSE", name, tokens)
     if tokens.ndim != 2 or tokens.shape[0] != batch:
         raise ValueError(
@@ -142,6 +144,7 @@ def _check_tokens(name: str, tokens: torch.Tensor, batch: int) -> None:
         raise TypeError(
             f"expected integer token ids in {name} (torch.long), got dtype {tokens.dtype}"
         )
+    return tokens.long()
 
 
 def _trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
@@ -363,7 +366,7 @@ class PROSE(Operator, family="prose"):
         h = self.data_encoder(h) + self.modality.weight[0]
         pad = torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device)
         if symbols is not None:
-            _check_tokens("symbols", symbols, u.shape[0])
+            symbols = _check_tokens("symbols", symbols, u.shape[0])
             if not transforming():  # data-dependent width; under vmap the padding just stays
                 symbols = _trim_padding(symbols, self.vocab.pad_id)
         if symbols is not None and symbols.shape[1]:  # an empty skeleton is no skeleton
@@ -398,7 +401,7 @@ class PROSE(Operator, family="prose"):
 
     def symbol_logits(self, fused, pad, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token logits ``(B, L, V)`` for the decoder input ``tokens`` ``(B, L)`` (teacher forcing)."""
-        _check_tokens("tokens", tokens, fused.shape[0])
+        tokens = _check_tokens("tokens", tokens, fused.shape[0])
         n = tokens.shape[1]
         causal = torch.ones(n, n, dtype=torch.bool, device=tokens.device).triu(1)
         # (why) tgt_is_causal=True: what torch detects for this mask anyway, but by comparing
@@ -472,8 +475,8 @@ class PROSE(Operator, family="prose"):
         fused, pad, norm = self.encode(batch["input"], batch.get("symbols"))
         data_loss = loss_fn(self.decode_data(fused, pad, norm, batch["x"]), batch["target"])
         # (why) checked here, by the batch's key: symbol_logits would name its own "tokens"
-        _check_tokens("target_symbols", batch["target_symbols"], fused.shape[0])
-        tgt = _trim_padding(batch["target_symbols"], self.vocab.pad_id)
+        tgt = _check_tokens("target_symbols", batch["target_symbols"], fused.shape[0])
+        tgt = _trim_padding(tgt, self.vocab.pad_id)
         logits = self.symbol_logits(fused, pad, tgt[:, :-1])
         ce = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), tgt[:, 1:].reshape(-1),
