@@ -201,7 +201,7 @@ def write_readme(results: dict) -> None:
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     p.add_argument("--small", action="store_true", help="8 trajectories x 20 steps x 64^2")

@@ -74,7 +74,7 @@ def readers(ds, f: h5py.File) -> dict:
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("--size", type=int, default=256, help="grid points per side")

@@ -189,7 +189,7 @@ def run_seed(train, test, iterations: int, block: int, seed: int) -> dict:
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("--iterations", type=int, default=10_000, help="Adam steps per run")

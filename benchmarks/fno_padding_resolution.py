@@ -42,7 +42,7 @@ def band_limited(n: int, coeffs: torch.Tensor, band: int) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument(

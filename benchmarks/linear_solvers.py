@@ -123,7 +123,7 @@ def warm_up(model, dcdm_k, deflate, skip) -> None:
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument(

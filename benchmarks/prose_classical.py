@@ -112,7 +112,7 @@ def prose_metrics(ckpt: str, raw: dict, indices: list[int]) -> dict:
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--data", default="runs/prose_ode/data/val_600_s1.h5",

@@ -76,7 +76,7 @@ def step(model, opt, batch, loss_fn, trim: bool) -> float:
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--data", default=None, help="prose-ode HDF5 file (default: generate --n)")

@@ -180,7 +180,7 @@ def _memory_child(args, impl, mode, device) -> dict:
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--size", default="T", help="Poseidon size: T, B or L")

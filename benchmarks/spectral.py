@@ -241,7 +241,7 @@ def bench_fno(full: bool, device: torch.device, repeats: int, compile_: bool = F
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     ap.add_argument(

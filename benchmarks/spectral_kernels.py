@@ -137,7 +137,7 @@ def dispatch_ranges(results: list[dict], gpu: str) -> dict[str, list[list[int]]]
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     ap.add_argument("--repeats", type=int, default=30, help="timed runs per case")

@@ -99,8 +99,7 @@ def count(backend, ndim: int, batch: int, channels: int) -> dict:
 
 
 def main() -> None:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
-
+    from sciml.cli import HelpFormatter
     from sciml.layers.spectral_backends import FFT, DFTMatmul, FusedDFT
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)

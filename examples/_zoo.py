@@ -30,22 +30,13 @@ from typing import Any
 
 import torch
 
+from sciml.cli import HelpFormatter
 from sciml.data import split
 from sciml.experiment import DataSpec, build_views
 from sciml.pretrained.cards import CARD_FILE, validate_card
 from sciml.pretrained.evaluate import generate_samples
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "sciml" / "pretrained" / "weights"
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def parser(

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 import sciml
+from sciml.cli import HelpFormatter
 from sciml.linalg import (
     CG,
     DCDMConfig,
@@ -52,16 +53,6 @@ def obstacle(n: int) -> np.ndarray:
         (np.abs(y - c) < 0.15 * n) & (np.abs(z - c) < 0.15 * n)
     )
     return sphere | slab
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 import sciml
+from sciml.cli import HelpFormatter
 from sciml.data.generators import generate
 from sciml.models import DeepONet, DeepONetConfig
 from sciml.models.deeponet import MLPSpec
@@ -79,16 +80,6 @@ DEFAULTS = {
     "data": {"n_train": 1000, "points": 100, "epochs": 400, "batch_size": 25, "lr": 3e-3},
     "physics": {"n_train": 500, "points": 200, "epochs": 30, "batch_size": 50, "lr": 1e-3},
 }
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> None:

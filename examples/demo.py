@@ -32,20 +32,11 @@ from pathlib import Path
 import torch
 
 import sciml
+from sciml.cli import HelpFormatter
 from sciml.data import split
 from sciml.data.generators import generate
 from sciml.experiment import DataSpec, Experiment, ModelSpec, build_views, run
 from sciml.train import LpLoss
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,20 +33,11 @@ from pathlib import Path
 import torch
 
 import sciml
+from sciml.cli import HelpFormatter
 from sciml.data import StaticPairs
 from sciml.data.generators import generate
 from sciml.models import FNO, FNOConfig, Normalized
 from sciml.train import LpLoss, TrainConfig, Trainer, predict
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from sciml.cli import HelpFormatter
 from sciml.pinn import (
     PINN,
     Box,
@@ -28,16 +29,6 @@ from sciml.pinn import (
 )
 from sciml.pinn.reference import periodic_grid
 from sciml.train import LpLoss
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> None:

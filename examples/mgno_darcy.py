@@ -39,22 +39,13 @@ from pathlib import Path
 import torch
 
 import sciml
+from sciml.cli import HelpFormatter
 from sciml.data import StaticPairs
 from sciml.data import open as open_dataset
 from sciml.data.generators import generate
 from sciml.models import MgNO, MgNOConfig, Normalized
 from sciml.models.mgno import PAPER_DARCY_SMOOTHING, darcy_recipe
 from sciml.train import LpLoss, Trainer
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> None:

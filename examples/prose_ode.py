@@ -40,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from sciml.cli import HelpFormatter
 from sciml.data.generators import generate
 from sciml.data.generators.prose_ode import load_prose_ode
 from sciml.models import PROSE, PROSEConfig
@@ -61,16 +62,6 @@ def config_overrides(ap: argparse.ArgumentParser, items: list[str]) -> dict:
         except ValueError:
             ap.error(f"--set {key} expects {cast.__name__}, got {value!r}")
     return out
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 import sciml
+from sciml.cli import HelpFormatter
 from sciml.data import AllPairs
 from sciml.data.generators import generate
 from sciml.models import ScOT, ScOTConfig
@@ -97,16 +98,6 @@ def evaluate(model: ScOT, ds, samples: range) -> dict:
         "direct_mean_rel_l1": direct["mean"],
         "rollout_median_rel_l1_per_step": [round(float(v), 4) for v in ar["median"]],
     }
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The docstring as written, then each option with its default, unless its help states the
-    default itself (one that depends on a mode, or that None stands for)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if "default:" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,7 +27,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-__all__ = ["main"]
+__all__ = ["HelpFormatter", "main"]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The ``--help`` layout of sciml's example, benchmark and tool scripts (``formatter_class=
+    HelpFormatter``): the description as written, then each option with its default, unless its
+    help states the default itself (one that depends on a mode, or that None stands for) or the
+    option is required.
+
+    (why) one class here: the scripts had written it twelve times over (each example, and a
+    copy each for ``benchmarks/`` and ``tools/``, which do not import from each other); every
+    script imports sciml already.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):

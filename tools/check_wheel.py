@@ -89,7 +89,7 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 def main() -> int:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")

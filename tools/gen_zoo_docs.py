@@ -128,7 +128,7 @@ def render() -> str:
 
 
 def main() -> int:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--check", action="store_true", help="only check that docs/zoo.md is current")

@@ -20,7 +20,7 @@ from sciml.pretrained.cards import CARD_FILE, round_metrics
 
 
 def main() -> int:
-    from _formatter import HelpFormatter  # (why) in main: tests load some scripts by path
+    from sciml.cli import HelpFormatter
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument(
