@@ -162,19 +162,28 @@ def main() -> None:
         "median_step_s": med,
         "all_step_s": times,
         "speedup": med["padded"] / med["trimmed"],
-        "threads": args.threads,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "torch": torch.__version__,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    out = _save(record, args)
     print(
         f"PROSE step, batch {args.batch_size}, {model.num_parameters():,} params: "
         f"padded {1e3 * med['padded']:.0f} ms, trimmed {1e3 * med['trimmed']:.0f} ms, "
         f"speed-up {record['speedup']:.2f}x (same loss: {same:.6f} / {padded_loss:.6f})"
     )
     print(f"wrote {out}")
+
+
+def _save(record: dict, args) -> Path:
+    """Write ``record`` and the run's threads, machine and torch version to ``args.out``;
+    returns that path."""
+    record.update(
+        threads=args.threads,
+        machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
+        torch=torch.__version__,
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    return out
 
 
 def _padded(batch: dict, width: int) -> dict:
@@ -248,13 +257,8 @@ def compiled_main(args, model: PROSE, data: PROSEData) -> None:
         "median_s": med,
         "all_s": times,
         "compiled_over_eager": {k: med[k] / med[k.split("/")[0] + "/eager"] for k in med},
-        "threads": args.threads,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "torch": torch.__version__,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    out = _save(record, args)
     for name in cases:
         row = ", ".join(
             f"{k.split('/')[1]} {1e3 * v:.0f} ms" for k, v in med.items() if k.startswith(name)
