@@ -13,9 +13,10 @@ import re
 
 import pytest
 import torch
+from _crash import CrashAt
 from test_train_common import ShiftData, Tiny, TinyConfig
 
-from sciml.train import Callback, Constant, EarlyStopping, TrainConfig, Trainer
+from sciml.train import Constant, EarlyStopping, TrainConfig, Trainer
 
 # validation at every epoch end, two steps an epoch: steps 2, 4, ..., 12
 SCRIPT = {2: 0.25, 4: 0.875, 6: 0.5, 8: 0.625, 10: 0.125, 12: 0.75}
@@ -31,15 +32,6 @@ class _Scripted:
     def __call__(self, pred, target):
         value = self.script[self.trainer.step]
         return torch.full((pred.shape[0],), value, dtype=torch.float64)
-
-
-class _CrashAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer, loss):
-        if trainer.step == self.step:
-            raise RuntimeError("crash (simulated)")
 
 
 def _trainer(out_dir=None, *, script=SCRIPT, other=None, callbacks=(), **kwargs):
@@ -132,7 +124,7 @@ def test_a_resumed_run_keeps_its_mode_and_refuses_the_other(tmp_path):
     assert (ref.step, ref.best_step, ref.best_metric) == (8, 4, 0.875)
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        _trainer(run, mode="max", callbacks=[EarlyStopping(2), _CrashAt(7)]).fit()
+        _trainer(run, mode="max", callbacks=[EarlyStopping(2), CrashAt(7)]).fit()
     assert os.readlink(run / "last") == "ckpt-6"
 
     wrong = _trainer(run, mode="min")
@@ -172,7 +164,7 @@ MONITOR_REFUSED = r"written by a run with monitor='m' \(its best_metric 0.25 at 
 def _crashed_run(run):
     """A run monitoring m, crashed at step 7: `last` is ckpt-6, its best m's 0.25 at step 2."""
     with pytest.raises(RuntimeError, match="simulated"):
-        _trainer(run, other=OTHER, callbacks=[_CrashAt(7)]).fit()
+        _trainer(run, other=OTHER, callbacks=[CrashAt(7)]).fit()
     assert os.readlink(run / "last") == "ckpt-6"
 
 

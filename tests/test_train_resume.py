@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _crash import CrashAt
 from safetensors.torch import load_file
 from test_train_common import make_trainer, run_script
 
@@ -285,15 +286,6 @@ def test_last_holds_the_epoch_end_state_when_a_periodic_checkpoint_fell_on_the_f
     assert all(torch.equal(weights[k], w) for k, w in _weights(run).items())
 
 
-class _CrashAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer, loss):
-        if trainer.step == self.step:
-            raise RuntimeError("crash (simulated)")
-
-
 def test_resume_between_training_rows_logs_the_rows_of_an_uninterrupted_run(tmp_path):
     """A training row every 4 steps averages the steps since the previous row. Crashed at step 8, resumed from `last` at step 6: the row of step 8 averaged steps 7-8 only
     (the sum since step 5 was not in the checkpoint), not steps 6-8."""
@@ -301,7 +293,7 @@ def test_resume_between_training_rows_logs_the_rows_of_an_uninterrupted_run(tmp_
     ref = make_trainer(tmp_path / "ref", **config).fit()
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[_CrashAt(8)], **config).fit()
+        make_trainer(run, callbacks=[CrashAt(8)], **config).fit()
     assert os.readlink(run / "last") == "ckpt-6"
     resumed = make_trainer(run, **config).fit(resume="auto")
     assert [r["step"] for r in ref.history] == [4, 8, 12]
@@ -340,7 +332,7 @@ def test_training_rows_average_the_steps_since_the_previous_row_across_epoch_end
 
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[_CrashAt(7)], **config).fit()
+        make_trainer(run, callbacks=[CrashAt(7)], **config).fit()
     assert os.readlink(run / "last") == "ckpt-5"
     resumed = make_trainer(run, **config).fit(resume="auto")
     assert _stable(resumed.history) == _stable(ref.history)
@@ -376,7 +368,7 @@ def test_time_budget_counts_the_time_trained_before_a_resume(tmp_path):
     assert ref.step == 7 and len(ref_lrs) == 7
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        fit(run, 0.0, extra=[_CrashAt(5)])
+        fit(run, 0.0, extra=[CrashAt(5)])
     assert os.readlink(run / "last") == "ckpt-3"
     resumed, lrs = fit(run, 1000.0, resume="auto")
     assert resumed.step == 7
@@ -411,7 +403,7 @@ def test_resume_auto_continues_from_a_best_that_a_kill_left_past_last(tmp_path):
 
     def crashed(run):
         with pytest.raises(RuntimeError, match="simulated"):
-            make_trainer(run, callbacks=[_CrashAt(5)], **config).fit()
+            make_trainer(run, callbacks=[CrashAt(5)], **config).fit()
         assert (os.readlink(run / "last"), os.readlink(run / "best")) == ("ckpt-3", "ckpt-4")
         return load_file(str(run / "best" / "model.safetensors"))
 
@@ -448,7 +440,7 @@ def test_resume_mid_epoch_with_another_batch_size_or_seed_warns_what_it_does(
     (8 never read), with seed 8 in another order: all silently. The warning names the values
     and counts the samples, checked against the indices the data set handed out."""
     run = tmp_path / "run"
-    crashed = make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=3)
+    crashed = make_trainer(run, callbacks=[CrashAt(7)], checkpoint_every=3)
     with pytest.raises(RuntimeError, match="simulated"):
         crashed.fit()
     before = crashed.train_data.seen[40:48]  # epoch 1 up to step 6, the checkpoint
@@ -477,7 +469,7 @@ def test_resume_mid_epoch_with_another_batch_size_or_seed_warns_what_it_does(
 def test_resume_at_an_epoch_end_with_another_seed_does_not_warn_of_samples(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=5).fit()
+        make_trainer(run, callbacks=[CrashAt(7)], checkpoint_every=5).fit()
     with pytest.warns(UserWarning) as caught:
         make_trainer(run, checkpoint_every=5, seed=8).fit(resume="auto")
     assert [str(w.message) for w in caught if "different TrainConfig" in str(w.message)]
@@ -493,7 +485,7 @@ def test_early_stopping_survives_a_resume(tmp_path):
     assert ref.step == 8 and ref.best_step == 6
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[EarlyStopping(1), _CrashAt(7)], **config).fit()
+        make_trainer(run, callbacks=[EarlyStopping(1), CrashAt(7)], **config).fit()
     assert os.readlink(run / "last") == "ckpt-6"
     resumed = make_trainer(run, callbacks=[EarlyStopping(1)], **config).fit(resume="auto")
     assert (resumed.step, resumed.best_metric, resumed.best_step) == (8, ref.best_metric, 6)
@@ -513,7 +505,7 @@ def test_resume_with_a_changed_config_trains_with_the_new_lr_and_weight_decay(tm
     those of the checkpoint (the optimiser's and scheduler's states hold them)."""
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[_CrashAt(5)]).fit()
+        make_trainer(run, callbacks=[CrashAt(5)]).fit()
     assert os.readlink(run / "last") == "ckpt-3"
     trainer = make_trainer(run, lr=1e-2, weight_decay=0.05)
     with pytest.warns(UserWarning, match=r"changed: \['lr', 'weight_decay'\]\); the run continues"):
@@ -614,7 +606,7 @@ def test_resume_mid_epoch_with_another_training_set_size_warns_what_it_does(tmp_
     since the size was not in the checkpoint. The warning names both sizes and counts the
     samples, checked against the indices the data set handed out."""
     run = tmp_path / "run"
-    crashed = make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=3)
+    crashed = make_trainer(run, callbacks=[CrashAt(7)], checkpoint_every=3)
     with pytest.raises(RuntimeError, match="simulated"):
         crashed.fit()
     before = crashed.train_data.seen[40:48]  # epoch 1 up to step 6, the checkpoint
@@ -644,7 +636,7 @@ def test_resume_mid_epoch_with_another_training_set_size_warns_what_it_does(tmp_
 def test_resume_at_an_epoch_end_with_another_training_set_size_warns_with_both(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=5).fit()
+        make_trainer(run, callbacks=[CrashAt(7)], checkpoint_every=5).fit()
     with pytest.warns(UserWarning) as caught:
         result = make_trainer(run, checkpoint_every=5, n_train=48).fit(resume="auto")
     text = [str(w.message) for w in caught if "training set" in str(w.message)]
@@ -660,7 +652,7 @@ def test_a_checkpoint_without_the_training_set_size_still_resumes(tmp_path):
     ref = make_trainer(tmp_path / "ref").fit()
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[_CrashAt(7)]).fit()
+        make_trainer(run, callbacks=[CrashAt(7)]).fit()
     state_file = run / "last" / "trainer_state.json"
     tree = json.loads(state_file.read_text())
     assert tree["state"].pop("train_size") == 40  # what the checkpoint holds now
@@ -683,7 +675,7 @@ def test_checkpoints_store_the_history_as_columns_and_read_the_older_list(tmp_pa
     ref = make_trainer(tmp_path / "ref").fit()
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[_CrashAt(7)]).fit()
+        make_trainer(run, callbacks=[CrashAt(7)]).fit()
     ckpt = run / "last"
     assert (ckpt / "trainer_state.json").read_text().count('"train_loss"') == 1  # was 6 rows
     tree = load_state(ckpt)
@@ -729,7 +721,7 @@ def test_resume_with_a_rebuilt_schedule_keeps_each_param_groups_lr_and_decay(
     value for the step reached (step 6 of 11 steps at batch 16, of 15 at batch 8)."""
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        _two_groups(make_trainer(run, callbacks=[_CrashAt(7)], checkpoint_every=3)).fit()
+        _two_groups(make_trainer(run, callbacks=[CrashAt(7)], checkpoint_every=3)).fit()
     t = _two_groups(make_trainer(run, checkpoint_every=3, **change))
     with pytest.warns(UserWarning):
         t._restore(t._resume_target("auto"))
@@ -764,7 +756,7 @@ def test_resume_with_a_new_weight_decay_keeps_the_no_decay_group_at_zero(tmp_pat
     ref_dir, run = tmp_path / "ref", tmp_path / "run"
     ref = _two_groups(make_trainer(ref_dir, callbacks=[_DecayFrom(6, 0.05)], **config)).fit()
     with pytest.raises(RuntimeError, match="simulated"):
-        _two_groups(make_trainer(run, callbacks=[_CrashAt(7)], **config)).fit()
+        _two_groups(make_trainer(run, callbacks=[CrashAt(7)], **config)).fit()
     assert os.readlink(run / "last") == "ckpt-6"
     resumed = _two_groups(make_trainer(run, **{**config, "weight_decay": 0.05}))
     with pytest.warns(UserWarning, match=r"changed: \['weight_decay'\]"):
@@ -792,7 +784,7 @@ def test_resume_with_a_recipes_new_weight_decay_takes_it_as_a_changed_config_doe
     assert [g["name"] for g in ref.optimizer.param_groups] == ["body", "body_no_decay"]
     ref = ref.fit()
     with pytest.raises(RuntimeError, match="simulated"):
-        recipe(0.0).apply(make_trainer(run, callbacks=[_CrashAt(7)], **config)).fit()
+        recipe(0.0).apply(make_trainer(run, callbacks=[CrashAt(7)], **config)).fit()
     assert os.readlink(run / "last") == "ckpt-6"
     resumed = recipe(0.05).apply(make_trainer(run, **config))
     with pytest.warns(
@@ -841,7 +833,7 @@ def test_resume_with_a_recipes_new_lr_takes_it(tmp_path):
     ref = recipe(3e-3).apply(make_trainer(ref_dir, callbacks=[_LrFrom(6, 1e-3)], **config))
     ref = ref.fit()
     with pytest.raises(RuntimeError, match="simulated"):
-        recipe(3e-3).apply(make_trainer(run, callbacks=[_CrashAt(7)], **config)).fit()
+        recipe(3e-3).apply(make_trainer(run, callbacks=[CrashAt(7)], **config)).fit()
     resumed = recipe(1e-3).apply(make_trainer(run, **config))
     with pytest.warns(UserWarning, match=r"lrs \[0.001, 0.001\], where the checkpoint's was"):
         result = resumed.fit(resume="auto")
@@ -865,7 +857,7 @@ def test_resume_keeps_a_weight_decay_a_callback_set_during_the_run(tmp_path):
     ref_dir, run = tmp_path / "ref", tmp_path / "run"
     ref = make_trainer(ref_dir, callbacks=[_DecayFrom(6, 0.05)], **config).fit()
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[_DecayFrom(6, 0.05), _CrashAt(10)], **config).fit()
+        make_trainer(run, callbacks=[_DecayFrom(6, 0.05), CrashAt(10)], **config).fit()
     assert os.readlink(run / "last") == "ckpt-9"
     resumed = make_trainer(run, callbacks=[_DecayFrom(6, 0.05)], **config)
     assert resumed.optimizer.param_groups[0]["weight_decay"] == 1e-4  # as built
@@ -906,7 +898,7 @@ def test_a_second_fit_in_process_keeps_what_a_callback_set_as_run_state(tmp_path
     ref = make_trainer(ref_dir, callbacks=callbacks(_StopOnceAt(7)), **config)
     assert ref.fit().step == 7
     ref = ref.fit()
-    first = make_trainer(run, callbacks=callbacks(_StopOnceAt(7), _CrashAt(10)), **config)
+    first = make_trainer(run, callbacks=callbacks(_StopOnceAt(7), CrashAt(10)), **config)
     assert first.fit().step == 7
     with pytest.raises(RuntimeError, match="simulated"):
         first.fit()
@@ -963,7 +955,7 @@ def test_resume_with_a_new_lr_and_decay_on_one_group_keeps_the_others(tmp_path):
     callbacks = [group1, _SetAt(6, 0, lr=1e-3, weight_decay=0.05)]
     ref = groups(make_trainer(ref_dir, callbacks=callbacks, **config), 3e-3, 1e-4).fit()
     with pytest.raises(RuntimeError, match="simulated"):
-        groups(make_trainer(run, callbacks=[group1, _CrashAt(7)], **config), 3e-3, 1e-4).fit()
+        groups(make_trainer(run, callbacks=[group1, CrashAt(7)], **config), 3e-3, 1e-4).fit()
     assert os.readlink(run / "last") == "ckpt-6"
     resumed = groups(make_trainer(run, **config), 1e-3, 0.05)
     with pytest.warns(UserWarning, match="another FineTuneRecipe"):
@@ -1009,7 +1001,7 @@ def test_resume_of_an_older_vcycles_optimizer_state_says_what_to_do(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
         t = _mgno_trainer(run)
-        t.callbacks.append(_CrashAt(2))
+        t.callbacks.append(CrashAt(2))
         t.fit()
     ckpt = (run / "last").resolve()
     assert ckpt.name == "ckpt-1"
@@ -1083,7 +1075,7 @@ def test_resume_with_a_rebuilt_schedule_keeps_the_time_budgets_anneal(tmp_path):
     config = dict(schedule=Constant(), checkpoint_every=3)
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated"):
-        make_trainer(run, callbacks=[Tick(), budget(), _CrashAt(7)], **config).fit()
+        make_trainer(run, callbacks=[Tick(), budget(), CrashAt(7)], **config).fit()
     now[0] = 100.0  # a later process: the budget counts the time saved, not the clock
     t = make_trainer(run, callbacks=[Tick(), budget()], batch_size=16, **config)
     with pytest.warns(UserWarning):
