@@ -439,6 +439,28 @@ def test_symbol_logits_refuses_tokens_that_are_not_a_tensor(convert, kind):
             torch.testing.assert_close(prefix, whole[:, :k], rtol=1e-12, atol=1e-12)
 
 
+def test_symbol_logits_of_an_empty_decoder_input_are_the_empty_prefix():
+    """A decoder input of length 0 gives logits (B, 0, V): the first 0 rows of any sequence's,
+    as a prefix of length k gives the first k rows (float64). (why) with gradients on it was
+    torch's "cannot reshape tensor of 0 elements into shape [2, 2, -1, 0]" (the attention)."""
+    model = _tiny_built_in_float64(0)
+    tokens = torch.tensor([[1, 4, 5, 6], [1, 4, 7, 0]])
+    with torch.no_grad():
+        fused, pad, _ = model.encode(torch.randn(2, 16, 6, dtype=torch.float64), tokens[:, 1:])
+        whole = model.symbol_logits(fused, pad, tokens)
+        for k in (0, 1, 2):
+            got = model.symbol_logits(fused, pad, tokens[:, :k])
+            assert got.shape == (2, k, len(model.vocab)) and got.dtype == torch.float64
+            torch.testing.assert_close(got, whole[:, :k], rtol=1e-12, atol=1e-12)
+    # with gradients on (as in training): torch's fused no-grad inference path took 0 tokens
+    fused, pad, _ = model.encode(torch.randn(2, 16, 6, dtype=torch.float64), tokens[:, 1:])
+    empty = model.symbol_logits(fused, pad, torch.zeros(2, 0, dtype=torch.long))
+    torch.testing.assert_close(empty, whole[:, :0], rtol=0, atol=0)
+    empty.sum().backward()  # an empty answer that still backpropagates: zero gradients
+    for p in model.symbol_head.parameters():
+        assert torch.equal(p.grad, torch.zeros_like(p))
+
+
 @pytest.mark.parametrize(
     ("tokens", "error", "message"),
     [

@@ -400,9 +400,14 @@ class PROSE(Operator, family="prose"):
         return (self.data_head(q) * std + mean) * mask
 
     def symbol_logits(self, fused, pad, tokens: torch.Tensor) -> torch.Tensor:
-        """Next-token logits ``(B, L, V)`` for the decoder input ``tokens`` ``(B, L)`` (teacher forcing)."""
+        """Next-token logits ``(B, L, V)`` for the decoder input ``tokens`` ``(B, L)`` (teacher
+        forcing); ``L = 0`` gives ``(B, 0, V)``."""
         tokens = _check_tokens("tokens", tokens, fused.shape[0])
         n = tokens.shape[1]
+        if n == 0:
+            # (why) no positions, no logits: the empty prefix of any sequence's logits (the
+            # attention's reshape refuses 0 tokens); a Python int, so no graph break
+            return self.symbol_head(fused[:, :0])
         causal = torch.ones(n, n, dtype=torch.bool, device=tokens.device).triu(1)
         # (why) tgt_is_causal=True: what torch detects for this mask anyway, but by comparing
         # it with a causal mask it builds (bool(...) of a tensor, a graph break under compile)
