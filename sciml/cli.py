@@ -10,7 +10,11 @@
                  [--static-batch] [--times T0,...,TK --solver rk4|euler --step-size H] (NODE)
     sciml data generate NAME --n N --resolution R --out FILE [--seed S] [--set key=value ...]
     sciml data generate --recipe datasets/darcy_pwc_r421.yaml [--n N] [--out FILE]
+    sciml data generate --list                                  (nothing else beside it)
     sciml data validate FILE.h5
+    sciml solve (--matrix A.npz [--grid NXxNYxNZ] | --poisson NXxNYxNZ) [--rhs b.npy]
+                [--method cg|jacobi|sgs|amg|dcdm] [--model NAME|DIR] [--k K] [--deflate B]
+                [--rtol R] [--maxiter M] [--out x.npy]        (--model, --k: dcdm only)
 
 Bad arguments and bad files give a one-line error on stderr and exit status 2, never a
 traceback (set ``SCIML_DEBUG=1`` to see one).

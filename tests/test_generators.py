@@ -997,3 +997,22 @@ def test_cli_list_gives_each_generators_whole_first_paragraph(capsys):
         assert line.endswith(".") and "``" not in line, line
     nonlinear = next(line for line in lines if line.startswith("nonlinear_ode "))
     assert "s(0) = 0 on resolution points of [0, 1]: static fields u and s" in nonlinear
+
+
+def test_navier_stokes_refuses_non_finite_scalars_instead_of_returning_nan():
+    w0 = sample_grf(1, 8, dim=2, seed=0)[0]
+    msg = r"expected finite nu, T, dt > 0 and an integer record_steps >= 1, got "
+    # nu = NaN returned an all-NaN trajectory; T = inf and dt = NaN reached round()
+    for nu, T, dt, steps in [
+        (math.nan, 0.1, 0.01, 1),
+        (1e-3, math.inf, 0.01, 1),
+        (1e-3, 0.1, math.nan, 1),
+        (1e-3, 0.1, 0.01, 1.0),
+        (1e-3, 0.1, 0.01, True),
+    ]:
+        with pytest.raises(ValueError, match=msg + rf"nu={nu}, T={T}, dt={dt}, "):
+            solve_navier_stokes(w0, 0.0, nu, T, dt, steps)
+    # good scalars still solve: with f = 0, the mean-free vorticity's L2 norm only decays
+    w = solve_navier_stokes(w0, 0.0, 1e-2, 0.1, 0.01, 2)
+    norms = np.sqrt((w**2).mean(axis=(-2, -1)))
+    assert norms[0] > norms[1] > norms[2] > 0.5 * norms[0]

@@ -33,6 +33,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 
+from ..._scalars import is_int, is_real
 from ..symmetry import GridSymmetry, generate_group
 from .grf import sample_grf
 
@@ -127,9 +128,13 @@ def solve_navier_stokes(
         ``w`` of shape ``(record_steps + 1, N, N)`` or ``(batch, record_steps + 1, N, N)``
         including ``t = 0``; numpy if ``w0`` is numpy, else a tensor on ``w0``'s device.
     """
-    if nu <= 0 or T <= 0 or dt <= 0 or record_steps < 1:
+    # (why) written as `not x > 0` with isfinite (as in solve_burgers): nu = NaN passed
+    # `nu <= 0` and returned an all-NaN trajectory; T = inf or dt = NaN reached round()
+    # ('cannot convert float infinity to integer'); a bool or 1.5 record_steps ran or hit range()
+    finite = all(is_real(v) and math.isfinite(v) and v > 0 for v in (nu, T, dt))
+    if not (finite and is_int(record_steps) and record_steps >= 1):
         raise ValueError(
-            f"expected nu, T, dt > 0 and record_steps >= 1, got nu={nu}, T={T}, dt={dt}, "
+            f"expected finite nu, T, dt > 0 and an integer record_steps >= 1, got nu={nu}, T={T}, dt={dt}, "
             f"record_steps={record_steps}"
         )
     is_numpy = not isinstance(w0, torch.Tensor)
