@@ -1016,3 +1016,18 @@ def test_navier_stokes_refuses_non_finite_scalars_instead_of_returning_nan():
     w = solve_navier_stokes(w0, 0.0, 1e-2, 0.1, 0.01, 2)
     norms = np.sqrt((w**2).mean(axis=(-2, -1)))
     assert norms[0] > norms[1] > norms[2] > 0.5 * norms[0]
+
+
+def test_darcy_refuses_a_mismatched_or_non_finite_right_hand_side():
+    a = np.ones((5, 5))
+    with pytest.raises(ValueError, match=r"expected a finite f: a scalar or of shape \(5, 5\) or "
+                       r"\(1, 5, 5\), got shape \(4, 4\)$"):  # fmt: skip
+        solve_darcy(a, np.ones((4, 4)))
+    for bad in (math.nan, math.inf):  # NaN came back as an all-NaN solution
+        with pytest.raises(ValueError, match=r"got shape \(\) with non-finite values$"):
+            solve_darcy(a, bad)
+    # an accepted f: a = 1, f = 2 pi^2 sin(pi x) sin(pi y) solved exactly by sin sin, to O(h^2)
+    x = np.linspace(0.0, 1.0, 33)
+    exact = np.sin(np.pi * x)[:, None] * np.sin(np.pi * x)[None, :]
+    u = solve_darcy(np.ones((2, 33, 33)), 2 * np.pi**2 * exact)
+    assert np.abs(u - exact).max() < 2e-3  # (pi h)^2 / 12 ~ 8e-4

@@ -111,7 +111,15 @@ def solve_darcy(
     if np.any(a <= 0) or not np.all(np.isfinite(a)):
         raise ValueError("expected a strictly positive, finite coefficient a")
     a3 = a if batched else a[None]
-    f3 = np.broadcast_to(np.asarray(f, dtype=np.float64), a3.shape)
+    f = np.asarray(f, dtype=np.float64)
+    # (why) a mismatched f reached numpy's 'operands could not be broadcast together with
+    # remapped shapes', and a NaN or inf in f came back as an all-NaN solution without a word
+    if f.shape not in ((), a.shape[-2:], a3.shape) or not np.all(np.isfinite(f)):
+        raise ValueError(
+            f"expected a finite f: a scalar or of shape {a.shape[-2:]} or {a3.shape}, got "
+            f"shape {f.shape}" + ("" if np.all(np.isfinite(f)) else " with non-finite values")
+        )
+    f3 = np.broadcast_to(f, a3.shape)
     u = np.stack([_solve_one(ai, fi, face_average) for ai, fi in zip(a3, f3)])
     return u if batched else u[0]
 
