@@ -445,6 +445,27 @@ def test_decode_then_encode_gives_back_the_tokens_of_powers_of_abs():
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_decode_then_encode_gives_back_the_tokens_of_abs_inside_sums_and_products():
+    # decode rebuilds Abs(x) as Abs(x)**1.0, and sympy orders a sum's terms and a product's
+    # factors by that form: encode(Abs(u_0) - Abs(u_2)) wrote the terms in the other order
+    u0, u1, u2 = state_symbols(3)
+    x = np.array([-2.0, -0.5, 0.25, 3.0])
+    y = np.array([1.5, -2.0, 0.5, -1.0])
+    z = np.array([0.75, 1.25, -3.0, -0.4])
+    cases = {
+        sp.Abs(u0) - sp.Abs(u2): np.abs(x) - np.abs(z),
+        1 / sp.Abs(u0 * u2): 1 / np.abs(x * z),
+        sp.sin(u2) ** 4 * sp.Abs(sp.sin(u2)): np.sin(z) ** 4 * np.abs(np.sin(z)),
+        u1**3 - sp.Abs(u0): y**3 - np.abs(x),
+    }
+    for f, want in cases.items():
+        tokens = encode([f])
+        (g,) = decode(tokens).expressions
+        assert encode([g]) == tokens, (f, g)
+        got = sp.lambdify((u0, u1, u2), g, "numpy")(x, y, z)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_decode_then_encode_gives_back_the_tokens_encode_wrote():
     # decode folds every constant sub-tree (sympy evaluates numbers) and orders a sum's terms by
     # their rounded coefficients; encode writes what decode will rebuild

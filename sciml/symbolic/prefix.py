@@ -82,6 +82,11 @@ def _canonical(expr: sp.Expr, max_exponent: int) -> sp.Expr:
         # the numeric terms / factors fold into one before rounding (1 + pi -> 4.14, not 1 + 3.14)
         folded = [_constant(expr.func(*numbers), max_exponent)] if numbers else []
         return expr.func(*folded, *rest)
+    if isinstance(expr, sp.Abs):
+        # (why) decode rebuilds Abs(x)'s tokens 'pow pow2 x 0.5' as (x^2)^0.5, which sympy
+        # writes Abs(x)**1.0 and orders among a sum's terms by that form (Abs(u_0) - Abs(u_2)
+        # and Abs(u_0)**1.0 - Abs(u_2)**1.0 come in opposite orders): build the same
+        return sp.Pow(_canonical(expr.args[0], max_exponent) ** 2, sp.Float(0.5))
     if not expr.args:
         return expr
     return expr.func(*(_canonical(a, max_exponent) for a in expr.args))
