@@ -532,6 +532,34 @@ def test_a_negative_seed_is_refused_naming_the_argument(capsys):
     assert code == 2 and "--seed expects an integer >= 0" in err and "got -1" in err
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": True}, r"n: expected a positive number of test cases, got True"),
+        ({"n": 2.7}, r"n: expected a positive number of test cases, got 2.7"),
+        ({"n": "2"}, r"n: expected a positive number of test cases, got '2'"),
+        ({"n": 2, "seed": True}, r"seed: expected a non-negative integer .* got True"),
+        ({"n": 2, "seed": 3.9}, r"seed: expected a non-negative integer .* got 3.9"),
+        ({"n": 2, "tolerance": float("nan")}, r"tolerance: expected a finite .* got nan"),
+        ({"n": 2, "tolerance": -0.1}, r"tolerance: expected a finite .* got -0.1"),
+        ({"n": 2, "tolerance": True}, r"tolerance: expected a finite .* got True"),
+    ],
+)
+def test_evaluate_pretrained_refuses_bools_fractions_and_bad_tolerances(kwargs, message):
+    """int() had run n=True as 1 case, n=2.7 as 2, seed=3.9 as 3 and n='2' as 2; a NaN
+    tolerance made every evaluation a mismatch."""
+    with pytest.raises(ValueError, match=message):
+        pretrained.evaluate_pretrained("node-lotka-volterra", **kwargs)
+
+
+def test_evaluate_pretrained_integer_arguments_give_the_same_numbers():
+    """NumPy integers are integers: the same metrics as Python's (one fresh case, seed 5)."""
+    a = pretrained.evaluate_pretrained("node-lotka-volterra", n=1, seed=5)
+    b = pretrained.evaluate_pretrained("node-lotka-volterra", n=np.int64(1), seed=np.int32(5))
+    assert (a["n"], a["seed"]) == (b["n"], b["seed"]) == (1, 5)
+    assert a["metrics"] == b["metrics"]
+
+
 def test_dcdm_evaluator_with_identity_directions_is_cg():
     """DCDM with the identity as its network and k = 1 is CG: same iteration counts."""
     card = {"evaluation": {"options": {"grid": 8, "geometry": "obstacle", "rtol": 1e-6, "k": 1}}}

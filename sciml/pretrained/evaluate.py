@@ -61,6 +61,8 @@ from typing import Any
 
 import torch
 
+from .._scalars import is_int, is_real
+
 __all__ = [
     "EVALUATORS",
     "register_evaluator",
@@ -157,14 +159,22 @@ def evaluate_pretrained(
     name = os.fspath(name)
     card, directory, load = _card_and_loader(name)
     spec = card["evaluation"]
+    # (why) int() had run n=True as 1 case, n=2.7 as 2, seed=3.9 as 3 and n="2" as 2
+    if n is not None and not (is_int(n) and n >= 1):
+        raise ValueError(f"n: expected a positive number of test cases, got {n!r}")
     n = int(spec["n"] if n is None else n)
-    if n < 1:
-        raise ValueError(f"n: expected a positive number of test cases, got {n}")
-    seed = default_seed(card) if seed is None else int(seed)
-    if seed < 0:  # else numpy's bare "expected non-negative integer" from inside a generator
+    if seed is not None and not (is_int(seed) and seed >= 0):
+        # (why) a negative seed reached numpy's bare "expected non-negative integer"
         raise ValueError(
-            f"seed: expected a non-negative integer (the seed of the fresh data), got {seed}; "
+            f"seed: expected a non-negative integer (the seed of the fresh data), got {seed!r}; "
             f"leave it out for the card's default, {default_seed(card)}"
+        )
+    seed = default_seed(card) if seed is None else int(seed)
+    # (why) a NaN or negative tolerance made every result a MISMATCH, True ran as 1 (100%)
+    if not (is_real(tolerance) and math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(
+            f"tolerance: expected a finite relative difference >= 0 (e.g. {TOLERANCE}), "
+            f"got {tolerance!r}"
         )
     evaluator = _EVALUATORS[spec["evaluator"]]  # validate_card checked the name
     model = load(map_location=device)
