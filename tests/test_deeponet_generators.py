@@ -156,3 +156,29 @@ def test_antiderivative_matches_simpson_on_the_fine_grid(resolution, bound):
         reference[:, j] = simpson(v[:, : 10 * j + 1], x=fine[: 10 * j + 1], axis=1)
     assert np.abs(reference).max() > 1.0
     assert np.abs(u - reference).max() < bound
+
+
+def test_antiderivative_refuses_bad_sizes_and_length_scales():
+    from sciml.data.generators import sample_rbf_grf
+    from sciml.data.generators.antiderivative import generate_antiderivative
+
+    # resolution 1 failed on 'index 1 is out of bounds for axis 0 with size 1'; n = 0 gave an
+    # empty data set; a bool ran as 1
+    for n, res in ((2, 1), (0, 5), (True, 5), (2, 5.0)):
+        with pytest.raises(ValueError, match=rf"^expected integers n >= 1 and resolution >= 2, "
+                           rf"got n={n}, resolution={res}$"):  # fmt: skip
+            generate_antiderivative(n, res)
+    with pytest.raises(ValueError, match=r"^expected an integer refine >= 1, got True$"):
+        generate_antiderivative(2, 5, refine=True)
+    # NaN passed `length_scale <= 0` and every sample came back NaN
+    for ls in (float("nan"), float("inf"), 0.0):
+        with pytest.raises(ValueError, match=rf"^expected a finite length_scale > 0, got {ls}$"):
+            sample_rbf_grf(2, np.linspace(0, 1, 5), length_scale=ls)
+    # the smallest accepted grid: u(1) is the trapezoid integral of v on the 11-point fine grid
+    data = generate_antiderivative(3, 2, seed=1)["static_fields"]
+    fine = np.linspace(0, 1, 11)
+    v = sample_rbf_grf(3, fine, seed=1)
+    np.testing.assert_allclose(
+        data["u"][:, 1], 0.05 * (v[:, 1:] + v[:, :-1]).sum(axis=1), rtol=1e-6
+    )
+    np.testing.assert_allclose(data["v"], v[:, ::10], rtol=1e-6)

@@ -118,6 +118,27 @@ def test_dispatch_never_picks_kernels_on_cpu_or_unmeasured_devices():
     assert not isinstance(picked, TritonSpectral)
 
 
+def test_compiled_kernels_on_a_cpu_tensor_say_so(monkeypatch):
+    """Compiled (not interpreted) kernels launch on CUDA only: on a CPU tensor the layer raised
+    Triton's own "0 active drivers ([]). There should only be one."; now an error naming the
+    device and the ways out, while impl="torch" gives the FFT backend's numbers."""
+    import sys
+
+    import sciml.kernels
+
+    monkeypatch.setenv("TRITON_INTERPRET", "0")  # the kernels are compiled at import
+    monkeypatch.delitem(sys.modules, "sciml.kernels.triton_kernels", raising=False)
+    monkeypatch.delattr(sciml.kernels, "triton_kernels", raising=False)
+    layer = SpectralConv(2, 3, (3,), backend=FFT()).double()
+    u = torch.randn(2, 2, 10, dtype=torch.float64)
+    ref = layer(u)
+    layer.backend = TritonSpectral(impl="triton")
+    with pytest.raises(ValueError, match=r"run on CUDA tensors, got one on cpu: use "):
+        layer(u)
+    layer.backend = TritonSpectral(impl="torch")
+    torch.testing.assert_close(layer(u), ref, rtol=0, atol=1e-12)
+
+
 def test_type_hints_of_every_public_triton_kernel_resolve():
     """``typing.get_type_hints`` on the Triton module's public callables resolves every
     annotation (no name left to TYPE_CHECKING): tensors in, a tensor out, the flags bool."""

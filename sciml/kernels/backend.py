@@ -30,7 +30,8 @@ class TritonSpectral(DFTMatmul):
         ValueError: ``impl`` is neither.
 
     With ``impl="triton"`` and Triton not installed, the first transform raises an
-    ``ImportError`` that names the extra: ``pip install 'sciml[kernels]'``.
+    ``ImportError`` that names the extra: ``pip install 'sciml[kernels]'``; on a tensor off
+    CUDA (kernels not interpreted), a ``ValueError`` that names the device.
     """
 
     def __init__(self, *, impl: str = "triton") -> None:

@@ -121,10 +121,25 @@ def _irdft_kernel(
              mask=(rr[:, None] < R) & (rn[None, :] < N))  # fmt: skip
 
 
+# (why) compiled kernels launch on CUDA only: given a CPU tensor, Triton's own error is
+# "0 active drivers ([]). There should only be one.", which names neither the tensor nor a fix
+_INTERPRETED = not isinstance(_cbmm_kernel, triton.runtime.jit.JITFunction)
+
+
+def _check_cuda(x: torch.Tensor) -> None:
+    if not _INTERPRETED and x.device.type != "cuda":
+        raise ValueError(
+            f"the Triton kernels (TritonSpectral(impl='triton')) run on CUDA tensors, got one on "
+            f"{x.device}: use TritonSpectral(impl='torch') or the default backend there, or set "
+            f"TRITON_INTERPRET=1 before triton is imported to run the kernels interpreted"
+        )
+
+
 def cbmm(
     a: torch.Tensor, b: torch.Tensor, *, conj_a: bool = False, conj_b: bool = False
 ) -> torch.Tensor:
     """``op(a) @ op(b)`` per batch entry; ``a (K, M, P)``, ``b (K, P, N)`` complex (any strides)."""
+    _check_cuda(a)
     kb, m, p = a.shape
     n = b.shape[2]
     c = torch.empty(kb, m, n, dtype=a.dtype, device=a.device)
@@ -139,6 +154,7 @@ def cbmm(
 
 def rdft(x: torch.Tensor, e: int, scale: torch.Tensor) -> torch.Tensor:
     """Truncated real DFT ``(R, N) -> (R, e)`` complex (see :mod:`sciml.kernels.reference`)."""
+    _check_cuda(x)
     r, n = x.shape
     out = torch.empty(r, e, dtype=torch.complex128 if x.dtype == torch.float64 else torch.complex64,
                       device=x.device)  # fmt: skip
@@ -150,6 +166,7 @@ def rdft(x: torch.Tensor, e: int, scale: torch.Tensor) -> torch.Tensor:
 
 def irdft(z: torch.Tensor, n: int, weight: torch.Tensor) -> torch.Tensor:
     """Weighted inverse real DFT ``(R, e)`` complex -> ``(R, n)`` real."""
+    _check_cuda(z)
     r, e = z.shape
     y = torch.empty(r, n, dtype=z.real.dtype, device=z.device)
     grid = (triton.cdiv(r, _BLOCK), triton.cdiv(n, _BLOCK))

@@ -13,9 +13,12 @@ are read at the ``resolution`` sensors ``x_j = j / (resolution - 1)``, endpoints
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+
+from ..._scalars import is_int, is_real
 
 __all__ = ["sample_rbf_grf", "generate_antiderivative"]
 
@@ -25,8 +28,9 @@ def sample_rbf_grf(
 ) -> np.ndarray:
     """``n`` samples ``(n, len(points))`` of the centred GRF with kernel
     ``exp(-(s - t)^2 / (2 length_scale^2))`` at 1D ``points``."""
-    if length_scale <= 0:
-        raise ValueError(f"length_scale must be > 0, got {length_scale}")
+    # (why) `not x > 0` with isfinite: NaN passed `length_scale <= 0` and every sample was NaN
+    if not (is_real(length_scale) and math.isfinite(length_scale) and length_scale > 0):
+        raise ValueError(f"expected a finite length_scale > 0, got {length_scale}")
     points = np.asarray(points, dtype=np.float64).reshape(-1)
     k = np.exp(-0.5 * ((points[:, None] - points[None, :]) / length_scale) ** 2)
     lam, q = np.linalg.eigh(k)
@@ -49,8 +53,14 @@ def generate_antiderivative(
     ``u`` (output), each ``(n, resolution)`` float32, on the axis ``x = linspace(0, 1,
     resolution)``. Read it for DeepONet with ``PointSamples(ds, inputs=["v"], targets=["u"])``.
     """
-    if refine < 1:
-        raise ValueError(f"refine must be >= 1, got {refine}")
+    # (why) resolution 1 failed on 'index 1 is out of bounds for axis 0 with size 1' (the fine
+    # grid's step), and n = 0 wrote a data set of no samples
+    if not (is_int(n) and n >= 1 and is_int(resolution) and resolution >= 2):
+        raise ValueError(
+            f"expected integers n >= 1 and resolution >= 2, got n={n}, resolution={resolution}"
+        )
+    if not (is_int(refine) and refine >= 1):
+        raise ValueError(f"expected an integer refine >= 1, got {refine}")
     fine = np.linspace(0.0, 1.0, (resolution - 1) * refine + 1)
     v = sample_rbf_grf(n, fine, length_scale=length_scale, seed=seed)
     h = fine[1] - fine[0]
