@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import types
 
 import numpy as np
 import pytest
@@ -76,6 +77,21 @@ def _explicit(src, u: torch.Tensor, out_shape) -> torch.Tensor:
         spec[(slice(None), slice(None), *dst_i)] += mix
     y = np.fft.irfftn(spec, s=out_shape, axes=tuple(range(2, d + 2)), norm="forward")
     return torch.from_numpy(y) + src.bias.detach().double()
+
+
+def test_a_complex128_state_converts_in_float64():
+    """The layer was loaded in float32 and widened after: output errors of 1e-7 against the
+    float64 explicit DFT of the same complex128 weight, 1e-15 now."""
+    torch.manual_seed(3)
+    n_modes, grid = (8, 6), (16, 14)
+    weight = torch.randn(3, 4, 8, 4, dtype=torch.complex128)
+    bias = torch.randn(4, 1, 1, dtype=torch.float64)
+    src = types.SimpleNamespace(weight=weight, bias=bias)
+    dst = spectral_conv_from_neuraloperator({"weight": weight, "bias": bias}, n_modes=n_modes)
+    assert dst.weight.dtype == torch.complex128
+    u = torch.randn(2, 3, *grid, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(u), _explicit(src, u, grid), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(

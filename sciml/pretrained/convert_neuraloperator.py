@@ -132,8 +132,12 @@ def spectral_conv_from_neuraloperator(
         raise ConfigError(f"no spectral weight in the state dict; keys: {sorted(state)}")
     modes = convert_modes(n_modes)
     layer = SpectralConv(w.shape[0], w.shape[1], modes, bias="bias" in state)
+    if w.dtype == torch.complex128:
+        # (why) widened before the copy: loaded into the float32 layer and widened after, a
+        # complex128 weight had lost everything past float32 (errors of 1e-7, not 0)
+        layer = layer.double()
     _load_spectral(layer, w, n_modes, state.get("bias"))
-    return layer.double() if w.dtype == torch.complex128 else layer
+    return layer
 
 
 def _load_spectral(
