@@ -506,3 +506,18 @@ def test_decode_then_encode_gives_back_the_tokens_encode_wrote():
             assert encode(got.expressions) == tokens, (spec.name, system)
             checked += 1
     assert checked == 8 * len(SYSTEMS)
+
+
+def test_torch_vector_field_refuses_integer_and_non_tensor_states():
+    # constants take u's dtype: an int64 u evaluated 2.5 u_0 at u_0 = 1 as 2 (truncated 2.5)
+    u0, u1 = state_symbols(2)
+    field = TorchVectorField([sp.Float(2.5) * u0, sp.sin(u1)])
+    got = field(torch.tensor([[1.0, 2.0]], dtype=torch.float64))
+    torch.testing.assert_close(got, torch.tensor([[2.5, math.sin(2.0)]], dtype=torch.float64))
+    for u in (torch.tensor([[1, 2]]), torch.tensor([[True, False]])):
+        with pytest.raises(TypeError, match=f"real floating-point u, got dtype {u.dtype}"):
+            field(u)
+    with pytest.raises(TypeError, match="expected u as a torch.Tensor, got ndarray"):
+        field(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"expected u of shape \(\.\.\., 2\), got \(\)"):
+        field(torch.tensor(1.0))

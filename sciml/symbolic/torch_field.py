@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import sympy as sp
 import torch
 
+from ..layers._checks import check_real
 from .prefix import Decoded
 
 __all__ = ["TorchVectorField"]
@@ -32,7 +33,8 @@ class TorchVectorField:
             :class:`~sciml.symbolic.Decoded`.
         dim: the state dimension (default: the number of equations).
 
-    Call: ``field(u)`` with ``u`` ``(..., dim)`` returns ``(..., dim)``.
+    Call: ``field(u)`` with ``u`` ``(..., dim)``, a real floating-point tensor, returns
+    ``(..., len(system))`` (``(..., dim)`` by default).
     """
 
     def __init__(self, system: Sequence[sp.Expr] | Decoded, dim: int | None = None) -> None:
@@ -83,7 +85,9 @@ class TorchVectorField:
         raise ValueError(f"cannot evaluate {expr!r} ({type(expr).__name__}) with torch")
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
-        if u.shape[-1] != self.dim:
+        # (why) constants take u's dtype: an integer u truncated 2.5 u_0 at u_0 = 1 to 2
+        check_real("TorchVectorField", "u", u)
+        if u.ndim == 0 or u.shape[-1] != self.dim:
             raise ValueError(f"expected u of shape (..., {self.dim}), got {tuple(u.shape)}")
         return torch.stack([f(u) for f in self._fns], dim=-1)
 
