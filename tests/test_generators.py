@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import h5py
@@ -1031,3 +1032,23 @@ def test_darcy_refuses_a_mismatched_or_non_finite_right_hand_side():
     exact = np.sin(np.pi * x)[:, None] * np.sin(np.pi * x)[None, :]
     u = solve_darcy(np.ones((2, 33, 33)), 2 * np.pi**2 * exact)
     assert np.abs(u - exact).max() < 2e-3  # (pi h)^2 / 12 ~ 8e-4
+
+
+def test_navier_stokes_refuses_a_mismatched_or_non_finite_forcing_or_initial_state():
+    w0 = sample_grf(2, 8, dim=2, seed=0)
+    for f in (np.zeros((4, 4)), np.zeros((3, 8, 8))):
+        with pytest.raises(ValueError, match=r"^expected f a scalar or of shape \(8, 8\) or "
+                           rf"\(2, 8, 8\) \(batch, N, N\), got shape {re.escape(str(f.shape))}$"):  # fmt: skip
+            solve_navier_stokes(w0, f, 1e-2, 0.1, 0.01, 1)
+    bad = w0.copy()
+    bad[1, 3, 3] = np.nan  # came back as an all-NaN trajectory
+    for w, f in ((bad, 0.0), (w0, np.full((8, 8), np.inf))):
+        with pytest.raises(ValueError, match=r"^expected finite w0 and f, got NaN or inf values$"):
+            solve_navier_stokes(w, f, 1e-2, 0.1, 0.01, 1)
+    # a per-sample forcing (2, 8, 8) is each sample's own: equal to solving them one by one
+    fs = np.stack([fno_forcing(8), -0.5 * fno_forcing(8)])
+    both = solve_navier_stokes(w0, fs, 1e-2, 0.1, 0.01, 1)
+    for i in range(2):
+        alone = solve_navier_stokes(w0[i], fs[i], 1e-2, 0.1, 0.01, 1)
+        np.testing.assert_allclose(both[i], alone, rtol=0, atol=1e-12)
+    assert np.abs(both[0, -1] - both[1, -1]).max() > 1e-3  # the forcings differ

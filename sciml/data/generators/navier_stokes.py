@@ -164,6 +164,15 @@ def solve_navier_stokes(
     cut = n / 3.0 if dealias else float(n)
     mask = ((kx.abs() <= cut) & (ky.abs() <= cut)).to(rdt)
     f_t = torch.as_tensor(np.asarray(f) if not torch.is_tensor(f) else f, dtype=rdt, device=dev)
+    # (why) a mismatched f reached torch's 'The expanded size of the tensor (8) must match the
+    # existing size (4)', and a NaN / inf in f or w0 came back as an all-NaN trajectory
+    if f_t.shape not in ((), (n, n), (w.shape[0], n, n)):
+        raise ValueError(
+            f"expected f a scalar or of shape {(n, n)} or {(w.shape[0], n, n)} (batch, N, N), "
+            f"got shape {tuple(f_t.shape)}"
+        )
+    if not (bool(torch.isfinite(f_t).all()) and bool(torch.isfinite(w).all())):
+        raise ValueError("expected finite w0 and f, got NaN or inf values")
     f_h = torch.fft.rfft2(f_t if f_t.ndim == 3 else f_t.expand(n, n))
     explicit = 1.0 - 0.5 * h * nu * lap
     implicit = 1.0 / (1.0 + 0.5 * h * nu * lap)
