@@ -175,6 +175,15 @@ def test_modes_convention():
     assert convert_modes((7, 12, 5)) == (4, 6, 3)
 
 
+@pytest.mark.parametrize("n_modes", ["16", (), (True, 8), (4.7, 8), (0, 8), 16])
+def test_convert_modes_refuses_what_is_not_positive_integers(n_modes):
+    """'16' was read as modes (1, 6) -> (1, 4), (True, 8) as (1, 8), (4.7, 8) as (4, 8); ()
+    reached a bare IndexError."""
+    with pytest.raises(ConfigError, match=r"n_modes: expected a non-empty sequence of positive"):
+        convert_modes(n_modes)
+    assert convert_modes([np.int64(16), 16]) == (8, 9)  # NumPy integers are integers
+
+
 def test_unsupported_options_are_refused():
     src = NFNO(n_modes=(4, 4), in_channels=1, out_channels=1, hidden_channels=4, norm="group_norm")
     with pytest.raises(ConfigError, match="norm"):

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._scalars import is_int
 from ..errors import ConfigError
 from ..layers import SpectralConv
 from ..models.fno import FNO, FNOConfig
@@ -62,9 +63,19 @@ _ACTIVATIONS = {F.gelu: "gelu", F.relu: "relu", torch.tanh: "tanh", F.tanh: "tan
 
 def convert_modes(n_modes: Sequence[int]) -> tuple[int, ...]:
     """sciml ``modes`` holding neuraloperator's ``n_modes`` (see the module docstring)."""
+    # (why) int() per item had read "16" as modes (1, 6) -> (1, 4), True as 1 and 4.7 as 4;
+    # an empty n_modes reached a bare IndexError
+    if (
+        isinstance(n_modes, (str, bytes))
+        or not isinstance(n_modes, Sequence)
+        or not n_modes
+        or not all(is_int(n) and n >= 1 for n in n_modes)
+    ):
+        raise ConfigError(
+            "n_modes: expected a non-empty sequence of positive integers (neuraloperator's "
+            f"n_modes, e.g. (16, 16)), got {n_modes!r}"
+        )
     n_modes = [int(n) for n in n_modes]
-    if any(n < 1 for n in n_modes):
-        raise ConfigError(f"n_modes must be positive, got {n_modes}")
     return tuple((n + 1) // 2 for n in n_modes[:-1]) + (n_modes[-1] // 2 + 1,)
 
 
