@@ -527,6 +527,54 @@ def test_training_loss_checks_target_symbols_by_name(target_symbols, error, mess
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("target_symbols", "given"),
+    [
+        (torch.ones(2, 1).long(), "shape (2, 1)"),  # <bos> only
+        (torch.zeros(2, 0).long(), "shape (2, 0)"),
+        (torch.zeros(2, 4).long(), "shape (2, 4) with only <pad> after column 0"),
+        (torch.tensor([[1, 0, 0], [1, 0, 0]]), "shape (2, 3) with only <pad> after column 0"),
+    ],
+)
+def test_training_loss_refuses_target_symbols_with_nothing_to_predict(target_symbols, given):
+    """Target equations with no token after <bos> (only <bos>, only padding, none) are a
+    ValueError naming target_symbols, from training_loss and from bucket_batch; compiled (the
+    padding not cut) a RuntimeError from an assert in the one graph. (why) it was torch's
+    "cannot reshape tensor of 0 elements into shape [2, 2, -1, 0]", and with an empty decoder
+    input allowed, a mean cross-entropy over no tokens: NaN. A batch where one row has nothing to predict still
+    gives the loss of the other row's tokens (float64, composed by hand)."""
+    message = (
+        "expected target_symbols with at least one token after <bos> to predict (rows <bos> f "
+        f"<eos> <pad>..., as model.vocab.ids(tokens, bos=True, eos=True)), got {given}"
+    )
+    model = _tiny_built_in_float64(0).train()
+    u, x = torch.randn(2, 16, 6, dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64)
+    batch = {"input": u, "x": x, "target": torch.randn(2, 5, 5, dtype=torch.float64)}
+    bad = {**batch, "target_symbols": target_symbols}
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        model.training_loss(bad, F.mse_loss)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        model.bucket_batch(bad)
+    if target_symbols.shape[1] > 1:  # compiled, nothing is cut: an assert in the graph
+        torch._dynamo.reset()
+        try:
+            compiled = torch.compile(model.training_loss, backend="eager", fullgraph=True)
+            in_graph = message.replace(f"shape {tuple(target_symbols.shape)} with ", "")
+            with pytest.raises(RuntimeError, match=f"^{re.escape(in_graph)}$"):
+                compiled(bad, F.mse_loss)
+        finally:
+            torch._dynamo.reset()
+    assert model.vocab.ids([], bos=True, eos=True) == [model.vocab.bos_id, model.vocab.eos_id]
+    mixed = torch.tensor([[1, 4, 2], [1, 0, 0]])  # the second row: <bos> only
+    got = model.training_loss({**batch, "target_symbols": mixed}, F.mse_loss)
+    fused, pad, norm = model.encode(u)
+    logits = model.symbol_logits(fused, pad, mixed[:1, :2].expand(2, -1))[0]
+    ce = F.cross_entropy(logits.float(), mixed[0, 1:])  # row 0's 2 tokens, row 1's none
+    want = F.mse_loss(model.decode_data(fused, pad, norm, x), batch["target"])
+    want = want + model.config.symbol_loss_weight * ce
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.int8, torch.uint8])
 def test_token_ids_of_any_integer_dtype_give_the_long_ids_results(dtype):
     """symbols, decoder tokens and target_symbols of any integer dtype are read as torch.long.

@@ -165,6 +165,23 @@ def _trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     return tokens[:, : int(used[-1]) + 1] if used.numel() else tokens[:, :1]
 
 
+def _nothing_to_predict(target_symbols: torch.Tensor | None) -> str:
+    """The error for ``target_symbols`` ``(B, L)`` with no token to predict after ``<bos>``
+    (None: their shape left out).
+
+    (why) with none, the decoder input ``target[:, :-1]`` is empty or all padding and the
+    mean cross-entropy over no tokens is NaN. ``vocab.ids(..., bos=True, eos=True)`` (and so
+    ``PROSEData``) always gives ``<eos>`` after ``<bos>``."""
+    expected = (
+        "expected target_symbols with at least one token after <bos> to predict (rows <bos> f "
+        "<eos> <pad>..., as model.vocab.ids(tokens, bos=True, eos=True)), got "
+    )
+    if target_symbols is None:  # (why) in a compiled graph's assert: a constant message
+        return expected + "only <pad> after column 0"
+    shape = tuple(target_symbols.shape)
+    return expected + f"shape {shape}" + (" with only <pad> after column 0" if shape[1] > 1 else "")
+
+
 def _bucket_width(longest: int, max_symbol_len: int) -> int:
     """The smallest of 16, 32, 64, ... (powers of two) and ``max_symbol_len`` that holds
     ``longest`` tokens: the widths a compiled PROSE step sees (16, 32, 64, 128, 200 for the
@@ -467,6 +484,9 @@ class PROSE(Operator, family="prose"):
         if not keys:
             return dict(batch)
         pad = self.vocab.pad_id
+        target = batch.get("target_symbols")
+        if target is not None and _used_width(target, pad) < 2:  # as training_loss refuses it
+            raise ValueError(_nothing_to_predict(target))
         longest = max(_used_width(batch[k], pad) for k in keys)
         width = _bucket_width(longest, self.config.max_symbol_len)
         return {**batch, **{k: _to_width(batch[k], width, pad) for k in keys}}
@@ -475,13 +495,23 @@ class PROSE(Operator, family="prose"):
         """``loss_fn(u_pred, u_true) + symbol_loss_weight * CE(next tokens of the equations)``.
 
         ``batch``: ``input``, ``x``, ``target`` as for :meth:`forward`, ``symbols`` (input
-        skeleton ids) and ``target_symbols`` ``(B, L)`` = ``<bos> f <eos> <pad>...``.
+        skeleton ids) and ``target_symbols`` ``(B, L)`` = ``<bos> f <eos> <pad>...``, with a
+        token to predict after ``<bos>`` in some row (else a ValueError: the mean cross-entropy
+        over no tokens is NaN).
         """
         fused, pad, norm = self.encode(batch["input"], batch.get("symbols"))
         data_loss = loss_fn(self.decode_data(fused, pad, norm, batch["x"]), batch["target"])
         # (why) checked here, by the batch's key: symbol_logits would name its own "tokens"
         tgt = _check_tokens("target_symbols", batch["target_symbols"], fused.shape[0])
+        given = tgt
         tgt = _trim_padding(tgt, self.vocab.pad_id)
+        if tgt.shape[1] < 2:  # (why) the cut width, a Python int: no graph break
+            raise ValueError(_nothing_to_predict(given))
+        if tracing():
+            # (why) compiled, nothing is cut: an all-padding target of width >= 2 is caught by
+            # an assert in the graph (int(any) would break it), not left to a NaN loss
+            ok = (tgt[:, 1:] != self.vocab.pad_id).any()
+            torch._assert_async(ok, _nothing_to_predict(None))
         logits = self.symbol_logits(fused, pad, tgt[:, :-1])
         ce = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), tgt[:, 1:].reshape(-1),
