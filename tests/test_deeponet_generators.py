@@ -3,6 +3,8 @@ finite-difference solver vs an exact solution and its convergence order, HDF5 ou
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -182,3 +184,24 @@ def test_antiderivative_refuses_bad_sizes_and_length_scales():
         data["u"][:, 1], 0.05 * (v[:, 1:] + v[:, :-1]).sum(axis=1), rtol=1e-6
     )
     np.testing.assert_allclose(data["v"], v[:, ::10], rtol=1e-6)
+
+
+def test_diffusion_reaction_refuses_bad_scalars_instead_of_a_newton_failure_or_a_backward_solve():
+    u = np.ones((1, 11))
+    msg = r"^expected finite diffusion >= 0, reaction and t_final > 0, got "
+    for kw, shown in [
+        ({"t_final": -0.1}, "diffusion=0.01, reaction=0.01, t_final=-0.1"),  # solved backward
+        ({"t_final": float("nan")}, "diffusion=0.01, reaction=0.01, t_final=nan"),
+        ({"diffusion": -0.01}, "diffusion=-0.01, reaction=0.01, t_final=1.0"),
+        ({"reaction": float("inf")}, "diffusion=0.01, reaction=inf, t_final=1.0"),
+    ]:
+        with pytest.raises(ValueError, match=msg + re.escape(shown) + "$"):
+            solve_diffusion_reaction(u, time_points=3, **kw)
+    with pytest.raises(ValueError, match=r"^expected integers time_points >= 2 and substeps >= 1, "
+                       r"got 2.5, 1$"):  # fmt: skip
+        solve_diffusion_reaction(u, time_points=2.5)
+    with pytest.raises(ValueError, match=r"^expected a finite source u, got NaN or inf values$"):
+        solve_diffusion_reaction(np.full((1, 11), np.nan), time_points=3)
+    # accepted: D = k = 0 leaves s_t = u, so s(x, t) = u t at the interior nodes, exactly
+    s = solve_diffusion_reaction(u, time_points=3, diffusion=0.0, reaction=0.0, t_final=0.5)
+    np.testing.assert_allclose(s[0, :, 1:-1], np.array([0.0, 0.25, 0.5])[:, None] * u[0, 1:-1])

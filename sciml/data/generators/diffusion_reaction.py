@@ -17,10 +17,12 @@ tolerance of ``1e-13``. The scheme is second order in ``x`` and ``t``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from ..._scalars import is_int, is_real
 from .antiderivative import sample_rbf_grf
 
 __all__ = ["solve_diffusion_reaction", "generate_diffusion_reaction"]
@@ -67,8 +69,23 @@ def solve_diffusion_reaction(
     u = np.asarray(u, dtype=np.float64)
     if u.ndim != 2 or u.shape[1] < 3:
         raise ValueError(f"expected u of shape (n, nx >= 3), got {u.shape}")
-    if time_points < 2 or substeps < 1:
-        raise ValueError(f"need time_points >= 2 and substeps >= 1, got {time_points}, {substeps}")
+    if not (is_int(time_points) and time_points >= 2 and is_int(substeps) and substeps >= 1):
+        raise ValueError(
+            f"expected integers time_points >= 2 and substeps >= 1, got {time_points}, {substeps}"
+        )
+    # (why) t_final < 0 was solved backward in time without a word (s(1) = -0.1 for u = 1 and
+    # t_final = -0.1), and NaN / inf values or a negative diffusion (an ill-posed backward heat
+    # equation) were reported as "Newton's method did not converge; reduce the time step"
+    scalars = {"diffusion": diffusion, "reaction": reaction, "t_final": t_final}
+    if not all(is_real(v) and math.isfinite(v) for v in scalars.values()) or not (
+        diffusion >= 0 and t_final > 0
+    ):
+        raise ValueError(
+            "expected finite diffusion >= 0, reaction and t_final > 0, got "
+            + ", ".join(f"{k}={v}" for k, v in scalars.items())
+        )
+    if not np.all(np.isfinite(u)):
+        raise ValueError("expected a finite source u, got NaN or inf values")
     n, nx = u.shape
     h = 1.0 / (nx - 1)
     dt = t_final / ((time_points - 1) * substeps)
