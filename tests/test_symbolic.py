@@ -521,3 +521,21 @@ def test_torch_vector_field_refuses_integer_and_non_tensor_states():
         field(np.ones((3, 2)))
     with pytest.raises(ValueError, match=r"expected u of shape \(\.\.\., 2\), got \(\)"):
         field(torch.tensor(1.0))
+
+
+def test_encode_refuses_a_string_a_single_expression_and_an_integer_beyond_float64():
+    # a str is a sequence: encode("u_0") wrote ['u', '|', '_', '|', 'INT+', '0'], three
+    # equations; an integer beyond float64 was written in tokens that decode then refused
+    (u0,) = state_symbols(1)
+    with pytest.raises(TypeError, match="got str 'u_0'; write one equation as"):
+        encode("u_0")
+    with pytest.raises(TypeError, match=r"got Add u_0 \+ 1; write one equation as"):
+        encode(u0 + 1)
+    with pytest.raises(ValueError, match=r"\(309 digits\): it is beyond float64"):
+        encode([u0 * 18 * sp.Integer(10) ** 307])  # 1.8e308 > float64's max 1.797e308
+    # the largest integers float64 holds still round-trip, to the exact value
+    for k in (10**308, -(17 * 10**307)):
+        got = decode(encode([u0 * k]))
+        assert got.valid, got.error
+        assert got.expressions == (k * u0,)
+        assert float(got.expressions[0].subs(u0, 1)) == float(k)

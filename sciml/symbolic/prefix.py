@@ -96,6 +96,14 @@ def _encode(expr: sp.Expr, out: list[str], max_exponent: int) -> None:
     if expr.is_Symbol:
         out.append(expr.name)
     elif expr.is_Integer:
+        try:
+            float(int(expr))
+        except OverflowError:
+            # (why) decode refuses a constant outside float64: the tokens would not read back
+            raise ValueError(
+                f"cannot encode the integer {sp.sstr(expr)[:40]}... ({len(str(abs(int(expr))))} "
+                f"digits): it is beyond float64 (|value| <= 1.8e308)"
+            ) from None
         out.extend(encode_int(int(expr)))
     elif expr.is_Float:
         out.extend(encode_float(float(expr), max_exponent))
@@ -164,11 +172,18 @@ def encode(system: Sequence[sp.Expr], *, max_exponent: int = 10) -> list[str]:
     ``encode``, ``encode(decode(tokens).expressions) == tokens``.
 
     Raises:
+        TypeError: ``system`` is a string or a single expression, not a sequence of them.
         ValueError: an expression uses an operation outside the vocabulary, or a constant is
             outside the exponents ``E-max_exponent ... E+max_exponent`` (nonzero magnitudes
             ``1e-8 ... 9.99e12`` at the default 10) or not real; the message names the equation
-            and the constant.
+            and the constant; an integer beyond float64, which decode would refuse.
     """
+    if isinstance(system, (str, bytes, sp.Expr)):
+        # (why) a str is a sequence too: encode("u_0") wrote one equation per character
+        raise TypeError(
+            f"expected the right-hand sides as a sequence (f_0, ..., f_{{d-1}}), got "
+            f"{type(system).__name__} {system!r}; write one equation as [f]"
+        )
     if len(system) == 0:
         raise ValueError("expected at least one equation, got an empty system")
     out: list[str] = []
