@@ -328,6 +328,34 @@ def test_evaluation_options_are_checked_per_evaluator():
     }
 
 
+@pytest.mark.parametrize(
+    "name, key, value, expected",
+    [
+        ("fno-ns2d", "batch_size", True, "an integer >= 1, got bool True"),
+        ("fno-ns2d", "batch_size", 0, "an integer >= 1, got int 0"),
+        ("fno-ns2d", "fast_n", 2.5, "an integer >= 1, got float 2.5"),
+        ("dcdm-poisson3d", "grid", 8.5, "an integer >= 1, got float 8.5"),
+        ("dcdm-poisson3d", "rtol", "1e-6", "a finite relative residual > 0, got str '1e-6'"),
+        ("dcdm-poisson3d", "rtol", float("nan"), "a finite relative residual > 0, got float nan"),
+        ("dcdm-poisson3d", "geometry", "Obstacle", "'box' or 'obstacle', got str 'Obstacle'"),
+        ("deeponet-antiderivative", "inputs", "v", "a non-empty list of field names, got str"),
+        ("node-lotka-volterra", "fields", "prey", "a non-empty list of field names, got str"),
+        ("scot-ns2d", "max_lead", -1, "null or an integer >= 1, got int -1"),
+    ],
+)
+def test_evaluation_option_values_are_checked(name, key, value, expected):
+    """The evaluators read their options with int() / float() / list(): batch_size true ran as
+    1, grid 8.5 as an 8^3 grid, node fields "prey" as the fields ['p', 'r', 'e', 'y'] (a bare
+    KeyError "no field 'p'" after the model had loaded), a capitalised geometry failed only
+    then too."""
+    card = pretrained.card(name)
+    evaluation = {**card["evaluation"]}
+    evaluation["options"] = {**evaluation.get("options", {}), key: value}
+    with pytest.raises(CardError) as info:
+        validate_card({**card, "evaluation": evaluation})
+    assert f"card.evaluation.options.{key}: expected {expected}" in str(info.value)
+
+
 def test_load_card_checks_file_json_and_directory_name(tmp_path):
     with pytest.raises(CardError, match="no model card"):
         load_card(tmp_path)

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._scalars import is_int, is_real
 from ..errors import SciMLError
 
 __all__ = [
@@ -251,6 +252,39 @@ def validate_card(
     return dict(card)
 
 
+def _positive_int(v: Any) -> bool:
+    return is_int(v) and v >= 1
+
+
+def _names(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, str) and x for x in v)
+
+
+_POSITIVE_INT = (_positive_int, "an integer >= 1")
+_NAMES = (_names, "a non-empty list of field names")
+# (evaluator, option) -> (accepts, what it expects) for the built-in evaluators' options;
+# ("*", key) for an option every evaluator accepts
+_OPTION_VALUES: dict[tuple[str, str], tuple[Any, str]] = {
+    ("*", "fast_n"): _POSITIVE_INT,
+    ("grid", "batch_size"): _POSITIVE_INT,
+    ("dcdm", "grid"): _POSITIVE_INT,
+    ("dcdm", "geometry"): (lambda v: v in ("box", "obstacle"), "'box' or 'obstacle'"),
+    ("dcdm", "rtol"): (
+        lambda v: is_real(v) and math.isfinite(v) and v > 0,
+        "a finite relative residual > 0",
+    ),
+    ("dcdm", "k"): _POSITIVE_INT,
+    ("dcdm", "maxiter"): _POSITIVE_INT,
+    ("deeponet", "inputs"): _NAMES,
+    ("deeponet", "targets"): _NAMES,
+    ("deeponet", "batch_size"): _POSITIVE_INT,
+    ("node", "fields"): _NAMES,
+    ("all_pairs", "fields"): (lambda v: v is None or _names(v), "null or " + _NAMES[1]),
+    ("all_pairs", "max_lead"): (lambda v: v is None or _positive_int(v), "null or an integer >= 1"),
+    ("all_pairs", "batch_size"): _POSITIVE_INT,
+}
+
+
 def _check_evaluator(evaluation: Mapping[str, Any], data: Mapping[str, Any], where: str) -> None:
     from .evaluate import _SPECS, EVALUATORS
 
@@ -266,12 +300,23 @@ def _check_evaluator(evaluation: Mapping[str, Any], data: Mapping[str, Any], whe
             f"{where}.data.generator: the {name!r} evaluator draws its test cases from a data "
             "generator, got null; name one of sciml.data.generators.GENERATORS with its options"
         )
-    unknown = sorted(set(evaluation.get("options", {})) - accepted) if accepted else []
+    options = evaluation.get("options", {})
+    unknown = sorted(set(options) - accepted) if accepted else []
     if unknown:
         raise CardError(
             f"{where}.evaluation.options: unknown key(s) {unknown} for the {name!r} evaluator; "
             f"it reads {sorted(accepted)}"
         )
+    # (why) the evaluators read their options with int() / float() / list(): a damaged value
+    # ran as another one (batch_size true as 1, grid 8.5 as 8, fields "prey" as 4 one-letter
+    # fields) or failed after the model had loaded with a bare error
+    for key, value in options.items():
+        check = _OPTION_VALUES.get((name, key)) or _OPTION_VALUES.get(("*", key))
+        if check is not None and not check[0](value):
+            raise CardError(
+                f"{where}.evaluation.options.{key}: expected {check[1]}, got "
+                f"{type(value).__name__} {value!r:.60}"
+            )
 
 
 def _check_generator(
