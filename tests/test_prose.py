@@ -575,6 +575,43 @@ def test_training_loss_refuses_target_symbols_with_nothing_to_predict(target_sym
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_training_loss_and_predict_batch_name_the_keys_a_batch_lacks():
+    """A batch without a key training_loss / predict_batch reads is a ValueError naming the keys
+    expected and given, a batch that is not a dict a TypeError. (why) it was a bare KeyError:
+    'target_symbols' (or 'x'), and a tuple batch "tuple indices must be integers or slices".
+    A complete batch gives the loss composed by hand (float64)."""
+    model = _tiny_built_in_float64(0)
+    u, x = torch.randn(2, 16, 6, dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64)
+    target, tgt = torch.randn(2, 5, 5, dtype=torch.float64), torch.tensor([[1, 4, 2], [1, 2, 0]])
+    batch = {"input": u, "x": x, "target": target}
+    with pytest.raises(ValueError) as info:
+        model.training_loss(batch, F.mse_loss)
+    assert str(info.value) == (
+        "PROSE.training_loss expected a batch with keys ['input', 'x', 'target', "
+        "'target_symbols'] (and optional 'symbols'), got keys ['input', 'x', 'target']: "
+        "missing ['target_symbols']"
+    )
+    with pytest.raises(ValueError) as info:
+        model.predict_batch({"input": u, "target_symbols": tgt})
+    assert str(info.value) == (
+        "PROSE.predict_batch expected a batch with keys ['input', 'x'] (and optional "
+        "'symbols'), got keys ['input', 'target_symbols']: missing ['x']"
+    )
+    with pytest.raises(TypeError, match=r"^PROSE\.training_loss expected a batch dict, got tuple$"):
+        model.training_loss((u, x, target, tgt), F.mse_loss)
+    with torch.no_grad():
+        got = model.training_loss({**batch, "target_symbols": tgt}, F.mse_loss)
+        fused, pad, norm = model.encode(u)
+        pred = model.decode_data(fused, pad, norm, x)
+        logits = model.symbol_logits(fused, pad, tgt[:, :2])
+        ce = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), tgt[:, 1:].reshape(-1), ignore_index=0
+        )
+        want = F.mse_loss(pred, target) + model.config.symbol_loss_weight * ce
+        torch.testing.assert_close(model.predict_batch(batch), pred, rtol=0, atol=0)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.int8, torch.uint8])
 def test_token_ids_of_any_integer_dtype_give_the_long_ids_results(dtype):
     """symbols, decoder tokens and target_symbols of any integer dtype are read as torch.long.

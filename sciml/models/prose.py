@@ -182,6 +182,20 @@ def _nothing_to_predict(target_symbols: torch.Tensor | None) -> str:
     return expected + f"shape {shape}" + (" with only <pad> after column 0" if shape[1] > 1 else "")
 
 
+def _check_batch_keys(where: str, batch: Any, keys: tuple[str, ...]) -> None:
+    """A clear error unless ``batch`` is a mapping holding ``keys`` (``symbols``: optional).
+
+    (why) static (type and key names): no graph break under compile."""
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"PROSE.{where} expected a batch dict, got {type(batch).__name__}")
+    missing = [k for k in keys if k not in batch]
+    if missing:
+        raise ValueError(
+            f"PROSE.{where} expected a batch with keys {list(keys)} (and optional 'symbols'), "
+            f"got keys {list(batch)}: missing {missing}"
+        )
+
+
 def _bucket_width(longest: int, max_symbol_len: int) -> int:
     """The smallest of 16, 32, 64, ... (powers of two) and ``max_symbol_len`` that holds
     ``longest`` tokens: the widths a compiled PROSE step sees (16, 32, 64, 128, 200 for the
@@ -463,6 +477,7 @@ class PROSE(Operator, family="prose"):
     def predict_batch(self, batch) -> torch.Tensor:
         """The trajectory prediction for a Trainer batch (``input``, ``x``, optional ``symbols``):
         what :meth:`training_loss` compares with ``target``, used by the Trainer's validation."""
+        _check_batch_keys("predict_batch", batch, ("input", "x"))
         fused, pad, norm = self.encode(batch["input"], batch.get("symbols"))
         return self.decode_data(fused, pad, norm, batch["x"])
 
@@ -499,6 +514,7 @@ class PROSE(Operator, family="prose"):
         token to predict after ``<bos>`` in some row (else a ValueError: the mean cross-entropy
         over no tokens is NaN).
         """
+        _check_batch_keys("training_loss", batch, ("input", "x", "target", "target_symbols"))
         fused, pad, norm = self.encode(batch["input"], batch.get("symbols"))
         data_loss = loss_fn(self.decode_data(fused, pad, norm, batch["x"]), batch["target"])
         # (why) checked here, by the batch's key: symbol_logits would name its own "tokens"
