@@ -184,7 +184,8 @@ def validate_card(
 
     Checks keys and types, the name pattern, the schema version, that the family, the data
     generator (and its options) and the evaluator exist, that an evaluator drawing its cases
-    from a generator has one, that the evaluation options are ones the evaluator reads, and
+    from a generator has one, that the evaluation options are ones the evaluator reads (and,
+    for the built-in evaluators and ``fast_n``, values of the type and range it reads), and
     that the evaluation metric is a finite number in ``metrics``.
 
     With ``registries=False`` the checks against the registries (family, data generator and

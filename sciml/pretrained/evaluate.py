@@ -151,7 +151,8 @@ def evaluate_pretrained(
 
     Returns:
         dict with ``name``, ``metric``, ``value`` (measured), ``card_value``, ``rel_diff``
-        (``|value - card_value| / |card_value|``), ``n``, ``seed``, ``ok``
+        (``|value - card_value| / |card_value|``; ``|value|`` for a card value of 0), ``n``,
+        ``seed``, ``ok``
         (``rel_diff <= tolerance``), ``tolerance``, ``evaluator`` and ``metrics`` (everything
         the evaluator measured).
     """
