@@ -133,3 +133,39 @@ def test_ok_covers_the_observed_window_only_a_forecast_past_it_can_be_none():
     on_window = fit.system.solve(fit.constants, fit.u0, t_obs)
     np.testing.assert_allclose(on_window[:, 0], 1 / (1 - t_obs), rtol=1e-6)
     assert fit.system.solve(fit.constants, fit.u0, np.linspace(0.0, 2.0, 64)) is None
+
+
+def test_fit_refuses_non_finite_unsorted_or_mis_shaped_input_by_name():
+    # a NaN observation reached scipy's "Residuals are not finite in the initial point"; unsorted
+    # times or a u0 of the wrong size failed every solve and came back as ok=False at the start
+    (x,) = state_symbols(1)
+    f = [sp.Float(-1.2) * x]
+    t = np.linspace(0.0, 1.0, 20)
+    obs = np.exp(-t)[:, None]
+    nan_obs = obs.copy()
+    nan_obs[3] = np.nan
+    bad = {
+        "expected finite observed, got 1 NaN/inf": dict(observed=nan_obs),
+        "expected finite t, got 1 NaN/inf": dict(t=np.r_[t[:-1], np.inf]),
+        r"strictly increasing \(or decreasing\) times t": dict(t=np.r_[t[:10], t[9:19]]),
+        r"finite u0 of shape \(1,\) \(one value per state variable\), got \[1.0, 1.0\]": dict(
+            u0=np.ones(2)
+        ),
+        "expected stages >= 1 \\(an int\\), got 1.5": dict(stages=1.5),
+        "expected max_evals >= 1 \\(an int\\), got True": dict(max_evals=True),
+        r"expected prior > 0 \(a relative standard deviation, finite\) or None, got True": dict(
+            prior=True
+        ),
+        r"expected noise > 0 \(finite\) or None, got inf": dict(noise=float("inf")),
+        r"expected t of shape \(T,\), got \(20, 1\)": dict(t=t[:, None]),
+    }
+    for message, change in bad.items():
+        args = {"t": t, "observed": obs, **change}
+        with pytest.raises(ValueError, match=message):
+            fit_system(f, args.pop("t"), args.pop("observed"), **args)
+    # exact data of du/dt = -u: the fit finds c = -1 and u(0) = 1, from either end of the window
+    for order in (slice(None), slice(None, None, -1)):
+        fit = fit_system(f, t[order], obs[order], u0=obs[order][0])
+        assert fit.ok
+        np.testing.assert_allclose(fit.constants, [-1.0], rtol=1e-5)
+        np.testing.assert_allclose(fit.u0, obs[order][0], rtol=1e-5)

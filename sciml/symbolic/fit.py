@@ -24,11 +24,13 @@ system stiff or blow up; the search treats that as a bad trial). Needs scipy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
+from .._scalars import is_int, is_real
 from .prefix import state_symbols
 
 __all__ = ["FitResult", "ParametricSystem", "estimate_noise", "fit_system", "free_constants"]
@@ -184,21 +186,47 @@ def fit_system(
     fewer than 8 times and no prior it stays unknown: ``FitResult.noise`` and ``misfit`` are nan).
     ``max_iterations`` bounds the trust-region iterations (each costs ``1 + #unknowns``
     solves), ``max_evals`` the evaluations of ``f`` per solve. Never raises for a system that
-    cannot be integrated: the result has ``ok=False``.
+    cannot be integrated: the result has ``ok=False``. Raises ``ValueError`` for bad input: ``t``
+    not 1-d, not finite or not strictly monotonic, ``observed`` not finite or not ``(len(t), d)``,
+    ``u0`` not finite ``(d,)``, counts that are not ints >= 1, ``prior`` / ``noise`` not finite > 0.
     """
     observed = np.asarray(observed, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
+    if t.ndim != 1:
+        raise ValueError(f"expected t of shape (T,), got {t.shape}")
     if observed.ndim != 2 or observed.shape[0] != len(t) or len(t) < 2:
         raise ValueError(
             f"expected observed of shape (len(t), dim) with len(t) >= 2, got {observed.shape} "
             f"for {len(t)} times"
         )
-    if stages < 1:
-        raise ValueError(f"expected stages >= 1, got {stages}")
-    if prior is not None and not prior > 0:
-        raise ValueError(f"expected prior > 0 (a relative standard deviation) or None, got {prior}")
-    if noise is not None and not noise > 0:
-        raise ValueError(f"expected noise > 0, got {noise}")
+    # (why) a NaN reached scipy's "Residuals are not finite in the initial point", and unsorted
+    # or repeated times made every solve fail, returned as ok=False with the start's constants
+    for name, a in (("t", t), ("observed", observed)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"expected finite {name}, got {np.sum(~np.isfinite(a))} NaN/inf")
+    steps = np.diff(t)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        raise ValueError(f"expected strictly increasing (or decreasing) times t, got {t}")
+    if u0 is not None:
+        u0 = np.asarray(u0, dtype=np.float64)
+        if u0.shape != observed.shape[1:] or not np.all(np.isfinite(u0)):
+            raise ValueError(
+                f"expected a finite u0 of shape ({observed.shape[1]},) (one value per state "
+                f"variable), got {u0.tolist()}"
+            )
+    for name, value in (
+        ("stages", stages),
+        ("max_iterations", max_iterations),
+        ("max_evals", max_evals),
+    ):
+        if not is_int(value) or value < 1:
+            raise ValueError(f"expected {name} >= 1 (an int), got {value!r}")
+    if prior is not None and not (is_real(prior) and 0 < prior < math.inf):
+        raise ValueError(
+            f"expected prior > 0 (a relative standard deviation, finite) or None, got {prior!r}"
+        )
+    if noise is not None and not (is_real(noise) and 0 < noise < math.inf):
+        raise ValueError(f"expected noise > 0 (finite) or None, got {noise!r}")
     if noise is None and len(t) >= _NOISE_ORDER + 2:
         floor = 1e-9 * float(np.sqrt(np.mean(observed**2))) + 1e-300
         noise = max(estimate_noise(observed), floor)
@@ -216,7 +244,7 @@ def fit_system(
     rewritten, coeffs, c0 = free_constants(list(exprs))
     system = ParametricSystem(rewritten, coeffs, dim, max_evals=max_evals)
     nc = len(c0) if fit_constants else 0
-    guess = observed[0] if u0 is None else np.asarray(u0, dtype=np.float64)
+    guess = observed[0] if u0 is None else u0
     bad = np.full(observed.size, 1e3 / unit)
     use_prior = prior is not None and nc > 0
     prior_scale = prior * np.maximum(np.abs(c0[:nc]), 1e-3) if use_prior else None
