@@ -174,8 +174,9 @@ class SpectralConv(ComplexCasts):
                 precision is computed in float32 and returned in the input's dtype (in float32
                 under ``torch.autocast``).
             out_shape: spatial size of the output (default: the input's). A larger size
-                zero-pads the spectrum (band-limited super-resolution); a smaller one truncates
-                the kept modes to those it can represent.
+                zero-pads the spectrum (band-limited super-resolution; a kept last-dim Nyquist
+                bin is split between ``+n/2`` and ``-n/2`` as ``scipy.signal.resample`` does);
+                a smaller one truncates the kept modes to those it can represent.
 
         Returns:
             ``(batch, out_channels, *out_shape)``: ``y = irfftn(W(k) rfftn(u)(k))`` over the kept
@@ -212,7 +213,11 @@ class SpectralConv(ComplexCasts):
             w = w * mask
         if w.dtype == torch.complex32:  # a .half() layer: complex products in complex64
             w = w.to(torch.complex64)
-        y = backend.convolve(u, w, eff, out_shape)  # (i, o, 2e_1, ..., e_d) weight
+        n = spatial[-1]
+        if n % 2 == 0 and eff[-1] == n // 2 + 1 and out_shape[-1] > n:
+            y = _upsampled_nyquist(backend, u, w, eff, out_shape)
+        else:
+            y = backend.convolve(u, w, eff, out_shape)  # (i, o, 2e_1, ..., e_d) weight
         if self.bias is not None:
             y = y + self.bias.view(1, -1, *([1] * d)).to(y.dtype)
         return as_input_precision(y, given)
@@ -242,3 +247,31 @@ def _alias_mask(
     for a in hit:
         mask.narrow(a, modes[a], 1).zero_()
     return mask.view(1, 1, *mask.shape)
+
+
+def _upsampled_nyquist(
+    backend: SpectralBackend,
+    u: torch.Tensor,
+    w: torch.Tensor,
+    modes: Sequence[int],
+    out_shape: Sequence[int],
+) -> torch.Tensor:
+    """``backend.convolve`` onto a finer last dim when the kept block holds the input's last-dim
+    Nyquist bin ``k = n / 2`` (``n`` even, ``modes[-1] = n / 2 + 1``).
+
+    On ``n`` points ``irfft`` reads that bin once, as ``Re(Y) cos(pi j)``; on a finer grid it is
+    an ordinary bin, read twice and with its imaginary part, so zero-padding alone gave an
+    output whose samples on the input grid were not the ``out_shape = spatial`` output. The bin
+    is taken as the band-limited ``Re(Y) cos`` instead (what ``scipy.signal.resample`` does,
+    splitting it between ``+n/2`` and ``-n/2``): its contribution is computed on ``n`` points,
+    where it is ``r (-1)^j``, and ``r`` is spread over the fine grid by that cosine.
+    """
+    n, m = u.shape[-1], out_shape[-1]
+    nyq = torch.zeros(modes[-1], dtype=w.real.dtype, device=w.device)
+    nyq[-1] = 1.0
+    rest = backend.convolve(u, w * (1 - nyq), modes, out_shape)
+    coarse = backend.convolve(u, w * nyq, modes, (*out_shape[:-1], n))  # r (-1)^j
+    j = torch.arange(m, device=u.device)
+    # (why) the remainder keeps the angle exact: cos(2 pi (n / 2) j / m) = cos(pi (n j mod 2m) / m)
+    wave = torch.cos(torch.remainder(n * j, 2 * m).double() * (math.pi / m))
+    return rest + coarse[..., :1] * wave.to(rest.dtype)
