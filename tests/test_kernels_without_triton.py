@@ -37,3 +37,14 @@ def test_without_triton_the_error_names_the_extra(monkeypatch):
     assert "sciml.kernels.triton_kernels" not in sys.modules  # no half-imported module kept
     layer.backend = TritonSpectral(impl="torch")
     torch.testing.assert_close(layer(u), ref, rtol=0, atol=1e-12)
+
+
+def test_dispatch_takes_a_device_or_its_name(monkeypatch):
+    """backend_for is public and documented for a device: given its name ("cpu") it raised
+    "'str' object has no attribute 'type'". Off CUDA it answers None (PyTorch) for a name as
+    for a torch.device, even with a measurement recorded for the shape."""
+    monkeypatch.setitem(sciml.kernels.DISPATCH_TABLE, ("", 1), [(1, 10**9)])
+    for device in ("cpu", torch.device("cpu"), "meta"):
+        assert sciml.kernels.backend_for((64,), (8,), device) is None
+    with pytest.raises(RuntimeError, match="Expected one of"):
+        sciml.kernels.backend_for((64,), (8,), "gpu")

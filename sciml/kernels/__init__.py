@@ -43,9 +43,13 @@ def triton_available() -> bool:
 
 
 def backend_for(
-    spatial: Sequence[int], modes: Sequence[int], device: torch.device
+    spatial: Sequence[int], modes: Sequence[int], device: torch.device | str
 ) -> TritonSpectral | None:
-    """The Triton backend if :data:`DISPATCH_TABLE` says it wins here, else ``None``."""
+    """The Triton backend if :data:`DISPATCH_TABLE` says it wins here, else ``None``.
+
+    ``device`` is a ``torch.device`` or its name (``"cuda"``, ``"cuda:1"``, ``"cpu"``).
+    """
+    device = torch.device(device)  # (why) a name raised "'str' object has no attribute 'type'"
     if device.type != "cuda" or not DISPATCH_TABLE or not triton_available():
         return None
     name = torch.cuda.get_device_name(device)
