@@ -152,6 +152,45 @@ def test_mismatched_weights_and_unsupported_config_are_clear(tmp_path):
         ScOT.from_pretrained(d)
 
 
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("depths", [2, 1.5, 3], "depths: expected a non-empty list of integers, got [2, 1.5, 3]"),
+        ("depths", 3, "depths: expected a non-empty list of integers, got 3"),
+        ("num_heads", [2, True, 4], "num_heads: expected a non-empty list of integers"),
+        ("image_size", True, "image_size: expected an integer size"),
+        ("image_size", 32.5, "image_size: expected an integer size"),
+        ("embed_dim", "16", "embed_dim: expected an integer, got '16'"),
+        ("use_conditioning", "false", "use_conditioning: expected true or false, got 'false'"),
+        ("layer_norm_eps", "x", "layer_norm_eps: expected a finite number, got 'x'"),
+        ("mlp_ratio", float("nan"), "mlp_ratio: expected a finite number, got nan"),
+        ("skip_connections", KeyError, "skip_connections: expected 3 entries, one per stage"),
+    ],
+)
+def test_a_damaged_poseidon_config_is_refused_naming_the_key(tmp_path, key, value, message):
+    """int() / float() / bool() had read depths [2, 1.5, 3] as [2, 1, 3], image_size true as 1
+    and use_conditioning "false" as true (another model, or a mismatch blamed on the weights);
+    depths 3 and layer_norm_eps "x" reached a bare TypeError / ValueError naming no key, and a
+    missing skip_connections was reported as 'skip_connections=None' against a default of
+    len(depths) - 1 entries that could never pass."""
+    cfg = json.loads((DATA / "cond" / "config.json").read_text())
+    if value is KeyError:
+        del cfg[key]
+    else:
+        cfg[key] = value
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError) as info:
+        poseidon.poseidon_config(tmp_path)
+    assert f"config.json: {message}" in str(info.value)
+    config, _ = poseidon.poseidon_config(DATA / "cond")  # the undamaged file: its numbers
+    assert (config.depths, config.num_heads, config.skip_blocks) == (
+        (2, 1, 3),
+        (2, 2, 4),
+        (2, 1, 0),
+    )
+    assert (config.image_size, config.embed_dim, config.time_conditioning) == (32, 16, True)
+
+
 # ----------------------------------------------------------------------- layers
 def _naive_window_attention(attn: WindowAttention, x, mask=None):
     """Straight from the Swin-v2 formula, without SDPA or fused qkv."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from .._scalars import is_int, is_real
 from ..errors import CheckpointError
 
 __all__ = [
@@ -92,39 +93,76 @@ def poseidon_config(path: str | os.PathLike):
         unsupported("pretrained_window_sizes", d["pretrained_window_sizes"], "all 0")
     if not d.get("qkv_bias", True):
         unsupported("qkv_bias", False, "true")
-    if not math.isclose(float(d.get("layer_norm_eps", 1e-5)), 1e-5):
-        unsupported("layer_norm_eps", d["layer_norm_eps"], "1e-05")
+
+    # (why) int() / float() / bool() had read a damaged config as another model (depths
+    # [1.5, 1] as [1, 1], image_size true as 1, use_conditioning "false" as true) or failed
+    # with a bare TypeError / ValueError naming no key (depths 2, layer_norm_eps "x")
+    def bad(key: str, value: Any, expected: str) -> None:
+        raise CheckpointError(f"{cfg_path}: {key}: expected {expected}, got {value!r:.60}")
+
+    def integer(key: str, default: Any = None) -> int:
+        v = d.get(key, default)
+        if not is_int(v):
+            bad(key, v, "an integer")
+        return int(v)
+
+    def integers(key: str, default: Any = None) -> tuple[int, ...]:
+        v = d.get(key, default)
+        # (why) the reference scOT reads true / false as 1 / 0 skip blocks
+        ok = (lambda x: is_int(x) or isinstance(x, bool)) if key == "skip_connections" else is_int
+        if not isinstance(v, list) or not v or not all(ok(x) for x in v):
+            bad(key, v, "a non-empty list of integers")
+        return tuple(int(x) for x in v)
+
+    def real(key: str, default: float) -> float:
+        v = d.get(key, default)
+        if not (is_real(v) and math.isfinite(v)):
+            bad(key, v, "a finite number")
+        return float(v)
+
+    def flag(key: str) -> bool:
+        v = d.get(key, False)
+        if not isinstance(v, bool):
+            bad(key, v, "true or false")
+        return v
 
     def square(key: str) -> int:
         v = d[key]
         if isinstance(v, (list, tuple)):
-            if len(set(v)) != 1:
+            if not v or len(set(map(repr, v))) != 1:
                 unsupported(key, v, "a square size")
             v = v[0]
+        if not is_int(v):
+            bad(key, v, "an integer size (or a list of equal ones)")
         return int(v)
 
-    depths = tuple(int(v) for v in d["depths"])
-    skips = d.get("skip_connections", [1] * (len(depths) - 1))
-    skips = tuple(int(v) for v in skips)
+    depths = integers("depths")
+    if "skip_connections" not in d:
+        # (why) the reference's default, 3 entries, builds no model of other than 3 stages and
+        # fails in its forward for 4; a hub config always states it
+        bad("skip_connections", None, f"{len(depths)} entries, one per stage (it is missing)")
+    skips = integers("skip_connections")
     if len(skips) != len(depths):
         unsupported("skip_connections", d.get("skip_connections"), f"{len(depths)} entries")
-    cond = bool(d.get("use_conditioning", False))
+    cond = flag("use_conditioning")
+    if not math.isclose(real("layer_norm_eps", 1e-5), 1e-5):
+        unsupported("layer_norm_eps", d["layer_norm_eps"], "1e-05")
     try:
         config = ScOTConfig(
-            in_channels=int(d.get("num_channels", 3)),
-            out_channels=int(d.get("num_out_channels", 1)),
+            in_channels=integer("num_channels", 3),
+            out_channels=integer("num_out_channels", 1),
             image_size=square("image_size"),
             patch_size=square("patch_size"),
-            embed_dim=int(d["embed_dim"]),
+            embed_dim=integer("embed_dim"),
             depths=depths,
-            num_heads=tuple(int(v) for v in d["num_heads"]),
+            num_heads=integers("num_heads"),
             window_size=square("window_size"),
             skip_blocks=skips,
-            mlp_ratio=float(d.get("mlp_ratio", 4.0)),
+            mlp_ratio=real("mlp_ratio", 4.0),
             time_conditioning=cond,
-            learn_residual=bool(d.get("learn_residual", False)) and cond,
-            absolute_position_embedding=bool(d.get("use_absolute_embeddings", False)),
-            drop_path_rate=float(d.get("drop_path_rate", 0.0)),
+            learn_residual=flag("learn_residual") and cond,
+            absolute_position_embedding=flag("use_absolute_embeddings"),
+            drop_path_rate=real("drop_path_rate", 0.0),
         )
     except ValueError as exc:
         raise CheckpointError(f"{cfg_path}: {exc}") from None
