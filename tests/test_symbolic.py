@@ -539,3 +539,26 @@ def test_encode_refuses_a_string_a_single_expression_and_an_integer_beyond_float
         assert got.valid, got.error
         assert got.expressions == (k * u0,)
         assert float(got.expressions[0].subs(u0, 1)) == float(k)
+
+
+def test_decode_float_reads_only_the_number_tokens_the_vocabulary_holds():
+    # int() read 'E+3', 'E03', 'E-0' and Arabic-Indic digits: decode accepted tokens that the
+    # vocabulary lacks and that encode writes back otherwise ('E3'), breaking the round trip
+    vocab = Vocabulary(1)
+    for tokens in (
+        ["+", "N123", "E+3"],
+        ["+", "N123", "E03"],
+        ["+", "N123", "E-0"],
+        ["+", "N123", "E\u0663"],
+        ["+", "N\u0661\u0662\u0663", "E0"],
+    ):
+        assert not all(t in vocab for t in tokens)
+        assert decode_float(tokens) is None, tokens
+        assert not decode(["mul", *tokens, "u_0"]).valid
+        assert skeleton(tokens) == tokens  # not a constant: nothing to replace
+    # every exponent token of the vocabulary still reads, to 123 * 10^e as a decimal string
+    for e in range(-10, 11):
+        tokens = ["-", "N123", f"E{e}"]
+        assert all(t in vocab for t in tokens)
+        assert decode_float(tokens) == -float(f"123e{e}")
+        assert encode_float(decode_float(tokens)) == tokens

@@ -79,18 +79,23 @@ def encode_float(value: float, max_exponent: int = 10) -> list[str]:
 
 
 def decode_float(tokens: Sequence[str]) -> float | None:
-    """The value of three float tokens, or None when they are not ``[sign, Nddd, E<e>]``."""
+    """The value of three float tokens, or None when they are not ``[sign, Nddd, E<e>]`` as the
+    vocabulary writes them (ASCII digits, the exponent without a ``+`` or leading zeros)."""
     if len(tokens) != 3:
         return None
     sign, mant, expo = tokens
     if sign not in ("+", "-") or not mant.startswith("N") or not expo.startswith("E"):
         return None
     digits, e = mant[1:], expo[1:]
-    if len(digits) != MANTISSA_DIGITS or not digits.isdigit():
+    if len(digits) != MANTISSA_DIGITS or not (digits.isascii() and digits.isdigit()):
         return None
     try:
         exponent = int(e)
     except ValueError:
+        return None
+    if e != str(exponent):
+        # (why) int() also reads 'E+3', 'E03', 'E-0' and non-ASCII digits: tokens that are not
+        # in the vocabulary and that encode never writes (it writes 'E3' back)
         return None
     # the decimal string, not ddd * 10.0**e, so that decode(encode(round3(x))) == round3(x) exactly
     value = float(f"{digits}e{exponent}")
