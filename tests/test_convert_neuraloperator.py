@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 import types
 
 import numpy as np
@@ -182,6 +183,30 @@ def test_convert_modes_refuses_what_is_not_positive_integers(n_modes):
     with pytest.raises(ConfigError, match=r"n_modes: expected a non-empty sequence of positive"):
         convert_modes(n_modes)
     assert convert_modes([np.int64(16), 16]) == (8, 9)  # NumPy integers are integers
+
+
+@pytest.mark.parametrize(
+    "wrong, key",
+    [
+        ({"hidden_channels": 8}, "lifting.fcs.0.weight"),
+        ({"in_channels": 2}, "lifting.fcs.0.weight"),
+        ({"out_channels": 3}, "projection.fcs.1.weight"),
+        ({"channel_mlp_expansion": 1.0}, "fno_blocks.channel_mlp.0.fcs.0.weight"),
+    ],
+)
+def test_hyper_parameters_that_do_not_fit_the_state_dict_are_named(wrong, key):
+    """copy_ had refused them with a bare 'The size of tensor a (16) must match the size of
+    tensor b (8)', naming neither the tensor nor the hyper-parameters."""
+    torch.manual_seed(0)
+    src = NFNO(n_modes=(4, 4), in_channels=1, out_channels=1, hidden_channels=4)
+    _perturb(src)
+    hparams = {"n_modes": (4, 4), "in_channels": 1, "out_channels": 1, "hidden_channels": 4}
+    with pytest.raises(ConfigError, match=rf"neuraloperator tensor '{re.escape(key)}' has shape"):
+        fno_from_neuraloperator(src.state_dict(), **{**hparams, **wrong})
+    u = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():  # the fitting ones still convert to the same function
+        dst = fno_from_neuraloperator(src.state_dict(), **hparams)
+        torch.testing.assert_close(dst(u), src(u), rtol=1e-5, atol=1e-6)
 
 
 def test_unsupported_options_are_refused():

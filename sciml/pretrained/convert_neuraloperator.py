@@ -291,6 +291,15 @@ def _check_supported(hp: Mapping[str, Any]) -> None:
         raise ConfigError("only positional_embedding='grid' (on [0, 1]) or None is supported")
 
 
+def _core_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """``shape`` without its trailing 1s: neuraloperator's 1x1 convolutions are 1D, sciml's
+    d-dimensional, and its spectral bias carries singleton spatial axes."""
+    shape = tuple(shape)
+    while shape and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
 def _load_fno_state(model: FNO, state: Mapping[str, torch.Tensor], n_modes, d: int) -> None:
     used: set[str] = set()
 
@@ -300,11 +309,22 @@ def _load_fno_state(model: FNO, state: Mapping[str, torch.Tensor], n_modes, d: i
         used.add(key)
         return state[key].detach()
 
+    def put(dst: torch.Tensor, key: str, value: torch.Tensor) -> None:
+        # (why) hyper-parameters that do not fit the state dict (hidden_channels 8 for a width
+        # 4 model) reached copy_'s bare "The size of tensor a (16) must match ..."
+        if _core_shape(value.shape) != _core_shape(dst.shape):
+            raise ConfigError(
+                f"neuraloperator tensor {key!r} has shape {tuple(value.shape)}, the "
+                f"hyper-parameters (in_channels={c.in_channels}, out_channels={c.out_channels}, "
+                f"hidden_channels={c.width}, ...) build {tuple(dst.shape)}: give the ones the "
+                "FNO was built with"
+            )
+        dst.copy_(value.reshape(dst.shape))
+
     def conv(dst: nn.Module, prefix: str, *, bias: bool = True) -> None:
-        w = take(prefix + ".weight")
-        dst.weight.copy_(w.reshape(*w.shape[:2], *([1] * d)))
+        put(dst.weight, prefix + ".weight", take(prefix + ".weight"))
         if bias:
-            dst.bias.copy_(take(prefix + ".bias"))
+            put(dst.bias, prefix + ".bias", take(prefix + ".bias"))
 
     c = model.config
     with torch.no_grad():
@@ -324,14 +344,16 @@ def _load_fno_state(model: FNO, state: Mapping[str, torch.Tensor], n_modes, d: i
             # neuraloperator's spectral bias and sciml's skip bias add the same constant
             b = state.get(p + ".bias")
             used.add(p + ".bias")
-            model.skip[i].bias.copy_(b.reshape(-1) if b is not None else torch.zeros(c.width))
+            if b is None:
+                model.skip[i].bias.zero_()
+            else:
+                put(model.skip[i].bias, p + ".bias", b.detach())
             if c.channel_mlp_expansion:
                 conv(model.channel_mlp[i][0], f"fno_blocks.channel_mlp.{i}.fcs.0")
                 conv(model.channel_mlp[i][2], f"fno_blocks.channel_mlp.{i}.fcs.1")
                 if c.channel_mlp_skip == "soft-gating":
-                    model.channel_mlp_skip[i].weight.copy_(
-                        take(f"fno_blocks.channel_mlp_skips.{i}.weight")
-                    )
+                    key = f"fno_blocks.channel_mlp_skips.{i}.weight"
+                    put(model.channel_mlp_skip[i].weight, key, take(key))
                 elif c.channel_mlp_skip == "linear":
                     conv(
                         model.channel_mlp_skip[i],
