@@ -562,3 +562,21 @@ def test_decode_float_reads_only_the_number_tokens_the_vocabulary_holds():
         assert all(t in vocab for t in tokens)
         assert decode_float(tokens) == -float(f"123e{e}")
         assert encode_float(decode_float(tokens)) == tokens
+
+
+def test_vocabulary_refuses_non_int_sizes_and_non_integer_ids():
+    # Vocabulary(2.5) failed in range(), Vocabulary(True) built a 1-d vocabulary; words() read a
+    # float id 1.7 as int(1.7) = 1 (<bos>) and failed on a 2-d tensor inside torch
+    for args in ((2.5,), (True,), (3, 1.5), ("3",)):
+        with pytest.raises(TypeError, match="expected int max_dim and max_exponent"):
+            Vocabulary(*args)
+    vocab = Vocabulary(2)
+    # 5 special, 7 unary, 3 binary, u_0 u_1, + - INT+ INT-, 10 digits, 10**3 mantissas, E-10..E10
+    assert len(vocab) == 5 + 7 + 3 + 2 + 4 + 10 + 1000 + 21
+    for ids in ([1.7, 5.2], torch.tensor([1.0, 5.0]), torch.tensor([[1, 5], [2, 3]])):
+        with pytest.raises(TypeError, match="expected a sequence of integer ids, got an element"):
+            vocab.words(ids)
+    ids = vocab.ids(["add", "u_0", "+", "N250", "E-2"], bos=True, eos=True)
+    want = ["add", "u_0", "+", "N250", "E-2"]
+    for seq in (ids, torch.tensor(ids), np.array(ids)):
+        assert vocab.words(seq) == want

@@ -13,8 +13,11 @@ ids of a vocabulary depend only on ``max_dim`` and ``max_exponent``.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from .._scalars import is_int
 
 __all__ = [
     "PAD",
@@ -131,6 +134,13 @@ class Vocabulary:
     tokens: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # (why) Vocabulary(2.5) failed in range() ('float' object cannot be interpreted as an
+        # integer) and Vocabulary(True) built a 1-d vocabulary
+        if not (is_int(self.max_dim) and is_int(self.max_exponent)):
+            raise TypeError(
+                f"expected int max_dim and max_exponent, got {self.max_dim!r}, "
+                f"{self.max_exponent!r}"
+            )
         if self.max_dim < 1 or self.max_exponent < 0:
             raise ValueError(
                 f"expected max_dim >= 1 and max_exponent >= 0, got {self.max_dim}, "
@@ -187,7 +197,14 @@ class Vocabulary:
         """
         out = []
         for i in ids:
-            i = int(i)
+            try:
+                # (why) int() truncated a float id (1.7 read as <bos>) and a row of a 2-d
+                # tensor failed with "only one element tensors can be converted"
+                i = operator.index(i)
+            except TypeError:
+                raise TypeError(
+                    f"expected a sequence of integer ids, got an element {i!r}"
+                ) from None
             word = self.tokens[i] if 0 <= i < len(self.tokens) else f"<unk:{i}>"
             if strip:
                 if word == EOS:
