@@ -50,3 +50,22 @@ def test_numpy_rhs_values_and_constant_equations():
         prose_ode._numpy_rhs([sp.Integer(1)], 2)(0.0, np.zeros(2)),
         _old_numpy_rhs([sp.Integer(1)], 2)(0.0, np.zeros(2)),
     )
+
+
+def test_prose_ode_refuses_a_non_positive_t_final_or_a_negative_noise():
+    # t_final = 0 was "'list' object has no attribute 'shape'"; -1 integrated backward, where
+    # the chaotic systems blow up, and redrew each sample 100 times (minutes) before failing
+    for t_final in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=rf"^expected a finite t_final > 0, got {t_final}$"):
+            prose_ode.generate_prose_ode(1, 20, systems="lorenz", n_input=5, t_final=t_final)
+    with pytest.raises(ValueError, match=r"^expected a finite noise level >= 0, got -0.5$"):
+        prose_ode.generate_prose_ode(1, 20, systems="lorenz", n_input=5, noise=-0.5)
+    # noise = 0: the noisy fields are the clean ones; the trajectory solves Lorenz from u(0)
+    d = prose_ode.generate_prose_ode(1, 20, systems="lorenz", n_input=5, noise=0.0, t_final=0.5)
+    f = d["fields"]
+    for k in range(3):
+        np.testing.assert_array_equal(f[f"noisy_u_{k}"], f[f"u_{k}"])
+    np.testing.assert_allclose(d["time"], np.linspace(0.0, 0.5, 20))
+    np.testing.assert_allclose(
+        [f[f"u_{k}"][0, 0] for k in range(3)], d["params"]["initial_state"][0, :3], rtol=1e-6
+    )

@@ -33,6 +33,7 @@ here has the standard ``-(x^2 + y^2)(1 + e z)`` terms, the double pendulum the p
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from ..._scalars import is_real
 from ...symbolic import encode, round_sig, skeleton, state_symbols
 
 __all__ = ["SYSTEMS", "ODESystem", "generate_prose_ode", "load_prose_ode", "integrate"]
@@ -308,6 +310,13 @@ def generate_prose_ode(
     unknown = [s for s in names if s not in SYSTEMS]
     if unknown or not names:
         raise ValueError(f"unknown system(s) {unknown}; available: {list(SYSTEMS)}")
+    # (why) t_final = 0 failed in solve_ivp ("'list' object has no attribute 'shape'"); a negative
+    # one integrated backward in time, where the chaotic systems blow up, so every sample
+    # redrew 100 times (minutes) before a RuntimeError; a negative noise level was taken as is
+    if not (is_real(t_final) and math.isfinite(t_final) and t_final > 0):
+        raise ValueError(f"expected a finite t_final > 0, got {t_final}")
+    if not (is_real(noise) and math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"expected a finite noise level >= 0, got {noise}")
     if not 0 < n_input < resolution:
         raise ValueError(f"expected 0 < n_input < resolution, got {n_input=}, {resolution=}")
     if add_prob < 0 or delete_prob < 0 or add_prob + delete_prob > 1:
