@@ -169,3 +169,17 @@ def test_fit_refuses_non_finite_unsorted_or_mis_shaped_input_by_name():
         assert fit.ok
         np.testing.assert_allclose(fit.constants, [-1.0], rtol=1e-5)
         np.testing.assert_allclose(fit.u0, obs[order][0], rtol=1e-5)
+
+
+def test_a_floating_point_exponent_is_fitted_like_any_constant_an_integer_one_is_kept():
+    # docs/prose.md said fit_system keeps exponents: it keeps integer ones (u^2) only; a float
+    # exponent, a <C> of the skeleton ('pow u_0 + N130 E-2'), is a free constant
+    (x,) = state_symbols(1)
+    t = np.linspace(0.0, 2.0, 30)
+    u = 4.0 / (t + 2.0) ** 2  # du/dt = -u^1.5 from u(0) = 1
+    fit = fit_system([-sp.Float(1.0) * x ** sp.Float(1.3)], t, u[:, None])
+    assert fit.ok and sorted(free_constants([-sp.Float(1.0) * x ** sp.Float(1.3)])[2]) == [-1, 1.3]
+    np.testing.assert_allclose(sorted(fit.constants), [-1.0, 1.5], atol=1e-4)
+    kept = fit_system([sp.Float(-0.8) * x**2], t, (1 / (1 + t))[:, None])  # du/dt = -u^2
+    assert kept.expressions[0].has(x**2)
+    np.testing.assert_allclose(kept.constants, [-1.0], atol=1e-4)
