@@ -1052,3 +1052,21 @@ def test_navier_stokes_refuses_a_mismatched_or_non_finite_forcing_or_initial_sta
         alone = solve_navier_stokes(w0[i], fs[i], 1e-2, 0.1, 0.01, 1)
         np.testing.assert_allclose(both[i], alone, rtol=0, atol=1e-12)
     assert np.abs(both[0, -1] - both[1, -1]).max() > 1e-3  # the forcings differ
+
+
+def test_burgers_refuses_a_non_integer_n_steps_and_a_non_finite_u0():
+    x = np.arange(16) / 16
+    u0 = 1e-6 * np.sin(2 * np.pi * x)
+    # n_steps = 1.5 was range()'s "'float' object cannot be interpreted as an integer"
+    for steps in (1.5, True):
+        with pytest.raises(ValueError, match=r"^expected finite nu > 0, T > 0 and an integer "
+                           rf"n_steps >= 1, got nu=0.1, T=0.1, n_steps={steps}$"):  # fmt: skip
+            solve_burgers(u0, 0.1, 0.1, steps)
+    bad = u0.copy()
+    bad[3] = np.nan  # came back as an all-NaN trajectory
+    with pytest.raises(ValueError, match=r"^expected a finite u0, got NaN or inf values$"):
+        solve_burgers(bad, 0.1, 0.1, 1)
+    # accepted: at amplitude 1e-6 the flux is 1e-12, so u decays as the heat equation's mode
+    u = solve_burgers(u0, 0.1, 0.1, 2)
+    decay = np.exp(-0.1 * 4 * np.pi**2 * np.array([0.0, 0.05, 0.1]))
+    np.testing.assert_allclose(u, decay[:, None] * u0, rtol=0, atol=1e-12)

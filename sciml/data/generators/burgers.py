@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..._etdrk4 import etdrk4_coefficients, etdrk4_step
+from ..._scalars import is_int, is_real
 from .grf import sample_grf
 
 __all__ = ["solve_burgers", "generate_burgers"]
@@ -78,9 +79,13 @@ def solve_burgers(
     """
     # (why) written as `not x > 0` with isfinite: NaN fails no comparison and inf ran into
     # 'cannot convert float infinity to integer' when the substeps were counted
-    if not (math.isfinite(nu) and nu > 0 and math.isfinite(T) and T > 0) or n_steps < 1:
+    # (why) is_int: n_steps = 1.5 was range()'s "'float' object cannot be interpreted as an
+    # integer" and True ran as 1
+    finite = all(is_real(v) and math.isfinite(v) and v > 0 for v in (nu, T))
+    if not (finite and is_int(n_steps) and n_steps >= 1):
         raise ValueError(
-            f"expected finite nu > 0, T > 0 and n_steps >= 1, got nu={nu}, T={T}, n_steps={n_steps}"
+            f"expected finite nu > 0, T > 0 and an integer n_steps >= 1, got nu={nu}, T={T}, "
+            f"n_steps={n_steps}"
         )
     # (why) dt = 0 divided by zero below, and a negative dt counted as 'no substeps': one
     # ETDRK4 step of the whole record interval, far above the stable step, without a word
@@ -91,6 +96,10 @@ def solve_burgers(
     batched = u.ndim == 2
     if u.ndim not in (1, 2):
         raise ValueError(f"expected u0 of shape (N,) or (batch, N), got {tuple(u.shape)}")
+    # (why) a NaN in u0 made the default dt min(record, NaN) = record, one step per record
+    # interval, and came back as an all-NaN trajectory without a word
+    if not bool(torch.isfinite(u).all()):
+        raise ValueError("expected a finite u0, got NaN or inf values")
     u = u if batched else u[None]
     n = u.shape[-1]
     k = torch.fft.rfftfreq(n, d=1.0 / n, dtype=torch.float64, device=u.device)
