@@ -580,3 +580,17 @@ def test_vocabulary_refuses_non_int_sizes_and_non_integer_ids():
     want = ["add", "u_0", "+", "N250", "E-2"]
     for seq in (ids, torch.tensor(ids), np.array(ids)):
         assert vocab.words(seq) == want
+
+
+def test_encode_float_refuses_bools_strings_and_a_non_int_max_exponent():
+    # float() read True as 1.0 and '1.5' as 1.5; max_exponent=1.5 bounded the exponent at E1.5
+    # (magnitudes up to 999 * 10^1.5 = 31591.2) and max_exponent=True ran as 1
+    for value in (True, "1.5"):
+        with pytest.raises(TypeError, match=f"expected a real number, got {value!r}"):
+            encode_float(value)
+    for m in (1.5, True):
+        with pytest.raises(ValueError, match=f"max_exponent to be an int >= 0, got {m!r}"):
+            encode_float(1e5, m)
+    # NumPy scalars and an int max_exponent of any kind still encode: 2.5 = 250 * 10^-2
+    assert encode_float(np.float32(2.5), np.int64(3)) == ["+", "N250", "E-2"]
+    assert encode_float(-12345.0, 2) == ["-", "N123", "E2"]

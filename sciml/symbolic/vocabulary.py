@@ -57,6 +57,11 @@ def encode_float(value: float, max_exponent: int = 10) -> list[str]:
     outside raises ``ValueError``, a small one too: written as zero it would silently delete its
     term from the equation. Zero is ``["+", "N000", "E0"]``.
     """
+    # (why) float() took True as 1.0 and '1.5' as 1.5; a float max_exponent gave 'E1.5' bounds
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"expected a real number, got {value!r}")
+    if not is_int(max_exponent) or max_exponent < 0:
+        raise ValueError(f"expected max_exponent to be an int >= 0, got {max_exponent!r}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"cannot encode a non-finite constant {value}")
