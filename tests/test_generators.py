@@ -1070,3 +1070,23 @@ def test_burgers_refuses_a_non_integer_n_steps_and_a_non_finite_u0():
     u = solve_burgers(u0, 0.1, 0.1, 2)
     decay = np.exp(-0.1 * 4 * np.pi**2 * np.array([0.0, 0.05, 0.1]))
     np.testing.assert_allclose(u, decay[:, None] * u0, rtol=0, atol=1e-12)
+
+
+def test_grf_refuses_non_finite_law_parameters_and_bool_sizes():
+    nan = float("nan")
+    for kw in ({"tau": nan}, {"alpha": nan}, {"sigma": nan}):  # every sample came back NaN
+        shown = {"alpha": 2.0, "tau": 3.0, "sigma": None, **kw}
+        msg = (r"^expected finite alpha, tau and sigma \(or sigma None\), got "
+               rf"alpha={shown['alpha']}, tau={shown['tau']}, sigma={shown['sigma']}$")  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            sample_grf(2, 8, **kw)
+        with pytest.raises(ValueError, match=msg):
+            sample_darcy_coefficient(1, 5, **kw)
+    # n = True was numpy's "an integer is required"
+    with pytest.raises(ValueError, match=r"^expected n >= 1 and resolution >= 2, got n=True, "):
+        sample_grf(True, 8)
+    with pytest.raises(ValueError, match=r"^expected dim 1 or 2, got True$"):
+        sample_grf(2, 8, dim=True)
+    # accepted: the pointwise variance of 20000 draws is grf_variance's (1% standard error)
+    u = sample_grf(20000, 8, alpha=2.0, tau=3.0, seed=3)
+    assert abs(u.var(axis=0).mean() / grf_variance(8, alpha=2.0, tau=3.0) - 1) < 0.05

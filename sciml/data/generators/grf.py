@@ -33,6 +33,8 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 
+from ..._scalars import is_int, is_real
+
 __all__ = ["sample_grf", "grf_spectrum", "grf_variance", "generate_grf"]
 
 Backend = Literal["numpy", "torch"]
@@ -63,6 +65,13 @@ def grf_spectrum(
     shape ``(N//2+1,)`` for ``dim=1`` or ``(N, N//2+1)`` for ``dim=2`` (``N = resolution``),
     with the constant mode set to zero.
     """
+    # (why) a NaN alpha, tau or sigma passed every check and every sample came back NaN
+    shape = {"alpha": alpha, "tau": tau, "sigma": 1.0 if sigma is None else sigma}
+    if not all(is_real(v) and math.isfinite(v) for v in shape.values()):
+        raise ValueError(
+            f"expected finite alpha, tau and sigma (or sigma None), got alpha={alpha}, "
+            f"tau={tau}, sigma={sigma}"
+        )
     if not (math.isfinite(length) and length > 0):
         # (why) 0 divided by zero in the draw's scale; a negative box stored a decreasing grid
         raise ValueError(f"expected a box length > 0, got length={length}")
@@ -164,9 +173,10 @@ def sample_grf(
     Returns:
         samples of shape ``(n, N)`` (``dim=1``) or ``(n, N, N)`` (``dim=2``).
     """
-    if dim not in (1, 2):
+    # (why) is_int: n = True was numpy's bare "an integer is required", dim = True ran as 1
+    if not (is_int(dim) and dim in (1, 2)):
         raise ValueError(f"expected dim 1 or 2, got {dim}")
-    if n < 1 or resolution < 2:
+    if not (is_int(n) and n >= 1 and is_int(resolution) and resolution >= 2):
         raise ValueError(f"expected n >= 1 and resolution >= 2, got n={n}, resolution={resolution}")
     if backend == "numpy":
         (u,) = _numpy_grf_chunks(
