@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 from sciml.data.generators.prose_ode import SYSTEMS, integrate
-from sciml.symbolic import fit_system, free_constants, state_symbols
+from sciml.symbolic import estimate_noise, fit_system, free_constants, state_symbols
 
 pytest.importorskip("scipy.optimize")
 
@@ -183,3 +183,15 @@ def test_a_floating_point_exponent_is_fitted_like_any_constant_an_integer_one_is
     kept = fit_system([sp.Float(-0.8) * x**2], t, (1 / (1 + t))[:, None])  # du/dt = -u^2
     assert kept.expressions[0].has(x**2)
     np.testing.assert_allclose(kept.constants, [-1.0], atol=1e-4)
+
+
+def test_estimate_noise_refuses_an_order_that_is_not_an_int_of_at_least_one():
+    # order 0 returned 1.4826 median |u| (the signal, not its noise), order=True ran as 1
+    u = np.cos(np.linspace(0.0, 1.0, 50))[:, None]
+    for order in (0, True, 2.5, -1):
+        with pytest.raises(ValueError, match=f"expected order to be an int >= 1, got {order!r}"):
+            estimate_noise(u, order=order)
+    # first differences of u = t (step h, no noise): |diff| / sqrt(C(2, 1)) = h / sqrt(2)
+    h = 0.1
+    got = estimate_noise(np.arange(20.0)[:, None] * h, order=1)
+    assert got == pytest.approx(1.4826 * h / np.sqrt(2), rel=1e-12)

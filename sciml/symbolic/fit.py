@@ -52,6 +52,10 @@ def estimate_noise(observed: np.ndarray, order: int = _NOISE_ORDER) -> float:
     """
     from math import comb
 
+    if not is_int(order) or order < 1:
+        # (why) order 0 returned the median |value| itself, True ran as order 1, 2.5 and -1
+        # failed inside np.diff
+        raise ValueError(f"expected order to be an int >= 1, got {order!r}")
     observed = np.asarray(observed, dtype=np.float64)
     if observed.ndim == 1:
         observed = observed[:, None]
