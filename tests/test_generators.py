@@ -1090,3 +1090,30 @@ def test_grf_refuses_non_finite_law_parameters_and_bool_sizes():
     # accepted: the pointwise variance of 20000 draws is grf_variance's (1% standard error)
     u = sample_grf(20000, 8, alpha=2.0, tau=3.0, seed=3)
     assert abs(u.var(axis=0).mean() / grf_variance(8, alpha=2.0, tau=3.0) - 1) < 0.05
+
+
+def test_lotka_volterra_refuses_empty_sizes_and_non_finite_settings():
+    from sciml.data.generators.lotka_volterra import (
+        generate_lotka_volterra,
+        lotka_volterra_invariant,
+    )
+
+    # n = 0 wrote no samples; resolution 0 was "'list' object has no attribute 'reshape'"
+    for n, res in ((0, 5), (2, 0), (2, 1), (True, 5)):
+        with pytest.raises(ValueError, match=r"^expected integers n >= 1 and resolution >= 2, "
+                           rf"got n={n}, resolution={res}$"):  # fmt: skip
+            generate_lotka_volterra(n, res)
+    # a NaN rate reached SciPy's "All components of the initial state `y0` must be finite"
+    with pytest.raises(ValueError, match=r"^expected finite positive rates alpha, beta, gamma, "
+                       r"delta, got \(nan, 1.0, 3.0, 1.0\)$"):  # fmt: skip
+        generate_lotka_volterra(2, 5, alpha=float("nan"))
+    with pytest.raises(ValueError, match=r"^expected finite 0 < ic_low <= ic_high, got "):
+        generate_lotka_volterra(2, 5, ic_high=float("inf"))
+    with pytest.raises(ValueError, match=r"^expected a finite t_final > 0, got nan$"):
+        generate_lotka_volterra(2, 5, t_final=float("nan"))
+    # accepted: the first integral V stays at its initial value along each stored orbit
+    d = generate_lotka_volterra(3, 2, t_final=2.0)
+    state = np.stack([d["fields"]["prey"], d["fields"]["predator"]], axis=-1).astype(np.float64)
+    v = lotka_volterra_invariant(state, 1.5, 1.0, 3.0, 1.0)
+    v0 = lotka_volterra_invariant(d["params"]["initial_state"], 1.5, 1.0, 3.0, 1.0)
+    np.testing.assert_allclose(v, np.repeat(v0[:, None], 2, axis=1), rtol=1e-6)

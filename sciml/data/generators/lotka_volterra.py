@@ -14,9 +14,12 @@ The orbits are closed curves around the equilibrium ``(gamma / delta, alpha / be
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+
+from ..._scalars import is_int, is_real
 
 __all__ = ["generate_lotka_volterra", "lotka_volterra_rhs", "lotka_volterra_invariant"]
 
@@ -55,13 +58,22 @@ def generate_lotka_volterra(
         from scipy.integrate import solve_ivp
     except ImportError as err:  # pragma: no cover - scipy is a runtime dependency
         raise ImportError("the lotka_volterra generator needs scipy: pip install scipy") from err
+    # (why) n = 0 wrote a data set of no samples and resolution 0 was solve_ivp's "'list' object
+    # has no attribute 'reshape'"; a NaN passed `<= 0` (min() of a tuple with a NaN depends on
+    # its place) and reached SciPy's "All components of the initial state `y0` must be finite"
+    if not (is_int(n) and n >= 1 and is_int(resolution) and resolution >= 2):
+        raise ValueError(
+            f"expected integers n >= 1 and resolution >= 2, got n={n}, resolution={resolution}"
+        )
     rates = (alpha, beta, gamma, delta)
-    if min(rates) <= 0:
-        raise ValueError(f"expected positive rates alpha, beta, gamma, delta, got {rates}")
-    if not 0 < ic_low <= ic_high:
-        raise ValueError(f"expected 0 < ic_low <= ic_high, got {ic_low=}, {ic_high=}")
-    if t_final <= 0:
-        raise ValueError(f"expected t_final > 0, got {t_final}")
+    if not all(is_real(r) and math.isfinite(r) and r > 0 for r in rates):
+        raise ValueError(f"expected finite positive rates alpha, beta, gamma, delta, got {rates}")
+    if not (
+        all(is_real(v) and math.isfinite(v) for v in (ic_low, ic_high)) and 0 < ic_low <= ic_high
+    ):
+        raise ValueError(f"expected finite 0 < ic_low <= ic_high, got {ic_low=}, {ic_high=}")
+    if not (is_real(t_final) and math.isfinite(t_final) and t_final > 0):
+        raise ValueError(f"expected a finite t_final > 0, got {t_final}")
     rng = np.random.default_rng(seed)
     equilibrium = np.array([gamma / delta, alpha / beta])
     y0 = equilibrium * rng.uniform(ic_low, ic_high, size=(n, 2))
