@@ -594,3 +594,18 @@ def test_encode_float_refuses_bools_strings_and_a_non_int_max_exponent():
     # NumPy scalars and an int max_exponent of any kind still encode: 2.5 = 250 * 10^-2
     assert encode_float(np.float32(2.5), np.int64(3)) == ["+", "N250", "E-2"]
     assert encode_float(-12345.0, 2) == ["-", "N123", "E2"]
+
+
+def test_torch_vector_field_checks_dim_and_variable_names():
+    # int(dim) truncated 2.5 to 2 and read True as 1 and '3' as 3; 'u_\u00b2' passed isdigit
+    # and then failed in int() with "invalid literal for int() with base 10"
+    (u0,) = state_symbols(1)
+    for dim in (True, 2.5, "3"):
+        with pytest.raises(TypeError, match=f"expected dim to be an int >= 1, got {dim!r}"):
+            TorchVectorField([u0], dim=dim)
+    with pytest.raises(ValueError, match="got symbol 'u_\u00b2'"):
+        TorchVectorField([sp.Symbol("u_\u00b2")])
+    # a field of u_0 alone in a 3-d state: reads the last axis's first entry, returns 1 column
+    field = TorchVectorField([sp.Float(-2.0) * u0 + 1], dim=np.int64(3))
+    u = torch.tensor([[0.5, 7.0, 8.0], [2.0, -1.0, 3.0]], dtype=torch.float64)
+    torch.testing.assert_close(field(u), torch.tensor([[0.0], [-3.0]], dtype=torch.float64))

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import sympy as sp
 import torch
 
-from ..layers._checks import check_real
+from ..layers._checks import check_int, check_real
 from .prefix import Decoded
 
 __all__ = ["TorchVectorField"]
@@ -45,11 +45,18 @@ class TorchVectorField:
                 )
             system = system.expressions
         self.system = tuple(sp.sympify(f) for f in system)
-        self.dim = len(self.system) if dim is None else int(dim)
+        # (why) int() truncated dim=2.5 to 2 and read True as 1 and '3' as 3
+        self.dim = len(self.system) if dim is None else check_int("dim", dim)
         for f in self.system:
             for s in f.free_symbols:
-                name = s.name
-                if not (name.startswith("u_") and name[2:].isdigit() and int(name[2:]) < self.dim):
+                name, index = s.name, s.name[2:]
+                # isascii: isdigit accepts 'u_\u00b2', which int() then refuses
+                if not (
+                    name.startswith("u_")
+                    and index.isascii()
+                    and index.isdigit()
+                    and int(index) < self.dim
+                ):
                     raise ValueError(
                         f"expected expressions in u_0 ... u_{self.dim - 1}, got symbol {name!r} in {f}"
                     )
