@@ -1117,3 +1117,29 @@ def test_lotka_volterra_refuses_empty_sizes_and_non_finite_settings():
     v = lotka_volterra_invariant(state, 1.5, 1.0, 3.0, 1.0)
     v0 = lotka_volterra_invariant(d["params"]["initial_state"], 1.5, 1.0, 3.0, 1.0)
     np.testing.assert_allclose(v, np.repeat(v0[:, None], 2, axis=1), rtol=1e-6)
+
+
+def test_generate_and_recipes_refuse_bool_string_or_negative_sizes_and_seeds(tmp_path):
+    out = tmp_path / "x.h5"
+    # n=True ran as 1 sample; n='abc' was int()'s "invalid literal for int() with base 10"; a
+    # negative seed NumPy's "expected non-negative integer"
+    for kw, msg in [
+        ({"n": True}, r"^expected integers n >= 1 and resolution >= 2, got n=True, resolution=8$"),
+        ({"n": "abc"}, r"^expected integers n >= 1 and resolution >= 2, got n='abc', "),
+        ({"resolution": 8.5}, r"got n=2, resolution=8.5$"),
+        ({"seed": -1}, r"^expected an integer seed >= 0, got seed=-1$"),
+        ({"seed": True}, r"^expected an integer seed >= 0, got seed=True$"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            generate("grf", out=out, **{"n": 2, "resolution": 8, **kw})
+    assert not out.exists()
+    # a recipe is refused when it is read, not only when it runs
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("generator: grf\nn: true\nresolution: 8\nout: x.h5\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(recipe))}: expected integers n >= 1 "):
+        load_recipe(recipe)
+    # accepted, YAML's float spelling of a whole number included: the file holds the GRF draw
+    recipe.write_text("generator: grf\nn: 2.0e0\nresolution: 8\nseed: 4\nout: x.h5\n")
+    path = generate_from_recipe(recipe, out=out, dim=1)
+    with h5py.File(path) as f:
+        np.testing.assert_allclose(f["static_fields/u"][()], sample_grf(2, 8, seed=4), atol=1e-6)

@@ -191,6 +191,25 @@ def validate_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _whole(value: Any) -> bool:
+    """An integer or a float with an integral value (YAML's ``1.2e3``), not a bool or a string."""
+    return is_real(value) and math.isfinite(value) and int(value) == value
+
+
+def _check_sizes(n: Any, resolution: Any, seed: Any) -> None:
+    """Refuse ``n``, ``resolution`` or ``seed`` that are not whole numbers in range.
+
+    (why) ``int(n) != n`` let ``n = True`` run as 1 sample and told a string ``n`` apart only
+    by int()'s "invalid literal for int() with base 10: 'abc'"; a negative seed reached NumPy's
+    "expected non-negative integer"; and a recipe was checked only when it ran."""
+    if not (_whole(n) and n >= 1 and _whole(resolution) and resolution >= 2):
+        raise ValueError(
+            f"expected integers n >= 1 and resolution >= 2, got n={n!r}, resolution={resolution!r}"
+        )
+    if not (_whole(seed) and seed >= 0):
+        raise ValueError(f"expected an integer seed >= 0, got seed={seed!r}")
+
+
 def generate(
     name: str,
     *,
@@ -224,8 +243,7 @@ def generate(
     fn = _lookup(name)
     valid = generator_options(name)
     options = validate_options(name, options)
-    if int(n) != n or n < 1 or int(resolution) != resolution or resolution < 2:
-        raise ValueError(f"expected integers n >= 1 and resolution >= 2, got n={n}, {resolution=}")
+    _check_sizes(n, resolution, seed)
     revision = _revision(name, {**valid, **options})
     if reuse and Path(out).exists():
         wanted = {"n": int(n), "resolution": int(resolution), "seed": int(seed), **valid, **options}

@@ -26,7 +26,7 @@ _KEYS = {"generator", "n", "resolution", "seed", "options", "out", "description"
 def load_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check a recipe: known keys, a known generator, valid options (not run)."""
     from ..._yaml import load_yaml
-    from . import validate_options
+    from . import _check_sizes, validate_options
 
     path = Path(path)
     recipe = load_yaml(path.read_text())
@@ -40,6 +40,10 @@ def load_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     recipe["options"] = validate_options(recipe["generator"], recipe.get("options") or {})
     recipe.setdefault("seed", 0)
+    try:
+        _check_sizes(recipe["n"], recipe["resolution"], recipe["seed"])
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     return recipe
 
 
