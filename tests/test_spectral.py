@@ -184,6 +184,26 @@ def test_super_resolution_with_the_last_dim_nyquist_bin_kept_is_the_resampled_ou
     assert torch.autograd.gradcheck(fine, (u, w))
 
 
+@pytest.mark.parametrize(
+    "backend", [*BACKENDS, TritonSpectral(impl="torch")], ids=lambda b: type(b).__name__
+)
+def test_under_autocast_every_backend_computes_in_float32(backend):
+    """The documented rule (half precision is computed in float32, kept float32 under
+    torch.autocast) held for FFT and FusedDFT only: CPU autocast ran DFTMatmul's (and so Auto's)
+    real GEMMs in bfloat16 (a bfloat16 output, 1e-2 off) and TritonSpectral's reference ops
+    raised "Expected both inputs to be Half, Float or Double tensors"."""
+    layer = SpectralConv(3, 2, (4, 3), backend=FFT(), bias=True)
+    with torch.no_grad():
+        layer.bias.normal_()
+    u = torch.randn(2, 3, 9, 8)
+    ref = layer(u, (12, 8))  # float32, no autocast, the FFT backend
+    layer.backend = backend
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = layer(u, (12, 8))
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, ref, rtol=0, atol=2e-6)
+
+
 def test_initialisation_variance_matches_the_stated_law():
     layer = SpectralConv(40, 24, (6, 5))
     w = layer.weight.detach()

@@ -214,10 +214,14 @@ class SpectralConv(ComplexCasts):
         if w.dtype == torch.complex32:  # a .half() layer: complex products in complex64
             w = w.to(torch.complex64)
         n = spatial[-1]
-        if n % 2 == 0 and eff[-1] == n // 2 + 1 and out_shape[-1] > n:
-            y = _upsampled_nyquist(backend, u, w, eff, out_shape)
-        else:
-            y = backend.convolve(u, w, eff, out_shape)  # (i, o, 2e_1, ..., e_d) weight
+        # (why) u is widened and w complex: autocast ran the matmul backends' real GEMMs in
+        # bfloat16 (DFTMatmul, Auto on the CPU: a bfloat16 output 1e-2 off; TritonSpectral's
+        # reference ops: "Expected both inputs to be Half, Float or Double tensors")
+        with torch.autocast(u.device.type, enabled=False):
+            if n % 2 == 0 and eff[-1] == n // 2 + 1 and out_shape[-1] > n:
+                y = _upsampled_nyquist(backend, u, w, eff, out_shape)
+            else:
+                y = backend.convolve(u, w, eff, out_shape)  # (i, o, 2e_1, ..., e_d) weight
         if self.bias is not None:
             y = y + self.bias.view(1, -1, *([1] * d)).to(y.dtype)
         return as_input_precision(y, given)
