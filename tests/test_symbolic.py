@@ -609,3 +609,30 @@ def test_torch_vector_field_checks_dim_and_variable_names():
     field = TorchVectorField([sp.Float(-2.0) * u0 + 1], dim=np.int64(3))
     u = torch.tensor([[0.5, 7.0, 8.0], [2.0, -1.0, 3.0]], dtype=torch.float64)
     torch.testing.assert_close(field(u), torch.tensor([[0.0], [-3.0]], dtype=torch.float64))
+
+
+def test_the_skeleton_of_a_float_power_decodes_and_takes_back_its_constants():
+    # skeleton writes the 0.5 of u^0.5 (and of |u| = (u^2)^0.5) as <C>; decode with
+    # placeholders refused it: "expected a numeric exponent of 'pow' at token 0, got C_0"
+    u0, u1 = state_symbols(2)
+    x = np.array([0.25, 1.5, 3.0])
+    y = np.array([-2.0, 0.5, 1.0])
+    cases = {
+        (sp.Float(1.5) * u0**0.5, sp.Abs(u1) - u0): (1.5 * np.sqrt(x), np.abs(y) - x),
+        (sp.sin(u0 ** sp.Float(1.25)) + u1, u0 * u1): (np.sin(x**1.25) + y, x * y),
+    }
+    for system, want in cases.items():
+        tokens = encode(list(system))
+        templ = decode(skeleton(tokens), allow_placeholders=True, dim=2)
+        assert templ.valid, templ.error
+        constants = [
+            decode_float(tokens[i : i + 3])
+            for i in range(len(tokens))
+            if tokens[i] in ("+", "-") and decode_float(tokens[i : i + 3]) is not None
+        ]
+        values = {sp.Symbol(f"C_{j}", real=True): c for j, c in enumerate(constants)}
+        for f, w in zip(templ.expressions, want):
+            got = sp.lambdify((u0, u1), f.xreplace(values), "numpy")(x, y)
+            np.testing.assert_allclose(np.broadcast_to(got, x.shape), w, rtol=1e-12)
+    # a symbol other than a placeholder is still no exponent
+    assert "numeric exponent" in decode(["pow", "u_0", "u_1"]).error

@@ -276,7 +276,7 @@ class _Parser:
         self.tokens = list(tokens)
         self.pos = 0
         self.allow_placeholders = allow_placeholders
-        self.n_placeholders = 0
+        self.placeholders: list[sp.Symbol] = []
 
     def next(self, wanted: str) -> str:
         if self.pos >= len(self.tokens):
@@ -310,6 +310,10 @@ class _Parser:
                 return sp.Add(a, b)
             if tok == "mul":
                 return sp.Mul(a, b)
+            if self.allow_placeholders and b in self.placeholders:
+                # (why) skeleton writes a float exponent (the 0.5 of u^0.5 or of |u|'s
+                # (u^2)^0.5) as <C>: a skeleton of such an equation must read back
+                return sp.Pow(a, b)
             if not (b.is_Integer or b.is_Float):
                 raise _Invalid(f"expected a numeric exponent of 'pow' at token {at}, got {b}")
             # (why) sympy evaluates a number to an integer power exactly: 9^999999999 would
@@ -369,8 +373,8 @@ class _Parser:
                 raise _Invalid(
                     f"placeholder {PLACEHOLDER} at token {at} (a skeleton has no values)"
                 )
-            self.n_placeholders += 1
-            return sp.Symbol(f"C_{self.n_placeholders - 1}", real=True)
+            self.placeholders.append(sp.Symbol(f"C_{len(self.placeholders)}", real=True))
+            return self.placeholders[-1]
         raise _Invalid(
             f"expected {role} (an operator, a variable u_i or a number) at token {at}, got "
             f"unexpected token {tok!r}"
@@ -402,7 +406,8 @@ def decode(
             (:meth:`~sciml.symbolic.Vocabulary.words` does).
         dim: when given, a system with another number of equations or using a variable
             ``u_i`` with ``i >= dim`` is invalid.
-        allow_placeholders: read ``<C>`` as fresh symbols ``C_0, C_1, ...`` (skeletons).
+        allow_placeholders: read ``<C>`` as fresh symbols ``C_0, C_1, ...`` (skeletons), also
+            as the exponent of ``pow``, where any other symbol is refused.
 
     Returns:
         :class:`Decoded`; ``valid=False`` with the reason for any malformed sequence (unknown
