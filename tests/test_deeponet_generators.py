@@ -205,3 +205,30 @@ def test_diffusion_reaction_refuses_bad_scalars_instead_of_a_newton_failure_or_a
     # accepted: D = k = 0 leaves s_t = u, so s(x, t) = u t at the interior nodes, exactly
     s = solve_diffusion_reaction(u, time_points=3, diffusion=0.0, reaction=0.0, t_final=0.5)
     np.testing.assert_allclose(s[0, :, 1:-1], np.array([0.0, 0.25, 0.5])[:, None] * u[0, 1:-1])
+
+
+@pytest.mark.parametrize("name", ["nonlinear_ode", "pendulum"])
+def test_forced_odes_refuse_bad_sizes(name):
+    # resolution 1 failed on 'index 1 is out of bounds for axis 0 with size 1'; n = 0 gave an
+    # empty data set; n = True was numpy's "an integer is required"
+    for n, res in ((2, 1), (0, 5), (True, 5)):
+        with pytest.raises(ValueError, match=rf"^expected integers n >= 1 and resolution >= 2, "
+                           rf"got n={n}, resolution={res}$"):  # fmt: skip
+            GENERATORS[name](n, res)
+    with pytest.raises(ValueError, match=r"^refine must be an even integer >= 2, got True$"):
+        GENERATORS[name](2, 5, refine=True)
+
+
+def test_pendulum_refuses_a_non_finite_k_and_integrates_by_simpson_on_the_smallest_grid():
+    from scipy.integrate import simpson
+
+    from sciml.data.generators import sample_rbf_grf
+    from sciml.data.generators.deeponet_odes import generate_pendulum
+
+    with pytest.raises(ValueError, match=r"^expected a finite k, got nan$"):  # NaN trajectories
+        generate_pendulum(2, 5, k=float("nan"))
+    # k = 0: s2' = u, and RK4 with u at the fine-grid points is Simpson's rule
+    d = generate_pendulum(3, 2, seed=1, k=0.0)["static_fields"]
+    fine = np.linspace(0, 1, 11)
+    v = sample_rbf_grf(3, fine, seed=1)
+    np.testing.assert_allclose(d["s2"][:, 1], simpson(v, x=fine, axis=1), rtol=1e-6, atol=1e-7)

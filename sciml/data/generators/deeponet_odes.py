@@ -14,11 +14,13 @@ stored at the ``resolution`` sensors ``t_j = j / (resolution - 1)`` as static fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..._scalars import is_int, is_real
 from .antiderivative import sample_rbf_grf
 
 __all__ = [
@@ -77,7 +79,14 @@ def solve_forced_ode(rhs: Rhs, u: np.ndarray, dt: float, s0: np.ndarray) -> np.n
 def _forced(
     n: int, resolution: int, rhs: Rhs, dim: int, *, seed: int, length_scale: float, refine: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if refine < 2 or refine % 2:
+    # (why) resolution 1 failed on 'index 1 is out of bounds for axis 0 with size 1' (the fine
+    # grid's step), n = 0 wrote a data set of no samples, and n = True was numpy's bare
+    # "an integer is required"
+    if not (is_int(n) and n >= 1 and is_int(resolution) and resolution >= 2):
+        raise ValueError(
+            f"expected integers n >= 1 and resolution >= 2, got n={n}, resolution={resolution}"
+        )
+    if not (is_int(refine) and refine >= 2 and refine % 2 == 0):
         raise ValueError(f"refine must be an even integer >= 2, got {refine}")
     fine = np.linspace(0.0, 1.0, (resolution - 1) * refine + 1)
     u = sample_rbf_grf(n, fine, length_scale=length_scale, seed=seed)
@@ -117,6 +126,8 @@ def generate_pendulum(
 ) -> dict[str, Any]:
     """``n`` forced pendulums ``s1' = s2, s2' = -k sin(s1) + u(t)``, ``s(0) = 0`` on
     ``resolution`` points of ``[0, 1]``: static fields ``u``, ``s1``, ``s2``, axis ``t``."""
+    if not (is_real(k) and math.isfinite(k)):  # (why) a NaN k gave NaN trajectories
+        raise ValueError(f"expected a finite k, got {k}")
     t, u, s = _forced(
         n, resolution, pendulum_rhs(k), 2, seed=seed, length_scale=length_scale, refine=refine
     )
