@@ -636,3 +636,19 @@ def test_the_skeleton_of_a_float_power_decodes_and_takes_back_its_constants():
             np.testing.assert_allclose(np.broadcast_to(got, x.shape), w, rtol=1e-12)
     # a symbol other than a placeholder is still no exponent
     assert "numeric exponent" in decode(["pow", "u_0", "u_1"]).error
+
+
+def test_a_string_in_place_of_a_token_list_is_refused_by_name():
+    # a str is a sequence of characters: decode('u_0') reported "unexpected token 'u'" and
+    # Vocabulary.ids('add u_0 u_1') refused the tokens ['a', 'd', 'd', ' ', 'u']
+    got = decode("add u_0 u_1")
+    assert not got.valid
+    assert got.error == (
+        "expected a sequence of tokens, got the str 'add u_0 u_1'; split it first (tokens.split())"
+    )
+    vocab = Vocabulary(2)
+    with pytest.raises(TypeError, match="expected a sequence of tokens, got the str 'add u_0 u_1'"):
+        vocab.ids("add u_0 u_1")
+    # split, they read: ids by the vocabulary's order (5 special, 7 unary, then add, mul, pow)
+    assert vocab.ids("add u_0 u_1".split()) == [12, 15, 16]
+    assert decode("add u_0 u_1".split()).expressions == (sum(state_symbols(2)),)

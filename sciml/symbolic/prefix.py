@@ -416,6 +416,12 @@ def decode(
         it exactly --, a complex-valued equation).
     """
     try:
+        if isinstance(tokens, (str, bytes)):
+            # (why) a str is a sequence of characters: decode('u_0') read the token 'u'
+            raise _Invalid(
+                f"expected a sequence of tokens, got the {type(tokens).__name__} "
+                f"{tokens!r:.60}; split it first (tokens.split())"
+            )
         parser = _Parser(tokens, allow_placeholders)
         exprs = parser.system()
         for i, f in enumerate(exprs):

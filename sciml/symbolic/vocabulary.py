@@ -182,6 +182,12 @@ class Vocabulary:
 
     def ids(self, tokens: Sequence[str], *, bos: bool = False, eos: bool = False) -> list[int]:
         """Token ids; ``bos`` / ``eos`` wrap the sequence. Unknown tokens raise ``ValueError``."""
+        if isinstance(tokens, (str, bytes)):
+            # (why) a str is a sequence of characters: 'add u_0' was refused as 'a', 'd', ...
+            raise TypeError(
+                f"expected a sequence of tokens, got the {type(tokens).__name__} {tokens!r:.60}; "
+                f"split it first (tokens.split())"
+            )
         index = self._index  # type: ignore[attr-defined]
         unknown = [t for t in tokens if t not in index]
         if unknown:
