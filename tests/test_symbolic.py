@@ -650,5 +650,5 @@ def test_a_string_in_place_of_a_token_list_is_refused_by_name():
     with pytest.raises(TypeError, match="expected a sequence of tokens, got the str 'add u_0 u_1'"):
         vocab.ids("add u_0 u_1")
     # split, they read: ids by the vocabulary's order (5 special, 7 unary, then add, mul, pow)
-    assert vocab.ids("add u_0 u_1".split()) == [12, 15, 16]
-    assert decode("add u_0 u_1".split()).expressions == (sum(state_symbols(2)),)
+    assert vocab.ids(["add", "u_0", "u_1"]) == [12, 15, 16]
+    assert decode(["add", "u_0", "u_1"]).expressions == (sum(state_symbols(2)),)
