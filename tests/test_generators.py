@@ -1143,3 +1143,19 @@ def test_generate_and_recipes_refuse_bool_string_or_negative_sizes_and_seeds(tmp
     path = generate_from_recipe(recipe, out=out, dim=1)
     with h5py.File(path) as f:
         np.testing.assert_allclose(f["static_fields/u"][()], sample_grf(2, 8, seed=4), atol=1e-6)
+
+
+def test_darcy_refuses_non_positive_piecewise_constant_values():
+    msg = (r"^expected finite a_high > 0 and a_low > 0 \(the piecewise-constant coefficient's "
+           r"values\), got a_high=12.0, a_low=")  # fmt: skip
+    for a_low in (-3.0, 0.0, float("nan")):  # -3 came back as the coefficient where g < 0
+        with pytest.raises(ValueError, match=msg + rf"{a_low}$"):
+            sample_darcy_coefficient(1, 5, a_low=a_low)
+    with pytest.raises(ValueError, match=msg + r"-3.0$"):  # drawn, then refused naming neither
+        generate("darcy", n=1, resolution=9, out=Path("/nonexistent/x.h5"), a_low=-3.0)
+    # lognormal ignores the levels; accepted levels give exactly {a_low, a_high} by g's sign
+    g = sample_grf(1, 8, dim=2, seed=2, length=2.0, tau=3.0)[0][:5, :5]
+    a = sample_darcy_coefficient(1, 5, a_low=0.5, a_high=7.0, seed=2)[0]
+    np.testing.assert_array_equal(a, np.where(g >= 0, 7.0, 0.5))
+    lognormal = sample_darcy_coefficient(1, 5, coefficient="lognormal", a_low=-1.0, seed=2)[0]
+    np.testing.assert_allclose(lognormal, np.exp(g), rtol=1e-12)

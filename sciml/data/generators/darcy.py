@@ -29,11 +29,13 @@ in the script's field (see ``docs/generators.md``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
 
+from ..._scalars import is_real
 from .grf import _numpy_grf_chunks
 
 __all__ = ["solve_darcy", "sample_darcy_coefficient", "generate_darcy"]
@@ -178,6 +180,17 @@ def _coefficient_chunks(
     if coefficient not in ("piecewise_constant", "lognormal"):
         raise ValueError(
             f"expected coefficient 'piecewise_constant' or 'lognormal', got {coefficient!r}"
+        )
+    # (why) sample_darcy_coefficient returned a_low = -3 where g < 0 without a word, and
+    # generate_darcy drew it and then failed naming neither option ("expected a strictly
+    # positive, finite coefficient a")
+    levels = (a_high, a_low)
+    if coefficient == "piecewise_constant" and not all(
+        is_real(v) and math.isfinite(v) and v > 0 for v in levels
+    ):
+        raise ValueError(
+            f"expected finite a_high > 0 and a_low > 0 (the piecewise-constant coefficient's "
+            f"values), got a_high={a_high}, a_low={a_low}"
         )
     for g in _numpy_grf_chunks(
         n, 2 * (resolution - 1), chunk=chunk, dim=2, alpha=alpha, tau=tau, sigma=sigma,
