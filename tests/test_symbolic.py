@@ -652,3 +652,18 @@ def test_a_string_in_place_of_a_token_list_is_refused_by_name():
     # split, they read: ids by the vocabulary's order (5 special, 7 unary, then add, mul, pow)
     assert vocab.ids(["add", "u_0", "u_1"]) == [12, 15, 16]
     assert decode(["add", "u_0", "u_1"]).expressions == (sum(state_symbols(2)),)
+
+
+def test_the_prefix_module_docstring_example_is_what_encode_writes():
+    # the docstring showed 'add mul - N100 E-1 u_0 mul + N100 E-1 u_1' for sigma = 10: sympy
+    # orders the terms the other way, and an integer 10 is written INT+ 1 0
+    import re
+
+    import sciml.symbolic.prefix as prefix
+
+    u0, u1 = state_symbols(2)
+    shown = re.search(r"is\n``(add mul [^|]*) \| \.\.\.``", prefix.__doc__).group(1)
+    assert encode([sp.Float(10.0) * (u1 - u0)]) == shown.split()
+    assert " ".join(encode([10 * (u1 - u0)])) == "add mul INT- 1 0 u_0 mul INT+ 1 0 u_1"
+    # 100 * 10^-1 = 10
+    assert decode_float(["+", "N100", "E-1"]) == 10.0

@@ -9,8 +9,8 @@ real ``x``, is ``pow pow2 x 0.5``). Real constants use the sign / mantissa / exp
 an integer (``pi/2``, ``sqrt(2)``) is one real constant, so that decode-then-encode gives back the
 same tokens.
 
-Example: ``[sigma (u_1 - u_0), ...]`` with ``sigma = 10`` is
-``add mul - N100 E-1 u_0 mul + N100 E-1 u_1 | ...``.
+Example: ``[sigma (u_1 - u_0), ...]`` with ``sigma = 10.0`` is
+``add mul + N100 E-1 u_1 mul - N100 E-1 u_0 | ...`` (an integer ``sigma = 10`` is ``INT+ 1 0``).
 
 :func:`decode` never raises: a malformed sequence gives a :class:`Decoded` with ``valid=False``
 and the reason.
