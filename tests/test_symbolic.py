@@ -667,3 +667,17 @@ def test_the_prefix_module_docstring_example_is_what_encode_writes():
     assert " ".join(encode([10 * (u1 - u0)])) == "add mul INT- 1 0 u_0 mul INT+ 1 0 u_1"
     # 100 * 10^-1 = 10
     assert decode_float(["+", "N100", "E-1"]) == 10.0
+
+
+def test_torch_vector_field_says_when_a_constant_is_beyond_the_dtype():
+    # 10^300 u_0 decodes (it fits float64); in float32 torch.full_like raised "value cannot be
+    # converted to type float without overflow"
+    (u0,) = state_symbols(1)
+    field = TorchVectorField(decode(encode([sp.Integer(10) ** 300 * u0 + 1])))
+    with pytest.raises(ValueError, match=r"constant 1e\+300 of the system is beyond torch.float32"):
+        field(torch.ones(2, 1))
+    got = field(torch.tensor([[2.0], [-0.5]], dtype=torch.float64))
+    torch.testing.assert_close(got, torch.tensor([[2e300 + 1], [-5e299 + 1]], dtype=torch.float64))
+    # constants within float32 are unchanged: 2.5 u_0 + 1 at u_0 = 2 is 6
+    small = TorchVectorField([sp.Float(2.5) * u0 + 1])
+    assert small(torch.tensor([[2.0]])).item() == 6.0

@@ -71,7 +71,7 @@ class TorchVectorField:
                 c = float(expr)
             except TypeError:
                 raise ValueError(f"expected real constants, got {expr} in the system") from None
-            return lambda u: torch.full_like(u[..., 0], c)
+            return lambda u: _constant(c, u)
         args = [self._compile(a) for a in expr.args]
         if expr.is_Add:
             return lambda u: _fold(args, u, torch.add)
@@ -97,6 +97,16 @@ class TorchVectorField:
         if u.ndim == 0 or u.shape[-1] != self.dim:
             raise ValueError(f"expected u of shape (..., {self.dim}), got {tuple(u.shape)}")
         return torch.stack([f(u) for f in self._fns], dim=-1)
+
+
+def _constant(c: float, u: torch.Tensor) -> torch.Tensor:
+    if abs(c) > torch.finfo(u.dtype).max:
+        # (why) torch.full_like raised "value cannot be converted to type float without overflow"
+        raise ValueError(
+            f"the constant {c:g} of the system is beyond {u.dtype}'s range "
+            f"(|value| <= {torch.finfo(u.dtype).max:g}): evaluate with u in torch.float64"
+        )
+    return torch.full_like(u[..., 0], c)
 
 
 def _fold(fns, u, op):
