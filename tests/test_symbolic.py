@@ -681,3 +681,13 @@ def test_torch_vector_field_says_when_a_constant_is_beyond_the_dtype():
     # constants within float32 are unchanged: 2.5 u_0 + 1 at u_0 = 2 is 6
     small = TorchVectorField([sp.Float(2.5) * u0 + 1])
     assert small(torch.tensor([[2.0]])).item() == 6.0
+
+
+def test_decode_reads_a_variable_only_as_the_vocabulary_writes_it():
+    # 'u_01' (in no vocabulary) decoded as a symbol of its own that TorchVectorField read as
+    # column 1: decode(['add', 'u_01', 'u_1']) was the valid u_01 + u_1, not 2 u_1
+    got = decode(["add", "u_01", "u_1"])
+    assert not got.valid and "unexpected token 'u_01'" in got.error
+    assert "u_01" not in Vocabulary(5)
+    u = state_symbols(11)
+    assert decode(["add", "u_10", "u_0"]).expressions == (u[10] + u[0],)

@@ -344,7 +344,9 @@ class _Parser:
             if tok == "pow3":
                 return a**3
             return _FUNCS[tok](a)
-        if tok.startswith("u_") and _is_digits(tok[2:]):
+        # (why) 'u_01' is in no vocabulary, yet int() read it as u_1's index: a second
+        # symbol for the same state variable
+        if tok.startswith("u_") and _is_digits(tok[2:]) and tok[2:] == str(int(tok[2:])):
             return sp.Symbol(tok, real=True)
         if tok in ("+", "-"):
             mantissa = self.next(f"the mantissa 'Nddd' of the number at token {at}")
