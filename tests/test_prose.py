@@ -612,6 +612,46 @@ def test_training_loss_and_predict_batch_name_the_keys_a_batch_lacks():
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+_U2 = torch.zeros(2, 16, 6)
+_GOOD = torch.tensor([[1, 4, 2, 0], [1, 2, 0, 0]])
+
+
+@pytest.mark.parametrize(
+    ("batch", "error", "message"),
+    [
+        ({"target_symbols": [[1, 2]]}, TypeError, "PROSE expected target_symbols as a torch.Tensor, got list"),
+        ({"input": _U2, "target_symbols": [[1, 4, 2], [1, 2, 0]]}, TypeError, "PROSE expected target_symbols as a torch.Tensor, got list"),
+        ({"input": _U2, "target_symbols": torch.tensor([1, 4, 2])}, ValueError, "expected target_symbols of shape (batch=2, length), got (3,)"),
+        ({"input": _U2, "target_symbols": torch.ones(3, 3).long()}, ValueError, "expected target_symbols of shape (batch=2, length), got (3, 3)"),
+        ({"input": _U2, "target_symbols": torch.ones(2, 3)}, TypeError, "expected integer token ids in target_symbols (torch.long), got dtype torch.float32"),
+        ({"input": _U2, "symbols": torch.ones(2, 3, dtype=torch.bool), "target_symbols": _GOOD}, TypeError, "expected integer token ids in symbols (torch.long), got dtype torch.bool"),
+        ({"target_symbols": torch.tensor([1, 4, 2])}, ValueError, "expected target_symbols of shape (batch, length), got (3,)"),
+        ({"symbols": _GOOD[:, 1:], "target_symbols": torch.ones(3, 3).long()}, ValueError, "expected target_symbols of shape (batch=2, length), got (3, 3)"),
+    ],
+)  # fmt: skip
+def test_bucket_batch_checks_its_token_tensors_as_training_loss(batch, error, message):
+    """bucket_batch checks symbols / target_symbols with training_loss's messages, the batch
+    being the input's (else the first token tensor's). (why) a list said "'bool' object has no
+    attribute 'any'". A valid batch is cut / padded to the bucket width 16 (3 columns used, by
+    hand), its dtype kept, the other entries passed through."""
+    model = _tiny_built_in_float64(0)
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        model.bucket_batch(batch)
+    pad = model.vocab.pad_id
+    assert pad == 0
+    for dtype in (torch.long, torch.int32):
+        got = model.bucket_batch(
+            {"input": _U2, "symbols": _GOOD[:, 1:].to(dtype), "target_symbols": _GOOD.to(dtype)}
+        )
+        want = torch.zeros(2, 16, dtype=dtype)
+        want[:, :3] = torch.tensor([[1, 4, 2], [1, 2, 0]])
+        assert got["target_symbols"].dtype == dtype and torch.equal(got["target_symbols"], want)
+        want = torch.zeros(2, 16, dtype=dtype)
+        want[:, :2] = torch.tensor([[4, 2], [2, 0]])
+        assert got["symbols"].dtype == dtype and torch.equal(got["symbols"], want)
+        assert got["input"] is _U2
+
+
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.int8, torch.uint8])
 def test_token_ids_of_any_integer_dtype_give_the_long_ids_results(dtype):
     """symbols, decoder tokens and target_symbols of any integer dtype are read as torch.long.

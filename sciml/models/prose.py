@@ -129,16 +129,17 @@ def _encoder(cfg: PROSEConfig, layers: int) -> nn.Module:
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
-def _check_tokens(name: str, tokens: torch.Tensor, batch: int) -> torch.Tensor:
+def _check_tokens(name: str, tokens: torch.Tensor, batch: int | None) -> torch.Tensor:
     """Token ids ``name`` as ``torch.long``; a clear error unless they are an integer tensor of
-    shape ``(batch, length)``.
+    shape ``(batch, length)`` (``batch`` None: any batch).
 
     (why) static checks only (type, ndim, shape, dtype): no graph break under compile. The cast:
     the embedding takes only long / int32 ids and the cross-entropy only long targets."""
     check_tensor("PROSE", name, tokens)
-    if tokens.ndim != 2 or tokens.shape[0] != batch:
+    if tokens.ndim != 2 or (batch is not None and tokens.shape[0] != batch):
+        expected = "batch" if batch is None else f"batch={batch}"
         raise ValueError(
-            f"expected {name} of shape (batch={batch}, length), got {tuple(tokens.shape)}"
+            f"expected {name} of shape ({expected}, length), got {tuple(tokens.shape)}"
         )
     if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
         raise TypeError(
@@ -498,6 +499,13 @@ class PROSE(Operator, family="prose"):
         keys = [k for k in ("symbols", "target_symbols") if batch.get(k) is not None]
         if not keys:
             return dict(batch)
+        # (why) checked as training_loss checks them (a list said "'bool' object has no
+        # attribute 'any'"); the batch is the input's, else the first token tensor's
+        u = batch.get("input")
+        size = u.shape[0] if isinstance(u, torch.Tensor) and u.ndim else None
+        for k in keys:
+            _check_tokens(k, batch[k], size)
+            size = batch[k].shape[0]
         pad = self.vocab.pad_id
         target = batch.get("target_symbols")
         if target is not None and _used_width(target, pad) < 2:  # as training_loss refuses it
