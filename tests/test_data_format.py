@@ -469,7 +469,9 @@ def test_xarray_attributes_survive_netcdf_exactly(tmp_path):
 
     from sciml.data.generators import generate
 
-    path = generate("navier_stokes", n=2, resolution=16, out=tmp_path / "ns.h5", T=0.5)
+    path = generate(
+        "navier_stokes", n=2, resolution=16, out=tmp_path / "ns.h5", T=0.5, record_steps=1
+    )
     extra = tmp_path / "extra.h5"
     with sd.Writer(extra, n_samples=1, fields=["u"], spatial_shape=(3,), time=[0.0],
                    attrs={"flag": True, "sizes": [1, 2], "nested": {"a": [1.5, None]},

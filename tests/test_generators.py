@@ -27,7 +27,7 @@ from sciml.data.generators import (
     solve_darcy,
     solve_navier_stokes,
 )
-from sciml.data.generators.navier_stokes import fno_forcing
+from sciml.data.generators.navier_stokes import fno_forcing, generate_navier_stokes
 
 
 def _order(hs, errors) -> float:
@@ -1159,3 +1159,23 @@ def test_darcy_refuses_non_positive_piecewise_constant_values():
     np.testing.assert_array_equal(a, np.where(g >= 0, 7.0, 0.5))
     lognormal = sample_darcy_coefficient(1, 5, coefficient="lognormal", a_low=-1.0, seed=2)[0]
     np.testing.assert_allclose(lognormal, np.exp(g), rtol=1e-12)
+
+
+def test_generate_navier_stokes_records_one_state_per_whole_time_unit():
+    # the default record_steps: a state at t = 1, 2, 3 for T = 3, the solver's own at those times
+    d = generate_navier_stokes(1, 8, T=3.0, dt=0.1, seed=2, precision="float64")
+    np.testing.assert_array_equal(d["time"], [0.0, 1.0, 2.0, 3.0])
+    w0 = sample_grf(1, 8, dim=2, alpha=2.5, tau=7.0, sigma=math.sqrt(2) * 7**1.5, seed=2)
+    ref = solve_navier_stokes(w0, fno_forcing(8), 1e-3, 3.0, 0.1, 3)
+    np.testing.assert_allclose(d["fields"]["w"], ref.astype(np.float32), rtol=1e-6, atol=1e-6)
+    # round(T) recorded 2 states for T = 2.5 (t = 1.25, 2.5) and 1 for T = 0.5
+    for T in (2.5, 0.5):
+        with pytest.raises(ValueError, match=rf"T must be a whole number >= 1, got T={T}"):
+            generate_navier_stokes(1, 8, T=T, dt=0.05)
+    assert generate_navier_stokes(1, 8, T=2.5, dt=0.05, record_steps=5)["fields"]["w"].shape[1] == 6
+    # a bool batch_size or subsample ran as 1; 1.5 reached range()'s TypeError
+    for size in (True, 1.5):
+        with pytest.raises(ValueError, match=rf"integer batch_size >= 1 .*got {size}"):
+            generate_navier_stokes(1, 8, T=1.0, dt=0.1, batch_size=size)
+    with pytest.raises(ValueError, match="subsample >= 1 .*subsample=True"):
+        generate_navier_stokes(1, 8, T=1.0, dt=0.1, subsample=True)

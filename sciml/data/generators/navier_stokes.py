@@ -219,7 +219,8 @@ def generate_navier_stokes(
 
     Small default: ``T = 2``, ``dt = 1e-3`` (stable for ``nu = 1e-3`` at ``N <= 64``); the FNO
     data use ``dt = 1e-4`` and ``T = 50 / 30 / 20`` (see ``datasets/``). ``record_steps`` defaults
-    to one state per time unit (``round(T)``). ``sigma`` defaults to ``sqrt(2) 7^(3/2)``, the
+    to one state per time unit, at ``t = 1, 2, ..., T``: ``T`` must then be a whole number
+    (a ``T`` such as 2.5 or 0.5 raises; give ``record_steps`` for it). ``sigma`` defaults to ``sqrt(2) 7^(3/2)``, the
     amplitude of the FNO reference sampler (its code uses ``sigma = tau^(alpha - 1) = 7^(3/2)``
     with a complex draw that doubles the variance). Samples are solved ``batch_size`` at a time.
 
@@ -228,17 +229,28 @@ def generate_navier_stokes(
     forcing, ``(n, N', N')``), ``time``, coordinates ``x, y``, parameter ``nu``, periodic BCs.
     """
     # checked before solving: a step < 1 would fail (or divide by zero) only after the solve
-    if subsample < 1 or resolution % 2 or resolution % subsample:
+    if not is_int(subsample) or subsample < 1 or resolution % 2 or resolution % subsample:
         raise ValueError(
             f"expected an even resolution and a subsample >= 1 dividing it, got "
             f"resolution={resolution}, subsample={subsample}"
         )
     if precision not in ("float32", "float64"):
         raise ValueError(f"expected precision 'float32' or 'float64', got {precision!r}")
-    if batch_size < 1:
-        raise ValueError(f"expected batch_size >= 1 samples solved at a time, got {batch_size}")
+    # (why) is_int: batch_size=True ran as 1 and 1.5 reached range()'s TypeError
+    if not is_int(batch_size) or batch_size < 1:
+        raise ValueError(
+            f"expected an integer batch_size >= 1 samples solved at a time, got {batch_size!r}"
+        )
     if record_steps is None:
-        record_steps = max(1, round(T))
+        # (why) round(T) recorded 2 states for T = 2.5 (round half to even), at t = 1.25, 2.5,
+        # and 1 for T = 0.5: neither is "one state per time unit"
+        whole = is_real(T) and math.isfinite(T) and T >= 1 and float(T).is_integer()
+        if not whole:
+            raise ValueError(
+                f"record_steps=None records one state per time unit (t = 1, 2, ..., T), so T "
+                f"must be a whole number >= 1, got T={T!r}; give record_steps for this T"
+            )
+        record_steps = int(T)
     w0 = sample_grf(n, resolution, dim=2, alpha=alpha, tau=tau, sigma=sigma, seed=seed)
     f = fno_forcing(resolution, forcing_amplitude)
     tdtype = getattr(torch, precision)
