@@ -125,6 +125,34 @@ def test_converted_spectral_conv_is_the_explicit_dft_where_neuraloperator_is_not
     assert (theirs - ref).abs().max() > 0.1  # if this fails, neuraloperator was fixed
 
 
+def test_a_float64_fno_converts_in_float64(monkeypatch):
+    """fno_from_neuraloperator built a float32 FNO whatever the state dict held: a float64 /
+    complex128 source was rounded to float32 (its float64 input refused). The reference is the
+    neuraloperator FNO in float64 with its spectral convolutions (which accumulate in complex64)
+    replaced by the float64 explicit DFT _explicit; 1e-12 (the old code: 1e-7 off on float32
+    input)."""
+    torch.manual_seed(4)
+    # (why) no positional embedding: neuraloperator builds its grid in float32 (1e-9 off)
+    kwargs = dict(n_modes=(8, 6), in_channels=2, out_channels=3, hidden_channels=8, n_layers=2)
+    kwargs["positional_embedding"] = None
+    src = NFNO(**kwargs).eval()
+    _perturb(src)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.data = p.data.to(torch.complex128 if p.is_complex() else torch.float64)
+    state = src.state_dict()
+    for conv in src.fno_blocks.convs:
+        monkeypatch.setattr(
+            conv, "forward", lambda x, output_shape=None, c=conv: _explicit(c, x, x.shape[2:])
+        )
+    u = torch.randn(2, 2, 16, 12, dtype=torch.float64)
+    with torch.no_grad():
+        expected = src(u)
+        for dst in (fno_from_neuraloperator(src), fno_from_neuraloperator(state, **kwargs)):
+            assert dst.project[-1].weight.dtype == torch.float64
+            torch.testing.assert_close(dst(u), expected, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     "options",
     [

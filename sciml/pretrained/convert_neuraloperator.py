@@ -209,7 +209,8 @@ def fno_from_neuraloperator(
             the others default to neuraloperator 2.0's defaults). Ignored for a module.
 
     Returns:
-        an ``FNO`` in eval mode whose outputs match the source's (to float rounding) on grids
+        an ``FNO`` in eval mode, in float64 if the source holds a float64 or complex128 tensor
+        (float32 otherwise), whose outputs match the source's (to float rounding) on grids
         that hold the kept modes and are even along every non-last spatial dim. On a grid of
         odd size along a non-last dim, neuraloperator 2.0 shifts its kept block the wrong way
         (``fftshift`` for ``ifftshift``) and the two differ by O(1); the converted model then
@@ -264,6 +265,12 @@ def fno_from_neuraloperator(
     if use_mlp and hp["channel_mlp_skip"] is None:
         raise ConfigError("channel_mlp_skip=None (no skip around the channel MLP) is not supported")
     model = FNO(config)
+    if any(
+        torch.is_tensor(t) and t.dtype in (torch.float64, torch.complex128) for t in state.values()
+    ):
+        # (why) widened before the copy: loaded into the float32 model, a float64 / complex128
+        # source was rounded to float32 without a word (as spectral_conv_from_neuraloperator was)
+        model = model.double()
     _load_fno_state(model, state, n_modes, d)
     return model.eval()
 
