@@ -691,3 +691,19 @@ def test_decode_reads_a_variable_only_as_the_vocabulary_writes_it():
     assert "u_01" not in Vocabulary(5)
     u = state_symbols(11)
     assert decode(["add", "u_10", "u_0"]).expressions == (u[10] + u[0],)
+
+
+def test_torch_vector_field_refuses_more_equations_than_dim():
+    # [u_0, u_0] with dim=1 returned 2 columns from a 1-d state: f_1 is du_1/dt, and the state
+    # has no u_1
+    u0, u1 = state_symbols(2)
+    with pytest.raises(ValueError, match=r"at most dim=1 equations .*got 2 equations"):
+        TorchVectorField([u0, u0], dim=1)
+    with pytest.raises(ValueError, match=r"at most dim=2 equations .*got 3 equations"):
+        TorchVectorField([u0, u1, u0 * u1], dim=2)
+    # as many equations as dim, or fewer, still evaluate: by hand at u = (3, 5), (-1, 2)
+    u = torch.tensor([[3.0, 5.0], [-1.0, 2.0]], dtype=torch.float64)
+    two = TorchVectorField([u0, sp.Integer(2) * u0 * u1], dim=2)(u)
+    torch.testing.assert_close(two, torch.tensor([[3.0, 30.0], [-1.0, -4.0]], dtype=torch.float64))
+    one = TorchVectorField([u1 - u0], dim=2)(u)
+    torch.testing.assert_close(one, torch.tensor([[2.0], [3.0]], dtype=torch.float64))

@@ -29,9 +29,11 @@ class TorchVectorField:
     on the GPU and is differentiable.
 
     Args:
-        system: right-hand sides ``(f_0, ..., f_{d-1})`` in ``u_0 ... u_{d-1}``, or a valid
-            :class:`~sciml.symbolic.Decoded`.
-        dim: the state dimension (default: the number of equations).
+        system: right-hand sides ``(f_0, ..., f_{k-1})`` in ``u_0 ... u_{d-1}``, or a valid
+            :class:`~sciml.symbolic.Decoded`; ``f_i`` is ``du_i/dt``, so ``k <= d`` (the first
+            ``k`` components of a ``d``-dimensional state).
+        dim: the state dimension ``d`` (default: the number of equations); a ``dim`` smaller
+            than the number of equations raises.
 
     Call: ``field(u)`` with ``u`` ``(..., dim)``, a real floating-point tensor, returns
     ``(..., len(system))`` (``(..., dim)`` by default).
@@ -47,6 +49,13 @@ class TorchVectorField:
         self.system = tuple(sp.sympify(f) for f in system)
         # (why) int() truncated dim=2.5 to 2 and read True as 1 and '3' as 3
         self.dim = len(self.system) if dim is None else check_int("dim", dim)
+        # (why) [u_0, u_0] with dim=1 returned 2 columns from a 1-d state: f_1 would be du_1/dt
+        # of a component the state does not have
+        if len(self.system) > self.dim:
+            raise ValueError(
+                f"expected at most dim={self.dim} equations (one per state component, f_i = "
+                f"du_i/dt), got {len(self.system)} equations"
+            )
         for f in self.system:
             for s in f.free_symbols:
                 name, index = s.name, s.name[2:]
