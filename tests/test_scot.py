@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import sciml
 from sciml.errors import CheckpointError
@@ -150,6 +150,32 @@ def test_mismatched_weights_and_unsupported_config_are_clear(tmp_path):
     (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="no weights"):
         ScOT.from_pretrained(d)
+
+
+def test_a_tensor_in_two_shards_is_refused_naming_it_and_both_shards(tmp_path):
+    """A sharded checkpoint loads as the unsharded one; a tensor present in two shards was
+    silently taken from the later shard (here a zeroed copy), now refused."""
+    state = load_file(str(DATA / "cond" / "model.safetensors"))
+    keys = sorted(state)
+    halves = {"a.safetensors": keys[: len(keys) // 2], "b.safetensors": keys[len(keys) // 2 :]}
+    d = tmp_path / "sharded"
+    d.mkdir()
+    (d / "config.json").write_text((DATA / "cond" / "config.json").read_text())
+    weight_map = {k: shard for shard, ks in halves.items() for k in ks}
+    (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    for shard, ks in halves.items():
+        save_file({k: state[k].contiguous() for k in ks}, str(d / shard))
+    whole, sharded = ScOT.from_pretrained(DATA / "cond"), ScOT.from_pretrained(d)
+    for (name, a), b in zip(whole.state_dict().items(), sharded.state_dict().values()):
+        assert torch.equal(a, b), name
+    dup = keys[0]  # in a.safetensors; a zeroed copy in b.safetensors
+    save_file(
+        {**{k: state[k].contiguous() for k in halves["b.safetensors"]}, dup: 0 * state[dup]},
+        str(d / "b.safetensors"),
+    )
+    with pytest.raises(CheckpointError) as info:
+        ScOT.from_pretrained(d)
+    assert f"tensor {dup!r} is in two shards, a.safetensors and b.safetensors" in str(info.value)
 
 
 @pytest.mark.parametrize(

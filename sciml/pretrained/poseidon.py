@@ -358,10 +358,19 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
             if not shards:
                 raise CheckpointError(f"{index}: no weight_map")
             state: dict[str, torch.Tensor] = {}
+            origin: dict[str, str] = {}
             for shard in shards:
                 if Path(shard).name != shard:
                     raise CheckpointError(f"{index}: shard name {shard!r} leaves the directory")
-                state.update(reader(directory / shard))
+                part = reader(directory / shard)
+                # (why) a tensor in two shards was silently taken from the later one
+                for key in part:
+                    if key in origin:
+                        raise CheckpointError(
+                            f"{index}: tensor {key!r} is in two shards, {origin[key]} and {shard}"
+                        )
+                    origin[key] = shard
+                state.update(part)
             return state
     raise CheckpointError(
         f"{directory}: no weights; expected model.safetensors or pytorch_model.bin "
