@@ -195,3 +195,24 @@ def test_estimate_noise_refuses_an_order_that_is_not_an_int_of_at_least_one():
     h = 0.1
     got = estimate_noise(np.arange(20.0)[:, None] * h, order=1)
     assert got == pytest.approx(1.4826 * h / np.sqrt(2), rel=1e-12)
+
+
+def test_the_exponent_of_a_decoded_abs_stays_fixed_and_the_fit_recovers_a_drag():
+    # decode writes |u| ('pow pow2 u 0.5') as Abs(u)**1.0: its 1.0 was fitted as a constant
+    from scipy.integrate import solve_ivp
+
+    from sciml.symbolic import decode, encode
+
+    u0, u1 = state_symbols(2)
+    rewritten, symbols, values = free_constants([sp.Abs(u0) ** sp.Float(1.0)])
+    assert rewritten == [sp.Abs(u0) ** sp.Float(1.0)] and symbols == [] and values.size == 0
+    # u'' = -2 u - 0.5 u' |u'| (quadratic drag), from the decoded start -1.8, -0.6
+    start = decode(encode([u1, sp.Float(-1.8) * u0 + sp.Float(-0.6) * u1 * sp.Abs(u1)]))
+    assert start.valid and start.expressions[1].has(sp.Abs(u1) ** sp.Float(1.0))
+    t = np.linspace(0.0, 5.0, 41)
+    truth = solve_ivp(lambda _t, y: [y[1], -2.0 * y[0] - 0.5 * y[1] * abs(y[1])], (0.0, 5.0),
+                      [1.0, 0.5], t_eval=t, rtol=1e-11, atol=1e-12).y.T  # fmt: skip
+    fit = fit_system(list(start.expressions), t, truth)
+    assert fit.ok and fit.expressions[1].has(sp.Abs(u1) ** sp.Float(1.0))
+    np.testing.assert_allclose(fit.constants, [-2.0, -0.5], atol=1e-6)
+    np.testing.assert_allclose(fit.u0, [1.0, 0.5], atol=1e-6)

@@ -71,7 +71,9 @@ def free_constants(exprs: list[sp.Expr]) -> tuple[list[sp.Expr], list[sp.Symbol]
     """Replace each floating-point constant of ``exprs`` (each occurrence) by its own symbol.
 
     Returns ``(rewritten expressions, symbols c0, c1, ..., their values)``; substituting the
-    values back gives the original expressions.
+    values back gives the original expressions. A whole-number float exponent of ``Abs``
+    (``Abs(u)**1.0``, how :func:`~sciml.symbolic.decode` writes ``|u|``; ``**-1.0`` and
+    ``**3.0`` of its ``inv`` / ``pow3``) stays fixed, as :func:`~sciml.symbolic.encode` reads it.
     """
     symbols: list[sp.Symbol] = []
     values: list[float] = []
@@ -83,6 +85,11 @@ def free_constants(exprs: list[sp.Expr]) -> tuple[list[sp.Expr], list[sp.Symbol]
             return symbols[-1]
         if not e.args:
             return e
+        base, exp = e.args if e.is_Pow else (None, None)
+        if isinstance(base, sp.Abs) and exp.is_Float and float(exp).is_integer():
+            # (why) the 1.0 of Abs(u)**1.0 is an artefact of |u| = (u^2)^0.5, not a constant
+            # of the system: fitted, it drifted (to 0.9999999 on a |u| drag) and cost a solve
+            return sp.Pow(walk(base), exp)
         return e.func(*[walk(a) for a in e.args])
 
     return [walk(sp.sympify(e)) for e in exprs], symbols, np.asarray(values, dtype=np.float64)
