@@ -160,3 +160,29 @@ def test_type_hints_of_every_public_triton_kernel_resolve():
         "scale": torch.Tensor,
         "return": torch.Tensor,
     }
+
+
+def test_torch_impl_compiles_without_a_graph_break_and_matches_the_fft_backend():
+    """The autograd Functions define jvp (forward mode, torch.func.jacfwd), which dynamo refuses
+    ("Unsupported custom jvp"): a TritonSpectral layer broke the graph at each of its ops and
+    failed under fullgraph=True. Compiled, it now is one graph with the FFT backend's values and
+    gradients, and gradcheck holds through the compiled function."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    layer = SpectralConv(2, 3, (3, 2), backend=FFT()).double()
+    u = torch.randn(2, 2, 8, 6, dtype=torch.float64, requires_grad=True)
+    ref = layer(u, (8, 6))
+    g_ref = torch.autograd.grad(ref.square().sum(), (u, layer.weight))
+    layer.backend = TritonSpectral(impl="torch")
+    explained = torch._dynamo.explain(lambda u: layer(u, (8, 6)))(u)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+    torch._dynamo.reset()
+    f = torch.compile(lambda u: layer(u, (8, 6)), fullgraph=True, backend="aot_eager")
+    got = f(u)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+    g = torch.autograd.grad(got.square().sum(), (u, layer.weight))
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    small = torch.randn(1, 2, 8, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (small,))
+    torch._dynamo.reset()

@@ -77,9 +77,9 @@ class ComplexBMM(torch.autograd.Function):
             # this Function again (the conjugates are materialised: the kernel's conjugation
             # flags serve the first-order path only; conj_physical, not a conj() view: see below)
             if ctx.needs_input_grad[0]:
-                da = ComplexBMM.apply(g, b.transpose(1, 2).conj_physical(), ctx.impl)
+                da = _apply_cbmm(g, b.transpose(1, 2).conj_physical(), ctx.impl)
             if ctx.needs_input_grad[1]:
-                db = ComplexBMM.apply(a.transpose(1, 2).conj_physical(), g, ctx.impl)
+                db = _apply_cbmm(a.transpose(1, 2).conj_physical(), g, ctx.impl)
             return da, db, None
         # a conj() view of a transposed dual tensor whose tangent is batched trips an internal
         # assert of PyTorch's forward AD ("has_fw_view"): forward-over-reverse under the engine's
@@ -99,9 +99,9 @@ class ComplexBMM(torch.autograd.Function):
         a, b = ctx.saved_tensors
         out = None
         if da is not None:
-            out = ComplexBMM.apply(da.resolve_conj(), b, _impl(ctx.impl, da))
+            out = _apply_cbmm(da.resolve_conj(), b, _impl(ctx.impl, da))
         if db is not None:
-            t = ComplexBMM.apply(a, db.resolve_conj(), _impl(ctx.impl, db))
+            t = _apply_cbmm(a, db.resolve_conj(), _impl(ctx.impl, db))
             out = t if out is None else out + t
         return out
 
@@ -126,7 +126,7 @@ class RealDFT(torch.autograd.Function):
         (scale,) = ctx.saved_tensors
         # out = x C^T - i x S^T  =>  dL/dx = Re(g) C - Im(g) S, i.e. irdft with weight = scale
         return (
-            InverseRealDFT.apply(g.resolve_conj().contiguous(), ctx.n, scale, _impl(ctx.impl, g)),
+            _apply_irdft(g.resolve_conj().contiguous(), ctx.n, scale, _impl(ctx.impl, g)),
             None,
             None,
             None,
@@ -135,7 +135,7 @@ class RealDFT(torch.autograd.Function):
     @staticmethod
     def jvp(ctx, dx: torch.Tensor, _e, _scale, _impl_tangent) -> torch.Tensor:
         (scale,) = ctx.saved_tensors  # linear in x (scale is a constant)
-        return RealDFT.apply(dx.contiguous(), ctx.e, scale, _impl(ctx.impl, dx))
+        return _apply_rdft(dx.contiguous(), ctx.e, scale, _impl(ctx.impl, dx))
 
 
 class InverseRealDFT(torch.autograd.Function):
@@ -156,14 +156,44 @@ class InverseRealDFT(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         (weight,) = ctx.saved_tensors
-        return RealDFT.apply(g.contiguous(), ctx.e, weight, _impl(ctx.impl, g)), None, None, None
+        return _apply_rdft(g.contiguous(), ctx.e, weight, _impl(ctx.impl, g)), None, None, None
 
     @staticmethod
     def jvp(ctx, dz: torch.Tensor, _n, _weight, _impl_tangent) -> torch.Tensor:
         (weight,) = ctx.saved_tensors  # linear in z (weight is a constant)
-        return InverseRealDFT.apply(
-            dz.resolve_conj().contiguous(), ctx.n, weight, _impl(ctx.impl, dz)
-        )
+        return _apply_irdft(dz.resolve_conj().contiguous(), ctx.n, weight, _impl(ctx.impl, dz))
+
+
+# (why) dynamo refuses to trace an autograd.Function that defines jvp ("Unsupported custom jvp":
+# a graph break, an error under fullgraph=True). Its twin without jvp runs the same forward and
+# backward; a compiled region carries no forward-mode tangents that would need the jvp.
+class _ComplexBMMCompiled(ComplexBMM):
+    jvp = torch.autograd.Function.jvp
+
+
+class _RealDFTCompiled(RealDFT):
+    jvp = torch.autograd.Function.jvp
+
+
+class _InverseRealDFTCompiled(InverseRealDFT):
+    jvp = torch.autograd.Function.jvp
+
+
+# (why) one function per op, not a lookup by class: dynamo traces neither `fn is ComplexBMM`,
+# a dict keyed by the class nor an attribute set on it
+def _apply_cbmm(*args):
+    fn = _ComplexBMMCompiled if torch.compiler.is_compiling() else ComplexBMM
+    return fn.apply(*args)
+
+
+def _apply_rdft(*args):
+    fn = _RealDFTCompiled if torch.compiler.is_compiling() else RealDFT
+    return fn.apply(*args)
+
+
+def _apply_irdft(*args):
+    fn = _InverseRealDFTCompiled if torch.compiler.is_compiling() else InverseRealDFT
+    return fn.apply(*args)
 
 
 # the batched tensors of the autograd engine's own vmap (is_grads_batched) are not functorch's
@@ -187,14 +217,14 @@ def _impl(impl: str, *tensors: torch.Tensor) -> str:
 
 def cbmm(a: torch.Tensor, b: torch.Tensor, *, impl: str = "torch") -> torch.Tensor:
     """Differentiable ``a @ b`` for ``a (K, M, P)``, ``b (K, P, N)`` complex."""
-    return ComplexBMM.apply(a.resolve_conj(), b.resolve_conj(), _impl(impl))
+    return _apply_cbmm(a.resolve_conj(), b.resolve_conj(), _impl(impl))
 
 
 def rdft(x: torch.Tensor, e: int, scale: torch.Tensor, *, impl: str = "torch") -> torch.Tensor:
     """Differentiable truncated real DFT ``(R, N) -> (R, e)``."""
-    return RealDFT.apply(x, e, scale, _impl(impl))
+    return _apply_rdft(x, e, scale, _impl(impl))
 
 
 def irdft(z: torch.Tensor, n: int, weight: torch.Tensor, *, impl: str = "torch") -> torch.Tensor:
     """Differentiable weighted inverse real DFT ``(R, e) -> (R, n)``."""
-    return InverseRealDFT.apply(z.resolve_conj(), n, weight, _impl(impl))
+    return _apply_irdft(z.resolve_conj(), n, weight, _impl(impl))
