@@ -169,6 +169,31 @@ def test_bad_cards_are_rejected_with_a_clear_message(path, value, message):
 
 
 @pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("test_mse", float("nan"), "card.metrics.test_mse: expected a finite number"),
+        ("test_mse", float("inf"), "card.metrics.test_mse: expected a finite number"),
+        ("test_mse", "n/a", "card.metrics.test_mse: expected a finite number"),
+        ("test_mse", None, "card.metrics.test_mse: expected a finite number"),
+        ("converged", True, "card.metrics.converged: expected a finite number"),
+        ("table", {"32^3": [157, float("nan")]}, "card.metrics.table['32^3'][1]: expected"),
+        ("table", {"32^3": []}, "card.metrics.table['32^3']: expected a finite number"),
+        ("table", {}, "card.metrics.table: expected a finite number, got {}"),
+    ],
+)
+def test_every_metric_is_a_finite_number_not_only_the_evaluated_one(key, value, message):
+    """Only the evaluation metric was checked: a NaN, a string, null or a bool beside it passed.
+    A table of finite numbers (the dcdm-poisson3d card's benchmark) still passes."""
+    card = _valid_card()
+    card["metrics"][key] = value
+    with pytest.raises(CardError) as info:
+        validate_card(card)
+    assert message in str(info.value)
+    card["metrics"][key] = {"32^3 box": [157, 16], "ratio": 2.5}
+    assert validate_card(card) == card
+
+
+@pytest.mark.parametrize(
     "options, message",
     [
         ({"resolution": "17"}, "options.resolution: expected an integer grid resolution"),

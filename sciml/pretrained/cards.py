@@ -242,6 +242,8 @@ def validate_card(
         _check_evaluator(evaluation, data, where)
     if evaluation["n"] < 1:
         raise CardError(f"{where}.evaluation.n: expected at least 1, got {evaluation['n']}")
+    for key, value in card["metrics"].items():
+        _check_metric(value, f"{where}.metrics.{key}")
     metric = evaluation["metric"]
     if metric not in card["metrics"]:
         raise CardError(
@@ -251,6 +253,24 @@ def validate_card(
     if isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value):
         raise CardError(f"{where}.metrics.{metric}: expected a finite number, got {value!r:.60}")
     return dict(card)
+
+
+def _check_metric(value: Any, where: str) -> None:
+    """A metric is a finite real number, or a table (object / list) of them such as the
+    dcdm-poisson3d card's iteration counts per grid."""
+    # (why) only the evaluation metric was checked: a NaN or "n/a" beside it was shipped and
+    # shown as if measured
+    if isinstance(value, Mapping) and value:
+        for k, v in value.items():
+            _check_metric(v, f"{where}[{k!r}]")
+    elif isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            _check_metric(v, f"{where}[{i}]")
+    elif not (is_real(value) and math.isfinite(value)):
+        raise CardError(
+            f"{where}: expected a finite number, got {value!r:.60} (a metric is a number or a "
+            "non-empty table of numbers)"
+        )
 
 
 def _positive_int(v: Any) -> bool:
