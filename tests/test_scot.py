@@ -382,6 +382,23 @@ def test_drop_path_rates_and_shifts_follow_the_reference():
     assert [[b.shift for b in stage.blocks] for stage in model.decoder] == [[0], [0, 4, 0], [4, 0]]
 
 
+def test_a_poseidon_config_without_drop_path_rate_takes_the_references_default(tmp_path):
+    """The reference ScOTConfig (camlab-ethz/poseidon scOT/model.py) defaults drop_path_rate to
+    0.1; a config.json without the key was read as 0.0 (no stochastic depth in fine-tuning).
+    The rates rise linearly to 0.1 over the 2 * sum(depths) = 12 blocks, as the reference's
+    linspace."""
+    cfg = json.loads((DATA / "cond" / "config.json").read_text())
+    del cfg["drop_path_rate"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    config, _ = poseidon.poseidon_config(tmp_path)
+    assert config.drop_path_rate == 0.1
+    model = ScOT(config)
+    rates = [b.drop_path.p for stage in model.encoder for b in stage.blocks]
+    assert rates == pytest.approx([0.1 * k / 11 for k in range(6)], abs=1e-7)
+    stated, _ = poseidon.poseidon_config(DATA / "cond")  # a stated 0.0 is kept
+    assert stated.drop_path_rate == 0.0
+
+
 def test_initialisation_follows_the_reference():
     """The reference's init (HF Swin-v2) draws every nn.Linear / nn.Conv2d from N(0, 0.02) with zero
     bias and leaves the recovery's nn.ConvTranspose2d at PyTorch's default: weight and bias

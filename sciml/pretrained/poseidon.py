@@ -69,7 +69,8 @@ def poseidon_config(path: str | os.PathLike):
     ``extras`` holds what is not architecture: ``channel_slices`` (the loss's channel groups,
     ``channel_slice_list_normalized_loss``) and ``p`` (1: L1 loss). Settings sciml does not
     implement (ResNet skips, pretrained window sizes, other activations) raise
-    :class:`~sciml.errors.CheckpointError`.
+    :class:`~sciml.errors.CheckpointError`. A key the file omits takes the reference
+    ``ScOTConfig``'s default (``drop_path_rate`` 0.1, which acts in training only).
     """
     from ..models.scot import ScOTConfig
 
@@ -162,7 +163,9 @@ def poseidon_config(path: str | os.PathLike):
             time_conditioning=cond,
             learn_residual=flag("learn_residual") and cond,
             absolute_position_embedding=flag("use_absolute_embeddings"),
-            drop_path_rate=real("drop_path_rate", 0.0),
+            # (why) the reference ScOTConfig's default (its train.py states 0.0 in what it
+            # writes); a config without the key read 0.0 here. Training only
+            drop_path_rate=real("drop_path_rate", 0.1),
         )
     except ValueError as exc:
         raise CheckpointError(f"{cfg_path}: {exc}") from None
