@@ -184,6 +184,28 @@ def test_super_resolution_with_the_last_dim_nyquist_bin_kept_is_the_resampled_ou
     assert torch.autograd.gradcheck(fine, (u, w))
 
 
+def test_a_layer_runs_on_the_meta_device_and_gives_the_cpu_shapes():
+    """A model on the meta device (shapes only, no data) ran SpectralConv until 18c6fe8 wrapped
+    the backend in torch.autocast(u.device.type, enabled=False), which raises for "meta"
+    ("unsupported scalarType"); the same layers on the meta device give the CPU's output
+    shapes and dtypes again, also for a finer output grid and the FNO around them."""
+    from sciml.models import FNO, FNOConfig
+
+    for make, shape, out_shape in [
+        (lambda: SpectralConv(2, 3, (4, 5)), (2, 2, 8, 8), None),
+        (lambda: SpectralConv(2, 3, (4, 5)), (2, 2, 8, 8), (12, 16)),
+        (lambda: FNO(FNOConfig(modes=(3, 3), width=4, n_layers=1)), (2, 1, 8, 8), None),
+    ]:
+        torch.manual_seed(0)
+        cpu = make()
+        with torch.device("meta"):
+            meta = make()
+        args = () if out_shape is None else (out_shape,)
+        want = cpu(torch.randn(*shape), *args)
+        got = meta(torch.empty(*shape, device="meta"), *args)
+        assert (got.device.type, got.shape, got.dtype) == ("meta", want.shape, want.dtype)
+
+
 @pytest.mark.parametrize(
     "backend", [*BACKENDS, TritonSpectral(impl="torch")], ids=lambda b: type(b).__name__
 )

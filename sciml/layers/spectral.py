@@ -26,6 +26,7 @@ one autograd node with a hand-written backward), or on CUDA a Triton kernel;
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 
@@ -217,7 +218,10 @@ class SpectralConv(ComplexCasts):
         # (why) u is widened and w complex: autocast ran the matmul backends' real GEMMs in
         # bfloat16 (DFTMatmul, Auto on the CPU: a bfloat16 output 1e-2 off; TritonSpectral's
         # reference ops: "Expected both inputs to be Half, Float or Double tensors")
-        with torch.autocast(u.device.type, enabled=False):
+        # (why) entered only where autocast is on: torch.autocast("meta", ...) raises, and a
+        # model run on the meta device (shapes only) failed here with "unsupported scalarType"
+        on = u.device.type != "meta" and torch.is_autocast_enabled(u.device.type)
+        with torch.autocast(u.device.type, enabled=False) if on else contextlib.nullcontext():
             if n % 2 == 0 and eff[-1] == n // 2 + 1 and out_shape[-1] > n:
                 y = _upsampled_nyquist(backend, u, w, eff, out_shape)
             else:
