@@ -627,6 +627,7 @@ _GOOD = torch.tensor([[1, 4, 2, 0], [1, 2, 0, 0]])
         ({"input": _U2, "symbols": torch.ones(2, 3, dtype=torch.bool), "target_symbols": _GOOD}, TypeError, "expected integer token ids in symbols (torch.long), got dtype torch.bool"),
         ({"target_symbols": torch.tensor([1, 4, 2])}, ValueError, "expected target_symbols of shape (batch, length), got (3,)"),
         ({"symbols": _GOOD[:, 1:], "target_symbols": torch.ones(3, 3).long()}, ValueError, "expected target_symbols of shape (batch=2, length), got (3, 3)"),
+        ((_U2, _GOOD), TypeError, "PROSE.bucket_batch expected a batch dict, got tuple"),
     ],
 )  # fmt: skip
 def test_bucket_batch_checks_its_token_tensors_as_training_loss(batch, error, message):

@@ -496,6 +496,7 @@ class PROSE(Operator, family="prose"):
         (padded positions are masked). ``PROSEData``'s batches, through a ``DataLoader`` or the
         ``Trainer``, come cut this way already.
         """
+        _check_batch_keys("bucket_batch", batch, ())  # a dict, as training_loss takes
         keys = [k for k in ("symbols", "target_symbols") if batch.get(k) is not None]
         if not keys:
             return dict(batch)
