@@ -707,3 +707,17 @@ def test_torch_vector_field_refuses_more_equations_than_dim():
     torch.testing.assert_close(two, torch.tensor([[3.0, 30.0], [-1.0, -4.0]], dtype=torch.float64))
     one = TorchVectorField([u1 - u0], dim=2)(u)
     torch.testing.assert_close(one, torch.tensor([[2.0], [3.0]], dtype=torch.float64))
+
+
+def test_torch_vector_field_refuses_an_empty_system():
+    """TorchVectorField([]) built with dim 0 and failed when called ("stack expects a non-empty
+    TensorList"); it is refused when built, and a one-equation system still evaluates
+    du_0/dt = -2 u_0 at u_0 = 1.5 to -3."""
+    for empty in ([], ()):
+        with pytest.raises(
+            ValueError, match=r"^expected a system of at least one equation, got none$"
+        ):
+            TorchVectorField(empty)
+    u0 = sp.Symbol("u_0")
+    out = TorchVectorField([-2 * u0])(torch.tensor([[1.5]], dtype=torch.float64))
+    assert out.tolist() == [[-3.0]]

@@ -47,6 +47,9 @@ class TorchVectorField:
                 )
             system = system.expressions
         self.system = tuple(sp.sympify(f) for f in system)
+        # (why) an empty system built and then failed when called, in torch.stack
+        if not self.system:
+            raise ValueError("expected a system of at least one equation, got none")
         # (why) int() truncated dim=2.5 to 2 and read True as 1 and '3' as 3
         self.dim = len(self.system) if dim is None else check_int("dim", dim)
         # (why) [u_0, u_0] with dim=1 returned 2 columns from a 1-d state: f_1 would be du_1/dt
