@@ -1313,8 +1313,9 @@ def test_evaluate_on_a_grid_the_model_refuses_names_the_model_the_file_and_the_g
     frequencies along a dim of size 16 ...": no model, no file, and the training-grid note
     came only after a successful evaluation."""
     monkeypatch.chdir(tmp_path)
+    # (why) record_steps: a T under one time unit needs it since b23e872
     argv = ["data", "generate", "navier_stokes", "--n", "2", "--resolution", "16", "--set",
-            "T=0.01", "--out", "ns.h5"]  # fmt: skip
+            "T=0.01", "--set", "record_steps=1", "--out", "ns.h5"]  # fmt: skip
     code, _, err = _run(argv, capsys)
     assert code == 0, err
     code, out, err = _run(["evaluate", "fno-ns2d", "ns.h5"], capsys)
