@@ -384,6 +384,19 @@ def _little_endian_bytes(t: Any, byteorder: str = sys.byteorder) -> Any:
     return raw
 
 
+def file_in_the_way(folder: str | os.PathLike[str]) -> Path | None:
+    """The file that stops ``folder`` from being made or used as a folder: the first of
+    ``folder`` and its parents that exists, where that is not a directory (in the form
+    ``folder`` is given, relative or absolute); None where ``folder`` is a directory or can be
+    made. (why) one rule for the CLI's outputs and the run folder: written three times before,
+    each so that a file where a folder must be is refused before the work, not after it."""
+    folder = Path(folder)
+    for p in (folder, *folder.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
 def metadata_json(value: Mapping[str, Any], indent: int | None = None) -> str:
     """``json.dumps(dict(value), indent=indent)``, raising a :class:`TypeError` that says what
     JSON can hold when user metadata (in ``value``) cannot be written: the one check for

@@ -263,8 +263,10 @@ def _not_under_a_file(path: str, flag: str) -> None:
 
     (why) the folder is made only at writing, after the work: export and data generate then
     failed with "[Errno 17] File exists: 'd.h5'", naming neither the flag nor the problem."""
-    above = next(p for p in Path(path).absolute().parents if p.exists())
-    if not above.is_dir():
+    from ._io import file_in_the_way
+
+    above = file_in_the_way(Path(path).absolute().parent)
+    if above is not None:
         raise _UserError(f"expected {flag} in a folder, got {path}, where {above} is a file")
 
 

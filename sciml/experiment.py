@@ -473,17 +473,13 @@ def _check_out_folder(out: str | os.PathLike, name: str) -> None:
     (why) it failed only at the folder's creation, after the data were read and the model
     built, as "[Errno 17] File exists: 'e.yaml'" or "[Errno 20] Not a directory", naming
     neither the setting nor what it expects."""
+    from ._io import file_in_the_way
+
     out = Path(out)
-    for folder in (out, *out.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                got = (
-                    f"the file {out}"
-                    if folder == out
-                    else f"{out}, whose parent {folder} is a file"
-                )
-                raise ConfigError(f"{name}: expected a folder for the run's files, got {got}")
-            return
+    folder = file_in_the_way(out)
+    if folder is not None:
+        got = f"the file {out}" if folder == out else f"{out}, whose parent {folder} is a file"
+        raise ConfigError(f"{name}: expected a folder for the run's files, got {got}")
 
 
 def _missing_folders(out: Path) -> list[Path]:

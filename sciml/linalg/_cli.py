@@ -114,7 +114,7 @@ def _load_rhs(path: str) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     from .. import linalg as la
-    from .._io import atomic_write
+    from .._io import atomic_write, file_in_the_way
     from ..operator import load
 
     poisson, solve = la.poisson, la.solve
@@ -153,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
         # (why) a missing folder failed only after the solve ("[Errno 2] ... cannot create its
         # temporary file"), where export and data generate make it: it is made at writing, and
         # a file in its place is refused here
-        above = next(p for p in out.absolute().parents if p.exists())
-        if not above.is_dir():
+        above = file_in_the_way(out.absolute().parent)
+        if above is not None:
             raise ValueError(f"expected --out in a folder, got {args.out}, where {above} is a file")
     problem = None
     if args.poisson:
