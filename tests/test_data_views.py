@@ -960,3 +960,31 @@ def test_point_samples_refuse_bad_static_fields_when_made(data):
         partial.encode(ds.read_static(0, ["s"]), ["s"])[0, 0],
         rtol=1e-6,
     )
+
+
+def test_fractions_summing_below_one_that_round_past_n_still_split():
+    """split(5, (0.3, 0.3, 0.3)) rounded each part to 2 and was refused ("split sizes [2, 2, 2]
+    need 6 samples, only 5 exist") though the fractions sum to 0.9. The part rounded up most
+    (the later one on a tie) gives one sample back; every split that was accepted before keeps
+    its sizes, round(fraction * n)."""
+    sp = sd.split(5, (0.3, 0.3, 0.3), seed=0)
+    assert (len(sp.train), len(sp.val), len(sp.test)) == (2, 2, 1)
+    sp = sd.split(6, (0.25, 0.1, 0.6), seed=0)  # 1.5 -> 2, 0.6 -> 1, 3.6 -> 4: train rounded most
+    assert (len(sp.train), len(sp.val), len(sp.test)) == (1, 1, 4)
+    grid = [k / 20 for k in range(21)]
+    for n in range(0, 41):
+        for a in grid:
+            for b in grid:
+                for c in (0.05, 0.15, 0.3, 1 / 3):
+                    if a + b + c > 1 - 1e-6:  # below 1 only: a sum of 1 gives train the rest
+                        continue
+                    sp = sd.split(n, (a, b, c), seed=n)
+                    got = [len(sp.train), len(sp.val), len(sp.test)]
+                    rounded = [round(s * n) for s in (a, b, c)]
+                    if sum(rounded) <= n:
+                        assert got == rounded, (n, (a, b, c), got)
+                    else:
+                        assert sum(got) == n and sum(rounded) == n + 1, (n, (a, b, c), got)
+                        assert all(abs(g - s * n) < 1 for g, s in zip(got, (a, b, c))), got
+                    parts = [set(sp.train), set(sp.val), set(sp.test)]
+                    assert len(set().union(*parts)) == sum(got)

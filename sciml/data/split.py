@@ -123,9 +123,11 @@ def split(
 
     Args:
         n: number of samples, or anything with ``len``.
-        sizes: fractions (floats summing to at most 1; the train part takes the rounding
-            remainder when they sum to 1, and the test part when train is empty) or counts
-            (ints), two or three entries.
+        sizes: fractions (floats summing to at most 1; each part gets ``round(fraction * n)``
+            samples, the train part takes the rounding remainder when they sum to 1, and the
+            test part when train is empty; where the rounded parts would need one sample more
+            than ``n``, the part rounded up most gives it back) or counts (ints), two or three
+            entries.
         seed: shuffle with this seed; ``None`` keeps file order (first train, then val, test).
 
     The parts are disjoint, sorted, and cover ``range(n)`` when the sizes sum to 1 (or ``n``).
@@ -154,6 +156,14 @@ def split(
                 # samples that overlapped test; the last part gives back the excess instead
                 counts[2] += counts[0]
                 counts[0] = 0
+        excess = sum(counts) - n  # at most 1: each part rounds up by at most half a sample
+        if excess > 0:
+            # (why) (0.3, 0.3, 0.3) of 5 rounded to 2 + 2 + 2 and was refused ("need 6 samples,
+            # only 5 exist") though the fractions sum to 0.9; the part rounded up most (the
+            # later one on a tie) gives the sample back
+            over = sorted(range(3), key=lambda k: (counts[k] - sizes[k] * n, k), reverse=True)
+            for k in over[:excess]:
+                counts[k] -= 1
     if sum(counts) > n:
         raise ValueError(f"split sizes {counts} need {sum(counts)} samples, only {n} exist")
     order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
