@@ -721,3 +721,88 @@ def test_torch_vector_field_refuses_an_empty_system():
     u0 = sp.Symbol("u_0")
     out = TorchVectorField([-2 * u0])(torch.tensor([[1.5]], dtype=torch.float64))
     assert out.tolist() == [[-3.0]]
+
+
+def test_zero_has_one_encoding_and_every_zero_decodes_to_positive_zero():
+    # '- N000 E0' decoded as -0.0 while encode_float(-0.0) writes '+ N000 E0': two tokens for
+    # zero, one of them read back with a sign that no encoding of a value produces
+    assert encode_float(-0.0) == encode_float(0.0) == ["+", "N000", "E0"]
+    for tokens in (
+        ["-", "N000", "E0"],
+        ["+", "N000", "E0"],
+        ["-", "N000", "E-7"],
+        ["+", "N000", "E3"],
+    ):
+        got = decode_float(tokens)
+        assert got == 0.0 and math.copysign(1.0, got) == 1.0, tokens
+    # the decoded system carries no negative zero either: 1 / f(0) is +inf, as for '+ N000'
+    f = decode(["-", "N000", "E0"]).expressions[0]
+    assert math.copysign(1.0, float(f)) == 1.0
+
+
+def test_float_tokens_beyond_float64_are_refused_by_both_directions():
+    # a vocabulary with max_exponent >= 306 holds tokens outside float64: decode_float read
+    # 'N999 E400' as inf and 'N100 E-400' as 0.0 (deleting a term encode refuses to write as
+    # zero), and encode_float wrote the largest float as 1.80e308, whose tokens decode to inf
+    big = sys.float_info.max
+    with pytest.raises(ValueError, match=r"rounds to 1\.80e308 at 3 significant digits, beyond"):
+        encode_float(big, 400)
+    with pytest.raises(ValueError, match=r"rounds to 1\.80e308"):
+        encode_float(-big, 400)
+    assert encode_float(9.99e307, 400) == ["+", "N999", "E305"]  # the largest that fits
+    with pytest.raises(ValueError, match="beyond float64"):
+        encode_float(10**400)  # an int float() cannot hold: was an OverflowError
+    for tokens in (["+", "N999", "E400"], ["-", "N180", "E306"], ["+", "N100", "E-400"],
+                   ["-", "N001", "E-326"]):  # fmt: skip
+        assert decode_float(tokens) is None, tokens
+        got = decode(["mul", *tokens, "u_0"])
+        assert not got.valid and "is outside float64" in got.error and "at token 1" in got.error
+    # the smallest subnormal and the largest float still read
+    assert decode_float(["+", "N494", "E-326"]) == 5e-324
+    assert decode_float(["-", "N179", "E306"]) == -1.79e308
+
+
+def test_float_round_trips_equal_pythons_rounding_to_three_digits_over_all_float64():
+    """decode(encode(x)) is float(f'{x:.2e}') (Python's correctly rounded 3-digit decimal) for
+    random bit patterns (every exponent, both signs, subnormals), zeros and the edges; nan / inf
+    are refused; decode then encode gives the same tokens; random token triples read as
+    float('<sign><ddd>e<e>') or are refused where that is not a nonzero float64."""
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 2**64, 20000, dtype=np.uint64).view(np.float64).tolist()
+    tiny, big = 5e-324, sys.float_info.max
+    edges = [0.0, -0.0, tiny, -tiny, 2 * tiny, sys.float_info.min, 9.99e307, 9.995e307, big,
+             -big, 1.0, -1.0, 0.1, 999.5, 999.4999, 0.0009995, 1e-8, 123456.0, -0.0382]  # fmt: skip
+    for v in values + edges + [math.nan, math.inf, -math.inf]:
+        if not math.isfinite(v):
+            with pytest.raises(ValueError, match="cannot encode a non-finite constant"):
+                encode_float(v, 400)
+            continue
+        want = float(f"{v:.2e}")
+        if math.isinf(want):
+            with pytest.raises(ValueError, match="beyond float64"):
+                encode_float(v, 400)
+            continue
+        tokens = encode_float(v, 400)
+        got = decode_float(tokens)
+        if v == 0:
+            assert tokens == ["+", "N000", "E0"] and math.copysign(1.0, got) == 1.0
+            continue
+        assert got == want and math.copysign(1.0, got) == math.copysign(1.0, v), (v, tokens)
+        assert tokens[0] == ("-" if v < 0 else "+") and tokens[1][1] != "0", tokens
+        if abs(got) >= 1e-300:  # (deep subnormals hold fewer than 3 digits)
+            assert encode_float(got, 400) == tokens
+    for _ in range(5000):
+        sign, m, e = (
+            rng.choice(["+", "-"]),
+            int(rng.integers(0, 1000)),
+            int(rng.integers(-400, 401)),
+        )
+        tokens = [str(sign), f"N{m:03d}", f"E{e}"]
+        want = float(f"{sign}{m}e{e}")
+        got = decode_float(tokens)
+        if m == 0:
+            assert got == 0.0 and math.copysign(1.0, got) == 1.0
+        elif want == 0 or math.isinf(want):
+            assert got is None, tokens
+        else:
+            assert got == want, tokens

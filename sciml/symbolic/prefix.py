@@ -29,6 +29,7 @@ from .vocabulary import (
     PLACEHOLDER,
     SEPARATOR,
     UNARY,
+    _read_float,
     decode_float,
     encode_float,
     encode_int,
@@ -351,12 +352,14 @@ class _Parser:
         if tok in ("+", "-"):
             mantissa = self.next(f"the mantissa 'Nddd' of the number at token {at}")
             exponent = self.next(f"the exponent 'E<int>' of the number at token {at}")
-            value = decode_float([tok, mantissa, exponent])
+            value = _read_float([tok, mantissa, exponent])
             if value is None:
                 raise _Invalid(
                     f"expected a number [sign, 'Nddd', 'E<int>'] at token {at}, got "
                     f"{[tok, mantissa, exponent]}"
                 )
+            if isinstance(value, str):
+                raise _Invalid(f"{value}, at token {at}")
             return sp.Float(value)
         if tok in ("INT+", "INT-"):
             digits = ""

@@ -55,14 +55,25 @@ def encode_float(value: float, max_exponent: int = 10) -> list[str]:
     The exponent must lie within ``E-max_exponent ... E+max_exponent``: nonzero magnitudes from
     ``10^(2 - max_exponent)`` (``1e-8`` at the default 10) to ``999 * 10^max_exponent``. A value
     outside raises ``ValueError``, a small one too: written as zero it would silently delete its
-    term from the equation. Zero is ``["+", "N000", "E0"]``.
+    term from the equation; so does one that rounds beyond float64 (``1.7976e308`` is ``1.80e308``
+    at 3 digits, reachable where ``max_exponent >= 306``). Zero has one encoding,
+    ``["+", "N000", "E0"]``, ``-0.0`` included: :func:`decode_float` reads every zero as ``0.0``.
+
+    For every other finite ``value`` it encodes, ``decode_float(encode_float(value))`` is
+    ``float(f"{value:.2e}")``, the value rounded to 3 significant digits.
     """
     # (why) float() took True as 1.0 and '1.5' as 1.5; a float max_exponent gave 'E1.5' bounds
     if isinstance(value, (bool, str, bytes)):
         raise TypeError(f"expected a real number, got {value!r}")
     if not is_int(max_exponent) or max_exponent < 0:
         raise ValueError(f"expected max_exponent to be an int >= 0, got {max_exponent!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # (why) an int beyond float64 raised OverflowError, not ValueError
+        raise ValueError(
+            f"cannot encode the constant {str(value)[:40]}...: it is beyond float64 "
+            f"(|value| <= 1.8e308)"
+        ) from None
     if not math.isfinite(value):
         raise ValueError(f"cannot encode a non-finite constant {value}")
     if value == 0:
@@ -83,12 +94,32 @@ def encode_float(value: float, max_exponent: int = 10) -> list[str]:
             f"constant {value} exceeds the largest exponent E{max_exponent} (magnitudes up to "
             f"{999 * 10.0**max_exponent:g}): pass a larger max_exponent (and a Vocabulary with it)"
         )
+    if not math.isfinite(float(f"{digits}e{e}")):
+        # (why) 1.7976931348623157e308 is 1.80e308 at 3 digits: tokens that decode to inf
+        raise ValueError(
+            f"constant {value} rounds to {digits[0]}.{digits[1:]}e{e + MANTISSA_DIGITS - 1} at "
+            f"{MANTISSA_DIGITS} significant digits, beyond float64 (|value| <= 1.8e308)"
+        )
     return [sign, "N" + digits, f"E{e}"]
 
 
 def decode_float(tokens: Sequence[str]) -> float | None:
     """The value of three float tokens, or None when they are not ``[sign, Nddd, E<e>]`` as the
-    vocabulary writes them (ASCII digits, the exponent without a ``+`` or leading zeros)."""
+    vocabulary writes them (ASCII digits, the exponent without a ``+`` or leading zeros) or their
+    value is not a float64 (beyond ``1.8e308``, or a nonzero mantissa below the smallest
+    subnormal: a vocabulary with ``max_exponent >= 306`` holds such tokens).
+
+    A zero mantissa is ``0.0`` whatever the sign and exponent (``- N000 E0`` too): zero has one
+    encoding, and ``-0.0`` would differ from it where a sign of zero shows (``copysign``,
+    ``1 / x``, ``atan2``) although ``encode_float`` writes both alike.
+    """
+    value = _read_float(tokens)
+    return value if isinstance(value, float) else None
+
+
+def _read_float(tokens: Sequence[str]) -> float | str | None:
+    """:func:`decode_float`'s value; None for tokens that are not a number, a message for a
+    number outside float64."""
     if len(tokens) != 3:
         return None
     sign, mant, expo = tokens
@@ -105,8 +136,17 @@ def decode_float(tokens: Sequence[str]) -> float | None:
         # (why) int() also reads 'E+3', 'E03', 'E-0' and non-ASCII digits: tokens that are not
         # in the vocabulary and that encode never writes (it writes 'E3' back)
         return None
+    if int(digits) == 0:
+        return 0.0  # (why) not -0.0 for '- N000': encode_float writes -0.0 as '+ N000 E0'
     # the decimal string, not ddd * 10.0**e, so that decode(encode(round3(x))) == round3(x) exactly
     value = float(f"{digits}e{exponent}")
+    if value == 0 or not math.isfinite(value):
+        # (why) float() reads 'N999 E400' as inf and 'N100 E-400' as 0.0, which would delete
+        # the term that encode_float refuses to write as zero
+        return (
+            f"the number {list(tokens)} ({sign}{digits}e{exponent}) is outside float64 (nonzero "
+            f"magnitudes 5e-324 ... 1.8e308)"
+        )
     return -value if sign == "-" else value
 
 
@@ -117,7 +157,9 @@ def encode_int(value: int) -> list[str]:
 
 
 def round_sig(value: float) -> float:
-    """``value`` rounded to the encoding's 3 significant digits (what a round trip keeps)."""
+    """``value`` rounded to the encoding's 3 significant digits (what a round trip keeps):
+    ``float(f"{value:.2e}")``, and ``0.0`` for ``-0.0``. ``ValueError`` for nan, inf and a value
+    that rounds beyond float64."""
     decoded = decode_float(encode_float(value, max_exponent=10**6))
     assert decoded is not None
     return decoded
