@@ -988,3 +988,18 @@ def test_fractions_summing_below_one_that_round_past_n_still_split():
                         assert all(abs(g - s * n) < 1 for g, s in zip(got, (a, b, c))), got
                     parts = [set(sp.train), set(sp.val), set(sp.test)]
                     assert len(set().union(*parts)) == sum(got)
+
+
+def test_normalizer_encodes_an_integer_tensor_in_float_as_it_does_an_integer_array():
+    """A torch integer tensor got the statistics in its own dtype: std 0.5 became 0 and mean
+    1.5 became 1, so encode gave inf. It is encoded in float32 now (an integer numpy array was
+    already encoded in float), and decode inverts it."""
+    norm = sd.Normalizer({"u": 1.5, "v": -2.0}, {"u": 0.5, "v": 4.0}, n_spatial=1)
+    x = np.arange(-6, 6).reshape(2, 2, 3)  # (batch, c, n)
+    want = (x - np.array([1.5, -2.0])[:, None]) / np.array([0.5, 4.0])[:, None]
+    for a in (torch.from_numpy(x), torch.from_numpy(x.astype(np.int32)), x):
+        got = norm.encode(a)
+        assert got.dtype in (torch.float32, np.float64), got.dtype  # numpy: int64 - float32
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+    back = norm.decode(torch.from_numpy(x))
+    np.testing.assert_allclose(back.numpy(), x * np.array([0.5, 4.0])[:, None] + [[1.5], [-2.0]])

@@ -249,9 +249,11 @@ class Normalizer:
         shape = [1] * x.ndim
         shape[dim] = n_c
         if isinstance(x, torch.Tensor):
+            # (why) in an integer tensor's dtype a std 0.5 was truncated to 0: encode gave inf
+            tdtype = x.dtype if x.is_floating_point() or x.is_complex() else torch.float32
             return (
-                torch.as_tensor(mu, dtype=x.dtype, device=x.device).reshape(shape),
-                torch.as_tensor(sd, dtype=x.dtype, device=x.device).reshape(shape),
+                torch.as_tensor(mu, dtype=tdtype, device=x.device).reshape(shape),
+                torch.as_tensor(sd, dtype=tdtype, device=x.device).reshape(shape),
             )
         dtype = x.dtype if x.dtype.kind == "f" else np.float32
         return mu.astype(dtype).reshape(shape), sd.astype(dtype).reshape(shape)
