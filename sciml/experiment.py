@@ -7,7 +7,7 @@
     train:  {epochs: 20, batch_size: 16, lr: 0.001}
     loss:   l2            # l2 | l1 | h1
     monitor: rel_l2       # the validation metric that picks `best`: rel_l2 | mse | loss
-    mode:   min           # min (lower is better) | max
+    mode:   min           # lower is better (max is refused: every monitor is an error)
     out:    runs/darcy
 
 ``run(experiment)`` builds the data views and the model, trains with :class:`sciml.train.Trainer`,
@@ -142,7 +142,9 @@ class Experiment:
     ``train`` holds the fields of :class:`sciml.train.TrainConfig`; ``monitor`` and ``mode``
     are the Trainer's (the validation metric that picks the ``best`` checkpoint, ``rel_l2``,
     ``mse`` or the validation ``loss``, and whether lower or higher is better), read beside
-    ``loss`` since the metric names are the ones ``sciml train`` validates with."""
+    ``loss`` since the metric names are the ones ``sciml train`` validates with. All three are
+    errors, so ``mode`` is ``"min"``; ``"max"`` is refused with a ``ValueError`` (a
+    ``ConfigError`` naming the file from :func:`load_experiment`)."""
 
     model: ModelSpec
     data: DataSpec
@@ -151,6 +153,17 @@ class Experiment:
     monitor: Literal["rel_l2", "mse", "loss"] = "rel_l2"
     mode: Literal["min", "max"] = "min"
     out: str = "runs/experiment"
+
+    def __post_init__(self) -> None:
+        # (why) every metric sciml train can monitor is an error, better lower: mode: max was
+        # accepted and kept the worst model as `best` (and as the one evaluated on the test
+        # split). The key stays, so a file stays valid once a metric better higher exists
+        if self.mode == "max":
+            raise ValueError(
+                f"mode: max keeps the highest {self.monitor} as best, but every metric "
+                "sciml train can monitor (rel_l2, mse, loss) is an error, lower is better; "
+                "write mode: min (the default) or leave mode out"
+            )
 
 
 def load_experiment(path: str | os.PathLike) -> Experiment:

@@ -164,12 +164,12 @@ def test_a_points_experiment_from_yaml_feeds_static_fields_to_the_branch(tmp_pat
         build_views(bad)
 
 
-@pytest.mark.parametrize("mode", ["min", "max"])
-def test_an_experiment_picks_best_by_its_monitor_and_mode(tmp_path, mode):
-    """``monitor: mse`` and ``mode:`` beside ``loss`` in an experiment YAML reach the Trainer:
-    `best` is the checkpoint at the step where the logged validation mse is lowest (highest
-    with ``mode: max``), read from metrics.json. Fails on the code before: the experiment
-    refused both keys (``sciml train`` always kept the lowest rel_l2)."""
+def test_an_experiment_picks_best_by_its_monitor_and_mode(tmp_path):
+    """``monitor: mse`` and ``mode: min`` beside ``loss`` in an experiment YAML reach the
+    Trainer: `best` is the checkpoint at the step where the logged validation mse is lowest,
+    read from metrics.json. Fails on the code before: the experiment refused both keys
+    (``sciml train`` always kept the lowest rel_l2). (``mode: max`` is refused: see below.)"""
+    mode = "min"
     from sciml.data.generators import generate
     from sciml.experiment import load_experiment, run
 
@@ -190,10 +190,38 @@ def test_an_experiment_picks_best_by_its_monitor_and_mode(tmp_path, mode):
     rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
     rows = [r for r in rows if r.get("val_mse") is not None]
     assert len(rows) == 9  # 6 training samples, 3 steps an epoch, validated at each
-    pick = min if mode == "min" else max
-    step = pick(rows, key=lambda r: r["val_mse"])["step"]
+    step = min(rows, key=lambda r: r["val_mse"])["step"]
     assert os.readlink(tmp_path / "run" / "best") == f"ckpt-{step}"
-    assert step == (9 if mode == "min" else 1)  # training lowers the mse at every step here
+    assert step == 9  # training lowers the mse at every step here
+
+
+@pytest.mark.parametrize("monitor", ["rel_l2", "mse", "loss"])
+def test_an_experiment_refuses_mode_max_since_every_monitor_is_an_error(tmp_path, monitor):
+    """``mode: max`` kept the highest validation error as `best`: with ``monitor: mse`` on the
+    run above, `best` was ckpt-1, the worst of its 9 validations, and that model was the one
+    evaluated on the test split. Every metric ``sciml train`` can monitor is lower-better, so
+    ``max`` is refused when the file is read (before the data, here missing, are opened),
+    naming the metrics, and so is an Experiment built in Python. Fails on the code before
+    (DID NOT RAISE)."""
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, load_experiment
+
+    message = (
+        f"mode: max keeps the highest {monitor} as best, but every metric sciml train can "
+        "monitor (rel_l2, mse, loss) is an error, lower is better; write mode: min (the "
+        "default) or leave mode out"
+    )
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"model: {{family: fno}}\ndata: {{path: missing.h5}}\nmonitor: {monitor}\nmode: max\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value) == f"{path}: {message}"
+    with pytest.raises(ValueError) as info:
+        Experiment(ModelSpec("fno"), DataSpec("missing.h5"), monitor=monitor, mode="max")
+    assert str(info.value) == message
+    path.write_text(f"model: {{family: fno}}\ndata: {{path: missing.h5}}\nmonitor: {monitor}\n")
+    assert load_experiment(path).mode == "min"  # the default, and the only value
 
 
 @pytest.mark.parametrize(
