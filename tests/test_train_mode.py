@@ -204,3 +204,38 @@ def test_an_older_checkpoint_without_its_monitor_is_judged_by_its_history(tmp_pa
             _trainer(run, other=OTHER, monitor=monitor).fit(resume="auto")
     resumed = _trainer(run, other=OTHER).fit(resume="auto")
     assert (resumed.step, resumed.best_step, resumed.best_metric) == (12, 10, 0.125)
+
+
+@pytest.mark.parametrize("monitor, best", [("m", (10, 0.125)), ("n", (2, 0.3125))])
+def test_an_older_checkpoint_whose_history_cannot_tell_its_monitor_resumes_with_a_warning(
+    tmp_path, monitor, best
+):
+    """Written before the monitor was stored, with a best_metric (0.3125 here) that no
+    validation row at its best_step 2 holds (val_m is 0.25 there, val_n 0.375): the history
+    cannot tell which metric it was, so the resume goes on under the Trainer's monitor with a
+    warning, pointed at the caller of fit, that says the best is compared with this metric's
+    values. Those comparisons are the run's: under m, 0.625 (step 8), 0.125 (10), 0.75 (12)
+    against 0.3125 make step 10 best; under n, 0.5, 0.625, 0.875 beat none, so `best` stays at
+    step 2 with the saved 0.3125 (by hand from SCRIPT and OTHER). Both run to step 12."""
+    run = tmp_path / "run"
+    _crashed_run(run)
+    state_file = run / "last" / "trainer_state.json"
+    tree = json.loads(state_file.read_text())
+    assert tree["state"].pop("monitor") == "m"
+    assert (tree["state"]["best_step"], tree["state"]["best_metric"]) == (2, 0.25)
+    tree["state"]["best_metric"] = 0.3125
+    state_file.write_text(json.dumps(tree))
+    message = (
+        f"{(run / 'last').resolve()} was written before checkpoints stored their monitored "
+        "metric, and its history has no validation row at its best step 2 holding its "
+        f"best_metric 0.3125: resuming with monitor={monitor!r} compares this metric's values "
+        "with that best, which may be another metric's"
+    )
+    with pytest.warns(UserWarning) as caught:
+        resumed = _trainer(run, other=OTHER, monitor=monitor).fit(resume="auto")
+    assert [str(w.message) for w in caught] == [message]
+    assert caught[0].filename == __file__
+    assert (resumed.step, (resumed.best_step, resumed.best_metric)) == (12, best)
+    assert os.readlink(run / "best") == f"ckpt-{best[0]}"
+    state = json.loads((run / "last" / "trainer_state.json").read_text())["state"]
+    assert (state["monitor"], state["best_step"], state["best_metric"]) == (monitor, *best)
