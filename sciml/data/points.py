@@ -99,8 +99,8 @@ class PointSamples(_View):
 
     def _get(self, s: int, names: list[str], step: int | None) -> np.ndarray:
         if step is None:
-            return self.ds.read_static(s, names, space=self.space)[0]
-        return self.ds.read(s, step, names, space=self.space)[0, 0]  # (C, *spatial)
+            return self._read(s, None, names, static=True)
+        return self._read(s, step, names)[0]  # (C, *spatial)
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         k = self._index(k)
