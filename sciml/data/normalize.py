@@ -135,7 +135,8 @@ class Normalizer:
         drop such a channel, or set its statistics by hand.
 
         Values are read in the precision the file stores (float64 fields in float64: reading
-        them as float32, as the views once did too, moved the std of a field 1e4 +- 1e-2 by 4e-4 to 1e-3).
+        them as float32, as the views once did too, moved the std of a field 1e4 +- 1e-2 by
+        4e-4 to 1e-3).
         A NaN or Inf in the fitted samples raises a ``ValueError`` naming the channel, sample and
         step, also when the file was opened with ``check_finite=False`` (it gave the channel a
         NaN mean).
