@@ -207,6 +207,31 @@ def test_samplers_stay_in_the_box_and_are_stratified():
         Box((0.0,), (0.0,))
 
 
+def test_latin_hypercube_keeps_one_point_per_stratum_in_every_dtype():
+    """docs/pinn.md: one point per stratum on every axis. The points were made in the dtype
+    asked for: perm + rand in float32 rounded the fraction away (spacing 2^-7 near 1e5) and
+    float32 left 227 of 1e5 strata empty on [0, 2 pi] (float16: 130 of 1000 on [0, 1]). Drawn
+    in float64 and rounded into their strata, every stratum holds one point, and the points
+    are the float64 ones to the dtype's rounding. bfloat16, with 128 numbers in [0.5, 1), cannot
+    hold 1000 strata of [0, 1]: refused, naming the dtype."""
+    cases = [
+        (torch.float32, 100_000, Box((0.0, -1.0), (TWO_PI, 2.0)), 1e-6),
+        (torch.float16, 1000, Box((0.0,), (1.0,)), 1e-3),
+        (torch.bfloat16, 40, Box((0.0, -1.0), (TWO_PI, 2.0)), 0.05),
+    ]
+    for dtype, n, box, tol in cases:
+        pts = latin_hypercube(n, box, seed=0, dtype=dtype)
+        exact = latin_hypercube(n, box, seed=0, dtype=torch.float64)
+        assert pts.dtype == dtype and pts.shape == (n, box.dim)
+        for j in range(box.dim):
+            lo, hi = box.lower[j], box.upper[j]
+            strata = torch.floor((pts[:, j].double() - lo) / (hi - lo) * n).long()
+            assert sorted(strata.clamp(max=n - 1).tolist()) == list(range(n)), (dtype, j)
+        torch.testing.assert_close(pts.double(), exact, rtol=0, atol=tol)
+    with pytest.raises(ValueError, match=r"in each of the n=1000 strata .*got torch\.bfloat16"):
+        latin_hypercube(1000, Box((0.0,), (1.0,)), seed=0, dtype=torch.bfloat16)
+
+
 def test_resample_by_residual_prefers_large_residuals():
     cand = torch.linspace(0, 1, 1000)[:, None]
     r = (cand[:, 0] > 0.9).double() * 10.0
