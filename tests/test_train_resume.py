@@ -1202,3 +1202,32 @@ def test_a_resume_into_a_model_of_another_dtype_warns_that_it_casts(tmp_path):
     ):
         trainer.fit(resume="auto")
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+def test_a_second_fit_in_process_goes_on_counting_the_training_time(tmp_path, monkeypatch):
+    """time_s (rows and checkpoints) is the training time so far. fit() counted it from the
+    time the last resume restored (0 for a fresh run), so fit() again after a stop started
+    its rows at 0 again: steps 8-15 were logged before step 7. With a clock that ticks one
+    second a call and jumps 1000 s between the two fits (time not spent training), the rows
+    of both fits count up without the gap, and the final checkpoint's time_s is past them."""
+    import time
+
+    now = [0.0]
+
+    def clock():
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(time, "perf_counter", clock)
+    trainer = make_trainer(tmp_path, callbacks=[_StopOnceAt(7)], schedule=Constant())
+    assert trainer.fit().step == 7
+    first = [row["time_s"] for row in trainer.history]
+    now[0] += 1000.0
+    result = trainer.fit()
+    assert result.step == 15
+    times = [row["time_s"] for row in result.history]
+    assert times[: len(first)] == first and len(times) > len(first)
+    assert times == sorted(times) and times[len(first)] > first[-1]
+    assert times[-1] < 1000.0 < now[0]
+    state = json.loads((tmp_path / "last" / "trainer_state.json").read_text())["state"]
+    assert times[-1] < state["time_s"] < 1000.0

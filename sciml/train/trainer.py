@@ -375,6 +375,10 @@ class Trainer:
         except _NonFiniteLoss as error:
             nonfinite = error
         finally:
+            # (why) the training time so far: a later fit() in this process (after a stop)
+            # counted time_s from 0 again, so its rows and checkpoints went back in time; the
+            # time between two fits is not training (a nan loss's restore sets the checkpoint's)
+            self._time_offset = time.perf_counter() - self._t0
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
             if bar is not None:
