@@ -469,14 +469,56 @@ def test_a_helmholtz_file_without_what_scot_reads_names_it(tmp_path, removed, ad
             sd.open(tmp_path / "Helmholtz.h5")
 
 
-def test_a_helmholtz_sample_missing_a_member_fails_when_read_naming_its_key(tmp_path):
-    vals = _helmholtz_file(tmp_path / "Helmholtz.h5")
-    with h5py.File(tmp_path / "Helmholtz.h5", "a") as f:
-        del f["Sample_3/u"]
-    ds = sd.open(tmp_path / "Helmholtz.h5")  # only Sample_0 is checked when opening
-    np.testing.assert_array_equal(ds.read_static([2], ["u"])[0, 0], vals["u"][2])
-    with pytest.raises(sd.DataFormatError, match=r"key 'Sample_3/u': reading sample 3 failed"):
-        ds.read_static([3], ["u"])
+def _replace(key, make):
+    """A change to a Helmholtz.h5: ``key`` replaced by ``make(old value)`` (``None``: removed)."""
+
+    def change(f):
+        old = f[key][()] if isinstance(f[key], h5py.Dataset) else None
+        del f[key]
+        new = make(old)
+        if isinstance(new, str):
+            f.create_group(key)
+        elif new is not None:
+            f[key] = new
+
+    return change
+
+
+def _transpose_sample(f, i=2):
+    for m in ("a", "u"):
+        v = f[f"Sample_{i}/{m}"][()]
+        del f[f"Sample_{i}/{m}"]
+        f[f"Sample_{i}/{m}"] = v.T.copy()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_replace("Sample_3/u", lambda v: None), r"key 'Sample_3': has members \['a', 'bc'\], missing \['u'\]"),
+        # a sample stored [W, H] was read as a scrambled [H, W] grid without an error
+        (_transpose_sample, r"key 'Sample_2/a': has shape \(6, 8\), expected \(8, 6\) as in 'Sample_0/a'"),
+        (_replace("Sample_2/u", lambda v: v.T.copy()), r"key 'Sample_2/u': has shape \(6, 8\), expected the grid of 'a' \(8, 6\)"),
+        (_replace("Sample_1/bc", lambda v: np.ones(2, "f4")), r"key 'Sample_1/bc': has shape \(2,\), expected one value"),
+        (_replace("Sample_2/bc", lambda v: np.ones(1, "f4")), r"key 'Sample_2/bc': has shape \(1,\), expected \(\) as in"),
+        (_replace("Sample_3/a", lambda v: v[None]), r"key 'Sample_3/a': has shape \(1, 8, 6\), expected \(8, 6\) as in"),
+        (_replace("Sample_2/a", lambda v: "group"), r"key 'Sample_2/a': is not a numeric dataset"),  # was AttributeError
+        (_replace("Sample_1/u", lambda v: np.array([b"x"] * 48).reshape(8, 6)), r"key 'Sample_1/u': is not a numeric"),
+        (_replace("Sample_3", lambda v: np.zeros(3)), r"key 'Sample_3': has members none \(not a group\)"),
+    ],
+)  # fmt: skip
+def test_a_helmholtz_file_is_checked_in_every_sample_group_when_opened(tmp_path, change, message):
+    """Only Sample_0 was checked when the file was opened: a later sample with a missing member
+    failed only when read, one stored transposed was read as a scrambled grid without an
+    error, a group in place of a member raised AttributeError. Every group's members, shapes
+    and types are checked from the file's metadata now, and the first bad one is named."""
+    path = tmp_path / "Helmholtz.h5"
+    vals = _helmholtz_file(path)
+    np.testing.assert_array_equal(sd.open(path).read_static([3])[0, 2], vals["u"][3])  # good
+    with h5py.File(path, "a") as f:
+        change(f)
+    for kwargs in ({}, {"layout": "poseidon-helmholtz"}, {"in_memory": True}):
+        with pytest.raises(sd.DataFormatError, match=message):
+            sd.open(path, **kwargs)
 
 
 # -- lazy xarray ----------------------------------------------------------------------------------
