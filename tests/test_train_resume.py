@@ -173,6 +173,51 @@ def test_fresh_run_over_a_checkpoint_warns_how_to_resume_it(tmp_path):
     assert again.train_loss == first.train_loss
 
 
+@pytest.mark.parametrize("validation", ["none", "nan"])
+def test_a_fresh_runs_first_checkpoint_drops_the_earlier_runs_best(tmp_path, validation):
+    """A fresh run in a folder replaces the earlier run's `last` at its first checkpoint, but
+    its `best` only at a validation of its own that is best: without validation data, or with
+    validations that are all inf or nan (an all-zero target under rel_l2), the run ended with `best`
+    at the earlier run's model (another run id, other weights), which sciml.load(out / "best")
+    and sciml train's test evaluation took for this run's. Now the fresh run's first
+    checkpoint drops that link; a fresh run stopped before any checkpoint of its own leaves
+    the earlier run's `last` and `best` as they were."""
+    from sciml.train.checkpoint import find_checkpoint
+
+    def fresh(callbacks=()):
+        trainer = make_trainer(tmp_path, epochs=1, checkpoint_every=2, callbacks=callbacks)
+        if validation == "none":
+            trainer.val_data = None
+        else:
+            trainer.val_data.y.zero_()  # rel_l2 = |e| / 0: no validation is finite
+        return trainer
+
+    earlier = make_trainer(tmp_path, epochs=3).fit()
+    assert os.readlink(tmp_path / "best") == f"ckpt-{earlier.best_step}"
+    earlier_best = os.readlink(tmp_path / "best")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(RuntimeError, match="simulated"):
+            fresh([CrashAt(1)]).fit()  # stopped before its first checkpoint (step 2)
+    assert (os.readlink(tmp_path / "last"), os.readlink(tmp_path / "best")) == (
+        "ckpt-15",
+        earlier_best,
+    )
+    trainer = fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = trainer.fit()
+    assert (result.step, result.best_metric, result.best_step) == (5, None, None)
+    assert not (tmp_path / "best").is_symlink()
+    assert sorted(p for p in os.listdir(tmp_path) if "ckpt" in p) == ["ckpt-5"]
+    assert os.readlink(tmp_path / "last") == "ckpt-5"
+    assert find_checkpoint(tmp_path) == (tmp_path / "ckpt-5").resolve()
+    loaded = sciml.load(tmp_path / "last")
+    assert all(
+        torch.equal(v, loaded.state_dict()[k]) for k, v in trainer.model.state_dict().items()
+    )
+
+
 def test_failed_checkpoint_write_leaves_last_loadable(tmp_path, monkeypatch):
     run = tmp_path / "run"
     real_save_state = checkpoint_module.save_state
@@ -539,15 +584,17 @@ def test_rows_after_a_resume_with_another_batch_size_are_labelled_with_their_epo
 
 
 def test_resume_auto_does_not_take_an_earlier_runs_best(tmp_path):
-    """A fresh run in a folder keeps the earlier run's `best` until it validates better (here
-    never: no validation data); `resume='auto'` continued the earlier run's step 15 instead of
-    the fresh run's step 5, because that `best` was the newer state."""
+    """A fresh run in a folder without validation data: `resume='auto'` continued the earlier
+    run's step 15 instead of the fresh run's step 5, because the earlier run's `best` was the
+    newer state. (That `best` is now dropped at the fresh run's first checkpoint, see
+    test_a_fresh_runs_first_checkpoint_drops_the_earlier_runs_best; a kill before it leaves
+    both links, and find_checkpoint reads `last` where their run ids differ.)"""
     make_trainer(tmp_path, epochs=3).fit()
     fresh = make_trainer(tmp_path, epochs=1, checkpoint_every=2)
     fresh.val_data = None
     with pytest.warns(UserWarning, match="starts afresh"):
         assert fresh.fit().step == 5
-    assert os.readlink(tmp_path / "best") == "ckpt-15"
+    assert not (tmp_path / "best").is_symlink()
     again = make_trainer(tmp_path, epochs=2, checkpoint_every=2)
     again.val_data = None
     assert again.fit(resume="auto").step == 10  # the fresh run's 5 steps, then 5 more

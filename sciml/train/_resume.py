@@ -97,6 +97,11 @@ def save(trainer: Trainer, links: Sequence[str]) -> None:
     if trainer._ckpt is None:
         return
     path = trainer._ckpt.save(trainer.model, state_tree(trainer), trainer.step, links=links)
+    stale, trainer._stale_best = trainer._stale_best, None
+    if stale is not None and "best" not in links and trainer._ckpt.link("best") == stale:
+        # an earlier run's `best`, left by a fresh run in its directory: dropped once this run
+        # has a checkpoint of its own (`last` no longer points at the earlier run either)
+        trainer._ckpt.unlink("best")
     trainer._state_path = path
     trainer._state_moments = True
     for cb in trainer.callbacks:

@@ -246,6 +246,15 @@ class CheckpointManager:
         _fsync_path(self.run_dir)
         self.prune()
 
+    def unlink(self, name: str) -> None:
+        """Remove the link ``name`` ("last" / "best"); the checkpoint it pointed at is deleted
+        unless the other link points at it."""
+        if name not in LINKS:
+            raise ValueError(f"expected a link among {LINKS}, got {name!r}")
+        (self.run_dir / name).unlink(missing_ok=True)
+        _fsync_path(self.run_dir)
+        self.prune()
+
     def check_links(self) -> None:
         """Raise a :class:`CheckpointError` where ``last`` or ``best`` is there but not a link.
 

@@ -280,6 +280,7 @@ class Trainer:
         self._saved_at: tuple[int, int] | None = None
         self._state_moments = True
         self._last_at: tuple[int, int] | None = None
+        self._stale_best: Path | None = None  # an earlier run's `best` in out_dir (fit sets it)
         self._time_offset = 0.0
         self._t0 = time.perf_counter()
         self._built_decay: list[float | None] = []
@@ -353,6 +354,11 @@ class Trainer:
                     "line: sciml train --resume) to continue it instead",
                     stacklevel=2,
                 )
+                # (why) `best` was replaced only by a better validation of this run: a run
+                # without validation (or whose validations were all nan) ended with `best` at
+                # the earlier run's model, which sciml.load(out_dir / "best") and sciml train's
+                # test evaluation took for this run's; its first checkpoint drops the link
+                self._stale_best = self._ckpt.link("best")
             _resume.seed_everything(self.config.seed)
         self._log.reset(self._log.rows)
         interrupted = aborted = False
