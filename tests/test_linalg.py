@@ -613,6 +613,31 @@ def test_amg_pcg_matches_spsolve_and_beats_cg():
     assert res.iterations < res_cg.iterations / 3
 
 
+def test_a_csr_matrix_with_duplicate_entries_is_solved_as_their_sum_and_left_as_given():
+    """SciPy sums duplicate CSR entries; pyamg built a broken hierarchy from them (PCG(AMG())
+    ran to maxiter, x 7e-3 off) and sorted the caller's indices in place."""
+    pytest.importorskip("pyamg")
+    P = poisson((6, 5), walls=D)
+    A = P.to_scipy()
+    coo = A.tocoo()
+    rows, cols = np.r_[coo.row, coo.row], np.r_[coo.col, coo.col]
+    vals = np.r_[coo.data / 2, coo.data / 2]  # every entry stored as two halves
+    order = np.random.default_rng(0).permutation(rows.size)
+    order = order[np.argsort(rows[order], kind="stable")]  # rows in order, columns shuffled
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=P.n))]
+    halves = sp.csr_array((vals[order], cols[order], indptr), shape=A.shape)
+    assert not halves.has_canonical_format and abs(halves - A).max() == 0
+    given = (halves.data.copy(), halves.indices.copy())
+    b = np.random.default_rng(1).standard_normal(P.n)
+    exact = sla.spsolve(A.tocsc(), b)
+    for method in ("cg", "jacobi", "sgs", "amg"):
+        x, res = solve(halves, b, method=method, rtol=1e-10)
+        assert res.converged, (method, res.message)
+        np.testing.assert_allclose(x, exact, rtol=0, atol=1e-8 * np.abs(exact).max())
+        np.testing.assert_array_equal(halves.data, given[0])
+        np.testing.assert_array_equal(halves.indices, given[1])
+
+
 def test_preconditioning_reduces_iterations_in_order():
     P, b = _dirichlet_problem()
     its = {
