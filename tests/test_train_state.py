@@ -414,6 +414,10 @@ def test_packed_history_is_that_of_the_per_column_loops(tmp_path):
         ("grad_clip", math.nan, "grad_clip as a number > 0 or None"),
         ("grad_clip", True, "grad_clip as a number > 0 or None"),
         ("compile", 1, "compile as a bool"),
+        ("micro_batch", 0, "micro_batch as an int >= 1 or None"),
+        ("micro_batch", True, "micro_batch as an int >= 1 or None"),
+        ("micro_batch", 2.0, "micro_batch as an int >= 1 or None"),
+        ("micro_batch", "2", "micro_batch as an int >= 1 or None"),
     ],
 )
 def test_train_config_refuses_values_of_the_wrong_type_or_range(field, value, expected):
@@ -429,7 +433,8 @@ def test_train_config_refuses_values_of_the_wrong_type_or_range(field, value, ex
 
 def test_train_config_takes_numpy_scalars_and_ints_for_floats_and_round_trips_them():
     cfg = TrainConfig(epochs=np.int64(3), batch_size=np.int32(4), lr=1, seed=np.uint8(5),
-                      weight_decay=np.float32(0.5), grad_clip=math.inf)  # fmt: skip
+                      weight_decay=np.float32(0.5), grad_clip=math.inf,
+                      micro_batch=np.int64(2))  # fmt: skip
     back = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert back == cfg
     assert (back.epochs, back.batch_size, back.lr, back.seed, back.weight_decay) == (
@@ -439,3 +444,5 @@ def test_train_config_takes_numpy_scalars_and_ints_for_floats_and_round_trips_th
         5,
         0.5,
     )
+    # (micro_batch np.int64(2) was refused: 'expected micro_batch as an int >= 1 or None')
+    assert back.micro_batch == 2 and type(back.micro_batch) is int

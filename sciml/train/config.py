@@ -96,14 +96,13 @@ class TrainConfig:
             raise TypeError(f"expected compile as a bool, got {self.compile!r}")
         if self.amp not in (None, "bf16", "fp16"):
             raise ValueError(f"expected amp in ('bf16', 'fp16', None), got {self.amp!r}")
-        if self.micro_batch is not None and (
-            isinstance(self.micro_batch, bool)
-            or not isinstance(self.micro_batch, int)
-            or self.micro_batch < 1
+        # (why) as the int fields above: a NumPy int (np.int64(4)) was refused as if out of
+        # range ('expected micro_batch as an int >= 1 or None, got np.int64(4)')
+        if self.micro_batch is not None and not (
+            _is_int(self.micro_batch) and self.micro_batch >= 1
         ):
-            raise ValueError(
-                f"expected micro_batch as an int >= 1 or None, got {self.micro_batch!r}"
-            )
+            error = ValueError if _is_int(self.micro_batch) else TypeError
+            raise error(f"expected micro_batch as an int >= 1 or None, got {self.micro_batch!r}")
         if self.grad_clip is not None and not (_is_real(self.grad_clip) and self.grad_clip > 0):
             error = ValueError if _is_real(self.grad_clip) else TypeError
             raise error(f"expected grad_clip as a number > 0 or None, got {self.grad_clip!r}")
