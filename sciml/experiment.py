@@ -83,7 +83,9 @@ class DataSpec:
             moved): the name of a symmetry set in :data:`AUGMENTATIONS`, e.g. ``"fno_forcing"``
             (2D Navier-Stokes with the FNO forcing,
             :func:`~sciml.data.generators.fno_forcing_symmetries`). The input and target fields
-            must be of that problem (vorticity, one scalar field each).
+            must be of that problem (vorticity, one scalar field each); static fields are moved
+            with the state (a forcing ``f``, sign included). Grid views only: ``points`` is
+            refused (its targets are values at query points).
     """
 
     path: str
@@ -124,10 +126,20 @@ def augment_view(view: Any, name: str, *, seed: int, rank: int = 0) -> Any:
     instead of the same sequence; rank 0 and a single process draw the same maps)."""
     import torch
 
+    from .data.points import PointSamples
     from .data.symmetry import Augmented, RandomSymmetry
 
     if name not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {name!r}; expected one of {sorted(AUGMENTATIONS)}")
+    if isinstance(view, PointSamples):
+        # (why) it failed at the first training batch, inside the DataLoader, with "expected
+        # tensors (batch, ..., *grid) with batch 1 and grid (16, 16), got shape (1, 20, 1)"
+        raise ConfigError(
+            f"data.augment: {name!r} moves functions on the grid by a grid symmetry, got "
+            "data.view points, whose targets are values at query points (points, channels) "
+            "that it cannot move; use a grid view (snapshots, windows, all_pairs) or drop "
+            "data.augment"
+        )
     elements, directions = AUGMENTATIONS[name]()
     generator = torch.Generator().manual_seed(seed + 1_000_003 * rank)
     return Augmented(

@@ -581,3 +581,68 @@ def test_shift_hint_admits_the_ints_the_runtime_takes():
     # the vectors alias these hints use is public, as their type
     assert "ChannelGroups" in sym.__all__
     assert typing.get_type_hints(GridSymmetry.__call__)["vectors"] == sym.ChannelGroups
+
+
+def test_augmented_views_move_static_fields_with_the_state_and_pairs_stay_solutions(tmp_path):
+    """Augmentation of a view with ``static_fields`` (the forcing appended to the input) was
+    untested. Vorticity forced by a per-sample, non-invariant ``f`` is a solution pair only if
+    ``f`` is moved by the same map as the state, sign included (``-f`` under a reflection,
+    as ``w``): the augmented items of SnapshotPairs and unflattened Windows, evolved by the
+    solver with the forcing read from the item's own static channel, give the item's target."""
+    import sciml.data as sd
+
+    n, b = 16, 4
+    w0 = _smooth_field(n, b, seed=4)
+    f = _smooth_field(n, b, seed=5) * 0.05  # a different forcing per sample, no symmetry
+    traj = solve_navier_stokes(w0, f, nu=1e-3, T=0.5, dt=1e-2, record_steps=1)  # (b, 2, n, n)
+    path = tmp_path / "ns.h5"
+    sd.write(path, fields={"w": traj.numpy()}, static_fields={"f": f.numpy()}, dtype=np.float64)
+    ds = sd.open(path)
+    elements, directions = fno_forcing_symmetries()
+    views = {
+        "snapshots": sd.SnapshotPairs(ds, 0, -1, static_fields=["f"], lead_time=False),
+        "windows": sd.Windows(ds, 1, 1, static_fields=["f"], flatten_time=False),
+    }
+    for name, view in views.items():
+        gen = torch.Generator().manual_seed(1)
+        data = Augmented(view, RandomSymmetry(elements, shift_directions=directions, generator=gen))
+        items = [data[i] for i in range(b)]
+        x = torch.stack([it["input"].reshape(2, n, n) for it in items]).double()  # (b, w + f)
+        y = torch.stack([it["target"].reshape(n, n) for it in items]).double()
+        assert sum(not torch.equal(x[i, 0], w0[i].float().double()) for i in range(b)) >= 3, name
+        moved = solve_navier_stokes(x[:, 0], x[:, 1], nu=1e-3, T=0.5, dt=1e-2, record_steps=1)
+        assert float((moved[:, -1] - y).norm() / y.norm()) < 1e-5, name
+        # the unmoved forcing beside the moved state is no solution pair: the test can fail
+        wrong = solve_navier_stokes(x[:, 0], f, nu=1e-3, T=0.5, dt=1e-2, record_steps=1)
+        assert float((wrong[:, -1] - y).norm() / y.norm()) > 1e-3, name
+
+
+def test_an_experiment_refuses_augmenting_point_samples_before_training(tmp_path):
+    """``DataSpec(view="points", augment="fno_forcing")`` failed at the first training batch,
+    in the DataLoader, with "expected tensors (batch, ..., *grid) ... got shape (1, 20, 1)":
+    the targets of PointSamples are values at query points, which a grid symmetry cannot move.
+    It is a ConfigError naming data.augment and the view now, before any run file is written."""
+    import sciml.data as sd
+    from sciml.errors import ConfigError
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, augment_view, run
+
+    w = _smooth_field(16, 4, seed=6)
+    path = tmp_path / "ns.h5"
+    sd.write(path, fields={"w": torch.stack([w, w], 1).numpy()}, static_fields={"f": w.numpy()})
+    spec = DataSpec(path=str(path), view="points", inputs=("w",), targets=("w",), n_points=20,
+                    static_fields=("f",), split=(0.5, 0.25, 0.25), augment="fno_forcing")  # fmt: skip
+    exp = Experiment(
+        model=ModelSpec("deeponet", {"sensors": 512, "coord_dim": 2}),
+        data=spec,
+        train={"epochs": 1, "batch_size": 2},
+        out=str(tmp_path / "run"),
+    )
+    message = r"data\.augment: 'fno_forcing' moves functions on the grid .* data\.view points"
+    with pytest.raises(ConfigError, match=message):
+        run(exp, progress=False)
+    assert not (tmp_path / "run").exists()
+    view = sd.PointSamples(sd.open(path), inputs=["w"], targets=["w"], n_points=20)
+    with pytest.raises(ConfigError, match=message):
+        augment_view(view, "fno_forcing", seed=0)
+    grid = augment_view(sd.SnapshotPairs(sd.open(path), static_fields=["f"]), "fno_forcing", seed=0)
+    assert grid[0]["input"].shape == (2, 16, 16)  # grid views are still augmented
