@@ -31,7 +31,7 @@ from torch import Tensor, nn
 # cost every export import torchdiffeq's and torchsde's (about 1.7 s)
 import sciml
 
-from ._io import tmp_path
+from ._io import file_in_the_way, tmp_path
 from .errors import SciMLError
 
 if TYPE_CHECKING:
@@ -57,8 +57,10 @@ def export(
         model: a module, or a shipped name / checkpoint folder for :func:`sciml.load`.
         *args: the example's positional inputs, e.g. ``u`` of shape ``(batch, channels, *grid)``.
         **kwargs: the example's keyword inputs, e.g. ``t=`` for time-conditioned models.
-        path: if given, the program is written there (``.pt2``; written to a temporary file in
-            the same folder and renamed, so a failed export leaves nothing behind).
+        path: if given, the program is written there: a file name ending in ``.pt2``, in a
+            folder that exists or can be made (checked before the export, as ``sciml export
+            --out`` checks it); written to a temporary file in the same folder and renamed, so
+            a failed export leaves nothing behind, not even the folders it made.
         dynamic_batch: keep the batch (dim 0 of the first tensor input) free (needs an example
             batch of at least 2: ``torch.export`` fixes sizes 0 and 1). Dim 0 of the other tensor
             inputs follows the batch where the model ties it to the batch (scOT's lead times
@@ -100,8 +102,11 @@ def export(
             ``dynamic_batch``; ``solver`` given for a model that is not a
             :class:`~sciml.models.NODE`; a NODE example other than ``export(node, u, t=t,
             solver=...)`` (``t`` missing or passed positionally); keyword inputs other than
-            ``x`` / ``t`` for a model whose forward takes ``**kwargs``.
+            ``x`` / ``t`` for a model whose forward takes ``**kwargs``; a ``path`` that does
+            not end in ``.pt2``, is a folder, or lies under a file (:func:`check_out_path`).
     """
+    if path is not None:
+        check_out_path(path, "path")
     if isinstance(model, (str, os.PathLike)):
         from .operator import load
 
@@ -195,6 +200,33 @@ def export(
     if path is not None:
         _save(program, Path(path))
     return program
+
+
+def check_out_path(path: str | os.PathLike, name: str) -> None:
+    """Refuse, before any work, a ``path`` for a program that the export could not write or
+    that tools would not recognise; ``name`` is what the caller calls it (``"--out"`` for the
+    CLI, ``"path"`` for :func:`export`), so both say the same.
+
+    Raises:
+        ValueError: ``path`` is a folder, lies under a file (a folder must be made where a file
+            is), or does not end in ``.pt2``.
+    """
+    shown = os.fspath(path)
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"expected {name} to name the .pt2 file to write, got the folder {shown}")
+    above = file_in_the_way(out.absolute().parent)
+    if above is not None:
+        # (why) the folder is made only at writing, after the export: it then failed with
+        # "[Errno 17] File exists", naming neither the argument nor the problem
+        raise ValueError(f"expected {name} in a folder, got {shown}, where {above} is a file")
+    if out.suffix.lower() != ".pt2":
+        # (why) a .pt2 program was written under any name (e.txt); torch.export's files are
+        # .pt2 by convention, as data generate asks .h5 of its HDF5 files
+        raise ValueError(
+            f"{name} expects a torch.export file name ending in .pt2, got {shown!r} (the "
+            "file is a .pt2 program whatever its name: name it so that tools recognise it)"
+        )
 
 
 class _Interface(nn.Module):
@@ -356,12 +388,21 @@ def _check(model, program, args, kwargs, batch, rtol, atol) -> None:
 
 
 def _save(program: torch.export.ExportedProgram, path: Path) -> None:
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    # (why) torch.export.save wants a name ending in .pt2
-    with tmp_path(path, suffix=".tmp.pt2") as tmp, warnings.catch_warnings():
-        # (why) SpectralConv's weights are permuted views of their storage (the layout of the
-        # per-mode GEMMs); torch.export.save then says it found no tensor spanning the whole
-        # storage and stores that storage as it is, which loads back exactly (tested)
-        warnings.filterwarnings("ignore", message="No complete tensor found in the group")
-        torch.export.save(program, tmp)
-        os.replace(tmp, path)
+    try:
+        # (why) torch.export.save wants a name ending in .pt2
+        with tmp_path(path, suffix=".tmp.pt2") as tmp, warnings.catch_warnings():
+            # (why) SpectralConv's weights are permuted views of their storage (the layout of
+            # the per-mode GEMMs); torch.export.save then says it found no tensor spanning the
+            # whole storage and stores that storage as it is, which loads back exactly (tested)
+            warnings.filterwarnings("ignore", message="No complete tensor found in the group")
+            torch.export.save(program, tmp)
+            os.replace(tmp, path)
+    except BaseException:
+        for folder in made:  # (why) deepest first; a failed export leaves no empty folders
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise

@@ -519,7 +519,7 @@ _NO_LEAD_TIME = frozenset({"fno", "t1", "mgno", "deeponet", "pod_deeponet", "pro
 def _export(args: argparse.Namespace) -> int:
     import torch
 
-    from ._export import export
+    from ._export import check_out_path, export
 
     try:
         shape = tuple(int(v) for v in args.shape.split(","))
@@ -527,15 +527,10 @@ def _export(args: argparse.Namespace) -> int:
         shape = ()
     if not shape or min(shape) < 1:
         raise _UserError(f"--shape expects positive integers like 4,1,32,32, got {args.shape!r}")
-    _not_a_folder(args.out, "--out to name the .pt2 file to write")
-    _not_under_a_file(args.out, "--out")
-    if Path(args.out).suffix.lower() != ".pt2":
-        # (why) a .pt2 program was written under any name (e.txt); torch.export's files are
-        # .pt2 by convention, as data generate asks .h5 of its HDF5 files
-        raise _UserError(
-            f"--out expects a torch.export file name ending in .pt2, got {args.out!r} (the "
-            "file is a .pt2 program whatever its name: name it so that tools recognise it)"
-        )
+    try:  # (why) the one rule of sciml.export(path=...), before the model is loaded
+        check_out_path(args.out, "--out")
+    except ValueError as exc:
+        raise _UserError(str(exc)) from None
     if shape[0] < 2 and not args.static_batch:
         raise _UserError(
             f"--shape {args.shape}: a free batch needs an example batch of at least 2 "

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -396,3 +397,51 @@ def test_type_hints_of_export_resolve_without_importing_sciml_de_or_triton():
         print(before, hints["solver"] == (ODESolver | None), "triton" in sys.modules)
     """
     assert run_fresh_python(code).split() == ["[]", "True", "False"]
+
+
+def test_the_python_api_checks_its_path_as_the_cli_checks_out(tmp_path, monkeypatch):
+    """``sciml.export(..., path='e.txt')`` wrote a .pt2 program under any name, and a path under
+    a file or naming a folder failed only after the export ("[Errno 17] File exists",
+    "Is a directory"). The API now refuses them first, with the CLI's words for ``path``;
+    nothing is written, and a save that fails removes the folders it made."""
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    model, u = torch.nn.Linear(3, 2), torch.randn(2, 3)
+    (tmp_path / "taken").write_text("mine")
+    (tmp_path / "dir.pt2").mkdir()
+    cases = {
+        "e.txt": "path expects a torch.export file name ending in .pt2, got 'e.txt' (the file "
+        "is a .pt2 program whatever its name: name it so that tools recognise it)",
+        "e.pt2.bak": "path expects a torch.export file name ending in .pt2, got 'e.pt2.bak'",
+        "taken/sub/x.pt2": f"expected path in a folder, got taken/sub/x.pt2, where "
+        f"{tmp_path / 'taken'} is a file",
+        "dir.pt2": "expected path to name the .pt2 file to write, got the folder dir.pt2",
+    }
+    for path, message in cases.items():
+        for given in (path, tmp_path / path if path == "dir.pt2" else Path(path)):
+            with pytest.raises(ValueError) as err:
+                sciml.export(model, u, path=given)
+            want = message.replace("dir.pt2", str(given)) if path == "dir.pt2" else message
+            assert str(err.value).startswith(want), (given, str(err.value))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.pt2", "taken"]
+    assert not list((tmp_path / "dir.pt2").iterdir())
+    # the CLI says the same of --out (its own test pins the whole line)
+    from sciml.cli import main
+
+    assert main(["export", "fno-ns2d", "--shape", "2,1,32,32", "--out", "e.txt"]) == 2
+
+    # a save that fails leaves neither a temporary file nor the folders it made
+    def broken(program, f):
+        with open(f, "wb") as fh:
+            fh.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch.export, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        sciml.export(model, u, path="new/deeper/m.pt2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.pt2", "taken"]
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    sciml.export(model, u, path="new/deeper/M.PT2")  # the suffix in any case, as the CLI's
+    got = torch.export.load("new/deeper/M.PT2").module()(u)
+    torch.testing.assert_close(got, model(u), rtol=0, atol=0)
