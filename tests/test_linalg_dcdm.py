@@ -736,7 +736,10 @@ def test_dcdm_config_refuses_values_its_checkpoint_could_not_load(tmp_path):
     """DCDMConfig took max_levels=1.5, dim=2.0, gain='4', shared='no' (a DCDMNet built and ran
     with each) and channels=True failed in torch's conv constructor; a network with
     max_levels=1.5 saved a checkpoint that sciml.load refused ('expected an integer'). The
-    families' check_json_fields now runs for DCDM too; a NumPy int and an int gain are stored
+    families' check_json_fields now runs for DCDM too. channels='8', blocks=None, max_levels='2'
+    and coarsest='2' failed in the range checks with Python's "'<' not supported between
+    instances of 'str' and 'int'", dim='3' with "dim must be 2 or 3, got 3": the int fields are
+    checked first, naming the field. A NumPy int and an int gain are stored
     as int / float and the network round-trips through save / load bit for bit."""
     for kw, field in (
         ({"max_levels": 1.5}, "max_levels"),
@@ -744,6 +747,11 @@ def test_dcdm_config_refuses_values_its_checkpoint_could_not_load(tmp_path):
         ({"gain": "4"}, "gain"),
         ({"shared": "no"}, "shared"),
         ({"channels": True}, "channels"),
+        ({"channels": "8"}, "channels"),
+        ({"blocks": None}, "blocks"),
+        ({"max_levels": "2"}, "max_levels"),
+        ({"coarsest": "2"}, "coarsest"),
+        ({"dim": "3"}, "dim"),
     ):
         with pytest.raises(TypeError, match=rf"DCDMConfig\.{field}: expected"):
             DCDMConfig(**kw)

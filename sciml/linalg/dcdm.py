@@ -48,7 +48,7 @@ from torch import nn
 
 from .._config import check_json_fields
 from .._scalars import is_int, is_real
-from ..layers._checks import check_input_dtype, check_real
+from ..layers._checks import check_input_dtype, check_int_fields, check_real
 from ..operator import Operator
 from ._operator import LinearOperator, as_operator, null_basis, project_out
 from ._tf32 import no_conv_tf32
@@ -104,6 +104,10 @@ class DCDMConfig:
     gain: float = 4.0
 
     def __post_init__(self) -> None:
+        # (why) before the range checks: channels='8' or blocks=None failed in them with
+        # Python's "'<' not supported between instances of 'str' and 'int'", dim='3' with
+        # 'dim must be 2 or 3, got 3'
+        check_int_fields(self, ("dim", "channels", "blocks", "max_levels", "coarsest"))
         if self.dim not in (2, 3):
             raise ValueError(f"dim must be 2 or 3, got {self.dim}")
         for name in ("channels", "blocks", "coarsest"):
