@@ -806,3 +806,21 @@ def test_float_round_trips_equal_pythons_rounding_to_three_digits_over_all_float
             assert got is None, tokens
         else:
             assert got == want, tokens
+
+
+def test_encode_refuses_symbols_outside_the_vocabulary():
+    # encode wrote any symbol's name as a token: [x + 1] became ['add', 'INT+', '1', 'x'], which
+    # Vocabulary.ids refuses and decode reads as invalid; so were 'u_01' (decode refuses a
+    # second name for u_1) and a decoded skeleton's C_0 (not the '<C>' skeleton writes)
+    u0, u1 = state_symbols(2)
+    c0 = decode(skeleton(encode([2.5 * u0])), allow_placeholders=True).expressions[0]
+    assert c0 == sp.Symbol("C_0", real=True) * u0
+    for f, name in ((sp.Symbol("x") + 1, "x"), (sp.Symbol("u_01"), "u_01"), (c0, "C_0"),
+                    (sp.Symbol("u_-1"), "u_-1"), (sp.Symbol("u_"), "u_")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"cannot encode the symbol '{name}': the vocabulary"):
+            encode([u1, f])
+    # u_i with any assumptions, and beyond a vocabulary's max_dim, are still written as u_i
+    assert encode([2 * sp.Symbol("u_0", positive=True), sp.Symbol("u_12")]) == [
+        "mul", "INT+", "2", "u_0", "|", "u_12"
+    ]  # fmt: skip
+    assert decode(encode([u1 - u0])).expressions == (u1 - u0,)

@@ -95,6 +95,14 @@ def _canonical(expr: sp.Expr, max_exponent: int) -> sp.Expr:
 
 def _encode(expr: sp.Expr, out: list[str], max_exponent: int) -> None:
     if expr.is_Symbol:
+        index = expr.name[2:]
+        if not (expr.name.startswith("u_") and _is_digits(index) and index == str(int(index))):
+            # (why) any name was written as a token ('x', 'u_01', a skeleton's 'C_0'), which the
+            # vocabulary lacks and decode refuses: encode must not write what it cannot read
+            raise ValueError(
+                f"cannot encode the symbol {expr.name!r}: the vocabulary's variables are u_0, "
+                f"u_1, ... (state_symbols(dim)); substitute values for other symbols first"
+            )
         out.append(expr.name)
     elif expr.is_Integer:
         try:
@@ -177,7 +185,8 @@ def encode(system: Sequence[sp.Expr], *, max_exponent: int = 10) -> list[str]:
         ValueError: an expression uses an operation outside the vocabulary, or a constant is
             outside the exponents ``E-max_exponent ... E+max_exponent`` (nonzero magnitudes
             ``1e-8 ... 9.99e12`` at the default 10) or not real; the message names the equation
-            and the constant; an integer beyond float64, which decode would refuse.
+            and the constant; an integer beyond float64, which decode would refuse; a symbol
+            other than the state variables ``u_i`` (``x``, ``u_01``, a skeleton's ``C_0``).
     """
     if isinstance(system, (str, bytes, sp.Expr)):
         # (why) a str is a sequence too: encode("u_0") wrote one equation per character
