@@ -45,6 +45,13 @@ card's metric with the card's evaluator, and exits with status 1 when it differs
 more than 10% (relative). The same check is `sciml.pretrained.evaluate_pretrained(NAME)` in
 Python, which returns the numbers (its `ok` is that 10% test) instead of an exit status.
 
+The registry in Python: `sciml.pretrained.is_registered(name)` says whether a name is shipped
+(`unknown_name_message(name)` is the error text for one that is not, with the closest names),
+`validate_card(card)` checks a card against the schema and raises `CardError` naming the key,
+and `register_evaluator(name)` is the decorator that adds a function
+`fn(model, card, *, n, seed, device) -> dict` to `EVALUATORS`, the read-only registry that a
+card's `evaluation.evaluator` names (`grid`, `dcdm`, `deeponet`, `node`, `all_pairs`).
+
 Parameter counts are `model.num_parameters()`: real scalars, so a complex spectral weight (FNO,
 T1) counts twice.
 """
