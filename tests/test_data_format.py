@@ -1354,3 +1354,41 @@ def test_a_field_and_a_parameter_of_one_xarray_name_are_refused(tmp_path):
     # names that do not clash are exported as they are
     ds = sd.open(sd.write(tmp_path / "g.h5", static_fields={"time": u[:, 0]}))
     np.testing.assert_array_equal(ds.to_xarray()["time"].values, u[:, 0])
+
+
+def test_the_writer_flushes_its_file_to_disk_before_the_rename(tmp_path, monkeypatch):
+    """The writer renamed its temporary file over the destination right after h5py's close, its
+    data still in the page cache: a power loss could leave a truncated file under the final
+    name, and a write error the kernel reports only at fsync was lost. The file is fsynced
+    before the rename (its folder after it), and an fsync error keeps the old file."""
+    import errno
+
+    path = tmp_path / "f.h5"
+    old = _small(path)
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    u = _r(2, 3, 4)
+    sd.write(path, fields={"u": u}, overwrite=True)
+    new = os.stat(path).st_ino
+    assert events == [("fsync", new), ("replace", new), ("fsync", os.stat(tmp_path).st_ino)]
+    np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], u)
+
+    def failing(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        sd.write(path, fields={"u": old["u"]}, overwrite=True)
+    np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], u)  # kept
+    assert [p.name for p in tmp_path.iterdir()] == ["f.h5"]  # no temporary file left

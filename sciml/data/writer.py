@@ -1,10 +1,10 @@
 """Write sciml's HDF5 layout, atomically: ``write(...)`` in one call, ``Writer`` in slices.
 
 The file is built under a temporary name in the destination folder and moved into place with
-``os.replace`` only once every sample of every field has been written and checked, so a crash,
-a ``KeyboardInterrupt`` or a NaN never leaves a half-written file where a good one was. A
-``SIGTERM`` (``kill``, a batch scheduler's time limit, ``docker stop``) removes the temporary
-file too (:func:`sciml._io.watch_sigterm`).
+``os.replace`` only once every sample of every field has been written, checked and flushed to
+disk (``fsync``), so a crash (a power loss included), a ``KeyboardInterrupt`` or a NaN never
+leaves a half-written file where a good one was. A ``SIGTERM`` (``kill``, a batch scheduler's
+time limit, ``docker stop``) removes the temporary file too (:func:`sciml._io.watch_sigterm`).
 """
 
 from __future__ import annotations
@@ -69,6 +69,15 @@ def chunk_shape(
 _on_sigterm = _io._on_sigterm
 _watch_sigterm = _io.watch_sigterm
 _unwatch_sigterm = _io.unwatch_sigterm
+
+
+def _fsync(path: Path) -> None:
+    """Flush the file or folder ``path`` to disk (``os.fsync``), raising its ``OSError``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _discard_unclosed(f: h5py.File, tmp: Path, target: Path, pid: int) -> None:
@@ -551,12 +560,19 @@ class Writer:
             raise
         self._closed = True
         try:
+            # (why) h5py's close leaves the data in the page cache: renamed before it reached
+            # the disk, a power loss could leave a truncated file under the final name, and a
+            # write error the kernel reports only at fsync (EIO, ENOSPC on a thin volume) was
+            # lost, the damaged file committed
+            _fsync(self._tmp)
             os.replace(self._tmp, self._target)
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
         finally:
             _unwatch_sigterm(self._tmp)
+        with contextlib.suppress(OSError):  # the rename itself; some file systems refuse this
+            _fsync(self._target.parent)
         return self.path
 
     def abort(self) -> None:
