@@ -5,7 +5,7 @@
     sciml evaluate NAME|DIR [--n N] [--seed S] [--json] (shipped model / DIR with card.json:
                                                          fresh data)
     sciml pretrained list | show NAME [--json]
-    sciml info FILE_OR_CHECKPOINT
+    sciml info [FILE_OR_CHECKPOINT]
     sciml export CHECKPOINT_OR_NAME --shape B,C,H,W --out FILE.pt2 [--t T] [--points P]
                  [--static-batch] [--times T0,...,TK --solver rk4|euler --step-size H] (NODE)
     sciml data generate NAME --n N --resolution R --out FILE [--seed S] [--set key=value ...]
@@ -177,8 +177,17 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     e.set_defaults(handler=_evaluate)
 
-    i = sub.add_parser("info", help="describe an HDF5 file, a checkpoint or a shipped model")
-    i.add_argument("path", help="HDF5 file, checkpoint directory or shipped name")
+    i = sub.add_parser(
+        "info",
+        help="describe an HDF5 file, a checkpoint or a shipped model; without one, sciml's "
+        "versions, devices and dependencies",
+    )
+    i.add_argument(
+        "path",
+        nargs="?",
+        help="HDF5 file, checkpoint directory or shipped name (omit for the versions of sciml, "
+        "torch and the dependencies, the devices and whether Triton kernels can run)",
+    )
     i.set_defaults(handler=_info)
 
     x = sub.add_parser(
@@ -476,6 +485,11 @@ def _splits_file(recorded: str | None, checkpoint: Path) -> Path | None:
 
 
 def _info(args: argparse.Namespace) -> int:
+    if args.path is None:
+        from ._environment import describe
+
+        print(describe())
+        return 0
     if not args.path:
         # (why) Path('') is '.', so the current folder was read as a checkpoint
         # ("config.json: missing")
@@ -492,7 +506,7 @@ def _info(args: argparse.Namespace) -> int:
                 f"({', '.join(pretrained.names())})"
             )
         # a shipped model, as sciml.load and `sciml evaluate NAME` take it
-        print(_describe_checkpoint(pretrained.path_of(args.path)))
+        print(_describe_checkpoint(pretrained.path_of(args.path), name=args.path))
         print(f"model card: sciml pretrained show {args.path}")
         return 0
     if path.is_dir() or path.name == "config.json":
@@ -720,13 +734,17 @@ def _solve_name(model: Any, node: dict[str, Any]) -> str:
     return f"{flag} solve (step {solver.step_size:g})"
 
 
-def _describe_checkpoint(path: Path) -> str:
+def _describe_checkpoint(path: Path, name: str | None = None) -> str:
+    """The checkpoint's record; ``name``: the shipped model's, which heads it (the folder, in
+    sciml's install, follows: where its files are)."""
     from .operator import read_checkpoint_record
 
     record, directory = read_checkpoint_record(path)
     weights = directory / record["weights"].get("file", "model.safetensors")
     lines = [
-        f"checkpoint {directory}",
+        f"checkpoint {directory}"
+        if name is None
+        else f"shipped model {name} (files in {directory})",
         f"  family:        {record['family']}",
         f"  sciml version: {record.get('sciml_version')}",
         f"  weights:       {weights.name} ({weights.stat().st_size if weights.exists() else 'missing'} bytes, "

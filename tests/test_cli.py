@@ -775,10 +775,77 @@ def test_info_takes_a_shipped_model_name(capsys):
 
     code, out, _ = _run(["info", "fno-ns2d"], capsys)
     assert code == 0
-    assert str(pretrained.path_of("fno-ns2d")) in out and 'family: "fno"' in out
+    # headed by the name given, not by the folder in sciml's install (which follows it)
+    first = out.splitlines()[0]
+    assert first == f"shipped model fno-ns2d (files in {pretrained.path_of('fno-ns2d')})"
+    assert 'family: "fno"' in out
     assert "sciml pretrained show fno-ns2d" in out
     code, _, err = _run(["info", "fno-ns2"], capsys)
     assert code == 2 and "not a shipped model" in err and "fno-ns2d" in err
+
+
+def test_info_without_a_path_reports_versions_against_importlib_metadata(capsys, monkeypatch):
+    """``sciml info`` without a path was a usage error ("the following arguments are required:
+    path"); it reports sciml's version and where it is imported from, torch and its devices,
+    Triton, and every dependency and optional package at its installed version
+    (``importlib.metadata``), a missing one with the extra that installs it."""
+    import importlib.metadata as md
+    import re
+    from pathlib import Path
+
+    from sciml import _environment as env
+
+    real = md.version
+
+    def version(name):
+        if name in ("matplotlib", "triton"):  # as if not installed
+            raise md.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(md, "version", version)
+    code, out, err = _run(["info"], capsys)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert real("sciml") == sciml.__version__
+    assert lines[0] == f"sciml {sciml.__version__} from {Path(sciml.__file__).parent}"
+    assert lines[1].startswith(f"python {sys.version.split()[0]} ({sys.executable}) on ")
+    assert lines[2].startswith(f"torch {torch.__version__}")
+    assert ("CPU only" in lines[2]) == (not torch.cuda.is_available())
+    if torch.cuda.is_available():
+        assert torch.cuda.get_device_name(0) in lines[2]
+    assert lines[3] == (
+        "triton: not installed (sciml's Triton kernels off; pip install 'sciml[kernels]')"
+    )
+    at = lines.index("dependencies:"), lines.index("optional:")
+    required = dict(line.split(None, 1) for line in lines[at[0] + 1 : at[1]])
+    optional = dict(line.split(None, 1) for line in lines[at[1] + 1 :])
+    assert required == {name: real(name) for name in env.REQUIRED}
+    for name, extra in env.OPTIONAL.items():
+        try:
+            want = version(name)
+        except md.PackageNotFoundError:
+            want = f"not installed (pip install 'sciml[{extra}]')"
+        assert optional[name] == want, name
+    assert optional["matplotlib"] == "not installed (pip install 'sciml[plot]')"
+    # the lists are the installed metadata's: every requirement, each optional one in its extra
+    requires = md.requires("sciml")
+    runtime = {re.split(r"[<>=!~;\[ ]", r)[0].lower() for r in requires if "extra ==" not in r}
+    assert runtime == {name.lower() for name in env.REQUIRED}
+    for name, extra in env.OPTIONAL.items():
+        assert any(
+            re.split(r"[<>=!~;\[ ]", r)[0] == name and f'extra == "{extra}"' in r for r in requires
+        ), (name, extra)
+    # a checkout imported ahead of another installed version says both
+    monkeypatch.setattr(md, "version", lambda name: "9.9" if name == "sciml" else real(name))
+    code, out, _ = _run(["info"], capsys)
+    assert out.splitlines()[0].endswith("(the installed distribution is 9.9)")
+    # the triton line follows sciml.kernels.triton_available where triton is installed
+    monkeypatch.setattr(md, "version", lambda name: "3.0.0" if name == "triton" else real(name))
+    code, out, _ = _run(["info"], capsys)
+    from sciml.kernels import triton_available
+
+    assert out.splitlines()[3].startswith("triton 3.0.0: ")
+    assert ("Triton kernels available" in out) == triton_available()
 
 
 def _run_and_rescore(model_spec, spec, train, tmp_path):

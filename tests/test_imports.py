@@ -53,7 +53,7 @@ def test_sciml_help_and_usage_errors_do_not_import_torch():
         from sciml.cli import main
         quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
         for argv in (["--help"], ["data", "--help"], ["solve", "--help"], ["pretrained", "--help"],
-                     ["no-such-command"], ["info"], ["solve", "--poisson", "8x8", "--k", "x"]):
+                     ["no-such-command"], ["info", "--bogus"], ["solve", "--poisson", "8x8", "--k", "x"]):
             with quiet[0], quiet[1]:
                 try:
                     main(argv)
