@@ -489,3 +489,67 @@ def test_a_non_finite_width_ratio_is_refused_naming_it(value):
         ValueError, match=rf"channel_mlp_expansion must be a finite number >= 0, got {value}"
     ):
         FNOConfig(channel_mlp_expansion=value)
+
+
+def _tiny_scot() -> ScOT:
+    torch.manual_seed(0)
+    return ScOT(
+        ScOTConfig(in_channels=2, out_channels=1, image_size=16, patch_size=2, embed_dim=8,
+                   depths=(1, 1), num_heads=(2, 2), window_size=4, skip_blocks=(1, 0))
+    ).eval()  # fmt: skip
+
+
+LEAD_TIME_WORDS = (
+    "ScOT expected a finite lead time t >= 0 (the time from the input to the output, as the "
+    "model was trained on), got "
+)
+
+
+def test_a_negative_or_non_finite_lead_time_is_refused():
+    """A NaN lead time made every output NaN, inf and negative ones ran without a word (the
+    model is conditioned on t >= 0, the time from input to output). Now a ValueError naming
+    the values, for numbers and tensors alike; t = 0 and positive times still run."""
+    model = _tiny_scot()
+    u = torch.randn(2, 2, 16, 16)
+    bad = {
+        math.nan: "t=nan", -0.5: "t=-0.5", math.inf: "t=inf",
+        torch.tensor([0.5, math.nan]): "t with values [nan]",
+        torch.tensor([-1.0, 0.25]): "t with values [-1.0]",
+        torch.tensor(-math.inf): "t with values [-inf]",
+    }  # fmt: skip
+    with torch.no_grad():
+        for t, given in bad.items():
+            with pytest.raises(ValueError) as info:
+                model(u, t=t)
+            assert str(info.value) == LEAD_TIME_WORDS + given
+        # zero and positive times pass: a float, a 0-d tensor and a (batch,) tensor alike
+        want = model(u, t=torch.tensor([0.0, 0.75]))
+        assert bool(want.isfinite().all())
+        torch.testing.assert_close(model(u[:1], t=0.0), want[:1], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(
+            model(u[1:], t=torch.tensor(0.75)), want[1:], rtol=1e-6, atol=1e-6
+        )
+
+
+@pytest.mark.slow
+def test_a_negative_or_nan_lead_time_is_refused_when_compiled_or_exported():
+    """Under torch.compile (fullgraph, no graph break) and torch.export the check is an assert
+    in the graph with the same words (reading t would break the graph); valid times give the
+    eager outputs. About 25 s on a loaded CPU (compile and export)."""
+    model = _tiny_scot()
+    u, t = torch.randn(2, 2, 16, 16), torch.tensor([0.0, 0.75])
+    with torch.no_grad():
+        want = model(u, t=t)
+    explained = torch._dynamo.explain(model)(u, t=t)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    program = torch.export.export(model, (u,), {"t": t}).module()
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(u, t=t), want, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(program(u, t=t), want, rtol=1e-6, atol=1e-6)
+        for run in (compiled, program):
+            for bad in (torch.tensor([0.5, math.nan]), torch.tensor([-1.0, 0.25])):
+                with pytest.raises(RuntimeError) as info:
+                    run(u, t=bad)
+                assert LEAD_TIME_WORDS + "a negative, NaN or infinite value" in str(info.value)
+    torch._dynamo.reset()

@@ -32,7 +32,10 @@ import torch
 from torch import nn
 
 from .._config import check_json_fields
+from .._scalars import is_real
+from ..layers._cache import tracing, transforming
 from ..layers._checks import check_input_dtype, check_int_fields, check_ints
+from ..layers.conditional_norm import lead_time
 from ..layers.convnext import ConvNeXtBlock
 from ..layers.fourier_resample import fourier_resample
 from ..layers.patch import PatchEmbed, PatchMerging, PatchRecovery, PatchUnmerging
@@ -275,7 +278,8 @@ class ScOT(Autoregressive, Operator, family="scot"):
             u: ``(batch, in_channels, h, w)``; sizes other than ``image_size`` are resampled
                 in Fourier space to ``image_size`` and the output back to ``(h, w)``.
             x: unused; must be None.
-            t: lead time, a float or ``(batch,)`` tensor; required iff ``time_conditioning``.
+            t: lead time, a float or ``(batch,)`` tensor, finite and ``>= 0`` (the time from
+                input to output); required iff ``time_conditioning``.
 
         Returns:
             ``(batch, out_channels, h, w)``.
@@ -295,6 +299,8 @@ class ScOT(Autoregressive, Operator, family="scot"):
                 "this ScOT has time_conditioning=False but got a lead time t; build it with "
                 "time_conditioning=True or drop t"
             )
+        if t is not None:
+            t = _check_lead_time(t, u)
         size = tuple(u.shape[-2:])
         native = size == (c.image_size, c.image_size)
         if not native:
@@ -331,6 +337,41 @@ class ScOT(Autoregressive, Operator, family="scot"):
         if poseidon.is_poseidon_checkpoint(path):
             return poseidon.load_poseidon(path, map_location=map_location)
         return super().from_pretrained(path, map_location=map_location)
+
+
+_LEAD_TIME = (
+    "ScOT expected a finite lead time t >= 0 (the time from the input to the output, as the "
+    "model was trained on)"
+)
+
+
+def _check_lead_time(t: Any, u: torch.Tensor) -> torch.Tensor | float:
+    """``t`` as given (a real number) or as :func:`~sciml.layers.conditional_norm.lead_time`'s
+    ``(batch or 1, 1)`` column; a ValueError unless every value is finite and ``>= 0``.
+
+    (why) a NaN lead time made every output NaN and inf most of them, without an error, and a
+    negative one ran the norms at a time the model never saw (sciml's data views, the Poseidon
+    checkpoints and ``sciml export --t`` give ``t >= 0`` only). A number is checked in Python;
+    a tensor's values are read (on CUDA one synchronisation, as PROSE's token check and NODE's
+    time check do), except while ``torch.compile`` / ``torch.export`` trace, where an assert in
+    the graph raises this message when the program runs (on a CPU: a RuntimeError; reading
+    them would break the graph), and inside a ``torch.func`` transform, which cannot read
+    them."""
+    if is_real(t):
+        if not 0 <= t < math.inf:
+            # (why) traced, a float may be symbolic, which dynamo cannot format
+            raise ValueError(f"{_LEAD_TIME}, got t={'a traced float' if tracing() else t}")
+        return t
+    tt = lead_time(t, u.shape[0], u)  # (b or 1, 1); its own TypeError / ValueError first
+    if transforming():
+        return tt
+    ok = ((tt >= 0) & (tt < math.inf)).all()
+    if tracing():
+        torch._assert_async(ok, f"{_LEAD_TIME}, got a negative, NaN or infinite value")
+    elif not bool(ok):
+        bad = tt[~((tt >= 0) & (tt < math.inf))].flatten()
+        raise ValueError(f"{_LEAD_TIME}, got t with values {bad.tolist()[:4]}")
+    return tt
 
 
 def _init_weights(m: nn.Module) -> None:
