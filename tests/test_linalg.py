@@ -1190,6 +1190,42 @@ def test_cli_solve_bad_files_exit_2_with_one_line_and_no_output(tmp_path, capsys
     np.testing.assert_allclose(np.load(out), sla.spsolve(A.tocsc(), b), atol=1e-9)
 
 
+def test_cli_solve_reads_a_matrix_market_file(tmp_path, capsys):
+    """--matrix A.mtx, the format SuiteSparse ships matrices in, was refused ('is not an .npz
+    archive'). Symmetric and general storage give the .npz run's iterations and spsolve's x;
+    a broken file is one line naming it, exit 2."""
+    import json
+    import re
+
+    import scipy.io
+
+    from sciml.cli import main
+
+    A = poisson((5, 6), walls=D).to_scipy()
+    b = np.random.default_rng(0).standard_normal(30)
+    np.save(tmp_path / "b.npy", b)
+    sp.save_npz(tmp_path / "A.npz", A)
+    scipy.io.mmwrite(tmp_path / "sym.mtx", A, symmetry="symmetric")
+    scipy.io.mmwrite(tmp_path / "general.mtx", A)
+    assert "symmetric" in (tmp_path / "sym.mtx").read_text().splitlines()[0]
+    exact = sla.spsolve(A.tocsc(), b)
+    runs = {}
+    for name in ("A.npz", "sym.mtx", "general.mtx"):
+        out = tmp_path / f"x-{name}.npy"
+        argv = ["solve", "--matrix", str(tmp_path / name), "--rhs", str(tmp_path / "b.npy")]
+        assert main(argv + ["--rtol", "1e-10", "--out", str(out)]) == 0, name
+        runs[name] = json.loads(capsys.readouterr().out)["iterations"]
+        np.testing.assert_allclose(np.load(out), exact, rtol=0, atol=1e-9 * np.abs(exact).max())
+    assert runs["sym.mtx"] == runs["general.mtx"] == runs["A.npz"]
+    text = (tmp_path / "general.mtx").read_text().splitlines()
+    (tmp_path / "cut.mtx").write_text("\n".join(text[:-3]) + "\n")  # entries missing
+    assert main(["solve", "--matrix", str(tmp_path / "cut.mtx")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1
+    assert re.match(r"sciml: error: --matrix: expected a Matrix Market matrix, could not read "
+                    r"'.*cut\.mtx': ", captured.err)  # fmt: skip
+
+
 def test_float32_rounding_level_curvature_on_a_singular_a_is_not_called_indefinite():
     """CG in float32 on an all-Neumann problem (null space given) asked for rtol 1e-9, below
     what float32 reaches: the directions drift into the null space until p.Ap is rounding noise

@@ -17,9 +17,11 @@ METHODS = ("cg", "jacobi", "sgs", "amg", "dcdm")
 
 
 def add_parser(sub) -> None:
-    s = sub.add_parser("solve", help="solve A x = b (SciPy .npz matrix or a Poisson grid)")
+    s = sub.add_parser("solve", help="solve A x = b (a .npz or .mtx matrix, or a Poisson grid)")
     src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--matrix", help="scipy.sparse.save_npz file with A")
+    src.add_argument(
+        "--matrix", help="A: a scipy.sparse.save_npz file (.npz) or a Matrix Market file (.mtx)"
+    )
     src.add_argument("--poisson", help="a Neumann-walled Poisson grid, e.g. 64x64x64")
     s.add_argument("--rhs", help=".npy file with b (default: Gaussian noise, seed 0)")
     s.add_argument("--grid", help="grid shape of --matrix for dcdm, e.g. 64x64x64")
@@ -69,7 +71,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _load_matrix(path: str):
-    """A from a ``scipy.sparse.save_npz`` file, or a one-line error naming the file."""
+    """A from a ``scipy.sparse.save_npz`` file or a Matrix Market file, or a one-line error
+    naming the file."""
     import zipfile
 
     import scipy.sparse as sp
@@ -78,10 +81,16 @@ def _load_matrix(path: str):
         raise ValueError(f"--matrix: expected a .npz file, got the folder {path!r}")
     if not Path(path).is_file():
         raise ValueError(f"--matrix: no such file: {path!r}")
+    with open(path, "rb") as f:
+        magic = f.read(len(_MATRIX_MARKET))
+    if magic.lower() == _MATRIX_MARKET.lower():
+        # (why) the format SuiteSparse and the Matrix Market collection ship matrices in: it was
+        # refused as 'not an .npz archive'
+        return _load_matrix_market(path)
     if not zipfile.is_zipfile(path):  # np.load would call it 'pickled data'
         raise ValueError(
-            f"--matrix: expected a sparse matrix saved by scipy.sparse.save_npz (.npz), "
-            f"{path!r} is not an .npz archive"
+            f"--matrix: expected a sparse matrix saved by scipy.sparse.save_npz (.npz) or a "
+            f"Matrix Market file (.mtx), {path!r} is not an .npz archive nor a Matrix Market file"
         )
     try:
         return sp.load_npz(path)
@@ -90,6 +99,26 @@ def _load_matrix(path: str):
             f"--matrix: expected a sparse matrix saved by scipy.sparse.save_npz, could not read "
             f"{path!r}: {_first_line(exc)}"
         ) from None
+
+
+#: the first bytes of a Matrix Market file (its header line, in any case)
+_MATRIX_MARKET = b"%%MatrixMarket"
+
+
+def _load_matrix_market(path: str):
+    """A from a Matrix Market file (``scipy.io.mmread``: coordinate or array, symmetric storage
+    expanded) as CSR, or a one-line error naming the file."""
+    import scipy.io
+    import scipy.sparse as sp
+
+    try:
+        matrix = scipy.io.mmread(path)
+    except (ValueError, OSError, EOFError, IndexError) as exc:
+        raise ValueError(
+            f"--matrix: expected a Matrix Market matrix, could not read {path!r}: "
+            f"{_first_line(exc)}"
+        ) from None
+    return sp.csr_array(matrix)
 
 
 def _load_rhs(path: str) -> np.ndarray:
