@@ -1226,6 +1226,32 @@ def test_cli_solve_reads_a_matrix_market_file(tmp_path, capsys):
                     r"'.*cut\.mtx': ", captured.err)  # fmt: skip
 
 
+def test_cli_solve_refuses_a_grid_with_another_number_of_cells_naming_both_flags(tmp_path, capsys):
+    """--grid 5x5 beside a 30 x 30 --matrix failed in the solve with 'problem has 25 unknowns
+    but A is 30 x 30', naming neither flag; --grid 6x5 solves (deflated CG: spsolve's x)."""
+    from sciml.cli import main
+
+    A = poisson((6, 5), walls=D).to_scipy()
+    sp.save_npz(tmp_path / "A.npz", A)
+    b = np.random.default_rng(0).standard_normal(30)
+    np.save(tmp_path / "b.npy", b)
+    argv = ["solve", "--matrix", str(tmp_path / "A.npz"), "--rhs", str(tmp_path / "b.npy")]
+    for method in (["--deflate", "2"], ["--method", "dcdm"]):
+        assert main(argv + ["--grid", "5x5", *method]) == 2, method
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.splitlines()) == 1
+        assert captured.err.startswith(
+            "sciml: error: --grid 5x5 has 25 cells (unknowns) but --matrix "
+            f"{tmp_path / 'A.npz'} is 30 x 30: give the grid A was assembled on"
+        ), captured.err
+    out = tmp_path / "x.npy"
+    assert (
+        main(argv + ["--grid", "6x5", "--deflate", "2", "--rtol", "1e-10", "--out", str(out)]) == 0
+    )
+    exact = sla.spsolve(A.tocsc(), b)
+    np.testing.assert_allclose(np.load(out), exact, rtol=0, atol=1e-9 * np.abs(exact).max())
+
+
 def test_float32_rounding_level_curvature_on_a_singular_a_is_not_called_indefinite():
     """CG in float32 on an all-Neumann problem (null space given) asked for rtol 1e-9, below
     what float32 reaches: the directions drift into the null space until p.Ap is rounding noise

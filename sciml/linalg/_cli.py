@@ -193,6 +193,14 @@ def run(args: argparse.Namespace) -> int:
         A = _load_matrix(args.matrix)
         if args.grid:
             problem = poisson(_shape(args.grid, "--grid"))
+            n, m = A.shape
+            if n == m and problem.n != n:
+                # (why) the solve's own check said 'problem has 25 unknowns but A is 30 x 30',
+                # naming neither flag
+                raise ValueError(
+                    f"--grid {args.grid} has {problem.n} cells (unknowns) but --matrix "
+                    f"{args.matrix} is {n} x {n}: give the grid A was assembled on"
+                )
     b = _load_rhs(args.rhs) if args.rhs else np.random.default_rng(0).standard_normal(A.shape[0])
     deflation = None
     if args.deflate is not None:
