@@ -824,3 +824,25 @@ def test_encode_refuses_symbols_outside_the_vocabulary():
         "mul", "INT+", "2", "u_0", "|", "u_12"
     ]  # fmt: skip
     assert decode(encode([u1 - u0])).expressions == (u1 - u0,)
+
+
+def test_torch_vector_field_takes_an_integer_power_beyond_int64():
+    # decode reads 100 'pow2' as u_0**(2**100) and 'pow u_0 INT+ 9...9' (21 digits) as is: the
+    # field built, then raised OverflowError ('int too big to convert') when called. Checked
+    # against mpmath's power of the exact integer, parity included
+    import mpmath
+
+    u = torch.tensor([0.5, 1.0, -1.0, -1.0000001, 1.0000001, -0.5, 2.0], dtype=torch.float64)
+    nines = list("9" * 21)
+    for tokens in (["pow2"] * 100 + ["u_0"], ["pow", "u_0", "INT+", *nines],
+                   ["pow", "u_0", "INT-", *nines]):  # fmt: skip
+        got = decode(tokens)
+        n = int(got.expressions[0].args[1])
+        assert abs(n) >= 2**63
+        want = [float(mpmath.mpf(v) ** n) if v else 0.0 for v in u.tolist()]
+        torch.testing.assert_close(
+            TorchVectorField(got)(u[:, None])[:, 0],
+            torch.tensor(want, dtype=torch.float64),
+            rtol=0,
+            atol=0,
+        )

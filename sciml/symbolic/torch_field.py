@@ -92,9 +92,15 @@ class TorchVectorField:
         if expr.is_Pow:
             base = args[0]
             exp = expr.args[1]
-            if exp.is_Integer:
+            if exp.is_Integer and abs(int(exp)) < 2**63:
                 k = int(exp)
                 return lambda u: base(u) ** k
+            if exp.is_Integer:
+                # (why) torch takes an int exponent as int64: u_0**(2**100), which decode reads
+                # from 100 pow2, raised "int too big to convert" when called; a float exponent
+                # loses the parity of an odd one, which the sign of the base keeps here
+                k, odd = float(exp), int(exp) % 2 == 1
+                return lambda u: _huge_power(base(u), k, odd)
             e = args[1]
             return lambda u: torch.pow(base(u), e(u))
         fn = _UNARY_FUNCS.get(type(expr))
@@ -119,6 +125,12 @@ def _constant(c: float, u: torch.Tensor) -> torch.Tensor:
             f"(|value| <= {torch.finfo(u.dtype).max:g}): evaluate with u in torch.float64"
         )
     return torch.full_like(u[..., 0], c)
+
+
+def _huge_power(b: torch.Tensor, k: float, odd: bool) -> torch.Tensor:
+    """``b ** n`` for an integer ``n`` beyond int64, given as the float ``k`` and its parity."""
+    out = b.abs() ** k
+    return torch.where(b < 0, -out, out) if odd else out
 
 
 def _fold(fns, u, op):
