@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -216,3 +218,24 @@ def test_the_exponent_of_a_decoded_abs_stays_fixed_and_the_fit_recovers_a_drag()
     assert fit.ok and fit.expressions[1].has(sp.Abs(u1) ** sp.Float(1.0))
     np.testing.assert_allclose(fit.constants, [-2.0, -0.5], atol=1e-6)
     np.testing.assert_allclose(fit.u0, [1.0, 0.5], atol=1e-6)
+
+
+def test_a_symbol_that_is_neither_a_state_nor_a_constant_is_refused_by_name():
+    # lambdify left u_3 of a 2-d system (or a decoded skeleton's C_0) as a free name: every
+    # solve raised NameError, which came out of fit_system
+    from sciml.symbolic import ParametricSystem, decode, encode, skeleton
+
+    u0, u1 = state_symbols(2)
+    t = np.linspace(0.0, 1.0, 12)
+    obs = np.stack([np.exp(-t), np.exp(-2 * t)], 1)
+    c0 = decode(skeleton(encode([-1.5 * u0])), allow_placeholders=True).expressions[0]
+    for f, names in ((sp.Symbol("u_3", real=True) * u1, "['u_3']"), (c0, "['C_0']"),
+                     (sp.Symbol("x") * sp.Symbol("a") * u1, "['a', 'x']")):  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape(f"got symbols {names} in")):
+            fit_system([-1.0 * u0, f], t, obs)
+        with pytest.raises(ValueError, match="expected right-hand sides in u_0 ... u_1"):
+            ParametricSystem([-1.0 * u0, f], [], 2)
+    # the same system with u_1 fits: constants -1 and -2, u(0) = (1, 1)
+    fit = fit_system([-1.1 * u0, -1.9 * u1], t, obs)
+    np.testing.assert_allclose(fit.constants, [-1.0, -2.0], rtol=1e-5)
+    np.testing.assert_allclose(fit.u0, [1.0, 1.0], rtol=1e-5)

@@ -115,6 +115,16 @@ class ParametricSystem:
     ) -> None:
         if len(exprs) != dim:
             raise ValueError(f"expected {dim} right-hand sides, got {len(exprs)}")
+        known = {s.name for s in state_symbols(dim)} | {c.name for c in coeffs}
+        for f in exprs:
+            unknown = sorted(s.name for s in sp.sympify(f).free_symbols if s.name not in known)
+            if unknown:
+                # (why) lambdify left them as free names: every solve raised NameError, out of
+                # fit_system ('u_3' in a 2-d system, a skeleton's 'C_0')
+                raise ValueError(
+                    f"expected right-hand sides in u_0 ... u_{dim - 1} and the constants, got "
+                    f"symbols {unknown} in {f}; substitute values for them first"
+                )
         self.dim, self.rtol, self.atol, self.max_evals = dim, rtol, atol, max_evals
         self._fn = sp.lambdify([state_symbols(dim), list(coeffs)], list(exprs), modules="numpy")
 
