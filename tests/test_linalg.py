@@ -20,6 +20,7 @@ from sciml.linalg import (
     DeepConjugateDirection,
     FlexibleCG,
     Jacobi,
+    LinearOperator,
     Status,
     SymmetricGaussSeidel,
     Wall,
@@ -1003,6 +1004,10 @@ def test_complex_input_is_refused_and_the_suggested_real_form_matches_a_dense_so
         (torch.from_numpy(Ac.toarray()), b.real),
         (torch.from_numpy(Ac.toarray()).to_sparse(), b.real),
         (A, torch.from_numpy(b)),
+        # a complex stencil or LinearOperator was solved on complex vectors (imaginary parts
+        # dropped in the dot products)
+        (poisson((5, 6), walls=D).stencil(dtype=torch.complex128), b.real),
+        (LinearOperator(lambda v: v, n, dtype=torch.complex64, device="cpu"), b.real),
     ]
     for mat, rhs in cases:
         with pytest.raises(TypeError, match=r"expected real values, got complex dtype"):

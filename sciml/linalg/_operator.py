@@ -124,6 +124,10 @@ def as_operator(A: Any, *, problem: Poisson | None = None) -> LinearOperator:
             f"{type(problem).__name__}{hint}"
         )
     op = _as_operator(A, problem)
+    # (why) a complex stencil (StencilOperator takes complex dtypes) or LinearOperator passed
+    # where a complex matrix is refused: its solve ran on complex vectors whose dot products
+    # dropped the imaginary part (torch's "Casting complex values to real" warning)
+    check_real(op.dtype, "A")
     if problem is not None:
         if op is A:
             # (why) the caller's own LinearOperator: setting the problem and its null space on
