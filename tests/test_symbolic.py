@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -846,3 +847,18 @@ def test_torch_vector_field_takes_an_integer_power_beyond_int64():
             rtol=0,
             atol=0,
         )
+
+
+def test_encode_int_and_skeleton_refuse_what_they_would_misread():
+    # encode_int truncated 2.7 to ['INT+', '2'] and read True as 1 and '12' as 12; skeleton of a
+    # str returned its characters (decode and Vocabulary.ids refuse a str already)
+    from sciml.symbolic.vocabulary import encode_int
+
+    for value in (2.7, True, "12", 3.0):
+        with pytest.raises(TypeError, match=f"expected an integer, got {re.escape(repr(value))}"):
+            encode_int(value)
+    assert encode_int(np.int64(-120)) == ["INT-", "1", "2", "0"]
+    assert encode_int(0) == ["INT+", "0"]
+    with pytest.raises(TypeError, match="expected a sequence of tokens, got the str '\\+ N100"):
+        skeleton("+ N100 E0")
+    assert skeleton(["mul", "+", "N100", "E0", "u_0"]) == ["mul", PLACEHOLDER, "u_0"]

@@ -219,6 +219,12 @@ def skeleton(tokens: Sequence[str]) -> list[str]:
 
     Integers (``INT+ 2``: structural constants such as the 2 in ``cos(2 u_0)``) are kept.
     """
+    if isinstance(tokens, (str, bytes)):
+        # (why) a str is a sequence of characters: skeleton('+ N100 E0') returned its characters
+        raise TypeError(
+            f"expected a sequence of tokens, got the {type(tokens).__name__} {tokens!r:.60}; "
+            f"split it first (tokens.split())"
+        )
     out: list[str] = []
     i = 0
     while i < len(tokens):

@@ -151,7 +151,10 @@ def _read_float(tokens: Sequence[str]) -> float | str | None:
 
 
 def encode_int(value: int) -> list[str]:
-    """``-12 -> ["INT-", "1", "2"]``."""
+    """``-12 -> ["INT-", "1", "2"]``; ``value`` an int (NumPy's too)."""
+    if not is_int(value):
+        # (why) int() truncated 2.7 to ['INT+', '2'] and read True as 1 and '12' as 12
+        raise TypeError(f"expected an integer, got {value!r}")
     value = int(value)
     return ["INT-" if value < 0 else "INT+", *str(abs(value))]
 
