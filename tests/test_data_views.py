@@ -1042,3 +1042,35 @@ def test_views_encode_a_float64_field_before_rounding_it_to_float32(tmp_path):
         assert item["input"].dtype == item["target"].dtype == torch.float32, name
         np.testing.assert_allclose(item["input"].numpy(), want_in, atol=2e-6, err_msg=name)
         np.testing.assert_allclose(item["target"].numpy(), want_out, atol=2e-6, err_msg=name)
+
+
+def test_normalizer_refuses_a_channel_axis_outside_the_array():
+    """The channel axis was taken modulo x.ndim: (h, w) with n_spatial=2 (no channel axis) was
+    encoded along w as the channels u, v, u, v, ... and channel_dim=7 of a 3-D array became
+    axis 1, without an error; n_spatial=1.5 was read as 1 and -1 taken. Each is refused now;
+    arrays with their channel axis are encoded as before."""
+    norm = sd.Normalizer({"u": 1.0, "v": -2.0}, {"u": 2.0, "v": 0.5}, n_spatial=2)
+    x = RNG.standard_normal((3, 2, 4, 6))
+    want = (x - np.array([1.0, -2.0])[:, None, None]) / np.array([2.0, 0.5])[:, None, None]
+    np.testing.assert_allclose(norm.encode(x), want, rtol=1e-6)
+    np.testing.assert_allclose(norm.encode(x[0]), want[0], rtol=1e-6)  # (c, h, w)
+    np.testing.assert_allclose(
+        norm.decode(np.moveaxis(x, 1, -1), channel_dim=-1),
+        np.moveaxis(x * [[[[2.0]], [[0.5]]]] + [[[[1.0]], [[-2.0]]]], 1, -1),
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match=re.escape(
+        "Normalizer.encode expected x (..., c, *spatial) with at least 3 dims (n_spatial=2), "
+        "got shape (4, 6); add the channel axis, or pass channel_dim"
+    )):  # fmt: skip
+        norm.encode(x[0, 0])
+    for dim in (4, -5, 7, 1.0, True):
+        with pytest.raises(ValueError, match=re.escape(
+            f"Normalizer.decode expected channel_dim an integer axis of x in [-4, 4), got {dim!r}"
+        )):  # fmt: skip
+            norm.decode(torch.from_numpy(x), channel_dim=dim)
+    for n_spatial in (1.5, -1, True, "2"):
+        with pytest.raises(ValueError, match="expected n_spatial an integer >= 0, got"):
+            sd.Normalizer({"u": 0.0}, {"u": 1.0}, n_spatial=n_spatial)
+    state = sd.Normalizer({"u": 0.0}, {"u": 1.0}, n_spatial=np.int64(1)).state_dict()
+    assert state["n_spatial"] == 1 and type(state["n_spatial"]) is int

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -105,6 +106,9 @@ class Normalizer:
         self.mean = {k: float(v) for k, v in mean.items()}
         self.std = {k: float(v) for k, v in std.items()}
         _check_stats(self.mean, self.std)
+        if isinstance(n_spatial, bool) or not isinstance(n_spatial, Integral) or n_spatial < 0:
+            # (why) int() read 1.5 as 1 and took -1, which put the channel axis on axis 0
+            raise ValueError(f"Normalizer expected n_spatial an integer >= 0, got {n_spatial!r}")
         self.n_spatial = int(n_spatial)
 
     @property
@@ -236,7 +240,20 @@ class Normalizer:
         names = self.names if names is None else list(names)
         self._require(names, op=op)
         dim = -(self.n_spatial + 1) if channel_dim is None else channel_dim
-        dim = dim % x.ndim
+        if isinstance(dim, bool) or not isinstance(dim, Integral) or not -x.ndim <= dim < x.ndim:
+            # (why) taken modulo x.ndim, a channel axis past the array wrapped around: (h, w)
+            # with n_spatial=2 was encoded along w as channels u, v, u, v, ..., without an error
+            if channel_dim is not None:
+                raise ValueError(
+                    f"Normalizer.{op} expected channel_dim an integer axis of x in "
+                    f"[{-x.ndim}, {x.ndim}), got {channel_dim!r} for shape {tuple(x.shape)}"
+                )
+            raise ValueError(
+                f"Normalizer.{op} expected x (..., c, *spatial) with at least "
+                f"{self.n_spatial + 1} dims (n_spatial={self.n_spatial}), got shape "
+                f"{tuple(x.shape)}; add the channel axis, or pass channel_dim"
+            )
+        dim = int(dim) % x.ndim
         n_c = x.shape[dim]
         if n_c % len(names):
             raise ValueError(
