@@ -862,3 +862,23 @@ def test_encode_int_and_skeleton_refuse_what_they_would_misread():
     with pytest.raises(TypeError, match="expected a sequence of tokens, got the str '\\+ N100"):
         skeleton("+ N100 E0")
     assert skeleton(["mul", "+", "N100", "E0", "u_0"]) == ["mul", PLACEHOLDER, "u_0"]
+
+
+def test_encode_takes_a_decoded_system_and_checks_max_exponent_first():
+    # encode(decode(tokens)) raised "object of type 'Decoded' has no len()" (TorchVectorField
+    # takes a Decoded); max_exponent was checked by encode_float only, so [u_0] took -1, 1.5
+    # and True, and [2.5 u_0] blamed its equation for a bad max_exponent
+    tokens = ["add", "mul", "-", "N250", "E-2", "u_0", "sin", "u_1", "|", "u_0"]
+    assert encode(decode(tokens)) == tokens == encode(decode(tokens).expressions)
+    bad = decode(["add", "u_0"])
+    with pytest.raises(ValueError, match="cannot encode an invalid system: expected operand 2"):
+        encode(bad)
+    (u0,) = state_symbols(1)
+    for system in ([u0], [2.5 * u0]):
+        for m in (-1, 1.5, True, "3"):
+            with pytest.raises(
+                ValueError,
+                match=f"^expected max_exponent to be an int >= 0, got {re.escape(repr(m))}$",
+            ):
+                encode(system, max_exponent=m)
+    assert encode([2.5e-12 * u0], max_exponent=np.int64(14)) == ["mul", "+", "N250", "E-14", "u_0"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .._scalars import is_int
 from .vocabulary import (
     BINARY,
     PLACEHOLDER,
@@ -171,14 +172,15 @@ def _encode(expr: sp.Expr, out: list[str], max_exponent: int) -> None:
         )
 
 
-def encode(system: Sequence[sp.Expr], *, max_exponent: int = 10) -> list[str]:
+def encode(system: Sequence[sp.Expr] | Decoded, *, max_exponent: int = 10) -> list[str]:
     """The prefix tokens of the right-hand sides ``system = (f_0, ..., f_{d-1})``, joined by ``|``.
 
     Each constant sub-expression that is not an integer (``0.1234``, ``1/3``, ``pi/2``,
     ``sqrt(2)``, ``exp(2)``, the ``1 + pi`` of ``u_0 + 1 + pi``) is folded into one real constant
     rounded to 3 significant digits, and the expression is written as sympy re-evaluates it with
     the rounded constants. This is what :func:`decode` rebuilds, so for any ``tokens`` returned by
-    ``encode``, ``encode(decode(tokens).expressions) == tokens``.
+    ``encode``, ``encode(decode(tokens).expressions) == tokens``; a valid :class:`Decoded` is
+    taken as its expressions, so ``encode(decode(tokens)) == tokens`` too.
 
     Raises:
         TypeError: ``system`` is a string or a single expression, not a sequence of them.
@@ -186,8 +188,19 @@ def encode(system: Sequence[sp.Expr], *, max_exponent: int = 10) -> list[str]:
             outside the exponents ``E-max_exponent ... E+max_exponent`` (nonzero magnitudes
             ``1e-8 ... 9.99e12`` at the default 10) or not real; the message names the equation
             and the constant; an integer beyond float64, which decode would refuse; a symbol
-            other than the state variables ``u_i`` (``x``, ``u_01``, a skeleton's ``C_0``).
+            other than the state variables ``u_i`` (``x``, ``u_01``, a skeleton's ``C_0``); an
+            invalid :class:`Decoded` (with its error); ``max_exponent`` not an int >= 0.
     """
+    if isinstance(system, Decoded):
+        # (why) TorchVectorField takes a Decoded; encode raised "object of type 'Decoded' has
+        # no len()"
+        if not system.valid:
+            raise ValueError(f"cannot encode an invalid system: {system.error}")
+        system = system.expressions
+    if not is_int(max_exponent) or max_exponent < 0:
+        # (why) checked by encode_float only, so a system without a float constant took any
+        # max_exponent (-1, 1.5, True), and one with such a constant blamed its equation
+        raise ValueError(f"expected max_exponent to be an int >= 0, got {max_exponent!r}")
     if isinstance(system, (str, bytes, sp.Expr)):
         # (why) a str is a sequence too: encode("u_0") wrote one equation per character
         raise TypeError(
