@@ -3,15 +3,17 @@
 The program (a ``.pt2`` file) holds the graph and the weights; ``torch.export.load(path)
 .module()(u)`` runs it with PyTorch alone, so a trained surrogate can be deployed where sciml is
 not installed (or compiled further: AOTInductor, ExecuTorch). The batch size stays free; every
-other size is fixed at the example's (a spectral layer's kept modes depend on the grid).
+other size is fixed at the example's (a spectral layer's kept modes depend on the grid), except
+in a model that says its sizes may vary (``export_free_sizes``: PROSE).
 
 A NODE exports with a fixed-step solver: its own where its config names one
 (``NODEConfig(solver="rk4", step_size=...)``), else ``solver=RK4(step_size=...)`` (or ``Euler``)
 given to the export; an adaptive solver chooses steps from tensor values, which
 ``torch.export`` cannot trace. The fixed-step integration is unrolled at the example's output
 times ``t``, which become part of the program (``program.module()(u)``). PROSE exports
-``forward(u, x=x)`` and ``forward(u, x=x, symbols=...)`` (the skeleton at the example's width,
-padded with ``<pad>``); the symbolic decoding (``generate``) does not export.
+``forward(u, x=x)`` and ``forward(u, x=x, symbols=...)`` with the numbers of observation
+times, query times and skeleton tokens free (a skeleton of at most ``max_symbol_len`` tokens);
+the symbolic decoding (``generate``) does not export.
 """
 
 from __future__ import annotations
@@ -167,6 +169,17 @@ def export(
         dynamic = {
             k: (
                 {0: torch.export.Dim("batch", min=1) if k == first_key else auto}
+                | _free_sizes(original, v)
+                if isinstance(v, Tensor) and v.dim()
+                else None
+            )
+            for k, v in bound.items()
+        }
+    elif getattr(original, "export_free_sizes", False):
+        first_key = next(iter(tensors))  # (why) its dim 0, the batch, stays the example's
+        dynamic = {
+            k: (
+                ({} if k == first_key else {0: torch.export.Dim.AUTO}) | _free_sizes(original, v)
                 if isinstance(v, Tensor) and v.dim()
                 else None
             )
@@ -227,6 +240,21 @@ def check_out_path(path: str | os.PathLike, name: str) -> None:
             f"{name} expects a torch.export file name ending in .pt2, got {shown!r} (the "
             "file is a .pt2 program whatever its name: name it so that tools recognise it)"
         )
+
+
+def _free_sizes(model: nn.Module, v: Tensor) -> dict:
+    """``{dim: Dim.AUTO}`` for the dims of input ``v`` past its first where ``model`` says its
+    sizes may vary (``export_free_sizes``, PROSE: the numbers of observation times, query times
+    and skeleton tokens), else ``{}``. (why) ``Dim.AUTO``: the tracer keeps a size free where the
+    code allows and fixes it where the model pins it (PROSE's ``1 + dim`` channels) without an
+    error, and bounds it where the model's code does (a skeleton of at most ``max_symbol_len``
+    tokens: a guard of the program). A bound the tracer assumes instead (a free size is taken to
+    be >= 2) the model asserts in its graph itself (PROSE: at least 2 observation times, a
+    skeleton of at least one token)."""
+    if not getattr(model, "export_free_sizes", False):
+        return {}
+    # (why) not a size of 1 (x's trailing 1): torch.export fixes it anyway, and logs a warning
+    return {d: torch.export.Dim.AUTO for d in range(1, v.dim()) if v.shape[d] > 1}
 
 
 class _Interface(nn.Module):

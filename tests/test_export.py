@@ -312,37 +312,44 @@ def test_keyword_inputs_through_a_wrapper_keep_a_free_batch():
         torch.testing.assert_close(program.module()(u, t=t), model(u, t=t), rtol=1e-5, atol=1e-6)
 
 
-def test_prose_exports_with_a_skeleton_of_the_examples_width():
-    # PROSE trimmed the skeleton to its longest token string, a size read from the data, and
-    # the export was refused (a SciMLError naming the trimming); under torch.export the tokens
-    # now stay whole, their padding masked, so the skeleton input exports at the example's width
+def test_prose_exports_with_its_sequence_lengths_free():
+    """PROSE's program took only the example's numbers of observation times, query times and
+    skeleton tokens ("Guard failed: symbols.size()[1] == 12" for any other width). They are
+    free now (``export_free_sizes``): a program exported at one length equals eager at others to
+    1e-5, skeleton rows of any padding included (eager cuts the padding, the program masks it),
+    and it keeps the model's bounds: at least 2 observations (one gave NaN), at most
+    ``max_symbol_len`` tokens, a skeleton of at least one token."""
     from sciml.models import PROSE, PROSEConfig
 
     torch.manual_seed(0)
-    model = PROSE(PROSEConfig.small())
-    u = torch.randn(2, 10, 1 + model.config.dim)
-    x = torch.rand(2, 7, 1)
+    model = PROSE(PROSEConfig.small()).eval()
+    d = 1 + model.config.dim
+    u, x = torch.randn(2, 10, d), torch.rand(2, 7, 1)
     symbols = torch.randint(1, 20, (2, 12))
     symbols[:, 9:] = 0
-    with_skeleton = sciml.export(model, u, x=x, symbols=symbols)
-    # other skeleton lengths (4, 11 tokens and none), each cut to its own width by eager
-    s3 = torch.randint(1, 20, (3, 12))
-    s3[0, 4:], s3[1, 11:], s3[2] = 0, 0, 0
-    u3, x3 = torch.randn(3, 10, 1 + model.config.dim), torch.rand(3, 7, 1)
+    program = sciml.export(model, u, x=x, symbols=symbols).module()
+    for batch, times, points, width in ((3, 5, 9, 4), (2, 31, 3, 40), (4, 2, 1, 1), (1, 3, 2, 200)):
+        u2, x2 = torch.randn(batch, times, d), torch.rand(batch, points, 1)
+        s2 = torch.randint(1, 20, (batch, width))
+        s2[0, max(width // 2, 1) :] = 0  # a shorter row, padded
+        s2[-1] = 0 if batch > 1 else s2[-1]  # a sample without skeleton
+        with torch.no_grad():
+            want = model(u2, x=x2, symbols=s2)
+        got = program(u2, x=x2, symbols=s2)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError, match="expected u with at least 2 observation times, got 1"):
+        program(u[:, :1], x=x, symbols=symbols)
+    with pytest.raises(AssertionError, match=r"Guard failed: symbols.size\(\)\[1\] <= 200"):
+        program(u, x=x, symbols=torch.randint(1, 20, (2, 201)))
+    with pytest.raises(RuntimeError, match="expected symbols of at least one token in an export"):
+        program(u, x=x, symbols=symbols[:, :0])
+    # data only, with a fixed batch (dynamic_batch=False): the lengths stay free
+    fixed = sciml.export(model, u, x=x, dynamic_batch=False).module()
+    u3, x3 = torch.randn(2, 17, d), torch.rand(2, 11, 1)
     with torch.no_grad():
-        want = model.eval()(u3, x=x3, symbols=s3)
-    torch.testing.assert_close(with_skeleton.module()(u3, x=x3, symbols=s3), want)
-    with pytest.raises(AssertionError, match=r"Guard failed: symbols.size\(\)\[1\] == 12"):
-        with_skeleton.module()(u3, x=x3, symbols=torch.nn.functional.pad(s3, (0, 3)))
-    program = sciml.export(model, u, x=x)  # data only: exported, checked against eager
-    assert torch.allclose(program.module()(u, x=x), model(u, x=x), atol=1e-5)
-    # what docs/getting-started.md says of x (batch, points, 1): the batch is free, the number
-    # of points is the example's
-    u3, x3 = torch.randn(3, 10, 1 + model.config.dim), torch.rand(3, 7, 1)
-    with torch.no_grad():
-        torch.testing.assert_close(program.module()(u3, x=x3), model(u3, x=x3))
-    with pytest.raises(AssertionError, match=r"Guard failed.*\[1\] == 7"):  # points fixed at 7
-        program.module()(u, x=torch.rand(2, 9, 1))
+        torch.testing.assert_close(fixed(u3, x=x3), model(u3, x=x3), rtol=1e-5, atol=1e-5)
+    with pytest.raises(AssertionError, match=r"Guard failed.*\[0\] == 2"):  # the batch fixed
+        fixed(torch.randn(3, 10, d), x=torch.rand(3, 7, 1))
 
 
 @pytest.mark.parametrize("name", ["node-lotka-volterra", "fno-ns2d"])

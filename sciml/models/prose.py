@@ -313,6 +313,9 @@ class PROSE(Operator, family="prose"):
     config_class = PROSEConfig
     config: PROSEConfig
     resolution_invariant = True  # the data decoder is queried at arbitrary times
+    # sciml.export keeps the numbers of observation times (u), query times (x) and skeleton
+    # tokens (symbols) free, besides the batch: the attention takes any sequence length
+    export_free_sizes = True
 
     def __init__(self, config: PROSEConfig) -> None:
         super().__init__(config)
@@ -354,6 +357,15 @@ class PROSE(Operator, family="prose"):
                 "PROSE normalises each sample by the standard deviation of its observations: "
                 f"expected u with at least 2 observation times, got {u.shape[1]} "
                 f"(shape {tuple(u.shape)})"
+            )
+        if isinstance(u.shape[1], torch.SymInt):
+            # (why) traced with the number of observations free (sciml.export), the tracer
+            # takes a free size to be >= 2 and drops the check above, and a program given one
+            # observation answered NaN; a scalar assert in the graph keeps it (on the CPU)
+            torch._assert_async(
+                torch.scalar_tensor(u.shape[1]) >= 2,
+                "PROSE normalises each sample by the standard deviation of its observations: "
+                "expected u with at least 2 observation times, got 1",
             )
 
     def _normalise(self, u: torch.Tensor):
@@ -401,6 +413,15 @@ class PROSE(Operator, family="prose"):
             symbols = _check_tokens("symbols", symbols, u.shape[0])
             if not transforming():  # data-dependent width; under vmap the padding just stays
                 symbols = _trim_padding(symbols, self.vocab.pad_id)
+            if isinstance(symbols.shape[1], torch.SymInt):
+                # (why) traced with the width free (sciml.export), the tracer takes it to be
+                # >= 2, so the empty skeleton eager reads as none failed in the attention's
+                # reshape ("cannot reshape tensor of 0 elements")
+                torch._assert_async(
+                    torch.scalar_tensor(symbols.shape[1]) >= 1,
+                    "expected symbols of at least one token in an exported PROSE (a row of "
+                    "<pad> for a sample without skeleton), got none",
+                )
         if symbols is not None and symbols.shape[1]:  # an empty skeleton is no skeleton
             spad = symbols == self.vocab.pad_id
             # a row of padding only (a sample without skeleton) must not mask all its keys: the
