@@ -55,7 +55,7 @@ from ._tf32 import no_conv_tf32
 from .deflation import Deflation
 from .krylov import FlexibleCG, Method, _check_fields, _check_k
 from .poisson import Poisson
-from .solve import _check_basis_shape, _check_orthonormal
+from .solve import _PROJECTION_NOISE, _check_basis_shape, _check_orthonormal
 
 __all__ = [
     "DCDMConfig",
@@ -333,7 +333,15 @@ class DeepConjugateDirection(Method):
             # collects it: a large one buries the useful part of x in float32 rounding and makes
             # p.Ap look like rounding noise (measured: a network output offset by a constant,
             # float32, 12x10x9 Neumann grid, STAGNATED at 1e-4 where CG converges to 1e-5)
-            return project_out(d.to(torch.float64), null.to(d.device)).to(r.dtype)
+            d64 = d.to(torch.float64)
+            left = project_out(d64, null.to(d.device))
+            if torch.linalg.vector_norm(left) <= _PROJECTION_NOISE * torch.linalg.vector_norm(d64):
+                # (why) a direction wholly in the null space leaves rounding noise, not 0: the
+                # solve stepped along it or stopped with "p.Ap ... is rounding noise ... use
+                # float64" by the luck of the rounding (a constant output on 6x5 / 4x5x3 Neumann
+                # grids, float64 and float32); 0 is the vanished direction it is
+                left.zero_()
+            return left.to(r.dtype)
 
         return direction
 
