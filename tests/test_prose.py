@@ -969,3 +969,40 @@ def test_refined_forecast_falls_back_when_the_decoded_equations_do_not_fit_the_w
         refine_max_misfit=float("inf"),
     )  # fmt: skip
     assert loose["refined_fallback"] == 0.0
+
+
+def test_what_a_compiled_prose_says_of_an_input_it_refuses():
+    """What a user sees when a compiled PROSE meets an input its checks refuse. Without
+    ``fullgraph`` the check's own error (the frame falls back to eager at the raise). With
+    ``fullgraph=True`` dynamo cannot hand an exception raised inside the compiled frame back
+    (no fix on sciml's side: ``torch._check`` needs a message closing over constants only, and a
+    check outside the compiled region is a graph break for a caller that compiles a step around
+    the model), so torch raises ``Unsupported: Observed exception`` and PROSE's message is in its
+    text, ``raised exception ValueError('...')``; docs/prose.md says so."""
+    model = _tiny().eval()
+    u, x = torch.randn(2, 10, 6), torch.rand(5)
+    refused = {
+        "u channels": ((torch.randn(2, 10, 5),), {"x": x}),
+        "a lead time": ((u,), {"x": x, "t": torch.rand(2)}),
+        "float tokens": ((u,), {"x": x, "symbols": torch.ones(2, 4)}),
+    }
+    torch._dynamo.reset()
+    try:
+        for name, (args, kwargs) in refused.items():
+            with torch.no_grad(), pytest.raises((ValueError, TypeError)) as eager:
+                model(*args, **kwargs)
+            words = str(eager.value)
+            compiled = torch.compile(model, backend="eager")
+            with torch.no_grad(), pytest.raises(eager.type) as info:
+                compiled(*args, **kwargs)
+            assert str(info.value) == words, name
+            torch._dynamo.reset()  # (why) else the frame's cached code answers eagerly
+            full = torch.compile(model, backend="eager", fullgraph=True)
+            with torch.no_grad(), pytest.raises(torch._dynamo.exc.Unsupported) as info:
+                full(*args, **kwargs)
+            said = str(info.value)
+            assert said.startswith("Observed exception"), name
+            assert f"raised exception {eager.type.__name__}({words!r})" in said, name
+            torch._dynamo.reset()
+    finally:
+        torch._dynamo.reset()
