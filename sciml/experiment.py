@@ -119,13 +119,11 @@ def _fno_forcing() -> tuple[Any, Any]:
 AUGMENTATIONS = {"fno_forcing": _fno_forcing}
 
 
-def augment_view(view: Any, name: str, *, seed: int, rank: int = 0) -> Any:
+def augment_view(view: Any, name: str, *, seed: int) -> Any:
     """``view`` wrapped in :class:`sciml.data.symmetry.Augmented` with the symmetry set
-    ``AUGMENTATIONS[name]``, its maps drawn from a generator seeded with ``seed`` (on torchrun
-    rank ``rank`` with ``seed + 1_000_003 * rank``, so that the ranks draw independent maps
-    instead of the same sequence; rank 0 and a single process draw the same maps)."""
-    import torch
-
+    ``AUGMENTATIONS[name]``, the map of item ``i`` in epoch ``e`` drawn from ``(seed, e, i)``
+    (``Augmented(seed=...)``): a resumed run draws the maps of an uninterrupted one, and
+    torchrun ranks, which read other items, those of a single process."""
     from .data.points import PointSamples
     from .data.symmetry import Augmented, RandomSymmetry
 
@@ -141,10 +139,9 @@ def augment_view(view: Any, name: str, *, seed: int, rank: int = 0) -> Any:
             "data.augment"
         )
     elements, directions = AUGMENTATIONS[name]()
-    generator = torch.Generator().manual_seed(seed + 1_000_003 * rank)
-    return Augmented(
-        view, RandomSymmetry(elements, shift_directions=directions, generator=generator)
-    )
+    # (why) one generator's stream, seeded per rank, was not part of a checkpoint: a resumed
+    # run drew other maps than the uninterrupted one (and DDP ranks other maps than one process)
+    return Augmented(view, RandomSymmetry(elements, shift_directions=directions), seed=seed)
 
 
 @dataclass(frozen=True)
@@ -565,7 +562,7 @@ def run(
     rank = int(os.environ.get("RANK", "0"))
     main_rank = rank == 0
     if spec.augment is not None:
-        train_view = augment_view(train_view, spec.augment, seed=config.seed + 1, rank=rank)
+        train_view = augment_view(train_view, spec.augment, seed=config.seed + 1)
     out = Path(experiment.out)
     # the run folder and the missing parents this call creates, innermost first
     made = _missing_folders(out) if main_rank else []

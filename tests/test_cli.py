@@ -758,16 +758,8 @@ def test_experiment_augment_moves_training_pairs_only(tmp_path):
 
     with pytest.raises(ValueError, match="unknown augmentation 'rot'"):
         augment_view(test_view, "rot", seed=0)
-
-    # torchrun ranks draw independent maps; rank 0 draws a single process's
-    def inputs(view):
-        return torch.stack([view[i]["input"] for i in range(len(view)) for _ in range(4)])
-
-    single, rank0, rank1 = (
-        inputs(augment_view(test_view, "fno_forcing", seed=5, **kw))
-        for kw in ({}, {"rank": 0}, {"rank": 1})
-    )
-    assert torch.equal(single, rank0) and not torch.equal(rank0, rank1)
+    # (the maps are a function of the seed, the epoch and the item: the same on every torchrun
+    # rank as in one process; tests/test_symmetry.py checks that, and an exact resume)
 
 
 def test_info_takes_a_shipped_model_name(capsys):

@@ -646,3 +646,68 @@ def test_an_experiment_refuses_augmenting_point_samples_before_training(tmp_path
         augment_view(view, "fno_forcing", seed=0)
     grid = augment_view(sd.SnapshotPairs(sd.open(path), static_fields=["f"]), "fno_forcing", seed=0)
     assert grid[0]["input"].shape == (2, 16, 16)  # grid views are still augmented
+
+
+def test_seeded_augmentation_draws_by_epoch_and_index_so_a_resumed_run_is_exact(tmp_path):
+    """``Augmented(seed=s)`` (what ``sciml train``'s ``augment:`` builds) draws the map of item
+    ``i`` in epoch ``e`` from ``(s, e, i)``: reading the items twice, or in another order (other
+    DataLoader workers, other torchrun ranks), gives the same pairs, the next epoch others.
+    augment_view drew from one generator stream that no checkpoint held, so an FNO run crashed
+    at step 3 and resumed from its step-2 checkpoint trained on other maps than the
+    uninterrupted run (the docs said so); now its history and weights equal that run's
+    bitwise. Fails on the old code (a second read of an item gave another map)."""
+    from _crash import CrashAt
+    from safetensors.torch import load_file
+
+    from sciml.data.generators import generate
+    from sciml.experiment import DataSpec, augment_view, build_views
+    from sciml.models import FNO, FNOConfig
+    from sciml.train import Constant, TrainConfig, Trainer
+
+    path = generate(
+        "navier_stokes", n=8, resolution=16, T=0.2, dt=1e-2, record_steps=1,
+        out=tmp_path / "ns.h5", seed=0,
+    )  # fmt: skip
+    view = build_views(DataSpec(path=str(path), view="snapshots", inputs=("w",), targets=("w",)))
+    data = augment_view(view, "fno_forcing", seed=4)
+
+    def pairs(d, order=range(8)):
+        items = {i: d[i] for i in order}
+        return torch.stack([torch.cat([items[i]["input"], items[i]["target"]]) for i in range(8)])
+
+    epoch0 = pairs(data)
+    assert torch.equal(pairs(data), epoch0)
+    assert torch.equal(data[-1]["target"], epoch0[7, 1:])
+    assert torch.equal(
+        pairs(augment_view(view, "fno_forcing", seed=4), order=range(7, -1, -1)), epoch0
+    )
+    unmoved = torch.stack([torch.cat([view[i]["input"], view[i]["target"]]) for i in range(8)])
+    assert sum(not torch.equal(a, b) for a, b in zip(epoch0, unmoved)) >= 6
+    data.set_epoch(1)
+    assert sum(not torch.equal(a, b) for a, b in zip(pairs(data), epoch0)) >= 6
+    with pytest.raises(TypeError, match=r"expected seed as an int >= 0 or None, got 1.5"):
+        Augmented(view, RandomSymmetry(fno_forcing_symmetries()[0]), seed=1.5)
+
+    def fit(run, callbacks=(), resume=False):
+        torch.manual_seed(0)
+        model = FNO(FNOConfig(modes=(4, 4), width=8, n_layers=2))
+        config = TrainConfig(epochs=2, batch_size=2, lr=1e-2, schedule=Constant(), seed=3,
+                             checkpoint_every=2, log_every=1)  # fmt: skip
+        trainer = Trainer(model, augment_view(view, "fno_forcing", seed=4), config=config,
+                          out_dir=run, callbacks=callbacks, progress=False)  # fmt: skip
+        return trainer.fit(resume=resume)
+
+    ref = fit(tmp_path / "ref")
+    with pytest.raises(RuntimeError, match="simulated"):
+        fit(tmp_path / "run", [CrashAt(3)])
+    resumed = fit(tmp_path / "run", resume="auto")
+    assert resumed.step == ref.step == 8
+
+    def stable(history):
+        return [
+            {k: v for k, v in r.items() if k not in ("time_s", "samples_per_s")} for r in history
+        ]
+
+    assert stable(resumed.history) == stable(ref.history)
+    w_ref, w = (load_file(str(tmp_path / r / "last" / "model.safetensors")) for r in ("ref", "run"))
+    assert all(torch.equal(w_ref[k], w[k]) for k in w_ref)

@@ -46,6 +46,8 @@ from typing import SupportsIndex
 import torch
 from torch.utils.data import Dataset
 
+from .._scalars import is_int
+
 __all__ = [
     "Augmented",
     "ChannelGroups",
@@ -316,10 +318,16 @@ class RandomSymmetry:
             self.generator.set_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
 
     def __call__(
-        self, *fields: torch.Tensor, vectors: Iterable[ChannelGroups] | None = None
+        self,
+        *fields: torch.Tensor,
+        vectors: Iterable[ChannelGroups] | None = None,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, ...]:
         """``fields``: tensors ``(batch, channels, *grid)`` with the same batch and grid; returns
         them transformed, sample ``i`` of every tensor by the same map.
+
+        ``generator``: draw the maps from this generator for this call, in place of the one
+        given at construction (:class:`Augmented` with a ``seed`` passes one per item).
 
         ``vectors``: one entry per tensor, the channel groups of its vector fields
         (:meth:`GridSymmetry.__call__`), e.g. ``vectors=[[(0, 1)], [(0, 1)]]`` for an input
@@ -356,8 +364,9 @@ class RandomSymmetry:
                     f"k * d / N need those axes to have one size N, got grid {tuple(grid)}"
                 )
             sizes.append(n.pop())
-        which = torch.randint(len(self.elements), (b,), generator=self.generator)
-        ks = [torch.randint(n, (b,), generator=self.generator) for n in sizes]
+        gen = self.generator if generator is None else generator
+        which = torch.randint(len(self.elements), (b,), generator=gen)
+        ks = [torch.randint(n, (b,), generator=gen) for n in sizes]
         outs = [torch.empty_like(f) for f in fields]
         for i in range(b):
             g = self.elements[int(which[i])]
@@ -383,9 +392,17 @@ class Augmented(Dataset):
             :class:`Windows` (channel ``t * C + c``) list every step's group. Keys not given
             hold scalars only.
 
-    In ``DataLoader`` worker processes each worker gets a copy of ``augment``; if it has its own
-    generator, that copy is reseeded from the worker's seed (``get_worker_info().seed``, which
-    ``torch.manual_seed`` in the main process fixes), so workers do not repeat each other's maps.
+        seed: draw the map of item ``i`` in epoch ``e`` (:meth:`set_epoch`, which the
+            :class:`~sciml.train.Trainer` calls before each epoch) from a generator seeded with
+            ``(seed, e, i)``: the maps are a function of the seed, the epoch and the index alone,
+            so a resumed run draws those of an uninterrupted one, whatever the number of
+            ``DataLoader`` workers or data-parallel ranks (reading an item twice in one epoch
+            gives the same map). None (default): ``augment``'s own stream, as below.
+
+    Without ``seed``, in ``DataLoader`` worker processes each worker gets a copy of ``augment``;
+    if it has its own generator, that copy is reseeded from the worker's seed
+    (``get_worker_info().seed``, which ``torch.manual_seed`` in the main process fixes), so
+    workers do not repeat each other's maps.
     """
 
     def __init__(
@@ -395,7 +412,13 @@ class Augmented(Dataset):
         keys: Sequence[str] = ("input", "target"),
         *,
         vectors: Mapping[str, ChannelGroups] | None = None,
+        seed: int | None = None,
     ) -> None:
+        if seed is not None and not (is_int(seed) and seed >= 0):
+            error = ValueError if is_int(seed) else TypeError
+            raise error(f"Augmented: expected seed as an int >= 0 or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+        self.epoch = 0
         self.dataset, self.augment, self.keys = dataset, augment, tuple(keys)
         vectors = dict(vectors or {})
         unknown = sorted(set(vectors) - set(self.keys))
@@ -410,9 +433,25 @@ class Augmented(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def set_epoch(self, epoch: int) -> None:
+        """With a ``seed``: draw the maps of epoch ``epoch`` from now on (without one: no
+        effect). The :class:`~sciml.train.Trainer` calls it before each epoch."""
+        self.epoch = operator.index(epoch)
+
     def __getitem__(self, i: int) -> dict:
+        generator = None
+        if self.seed is not None:
+            # (why) the stream of one generator depends on every draw before: a resumed run
+            # (a fresh stream) or another number of workers or ranks drew other maps
+            k = operator.index(i) % len(self)  # (why) item -1 draws item n - 1's map
+            generator = torch.Generator().manual_seed(_item_seed(self.seed, self.epoch, k))
         info = torch.utils.data.get_worker_info()
-        if info is not None and self._worker != info.id and self.augment.generator is not None:
+        if (
+            generator is None
+            and info is not None
+            and self._worker != info.id
+            and self.augment.generator is not None
+        ):
             self._worker = info.id  # first item in this worker process: its own stream
             self.augment.generator = torch.Generator().manual_seed(info.seed)
         item = dict(self.dataset[i])
@@ -420,10 +459,20 @@ class Augmented(Dataset):
         if missing:
             raise KeyError(f"Augmented: item {i} has no field(s) {missing}; it has {sorted(item)}")
         moved = self.augment(
-            *(torch.as_tensor(item[k])[None] for k in self.keys), vectors=self.vectors
+            *(torch.as_tensor(item[k])[None] for k in self.keys),
+            vectors=self.vectors,
+            generator=generator,
         )
         item.update({k: v[0] for k, v in zip(self.keys, moved, strict=True)})
         return item
+
+
+def _item_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed mixed from ``(seed, epoch, index)`` (``numpy.random.SeedSequence``)."""
+    import numpy as np
+
+    state = np.random.SeedSequence([seed, epoch, int(index)]).generate_state(2, dtype=np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
 
 
 def group_average(
