@@ -226,6 +226,55 @@ def test_under_autocast_every_backend_computes_in_float32(backend):
     torch.testing.assert_close(got, ref, rtol=0, atol=2e-6)
 
 
+@pytest.mark.parametrize(
+    "backend", [*BACKENDS, TritonSpectral(impl="torch")], ids=lambda b: type(b).__name__
+)
+@pytest.mark.parametrize(
+    ("modes", "grid", "out_grid"),
+    [((3, 2), (6, 5), (12, 5)), ((3, 2), (6, 5), (9, 5)), ((3, 4), (6, 6), (12, 12)),
+     ((2, 3, 2), (4, 6, 5), (8, 12, 5)), ((2, 2, 4), (4, 5, 6), (7, 5, 10))],
+)  # fmt: skip
+def test_super_resolution_with_a_non_last_dim_nyquist_bin_kept_is_the_resampled_output(
+    backend, modes, grid, out_grid
+):
+    """2 modes[a] = n on an even non-last dim keeps its Nyquist bin as the block's frequency
+    -n/2. Zero-padding put it at -n/2 of the finer grid, a one-sided wave exp(-i pi n j / m)
+    whose sine part vanishes on the input's points (so the subsampled output agreed) but not
+    between them: 2D (3, 2) on (6, 5) -> (12, 5) was 0.38 off scipy.signal.resample of the
+    layer's own output. Now the bin is split between +-n/2 as on the last dim, along every
+    finer dim that holds one (tensor product where several do)."""
+    from scipy.signal import resample
+
+    layer = SpectralConv(2, 3, modes, backend=backend).double()
+    u = torch.randn(1, 2, *grid, dtype=torch.float64)
+    with torch.no_grad():
+        coarse = layer(u)
+        ref = coarse.numpy()
+        for a, (n, m) in enumerate(zip(grid, out_grid)):
+            if m != n:
+                ref = resample(ref, m, axis=2 + a)
+        got = layer(u, out_grid)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=0, atol=1e-12)
+    # where the finer grid holds the input's points, they carry the layer's own output
+    sub = tuple(slice(None, None, m // n) for n, m in zip(grid, out_grid))
+    if all(m % n == 0 for n, m in zip(grid, out_grid)):
+        np.testing.assert_allclose(got[(..., *sub)].numpy(), coarse.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", [FFT(), FusedDFT()], ids=lambda b: type(b).__name__)
+def test_the_non_last_dim_nyquist_split_has_the_gradient_of_its_finite_differences(backend):
+    """gradcheck (float64) of input and weight through the split of the test above: dim -2 and
+    the last dim both hold their Nyquist bin and both are finer (four convolutions summed)."""
+    layer = SpectralConv(1, 1, (2, 3), backend=backend).double()
+    u = torch.randn(1, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    w = layer.weight.detach().clone().requires_grad_(True)
+
+    def fine(x, w):
+        return torch.func.functional_call(layer, {"weight": w}, (x, (6, 7)))
+
+    assert torch.autograd.gradcheck(fine, (u, w))
+
+
 def test_initialisation_variance_matches_the_stated_law():
     layer = SpectralConv(40, 24, (6, 5))
     w = layer.weight.detach()

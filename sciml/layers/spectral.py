@@ -14,7 +14,8 @@ dim, which uses the real FFT, the ``m`` lowest non-negative frequencies are kept
 
 Output size: the inverse transform may target another grid. A larger grid zero-pads the spectrum
 (band-limited super-resolution: the output is the same trigonometric polynomial sampled more
-finely); a smaller grid keeps only the kept frequencies it can represent (those in
+finely, a kept Nyquist bin split between ``+n/2`` and ``-n/2`` as ``scipy.signal.resample``
+splits it); a smaller grid keeps only the kept frequencies it can represent (those in
 ``-(n_out // 2) .. (n_out - 1) // 2`` per non-last dim, ``min(m, n_out // 2 + 1)`` along the
 last).
 
@@ -27,6 +28,7 @@ one autograd node with a hand-written backward), or on CUDA a Triton kernel;
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -175,9 +177,10 @@ class SpectralConv(ComplexCasts):
                 precision is computed in float32 and returned in the input's dtype (in float32
                 under ``torch.autocast``).
             out_shape: spatial size of the output (default: the input's). A larger size
-                zero-pads the spectrum (band-limited super-resolution; a kept last-dim Nyquist
-                bin is split between ``+n/2`` and ``-n/2`` as ``scipy.signal.resample`` does);
-                a smaller one truncates the kept modes to those it can represent.
+                zero-pads the spectrum (band-limited super-resolution; a kept Nyquist bin of an
+                even input dim, last or not, is split between ``+n/2`` and ``-n/2`` as
+                ``scipy.signal.resample`` does); a smaller one truncates the kept modes to those
+                it can represent.
 
         Returns:
             ``(batch, out_channels, *out_shape)``: ``y = irfftn(W(k) rfftn(u)(k))`` over the kept
@@ -214,7 +217,6 @@ class SpectralConv(ComplexCasts):
             w = w * mask
         if w.dtype == torch.complex32:  # a .half() layer: complex products in complex64
             w = w.to(torch.complex64)
-        n = spatial[-1]
         # (why) u is widened and w complex: autocast ran the matmul backends' real GEMMs in
         # bfloat16 (DFTMatmul, Auto on the CPU: a bfloat16 output 1e-2 off; TritonSpectral's
         # reference ops: "Expected both inputs to be Half, Float or Double tensors")
@@ -222,8 +224,9 @@ class SpectralConv(ComplexCasts):
         # model run on the meta device (shapes only) failed here with "unsupported scalarType"
         on = u.device.type != "meta" and torch.is_autocast_enabled(u.device.type)
         with torch.autocast(u.device.type, enabled=False) if on else contextlib.nullcontext():
-            if n % 2 == 0 and eff[-1] == n // 2 + 1 and out_shape[-1] > n:
-                y = _upsampled_nyquist(backend, u, w, eff, out_shape)
+            nyquist = _upsampled_nyquist_axes(spatial, eff, out_shape)
+            if nyquist:
+                y = _upsampled_nyquist(backend, u, w, eff, out_shape, nyquist)
             else:
                 y = backend.convolve(u, w, eff, out_shape)  # (i, o, 2e_1, ..., e_d) weight
         if self.bias is not None:
@@ -257,29 +260,66 @@ def _alias_mask(
     return mask.view(1, 1, *mask.shape)
 
 
+def _upsampled_nyquist_axes(
+    spatial: Sequence[int], modes: Sequence[int], out_shape: Sequence[int]
+) -> tuple[int, ...]:
+    """The dims whose kept block holds the input's Nyquist bin ``k = n / 2`` (``n`` even:
+    ``modes[-1] = n / 2 + 1`` on the last dim, ``2 modes[a] = n`` on the others, where the
+    block's frequency ``-n / 2`` is that bin) and whose output grid is finer than the input's."""
+    d = len(modes)
+    axes = []
+    for a, (n, m, n_out) in enumerate(zip(spatial, modes, out_shape)):
+        full = m == n // 2 + 1 if a == d - 1 else 2 * m == n
+        if n % 2 == 0 and full and n_out > n:
+            axes.append(a)
+    return tuple(axes)
+
+
 def _upsampled_nyquist(
     backend: SpectralBackend,
     u: torch.Tensor,
     w: torch.Tensor,
     modes: Sequence[int],
     out_shape: Sequence[int],
+    axes: Sequence[int],
 ) -> torch.Tensor:
-    """``backend.convolve`` onto a finer last dim when the kept block holds the input's last-dim
-    Nyquist bin ``k = n / 2`` (``n`` even, ``modes[-1] = n / 2 + 1``).
+    """``backend.convolve`` onto an output grid finer than the input along the dims ``axes``,
+    whose kept block holds the input's Nyquist bin ``k = n / 2`` (see
+    :func:`_upsampled_nyquist_axes`).
 
-    On ``n`` points ``irfft`` reads that bin once, as ``Re(Y) cos(pi j)``; on a finer grid it is
-    an ordinary bin, read twice and with its imaginary part, so zero-padding alone gave an
-    output whose samples on the input grid were not the ``out_shape = spatial`` output. The bin
-    is taken as the band-limited ``Re(Y) cos`` instead (what ``scipy.signal.resample`` does,
-    splitting it between ``+n/2`` and ``-n/2``): its contribution is computed on ``n`` points,
-    where it is ``r (-1)^j``, and ``r`` is spread over the fine grid by that cosine.
+    On ``n`` points the inverse transform reads that bin once: ``irfft`` along the last dim as
+    ``Re(Y) cos(pi j)``, the complex ``ifft`` along another dim as ``Y (-1)^j``, the bin
+    ``-n / 2`` being ``+n / 2`` too. On a finer grid it is an ordinary bin: read twice and with
+    its imaginary part along the last dim (the output disagreed with the ``out_shape = spatial``
+    output even at the input's points), and along another dim as the one-sided wave
+    ``exp(-i pi n j / m)``, whose sine part vanishes on the input's points but not between
+    them. The bin is taken as the band-limited cosine instead (what ``scipy.signal.resample``
+    does, splitting it between ``+n/2`` and ``-n/2``): its contribution is computed on ``n``
+    points along that dim, where it is ``r (-1)^j``, and ``r`` is spread over the fine grid by
+    ``cos(pi n j / m)``. Several such dims take the tensor product: one convolution per subset
+    of them (at most 8, in 3D).
     """
-    n, m = u.shape[-1], out_shape[-1]
-    nyq = torch.zeros(modes[-1], dtype=w.real.dtype, device=w.device)
-    nyq[-1] = 1.0
-    rest = backend.convolve(u, w * (1 - nyq), modes, out_shape)
-    coarse = backend.convolve(u, w * nyq, modes, (*out_shape[:-1], n))  # r (-1)^j
-    j = torch.arange(m, device=u.device)
-    # (why) the remainder keeps the angle exact: cos(2 pi (n / 2) j / m) = cos(pi (n j mod 2m) / m)
-    wave = torch.cos(torch.remainder(n * j, 2 * m).double() * (math.pi / m))
-    return rest + coarse[..., :1] * wave.to(rest.dtype)
+    d = len(modes)
+    masks = {}
+    for a in axes:
+        nyq = torch.zeros(w.shape[2 + a], dtype=w.real.dtype, device=w.device)
+        nyq[modes[a] - 1 if a == d - 1 else modes[a]] = 1.0  # slot of n / 2 (last) or -n / 2
+        masks[a] = nyq.view(-1, *([1] * (d - 1 - a)))
+    y = None
+    for split in itertools.product((False, True), repeat=len(axes)):
+        part_w, grid = w, list(out_shape)
+        for a, on in zip(axes, split):
+            part_w = part_w * (masks[a] if on else 1 - masks[a])
+            if on:
+                grid[a] = u.shape[2 + a]
+        part = backend.convolve(u, part_w, modes, tuple(grid))
+        for a, on in zip(axes, split):
+            if on:  # r (-1)^j along a: r is its value at j = 0
+                n, m = u.shape[2 + a], out_shape[a]
+                j = torch.arange(m, device=u.device)
+                # (why) the remainder keeps the angle exact:
+                # cos(2 pi (n / 2) j / m) = cos(pi (n j mod 2m) / m)
+                wave = torch.cos(torch.remainder(n * j, 2 * m).double() * (math.pi / m))
+                part = part.narrow(2 + a, 0, 1) * wave.to(part.dtype).view(-1, *([1] * (d - 1 - a)))
+        y = part if y is None else y + part
+    return y
