@@ -1479,7 +1479,9 @@ def test_jacobi_and_sgs_name_the_row_with_a_zero_or_negative_diagonal():
 def test_a_block_of_right_hand_sides_is_refused_with_what_to_do():
     """solve and scipy_solver take one right-hand side (as SciPy's cg, which refuses (n, 2)
     too); the error said only the expected shape. It says what to do, and the one-at-a-time
-    solves it suggests match spsolve's block solve."""
+    solves it suggests match spsolve's block solve. One right-hand side as an (n, 1) column or a
+    (1, n) row was told to solve one at a time too; it is told to flatten it (scipy_solver takes
+    the column, as SciPy, and gives solve's x)."""
     P, b = _dirichlet_problem()
     A = P.to_scipy()
     B = np.stack([b, np.random.default_rng(5).standard_normal(P.n)], axis=1)  # (n, 2)
@@ -1489,6 +1491,11 @@ def test_a_block_of_right_hand_sides_is_refused_with_what_to_do():
         scipy_solver(CG())(A, B)
     with pytest.raises(ValueError, match=r"got \(2, 2, \d+\); flatten it"):
         solve(A, np.zeros((2, 2, P.n)))
+    # one right-hand side as a column or a row was told to solve one at a time
+    for rhs, what in ((b[:, None], "column"), (b[None, :], "row")):
+        with pytest.raises(ValueError, match=rf"\); flatten this one {what} to \({P.n},\)$"):
+            solve(A, rhs)
+    np.testing.assert_array_equal(scipy_solver(CG())(A, b[:, None])[0], solve(A, b, rtol=1e-5)[0])
     X = np.stack([solve(A, B[:, j], rtol=1e-10)[0] for j in range(2)], axis=1)
     np.testing.assert_allclose(X, sla.spsolve(A.tocsc(), B), rtol=0, atol=1e-8)
 

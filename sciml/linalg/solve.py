@@ -461,7 +461,11 @@ def _as_vector(
         t = numpy_to_torch(a)
     if t.dim() != 1 or t.shape[0] != op.n:
         hint = ""
-        if t.dim() == 2 and op.n in t.shape:
+        if t.dim() == 2 and t.numel() == op.n and op.n in t.shape:
+            # (why) a column (n, 1), as SciPy's cg and scipy_solver take it, was told to "solve
+            # one right-hand side at a time (a block of them is not supported)": it is one
+            hint = f"; flatten this one {'column' if t.shape[1] == 1 else 'row'} to ({op.n},)"
+        elif t.dim() == 2 and op.n in t.shape:
             # the Krylov recurrences are per right-hand side (their step lengths are scalars)
             hint = "; solve one right-hand side at a time (a block of them is not supported)"
         elif t.dim() != 1:
