@@ -206,3 +206,58 @@ def test_hermitian_part_refuses_a_fractional_index():
     want[:, 1, 0] = 0.5 * (z[:, 1, 0] + z[:, 2, 0].conj())
     want[:, 2, 0] = want[:, 1, 0].conj()
     torch.testing.assert_close(h, want, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["dct", "dst", "rfft"])
+def test_a_kept_set_given_as_an_integer_tensor_is_taken_as_its_ints(name):
+    """A 1-D integer tensor per axis (or a 2-D one, a row per axis) was refused ("expected DCT
+    kept[0] to hold ints, got (tensor(0), tensor(2), ...)"); it is read as the tuple of its ints.
+    The coefficients are those of SciPy's / NumPy's full orthonormal transform at those
+    indices, and inverse / energy agree with the tuple kept set."""
+    if name == "dst" and not SCIPY_DST_IS_ORTHONORMAL:
+        pytest.skip("SciPy's DST-II is not orthonormal in this version")
+    t = TRANSFORMS[name]
+    x = torch.randn(2, 9, 8, dtype=torch.float64)
+    kept = ((0, 2, -2), (0, 1, 3)) if name == "rfft" else ((0, 2, 5), (1, 3, 7))
+    if name == "rfft":
+        full = np.fft.rfftn(x.numpy(), axes=(-2, -1), norm="ortho")
+    else:
+        full = getattr(sfft, f"{name}n")(x.numpy(), type=2, axes=(-2, -1), norm="ortho")
+    want = full[:, [k % 9 for k in kept[0]]][:, :, list(kept[1])]
+    forms = [
+        [torch.tensor(idx) for idx in kept],
+        (torch.tensor(kept[0], dtype=torch.int32), kept[1]),
+        torch.tensor(kept),  # one row per axis
+        tuple(tuple(torch.tensor(idx)) for idx in kept),  # 0-d integer tensors
+    ]
+    for method in ("matmul", "fft"):
+        z = t.forward(x, kept, method=method)
+        np.testing.assert_allclose(z.numpy(), want, rtol=0, atol=1e-12)
+        field = t.inverse(z, kept, (9, 8), method=method)
+        for form in forms:
+            torch.testing.assert_close(t.forward(x, form, method=method), z, rtol=0, atol=0)
+            torch.testing.assert_close(
+                t.inverse(z, form, (9, 8), method=method), field, rtol=0, atol=0
+            )
+            torch.testing.assert_close(t.energy(z, form), t.energy(z, kept), rtol=0, atol=0)
+    assert t.min_size(torch.tensor(kept[0]), last=False) == t.min_size(kept[0], last=False)
+    t.check_indices(9, torch.tensor(kept[0]), last=False)
+    with pytest.raises(ValueError, match="distinct"):
+        t.check_indices(9, torch.tensor([0, 0]), last=True)
+    # a float, bool or 2-D tensor for one axis, or a kept tensor of other than 2 dims: named
+    owner = type(t).__name__
+    for bad, what in (
+        (torch.tensor([0.0, 1.0]), r"shape \(2,\) and dtype torch.float32"),
+        (torch.tensor([True, False]), r"shape \(2,\) and dtype torch.bool"),
+        (torch.tensor([[0, 1]]), r"shape \(1, 2\) and dtype torch.int64"),
+    ):
+        with pytest.raises(
+            TypeError,
+            match=rf"expected {owner} kept\[0\] as a tuple of ints or a 1-D integer tensor, got a "
+            rf"tensor of {what}",
+        ):
+            t.forward(x, (bad, kept[1]))
+    with pytest.raises(
+        TypeError, match=r"or a 2-D integer tensor \(one row per axis\), got tensor"
+    ):
+        t.forward(x, torch.tensor([0, 1]))

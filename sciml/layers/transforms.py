@@ -59,18 +59,48 @@ __all__ = [
 ]
 
 Method = Literal["auto", "fft", "matmul"]
-Kept = Sequence[Sequence[int]]
+Kept = Sequence[Sequence[int] | torch.Tensor] | torch.Tensor
+
+
+def _integer(t: torch.Tensor) -> bool:
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+
+
+def _as_indices(name: str, idx: Sequence[int] | torch.Tensor) -> tuple[int, ...]:
+    """One axis's kept indices as a tuple of ints: a sequence of ints (NumPy's and 0-d integer
+    tensors included) or a 1-D integer tensor, read back to Python (a device sync, and a graph
+    break under ``torch.compile``: pass a tuple on a hot path). (why) the bases are cached by
+    the index tuple and the index rules are checked in Python; a tensor was refused ("expected
+    ... to hold ints, got (tensor(0), tensor(1))")."""
+    if isinstance(idx, torch.Tensor):
+        if idx.ndim != 1 or not _integer(idx):
+            raise TypeError(
+                f"expected {name} as a tuple of ints or a 1-D integer tensor, got a tensor of "
+                f"shape {tuple(idx.shape)} and dtype {idx.dtype}"
+            )
+        return tuple(idx.tolist())
+    if isinstance(idx, Iterable) and not isinstance(idx, (str, bytes)):
+        idx = tuple(
+            int(k) if isinstance(k, torch.Tensor) and k.ndim == 0 and _integer(k) else k
+            for k in idx
+        )
+    return check_ints(name, idx, low=None)
 
 
 def _as_kept(owner: str, kept: Kept) -> tuple[tuple[int, ...], ...]:
-    """``kept`` as a tuple of int tuples, one per transformed axis. (why) it was read with
+    """``kept`` as a tuple of int tuples, one per transformed axis (each axis's set as in
+    :func:`_as_indices`; a 2-D integer tensor is one row per axis). (why) it was read with
     ``int(k)``, which truncated a float index silently (``(0, 1.5)`` kept modes 0 and 1)."""
-    if isinstance(kept, (str, bytes)) or not isinstance(kept, Iterable):
+    if (
+        isinstance(kept, (str, bytes))
+        or not isinstance(kept, Iterable)
+        or (isinstance(kept, torch.Tensor) and kept.ndim != 2)
+    ):
         raise TypeError(
-            f"{owner} expected kept as a tuple of index tuples (one per transformed axis), got "
-            f"{kept!r}"
+            f"{owner} expected kept as a tuple of index tuples (one per transformed axis) or a "
+            f"2-D integer tensor (one row per axis), got {kept!r}"
         )
-    return tuple(check_ints(f"{owner} kept[{i}]", idx, low=None) for i, idx in enumerate(kept))
+    return tuple(_as_indices(f"{owner} kept[{i}]", idx) for i, idx in enumerate(kept))
 
 
 # --------------------------------------------------------------------------- full 1D transforms
@@ -239,7 +269,8 @@ class RealTransform:
 
         Args:
             x: ``(..., n_1, ..., n_d)`` real, with ``d = len(kept)`` transformed trailing dims.
-            kept: per-axis index tuples (``kept[i]`` for ``n_i``).
+            kept: per-axis index tuples (``kept[i]`` for ``n_i``); an axis's set may be a 1-D
+                integer tensor, read back to Python ints (a sync on a GPU; a tuple is cheaper).
             method: ``"matmul"``, ``"fft"`` or ``"auto"`` (matmul where :meth:`prefers_matmul`
                 holds on every axis).
 
@@ -270,7 +301,8 @@ class RealTransform:
 
         Args:
             z: ``(..., m_1, ..., m_d)`` coefficients.
-            kept: the per-axis index tuples ``z`` is laid out on.
+            kept: the per-axis index tuples ``z`` is laid out on (1-D integer tensors as in
+                :meth:`forward`).
             sizes: ``(n_1, ..., n_d)`` of the output grid.
             method: ``"matmul"``, ``"fft"`` or ``"auto"`` (matmul where :meth:`prefers_matmul`
                 holds on every axis).
@@ -320,7 +352,7 @@ class RealTransform:
 
         Returns a tensor of shape ``z.shape[:-d]``.
         """
-        d = len(kept)
+        d = len(_as_kept(f"{type(self).__name__}.energy", kept))
         return (z.abs() ** 2).sum(dim=tuple(range(-d, 0)))
 
     def _inverse_axis(
@@ -439,6 +471,7 @@ class DCT(RealTransform):
         Raises:
             ValueError: ``idx`` is empty, repeats an index or leaves ``[0, n)``.
         """
+        idx = _as_indices(f"{self.name} indices", idx)
         if not idx or len(set(idx)) != len(idx) or min(idx) < 0 or max(idx) >= n:
             raise ValueError(
                 f"{self.name}: expected distinct indices in [0, {n}) along an axis of size {n}, "
@@ -448,7 +481,7 @@ class DCT(RealTransform):
     def min_size(self, idx: Sequence[int], *, last: bool) -> int:
         """``max(idx) + 1``: the smallest axis size holding the indices ``idx`` (``last`` is
         unused)."""
-        return max(idx) + 1
+        return max(_as_indices(f"{self.name} indices", idx)) + 1
 
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
         k = torch.tensor(idx, dtype=torch.float64)[:, None]
@@ -478,7 +511,7 @@ class DST(DCT):
         # not max + 1: on n points index n - 1 is sin(pi n x) = (-1)^j at the nodes, whose norm
         # is sqrt(n) rather than sqrt(n / 2), so its coefficient (and its inverse) would differ
         # from a finer grid's by sqrt(2), like a Nyquist mode
-        return max(idx) + 2
+        return max(_as_indices(f"{self.name} indices", idx)) + 2
 
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
         k = torch.tensor(idx, dtype=torch.float64)[:, None]
@@ -545,6 +578,7 @@ class RFFT(RealTransform):
         Raises:
             ValueError: ``idx`` breaks one of these rules.
         """
+        idx = _as_indices("rfft indices", idx)
         lo = 0 if last else -((n - 1) // 2)
         hi = (n - 1) // 2
         ok = bool(idx) and len(set(idx)) == len(idx) and min(idx) >= lo and max(idx) <= hi
@@ -559,7 +593,9 @@ class RFFT(RealTransform):
     def min_size(self, idx: Sequence[int], *, last: bool) -> int:
         """``2 max|k| + 1``: the smallest axis size whose spectrum holds the frequencies ``idx``
         below Nyquist (on every axis, ``last`` included)."""
-        return 2 * max(abs(k) for k in idx) + 1  # |k| <= (n - 1) // 2 on every axis
+        return (
+            2 * max(abs(k) for k in _as_indices("rfft indices", idx)) + 1
+        )  # |k| <= (n - 1) // 2 on every axis
 
     def _basis(self, n: int, idx: tuple[int, ...], last: bool) -> torch.Tensor:
         k = torch.tensor(idx, dtype=torch.float64)[:, None]
@@ -625,6 +661,7 @@ class RFFT(RealTransform):
 
     def energy(self, z: torch.Tensor, kept: Kept) -> torch.Tensor:
         """``||inverse(z)||^2``: weight 2 off the ``k_last = 0`` plane, Hermitian part on it."""
+        kept = _as_kept("RFFT.energy", kept)
         d = len(kept)
         z = self.hermitian_part(z, kept)
         weight = torch.tensor([1.0 if k == 0 else 2.0 for k in kept[-1]], device=z.device)
