@@ -456,3 +456,106 @@ def test_spectral_loss_refuses_a_fractional_kept_index():
     z = torch.zeros(3, 2, 2, dtype=torch.float64)
     loss = SpectralL2Loss(DCT(), ((np.int64(0), np.int64(1)),))(z, y)
     torch.testing.assert_close(loss, torch.tensor(1.0, dtype=torch.float64))
+
+
+# ---------------------------------------------------------------- an independent NumPy T1
+def _np_matrix(name, n, idx):
+    """Textbook orthonormal DCT-II / DST-II rows ``(m, n)`` at the indices ``idx``."""
+    k, j = np.asarray(idx, dtype=float)[:, None], np.arange(n)[None, :]
+    if name == "dct":
+        return np.where(k == 0, np.sqrt(1 / n), np.sqrt(2 / n)) * np.cos(
+            np.pi * k * (2 * j + 1) / (2 * n)
+        )
+    return np.where(k == n - 1, np.sqrt(1 / n), np.sqrt(2 / n)) * np.sin(
+        np.pi * (k + 1) * (2 * j + 1) / (2 * n)
+    )
+
+
+def _np_coefficients(name, u, kept):
+    d = len(kept)
+    if name == "rfft":
+        full = np.fft.rfftn(u, axes=tuple(range(-d, 0)), norm="ortho")
+        for a, idx in enumerate(kept):
+            full = np.take(full, [k % u.shape[a - d] for k in idx], axis=a - d)
+        return full
+    for a, idx in enumerate(kept):
+        u = np.moveaxis(
+            np.moveaxis(u, a - d, -1) @ _np_matrix(name, u.shape[a - d], idx).T, -1, a - d
+        )
+    return u
+
+
+def _np_field(name, z, kept, sizes):
+    d = len(kept)
+    if name == "rfft":
+        full = np.zeros((*z.shape[:-d], *sizes[:-1], sizes[-1] // 2 + 1), dtype=complex)
+        index = np.ix_(*[[k % n for k in idx] for idx, n in zip(kept, sizes)])
+        full[(..., *index)] = z
+        return np.fft.irfftn(full, s=sizes, axes=tuple(range(-d, 0)), norm="ortho")
+    for a, (idx, n) in enumerate(zip(kept, sizes)):
+        z = np.moveaxis(np.moveaxis(z, a - d, -1) @ _np_matrix(name, n, idx), -1, a - d)
+    return z
+
+
+def _np_t1(model, u, out_shape):
+    """T1's documented composition in NumPy from the model's weights: z_0 = L s T_K(u) + b,
+    z <- z + F_d ... F_1 act(C z) per block, G(u) = T_K^{-1}(Q(z_L) / s)."""
+    from scipy.special import erf
+
+    def g(r):
+        return 0.5 * r * (1 + erf(r / np.sqrt(2))) if gelu else np.tanh(r)
+
+    def act(x):  # on real and imaginary parts (0 -> 0 for the real transforms)
+        return g(x.real) + 1j * g(x.imag)
+
+    gelu = model.config.activation == "gelu"
+
+    def w(p):
+        return p.detach().numpy()
+
+    name, kept = model.config.transform, model.kept
+    m = np.prod([len(k) for k in kept])
+    z = _np_coefficients(name, u.numpy(), kept) * np.sqrt(m / np.prod(u.shape[2:]))
+    z = np.einsum("bi...,io->bo...", z, w(model.lift)) + w(model.bias)
+    for block in model.blocks:
+        y = act(np.einsum("bi...,io...->bo...", z, w(block.channel)))
+        for a, f in enumerate(block.freq):  # f[c, q, p]: frequency p -> q along axis a
+            y = np.moveaxis(
+                np.einsum("bc...p,cqp->bc...q", np.moveaxis(y, 2 + a, -1), w(f)), -1, 2 + a
+            )
+        z = z + y
+    out = np.einsum(
+        "bi...,io->bo...", act(np.einsum("bi...,io->bo...", z, w(model.proj1))), w(model.proj2)
+    )
+    out = out if name == "rfft" else out.real
+    return _np_field(name, out / np.sqrt(m / np.prod(out_shape)), kept, tuple(out_shape))
+
+
+@pytest.mark.parametrize("name", ["dct", "dst", "rfft"])
+@pytest.mark.parametrize(
+    ("modes", "kept", "grid"),
+    [((5,), None, (11,)), ((4, 3), None, (10, 8)), ((4, 3), None, (9, 7)),
+     ((2, 3, 2), None, (5, 6, 6)), ((2, 2), "explicit", (10, 9))],
+)  # fmt: skip
+@pytest.mark.parametrize("activation", ["gelu", "tanh"])
+def test_t1_is_its_documented_composition_in_numpy(name, modes, kept, grid, activation):
+    """T1's forward against the module docstring's formula computed in NumPy (numpy.fft for the
+    real FFT, textbook DCT-II / DST-II matrices) from the model's own weights, random biases
+    included: 1-, 2- and 3-D, odd and even sizes, an explicit kept set, on the input's grid and
+    on a finer odd one (super-resolution), float64."""
+    if kept == "explicit":
+        kept = ((0, 2, -2), (1, 3)) if name == "rfft" else ((0, 4), (1, 3))
+    config = T1Config(
+        in_channels=2, out_channels=3, modes=modes, kept=kept, width=4, n_layers=2,
+        projection_channels=5, transform=name, activation=activation,
+    )  # fmt: skip
+    model = T1(config).double()
+    with torch.no_grad():
+        model.bias.normal_()  # zero at initialisation: a misplaced bias would not show
+    u = torch.randn(2, 2, *grid, dtype=torch.float64)
+    for out_shape in (grid, tuple(2 * n + 1 for n in grid)):
+        with torch.no_grad():
+            got = model(u, out_shape=out_shape).numpy()
+        want = _np_t1(model, u, out_shape)
+        assert np.abs(want).max() > 0.1
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
