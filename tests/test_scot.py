@@ -553,3 +553,97 @@ def test_a_negative_or_nan_lead_time_is_refused_when_compiled_or_exported():
                     run(u, t=bad)
                 assert LEAD_TIME_WORDS + "a negative, NaN or infinite value" in str(info.value)
     torch._dynamo.reset()
+
+
+def _loop_window_attention(attn: WindowAttention, x: torch.Tensor, ws: int, s: int):
+    """Swin-v2 shifted-window attention on a (b, H, W, c) grid (H, W multiples of ws), one
+    query token at a time, from the definition: token (i, j) attends to (k, l) iff both lie in
+    the same ws x ws window of the grid rolled by -s and the roll wraps neither coordinate
+    between them (else they came from opposite sides of the grid), with the log-spaced
+    position bias of their offset; masked keys left out (the layer adds MASK_VALUE instead)."""
+    b, H, W, c = x.shape
+    heads, d = attn.num_heads, c // attn.num_heads
+    zeros = torch.zeros_like(attn.v_bias)
+    qkv = torch.nn.functional.linear(
+        x, attn.qkv.weight, torch.cat([attn.q_bias, zeros, attn.v_bias])
+    )
+    q, k, v = qkv.view(b, H, W, 3, heads, d).unbind(3)  # each (b, H, W, heads, d)
+    q, k = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(k, dim=-1)
+    scale = attn.logit_scale.clamp(max=math.log(100.0)).exp().view(heads)
+    table = 16 * torch.sigmoid(attn.cpb(attn.rel_table))  # ((2 ws - 1)^2, heads)
+    out = torch.zeros(b, H, W, heads, d, dtype=x.dtype)
+    cells = [(i, j) for i in range(H) for j in range(W)]
+    for i, j in cells:
+        ri, rj = (i - s) % H, (j - s) % W
+        keys = [
+            (kk, ll, ri - (kk - s) % H, rj - (ll - s) % W)
+            for kk, ll in cells
+            if ri // ws == (kk - s) % H // ws and rj // ws == (ll - s) % W // ws
+            and i - kk == ri - (kk - s) % H and j - ll == rj - (ll - s) % W
+        ]  # fmt: skip
+        rows, cols = [kk for kk, *_ in keys], [ll for _, ll, *_ in keys]
+        bias = table[[(di + ws - 1) * (2 * ws - 1) + dj + ws - 1 for *_, di, dj in keys]]
+        logits = scale * torch.einsum("bhd,bnhd->bnh", q[:, i, j], k[:, rows, cols]) + bias
+        out[:, i, j] = torch.einsum("bnh,bnhd->bhd", logits.softmax(1), v[:, rows, cols])
+    return attn.proj(out.reshape(b, H, W, c))
+
+
+@pytest.mark.parametrize(
+    "grid, window, shift",
+    [((8, 8), 4, 2), ((8, 12), 4, 1), ((6, 10), 4, 2), ((5, 7), 4, 3), ((8, 8), 4, 0)],
+)
+def test_a_shifted_window_block_matches_a_loop_over_its_tokens(grid, window, shift):
+    """SwinV2Block (roll, window partition, seam mask, zero padding of a grid that is no
+    multiple of the window, reverse roll, crop) against the definition token by token
+    (_loop_window_attention on the zero-padded grid, as the reference pads), in float64 with
+    every parameter drawn at random: square, non-square, padded and unshifted grids."""
+    torch.manual_seed(0)
+    blk = SwinV2Block(8, 2, grid, window=window, shift=shift, conditional=True).double().eval()
+    assert (blk.window, blk.shift) == (window, shift)
+    with torch.no_grad():
+        for p in blk.parameters():
+            p.normal_(0, 0.5)
+        x, t = torch.randn(2, *grid, 8, dtype=torch.float64), torch.tensor([0.3, 1.2])
+        h, w = grid
+        padded = torch.nn.functional.pad(x, (0, 0, 0, (-w) % window, 0, (-h) % window))
+        y = _loop_window_attention(blk.attn, padded, window, shift)[:, :h, :w]
+        want = x + blk.norm1(y, t)
+        want = want + blk.norm2(blk.mlp(want), t)
+        torch.testing.assert_close(blk(x, t), want, rtol=1e-10, atol=1e-10)
+
+
+def test_patch_merging_and_unmerging_follow_the_references_token_layout():
+    """PatchMerging / PatchUnmerging against index loops of the reference's layout (scOT's
+    ScOTPatchMerging / ScOTPatchUnmerging): a merged token (i, j) reads x(2i, 2j), x(2i+1, 2j),
+    x(2i, 2j+1), x(2i+1, 2j+1) in that order (zeros past an odd grid's edge); an unmerged token
+    (r, s) is sub-token (r % 2) * 2 + s % 2 of token (r // 2, s // 2), cropped to the size
+    asked. Both with time-conditioned norms, float64, random weights, an odd 5 x 7 grid."""
+    from sciml.layers import PatchMerging, PatchUnmerging
+
+    torch.manual_seed(0)
+    merge = PatchMerging(3, conditional=True).double()
+    unmerge = PatchUnmerging(6, conditional=True).double()
+    with torch.no_grad():
+        for p in (*merge.parameters(), *unmerge.parameters()):
+            p.normal_()
+        x, t = torch.randn(2, 5, 7, 3, dtype=torch.float64), torch.tensor([0.2, 0.9])
+        z = merge(x, t)
+        assert z.shape == (2, 3, 4, 6)
+        padded = torch.zeros(2, 6, 8, 3, dtype=torch.float64)
+        padded[:, :5, :7] = x
+        want = torch.empty(2, 3, 4, 6, dtype=torch.float64)
+        for i in range(3):
+            for j in range(4):
+                four = [
+                    padded[:, 2 * i + a, 2 * j + b_] for a, b_ in ((0, 0), (1, 0), (0, 1), (1, 1))
+                ]
+                want[:, i, j] = merge.reduction(torch.cat(four, -1))
+        torch.testing.assert_close(z, merge.norm(want, t), rtol=1e-12, atol=1e-12)
+        y = unmerge(z, (5, 7), t)
+        expanded = unmerge.expand(z)  # (2, 3, 4, 12): four sub-tokens of 3 channels
+        want = torch.empty(2, 5, 7, 3, dtype=torch.float64)
+        for r in range(5):
+            for s in range(7):
+                k = (r % 2) * 2 + s % 2
+                want[:, r, s] = expanded[:, r // 2, s // 2, 3 * k : 3 * (k + 1)]
+        torch.testing.assert_close(y, unmerge.mix(unmerge.norm(want, t)), rtol=1e-12, atol=1e-12)
