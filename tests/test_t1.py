@@ -11,7 +11,7 @@ import torch
 
 import sciml
 from sciml.errors import ConfigError
-from sciml.layers.transforms import DCT, TRANSFORMS
+from sciml.layers.transforms import DCT, DST, TRANSFORMS
 from sciml.models import T1, T1Config
 from sciml.models.t1 import SpectralL2Loss, select_modes
 from sciml.train import LpLoss
@@ -559,3 +559,26 @@ def test_t1_is_its_documented_composition_in_numpy(name, modes, kept, grid, acti
         want = _np_t1(model, u, out_shape)
         assert np.abs(want).max() > 0.1
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+
+
+def test_select_modes_picks_only_indices_t1_accepts_on_the_data_grid():
+    """DST-II index n - 1 (sin(pi n x), the DST's Nyquist-like mode) was selectable, and T1
+    refused the data's own grid with the set ("expected u on a grid of at least (9,) points,
+    got (8,)"). An alternating field (-1)^j on 8 points is that mode (its DST-II is
+    sqrt(8) e_7, by hand: sum_j (-1)^j sin(pi 8 (2j + 1) / 16) / sqrt(8) = 8 / sqrt(8)); the
+    next most energetic index is then chosen and T1 runs on the data."""
+    j = torch.arange(8, dtype=torch.float64)
+    data = ((-1.0) ** j).repeat(3, 1, 1)  # (3, 1, 8)
+    assert DST().forward(data[:1], ((7,),)).item() == pytest.approx(math.sqrt(8), abs=1e-12)
+    data = data + 0.1 * torch.cos(math.pi * 2 * (j + 0.5) / 8)  # a little DCT-2 / DST energy
+    kept = select_modes(data, (2,), transform="dst")
+    assert 7 not in kept[0] and len(kept[0]) == 2
+    energy = (DST().forward(data, (tuple(range(7)),)) ** 2).mean((0, 1))
+    assert set(kept[0]) == set(torch.argsort(energy, descending=True)[:2].tolist())
+    model = T1(T1Config(modes=(2,), kept=kept, transform="dst", width=4, n_layers=1)).double()
+    assert model(data).shape == (3, 1, 8)
+    # the DCT keeps every index, the real FFT no Nyquist bin (as before)
+    assert 7 in select_modes(data, (1,), transform="dct")[0]
+    assert select_modes(data, (4,), transform="rfft") == ((0, 1, 2, 3),)
+    with pytest.raises(ValueError, match=r"a grid of 1 points on axis 0 holds no dst index"):
+        select_modes(torch.ones(2, 1, 1), (1,), transform="dst")

@@ -588,7 +588,9 @@ def select_modes(
     but ``a`` (the marginal energy of axis ``a``), and the ``modes[a]`` largest are kept. For the
     real FFT, ``k`` and ``-k`` are ranked together on all axes but the last and kept as a pair,
     and a last-axis bin ``k > 0`` counts twice (it holds ``+k`` and ``-k``), so ``E`` is the
-    field's physical energy at ``k`` (Parseval, as :meth:`RFFT.energy`).
+    field's physical energy at ``k`` (Parseval, as :meth:`RFFT.energy`). Candidates are the
+    indices that T1 accepts on the data's grid (``transform.min_size``): no real-FFT Nyquist bin
+    and no DST index ``n - 1``.
 
     Args:
         data: ``(n, channels, *spatial)`` training fields (inputs or targets).
@@ -613,7 +615,15 @@ def select_modes(
             cap = (n + 1) // 2
             full_kept.append(t.low_pass(n, cap, last=last))
         else:
-            full_kept.append(tuple(range(n)))
+            # (why) only the indices that T1 accepts on the data's own grid: the DST's n - 1
+            # was selectable, and T1 then refused that grid ("at least (n + 1,) points")
+            full_kept.append(tuple(k for k in range(n) if t.min_size((k,), last=last) <= n))
+            if not full_kept[-1]:
+                raise ValueError(
+                    f"select_modes: a grid of {n} points on axis {a} holds no {t.name} index that "
+                    f"T1 accepts there (its smallest grid is {t.min_size((0,), last=last)}), got "
+                    f"data of shape {tuple(data.shape)}"
+                )
     coeffs = t.forward(data.double(), full_kept, method="fft")
     energy = (coeffs.abs() ** 2).mean(dim=(0, 1))  # (*spectrum sizes)
     if t.is_complex:  # a half-spectrum bin k > 0 stands for +k and -k: twice |c|^2 (Parseval)
