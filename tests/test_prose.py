@@ -1006,3 +1006,35 @@ def test_what_a_compiled_prose_says_of_an_input_it_refuses():
             torch._dynamo.reset()
     finally:
         torch._dynamo.reset()
+
+
+def test_generate_refuses_a_beam_length_or_penalty_it_cannot_use():
+    """``generate``'s search options are checked: beam_size 0 or -3 ran greedy and 2.5 failed in
+    torch's topk, max_len 1 or -5 returned empty equations and 0 the longest ones (read as
+    None), a NaN length_penalty ranked the beams by NaN, all without a word. A valid max_len
+    cuts greedy decoding: the first max_len - 1 tokens of the full decoding."""
+    torch.manual_seed(0)
+    model = _tiny().eval()
+    u = torch.randn(2, 10, 6)
+    bad = [
+        ({"beam_size": 0}, ValueError, "expected beam_size as an int >= 1, got 0"),
+        ({"beam_size": -3}, ValueError, "expected beam_size as an int >= 1, got -3"),
+        ({"beam_size": 2.5}, TypeError, "expected beam_size as an int >= 1, got 2.5"),
+        ({"beam_size": True}, TypeError, "expected beam_size as an int >= 1, got True"),
+        ({"max_len": 1}, ValueError, "got 1"),
+        ({"max_len": 0}, ValueError, "got 0"),
+        ({"max_len": -5, "beam_size": 2}, ValueError, "got -5"),
+        ({"max_len": 3.7}, TypeError, "got 3.7"),
+        ({"length_penalty": math.nan, "beam_size": 2}, ValueError, "length_penalty, got nan"),
+        ({"length_penalty": "1"}, TypeError, "length_penalty, got '1'"),
+    ]
+    for options, error, ending in bad:
+        with pytest.raises(error) as info:
+            model.generate(u, **options)
+        assert str(info.value).startswith("expected ") and str(info.value).endswith(ending)
+    with pytest.raises(ValueError, match=r"^expected max_len as an int >= 2 \(the longest "):
+        model.generate(u, max_len=1)
+    full = model.generate(u)
+    assert all(len(words) > 3 for words in full)  # no <eos> early: the cut shows
+    assert model.generate(u, max_len=4) == [words[:3] for words in full]
+    assert model.generate(u, max_len=2) == [words[:1] for words in full]

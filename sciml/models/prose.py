@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .._scalars import is_int, is_real
 from ..layers._cache import tracing, transforming
 from ..layers._checks import check_input_dtype, check_int_fields, check_tensor
 from ..operator import Operator
@@ -580,8 +581,27 @@ class PROSE(Operator, family="prose"):
         Returns one token list per sample (without ``<bos>``/``<eos>``); feed it to
         :func:`sciml.symbolic.decode`. Beam hypotheses are ranked by
         ``log p / length^length_penalty``.
+
+        ``beam_size``: an int >= 1; ``max_len``: the longest sequence, ``<bos>`` and ``<eos>``
+        included, an int >= 2 (None, or above ``max_symbol_len``: ``max_symbol_len``);
+        ``length_penalty``: a finite number.
         """
-        max_len = min(max_len or self.config.max_symbol_len, self.config.max_symbol_len)
+        # (why) beam_size 0 or -3 ran greedy and 2.5 failed in topk; max_len 1 or -5 gave empty
+        # equations and 0 the longest (read as None); a NaN length_penalty ranked by NaN
+        if not is_int(beam_size) or beam_size < 1:
+            error = ValueError if is_int(beam_size) else TypeError
+            raise error(f"expected beam_size as an int >= 1, got {beam_size!r}")
+        if max_len is not None and (not is_int(max_len) or max_len < 2):
+            error = ValueError if is_int(max_len) else TypeError
+            raise error(
+                "expected max_len as an int >= 2 (the longest sequence, <bos> and <eos> "
+                f"included) or None for max_symbol_len, got {max_len!r}"
+            )
+        if not is_real(length_penalty) or not math.isfinite(length_penalty):
+            error = ValueError if is_real(length_penalty) else TypeError
+            raise error(f"expected a finite number as length_penalty, got {length_penalty!r}")
+        limit = self.config.max_symbol_len
+        max_len = limit if max_len is None else min(int(max_len), limit)
         fused, pad, _ = self.encode(u, symbols)
         if beam_size <= 1:
             return self._greedy(fused, pad, max_len)
