@@ -1880,8 +1880,10 @@ def test_directions_kept_block_size_and_lanczos_steps_must_be_ints():
 def test_poisson_refuses_a_non_integer_size_and_a_non_finite_spacing():
     """poisson((4.7, 4)) built a 4 x 4 grid (int() truncated) and (True, 4) a 1 x 4 one;
     spacing=nan gave a NaN matrix whose solve ended NONFINITE, spacing=inf a zero matrix, True
-    ran as 1.0 and '0.5' failed with Python's comparison error. numpy ints and floats still
-    work: the matrix is the Kronecker sum over spacing^2."""
+    ran as 1.0 and '0.5' failed with Python's comparison error; a spacing whose 1 / h^2 leaves
+    float64 (or a stencil's dtype) failed in the matrix or its matvec. numpy ints and floats,
+    and extreme spacings within range, still work: the matrix is the Kronecker sum over
+    spacing^2."""
     for shape in ((4.7, 4), (True, 4), ("4", 4), 4):
         with pytest.raises(TypeError, match=r"shape: expected 2 or 3 ints \(cells per axis\), got"):
             poisson(shape)
@@ -1891,6 +1893,23 @@ def test_poisson_refuses_a_non_integer_size_and_a_non_finite_spacing():
     for spacing in (True, "0.5", None):
         with pytest.raises(TypeError, match=r"spacing: expected a finite number > 0, got"):
             poisson((4, 4), spacing=spacing)
+    # 1 / h^2 must keep A's entries normal float64 numbers: 1e-200 failed in every matrix with
+    # 'float division by zero' (h^2 underflows), 1e200 with 'Numerical result out of range'
+    for spacing in (1e-200, 1e200, 1e-154, 1e154):
+        with pytest.raises(ValueError, match=r"spacing: expected a spacing h whose 1 / h\^2"):
+            poisson((4, 4), spacing=spacing)
+    # and a stencil's in its dtype: float32 at 1e-20 failed in its first matvec ('value cannot
+    # be converted to type float without overflow'), at 1e-19 its diagonal was inf (NOT_SPD)
+    for spacing in (1e-20, 1e-19, 1e20):
+        with pytest.raises(ValueError, match=r"dtype: A's entries at spacing .* float32; use"):
+            poisson((4, 4), spacing=spacing).stencil(dtype=torch.float32)
+    for spacing, dtype in ((1e-150, torch.float64), (2e-19, torch.float32), (1e18, torch.float32)):
+        P = poisson((4, 4), walls=D, spacing=spacing)
+        ones = np.ones(P.n)
+        x, res = solve(P.stencil(dtype=dtype), torch.from_numpy(ones).to(dtype), rtol=1e-5)
+        assert res.converged, (spacing, res.message)
+        exact = np.linalg.solve(_kron_sum((4, 4), ((D, D), (D, D))), ones) * spacing**2
+        np.testing.assert_allclose(x.double().numpy(), exact, rtol=1e-4)
     walls = ((D, N), (N, D))
     P = poisson(np.array([5, 3]), walls=walls, spacing=np.float32(0.5))
     assert P.shape == (5, 3) and all(type(s) is int for s in P.shape)

@@ -258,7 +258,28 @@ def poisson(
         raise TypeError(f"spacing: expected a finite number > 0, got {spacing!r}")
     if not 0 < spacing < math.inf:
         raise ValueError(f"spacing: expected a finite number > 0, got {spacing!r}")
+    # (why) A is scaled by 1 / h^2: spacing=1e-200 passed and every matrix failed with Python's
+    # 'float division by zero' (h^2 underflows to 0), 1e200 with 'Numerical result out of range'
+    if not _in_range(spacing, len(shape), torch.float64):
+        raise ValueError(
+            "spacing: expected a spacing h whose 1 / h^2 (the scale of A) keeps A's entries "
+            f"normal float64 numbers, about 1e-154 < h < 1e154, got {spacing!r}"
+        )
     return Poisson(shape, _walls(walls, len(shape)), fluid, float(spacing))
+
+
+def _in_range(h: float, dim: int, dtype: torch.dtype) -> bool:
+    """Whether ``1 / h^2`` and the largest entry of A, ``2 dim / h^2`` (Dirichlet walls on every
+    side), are normal numbers of ``dtype`` (of its real part, for a complex one)."""
+    try:
+        square = float(h) ** 2
+    except OverflowError:
+        return False
+    if not square > 0.0:
+        return False
+    scale = 1.0 / square
+    info = torch.finfo(dtype.to_real() if dtype.is_complex else dtype)
+    return info.tiny <= scale and 2 * dim * scale <= info.max
 
 
 class StencilOperator:
@@ -286,6 +307,15 @@ class StencilOperator:
             # solve failed in torch.finfo
             raise TypeError(
                 f"dtype: expected a floating dtype such as torch.float64, got {dtype!r}"
+            )
+        if not _in_range(problem.spacing, problem.dim, dtype):
+            # (why) a float32 stencil at spacing 1e-20 (1 / h^2 = 1e40) failed in its first
+            # matvec with torch's 'value cannot be converted to type float without overflow', at
+            # 1e-19 its diagonal was inf (NOT_SPD), at 1e20 subnormal (Jacobi's 1 / d was inf)
+            raise ValueError(
+                f"dtype: A's entries at spacing {problem.spacing:g} (1 / h^2 to 2 dim / h^2) "
+                f"are outside the normal range of {str(dtype).removeprefix('torch.')}; use "
+                "torch.float64"
             )
         self.problem = problem
         self.shape = (problem.n, problem.n)
