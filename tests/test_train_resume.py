@@ -1278,3 +1278,42 @@ def test_a_second_fit_in_process_goes_on_counting_the_training_time(tmp_path, mo
     assert times[-1] < 1000.0 < now[0]
     state = json.loads((tmp_path / "last" / "trainer_state.json").read_text())["state"]
     assert times[-1] < state["time_s"] < 1000.0
+
+
+@pytest.mark.parametrize(
+    "key, damage, expected, got",
+    [
+        ("optimizer", None, "an optimiser state (an object with state and param_groups)", "nothing"),
+        ("step", "5", "an int >= 0", "'5'"),
+        ("rng", {"torch": None}, "an object with the torch, numpy and python RNG states",
+         "{'torch': None}"),
+        ("epoch_loss", [1.5], "a pair of numbers", "[1.5]"),
+        ("best_step", True, "an int >= 0 or null", "True"),
+    ],
+)  # fmt: skip
+def test_a_state_file_that_parses_but_lacks_what_a_resume_reads_is_a_checkpoint_error(
+    tmp_path, key, damage, expected, got
+):
+    """A trainer_state.json that is valid JSON but lacks a key (or holds another type) failed
+    with a bare KeyError: 'optimizer' or TypeError: can only concatenate str (not "int") to
+    str, naming no file, the former after the weights were loaded. Now a CheckpointError names
+    the file, the key, what it expects and what it got, before the weights are read."""
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    state_file = (tmp_path / "run" / "last" / "trainer_state.json").resolve()
+    tree = json.loads(state_file.read_text())
+    if damage is None:
+        del tree["state"][key]
+    else:
+        tree["state"][key] = damage
+    state_file.write_text(json.dumps(tree))
+    trainer = make_trainer(tmp_path / "run", epochs=2)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(sciml.CheckpointError) as info:
+        trainer.fit(resume="auto")
+    assert str(info.value) == (
+        f"{state_file}: damaged trainer state file: expected {key} as {expected}, got {got}; "
+        "resume from another checkpoint (a run directory's `last` or `best`, or a "
+        "ckpt-<step> beside them)"
+    )
+    assert trainer.step == 0
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())

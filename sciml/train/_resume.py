@@ -20,6 +20,7 @@ import dataclasses
 import math
 import os
 import random
+import reprlib
 import time
 import warnings
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .._scalars import is_int as _is_int
+from .._scalars import is_real as _is_real
 from ..errors import CheckpointError
 from ._runlog import pack_rows, unpack_rows
 from ._state import load_state
@@ -181,6 +184,7 @@ def note_built(trainer: Trainer) -> None:
 
 def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> None:
     trainer._note_built()
+    check_state_json(path)
     check_mode_fits(trainer, path)
     check_monitor_fits(trainer, path)
     state = read_checkpoint(path, trainer.model)
@@ -340,6 +344,63 @@ def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> No
     if "cuda" in rng and torch.cuda.is_available():
         with contextlib.suppress(RuntimeError, IndexError):
             torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def check_state_json(path: Path) -> None:
+    """A :class:`CheckpointError` naming the key where the trainer state JSON at ``path``
+    lacks what a resume reads, or holds it in another form.
+
+    (why) a state file that parses but lacks a key or holds another type (edited by hand,
+    damaged inside a value, written by another program) failed with a bare ``KeyError:
+    'optimizer'`` or ``TypeError: can only concatenate str (not "int") to str``, naming no
+    file. Read from the JSON part before the weights, so a refused resume leaves the model as
+    it was."""
+    if not (path / f"{STATE_NAME}.json").is_file():
+        return  # not a checkpoint: read_checkpoint says so
+    state = _state_json(path)
+
+    def number(v: Any) -> bool:  # a JSON number, or a tagged nan / inf
+        return _is_real(v) or (isinstance(v, dict) and set(v) == {"__float__"})
+
+    def pair(v: Any) -> bool:  # (loss sum, samples), a tagged tuple
+        v = v.get("__tuple__") if isinstance(v, dict) and set(v) == {"__tuple__"} else v
+        return isinstance(v, list) and len(v) == 2 and all(map(number, v))
+
+    def groups(v: Any) -> bool:
+        return isinstance(v, list) and all(
+            isinstance(g, dict) and isinstance(g.get("params"), list) for g in v
+        )
+
+    expected = {
+        "config": ("a JSON object (the TrainConfig)", lambda v: isinstance(v, dict)),
+        "step": ("an int >= 0", lambda v: _is_int(v) and v >= 0),
+        "epoch": ("an int >= 0", lambda v: _is_int(v) and v >= 0),
+        "batch_in_epoch": ("an int >= 0", lambda v: _is_int(v) and v >= 0),
+        "best_metric": ("a number or null", lambda v: v is None or number(v)),
+        "best_step": ("an int >= 0 or null", lambda v: v is None or (_is_int(v) and v >= 0)),
+        "epoch_loss": ("a pair of numbers", pair),
+        "last_epoch_loss": ("a number", number),
+        "time_s": ("a number", number),
+        "optimizer": (
+            "an optimiser state (an object with state and param_groups)",
+            lambda v: isinstance(v, dict) and "state" in v and groups(v.get("param_groups")),
+        ),
+        "scheduler": ("a JSON object (the schedule's state)", lambda v: isinstance(v, dict)),
+        "scaler": ("a JSON object or null", lambda v: v is None or isinstance(v, dict)),
+        "rng": (
+            "an object with the torch, numpy and python RNG states",
+            lambda v: isinstance(v, dict) and {"torch", "numpy", "python"} <= set(v),
+        ),
+        "history": ("the run's rows", lambda v: isinstance(v, (dict, list))),
+    }
+    for key, (what, fits) in expected.items():
+        if key not in state or not fits(state[key]):
+            got = "nothing" if key not in state else reprlib.repr(state[key])
+            raise CheckpointError(
+                f"{path / (STATE_NAME + '.json')}: damaged trainer state file: expected {key} "
+                f"as {what}, got {got}; resume from another checkpoint (a run directory's "
+                "`last` or `best`, or a ckpt-<step> beside them)"
+            )
 
 
 def check_mode_fits(trainer: Trainer, path: Path) -> None:
