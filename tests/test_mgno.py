@@ -844,3 +844,78 @@ def test_torch_func_transforms_match_rowwise_autograd_and_the_loop():
         torch.testing.assert_close(
             vmap(f)(u), torch.stack([f(ui) for ui in u]), rtol=1e-12, atol=1e-14
         )
+
+
+# ---------------------------------------------------------------- restriction / prolongation
+def _tap_matrix(n, mode, offset, k, taps, restrict):
+    """The 1D matrix of one tap ``k`` of a restriction (``taps = 3``: coarse ``i`` reads fine
+    ``2 i + offset - 1 + k``, ghosts by the padding mode) or prolongation (``taps = 4``: fine
+    ``2 i + offset - 1 + k`` receives coarse ``i``, coarse ghosts ``i = -1, m`` by the mode)."""
+    m = _coarse(n, offset)
+    if restrict:
+        M = np.zeros((m, n))
+        for i in range(m):
+            g = _ghost(2 * i + offset - 1 + k, n, mode)
+            if g is not None:
+                M[i, g] += 1
+        return M
+    M = np.zeros((n, m))
+    for i in range(-1, m + 1):
+        src, j = _ghost(i, m, mode), 2 * i + offset - 1 + k
+        if src is not None and 0 <= j < n:
+            M[j, src] += 1
+    return M
+
+
+@pytest.mark.parametrize("mode", ["zeros", "circular", "reflect", "replicate"])
+@pytest.mark.parametrize("offset", [0, 1])
+def test_restriction_and_prolongation_are_their_hand_built_matrices(mode, offset):
+    """R (stride-2 3 x 3 convolution) and P (the padded, cropped 4 x 4 transposed convolution)
+    with random, non-separable weights equal sum_k w[k1, k2] kron(M_k1, M_k2) of the 1D
+    one-tap matrices built from the module docstring's index rules, on every grid of 3 to 12
+    points per dim (odd and even, unequal dims), each padding mode and coarse offset, float64."""
+    rng = np.random.default_rng(0)
+    for n1 in range(3, 13):
+        n2 = n1 + 3
+        m1, m2 = _coarse(n1, offset), _coarse(n2, offset)
+        if min(m1, m2) < 2:  # every level keeps 2 points (VCycle.min_level_size)
+            continue
+        v = VCycle(1, 1, ((1, 0), (1, 0)), padding=mode, coarse_offset=offset).double()
+        wr, wp = rng.standard_normal((3, 3)), rng.standard_normal((4, 4))
+        with torch.no_grad():
+            v.restrictions[0].R.weight.copy_(torch.from_numpy(wr)[None, None])
+            v.prolongations[0].weight.copy_(torch.from_numpy(wp)[None, None])
+            f = torch.randn(1, 1, n1, n2, dtype=torch.float64)
+            c = torch.randn(1, 1, m1, m2, dtype=torch.float64)
+            r = v.restrictions[0].R(f)[0, 0].numpy().ravel()
+            p = v.prolongations[0](c, (n1, n2))[0, 0].numpy().ravel()
+        R = sum(
+            wr[a, b] * np.kron(_tap_matrix(n1, mode, offset, a, 3, True), _tap_matrix(n2, mode, offset, b, 3, True))
+            for a in range(3) for b in range(3)
+        )  # fmt: skip
+        P = sum(
+            wp[a, b] * np.kron(_tap_matrix(n1, mode, offset, a, 4, False), _tap_matrix(n2, mode, offset, b, 4, False))
+            for a in range(4) for b in range(4)
+        )  # fmt: skip
+        np.testing.assert_allclose(r, R @ f.numpy().ravel(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(p, P @ c.numpy().ravel(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "circular", "reflect", "replicate"])
+def test_vcycle_gradients_pass_gradcheck_in_float64(mode):
+    """float64 gradcheck of a V-cycle with every optional piece (biases, learned coarse guess,
+    residual restriction, level norm, post-smoothing) with respect to f and the prolongation
+    weight, on odd and even grids, both coarse offsets."""
+    torch.manual_seed(0)
+    for offset, shape in ((0, (9, 6)), (1, (11, 7))):
+        v = VCycle(
+            2, 2, ((1, 1), (1, 0)), padding=mode, coarse_offset=offset, bias=True,
+            residual_restriction=True, level_norm=True,
+        ).double()  # fmt: skip
+        f = torch.randn(1, 2, *shape, dtype=torch.float64, requires_grad=True)
+        w = v.prolongations[0].weight.detach().clone().requires_grad_(True)
+
+        def run(f, w, v=v):
+            return torch.func.functional_call(v, {"prolongations.0.weight": w}, (f,))
+
+        assert torch.autograd.gradcheck(run, (f, w))
