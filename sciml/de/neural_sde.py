@@ -7,7 +7,12 @@ returns ``y`` at the requested times, shape ``(time, batch, state)`` (torchsde's
 noise is one of torchsde's four types (``noise_type``; ``W`` has ``m`` channels):
 
 * ``"diagonal"`` (default): ``diffusion(t, y)`` is the diagonal of ``sigma``, ``(batch, state)``;
-  ``m = state``, each channel driven by its own Brownian motion.
+  ``m = state``, each channel driven by its own Brownian motion. With ``adjoint=True`` its
+  channel ``i`` may depend on ``y_i`` (and ``t``) alone: torchsde's Ito adjoint corrects the
+  drift by ``J^T g`` (``J = dg/dy``), which is ``diag(J) g`` only then, and a diffusion network
+  that mixes the channels got gradients 17% off backprop's, however small ``dt``. Return
+  ``torch.diag_embed(g)`` as ``"general"`` noise for such a diffusion (what
+  :class:`~sciml.de.NaiveSDE` does under the adjoint), or use direct backprop.
 * ``"additive"``: ``sigma(t)`` does not depend on ``y``; ``(batch, state, m)``, or
   ``(batch, state)`` for a diagonal ``sigma(t)`` (``m = state``). Euler-Maruyama has strong order
   1 for additive noise, so this is the type under which its adaptive step control converges
