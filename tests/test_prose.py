@@ -1038,3 +1038,33 @@ def test_generate_refuses_a_beam_length_or_penalty_it_cannot_use():
     assert all(len(words) > 3 for words in full)  # no <eos> early: the cut shows
     assert model.generate(u, max_len=4) == [words[:3] for words in full]
     assert model.generate(u, max_len=2) == [words[:1] for words in full]
+
+
+def test_evaluate_prose_gives_each_module_its_training_mode_back(four_samples):
+    """evaluate_prose switched the model to eval mode and left it there (evaluate_direct gives
+    the mode back), so training continued by hand after an evaluation ran without dropout. Now
+    each module's mode is as it was (a frozen part in eval mode stays so), and the evaluation
+    still runs in eval mode: with dropout 0.5 two evaluations give the same numbers."""
+    torch.manual_seed(0)
+    model = PROSE(
+        PROSEConfig.small(
+            width=32, heads=2, fusion_layers=1, data_decoder_layers=1, symbol_decoder_layers=1,
+            ffn_mult=2, max_symbol_len=40, dropout=0.5,
+        )
+    ).train()  # fmt: skip
+    model.symbol_encoder.eval()  # a frozen part
+    before = {name: m.training for name, m in model.named_modules()}
+    assert any(before.values()) and not all(before.values())
+    data = PROSEData(four_samples, model.vocab, max_symbol_len=40)
+    first = evaluate_prose(model, data, n_points=8, integrate_equations=False)
+    assert {name: m.training for name, m in model.named_modules()} == before
+    second = evaluate_prose(model, data, n_points=8, integrate_equations=False)
+    assert (first["traj_rel_l2"], first["valid"]) == (second["traj_rel_l2"], second["valid"])
+    with torch.no_grad():  # the data decoder's error, by hand in eval mode
+        batch = {k: torch.stack([data[i][k] for i in range(4)]) for k in ("input", "x", "symbols")}
+        pred = model.eval()(batch["input"], x=batch["x"], symbols=batch["symbols"]).numpy()
+    rel = [
+        float(np.linalg.norm(pred[j, :, :d] - u[16:, :d]) / np.linalg.norm(u[16:, :d]))
+        for j, (d, u) in enumerate(zip(four_samples["dim"], four_samples["u"]))
+    ]
+    assert first["traj_rel_l2"] == pytest.approx(float(np.mean(rel)), rel=1e-5)

@@ -164,9 +164,36 @@ def evaluate_prose(
     :func:`refined_forecast`) and ``refined_traj_rel_l2`` per system; the whole evaluation of
     600 samples with it took 125 s on one CPU core (``benchmarks/prose_classical.py``).
     """
+    # (why) each module's mode given back, as evaluate_direct and sciml.export do: the model was
+    # left in eval mode, so training continued by hand after an evaluation ran without dropout
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        return _evaluate_prose(
+            model, data, batch_size=batch_size, beam_size=beam_size, n_points=n_points,
+            integrate_equations=integrate_equations, refine=refine, refine_prior=refine_prior,
+            refine_max_misfit=refine_max_misfit, seed=seed,
+        )  # fmt: skip
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _evaluate_prose(
+    model: torch.nn.Module,
+    data: PROSEData,
+    *,
+    batch_size: int,
+    beam_size: int,
+    n_points: int,
+    integrate_equations: bool,
+    refine: bool,
+    refine_prior: float | None,
+    refine_max_misfit: float,
+    seed: int,
+) -> dict[str, Any]:
     from ..data.generators.prose_ode import integrate
 
-    model.eval()
     device = next(model.parameters()).device
     rng = np.random.default_rng(seed)
     traj, valid, field, integ, fails = [], [], [], [], 0
