@@ -64,7 +64,9 @@ class Jacobi(Preconditioner):
             ValueError: a diagonal entry is not ``> 0``; the message names the first such row.
         """
         d = A.diagonal().to(device=A.device, dtype=A.dtype)
-        _check_diagonal(d.cpu().numpy(), "Jacobi")
+        # (why) in float64: NumPy has no bfloat16, and a bfloat16 stencil failed here with
+        # 'Got unsupported ScalarType BFloat16'
+        _check_diagonal(d.detach().cpu().double().numpy(), "Jacobi")
         inv = 1.0 / d
         return lambda r: inv.to(r.dtype) * r
 

@@ -191,7 +191,8 @@ def solve(
     Returns:
         ``(x, result)``: x of b's kind and shape, a NumPy array for a NumPy b (or a list),
         else a tensor on b's device; its dtype is the one the solve ran in, A's (a float32 A
-        and a float64 b give a float32 x, a float64 A and a float32 b a float64 x).
+        and a float64 b give a float32 x, a float64 A and a float32 b a float64 x; a NumPy x
+        is float32 for a bfloat16 A, which NumPy has not).
         ``result`` a :class:`SolveResult`. A solve that did not converge is not an exception:
         check ``result.status``.
     """
@@ -232,7 +233,11 @@ def solve(
     b_device = None if was_numpy else b.device
 
     def out(x: torch.Tensor) -> np.ndarray | torch.Tensor:
-        return x.cpu().numpy() if was_numpy else x.to(b_device)
+        if not was_numpy:
+            return x.to(b_device)
+        # (why) NumPy has no bfloat16: a bfloat16 A with a NumPy b solved and then failed with
+        # 'Got unsupported ScalarType BFloat16'; float32 holds every bfloat16 value exactly
+        return (x.float() if x.dtype == torch.bfloat16 else x).cpu().numpy()
 
     scale = 1.0  # b, x0 and the iterates are solved as multiplied by it (see _rhs_scale)
     on_iterate = None
