@@ -60,6 +60,20 @@ def test_relative_l1_is_poseidons_metric():
     )
 
 
+@pytest.mark.parametrize("target_shape", [(5, 1, 4, 4), (1, 2, 4, 4), (5, 2, 4)])
+def test_relative_l1_refuses_shapes_that_would_broadcast(target_shape):
+    """relative_l1 broadcast pred against target: a 2-channel prediction of a 1-channel target
+    summed the error twice, a target batch of 1 was compared with every sample, silently."""
+    pred = torch.ones(5, 2, 4, 4)
+    message = (
+        "relative_l1 expected pred and target of one shape (batch, channels, *spatial), got "
+        f"(5, 2, 4, 4) and {target_shape}"
+    )
+    with pytest.raises(ValueError) as info:
+        relative_l1(pred, torch.full(target_shape, 2.0))
+    assert str(info.value) == message
+
+
 def test_param_groups_split_embedding_time_and_body():
     model = _tiny()
     groups = {

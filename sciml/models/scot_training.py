@@ -87,7 +87,16 @@ class PoseidonLoss(nn.Module):
 
 def relative_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample relative L1 error ``sum|pred - y| / sum|y|`` over channels and space: ``(batch,)``
-    (a zero target counts as ``1e-10``, as in Poseidon's metric)."""
+    (a zero target counts as ``1e-10``, as in Poseidon's metric). ``pred`` and ``target``:
+    ``(batch, channels, *spatial)``, of one shape."""
+    if pred.shape != target.shape:
+        # (why) they broadcast: a 3-channel prediction against a 1-channel target summed the
+        # target's error three times (1.5 where each channel's is 0.5), a target batch of 1 was
+        # compared with every sample, without an error
+        raise ValueError(
+            f"relative_l1 expected pred and target of one shape (batch, channels, *spatial), "
+            f"got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
     err = (pred - target).abs().flatten(1).sum(1)
     ref = target.abs().flatten(1).sum(1)
     return err / torch.where(ref == 0, torch.full_like(ref, 1e-10), ref)
