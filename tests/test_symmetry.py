@@ -711,3 +711,86 @@ def test_seeded_augmentation_draws_by_epoch_and_index_so_a_resumed_run_is_exact(
     assert stable(resumed.history) == stable(ref.history)
     w_ref, w = (load_file(str(tmp_path / r / "last" / "model.safetensors")) for r in ("ref", "run"))
     assert all(torch.equal(w_ref[k], w[k]) for k in w_ref)
+
+
+def _diffuse(u: torch.Tensor, c: torch.Tensor, steps: int = 20, dt: float = 0.1) -> torch.Tensor:
+    """``u_t = div(c grad u)`` on a periodic grid (spacing 1), conservative fluxes with ``c``
+    averaged onto the faces, explicit Euler: exactly equivariant under the square's grid maps,
+    and linear in ``u`` (``u -> -u`` is a symmetry) but not in ``c``."""
+    for _ in range(steps):
+        div = 0
+        for ax in (-2, -1):
+            face = (c + torch.roll(c, -1, ax)) / 2  # c at i + 1/2
+            flux = face * (torch.roll(u, -1, ax) - u)
+            div = div + flux - torch.roll(flux, 1, ax)
+        u = u + dt * div
+    return u
+
+
+def test_keep_sign_moves_a_coefficient_without_negating_it(tmp_path):
+    """A coefficient appended to the input (a diffusivity or wave speed as a static field) was
+    negated with the state by every map of sign -1, such as the odd symmetry u -> -u of a
+    linear PDE: the augmented pair had c < 0 and was no solution pair, and nothing could say
+    otherwise. keep_sign names such channels: moved, never negated. Augmented SnapshotPairs of
+    u_t = div(c grad u) stay solution pairs with it (and are not without), and group_average
+    of the solver (an equivariant model) returns the solver's output."""
+    import sciml.data as sd
+
+    n, b = 12, 6
+    g = torch.Generator().manual_seed(7)
+    u0 = torch.randn(b, n, n, dtype=torch.float64, generator=g)
+    c = 0.4 + 0.5 * torch.rand(b, n, n, dtype=torch.float64, generator=g)  # 0.4 .. 0.9
+    ut = _diffuse(u0, c)
+    path = tmp_path / "heat.h5"
+    sd.write(path, fields={"u": torch.stack([u0, ut], 1).numpy()}, static_fields={"c": c.numpy()},
+             dtype=np.float64)  # fmt: skip
+    view = sd.SnapshotPairs(sd.open(path), 0, -1, static_fields=["c"], lead_time=False)
+    gens = [
+        GridSymmetry((2, 1), (0, 0)),  # transpose
+        GridSymmetry((-1, 2), (0, 0)),  # reflection of x
+        GridSymmetry((1, 2), (0, 0), sign=-1),  # u -> -u
+    ]
+    elements = generate_group(gens)
+    assert len(elements) == 16 and sum(e.sign < 0 for e in elements) == 8
+
+    def errors(**kw):
+        aug = RandomSymmetry(elements, shift_directions=((1, 0), (0, 1)),
+                             generator=torch.Generator().manual_seed(3))  # fmt: skip
+        items = [Augmented(view, aug, **kw)[i] for i in range(b)]
+        x = torch.stack([it["input"] for it in items]).double()  # (b, 2: u and c, n, n)
+        y = torch.stack([it["target"][0] for it in items]).double()
+        moved = _diffuse(x[:, 0], x[:, 1])
+        return (moved - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1), x[:, 1]
+
+    kept, c_kept = errors(keep_sign={"input": [1]})
+    assert float(kept.max()) < 1e-6 and bool((c_kept > 0).all())
+    negated, c_negated = errors()  # the old behaviour: c moved and negated as the state
+    assert bool((c_negated < 0).any()) and float(negated.max()) > 1e-2
+
+    def model(x):  # (batch, u and c, n, n) -> (batch, 1, n, n): exactly equivariant
+        return _diffuse(x[:, 0], x[:, 1])[:, None]
+
+    x = torch.stack([u0, c], 1)
+    avg = group_average(model, x, elements, keep_sign=[1])
+    torch.testing.assert_close(avg, model(x), rtol=0, atol=1e-12)
+    assert float((group_average(model, x, elements) - model(x)).abs().max()) > 1e-2
+
+    u = torch.arange(3 * 4 * 4, dtype=torch.float64).reshape(3, 4, 4)
+    flip = GridSymmetry((-1, 2), (0, 0), sign=-1)
+    out = flip(u, keep_sign=[1])
+    torch.testing.assert_close(out[0], -u[0].flip(0).roll(1, 0), rtol=0, atol=0)
+    torch.testing.assert_close(out[1], u[1].flip(0).roll(1, 0), rtol=0, atol=0)
+    torch.testing.assert_close(out[2], -u[2].flip(0).roll(1, 0), rtol=0, atol=0)
+    torch.testing.assert_close(flip(u, keep_sign=[-2]), out, rtol=0, atol=0)
+    with pytest.raises(
+        ValueError,
+        match=r"keep_sign to name scalar channels of the 3, got "
+        r"channel 0 in keep_sign=\[0\], a vector component",
+    ):
+        GridSymmetry((2, 1), (0, 0))(u, vectors=[(0, 1)], keep_sign=[0])
+    with pytest.raises(ValueError, match="got channel 3 in keep_sign=.3., not among the 3"):
+        flip(u, keep_sign=[3])
+    with pytest.raises(ValueError, match=r"keep_sign: expected a list of integer channel"):
+        flip(u, keep_sign=1)
+    with pytest.raises(ValueError, match=r"keep_sign names \['x'\], which are not among"):
+        Augmented(view, RandomSymmetry(elements), keep_sign={"x": [0]})

@@ -26,6 +26,13 @@ group maps to solutions is mapped to solutions, and stays divergence-free. Chann
 passed without ``vectors`` is moved but its components are neither swapped nor negated, which is
 physically wrong for any map but a translation.
 
+Coefficients. ``sign`` multiplies every scalar channel, which is right for the state and for a
+source that transforms as it does (the vorticity forcing ``f`` of Navier-Stokes), but not for a
+coefficient beside it: under the odd symmetry ``u -> -u`` of a linear PDE (``sign=-1``) a wave
+speed ``c`` or a diffusivity stays positive. Pass such channels as ``keep_sign=[i]``: they are
+moved, ``c(A x + b)``, and never negated (a static field appended to a view's input is such a
+channel when it is a coefficient).
+
 Composition: ``(g * h)(u) = g(h(u))``, i.e. ``A = A_h A_g``, ``b = A_h b_g + b_h``,
 ``sign = sign_g sign_h``; :func:`generate_group` closes a set of generators under it.
 
@@ -88,6 +95,18 @@ def _channel_groups(vectors: object, what: str) -> list[tuple[int, ...]]:
             f"{vectors!r}"
         ) from None
     return groups
+
+
+def _channel_list(channels: Iterable[SupportsIndex], what: str) -> list[int]:
+    """``channels`` (an iterable of channel indices) as a list of ints, or a ValueError."""
+    try:
+        if isinstance(channels, (str, bytes)):
+            raise TypeError
+        return [operator.index(c) for c in channels]
+    except TypeError:
+        raise ValueError(
+            f"{what}: expected a list of integer channel indices, e.g. [2], got {channels!r}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -161,35 +180,48 @@ class GridSymmetry:
         )
         return GridSymmetry(axes, b, self.sign * other.sign)
 
-    def __call__(self, u: torch.Tensor, *, vectors: ChannelGroups = ()) -> torch.Tensor:
+    def __call__(
+        self,
+        u: torch.Tensor,
+        *,
+        vectors: ChannelGroups = (),
+        keep_sign: Iterable[SupportsIndex] = (),
+    ) -> torch.Tensor:
         """Apply to ``u: (..., N_1, ..., N_d)`` (the last ``d`` dims are the grid); same shape
         out when ``A`` maps each axis to one of the same length.
 
         ``vectors``: channel indices (on the axis before the grid, ``u: (..., channels,
         *grid)``) of each vector field's ``d`` components, in grid-axis order, e.g. ``[(0, 1)]``
         for ``(u_x, u_y, p)``; they transform as ``A^T v(A x + b)`` (module docstring), every
-        other channel as ``sign * u(A x + b)``.
+        other channel as ``sign * u(A x + b)``. ``keep_sign``: channel indices of coefficients
+        (a wave speed beside the state), moved as ``u(A x + b)`` without ``sign``.
         """
         d = self.ndim
         if u.ndim < d:
             raise ValueError(f"expected u with at least {d} grid dims, got shape {tuple(u.shape)}")
         out = self._move(u)
         vectors = _channel_groups(vectors, "vectors")  # (why) `not` of an array is ambiguous
-        if not vectors:
+        keep = _channel_list(keep_sign, "keep_sign")
+        if not vectors and not keep:
             return out if self.sign == 1 else -out
-        perm, factor = self._components(vectors, u.shape, d)
+        perm, factor = self._components(vectors, u.shape, d, keep)
         ch = u.ndim - d - 1
         factor = torch.as_tensor(factor, dtype=out.dtype, device=out.device)
         return out.index_select(ch, perm.to(out.device)) * factor.view(-1, *(1,) * d)
 
     def _components(
-        self, vectors: Sequence[tuple[int, ...]], shape: torch.Size, d: int
+        self,
+        vectors: Sequence[tuple[int, ...]],
+        shape: torch.Size,
+        d: int,
+        keep_sign: Sequence[int] = (),
     ) -> tuple[torch.Tensor, list[int]]:
         """Per output channel: the input channel it reads and its factor (``sign`` for scalars,
-        ``+-1`` from ``A`` for vector components)."""
+        ``+-1`` from ``A`` for vector components, 1 for ``keep_sign`` channels)."""
         if len(shape) < d + 1:
+            what = f"vectors={list(vectors)}" if vectors else f"keep_sign={list(keep_sign)}"
             raise ValueError(
-                f"vectors={list(vectors)} needs a channel axis before the {d} grid dims, "
+                f"{what} needs a channel axis before the {d} grid dims, "
                 f"(..., channels, *grid), got shape {tuple(shape)}"
             )
         n_c = shape[len(shape) - d - 1]
@@ -212,6 +244,14 @@ class GridSymmetry:
             for a, ax in enumerate(self.axes):  # (g v)_a = sign(axes[a]) v_{|axes[a]| - 1}
                 perm[group[a]] = group[abs(ax) - 1]
                 factor[group[a]] = 1 if ax > 0 else -1
+        for c in keep_sign:
+            if not -n_c <= c < n_c or c % n_c in seen:
+                why = "a vector component" if -n_c <= c < n_c else f"not among the {n_c} channels"
+                raise ValueError(
+                    f"expected keep_sign to name scalar channels of the {n_c}, got channel {c} "
+                    f"in keep_sign={list(keep_sign)}, {why}"
+                )
+            factor[c % n_c] = 1
         return torch.tensor(perm), factor
 
     def _move(self, u: torch.Tensor) -> torch.Tensor:
@@ -322,6 +362,7 @@ class RandomSymmetry:
         *fields: torch.Tensor,
         vectors: Iterable[ChannelGroups] | None = None,
         generator: torch.Generator | None = None,
+        keep_sign: Iterable[Iterable[SupportsIndex]] | None = None,
     ) -> tuple[torch.Tensor, ...]:
         """``fields``: tensors ``(batch, channels, *grid)`` with the same batch and grid; returns
         them transformed, sample ``i`` of every tensor by the same map.
@@ -331,7 +372,9 @@ class RandomSymmetry:
 
         ``vectors``: one entry per tensor, the channel groups of its vector fields
         (:meth:`GridSymmetry.__call__`), e.g. ``vectors=[[(0, 1)], [(0, 1)]]`` for an input
-        and a target ``(u_x, u_y)``; ``None``: every channel is a scalar.
+        and a target ``(u_x, u_y)``; ``None``: every channel is a scalar. ``keep_sign``: one
+        entry per tensor, its coefficient channels that ``sign`` does not multiply, e.g.
+        ``[[1], []]`` for an input ``(u, c)`` and a target ``(u,)``.
         """
         if not fields:
             raise ValueError("expected at least one tensor")
@@ -346,6 +389,18 @@ class RandomSymmetry:
             raise ValueError(
                 f"expected vectors to have one entry per tensor ({len(fields)}), got "
                 f"{len(vectors)}: {vectors}"
+            )
+        if keep_sign is None:
+            keep = [[] for _ in fields]
+        else:
+            keep = [
+                _channel_list(k, f"keep_sign[{i}] (one list of channels per tensor)")
+                for i, k in enumerate(keep_sign)
+            ]
+        if len(keep) != len(fields):
+            raise ValueError(
+                f"expected keep_sign to have one entry per tensor ({len(fields)}), got "
+                f"{len(keep)}: {keep}"
             )
         d = self.elements[0].ndim
         b, grid = fields[0].shape[0], fields[0].shape[-d:]
@@ -372,8 +427,8 @@ class RandomSymmetry:
             g = self.elements[int(which[i])]
             for v, n, k in zip(self.shift_directions, sizes, ks, strict=True):
                 g = GridSymmetry.translation([Fraction(int(k[i]) * c, n) for c in v]) * g
-            for f, o, v in zip(fields, outs, vectors, strict=True):
-                o[i] = g(f[i], vectors=v)
+            for f, o, v, k in zip(fields, outs, vectors, keep, strict=True):
+                o[i] = g(f[i], vectors=v, keep_sign=k)
         return tuple(outs)
 
 
@@ -391,6 +446,10 @@ class Augmented(Dataset):
             for :class:`SnapshotPairs` of ``inputs=targets=["u_x", "u_y"]``; for time-flattened
             :class:`Windows` (channel ``t * C + c``) list every step's group. Keys not given
             hold scalars only.
+        keep_sign: key -> channels that ``sign`` does not multiply, the coefficients: e.g.
+            ``{"input": [1]}`` for a view of ``u`` with ``static_fields=["c"]`` (a wave speed,
+            appended as the input's last channel) under ``u -> -u``. A static field that
+            transforms as the state (the Navier-Stokes forcing ``f``) is not listed.
 
         seed: draw the map of item ``i`` in epoch ``e`` (:meth:`set_epoch`, which the
             :class:`~sciml.train.Trainer` calls before each epoch) from a generator seeded with
@@ -413,6 +472,7 @@ class Augmented(Dataset):
         *,
         vectors: Mapping[str, ChannelGroups] | None = None,
         seed: int | None = None,
+        keep_sign: Mapping[str, Iterable[SupportsIndex]] | None = None,
     ) -> None:
         if seed is not None and not (is_int(seed) and seed >= 0):
             error = ValueError if is_int(seed) else TypeError
@@ -420,14 +480,18 @@ class Augmented(Dataset):
         self.seed = None if seed is None else int(seed)
         self.epoch = 0
         self.dataset, self.augment, self.keys = dataset, augment, tuple(keys)
-        vectors = dict(vectors or {})
-        unknown = sorted(set(vectors) - set(self.keys))
-        if unknown:
-            raise ValueError(
-                f"Augmented: vectors names {unknown}, which are not among the moved keys "
-                f"{list(self.keys)}; expected a subset of keys"
-            )
+        vectors, keep_sign = dict(vectors or {}), dict(keep_sign or {})
+        for what, given in (("vectors", vectors), ("keep_sign", keep_sign)):
+            unknown = sorted(set(given) - set(self.keys))
+            if unknown:
+                raise ValueError(
+                    f"Augmented: {what} names {unknown}, which are not among the moved keys "
+                    f"{list(self.keys)}; expected a subset of keys"
+                )
         self.vectors = [_channel_groups(vectors.get(k, ()), f"vectors[{k!r}]") for k in self.keys]
+        self.keep_sign = [
+            _channel_list(keep_sign.get(k, ()), f"keep_sign[{k!r}]") for k in self.keys
+        ]
         self._worker: int | None = None
 
     def __len__(self) -> int:
@@ -462,6 +526,7 @@ class Augmented(Dataset):
             *(torch.as_tensor(item[k])[None] for k in self.keys),
             vectors=self.vectors,
             generator=generator,
+            keep_sign=self.keep_sign,
         )
         item.update({k: v[0] for k, v in zip(self.keys, moved, strict=True)})
         return item
@@ -482,18 +547,24 @@ def group_average(
     *,
     vectors: ChannelGroups = (),
     out_vectors: ChannelGroups | None = None,
+    keep_sign: Iterable[SupportsIndex] = (),
+    out_keep_sign: Iterable[SupportsIndex] = (),
 ) -> torch.Tensor:
     """``mean_g g^-1 model(g u)`` over ``elements`` (a group): exactly equivariant to it.
 
     ``u: (batch, channels, *grid)``; ``len(elements)`` forward passes. The inverse of each element
     is found in the group itself, so ``elements`` must be closed (e.g. from :func:`generate_group`).
     ``vectors`` / ``out_vectors``: channel groups of the vector fields of ``u`` / of the model's
-    output (default: those of ``u``), see :meth:`GridSymmetry.__call__`.
+    output (default: those of ``u``), see :meth:`GridSymmetry.__call__`. ``keep_sign`` /
+    ``out_keep_sign``: the coefficient channels of ``u`` (a wave speed beside the state) / of
+    the output (default: none), which ``sign`` does not multiply.
     """
     # (why) read once: each element's g(...) iterated them again, so a one-shot iterable (a
     # generator, zip(...)), which the hint admits, moved its vectors in the first pass only
     vectors = _channel_groups(vectors, "vectors")
     out_vectors = vectors if out_vectors is None else _channel_groups(out_vectors, "out_vectors")
+    keep = _channel_list(keep_sign, "keep_sign")
+    out_keep = _channel_list(out_keep_sign, "out_keep_sign")
     group = list(elements)
     if not group:
         raise ValueError("elements is empty; pass a group of GridSymmetry (generate_group)")
@@ -503,6 +574,8 @@ def group_average(
         inv = next((h for h in group if h * g == ident), None)
         if inv is None:
             raise ValueError(f"{g} has no inverse in elements; pass a group (generate_group)")
-        y = inv(model(g(u, vectors=vectors)), vectors=out_vectors)
+        y = inv(
+            model(g(u, vectors=vectors, keep_sign=keep)), vectors=out_vectors, keep_sign=out_keep
+        )
         total = y if total is None else total + y
     return total / len(group)
