@@ -1472,6 +1472,10 @@ def test_jacobi_and_sgs_name_the_row_with_a_zero_or_negative_diagonal():
     x, res = solve(P, b, rtol=1e-8)
     assert res.converged
     pytest.importorskip("pyamg")  # the amg extra, for the suggested AMG-PCG (last)
+    # AMG takes the zero diagonal but not a negative one: -A ended NOT_SPD with "r.Mr = -7.4
+    # <= 0: the preconditioner is not SPD", blaming the preconditioner
+    with pytest.raises(ValueError, match=r"AMG: expected a diagonal >= 0 .* got A\[0, 0\] = -4 "):
+        solve(A, np.ones(16), method=PCG(AMG()))
     ref = solve(P, b, method=PCG(AMG()), rtol=1e-8)[0]
     np.testing.assert_allclose(x, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
 

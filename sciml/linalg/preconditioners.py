@@ -145,6 +145,18 @@ class AMG(Preconditioner):
                 "AMG needs pyamg: pip install 'sciml[amg]' (or pip install pyamg)"
             ) from None
         a = A.to_scipy()
+        negative = np.flatnonzero(a.diagonal() < 0)
+        if negative.size:
+            # (why) pyamg built a negative definite cycle for -A, and the solve ended NOT_SPD
+            # with "r.Mr = -7.4 <= 0: the preconditioner is not SPD", blaming the preconditioner;
+            # zeros are taken (an unknown coupled to nothing, see _check_diagonal)
+            i = int(negative[0])
+            more = f" (and {negative.size - 1} more rows)" if negative.size > 1 else ""
+            raise ValueError(
+                f"AMG: expected a diagonal >= 0 (A symmetric positive semi-definite), got "
+                f"A[{i}, {i}] = {float(a.diagonal()[i]):.3g}{more}; A is not SPD (is its sign "
+                "flipped, -A?); CG-type methods need an SPD A"
+            )
         if a.dtype != np.float64:
             # (why) the cycle runs in float64 (below), and pyamg refuses a float32 hierarchy
             # with a float64 vector: a float32 SciPy matrix raised its TypeError ('arguments
