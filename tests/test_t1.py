@@ -582,3 +582,24 @@ def test_select_modes_picks_only_indices_t1_accepts_on_the_data_grid():
     assert select_modes(data, (4,), transform="rfft") == ((0, 1, 2, 3),)
     with pytest.raises(ValueError, match=r"a grid of 1 points on axis 0 holds no dst index"):
         select_modes(torch.ones(2, 1, 1), (1,), transform="dst")
+
+
+@pytest.mark.parametrize(
+    ("name", "grid", "rule"),
+    [
+        ("rfft", (6, 6), r"\(7, 7\) points, got \(6, 6\); the kept rfft frequencies must lie "
+         r"below the grid's Nyquist frequency n / 2 \(\|k\| <= \(n - 1\) // 2\)"),
+        ("dst", (4, 4), r"\(5, 5\) points, got \(4, 4\); the kept dst indices must lie below "
+         r"n - 1"),
+        ("dct", (3, 4), r"\(4, 4\) points, got \(3, 4\); the kept dct indices must be indices "
+         r"of the grid \(k < n\)"),
+    ],
+)  # fmt: skip
+def test_a_too_small_grid_is_refused_with_its_transform_s_rule(name, grid, rule):
+    """The message named the DST's rule ("for the DST also below n - 1") whatever the transform:
+    a real-FFT model on an even 6 x 6 grid with 4 modes (k = 3 is that grid's Nyquist bin) did
+    not say why 6 points were too few. Smallest grids by hand: rfft 2 * 3 + 1 = 7, DST 3 + 2,
+    DCT 3 + 1."""
+    model = T1(T1Config(modes=(4, 4), transform=name, width=2, n_layers=1))
+    with pytest.raises(ValueError, match=rf"^T1 expected u on a grid of at least {rule}"):
+        model(torch.randn(1, 1, *grid))

@@ -179,6 +179,16 @@ class T1Config:
         return tuple(t.low_pass(4 * m + 2, m, last=(a == d - 1)) for a, m in enumerate(self.modes))
 
 
+# (why) the rule that sets T1's smallest grid, per transform: the message named the DST's rule
+# for every transform, and a real-FFT model refused an even grid for a reason it did not say
+_GRID_RULE = {
+    "dct": "the kept dct indices must be indices of the grid (k < n)",
+    "dst": "the kept dst indices must lie below n - 1, whose coefficient depends on the resolution",
+    "rfft": "the kept rfft frequencies must lie below the grid's Nyquist frequency n / 2 "
+    "(|k| <= (n - 1) // 2), whose bin holds a cosine only",
+}
+
+
 def _scale(sizes: Sequence[int], kept: Sequence[Sequence[int]]) -> float:
     """T1's coefficients are ``sqrt(M / N)`` times the orthonormal ones (``N`` grid points,
     ``M`` kept coefficients): independent of the resolution, and of unit variance for a
@@ -381,9 +391,8 @@ class T1(Autoregressive, Operator, family="t1"):
             raise ValueError(f"T1 expected {what} with {self.ndim} entries, got {sizes}")
         if any(n < m for n, m in zip(sizes, self._min_sizes)):
             raise ValueError(
-                f"T1 expected {what} of at least {self._min_sizes} points, got {sizes}; the "
-                f"kept {self.config.transform} indices must be distinct indices of the grid "
-                "(for the DST also below n - 1, whose coefficient depends on the resolution)"
+                f"T1 expected {what} of at least {self._min_sizes} points, got {sizes}; "
+                f"{_GRID_RULE[self.config.transform]}"
             )
 
     def _channels(self, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
