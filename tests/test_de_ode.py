@@ -1091,6 +1091,49 @@ def test_weights_and_schedules_refuse_bools_and_non_finite_numbers(make, match):
         make()
 
 
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: GlobalHeuristic(error_weight=-0.5), r"GlobalHeuristic: expected error_weight a "),
+        (lambda: LocalHeuristic(stiffness_weight=-1), r"expected stiffness_weight a finite real"),
+        (lambda: RNODE(kinetic_weight=np.float32(-0.1)), r"expected kinetic_weight a finite"),
+        (lambda: ConstantWeight(-1.0), r"ConstantWeight: expected value a finite real number >= 0"),
+        (
+            lambda: LinearWeight(1.0, -0.5, 10),
+            r"LinearWeight: expected end a finite real number >=",
+        ),
+        (lambda: ExponentialWeight(-2.0, 0.5), r"ExponentialWeight: expected start a finite real"),
+        (lambda: ExponentialWeight(1.0, 0.5, -0.1), r"expected minimum a finite real number >= 0"),
+    ],
+)
+def test_a_negative_weight_is_refused_when_built(make, match):
+    """A negative regulariser weight was taken as it was: the penalty then rewarded the solver
+    cost it is there to lower (the PINN loss weights refuse one for the same reason). Refused
+    when built, naming the argument; 0 stays a valid weight."""
+    with pytest.raises(ValueError, match=match):
+        make()
+    assert GlobalHeuristic(error_weight=0.0, stiffness_weight=0).weights(3) == (0.0, 0.0)
+    assert LinearWeight(0.0, 2.0, 4)(1) == 0.5
+
+
+def test_a_schedule_of_your_own_that_goes_negative_is_named_where_it_is_evaluated():
+    """A schedule of the user's (any callable) is checked where a training forward pass
+    evaluates it: ``1 - 0.5 i`` is 0 at iteration 2 and -0.5 at 3, where the penalty weight was
+    used as it was. The error names the weight, the value and the iteration."""
+
+    def ramp(i):
+        return 1.0 - 0.5 * i
+
+    node = NeuralODE(Autonomous(nn.Linear(1, 1)).double(), Dopri5(), regulariser=RNODE(ramp, 0.0))
+    y0, t = torch.ones(2, 1, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
+    for _ in range(3):  # iterations 0, 1, 2: weights 1, 0.5, 0
+        node(y0, t)
+    assert node.iteration == 3 and float(node.regularisation.detach()) == 0.0
+    with pytest.raises(ValueError, match=r"RNODE: expected kinetic_weight a finite weight >= 0 "
+                       r"at every iteration, got -0.5 at iteration 3 from <function"):  # fmt: skip
+        node(y0, t)
+
+
 def test_a_numpy_weight_is_a_constant_weight():
     """``np.float32`` is not a Python float: it was refused as "not a weight schedule"."""
     reg = LocalHeuristic(error_weight=np.float32(0.25), stiffness_weight=np.int64(0))

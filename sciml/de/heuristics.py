@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ._field import AcceptedStep
-from .schedules import WeightSchedule, as_schedule, check_weights
+from .schedules import WeightSchedule, check_weights, weight_at
 
 __all__ = ["GlobalHeuristic", "global_penalty"]
 
@@ -47,8 +47,8 @@ class GlobalHeuristic:
 
     def weights(self, iteration: int) -> tuple[float, float]:
         """``(w_E, w_S)`` at the training ``iteration`` (schedules evaluated there)."""
-        return as_schedule(self.error_weight)(iteration), as_schedule(self.stiffness_weight)(
-            iteration
+        return weight_at(self, "error_weight", self.error_weight, iteration), weight_at(
+            self, "stiffness_weight", self.stiffness_weight, iteration
         )
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .schedules import WeightSchedule, as_schedule, check_weights
+from .schedules import WeightSchedule, check_weights, weight_at
 
 __all__ = ["LocalHeuristic", "UniformTime", "AcceptedStepTime"]
 
@@ -71,6 +71,6 @@ class LocalHeuristic:
 
     def weights(self, iteration: int) -> tuple[float, float]:
         """``(w_E, w_S)`` at the training ``iteration`` (schedules evaluated there)."""
-        return as_schedule(self.error_weight)(iteration), as_schedule(self.stiffness_weight)(
-            iteration
+        return weight_at(self, "error_weight", self.error_weight, iteration), weight_at(
+            self, "stiffness_weight", self.stiffness_weight, iteration
         )

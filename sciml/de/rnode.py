@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .schedules import WeightSchedule, as_schedule, check_weights
+from .schedules import WeightSchedule, check_weights, weight_at
 from .tableaus import _abs2
 
 __all__ = ["RNODE"]
@@ -46,8 +46,8 @@ class RNODE:
     def weights(self, iteration: int) -> tuple[float, float]:
         """``(kinetic_weight, jacobian_weight)`` at the training ``iteration`` (schedules
         evaluated there)."""
-        return as_schedule(self.kinetic_weight)(iteration), as_schedule(self.jacobian_weight)(
-            iteration
+        return weight_at(self, "kinetic_weight", self.kinetic_weight, iteration), weight_at(
+            self, "jacobian_weight", self.jacobian_weight, iteration
         )
 
 

@@ -37,6 +37,18 @@ def _finite(owner: str, name: str, value: Any, *, what: str = "") -> float:
     return float(value)
 
 
+def _non_negative(owner: str, name: str, value: Any) -> float:
+    """``value`` as a float: a real number, finite and >= 0. (why) a negative weight was taken
+    as it was: the penalty then rewarded the solver cost it is there to lower."""
+    v = _finite(owner, name, value, what=" >= 0")
+    if v < 0:
+        raise ValueError(
+            f"{owner}: expected {name} a finite real number >= 0, got {value!r}: a weight "
+            "below 0 rewards the cost the penalty is there to lower"
+        )
+    return v
+
+
 @dataclass(frozen=True)
 class ConstantWeight:
     """``w(i) = value``.
@@ -48,7 +60,7 @@ class ConstantWeight:
     value: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "value", _finite("ConstantWeight", "value", self.value))
+        object.__setattr__(self, "value", _non_negative("ConstantWeight", "value", self.value))
 
     def __call__(self, iteration: int) -> float:
         return self.value
@@ -70,7 +82,7 @@ class LinearWeight:
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
-            object.__setattr__(self, name, _finite("LinearWeight", name, getattr(self, name)))
+            object.__setattr__(self, name, _non_negative("LinearWeight", name, getattr(self, name)))
         n = self.steps
         # (why) steps=nan passed a < 1 check and made every weight nan (min(i, nan) is i), True
         # ramped over 1 iteration and 2.5 over a fraction
@@ -102,7 +114,8 @@ class ExponentialWeight:
 
     def __post_init__(self) -> None:
         for name in ("start", "minimum"):
-            object.__setattr__(self, name, _finite("ExponentialWeight", name, getattr(self, name)))
+            value = _non_negative("ExponentialWeight", name, getattr(self, name))
+            object.__setattr__(self, name, value)
         decay = _finite("ExponentialWeight", "decay", self.decay, what=" in (0, 1]")
         if not 0 < decay <= 1:
             raise ValueError(f"expected 0 < decay <= 1, got {self.decay}")
@@ -114,8 +127,8 @@ class ExponentialWeight:
 
 
 def as_schedule(weight: float | WeightSchedule) -> WeightSchedule:
-    """A number (finite, not a bool; NumPy's too) becomes :class:`ConstantWeight`; a schedule
-    (any callable of the iteration) is returned unchanged."""
+    """A number (finite, >= 0, not a bool; NumPy's too) becomes :class:`ConstantWeight`; a
+    schedule (any callable of the iteration) is returned unchanged."""
     return _schedule("", "a weight", weight)
 
 
@@ -123,13 +136,27 @@ def _schedule(owner: str, name: str, weight: Any) -> WeightSchedule:
     if callable(weight):
         return weight
     real = is_real(weight)
-    if real and math.isfinite(weight):
+    if real and math.isfinite(weight) and weight >= 0:
         return ConstantWeight(float(weight))
     error = ValueError if real else TypeError
     raise error(
-        f"{owner}expected {name} a finite real number or a weight schedule of the iteration, "
-        f"got {weight!r}"
+        f"{owner}expected {name} a finite real number >= 0 or a weight schedule of the "
+        f"iteration, got {weight!r}"
     )
+
+
+def weight_at(owner: object, name: str, weight: float | WeightSchedule, iteration: int) -> Any:
+    """The weight ``name`` of the regulariser ``owner`` at the training ``iteration``: a number
+    is itself, a schedule is evaluated there. A ValueError where a schedule gives a real number
+    that is not finite or is below 0, naming the schedule and the iteration (the built-in ones
+    are checked when built; a schedule of your own only when it is evaluated)."""
+    w = as_schedule(weight)(iteration)
+    if is_real(w) and not (math.isfinite(w) and w >= 0):
+        raise ValueError(
+            f"{type(owner).__name__}: expected {name} a finite weight >= 0 at every iteration, "
+            f"got {w!r} at iteration {iteration} from {weight!r}"
+        )
+    return w
 
 
 def check_weights(owner: object, *names: str) -> None:
