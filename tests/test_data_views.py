@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -1074,3 +1075,32 @@ def test_normalizer_refuses_a_channel_axis_outside_the_array():
             sd.Normalizer({"u": 0.0}, {"u": 1.0}, n_spatial=n_spatial)
     state = sd.Normalizer({"u": 0.0}, {"u": 1.0}, n_spatial=np.int64(1)).state_dict()
     assert state["n_spatial"] == 1 and type(state["n_spatial"]) is int
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        ({"train": [0.7, 1.2]}, TypeError, r"got train=\(0\.7, 1\.2\)"),  # read as samples 0, 1
+        ({"val": [True]}, TypeError, r"val=\(True,\)"),  # read as sample 1
+        ({"test": ["3"]}, TypeError, r"test=\('3',\)"),
+        ({"n": 10.9}, TypeError, r"n=10\.9"),  # read as 10
+        ({"train": 5}, ValueError, r"expected 'train' a list of sample indices, got int 5"),
+    ],
+)
+def test_a_split_file_with_indices_that_are_no_integers_is_refused(tmp_path, bad, error, message):
+    """Split.from_dict (Split.load, a run's splits.json on resume) passed every value through
+    int(): a hand-edited index 0.7 became sample 0, true sample 1, '3' sample 3, n 10.9 became
+    10. Each is refused now, naming the file; integers (and integral numpy ones) load as before."""
+    good = {"n": 10, "seed": 1, "train": [0, 4, 5], "val": [2], "test": [9]}
+    path = tmp_path / "splits.json"
+    path.write_text(json.dumps(good))
+    assert sd.Split.load(path) == sd.Split((0, 4, 5), (2,), (9,), n=10, seed=1)
+    path.write_text(json.dumps({**good, **bad}))
+    with pytest.raises(error, match=re.escape(str(path)) + ": .*" + message):
+        sd.Split.load(path)
+    with pytest.raises(TypeError, match="expected integer sample indices"):
+        sd.Split((True,), (), (), n=3)
+    assert sd.Split(np.array([0, 2]), (), (np.int64(1),), n=np.int64(3)).to_dict()["train"] == [
+        0,
+        2,
+    ]

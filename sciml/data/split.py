@@ -18,6 +18,13 @@ from .._io import atomic_write_text
 _PARTS = ("train", "val", "test")
 
 
+def _index(value: Any) -> int:
+    """``value`` as an int: ints and numpy integers, not bools, floats or strings."""
+    if isinstance(value, bool):  # (why) operator.index(True) is 1
+        raise TypeError
+    return operator.index(value)
+
+
 @dataclass(frozen=True)
 class Split:
     """Sample indices of each part. Splits are over whole samples, never over windows of one
@@ -47,9 +54,9 @@ class Split:
         # that save() could not write ("Object of type int64 is not JSON serializable"), and
         # an index array compared ambiguously in ==
         try:
-            parts = {k: tuple(operator.index(i) for i in getattr(self, k)) for k in _PARTS}
-            n = operator.index(self.n)
-            seed = None if self.seed is None else operator.index(self.seed)
+            parts = {k: tuple(_index(i) for i in getattr(self, k)) for k in _PARTS}
+            n = _index(self.n)
+            seed = None if self.seed is None else _index(self.seed)
         except TypeError:
             raise TypeError(
                 f"Split: expected integer sample indices, n and seed, got train={self.train!r}, "
@@ -97,8 +104,18 @@ class Split:
                 f"{source}: expected a JSON object with keys {', '.join(map(repr, keys))} (a "
                 f"file written by Split.save, e.g. sciml train's splits.json), got {found}"
             )
-        parts = {k: tuple(int(i) for i in d[k]) for k in ("train", "val", "test")}
-        return cls(**parts, n=int(d["n"]), seed=d.get("seed"))
+        # (why) not int(): it read a hand-edited index 0.7 as sample 0, true as 1, '3' as 3 and
+        # n 10.9 as 10; the Split refuses what is no integer
+        bad = [k for k in _PARTS if not isinstance(d[k], list)]
+        if bad:
+            raise ValueError(
+                f"{source}: expected {bad[0]!r} a list of sample indices, got "
+                f"{type(d[bad[0]]).__name__} {d[bad[0]]!r}"
+            )
+        try:
+            return cls(**{k: tuple(d[k]) for k in _PARTS}, n=d["n"], seed=d.get("seed"))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{source}: {exc}") from None
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_dict` as JSON to ``path`` (atomically) and return the path."""
