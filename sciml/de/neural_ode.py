@@ -334,6 +334,11 @@ class NeuralODE(DetachedState):
     solver's steps are all accepted); after
     ``backward``: ``nfe_backward`` (evaluations in the adjoint solve, 0 for direct backprop, which
     replays the stored graph instead of evaluating ``f``).
+
+    ``iteration``: the training iteration the regulariser's weight schedules are evaluated at,
+    the number of forward passes in training mode with gradients enabled so far. A plain
+    attribute, not in ``state_dict``: a model loaded from a checkpoint starts at 0, so set it
+    (``node.iteration = step``) to continue a schedule where the run stopped.
     """
 
     def __init__(

@@ -216,6 +216,8 @@ class NeuralSDE(DetachedState):
             it sets the shape ``diffusion`` returns.
 
     ``nfe_forward`` counts drift evaluations (each comes with one diffusion evaluation).
+    ``iteration`` is the training iteration of the weight schedules, as in
+    :class:`~sciml.de.NeuralODE`: not in ``state_dict``, set it when resuming a run.
     """
 
     def __init__(
