@@ -122,8 +122,17 @@ class Normalized(Autoregressive, Operator, family="normalized"):
                 f"mean and std must have one entry per channel: in {tuple(in_mean.shape)} vs "
                 f"{tuple(in_std.shape)}, out {tuple(out_mean.shape)} vs {tuple(out_std.shape)}"
             )
+        for name, v in (("in_mean", in_mean), ("in_std", in_std), ("out_mean", out_mean),
+                        ("out_std", out_std)):  # fmt: skip
+            # (why) NaN passed "std <= 0" and every output was NaN; an infinite mean or std
+            # gave inf outputs or an input read as 0, all without an error
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"{name}: expected finite numbers, got {v.tolist()}")
         if bool((in_std <= 0).any()) or bool((out_std <= 0).any()):
-            raise ValueError("standard deviations must be positive")
+            raise ValueError(
+                f"standard deviations must be positive, got in_std={in_std.tolist()}, "
+                f"out_std={out_std.tolist()}"
+            )
         config = NormalizedConfig(
             family=inner.family,
             config=inner.config_dict(),
@@ -132,9 +141,16 @@ class Normalized(Autoregressive, Operator, family="normalized"):
             channel_dim=channel_dim,
             out_channel_dim=out_channel_dim,
         )
-        model = cls(config)
+        # (why) built on the meta device, then given ``inner``: building it on the CPU made a
+        # second, randomly initialised copy of the wrapped network (its memory, and draws from
+        # the global random stream that changed every random number after the wrap)
+        with torch.device("meta"):
+            model = cls(config)
         model.inner = inner
-        device = model.in_mean.device  # (why) where copy_ into the built buffers put them
+        # (why) the statistics go where the wrapped network is: on the CPU beside a CUDA
+        # network, every forward failed ("Expected all tensors to be on the same device")
+        tensors = [*inner.parameters(), *inner.buffers()]
+        device = tensors[0].device if tensors else torch.device("cpu")
         model.in_mean = in_mean.detach().to(device, dtype)
         model.in_std = in_std.detach().to(device, dtype)
         model.out_mean = out_mean.detach().to(device, dtype)

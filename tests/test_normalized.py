@@ -1,0 +1,66 @@
+"""sciml.models.Normalized: the statistics ``wrap`` stores, and where it stores them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sciml.models import FNO, FNOConfig, Normalized
+
+CONFIG = FNOConfig(in_channels=2, out_channels=1, modes=(3,), width=4, n_layers=1)
+STATS = {"in_mean": [0.5, -1.0], "in_std": [2.0, 0.25], "out_mean": [3.0], "out_std": [4.0]}
+
+
+@pytest.mark.parametrize(
+    "name, values",
+    [
+        ("in_std", [float("nan"), 1.0]),
+        ("in_std", [float("inf"), 1.0]),
+        ("in_mean", [0.0, float("nan")]),
+        ("out_mean", [float("-inf")]),
+        ("out_std", [float("nan")]),
+    ],
+)
+def test_wrap_refuses_statistics_that_are_not_finite(name, values):
+    # (why) NaN passed the "std <= 0" check: every output of the wrapped model was NaN (an
+    # infinite std read the channel as 0, an infinite mean made the output inf), no error
+    with pytest.raises(ValueError, match=rf"{name}: expected finite numbers"):
+        Normalized.wrap(FNO(CONFIG), **{**STATS, name: values})
+
+
+def test_wrap_neither_draws_random_numbers_nor_builds_a_second_network():
+    torch.manual_seed(0)
+    inner = FNO(CONFIG)
+    expected = torch.rand(5)  # the global stream right after building the network
+    torch.manual_seed(0)
+    inner = FNO(CONFIG)
+    model = Normalized.wrap(inner, **STATS)
+    # (why) wrap built a throwaway FNO on the CPU before putting `inner` in: its initial
+    # weights drew from the global generator, so every random number after the wrap changed
+    assert torch.equal(torch.rand(5), expected)
+    assert model.inner is inner
+    u = torch.randn(3, 2, 16)
+    mu, sd = torch.tensor([0.5, -1.0]).view(1, 2, 1), torch.tensor([2.0, 0.25]).view(1, 2, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(u), inner((u - mu) / sd) * 4.0 + 3.0, rtol=0, atol=1e-6)
+
+
+def test_wrap_puts_the_statistics_on_the_wrapped_networks_device():
+    # (why) they went to the CPU whatever the network's device, so a CUDA network wrapped
+    # failed in every forward ("Expected all tensors to be on the same device"); the meta
+    # device shows the placement on any machine
+    with torch.device("meta"):
+        inner = FNO(CONFIG)
+    model = Normalized.wrap(inner, **STATS)
+    assert {t.device.type for t in model.state_dict().values()} == {"meta"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_wrapped_cuda_network_runs_on_cuda_as_on_the_cpu():
+    torch.manual_seed(0)
+    inner = FNO(CONFIG).double()
+    u = torch.randn(3, 2, 16, dtype=torch.float64)
+    with torch.no_grad():
+        on_cpu = Normalized.wrap(inner, **STATS)(u)
+        on_cuda = Normalized.wrap(inner.cuda(), **STATS)(u.cuda())
+    torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=0, atol=1e-12)
