@@ -882,3 +882,48 @@ def test_encode_takes_a_decoded_system_and_checks_max_exponent_first():
             ):
                 encode(system, max_exponent=m)
     assert encode([2.5e-12 * u0], max_exponent=np.int64(14)) == ["mul", "+", "N250", "E-14", "u_0"]
+
+
+def test_a_constant_equation_stays_connected_to_u_with_gradient_zero():
+    # TorchVectorField([2.5])(u) did not require grad for a u that did: torch.autograd.grad of an
+    # all-constant system raised 'element 0 of tensors does not require grad'
+    (u0,) = state_symbols(1)
+    u = torch.tensor([[0.3], [-1.7], [float("inf")]], dtype=torch.float64, requires_grad=True)
+    for system, value in (([sp.Float(2.5)], 2.5), ([sp.pi / 2], math.pi / 2), ([sp.Integer(0)], 0)):
+        y = TorchVectorField(system)(u)
+        assert y.requires_grad
+        assert y.detach().tolist() == [[value]] * 3  # exact, also at u = inf
+        (g,) = torch.autograd.grad(y.sum(), u, create_graph=True)
+        assert g.tolist() == [[0.0]] * 3
+    # a constant beside a variable: d(2.5, u_0^2)/du = (0, 2 u_0)
+    field = TorchVectorField([sp.Float(2.5), u0**2], dim=2)
+    v = torch.tensor([[0.3, 1.1]], dtype=torch.float64, requires_grad=True)
+    jac = torch.autograd.functional.jacobian(field, v)[0, :, 0]
+    torch.testing.assert_close(jac, torch.tensor([[0.0, 0.0], [0.6, 0.0]], dtype=torch.float64))
+    assert field(v.detach()).tolist() == [[2.5, 0.3**2]]
+
+
+def test_encode_of_a_decoded_constant_outside_the_exponents_says_decode_folded_it():
+    # sin(1 / (-76000)^3) decodes (each token is in range) as one constant, -2.28e-15, below the
+    # smallest nonzero magnitude at max_exponent 10: encode refuses it (as zero the equation
+    # would change) and says that decode folded it and the max_exponent that writes it
+    tokens = ["sin", "inv", "pow3", "-", "N760", "E2"]
+    d = decode(tokens)
+    assert d.valid and float(d.expressions[0]) == pytest.approx(math.sin(-(76000.0**-3)), rel=1e-12)
+    with pytest.raises(ValueError) as err:
+        encode(d)
+    assert "below the smallest nonzero magnitude 1e-08" in str(err.value)
+    assert (
+        "decode folds each constant sub-expression of the tokens into one number, which can lie "
+        "outside the exponents E-10..E10 although every number token is inside: this system has "
+        "no tokens at max_exponent=10 (max_exponent=17 writes it)"
+    ) in str(err.value)
+    assert encode(d, max_exponent=17) == ["-", "N228", "E-17"]
+    # a product of two in-range numbers beyond the largest magnitude: the same hint
+    big = decode(["mul", "+", "N500", "E10", "mul", "+", "N300", "E10", "u_0"])
+    with pytest.raises(ValueError, match=r"exceeds the largest exponent E10.*max_exponent=23 wri"):
+        encode(big)
+    assert encode(big, max_exponent=23) == ["mul", "+", "N150", "E23", "u_0"]
+    # the same constants written directly get encode_float's message without the hint
+    with pytest.raises(ValueError, match="remove the term or write it as 0 if it is negligible$"):
+        encode([sp.Float(-2.28e-15)])

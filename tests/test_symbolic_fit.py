@@ -239,3 +239,22 @@ def test_a_symbol_that_is_neither_a_state_nor_a_constant_is_refused_by_name():
     fit = fit_system([-1.1 * u0, -1.9 * u1], t, obs)
     np.testing.assert_allclose(fit.constants, [-1.0, -2.0], rtol=1e-5)
     np.testing.assert_allclose(fit.u0, [1.0, 1.0], rtol=1e-5)
+
+
+def test_fit_system_takes_a_decoded_system_and_refuses_an_invalid_one_by_its_error():
+    # fit_system(decode(tokens), ...) raised "TypeError: 'Decoded' object is not iterable"; it
+    # needed list(d.expressions)
+    from sciml.symbolic import decode, encode
+
+    u0, u1 = state_symbols(2)
+    t = np.linspace(0.0, 1.0, 12)
+    obs = np.stack([np.exp(-t), np.exp(-2 * t)], 1)
+    d = decode(encode([sp.Float(-1.1) * u0, sp.Float(-1.9) * u1]))
+    fit = fit_system(d, t, obs)
+    assert fit.ok and fit.expressions == fit_system(list(d.expressions), t, obs).expressions
+    np.testing.assert_allclose(fit.constants, [-1.0, -2.0], rtol=1e-5)
+    np.testing.assert_allclose(fit.u0, [1.0, 1.0], rtol=1e-5)
+    with pytest.raises(
+        ValueError, match=r"^cannot fit an invalid system: expected 2 equations, got 1$"
+    ):
+        fit_system(decode(["u_0"], dim=2), t, obs)

@@ -31,7 +31,7 @@ import numpy as np
 import sympy as sp
 
 from .._scalars import is_int, is_real
-from .prefix import state_symbols
+from .prefix import Decoded, state_symbols
 
 __all__ = ["FitResult", "ParametricSystem", "estimate_noise", "fit_system", "free_constants"]
 
@@ -185,7 +185,7 @@ class FitResult:
 
 
 def fit_system(
-    exprs: list[sp.Expr],
+    exprs: list[sp.Expr] | Decoded,
     t: np.ndarray,
     observed: np.ndarray,
     *,
@@ -200,10 +200,11 @@ def fit_system(
     """Fit the constants of ``exprs`` (unless ``fit_constants=False``) and the initial state to
     ``observed`` ``(len(t), d)`` at the times ``t``, by least squares of the integrated trajectory.
 
-    ``u0`` is the starting guess of the initial state (default: ``observed[0]``); the constants
-    start at their values in ``exprs``. ``prior`` (relative standard deviation, e.g. 0.1) pulls
-    the constants towards those values (module docstring); ``noise`` is the observations' noise
-    standard deviation (default :func:`estimate_noise`, floored at ``1e-9`` of their RMS; with
+    ``exprs`` may be a valid :class:`~sciml.symbolic.Decoded` (its expressions; an invalid one
+    raises with its error). ``u0`` is the starting guess of the initial state (default:
+    ``observed[0]``); the constants start at their values in ``exprs``. ``prior`` (relative
+    standard deviation, e.g. 0.1) pulls the constants towards those values (module docstring);
+    ``noise`` is the observations' noise standard deviation (default :func:`estimate_noise`, floored at ``1e-9`` of their RMS; with
     fewer than 8 times and no prior it stays unknown: ``FitResult.noise`` and ``misfit`` are nan).
     ``max_iterations`` bounds the trust-region iterations (each costs ``1 + #unknowns``
     solves), ``max_evals`` the evaluations of ``f`` per solve. Never raises for a system that
@@ -211,6 +212,11 @@ def fit_system(
     not 1-d, not finite or not strictly monotonic, ``observed`` not finite or not ``(len(t), d)``,
     ``u0`` not finite ``(d,)``, counts that are not ints >= 1, ``prior`` / ``noise`` not finite > 0.
     """
+    if isinstance(exprs, Decoded):
+        # (why) fit_system(decode(tokens), ...) raised "'Decoded' object is not iterable"
+        if not exprs.valid:
+            raise ValueError(f"cannot fit an invalid system: {exprs.error}")
+        exprs = list(exprs.expressions)
     observed = np.asarray(observed, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     if t.ndim != 1:

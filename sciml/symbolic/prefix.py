@@ -27,6 +27,7 @@ import sympy as sp
 from .._scalars import is_int
 from .vocabulary import (
     BINARY,
+    MANTISSA_DIGITS,
     PLACEHOLDER,
     SEPARATOR,
     UNARY,
@@ -189,9 +190,12 @@ def encode(system: Sequence[sp.Expr] | Decoded, *, max_exponent: int = 10) -> li
             ``1e-8 ... 9.99e12`` at the default 10) or not real; the message names the equation
             and the constant; an integer beyond float64, which decode would refuse; a symbol
             other than the state variables ``u_i`` (``x``, ``u_01``, a skeleton's ``C_0``); an
-            invalid :class:`Decoded` (with its error); ``max_exponent`` not an int >= 0.
+            invalid :class:`Decoded` (with its error); ``max_exponent`` not an int >= 0. For a
+            :class:`Decoded` whose constant :func:`decode` folded outside the exponents, the
+            message says so and names the ``max_exponent`` that writes it.
     """
-    if isinstance(system, Decoded):
+    decoded = isinstance(system, Decoded)
+    if decoded:
         # (why) TorchVectorField takes a Decoded; encode raised "object of type 'Decoded' has
         # no len()"
         if not system.valid:
@@ -223,8 +227,37 @@ def encode(system: Sequence[sp.Expr] | Decoded, *, max_exponent: int = 10) -> li
                 expr = again
             _encode(expr, out, max_exponent)
         except ValueError as err:
-            raise ValueError(f"equation {i} ({f}): {err}") from None
+            out_of_range = any(m in str(err) for m in _OUT_OF_RANGE)
+            hint = _folded_hint(f, max_exponent) if decoded and out_of_range else ""
+            raise ValueError(f"equation {i} ({f}): {err}{hint}") from None
     return out
+
+
+_OUT_OF_RANGE = ("below the smallest nonzero magnitude", "exceeds the largest exponent")
+
+
+def _folded_hint(f: sp.Expr, max_exponent: int) -> str:
+    """Why a decoded equation holds a constant encode cannot write, and what writes it.
+
+    (why) decode folds a constant sub-expression into one number: sin(1 / (-76000)^3), tokens
+    'sin inv pow3 - N760 E2' each in range, is -2.28e-15; encode's plain "below the smallest
+    nonzero magnitude" read as if encode had been given that number.
+    """
+    need = max_exponent
+    for c in sp.sympify(f).atoms(sp.Number):
+        v = abs(float(c))
+        if not c.is_Integer and 0 < v < math.inf:
+            need = max(need, abs(int(f"{v:.{MANTISSA_DIGITS - 1}e}".split("e")[1]) - 2))
+    try:
+        encode([f], max_exponent=need)
+        writes = f" (max_exponent={need} writes it)"
+    except ValueError:
+        writes = ""
+    return (
+        f"; decode folds each constant sub-expression of the tokens into one number, which can "
+        f"lie outside the exponents E-{max_exponent}..E{max_exponent} although every number "
+        f"token is inside: this system has no tokens at max_exponent={max_exponent}{writes}"
+    )
 
 
 def skeleton(tokens: Sequence[str]) -> list[str]:
@@ -447,6 +480,13 @@ def decode(
         token, missing operand, trailing tokens, bad number, division by zero, a constant that is
         not a finite real float64 -- such as ``9^999999999``, refused before sympy would compute
         it exactly --, a complex-valued equation).
+
+    Each constant sub-expression becomes one number (sympy folds it), which can lie outside the
+    exponents of :func:`encode` although every number token is inside: ``sin inv pow3 - N760
+    E2`` is the valid ``-2.28e-15``, and ``encode`` at ``max_exponent=10`` refuses it, as it
+    refuses any constant it would have to write as 0 or cannot hold (its message names the
+    ``max_exponent`` that writes it). :class:`~sciml.symbolic.TorchVectorField` evaluates such
+    a system as is.
     """
     try:
         if isinstance(tokens, (str, bytes)):

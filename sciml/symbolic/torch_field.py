@@ -72,7 +72,9 @@ class TorchVectorField:
                     raise ValueError(
                         f"expected expressions in u_0 ... u_{self.dim - 1}, got symbol {name!r} in {f}"
                     )
-        self._fns = [self._compile(f) for f in self.system]
+        self._fns = [
+            _connected(self._compile(f)) if f.is_number else self._compile(f) for f in self.system
+        ]
 
     def _compile(self, expr: sp.Expr) -> Callable[[torch.Tensor], torch.Tensor]:
         if expr.is_Symbol:
@@ -125,6 +127,20 @@ def _constant(c: float, u: torch.Tensor) -> torch.Tensor:
             f"(|value| <= {torch.finfo(u.dtype).max:g}): evaluate with u in torch.float64"
         )
     return torch.full_like(u[..., 0], c)
+
+
+def _connected(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A constant equation's value, tied to ``u`` in autograd's graph with gradient 0."""
+
+    # (why) full_like is a leaf: an all-constant system's output did not require grad, and
+    # torch.autograd.grad of it raised 'element 0 of tensors does not require grad'. 0 * u is
+    # NaN at u = +-inf, hence nan_to_num (whose gradient there is 0): the value stays exact
+    def fn_u(u: torch.Tensor) -> torch.Tensor:
+        return fn(u) + torch.nan_to_num(u[..., 0] * 0, nan=0.0, posinf=0.0, neginf=0.0)
+
+    return fn_u
 
 
 def _huge_power(b: torch.Tensor, k: float, odd: bool) -> torch.Tensor:
