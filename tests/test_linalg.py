@@ -1137,6 +1137,9 @@ def test_scipy_signature_takes_column_vectors_atol_and_m_as_scipy_cg():
         TypeError, match="M: expected a matrix or scipy.sparse.linalg.LinearOperator"
     ):
         cg(A, b, M=lambda r: r)
+    # a sciml preconditioner as M was told to "wrap a function f as LinearOperator(...)"
+    with pytest.raises(TypeError, match=r"got Jacobi; a sciml preconditioner goes to the method: "):
+        cg(A, b, M=Jacobi())
     with pytest.raises(ValueError, match=r"M: expected shape \(\d+, \d+\) as A, got \(3, 3\)"):
         cg(A, b, M=np.eye(3))
     assert cg(A, b, M=-Minv)[1] == -1  # an M that is not SPD is a breakdown

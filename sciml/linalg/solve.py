@@ -634,10 +634,13 @@ class _ScipyM(Preconditioner):
         try:
             m = aslinearoperator(self.M)
         except TypeError:
+            hint = "wrap a function f as LinearOperator(A.shape, matvec=f)"
+            if isinstance(self.M, Preconditioner):
+                # (why) M=Jacobi() was told to wrap a function
+                hint = f"a sciml preconditioner goes to the method: PCG({_spelled(self.M)})"
             raise TypeError(
                 "M: expected a matrix or scipy.sparse.linalg.LinearOperator approximating A^-1 "
-                f"(as SciPy's cg), got {type(self.M).__name__}; wrap a function f as "
-                "LinearOperator(A.shape, matvec=f)"
+                f"(as SciPy's cg), got {type(self.M).__name__}; {hint}"
             ) from None
         if m.shape != (A.n, A.n):
             raise ValueError(f"M: expected shape ({A.n}, {A.n}) as A, got {m.shape}")
