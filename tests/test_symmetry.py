@@ -794,3 +794,63 @@ def test_keep_sign_moves_a_coefficient_without_negating_it(tmp_path):
         flip(u, keep_sign=1)
     with pytest.raises(ValueError, match=r"keep_sign names \['x'\], which are not among"):
         Augmented(view, RandomSymmetry(elements), keep_sign={"x": [0]})
+
+
+def test_augmenting_a_normalised_view_moves_the_physical_fields(tmp_path):
+    """A view with a normalizer gives per-channel encoded items, and Augmented moved them
+    encoded: a transpose swapped u_x (mean 1, std 2) and u_y (mean 0, std 0.5) as encoded
+    numbers, and a map of sign -1 negated an encoded channel of nonzero mean, so a pair was no
+    pair of the problem (8.7 std off). Items are decoded, moved and encoded again now: each
+    equals the normalizer's encoding of the same map applied to the view without normalizer."""
+    import sciml.data as sd
+
+    rng = np.random.default_rng(8)
+    n, t, x = 3, 4, 8
+    ux, uy = rng.normal(1, 2, (n, t, x, x)), rng.normal(0, 0.5, (n, t, x, x))
+    c = rng.normal(3, 0.1, (n, x, x))
+    path = tmp_path / "vec.h5"
+    sd.write(path, fields={"ux": ux, "uy": uy}, static_fields={"c": c}, dtype=np.float64)
+    ds = sd.open(path)
+    norm = sd.Normalizer.fit(ds)
+    elements = generate_group(
+        [GridSymmetry((2, 1), (0, 0)), GridSymmetry((-1, 2), (0, 0), sign=-1)]
+    )
+    mean = {k: norm.mean[k] for k in ("ux", "uy", "c")}
+    std = {k: norm.std[k] for k in ("ux", "uy", "c")}
+
+    def encode(a, names, axis):  # numpy, by channel name
+        shape = [1] * a.ndim
+        shape[axis] = -1
+        mu = np.array([mean[k] for k in names]).reshape(shape)
+        return (a - mu) / np.array([std[k] for k in names]).reshape(shape)
+
+    cases = {  # view kwargs, vectors, keep_sign, (input names, axis), (target names, axis)
+        "windows": (lambda **kw: sd.Windows(ds, 2, 1, static_fields=["c"], **kw),
+                    {"input": [(0, 1), (2, 3)], "target": [(0, 1)]}, {"input": [4]},
+                    (["ux", "uy", "ux", "uy", "c"], 0), (["ux", "uy"], 0)),
+        "unflattened": (lambda **kw: sd.Windows(ds, 2, 1, static_fields=["c"], flatten_time=False, **kw),
+                        {"input": [(0, 1)], "target": [(0, 1)]}, {"input": [2]},
+                        (["ux", "uy", "c"], 1), (["ux", "uy"], 1)),
+        "all_pairs": (lambda **kw: sd.AllPairs(ds, static_fields=["c"], **kw),
+                      {"input": [(0, 1)], "target": [(0, 1)]}, {"input": [2]},
+                      (["ux", "uy", "c"], 0), (["ux", "uy"], 0)),
+        "snapshots": (lambda **kw: sd.SnapshotPairs(ds, 0, -1, static_fields=["c"], lead_time=False, **kw),
+                      {"input": [(0, 1)], "target": [(0, 1)]}, {"input": [2]},
+                      (["ux", "uy", "c"], 0), (["ux", "uy"], 0)),
+    }  # fmt: skip
+    for name, (make, vectors, keep, (names_in, ax_in), (names_out, ax_out)) in cases.items():
+
+        def augmented(view, vectors=vectors, keep=keep):
+            aug = RandomSymmetry(elements, generator=torch.Generator().manual_seed(2))
+            return Augmented(view, aug, vectors=vectors, keep_sign=keep)
+
+        encoded, raw = augmented(make(normalizer=norm)), augmented(make())
+        for i in range(0, len(raw), 3):
+            got, want = encoded[i], raw[i]
+            assert got["input"].dtype == torch.float32, name
+            np.testing.assert_allclose(got["input"].numpy(),
+                                       encode(want["input"].numpy(), names_in, ax_in), atol=2e-5,
+                                       err_msg=name)  # fmt: skip
+            np.testing.assert_allclose(got["target"].numpy(),
+                                       encode(want["target"].numpy(), names_out, ax_out), atol=2e-5,
+                                       err_msg=name)  # fmt: skip

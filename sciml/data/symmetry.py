@@ -458,6 +458,10 @@ class Augmented(Dataset):
             ``DataLoader`` workers or data-parallel ranks (reading an item twice in one epoch
             gives the same map). None (default): ``augment``'s own stream, as below.
 
+    A view of :mod:`sciml.data` with a ``normalizer`` gives encoded items: they are decoded,
+    moved and encoded again, since a per-channel encoding does not commute with a map that
+    negates a channel of nonzero mean or swaps vector components of different statistics.
+
     Without ``seed``, in ``DataLoader`` worker processes each worker gets a copy of ``augment``;
     if it has its own generator, that copy is reseeded from the worker's seed
     (``get_worker_info().seed``, which ``torch.manual_seed`` in the main process fixes), so
@@ -522,13 +526,28 @@ class Augmented(Dataset):
         missing = [k for k in self.keys if k not in item]
         if missing:
             raise KeyError(f"Augmented: item {i} has no field(s) {missing}; it has {sorted(item)}")
+        # (why) a view's normalizer encodes each channel by its own mean and std, which does not
+        # commute with a map that negates a channel of nonzero mean or swaps vector components
+        # of different statistics: moved encoded, a pair was no pair of the problem (8.7 std off
+        # for (u_x, u_y) of std 2 and 0.5 under a transpose). Moved in physical units instead.
+        norm = getattr(self.dataset, "normalizer", None)
+        names = getattr(self.dataset, "_channel_names", dict)() if norm is not None else {}
+        tensors = {k: torch.as_tensor(item[k]) for k in self.keys}
+        physical = dict(tensors)
+        for k in names.keys() & physical.keys():
+            channels, dim = names[k]
+            physical[k] = norm.decode(physical[k].double(), channels, channel_dim=dim)
         moved = self.augment(
-            *(torch.as_tensor(item[k])[None] for k in self.keys),
+            *(physical[k][None] for k in self.keys),
             vectors=self.vectors,
             generator=generator,
             keep_sign=self.keep_sign,
         )
-        item.update({k: v[0] for k, v in zip(self.keys, moved, strict=True)})
+        for k, v in zip(self.keys, moved, strict=True):
+            v = v[0]
+            if k in names:
+                v = norm.encode(v, names[k][0], channel_dim=names[k][1]).to(tensors[k].dtype)
+            item[k] = v
         return item
 
 

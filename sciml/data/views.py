@@ -159,6 +159,17 @@ class _View(Dataset):
         encoded = self.normalizer.encode(a, names, channel_dim=channel_dim)
         return np.ascontiguousarray(encoded, dtype=np.float32)
 
+    def _channel_names(self) -> dict[str, tuple[list[str], int]]:
+        """Item key -> (the channel name of each entry along its channel axis, that axis).
+
+        :class:`~sciml.data.symmetry.Augmented` decodes an item of a view with a normalizer by
+        them before it moves the item, and encodes it after: (why) moved after the
+        per-channel encoding, a pair was no pair of the problem where the map negates a channel
+        of nonzero mean or swaps vector components of different statistics. ``{}``: nothing
+        to decode (no normalizer, or items that are not all on the grid).
+        """
+        return {}
+
     def _coords(self) -> torch.Tensor:
         if self._x is None:
             pts = self.ds.grid_points(self.space)  # (*spatial, dim)
@@ -272,6 +283,14 @@ class Windows(_View):
     def __len__(self) -> int:
         return len(self.samples) * self.n_starts
 
+    def _channel_names(self) -> dict[str, tuple[list[str], int]]:
+        if self.flatten_time:  # channel t * C + c, then the static fields
+            return {
+                "input": (self.fields * self.n_in + self.static_fields, 0),
+                "target": (self.fields * self.n_out, 0),
+            }
+        return {"input": (self.fields + self.static_fields, 1), "target": (self.fields, 1)}
+
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         k = self._index(k)
         s = int(self.samples[k // self.n_starts])
@@ -371,6 +390,9 @@ class AllPairs(_View):
     def __len__(self) -> int:
         return len(self.samples) * len(self.pairs)
 
+    def _channel_names(self) -> dict[str, tuple[list[str], int]]:
+        return {"input": (self.fields + self.static_fields, 0), "target": (self.fields, 0)}
+
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         k = self._index(k)
         s = int(self.samples[k // len(self.pairs)])
@@ -405,6 +427,9 @@ class _Pairs(_View):
         self.targets = _names(owner, "targets", targets, default)
         self.ds._channels(self.inputs + self.targets, static=static)  # fail now on unknown names
         self._check_normalizer(self.inputs + self.targets + self.static_fields)
+
+    def _channel_names(self) -> dict[str, tuple[list[str], int]]:
+        return {"input": (self.inputs + self.static_fields, 0), "target": (self.targets, 0)}
 
     def _pair(self, x: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
         """The item of ``x: (C_in, *spatial)`` and ``y: (C_out, *spatial)``, normalised."""
