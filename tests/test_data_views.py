@@ -1104,3 +1104,22 @@ def test_a_split_file_with_indices_that_are_no_integers_is_refused(tmp_path, bad
         0,
         2,
     ]
+
+
+def test_split_refuses_a_negative_or_non_integer_n_and_nan_fractions():
+    """split(-3) made a Split of n=-3 (which save() wrote), split(True) one of n=1, split(10.0)
+    failed with "object of type 'float' has no len()", and a NaN fraction with "cannot convert
+    float NaN to integer". Each is refused naming what split expects; an int, a numpy integer
+    and a data set still split."""
+    for n, error, message in (
+        (-3, ValueError, "split: expected n an integer >= 0, got -3"),
+        (True, TypeError, "got bool True"),
+        (10.0, TypeError, "split: expected n an integer >= 0 or a data set (anything with len)"),
+    ):
+        with pytest.raises(error, match=re.escape(message)):
+            sd.split(n)
+    with pytest.raises(ValueError, match=re.escape("non-negative numbers, got [nan, 0.1, 0.1]")):
+        sd.split(10, (float("nan"), 0.1, 0.1))
+    assert sd.split(np.int64(10), seed=None) == sd.split(list(range(10)), seed=None)
+    assert sd.split(10, seed=None).train == tuple(range(8))
+    assert sd.split(0) == sd.Split((), (), (), n=0, seed=0)

@@ -156,9 +156,18 @@ def split(
     (:meth:`Split.save`; ``sciml train`` writes ``splits.json``) and :meth:`Split.load` it rather
     than splitting again.
     """
+    if isinstance(n, bool) or not (isinstance(n, Integral) or hasattr(n, "__len__")):
+        # (why) len(10.0) failed with "object of type 'float' has no len()", and True was 1
+        raise TypeError(
+            f"split: expected n an integer >= 0 or a data set (anything with len), got "
+            f"{type(n).__name__} {n!r}"
+        )
     n = int(n) if isinstance(n, Integral) else len(n)
+    if n < 0:  # (why) split(-3) made a Split of n=-3, which save() wrote
+        raise ValueError(f"split: expected n an integer >= 0, got {n}")
     sizes = list(sizes) + [0] * (3 - len(sizes))
-    if len(sizes) != 3 or any(s < 0 for s in sizes):
+    # (why) not `s < 0`: NaN passed it and failed in round() ("cannot convert float NaN")
+    if len(sizes) != 3 or not all(s >= 0 for s in sizes):
         raise ValueError(f"sizes must be 2 or 3 non-negative numbers, got {sizes}")
     if all(isinstance(s, (int, np.integer)) for s in sizes):
         counts = [int(s) for s in sizes]
