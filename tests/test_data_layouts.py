@@ -112,6 +112,31 @@ def test_pdebench_seed_groups(tmp_path):
     np.testing.assert_array_equal(w["input"].numpy(), np.moveaxis(data["0001"][2:4], -1, 1))
 
 
+def _seed_file(path, names, t=3, nx=4):
+    data = {k: _r(t, nx, 1) for k in names}
+    with h5py.File(path, "w") as f:
+        for k, v in data.items():
+            g = f.create_group(k)
+            g["data"], g["grid/x"], g["grid/t"] = v, np.arange(nx, dtype=float), np.arange(t * 1.0)
+    return data
+
+
+def test_pdebench_seed_groups_come_in_numeric_seed_order(tmp_path):
+    """Sample i is the i-th smallest seed. The groups were sorted as text (h5py's order too):
+    '0' .. '11' gave samples 0, 1, 10, 11, 2, ..., and the same seeds named '0000' .. '0011'
+    came in another order."""
+    plain = _seed_file(tmp_path / "plain.h5", [str(s) for s in range(12)])
+    padded = _seed_file(tmp_path / "padded.h5", [f"{s:04d}" for s in (11, 2, 10, 0)])
+    out = sd.open(tmp_path / "plain.h5").read(slice(None))[:, :, 0]  # (n, t, x)
+    np.testing.assert_array_equal(out, np.stack([plain[str(s)][..., 0] for s in range(12)]))
+    out = sd.open(tmp_path / "padded.h5").read([0, 1, 2, 3])[:, :, 0]
+    want = [padded[f"{s:04d}"][..., 0] for s in (0, 2, 10, 11)]
+    np.testing.assert_array_equal(out, np.stack(want))
+    _seed_file(tmp_path / "twice.h5", ["0", "1", "01"])
+    with pytest.raises(sd.DataFormatError, match="groups '01' and '1' both name seed 1"):
+        sd.open(tmp_path / "twice.h5")
+
+
 # -- The Well -----------------------------------------------------------------------------------
 def _flags(ds, sample=True, time=True, dims=(True, True)):
     ds.attrs["sample_varying"], ds.attrs["time_varying"] = sample, time

@@ -10,7 +10,9 @@ Following PDEBench's README and data-generation / data-loading code:
 * ``pdebench-darcy`` -- ``tensor`` ``(N, 1, X, Y)`` is the solution ``u`` and ``nu``
   ``(N, X, Y)`` the coefficient; both become static fields, ``nu`` and ``u``.
 * ``pdebench-seed-groups`` -- one group per seed, ``0000/data`` ``(T, *spatial, C)`` with
-  ``0000/grid/x`` (``y``, ``z``) and ``0000/grid/t``; channels are named ``c0``, ``c1``, ...
+  ``0000/grid/x`` (``y``, ``z``) and ``0000/grid/t``; channels are named ``c0``, ``c1``, ...;
+  samples are the seeds in numeric order (``'2'`` before ``'10'``, as ``'0002'`` before
+  ``'0010'``).
 """
 
 from __future__ import annotations
@@ -159,12 +161,38 @@ def read_cfd(f: h5py.File, path: Path) -> LayoutSpec:
 def detect_seed_groups(f: h5py.File) -> bool:
     keys = list(f.keys())
     return bool(keys) and all(
-        isinstance(f[k], h5py.Group) and "data" in f[k] and k.isdigit() for k in keys
+        isinstance(f[k], h5py.Group) and "data" in f[k] and k.isascii() and k.isdigit()
+        for k in keys
     )
 
 
+def _seed_order(f: h5py.File, path: Path) -> list[str]:
+    """The seed groups in numeric order: sample ``i`` is the ``i``-th smallest seed.
+
+    (why) not ``sorted(f.keys())`` (h5py's own order too): names sort as text, so the groups
+    ``'0'`` .. ``'10'`` gave samples ``0, 1, 10, 2, ...`` and a file of zero-padded names
+    (PDEBench's ``'0000'`` ..) put the same seeds elsewhere; two names of one seed (``'1'``
+    beside ``'01'``) have no order and are refused.
+    """
+    seen: dict[int, str] = {}
+    for k in f:
+        if not (k.isascii() and k.isdigit()):
+            raise DataFormatError(
+                path, f"has a top-level key {k!r}; expected only seed groups named by numbers"
+            )
+        if (other := seen.setdefault(int(k), k)) != k:
+            raise DataFormatError(
+                path,
+                f"groups '{other}' and '{k}' both name seed {int(k)}; expected one group per "
+                "seed (samples are the seed groups in numeric order)",
+            )
+    if not seen:
+        raise DataFormatError(path, "has no seed groups; expected groups '0000', '0001', ...")
+    return [seen[s] for s in sorted(seen)]
+
+
 def read_seed_groups(f: h5py.File, path: Path) -> LayoutSpec:
-    seeds = sorted(f.keys())
+    seeds = _seed_order(f, path)
     first = f[seeds[0]]
     shape = first["data"].shape
     coords = _coords(first, path, "grid/{}")
