@@ -1392,3 +1392,35 @@ def test_the_writer_flushes_its_file_to_disk_before_the_rename(tmp_path, monkeyp
         sd.write(path, fields={"u": old["u"]}, overwrite=True)
     np.testing.assert_array_equal(sd.open(path).read(slice(None))[:, :, 0], u)  # kept
     assert [p.name for p in tmp_path.iterdir()] == ["f.h5"]  # no temporary file left
+
+
+def test_validate_and_open_refuse_non_finite_coordinates_naming_the_dataset(tmp_path):
+    # the writer refuses NaN coordinates, but a file changed after it was written passed
+    # validate() and open(): its NaN grid point reached a model through with_coords
+    u = _r(2, 3, 4, 5)
+    path = sd.write(
+        tmp_path / "f.h5", fields={"u": u}, coords={"x": np.arange(4.0), "y": np.arange(5.0)}
+    )
+    with h5py.File(path, "a") as f:
+        f["coords/y"][3] = np.nan
+    assert sd.validate(path, scan_values=False) == [
+        f"{path}: dataset 'coords/y' has non-finite value nan at index (3,); expected finite "
+        "coordinates"
+    ]
+    with pytest.raises(
+        sd.DataFormatError, match=r"f\.h5: dataset 'coords/y' has non-finite value nan"
+    ):
+        sd.open(path)
+    pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    path = sd.write(tmp_path / "p.h5", fields={"u": _r(2, 3, 3)}, coords={"points": pts})
+    with h5py.File(path, "a") as f:
+        f["coords/points"][2, 1] = -np.inf
+    (problem,) = sd.validate(path)
+    assert problem.endswith(
+        "dataset 'coords/points' has non-finite value -inf at index (2, 1); "
+        "expected finite coordinates"
+    )
+    with h5py.File(path, "a") as f:
+        f["coords/points"][2, 1] = 1.0
+    assert sd.validate(path) == []
+    np.testing.assert_array_equal(sd.open(path).coords["points"], pts)

@@ -104,6 +104,18 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
     for name, obj in members(_group(f, "coords", out)):  # the reader reads every member
         if (wrong := _wrong_kind(obj, f"coords/{name}", h5py.Dataset)) and wrong not in out:
             out.append(wrong)
+        elif not wrong:
+            # (why) the writer refuses them, but a file edited or damaged later passed validate
+            # and open, and its NaN grid points reached a model (with_coords, PointSamples)
+            c = np.asarray(obj[()])
+            if c.dtype.kind not in "iuf":
+                out.append(f"dataset 'coords/{name}' has dtype {c.dtype}, expected numbers")
+            elif not np.isfinite(c).all():
+                bad = tuple(int(b) for b in np.argwhere(~np.isfinite(c))[0])
+                out.append(
+                    f"dataset 'coords/{name}' has non-finite value {c[bad]} at index {bad}; "
+                    "expected finite coordinates"
+                )
 
     time_kind = _wrong_kind(f["time"], "time", h5py.Dataset) if "time" in f else None
     if time_kind:  # also in a static-only file: the reader reads any 'time'
