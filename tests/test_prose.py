@@ -1068,3 +1068,25 @@ def test_evaluate_prose_gives_each_module_its_training_mode_back(four_samples):
         for j, (d, u) in enumerate(zip(four_samples["dim"], four_samples["u"]))
     ]
     assert first["traj_rel_l2"] == pytest.approx(float(np.mean(rel)), rel=1e-5)
+
+
+def test_prose_data_indices_count_negatives_from_the_end_and_refuse_the_rest(four_samples):
+    # as the samples of sciml.data's views: -1 is the last sample, kept as its number (it was
+    # kept as -1); an index past the end failed only when its item was read, 0.5 read sample 0
+    # and a boolean mask read as the samples 1 and 0
+    vocab = _tiny().vocab
+    last = PROSEData(four_samples, vocab, indices=[-1, 0], max_symbol_len=40)
+    ref = PROSEData(four_samples, vocab, indices=[3, 0], max_symbol_len=40)
+    np.testing.assert_array_equal(last.indices, [3, 0])
+    for k in range(2):
+        for key, v in ref[k].items():
+            torch.testing.assert_close(last[k][key], v, rtol=0, atol=0)
+    np.testing.assert_array_equal(last[0]["target"].numpy(), four_samples["u"][3, 16:])
+    for bad in ([4], [0, -5]):
+        with pytest.raises(IndexError, match=f"sample index {bad[-1]} is out of range for a data "
+                           "set of 4 samples; expected -4 <= index < 4"):  # fmt: skip
+            PROSEData(four_samples, vocab, indices=bad)
+    with pytest.raises(TypeError, match="expected integer sample indices"):
+        PROSEData(four_samples, vocab, indices=[0.5])
+    with pytest.raises(TypeError, match="a boolean mask"):
+        PROSEData(four_samples, vocab, indices=np.array([True, False, True, True]))

@@ -51,7 +51,9 @@ class PROSEData(torch.utils.data.Dataset):
     Args:
         data: the dict of :func:`load_prose_ode`.
         vocab: the model's :class:`~sciml.symbolic.Vocabulary` (``model.vocab``).
-        indices: the samples to use (default all).
+        indices: the samples to use (default all), integers; a negative one counts from the
+            end, as the ``samples`` of :mod:`sciml.data`'s views (``-1``: the last sample, kept
+            in :attr:`indices` as its number). One outside ``[-n, n)`` is an ``IndexError``.
         clean_symbols: feed the exact skeleton of the true equations instead of the stored
             (perturbed) one.
         noisy_data: feed the noisy observations (default) or the clean ones.
@@ -77,7 +79,7 @@ class PROSEData(torch.utils.data.Dataset):
     ) -> None:
         self.data = data
         self.vocab = vocab
-        self.indices = np.arange(len(data["dim"])) if indices is None else np.asarray(indices)
+        self.indices = _sample_indices(indices, len(data["dim"]))
         self.clean_symbols = clean_symbols
         self.noisy_data = noisy_data
         self.max_len = max_symbol_len
@@ -133,6 +135,32 @@ class PROSEData(torch.utils.data.Dataset):
             {**item, "symbols": self._padded(s, width), "target_symbols": self._padded(t, width)}
             for item, s, t in items
         ]
+
+
+def _sample_indices(indices: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:
+    """``indices`` as sample numbers in ``[0, n)``, negative ones counted from the end.
+
+    (why) they were kept as given: an index past the end failed only when its item was read,
+    deep in a ``DataLoader``, a float was cut (``0.5`` read sample 0) and a boolean mask read
+    as the samples 1 and 0.
+    """
+    if indices is None:
+        return np.arange(n)
+    arr = np.asarray(indices)
+    if arr.size and arr.dtype.kind not in "iu":
+        hint = " (a boolean mask? pass np.flatnonzero(mask))" if arr.dtype == bool else ""
+        raise TypeError(
+            f"PROSEData: expected integer sample indices, got {indices!r} of dtype "
+            f"{arr.dtype}{hint}"
+        )
+    arr = arr.astype(np.int64).reshape(-1)
+    bad = arr[(arr < -n) | (arr >= n)]
+    if bad.size:
+        raise IndexError(
+            f"PROSEData: sample index {int(bad[0])} is out of range for a data set of {n} "
+            f"samples; expected -{n} <= index < {n} (a negative one counts from the end)"
+        )
+    return np.where(arr < 0, arr + n, arr)
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
