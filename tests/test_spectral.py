@@ -539,3 +539,43 @@ def test_compiled_fno_training_loss_is_one_graph_equal_to_eager(backend):
     torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
     for g_got, g_want in zip(grads_got, grads_want):
         torch.testing.assert_close(g_got, g_want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "backend", [*BACKENDS, TritonSpectral(impl="torch")], ids=lambda b: type(b).__name__
+)
+def test_bins_past_the_output_grids_last_dim_nyquist_are_dropped_as_irfft_drops_them(backend):
+    # a block with more last-dim modes than an m-point output holds (k > m // 2): DFTMatmul's
+    # inverse (so FusedDFT, TritonSpectral and Auto too) folded bin k onto m - k with weight 2,
+    # where irfft, and so the FFT backend, drops it. SpectralConv truncates its modes first;
+    # a direct convolve / inverse_modes call got backend-dependent numbers (1.6 off at 10 -> 4)
+    rng = np.random.default_rng(0)
+    cases = [((10,), (5,), (4,)), ((10,), (6,), (7,)), ((6, 10), (2, 5), (8, 6)),
+             ((4, 6, 9), (1, 2, 5), (5, 8, 5))]  # fmt: skip
+    for spatial, modes, out in cases:
+        d, axes = len(modes), tuple(range(2, len(modes) + 2))
+        block = (*(2 * m for m in modes[:-1]), modes[-1])
+        u = rng.standard_normal((2, 3, *spatial))
+        w = rng.standard_normal((3, 2, *block)) + 1j * rng.standard_normal((3, 2, *block))
+        x = rng.standard_normal((*block, 2, 2)) + 1j * rng.standard_normal((*block, 2, 2))
+        keep = min(modes[-1], out[-1] // 2 + 1)
+        # NumPy: the kept coefficients, mixed per mode, placed on the output grid where it
+        # holds them (non-last: f mod n_out; last: k <= m // 2), then irfftn
+        c = np.fft.rfftn(u, axes=axes, norm="forward")
+        y_conv = np.zeros((2, 2, *out[:-1], out[-1] // 2 + 1), dtype=complex)
+        y_inv = np.zeros_like(y_conv)
+        for freqs in itertools.product(*[range(-m, m) for m in modes[:-1]]):
+            src = tuple(f % n for f, n in zip(freqs, spatial))
+            dst = (slice(None), slice(None), *(f % n for f, n in zip(freqs, out)), slice(keep))
+            slot = tuple(f % (2 * m) for f, m in zip(freqs, modes))
+            coeff = c[(slice(None), slice(None), *src, slice(keep))]
+            y_conv[dst] = np.einsum(
+                "bik,iok->bok", coeff, w[(slice(None), slice(None), *slot)][..., :keep]
+            )
+            y_inv[dst] = x[(*slot, slice(keep))].transpose(1, 2, 0)
+        got = backend.convolve(torch.from_numpy(u), torch.from_numpy(w), modes, out)
+        want = np.fft.irfftn(y_conv, s=out, axes=axes, norm="forward")
+        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
+        got = backend.inverse_modes(torch.from_numpy(x), out)
+        want = np.fft.irfftn(y_inv, s=out, axes=axes, norm="forward")
+        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)

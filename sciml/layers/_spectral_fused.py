@@ -348,6 +348,12 @@ def fused_spectral_conv(
             f"expected float32 u with complex64 weight or float64 with complex128, got "
             f"{u.dtype} and {weight.dtype}"
         )
+    keep = out_shape[-1] // 2 + 1
+    if modes[-1] > keep:
+        # (why) irfft drops the bins past the output's Nyquist k = m // 2, as DFTMatmul's
+        # inverse does; the inverse basis folded them onto m - k
+        weight = weight.narrow(-1, 0, keep)
+        modes = (*modes[:-1], keep)
     if transforming() or _forward_ad(u, weight):  # (why) see the module docstring
         from .spectral_backends import DFTMatmul
 
