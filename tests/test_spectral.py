@@ -553,7 +553,7 @@ def test_bins_past_the_output_grids_last_dim_nyquist_are_dropped_as_irfft_drops_
     cases = [((10,), (5,), (4,)), ((10,), (6,), (7,)), ((6, 10), (2, 5), (8, 6)),
              ((4, 6, 9), (1, 2, 5), (5, 8, 5))]  # fmt: skip
     for spatial, modes, out in cases:
-        d, axes = len(modes), tuple(range(2, len(modes) + 2))
+        axes = tuple(range(2, len(modes) + 2))
         block = (*(2 * m for m in modes[:-1]), modes[-1])
         u = rng.standard_normal((2, 3, *spatial))
         w = rng.standard_normal((3, 2, *block)) + 1j * rng.standard_normal((3, 2, *block))
