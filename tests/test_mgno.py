@@ -628,9 +628,15 @@ def test_wide_stencils_set_the_smallest_level_and_are_exact_there(mode, smallest
         with pytest.raises(ValueError, match=f"needs at least {smallest} grid points"):
             v(torch.randn(1, 1, smallest - 1, dtype=torch.float64))
     wide = VCycle(1, 1, ((1, 0), (1, 0)), ndim=1, padding=mode, kernel_size=7)
-    assert wide.min_size() == 2 * wide.min_level_size() - 1  # both levels hold the stencil
-    with pytest.raises(ValueError, match=f"every level keeps >= {wide.min_level_size()} points"):
-        wide(torch.randn(1, 1, wide.min_size() - 1))
+    least = wide.min_level_size()
+    if mode == "reflect":
+        assert wide.min_size() == 2 * least - 1  # both levels hold the stencil
+    else:  # a periodic level halves exactly: 2 x 3 points; 5 would be an odd periodic level
+        assert wide.min_size() == 2 * least
+        with pytest.raises(ValueError, match="needs each spatial dim to be a multiple of 2"):
+            wide(torch.randn(1, 1, 2 * least - 1))
+    with pytest.raises(ValueError, match=f"every level keeps >= {least} points"):
+        wide(torch.randn(1, 1, 2 * least - 2))
     assert wide(torch.randn(1, 1, wide.min_size())).shape == (1, 1, wide.min_size())
 
 
@@ -695,8 +701,8 @@ def test_residual_rollout_with_static_channels_adds_the_latest_state_not_the_for
     state being the window's newest (a hand loop over the same weights without residual)."""
     model, plain = _static_pair(static_channels=1)
     g = torch.Generator().manual_seed(0)
-    u0 = torch.randn(2, 2, 9, 9, generator=g, dtype=torch.float64)
-    f = 10 + torch.randn(2, 1, 9, 9, generator=g, dtype=torch.float64)  # far from the states
+    u0 = torch.randn(2, 2, 8, 8, generator=g, dtype=torch.float64)
+    f = 10 + torch.randn(2, 1, 8, 8, generator=g, dtype=torch.float64)  # far from the states
     with torch.no_grad():
         traj = model.rollout(u0, 3, static=f)
         window, want = u0, []
@@ -721,7 +727,7 @@ def test_residual_rollout_with_static_channels_adds_the_latest_state_not_the_for
 
 def test_residual_rollout_refuses_a_static_count_other_than_the_configs():
     with torch.no_grad():
-        u0, f = torch.randn(1, 2, 9, 9, dtype=torch.float64), torch.randn(1, 1, 9, 9).double()
+        u0, f = torch.randn(1, 2, 8, 8, dtype=torch.float64), torch.randn(1, 1, 8, 8).double()
         old, _ = _static_pair()  # static_channels=0: the residual would add f
         with pytest.raises(
             ValueError,
@@ -735,7 +741,7 @@ def test_residual_rollout_refuses_a_static_count_other_than_the_configs():
             new.rollout(torch.cat([u0, f], dim=1), 1)
     # without residual a model of static_channels=0 takes static channels as before
     plain = MgNO(MgNOConfig(in_channels=3, channels=4, n_layers=1, smoothing=((1, 0),)))
-    assert plain.rollout(u0.float(), 2, static=f.float()).shape == (1, 2, 1, 9, 9)
+    assert plain.rollout(u0.float(), 2, static=f.float()).shape == (1, 2, 1, 8, 8)
 
 
 @pytest.mark.parametrize(
@@ -769,7 +775,7 @@ def test_static_channels_round_trip_and_old_checkpoints_load_without_it(tmp_path
     )
     back = sciml.load(tmp_path / "m")
     assert back.config == model.config
-    u = torch.randn(1, 3, 9, 9, dtype=torch.float64)
+    u = torch.randn(1, 3, 8, 8, dtype=torch.float64)
     with torch.no_grad():
         torch.testing.assert_close(back(u), model(u), rtol=0, atol=0)
     # a config.json written before the field (tests/data) loads as static_channels = 0
@@ -835,11 +841,11 @@ def test_torch_func_transforms_match_rowwise_autograd_and_the_loop():
     def f(v):
         return model(v[None])[0]
 
-    v = torch.randn(2, 6, 5, dtype=torch.float64)
+    v = torch.randn(2, 6, 4, dtype=torch.float64)
     want = _rowwise_jacobian(f, v)
     torch.testing.assert_close(jacrev(f)(v), want, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(jacfwd(f)(v), want, rtol=1e-12, atol=1e-14)
-    u = torch.randn(3, 2, 6, 5, dtype=torch.float64)
+    u = torch.randn(3, 2, 6, 4, dtype=torch.float64)
     with torch.no_grad():
         torch.testing.assert_close(
             vmap(f)(u), torch.stack([f(ui) for ui in u]), rtol=1e-12, atol=1e-14
@@ -880,6 +886,10 @@ def test_restriction_and_prolongation_are_their_hand_built_matrices(mode, offset
         m1, m2 = _coarse(n1, offset), _coarse(n2, offset)
         if min(m1, m2) < 2:  # every level keeps 2 points (VCycle.min_level_size)
             continue
+        if mode == "circular" and offset == 1:  # not a periodic hierarchy: refused
+            with pytest.raises(ValueError, match="padding='circular'.*needs coarse_offset=0"):
+                VCycle(1, 1, ((1, 0), (1, 0)), padding=mode, coarse_offset=offset)
+            continue
         v = VCycle(1, 1, ((1, 0), (1, 0)), padding=mode, coarse_offset=offset).double()
         wr, wp = rng.standard_normal((3, 3)), rng.standard_normal((4, 4))
         with torch.no_grad():
@@ -907,7 +917,9 @@ def test_vcycle_gradients_pass_gradcheck_in_float64(mode):
     residual restriction, level norm, post-smoothing) with respect to f and the prolongation
     weight, on odd and even grids, both coarse offsets."""
     torch.manual_seed(0)
-    for offset, shape in ((0, (9, 6)), (1, (11, 7))):
+    # a periodic hierarchy takes offset 0 and even grids (the others are refused)
+    grids = ((0, (8, 6)),) if mode == "circular" else ((0, (9, 6)), (1, (11, 7)))
+    for offset, shape in grids:
         v = VCycle(
             2, 2, ((1, 1), (1, 0)), padding=mode, coarse_offset=offset, bias=True,
             residual_restriction=True, level_norm=True,
@@ -919,3 +931,74 @@ def test_vcycle_gradients_pass_gradcheck_in_float64(mode):
             return torch.func.functional_call(v, {"prolongations.0.weight": w}, (f,))
 
         assert torch.autograd.gradcheck(run, (f, w))
+
+
+# ---------------------------------------------------------------- periodic hierarchy
+def _periodic_restriction(n: int, w: np.ndarray) -> np.ndarray:
+    """Every other point of a periodic grid: coarse ``i`` reads fine ``(2 i + k - 1) mod n``."""
+    R = np.zeros((n // 2, n))
+    for i in range(n // 2):
+        for k in range(3):
+            R[i, (2 * i + k - 1) % n] += w[k]
+    return R
+
+
+def _periodic_prolongation(n: int, w: np.ndarray) -> np.ndarray:
+    """Fine ``(2 i + k - 1) mod n`` receives ``w[k]`` times coarse ``i``."""
+    P = np.zeros((n, n // 2))
+    for i in range(n // 2):
+        for k in range(4):
+            P[(2 * i + k - 1) % n, i] += w[k]
+    return P
+
+
+def _circulant(n: int, w: np.ndarray) -> np.ndarray:
+    return sum(w[k] * np.roll(np.eye(n), k - 1, axis=1) for k in range(3))  # x_{i + k - 1}
+
+
+def test_circular_hierarchy_equals_hand_built_periodic_matrices_and_refuses_the_rest():
+    """A 3-level circular V-cycle with random weights (pre- and post-smoothing, learned coarse
+    guess Pi, float64) equals a NumPy V-cycle built from periodic matrices: coarse grids of
+    n / 2 points, R, Pi and P indexed mod n, on n = 8, 12, 16, 20. Combinations that are not a
+    periodic hierarchy are refused by name: coarse_offset=1 (it gave 8 -> 3 coarse points, the
+    wrap point dropped) and a coarsened level of odd size (10 -> 5 -> 3: coarse points 0 and 4
+    of the 5-point level are neighbours across the wrap); min_size is the smallest multiple of
+    4. The old code accepted all of them (min_size was 5)."""
+    torch.manual_seed(0)
+    v = VCycle(1, 1, ((1, 1), (1, 1), (2, 0)), ndim=1, padding="circular").double()
+    assert v.min_size() == 8
+    w = lambda conv: conv.weight.detach()[0, 0].numpy()  # noqa: E731
+    for n in (8, 12, 16, 20):
+        assert v.level_sizes(n) == [n, n // 2, n // 4]
+        f = np.random.default_rng(n).standard_normal(n)
+        sizes, us, fs, u, g = v.level_sizes(n), [], [], None, f
+        for lev, level in enumerate(v.levels):
+            m = sizes[lev]
+            for s in level.pre:
+                r = g if u is None else g - _circulant(m, w(s.A)) @ u
+                u = _circulant(m, w(s.S)) @ r + (0 if u is None else u)
+            us.append(u)
+            fs.append(g)
+            if lev < 2:
+                r = v.restrictions[lev]
+                u = _periodic_restriction(m, w(r.Pi)) @ u
+                g = _periodic_restriction(m, w(r.R)) @ g
+        u = us[-1]
+        for lev in (1, 0):
+            m, P = sizes[lev], _periodic_prolongation(sizes[lev], w(v.prolongations[lev]))
+            u = us[lev] + P @ u
+            for s in v.levels[lev].post:
+                u = u + _circulant(m, w(s.S)) @ (fs[lev] - _circulant(m, w(s.A)) @ u)
+        with torch.no_grad():
+            ours = v(torch.from_numpy(f)[None, None])[0, 0].numpy()
+        np.testing.assert_allclose(ours, u, rtol=0, atol=1e-12 * np.abs(u).max())
+    for n in (10, 18, 9):  # a 5-, 9- or the 9-point level itself is odd
+        with pytest.raises(ValueError, match=rf"padding='circular'.*multiple of 4.*got n={n}"):
+            v(torch.randn(1, 1, n, dtype=torch.float64))
+    two_d = VCycle(1, 1, ((1, 0), (2, 0)), padding="circular")
+    with pytest.raises(ValueError, match=r"multiple of 2.*got n=7 in spatial shape \(8, 7\)"):
+        two_d(torch.randn(1, 1, 8, 7))
+    with pytest.raises(ValueError, match="padding='circular'.*needs coarse_offset=0.*n=8 gives 3"):
+        VCycle(1, 1, ((1, 0), (2, 0)), padding="circular", coarse_offset=1)
+    VCycle(1, 1, ((2, 0),), padding="circular", coarse_offset=1)  # one level: nothing coarsened
+    assert VCycle(1, 1, ((2, 0),), ndim=1, padding="circular")(torch.randn(1, 1, 5)).shape[-1] == 5

@@ -27,9 +27,13 @@ Grids of any size: a level of ``n`` points has a coarse level of ``ceil(n / 2)``
 point ``i`` sitting on fine point ``2 i`` (or ``floor((n - 1) / 2)`` points on ``2 i + 1`` with
 ``coarse_offset=1``); the prolongation's output is cropped back to ``n``. For odd ``n`` and
 offset 0 both ends of the fine grid are coarse points; for even ``n`` the last fine point lies
-between the last coarse point and the coarse ghost. With ``A`` the 5-point Laplacian, ``S`` damped Jacobi, ``R`` full weighting and
-``P`` bilinear interpolation the layer *is* a classical geometric V-cycle (``tests/test_mgno.py``
-checks it against a matrix-based one).
+between the last coarse point and the coarse ghost. A periodic grid (``"circular"``) has no ends:
+its coarse grid is every other point, ``n / 2`` of them, so it takes offset 0 and an even ``n`` on
+every level that is coarsened (``n`` a multiple of ``2 ** (levels - 1)``); the other cases are
+refused (offset 1 drops the wrap point, ``[8, 3]`` for ``n = 8``; an odd level puts the two
+wrap-side coarse points on neighbouring fine points). With ``A`` the 5-point Laplacian, ``S``
+damped Jacobi, ``R`` full weighting and ``P`` bilinear interpolation the layer *is* a classical
+geometric V-cycle (``tests/test_mgno.py`` checks it against a matrix-based one).
 """
 
 from __future__ import annotations
@@ -160,7 +164,8 @@ class VCycle(nn.Module):
             walls are the zero ghost points (``"zeros"``): the coarse walls coincide with the
             fine ones. With offset 0 and ``"zeros"`` the coarse walls sit one fine cell further
             out per level, which a learned model does not mind but which makes the classical
-            Dirichlet V-cycle diverge.
+            Dirichlet V-cycle diverge. ``"circular"`` with more than one level takes only 0
+            (and grids whose coarsened levels are even, see :meth:`min_size`).
 
     Attributes (for inspection or to set classical weights): ``levels[l].pre[i].A / .S``,
     ``levels[l].post[i].A / .S``, ``restrictions[l].R / .Pi / .A`` (level ``l`` -> ``l + 1``;
@@ -196,6 +201,17 @@ class VCycle(nn.Module):
         _check_args(in_channels, out_channels, smoothing, ndim, padding, kernel_size)
         if coarse_offset not in (0, 1):
             raise ValueError(f"expected coarse_offset 0 or 1, got {coarse_offset}")
+        if padding == "circular" and coarse_offset == 1 and len(smoothing) > 1:
+            # (why) floor((n - 1) / 2) points on the odd fine points is the hierarchy of walls
+            # at both ends; on a periodic grid it drops the wrap point (8 -> 3, not 4) and the
+            # coarse spacing is not uniform across the wrap. The authors' periodic model uses
+            # offset 0 on 64 = 2^6 points; offset 1 would only be that hierarchy shifted by one.
+            raise ValueError(
+                "VCycle with padding='circular' (periodic) needs coarse_offset=0, got "
+                "coarse_offset=1: its coarse grid of floor((n - 1) / 2) points on the odd fine "
+                "points drops the wrap point (n=8 gives 3 coarse points, a periodic grid has 4); "
+                "use coarse_offset=0 (every other point, n / 2 of them)"
+            )
         self.coarse_offset = coarse_offset
         self.in_channels, self.out_channels = in_channels, out_channels
         self.smoothing = smoothing
@@ -300,18 +316,28 @@ class VCycle(nn.Module):
         return max(2, {"reflect": half + 1, "circular": half}.get(self.padding, 0))
 
     def min_size(self) -> int:
-        """Smallest grid size per dim: every level keeps :meth:`min_level_size` points."""
+        """Smallest grid size per dim: every level keeps :meth:`min_level_size` points (and, for
+        ``"circular"``, every coarsened level has an even number: a multiple of
+        ``2 ** (levels - 1)``)."""
         n = least = self.min_level_size()
-        while min(self.level_sizes(n)) < least:
+        while min(self.level_sizes(n)) < least or self._odd_periodic_level(n) is not None:
             n += 1
         return n
+
+    def _odd_periodic_level(self, n: int) -> int | None:
+        """The first coarsened level of odd size on a periodic grid of ``n`` points, or None."""
+        if self.padding != "circular":
+            return None
+        sizes = self.level_sizes(n)[:-1]  # the coarsest level is not coarsened
+        return next((lev for lev, m in enumerate(sizes) if m % 2), None)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         """One V-cycle from ``u = 0``.
 
         Args:
             f: ``(batch, in_channels, *spatial)`` with ``ndim`` spatial dims, each of at least
-                :meth:`min_size` points (any size, odd included).
+                :meth:`min_size` points (any size, odd included; with ``"circular"`` a multiple
+                of ``2 ** (levels - 1)``).
 
         Returns:
             ``u``: ``(batch, out_channels, *spatial)``.
@@ -354,6 +380,20 @@ class VCycle(nn.Module):
                 f"per dim (every level keeps >= {least} points), got spatial shape "
                 f"{tuple(f.shape[2:])}; use fewer levels or a finer grid"
             )
+        for n in f.shape[2:]:
+            lev = self._odd_periodic_level(n)
+            if lev is not None:
+                # (why) ceil(m / 2) coarse points on the even points of an odd periodic level
+                # put coarse points on fine points m - 1 and 0, neighbours across the wrap
+                step = 2 ** (self.n_levels - 1)
+                raise ValueError(
+                    f"VCycle with padding='circular' (periodic), coarse_offset=0 and "
+                    f"{self.n_levels} levels needs each spatial dim to be a multiple of {step} "
+                    f"(every coarsened level even), got n={n} in spatial shape "
+                    f"{tuple(f.shape[2:])}: level {lev} has {self.level_sizes(n)[lev]} points, "
+                    f"whose two wrap-side coarse points would be neighbours; use a multiple of "
+                    f"{step} points (e.g. {-(-n // step) * step}) or fewer levels"
+                )
 
     def extra_repr(self) -> str:
         return (

@@ -213,7 +213,8 @@ class MgNO(Autoregressive, Operator, family="mgno"):
 
         Args:
             u: ``(batch, in_channels, *spatial)`` with ``config.ndim`` spatial dims of at least
-                ``2 ** (levels - 1) + 1`` points each.
+                ``2 ** (levels - 1) + 1`` points each (``padding="circular"``: a multiple of
+                ``2 ** (levels - 1)``, so that every coarse grid is every other point).
             x: unused (grid model); must be None.
             t: unused (grid model); must be None.
 
