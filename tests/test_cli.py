@@ -15,6 +15,7 @@ import torch
 import torchdiffeq
 
 import sciml
+import sciml.data as sd
 from sciml.cli import main
 from sciml.data.generators import GENERATORS
 from sciml.models import FNO, FNOConfig
@@ -1945,3 +1946,31 @@ def test_the_pre_flight_check_leaves_the_model_and_the_rng_as_they_were():
     assert torch.equal(bn.running_mean, torch.zeros(1)) and torch.equal(
         bn.running_var, torch.ones(1)
     )
+
+
+def test_data_validate_fails_on_an_invalid_file_and_names_every_problem(tmp_path, capsys):
+    # it called data.validate, which returns the problems, and printed 'valid' with status 0
+    # for a NaN-filled file and for a file of another layout
+    u = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    good = sd.write(tmp_path / "good.h5", fields={"u": u}, static_fields={"c": u[:, 0]})
+    assert _run(["data", "validate", str(good)], capsys) == (
+        0,
+        f"{good}: valid sciml HDF5 file\n",
+        "",
+    )
+    bad = sd.write(tmp_path / "bad.h5", fields={"u": u}, static_fields={"c": u[:, 0]})
+    with h5py.File(bad, "a") as f:
+        f["fields/u"][1, 2, 3] = np.nan
+        f["static_fields/c"][0, 1] = np.inf
+    code, out, err = _run(["data", "validate", str(bad)], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"sciml: error: {bad}: dataset 'fields/u' has non-finite value nan at sample 1, index "
+        "(2, 3); expected finite values; dataset 'static_fields/c' has non-finite value inf at "
+        "sample 0, index (1,); expected finite values\n"
+    )
+    other = tmp_path / "pdebench.h5"
+    with h5py.File(other, "w") as f:
+        f["tensor"], f["x-coordinate"] = u, np.arange(4.0)
+    code, out, err = _run(["data", "validate", str(other)], capsys)
+    assert (code, out) == (2, "") and "root attribute 'sciml_format' is missing" in err
