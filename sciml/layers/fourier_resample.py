@@ -9,6 +9,14 @@ so ``R_m u`` interpolates the trigonometric polynomial of ``u`` (``m > n``) or l
 it (``m < n``). For even ``s`` the Nyquist coefficient is kept once, at ``-s/2``, as Poseidon's
 reference implementation does; hence ``R_n R_m u = u`` for ``m > n`` exactly when ``u`` has no
 Nyquist component (odd ``n``, or a band-limited ``u``).
+
+Against ``scipy.signal.resample`` (applied along each axis), which splits a Nyquist bin between
+``+s/2`` and ``-s/2``: equal wherever every ``s`` is odd, and on upsampling with one even axis
+(a real ``u``'s Nyquist coefficient ``X`` is real, and ``Re(X exp(-i t)) = X cos t`` is the
+split). They differ on downsampling to an even ``m``, where scipy adds ``X_{m/2} + X_{-m/2}``
+(a cosine at the output's Nyquist frequency comes out at half its amplitude here), and on
+upsampling two or more even axes, where the corner coefficient gives ``cos(t_a + t_b)`` here
+and scipy's band-limited ``cos(t_a) cos(t_b)`` (0.19 apart for a random ``6 x 8 -> 12 x 16``).
 """
 
 from __future__ import annotations
