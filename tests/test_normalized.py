@@ -64,3 +64,25 @@ def test_a_wrapped_cuda_network_runs_on_cuda_as_on_the_cpu():
         on_cpu = Normalized.wrap(inner, **STATS)(u)
         on_cuda = Normalized.wrap(inner.cuda(), **STATS)(u.cuda())
     torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=0, atol=1e-12)
+
+
+def test_outputs_are_decoded_in_the_statistics_precision_under_bfloat16_autocast():
+    torch.manual_seed(0)
+    inner = FNO(FNOConfig(modes=(4,), width=8, n_layers=2))
+    # a field with a large offset (a pressure in Pa): the signal lives in the last digits
+    model = Normalized.wrap(inner, in_mean=[0.0], in_std=[1.0], out_mean=[101325.0],
+                            out_std=[100.0])  # fmt: skip
+    u = torch.randn(2, 1, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        v, out = inner(u), model(u)
+    assert v.dtype == torch.bfloat16 and out.dtype == torch.float32
+    expected = v.float() * 100.0 + 101325.0  # the network's bfloat16 answer, decoded in float32
+    assert expected.std() > 1.0  # the test is not vacuous: the outputs vary by more than 1 Pa
+    # (why) decoded in bfloat16 (8 bits), every output was 101376, 64 Pa off
+    torch.testing.assert_close(out, expected, rtol=0, atol=0.02)
+    # without autocast, and for a network held in bfloat16 itself, nothing changes
+    with torch.no_grad():
+        torch.testing.assert_close(model(u), inner(u) * 100.0 + 101325.0, rtol=0, atol=0.02)
+        low = Normalized.wrap(FNO(FNOConfig(modes=(4,), width=8)).bfloat16(), in_mean=[0.0],
+                              in_std=[1.0], out_mean=[2.0], out_std=[3.0]).bfloat16()  # fmt: skip
+        assert low(u.bfloat16()).dtype == torch.bfloat16

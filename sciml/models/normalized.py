@@ -186,6 +186,10 @@ class Normalized(Autoregressive, Operator, family="normalized"):
         """Map normalised outputs back to physical units: ``v s_out + mu_out`` per channel."""
         dim = self.config.out_channel_dim or self.config.channel_dim
         self._check_channels("the wrapped operator's output", v, self.out_mean, dim)
+        # (why) in the statistics' precision where it is wider than v's: under bfloat16 autocast
+        # the wrapped network answers in bfloat16, and v s + mu rounded to its 8 bits lost all
+        # but the mean (out_mean 101325, out_std 100: every output was 101376)
+        v = v.to(torch.promote_types(v.dtype, self.out_std.dtype))
         return v * self._shape(self.out_std, v, dim) + self._shape(self.out_mean, v, dim)
 
     def _rollout_check(self) -> None:
