@@ -365,7 +365,7 @@ def _load_weights(
         raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None
     expected = model.state_dict()
     state = _restore_complex(state, expected)
-    missing = sorted(set(expected) - set(state) - _aliased_keys(model))
+    missing = sorted(set(expected) - set(state) - _aliased_keys(model) - optional_state_keys(model))
     unexpected = sorted(set(state) - set(expected) - obsolete_state_keys(model))
     unset = _unset_fields(model.config, record["config"])
     # (why) a config.json without a field builds the model with its default, so a field lost
@@ -448,6 +448,22 @@ def obsolete_state_keys(model: nn.Module) -> set[str]:
         f"{prefix}.{key}" if prefix else key
         for prefix, module in model.named_modules()
         for key in getattr(module, "obsolete_state_keys", ())
+    }
+
+
+def optional_state_keys(model: nn.Module) -> set[str]:
+    """State-dict keys of ``model`` that checkpoints written before they were saved lack.
+
+    A submodule lists them, relative to itself, in a class attribute ``optional_state_keys``
+    (the training iteration of :class:`~sciml.de.NeuralODE` and :class:`~sciml.de.NeuralSDE`,
+    ``("iteration",)``) and gives them their value of a fresh module in its
+    ``_load_from_state_dict`` when a checkpoint lacks them; the loaders then let exactly those
+    keys be missing and refuse every other missing key.
+    """
+    return {
+        f"{prefix}.{key}" if prefix else key
+        for prefix, module in model.named_modules()
+        for key in getattr(module, "optional_state_keys", ())
     }
 
 

@@ -324,3 +324,142 @@ def test_a_fixed_step_node_refuses_the_regularisers_that_need_an_adaptive_pair()
 
     with pytest.raises(ConfigError, match="LocalHeuristic needs an adaptive embedded RK solver"):
         NODE(NODEConfig(solver="rk4", step_size=0.1), regulariser=LocalHeuristic())
+
+
+class _DecayData(torch.utils.data.Dataset):
+    """``dy/dt = a y`` from 16 initial states: input ``y(0)``, target ``y`` at 4 times."""
+
+    def __init__(self) -> None:
+        g = torch.Generator().manual_seed(5)
+        a = torch.tensor([[-0.5, 1.0], [-1.0, -0.5]], dtype=torch.float64)
+        self.t = torch.linspace(0, 1, 4)
+        self.y0 = torch.randn(16, 2, generator=g, dtype=torch.float64)
+        props = torch.stack([torch.linalg.matrix_exp(a * s) for s in self.t.double()])
+        self.y = torch.einsum("kij,nj->nki", props, self.y0).float()  # (16, 4, 2)
+        self.y0 = self.y0.float()
+
+    def __len__(self) -> int:
+        return 16
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input": self.y0[i], "t": self.t, "target": self.y[i]}
+
+
+def _regularised_node_trainer(out_dir, callbacks=()):
+    from sciml.de import LinearWeight, LocalHeuristic
+    from sciml.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    # the error weight ramps 0 -> 1 over the run's 8 steps: a schedule that restarts at 0 on
+    # resume weighs the penalty differently from step 5 on
+    reg = LocalHeuristic(error_weight=LinearWeight(0.0, 1.0, 8), stiffness_weight=0.5)
+    model = NODE(NODEConfig(hidden=(8,), rtol=1e-4, atol=1e-5), regulariser=reg)
+
+    def loss(pred, target):
+        return (pred - target).pow(2).mean() + model.regularisation
+
+    config = TrainConfig(epochs=2, batch_size=4, lr=1e-2, checkpoint_every=2, seed=3)
+    return Trainer(
+        model, _DecayData(), loss=loss, config=config, out_dir=out_dir, callbacks=callbacks,
+        progress=False,
+    )  # fmt: skip
+
+
+def test_a_crashed_regularised_run_resumes_its_weight_schedule_bit_for_bit(tmp_path):
+    from _crash import CrashAt
+    from safetensors.torch import load_file
+
+    ref = _regularised_node_trainer(tmp_path / "ref")
+    ref_result = ref.fit()
+    assert ref.step == 8 and ref.model.ode.iteration == 8
+    with pytest.raises(RuntimeError, match="crash"):
+        _regularised_node_trainer(tmp_path / "run", [CrashAt(5)]).fit()
+    saved = load_file(str(tmp_path / "run" / "last" / "model.safetensors"))
+    assert saved["ode.iteration"].item() == 4  # the step-4 checkpoint: 4 training passes
+    resumed = _regularised_node_trainer(tmp_path / "run")
+    result = resumed.fit(resume="auto")
+    assert resumed.step == 8 and resumed.model.ode.iteration == 8
+    assert result.train_loss == ref_result.train_loss  # bitwise
+    w_ref = ref.model.state_dict()
+    w_res = resumed.model.state_dict()
+    assert w_ref.keys() == w_res.keys()
+    assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref)
+
+
+def test_the_iteration_of_the_schedules_is_saved_and_old_weights_load_with_iteration_0(
+    tmp_path,
+):
+    from safetensors.torch import load_file
+
+    from sciml.de import LinearWeight, LocalHeuristic
+    from sciml.operator import optional_state_keys
+
+    # the shipped weights predate the saved iteration: they load (iteration 0) and compute what
+    # their tensors copied in by hand compute
+    shipped = sciml.load("node-lotka-volterra")
+    folder = sciml.pretrained.path_of("node-lotka-volterra")
+    config = json.loads((folder / "config.json").read_text())["config"]
+    tensors = load_file(str(folder / "model.safetensors"))
+    assert "ode.iteration" not in tensors
+    by_hand = NODE.from_config(config)
+    with torch.no_grad():
+        for name, p in by_hand.named_parameters():
+            p.copy_(tensors.pop(name))
+    assert not tensors  # every saved tensor is a parameter
+    y0, t = torch.tensor([[3.0, 1.2], [2.5, 1.8]]), torch.linspace(0, 2, 5)
+    assert shipped.ode.iteration == 0
+    with torch.no_grad():
+        assert torch.equal(shipped(y0, t=t), by_hand.eval()(y0, t=t))
+
+    # a trained model's iteration goes into its checkpoint and comes back with sciml.load and
+    # load_state_dict; the schedule continues: LinearWeight(0, 1, 10) is 1 after 10 passes
+    torch.manual_seed(0)
+    reg = LocalHeuristic(error_weight=LinearWeight(0.0, 1.0, 10))
+    model = NODE(NODEConfig(hidden=(8,)), regulariser=reg).train()
+    for _ in range(10):
+        model(torch.rand(3, 2) + 1, t=torch.linspace(0, 0.5, 3))
+    assert model.ode.iteration == 10
+    model.save_pretrained(tmp_path / "m")
+    assert sciml.load(tmp_path / "m").ode.iteration == 10
+    fresh = NODE(NODEConfig(hidden=(8,)), regulariser=reg)
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.ode.iteration == 10
+    assert reg.weights(fresh.ode.iteration)[0] == 1.0
+
+    # the rule is for that key alone: a file without it loads with iteration 0 (strict), a file
+    # without a weight is still refused, and a damaged iteration is named
+    assert optional_state_keys(model) == {"ode.iteration"}
+    state = load_file(str(tmp_path / "m" / "model.safetensors"))
+    for name, edit, match in [
+        ("old", lambda s: s.pop("ode.iteration"), None),
+        ("no-weight", lambda s: s.pop("ode.field.net.net.0.weight"), "ode.field.net.net.0.weight"),
+        ("float", lambda s: s.update({"ode.iteration": torch.tensor(2.5)}), "0-dim integer"),
+        ("negative", lambda s: s.update({"ode.iteration": torch.tensor(-1)}), "0-dim integer"),
+    ]:
+        edited = dict(state)
+        edit(edited)
+        fresh = NODE(NODEConfig(hidden=(8,)))
+        fresh.ode.iteration = 7
+        if match is None:
+            fresh.load_state_dict(edited)  # strict
+            assert fresh.ode.iteration == 0, name
+        else:
+            with pytest.raises(RuntimeError, match=match):
+                fresh.load_state_dict(edited)
+
+    # NeuralSDE saves its iteration the same way
+    from sciml.de import NeuralSDE
+
+    class Linear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+
+        def forward(self, t, y):
+            return self.lin(y)
+
+    sde = NeuralSDE(Linear(), Linear())
+    sde.iteration = 12
+    fresh = NeuralSDE(Linear(), Linear())
+    fresh.load_state_dict(sde.state_dict())
+    assert sde.state_dict()["iteration"].item() == fresh.iteration == 12

@@ -308,7 +308,54 @@ class Autonomous(nn.Module):
         return self.net(y)
 
 
-class NeuralODE(DetachedState):
+class _SavesIteration(nn.Module):
+    """Mixin: the module's ``iteration`` (a Python int, the training iteration its weight
+    schedules are evaluated at) is saved in ``state_dict`` as the 0-dim int64 tensor
+    ``<prefix>iteration``, so a model loaded from a checkpoint continues its schedules where
+    the run that saved it stopped.
+
+    (why) an int attribute, not a buffer: reading a CUDA buffer at every forward pass to
+    evaluate the schedules would be a device sync per step. Checkpoints written before the key
+    was saved lack it; loading one gives ``iteration`` 0, as then, and the key is the module's
+    one ``optional_state_keys`` entry (see :func:`sciml.operator.optional_state_keys`), so the
+    strict key checks of ``sciml.load`` and of a resume let exactly it be missing.
+    """
+
+    optional_state_keys = ("iteration",)
+    iteration: int
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "iteration"] = torch.tensor(self.iteration, dtype=torch.int64)
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ):
+        # popped before the default load, which would report it as unexpected
+        saved = state_dict.pop(prefix + "iteration", None)
+        if saved is None:
+            self.iteration = 0  # a checkpoint written before the iteration was saved
+        elif (
+            not isinstance(saved, Tensor)
+            or saved.dim() != 0
+            or saved.is_floating_point()
+            or saved.is_complex()
+            or saved.dtype == torch.bool
+            or int(saved) < 0
+        ):
+            shown = tuple(saved.shape) if isinstance(saved, Tensor) and saved.dim() else saved
+            errors.append(
+                f"{prefix}iteration: expected the training iteration as a 0-dim integer "
+                f"tensor >= 0, got {shown!r}"
+            )
+        else:
+            self.iteration = int(saved)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+        )
+
+
+class NeuralODE(_SavesIteration, DetachedState):
     """A neural ODE block.
 
     Args:
@@ -336,9 +383,10 @@ class NeuralODE(DetachedState):
     replays the stored graph instead of evaluating ``f``).
 
     ``iteration``: the training iteration the regulariser's weight schedules are evaluated at,
-    the number of forward passes in training mode with gradients enabled so far. A plain
-    attribute, not in ``state_dict``: a model loaded from a checkpoint starts at 0, so set it
-    (``node.iteration = step``) to continue a schedule where the run stopped.
+    the number of forward passes in training mode with gradients enabled so far. Saved in
+    ``state_dict`` (key ``iteration``), so a model loaded from a checkpoint (``sciml.load``, a
+    Trainer resume, ``load_state_dict``) continues its schedule where the run stopped; a
+    checkpoint written before it was saved loads with iteration 0.
     """
 
     def __init__(

@@ -55,6 +55,7 @@ from ._field import DetachedState
 from .heuristics import GlobalHeuristic
 from .local import LocalHeuristic, UniformTime
 from .neural_ode import (
+    _SavesIteration,
     check_field,
     check_step_advances,
     check_times,
@@ -194,7 +195,7 @@ def step_doubling_error(
     return rms_norm((y_half - y_full) / tol)
 
 
-class NeuralSDE(DetachedState):
+class NeuralSDE(_SavesIteration, DetachedState):
     """A neural SDE block (Ito).
 
     Args:
@@ -217,7 +218,7 @@ class NeuralSDE(DetachedState):
 
     ``nfe_forward`` counts drift evaluations (each comes with one diffusion evaluation).
     ``iteration`` is the training iteration of the weight schedules, as in
-    :class:`~sciml.de.NeuralODE`: not in ``state_dict``, set it when resuming a run.
+    :class:`~sciml.de.NeuralODE`, and saved in ``state_dict`` as there.
     """
 
     def __init__(

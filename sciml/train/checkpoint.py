@@ -108,6 +108,7 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
         _shape_mismatches,
         _unique_state,
         obsolete_state_keys,
+        optional_state_keys,
     )
 
     directory = Path(directory)
@@ -132,7 +133,7 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
     # raises: a refused checkpoint left the model a mix of its own and the checkpoint's
     # weights, and a shape mismatch came as torch's RuntimeError, not a CheckpointError
     aliased = set(expected) - set(_unique_state(model))
-    missing = sorted(set(expected) - set(tensors) - aliased)
+    missing = sorted(set(expected) - set(tensors) - aliased - optional_state_keys(model))
     unexpected = sorted(set(tensors) - set(expected) - obsolete_state_keys(model))
     if missing or unexpected:
         raise CheckpointError(
