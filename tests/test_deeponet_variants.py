@@ -255,3 +255,31 @@ def test_pi_wrapper_refuses_a_bad_number_of_points_when_built(points, error):
     net = DeepONet(DeepONetConfig(sensors=5, coord_dim=2))
     with pytest.raises(error, match=rf"expected points (to be an int )?>= 1, got {points}"):
         PhysicsInformedDiffusionReaction(net, torch.linspace(0, 1, 5), points=points)
+
+
+def test_pi_wrapper_refuses_sensor_locations_that_do_not_fit_the_input_values():
+    net = DeepONet(DeepONetConfig(sensors=10, coord_dim=2))
+    # built against a DeepONet: its config says how many sensors it reads
+    with pytest.raises(ValueError, match="sensor_x holds 5 locations, the model's 10 sensors"):
+        PhysicsInformedDiffusionReaction(net, torch.linspace(0, 1, 5))
+
+    class Plain(torch.nn.Module):  # a model without a config: checked at the first batch
+        def forward(self, u, *, x):
+            return net(u, x=x)
+
+    torch.manual_seed(0)
+    model = PhysicsInformedDiffusionReaction(Plain(), torch.linspace(0, 1, 5), points=7)
+    # (why) 10 values per function against 5 locations: each source value was u at another
+    # sensor than its collocation point's x (u[j] for x_j of a 5-point grid), and it trained
+    with pytest.raises(ValueError, match=r"sensor_x holds 5 locations, u of shape \(3, 10\)"):
+        model.training_loss({"input": torch.randn(3, 10)})
+    # fewer values than locations: was gather's "index out of bounds"
+    wide = PhysicsInformedDiffusionReaction(Plain(), torch.linspace(0, 1, 20), points=7)
+    with pytest.raises(ValueError, match=r"sensor_x holds 20 locations, u of shape \(3, 10\)"):
+        wide.training_loss({"input": torch.randn(3, 10)})
+    # the right count: the source is u at the sensor whose x the point has
+    fits = PhysicsInformedDiffusionReaction(net, torch.linspace(0, 0.9, 10), points=7)
+    u = torch.randn(3, 1, 10)
+    pts = fits.collocation(u)
+    index = torch.round(pts["y_residual"][..., 0] / 0.1).long()
+    torch.testing.assert_close(pts["source"], u[:, 0].gather(1, index))

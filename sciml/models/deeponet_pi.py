@@ -141,6 +141,13 @@ def interp1d(values: torch.Tensor, grid: torch.Tensor, x: torch.Tensor) -> torch
     return v0 + w * (v1 - v0)
 
 
+def _sensor_message(n: int, given: str) -> str:
+    return (
+        f"expected one input value per sensor location: sensor_x holds {n} locations, {given} "
+        "(pass sensor_x with the x of each of u's values)"
+    )
+
+
 class PhysicsInformedDiffusionReaction(nn.Module):
     """A model trained by the physics-informed loss inside the common :class:`sciml.train.Trainer`.
 
@@ -166,6 +173,9 @@ class PhysicsInformedDiffusionReaction(nn.Module):
         # (why) checked here: a bad count failed only inside Trainer.fit, in the first training
         # step (0: "cannot reshape tensor of 0 elements", -1: "negative dimension")
         points = check_int("points", points)
+        sensors = getattr(getattr(model, "config", None), "sensors", None)
+        if sensors is not None and sensor_x.numel() != sensors:
+            raise ValueError(_sensor_message(sensor_x.numel(), f"the model's {sensors} sensors"))
         self.model = model
         self.register_buffer("sensor_x", sensor_x.reshape(-1))
         self.points, self.problem, self.weights = points, problem or DiffusionReaction(), weights
@@ -176,11 +186,19 @@ class PhysicsInformedDiffusionReaction(nn.Module):
     def collocation(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """Random residual / initial / boundary points for the functions ``u`` (see class doc)."""
         b, p, dev = u.shape[0], self.points, u.device
+        values = u.reshape(b, -1)  # (b, sensors)
+        if values.shape[1] != self.sensor_x.shape[0]:
+            # (why) with more values than sensor_x holds, each collocation point was paired
+            # with the value of another sensor, silently; with fewer, gather failed ("index
+            # out of bounds")
+            raise ValueError(
+                _sensor_message(self.sensor_x.shape[0], f"u of shape {tuple(u.shape)}")
+            )
         j = torch.randint(0, self.sensor_x.shape[0], (b, p), device=dev)
         rand = torch.rand(4, b, p, device=dev, dtype=self.sensor_x.dtype)
         return {
             "y_residual": torch.stack([self.sensor_x[j], rand[0]], -1),
-            "source": u.reshape(b, -1).gather(1, j),
+            "source": values.gather(1, j),
             "y_initial": torch.stack([rand[1], torch.zeros_like(rand[1])], -1),
             "y_boundary": torch.stack([(rand[2] < 0.5).to(rand.dtype), rand[3]], -1),
         }
