@@ -245,8 +245,10 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true", help="replace an existing file")
     g.add_argument("--list", action="store_true", help="print the generators and exit")
     g.set_defaults(handler=_generate)
-    v = dsub.add_parser("validate", help="check a file against sciml's HDF5 layout")
-    v.add_argument("path", help="HDF5 file in sciml's layout")
+    v = dsub.add_parser(
+        "validate", help="check a data file (sciml's layout, or one sciml.data.open reads)"
+    )
+    v.add_argument("path", help="HDF5 / NetCDF-4 file in sciml's or a supported layout")
     v.set_defaults(handler=_validate)
     from .linalg._cli import add_parser as _add_solve_parser
 
@@ -904,7 +906,9 @@ def _validate(args: argparse.Namespace) -> int:
     # (why) not data.validate, which returns the problems: every file, NaN-filled or of another
     # layout, was called valid with status 0
     data.check(args.path)
-    print(f"{args.path}: valid sciml HDF5 file")
+    layout = data.open(args.path).layout
+    what = "sciml HDF5" if layout == "sciml" else f"{layout} (read by sciml.data.open)"
+    print(f"{args.path}: valid {what} file")
     return 0
 
 

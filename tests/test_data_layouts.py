@@ -4,6 +4,8 @@ Poseidon's dataset cards), never with sciml's writer; read back exactly through 
 
 from __future__ import annotations
 
+import re
+
 import h5py
 import numpy as np
 import pytest
@@ -639,3 +641,58 @@ def test_a_netcdf_file_without_poseidons_main_variable_is_an_unknown_layout(tmp_
         ds = sd.open(tmp_path / "g.nc")
         assert ds.layout == "poseidon-netcdf" and ds.field_names == ["c0", "c1", "c2", "c3"]
         np.testing.assert_array_equal(ds.read(slice(None)), a)
+
+
+def test_validate_checks_an_external_layout_as_open_reads_it_and_finds_nan(tmp_path):
+    """validate() gave a file of another layout the five missing root attributes of sciml's
+    layout, and its NaN were found only when a run read them; it now checks such a file as
+    open() reads it and names the dataset and the index of the first NaN / inf in each."""
+    cfd = tmp_path / "2D_CFD.hdf5"
+    vals = {k: _r(3, 4, 8, 6) for k in ("density", "pressure", "Vx", "Vy")}
+    with h5py.File(cfd, "w") as f:
+        for k, v in vals.items():
+            f[k] = v
+        f["x-coordinate"], f["y-coordinate"] = np.linspace(0, 1, 8), np.linspace(0, 1, 6)
+        f["t-coordinate"] = np.linspace(0, 1, 5)
+    assert sd.validate(cfd) == []
+    with h5py.File(cfd, "a") as f:
+        f["Vx"][2, 1, 5, 0] = np.nan
+        f["pressure"][1, 3, 0, 2] = -np.inf
+        f["y-coordinate"][4] = np.nan
+    assert sd.validate(cfd) == [
+        f"{cfd}: pdebench-cfd file: coordinate 'y' has non-finite value nan at index (4,); "
+        "expected finite coordinates",
+        f"{cfd}: pdebench-cfd file: dataset 'pressure' has non-finite value -inf at index "
+        "(1, 3, 0, 2); expected finite values",
+        f"{cfd}: pdebench-cfd file: dataset 'Vx' has non-finite value nan at index (2, 1, 5, 0); "
+        "expected finite values",
+    ]
+    assert len(sd.validate(cfd, scan_values=False)) == 1  # the coordinate only
+    seeds = tmp_path / "seeds.h5"
+    _seed_file(seeds, ["0", "1", "2"])
+    with h5py.File(seeds, "a") as f:
+        f["2/data"][1, 3, 0] = np.inf
+    assert sd.validate(seeds) == [
+        f"{seeds}: pdebench-seed-groups file: dataset '2/data' has non-finite value inf at index "
+        "(1, 3, 0); expected finite values"
+    ]
+    well = tmp_path / "well.hdf5"
+    write_well_file(well)
+    assert sd.validate(well) == []
+    with h5py.File(well, "a") as f:
+        f["t1_fields/velocity"][1, 2, 3, 0, 1] = np.nan
+    (problem,) = sd.validate(well)
+    assert problem == (
+        f"{well}: the-well file: dataset 't1_fields/velocity' has non-finite value nan at index "
+        "(1, 2, 3, 0, 1); expected finite values"
+    )
+    with pytest.raises(sd.DataFormatError, match=re.escape(problem.removeprefix(f"{well}: "))):
+        sd.check(well)
+    with h5py.File(well, "a") as f:  # what open() refuses, in open()'s words
+        del f["t1_fields/velocity"]
+        f["t1_fields/velocity"] = _r(3, 6, 8, 4, 3)
+        _flags(f["t1_fields/velocity"])
+    (problem,) = sd.validate(well)
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.open(well)
+    assert problem == str(e.value) and "key 't1_fields/velocity'" in problem

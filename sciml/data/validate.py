@@ -1,4 +1,5 @@
-"""Check a file against sciml's layout and say exactly what is wrong."""
+"""Check a data file (sciml's layout, or another that ``open`` reads) and say exactly what is
+wrong."""
 
 from __future__ import annotations
 
@@ -204,13 +205,66 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
     return out
 
 
-def validate(path: str | os.PathLike[str], *, scan_values: bool = True) -> list[str]:
-    """All problems of a sciml file, one message each (empty list: the file is valid).
+def _other_layout(f: h5py.File) -> str | None:
+    """The name of the first layout other than sciml's that ``f`` is in, as ``open`` detects."""
+    from .layouts import LAYOUTS
 
-    ``scan_values`` also streams through every field, one sample at a time, looking for NaN/Inf.
+    if "sciml_format" in f.attrs:
+        return None
+    return next((name for name, (detect, _) in LAYOUTS.items() if detect(f)), None)
+
+
+def _other_layout_problems(f: h5py.File, path: Path, layout: str, scan_values: bool) -> list[str]:
+    """The problems of a file in another supported layout (PDEBench, The Well, Poseidon): what
+    :func:`~sciml.data.open` refuses in its structure, then non-finite values and coordinates.
+
+    (why) such a file got five "root attribute ... is missing" lines of sciml's layout, and a
+    NaN-filled one was found only when a training run read the sample that holds the NaN.
+    """
+    from .layouts import read_spec
+
+    try:
+        spec = read_spec(f, path, layout)
+    except DataFormatError as e:
+        return [str(e).removeprefix(f"{path}: ")]
+    out = []
+    axes = {**spec.coords, **({} if spec.time is None else {"time": spec.time})}
+    for name, c in axes.items():
+        c = np.asarray(c)
+        if c.dtype.kind in "iuf" and not np.isfinite(c).all():
+            bad = tuple(int(b) for b in np.argwhere(~np.isfinite(c))[0])
+            out.append(
+                f"{layout} file: coordinate '{name}' has non-finite value {c[bad]} at index "
+                f"{bad}; expected finite coordinates"
+            )
+    for key in spec.all_keys() if scan_values else []:
+        ds = f[key]
+        if ds.dtype.kind not in "fc":  # integer and boolean data cannot hold NaN / inf
+            continue
+        for i in range(ds.shape[0]) if ds.ndim else [()]:
+            block = np.asarray(ds[i])
+            if not np.isfinite(block).all():
+                bad = tuple(int(b) for b in np.argwhere(~np.isfinite(block))[0])
+                out.append(
+                    f"{layout} file: dataset '{key}' has non-finite value {block[bad]} at index "
+                    f"{(i, *bad) if ds.ndim else bad}; expected finite values"
+                )
+                break
+    return out
+
+
+def validate(path: str | os.PathLike[str], *, scan_values: bool = True) -> list[str]:
+    """All problems of a data file, one message each (empty list: the file is valid).
+
+    A file in sciml's layout is checked against it; one in another layout that
+    :func:`~sciml.data.open` reads (PDEBench, The Well, Poseidon) is checked as ``open`` reads
+    it, plus finite coordinates and time stamps. ``scan_values`` also streams through every
+    field, one sample (one row of the stored array) at a time, looking for NaN/Inf.
     """
     path = as_path(path, "sciml.data.validate")
     with open_h5(path) as f, unreadable_as_format_error(path):
+        if (layout := _other_layout(f)) is not None:
+            return [f"{path}: {p}" for p in _other_layout_problems(f, path, layout, scan_values)]
         return [f"{path}: {p}" for p in _problems(f, path, scan_values=scan_values)]
 
 
