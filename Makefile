@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml tools/install-torch.sh
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-## make test: the default test suite (a few minutes on 2 CPU cores; slow tests excluded)
+## make test: the default test suite (about 9 minutes on 2 CPU cores; slow tests excluded)
 test: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
