@@ -1424,3 +1424,28 @@ def test_validate_and_open_refuse_non_finite_coordinates_naming_the_dataset(tmp_
         f["coords/points"][2, 1] = 1.0
     assert sd.validate(path) == []
     np.testing.assert_array_equal(sd.open(path).coords["points"], pts)
+
+
+def test_validate_names_the_dataset_of_a_damaged_chunk_and_goes_on(tmp_path):
+    # a chunk whose compressed bytes are damaged raised out of the value scan: 'f.h5: cannot
+    # be read (OSError: ...)', naming neither the dataset nor the NaN of the next one
+    u = _r(3, 4, 64)
+    path = sd.write(
+        tmp_path / "f.h5", fields={"u": u}, static_fields={"c": u[:, 0]}, compression="gzip"
+    )
+    with h5py.File(path, "a") as f:
+        f["static_fields/c"][2, 7] = np.nan
+        info = f["fields/u"].id.get_chunk_info(0)
+    raw = bytearray(path.read_bytes())
+    raw[info.byte_offset + 16 : info.byte_offset + 48] = bytes(32)  # inside the deflate stream
+    path.write_bytes(bytes(raw))
+    problems = sd.validate(path)
+    assert len(problems) == 2
+    assert problems[0].startswith(f"{path}: dataset 'fields/u' cannot be read at sample 0 (OSError")
+    assert problems[0].endswith("expected an intact HDF5 file -- is it damaged?")
+    assert problems[1] == (
+        f"{path}: dataset 'static_fields/c' has non-finite value nan at sample 2, index (7,); "
+        "expected finite values"
+    )
+    with pytest.raises(sd.DataFormatError, match="fields/u.*damaged.*static_fields/c.*nan"):
+        sd.check(path)

@@ -4,6 +4,7 @@ wrong."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -48,6 +49,27 @@ def _group(f: h5py.File, key: str, out: list[str]) -> h5py.Group | dict:
         out.append(wrong)
         return {}
     return f[key]
+
+
+def _rows(
+    ds: h5py.Dataset, key: str, out: list[str], what: str, prefix: str = ""
+) -> Iterator[tuple[int | tuple, np.ndarray]]:
+    """``(i, ds[i])`` for each row ``i`` of ``ds`` (``((), ds[()])`` for a scalar); a row that
+    cannot be read appends its problem to ``out`` and ends the scan of ``ds``.
+
+    (why) a damaged chunk (a flipped byte of compressed data) raised out of the scan, and the
+    message named the file only, not the dataset and sample, nor the other datasets' problems.
+    """
+    for i in range(ds.shape[0]) if ds.ndim else [()]:
+        try:
+            block = np.asarray(ds[i])
+        except (OSError, RuntimeError, ValueError, KeyError) as e:
+            out.append(
+                f"{prefix}dataset '{key}' cannot be read at {what} {i} ({type(e).__name__}: {e}); "
+                "expected an intact HDF5 file -- is it damaged?"
+            )
+            return
+        yield i, block
 
 
 def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
@@ -167,8 +189,7 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
                 out.append(f"dataset '{key}' has dtype {ds.dtype}, expected floating point")
                 continue
             if scan_values:
-                for i in range(ds.shape[0]):
-                    block = ds[i]
+                for i, block in _rows(ds, key, out, "sample"):
                     if not np.isfinite(block).all():
                         bad = tuple(int(b) for b in np.argwhere(~np.isfinite(block))[0])
                         out.append(
@@ -241,8 +262,7 @@ def _other_layout_problems(f: h5py.File, path: Path, layout: str, scan_values: b
         ds = f[key]
         if ds.dtype.kind not in "fc":  # integer and boolean data cannot hold NaN / inf
             continue
-        for i in range(ds.shape[0]) if ds.ndim else [()]:
-            block = np.asarray(ds[i])
+        for i, block in _rows(ds, key, out, "row", prefix=f"{layout} file: "):
             if not np.isfinite(block).all():
                 bad = tuple(int(b) for b in np.argwhere(~np.isfinite(block))[0])
                 out.append(
