@@ -579,3 +579,23 @@ def test_bins_past_the_output_grids_last_dim_nyquist_are_dropped_as_irfft_drops_
         got = backend.inverse_modes(torch.from_numpy(x), out)
         want = np.fft.irfftn(y_inv, s=out, axes=axes, norm="forward")
         np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
+
+
+def test_mode_weight_and_effective_modes_refuse_what_the_layer_does_not_hold():
+    # mode_weight((5, 3)) of modes (3, 3) returned the whole block (6 rows, not 10), (0, 3) an
+    # empty one, (2,) of a 2D layer a (4, 2) block; effective_modes((8,), (8,)) of a 2D layer
+    # answered (3,) (zip stopped at the shorter)
+    layer = SpectralConv(2, 3, (3, 4))
+    w = layer.weight.detach()  # (i, o, 6, 4): rows 0, 1, 2 are frequencies 0..2, 3, 4, 5 -3..-1
+    got = layer.mode_weight((2, 3))  # frequencies -2..1 and 0..2
+    want = w[:, :, [0, 1, 4, 5], :3].permute(2, 3, 0, 1)
+    assert torch.equal(got, want)
+    assert torch.equal(layer.mode_weight(np.array([3, 1])), w[:, :, :, :1].permute(2, 3, 0, 1))
+    message = "expected modes with 2 ints in 1 .. (3, 4) (at most the layer's), got "
+    for bad in [(5, 3), (3, 5), (0, 3), (2,), (1, 2, 3), (2.0, 3), (True, 3)]:
+        with pytest.raises(ValueError, match=re.escape(message + str(tuple(bad)))):
+            layer.mode_weight(bad)
+    assert layer.effective_modes((8, 9), (5, 3)) == (3, 2)
+    for spatial, out in [((8,), (8,)), ((8, 8), (8, 8, 8)), ((8, 8, 8), (8, 8))]:
+        with pytest.raises(ValueError, match=r"expected spatial and out_shape with 2 entries"):
+            layer.effective_modes(spatial, out)

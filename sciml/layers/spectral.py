@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._scalars import is_int
 from ._checks import (
     as_input_precision,
     check_dtype,
@@ -127,10 +128,17 @@ class SpectralConv(ComplexCasts):
     def effective_modes(self, spatial: Sequence[int], out_shape: Sequence[int]) -> tuple[int, ...]:
         """Kept modes for an input grid ``spatial`` and output grid ``out_shape``.
 
-        Raises ``ValueError`` when the input grid cannot hold ``modes``; a smaller output grid
-        truncates to what it can represent.
+        Raises ``ValueError`` when the input grid cannot hold ``modes`` or either grid has
+        another number of dims; a smaller output grid truncates to what it can represent.
         """
         d = self.ndim
+        if len(spatial) != d or len(out_shape) != d:
+            # (why) zip stopped at the shorter: a 2D layer asked about (8,) gave (3,), and one
+            # asked about (8, 8) -> (8, 8, 8) answered without a word
+            raise ValueError(
+                f"expected spatial and out_shape with {d} entries (one per spatial dim of "
+                f"modes={self.modes}), got {tuple(spatial)} and {tuple(out_shape)}"
+            )
         eff = []
         for i, (n_in, n_out, m) in enumerate(zip(spatial, out_shape, self.modes)):
             last = i == d - 1
@@ -156,7 +164,25 @@ class SpectralConv(ComplexCasts):
 
     def mode_weight(self, modes: Sequence[int] | None = None) -> torch.Tensor:
         """The weight in mode-major layout ``(2e_1, ..., e_d, in, out)`` for effective ``modes``
-        (default: all). A view when nothing is truncated."""
+        (default: all). A view when nothing is truncated.
+
+        Raises ``ValueError`` unless ``modes`` holds one int per spatial dim within
+        ``1 .. self.modes``."""
+        # (why) more modes than held gave the whole block under another shape ((5, 3) of
+        # modes (3, 3): 6 rows, not 10), 0 modes an empty block, a short tuple a wrong one
+        if modes is not None and (
+            len(modes) != self.ndim
+            or not all(is_int(e) and 1 <= e <= m for e, m in zip(modes, self.modes))
+        ):
+            raise ValueError(
+                f"expected modes with {self.ndim} ints in 1 .. {self.modes} (at most the "
+                f"layer's), got {tuple(modes)}"
+            )
+        return self._mode_weight(modes)
+
+    def _mode_weight(self, modes: Sequence[int] | None) -> torch.Tensor:
+        # (why) unchecked: forward's effective modes are valid, and may be SymInts under
+        # torch.compile(dynamic=True)
         d = self.ndim
         w = self.weight.permute(*range(2, d + 2), 0, 1)
         if modes is None or tuple(modes) == self.modes:
@@ -211,7 +237,11 @@ class SpectralConv(ComplexCasts):
         given, u = u, widen(u)
         backend = self.backend.resolve(spatial, eff, u.device)
         # the parameter itself unless the output grid truncates the kept modes
-        w = self.weight if eff == self.modes else self.mode_weight(eff).permute(d, d + 1, *range(d))
+        w = (
+            self.weight
+            if eff == self.modes
+            else self._mode_weight(eff).permute(d, d + 1, *range(d))
+        )
         mask = _alias_mask(eff, out_shape, w.real.dtype, w.device)
         if mask is not None:
             w = w * mask
