@@ -696,3 +696,41 @@ def test_validate_checks_an_external_layout_as_open_reads_it_and_finds_nan(tmp_p
     with pytest.raises(sd.DataFormatError) as e:
         sd.open(well)
     assert problem == str(e.value) and "key 't1_fields/velocity'" in problem
+
+
+def test_the_well_field_stored_with_a_length_one_axis_reads_as_welldataset_tiles_it(tmp_path):
+    """A field constant along y stored (n, t, nx, 1), the storage WellDataset's _pad_axes tiles
+    over y, was refused ('has shape (3, 6, 8, 1), expected (3, 6, 8)'); the spec's (n, t, nx)
+    still reads, and both broadcast over y as WellDataset does."""
+    well = pytest.importorskip("the_well.data")
+    (tmp_path / "train").mkdir()
+    path = tmp_path / "train" / "example.hdf5"
+    vals = write_well_file(path, extras=False)
+    tracer = _r(3, 6, 8, 1)
+    with h5py.File(path, "a") as f:
+        g0 = f["t0_fields"]
+        g0.attrs["field_names"] = ["density", "tracer"]
+        g0["tracer"] = tracer
+        _flags(g0["tracer"], dims=(True, False))
+    ds = sd.open(path)
+    assert ds.field_names[:2] == ["density", "tracer"]
+    out = ds.read([2, 0], slice(1, 6, 2))[:, :, 1]  # (n, t, x, y)
+    want = np.broadcast_to(tracer[[2, 0]][:, 1:6:2], (2, 3, 8, 4))
+    np.testing.assert_array_equal(out, want)
+    ours = sd.Windows(ds, n_in=2, n_out=1, fields=["density", "tracer"], flatten_time=False)
+    mine = {k: ours[k]["input"].numpy() for k in (0, 5, len(ours) - 1)}  # (Ti, C, X, Y)
+    ds.close()  # (why) HDF5 refuses a second open of the file with other flags
+    ref = well.WellDataset(
+        path=str(tmp_path / "train"), n_steps_input=2, n_steps_output=1,
+        use_normalization=False, return_grid=False, boundary_return_type=None,
+    )  # fmt: skip
+    assert len(ref) == len(ours)
+    for k, m in mine.items():
+        r = ref[k]["input_fields"].numpy()  # (Ti, X, Y, C): density, tracer, velocity, stress
+        np.testing.assert_array_equal(np.moveaxis(m, 1, -1), r[..., :2])
+    assert vals["density"].shape == (3, 6, 8, 4)
+    with h5py.File(path, "a") as f:  # the spec's storage: the axis left out
+        del f["t0_fields/tracer"]
+        f["t0_fields/tracer"] = tracer[..., 0]
+        _flags(f["t0_fields/tracer"], dims=(True, False))
+    np.testing.assert_array_equal(sd.open(path).read([2, 0], slice(1, 6, 2))[:, :, 1], want)

@@ -5,8 +5,8 @@ Root attributes ``n_trajectories``, ``n_spatial_dims``, ``dataset_name``, ``grid
 (``@spatial_dims``, ``time``, one coordinate per axis), ``boundary_conditions`` (one group per
 boundary, ``@bc_type``, ``@associated_dims``), ``scalars`` and ``t0_fields`` / ``t1_fields`` /
 ``t2_fields`` (``@field_names``). Each field has flags ``sample_varying``, ``time_varying`` and
-``dim_varying`` (one per spatial axis); an axis whose flag is false is not stored and is
-broadcast here. Rank-1 fields become one channel per component, ``{name}_{axis}``; rank-2 fields
+``dim_varying`` (one per spatial axis); an axis whose flag is false is not stored (or stored
+with length 1, as The Well's ``WellDataset`` tiles it) and is broadcast here. Rank-1 fields become one channel per component, ``{name}_{axis}``; rank-2 fields
 ``{name}_{axis}{axis}``. Fields that do not vary in time become static fields.
 """
 
@@ -75,17 +75,24 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
                     f"{list(dims)}",
                     key=key,
                 )
-            roles: list[str] = (["n"] if sample_v else []) + (["t"] if time_v else [])
-            roles += [f"s{k}" for k in range(len(dims)) if dim_v[k]]
-            expected = [n] if sample_v else []
-            expected += [n_steps] if time_v else []
-            expected += [s for s, v in zip(spatial, dim_v) if v] + [len(dims)] * order
-            if tuple(ds.shape) != tuple(expected):
+            roles: list[str | int] = (["n"] if sample_v else []) + (["t"] if time_v else [])
+            lead = ([n] if sample_v else []) + ([n_steps] if time_v else [])
+            expected = lead + [s for s, v in zip(spatial, dim_v) if v] + [len(dims)] * order
+            # (why) an axis a field does not vary along is left out in The Well's spec, but
+            # WellDataset tiles such a field over the axis (_pad_axes), which needs it stored
+            # with length 1: that file was refused ("has shape (3, 6, 8, 1), expected (3, 6, 8)")
+            kept = lead + [s if v else 1 for s, v in zip(spatial, dim_v)] + [len(dims)] * order
+            if tuple(ds.shape) == tuple(expected):
+                roles += [f"s{k}" for k in range(len(dims)) if dim_v[k]]
+            elif tuple(ds.shape) == tuple(kept):
+                roles += [f"s{k}" if dim_v[k] else 0 for k in range(len(dims))]
+            else:
+                also = f" or {shape_str(tuple(kept))}" if kept != expected else ""
                 raise DataFormatError(
                     path,
-                    f"has shape {shape_str(ds.shape)}, expected {shape_str(tuple(expected))} "
-                    f"(sample_varying={sample_v}, time_varying={time_v}, dim_varying={dim_v}, "
-                    f"tensor order {order})",
+                    f"has shape {shape_str(ds.shape)}, expected {shape_str(tuple(expected))}"
+                    f"{also} (sample_varying={sample_v}, time_varying={time_v}, "
+                    f"dim_varying={dim_v}, tensor order {order})",
                     key=key,
                 )
             target = fields if time_v else statics
