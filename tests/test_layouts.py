@@ -522,8 +522,10 @@ def test_dropout_and_drop_path_act_in_train_mode_only():
         assert _rel(noisy, first) > 1e-3  # the stochastic layers were active in train mode
 
 
-# Non-parameter tensors a checkpoint may hold: statistics and fitted bases, never caches.
+# Non-parameter tensors a checkpoint may hold: statistics, fitted bases and the training
+# iteration of a regulariser's weight schedules, never caches.
 _STATE_BUFFERS = {
+    "node": {"ode.iteration"},
     "normalized-fno": {"in_mean", "in_std", "out_mean", "out_std"},
     "pod-deeponet": {"pod_basis", "pod_mean", "pod_singular_values", "coords"},
     "deeponet-fourier": {"fourier_freqs"},
