@@ -734,3 +734,27 @@ def test_the_well_field_stored_with_a_length_one_axis_reads_as_welldataset_tiles
         f["t0_fields/tracer"] = tracer[..., 0]
         _flags(f["t0_fields/tracer"], dims=(True, False))
     np.testing.assert_array_equal(sd.open(path).read([2, 0], slice(1, 6, 2))[:, :, 1], want)
+
+
+def test_an_xarray_export_is_refused_not_read_as_a_poseidon_file(tmp_path):
+    """A netCDF file written from to_xarray() with a field named 'solution' opened as a
+    Poseidon file: 'solution' became 'c0' and the field 'v' was dropped without a word."""
+    pytest.importorskip("netCDF4")
+    u = _r(3, 4, 8, 5)
+    src = sd.write(
+        tmp_path / "f.h5", fields={"solution": u, "v": 2 * u}, static_fields={"a": u[:, 0]}
+    )
+    xa = sd.open(src).to_xarray()
+    xa.to_netcdf(tmp_path / "f.nc")
+    xr = pytest.importorskip("xarray")
+    with xr.open_dataset(tmp_path / "f.nc") as back:  # the export itself holds the values
+        np.testing.assert_array_equal(back["v"].values, 2 * u)
+        np.testing.assert_array_equal(back["a"].values, u[:, 0])
+    message = (
+        f"{tmp_path / 'f.nc'}: is an xarray export of a sciml data set (root attributes "
+        f"layout='sciml', source='{src}'), which sciml.data.open does not read"
+    )
+    with pytest.raises(sd.DataFormatError, match=re.escape(message)):
+        sd.open(tmp_path / "f.nc")
+    (problem,) = sd.validate(tmp_path / "f.nc")
+    assert problem.startswith(message)

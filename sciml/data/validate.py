@@ -245,7 +245,7 @@ def _other_layout_problems(f: h5py.File, path: Path, layout: str, scan_values: b
     from .layouts import read_spec
 
     try:
-        spec = read_spec(f, path, layout)
+        spec = read_spec(f, path)  # detected again: it also refuses an xarray export
     except DataFormatError as e:
         return [str(e).removeprefix(f"{path}: ")]
     out = []

@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 
 from .._errors import DataFormatError
+from .._format import decode_attr
 from .._handle import unreadable_as_format_error
 from .._layout import LayoutSpec
 from . import pdebench, poseidon, sciml, the_well
@@ -47,6 +48,7 @@ def read_spec(f: h5py.File, path: Path, layout: str | None = None) -> LayoutSpec
     with unreadable_as_format_error(path):
         if layout is not None:
             return _read(LAYOUTS[layout][1], f, path)
+        _refuse_an_xarray_export(f, path)
         for detect, reader in LAYOUTS.values():
             if detect(f):
                 return _read(reader, f, path)
@@ -56,6 +58,28 @@ def read_spec(f: h5py.File, path: Path, layout: str | None = None) -> LayoutSpec
         path,
         f"unknown layout: top-level keys {keys}, attributes {attrs}; "
         f"expected one of -- {_WHAT_EACH_NEEDS}",
+    )
+
+
+def _refuse_an_xarray_export(f: h5py.File, path: Path) -> None:
+    """Refuse a netCDF file written from :meth:`~sciml.data.H5Dataset.to_xarray`.
+
+    (why) such a file has no layout of its own: one with a field named ``solution``,
+    ``data`` or ``velocity`` opened as a Poseidon file, that field renamed ``c0`` and every
+    other field, static field and parameter dropped without a word.
+    """
+    attrs = f.attrs
+    if not ("layout" in attrs and "source" in attrs and "sample" in f):
+        return
+    layout, source = (decode_attr(attrs[k], False) for k in ("layout", "source"))
+    if layout not in LAYOUTS:
+        return
+    raise DataFormatError(
+        path,
+        f"is an xarray export of a sciml data set (root attributes layout={layout!r}, "
+        f"source={source!r}), which sciml.data.open does not read; expected the file it was "
+        "exported from -- open that one, read this one with xarray.open_dataset, or write its "
+        "variables in sciml's layout with sciml.data.write",
     )
 
 
