@@ -599,3 +599,31 @@ def test_mode_weight_and_effective_modes_refuse_what_the_layer_does_not_hold():
     for spatial, out in [((8,), (8,)), ((8, 8), (8, 8, 8)), ((8, 8, 8), (8, 8))]:
         with pytest.raises(ValueError, match=r"expected spatial and out_shape with 2 entries"):
             layer.effective_modes(spatial, out)
+
+
+@pytest.mark.parametrize(
+    "backend", [*BACKENDS, TritonSpectral(impl="torch")], ids=lambda b: type(b).__name__
+)
+def test_kept_frequencies_past_the_input_grid_are_the_dfts_at_f_mod_n(backend):
+    # the FFT backend's forward_modes raised "start (0) + length (4) exceeds dimension size (3)"
+    # for more last-dim modes than the rfft holds (n // 2 + 1), and a narrow error for 2 e > 2 n
+    # on another dim; the DFT bases give the DFT at f mod n there (SpectralConv never asks)
+    rng = np.random.default_rng(0)
+    for shape, modes in [((5,), (4,)), ((5,), (8,)), ((4, 5), (3, 5)), ((2, 5), (3, 4)),
+                         ((2, 3, 4), (3, 1, 7))]:  # fmt: skip
+        u = rng.standard_normal((2, 3, *shape))
+        x = np.fft.fftn(u, axes=tuple(range(2, 2 + len(shape)))) / math.prod(shape)
+        rows = [np.r_[0:e, -e:0] % n for e, n in zip(modes[:-1], shape[:-1])]
+        want = x[np.ix_([0, 1], [0, 1, 2], *rows, np.arange(modes[-1]) % shape[-1])]
+        got = backend.forward_modes(torch.from_numpy(u), modes)
+        np.testing.assert_allclose(got.numpy(), np.moveaxis(want, (0, 1), (-2, -1)), atol=1e-14)
+        # the whole layer then agrees with the DFT-matmul one (bins past the output's Nyquist
+        # dropped, as irfft drops them)
+        w = torch.from_numpy(rng.standard_normal((3, 2, *got.shape[:-2])) * (1 + 1j))
+        out = tuple(2 * n + 1 for n in shape)
+        torch.testing.assert_close(
+            backend.convolve(torch.from_numpy(u), w, modes, out),
+            DFTMatmul().convolve(torch.from_numpy(u), w, modes, out),
+            rtol=0,
+            atol=1e-12,
+        )

@@ -97,13 +97,25 @@ class FFT(SpectralBackend):
         if u.numel() == 0:  # (why) see _EMPTY
             return _EMPTY.forward_modes(u, modes)
         d = len(modes)
-        x = torch.fft.rfft(u, dim=-1, norm="forward").narrow(-1, 0, modes[-1])
+        n = u.shape[-1]
+        if modes[-1] <= n // 2 + 1:
+            x = torch.fft.rfft(u, dim=-1, norm="forward").narrow(-1, 0, modes[-1])
+        else:
+            # (why) bins past the grid's Nyquist are the DFT's at k mod n, as DFTMatmul's bases
+            # give them; narrowing the rfft raised "start (0) + length (4) exceeds dimension
+            # size (3)" (SpectralConv never asks: its modes fit the grid)
+            k = torch.arange(modes[-1], device=u.device) % n
+            x = torch.fft.fft(u, dim=-1, norm="forward").index_select(-1, k)
         # innermost non-last dim first, so each FFT runs on data already truncated elsewhere
         for axis in range(d, 1, -1):  # tensor axes d .. 2 are the non-last spatial dims
             e = modes[axis - 2]
             x = torch.fft.fft(x, dim=axis, norm="forward")
             n = x.shape[axis]
-            x = torch.cat([x.narrow(axis, 0, e), x.narrow(axis, n - e, e)], dim=axis)
+            if e <= n:
+                x = torch.cat([x.narrow(axis, 0, e), x.narrow(axis, n - e, e)], dim=axis)
+            else:  # (why) as above: frequency f at f mod n (a narrow of n - e < 0 raised)
+                f = torch.tensor(_freqs(e), device=x.device) % n
+                x = x.index_select(axis, f)
         return x.movedim((0, 1), (-2, -1)).contiguous()
 
     def inverse_modes(self, block: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
