@@ -598,7 +598,8 @@ class _FixedPreconditioner(Preconditioner):
 def test_flexible_cg_messages_name_the_preconditioner_not_a_network(deflated):
     """The message of a vanished direction names what made it: FlexibleCG's preconditioner
     (DCDM's network above), and the coarse space where there is one. The messages told the two
-    apart by whether the method had a ``model`` attribute; the methods now say it themselves."""
+    apart by whether the method had a ``model`` attribute; the methods now say it themselves.
+    A direction that vanishes only to rounding (deflated: not exactly 0) counts as vanished."""
     P = _problem3d()  # Dirichlet walls: no null space
     b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
     g = torch.from_numpy(np.random.default_rng(1).standard_normal(P.n))
@@ -610,15 +611,8 @@ def test_flexible_cg_messages_name_the_preconditioner_not_a_network(deflated):
         "the direction vanished at iteration 0: the preconditioner returned 0, so no step can "
         "be taken (stagnated): check the preconditioner"
     ), zero.message
-    if deflated:
-        # (M(r) = g again is g's coarse part again: not exactly 0 once deflated.) One aggregate
-        # over the grid and M(r) its indicator: p_0 is its rounding left by the projection, and
-        # the second call, A-orthogonalised to p_0 and projected, is exactly 0
-        P = poisson((8, 8), walls=D)
-        b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
-        g = torch.ones(P.n, dtype=torch.float64)
-        deflation = Deflation(labels=np.zeros(P.n, dtype=np.int64))
-    # the second call returns p_0 again: c = p_0.Ap_0 / p_0.Ap_0 = 1 exactly, so p_1 = 0
+    # the second call returns p_0 again: c = p_0.Ap_0 / p_0.Ap_0 = 1 exactly, so p_1 = 0 (once
+    # deflated, rounding: ||p_1|| / ||g|| at most _vanish_level, which counts as 0)
     method = FlexibleCG(_FixedPreconditioner(g), k=1, deflation=deflation)
     _, again = solve(P, b, method=method)
     coarse = " and the deflation's coarse space" if deflated else ""
@@ -627,6 +621,27 @@ def test_flexible_cg_messages_name_the_preconditioner_not_a_network(deflated):
         "the direction vanished after A-orthogonalisation at iteration 1: the preconditioner "
         f"returned a combination of the last 1 directions{coarse}, which adds nothing new"
     ), again.message
+    if deflated:
+        # One aggregate over the grid and M(r) its indicator, wholly in the coarse space: the
+        # projection left rounding (1e-7 of it in float32, 1e-12 in float64, the shift of
+        # Z^T A Z), and the solve took a step along it and blamed "the last 1 directions"
+        # (float64) or stopped with "p.Ap = 0 ... is rounding noise ... use float64" (float32)
+        P = poisson((8, 8), walls=D)
+        b = torch.from_numpy(np.random.default_rng(0).standard_normal(P.n))
+        ones = _FixedPreconditioner(torch.ones(P.n, dtype=torch.float64))
+        deflation = Deflation(labels=np.zeros(P.n, dtype=np.int64))
+        for dtype in (torch.float64, torch.float32):
+            A = P.stencil(dtype=dtype)
+            x, coarse = solve(A, b.to(dtype), method=FlexibleCG(ones, k=2, deflation=deflation))
+            assert coarse.status is Status.STAGNATED and coarse.iterations == 0, coarse.message
+            assert coarse.message.startswith(
+                "the direction vanished after deflation at iteration 0: the preconditioner "
+                "returned a vector of the deflation's coarse space, which the deflated iteration "
+                "has already solved for"
+            ), coarse.message
+            # x is the coarse solution x0 + Z E^-1 Z^T r0: its residual sums to 0 over the grid
+            r = b.double() - A.to(dtype=torch.float64)(x.double())
+            assert abs(float(r.sum())) <= 1e-5 * float(b.abs().sum())
 
 
 class _PlusLastOutput(torch.nn.Module):

@@ -403,11 +403,18 @@ def _vanished(
             f"the direction vanished at iteration {it}: {what}, so no step can be taken "
             f"(stagnated): check the {'model' if network else 'preconditioner'}"
         )
+    who = "the network" if network else "the preconditioner"
+    if kept == 0 and deflated:
+        return (
+            f"the direction vanished after deflation at iteration {it}: {who} returned a "
+            "vector of the deflation's coarse space, which the deflated iteration has already "
+            "solved for (stagnated)"
+        )
     coarse = " and the deflation's coarse space" if deflated else ""
     return (
         f"the direction vanished after A-orthogonalisation at iteration {it}: "
-        f"{'the network' if network else 'the preconditioner'} returned a combination of the "
-        f"last {kept} directions{coarse}, which adds nothing new (stagnated)"
+        f"{who} returned a combination of the last {kept} directions{coarse}, which adds nothing "
+        "new (stagnated)"
     )
 
 
