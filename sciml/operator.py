@@ -454,8 +454,8 @@ def obsolete_state_keys(model: nn.Module) -> set[str]:
 def optional_state_keys(model: nn.Module) -> set[str]:
     """State-dict keys of ``model`` that checkpoints written before they were saved lack.
 
-    A submodule lists them, relative to itself, in a class attribute ``optional_state_keys``
-    (the training iteration of :class:`~sciml.de.NeuralODE` and :class:`~sciml.de.NeuralSDE`,
+    A submodule lists them, relative to itself, in an attribute ``optional_state_keys`` (the
+    training iteration of :class:`~sciml.de.NeuralODE` and :class:`~sciml.de.NeuralSDE`,
     ``("iteration",)``) and gives them their value of a fresh module in its
     ``_load_from_state_dict`` when a checkpoint lacks them; the loaders then let exactly those
     keys be missing and refuse every other missing key.

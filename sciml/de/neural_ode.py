@@ -316,12 +316,12 @@ class _SavesIteration(nn.Module):
 
     (why) an int attribute, not a buffer: reading a CUDA buffer at every forward pass to
     evaluate the schedules would be a device sync per step. Checkpoints written before the key
-    was saved lack it; loading one gives ``iteration`` 0, as then, and the key is the module's
-    one ``optional_state_keys`` entry (see :func:`sciml.operator.optional_state_keys`), so the
-    strict key checks of ``sciml.load`` and of a resume let exactly it be missing.
+    was saved lack it; loading one gives ``iteration`` 0, as then. A subclass lists the key in
+    its ``optional_state_keys`` (set in ``__init__``: see
+    :func:`sciml.operator.optional_state_keys`), so the strict key checks of ``sciml.load`` and
+    of a resume let exactly it be missing.
     """
 
-    optional_state_keys = ("iteration",)
     iteration: int
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
@@ -440,6 +440,8 @@ class NeuralODE(_SavesIteration, DetachedState):
         self.adjoint_solver = adjoint_solver or solver
         self.regulariser = regulariser
         self.iteration = 0
+        # (why) the key that files written before it was saved lack (_SavesIteration)
+        self.optional_state_keys = ("iteration",)
         self.regularisation: Tensor = torch.zeros(())
 
     # ------------------------------------------------------------------ counters

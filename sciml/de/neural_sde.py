@@ -264,6 +264,8 @@ class NeuralSDE(_SavesIteration, DetachedState):
         self.adjoint = adjoint
         self.regulariser = regulariser
         self.iteration = 0
+        # (why) the key that files written before it was saved lack (_SavesIteration)
+        self.optional_state_keys = ("iteration",)
         self.regularisation: Tensor = torch.zeros(())
 
     @property
