@@ -914,9 +914,9 @@ def test_encode_of_a_decoded_constant_outside_the_exponents_says_decode_folded_i
         encode(d)
     assert "below the smallest nonzero magnitude 1e-08" in str(err.value)
     assert (
-        "decode folds each constant sub-expression of the tokens into one number, which can lie "
-        "outside the exponents E-10..E10 although every number token is inside: this system has "
-        "no tokens at max_exponent=10 (max_exponent=17 writes it)"
+        "a constant sub-expression of the tokens is one number once folded (by decode, or by "
+        "encode's rounding), which can lie outside the exponents E-10..E10 although every number "
+        "token is inside: this system has no tokens at max_exponent=10 (max_exponent=17 writes it)"
     ) in str(err.value)
     assert encode(d, max_exponent=17) == ["-", "N228", "E-17"]
     # a product of two in-range numbers beyond the largest magnitude: the same hint
@@ -924,6 +924,11 @@ def test_encode_of_a_decoded_constant_outside_the_exponents_says_decode_folded_i
     with pytest.raises(ValueError, match=r"exceeds the largest exponent E10.*max_exponent=23 wri"):
         encode(big)
     assert encode(big, max_exponent=23) == ["mul", "+", "N150", "E23", "u_0"]
+    # sympy keeps sin(1) 1e-8 u_0 exact; encode folds it into 8.41e-9: the same hint
+    exact = decode(["mul", "sin", "INT+", "1", "mul", "+", "N100", "E-10", "u_0"])
+    with pytest.raises(ValueError, match=r"8.41.*e-09 is below .* \(max_exponent=11 writes it\)$"):
+        encode(exact)
+    assert encode(exact, max_exponent=11) == ["mul", "+", "N841", "E-11", "u_0"]
     # the same constants written directly get encode_float's message without the hint
     with pytest.raises(ValueError, match="remove the term or write it as 0 if it is negligible$"):
         encode([sp.Float(-2.28e-15)])

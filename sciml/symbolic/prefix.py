@@ -244,7 +244,8 @@ def _folded_hint(f: sp.Expr, max_exponent: int) -> str:
     nonzero magnitude" read as if encode had been given that number.
     """
     need = max_exponent
-    for c in sp.sympify(f).atoms(sp.Number):
+    # evalf folds what sympy keeps exact (sin(1) 1e-8 u_0 -> 8.41e-9 u_0), as _canonical does
+    for c in sp.sympify(f).evalf().atoms(sp.Number):
         v = abs(float(c))
         if not c.is_Integer and 0 < v < math.inf:
             need = max(need, abs(int(f"{v:.{MANTISSA_DIGITS - 1}e}".split("e")[1]) - 2))
@@ -254,9 +255,10 @@ def _folded_hint(f: sp.Expr, max_exponent: int) -> str:
     except ValueError:
         writes = ""
     return (
-        f"; decode folds each constant sub-expression of the tokens into one number, which can "
-        f"lie outside the exponents E-{max_exponent}..E{max_exponent} although every number "
-        f"token is inside: this system has no tokens at max_exponent={max_exponent}{writes}"
+        f"; a constant sub-expression of the tokens is one number once folded (by decode, or "
+        f"by encode's rounding), which can lie outside the exponents E-{max_exponent}.."
+        f"E{max_exponent} although every number token is inside: this system has no tokens at "
+        f"max_exponent={max_exponent}{writes}"
     )
 
 
