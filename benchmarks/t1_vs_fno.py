@@ -119,6 +119,21 @@ def loss_fn(name: str, model):
     return lambda u, y: rel(model(u), y)
 
 
+def _sync(device: str) -> None:
+    """Wait for the GPU's queued work where ``device`` is a CUDA device."""
+    # (why) compared as a string ('device == "cuda"'), "--device cuda:0" timed the steps and the
+    # training without a synchronize: only the host's launches, not the GPU's work
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: str) -> str:
+    """The GPU's name for a CUDA ``device``, else the CPU's as ``platform`` reports it."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{torch.device(device).type} ({platform.processor() or platform.machine()})"
+
+
 def step_times(
     models: dict, resolution: int, batch: int, reps: int, device: str, compile_mode: str | None
 ) -> dict:
@@ -138,15 +153,13 @@ def step_times(
     times: dict = {k: [] for k in losses}
     for r in range(reps + 1):
         for k in losses:
-            if device == "cuda":
-                torch.cuda.synchronize()
+            _sync(device)
             t0 = time.perf_counter()
             loss = losses[k](u, y)
             opts[k].zero_grad(set_to_none=True)
             loss.backward()
             opts[k].step()
-            if device == "cuda":
-                torch.cuda.synchronize()
+            _sync(device)
             if r > 0:  # first round: warm-up
                 times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
@@ -170,8 +183,7 @@ def train(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     loss = loss_fn(name, model)
     g = torch.Generator().manual_seed(0)
-    if device == "cuda":
-        torch.cuda.synchronize()
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(epochs):
         perm = torch.randperm(len(u_tr), generator=g)
@@ -183,8 +195,7 @@ def train(
             value.backward()
             opt.step()
             sched.step()
-    if device == "cuda":  # the queued kernels are part of the training time
-        torch.cuda.synchronize()
+    _sync(device)  # the queued kernels are part of the training time
     seconds = time.perf_counter() - t0
     model.eval()
     rel = LpLoss(reduction="none")
@@ -305,7 +316,12 @@ def main() -> None:
 
     models = {k: m.to(args.device) for k, m in make_models(args.seed, args.t1_variants).items()}
     result: dict = {
-        "setup": vars(args) | {"torch": torch.__version__, "machine": platform.machine()},
+        "setup": vars(args)
+        | {
+            "torch": torch.__version__,
+            "machine": platform.machine(),
+            "device_name": device_name(args.device),
+        },
         "params": {k: m.num_parameters() for k, m in models.items()},
         "step_s": {},
     }

@@ -217,6 +217,7 @@ def check_t1_vs_fno(r: dict) -> None:
         assert finite(r[f"{k}_over_fno_test_error"], positive=True)
     # solved on 16 x 16, trained on the data Fourier-interpolated to 32 x 32
     assert (r["data"]["solve_resolution"], r["data"]["resolution"]) == (16, 32)
+    assert r["setup"]["device_name"].startswith("cpu (")  # a GPU run records the GPU's name
 
 
 def check_ns_resolution_check(r: dict) -> None:
@@ -492,6 +493,34 @@ def test_data_read_paths_readers_return_materialised_values(tmp_path):
                 got = fn()
                 np.testing.assert_array_equal(got, want, err_msg=name)
                 assert got.flags.c_contiguous and got.flags.owndata, name
+
+
+def _load_script(name: str):
+    """A benchmark script imported as a module (its ``main`` not run)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_t1_vs_fno_waits_for_the_gpu_on_every_cuda_device(monkeypatch):
+    """``t1_vs_fno.py`` synchronised only where ``--device`` was the string ``cuda``: with
+    ``--device cuda:0`` its step times and training times held the host's kernel launches, not
+    the GPU's work. Every timed step is now bracketed by a wait that takes any CUDA device."""
+    module = _load_script("t1_vs_fno")
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waited.append(device))
+    for device in ("cuda", "cuda:0", "cuda:1", "cpu"):
+        module._sync(device)
+    assert waited == ["cuda", "cuda:0", "cuda:1"]
+    # two waits around each timed step: 2 models x (1 warm-up + 2 timed) rounds x 2
+    calls = []
+    monkeypatch.setattr(module, "_sync", calls.append)
+    models = module.make_models(0, ["t1"])
+    times = module.step_times(models, 32, 2, 2, "cpu", None)
+    assert calls == ["cpu"] * 12 and set(times) == {"fno", "t1"}
 
 
 SCRIPTS = [
