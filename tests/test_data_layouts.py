@@ -134,6 +134,11 @@ def test_pdebench_seed_groups_come_in_numeric_seed_order(tmp_path):
     out = sd.open(tmp_path / "padded.h5").read([0, 1, 2, 3])[:, :, 0]
     want = [padded[f"{s:04d}"][..., 0] for s in (0, 2, 10, 11)]
     np.testing.assert_array_equal(out, np.stack(want))
+    with h5py.File(tmp_path / "padded.h5", "a") as f:  # the key named with its group
+        del f["0000/grid/t"]
+        f["0000/grid/t"] = np.arange(5.0)
+    with pytest.raises(sd.DataFormatError, match=r"key '0000/grid/t': has 5 entries, expected n_"):
+        sd.open(tmp_path / "padded.h5")
     _seed_file(tmp_path / "twice.h5", ["0", "1", "01"])
     with pytest.raises(sd.DataFormatError, match="groups '01' and '1' both name seed 1"):
         sd.open(tmp_path / "twice.h5")

@@ -46,8 +46,11 @@ def _time(f: h5py.Group, path: Path, key: str, n_steps: int) -> np.ndarray:
     if t.shape[0] == n_steps + 1:
         return t[:n_steps]
     if t.shape[0] != n_steps:
+        # (why) the full path: a seed group's 'grid/t' was named without its group ('0000/')
         raise DataFormatError(
-            path, f"has {t.shape[0]} entries, expected n_steps={n_steps} or n_steps + 1", key=key
+            path,
+            f"has {t.shape[0]} entries, expected n_steps={n_steps} or n_steps + 1",
+            key=f[key].name.lstrip("/"),
         )
     return t
 
