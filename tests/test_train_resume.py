@@ -1317,3 +1317,100 @@ def test_a_state_file_that_parses_but_lacks_what_a_resume_reads_is_a_checkpoint_
     )
     assert trainer.step == 0
     assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
+
+
+def test_a_bad_field_of_the_stored_train_config_is_named_with_its_file(tmp_path):
+    """A checkpoint whose stored TrainConfig holds "lr": "x" raised ConfigError
+    'TrainConfig.lr: expected a number, got 'x'' naming no file, after the weights had been
+    loaded. Now the message starts with the state file, and the model is untouched."""
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    state_file = (tmp_path / "run" / "last" / "trainer_state.json").resolve()
+    tree = json.loads(state_file.read_text())
+    tree["state"]["config"]["lr"] = "x"
+    state_file.write_text(json.dumps(tree))
+    trainer = make_trainer(tmp_path / "run", epochs=2)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(sciml.ConfigError) as info:
+        trainer.fit(resume="auto")
+    assert str(info.value) == (
+        f"{state_file}: the checkpoint's stored config: TrainConfig.lr: expected a number, got "
+        "'x'; resume from another checkpoint, or put the value the run was written with back"
+    )
+    assert trainer.step == 0
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize(
+    "entry, damage, file, got",
+    [
+        ("torch", lambda t: t.float(), "safetensors",
+         "the torch CPU generator's RNG state (a float32 tensor of shape (5056,): RNG state "
+         "must be a torch.ByteTensor)"),
+        ("torch", lambda t: t[:100], "safetensors",
+         "the torch CPU generator's RNG state (a uint8 tensor of shape (100,): Expected a "
+         "CPUGeneratorImplState of size 5056 but found the input RNG state size to be 100)"),
+        ("numpy", lambda t: t[:3], "safetensors",
+         "numpy's legacy RNG state (a tuple of 'MT19937', a uint32 array of shape (3,), 624, "
+         "...: index 3 is out of bounds for axis 0 with size 3)"),
+    ],
+)  # fmt: skip
+def test_damaged_rng_states_are_a_checkpoint_error_naming_file_and_entry(
+    tmp_path, entry, damage, file, got
+):
+    """rng.torch replaced by a float tensor raised torch's bare TypeError 'RNG state must be a
+    torch.ByteTensor' at the end of the restore, with the weights, optimiser and step already
+    the checkpoint's. Now a CheckpointError names the file and the entry before the weights are
+    loaded: the model and the step are untouched."""
+    from safetensors.torch import load_file, save_file
+
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    ckpt = (tmp_path / "run" / "last").resolve()
+    tree = json.loads((ckpt / "trainer_state.json").read_text())
+    ref = tree["state"]["rng"][entry]
+    ref = ref["__tensor__"] if entry == "torch" else ref["__tuple__"][1]["__ndarray__"]
+    arrays = load_file(str(ckpt / "trainer_state.safetensors"))
+    arrays[ref] = damage(arrays[ref]).contiguous()
+    save_file(arrays, str(ckpt / "trainer_state.safetensors"))
+    trainer = make_trainer(tmp_path / "run", epochs=2)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(sciml.CheckpointError) as info:
+        trainer.fit(resume="auto")
+    assert str(info.value) == (
+        f"{ckpt / ('trainer_state.' + file)}: damaged trainer state: rng.{entry} is not {got}; "
+        "resume from another checkpoint (a run directory's `last` or `best`, or a ckpt-<step> "
+        "beside them)"
+    )
+    assert trainer.step == 0
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
+
+
+def test_a_damaged_optimizer_moment_is_a_checkpoint_error_naming_file_and_entry(tmp_path):
+    """An exp_avg cut to 3 values resumed without a word and raised torch's bare 'The size of
+    tensor a (3) must match the size of tensor b (5) ...' at the first step after the resume,
+    with the whole state restored. Now a CheckpointError names the file and the entry before
+    the weights are loaded; optimizer_state=False (fresh moments) resumes from it."""
+    from safetensors.torch import load_file, save_file
+
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    ckpt = (tmp_path / "run" / "last").resolve()
+    tree = json.loads((ckpt / "trainer_state.json").read_text())
+    index, entry = tree["state"]["optimizer"]["state"]["__dict__"][0]
+    ref = entry["exp_avg"]["__tensor__"]
+    arrays = load_file(str(ckpt / "trainer_state.safetensors"))
+    arrays[ref] = arrays[ref].flatten()[:3].contiguous()
+    save_file(arrays, str(ckpt / "trainer_state.safetensors"))
+    trainer = make_trainer(tmp_path / "run", epochs=2)
+    shape = tuple(next(trainer.model.parameters()).shape)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(sciml.CheckpointError) as info:
+        trainer.fit(resume="auto")
+    assert str(info.value) == (
+        f"{ckpt / 'trainer_state.safetensors'}: damaged trainer state: optimizer.state[{index}]"
+        f".exp_avg is a float32 tensor of shape (3,), expected the shape {shape} of its "
+        "parameter; resume from another checkpoint, or with fit(resume=..., "
+        "optimizer_state=False) for fresh moments"
+    )
+    assert trainer.step == 0
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
+    with pytest.warns(UserWarning, match=r"different TrainConfig \(changed: \['epochs'\]\)"):
+        assert trainer.fit(resume="auto", optimizer_state=False).step == 10

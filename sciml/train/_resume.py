@@ -32,9 +32,9 @@ import torch
 
 from .._scalars import is_int as _is_int
 from .._scalars import is_real as _is_real
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ._runlog import pack_rows, unpack_rows
-from ._state import load_state
+from ._state import decode, load_state
 from .checkpoint import STATE_NAME, _state_json, find_checkpoint, read_checkpoint
 from .config import TrainConfig
 from .sampler import epoch_permutation
@@ -187,7 +187,13 @@ def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> No
     check_state_json(path)
     check_mode_fits(trainer, path)
     check_monitor_fits(trainer, path)
-    state = read_checkpoint(path, trainer.model)
+
+    def check(state: dict[str, Any]) -> None:
+        check_rng_states(state, path)
+        if optimizer_state:
+            check_optimizer_moments(trainer, state, path)
+
+    state = read_checkpoint(path, trainer.model, check=check)
     saved_groups = state["optimizer"]["param_groups"]
     check_optimizer_fits(trainer, path, saved_groups, optimizer_state)
     saved = TrainConfig.from_dict(state["config"])
@@ -401,6 +407,109 @@ def check_state_json(path: Path) -> None:
                 f"as {what}, got {got}; resume from another checkpoint (a run directory's "
                 "`last` or `best`, or a ckpt-<step> beside them)"
             )
+    # (why) the stored TrainConfig, checked here with the rest of the JSON: read after the
+    # weights, a bad field ("lr": "x") was a ConfigError naming the field but not the file,
+    # raised with the checkpoint's weights already in the model
+    try:
+        TrainConfig.from_dict(decode(state["config"], {}))
+    except (ConfigError, KeyError, TypeError) as exc:  # KeyError: a tensor reference
+        reason = exc if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(
+            f"{path / (STATE_NAME + '.json')}: the checkpoint's stored config: {reason}; "
+            "resume from another checkpoint, or put the value the run was written with back"
+        ) from None
+
+
+def check_rng_states(state: dict[str, Any], path: Path) -> None:
+    """A :class:`CheckpointError` naming the file and the entry where the checkpoint's RNG
+    states are not states that torch, numpy and random take.
+
+    (why) checked on throwaway generators after the state is read and before the weights are
+    loaded: a damaged entry (``rng.torch`` a float tensor) raised torch's bare ``TypeError:
+    RNG state must be a torch.ByteTensor`` at the end of the restore, with the weights,
+    optimiser and counters already put back."""
+    rng = state["rng"]
+    tensors = path / f"{STATE_NAME}.safetensors"
+    checks = {
+        "torch": (tensors, "the torch CPU generator's", torch.Generator().set_state),
+        "numpy": (tensors, "numpy's legacy", np.random.RandomState().set_state),
+        "python": (path / f"{STATE_NAME}.json", "Python random's", random.Random().setstate),
+    }
+    for entry, (where, what, take) in checks.items():
+        try:
+            take(rng[entry])
+        except (TypeError, ValueError, RuntimeError, IndexError, KeyError) as exc:
+            raise CheckpointError(
+                f"{where}: damaged trainer state: rng.{entry} is not {what} RNG state "
+                f"({_described(rng[entry])}: {exc}); resume from another checkpoint (a run "
+                "directory's `last` or `best`, or a ckpt-<step> beside them)"
+            ) from None
+    cuda = rng.get("cuda")
+    if cuda is not None and not (
+        isinstance(cuda, list)
+        and all(
+            isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.dim() == 1 for t in cuda
+        )
+    ):
+        raise CheckpointError(
+            f"{tensors}: damaged trainer state: rng.cuda is not a list of CUDA RNG states "
+            f"(1-dim uint8 tensors, one per device), got {_described(cuda)}; resume from "
+            "another checkpoint"
+        )
+
+
+# AdamW's (the Trainer's own) and torch's other optimisers' per-parameter tensors that have
+# the shape of their parameter
+_MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer")
+
+
+def check_optimizer_moments(trainer: Trainer, state: dict[str, Any], path: Path) -> None:
+    """A :class:`CheckpointError` naming the file and the entry where a moment of the
+    checkpoint's optimiser state (``exp_avg``, ``exp_avg_sq``, ...) does not have the shape of
+    its parameter.
+
+    (why) ``Optimizer.load_state_dict`` takes any tensor: a damaged moment raised torch's bare
+    'The size of tensor a (3) must match the size of tensor b (5)' at the first step after the
+    resume, with the whole state already restored. Where the param groups do not fit,
+    :func:`check_optimizer_fits` says so instead."""
+    saved = state["optimizer"]
+    groups = trainer.optimizer.param_groups
+    if len(groups) != len(saved["param_groups"]) or any(
+        len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved["param_groups"])
+    ):
+        return
+    params = {
+        index: p
+        for group, saved_group in zip(groups, saved["param_groups"])
+        for index, p in zip(saved_group["params"], group["params"])
+    }
+    for index, entry in saved["state"].items():
+        p = params.get(index)
+        if p is None or not isinstance(entry, dict):
+            continue
+        for key in _MOMENTS:
+            t = entry.get(key)
+            if t is not None and not (
+                isinstance(t, torch.Tensor) and tuple(t.shape) == tuple(p.shape)
+            ):
+                raise CheckpointError(
+                    f"{path / (STATE_NAME + '.safetensors')}: damaged trainer state: "
+                    f"optimizer.state[{index}].{key} is {_described(t)}, expected the shape "
+                    f"{tuple(p.shape)} of its parameter; resume from another checkpoint, or "
+                    "with fit(resume=..., optimizer_state=False) for fresh moments"
+                )
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {', '.join(_described(v) for v in value[:3])}" + (
+            ", ..." if len(value) > 3 else ""
+        )
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    return reprlib.repr(value)
 
 
 def check_mode_fits(trainer: Trainer, path: Path) -> None:

@@ -33,7 +33,7 @@ import json
 import os
 import shutil
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +95,17 @@ def write_checkpoint(
     return directory
 
 
-def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
+def read_checkpoint(
+    directory: str | os.PathLike,
+    model: nn.Module,
+    *,
+    check: Callable[[Any], None] | None = None,
+) -> Any:
     """Load the weights in ``directory`` into ``model`` (in place) and return the trainer state.
 
-    The state is read first: a checkpoint whose state does not load leaves ``model`` as it was.
+    The state is read first: a checkpoint whose state does not load, whose weights do not fit
+    ``model``, or that ``check`` refuses (called with the state once the weights are known to
+    fit, before they are loaded) leaves ``model`` as it was.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -147,6 +154,8 @@ def read_checkpoint(directory: str | os.PathLike, model: nn.Module) -> Any:
             f"{type(model).__name__}: {', '.join(wrong[:5])}{' ...' if len(wrong) > 5 else ''}; "
             "the checkpoint was written for another model config"
         )
+    if check is not None:  # (why) after the weights' checks, whose message says more
+        check(state)
     cast = sorted(
         {(str(t.dtype), str(expected[k].dtype)) for k, t in tensors.items() if k in expected}
         - {(str(t.dtype), str(t.dtype)) for t in tensors.values()}
