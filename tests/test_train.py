@@ -1364,6 +1364,52 @@ def test_a_nan_loss_after_a_resume_with_fresh_moments_puts_back_fresh_moments(tm
     assert all(torch.equal(trainer.model.state_dict()[k], weights[k]) for k in weights)
 
 
+def test_non_finite_gradients_under_a_finite_loss_are_named_at_their_step_with_grad_clip(
+    tmp_path,
+):
+    """Step 5's loss is finite but its gradients are nan (sqrt at 0 in backward). With grad_clip
+    the clipped step wrote nan into the weights and the run stopped at step 6's nan loss,
+    naming step 6; it now stops at step 5, naming the gradient norm, and the state in memory
+    is put back to the step-3 checkpoint. Without grad_clip (no norm computed, no read added)
+    the next step's nan loss still reports it."""
+    from safetensors.torch import load_file
+
+    from sciml.train import LpLoss
+
+    lp = LpLoss()
+
+    def run(out_dir, grad_clip):
+        calls = [0]
+
+        def loss(pred, target):
+            calls[0] += 1
+            value = lp(pred, target)
+            if calls[0] == 5:  # step 5: + sqrt(0), a finite 0 whose gradient is nan
+                value = value + torch.sqrt((pred - pred.detach()).abs().sum())
+            return value
+
+        torch.manual_seed(0)
+        cfg = TrainConfig(epochs=2, batch_size=8, lr=3e-3, checkpoint_every=3, seed=7,
+                          grad_clip=grad_clip)  # fmt: skip
+        trainer = Trainer(Tiny(TinyConfig()), ShiftData(40), loss=loss, config=cfg,
+                          out_dir=out_dir, progress=False)  # fmt: skip
+        with pytest.raises(FloatingPointError) as info:
+            trainer.fit()
+        return trainer, str(info.value)
+
+    trainer, message = run(tmp_path / "clip", 10.0)
+    assert message.startswith(
+        "gradient norm is nan at step 5 (epoch 0), with a finite training loss "
+    ), message
+    assert "put back to the run's newest checkpoint" in message and "(step 3)" in message
+    saved = load_file(str(tmp_path / "clip" / "ckpt-3" / "model.safetensors"))
+    state = trainer.model.state_dict()
+    assert trainer.step == 3 and all(torch.equal(state[k], saved[k]) for k in saved)
+
+    _, message = run(tmp_path / "plain", None)
+    assert message.startswith("training loss is nan at step 6 (epoch 1)"), message
+
+
 def test_a_restore_that_fails_keeps_the_nan_error_and_mixes_no_states(tmp_path):
     """The newest checkpoint's trainer_state.json is truncated before the nan loss at step 8.
     The restore failed after read_checkpoint had loaded ckpt-6's weights into the model, so the

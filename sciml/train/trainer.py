@@ -334,7 +334,8 @@ class Trainer:
         before, since the model in memory may be half-way through a step.
 
         Raises:
-            FloatingPointError: a step's training loss is nan or inf. That step's update has
+            FloatingPointError: a step's training loss is nan or inf, or, with ``grad_clip``
+                set, its gradients are (the message names that step). That step's update has
                 reached the weights, so the state in memory is first put back to the run's
                 newest checkpoint (as a resume from it would; the message names it), except
                 without one or under data parallelism, where the message says the model in
@@ -601,6 +602,7 @@ class Trainer:
                 part = loss.detach().double() * n
                 loss_sum = part if loss_sum is None else loss_sum + part
         clip = self.config.grad_clip
+        norm: torch.Tensor | None = None
         if self.scaler is not None:
             if clip is not None:
                 self.scaler.unscale_(self.optimizer)
@@ -609,7 +611,7 @@ class Trainer:
             self.scaler.update()
         else:
             if clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.optimizer.step()
         self.scheduler.step()
         total = loss.item() * n if loss_sum is None else loss_sum.item()
@@ -630,6 +632,18 @@ class Trainer:
             # already applied the non-finite gradients; fit puts the state back
             raise _NonFiniteLoss(
                 f"training loss is {value} at step {self.step + 1} (epoch {self.epoch})"
+            )
+        # (why) a finite loss with inf / nan gradients (an overflow in backward) put nan into
+        # the weights through the clipped step (inf * 0), and was reported one step late as
+        # the next step's nan loss. The norm is there only with grad_clip, and read after the
+        # loss's read above has waited for the step: a read of one number, no wait of its own.
+        # Without grad_clip no norm is computed and the next step's loss reports it. Not under fp16's GradScaler, which skips
+        # the steps whose gradients overflow by design.
+        if norm is not None and not math.isfinite(grad_norm := norm.item()):
+            raise _NonFiniteLoss(
+                f"gradient norm is {grad_norm} at step {self.step + 1} (epoch {self.epoch}), "
+                f"with a finite training loss {value}: the gradients went non-finite in this "
+                "step's backward"
             )
         return value, stop
 
