@@ -86,3 +86,14 @@ def test_outputs_are_decoded_in_the_statistics_precision_under_bfloat16_autocast
         low = Normalized.wrap(FNO(FNOConfig(modes=(4,), width=8)).bfloat16(), in_mean=[0.0],
                               in_std=[1.0], out_mean=[2.0], out_std=[3.0]).bfloat16()  # fmt: skip
         assert low(u.bfloat16()).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("channel_dim", [1, -1])
+def test_one_statistic_keeps_the_shape_of_a_1d_or_0d_tensor(channel_dim):
+    model = Normalized.wrap(FNO(FNOConfig(modes=(3,), width=4)), in_mean=[1.0], in_std=[2.0],
+                            out_mean=[3.0], out_std=[4.0], channel_dim=channel_dim)  # fmt: skip
+    for v in (torch.arange(5.0), torch.tensor(2.0), torch.arange(6.0).reshape(2, 3)):
+        # (why) with channel_dim 1 the statistic was viewed as (1, 1): (5,) came back (1, 5)
+        # and () as (1, 1); with -1 a 0-d tensor came back (1,)
+        assert torch.equal(model.encode(v), (v - 1.0) / 2.0)
+        assert torch.equal(model.decode(v), v * 4.0 + 3.0)

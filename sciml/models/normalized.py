@@ -159,9 +159,14 @@ class Normalized(Autoregressive, Operator, family="normalized"):
 
     @staticmethod
     def _shape(stat: torch.Tensor, ref: torch.Tensor, channel_dim: int) -> torch.Tensor:
+        stat = stat.to(ref.dtype)
+        if stat.shape[0] == 1:
+            # (why) one statistic for every channel as a scalar: viewed as (1, 1), it turned a
+            # u or an output of shape (batch,) into (1, batch), and a 0-d one into (1, 1)
+            return stat.reshape(())
         if channel_dim == -1:
-            return stat.to(ref.dtype)
-        return stat.to(ref.dtype).view(1, -1, *([1] * (ref.ndim - 2)))
+            return stat
+        return stat.view(1, -1, *([1] * (ref.ndim - 2)))
 
     @staticmethod
     def _check_channels(what: str, v: torch.Tensor, stat: torch.Tensor, dim: int) -> None:
