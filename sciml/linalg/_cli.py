@@ -78,7 +78,8 @@ def _load_matrix(path: str):
     import scipy.sparse as sp
 
     if Path(path).is_dir():
-        raise ValueError(f"--matrix: expected a .npz file, got the folder {path!r}")
+        # (why) it said 'expected a .npz file' after .mtx files were taken too
+        raise ValueError(f"--matrix: expected a .npz or .mtx file, got the folder {path!r}")
     if not Path(path).is_file():
         raise ValueError(f"--matrix: no such file: {path!r}")
     with open(path, "rb") as f:
