@@ -33,11 +33,20 @@ class SolveResult:
             residual check of residual replacement adds one, in float64, two at a stagnation
             stop with a kept iterate, a replacement at a ``p^T A p <= 0`` stop one more (the
             ``A p`` it discards), and with a deflation each replacement one more).
-        residuals: relative residuals ``||r_k|| / ||b||``, k = 0 .. iterations (the repr
-            shows only the first and the last).
-        true_residual: ``||b - A x|| / ||b||`` recomputed from the returned x (accumulated in
-            the method's ``dot_dtype``, float64 by default, with b as given to
-            :func:`~sciml.linalg.solve`); ``<= rtol`` whenever ``status`` is ``CONVERGED``.
+        residuals: relative residuals ``||r_k|| / ||b'||``, k = 0 .. iterations, with ``b'`` as
+            for ``true_residual`` (the repr shows only the first and the last).
+        true_residual: ``||b' - A x|| / ||b'||`` recomputed from the returned x. ``b'`` is b as
+            given to :func:`~sciml.linalg.solve` for a nonsingular A; for a singular one (a
+            ``null_space``) it is b less its null-space part, ``b' = b - Z^T Z b`` (the part
+            ``null_space_component`` reports), so a b outside the range of A is measured by how
+            well x solves the consistent system, not against b itself (0 for a b in the null
+            space, where ``b' = 0`` and x = 0). With the default ``dot_dtype`` (float64) it is
+            computed in float64 from the float64 b' and a float64 ``A x`` (A's entries cast;
+            an operator with no float64 product gives ``A x`` in its own dtype and the message
+            says so); with another ``dot_dtype``, from ``A x`` in A's dtype against b' rounded
+            to A's dtype, accumulated in ``dot_dtype``. ``<= rtol`` whenever ``status`` is
+            ``CONVERGED``. (A non-symmetric A refused by ``check_symmetry`` reports x0's
+            residual against b as given.)
         message: a sentence for a human.
         time_s: wall time of the iteration (setup of preconditioners included).
         setup_s: the part of ``time_s`` spent setting up the preconditioner.
