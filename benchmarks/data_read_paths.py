@@ -26,6 +26,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 
 import sciml.data as sd
 
@@ -79,10 +80,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
     ap.add_argument("--size", type=int, default=256, help="grid points per side")
     ap.add_argument("--repeats", type=int, default=20, help="timed reads per reader (best kept)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument(
         "--out", type=Path, default=HERE / "results" / "data_read_paths.json", help="JSON path"
     )
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     n = args.size
     rng = np.random.default_rng(0)
     u = rng.standard_normal((2, 6, n, n)).astype(np.float32)
@@ -116,6 +119,7 @@ def main() -> None:
         "h5py": h5py.__version__,
         "hdf5": h5py.version.hdf5_version,
         "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

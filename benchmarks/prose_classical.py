@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from sciml.data.generators import generate
 from sciml.data.generators.prose_ode import SYSTEMS, load_prose_ode
@@ -158,6 +160,10 @@ def main() -> None:
         sel = [r for r in rows if r["system"] == name]
         table[name] = {k: summary([r[k] for r in sel]) for k in keys}
     result = {"args": vars(args), "n": len(rows), "fit_seconds": seconds, "table": table}
+    # (why) the fits run in --workers processes that inherit OMP_NUM_THREADS (their BLAS and
+    # torch threads); the JSON said nothing of either
+    result["threads"] = torch.get_num_threads()
+    result["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
     if args.prose:
         t0 = time.perf_counter()
         prose = prose_metrics(args.prose, raw, indices)

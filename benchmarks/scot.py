@@ -32,6 +32,7 @@ import argparse
 import ctypes
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -220,6 +221,9 @@ def main() -> None:
         "threads": args.threads,
         "repeats": args.repeats,
         "device": args.device,
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()})",
         "torch": torch.__version__,
         "note": "shared, contended CPU: compare the columns of one run; cpu_s is process CPU time",
         "time": _time(args, impls, device),

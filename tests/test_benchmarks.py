@@ -67,6 +67,7 @@ def check_data_loading(r: dict) -> None:
 def check_data_read_paths(r: dict) -> None:
     # the script asserts that the three readers return the same values before timing them
     assert r["grid"] == 16 and len(r["rows"]) == 3
+    assert r["threads"] == 1  # set by --threads (default 1) and recorded
     for row in r["rows"]:
         times = [row[k] for k in ("sciml_ms", "h5py_sliced_ms", "h5py_whole_then_numpy_ms")]
         assert all(finite(t, positive=True) for t in times), row
@@ -140,6 +141,7 @@ def check_neural_de(r: dict) -> None:
 
 def check_prose_classical(r: dict) -> None:
     assert r["n"] == 15  # one sample of each system
+    assert r["threads"] == 1 and r["omp_num_threads"] == "1"  # what the fits ran with
     for key in ("identified", "identified_prior", "true_eq"):
         assert finite(r["table"]["all"][key]["mean"])
     # the true equations with a fitted u(0) forecast within a few % (measured 0.3%)
@@ -155,6 +157,7 @@ def check_prose_step(r: dict) -> None:
 
 
 def check_scot(r: dict) -> None:
+    assert r["device_name"].startswith("cpu (")  # a GPU run records the GPU's name
     for mode in ("forward", "forward_backward"):
         assert finite(r["time"][mode]["sciml"]["wall_s"], positive=True)
         assert finite(r["memory_peak_mib"][mode]["sciml"])
