@@ -168,7 +168,9 @@ class MgNOConfig:
 
 
 class MgNO(Autoregressive, Operator, family="mgno"):
-    """Multigrid neural operator on 1D, 2D or 3D grids of any size (odd sizes included).
+    """Multigrid neural operator on 1D, 2D or 3D grids of any size (odd sizes included), except
+    with ``padding="circular"``: a periodic hierarchy needs each dim a multiple of
+    ``2 ** (levels - 1)`` (:meth:`sciml.layers.VCycle.min_size`).
 
     Not resolution-invariant in the FNO sense: the convolution stencils are tied to the grid
     spacing, so a model is meant for the resolution it was trained on.
