@@ -283,3 +283,33 @@ def test_pi_wrapper_refuses_sensor_locations_that_do_not_fit_the_input_values():
     pts = fits.collocation(u)
     index = torch.round(pts["y_residual"][..., 0] / 0.1).long()
     torch.testing.assert_close(pts["source"], u[:, 0].gather(1, index))
+
+
+@pytest.mark.parametrize(
+    "weights", [(1.0, -1.0, 1.0), (1.0, float("nan"), 1.0), (1.0, 1.0, float("inf")), (1.0, 1.0),
+                (1.0, "2", 1.0), (True, 1.0, 1.0)],
+)  # fmt: skip
+def test_pi_loss_refuses_weights_that_are_not_three_finite_numbers_at_least_0(weights):
+    net = DeepONet(DeepONetConfig(sensors=5, coord_dim=2, basis=4)).double()
+    match = r"expected weights \(w_residual, w_initial, w_boundary\): three finite numbers >= 0"
+    # (why) -1 made the optimiser ascend the initial-value term and NaN made the loss NaN, both
+    # silently; two weights failed in the unpacking, "2" in the product with a tensor
+    with pytest.raises(ValueError, match=match):
+        PhysicsInformedDiffusionReaction(net, torch.linspace(0, 1, 5), weights=weights)
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(2, 5, dtype=torch.float64, generator=g)
+    y_r, y_i, y_b = _points(2, 4, g)
+    points = dict(y_residual=y_r, source=torch.ones(2, 4, dtype=torch.float64), y_initial=y_i,
+                  y_boundary=y_b)  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        diffusion_reaction_loss(net, u, **points, weights=weights)
+    # a learned (tensor) weight still works, and the loss is the weighted sum of the terms
+    w = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    terms = diffusion_reaction_loss(net, u, **points, weights=(2.0, w, 0))
+    expected = 2.0 * terms["residual"] + 0.5 * terms["initial"]
+    torch.testing.assert_close(terms["loss"], expected, rtol=1e-15, atol=0)
+    terms["loss"].backward()
+    assert w.grad is not None
+    for bad in (float("nan"), "0.01"):
+        with pytest.raises(ValueError, match=r"DiffusionReaction.diffusion: expected a finite"):
+            DiffusionReaction(diffusion=bad)

@@ -20,11 +20,13 @@ gives all first derivatives.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .._scalars import is_real
 from ..layers._checks import check_int
 
 __all__ = [
@@ -43,11 +45,47 @@ class DiffusionReaction:
     diffusion: float = 0.01
     reaction: float = 0.01
 
+    def __post_init__(self) -> None:
+        # (why) NaN made every residual NaN, a string failed inside the first loss
+        for name in ("diffusion", "reaction"):
+            value = getattr(self, name)
+            if not math.isfinite(_as_real(value)):
+                raise ValueError(
+                    f"DiffusionReaction.{name}: expected a finite number, got {value!r}"
+                )
+
     def residual(
         self, s: torch.Tensor, s_t: torch.Tensor, s_xx: torch.Tensor, source: torch.Tensor
     ) -> torch.Tensor:
         """``s_t - D s_xx - k s^2 - f``, elementwise."""
         return s_t - self.diffusion * s_xx - self.reaction * s**2 - source
+
+
+def _as_real(value: object) -> float:
+    """``value`` as a float if it is a real number or a one-element floating tensor (a learned
+    coefficient), else NaN."""
+    if is_real(value):
+        return float(value)  # type: ignore[arg-type]
+    if torch.is_tensor(value) and value.numel() == 1 and value.is_floating_point():
+        return float(value.detach())
+    return math.nan
+
+
+def _check_weights(weights: tuple[float, float, float]) -> tuple[float, float, float]:
+    """``weights`` unchanged if they are three finite numbers >= 0, else a ValueError."""
+    ok = (
+        isinstance(weights, (tuple, list))
+        and len(weights) == 3
+        and all(0 <= _as_real(w) < math.inf for w in weights)
+    )
+    if not ok:
+        # (why) a negative weight made the optimiser ascend its term (as sciml.pinn's
+        # LossWeights refuse), NaN made the loss NaN, two weights failed in the unpacking
+        raise ValueError(
+            f"expected weights (w_residual, w_initial, w_boundary): three finite numbers >= 0, "
+            f"got {weights!r}"
+        )
+    return tuple(weights)  # type: ignore[return-value]
 
 
 def _check_points(y: torch.Tensor, batch: int, name: str) -> None:
@@ -106,6 +144,7 @@ def diffusion_reaction_loss(
         ``{"residual", "initial", "boundary", "loss"}``: the three mean squares and the weighted sum.
     """
     problem = problem or DiffusionReaction()
+    w_r, w_i, w_b = _check_weights(weights)
     batch = u.shape[0]
     for name, y in (("y_initial", y_initial), ("y_boundary", y_boundary)):
         _check_points(y, batch, name)
@@ -120,7 +159,6 @@ def diffusion_reaction_loss(
         "initial": model(u, x=y_initial)[..., 0].square().mean(),
         "boundary": model(u, x=y_boundary)[..., 0].square().mean(),
     }
-    w_r, w_i, w_b = weights
     terms["loss"] = w_r * terms["residual"] + w_i * terms["initial"] + w_b * terms["boundary"]
     return terms
 
@@ -178,6 +216,7 @@ class PhysicsInformedDiffusionReaction(nn.Module):
             raise ValueError(_sensor_message(sensor_x.numel(), f"the model's {sensors} sensors"))
         self.model = model
         self.register_buffer("sensor_x", sensor_x.reshape(-1))
+        weights = _check_weights(weights)
         self.points, self.problem, self.weights = points, problem or DiffusionReaction(), weights
 
     def forward(self, u: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
