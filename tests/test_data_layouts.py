@@ -144,6 +144,88 @@ def test_pdebench_seed_groups_come_in_numeric_seed_order(tmp_path):
         sd.open(tmp_path / "twice.h5")
 
 
+def _ns_incom_file(path, n=3, t=4, nx=6, ny=5, latest=None):
+    """data_gen/src/data_io.py dims_for: velocity (N, T, X, Y, 2), particles (N, T, X, Y, 1),
+    force (N, X, Y, 2), t (N, T); h5_for's root attributes config and latestIndex."""
+    with h5py.File(path, "w") as f:
+        f["velocity"], f["particles"] = _r(n, t, nx, ny, 2), _r(n, t, nx, ny, 1)
+        f["force"] = _r(n, nx, ny, 2)
+        f["t"] = np.tile(np.arange(1, t + 1) * 0.005, (n, 1)).astype(np.float32)
+        f.attrs["config"] = "NU: 0.01\n"
+        f.attrs["latestIndex"] = t - 1 if latest is None else latest
+
+
+def test_pdebench_ns_incom_2d(tmp_path):
+    """PDEBench's 2-D incompressible NS files ('velocity', 'particles', 'force', 't') were an
+    unknown layout; every array sciml gives equals h5py's read of it."""
+    p = tmp_path / "ns_incom_inhom_2d_512-0.h5"
+    _ns_incom_file(p)
+    ds = sd.open(p)
+    assert ds.layout == "pdebench-ns-incom"
+    assert ds.field_names == ["velocity_x", "velocity_y", "particles"]
+    assert ds.static_field_names == ["force_x", "force_y"]
+    assert (ds.n_samples, ds.n_steps, ds.spatial_shape) == (3, 4, (6, 5))
+    with h5py.File(p, "r") as f:
+        vel, part, force, t = (f[k][()] for k in ("velocity", "particles", "force", "t"))
+    out = ds.read([2, 0])  # (n, t, c, x, y)
+    np.testing.assert_array_equal(out[:, :, 0], vel[[2, 0], ..., 0])
+    np.testing.assert_array_equal(out[:, :, 1], vel[[2, 0], ..., 1])
+    np.testing.assert_array_equal(out[:, :, 2], part[[2, 0], ..., 0])
+    np.testing.assert_array_equal(ds.read(1, steps=slice(1, 4, 2), fields=["velocity_y"])[0, :, 0],
+                                  vel[1, 1:4:2, :, :, 1])  # fmt: skip
+    np.testing.assert_array_equal(ds.read_static(slice(None)), np.moveaxis(force, -1, 1))
+    np.testing.assert_array_equal(ds.time, t[0])  # one row: every sample has the same stamps
+    np.testing.assert_array_equal(ds.coords["x"], [1 / 12, 3 / 12, 5 / 12, 7 / 12, 9 / 12, 11 / 12])
+    np.testing.assert_allclose(ds.coords["y"], [0.1, 0.3, 0.5, 0.7, 0.9], rtol=1e-15)
+    assert ds.attrs["config"] == "NU: 0.01\n" and sd.validate(p) == []
+    w = sd.Windows(ds, n_in=2, n_out=1, static_fields=["force_x"], flatten_time=False)[1]
+    np.testing.assert_array_equal(w["target"].numpy()[0, 2], part[0, 3, ..., 0])
+    ds.close()
+    with h5py.File(p, "a") as f:  # per-sample time stamps, and coordinates in the file
+        f["t"][1] *= 2
+        f["x-coordinate"], f["y-coordinate"] = np.linspace(0, 2, 6), np.linspace(0, 3, 5)
+    ds = sd.open(p)
+    np.testing.assert_array_equal(ds.time, t * np.array([[1], [2], [1]], dtype=np.float32))
+    np.testing.assert_array_equal(ds.coords["y"], np.linspace(0, 3, 5))
+
+
+def _replace(key, value):
+    def change(f):
+        del f[key]
+        if value is not None:
+            f[key] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_replace("force", _r(3, 5, 6, 2)),
+         "key 'force': has shape (3, 5, 6, 2), expected (3, 6, 5, 2) from 'velocity' (3, 4, 6, 5, 2)"),
+        (_replace("particles", _r(3, 3, 6, 5, 1)),
+         "key 'particles': has shape (3, 3, 6, 5, 1), expected (3, 4, 6, 5, 1) from 'velocity'"),
+        (_replace("t", _r(3, 5)), "key 't': has shape (3, 5), expected (3, 4)"),
+        (_replace("velocity", _r(3, 4, 6, 5, 3)),
+         "key 'velocity': has shape (3, 4, 6, 5, 3), expected (N, T, X, Y, 2)"),
+        (_replace("force", None), "has no dataset 'force'; a 2-D incompressible Navier-Stokes"),
+        (lambda f: f.attrs.__setitem__("latestIndex", 1),  # a run stopped after frame 1
+         "root attribute latestIndex=1: frames 2 .. 3 of 'velocity', 'particles' and 't' were "
+         "never written"),
+    ],
+    ids=["force", "particles", "t", "velocity", "no-force", "latestIndex"],
+)  # fmt: skip
+def test_pdebench_ns_incom_file_that_does_not_fit_is_refused_naming_the_dataset(
+    tmp_path, change, message
+):
+    p = tmp_path / "ns.h5"
+    _ns_incom_file(p)
+    with h5py.File(p, "a") as f:
+        change(f)
+    with pytest.raises(sd.DataFormatError, match=re.escape(message)):
+        sd.open(p)
+
+
 # -- The Well -----------------------------------------------------------------------------------
 def _flags(ds, sample=True, time=True, dims=(True, True)):
     ds.attrs["sample_varying"], ds.attrs["time_varying"] = sample, time

@@ -106,8 +106,8 @@ class H5Dataset:
     @property
     def layout(self) -> str:
         """The file's layout: ``"sciml"``, ``"pdebench"``, ``"pdebench-seed-groups"``,
-        ``"pdebench-cfd"``, ``"pdebench-darcy"``, ``"the-well"``, ``"poseidon-netcdf"`` or
-        ``"poseidon-helmholtz"``."""
+        ``"pdebench-cfd"``, ``"pdebench-darcy"``, ``"pdebench-ns-incom"``, ``"the-well"``,
+        ``"poseidon-netcdf"`` or ``"poseidon-helmholtz"``."""
         return self._spec.layout
 
     @property

@@ -26,6 +26,7 @@ LAYOUTS: dict[str, tuple[Detector, Reader]] = {
     "pdebench": (pdebench.detect_tensor, pdebench.read_tensor),
     "pdebench-cfd": (pdebench.detect_cfd, pdebench.read_cfd),
     "pdebench-seed-groups": (pdebench.detect_seed_groups, pdebench.read_seed_groups),
+    "pdebench-ns-incom": (pdebench.detect_ns_incom, pdebench.read_ns_incom),
     "poseidon-netcdf": (poseidon.detect, poseidon.read_spec),
     "poseidon-helmholtz": (poseidon.detect_helmholtz, poseidon.read_helmholtz),
 }
@@ -33,7 +34,8 @@ LAYOUTS: dict[str, tuple[Detector, Reader]] = {
 _WHAT_EACH_NEEDS = (
     "sciml: root attribute 'sciml_format'; the-well: groups 't0_fields' and 'dimensions'; "
     "pdebench: dataset 'tensor' (+ 'nu' for Darcy); pdebench-cfd: datasets 'density' and 'Vx'; "
-    "pdebench-seed-groups: numbered groups each with 'data'; poseidon-netcdf: a 5-D "
+    "pdebench-seed-groups: numbered groups each with 'data'; pdebench-ns-incom: datasets "
+    "'velocity' and 'particles'; poseidon-netcdf: a 5-D "
     "[N, T, C, H, W] variable 'data' / 'solution' / 'velocity' (or [N, T, H, W] on NetCDF "
     "dimension 'time'), or a time-independent set's "
     "variables (Poisson-Gauss: 'source' and 'solution' [N, H, W]; SE-AF: 'solution' [N, 2, H, W]); "

@@ -226,6 +226,92 @@ def read_seed_groups(f: h5py.File, path: Path) -> LayoutSpec:
     )
 
 
+# -- 2-D incompressible Navier-Stokes -------------------------------------------------------------
+def detect_ns_incom(f: h5py.File) -> bool:
+    return all(k in f and isinstance(f[k], h5py.Dataset) for k in ("velocity", "particles"))
+
+
+def read_ns_incom(f: h5py.File, path: Path) -> LayoutSpec:
+    """PDEBench's ``ns_incom_inhom_2d`` files, as ``data_io.h5_for`` / ``dims_for`` lay them out.
+
+    Arrays are phiflow's ``numpy(order=batch, x, y, vector)`` of fields resampled onto the cell
+    centres (``to_centre_grid``), so axis 2 is x, axis 3 is y and component 0 the x-velocity.
+    Without ``x-coordinate`` / ``y-coordinate`` datasets (the published files have none) the
+    coordinates are the cell centres of the unit square, ``(i + 1/2) / n``: the configured
+    ``domain_size: [1, 1]`` of ``ns_incomp.yaml``.
+    """
+    for k in ("velocity", "particles", "force", "t"):
+        if k not in f or not isinstance(f[k], h5py.Dataset):
+            raise DataFormatError(
+                path,
+                f"has no dataset '{k}'; a 2-D incompressible Navier-Stokes file holds "
+                "'velocity' (N, T, X, Y, 2), 'particles' (N, T, X, Y, 1), 'force' (N, X, Y, 2) "
+                "and 't' (N, T)",
+            )
+    vel = f["velocity"].shape
+    if len(vel) != 5 or vel[-1] != 2:
+        raise DataFormatError(
+            path, f"has shape {shape_str(vel)}, expected (N, T, X, Y, 2)", key="velocity"
+        )
+    n, n_steps, *spatial = vel[:4]
+    expected = {
+        "particles": (n, n_steps, *spatial, 1),
+        "force": (n, *spatial, 2),
+        "t": (n, n_steps),
+    }
+    for k, want in expected.items():
+        if f[k].shape != want:
+            raise DataFormatError(
+                path,
+                f"has shape {shape_str(f[k].shape)}, expected {shape_str(want)} from 'velocity' "
+                f"{shape_str(vel)}",
+                key=k,
+            )
+    # (why) h5_for creates every dataset at full size and _store fills one frame at a time,
+    # recording it in latestIndex: frames past it of an interrupted run are zeros, not data
+    last = f.attrs.get("latestIndex")
+    if last is not None and int(last) < n_steps - 1:
+        raise DataFormatError(
+            path,
+            f"root attribute latestIndex={int(last)}: frames {int(last) + 1} .. {n_steps - 1} of "
+            f"'velocity', 'particles' and 't' were never written (a simulation stopped early); "
+            f"expected latestIndex={n_steps - 1} for {n_steps} frames",
+        )
+    coords = _coords(f, path, "{}-coordinate")
+    if coords:
+        if len(coords) != 2:
+            raise DataFormatError(
+                path, f"has coordinates for {list(coords)} only; expected 'x-coordinate' and "
+                "'y-coordinate' (or neither: the unit square)",
+            )  # fmt: skip
+        _check_spatial(path, "velocity", vel[:4], 2, coords)
+    else:
+        coords = {a: (np.arange(s) + 0.5) / s for a, s in zip(AXES, spatial)}
+    t = np.asarray(f["t"][()], dtype=np.float64)
+    # (why) one row where every sample shares its time stamps (PDEBench's fixed DT), as other
+    # layouts give them; per-sample rows (n, T) otherwise
+    time = t[0] if (t == t[:1]).all() else t
+    return LayoutSpec(
+        layout="pdebench-ns-incom",
+        n_samples=n,
+        n_steps=n_steps,
+        spatial_shape=tuple(spatial),
+        spatial_dims=("x", "y"),
+        fields={
+            "velocity_x": Source("velocity", ("n", "t", "s0", "s1", 0)),
+            "velocity_y": Source("velocity", ("n", "t", "s0", "s1", 1)),
+            "particles": Source("particles", ("n", "t", "s0", "s1", 0)),
+        },
+        static_fields={
+            "force_x": Source("force", ("n", "s0", "s1", 0)),
+            "force_y": Source("force", ("n", "s0", "s1", 1)),
+        },
+        coords=coords,
+        time=time,
+        attrs={k: _plain(v) for k, v in members(f.attrs)},
+    )
+
+
 def _plain(v):
     if isinstance(v, bytes):
         return v.decode()
