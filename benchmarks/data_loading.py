@@ -110,6 +110,33 @@ class PlainH5:
         return {"input": x, "target": torch.from_numpy(block[N_IN:].reshape(-1, *block.shape[2:]))}
 
 
+def same_items(path: Path, indices: list[int]) -> list[int]:
+    """Check that the three loaders give item ``k`` the same window (the same values, in the
+    layout ``(steps x fields, h, w)``) for each ``k`` of ``indices``; returns the indices.
+
+    The timings compare loaders that read the same windows: The Well's item
+    ``(steps, h, w, fields)`` is moved to that layout, the others already have it."""
+    loaders = {"sciml": make_sciml(path), "the-well": make_well(path), "h5py-loop": PlainH5(path)}
+    lengths = {k: len(v) for k, v in loaders.items()}
+    if len(set(lengths.values())) != 1:
+        raise SystemExit(f"the loaders index different numbers of windows: {lengths}")
+
+    def layout(item: dict) -> tuple:
+        if "input_fields" in item:  # The Well: (steps, h, w, fields) -> (steps x fields, h, w)
+            return tuple(
+                item[k].permute(0, 3, 1, 2).flatten(0, 1) for k in ("input_fields", "output_fields")
+            )
+        return item["input"], item["target"]
+
+    for k in indices:
+        ref = layout(loaders["h5py-loop"][k])
+        for name in ("sciml", "the-well"):
+            got = layout(loaders[name][k])
+            if not all(a.shape == b.shape and bool((a == b).all()) for a, b in zip(got, ref)):
+                raise SystemExit(f"{name}'s item {k} differs from the h5py loop's")
+    return list(indices)
+
+
 def child(config: str, path: Path, batches: int, workers: int) -> dict:
     import torch
     from torch.utils.data import DataLoader
@@ -164,6 +191,21 @@ def run_child(config: str, path: Path, batches: int, workers: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def allocator_text(env) -> str:
+    """The allocator the children inherit, in words: glibc's defaults only where no ``MALLOC_*`` /
+    ``PYTORCH_*`` variable and no ``LD_PRELOAD`` (e.g. jemalloc) is set, else those settings."""
+    # (why) the text said "glibc malloc defaults" whatever was set, and never looked at LD_PRELOAD
+    set_ = {
+        k: v for k, v in env.items() if k.startswith(("MALLOC_", "PYTORCH_")) or k == "LD_PRELOAD"
+    }
+    if not set_:
+        return (
+            "glibc malloc defaults (no MALLOC_* / PYTORCH_* / LD_PRELOAD variables set: {}), "
+            "CPU only"
+        )
+    return f"allocator variables set: {json.dumps(set_)}, CPU only"
+
+
 def write_readme(results: dict) -> None:
     rows = results["runs"]
     well0 = next(r for r in rows if r["config"] == "the-well" and r["workers"] == 0)
@@ -176,7 +218,7 @@ def write_readme(results: dict) -> None:
         "Peak memory: `ru_maxrss` of a fresh subprocess per configuration (workers: max over "
         "the worker processes). Allocator: " + results["allocator"] + ".",
         "",
-        "| loader | file | workers | samples/s | vs WellDataset (0 workers) | peak RSS MiB "
+        "| loader | file | workers | samples/s | samples/s / WellDataset's (0 workers) | peak RSS MiB "
         "(after imports) | workers' peak RSS MiB |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -244,6 +286,9 @@ def main() -> None:
         with open(path, "rb") as f:
             while f.read(64 << 20):
                 pass
+    # (why) nothing checked that the loaders timed against each other read the same windows
+    n_items = len(PlainH5(big))
+    checked = same_items(big, [0, n_items // 2, n_items - 1])
     plan = [("sciml", big, 0), ("the-well", big, 0), ("h5py-loop", big, 0),
             ("sciml", big, 2), ("the-well", big, 2), ("sciml", quarter, 0)]  # fmt: skip
     runs = []
@@ -269,13 +314,7 @@ def main() -> None:
     results = {
         "command": "python benchmarks/data_loading.py" + (" --small" if args.small else ""),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch threads 1",
-        "allocator": (
-            "glibc malloc defaults (no MALLOC_* / PYTORCH_* allocator variables set: "
-            + json.dumps(
-                {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "PYTORCH_"))}
-            )
-            + "), CPU only"
-        ),
+        "allocator": allocator_text(os.environ),
         "file": {
             "shape": f"{n} x {t} x {h} x {h} x {len(FIELDS)}",
             "gib": big.stat().st_size / 2**30,
@@ -283,6 +322,7 @@ def main() -> None:
         "batches": batches,
         "memory_method": "ru_maxrss of a fresh subprocess per configuration (RUSAGE_CHILDREN "
         "for DataLoader workers)",
+        "items_checked_equal": checked,
         "runs": runs,
         "speedup_vs_well_0_workers": sc0["samples_per_s"] / well0["samples_per_s"],
         "note": note,

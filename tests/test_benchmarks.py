@@ -58,6 +58,7 @@ def finite(x, positive: bool = False) -> bool:
 # -- per-script checks of the JSON -------------------------------------------------------------
 def check_data_loading(r: dict) -> None:
     assert len(r["runs"]) == 6
+    assert len(r["items_checked_equal"]) == 3  # the loaders read the same windows
     for run in r["runs"]:
         assert run["samples"] == 16 and finite(run["samples_per_s"], positive=True)
         assert finite(run["peak_rss_mib"], positive=True)
@@ -506,6 +507,31 @@ def _load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_data_loading_checks_that_the_loaders_read_the_same_windows(tmp_path, monkeypatch):
+    """The three loaders ``data_loading.py`` times against each other must return the same
+    window for the same index (The Well's item moved to the ``(steps x fields, h, w)`` layout of
+    the others); nothing checked it. A loader one step off is refused before any timing. The
+    allocator text says "glibc malloc defaults" only where nothing is set, ``LD_PRELOAD``
+    included."""
+    pytest.importorskip("the_well")
+    module = _load_script("data_loading")
+    path = tmp_path / "f.hdf5"
+    module.write_well_file(path, 2, 8, 8, 8)  # 2 trajectories x 4 windows of 5 steps
+    assert module.same_items(path, range(8)) == list(range(8))
+
+    class OneStepLate(module.PlainH5):
+        def __getitem__(self, k):
+            s, t0 = divmod(k, self.n_starts)
+            return super().__getitem__(s * self.n_starts + (t0 + 1) % self.n_starts)
+
+    monkeypatch.setattr(module, "PlainH5", OneStepLate)
+    with pytest.raises(SystemExit, match="sciml's item 0 differs from the h5py loop's"):
+        module.same_items(path, [0])
+    assert module.allocator_text({"HOME": "/root"}).startswith("glibc malloc defaults")
+    text = module.allocator_text({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"})
+    assert "libjemalloc" in text and "defaults" not in text
 
 
 def test_t1_vs_fno_waits_for_the_gpu_on_every_cuda_device(monkeypatch):
