@@ -204,8 +204,9 @@ def fit_system(
     raises with its error). ``u0`` is the starting guess of the initial state (default:
     ``observed[0]``); the constants start at their values in ``exprs``. ``prior`` (relative
     standard deviation, e.g. 0.1) pulls the constants towards those values (module docstring);
-    ``noise`` is the observations' noise standard deviation (default :func:`estimate_noise`, floored at ``1e-9`` of their RMS; with
-    fewer than 8 times and no prior it stays unknown: ``FitResult.noise`` and ``misfit`` are nan).
+    ``noise`` is the observations' noise standard deviation (default :func:`estimate_noise`,
+    floored at ``1e-9`` of their RMS; with fewer than 8 times and no prior it stays unknown:
+    ``FitResult.noise`` and ``misfit`` are nan).
     ``max_iterations`` bounds the trust-region iterations (each costs ``1 + #unknowns``
     solves), ``max_evals`` the evaluations of ``f`` per solve. Never raises for a system that
     cannot be integrated: the result has ``ok=False``. Raises ``ValueError`` for bad input: ``t``

@@ -637,8 +637,8 @@ class Trainer:
         # the weights through the clipped step (inf * 0), and was reported one step late as
         # the next step's nan loss. The norm is there only with grad_clip, and read after the
         # loss's read above has waited for the step: a read of one number, no wait of its own.
-        # Without grad_clip no norm is computed and the next step's loss reports it. Not under fp16's GradScaler, which skips
-        # the steps whose gradients overflow by design.
+        # Without grad_clip no norm is computed and the next step's loss reports it. Not under
+        # fp16's GradScaler, which skips the steps whose gradients overflow by design.
         if norm is not None and not math.isfinite(grad_norm := norm.item()):
             raise _NonFiniteLoss(
                 f"gradient norm is {grad_norm} at step {self.step + 1} (epoch {self.epoch}), "

@@ -6,8 +6,9 @@ Root attributes ``n_trajectories``, ``n_spatial_dims``, ``dataset_name``, ``grid
 boundary, ``@bc_type``, ``@associated_dims``), ``scalars`` and ``t0_fields`` / ``t1_fields`` /
 ``t2_fields`` (``@field_names``). Each field has flags ``sample_varying``, ``time_varying`` and
 ``dim_varying`` (one per spatial axis); an axis whose flag is false is not stored (or stored
-with length 1, as The Well's ``WellDataset`` tiles it) and is broadcast here. Rank-1 fields become one channel per component, ``{name}_{axis}``; rank-2 fields
-``{name}_{axis}{axis}``. Fields that do not vary in time become static fields.
+with length 1, as The Well's ``WellDataset`` tiles it) and is broadcast here. Rank-1 fields
+become one channel per component, ``{name}_{axis}``; rank-2 fields ``{name}_{axis}{axis}``.
+Fields that do not vary in time become static fields.
 """
 
 from __future__ import annotations
