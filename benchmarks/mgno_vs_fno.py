@@ -12,7 +12,7 @@ Models (comparable parameter counts):
 * MgNO, the paper's Darcy configuration (6 levels, 24 channels, 4 layers: 572,661 parameters),
   fewer levels on grids too small for 6;
 * FNO (``sciml.models.FNO``) with 4 Fourier layers, ``--fno-modes`` modes and ``--fno-width``
-  channels (defaults 12 / 16: 592,289 parameters), 8 points of zero padding for the
+  channels (defaults 12 / 16: 593,281 parameters), 8 points of zero padding for the
   non-periodic domain.
 
 Training: the common :class:`sciml.train.Trainer` for both, the same epochs, batch size, AdamW,
