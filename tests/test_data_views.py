@@ -1123,3 +1123,60 @@ def test_split_refuses_a_negative_or_non_integer_n_and_nan_fractions():
     assert sd.split(np.int64(10), seed=None) == sd.split(list(range(10)), seed=None)
     assert sd.split(10, seed=None).train == tuple(range(8))
     assert sd.split(0) == sd.Split((), (), (), n=0, seed=0)
+
+
+def test_normalizer_encodes_a_half_precision_tensor_in_float32():
+    """bfloat16 / float16 input was encoded in its own dtype with the mean rounded to it:
+    (0.31 - 0.3) / 0.01 in bfloat16 gave 0.977, 2.3 bf16 ulps off the 1.055 of the stored
+    0.3105. It is computed in float32 and rounded once to the input's dtype: equal to the
+    float64 result rounded to it (within one ulp of that dtype for random values)."""
+    norm = sd.Normalizer({"u": 0.3, "v": -40.0}, {"u": 0.01, "v": 3.0}, n_spatial=0)
+    one = sd.Normalizer({"u": 0.3}, {"u": 0.01}, n_spatial=0)
+    x = torch.tensor([[0.31]]).bfloat16()
+    got = one.encode(x)
+    assert got.dtype == torch.bfloat16
+    want = (x.double() - 0.3) / 0.01  # 0.310546875 stored: 1.0546875, a bf16 number
+    assert got.item() == want.bfloat16().item() == 1.0546875
+    mu, sd_ = np.array([0.3, -40.0]), np.array([0.01, 3.0])
+    rng = np.random.default_rng(0)
+    raw = rng.standard_normal((64, 2)) * sd_ + mu
+    for dtype, eps in ((torch.bfloat16, 2.0**-8), (torch.float16, 2.0**-11)):
+        t = torch.from_numpy(raw).to(dtype)
+        exact = (t.double().numpy() - mu) / sd_
+        enc = norm.encode(t, channel_dim=-1)
+        assert enc.dtype == dtype
+        np.testing.assert_allclose(enc.double().numpy(), exact, rtol=eps, atol=eps * 1e-3)
+        exact = t.double().numpy() * sd_ + mu
+        dec = norm.decode(t, channel_dim=-1)
+        assert dec.dtype == dtype
+        np.testing.assert_allclose(dec.double().numpy(), exact, rtol=eps)
+    h = raw.astype(np.float16)  # numpy float16 likewise
+    enc = norm.encode(h, channel_dim=-1)
+    assert enc.dtype == np.float16
+    exact = (h.astype(np.float64) - mu) / sd_
+    np.testing.assert_allclose(enc.astype(np.float64), exact, rtol=2.0**-11, atol=1e-6)
+
+
+def test_normalizer_fit_refuses_a_field_and_a_static_field_of_one_name(tmp_path):
+    """fit kept field and static-field statistics in one dict: a static field named as a
+    field replaced the field's statistics, and views then encoded the field with them. A file
+    holding both (written by hand; sciml's writer refuses it) now makes fit raise naming it."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "clash.h5"
+    u = rng.standard_normal((2, 3, 4)) * 5 + 7
+    sd.write(path, fields={"u": u}, static_fields={"c": rng.standard_normal((2, 4))})
+    with h5py.File(path, "r+") as f:
+        f.move("static_fields/c", "static_fields/u")
+        f.attrs["static_field_names"] = ["u"]
+    ds = sd.open(path)
+    assert ds.field_names == ["u"] and ds.static_field_names == ["u"]
+    msg = r"got \['u'\] in fields and static_fields; leave one out"
+    with pytest.raises(ValueError, match=msg):
+        sd.Normalizer.fit(ds)
+    with pytest.raises(ValueError, match=msg):
+        sd.Normalizer.fit(ds, fields=["u"], static_fields=["u"])
+    norm = sd.Normalizer.fit(ds, static_fields=[])  # one kind: the field's own statistics
+    with h5py.File(path, "r") as f:
+        stored = f["fields/u"][()].astype(np.float64)
+    assert norm.mean["u"] == pytest.approx(stored.mean(), rel=1e-12)
+    assert norm.std["u"] == pytest.approx(stored.std(), rel=1e-12)

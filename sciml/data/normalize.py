@@ -85,6 +85,28 @@ def _finite(ds: H5Dataset, block: np.ndarray, names: Sequence[str], s: int, t0: 
     )
 
 
+def _narrow(x: np.ndarray | torch.Tensor) -> bool:
+    """A floating dtype narrower than float32 (float16, bfloat16, float8)."""
+    if isinstance(x, torch.Tensor):
+        return x.is_floating_point() and x.element_size() < 4
+    return x.dtype.kind == "f" and x.dtype.itemsize < 4
+
+
+def _widen(x: Array, like: Array) -> Array:
+    """``x`` in float32 where it is narrower: (why) bfloat16 arithmetic with the mean rounded
+    to bfloat16 gave (0.31 - 0.3) / 0.01 as 0.0 instead of 1.0."""
+    if not _narrow(x):
+        return x
+    return x.to(like.dtype) if isinstance(x, torch.Tensor) else x.astype(like.dtype)
+
+
+def _as_input(y: Array, x: Array) -> Array:
+    """``y`` rounded once back to ``x``'s dtype where :func:`_widen` widened it."""
+    if not _narrow(x):
+        return y
+    return y.to(x.dtype) if isinstance(x, torch.Tensor) else y.astype(x.dtype)
+
+
 class Normalizer:
     """Per-channel mean / std keyed by channel name.
 
@@ -160,6 +182,14 @@ class Normalizer:
                 )
         fields = ds.field_names if fields is None else list(fields)
         static_fields = ds.static_field_names if static_fields is None else list(static_fields)
+        if both := [n for n in fields if n in set(static_fields)]:
+            # (why) one dict holds both kinds: the static field's statistics replaced the
+            # field's, and the views then encoded the field with them
+            raise ValueError(
+                f"{ds.path}: Normalizer.fit expected channel names that are not both a field and "
+                f"a static field (its statistics are keyed by name), got {both} in fields and "
+                "static_fields; leave one out (fields=... or static_fields=...)"
+            )
         mean: dict[str, float] = {}
         std: dict[str, float] = {}
         if fields:
@@ -269,27 +299,31 @@ class Normalizer:
         if isinstance(x, torch.Tensor):
             # (why) in an integer tensor's dtype a std 0.5 was truncated to 0: encode gave inf
             tdtype = x.dtype if x.is_floating_point() or x.is_complex() else torch.float32
+            tdtype = torch.float32 if _narrow(x) else tdtype
             return (
                 torch.as_tensor(mu, dtype=tdtype, device=x.device).reshape(shape),
                 torch.as_tensor(sd, dtype=tdtype, device=x.device).reshape(shape),
             )
-        dtype = x.dtype if x.dtype.kind == "f" else np.float32
+        dtype = np.float32 if x.dtype.kind != "f" or _narrow(x) else x.dtype
         return mu.astype(dtype).reshape(shape), sd.astype(dtype).reshape(shape)
 
     def encode(
         self, x: Array, names: Sequence[str] | None = None, *, channel_dim: int | None = None
     ) -> Array:
         """``(x - mean) / std`` per channel; ``x``: ``(..., c, *spatial)`` by default, or any
-        shape with the channels on ``channel_dim`` (``(points, c)``: ``channel_dim=-1``)."""
+        shape with the channels on ``channel_dim`` (``(points, c)``: ``channel_dim=-1``).
+
+        float16 / bfloat16 input is computed in float32 and rounded once to its dtype (as is
+        :meth:`decode`); an integer one gives float32."""
         mu, sd = self._stats(x, names, channel_dim, "encode")
-        return (x - mu) / sd
+        return _as_input((_widen(x, mu) - mu) / sd, x)
 
     def decode(
         self, x: Array, names: Sequence[str] | None = None, *, channel_dim: int | None = None
     ) -> Array:
         """Inverse of :meth:`encode`: ``x * std + mean``."""
         mu, sd = self._stats(x, names, channel_dim, "decode")
-        return x * sd + mu
+        return _as_input(_widen(x, mu) * sd + mu, x)
 
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
