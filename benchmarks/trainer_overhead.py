@@ -97,6 +97,9 @@ def plain(model, data, val, epochs: int, batch_size: int, out: Path | None) -> l
     )
     loss_fn, metric = LpLoss(), LpLoss(reduction="none")
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)
+    # (why) the validation items are batched here, inside the timed run, as the Trainer batches
+    # its val_data: the loop was given batches collated once outside the timing
+    val_loader = None if val is None else torch.utils.data.DataLoader(val, batch_size=batch_size)
     means = []
     for epoch in range(epochs):
         model.train()
@@ -110,10 +113,10 @@ def plain(model, data, val, epochs: int, batch_size: int, out: Path | None) -> l
             n = len(batch["target"])
             total, count = total + loss.item() * n, count + n
         means.append(total / count)
-        if val is not None:
+        if val_loader is not None:
             model.eval()
             with torch.no_grad():
-                errs = [metric(forward(model, b), b["target"]) for b in val]
+                errs = [metric(forward(model, b), b["target"]) for b in val_loader]
             means.append(torch.cat(errs).mean().item())
             torch.save(
                 {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch},
@@ -180,9 +183,8 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown case {case!r}; expected fno or deeponet")
         train, val = data[: -args.n_val], data[-args.n_val :]
-        val_batches = list(torch.utils.data.DataLoader(val, batch_size=args.batch_size))
         steps = args.epochs * math.ceil(len(train) / args.batch_size)
-        runs = {"plain": (plain, None), "plain_val_ckpt": (plain, val_batches)}
+        runs = {"plain": (plain, None), "plain_val_ckpt": (plain, val)}
         for name, cls in trainers.items():
             runs[name] = (trainer_run(cls), None)
             runs[f"{name}_val_ckpt"] = (trainer_run(cls), val)

@@ -534,6 +534,26 @@ def test_data_loading_checks_that_the_loaders_read_the_same_windows(tmp_path, mo
     assert "libjemalloc" in text and "defaults" not in text
 
 
+def test_trainer_overhead_plain_loop_batches_its_validation_items_in_the_timed_run(tmp_path):
+    """``trainer_overhead.py``'s plain loop was handed validation batches collated once outside
+    the timing, while the Trainer it is compared with batches its ``val_data`` inside: the same
+    items now go to both, and the plain loop's validation value is the mean relative L2 over
+    the items, recomputed here by hand from the trained model."""
+    module = _load_script("trainer_overhead")
+    build, data = module.fno_case(10, 16)
+    train, val = data[:7], data[7:]
+    model = build()
+    means = module.plain(model, train, val, 1, 4, tmp_path)
+    model.eval()
+    with torch.no_grad():
+        errs = []
+        for item in val:
+            pred = model(item["input"][None])[0]
+            errs.append(((pred - item["target"]).norm() / item["target"].norm()).item())
+    assert len(means) == 2 and means[1] == pytest.approx(sum(errs) / len(errs), rel=1e-5)
+    assert (tmp_path / "last.pt").exists()
+
+
 def test_t1_vs_fno_waits_for_the_gpu_on_every_cuda_device(monkeypatch):
     """``t1_vs_fno.py`` synchronised only where ``--device`` was the string ``cuda``: with
     ``--device cuda:0`` its step times and training times held the host's kernel launches, not
