@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         help="override a PROSEConfig field, e.g. --set width=96 (repeatable; default: none)",
     )  # fmt: skip
     ap.add_argument("--threads", type=int, default=1, help="CPU threads")
+    ap.add_argument("--seed", type=int, default=0, help="initial weights and training seed")
     ap.add_argument(
         "--beam", type=int, default=1, help="beam size of the equation decoding (1: greedy)"
     )
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.evaluate:
         model = load_checkpoint(ap, args.evaluate).to(device)
     else:
+        # (why) the Trainer seeds only the training: unseeded, two runs of one command started
+        # from different weights and printed different metrics
+        torch.manual_seed(args.seed)
         model = PROSE(prose_config(ap, args))
     torch.set_num_threads(args.threads)
 
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         loss=LpLoss(p=2),
         config=TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, warmup_steps=200,
-            schedule=Constant(), grad_clip=1.0, log_every=50,
+            schedule=Constant(), grad_clip=1.0, log_every=50, seed=args.seed,
             checkpoint_every=20 * steps_per_epoch,
         ),
         out_dir=args.out,
