@@ -62,21 +62,24 @@ def _kron_sum(shape, walls) -> np.ndarray:
     return total.toarray()
 
 
-def _loop_matrix(fluid: np.ndarray, walls) -> np.ndarray:
+def _loop_matrix(fluid: np.ndarray, walls, spacing=None) -> np.ndarray:
     """The definition, cell by cell: fluid neighbours couple with -1, each coupled face adds 1
-    to the diagonal, a Dirichlet domain face adds 1, solid and Neumann faces add nothing."""
+    to the diagonal, a Dirichlet domain face adds 1, solid and Neumann faces add nothing; with
+    ``spacing`` (one h per axis) every term along axis a is divided by h_a^2, i.e.
+    -(u_{i+1} - 2 u_i + u_{i-1}) / hx^2 - (u_{j+1} - 2 u_j + u_{j-1}) / hy^2 - ..."""
     index = {c: i for i, c in enumerate(zip(*np.nonzero(fluid), strict=True))}
     A = np.zeros((len(index), len(index)))
     for c, i in index.items():
         for axis in range(fluid.ndim):
+            w = 1.0 if spacing is None else 1.0 / spacing[axis] ** 2
             for side, step in ((0, -1), (1, 1)):
                 nb = list(c)
                 nb[axis] += step
                 if not 0 <= nb[axis] < fluid.shape[axis]:
-                    A[i, i] += walls[axis][side] is D
+                    A[i, i] += w * (walls[axis][side] is D)
                 elif fluid[tuple(nb)]:
-                    A[i, i] += 1
-                    A[i, index[tuple(nb)]] -= 1
+                    A[i, i] += w
+                    A[i, index[tuple(nb)]] -= w
     return A
 
 
@@ -1921,6 +1924,99 @@ def test_poisson_refuses_a_non_integer_size_and_a_non_finite_spacing():
     P = poisson(np.array([5, 3]), walls=walls, spacing=np.float32(0.5))
     assert P.shape == (5, 3) and all(type(s) is int for s in P.shape)
     np.testing.assert_allclose(P.to_scipy().toarray(), _kron_sum((5, 3), walls) / 0.25, atol=1e-12)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_poisson_takes_one_spacing_per_axis_as_the_cellwise_anisotropic_laplacian(dim):
+    """poisson((4, 4), spacing=(1.0, 0.5)) was refused ('spacing: expected a finite number >
+    0'). One spacing per axis divides that axis's couplings and Dirichlet faces by h_a^2: for
+    Dirichlet, Neumann and mixed walls, with no obstacle, random holes and a slab that cuts the
+    grid in two, the CSR matrix, the torch CSR, the diagonal and the stencil (shift sum and
+    convolution, float64 and float32) equal the dense cell-by-cell build; the null space is
+    one constant per region A does not pin (A Z^T = 0, n - rank(A) vectors); solves give the
+    dense solution (pinv for a singular A)."""
+    rng = np.random.default_rng(11)
+    shape = (6, 5) if dim == 2 else (5, 4, 3)
+    spacing = (1.0, 0.5) if dim == 2 else (0.7, 1.3, 0.25)
+    mixed = ((D, N),) + ((N, N),) * (dim - 2) + ((N, D),)
+    holes = rng.random(shape) < 0.2
+    holes.flat[0] = False
+    slab = np.zeros(shape, bool)
+    slab[:, 2] = True  # axis 1 cut: two regions
+    nulls = []
+    for walls in (D, N, mixed):
+        for solid in (None, holes, slab):
+            P = poisson(shape, walls=walls, solid=solid, spacing=spacing)
+            assert P.spacing == spacing
+            fluid = np.ones(shape, bool) if solid is None else ~solid
+            pairs = ((walls, walls),) * dim if isinstance(walls, Wall) else walls
+            ref = _loop_matrix(fluid, pairs, spacing)
+            np.testing.assert_allclose(P.to_scipy().toarray(), ref, rtol=1e-14, atol=0)
+            np.testing.assert_allclose(P.to_torch().to_dense().numpy(), ref, rtol=1e-14, atol=0)
+            np.testing.assert_allclose(P.diagonal()[fluid], np.diag(ref), rtol=1e-14)
+            assert (P.diagonal()[~fluid] == 0).all()
+            x = rng.standard_normal((2, P.n))
+            y_ref = x @ ref.T
+            scale = np.abs(ref).sum(1).max() * np.abs(x).max()
+            for dtype, tol in ((torch.float64, 1e-14), (torch.float32, 1e-6)):
+                op = P.stencil(dtype=dtype)
+                np.testing.assert_allclose(op.diagonal().double().numpy(), np.diag(ref), rtol=tol)
+                for conv in (False, True):
+                    op.use_conv = conv
+                    y = op(torch.from_numpy(x).to(dtype)).double().numpy()
+                    np.testing.assert_allclose(y, y_ref, rtol=0, atol=tol * scale)
+            Z = P.null_space
+            k = 0 if Z is None else len(Z)
+            nulls.append(k)
+            assert k == P.n - np.linalg.matrix_rank(ref)
+            if Z is not None:
+                assert np.abs(ref @ Z.T).max() < 1e-12 * np.abs(ref).max()
+            b = rng.standard_normal(P.n)
+            xs, res = solve(P.stencil(), b, rtol=1e-11)
+            assert res.converged, res.message
+            exact = pinv_solution(ref, b) if k else np.linalg.solve(ref, b)
+            np.testing.assert_allclose(xs, exact, rtol=0, atol=1e-8 * np.abs(exact).max())
+    assert nulls[3:6] == [1, nulls[4], 2] and 0 in nulls[:3]  # Neumann: 1 and 2 regions
+
+
+def test_equal_per_axis_spacings_are_the_scalar_spacing_and_bad_ones_are_named_by_axis():
+    """A tuple of equal spacings builds the scalar spacing's matrix, diagonal and stencil bit for
+    bit (the terms of one spacing are summed before the division by h^2, as before); a tuple of
+    the wrong length, or a bad entry, is refused naming the axis."""
+    rng = np.random.default_rng(12)
+    shape = (5, 4, 6)
+    solid = rng.random(shape) < 0.2
+    walls = ((D, N), (N, N), (N, D))
+    one = poisson(shape, walls=walls, solid=solid, spacing=0.3)
+    per_axis = poisson(shape, walls=walls, solid=solid, spacing=np.array([0.3, 0.3, 0.3]))
+    assert per_axis.spacing == (0.3, 0.3, 0.3) and one.spacing == 0.3
+    assert (per_axis.to_scipy() != one.to_scipy()).nnz == 0
+    np.testing.assert_array_equal(per_axis.diagonal(), one.diagonal())
+    x = torch.from_numpy(rng.standard_normal((2, one.n)))
+    for conv in (False, True):
+        for dtype in (torch.float64, torch.float32):
+            a, b = one.stencil(dtype=dtype), per_axis.stencil(dtype=dtype)
+            a.use_conv = b.use_conv = conv
+            assert torch.equal(a(x.to(dtype)), b(x.to(dtype)))
+    for bad, n in (((1.0, 1.0, 1.0), 3), ((1.0,), 1), ((), 0)):
+        with pytest.raises(
+            ValueError,
+            match=rf"spacing: expected one number, or one per axis "
+            rf"\(2 numbers for a 2-D grid\), got {n}",
+        ):
+            poisson((4, 4), spacing=bad)
+    for bad, axis in (((1.0, float("nan")), 1), ((0.0, 1.0), 0), ((1.0, -2.0), 1)):
+        with pytest.raises(ValueError, match=rf"spacing\[{axis}\]: expected a finite number > 0"):
+            poisson((4, 4), spacing=bad)
+    for bad, axis in (((1.0, "0.5"), 1), ((True, 1.0), 0), ((1.0, None), 1)):
+        with pytest.raises(TypeError, match=rf"spacing\[{axis}\]: expected a finite number > 0"):
+            poisson((4, 4), spacing=bad)
+    with pytest.raises(ValueError, match=r"spacing\[1\]: expected a spacing h whose 1 / h\^2"):
+        poisson((4, 4), spacing=(1.0, 1e-200))
+    with pytest.raises(
+        ValueError, match=r"dtype: A's entries at spacing \(1, 1, 1e-20\) .*float32"
+    ):
+        poisson((3, 3, 3), spacing=(1, 1, 1e-20)).stencil(dtype=torch.float32)
 
 
 def test_a_null_space_basis_of_the_wrong_length_is_refused_by_name():

@@ -2,14 +2,18 @@
 
 The grid has ``shape = (n_1, ..., n_d)`` cells (d = 2 or 3). Cells where ``solid`` is True are
 not unknowns; the ``n`` fluid cells are the unknowns, numbered in C order of the grid. The
-operator is the negative Laplacian with unit spacing (divide by ``spacing**2`` for another one)::
+operator is the negative Laplacian with unit spacing (a spacing h divides it by ``h**2``)::
 
     (A x)_i = sum_{j ~ i, j fluid} (x_i - x_j) + (#Dirichlet faces of i) * x_i
 
-i.e. the 5-point (2D) / 7-point (3D) stencil. A neighbour outside the domain is a wall: a
-Dirichlet wall (value 0 outside) adds 1 to the diagonal, a Neumann wall (zero flux) adds nothing.
-A solid neighbour is always a Neumann wall (zero flux through the solid), as in the pressure
-projection of incompressible flow. With Dirichlet walls on both ends of every axis and no solid
+i.e. the 5-point (2D) / 7-point (3D) stencil. With one spacing ``h_a`` per axis (an anisotropic
+grid) each term along axis ``a``, a coupling or a Dirichlet face, is divided by ``h_a**2``::
+
+    (A u)_c = sum_a [ (2 u_c - u_{c - e_a} - u_{c + e_a}) / h_a**2 ]    (interior cell c)
+
+A neighbour outside the domain is a wall: a Dirichlet wall (value 0 outside) adds 1 to the
+diagonal, a Neumann wall (zero flux) adds nothing. A solid neighbour is always a Neumann wall
+(zero flux through the solid), as in the pressure projection of incompressible flow. With Dirichlet walls on both ends of every axis and no solid
 cells this is the Kronecker sum of the 1D matrices ``tridiag(-1, 2, -1)``.
 
 When no wall is Dirichlet the matrix is singular with the constant vector (on each connected fluid
@@ -23,6 +27,7 @@ import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,13 +86,15 @@ class Poisson:
         shape: grid cells per axis, ``(n_1, ..., n_d)``.
         walls: ``((lo, hi), ...)`` boundary condition per axis.
         fluid: boolean array of ``shape``, True where the cell is an unknown.
-        spacing: grid spacing h; the matrix is scaled by ``1 / h**2``.
+        spacing: grid spacing h, the matrix scaled by ``1 / h**2``; or a tuple ``(h_1, ...,
+            h_d)``, one per axis, each axis's couplings and Dirichlet faces scaled by
+            ``1 / h_a**2``.
     """
 
     shape: tuple[int, ...]
     walls: tuple[tuple[Wall, Wall], ...]
     fluid: np.ndarray
-    spacing: float = 1.0
+    spacing: float | tuple[float, ...] = 1.0
 
     @property
     def dim(self) -> int:
@@ -104,12 +111,28 @@ class Poisson:
         """True when no wall is Dirichlet (the constant vector is in the null space)."""
         return all(w is Wall.NEUMANN for pair in self.walls for w in pair)
 
-    def diagonal(self) -> np.ndarray:
-        """Diagonal of A on the grid (0 in solid cells), float64 array of ``shape``."""
-        fluid = self.fluid
-        diag = np.zeros(self.shape)
-        padded = np.pad(fluid, 1, constant_values=False)
+    def _spacings(self) -> tuple[float, ...]:
+        """The spacing of each axis, ``(h_1, ..., h_d)``."""
+        if isinstance(self.spacing, tuple):
+            return self.spacing
+        return (self.spacing,) * self.dim
+
+    def _axis_groups(self) -> list[tuple[float, list[int]]]:
+        """``(h, axes)`` for each distinct spacing, in axis order: the terms of one spacing
+        are summed before the division by ``h**2``, so a scalar spacing (or a tuple of equal
+        ones) rounds as it always has."""
+        groups: dict[float, list[int]] = {}
+        for axis, h in enumerate(self._spacings()):
+            groups.setdefault(h, []).append(axis)
+        return list(groups.items())
+
+    def _unit_counts(self) -> list[np.ndarray]:
+        """Per axis, each cell's fluid neighbours plus Dirichlet faces along that axis (its
+        diagonal at unit spacing), float64 arrays of ``shape`` (solid cells not zeroed)."""
+        padded = np.pad(self.fluid, 1, constant_values=False)
+        counts = []
         for axis in range(self.dim):
+            diag = np.zeros(self.shape)
             for side, step in ((0, -1), (1, 1)):
                 neighbour = np.roll(padded, -step, axis=axis)[
                     tuple(slice(1, -1) for _ in range(self.dim))
@@ -119,7 +142,16 @@ class Poisson:
                     edge = [slice(None)] * self.dim
                     edge[axis] = 0 if side == 0 else -1
                     diag[tuple(edge)] += 1.0
-        return np.where(fluid, diag, 0.0) / self.spacing**2
+            counts.append(diag)
+        return counts
+
+    def diagonal(self) -> np.ndarray:
+        """Diagonal of A on the grid (0 in solid cells), float64 array of ``shape``."""
+        counts = self._unit_counts()
+        diag = np.zeros(self.shape)
+        for h, axes in self._axis_groups():
+            diag = diag + sum(counts[a] for a in axes) / h**2
+        return np.where(self.fluid, diag, 0.0)
 
     @property
     def null_space(self) -> np.ndarray | None:
@@ -130,13 +162,14 @@ class Poisson:
 
         labels, count = ndimage.label(self.fluid)
         labels = labels[self.fluid]
-        diag = self.diagonal()[self.fluid] * self.spacing**2
-        # a region is singular when no cell of it has a Dirichlet contribution
+        # a region is singular when no cell of it has a Dirichlet contribution: its unit-spacing
+        # diagonal (whole numbers, exact) is its fluid degree
+        diag = sum(self._unit_counts())[self.fluid]
         deg = self._fluid_degree()[self.fluid]
         vectors = []
         for k in range(1, count + 1):
             region = labels == k
-            if np.allclose(diag[region], deg[region]):
+            if np.array_equal(diag[region], deg[region]):
                 v = region.astype(np.float64)
                 vectors.append(v / np.linalg.norm(v))
         return np.stack(vectors) if vectors else None
@@ -156,8 +189,8 @@ class Poisson:
 
         index = -np.ones(self.shape, dtype=np.int64)
         index[self.fluid] = np.arange(self.n)
-        rows, cols = [], []
-        for axis in range(self.dim):
+        rows, cols, vals = [], [], []
+        for axis, h in enumerate(self._spacings()):
             lo = [slice(None)] * self.dim
             hi = [slice(None)] * self.dim
             lo[axis] = slice(0, -1)
@@ -166,11 +199,10 @@ class Poisson:
             both = (a >= 0) & (b >= 0)
             rows += [a[both], b[both]]
             cols += [b[both], a[both]]
+            vals.append(np.full(2 * int(both.sum()), -1.0 / h**2))
         rows = np.concatenate(rows)
         cols = np.concatenate(cols)
-        off = sp.coo_array(
-            (np.full(rows.size, -1.0 / self.spacing**2), (rows, cols)), shape=(self.n, self.n)
-        )
+        off = sp.coo_array((np.concatenate(vals), (rows, cols)), shape=(self.n, self.n))
         # (why) the diagonal as COO entries, not sp.diags_array, which SciPy 1.11 added
         # (pyproject.toml allows 1.10)
         i = np.arange(self.n)
@@ -219,7 +251,7 @@ def poisson(
     *,
     walls: WallSpec = Wall.NEUMANN,
     solid: np.ndarray | torch.Tensor | None = None,
-    spacing: float = 1.0,
+    spacing: float | Sequence[float] = 1.0,
 ) -> Poisson:
     """Describe the 5-point (2D) or 7-point (3D) Poisson problem on a grid.
 
@@ -228,7 +260,8 @@ def poisson(
         walls: one :class:`Wall` for every face, or a ``(lo, hi)`` pair (or one Wall) per axis.
         solid: optional boolean mask of ``shape``, True in solid (obstacle) cells; they are not
             unknowns and their faces are Neumann walls.
-        spacing: grid spacing h (A is scaled by 1 / h**2).
+        spacing: grid spacing h (A is scaled by 1 / h**2), or one per axis ``(h_1, ...,
+            h_d)`` for an anisotropic grid (each axis's terms scaled by ``1 / h_a**2``).
 
     Example:
         >>> P = poisson((32, 32, 32), walls=Wall.NEUMANN)
@@ -253,24 +286,43 @@ def poisson(
         fluid = ~solid.astype(bool)
         if not fluid.any():
             raise ValueError("solid: every cell is solid, so there are no unknowns")
+    return Poisson(shape, _walls(walls, len(shape)), fluid, _spacing(spacing, len(shape)))
+
+
+def _spacing(spacing: Any, dim: int) -> float | tuple[float, ...]:
+    """A checked spacing: a float, or a tuple of ``dim`` floats (one per axis)."""
+    # (why) a per-axis tuple was refused as 'spacing: expected a finite number > 0'
+    if isinstance(spacing, Iterable) and not isinstance(spacing, (str, bytes)):
+        given = tuple(spacing)
+        if len(given) != dim:
+            raise ValueError(
+                f"spacing: expected one number, or one per axis ({dim} numbers for a "
+                f"{dim}-D grid), got {len(given)}: {spacing!r}"
+            )
+        return tuple(_one_spacing(h, f"spacing[{axis}]", dim) for axis, h in enumerate(given))
+    return _one_spacing(spacing, "spacing", dim)
+
+
+def _one_spacing(h: Any, name: str, dim: int) -> float:
     # (why) NaN passed 'spacing <= 0' (a NaN matrix), inf gave a zero matrix, True ran as 1.0
-    if not is_real(spacing):
-        raise TypeError(f"spacing: expected a finite number > 0, got {spacing!r}")
-    if not 0 < spacing < math.inf:
-        raise ValueError(f"spacing: expected a finite number > 0, got {spacing!r}")
+    if not is_real(h):
+        raise TypeError(f"{name}: expected a finite number > 0, got {h!r}")
+    if not 0 < h < math.inf:
+        raise ValueError(f"{name}: expected a finite number > 0, got {h!r}")
     # (why) A is scaled by 1 / h^2: spacing=1e-200 passed and every matrix failed with Python's
     # 'float division by zero' (h^2 underflows to 0), 1e200 with 'Numerical result out of range'
-    if not _in_range(spacing, len(shape), torch.float64):
+    if not _in_range(h, dim, torch.float64):
         raise ValueError(
-            "spacing: expected a spacing h whose 1 / h^2 (the scale of A) keeps A's entries "
-            f"normal float64 numbers, about 1e-154 < h < 1e154, got {spacing!r}"
+            f"{name}: expected a spacing h whose 1 / h^2 (the scale of A) keeps A's entries "
+            f"normal float64 numbers, about 1e-154 < h < 1e154, got {h!r}"
         )
-    return Poisson(shape, _walls(walls, len(shape)), fluid, float(spacing))
+    return float(h)
 
 
 def _in_range(h: float, dim: int, dtype: torch.dtype) -> bool:
     """Whether ``1 / h^2`` and the largest entry of A, ``2 dim / h^2`` (Dirichlet walls on every
-    side), are normal numbers of ``dtype`` (of its real part, for a complex one)."""
+    side), are normal numbers of ``dtype`` (of its real part, for a complex one). Checked per
+    axis for a per-axis spacing, it bounds A's largest entry ``sum_a 2 / h_a^2`` too."""
     try:
         square = float(h) ** 2
     except OverflowError:
@@ -308,12 +360,13 @@ class StencilOperator:
             raise TypeError(
                 f"dtype: expected a floating dtype such as torch.float64, got {dtype!r}"
             )
-        if not _in_range(problem.spacing, problem.dim, dtype):
+        if not all(_in_range(h, problem.dim, dtype) for h in problem._spacings()):
             # (why) a float32 stencil at spacing 1e-20 (1 / h^2 = 1e40) failed in its first
             # matvec with torch's 'value cannot be converted to type float without overflow', at
             # 1e-19 its diagonal was inf (NOT_SPD), at 1e20 subnormal (Jacobi's 1 / d was inf)
             raise ValueError(
-                f"dtype: A's entries at spacing {problem.spacing:g} (1 / h^2 to 2 dim / h^2) "
+                f"dtype: A's entries at spacing {_spacing_text(problem.spacing)} (1 / h^2 to "
+                "2 dim / h^2) "
                 f"are outside the normal range of {str(dtype).removeprefix('torch.')}; use "
                 "torch.float64"
             )
@@ -323,11 +376,11 @@ class StencilOperator:
         self.device = torch.device(device)
         d = problem.dim
         kernel = torch.zeros((3,) * d, dtype=dtype)
-        for axis in range(d):
+        for axis, h in enumerate(problem._spacings()):
             for k in (0, 2):
                 idx = [1] * d
                 idx[axis] = k
-                kernel[tuple(idx)] = 1.0 / problem.spacing**2
+                kernel[tuple(idx)] = 1.0 / h**2
         self._kernel = kernel.reshape(1, 1, *kernel.shape).to(self.device)
         self._diag = torch.as_tensor(problem.diagonal(), dtype=dtype, device=self.device)
         self._mask = torch.as_tensor(problem.fluid, dtype=dtype, device=self.device)
@@ -379,21 +432,26 @@ class StencilOperator:
         if self.use_conv and not tf32:
             nb = self._conv(u.unsqueeze(1), self._kernel.to(u.dtype), padding=1).squeeze(1)
         else:
-            nb = self._shift_sum(u) / self.problem.spacing**2  # (batch, *shape)
+            nb = self._shift_sum(u)  # (batch, *shape)
         return (self._diag.to(u.dtype) * u - nb) * self._mask.to(u.dtype)
 
     def _shift_sum(self, u: torch.Tensor) -> torch.Tensor:
+        """The neighbour sum ``sum_a (u_{c - e_a} + u_{c + e_a}) / h_a**2``."""
         d = self.problem.dim
         p = F.pad(u, (1, 1) * d)
         inner = [slice(None)] + [slice(1, -1)] * d
-        total = None
-        for axis in range(d):
-            for sl in (slice(None, -2), slice(2, None)):
-                idx = list(inner)
-                idx[axis + 1] = sl
-                term = p[tuple(idx)]
-                total = term if total is None else total + term
-        return total
+        out = None
+        for h, axes in self.problem._axis_groups():
+            total = None
+            for axis in axes:
+                for sl in (slice(None, -2), slice(2, None)):
+                    idx = list(inner)
+                    idx[axis + 1] = sl
+                    term = p[tuple(idx)]
+                    total = term if total is None else total + term
+            total = total / h**2
+            out = total if out is None else out + total
+        return out
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``A x`` for ``x: (n,)`` or ``(batch, n)``."""
@@ -408,3 +466,9 @@ class StencilOperator:
         return y[0] if squeeze else y
 
     matvec = __call__
+
+
+def _spacing_text(spacing: float | tuple[float, ...]) -> str:
+    if isinstance(spacing, tuple):
+        return "(" + ", ".join(f"{h:g}" for h in spacing) + ")"
+    return f"{spacing:g}"
