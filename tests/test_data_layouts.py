@@ -335,6 +335,46 @@ def test_the_well_matches_welldataset(tmp_path):
     assert vals["density"].shape == (3, 6, 8, 4)
 
 
+def test_the_well_reports_each_end_of_an_axis_as_its_boundary_masks_mark_it(tmp_path):
+    """An axis with a wall at one end and open at the other (two boundary groups, each mask
+    marking one end) was reported as ['open', 'wall'], with no side. It is (low, high) now, as
+    WellDataset's padding boundaries read the masks ([n_dims, 2] of WALL=0, OPEN=1,
+    PERIODIC=2); an axis with one type at both ends stays that type."""
+    well = pytest.importorskip("the_well.data")
+    code = {k.name.lower(): k.value for k in well.datasets.BoundaryCondition}
+    ny = 4
+    cases = {  # y's groups: (bc_type, mask over y) -> what sciml reports for y
+        "wall_open": ([("WALL", [1, 0, 0, 0]), ("OPEN", [0, 0, 0, 1])], ("wall", "open")),
+        "open_wall": ([("OPEN", [1, 0, 0, 0]), ("WALL", [0, 0, 0, 1])], ("open", "wall")),
+        "wall_only_low": ([("WALL", [1, 0, 0, 0])], ("wall", "open")),  # unmarked end: open
+        "walls": ([("WALL", [1, 0, 0, 1])], "wall"),
+        "wall_periodic": ([("WALL", [1, 0, 0, 0]), ("PERIODIC", [0, 0, 0, 1])],
+                          ("wall", "periodic")),
+    }  # fmt: skip
+    for name, (groups, want) in cases.items():
+        folder = tmp_path / name / "train"
+        folder.mkdir(parents=True)
+        write_well_file(folder / "w.hdf5", ny=ny, extras=False)
+        with h5py.File(folder / "w.hdf5", "a") as f:
+            del f["boundary_conditions"]
+            b = f.create_group("boundary_conditions")
+            for k, (kind, mask) in enumerate([("PERIODIC", [1] * 8), *groups]):
+                g = b.create_group(f"bc{k}")
+                g.attrs["associated_dims"] = ["x"] if k == 0 else ["y"]
+                g.attrs["associated_fields"], g.attrs["bc_type"] = [], kind
+                g.attrs["sample_varying"], g.attrs["time_varying"] = 0, 0
+                g["mask"] = np.array(mask, bool)
+                g["values"] = np.zeros(0, np.float32)
+        bcs = sd.open(folder / "w.hdf5").boundary_conditions
+        assert bcs == {"x": "periodic", "y": want}, name
+        ref = well.WellDataset(
+            path=str(folder), n_steps_input=1, n_steps_output=1, use_normalization=False,
+            return_grid=False, boundary_return_type="padding",
+        )[0]["boundary_conditions"]  # fmt: skip
+        ends = [(v, v) if isinstance(v, str) else v for v in bcs.values()]
+        assert ref.tolist() == [[code[lo], code[hi]] for lo, hi in ends], name
+
+
 def test_the_well_wrong_shape_names_key(tmp_path):
     write_well_file(tmp_path / "w.hdf5")
     with h5py.File(tmp_path / "w.hdf5", "a") as f:

@@ -156,9 +156,10 @@ class H5Dataset:
     @property
     def boundary_conditions(self) -> dict[str, Any]:
         """Spatial axis name -> type string (``"periodic"``, ...) or dict ``{"type": ...,
-        **values}``; in a file of The Well, whose boundary groups can give one axis several
-        types (``"wall"`` at one end, ``"open"`` at the other), the sorted list of them.
-        ``{}`` where the file states none."""
+        **values}``; in a file of The Well, whose boundary groups' masks can give an axis's
+        ends different types, the tuple ``(low, high)`` (``("wall", "open")``: a wall at the
+        first grid point), and where groups give one end several types, the sorted list of
+        them. ``{}`` where the file states none."""
         return self._spec.boundary_conditions
 
     @property

@@ -121,17 +121,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
                 v = np.broadcast_to(v, (n, *v.shape)).copy()
             params[s] = v
 
-    bcs: dict[str, object] = {}
-    # not f.get: it turns the KeyError of a damaged group into the default
-    bc_group = f["boundary_conditions"] if "boundary_conditions" in f else {}  # noqa: SIM401
-    for _, g in members(bc_group):
-        kind = str(decode_attr(g.attrs.get("bc_type", "unknown"), False)).lower()
-        for d in str_list(g.attrs.get("associated_dims", [])):
-            prev = bcs.setdefault(d, kind)
-            if prev != kind:
-                # (why) a set of str, not np.atleast_1d(prev): that gave a list of np.str_
-                kinds = {prev} if isinstance(prev, str) else set(prev)
-                bcs[d] = sorted(kinds | {kind})
+    bcs = _boundary_conditions(f)
     return LayoutSpec(
         layout=NAME,
         n_samples=n,
@@ -146,3 +136,48 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         boundary_conditions=bcs,
         attrs=attrs,
     )
+
+
+def _ends(g: h5py.Group, j: int, n_dims: int) -> tuple[bool, bool]:
+    """Whether ``g``'s ``mask`` marks the low / high end of its ``j``-th of ``n_dims``
+    associated axes (any point of that face; leading sample / time axes of a varying mask
+    count too); ``(False, False)`` where it has no boolean mask over those axes."""
+    m = g.get("mask") if isinstance(g, h5py.Group) else None
+    if not isinstance(m, h5py.Dataset) or m.ndim < n_dims or m.dtype.kind not in "biu":
+        return False, False
+    mask = np.asarray(m[()]).astype(bool)
+    axis = mask.ndim - n_dims + j
+    if mask.shape[axis] == 0:
+        return False, False
+    return bool(mask.take(0, axis=axis).any()), bool(mask.take(-1, axis=axis).any())
+
+
+def _boundary_conditions(f: h5py.File) -> dict[str, object]:
+    """Axis -> boundary type, or ``(low, high)`` where the ends differ.
+
+    (why) one axis can have a wall at one end and be open at the other (two groups whose
+    ``mask`` marks one end each, which WellDataset's padding reads per end); that was reported
+    as the sorted list ``['open', 'wall']``, which said nothing of where each is. A group
+    whose mask marks neither end (or that has none) applies to both ends, as before; an end
+    that no group marks is ``'open'``, WellDataset's default. Several types at one end stay
+    the sorted list of them.
+    """
+    ends: dict[str, tuple[set[str], set[str]]] = {}
+    # not f.get: it turns the KeyError of a damaged group into the default
+    bc_group = f["boundary_conditions"] if "boundary_conditions" in f else {}  # noqa: SIM401
+    for _, g in members(bc_group):
+        kind = str(decode_attr(g.attrs.get("bc_type", "unknown"), False)).lower()
+        dims = str_list(g.attrs.get("associated_dims", []))
+        for j, d in enumerate(dims):
+            low, high = _ends(g, j, len(dims))
+            lo, hi = ends.setdefault(d, (set(), set()))
+            if low or not (low or high):
+                lo.add(kind)
+            if high or not (low or high):
+                hi.add(kind)
+
+    def one(kinds: set[str]) -> str | list[str]:
+        # (why) a sorted list of str, not of np.str_
+        return next(iter(kinds)) if len(kinds) == 1 else sorted(kinds) or "open"
+
+    return {d: one(lo) if lo == hi else (one(lo), one(hi)) for d, (lo, hi) in ends.items()}
