@@ -294,8 +294,6 @@ class DeepConjugateDirection(Method):
                 f"{problem.dim}-D grid {problem.shape}: use a network trained for "
                 f"{problem.dim}-D grids (train_dcdm with DCDMConfig(dim={problem.dim}))"
             )
-        if isinstance(model, DCDMNet):
-            _check_isotropic(problem, "DeepConjugateDirection")
         param = next(iter(model.parameters()), None)
         mdtype = param.dtype if param is not None else None
         mdevice = param.device if param is not None else None
@@ -566,8 +564,6 @@ def train_dcdm(
             raise (ValueError if is_int(value) else TypeError)(
                 f"{name}: expected an int >= {low}, got {value!r}"
             )
-    if isinstance(model, DCDMNet):
-        _check_isotropic(problem, "train_dcdm")
     if sampler.vectors.shape[1] != problem.n:
         raise ValueError(
             f"the sampler's Ritz vectors have {sampler.vectors.shape[1]} entries but the problem "
@@ -598,18 +594,3 @@ def train_dcdm(
             )
     model.eval()
     return history
-
-
-def _check_isotropic(problem: Poisson, where: str) -> None:
-    """Refuse a grid with per-axis spacings that differ: DCDMNet assumes one spacing."""
-    spacings = problem._spacings()
-    if len(set(spacings)) > 1:
-        # (why) the network coarsens every axis by 2 alike and its weights learn one stencil:
-        # measured, the shipped dcdm-poisson3d (k=16, float32, 24^3 Dirichlet, rtol 1e-5) took
-        # 25 iterations at one spacing (CG 65) but 148 at spacing (1, 0.5, 0.1), where CG took 88
-        given = ", ".join(f"{h:g}" for h in spacings)
-        raise ValueError(
-            f"{where}: a DCDMNet assumes one grid spacing on every axis (it coarsens every axis "
-            f"alike and learns one stencil), got spacing ({given}); solve an anisotropic grid "
-            "with PCG(AMG()) or CG, or give DeepConjugateDirection another model"
-        )
