@@ -247,6 +247,21 @@ def test_interp1d_is_exact_for_linear_functions():
     torch.testing.assert_close(interp1d(values, grid, x), torch.stack([2 * x[0] + 1, -x[1]]))
 
 
+def test_interp1d_matches_numpy_interp_and_refuses_an_unsorted_grid():
+    g = torch.Generator().manual_seed(0)
+    grid = torch.sort(torch.rand(9, generator=g, dtype=torch.float64)).values
+    values = torch.randn(3, 9, generator=g, dtype=torch.float64)
+    x = torch.rand(3, 20, generator=g, dtype=torch.float64) * 1.4 - 0.2  # some outside: clamped
+    ref = np.stack([np.interp(x[i].numpy(), grid.numpy(), values[i].numpy()) for i in range(3)])
+    np.testing.assert_allclose(interp1d(values, grid, x).numpy(), ref, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="strictly increasing grid, got grid\\[0\\] = 1"):
+        interp1d(values[:, :3], torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64), x)
+    with pytest.raises(ValueError, match="grid\\[1\\] = 0.5 followed by grid\\[2\\] = 0.5"):
+        interp1d(values[:, :4], torch.tensor([0.0, 0.5, 0.5, 1.0], dtype=torch.float64), x)
+    with pytest.raises(ValueError, match="n >= 2 points, got \\(1,\\)"):
+        interp1d(values[:, :1], torch.zeros(1, dtype=torch.float64), x)
+
+
 @pytest.mark.parametrize(
     "points, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)]
 )

@@ -165,7 +165,23 @@ def diffusion_reaction_loss(
 
 def interp1d(values: torch.Tensor, grid: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Piecewise-linear interpolation of ``values`` ``(batch, n)`` on the increasing 1D ``grid``
-    ``(n,)`` at ``x`` ``(batch, P)`` (clamped to the grid's range): ``(batch, P)``."""
+    ``(n,)`` at ``x`` ``(batch, P)`` (clamped to the grid's range): ``(batch, P)``.
+
+    Raises ValueError for a grid that is not 1D, has fewer than 2 points or is not strictly
+    increasing.
+    """
+    # (why) searchsorted assumes a sorted grid: a decreasing or repeated one gave wrong values
+    # (or a 0/0 weight) without an error
+    if grid.ndim != 1 or grid.shape[0] < 2:
+        raise ValueError(f"expected a 1D grid (n,) with n >= 2 points, got {tuple(grid.shape)}")
+    steps = grid.diff()
+    if not bool((steps > 0).all()):
+        k = int((~(steps > 0)).nonzero()[0, 0])
+        raise ValueError(
+            "expected a strictly increasing grid, got grid["
+            f"{k}] = {float(grid[k]):g} followed by grid[{k + 1}] = {float(grid[k + 1]):g}; "
+            "sort it (and values with it) and drop repeated points"
+        )
     if values.ndim != 2 or values.shape[1] != grid.shape[0] or x.ndim != 2:
         raise ValueError(
             f"expected values (batch, n={grid.shape[0]}) and x (batch, P), got "
