@@ -1449,3 +1449,33 @@ def test_validate_names_the_dataset_of_a_damaged_chunk_and_goes_on(tmp_path):
     )
     with pytest.raises(sd.DataFormatError, match="fields/u.*damaged.*static_fields/c.*nan"):
         sd.check(path)
+
+
+def test_validate_and_open_refuse_a_name_in_both_fields_and_static_fields(tmp_path):
+    # the writer refuses it, but a file edited later (static c renamed u) passed validate() and
+    # open(), and Normalizer (keyed by name) gave field u the static field's statistics
+    path = sd.write(
+        tmp_path / "f.h5",
+        fields={"u": _r(2, 3, 4)},
+        static_fields={"c": _r(2, 4)},
+        coords={"x": np.arange(4.0)},
+    )
+    assert sd.validate(path) == []
+    with h5py.File(path, "a") as f:
+        f.move("static_fields/c", "static_fields/u")
+        f.attrs["static_field_names"] = ["u"]
+    problem = (
+        "field name 'u' is listed 2 times, in the root attributes 'field_names' and "
+        "'static_field_names'; expected each field name once (channels are keyed by name, e.g. "
+        "by Normalizer)"
+    )
+    assert sd.validate(path) == [f"{path}: {problem}"]
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.open(path)
+    assert str(e.value) == f"{path}: {problem}"
+    with h5py.File(path, "a") as f:  # one list naming it twice: the same words
+        f.attrs["static_field_names"] = []
+        del f["static_fields/u"]
+        f.attrs["field_names"] = ["u", "u"]
+    once = problem.replace(" and 'static_field_names'", "")
+    assert sd.validate(path) == [f"{path}: {once}"]

@@ -98,6 +98,17 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
     statics = str_list(a.get("static_field_names", []))
     n_steps = int(a["n_steps"]) if "n_steps" in a else None
     points = str(a.get("grid", "grid")) == "points"
+    # (why) the writer refuses a repeated name, but a file edited later passed validate and
+    # open, and Normalizer (keyed by channel name) gave the field the static field's statistics
+    names = fields + statics
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        lists = (("field_names", fields), ("static_field_names", statics))
+        where = " and ".join(f"'{k}'" for k, v in lists if name in v)
+        out.append(
+            f"field name {name!r} is listed {names.count(name)} times, in the root attributes "
+            f"{where}; expected each field name once (channels are keyed by name, e.g. by "
+            "Normalizer)"
+        )
 
     # Spatial shape: from coordinates, which every sciml file carries.
     spatial: tuple[int, ...] | None = None
