@@ -144,6 +144,33 @@ def test_pdebench_seed_groups_come_in_numeric_seed_order(tmp_path):
         sd.open(tmp_path / "twice.h5")
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f["2/grid/x"].__setitem__(3, 3.5),
+         "key '2/grid/x': differs from '0/grid/x' at flat index 3 (3.5 there, 3.0 in '0')"),
+        (lambda f: (f.__delitem__("1/grid/t"), f.__setitem__("1/grid/t", np.arange(4.0))),
+         "key '1/grid/t': has shape (4,), expected (3,) like '0/grid/t'"),
+        (lambda f: f.__delitem__("1/grid/t"), "group '0' has 'grid/t' and group '1' has none"),
+        (lambda f: f.__setitem__("2/grid/y", np.arange(1.0)),
+         "group '2' has 'grid/y' and group '0' has none"),
+    ],
+    ids=["values", "shape", "missing", "extra"],
+)  # fmt: skip
+def test_pdebench_seed_groups_with_another_grid_than_the_first_group_are_refused(
+    tmp_path, change, message
+):
+    """Only the first seed group's grid/* was read and used for every sample: another group's
+    grid (values, length, axes) was silently replaced by it. Refused, naming both groups."""
+    p = tmp_path / "seeds.h5"
+    data = _seed_file(p, ["0", "1", "2"])
+    np.testing.assert_array_equal(sd.open(p).read(2)[0, :, 0], data["2"][..., 0])
+    with h5py.File(p, "a") as f:
+        change(f)
+    with pytest.raises(sd.DataFormatError, match=re.escape(message)):
+        sd.open(p)
+
+
 def _ns_incom_file(path, n=3, t=4, nx=6, ny=5, latest=None):
     """data_gen/src/data_io.py dims_for: velocity (N, T, X, Y, 2), particles (N, T, X, Y, 1),
     force (N, X, Y, 2), t (N, T); h5_for's root attributes config and latestIndex."""
@@ -333,6 +360,41 @@ def test_the_well_matches_welldataset(tmp_path):
         np.testing.assert_array_equal(mine[:, 0], r[..., 0])
         np.testing.assert_array_equal(np.moveaxis(mine[:, 1:], 1, -1), r[..., 1:3])
     assert vals["density"].shape == (3, 6, 8, 4)
+
+
+def test_the_well_refuses_two_sources_of_one_channel_name_naming_both(tmp_path):
+    # t1_fields/velocity's x component replaced t0_fields/velocity_x silently (read_spec's
+    # target[name + suffix]), so the values read under 'velocity_x' were not that dataset's
+    p = tmp_path / "w.hdf5"
+    vals = write_well_file(p, extras=False)
+    vx = _r(3, 6, 8, 4)
+    with h5py.File(p, "a") as f:
+        f["t0_fields/velocity_x"] = vx
+        _flags(f["t0_fields/velocity_x"])
+        f["t0_fields"].attrs["field_names"] = ["density", "velocity_x"]
+    assert not np.array_equal(vals["velocity"][..., 0], vx)  # the two sources differ
+    problem = (
+        "channel 'velocity_x' comes from both 't0_fields/velocity_x' and 't1_fields/velocity' "
+        "(component x); expected distinct channel names (a tensor field's components are named "
+        "<field>_<axes>)"
+    )
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.open(p)
+    assert str(e.value) == f"{p}: {problem}"
+    assert sd.validate(p) == [f"{p}: {problem}"]
+    with h5py.File(p, "a") as f:  # a static (not time-varying) source clashes as well
+        del f["t0_fields/velocity_x"]
+        f["t0_fields/velocity_x"] = vx[:, 0]
+        _flags(f["t0_fields/velocity_x"], time=False)
+    with pytest.raises(sd.DataFormatError, match=re.escape(problem)):
+        sd.open(p)
+    with h5py.File(p, "a") as f:  # renamed, both are read, each from its own dataset
+        f.move("t0_fields/velocity_x", "t0_fields/vx")
+        f["t0_fields"].attrs["field_names"] = ["density", "vx"]
+    ds = sd.open(p)
+    np.testing.assert_array_equal(ds.read_static(1)[0, 0], vx[1, 0])
+    np.testing.assert_array_equal(ds.read(0)[0, :, ds.field_names.index("velocity_x")],
+                                  vals["velocity"][0, ..., 0])  # fmt: skip
 
 
 def test_the_well_reports_each_end_of_an_axis_as_its_boundary_masks_mark_it(tmp_path):

@@ -57,6 +57,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
 
     fields: dict[str, Source] = {}
     statics: dict[str, Source] = {}
+    origin: dict[str, str] = {}  # channel name -> the dataset (and component) it is read from
     for order, group in enumerate(("t0_fields", "t1_fields", "t2_fields")):
         if group not in f:
             continue
@@ -99,7 +100,18 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
             target = fields if time_v else statics
             for comp in itertools.product(range(len(dims)), repeat=order):
                 suffix = "_" + "".join(dims[c] for c in comp) if order else ""
-                target[name + suffix] = Source(key, (*roles, *comp))
+                src = f"'{key}'" + (f" (component {suffix[1:]})" if order else "")
+                if (channel := name + suffix) in origin:
+                    # (why) the later source replaced the earlier one silently: t1_fields/velocity's
+                    # x component was read as t0_fields/velocity_x
+                    raise DataFormatError(
+                        path,
+                        f"channel {channel!r} comes from both {origin[channel]} and {src}; "
+                        "expected distinct channel names (a tensor field's components are named "
+                        "<field>_<axes>)",
+                    )
+                origin[channel] = src
+                target[channel] = Source(key, (*roles, *comp))
 
     attrs = {k: decode_attr(v, False) for k, v in members(f.attrs)}
     if "dataset_name" in attrs:
