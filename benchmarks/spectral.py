@@ -144,13 +144,16 @@ def bench_spectral(
         return lambda: layer(u).square().mean().backward()
 
     fns = {"neuraloperator": step(theirs)}
+    layers = {}
     for name in backends:
-        layer = copy.deepcopy(ours)
-        layer.backend = _backend(name)
-        fns[name] = step(layer)
+        layers[name] = copy.deepcopy(ours)
+        layers[name].backend = _backend(name)
+        fns[name] = step(layers[name])
     graph_diff = {}
     if graphs:  # both sides through the same CUDA-graph capture
-        for name, layer in (("neuraloperator", theirs), ("sciml", ours)):
+        # (why) the graphed sciml layer is the one sciml_ms reports (the first --backends entry);
+        # it was the default-backend layer whatever --backends said first
+        for name, layer in (("neuraloperator", theirs), ("sciml", layers[backends[0]])):
             graphed, graph_diff[name] = _graphed(layer, u)
             fns[f"{name}_graphed"] = step(graphed)
     t = _interleaved(fns, repeats, device)

@@ -554,6 +554,30 @@ def test_trainer_overhead_plain_loop_batches_its_validation_items_in_the_timed_r
     assert (tmp_path / "last.pt").exists()
 
 
+def test_spectral_graphs_the_backend_that_sciml_ms_reports(monkeypatch):
+    """``spectral.py --cuda-graphs --backends fft,...`` reports the first backend as ``sciml_ms``
+    but captured the default (``Auto``) layer for the graphed ``sciml`` row. The capture is
+    replaced by the identity here (no GPU needed): the graphed sciml layer carries the first
+    listed backend, with the same weights as neuraloperator's layer."""
+    pytest.importorskip("neuralop")
+    from sciml.layers.spectral_backends import FFT
+
+    module = _load_script("spectral")
+    captured = {}
+
+    def fake_graphed(layer, u):
+        captured[type(layer).__module__.split(".")[0]] = layer
+        return layer, 0.0
+
+    monkeypatch.setattr(module, "_graphed", fake_graphed)
+    r = module.bench_spectral(1, torch.device("cpu"), 1, ("fft", "auto"), graphs=True)
+    ours, theirs = captured["sciml"], captured["neuralop"]
+    assert isinstance(ours.backend, FFT) and r["backend"] == repr(FFT())
+    u = torch.randn(2, 64, 1024)
+    with torch.no_grad():
+        assert torch.allclose(ours(u), theirs(u), rtol=1e-4, atol=1e-5)
+
+
 def test_t1_vs_fno_waits_for_the_gpu_on_every_cuda_device(monkeypatch):
     """``t1_vs_fno.py`` synchronised only where ``--device`` was the string ``cuda``: with
     ``--device cuda:0`` its step times and training times held the host's kernel launches, not
