@@ -3,6 +3,8 @@ reference's only description of them), checked against files written here."""
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -102,3 +104,34 @@ def test_to_xarray_keeps_the_time_stamps_of_a_static_only_file(tmp_path):
     np.testing.assert_array_equal(x["time"].values, [0.0, 0.5, 1.5])
     assert x["k"].dims == ("sample", "x0")
     np.testing.assert_array_equal(x["k"].values, s)
+
+
+def test_to_xarray_keeps_which_end_of_an_axis_has_which_boundary_type(tmp_path):
+    # JSON has no tuple: the (low, high) pair ('wall', 'open') of The Well came back from the
+    # export's boundary_conditions attribute as ['wall', 'open'], the form of several types on
+    # the whole axis (x's ['open', 'periodic'] below), so the sides were lost
+    pytest.importorskip("netCDF4")
+    xr = pytest.importorskip("xarray")
+    path = tmp_path / "w.hdf5"
+    write_well_file(path, extras=False)
+    with h5py.File(path, "a") as f:
+        b = f["boundary_conditions"]
+        b["y_wall/mask"][...] = [True, False, False, False]  # a wall at y's first point only
+        for name, dim, kind, mask in (
+            ("y_open", "y", "OPEN", [0, 0, 0, 1]),
+            ("x_open", "x", "OPEN", None),
+        ):
+            g = b.create_group(name)
+            g.attrs["associated_dims"], g.attrs["associated_fields"] = [dim], []
+            g.attrs["bc_type"], g.attrs["sample_varying"], g.attrs["time_varying"] = kind, 0, 0
+            if mask is not None:
+                g["mask"] = np.array(mask, bool)
+    ds = sd.open(path)
+    assert ds.boundary_conditions == {"x": ["open", "periodic"], "y": ("wall", "open")}
+    want = {"x": ["open", "periodic"], "y": {"low": "wall", "high": "open"}}
+    x = ds.to_xarray()
+    assert "boundary_conditions" in json.loads(x.attrs["json_attrs"])
+    assert json.loads(x.attrs["boundary_conditions"]) == want
+    x.to_netcdf(tmp_path / "w.nc")
+    with xr.open_dataset(tmp_path / "w.nc") as back:
+        assert json.loads(back.attrs["boundary_conditions"]) == want

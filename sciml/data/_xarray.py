@@ -153,7 +153,13 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
             json_keys.append(k)
     if ds.boundary_conditions and "boundary_conditions" not in attrs:
         # kept in the file beside the attributes; a netCDF export dropped them
-        attrs["boundary_conditions"] = _netcdf_attr(dict(ds.boundary_conditions))[0]
+        # (why) JSON has no tuple: a (low, high) pair came back as a list, read as the several
+        # types of one axis; {"low": ..., "high": ...} keeps the sides (a dict BC has "type")
+        bcs = {
+            axis: {"low": bc[0], "high": bc[1]} if isinstance(bc, tuple) else bc
+            for axis, bc in ds.boundary_conditions.items()
+        }
+        attrs["boundary_conditions"] = _netcdf_attr(bcs)[0]
         json_keys.append("boundary_conditions")
     attrs.update(layout=ds.layout, source=str(ds.path))
     if json_keys:  # which attributes to json.loads; itself JSON, since netCDF reads a
