@@ -137,7 +137,7 @@ def lotka_volterra_task(args) -> None:
     if args.weight > 0:
         # the weight decays over training: shape the dynamics early, fit the data late
         regulariser = LocalHeuristic(error_weight=ExponentialWeight(args.weight, args.decay))
-    model = NODE(config, regulariser=regulariser)
+    model = NODE(config, regulariser=regulariser, adjoint=args.adjoint)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iterations, eta_min=args.lr / 30)
     n_times = data.shape[1]
@@ -191,7 +191,8 @@ def lotka_volterra_task(args) -> None:
                 if regulariser is not None
                 else "none"
             ),
-            "gradients": "backpropagation through Dopri5 (rtol 1e-5, atol 1e-6)",
+            "gradients": ("adjoint method with" if args.adjoint else "backpropagation through")
+            + " Dopri5 (rtol 1e-5, atol 1e-6)",
             "final_train_loss": loss.item(),
         },
         "metrics": {},
