@@ -17,6 +17,7 @@ Following PDEBench's README and data-generation / data-loading code:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import h5py
@@ -206,11 +207,14 @@ def read_seed_groups(f: h5py.File, path: Path) -> LayoutSpec:
         )  # fmt: skip
     spatial = _check_spatial(path, f"{seeds[0]}/data", shape[:-1], 1, coords)
     for s in seeds[1:]:
-        if f[s]["data"].shape != shape:
+        # (why) low-level: a high-level Dataset per seed is slow for 10 000-seed files
+        if (got := h5py.h5d.open(f.id, f"{s}/data".encode()).shape) != shape:
             raise DataFormatError(
-                path, f"has shape {shape_str(f[s]['data'].shape)}, expected {shape_str(shape)} "
+                path, f"has shape {shape_str(got)}, expected {shape_str(shape)} "
                 f"like '{seeds[0]}/data'", key=f"{s}/data",
             )  # fmt: skip
+    time = _time(first, path, "grid/t", shape[0])  # (why) the first group's own faults first
+    _check_seed_grids(f, path, seeds)
     sp = tuple(f"s{k}" for k in range(len(spatial)))
     return LayoutSpec(
         layout="pdebench-seed-groups",
@@ -220,7 +224,7 @@ def read_seed_groups(f: h5py.File, path: Path) -> LayoutSpec:
         spatial_dims=tuple(coords),
         fields={f"c{c}": Source("{sample}/data", ("t", *sp, c)) for c in range(shape[-1])},
         coords=coords,
-        time=_time(first, path, "grid/t", shape[0]),
+        time=time,
         attrs={k: _plain(v) for k, v in members(f.attrs)},
         sample_keys=seeds,
     )
@@ -310,6 +314,83 @@ def read_ns_incom(f: h5py.File, path: Path) -> LayoutSpec:
         time=time,
         attrs={k: _plain(v) for k, v in members(f.attrs)},
     )
+
+
+# (why) a grid of more entries than this is compared by shape only: PDEBench's are 1-D
+# (128 .. 1024 points), so every published file has its values compared
+_GRID_VALUES_UP_TO = 1 << 16
+
+
+def _check_seed_grids(f: h5py.File, path: Path, seeds: list[str]) -> None:
+    """Every seed group's ``grid/*`` is the first group's, which the spec uses for all samples.
+
+    (why) low-level ``h5g`` / ``h5d`` calls and a byte comparison: high-level ``Dataset``
+    objects, path look-ups and numpy comparisons made opening a 10 000-seed file (1-D
+    diffusion-sorption) several times slower; the details are worked out only for a mismatch.
+    """
+    first = seeds[0]
+    ref = _grids(f, first)
+    # (why) the shapes, and the values in the first group's numeric type as bytes (None for a
+    # large or non-numeric grid: shape only), worked out once
+    shapes = {a: d.shape for a, d in ref.items()}
+    want = {a: _grid_bytes(d, shapes[a], d.dtype) for a, d in ref.items()}
+    for s in seeds[1:]:
+        grids = _grids(f, s)
+        if grids.keys() != ref.keys():
+            odd = sorted(set(grids) ^ set(ref))[0]
+            has, lacks = (s, first) if odd in grids else (first, s)
+            raise DataFormatError(
+                path,
+                f"group '{has}' has 'grid/{odd}' and group '{lacks}' has none; expected the same "
+                "grid in every seed group (the first group's is used for all samples)",
+            )
+        for a, d in grids.items():
+            if (shape := d.shape) != shapes[a]:
+                raise DataFormatError(
+                    path, f"has shape {shape_str(shape)}, expected {shape_str(shapes[a])} "
+                    f"like '{first}/grid/{a}' (the first group's grid is used for all samples)",
+                    key=f"{s}/grid/{a}",
+                )  # fmt: skip
+            if (w := want[a]) is None or _grid_bytes(d, shape, w[0]) == w:
+                continue
+            # (why) bytes can differ for equal values (-0.0 and 0.0, NaN payloads)
+            got, exp = _grid_values(d), _grid_values(ref[a])
+            same = (got == exp) | (np.isnan(got) & np.isnan(exp))
+            if not same.all():
+                i = int(np.flatnonzero(~same)[0])
+                raise DataFormatError(
+                    path,
+                    f"differs from '{first}/grid/{a}' at flat index {i} "
+                    f"({float(got.flat[i])!r} there, {float(exp.flat[i])!r} in '{first}'); "
+                    "expected the same grid in every seed group (the first group's is used for "
+                    "all samples)",
+                    key=f"{s}/grid/{a}",
+                )
+
+
+def _grids(f: h5py.File, seed: str) -> dict[str, h5py.h5d.DatasetID]:
+    """The ``grid/x`` .. ``grid/t`` datasets of one seed group, by axis name."""
+    try:
+        g = h5py.h5g.open(f.id, f"{seed}/grid".encode())
+    except KeyError:
+        return {}
+    names = set(g)
+    return {a: h5py.h5d.open(g, a.encode()) for a in (*AXES, "t") if a.encode() in names}
+
+
+def _grid_bytes(d: h5py.h5d.DatasetID, shape: tuple, dtype: np.dtype) -> tuple | None:
+    """``(dtype, values as bytes of dtype)``; ``None`` for a grid not compared by value."""
+    if math.prod(shape) > _GRID_VALUES_UP_TO or dtype.kind not in "fiu":
+        return None
+    out = np.empty(shape, dtype=dtype)
+    d.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+    return dtype, out.tobytes()
+
+
+def _grid_values(d: h5py.h5d.DatasetID) -> np.ndarray:
+    out = np.empty(d.shape, dtype=np.float64)
+    d.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+    return out
 
 
 def _plain(v):
