@@ -83,7 +83,10 @@ def _pod(out_channels=1):
     cfg = PODDeepONetConfig(
         sensors=10, points=6, modes=3, out_channels=out_channels, branch=MLPSpec(hidden=(8,))
     )
-    return PODDeepONet(cfg)
+    model = PODDeepONet(cfg)
+    outputs = torch.randn(8, 6, out_channels, generator=torch.Generator().manual_seed(1))
+    model.fit_basis(outputs, torch.linspace(0, 1, 6)[:, None])
+    return model
 
 
 def _node():
@@ -344,13 +347,13 @@ def test_every_family_refuses_a_u_of_another_dtype_or_type_naming_it():
     """Each registered family checks u's dtype and type at its entry: DCDMNet (family 'dcdm')
     failed inside conv for a float64, integer or complex u ("expected scalar type Double but
     found Float") and with "no attribute 'dim'" for a NumPy array."""
-    from test_operator import EXAMPLES
+    from test_operator import EXAMPLES, _build
 
     families = sorted(f for f in sciml.registered_families() if not f.startswith("test-"))
     assert "dcdm" in families
     for family in families:
         config, make_input = EXAMPLES[family]
-        model = sciml.registered_families()[family](config).eval()
+        model = _build(family, config).eval()
         made = make_input()
         u, kwargs = made if isinstance(made, tuple) else (made, {})
         name = type(model).__name__

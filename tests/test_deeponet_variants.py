@@ -54,8 +54,52 @@ def test_pod_basis_reproduces_training_outputs_to_the_truncation_error(channels)
     full = PODDeepONet(
         PODDeepONetConfig(sensors=5, points=points, out_channels=channels, modes=points * channels)
     ).double()
-    full.fit_basis(outputs, torch.from_numpy(grid)[:, None])
+    # the data have rank 15 per channel: the modes past it are only unused, so a warning
+    with pytest.warns(UserWarning, match=f"60 centred training outputs have rank {15 * channels} "):
+        full.fit_basis(outputs, torch.from_numpy(grid)[:, None])
     torch.testing.assert_close(full.reconstruct(full.project(outputs)), outputs)
+
+
+def test_pod_forward_refuses_a_model_without_a_basis_and_loads_a_fitted_one(tmp_path):
+    """A fresh model's basis is zero, so its output was the bias alone and training fitted only
+    the bias, without an error."""
+    torch.manual_seed(0)
+    cfg = PODDeepONetConfig(sensors=4, points=6, modes=2)
+    model = PODDeepONet(cfg).double()
+    u = torch.randn(3, 4, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match=r"no POD basis yet: call fit_basis"):
+        model(u)
+    grid = torch.linspace(0, 1, 6, dtype=torch.float64)[:, None]
+    model.fit_basis(torch.randn(8, 6, dtype=torch.float64), grid)
+    ref = model.pod_mean + torch.einsum("bi,pki->bpk", model.branch(u), model.pod_basis)
+    torch.testing.assert_close(model(u), ref + model.bias)
+    # a fitted basis loaded into a fresh model (load_state_dict, sciml.load) is usable
+    fresh = PODDeepONet(cfg).double()
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(fresh(u), model(u), rtol=0, atol=0)
+    model.save_pretrained(tmp_path / "pod")
+    torch.testing.assert_close(sciml.load(tmp_path / "pod")(u), model(u), rtol=0, atol=0)
+    # the weights of a model saved before fit_basis are still refused
+    unfitted = PODDeepONet(cfg).double()
+    unfitted.load_state_dict(PODDeepONet(cfg).double().state_dict())
+    with pytest.raises(RuntimeError, match="no POD basis yet"):
+        unfitted(u)
+
+
+def test_pod_fit_basis_needs_modes_plus_one_outputs_and_warns_below_full_rank():
+    """N outputs less their mean span N - 1 directions: with N == modes the last mode was
+    arbitrary (its singular value ~1e-16) without a word."""
+    torch.manual_seed(0)
+    model = PODDeepONet(PODDeepONetConfig(sensors=3, points=6, modes=3))
+    with pytest.raises(ValueError, match=r"3 POD modes need >= 4 training outputs .* got 3"):
+        model.fit_basis(torch.randn(3, 6), torch.rand(6, 1))
+    sigma = model.fit_basis(torch.randn(4, 6), torch.rand(6, 1))
+    assert sigma[2] > 1e-3  # 4 random outputs: 3 real directions
+    # rank-2 outputs (plus a mean) for 3 modes: warned, naming N, the rank and modes
+    data = torch.randn(10, 2, dtype=torch.float64) @ torch.randn(2, 6, dtype=torch.float64) + 1
+    with pytest.warns(UserWarning, match=r"the 10 centred training outputs have rank 2 < modes=3"):
+        sigma = model.fit_basis(data, torch.rand(6, 1))
+    assert sigma[2] < 1e-12 * sigma[0]  # independent of the warning: the third direction is empty
 
 
 def test_pod_methods_refuse_data_of_another_dtype_or_type_naming_it():

@@ -23,6 +23,7 @@ The basis is computed from data by :meth:`PODDeepONet.fit_basis` and saved with 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -118,6 +119,21 @@ class PODDeepONet(Operator, family="pod_deeponet"):
         self.register_buffer("pod_mean", torch.zeros(c.points, c.out_channels))
         self.register_buffer("pod_singular_values", torch.zeros(pk))
         self.register_buffer("coords", torch.zeros(c.points, c.coord_dim))
+        # (why) a Python flag, not a check of the buffer in forward: a data-dependent branch
+        # would break torch.export / torch.compile of a fitted model
+        self._basis_fitted = False
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ):
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+        )
+        saved = state_dict.get(prefix + "pod_basis")
+        if isinstance(saved, torch.Tensor) and not saved.is_meta:
+            # a fitted basis has orthonormal columns, never all zeros: the weights of a model
+            # saved before fit_basis stay refused
+            self._basis_fitted = bool(saved.count_nonzero() > 0)
 
     @torch.no_grad()
     def fit_basis(self, outputs: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
@@ -141,12 +157,26 @@ class PODDeepONet(Operator, family="pod_deeponet"):
                 f"expected coords of shape ({c.points}, {c.coord_dim}), got {tuple(coords.shape)}"
             )
         flat = s.reshape(s.shape[0], -1).double()  # (N, P K)
-        if flat.shape[0] < c.modes:
+        # (why) the mean is removed first, so N outputs span at most N - 1 directions: with
+        # N == modes the last mode was an arbitrary direction (sigma ~1e-16)
+        if flat.shape[0] - 1 < c.modes:
             raise ValueError(
-                f"{c.modes} POD modes need >= {c.modes} training outputs, got {len(s)}"
+                f"{c.modes} POD modes need >= {c.modes + 1} training outputs (N outputs less "
+                f"their mean span at most N - 1 directions), got {len(s)}"
             )
         mean = flat.mean(0)
         _, sigma, vt = torch.linalg.svd(flat - mean, full_matrices=False)
+        tol = sigma[0] * max(flat.shape) * torch.finfo(torch.float64).eps
+        rank = int((sigma > tol).sum())
+        if rank < c.modes:
+            # (why) a warning, not an error: keeping every mode (modes = P K) of low-rank data
+            # still reconstructs it exactly, the extra modes are only unused
+            warnings.warn(
+                f"PODDeepONet.fit_basis: the {len(s)} centred training outputs have rank {rank} "
+                f"< modes={c.modes}: the last {c.modes - rank} POD modes are arbitrary "
+                "directions orthogonal to the data (use modes <= rank or more varied outputs)",
+                stacklevel=3,
+            )
         pk = flat.shape[1]
         phi = vt[: c.modes].T * pk**0.5  # (P K, p), mean over points of phi_i^2 = 1
         self.pod_basis.copy_(phi.reshape(c.points, c.out_channels, c.modes))
@@ -154,6 +184,7 @@ class PODDeepONet(Operator, family="pod_deeponet"):
         self.pod_singular_values.zero_()
         self.pod_singular_values[: len(sigma)] = sigma
         self.coords.copy_(coords)
+        self._basis_fitted = True
         return sigma
 
     def _outputs(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -219,6 +250,13 @@ class PODDeepONet(Operator, family="pod_deeponet"):
                     f"{tuple(self.coords.shape)}); got x of shape {tuple(x.shape)} with other "
                     "locations. Pass x=None or the training grid."
                 )
+        if not self._basis_fitted:
+            # (why) the zero basis of a fresh model made the output the bias alone: training
+            # went on and fitted only it, without an error
+            raise RuntimeError(
+                "PODDeepONet has no POD basis yet: call fit_basis(outputs, coords) with the "
+                "training outputs before training or evaluating it (or load a fitted model)"
+            )
         coef = self.branch(u.reshape(u.shape[0], c.sensors))  # (B, p + q)
         out = self.pod_mean + torch.einsum("bi,pki->bpk", coef[:, : c.modes], self.pod_basis)
         if self.trunk is not None:
