@@ -455,7 +455,7 @@ def _h5_attrs(path):
             entry.update({k: d[()].tolist() for k, d in g.items()})
             bcs[axis] = entry["type"] if len(entry) == 1 else entry
     if bcs:
-        out["boundary_conditions"] = bcs
+        out["sciml_boundary_conditions"] = bcs
     return out
 
 
@@ -487,7 +487,7 @@ def test_xarray_attributes_survive_netcdf_exactly(tmp_path):
         json_keys = json.loads(attrs.pop("json_attrs"))
         got = {k: json.loads(v) if k in json_keys else v for k, v in attrs.items()}
         want = _h5_attrs(p)
-        assert got.pop("source") == str(p) and got.pop("layout") == "sciml"
+        assert got.pop("sciml_source") == str(p) and got.pop("sciml_layout") == "sciml"
         assert got.keys() == want.keys()
         for k, v in want.items():
             np.testing.assert_array_equal(got[k], v, err_msg=k)
@@ -495,7 +495,7 @@ def test_xarray_attributes_survive_netcdf_exactly(tmp_path):
     assert got["flag"] is True and got["nested"] == {"a": [1.5, None]}
     # the boundary conditions, kept in a group of the file, are exported too (they were dropped;
     # an array value inside one became its str())
-    assert got["boundary_conditions"] == {
+    assert got["sciml_boundary_conditions"] == {
         "x0": {"type": "dirichlet", "value": [0.5, 2.0], "scale": 3}
     }
 

@@ -943,9 +943,17 @@ def test_an_xarray_export_is_refused_not_read_as_a_poseidon_file(tmp_path):
         np.testing.assert_array_equal(back["a"].values, u[:, 0])
     message = (
         f"{tmp_path / 'f.nc'}: is an xarray export of a sciml data set (root attributes "
-        f"layout='sciml', source='{src}'), which sciml.data.open does not read"
+        f"sciml_layout='sciml', sciml_source='{src}'), which sciml.data.open does not read"
     )
     with pytest.raises(sd.DataFormatError, match=re.escape(message)):
         sd.open(tmp_path / "f.nc")
     (problem,) = sd.validate(tmp_path / "f.nc")
     assert problem.startswith(message)
+    # an export written before the attributes were sciml_layout / sciml_source is refused too
+    with h5py.File(tmp_path / "f.nc", "a") as f:
+        for k in ("layout", "source"):
+            f.attrs[k] = f.attrs[f"sciml_{k}"]
+            del f.attrs[f"sciml_{k}"]
+    message = message.replace("sciml_layout=", "layout=").replace("sciml_source=", "source=")
+    with pytest.raises(sd.DataFormatError, match=re.escape(message)):
+        sd.open(tmp_path / "f.nc")

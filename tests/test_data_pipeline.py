@@ -316,7 +316,7 @@ def test_xarray_of_a_point_cloud_matches_the_file(tmp_path):
         np.testing.assert_array_equal(d["param_nu"].values, raw["params/nu"])
         assert d["u"].attrs["units"] == units["u"] == "m"
         assert d.attrs["pde"] == pde and json.loads(d.attrs["units"]) == units
-        assert "boundary_conditions" not in d.attrs  # the file has none
+        assert "sciml_boundary_conditions" not in d.attrs  # the file has none
 
 
 def test_a_split_of_numpy_integers_saves_and_loads(tmp_path):

@@ -130,8 +130,45 @@ def test_to_xarray_keeps_which_end_of_an_axis_has_which_boundary_type(tmp_path):
     assert ds.boundary_conditions == {"x": ["open", "periodic"], "y": ("wall", "open")}
     want = {"x": ["open", "periodic"], "y": {"low": "wall", "high": "open"}}
     x = ds.to_xarray()
-    assert "boundary_conditions" in json.loads(x.attrs["json_attrs"])
-    assert json.loads(x.attrs["boundary_conditions"]) == want
+    assert "sciml_boundary_conditions" in json.loads(x.attrs["json_attrs"])
+    assert json.loads(x.attrs["sciml_boundary_conditions"]) == want
     x.to_netcdf(tmp_path / "w.nc")
     with xr.open_dataset(tmp_path / "w.nc") as back:
-        assert json.loads(back.attrs["boundary_conditions"]) == want
+        assert json.loads(back.attrs["sciml_boundary_conditions"]) == want
+
+
+def test_to_xarray_keeps_user_attributes_named_like_its_own_metadata(tmp_path):
+    # the export wrote layout and source over the user's attributes of those names, and a user
+    # attribute boundary_conditions hid the file's boundary conditions; sciml's own are now
+    # sciml_layout / sciml_source / sciml_boundary_conditions beside the user's, unchanged
+    mine = {"source": "simulation X", "layout": "mine", "boundary_conditions": "my note"}
+    p = sd.write(tmp_path / "a.h5", fields={"u": np.ones((2, 3, 4), np.float32)}, attrs=mine,
+                 boundary_conditions={"x0": "periodic"})  # fmt: skip
+    x = sd.open(p).to_xarray()
+    exports = [dict(x.attrs)]
+    try:
+        import netCDF4  # noqa: F401
+    except ImportError:
+        pass  # the round trip below needs a netCDF engine
+    else:
+        import xarray as xr
+
+        x.to_netcdf(tmp_path / "a.nc")
+        with xr.open_dataset(tmp_path / "a.nc") as back:
+            exports.append(dict(back.attrs))
+    for a in exports:
+        assert {k: a[k] for k in mine} == mine
+        assert (a["sciml_source"], a["sciml_layout"]) == (str(p), "sciml")
+        assert json.loads(a["sciml_boundary_conditions"]) == {"x0": "periodic"}
+        assert json.loads(a["json_attrs"]) == ["sciml_boundary_conditions"]
+
+
+@pytest.mark.parametrize("name", ["sciml_source", "sciml_boundary_conditions"])
+def test_to_xarray_refuses_a_user_attribute_named_like_its_own_metadata(tmp_path, name):
+    # it replaced the user's value without a word
+    p = sd.write(tmp_path / "a.h5", fields={"u": np.ones((2, 3, 4))}, attrs={name: "mine"},
+                 boundary_conditions={"x0": "periodic"})  # fmt: skip
+    ds = sd.open(p)
+    assert ds.attrs[name] == "mine"
+    with pytest.raises(ValueError, match=rf"would replace the file's attribute\(s\) '{name}'"):
+        ds.to_xarray()

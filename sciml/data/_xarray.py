@@ -109,6 +109,12 @@ def _refuse_coordinate_names(ds, data_vars, what, coords) -> None:
         )
 
 
+# (why) sciml's own metadata of the export, under names a user's attributes rarely take: under
+# "layout", "source" and "boundary_conditions" it replaced a user's attribute of that name, or
+# (boundary_conditions) the user's attribute hid the file's boundary conditions, without a word
+_OWN_ATTRS = ("sciml_layout", "sciml_source", "sciml_boundary_conditions", "json_attrs")
+
+
 def to_xarray(ds: H5Dataset) -> xr.Dataset:
     dims = tuple(ds.spatial_dims)
     coords: dict[str, object] = {"sample": np.arange(ds.n_samples)}
@@ -146,12 +152,20 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
         _add(ds, data_vars, what, f"param_{name}", f"parameter {name!r} (as 'param_{name}')",
              xr.Variable(("sample", *extra), v))  # fmt: skip
     _refuse_coordinate_names(ds, data_vars, what, coords)
+    clash = sorted(set(ds.attrs) & set(_OWN_ATTRS))
+    if clash:
+        raise ValueError(
+            f"{ds.path}: the xarray view writes its own attributes {list(_OWN_ATTRS)} and "
+            f"would replace the file's attribute(s) {', '.join(map(repr, clash))}; expected "
+            "attribute names other than these: read them with ds.attrs, or rewrite the file "
+            "with them renamed (sciml.data.write)"
+        )
     attrs, json_keys = {}, []
     for k, v in ds.attrs.items():
         attrs[k], is_json = _netcdf_attr(v)
         if is_json:
             json_keys.append(k)
-    if ds.boundary_conditions and "boundary_conditions" not in attrs:
+    if ds.boundary_conditions:
         # kept in the file beside the attributes; a netCDF export dropped them
         # (why) JSON has no tuple: a (low, high) pair came back as a list, read as the several
         # types of one axis; {"low": ..., "high": ...} keeps the sides (a dict BC has "type")
@@ -159,9 +173,9 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
             axis: {"low": bc[0], "high": bc[1]} if isinstance(bc, tuple) else bc
             for axis, bc in ds.boundary_conditions.items()
         }
-        attrs["boundary_conditions"] = _netcdf_attr(bcs)[0]
-        json_keys.append("boundary_conditions")
-    attrs.update(layout=ds.layout, source=str(ds.path))
+        attrs["sciml_boundary_conditions"] = _netcdf_attr(bcs)[0]
+        json_keys.append("sciml_boundary_conditions")
+    attrs.update(sciml_layout=ds.layout, sciml_source=str(ds.path))
     if json_keys:  # which attributes to json.loads; itself JSON, since netCDF reads a
         attrs["json_attrs"] = json.dumps(json_keys)  # one-string list back as a bare string
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)

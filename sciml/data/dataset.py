@@ -424,7 +424,9 @@ class H5Dataset:
         only the values that are indexed (``.isel``, ``.sel``, ``.values``) are read. Variables
         keep the file's names (parameters as ``param_<name>``): a field named like a coordinate
         or dimension of the view (``sample``, ``time``, a spatial axis, ``points``) raises a
-        ``ValueError`` naming it, since xarray holds one variable per name.
+        ``ValueError`` naming it, since xarray holds one variable per name. The file's
+        attributes keep their names; sciml adds ``sciml_layout``, ``sciml_source`` and (JSON)
+        ``sciml_boundary_conditions``, and refuses a file attribute of one of those names.
         """
         from ._xarray import to_xarray
 

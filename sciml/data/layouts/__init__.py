@@ -71,15 +71,18 @@ def _refuse_an_xarray_export(f: h5py.File, path: Path) -> None:
     other field, static field and parameter dropped without a word.
     """
     attrs = f.attrs
-    if not ("layout" in attrs and "source" in attrs and "sample" in f):
+    # (why) "layout" / "source": the names of exports written before they became sciml_*
+    names = next((n for n in (("sciml_layout", "sciml_source"), ("layout", "source"))
+                  if n[0] in attrs and n[1] in attrs), None)  # fmt: skip
+    if names is None or "sample" not in f:
         return
-    layout, source = (decode_attr(attrs[k], False) for k in ("layout", "source"))
+    layout, source = (decode_attr(attrs[k], False) for k in names)
     if layout not in LAYOUTS:
         return
     raise DataFormatError(
         path,
-        f"is an xarray export of a sciml data set (root attributes layout={layout!r}, "
-        f"source={source!r}), which sciml.data.open does not read; expected the file it was "
+        f"is an xarray export of a sciml data set (root attributes {names[0]}={layout!r}, "
+        f"{names[1]}={source!r}), which sciml.data.open does not read; expected the file it was "
         "exported from -- open that one, read this one with xarray.open_dataset, or write its "
         "variables in sciml's layout with sciml.data.write",
     )
