@@ -45,7 +45,8 @@ test-mindeps:
 	$(MINDEPS_PY) -m pip freeze --exclude-editable
 	OMP_NUM_THREADS=1 $(MINDEPS_PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-## make demo: generate Darcy data, train an FNO (7.7 min measured; see examples/demo.py), report the test error, plot
+## make demo: generate Darcy data, train an FNO, report the test error, plot (it runs 2 threads;
+## examples/demo.py --threads 1 took 7.7 min on 2 shared cores, 2 threads up to 45 min there)
 demo: install
 	$(PY) examples/demo.py --out demo_out
 
