@@ -390,6 +390,9 @@ def _load_weights(
             f"builds: {', '.join(wrong[:5])}{' ...' if len(wrong) > 5 else ''}; the weights were "
             f"saved from another config than {CONFIG_FILE} holds{hint}"
         )
+    damaged = _saved_state_errors(model, state)
+    if damaged:
+        raise CheckpointError(f"{path}: {'; '.join(damaged)}")
     dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
     if len(dtypes) == 1:  # also casts what was not saved (non-persistent buffers)
         _cast_real_dtype(model, dtypes.pop())
@@ -398,7 +401,10 @@ def _load_weights(
     # back complex128; each saved tensor comes back in the dtype it was saved in
     _cast_each_as_saved(model, state)
     model.to(map_location)
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # (why) a value a module refuses that the checks above missed
+        raise CheckpointError(f"{path}: {exc}") from None
     if result.unexpected_keys:  # an obsolete key its module's load hook did not consume
         raise CheckpointError(
             f"{path}: weights do not fit {type(model).__name__}: unexpected "
@@ -449,6 +455,22 @@ def obsolete_state_keys(model: nn.Module) -> set[str]:
         for prefix, module in model.named_modules()
         for key in getattr(module, "obsolete_state_keys", ())
     }
+
+
+def _saved_state_errors(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Messages naming the keys of ``state`` that ``model.load_state_dict`` would refuse in a
+    module's ``_load_from_state_dict`` (the damaged iteration of a NeuralODE), found before
+    loading: a submodule that checks saved values defines ``_saved_state_errors(state, prefix)``.
+
+    (why) load_state_dict raised torch's RuntimeError 'Error(s) in loading state_dict', after
+    copying every other tensor: the loaders raise a CheckpointError naming the file instead.
+    """
+    return [
+        error
+        for prefix, module in model.named_modules()
+        if hasattr(module, "_saved_state_errors")
+        for error in module._saved_state_errors(state, f"{prefix}." if prefix else "")
+    ]
 
 
 def optional_state_keys(model: nn.Module) -> set[str]:

@@ -463,3 +463,42 @@ def test_the_iteration_of_the_schedules_is_saved_and_old_weights_load_with_itera
     fresh = NeuralSDE(Linear(), Linear())
     fresh.load_state_dict(sde.state_dict())
     assert sde.state_dict()["iteration"].item() == fresh.iteration == 12
+
+
+def test_a_damaged_iteration_in_a_checkpoint_is_a_checkpoint_error_naming_file_and_key(tmp_path):
+    """ode.iteration = tensor(2.5) in model.safetensors came out of sciml.load and a Trainer
+    resume as torch's RuntimeError 'Error(s) in loading state_dict for NODE', naming no file,
+    and the resume had copied every other weight into the model by then."""
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    from sciml.errors import CheckpointError
+
+    def damage(path):
+        state = load_file(str(path))
+        state["ode.iteration"] = torch.tensor(2.5)
+        save_file(state, str(path))
+
+    torch.manual_seed(0)
+    model = NODE(NODEConfig(hidden=(8,)))
+    model.save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    damage(weights)
+    record = json.loads((tmp_path / "m" / "config.json").read_text())
+    record["weights"]["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (tmp_path / "m" / "config.json").write_text(json.dumps(record))
+    message = "ode.iteration: expected the training iteration as a 0-dim integer tensor >= 0, got"
+    with pytest.raises(CheckpointError, match=f"^{weights}: {message} tensor\\(2.5000\\)$"):
+        sciml.load(tmp_path / "m")
+
+    _regularised_node_trainer(tmp_path / "run").fit()
+    damage(tmp_path / "run" / "last" / "model.safetensors")
+    resumed = _regularised_node_trainer(tmp_path / "run")
+    before = {k: v.clone() for k, v in resumed.model.state_dict().items()}
+    last = (tmp_path / "run" / "last").resolve() / "model.safetensors"  # a link to ckpt-8
+    with pytest.raises(CheckpointError, match=f"^{last}: {message} tensor\\(2.5000\\)$"):
+        resumed.fit(resume="auto")
+    after = resumed.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the model is untouched
+    assert resumed.model.ode.iteration == 0

@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -333,26 +334,39 @@ class _SavesIteration(nn.Module):
     ):
         # popped before the default load, which would report it as unexpected
         saved = state_dict.pop(prefix + "iteration", None)
-        if saved is None:
-            self.iteration = 0  # a checkpoint written before the iteration was saved
-        elif (
-            not isinstance(saved, Tensor)
-            or saved.dim() != 0
-            or saved.is_floating_point()
-            or saved.is_complex()
-            or saved.dtype == torch.bool
-            or int(saved) < 0
-        ):
-            shown = tuple(saved.shape) if isinstance(saved, Tensor) and saved.dim() else saved
-            errors.append(
-                f"{prefix}iteration: expected the training iteration as a 0-dim integer "
-                f"tensor >= 0, got {shown!r}"
-            )
-        else:
-            self.iteration = int(saved)
+        error = _iteration_error(saved, prefix)
+        if error is not None:
+            errors.append(error)
+        else:  # 0 for a checkpoint written before the iteration was saved
+            self.iteration = 0 if saved is None else int(saved)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
         )
+
+    def _saved_state_errors(self, state: Mapping[str, Any], prefix: str) -> list[str]:
+        """What ``load_state_dict`` would refuse in ``state`` for this module (keys under
+        ``prefix``), found without loading (see ``sciml.operator._saved_state_errors``)."""
+        error = _iteration_error(state.get(prefix + "iteration"), prefix)
+        return [] if error is None else [error]
+
+
+def _iteration_error(saved: Any, prefix: str) -> str | None:
+    """None for a valid saved iteration (a 0-dim integer tensor >= 0) or none saved, else the
+    message naming the key."""
+    if saved is None or (
+        isinstance(saved, Tensor)
+        and saved.dim() == 0
+        and not saved.is_floating_point()
+        and not saved.is_complex()
+        and saved.dtype != torch.bool
+        and int(saved) >= 0
+    ):
+        return None
+    shown = tuple(saved.shape) if isinstance(saved, Tensor) and saved.dim() else saved
+    return (
+        f"{prefix}iteration: expected the training iteration as a 0-dim integer tensor >= 0, "
+        f"got {shown!r}"
+    )
 
 
 class NeuralODE(_SavesIteration, DetachedState):

@@ -112,6 +112,7 @@ def read_checkpoint(
 
     from ..operator import (
         _restore_complex,
+        _saved_state_errors,
         _shape_mismatches,
         _unique_state,
         obsolete_state_keys,
@@ -154,6 +155,9 @@ def read_checkpoint(
             f"{type(model).__name__}: {', '.join(wrong[:5])}{' ...' if len(wrong) > 5 else ''}; "
             "the checkpoint was written for another model config"
         )
+    damaged = _saved_state_errors(model, tensors)
+    if damaged:  # (why) before loading: load_state_dict copies the rest, then raises
+        raise CheckpointError(f"{weights}: {'; '.join(damaged)}")
     if check is not None:  # (why) after the weights' checks, whose message says more
         check(state)
     cast = sorted(
@@ -170,7 +174,10 @@ def read_checkpoint(
             f"run that wrote them); build the model in {saved} to continue it exactly",
             stacklevel=2,
         )
-    result = model.load_state_dict(tensors, strict=False)
+    try:
+        result = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as exc:  # (why) a value a module refuses that the checks above missed
+        raise CheckpointError(f"{weights}: {exc}") from None
     if result.unexpected_keys:  # an obsolete key its module's load hook did not consume
         raise CheckpointError(
             f"{weights}: weights do not fit {type(model).__name__}: unexpected "
