@@ -6,7 +6,9 @@ conditions: another seed), trains with the common :class:`sciml.train.Trainer` (
 held-out set with the stored (noisy: a term added or deleted with probability 0.15 each)
 skeletons and with the clean skeletons. Writes ``OUT/prose_ode.json`` (``--json`` elsewhere).
 
-Small run (minutes)::
+Small run (the defaults: a check of the pipeline, not a trained model; on a loaded shared 2-core
+machine 13 minutes in all: data 129 s, 3 minutes = 74 steps of training, evaluation 472 s;
+no decoded equation valid, trajectory relative L2 0.92)::
 
     python examples/prose_ode.py --n-train 600 --n-val 150 --minutes 3
 
