@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sciml._environment import allocator_vars, run_environment
+
 HERE = Path(__file__).resolve().parent
 FIELDS = ("density", "pressure", "energy")
 N_IN, N_OUT, BATCH = 4, 1, 16
@@ -192,12 +194,11 @@ def run_child(config: str, path: Path, batches: int, workers: int) -> dict:
 
 
 def allocator_text(env) -> str:
-    """The allocator the children inherit, in words: glibc's defaults only where no ``MALLOC_*`` /
-    ``PYTORCH_*`` variable and no ``LD_PRELOAD`` (e.g. jemalloc) is set, else those settings."""
+    """The allocator the children inherit, in words: glibc's defaults only where no allocator
+    variable (``sciml._environment.allocator_vars``: ``MALLOC_*``, torch's ``PYTORCH_*ALLOC*``,
+    ``LD_PRELOAD``, e.g. jemalloc) is set, else those settings."""
     # (why) the text said "glibc malloc defaults" whatever was set, and never looked at LD_PRELOAD
-    set_ = {
-        k: v for k, v in env.items() if k.startswith(("MALLOC_", "PYTORCH_")) or k == "LD_PRELOAD"
-    }
+    set_ = allocator_vars(env)
     if not set_:
         return (
             "glibc malloc defaults (no MALLOC_* / PYTORCH_* / LD_PRELOAD variables set: {}), "
@@ -315,6 +316,7 @@ def main() -> None:
         "command": "python benchmarks/data_loading.py" + (" --small" if args.small else ""),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch threads 1",
         "allocator": allocator_text(os.environ),
+        "environment": run_environment("cpu"),
         "file": {
             "shape": f"{n} x {t} x {h} x {h} x {len(FIELDS)}",
             "gib": big.stat().st_size / 2**30,

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 import sciml.data as sd
+from sciml._environment import run_environment
 
 HERE = Path(__file__).resolve().parent
 
@@ -120,6 +121,7 @@ def main() -> None:
         "hdf5": h5py.version.hdf5_version,
         "machine": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        "environment": run_environment("cpu"),
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

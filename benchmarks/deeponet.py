@@ -34,9 +34,10 @@ os.environ.setdefault("DDE_BACKEND", "pytorch")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from sciml._environment import run_environment  # noqa: E402
+
 # the shared reference data beside the checkout (../shared), as the developers' guide lays it out
 DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data" / "deepxde-antiderivative"
-ALLOCATOR_VARS = ("LD_PRELOAD", "MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "MALLOC_CONF")
 
 
 def load(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,8 +241,8 @@ def main() -> None:
         "iterations": args.iterations,
         "block": args.block,
         "threads": args.threads,
-        "allocator": {k: os.environ.get(k) for k in ALLOCATOR_VARS}
-        | {"note": "CPU, default glibc malloc for both sides (same process)"},
+        # (why) both sides run in this process, so they share the allocator it records
+        "environment": run_environment("cpu"),
         "torch": torch.__version__,
         "deepxde": dde.__version__,
         "python": platform.python_version(),

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sciml._environment import run_environment
 from sciml.data.generators import (
     generate_antiderivative,
     generate_diffusion_reaction,
@@ -306,6 +307,7 @@ def main() -> None:
         "eval_seconds": eval_seconds,
         "final": final,
         "history": history,
+        "environment": run_environment("cpu"),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),

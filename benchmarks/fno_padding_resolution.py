@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from sciml._environment import run_environment
 from sciml.models import FNO, FNOConfig
 from sciml.train import LpLoss
 
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "environment": run_environment("cpu"),
         "rel_diff": summary,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,7 @@ import scipy.sparse.linalg as sla
 import torch
 
 import sciml
+from sciml._environment import run_environment
 from sciml.linalg import (
     AMG,
     CG,
@@ -285,6 +286,7 @@ def main() -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(args.device) if args.device != "cpu" else "cpu",
+        "environment": run_environment(args.device),
         "rows": rows,
         "summary": summary,
     }

@@ -44,6 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sciml._environment import run_environment  # noqa: E402
 from sciml.pinn import (  # noqa: E402
     PINN,
     Box,
@@ -223,6 +224,7 @@ def main() -> None:
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
         "total_seconds": time.perf_counter() - started,
+        "environment": run_environment("cpu"),
         "results": results,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sciml._environment import run_environment
 from sciml.data.generators import generate
 from sciml.models import FNO, FNOConfig, MgNO, MgNOConfig, Normalized
 from sciml.models.mgno import PAPER_DARCY_SMOOTHING, darcy_recipe
@@ -203,6 +204,7 @@ def _write(args, runs: list[dict]) -> None:
             if torch.cuda.is_available() and args.device != "cpu"
             else "cpu",
         },
+        "environment": run_environment(args.device),
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sciml._environment import run_environment
 from sciml.de import (
     AcceptedStepTime,
     Autonomous,
@@ -570,6 +571,7 @@ def main() -> None:
                 "nfe_pred": exact["nfe"],
             }
     out = {"args": vars(args), "table": table, "runs": runs, "torch": torch.__version__}
+    out["environment"] = run_environment("cpu")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(table, indent=2))

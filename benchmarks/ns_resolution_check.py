@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from sciml._environment import run_environment
 from sciml.data.generators import sample_grf
 from sciml.data.generators.navier_stokes import fno_forcing, solve_navier_stokes
 from sciml.layers import fourier_resample
@@ -106,6 +107,7 @@ def main() -> None:
         "fine_tail_energy": {f">= {k}": _tail(fine_sol, k) for k in (12, 16, 32)},
         "seconds": seconds,
         "torch": torch.__version__,
+        "environment": run_environment("cpu"),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "seconds"}, indent=1))
     if args.out:

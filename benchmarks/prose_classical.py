@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sciml._environment import run_environment
 from sciml.data.generators import generate
 from sciml.data.generators.prose_ode import SYSTEMS, load_prose_ode
 from sciml.models.prose_data import REFINE_PRIOR, _rel  # the metric PROSE's rows use
@@ -164,6 +165,7 @@ def main() -> None:
     # torch threads); the JSON said nothing of either
     result["threads"] = torch.get_num_threads()
     result["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
+    result["environment"] = run_environment("cpu")
     if args.prose:
         t0 = time.perf_counter()
         prose = prose_metrics(args.prose, raw, indices)

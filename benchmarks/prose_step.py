@@ -44,6 +44,7 @@ from unittest import mock
 import torch
 
 import sciml.models.prose as prose_module
+from sciml._environment import run_environment
 from sciml.data.generators import generate
 from sciml.data.generators.prose_ode import load_prose_ode
 from sciml.models import PROSE, PROSEConfig
@@ -179,6 +180,7 @@ def _save(record: dict, args) -> Path:
         threads=args.threads,
         machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
         torch=torch.__version__,
+        environment=run_environment("cpu"),
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

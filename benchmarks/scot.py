@@ -44,6 +44,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sciml._environment import run_environment  # noqa: E402
 from sciml.models.scot import ScOT, ScOTConfig  # noqa: E402
 from sciml.pretrained.poseidon import _config_to_poseidon, to_poseidon_state_dict  # noqa: E402
 
@@ -228,6 +229,7 @@ def main() -> None:
         "note": "shared, contended CPU: compare the columns of one run; cpu_s is process CPU time",
         "time": _time(args, impls, device),
         "memory_peak_mib": {},
+        "environment": run_environment(device),
     }
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
     results["memory_retained_by_warm_up_mib"] = {}

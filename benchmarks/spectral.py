@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import platform
 import statistics
 import time
@@ -50,8 +49,7 @@ from pathlib import Path
 
 import torch
 
-ALLOCATOR_VARS = ("LD_PRELOAD", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_",
-                  "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_CONF")  # fmt: skip
+from sciml._environment import run_environment
 
 
 def _sync(device: torch.device) -> None:
@@ -302,7 +300,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),  # intra-op threads of this process (CPU side)
         "torch": torch.__version__,
         "neuraloperator": getattr(neuralop, "__version__", "2.0.0"),
-        "allocator_env": {k: os.environ.get(k) for k in ALLOCATOR_VARS if os.environ.get(k)},
+        "environment": run_environment(device),
         "repeats": args.repeats,
         "results": results,
     }

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from sciml._environment import run_environment
+
 CASES = {
     1: dict(batch=16, channels=64, modes=(16,), grids=[(256,), (1024,), (4096,), (16384,)]),
     2: dict(batch=16, channels=64, modes=(16, 16), grids=[(32, 32), (64, 64), (128, 128), (256, 256)]),
@@ -173,6 +175,7 @@ def main() -> None:
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "repeats": args.repeats,
         "gradcheck": checks,
+        "environment": run_environment(device),
         "results": results,
         "triton_faster_at": dispatch_ranges(results, gpu),
     }

@@ -23,6 +23,8 @@ from collections import Counter
 import torch
 from torch.profiler import profile
 
+from sciml._environment import run_environment
+
 # ATen ops that only make views, allocate, or dispatch to another op
 META = {
     "aten::" + n
@@ -123,7 +125,11 @@ def main() -> None:
     ))  # fmt: skip
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"args": vars(args), "counts": res}, f, indent=2)
+            json.dump(
+                {"args": vars(args), "counts": res, "environment": run_environment("cpu")},
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sciml._environment import run_environment
 from sciml.data.generators import fno_forcing_symmetries, generate_navier_stokes, sample_grf
 from sciml.data.symmetry import RandomSymmetry, group_average
 from sciml.layers import fourier_resample
@@ -324,6 +325,7 @@ def main() -> None:
         },
         "params": {k: m.num_parameters() for k, m in models.items()},
         "step_s": {},
+        "environment": run_environment(args.device),
     }
     for res in sorted({args.resolution, args.step_resolution}):
         if args.isolate_steps:

@@ -46,13 +46,12 @@ from pathlib import Path
 
 import torch
 
+from sciml._environment import run_environment
 from sciml.models import FNO, DeepONet, DeepONetConfig, FNOConfig
 from sciml.models.deeponet import MLPSpec
 from sciml.train import LpLoss, TrainConfig, Trainer
 
 HERE = Path(__file__).resolve().parent
-ALLOCATOR_VARS = ("LD_PRELOAD", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_",
-                  "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_CONF")  # fmt: skip
 LR, WEIGHT_DECAY = 1e-3, 1e-4  # TrainConfig's defaults
 
 
@@ -246,7 +245,8 @@ def main() -> None:
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "allocator_env": {k: os.environ.get(k) for k in ALLOCATOR_VARS if os.environ.get(k)},
+        # (why) the Trainer picks CUDA where present (the plain loop stays on the CPU)
+        "environment": run_environment(),
         "repeats": args.repeats,
         "baseline_trainer": str(args.baseline_trainer) if args.baseline_trainer else None,
         "results": results,

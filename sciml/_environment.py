@@ -110,3 +110,70 @@ def _triton_line() -> str:
     if not triton_available():
         return f"triton {v}: installed, but it does not import (sciml's Triton kernels off)"
     return f"triton {v}: sciml's Triton kernels available (TritonSpectral)"
+
+
+#: thread-count variables that OpenMP, MKL and OpenBLAS read at start-up
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _is_allocator_var(name: str) -> bool:
+    # (why) LD_PRELOAD swaps malloc (jemalloc, tcmalloc); MALLOC_* tune glibc's (and MALLOC_CONF
+    # jemalloc's); PYTORCH_*ALLOC* / PYTORCH_NO_CUDA_MEMORY_CACHING set torch's caching allocator
+    return (
+        name == "LD_PRELOAD"
+        or name.startswith("MALLOC_")
+        or (name.startswith("PYTORCH_") and ("ALLOC" in name or "MEMORY_CACHING" in name))
+    )
+
+
+def allocator_vars(env=None) -> dict[str, str]:
+    """The allocator variables set in ``env`` (``os.environ`` by default), name -> value:
+    ``LD_PRELOAD``, ``MALLOC_*``, ``PYTORCH_CUDA_ALLOC_CONF`` and torch's other allocator
+    variables. Empty where none is set."""
+    import os
+
+    env = os.environ if env is None else env
+    return {k: env[k] for k in sorted(env) if _is_allocator_var(k)}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_environment(device=None) -> dict:
+    """What a benchmark's numbers depend on besides its arguments, for its JSON's
+    ``environment``: torch's intra- and inter-op thread counts, ``OMP_NUM_THREADS`` /
+    ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` as set (None where unset), the allocator
+    variables set, torch's, sciml's and Python's versions, the CPU model (``/proc/cpuinfo``, else
+    ``platform``) with its core count, and the GPU: the name of ``device`` where it is a CUDA
+    device, else of CUDA device 0 where one is present, else None."""
+    import os
+
+    import torch
+
+    import sciml
+
+    gpu = None
+    if torch.cuda.is_available():
+        dev = torch.device(device) if device is not None else torch.device("cuda")
+        if dev.type == "cuda":
+            gpu = torch.cuda.get_device_name(dev)
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "thread_env": {k: os.environ.get(k) for k in THREAD_VARS},
+        "allocator_env": allocator_vars(),
+        "torch": torch.__version__,
+        "sciml": sciml.__version__,
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpu": gpu,
+    }

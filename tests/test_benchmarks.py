@@ -35,8 +35,13 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 DEEPXDE_DATA = BENCHMARKS.parents[1] / "shared" / "reference-data" / "deepxde-antiderivative"
 
 
-def run_benchmark(name: str, *args: str, cwd: Path, check: bool = True):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def bench_env(extra: dict | None = None) -> dict:
+    """The environment a benchmark runs in: this one, one thread, and ``extra``."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(extra or {})}
+
+
+def run_benchmark(name: str, *args: str, cwd: Path, check: bool = True, env: dict | None = None):
+    env = bench_env(env)
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / f"{name}.py"), *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
@@ -53,6 +58,47 @@ def _refuse_constant(name: str):
 def finite(x, positive: bool = False) -> bool:
     ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
     return ok and (x > 0 if positive else True)
+
+
+def check_environment(r: dict, threads: int, device: str = "cpu", extra: dict | None = None):
+    """The JSON's ``environment`` holds the torch threads the script ran with and the thread and
+    allocator variables of the environment it was given (``bench_env(extra)``, read here, not
+    by sciml); the versions of this process; the GPU's name only where the run's device is a
+    CUDA one (``device``: "cpu", or "default" for cuda where present)."""
+    import platform
+
+    import sciml
+
+    given = bench_env(extra)
+    env = r["environment"]
+    assert env["torch_threads"] == threads
+    assert finite(env["interop_threads"], positive=True)
+    assert env["thread_env"] == {
+        k: given.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    }
+    allocator = {
+        k: v
+        for k, v in given.items()
+        if k == "LD_PRELOAD"
+        or k.startswith("MALLOC_")
+        or k
+        in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_HIP_ALLOC_CONF", "PYTORCH_NO_CUDA_MEMORY_CACHING")
+    }
+    assert env["allocator_env"] == allocator
+    assert (env["torch"], env["sciml"]) == (torch.__version__, sciml.__version__)
+    assert env["python"] == platform.python_version() and env["cpu_count"] == os.cpu_count()
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")] if (
+        cpuinfo.exists()
+    ) else []  # fmt: skip
+    assert env["cpu"] == (models[0].split(":", 1)[1].strip() if models else env["cpu"]) != ""
+    on_gpu = device == "default" and torch.cuda.is_available()
+    assert env["gpu"] == (torch.cuda.get_device_name(0) if on_gpu else None)
+
+
+#: the torch threads each smoke run sets or inherits (OMP_NUM_THREADS=1), and its device
+SMOKE_THREADS = {"spectral": 2}
+SMOKE_DEVICE = {"trainer_overhead": "default"}
 
 
 # -- per-script checks of the JSON -------------------------------------------------------------
@@ -319,7 +365,49 @@ def test_benchmark_runs(name, tmp_path):
         pytest.skip(f"DeepXDE's antiderivative data not at {DEEPXDE_DATA}")
     run_benchmark(name, *args, cwd=tmp_path)
     text = (tmp_path / "out.json").read_text()
-    globals()[f"check_{name}"](json.loads(text, parse_constant=_refuse_constant))
+    r = json.loads(text, parse_constant=_refuse_constant)
+    globals()[f"check_{name}"](r)
+    check_environment(r, SMOKE_THREADS.get(name, 1), SMOKE_DEVICE.get(name, "cpu"))
+
+
+def test_benchmark_records_thread_and_allocator_variables_as_set(tmp_path, monkeypatch):
+    """One run under known thread and allocator variables: the JSON's ``environment`` names each
+    variable with its value (an unset OPENBLAS_NUM_THREADS as null, a variable that is no
+    allocator's not at all) beside torch's threads, which the script sets to 1 whatever
+    OMP_NUM_THREADS says."""
+    for k in list(os.environ):
+        if k.startswith(("MALLOC_", "PYTORCH_")) or k in ("LD_PRELOAD", "OPENBLAS_NUM_THREADS"):
+            monkeypatch.delenv(k)
+    extra = {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "2", "MALLOC_ARENA_MAX": "2",
+             "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True", "PYTORCH_JIT": "1"}  # fmt: skip
+    args, _ = SMOKE["spectral_op_counts"]
+    run_benchmark("spectral_op_counts", *args, cwd=tmp_path, env=extra)
+    r = json.loads((tmp_path / "out.json").read_text())
+    check_environment(r, threads=1, extra=extra)
+    env = r["environment"]
+    assert env["thread_env"] == {
+        "OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": None
+    }  # fmt: skip
+    assert env["allocator_env"] == {
+        "MALLOC_ARENA_MAX": "2", "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"
+    }  # fmt: skip
+
+
+def test_allocator_vars_names_ld_preload_malloc_and_torch_allocator_variables():
+    from sciml._environment import allocator_vars
+
+    env = {
+        "LD_PRELOAD": "/usr/lib/libjemalloc.so.2", "MALLOC_CONF": "background_thread:true",
+        "MALLOC_TRIM_THRESHOLD_": "0", "PYTORCH_CUDA_ALLOC_CONF": "max_split_size_mb:128",
+        "PYTORCH_NO_CUDA_MEMORY_CACHING": "1", "PYTORCH_JIT": "0", "HOME": "/root",
+        "OMP_NUM_THREADS": "1",
+    }  # fmt: skip
+    assert allocator_vars(env) == {
+        "LD_PRELOAD": "/usr/lib/libjemalloc.so.2", "MALLOC_CONF": "background_thread:true",
+        "MALLOC_TRIM_THRESHOLD_": "0", "PYTORCH_CUDA_ALLOC_CONF": "max_split_size_mb:128",
+        "PYTORCH_NO_CUDA_MEMORY_CACHING": "1",
+    }  # fmt: skip
+    assert allocator_vars({"HOME": "/root"}) == {}
 
 
 @pytest.mark.parametrize(
@@ -339,6 +427,7 @@ def test_deeponet_accuracy_runs(problem, tmp_path):
     r = json.loads((tmp_path / "out.json").read_text())
     assert r["problem"] == problem
     check_deeponet_accuracy(r)
+    check_environment(r, threads=1)
 
 
 @pytest.mark.slow
@@ -449,6 +538,7 @@ def test_spectral_kernels(tmp_path):
     r = json.loads((tmp_path / "out.json").read_text())
     assert all(r["gradcheck"].values()), r["gradcheck"]
     assert r["threads"] == 1  # run_benchmark's OMP_NUM_THREADS=1
+    check_environment(r, threads=1, device="default")
     assert len(r["results"]) == 4
     for c in r["results"]:
         assert all(finite(v, positive=True) for v in c["ms"].values())
