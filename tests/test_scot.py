@@ -647,3 +647,26 @@ def test_patch_merging_and_unmerging_follow_the_references_token_layout():
                 k = (r % 2) * 2 + s % 2
                 want[:, r, s] = expanded[:, r // 2, s // 2, 3 * k : 3 * (k + 1)]
         torch.testing.assert_close(y, unmerge.mix(unmerge.norm(want, t)), rtol=1e-12, atol=1e-12)
+
+
+def test_a_complex_or_bool_lead_time_is_refused_before_it_is_cast():
+    """A complex t is refused by its dtype before any cast: the cast came first and torch warned
+    'Casting complex values to real discards the imaginary part' on the way to the TypeError;
+    the lead time conditions every norm, so nothing of it may be dropped silently or loudly."""
+    import warnings
+
+    cfg = ScOTConfig(image_size=16, patch_size=2, embed_dim=8, depths=(1, 1), num_heads=(2, 2),
+                     window_size=4, skip_blocks=(1, 0), in_channels=1, out_channels=1)  # fmt: skip
+    model = ScOT(cfg)
+    u = torch.randn(2, cfg.in_channels, 16, 16)
+    for t, given in (
+        (torch.tensor([0.5, 1j]), "torch.complex64"),
+        (torch.tensor(True), "torch.bool"),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(TypeError, match=f"expected a real lead time t .*got {given}"):
+                model(u, t=t)
+        assert [str(w.message) for w in caught] == []
+    ok = model(u, t=torch.tensor([0.5, 1.0]))
+    assert torch.isfinite(ok).all()

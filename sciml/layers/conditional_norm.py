@@ -26,16 +26,21 @@ def lead_time(t: torch.Tensor | float, batch: int, like: torch.Tensor) -> torch.
     ``(batch,)`` / ``(batch, 1)``.
     """
     try:
-        # (why) the dtype given, before the cast: a complex t lost its imaginary part (torch
-        # only warned) and a bool one became 1.0 or 0.0, both without an error
+        # (why) the dtype given, checked before the cast: a complex t lost its imaginary part
+        # (torch only warned) and a bool one became 1.0 or 0.0, both without an error
         given = t.dtype if isinstance(t, torch.Tensor) else torch.as_tensor(t).dtype
+    except (TypeError, ValueError, RuntimeError):
+        given = None
+    if given is not None and (given == torch.bool or given.is_complex):
+        raise TypeError(f"expected a real lead time t (a float or a real tensor), got {given}")
+    try:
+        if given is None:
+            raise TypeError
         t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
     except (TypeError, ValueError, RuntimeError):
         raise TypeError(
             f"expected a lead time t as a float or a tensor, got {type(t).__name__} {t!r}"
         ) from None
-    if given == torch.bool or given.is_complex:
-        raise TypeError(f"expected a real lead time t (a float or a real tensor), got {given}")
     # (1, batch) or (batch, 2) would be read as batch values: only a column or a vector is
     if t.numel() not in (1, batch) or t.ndim > 2 or (t.ndim == 2 and t.shape[1] != 1):
         raise ValueError(
