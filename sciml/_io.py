@@ -384,6 +384,15 @@ def _little_endian_bytes(t: Any, byteorder: str = sys.byteorder) -> Any:
     return raw
 
 
+def fsync(path: str | os.PathLike[str]) -> None:
+    """Flush the file or folder ``path`` to disk (``os.fsync``), raising its ``OSError``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def file_in_the_way(folder: str | os.PathLike[str]) -> Path | None:
     """The file that stops ``folder`` from being made or used as a folder: the first of
     ``folder`` and its parents that exists, where that is not a directory (in the form

@@ -71,15 +71,6 @@ _watch_sigterm = _io.watch_sigterm
 _unwatch_sigterm = _io.unwatch_sigterm
 
 
-def _fsync(path: Path) -> None:
-    """Flush the file or folder ``path`` to disk (``os.fsync``), raising its ``OSError``."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _discard_unclosed(f: h5py.File, tmp: Path, target: Path, pid: int) -> None:
     """Finaliser of a :class:`Writer` garbage-collected (or alive at exit) without ``close`` or
     ``abort``: its temporary file is removed, never moved into place, since nothing checked
@@ -564,7 +555,7 @@ class Writer:
             # the disk, a power loss could leave a truncated file under the final name, and a
             # write error the kernel reports only at fsync (EIO, ENOSPC on a thin volume) was
             # lost, the damaged file committed
-            _fsync(self._tmp)
+            _io.fsync(self._tmp)
             os.replace(self._tmp, self._target)
         except BaseException:
             self._tmp.unlink(missing_ok=True)
@@ -572,7 +563,7 @@ class Writer:
         finally:
             _unwatch_sigterm(self._tmp)
         with contextlib.suppress(OSError):  # the rename itself; some file systems refuse this
-            _fsync(self._target.parent)
+            _io.fsync(self._target.parent)
         return self.path
 
     def abort(self) -> None:

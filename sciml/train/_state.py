@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import save_safetensors
+from .._io import fsync, save_safetensors
 
 __all__ = ["encode", "decode", "save_state", "load_state"]
 
@@ -136,7 +136,7 @@ def save_state(tree: Any, directory: str | os.PathLike, name: str = "trainer_sta
     structure, arrays = encode(tree)
     arrays_path = directory / f"{name}.safetensors"
     save_safetensors(arrays, arrays_path, metadata={"format": "sciml.train_state"})
-    _fsync(arrays_path)
+    fsync(arrays_path)
     record = {
         "format": "sciml.train_state",
         "format_version": 1,
@@ -179,11 +179,3 @@ def load_state(directory: str | os.PathLike, name: str = "trainer_state") -> Any
         raise CheckpointError(
             f"{json_path}: damaged trainer state file ({type(exc).__name__}: {exc})"
         ) from None
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
