@@ -11,7 +11,9 @@ on 2 CPU cores that other jobs were using too (load average 4 to 5): ``--threads
 7 min 40 s of wall time and 238 s of CPU time, test relative L2 0.0236 (data generation 3 s);
 with the default 2 threads on a busier machine (load 4 to 11) one run took 45 minutes, 952 s of
 CPU time, 0.0237, because two threads that wait on each other lose most when the cores are
-taken. On a busy machine pass ``--threads 1``. ``--full`` uses paper-sized
+taken. On a busy machine pass ``--threads 1``. Another 2-core machine (2026-11-25, lightly
+loaded) gave 0.0238 with ``--threads 1`` in 2 min 55 s, at commits 5d625e0 and eb65e7d
+alike; the 0.0236 above was not reproduced there. ``--full`` uses paper-sized
 settings: 1200 samples solved at 85 x 85 (960 train / 120 validation / 120 test), 500 epochs; a
 flag given with it wins. Measured with ``--full --epochs 1 --threads 1`` on the 2 shared cores
 (the run got 81% of one): data 28 s, 1.4-1.6 s per step of 20 samples (24,000 steps: about 10
