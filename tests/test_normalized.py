@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 
+from sciml import Operator
 from sciml.models import FNO, FNOConfig, Normalized
 
 CONFIG = FNOConfig(in_channels=2, out_channels=1, modes=(3,), width=4, n_layers=1)
@@ -97,3 +100,47 @@ def test_one_statistic_keeps_the_shape_of_a_1d_or_0d_tensor(channel_dim):
         # and () as (1, 1); with -1 a 0-d tensor came back (1,)
         assert torch.equal(model.encode(v), (v - 1.0) / 2.0)
         assert torch.equal(model.decode(v), v * 4.0 + 3.0)
+
+
+@dataclass(frozen=True)
+class _ReadsValuesConfig:
+    scale: float = 4.0
+
+
+class _ReadsValues(Operator, family="test-normalized-reads-values"):
+    """A family whose constructor reads a tensor's value: impossible on the meta device."""
+
+    config_class = _ReadsValuesConfig
+
+    def __init__(self, config: _ReadsValuesConfig) -> None:
+        super().__init__(config)
+        self.lin = torch.nn.Linear(2, 2)
+        self.gain = float(torch.tensor(config.scale).sqrt())  # .item(): fails on meta
+
+    def forward(self, u, *, x=None, t=None):
+        return self.gain * self.lin(u)
+
+
+def test_wrap_builds_a_family_that_cannot_be_built_on_meta_without_drawing_random_numbers():
+    # (why) wrap built the wrapper on the meta device only: this family's float(tensor) raised
+    # "Tensor.item() cannot be called on meta tensors" and the family could not be wrapped
+    torch.manual_seed(0)
+    inner = _ReadsValues(_ReadsValuesConfig())
+    expected = torch.rand(5)
+    torch.manual_seed(0)
+    inner = _ReadsValues(_ReadsValuesConfig())
+    stats = {"in_mean": [0.5, -1.0], "in_std": [2.0, 0.25], "out_mean": [3.0, 1.0],
+             "out_std": [4.0, 0.5]}  # fmt: skip
+    model = Normalized.wrap(inner, channel_dim=-1, **stats)
+    assert torch.equal(torch.rand(5), expected)  # the fallback build drew nothing
+    assert model.inner is inner
+    u = torch.randn(3, 2, dtype=torch.float64)
+    w, b = inner.lin.weight.detach().double(), inner.lin.bias.detach().double()
+    enc = (u - torch.tensor([0.5, -1.0], dtype=torch.float64)) / torch.tensor(
+        [2.0, 0.25], dtype=torch.float64
+    )
+    want = 2.0 * (enc @ w.T + b) * torch.tensor([4.0, 0.5], dtype=torch.float64) + torch.tensor(
+        [3.0, 1.0], dtype=torch.float64
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(model(u.float()).double(), want, rtol=1e-5, atol=1e-5)

@@ -23,6 +23,16 @@ from ._rollout import Autoregressive
 
 __all__ = ["Normalized", "NormalizedConfig"]
 
+# What torch raises for a meta tensor's value: .item() / float() (RuntimeError), .numpy()
+# (TypeError), .tolist() or an op without a meta kernel (NotImplementedError).
+_META_ERRORS = (RuntimeError, NotImplementedError, TypeError)
+
+
+def _rng_devices() -> list[int]:
+    """The CUDA device whose generator a build may draw from: the current one, if CUDA is up
+    (``fork_rng``'s default, every device, warns on a machine with several)."""
+    return [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
+
 
 @dataclass(frozen=True)
 class NormalizedConfig:
@@ -144,8 +154,16 @@ class Normalized(Autoregressive, Operator, family="normalized"):
         # (why) built on the meta device, then given ``inner``: building it on the CPU made a
         # second, randomly initialised copy of the wrapped network (its memory, and draws from
         # the global random stream that changed every random number after the wrap)
-        with torch.device("meta"):
-            model = cls(config)
+        try:
+            with torch.device("meta"):
+                model = cls(config)
+        except _META_ERRORS:
+            # (why) a family whose constructor reads tensor values (.item(), .numpy(), an op
+            # without a meta kernel) cannot be built on meta, and wrap failed for it; it is
+            # built as usual, with the random state restored so that the throwaway copy draws
+            # nothing from the caller's stream. A genuine error of the family raises again here.
+            with torch.random.fork_rng(devices=_rng_devices()):
+                model = cls(config)
         model.inner = inner
         # (why) the statistics go where the wrapped network is: on the CPU beside a CUDA
         # network, every forward failed ("Expected all tensors to be on the same device")
