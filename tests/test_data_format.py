@@ -798,6 +798,29 @@ def test_metadata_cannot_overwrite_the_layout_attributes(tmp_path):
         sd.write(tmp_path / "d.h5", fields={"u": u}, attrs={"format_version": 2})
 
 
+def test_metadata_named_like_the_xarray_exports_attributes_is_refused_when_writing(tmp_path):
+    # sd.write committed attrs={"sciml_source": ...}; only to_xarray refused the file later
+    # ("would replace the file's attribute(s) 'sciml_source'"). Refused now, before any file
+    u = _r(2, 3, 4)
+    for name in ("sciml_layout", "sciml_source", "sciml_boundary_conditions"):
+        message = (
+            f"{tmp_path / 'a.h5'}: expected metadata names other than ['sciml_layout', "
+            "'sciml_source', 'sciml_boundary_conditions'], which H5Dataset.to_xarray adds beside "
+            f"the file's attributes, got attrs '{name}'; rename them (e.g. 'my_source')"
+        )
+        with pytest.raises(ValueError, match=re.escape(message)):
+            sd.write(tmp_path / "a.h5", fields={"u": u}, attrs={"pde": "heat", name: "mine"})
+        with pytest.raises(ValueError, match=re.escape(message)):
+            sd.Writer(tmp_path / "a.h5", n_samples=2, fields=["u"], spatial_shape=(4,),
+                      time=[0.0, 1.0, 2.0], attrs={name: "mine"})  # fmt: skip
+        assert list(tmp_path.iterdir()) == []  # no file, no temporary file
+    # names that only start like them are the user's, and the export keeps them
+    p = sd.write(tmp_path / "b.h5", fields={"u": u}, attrs={"sciml_sources": "x", "source": "y"})
+    x = sd.open(p).to_xarray()
+    assert (x.attrs["sciml_sources"], x.attrs["source"], x.attrs["sciml_source"]) == (
+        "x", "y", str(p))  # fmt: skip
+
+
 def test_another_format_version_in_metadata_is_refused_by_name(tmp_path):
     # a format_version other than the writer's (the attrs of a file in another version of the
     # format) was refused with the generic "rename them (e.g. 'source_n_samples')"; the message

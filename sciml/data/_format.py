@@ -18,6 +18,10 @@ REQUIRED_ATTRS = ("sciml_format", "format_version", "n_samples", "field_names", 
 # Root attributes the layout itself writes: metadata (``attrs=``) cannot use these names.
 LAYOUT_ATTRS = frozenset({*REQUIRED_ATTRS, "n_steps", "grid", "static_field_names", "json_attrs"})
 
+# Root attributes ``H5Dataset.to_xarray`` adds beside a file's own (with ``json_attrs``): the
+# writer refuses them as metadata names too, since the export would refuse such a file.
+EXPORT_ATTRS = ("sciml_layout", "sciml_source", "sciml_boundary_conditions")
+
 
 def encode_attr(value: Any) -> tuple[Any, bool]:
     """An attribute value HDF5 can store; ``True`` in the second slot when it was JSON-encoded."""

@@ -12,6 +12,7 @@ from xarray.core import indexing
 
 # (why) a run-time import, not one under TYPE_CHECKING: typing.get_type_hints(to_xarray) raised
 # NameError on the annotation. No cycle: dataset.py imports this module only inside to_xarray.
+from ._format import EXPORT_ATTRS
 from .dataset import H5Dataset
 
 
@@ -112,7 +113,7 @@ def _refuse_coordinate_names(ds, data_vars, what, coords) -> None:
 # (why) sciml's own metadata of the export, under names a user's attributes rarely take: under
 # "layout", "source" and "boundary_conditions" it replaced a user's attribute of that name, or
 # (boundary_conditions) the user's attribute hid the file's boundary conditions, without a word
-_OWN_ATTRS = ("sciml_layout", "sciml_source", "sciml_boundary_conditions", "json_attrs")
+_OWN_ATTRS = (*EXPORT_ATTRS, "json_attrs")
 
 
 def to_xarray(ds: H5Dataset) -> xr.Dataset:

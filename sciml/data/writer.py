@@ -27,6 +27,7 @@ from .._scalars import is_int
 from ._errors import DataFormatError, shape_str
 from ._format import (
     BC_TYPES,
+    EXPORT_ATTRS,
     FORMAT_NAME,
     FORMAT_VERSION,
     LAYOUT_ATTRS,
@@ -151,6 +152,15 @@ def _metadata(path: Path, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
             f"{sorted(LAYOUT_ATTRS)}, got attrs {', '.join(map(repr, clash))}; rename them "
             "(e.g. 'source_n_samples')"
         )
+    # (why) such a file was written, and only its xarray export refused it ("would replace the
+    # file's attribute(s) 'sciml_source'"), long after the writing script had finished
+    clash = [k for k in EXPORT_ATTRS if k in attrs]
+    if clash:
+        raise ValueError(
+            f"{path}: expected metadata names other than {list(EXPORT_ATTRS)}, which "
+            f"H5Dataset.to_xarray adds beside the file's attributes, got attrs "
+            f"{', '.join(map(repr, clash))}; rename them (e.g. 'my_source')"
+        )
     return attrs
 
 
@@ -222,8 +232,9 @@ class Writer:
             ``{"type": ..., **values}``.
         attrs: metadata (``pde``, ``units`` = field -> unit, ``generator``,
             ``generator_settings``, ...). Dicts and lists are stored as JSON strings. The names
-            of the layout's own root attributes (``n_samples``, ``field_names``, ...) are
-            refused; ``format_version`` equal to the writer's is accepted and ignored, so an
+            of the layout's own root attributes (``n_samples``, ``field_names``, ...) and of
+            those :meth:`~sciml.data.H5Dataset.to_xarray` adds (``sciml_layout``,
+            ``sciml_source``, ``sciml_boundary_conditions``) are refused; ``format_version`` equal to the writer's is accepted and ignored, so an
             opened file's ``attrs`` can be written back (another value is refused).
         dtype: storage dtype of fields (float32 by default).
         compression: h5py compression filter (``None``: fastest reads).
@@ -620,7 +631,8 @@ def write(
             "open"``, or a dict ``{"type": ..., **values}`` whose values are stored beside it.
         attrs: metadata (``pde``, ``units`` = field -> unit, ``generator``,
             ``generator_settings``, ...); dicts and lists are stored as JSON strings. Names of
-            the layout's own attributes are refused, as by :class:`Writer`.
+            the layout's own attributes and of the xarray export's are refused, as by
+            :class:`Writer`.
         dtype: storage type of the fields (float32 by default: float64 data is rounded to it;
             pass ``np.float64`` to keep it).
         compression: an h5py compression filter (``"gzip"``, ``"lzf"``) or None.
