@@ -12,7 +12,8 @@
     sciml data generate --recipe datasets/darcy_pwc_r421.yaml [--n N] [--out FILE]
     sciml data generate --list                                  (nothing else beside it)
     sciml data validate FILE.h5
-    sciml solve (--matrix A.npz [--grid NXxNYxNZ] | --poisson NXxNYxNZ) [--rhs b.npy]
+    sciml solve (--matrix A.npz [--grid NXxNYxNZ] | --poisson NXxNYxNZ [--spacing H[,H,H]])
+                [--rhs b.npy]
                 [--method cg|jacobi|sgs|amg|dcdm] [--model NAME|DIR] [--k K] [--deflate B]
                 [--rtol R] [--maxiter M] [--out x.npy]        (--model, --k: dcdm only)
 

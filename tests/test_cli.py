@@ -1266,6 +1266,18 @@ def test_folders_wrong_names_and_bad_yaml_give_one_line_errors_naming_them(
          "integer >= 1, got 0"),
         (["--deflate", "0"], "--deflate expects the aggregates' block size B, an integer >= 1, "
          "got 0"),
+        # --spacing: one number or one per axis, each finite and > 0
+        (["--spacing", "1,2,3"], "--spacing: expected one number, or 2 comma-separated ones (one "
+         "per axis of the 2-D grid, e.g. 1.0,0.5), got 3 numbers: '1,2,3'"),
+        (["--spacing", "1,x"], "--spacing: expected one number, or 2 comma-separated ones (one "
+         "per axis of the 2-D grid, e.g. 1.0,0.5), got '1,x'"),
+        (["--spacing", "0"], "--spacing: expected finite numbers > 0 (grid spacings), got '0'"),
+        (["--spacing", "1,nan"], "--spacing: expected finite numbers > 0 (grid spacings), got "
+         "'1,nan'"),
+        (["--spacing", "1,inf"], "--spacing: expected finite numbers > 0 (grid spacings), got "
+         "'1,inf'"),
+        (["--spacing", "1,1e-200"], "--spacing: expected a spacing h whose 1 / h^2 (the scale of "
+         "A) keeps A's entries normal float64 numbers, about 1e-154 < h < 1e154, got 1e-200"),
     ],
 )  # fmt: skip
 def test_solve_refuses_options_the_method_does_not_use(flags, message, capsys):
@@ -1274,6 +1286,43 @@ def test_solve_refuses_options_the_method_does_not_use(flags, message, capsys):
     out-of-range values were refused in the solvers' words, naming no flag."""
     code, out, err = _run(["solve", "--poisson", "8x8", *flags], capsys)
     assert (code, out, err) == (2, "", f"sciml: error: {message}\n")
+
+
+def test_solve_poisson_takes_a_spacing_per_axis(capsys, tmp_path):
+    """``solve --poisson 6x5 --spacing 1.0,0.5`` solves the anisotropic grid (there was no
+    spacing option): x is the minimum-norm solution of the Kronecker sum of the 1-D Neumann
+    matrices, divided by h_a^2 per axis, from spsolve of the bordered system
+    [[A, 1], [1^T, 0]]; one number scales every axis (h = 0.5: a quarter of h = 1's x). Beside
+    --matrix it is refused."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import spsolve
+
+    def neumann_1d(n, h):  # tridiag(-1, 2, -1) with 1 in the corners, over h^2
+        main = np.full(n, 2.0)
+        main[[0, -1]] = 1.0
+        return sp.diags([-np.ones(n - 1), main, -np.ones(n - 1)], [-1, 0, 1]) / h**2
+
+    A = sp.kron(neumann_1d(6, 1.0), sp.eye(5)) + sp.kron(sp.eye(6), neumann_1d(5, 0.5))
+    ones = np.ones((30, 1))
+    bordered = sp.bmat([[A, ones], [ones.T, None]], format="csc")
+    b = np.random.default_rng(0).standard_normal(30)  # the CLI's default b
+    exact = spsolve(bordered, np.append(b, 0.0))[:30]  # mean 0: the minimum-norm solution
+    xs = {}
+    for spacing in ("1.0,0.5", "0.5", None):
+        out = tmp_path / f"x{spacing}.npy"
+        flags = [] if spacing is None else ["--spacing", spacing]
+        argv = ["solve", "--poisson", "6x5", *flags, "--rtol", "1e-12", "--out", str(out)]
+        code, stdout, err = _run(argv, capsys)
+        assert code == 0 and err == "" and json.loads(stdout)["status"] == "converged"
+        xs[spacing] = np.load(out)
+    np.testing.assert_allclose(xs["1.0,0.5"], exact, rtol=0, atol=1e-9 * np.abs(exact).max())
+    assert np.abs(xs["1.0,0.5"] - xs[None]).max() > 0.1 * np.abs(exact).max()  # it mattered
+    np.testing.assert_allclose(xs["0.5"], 0.25 * xs[None], rtol=0, atol=1e-9)
+    code, stdout, err = _run(["solve", "--matrix", "A.npz", "--spacing", "0.5"], capsys)
+    assert (code, stdout) == (2, "") and err == (
+        "sciml: error: --spacing: only for --poisson (a --matrix is assembled already), got "
+        "--spacing 0.5 beside --matrix A.npz\n"
+    )
 
 
 def test_solve_makes_the_folder_of_its_out_file(capsys, tmp_path, monkeypatch):

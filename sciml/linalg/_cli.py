@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,11 @@ def add_parser(sub) -> None:
         "--matrix", help="A: a scipy.sparse.save_npz file (.npz) or a Matrix Market file (.mtx)"
     )
     src.add_argument("--poisson", help="a Neumann-walled Poisson grid, e.g. 64x64x64")
+    s.add_argument(
+        "--spacing",
+        help="--poisson: the grid spacing h (A scaled by 1 / h^2), or one per axis, e.g. 1.0,0.5 "
+        "(default: 1)",
+    )
     s.add_argument("--rhs", help=".npy file with b (default: Gaussian noise, seed 0)")
     s.add_argument("--grid", help="grid shape of --matrix for dcdm, e.g. 64x64x64")
     s.add_argument(
@@ -63,6 +69,24 @@ def _shape(text: str, option: str) -> tuple[int, ...]:
     if not 2 <= len(shape) <= 3 or min(shape) < 1:
         raise ValueError(f"{option}: expected a grid shape such as 64x64x64, got {text!r}")
     return shape
+
+
+def _spacing(text: str, dim: int) -> float | tuple[float, ...]:
+    """``--spacing``: one number, or ``dim`` comma-separated ones (one per axis), each finite
+    and > 0; a one-line error naming the flag otherwise."""
+    expected = (
+        f"--spacing: expected one number, or {dim} comma-separated ones (one per axis of the "
+        f"{dim}-D grid, e.g. {','.join(['1.0', '0.5', '0.25'][:dim])})"
+    )
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"{expected}, got {text!r}") from None
+    if len(values) not in (1, dim):
+        raise ValueError(f"{expected}, got {len(values)} numbers: {text!r}")
+    if not all(0 < h < math.inf for h in values):  # NaN fails this too
+        raise ValueError(f"--spacing: expected finite numbers > 0 (grid spacings), got {text!r}")
+    return values[0] if len(values) == 1 else values
 
 
 def _first_line(exc: BaseException) -> str:
@@ -186,9 +210,21 @@ def run(args: argparse.Namespace) -> int:
         above = file_in_the_way(out.absolute().parent)
         if above is not None:
             raise ValueError(f"expected --out in a folder, got {args.out}, where {above} is a file")
+    if args.spacing is not None and not args.poisson:
+        # (why) a --matrix carries its own scaling; --grid only lays its unknowns out
+        raise ValueError(
+            f"--spacing: only for --poisson (a --matrix is assembled already), got --spacing "
+            f"{args.spacing} beside --matrix {args.matrix}"
+        )
     problem = None
     if args.poisson:
-        problem = poisson(_shape(args.poisson, "--poisson"))
+        shape = _shape(args.poisson, "--poisson")
+        spacing = 1.0 if args.spacing is None else _spacing(args.spacing, len(shape))
+        try:
+            problem = poisson(shape, spacing=spacing)
+        except ValueError as exc:
+            # (why) poisson's range check (1 / h^2 a normal float64) names 'spacing[i]'
+            raise ValueError(re.sub(r"^spacing(\[\d+\])?", "--spacing", str(exc))) from None
         A = problem.to_scipy()
     else:
         A = _load_matrix(args.matrix)
