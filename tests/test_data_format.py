@@ -1474,6 +1474,45 @@ def test_validate_names_the_dataset_of_a_damaged_chunk_and_goes_on(tmp_path):
         sd.check(path)
 
 
+def test_parameters_must_be_finite_when_written_and_validate_reports_a_nan_one(tmp_path):
+    # the writer took NaN / inf parameters (only fields had to be finite), and validate,
+    # check and `sciml data validate` scanned fields only: the file below passed as valid
+    u = _r(3, 2, 4)
+    nu, force = np.array([0.1, np.nan, 0.3]), np.array([[1.0, 2.0], [3.0, 4.0], [5.0, np.inf]])
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.write(tmp_path / "a.h5", fields={"u": u}, params={"nu": nu})
+    assert str(e.value) == (
+        f"{tmp_path / 'a.h5'}: key 'params/nu': non-finite value nan at sample 1, index (); "
+        "expected finite values"
+    )
+    with sd.Writer(tmp_path / "a.h5", n_samples=3, fields=["u"], spatial_shape=(4,),
+                   time=[0.0, 1.0], params={"force": (2,)}) as w:  # fmt: skip
+        w.write(slice(0, 3), fields={"u": u})
+        with pytest.raises(sd.DataFormatError, match=r"'params/force': non-finite value inf at "
+                           r"sample 2, index \(1,\)"):  # fmt: skip
+            w.write(slice(1, 3), params={"force": force[1:]})
+        w.write(slice(0, 3), params={"force": np.nan_to_num(force, posinf=6.0)})
+    assert list(tmp_path.iterdir()) == [tmp_path / "a.h5"]  # committed, without the inf
+    np.testing.assert_array_equal(sd.open(tmp_path / "a.h5").params["force"][2], [5.0, 6.0])
+    p = sd.write(tmp_path / "b.h5", fields={"u": u},
+                 params={"nu": np.nan_to_num(nu), "force": force[:, :1]})  # fmt: skip
+    assert sd.validate(p) == []
+    with h5py.File(p, "a") as f:  # as another writer (or an edit) leaves them
+        f["params/nu"][1] = np.nan
+        f["params/force"][2, 0] = -np.inf
+    want = [
+        f"{p}: dataset 'params/force' has non-finite value -inf at sample 2, index (0,); "
+        "expected finite values",
+        f"{p}: dataset 'params/nu' has non-finite value nan at sample 1, index (); expected "
+        "finite values",
+    ]
+    assert sd.validate(p) == want
+    with pytest.raises(sd.DataFormatError, match=re.escape(want[1].removeprefix(f"{p}: "))):
+        sd.check(p)
+    assert sd.validate(p, scan_values=False) == []  # a structure check, as open runs it
+    np.testing.assert_array_equal(sd.open(p).params["nu"], [0.1, np.nan, 0.3])
+
+
 def test_validate_and_open_refuse_a_name_in_both_fields_and_static_fields(tmp_path):
     # the writer refuses it, but a file edited later (static c renamed u) passed validate() and
     # open(), and Normalizer (keyed by name) gave field u the static field's statistics

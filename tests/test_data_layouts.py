@@ -889,6 +889,26 @@ def test_validate_checks_an_external_layout_as_open_reads_it_and_finds_nan(tmp_p
     assert problem == str(e.value) and "key 't1_fields/velocity'" in problem
 
 
+def test_validate_finds_nan_in_the_wells_scalars_and_simulation_parameters(tmp_path):
+    # validate scanned the fields only: a NaN scalar (a parameter of ds.params) passed it
+    well = tmp_path / "well.hdf5"
+    vals = write_well_file(well, extras=False)
+    with h5py.File(well, "a") as f:
+        f["scalars/gamma_t"][4] = np.inf  # time-varying, not sample-varying: every sample
+        f["scalars/Re"][0] = np.nan  # neither sample- nor time-varying: one value for all
+    ds = sd.open(well)  # a structure check: values are scanned by validate only
+    g = vals["gamma_t"]
+    np.testing.assert_array_equal(ds.params["gamma_t"][1, 3:], [g[3], np.inf, g[5]])
+    np.testing.assert_array_equal(ds.params["Re"], [np.nan] * 3)
+    assert sd.validate(well) == [
+        f"{well}: the-well file: parameter 'Re' has non-finite value nan at sample 0, index (); "
+        "expected finite values",
+        f"{well}: the-well file: parameter 'gamma_t' has non-finite value inf at sample 0, "
+        "index (4,); expected finite values",
+    ]
+    assert sd.validate(well, scan_values=False) == []
+
+
 def test_the_well_field_stored_with_a_length_one_axis_reads_as_welldataset_tiles_it(tmp_path):
     """A field constant along y stored (n, t, nx, 1), the storage WellDataset's _pad_axes tiles
     over y, was refused ('has shape (3, 6, 8, 1), expected (3, 6, 8)'); the spec's (n, t, nx)

@@ -219,6 +219,16 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
                 f"dataset 'params/{name}' has shape {shape_str(ds.shape)}, "
                 f"expected (n_samples={n}, ...)"
             )
+        elif scan_values and ds.dtype.kind in "fc":
+            # (why) only fields were scanned: a NaN parameter passed validate and check
+            for i, block in _rows(ds, f"params/{name}", out, "sample"):
+                if not np.isfinite(block).all():
+                    bad = tuple(int(b) for b in np.argwhere(~np.isfinite(block))[0])
+                    out.append(
+                        f"dataset 'params/{name}' has non-finite value {block[bad]} at sample "
+                        f"{i}, index {bad}; expected finite values"
+                    )
+                    break
     for axis, g in members(_group(f, "boundary_conditions", out)):
         if wrong := _wrong_kind(g, f"boundary_conditions/{axis}", h5py.Group):
             out.append(wrong)
@@ -281,6 +291,15 @@ def _other_layout_problems(f: h5py.File, path: Path, layout: str, scan_values: b
                     f"{(i, *bad) if ds.ndim else bad}; expected finite values"
                 )
                 break
+    for name, v in spec.params.items() if scan_values else []:
+        # (why) only fields were scanned: a NaN scalar or simulation parameter passed validate
+        v = np.asarray(v)
+        if v.dtype.kind in "fc" and not np.isfinite(v).all():
+            bad = tuple(int(b) for b in np.argwhere(~np.isfinite(v))[0])
+            out.append(
+                f"{layout} file: parameter '{name}' has non-finite value {v[bad]} at sample "
+                f"{bad[0]}, index {bad[1:]}; expected finite values"
+            )
     return out
 
 
@@ -290,7 +309,8 @@ def validate(path: str | os.PathLike[str], *, scan_values: bool = True) -> list[
     A file in sciml's layout is checked against it; one in another layout that
     :func:`~sciml.data.open` reads (PDEBench, The Well, Poseidon) is checked as ``open`` reads
     it, plus finite coordinates and time stamps. ``scan_values`` also streams through every
-    field, one sample (one row of the stored array) at a time, looking for NaN/Inf.
+    field, one sample (one row of the stored array) at a time, and every parameter, looking
+    for NaN/Inf.
     """
     path = as_path(path, "sciml.data.validate")
     with open_h5(path) as f, unreadable_as_format_error(path):

@@ -227,7 +227,8 @@ class Writer:
         coords: ordered ``axis -> (n_axis,)`` grid coordinates, or ``{"points": (n_points, dim)}``.
         spatial_shape: grid shape; inferred from ``coords`` when omitted.
         time: ``(n_steps,)`` time stamps; required when ``fields`` is not empty.
-        params: per-sample parameter name -> trailing shape (``()`` for a scalar per sample).
+        params: per-sample parameter name -> trailing shape (``()`` for a scalar per sample);
+            the values written must be finite.
         boundary_conditions: axis -> ``"periodic" | "dirichlet" | "neumann" | "open"`` or a dict
             ``{"type": ..., **values}``.
         attrs: metadata (``pde``, ``units`` = field -> unit, ``generator``,
@@ -490,7 +491,8 @@ class Writer:
             key = f"params/{name}"
             if key not in self._written:
                 raise KeyError(f"{self.path}: parameter '{name}' was not declared in params=")
-            self._put(key, start, stop, value, (k, *self.param_shapes[name]), finite=False)
+            # (why) finite, as fields are: a NaN parameter was written, and validate passed it
+            self._put(key, start, stop, value, (k, *self.param_shapes[name]), finite=True)
 
     def _put(self, key, start, stop, value, expected, *, finite: bool) -> None:
         arr = np.asarray(value)
@@ -626,7 +628,8 @@ def write(
             ``x0, x1, ...`` = ``arange(n)``.
         time: ``(n_steps,)`` strictly increasing, finite; default ``arange(n_steps)`` when
             fields are given.
-        params: name -> ``(n_samples, ...)`` per-sample parameters, stored in float64.
+        params: name -> ``(n_samples, ...)`` per-sample parameters, stored in float64; values
+            must be finite.
         boundary_conditions: spatial axis name -> ``"periodic" | "dirichlet" | "neumann" |
             "open"``, or a dict ``{"type": ..., **values}`` whose values are stored beside it.
         attrs: metadata (``pde``, ``units`` = field -> unit, ``generator``,
