@@ -1217,7 +1217,10 @@ def test_every_argument_has_help_text():
             ["export", "fno-ns2d", "--shape", "2,1,32,32", "--out", "folder"],
             "expected --out to name the .pt2 file to write, got the folder folder",
         ),
-        (["solve", "--matrix", "folder"], "--matrix: expected a .npz or .mtx file, got the folder"),
+        (
+            ["solve", "--matrix", "folder"],
+            "--matrix: expected a .npz, .mtx or .mtx.gz file, got the folder 'folder'",
+        ),
         # solved, then wrote folder.npy beside the folder, exit 0, naming no file
         (
             ["solve", "--poisson", "8x8", "--out", "folder"],

@@ -18,10 +18,13 @@ METHODS = ("cg", "jacobi", "sgs", "amg", "dcdm")
 
 
 def add_parser(sub) -> None:
-    s = sub.add_parser("solve", help="solve A x = b (a .npz or .mtx matrix, or a Poisson grid)")
+    s = sub.add_parser(
+        "solve", help="solve A x = b (a .npz, .mtx or .mtx.gz matrix, or a Poisson grid)"
+    )
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument(
-        "--matrix", help="A: a scipy.sparse.save_npz file (.npz) or a Matrix Market file (.mtx)"
+        "--matrix",
+        help="A: a scipy.sparse.save_npz file (.npz) or a Matrix Market file (.mtx or .mtx.gz)",
     )
     src.add_argument("--poisson", help="a Neumann-walled Poisson grid, e.g. 64x64x64")
     s.add_argument(
@@ -95,15 +98,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _load_matrix(path: str):
-    """A from a ``scipy.sparse.save_npz`` file or a Matrix Market file, or a one-line error
-    naming the file."""
+    """A from a ``scipy.sparse.save_npz`` file or a Matrix Market file (plain or gzip-compressed),
+    or a one-line error naming the file."""
     import zipfile
 
     import scipy.sparse as sp
 
     if Path(path).is_dir():
         # (why) it said 'expected a .npz file' after .mtx files were taken too
-        raise ValueError(f"--matrix: expected a .npz or .mtx file, got the folder {path!r}")
+        raise ValueError(f"--matrix: expected {_MATRIX_KINDS} file, got the folder {path!r}")
     if not Path(path).is_file():
         raise ValueError(f"--matrix: no such file: {path!r}")
     with open(path, "rb") as f:
@@ -112,10 +115,14 @@ def _load_matrix(path: str):
         # (why) the format SuiteSparse and the Matrix Market collection ship matrices in: it was
         # refused as 'not an .npz archive'
         return _load_matrix_market(path)
+    if magic.startswith(_GZIP):
+        # (why) the Matrix Market collection serves .mtx.gz files, which scipy.io.mmread reads:
+        # they were refused as 'not an .npz archive nor a Matrix Market file'
+        return _load_gzip_matrix(path)
     if not zipfile.is_zipfile(path):  # np.load would call it 'pickled data'
         raise ValueError(
-            f"--matrix: expected a sparse matrix saved by scipy.sparse.save_npz (.npz) or a "
-            f"Matrix Market file (.mtx), {path!r} is not an .npz archive nor a Matrix Market file"
+            f"--matrix: expected {_MATRIX_FILES}, {path!r} is not an .npz archive, nor a Matrix "
+            "Market file, plain or gzip-compressed"
         )
     try:
         return sp.load_npz(path)
@@ -128,16 +135,48 @@ def _load_matrix(path: str):
 
 #: the first bytes of a Matrix Market file (its header line, in any case)
 _MATRIX_MARKET = b"%%MatrixMarket"
+#: the first bytes of a gzip file
+_GZIP = b"\x1f\x8b"
+#: what --matrix reads, for its errors
+_MATRIX_KINDS = "a .npz, .mtx or .mtx.gz"
+_MATRIX_FILES = (
+    "a sparse matrix saved by scipy.sparse.save_npz (.npz), a Matrix Market file (.mtx) or a "
+    "gzip-compressed one (.mtx.gz)"
+)
 
 
-def _load_matrix_market(path: str):
+def _load_gzip_matrix(path: str):
+    """A from a gzip-compressed Matrix Market file, or a one-line error naming the file (and
+    saying what to do with a .tar.gz, in which SuiteSparse ships its matrices)."""
+    import gzip
+
+    try:
+        with gzip.open(path, "rb") as f:
+            head = f.read(512)
+    except (OSError, EOFError) as exc:
+        raise ValueError(
+            f"--matrix: expected a gzip-compressed Matrix Market file (.mtx.gz), could not read "
+            f"{path!r}: {_first_line(exc)}"
+        ) from None
+    if head[: len(_MATRIX_MARKET)].lower() != _MATRIX_MARKET.lower():
+        tar = head[257:262] == b"ustar"  # a tar header's magic
+        what = "a tar archive: extract its .mtx file first" if tar else "not a Matrix Market file"
+        raise ValueError(
+            f"--matrix: expected {_MATRIX_FILES}, {path!r} is gzip-compressed but {what}"
+        )
+    return _load_matrix_market(path, gzip.open)
+
+
+def _load_matrix_market(path: str, opener=open):
     """A from a Matrix Market file (``scipy.io.mmread``: coordinate or array, symmetric storage
-    expanded) as CSR, or a one-line error naming the file."""
+    expanded) as CSR, or a one-line error naming the file; ``opener`` opens it (``gzip.open``
+    for an .mtx.gz)."""
     import scipy.io
     import scipy.sparse as sp
 
     try:
-        matrix = scipy.io.mmread(path)
+        with opener(path, "rb") as f:
+            matrix = scipy.io.mmread(f)
     except (ValueError, OSError, EOFError, IndexError) as exc:
         raise ValueError(
             f"--matrix: expected a Matrix Market matrix, could not read {path!r}: "
