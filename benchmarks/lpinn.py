@@ -1,4 +1,4 @@
-"""Eulerian PINN vs Lagrangian PINN on convection (beta = 10, 30, 50) and viscous Burgers, one run.
+"""Lagrangian PINN vs Eulerian PINN and DeepXDE's PINN on convection and Burgers, one run.
 
 The setting of Mojgani, Balajewicz & Hassanzadeh (2022): ``u0 = sin(x)`` on the periodic
 interval ``[0, 2 pi)``, ``t in [0, 1]``; Burgers ``u_t + u u_x = nu u_xx`` with ``nu = 0.01``.
@@ -23,7 +23,36 @@ whole grid (their code drops the 2 end points and interpolates the LPINN with ``
 L-BFGS iteration, both models trained one after the other in the same process with one thread
 (the machine is shared: compare the ratio, not absolute seconds).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lpinn.py              # default budget (~20 min)
+Beside them, what a user would otherwise pick: DeepXDE's PINN (``--baselines deepxde``, the
+default where DeepXDE is installed, ``pip install 'sciml[bench]'``; a message and no DeepXDE
+otherwise), on its PyTorch backend, trained third in the same process, on the same problem:
+
+* ``dde.data.TimePDE`` with ``num_domain=num_boundary=num_initial=0`` and the same collocation
+  points as ``anchors``; the initial condition as a ``PointSetBC`` on the same points at
+  ``t = 0``, with ``loss_weights=[1, --ic-weight]`` (mean squares, as sciml's);
+* ``dde.nn.FNN`` with the same ``--depth`` x ``--width`` tanh layers behind the feature
+  transform ``(cos x, sin x, t)`` (sciml's periodic embedding) and the same initial weights
+  (copied from sciml's PINN: so the two start from the same loss, which the JSON records as
+  ``initial_loss``);
+* Adam with ``decay=("cosine", adam - 1, lr / 10)`` (torch's ``CosineAnnealingLR``: the same
+  learning rate at every step as sciml's schedule), then L-BFGS through
+  ``dde.optimizers.config.set_LBFGS_options`` with sciml's history (50), tolerances and
+  ``--lbfgs`` iterations (strong Wolfe, the same ``torch.optim.LBFGS``).
+
+What is not the same, and why: DeepXDE evaluates the residual's derivatives at the
+initial-condition points as well (its ``PDE`` data differentiates every input and then drops
+the rows of the conditions), about 6 % more points than sciml's PINN, which runs only a
+forward pass there; that is DeepXDE's cost as a user meets it, so it stays in the timing. The
+pytorch backend fixes L-BFGS's per-call limits (``iter_per_step``, ``fun_per_step``) at import
+from the default ``maxiter`` (15000), so ``set_LBFGS_options(maxiter=50)`` alone ran up to 1000
+iterations: they are set to the budget here. Where L-BFGS stops on its tolerances before the
+budget, DeepXDE's loop calls it again (sciml's stops): the JSON's ``lbfgs_iterations`` counts
+what each ran. DeepXDE's loss evaluations (``Model._test``, at the start and end of each phase)
+are kept out of its timings. The JSON adds, per case, ``time_ratio_lpinn_over_deepxde`` (per
+Adam step), ``lbfgs_time_ratio_lpinn_over_deepxde`` (per L-BFGS iteration) and
+``error_ratio_lpinn_over_deepxde``, and the same three for sciml's PINN.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lpinn.py              # default budget (~30 min)
     .venv/bin/python benchmarks/lpinn.py --adam 300 --lbfgs 50 --cases conv30   # smoke test
     .venv/bin/python benchmarks/lpinn.py --paper   # 256 x 100 grid points, 5 x 50 nets, more steps
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lpinn.py --cases convdiff50 --out benchmarks/results/lpinn_convdiff.json
@@ -33,13 +62,17 @@ L-BFGS iteration, both models trained one after the other in the same process wi
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
+import os
 import platform
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -91,11 +124,141 @@ def rel_spectral(pred: torch.Tensor, ref: torch.Tensor, mean: float = 0.0) -> fl
     return float(torch.linalg.matrix_norm(pred - ref, 2) / torch.linalg.matrix_norm(ref - mean, 2))
 
 
+def _deepxde_or_none():
+    """DeepXDE on its PyTorch backend, or None where it is not installed.
+
+    (why) DDE_BACKEND is read once, at DeepXDE's import: it is set here, in the benchmark's
+    process only, and a DeepXDE already imported on another backend is refused."""
+    os.environ["DDE_BACKEND"] = "pytorch"
+    try:
+        import deepxde as dde
+    except ImportError:
+        return None
+    if dde.backend.backend_name != "pytorch":
+        raise SystemExit(
+            f"DeepXDE was imported on its {dde.backend.backend_name!r} backend; this benchmark "
+            "compares on the pytorch one (DDE_BACKEND=pytorch)"
+        )
+    return dde
+
+
+def _deepxde_pde(dde, problem):
+    """The Eulerian residual ``u_t + F(u) u_x - nu u_xx`` written as a DeepXDE user would, on
+    inputs ``X = (x, t)``."""
+    if isinstance(problem, Burgers):
+        speed = None  # F(u) = u
+    elif isinstance(problem, (Convection, ConvectionDiffusion)):
+        speed = float(problem.beta)
+    else:
+        raise ValueError(f"no DeepXDE residual for {type(problem).__name__}")
+    nu = float(problem.nu)
+
+    def pde(X, u):
+        u_x = dde.grad.jacobian(u, X, i=0, j=0)
+        r = dde.grad.jacobian(u, X, i=0, j=1) + (u if speed is None else speed) * u_x
+        if nu:
+            r = r - nu * dde.grad.hessian(u, X, i=0, j=0)
+        return r
+
+    return pde
+
+
+def run_deepxde(dde, problem, pts, x_ic, xg, tg, ref, mean, init, args) -> dict:
+    """DeepXDE's PINN on the same points, initial weights, loss weights and optimiser budget
+    as sciml's :class:`PINN` (``init``: that PINN's state before training)."""
+    geom = dde.geometry.GeometryXTime(
+        dde.geometry.Interval(0.0, TWO_PI), dde.geometry.TimeDomain(0.0, problem.t_final)
+    )
+    x_ic64 = x_ic.double()
+    ic = dde.icbc.PointSetBC(
+        torch.cat([x_ic64, torch.zeros_like(x_ic64)], dim=1).float().numpy(),
+        problem._u0_at(x_ic64).float().numpy(),
+    )
+    data = dde.data.TimePDE(
+        geom,
+        _deepxde_pde(dde, problem),
+        [ic],
+        num_domain=0,
+        num_boundary=0,
+        num_initial=0,
+        anchors=pts.numpy(),
+    )
+    net = dde.nn.FNN([3] + [args.width] * args.depth + [1], "tanh", "Glorot normal")
+    net.apply_feature_transform(
+        lambda X: torch.cat([torch.cos(X[:, :1]), torch.sin(X[:, :1]), X[:, 1:]], dim=1)
+    )
+    # sciml's MLP is nn.Sequential(Linear, Tanh, ..., Linear): its Linear i is entry 2 i
+    with torch.no_grad():
+        for i, lin in enumerate(net.linears):
+            lin.weight.copy_(init[f"net.{2 * i}.weight"])
+            lin.bias.copy_(init[f"net.{2 * i}.bias"])
+    model = dde.Model(data, net)
+    clock = {"test": 0.0}
+    inner_test = model._test
+
+    def timed_test(*a, **k):  # DeepXDE's loss / metric evaluations, kept out of the timings
+        t0 = time.perf_counter()
+        out = inner_test(*a, **k)
+        clock["test"] += time.perf_counter() - t0
+        return out
+
+    model._test = timed_test
+    weights = [1.0, args.ic_weight]
+    decay = ("cosine", args.adam - 1, args.lr * 0.1) if args.adam > 1 else None
+    with contextlib.redirect_stdout(io.StringIO()):  # (why) compile prints 'Compiling model...'
+        model.compile("adam", lr=args.lr, loss_weights=weights, decay=decay)
+    t0 = time.perf_counter()
+    if args.adam:
+        model.train(iterations=args.adam, display_every=args.adam, verbose=0)
+    adam_seconds = time.perf_counter() - t0 - clock["test"]
+    lbfgs_iterations = lbfgs_evaluations = 0
+    lbfgs_seconds = 0.0
+    if args.lbfgs:
+        cfg = dde.optimizers.config
+        cfg.set_LBFGS_options(
+            maxcor=50, ftol=1e-14, gtol=1e-10, maxiter=args.lbfgs, maxfun=args.lbfgs * 5 // 4
+        )
+        # (why) the pytorch backend's per-call limits are fixed at DeepXDE's import from the
+        # default maxiter (15000): max_iter 1000 and max_eval 1250 per optimizer.step, so
+        # maxiter=50 ran up to 1000 iterations. Set them to the budget, as sciml's fit does.
+        cfg.LBFGS_options["iter_per_step"] = args.lbfgs
+        cfg.LBFGS_options["fun_per_step"] = args.lbfgs * 5 // 4
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.compile("L-BFGS", loss_weights=weights)
+        clock["test"] = 0.0
+        t0 = time.perf_counter()
+        model.train(verbose=0)
+        lbfgs_seconds = time.perf_counter() - t0 - clock["test"]
+        state = model.opt.state_dict()["state"][0]
+        lbfgs_iterations, lbfgs_evaluations = int(state["n_iter"]), int(state["func_evals"])
+    X = torch.stack(torch.meshgrid(xg, tg, indexing="xy"), dim=-1).reshape(-1, 2)  # (nt nx, 2)
+    pred = torch.as_tensor(model.predict(X.float().numpy())).reshape(len(tg), len(xg))
+    history = model.losshistory.loss_train  # the first row: at the initial weights
+    # (why) DeepXDE's L-BFGS loop leaves train_state's loss stale where it stops after one
+    # iteration ('converged'): evaluate at the returned weights, as sciml's fit does
+    inner_test(verbose=0)
+    initial_loss = float(np.sum(history[0])) if history else None
+    losses = [float(v) for v in model.train_state.loss_train]
+    return {
+        "rel_l2": rel_l2(pred, ref, mean),
+        "rel_l2_final_time": rel_l2(pred[-1], ref[-1], mean),
+        "rel_spectral": rel_spectral(pred, ref, mean),
+        "loss": sum(losses),
+        "terms": {"r": losses[0], "ic": losses[1] / args.ic_weight},
+        "initial_loss": initial_loss,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "adam_seconds_per_step": adam_seconds / max(args.adam, 1),
+        "lbfgs_iterations": lbfgs_iterations,
+        "lbfgs_evaluations": lbfgs_evaluations,
+        "lbfgs_seconds_per_iteration": lbfgs_seconds / max(lbfgs_iterations, 1),
+    }, pred
+
+
 def _train(model, problem, x, t, x_ic, config, weights):
     return fit(model, lambda: model.loss_terms(problem, x, t, x_ic), config, weights=weights)
 
 
-def run_case(name: str, args: argparse.Namespace) -> dict:
+def run_case(name: str, args: argparse.Namespace, dde=None) -> dict:
     problem = CASES[name](args)
     box = Box((0.0, 0.0), (TWO_PI, problem.t_final))
     if args.paper:  # the paper's collocation: a 256 x 100 space-time grid
@@ -120,6 +283,7 @@ def run_case(name: str, args: argparse.Namespace) -> dict:
         t = pts[:, 1:].clone().requires_grad_()
         if method == "pinn":
             model = PINN(width=args.width, depth=args.depth)
+            pinn_init = {k: v.clone() for k, v in model.state_dict().items()}
             weights = LossWeights({"ic": args.ic_weight})
         else:
             model = LagrangianPINN(
@@ -143,6 +307,7 @@ def run_case(name: str, args: argparse.Namespace) -> dict:
             "lbfgs_iterations": res.lbfgs_iterations,
             "lbfgs_evaluations": res.lbfgs_evaluations,
             "lbfgs_seconds_per_iteration": res.lbfgs_seconds / max(res.lbfgs_iterations, 1),
+            "initial_loss": res.history[0]["loss"] if res.history else None,
             "history": res.history,
         }
         out[method] = row
@@ -158,6 +323,28 @@ def run_case(name: str, args: argparse.Namespace) -> dict:
     out["time_ratio_lpinn_over_pinn"] = (
         out["lpinn"]["adam_seconds_per_step"] / out["pinn"]["adam_seconds_per_step"]
     )
+    if dde is not None:
+        row, pred = run_deepxde(dde, problem, pts, x_ic, xg, tg, ref, mean, pinn_init, args)
+        out["deepxde"] = row
+        print(
+            f"{name:8s} {'deepxde':6s} rel L2 {row['rel_l2']:.3e}  loss {row['loss']:.2e}  "
+            f"{1e3 * row['adam_seconds_per_step']:.1f} ms/Adam step  "
+            f"{1e3 * row['lbfgs_seconds_per_iteration']:.1f} ms/L-BFGS it "
+            f"({row['lbfgs_iterations']} its)",
+            flush=True,
+        )
+        if args.save_fields:
+            row["field_final"] = pred[-1].tolist()
+        d = out["deepxde"]
+        for m in ("lpinn", "pinn"):
+            out[f"time_ratio_{m}_over_deepxde"] = (
+                out[m]["adam_seconds_per_step"] / d["adam_seconds_per_step"]
+            )
+            if d["lbfgs_iterations"] and out[m]["lbfgs_iterations"]:
+                out[f"lbfgs_time_ratio_{m}_over_deepxde"] = (
+                    out[m]["lbfgs_seconds_per_iteration"] / d["lbfgs_seconds_per_iteration"]
+                )
+            out[f"error_ratio_{m}_over_deepxde"] = out[m]["rel_l2"] / d["rel_l2"]
     return out
 
 
@@ -208,19 +395,36 @@ def main() -> None:
         "script: Adam lr 1e-2 for up to 1e6 steps, then L-BFGS without line search)",
     )
     ap.add_argument(
+        "--baselines",
+        nargs="*",
+        choices=["deepxde"],
+        default=None,
+        help="other libraries' PINNs to run beside sciml's (none: give the option alone); "
+        "default: deepxde where it is installed",
+    )
+    ap.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "lpinn.json"), help="JSON path"
     )
     args = ap.parse_args()
     if args.paper:
         args.depth, args.adam, args.lbfgs, args.ic_points = 5, 20000, 2000, 256
+    dde = None
+    if args.baselines is None or "deepxde" in args.baselines:
+        dde = _deepxde_or_none()
+        if dde is None and args.baselines is not None:
+            ap.error("--baselines deepxde: DeepXDE is not installed (pip install 'sciml[bench]')")
+        if dde is None:
+            print("DeepXDE is not installed: running without it (pip install 'sciml[bench]')")
+    args.baselines = [] if dde is None else ["deepxde"]
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    results = [run_case(c, args) for c in args.cases]
+    results = [run_case(c, args, dde) for c in args.cases]
     record = {
         "benchmark": "lpinn",
         "command": " ".join(sys.argv),
         "args": vars(args),
         "torch": torch.__version__,
+        "deepxde": None if dde is None else dde.__version__,
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
         "total_seconds": time.perf_counter() - started,
@@ -238,6 +442,23 @@ def main() -> None:
             f"{1e3 * p['adam_seconds_per_step']:.1f} | {1e3 * lp['adam_seconds_per_step']:.1f} | "
             f"{r['time_ratio_lpinn_over_pinn']:.2f}x |"
         )
+    if dde is not None:
+        print(
+            "\n| case | DeepXDE rel L2 | LPINN / DeepXDE error | PINN / DeepXDE error | "
+            "DeepXDE ms/step | LPINN / DeepXDE time | DeepXDE ms/L-BFGS it | "
+            "LPINN / DeepXDE L-BFGS time |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for r in results:
+            d = r["deepxde"]
+            lb = r.get("lbfgs_time_ratio_lpinn_over_deepxde", math.nan)
+            print(
+                f"| {r['case']} | {d['rel_l2']:.2e} | {r['error_ratio_lpinn_over_deepxde']:.2f} | "
+                f"{r['error_ratio_pinn_over_deepxde']:.2f} | "
+                f"{1e3 * d['adam_seconds_per_step']:.1f} | "
+                f"{r['time_ratio_lpinn_over_deepxde']:.2f}x | "
+                f"{1e3 * d['lbfgs_seconds_per_iteration']:.1f} | {lb:.2f}x |"
+            )
     print(f"wrote {args.out} ({record['total_seconds']:.0f} s)")
 
 

@@ -20,6 +20,7 @@ driven and the physics-informed paths.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -165,6 +166,20 @@ def check_lpinn(r: dict) -> None:
             # the authors' measure (matrix 2-norms), beside the relative L2 the tables give
             assert finite(c[method]["rel_spectral"], positive=True)
             assert finite(c[method]["adam_seconds_per_step"], positive=True)
+    # DeepXDE runs beside them by default wherever it is installed
+    has_deepxde = importlib.util.find_spec("deepxde") is not None
+    assert r["args"]["baselines"] == (["deepxde"] if has_deepxde else [])
+    for c in r["results"] if has_deepxde else []:
+        d, p = c["deepxde"], c["pinn"]
+        # the same points, initial weights, feature transform and loss weights: the same loss
+        # at the start; the same Adam schedule and L-BFGS: the same error after 3 + 2 steps
+        assert d["initial_loss"] == pytest.approx(p["initial_loss"], rel=1e-5)
+        assert d["rel_l2"] == pytest.approx(p["rel_l2"], rel=1e-3)
+        assert d["lbfgs_iterations"] == p["lbfgs_iterations"]
+        for m in ("lpinn", "pinn"):
+            assert finite(c[f"time_ratio_{m}_over_deepxde"], positive=True)
+            assert finite(c[f"lbfgs_time_ratio_{m}_over_deepxde"], positive=True)
+            assert c[f"error_ratio_{m}_over_deepxde"] == pytest.approx(c[m]["rel_l2"] / d["rel_l2"])
 
 
 def check_mgno_vs_fno(r: dict) -> None:
@@ -368,6 +383,26 @@ def test_benchmark_runs(name, tmp_path):
     r = json.loads(text, parse_constant=_refuse_constant)
     globals()[f"check_{name}"](r)
     check_environment(r, SMOKE_THREADS.get(name, 1), SMOKE_DEVICE.get(name, "cpu"))
+
+
+def test_lpinn_without_deepxde_runs_sciml_alone_or_refuses_an_explicit_request(tmp_path):
+    """With DeepXDE not importable (a stand-in module that raises ImportError) the default run
+    says so and goes on without it; ``--baselines deepxde`` stops with that message."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "deepxde.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {"PYTHONPATH": str(fake)}
+    args = ["--cases", "conv10", "--points", "64", "--ic-points", "16", "--width", "8",
+            "--depth", "1", "--curve-depth", "1", "--adam", "2", "--lbfgs", "0", *J]  # fmt: skip
+    proc = run_benchmark("lpinn", *args, cwd=tmp_path, env=env)
+    assert "DeepXDE is not installed: running without it" in proc.stdout
+    r = json.loads((tmp_path / "out.json").read_text())
+    assert r["deepxde"] is None and r["args"]["baselines"] == []
+    assert "deepxde" not in r["results"][0] and finite(r["results"][0]["pinn"]["rel_l2"])
+    proc = run_benchmark("lpinn", *args, "--baselines", "deepxde", cwd=tmp_path, env=env,
+                         check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert "--baselines deepxde: DeepXDE is not installed" in proc.stderr
 
 
 def test_benchmark_records_thread_and_allocator_variables_as_set(tmp_path, monkeypatch):
