@@ -36,7 +36,9 @@ class _Problem:
     x0: torch.Tensor
     monitor: _Monitor
     keep_iterates: bool = False
-    #: b as given, in float64, where the iteration runs on its rounding to A's dtype
+    #: b in float64, where the iteration runs on its rounding to A's dtype: as given to
+    #: solve() for a nonsingular A, less its null-space part for a singular one (see
+    #: SolveResult.true_residual)
     b64: torch.Tensor | None = None
 
     def returned(self, x: torch.Tensor) -> torch.Tensor:

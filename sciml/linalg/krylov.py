@@ -377,9 +377,10 @@ def run(
     on_iterate: Callable[[torch.Tensor], Any] | None = None,
     b64: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, SolveResult]:
-    """Run ``method`` on a checked problem (see :func:`sciml.linalg.solve`); ``b64``: b as
-    given in float64 (the true residuals are measured against it), when ``b`` is its rounding
-    to A's dtype."""
+    """Run ``method`` on a checked problem (see :func:`sciml.linalg.solve`); ``b64``: b in
+    float64, when ``b`` is its rounding to A's dtype (the true residuals are measured against
+    it): as given to ``solve`` for a nonsingular A, less its null-space part ``Z^T Z b`` for a
+    singular one."""
     dt = getattr(method, "dot_dtype", torch.float64)
     bnorm = _norm(b if b64 is None or dt != torch.float64 else b64, dt)
     t0 = time.perf_counter()

@@ -207,7 +207,8 @@ def solve(
     # (why) anything but a tensor is read as an array (a list b got a tensor x back)
     was_numpy = not isinstance(b, torch.Tensor)
     bt = _as_vector(b, op, "b")
-    # b as given: the true-residual checks measure against it, not its rounding to A's dtype
+    # b in float64: the true-residual checks measure against it (less its null-space part,
+    # removed below, for a singular A), not against its rounding to A's dtype
     b64 = bt if bt.dtype == torch.float64 else _as_vector(b, op, "b", torch.float64)
     xt = torch.zeros_like(bt) if x0 is None else _as_vector(x0, op, "x0")
     if maxiter is None:
