@@ -1414,3 +1414,115 @@ def test_a_damaged_optimizer_moment_is_a_checkpoint_error_naming_file_and_entry(
     assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
     with pytest.warns(UserWarning, match=r"different TrainConfig \(changed: \['epochs'\]\)"):
         assert trainer.fit(resume="auto", optimizer_state=False).step == 10
+
+
+@pytest.mark.parametrize(
+    "key, damage, file, got, expected",
+    [
+        ("step", torch.tensor(float("nan")), "safetensors",
+         "a float32 tensor of shape () holding nan",
+         "the optimiser's step count, a finite number >= 0 (or a 1-element tensor)"),
+        ("step", torch.tensor(-3.0), "safetensors", "a float32 tensor of shape () holding -3.0",
+         "the optimiser's step count, a finite number >= 0 (or a 1-element tensor)"),
+        ("step", torch.tensor([5.0, 5.0]), "safetensors", "a float32 tensor of shape (2,)",
+         "the optimiser's step count, a finite number >= 0 (or a 1-element tensor)"),
+        ("step", "x", "json", "'x'",
+         "the optimiser's step count, a finite number >= 0 (or a 1-element tensor)"),
+        ("exp_avg", lambda t: torch.where(t.abs() > t.abs().median(), t, float("nan")),
+         "safetensors", "a float32 tensor of shape (16, 1, 5) holding 40 nan of 80 values",
+         "finite values (a running mean of gradients)"),
+        ("exp_avg_sq", lambda t: -t, "safetensors",
+         "a float32 tensor of shape (16, 1, 5) holding 80 < 0 of 80 values",
+         "values >= 0 and not nan (a running mean of squared gradients)"),
+    ],
+    ids=["step-nan", "step-negative", "step-two-values", "step-str", "exp_avg-nan",
+         "exp_avg_sq-negative"],
+)  # fmt: skip
+def test_a_damaged_optimizer_step_or_moment_value_is_a_checkpoint_error(
+    tmp_path, key, damage, file, got, expected
+):
+    """AdamW's step was not checked, nor the values of the moments: a step of -3 raised torch's
+    bare 'result type ComplexFloat can't be cast to the desired output type Float' at the
+    first step after the resume, [5, 5] 'a Tensor with 2 elements cannot be converted to
+    Scalar', 'x' a ValueError naming a generator object; a nan step or exp_avg trained on and
+    wrote nan into the weights, reported as a nan training loss at the second step after the
+    resume; a negative exp_avg_sq (the sqrt of it nan) the same. Now a CheckpointError names the file and the entry before
+    the weights are loaded."""
+    from safetensors.torch import load_file, save_file
+
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    ckpt = (tmp_path / "run" / "last").resolve()
+    tree = json.loads((ckpt / "trainer_state.json").read_text())
+    index, entry = tree["state"]["optimizer"]["state"]["__dict__"][0]
+    arrays = load_file(str(ckpt / "trainer_state.safetensors"))
+    ref = entry[key]["__tensor__"]
+    if isinstance(damage, str):
+        entry[key] = damage
+        (ckpt / "trainer_state.json").write_text(json.dumps(tree))
+    else:
+        arrays[ref] = (damage(arrays[ref]) if callable(damage) else damage).contiguous()
+        save_file(arrays, str(ckpt / "trainer_state.safetensors"))
+    trainer = make_trainer(tmp_path / "run", epochs=2)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(sciml.CheckpointError) as info:
+        trainer.fit(resume="auto")
+    assert str(info.value) == (
+        f"{ckpt / ('trainer_state.' + file)}: damaged trainer state: optimizer.state[{index}]."
+        f"{key} is {got}, expected {expected}; resume from another checkpoint, or with "
+        "fit(resume=..., optimizer_state=False) for fresh moments"
+    )
+    assert trainer.step == 0
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: torch.optim.AdamW(ps, lr=1e-2),
+        lambda ps: torch.optim.Adam(ps, lr=1e-2, amsgrad=True),
+        lambda ps: torch.optim.SGD(ps, lr=1e-2),
+        lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True),
+        lambda ps: torch.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
+        lambda ps: torch.optim.Adagrad(ps, lr=1e-2),
+        lambda ps: torch.optim.Adadelta(ps),
+        lambda ps: torch.optim.Adamax(ps),
+        lambda ps: torch.optim.NAdam(ps),
+        lambda ps: torch.optim.RAdam(ps),
+        lambda ps: torch.optim.Rprop(ps),
+        lambda ps: torch.optim.ASGD(ps),
+    ],
+    ids=["adamw", "adam-amsgrad", "sgd", "sgd-nesterov", "rmsprop", "adagrad", "adadelta",
+         "adamax", "nadam", "radam", "rprop", "asgd"],
+)  # fmt: skip
+def test_the_optimizer_state_checks_take_what_torchs_optimizers_write(tmp_path, make):
+    """The checks on the optimiser state refuse only what no run writes: each of torch's
+    optimisers (a recipe may replace AdamW), three steps into training, resumes exactly; so
+    does a float16 AdamW state whose exp_avg_sq overflowed to inf (gradients of 1e4: their
+    squares pass float16's 65504), which trains on with finite weights."""
+    from types import SimpleNamespace
+
+    from sciml.train import _resume
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    optimizer = make(list(model.parameters()))
+    for _ in range(3):
+        optimizer.zero_grad()
+        model(torch.randn(8, 3)).square().mean().backward()
+        optimizer.step()
+    state = {"optimizer": optimizer.state_dict()}
+    _resume.check_optimizer_moments(SimpleNamespace(optimizer=optimizer), state, tmp_path)
+
+    half = torch.nn.Parameter(torch.zeros(4, dtype=torch.float16))
+    adamw = torch.optim.AdamW([half], lr=1e-2)
+    half.grad = torch.full((4,), 1e4, dtype=torch.float16)
+    for _ in range(3):
+        adamw.step()
+    saved = adamw.state_dict()
+    assert torch.isinf(saved["state"][0]["exp_avg_sq"]).all()
+    _resume.check_optimizer_moments(
+        SimpleNamespace(optimizer=adamw), {"optimizer": saved}, tmp_path
+    )
+    adamw.load_state_dict(saved)
+    adamw.step()
+    assert torch.isfinite(half).all()

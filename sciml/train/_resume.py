@@ -459,18 +459,29 @@ def check_rng_states(state: dict[str, Any], path: Path) -> None:
 
 
 # AdamW's (the Trainer's own) and torch's other optimisers' per-parameter tensors that have
-# the shape of their parameter
+# the shape of their parameter; the running means of gradients, and of their squares
 _MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer")
+_FIRST = ("exp_avg", "momentum_buffer")
+_SQUARES = ("exp_avg_sq", "max_exp_avg_sq")
 
 
 def check_optimizer_moments(trainer: Trainer, state: dict[str, Any], path: Path) -> None:
-    """A :class:`CheckpointError` naming the file and the entry where a moment of the
-    checkpoint's optimiser state (``exp_avg``, ``exp_avg_sq``, ...) does not have the shape of
-    its parameter.
+    """A :class:`CheckpointError` naming the file and the entry where a per-parameter entry of
+    the checkpoint's optimiser state is damaged: a moment (``exp_avg``, ``exp_avg_sq``, ...)
+    without the shape of its parameter, or with values no run writes (nan; an infinite mean of
+    gradients; a negative mean of squares), a ``step`` that is not a count (a finite number
+    >= 0, or a one-element tensor of one), or any other tensor of its parameter's shape (a
+    custom optimiser's) that holds nan.
 
     (why) ``Optimizer.load_state_dict`` takes any tensor: a damaged moment raised torch's bare
     'The size of tensor a (3) must match the size of tensor b (5)' at the first step after the
-    resume, with the whole state already restored. Where the param groups do not fit,
+    resume, with the whole state already restored; a negative or two-element ``step``
+    torch's 'result type ComplexFloat can't be cast to the desired output type Float' or 'a
+    Tensor with 2 elements cannot be converted to Scalar' there; and a nan ``step`` or moment
+    trained on, writing nan into the weights, which the next step's loss reported as the run's
+    own nan. Values a run can write stay accepted: an infinite mean of squares (the square
+    of a float16 gradient over 256), an integer ``step`` (older torch) or a float one, and whatever
+    a custom optimiser keeps in other shapes. Where the param groups do not fit,
     :func:`check_optimizer_fits` says so instead."""
     saved = state["optimizer"]
     groups = trainer.optimizer.param_groups
@@ -487,17 +498,51 @@ def check_optimizer_moments(trainer: Trainer, state: dict[str, Any], path: Path)
         p = params.get(index)
         if p is None or not isinstance(entry, dict):
             continue
-        for key in _MOMENTS:
-            t = entry.get(key)
-            if t is not None and not (
-                isinstance(t, torch.Tensor) and tuple(t.shape) == tuple(p.shape)
-            ):
-                raise CheckpointError(
-                    f"{path / (STATE_NAME + '.safetensors')}: damaged trainer state: "
-                    f"optimizer.state[{index}].{key} is {_described(t)}, expected the shape "
-                    f"{tuple(p.shape)} of its parameter; resume from another checkpoint, or "
-                    "with fit(resume=..., optimizer_state=False) for fresh moments"
-                )
+        for key, t in entry.items():
+            problem = _state_entry_problem(key, t, tuple(p.shape))
+            if problem is None:
+                continue
+            got, expected = problem
+            # (why) a tensor is in the arrays file, a number or other value in the JSON
+            where = "safetensors" if isinstance(t, torch.Tensor) else "json"
+            raise CheckpointError(
+                f"{path / f'{STATE_NAME}.{where}'}: damaged trainer state: "
+                f"optimizer.state[{index}].{key} is {got}, expected {expected}; resume from "
+                "another checkpoint, or with fit(resume=..., optimizer_state=False) for fresh "
+                "moments"
+            )
+
+
+def _state_entry_problem(key: Any, t: Any, shape: tuple[int, ...]) -> tuple[str, str] | None:
+    """``(got, expected)`` where the optimiser state entry ``key`` of a parameter of ``shape``
+    is damaged (see :func:`check_optimizer_moments`), else None."""
+    if key == "step":
+        # (a bool or complex tensor's .item() is no real number either)
+        count = t.item() if isinstance(t, torch.Tensor) and t.numel() == 1 else t
+        if _is_real(count) and math.isfinite(count) and count >= 0:
+            return None
+        if not (isinstance(t, torch.Tensor) and tuple(t.shape) == shape and t.numel() > 1):
+            got = _described(t) + (f" holding {count}" if _is_real(count) else "")
+            return got, "the optimiser's step count, a finite number >= 0 (or a 1-element tensor)"
+        # a custom optimiser's per-element tensor named step: checked as any other below
+    fits = isinstance(t, torch.Tensor) and tuple(t.shape) == shape
+    if key in _MOMENTS and t is not None and not fits:
+        return _described(t), f"the shape {shape} of its parameter"
+    if not (fits and (t.is_floating_point() or t.is_complex())):
+        return None
+    real = torch.view_as_real(t) if t.is_complex() else t
+    nan = int(torch.isnan(real).sum())
+    inf = int(torch.isinf(real).sum()) if key in _FIRST else 0
+    negative = int((real < 0).sum()) if key in _SQUARES else 0
+    if not (nan or inf or negative):
+        return None
+    counts = [f"{n} {what}" for n, what in ((nan, "nan"), (inf, "inf"), (negative, "< 0")) if n]
+    got = f"{_described(t)} holding {' and '.join(counts)} of {t.numel()} values"
+    if key in _SQUARES:
+        return got, "values >= 0 and not nan (a running mean of squared gradients)"
+    if key in _FIRST:
+        return got, "finite values (a running mean of gradients)"
+    return got, "values that are not nan"
 
 
 def _described(value: Any) -> str:
