@@ -977,3 +977,31 @@ def test_an_xarray_export_is_refused_not_read_as_a_poseidon_file(tmp_path):
     message = message.replace("sciml_layout=", "layout=").replace("sciml_source=", "source=")
     with pytest.raises(sd.DataFormatError, match=re.escape(message)):
         sd.open(tmp_path / "f.nc")
+    # an export of a selection of samples keeps their indices, and is refused as well
+    xa.isel(sample=[2, 0]).to_netcdf(tmp_path / "g.nc")
+    with pytest.raises(sd.DataFormatError, match="is an xarray export of a sciml data set"):
+        sd.open(tmp_path / "g.nc")
+
+
+def test_a_netcdf_file_with_a_sample_dimension_and_source_attribute_is_no_export(tmp_path):
+    # any file with root attributes layout (a layout's name) and source and a top-level
+    # 'sample' was refused as an xarray export: here a Poseidon file whose samples run along
+    # the NetCDF dimension 'sample' (a float placeholder in HDF5, not a variable), with CF's
+    # 'source'. An export's 'sample' is its integer coordinate variable of sample indices
+    netCDF4 = pytest.importorskip("netCDF4")
+    data = _r(3, 4, 2, 8, 6)
+    for k, sample_values in enumerate((None, np.array([0.5, 1.5, 2.5]), np.array([0, 0, 1]))):
+        path = tmp_path / f"CE-RP-{k}.nc"
+        with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+            for name, size in zip(("sample", "time", "channel", "x", "y"), data.shape):
+                nc.createDimension(name, size)
+            if sample_values is not None:  # a coordinate variable, but no sample indices
+                nc.createVariable("sample", sample_values.dtype.str[1:], ("sample",))[:] = (
+                    sample_values
+                )
+            nc.createVariable("data", "f4", ("sample", "time", "channel", "x", "y"))[:] = data
+            nc.source, nc.layout = "CFD run 3", "poseidon-netcdf"
+        ds = sd.open(path)
+        assert ds.layout == "poseidon-netcdf" and ds.field_names == ["c0", "c1"]
+        np.testing.assert_array_equal(ds.read(slice(None)), data)
+        assert sd.validate(path) == []

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from .._errors import DataFormatError
 from .._format import decode_attr
@@ -74,10 +75,10 @@ def _refuse_an_xarray_export(f: h5py.File, path: Path) -> None:
     # (why) "layout" / "source": the names of exports written before they became sciml_*
     names = next((n for n in (("sciml_layout", "sciml_source"), ("layout", "source"))
                   if n[0] in attrs and n[1] in attrs), None)  # fmt: skip
-    if names is None or "sample" not in f:
+    if names is None or not _holds_sample_indices(f):
         return
     layout, source = (decode_attr(attrs[k], False) for k in names)
-    if layout not in LAYOUTS:
+    if layout not in LAYOUTS or not isinstance(source, str):
         return
     raise DataFormatError(
         path,
@@ -86,6 +87,23 @@ def _refuse_an_xarray_export(f: h5py.File, path: Path) -> None:
         "exported from -- open that one, read this one with xarray.open_dataset, or write its "
         "variables in sciml's layout with sciml.data.write",
     )
+
+
+def _holds_sample_indices(f: h5py.File) -> bool:
+    """Whether ``f`` has the coordinate variable ``sample`` that every export writes: the
+    sample indices, distinct integers >= 0 (``arange(n)``, or a selection of it).
+
+    (why) a top-level ``sample`` of any kind was taken for it: a Poseidon NetCDF file whose
+    samples run along the dimension ``sample`` (stored as a float placeholder, no variable)
+    with the CF attribute ``source`` and an attribute ``layout`` naming a sciml layout was
+    refused as an export.
+    """
+    # not f.get: it turns the KeyError of a damaged object into the default
+    s = f["sample"] if "sample" in f else None  # noqa: SIM401
+    if not isinstance(s, h5py.Dataset) or s.ndim != 1 or s.dtype.kind not in "iu":
+        return False
+    v = s[()]
+    return bool((v >= 0).all()) and np.unique(v).size == v.size
 
 
 def _read(reader: Reader, f: h5py.File, path: Path) -> LayoutSpec:
