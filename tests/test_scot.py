@@ -612,6 +612,29 @@ def test_a_shifted_window_block_matches_a_loop_over_its_tokens(grid, window, shi
         torch.testing.assert_close(blk(x, t), want, rtol=1e-10, atol=1e-10)
 
 
+def test_a_non_square_grid_clips_the_window_to_its_shorter_side():
+    """The Swin-v2 reference rule (microsoft/Swin-Transformer; HF's Swin): when min(h, w) <= the
+    window, the window becomes min(h, w) and the shift 0. By hand: (8, 32) at window 16 gives
+    min = 8 <= 16, so window 8, shift 0 (the old "both sides" test kept 16 and padded 8 zero rows
+    into every window); (32, 8) the same; (8, 32) at window 4 is not clipped. The forward pass on
+    the (8, 32) grid equals the token loop with 8 x 8 windows and no roll (float64)."""
+    for grid, window, shift, want in (
+        ((8, 32), 16, 8, (8, 0)), ((32, 8), 16, 8, (8, 0)), ((6, 40), 6, 3, (6, 0)),
+        ((8, 32), 4, 2, (4, 2)), ((16, 16), 8, 4, (8, 4)),
+    ):  # fmt: skip
+        blk = SwinV2Block(8, 2, grid, window=window, shift=shift)
+        assert (blk.window, blk.shift) == want, (grid, window, shift)
+    torch.manual_seed(0)
+    blk = SwinV2Block(8, 2, (8, 32), window=16, shift=8, conditional=True).double().eval()
+    with torch.no_grad():
+        for p in blk.parameters():
+            p.normal_(0, 0.5)
+        x, t = torch.randn(2, 8, 32, 8, dtype=torch.float64), torch.tensor([0.3, 1.2])
+        want = x + blk.norm1(_loop_window_attention(blk.attn, x, 8, 0), t)
+        want = want + blk.norm2(blk.mlp(want), t)
+        torch.testing.assert_close(blk(x, t), want, rtol=1e-10, atol=1e-10)
+
+
 def test_patch_merging_and_unmerging_follow_the_references_token_layout():
     """PatchMerging / PatchUnmerging against index loops of the reference's layout (scOT's
     ScOTPatchMerging / ScOTPatchUnmerging): a merged token (i, j) reads x(2i, 2j), x(2i+1, 2j),

@@ -254,8 +254,8 @@ class SwinV2Block(nn.Module):
         x = x + DropPath(Norm_2(MLP(x), t))
 
     ``shift`` rolls the grid by ``-shift`` before partitioning into windows (and back after);
-    the grid is zero-padded on the right/bottom to a multiple of the window. When neither side of
-    the grid is larger than the window, the window is clipped to the grid's height and the shift
+    the grid is zero-padded on the right/bottom to a multiple of the window. When the shorter side
+    of the grid is no larger than the window, the window is clipped to that side and the shift
     dropped, so each stage of a multiscale model on a square grid still sees its whole grid in one
     window (``grid`` sets this at construction).
 
@@ -295,8 +295,12 @@ class SwinV2Block(nn.Module):
         grid = check_size("SwinV2Block", "grid", grid)
         if len(grid) != 2 or min(grid) < 1:
             raise ValueError(f"SwinV2Block expected grid as (h, w) of sizes >= 1, got {grid}")
-        if grid[0] <= window and grid[1] <= window:
-            window, shift = grid[0], 0  # clip to the grid, as the reference does (square grids)
+        if min(grid) <= window:
+            # (why) the rule of the Swin-v2 authors' code (microsoft/Swin-Transformer, as HF's
+            # Swin): this read "both sides", so a (8, 32) grid kept a window of 16 and filled half
+            # of every window with zero padding. Poseidon (HF's Swinv2 port) clips to the height
+            # alone, the same window on its square grids.
+            window, shift = min(grid), 0
         if not 0 <= shift < window:
             raise ValueError(f"expected 0 <= shift < window={window}, got shift={shift}")
         self.grid, self.window, self.shift = tuple(grid), window, shift
