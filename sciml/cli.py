@@ -340,6 +340,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from . import pretrained
     from ._config import config_from_dict
     from .experiment import DataSpec, build_views, evaluate
+    from .models import Normalized
     from .operator import load, read_checkpoint_record
 
     checkpoint = args.checkpoint
@@ -416,7 +417,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
     model = load(directory)
     try:
-        views = build_views(spec, samples=samples)
+        views = build_views(spec, samples=samples, float64_inputs=isinstance(model, Normalized))
     except IndexError as err:
         if samples is None:
             raise

@@ -144,3 +144,73 @@ def test_wrap_builds_a_family_that_cannot_be_built_on_meta_without_drawing_rando
     )
     with torch.no_grad():
         torch.testing.assert_close(model(u.float()).double(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_float64_inputs_are_centred_in_float64_and_float32_ones_as_before():
+    # (why) a float64 field 1e4 +- 1e-2: with the mean in float32 (spacing 1e-3 at 1e4) every
+    # encoded input was up to 0.05 std off, before any rounding of the input itself
+    torch.manual_seed(0)
+    inner = FNO(FNOConfig(in_channels=1, out_channels=1, modes=(3,), width=4, n_layers=1))
+    mu, sd = 9999.999672302874, 0.010042373772317691
+    stats = {"in_mean": [mu], "in_std": [sd], "out_mean": [mu], "out_std": [sd]}
+    wide = Normalized.wrap(inner, float64_inputs=True, **stats)
+    plain = Normalized.wrap(inner, **stats)
+    assert wide.in_mean.dtype == torch.float64 and wide.out_mean.dtype == torch.float32
+    u = mu + sd * torch.randn(4, 1, 16, dtype=torch.float64)
+    want = (u - mu) / sd  # float64 by hand
+    enc = wide.encode(u)
+    assert enc.dtype == torch.float32  # rounded once, to the network's dtype
+    assert float((enc.double() - want).abs().max()) < 1e-6  # float32 rounding of O(1) values
+    assert float((plain.encode(u).double() - want).abs().max()) > 1e-2  # the float32 mean's
+    with torch.no_grad():
+        out = wide(u)
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, plain.decode(inner(enc)), rtol=0, atol=0)
+        # a float32 input takes the float32 path, bit for bit as without float64_inputs
+        u32 = u.float()
+        assert torch.equal(wide(u32), plain(u32))
+
+
+def test_sciml_train_centres_a_float64_field_in_float64(tmp_path):
+    """``sciml train`` on a float64 field 1e4 +- 1e-2: the views read it as float32 and the
+    wrapper's mean was float32, so every input the network saw was up to ~0.1 std off (0.054
+    for the item checked here). The inputs now come in float64 and the model centres them in
+    float64."""
+    import numpy as np
+
+    import sciml
+    from sciml.experiment import build_views, load_experiment, run
+
+    rng = np.random.default_rng(0)
+    u = 1e4 + 1e-2 * rng.standard_normal((6, 3, 16))
+    sciml.data.write(tmp_path / "f64.h5", fields={"u": u}, dtype=np.float64)
+    (tmp_path / "exp.yaml").write_text(
+        "model: {family: fno, config: {in_channels: 1, out_channels: 1, modes: [3], width: 4, "
+        "n_layers: 1}}\n"
+        "data: {path: f64.h5, view: windows, split: [0.5, 0.25, 0.25]}\n"
+        f"train: {{epochs: 1, batch_size: 4}}\nout: {tmp_path / 'run'}\n"
+    )
+    exp = load_experiment(tmp_path / "exp.yaml")
+    result = run(exp, progress=False)
+    model = sciml.load(result["best_checkpoint"])
+    train = list(sciml.data.split(6, (0.5, 0.25, 0.25), seed=0).train)
+    mu, sd = u[train].mean(), u[train].std()  # float64 by hand
+    assert model.in_mean.dtype == torch.float64 and model.out_mean.dtype == torch.float32
+    np.testing.assert_allclose(model.in_mean.numpy(), [mu], rtol=1e-15)
+    np.testing.assert_allclose(model.in_std.numpy(), [sd], rtol=1e-9)
+    # the view sciml evaluate builds for a Normalized model gives the stored float64 values
+    item = build_views(exp.data, samples=[5], float64_inputs=True)[1]
+    assert item["input"].dtype == torch.float64 and item["target"].dtype == torch.float32
+    np.testing.assert_array_equal(item["input"].numpy(), u[5, 1:2])
+    np.testing.assert_array_equal(item["target"].numpy(), u[5, 2:3].astype(np.float32))
+    want = (u[5, 1:2] - mu) / sd
+    with torch.no_grad():
+        enc = model.encode(item["input"][None])[0]
+        assert enc.dtype == torch.float32
+        assert float(np.abs(enc.double().numpy() - want).max()) < 1e-6  # was 0.054
+        assert model(item["input"][None]).dtype == torch.float32
+    # a float32 file takes the float32 path, as before
+    sciml.data.write(tmp_path / "f32.h5", fields={"u": u.astype(np.float32)})
+    spec = sciml.experiment.DataSpec(path=str(tmp_path / "f32.h5"), view="windows")
+    item = build_views(spec, samples=[5], float64_inputs=True)[1]
+    assert item["input"].dtype == item["target"].dtype == torch.float32

@@ -119,5 +119,5 @@ class PointSamples(_View):
         return {
             "input": torch.from_numpy(np.ascontiguousarray(u)),
             "x": torch.from_numpy(np.ascontiguousarray(x)),
-            "target": torch.from_numpy(np.ascontiguousarray(y)),
+            "target": torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)),
         }

@@ -85,6 +85,10 @@ class _View(Dataset):
         self.with_coords = with_coords
         self.static_fields: list[str] = []
         self._dtypes: dict[tuple[bool, tuple[str, ...]], np.dtype] = {}
+        # (why) set by sciml.experiment.build_views for a Normalized model: without a
+        # normalizer, inputs come as the file stores them (float64 kept) and targets in float32;
+        # the model centres a float64 input before rounding it (see _read)
+        self._float64_inputs = False
         self._x: torch.Tensor | None = None
         if with_coords:
             self._coords()  # fails now (coordinates that vary per sample), not in a worker
@@ -138,12 +142,13 @@ class _View(Dataset):
         """Channels ``names`` of sample ``s`` on the view's grid: ``(t, C, *spatial)`` at
         ``steps``, or ``(C, *spatial)`` for static ones.
 
-        Float32, or float64 where the file stores float64 and a normalizer encodes them: (why)
-        read as float32 first, a field 1e4 + 1e-2 noise lost ~1e-3 to rounding before it was
-        centred, an error of 0.06 in units of its std in every encoded value.
+        Float32, or float64 where the file stores float64 and a normalizer encodes them (or,
+        with ``_float64_inputs``, a Normalized model will): (why) read as float32 first, a
+        field 1e4 + 1e-2 noise lost ~1e-3 to rounding before it was centred, an error of 0.06
+        in units of its std in every encoded value.
         """
         dtype: np.dtype = np.dtype(np.float32)
-        if self.normalizer is not None:
+        if self.normalizer is not None or self._float64_inputs:
             key = (static, tuple(names))
             if key not in self._dtypes:
                 self._dtypes[key] = _read_dtype(self.ds, names, static=static)
@@ -177,6 +182,8 @@ class _View(Dataset):
         return self._x
 
     def _finish(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self._float64_inputs:  # only the input is for the model to centre
+            item["target"] = item["target"].float()
         if self.with_coords:
             item["x"] = self._coords()
         return item

@@ -117,8 +117,15 @@ class Normalized(Autoregressive, Operator, family="normalized"):
         out_std: Sequence[float] | torch.Tensor,
         channel_dim: int = 1,
         out_channel_dim: int | None = None,
+        float64_inputs: bool = False,
     ) -> Normalized:
-        """Wrap an existing operator (its weights are kept) with the given statistics."""
+        """Wrap an existing operator (its weights are kept) with the given statistics.
+
+        ``float64_inputs``: the raw inputs will come in float64 (a float64 data file, read as
+        stored): ``in_mean`` / ``in_std`` are then kept in float64 beside a float32 network,
+        so that :meth:`encode` centres the inputs before anything is rounded to float32. The
+        outputs and a float32 input are computed as without it.
+        """
         # (why) read in float64 and stored in float64 for a float64 operator: rounded to float32,
         # the statistics moved a float64 model's outputs by 1e-8 relative (float32's rounding)
         in_mean, in_std, out_mean, out_std = (
@@ -127,6 +134,9 @@ class Normalized(Autoregressive, Operator, family="normalized"):
         )
         wide = any(t.dtype == torch.float64 for t in inner.state_dict().values())
         dtype = torch.float64 if wide else torch.float32
+        # (why) a field 1e4 +- 1e-2 has float32 spacing 1e-3 there: its mean rounded to float32
+        # moved every encoded input by up to 0.05 std, before the inputs' own rounding
+        in_dtype = torch.float64 if float64_inputs else dtype
         if in_mean.shape != in_std.shape or out_mean.shape != out_std.shape:
             raise ValueError(
                 f"mean and std must have one entry per channel: in {tuple(in_mean.shape)} vs "
@@ -169,8 +179,8 @@ class Normalized(Autoregressive, Operator, family="normalized"):
         # network, every forward failed ("Expected all tensors to be on the same device")
         tensors = [*inner.parameters(), *inner.buffers()]
         device = tensors[0].device if tensors else torch.device("cpu")
-        model.in_mean = in_mean.detach().to(device, dtype)
-        model.in_std = in_std.detach().to(device, dtype)
+        model.in_mean = in_mean.detach().to(device, in_dtype)
+        model.in_std = in_std.detach().to(device, in_dtype)
         model.out_mean = out_mean.detach().to(device, dtype)
         model.out_std = out_std.detach().to(device, dtype)
         return model
@@ -197,13 +207,21 @@ class Normalized(Autoregressive, Operator, family="normalized"):
             )
 
     def encode(self, u: torch.Tensor) -> torch.Tensor:
-        """Normalise raw inputs: ``(u - mu_in) / s_in`` per channel."""
+        """Normalise raw inputs: ``(u - mu_in) / s_in`` per channel, computed in ``u``'s dtype.
+
+        A float64 ``u`` for a network in a narrower dtype is centred in float64 and the result
+        rounded once to the network's dtype (that of ``out_std``, which :meth:`wrap` gives the
+        network's): rounded first, a field 1e4 +- 1e-2 lost 0.05 std to float32's spacing.
+        """
         # (why) the statistics are cast to u's dtype: an integer u was normalised with
         # truncated means and deviations (in_mean 0.5 as 0) and ran on without an error
         check_real("Normalized", "u", u)
         dim = self.config.channel_dim
         self._check_channels("u", u, self.in_mean, dim)
-        return (u - self._shape(self.in_mean, u, dim)) / self._shape(self.in_std, u, dim)
+        z = (u - self._shape(self.in_mean, u, dim)) / self._shape(self.in_std, u, dim)
+        if u.dtype == torch.float64 and self.out_std.dtype != torch.float64:
+            z = z.to(self.out_std.dtype)
+        return z
 
     def decode(self, v: torch.Tensor) -> torch.Tensor:
         """Map normalised outputs back to physical units: ``v s_out + mu_out`` per channel."""

@@ -273,11 +273,13 @@ def grid_metrics(
     before the model is shipped."""
     from .._config import config_from_dict
     from ..experiment import DataSpec, build_views, evaluate
+    from ..models import Normalized
 
     with tempfile.TemporaryDirectory(prefix="sciml-eval-") as tmp:
         path = generate_samples(generator, options, n=n, seed=seed, out=Path(tmp) / "test.h5")
         spec = config_from_dict(DataSpec, {**view, "path": str(path)}, where="metadata.data")
-        result = evaluate(_on(model, device), build_views(spec), batch_size=batch_size)
+        views = build_views(spec, float64_inputs=isinstance(model, Normalized))
+        result = evaluate(_on(model, device), views, batch_size=batch_size)
     return {
         "test_rel_l2": result["rel_l2"],
         "test_rel_l2_max": result["rel_l2_max"],
