@@ -1364,50 +1364,83 @@ def test_a_nan_loss_after_a_resume_with_fresh_moments_puts_back_fresh_moments(tm
     assert all(torch.equal(trainer.model.state_dict()[k], weights[k]) for k in weights)
 
 
-def test_non_finite_gradients_under_a_finite_loss_are_named_at_their_step_with_grad_clip(
-    tmp_path,
-):
-    """Step 5's loss is finite but its gradients are nan (sqrt at 0 in backward). With grad_clip
-    the clipped step wrote nan into the weights and the run stopped at step 6's nan loss,
-    naming step 6; it now stops at step 5, naming the gradient norm, and the state in memory
-    is put back to the step-3 checkpoint. Without grad_clip (no norm computed, no read added)
-    the next step's nan loss still reports it."""
+@pytest.mark.parametrize("grad_clip", [10.0, None], ids=["clip", "no-clip"])
+@pytest.mark.parametrize("bad", [5, 6])
+def test_non_finite_gradients_under_a_finite_loss_are_named_at_their_step(tmp_path, grad_clip, bad):
+    """Step `bad`'s loss is finite but its gradients are nan (sqrt at 0 in backward): the step
+    writes nan into the weights. With grad_clip the run stops at that step, naming the
+    gradient norm that clipping computed. Without it the run stopped at the next step's nan
+    loss, naming that step, and where a checkpoint came between (step 6, checkpoint_every=3)
+    it held the nan weights: `last` moved onto it (ckpt-3 deleted), and the state was 'put
+    back' to it, nan. Now it stops at step `bad` too, naming the largest gradient norm of a
+    parameter: the state in memory is put back to the step-3 checkpoint, and `last` stays
+    there."""
     from safetensors.torch import load_file
 
     from sciml.train import LpLoss
 
     lp = LpLoss()
+    calls = [0]
 
-    def run(out_dir, grad_clip):
-        calls = [0]
+    def loss(pred, target):
+        calls[0] += 1
+        value = lp(pred, target)
+        if calls[0] == bad:  # + sqrt(0), a finite 0 whose gradient is nan
+            value = value + torch.sqrt((pred - pred.detach()).abs().sum())
+        return value
 
-        def loss(pred, target):
-            calls[0] += 1
-            value = lp(pred, target)
-            if calls[0] == 5:  # step 5: + sqrt(0), a finite 0 whose gradient is nan
-                value = value + torch.sqrt((pred - pred.detach()).abs().sum())
-            return value
-
-        torch.manual_seed(0)
-        cfg = TrainConfig(epochs=2, batch_size=8, lr=3e-3, checkpoint_every=3, seed=7,
-                          grad_clip=grad_clip)  # fmt: skip
-        trainer = Trainer(Tiny(TinyConfig()), ShiftData(40), loss=loss, config=cfg,
-                          out_dir=out_dir, progress=False)  # fmt: skip
-        with pytest.raises(FloatingPointError) as info:
-            trainer.fit()
-        return trainer, str(info.value)
-
-    trainer, message = run(tmp_path / "clip", 10.0)
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=3e-3, checkpoint_every=3, seed=7,
+                      grad_clip=grad_clip)  # fmt: skip
+    trainer = Trainer(Tiny(TinyConfig()), ShiftData(40), loss=loss, config=cfg,
+                      out_dir=tmp_path, progress=False)  # fmt: skip
+    with pytest.raises(FloatingPointError) as info:
+        trainer.fit()
+    message = str(info.value)
+    what = "gradient norm" if grad_clip is not None else "largest gradient norm"
+    epoch = (bad - 1) // 5  # 5 steps an epoch
     assert message.startswith(
-        "gradient norm is nan at step 5 (epoch 0), with a finite training loss "
+        f"{what} is nan at step {bad} (epoch {epoch}), with a finite training loss "
     ), message
     assert "put back to the run's newest checkpoint" in message and "(step 3)" in message
-    saved = load_file(str(tmp_path / "clip" / "ckpt-3" / "model.safetensors"))
+    assert os.readlink(tmp_path / "last") == "ckpt-3"
+    saved = load_file(str(tmp_path / "ckpt-3" / "model.safetensors"))
+    assert all(torch.isfinite(v).all() for v in saved.values())
     state = trainer.model.state_dict()
     assert trainer.step == 3 and all(torch.equal(state[k], saved[k]) for k in saved)
 
-    _, message = run(tmp_path / "plain", None)
-    assert message.startswith("training loss is nan at step 6 (epoch 1)"), message
+
+def test_finite_gradients_whose_norm_overflows_train_on_without_grad_clip(tmp_path):
+    """Without grad_clip a step's gradients are checked through the largest 2-norm of a
+    parameter's; a norm of finite values can overflow (4e36 squared passes float32's 3.4e38)
+    where AdamW's step stays finite (its exp_avg_sq is inf and the update 0), and that step is
+    not refused: the gradients themselves are read then. The run trains all 10 steps with
+    finite weights and loss, the extra parameter stays at 0 (its update is 4e35 / inf = 0),
+    and a resume from its checkpoint (exp_avg_sq inf) goes on."""
+    from sciml.train import LpLoss
+
+    lp = LpLoss()
+
+    def build(epochs):
+        torch.manual_seed(0)
+        model = Tiny(TinyConfig())
+        model.big = torch.nn.Parameter(torch.zeros(4))
+
+        def loss(pred, target):  # d/d big = 4e36, a finite gradient; the loss adds 0
+            return lp(pred, target) + (model.big * 4e36).sum()
+
+        cfg = TrainConfig(epochs=epochs, batch_size=8, lr=3e-3, checkpoint_every=3, seed=7)
+        return Trainer(model, ShiftData(40), loss=loss, config=cfg, out_dir=tmp_path,
+                       progress=False)  # fmt: skip
+
+    trainer = build(2)
+    result = trainer.fit()
+    assert result.step == 10 and math.isfinite(result.train_loss)
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert torch.equal(trainer.model.big.detach(), torch.zeros(4))
+    assert torch.isinf(trainer.optimizer.state[trainer.model.big]["exp_avg_sq"]).all()
+    with pytest.warns(UserWarning, match=r"different TrainConfig \(changed: \['epochs'\]\)"):
+        assert build(3).fit(resume="auto").step == 15
 
 
 def test_a_restore_that_fails_keeps_the_nan_error_and_mixes_no_states(tmp_path):
