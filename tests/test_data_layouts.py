@@ -785,6 +785,72 @@ def test_coordinates_that_vary_per_sample_are_not_flattened_into_one_grid(tmp_pa
     np.testing.assert_array_equal(item["input"].numpy()[0], vals["density"][1, 0])
 
 
+def _replace_coordinate(path, values, sample, time):
+    with h5py.File(path, "a") as f:
+        del f["dimensions/x"]
+        f["dimensions/x"] = values
+        f["dimensions/x"].attrs["sample_varying"] = sample
+        f["dimensions/x"].attrs["time_varying"] = time
+
+
+def test_the_wells_time_varying_coordinates_and_scalars_are_on_the_time_axis(tmp_path):
+    # a time-varying coordinate (T, nx) was taken for a per-sample one: to_xarray labelled its
+    # rows as samples (T == n_trajectories, below) or failed in xarray ("conflicting sizes for
+    # dimension 'sample'"); a time-varying scalar got a dim of its own, not 'time'
+    pytest.importorskip("xarray")
+    for n in (6, 3):  # T == n, T != n
+        path = tmp_path / f"w{n}.hdf5"
+        vals = write_well_file(path, n=n, t=6, nx=8, ny=4, extras=False)
+        x_t = np.stack([np.linspace(0, 1 + k, 8) for k in range(6)]).astype(np.float32)
+        _replace_coordinate(path, x_t, sample=False, time=True)
+        ds = sd.open(path)
+        np.testing.assert_array_equal(ds.coords["x"], x_t)
+        xa = ds.to_xarray()
+        assert "x_per_sample" not in xa.coords and xa["x_per_step"].dims == ("time", "x")
+        np.testing.assert_array_equal(xa["x_per_step"].sel(time=ds.time[4]).values, x_t[4])
+        assert xa["param_gamma_t"].dims == ("sample", "time")
+        for i in range(n):  # every sample holds the stored series, step by step
+            np.testing.assert_array_equal(xa["param_gamma_t"][i].values, vals["gamma_t"])
+        np.testing.assert_array_equal(
+            xa["param_gamma_t"].sel(time=ds.time[2]).values, [vals["gamma_t"][2]] * n
+        )
+        assert xa["param_Re"].dims == ("sample",)  # a scalar that does not vary in time
+        np.testing.assert_array_equal(xa["param_Re"].values, [100.0] * n)
+        with pytest.raises(ValueError, match=r"axis 'x' vary per time step \(shape \(6, 8\)\)"):
+            ds.grid_points()
+        ds.close()
+    # varying per sample and time step: (n, T, nx)
+    x_nt = np.stack([x_t * (1 + i) for i in range(3)])
+    _replace_coordinate(path, x_nt, sample=True, time=True)
+    with sd.open(path) as ds:
+        xa = ds.to_xarray()
+        assert xa["x_per_sample"].dims == ("sample", "time", "x")
+        np.testing.assert_array_equal(xa["x_per_sample"].isel(sample=2, time=5).values, x_nt[2, 5])
+        with pytest.raises(ValueError, match="vary per sample and time step"):
+            ds.grid_points()
+    # a shape that is not what the flags say is refused naming the key, as fields are
+    _replace_coordinate(path, x_t, sample=True, time=False)
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.open(path)
+    assert str(e.value) == (
+        f"{path}: key 'dimensions/x': has shape (6, 8), expected (3, 8) (sample_varying=True, "
+        "time_varying=False)"
+    )
+    _replace_coordinate(path, x_t[0], sample=False, time=False)
+    sd.open(path).close()
+    with h5py.File(path, "a") as f:
+        del f["scalars/gamma_t"]
+        f["scalars/gamma_t"] = vals["gamma_t"][:5]
+        f["scalars/gamma_t"].attrs["sample_varying"] = False
+        f["scalars/gamma_t"].attrs["time_varying"] = True
+    with pytest.raises(sd.DataFormatError) as e:
+        sd.open(path)
+    assert str(e.value) == (
+        f"{path}: key 'scalars/gamma_t': has shape (5,), expected (6,) (sample_varying=False, "
+        "time_varying=True)"
+    )
+
+
 def test_the_well_array_valued_simulation_parameter_is_one_row_per_sample(tmp_path):
     # an array-valued simulation parameter (f.attrs['L'] = [1, 2]) was reported as a damaged
     # file ("could not broadcast input array from shape (2,) into shape (3,)")

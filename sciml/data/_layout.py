@@ -71,6 +71,12 @@ class LayoutSpec:
     coords: dict[str, np.ndarray] = field(default_factory=dict)
     time: np.ndarray | None = None
     params: dict[str, np.ndarray] = field(default_factory=dict)
+    # name -> dims of a parameter's axes after the sample axis, where the layout knows them
+    # (The Well's time-varying scalars: ("time",)); others get dims of their own in to_xarray
+    param_dims: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # axis -> dims of a coordinate that varies per sample and / or time step, e.g.
+    # ("time", "x") for (n_steps, n_x); a 2-D coordinate not listed varies per sample
+    coord_dims: dict[str, tuple[str, ...]] = field(default_factory=dict)
     boundary_conditions: dict[str, Any] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
     sample_keys: list[str] | None = None

@@ -126,8 +126,10 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
             c = np.asarray(ds.coords[d])
             if c.ndim == 1:
                 coords[d] = (d, c)
-            else:  # varies per sample: not an index coordinate
-                coords[f"{d}_per_sample"] = (("sample", d), c)
+            else:  # varies per sample and / or time step: not an index coordinate
+                c_dims = ds._spec.coord_dims.get(d, ("sample", d))
+                name = f"{d}_per_sample" if "sample" in c_dims else f"{d}_per_step"
+                coords[name] = (c_dims, c)
     if ds.time is not None:  # (why) also a static-only file's: an export dropped them
         t = np.asarray(ds.time)
         if t.ndim == 1:
@@ -149,7 +151,8 @@ def to_xarray(ds: H5Dataset) -> xr.Dataset:
              xr.Variable(("sample", *dims), arr, attrs=attrs))  # fmt: skip
     for name, v in ds.params.items():
         v = np.asarray(v)
-        extra = tuple(f"{name}_dim{k}" for k in range(1, v.ndim))
+        # (why) a time-varying scalar of The Well got a dim of its own, not "time"
+        extra = ds._spec.param_dims.get(name) or tuple(f"{name}_dim{k}" for k in range(1, v.ndim))
         _add(ds, data_vars, what, f"param_{name}", f"parameter {name!r} (as 'param_{name}')",
              xr.Variable(("sample", *extra), v))  # fmt: skip
     _refuse_coordinate_names(ds, data_vars, what, coords)

@@ -134,7 +134,9 @@ class H5Dataset:
     def coords(self) -> dict[str, np.ndarray]:
         """Axis name -> ``(n_axis,)`` coordinates, as stored (``{"points": (n_points, dim)}`` for
         a point cloud); made up where the file stores none: indices ``0, 1, ...`` for a
-        PDEBench Darcy file, ``linspace(0, 1, n_axis)`` for a Poseidon one. Arrays read when the
+        PDEBench Darcy file, ``linspace(0, 1, n_axis)`` for a Poseidon one. An axis of The Well
+        that varies per sample and / or time step is ``(n_samples, n_axis)``, ``(n_steps,
+        n_axis)`` or ``(n_samples, n_steps, n_axis)``, as its flags say. Arrays read when the
         file was opened, shared by every call: do not modify them."""
         return self._spec.coords
 
@@ -206,10 +208,12 @@ class H5Dataset:
             if c.ndim and c.size != c.shape[-1]:
                 # (why) The Well lets an axis vary per sample ((n, nx)): reshape(-1) made one
                 # grid of every sample's points, n times too long
+                lead = self._spec.coord_dims.get(d, ("sample", d))[:-1]
+                what = " and ".join("time step" if k == "time" else k for k in lead)
                 raise ValueError(
-                    f"{self.path}: the coordinates of axis '{d}' vary per sample (shape "
+                    f"{self.path}: the coordinates of axis '{d}' vary per {what} (shape "
                     f"{shape_str(c.shape)}); grid points (and with_coords, PointSamples) expect "
-                    f"one grid for all samples -- read each sample's from coords['{d}']"
+                    f"one grid for all samples and steps -- read them from coords['{d}']"
                 )
         axes = [np.asarray(self.coords[d]).reshape(-1)[s] for d, s in zip(self.spatial_dims, sl)]
         if not axes:  # (why) no spatial axes (an ODE series): one point of 0 coordinates
@@ -424,8 +428,10 @@ class H5Dataset:
         only the values that are indexed (``.isel``, ``.sel``, ``.values``) are read. Variables
         keep the file's names (parameters as ``param_<name>``): a field named like a coordinate
         or dimension of the view (``sample``, ``time``, a spatial axis, ``points``) raises a
-        ``ValueError`` naming it, since xarray holds one variable per name. The file's
-        attributes keep their names; sciml adds ``sciml_layout``, ``sciml_source`` and (JSON)
+        ``ValueError`` naming it, since xarray holds one variable per name. A coordinate that
+        varies per sample is ``<axis>_per_sample``, one that varies per time step only
+        ``<axis>_per_step``; a time-varying parameter (The Well's scalars) is on ``time``. The
+        file's attributes keep their names; sciml adds ``sciml_layout``, ``sciml_source`` and (JSON)
         ``sciml_boundary_conditions``, and refuses a file attribute of one of those names.
         """
         from ._xarray import to_xarray

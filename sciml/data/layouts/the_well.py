@@ -8,7 +8,9 @@ boundary, ``@bc_type``, ``@associated_dims``), ``scalars`` and ``t0_fields`` / `
 ``dim_varying`` (one per spatial axis); an axis whose flag is false is not stored (or stored
 with length 1, as The Well's ``WellDataset`` tiles it) and is broadcast here. Rank-1 fields
 become one channel per component, ``{name}_{axis}``; rank-2 fields ``{name}_{axis}{axis}``.
-Fields that do not vary in time become static fields.
+Fields that do not vary in time become static fields. A coordinate (``dimensions/<axis>``) and a
+scalar carry ``sample_varying`` / ``time_varying`` too: stored ``(n?, T?, n_axis)`` and
+``(n?, T?)``, their time axis is the time axis.
 """
 
 from __future__ import annotations
@@ -54,6 +56,25 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
     spatial = tuple(int(dims_g[d].shape[-1]) for d in dims)
     time = np.asarray(dims_g["time"][()])
     n_steps = int(time.shape[-1])
+    coord_dims = {}
+    for d in dims:
+        c = dims_g[d]
+        if "sample_varying" not in c.attrs and "time_varying" not in c.attrs:
+            continue  # (why) no flags: read by its shape, as before ((n, n_x) per sample)
+        # (why) a time-varying (T, n_x) coordinate was taken for a per-sample one: an export
+        # labelled its rows as samples when T == n_trajectories, and failed otherwise
+        sample_v, time_v = (bool(c.attrs.get(k, False)) for k in ("sample_varying", "time_varying"))
+        lead = ((n,) if sample_v else ()) + ((n_steps,) if time_v else ())
+        if c.shape != (*lead, spatial[dims.index(d)]):
+            raise DataFormatError(
+                path,
+                f"has shape {shape_str(c.shape)}, expected "
+                f"{shape_str((*lead, spatial[dims.index(d)]))} (sample_varying={sample_v}, "
+                f"time_varying={time_v})",
+                key=f"dimensions/{d}",
+            )
+        if lead:
+            coord_dims[d] = (*(("sample",) if sample_v else ()), *(("time",) if time_v else ()), d)
 
     fields: dict[str, Source] = {}
     statics: dict[str, Source] = {}
@@ -122,6 +143,7 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
             # (why) not np.full(n, v): an array-valued parameter could not fill one slot each
             v = np.asarray(f.attrs[p])
             params[p] = np.broadcast_to(v, (n, *v.shape)).copy()
+    param_dims: dict[str, tuple[str, ...]] = {}
     if "scalars" in f:
         for s in str_list(f["scalars"].attrs.get("field_names", [])):
             ds = f["scalars"][s]
@@ -129,6 +151,18 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
             sample_v = bool(ds.attrs.get("sample_varying", False))
             if not ds.attrs.get("time_varying", False):  # float32(1) in the spec: one value
                 v = v.reshape((n,) if sample_v else ())
+            else:
+                # (why) its axis is the time axis (an xarray export gave it one of its own);
+                # WellDataset slices it as scalar[sample?][t0:t1]
+                want = ((n,) if sample_v else ()) + (n_steps,)
+                if v.shape != want:
+                    raise DataFormatError(
+                        path,
+                        f"has shape {shape_str(v.shape)}, expected {shape_str(want)} "
+                        f"(sample_varying={sample_v}, time_varying=True)",
+                        key=f"scalars/{s}",
+                    )
+                param_dims[s] = ("time",)
             if not sample_v:
                 v = np.broadcast_to(v, (n, *v.shape)).copy()
             params[s] = v
@@ -145,6 +179,8 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         coords=coords,
         time=time,
         params=params,
+        param_dims=param_dims,
+        coord_dims=coord_dims,
         boundary_conditions=bcs,
         attrs=attrs,
     )
