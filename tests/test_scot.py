@@ -531,6 +531,40 @@ def test_a_negative_or_non_finite_lead_time_is_refused():
         )
 
 
+def test_a_lead_time_past_the_models_dtype_is_refused_naming_the_value_given():
+    """t is checked as given, before the cast to the model's dtype: in float16 (largest finite
+    value 65504) a t of 1e5 became inf on the way, so a tensor was refused as 'values [inf]'
+    and a number ran to non-finite outputs without an error; under float16 autocast (float32
+    weights, float16 norms) the same. Now a ValueError naming 100000.0 and the dtype; 65504
+    itself, a NaN and a valid t behave as before."""
+    model = _tiny_scot().half()
+    u = torch.randn(2, 2, 16, 16).half()
+    past = ", past the largest torch.float16 value 65504.0 (the dtype the model runs in)"
+    with torch.no_grad():
+        for t, given in (
+            (1e5, "t=100000.0"),
+            (torch.tensor([1e5, 0.5]), "t with values [100000.0]"),
+            (torch.tensor([0.5, 7e4], dtype=torch.float64), "t with values [70000.0]"),
+            (torch.tensor([65520, 1]), "t with values [65520]"),
+        ):
+            with pytest.raises(ValueError) as info:
+                model(u, t=t)
+            assert str(info.value) == LEAD_TIME_WORDS + given + past
+        with pytest.raises(ValueError) as info:
+            model(u, t=torch.tensor([math.nan, 1e5]))
+        assert str(info.value) == LEAD_TIME_WORDS + "t with values [nan]"
+        # the largest float16 is representable: no error (the cast is exact)
+        model(u, t=torch.tensor([65504.0, 0.5]))
+        want = model(u, t=torch.tensor([0.25, 0.5]))
+        assert bool(want.isfinite().all())
+        torch.testing.assert_close(model(u[:1], t=0.25), want[:1], rtol=2e-3, atol=2e-3)
+        wide = _tiny_scot()
+        with torch.autocast("cpu", dtype=torch.float16), pytest.raises(ValueError) as info:
+            wide(u.float(), t=1e5)
+        assert str(info.value) == LEAD_TIME_WORDS + "t=100000.0" + past
+        assert bool(wide(u.float(), t=1e5).isfinite().all())  # float32 holds it
+
+
 @pytest.mark.slow
 def test_a_negative_or_nan_lead_time_is_refused_when_compiled_or_exported():
     """Under torch.compile (fullgraph, no graph break) and torch.export the check is an assert

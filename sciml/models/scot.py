@@ -345,33 +345,66 @@ _LEAD_TIME = (
 )
 
 
+def _compute_dtype(u: torch.Tensor) -> torch.dtype:
+    """The dtype the norms cast ``t`` to: ``u``'s, or autocast's where that is narrower."""
+    if u.dtype == torch.float32 and torch.is_autocast_enabled(u.device.type):
+        fast = torch.get_autocast_dtype(u.device.type)
+        if torch.finfo(fast).max < torch.finfo(u.dtype).max:
+            return fast
+    return u.dtype
+
+
+def _past(dtype: torch.dtype) -> str:
+    return f"past the largest {dtype} value {torch.finfo(dtype).max} (the dtype the model runs in)"
+
+
 def _check_lead_time(t: Any, u: torch.Tensor) -> torch.Tensor | float:
     """``t`` as given (a real number) or as :func:`~sciml.layers.conditional_norm.lead_time`'s
-    ``(batch or 1, 1)`` column; a ValueError unless every value is finite and ``>= 0``.
+    ``(batch or 1, 1)`` column in ``u``'s dtype; a ValueError unless every value is finite,
+    ``>= 0`` and no larger than the model's dtype holds.
 
     (why) a NaN lead time made every output NaN and inf most of them, without an error, and a
     negative one ran the norms at a time the model never saw (sciml's data views, the Poseidon
-    checkpoints and ``sciml export --t`` give ``t >= 0`` only). A number is checked in Python;
-    a tensor's values are read (on CUDA one synchronisation, as PROSE's token check and NODE's
-    time check do), except while ``torch.compile`` / ``torch.export`` trace, where an assert in
-    the graph raises this message when the program runs (on a CPU: a RuntimeError; reading
-    them would break the graph), and inside a ``torch.func`` transform, which cannot read
-    them."""
+    checkpoints and ``sciml export --t`` give ``t >= 0`` only). The values are checked as given,
+    before the cast to the model's dtype: in float16 a t of 1e5 became inf on the way and was
+    reported as inf (a tensor), or ran to non-finite outputs (a number). A number is checked in
+    Python; a tensor's values are read where the tensor lives (on CUDA one synchronisation, as
+    PROSE's token check and NODE's time check do), except while ``torch.compile`` /
+    ``torch.export`` trace, where an assert in the graph raises this message when the program
+    runs (on a CPU: a RuntimeError; reading them would break the graph), and inside a
+    ``torch.func`` transform, which cannot read them."""
+    dtype = _compute_dtype(u)
     if is_real(t):
+        # (why) traced, a float may be symbolic, which dynamo cannot format
+        given = "a traced float" if tracing() else t
         if not 0 <= t < math.inf:
-            # (why) traced, a float may be symbolic, which dynamo cannot format
-            raise ValueError(f"{_LEAD_TIME}, got t={'a traced float' if tracing() else t}")
+            raise ValueError(f"{_LEAD_TIME}, got t={given}")
+        if t > torch.finfo(dtype).max:
+            raise ValueError(f"{_LEAD_TIME}, got t={given}, {_past(dtype)}")
         return t
-    tt = lead_time(t, u.shape[0], u)  # (b or 1, 1); its own TypeError / ValueError first
+    # (b or 1, 1) in t's own dtype and on its device; its own TypeError / ValueError first
+    raw = lead_time(t, u.shape[0], t if isinstance(t, torch.Tensor) else _AS_GIVEN)
+    tt = raw.to(dtype=u.dtype).to(device=u.device)
     if transforming():
         return tt
-    ok = ((tt >= 0) & (tt < math.inf)).all()
+    finite = (raw >= 0) & (raw < math.inf)
+    fits = raw <= torch.finfo(dtype).max
     if tracing():
-        torch._assert_async(ok, f"{_LEAD_TIME}, got a negative, NaN or infinite value")
-    elif not bool(ok):
-        bad = tt[~((tt >= 0) & (tt < math.inf))].flatten()
-        raise ValueError(f"{_LEAD_TIME}, got t with values {bad.tolist()[:4]}")
+        torch._assert_async(
+            (finite & fits).all(),
+            f"{_LEAD_TIME}, got a negative, NaN or infinite value, or one {_past(dtype)}",
+        )
+    elif not bool((finite & fits).all()):
+        if not bool(finite.all()):
+            raise ValueError(f"{_LEAD_TIME}, got t with values {raw[~finite].tolist()[:4]}")
+        raise ValueError(
+            f"{_LEAD_TIME}, got t with values {raw[~fits].tolist()[:4]}, {_past(dtype)}"
+        )
     return tt
+
+
+# (why) a list or an array is read in float64 on the CPU, as given, before the cast
+_AS_GIVEN = torch.empty(0, dtype=torch.float64, device="cpu")
 
 
 def _init_weights(m: nn.Module) -> None:
