@@ -1474,6 +1474,24 @@ def test_validate_names_the_dataset_of_a_damaged_chunk_and_goes_on(tmp_path):
         sd.check(path)
 
 
+def test_a_boundary_condition_that_is_no_string_or_dict_is_refused_naming_the_axis(tmp_path):
+    # The Well's (low, high) pair, given to the writer, failed inside dict() with "dictionary
+    # update sequence element #0 has length 9; 2 is required", naming neither axis nor value
+    u = _r(2, 3, 4)
+    for bc in (("dirichlet", "neumann"), ["periodic"], 3):
+        message = (
+            f"boundary_conditions['x0']: expected a type string ('periodic', 'dirichlet', "
+            f"'neumann', 'open') or a dict {{'type': ..., **values}}, got {type(bc).__name__} "
+            f"{bc!r}; sciml's layout holds one type per axis"
+        )
+        with pytest.raises(ValueError, match=re.escape(message)):
+            sd.write(tmp_path / "a.h5", fields={"u": u}, boundary_conditions={"x0": bc})
+        assert list(tmp_path.iterdir()) == []
+    p = sd.write(tmp_path / "a.h5", fields={"u": u},
+                 boundary_conditions={"x0": {"type": "dirichlet", "value": 0.5}})  # fmt: skip
+    assert sd.open(p).boundary_conditions == {"x0": {"type": "dirichlet", "value": 0.5}}
+
+
 def test_parameters_must_be_finite_when_written_and_validate_reports_a_nan_one(tmp_path):
     # the writer took NaN / inf parameters (only fields had to be finite), and validate,
     # check and `sciml data validate` scanned fields only: the file below passed as valid

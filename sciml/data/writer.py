@@ -196,6 +196,14 @@ def _positive_int(value: object) -> bool:
 
 
 def _bc_entry(axis: str, bc: Any) -> dict[str, Any]:
+    if not isinstance(bc, (str, Mapping)):
+        # (why) dict(bc) failed with "dictionary update sequence element #0 has length 9; 2 is
+        # required" for The Well's (low, high) pair ('dirichlet', 'neumann'), naming nothing
+        raise ValueError(
+            f"boundary_conditions['{axis}']: expected a type string {BC_TYPES} or a dict "
+            f"{{'type': ..., **values}}, got {type(bc).__name__} {bc!r}; sciml's layout holds "
+            "one type per axis (a (low, high) pair of The Well's has no place in it)"
+        )
     entry = {"type": bc} if isinstance(bc, str) else dict(bc)
     if entry.get("type") not in BC_TYPES:
         raise ValueError(
