@@ -193,10 +193,16 @@ def check_mgno_vs_fno(r: dict) -> None:
 def check_neural_de(r: dict) -> None:
     assert set(r["table"]) == {"digits", "latent", "sparse", "sde"}
     for task, rows in r["table"].items():
-        for variant in ("vanilla", "global", "local"):
+        # RNODE on the ODE tasks only (NeuralSDE takes no RNODE: the SDE task skips it)
+        variants = ("vanilla", "global", "local") + (("rnode",) if task != "sde" else ())
+        assert ("rnode" in rows) == (task != "sde"), (task, list(rows))
+        for variant in variants:
             row = rows[variant]
             assert all(finite(v) for v in row.values()), (task, variant, row)
             assert finite(row["nfe_ratio"], positive=True)
+            # the ratio against vanilla of the same seed, recomputed from the raw runs
+            nfe = {x["variant"]: x["nfe"] for x in r["runs"] if x["task"] == task}
+            assert row["nfe_ratio"] == pytest.approx(nfe[variant] / nfe["vanilla"])
         if task in ("latent", "sparse"):  # the generating ODE is at the noise floor
             assert rows["exact_ode"]["mse"] < rows["vanilla"]["mse"]
 
@@ -347,7 +353,8 @@ SMOKE = {
     "mgno_vs_fno": (["--resolutions", "16", "--n-train", "8", "--n-test", "4", "--epochs", "1",
                      "--batch-size", "4", "--fno-modes", "4", "--fno-width", "8",
                      "--device", "cpu", "--data-dir", "data", *J], []),
-    "neural_de": (["--epochs", "1", "--seeds", "0", *J], ["sklearn"]),
+    "neural_de": (["--epochs", "1", "--seeds", "0", "--variants", "vanilla,global,local,rnode",
+                   *J], ["sklearn"]),
     "ns_resolution_check": (["--n", "1", "--coarse", "16", "--fine", "32", "--T", "0.5",
                              "--dt", "0.01", "--threads", "1", *J], []),
     "prose_classical": (["--data", "data/val.h5", "--n", "15", "--per-system", "1",
