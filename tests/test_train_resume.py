@@ -1352,25 +1352,41 @@ def test_a_bad_field_of_the_stored_train_config_is_named_with_its_file(tmp_path)
         ("numpy", lambda t: t[:3], "safetensors",
          "numpy's legacy RNG state (a tuple of 'MT19937', a uint32 array of shape (3,), 624, "
          "...: index 3 is out of bounds for axis 0 with size 3)"),
+        ("numpy", lambda t: -1 - t.long(), "safetensors",
+         "numpy's legacy RNG state (a tuple of 'MT19937', a int64 array of shape (624,), 624, "
+         "...: can't convert negative value to uint32_t)"),
+        ("numpy", lambda t: torch.zeros_like(t), "safetensors",
+         "numpy's legacy RNG state (a tuple of 'MT19937', a uint32 array of shape (624,), 624, "
+         "...: its MT19937 state is all zero, which draws 0 forever)"),
+        ("python", lambda key: [0] * 624 + key[624:], "json",
+         "Python random's RNG state (a tuple of 3, a tuple of 0, 0, 0, ..., None: its MT19937 "
+         "state is all zero, which draws 0 forever)"),
     ],
+    ids=["torch-float", "torch-cut", "numpy-cut", "numpy-negative", "numpy-zero", "python-zero"],
 )  # fmt: skip
 def test_damaged_rng_states_are_a_checkpoint_error_naming_file_and_entry(
     tmp_path, entry, damage, file, got
 ):
     """rng.torch replaced by a float tensor raised torch's bare TypeError 'RNG state must be a
     torch.ByteTensor' at the end of the restore, with the weights, optimiser and step already
-    the checkpoint's. Now a CheckpointError names the file and the entry before the weights are
-    loaded: the model and the step are untouched."""
+    the checkpoint's; a negative numpy key value numpy's bare OverflowError before the weights
+    loaded. A zeroed numpy or Python key (which numpy and random take, unlike torch) resumed
+    with a generator that draws 0 forever. Now a CheckpointError names the file and the entry
+    before the weights are loaded: the model and the step are untouched."""
     from safetensors.torch import load_file, save_file
 
     make_trainer(tmp_path / "run", epochs=1).fit()
     ckpt = (tmp_path / "run" / "last").resolve()
     tree = json.loads((ckpt / "trainer_state.json").read_text())
     ref = tree["state"]["rng"][entry]
-    ref = ref["__tensor__"] if entry == "torch" else ref["__tuple__"][1]["__ndarray__"]
-    arrays = load_file(str(ckpt / "trainer_state.safetensors"))
-    arrays[ref] = damage(arrays[ref]).contiguous()
-    save_file(arrays, str(ckpt / "trainer_state.safetensors"))
+    if entry == "python":  # (3, key + (index,), gauss) in the JSON
+        ref["__tuple__"][1]["__tuple__"] = damage(ref["__tuple__"][1]["__tuple__"])
+        (ckpt / "trainer_state.json").write_text(json.dumps(tree))
+    else:
+        ref = ref["__tensor__"] if entry == "torch" else ref["__tuple__"][1]["__ndarray__"]
+        arrays = load_file(str(ckpt / "trainer_state.safetensors"))
+        arrays[ref] = damage(arrays[ref]).contiguous()
+        save_file(arrays, str(ckpt / "trainer_state.safetensors"))
     trainer = make_trainer(tmp_path / "run", epochs=2)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     with pytest.raises(sciml.CheckpointError) as info:

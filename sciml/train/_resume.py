@@ -427,18 +427,35 @@ def check_rng_states(state: dict[str, Any], path: Path) -> None:
     (why) checked on throwaway generators after the state is read and before the weights are
     loaded: a damaged entry (``rng.torch`` a float tensor) raised torch's bare ``TypeError:
     RNG state must be a torch.ByteTensor`` at the end of the restore, with the weights,
-    optimiser and counters already put back."""
+    optimiser and counters already put back. A numpy or Python key whose MT19937 state is all
+    zero (which those generators take, and draw 0 from forever) is refused as well."""
     rng = state["rng"]
     tensors = path / f"{STATE_NAME}.safetensors"
+
+    def numpy_key(value: Any) -> Any:  # the MT19937 key as the generator took it
+        generator = np.random.RandomState()
+        generator.set_state(value)
+        return generator.get_state()[1]
+
+    def python_key(value: Any) -> Any:
+        generator = random.Random()
+        generator.setstate(value)
+        return generator.getstate()[1][:624]
+
     checks = {
         "torch": (tensors, "the torch CPU generator's", torch.Generator().set_state),
-        "numpy": (tensors, "numpy's legacy", np.random.RandomState().set_state),
-        "python": (path / f"{STATE_NAME}.json", "Python random's", random.Random().setstate),
+        "numpy": (tensors, "numpy's legacy", numpy_key),
+        "python": (path / f"{STATE_NAME}.json", "Python random's", python_key),
     }
     for entry, (where, what, take) in checks.items():
         try:
-            take(rng[entry])
-        except (TypeError, ValueError, RuntimeError, IndexError, KeyError) as exc:
+            key = take(rng[entry])
+            # (why) numpy and random take a zeroed key (a zeroed block of the file) and draw 0
+            # forever: MT19937's state is the top bit of key[0] and key[1:] (torch refuses it)
+            if entry != "torch" and not (int(key[0]) >> 31 or np.asarray(key[1:]).any()):
+                raise ValueError("its MT19937 state is all zero, which draws 0 forever")
+        except (TypeError, ValueError, RuntimeError, IndexError, KeyError, OverflowError) as exc:
+            # (OverflowError: numpy's for a negative key value)
             raise CheckpointError(
                 f"{where}: damaged trainer state: rng.{entry} is not {what} RNG state "
                 f"({_described(rng[entry])}: {exc}); resume from another checkpoint (a run "
