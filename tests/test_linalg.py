@@ -1755,6 +1755,49 @@ def test_amg_on_a_singular_grid_returns_no_null_space_part_in_float32():
     assert worst < 1e-6, worst
 
 
+def test_amg_on_a_bare_singular_matrix_is_definite_and_stagnates_as_cg_does():
+    """pyamg's coarse pinv kept the rounding-level eigenvalue of a singular coarse matrix in
+    about 1 setup in 3, so M had an eigenvalue of +-1e15-1e16, and on a bare 10x11 Neumann
+    matrix with a random b (not in the range of A) PCG(AMG()) ended NOT_SPD at iteration 0
+    ('r.Mr = -3.8e15 <= 0: the preconditioner is not SPD'). The coarsest solve leaves the null
+    space out now: over 20 setups M (assembled column by column) is symmetric positive definite
+    with eigenvalues of order 1 (0.13 to 36), and on the range of A the eigenvalues of
+    A^1/2 M A^1/2 lie in (0, 1], as a symmetric V-cycle's must (I - M A is an A-norm
+    contraction); the bare solves end STAGNATED as CG's do, naming the singular A, at a true
+    residual <= x0's, and with problem=P they converge. A 3x3 grid (one level: the coarse solve
+    alone) ends STAGNATED too, not NOT_SPD."""
+    pytest.importorskip("pyamg")  # the amg extra
+    import scipy.linalg
+
+    from sciml.linalg import as_operator
+
+    P = poisson((10, 11), walls=N)
+    A = P.to_scipy()
+    values, vectors = np.linalg.eigh(A.toarray())
+    root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T  # A^1/2
+    Z = scipy.linalg.null_space(P.null_space)  # (n, n - 1): the range of A
+    for setup in range(20):
+        np.random.seed(setup)  # pyamg's setup draws from NumPy's global generator
+        M = AMG().setup(as_operator(A))
+        dense = np.stack([M(torch.from_numpy(e)).numpy() for e in np.eye(P.n)], axis=1)
+        np.testing.assert_allclose(dense, dense.T, rtol=0, atol=1e-12 * np.abs(dense).max())
+        eig = np.linalg.eigvalsh(dense)
+        assert eig[0] > 0.1 and eig[-1] < 100.0, (setup, eig[[0, -1]])
+        eig = np.linalg.eigvalsh(Z.T @ root @ dense @ root @ Z)
+        assert eig[0] > 0.1 and eig[-1] <= 1.0 + 1e-8, (setup, eig[[0, -1]])
+    for seed in range(6):
+        b = np.random.default_rng(seed).standard_normal(P.n)
+        np.random.seed(seed)
+        _, res = solve(A, b, method="amg")
+        assert res.status is Status.STAGNATED, (seed, res.message)
+        assert "A is singular and b is not in its range" in res.message
+        assert res.true_residual <= 1.0 + 1e-12
+        assert solve(A, b, method="amg", problem=P)[1].status is Status.CONVERGED
+    tiny = poisson((3, 3), walls=N).to_scipy()
+    _, res = solve(tiny, np.random.default_rng(0).standard_normal(9), method="amg")
+    assert res.status is Status.STAGNATED and "A is singular" in res.message, res.message
+
+
 @pytest.mark.parametrize("method", [CG(), PCG(Jacobi())], ids=["cg", "jacobi"])
 def test_replacements_at_stagnation_stops_cost_a_bounded_number_of_matvecs(method):
     """Far below float32's floor (rtol 1e-12, no stagnation window) every stop is a residual
