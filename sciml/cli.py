@@ -13,7 +13,7 @@
     sciml data generate --list                                  (nothing else beside it)
     sciml data validate FILE.h5
     sciml solve (--matrix A.npz [--grid NXxNYxNZ] | --poisson NXxNYxNZ [--spacing H[,H,H]])
-                [--rhs b.npy]
+                [--solid MASK.npy] [--rhs b.npy]
                 [--method cg|jacobi|sgs|amg|dcdm] [--model NAME|DIR] [--k K] [--deflate B]
                 [--rtol R] [--maxiter M] [--out x.npy]        (--model, --k: dcdm only)
 

@@ -1314,6 +1314,81 @@ def test_cli_solve_reads_a_gzip_compressed_matrix_market_file(tmp_path, capsys):
         assert re.match("sciml: error: " + message, captured.err), captured.err
 
 
+def test_cli_solve_takes_obstacles_from_a_solid_mask(tmp_path, capsys):
+    """``--solid MASK.npy`` gives --poisson and --grid their obstacles (there was no way to: a
+    --matrix assembled with obstacles was refused beside --grid, its cell count being the whole
+    grid's). On a 7x6 Neumann grid with a 2x2 solid block, --poisson and a hand-assembled
+    --matrix with --grid and --deflate (the aggregates skip the solid cells) both give the
+    minimum-norm x of spsolve on the bordered system [[A, 1], [1^T, 0]], A the graph Laplacian
+    of the 38 fluid cells; bad masks are one line naming --solid, exit 2."""
+    import json
+    import re
+
+    from sciml.cli import main
+
+    solid = np.zeros((7, 6), dtype=bool)
+    solid[2:4, 2:4] = True
+    np.save(tmp_path / "mask.npy", solid)
+    index = -np.ones(solid.shape, dtype=int)
+    index[~solid] = np.arange((~solid).sum())
+    n = int((~solid).sum())
+    A = np.zeros((n, n))
+    for i, j in zip(*np.nonzero(~solid)):  # 4-neighbour couplings between fluid cells
+        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            k, m = i + di, j + dj
+            if 0 <= k < 7 and 0 <= m < 6 and not solid[k, m]:
+                A[index[i, j], index[i, j]] += 1.0
+                A[index[i, j], index[k, m]] -= 1.0
+    sp.save_npz(tmp_path / "A.npz", sp.csr_array(A))
+    b = np.random.default_rng(0).standard_normal(n)  # the CLI's default b
+    ones = np.ones((n, 1))
+    bordered = sp.csc_array(np.block([[A, ones], [ones.T, np.zeros((1, 1))]]))
+    exact = sla.spsolve(bordered, np.append(b, 0.0))[:n]
+    runs = {
+        "poisson": ["--poisson", "7x6"],
+        "grid": ["--matrix", str(tmp_path / "A.npz"), "--grid", "7x6", "--deflate", "2"],
+    }
+    for name, flags in runs.items():
+        out = tmp_path / f"x-{name}.npy"
+        argv = ["solve", *flags, "--solid", str(tmp_path / "mask.npy"), "--rtol", "1e-12"]
+        assert main(argv + ["--out", str(out)]) == 0, name
+        assert json.loads(capsys.readouterr().out)["status"] == "converged"
+        np.testing.assert_allclose(np.load(out), exact, rtol=0, atol=1e-9 * np.abs(exact).max())
+    np.save(tmp_path / "wide.npy", np.zeros((7, 5), dtype=bool))
+    np.save(tmp_path / "float.npy", solid.astype(np.float64))
+    np.save(tmp_path / "bytes.npy", solid.astype(np.uint8) * 255)
+    np.save(tmp_path / "all.npy", np.ones((7, 6), dtype=bool))
+    np.save(tmp_path / "less.npy", solid & (np.arange(6) == 2))  # 2 solid cells: 40 fluid
+    mask = str(tmp_path / "mask.npy")
+    cases = [
+        (["--poisson", "7x6", "--solid", str(tmp_path / "wide.npy")],
+         r"--solid: expected a mask of the grid's shape \(7, 6\) \(--poisson 7x6\), got shape "
+         r"\(7, 5\)$"),
+        (["--poisson", "7x6", "--solid", str(tmp_path / "float.npy")],
+         r"--solid: expected a boolean mask \(True in solid cells\), bool or 0 / 1 integers, got "
+         r"dtype float64$"),
+        (["--poisson", "7x6", "--solid", str(tmp_path / "bytes.npy")],
+         r"--solid: expected .*, got integers other than 0 and 1$"),
+        (["--poisson", "7x6", "--solid", str(tmp_path / "all.npy")],
+         r"--solid: every cell of '.*all\.npy' is solid, so there are no unknowns$"),
+        (["--poisson", "7x6", "--solid", str(tmp_path / "none.npy")], r"--solid: no such file: "),
+        (["--matrix", str(tmp_path / "A.npz"), "--solid", mask],
+         r"--solid: the obstacles of a grid, for --poisson or beside --matrix with --grid, got "
+         r"--matrix without --grid$"),
+        (["--matrix", str(tmp_path / "A.npz"), "--grid", "7x6", "--deflate", "2"],
+         r"--grid 7x6 has 42 cells \(unknowns\) but --matrix .* is 38 x 38"),
+        (["--matrix", str(tmp_path / "A.npz"), "--grid", "7x6", "--deflate", "2", "--solid",
+          str(tmp_path / "less.npy")],
+         r"--grid 7x6 has 40 fluid cells \(with --solid .*less\.npy\) \(unknowns\) but --matrix "
+         r".* is 38 x 38: give the grid A was assembled on$"),
+    ]  # fmt: skip
+    for flags, message in cases:
+        assert main(["solve", *flags]) == 2, flags
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.splitlines()) == 1, captured.err
+        assert re.match("sciml: error: " + message, captured.err.strip()), captured.err
+
+
 def test_cli_solve_refuses_a_grid_with_another_number_of_cells_naming_both_flags(tmp_path, capsys):
     """--grid 5x5 beside a 30 x 30 --matrix failed in the solve with 'problem has 25 unknowns
     but A is 30 x 30', naming neither flag; --grid 6x5 solves (deflated CG: spsolve's x)."""

@@ -35,6 +35,12 @@ def add_parser(sub) -> None:
     s.add_argument("--rhs", help=".npy file with b (default: Gaussian noise, seed 0)")
     s.add_argument("--grid", help="grid shape of --matrix for dcdm, e.g. 64x64x64")
     s.add_argument(
+        "--solid",
+        metavar="MASK.npy",
+        help="--poisson / --grid: obstacles, a boolean array of the grid's shape saved by np.save, "
+        "True in solid cells (not unknowns; their faces are Neumann walls)",
+    )
+    s.add_argument(
         "--method",
         choices=sorted(METHODS),
         default="cg",
@@ -187,22 +193,46 @@ def _load_matrix_market(path: str, opener=open):
 
 def _load_rhs(path: str) -> np.ndarray:
     """b from a ``np.save`` file, or a one-line error naming the file."""
+    return _load_npy(path, "--rhs", "a vector")
+
+
+def _load_npy(path: str, flag: str, what: str) -> np.ndarray:
+    """An array from a ``np.save`` file, or a one-line error naming ``flag`` and the file."""
     if Path(path).is_dir():
-        raise ValueError(f"--rhs: expected a .npy file, got the folder {path!r}")
+        raise ValueError(f"{flag}: expected a .npy file, got the folder {path!r}")
     if not Path(path).is_file():
-        raise ValueError(f"--rhs: no such file: {path!r}")
+        raise ValueError(f"{flag}: no such file: {path!r}")
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic != b"\x93NUMPY":  # np.load takes anything else for an .npz or a pickle
         kind = "an .npz archive" if magic.startswith(b"PK") else "not a .npy file"
-        raise ValueError(f"--rhs: expected a vector saved by np.save (.npy), {path!r} is {kind}")
+        raise ValueError(f"{flag}: expected {what} saved by np.save (.npy), {path!r} is {kind}")
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise ValueError(
-            f"--rhs: expected a vector saved by np.save (.npy), could not read {path!r}: "
+            f"{flag}: expected {what} saved by np.save (.npy), could not read {path!r}: "
             f"{_first_line(exc)}"
         ) from None
+
+
+def _load_solid(path: str, shape: tuple[int, ...], grid: str) -> np.ndarray:
+    """The ``--solid`` mask: a boolean (or 0 / 1 integer) array of the grid's ``shape`` from a
+    ``np.save`` file, or a one-line error naming the flag; ``grid`` names the grid's flag."""
+    what = "a boolean mask (True in solid cells)"
+    mask = _load_npy(path, "--solid", what)
+    if mask.dtype != bool and not (
+        mask.dtype.kind in "iu" and np.isin(mask, (0, 1)).all()
+    ):  # (why) a float or a 0..255 image would be cast to bool, every nonzero solid
+        kind = "integers other than 0 and 1" if mask.dtype.kind in "iu" else f"dtype {mask.dtype}"
+        raise ValueError(f"--solid: expected {what}, bool or 0 / 1 integers, got {kind}")
+    if mask.shape != shape:
+        raise ValueError(
+            f"--solid: expected a mask of the grid's shape {shape} ({grid}), got shape {mask.shape}"
+        )
+    if mask.all():
+        raise ValueError(f"--solid: every cell of {path!r} is solid, so there are no unknowns")
+    return mask.astype(bool)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -255,12 +285,20 @@ def run(args: argparse.Namespace) -> int:
             f"--spacing: only for --poisson (a --matrix is assembled already), got --spacing "
             f"{args.spacing} beside --matrix {args.matrix}"
         )
+    if args.solid is not None and not (args.poisson or args.grid):
+        raise ValueError(
+            "--solid: the obstacles of a grid, for --poisson or beside --matrix with --grid, got "
+            "--matrix without --grid"
+        )
     problem = None
     if args.poisson:
         shape = _shape(args.poisson, "--poisson")
         spacing = 1.0 if args.spacing is None else _spacing(args.spacing, len(shape))
+        solid = None
+        if args.solid is not None:
+            solid = _load_solid(args.solid, shape, f"--poisson {args.poisson}")
         try:
-            problem = poisson(shape, spacing=spacing)
+            problem = poisson(shape, spacing=spacing, solid=solid)
         except ValueError as exc:
             # (why) poisson's range check (1 / h^2 a normal float64) names 'spacing[i]'
             raise ValueError(re.sub(r"^spacing(\[\d+\])?", "--spacing", str(exc))) from None
@@ -268,13 +306,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         A = _load_matrix(args.matrix)
         if args.grid:
-            problem = poisson(_shape(args.grid, "--grid"))
+            shape = _shape(args.grid, "--grid")
+            solid = None
+            if args.solid is not None:
+                solid = _load_solid(args.solid, shape, f"--grid {args.grid}")
+            problem = poisson(shape, solid=solid)
             n, m = A.shape
             if n == m and problem.n != n:
                 # (why) the solve's own check said 'problem has 25 unknowns but A is 30 x 30',
                 # naming neither flag
+                cells = "cells" if solid is None else f"fluid cells (with --solid {args.solid})"
                 raise ValueError(
-                    f"--grid {args.grid} has {problem.n} cells (unknowns) but --matrix "
+                    f"--grid {args.grid} has {problem.n} {cells} (unknowns) but --matrix "
                     f"{args.matrix} is {n} x {n}: give the grid A was assembled on"
                 )
     b = _load_rhs(args.rhs) if args.rhs else np.random.default_rng(0).standard_normal(A.shape[0])
