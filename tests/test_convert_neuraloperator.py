@@ -250,3 +250,38 @@ def test_unsupported_options_are_refused():
         )
         with pytest.raises(ConfigError, match="non_linearity=.*only F.gelu converts"):
             fno_from_neuraloperator(src)
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (
+            {"max_n_modes": (8, 8)},
+            "max_n_modes=(8, 8) other than the n_modes it uses ((6, 4), the last dim halved)",
+        ),
+        (
+            {"resolution_scaling_factor": 2},
+            "resolution_scaling_factor=[2.0, 2.0] (supported: None)",
+        ),
+        ({"fno_block_precision": "half"}, "fno_block_precision='half' (supported: 'full')"),
+    ],
+)
+def test_a_spectral_conv_module_computing_another_function_is_refused(option, message):
+    """These three were converted without a word: with max_n_modes above n_modes neuraloperator
+    contracts only the central n_modes block of its weight (the whole weight was converted,
+    outputs 96% off), resolution_scaling_factor resamples the output (the converted layer kept
+    the input's size), half precision rounds the spectrum."""
+    torch.manual_seed(0)
+    src = NSpectralConv(3, 4, (6, 6), **option)
+    _perturb(src)
+    with pytest.raises(ConfigError) as info:
+        spectral_conv_from_neuraloperator(src)
+    assert f"cannot convert a SpectralConv with {message}" in str(info.value)
+    if "max_n_modes" in option:
+        # the block neuraloperator contracts, (8, 8) -> rows 1..6, the first 6 // 2 + 1 columns,
+        # given as a state dict converts to its outputs
+        u = torch.randn(2, 3, 16, 16)
+        block = {"weight": src.weight.tensor[:, :, 1:-1, :4], "bias": src.bias}
+        with torch.no_grad():
+            dst = spectral_conv_from_neuraloperator(block, n_modes=(6, 6))
+            torch.testing.assert_close(dst(u), src(u), rtol=1e-5, atol=1e-6)

@@ -114,6 +114,13 @@ def spectral_conv_from_neuraloperator(
             optional ``bias``).
         n_modes: neuraloperator's ``n_modes``; required with a state dict.
 
+    A module computing another function is refused with :class:`~sciml.errors.ConfigError`
+    naming the option: ``complex_data``, ``separable``, a factorized weight, ``max_n_modes``
+    other than ``n_modes`` (neuraloperator contracts only the central ``n_modes`` block of the
+    weight: pass that block as a state dict), ``resolution_scaling_factor`` and
+    ``fno_block_precision`` other than ``'full'``. A state dict carries none of these: give
+    one of a module built without them.
+
     The outputs equal neuraloperator's on grids even along every non-last dim and at the input's
     size. On odd non-last sizes, and with an output size other than the input's in 2D/3D,
     neuraloperator 2.0 departs from its own definition (see docs/spectral.md); the converted
@@ -121,14 +128,7 @@ def spectral_conv_from_neuraloperator(
     """
     if isinstance(conv_or_state, nn.Module):
         conv = conv_or_state
-        for name, bad in (("complex_data", True), ("separable", True)):
-            if getattr(conv, name, False) == bad:
-                raise ConfigError(f"cannot convert a SpectralConv with {name}={bad}")
-        if (getattr(conv, "factorization", None) or "dense").lower() != "dense":
-            raise ConfigError(
-                f"cannot convert a factorized SpectralConv ({conv.factorization}); "
-                "rebuild it with factorization=None"
-            )
+        _check_conv_module(conv)
         if n_modes is None:
             # the module stores the last dim already halved (n // 2 + 1 kept frequencies)
             kept = list(conv.max_n_modes)
@@ -149,6 +149,36 @@ def spectral_conv_from_neuraloperator(
         layer = layer.double()
     _load_spectral(layer, w, n_modes, state.get("bias"))
     return layer
+
+
+def _check_conv_module(conv: nn.Module) -> None:
+    """Refuse a neuraloperator SpectralConv module whose forward is not the dense, full-precision
+    kept-frequency convolution of its whole weight at the input's size."""
+    for name, bad in (("complex_data", True), ("separable", True)):
+        if getattr(conv, name, False) == bad:
+            raise ConfigError(f"cannot convert a SpectralConv with {name}={bad}")
+    if (getattr(conv, "factorization", None) or "dense").lower() != "dense":
+        raise ConfigError(
+            f"cannot convert a factorized SpectralConv ({conv.factorization}); "
+            "rebuild it with factorization=None"
+        )
+    # (why) each was converted without a word to another function: with max_n_modes above
+    # n_modes neuraloperator contracts only the central n_modes block of its weight (the whole
+    # weight was converted: outputs off by 96%), resolution_scaling_factor resamples the output
+    # (the converted layer kept the input's size), half / mixed precision rounds the spectrum
+    max_n_modes = getattr(conv, "max_n_modes", None)
+    if max_n_modes is not None and list(max_n_modes) != list(conv.n_modes):
+        raise ConfigError(
+            f"cannot convert a SpectralConv with max_n_modes={tuple(max_n_modes)} other than the "
+            f"n_modes it uses ({tuple(conv.n_modes)}, the last dim halved): neuraloperator then "
+            "contracts only part of its weight; rebuild it with max_n_modes=None"
+        )
+    for name, ok in (("resolution_scaling_factor", None), ("fno_block_precision", "full")):
+        value = getattr(conv, name, ok)
+        if value != ok:
+            raise ConfigError(
+                f"cannot convert a SpectralConv with {name}={value!r} (supported: {ok!r})"
+            )
 
 
 def _load_spectral(
