@@ -285,3 +285,37 @@ def test_a_spectral_conv_module_computing_another_function_is_refused(option, me
         with torch.no_grad():
             dst = spectral_conv_from_neuraloperator(block, n_modes=(6, 6))
             torch.testing.assert_close(dst(u), src(u), rtol=1e-5, atol=1e-6)
+
+
+class _DoubledSpectralConv(NSpectralConv):
+    """A conv_module with the same weights as neuraloperator's SpectralConv and another
+    forward (twice its output)."""
+
+    def forward(self, x, output_shape=None):
+        return 2 * super().forward(x, output_shape)
+
+
+def test_an_fno_with_another_conv_module_is_refused_naming_it():
+    """The converter reads only the weights, so an FNO built with another conv_module (here a
+    SpectralConv subclass doubling its output) was converted as SpectralConv without a word:
+    outputs 2.8% off (relative to their max). A module that is no FNO is named too."""
+    torch.manual_seed(0)
+    kwargs = dict(n_modes=(6, 6), in_channels=2, out_channels=3, hidden_channels=8, n_layers=2)
+    src = NFNO(**kwargs, conv_module=_DoubledSpectralConv).eval()
+    with pytest.raises(ConfigError) as info:
+        fno_from_neuraloperator(src)
+    assert str(info.value) == (
+        f"cannot convert an FNO with conv_module={__name__}._DoubledSpectralConv "
+        "(fno_blocks.convs.0; supported: neuralop.layers.spectral_convolution.SpectralConv, "
+        "the default)"
+    )
+    with pytest.raises(ConfigError, match=r"expected a neuraloperator FNO .* got torch\.nn\."):
+        fno_from_neuraloperator(torch.nn.Linear(2, 2))
+    # the same weights in neuraloperator's own SpectralConv still convert to its function
+    plain = NFNO(**kwargs).eval()
+    plain.load_state_dict(src.state_dict())
+    u = torch.randn(2, 2, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            fno_from_neuraloperator(plain)(u), plain(u), rtol=1e-5, atol=1e-6
+        )

@@ -192,7 +192,23 @@ def _load_spectral(
 
 def _hparams_of(model: nn.Module) -> dict[str, Any]:
     """Read the converter's hyper-parameters back from a built neuraloperator FNO."""
-    blocks = model.fno_blocks
+    from neuralop.layers.spectral_convolution import SpectralConv as NSpectralConv
+
+    blocks = getattr(model, "fno_blocks", None)
+    if blocks is None or not hasattr(model, "n_modes"):
+        raise ConfigError(
+            f"expected a neuraloperator FNO (neuralop.models.FNO) or its state_dict(), got "
+            f"{type(model).__module__}.{type(model).__qualname__}"
+        )
+    for i, layer in enumerate(blocks.convs):
+        # (why) the converter reads only the weights: another conv_module (a subclass of
+        # SpectralConv with its own forward, SphericalConv) was converted as SpectralConv
+        if type(layer) is not NSpectralConv:
+            raise ConfigError(
+                f"cannot convert an FNO with conv_module={type(layer).__module__}."
+                f"{type(layer).__qualname__} (fno_blocks.convs.{i}; supported: "
+                "neuralop.layers.spectral_convolution.SpectralConv, the default)"
+            )
     conv = blocks.convs[0]
     emb = model.positional_embedding
     if emb is not None:
