@@ -1179,3 +1179,24 @@ def test_generate_navier_stokes_records_one_state_per_whole_time_unit():
             generate_navier_stokes(1, 8, T=1.0, dt=0.1, batch_size=size)
     with pytest.raises(ValueError, match="subsample >= 1 .*subsample=True"):
         generate_navier_stokes(1, 8, T=1.0, dt=0.1, subsample=True)
+
+
+def test_grf_refuses_a_negative_tau_or_a_zero_tau_with_the_default_sigma():
+    """tau < 0 made the default amplitude tau^(alpha - d/2) complex: tau = -7 (alpha 2.5, 2D) drew
+    fields of variance 0.0235 where grf_variance says 0.0342; tau = 0 made every sample zero."""
+    msg = (r"^expected tau > 0 \(an inverse length scale\), or tau = 0 with an explicit sigma "
+           r"\(sigma=None means tau\^\(alpha - dim/2\), zero at tau = 0\), got tau={}, sigma=None$")  # fmt: skip
+    for tau, dim, alpha in ((-7.0, 2, 2.5), (-3.0, 1, 2.0), (0.0, 1, 2.0)):
+        with pytest.raises(ValueError, match=msg.format(tau)):
+            sample_grf(2, 8, dim=dim, alpha=alpha, tau=tau)
+        with pytest.raises(ValueError, match=msg.format(tau)):
+            grf_variance(8, dim=dim, alpha=alpha, tau=tau)
+    with pytest.raises(ValueError, match=msg.format(-3.0)):
+        sample_darcy_coefficient(1, 5, tau=-3.0)
+    # accepted: tau = 0 with sigma given is the law sigma^2 (4 pi^2 |k|^2)^-alpha (no mean mode);
+    # the pointwise variance of 20000 draws is 2 sum_{k=1}^{4} (4 pi^2 k^2)^-2 (1 for Nyquist)
+    u = sample_grf(20000, 8, alpha=2.0, tau=0.0, sigma=1.0, seed=2)
+    lam = [(4 * math.pi**2 * k**2) ** -2.0 for k in range(1, 5)]
+    exact = 2 * sum(lam[:3]) + lam[3]
+    assert math.isclose(grf_variance(8, alpha=2.0, tau=0.0, sigma=1.0), exact, rel_tol=1e-12)
+    assert abs(u.var(axis=0).mean() / exact - 1) < 0.05

@@ -72,6 +72,14 @@ def grf_spectrum(
             f"expected finite alpha, tau and sigma (or sigma None), got alpha={alpha}, "
             f"tau={tau}, sigma={sigma}"
         )
+    # (why) tau is an inverse length: tau < 0 made the default amplitude tau^(alpha - d/2) a
+    # complex or negative number (tau = -7, alpha = 2.5, d = 2 drew another law than tau = 7),
+    # and tau = 0 made it 0, so every sample was exactly zero without a word
+    if tau < 0 or (tau == 0 and sigma is None):
+        raise ValueError(
+            f"expected tau > 0 (an inverse length scale), or tau = 0 with an explicit sigma "
+            f"(sigma=None means tau^(alpha - dim/2), zero at tau = 0), got tau={tau}, sigma={sigma}"
+        )
     if not (math.isfinite(length) and length > 0):
         # (why) 0 divided by zero in the draw's scale; a negative box stored a decreasing grid
         raise ValueError(f"expected a box length > 0, got length={length}")
@@ -80,7 +88,8 @@ def grf_spectrum(
         # arguments (grf_variance(64, tau=5) was 0.0020, sample_grf's field's variance 0.25)
         sigma = tau ** (alpha - dim / 2.0)
     k2 = _wavenumbers(resolution, dim)
-    lam = sigma**2 * (4.0 * math.pi**2 * k2 / length**2 + tau**2) ** (-alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):  # (why) the k = 0 mode at tau = 0
+        lam = sigma**2 * (4.0 * math.pi**2 * k2 / length**2 + tau**2) ** (-alpha)
     lam.flat[0] = 0.0
     return lam
 
