@@ -319,3 +319,32 @@ def test_an_fno_with_another_conv_module_is_refused_naming_it():
         torch.testing.assert_close(
             fno_from_neuraloperator(plain)(u), plain(u), rtol=1e-5, atol=1e-6
         )
+
+
+def test_a_state_dict_hyper_parameter_that_neuraloperator_does_not_take_is_refused():
+    """An unknown keyword was dropped without a word: a padded FNO's state dict with the
+    misspelt domain_pading=0.125 converted as the unpadded FNO (outputs 1.5% off), and
+    conv_module=<another conv> as neuraloperator's SpectralConv."""
+    torch.manual_seed(0)
+    kwargs = dict(n_modes=(6, 6), in_channels=2, out_channels=3, hidden_channels=8, n_layers=2)
+    src = NFNO(**kwargs, domain_padding=0.125).eval()
+    state = src.state_dict()
+    with pytest.raises(ConfigError) as info:
+        fno_from_neuraloperator(state, **kwargs, domain_pading=0.125)
+    assert str(info.value).startswith(
+        "'domain_pading' is not a neuraloperator 2.0 FNO hyper-parameter (did you mean "
+        "'domain_padding'?); the converter reads channel_mlp_dropout, "
+    )
+    with pytest.raises(ConfigError, match="cannot convert an FNO with domain_padding=0.125"):
+        fno_from_neuraloperator(state, **kwargs, domain_padding=0.125)
+    with pytest.raises(ConfigError, match=r"conv_module=<class '.*_DoubledSpectralConv'>"):
+        fno_from_neuraloperator(state, **kwargs, conv_module=_DoubledSpectralConv)
+    # neuraloperator's own keywords still convert to its function: the default conv_module and
+    # the low-rank settings that a dense weight does not use
+    plain = NFNO(**kwargs).eval()
+    _perturb(plain)
+    u = torch.randn(2, 2, 16, 16)
+    extra = dict(conv_module=NSpectralConv, rank=0.3, implementation="reconstructed")
+    with torch.no_grad():
+        dst = fno_from_neuraloperator(plain.state_dict(), **kwargs, **extra)
+        torch.testing.assert_close(dst(u), plain(u), rtol=1e-5, atol=1e-6)

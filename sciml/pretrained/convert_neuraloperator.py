@@ -21,6 +21,7 @@ no resolution scaling. Anything else is refused with a message naming the option
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -252,7 +253,8 @@ def fno_from_neuraloperator(
         model_or_state: the ``neuralop.models.FNO`` module, or its ``state_dict()``.
         **hparams: with a state dict, the keyword arguments the FNO was built with
             (``n_modes``, ``in_channels``, ``out_channels``, ``hidden_channels`` are required;
-            the others default to neuraloperator 2.0's defaults). Ignored for a module.
+            the others default to neuraloperator 2.0's defaults; a keyword that is none of
+            ``neuralop.models.FNO``'s is refused, naming the closest). Ignored for a module.
 
     Returns:
         an ``FNO`` in eval mode, in float64 if the source holds a float64 or complex128 tensor
@@ -267,13 +269,10 @@ def fno_from_neuraloperator(
         state = model_or_state.state_dict()
     else:
         state = dict(model_or_state)
-        missing = [
-            k
-            for k in ("n_modes", "in_channels", "out_channels", "hidden_channels")
-            if k not in hparams
-        ]
+        missing = [k for k in _FNO_REQUIRED if k not in hparams]
         if missing:
             raise ConfigError(f"converting an FNO state dict needs the hyper-parameters {missing}")
+        _check_hparam_names(hparams)
         hp = {**_FNO_DEFAULTS, **hparams}
     _check_supported(hp)
     n_modes = tuple(int(n) for n in hp["n_modes"])
@@ -319,6 +318,40 @@ def fno_from_neuraloperator(
         model = model.double()
     _load_fno_state(model, state, n_modes, d)
     return model.eval()
+
+
+# neuraloperator 2.0 FNO keywords that do not change a dense FNO's function (the low-rank
+# settings of a factorized weight, which _check_supported refuses)
+_FNO_IGNORED = frozenset({"rank", "fixed_rank_modes", "implementation", "decomposition_kwargs"})
+_FNO_REQUIRED = ("n_modes", "in_channels", "out_channels", "hidden_channels")
+
+
+def _check_hparam_names(hparams: Mapping[str, Any]) -> None:
+    """Refuse a keyword that is no neuraloperator 2.0 FNO hyper-parameter, and a conv_module
+    other than neuraloperator's SpectralConv."""
+    # (why) an unknown keyword was dropped without a word: domain_pading=0.125 (misspelt)
+    # converted the padded FNO as an unpadded one (outputs 1.5% off), conv_module=<a
+    # SpectralConv subclass> as SpectralConv
+    known = set(_FNO_REQUIRED) | set(_FNO_DEFAULTS) | _FNO_IGNORED | {"conv_module"}
+    for key in hparams:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{key!r} is not a neuraloperator 2.0 FNO hyper-parameter{hint}; the converter "
+                f"reads {', '.join(sorted(known))}"
+            )
+    if "conv_module" in hparams:
+        conv_module = hparams["conv_module"]
+        try:
+            from neuralop.layers.spectral_convolution import SpectralConv as NSpectralConv
+        except ImportError:
+            NSpectralConv = None
+        if NSpectralConv is None or conv_module is not NSpectralConv:
+            raise ConfigError(
+                f"cannot convert an FNO with conv_module={conv_module!r} (supported: "
+                "neuralop.layers.spectral_convolution.SpectralConv, the default)"
+            )
 
 
 def _check_supported(hp: Mapping[str, Any]) -> None:
