@@ -453,8 +453,8 @@ def main() -> None:
             d = r["deepxde"]
             lb = r.get("lbfgs_time_ratio_lpinn_over_deepxde", math.nan)
             print(
-                f"| {r['case']} | {d['rel_l2']:.2e} | {r['error_ratio_lpinn_over_deepxde']:.2f} | "
-                f"{r['error_ratio_pinn_over_deepxde']:.2f} | "
+                f"| {r['case']} | {d['rel_l2']:.2e} | {r['error_ratio_lpinn_over_deepxde']:.3g} | "
+                f"{r['error_ratio_pinn_over_deepxde']:.3g} | "
                 f"{1e3 * d['adam_seconds_per_step']:.1f} | "
                 f"{r['time_ratio_lpinn_over_deepxde']:.2f}x | "
                 f"{1e3 * d['lbfgs_seconds_per_iteration']:.1f} | {lb:.2f}x |"
