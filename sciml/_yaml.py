@@ -5,7 +5,8 @@ everyone writes it) and ``1.0e3`` are read as strings, and a config refused them
 a number". :func:`load_yaml` reads them, and every plain scalar YAML 1.2's core schema calls a
 float (``1e-3``, ``1E+5``, ``-2e4``, ``-.5``), as floats. Everything else reads as
 ``yaml.safe_load`` reads it: ints (``10``, ``1_000``), ``.inf`` / ``.nan``, and quoted
-scalars, which stay strings (``'1e-3'``).
+scalars, which stay strings (``'1e-3'``). A key repeated in one mapping is refused
+(:class:`DuplicateKeyError`), where ``yaml.safe_load`` keeps the last without a word.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["load_yaml"]
+__all__ = ["DuplicateKeyError", "load_yaml"]
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 
@@ -35,8 +36,36 @@ _FLOAT = re.compile(
 )
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one YAML mapping (a YAML mapping's keys are unique by the spec)."""
+
+
 class _SafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` whose float resolver is :data:`_FLOAT` (no other change)."""
+    """``yaml.SafeLoader`` whose float resolver is :data:`_FLOAT` and whose mappings refuse a
+    repeated key."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        # (why) PyYAML keeps the last of two equal keys: `train: {epochs: 1, epochs: 2}` trained
+        # 2 epochs and a second `train:` block replaced the first, silently. Checked before the
+        # merge keys are flattened, so `<<: *base` may still be overridden by a key of its own
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: SafeLoader's own error says so
+                    continue
+                if first is not key_node:
+                    raise DuplicateKeyError(
+                        f"duplicate key {key!r} at line {key_node.start_mark.line + 1}, column "
+                        f"{key_node.start_mark.column + 1} (first at line "
+                        f"{first.start_mark.line + 1}, column {first.start_mark.column + 1}): a "
+                        "mapping holds each key once; keep one of the two"
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 # (why) a copy: add_implicit_resolver would append after the int resolver, and SafeLoader's own

@@ -175,6 +175,23 @@ class Experiment:
             )
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' object hook refusing a repeated key: (why) json keeps the last of two,
+    so ``"train": {"epochs": 1, "epochs": 2}`` trained 2 epochs without a word."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKey(
+                f"duplicate key {key!r}: an object holds each key once; keep one of the two"
+            )
+        data[key] = value
+    return data
+
+
 def load_experiment(path: str | os.PathLike) -> Experiment:
     """Read an experiment from a ``.json``, ``.yaml`` or ``.yml`` file (strictly checked)."""
     path = Path(path)
@@ -202,8 +219,10 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     else:
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+        except _DuplicateKey as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         # (why) config_from_dict said "expected a JSON object, got NoneType" of a YAML file

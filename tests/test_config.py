@@ -246,3 +246,45 @@ def test_an_experiment_refuses_an_unknown_monitor_or_mode_when_read(tmp_path, li
     path.write_text("model: {family: fno}\ndata: {path: missing.h5}\n" + line + "\n")
     with pytest.raises(ConfigError, match=message):
         load_experiment(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "key", "lines"),
+    [
+        ("exp.yaml", "model: {family: fno}\ndata: {path: a.h5}\ntrain: {epochs: 1}\n"
+         "train: {epochs: 2}\n", "train", (3, 4)),
+        ("exp.yaml", "model: {family: fno}\ndata: {path: a.h5}\n"
+         "train:\n  epochs: 1\n  lr: 1e-3\n  epochs: 2\n", "epochs", (4, 6)),
+        ("exp.json", '{"model": {"family": "fno"}, "data": {"path": "a.h5"},\n'
+         '"train": {"epochs": 1, "epochs": 2}}\n', "epochs", None),
+    ],
+)  # fmt: skip
+def test_an_experiment_with_a_duplicate_key_is_refused_naming_it(tmp_path, name, text, key, lines):
+    """YAML and JSON readers keep the last of two equal keys: ``train: {epochs: 1, epochs: 2}``
+    trained 2 epochs and a second ``train:`` block replaced the first whole, without a word.
+    A YAML mapping's keys are unique by the spec; both readers now refuse a repeated key,
+    naming it (and the YAML lines of both), and a merge key (``<<: *base``) may still be
+    overridden."""
+    from sciml._yaml import load_yaml
+    from sciml.experiment import load_experiment
+
+    path = tmp_path / name
+    path.write_text(text)
+    message = rf"{path.name}: .*duplicate key '{key}'"
+    if lines:
+        message += rf".*line {lines[1]}.*first at line {lines[0]}"
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(path)
+    merged = load_yaml("base: &b {epochs: 1, lr: 0.5}\ntrain: {<<: *b, epochs: 3}\n")
+    assert merged["train"] == {"epochs": 3, "lr": 0.5}
+    assert load_yaml("a: {x: 1}\nb: {x: 2}\n") == {"a": {"x": 1}, "b": {"x": 2}}
+
+
+def test_a_recipe_with_a_duplicate_key_is_refused(tmp_path):
+    """``n: 4`` then ``n: 8`` in a data recipe generated 8 samples without a word."""
+    from sciml.data.generators.recipe import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text("generator: darcy\nn: 4\nresolution: 8\nn: 8\nout: r.h5\n")
+    with pytest.raises(Exception, match=r"duplicate key 'n'.*line 4.*first at line 2"):
+        load_recipe(path)
