@@ -589,6 +589,58 @@ def test_a_negative_or_nan_lead_time_is_refused_when_compiled_or_exported():
     torch._dynamo.reset()
 
 
+def test_a_compiled_scot_compiles_once_for_every_float_lead_time():
+    """dynamo takes a Python float for a constant of the graph: torch.compile(model) called with
+    t = 0.1, 0.2, 0.3, 2 traced a graph for each (the old code: CompileCounter 4). A forward
+    pre-hook run outside the compiled frame hands the graph a tensor: one graph for every float
+    (and an int) t, whose outputs equal the eager model's bit for bit."""
+    from torch._dynamo.testing import CompileCounter
+
+    model = _tiny_scot()
+    u = torch.randn(2, 2, 16, 16)
+    torch._dynamo.reset()
+    try:
+        counter = CompileCounter()
+        compiled = torch.compile(model, backend=counter)
+        with torch.no_grad():
+            for t in (0.1, 0.2, 0.3, 2):
+                torch.testing.assert_close(compiled(u, t=t), model(u, t=t), rtol=0, atol=0)
+        assert counter.frame_count == 1
+    finally:
+        torch._dynamo.reset()
+
+
+@pytest.mark.slow
+def test_a_scot_inside_a_compiled_module_takes_float_lead_times_without_a_graph_break():
+    """Inside a larger compiled module dynamo traces the hooks with the model: the lead-time
+    hook must break no graph (fullgraph=True) and forward makes the tensor itself, so floats
+    cost at most two graphs (the first call's constant, then a symbolic float); the old code
+    traced one per t. Outputs equal the eager model's. About 20 s on a loaded CPU."""
+    from torch._dynamo.testing import CompileCounter
+
+    model = _tiny_scot()
+    u = torch.randn(2, 2, 16, 16)
+
+    class Outer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scot = model
+
+        def forward(self, u: torch.Tensor, t: float) -> torch.Tensor:
+            return 2 * self.scot(u, t=t)
+
+    torch._dynamo.reset()
+    try:
+        counter = CompileCounter()
+        compiled = torch.compile(Outer(), backend=counter, fullgraph=True)
+        with torch.no_grad():
+            for t in (0.1, 0.2, 0.3, 0.4):
+                torch.testing.assert_close(compiled(u, t=t), 2 * model(u, t=t), rtol=0, atol=0)
+        assert counter.frame_count <= 2
+    finally:
+        torch._dynamo.reset()
+
+
 def _loop_window_attention(attn: WindowAttention, x: torch.Tensor, ws: int, s: int):
     """Swin-v2 shifted-window attention on a (b, H, W, c) grid (H, W multiples of ws), one
     query token at a time, from the definition: token (i, j) attends to (k, l) iff both lie in

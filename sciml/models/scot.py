@@ -23,8 +23,10 @@ space to ``image_size`` and the output back (:func:`sciml.layers.fourier_resampl
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -264,6 +266,8 @@ class ScOT(Autoregressive, Operator, family="scot"):
             )
         self.recovery = PatchRecovery(c.embed_dim, c.out_channels, c.patch_size)
         self.apply(_init_weights)
+        if cond:
+            self.register_forward_pre_hook(_lead_time_hook(), with_kwargs=True)
 
     def forward(
         self,
@@ -279,7 +283,8 @@ class ScOT(Autoregressive, Operator, family="scot"):
                 in Fourier space to ``image_size`` and the output back to ``(h, w)``.
             x: unused; must be None.
             t: lead time, a float or ``(batch,)`` tensor, finite and ``>= 0`` (the time from
-                input to output); required iff ``time_conditioning``.
+                input to output); required iff ``time_conditioning``. A float becomes a tensor
+                before a ``torch.compile``-d model's graph, so one graph serves every ``t``.
 
         Returns:
             ``(batch, out_channels, h, w)``.
@@ -301,6 +306,8 @@ class ScOT(Autoregressive, Operator, family="scot"):
             )
         if t is not None:
             t = _check_lead_time(t, u)
+            if is_real(t):
+                t = torch.full((1, 1), t, dtype=u.dtype, device=u.device)
         size = tuple(u.shape[-2:])
         native = size == (c.image_size, c.image_size)
         if not native:
@@ -405,6 +412,54 @@ def _check_lead_time(t: Any, u: torch.Tensor) -> torch.Tensor | float:
 
 # (why) a list or an array is read in float64 on the CPU, as given, before the cast
 _AS_GIVEN = torch.empty(0, dtype=torch.float64, device="cpu")
+
+
+def _number_lead_time(
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+    """Forward pre-hook of a time-conditioned ScOT: a valid number ``t`` becomes the ``(1, 1)``
+    tensor that ``forward`` makes of it, in ``u``'s dtype on its device; anything else is left to
+    ``forward`` to check and refuse (after its checks of ``u``, as before)."""
+    t = kwargs.get("t")
+    u = args[0] if args else kwargs.get("u")
+    if not is_real(t) or not isinstance(u, torch.Tensor) or not u.is_floating_point():
+        return None
+    try:
+        t = _check_lead_time(t, u)
+    except ValueError:
+        return None
+    return args, {**kwargs, "t": torch.full((1, 1), t, dtype=u.dtype, device=u.device)}
+
+
+@functools.cache
+def _lead_time_hook() -> Callable[..., Any]:
+    """:func:`_number_lead_time`, run outside ``torch.compile``'s frame.
+
+    (why) dynamo takes a Python float for a constant of the graph: a compiled ScOT traced a
+    new graph for every t (0.1, 0.2, 0.3: three; from the second on the float was symbolic,
+    but ``torch.as_tensor`` in every norm specialised it again). ``torch.compile`` runs a
+    module's hooks before the frame it compiles, and this one is disabled for dynamo, so the
+    graph is handed a tensor whatever ``t`` was: one graph. Where a ScOT is called inside a
+    larger compiled module, dynamo traces the hooks with it and would break the graph at a
+    disabled call: there a no-op stands in (``substitute_in_graph``) and ``forward`` makes the
+    tensor (``torch.full`` keeps a symbolic float: two graphs, the first call's constant and
+    then a symbolic one).
+    Built on first use: it imports ``torch._dynamo``, which ``import sciml`` does not; pickled
+    by the name ``_LEAD_TIME_HOOK``, which the module's ``__getattr__`` resolves."""
+    hook = torch.compiler.disable(_number_lead_time)
+    hook.__name__ = hook.__qualname__ = "_LEAD_TIME_HOOK"
+
+    @torch.compiler.substitute_in_graph(hook)
+    def _in_graph(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        return None
+
+    return hook
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_LEAD_TIME_HOOK":
+        return _lead_time_hook()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _init_weights(m: nn.Module) -> None:
