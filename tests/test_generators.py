@@ -1200,3 +1200,38 @@ def test_grf_refuses_a_negative_tau_or_a_zero_tau_with_the_default_sigma():
     exact = 2 * sum(lam[:3]) + lam[3]
     assert math.isclose(grf_variance(8, alpha=2.0, tau=0.0, sigma=1.0), exact, rel_tol=1e-12)
     assert abs(u.var(axis=0).mean() / exact - 1) < 0.05
+
+
+def test_burgers_and_navier_stokes_refuse_grids_the_two_thirds_rule_leaves_without_modes():
+    """At N = 2 the 2/3 rule kept only the mean of the flux / advection term (the heat equation
+    came back as Burgers or Navier-Stokes data); at N = 3 Burgers' kept k = 1 took the aliased
+    k = 2 (7.5e-3 off the |k| <= 1 Galerkin solution)."""
+    nu, T = 0.1, 0.5
+    for n in (2, 3):
+        with pytest.raises(ValueError, match=rf"^expected u0 on N >= 4 grid points, got N={n}: "):
+            solve_burgers(np.cos(2 * np.pi * np.arange(n) / n), nu, T, 5)
+    with pytest.raises(ValueError, match=r"^expected u0 on N >= 4 grid points, got N=2: "):
+        GENERATORS["burgers"](1, 2)
+    with pytest.raises(
+        ValueError, match=r"^expected subsample >= 1 dividing resolution 8, got 2.0"
+    ):
+        GENERATORS["burgers"](1, 8, subsample=2.0)  # was numpy's slice TypeError, after the solve
+    ns = r"^expected w0 of shape \(N, N\) or \(batch, N, N\) with N even and >= 4 .*, got \(2, 2\)$"
+    with pytest.raises(ValueError, match=ns):
+        solve_navier_stokes(np.zeros((2, 2)), 0.0, 1e-2, 1.0, 1e-2, 1)
+    with pytest.raises(ValueError, match=r"^expected an even resolution >= 4 .*resolution=2, "):
+        generate_navier_stokes(1, 2, T=1.0, dt=0.1)
+    # accepted N = 4: u0 = 1/2 + 3/10 cos(2 pi x) is the |k| <= 1 Galerkin solution
+    # 1/2 + 3/10 exp(-4 pi^2 nu t) cos(2 pi (x - t/2)) (the flux's k = 2 part is dropped)
+    x = np.arange(4) / 4
+    t = np.linspace(0.0, T, 6)[:, None]
+    galerkin = 0.5 + 0.3 * np.exp(-4 * np.pi**2 * nu * t) * np.cos(2 * np.pi * (x - 0.5 * t))
+    assert (
+        np.abs(solve_burgers(0.5 + 0.3 * np.cos(2 * np.pi * x), nu, T, 5) - galerkin).max() < 1e-6
+    )
+    # and Navier-Stokes from rest on 4^2: w(t) = (1 - exp(-8 pi^2 nu t)) / (8 pi^2 nu) f exactly
+    # (w depends on x + y only, so it is not advected)
+    data = generate_navier_stokes(1, 4, T=1.0, dt=1e-2, nu=0.01, sigma=0.0, precision="float64")
+    lam = 8 * np.pi**2 * 0.01
+    shell = (1 - np.exp(-lam)) / lam * fno_forcing(4)
+    assert np.abs(data["fields"]["w"][0, -1] - shell).max() < 2e-4 * np.abs(shell).max()

@@ -102,6 +102,13 @@ def solve_burgers(
         raise ValueError("expected a finite u0, got NaN or inf values")
     u = u if batched else u[None]
     n = u.shape[-1]
+    # (why) at N = 2 the flux was dropped (the heat equation came back) and at N = 3 its k = 2
+    # part aliased onto k = 1: 7.5e-3 off the |k| <= 1 Galerkin solution that N = 4 gives to 1e-7
+    if n < 4:
+        raise ValueError(
+            f"expected u0 on N >= 4 grid points, got N={n}: the 2/3 rule keeps the flux's "
+            f"wavenumbers |k| <= N/3, none but 0 at N = 2 and an aliased k = 1 at N = 3"
+        )
     k = torch.fft.rfftfreq(n, d=1.0 / n, dtype=torch.float64, device=u.device)
     ik = 2j * math.pi * k
     if n % 2 == 0:
@@ -156,7 +163,8 @@ def generate_burgers(
     coordinate ``x``, parameter ``nu`` of shape ``(n,)``, periodic boundary condition.
     """
     # checked before solving: a negative step would store the grid reversed, 0 divides by zero
-    if subsample < 1 or resolution % subsample:
+    # (why) is_int: subsample=2.0 passed and failed after the solve in numpy's slicing
+    if not (is_int(subsample) and subsample >= 1) or resolution % subsample:
         raise ValueError(
             f"expected subsample >= 1 dividing resolution {resolution}, got {subsample}"
         )

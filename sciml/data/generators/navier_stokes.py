@@ -141,9 +141,13 @@ def solve_navier_stokes(
     w = torch.as_tensor(np.asarray(w0)) if is_numpy else w0
     if not w.is_floating_point():
         w = w.to(torch.float64)
-    if w.ndim not in (2, 3) or w.shape[-1] != w.shape[-2] or w.shape[-1] % 2:
+    # (why) N = 2: the 2/3 rule (|k| <= N/3) kept only the mean of the advection term, so the
+    # data were the forced heat equation, and the FNO forcing's k = (1, 1) was the Nyquist mode;
+    # N = 4 is the smallest even grid whose kept |k| <= 1 modes are alias-free
+    if w.ndim not in (2, 3) or w.shape[-1] != w.shape[-2] or w.shape[-1] % 2 or w.shape[-1] < 4:
         raise ValueError(
-            f"expected w0 of shape (N, N) or (batch, N, N) with N even, got {tuple(w.shape)}"
+            f"expected w0 of shape (N, N) or (batch, N, N) with N even and >= 4 (the 2/3 rule "
+            f"keeps |k| <= N/3 of the advection term), got {tuple(w.shape)}"
         )
     batched = w.ndim == 3
     w = w if batched else w[None]
@@ -229,9 +233,10 @@ def generate_navier_stokes(
     forcing, ``(n, N', N')``), ``time``, coordinates ``x, y``, parameter ``nu``, periodic BCs.
     """
     # checked before solving: a step < 1 would fail (or divide by zero) only after the solve
-    if not is_int(subsample) or subsample < 1 or resolution % 2 or resolution % subsample:
+    sub_ok = is_int(subsample) and subsample >= 1
+    if not (sub_ok and resolution % 2 == 0 and resolution >= 4 and resolution % subsample == 0):
         raise ValueError(
-            f"expected an even resolution and a subsample >= 1 dividing it, got "
+            f"expected an even resolution >= 4 and a subsample >= 1 dividing it, got "
             f"resolution={resolution}, subsample={subsample}"
         )
     if precision not in ("float32", "float64"):
