@@ -289,7 +289,8 @@ def from_poseidon_state_dict(
 ) -> dict[str, torch.Tensor]:
     """Rename (and fuse) a Poseidon state dict into :class:`~sciml.models.ScOT`'s names.
 
-    Raises :class:`~sciml.errors.CheckpointError` listing missing or unexpected tensors.
+    Raises :class:`~sciml.errors.CheckpointError` listing missing or unexpected tensors, or
+    naming the first tensor whose shape the config does not give (under its Poseidon name).
     """
     pairs, fused = _key_pairs(config)
     expected = set(pairs) | {k for names in fused.values() for k in names}
@@ -301,12 +302,40 @@ def from_poseidon_state_dict(
             f"{' ...' if len(missing) > 5 else ''} ({len(missing)}), unexpected {unexpected[:5]}"
             f"{' ...' if len(unexpected) > 5 else ''} ({len(unexpected)})"
         )
+    # (why) checked under the file's names, before fusing and reshaping: a query / key / value
+    # of another shape had reached torch.cat's bare "Sizes of tensors must match" or been named
+    # as the fused qkv, and a position embedding of another size a bare reshape error
+    for o, (shape, s) in _poseidon_shapes(config, pairs, fused).items():
+        if tuple(state[o].shape) != shape:
+            raise CheckpointError(
+                f"{where}: tensor {o!r} has shape {tuple(state[o].shape)}, the scOT config "
+                f"builds {shape} (sciml's {s!r})"
+            )
     out = {s: state[o] for o, s in pairs.items()}
     for s, names in fused.items():
         out[s] = torch.cat([state[o] for o in names], dim=0)
     if "pos" in out:
         g = config.grid
         out["pos"] = out["pos"].reshape(1, g, g, -1)
+    return out
+
+
+def _poseidon_shapes(
+    config, pairs: dict[str, str], fused: dict[str, tuple[str, str, str]]
+) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Poseidon name -> (the shape ``config`` gives it, the sciml name it maps to)."""
+    from ..models.scot import ScOT
+
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        shapes = {k: tuple(v.shape) for k, v in ScOT(config).state_dict().items()}
+    out = {o: (shapes[s], s) for o, s in pairs.items()}
+    for s, names in fused.items():
+        rows, *rest = shapes[s]
+        for o in names:
+            out[o] = ((rows // 3, *rest), s)
+    if "embeddings.position_embeddings" in out:
+        _, g, g2, c = shapes["pos"]
+        out["embeddings.position_embeddings"] = ((1, g * g2, c), "pos")
     return out
 
 

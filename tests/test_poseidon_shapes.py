@@ -1,0 +1,79 @@
+"""Poseidon checkpoints whose tensors do not fit their config are refused under the file's own
+tensor names (tests/data/scot: written by the reference scOT code)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from sciml.errors import CheckpointError
+from sciml.models import ScOT
+from sciml.pretrained.poseidon import from_poseidon_state_dict, load_poseidon, poseidon_config
+
+DATA = Path(__file__).parent / "data" / "scot"
+QUERY = "encoder.layers.0.blocks.0.attention.self.query.weight"
+KEY = "encoder.layers.0.blocks.0.attention.self.key.weight"
+POS = "embeddings.position_embeddings"
+BIAS = "embeddings.patch_embeddings.projection.bias"
+
+
+def _state(case: str) -> dict[str, torch.Tensor]:
+    if (DATA / case / "model.safetensors").is_file():
+        return load_file(str(DATA / case / "model.safetensors"))
+    return torch.load(DATA / case / "pytorch_model.bin", weights_only=True)
+
+
+@pytest.mark.parametrize(
+    "case, key, cut, message",
+    [
+        ("cond", QUERY, lambda w: w[:, :8], f"tensor {QUERY!r} has shape (16, 8), the scOT "
+         "config builds (16, 16) (sciml's 'encoder.0.blocks.0.attn.qkv.weight')"),
+        ("cond", KEY, lambda w: torch.cat([w, w[:4]]), f"tensor {KEY!r} has shape (20, 16), "
+         "the scOT config builds (16, 16) (sciml's 'encoder.0.blocks.0.attn.qkv.weight')"),
+        ("plain", POS, lambda w: w[:, :-3], f"tensor {POS!r} has shape (1, 253, 16), the scOT "
+         "config builds (1, 256, 16) (sciml's 'pos')"),
+        ("cond", BIAS, lambda w: w[:-1], f"tensor {BIAS!r} has shape (15,), the scOT config "
+         "builds (16,) (sciml's 'embed.proj.bias')"),
+    ],
+)  # fmt: skip
+def test_a_tensor_of_another_shape_is_named_as_the_checkpoint_names_it(
+    tmp_path, case, key, cut, message
+):
+    """A query / key / value of another shape had reached torch.cat's bare 'Sizes of tensors
+    must match except in dimension 0' (columns) or been named as sciml's fused qkv with the sum
+    of the three (rows); a position embedding of another length a bare 'shape [1, 16, 16, -1] is
+    invalid'; any other tensor was named by sciml's name only."""
+    state = _state(case)
+    state[key] = cut(state[key])
+    d = tmp_path / case
+    d.mkdir()
+    shutil.copy(DATA / case / "config.json", d / "config.json")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(d / "model.safetensors"))
+    with pytest.raises(CheckpointError) as info:
+        load_poseidon(d)
+    assert str(info.value) == f"{d}: {message}"
+    config, _ = poseidon_config(DATA / case)
+    with pytest.raises(CheckpointError) as info:
+        from_poseidon_state_dict(state, config)
+    assert str(info.value) == f"state dict: {message}"
+
+
+@pytest.mark.parametrize("case", ["cond", "plain", "pad"])
+def test_the_fitting_checkpoints_still_map_tensor_for_tensor(case):
+    """The renamed state holds the file's tensors unchanged: q / k / v stacked in that order,
+    the position embedding reshaped to the token grid (checked against the file by hand)."""
+    state = _state(case)
+    config, _ = poseidon_config(DATA / case)
+    out = from_poseidon_state_dict(state, config)
+    assert set(out) == set(ScOT(config).state_dict())
+    qkv = out["encoder.0.blocks.0.attn.qkv.weight"]
+    c = state[QUERY].shape[0]
+    for part, name in zip(qkv.split(c), ("query", "key", "value")):
+        assert torch.equal(part, state[QUERY.replace("query", name)])
+    if POS in state:
+        g = config.grid
+        assert torch.equal(out["pos"][0, 3, 5], state[POS][0, 3 * g + 5])
