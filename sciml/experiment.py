@@ -50,7 +50,8 @@ class DataSpec:
     """How to turn an HDF5 file into (input, target) pairs.
 
     Attributes:
-        path: the HDF5 file (any layout :func:`sciml.data.open` reads).
+        path: the HDF5 file (any layout :func:`sciml.data.open` reads); a relative path is
+            read from the current folder, else beside the experiment file.
         view: ``static_pairs`` (static input fields -> static target fields, e.g. Darcy a -> u),
             ``snapshots`` (fields at step ``input_step`` -> fields at ``target_step``, e.g.
             Burgers u(0) -> u(T)), ``windows`` (``n_in`` steps -> the next ``n_out`` steps) or
@@ -239,13 +240,21 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
                 f"{path}: train.{key}: not a field of TrainConfig; {key} is a key of the "
                 f"experiment, beside loss (write {key}: {experiment.train[key]} at the top level)"
             )
-    # Relative data paths are relative to the experiment file.
+    # A relative data path is read from the current folder, else beside the experiment file.
     data_path = Path(experiment.data.path)
-    if not data_path.is_absolute() and not data_path.exists():
-        candidate = path.parent / data_path
-        if candidate.exists():
+    candidate = path.parent / data_path
+    if not data_path.is_absolute() and candidate.exists():
+        if not data_path.exists():
             experiment = dataclasses.replace(
                 experiment, data=dataclasses.replace(experiment.data, path=str(candidate))
+            )
+        elif not data_path.samefile(candidate):
+            # (why) the current folder's file was taken without a word, though the file's
+            # author may well have meant the one beside it: training on the wrong data
+            raise ConfigError(
+                f"{path}: data.path: {data_path} names two files, {data_path.absolute()} in the "
+                f"current folder and {candidate.absolute()} beside the experiment file; give the "
+                "one to train on as an absolute path"
             )
     return experiment
 
@@ -567,6 +576,14 @@ def run(
     _check_trainable(experiment.model)
     _check_out_folder(experiment.out, "out")
     spec = experiment.data
+    if not Path(spec.path).exists():
+        # (why) sd.open said only "nope.h5: no such file", naming neither the key nor where a
+        # relative path is looked up
+        raise ConfigError(
+            f"data.path: expected an HDF5 file, got {spec.path}, which does not exist (a "
+            f"relative path is looked up in the current folder, {Path.cwd()}, then in the "
+            "experiment file's folder)"
+        )
     ds = sd.open(spec.path)
     splits = _splits(ds, spec, Path(experiment.out) / "splits.json", resume=bool(resume))
     # (why) float32 data read as float32, as before; a float64 field is read in float64 for the

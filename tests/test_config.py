@@ -288,3 +288,51 @@ def test_a_recipe_with_a_duplicate_key_is_refused(tmp_path):
     path.write_text("generator: darcy\nn: 4\nresolution: 8\nn: 8\nout: r.h5\n")
     with pytest.raises(Exception, match=r"duplicate key 'n'.*line 4.*first at line 2"):
         load_recipe(path)
+
+
+def test_a_relative_data_path_found_in_two_places_is_refused_naming_both(tmp_path, monkeypatch):
+    """A relative ``data.path`` is read from the current folder, else beside the experiment
+    file. Where both hold a file of that name (two different files), the run trained on the
+    current folder's without a word, though the file's author meant the one beside it (and
+    the code's own comment said paths are relative to the experiment file): refused, naming
+    both. One file in one place (or the same file reached both ways) is taken as before."""
+    from sciml.experiment import load_experiment
+
+    cwd, cfg = tmp_path / "cwd", tmp_path / "cfg dir"
+    for folder in (cwd, cfg):
+        (folder / "data").mkdir(parents=True)
+    exp = cfg / "e s.yaml"
+    exp.write_text("model: {family: fno}\ndata: {path: data/d.h5}\n")
+    monkeypatch.chdir(cwd)
+    assert load_experiment(exp).data.path == "data/d.h5"  # in neither place: left as written
+    (cfg / "data" / "d.h5").write_bytes(b"beside")
+    assert load_experiment(exp).data.path == str(cfg / "data" / "d.h5")
+    (cwd / "data" / "d.h5").write_bytes(b"in cwd")
+    with pytest.raises(ConfigError, match=r"data\.path: data/d\.h5 names two files") as info:
+        load_experiment(exp)
+    assert str(cwd / "data" / "d.h5") in str(info.value)
+    assert str(cfg / "data" / "d.h5") in str(info.value)
+    (cfg / "data" / "d.h5").unlink()
+    assert load_experiment(exp).data.path == "data/d.h5"  # the current folder's alone
+    monkeypatch.chdir(cfg)  # one file reached both ways: no ambiguity
+    (cfg / "data" / "d.h5").write_bytes(b"beside")
+    assert load_experiment(exp).data.path == "data/d.h5"
+
+
+def test_sciml_train_names_data_path_when_its_file_does_not_exist(tmp_path, capsys, monkeypatch):
+    """``data: {path: nope.h5}`` said only ``sciml: error: nope.h5: no such file``, naming
+    neither the key nor where a relative path is looked up."""
+    from sciml.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    exp = tmp_path / "e.yaml"
+    exp.write_text(
+        "model: {family: fno, config: {in_channels: 1, out_channels: 1}}\n"
+        "data: {path: data/nope.h5}\nout: run\n"
+    )
+    assert main(["train", str(exp), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sciml: error: data.path: "), err
+    assert "data/nope.h5" in err and "does not exist" in err
+    assert "current folder" in err and "experiment file" in err
+    assert not (tmp_path / "run").exists()
