@@ -232,3 +232,39 @@ def test_pendulum_refuses_a_non_finite_k_and_integrates_by_simpson_on_the_smalle
     fine = np.linspace(0, 1, 11)
     v = sample_rbf_grf(3, fine, seed=1)
     np.testing.assert_allclose(d["s2"][:, 1], simpson(v, x=fine, axis=1), rtol=1e-6, atol=1e-7)
+
+
+def test_diffusion_reaction_refuses_no_samples_and_solves_one_interior_node():
+    # n = 0 failed in Newton's stopping test ('zero-size array to reduction operation maximum')
+    # and resolution 2 was named only as the source's shape
+    gen = GENERATORS["diffusion_reaction"]
+    for n, r in ((0, 10), (1, 2), (True, 10)):
+        with pytest.raises(
+            ValueError,
+            match=rf"^expected integers n >= 1 and resolution >= 3 \(one interior node\), "
+            rf"got n={n}, resolution={r}$",
+        ):
+            gen(n, r)
+    with pytest.raises(
+        ValueError, match=r"^expected u of shape \(n >= 1, nx >= 3\), got \(0, 5\)$"
+    ):
+        solve_diffusion_reaction(np.zeros((0, 5)), time_points=3)
+    # accepted, the smallest grid: one interior node x = 1/2 (h = 1/2) is the scalar ODE
+    # s' = -2 D s / h^2 + k s^2 + u(1/2), against DOP853; Crank-Nicolson is second order in dt
+    # (4.2e-5 at 20 steps per interval, 2.6e-6 at 80)
+    d = gen(1, 3, seed=4, time_points=3, substeps=80, diffusion=0.5, reaction=0.5)
+    u = d["static_fields"]["u"].astype(np.float64)
+    ref = solve_ivp(
+        lambda t, s: -2 * 0.5 / 0.25 * s + 0.5 * s**2 + u[0, 1],
+        (0, 1), [0.0], method="DOP853", t_eval=[0.0, 0.5, 1.0], rtol=1e-12, atol=1e-14,
+    ).y[0]  # fmt: skip
+    assert abs(ref[-1]) > 0.1
+    np.testing.assert_allclose(d["fields"]["s"][0, :, 1], ref, rtol=0, atol=5e-6)
+    np.testing.assert_array_equal(d["fields"]["s"][0, :, [0, 2]], 0.0)
+
+    def crank_nicolson(m):
+        s = solve_diffusion_reaction(u, time_points=3, substeps=m, diffusion=0.5, reaction=0.5)
+        return s[0, :, 1]
+
+    errors = [np.abs(crank_nicolson(m) - ref).max() for m in (20, 80)]
+    assert 1.9 < np.log(errors[0] / errors[1]) / np.log(4) < 2.1, errors

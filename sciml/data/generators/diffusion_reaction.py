@@ -67,8 +67,10 @@ def solve_diffusion_reaction(
         ``(n, time_points, nx)`` float64, ``s`` at the output times (``s[:, 0] = 0``).
     """
     u = np.asarray(u, dtype=np.float64)
-    if u.ndim != 2 or u.shape[1] < 3:
-        raise ValueError(f"expected u of shape (n, nx >= 3), got {u.shape}")
+    # (why) n = 0 failed in Newton's stopping test on 'zero-size array to reduction operation
+    # maximum which has no identity'
+    if u.ndim != 2 or u.shape[0] < 1 or u.shape[1] < 3:
+        raise ValueError(f"expected u of shape (n >= 1, nx >= 3), got {u.shape}")
     if not (is_int(time_points) and time_points >= 2 and is_int(substeps) and substeps >= 1):
         raise ValueError(
             f"expected integers time_points >= 2 and substeps >= 1, got {time_points}, {substeps}"
@@ -130,6 +132,12 @@ def generate_diffusion_reaction(
     """``n`` solutions on ``resolution`` points in ``x`` and ``time_points`` (0: ``resolution``)
     times in ``[0, 1]``: static field ``u`` ``(n, resolution)`` (the source, the branch input)
     and field ``s`` ``(n, time_points, resolution)``, float32."""
+    # (why) named here: the solver's check named only the source's shape (n, nx)
+    if not (is_int(n) and n >= 1 and is_int(resolution) and resolution >= 3):
+        raise ValueError(
+            f"expected integers n >= 1 and resolution >= 3 (one interior node), got n={n}, "
+            f"resolution={resolution}"
+        )
     time_points = time_points or resolution
     x = np.linspace(0.0, 1.0, resolution)
     u = sample_rbf_grf(n, x, length_scale=length_scale, seed=seed)
