@@ -69,3 +69,29 @@ def test_prose_ode_refuses_a_non_positive_t_final_or_a_negative_noise():
     np.testing.assert_allclose(
         [f[f"u_{k}"][0, 0] for k in range(3)], d["params"]["initial_state"][0, :3], rtol=1e-6
     )
+
+
+def test_prose_ode_refuses_no_samples_and_integrates_one():
+    # n = 0 returned a data set of no samples; resolution 1 was named only through n_input
+    for n, r in ((0, 20), (True, 20), (1, 1)):
+        with pytest.raises(
+            ValueError,
+            match=rf"^expected integers n >= 1 and resolution >= 2, got n={n}, resolution={r}$",
+        ):
+            prose_ode.generate_prose_ode(n, r, systems="lorenz", n_input=5)
+    # accepted n = 1: the stored Lorenz trajectory solves its own stored equation (decoded from
+    # the tokens) from the stored u(0), against SciPy's DOP853 at rtol 1e-11
+    from scipy.integrate import solve_ivp
+
+    from sciml.symbolic import decode
+
+    d = prose_ode.generate_prose_ode(1, 20, systems="lorenz", n_input=5, t_final=0.5, seed=3)
+    system = decode(d["attrs"]["equations"][0].split(" "), dim=3)
+    assert system.valid
+    rhs = sp.lambdify([state_symbols(3)], list(system.expressions), modules="numpy")
+    u0 = d["params"]["initial_state"][0, :3]
+    ref = solve_ivp(lambda t, y: np.array(rhs(y), dtype=float), (0, 0.5), u0, method="DOP853",
+                    t_eval=d["time"], rtol=1e-11, atol=1e-11).y  # fmt: skip
+    got = np.stack([d["fields"][f"u_{k}"][0] for k in range(3)])
+    assert np.abs(ref).max() > 1.0
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())

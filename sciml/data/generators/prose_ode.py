@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..._scalars import is_real
+from ..._scalars import is_int, is_real
 from ...symbolic import encode, round_sig, skeleton, state_symbols
 
 __all__ = ["SYSTEMS", "ODESystem", "generate_prose_ode", "load_prose_ode", "integrate"]
@@ -306,6 +306,12 @@ def generate_prose_ode(
     """``n`` samples cycling through ``systems`` (``"all"`` or comma-separated names of
     :data:`SYSTEMS`) on ``resolution`` times of ``[0, t_final]`` (192 in the paper: 64 input +
     128 output). See the module docstring for what is stored."""
+    # (why) n = 0 returned a data set of no samples, and resolution 1 was named only through
+    # n_input ('expected 0 < n_input < resolution')
+    if not (is_int(n) and n >= 1 and is_int(resolution) and resolution >= 2):
+        raise ValueError(
+            f"expected integers n >= 1 and resolution >= 2, got n={n}, resolution={resolution}"
+        )
     names = list(SYSTEMS) if systems == "all" else [s.strip() for s in systems.split(",")]
     unknown = [s for s in names if s not in SYSTEMS]
     if unknown or not names:
