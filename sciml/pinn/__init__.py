@@ -12,7 +12,7 @@ from .constraints import (
     periodic_penalty,
     soft_penalty,
 )
-from .derivatives import chunked, divergence, grad, laplacian, partial, time_derivative
+from .derivatives import chunked, divergence, grad, grads, laplacian, partial, time_derivative
 from .lagrangian import LagrangianPINN, periodic_interp
 from .networks import MLP, PINN
 from .problems import Burgers, Convection, ConvectionDiffusion, PeriodicProblem
@@ -24,6 +24,7 @@ __all__ = [
     "reference",
     "sampling",
     "grad",
+    "grads",
     "partial",
     "laplacian",
     "divergence",

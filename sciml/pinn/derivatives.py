@@ -26,7 +26,7 @@ import torch
 from .._scalars import is_int
 from ._checks import check_bool, check_float_points
 
-__all__ = ["grad", "partial", "laplacian", "divergence", "time_derivative", "chunked"]
+__all__ = ["grad", "grads", "partial", "laplacian", "divergence", "time_derivative", "chunked"]
 
 
 def _check(u: torch.Tensor, x: torch.Tensor) -> None:
@@ -126,6 +126,54 @@ def grad(
         allow_unused=True,
     )
     return torch.zeros_like(x) if g is None else g
+
+
+def grads(
+    u: torch.Tensor,
+    *xs: torch.Tensor,
+    create_graph: bool = True,
+    retain_graph: bool | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """Gradients of one scalar field ``u`` with respect to several inputs, in **one** backward
+    pass: ``u_x, u_t = grads(u, x, t)`` is ``grad(u, x), grad(u, t)`` at the cost of one.
+
+    Two ``grad`` calls on the same ``u`` walk the network's graph backwards twice; one
+    ``torch.autograd.grad(u, [x, t])`` walks it once and hands each leaf its part.
+
+    Args:
+        u: ``(..., 1)`` or ``(...)`` values of a pointwise network.
+        xs: the tensors ``u`` was computed from (each ``requires_grad=True``), at least one, e.g.
+            positions ``x: (..., 1)`` and times ``t: (..., 1)`` kept as separate leaves.
+        create_graph: keep the graph of the derivatives (needed for higher derivatives and for
+            training), as in :func:`grad`.
+        retain_graph: keep the graph of ``u`` for another backward pass (default:
+            ``create_graph``).
+
+    Returns:
+        one tensor per input, ``du/dxs[k]`` with the shape of ``xs[k]``; zero where ``u`` does
+        not depend on it.
+    """
+    create_graph = _flag("grads", create_graph)
+    if retain_graph is not None:
+        check_bool("grads", "retain_graph", retain_graph)
+        retain_graph = bool(retain_graph)
+    if not xs:
+        raise ValueError(
+            "grads needs at least one input to differentiate with respect to, got none"
+        )
+    for x in xs:
+        if not torch.is_tensor(x):
+            raise TypeError(f"expected tensors to differentiate with respect to, got {x!r}")
+        _check(u, x)
+    gs = torch.autograd.grad(
+        u,
+        list(xs),
+        grad_outputs=torch.ones_like(u),
+        create_graph=create_graph,
+        retain_graph=retain_graph,
+        allow_unused=True,
+    )
+    return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(xs, gs, strict=True))
 
 
 def partial(

@@ -36,7 +36,7 @@ from torch import nn
 
 from ._checks import check_bool
 from .constraints import PeriodicEmbedding, _call_u0, _set_fixed
-from .derivatives import grad
+from .derivatives import grad, grads
 from .networks import MLP, _check_length, _check_points, _check_u0, _grid_axis
 from .problems import PeriodicProblem
 
@@ -129,18 +129,17 @@ class LagrangianPINN(nn.Module):
         problem._check_period(self.length)
         _check_u0(self, "LagrangianPINN", problem)
         x, u = self(x0, t)
-        r_x = grad(x, t) - problem.speed(u)
-        r_u = grad(u, t)
-        if problem.nu:
-            u_l = grad(u, x0)
-            if self.exact_diffusion:
-                jac = grad(x, x0)  # dx/dx0
-                u_x = u_l / jac
-                u_xx = grad(u_x, x0) / jac
-            else:
-                u_xx = grad(u_l, x0)
-            r_u = r_u - problem.nu * u_xx
-        return r_x, r_u
+        if not problem.nu:
+            return grad(x, t) - problem.speed(u), grad(u, t)
+        # (why) each output's derivatives in t and x0 come from one backward pass, not two
+        u_t, u_l = grads(u, t, x0)
+        if self.exact_diffusion:
+            x_t, jac = grads(x, t, x0)  # jac = dx/dx0
+            u_xx = grad(u_l / jac, x0) / jac
+        else:
+            x_t = grad(x, t)
+            u_xx = grad(u_l, x0)
+        return x_t - problem.speed(u), u_t - problem.nu * u_xx
 
     def loss_terms(
         self,

@@ -28,7 +28,7 @@ import torch
 from .._scalars import is_int
 from ._checks import check_float_points, is_number
 from .constraints import _call_fixed
-from .derivatives import grad
+from .derivatives import grad, grads
 from .reference import (
     burgers_spectral,
     convection_diffusion_fourier,
@@ -154,8 +154,10 @@ class PeriodicProblem:
                 f"{type(self).__name__}.residual expected u, x and t of one shape (n, 1), got u "
                 f"{tuple(getattr(u, 'shape', ()))}, x {tuple(x.shape)} and t {tuple(t.shape)}"
             )
-        u_x = grad(u, x)
-        r = grad(u, t) + self.speed(u) * u_x
+        # (why) one backward pass for both: two grad calls walked the network twice, which made
+        # an Adam step ~1.7x DeepXDE's on convection (benchmarks/README.md, lpinn)
+        u_x, u_t = grads(u, x, t)
+        r = u_t + self.speed(u) * u_x
         if self.nu:
             r = r - self.nu * grad(u_x, x)
         return r
