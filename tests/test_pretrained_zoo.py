@@ -394,6 +394,24 @@ def test_load_card_checks_file_json_and_directory_name(tmp_path):
         load_card(d)
 
 
+def test_a_card_that_is_not_utf8_is_a_card_error_naming_the_file(tmp_path, monkeypatch, capsys):
+    """A card saved in Latin-1 (an edited summary 'Schrödinger') reached a bare
+    UnicodeDecodeError naming no file, and a traceback from `sciml pretrained list`."""
+    from sciml import cli, pretrained
+
+    card = _set(_valid_card(), "summary", "Schrödinger test card")
+    (path,) = _zoo(tmp_path, card)
+    path.write_bytes(json.dumps(card, ensure_ascii=False).encode("latin-1"))
+    with pytest.raises(CardError) as info:
+        load_card(path)
+    assert str(info.value).startswith(f"{path}: not UTF-8 text, as a card.json must be (")
+    monkeypatch.setattr(pretrained, "_WEIGHTS", tmp_path)
+    assert cli.main(["pretrained", "list"]) == 2
+    assert f"{path}: not UTF-8 text" in capsys.readouterr().err
+    path.write_bytes(json.dumps(card, ensure_ascii=False).encode("utf-8"))  # the same as UTF-8
+    assert load_card(path)["summary"] == "Schrödinger test card"
+
+
 # --------------------------------------------------------------------------- unknown names
 
 

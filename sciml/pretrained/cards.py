@@ -382,9 +382,16 @@ def load_card(path: str | os.PathLike, *, registries: bool = True) -> dict[str, 
     if not path.is_file():
         raise CardError(f"{path}: no model card (expected {CARD_FILE} beside config.json)")
     try:
-        card = json.loads(path.read_text())
+        # (why) read as UTF-8 whatever the locale, as json.dump writes it: bytes in another
+        # encoding reached a bare UnicodeDecodeError naming no file (and a traceback from
+        # `sciml pretrained list`), an unreadable file a bare OSError
+        card = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise CardError(f"{path}: not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise CardError(f"{path}: not UTF-8 text, as a card.json must be ({exc})") from None
+    except OSError as exc:
+        raise CardError(f"{path}: unreadable ({exc.strerror or exc})") from None
     card = validate_card(card, where=str(path), registries=registries)
     if card["name"] != path.parent.name:
         raise CardError(
