@@ -1,8 +1,10 @@
-"""Poseidon checkpoints whose tensors do not fit their config are refused under the file's own
-tensor names (tests/data/scot: written by the reference scOT code)."""
+"""Damaged Poseidon checkpoints are refused naming what is wrong: tensors that do not fit their
+config under the file's own tensor names, a damaged shard index or a missing shard by file
+(tests/data/scot: written by the reference scOT code)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -77,3 +79,40 @@ def test_the_fitting_checkpoints_still_map_tensor_for_tensor(case):
     if POS in state:
         g = config.grid
         assert torch.equal(out["pos"][0, 3, 5], state[POS][0, 3 * g + 5])
+
+
+@pytest.mark.parametrize(
+    "weight_map, message",
+    [
+        (["a.bin"], "weight_map: expected a non-empty object of tensor name -> shard file name, "
+         "got ['a.bin']"),
+        ({"x": 3}, "weight_map: expected a non-empty object of tensor name -> shard file name, "
+         "got {'x': 3}"),
+        ({}, "weight_map: expected a non-empty object of tensor name -> shard file name, got {}"),
+        ("missing", "shard 'gone.bin' is not in "),
+    ],
+)  # fmt: skip
+def test_a_damaged_shard_index_or_a_missing_shard_is_named(tmp_path, weight_map, message):
+    """A weight_map that is a list or maps to a number had reached a bare AttributeError /
+    TypeError, a .bin shard named in the index but absent torch.load's bare FileNotFoundError.
+    The intact two-shard .bin checkpoint loads tensor for tensor as the single file."""
+    state = _state("plain")
+    keys = sorted(state)
+    halves = {"a.bin": keys[: len(keys) // 2], "b.bin": keys[len(keys) // 2 :]}
+    d = tmp_path / "sharded"
+    d.mkdir()
+    shutil.copy(DATA / "plain" / "config.json", d / "config.json")
+    for shard, ks in halves.items():
+        torch.save({k: state[k] for k in ks}, d / shard)
+    index = d / "pytorch_model.bin.index.json"
+    intact = {k: shard for shard, ks in halves.items() for k in ks}
+    index.write_text(json.dumps({"weight_map": intact}))
+    whole = load_poseidon(DATA / "plain").state_dict()
+    for name, tensor in load_poseidon(d).state_dict().items():
+        assert torch.equal(tensor, whole[name]), name
+    if weight_map == "missing":
+        weight_map = {**intact, keys[0]: "gone.bin"}
+    index.write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(CheckpointError) as info:
+        load_poseidon(d)
+    assert str(info.value).startswith(f"{index}: {message}")

@@ -386,14 +386,26 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
             return reader(directory / name)
         index = directory / f"{name}.index.json"
         if index.is_file():
-            shards = sorted(set(_read_json(index).get("weight_map", {}).values()))
-            if not shards:
-                raise CheckpointError(f"{index}: no weight_map")
+            weight_map = _read_json(index).get("weight_map")
+            # (why) a list or a non-string shard reached a bare AttributeError / TypeError
+            if (
+                not isinstance(weight_map, dict)
+                or not weight_map
+                or not all(isinstance(v, str) for v in weight_map.values())
+            ):
+                raise CheckpointError(
+                    f"{index}: weight_map: expected a non-empty object of tensor name -> shard "
+                    f"file name, got {weight_map!r:.80}"
+                )
+            shards = sorted(set(weight_map.values()))
             state: dict[str, torch.Tensor] = {}
             origin: dict[str, str] = {}
             for shard in shards:
                 if Path(shard).name != shard:
                     raise CheckpointError(f"{index}: shard name {shard!r} leaves the directory")
+                if not (directory / shard).is_file():
+                    # (why) a missing .bin shard reached torch.load's bare FileNotFoundError
+                    raise CheckpointError(f"{index}: shard {shard!r} is not in {directory}")
                 part = reader(directory / shard)
                 # (why) a tensor in two shards was silently taken from the later one
                 for key in part:
