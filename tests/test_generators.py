@@ -1235,3 +1235,26 @@ def test_burgers_and_navier_stokes_refuse_grids_the_two_thirds_rule_leaves_witho
     lam = 8 * np.pi**2 * 0.01
     shell = (1 - np.exp(-lam)) / lam * fno_forcing(4)
     assert np.abs(data["fields"]["w"][0, -1] - shell).max() < 2e-4 * np.abs(shell).max()
+
+
+def test_burgers_and_navier_stokes_refuse_an_unstable_step_instead_of_returning_garbage():
+    """|u| of a Burgers solution never grows and |w(t)| <= |w0| + t |f| for Navier-Stokes (both
+    L2): a given dt past the stable step returned NaN or finite garbage as data."""
+    u0 = sample_grf(2, 128, alpha=2.0, tau=5.0, sigma=25.0, seed=0)
+    for dt in (0.2, 0.5):  # NaN, and |u(1)| / |u0| = 1.0e14
+        with pytest.raises(RuntimeError, match=rf"^solve_burgers: .* dt={dt:g} is unstable here"):
+            solve_burgers(u0, 0.01, 1.0, 1, dt=dt)
+    # accepted: dt = 0.05 agrees with the default step (about 1e-3) to 2.5e-4 (max |u| 1.17)
+    ref = solve_burgers(u0, 0.01, 1.0, 1)
+    assert np.abs(solve_burgers(u0, 0.01, 1.0, 1, dt=0.05) - ref).max() < 1e-3
+    w0 = 100 * sample_grf(1, 32, dim=2, alpha=2.5, tau=7.0, sigma=math.sqrt(2) * 7**1.5, seed=0)
+    for dt in (0.01, 0.002):  # NaN, and max |w(1)| = 1562 where dt = 0.001 gives 70
+        with pytest.raises(RuntimeError, match=rf"^solve_navier_stokes: .* dt={dt:g} is unstable"):
+            solve_navier_stokes(w0, 0.0, 1e-3, 1.0, dt, 1)
+    with pytest.raises(RuntimeError, match=r"^solve_navier_stokes: .* dt=0.001 is unstable"):
+        generate_navier_stokes(1, 16, alpha=0.0)  # white-noise vorticity at the default dt
+    # accepted: dt = 0.001 keeps |w| (unforced) non-increasing and the mean vorticity zero
+    w = solve_navier_stokes(w0, 0.0, 1e-3, 1.0, 1e-3, 4)
+    norms = np.sqrt((w[0] ** 2).sum(axis=(-2, -1)))
+    assert np.all(np.diff(norms) <= 1e-9 * norms[0]) and norms[-1] < norms[0]
+    assert np.abs(w[0].mean(axis=(-2, -1))).max() < 1e-10
