@@ -116,3 +116,27 @@ def test_a_damaged_shard_index_or_a_missing_shard_is_named(tmp_path, weight_map,
     with pytest.raises(CheckpointError) as info:
         load_poseidon(d)
     assert str(info.value).startswith(f"{index}: {message}")
+
+
+@pytest.mark.parametrize(
+    "obj, message",
+    [
+        (
+            lambda st: {"state_dict": st, "step": 5},
+            "entry 'state_dict' is of type dict, not a tensor",
+        ),
+        (lambda st: {**st, "step": 5}, "entry 'step' is of type int, not a tensor"),
+        (lambda st: list(st.values()), "expected a dict of tensors, got list"),
+    ],
+)
+def test_a_bin_that_is_not_a_state_dict_names_the_entry(tmp_path, obj, message):
+    """A training checkpoint ({"state_dict": ..., "step": 5}) or a state dict with one extra
+    non-tensor entry was refused as 'expected a dict of tensors, got dict', naming nothing."""
+    d = tmp_path / "plain"
+    d.mkdir()
+    shutil.copy(DATA / "plain" / "config.json", d / "config.json")
+    torch.save(obj(_state("plain")), d / "pytorch_model.bin")
+    with pytest.raises(CheckpointError) as info:
+        load_poseidon(d)
+    assert str(info.value).startswith(f"{d / 'pytorch_model.bin'}: ")
+    assert message in str(info.value)

@@ -362,8 +362,17 @@ def _load_bin(path: Path) -> dict[str, torch.Tensor]:
             f"{path}: refused: the file cannot be read with torch.load(weights_only=True) "
             f"(it needs code to unpickle, or is not a state dict): {str(exc).splitlines()[0]}"
         ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, got {type(state).__name__}")
+    for key, value in state.items():
+        # (why) a dict with one non-tensor entry (a training checkpoint's {"state_dict": ...,
+        # "step": 5}) was refused as "expected a dict of tensors, got dict", naming nothing
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"{path}: expected a dict of tensors (a state dict), but entry {key!r} is of type "
+                f"{type(value).__name__}, not a tensor; a training checkpoint's model weights "
+                "must be saved on their own (torch.save(model.state_dict(), ...))"
+            )
     return state
 
 
