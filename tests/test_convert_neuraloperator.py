@@ -348,3 +348,33 @@ def test_a_state_dict_hyper_parameter_that_neuraloperator_does_not_take_is_refus
     with torch.no_grad():
         dst = fno_from_neuraloperator(plain.state_dict(), **kwargs, **extra)
         torch.testing.assert_close(dst(u), plain(u), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        ({"hidden_channels": 8.5}, "hidden_channels: expected an integer >= 1, got 8.5"),
+        ({"in_channels": True}, "in_channels: expected an integer >= 1, got True"),
+        ({"n_layers": "2"}, "n_layers: expected an integer >= 1, got '2'"),
+        ({"n_modes": 6}, "n_modes: expected a non-empty sequence of positive integers"),
+        (
+            {"lifting_channel_ratio": float("nan")},
+            "lifting_channel_ratio: expected a finite number >= 0, got nan",
+        ),
+        ({"channel_mlp_expansion": -0.5}, "channel_mlp_expansion: expected a finite number >= 0"),
+    ],
+)
+def test_state_dict_hyper_parameters_of_the_wrong_kind_are_named(wrong, message):
+    """int() / float() had run hidden_channels=8.5 as 8, in_channels=True as 1 and n_layers='2'
+    as 2 (converted without a word), n_modes=6 reached a bare "'int' object is not iterable",
+    lifting_channel_ratio=nan a bare "cannot convert float NaN to integer"."""
+    kwargs = dict(n_modes=(6, 6), in_channels=1, out_channels=1, hidden_channels=8, n_layers=2)
+    src = NFNO(**kwargs).eval()
+    with pytest.raises(ConfigError) as info:
+        fno_from_neuraloperator(src.state_dict(), **{**kwargs, **wrong})
+    assert str(info.value).startswith(message)
+    np_kwargs = {**kwargs, "hidden_channels": np.int64(8), "lifting_channel_ratio": np.float32(2)}
+    u = torch.randn(2, 1, 16, 16)
+    with torch.no_grad():  # NumPy numbers are numbers
+        dst = fno_from_neuraloperator(src.state_dict(), **np_kwargs)
+        torch.testing.assert_close(dst(u), src(u), rtol=1e-5, atol=1e-6)

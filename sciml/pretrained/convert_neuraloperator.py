@@ -22,6 +22,7 @@ no resolution scaling. Anything else is refused with a message naming the option
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._scalars import is_int
+from .._scalars import is_int, is_real
 from ..errors import ConfigError
 from ..layers import SpectralConv
 from ..models.fno import FNO, FNOConfig
@@ -275,6 +276,7 @@ def fno_from_neuraloperator(
         _check_hparam_names(hparams)
         hp = {**_FNO_DEFAULTS, **hparams}
     _check_supported(hp)
+    _check_values(hp)
     n_modes = tuple(int(n) for n in hp["n_modes"])
     width = int(hp["hidden_channels"])
     d = len(n_modes)
@@ -352,6 +354,20 @@ def _check_hparam_names(hparams: Mapping[str, Any]) -> None:
                 f"cannot convert an FNO with conv_module={conv_module!r} (supported: "
                 "neuralop.layers.spectral_convolution.SpectralConv, the default)"
             )
+
+
+def _check_values(hp: Mapping[str, Any]) -> None:
+    """The sizes and ratios are numbers of the kind neuraloperator takes."""
+    # (why) read with int() / float(): hidden_channels=8.5 ran as 8, in_channels=True as 1,
+    # n_layers="4" as 4, n_modes=16 reached a bare "'int' object is not iterable" and
+    # lifting_channel_ratio=nan a bare "cannot convert float NaN to integer"
+    convert_modes(hp["n_modes"])
+    for key in ("in_channels", "out_channels", "hidden_channels", "n_layers"):
+        if not (is_int(hp[key]) and hp[key] >= 1):
+            raise ConfigError(f"{key}: expected an integer >= 1, got {hp[key]!r}")
+    for key in ("lifting_channel_ratio", "projection_channel_ratio", "channel_mlp_expansion"):
+        if not (is_real(hp[key]) and math.isfinite(hp[key]) and hp[key] >= 0):
+            raise ConfigError(f"{key}: expected a finite number >= 0, got {hp[key]!r}")
 
 
 def _check_supported(hp: Mapping[str, Any]) -> None:
