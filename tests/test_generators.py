@@ -1251,10 +1251,31 @@ def test_burgers_and_navier_stokes_refuse_an_unstable_step_instead_of_returning_
     for dt in (0.01, 0.002):  # NaN, and max |w(1)| = 1562 where dt = 0.001 gives 70
         with pytest.raises(RuntimeError, match=rf"^solve_navier_stokes: .* dt={dt:g} is unstable"):
             solve_navier_stokes(w0, 0.0, 1e-3, 1.0, dt, 1)
-    with pytest.raises(RuntimeError, match=r"^solve_navier_stokes: .* dt=0.001 is unstable"):
-        generate_navier_stokes(1, 16, alpha=0.0)  # white-noise vorticity at the default dt
+    with pytest.raises(RuntimeError, match=r"^solve_navier_stokes: .* dt=0.1 is unstable"):
+        generate_navier_stokes(1, 16, dt=0.1, sigma=10 * math.sqrt(2) * 7**1.5)
     # accepted: dt = 0.001 keeps |w| (unforced) non-increasing and the mean vorticity zero
     w = solve_navier_stokes(w0, 0.0, 1e-3, 1.0, 1e-3, 4)
     norms = np.sqrt((w[0] ** 2).sum(axis=(-2, -1)))
     assert np.all(np.diff(norms) <= 1e-9 * norms[0]) and norms[-1] < norms[0]
     assert np.abs(w[0].mean(axis=(-2, -1))).max() < 1e-10
+
+
+def test_grf_refuses_an_alpha_without_finite_variance_and_matches_the_coth_sum_at_alpha_one():
+    """alpha <= dim/2: the variance grew with the grid (alpha 0.5, 1D: 749, 1025, 1301 at
+    N = 64, 256, 1024) and Burgers from alpha = -2 ran for minutes at a vanishing step."""
+    for dim, alpha in ((1, 0.5), (1, -2.0), (2, 1.0)):
+        msg = (
+            rf"^expected alpha > dim/2 = {dim / 2:g} \(a field of finite variance; .*alpha={alpha}$"
+        )
+        with pytest.raises(ValueError, match=msg):
+            sample_grf(2, 16, dim=dim, alpha=alpha, tau=5.0, sigma=25.0)
+    with pytest.raises(ValueError, match=r"^expected alpha > dim/2 = 0.5 .*alpha=-2.0$"):
+        GENERATORS["burgers"](1, 64, alpha=-2.0)
+    # accepted alpha = 1 (1D): sum_{k != 0} (4 pi^2 k^2 + tau^2)^-1 = coth(tau/2) / (2 tau) - 1/tau^2
+    # (sum 1/(k^2 + a^2) = pi coth(pi a) / a); the modes past N/2 hold about 1 / (pi^2 N) of it
+    tau, N = 2.0, 4096
+    exact = 1 / (2 * tau * math.tanh(tau / 2)) - 1 / tau**2
+    tail = exact - grf_variance(N, alpha=1.0, tau=tau, sigma=1.0)
+    assert 0.999 < tail * math.pi**2 * N < 1.001
+    u = sample_grf(4000, 64, alpha=1.0, tau=tau, sigma=1.0, seed=1)
+    assert abs(u.var(axis=0).mean() / grf_variance(64, alpha=1.0, tau=tau, sigma=1.0) - 1) < 0.05

@@ -75,6 +75,14 @@ def grf_spectrum(
     # (why) tau is an inverse length: tau < 0 made the default amplitude tau^(alpha - d/2) a
     # complex or negative number (tau = -7, alpha = 2.5, d = 2 drew another law than tau = 7),
     # and tau = 0 made it 0, so every sample was exactly zero without a word
+    # (why) C is trace class only for alpha > dim/2: below, the variance grew without bound
+    # with the grid (alpha = 0.5, 1D: 749, 1025, 1301 at N = 64, 256, 1024) and Burgers from
+    # such a draw (alpha = -2) stepped at an ever smaller dt for minutes
+    if not alpha > dim / 2.0:
+        raise ValueError(
+            f"expected alpha > dim/2 = {dim / 2.0:g} (a field of finite variance; at smaller "
+            f"alpha it grows without bound with the resolution), got alpha={alpha}"
+        )
     if tau < 0 or (tau == 0 and sigma is None):
         raise ValueError(
             f"expected tau > 0 (an inverse length scale), or tau = 0 with an explicit sigma "
@@ -167,7 +175,7 @@ def sample_grf(
         n: number of samples.
         resolution: grid points per axis ``N``; the grid is ``x_j = j L / N``, ``j = 0..N-1``.
         dim: spatial dimension, 1 or 2.
-        alpha: smoothness exponent of the covariance.
+        alpha: smoothness exponent of the covariance, ``> dim/2`` (finite variance).
         tau: inverse length scale of the covariance.
         sigma: amplitude; ``None`` gives ``tau^(alpha - dim/2)`` (the FNO convention, which makes
             the field's variance roughly independent of ``tau``).
