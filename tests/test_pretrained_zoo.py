@@ -198,14 +198,19 @@ def test_every_metric_is_a_finite_number_not_only_the_evaluated_one(key, value, 
     [
         ({"resolution": "17"}, "options.resolution: expected an integer grid resolution"),
         ({"resolution": 17, "seed": 3}, "['seed'] are chosen by the evaluation"),
+        ({"resolution": 0}, "options.resolution: expected an integer grid resolution >= 2 (the "
+         "generators' smallest), got 0"),
+        ({"resolution": -4}, "resolution >= 2 (the generators' smallest), got -4"),
     ],
-)
+)  # fmt: skip
 def test_pretrained_list_checks_the_generator_options_that_need_no_torch(
     options, message, tmp_path, monkeypatch, capsys
 ):
     """``sciml pretrained list`` validates cards without the registries (they import torch);
     that also skipped two checks that need none, so a card with a string resolution or a fixed
-    evaluation seed was listed. Both are refused now, with or without the registries."""
+    evaluation seed was listed. Both are refused now, with or without the registries. A
+    resolution of 0 or -4 passed both (validate_options leaves resolution out) and `sciml
+    evaluate` failed in the generator, after loading the model."""
     card = _valid_card()
     card["data"]["options"] = options
     d = tmp_path / card["name"]

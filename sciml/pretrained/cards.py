@@ -354,9 +354,12 @@ def _check_generator(
                 f"{sorted(GENERATORS)}"
             )
     resolution = options.get("resolution")
-    if isinstance(resolution, bool) or not isinstance(resolution, int):
+    # (why) 0 or a negative resolution passed (validate_options leaves resolution out), was
+    # listed and shown, and `sciml evaluate` failed in the generator after loading the model
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
         raise CardError(
-            f"{where}.options.resolution: expected an integer grid resolution, got {resolution!r}"
+            f"{where}.options.resolution: expected an integer grid resolution >= 2 (the "
+            f"generators' smallest), got {resolution!r}"
         )
     forbidden = sorted({"n", "seed", "out"} & set(options))
     if forbidden:
