@@ -408,7 +408,7 @@ WEIGHTS = {
 }  # fmt: skip
 # RNODE's w_K = w_J per ODE task, from a seed-0 sweep around Finlay et al.'s 0.01 (benchmarks/
 # README.md): of the weights within 5% of vanilla's metric, the one with the fewest NFE (ties: the
-# smaller weight). 0.01 cost the oscillators +40% MSE and the sparse series +11%.
+# smaller weight). 0.01 cost the oscillators +40% MSE and the sparse series +11.5%.
 RNODE_WEIGHT = {"digits": 0.1, "latent": 0.0001, "sparse": 0.003}
 LOCAL_SCHEDULE = {"digits": "anneal", "latent": "ramp", "sparse": "ramp", "sde": "ramp"}
 BATCH = {"digits": 100, "latent": 50, "sparse": 50, "sde": 50}
