@@ -62,10 +62,17 @@ class _UserError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    shown = warnings.showwarning
+    # (why) Python's printer wrote two lines per warning, "/path/to/sciml/experiment.py:640:
+    # UserWarning: ..." and the source line that raised it, neither of which a user acts on
+    warnings.showwarning = _show_warning
     try:
         try:
             return _main(argv)
         finally:
+            warnings.showwarning = shown
             # (why) stdout into a pipe is block-buffered: short output is written only here (or
             # at exit, where a closed pipe gave "Exception ignored ... BrokenPipeError", status
             # 120), so it is flushed while the reader's going away can still be handled
@@ -80,6 +87,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout goes to devnull so the interpreter's final flush does not raise it again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """One line on stderr, ``sciml: warning: ...`` (the category where it is not a
+    UserWarning), as the command's own warnings read."""
+    text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    file = sys.stderr if file is None else file
+    if file is None:  # no stderr at all (pythonw): nowhere to write, as Python's own printer
+        return
+    import contextlib
+
+    with contextlib.suppress(OSError):  # (why) as Python's printer: a warning never fails a run
+        print(f"sciml: warning: {kind}{text}", file=file)
 
 
 def _stdout_reader_gone() -> bool:

@@ -2033,3 +2033,39 @@ def test_data_validate_fails_on_an_invalid_file_and_names_every_problem(tmp_path
         2, "", f"sciml: error: {other}: pdebench file: dataset 'tensor' has non-finite value nan "
         "at index (0, 1, 2); expected finite values\n",
     )  # fmt: skip
+
+
+def test_a_warning_during_a_command_is_one_sciml_warning_line(tmp_path, capsys):
+    """A warning raised under ``sciml`` (here: a resume with another TrainConfig) printed as
+    Python formats it: ``/path/to/sciml/experiment.py:640: UserWarning: ...`` and then the
+    source line ``result = trainer.fit(...)`` on a second line. It is now one line,
+    ``sciml: warning: ...``, as ``sciml pretrained list`` writes its own, and Python's warning
+    printer is put back when the command returns."""
+    import warnings
+
+    from sciml.data.generators import generate
+
+    data = tmp_path / "d.h5"
+    generate("darcy", n=5, resolution=8, out=data, seed=0)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 4, "n_layers": 1}},
+        "data": {"path": str(data), "inputs": ["a"], "targets": ["u"], "split": [0.6, 0.2, 0.2]},
+        "train": {"epochs": 1, "batch_size": 3, "lr": 0.01},
+        "out": str(tmp_path / "run"),
+    }
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps(experiment))
+    argv = ["train", str(path), "--no-progress"]
+    assert _run(argv, capsys)[0] == 0
+    experiment["train"]["lr"] = 0.02
+    path.write_text(json.dumps(experiment))
+    before = warnings.showwarning
+    code, out, err = _run([*argv, "--resume"], capsys)
+    assert code == 0 and "nothing left to train" in out
+    assert err.count("\n") == 1, err
+    assert err.startswith(
+        f"sciml: warning: resuming from {tmp_path / 'run'}/ckpt-1 with a different TrainConfig "
+        "(changed: ['lr'])"
+    ), err
+    assert warnings.showwarning is before
+
