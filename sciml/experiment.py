@@ -526,6 +526,67 @@ def _splits(ds: Any, spec: DataSpec, saved: Path, *, resume: bool) -> Any:
     return recorded
 
 
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    """``{"a.b": leaf}`` for nested dicts (lists are leaves)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        flat.update(_flat(item, f"{prefix}.{key}"))
+    return flat
+
+
+def _model_with_defaults(model: Any) -> Any:
+    """A recorded ``model`` entry with its config's defaults filled in (as it was, where it
+    does not build)."""
+    from .operator import family_class
+
+    try:
+        config = family_class(model["family"]).config_class
+        return {**model, "config": config_to_dict(config_from_dict(config, model["config"]))}
+    except Exception:  # (why) only a comparison: a config that does not build, as written
+        return model
+
+
+def _warn_changed_since_recorded(experiment: Experiment, recorded_path: Path) -> None:
+    """On a resume, a warning naming each key of ``model``, ``data`` (but its ``path``) and
+    ``loss`` whose value differs from the run's recorded ``experiment.json``.
+
+    (why) ``loss: l1`` on a run started with ``l2``, inputs and targets swapped (the same model
+    fits), or another activation resumed without a word, though the run no longer continues the
+    one it resumes, and experiment.json was rewritten as if the whole run had used them. The
+    TrainConfig's changes are the Trainer's to name (it warns too), ``monitor`` / ``mode`` it
+    refuses, ``split`` / ``seed`` :func:`_splits` refuses, and ``out`` / ``data.path`` may name
+    the same files another way."""
+    try:
+        recorded = json.loads(recorded_path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(recorded, dict):
+        return
+    now = config_to_dict(experiment)
+    # (why) model.config as written: `n_layers: 4` (the default) beside a file without it is
+    # the same model, so both are compared with the family's defaults filled in
+    for record in (recorded, now):
+        record["model"] = _model_with_defaults(record.get("model"))
+    old, new = {}, {}
+    for key in ("model", "data", "loss"):
+        old.update(_flat(recorded.get(key), key))
+        new.update(_flat(now[key], key))
+    changed = [
+        f"{key} (recorded {old.get(key)!r}, now {new.get(key)!r})"
+        for key in sorted(set(old) | set(new))
+        if key not in ("data.path", "data.split", "data.seed") and old.get(key) != new.get(key)
+    ]
+    if changed:
+        warnings.warn(
+            f"resume: the experiment differs from the run's {recorded_path} in "
+            f"{', '.join(changed)}; the run continues with the new settings and will not match "
+            "an uninterrupted run",
+            stacklevel=3,
+        )
+
+
 def _check_out_folder(out: str | os.PathLike, name: str) -> None:
     """Refuse a run folder ``out`` that is a file or lies under one (``name``: the key or flag
     that gave it), before any data are read.
@@ -619,6 +680,8 @@ def run(
     made = _missing_folders(out) if main_rank else []
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
+    if main_rank and resume:
+        _warn_changed_since_recorded(experiment, out / "experiment.json")
     try:
         if main_rank:
             atomic_write_text(

@@ -2069,3 +2069,43 @@ def test_a_warning_during_a_command_is_one_sciml_warning_line(tmp_path, capsys):
     ), err
     assert warnings.showwarning is before
 
+
+def test_a_resume_with_another_loss_or_data_view_warns_naming_the_keys(tmp_path):
+    """``--resume`` with ``loss: l1`` on a run started with ``l2`` (or with the input and
+    target fields swapped, which fit the same model) continued without a word, though it
+    does not continue that run, and rewrote experiment.json as if the whole run had used the
+    new settings. It warns now, naming each changed key and its recorded value, as a changed
+    TrainConfig does; an unchanged experiment resumes without a warning."""
+    import warnings
+
+    from sciml.data.generators import generate
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, run
+
+    data = tmp_path / "d.h5"
+    generate("darcy", n=5, resolution=8, out=data, seed=0)
+    spec = DataSpec(path=str(data), inputs=("a",), targets=("u",), split=(0.6, 0.2, 0.2))
+    model = ModelSpec("fno", {"modes": [3, 3], "width": 4, "n_layers": 1})
+    exp = Experiment(model, spec, train={"epochs": 1, "batch_size": 3}, out=str(tmp_path / "r"))
+    run(exp, progress=False)
+    more = dataclasses.replace(exp, train={"epochs": 2, "batch_size": 3})
+    run(more, progress=False, resume=True)  # the TrainConfig change warns on its own
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="resume: ")
+        run(more, progress=False, resume=True)  # nothing changed: no such warning
+        # a default written out is the same model
+        config = {**model.config, "width": 4, "padding": 0}
+        run(dataclasses.replace(more, model=ModelSpec("fno", config)), progress=False, resume=True)
+    recorded = json.loads((tmp_path / "r" / "experiment.json").read_text())
+    assert recorded["loss"] == "l2"
+    swapped = dataclasses.replace(spec, inputs=("u",), targets=("a",))
+    for changed, says in [
+        (dataclasses.replace(more, loss="l1"), r"loss \(recorded 'l2', now 'l1'\)"),
+        (
+            dataclasses.replace(more, data=swapped),
+            r"data\.inputs \(recorded \['a'\], now \['u'\]\), data\.targets \(recorded \['u'\], "
+            r"now \['a'\]\)",
+        ),
+    ]:
+        with pytest.warns(UserWarning, match=r"resume: .*experiment\.json.* " + says) as seen:
+            run(changed, progress=False, resume=True)
+        assert len([w for w in seen if str(w.message).startswith("resume: ")]) == 1
