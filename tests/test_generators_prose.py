@@ -95,3 +95,28 @@ def test_prose_ode_refuses_no_samples_and_integrates_one():
     got = np.stack([d["fields"][f"u_{k}"][0] for k in range(3)])
     assert np.abs(ref).max() > 1.0
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_prose_ode_refuses_a_fractional_n_input_and_nan_probabilities():
+    # n_input = 5.5 was stored as 5.5 and read back as 5; a NaN probability reached numpy's
+    # bare 'Probabilities contain NaN'
+    with pytest.raises(
+        ValueError,
+        match=r"^expected an integer 0 < n_input < resolution, got n_input=5.5, resolution=20$",
+    ):
+        prose_ode.generate_prose_ode(1, 20, systems="lorenz", n_input=5.5)
+    for kw in ({"add_prob": float("nan")}, {"delete_prob": float("nan")}):
+        with pytest.raises(ValueError, match=r"^expected probabilities with sum <= 1, got "):
+            prose_ode.generate_prose_ode(1, 20, systems="lorenz", n_input=5, **kw)
+    # accepted: add_prob = 1 adds a term to every sample's input skeleton (perturbation +1) and
+    # delete_prob = 1 deletes one (-1); the stored equations are the same systems either way
+    added = prose_ode.generate_prose_ode(3, 20, systems="lorenz", n_input=5, add_prob=1.0,
+                                         delete_prob=0.0)  # fmt: skip
+    deleted = prose_ode.generate_prose_ode(3, 20, systems="lorenz", n_input=5, add_prob=0.0,
+                                           delete_prob=1.0)  # fmt: skip
+    np.testing.assert_array_equal(added["params"]["perturbation"], 1.0)
+    np.testing.assert_array_equal(deleted["params"]["perturbation"], -1.0)
+    for d, more in ((added, True), (deleted, False)):
+        for eq, sk in zip(d["attrs"]["equations"], d["attrs"]["input_skeletons"]):
+            n_eq, n_sk = eq.count("add") + eq.count("sub"), sk.count("add") + sk.count("sub")
+            assert (n_sk > n_eq) if more else (n_sk < n_eq), (eq, sk)

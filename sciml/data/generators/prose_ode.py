@@ -323,9 +323,14 @@ def generate_prose_ode(
         raise ValueError(f"expected a finite t_final > 0, got {t_final}")
     if not (is_real(noise) and math.isfinite(noise) and noise >= 0):
         raise ValueError(f"expected a finite noise level >= 0, got {noise}")
-    if not 0 < n_input < resolution:
-        raise ValueError(f"expected 0 < n_input < resolution, got {n_input=}, {resolution=}")
-    if add_prob < 0 or delete_prob < 0 or add_prob + delete_prob > 1:
+    # (why) is_int: n_input=5.5 was stored as the attribute 5.5 and read back as 5
+    if not (is_int(n_input) and 0 < n_input < resolution):
+        raise ValueError(
+            f"expected an integer 0 < n_input < resolution, got {n_input=}, {resolution=}"
+        )
+    # (why) written as `not (... >= 0 ...)`: a NaN passed `< 0` and reached numpy's bare
+    # 'Probabilities contain NaN'
+    if not (add_prob >= 0 and delete_prob >= 0 and add_prob + delete_prob <= 1):
         raise ValueError(f"expected probabilities with sum <= 1, got {add_prob=}, {delete_prob=}")
     _check_param_range(param_range, names)
     rng = np.random.default_rng(seed)
