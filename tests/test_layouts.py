@@ -350,8 +350,15 @@ def test_float64_model_is_float64_throughout(name, cast):
 def test_mixed_precision_is_refused(name):
     build, make_u, call = _model_case(name)
     model, u = build(), make_u()
-    with pytest.raises(TypeError, match="expected u of dtype torch.float32"):
-        call(model, u.double())
+    if name.startswith("normalized"):
+        # (why) a Normalized model centres a float64 u in float64 and hands the network its
+        # dtype (0fe44b0: rounded first, a field 1e4 +- 1e-2 lost 0.05 std to float32 spacing)
+        with torch.no_grad():
+            y32, y64 = call(model, u), call(model, u.double())
+        assert y64.dtype == torch.float32 and _rel(y32, y64) < 1e-6
+    else:
+        with pytest.raises(TypeError, match="expected u of dtype torch.float32"):
+            call(model, u.double())
     with pytest.raises(TypeError, match="expected u of dtype torch.float64"):
         call(copy.deepcopy(model).double(), u)
 
