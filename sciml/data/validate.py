@@ -72,9 +72,25 @@ def _rows(
         yield i, block
 
 
+def _first_non_finite(a: np.ndarray) -> tuple[int, ...] | None:
+    """The index of the first nan / inf in ``a`` (``()`` for a scalar), or None."""
+    bad = np.argwhere(~np.isfinite(a))
+    return tuple(int(b) for b in bad[0]) if len(bad) else None
+
+
 def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
     """Every violation of the sciml layout in ``f``, each naming the key and what was expected."""
     out: list[str] = []
+
+    def scan(key: str, ds: h5py.Dataset) -> None:
+        for i, block in _rows(ds, key, out, "sample"):
+            if (bad := _first_non_finite(block)) is not None:
+                out.append(
+                    f"dataset '{key}' has non-finite value {block[bad]} at sample {i}, "
+                    f"index {bad}; expected finite values"
+                )
+                break
+
     a = f.attrs
     for k in REQUIRED_ATTRS:
         if k not in a:
@@ -144,8 +160,7 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
             c = np.asarray(obj[()])
             if c.dtype.kind not in "iuf":
                 out.append(f"dataset 'coords/{name}' has dtype {c.dtype}, expected numbers")
-            elif not np.isfinite(c).all():
-                bad = tuple(int(b) for b in np.argwhere(~np.isfinite(c))[0])
+            elif (bad := _first_non_finite(c)) is not None:
                 out.append(
                     f"dataset 'coords/{name}' has non-finite value {c[bad]} at index {bad}; "
                     "expected finite coordinates"
@@ -200,14 +215,7 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
                 out.append(f"dataset '{key}' has dtype {ds.dtype}, expected floating point")
                 continue
             if scan_values:
-                for i, block in _rows(ds, key, out, "sample"):
-                    if not np.isfinite(block).all():
-                        bad = tuple(int(b) for b in np.argwhere(~np.isfinite(block))[0])
-                        out.append(
-                            f"dataset '{key}' has non-finite value {block[bad]} at sample {i}, "
-                            f"index {bad}; expected finite values"
-                        )
-                        break
+                scan(key, ds)
 
     check("fields", fields, (n, n_steps or 0), f"n_samples={n}, n_steps={n_steps}")
     check("static_fields", statics, (n,), f"n_samples={n}")
@@ -221,14 +229,7 @@ def _problems(f: h5py.File, path: Path, *, scan_values: bool) -> list[str]:
             )
         elif scan_values and ds.dtype.kind in "fc":
             # (why) only fields were scanned: a NaN parameter passed validate and check
-            for i, block in _rows(ds, f"params/{name}", out, "sample"):
-                if not np.isfinite(block).all():
-                    bad = tuple(int(b) for b in np.argwhere(~np.isfinite(block))[0])
-                    out.append(
-                        f"dataset 'params/{name}' has non-finite value {block[bad]} at sample "
-                        f"{i}, index {bad}; expected finite values"
-                    )
-                    break
+            scan(f"params/{name}", ds)
     for axis, g in members(_group(f, "boundary_conditions", out)):
         if wrong := _wrong_kind(g, f"boundary_conditions/{axis}", h5py.Group):
             out.append(wrong)
@@ -273,8 +274,7 @@ def _other_layout_problems(f: h5py.File, path: Path, layout: str, scan_values: b
     axes = {**spec.coords, **({} if spec.time is None else {"time": spec.time})}
     for name, c in axes.items():
         c = np.asarray(c)
-        if c.dtype.kind in "iuf" and not np.isfinite(c).all():
-            bad = tuple(int(b) for b in np.argwhere(~np.isfinite(c))[0])
+        if c.dtype.kind in "iuf" and (bad := _first_non_finite(c)) is not None:
             out.append(
                 f"{layout} file: coordinate '{name}' has non-finite value {c[bad]} at index "
                 f"{bad}; expected finite coordinates"
@@ -284,8 +284,7 @@ def _other_layout_problems(f: h5py.File, path: Path, layout: str, scan_values: b
         if ds.dtype.kind not in "fc":  # integer and boolean data cannot hold NaN / inf
             continue
         for i, block in _rows(ds, key, out, "row", prefix=f"{layout} file: "):
-            if not np.isfinite(block).all():
-                bad = tuple(int(b) for b in np.argwhere(~np.isfinite(block))[0])
+            if (bad := _first_non_finite(block)) is not None:
                 out.append(
                     f"{layout} file: dataset '{key}' has non-finite value {block[bad]} at index "
                     f"{(i, *bad) if ds.ndim else bad}; expected finite values"
@@ -294,8 +293,7 @@ def _other_layout_problems(f: h5py.File, path: Path, layout: str, scan_values: b
     for name, v in spec.params.items() if scan_values else []:
         # (why) only fields were scanned: a NaN scalar or simulation parameter passed validate
         v = np.asarray(v)
-        if v.dtype.kind in "fc" and not np.isfinite(v).all():
-            bad = tuple(int(b) for b in np.argwhere(~np.isfinite(v))[0])
+        if v.dtype.kind in "fc" and (bad := _first_non_finite(v)) is not None:
             out.append(
                 f"{layout} file: parameter '{name}' has non-finite value {v[bad]} at sample "
                 f"{bad[0]}, index {bad[1:]}; expected finite values"
