@@ -310,6 +310,46 @@ def test_conditional_layer_norm_is_affine_in_t():
         norm(x, torch.ones(2))
 
 
+def test_a_standalone_conditional_norm_refuses_a_lead_time_past_its_dtype():
+    """A float16 norm cast t = 1e5 to inf and returned NaN without an error; the value as given
+    is refused (number, float32 / int64 tensor, list), and its largest value 65504 runs and
+    matches the float64 closed form gamma(t) LN(x) + beta(t)."""
+    norm = ConditionalLayerNorm(4).half()
+    norm.scale.weight.data.fill_(0.01)
+    x = torch.tensor([[0.5, -1.0, 2.0, 0.25]])
+    past = "past the largest torch.float16 value 65504.0 (the dtype the norm runs in)"
+    head = "ConditionalLayerNorm expected a lead time t no larger than its dtype holds, got t"
+    for t, given in [
+        (1e5, "=100000.0"),
+        (torch.tensor([1e5]), " with values [100000.0]"),
+        (torch.tensor([100000]), " with values [100000]"),
+        ([1e5], " with values [100000.0]"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            norm(x.half(), t)
+        assert str(info.value) == f"{head}{given}, {past}"
+    ln = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-5)
+    want = (0.01 * 65504.0 + 1.0) * ln.double()  # scale 0.01 t + 1, shift 0
+    torch.testing.assert_close(norm(x.half(), 65504.0).double(), want, rtol=2e-3, atol=0)
+    torch.testing.assert_close(
+        norm(x.half(), torch.tensor([65504.0], dtype=torch.float64)).double(),
+        want,
+        rtol=2e-3,
+        atol=0,
+    )
+    # float16 autocast on a float32 norm: its maps run in float16, so 1e5 is refused there too
+    norm = ConditionalLayerNorm(4)
+    norm.scale.weight.data.fill_(0.01)
+    with (
+        torch.autocast("cpu", dtype=torch.float16),
+        pytest.raises(ValueError, match="torch.float16 value"),
+    ):
+        norm(x, 1e5)
+    torch.testing.assert_close(
+        norm(x, 1e5).double(), (0.01 * 1e5 + 1.0) * ln.double(), rtol=1e-5, atol=0
+    )
+
+
 def test_fourier_resample_is_exact_on_trigonometric_polynomials():
     def f(n):
         s = torch.arange(n, dtype=torch.float64) * 2 * math.pi / n

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._scalars import is_real
+from ._cache import tracing, transforming
 from ._checks import check_dtype, check_int, check_tensor
 
 __all__ = ["ConditionalLayerNorm", "LayerNorm", "layer_norm", "lead_time"]
@@ -50,6 +52,61 @@ def lead_time(t: torch.Tensor | float, batch: int, like: torch.Tensor) -> torch.
     return t.reshape(-1, 1)
 
 
+def _compute_dtype(like: torch.Tensor) -> torch.dtype:
+    """The dtype ``t`` is computed in: ``like``'s, or autocast's where that is narrower (the
+    ``Linear`` maps of t run in autocast's dtype)."""
+    if like.dtype == torch.float32 and torch.is_autocast_enabled(like.device.type):
+        fast = torch.get_autocast_dtype(like.device.type)
+        if torch.finfo(fast).max < torch.finfo(like.dtype).max:
+            return fast
+    return like.dtype
+
+
+def _past(dtype: torch.dtype, who: str = "the model") -> str:
+    return f"past the largest {dtype} value {torch.finfo(dtype).max} (the dtype {who} runs in)"
+
+
+def _check_fits(expected: str, t: object, like: torch.Tensor, who: str) -> None:
+    """A ValueError ``f"{expected}, got t=..., past the largest ..."`` if a value of ``t``, as
+    given, is larger than :func:`_compute_dtype` of ``like`` holds; anything that is not a real
+    number or tensor is left to :func:`lead_time` to refuse.
+
+    (why) the cast made such a value inf (float16: t = 1e5), and the norm ran to NaN without
+    an error. A tensor's values are read only where the cast narrows its dtype, so a t already
+    in the model's dtype (as ScOT hands its norms) costs nothing; as in ScOT's check, traced
+    by ``torch.compile`` / ``torch.export`` an assert in the graph raises, and inside a
+    ``torch.func`` transform, which cannot read them, nothing is checked."""
+    dtype = _compute_dtype(like)
+    top = torch.finfo(dtype).max
+    if is_real(t):
+        if t > top:
+            # (why) traced, a float may be symbolic, which dynamo cannot format
+            raise ValueError(
+                f"{expected}, got t={'a traced float' if tracing() else t}, {_past(dtype, who)}"
+            )
+        return
+    if not isinstance(t, torch.Tensor):
+        try:  # (why) a list is read in float64, as given, before the cast
+            t = torch.as_tensor(t, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            return
+    if t.dtype == torch.bool or t.is_complex():
+        return
+    info = torch.finfo(t.dtype) if t.is_floating_point() else torch.iinfo(t.dtype)
+    if info.max <= top or transforming():
+        return
+    past = t > top
+    if tracing():
+        torch._assert_async(~past.any(), f"{expected}, got a value {_past(dtype, who)}")
+    elif bool(past.any()):
+        raise ValueError(
+            f"{expected}, got t with values {t[past].tolist()[:4]}, {_past(dtype, who)}"
+        )
+
+
+_NORM_T = "ConditionalLayerNorm expected a lead time t no larger than its dtype holds"
+
+
 class ConditionalLayerNorm(nn.Module):
     """LayerNorm without its own affine map, then a scale and a shift affine in ``t``.
 
@@ -79,6 +136,7 @@ class ConditionalLayerNorm(nn.Module):
         if t is None:
             raise ValueError("ConditionalLayerNorm needs the lead time t; got t=None")
         check_dtype("ConditionalLayerNorm", "x", x, self.scale.weight.dtype)
+        _check_fits(_NORM_T, t, x, "the norm")
         tt = lead_time(t, x.shape[0], x)  # (b, 1)
         shape = (tt.shape[0],) + (1,) * (x.ndim - 2) + (self.dim,)
         gamma = self.scale(tt).reshape(shape)

@@ -37,7 +37,7 @@ from .._config import check_json_fields
 from .._scalars import is_real
 from ..layers._cache import tracing, transforming
 from ..layers._checks import check_input_dtype, check_int_fields, check_ints
-from ..layers.conditional_norm import lead_time
+from ..layers.conditional_norm import _compute_dtype, _past, lead_time
 from ..layers.convnext import ConvNeXtBlock
 from ..layers.fourier_resample import fourier_resample
 from ..layers.patch import PatchEmbed, PatchMerging, PatchRecovery, PatchUnmerging
@@ -307,7 +307,7 @@ class ScOT(Autoregressive, Operator, family="scot"):
         if t is not None:
             t = _check_lead_time(t, u)
             if is_real(t):
-                t = torch.full((1, 1), t, dtype=u.dtype, device=u.device)
+                t = torch.full((1, 1), t, dtype=_compute_dtype(u), device=u.device)
         size = tuple(u.shape[-2:])
         native = size == (c.image_size, c.image_size)
         if not native:
@@ -352,22 +352,10 @@ _LEAD_TIME = (
 )
 
 
-def _compute_dtype(u: torch.Tensor) -> torch.dtype:
-    """The dtype the norms cast ``t`` to: ``u``'s, or autocast's where that is narrower."""
-    if u.dtype == torch.float32 and torch.is_autocast_enabled(u.device.type):
-        fast = torch.get_autocast_dtype(u.device.type)
-        if torch.finfo(fast).max < torch.finfo(u.dtype).max:
-            return fast
-    return u.dtype
-
-
-def _past(dtype: torch.dtype) -> str:
-    return f"past the largest {dtype} value {torch.finfo(dtype).max} (the dtype the model runs in)"
-
-
 def _check_lead_time(t: Any, u: torch.Tensor) -> torch.Tensor | float:
     """``t`` as given (a real number) or as :func:`~sciml.layers.conditional_norm.lead_time`'s
-    ``(batch or 1, 1)`` column in ``u``'s dtype; a ValueError unless every value is finite,
+    ``(batch or 1, 1)`` column in the dtype the norms compute in (``u``'s, or autocast's where
+    that is narrower); a ValueError unless every value is finite,
     ``>= 0`` and no larger than the model's dtype holds.
 
     (why) a NaN lead time made every output NaN and inf most of them, without an error, and a
@@ -391,7 +379,9 @@ def _check_lead_time(t: Any, u: torch.Tensor) -> torch.Tensor | float:
         return t
     # (b or 1, 1) in t's own dtype and on its device; its own TypeError / ValueError first
     raw = lead_time(t, u.shape[0], t if isinstance(t, torch.Tensor) else _AS_GIVEN)
-    tt = raw.to(dtype=u.dtype).to(device=u.device)
+    # (why) in the narrower autocast dtype where there is one (the same rounding the norms' maps
+    # made), so the norms, whose cast then cannot overflow, need not read t again
+    tt = raw.to(dtype=dtype).to(device=u.device)
     if transforming():
         return tt
     finite = (raw >= 0) & (raw < math.inf)
@@ -418,7 +408,7 @@ def _number_lead_time(
     module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
     """Forward pre-hook of a time-conditioned ScOT: a valid number ``t`` becomes the ``(1, 1)``
-    tensor that ``forward`` makes of it, in ``u``'s dtype on its device; anything else is left to
+    tensor that ``forward`` makes of it, in the dtype the norms compute in, on ``u``'s device; anything else is left to
     ``forward`` to check and refuse (after its checks of ``u``, as before)."""
     t = kwargs.get("t")
     u = args[0] if args else kwargs.get("u")
@@ -428,7 +418,8 @@ def _number_lead_time(
         t = _check_lead_time(t, u)
     except ValueError:
         return None
-    return args, {**kwargs, "t": torch.full((1, 1), t, dtype=u.dtype, device=u.device)}
+    t = torch.full((1, 1), t, dtype=_compute_dtype(u), device=u.device)
+    return args, {**kwargs, "t": t}
 
 
 @functools.cache
