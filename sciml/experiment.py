@@ -674,7 +674,23 @@ def run(
     rank = int(os.environ.get("RANK", "0"))
     main_rank = rank == 0
     if spec.augment is not None:
+        unmoved = train_view[0]
         train_view = augment_view(train_view, spec.augment, seed=config.seed + 1)
+        try:
+            # (why) a symmetry that cannot move the items (2D maps on 1D data) failed at the
+            # first training batch, in the DataLoader, naming no key of the file. Item 0's map
+            # is drawn from (seed, epoch, index): reading it draws nothing from a shared RNG
+            train_view[0]
+        except (ValueError, RuntimeError, IndexError, KeyError, TypeError) as exc:
+            shapes = ", ".join(
+                f"{key} {tuple(unmoved[key].shape)}"
+                for key in ("input", "target")
+                if isinstance(unmoved.get(key), torch.Tensor)
+            )
+            raise ConfigError(
+                f"data.augment: {spec.augment!r} cannot move the items of data.view {spec.view} "
+                f"({shapes}): {exc.args[0] if isinstance(exc, KeyError) else exc}"
+            ) from exc
     out = Path(experiment.out)
     # the run folder and the missing parents this call creates, innermost first
     made = _missing_folders(out) if main_rank else []

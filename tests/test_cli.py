@@ -2109,3 +2109,32 @@ def test_a_resume_with_another_loss_or_data_view_warns_naming_the_keys(tmp_path)
         with pytest.warns(UserWarning, match=r"resume: .*experiment\.json.* " + says) as seen:
             run(changed, progress=False, resume=True)
         assert len([w for w in seen if str(w.message).startswith("resume: ")]) == 1
+
+
+def test_an_augmentation_that_cannot_move_the_items_is_refused_before_the_run_folder(
+    tmp_path, capsys
+):
+    """``augment: fno_forcing`` (2D Navier-Stokes maps) on 1D Burgers snapshots failed at the
+    first training batch, inside the DataLoader, with the symmetry's own words ("shift
+    direction (1, -1) moves along axes of sizes [1, 32] ..."), naming no key of the file; the
+    pre-flight check ran the unmoved item only. One augmented item is now read before the run
+    folder is made, and the refusal names data.augment and the item's shapes."""
+    from sciml.data.generators import generate
+
+    data = generate("burgers", n=4, resolution=32, n_steps=2, out=tmp_path / "b.h5", seed=0)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [4], "width": 4, "n_layers": 1}},
+        "data": {"path": str(data), "view": "snapshots", "augment": "fno_forcing",
+                 "split": [0.5, 0.25, 0.25]},
+        "train": {"epochs": 1, "batch_size": 2},
+        "out": str(tmp_path / "run"),
+    }  # fmt: skip
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(experiment))
+    code, out, err = _run(["train", str(path), "--no-progress"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(
+        "sciml: error: data.augment: 'fno_forcing' cannot move the items of data.view "
+        "snapshots (input (1, 32), target (1, 32)): shift direction (1, -1)"
+    ), err
+    assert not (tmp_path / "run").exists()
