@@ -12,10 +12,12 @@ import pytest
 import torch
 
 from sciml import ConfigError
+from sciml.errors import CheckpointError
 from sciml.models import FNO
 from sciml.pretrained.convert_neuraloperator import (
     convert_modes,
     fno_from_neuraloperator,
+    read_neuraloperator_checkpoint,
     spectral_conv_from_neuraloperator,
 )
 
@@ -378,3 +380,63 @@ def test_state_dict_hyper_parameters_of_the_wrong_kind_are_named(wrong, message)
     with torch.no_grad():  # NumPy numbers are numbers
         dst = fno_from_neuraloperator(src.state_dict(), **np_kwargs)
         torch.testing.assert_close(dst(u), src(u), rtol=1e-5, atol=1e-6)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
+
+
+def _custom_activation(x):
+    return x
+
+
+def test_a_neuraloperator_checkpoint_file_is_read_with_weights_only(tmp_path, capsys):
+    """neuraloperator's save_checkpoint writes the state dict with a _metadata entry holding
+    F.gelu and its SpectralConv class, which torch.load(weights_only=True) refuses: a user had
+    to unpickle the file. read_neuraloperator_checkpoint reads it with weights_only=True (those
+    names stand for themselves) and returns the hyper-parameters the FNO was built with; code
+    or another object in the file is refused naming it, and never runs."""
+    torch.manual_seed(0)
+    kwargs = dict(n_modes=(6, 5), in_channels=2, out_channels=1, hidden_channels=8, n_layers=2)
+    src = NFNO(**kwargs, channel_mlp_skip="linear").eval()
+    _perturb(src)
+    src.save_checkpoint(tmp_path, "fno")
+    path = tmp_path / "fno_state_dict.pt"
+    with pytest.raises(Exception, match="Weights only load failed"):
+        torch.load(path, weights_only=True)  # why the reader exists
+    state, hparams = read_neuraloperator_checkpoint(path)
+    assert hparams["non_linearity"] is torch.nn.functional.gelu
+    assert hparams["channel_mlp_skip"] == "linear" and hparams["n_modes"] == (6, 5)
+    assert "conv_module" not in hparams and "_metadata" not in state
+    u = torch.randn(2, 2, 16, 16)
+    with torch.no_grad():
+        dst = fno_from_neuraloperator(state, **hparams)
+        torch.testing.assert_close(dst(u), src(u), rtol=1e-5, atol=1e-6)
+    # a plain state dict (no _metadata) comes back with no hyper-parameters
+    plain = {k: v for k, v in src.state_dict().items() if k != "_metadata"}
+    torch.save(plain, tmp_path / "plain.pt")
+    assert read_neuraloperator_checkpoint(tmp_path / "plain.pt")[1] == {}
+    # a relu FNO reads, and its conversion is refused naming the activation
+    relu = NFNO(**kwargs, non_linearity=torch.nn.functional.relu)
+    torch.save(relu.state_dict(), tmp_path / "relu.pt")
+    state, hparams = read_neuraloperator_checkpoint(tmp_path / "relu.pt")
+    with pytest.raises(ConfigError, match="non_linearity='relu'"):
+        fno_from_neuraloperator(state, **hparams)
+    # code, and names the reader does not know, are refused naming them; nothing runs
+    for name, bad, held in (
+        ("payload", _Payload(), "print"),
+        ("custom", _custom_activation, f"{__name__}._custom_activation"),
+    ):
+        damaged = src.state_dict()
+        damaged["_metadata"] = {**damaged["_metadata"], "non_linearity": bad}
+        torch.save(damaged, tmp_path / f"{name}.pt")
+        with pytest.raises(CheckpointError) as info:
+            read_neuraloperator_checkpoint(tmp_path / f"{name}.pt")
+        assert str(info.value).startswith(
+            f"{tmp_path / name}.pt: refused: not readable with torch.load(weights_only=True): "
+            f"it holds {held}, which is no tensor and none of neuraloperator's names ("
+        )
+    assert "unpickled code ran" not in capsys.readouterr().out
+    with pytest.raises(CheckpointError, match="no such file"):
+        read_neuraloperator_checkpoint(tmp_path / "absent.pt")

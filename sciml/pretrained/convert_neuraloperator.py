@@ -3,7 +3,10 @@
 Both converters take the neuraloperator module itself, or its ``state_dict()`` plus the
 hyper-parameters it was built with (the keyword arguments of ``neuralop.models.FNO`` /
 ``neuralop.layers.spectral_convolution.SpectralConv``). Reading a state dict needs no
-neuraloperator install; reading a module does (``pip install neuraloperator``).
+neuraloperator install; reading a module does (``pip install neuraloperator``). A checkpoint
+file neuraloperator wrote gives both without unpickling it:
+``state, hparams = read_neuraloperator_checkpoint(path)``, then
+``fno_from_neuraloperator(state, **hparams)``.
 
 Mode convention. neuraloperator's ``n_modes`` counts every kept frequency along a dim, both
 signs, stored in ``fftshift`` order; along the last (real FFT) dim it keeps ``n // 2 + 1``.
@@ -23,7 +26,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,7 +41,12 @@ from ..errors import ConfigError
 from ..layers import SpectralConv
 from ..models.fno import FNO, FNOConfig
 
-__all__ = ["fno_from_neuraloperator", "spectral_conv_from_neuraloperator", "convert_modes"]
+__all__ = [
+    "fno_from_neuraloperator",
+    "spectral_conv_from_neuraloperator",
+    "convert_modes",
+    "read_neuraloperator_checkpoint",
+]
 
 # neuraloperator FNO defaults (version 2.0.0) for the options the converter reads.
 _FNO_DEFAULTS: dict[str, Any] = {
@@ -190,6 +201,94 @@ def _load_spectral(
         layer.weight.copy_(_weight_to_sciml(w.detach(), n_modes))
         if bias is not None and layer.bias is not None:
             layer.bias.copy_(bias.detach().reshape(-1))
+
+
+class _Stand:
+    """What a name in a checkpoint's ``_metadata`` is read as: a marker class (one per name),
+    never the object itself, so that ``torch.load(weights_only=True)`` allows the name and
+    imports or calls nothing."""
+
+    qualified = ""
+
+
+# qualified name in neuraloperator's pickled _metadata -> what the converter reads it as
+_METADATA_NAMES: dict[str, Any] = {
+    "torch._C._nn.gelu": F.gelu,
+    "torch.nn.functional.gelu": F.gelu,
+    "torch.nn.functional.relu": F.relu,
+    "torch.nn.functional.tanh": F.tanh,
+    "torch.nn.functional.silu": F.silu,
+    "neuralop.layers.spectral_convolution.SpectralConv": "SpectralConv",
+}
+
+
+def read_neuraloperator_checkpoint(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(state_dict, hparams)`` of a neuraloperator 2.0 checkpoint file, for
+    ``fno_from_neuraloperator(state_dict, **hparams)``.
+
+    The file is what ``torch.save(model.state_dict(), path)`` writes, or ``model.save_checkpoint``
+    as ``<name>_state_dict.pt``: the tensors and a ``_metadata`` entry holding the keyword
+    arguments the model was built with (``non_linearity=F.gelu``, ``conv_module=SpectralConv``).
+    Those two are Python objects, so ``torch.load(path, weights_only=True)`` refuses the file; it
+    is read here with ``weights_only=True`` all the same, the names of gelu / relu / tanh / silu
+    and of neuraloperator's ``SpectralConv`` standing for themselves (nothing is imported or
+    called). Any other object in the file (a custom activation, an embedding module, code) is
+    refused with :class:`~sciml.errors.CheckpointError` naming it; the file is never unpickled
+    with ``weights_only=False``. Without ``_metadata`` (a plain state dict) ``hparams`` is empty:
+    give them as for a state dict.
+    """
+    import pickle
+
+    from ..errors import CheckpointError
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file (expected a neuraloperator checkpoint .pt)")
+    # (why) safe_globals maps a qualified name to the object the unpickler returns for it: a
+    # marker class per name, so neither F.gelu nor neuraloperator is allowed or imported
+    markers = {name: type("_Stand", (_Stand,), {"qualified": name}) for name in _METADATA_NAMES}
+    try:
+        with torch.serialization.safe_globals([(m, n) for n, m in markers.items()]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, EOFError) as exc:
+        # (why) torch's message opens with how to load the file with weights_only=False; the
+        # object it refused is named further down
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        reason = (
+            f"it holds {found.group(1)}, which is no tensor and none of neuraloperator's names "
+            f"({', '.join(sorted(_METADATA_NAMES))})"
+            if found
+            else str(exc).splitlines()[-1]
+            if str(exc).strip()
+            else type(exc).__name__
+        )
+        raise CheckpointError(
+            f"{path}: refused: not readable with torch.load(weights_only=True): {reason}"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
+    meta = state.pop("_metadata", None)
+    for key, value in state.items():
+        if not torch.is_tensor(value):
+            raise CheckpointError(
+                f"{path}: entry {key!r} is of type {type(value).__name__}, not a tensor"
+            )
+    if meta is None:
+        return state, {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: _metadata: expected a dict, got {type(meta).__name__}")
+    hparams = {}
+    for key, value in meta.items():
+        if key in ("_version", "_name", "args"):  # BaseModel's bookkeeping, not FNO keywords
+            continue
+        if isinstance(value, type) and issubclass(value, _Stand):
+            value = _METADATA_NAMES[value.qualified]
+            if key == "conv_module":  # neuraloperator's SpectralConv: the default
+                continue
+        hparams[key] = value
+    return state, hparams
 
 
 def _hparams_of(model: nn.Module) -> dict[str, Any]:
