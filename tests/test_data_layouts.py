@@ -955,6 +955,32 @@ def test_validate_checks_an_external_layout_as_open_reads_it_and_finds_nan(tmp_p
     assert problem == str(e.value) and "key 't1_fields/velocity'" in problem
 
 
+def test_the_well_refuses_a_scalar_that_disagrees_with_the_root_parameter_of_its_name(tmp_path):
+    # the scalar replaced the root attribute silently: a NaN root 'Re' read as scalars/Re = 100
+    well = tmp_path / "well.hdf5"
+    write_well_file(well, extras=False)
+    ds = sd.open(well)  # root Re = 100.0 (float64) and scalars/Re = [100.0] (float32) agree
+    np.testing.assert_array_equal(ds.params["Re"], [100.0] * 3)
+    for root, shown in ((np.nan, "nan"), (101.0, "101.0")):
+        with h5py.File(well, "a") as f:
+            f.attrs["Re"] = root
+        want = (
+            f"{well}: parameter 'Re' comes from both the root attribute 'Re' "
+            f"(listed in simulation_parameters) = {shown} and 'scalars/Re' = 100.0; expected "
+            "one value, or distinct names"
+        )
+        with pytest.raises(sd.DataFormatError) as e:
+            sd.open(well)
+        assert str(e.value) == want
+        assert sd.validate(well) == [want]
+    with h5py.File(well, "a") as f:  # distinct names: each reads its own value
+        f.attrs["simulation_parameters"] = ["Re_root"]
+        f.attrs["Re_root"] = 101.0
+    ds = sd.open(well)
+    np.testing.assert_array_equal(ds.params["Re"], [100.0] * 3)
+    np.testing.assert_array_equal(ds.params["Re_root"], [101.0] * 3)
+
+
 def test_validate_finds_nan_in_the_wells_scalars_and_simulation_parameters(tmp_path):
     # validate scanned the fields only: a NaN scalar (a parameter of ds.params) passed it
     well = tmp_path / "well.hdf5"
@@ -962,6 +988,7 @@ def test_validate_finds_nan_in_the_wells_scalars_and_simulation_parameters(tmp_p
     with h5py.File(well, "a") as f:
         f["scalars/gamma_t"][4] = np.inf  # time-varying, not sample-varying: every sample
         f["scalars/Re"][0] = np.nan  # neither sample- nor time-varying: one value for all
+        f.attrs["Re"] = np.nan  # the root parameter of that name agrees (else a clash)
     ds = sd.open(well)  # a structure check: values are scanned by validate only
     g = vals["gamma_t"]
     np.testing.assert_array_equal(ds.params["gamma_t"][1, 3:], [g[3], np.inf, g[5]])

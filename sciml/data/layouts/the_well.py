@@ -165,6 +165,15 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
                 param_dims[s] = ("time",)
             if not sample_v:
                 v = np.broadcast_to(v, (n, *v.shape)).copy()
+            if s in params and not _same(params[s], v):
+                # (why) the scalar replaced the root attribute of that name silently (a NaN
+                # root 'Re' beside scalars/Re = 100 read as 100)
+                raise DataFormatError(
+                    path,
+                    f"parameter {s!r} comes from both the root attribute {s!r} (listed in "
+                    f"simulation_parameters) = {_show(f.attrs[s])} and 'scalars/{s}' = "
+                    f"{_show(ds[()])}; expected one value, or distinct names",
+                )
             params[s] = v
 
     bcs = _boundary_conditions(f)
@@ -184,6 +193,21 @@ def read_spec(f: h5py.File, path: Path) -> LayoutSpec:
         boundary_conditions=bcs,
         attrs=attrs,
     )
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two readings of one parameter agree (NaN agreeing with NaN)."""
+    if a.shape != b.shape:
+        return False
+    try:
+        return bool(np.array_equal(a, b, equal_nan=True))
+    except TypeError:  # (why) equal_nan cannot test strings
+        return bool(np.array_equal(a, b))
+
+
+def _show(v: object) -> str:
+    a = np.asarray(v)
+    return repr(a.item()) if a.size == 1 else f"an array of shape {shape_str(a.shape)}"
 
 
 def _ends(g: h5py.Group, j: int, n_dims: int) -> tuple[bool, bool]:
