@@ -1,25 +1,43 @@
-"""MgNO vs the FNO baseline on the same Darcy data, in one run.
+"""MgNO vs sciml's FNO vs neuraloperator's FNO on the same Darcy data, in one run.
 
 Data: sciml's Darcy generator (piecewise-constant coefficient 12 / 3 thresholded from a GRF,
 ``-div(a grad u) = 1``, zero Dirichlet, 5-point finite differences + sparse direct solve), solved
 directly on an ``R x R`` node grid for each ``R`` in ``--resolutions``; the first ``--n-train``
-samples train, the next ``--n-test`` test. Both models see the same normalised data
+samples train, the next ``--n-test`` test. Every model sees the same normalised data
 (per-channel mean / std of the training inputs and targets, stored inside the model with
 :class:`sciml.models.Normalized`, so predictions are in physical units).
 
-Models (comparable parameter counts):
+Models (comparable parameter counts; ``--models`` picks a subset):
 
-* MgNO, the paper's Darcy configuration (6 levels, 24 channels, 4 layers: 572,661 parameters),
-  fewer levels on grids too small for 6;
-* FNO (``sciml.models.FNO``) with 4 Fourier layers, ``--fno-modes`` modes and ``--fno-width``
-  channels (defaults 12 / 16: 593,281 parameters), 8 points of zero padding for the
-  non-periodic domain.
+* ``mgno``: MgNO, the paper's Darcy configuration (6 levels, 24 channels, 4 layers: 572,661
+  parameters), fewer levels on grids too small for 6;
+* ``fno``: sciml's FNO (``sciml.models.FNO``) with 4 Fourier layers, ``--fno-modes`` modes and
+  ``--fno-width`` channels (defaults 12 / 16: 593,281 parameters), linear lifting, projection
+  MLP with 128 hidden channels, 8 points of zero padding appended to each dim for the
+  non-periodic domain;
+* ``neuralop_fno``: neuraloperator's FNO (``neuralop.models.FNO``, what a user would otherwise
+  pick) built to match ``fno`` as far as its API allows: the same kept modes
+  (``n_modes = (2m, 2m - 2)`` keeps what sciml's ``modes = (m, m)`` keeps), width, 4 layers,
+  linear lifting (``lifting_channel_ratio=0``; its default is a two-layer MLP) and a projection
+  MLP with 128 hidden channels (``projection_channel_ratio = 128 / width``). Where it differs:
+  its padding is a fraction of the grid, ``domain_padding = 4 / R``: 4 zero points on *both*
+  sides of each dim (sciml: 8 appended at the end); each Fourier layer keeps neuraloperator's
+  default channel MLP (width -> width / 2 -> width, soft-gating skip), which sciml's ``fno``
+  here has not (``use_channel_mlp=False`` would make neuraloperator 2.0 apply the activation
+  twice per layer); its grid embedding spans ``[0, 1]``, sciml's ``[0, 1)``. 594,465 parameters
+  at the defaults (a complex weight counted as two reals, as sciml counts them). It runs inside
+  a small ``nn.Module`` that applies the same normalisation as ``Normalized`` (neuraloperator's
+  FNO already takes and returns sciml's channel-first ``(batch, channels, h, w)`` tensors) and
+  trains through the same ``Trainer``. Skipped with a message where neuraloperator is not
+  installed.
 
-Training: the common :class:`sciml.train.Trainer` for both, the same epochs, batch size, AdamW,
-one-cycle schedule and loss (the paper's recipe: H1 loss, :func:`sciml.models.mgno.darcy_recipe`);
-learning rate ``--lr-mgno`` / ``--lr-fno``. Reported: test relative L2 (mean over test samples
-of ``||pred - u|| / ||u||``) of the final model, parameters, and seconds per epoch measured in the
-same process (contended CPU: compare the ratio, not the absolute seconds).
+Training: the common :class:`sciml.train.Trainer` for every model, the same epochs, batch size,
+AdamW, one-cycle schedule and loss (the paper's recipe: H1 loss,
+:func:`sciml.models.mgno.darcy_recipe`); learning rate ``--lr-mgno`` / ``--lr-fno`` /
+``--lr-neuralop``. Reported: test relative L2 (mean over test samples of ``||pred - u|| / ||u||``)
+of the final model, parameters, and seconds per epoch measured in the same process (contended
+CPU: compare the ratio, not the absolute seconds), and each model's error and time over
+neuraloperator's (``*_over_neuralop_fno``).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mgno_vs_fno.py                      # full: 1000/100, 64 and 128
     .venv/bin/python benchmarks/mgno_vs_fno.py --resolutions 64 --n-train 200 --n-test 50 --epochs 5
@@ -46,6 +64,9 @@ from sciml.train import LpLoss, Trainer
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "_data"
 RESULTS = ROOT / "results" / "mgno_vs_fno.json"
+MODELS = ("mgno", "fno", "neuralop_fno")
+FNO_PADDING = 8  # points appended to each dim by sciml's FNO (neuraloperator: 4 on each side)
+PROJECTION = 128  # hidden channels of both FNOs' projection MLP (sciml's FNOConfig default)
 
 
 def load_darcy(
@@ -103,6 +124,58 @@ def wrap(inner, a: torch.Tensor, u: torch.Tensor) -> Normalized:
     )
 
 
+def neuralop_missing() -> str | None:
+    """Why neuraloperator's FNO cannot run here, or None where it can."""
+    try:
+        import neuralop  # noqa: F401
+    except ImportError as exc:
+        return f"neuraloperator is not installed ({exc}); pip install neuraloperator"
+    return None
+
+
+def neuralop_version() -> str | None:
+    """The version of the neuraloperator that imports here (None where none does)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    if neuralop_missing():
+        return None
+    try:
+        return version("neuraloperator")
+    except PackageNotFoundError:  # importable but not installed as a distribution
+        return None
+
+
+class NeuralopFNO(torch.nn.Module):
+    """neuraloperator's FNO inside the normalisation :class:`sciml.models.Normalized` applies:
+    ``u: (batch, 1, h, w)`` raw -> ``(u - mu_a) / s_a`` -> FNO -> ``v s_u + mu_u``, same
+    shape, physical units (neuraloperator already uses sciml's channel-first layout)."""
+
+    def __init__(self, modes: int, width: int, resolution: int, a, u) -> None:
+        from neuralop.models import FNO as NeuralopFNOModel
+
+        super().__init__()
+        self.net = NeuralopFNOModel(
+            n_modes=(2 * modes, 2 * modes - 2),  # sciml's modes=(m, m): |k| < m, last dim 0..m-1
+            in_channels=1,
+            out_channels=1,
+            hidden_channels=width,
+            n_layers=4,
+            lifting_channel_ratio=0,  # linear lifting, as sciml's FNO
+            projection_channel_ratio=PROJECTION / width,
+            domain_padding=FNO_PADDING / 2 / resolution,  # round(f R) = 4 points on each side
+        )
+        for name, v in (("in_mean", a.mean()), ("in_std", a.std()), ("out_mean", u.mean()),
+                        ("out_std", u.std())):  # fmt: skip
+            self.register_buffer(name, v.reshape(()).clone())
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.net((u - self.in_mean) / self.in_std) * self.out_std + self.out_mean
+
+    def num_parameters(self) -> int:
+        """Scalar parameters, a complex one counted twice (as :meth:`sciml.Operator.num_parameters`)."""
+        return sum(p.numel() * (2 if p.is_complex() else 1) for p in self.parameters())
+
+
 def train_one(name, model, train, test, args, lr) -> dict:
     recipe = darcy_recipe(epochs=args.epochs, batch_size=args.batch_size, lr=lr, seed=args.seed)
     items = [{"input": a, "target": u} for a, u in zip(*train)]
@@ -148,6 +221,17 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8, help="samples per batch")
     p.add_argument("--lr-mgno", type=float, default=1e-3, help="MgNO's learning rate")
     p.add_argument("--lr-fno", type=float, default=2e-3, help="FNO's learning rate")
+    p.add_argument(
+        "--lr-neuralop", type=float, default=2e-3, help="neuraloperator FNO's learning rate"
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=None,
+        help="models to train (default: all three; neuralop_fno is skipped with a message where "
+        "neuraloperator is not installed)",
+    )
     p.add_argument("--fno-modes", type=int, default=12, help="FNO Fourier modes kept per axis")
     p.add_argument("--fno-width", type=int, default=16, help="FNO channel width")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches")
@@ -159,6 +243,17 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON path")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    skipped = {}
+    missing = neuralop_missing()
+    if args.models is None:
+        args.models = list(MODELS)
+        if missing:
+            args.models.remove("neuralop_fno")
+            skipped["neuralop_fno"] = missing
+            print(f"skipping neuralop_fno: {missing}", flush=True)
+    elif "neuralop_fno" in args.models and missing:
+        p.error(f"--models neuralop_fno: {missing}")
+    args.models = [m for m in MODELS if m in args.models]  # the order of MODELS, no repeats
 
     runs = []
     for res in args.resolutions:
@@ -166,31 +261,59 @@ def main() -> None:
         train = (a[: args.n_train], u[: args.n_train])
         test = (a[args.n_train :], u[args.n_train :])
         row = {"resolution": res}
-        torch.manual_seed(args.seed)
-        mgno = wrap(MgNO(mgno_config(res)), *train)
-        row["mgno"] = train_one("mgno", mgno, train, test, args, args.lr_mgno)
-        torch.manual_seed(args.seed)
-        fno_cfg = FNOConfig(
-            modes=(args.fno_modes, args.fno_modes), width=args.fno_width, n_layers=4, padding=8
-        )
-        fno = wrap(FNO(fno_cfg), *train)
-        row["fno"] = train_one("fno", fno, train, test, args, args.lr_fno)
-        row["error_ratio_mgno_over_fno"] = row["mgno"]["test_rel_l2"] / row["fno"]["test_rel_l2"]
-        row["time_ratio_mgno_over_fno"] = (
-            row["mgno"]["seconds_per_epoch"] / row["fno"]["seconds_per_epoch"]
-        )
+        for name in args.models:
+            torch.manual_seed(args.seed)
+            if name == "mgno":
+                model, lr = wrap(MgNO(mgno_config(res)), *train), args.lr_mgno
+            elif name == "fno":
+                fno_cfg = FNOConfig(
+                    modes=(args.fno_modes, args.fno_modes),
+                    width=args.fno_width,
+                    n_layers=4,
+                    projection_channels=PROJECTION,
+                    padding=FNO_PADDING,
+                )
+                model, lr = wrap(FNO(fno_cfg), *train), args.lr_fno
+            else:
+                model = NeuralopFNO(args.fno_modes, args.fno_width, res, *train)
+                lr = args.lr_neuralop
+            row[name] = train_one(name, model, train, test, args, lr)
+        # (why) "A over B" for every pair in the order of MODELS: mgno / fno (the old keys),
+        # mgno / neuralop_fno and fno / neuralop_fno
+        for i, a_name in enumerate(args.models):
+            for b_name in args.models[i + 1 :]:
+                a_row, b_row = row[a_name], row[b_name]
+                row[f"error_ratio_{a_name}_over_{b_name}"] = (
+                    a_row["test_rel_l2"] / b_row["test_rel_l2"]
+                )
+                row[f"time_ratio_{a_name}_over_{b_name}"] = (
+                    a_row["seconds_per_epoch"] / b_row["seconds_per_epoch"]
+                )
         runs.append(row)
-        _write(args, runs)
-        print(
-            f"R={res}: MgNO {row['mgno']['test_rel_l2']:.4f} vs FNO {row['fno']['test_rel_l2']:.4f} "
-            f"(ratio {row['error_ratio_mgno_over_fno']:.2f}); s/epoch ratio "
-            f"{row['time_ratio_mgno_over_fno']:.2f}",
-            flush=True,
-        )
+        _write(args, runs, skipped)
+        print(table(row, args.models), flush=True)
     print(f"wrote {args.out}")
 
 
-def _write(args, runs: list[dict]) -> None:
+def table(row: dict, models: list[str]) -> str:
+    """One resolution's results as a text table; the ratio columns divide by neuralop_fno's."""
+    ref = "neuralop_fno" if "neuralop_fno" in models else None
+    head = f"R={row['resolution']}: {'model':<13} {'parameters':>10} {'lr':>7} {'test rel L2':>11}"
+    head += f" {'s/epoch':>8}" + (" error / neuralop  s/epoch / neuralop" if ref else "")
+    lines = [head]
+    for name in models:
+        r = row[name]
+        line = f"{'':{len(str(row['resolution'])) + 4}}{name:<13} {r['num_parameters']:>10,}"
+        line += f" {r['lr']:>7g} {r['test_rel_l2']:>11.4f} {r['seconds_per_epoch']:>8.2f}"
+        if ref:
+            over = row[ref]
+            line += f" {r['test_rel_l2'] / over['test_rel_l2']:>16.2f}"
+            line += f" {r['seconds_per_epoch'] / over['seconds_per_epoch']:>19.2f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _write(args, runs: list[dict], skipped: dict[str, str]) -> None:
     """Write the results so far (after every resolution, so a cut-off run keeps its rows)."""
     record = {
         "benchmark": "mgno_vs_fno",
@@ -205,6 +328,8 @@ def _write(args, runs: list[dict]) -> None:
             else "cpu",
         },
         "environment": run_environment(args.device),
+        "neuraloperator": neuralop_version(),
+        "skipped": skipped,
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,29 @@
-"""T1 (transform once) vs FNO on Navier-Stokes 2D (nu = 1e-3, w(0) -> w(T)), one run.
+"""T1 (transform once) vs FNO (sciml's and neuraloperator's) on Navier-Stokes 2D (nu = 1e-3,
+w(0) -> w(T)), one run.
 
-Both models are sciml's (``sciml.models.T1`` and the FNO baseline ``sciml.models.FNO``), trained
-in the same process with the same optimiser (AdamW, cosine schedule), batch size, epochs and
-data; each model gets its own learning rate (``--lr-fno``, ``--lr-t1``: pass each model's best
-from a sweep; both preferred 1e-2 of {1e-3, 3e-3, 1e-2} in a 12-epoch sweep on 120 samples, see
-docs/t1.md) and weight decay (``--wd-fno``, ``--wd-t1``; default the paper's 1e-4). ``--n-val N``
-scores on the last N training samples instead of the test set, for choosing such settings
-without looking at the test set:
+``sciml.models.T1``, sciml's FNO baseline ``sciml.models.FNO`` and neuraloperator's
+``neuralop.models.FNO`` (what a user would otherwise pick) are trained in the same process by the
+same plain loop (below; sciml's ``Trainer`` is not used here, for any model) with the same
+optimiser (AdamW, cosine schedule), batch size, epochs and data; each model gets its own learning
+rate (``--lr-fno``, ``--lr-neuralop``, ``--lr-t1``: pass each model's best from a sweep; FNO and
+T1 both preferred 1e-2 of {1e-3, 3e-3, 1e-2} in a 12-epoch sweep on 120 samples, see docs/t1.md;
+neuraloperator's was not swept) and weight decay (``--wd-fno``, ``--wd-neuralop``, ``--wd-t1``;
+default the paper's 1e-4). ``--n-val N`` scores on the last N training samples instead of the
+test set, for choosing such settings without looking at the test set:
 
-* FNO: modes (12, 12), width 32, 4 Fourier layers, projection 128 (the FNO paper's 2D setting),
-  trained on the relative L2 loss.
+* ``fno`` (sciml): modes (12, 12), width 32, 4 Fourier layers, linear lifting, projection 128
+  (the FNO paper's 2D setting), trained on the relative L2 loss.
+* ``neuralop_fno`` (``--baselines``; skipped with a message where neuraloperator is not
+  installed): ``neuralop.models.FNO`` built to match ``fno`` as far as its API allows: the same
+  kept modes (``n_modes=(24, 22)`` keeps what sciml's ``modes=(12, 12)`` keeps), width 32,
+  4 layers, linear lifting (``lifting_channel_ratio=0``; its default is a two-layer MLP), a
+  projection MLP with 128 hidden channels (``projection_channel_ratio=4``), no padding, trained on
+  the same relative L2 loss. Where it differs: each Fourier layer keeps neuraloperator's default
+  channel MLP (32 -> 16 -> 32, soft-gating skip), which sciml's ``fno`` here has not
+  (``use_channel_mlp=False`` would make neuraloperator 2.0 apply the activation twice per layer);
+  its grid embedding spans ``[0, 1]``, sciml's ``[0, 1)``. It takes and returns sciml's
+  channel-first ``(batch, 1, h, w)`` tensors as they are. 2,372,417 parameters (a complex weight
+  counted as two reals, as sciml counts them; sciml's ``fno``: 2,368,001).
 * T1 variants (``--t1-variants``), projection 128, trained on the Parseval relative L2 loss
   (:class:`sciml.models.t1.SpectralL2Loss`, no inverse transform in training): ``t1``: DCT-II,
   24 x 24 kept modes, width 32, 4 blocks; ``t1_rfft``: real FFT, ``|k| < 12`` (FNO's kept set;
@@ -17,11 +31,15 @@ without looking at the test set:
   (1, -1), the symmetry of the forcing (``T1Config.shift_equivariant``); ``t1_paper`` /
   ``t1_shift_paper``: ``t1`` / ``t1_shift`` at the paper's Navier-Stokes size (width 48, 8 blocks).
 
-Reported: test relative L2 of both (physical space, ``LpLoss``), the time of one training step
-(forward + loss + backward + Adam step) at the data resolution and at ``--step-resolution``
-(default 256 x 256; inputs are GRF samples, targets random: a step's cost does not depend on the
-values), parameter counts. Step timings interleave the two models (one FNO step, one T1 step,
-repeated) so both see the same machine load; the ratio is what to read on a shared machine.
+Reported: test relative L2 of every model (physical space, ``LpLoss``), seconds per training
+epoch, the time of one training step (forward + loss + backward + Adam step) at the data
+resolution and at ``--step-resolution`` (default 256 x 256; inputs are GRF samples, targets
+random: a step's cost does not depend on the values), parameter counts, and each model's error,
+time per epoch and step time over neuraloperator's (``vs_neuralop_fno``). Step timings interleave
+the models (one FNO step, one T1 step, ..., repeated) so all see the same machine load; the ratio
+is what to read on a shared machine. With ``--compile-step`` each model's compiled loss is first
+compared with its eager loss on the same weights and batch (``compile_check`` in the JSON); a
+relative difference over ``--compile-rtol`` stops the run before anything is timed.
 ``--isolate-steps`` times each model alone instead (its own loop and ``torch.compile`` cache,
 reset between models): on CUDA with ``--compile-step reduce-overhead``, compiling all five
 models' steps in one loop stopped with an inductor error ("Tensor on device cpu is not on the
@@ -59,6 +77,8 @@ from sciml.layers import fourier_resample
 from sciml.models import FNO, T1, FNOConfig, T1Config
 from sciml.train import LpLoss
 
+BASELINES = ("fno", "neuralop_fno")
+
 
 def load_data(path: Path, n: int, resolution: int, T: float, dt: float, device: str) -> dict:
     """``w0, wT`` of ``n`` trajectories, generated once and cached in ``path``."""
@@ -94,9 +114,60 @@ T1_VARIANTS = {
 }
 
 
-def make_models(seed: int, variants: list[str]) -> dict:
-    torch.manual_seed(seed)
-    models = {"fno": FNO(FNOConfig(modes=(12, 12), width=32, n_layers=4, projection_channels=128))}
+def neuralop_missing() -> str | None:
+    """Why neuraloperator's FNO cannot run here, or None where it can."""
+    try:
+        import neuralop  # noqa: F401
+    except ImportError as exc:
+        return f"neuraloperator is not installed ({exc}); pip install neuraloperator"
+    return None
+
+
+def neuralop_version() -> str | None:
+    """The version of the neuraloperator that imports here (None where none does)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    if neuralop_missing():
+        return None
+    try:
+        return version("neuraloperator")
+    except PackageNotFoundError:  # importable but not installed as a distribution
+        return None
+
+
+def neuralop_fno() -> torch.nn.Module:
+    """neuraloperator's FNO with sciml's ``fno`` settings (module docstring: where they differ)."""
+    from neuralop.models import FNO as NeuralopFNO
+
+    return NeuralopFNO(
+        n_modes=(24, 22),  # = sciml's modes=(12, 12): |k| < 12 on the first axis, 0..11 on the last
+        in_channels=1,
+        out_channels=1,
+        hidden_channels=32,
+        n_layers=4,
+        lifting_channel_ratio=0,  # linear lifting, as sciml's FNO
+        projection_channel_ratio=4,  # 128 hidden channels
+    )
+
+
+def num_parameters(model: torch.nn.Module) -> int:
+    """Scalar parameters, a complex one counted twice (as :meth:`sciml.Operator.num_parameters`)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters())
+
+
+def make_models(seed: int, variants: list[str], baselines: tuple[str, ...] = ("fno",)) -> dict:
+    """The ``baselines`` (``fno``, ``neuralop_fno``) and the T1 ``variants``, each built after
+    ``torch.manual_seed(seed)``."""
+    models = {}
+    for name in baselines:
+        torch.manual_seed(seed)
+        if name == "fno":
+            cfg = FNOConfig(modes=(12, 12), width=32, n_layers=4, projection_channels=128)
+            models[name] = FNO(cfg)
+        elif name == "neuralop_fno":
+            models[name] = neuralop_fno()
+        else:
+            raise ValueError(f"baselines: expected names from {BASELINES}, got {name!r}")
     for name in variants:
         transform, m, width, blocks, shifts = T1_VARIANTS[name]
         torch.manual_seed(seed)
@@ -135,12 +206,40 @@ def device_name(device: str) -> str:
     return f"{torch.device(device).type} ({platform.processor() or platform.machine()})"
 
 
+def check_compiled_losses(losses: dict, u, y, rtol: float) -> dict:
+    """Each ``NAME+compile`` loss against the eager ``NAME`` loss on the same weights and batch,
+    before any step: ``{NAME: {eager, compiled, rel_diff}}``; a relative difference over ``rtol``
+    (or a non-finite loss) raises RuntimeError, so no step that computes something else is
+    timed."""
+    checked = {}
+    for k in [k for k in losses if not k.endswith("+compile")]:
+        eager = float(losses[k](u, y).detach())
+        compiled = float(losses[f"{k}+compile"](u, y).detach())  # compiles forward + backward
+        rel = abs(compiled - eager) / abs(eager) if eager else abs(compiled - eager)
+        checked[k] = {"eager": eager, "compiled": compiled, "rel_diff": rel}
+        if not (math.isfinite(eager) and rel <= rtol):  # (why) a NaN rel fails "<=" too
+            raise RuntimeError(
+                f"{k}+compile: the compiled loss {compiled!r} is not the eager loss {eager!r} "
+                f"(relative difference {rel:.3g} > --compile-rtol {rtol:g}) at "
+                f"{tuple(u.shape)}; not timing a compiled step that computes something else"
+            )
+    return checked
+
+
 def step_times(
-    models: dict, resolution: int, batch: int, reps: int, device: str, compile_mode: str | None
+    models: dict,
+    resolution: int,
+    batch: int,
+    reps: int,
+    device: str,
+    compile_mode: str | None,
+    checked: dict | None = None,
+    compile_rtol: float = 1e-4,
 ) -> dict:
     """Median seconds of one training step per model, interleaved; with ``compile_mode`` each
     model's forward + loss also through ``torch.compile(mode=compile_mode)`` as ``NAME+compile``
-    (its first, compiling step is the warm-up round, not timed)."""
+    (its first, compiling step is the warm-up round, not timed), after
+    :func:`check_compiled_losses` (its results go into ``checked`` where given)."""
     u = torch.as_tensor(sample_grf(batch, resolution, dim=2, seed=1), dtype=torch.float32)
     u = u.unsqueeze(1).to(device)
     y = torch.randn_like(u)
@@ -150,6 +249,9 @@ def step_times(
         for k in list(losses):
             losses[f"{k}+compile"] = torch.compile(losses[k], mode=compile_mode)
             params[f"{k}+compile"] = params[k]
+        found = check_compiled_losses(losses, u, y, compile_rtol)
+        if checked is not None:
+            checked.update(found)
     opts = {k: torch.optim.Adam(p, lr=1e-4) for k, p in params.items()}
     times: dict = {k: [] for k in losses}
     for r in range(reps + 1):
@@ -205,7 +307,12 @@ def train(
             [rel(model(u_te[i : i + 50]), y_te[i : i + 50]) for i in range(0, len(u_te), 50)]
         )
         train_err = float(rel(model(u_tr[:200]), y_tr[:200]).mean())
-        out = {"test_rel_l2": float(errs.mean()), "train_rel_l2": train_err, "train_s": seconds}
+        out = {
+            "test_rel_l2": float(errs.mean()),
+            "train_rel_l2": train_err,
+            "train_s": seconds,
+            "seconds_per_epoch": seconds / epochs,
+        }
         if test_average:
             avg = [
                 rel(group_average(model, u_te[i : i + 50], elements), y_te[i : i + 50])
@@ -235,6 +342,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30, help="training epochs")
     ap.add_argument("--batch-size", type=int, default=20, help="samples per batch")
     ap.add_argument("--lr-fno", type=float, default=1e-2, help="FNO's best of 1e-3/3e-3/1e-2")
+    ap.add_argument(
+        "--lr-neuralop",
+        type=float,
+        default=1e-2,
+        help="neuraloperator FNO's learning rate (not swept: sciml FNO's best)",
+    )
     ap.add_argument("--lr-t1", type=float, default=1e-2, help="T1's best of 1e-3/3e-3/1e-2")
     ap.add_argument(
         "--t1-variants",
@@ -246,6 +359,17 @@ def main() -> None:
         "made equivariant to shifts along (1, -1); t1_shift_paper: t1_shift, width 48, 8 blocks",
     )
     ap.add_argument("--wd-fno", type=float, default=1e-4, help="FNO's AdamW weight decay")
+    ap.add_argument(
+        "--wd-neuralop", type=float, default=1e-4, help="neuraloperator FNO's AdamW weight decay"
+    )
+    ap.add_argument(
+        "--baselines",
+        nargs="+",
+        choices=BASELINES,
+        default=None,
+        help="FNOs to compare with: fno (sciml's), neuralop_fno (neuraloperator's) (default: "
+        "both; neuralop_fno is skipped with a message where neuraloperator is not installed)",
+    )
     ap.add_argument("--wd-t1", type=float, default=1e-4, help="T1's AdamW weight decay")
     ap.add_argument(
         "--n-val",
@@ -266,7 +390,7 @@ def main() -> None:
         "--train-models",
         nargs="+",
         default=None,
-        help="subset of fno and the T1 variants to train (default: all)",
+        help="subset of the baselines and the T1 variants to train (default: all)",
     )
     ap.add_argument(
         "--step-resolution", type=int, default=256, help="grid points per side of the timed steps"
@@ -289,6 +413,13 @@ def main() -> None:
         default=None,
         help="also time each step through torch.compile(mode=MODE): default, reduce-overhead "
         "(CUDA graphs, for launch-bound GPU steps) or max-autotune (default: eager only)",
+    )
+    ap.add_argument(
+        "--compile-rtol",
+        type=float,
+        default=1e-4,
+        help="largest relative difference allowed between a compiled step's loss and the eager "
+        "one (checked before timing; the run stops if it is exceeded)",
     )
     ap.add_argument(
         "--augment",
@@ -314,8 +445,29 @@ def main() -> None:
     if not 0 <= args.n_val < args.n_train:
         ap.error(f"--n-val must be in [0, n_train = {args.n_train}), got {args.n_val}")
     torch.set_num_threads(args.threads)
+    skipped = {}
+    missing = neuralop_missing()
+    if args.baselines is None:
+        args.baselines = list(BASELINES)
+        if missing:
+            args.baselines.remove("neuralop_fno")
+            skipped["neuralop_fno"] = missing
+            print(f"skipping neuralop_fno: {missing}", flush=True)
+    elif "neuralop_fno" in args.baselines and missing:
+        ap.error(f"--baselines neuralop_fno: {missing}")
+    args.baselines = [b for b in BASELINES if b in args.baselines]  # fixed order, no repeats
+    known = {*args.baselines, *args.t1_variants}
+    if args.train_models is not None and not set(args.train_models) <= known:
+        ap.error(
+            f"--train-models: expected names from {sorted(known)}, got "
+            f"{sorted(set(args.train_models) - known)}"
+        )
 
-    models = {k: m.to(args.device) for k, m in make_models(args.seed, args.t1_variants).items()}
+    def build() -> dict:
+        made = make_models(args.seed, args.t1_variants, tuple(args.baselines))
+        return {k: m.to(args.device) for k, m in made.items()}
+
+    models = build()
     result: dict = {
         "setup": vars(args)
         | {
@@ -323,27 +475,34 @@ def main() -> None:
             "machine": platform.machine(),
             "device_name": device_name(args.device),
         },
-        "params": {k: m.num_parameters() for k, m in models.items()},
+        "params": {k: num_parameters(m) for k, m in models.items()},
+        "neuraloperator": neuralop_version(),
+        "skipped": skipped,
         "step_s": {},
         "environment": run_environment(args.device),
     }
+    if args.compile_step is not None:
+        result["compile_check"] = {}
     for res in sorted({args.resolution, args.step_resolution}):
+        checked: dict = {}
+        timing = (args.step_batch, args.reps, args.device, args.compile_step, checked)
         if args.isolate_steps:
             result["step_s"][str(res)] = {}
             for k, m in models.items():
-                result["step_s"][str(res)] |= step_times(
-                    {k: m}, res, args.step_batch, args.reps, args.device, args.compile_step
-                )
+                result["step_s"][str(res)] |= step_times({k: m}, res, *timing, args.compile_rtol)
                 torch._dynamo.reset()  # (why) the next model compiles in a cache of its own
         else:
-            result["step_s"][str(res)] = step_times(
-                models, res, args.step_batch, args.reps, args.device, args.compile_step
-            )
+            result["step_s"][str(res)] = step_times(models, res, *timing, args.compile_rtol)
+        if args.compile_step is not None:
+            result["compile_check"][str(res)] = checked
         s = result["step_s"][str(res)]
-        for k in args.t1_variants:
-            s[f"fno_over_{k}"] = s["fno"] / s[k]
-            if args.compile_step is not None:
-                s[f"fno+compile_over_{k}+compile"] = s["fno+compile"] / s[f"{k}+compile"]
+        suffixes = ("",) if args.compile_step is None else ("", "+compile")
+        for sfx in suffixes:
+            for b in args.baselines:
+                for k in args.t1_variants:  # "fno_over_t1": how much faster T1's step is
+                    s[f"{b}{sfx}_over_{k}{sfx}"] = s[f"{b}{sfx}"] / s[f"{k}{sfx}"]
+            if "neuralop_fno" in args.baselines and "fno" in args.baselines:
+                s[f"fno{sfx}_over_neuralop_fno{sfx}"] = s[f"fno{sfx}"] / s[f"neuralop_fno{sfx}"]
         print(f"step {res}x{res} batch {args.step_batch}: {json.dumps(s)}", flush=True)
 
     if not args.skip_training:
@@ -368,14 +527,14 @@ def main() -> None:
             "resolution": args.resolution,
         }
         result["scored_on"] = "validation" if args.n_val else "test"
-        models = {k: m.to(args.device) for k, m in make_models(args.seed, args.t1_variants).items()}
+        models = build()
         result["training"] = {}
         for k, m in models.items():
             if args.train_models is not None and k not in args.train_models:
                 continue
             t1 = k.startswith("t1")
-            lr = args.lr_t1 if t1 else args.lr_fno
-            wd = args.wd_t1 if t1 else args.wd_fno
+            lr = args.lr_t1 if t1 else args.lr_neuralop if k == "neuralop_fno" else args.lr_fno
+            wd = args.wd_t1 if t1 else args.wd_neuralop if k == "neuralop_fno" else args.wd_fno
             epochs = args.t1_epochs if t1 and args.t1_epochs is not None else args.epochs
             r = train(
                 k,
@@ -393,13 +552,55 @@ def main() -> None:
             result["training"][k] = r
             print(f"{k}: {json.dumps(r)}", flush=True)
         tr = result["training"]
-        for k in args.t1_variants:
-            if k in tr and "fno" in tr:
-                result[f"{k}_over_fno_test_error"] = tr[k]["test_rel_l2"] / tr["fno"]["test_rel_l2"]
+        for b in args.baselines:
+            for k in [*args.t1_variants, *(["fno"] if b == "neuralop_fno" else [])]:
+                if k in tr and b in tr:
+                    ratio = tr[k]["test_rel_l2"] / tr[b]["test_rel_l2"]
+                    result[f"{k}_over_{b}_test_error"] = ratio
+    if "neuralop_fno" in models:
+        result["vs_neuralop_fno"] = vs_neuralop(result)
+        print(table(result))
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "setup"}, indent=2))
+
+
+def vs_neuralop(result: dict) -> dict:
+    """Each model's test error, seconds per epoch and step times over neuraloperator's FNO's
+    (where both were measured): ``{model: {quantity: model / neuralop_fno}}``."""
+    ref = "neuralop_fno"
+    out: dict = {}
+    for k in result["params"]:
+        row = {"params": result["params"][k] / result["params"][ref]}
+        for res, s in result["step_s"].items():
+            for sfx in ("", "+compile"):
+                if f"{k}{sfx}" in s and f"{ref}{sfx}" in s:
+                    row[f"step_s_{res}{sfx}"] = s[f"{k}{sfx}"] / s[f"{ref}{sfx}"]
+        tr = result.get("training", {})
+        if k in tr and ref in tr:
+            for q in ("test_rel_l2", "seconds_per_epoch"):
+                row[q] = tr[k][q] / tr[ref][q]
+        out[k] = row
+    return out
+
+
+def table(result: dict) -> str:
+    """The models side by side, each ratio over neuraloperator's FNO (``/ nop``)."""
+    res = sorted(result["step_s"], key=int)
+    tr = result.get("training", {})
+    cols = ["parameters", "test rel L2", "s/epoch", *(f"step {r}" for r in res)]
+    cols += ["error / nop", "s/epoch / nop", *(f"step {r} / nop" for r in res)]
+    lines = [f"{'model':<16}" + "".join(f"{c:>15}" for c in cols)]
+    for k, ratio in result["vs_neuralop_fno"].items():
+        t = tr.get(k, {})
+        cells = [f"{result['params'][k]:,}"]
+        cells += [f"{t[q]:.4g}" if q in t else "-" for q in ("test_rel_l2", "seconds_per_epoch")]
+        cells += [f"{result['step_s'][r][k]:.4g}" for r in res]
+        cells += [f"{ratio[q]:.3g}" if q in ratio else "-" for q in ("test_rel_l2",
+                  "seconds_per_epoch", *(f"step_s_{r}" for r in res))]  # fmt: skip
+        lines.append(f"{k:<16}" + "".join(f"{c:>15}" for c in cells))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

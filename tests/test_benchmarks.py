@@ -182,12 +182,35 @@ def check_lpinn(r: dict) -> None:
             assert c[f"error_ratio_{m}_over_deepxde"] == pytest.approx(c[m]["rel_l2"] / d["rel_l2"])
 
 
+def _has_neuralop() -> bool:
+    return importlib.util.find_spec("neuralop") is not None
+
+
 def check_mgno_vs_fno(r: dict) -> None:
     (row,) = r["runs"]
-    assert finite(row["error_ratio_mgno_over_fno"], positive=True)
-    assert finite(row["time_ratio_mgno_over_fno"], positive=True)
-    for m in ("mgno", "fno"):
+    models = ["mgno", "fno", *(["neuralop_fno"] if _has_neuralop() else [])]
+    assert r["args"]["models"] == models
+    assert ("neuralop_fno" in r["skipped"]) is not _has_neuralop()
+    assert (r["neuraloperator"] is None) is not _has_neuralop()
+    for m in models:
         assert finite(row[m]["test_rel_l2"], positive=True)
+        assert finite(row[m]["seconds_per_epoch"], positive=True)
+    for i, a in enumerate(models):  # every pair's ratios, recomputed from the rows
+        for b in models[i + 1 :]:
+            assert row[f"error_ratio_{a}_over_{b}"] == pytest.approx(
+                row[a]["test_rel_l2"] / row[b]["test_rel_l2"]
+            )
+            assert row[f"time_ratio_{a}_over_{b}"] == pytest.approx(
+                row[a]["seconds_per_epoch"] / row[b]["seconds_per_epoch"]
+            )
+    # counted by hand for the smoke run's --fno-modes 4 --fno-width 8 (spectral weights
+    # 8 x 8 x (2 x 4) x 4 complex = 4,096 reals a layer in both): sciml's FNO, linear lifting
+    # 3 -> 8 (32), per layer 4,096 + a 1x1 skip with bias (72), projection 8 -> 128 -> 1 (1,281)
+    assert row["fno"]["num_parameters"] == 32 + 4 * (4096 + 72) + 1281 == 17_985
+    if "neuralop_fno" in models:
+        # neuraloperator's, built to match: per layer 4,096 + spectral bias (8) + skip without
+        # bias (64) + its channel MLP 8 -> 4 -> 8 (36 + 40) + soft-gating (8)
+        assert row["neuralop_fno"]["num_parameters"] == 32 + 4 * (4096 + 8 + 64 + 76 + 8) + 1281
 
 
 def check_neural_de(r: dict) -> None:
@@ -279,13 +302,40 @@ def check_spectral_op_counts(r: dict) -> None:
 
 def check_t1_vs_fno(r: dict) -> None:
     variants = ("t1", "t1_rfft", "t1_shift")
-    assert all(finite(v, positive=True) for v in r["step_s"]["32"].values())
-    assert set(r["training"]) == {"fno", *variants}
+    baselines = ["fno", *(["neuralop_fno"] if _has_neuralop() else [])]
+    assert r["setup"]["baselines"] == baselines
+    assert ("neuralop_fno" in r["skipped"]) is not _has_neuralop()
+    assert (r["neuraloperator"] is None) is not _has_neuralop()
+    steps = r["step_s"]["32"]
+    assert all(finite(v, positive=True) for v in steps.values())
+    assert set(r["training"]) == {*baselines, *variants}
     for k, t in r["training"].items():
         assert finite(t["test_rel_l2"], positive=True), k
         assert finite(t["test_rel_l2_group_average"], positive=True), k
+        assert t["seconds_per_epoch"] == pytest.approx(t["train_s"] / t["epochs"])
     for k in variants:
         assert finite(r[f"{k}_over_fno_test_error"], positive=True)
+    if "neuralop_fno" in baselines:
+        tr, vs = r["training"], r["vs_neuralop_fno"]
+        for k in variants:
+            assert steps[f"neuralop_fno_over_{k}"] == pytest.approx(
+                steps["neuralop_fno"] / steps[k]
+            )
+        assert steps["fno_over_neuralop_fno"] == pytest.approx(steps["fno"] / steps["neuralop_fno"])
+        for k in ("fno", *variants):
+            assert r[f"{k}_over_neuralop_fno_test_error"] == pytest.approx(
+                tr[k]["test_rel_l2"] / tr["neuralop_fno"]["test_rel_l2"]
+            )
+            assert vs[k]["test_rel_l2"] == pytest.approx(r[f"{k}_over_neuralop_fno_test_error"])
+            assert vs[k]["seconds_per_epoch"] == pytest.approx(
+                tr[k]["seconds_per_epoch"] / tr["neuralop_fno"]["seconds_per_epoch"]
+            )
+            assert vs[k]["step_s_32"] == pytest.approx(steps[k] / steps["neuralop_fno"])
+        # neuraloperator's FNO at sciml's settings has, per layer, its channel MLP
+        # 32 -> 16 -> 32 (528 + 544) and soft-gating (32) more, and a spectral bias (32) where
+        # sciml's skip has one (32): 4 x 1,104 parameters more than sciml's 2,368,001
+        assert r["params"]["fno"] == 2_368_001
+        assert r["params"]["neuralop_fno"] - r["params"]["fno"] == 4 * (528 + 544 + 32)
     # solved on 16 x 16, trained on the data Fourier-interpolated to 32 x 32
     assert (r["data"]["solve_resolution"], r["data"]["resolution"]) == (16, 32)
     assert r["setup"]["device_name"].startswith("cpu (")  # a GPU run records the GPU's name
@@ -517,6 +567,85 @@ def test_prose_step_compiled_against_eager(tmp_path):
         assert loss == pytest.approx(r["loss"][key.split("/")[0] + "/eager"], rel=1e-5)
 
 
+@pytest.mark.parametrize("name", ["mgno_vs_fno", "t1_vs_fno"])
+def test_fno_benchmarks_without_neuralop_skip_it_or_refuse_an_explicit_request(name, tmp_path):
+    """With neuraloperator not importable (a stand-in package that raises ImportError) the
+    default run says why it skips neuraloperator's FNO, records that in ``skipped`` and runs the
+    other models; asking for it by name stops with the same reason (argparse's exit code 2)."""
+    fake = tmp_path / "fake" / "neuralop"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {"PYTHONPATH": str(fake.parent)}
+    if name == "mgno_vs_fno":
+        args, pick = SMOKE[name][0], ["--models", "fno", "neuralop_fno"]
+    else:
+        args = ["--skip-training", "--resolution", "32", "--step-resolution", "32",
+                "--step-batch", "1", "--reps", "1", "--t1-variants", "t1", *J]  # fmt: skip
+        pick = ["--baselines", "neuralop_fno"]
+    proc = run_benchmark(name, *args, cwd=tmp_path, env=env)
+    assert "skipping neuralop_fno: neuraloperator is not installed (hidden by the test)" in (
+        proc.stdout
+    )
+    r = json.loads((tmp_path / "out.json").read_text())
+    assert r["skipped"] == {
+        "neuralop_fno": "neuraloperator is not installed (hidden by the test); pip install "
+        "neuraloperator"
+    }
+    assert r["neuraloperator"] is None
+    if name == "mgno_vs_fno":
+        assert r["args"]["models"] == ["mgno", "fno"] and "neuralop_fno" not in r["runs"][0]
+    else:
+        assert r["setup"]["baselines"] == ["fno"] and set(r["params"]) == {"fno", "t1"}
+        assert "vs_neuralop_fno" not in r and finite(r["step_s"]["32"]["fno_over_t1"])
+    (tmp_path / "out.json").unlink()
+    proc = run_benchmark(name, *args, *pick, cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 2
+    assert f"{pick[0]} neuralop_fno: neuraloperator is not installed" in proc.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_t1_vs_fno_times_a_compiled_step_only_if_its_loss_is_the_eager_one(monkeypatch):
+    """``--compile-step``: nothing compared a compiled step's loss with the eager one, so a
+    compile that computed something else was timed as if it were the same step. Each compiled
+    loss is now checked on the same weights and batch before any step: with a stand-in
+    ``torch.compile`` that returns the function itself the check records equal losses (the
+    FNO's is the relative L2 of its output, computed here); one whose loss is 1e-3 too large
+    stops the timing with a RuntimeError, before any weight moved."""
+    from sciml.data.generators import sample_grf
+    from sciml.train import LpLoss
+
+    module = _load_script("t1_vs_fno")
+    models = module.make_models(0, ["t1"])
+    u = torch.as_tensor(sample_grf(2, 32, dim=2, seed=1), dtype=torch.float32).unsqueeze(1)
+    torch.manual_seed(7)
+    y = torch.randn_like(u)
+    with torch.no_grad():
+        fno_loss = float(LpLoss()(models["fno"](u), y))
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: fn)
+    checked = {}
+    torch.manual_seed(7)  # the same y inside step_times
+    times = module.step_times(models, 32, 2, 1, "cpu", "default", checked)
+    assert set(times) == {"fno", "t1", "fno+compile", "t1+compile"}
+    assert set(checked) == {"fno", "t1"}
+    assert checked["fno"]["eager"] == pytest.approx(fno_loss, rel=1e-6)
+    for c in checked.values():
+        assert c["compiled"] == c["eager"] and c["rel_diff"] == 0.0
+
+    def off(fn, mode=None):
+        return lambda u, y: fn(u, y) * (1 + 1e-3)
+
+    monkeypatch.setattr(torch, "compile", off)
+    before = {k: v.clone() for k, v in models["fno"].state_dict().items()}
+    with pytest.raises(RuntimeError, match=r"fno\+compile: the compiled loss .* is not the eager "
+                       r"loss .*relative difference 0\.001 > --compile-rtol 0\.0001"):  # fmt: skip
+        module.step_times(models, 32, 2, 1, "cpu", "default")
+    assert all(torch.equal(v, before[k]) for k, v in models["fno"].state_dict().items())
+    # a looser tolerance lets it through
+    assert set(module.step_times(models, 32, 2, 1, "cpu", "default", compile_rtol=1e-2)) == set(
+        times
+    )
+
+
 def test_t1_vs_fno_isolated_steps(tmp_path):
     """``--isolate-steps``: each model timed in a loop of its own, the same keys and ratios as
     the interleaved loop (the ratio is the quotient of the two recorded step times)."""
@@ -541,6 +670,13 @@ def test_t1_vs_fno_step_through_torch_compile(tmp_path):
     s = r["step_s"]["32"]
     for key in ("fno", "t1", "fno+compile", "t1+compile", "fno+compile_over_t1+compile"):
         assert finite(s[key], positive=True)
+    # each compiled loss was checked against the eager one before the timing (inductor's
+    # float32 reorderings: well inside the 1e-4 the script allows)
+    checked = r["compile_check"]["32"]
+    assert set(checked) == set(r["params"])
+    for c in checked.values():
+        assert c["rel_diff"] == pytest.approx(abs(c["compiled"] - c["eager"]) / abs(c["eager"]))
+        assert c["rel_diff"] <= 1e-4
 
 
 def test_spectral_cuda_graphs(tmp_path):
