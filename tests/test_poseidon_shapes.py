@@ -140,3 +140,27 @@ def test_a_bin_that_is_not_a_state_dict_names_the_entry(tmp_path, obj, message):
         load_poseidon(d)
     assert str(info.value).startswith(f"{d / 'pytorch_model.bin'}: ")
     assert message in str(info.value)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
+
+
+def test_a_bin_needing_code_names_what_it_holds(tmp_path, capsys):
+    """The refusal quoted the first line of torch's error, 'Weights only load failed. This file
+    can still be loaded, to do so you have two options, <ANSI bold>do those steps only if you
+    trust the source ...' (which goes on to advise weights_only=False), not what the file
+    held."""
+    d = tmp_path / "evil"
+    d.mkdir()
+    shutil.copy(DATA / "plain" / "config.json", d / "config.json")
+    torch.save({**_state("plain"), "embeddings.norm.weight": _Payload()}, d / "pytorch_model.bin")
+    with pytest.raises(CheckpointError) as info:
+        load_poseidon(d)
+    assert str(info.value) == (
+        f"{d / 'pytorch_model.bin'}: refused: the file cannot be read with "
+        "torch.load(weights_only=True) (it needs code to unpickle, or is not a state dict): "
+        "it holds print"
+    )
+    assert "unpickled code ran" not in capsys.readouterr().out

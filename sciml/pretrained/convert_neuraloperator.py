@@ -27,7 +27,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -242,6 +241,7 @@ def read_neuraloperator_checkpoint(
     import pickle
 
     from ..errors import CheckpointError
+    from .poseidon import _weights_only_refusal
 
     path = Path(path)
     if not path.is_file():
@@ -253,17 +253,12 @@ def read_neuraloperator_checkpoint(
         with torch.serialization.safe_globals([(m, n) for n, m in markers.items()]):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, EOFError) as exc:
-        # (why) torch's message opens with how to load the file with weights_only=False; the
-        # object it refused is named further down
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        reason = (
-            f"it holds {found.group(1)}, which is no tensor and none of neuraloperator's names "
-            f"({', '.join(sorted(_METADATA_NAMES))})"
-            if found
-            else str(exc).splitlines()[-1]
-            if str(exc).strip()
-            else type(exc).__name__
-        )
+        reason = _weights_only_refusal(exc)
+        if reason.startswith("it holds "):
+            reason += (
+                f", which is no tensor and none of neuraloperator's names "
+                f"({', '.join(sorted(_METADATA_NAMES))})"
+            )
         raise CheckpointError(
             f"{path}: refused: not readable with torch.load(weights_only=True): {reason}"
         ) from None

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -354,13 +355,26 @@ def to_poseidon_state_dict(model) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------- files
+def _weights_only_refusal(exc: BaseException) -> str:
+    """What ``torch.load(weights_only=True)`` refused, from its error: ``"it holds NAME"`` for
+    an object it would need code to rebuild, else the error's last line."""
+    # (why) torch's message opens with "Weights only load failed. This file can still be
+    # loaded ..." (ANSI-bold, advising weights_only=False); the refused object is named below
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return f"it holds {found.group(1)}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
 def _load_bin(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as exc:
         raise CheckpointError(
             f"{path}: refused: the file cannot be read with torch.load(weights_only=True) "
-            f"(it needs code to unpickle, or is not a state dict): {str(exc).splitlines()[0]}"
+            f"(it needs code to unpickle, or is not a state dict): {_weights_only_refusal(exc)}"
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, got {type(state).__name__}")
