@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+import sys
 import types
 
 import numpy as np
@@ -440,3 +441,16 @@ def test_a_neuraloperator_checkpoint_file_is_read_with_weights_only(tmp_path, ca
     assert "unpickled code ran" not in capsys.readouterr().out
     with pytest.raises(CheckpointError, match="no such file"):
         read_neuraloperator_checkpoint(tmp_path / "absent.pt")
+
+
+def test_a_module_that_is_no_fno_is_named_without_neuraloperator(monkeypatch):
+    """The converter imported neuraloperator before looking at the module: without it
+    installed, any other module got "No module named 'neuralop'" instead of being named."""
+    for name in ("neuralop", "neuralop.layers", "neuralop.layers.spectral_convolution"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if neuraloperator were not installed
+    with pytest.raises(ConfigError) as info:
+        fno_from_neuraloperator(torch.nn.Linear(2, 2))
+    assert str(info.value) == (
+        "expected a neuraloperator FNO (neuralop.models.FNO) or its state_dict(), got "
+        "torch.nn.modules.linear.Linear"
+    )

@@ -288,14 +288,16 @@ def read_neuraloperator_checkpoint(
 
 def _hparams_of(model: nn.Module) -> dict[str, Any]:
     """Read the converter's hyper-parameters back from a built neuraloperator FNO."""
-    from neuralop.layers.spectral_convolution import SpectralConv as NSpectralConv
-
     blocks = getattr(model, "fno_blocks", None)
     if blocks is None or not hasattr(model, "n_modes"):
         raise ConfigError(
             f"expected a neuraloperator FNO (neuralop.models.FNO) or its state_dict(), got "
             f"{type(model).__module__}.{type(model).__qualname__}"
         )
+    # (why) imported after the check: any other module, without neuraloperator installed, had
+    # got "No module named 'neuralop'" instead of being named
+    from neuralop.layers.spectral_convolution import SpectralConv as NSpectralConv
+
     for i, layer in enumerate(blocks.convs):
         # (why) the converter reads only the weights: another conv_module (a subclass of
         # SpectralConv with its own forward, SphericalConv) was converted as SpectralConv
