@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import re
 
 import numpy as np
 import pytest
@@ -1455,6 +1456,39 @@ def _neumann_float32():
         return float(np.linalg.norm(b64 - P.to_scipy() @ x) / np.linalg.norm(b64))
 
     return P, b, b64, true64
+
+
+def test_the_rounding_floor_advice_follows_the_dtype_of_the_solve():
+    """The STAGNATED messages at the rounding floor said 'use float64' to a solve already in
+    float64; there they advise an rtol only, and the rtol advised is met by a second solve."""
+    P, b, b64, true64 = _neumann_float32()
+    for method in (CG(), PCG(Jacobi())):
+        x, res = solve(P.to_scipy(), b64, method=method, rtol=1e-16, problem=P)
+        assert res.status is Status.STAGNATED, res.message
+        assert "rounding in float64 keeps it above rtol on this problem; use an rtol >= " in (
+            res.message
+        ), res.message
+        assert "float64, or" not in res.message
+        assert res.true_residual == pytest.approx(true64(x), rel=1e-3)  # measured 6.7e-16
+        advised = float(re.search(r"an rtol >= ([0-9.e+-]+);", res.message).group(1))
+        assert 1e-16 < advised < 1e-13
+        x, res = solve(P.to_scipy(), b64, method=method, rtol=advised, problem=P)
+        assert res.status is Status.CONVERGED, res.message
+        assert true64(x) <= advised * (1 + 1e-3)
+    _, res = solve(P.to_scipy().astype(np.float32), b, rtol=1e-7, problem=P)
+    assert "rounding in float32 keeps it above rtol on this problem; use float64, or an rtol" in (
+        res.message
+    ), res.message
+    # p.Ap at rounding level on a singular A (an inconsistent b, no stagnation window)
+    P = poisson((12, 12), walls=N)
+    b = np.random.default_rng(5).standard_normal(P.n)
+    _, res = solve(P.to_scipy(), b, stagnation_window=None)
+    assert res.status is Status.STAGNATED and "is rounding noise" in res.message, res.message
+    assert "below what float64 reaches on a singular A (use a looser rtol)" in res.message
+    _, res = solve(P.to_scipy().astype(np.float32), b.astype(np.float32), stagnation_window=None)
+    assert "below what float32 reaches on a singular A (use float64, or a looser rtol)" in (
+        res.message
+    ), res.message
 
 
 @pytest.mark.parametrize(

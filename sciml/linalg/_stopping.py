@@ -166,6 +166,13 @@ _ENERGY_GROWTH = 10.0
 _MAX_REPLACEMENTS = 5
 
 
+def _wider(dtype: torch.dtype) -> str:
+    """``"float64, or "`` where the solve runs in a narrower dtype, else ``""``.
+
+    (why) the rounding-floor messages advised float64 to a solve already in float64."""
+    return "" if torch.finfo(dtype).eps <= torch.finfo(torch.float64).eps else "float64, or "
+
+
 def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | None, Any]:
     """The updated residual of ``x`` met rtol: recompute the true residual ``b - A x`` (one
     matvec) and decide.
@@ -207,8 +214,8 @@ def _confirm(p: _Problem, x: torch.Tensor, dt: torch.dtype) -> tuple[Status | No
             f"stagnated: the updated residual met rtol {mon.rtol:.1e} at iteration {it} but the "
             f"true relative residual ||b - A x|| / ||b|| is {true:.3e} (at each check: "
             f"{', '.join(f'{t:.2e}' for t in mon.replaced)}; residual replaced by the true one "
-            f"in between): rounding in {dtype} keeps it above rtol on this problem; use float64, "
-            f"or an rtol >= {min(true, best):.1e}"
+            f"in between): rounding in {dtype} keeps it above rtol on this problem; use "
+            f"{_wider(x.dtype)}an rtol >= {min(true, best):.1e}"
         )
         if p.A.null_space is None:
             # (why) a b outside the range of a bare singular A ends here too, its x running along
@@ -340,7 +347,7 @@ def _curvature_breakdown(
             f"stagnated: p.Ap = {dAd:.3e} at iteration {it} is rounding noise (|p.Ap| / "
             f"({measure}) = {level:.1e}): the directions lost their precision, as when rtol is "
             f"below what {str(d.dtype).removeprefix('torch.')} reaches on a singular A (use "
-            f"float64 or a looser rtol){_SINGULAR_HINT}"
+            f"{_wider(d.dtype)}a looser rtol){_SINGULAR_HINT}"
         )
         return Status.STAGNATED
     mon.message = (
