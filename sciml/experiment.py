@@ -24,6 +24,7 @@ import reprlib
 import shutil
 import warnings
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,6 +108,24 @@ class DataSpec:
     seed: int = 0
     normalize: bool = True
     augment: Literal["fno_forcing"] | None = None
+
+    def __post_init__(self) -> None:
+        # (why) refused only by the views, after the file was opened: subsample: 0 as "f.h5:
+        # expected a spatial selection of an int stride >= 1 ..." and seed: -1 as "data.split:
+        # expected non-negative integer", naming no key (or the wrong one)
+        checks = [
+            ("n_in", 1, ""), ("n_out", 1, ""), ("stride", 1, ""),
+            ("subsample", 1, " (keep every subsample-th grid point)"),
+            ("seed", 0, " (the seed of the split's shuffle)"),
+            ("max_lead", 0, " or null (no limit)"), ("n_points", 1, " or null (every grid point)"),
+        ]  # fmt: skip
+        for name, low, note in checks:
+            value = getattr(self, name)
+            if value is None and note.startswith(" or null"):
+                continue
+            # (why) Integral: a NumPy int from a sweep is an integer too
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+                raise ValueError(f"{name}: expected an integer >= {low}{note}, got {value!r}")
 
 
 def _fno_forcing() -> tuple[Any, Any]:

@@ -336,3 +336,37 @@ def test_sciml_train_names_data_path_when_its_file_does_not_exist(tmp_path, caps
     assert "data/nope.h5" in err and "does not exist" in err
     assert "current folder" in err and "experiment file" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("subsample: 0", "subsample: expected an integer >= 1 (keep every subsample-th grid point)"
+         ", got 0"),
+        ("subsample: -1", "subsample: expected an integer >= 1 (keep every subsample-th grid "
+         "point), got -1"),
+        ("seed: -1", "seed: expected an integer >= 0 (the seed of the split's shuffle), got -1"),
+        ("n_in: 0", "n_in: expected an integer >= 1, got 0"),
+        ("n_out: 0", "n_out: expected an integer >= 1, got 0"),
+        ("stride: 0", "stride: expected an integer >= 1, got 0"),
+        ("max_lead: -1", "max_lead: expected an integer >= 0 or null (no limit), got -1"),
+        ("n_points: 0", "n_points: expected an integer >= 1 or null (every grid point), got 0"),
+    ],
+)  # fmt: skip
+def test_a_data_spec_out_of_range_is_refused_naming_its_key_when_read(tmp_path, entry, message):
+    """``data: {subsample: 0}`` was refused only by the view, after the data file was opened,
+    as ``f.h5: expected a spatial selection of an int stride >= 1 ...`` (no key named), and
+    ``seed: -1`` as ``data.split: expected non-negative integer`` (NumPy's words, the wrong
+    key). Each is refused when the experiment is read (the data file need not exist),
+    naming the key, what it expects and what it got; n_out: 0 under a view that does not use
+    it (snapshots) trained on."""
+    from sciml.experiment import DataSpec, load_experiment
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"model: {{family: fno}}\ndata: {{path: missing.h5, view: snapshots, {entry}}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value) == f"{path}.data: {message}"
+    assert DataSpec(path="f.h5", subsample=2, seed=0, max_lead=None, n_points=3).subsample == 2
