@@ -837,6 +837,13 @@ def _summary(doc: str | None) -> str:
     return re.sub(r":\w+:`~?([^`]+)`", r"\1", " ".join(first.split())).replace("``", "")
 
 
+# generate()'s own arguments, which `sciml data generate` takes as flags, not as --set options
+_GENERATE_FLAGS = {
+    "name": "NAME", "n": "--n", "resolution": "--resolution", "out": "--out", "seed": "--seed",
+    "overwrite": "--overwrite",
+}  # fmt: skip
+
+
 def _generate(args: argparse.Namespace) -> int:
     from .data.generators import GENERATORS, generate
 
@@ -902,10 +909,20 @@ def _generate(args: argparse.Namespace) -> int:
         raise _UserError(f"missing {', '.join(missing)} for generator {name!r}")
     if args.seed is not None and args.seed < 0:  # (why) NumPy said "expected non-negative integer"
         raise _UserError(f"--seed expects an integer >= 0, got {args.seed}")
+    given: dict[str, str] = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise _UserError(f"--set expects KEY=VALUE, got {item!r}")
+        if key in _GENERATE_FLAGS:
+            # (why) generate() said "got multiple values for keyword argument 'n'"
+            raise _UserError(
+                f"--set {item}: {key} is set by {_GENERATE_FLAGS[key]}, not by --set (which sets "
+                "the generator's options)"
+            )
+        if key in given:  # (why) the last of two won without a word
+            raise _UserError(f"--set {key} given twice ({given[key]} and {value}); give it once")
+        given[key] = value
         options[key] = _parse_value(value)
     _not_a_folder(out, "--out to name the .h5 file to write")
     _not_under_a_file(out, "--out")

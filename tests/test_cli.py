@@ -53,6 +53,56 @@ def _run(argv, capsys):
             ],
             "--seed expects an integer >= 0, got -1",
         ),  # fmt: skip
+        (  # the last of two --set nu= won without a word
+            [
+                "data",
+                "generate",
+                "burgers",
+                "--n",
+                "2",
+                "--resolution",
+                "8",
+                "--out",
+                "x.h5",
+                "--set",
+                "nu=0.1",
+                "--set",
+                "nu=0.2",
+            ],
+            "--set nu given twice (0.1 and 0.2); give it once",
+        ),  # fmt: skip
+        (  # generate()'s own "got multiple values for keyword argument 'n'"
+            [
+                "data",
+                "generate",
+                "burgers",
+                "--n",
+                "2",
+                "--resolution",
+                "8",
+                "--out",
+                "x.h5",
+                "--set",
+                "n=3",
+            ],
+            "--set n=3: n is set by --n, not by --set (which sets the generator's options)",
+        ),  # fmt: skip
+        (
+            [
+                "data",
+                "generate",
+                "burgers",
+                "--n",
+                "2",
+                "--resolution",
+                "8",
+                "--out",
+                "x.h5",
+                "--set",
+                "out=y.h5",
+            ],
+            "--set out=y.h5: out is set by --out, not by --set",
+        ),  # fmt: skip
         (["evaluate", "nowhere", "data.h5"], "nowhere: not a checkpoint directory"),
         (  # the evaluator's checks said "n: ..." / "seed: ...", not the flags
             ["evaluate", "fno-ns2d", "--n", "0"],
@@ -775,6 +825,25 @@ def test_info_takes_a_shipped_model_name(capsys):
     assert "sciml pretrained show fno-ns2d" in out
     code, _, err = _run(["info", "fno-ns2"], capsys)
     assert code == 2 and "not a shipped model" in err and "fno-ns2d" in err
+
+
+def test_optional_missing_names_the_package_and_its_install_command(tmp_path, monkeypatch):
+    """The benchmarks' check for a package they compare with (neuraloperator, DeepXDE): None
+    where it imports, else the import error and the pip command; its version only where it
+    imports, as ``importlib.metadata`` reports it."""
+    import importlib.metadata as md
+
+    from sciml import _environment as env
+
+    assert env.optional_missing("json", "json") is None
+    assert env.optional_version("h5py", "h5py") == md.version("h5py")
+    (tmp_path / "hidden_pkg.py").write_text("raise ImportError('hidden by the test')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert env.optional_missing("hidden_pkg", "hidden-dist") == (
+        "hidden-dist is not installed (hidden by the test); pip install hidden-dist"
+    )
+    # installed as a distribution (h5py's metadata) but not importable: no version
+    assert env.optional_version("hidden_pkg", "h5py") is None
 
 
 def test_info_without_a_path_reports_versions_against_importlib_metadata(capsys, monkeypatch):
