@@ -1341,6 +1341,38 @@ def test_a_bad_field_of_the_stored_train_config_is_named_with_its_file(tmp_path)
 
 
 @pytest.mark.parametrize(
+    "value, where, got",
+    [
+        ({"__tensor__": "t0"}, "lr", "tensor {'__tensor__': 't0'}"),
+        ([0.1, {"__ndarray__": "t3"}], "lr[1]", "numpy array {'__ndarray__': 't3'}"),
+    ],
+)
+def test_a_tensor_reference_in_the_stored_train_config_says_what_was_expected(
+    tmp_path, value, where, got
+):
+    """A stored config field holding a reference to the arrays file was refused as "KeyError:
+    't0'" (the file named, the problem not): now the field, what it expects and the reference
+    are named, before the weights are read."""
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    state_file = (tmp_path / "run" / "last" / "trainer_state.json").resolve()
+    tree = json.loads(state_file.read_text())
+    tree["state"]["config"]["lr"] = value
+    state_file.write_text(json.dumps(tree))
+    trainer = make_trainer(tmp_path / "run", epochs=2)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(sciml.ConfigError) as info:
+        trainer.fit(resume="auto")
+    assert str(info.value) == (
+        f"{state_file}: the checkpoint's stored config: TrainConfig.{where}: expected a JSON "
+        "value (a number, string, bool, null, list or object; a TrainConfig holds no arrays), "
+        f"got a reference to a stored {got}; resume from another checkpoint, or put the value "
+        "the run was written with back"
+    )
+    assert trainer.step == 0
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize(
     "entry, damage, file, got",
     [
         ("torch", lambda t: t.float(), "safetensors",

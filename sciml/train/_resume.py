@@ -411,13 +411,46 @@ def check_state_json(path: Path) -> None:
     # weights, a bad field ("lr": "x") was a ConfigError naming the field but not the file,
     # raised with the checkpoint's weights already in the model
     try:
+        if (ref := _array_reference(state["config"], "TrainConfig")) is not None:
+            # (why) decode looked the reference up among no arrays: 'KeyError: 't0''
+            where, tag = ref
+            raise ConfigError(
+                f"{where}: expected a JSON value (a number, string, bool, null, list or "
+                f"object; a TrainConfig holds no arrays), got a reference to a stored "
+                f"{_ARRAY_TAGS[tag[0]]} {{{tag[0]!r}: {tag[1]!r}}}"
+            )
         TrainConfig.from_dict(decode(state["config"], {}))
-    except (ConfigError, KeyError, TypeError) as exc:  # KeyError: a tensor reference
+    except (ConfigError, KeyError, TypeError) as exc:
         reason = exc if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
         raise ConfigError(
             f"{path / (STATE_NAME + '.json')}: the checkpoint's stored config: {reason}; "
             "resume from another checkpoint, or put the value the run was written with back"
         ) from None
+
+
+# the tags encode gives an array kept in the arrays file, and what each stands for
+_ARRAY_TAGS = {
+    "__tensor__": "tensor",
+    "__complex__": "complex tensor",
+    "__ndarray__": "numpy array",
+    "__npscalar__": "numpy scalar",
+}
+
+
+def _array_reference(x: Any, where: str) -> tuple[str, tuple[str, Any]] | None:
+    """The first reference to the arrays file in the encoded ``x``: where it is (``where.key``,
+    ``where[i]``) and its ``(tag, name)``; None if there is none."""
+    if isinstance(x, list):
+        for i, v in enumerate(x):
+            if (found := _array_reference(v, f"{where}[{i}]")) is not None:
+                return found
+    elif isinstance(x, dict):
+        if len(x) == 1 and next(iter(x)) in _ARRAY_TAGS:
+            return where, next(iter(x.items()))
+        for k, v in x.items():
+            if (found := _array_reference(v, f"{where}.{k}")) is not None:
+                return found
+    return None
 
 
 def check_rng_states(state: dict[str, Any], path: Path) -> None:
