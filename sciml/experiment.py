@@ -222,7 +222,9 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
         # byte 0xae in position 129"
         raise ConfigError(f"{path}: expected a .json, .yaml or .yml experiment file")
     try:
-        text = path.read_text(encoding="utf-8")
+        # (why) utf-8-sig: a byte order mark (Windows editors write one) is skipped, as the YAML
+        # reader skips it; json.loads refused it ("Unexpected UTF-8 BOM")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{path}: expected a JSON or YAML text file, got bytes that are not UTF-8 text "

@@ -370,3 +370,17 @@ def test_a_data_spec_out_of_range_is_refused_naming_its_key_when_read(tmp_path, 
         load_experiment(path)
     assert str(info.value) == f"{path}.data: {message}"
     assert DataSpec(path="f.h5", subsample=2, seed=0, max_lead=None, n_points=3).subsample == 2
+
+
+def test_an_experiment_json_with_a_utf8_byte_order_mark_loads(tmp_path):
+    """Windows editors (Notepad, PowerShell's Out-File) start a UTF-8 file with a byte order
+    mark. The YAML reader skipped it, but a .json experiment was refused as "not valid JSON
+    (Unexpected UTF-8 BOM (decode using utf-8-sig) ...)". It loads as the file without it."""
+    from sciml.experiment import load_experiment
+
+    text = '{"model": {"family": "fno"}, "data": {"path": "d.h5"}, "train": {"epochs": 2}}'
+    plain, marked = tmp_path / "plain.json", tmp_path / "marked.json"
+    plain.write_text(text, encoding="utf-8")
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_experiment(marked) == load_experiment(plain)
+    assert load_experiment(marked).train == {"epochs": 2}
