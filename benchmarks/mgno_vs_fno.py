@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sciml._environment import run_environment
+from sciml._environment import optional_missing, optional_version, run_environment
 from sciml.data.generators import generate
 from sciml.models import FNO, FNOConfig, MgNO, MgNOConfig, Normalized
 from sciml.models.mgno import PAPER_DARCY_SMOOTHING, darcy_recipe
@@ -126,23 +126,7 @@ def wrap(inner, a: torch.Tensor, u: torch.Tensor) -> Normalized:
 
 def neuralop_missing() -> str | None:
     """Why neuraloperator's FNO cannot run here, or None where it can."""
-    try:
-        import neuralop  # noqa: F401
-    except ImportError as exc:
-        return f"neuraloperator is not installed ({exc}); pip install neuraloperator"
-    return None
-
-
-def neuralop_version() -> str | None:
-    """The version of the neuraloperator that imports here (None where none does)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    if neuralop_missing():
-        return None
-    try:
-        return version("neuraloperator")
-    except PackageNotFoundError:  # importable but not installed as a distribution
-        return None
+    return optional_missing("neuralop", "neuraloperator")
 
 
 class NeuralopFNO(torch.nn.Module):
@@ -328,7 +312,7 @@ def _write(args, runs: list[dict], skipped: dict[str, str]) -> None:
             else "cpu",
         },
         "environment": run_environment(args.device),
-        "neuraloperator": neuralop_version(),
+        "neuraloperator": optional_version("neuralop", "neuraloperator"),
         "skipped": skipped,
         "runs": runs,
     }

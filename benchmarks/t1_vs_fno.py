@@ -70,7 +70,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sciml._environment import run_environment
+from sciml._environment import optional_missing, optional_version, run_environment
 from sciml.data.generators import fno_forcing_symmetries, generate_navier_stokes, sample_grf
 from sciml.data.symmetry import RandomSymmetry, group_average
 from sciml.layers import fourier_resample
@@ -116,23 +116,7 @@ T1_VARIANTS = {
 
 def neuralop_missing() -> str | None:
     """Why neuraloperator's FNO cannot run here, or None where it can."""
-    try:
-        import neuralop  # noqa: F401
-    except ImportError as exc:
-        return f"neuraloperator is not installed ({exc}); pip install neuraloperator"
-    return None
-
-
-def neuralop_version() -> str | None:
-    """The version of the neuraloperator that imports here (None where none does)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    if neuralop_missing():
-        return None
-    try:
-        return version("neuraloperator")
-    except PackageNotFoundError:  # importable but not installed as a distribution
-        return None
+    return optional_missing("neuralop", "neuraloperator")
 
 
 def neuralop_fno() -> torch.nn.Module:
@@ -476,7 +460,7 @@ def main() -> None:
             "device_name": device_name(args.device),
         },
         "params": {k: num_parameters(m) for k, m in models.items()},
-        "neuraloperator": neuralop_version(),
+        "neuraloperator": optional_version("neuralop", "neuraloperator"),
         "skipped": skipped,
         "step_s": {},
         "environment": run_environment(args.device),

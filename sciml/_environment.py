@@ -7,6 +7,7 @@ requirements file name; an import's ``__version__`` can differ from it (a source
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import platform
 import sys
@@ -43,6 +44,22 @@ def version_of(name: str) -> str | None:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def optional_missing(module: str, distribution: str) -> str | None:
+    """Why the optional package ``distribution`` (imported as ``module``) cannot be used here,
+    with the command that installs it, or None where it imports (benchmarks that compare with
+    it skip it with this message)."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        return f"{distribution} is not installed ({exc}); pip install {distribution}"
+    return None
+
+
+def optional_version(module: str, distribution: str) -> str | None:
+    """The installed version of ``distribution`` where ``module`` imports, else None."""
+    return None if optional_missing(module, distribution) else version_of(distribution)
 
 
 def describe() -> str:
