@@ -465,6 +465,21 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{list(spec.targets) or 'all fields'}, which {args.data} cannot give: "
             f"{_text(err)}"
         ) from err
+    if samples is not None:
+        from . import data
+
+        with data.open(args.data) as ds:
+            held = len(ds)
+        if held != recorded_split.get("n", held):
+            # (why) the recorded indices were taken from the larger file without a word: they
+            # are the run's split of its own file (a grown copy keeps those samples)
+            print(
+                f"sciml: warning: --split {args.split}: {splits_file} selects samples of the "
+                f"{recorded_split['n']} samples the run split, and {args.data} holds {held}: "
+                "they are the run's split only if the file's first "
+                f"{recorded_split['n']} samples are the run's",
+                file=sys.stderr,
+            )
     if shipped:  # (why) before the forward pass: a grid the model refuses needs it most
         _note_resolution(args.checkpoint, args.data)
     try:

@@ -2207,3 +2207,43 @@ def test_an_augmentation_that_cannot_move_the_items_is_refused_before_the_run_fo
         "snapshots (input (1, 32), target (1, 32)): shift direction (1, -1)"
     ), err
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_split_on_a_larger_file_warns_that_it_is_not_the_run_s_file(tmp_path, capsys):
+    """``--split test`` on a file of 16 samples, after a run that split 10, scored the 10-sample
+    split's test indices of the larger file without a word: the recorded split is of the file
+    the run trained on. A grown copy keeps those samples, another file does not; a one-line
+    warning says so, and the metrics (stdout) are those of the recorded indices. The run's own
+    file gives no warning; the test metric equals a hand computation on the selected samples."""
+    import h5py
+
+    from sciml.data.generators import generate
+
+    data = generate("darcy", n=10, resolution=8, out=tmp_path / "d.h5", seed=1)
+    larger = generate("darcy", n=16, resolution=8, out=tmp_path / "l.h5", seed=2)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 6, "n_layers": 1}},
+        "data": {"path": str(data), "inputs": ["a"], "targets": ["u"], "split": [0.5, 0.2, 0.3]},
+        "train": {"epochs": 1, "batch_size": 4},
+        "out": str(tmp_path / "run"),
+    }
+    (tmp_path / "exp.json").write_text(json.dumps(experiment))
+    assert _run(["train", str(tmp_path / "exp.json"), "--no-progress"], capsys)[0] == 0
+    best = str(tmp_path / "run" / "best")
+    code, out, err = _run(["evaluate", best, str(data), "--split", "test", "--json"], capsys)
+    assert code == 0 and err == "", err
+    code, out, err = _run(["evaluate", best, str(larger), "--split", "test", "--json"], capsys)
+    assert code == 0, err
+    assert err.count("\n") == 1 and err.startswith("sciml: warning: --split test: "), err
+    assert f"of the 10 samples the run split, and {larger} holds 16" in err
+    test = json.loads((tmp_path / "run" / "splits.json").read_text())["test"]
+    model = sciml.load(best)
+    with h5py.File(larger, "r") as f:
+        a = np.asarray(f["static_fields/a"])[test]
+        u = np.asarray(f["static_fields/u"])[test].astype(np.float64)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(a).float()[:, None])[:, 0].double().numpy()
+    rel = np.linalg.norm((pred - u).reshape(len(u), -1), axis=1) / np.linalg.norm(
+        u.reshape(len(u), -1), axis=1
+    )
+    assert json.loads(out)["rel_l2"] == pytest.approx(rel.mean(), rel=1e-5)
