@@ -315,11 +315,15 @@ def _train(args: argparse.Namespace) -> int:
 
     from .experiment import _check_out_folder, load_experiment, run
 
+    if args.out is not None and not args.out.strip():
+        # (why) an empty --out ("$OUT" unset in a script) was dropped: the run went to the
+        # experiment file's out folder, and --resume continued that one
+        raise _UserError(f"--out expects the run's folder, got {args.out!r}")
     _not_a_folder(args.experiment, "an experiment file (.json / .yaml)")
     if args.fresh_optimizer and not args.resume:
         raise ValueError("--fresh-optimizer applies to a resume: pass --resume with it")
     experiment = load_experiment(args.experiment)
-    if args.out:
+    if args.out is not None:
         _check_out_folder(args.out, "--out")
         experiment = dataclasses.replace(experiment, out=args.out)
     before = _last_step(experiment.out) if args.resume else None

@@ -184,6 +184,9 @@ class Experiment:
     out: str = "runs/experiment"
 
     def __post_init__(self) -> None:
+        if not self.out.strip():
+            # (why) Path("") is ".": the run's files and checkpoints went into the current folder
+            raise ValueError(f"out: expected the run's folder, got {self.out!r}")
         # (why) every metric sciml train can monitor is an error, better lower: mode: max was
         # accepted and kept the worst model as `best` (and as the one evaluated on the test
         # split). The key stays, so a file stays valid once a metric better higher exists

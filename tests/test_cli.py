@@ -103,6 +103,14 @@ def _run(argv, capsys):
             ],
             "--set out=y.h5: out is set by --out, not by --set",
         ),  # fmt: skip
+        (  # an empty --out ("$OUT" unset) was dropped: the run went to the file's out
+            ["train", "e.yaml", "--out", ""],
+            "--out expects the run's folder, got ''",
+        ),
+        (  # out: '' is Path("."): the run's files went into the current folder
+            ["train", "empty_out.yaml"],
+            "empty_out.yaml: out: expected the run's folder, got ''",
+        ),
         (["evaluate", "nowhere", "data.h5"], "nowhere: not a checkpoint directory"),
         (  # the evaluator's checks said "n: ..." / "seed: ...", not the flags
             ["evaluate", "fno-ns2d", "--n", "0"],
@@ -276,6 +284,7 @@ def _run(argv, capsys):
 )
 def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty_out.yaml").write_text("model: {family: fno}\ndata: {path: d.h5}\nout: ''\n")
     code, _, err = _run(argv, capsys)
     assert code == 2
     assert err.count("\n") == 1, err
