@@ -164,3 +164,67 @@ def test_a_bin_needing_code_names_what_it_holds(tmp_path, capsys):
         "it holds print"
     )
     assert "unpickled code ran" not in capsys.readouterr().out
+
+
+PROJ = "embeddings.patch_embeddings.projection.weight"
+
+
+def _set(w: torch.Tensor, indices: list[tuple[int, ...]], value: float) -> torch.Tensor:
+    w = w.clone()
+    for index in indices:
+        w[index] = value
+    return w
+
+
+@pytest.mark.parametrize(
+    "cut, message",
+    [
+        (lambda w: w.to(torch.int32), f"tensor {PROJ!r} has dtype torch.int32, expected a real "
+         "floating point tensor (float32, float16, bfloat16 or float64) of trained weights"),
+        (lambda w: w.to(torch.complex64), f"tensor {PROJ!r} has dtype torch.complex64, expected "
+         "a real floating point tensor (float32, float16, bfloat16 or float64) of trained "
+         "weights"),
+        (lambda w: _set(w, [(3, 1, 0, 1), (2, 0, 1, 0)], float("nan")), f"tensor {PROJ!r} "
+         "holds 2 non-finite value(s), the first nan at index (2, 0, 1, 0)"),
+        (lambda w: _set(w, [(1, 0, 1, 1)], float("-inf")), f"tensor {PROJ!r} holds 1 non-finite "
+         "value(s), the first -inf at index (1, 0, 1, 1)"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("layout", ["safetensors", "shard"])
+def test_integer_or_non_finite_weights_are_refused_naming_the_tensor_and_file(
+    tmp_path, cut, message, layout
+):
+    """Integer weights were cast into the float32 model and NaN / inf weights loaded without a
+    word (a model answering NaN). The file (or shard) holding the tensor is named, with the
+    checkpoint's key and the dtype or the first non-finite index."""
+    state = _state("cond")
+    state[PROJ] = cut(state[PROJ])
+    d = tmp_path / "cond"
+    d.mkdir()
+    shutil.copy(DATA / "cond" / "config.json", d / "config.json")
+    if layout == "safetensors":
+        where = d / "model.safetensors"
+        save_file({k: v.contiguous() for k, v in state.items()}, str(where))
+    else:
+        where = d / "b.bin"
+        torch.save({PROJ: state[PROJ]}, where)
+        torch.save({k: v for k, v in state.items() if k != PROJ}, d / "a.bin")
+        weight_map = {k: ("b.bin" if k == PROJ else "a.bin") for k in state}
+        (d / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(CheckpointError) as info:
+        load_poseidon(d)
+    assert str(info.value).startswith(f"{where}: {message}")
+
+
+def test_half_precision_weights_still_load_as_their_float32_values(tmp_path):
+    """The refusal of non-float dtypes keeps float16 weights: they load as their exact float32
+    values (float16 -> float32 is exact)."""
+    state = {k: v.half() for k, v in _state("cond").items()}
+    d = tmp_path / "cond"
+    d.mkdir()
+    shutil.copy(DATA / "cond" / "config.json", d / "config.json")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(d / "model.safetensors"))
+    config, _ = poseidon_config(d)
+    expected = from_poseidon_state_dict({k: v.float() for k, v in state.items()}, config)
+    for name, tensor in load_poseidon(d).state_dict().items():
+        assert torch.equal(tensor, expected[name]), name

@@ -400,13 +400,33 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None
 
 
+def _check_values(path: Path, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # (why) load_state_dict copies into the model's float32 parameters: integer weights were
+    # cast without a word and NaN / inf weights loaded into a model that answers NaN
+    for key, tensor in state.items():
+        if not tensor.is_floating_point():
+            raise CheckpointError(
+                f"{path}: tensor {key!r} has dtype {tensor.dtype}, expected a real floating "
+                "point tensor (float32, float16, bfloat16 or float64) of trained weights"
+            )
+        bad = (~torch.isfinite(tensor)).nonzero()
+        if len(bad):
+            index = tuple(int(i) for i in bad[0])
+            raise CheckpointError(
+                f"{path}: tensor {key!r} holds {len(bad)} non-finite value(s), the first "
+                f"{tensor[index].item()} at index {index}; the checkpoint is damaged (or was "
+                "saved after training diverged)"
+            )
+    return state
+
+
 def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
     for name, reader in (
         ("model.safetensors", _load_safetensors),
         ("pytorch_model.bin", _load_bin),
     ):
         if (directory / name).is_file():
-            return reader(directory / name)
+            return _check_values(directory / name, reader(directory / name))
         index = directory / f"{name}.index.json"
         if index.is_file():
             weight_map = _read_json(index).get("weight_map")
@@ -429,7 +449,7 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
                 if not (directory / shard).is_file():
                     # (why) a missing .bin shard reached torch.load's bare FileNotFoundError
                     raise CheckpointError(f"{index}: shard {shard!r} is not in {directory}")
-                part = reader(directory / shard)
+                part = _check_values(directory / shard, reader(directory / shard))
                 # (why) a tensor in two shards was silently taken from the later one
                 for key in part:
                     if key in origin:
