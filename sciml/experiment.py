@@ -318,6 +318,16 @@ def _build_view(spec: DataSpec, *, samples: Any, training: bool) -> Any:
             targets=targets or ds.static_field_names,
             **kw,
         )
+    if spec.view == "snapshots" and ds.n_steps is not None:
+        n = ds.n_steps
+        for key in ("input_step", "target_step"):
+            step = getattr(spec, key)
+            if not -n <= step < n:
+                # (why) the file's own words were "step 50 out of range n_steps=9", no key
+                raise ValueError(
+                    f"data.{key}: expected a step of {spec.path}'s {n} steps (0 to {n - 1}, or "
+                    f"-{n} to -1 from the end), got {step}"
+                )
     if spec.view == "snapshots":
         # a fixed pair has one lead time for every item: no model input
         return sd.SnapshotPairs(

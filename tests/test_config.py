@@ -384,3 +384,31 @@ def test_an_experiment_json_with_a_utf8_byte_order_mark_loads(tmp_path):
     marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert load_experiment(marked) == load_experiment(plain)
     assert load_experiment(marked).train == {"epochs": 2}
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ({"input_step": 9}, r"data\.input_step: expected a step of .*b\.h5's 9 steps \(0 to 8, "
+         r"or -9 to -1 from the end\), got 9"),
+        ({"target_step": -10}, r"data\.target_step: expected a step of .*b\.h5's 9 steps \(0 to "
+         r"8, or -9 to -1 from the end\), got -10"),
+    ],
+)  # fmt: skip
+def test_a_snapshot_step_outside_the_file_names_its_key(tmp_path, steps, message):
+    """``data: {view: snapshots, input_step: 50}`` said ``b.h5: step 50 out of range
+    n_steps=9``, naming neither input_step nor target_step. The view names the key; the
+    steps at both ends of the range build the pair the file holds there."""
+    import h5py
+
+    from sciml.data.generators import generate
+    from sciml.experiment import DataSpec, build_views
+
+    path = generate("burgers", n=2, resolution=8, n_steps=8, out=tmp_path / "b.h5", seed=0)
+    with pytest.raises(ValueError, match=message):
+        build_views(DataSpec(path=str(path), view="snapshots", **steps))
+    view = build_views(DataSpec(path=str(path), view="snapshots", input_step=-9, target_step=8))
+    with h5py.File(path, "r") as f:
+        u = np.asarray(f["fields/u"])
+    np.testing.assert_array_equal(view[1]["input"][0].numpy(), u[1, 0])
+    np.testing.assert_array_equal(view[1]["target"][0].numpy(), u[1, 8])
