@@ -686,3 +686,34 @@ def test_zoo_docs_page_is_generated_from_the_cards():
     )
     for name in NAMES:
         assert f"## {name}" in text and f"`sciml evaluate {name}`" in text
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_a_card_naming_another_family_than_its_config_is_refused(tiny_zoo, tmp_path, normalized):
+    """load_card did not compare the card's family with config.json's: a trained directory not
+    yet installed whose card says 'mgno' over an FNO checkpoint was scored by
+    evaluate_pretrained(DIR) and reported under the card's family. The card naming the family
+    inside a Normalized wrapper (as the shipped fno-ns2d does) still loads."""
+    from sciml.models import Normalized, NormalizedConfig
+
+    model, card, _ = tiny_zoo
+    d = tmp_path / "runs" / "fno-darcy-test"
+    if normalized:
+        Normalized(NormalizedConfig("fno", model.config_dict())).save_pretrained(d)
+    else:
+        model.save_pretrained(d)
+    (d / "card.json").write_text(json.dumps(card))
+    assert load_card(d)["family"] == "fno"
+    inside = " (inside its Normalized wrapper)" if normalized else ""
+    message = (
+        f"{d / 'card.json'}.family: 'mgno', but {d / 'config.json'} holds a 'fno' model{inside}; "
+        "the card must name the family of the checkpoint beside it"
+    )
+    (d / "card.json").write_text(json.dumps(dict(card, family="mgno")))
+    for registries in (True, False):
+        with pytest.raises(CardError) as info:
+            load_card(d, registries=registries)
+        assert str(info.value) == message
+    with pytest.raises(CardError) as info:
+        pretrained.evaluate_pretrained(str(d), n=1, seed=7)
+    assert str(info.value) == message

@@ -400,4 +400,34 @@ def load_card(path: str | os.PathLike, *, registries: bool = True) -> dict[str, 
         raise CardError(
             f"{path}.name: {card['name']!r} differs from its directory name {path.parent.name!r}"
         )
+    _check_family_of_config(card, path)
     return card
+
+
+def _config_family(record: Any) -> tuple[str | None, bool]:
+    """The family a sciml ``config.json`` holds (inside any Normalized wrappers, as a card
+    names it) and whether it was wrapped; ``None`` for a file that names none."""
+    if not isinstance(record, dict) or record.get("format") != "sciml.operator":
+        return None, False
+    family, config, wrapped = record.get("family"), record.get("config"), False
+    while family == "normalized" and isinstance(config, dict) and "family" in config:
+        family, config, wrapped = config["family"], config.get("config"), True
+    return (family if isinstance(family, str) else None), wrapped
+
+
+def _check_family_of_config(card: Mapping[str, Any], path: Path) -> None:
+    # (why) a trained directory not yet installed (evaluate_pretrained(DIR)) whose card names
+    # another family was scored and reported under the card's family without a word; a
+    # config.json that is missing or damaged is left to the loader, which names its problem
+    config_path = path.parent / "config.json"
+    try:
+        record = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    family, wrapped = _config_family(record)
+    if family is not None and family != card["family"]:
+        inside = " (inside its Normalized wrapper)" if wrapped else ""
+        raise CardError(
+            f"{path}.family: {card['family']!r}, but {config_path} holds a {family!r} "
+            f"model{inside}; the card must name the family of the checkpoint beside it"
+        )
