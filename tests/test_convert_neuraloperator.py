@@ -240,6 +240,32 @@ def test_hyper_parameters_that_do_not_fit_the_state_dict_are_named(wrong, key):
         torch.testing.assert_close(dst(u), src(u), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("complex_data", [False, True])
+# (why) no ada_in: neuraloperator 2.0's FNO cannot build it (it passes no ada_in_features)
+@pytest.mark.parametrize("norm", ["instance_norm", "group_norm", "batch_norm"])
+def test_a_norm_is_refused_naming_the_option_it_was_built_with(norm, complex_data):
+    """The module path refused any norm as norm='a norm'; it names neuraloperator's option, as
+    the state-dict path names the keyword given (the same words for both)."""
+    kw = {"n_modes": (4, 4), "in_channels": 1, "out_channels": 1, "hidden_channels": 4}
+    src = NFNO(**kw, norm=norm, complex_data=complex_data)
+    message = f"cannot convert an FNO with norm={norm!r} (supported: None)"
+    with pytest.raises(ConfigError) as info:
+        fno_from_neuraloperator(src)
+    assert str(info.value) == message
+    with pytest.raises(ConfigError) as info:
+        fno_from_neuraloperator(src.state_dict(), **kw, norm=norm)
+    assert str(info.value) == message
+    # a norm module neuraloperator does not build is named by its class
+    src = NFNO(**kw, norm="group_norm")
+    src.fno_blocks.norm = torch.nn.ModuleList([torch.nn.LayerNorm(4)])
+    with pytest.raises(ConfigError) as info:
+        fno_from_neuraloperator(src)
+    assert str(info.value) == (
+        "cannot convert an FNO with norm='torch.nn.modules.normalization.LayerNorm' "
+        "(supported: None)"
+    )
+
+
 def test_unsupported_options_are_refused():
     src = NFNO(n_modes=(4, 4), in_channels=1, out_channels=1, hidden_channels=4, norm="group_norm")
     with pytest.raises(ConfigError, match="norm"):

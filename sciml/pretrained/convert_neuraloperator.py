@@ -286,6 +286,27 @@ def read_neuraloperator_checkpoint(
     return state, hparams
 
 
+# neuraloperator 2.0's FNOBlocks builds its norm option into a ModuleList of these
+_NORM_OPTIONS = {
+    "InstanceNorm": "instance_norm",
+    "GroupNorm": "group_norm",
+    "BatchNorm": "batch_norm",
+    "AdaIN": "ada_in",
+}
+
+
+def _norm_option(norm: nn.Module | None) -> str | None:
+    """The ``norm`` option a built FNOBlocks was given, or the norm module's class where it is
+    none of neuraloperator's."""
+    # (why) the refusal read norm='a norm', which told a user nothing about what to change
+    if norm is None:
+        return None
+    layer = norm[0] if isinstance(norm, nn.ModuleList) and len(norm) else norm
+    layer = getattr(layer, "fr", layer)  # complex_data wraps each norm in ComplexValued
+    option = _NORM_OPTIONS.get(type(layer).__name__)
+    return option or f"{type(layer).__module__}.{type(layer).__qualname__}"
+
+
 def _hparams_of(model: nn.Module) -> dict[str, Any]:
     """Read the converter's hyper-parameters back from a built neuraloperator FNO."""
     blocks = getattr(model, "fno_blocks", None)
@@ -323,7 +344,7 @@ def _hparams_of(model: nn.Module) -> dict[str, Any]:
         "projection_channel_ratio": model.projection_channel_ratio,
         "positional_embedding": "grid" if emb is not None else None,
         "non_linearity": model.non_linearity,
-        "norm": None if blocks.norm is None else "a norm",
+        "norm": _norm_option(blocks.norm),
         "complex_data": model.complex_data,
         "use_channel_mlp": blocks.use_channel_mlp,
         "channel_mlp_dropout": blocks.channel_mlp_dropout,
