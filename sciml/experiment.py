@@ -730,7 +730,8 @@ def run(
     made = _missing_folders(out) if main_rank else []
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
-    if main_rank and resume:
+    # (why) only where there is a checkpoint to continue: without one the run starts afresh
+    if main_rank and resume and any((out / name).exists() for name in ("last", "best")):
         _warn_changed_since_recorded(experiment, out / "experiment.json")
     try:
         if main_rank:

@@ -2256,3 +2256,26 @@ def test_evaluate_split_on_a_larger_file_warns_that_it_is_not_the_run_s_file(tmp
         u.reshape(len(u), -1), axis=1
     )
     assert json.loads(out)["rel_l2"] == pytest.approx(rel.mean(), rel=1e-5)
+
+
+def test_a_resume_without_a_checkpoint_does_not_warn_of_changed_settings(tmp_path):
+    """A run folder that holds an experiment.json but no checkpoint (a resume finds nothing
+    to continue, and the run starts afresh) must not warn that the run "continues with the
+    new settings": nothing is continued."""
+    import warnings
+
+    from sciml.data.generators import generate
+    from sciml.experiment import DataSpec, Experiment, ModelSpec, run
+
+    data = generate("darcy", n=5, resolution=8, out=tmp_path / "d.h5", seed=0)
+    spec = DataSpec(path=str(data), inputs=("a",), targets=("u",), split=(0.6, 0.2, 0.2))
+    model = ModelSpec("fno", {"modes": [3, 3], "width": 4, "n_layers": 1})
+    exp = Experiment(model, spec, train={"epochs": 1, "batch_size": 3}, out=str(tmp_path / "r"))
+    (tmp_path / "r").mkdir()
+    recorded = {**json.loads(json.dumps(dataclasses.asdict(exp))), "loss": "h1"}
+    (tmp_path / "r" / "experiment.json").write_text(json.dumps(recorded))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="resume: ")
+        result = run(exp, progress=False, resume=True)
+    assert (tmp_path / "r" / "last").exists() and not result["interrupted"]
+    assert json.loads((tmp_path / "r" / "experiment.json").read_text())["loss"] == "l2"
