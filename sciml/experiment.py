@@ -77,7 +77,9 @@ class DataSpec:
         n_points: for ``points``, the query points drawn per training function (None: every
             grid point); validation and test always score every grid point.
         subsample: keep every ``subsample``-th grid point along each spatial dim.
-        split: fractions of samples (trajectories) for train / validation / test.
+        split: the samples (trajectories) for train / validation / test, as fractions
+            (summing to at most 1) or as counts (all three integers, summing to at most the
+            file's sample count), as :func:`sciml.data.split` takes them.
         seed: seed of the split's shuffle.
         normalize: wrap the model with per-channel normalisation fitted on the training split.
         augment: train on pairs moved by a random exact symmetry of the problem each time they
@@ -104,7 +106,8 @@ class DataSpec:
     include_self: bool = True
     n_points: int | None = None
     subsample: int = 1
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    # (why) int first: typed float, counts [16, 2, 2] were read as fractions [16.0, 2.0, 2.0]
+    split: tuple[int | float, int | float, int | float] = (0.8, 0.1, 0.1)
     seed: int = 0
     normalize: bool = True
     augment: Literal["fno_forcing"] | None = None
@@ -126,6 +129,15 @@ class DataSpec:
             # (why) Integral: a NumPy int from a sweep is an integer too
             if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
                 raise ValueError(f"{name}: expected an integer >= {low}{note}, got {value!r}")
+        counts = [s for s in self.split if isinstance(s, Integral) and not isinstance(s, bool)]
+        if counts and len(counts) < len(self.split) and sum(self.split) > 1:
+            # (why) sciml.data.split reads a split with any float as fractions, so [16, 0.1,
+            # 0.1] said "fractions [16, 0.1, 0.1] sum to 16.2 > 1" of what was meant as counts
+            raise ValueError(
+                f"split: expected fractions (summing to at most 1) or sample counts (all "
+                f"integers), got {list(self.split)}, a mix of counts and fractions; write all "
+                "three as counts or all three as fractions"
+            )
 
 
 def _fno_forcing() -> tuple[Any, Any]:

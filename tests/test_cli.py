@@ -519,6 +519,7 @@ def test_experiment_model_init_depends_on_the_seed_alone(tmp_path):
         ([0.5, 0.6, 0.5], "data.split: fractions [0.5, 0.6, 0.5] sum to 1.6 > 1"),
         ([0.0, 0.5, 0.5], "data.split: [0.0, 0.5, 0.5] of the 4 samples in D leaves none to "
          "train on"),
+        ([3, 1, 1], "data.split: split sizes [3, 1, 1] need 5 samples, only 4 exist"),
     ],
 )  # fmt: skip
 def test_a_bad_split_names_data_split(split, message, tmp_path, capsys):

@@ -412,3 +412,34 @@ def test_a_snapshot_step_outside_the_file_names_its_key(tmp_path, steps, message
         u = np.asarray(f["fields/u"])
     np.testing.assert_array_equal(view[1]["input"][0].numpy(), u[1, 0])
     np.testing.assert_array_equal(view[1]["target"][0].numpy(), u[1, 8])
+
+
+def test_a_split_of_integer_counts_is_taken_as_counts(tmp_path):
+    """``split: [2, 1, 1]`` was read as the fractions [2.0, 1.0, 1.0] (the field was typed
+    float) and refused as "fractions [2.0, 1.0, 1.0] sum to 4.0 > 1", though
+    :func:`sciml.data.split` takes all-integer sizes as counts. They are counts now; a mix of
+    counts and fractions is refused naming the key."""
+    import sciml.data as sd
+    from sciml.data.generators import generate
+    from sciml.experiment import _splits, load_experiment
+
+    data = generate("darcy", n=4, resolution=8, out=tmp_path / "d.h5", seed=1)
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"model: {{family: fno}}\ndata: {{path: {data}, split: [2, 1, 1], seed: 3}}\n")
+    spec = load_experiment(path).data
+    assert spec.split == (2, 1, 1) and all(type(s) is int for s in spec.split)
+    made = _splits(sd.open(data), spec, tmp_path / "splits.json", resume=False)
+    assert (len(made.train), len(made.val), len(made.test)) == (2, 1, 1)
+    assert sorted(made.train + made.val + made.test) == [0, 1, 2, 3]
+    assert made == sd.split(4, [2, 1, 1], seed=3)
+    fractions = tmp_path / "fractions.yaml"
+    fractions.write_text("model: {family: fno}\ndata: {path: d.h5, split: [0.5, 0.5, 0]}\n")
+    assert load_experiment(fractions).data.split == (0.5, 0.5, 0)
+    path.write_text("model: {family: fno}\ndata: {path: d.h5, split: [16, 0.1, 0.1]}\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value) == (
+        f"{path}.data: split: expected fractions (summing to at most 1) or sample counts (all "
+        "integers), got [16, 0.1, 0.1], a mix of counts and fractions; write all three as "
+        "counts or all three as fractions"
+    )
