@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import reprlib
 import shutil
 import warnings
@@ -309,6 +310,24 @@ def build_views(
 
 
 def _build_view(spec: DataSpec, *, samples: Any, training: bool) -> Any:
+    try:
+        return _make_view(spec, samples=samples, training=training)
+    except KeyError as exc:
+        # (why) the file's words "d.h5: no field 'b'; static fields are ['a', 'u']" named no
+        # key of the experiment
+        message = str(exc.args[0]) if exc.args else ""
+        match = re.search(r": no field '(.*)'; ", message)
+        keys = [
+            f"data.{key}"
+            for key in ("inputs", "targets", "static_fields")
+            if match and match.group(1) in getattr(spec, key)
+        ]
+        if not keys:
+            raise
+        raise ValueError(f"{' and '.join(keys)}: {message}") from None
+
+
+def _make_view(spec: DataSpec, *, samples: Any, training: bool) -> Any:
     from . import data as sd
 
     ds = sd.open(spec.path)

@@ -294,7 +294,9 @@ def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path, mon
 
 def test_a_missing_field_is_named_without_the_quotes_of_a_keyerror(capsys, tmp_path):
     """A field the file lacks (a KeyError in sciml.data) was printed as str(KeyError), its
-    message in double quotes: sciml: error: "F: no field 'v'; fields are ['u']"."""
+    message in double quotes: sciml: error: "F: no field 'v'; fields are ['u']". It names the
+    key that holds the name (it named none): data.inputs for train, and after evaluate's "cannot
+    give" the recorded spec's key."""
     from sciml.data.generators import generate
 
     data = generate("burgers", n=4, resolution=16, out=tmp_path / "b.h5", seed=0)
@@ -305,12 +307,17 @@ def test_a_missing_field_is_named_without_the_quotes_of_a_keyerror(capsys, tmp_p
         "out": str(tmp_path / "run"),
     }))  # fmt: skip
     code, _, err = _run(["train", str(path), "--no-progress"], capsys)
-    assert (code, err) == (2, f"sciml: error: {data}: no field 'v'; fields are ['u']\n")
+    assert (code, err) == (
+        2,
+        f"sciml: error: data.inputs: {data}: no field 'v'; fields are ['u']\n",
+    )
     FNO(FNOConfig(in_channels=1, out_channels=1, modes=(4,), width=4)).save_pretrained(
         tmp_path / "ck", metadata={"data": {"path": "x.h5", "view": "snapshots", "inputs": ["w"]}}
     )
     code, _, err = _run(["evaluate", str(tmp_path / "ck"), str(data)], capsys)
-    assert code == 2 and err.endswith(f"cannot give: {data}: no field 'w'; fields are ['u']\n")
+    assert code == 2 and err.endswith(
+        f"cannot give: data.inputs: {data}: no field 'w'; fields are ['u']\n"
+    )
 
 
 def test_evaluate_shipped_model_errors_name_the_model_not_its_install_path(capsys, tmp_path):
@@ -323,7 +330,7 @@ def test_evaluate_shipped_model_errors_name_the_model_not_its_install_path(capsy
     code, _, err = _run(["evaluate", "fno-ns2d", str(data)], capsys)
     assert code == 2 and err.startswith(
         "sciml: error: fno-ns2d was trained on the 'snapshots' view of inputs ['w'] -> targets "
-        f"['w'], which {data} cannot give: {data}: no field 'w'"
+        f"['w'], which {data} cannot give: data.inputs and data.targets: {data}: no field 'w'"
     ), err
     code, _, err = _run(["evaluate", "fno-ns2d", str(data), "--split", "test"], capsys)
     assert code == 2 and err.startswith(

@@ -443,3 +443,34 @@ def test_a_split_of_integer_counts_is_taken_as_counts(tmp_path):
         "integers), got [16, 0.1, 0.1], a mix of counts and fractions; write all three as "
         "counts or all three as fractions"
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"inputs": ["b"], "targets": ["u"]},
+         "data.inputs: D: no field 'b'; static fields are ['a', 'u']"),
+        ({"inputs": ["a"], "targets": ["x"]},
+         "data.targets: D: no field 'x'; static fields are ['a', 'u']"),
+        ({"view": "windows", "inputs": ["q"]}, "data.inputs: B: no field 'q'; fields are ['u']"),
+        ({"view": "all_pairs", "targets": ["q"]},
+         "data.targets: B: no field 'q'; fields are ['u']"),
+        ({"view": "snapshots", "inputs": ["q"], "targets": ["q"]},
+         "data.inputs and data.targets: B: no field 'q'; fields are ['u']"),
+        ({"view": "points", "inputs": ["u"], "targets": ["q"]},
+         "data.targets: B: no field 'q'; fields are ['u']"),
+    ],
+)  # fmt: skip
+def test_a_field_the_file_lacks_names_its_key(tmp_path, data, message):
+    """``data: {inputs: [b]}`` said ``d.h5: no field 'b'; static fields are ['a', 'u']``,
+    naming no key of the experiment; the key (or keys) holding the name now lead the
+    message."""
+    from sciml.data.generators import generate
+    from sciml.experiment import DataSpec, build_views
+
+    d = generate("darcy", n=2, resolution=8, out=tmp_path / "d.h5", seed=1)
+    b = generate("burgers", n=2, resolution=8, n_steps=4, out=tmp_path / "b.h5", seed=0)
+    path = b if data.get("view") else d
+    with pytest.raises(ValueError) as info:
+        build_views(DataSpec(path=str(path), **data))
+    assert str(info.value) == message.replace("D", str(d)).replace("B", str(b))
