@@ -130,6 +130,16 @@ class DataSpec:
             # (why) Integral: a NumPy int from a sweep is an integer too
             if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
                 raise ValueError(f"{name}: expected an integer >= {low}{note}, got {value!r}")
+        for key in ("inputs", "targets", "static_fields"):
+            names = list(getattr(self, key))
+            repeated = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+            if repeated:
+                # (why) inputs: [a, a] built two identical channels of one field without a word
+                # (a field in both inputs and targets is another matter: u -> later u)
+                raise ValueError(
+                    f"{key}: expected each field name once, got {names}, which repeats "
+                    f"{', '.join(map(repr, repeated))}; a field is one channel, list it once"
+                )
         counts = [s for s in self.split if isinstance(s, Integral) and not isinstance(s, bool)]
         if counts and len(counts) < len(self.split) and sum(self.split) > 1:
             # (why) sciml.data.split reads a split with any float as fractions, so [16, 0.1,

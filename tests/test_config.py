@@ -474,3 +474,31 @@ def test_a_field_the_file_lacks_names_its_key(tmp_path, data, message):
     with pytest.raises(ValueError) as info:
         build_views(DataSpec(path=str(path), **data))
     assert str(info.value) == message.replace("D", str(d)).replace("B", str(b))
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("inputs: [a, a]", "inputs: expected each field name once, got ['a', 'a'], which "
+         "repeats 'a'; a field is one channel, list it once"),
+        ("targets: [u, v, u, v, w]", "targets: expected each field name once, got ['u', 'v', "
+         "'u', 'v', 'w'], which repeats 'u', 'v'; a field is one channel, list it once"),
+        ("static_fields: [c, c]", "static_fields: expected each field name once, got ['c', "
+         "'c'], which repeats 'c'; a field is one channel, list it once"),
+    ],
+)  # fmt: skip
+def test_a_field_named_twice_in_one_list_is_refused_naming_the_key(tmp_path, entry, message):
+    """``data: {inputs: [a, a]}`` trained on two identical channels of ``a`` without a word.
+    A repeat within one list is refused when the experiment is read; the same field in
+    inputs and targets (u -> later u) is still accepted."""
+    from sciml.experiment import load_experiment
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"model: {{family: fno}}\ndata: {{path: d.h5, view: snapshots, {entry}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value) == f"{path}.data: {message}"
+    path.write_text("model: {family: fno}\ndata: {path: d.h5, view: snapshots, inputs: [u, v], "
+                    "targets: [v, u], static_fields: [c]}\n")  # fmt: skip
+    spec = load_experiment(path).data
+    assert (spec.inputs, spec.targets, spec.static_fields) == (("u", "v"), ("v", "u"), ("c",))
