@@ -53,7 +53,8 @@ class DataSpec:
 
     Attributes:
         path: the HDF5 file (any layout :func:`sciml.data.open` reads); a relative path is
-            read from the current folder, else beside the experiment file.
+            read from the current folder, else beside the experiment file. In a file read by
+            :func:`load_experiment`, a leading ``~`` is the home folder (``out`` too).
         view: ``static_pairs`` (static input fields -> static target fields, e.g. Darcy a -> u),
             ``snapshots`` (fields at step ``input_step`` -> fields at ``target_step``, e.g.
             Burgers u(0) -> u(T)), ``windows`` (``n_in`` steps -> the next ``n_out`` steps) or
@@ -287,6 +288,13 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
                 f"{path}: train.{key}: not a field of TrainConfig; {key} is a key of the "
                 f"experiment, beside loss (write {key}: {experiment.train[key]} at the top level)"
             )
+    # (why) a shell expands ~ on its command line, not inside a file: data.path: ~/d.h5 was
+    # looked up as ./~/d.h5, and out: ~/runs/x made a folder named '~' in the current folder
+    experiment = dataclasses.replace(
+        experiment,
+        data=dataclasses.replace(experiment.data, path=os.path.expanduser(experiment.data.path)),
+        out=os.path.expanduser(experiment.out),
+    )
     # A relative data path is read from the current folder, else beside the experiment file.
     data_path = Path(experiment.data.path)
     candidate = path.parent / data_path

@@ -502,3 +502,22 @@ def test_a_field_named_twice_in_one_list_is_refused_naming_the_key(tmp_path, ent
                     "targets: [v, u], static_fields: [c]}\n")  # fmt: skip
     spec = load_experiment(path).data
     assert (spec.inputs, spec.targets, spec.static_fields) == (("u", "v"), ("v", "u"), ("c",))
+
+
+def test_a_tilde_in_data_path_and_out_is_the_home_folder(tmp_path, monkeypatch):
+    """A shell expands ``~`` on its command line, not inside an experiment file:
+    ``data.path: ~/d.h5`` was looked up as ``./~/d.h5`` and ``out: ~/runs/x`` made a folder
+    named ``~``. Both are expanded when the file is read; other paths are kept as written."""
+    from sciml.experiment import load_experiment
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: {family: fno}\ndata: {path: ~/d.h5}\nout: ~/runs/x\n")
+    experiment = load_experiment(path)
+    assert (experiment.data.path, experiment.out) == (f"{home}/d.h5", f"{home}/runs/x")
+    path.write_text("model: {family: fno}\ndata: {path: data/d~.h5}\nout: runs/~x\n")
+    experiment = load_experiment(path)
+    assert (experiment.data.path, experiment.out) == ("data/d~.h5", "runs/~x")
