@@ -326,6 +326,17 @@ def _train(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_out_folder(args.out, "--out")
         experiment = dataclasses.replace(experiment, out=args.out)
+    held = [] if args.resume else _checkpoints_in(experiment.out)
+    if held:
+        # (why) the Trainer starts afresh there, replacing the earlier run's checkpoints one
+        # by one: until its first checkpoint (for good, if it is killed first) the folder held
+        # the earlier run's `last` beside this run's experiment.json and splits.json, which a
+        # later --resume or evaluate --split took for that checkpoint's
+        raise _UserError(
+            f"{experiment.out} holds another run's checkpoints ({', '.join(held)}); pass "
+            f"--resume to continue that run, or train this one into another folder (--out, or "
+            f"remove {experiment.out} first)"
+        )
     before = _last_step(experiment.out) if args.resume else None
     metrics = run(
         experiment,
@@ -355,6 +366,15 @@ def _train(args: argparse.Namespace) -> int:
         )
     print(f"best checkpoint: {metrics['best_checkpoint']}")
     return 0
+
+
+def _checkpoints_in(out: str | os.PathLike) -> list[str]:
+    """The run folder's checkpoint links (``last``, ``best``) and ``ckpt-*`` folders."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    links = [name for name in ("last", "best") if (out / name).is_symlink()]
+    return links + sorted(p.name for p in out.glob("ckpt-*") if p.is_dir())
 
 
 def _last_step(out: str | os.PathLike) -> int | None:

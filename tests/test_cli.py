@@ -2287,3 +2287,52 @@ def test_a_resume_without_a_checkpoint_does_not_warn_of_changed_settings(tmp_pat
         result = run(exp, progress=False, resume=True)
     assert (tmp_path / "r" / "last").exists() and not result["interrupted"]
     assert json.loads((tmp_path / "r" / "experiment.json").read_text())["loss"] == "l2"
+
+
+def test_train_into_a_folder_holding_another_runs_checkpoints_is_refused(tmp_path, capsys):
+    """``sciml train`` without --resume into a finished run's folder warned, then started
+    afresh there: until its first checkpoint the folder held the earlier run's ``last`` /
+    ``best`` beside this run's experiment.json and splits.json (for good if it was killed
+    first), which a later --resume or ``evaluate --split`` took for that checkpoint's. It is
+    refused before anything is written; --resume still continues the run, and a folder
+    without checkpoints is still trained into."""
+    from sciml.data.generators import generate
+
+    data = generate("darcy", n=5, resolution=8, out=tmp_path / "d.h5", seed=0)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 4, "n_layers": 1}},
+        "data": {"path": str(data), "inputs": ["a"], "targets": ["u"], "split": [3, 1, 1]},
+        "train": {"epochs": 1, "batch_size": 3},
+        "out": str(tmp_path / "r"),
+    }
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(experiment))
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    assert _run(["train", str(path), "--no-progress"], capsys)[0] == 0
+    run_dir = tmp_path / "r"
+    files = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    assert os.readlink(run_dir / "last") == "ckpt-1"  # 3 samples in batches of 3: 1 step
+    experiment["data"]["seed"] = 5  # another split: what the refused run would have written
+    path.write_text(json.dumps(experiment))
+    code, _, err = _run(["train", str(path), "--no-progress"], capsys)
+    assert (code, err) == (
+        2,
+        f"sciml: error: {run_dir} holds another run's checkpoints (last, best, ckpt-1); pass "
+        f"--resume to continue that run, or train this one into another folder (--out, or "
+        f"remove {run_dir} first)\n",
+    )
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == files
+    assert sorted(p.name for p in run_dir.iterdir() if not p.is_file()) == [
+        "best",
+        "ckpt-1",
+        "last",
+    ]
+    code, _, err = _run(
+        ["train", str(path), "--no-progress", "--out", str(tmp_path / "r2")], capsys
+    )
+    assert code == 0 and os.readlink(tmp_path / "r2" / "last") == "ckpt-1"
+    experiment["data"]["seed"] = 0
+    path.write_text(json.dumps(experiment))
+    code, out, _ = _run(["train", str(path), "--no-progress", "--resume"], capsys)
+    assert code == 0 and out.startswith(f"nothing left to train: {run_dir}/last is at step 1")
