@@ -150,6 +150,14 @@ class DataSpec:
                 f"integers), got {list(self.split)}, a mix of counts and fractions; write all "
                 "three as counts or all three as fractions"
             )
+        if len(counts) == len(self.split) and sum(counts) == 1:
+            # (why) read as fractions before counts were taken, [1, 0, 0] meant every sample
+            # for training; as counts it is one sample, so an old experiment changes silently
+            raise ValueError(
+                f"split: {list(self.split)} is ambiguous: integers are sample counts (here one "
+                "sample in all), where it once meant fractions; write "
+                f"{[float(c) for c in counts]} for fractions, or counts summing to 2 or more"
+            )
 
 
 def _fno_forcing() -> tuple[Any, Any]:

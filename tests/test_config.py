@@ -443,6 +443,18 @@ def test_a_split_of_integer_counts_is_taken_as_counts(tmp_path):
         "integers), got [16, 0.1, 0.1], a mix of counts and fractions; write all three as "
         "counts or all three as fractions"
     )
+    # [1, 0, 0] meant every sample for training when splits were fractions; as counts it is
+    # one sample, so it is refused as ambiguous rather than changing an old experiment silently
+    path.write_text("model: {family: fno}\ndata: {path: d.h5, split: [1, 0, 0]}\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value) == (
+        f"{path}.data: split: [1, 0, 0] is ambiguous: integers are sample counts (here one "
+        "sample in all), where it once meant fractions; write [1.0, 0.0, 0.0] for fractions, "
+        "or counts summing to 2 or more"
+    )
+    path.write_text("model: {family: fno}\ndata: {path: d.h5, split: [1.0, 0, 0]}\n")
+    assert load_experiment(path).data.split == (1.0, 0, 0)
 
 
 @pytest.mark.parametrize(
