@@ -20,8 +20,17 @@ LPINN is mapped back to that grid by wrapping its characteristics and interpolat
 also has ``rel_spectral``, the same ratio with matrix 2-norms: the authors' measure, on this
 whole grid (their code drops the 2 end points and interpolates the LPINN with ``interp1d``,
 ``docs/pinn.md``), so not their code's number. Timing: wall seconds per Adam step and per
-L-BFGS iteration, both models trained one after the other in the same process with one thread
-(the machine is shared: compare the ratio, not absolute seconds).
+L-BFGS iteration, in one process with one thread (the machine is shared: compare the ratio, not
+absolute seconds). The methods' Adam phases run **in turns** of ``--turn-steps`` steps (each
+method in its own thread, one running at a time: sciml's PINN, the LPINN, DeepXDE, PINN, ...),
+so a change in the machine's load falls on all of them alike: run one after the other, the
+PINN measured 1.47x DeepXDE per Adam step on conv30 where, interleaved, its step costs 1.05x
+DeepXDE's (``benchmarks/README.md``). An Adam step is timed from the end of the one before it,
+or from the moment its method's turn came back (each method's first step, with its one-off
+costs, is not timed; the JSON's ``adam_steps_timed`` counts the rest); a method keeps its turn
+after its last Adam step, so its L-BFGS phase runs alone, as before. The training itself is
+unchanged (no method draws random numbers while training; each model is built, after its seed,
+before any trains).
 
 Beside them, what a user would otherwise pick: DeepXDE's PINN (``--baselines deepxde``, the
 default where DeepXDE is installed, ``pip install 'sciml[bench]'``; a message and no DeepXDE
@@ -48,7 +57,8 @@ from the default ``maxiter`` (15000), so ``set_LBFGS_options(maxiter=50)`` alone
 iterations: they are set to the budget here. Where L-BFGS stops on its tolerances before the
 budget, DeepXDE's loop calls it again (sciml's stops): the JSON's ``lbfgs_iterations`` counts
 what each ran. DeepXDE's loss evaluations (``Model._test``, at the start and end of each phase)
-are kept out of its timings. The JSON adds, per case, ``time_ratio_lpinn_over_deepxde`` (per
+are kept out of its timings (and DeepXDE's timed Adam steps are taken as sciml's, by
+:class:`Turns`). The JSON adds, per case, ``time_ratio_lpinn_over_deepxde`` (per
 Adam step), ``lbfgs_time_ratio_lpinn_over_deepxde`` (per L-BFGS iteration) and
 ``error_ratio_lpinn_over_deepxde``, and the same three for sciml's PINN.
 
@@ -69,6 +79,7 @@ import math
 import os
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,6 +135,96 @@ def rel_spectral(pred: torch.Tensor, ref: torch.Tensor, mean: float = 0.0) -> fl
     return float(torch.linalg.matrix_norm(pred - ref, 2) / torch.linalg.matrix_norm(ref - mean, 2))
 
 
+class Turns:
+    """The methods' Adam phases in turns of ``block`` steps, one method running at a time.
+
+    Each method trains in its own thread (:func:`_run_in_turns`) and calls ``tick(name, last)``
+    after each of its Adam steps: it times the step from the previous tick of the same turn
+    or, for the first step of a later turn, from the moment the turn came back (a method's
+    first Adam step has no such mark and is not timed) and, after ``block`` steps, hands the
+    turn to the next method still running and waits for its own next turn. After its
+    ``last`` Adam step a method keeps its turn until :meth:`done` (its L-BFGS phase runs alone).
+
+    (why) run one after the other, the methods' per-step times took different stretches of a
+    shared machine's load: sciml's PINN measured 1.47x DeepXDE per Adam step on conv30 (2,000
+    steps each, sequential) where, interleaved in one process, its step costs 1.05x DeepXDE's.
+    """
+
+    def __init__(self, names: list[str], block: int) -> None:
+        if block < 1:
+            raise ValueError(f"expected --turn-steps >= 1, got {block}")
+        self.names, self.block = list(names), block
+        self.running = list(names)
+        self.holder: str | None = self.names[0]
+        self.seconds = dict.fromkeys(names, 0.0)
+        self.steps = dict.fromkeys(names, 0)
+        self._count = 0
+        self._mark: dict[str, float] = {}
+        self._cond = threading.Condition()
+
+    def wait(self, name: str) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self.holder == name)
+
+    def tick(self, name: str, last: bool, exclude: float = 0.0) -> None:
+        """After one Adam step of ``name``; ``exclude``: seconds of that step not to count
+        (DeepXDE's loss evaluation at its last step)."""
+        now = time.perf_counter()
+        if name in self._mark:
+            self.seconds[name] += now - self._mark.pop(name) - exclude
+            self.steps[name] += 1
+        self._count += 1
+        if self._count >= self.block and not last:
+            with self._cond:
+                self._pass(name)
+                self._cond.wait_for(lambda: self.holder == name)
+        self._mark[name] = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        with self._cond:
+            self._mark.pop(name, None)
+            if self.holder == name:
+                self._pass(name)
+            self.running.remove(name)
+            if self.holder == name:
+                self.holder = self.running[0] if self.running else None
+            self._cond.notify_all()
+
+    def _pass(self, name: str) -> None:
+        i = self.running.index(name)
+        self.holder = self.running[(i + 1) % len(self.running)]
+        self._count = 0
+        self._cond.notify_all()
+
+    def seconds_per_step(self, name: str) -> float:
+        return self.seconds[name] / max(self.steps[name], 1)
+
+
+def _run_in_turns(turns: Turns, jobs: dict, threads: int) -> dict:
+    """``{name: job()}``, each job in its own thread, in ``turns``; the first error is raised."""
+    results: dict = {}
+    errors: list[BaseException] = []
+
+    def run(name, job):
+        torch.set_num_threads(threads)  # (why) intra-op threads are set per thread
+        try:
+            turns.wait(name)
+            results[name] = job()
+        except BaseException as e:  # (why) re-raised in the main thread below
+            errors.append(e)
+        finally:
+            turns.done(name)
+
+    workers = [threading.Thread(target=run, args=item, daemon=True) for item in jobs.items()]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
 def _deepxde_or_none():
     """DeepXDE on its PyTorch backend, or None where it is not installed.
 
@@ -163,9 +264,10 @@ def _deepxde_pde(dde, problem):
     return pde
 
 
-def run_deepxde(dde, problem, pts, x_ic, xg, tg, ref, mean, init, args) -> dict:
+def run_deepxde(dde, problem, pts, x_ic, xg, tg, ref, mean, init, args, turns=None) -> dict:
     """DeepXDE's PINN on the same points, initial weights, loss weights and optimiser budget
-    as sciml's :class:`PINN` (``init``: that PINN's state before training)."""
+    as sciml's :class:`PINN` (``init``: that PINN's state before training); its Adam steps
+    timed in ``turns`` (a :class:`Turns`) where given."""
     geom = dde.geometry.GeometryXTime(
         dde.geometry.Interval(0.0, TWO_PI), dde.geometry.TimeDomain(0.0, problem.t_final)
     )
@@ -207,9 +309,21 @@ def run_deepxde(dde, problem, pts, x_ic, xg, tg, ref, mean, init, args) -> dict:
     decay = ("cosine", args.adam - 1, args.lr * 0.1) if args.adam > 1 else None
     with contextlib.redirect_stdout(io.StringIO()):  # (why) compile prints 'Compiling model...'
         model.compile("adam", lr=args.lr, loss_weights=weights, decay=decay)
+
+    class Tick(dde.callbacks.Callback):  # (why) each Adam step into turns, less its _test
+        step, tested = 0, 0.0
+
+        def on_batch_begin(self):
+            self.tested = clock["test"]
+
+        def on_batch_end(self):
+            self.step += 1
+            turns.tick("deepxde", self.step == args.adam, exclude=clock["test"] - self.tested)
+
     t0 = time.perf_counter()
     if args.adam:
-        model.train(iterations=args.adam, display_every=args.adam, verbose=0)
+        callbacks = [] if turns is None else [Tick()]
+        model.train(iterations=args.adam, display_every=args.adam, verbose=0, callbacks=callbacks)
     adam_seconds = time.perf_counter() - t0 - clock["test"]
     lbfgs_iterations = lbfgs_evaluations = 0
     lbfgs_seconds = 0.0
@@ -254,8 +368,14 @@ def run_deepxde(dde, problem, pts, x_ic, xg, tg, ref, mean, init, args) -> dict:
     }, pred
 
 
-def _train(model, problem, x, t, x_ic, config, weights):
-    return fit(model, lambda: model.loss_terms(problem, x, t, x_ic), config, weights=weights)
+def _train(model, problem, x, t, x_ic, config, weights, callback=None):
+    return fit(
+        model,
+        lambda: model.loss_terms(problem, x, t, x_ic),
+        config,
+        weights=weights,
+        callback=callback,
+    )
 
 
 def run_case(name: str, args: argparse.Namespace, dde=None) -> dict:
@@ -277,6 +397,9 @@ def run_case(name: str, args: argparse.Namespace, dde=None) -> dict:
         adam_steps=args.adam, lr=args.lr, lbfgs_steps=args.lbfgs, log_every=max(args.adam // 10, 1)
     )
     out = {"case": name, "problem": repr(problem), "reference_seconds": ref_seconds}
+    # (why) every model is built, after its seed, before any trains: the training threads
+    # below draw no random numbers, so each trains as it did run one after the other
+    setups = {}
     for method in ("pinn", "lpinn"):
         torch.manual_seed(args.seed)
         x = pts[:, :1].clone().requires_grad_()
@@ -293,41 +416,50 @@ def run_case(name: str, args: argparse.Namespace, dde=None) -> dict:
                 exact_diffusion=args.exact_diffusion,
             )
             weights = LossWeights({"ic_x": args.ic_weight, "ic_u": args.ic_weight})
-        res = _train(model, problem, x, t, x_ic, config, weights)
-        pred = model.evaluate(xg.float(), tg.float())
-        err = rel_l2(pred, ref, mean)
-        row = {
-            "rel_l2": err,
-            "rel_l2_final_time": rel_l2(pred[-1], ref[-1], mean),
-            "rel_spectral": rel_spectral(pred, ref, mean),
-            "loss": res.loss,
-            "terms": res.terms,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "adam_seconds_per_step": res.seconds_per_adam_step,
-            "lbfgs_iterations": res.lbfgs_iterations,
-            "lbfgs_evaluations": res.lbfgs_evaluations,
-            "lbfgs_seconds_per_iteration": res.lbfgs_seconds / max(res.lbfgs_iterations, 1),
-            "initial_loss": res.history[0]["loss"] if res.history else None,
-            "history": res.history,
-        }
+        setups[method] = (model, x, t, weights)
+    methods = ["pinn", "lpinn"] + ([] if dde is None else ["deepxde"])
+    turns = Turns(methods, args.turn_steps)
+
+    def sciml_job(method):
+        model, x, t, weights = setups[method]
+
+        def tick(phase, step):
+            if phase == "adam":
+                turns.tick(method, step == args.adam - 1)
+
+        return lambda: _train(model, problem, x, t, x_ic, config, weights, tick)
+
+    jobs = {m: sciml_job(m) for m in ("pinn", "lpinn")}
+    if dde is not None:
+        jobs["deepxde"] = lambda: run_deepxde(
+            dde, problem, pts, x_ic, xg, tg, ref, mean, pinn_init, args, turns
+        )
+    done = _run_in_turns(turns, jobs, args.threads)
+    for method in methods:
+        if method == "deepxde":
+            row, pred = done[method]
+            row["adam_seconds_per_step"] = turns.seconds_per_step(method)
+        else:
+            model, res = setups[method][0], done[method]
+            pred = model.evaluate(xg.float(), tg.float())
+            row = {
+                "rel_l2": rel_l2(pred, ref, mean),
+                "rel_l2_final_time": rel_l2(pred[-1], ref[-1], mean),
+                "rel_spectral": rel_spectral(pred, ref, mean),
+                "loss": res.loss,
+                "terms": res.terms,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "adam_seconds_per_step": turns.seconds_per_step(method),
+                "lbfgs_iterations": res.lbfgs_iterations,
+                "lbfgs_evaluations": res.lbfgs_evaluations,
+                "lbfgs_seconds_per_iteration": res.lbfgs_seconds / max(res.lbfgs_iterations, 1),
+                "initial_loss": res.history[0]["loss"] if res.history else None,
+                "history": res.history,
+            }
+        row["adam_steps_timed"] = turns.steps[method]
         out[method] = row
         print(
-            f"{name:8s} {method:6s} rel L2 {err:.3e}  loss {res.loss:.2e}  "
-            f"{1e3 * row['adam_seconds_per_step']:.1f} ms/Adam step  "
-            f"{1e3 * row['lbfgs_seconds_per_iteration']:.1f} ms/L-BFGS it "
-            f"({res.lbfgs_iterations} its)",
-            flush=True,
-        )
-        if args.save_fields:
-            out[method]["field_final"] = pred[-1].tolist()
-    out["time_ratio_lpinn_over_pinn"] = (
-        out["lpinn"]["adam_seconds_per_step"] / out["pinn"]["adam_seconds_per_step"]
-    )
-    if dde is not None:
-        row, pred = run_deepxde(dde, problem, pts, x_ic, xg, tg, ref, mean, pinn_init, args)
-        out["deepxde"] = row
-        print(
-            f"{name:8s} {'deepxde':6s} rel L2 {row['rel_l2']:.3e}  loss {row['loss']:.2e}  "
+            f"{name:8s} {method:6s} rel L2 {row['rel_l2']:.3e}  loss {row['loss']:.2e}  "
             f"{1e3 * row['adam_seconds_per_step']:.1f} ms/Adam step  "
             f"{1e3 * row['lbfgs_seconds_per_iteration']:.1f} ms/L-BFGS it "
             f"({row['lbfgs_iterations']} its)",
@@ -335,6 +467,10 @@ def run_case(name: str, args: argparse.Namespace, dde=None) -> dict:
         )
         if args.save_fields:
             row["field_final"] = pred[-1].tolist()
+    out["time_ratio_lpinn_over_pinn"] = (
+        out["lpinn"]["adam_seconds_per_step"] / out["pinn"]["adam_seconds_per_step"]
+    )
+    if dde is not None:
         d = out["deepxde"]
         for m in ("lpinn", "pinn"):
             out[f"time_ratio_{m}_over_deepxde"] = (
@@ -381,6 +517,13 @@ def main() -> None:
         help="LPINN: chain-rule Eulerian u_xx as the diffusion term, not the label derivative",
     )
     ap.add_argument("--seed", type=int, default=0, help="seed of the points and the weights")
+    ap.add_argument(
+        "--turn-steps",
+        type=int,
+        default=50,
+        help="Adam steps each method runs in its turn (the methods' Adam phases are timed "
+        "interleaved, in turns)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument(
         "--save-fields",

@@ -180,6 +180,8 @@ def check_lpinn(r: dict) -> None:
             assert finite(c[f"time_ratio_{m}_over_deepxde"], positive=True)
             assert finite(c[f"lbfgs_time_ratio_{m}_over_deepxde"], positive=True)
             assert c[f"error_ratio_{m}_over_deepxde"] == pytest.approx(c[m]["rel_l2"] / d["rel_l2"])
+        # timed in turns with sciml's (lpinn.Turns): every Adam step but its first
+        assert d["adam_steps_timed"] == r["args"]["adam"] - 1 == p["adam_steps_timed"]
 
 
 def _has_neuralop() -> bool:
@@ -890,3 +892,70 @@ def test_help_gives_every_option_a_meaning_and_a_default(path, monkeypatch, caps
     assert exit_.value.code in (0, None)
     (parser,) = set(parsers)
     check_every_option_has_a_meaning_and_a_default(parser, capsys.readouterr().out, path.name)
+
+
+def test_lpinn_turns_run_one_method_at_a_time_in_blocks_of_adam_steps():
+    """``lpinn.Turns``: each method's Adam steps run in turns of ``block`` steps, in order,
+    one thread at a time; after its last Adam step a method keeps the turn (its L-BFGS phase
+    runs alone). Every Adam step but a method's first is timed."""
+    lpinn = _load_script("lpinn")
+    log = []
+    turns = lpinn.Turns(["a", "b", "c"], 3)
+
+    def job(name, steps):
+        def run():
+            for s in range(steps):
+                log.append(name)
+                turns.tick(name, s == steps - 1)
+            log.append(name.upper())  # what runs after the Adam phase (L-BFGS)
+            return name
+
+        return run
+
+    jobs = {n: job(n, k) for n, k in (("a", 7), ("b", 7), ("c", 4))}
+    assert lpinn._run_in_turns(turns, jobs, threads=1) == {"a": "a", "b": "b", "c": "c"}
+    assert "".join(log) == "aaabbbcccaaabbbcCaAbB"
+    assert turns.steps == {"a": 6, "b": 6, "c": 3}
+    assert all(s > 0 for s in turns.seconds.values())
+    # an error in one method's thread is raised once the others have finished
+    turns = lpinn.Turns(["a", "b"], 2)
+
+    def fails():
+        turns.tick("a", False)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        lpinn._run_in_turns(turns, {"a": fails, "b": job("b", 5)}, threads=1)
+
+
+def test_lpinn_trains_in_turns_as_each_model_trains_alone():
+    """Timed in turns, sciml's PINN and LPINN in ``lpinn.run_case`` train exactly as a plain
+    ``fit`` of each, one after the other (the loss history and final loss bit for bit), and
+    each records its timed Adam steps (all but its first)."""
+    import argparse
+
+    from sciml.pinn import PINN, Box, LossWeights, PINNTrainConfig, fit, sobol
+    from sciml.pinn.reference import periodic_grid
+
+    lpinn = _load_script("lpinn")
+    args = argparse.Namespace(
+        points=64, ic_points=16, ic_weight=100.0, width=8, depth=2, curve_depth=1, adam=7,
+        lbfgs=3, lr=1e-3, nu=0.01, burgers_shift=10.0, exact_diffusion=False, seed=0,
+        threads=1, save_fields=False, paper=False, turn_steps=2,
+    )  # fmt: skip
+    out = lpinn.run_case("conv30", args, dde=None)
+    problem = lpinn.CASES["conv30"](args)
+    pts = sobol(args.points, Box((0.0, 0.0), (2 * math.pi, problem.t_final)), seed=0)
+    x_ic = periodic_grid(args.ic_points).float()[:, None]
+    torch.manual_seed(0)
+    x, t = pts[:, :1].clone().requires_grad_(), pts[:, 1:].clone().requires_grad_()
+    model = PINN(width=8, depth=2)
+    config = PINNTrainConfig(adam_steps=7, lr=1e-3, lbfgs_steps=3, log_every=1)
+    res = fit(model, lambda: model.loss_terms(problem, x, t, x_ic), config,
+              weights=LossWeights({"ic": 100.0}))  # fmt: skip
+    want = [h["loss"] for h in res.history]
+    assert [h["loss"] for h in out["pinn"]["history"]] == want
+    assert out["pinn"]["loss"] == res.loss and len(want) == 8  # 7 Adam steps and L-BFGS's end
+    for m in ("pinn", "lpinn"):
+        assert out[m]["adam_steps_timed"] == 6
+        assert finite(out[m]["adam_seconds_per_step"], positive=True)
