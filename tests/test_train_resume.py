@@ -1432,6 +1432,49 @@ def test_damaged_rng_states_are_a_checkpoint_error_naming_file_and_entry(
     assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
 
 
+@pytest.mark.parametrize("optimizer_state", [True, False])
+def test_a_checkpoint_with_nan_or_inf_weights_is_refused_at_resume_and_loads(
+    tmp_path, optimizer_state
+):
+    """Weights that diverged before a checkpoint (sciml before the step's non-finite gradient
+    check wrote such checkpoints, moments nan too) resumed without a word and failed at the
+    next step's nan loss, which blamed the lr. Now the resume names the file, the tensor and
+    its first non-finite index before anything changes, with or without the moments (the
+    weights are named before the nan moments); sciml.load reads the weights as they are."""
+    from safetensors.torch import load_file, save_file
+
+    first = make_trainer(tmp_path / "run", epochs=1)
+    first.fit()
+    ckpt = (tmp_path / "run" / "last").resolve()
+    with torch.no_grad():  # row-major, (0, 3, 2) comes before (0, 7, 1)
+        first.model.out.weight[0, 7, 1] = float("nan")
+        first.model.out.weight[0, 3, 2] = float("inf")
+    first.model.save_pretrained(ckpt)
+    tree = json.loads((ckpt / "trainer_state.json").read_text())
+    index, entry = tree["state"]["optimizer"]["state"]["__dict__"][0]
+    arrays = load_file(str(ckpt / "trainer_state.safetensors"))
+    arrays[entry["exp_avg"]["__tensor__"]].view(-1)[0] = float("nan")
+    save_file(arrays, str(ckpt / "trainer_state.safetensors"))
+    trainer = make_trainer(tmp_path / "run", epochs=2)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(sciml.CheckpointError) as info:
+        trainer.fit(resume=ckpt, optimizer_state=optimizer_state)
+    assert str(info.value) == (
+        f"{ckpt / WEIGHTS}: the checkpoint's weights are not finite: out.weight[0, 3, 2] is "
+        "inf (nan or inf in 2 of its 80 values); the run had diverged when it was written, "
+        "and resuming would train on nan. Resume from an earlier checkpoint (a ckpt-<step> "
+        "beside it); sciml.load (or read_checkpoint) still reads it, to inspect the weights"
+    )
+    assert trainer.step == 0
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in before.items())
+    loaded = sciml.load(ckpt).state_dict()
+    saved = first.model.state_dict()
+    assert loaded.keys() == saved.keys()
+    for k, v in saved.items():
+        torch.testing.assert_close(loaded[k], v, rtol=0, atol=0, equal_nan=True)
+    assert math.isinf(loaded["out.weight"][0, 3, 2]) and math.isnan(loaded["out.weight"][0, 7, 1])
+
+
 def test_a_damaged_optimizer_moment_is_a_checkpoint_error_naming_file_and_entry(tmp_path):
     """An exp_avg cut to 3 values resumed without a word and raised torch's bare 'The size of
     tensor a (3) must match the size of tensor b (5) ...' at the first step after the resume,

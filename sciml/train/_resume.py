@@ -193,7 +193,7 @@ def restore(trainer: Trainer, path: Path, *, optimizer_state: bool = True) -> No
         if optimizer_state:
             check_optimizer_moments(trainer, state, path)
 
-    state = read_checkpoint(path, trainer.model, check=check)
+    state = read_checkpoint(path, trainer.model, check=check, finite=True)
     saved_groups = state["optimizer"]["param_groups"]
     check_optimizer_fits(trainer, path, saved_groups, optimizer_state)
     saved = TrainConfig.from_dict(state["config"])

@@ -100,12 +100,14 @@ def read_checkpoint(
     model: nn.Module,
     *,
     check: Callable[[Any], None] | None = None,
+    finite: bool = False,
 ) -> Any:
     """Load the weights in ``directory`` into ``model`` (in place) and return the trainer state.
 
     The state is read first: a checkpoint whose state does not load, whose weights do not fit
-    ``model``, or that ``check`` refuses (called with the state once the weights are known to
-    fit, before they are loaded) leaves ``model`` as it was.
+    ``model``, whose parameters hold nan or inf where ``finite`` is set, or that ``check``
+    refuses (called with the state once the weights are known to fit, before they are loaded)
+    leaves ``model`` as it was.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -158,6 +160,10 @@ def read_checkpoint(
     damaged = _saved_state_errors(model, tensors)
     if damaged:  # (why) before loading: load_state_dict copies the rest, then raises
         raise CheckpointError(f"{weights}: {'; '.join(damaged)}")
+    if finite:
+        # (why) before the state's checks: nan weights come with nan moments, and the moments'
+        # advice (optimizer_state=False) would only lead on to these weights
+        _check_finite(weights, model, tensors)
     if check is not None:  # (why) after the weights' checks, whose message says more
         check(state)
     cast = sorted(
@@ -184,6 +190,33 @@ def read_checkpoint(
             f"{sorted(result.unexpected_keys)[:5]}"
         )
     return state
+
+
+def _check_finite(weights: Path, model: nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
+    """A :class:`CheckpointError` naming the first parameter of ``model`` whose saved tensor
+    holds nan or inf, with its first such index and how many there are.
+
+    (why) weights written after a run diverged (sciml before the step's non-finite gradient
+    check wrote such checkpoints, and a damaged file can hold them) resumed without a word and
+    failed only at the next step's nan loss, which blamed the lr. One ``isfinite`` per
+    parameter; buffers are not checked (a mask may hold -inf on purpose)."""
+    for name, _ in model.named_parameters():
+        t = tensors.get(name)
+        if t is None or not (t.is_floating_point() or t.is_complex()):
+            continue
+        ok = torch.isfinite(t)
+        if bool(ok.all()):
+            continue
+        bad = (~ok).nonzero()
+        index = tuple(int(i) for i in bad[0])
+        at = f"{name}[{', '.join(map(str, index))}]" if index else name
+        raise CheckpointError(
+            f"{weights}: the checkpoint's weights are not finite: {at} is {t[index].item()} "
+            f"(nan or inf in {len(bad)} of its {t.numel()} values); the run had diverged when "
+            "it was written, and resuming would train on nan. Resume from an earlier "
+            "checkpoint (a ckpt-<step> beside it); sciml.load (or read_checkpoint) still "
+            "reads it, to inspect the weights"
+        )
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:
