@@ -29,6 +29,7 @@ from sciml.linalg import (
     scipy_solver,
     solve,
 )
+from sciml.linalg.krylov import Method
 
 D, N = Wall.DIRICHLET, Wall.NEUMANN
 
@@ -1489,6 +1490,76 @@ def test_the_rounding_floor_advice_follows_the_dtype_of_the_solve():
     assert "below what float32 reaches on a singular A (use float64, or a looser rtol)" in (
         res.message
     ), res.message
+
+
+def _spd_cond_1e4(n=100):
+    """A dense SPD matrix with eigenvalues logspaced over [1, 1e4] and a random b (float64)."""
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = (Q * np.logspace(0, 4, n)) @ Q.T
+    return (A + A.T) / 2, rng.standard_normal(n)
+
+
+class _UpdatedResidualCG(Method):
+    """Textbook CG stopping on its updated residual, without the true-residual check of the
+    built-in methods (as a user's Method may): only such a method ends in run()'s 'updated
+    residual met rtol but the true one did not'."""
+
+    dot_dtype = torch.float64
+
+    def _iterate(self, p):
+        mon, x = p.monitor, p.x0.clone()
+        r = p.b.clone()  # x0 = 0
+        d, rr = r.clone(), float(r.double() @ r.double())
+        status = mon(rr**0.5, x)
+        while status is None:
+            Ad = p.A(d)
+            alpha = rr / float(d.double() @ Ad.double())
+            x.add_(d, alpha=alpha)
+            r.sub_(Ad, alpha=alpha)
+            rr, old = float(r.double() @ r.double()), rr
+            status = mon(rr**0.5, x)
+            d = r + (rr / old) * d
+        return x, status, []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_true_residual_notes_of_solve_advise_float64_only_to_narrower_solves(dtype):
+    """run()'s two notes on an updated residual below the true one said 'use float64' to a
+    float64 solve too; now only to a narrower one (as _stopping's rounding-floor messages).
+    The true residuals they quote are checked against numpy's ||b - A x|| / ||b||."""
+    A, b = _spd_cond_1e4()
+    A, b = A.astype(dtype), b.astype(dtype)
+    name, wider = np.dtype(dtype).name, "float64, or " if dtype == np.float32 else ""
+
+    def true(x):  # in float64, from the matrix and b the solve was given
+        x = np.asarray(x, dtype=np.float64)
+        return np.linalg.norm(b.astype(np.float64) - A.astype(np.float64) @ x) / np.linalg.norm(b)
+
+    # CG at an rtol it cannot meet: its updated residual falls below the true one
+    x, res = solve(A, b, rtol=1e-20, maxiter=1000, stagnation_window=None)
+    assert res.status is Status.MAXITER, res.message
+    assert res.true_residual == pytest.approx(true(x), rel=1e-3)
+    assert res.residuals[-1] < res.true_residual / 2
+    assert res.message.endswith(
+        f"; the true relative residual ||b - A x|| / ||b|| is {res.true_residual:.3e}, above the "
+        f"updated one ({res.residuals[-1]:.3e}): rounding in {name} limits this solve (use "
+        f"{wider}an rtol >= {res.true_residual:.1e})"
+    ), res.message
+    # a method that stops on its updated residual, at an rtol below the true one it reaches
+    rtol = 1e-7 if dtype == np.float32 else 1e-15
+    x, res = solve(A, b, method=_UpdatedResidualCG(), rtol=rtol, maxiter=1000)
+    assert res.status is Status.STAGNATED, res.message
+    assert res.residuals[-1] <= rtol < res.true_residual
+    assert res.true_residual == pytest.approx(true(x), rel=1e-3)
+    quoted = re.match(
+        rf"the updated residual met rtol {rtol:.1e} but the true relative residual is "
+        rf"([0-9.e+-]+): rounding errors dominate \(use {wider}a looser rtol\); ",
+        res.message,
+    )
+    assert quoted, res.message
+    # (the last iterate's; the solve may return an earlier one with a smaller true residual)
+    assert res.true_residual <= float(quoted.group(1)) < 2 * res.true_residual
 
 
 @pytest.mark.parametrize(

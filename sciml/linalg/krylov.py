@@ -56,6 +56,7 @@ from ._stopping import (
     _restart,
     _step_status,
     _vanished,
+    _wider,
 )
 from .deflation import Deflation
 from .poisson import Poisson
@@ -406,7 +407,7 @@ def run(
         status = Status.STAGNATED
         message = (
             f"the updated residual met rtol {rtol:.1e} but the true relative residual is "
-            f"{true:.3e}: rounding errors dominate (use float64, or a looser rtol)"
+            f"{true:.3e}: rounding errors dominate (use {_wider(x.dtype)}a looser rtol)"
         )
     last = mon.residuals[-1]
     if status in (Status.STAGNATED, Status.MAXITER) and not mon.explained and true > 2 * last:
@@ -416,7 +417,7 @@ def run(
         message += (
             f"; the true relative residual ||b - A x|| / ||b|| is {true:.3e}, above the "
             f"updated one ({last:.3e}): rounding in {str(x.dtype).removeprefix('torch.')} "
-            f"limits this solve (use float64, or an rtol >= {true:.1e})"
+            f"limits this solve (use {_wider(x.dtype)}an rtol >= {true:.1e})"
         )
     if status in _BREAKDOWNS:
         returned, true, x, note = _fallback(p, dt, returned, true, x)
