@@ -47,14 +47,16 @@ def _to_json(value: Any) -> Any:
 
 def config_from_dict(cls: type, data: dict[str, Any], *, where: str = "config") -> Any:
     """Build dataclass ``cls`` from ``data``. Unknown or missing-without-default fields and
-    values of the wrong type raise :class:`ConfigError` naming the field."""
+    values of the wrong type raise :class:`ConfigError` naming the field, as the dotted key
+    from ``where`` (``where=""``: from the top, ``data.inputs: ...`` for a file's reader to
+    lead with the file's name)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        raise ConfigError(f"{_at(where)}expected a JSON object, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown field(s) {unknown} for {cls.__name__}; "
+            f"{_at(where)}unknown field(s) {unknown} for {cls.__name__}; "
             f"valid fields are {sorted(fields)}"
         )
     missing = sorted(
@@ -66,19 +68,34 @@ def config_from_dict(cls: type, data: dict[str, Any], *, where: str = "config") 
     )
     if missing:
         raise ConfigError(
-            f"{where}: missing required field(s) {missing} for {cls.__name__}; "
+            f"{_at(where)}missing required field(s) {missing} for {cls.__name__}; "
             f"valid fields are {sorted(fields)}"
         )
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+        kwargs[name] = _coerce(hints[name], value, _key(where, name))
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a custom __init__ or __post_init__ rejecting the arguments
-        raise ConfigError(f"{where}: cannot build {cls.__name__}: {exc}") from None
+        raise ConfigError(f"{_at(where)}cannot build {cls.__name__}: {exc}") from None
     except ValueError as exc:  # __post_init__ validation
-        raise ConfigError(f"{where}: {exc}") from None
+        message = str(exc)
+        name, sep, rest = message.partition(": ")
+        if sep and name in fields:
+            # (why) "data: split: ..." beside "data.inputs: ...": one dotted key per field
+            raise ConfigError(f"{_key(where, name)}: {rest}") from None
+        raise ConfigError(f"{_at(where)}{message}") from None
+
+
+def _key(where: str, name: str) -> str:
+    """The dotted key of field ``name`` under ``where`` (``name`` itself at the top)."""
+    return f"{where}.{name}" if where else name
+
+
+def _at(where: str) -> str:
+    """The ``where: `` a message leads with (nothing at the top)."""
+    return f"{where}: " if where else ""
 
 
 def check_json_fields(config: Any) -> None:

@@ -313,7 +313,7 @@ def _not_under_a_file(path: str, flag: str) -> None:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .experiment import _check_out_folder, load_experiment, run
+    from .experiment import _check_out_folder, _name_the_file, load_experiment, run
 
     if args.out is not None and not args.out.strip():
         # (why) an empty --out ("$OUT" unset in a script) was dropped: the run went to the
@@ -338,12 +338,18 @@ def _train(args: argparse.Namespace) -> int:
             f"remove {experiment.out} first)"
         )
     before = _last_step(experiment.out) if args.resume else None
-    metrics = run(
-        experiment,
-        resume="auto" if args.resume else False,
-        progress=not args.no_progress,
-        optimizer_state=not args.fresh_optimizer,
-    )
+    try:
+        metrics = run(
+            experiment,
+            resume="auto" if args.resume else False,
+            progress=not args.no_progress,
+            optimizer_state=not args.fresh_optimizer,
+        )
+    except ValueError as exc:
+        named = _name_the_file(exc, args.experiment)
+        if named is exc:
+            raise
+        raise named from exc
     if metrics.get("interrupted"):
         print(f"interrupted: state saved in {experiment.out}/last; resume with --resume")
         return 130

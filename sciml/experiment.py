@@ -288,7 +288,12 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
             f"{path}: expected a mapping with the keys model, data (and train, loss, out), "
             f"got {got}"
         )
-    experiment = config_from_dict(Experiment, data, where=str(path))
+    try:
+        experiment = config_from_dict(Experiment, data, where="")
+    except ConfigError as exc:
+        # (why) where=str(path) read "e.yaml.data.inputs: ...", the file's name run into the
+        # key, beside run's "train.epochs: ..." (which sciml train leads with the file, too)
+        raise ConfigError(f"{path}: {exc}") from None
     for key in ("monitor", "mode"):
         if key in experiment.train:
             # (why) TrainConfig refused it only when the run started, after the data were read
@@ -320,6 +325,22 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
                 "one to train on as an absolute path"
             )
     return experiment
+
+
+# An error naming a key of the experiment: "data.inputs: ...", "model.config does not fit ...".
+_EXPERIMENT_KEY = re.compile(r"(model|data|train|loss|monitor|mode|out)(\.\w+)*[:\s]")
+
+
+def _name_the_file(exc: BaseException, path: str | os.PathLike) -> BaseException:
+    """``exc`` led with the experiment file ``path`` where its message starts with a key of
+    the experiment (``e.yaml: train.epochs: ...``), as :func:`load_experiment`'s errors are;
+    ``exc`` itself otherwise.
+
+    (why) :func:`run` takes an :class:`Experiment`, not its file, so its errors named the key
+    alone (``train.epochs: ...``) where the loader's named the file too."""
+    if not isinstance(exc, ValueError) or not _EXPERIMENT_KEY.match(str(exc)):
+        return exc
+    return ConfigError(f"{Path(path)}: {exc}")
 
 
 def build_views(

@@ -309,7 +309,7 @@ def test_a_missing_field_is_named_without_the_quotes_of_a_keyerror(capsys, tmp_p
     code, _, err = _run(["train", str(path), "--no-progress"], capsys)
     assert (code, err) == (
         2,
-        f"sciml: error: data.inputs: {data}: no field 'v'; fields are ['u']\n",
+        f"sciml: error: {path}: data.inputs: {data}: no field 'v'; fields are ['u']\n",
     )
     FNO(FNOConfig(in_channels=1, out_channels=1, modes=(4,), width=4)).save_pretrained(
         tmp_path / "ck", metadata={"data": {"path": "x.h5", "view": "snapshots", "inputs": ["w"]}}
@@ -544,7 +544,45 @@ def test_a_bad_split_names_data_split(split, message, tmp_path, capsys):
     }
     (tmp_path / "exp.json").write_text(json.dumps(experiment))
     code, _, err = _run(["train", str(tmp_path / "exp.json"), "--no-progress"], capsys)
-    assert (code, err) == (2, f"sciml: error: {message.replace('D', str(data))}\n")
+    path = tmp_path / "exp.json"
+    assert (code, err) == (2, f"sciml: error: {path}: {message.replace('D', str(data))}\n")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"data": {"inputs": 3}}, "data.inputs: expected a list, got 3"),
+        ({"data": {"seed": -1}}, "data.seed: expected an integer >= 0 (the seed of the split's "
+         "shuffle), got -1"),
+        ({"train": {"epochs": "x"}}, "train.epochs: expected an integer, got 'x'"),
+        ({"model": {"config": {"modes": [3, 3], "width": "x"}}},
+         "model.config.width: expected an integer, got 'x'"),
+        ({"data": {"inputs": ["q"]}}, "data.inputs: D: no field 'q'; static fields are ['a', 'u']"),
+        ({"out": ""}, "out: expected the run's folder, got ''"),
+    ],
+)  # fmt: skip
+def test_every_experiment_file_error_leads_with_the_file_then_the_key(
+    tmp_path, capsys, entry, message
+):
+    """A bad data key said ``e.yaml.data.inputs: ...`` (the file's name run into the key), a
+    bad train or model key ``train.epochs: ...`` / ``model.config.width: ...`` (no file): the
+    loader named the file, run (which takes an Experiment) did not. Each now reads
+    ``e.yaml: <dotted key>: ...``."""
+    from sciml.data.generators import generate
+
+    data = generate("darcy", n=4, resolution=8, out=tmp_path / "d.h5", seed=1)
+    experiment = {
+        "model": {"family": "fno", "config": {"modes": [3, 3], "width": 6, "n_layers": 1}},
+        "data": {"path": str(data), "inputs": ["a"], "targets": ["u"]},
+        "out": str(tmp_path / "run"),
+    }
+    for key, value in entry.items():
+        experiment[key] = {**experiment.get(key, {}), **value} if key != "out" else value
+    path = tmp_path / "e.yaml"
+    path.write_text(json.dumps(experiment))  # JSON is YAML
+    code, _, err = _run(["train", str(path), "--no-progress"], capsys)
+    assert (code, err) == (2, f"sciml: error: {path}: {message.replace('D', str(data))}\n")
     assert not (tmp_path / "run").exists()
 
 
@@ -661,7 +699,7 @@ def test_train_refuses_a_run_folder_that_is_a_file(tmp_path, capsys, monkeypatch
                   "train": {"epochs": 1}, "out": "taken.txt"}  # fmt: skip
     (tmp_path / "exp.json").write_text(json.dumps(experiment))
     cases = [
-        ([], "out: expected a folder for the run's files, got the file taken.txt"),
+        ([], "exp.json: out: expected a folder for the run's files, got the file taken.txt"),
         (["--out", "taken.txt"], "--out: expected a folder for the run's files, got the file "
          "taken.txt"),
         (["--out", "taken.txt/a/run"], "--out: expected a folder for the run's files, got "
@@ -2023,7 +2061,8 @@ def test_a_model_that_does_not_fit_the_view_is_refused_before_the_run_folder(
     code, out, err = _run(["train", str(tmp_path / "e.json"), "--no-progress"], capsys)
     assert (code, out) == (2, "")
     assert err == (
-        "sciml: error: model.config does not fit data.view static_pairs: one training item as a "
+        f"sciml: error: {tmp_path / 'e.json'}: model.config does not fit data.view static_pairs: "
+        "one training item as a "
         f"batch of 1 has input (1, 1, 8, 8), target (1, 1, 8, 8), and the model says: {says}\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "e.json"]
@@ -2220,7 +2259,7 @@ def test_an_augmentation_that_cannot_move_the_items_is_refused_before_the_run_fo
     code, out, err = _run(["train", str(path), "--no-progress"], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert err.startswith(
-        "sciml: error: data.augment: 'fno_forcing' cannot move the items of data.view "
+        f"sciml: error: {path}: data.augment: 'fno_forcing' cannot move the items of data.view "
         "snapshots (input (1, 32), target (1, 32)): shift direction (1, -1)"
     ), err
     assert not (tmp_path / "run").exists()

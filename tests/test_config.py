@@ -229,9 +229,9 @@ def test_an_experiment_refuses_mode_max_since_every_monitor_is_an_error(tmp_path
     [
         (
             "monitor: accuracy",
-            r"\.monitor: expected one of \['rel_l2', 'mse', 'loss'\], got 'accuracy'",
+            r"exp\.yaml: monitor: expected one of \['rel_l2', 'mse', 'loss'\], got 'accuracy'",
         ),
-        ("mode: MAX", r"\.mode: expected one of \['min', 'max'\], got 'MAX'"),
+        ("mode: MAX", r"exp\.yaml: mode: expected one of \['min', 'max'\], got 'MAX'"),
         ("train: {epochs: 1, monitor: mse}", r"train\.monitor: .*a key of the experiment"),
         ("train: {mode: max}", r"train\.mode: .*a key of the experiment"),
     ],
@@ -332,7 +332,7 @@ def test_sciml_train_names_data_path_when_its_file_does_not_exist(tmp_path, caps
     )
     assert main(["train", str(exp), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("sciml: error: data.path: "), err
+    assert err.count("\n") == 1 and err.startswith(f"sciml: error: {exp}: data.path: "), err
     assert "data/nope.h5" in err and "does not exist" in err
     assert "current folder" in err and "experiment file" in err
     assert not (tmp_path / "run").exists()
@@ -368,7 +368,7 @@ def test_a_data_spec_out_of_range_is_refused_naming_its_key_when_read(tmp_path, 
     )
     with pytest.raises(ConfigError) as info:
         load_experiment(path)
-    assert str(info.value) == f"{path}.data: {message}"
+    assert str(info.value) == f"{path}: data.{message}"
     assert DataSpec(path="f.h5", subsample=2, seed=0, max_lead=None, n_points=3).subsample == 2
 
 
@@ -439,7 +439,7 @@ def test_a_split_of_integer_counts_is_taken_as_counts(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_experiment(path)
     assert str(info.value) == (
-        f"{path}.data: split: expected fractions (summing to at most 1) or sample counts (all "
+        f"{path}: data.split: expected fractions (summing to at most 1) or sample counts (all "
         "integers), got [16, 0.1, 0.1], a mix of counts and fractions; write all three as "
         "counts or all three as fractions"
     )
@@ -449,7 +449,7 @@ def test_a_split_of_integer_counts_is_taken_as_counts(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_experiment(path)
     assert str(info.value) == (
-        f"{path}.data: split: [1, 0, 0] is ambiguous: integers are sample counts (here one "
+        f"{path}: data.split: [1, 0, 0] is ambiguous: integers are sample counts (here one "
         "sample in all), where it once meant fractions; write [1.0, 0.0, 0.0] for fractions, "
         "or counts summing to 2 or more"
     )
@@ -509,7 +509,7 @@ def test_a_field_named_twice_in_one_list_is_refused_naming_the_key(tmp_path, ent
     path.write_text(f"model: {{family: fno}}\ndata: {{path: d.h5, view: snapshots, {entry}}}\n")
     with pytest.raises(ConfigError) as info:
         load_experiment(path)
-    assert str(info.value) == f"{path}.data: {message}"
+    assert str(info.value) == f"{path}: data.{message}"
     path.write_text("model: {family: fno}\ndata: {path: d.h5, view: snapshots, inputs: [u, v], "
                     "targets: [v, u], static_fields: [c]}\n")  # fmt: skip
     spec = load_experiment(path).data
