@@ -458,6 +458,29 @@ def test_a_split_of_integer_counts_is_taken_as_counts(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("split", "message"),
+    [
+        ("[a, 0.1, 0.1]", "data.split[0]: expected a number (an integer count or a fraction), "
+         "got 'a'"),
+        ("[0.8, true, 0.1]", "data.split[1]: expected a number (an integer count or a "
+         "fraction), got True"),
+        ("[2, 1, null]", "data.split[2]: expected a number (an integer count or a fraction), "
+         "got None"),
+    ],
+)  # fmt: skip
+def test_a_split_entry_that_is_not_a_number_says_a_number_is_expected(tmp_path, split, message):
+    """``split: [a, 0.1, 0.1]`` said ``data.split[0]: 'a' matches none of int | float``, in
+    Python's types; it says a count or a fraction is expected."""
+    from sciml.experiment import load_experiment
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"model: {{family: fno}}\ndata: {{path: d.h5, split: {split}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
     ("data", "message"),
     [
         ({"inputs": ["b"], "targets": ["u"]},
