@@ -372,6 +372,12 @@ def _build_view(spec: DataSpec, *, samples: Any, training: bool) -> Any:
         if not keys:
             raise
         raise ValueError(f"{' and '.join(keys)}: {message}") from None
+    except ValueError as exc:
+        # (why) the view's "b.h5: SnapshotPairs expected static_fields among the file's static
+        # fields [], got ['q']" named no key of the experiment either
+        if not (spec.static_fields and " expected static_fields among " in str(exc)):
+            raise
+        raise ValueError(f"data.static_fields: {exc}") from None
 
 
 def _make_view(spec: DataSpec, *, samples: Any, training: bool) -> Any:

@@ -494,12 +494,23 @@ def test_a_split_entry_that_is_not_a_number_says_a_number_is_expected(tmp_path, 
          "data.inputs and data.targets: B: no field 'q'; fields are ['u']"),
         ({"view": "points", "inputs": ["u"], "targets": ["q"]},
          "data.targets: B: no field 'q'; fields are ['u']"),
+        ({"view": "snapshots", "static_fields": ["q"]}, "data.static_fields: B: SnapshotPairs "
+         "expected static_fields among the file's static fields [], got ['q']"),
+        ({"view": "windows", "static_fields": ["q"]}, "data.static_fields: B: Windows expected "
+         "static_fields among the file's static fields [], got ['q']"),
+        ({"view": "all_pairs", "static_fields": ["u"]}, "data.static_fields: B: AllPairs "
+         "expected static_fields among the file's static fields [], got ['u']; ['u'] are "
+         "time-dependent: they go in fields / inputs, which give them at each step"),
+        ({"view": "points", "inputs": ["u"], "targets": ["u"], "static_fields": ["q"]},
+         "data.static_fields: B: PointSamples expected static_fields among the file's static "
+         "fields [], got ['q']"),
     ],
 )  # fmt: skip
 def test_a_field_the_file_lacks_names_its_key(tmp_path, data, message):
     """``data: {inputs: [b]}`` said ``d.h5: no field 'b'; static fields are ['a', 'u']``,
     naming no key of the experiment; the key (or keys) holding the name now lead the
-    message."""
+    message. A static field the file lacks (``b.h5: SnapshotPairs expected static_fields
+    among the file's static fields [], got ['q']``) is led by ``data.static_fields``."""
     from sciml.data.generators import generate
     from sciml.experiment import DataSpec, build_views
 
