@@ -147,7 +147,8 @@ class Turns:
 
     (why) run one after the other, the methods' per-step times took different stretches of a
     shared machine's load: sciml's PINN measured 1.47x DeepXDE per Adam step on conv30 (2,000
-    steps each, sequential) where, interleaved in one process, its step costs 1.05x DeepXDE's.
+    steps each, sequential; results/lpinn_deepxde_jointgrad.json), 1.09x in turns
+    (results/lpinn_deepxde_turns.json), the same training to the bit.
     """
 
     def __init__(self, names: list[str], block: int) -> None:
