@@ -152,11 +152,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         if set(args) == {int, float}:
-            # (why) "'a' matches none of int | float" spoke Python's types; a split's entries
-            # (the one int | float field) are counts or fractions
-            raise ConfigError(
-                f"{where}: expected a number (an integer count or a fraction), got {value!r}"
-            )
+            # (why) "'a' matches none of int | float" spoke Python's types, not the file's
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
         raise ConfigError(f"{where}: {value!r} matches none of {tp}")
     if tp is type(None):
         if value is None:

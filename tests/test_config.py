@@ -460,17 +460,15 @@ def test_a_split_of_integer_counts_is_taken_as_counts(tmp_path):
 @pytest.mark.parametrize(
     ("split", "message"),
     [
-        ("[a, 0.1, 0.1]", "data.split[0]: expected a number (an integer count or a fraction), "
-         "got 'a'"),
-        ("[0.8, true, 0.1]", "data.split[1]: expected a number (an integer count or a "
-         "fraction), got True"),
-        ("[2, 1, null]", "data.split[2]: expected a number (an integer count or a fraction), "
-         "got None"),
+        ("[a, 0.1, 0.1]", "data.split[0]: expected a number, got 'a'"),
+        ("[0.8, true, 0.1]", "data.split[1]: expected a number, got True"),
+        ("[2, 1, null]", "data.split[2]: expected a number, got None"),
     ],
 )  # fmt: skip
 def test_a_split_entry_that_is_not_a_number_says_a_number_is_expected(tmp_path, split, message):
     """``split: [a, 0.1, 0.1]`` said ``data.split[0]: 'a' matches none of int | float``, in
-    Python's types; it says a count or a fraction is expected."""
+    Python's types; it says a number is expected (the key says what for: data.split takes
+    counts or fractions, as its docs say)."""
     from sciml.experiment import load_experiment
 
     path = tmp_path / "exp.yaml"
