@@ -45,10 +45,10 @@ symmetries too:
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import SupportsIndex
+from typing import Any, SupportsIndex
 
 import torch
 from torch.utils.data import Dataset
@@ -95,6 +95,26 @@ def _channel_groups(vectors: object, what: str) -> list[tuple[int, ...]]:
             f"{vectors!r}"
         ) from None
     return groups
+
+
+def _per_tensor(
+    given: Sequence[Any] | None,
+    n: int,
+    name: str,
+    parse: Callable[[Any, str], Any],
+    unit: str,
+    default: Any = None,
+) -> list[Any]:
+    """``given`` (one entry per tensor, each read by ``parse``) checked to have ``n`` entries;
+    None: ``default`` (a fresh empty list where None) for every tensor."""
+    if given is None:
+        return [[] if default is None else default for _ in range(n)]
+    out = [parse(v, f"{name}[{i}] (one list of {unit} per tensor)") for i, v in enumerate(given)]
+    if len(out) != n:
+        raise ValueError(
+            f"expected {name} to have one entry per tensor ({n}), got {len(out)}: {out}"
+        )
+    return out
 
 
 def _channel_list(channels: Iterable[SupportsIndex], what: str) -> list[int]:
@@ -378,30 +398,10 @@ class RandomSymmetry:
         """
         if not fields:
             raise ValueError("expected at least one tensor")
-        if vectors is None:
-            vectors = [()] * len(fields)
-        else:
-            vectors = [
-                _channel_groups(v, f"vectors[{i}] (one list of channel groups per tensor)")
-                for i, v in enumerate(vectors)
-            ]
-        if len(vectors) != len(fields):
-            raise ValueError(
-                f"expected vectors to have one entry per tensor ({len(fields)}), got "
-                f"{len(vectors)}: {vectors}"
-            )
-        if keep_sign is None:
-            keep = [[] for _ in fields]
-        else:
-            keep = [
-                _channel_list(k, f"keep_sign[{i}] (one list of channels per tensor)")
-                for i, k in enumerate(keep_sign)
-            ]
-        if len(keep) != len(fields):
-            raise ValueError(
-                f"expected keep_sign to have one entry per tensor ({len(fields)}), got "
-                f"{len(keep)}: {keep}"
-            )
+        vectors = _per_tensor(
+            vectors, len(fields), "vectors", _channel_groups, "channel groups", default=()
+        )
+        keep = _per_tensor(keep_sign, len(fields), "keep_sign", _channel_list, "channels")
         d = self.elements[0].ndim
         b, grid = fields[0].shape[0], fields[0].shape[-d:]
         for f in fields:
